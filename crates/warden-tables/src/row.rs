@@ -1,0 +1,203 @@
+//! Values and rows as generators produce them, before SQLite sees them.
+
+use crate::spec::{ColumnType, TableSpec};
+
+/// One cell. Generators may set any variant; [`Value::coerce`] applies the column's declared type
+/// the way osquery does (a non-numeric value in a numeric column becomes NULL).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    /// The value as its column's declared type makes it.
+    pub fn coerce(&self, ty: ColumnType) -> Value {
+        match (self, ty) {
+            (Value::Text(s), t) if t.is_integer() => {
+                let s = s.trim();
+                s.parse::<i64>()
+                    .ok()
+                    .or_else(|| s.parse::<u64>().ok().map(|u| u as i64))
+                    .map_or(Value::Null, Value::Integer)
+            }
+            (Value::Text(s), ColumnType::Double) => {
+                s.trim().parse::<f64>().map_or(Value::Null, Value::Real)
+            }
+            (Value::Real(f), t) if t.is_integer() => Value::Integer(*f as i64),
+            (Value::Integer(i), ColumnType::Double) => Value::Real(*i as f64),
+            (Value::Integer(i), ColumnType::Text | ColumnType::Datetime) => {
+                Value::Text(i.to_string())
+            }
+            (Value::Real(f), ColumnType::Text | ColumnType::Datetime) => Value::Text(f.to_string()),
+            (v, _) => v.clone(),
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Integer(i) => Some(*i),
+            Value::Real(f) => Some(*f as i64),
+            Value::Text(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Integer(i) => Some(i.to_string()),
+            Value::Real(f) => Some(f.to_string()),
+            Value::Text(s) => Some(s.clone()),
+            Value::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        }
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value { Value::Integer(v as i64) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Integer(i64::from(v))
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Value {
+        Value::Real(v)
+    }
+}
+impl From<f32> for Value {
+    fn from(v: f32) -> Value {
+        Value::Real(f64::from(v))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(v.to_string())
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Value {
+        Value::Text(v.clone())
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Value {
+        Value::Blob(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// The rows one generator call produces, one cell per spec column (unset cells are NULL).
+#[derive(Debug)]
+pub struct Rows {
+    spec: &'static TableSpec,
+    rows: Vec<Vec<Value>>,
+}
+
+impl Rows {
+    pub fn new(spec: &'static TableSpec) -> Rows {
+        Rows {
+            spec,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row of NULLs and returns a writer to fill it by column name.
+    pub fn push(&mut self) -> RowWriter<'_> {
+        self.rows
+            .push(vec![Value::Null; self.spec.columns.len()]);
+        let cells = self.rows.last_mut().expect("row just pushed");
+        RowWriter {
+            spec: self.spec,
+            cells,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn into_cells(self) -> Vec<Vec<Value>> {
+        self.rows
+    }
+
+    /// The value of a column in one row, by name (for tests and derived tables).
+    pub fn get(&self, row: usize, column: &str) -> Option<&Value> {
+        let i = self.spec.column_index(column)?;
+        self.rows.get(row).map(|r| &r[i])
+    }
+}
+
+/// Fills one row; `set` takes the column's osquery name.
+pub struct RowWriter<'a> {
+    spec: &'static TableSpec,
+    cells: &'a mut Vec<Value>,
+}
+
+impl RowWriter<'_> {
+    /// Sets a column. An unknown column name is a programming error: it panics in debug builds
+    /// (tests catch it) and is ignored in release builds.
+    pub fn set(&mut self, column: &str, value: impl Into<Value>) -> &mut Self {
+        match self.spec.column_index(column) {
+            Some(i) => self.cells[i] = value.into(),
+            None => debug_assert!(false, "table {} has no column {column}", self.spec.name),
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_columns_turn_non_numbers_into_null() {
+        assert_eq!(
+            Value::from("42").coerce(ColumnType::BigInt),
+            Value::Integer(42)
+        );
+        assert_eq!(Value::from("").coerce(ColumnType::Integer), Value::Null);
+        assert_eq!(Value::from("x1").coerce(ColumnType::Integer), Value::Null);
+        assert_eq!(
+            Value::from(7_i32).coerce(ColumnType::Text),
+            Value::Text("7".into())
+        );
+        assert_eq!(
+            Value::from("1.5").coerce(ColumnType::Double),
+            Value::Real(1.5)
+        );
+    }
+
+    #[test]
+    fn rows_are_filled_by_column_name() {
+        let spec = crate::spec::osquery_spec("uptime").unwrap();
+        let mut rows = Rows::new(spec);
+        rows.push().set("days", 1).set("total_seconds", 90000_u64);
+        assert_eq!(rows.get(0, "days"), Some(&Value::Integer(1)));
+        assert_eq!(rows.get(0, "hours"), Some(&Value::Null));
+    }
+}
