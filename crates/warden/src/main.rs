@@ -1,1 +1,108 @@
-fn main(){}
+//! `warden`: the command-line entry point of the Warden agent.
+
+mod output;
+mod session;
+mod shell;
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use output::Format;
+
+/// Warden: host-security telemetry for Linux — the system as SQL, process, file and network
+/// activity as events.
+#[derive(Parser)]
+#[command(name = "warden", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one SQL statement (or several, separated by `;`) over the live system and print the rows.
+    Query(QueryArgs),
+    /// Interactive SQL shell over the live system, like osqueryi.
+    Shell(FormatArgs),
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// The SQL to run; read from standard input when absent.
+    sql: Option<String>,
+    #[command(flatten)]
+    format: FormatArgs,
+}
+
+#[derive(Args, Clone, Copy)]
+#[group(multiple = false)]
+struct FormatArgs {
+    /// Print rows as a JSON array of objects (as `osqueryi --json`).
+    #[arg(long)]
+    json: bool,
+    /// Print rows as CSV with a header line.
+    #[arg(long)]
+    csv: bool,
+    /// Print each column on its own line, `name = value`.
+    #[arg(long)]
+    line: bool,
+}
+
+impl FormatArgs {
+    fn format(self) -> Format {
+        if self.json {
+            Format::Json
+        } else if self.csv {
+            Format::Csv
+        } else if self.line {
+            Format::Line
+        } else {
+            Format::Table
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Query(args) => query(args),
+        Command::Shell(args) => shell::run(args.format()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`warden query ... | head`) is not an error worth a message.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn query(args: QueryArgs) -> anyhow::Result<()> {
+    let sql = match args.sql {
+        Some(sql) => sql,
+        None if std::io::stdin().is_terminal() => {
+            anyhow::bail!("no SQL given: pass a statement, or pipe one on standard input")
+        }
+        None => {
+            let mut sql = String::new();
+            std::io::stdin().read_to_string(&mut sql)?;
+            sql
+        }
+    };
+    let session = session::Session::open()?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let format = args.format.format();
+    session.run(&sql, |result| output::write(&mut out, format, result))?;
+    out.flush()?;
+    Ok(())
+}

@@ -8,6 +8,7 @@ mod network;
 mod process;
 mod software;
 mod system;
+mod warden;
 
 /// Every implemented table (unsorted; the registry sorts).
 pub(crate) fn all() -> Vec<TableDef> {
@@ -18,6 +19,7 @@ pub(crate) fn all() -> Vec<TableDef> {
         process::tables(),
         software::tables(),
         system::tables(),
+        warden::tables(),
     ]
     .concat()
 }
