@@ -223,9 +223,28 @@ unsafe impl VTabCursor for SpecCursor<'_> {
             )));
         }
         let ctx = self.context(idx_str.unwrap_or(""), args)?;
-        let mut rows = Rows::new(spec);
-        (self.table.def.generate)(&ctx, &mut rows)
-            .map_err(|e| Error::ModuleError(format!("{}: {e}", spec.name)))?;
+        let generate = self.table.def.generate;
+        // A generator bug must cost one query, not the process: a panic must not unwind into
+        // SQLite's C frames (that aborts), so it becomes this scan's error.
+        let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut rows = Rows::new(spec);
+            generate(&ctx, &mut rows).map(|()| rows)
+        }));
+        let rows = match generated {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => return Err(Error::ModuleError(format!("{}: {e}", spec.name))),
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown cause");
+                return Err(Error::ModuleError(format!(
+                    "{}: internal error in the table generator: {why}",
+                    spec.name
+                )));
+            }
+        };
         self.cells = rows.into_cells();
         self.row = 0;
         Ok(())
