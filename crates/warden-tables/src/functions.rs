@@ -46,9 +46,7 @@ pub fn register(conn: &Connection) -> Result<()> {
     conn.create_scalar_function("inet_aton", 1, flags, |ctx| {
         Ok(text_arg(ctx, 0).and_then(|a| inet_aton(&String::from_utf8_lossy(&a))))
     })?;
-    conn.create_scalar_function("concat", -1, flags, |ctx| {
-        Ok(concat(ctx, &[], 0))
-    })?;
+    conn.create_scalar_function("concat", -1, flags, |ctx| Ok(concat(ctx, &[], 0)))?;
     conn.create_scalar_function("concat_ws", -1, flags, |ctx| {
         if ctx.is_empty() {
             return Err(user_error("Missing separator to concat_ws"));
@@ -58,15 +56,9 @@ pub fn register(conn: &Connection) -> Result<()> {
     })?;
 
     // Hashing and encoding.
-    conn.create_scalar_function("md5", 1, flags, |ctx| {
-        Ok(hash_arg::<Md5>(ctx))
-    })?;
-    conn.create_scalar_function("sha1", 1, flags, |ctx| {
-        Ok(hash_arg::<Sha1>(ctx))
-    })?;
-    conn.create_scalar_function("sha256", 1, flags, |ctx| {
-        Ok(hash_arg::<Sha256>(ctx))
-    })?;
+    conn.create_scalar_function("md5", 1, flags, |ctx| Ok(hash_arg::<Md5>(ctx)))?;
+    conn.create_scalar_function("sha1", 1, flags, |ctx| Ok(hash_arg::<Sha1>(ctx)))?;
+    conn.create_scalar_function("sha256", 1, flags, |ctx| Ok(hash_arg::<Sha256>(ctx)))?;
     conn.create_scalar_function("to_base64", 1, flags, |ctx| {
         Ok(text_arg(ctx, 0).map(|v| RawText(to_base64(&v).into_bytes())))
     })?;
@@ -624,8 +616,7 @@ fn compare_remainder(l: &[u8], r: &[u8], pos: usize, diff: i64, opts: VersionOpt
             b'-' => return 0,
             b'^' => return sign,
             _ => {
-                if diff != 0 && (!opts.remainder_precedence || !shorter[pos - 1].is_ascii_digit())
-                {
+                if diff != 0 && (!opts.remainder_precedence || !shorter[pos - 1].is_ascii_digit()) {
                     return diff;
                 }
             }
@@ -648,9 +639,7 @@ fn version_compare_function(ctx: &mut Context<'_>) -> Result<i64> {
     let mut opts = VersionOpts::GENERIC;
     if ctx.len() > 2 {
         let ValueRef::Text(flavor) = ctx.get_raw(2) else {
-            return Err(user_error(
-                "The optional third parameter is not a string.",
-            ));
+            return Err(user_error("The optional third parameter is not a string."));
         };
         opts = match flavor.to_ascii_uppercase().as_slice() {
             b"ARCH" => VersionOpts::ARCH,
@@ -689,7 +678,8 @@ fn math_errno(inputs: &[f64], result: f64) -> Option<&'static str> {
 
 fn register_math(conn: &Connection, flags: FunctionFlags) -> Result<()> {
     // (name, function, whether errno is checked).
-    let unary: [(&str, fn(f64) -> f64, bool); 13] = [
+    type Unary = (&'static str, fn(f64) -> f64, bool);
+    let unary: [Unary; 13] = [
         ("sqrt", f64::sqrt, true),
         ("acos", f64::acos, true),
         ("asin", f64::asin, true),

@@ -16,7 +16,12 @@ pub enum Value {
 impl Value {
     /// The value as its column's declared type makes it.
     pub fn coerce(&self, ty: ColumnType) -> Value {
-        match (self, ty) {
+        self.coerced(ty).unwrap_or_else(|| self.clone())
+    }
+
+    /// The converted value when the column's type changes it, `None` when it stays as it is.
+    pub fn coerced(&self, ty: ColumnType) -> Option<Value> {
+        Some(match (self, ty) {
             (Value::Text(s), t) if t.is_integer() => {
                 let s = s.trim();
                 s.parse::<i64>()
@@ -33,8 +38,8 @@ impl Value {
                 Value::Text(i.to_string())
             }
             (Value::Real(f), ColumnType::Text | ColumnType::Datetime) => Value::Text(f.to_string()),
-            (v, _) => v.clone(),
-        }
+            _ => return None,
+        })
     }
 
     pub fn as_i64(&self) -> Option<i64> {

@@ -263,7 +263,11 @@ unsafe impl VTabCursor for SpecCursor<'_> {
         let column = self.table.sql_to_spec[i as usize];
         let spec_column = &self.table.def.spec.columns[column];
         let value = &self.cells[self.row][column];
-        ctx.set_result(&value.coerce(spec_column.ty))
+        // Most cells already have their column's type: hand them over without a copy.
+        match value.coerced(spec_column.ty) {
+            Some(converted) => ctx.set_result(&converted),
+            None => ctx.set_result(value),
+        }
     }
 
     fn rowid(&self) -> rusqlite::Result<i64> {

@@ -50,7 +50,10 @@ fn command_word(program: &str, args: &[&str]) -> String {
 fn command_line(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().expect(program);
     assert!(out.status.success(), "{program} {args:?} failed");
-    String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
 }
 
 /// A temp tree: a.txt, b.bin (3 MiB + 17 bytes, crossing read-buffer boundaries), link -> a.txt,
@@ -156,7 +159,10 @@ fn file_columns_match_stat() {
         let path = dir.path().join(name);
         let path = path.to_str().unwrap();
         // stat -L: osquery describes what a link points to (and flags the link itself).
-        let stat = command_line("stat", &["-L", "-c", "%i|%u|%g|%a|%s|%h|%X|%Y|%Z|%o|%F", path]);
+        let stat = command_line(
+            "stat",
+            &["-L", "-c", "%i|%u|%g|%a|%s|%h|%X|%Y|%Z|%o|%F", path],
+        );
         let f: Vec<&str> = stat.split('|').collect();
         let rows = query(&format!(
             "SELECT inode, uid, gid, mode, size, hard_links, atime, mtime, ctime, block_size, \
@@ -384,6 +390,24 @@ fn magic_matches_the_file_command() {
     let rows = query(&format!(
         "SELECT * FROM magic WHERE path = {}",
         lit(format!("{}/missing", dir.path().display()))
+    ))
+    .unwrap();
+    assert!(rows.is_empty());
+
+    // An explicit database is used and reported; one that cannot be loaded gives no rows.
+    let a = lit(&paths[0]);
+    let db = "/usr/share/misc/magic.mgc";
+    if Path::new(db).exists() {
+        let rows = query(&format!(
+            "SELECT magic_db_files, mime_type FROM magic WHERE path = {a} AND magic_db_files = '{db}'"
+        ))
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(text(&rows[0][0]), db);
+        assert_eq!(text(&rows[0][1]), "text/plain");
+    }
+    let rows = query(&format!(
+        "SELECT * FROM magic WHERE path = {a} AND magic_db_files = '/no/such/magic.mgc'"
     ))
     .unwrap();
     assert!(rows.is_empty());

@@ -105,7 +105,10 @@ fn regex_split_and_split() {
 
 #[test]
 fn concat_skips_nulls() {
-    assert_eq!(t("SELECT concat('a', NULL, 'b', 1)").as_deref(), Some("ab1"));
+    assert_eq!(
+        t("SELECT concat('a', NULL, 'b', 1)").as_deref(),
+        Some("ab1")
+    );
     assert_eq!(t("SELECT concat()"), None);
     assert_eq!(
         t("SELECT concat_ws('-', 'a', 'b', 'c')").as_deref(),
@@ -135,7 +138,11 @@ fn hashes_match_coreutils() {
         Some("900150983cd24fb0d6963f7d28e17f72")
     );
     let input = "Warden function test";
-    for (func, program) in [("sha256", "sha256sum"), ("sha1", "sha1sum"), ("md5", "md5sum")] {
+    for (func, program) in [
+        ("sha256", "sha256sum"),
+        ("sha1", "sha1sum"),
+        ("md5", "md5sum"),
+    ] {
         assert_eq!(
             t(&format!("SELECT {func}('{input}')")).unwrap(),
             piped(program, &[], input.as_bytes())
@@ -148,10 +155,7 @@ fn hashes_match_coreutils() {
 
 #[test]
 fn base64_round_trips() {
-    assert_eq!(
-        t("SELECT to_base64('hello')").as_deref(),
-        Some("aGVsbG8=")
-    );
+    assert_eq!(t("SELECT to_base64('hello')").as_deref(), Some("aGVsbG8="));
     assert_eq!(
         t("SELECT to_base64('Warden')").unwrap(),
         piped("base64", &[], b"Warden")
@@ -160,10 +164,7 @@ fn base64_round_trips() {
         t("SELECT from_base64('aGVsbG8=')").as_deref(),
         Some("hello")
     );
-    assert_eq!(
-        t("SELECT from_base64('aGVsbG8')").as_deref(),
-        Some("hello")
-    );
+    assert_eq!(t("SELECT from_base64('aGVsbG8')").as_deref(), Some("hello"));
     assert_eq!(t("SELECT from_base64('!!!')").as_deref(), Some(""));
     assert_eq!(
         t("SELECT conditional_to_base64('plain text')").as_deref(),
@@ -248,12 +249,20 @@ fn version_compare_and_collation() {
     assert_eq!(i("SELECT version_compare('1.2', '1.2')"), Some(0));
     assert_eq!(i("SELECT version_compare('1.2', '1.2.1')"), Some(-1));
     assert_eq!(i("SELECT version_compare('1:1.0', '2.0', 'DPKG')"), Some(1));
-    assert_eq!(i("SELECT version_compare('1.0~rc1', '1.0', 'rhel')"), Some(-1));
+    assert_eq!(
+        i("SELECT version_compare('1.0~rc1', '1.0', 'rhel')"),
+        Some(-1)
+    );
     assert_eq!(i("SELECT version_compare('1.0^1', '1.0', 'RHEL')"), Some(1));
     assert!(err("SELECT version_compare('1', '2', 'BSD')").contains("(ARCH, DPKG, RHEL)"));
     assert!(err("SELECT version_compare('1')").contains("two version strings"));
     // Cross-check plain dotted versions with dpkg, when it is installed.
-    let pairs = [("2.36.1", "2.4"), ("1.0.0", "1.0"), ("10.2", "10.10"), ("3.1", "3.1")];
+    let pairs = [
+        ("2.36.1", "2.4"),
+        ("1.0.0", "1.0"),
+        ("10.2", "10.10"),
+        ("3.1", "3.1"),
+    ];
     for (a, b) in pairs {
         let ours = i(&format!("SELECT version_compare('{a}', '{b}', 'DPKG')")).unwrap();
         let Ok(status) = Command::new("dpkg")

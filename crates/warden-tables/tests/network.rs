@@ -315,3 +315,26 @@ fn dns_resolvers_match_resolv_conf() {
         .any(|l| l.starts_with("options") && l.contains("rotate"));
     assert_eq!(int(&rows[0][2]) & 0x4000 != 0, rotate);
 }
+
+#[test]
+fn iptables_reads_only_the_loaded_legacy_tables() {
+    let names: BTreeSet<String> = read("/proc/net/ip_tables_names")
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let rows = query("SELECT filter_name, chain, policy, match FROM iptables");
+    if names.is_empty() {
+        assert!(rows.is_empty(), "{rows:?}");
+    }
+    for r in &rows {
+        assert!(names.contains(&text(&r[0])), "{r:?}");
+    }
+    // Reading the tables never creates one.
+    let after: BTreeSet<String> = read("/proc/net/ip_tables_names")
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(names, after);
+}

@@ -62,7 +62,9 @@ impl Drop for Kid {
 
 /// The inode behind a descriptor of this process.
 fn fd_inode(fd: i32) -> u64 {
-    std::fs::metadata(format!("/proc/self/fd/{fd}")).unwrap().ino()
+    std::fs::metadata(format!("/proc/self/fd/{fd}"))
+        .unwrap()
+        .ino()
 }
 
 #[test]
@@ -93,7 +95,10 @@ fn own_process_row_matches_proc_and_libc() {
         .unwrap()
         .as_secs() as i64;
     let start = int(&r[11]);
-    assert!(start <= now && start > now - 3600, "start_time {start} vs now {now}");
+    assert!(
+        start <= now && start > now - 3600,
+        "start_time {start} vs now {now}"
+    );
     assert_eq!(
         text(&r[12]),
         std::env::current_dir().unwrap().display().to_string()
@@ -128,13 +133,19 @@ fn spawned_child_has_its_args_parent_and_environment() {
         kid.pid()
     ));
     let env: BTreeMap<String, String> = env.iter().map(|r| (text(&r[0]), text(&r[1]))).collect();
-    assert_eq!(env.get("WARDEN_PROCESS_TEST").map(String::as_str), Some("hello world=1"));
+    assert_eq!(
+        env.get("WARDEN_PROCESS_TEST").map(String::as_str),
+        Some("hello world=1")
+    );
     assert_eq!(env.get("PATH"), std::env::var("PATH").ok().as_ref());
 }
 
 #[test]
 fn every_ps_process_is_listed_with_the_same_name() {
-    let out = Command::new("ps").args(["-eo", "pid=,comm="]).output().unwrap();
+    let out = Command::new("ps")
+        .args(["-eo", "pid=,comm="])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let ps: BTreeMap<i64, String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -187,7 +198,12 @@ fn an_exited_pid_gives_no_row() {
     let mut child = Command::new("true").spawn().unwrap();
     let pid = i64::from(child.id());
     child.wait().unwrap();
-    for table in ["processes", "process_envs", "process_memory_map", "process_open_files"] {
+    for table in [
+        "processes",
+        "process_envs",
+        "process_memory_map",
+        "process_open_files",
+    ] {
         let rows = query(&format!("SELECT * FROM {table} WHERE pid = {pid}"));
         assert!(rows.is_empty(), "{table}: {rows:?}");
     }
@@ -218,7 +234,10 @@ fn listening_ports_show_our_tcp_and_udp_sockets() {
         assert_eq!(text(&r[4]), "127.0.0.1");
         assert_eq!(int(&r[5]), i64::from(fd));
         assert_eq!(int(&r[6]) as u64, fd_inode(fd));
-        assert_eq!(format!("net:[{}]", text(&r[7])), netns.display().to_string());
+        assert_eq!(
+            format!("net:[{}]", text(&r[7])),
+            netns.display().to_string()
+        );
     }
 }
 
@@ -398,9 +417,16 @@ fn timing_against_ps_and_ss() {
         });
         eprintln!("{sql}: {t:?}");
     }
-    for (cmd, args) in [("ps", &["-eo", "pid,comm,args"][..]), ("ss", &["-ltunp"][..])] {
+    for (cmd, args) in [
+        ("ps", &["-eo", "pid,comm,args"][..]),
+        ("ss", &["-ltunp"][..]),
+    ] {
         let t = time(&mut || {
-            Command::new(cmd).args(args).stdout(Stdio::null()).status().unwrap();
+            Command::new(cmd)
+                .args(args)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
         });
         eprintln!("{cmd} {args:?}: {t:?} (including exec)");
     }

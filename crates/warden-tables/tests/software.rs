@@ -196,15 +196,13 @@ fn apt_sources_follow_the_configured_files() {
     }
     // deb.debian.org's lists are downloaded on this kind of host: the Release file fills in
     // the codename and origin.
+    let release = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease";
     if let Some(r) = rows.iter().find(|r| {
         text(&r[2]) == "http://deb.debian.org/debian" && text(&r[0]).ends_with(" bookworm")
-    }) {
-        if std::path::Path::new("/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease")
-            .exists()
-        {
-            assert_eq!(text(&r[3]), "bookworm");
-            assert_eq!(text(&r[4]), "Debian");
-        }
+    }) && std::path::Path::new(release).exists()
+    {
+        assert_eq!(text(&r[3]), "bookworm");
+        assert_eq!(text(&r[4]), "Debian");
     }
 }
 

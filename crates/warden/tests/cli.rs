@@ -101,3 +101,38 @@ fn shell_reports_errors_and_keeps_going() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such table: nope"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok\n1\n"));
 }
+
+#[test]
+fn works_as_an_ordinary_user_with_what_that_user_can_see() {
+    if !nix_is_root() {
+        eprintln!("skipped: needs root to switch to an unprivileged user");
+        return;
+    }
+    let bin = assert_cmd::cargo::cargo_bin("warden");
+    // setpriv (util-linux) drops to nobody without a login shell.
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .args([
+            "query",
+            "--csv",
+            "SELECT (SELECT count(*) FROM processes) > 1 AS many, \
+             (SELECT uid FROM processes JOIN warden_info USING (pid)) AS me, \
+             (SELECT count(*) FROM shadow) AS shadow_rows",
+        ])
+        .output()
+        .expect("setpriv runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "many,me,shadow_rows\n1,65534,0\n");
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}

@@ -440,10 +440,7 @@ mod tests {
             0,
         );
         assert_eq!(out.len(), 2);
-        assert_eq!(
-            out.iter().map(|e| e.id.serial).collect::<Vec<_>>(),
-            [1, 2]
-        );
+        assert_eq!(out.iter().map(|e| e.id.serial).collect::<Vec<_>>(), [1, 2]);
         assert!(out.iter().all(|e| e.end == EventEnd::Evicted));
         assert_eq!(a.stats().events_evicted, 2);
         assert_eq!(a.in_flight(), 2);
@@ -460,7 +457,10 @@ mod tests {
         a.push(r(1300, 1, "syscall=59"), 0, &mut out);
         a.push(r(1309, 1, "a0=\"x\""), 0, &mut out);
         a.push(r(1309, 1, "a1=\"y\""), 0, &mut out);
-        assert!(out.is_empty(), "the only event is never evicted by the byte cap");
+        assert!(
+            out.is_empty(),
+            "the only event is never evicted by the byte cap"
+        );
         a.push(r(1320, 1, ""), 0, &mut out);
         assert_eq!(out[0].records.len(), 2);
         assert!(out[0].truncated);

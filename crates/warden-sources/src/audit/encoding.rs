@@ -9,7 +9,9 @@ use super::msgtype;
 
 /// Does the kernel hex-encode this value? (`"`, control, space, DEL or any byte ≥ 0x7f.)
 pub fn needs_hex(bytes: &[u8]) -> bool {
-    bytes.iter().any(|&b| b == b'"' || !(0x21..=0x7e).contains(&b))
+    bytes
+        .iter()
+        .any(|&b| b == b'"' || !(0x21..=0x7e).contains(&b))
 }
 
 /// Upper-case hex of `bytes`, as the kernel's `audit_log_n_hex` writes it.
@@ -25,7 +27,7 @@ pub fn hex_encode(bytes: &[u8]) -> Vec<u8> {
 
 /// Decode hex (either case). `None` if the length is odd or a byte is not a hex digit.
 pub fn hex_decode(hex: &[u8]) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     hex.chunks_exact(2)

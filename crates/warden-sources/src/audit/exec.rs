@@ -346,7 +346,9 @@ fn arg_key(key: &str) -> Option<ArgKey> {
 }
 
 /// (argc, argv, complete) from the EXECVE records of one event, in order.
-fn assemble_argv<'a>(records: impl Iterator<Item = &'a Record>) -> (Option<u32>, Vec<Vec<u8>>, bool) {
+fn assemble_argv<'a>(
+    records: impl Iterator<Item = &'a Record>,
+) -> (Option<u32>, Vec<Vec<u8>>, bool) {
     let mut argc = None;
     let mut args: BTreeMap<u32, ArgParts> = BTreeMap::new();
     let mut clean = true;
@@ -374,7 +376,11 @@ fn assemble_argv<'a>(records: impl Iterator<Item = &'a Record>) -> (Option<u32>,
                     args.entry(n).or_default().declared_len = len;
                 }
                 ArgKey::Piece(n, i) => {
-                    args.entry(n).or_default().pieces.entry(i).or_insert((b, ok, hex));
+                    args.entry(n)
+                        .or_default()
+                        .pieces
+                        .entry(i)
+                        .or_insert((b, ok, hex));
                 }
             }
         }
@@ -456,15 +462,27 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(e.call, ExecCall::Execve);
-        assert_eq!((e.pid, e.ppid, e.uid, e.gid, e.euid, e.egid), (11, 10, 1, 2, 3, 6));
-        assert_eq!((e.suid, e.fsuid, e.sgid, e.fsgid), (Some(4), Some(5), Some(7), Some(8)));
+        assert_eq!(
+            (e.pid, e.ppid, e.uid, e.gid, e.euid, e.egid),
+            (11, 10, 1, 2, 3, 6)
+        );
+        assert_eq!(
+            (e.suid, e.fsuid, e.sgid, e.fsgid),
+            (Some(4), Some(5), Some(7), Some(8))
+        );
         assert_eq!((e.auid, e.ses, e.tty.as_deref()), (None, None, None));
         assert_eq!((e.success, e.exit), (Some(true), Some(0)));
         assert_eq!(e.argv, [&b"ls"[..], b"-l a b"]);
         assert!(e.argv_complete);
         assert_eq!(e.cwd.as_deref(), Some(&b"/tmp"[..]));
         assert_eq!(e.paths.len(), 2);
-        assert_eq!(e.paths[0].dev, Some(Dev { major: 0xfd, minor: 1 }));
+        assert_eq!(
+            e.paths[0].dev,
+            Some(Dev {
+                major: 0xfd,
+                minor: 1
+            })
+        );
         assert_eq!(e.paths[0].mode, Some(0o100755));
         assert_eq!(e.paths[0].inode, Some(42));
         assert_eq!(e.paths[1].name, None);

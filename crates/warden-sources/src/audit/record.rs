@@ -309,7 +309,11 @@ pub fn parse_log_line(line: &[u8]) -> Result<Record, ParseError> {
         return err(ParseErrorKind::TooLong, MAX_RECORD_LEN);
     }
     let mut pos = skip_ws(line, 0, line.len());
-    if pos == line.len() || line[pos..].iter().all(|&b| b == 0 || b.is_ascii_whitespace()) {
+    if pos == line.len()
+        || line[pos..]
+            .iter()
+            .all(|&b| b == 0 || b.is_ascii_whitespace())
+    {
         return err(ParseErrorKind::Empty, 0);
     }
     let mut rtype = None;
@@ -514,10 +518,12 @@ fn classify(rtype: u16, key: &str, raw: Raw<'_>, enriched: bool) -> Value {
         Raw::Quoted(b) => Value::Quoted(b.to_vec()),
         Raw::Bare(b"(null)") => Value::Null,
         Raw::Bare(b) => {
-            if !enriched && !b.is_empty() && is_encodable(rtype, key) {
-                if let Some(decoded) = hex_decode(b) {
-                    return Value::Hex(decoded);
-                }
+            if !enriched
+                && !b.is_empty()
+                && is_encodable(rtype, key)
+                && let Some(decoded) = hex_decode(b)
+            {
+                return Value::Hex(decoded);
             }
             Value::Bare(b.to_vec())
         }
@@ -568,7 +574,10 @@ mod tests {
         assert_eq!(r.get("tty").unwrap().text(), Some("(none)"));
         assert_eq!(r.get("a0").unwrap(), &Value::Bare(b"ABCD".to_vec()));
         // EXECVE args are encodable; a quoted hex-looking value stays text.
-        let e = rec(msgtype::EXECVE, "audit(1.000:2): argc=2 a0=\"ABCD\" a1=41420A");
+        let e = rec(
+            msgtype::EXECVE,
+            "audit(1.000:2): argc=2 a0=\"ABCD\" a1=41420A",
+        );
         assert_eq!(e.get("a0").unwrap(), &Value::Quoted(b"ABCD".to_vec()));
         assert_eq!(e.get("a1").unwrap(), &Value::Hex(b"AB\n".to_vec()));
         assert_eq!(e.get("argc").unwrap().as_u32(), Some(2));
@@ -576,7 +585,10 @@ mod tests {
 
     #[test]
     fn encodable_but_not_hex_stays_bare() {
-        let r = rec(msgtype::PATH, "audit(1.000:2): item=0 name=ABC nametype=NORMAL");
+        let r = rec(
+            msgtype::PATH,
+            "audit(1.000:2): item=0 name=ABC nametype=NORMAL",
+        );
         assert_eq!(r.get("name").unwrap(), &Value::Bare(b"ABC".to_vec()));
     }
 
@@ -631,8 +643,8 @@ mod tests {
         assert_eq!(r.enriched.len(), 3);
         assert_eq!(r.enriched[2].key, "UID");
         assert_eq!(r.enriched[2].value.text(), Some("root"));
-        let r = parse_log_line(b"node=web1 type=UNKNOWN[1334] msg=audit(1.000:1): prog-id=7")
-            .unwrap();
+        let r =
+            parse_log_line(b"node=web1 type=UNKNOWN[1334] msg=audit(1.000:1): prog-id=7").unwrap();
         assert_eq!(r.rtype, 1334);
         let r = parse_log_line(b"type=EOE msg=audit(1.000:1): ").unwrap();
         assert_eq!(r.rtype, msgtype::EOE);
@@ -645,8 +657,14 @@ mod tests {
         assert_eq!(kind(1300, b" \n\0"), ParseErrorKind::Empty);
         assert_eq!(kind(1300, b"arch=1"), ParseErrorKind::MissingStamp);
         assert_eq!(kind(1300, b"audit(x.1:2): a=1"), ParseErrorKind::BadTime);
-        assert_eq!(kind(1300, b"audit(1.1234567890:2):"), ParseErrorKind::BadTime);
-        assert_eq!(kind(1300, b"audit(1.1:99999999999):"), ParseErrorKind::BadSerial);
+        assert_eq!(
+            kind(1300, b"audit(1.1234567890:2):"),
+            ParseErrorKind::BadTime
+        );
+        assert_eq!(
+            kind(1300, b"audit(1.1:99999999999):"),
+            ParseErrorKind::BadSerial
+        );
         assert_eq!(kind(1300, b"audit(1.1:2) a=1"), ParseErrorKind::BadStamp);
         assert_eq!(
             kind(1300, b"audit(99999999999999999999.1:2):"),
@@ -657,11 +675,17 @@ mod tests {
             ParseErrorKind::UnterminatedQuote
         );
         assert_eq!(kind(1300, b"audit(1.1:2): =1"), ParseErrorKind::BadKey);
-        assert_eq!(kind(1300, b"audit(1.1:2): k\xffy=1"), ParseErrorKind::BadKey);
+        assert_eq!(
+            kind(1300, b"audit(1.1:2): k\xffy=1"),
+            ParseErrorKind::BadKey
+        );
         let big = vec![b'a'; MAX_RECORD_LEN + 1];
         assert_eq!(kind(1300, &big), ParseErrorKind::TooLong);
         let line = |s: &[u8]| parse_log_line(s).unwrap_err().kind;
-        assert_eq!(line(b"type=NOPE msg=audit(1.1:2):"), ParseErrorKind::BadType);
+        assert_eq!(
+            line(b"type=NOPE msg=audit(1.1:2):"),
+            ParseErrorKind::BadType
+        );
         assert_eq!(line(b"msg=audit(1.1:2):"), ParseErrorKind::BadType);
         assert_eq!(line(b"type=SYSCALL"), ParseErrorKind::MissingMsg);
         assert_eq!(line(b"garbage here"), ParseErrorKind::MissingMsg);

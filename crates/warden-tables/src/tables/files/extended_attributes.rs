@@ -177,7 +177,7 @@ fn capability_text(raw: &[u8], cap_bits: u32) -> Option<String> {
         let p = permitted & bit != 0;
         let i = inheritable & bit != 0;
         let e = effective && (p || i);
-        u8::from(e) * EFF | u8::from(i) * INH | u8::from(p) * PER
+        (u8::from(e) * EFF) | (u8::from(i) * INH) | (u8::from(p) * PER)
     };
     Some(caps_to_text(flags, cap_bits))
 }
@@ -328,7 +328,7 @@ mod tests {
                 base64: true
             }
         );
-        assert_eq!(show_value("user.a", b"\x01\x02\0").base64, true);
+        assert!(show_value("user.a", b"\x01\x02\0").base64);
     }
 
     #[test]

@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(rows.len(), 1, "a missing path gives no row");
         assert_eq!(rows.get(0, "symlink").unwrap().as_i64(), Some(1));
         assert_eq!(
-            rows.get(0, "symlink_target_path").unwrap().as_text().as_deref(),
+            rows.get(0, "symlink_target_path")
+                .unwrap()
+                .as_text()
+                .as_deref(),
             Some("no/such/target")
         );
         assert_eq!(

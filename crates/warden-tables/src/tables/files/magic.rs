@@ -148,15 +148,10 @@ mod tests {
     fn database_list_defaults_to_osquery_files() {
         let default = database_list(None);
         assert!(
-            default
-                .split(':')
-                .all(|f| DEFAULT_DATABASES.contains(&f)),
+            default.split(':').all(|f| DEFAULT_DATABASES.contains(&f)),
             "{default}"
         );
-        assert_eq!(
-            database_list(Some(vec!["/a".into(), "/b".into()])),
-            "/a:/b"
-        );
+        assert_eq!(database_list(Some(vec!["/a".into(), "/b".into()])), "/a:/b");
     }
 
     #[test]

@@ -587,7 +587,6 @@ mod tests {
         })
         .join()
         .unwrap();
-        eprintln!("IPTDEBUG {result:?}");
         let Some(chains) = result else {
             return;
         };

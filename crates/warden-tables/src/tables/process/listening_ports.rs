@@ -8,7 +8,7 @@ use crate::{QueryContext, Rows, TableError};
 pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableError> {
     // Mapping sockets to processes reads every /proc/PID/fd: only when pid or fd is used.
     let owners = ctx.wants("pid") || ctx.wants("fd");
-    let found = scan(None, owners);
+    let found = scan(None, owners, true);
     for s in found.sockets.iter().filter(|s| is_listening(s)) {
         let (pid, fd) = found
             .owners
@@ -22,7 +22,9 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("net_namespace", s.net_ns.to_string());
         if s.family == AF_UNIX {
             // osquery reports UNIX sockets by path, with port and socket 0.
-            row.set("port", 0).set("path", s.path.as_str()).set("socket", 0);
+            row.set("port", 0)
+                .set("path", s.path.as_str())
+                .set("socket", 0);
         } else {
             row.set("address", s.local_address.as_str())
                 .set("port", s.local_port)

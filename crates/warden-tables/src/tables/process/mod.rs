@@ -12,6 +12,7 @@ mod process_open_pipes;
 mod process_open_sockets;
 mod processes;
 mod shared_memory;
+mod sock_diag;
 mod sockets;
 
 pub(crate) fn tables() -> Vec<TableDef> {

@@ -328,7 +328,10 @@ Gid:\t100\t101\t102\t100\nFDSize:\t256\n";
     #[test]
     fn bracketed_inodes_parse_only_their_kind() {
         assert_eq!(bracketed_inode(b"socket:[1234]", "socket"), Some(1234));
-        assert_eq!(bracketed_inode(b"net:[4026531833]", "net"), Some(4_026_531_833));
+        assert_eq!(
+            bracketed_inode(b"net:[4026531833]", "net"),
+            Some(4_026_531_833)
+        );
         assert_eq!(bracketed_inode(b"pipe:[7]", "socket"), None);
         assert_eq!(bracketed_inode(b"socket:[]", "socket"), None);
         assert_eq!(bracketed_inode(b"/tmp/socket:[1]", "socket"), None);
@@ -359,7 +362,10 @@ Gid:\t100\t101\t102\t100\nFDSize:\t256\n";
         let maps = r.read(me, "maps", Shape::Records).unwrap().to_vec();
         let expected = std::fs::read("/proc/self/maps").unwrap();
         let lines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
-        assert!(expected.len() > 4096, "maps fits one page; test proves nothing");
+        assert!(
+            expected.len() > 4096,
+            "maps fits one page; test proves nothing"
+        );
         assert!(lines(&maps).abs_diff(lines(&expected)) < 8);
         assert_eq!(maps.last(), Some(&b'\n'));
         assert!(r.read(i64::from(i32::MAX), "stat", Shape::Single).is_none());

@@ -10,7 +10,7 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
         .equal_ints("pid")
         .filter(|p| !p.is_empty() && !p.contains(&-1));
     let owners = filter.is_some() || ctx.wants("pid") || ctx.wants("fd");
-    let found = scan(filter.as_ref(), owners);
+    let found = scan(filter.as_ref(), owners, false);
     for s in &found.sockets {
         let (pid, fd) = match found.owners.get(&s.inode) {
             Some(o) => (o.pid, o.fd),

@@ -43,10 +43,7 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
     let mut reader = ProcReader::new();
     for pid in pids(ctx) {
         // A process that exited since the listing has no stat: skip it.
-        let Some(stat) = reader
-            .read(pid, "stat", Shape::Single)
-            .and_then(parse_stat)
-        else {
+        let Some(stat) = reader.read(pid, "stat", Shape::Single).and_then(parse_stat) else {
             continue;
         };
         let ids = if needs.ids {
@@ -180,10 +177,7 @@ fn parse_btime(text: &str) -> Option<u64> {
 
 /// argv as osquery shows it: the NUL-separated arguments joined by spaces, trimmed.
 fn join_cmdline(raw: &[u8]) -> String {
-    let joined: Vec<u8> = raw
-        .iter()
-        .map(|&b| if b == 0 { b' ' } else { b })
-        .collect();
+    let joined: Vec<u8> = raw.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
     text(&joined).trim().to_string()
 }
 
@@ -268,12 +262,18 @@ mod tests {
     fn cmdline_joins_arguments_with_spaces() {
         assert_eq!(join_cmdline(b"/bin/sleep\x0030\x00"), "/bin/sleep 30");
         assert_eq!(join_cmdline(b""), "");
-        assert_eq!(join_cmdline(b"nginx: worker process\0\0\0"), "nginx: worker process");
+        assert_eq!(
+            join_cmdline(b"nginx: worker process\0\0\0"),
+            "nginx: worker process"
+        );
     }
 
     #[test]
     fn cgroup_path_is_the_first_line_path() {
-        assert_eq!(parse_cgroup_path(b"0::/user.slice/a.scope\n"), "/user.slice/a.scope");
+        assert_eq!(
+            parse_cgroup_path(b"0::/user.slice/a.scope\n"),
+            "/user.slice/a.scope"
+        );
         assert_eq!(
             parse_cgroup_path(b"12:cpu,cpuacct:/docker/ab:c\n11:memory:/x\n"),
             "/docker/ab:c"

@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(permissions(s.mode), "1600");
         assert_eq!((s.cpid, s.lpid, s.nattch), (1234, 1240, 2));
         assert_eq!((s.uid, s.cuid), (1000, 0));
-        assert_eq!((s.atime, s.dtime, s.ctime), (1_700_000_100, 1_700_000_050, 1_700_000_000));
+        assert_eq!(
+            (s.atime, s.dtime, s.ctime),
+            (1_700_000_100, 1_700_000_050, 1_700_000_000)
+        );
         assert!(parse_shm("header only\n").is_empty());
     }
 }

@@ -6,7 +6,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use netlink_packet_sock_diag::inet::StateFlags;
+
 use super::proc::{ProcReader, Shape, all_pids, bracketed_inode, for_each_fd, namespace_inode};
+use super::sock_diag;
 
 pub(crate) const AF_UNIX: i64 = 1;
 pub(crate) const AF_INET: i64 = 2;
@@ -46,6 +49,7 @@ pub(crate) struct Scan {
 }
 
 /// The /proc/PID/net files of the internet families: file name, family, IP protocol number.
+/// TCP, UDP and UDP-Lite of our own namespace come from sock_diag instead when it works.
 const INET_FILES: [(&str, i64, i64); 10] = [
     ("icmp", AF_INET, 1),
     ("icmp6", AF_INET6, 1),
@@ -61,7 +65,9 @@ const INET_FILES: [(&str, i64, i64); 10] = [
 
 /// Collects the sockets of the network namespaces of `pids` (every process when `None`, plus
 /// our own namespace) and, when `owners` is set, which of those processes hold each socket.
-pub(crate) fn scan(pids: Option<&BTreeSet<i64>>, owners: bool) -> Scan {
+/// `listening_only` lets the kernel leave out TCP sockets that are not listening (sockets
+/// with a peer); other sockets are all returned.
+pub(crate) fn scan(pids: Option<&BTreeSet<i64>>, owners: bool, listening_only: bool) -> Scan {
     let list: Vec<i64> = match pids {
         Some(p) => p.iter().copied().filter(|p| *p > 0).collect(),
         None => all_pids(),
@@ -69,6 +75,7 @@ pub(crate) fn scan(pids: Option<&BTreeSet<i64>>, owners: bool) -> Scan {
     let mut out = Scan::default();
     let mut reader = ProcReader::new();
     let mut seen_ns = HashSet::new();
+    let own = namespace_inode(i64::from(std::process::id()), "net");
     for &pid in &list {
         if owners {
             // Unreadable descriptors (exited, or pid 1 of a sandbox) leave sockets unowned.
@@ -82,23 +89,60 @@ pub(crate) fn scan(pids: Option<&BTreeSet<i64>>, owners: bool) -> Scan {
         let Some(ns) = namespace_inode(pid, "net") else {
             continue;
         };
-        if !seen_ns.contains(&ns) && read_namespace(&mut reader, &pid.to_string(), ns, &mut out)
-        {
+        if seen_ns.contains(&ns) {
+            continue;
+        }
+        let read = if Some(ns) == own {
+            read_own_namespace(&mut reader, ns, listening_only, &mut out)
+        } else {
+            read_namespace(&mut reader, &pid.to_string(), ns, &INET_FILES, &mut out)
+        };
+        if read {
             seen_ns.insert(ns);
         }
     }
-    if pids.is_none() {
-        let own = namespace_inode(i64::from(std::process::id()), "net");
-        if own.is_none_or(|ns| !seen_ns.contains(&ns)) {
-            read_namespace(&mut reader, "self", own.unwrap_or(0), &mut out);
-        }
+    if pids.is_none() && own.is_none_or(|ns| !seen_ns.contains(&ns)) {
+        read_own_namespace(&mut reader, own.unwrap_or(0), listening_only, &mut out);
     }
     out
 }
 
+/// Reads our own namespace: TCP, UDP and UDP-Lite through sock_diag (falling back to
+/// /proc/self/net per table), the rest from /proc/self/net.
+fn read_own_namespace(
+    reader: &mut ProcReader,
+    ns: u64,
+    listening_only: bool,
+    out: &mut Scan,
+) -> bool {
+    let mut from_proc = Vec::new();
+    for entry @ (_, family, protocol) in INET_FILES {
+        let states = if protocol == 6 && listening_only {
+            StateFlags::LISTEN
+        } else {
+            StateFlags::all()
+        };
+        match [6, 17, 136]
+            .contains(&protocol)
+            .then(|| sock_diag::dump(family, protocol, states, ns))
+            .flatten()
+        {
+            Some(found) => out.sockets.extend(found),
+            None => from_proc.push(entry),
+        }
+    }
+    read_namespace(reader, "self", ns, &from_proc, out)
+}
+
 /// Reads every socket table of one namespace through /proc/<who>/net. Returns false when none
 /// could be read (a zombie has no namespace to show).
-fn read_namespace(reader: &mut ProcReader, who: &str, ns: u64, out: &mut Scan) -> bool {
+fn read_namespace(
+    reader: &mut ProcReader,
+    who: &str,
+    ns: u64,
+    inet: &[(&str, i64, i64)],
+    out: &mut Scan,
+) -> bool {
     let mut any = false;
     let mut path = String::with_capacity(32);
     let mut open = |reader: &mut ProcReader, file: &str| -> Option<String> {
@@ -110,11 +154,10 @@ fn read_namespace(reader: &mut ProcReader, who: &str, ns: u64, out: &mut Scan) -
         let content = reader.read_path(&path, Shape::Records)?;
         Some(String::from_utf8_lossy(content).into_owned())
     };
-    for (file, family, protocol) in INET_FILES {
+    for &(file, family, protocol) in inet {
         if let Some(text) = open(reader, file) {
             any = true;
-            out.sockets
-                .extend(parse_inet(&text, family, protocol, ns));
+            out.sockets.extend(parse_inet(&text, family, protocol, ns));
         }
     }
     if let Some(text) = open(reader, "unix") {
@@ -143,6 +186,11 @@ const TCP_STATES: [&str; 12] = [
     "LISTEN",
     "CLOSING",
 ];
+
+/// The osquery name of a kernel TCP state number (`UNKNOWN` for 0 and unknown numbers).
+pub(crate) fn tcp_state_name(state: usize) -> &'static str {
+    TCP_STATES.get(state).copied().unwrap_or("UNKNOWN")
+}
 
 /// An address of /proc/net/{tcp,udp,…}: 8 hex digits (IPv4) or 32 (IPv6), each 32-bit word
 /// in host byte order. Anything else decodes to an empty string.
@@ -182,12 +230,7 @@ pub(crate) fn parse_inet(text: &str, family: i64, protocol: i64, ns: u64) -> Vec
             let (local_address, local_port) = decode_endpoint(f[1])?;
             let (remote_address, remote_port) = decode_endpoint(f[2])?;
             let state = if protocol == 6 {
-                usize::from_str_radix(f[3], 16)
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .and_then(|s| TCP_STATES.get(s))
-                    .unwrap_or(&"UNKNOWN")
-                    .to_string()
+                tcp_state_name(usize::from_str_radix(f[3], 16).unwrap_or(0)).to_string()
             } else {
                 String::new()
             };

@@ -112,12 +112,11 @@ fn scan_site(site: &Path, max_depth: i64, rows: &mut Rows) {
                 .set("depth", depth)
                 .set("max_depth", max_depth)
                 .set("pid_with_namespace", 0);
-            if max_depth == -1 || depth < max_depth {
-                if let Some(pkg) = manifest.parent()
-                    && pkg.join("node_modules").is_dir()
-                {
-                    stack.push((pkg.to_path_buf(), depth + 1));
-                }
+            if (max_depth == -1 || depth < max_depth)
+                && let Some(pkg) = manifest.parent()
+                && pkg.join("node_modules").is_dir()
+            {
+                stack.push((pkg.to_path_buf(), depth + 1));
             }
         }
     }

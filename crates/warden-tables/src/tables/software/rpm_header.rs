@@ -229,7 +229,7 @@ pub(super) mod build {
                 V::I16(a) => (3, a.len(), 2),
                 V::I64(a) => (5, a.len(), 8),
             };
-            while data.len() % align != 0 {
+            while !data.len().is_multiple_of(align) {
                 data.push(0);
             }
             let offset = data.len();

@@ -291,6 +291,46 @@ mod tests {
         assert_eq!(p.label.as_deref(), Some("EFI"));
     }
 
+    /// Formats real images with the system's mkfs tools and compares with blkid.
+    #[test]
+    fn real_images_match_blkid() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |cmd: &str, args: &[&str]| {
+            std::process::Command::new(cmd)
+                .args(args)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        };
+        let cases: [(&str, &[&str]); 2] = [
+            ("mkfs.ext4", &["-q", "-F", "-L", "wardenfs"]),
+            ("mkswap", &["-L", "wardenswap"]),
+        ];
+        for (tool, args) in cases {
+            let img = dir.path().join(format!("{tool}.img"));
+            std::fs::write(&img, vec![0u8; 8 << 20]).unwrap();
+            let img_s = img.to_string_lossy().into_owned();
+            let mut all: Vec<&str> = args.to_vec();
+            all.push(&img_s);
+            if run(tool, &all).is_none() {
+                continue; // tool not installed
+            }
+            let Some(export) = run("blkid", &["-o", "export", &img_s]) else {
+                continue;
+            };
+            let field = |k: &str| {
+                export
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_string))
+            };
+            let p = probe_device(&img).unwrap();
+            assert_eq!(Some(p.fs_type.clone()), field("TYPE"), "{tool}");
+            assert_eq!(p.uuid, field("UUID"), "{tool}");
+            assert_eq!(p.label, field("LABEL"), "{tool}");
+        }
+    }
+
     #[test]
     fn unknown_and_short_inputs() {
         assert!(probe(&image(100)).is_none());

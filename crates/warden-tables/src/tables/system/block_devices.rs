@@ -67,7 +67,10 @@ pub(super) fn enumerate() -> BTreeMap<String, BlockDevice> {
         if !sys_path.join("uevent").exists() {
             continue;
         }
-        let Some(base) = sys_path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        let Some(base) = sys_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
             continue;
         };
         let dir_parent = sys_path
@@ -109,10 +112,7 @@ fn first_entry(dir: &Path) -> Option<String> {
 }
 
 /// The top of a device's parent chain, whose vendor, model and serial children inherit.
-fn root_of<'a>(
-    dev: &'a BlockDevice,
-    all: &'a BTreeMap<String, BlockDevice>,
-) -> &'a BlockDevice {
+fn root_of<'a>(dev: &'a BlockDevice, all: &'a BTreeMap<String, BlockDevice>) -> &'a BlockDevice {
     let mut cur = dev;
     for _ in 0..16 {
         match cur.parent.as_ref().and_then(|p| all.get(p)) {

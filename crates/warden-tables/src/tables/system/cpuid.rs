@@ -152,11 +152,23 @@ pub(crate) fn generate(_ctx: &QueryContext, rows: &mut Rows) -> Result<(), Table
         );
         let hv = cpuid(0x4000_0000, 0);
         if hv[0] != 0 {
-            add("hypervisor_id", hex8(&hv[..3]), "ebx,ecx,edx", 0, "0x40000000");
+            add(
+                "hypervisor_id",
+                hex8(&hv[..3]),
+                "ebx,ecx,edx",
+                0,
+                "0x40000000",
+            );
         }
         let l1 = cpuid(1, 0);
         let l3 = cpuid(3, 0);
-        add("serial", hex8(&[l1[0], l3[0], l3[3]]), "eax,eax,ecx", 0, "1,3");
+        add(
+            "serial",
+            hex8(&[l1[0], l3[0], l3[3]]),
+            "eax,eax,ecx",
+            0,
+            "1,3",
+        );
         add("family", format!("{:04x}", l1[0] & 0xf00), "eax", 0, "1");
         let max_basic = leaf0[0];
         let max_ext = cpuid(0x8000_0000, 0)[0];
@@ -168,7 +180,13 @@ pub(crate) fn generate(_ctx: &QueryContext, rows: &mut Rows) -> Result<(), Table
             };
             let regs = if supported { cpuid(leaf, 0) } else { [0; 4] };
             let set = regs[reg_index(register)] & (1 << bit) != 0;
-            add(name, if set { "1" } else { "0" }.into(), register, bit, &leaf.to_string());
+            add(
+                name,
+                if set { "1" } else { "0" }.into(),
+                register,
+                bit,
+                &leaf.to_string(),
+            );
         }
         let (s0, s1) = if max_basic >= 0x12 {
             (cpuid(0x12, 0), cpuid(0x12, 1))
@@ -203,6 +221,9 @@ mod tests {
         let leaf0 = cpuid(0, 0);
         let vendor = regs_text(&[leaf0[1], leaf0[3], leaf0[2]]);
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
-        assert!(cpuinfo.contains(&format!("vendor_id\t: {vendor}")), "{vendor}");
+        assert!(
+            cpuinfo.contains(&format!("vendor_id\t: {vendor}")),
+            "{vendor}"
+        );
     }
 }

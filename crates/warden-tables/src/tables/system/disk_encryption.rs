@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::{QueryContext, Rows, TableError};
 
-use super::block_devices::{BlockDevice, enumerate};
 use super::blkid;
+use super::block_devices::{BlockDevice, enumerate};
 use super::util::read_trimmed;
 
 /// The encryption columns of one device.

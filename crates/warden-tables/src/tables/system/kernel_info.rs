@@ -61,9 +61,7 @@ mod tests {
 
     #[test]
     fn cmdline_splits_image_and_root() {
-        let c = parse_cmdline(
-            "BOOT_IMAGE=/boot/vmlinuz-6.1.0 root=UUID=abcd ro quiet\n",
-        );
+        let c = parse_cmdline("BOOT_IMAGE=/boot/vmlinuz-6.1.0 root=UUID=abcd ro quiet\n");
         assert_eq!(c.path.as_deref(), Some("/boot/vmlinuz-6.1.0"));
         assert_eq!(c.device.as_deref(), Some("UUID=abcd"));
         assert_eq!(c.arguments, "ro quiet");

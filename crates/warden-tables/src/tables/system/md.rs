@@ -96,7 +96,9 @@ fn parse_mdstat(text: &str) -> MdStat {
 
 /// `[==>...]  recovery = 12.6% (37043392/293039104) finish=127.5min speed=33440K/sec`.
 fn parse_action(t: &str) -> Option<(String, String, String, String)> {
-    let rest = t.strip_prefix('[').map_or(t, |r| r.split_once(']').map_or(r, |x| x.1));
+    let rest = t
+        .strip_prefix('[')
+        .map_or(t, |r| r.split_once(']').map_or(r, |x| x.1));
     let (kind, rest) = rest.trim().split_once('=')?;
     let kind = kind.trim();
     if !["recovery", "resync", "reshape", "check"].contains(&kind) {
@@ -151,7 +153,9 @@ pub(crate) fn generate_devices(_ctx: &QueryContext, rows: &mut Rows) -> Result<(
         let md = Path::new("/sys/block").join(&a.name).join("md");
         let attr = |n: &str| read_trimmed(md.join(n));
         let num = |n: &str| attr(n).and_then(|v| v.parse::<i64>().ok());
-        let level = attr("level").or_else(|| a.level.clone()).unwrap_or_default();
+        let level = attr("level")
+            .or_else(|| a.level.clone())
+            .unwrap_or_default();
         let raid_disks = num("raid_disks");
         let drives = drives(&md);
         let count = |pred: &dyn Fn(&str) -> bool| drives.iter().filter(|d| pred(&d.1)).count();
@@ -175,7 +179,11 @@ pub(crate) fn generate_devices(_ctx: &QueryContext, rows: &mut Rows) -> Result<(
             .set("unused_devices", stat.unused.as_str())
             .set("other", a.other.join(" "));
         for (kind, progress, finish, speed) in &a.actions {
-            let prefix = if kind == "check" { "check_array" } else { kind.as_str() };
+            let prefix = if kind == "check" {
+                "check_array"
+            } else {
+                kind.as_str()
+            };
             row.set(&format!("{prefix}_progress"), progress.as_str())
                 .set(&format!("{prefix}_finish"), finish.as_str())
                 .set(&format!("{prefix}_speed"), speed.as_str());

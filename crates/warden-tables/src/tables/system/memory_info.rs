@@ -48,7 +48,9 @@ mod tests {
 
     #[test]
     fn kilobytes_become_bytes() {
-        let v = parse_meminfo("MemTotal:       24684092 kB\nHugePages_Total:       0\nActive(anon):    1568 kB\n");
+        let v = parse_meminfo(
+            "MemTotal:       24684092 kB\nHugePages_Total:       0\nActive(anon):    1568 kB\n",
+        );
         assert_eq!(v[0], ("MemTotal", 24_684_092 * 1024));
         assert_eq!(v[1], ("HugePages_Total", 0));
         assert_eq!(v[2], ("Active(anon)", 1568 * 1024));

@@ -27,15 +27,16 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
                 .unwrap_or_else(|_| m.device.clone());
             row.set("device_alias", alias);
         }
-        if want_stats && !skips_statvfs(&m.fs_type) {
-            if let Ok(st) = nix::sys::statvfs::statvfs(m.path.as_str()) {
-                row.set("blocks_size", st.block_size())
-                    .set("blocks", st.blocks())
-                    .set("blocks_free", st.blocks_free())
-                    .set("blocks_available", st.blocks_available())
-                    .set("inodes", st.files())
-                    .set("inodes_free", st.files_free());
-            }
+        if want_stats
+            && !skips_statvfs(&m.fs_type)
+            && let Ok(st) = nix::sys::statvfs::statvfs(m.path.as_str())
+        {
+            row.set("blocks_size", st.block_size())
+                .set("blocks", st.blocks())
+                .set("blocks_free", st.blocks_free())
+                .set("blocks_available", st.blocks_available())
+                .set("inodes", st.files())
+                .set("inodes_free", st.files_free());
         }
         row.set("device", m.device)
             .set("path", m.path)
@@ -72,8 +73,20 @@ pub(super) fn parse_mounts(text: &str) -> Vec<Mount> {
 /// Filesystem types whose statvfs could block on the network or trigger an automount.
 fn skips_statvfs(fs_type: &str) -> bool {
     const REMOTE: [&str; 14] = [
-        "autofs", "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "ceph", "glusterfs",
-        "lustre", "9p", "davfs", "fuse.sshfs",
+        "autofs",
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ncpfs",
+        "afs",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "9p",
+        "davfs",
+        "fuse.sshfs",
     ];
     REMOTE.contains(&fs_type) || fs_type.starts_with("fuse.s3") || fs_type == "fuse.rclone"
 }

@@ -12,7 +12,14 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
     let Ok(entries) = std::fs::read_dir("/sys/bus/pci/devices") else {
         return Ok(());
     };
-    let names = ["vendor", "model", "pci_class", "pci_subclass", "subsystem_vendor", "subsystem_model"];
+    let names = [
+        "vendor",
+        "model",
+        "pci_class",
+        "pci_subclass",
+        "subsystem_vendor",
+        "subsystem_model",
+    ];
     let db = if names.iter().any(|c| ctx.wants(c)) {
         IdDb::load(&PCI_IDS)
     } else {
@@ -31,7 +38,10 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
         let udev = udev_properties(&format!("+pci:{slot}"));
         let mut row = rows.push();
         row.set("pci_slot", slot.as_str());
-        let driver = props.get("DRIVER").cloned().or_else(|| link_name(&dir.join("driver")));
+        let driver = props
+            .get("DRIVER")
+            .cloned()
+            .or_else(|| link_name(&dir.join("driver")));
         row.set("driver", driver.unwrap_or_default());
         let mut ids = None;
         match props.get("PCI_ID").and_then(|v| split_ids(v)) {

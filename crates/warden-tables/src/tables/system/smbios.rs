@@ -26,13 +26,19 @@ impl Structure<'_> {
         self.data.get(at).copied()
     }
     pub fn word(&self, at: usize) -> Option<u16> {
-        Some(u16::from_le_bytes(self.data.get(at..at + 2)?.try_into().ok()?))
+        Some(u16::from_le_bytes(
+            self.data.get(at..at + 2)?.try_into().ok()?,
+        ))
     }
     pub fn dword(&self, at: usize) -> Option<u32> {
-        Some(u32::from_le_bytes(self.data.get(at..at + 4)?.try_into().ok()?))
+        Some(u32::from_le_bytes(
+            self.data.get(at..at + 4)?.try_into().ok()?,
+        ))
     }
     pub fn qword(&self, at: usize) -> Option<u64> {
-        Some(u64::from_le_bytes(self.data.get(at..at + 8)?.try_into().ok()?))
+        Some(u64::from_le_bytes(
+            self.data.get(at..at + 8)?.try_into().ok()?,
+        ))
     }
     /// The string a byte at `at` refers to (1-based; 0 means none → empty), right-trimmed.
     pub fn string_at(&self, at: usize) -> String {
@@ -274,16 +280,16 @@ fn cpu_row(s: &Structure<'_>, counter: &mut usize, rows: &mut Rows) {
             );
     } else {
         let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
-        row.set("number_of_cores", super::system_info::physical_cores().to_string())
-            .set("logical_processors", logical)
-            .set("address_width", (usize::BITS).to_string());
+        row.set(
+            "number_of_cores",
+            super::system_info::physical_cores().to_string(),
+        )
+        .set("logical_processors", logical)
+        .set("address_width", (usize::BITS).to_string());
     }
 }
 
-pub(crate) fn generate_oem_strings(
-    _ctx: &QueryContext,
-    rows: &mut Rows,
-) -> Result<(), TableError> {
+pub(crate) fn generate_oem_strings(_ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableError> {
     each_structure(rows, |_, s, rows| {
         if s.kind != 11 || s.data.len() < 5 {
             return;
@@ -604,7 +610,11 @@ pub(super) fn hardware(structures: &[Structure<'_>]) -> Hardware {
                 hw.model = Some(s.string_at(0x05));
                 hw.version = Some(s.string_at(0x06));
                 hw.serial = Some(s.string_at(0x07));
-                if hw.vendor.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("lenovo")) {
+                if hw
+                    .vendor
+                    .as_deref()
+                    .is_some_and(|v| v.eq_ignore_ascii_case("lenovo"))
+                {
                     std::mem::swap(&mut hw.model, &mut hw.version);
                 }
             }
@@ -640,7 +650,7 @@ pub(super) mod tests {
         t0[0x14] = 2;
         t0[0x15] = 7;
         b.extend(&t0);
-        b.extend(b"SeaBIOS\0rel-1.16\004/01/2014\0\0");
+        b.extend(b"SeaBIOS\x00rel-1.16\x0004/01/2014\x00\x00");
         // Type 1, length 0x1B, handle 0x0100.
         let mut t1 = vec![0u8; 0x1B];
         t1[0] = 1;

@@ -26,7 +26,10 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
         .set("local_hostname", fqdn.as_str())
         .set("uuid", host_uuid().unwrap_or_default())
         .set("cpu_type", super::util::machine())
-        .set("cpu_subtype", cpu.model.clone().unwrap_or_else(|| "0".into()))
+        .set(
+            "cpu_subtype",
+            cpu.model.clone().unwrap_or_else(|| "0".into()),
+        )
         .set(
             "cpu_brand",
             super::cpuid::brand().or_else(|| cpu.model_name.clone()),
@@ -34,7 +37,10 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
         .set("cpu_logical_cores", logical.map_or(-1, |n| n as i64))
         .set("cpu_physical_cores", physical_cores_from(&cpuinfo))
         .set("cpu_microcode", cpu.microcode.clone())
-        .set("physical_memory", physical_memory().map_or(-1, |m| m as i64));
+        .set(
+            "physical_memory",
+            physical_memory().map_or(-1, |m| m as i64),
+        );
     if let Some(siblings) = cpu.siblings {
         let sockets = match logical {
             Some(l) if siblings > 0 && l > 0 => (l / siblings) as i64,
@@ -181,8 +187,8 @@ fn host_uuid() -> Option<String> {
     {
         return Some(u);
     }
-    let id = read_trimmed("/etc/machine-id")
-        .or_else(|| read_trimmed("/var/lib/dbus/machine-id"))?;
+    let id =
+        read_trimmed("/etc/machine-id").or_else(|| read_trimmed("/var/lib/dbus/machine-id"))?;
     machine_id_as_uuid(&id)
 }
 
@@ -214,7 +220,11 @@ fn dmi_id_hardware() -> super::smbios::Hardware {
         board_version: f("board_version"),
         board_serial: f("board_serial"),
     };
-    if hw.vendor.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("lenovo")) {
+    if hw
+        .vendor
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("lenovo"))
+    {
         std::mem::swap(&mut hw.model, &mut hw.version);
     }
     hw

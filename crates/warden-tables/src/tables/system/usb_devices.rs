@@ -21,7 +21,10 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
     paths.sort();
     for dir in paths {
         // Interfaces are named like 1-1:1.0; devices have no colon.
-        if dir.file_name().is_some_and(|n| n.to_string_lossy().contains(':')) {
+        if dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(':'))
+        {
             continue;
         }
         let attr = |name: &str| read_trimmed(dir.join(name)).filter(|s| !s.is_empty());
@@ -48,14 +51,23 @@ pub(crate) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("model", model.unwrap_or_default())
             .set("model_id", model_id)
             .set("serial", attr("serial").unwrap_or_default())
-            .set("class", class("bDeviceClass").map(|c| c.to_string()).unwrap_or_default())
+            .set(
+                "class",
+                class("bDeviceClass")
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            )
             .set(
                 "subclass",
-                class("bDeviceSubClass").map(|c| c.to_string()).unwrap_or_default(),
+                class("bDeviceSubClass")
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
             )
             .set(
                 "protocol",
-                class("bDeviceProtocol").map(|c| c.to_string()).unwrap_or_default(),
+                class("bDeviceProtocol")
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
             )
             .set("removable", removable(&dir));
     }

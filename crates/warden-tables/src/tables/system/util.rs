@@ -19,10 +19,12 @@ pub(super) fn md5_hex(data: &[u8]) -> String {
 /// Lower-case hex of bytes.
 pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The machine name uname reports (`x86_64`), if uname works.
@@ -41,7 +43,9 @@ pub(super) fn unescape_octal(field: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'\\'
             && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
             let v = (bytes[i + 1] - b'0') as u32 * 64
                 + (bytes[i + 2] - b'0') as u32 * 8
