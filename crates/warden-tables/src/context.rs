@@ -285,11 +285,7 @@ mod tests {
     #[test]
     fn equality_and_in_values_are_collected() {
         let spec = osquery_spec("processes").unwrap();
-        let ctx = QueryContext::everything(spec).with(
-            "pid",
-            Op::Eq,
-            vec![1.into(), 2.into()],
-        );
+        let ctx = QueryContext::everything(spec).with("pid", Op::Eq, vec![1.into(), 2.into()]);
         assert_eq!(ctx.equal_ints("pid").unwrap().len(), 2);
         assert!(ctx.equal_ints("parent").is_none());
     }

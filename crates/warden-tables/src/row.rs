@@ -129,8 +129,7 @@ impl Rows {
 
     /// Appends a row of NULLs and returns a writer to fill it by column name.
     pub fn push(&mut self) -> RowWriter<'_> {
-        self.rows
-            .push(vec![Value::Null; self.spec.columns.len()]);
+        self.rows.push(vec![Value::Null; self.spec.columns.len()]);
         let cells = self.rows.last_mut().expect("row just pushed");
         RowWriter {
             spec: self.spec,

@@ -48,10 +48,11 @@ unsafe impl<'vtab> VTab<'vtab> for SpecTable {
         _table: &[u8],
         _args: &[&[u8]],
     ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
-        let def = *aux.ok_or_else(|| Error::ModuleError("table registered without a spec".into()))?;
+        let def =
+            *aux.ok_or_else(|| Error::ModuleError("table registered without a spec".into()))?;
         db.config(VTabConfig::Innocuous)?;
-        let sql = CString::new(def.spec.create_sql())
-            .map_err(|e| Error::ModuleError(e.to_string()))?;
+        let sql =
+            CString::new(def.spec.create_sql()).map_err(|e| Error::ModuleError(e.to_string()))?;
         let sql_to_spec = def.spec.sql_columns().into_iter().map(|(_, i)| i).collect();
         Ok((
             Cow::Owned(sql),
@@ -149,7 +150,9 @@ pub(crate) struct SpecCursor<'vtab> {
 impl SpecCursor<'_> {
     fn context(&self, idx_str: &str, args: &Filters<'_>) -> rusqlite::Result<QueryContext> {
         let spec = self.table.def.spec;
-        let (plan, used) = idx_str.split_once('|').unwrap_or((idx_str, "ffffffffffffffff"));
+        let (plan, used) = idx_str
+            .split_once('|')
+            .unwrap_or((idx_str, "ffffffffffffffff"));
         let mut constraints = Vec::new();
         for (argv, item) in plan.split(',').filter(|s| !s.is_empty()).enumerate() {
             let all_at_once = item.ends_with('*');

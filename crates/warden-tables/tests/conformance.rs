@@ -10,8 +10,12 @@ fn shared(path: &str) -> Json {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/conformance/osquery")
         .join(path);
-    let text = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("{}: {e} (../shared must sit beside the project)", file.display()));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (../shared must sit beside the project)",
+            file.display()
+        )
+    });
     serde_json::from_str(&text).expect("valid JSON")
 }
 
@@ -41,7 +45,9 @@ fn every_column_matches_osquerys_linux_spec() {
             .unwrap_or_else(|| panic!("{name} is not one of osquery's Linux tables"));
         // What SQLite itself reports for the table: names, declared types, hidden flags.
         let mut stmt = conn
-            .prepare(&format!("SELECT name, type, hidden FROM pragma_table_xinfo('{name}')"))
+            .prepare(&format!(
+                "SELECT name, type, hidden FROM pragma_table_xinfo('{name}')"
+            ))
             .unwrap();
         let actual: Vec<(String, String, i64)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -71,7 +77,10 @@ fn every_column_matches_osquerys_linux_spec() {
             }
         }
         // Column aliases follow as hidden columns.
-        let extra: Vec<&str> = actual[columns.len()..].iter().map(|c| c.0.as_str()).collect();
+        let extra: Vec<&str> = actual[columns.len()..]
+            .iter()
+            .map(|c| c.0.as_str())
+            .collect();
         assert_eq!(extra, aliases, "{name}: alias columns");
         assert!(actual[columns.len()..].iter().all(|c| c.2 != 0));
         checked += 1;
@@ -94,7 +103,11 @@ fn every_linux_pack_query_executes() {
     let mut skipped = Vec::new();
     let mut failures = Vec::new();
     for q in packs["queries"].as_array().unwrap() {
-        let name = format!("{}/{}", q["pack"].as_str().unwrap(), q["name"].as_str().unwrap());
+        let name = format!(
+            "{}/{}",
+            q["pack"].as_str().unwrap(),
+            q["name"].as_str().unwrap()
+        );
         let sql = q["query"].as_str().unwrap();
         let tables: Vec<&str> = q["tables"]
             .as_array()
@@ -125,7 +138,12 @@ fn every_linux_pack_query_executes() {
     for s in &skipped {
         println!("  {s}");
     }
-    assert!(failures.is_empty(), "{} pack queries failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} pack queries failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(ran >= 100, "only {ran} pack queries ran");
 }
 
@@ -152,13 +170,20 @@ fn every_table_scans_on_this_host() {
             failures.push(format!("{}: {e}", def.spec.name));
         }
     }
-    assert!(failures.is_empty(), "tables that failed a full scan:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "tables that failed a full scan:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn required_columns_are_enforced_with_osquerys_message() {
     let conn = warden_tables::open().unwrap();
-    for def in warden_tables::tables().iter().filter(|d| d.spec.has_required()) {
+    for def in warden_tables::tables()
+        .iter()
+        .filter(|d| d.spec.has_required())
+    {
         let err = conn
             .prepare(&format!("SELECT * FROM \"{}\"", def.spec.name))
             .and_then(|mut s| s.query([])?.next().map(|_| ()))

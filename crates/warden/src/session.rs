@@ -42,7 +42,6 @@ impl Session {
         }
         Ok(())
     }
-
 }
 
 /// Turns an SQLite error into the message a user needs: SQLite's text, plus the nearest table

@@ -28,8 +28,8 @@ Tab completes table names, column names, dot commands and SQL keywords.";
 
 const KEYWORDS: &[&str] = &[
     "SELECT", "FROM", "WHERE", "JOIN", "LEFT", "USING", "ON", "GROUP", "BY", "ORDER", "LIMIT",
-    "AND", "OR", "NOT", "IN", "LIKE", "GLOB", "AS", "DISTINCT", "COUNT", "HAVING", "UNION",
-    "DESC", "ASC", "IS", "NULL", "WITH", "CASE", "WHEN", "THEN", "ELSE", "END",
+    "AND", "OR", "NOT", "IN", "LIKE", "GLOB", "AS", "DISTINCT", "COUNT", "HAVING", "UNION", "DESC",
+    "ASC", "IS", "NULL", "WITH", "CASE", "WHEN", "THEN", "ELSE", "END",
 ];
 const DOT_COMMANDS: &[&str] = &[
     ".all", ".exit", ".help", ".mode", ".quit", ".schema", ".tables", ".timer",
@@ -44,8 +44,8 @@ pub fn run(format: Format) -> anyhow::Result<()> {
     let session = Session::open()?;
     let mut editor: Editor<SqlHelper, rustyline::history::DefaultHistory> = Editor::new()?;
     editor.set_helper(Some(SqlHelper::new()));
-    let history = std::env::var_os("HOME")
-        .map(|home| std::path::PathBuf::from(home).join(".warden_history"));
+    let history =
+        std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".warden_history"));
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
@@ -204,13 +204,33 @@ impl Completer for SqlHelper {
         };
         let mut out: Vec<Pair> = Vec::new();
         if word.starts_with('.') && start == 0 {
-            out.extend(DOT_COMMANDS.iter().filter(|c| c.starts_with(word)).map(|c| pair(c)));
+            out.extend(
+                DOT_COMMANDS
+                    .iter()
+                    .filter(|c| c.starts_with(word))
+                    .map(|c| pair(c)),
+            );
         } else {
             let lower = word.to_ascii_lowercase();
-            out.extend(self.tables.iter().filter(|t| t.starts_with(&lower)).map(|t| pair(t)));
-            out.extend(self.columns.iter().filter(|c| c.starts_with(&lower)).map(|c| pair(c)));
+            out.extend(
+                self.tables
+                    .iter()
+                    .filter(|t| t.starts_with(&lower))
+                    .map(|t| pair(t)),
+            );
+            out.extend(
+                self.columns
+                    .iter()
+                    .filter(|c| c.starts_with(&lower))
+                    .map(|c| pair(c)),
+            );
             let upper = word.to_ascii_uppercase();
-            out.extend(KEYWORDS.iter().filter(|k| k.starts_with(&upper)).map(|k| pair(k)));
+            out.extend(
+                KEYWORDS
+                    .iter()
+                    .filter(|k| k.starts_with(&upper))
+                    .map(|k| pair(k)),
+            );
             out.dedup_by(|a, b| a.replacement == b.replacement);
         }
         Ok((start, out))

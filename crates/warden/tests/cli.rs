@@ -18,15 +18,28 @@ fn stdout_of(args: &[&str]) -> String {
 
 #[test]
 fn json_output_is_an_array_of_objects_with_string_values() {
-    let text = stdout_of(&["query", "--json", "SELECT 1 AS one, 'x' AS two, NULL AS three"]);
+    let text = stdout_of(&[
+        "query",
+        "--json",
+        "SELECT 1 AS one, 'x' AS two, NULL AS three",
+    ]);
     let rows: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    assert_eq!(rows, serde_json::json!([{"one": "1", "two": "x", "three": ""}]));
+    assert_eq!(
+        rows,
+        serde_json::json!([{"one": "1", "two": "x", "three": ""}])
+    );
 }
 
 #[test]
 fn csv_and_line_modes() {
-    assert_eq!(stdout_of(&["query", "--csv", "SELECT 1 AS a, 'b,c' AS b"]), "a,b\n1,\"b,c\"\n");
-    assert_eq!(stdout_of(&["query", "--line", "SELECT 1 AS a, 2 AS bb"]), " a = 1\nbb = 2\n");
+    assert_eq!(
+        stdout_of(&["query", "--csv", "SELECT 1 AS a, 'b,c' AS b"]),
+        "a,b\n1,\"b,c\"\n"
+    );
+    assert_eq!(
+        stdout_of(&["query", "--line", "SELECT 1 AS a, 2 AS bb"]),
+        " a = 1\nbb = 2\n"
+    );
 }
 
 #[test]
@@ -60,7 +73,10 @@ fn syntax_errors_show_sqlites_message_and_fail() {
 
 #[test]
 fn unknown_tables_suggest_the_nearest_names() {
-    let out = warden().args(["query", "SELECT * FROM proceses"]).output().unwrap();
+    let out = warden()
+        .args(["query", "SELECT * FROM proceses"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no such table: proceses"), "{err}");
@@ -69,7 +85,10 @@ fn unknown_tables_suggest_the_nearest_names() {
 
 #[test]
 fn a_missing_required_column_gets_osquerys_message() {
-    let out = warden().args(["query", "SELECT * FROM file"]).output().unwrap();
+    let out = warden()
+        .args(["query", "SELECT * FROM file"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -85,7 +104,10 @@ fn shell_runs_dot_commands_and_statements_from_stdin() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("  => uptime"), "{text}");
-    assert!(text.contains("CREATE TABLE \"uptime\"(\"days\" INTEGER"), "{text}");
+    assert!(
+        text.contains("CREATE TABLE \"uptime\"(\"days\" INTEGER"),
+        "{text}"
+    );
     assert!(text.contains("seven\n7\n"), "{text}");
     assert!(text.contains("eight = 8"), "{text}");
 }
@@ -122,8 +144,15 @@ fn works_as_an_ordinary_user_with_what_that_user_can_see() {
         ])
         .output()
         .expect("setpriv runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "many,me,shadow_rows\n1,65534,0\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "many,me,shadow_rows\n1,65534,0\n"
+    );
 }
 
 fn nix_is_root() -> bool {

@@ -24,11 +24,29 @@ pub(crate) static WARDEN_INFO: TableSpec = TableSpec {
     user_data: false,
     columns: &[
         col("pid", Integer, NONE, &[], "Process (or thread) ID"),
-        col("uuid", Text, NONE, &[], "Unique ID of the host (system UUID or machine id)"),
-        col("instance_id", Text, NONE, &[], "Unique, long-lived ID per instance of Warden"),
+        col(
+            "uuid",
+            Text,
+            NONE,
+            &[],
+            "Unique ID of the host (system UUID or machine id)",
+        ),
+        col(
+            "instance_id",
+            Text,
+            NONE,
+            &[],
+            "Unique, long-lived ID per instance of Warden",
+        ),
         col("version", Text, NONE, &[], "Warden version"),
         col("build_platform", Text, NONE, &[], "Warden's build platform"),
-        col("start_time", BigInt, NONE, &[], "UNIX time in seconds when Warden started"),
+        col(
+            "start_time",
+            BigInt,
+            NONE,
+            &[],
+            "UNIX time in seconds when Warden started",
+        ),
         col("uptime", BigInt, NONE, &[], "Seconds since Warden started"),
     ],
 };
@@ -42,11 +60,35 @@ pub(crate) static WARDEN_TABLES: TableSpec = TableSpec {
     columns: &[
         col("name", Text, I, &[], "Table name"),
         col("description", Text, NONE, &[], "What the table holds"),
-        col("aliases", Text, NONE, &[], "Other names of the table (views), comma-separated"),
-        col("evented", Integer, NONE, &[], "1 if the table holds events recorded by the agent"),
-        col("user_data", Integer, NONE, &[], "1 if the table reports per-user data"),
+        col(
+            "aliases",
+            Text,
+            NONE,
+            &[],
+            "Other names of the table (views), comma-separated",
+        ),
+        col(
+            "evented",
+            Integer,
+            NONE,
+            &[],
+            "1 if the table holds events recorded by the agent",
+        ),
+        col(
+            "user_data",
+            Integer,
+            NONE,
+            &[],
+            "1 if the table reports per-user data",
+        ),
         col("columns", Integer, NONE, &[], "Number of columns"),
-        col("required_columns", Text, NONE, &[], "Columns of which one must be constrained"),
+        col(
+            "required_columns",
+            Text,
+            NONE,
+            &[],
+            "Columns of which one must be constrained",
+        ),
     ],
 };
 
@@ -59,13 +101,49 @@ pub(crate) static WARDEN_COLUMNS: TableSpec = TableSpec {
     columns: &[
         col("table_name", Text, I, &[], "Table name"),
         col("name", Text, NONE, &[], "Column name"),
-        col("type", Text, NONE, &[], "osquery column type (TEXT, INTEGER, BIGINT, ...)"),
-        col("required", Integer, NONE, &[], "1 if the column is required"),
-        col("index", Integer, NONE, &[], "1 if constraints on it are pushed down as a key"),
+        col(
+            "type",
+            Text,
+            NONE,
+            &[],
+            "osquery column type (TEXT, INTEGER, BIGINT, ...)",
+        ),
+        col(
+            "required",
+            Integer,
+            NONE,
+            &[],
+            "1 if the column is required",
+        ),
+        col(
+            "index",
+            Integer,
+            NONE,
+            &[],
+            "1 if constraints on it are pushed down as a key",
+        ),
         col("hidden", Integer, NONE, &[], "1 if SELECT * leaves it out"),
-        col("additional", Integer, NONE, &[], "1 if it is an optional pushed-down input"),
-        col("optimized", Integer, NONE, &[], "1 if constraints on it narrow the work"),
-        col("aliases", Text, NONE, &[], "Other names of the column, comma-separated"),
+        col(
+            "additional",
+            Integer,
+            NONE,
+            &[],
+            "1 if it is an optional pushed-down input",
+        ),
+        col(
+            "optimized",
+            Integer,
+            NONE,
+            &[],
+            "1 if constraints on it narrow the work",
+        ),
+        col(
+            "aliases",
+            Text,
+            NONE,
+            &[],
+            "Other names of the column, comma-separated",
+        ),
         col("description", Text, NONE, &[], "What the column holds"),
     ],
 };
@@ -84,14 +162,18 @@ fn now() -> u64 {
 
 /// A stable identifier of this host: the SMBIOS system UUID, else systemd's machine id.
 fn host_uuid() -> String {
-    ["/sys/class/dmi/id/product_uuid", "/etc/machine-id", "/var/lib/dbus/machine-id"]
-        .iter()
-        .find_map(|p| {
-            let text = std::fs::read_to_string(p).ok()?;
-            let text = text.trim();
-            (!text.is_empty()).then(|| text.to_string())
-        })
-        .unwrap_or_default()
+    [
+        "/sys/class/dmi/id/product_uuid",
+        "/etc/machine-id",
+        "/var/lib/dbus/machine-id",
+    ]
+    .iter()
+    .find_map(|p| {
+        let text = std::fs::read_to_string(p).ok()?;
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    })
+    .unwrap_or_default()
 }
 
 /// An identifier of this Warden instance: boot id, pid and start time, hashed into UUID form.
