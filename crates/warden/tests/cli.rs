@@ -130,9 +130,16 @@ fn works_as_an_ordinary_user_with_what_that_user_can_see() {
         eprintln!("skipped: needs root to switch to an unprivileged user");
         return;
     }
-    let bin = assert_cmd::cargo::cargo_bin("warden");
+    // The build directory may not be reachable by nobody (a 0700 parent): run a copy from a
+    // directory anyone can enter.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("warden");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("warden"), &bin).unwrap();
     // setpriv (util-linux) drops to nobody without a login shell.
     let out = std::process::Command::new("setpriv")
+        .current_dir(dir.path())
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&bin)
         .args([
