@@ -1,0 +1,13 @@
+//! Warden's shared vocabulary: the process identity every source maps to, and the one event model
+//! every source produces and every sink consumes. Pure data, no IO.
+
+mod ecs;
+mod event;
+mod identity;
+
+pub use ecs::{rfc3339_ns, text, to_ecs, to_ecs_line};
+pub use event::{
+    Event, EventKind, ExecEvent, ExecSource, Executable, ExitEvent, ForkEvent, LossEvent, Parent,
+    Process,
+};
+pub use identity::{BootId, ProcessKey};
