@@ -1,0 +1,258 @@
+//! The executable cache: stat, sha256, build-id and download origin of an exec's image, computed
+//! once per file version.
+
+use std::cell::Cell;
+use std::ffi::OsStr;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+
+use sha2::{Digest, Sha256};
+use warden_core::Executable;
+
+use crate::elf::{self, Counting};
+use crate::lru::Bounded;
+use crate::xattr;
+
+/// One version of one file: two stats with the same key are the same bytes for every practical
+/// purpose (a rewrite changes mtime or size; a chmod, chown, xattr change or a rewrite that
+/// restores mtime changes ctime; a replace changes the inode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileVersion {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub inode: u64,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_mtime` in nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// `st_ctime` in nanoseconds since the epoch.
+    pub ctime_ns: i64,
+}
+
+impl FileVersion {
+    /// The version of the file `meta` describes.
+    pub fn of(meta: &Metadata) -> FileVersion {
+        FileVersion {
+            dev: meta.dev(),
+            inode: meta.ino(),
+            size: meta.size(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+fn ns(sec: i64, nsec: i64) -> i64 {
+    sec.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+/// Opens `path` read-only for hashing: `O_NOATIME` when permitted (the caller owns the file or
+/// has `CAP_FOWNER`; otherwise `EPERM` and a plain open), `O_CLOEXEC`, and `O_NONBLOCK` so a
+/// FIFO at the path cannot block. `/proc/PID/exe` opens the image the process runs, even when
+/// the file was deleted or replaced since.
+pub fn open_for_read(path: &[u8]) -> io::Result<File> {
+    let path = OsStr::from_bytes(path);
+    let open = |flags| {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | flags)
+            .open(path)
+    };
+    match open(libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
+        r => r,
+    }
+}
+
+/// Settings of the [`ExecutableCache`].
+#[derive(Clone, Debug)]
+pub struct ExecutableConfig {
+    /// Most file versions remembered (default 4096: a few MB at most).
+    pub capacity: usize,
+    /// Files larger than this are not hashed (`sha256` stays None), so one huge binary cannot
+    /// stall the pipeline: at ~1.3 GB/s with SHA-NI the default 64 MiB costs ~50 ms cold.
+    /// Stat, build-id and origin are still recorded. 0 disables hashing.
+    pub max_hash_size: u64,
+    /// Read buffer used for hashing (default 1 MiB).
+    pub buffer_size: usize,
+}
+
+impl Default for ExecutableConfig {
+    fn default() -> Self {
+        ExecutableConfig {
+            capacity: 4096,
+            max_hash_size: 64 << 20,
+            buffer_size: 1 << 20,
+        }
+    }
+}
+
+/// Counters of the [`ExecutableCache`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecutableStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that had to read the file.
+    pub misses: u64,
+    /// Reads of file contents (hash chunks, ELF headers and notes).
+    pub reads: u64,
+    /// Bytes hashed.
+    pub bytes_hashed: u64,
+    /// Files not hashed because they exceed `max_hash_size`.
+    pub too_large: u64,
+    /// Files that changed while being hashed (result not cached, sha256 None).
+    pub changed_while_hashing: u64,
+    /// Entries evicted to stay within capacity.
+    pub evicted: u64,
+    /// Entries held now.
+    pub entries: u64,
+}
+
+/// What Warden knows about executables, one entry per [`FileVersion`]: the per-exec hot path is
+/// an open, an fstat and a hash-map lookup.
+///
+/// The cached [`Executable`] has every field except `package` and `package_verified`, which
+/// depend on the path and are the [`DpkgIndex`](crate::DpkgIndex)'s business.
+pub struct ExecutableCache {
+    config: ExecutableConfig,
+    cache: Bounded<FileVersion, Executable>,
+    buf: Vec<u8>,
+    reads: Cell<u64>,
+    stats: ExecutableStats,
+}
+
+impl std::fmt::Debug for ExecutableCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutableCache")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl ExecutableCache {
+    /// A cache of `capacity` file versions with default settings.
+    pub fn new(capacity: usize) -> Self {
+        Self::with_config(ExecutableConfig {
+            capacity,
+            ..ExecutableConfig::default()
+        })
+    }
+
+    /// A cache with the given settings.
+    pub fn with_config(config: ExecutableConfig) -> Self {
+        ExecutableCache {
+            cache: Bounded::new(config.capacity),
+            buf: Vec::new(),
+            reads: Cell::new(0),
+            stats: ExecutableStats::default(),
+            config,
+        }
+    }
+
+    /// Describes the file at `path` (which may be `/proc/PID/exe`: the image that ran, even when
+    /// deleted or replaced). None when it cannot be opened.
+    pub fn describe(&mut self, path: &[u8]) -> Option<Executable> {
+        let file = open_for_read(path).ok()?;
+        self.describe_file(&file)
+    }
+
+    /// Describes the image process `pid` runs, through `/proc/PID/exe`.
+    pub fn describe_pid(&mut self, pid: u32) -> Option<Executable> {
+        self.describe(format!("/proc/{pid}/exe").as_bytes())
+    }
+
+    /// Describes an already-open file (a fanotify event fd, or one opened by the caller); reads
+    /// with `pread`, so the fd's offset is left alone.
+    pub fn describe_file(&mut self, file: &File) -> Option<Executable> {
+        let meta = file.metadata().ok()?;
+        let version = FileVersion::of(&meta);
+        if let Some(hit) = self.cache.get(&version) {
+            self.stats.hits += 1;
+            return Some(hit.clone());
+        }
+        self.stats.misses += 1;
+        let mut exe = Executable {
+            size: Some(meta.size()),
+            inode: Some(meta.ino()),
+            device: Some(meta.dev()),
+            owner_uid: Some(meta.uid()),
+            owner_gid: Some(meta.gid()),
+            mode: Some(meta.mode()),
+            mtime_ns: Some(version.mtime_ns),
+            ctime_ns: Some(version.ctime_ns),
+            ..Executable::default()
+        };
+        let mut cacheable = true;
+        if meta.file_type().is_file() {
+            let counted = Counting {
+                inner: file,
+                reads: &self.reads,
+            };
+            exe.build_id = elf::build_id(&counted);
+            exe.origin_url = xattr::get(file, xattr::ORIGIN_URL);
+            exe.referrer_url = xattr::get(file, xattr::REFERRER_URL);
+            if meta.size() > self.config.max_hash_size {
+                self.stats.too_large += 1;
+            } else if let Some(digest) = self.sha256(file) {
+                // A writer racing the hash makes the digest meaningless: check the version again.
+                match file.metadata() {
+                    Ok(after) if FileVersion::of(&after) == version => {
+                        exe.sha256 = Some(digest);
+                    }
+                    _ => {
+                        self.stats.changed_while_hashing += 1;
+                        cacheable = false;
+                    }
+                }
+            } else {
+                cacheable = false;
+            }
+        }
+        if cacheable {
+            self.cache.insert(version, exe.clone());
+        }
+        Some(exe)
+    }
+
+    /// sha256 of the whole file, read with the big buffer; None on a read error.
+    fn sha256(&mut self, file: &File) -> Option<String> {
+        if self.buf.len() != self.config.buffer_size.max(4096) {
+            self.buf = vec![0u8; self.config.buffer_size.max(4096)];
+        }
+        let mut hasher = Sha256::new();
+        let mut offset = 0u64;
+        loop {
+            self.reads.set(self.reads.get() + 1);
+            match file.read_at(&mut self.buf, offset) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&self.buf[..n]);
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        self.stats.bytes_hashed += offset;
+        Some(crate::hex(&hasher.finalize()))
+    }
+
+    /// Counters: hits, misses, reads, bytes hashed, evictions.
+    pub fn stats(&self) -> ExecutableStats {
+        ExecutableStats {
+            reads: self.reads.get(),
+            evicted: self.cache.evicted(),
+            entries: self.cache.len() as u64,
+            ..self.stats
+        }
+    }
+
+    /// Forgets every entry (counters are kept).
+    pub fn clear(&mut self) {
+        self.cache.clear();
+    }
+}

@@ -1,0 +1,149 @@
+//! What Warden learns about each exec beyond what the kernel said: the executable's stat,
+//! sha256, ELF build-id and download origin (cached per file version), its Debian package and
+//! whether it still matches the package's digest, the container the process runs in, and user
+//! and group names. Every cache is bounded and keyed so the per-exec hot path is an open, an
+//! fstat and a few hash-map lookups.
+
+#![deny(missing_docs)]
+
+pub mod container;
+pub mod dpkg;
+pub mod elf;
+pub mod executable;
+mod lru;
+pub mod names;
+pub mod xattr;
+
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+
+pub use container::{container_id, container_id_of};
+pub use dpkg::{DpkgConfig, DpkgIndex, DpkgStats};
+pub use elf::build_id;
+pub use executable::{
+    ExecutableCache, ExecutableConfig, ExecutableStats, FileVersion, open_for_read,
+};
+pub use names::Names;
+use warden_core::{Executable, Process};
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// Settings of the [`Enricher`].
+#[derive(Clone, Debug, Default)]
+pub struct EnrichConfig {
+    /// The executable cache.
+    pub executables: ExecutableConfig,
+    /// The dpkg index.
+    pub dpkg: DpkgConfig,
+}
+
+/// All of enrichment, for the one pipeline thread that owns it (`&mut self`; not shared).
+#[derive(Debug)]
+pub struct Enricher {
+    /// Per-file-version executable facts.
+    pub executables: ExecutableCache,
+    /// Debian package ownership and digests.
+    pub dpkg: DpkgIndex,
+    /// uid/gid names.
+    pub names: Names,
+}
+
+impl Default for Enricher {
+    fn default() -> Self {
+        Enricher::new(EnrichConfig::default())
+    }
+}
+
+/// Suffix the kernel appends to `/proc/PID/exe`'s target once the file is unlinked.
+const DELETED: &[u8] = b" (deleted)";
+
+impl Enricher {
+    /// An enricher over this host's files.
+    pub fn new(config: EnrichConfig) -> Self {
+        Enricher {
+            executables: ExecutableCache::with_config(config.executables),
+            dpkg: DpkgIndex::new(config.dpkg),
+            names: Names::new(),
+        }
+    }
+
+    /// Everything known about the executable at `path`, package fields included.
+    pub fn executable(&mut self, path: &[u8]) -> Option<Executable> {
+        let file = open_for_read(path).ok()?;
+        Some(self.executable_file(path, &file, false))
+    }
+
+    /// The executable of process `pid` whose exec named `path`: through `/proc/PID/exe` while
+    /// it still points at `path` (so a binary deleted or replaced since is described as the
+    /// image that ran), else the file at `path`. A deleted image keeps its package but gets
+    /// `package_verified: None` (an upgrade replaced it; its digest is no longer recorded).
+    pub fn executable_of(&mut self, pid: u32, path: Option<&[u8]>) -> Option<Executable> {
+        let proc_exe = format!("/proc/{pid}/exe");
+        if let Ok(target) = std::fs::read_link(&proc_exe) {
+            let target = target.as_os_str().as_bytes();
+            let (live, deleted) = match target.strip_suffix(DELETED) {
+                Some(t) => (t, true),
+                None => (target, false),
+            };
+            if path.is_none_or(|p| p == live)
+                && let Ok(file) = open_for_read(proc_exe.as_bytes())
+            {
+                let live = live.to_vec();
+                return Some(self.executable_file(&live, &file, deleted));
+            }
+        }
+        self.executable(path?)
+    }
+
+    fn executable_file(&mut self, path: &[u8], file: &File, deleted: bool) -> Executable {
+        let mut exe = self.executables.describe_file(file).unwrap_or_default();
+        exe.package = self.dpkg.package_of(path).map(str::to_string);
+        if exe.package.is_some() && !deleted {
+            exe.package_verified = self.dpkg.verify(path, file);
+        }
+        exe
+    }
+
+    /// Fills what the source left empty: user, effective user and group names, the container
+    /// id (from `/proc/PID/cgroup`) and the executable (from `/proc/PID/exe` or `exe`).
+    pub fn enrich(&mut self, p: &mut Process) {
+        if p.user_name.is_none()
+            && let Some(uid) = p.uid
+        {
+            p.user_name = self.names.user(uid).map(str::to_string);
+        }
+        if p.euser_name.is_none()
+            && let Some(euid) = p.euid
+        {
+            p.euser_name = self.names.user(euid).map(str::to_string);
+        }
+        if p.group_name.is_none()
+            && let Some(gid) = p.gid
+        {
+            p.group_name = self.names.group(gid).map(str::to_string);
+        }
+        if p.container_id.is_none() {
+            p.container_id = container_id_of(p.pid);
+        }
+        if p.executable.is_none() {
+            p.executable = self.executable_of(p.pid, p.exe.as_deref());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex() {
+        assert_eq!(super::hex(&[0, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    }
+}

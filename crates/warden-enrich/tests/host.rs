@@ -1,0 +1,335 @@
+//! Enrichment against this host's real files: sha256 vs `sha256sum`, build-id vs `readelf -n` /
+//! `file -b`, dpkg ownership vs `dpkg -S`, names vs /etc/passwd, xattr origin.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use warden_enrich::{
+    DpkgIndex, Enricher, ExecutableCache, ExecutableConfig, Names, build_id, open_for_read, xattr,
+};
+
+const BASH: &str = "/usr/bin/bash";
+
+fn tool(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn sha256sum(path: &Path) -> String {
+    tool("sha256sum", &[path.to_str().unwrap()])
+        .expect("sha256sum")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Build-id as binutils (or, without it, `file`) prints it.
+fn reference_build_id(path: &str) -> Option<String> {
+    if let Some(out) = tool("readelf", &["-n", path]) {
+        return out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Build ID: "))
+            .map(str::to_string);
+    }
+    let out = tool("file", &["-b", "-L", path])?;
+    let at = out.find("BuildID[sha1]=")? + "BuildID[sha1]=".len();
+    Some(out[at..].split([',', ' ', '\n']).next()?.to_string())
+}
+
+#[test]
+fn sha256_matches_sha256sum_for_bash_and_a_copy() {
+    let mut cache = ExecutableCache::new(64);
+    let exe = cache.describe(BASH.as_bytes()).expect("bash");
+    assert_eq!(
+        exe.sha256.as_deref(),
+        Some(sha256sum(Path::new(BASH)).as_str())
+    );
+    let meta = std::fs::metadata(BASH).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(exe.size, Some(meta.size()));
+    assert_eq!(exe.inode, Some(meta.ino()));
+    assert_eq!(exe.device, Some(meta.dev()));
+    assert_eq!(exe.mode, Some(meta.mode()));
+    assert_eq!(exe.owner_uid, Some(0));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("bash-copy");
+    std::fs::copy(BASH, &copy).unwrap();
+    let c = cache.describe(copy.as_os_str().as_bytes()).unwrap();
+    assert_eq!(c.sha256, exe.sha256);
+    assert_ne!(c.inode, exe.inode);
+    assert_eq!(c.build_id, exe.build_id);
+}
+
+#[test]
+fn second_describe_is_a_cache_hit_without_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("prog");
+    std::fs::write(&path, vec![7u8; 3 << 20]).unwrap();
+    let p = path.as_os_str().as_bytes();
+    let mut cache = ExecutableCache::with_config(ExecutableConfig {
+        capacity: 8,
+        buffer_size: 1 << 20,
+        ..ExecutableConfig::default()
+    });
+    let first = cache.describe(p).unwrap();
+    let s1 = cache.stats();
+    assert_eq!((s1.misses, s1.hits), (1, 0));
+    assert!(s1.reads >= 4, "3 MiB in 1 MiB chunks + EOF: {s1:?}");
+    assert_eq!(s1.bytes_hashed, 3 << 20);
+    let second = cache.describe(p).unwrap();
+    let s2 = cache.stats();
+    assert_eq!(second, first);
+    assert_eq!((s2.misses, s2.hits), (1, 1));
+    assert_eq!(s2.reads, s1.reads, "a hit reads nothing");
+    assert_eq!(s2.bytes_hashed, s1.bytes_hashed);
+}
+
+#[test]
+fn modified_file_gets_a_new_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("prog");
+    std::fs::write(&path, b"version one\n").unwrap();
+    let p = path.as_os_str().as_bytes();
+    let mut cache = ExecutableCache::new(8);
+    let one = cache.describe(p).unwrap();
+    assert_eq!(one.sha256.as_deref(), Some(sha256sum(&path).as_str()));
+
+    // Same size, rewritten in place, then mtime restored: ctime still moves.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(15));
+    std::fs::write(&path, b"version two\n").unwrap();
+    File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let two = cache.describe(p).unwrap();
+    assert_ne!(two.sha256, one.sha256);
+    assert_eq!(two.sha256.as_deref(), Some(sha256sum(&path).as_str()));
+
+    // Touch (new mtime, same bytes): a new version, re-hashed to the same digest.
+    std::thread::sleep(Duration::from_millis(15));
+    assert!(Command::new("touch").arg(&path).status().unwrap().success());
+    let three = cache.describe(p).unwrap();
+    assert_eq!(three.sha256, two.sha256);
+    assert_ne!(three.mtime_ns, two.mtime_ns);
+    assert_eq!(cache.stats().misses, 3);
+}
+
+#[test]
+fn size_cap_skips_the_hash_but_keeps_the_stat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big");
+    std::fs::write(&path, vec![1u8; 10_000]).unwrap();
+    let mut cache = ExecutableCache::with_config(ExecutableConfig {
+        max_hash_size: 4096,
+        ..ExecutableConfig::default()
+    });
+    let exe = cache.describe(path.as_os_str().as_bytes()).unwrap();
+    assert_eq!(exe.sha256, None);
+    assert_eq!(exe.size, Some(10_000));
+    assert_eq!(cache.stats().too_large, 1);
+}
+
+#[test]
+fn proc_pid_exe_describes_a_deleted_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("sleeper");
+    std::fs::copy("/usr/bin/sleep", &path).unwrap();
+    let want = sha256sum(&path);
+    let mut child = Command::new(&path).arg("30").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::remove_file(&path).unwrap();
+    let mut cache = ExecutableCache::new(8);
+    let exe = cache.describe_pid(child.id());
+    // An already-open fd works the same.
+    let fd = open_for_read(format!("/proc/{}/exe", child.id()).as_bytes()).unwrap();
+    let via_fd = cache.describe_file(&fd);
+    let mut enricher = Enricher::default();
+    let via_enricher = enricher.executable_of(child.id(), Some(path.as_os_str().as_bytes()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let exe = exe.expect("deleted image still readable via /proc/PID/exe");
+    assert_eq!(exe.sha256.as_deref(), Some(want.as_str()));
+    assert_eq!(via_fd.unwrap().sha256, exe.sha256);
+    let e = via_enricher.unwrap();
+    assert_eq!(e.sha256, exe.sha256);
+    assert_eq!(e.package, None);
+}
+
+#[test]
+fn build_id_matches_binutils() {
+    let bins = [
+        "/usr/bin/bash",
+        "/usr/bin/ls",
+        "/usr/bin/dpkg",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    ];
+    let mut checked = 0;
+    for b in bins {
+        let Ok(f) = File::open(b) else { continue };
+        let Some(want) = reference_build_id(b) else {
+            eprintln!("no reference build-id for {b}");
+            continue;
+        };
+        assert_eq!(build_id(&f).as_deref(), Some(want.as_str()), "{b}");
+        // The same bytes as a slice.
+        let bytes = std::fs::read(b).unwrap();
+        assert_eq!(
+            build_id(bytes.as_slice()).as_deref(),
+            Some(want.as_str()),
+            "{b}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "checked {checked}");
+    let mut cache = ExecutableCache::new(8);
+    let exe = cache.describe(BASH.as_bytes()).unwrap();
+    assert_eq!(exe.build_id, reference_build_id(BASH));
+    // A script has none.
+    assert_eq!(build_id(&File::open("/etc/passwd").unwrap()), None);
+}
+
+#[test]
+fn xattr_origin_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("downloaded");
+    File::create(&path)
+        .unwrap()
+        .write_all(b"#!/bin/sh\n")
+        .unwrap();
+    let f = File::open(&path).unwrap();
+    let mut cache = ExecutableCache::new(8);
+    let before = cache.describe(path.as_os_str().as_bytes()).unwrap();
+    assert_eq!(before.origin_url, None);
+    let url = "https://example.com/tools/downloaded";
+    if let Err(e) = xattr::set(&f, xattr::ORIGIN_URL, url.as_bytes()) {
+        eprintln!("SKIP: user xattrs unsupported here: {e}");
+        return;
+    }
+    xattr::set(&f, xattr::REFERRER_URL, b"https://example.com/").unwrap();
+    // setxattr moves ctime: a new file version, so the cache re-reads.
+    let after = cache.describe(path.as_os_str().as_bytes()).unwrap();
+    assert_eq!(after.origin_url.as_deref(), Some(url));
+    assert_eq!(after.referrer_url.as_deref(), Some("https://example.com/"));
+    // A long value (> the 1 KiB first buffer; ext4 caps a value at one block) is read whole.
+    let long = format!("https://example.com/{}", "a".repeat(3000));
+    xattr::set(&f, xattr::ORIGIN_URL, long.as_bytes()).unwrap();
+    assert_eq!(
+        xattr::get(&f, xattr::ORIGIN_URL).as_deref(),
+        Some(long.as_str())
+    );
+}
+
+#[test]
+fn dpkg_owns_bash_and_it_verifies() {
+    if !Path::new("/var/lib/dpkg/info").exists() {
+        eprintln!("SKIP: no dpkg");
+        return;
+    }
+    let mut idx = DpkgIndex::default();
+    // dpkg records /bin/bash; on merged-/usr the exec path is /usr/bin/bash.
+    let dpkg_s = tool("dpkg", &["-S", "/bin/bash"]).unwrap();
+    let want = dpkg_s.split(": ").next().unwrap().to_string();
+    assert_eq!(want, "bash");
+    assert_eq!(idx.package_of(b"/usr/bin/bash"), Some("bash"));
+    assert_eq!(idx.package_of(b"/bin/bash"), Some("bash"));
+    let f = File::open(BASH).unwrap();
+    assert_eq!(idx.verify(b"/usr/bin/bash", &f), Some(true));
+
+    // A multi-arch package keeps its qualifier, as dpkg -S prints it.
+    for (path, listed) in [
+        (
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib/x86_64-linux-gnu/libc.so.6",
+        ),
+        ("/usr/bin/ls", "/bin/ls"),
+        ("/usr/bin/dpkg", "/usr/bin/dpkg"),
+    ] {
+        let Some(out) = tool("dpkg", &["-S", listed]) else {
+            continue;
+        };
+        let want = out.split(": ").next().unwrap();
+        assert_eq!(idx.package_of(path.as_bytes()), Some(want), "{path}");
+        let f = File::open(path).unwrap();
+        assert_eq!(idx.verify(path.as_bytes(), &f), Some(true), "{path}");
+    }
+
+    // A temp file is nobody's.
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    let tp = tmp.path().as_os_str().as_bytes();
+    assert_eq!(idx.package_of(tp), None);
+    assert_eq!(idx.verify(tp, tmp.as_file()), None);
+    // A directory is not owned.
+    assert_eq!(idx.package_of(b"/usr/bin"), None);
+    let s = idx.stats();
+    eprintln!("dpkg index: {s:?}");
+    assert!(s.packages > 100 && s.files > 10_000, "{s:?}");
+}
+
+#[test]
+fn enricher_fills_a_process() {
+    let mut e = Enricher::default();
+    let mut p = warden_core::Process {
+        pid: std::process::id(),
+        uid: Some(0),
+        euid: Some(0),
+        gid: Some(0),
+        ..Default::default()
+    };
+    e.enrich(&mut p);
+    assert_eq!(p.user_name.as_deref(), Some("root"));
+    assert_eq!(p.euser_name.as_deref(), Some("root"));
+    assert_eq!(p.group_name.as_deref(), Some("root"));
+    let exe = p.executable.expect("own executable");
+    assert!(exe.sha256.is_some());
+    assert_eq!(exe.package, None, "the test binary is not packaged");
+
+    let bash = e.executable(b"/bin/bash").unwrap();
+    assert_eq!(bash.package.as_deref(), Some("bash"));
+    assert_eq!(bash.package_verified, Some(true));
+}
+
+#[test]
+fn names_match_etc_passwd_and_group() {
+    let mut n = Names::new();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 7 {
+            continue;
+        }
+        let uid: u32 = f[2].parse().unwrap();
+        if seen.insert(uid) {
+            assert_eq!(n.user(uid), Some(f[0]), "uid {uid}");
+        }
+    }
+    let group = std::fs::read_to_string("/etc/group").unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for line in group.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 4 {
+            continue;
+        }
+        let gid: u32 = f[2].parse().unwrap();
+        if seen.insert(gid) {
+            assert_eq!(n.group(gid), Some(f[0]), "gid {gid}");
+        }
+    }
+    assert_eq!(n.user(4_000_000_000), None);
+    // `id -un` agrees for root.
+    if let Some(out) = tool("id", &["-un", "0"]) {
+        assert_eq!(n.user(0), Some(out.trim()));
+    }
+}
