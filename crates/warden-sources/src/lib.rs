@@ -1,4 +1,15 @@
-//! Warden's kernel event sources. Today: the pure core of the Linux audit source (record parser,
-//! event assembler, exec view); netlink IO comes next and only feeds bytes into these functions.
+//! Warden's kernel event sources, each a blocking reader thread feeding a bounded channel
+//! (`try_send`: when full, drop and count, never block the kernel):
+//!
+//! * [`audit`] — Linux audit over netlink: control client, rules, daemon or multicast reading,
+//!   record parser, event assembler and exec view.
+//! * [`proc_connector`] — the netlink process connector: fork, exec and exit with kernel
+//!   timestamps.
+//! * [`procfs`] — /proc reading to seed the process table (pid, ppid, start time, ids, exe,
+//!   argv, cwd, tty, session), plus boot id and clock facts.
+
+#![warn(missing_docs)]
 
 pub mod audit;
+pub mod proc_connector;
+pub mod procfs;

@@ -1,0 +1,490 @@
+//! Live audit tests against the running kernel (root). They change global kernel state, so they
+//! all live in this file and run one at a time under `SERIAL`; each captures the audit state
+//! first (enabled, daemon pid, backlog settings, rule list) and a guard puts it back on every
+//! exit path, failing or not. `check()` then asserts the source itself restored it.
+//!
+//! Helpers run as separate processes by re-running this test binary with `WARDEN_AUDIT_HELPER`
+//! set (`helper_*` tests do nothing without it).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use warden_sources::audit::{
+    AuditControl, AuditOutput, AuditSocket, AuditSource, AuditSourceConfig, AuditStatus, ExecEvent,
+    ReadMode, WARDEN_KEY, exec_rules,
+};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn helper_mode() -> Option<String> {
+    std::env::var("WARDEN_AUDIT_HELPER").ok()
+}
+
+/// The audit state a test must leave as it found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    enabled: u32,
+    pid: u32,
+    backlog_limit: u32,
+    backlog_wait_time: Option<u32>,
+    rules: Vec<Vec<u8>>,
+}
+
+fn state() -> State {
+    let mut c = AuditControl::open().unwrap();
+    let s = c.status().unwrap();
+    State {
+        enabled: s.enabled,
+        pid: s.pid,
+        backlog_limit: s.backlog_limit,
+        backlog_wait_time: s.backlog_wait_time,
+        rules: c.list_rules().unwrap().into_iter().map(|r| r.raw).collect(),
+    }
+}
+
+fn warden_rules() -> usize {
+    let mut c = AuditControl::open().unwrap();
+    c.list_rules()
+        .unwrap()
+        .iter()
+        .filter(|r| r.has_key(WARDEN_KEY.as_bytes()))
+        .count()
+}
+
+/// Puts the audit state back on drop, whatever happened.
+struct StateGuard {
+    before: State,
+}
+
+impl StateGuard {
+    fn capture() -> StateGuard {
+        StateGuard { before: state() }
+    }
+
+    /// Assert the kernel is back where it was (the code under test restored it).
+    fn check(&self) {
+        assert_eq!(state(), self.before, "audit state not restored");
+    }
+}
+
+impl Drop for StateGuard {
+    fn drop(&mut self) {
+        let Ok(mut c) = AuditControl::open() else {
+            return;
+        };
+        if let Ok(rules) = c.list_rules() {
+            for r in rules.iter().filter(|r| !self.before.rules.contains(&r.raw)) {
+                let _ = c.delete_rule(&r.raw);
+            }
+        }
+        let Ok(now) = c.status() else { return };
+        if now.pid == std::process::id() && self.before.pid != now.pid {
+            let _ = c.unregister();
+        }
+        if let Some(w) = self.before.backlog_wait_time
+            && now.backlog_wait_time != Some(w)
+        {
+            let _ = c.set_backlog_wait_time(w);
+        }
+        if now.backlog_limit != self.before.backlog_limit {
+            let _ = c.set_backlog_limit(self.before.backlog_limit);
+        }
+        if now.enabled != self.before.enabled && now.enabled != 2 {
+            let _ = c.set_enabled(self.before.enabled);
+        }
+    }
+}
+
+/// Run a copy of /bin/true from a temp dir with distinctive arguments; returns (pid, argv, exe).
+fn run_marked(tag: &str) -> (u32, Vec<Vec<u8>>, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join(format!("warden-true-{tag}"));
+    std::fs::copy("/bin/true", &exe).unwrap();
+    let marker = format!("warden-marker-{tag}-{}", std::process::id());
+    let args = [marker.as_str(), "two words", "x\ny"];
+    let mut child = Command::new(&exe).args(args).spawn().unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let mut argv = vec![exe.as_os_str().as_bytes().to_vec()];
+    argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
+    // Keep the file until the event is in: leak the dir's cleanup to the end of the test.
+    let path = exe.clone();
+    std::mem::forget(dir);
+    (pid, argv, path)
+}
+
+/// Wait for the exec of `pid` on `rx`.
+fn wait_exec(rx: &Receiver<AuditOutput>, pid: u32) -> Box<ExecEvent> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(AuditOutput::Exec(x)) = rx.recv_timeout(Duration::from_millis(200))
+            && x.pid == pid
+        {
+            return x;
+        }
+    }
+    panic!("no exec event for pid {pid}");
+}
+
+fn assert_exec(x: &ExecEvent, pid: u32, argv: &[Vec<u8>], exe: &Path) {
+    assert_eq!(x.pid, pid);
+    assert_eq!(x.ppid, std::process::id());
+    assert_eq!(&x.argv[1..], &argv[1..], "argv");
+    assert_eq!(x.exe.as_deref(), Some(exe.as_os_str().as_bytes()));
+    assert!(x.has_key(WARDEN_KEY.as_bytes()));
+    assert_eq!(x.success, Some(true));
+    assert!(x.complete);
+}
+
+fn quick_config() -> AuditSourceConfig {
+    AuditSourceConfig {
+        status_interval: Duration::from_millis(200),
+        ..AuditSourceConfig::default()
+    }
+}
+
+#[test]
+fn unicast_exec_and_restore() {
+    if helper_mode().is_some() || !is_root() {
+        return;
+    }
+    let _serial = serial();
+    let guard = StateGuard::capture();
+    assert_eq!(
+        guard.before.pid, 0,
+        "an audit daemon is running; this test needs the slot free"
+    );
+    let (mut src, rx) = AuditSource::start(quick_config()).unwrap();
+    let report = src.report().clone();
+    assert_eq!(report.mode, ReadMode::Unicast, "{report:?}");
+    assert!(
+        report.reason.contains("no audit daemon"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(report.rules_installed, exec_rules(WARDEN_KEY).len());
+    assert!(report.receive_buffer >= 1024 * 1024, "{report:?}");
+    let now = AuditControl::open().unwrap().status().unwrap();
+    assert_eq!(now.pid, std::process::id());
+    assert_eq!(now.enabled, 1);
+    assert_eq!(now.backlog_limit, 8192);
+    assert_eq!(now.backlog_wait_time, Some(0));
+    assert_eq!(warden_rules(), report.rules_installed);
+
+    let (pid, argv, exe) = run_marked("uni");
+    let x = wait_exec(&rx, pid);
+    assert_exec(&x, pid, &argv, &exe);
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = src.stats();
+    assert!(stats.records > 0 && stats.exec_events > 0, "{stats:?}");
+    assert_eq!(stats.malformed.total(), 0, "{stats:?}");
+
+    src.stop().unwrap();
+    src.stop().unwrap(); // idempotent
+    assert_eq!(warden_rules(), 0);
+    guard.check();
+}
+
+/// A fake audit daemon in this process: a registered socket drained by a thread (kauditd blocks
+/// on a daemon that does not read).
+struct FakeDaemon {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl FakeDaemon {
+    fn start() -> FakeDaemon {
+        let mut c = AuditControl::open().unwrap();
+        c.register(|_, _| {}).unwrap();
+        let sock: AuditSocket = c.into_socket();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            let mut n = 0;
+            while !s2.load(Ordering::SeqCst) {
+                if let Ok(Some(_)) = sock.recv(&mut buf, Duration::from_millis(50)) {
+                    n += 1;
+                }
+            }
+            n
+        });
+        FakeDaemon {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FakeDaemon {
+    fn drop(&mut self) {
+        if let Ok(mut c) = AuditControl::open() {
+            let _ = c.unregister();
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn multicast_when_slot_taken() {
+    if helper_mode().is_some() || !is_root() {
+        return;
+    }
+    let _serial = serial();
+    let guard = StateGuard::capture();
+    let daemon = FakeDaemon::start();
+    let held: AuditStatus = AuditControl::open().unwrap().status().unwrap();
+    assert_eq!(held.pid, std::process::id());
+
+    let (mut src, rx) = AuditSource::start(quick_config()).unwrap();
+    let report = src.report().clone();
+    assert_eq!(report.mode, ReadMode::Multicast, "{report:?}");
+    assert!(report.reason.contains("held by"), "{}", report.reason);
+    assert!(report.reason.contains("read-only"), "{}", report.reason);
+    // The daemon keeps flow control: backlog settings untouched, slot still its.
+    let now = AuditControl::open().unwrap().status().unwrap();
+    assert_eq!(now.backlog_limit, held.backlog_limit);
+    assert_eq!(now.backlog_wait_time, held.backlog_wait_time);
+    assert_eq!(now.pid, held.pid);
+
+    let (pid, argv, exe) = run_marked("multi");
+    let x = wait_exec(&rx, pid);
+    assert_exec(&x, pid, &argv, &exe);
+    src.stop().unwrap();
+    assert_eq!(warden_rules(), 0);
+    drop(daemon);
+    guard.check();
+}
+
+#[test]
+fn forced_multicast() {
+    if helper_mode().is_some() || !is_root() {
+        return;
+    }
+    let _serial = serial();
+    let guard = StateGuard::capture();
+    let (src, rx) = AuditSource::start(AuditSourceConfig {
+        force_multicast: true,
+        ..quick_config()
+    })
+    .unwrap();
+    assert_eq!(src.report().mode, ReadMode::Multicast);
+    assert!(src.report().reason.contains("forced"));
+    assert_eq!(
+        AuditControl::open().unwrap().status().unwrap().pid,
+        guard.before.pid
+    );
+    let (pid, argv, exe) = run_marked("forced");
+    let x = wait_exec(&rx, pid);
+    assert_exec(&x, pid, &argv, &exe);
+
+    // What the reader counts as `socket_overruns`: a multicast socket that is not read while
+    // records arrive reports ENOBUFS on the next recv, and stays usable.
+    let slow = AuditSocket::open_multicast().unwrap();
+    slow.set_receive_buffer(0);
+    for _ in 0..30 {
+        Command::new("/bin/true").status().unwrap();
+    }
+    let mut buf = vec![0u8; 65536];
+    let err = slow.try_recv(&mut buf).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOBUFS));
+    assert!(matches!(slow.try_recv(&mut buf), Ok(Some(_))));
+
+    drop(src); // Drop restores too.
+    assert_eq!(warden_rules(), 0);
+    guard.check();
+}
+
+/// Start this test binary as a helper process in `mode`, optionally under a command prefix.
+fn spawn_helper(test: &str, mode: &str, prefix: &[&str]) -> Child {
+    let me = std::env::current_exe().unwrap();
+    let mut cmd = if prefix.is_empty() {
+        Command::new(&me)
+    } else {
+        let mut c = Command::new(prefix[0]);
+        c.args(&prefix[1..]).arg(&me);
+        c
+    };
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("WARDEN_AUDIT_HELPER", mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// The text after `marker` on a line of helper output (libtest may print its own text first).
+fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.find(marker).map(|i| &line[i + marker.len()..])
+}
+
+/// Read the helper's stdout until a line containing `marker`; returns what follows it.
+fn read_marked_line(child: &mut Child, marker: &str) -> String {
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                if let Some(rest) = after(&l, marker) {
+                    return rest.to_owned();
+                }
+            }
+            _ => panic!("helper ended without a {marker} line"),
+        }
+    }
+}
+
+/// Helper: act like a Warden run that gets SIGKILLed — enable audit, take the daemon slot, add
+/// the exec rules with Warden's key, say READY, and wait to be killed.
+#[test]
+fn helper_killed_run() {
+    if helper_mode().as_deref() != Some("killed-run") {
+        return;
+    }
+    let mut c = AuditControl::open().unwrap();
+    c.set_enabled(1).unwrap();
+    let mut d = AuditControl::open().unwrap();
+    d.register(|_, _| {}).unwrap();
+    for r in exec_rules(WARDEN_KEY) {
+        c.add_rule(&r.encode().unwrap()).unwrap();
+    }
+    println!("READY {}", std::process::id());
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+fn killed_run() -> u32 {
+    let mut child = spawn_helper("helper_killed_run", "killed-run", &[]);
+    let line = read_marked_line(&mut child, "READY ");
+    let pid: u32 = line.trim().parse().unwrap();
+    assert_eq!(pid, child.id());
+    child.kill().unwrap(); // SIGKILL: no cleanup can run.
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn killed_daemon_is_replaced() {
+    if helper_mode().is_some() || !is_root() {
+        return;
+    }
+    let _serial = serial();
+    let guard = StateGuard::capture();
+    assert_eq!(
+        guard.before.pid, 0,
+        "an audit daemon is running; this test needs the slot free"
+    );
+
+    // 1. The kernel keeps a SIGKILLed daemon's pid until a send to it fails, then drops it.
+    let dead = killed_run();
+    let mut c = AuditControl::open().unwrap();
+    assert_eq!(c.status().unwrap().pid, dead, "dead pid still registered");
+    assert_eq!(
+        warden_rules(),
+        exec_rules(WARDEN_KEY).len(),
+        "rules survive the kill"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Each exec makes a record; kauditd's unicast to the dead port fails (ECONNREFUSED).
+        Command::new("/bin/true").status().unwrap();
+        if c.status().unwrap().pid == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kernel never dropped the dead daemon pid"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // 2. Start with stale rules left behind: they are removed and reported.
+    let (src, _rx) = AuditSource::start(quick_config()).unwrap();
+    assert_eq!(src.report().mode, ReadMode::Unicast);
+    assert_eq!(src.report().stale_rules_removed, 2, "{:?}", src.report());
+    assert!(src.report().notes.iter().any(|n| n.contains("stale")));
+    drop(src);
+    assert_eq!(warden_rules(), 0);
+
+    // 3. Start while the dead pid is still registered: Warden sees the process is gone and
+    //    takes the slot (the kernel's replace probe fails and unregisters the dead pid).
+    let dead = killed_run();
+    assert_eq!(AuditControl::open().unwrap().status().unwrap().pid, dead);
+    let (mut src, rx) = AuditSource::start(quick_config()).unwrap();
+    let report = src.report().clone();
+    assert_eq!(report.mode, ReadMode::Unicast, "{report:?}");
+    assert!(
+        report.reason.contains("no longer exists"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(report.stale_rules_removed, 2);
+    let (pid, argv, exe) = run_marked("replaced");
+    let x = wait_exec(&rx, pid);
+    assert_exec(&x, pid, &argv, &exe);
+    src.stop().unwrap();
+    assert_eq!(warden_rules(), 0);
+    let after = AuditControl::open().unwrap().status().unwrap();
+    assert_eq!(after.pid, 0);
+    // The killed run enabled audit; Warden restores what *it* found (enabled), the guard the rest.
+    drop(guard);
+}
+
+/// Helper: without CAP_AUDIT_CONTROL / CAP_AUDIT_READ, print the errors.
+#[test]
+fn helper_no_caps() {
+    if helper_mode().as_deref() != Some("no-caps") {
+        return;
+    }
+    match AuditSource::start(AuditSourceConfig::default()) {
+        Ok(_) => println!("START ok"),
+        Err(e) => println!("START {e}"),
+    }
+    match AuditSocket::open_multicast() {
+        Ok(_) => println!("MCAST ok"),
+        Err(e) => println!("MCAST {e}"),
+    }
+}
+
+#[test]
+fn missing_capabilities_are_named() {
+    if helper_mode().is_some() || !is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        return;
+    }
+    let _serial = serial();
+    let guard = StateGuard::capture();
+    let mut child = spawn_helper(
+        "helper_no_caps",
+        "no-caps",
+        &[
+            "/usr/bin/setpriv",
+            "--bounding-set=-audit_control,-audit_read",
+        ],
+    );
+    let out = child.stdout.take().unwrap();
+    let lines: Vec<String> = BufReader::new(out).lines().map_while(Result::ok).collect();
+    child.wait().unwrap();
+    let start = lines.iter().find_map(|l| after(l, "START ")).unwrap();
+    let mcast = lines.iter().find_map(|l| after(l, "MCAST ")).unwrap();
+    assert!(start.contains("CAP_AUDIT_CONTROL"), "{start}");
+    assert!(start.contains("permission denied"), "{start}");
+    assert!(mcast.contains("CAP_AUDIT_READ"), "{mcast}");
+    guard.check();
+}
