@@ -113,9 +113,11 @@ impl Enricher {
         exe
     }
 
-    /// Fills what the source left empty: user, effective user and group names, the container
-    /// id (from `/proc/PID/cgroup`) and the executable (from `/proc/PID/exe` or `exe`).
-    pub fn enrich(&mut self, p: &mut Process) {
+    /// Fills the user, effective user and group names only: the cheap part of [`enrich`],
+    /// for fork and exit events whose image an earlier exec event already described.
+    ///
+    /// [`enrich`]: Enricher::enrich
+    pub fn names(&mut self, p: &mut Process) {
         if p.user_name.is_none()
             && let Some(uid) = p.uid
         {
@@ -131,6 +133,12 @@ impl Enricher {
         {
             p.group_name = self.names.group(gid).map(str::to_string);
         }
+    }
+
+    /// Fills what the source left empty: user, effective user and group names, the container
+    /// id (from `/proc/PID/cgroup`) and the executable (from `/proc/PID/exe` or `exe`).
+    pub fn enrich(&mut self, p: &mut Process) {
+        self.names(p);
         if p.container_id.is_none() {
             p.container_id = container_id_of(p.pid);
         }

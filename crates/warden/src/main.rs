@@ -1,5 +1,7 @@
 //! `warden`: the command-line entry point of the Warden agent.
 
+mod agent;
+mod events;
 mod output;
 mod session;
 mod shell;
@@ -26,6 +28,30 @@ enum Command {
     Query(QueryArgs),
     /// Interactive SQL shell over the live system, like osqueryi.
     Shell(FormatArgs),
+    /// Run the agent in the foreground: record every process start, fork and exit into the
+    /// event store until Ctrl-C or SIGTERM. No config file needed.
+    Run(RunArgs),
+    /// Print recorded events, filtered like auditreduce (time, process, user, executable, class).
+    Events(Box<events::EventsArgs>),
+    /// Show the running agent's sources, event rate, store size and losses.
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A TOML config file (see docs/warden.toml); embedded defaults without it.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The agent's data directory.
+    #[arg(long, default_value = "/var/lib/warden")]
+    data_dir: std::path::PathBuf,
+    /// Print the status as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -69,6 +95,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Query(args) => query(args),
         Command::Shell(args) => shell::run(args.format()),
+        Command::Run(args) => agent::run(args.config.as_deref()),
+        Command::Events(args) => events::run(*args),
+        Command::Status(args) => status(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,5 +133,15 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
     let format = args.format.format();
     session.run(&sql, |result| output::write(&mut out, format, result))?;
     out.flush()?;
+    Ok(())
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let status = agent::status::Status::read(&args.data_dir)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", status.render());
+    }
     Ok(())
 }

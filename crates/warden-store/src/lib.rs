@@ -1,0 +1,220 @@
+//! The embedded event store of the Warden agent: one SQLite database in WAL mode.
+//!
+//! - [`Store::open`] creates the directory and the database, applies the schema migrations
+//!   (`PRAGMA user_version`) and remembers the [`Retention`] policy.
+//! - A [`Writer`] (one per store, owned by one thread) inserts batches in one transaction each
+//!   and enforces retention by age and by size ([`Writer::enforce_retention`]).
+//! - [`spawn_writer`] runs a writer on its own thread, fed by a `crossbeam_channel`, batching by
+//!   count or time; its counters are shared atomics ([`WriterCounters`]).
+//! - A [`Reader`] ([`Store::reader`]) opens the database read-only; WAL readers never block the
+//!   writer. [`Reader::query`] streams the rows matching an [`EventFilter`], in `seq` order.
+//! - [`database_path`] and [`attach_read_only`] let the SQL engine `ATTACH` the store.
+//!
+//! One table, `events`, holds every event class (exec, fork, exit, loss, later connect, file...):
+//! common indexed columns plus the full event as JSON. Its `seq` column (AUTOINCREMENT, never
+//! reused, even after retention deleted every row) is the cursor for tailing and for shippers.
+
+mod event;
+mod reader;
+mod schema;
+mod thread;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use event::{StoredEvent, StoredEventRow};
+pub use reader::{EventFilter, Reader};
+pub use schema::SCHEMA_VERSION;
+pub use thread::{
+    WriterCounters, WriterOptions, WriterStats, WriterThread, spawn_writer, spawn_writer_with,
+};
+pub use writer::{DiskUsage, RetentionReport, Writer};
+
+/// File name of the database inside the store directory.
+pub const DATABASE_FILE: &str = "events.db";
+
+/// How long SQLite waits for a lock before it reports `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An error reported by SQLite.
+    #[error("event store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A file-system error (creating the directory, reading file sizes).
+    #[error("event store {path}: {source}")]
+    Io {
+        /// The path concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The database was written by a newer Warden (its schema version is unknown here).
+    #[error("event store schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// `user_version` found in the database.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// An argument was rejected (for example an invalid schema name for `ATTACH`).
+    #[error("event store: {0}")]
+    Invalid(String),
+    /// The writer thread panicked.
+    #[error("event store writer thread panicked")]
+    WriterPanicked,
+}
+
+/// Result type of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How much history the store keeps. A zero field disables that limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Events whose `time_ns` is older than now minus `max_age` are deleted.
+    pub max_age: Duration,
+    /// Bound on the database file plus its WAL, in bytes; the oldest events are deleted (and the
+    /// file shrunk) until the total is under about 90 % of it.
+    pub max_bytes: u64,
+}
+
+impl Default for Retention {
+    /// Seven days, 1 GiB.
+    fn default() -> Self {
+        Retention {
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: 1 << 30,
+        }
+    }
+}
+
+/// An opened (created, migrated) store: its location and retention policy.
+///
+/// It holds no connection; [`Store::writer`] and [`Store::reader`] open their own, so a writer
+/// can move to its thread and any number of readers can run beside it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+    path: PathBuf,
+    retention: Retention,
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating the directory (mode 0700) and the database if needed,
+    /// switching it to WAL mode and applying schema migrations.
+    pub fn open(dir: impl AsRef<Path>, retention: Retention) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        create_private_dir(&dir)?;
+        let path = database_path(&dir);
+        let mut conn = writer::open_write_connection(&path, &retention)?;
+        schema::migrate(&mut conn)?;
+        Ok(Store {
+            dir,
+            path,
+            retention,
+        })
+    }
+
+    /// Opens the single writer of this store. Only one writer should exist at a time (a second
+    /// one would wait on SQLite's lock).
+    pub fn writer(&self) -> Result<Writer> {
+        Writer::open(&self.path, self.retention)
+    }
+
+    /// Opens a read-only connection to the store in `dir` (which must already exist).
+    pub fn reader(dir: impl AsRef<Path>) -> Result<Reader> {
+        Reader::open(&database_path(dir.as_ref()))
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The SQLite database file, for `ATTACH` by the SQL engine.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The retention policy given at open.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Current size of the database file and its WAL.
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        DiskUsage::of(&self.path)
+    }
+}
+
+/// The database file of the store in `dir`.
+pub fn database_path(dir: impl AsRef<Path>) -> PathBuf {
+    dir.as_ref().join(DATABASE_FILE)
+}
+
+/// `ATTACH`es the store in `dir` to `conn`, read-only, under the schema name `schema` (an SQL
+/// identifier: letters, digits, `_`). Its events are then `schema.events`.
+///
+/// `conn` must have been opened with URI file names enabled (rusqlite's default flags do).
+pub fn attach_read_only(
+    conn: &rusqlite::Connection,
+    dir: impl AsRef<Path>,
+    schema: &str,
+) -> Result<()> {
+    let valid = !schema.is_empty()
+        && !schema.starts_with(|c: char| c.is_ascii_digit())
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(StoreError::Invalid(format!(
+            "invalid schema name {schema:?}"
+        )));
+    }
+    let uri = read_only_uri(&database_path(dir));
+    conn.execute(&format!("ATTACH DATABASE ?1 AS {schema}"), [uri])?;
+    Ok(())
+}
+
+/// `file:` URI opening `path` read-only; URI-reserved and non-ASCII bytes are percent-encoded.
+fn read_only_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii() && !b.is_ascii_control() && !matches!(b, b'?' | b'#' | b'%') {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_escapes_reserved_and_non_ascii_bytes() {
+        assert_eq!(read_only_uri(Path::new("/a/b.db")), "file:/a/b.db?mode=ro");
+        assert_eq!(
+            read_only_uri(Path::new("/a?#%/b.db")),
+            "file:/a%3F%23%25/b.db?mode=ro"
+        );
+        assert_eq!(read_only_uri(Path::new("/é")), "file:/%C3%A9?mode=ro");
+    }
+}

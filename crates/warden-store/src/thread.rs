@@ -1,0 +1,253 @@
+//! The writer thread: drains a channel of events into batches, commits them, runs retention.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+
+use crate::{Result, Store, StoreError, StoredEvent, Writer};
+
+/// How the writer thread batches and when it runs retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// A batch is committed once it holds this many events...
+    pub batch_size: usize,
+    /// ...or once its first event has waited this long.
+    pub flush_interval: Duration,
+    /// Retention ([`Writer::enforce_retention`]) runs this often (and once at start).
+    pub retention_interval: Duration,
+}
+
+impl Default for WriterOptions {
+    /// 1000 events or 200 ms; retention every minute.
+    fn default() -> Self {
+        WriterOptions {
+            batch_size: 1000,
+            flush_interval: Duration::from_millis(200),
+            retention_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Counters of a writer thread, shared with whoever wants to read them (metrics, `warden_info`).
+#[derive(Debug, Default)]
+pub struct WriterCounters {
+    /// Events committed.
+    pub written: AtomicU64,
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Events deleted by retention.
+    pub retention_deleted: AtomicU64,
+    /// Retention runs.
+    pub retention_runs: AtomicU64,
+    /// Failed batch commits and failed retention runs.
+    pub errors: AtomicU64,
+    /// Events lost because their batch failed to commit.
+    pub dropped: AtomicU64,
+    /// Database plus WAL size measured after the last retention run, in bytes.
+    pub disk_bytes: AtomicU64,
+    /// The message of the last error, if any.
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// A plain copy of [`WriterCounters`] at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Events committed.
+    pub written: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// Events deleted by retention.
+    pub retention_deleted: u64,
+    /// Retention runs.
+    pub retention_runs: u64,
+    /// Failed batch commits and failed retention runs.
+    pub errors: u64,
+    /// Events lost because their batch failed to commit.
+    pub dropped: u64,
+    /// Database plus WAL size after the last retention run, in bytes.
+    pub disk_bytes: u64,
+    /// The message of the last error, if any.
+    pub last_error: Option<String>,
+}
+
+impl WriterCounters {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> WriterStats {
+        WriterStats {
+            written: self.written.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            retention_deleted: self.retention_deleted.load(Ordering::Relaxed),
+            retention_runs: self.retention_runs.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            disk_bytes: self.disk_bytes.load(Ordering::Relaxed),
+            last_error: self
+                .last_error
+                .lock()
+                .map(|e| e.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn record_error(&self, error: &StoreError) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(error.to_string());
+        }
+    }
+}
+
+/// A running writer thread.
+#[derive(Debug)]
+pub struct WriterThread {
+    handle: JoinHandle<()>,
+    counters: Arc<WriterCounters>,
+}
+
+impl WriterThread {
+    /// The thread's counters (live).
+    pub fn counters(&self) -> Arc<WriterCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Waits for the thread to finish (it does once every sender of its channel is dropped and
+    /// the last batch is committed) and returns the final counters.
+    pub fn join(self) -> Result<WriterStats> {
+        self.handle.join().map_err(|_| StoreError::WriterPanicked)?;
+        Ok(self.counters.snapshot())
+    }
+
+    /// Whether the thread has exited.
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+}
+
+/// Starts a writer thread on `store` with `batch_size` and `flush_interval` and the default
+/// retention interval; see [`spawn_writer_with`].
+pub fn spawn_writer(
+    store: &Store,
+    receiver: Receiver<StoredEvent>,
+    batch_size: usize,
+    flush_interval: Duration,
+) -> Result<WriterThread> {
+    let options = WriterOptions {
+        batch_size,
+        flush_interval,
+        ..WriterOptions::default()
+    };
+    spawn_writer_with(store, receiver, options)
+}
+
+/// Starts a writer thread: it opens the store's writer (an error here is returned at once),
+/// then collects events from `receiver` into batches of up to `batch_size`, committing a batch
+/// when full or `flush_interval` after its first event, runs retention every
+/// `retention_interval`, and exits after a final flush when the channel is closed (every
+/// sender dropped).
+///
+/// A batch that fails to commit is counted (`errors`, `dropped`) and discarded: the thread
+/// never stops on a write error, so its channel keeps draining and sources never block.
+pub fn spawn_writer_with(
+    store: &Store,
+    receiver: Receiver<StoredEvent>,
+    options: WriterOptions,
+) -> Result<WriterThread> {
+    let writer = store.writer()?;
+    let counters = Arc::new(WriterCounters::default());
+    let shared = Arc::clone(&counters);
+    let handle = std::thread::Builder::new()
+        .name("warden-store".into())
+        .spawn(move || run(writer, &receiver, options, &shared))
+        .map_err(|source| StoreError::Io {
+            path: store.path().to_path_buf(),
+            source,
+        })?;
+    Ok(WriterThread { handle, counters })
+}
+
+fn run(
+    mut writer: Writer,
+    receiver: &Receiver<StoredEvent>,
+    options: WriterOptions,
+    counters: &WriterCounters,
+) {
+    let batch_size = options.batch_size.max(1);
+    let mut batch: Vec<StoredEvent> = Vec::with_capacity(batch_size);
+    let mut flush_at: Option<Instant> = None;
+    retention(&mut writer, counters);
+    let mut retention_at = Instant::now() + options.retention_interval;
+    loop {
+        let now = Instant::now();
+        let wake = flush_at.map_or(retention_at, |f| f.min(retention_at));
+        match receiver.recv_timeout(wake.saturating_duration_since(now)) {
+            Ok(event) => {
+                if batch.is_empty() {
+                    flush_at = Some(Instant::now() + options.flush_interval);
+                }
+                batch.push(event);
+                while batch.len() < batch_size {
+                    match receiver.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                if batch.len() >= batch_size {
+                    flush(&mut writer, &mut batch, counters);
+                    flush_at = None;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                flush(&mut writer, &mut batch, counters);
+                return;
+            }
+        }
+        let now = Instant::now();
+        if flush_at.is_some_and(|f| now >= f) {
+            flush(&mut writer, &mut batch, counters);
+            flush_at = None;
+        }
+        if now >= retention_at {
+            // Between commits; a pending batch stays pending (its flush time still holds).
+            retention(&mut writer, counters);
+            retention_at = Instant::now() + options.retention_interval;
+        }
+    }
+}
+
+fn flush(writer: &mut Writer, batch: &mut Vec<StoredEvent>, counters: &WriterCounters) {
+    if batch.is_empty() {
+        return;
+    }
+    match writer.insert_batch(batch) {
+        Ok(n) => {
+            counters.written.fetch_add(n as u64, Ordering::Relaxed);
+            counters.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            counters
+                .dropped
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            counters.record_error(&e);
+        }
+    }
+    batch.clear();
+}
+
+fn retention(writer: &mut Writer, counters: &WriterCounters) {
+    counters.retention_runs.fetch_add(1, Ordering::Relaxed);
+    match writer.enforce_retention() {
+        Ok(report) => {
+            counters
+                .retention_deleted
+                .fetch_add(report.deleted(), Ordering::Relaxed);
+            counters
+                .disk_bytes
+                .store(report.after.total(), Ordering::Relaxed);
+        }
+        Err(e) => counters.record_error(&e),
+    }
+}

@@ -1,0 +1,385 @@
+//! The single writer: batched inserts, retention by age and size, checkpoints and vacuum.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
+
+use crate::event::COLUMNS;
+use crate::{BUSY_TIMEOUT, Result, Retention, StoreError, StoredEvent};
+
+/// Rows deleted per transaction by retention, so one run never holds the write lock (nor grows
+/// the WAL) for long.
+const DELETE_CHUNK: i64 = 5_000;
+/// Size-retention rounds per run (each: estimate, delete, vacuum, measure).
+const MAX_SIZE_ROUNDS: usize = 16;
+/// How long a TRUNCATE checkpoint waits for readers before giving up for this run.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+
+/// Size of the store on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// The database file, in bytes.
+    pub db_bytes: u64,
+    /// Its write-ahead log (`-wal`), in bytes.
+    pub wal_bytes: u64,
+}
+
+impl DiskUsage {
+    /// Database plus WAL: the figure retention bounds.
+    pub fn total(&self) -> u64 {
+        self.db_bytes + self.wal_bytes
+    }
+
+    /// Measures the database at `path` and its WAL (a missing file counts 0).
+    pub fn of(path: &Path) -> Result<DiskUsage> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(DiskUsage {
+            db_bytes: file_len(path)?,
+            wal_bytes: file_len(Path::new(&wal))?,
+        })
+    }
+}
+
+fn file_len(path: &Path) -> Result<u64> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// What one retention run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Events deleted because they were older than `max_age`.
+    pub deleted_by_age: u64,
+    /// Oldest events deleted to bring the store under `max_bytes`.
+    pub deleted_by_size: u64,
+    /// Disk usage before the run.
+    pub before: DiskUsage,
+    /// Disk usage after the run.
+    pub after: DiskUsage,
+    /// A checkpoint could not complete because a reader still used old WAL frames; the WAL
+    /// shrinks on a later run.
+    pub checkpoint_busy: bool,
+    /// The store is still above `max_bytes` after the run.
+    pub over_limit: bool,
+}
+
+impl RetentionReport {
+    /// Total events deleted.
+    pub fn deleted(&self) -> u64 {
+        self.deleted_by_age + self.deleted_by_size
+    }
+}
+
+/// Opens a read-write connection set up for the store: incremental auto-vacuum (effective only
+/// on a new database), WAL, `synchronous=NORMAL`, busy timeout, WAL size limit.
+pub(crate) fn open_write_connection(path: &Path, retention: &Retention) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Before WAL and before any table: auto_vacuum can only be enabled on an empty database.
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Invalid(format!(
+            "{}: could not switch to WAL mode (journal_mode is {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -8192;",
+    )?;
+    apply_wal_budget(&conn, retention)?;
+    Ok(conn)
+}
+
+/// Sizes the WAL from the size budget: an eighth of `max_bytes`, 1–64 MiB (64 MiB without a
+/// budget). The WAL is checkpointed automatically when it holds that much
+/// (`wal_autocheckpoint`), and truncated back to it after a checkpoint (`journal_size_limit`).
+/// A larger WAL means fewer checkpoints (each one syncs) and fewer rewrites of hot index pages.
+fn apply_wal_budget(conn: &Connection, retention: &Retention) -> Result<()> {
+    const MIB: u64 = 1 << 20;
+    let budget = if retention.max_bytes == 0 {
+        64 * MIB
+    } else {
+        (retention.max_bytes / 8).clamp(MIB, 64 * MIB)
+    };
+    let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))? as u64;
+    conn.pragma_update(None, "journal_size_limit", budget as i64)?;
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        (budget / page_size.max(512)) as i64,
+    )?;
+    Ok(())
+}
+
+/// The writer of a store: owns a read-write connection; use it from one thread.
+pub struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    retention: Retention,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Opens the writer of the (already migrated) database at `path`.
+    pub(crate) fn open(path: &Path, retention: Retention) -> Result<Writer> {
+        let conn = open_write_connection(path, &retention)?;
+        Ok(Writer {
+            conn,
+            path: path.to_path_buf(),
+            retention,
+        })
+    }
+
+    /// Inserts `events` in one transaction: either all of them are stored or none. Returns the
+    /// number inserted.
+    pub fn insert_batch(&mut self, events: &[StoredEvent]) -> Result<usize> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(&format!(
+                "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ))?;
+            for e in events {
+                stmt.execute(params![
+                    e.time_ns,
+                    e.class,
+                    e.action,
+                    e.entity_id,
+                    e.parent_entity_id,
+                    e.pid,
+                    e.ppid,
+                    e.uid,
+                    e.exe,
+                    e.path,
+                    e.success,
+                    e.json,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(events.len())
+    }
+
+    /// The highest `seq` ever assigned (kept even when retention deleted that row), or `None`
+    /// for a store that never held an event.
+    pub fn last_seq(&self) -> Result<Option<i64>> {
+        last_seq(&self.conn)
+    }
+
+    /// The retention policy in force.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Replaces the retention policy (for example after a configuration reload).
+    pub fn set_retention(&mut self, retention: Retention) -> Result<()> {
+        apply_wal_budget(&self.conn, &retention)?;
+        self.retention = retention;
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Current size of the database file and its WAL.
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        DiskUsage::of(&self.path)
+    }
+
+    /// Applies the retention policy with the current time; see [`Writer::enforce_retention_at`].
+    pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        self.enforce_retention_at(now)
+    }
+
+    /// Applies the retention policy as of `now_ns` (UTC ns):
+    /// 1. deletes events older than `now_ns - max_age`, in chunks;
+    /// 2. when the database plus its WAL exceed `max_bytes`, deletes the oldest events in
+    ///    chunks until the total is under about 90 % of `max_bytes` (hysteresis, so the next
+    ///    batches do not trigger it again at once);
+    /// 3. after any deletion, frees the pages (`incremental_vacuum`) and checkpoints the WAL
+    ///    with TRUNCATE, so the files really shrink.
+    ///
+    /// A reader holding an old snapshot can keep a checkpoint from completing; the writer then
+    /// does not wait for it (`checkpoint_busy` in the report) and retries on the next run.
+    pub fn enforce_retention_at(&mut self, now_ns: i64) -> Result<RetentionReport> {
+        let mut report = RetentionReport {
+            before: self.disk_usage()?,
+            ..RetentionReport::default()
+        };
+        let max_age = self.retention.max_age;
+        if !max_age.is_zero() {
+            let age_ns = i64::try_from(max_age.as_nanos()).unwrap_or(i64::MAX);
+            let cutoff = now_ns.saturating_sub(age_ns);
+            report.deleted_by_age = self.delete_chunked(
+                "DELETE FROM events WHERE seq IN \
+                 (SELECT seq FROM events WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
+                cutoff,
+            )?;
+            if report.deleted_by_age > 0 {
+                report.checkpoint_busy = self.compact()?;
+            }
+        }
+        let max_bytes = self.retention.max_bytes;
+        if max_bytes > 0 && self.disk_usage()?.total() > max_bytes {
+            self.enforce_size(max_bytes, &mut report)?;
+        }
+        report.after = self.disk_usage()?;
+        report.over_limit = max_bytes > 0 && report.after.total() > max_bytes;
+        Ok(report)
+    }
+
+    fn enforce_size(&mut self, max_bytes: u64, report: &mut RetentionReport) -> Result<()> {
+        let target = max_bytes - max_bytes / 10;
+        // Free pages and a long WAL may be all the excess there is.
+        report.checkpoint_busy = self.compact()?;
+        for _ in 0..MAX_SIZE_ROUNDS {
+            let usage = self.disk_usage()?;
+            if usage.total() <= target {
+                break;
+            }
+            // A WAL that could not be truncated (a reader is behind) does not shrink by
+            // deleting rows: size the deletion on the database file alone then.
+            let counted = if report.checkpoint_busy {
+                usage.db_bytes
+            } else {
+                usage.total()
+            };
+            let excess = counted.saturating_sub(target);
+            if excess == 0 {
+                break;
+            }
+            let rows: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+            if rows == 0 {
+                break;
+            }
+            let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            let free: i64 = self
+                .conn
+                .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            let per_row = ((pages - free).max(1) * page_size / rows).max(1) as u64;
+            let wanted = i64::try_from(excess / per_row + 1)
+                .unwrap_or(i64::MAX)
+                .min(rows);
+            report.deleted_by_size += self.delete_oldest(wanted)?;
+            report.checkpoint_busy = self.compact()?;
+            if report.checkpoint_busy {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `sql` (parameters: a value, a chunk size) until it deletes fewer rows than a chunk;
+    /// one transaction per chunk. Returns the rows deleted.
+    fn delete_chunked(&mut self, sql: &str, value: i64) -> Result<u64> {
+        let mut deleted = 0u64;
+        loop {
+            let n = self
+                .conn
+                .prepare_cached(sql)?
+                .execute(params![value, DELETE_CHUNK])?;
+            deleted += n as u64;
+            if (n as i64) < DELETE_CHUNK {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Deletes the `count` oldest events (lowest `seq`), in chunks.
+    fn delete_oldest(&mut self, count: i64) -> Result<u64> {
+        let mut deleted = 0u64;
+        let mut left = count;
+        while left > 0 {
+            let chunk = left.min(DELETE_CHUNK);
+            let n = self
+                .conn
+                .prepare_cached("DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?1)")?
+                .execute([chunk])?;
+            if n == 0 {
+                break;
+            }
+            deleted += n as u64;
+            left -= n as i64;
+        }
+        Ok(deleted)
+    }
+
+    /// Returns free pages to the file system (`incremental_vacuum`) and checkpoints the WAL
+    /// with TRUNCATE, waiting at most [`CHECKPOINT_WAIT`] for readers. Returns whether the
+    /// checkpoint was blocked.
+    pub fn compact(&mut self) -> Result<bool> {
+        {
+            // One result row per freed page: step it to the end (execute_batch steps once).
+            let mut stmt = self.conn.prepare_cached("PRAGMA incremental_vacuum")?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+        }
+        self.conn.busy_timeout(CHECKPOINT_WAIT)?;
+        let result: rusqlite::Result<i64> =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        match result {
+            Ok(busy) => Ok(busy != 0),
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => Ok(true),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Copies WAL frames into the database without waiting for anyone (PASSIVE checkpoint).
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+/// The highest `seq` ever assigned in the store behind `conn`.
+pub(crate) fn last_seq(conn: &Connection) -> Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
+}

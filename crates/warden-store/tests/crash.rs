@@ -1,0 +1,194 @@
+//! SIGKILL in the middle of writing: the store stays intact and holds every committed batch
+//! whole. The test re-executes its own binary as the writing child (`crash_child`).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use warden_store::{EventFilter, Retention, Store, StoredEvent};
+
+const CHILD_ENV: &str = "WARDEN_STORE_CRASH_CHILD";
+const BATCH: i64 = 300;
+/// Small enough that size retention (deletes, incremental vacuum, TRUNCATE checkpoints) runs
+/// in the child, so kills also land in the middle of it.
+const MAX_BYTES: u64 = 4 << 20;
+
+fn retention() -> Retention {
+    Retention {
+        max_age: Duration::ZERO,
+        max_bytes: MAX_BYTES,
+    }
+}
+
+/// Event `i` of batch `b`: the batch number is the pid, the index the ppid.
+fn event(b: i64, i: i64) -> StoredEvent {
+    StoredEvent {
+        time_ns: b * 1_000_000 + i,
+        class: "exec".into(),
+        action: "exec".into(),
+        entity_id: format!("batch:{b}:{i}"),
+        parent_entity_id: Some(format!("batch:{b}")),
+        pid: b,
+        ppid: Some(i),
+        uid: Some(0),
+        exe: Some("/usr/bin/true".into()),
+        path: None,
+        success: Some(true),
+        json: format!(
+            "{{\"batch\":{b},\"i\":{i},\"pad\":\"{}\"}}",
+            "p".repeat(600)
+        ),
+    }
+}
+
+/// The child: writes batches forever, continuing after the last batch in the store, and prints
+/// `committed N` after each commit. Does nothing when run as an ordinary test.
+#[test]
+fn crash_child() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let store = Store::open(&dir, retention()).expect("child open");
+    let next = {
+        let reader = Store::reader(&dir).expect("child reader");
+        let filter = EventFilter {
+            newest_first: true,
+            limit: Some(1),
+            ..EventFilter::default()
+        };
+        reader
+            .query(&filter)
+            .next()
+            .transpose()
+            .expect("last")
+            .map_or(0, |r| r.event.pid + 1)
+    };
+    let mut writer = store.writer().expect("child writer");
+    for b in next.. {
+        let batch: Vec<StoredEvent> = (0..BATCH).map(|i| event(b, i)).collect();
+        writer.insert_batch(&batch).expect("insert");
+        println!("committed {b}");
+        if b % 5 == 4 {
+            writer.enforce_retention().expect("retention");
+        }
+    }
+}
+
+/// Cheap pseudo-random numbers without a dependency.
+fn jitter(seed: &mut u64, below: u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed % below
+}
+
+#[test]
+fn sigkill_mid_write_keeps_every_committed_batch_whole() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut last_committed = -1i64;
+    let mut retention_seen = false;
+    for round in 0..6 {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let commits_before_kill = 3 + jitter(&mut seed, 25);
+        let mut seen = 0;
+        for line in lines.by_ref() {
+            let line = line.expect("line");
+            if let Some(b) = line.strip_prefix("committed ") {
+                last_committed = b.parse().expect("batch number");
+                seen += 1;
+                if seen >= commits_before_kill {
+                    break;
+                }
+            }
+        }
+        assert!(
+            seen >= commits_before_kill,
+            "round {round}: child stopped early"
+        );
+        std::thread::sleep(Duration::from_micros(jitter(&mut seed, 3_000)));
+        child.kill().expect("SIGKILL");
+        let status = child.wait().expect("wait");
+        assert!(!status.success(), "child was killed");
+        // Commits reported between our last read and the kill.
+        for line in lines {
+            let Ok(line) = line else { break };
+            if let Some(b) = line.strip_prefix("committed ") {
+                last_committed = b.parse().expect("batch number");
+            }
+        }
+
+        let reader = Store::reader(dir.path()).expect("reader after kill");
+        let conn = reader.connection();
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok", "round {round}");
+        let mut stmt = conn
+            .prepare("SELECT pid, count(*), count(DISTINCT ppid), min(seq), max(seq) FROM events GROUP BY pid ORDER BY pid")
+            .unwrap();
+        let batches: Vec<(i64, i64, i64, i64, i64)> = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let (first, last) = (
+            batches.first().expect("rows").0,
+            batches.last().expect("rows").0,
+        );
+        assert!(
+            last >= last_committed,
+            "round {round}: batch {last_committed} committed, {last} stored"
+        );
+        assert_eq!(
+            batches.len() as i64,
+            last - first + 1,
+            "round {round}: batches contiguous"
+        );
+        if first > 0 {
+            retention_seen = true;
+        }
+        for (i, &(b, n, distinct, min_seq, max_seq)) in batches.iter().enumerate() {
+            if i == 0 && first > 0 {
+                // Size retention deletes the oldest rows, possibly part of the oldest batch:
+                // what is left of it is its newest rows.
+                assert!(
+                    n <= BATCH && max_seq - min_seq + 1 == n,
+                    "round {round}: batch {b}"
+                );
+                continue;
+            }
+            assert_eq!(
+                (n, distinct),
+                (BATCH, BATCH),
+                "round {round}: batch {b} complete"
+            );
+            assert_eq!(
+                max_seq - min_seq + 1,
+                BATCH,
+                "round {round}: batch {b} contiguous"
+            );
+        }
+        drop(stmt);
+        let usage = reader.disk_usage().unwrap();
+        assert!(usage.db_bytes <= 2 * MAX_BYTES, "round {round}: {usage:?}");
+    }
+    assert!(retention_seen, "retention ran in the child");
+}

@@ -1,0 +1,606 @@
+//! Store behaviour: round trips with each filter, tailing, retention by age and size, the writer
+//! thread, and a reader running beside the writer.
+
+use std::time::{Duration, Instant};
+
+use warden_store::{
+    EventFilter, Reader, Retention, SCHEMA_VERSION, Store, StoredEvent, StoredEventRow,
+    WriterOptions, attach_read_only, spawn_writer, spawn_writer_with,
+};
+
+const HOUR_NS: i64 = 3_600_000_000_000;
+const T0: i64 = 1_780_000_000_000_000_000;
+
+fn no_retention() -> Retention {
+    Retention {
+        max_age: Duration::ZERO,
+        max_bytes: 0,
+    }
+}
+
+fn event(i: i64) -> StoredEvent {
+    let class = ["exec", "fork", "exit"][(i % 3) as usize];
+    StoredEvent {
+        time_ns: T0 + i * 1_000,
+        class: class.into(),
+        action: class.into(),
+        entity_id: format!("boot:{}:{}", 1000 + i % 10, i % 10),
+        parent_entity_id: (i % 10 != 0)
+            .then(|| format!("boot:{}:{}", 1000 + (i % 10) - 1, (i % 10) - 1)),
+        pid: 1000 + i % 10,
+        ppid: Some(999 + i % 10),
+        uid: Some(i % 2),
+        exe: Some(format!("/usr/bin/tool{}", i % 4)),
+        path: (i % 5 == 0).then(|| format!("/etc/file{i}")),
+        success: Some(i % 7 != 0),
+        json: format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(600)),
+    }
+}
+
+fn events(range: std::ops::Range<i64>) -> Vec<StoredEvent> {
+    range.map(event).collect()
+}
+
+fn all(reader: &Reader, filter: &EventFilter) -> Vec<StoredEventRow> {
+    reader
+        .query(filter)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("query")
+}
+
+fn store_with(n: i64) -> (tempfile::TempDir, Store, Vec<StoredEvent>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("store"), no_retention()).expect("open");
+    let mut writer = store.writer().expect("writer");
+    let evs = events(0..n);
+    for chunk in evs.chunks(250) {
+        writer.insert_batch(chunk).expect("insert");
+    }
+    (dir, store, evs)
+}
+
+/// Checks `filter` against the same predicate evaluated in Rust over `evs`.
+fn check(
+    reader: &Reader,
+    evs: &[StoredEvent],
+    filter: &EventFilter,
+    keep: impl Fn(&StoredEvent) -> bool,
+) {
+    let got: Vec<StoredEvent> = all(reader, filter).into_iter().map(|r| r.event).collect();
+    let want: Vec<StoredEvent> = evs.iter().filter(|e| keep(e)).cloned().collect();
+    assert!(
+        !want.is_empty(),
+        "filter {filter:?} selects nothing; a useless test"
+    );
+    assert_eq!(got.len(), want.len(), "filter {filter:?}");
+    assert_eq!(got, want, "filter {filter:?}");
+    assert_eq!(reader.count(filter).expect("count"), want.len() as u64);
+}
+
+#[test]
+fn open_sets_up_wal_schema_version_and_incremental_vacuum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("a/b"), Retention::default()).expect("open");
+    assert!(store.path().ends_with("a/b/events.db"));
+    let reader = Store::reader(store.dir()).expect("reader");
+    let conn = reader.connection();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let vacuum: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(vacuum, 2, "auto_vacuum=INCREMENTAL");
+    // Opening again is a no-op migration; the reader refuses to write.
+    Store::open(store.dir(), Retention::default()).expect("reopen");
+    assert!(conn.execute("DELETE FROM events", []).is_err());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(store.dir()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    let err = Store::open(dir.path(), no_retention()).expect_err("newer schema");
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn round_trip_every_field_and_seq_order() {
+    let (_dir, store, evs) = store_with(1234);
+    let reader = Store::reader(store.dir()).expect("reader");
+    let rows = all(&reader, &EventFilter::default());
+    assert_eq!(rows.len(), evs.len());
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.seq, i as i64 + 1);
+        assert_eq!(row.event, evs[i]);
+    }
+    let newest = all(
+        &reader,
+        &EventFilter {
+            newest_first: true,
+            limit: Some(700),
+            ..EventFilter::default()
+        },
+    );
+    assert_eq!(newest.len(), 700);
+    assert_eq!(newest[0].seq, 1234);
+    assert!(newest.windows(2).all(|w| w[0].seq == w[1].seq + 1));
+    assert_eq!(reader.last_seq().unwrap(), Some(1234));
+}
+
+#[test]
+fn each_filter_matches_its_rust_predicate() {
+    let (_dir, store, evs) = store_with(2000);
+    let reader = Store::reader(store.dir()).expect("reader");
+    let base = EventFilter::default;
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            since: Some(T0 + 500_000),
+            ..base()
+        },
+        |e| e.time_ns >= T0 + 500_000,
+    );
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            until: Some(T0 + 500_000),
+            ..base()
+        },
+        |e| e.time_ns < T0 + 500_000,
+    );
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            since: Some(T0 + 100_000),
+            until: Some(T0 + 1_700_000),
+            ..base()
+        },
+        |e| (T0 + 100_000..T0 + 1_700_000).contains(&e.time_ns),
+    );
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            pids: vec![1003, 1007],
+            ..base()
+        },
+        |e| e.pid == 1003 || e.pid == 1007,
+    );
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            entity_ids: vec!["boot:1004:4".into()],
+            ..base()
+        },
+        |e| e.entity_id == "boot:1004:4",
+    );
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            entity_ids: vec!["boot:1004:4".into()],
+            match_parent_entity: true,
+            ..base()
+        },
+        |e| e.entity_id == "boot:1004:4" || e.parent_entity_id.as_deref() == Some("boot:1004:4"),
+    );
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            uids: vec![1],
+            ..base()
+        },
+        |e| e.uid == Some(1),
+    );
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            classes: vec!["exec".into(), "exit".into()],
+            ..base()
+        },
+        |e| e.class != "fork",
+    );
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            exe_glob: Some("/usr/bin/tool[12]".into()),
+            ..base()
+        },
+        |e| matches!(e.exe.as_deref(), Some("/usr/bin/tool1" | "/usr/bin/tool2")),
+    );
+    check(
+        &reader,
+        &evs,
+        &EventFilter {
+            path_glob: Some("/etc/file1*".into()),
+            ..base()
+        },
+        |e| {
+            e.path
+                .as_deref()
+                .is_some_and(|p| p.starts_with("/etc/file1"))
+        },
+    );
+    // Everything at once, across pages, newest first.
+    let combined = EventFilter {
+        since: Some(T0 + 10_000),
+        until: Some(T0 + 1_900_000),
+        pids: vec![1001, 1002, 1005],
+        uids: vec![1],
+        classes: vec!["exec".into(), "fork".into()],
+        exe_glob: Some("/usr/bin/*".into()),
+        after_seq: Some(100),
+        ..base()
+    };
+    let keep = |e: &StoredEvent| {
+        (T0 + 10_000..T0 + 1_900_000).contains(&e.time_ns)
+            && [1001, 1002, 1005].contains(&e.pid)
+            && e.uid == Some(1)
+            && e.class != "exit"
+            && (e.time_ns - T0) / 1_000 >= 100
+    };
+    check(&reader, &evs, &combined, keep);
+    let mut reversed: Vec<StoredEvent> = all(
+        &reader,
+        &EventFilter {
+            newest_first: true,
+            ..combined.clone()
+        },
+    )
+    .into_iter()
+    .map(|r| r.event)
+    .collect();
+    reversed.reverse();
+    assert_eq!(
+        reversed,
+        evs.iter().filter(|e| keep(e)).cloned().collect::<Vec<_>>()
+    );
+    // Limit, and a filter nothing matches.
+    let limited = all(
+        &reader,
+        &EventFilter {
+            pids: vec![1003],
+            limit: Some(7),
+            ..base()
+        },
+    );
+    assert_eq!(limited.len(), 7);
+    assert!(
+        all(
+            &reader,
+            &EventFilter {
+                pids: vec![42],
+                ..base()
+            }
+        )
+        .is_empty()
+    );
+    assert!(
+        all(
+            &reader,
+            &EventFilter {
+                since: Some(T0 + HOUR_NS),
+                ..base()
+            }
+        )
+        .is_empty()
+    );
+    assert!(
+        all(
+            &reader,
+            &EventFilter {
+                limit: Some(0),
+                ..base()
+            }
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn parameters_are_bound_not_spliced() {
+    let (_dir, store, _) = store_with(10);
+    let reader = Store::reader(store.dir()).expect("reader");
+    let hostile = EventFilter {
+        classes: vec!["exec') OR 1=1 --".into()],
+        entity_ids: vec!["x' OR '1'='1".into()],
+        exe_glob: Some("*' OR 1=1 --".into()),
+        ..EventFilter::default()
+    };
+    assert!(all(&reader, &hostile).is_empty());
+}
+
+#[test]
+fn tailing_with_after_seq_sees_each_event_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    let mut writer = store.writer().expect("writer");
+    let reader = Store::reader(dir.path()).expect("reader");
+    assert_eq!(reader.last_seq().unwrap(), None);
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    for round in 0..20 {
+        writer
+            .insert_batch(&events(round * 37..(round + 1) * 37))
+            .expect("insert");
+        let filter = EventFilter {
+            after_seq: Some(cursor),
+            ..EventFilter::default()
+        };
+        for row in reader.query(&filter) {
+            let row = row.expect("row");
+            assert!(row.seq > cursor);
+            cursor = row.seq;
+            seen.push(row.event);
+        }
+    }
+    assert_eq!(seen, events(0..20 * 37));
+    // seq is never reused, even once every row is gone.
+    writer
+        .set_retention(Retention {
+            max_age: Duration::from_secs(1),
+            max_bytes: 0,
+        })
+        .unwrap();
+    let report = writer
+        .enforce_retention_at(T0 + HOUR_NS)
+        .expect("retention");
+    assert_eq!(report.deleted_by_age, 740);
+    writer.insert_batch(&events(0..1)).expect("insert");
+    let rows = all(
+        &reader,
+        &EventFilter {
+            after_seq: Some(cursor),
+            ..EventFilter::default()
+        },
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].seq, 741);
+}
+
+#[test]
+fn retention_by_age_deletes_only_old_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retention = Retention {
+        max_age: Duration::from_secs(3600),
+        max_bytes: 0,
+    };
+    let store = Store::open(dir.path(), retention).expect("open");
+    let mut writer = store.writer().expect("writer");
+    let now = T0 + 10 * HOUR_NS;
+    let mut old = events(0..12_000);
+    for e in &mut old {
+        e.time_ns = now - 2 * HOUR_NS + e.time_ns - T0;
+    }
+    let mut fresh = events(0..500);
+    for e in &mut fresh {
+        e.time_ns = now - HOUR_NS / 2;
+    }
+    writer.insert_batch(&old).expect("insert");
+    writer.insert_batch(&fresh).expect("insert");
+    let report = writer.enforce_retention_at(now).expect("retention");
+    assert_eq!(report.deleted_by_age, 12_000);
+    assert_eq!(report.deleted_by_size, 0);
+    assert!(
+        report.after.total() < report.before.total() / 4,
+        "file shrinks: {report:?}"
+    );
+    let reader = Store::reader(dir.path()).expect("reader");
+    let rows = all(&reader, &EventFilter::default());
+    assert_eq!(rows.len(), 500);
+    assert!(rows.iter().all(|r| r.event.time_ns == now - HOUR_NS / 2));
+    let free: i64 = reader
+        .connection()
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(free, 0, "incremental vacuum returned the free pages");
+}
+
+#[test]
+fn retention_by_size_shrinks_the_file_under_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    let mut writer = store.writer().expect("writer");
+    let evs = events(0..30_000);
+    for chunk in evs.chunks(1000) {
+        writer.insert_batch(chunk).expect("insert");
+    }
+    let before = writer.disk_usage().unwrap();
+    assert!(before.total() > 20 << 20, "{before:?}");
+    let max_bytes = 6 << 20;
+    writer
+        .set_retention(Retention {
+            max_age: Duration::ZERO,
+            max_bytes,
+        })
+        .unwrap();
+    let report = writer.enforce_retention().expect("retention");
+    let after = std::fs::metadata(store.path()).unwrap().len();
+    assert!(
+        after <= max_bytes,
+        "database file {after} > {max_bytes}: {report:?}"
+    );
+    assert!(report.after.total() <= max_bytes, "{report:?}");
+    assert!(!report.over_limit && !report.checkpoint_busy, "{report:?}");
+    assert!(report.deleted_by_size > 0);
+    // The newest events are the ones kept, contiguous up to the last.
+    let reader = Store::reader(dir.path()).expect("reader");
+    let rows = all(&reader, &EventFilter::default());
+    assert_eq!(rows.len() as u64 + report.deleted_by_size, 30_000);
+    assert_eq!(rows.last().unwrap().seq, 30_000);
+    assert!(rows.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    assert!(
+        rows.len() > 3_000,
+        "kept {} rows under 90% of the limit",
+        rows.len()
+    );
+    // Under the limit: nothing more happens.
+    let again = writer.enforce_retention().expect("retention");
+    assert_eq!(again.deleted(), 0);
+    let integrity: String = reader
+        .connection()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+#[test]
+fn writer_thread_batches_flushes_on_time_and_on_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    let (tx, rx) = crossbeam_channel::bounded(10_000);
+    let thread = spawn_writer(&store, rx, 100, Duration::from_millis(50)).expect("spawn");
+    let counters = thread.counters();
+    for e in events(0..1050) {
+        tx.send(e).unwrap();
+    }
+    // The 50 left over after 10 full batches are flushed by time, not by count.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counters.snapshot().written < 1050 {
+        assert!(
+            Instant::now() < deadline,
+            "flush by time: {:?}",
+            counters.snapshot()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for e in events(1050..1060) {
+        tx.send(e).unwrap();
+    }
+    drop(tx);
+    let stats = thread.join().expect("join");
+    assert_eq!(stats.written, 1060);
+    assert!(stats.batches >= 11, "{stats:?}");
+    assert_eq!(stats.errors, 0);
+    assert_eq!(stats.retention_runs, 1);
+    let reader = Store::reader(dir.path()).expect("reader");
+    assert_eq!(reader.count(&EventFilter::default()).unwrap(), 1060);
+    assert_eq!(
+        all(&reader, &EventFilter::default())
+            .into_iter()
+            .map(|r| r.event)
+            .collect::<Vec<_>>(),
+        events(0..1060)
+    );
+}
+
+#[test]
+fn reader_beside_writer_sees_whole_batches_and_writer_never_busy() {
+    const BATCH: i64 = 200;
+    const BATCHES: i64 = 150;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A size limit so retention (vacuum + TRUNCATE checkpoints) also runs while readers read.
+    let store = Store::open(
+        dir.path(),
+        Retention {
+            max_age: Duration::ZERO,
+            max_bytes: 8 << 20,
+        },
+    )
+    .expect("open");
+    let (tx, rx) = crossbeam_channel::bounded(1_000);
+    let options = WriterOptions {
+        batch_size: BATCH as usize,
+        flush_interval: Duration::from_secs(60),
+        retention_interval: Duration::from_millis(20),
+    };
+    let thread = spawn_writer_with(&store, rx, options).expect("spawn");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let dir = dir.path().to_path_buf();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let reader = Store::reader(&dir).expect("reader");
+                let mut queries = 0;
+                let mut max_seen = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let rows = all(
+                        &reader,
+                        &EventFilter {
+                            newest_first: true,
+                            limit: Some(1_500),
+                            ..EventFilter::default()
+                        },
+                    );
+                    // Whole batches only: the newest row closes a batch.
+                    if let Some(first) = rows.first() {
+                        assert_eq!(first.seq % BATCH, 0, "partial batch visible");
+                        assert!(first.seq >= max_seen, "seq went backwards");
+                        max_seen = first.seq;
+                    }
+                    queries += 1;
+                }
+                (queries, max_seen)
+            })
+        })
+        .collect();
+    for b in 0..BATCHES {
+        for e in events(b * BATCH..(b + 1) * BATCH) {
+            tx.send(e).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(tx);
+    let stats = thread.join().expect("join");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        let (queries, max_seen) = r.join().expect("reader thread");
+        assert!(queries > 10, "reader ran {queries} queries");
+        assert!(max_seen > 0);
+    }
+    assert_eq!(stats.errors, 0, "{stats:?}");
+    assert_eq!(stats.written, (BATCH * BATCHES) as u64);
+    assert!(stats.retention_deleted > 0, "size retention ran: {stats:?}");
+    let reader = Store::reader(dir.path()).expect("reader");
+    assert_eq!(reader.last_seq().unwrap(), Some(BATCH * BATCHES));
+}
+
+#[test]
+fn reader_opens_after_the_writer_closed() {
+    let (_dir, store, _) = store_with(10);
+    // store_with's writer is dropped: the WAL was checkpointed and removed.
+    let reader = Store::reader(store.dir()).expect("reader");
+    assert_eq!(reader.count(&EventFilter::default()).unwrap(), 10);
+    assert!(Store::reader("/nonexistent/warden-store").is_err());
+}
+
+#[test]
+fn attach_read_only_exposes_events_to_another_connection() {
+    let (_dir, store, _) = store_with(25);
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    attach_read_only(&conn, store.dir(), "store").expect("attach");
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM store.events WHERE class = 'exec'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 9);
+    assert!(
+        conn.execute("DELETE FROM store.events", []).is_err(),
+        "read-only"
+    );
+    assert!(attach_read_only(&conn, store.dir(), "x; DROP TABLE events").is_err());
+}

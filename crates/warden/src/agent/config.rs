@@ -1,0 +1,239 @@
+//! The agent's configuration: embedded defaults, optionally overridden by a TOML file
+//! (`warden run --config FILE`; `docs/warden.toml` is the commented sample).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the event store and the status file live.
+    pub data_dir: PathBuf,
+    pub retention: RetentionConfig,
+    pub sources: SourcesConfig,
+    pub output: OutputConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Events older than this are deleted ("7d", "12h", "30m").
+    pub max_age: String,
+    /// The store is kept under this size ("1GiB", "500MiB").
+    pub max_size: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesConfig {
+    /// Exec events from the kernel audit stream.
+    pub audit: bool,
+    /// "auto": take the audit daemon slot when it is free, else read the multicast group;
+    /// "multicast": never take the slot (coexist with auditd even when it is not running).
+    pub audit_mode: String,
+    /// The kernel audit backlog limit Warden sets when it takes the daemon slot.
+    pub audit_backlog_limit: u32,
+    /// Fork, exec and exit from the netlink process connector.
+    pub proc_connector: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Record events in the embedded store (queried by `warden events` and SQL).
+    pub store: bool,
+    /// Print every event as one ECS JSON line on standard output.
+    pub stdout: bool,
+    /// Append every event as one ECS JSON line to this file, rotated by size.
+    pub file: Option<PathBuf>,
+    /// Rotate the file when it reaches this size.
+    pub file_max_size: String,
+    /// Rotated files kept (FILE.1 … FILE.N).
+    pub file_keep: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("/var/lib/warden"),
+            retention: RetentionConfig::default(),
+            sources: SourcesConfig::default(),
+            output: OutputConfig::default(),
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> RetentionConfig {
+        RetentionConfig {
+            max_age: "7d".into(),
+            max_size: "1GiB".into(),
+        }
+    }
+}
+
+impl Default for SourcesConfig {
+    fn default() -> SourcesConfig {
+        SourcesConfig {
+            audit: true,
+            audit_mode: "auto".into(),
+            audit_backlog_limit: 8192,
+            proc_connector: true,
+        }
+    }
+}
+
+impl Default for OutputConfig {
+    fn default() -> OutputConfig {
+        OutputConfig {
+            store: true,
+            stdout: false,
+            file: None,
+            file_max_size: "100MiB".into(),
+            file_keep: 5,
+        }
+    }
+}
+
+impl Config {
+    /// The embedded defaults, or the file's settings over them; every value is validated so a
+    /// bad config is refused at start with the offending key named.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let config = match path {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config {}", path.display()))?
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.max_age()?;
+        self.max_bytes()?;
+        parse_size(&self.output.file_max_size).context("output.file_max_size")?;
+        anyhow::ensure!(
+            matches!(self.sources.audit_mode.as_str(), "auto" | "multicast"),
+            "sources.audit_mode must be \"auto\" or \"multicast\", not {:?}",
+            self.sources.audit_mode
+        );
+        anyhow::ensure!(
+            self.sources.audit || self.sources.proc_connector,
+            "no source enabled: set sources.audit or sources.proc_connector"
+        );
+        Ok(())
+    }
+
+    pub fn max_age(&self) -> anyhow::Result<Duration> {
+        parse_duration(&self.retention.max_age).context("retention.max_age")
+    }
+
+    pub fn max_bytes(&self) -> anyhow::Result<u64> {
+        parse_size(&self.retention.max_size).context("retention.max_size")
+    }
+
+    pub fn file_max_bytes(&self) -> u64 {
+        parse_size(&self.output.file_max_size).unwrap_or(100 << 20)
+    }
+}
+
+/// "90s", "10m", "12h", "7d", "2w" → a duration.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("{text:?} is not a duration like 30s, 10m, 12h, 7d"))?;
+    let secs = match unit.trim() {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        other => anyhow::bail!("unknown duration unit {other:?} in {text:?} (s, m, h, d, w)"),
+    };
+    Ok(Duration::from_secs(n * secs))
+}
+
+/// "500MiB", "1GiB", "10MB", "4096" → bytes.
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("{text:?} is not a size like 500MiB or 1GiB"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "KB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => anyhow::bail!("unknown size unit {other:?} in {text:?} (KiB, MiB, GiB)"),
+    };
+    Ok(n * factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.max_age().unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(c.max_bytes().unwrap(), 1 << 30);
+    }
+
+    #[test]
+    fn the_sample_config_parses_and_equals_the_defaults_it_documents() {
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/warden.toml");
+        let c = Config::load(Some(Path::new(sample))).unwrap();
+        let d = Config::default();
+        assert_eq!(c.data_dir, d.data_dir);
+        assert_eq!(c.retention.max_age, d.retention.max_age);
+        assert_eq!(c.sources.audit_mode, d.sources.audit_mode);
+        assert_eq!(c.output.file_keep, d.output.file_keep);
+    }
+
+    #[test]
+    fn bad_configs_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        for (text, expected) in [
+            ("data_dirr = \"/x\"", "unknown field `data_dirr`"),
+            ("[retention]\nmax_age = \"7 parsecs\"", "retention.max_age"),
+            ("[sources]\naudit_mode = \"loud\"", "audit_mode"),
+            (
+                "[sources]\naudit = false\nproc_connector = false",
+                "no source enabled",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert!(parse_duration("ten").is_err());
+        assert_eq!(parse_size("2MiB").unwrap(), 2 << 20);
+        assert!(parse_size("2 lots").is_err());
+    }
+}

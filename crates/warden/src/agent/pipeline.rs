@@ -1,0 +1,641 @@
+//! The agent's pipeline: source threads → bounded channels → this correlator (process table,
+//! enrichment) → sinks (store writer thread, JSON lines). Runs until SIGINT or SIGTERM, then
+//! stops the sources, which put the kernel's audit state back as they found it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use warden_core::{BootId, Event, EventKind, ExecSource, LossEvent};
+use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
+use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
+use warden_sources::proc_connector::{
+    ExitStatus, ProcConnectorConfig, ProcConnectorSource, ProcEvent,
+};
+use warden_sources::procfs;
+use warden_store::StoredEvent;
+
+use super::config::Config;
+use super::jsonl::RotatingFile;
+use super::proc_source::{LiveProc, seed_of};
+use super::status::{SourceStatus, Status};
+
+/// Events waiting for the store writer; when it falls behind, events are dropped and counted.
+const STORE_QUEUE: usize = 65_536;
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Runs the agent in the foreground until SIGINT/SIGTERM.
+pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    watch_signals(Arc::clone(&stop))?;
+    warden_sources::audit::netlink::install_panic_hook();
+
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let mut agent = Agent::start(&config)?;
+    eprintln!(
+        "warden {}: recording; Ctrl-C or SIGTERM to stop",
+        env!("CARGO_PKG_VERSION")
+    );
+    for s in &agent.status.sources {
+        eprintln!(
+            "  source {:<15} {:<8} {}",
+            s.name,
+            if s.active { "active" } else { "inactive" },
+            s.detail
+        );
+    }
+    agent.run_until(&stop);
+    agent.shutdown()
+}
+
+/// Blocks SIGINT/SIGTERM in every thread and waits for them in one thread, which raises `stop`.
+/// Blocking first means no thread is ever interrupted mid-syscall by them.
+fn watch_signals(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.thread_block().context("cannot block SIGINT/SIGTERM")?;
+    std::thread::Builder::new()
+        .name("warden-signals".into())
+        .spawn(move || {
+            if let Ok(signal) = set.wait() {
+                eprintln!("warden: {signal}: stopping");
+            }
+            stop.store(true, Ordering::SeqCst);
+        })?;
+    Ok(())
+}
+
+struct Agent {
+    config: Config,
+    host: String,
+    table: ProcessTable,
+    enricher: warden_enrich::Enricher,
+    audit: Option<(AuditSource, Receiver<AuditOutput>)>,
+    connector: Option<(ProcConnectorSource, Receiver<ProcEvent>)>,
+    store_tx: Option<Sender<StoredEvent>>,
+    store_thread: Option<warden_store::WriterThread>,
+    store: Option<warden_store::Store>,
+    jsonl: Option<RotatingFile>,
+    status: Status,
+    /// Loss counters already reported, by "source/cause", to emit only the increase.
+    reported_losses: BTreeMap<String, u64>,
+    store_dropped: u64,
+    /// CLOCK_BOOTTIME − CLOCK_MONOTONIC: the connector stamps with the monotonic clock, /proc
+    /// start times count boot time (they differ by the time the host was suspended).
+    suspend_offset_ns: u64,
+    /// UTC nanoseconds at boot: kernel timestamps (ns since boot) + this = event time.
+    boot_time_ns: i64,
+    events_since_status: u64,
+    /// Connector exits held back briefly: the audit exec of the same process travels a longer
+    /// path (records assembled until EOE), and must reach the table before its exit does.
+    pending_exits: std::collections::VecDeque<(Instant, ProcEvent)>,
+}
+
+/// How long a connector exit waits for audit events of the same process.
+const EXIT_HOLD: Duration = Duration::from_millis(100);
+
+impl Agent {
+    fn start(config: &Config) -> anyhow::Result<Agent> {
+        let boot = procfs::boot_id()
+            .ok()
+            .and_then(|text| BootId::parse(&text))
+            .context("cannot read the boot id (/proc/sys/kernel/random/boot_id)")?;
+        let ticks = procfs::clock_ticks();
+        let boot_time_ns = procfs::boot_time_ns();
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut status = Status {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_ns: now_ns(),
+            ..Default::default()
+        };
+
+        let (store, store_tx, store_thread) = if config.output.store {
+            let retention = warden_store::Retention {
+                max_age: config.max_age()?,
+                max_bytes: config.max_bytes()?,
+            };
+            let store = warden_store::Store::open(&config.data_dir, retention)
+                .context("cannot open the event store")?;
+            let (tx, rx) = crossbeam_channel::bounded(STORE_QUEUE);
+            let thread = warden_store::spawn_writer(&store, rx, 1000, Duration::from_millis(200))?;
+            status.store_path = store.path().display().to_string();
+            (Some(store), Some(tx), Some(thread))
+        } else {
+            (None, None, None)
+        };
+        let jsonl = match &config.output.file {
+            Some(path) => Some(
+                RotatingFile::open(path, config.file_max_bytes(), config.output.file_keep)
+                    .with_context(|| format!("cannot open {}", path.display()))?,
+            ),
+            None => None,
+        };
+
+        // Subscribe before the /proc scan so nothing that starts in between is missed.
+        let connector = if config.sources.proc_connector {
+            match ProcConnectorSource::start(ProcConnectorConfig::default()) {
+                Ok(pair) => {
+                    status.sources.push(SourceStatus {
+                        name: "proc_connector".into(),
+                        active: true,
+                        detail: "fork, exec and exit from the netlink process connector".into(),
+                    });
+                    Some(pair)
+                }
+                Err(e) => {
+                    status.sources.push(SourceStatus {
+                        name: "proc_connector".into(),
+                        active: false,
+                        detail: format!("{e}"),
+                    });
+                    None
+                }
+            }
+        } else {
+            status.sources.push(SourceStatus {
+                name: "proc_connector".into(),
+                active: false,
+                detail: "disabled in the config".into(),
+            });
+            None
+        };
+        let audit = if config.sources.audit {
+            let audit_config = AuditSourceConfig {
+                force_multicast: config.sources.audit_mode == "multicast",
+                backlog_limit: config.sources.audit_backlog_limit,
+                ..AuditSourceConfig::default()
+            };
+            match AuditSource::start(audit_config) {
+                Ok((source, rx)) => {
+                    let report = source.report();
+                    let how = match report.mode {
+                        ReadMode::Unicast => "audit daemon slot",
+                        ReadMode::Multicast => "multicast log group (read-only)",
+                    };
+                    let mut detail = format!("exec via {how}: {}", report.reason);
+                    for note in &report.notes {
+                        detail.push_str("; ");
+                        detail.push_str(note);
+                    }
+                    status.sources.push(SourceStatus {
+                        name: "audit".into(),
+                        active: true,
+                        detail,
+                    });
+                    Some((source, rx))
+                }
+                Err(e) => {
+                    status.sources.push(SourceStatus {
+                        name: "audit".into(),
+                        active: false,
+                        detail: format!("{e}"),
+                    });
+                    None
+                }
+            }
+        } else {
+            status.sources.push(SourceStatus {
+                name: "audit".into(),
+                active: false,
+                detail: "disabled in the config".into(),
+            });
+            None
+        };
+        anyhow::ensure!(
+            audit.is_some() || connector.is_some(),
+            "no source could start: {}",
+            status
+                .sources
+                .iter()
+                .map(|s| format!("{}: {}", s.name, s.detail))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+
+        let mut table = ProcessTable::new(boot, ticks, boot_time_ns as i64, TableConfig::default());
+        let seeds: Vec<_> = procfs::processes()
+            .context("cannot list /proc")?
+            .into_iter()
+            .map(seed_of)
+            .collect();
+        table.seed(seeds);
+        status.sources.push(SourceStatus {
+            name: "procfs".into(),
+            active: true,
+            detail: format!("{} running processes seeded at start", table.len()),
+        });
+        let suspend_offset_ns = procfs::boottime_ns().saturating_sub(procfs::monotonic_ns());
+
+        // Build the dpkg index now rather than on the first exec, so the pipeline never
+        // stalls on it while events queue up.
+        let mut enricher = warden_enrich::Enricher::new(warden_enrich::EnrichConfig::default());
+        let _ = enricher.dpkg.package_of(b"/usr/bin/true");
+
+        Ok(Agent {
+            config: config.clone(),
+            host,
+            table,
+            enricher,
+            pending_exits: std::collections::VecDeque::new(),
+            audit,
+            connector,
+            store_tx,
+            store_thread,
+            store,
+            jsonl,
+            status,
+            reported_losses: BTreeMap::new(),
+            store_dropped: 0,
+            suspend_offset_ns,
+            boot_time_ns: boot_time_ns as i64,
+            events_since_status: 0,
+        })
+    }
+
+    fn run_until(&mut self, stop: &AtomicBool) {
+        let mut last_status = Instant::now();
+        let mut last_sweep = Instant::now();
+        self.write_status(Duration::ZERO);
+        while !stop.load(Ordering::SeqCst) {
+            self.step(Duration::from_millis(100));
+            if last_status.elapsed() >= STATUS_EVERY {
+                self.report_losses();
+                self.write_status(last_status.elapsed());
+                last_status = Instant::now();
+            }
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                let now = procfs::boottime_ns();
+                self.table.sweep(now, &LiveProc);
+                self.table.reap(now);
+                last_sweep = Instant::now();
+            }
+        }
+    }
+
+    /// Handles what the sources have ready, waiting at most `wait` for the first item.
+    /// Connector events are drained first: forks must reach the table before the (slower,
+    /// assembled) audit execs of the same processes.
+    fn step(&mut self, wait: Duration) {
+        let mut handled = 0;
+        if let Some((_, rx)) = &self.connector {
+            let ready: Vec<ProcEvent> = rx.try_iter().take(4096).collect();
+            handled += ready.len();
+            for event in ready {
+                if matches!(event, ProcEvent::Exit { .. }) {
+                    self.pending_exits.push_back((Instant::now(), event));
+                } else {
+                    self.on_connector(event);
+                }
+            }
+        }
+        if let Some((_, rx)) = &self.audit {
+            let ready: Vec<AuditOutput> = rx.try_iter().take(4096).collect();
+            handled += ready.len();
+            for output in ready {
+                self.on_audit(output);
+            }
+        }
+        self.release_exits(wait.is_zero());
+        if handled == 0 {
+            let mut select = crossbeam_channel::Select::new();
+            if let Some((_, rx)) = &self.connector {
+                select.recv(rx);
+            }
+            if let Some((_, rx)) = &self.audit {
+                select.recv(rx);
+            }
+            let wait = if self.pending_exits.is_empty() {
+                wait
+            } else {
+                wait.min(EXIT_HOLD)
+            };
+            let _ = select.ready_timeout(wait);
+        }
+    }
+
+    /// The UTC time of a connector timestamp (monotonic ns since boot).
+    fn utc_of(&self, monotonic_ns: u64) -> i64 {
+        self.boot_time_ns + (monotonic_ns + self.suspend_offset_ns) as i64
+    }
+
+    /// Applies the held exits that have waited long enough (all of them when `all`).
+    fn release_exits(&mut self, all: bool) {
+        while let Some((received, _)) = self.pending_exits.front() {
+            if !all && received.elapsed() < EXIT_HOLD {
+                break;
+            }
+            if let Some((_, event)) = self.pending_exits.pop_front() {
+                self.on_connector(event);
+            }
+        }
+    }
+
+    fn on_connector(&mut self, event: ProcEvent) {
+        match event {
+            ProcEvent::Fork {
+                header,
+                parent_tgid,
+                child_tgid,
+                ..
+            } => {
+                let child_start_ticks =
+                    procfs::read_process(child_tgid).ok().map(|p| p.start_ticks);
+                if self.table.get(parent_tgid).is_none() {
+                    self.table.lookup(parent_tgid, &LiveProc);
+                }
+                let fact = ForkFact {
+                    parent_pid: parent_tgid,
+                    child_pid: child_tgid,
+                    child_start_ticks,
+                    boot_ns: header.timestamp_ns + self.suspend_offset_ns,
+                    time_ns: self.utc_of(header.timestamp_ns),
+                };
+                if let Some(mut fork) = self.table.on_fork(&fact) {
+                    self.enricher.names(&mut fork.child);
+                    self.emit(EventKind::Fork(fork), fact.time_ns);
+                }
+            }
+            ProcEvent::Exec { tgid, .. } => {
+                // With audit active its exec record is authoritative (complete argv even for a
+                // process gone in a millisecond); the connector's exec only matters without it.
+                if self.audit.is_some() {
+                    return;
+                }
+                let Ok(p) = procfs::read_process(tgid) else {
+                    return;
+                };
+                let fact = ExecFact {
+                    pid: p.pid,
+                    ppid: Some(p.ppid),
+                    start_ticks: Some(p.start_ticks),
+                    time_ns: now_ns(),
+                    uid: Some(p.uid),
+                    euid: Some(p.euid),
+                    gid: Some(p.gid),
+                    egid: Some(p.egid),
+                    auid: None,
+                    session: u32::try_from(p.session).ok(),
+                    tty: None,
+                    comm: Some(String::from_utf8_lossy(&p.comm).into_owned()),
+                    exe: p.exe,
+                    args: p.cmdline,
+                    cwd: p.cwd,
+                    success: true,
+                    syscall: None,
+                    exit: None,
+                };
+                self.on_exec_fact(&fact, ExecSource::ProcConnector);
+            }
+            ProcEvent::Exit {
+                header, tgid, pid, ..
+            } => {
+                if pid != tgid {
+                    return;
+                }
+                let (exit_code, signal) = match event_exit_status(&event) {
+                    Some(ExitStatus::Exited(code)) => (Some(code), None),
+                    Some(ExitStatus::Signaled { signal, .. }) => (None, Some(signal)),
+                    None => (None, None),
+                };
+                let fact = ExitFact {
+                    pid: tgid,
+                    exit_code,
+                    signal,
+                    boot_ns: header.timestamp_ns + self.suspend_offset_ns,
+                    time_ns: self.utc_of(header.timestamp_ns),
+                };
+                if let Some(mut exit) = self.table.on_exit(&fact) {
+                    self.enricher.names(&mut exit.process);
+                    self.emit(EventKind::Exit(exit), fact.time_ns);
+                }
+            }
+        }
+    }
+
+    fn on_audit(&mut self, output: AuditOutput) {
+        let AuditOutput::Exec(exec) = output else {
+            return;
+        };
+        let time_ns = exec.id.time.secs as i64 * 1_000_000_000 + i64::from(exec.id.time.nanos);
+        let start_ticks = procfs::read_process(exec.pid).ok().map(|p| p.start_ticks);
+        let fact = ExecFact {
+            pid: exec.pid,
+            ppid: Some(exec.ppid),
+            start_ticks,
+            time_ns,
+            uid: Some(exec.uid),
+            euid: Some(exec.euid),
+            gid: Some(exec.gid),
+            egid: Some(exec.egid),
+            auid: exec.auid,
+            session: exec.ses,
+            tty: exec.tty.clone(),
+            comm: exec
+                .comm
+                .as_deref()
+                .map(|c| String::from_utf8_lossy(c).into_owned()),
+            exe: exec.exe.clone(),
+            args: exec.argv.clone(),
+            cwd: exec.cwd.clone(),
+            success: exec.success.unwrap_or(true),
+            syscall: Some(format!("{:?}", exec.call).to_lowercase()),
+            exit: exec.exit,
+        };
+        self.on_exec_fact(&fact, ExecSource::Audit);
+    }
+
+    fn on_exec_fact(&mut self, fact: &ExecFact, source: ExecSource) {
+        let mut exec = self.table.on_exec(fact, &LiveProc, source);
+        self.enricher.enrich(&mut exec.process);
+        self.emit(EventKind::Exec(exec), fact.time_ns);
+    }
+
+    /// Hands one event to every sink. Never blocks: a full store queue drops and counts.
+    fn emit(&mut self, kind: EventKind, time_ns: i64) {
+        let event = Event {
+            time_ns,
+            host: self.host.clone(),
+            kind,
+        };
+        let line = warden_core::to_ecs_line(&event);
+        *self
+            .status
+            .events
+            .entry(event.kind.class().to_string())
+            .or_default() += 1;
+        self.events_since_status += 1;
+        if self.config.output.stdout {
+            println!("{line}");
+        }
+        if let Some(file) = &mut self.jsonl
+            && file.write_line(&line).is_err()
+        {
+            *self
+                .status
+                .lost
+                .entry("jsonl/write_error".into())
+                .or_default() += 1;
+        }
+        if let Some(tx) = &self.store_tx {
+            let stored = stored_event(&event, line);
+            match tx.try_send(stored) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    self.store_dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// Current loss counters of every stage, by "source/cause".
+    fn loss_counters(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        if let Some((source, _)) = &self.audit {
+            let s = source.stats();
+            m.insert("audit/kernel_lost".into(), s.kernel_lost);
+            m.insert("audit/socket_overrun".into(), s.socket_overruns);
+            m.insert("audit/queue_full".into(), s.channel_dropped);
+            m.insert("audit/malformed".into(), s.malformed.total());
+        }
+        if let Some((source, _)) = &self.connector {
+            let s = source.stats();
+            m.insert("proc_connector/socket_overrun".into(), s.overruns);
+            m.insert("proc_connector/sequence_gap".into(), s.seq_gaps);
+            m.insert("proc_connector/queue_full".into(), s.channel_dropped);
+            m.insert("proc_connector/malformed".into(), s.malformed);
+        }
+        m.insert("pipeline/store_queue_full".into(), self.store_dropped);
+        if let Some(thread) = &self.store_thread {
+            m.insert(
+                "store/write_failed".into(),
+                thread.counters().snapshot().dropped,
+            );
+        }
+        m
+    }
+
+    /// Emits a loss event for every counter that grew since the last report.
+    fn report_losses(&mut self) {
+        let current = self.loss_counters();
+        for (name, count) in &current {
+            let before = self.reported_losses.get(name).copied().unwrap_or(0);
+            if *count > before {
+                let (source, cause) = name.split_once('/').unwrap_or((name, ""));
+                let loss = LossEvent {
+                    source: source.into(),
+                    cause: cause.into(),
+                    count: count - before,
+                };
+                eprintln!("warden: lost {} events ({source}: {cause})", count - before);
+                self.emit(EventKind::Loss(loss), now_ns());
+            }
+        }
+        self.status.lost = current.clone();
+        self.reported_losses = current;
+    }
+
+    fn write_status(&mut self, interval: Duration) {
+        self.status.updated_ns = now_ns();
+        self.status.events_per_sec = if interval.is_zero() {
+            0.0
+        } else {
+            self.events_since_status as f64 / interval.as_secs_f64()
+        };
+        self.events_since_status = 0;
+        self.status.process_table_size = self.table.len();
+        self.status.rss_bytes = rss_bytes();
+        if let Some(store) = &self.store {
+            self.status.store_bytes = store
+                .disk_usage()
+                .map(|u| u.db_bytes + u.wal_bytes)
+                .unwrap_or(0);
+        }
+        if let Err(e) = self.status.write(&self.config.data_dir) {
+            eprintln!("warden: cannot write status: {e:#}");
+        }
+        if let Some(file) = &mut self.jsonl {
+            let _ = file.flush();
+        }
+    }
+
+    /// Stops the sources (restoring the kernel's audit state), drains what they had queued,
+    /// flushes the sinks.
+    fn shutdown(mut self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        if let Some((source, _)) = &mut self.audit
+            && let Err(e) = source.stop()
+        {
+            problems.push(format!("audit restore: {e:?}"));
+        }
+        if let Some((source, _)) = &mut self.connector {
+            source.stop();
+        }
+        self.step(Duration::ZERO);
+        self.report_losses();
+        self.write_status(Duration::ZERO);
+        self.store_tx = None;
+        if let Some(thread) = self.store_thread.take() {
+            thread.join().context("store writer")?;
+        }
+        if let Some(file) = &mut self.jsonl {
+            file.flush()?;
+        }
+        let total: u64 = self.status.events.values().sum();
+        eprintln!("warden: stopped after recording {total} events");
+        anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+        Ok(())
+    }
+}
+
+fn event_exit_status(event: &ProcEvent) -> Option<ExitStatus> {
+    event.exit_status()
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// The store's indexed view of an event, with its JSON line.
+fn stored_event(event: &Event, json: String) -> StoredEvent {
+    let process = event.kind.process();
+    let text = |b: &Option<Vec<u8>>| b.as_deref().map(warden_core::text);
+    let success = match &event.kind {
+        EventKind::Exec(e) => Some(e.success),
+        _ => None,
+    };
+    StoredEvent {
+        time_ns: event.time_ns,
+        class: event.kind.class().into(),
+        action: event.kind.class().into(),
+        entity_id: process.and_then(|p| p.entity_id()).unwrap_or_default(),
+        parent_entity_id: process.and_then(|p| p.parent.as_ref()?.key.map(|k| k.entity_id())),
+        pid: process.map_or(0, |p| i64::from(p.pid)),
+        ppid: process.and_then(|p| p.ppid.map(i64::from)),
+        uid: process.and_then(|p| p.uid.map(i64::from)),
+        exe: process.and_then(|p| text(&p.exe)),
+        path: process.and_then(|p| text(&p.exe)),
+        success,
+        json,
+    }
+}
