@@ -327,3 +327,94 @@ impl Iterator for EventRows<'_> {
         Some(Ok(row))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Retention, Store};
+
+    /// The query plan of the page SQL for `filter`, one detail line per step.
+    fn page_plan(reader: &Reader, filter: &EventFilter) -> String {
+        let rows = EventRows {
+            conn: &reader.conn,
+            filter: filter.clone(),
+            state: None,
+            buffer: VecDeque::new(),
+            remaining: None,
+            done: false,
+        };
+        let state = rows.plan().expect("plan").expect("some rows may match");
+        let mut params = state.params.clone();
+        params.extend([
+            Value::Integer(0),
+            Value::Integer(i64::MAX),
+            Value::Integer(10),
+        ]);
+        let mut stmt = reader
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", state.sql))
+            .unwrap();
+        let details = stmt
+            .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap();
+        details.join("\n")
+    }
+
+    #[test]
+    fn broad_filters_scan_in_seq_order_and_selective_ones_use_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Retention::default()).unwrap();
+        let mut writer = store.writer().unwrap();
+        let event = crate::StoredEvent {
+            time_ns: 5,
+            class: "exec".into(),
+            entity_id: "e".into(),
+            ..Default::default()
+        };
+        writer.insert_batch(&[event]).unwrap();
+        let reader = Store::reader(dir.path()).unwrap();
+        let broad = [
+            EventFilter {
+                classes: vec!["exec".into()],
+                uids: vec![0],
+                ..EventFilter::default()
+            },
+            EventFilter {
+                since: Some(1),
+                until: Some(10),
+                exe_glob: Some("/usr/*".into()),
+                ..EventFilter::default()
+            },
+            EventFilter {
+                newest_first: true,
+                classes: vec!["exec".into()],
+                ..EventFilter::default()
+            },
+        ];
+        for filter in &broad {
+            let plan = page_plan(&reader, filter);
+            assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
+            assert!(!plan.contains("INDEX"), "{filter:?}: {plan}");
+        }
+        let by_pid = page_plan(
+            &reader,
+            &EventFilter {
+                pids: vec![1, 2],
+                ..EventFilter::default()
+            },
+        );
+        let by_entity = page_plan(
+            &reader,
+            &EventFilter {
+                entity_ids: vec!["e".into()],
+                match_parent_entity: true,
+                ..EventFilter::default()
+            },
+        );
+        assert!(by_pid.contains("events_pid"), "{by_pid}");
+        assert!(by_entity.contains("events_entity_id"), "{by_entity}");
+        assert!(by_entity.contains("events_parent_entity_id"), "{by_entity}");
+    }
+}

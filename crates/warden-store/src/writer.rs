@@ -343,7 +343,7 @@ impl Writer {
     }
 
     /// Returns free pages to the file system (`incremental_vacuum`) and checkpoints the WAL
-    /// with TRUNCATE, waiting at most [`CHECKPOINT_WAIT`] for readers. Returns whether the
+    /// with TRUNCATE, waiting at most 100 ms for readers. Returns whether the
     /// checkpoint was blocked.
     pub fn compact(&mut self) -> Result<bool> {
         {

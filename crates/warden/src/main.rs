@@ -27,7 +27,7 @@ enum Command {
     /// Run one SQL statement (or several, separated by `;`) over the live system and print the rows.
     Query(QueryArgs),
     /// Interactive SQL shell over the live system, like osqueryi.
-    Shell(FormatArgs),
+    Shell(ShellArgs),
     /// Run the agent in the foreground: record every process start, fork and exit into the
     /// event store until Ctrl-C or SIGTERM. No config file needed.
     Run(RunArgs),
@@ -60,6 +60,23 @@ struct QueryArgs {
     sql: Option<String>,
     #[command(flatten)]
     format: FormatArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args)]
+struct ShellArgs {
+    #[command(flatten)]
+    format: FormatArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// The agent's data directory, whose event store backs process_events & co.
+    #[arg(long, env = "WARDEN_DATA_DIR", default_value = "/var/lib/warden")]
+    data_dir: std::path::PathBuf,
 }
 
 #[derive(Args, Clone, Copy)]
@@ -94,7 +111,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Query(args) => query(args),
-        Command::Shell(args) => shell::run(args.format()),
+        Command::Shell(args) => {
+            warden_tables::set_event_store_dir(&args.store.data_dir);
+            shell::run(args.format.format())
+        }
         Command::Run(args) => agent::run(args.config.as_deref()),
         Command::Events(args) => events::run(*args),
         Command::Status(args) => status(args),
@@ -127,6 +147,7 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
             sql
         }
     };
+    warden_tables::set_event_store_dir(&args.store.data_dir);
     let session = session::Session::open()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -10,6 +10,8 @@ mod software;
 mod system;
 mod warden;
 
+pub use warden::set_event_store_dir;
+
 /// Every implemented table (unsorted; the registry sorts).
 pub(crate) fn all() -> Vec<TableDef> {
     [

@@ -2,9 +2,9 @@
 //! osquery introspection tables that fleet managers and packs query (`osquery_info`,
 //! `osquery_registry`, ...), and osquery's event tables.
 //!
-//! Event tables (`process_events`, `socket_events`, ...) are filled by the agent's event store,
-//! which `warden run` will provide; until a store is attached they exist, so that queries
-//! written for osquery prepare and run, and return no rows.
+//! `process_events` and `process_lifecycle_events` read the agent's event store (`events.rs`).
+//! osquery's other event tables (`socket_events`, `file_events`, ...) exist so that queries
+//! written for osquery prepare and run; they return no rows until their sources are built.
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,6 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::registry::{TableDef, TableError, tables as all_tables};
 use crate::spec::{ColumnType::*, Flags, TableSpec, col};
 use crate::{QueryContext, Rows};
+
+mod events;
+pub use events::set_event_store_dir;
 
 const NONE: Flags = Flags::NONE;
 const I: Flags = Flags::INDEX;
@@ -330,7 +333,6 @@ const EVENT_TABLES: &[&str] = &[
     "apparmor_events",
     "file_events",
     "hardware_events",
-    "process_events",
     "process_file_events",
     "seccomp_events",
     "selinux_events",
@@ -363,6 +365,14 @@ pub(crate) fn tables() -> Vec<TableDef> {
         TableDef::osquery("osquery_packs", no_rows),
         TableDef::osquery("osquery_schedule", no_rows),
     ];
+    out.push(TableDef {
+        spec: events::process_events_spec(),
+        generate: events::process_events,
+    });
+    out.push(TableDef {
+        spec: &events::PROCESS_LIFECYCLE_EVENTS,
+        generate: events::process_lifecycle_events,
+    });
     out.extend(EVENT_TABLES.iter().map(|t| TableDef::osquery(t, no_rows)));
     out
 }
