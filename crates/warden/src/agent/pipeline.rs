@@ -104,7 +104,16 @@ struct Agent {
     /// Connector exits held back briefly: the audit exec of the same process travels a longer
     /// path (records assembled until EOE), and must reach the table before its exit does.
     pending_exits: std::collections::VecDeque<(Instant, ProcEvent)>,
+    /// Audit execs waiting for the connector's view of the same process (see [`Agent::step`]).
+    pending_execs: std::collections::VecDeque<(Instant, Box<AuditExec>)>,
+    /// Connector execs not yet matched by an audit exec, by pid.
+    connector_execs: std::collections::HashMap<u32, u32>,
 }
+
+type AuditExec = warden_sources::audit::exec::ExecEvent;
+
+/// The longest an event waits for its counterpart from the other source.
+const MAX_HOLD: Duration = Duration::from_secs(1);
 
 /// How long a connector exit waits for audit events of the same process.
 const EXIT_HOLD: Duration = Duration::from_millis(100);
@@ -255,6 +264,8 @@ impl Agent {
             table,
             enricher,
             pending_exits: std::collections::VecDeque::new(),
+            pending_execs: std::collections::VecDeque::new(),
+            connector_execs: std::collections::HashMap::new(),
             audit,
             connector,
             store_tx,
@@ -291,29 +302,38 @@ impl Agent {
     }
 
     /// Handles what the sources have ready, waiting at most `wait` for the first item.
-    /// Connector events are drained first: forks must reach the table before the (slower,
-    /// assembled) audit execs of the same processes.
+    ///
+    /// The two streams are not ordered with each other, and the audit exec of a process can
+    /// arrive before or after the connector's fork and exit of it. So that the table sees
+    /// fork → exec → exit for every process (and gives the exec its identity even when the
+    /// process is already gone), an audit exec waits until the connector has delivered its own
+    /// exec of that pid, and a connector exit waits until no exec of that pid is outstanding —
+    /// each at most [`MAX_HOLD`], so a lost event on one side never stalls the other.
     fn step(&mut self, wait: Duration) {
         let mut handled = 0;
         if let Some((_, rx)) = &self.connector {
-            let ready: Vec<ProcEvent> = rx.try_iter().take(4096).collect();
+            let ready: Vec<ProcEvent> = rx.try_iter().collect();
             handled += ready.len();
             for event in ready {
-                if matches!(event, ProcEvent::Exit { .. }) {
-                    self.pending_exits.push_back((Instant::now(), event));
-                } else {
-                    self.on_connector(event);
+                match event {
+                    ProcEvent::Exit { .. } => self.pending_exits.push_back((Instant::now(), event)),
+                    ProcEvent::Exec { tgid, .. } if self.audit.is_some() => {
+                        *self.connector_execs.entry(tgid).or_default() += 1;
+                    }
+                    _ => self.on_connector(event),
                 }
             }
         }
         if let Some((_, rx)) = &self.audit {
-            let ready: Vec<AuditOutput> = rx.try_iter().take(4096).collect();
+            let ready: Vec<AuditOutput> = rx.try_iter().collect();
             handled += ready.len();
             for output in ready {
-                self.on_audit(output);
+                if let AuditOutput::Exec(exec) = output {
+                    self.pending_execs.push_back((Instant::now(), exec));
+                }
             }
         }
-        self.release_exits(wait.is_zero());
+        self.release(wait.is_zero());
         if handled == 0 {
             let mut select = crossbeam_channel::Select::new();
             if let Some((_, rx)) = &self.connector {
@@ -322,7 +342,7 @@ impl Agent {
             if let Some((_, rx)) = &self.audit {
                 select.recv(rx);
             }
-            let wait = if self.pending_exits.is_empty() {
+            let wait = if self.pending_exits.is_empty() && self.pending_execs.is_empty() {
                 wait
             } else {
                 wait.min(EXIT_HOLD)
@@ -336,14 +356,57 @@ impl Agent {
         self.boot_time_ns + (monotonic_ns + self.suspend_offset_ns) as i64
     }
 
-    /// Applies the held exits that have waited long enough (all of them when `all`).
-    fn release_exits(&mut self, all: bool) {
-        while let Some((received, _)) = self.pending_exits.front() {
-            if !all && received.elapsed() < EXIT_HOLD {
-                break;
+    /// Applies the held audit execs and connector exits that may go now (all when `all`).
+    fn release(&mut self, all: bool) {
+        let connector_active = self.connector.is_some();
+        // Execs: in arrival order per pid; ready once the connector has shown the same exec
+        // (so its fork is in the table), or when it failed (no connector exec follows).
+        let mut blocked = std::collections::HashSet::new();
+        let mut keep = std::collections::VecDeque::new();
+        while let Some((received, exec)) = self.pending_execs.pop_front() {
+            let pid = exec.pid;
+            let seen = self.connector_execs.get(&pid).copied().unwrap_or(0) > 0;
+            let ready = all
+                || !connector_active
+                || seen
+                || exec.success == Some(false)
+                || received.elapsed() >= MAX_HOLD;
+            if ready && !blocked.contains(&pid) {
+                if seen && exec.success != Some(false) {
+                    self.take_connector_exec(pid);
+                }
+                self.on_audit_exec(&exec);
+            } else {
+                blocked.insert(pid);
+                keep.push_back((received, exec));
             }
-            if let Some((_, event)) = self.pending_exits.pop_front() {
+        }
+        self.pending_execs = keep;
+        // Exits: after every exec of the same pid that either stream has announced.
+        let mut keep = std::collections::VecDeque::new();
+        while let Some((received, event)) = self.pending_exits.pop_front() {
+            let pid = match &event {
+                ProcEvent::Exit { tgid, .. } => *tgid,
+                _ => 0,
+            };
+            let outstanding = blocked.contains(&pid) || self.connector_execs.contains_key(&pid);
+            let waited = received.elapsed();
+            if all || waited >= MAX_HOLD || (waited >= EXIT_HOLD && !outstanding) {
+                // An exec the connector announced but audit never delivered is given up on.
+                self.connector_execs.remove(&pid);
                 self.on_connector(event);
+            } else {
+                keep.push_back((received, event));
+            }
+        }
+        self.pending_exits = keep;
+    }
+
+    fn take_connector_exec(&mut self, pid: u32) {
+        if let Some(n) = self.connector_execs.get_mut(&pid) {
+            *n -= 1;
+            if *n == 0 {
+                self.connector_execs.remove(&pid);
             }
         }
     }
@@ -430,16 +493,15 @@ impl Agent {
         }
     }
 
-    fn on_audit(&mut self, output: AuditOutput) {
-        let AuditOutput::Exec(exec) = output else {
-            return;
-        };
+    fn on_audit_exec(&mut self, exec: &warden_sources::audit::exec::ExecEvent) {
         let time_ns = exec.id.time.secs as i64 * 1_000_000_000 + i64::from(exec.id.time.nanos);
-        let start_ticks = procfs::read_process(exec.pid).ok().map(|p| p.start_ticks);
+        // No start time from /proc here: by now the pid may belong to a newer process. The
+        // table knows this one from its fork (the exec waited for it) and asks /proc itself
+        // only for a pid it has never seen.
         let fact = ExecFact {
             pid: exec.pid,
             ppid: Some(exec.ppid),
-            start_ticks,
+            start_ticks: None,
             time_ns,
             uid: Some(exec.uid),
             euid: Some(exec.euid),

@@ -1,0 +1,1245 @@
+//! End to end: the real agent binary (`warden run`) against the real kernel, as root.
+//!
+//! Each test writes a config pointing at a fresh data dir, starts the agent, waits for its status
+//! file, makes processes do things, polls `warden events` until the events are there, stops the
+//! agent with SIGTERM and checks what it recorded. The agent takes global kernel state (the audit
+//! daemon slot, audit rules, the enabled flag and backlog settings), so the tests run one at a
+//! time under `SERIAL` (and a lock file against another run of this file), and each one
+//! asserts at the end that `auditctl -s` / `auditctl -l` show exactly what they showed before it
+//! started. Guards stop the agent (SIGTERM, then SIGKILL by
+//! pid) and every helper process when a test panics. Without root every test prints why and
+//! passes without doing anything; so does a test that finds another Warden's rules installed.
+//! `execs_under_load_keep_their_identity` is ignored while the agent fails it (run it with
+//! `--ignored`).
+
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// How long any wait in these tests may take (agent ready, events stored, a process exiting).
+const DEADLINE: Duration = Duration::from_secs(10);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Held for a whole test: the mutex serializes this file's tests, the lock file serializes them
+/// with another run of this file (another checkout, another session) on the same kernel.
+struct Serial {
+    _lock: Option<nix::fcntl::Flock<std::fs::File>>,
+    _guard: MutexGuard<'static, ()>,
+}
+
+fn serial() -> Serial {
+    let guard = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/run/lock/warden-agent-tests.lock")
+        .ok()
+        .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok());
+    Serial {
+        _lock: lock,
+        _guard: guard,
+    }
+}
+
+/// Pids of running `warden run` processes (another session's agent or benchmark).
+fn other_agents() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let mut args = cmdline.split(|b| *b == 0);
+            let exe = args.next().unwrap_or_default();
+            exe.ends_with(b"/warden") && args.next() == Some(b"run".as_slice())
+        })
+        .collect()
+}
+
+/// Another Warden on this host would lose its audit rules to ours (removed as stale at start)
+/// and change the audit state under our checks; its load also skews timings. Waits a while for
+/// it to stop; false (and says why) when it does not.
+fn no_other_warden(test: &str) -> bool {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let agents = other_agents();
+        let rules = audit_state().rules.contains("key=warden");
+        if agents.is_empty() && !rules {
+            return true;
+        }
+        if Instant::now() > deadline {
+            eprintln!(
+                "skipping {test}: another Warden agent is running here (warden run pids \
+                 {agents:?}, warden audit rules installed: {rules}); this test would disturb it \
+                 and be disturbed"
+            );
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Whether this test can run here; prints why not.
+fn can_run(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping {test}: needs root (audit netlink, process connector)");
+        return false;
+    }
+    if Command::new("auditctl").arg("-s").output().is_err() {
+        eprintln!("skipping {test}: auditctl is not installed (needed to check the audit state)");
+        return false;
+    }
+    true
+}
+
+fn warden() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("warden")
+}
+
+/// Waits for `f` to give a value, at most `DEADLINE`.
+fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernel's audit state, as auditctl shows it.
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AuditState {
+    enabled: String,
+    pid: String,
+    backlog_limit: String,
+    backlog_wait_time: String,
+    rules: String,
+}
+
+fn auditctl(args: &[&str]) -> String {
+    let out = Command::new("auditctl")
+        .args(args)
+        .output()
+        .expect("auditctl runs");
+    assert!(
+        out.status.success(),
+        "auditctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn audit_state() -> AuditState {
+    let s = auditctl(&["-s"]);
+    let field = |key: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {key} in auditctl -s:\n{s}"))
+            .trim()
+            .to_string()
+    };
+    AuditState {
+        enabled: field("enabled"),
+        pid: field("pid"),
+        backlog_limit: field("backlog_limit"),
+        backlog_wait_time: field("backlog_wait_time"),
+        rules: auditctl(&["-l"]),
+    }
+}
+
+/// The audit state a test must leave as it found it. `check()` asserts the agent restored it;
+/// when a test panics, drop puts back what it can so the next test starts clean.
+struct Kernel {
+    before: AuditState,
+}
+
+impl Kernel {
+    fn capture() -> Kernel {
+        Kernel {
+            before: audit_state(),
+        }
+    }
+
+    fn check(&self) {
+        assert_eq!(
+            audit_state(),
+            self.before,
+            "the kernel's audit state differs from before the test"
+        );
+    }
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(now) = std::panic::catch_unwind(audit_state) else {
+            return;
+        };
+        if now == self.before {
+            return;
+        }
+        eprintln!(
+            "test failed with the audit state changed; restoring\n before: {:?}\n now:    {now:?}",
+            self.before
+        );
+        let run = |args: &[&str]| {
+            let _ = Command::new("auditctl").args(args).output();
+        };
+        if now.rules != self.before.rules {
+            run(&["-D", "-k", "warden"]);
+        }
+        if now.backlog_limit != self.before.backlog_limit {
+            run(&["-b", &self.before.backlog_limit]);
+        }
+        if now.backlog_wait_time != self.before.backlog_wait_time {
+            run(&["--backlog_wait_time", &self.before.backlog_wait_time]);
+        }
+        if now.enabled != self.before.enabled && now.enabled != "2" {
+            run(&["-e", &self.before.enabled]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes: the agent and the helpers, stopped by pid whatever happens.
+
+fn signal(pid: u32, sig: Signal) {
+    let _ = kill(Pid::from_raw(pid as i32), sig);
+}
+
+/// Waits for a child to exit, at most `limit`.
+fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("waitpid") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A helper process, killed by pid when dropped while still running.
+struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Proc {
+        Proc {
+            child: cmd.spawn().expect("spawn helper process"),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        wait_child(&mut self.child, DEADLINE)
+            .unwrap_or_else(|| panic!("process {} did not exit in {DEADLINE:?}", self.pid()))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.pid(), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A running `warden run` with its own data dir. Dropped while running (a failed test), it is
+/// sent SIGTERM so it restores the audit state, and SIGKILL by pid if it does not stop.
+struct Agent {
+    child: Child,
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    log: PathBuf,
+    stopped: bool,
+}
+
+impl Agent {
+    /// Starts the agent with `extra` appended to its config; returns once it wrote its status.
+    fn start(extra: &str) -> Agent {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let config = dir.path().join("warden.toml");
+        std::fs::write(&config, format!("data_dir = {:?}\n{extra}", data.display()))
+            .expect("write config");
+        let log = dir.path().join("agent.log");
+        let child = Command::new(warden())
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("agent log"))
+            .spawn()
+            .expect("start warden run");
+        let mut agent = Agent {
+            child,
+            _dir: dir,
+            data,
+            log,
+            stopped: false,
+        };
+        let status_file = agent.data.join("status.json");
+        let deadline = Instant::now() + DEADLINE;
+        while !status_file.exists() {
+            if let Some(status) = agent.child.try_wait().expect("waitpid") {
+                agent.stopped = true;
+                panic!(
+                    "warden run exited ({status}) before it was ready:\n{}",
+                    agent.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "warden run wrote no status in {DEADLINE:?}:\n{}",
+                agent.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        agent
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `warden status --json` for this agent's data dir.
+    fn status(&self) -> Value {
+        let out = Command::new(warden())
+            .arg("status")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--json")
+            .output()
+            .expect("warden status runs");
+        assert!(
+            out.status.success(),
+            "warden status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status is JSON")
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    fn stop(&mut self) {
+        signal(self.pid(), Signal::SIGTERM);
+        let status = wait_child(&mut self.child, DEADLINE);
+        self.stopped = true;
+        let Some(status) = status else {
+            signal(self.pid(), Signal::SIGKILL);
+            let _ = self.child.wait();
+            panic!(
+                "warden run did not stop within {DEADLINE:?} of SIGTERM:\n{}",
+                self.log()
+            );
+        };
+        assert!(
+            status.success(),
+            "warden run exited with {status}:\n{}",
+            self.log()
+        );
+    }
+
+    /// Every recorded event matching `args`, as JSON.
+    fn events(&self, args: &[&str]) -> Vec<Value> {
+        let text = self.events_output(args, "json");
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+
+    fn events_output(&self, args: &[&str], format: &str) -> String {
+        let out = self.events_command(args, format);
+        assert!(
+            out.status.success(),
+            "warden events {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("events output is UTF-8")
+    }
+
+    fn events_command(&self, args: &[&str], format: &str) -> std::process::Output {
+        Command::new(warden())
+            .arg("events")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--format", format])
+            .args(args)
+            .output()
+            .expect("warden events runs")
+    }
+
+    /// Polls `warden events` (all events) until `done` says they are complete.
+    fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let out = self.events_command(&[], "json");
+            let events: Vec<Value> = if out.status.success() {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if done(&events) {
+                return events;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {DEADLINE:?} waiting for {what}; {} events recorded; agent log:\n{}",
+                events.len(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        signal(self.pid(), Signal::SIGTERM);
+        if wait_child(&mut self.child, Duration::from_secs(5)).is_none() {
+            signal(self.pid(), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+        eprintln!("agent log:\n{}", self.log());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events, identities and files.
+
+fn action(e: &Value) -> &str {
+    e["event"]["action"].as_str().unwrap_or_default()
+}
+
+fn pid_of(e: &Value) -> u64 {
+    e["process"]["pid"].as_u64().unwrap_or(0)
+}
+
+fn entity_of(e: &Value) -> &str {
+    e["process"]["entity_id"].as_str().unwrap_or_default()
+}
+
+fn find<'a>(events: &'a [Value], act: &str, pred: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+    events.iter().find(|e| action(e) == act && pred(e))
+}
+
+fn has(events: &[Value], act: &str, pred: impl Fn(&Value) -> bool) -> bool {
+    find(events, act, pred).is_some()
+}
+
+fn the<'a>(events: &'a [Value], act: &str, what: &str, pred: impl Fn(&Value) -> bool) -> &'a Value {
+    find(events, act, pred).unwrap_or_else(|| panic!("no {act} event for {what}"))
+}
+
+/// /proc/PID/stat: (state, start time in clock ticks, field 22), while the process lives.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); field 22 is 19 further on.
+    Some((
+        fields.first()?.chars().next()?,
+        fields.get(19)?.parse().ok()?,
+    ))
+}
+
+fn start_ticks(pid: u32) -> u64 {
+    proc_stat(pid)
+        .unwrap_or_else(|| panic!("/proc/{pid}/stat unreadable"))
+        .1
+}
+
+fn boot_short() -> String {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
+    id.trim().replace('-', "")[..8].to_string()
+}
+
+fn entity(pid: u32, ticks: u64) -> String {
+    format!("{}-{pid}-{ticks}", boot_short())
+}
+
+/// Checks an entity id has the form `<8 hex>-<pid>-<start ticks>` for this boot and pid.
+fn check_entity_form(id: &str, pid: u64) {
+    let parts: Vec<&str> = id.split('-').collect();
+    assert_eq!(parts.len(), 3, "entity id {id:?}");
+    assert!(
+        parts[0].len() == 8 && parts[0].bytes().all(|b| b.is_ascii_hexdigit()),
+        "entity id {id:?}"
+    );
+    assert_eq!(parts[0], boot_short(), "entity id {id:?}: boot");
+    assert_eq!(parts[1], pid.to_string(), "entity id {id:?}: pid");
+    assert!(parts[2].parse::<u64>().is_ok(), "entity id {id:?}: ticks");
+}
+
+fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_string()
+}
+
+/// A work dir (canonical path) holding a copy of /bin/true named `name`.
+fn true_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = std::fs::canonicalize(dir.path()).unwrap().join(name);
+    std::fs::copy("/bin/true", &exe).expect("copy /bin/true");
+    (dir, exe)
+}
+
+fn canonical(path: &str) -> String {
+    std::fs::canonicalize(path)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn s(path: &Path) -> String {
+    path.to_str().expect("UTF-8 temp path").to_string()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|a| a.as_str().expect("a string").to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+/// A shell forks a child that stops itself, then execs a copy of /bin/true with odd arguments;
+/// the shell exits 7. The exec, fork and exit events carry the exact argv, the hash, and the
+/// identities /proc gives for both processes.
+#[test]
+fn forked_exec_carries_exact_argv_hash_and_identities() {
+    let test = "forked_exec_carries_exact_argv_hash_and_identities";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    let mut agent = Agent::start("");
+    let (_work, exe) = true_copy("warden-e2e-odd");
+    let digest = sha256(&exe);
+
+    let long: String = (0..5000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let odd: Vec<OsString> = vec![
+        "two words here".into(),
+        r#"it's "quoted" twice'"#.into(),
+        "line one\nline two".into(),
+        OsStr::from_bytes(b"raw\xff\xfe bytes \xc3\xa9 end\x80").into(),
+        long.clone().into(),
+        "".into(),
+        "last".into(),
+    ];
+    let expected_odd = [
+        "two words here",
+        r#"it's "quoted" twice'"#,
+        "line one\nline two",
+        "raw\\xff\\xfe bytes é end\\x80",
+        &long,
+        "",
+        "last",
+    ];
+    // The child stops itself so the test can read its start time, then execs the copy.
+    let script = "sh -c 'kill -STOP $$; exec \"$@\"' child \"$@\" &\necho $!\nwait $!\nexit 7\n";
+    let mut tree = Proc::spawn(
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .arg("tree")
+            .arg(&exe)
+            .args(&odd)
+            .stdout(Stdio::piped()),
+    );
+    let shell = tree.pid();
+    let shell_ticks = start_ticks(shell);
+    let mut line = String::new();
+    BufReader::new(tree.child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let child: u32 = line.trim().parse().expect("the child's pid");
+    let child_ticks = poll("the child to stop itself", || {
+        proc_stat(child).and_then(|(state, ticks)| (state == 'T').then_some(ticks))
+    });
+    signal(child, Signal::SIGCONT);
+    assert_eq!(tree.wait().code(), Some(7));
+
+    let (shell, child) = (u64::from(shell), u64::from(child));
+    let exe_s = s(&exe);
+    let events = agent.wait_for("the tree's exec, fork and exit events", |ev| {
+        has(ev, "exec", |e| {
+            pid_of(e) == child && e["process"]["executable"] == exe_s.as_str()
+        }) && has(ev, "exit", |e| pid_of(e) == child)
+            && has(ev, "exit", |e| pid_of(e) == shell)
+            && has(ev, "fork", |e| pid_of(e) == child)
+    });
+    let shell_entity = entity(shell as u32, shell_ticks);
+    let child_entity = entity(child as u32, child_ticks);
+
+    let exec = the(&events, "exec", "the copy of true", |e| {
+        pid_of(e) == child && e["process"]["executable"] == exe_s.as_str()
+    });
+    let p = &exec["process"];
+    assert_eq!(p["executable"], exe_s.as_str());
+    let mut args = vec![exe_s.clone()];
+    args.extend(expected_odd.iter().map(|a| a.to_string()));
+    assert_eq!(strings(&p["args"]), args, "argv");
+    assert_eq!(p["args_count"], args.len());
+    assert_eq!(p["pid"], child);
+    assert_eq!(p["parent"]["pid"], shell);
+    assert_eq!(p["hash"]["sha256"], digest.as_str());
+    assert_eq!(exec["user"]["id"], "0");
+    assert_eq!(exec["warden"]["source"], "audit");
+    assert_eq!(exec["event"]["outcome"], "success");
+    let mine = |e: &&Value| [shell, child].contains(&pid_of(e));
+    let ours: Vec<&Value> = events.iter().filter(mine).collect();
+    for e in &ours {
+        assert!(
+            !entity_of(e).is_empty(),
+            "an event without entity id: {e}\nall events of the tree: {ours:#?}\nstatus: {}",
+            agent.status()
+        );
+    }
+    check_entity_form(entity_of(exec), child);
+    assert_eq!(
+        entity_of(exec),
+        child_entity,
+        "child's start ticks from /proc"
+    );
+    assert_eq!(p["parent"]["entity_id"], shell_entity.as_str());
+
+    // The shell's own events carry the entity id its child names as parent.
+    let shell_exec = the(&events, "exec", "the shell", |e| pid_of(e) == shell);
+    assert_eq!(entity_of(shell_exec), shell_entity, "{shell_exec}");
+    assert_eq!(
+        strings(&shell_exec["process"]["args"])[..4],
+        ["/bin/sh", "-c", script, "tree"]
+    );
+    let shell_exit = the(&events, "exit", "the shell", |e| pid_of(e) == shell);
+    assert_eq!(entity_of(shell_exit), shell_entity);
+    assert_eq!(shell_exit["process"]["exit_code"], 7);
+
+    // The fork: child is that pid, parent the shell.
+    let fork = the(&events, "fork", "the child", |e| pid_of(e) == child);
+    assert_eq!(entity_of(fork), child_entity);
+    assert_eq!(fork["process"]["parent"]["pid"], shell);
+    assert_eq!(
+        fork["process"]["parent"]["entity_id"],
+        shell_entity.as_str()
+    );
+
+    // The child's exit: true's code, the same identity as its exec.
+    let exit = the(&events, "exit", "the child", |e| pid_of(e) == child);
+    assert_eq!(exit["process"]["exit_code"], 0);
+    assert_eq!(entity_of(exit), entity_of(exec));
+
+    // One identity for the child across fork, both execs (sh, then the copy) and exit.
+    let mine: Vec<&Value> = events.iter().filter(|e| pid_of(e) == child).collect();
+    assert!(mine.len() >= 4, "fork, exec sh, exec true, exit: {mine:?}");
+    for e in mine {
+        assert_eq!(entity_of(e), child_entity, "{e}");
+    }
+    for e in events
+        .iter()
+        .filter(|e| [shell, child].contains(&pid_of(e)))
+    {
+        check_entity_form(entity_of(e), pid_of(e));
+    }
+    // Other processes' events: every one should have an identity too; report those without.
+    let keyless: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["process"].is_object() && entity_of(e).is_empty())
+        .collect();
+    if !keyless.is_empty() {
+        eprintln!(
+            "{} of {} events have no entity id, e.g. {}\nstatus: {}",
+            keyless.len(),
+            events.len(),
+            keyless[0],
+            agent.status()
+        );
+    }
+
+    agent.stop();
+    kernel.check();
+}
+
+/// Processes running before the agent started are known from the /proc scan: a child of one
+/// names it as parent with the right identity, and their exits carry executable and args.
+#[test]
+fn processes_started_before_the_agent_are_known() {
+    let test = "processes_started_before_the_agent_are_known";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    let (_work, exe) = true_copy("warden-e2e-pre");
+    let exe_s = s(&exe);
+    let mut sleeper = Proc::spawn(Command::new("/bin/sleep").arg("30"));
+    let script = "read line\n\"$0\" pre-child \"$line\"\nexit 5\n";
+    let mut waiter = Proc::spawn(
+        Command::new("/bin/sh")
+            .args(["-c", script])
+            .arg(&exe)
+            .stdin(Stdio::piped()),
+    );
+    let (sleeper_pid, waiter_pid) = (sleeper.pid(), waiter.pid());
+    let sleeper_entity = entity(sleeper_pid, start_ticks(sleeper_pid));
+    let waiter_entity = entity(waiter_pid, start_ticks(waiter_pid));
+
+    let mut agent = Agent::start("");
+    let mut stdin: ChildStdin = waiter.child.stdin.take().unwrap();
+    stdin.write_all(b"go on\n").unwrap();
+    drop(stdin);
+    assert_eq!(waiter.wait().code(), Some(5));
+    signal(sleeper_pid, Signal::SIGTERM);
+    sleeper.wait();
+
+    let (sleeper_pid, waiter_pid) = (u64::from(sleeper_pid), u64::from(waiter_pid));
+    let events = agent.wait_for("the pre-existing processes' events", |ev| {
+        has(ev, "exec", |e| e["process"]["executable"] == exe_s.as_str())
+            && has(ev, "exit", |e| pid_of(e) == waiter_pid)
+            && has(ev, "exit", |e| pid_of(e) == sleeper_pid)
+    });
+    let sh = canonical("/bin/sh");
+    let waiter_args = ["/bin/sh", "-c", script, &exe_s];
+
+    let exec = the(&events, "exec", "the pre-existing shell's child", |e| {
+        e["process"]["executable"] == exe_s.as_str()
+    });
+    let parent = &exec["process"]["parent"];
+    assert_eq!(parent["pid"], waiter_pid);
+    assert_eq!(parent["entity_id"], waiter_entity.as_str());
+    assert_eq!(parent["executable"], sh.as_str());
+    assert_eq!(strings(&parent["args"]), waiter_args);
+    assert_eq!(
+        strings(&exec["process"]["args"]),
+        [&exe_s, "pre-child", "go on"]
+    );
+    let child = pid_of(exec);
+    let fork = the(&events, "fork", "the child", |e| pid_of(e) == child);
+    assert_eq!(
+        fork["process"]["parent"]["entity_id"],
+        waiter_entity.as_str()
+    );
+    assert_eq!(entity_of(fork), entity_of(exec));
+
+    let exit = the(&events, "exit", "the shell", |e| pid_of(e) == waiter_pid);
+    assert_eq!(entity_of(exit), waiter_entity);
+    assert_eq!(exit["process"]["exit_code"], 5);
+    assert_eq!(exit["process"]["executable"], sh.as_str());
+    assert_eq!(strings(&exit["process"]["args"]), waiter_args);
+
+    let exit = the(&events, "exit", "sleep", |e| pid_of(e) == sleeper_pid);
+    assert_eq!(entity_of(exit), sleeper_entity);
+    assert_eq!(exit["warden"]["signal"], 15);
+    assert!(exit["process"]["exit_code"].is_null(), "{exit}");
+    assert_eq!(
+        exit["process"]["executable"],
+        canonical("/bin/sleep").as_str()
+    );
+    assert_eq!(strings(&exit["process"]["args"]), ["/bin/sleep", "30"]);
+
+    agent.stop();
+    kernel.check();
+}
+
+/// Processes gone within a millisecond still get complete exec events: the audit records carry
+/// argv and executable, and the hash is of the file.
+#[test]
+fn short_lived_processes_get_complete_exec_events() {
+    let test = "short_lived_processes_get_complete_exec_events";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    let mut agent = Agent::start("");
+    let (_work, exe) = true_copy("warden-e2e-quick");
+    let exe_s = s(&exe);
+    let digest = sha256(&exe);
+    let mut pids = Vec::new();
+    for i in 0..10 {
+        let mut p = Proc::spawn(Command::new(&exe).args(["quick", &i.to_string(), "a b"]));
+        assert!(p.wait().success());
+        pids.push(u64::from(p.pid()));
+    }
+    let events = agent.wait_for("10 quick execs and exits", |ev| {
+        pids.iter().all(|&pid| {
+            has(ev, "exec", |e| {
+                pid_of(e) == pid && e["process"]["executable"] == exe_s.as_str()
+            }) && has(ev, "exit", |e| pid_of(e) == pid)
+        })
+    });
+    let me = u64::from(std::process::id());
+    for (i, &pid) in pids.iter().enumerate() {
+        let exec = the(&events, "exec", "a quick process", |e| {
+            pid_of(e) == pid && e["process"]["executable"] == exe_s.as_str()
+        });
+        let p = &exec["process"];
+        let i = i.to_string();
+        assert_eq!(strings(&p["args"]), [exe_s.as_str(), "quick", &i, "a b"]);
+        assert_eq!(p["args_count"], 4);
+        assert_eq!(p["hash"]["sha256"], digest.as_str(), "{exec}");
+        assert_eq!(p["parent"]["pid"], me);
+        assert_eq!(exec["warden"]["source"], "audit");
+        check_entity_form(entity_of(exec), pid);
+        let exit = the(&events, "exit", "a quick process", |e| pid_of(e) == pid);
+        assert_eq!(entity_of(exit), entity_of(exec));
+        assert_eq!(exit["process"]["exit_code"], 0);
+    }
+    agent.stop();
+    kernel.check();
+}
+
+/// With Debian's auditd holding the daemon slot, the agent reads the multicast group, exec
+/// events still arrive, and it leaves auditd's state alone.
+#[test]
+fn beside_auditd_the_agent_reads_multicast() {
+    let test = "beside_auditd_the_agent_reads_multicast";
+    if !can_run(test) {
+        return;
+    }
+    let Some(auditd) = ["/usr/sbin/auditd", "/sbin/auditd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("skipping {test}: auditd is not installed");
+        return;
+    };
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    if kernel.before.pid != "0" {
+        eprintln!(
+            "skipping {test}: the daemon slot is already held by pid {}",
+            kernel.before.pid
+        );
+        return;
+    }
+    // auditd with a private config: no logs written, no plugins, no network; it loads no rules.
+    let conf = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(conf.path().join("plugins.d")).unwrap();
+    let conf_file = conf.path().join("auditd.conf");
+    std::fs::write(
+        &conf_file,
+        format!(
+            "local_events = yes\nwrite_logs = no\nlog_file = {dir}/audit.log\n\
+             log_format = ENRICHED\nflush = NONE\nfreq = 50\nmax_log_file = 8\nnum_logs = 5\n\
+             max_log_file_action = IGNORE\nspace_left = 75\nspace_left_action = IGNORE\n\
+             admin_space_left = 50\nadmin_space_left_action = IGNORE\n\
+             disk_full_action = IGNORE\ndisk_error_action = IGNORE\n\
+             plugin_dir = {dir}/plugins.d\nq_depth = 2000\noverflow_action = IGNORE\n\
+             end_of_event_timeout = 2\n",
+            dir = conf.path().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&conf_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let daemon_log = conf.path().join("auditd.err");
+    let mut daemon = Proc::spawn(
+        Command::new(auditd)
+            .arg("-n")
+            .arg("-c")
+            .arg(conf.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&daemon_log).unwrap()),
+    );
+    let daemon_pid = daemon.pid().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if audit_state().pid == daemon_pid {
+            break;
+        }
+        let exited = daemon.child.try_wait().unwrap();
+        if exited.is_some() || Instant::now() > deadline {
+            drop(daemon);
+            let log = std::fs::read_to_string(&daemon_log).unwrap_or_default();
+            // auditd enables audit as it starts; put that back before skipping.
+            let now = audit_state();
+            if now.enabled != kernel.before.enabled && now.enabled != "2" {
+                auditctl(&["-e", &kernel.before.enabled]);
+            }
+            eprintln!(
+                "skipping {test}: auditd did not take the daemon slot ({}): {log}",
+                exited.map_or("still starting".to_string(), |s| s.to_string())
+            );
+            kernel.check();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let with_auditd = audit_state();
+
+    let mut agent = Agent::start("");
+    let status = agent.status();
+    let audit = status["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "audit")
+        .expect("an audit source in the status")
+        .clone();
+    assert_eq!(audit["active"], true, "{audit}");
+    let detail = audit["detail"].as_str().unwrap();
+    assert!(detail.contains("multicast"), "{detail}");
+    assert!(detail.contains(&daemon_pid), "{detail}");
+
+    let (_work, exe) = true_copy("warden-e2e-beside");
+    let exe_s = s(&exe);
+    let mut p = Proc::spawn(Command::new(&exe).args(["beside", "auditd"]));
+    assert!(p.wait().success());
+    let pid = u64::from(p.pid());
+    let events = agent.wait_for("an exec event read from the multicast group", |ev| {
+        has(ev, "exec", |e| pid_of(e) == pid)
+    });
+    let exec = the(&events, "exec", "the copy", |e| pid_of(e) == pid);
+    assert_eq!(exec["process"]["executable"], exe_s.as_str());
+    assert_eq!(
+        strings(&exec["process"]["args"]),
+        [&exe_s, "beside", "auditd"]
+    );
+    assert_eq!(exec["warden"]["source"], "audit");
+    agent.stop();
+    assert_eq!(
+        audit_state(),
+        with_auditd,
+        "the agent did not leave auditd's audit state as it found it"
+    );
+
+    signal(daemon.pid(), Signal::SIGTERM);
+    daemon.wait();
+    poll("auditd to release the daemon slot", || {
+        (audit_state().pid == "0").then_some(())
+    });
+    // auditd enables auditing at start and leaves it enabled at stop: its doing, not Warden's.
+    let now = audit_state();
+    if now.enabled != kernel.before.enabled && now.enabled != "2" {
+        eprintln!(
+            "{test}: auditd left audit enabled={}; setting it back to {}",
+            now.enabled, kernel.before.enabled
+        );
+        auditctl(&["-e", &kernel.before.enabled]);
+    }
+    kernel.check();
+}
+
+/// `warden events` reduces the store by class, pid, executable glob, entity (with children),
+/// time and user, and prints text lines with pid and executable.
+#[test]
+fn events_filters_select_the_right_rows() {
+    let test = "events_filters_select_the_right_rows";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    let mut agent = Agent::start("");
+    let (_work, exe) = true_copy("warden-e2e-filter");
+    let exe_s = s(&exe);
+    let script = "read line\n\"$0\" filter-a\n\"$0\" filter-b \"$line\"\nexit 4\n";
+    let mut tree = Proc::spawn(
+        Command::new("/bin/sh")
+            .args(["-c", script])
+            .arg(&exe)
+            .stdin(Stdio::piped()),
+    );
+    let shell = tree.pid();
+    let shell_entity = entity(shell, start_ticks(shell));
+    tree.child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert_eq!(tree.wait().code(), Some(4));
+    let shell = u64::from(shell);
+    agent.wait_for("the filter tree's events", |ev| {
+        has(ev, "exit", |e| pid_of(e) == shell)
+            && ev
+                .iter()
+                .filter(|e| action(e) == "exit" && e["process"]["executable"] == exe_s.as_str())
+                .count()
+                == 2
+    });
+    // Stopped, the store no longer changes: every query below sees the same events.
+    agent.stop();
+    let all = agent.events(&[]);
+    let only = |pred: &dyn Fn(&Value) -> bool| -> Vec<Value> {
+        all.iter().filter(|e| pred(e)).cloned().collect()
+    };
+
+    let execs = agent.events(&["--class", "exec"]);
+    assert!(!execs.is_empty());
+    assert_eq!(execs, only(&|e| action(e) == "exec"));
+    assert_eq!(agent.events(&["--class", "ex"]), execs);
+    let exits = agent.events(&["--class", "exit"]);
+    assert!(exits.iter().any(|e| pid_of(e) == shell));
+    assert_eq!(exits, only(&|e| action(e) == "exit"));
+    let pc = agent.events(&["--class", "pc"]);
+    assert_eq!(pc, only(&|e| matches!(action(e), "exec" | "fork" | "exit")));
+    assert_eq!(agent.events(&["--class", "fork,exec,exit"]), pc);
+
+    let by_pid = agent.events(&["--pid", &shell.to_string()]);
+    let mut actions: Vec<&str> = by_pid.iter().map(action).collect();
+    actions.sort();
+    assert_eq!(actions, ["exec", "exit", "fork"], "{by_pid:?}");
+    assert_eq!(by_pid, only(&|e| pid_of(e) == shell));
+
+    let glob = format!("{}/warden-e2e-f?lter", s(exe.parent().unwrap()));
+    let by_exe = agent.events(&["--exe", &glob]);
+    let mut actions: Vec<&str> = by_exe.iter().map(action).collect();
+    actions.sort();
+    assert_eq!(actions, ["exec", "exec", "exit", "exit"], "{by_exe:?}");
+    assert_eq!(
+        by_exe,
+        only(&|e| e["process"]["executable"] == exe_s.as_str())
+    );
+    assert_eq!(agent.events(&["--exe", "*/warden-e2e-filter"]), by_exe);
+    let children: Vec<u64> = by_exe.iter().map(pid_of).collect();
+
+    // The shell's identity: its own events (fork, exec, exit) and its two children's
+    // (fork, exec, exit each).
+    let by_entity = agent.events(&["--entity", &shell_entity]);
+    assert_eq!(by_entity.len(), 9, "{by_entity:?}");
+    assert_eq!(
+        by_entity,
+        only(&|e| entity_of(e) == shell_entity
+            || e["process"]["parent"]["entity_id"] == shell_entity.as_str())
+    );
+    for child in &children {
+        assert!(
+            by_entity
+                .iter()
+                .any(|e| pid_of(e) == *child && action(e) == "exec"),
+            "child {child} missing from --entity"
+        );
+    }
+
+    assert_eq!(agent.events(&["--since", "1m"]), all);
+    assert_eq!(agent.events(&["--since", "2000-01-01"]), all);
+    assert!(agent.events(&["--until", "1m"]).is_empty());
+    assert_eq!(
+        agent.events(&["--limit", "3"]),
+        all[all.len() - 3..].to_vec()
+    );
+    assert_eq!(
+        agent.events(&["--user", "root"]),
+        only(&|e| e["user"]["id"] == "0")
+    );
+
+    let child = children[0];
+    let text = agent.events_output(&["--pid", &child.to_string(), "--class", "exec"], "text");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains(&format!("pid={child} ")), "{text}");
+    assert!(text.contains(&format!("exe={exe_s} ")), "{text}");
+    assert!(text.contains(" exec "), "{text}");
+    assert!(text.contains(&format!("parent={shell_entity}")), "{text}");
+
+    let bad = agent.events_command(&["--class", "bogus"], "json");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown event class"));
+    kernel.check();
+}
+
+/// After SIGTERM the store holds every event the agent counted, class by class, nothing was
+/// dropped, and the kernel's audit state is as found (the guard's check).
+#[test]
+fn sigterm_keeps_every_reported_event() {
+    let test = "sigterm_keeps_every_reported_event";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    let mut agent = Agent::start("");
+    let (_work, exe) = true_copy("warden-e2e-count");
+    let exe_s = s(&exe);
+    let script = "i=0\nwhile [ $i -lt 50 ]; do \"$0\" $i; i=$((i+1)); done\n";
+    let mut tree = Proc::spawn(Command::new("/bin/sh").args(["-c", script]).arg(&exe));
+    assert!(tree.wait().success());
+    let copies = |ev: &[Value]| {
+        ev.iter()
+            .filter(|e| action(e) == "exec" && e["process"]["executable"] == exe_s.as_str())
+            .count()
+    };
+    let events = agent.wait_for("50 execs", |ev| copies(ev) >= 50);
+    assert_eq!(copies(&events), 50, "one exec event per exec");
+    agent.stop();
+
+    let status = agent.status();
+    assert_eq!(status["pid"], agent.pid());
+    let counted: std::collections::BTreeMap<String, u64> = status["events"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    let total: u64 = counted.values().sum();
+    let all = agent.events(&[]);
+    let mut stored = std::collections::BTreeMap::<String, u64>::new();
+    for e in &all {
+        let class = e["event"]["dataset"]
+            .as_str()
+            .and_then(|d| d.strip_prefix("warden."))
+            .unwrap_or("?");
+        *stored.entry(class.to_string()).or_default() += 1;
+    }
+    // An event the store queue had no room for is counted, and reported as lost.
+    let dropped = ["pipeline/store_queue_full", "store/write_failed"]
+        .iter()
+        .map(|k| status["lost"][k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    assert_eq!(
+        all.len() as u64 + dropped,
+        total,
+        "stored + dropped vs counted"
+    );
+    if dropped == 0 {
+        assert_eq!(
+            stored, counted,
+            "events stored vs counted by the agent, by class"
+        );
+    }
+    assert!(
+        agent
+            .log()
+            .contains(&format!("stopped after recording {total} events")),
+        "{}",
+        agent.log()
+    );
+    let lost = &status["lost"];
+    if lost.as_object().unwrap().values().any(|n| n != 0) {
+        eprintln!("sigterm_keeps_every_reported_event: the agent reported losses: {lost}");
+    }
+    let text = Command::new(warden())
+        .arg("status")
+        .arg("--data-dir")
+        .arg(&agent.data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("NOT running"), "{text}");
+    kernel.check();
+}
+
+/// A burst of short execs: the audit stream (one record set per exec) runs ahead of the
+/// connector's deeper backlog (fork, exec and exit per process), yet every exec event must
+/// still carry its process identity, the same as its exit's. Ignored while it fails: the
+/// pipeline handles an audit exec before the connector fork of the same process when the
+/// connector channel is behind, and a process already gone then gets no identity.
+#[test]
+#[ignore = "agent bug: under load audit execs overtake their connector forks and lose entity_id"]
+fn execs_under_load_keep_their_identity() {
+    let test = "execs_under_load_keep_their_identity";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    let mut agent = Agent::start("");
+    let (_work, exe) = true_copy("warden-e2e-load");
+    let exe_s = s(&exe);
+    const RUNS: usize = 1500;
+    let script = format!("i=0\nwhile [ $i -lt {RUNS} ]; do \"$0\" $i; i=$((i+1)); done\n");
+    let mut tree = Proc::spawn(Command::new("/bin/sh").args(["-c", &script]).arg(&exe));
+    assert!(tree.wait().success());
+    let of_copy = |ev: &[Value], act: &str| -> usize {
+        ev.iter()
+            .filter(|e| action(e) == act && e["process"]["executable"] == exe_s.as_str())
+            .count()
+    };
+    let events = agent.wait_for("the burst's execs and exits", |ev| {
+        of_copy(ev, "exec") >= RUNS && of_copy(ev, "exit") >= RUNS
+    });
+    agent.stop();
+    let execs: Vec<&Value> = events
+        .iter()
+        .filter(|e| action(e) == "exec" && e["process"]["executable"] == exe_s.as_str())
+        .collect();
+    let keyless = execs.iter().filter(|e| entity_of(e).is_empty()).count();
+    assert_eq!(
+        keyless,
+        0,
+        "{keyless} of {} exec events have no entity id (losses: {}), e.g. {}",
+        execs.len(),
+        agent.status()["lost"],
+        execs
+            .iter()
+            .find(|e| entity_of(e).is_empty())
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    );
+    for exec in execs {
+        let pid = pid_of(exec);
+        let exit = the(&events, "exit", "a burst process", |e| {
+            pid_of(e) == pid && e["process"]["executable"] == exe_s.as_str()
+        });
+        assert_eq!(entity_of(exit), entity_of(exec), "{exec}");
+    }
+    kernel.check();
+}
