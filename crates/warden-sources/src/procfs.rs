@@ -221,6 +221,13 @@ pub fn read_process_in(root: &Path, pid: u32) -> Result<ProcessInfo, ProcError> 
     })
 }
 
+/// A process's start time in clock ticks since boot (/proc/PID/stat field 22): one small read,
+/// for the hot path that needs only the identity.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).map(|s| s.start_ticks)
+}
+
 /// Read one process from `/proc`.
 pub fn read_process(pid: u32) -> Result<ProcessInfo, ProcError> {
     read_process_in(Path::new("/proc"), pid)

@@ -100,6 +100,9 @@ impl WriterCounters {
     }
 }
 
+/// How long the writer sleeps after taking a partial batch, letting events gather.
+const GATHER: Duration = Duration::from_millis(20);
+
 /// A running writer thread.
 #[derive(Debug)]
 pub struct WriterThread {
@@ -197,6 +200,9 @@ fn run(
                 if batch.len() >= batch_size {
                     flush(&mut writer, &mut batch, counters);
                     flush_at = None;
+                } else {
+                    // Let the batch fill in the channel rather than waking for every event.
+                    std::thread::sleep(GATHER.min(options.flush_interval));
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}

@@ -221,9 +221,8 @@ fn main() -> anyhow::Result<()> {
         "pids_file": args.pids.as_ref().map(|p| p.display().to_string()),
     });
     println!("{summary}");
-    if temp.is_none() {
-        // The caller's directory: leave the copy for its own cleanup (audit logs name it).
-    }
+    // A `--dir` copy is left for the caller to clean up; our own temp dir goes when `temp` drops.
+    drop(temp);
     Ok(())
 }
 

@@ -1186,11 +1186,9 @@ fn sigterm_keeps_every_reported_event() {
 
 /// A burst of short execs: the audit stream (one record set per exec) runs ahead of the
 /// connector's deeper backlog (fork, exec and exit per process), yet every exec event must
-/// still carry its process identity, the same as its exit's. Ignored while it fails: the
-/// pipeline handles an audit exec before the connector fork of the same process when the
-/// connector channel is behind, and a process already gone then gets no identity.
+/// still carry its process identity, the same as its exit's. (The pipeline holds an audit exec
+/// until the connector has delivered the same process's exec, so its fork is in the table.)
 #[test]
-#[ignore = "agent bug: under load audit execs overtake their connector forks and lose entity_id"]
 fn execs_under_load_keep_their_identity() {
     let test = "execs_under_load_keep_their_identity";
     if !can_run(test) {

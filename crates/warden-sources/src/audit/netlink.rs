@@ -95,6 +95,9 @@ pub struct AuditSourceConfig {
     pub forward_other_events: bool,
 }
 
+/// The pause after a batch of records that emptied the socket (see the reader loop).
+const COALESCE: Duration = Duration::from_millis(2);
+
 impl Default for AuditSourceConfig {
     fn default() -> Self {
         AuditSourceConfig {
@@ -764,6 +767,11 @@ impl Reader {
                 return;
             }
             self.publish();
+            // An exec is ~7 records sent one by one: after a batch that emptied the socket,
+            // let records gather for a moment rather than waking for each one.
+            if got > 0 && got < BATCH {
+                std::thread::sleep(COALESCE);
+            }
         }
     }
 

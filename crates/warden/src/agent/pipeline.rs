@@ -25,8 +25,9 @@ use super::proc_source::{LiveProc, seed_of};
 use super::status::{SourceStatus, Status};
 
 /// Events waiting for the store writer; when it falls behind, events are dropped and counted.
-const STORE_QUEUE: usize = 65_536;
+const STORE_QUEUE: usize = 8192;
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+const COALESCE: Duration = Duration::from_millis(5);
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 fn now_ns() -> i64 {
@@ -38,6 +39,7 @@ fn now_ns() -> i64 {
 /// Runs the agent in the foreground until SIGINT/SIGTERM.
 pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
+    let _only_agent = single_instance()?;
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(Arc::clone(&stop))?;
     warden_sources::audit::netlink::install_panic_hook();
@@ -59,6 +61,37 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     }
     agent.run_until(&stop);
     agent.shutdown()
+}
+
+/// Where the running agent holds its lock: one agent per host, since audit rules and the
+/// audit daemon slot are global (a second agent would share and then remove the first's rules).
+const LOCK_FILE: &str = "/run/warden.lock";
+
+/// Takes the host-wide agent lock, or says which agent holds it. The kernel releases the lock
+/// when the process ends, however it ends.
+fn single_instance() -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    use std::io::{Read, Seek, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(LOCK_FILE)
+        .with_context(|| format!("cannot open {LOCK_FILE}"))?;
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    let mut lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, errno)| {
+            anyhow::anyhow!(
+                "another warden agent is running (pid {}, lock {LOCK_FILE}): {errno}; \
+                 only one may run, since audit rules are host-wide",
+                holder.trim()
+            )
+        })?;
+    lock.set_len(0)?;
+    lock.rewind()?;
+    write!(lock, "{}", std::process::id())?;
+    Ok(lock)
 }
 
 /// Blocks SIGINT/SIGTERM in every thread and waits for them in one thread, which raises `stop`.
@@ -347,7 +380,11 @@ impl Agent {
             } else {
                 wait.min(EXIT_HOLD)
             };
-            let _ = select.ready_timeout(wait);
+            if select.ready_timeout(wait).is_ok() {
+                // Something arrived: let more gather so a busy host costs one pass per few
+                // milliseconds, not one per event.
+                std::thread::sleep(COALESCE);
+            }
         }
     }
 

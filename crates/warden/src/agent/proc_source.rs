@@ -8,7 +8,7 @@ pub struct LiveProc;
 
 impl ProcSource for LiveProc {
     fn start_ticks(&self, pid: u32) -> Option<u64> {
-        procfs::read_process(pid).ok().map(|p| p.start_ticks)
+        procfs::start_ticks(pid)
     }
 
     fn snapshot(&self, pid: u32) -> Option<SeedProcess> {
