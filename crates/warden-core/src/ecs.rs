@@ -1,211 +1,328 @@
 //! The JSON form of events: Elastic Common Schema field names, so Filebeat, Vector or Fluent Bit
 //! ship the stream unchanged. Fields ECS has no name for live under `warden.*`.
+//!
+//! The form is declared as borrowed `Serialize` structs and written straight to text: this runs
+//! once per event on the agent's hot path, so no intermediate JSON tree is built.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::event::{Event, EventKind, Executable, Parent, Process};
 
 /// The event as one ECS JSON object.
 pub fn to_ecs(event: &Event) -> Value {
-    let mut root = Map::new();
-    root.insert("@timestamp".into(), rfc3339_ns(event.time_ns).into());
-    root.insert("host".into(), json!({ "name": event.host }));
-    let (kind, category, types, action) = match &event.kind {
-        EventKind::Exec(_) => ("event", "process", "start", "exec"),
-        EventKind::Fork(_) => ("event", "process", "start", "fork"),
-        EventKind::Exit(_) => ("event", "process", "end", "exit"),
-        EventKind::Loss(_) => ("pipeline_error", "host", "info", "events-lost"),
-    };
-    root.insert(
-        "event".into(),
-        json!({
-            "kind": kind,
-            "category": [category],
-            "type": [types],
-            "action": action,
-            "module": "warden",
-            "dataset": format!("warden.{}", event.kind.class()),
-        }),
-    );
-    let mut warden = Map::new();
-    match &event.kind {
-        EventKind::Exec(e) => {
-            insert_process(&mut root, &mut warden, &e.process);
-            warden.insert("source".into(), e.source.name().into());
-            put(&mut warden, "syscall", e.syscall.clone().map(Value::from));
-            if let Some(exit) = e.exit {
-                warden.insert("syscall_exit".into(), exit.into());
-            }
-            if let Some(Value::Object(ev)) = root.get_mut("event") {
-                ev.insert(
-                    "outcome".into(),
-                    if e.success { "success" } else { "failure" }.into(),
-                );
-            }
-        }
-        EventKind::Fork(e) => insert_process(&mut root, &mut warden, &e.child),
-        EventKind::Exit(e) => {
-            insert_process(&mut root, &mut warden, &e.process);
-            if let Some(Value::Object(p)) = root.get_mut("process") {
-                put(p, "exit_code", e.exit_code.map(Value::from));
-                if let Some(duration) = e.duration_ns {
-                    let end = event.time_ns;
-                    p.insert("end".into(), rfc3339_ns(end).into());
-                    p.insert("uptime".into(), (duration / 1_000_000_000).into());
-                }
-            }
-            put(&mut warden, "signal", e.signal.map(Value::from));
-            put(&mut warden, "duration_ns", e.duration_ns.map(Value::from));
-        }
-        EventKind::Loss(e) => {
-            warden.insert(
-                "loss".into(),
-                json!({ "source": e.source, "cause": e.cause, "count": e.count }),
-            );
-        }
-    }
-    if !warden.is_empty() {
-        root.insert("warden".into(), Value::Object(warden));
-    }
-    Value::Object(root)
+    serde_json::to_value(Ecs::of(event)).unwrap_or(Value::Null)
 }
 
 /// The event as one line of JSON (no trailing newline).
 pub fn to_ecs_line(event: &Event) -> String {
-    to_ecs(event).to_string()
+    serde_json::to_string(&Ecs::of(event)).unwrap_or_default()
 }
 
-fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    if let Some(v) = value {
-        map.insert(key.into(), v);
+#[derive(Serialize)]
+struct Ecs<'a> {
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
+    host: Host<'a>,
+    event: Meta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<EcsProcess<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<User<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<Container<'a>>,
+    warden: Warden<'a>,
+}
+
+#[derive(Serialize)]
+struct Host<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Meta {
+    kind: &'static str,
+    category: [&'static str; 1],
+    #[serde(rename = "type")]
+    types: [&'static str; 1],
+    action: &'static str,
+    module: &'static str,
+    dataset: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct EcsProcess<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity_id: Option<String>,
+    pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    executable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command_line: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    args: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uptime: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tty: Option<Tty<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<User<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    real_user: Option<User<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<User<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    real_group: Option<User<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash: Option<Hash<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<EcsParent>,
+}
+
+#[derive(Serialize)]
+struct Tty<'a> {
+    name: &'a str,
+}
+
+/// An ECS user or group: `id` (as a string, ECS's type) and `name`.
+#[derive(Serialize, Clone)]
+struct User<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+impl<'a> User<'a> {
+    fn of(id: Option<u32>, name: Option<&'a str>) -> Option<User<'a>> {
+        (id.is_some() || name.is_some()).then(|| User {
+            id: id.map(|i| i.to_string()),
+            name,
+        })
     }
 }
 
-fn insert_process(root: &mut Map<String, Value>, warden: &mut Map<String, Value>, p: &Process) {
-    let mut proc_ = Map::new();
-    put(&mut proc_, "entity_id", p.entity_id().map(Value::from));
-    proc_.insert("pid".into(), p.pid.into());
-    put(&mut proc_, "name", p.comm.clone().map(Value::from));
-    put(
-        &mut proc_,
-        "executable",
-        p.exe.as_deref().map(|b| text(b).into()),
-    );
-    if !p.args.is_empty() {
-        let args: Vec<Value> = p.args.iter().map(|a| text(a).into()).collect();
-        proc_.insert("args_count".into(), args.len().into());
-        proc_.insert("command_line".into(), command_line(&p.args).into());
-        proc_.insert("args".into(), Value::Array(args));
-    }
-    put(
-        &mut proc_,
-        "working_directory",
-        p.cwd.as_deref().map(|b| text(b).into()),
-    );
-    put(
-        &mut proc_,
-        "start",
-        p.start_ns.map(|t| rfc3339_ns(t).into()),
-    );
-    if let Some(tty) = &p.tty {
-        proc_.insert("tty".into(), json!({ "name": tty }));
-    }
-    let user = |id: Option<u32>, name: &Option<String>| {
-        let mut m = Map::new();
-        put(&mut m, "id", id.map(|i| i.to_string().into()));
-        put(&mut m, "name", name.clone().map(Value::from));
-        m
-    };
-    let effective = user(
-        p.euid.or(p.uid),
-        &p.euser_name.clone().or(p.user_name.clone()),
-    );
-    if !effective.is_empty() {
-        proc_.insert("user".into(), Value::Object(effective));
-    }
-    let real = user(p.uid, &p.user_name);
-    if !real.is_empty() {
-        proc_.insert("real_user".into(), Value::Object(real.clone()));
-        root.insert("user".into(), Value::Object(real));
-    }
-    let mut group = Map::new();
-    put(
-        &mut group,
-        "id",
-        p.egid.or(p.gid).map(|g| g.to_string().into()),
-    );
-    put(&mut group, "name", p.group_name.clone().map(Value::from));
-    if !group.is_empty() {
-        proc_.insert("group".into(), Value::Object(group));
-    }
-    if let Some(gid) = p.gid {
-        proc_.insert("real_group".into(), json!({ "id": gid.to_string() }));
-    }
-    if let Some(x) = &p.executable {
-        if let Some(sha) = &x.sha256 {
-            proc_.insert("hash".into(), json!({ "sha256": sha }));
+#[derive(Serialize)]
+struct Hash<'a> {
+    sha256: &'a str,
+}
+
+#[derive(Serialize)]
+struct EcsParent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity_id: Option<String>,
+    pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    executable: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    args: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Container<'a> {
+    id: &'a str,
+}
+
+#[derive(Serialize, Default)]
+struct Warden<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syscall: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syscall_exit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ns: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    executable: Option<ExecutableFacts<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ppid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_ppid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss: Option<Loss<'a>>,
+}
+
+#[derive(Serialize)]
+struct ExecutableFacts<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inode: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_gid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mtime_ns: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ctime_ns: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    build_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrer_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Loss<'a> {
+    source: &'a str,
+    cause: &'a str,
+    count: u64,
+}
+
+impl<'a> Ecs<'a> {
+    fn of(event: &'a Event) -> Ecs<'a> {
+        let (kind, category, types, action) = match &event.kind {
+            EventKind::Exec(_) => ("event", "process", "start", "exec"),
+            EventKind::Fork(_) => ("event", "process", "start", "fork"),
+            EventKind::Exit(_) => ("event", "process", "end", "exit"),
+            EventKind::Loss(_) => ("pipeline_error", "host", "info", "events-lost"),
+        };
+        let mut ecs = Ecs {
+            timestamp: rfc3339_ns(event.time_ns),
+            host: Host { name: &event.host },
+            event: Meta {
+                kind,
+                category: [category],
+                types: [types],
+                action,
+                module: "warden",
+                dataset: format!("warden.{}", event.kind.class()),
+                outcome: None,
+            },
+            process: None,
+            user: None,
+            container: None,
+            warden: Warden::default(),
+        };
+        match &event.kind {
+            EventKind::Exec(e) => {
+                ecs.set_process(&e.process);
+                ecs.event.outcome = Some(if e.success { "success" } else { "failure" });
+                ecs.warden.source = Some(e.source.name());
+                ecs.warden.syscall = e.syscall.as_deref();
+                ecs.warden.syscall_exit = e.exit;
+            }
+            EventKind::Fork(e) => ecs.set_process(&e.child),
+            EventKind::Exit(e) => {
+                ecs.set_process(&e.process);
+                if let Some(p) = &mut ecs.process {
+                    p.exit_code = e.exit_code;
+                    if let Some(duration) = e.duration_ns {
+                        p.end = Some(rfc3339_ns(event.time_ns));
+                        p.uptime = Some(duration / 1_000_000_000);
+                    }
+                }
+                ecs.warden.signal = e.signal;
+                ecs.warden.duration_ns = e.duration_ns;
+            }
+            EventKind::Loss(e) => {
+                ecs.warden.loss = Some(Loss {
+                    source: &e.source,
+                    cause: &e.cause,
+                    count: e.count,
+                });
+            }
         }
-        warden.insert("executable".into(), executable(x));
+        ecs
     }
-    if let Some(parent) = &p.parent {
-        proc_.insert("parent".into(), parent_json(parent));
+
+    fn set_process(&mut self, p: &'a Process) {
+        let args: Vec<String> = p.args.iter().map(|a| text(a)).collect();
+        let real_user = User::of(p.uid, p.user_name.as_deref());
+        self.user = real_user.clone();
+        self.container = p.container_id.as_deref().map(|id| Container { id });
+        self.warden.auid = p.auid;
+        self.warden.session_id = p.session_id;
+        self.warden.ppid = p.ppid;
+        self.warden.original_ppid = p.original_ppid;
+        self.warden.executable = p.executable.as_ref().map(executable);
+        self.process = Some(EcsProcess {
+            entity_id: p.entity_id(),
+            pid: p.pid,
+            name: p.comm.as_deref(),
+            executable: p.exe.as_deref().map(text),
+            args_count: (!args.is_empty()).then_some(args.len()),
+            command_line: (!args.is_empty()).then(|| command_line(&p.args)),
+            args,
+            working_directory: p.cwd.as_deref().map(text),
+            start: p.start_ns.map(rfc3339_ns),
+            end: None,
+            uptime: None,
+            exit_code: None,
+            tty: p.tty.as_deref().map(|name| Tty { name }),
+            user: User::of(
+                p.euid.or(p.uid),
+                p.euser_name.as_deref().or(p.user_name.as_deref()),
+            ),
+            real_user,
+            group: User::of(p.egid.or(p.gid), p.group_name.as_deref()),
+            real_group: User::of(p.gid, None),
+            hash: p
+                .executable
+                .as_ref()
+                .and_then(|x| x.sha256.as_deref())
+                .map(|sha256| Hash { sha256 }),
+            parent: p.parent.as_ref().map(parent),
+        });
     }
-    if let Some(c) = &p.container_id {
-        root.insert("container".into(), json!({ "id": c }));
-    }
-    put(warden, "auid", p.auid.map(Value::from));
-    put(warden, "session_id", p.session_id.map(Value::from));
-    put(warden, "ppid", p.ppid.map(Value::from));
-    put(warden, "original_ppid", p.original_ppid.map(Value::from));
-    root.insert("process".into(), Value::Object(proc_));
 }
 
-fn parent_json(parent: &Parent) -> Value {
-    let mut m = Map::new();
-    put(
-        &mut m,
-        "entity_id",
-        parent.key.map(|k| k.entity_id().into()),
-    );
-    m.insert("pid".into(), parent.pid.into());
-    put(
-        &mut m,
-        "executable",
-        parent.exe.as_deref().map(|b| text(b).into()),
-    );
-    if !parent.args.is_empty() {
-        let args: Vec<Value> = parent.args.iter().map(|a| text(a).into()).collect();
-        m.insert("args".into(), Value::Array(args));
+fn parent(parent: &Parent) -> EcsParent {
+    EcsParent {
+        entity_id: parent.key.map(|k| k.entity_id()),
+        pid: parent.pid,
+        executable: parent.exe.as_deref().map(text),
+        args: parent.args.iter().map(|a| text(a)).collect(),
     }
-    Value::Object(m)
 }
 
-fn executable(x: &Executable) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "size", x.size.map(Value::from));
-    put(&mut m, "inode", x.inode.map(Value::from));
-    put(&mut m, "device", x.device.map(Value::from));
-    put(&mut m, "owner_uid", x.owner_uid.map(Value::from));
-    put(&mut m, "owner_gid", x.owner_gid.map(Value::from));
-    put(
-        &mut m,
-        "mode",
-        x.mode.map(|m| format!("{:o}", m & 0o7777).into()),
-    );
-    put(&mut m, "package", x.package.clone().map(Value::from));
-    put(
-        &mut m,
-        "package_verified",
-        x.package_verified.map(Value::from),
-    );
-    put(&mut m, "build_id", x.build_id.clone().map(Value::from));
-    put(&mut m, "origin_url", x.origin_url.clone().map(Value::from));
-    put(
-        &mut m,
-        "referrer_url",
-        x.referrer_url.clone().map(Value::from),
-    );
-    Value::Object(m)
+fn executable(x: &Executable) -> ExecutableFacts<'_> {
+    ExecutableFacts {
+        size: x.size,
+        inode: x.inode,
+        device: x.device,
+        owner_uid: x.owner_uid,
+        owner_gid: x.owner_gid,
+        mode: x.mode.map(|m| format!("{:o}", m & 0o7777)),
+        mtime_ns: x.mtime_ns,
+        ctime_ns: x.ctime_ns,
+        package: x.package.as_deref(),
+        package_verified: x.package_verified,
+        build_id: x.build_id.as_deref(),
+        origin_url: x.origin_url.as_deref(),
+        referrer_url: x.referrer_url.as_deref(),
+    }
 }
 
 /// Bytes as text: valid UTF-8 as is; each byte of an invalid sequence as `\xNN`, so binary

@@ -39,7 +39,7 @@ use thiserror::Error;
 const DRAIN_BATCH: usize = 4096;
 /// The pause after a batch that emptied the socket: events gather meanwhile (the socket buffer
 /// holds them), so the reader wakes a few hundred times a second under load, not per event.
-const COALESCE: Duration = Duration::from_millis(2);
+const COALESCE: Duration = Duration::from_millis(10);
 
 /// The kernel's per-event header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

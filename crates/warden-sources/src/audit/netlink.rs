@@ -96,7 +96,7 @@ pub struct AuditSourceConfig {
 }
 
 /// The pause after a batch of records that emptied the socket (see the reader loop).
-const COALESCE: Duration = Duration::from_millis(2);
+const COALESCE: Duration = Duration::from_millis(10);
 
 impl Default for AuditSourceConfig {
     fn default() -> Self {

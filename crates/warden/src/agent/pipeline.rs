@@ -27,7 +27,7 @@ use super::status::{SourceStatus, Status};
 /// Events waiting for the store writer; when it falls behind, events are dropped and counted.
 const STORE_QUEUE: usize = 8192;
 const STATUS_EVERY: Duration = Duration::from_secs(1);
-const COALESCE: Duration = Duration::from_millis(5);
+const COALESCE: Duration = Duration::from_millis(10);
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 fn now_ns() -> i64 {
