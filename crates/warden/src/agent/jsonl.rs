@@ -87,12 +87,12 @@ mod tests {
         let path = dir.path().join("events.jsonl");
         let mut f = RotatingFile::open(&path, 100, 2).unwrap();
         for i in 0..20 {
-            f.write_line(&format!("{{\"n\":{i:020}}}")).unwrap(); // 27 bytes + newline
+            f.write_line(&format!("{{\"n\":\"{i:020}\"}}")).unwrap(); // 28 bytes + newline
         }
         f.flush().unwrap();
         let current = std::fs::read_to_string(&path).unwrap();
         assert!(current.len() <= 100);
-        assert!(current.ends_with("{\"n\":00000000000000000019}\n"));
+        assert!(current.ends_with("{\"n\":\"00000000000000000019\"}\n"));
         let one = std::fs::read_to_string(dir.path().join("events.jsonl.1")).unwrap();
         assert_eq!(one.lines().count(), 3);
         assert!(dir.path().join("events.jsonl.2").exists());
