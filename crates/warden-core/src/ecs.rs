@@ -384,6 +384,31 @@ pub fn rfc3339_ns(ns: i64) -> String {
     )
 }
 
+/// Nanoseconds since the epoch of an RFC 3339 UTC timestamp as [`rfc3339_ns`] writes it
+/// (`2026-11-27T22:00:00.123456789Z`; fewer fraction digits are accepted).
+pub fn parse_rfc3339_ns(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let nanos: i64 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
+    let days = days_from_civil(y, m, day);
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000_000 + nanos)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -415,6 +440,18 @@ mod tests {
             rfc3339_ns(951_782_400_000_000_000),
             "2000-02-29T00:00:00.000000000Z"
         );
+    }
+
+    #[test]
+    fn timestamps_parse_back() {
+        for ns in [0, 1_795_816_800_123_456_789, 951_782_400_000_000_001] {
+            assert_eq!(parse_rfc3339_ns(&rfc3339_ns(ns)), Some(ns));
+        }
+        assert_eq!(
+            parse_rfc3339_ns("2026-11-27T22:00:00.5Z"),
+            Some(1_795_816_800_500_000_000)
+        );
+        assert_eq!(parse_rfc3339_ns("garbage"), None);
     }
 
     #[test]

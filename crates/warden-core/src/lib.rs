@@ -5,7 +5,7 @@ mod ecs;
 mod event;
 mod identity;
 
-pub use ecs::{rfc3339_ns, text, to_ecs, to_ecs_line};
+pub use ecs::{days_from_civil, parse_rfc3339_ns, rfc3339_ns, text, to_ecs, to_ecs_line};
 pub use event::{
     Event, EventKind, ExecEvent, ExecSource, Executable, ExitEvent, ForkEvent, LossEvent, Parent,
     Process,

@@ -112,19 +112,8 @@ pub fn parse_time(text: &str, now_ns: i64) -> anyhow::Result<i64> {
         .with_context(|| format!("{text:?}: bad time of day"))?;
     let (hh, mm, ss) = (h[0], *h.get(1).unwrap_or(&0), *h.get(2).unwrap_or(&0));
     let frac_ns: i64 = format!("{frac:0<9}")[..9].parse().unwrap_or(0);
-    let days = days_from_civil(d[0], d[1], d[2]);
+    let days = warden_core::days_from_civil(d[0], d[1], d[2]);
     Ok(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000_000) + frac_ns)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn uid_of(user: &str) -> anyhow::Result<i64> {

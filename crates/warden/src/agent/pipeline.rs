@@ -146,7 +146,7 @@ struct Agent {
 type AuditExec = warden_sources::audit::exec::ExecEvent;
 
 /// The longest an event waits for its counterpart from the other source.
-const MAX_HOLD: Duration = Duration::from_secs(1);
+const MAX_HOLD: Duration = Duration::from_secs(5);
 
 /// How long a connector exit waits for audit events of the same process.
 const EXIT_HOLD: Duration = Duration::from_millis(100);
@@ -341,7 +341,8 @@ impl Agent {
     /// fork → exec → exit for every process (and gives the exec its identity even when the
     /// process is already gone), an audit exec waits until the connector has delivered its own
     /// exec of that pid, and a connector exit waits until no exec of that pid is outstanding —
-    /// each at most [`MAX_HOLD`], so a lost event on one side never stalls the other.
+    /// each at most [`MAX_HOLD`] (generous: under heavy load the audit path can lag the connector
+    /// by more than a second), so a lost event on one side never stalls the other.
     fn step(&mut self, wait: Duration) {
         let mut handled = 0;
         if let Some((_, rx)) = &self.connector {

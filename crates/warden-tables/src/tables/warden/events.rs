@@ -293,9 +293,11 @@ fn scan(
     Ok(())
 }
 
-fn event_time(v: &Json, time_ns: Option<i64>) -> Option<i64> {
-    time_ns
-        .or_else(|| int_of(&v["warden"]["time_ns"]))
+/// The event's time in whole seconds (osquery's `time`).
+fn event_time(v: &Json) -> Option<i64> {
+    v["@timestamp"]
+        .as_str()
+        .and_then(warden_core::parse_rfc3339_ns)
         .map(|t| t / 1_000_000_000)
 }
 
@@ -304,7 +306,7 @@ pub(crate) fn process_events(ctx: &QueryContext, rows: &mut Rows) -> Result<(), 
     scan(ctx, &["exec"], |seq, v| {
         let p = &v["process"];
         let x = &v["warden"]["executable"];
-        let time = event_time(v, parse_rfc3339_s(v["@timestamp"].as_str()));
+        let time = event_time(v);
         let cmdline = str_of(&p["command_line"]);
         let mut r = rows.push();
         r.set("pid", int_of(&p["pid"]))
@@ -358,10 +360,7 @@ pub(crate) fn process_lifecycle_events(
         let duration = int_of(&v["warden"]["duration_ns"]);
         rows.push()
             .set("action", str_of(&v["event"]["action"]))
-            .set(
-                "time",
-                parse_rfc3339_s(v["@timestamp"].as_str()).map(|t| t / 1_000_000_000),
-            )
+            .set("time", event_time(v))
             .set("pid", int_of(&p["pid"]))
             .set("parent", int_of(&p["parent"]["pid"]))
             .set("entity_id", str_of(&p["entity_id"]))
@@ -376,37 +375,9 @@ pub(crate) fn process_lifecycle_events(
     })
 }
 
-/// Nanoseconds since the epoch of an RFC 3339 UTC timestamp as the agent writes it
-/// (`2026-11-27T22:00:00.123456789Z`).
-fn parse_rfc3339_s(text: Option<&str>) -> Option<i64> {
-    let text = text?.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let nanos: i64 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000_000 + nanos)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_parse_back() {
-        assert_eq!(
-            parse_rfc3339_s(Some("2026-11-27T22:00:00.123456789Z")),
-            Some(1_795_816_800_123_456_789)
-        );
-        assert_eq!(parse_rfc3339_s(Some("garbage")), None);
-    }
 
     #[test]
     fn time_constraints_become_a_store_range() {
