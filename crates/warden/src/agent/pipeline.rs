@@ -413,7 +413,7 @@ impl Agent {
                 if seen && exec.success != Some(false) {
                     self.take_connector_exec(pid);
                 }
-                self.on_audit_exec(&exec);
+                self.on_audit_exec(*exec);
             } else {
                 blocked.insert(pid);
                 keep.push_back((received, exec));
@@ -531,7 +531,7 @@ impl Agent {
         }
     }
 
-    fn on_audit_exec(&mut self, exec: &warden_sources::audit::exec::ExecEvent) {
+    fn on_audit_exec(&mut self, exec: AuditExec) {
         let time_ns = exec.id.time.secs as i64 * 1_000_000_000 + i64::from(exec.id.time.nanos);
         // No start time from /proc here: by now the pid may belong to a newer process. The
         // table knows this one from its fork (the exec waited for it) and asks /proc itself
@@ -547,14 +547,14 @@ impl Agent {
             egid: Some(exec.egid),
             auid: exec.auid,
             session: exec.ses,
-            tty: exec.tty.clone(),
+            tty: exec.tty,
             comm: exec
                 .comm
                 .as_deref()
                 .map(|c| String::from_utf8_lossy(c).into_owned()),
-            exe: exec.exe.clone(),
-            args: exec.argv.clone(),
-            cwd: exec.cwd.clone(),
+            exe: exec.exe,
+            args: exec.argv,
+            cwd: exec.cwd,
             success: exec.success.unwrap_or(true),
             syscall: Some(format!("{:?}", exec.call).to_lowercase()),
             exit: exec.exit,
