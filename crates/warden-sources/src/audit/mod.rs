@@ -13,6 +13,7 @@ pub mod control;
 pub mod encoding;
 pub mod exec;
 pub mod msgtype;
+pub mod net;
 pub mod netlink;
 pub mod record;
 pub mod rules;
