@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::assemble::Event;
 use super::msgtype;
-use super::record::{EventId, Record, Value};
+use super::record::{EventId, FieldProblem, Record, Value};
 
 /// `AUDIT_ARCH_*` values of the `arch=` field.
 pub mod arch {
@@ -179,14 +179,24 @@ pub enum ExecError {
     BadField(&'static str),
 }
 
+impl From<FieldProblem> for ExecError {
+    fn from(p: FieldProblem) -> Self {
+        match p {
+            FieldProblem::Missing(key) => ExecError::MissingField(key),
+            FieldProblem::Malformed(key) => ExecError::BadField(key),
+        }
+    }
+}
+
 impl ExecEvent {
     /// The exec view of `event`, or why there is none.
     pub fn from_event(event: &Event) -> Result<ExecEvent, ExecError> {
         let sc = event.record(msgtype::SYSCALL).ok_or(ExecError::NoSyscall)?;
-        let arch = opt(sc, "arch", Value::as_hex_u64)?
+        let arch = sc
+            .opt("arch", Value::as_hex_u64)?
             .map(|a| u32::try_from(a).map_err(|_| ExecError::BadField("arch")))
             .transpose()?;
-        let syscall = req(sc, "syscall", Value::as_u32)?;
+        let syscall = sc.req("syscall", Value::as_u32)?;
         let has_execve = event.record(msgtype::EXECVE).is_some();
         let call = match arch.and_then(|a| exec_call(a, syscall)) {
             Some(c) => c,
@@ -207,27 +217,27 @@ impl ExecEvent {
             syscall,
             call,
             success,
-            exit: opt(sc, "exit", Value::as_i64)?,
-            pid: req(sc, "pid", Value::as_u32)?,
-            ppid: req(sc, "ppid", Value::as_u32)?,
-            uid: req(sc, "uid", Value::as_u32)?,
-            euid: req(sc, "euid", Value::as_u32)?,
-            suid: opt(sc, "suid", Value::as_u32)?,
-            fsuid: opt(sc, "fsuid", Value::as_u32)?,
-            gid: req(sc, "gid", Value::as_u32)?,
-            egid: req(sc, "egid", Value::as_u32)?,
-            sgid: opt(sc, "sgid", Value::as_u32)?,
-            fsgid: opt(sc, "fsgid", Value::as_u32)?,
-            auid: opt(sc, "auid", Value::as_u32)?.filter(|v| *v != UNSET_ID),
-            ses: opt(sc, "ses", Value::as_u32)?.filter(|v| *v != UNSET_ID),
+            exit: sc.opt("exit", Value::as_i64)?,
+            pid: sc.req("pid", Value::as_u32)?,
+            ppid: sc.req("ppid", Value::as_u32)?,
+            uid: sc.req("uid", Value::as_u32)?,
+            euid: sc.req("euid", Value::as_u32)?,
+            suid: sc.opt("suid", Value::as_u32)?,
+            fsuid: sc.opt("fsuid", Value::as_u32)?,
+            gid: sc.req("gid", Value::as_u32)?,
+            egid: sc.req("egid", Value::as_u32)?,
+            sgid: sc.opt("sgid", Value::as_u32)?,
+            fsgid: sc.opt("fsgid", Value::as_u32)?,
+            auid: sc.opt("auid", Value::as_u32)?.filter(|v| *v != UNSET_ID),
+            ses: sc.opt("ses", Value::as_u32)?.filter(|v| *v != UNSET_ID),
             tty: sc
                 .get("tty")
                 .and_then(Value::text)
                 .filter(|t| *t != "(none)")
                 .map(str::to_owned),
-            comm: bytes(sc, "comm"),
-            exe: bytes(sc, "exe"),
-            cwd: event.record(msgtype::CWD).and_then(|r| bytes(r, "cwd")),
+            comm: sc.bytes_of("comm"),
+            exe: sc.bytes_of("exe"),
+            cwd: event.record(msgtype::CWD).and_then(|r| r.bytes_of("cwd")),
             argc,
             argv,
             argv_complete,
@@ -237,32 +247,11 @@ impl ExecEvent {
                 .collect::<Result<_, _>>()?,
             proctitle: event
                 .record(msgtype::PROCTITLE)
-                .and_then(|r| bytes(r, "proctitle"))
+                .and_then(|r| r.bytes_of("proctitle"))
                 .map(|t| split_nul(&t)),
-            keys: bytes(sc, "key")
-                .map(|k| k.split(|b| *b == 0x01).map(<[u8]>::to_vec).collect())
-                .unwrap_or_default(),
+            keys: sc.rule_keys(),
         })
     }
-}
-
-fn req<T>(r: &Record, key: &'static str, f: fn(&Value) -> Option<T>) -> Result<T, ExecError> {
-    opt(r, key, f)?.ok_or(ExecError::MissingField(key))
-}
-
-fn opt<T>(
-    r: &Record,
-    key: &'static str,
-    f: fn(&Value) -> Option<T>,
-) -> Result<Option<T>, ExecError> {
-    match r.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => f(v).map(Some).ok_or(ExecError::BadField(key)),
-    }
-}
-
-fn bytes(r: &Record, key: &str) -> Option<Vec<u8>> {
-    r.get(key).and_then(Value::bytes).map(<[u8]>::to_vec)
 }
 
 fn split_nul(title: &[u8]) -> Vec<Vec<u8>> {
@@ -285,13 +274,13 @@ fn path_entry(r: &Record) -> Result<PathEntry, ExecError> {
         }
     };
     Ok(PathEntry {
-        item: opt(r, "item", Value::as_u32)?,
-        name: bytes(r, "name"),
-        inode: opt(r, "inode", Value::as_u64)?,
+        item: r.opt("item", Value::as_u32)?,
+        name: r.bytes_of("name"),
+        inode: r.opt("inode", Value::as_u64)?,
         dev: dev("dev")?,
-        mode: opt(r, "mode", Value::as_octal_u32)?,
-        ouid: opt(r, "ouid", Value::as_u32)?,
-        ogid: opt(r, "ogid", Value::as_u32)?,
+        mode: r.opt("mode", Value::as_octal_u32)?,
+        ouid: r.opt("ouid", Value::as_u32)?,
+        ogid: r.opt("ogid", Value::as_u32)?,
         nametype: r.get("nametype").and_then(Value::text).map(str::to_owned),
     })
 }

@@ -27,7 +27,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::assemble::Event;
 use super::exec::{UNSET_ID, arch};
 use super::msgtype;
-use super::record::{EventId, Record, Value};
+use super::record::{EventId, FieldProblem, Value};
 use super::rules::{AuditRule, FieldValue, Op, field};
 
 /// Address family numbers (`AF_*`) Warden decodes.
@@ -572,22 +572,31 @@ pub enum NetError {
     BadField(&'static str),
 }
 
+impl From<FieldProblem> for NetError {
+    fn from(p: FieldProblem) -> Self {
+        match p {
+            FieldProblem::Missing(key) => NetError::MissingField(key),
+            FieldProblem::Malformed(key) => NetError::BadField(key),
+        }
+    }
+}
+
 impl NetEvent {
     /// The network view of `event`, or why there is none. A SOCKADDR that does not parse is
     /// kept raw in [`NetEvent::addr_raw`], not an error.
     pub fn from_event(event: &Event) -> Result<NetEvent, NetError> {
         let sc = event.record(msgtype::SYSCALL).ok_or(NetError::NoSyscall)?;
-        let arch = u32::try_from(req(sc, "arch", Value::as_hex_u64)?)
+        let arch = u32::try_from(sc.req("arch", Value::as_hex_u64)?)
             .map_err(|_| NetError::BadField("arch"))?;
-        let syscall = req(sc, "syscall", Value::as_u32)?;
+        let syscall = sc.req("syscall", Value::as_u32)?;
         let socketcall = event.record(SOCKETCALL);
         let (call, fd) = match net_syscall(arch, syscall).ok_or(NetError::NotNet)? {
-            NetSyscall::Direct(c) => (c, opt(sc, "a0", Value::as_hex_u64)?),
+            NetSyscall::Direct(c) => (c, sc.opt("a0", Value::as_hex_u64)?),
             NetSyscall::SocketCall => {
-                let n = req(sc, "a0", Value::as_hex_u64)?;
+                let n = sc.req("a0", Value::as_hex_u64)?;
                 let c = NetCall::from_socketcall(n).ok_or(NetError::NotNet)?;
                 let fd = match socketcall {
-                    Some(r) => opt(r, "a0", Value::as_hex_u64)?,
+                    Some(r) => r.opt("a0", Value::as_hex_u64)?,
                     None => None,
                 };
                 (c, fd)
@@ -599,7 +608,7 @@ impl NetEvent {
             Some("no") => Some(false),
             Some(_) => return Err(NetError::BadField("success")),
         };
-        let exit = opt(sc, "exit", Value::as_i64)?;
+        let exit = sc.opt("exit", Value::as_i64)?;
         let errno = match (success, exit) {
             (Some(false), Some(e)) if e < 0 => errno_name(-e),
             _ => None,
@@ -622,43 +631,22 @@ impl NetEvent {
             success,
             exit,
             errno,
-            pid: req(sc, "pid", Value::as_u32)?,
-            ppid: req(sc, "ppid", Value::as_u32)?,
-            uid: req(sc, "uid", Value::as_u32)?,
-            euid: req(sc, "euid", Value::as_u32)?,
-            gid: req(sc, "gid", Value::as_u32)?,
-            egid: req(sc, "egid", Value::as_u32)?,
-            auid: opt(sc, "auid", Value::as_u32)?.filter(|v| *v != UNSET_ID),
-            ses: opt(sc, "ses", Value::as_u32)?.filter(|v| *v != UNSET_ID),
-            comm: bytes(sc, "comm"),
-            exe: bytes(sc, "exe"),
+            pid: sc.req("pid", Value::as_u32)?,
+            ppid: sc.req("ppid", Value::as_u32)?,
+            uid: sc.req("uid", Value::as_u32)?,
+            euid: sc.req("euid", Value::as_u32)?,
+            gid: sc.req("gid", Value::as_u32)?,
+            egid: sc.req("egid", Value::as_u32)?,
+            auid: sc.opt("auid", Value::as_u32)?.filter(|v| *v != UNSET_ID),
+            ses: sc.opt("ses", Value::as_u32)?.filter(|v| *v != UNSET_ID),
+            comm: sc.bytes_of("comm"),
+            exe: sc.bytes_of("exe"),
             fd,
             addr,
             addr_raw,
-            keys: bytes(sc, "key")
-                .map(|k| k.split(|b| *b == 0x01).map(<[u8]>::to_vec).collect())
-                .unwrap_or_default(),
+            keys: sc.rule_keys(),
         })
     }
-}
-
-fn req<T>(r: &Record, key: &'static str, f: fn(&Value) -> Option<T>) -> Result<T, NetError> {
-    opt(r, key, f)?.ok_or(NetError::MissingField(key))
-}
-
-fn opt<T>(
-    r: &Record,
-    key: &'static str,
-    f: fn(&Value) -> Option<T>,
-) -> Result<Option<T>, NetError> {
-    match r.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => f(v).map(Some).ok_or(NetError::BadField(key)),
-    }
-}
-
-fn bytes(r: &Record, key: &str) -> Option<Vec<u8>> {
-    r.get(key).and_then(Value::bytes).map(<[u8]>::to_vec)
 }
 
 /// Warden's network rules for this machine's ABIs: `always,exit` on connect, accept, accept4,

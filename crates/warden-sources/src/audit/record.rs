@@ -530,6 +530,47 @@ fn classify(rtype: u16, key: &str, raw: Raw<'_>, enriched: bool) -> Value {
     }
 }
 
+/// Why a field of a record could not be read in the form asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldProblem {
+    /// The field is absent (or `(null)`) but the kernel always writes it.
+    Missing(&'static str),
+    /// The field is present but not in the expected form.
+    Malformed(&'static str),
+}
+
+impl Record {
+    /// A field converted by `f`; `None` when absent or `(null)`, an error when present but not
+    /// in that form.
+    pub fn opt<T>(
+        &self,
+        key: &'static str,
+        f: fn(&Value) -> Option<T>,
+    ) -> Result<Option<T>, FieldProblem> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => f(v).map(Some).ok_or(FieldProblem::Malformed(key)),
+        }
+    }
+
+    /// A field the kernel always writes, converted by `f`.
+    pub fn req<T>(&self, key: &'static str, f: fn(&Value) -> Option<T>) -> Result<T, FieldProblem> {
+        self.opt(key, f)?.ok_or(FieldProblem::Missing(key))
+    }
+
+    /// A field's bytes (hex-decoded when it was encoded), copied.
+    pub fn bytes_of(&self, key: &str) -> Option<Vec<u8>> {
+        self.get(key).and_then(Value::bytes).map(<[u8]>::to_vec)
+    }
+
+    /// The rule keys of a SYSCALL record: several keys on one rule are joined by 0x01.
+    pub fn rule_keys(&self) -> Vec<Vec<u8>> {
+        self.bytes_of("key")
+            .map(|k| k.split(|b| *b == 0x01).map(<[u8]>::to_vec).collect())
+            .unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
