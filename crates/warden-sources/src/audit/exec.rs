@@ -203,12 +203,7 @@ impl ExecEvent {
             None if has_execve => ExecCall::Other,
             None => return Err(ExecError::NotExec),
         };
-        let success = match sc.get("success").and_then(Value::text) {
-            None => None,
-            Some("yes") => Some(true),
-            Some("no") => Some(false),
-            Some(_) => return Err(ExecError::BadField("success")),
-        };
+        let success = sc.success()?;
         let (argc, argv, argv_complete) = assemble_argv(event.records_of(msgtype::EXECVE));
         Ok(ExecEvent {
             id: event.id,

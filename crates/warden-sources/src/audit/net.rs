@@ -602,12 +602,7 @@ impl NetEvent {
                 (c, fd)
             }
         };
-        let success = match sc.get("success").and_then(Value::text) {
-            None => None,
-            Some("yes") => Some(true),
-            Some("no") => Some(false),
-            Some(_) => return Err(NetError::BadField("success")),
-        };
+        let success = sc.success()?;
         let exit = sc.opt("exit", Value::as_i64)?;
         let errno = match (success, exit) {
             (Some(false), Some(e)) if e < 0 => errno_name(-e),

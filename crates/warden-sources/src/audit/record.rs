@@ -563,6 +563,16 @@ impl Record {
         self.get(key).and_then(Value::bytes).map(<[u8]>::to_vec)
     }
 
+    /// A SYSCALL record's `success=yes|no`; `None` when absent.
+    pub fn success(&self) -> Result<Option<bool>, FieldProblem> {
+        match self.get("success").and_then(Value::text) {
+            None => Ok(None),
+            Some("yes") => Ok(Some(true)),
+            Some("no") => Ok(Some(false)),
+            Some(_) => Err(FieldProblem::Malformed("success")),
+        }
+    }
+
     /// The rule keys of a SYSCALL record: several keys on one rule are joined by 0x01.
     pub fn rule_keys(&self) -> Vec<Vec<u8>> {
         self.bytes_of("key")

@@ -576,11 +576,14 @@ impl Agent {
             kind,
         };
         let line = warden_core::to_ecs_line(&event);
-        *self
-            .status
-            .events
-            .entry(event.kind.class().to_string())
-            .or_default() += 1;
+        // Counted without a per-event allocation: the class key exists after its first event.
+        let class = event.kind.class();
+        match self.status.events.get_mut(class) {
+            Some(n) => *n += 1,
+            None => {
+                self.status.events.insert(class.to_string(), 1);
+            }
+        }
         self.events_since_status += 1;
         if self.config.output.stdout {
             println!("{line}");
