@@ -7,7 +7,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::event::{Event, EventKind, Executable, Parent, Process};
+use crate::event::{
+    Event, EventKind, Executable, FileEvent, NetAction, NetworkEvent, Parent, Process,
+    SocketAddress,
+};
 
 /// The event as one ECS JSON object.
 pub fn to_ecs(event: &Event) -> Value {
@@ -31,7 +34,74 @@ struct Ecs<'a> {
     user: Option<User<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     container: Option<Container<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<Endpoint>,
+    /// The listening end of bind/listen (ECS: "the receiver of a connection").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<Network<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<File>,
     warden: Warden<'a>,
+}
+
+/// ECS `source`/`destination`/`server`: `address` is the raw address (the IP, or a Unix
+/// socket's path, `@name` when abstract), `ip` and `port` for inet sockets.
+#[derive(Serialize)]
+struct Endpoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+}
+
+impl Endpoint {
+    fn of(a: &SocketAddress) -> Option<Endpoint> {
+        let address = a.address_text()?;
+        Some(Endpoint {
+            ip: a.ip().map(|_| address.clone()),
+            port: a.port(),
+            address: Some(address),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct Network<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<&'a str>,
+    /// `ipv4`, `ipv6`, or `unix`.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    direction: &'static str,
+}
+
+#[derive(Serialize)]
+struct File {
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -161,6 +231,32 @@ struct Warden<'a> {
     original_ppid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     loss: Option<Loss<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<WardenNetwork<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<WardenFile<'a>>,
+}
+
+/// Network facts ECS has no field for.
+#[derive(Serialize)]
+struct WardenNetwork<'a> {
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fd: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errno: Option<&'a str>,
+}
+
+/// File facts ECS has no field for.
+#[derive(Serialize)]
+struct WardenFile<'a> {
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watch: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -206,6 +302,8 @@ impl<'a> Ecs<'a> {
             EventKind::Exec(_) => ("event", "process", "start", "exec"),
             EventKind::Fork(_) => ("event", "process", "start", "fork"),
             EventKind::Exit(_) => ("event", "process", "end", "exit"),
+            EventKind::Network(e) => ("event", "network", net_type(e.action), e.action.name()),
+            EventKind::File(e) => ("event", "file", e.action.ecs_type(), e.action.name()),
             EventKind::Loss(_) => ("pipeline_error", "host", "info", "events-lost"),
         };
         let mut ecs = Ecs {
@@ -223,12 +321,17 @@ impl<'a> Ecs<'a> {
             process: None,
             user: None,
             container: None,
+            source: None,
+            destination: None,
+            server: None,
+            network: None,
+            file: None,
             warden: Warden::default(),
         };
         match &event.kind {
             EventKind::Exec(e) => {
                 ecs.set_process(&e.process);
-                ecs.event.outcome = Some(if e.success { "success" } else { "failure" });
+                ecs.event.outcome = Some(outcome(e.success));
                 ecs.warden.source = Some(e.source.name());
                 ecs.warden.syscall = e.syscall.as_deref();
                 ecs.warden.syscall_exit = e.exit;
@@ -246,6 +349,8 @@ impl<'a> Ecs<'a> {
                 ecs.warden.signal = e.signal;
                 ecs.warden.duration_ns = e.duration_ns;
             }
+            EventKind::Network(e) => ecs.set_network(e),
+            EventKind::File(e) => ecs.set_file(e),
             EventKind::Loss(e) => {
                 ecs.warden.loss = Some(Loss {
                     source: &e.source,
@@ -255,6 +360,83 @@ impl<'a> Ecs<'a> {
             }
         }
         ecs
+    }
+
+    fn set_network(&mut self, e: &'a NetworkEvent) {
+        self.set_process(&e.process);
+        self.event.outcome = Some(outcome(e.success));
+        self.warden.source = Some(e.source.name());
+        self.warden.syscall = e.syscall.as_deref();
+        self.warden.syscall_exit = e.exit;
+        let local = e.local.as_ref().and_then(Endpoint::of);
+        let remote = e.remote.as_ref().and_then(Endpoint::of);
+        match e.action {
+            NetAction::Connect | NetAction::Send => {
+                self.source = local;
+                self.destination = remote;
+            }
+            NetAction::Accept | NetAction::Receive => {
+                self.source = remote;
+                self.destination = local;
+            }
+            NetAction::Bind | NetAction::Listen => {
+                self.server = local;
+                self.source = remote;
+            }
+        }
+        let kind = e
+            .local
+            .as_ref()
+            .or(e.remote.as_ref())
+            .and_then(|a| match a {
+                SocketAddress::Ip { addr, .. } if addr.is_ipv4() => Some("ipv4"),
+                SocketAddress::Ip { .. } => Some("ipv6"),
+                SocketAddress::Unix { .. } | SocketAddress::UnixUnnamed => Some("unix"),
+                SocketAddress::Other { .. } => None,
+            });
+        self.network = Some(Network {
+            transport: e.transport.as_deref(),
+            kind,
+            direction: e.action.direction(),
+        });
+        self.warden.network = Some(WardenNetwork {
+            action: e.action.name(),
+            family: e.family,
+            fd: e.fd,
+            errno: e.errno.as_deref(),
+        });
+    }
+
+    fn set_file(&mut self, e: &'a FileEvent) {
+        self.set_process(&e.process);
+        self.event.outcome = Some(outcome(e.success));
+        self.warden.source = Some(e.source.name());
+        self.warden.syscall = e.syscall.as_deref();
+        self.warden.syscall_exit = e.exit;
+        let (directory, name) = match e.path.iter().rposition(|&b| b == b'/') {
+            Some(i) => (
+                Some(text(if i == 0 { b"/" } else { &e.path[..i] })),
+                Some(text(&e.path[i + 1..])),
+            ),
+            None => (None, Some(text(&e.path))),
+        };
+        self.file = Some(File {
+            path: text(&e.path),
+            name,
+            directory,
+            target_path: e.target_path.as_deref().map(text),
+            inode: e.inode.map(|i| i.to_string()),
+            device: e.device.map(|d| d.to_string()),
+            mode: e.mode.map(|m| format!("{:o}", m & 0o7777)),
+            uid: e.owner_uid.map(|u| u.to_string()),
+            gid: e.owner_gid.map(|g| g.to_string()),
+            kind: e.is_dir.map(|d| if d { "dir" } else { "file" }),
+        });
+        self.warden.file = Some(WardenFile {
+            action: e.action.name(),
+            old_path: e.old_path.as_deref().map(text),
+            watch: e.watch.as_deref(),
+        });
     }
 
     fn set_process(&mut self, p: &'a Process) {
@@ -295,6 +477,18 @@ impl<'a> Ecs<'a> {
                 .map(|sha256| Hash { sha256 }),
             parent: p.parent.as_ref().map(parent),
         });
+    }
+}
+
+fn outcome(success: bool) -> &'static str {
+    if success { "success" } else { "failure" }
+}
+
+/// ECS `event.type` of a socket call.
+fn net_type(action: NetAction) -> &'static str {
+    match action {
+        NetAction::Bind | NetAction::Listen => "start",
+        _ => "connection",
     }
 }
 
@@ -426,7 +620,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ExecEvent, ExecSource, LossEvent};
+    use crate::event::{ExecEvent, LossEvent, Source};
     use crate::identity::{BootId, ProcessKey};
 
     #[test]
@@ -498,7 +692,7 @@ mod tests {
                     }),
                     ..Default::default()
                 },
-                source: ExecSource::Audit,
+                source: Source::Audit,
                 syscall: Some("execve".into()),
                 success: true,
                 exit: Some(0),

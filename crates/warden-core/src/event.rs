@@ -1,6 +1,8 @@
 //! The one event model: what every source produces and every sink (store, JSON stream, SQL)
 //! consumes. Sources fill what they know; enrichment fills the rest; nothing here does IO.
 
+use std::net::IpAddr;
+
 use crate::identity::ProcessKey;
 
 /// One thing that happened on the host.
@@ -17,6 +19,10 @@ pub enum EventKind {
     Exec(ExecEvent),
     Fork(ForkEvent),
     Exit(ExitEvent),
+    /// A socket call: connect, accept, bind, listen, send, receive.
+    Network(NetworkEvent),
+    /// A file change, or a read of a watched (sensitive) file.
+    File(FileEvent),
     /// Events that could not be recorded: the loss itself is an event.
     Loss(LossEvent),
 }
@@ -28,7 +34,28 @@ impl EventKind {
             EventKind::Exec(_) => "exec",
             EventKind::Fork(_) => "fork",
             EventKind::Exit(_) => "exit",
+            EventKind::Network(_) => "network",
+            EventKind::File(_) => "file",
             EventKind::Loss(_) => "loss",
+        }
+    }
+
+    /// What happened within the class: `exec`, `connect`, `rename`... (the store's `action`).
+    pub fn action(&self) -> &'static str {
+        match self {
+            EventKind::Network(e) => e.action.name(),
+            EventKind::File(e) => e.action.name(),
+            other => other.class(),
+        }
+    }
+
+    /// The outcome, for events that have one.
+    pub fn success(&self) -> Option<bool> {
+        match self {
+            EventKind::Exec(e) => Some(e.success),
+            EventKind::Network(e) => Some(e.success),
+            EventKind::File(e) => Some(e.success),
+            _ => None,
         }
     }
 
@@ -38,6 +65,8 @@ impl EventKind {
             EventKind::Exec(e) => Some(&e.process),
             EventKind::Fork(e) => Some(&e.child),
             EventKind::Exit(e) => Some(&e.process),
+            EventKind::Network(e) => Some(&e.process),
+            EventKind::File(e) => Some(&e.process),
             EventKind::Loss(_) => None,
         }
     }
@@ -114,23 +143,26 @@ pub struct Executable {
     pub referrer_url: Option<String>,
 }
 
-/// Which source saw an exec.
+/// Which kernel interface reported an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExecSource {
+pub enum Source {
     /// The kernel audit stream: complete argv, exe, cwd from the records themselves.
     Audit,
     /// The process connector, completed from /proc (racy for short-lived processes).
     ProcConnector,
     /// Found running in /proc when the agent started.
     ProcScan,
+    /// A fanotify group (file events; the kernel gives the pid, the process table the rest).
+    Fanotify,
 }
 
-impl ExecSource {
+impl Source {
     pub fn name(self) -> &'static str {
         match self {
-            ExecSource::Audit => "audit",
-            ExecSource::ProcConnector => "proc_connector",
-            ExecSource::ProcScan => "procfs",
+            Source::Audit => "audit",
+            Source::ProcConnector => "proc_connector",
+            Source::ProcScan => "procfs",
+            Source::Fanotify => "fanotify",
         }
     }
 }
@@ -138,7 +170,7 @@ impl ExecSource {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecEvent {
     pub process: Process,
-    pub source: ExecSource,
+    pub source: Source,
     /// `execve` or `execveat`, when the source knows.
     pub syscall: Option<String>,
     pub success: bool,
@@ -169,4 +201,257 @@ pub struct LossEvent {
     /// Why: "kernel_lost", "socket_overrun", "queue_full", "malformed", ...
     pub cause: String,
     pub count: u64,
+}
+
+/// What a socket call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NetAction {
+    /// connect(2): an outgoing connection (or a datagram socket's default peer).
+    Connect,
+    /// accept(2)/accept4(2): an incoming connection taken.
+    Accept,
+    /// bind(2): a local address claimed.
+    Bind,
+    /// listen(2): a stream socket made a listener.
+    Listen,
+    /// sendto(2)/sendmsg(2) with an address (unconnected datagrams; off by default).
+    Send,
+    /// recvfrom(2) with an address.
+    Receive,
+}
+
+impl NetAction {
+    pub const ALL: [NetAction; 6] = [
+        NetAction::Connect,
+        NetAction::Accept,
+        NetAction::Bind,
+        NetAction::Listen,
+        NetAction::Send,
+        NetAction::Receive,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NetAction::Connect => "connect",
+            NetAction::Accept => "accept",
+            NetAction::Bind => "bind",
+            NetAction::Listen => "listen",
+            NetAction::Send => "send",
+            NetAction::Receive => "receive",
+        }
+    }
+
+    /// Which way the traffic goes, from this host's point of view (ECS `network.direction`).
+    pub fn direction(self) -> &'static str {
+        match self {
+            NetAction::Connect | NetAction::Send => "egress",
+            NetAction::Accept | NetAction::Receive => "ingress",
+            NetAction::Bind | NetAction::Listen => "unknown",
+        }
+    }
+}
+
+/// One end of a socket.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SocketAddress {
+    /// An IPv4 or IPv6 address and port.
+    Ip { addr: IpAddr, port: u16 },
+    /// A Unix socket: its path, or its abstract name (shown with a leading `@`).
+    Unix { path: Vec<u8>, abstract_name: bool },
+    /// An unnamed Unix socket (unbound peer, autobind).
+    UnixUnnamed,
+    /// Another family (`AF_NETLINK`...): its number.
+    Other { family: u16 },
+}
+
+impl SocketAddress {
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            SocketAddress::Ip { addr, .. } => Some(*addr),
+            _ => None,
+        }
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            SocketAddress::Ip { port, .. } => Some(*port),
+            _ => None,
+        }
+    }
+
+    /// The address as text: the IP (without port), or the Unix path (`@name` when abstract).
+    pub fn address_text(&self) -> Option<String> {
+        match self {
+            SocketAddress::Ip { addr, .. } => Some(addr.to_string()),
+            SocketAddress::Unix {
+                path,
+                abstract_name,
+            } => Some(if *abstract_name {
+                format!("@{}", crate::ecs::text(path))
+            } else {
+                crate::ecs::text(path)
+            }),
+            SocketAddress::UnixUnnamed | SocketAddress::Other { .. } => None,
+        }
+    }
+}
+
+/// A socket call of a process, with both ends as far as known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkEvent {
+    pub process: Process,
+    pub action: NetAction,
+    pub source: Source,
+    /// `connect`, `accept4`, `socketcall(connect)`...
+    pub syscall: Option<String>,
+    /// `AF_*` number of the socket, when known.
+    pub family: Option<u16>,
+    /// `tcp`, `udp`, `icmp`, `sctp`, `raw`; `stream`/`dgram`/`seqpacket` for Unix sockets.
+    pub transport: Option<String>,
+    /// This host's end (bind, listen, and the local end when known).
+    pub local: Option<SocketAddress>,
+    /// The peer (connect's target, accept's client).
+    pub remote: Option<SocketAddress>,
+    /// The socket's file descriptor in the process.
+    pub fd: Option<i64>,
+    pub success: bool,
+    /// The call's return value, or the negative errno.
+    pub exit: Option<i64>,
+    /// The errno's name when the call failed (`ECONNREFUSED`, `EINPROGRESS`...).
+    pub errno: Option<String>,
+}
+
+/// What happened to a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileAction {
+    /// A new file, directory, device node or FIFO.
+    Create,
+    /// Opened for writing (audit: open with a write flag).
+    Open,
+    /// Content changed (fanotify `FAN_MODIFY`).
+    Modify,
+    /// Closed after being opened for writing (fanotify `FAN_CLOSE_WRITE`).
+    CloseWrite,
+    /// Renamed or moved: `path` is the new name, `old_path` the old one.
+    Rename,
+    /// Unlinked or removed.
+    Delete,
+    /// Permission bits changed.
+    Chmod,
+    /// Owner or group changed.
+    Chown,
+    /// Metadata changed, kind unknown (fanotify `FAN_ATTRIB`: mode, owner, times, xattrs).
+    Attrib,
+    /// A hard link made: `path` is the new name, `target_path` the existing file.
+    Link,
+    /// A symbolic link made: `path` is the link, `target_path` what it points to.
+    Symlink,
+    /// Truncated.
+    Truncate,
+    /// Read (or opened for reading) — recorded for watched paths only.
+    Read,
+}
+
+impl FileAction {
+    pub const ALL: [FileAction; 13] = [
+        FileAction::Create,
+        FileAction::Open,
+        FileAction::Modify,
+        FileAction::CloseWrite,
+        FileAction::Rename,
+        FileAction::Delete,
+        FileAction::Chmod,
+        FileAction::Chown,
+        FileAction::Attrib,
+        FileAction::Link,
+        FileAction::Symlink,
+        FileAction::Truncate,
+        FileAction::Read,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FileAction::Create => "create",
+            FileAction::Open => "open",
+            FileAction::Modify => "modify",
+            FileAction::CloseWrite => "close_write",
+            FileAction::Rename => "rename",
+            FileAction::Delete => "delete",
+            FileAction::Chmod => "chmod",
+            FileAction::Chown => "chown",
+            FileAction::Attrib => "attrib",
+            FileAction::Link => "link",
+            FileAction::Symlink => "symlink",
+            FileAction::Truncate => "truncate",
+            FileAction::Read => "read",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FileAction> {
+        FileAction::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The OpenBSM audit classes of the action, as `auditreduce -c` knows them: `fr` read,
+    /// `fw` write, `fc` create, `fd` delete, `fm` attribute change (a rename is `fc` and `fd`,
+    /// as in BSM's event table).
+    pub fn bsm_classes(self) -> &'static [&'static str] {
+        match self {
+            FileAction::Read => &["fr"],
+            FileAction::Open
+            | FileAction::Modify
+            | FileAction::CloseWrite
+            | FileAction::Truncate => &["fw"],
+            FileAction::Create | FileAction::Link | FileAction::Symlink => &["fc"],
+            FileAction::Rename => &["fc", "fd"],
+            FileAction::Delete => &["fd"],
+            FileAction::Chmod | FileAction::Chown | FileAction::Attrib => &["fm"],
+        }
+    }
+
+    /// ECS `event.type`.
+    pub fn ecs_type(self) -> &'static str {
+        match self {
+            FileAction::Create | FileAction::Link | FileAction::Symlink => "creation",
+            FileAction::Delete => "deletion",
+            FileAction::Read => "access",
+            _ => "change",
+        }
+    }
+}
+
+impl NetAction {
+    pub fn from_name(name: &str) -> Option<NetAction> {
+        NetAction::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// A file operation of a process. Whichever source saw it (audit rules or fanotify), the shape
+/// is the same; what a source cannot know stays `None`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileEvent {
+    pub process: Process,
+    pub action: FileAction,
+    pub source: Source,
+    /// `openat`, `renameat2`, ... (audit), or the fanotify mask bit (`FAN_CLOSE_WRITE`).
+    pub syscall: Option<String>,
+    /// The file the event is about (after a rename: its new name). Bytes: paths need not be UTF-8.
+    pub path: Vec<u8>,
+    /// The old name of a renamed file.
+    pub old_path: Option<Vec<u8>>,
+    /// What a symlink points to, or the existing file a hard link names.
+    pub target_path: Option<Vec<u8>>,
+    pub inode: Option<u64>,
+    pub device: Option<u64>,
+    /// `st_mode` after the event (a chmod's new mode), when known.
+    pub mode: Option<u32>,
+    /// Owner after the event (a chown's new owner), when known.
+    pub owner_uid: Option<u32>,
+    pub owner_gid: Option<u32>,
+    /// The object is a directory.
+    pub is_dir: Option<bool>,
+    /// The watch list entry that made a read worth recording (`ssh`, `browser`, `shadow`...).
+    pub watch: Option<String>,
+    pub success: bool,
+    /// The call's return value, or the negative errno (audit only).
+    pub exit: Option<i64>,
 }

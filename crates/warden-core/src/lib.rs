@@ -7,7 +7,7 @@ mod identity;
 
 pub use ecs::{days_from_civil, parse_rfc3339_ns, rfc3339_ns, text, to_ecs, to_ecs_line};
 pub use event::{
-    Event, EventKind, ExecEvent, ExecSource, Executable, ExitEvent, ForkEvent, LossEvent, Parent,
-    Process,
+    Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, ForkEvent,
+    LossEvent, NetAction, NetworkEvent, Parent, Process, SocketAddress, Source,
 };
 pub use identity::{BootId, ProcessKey};

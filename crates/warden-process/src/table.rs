@@ -4,9 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use warden_core::{
-    BootId, ExecEvent, ExecSource, ExitEvent, ForkEvent, Parent, Process, ProcessKey,
-};
+use warden_core::{BootId, ExecEvent, ExitEvent, ForkEvent, Parent, Process, ProcessKey, Source};
 
 use crate::facts::{ExecFact, ExitFact, ForkFact, ProcSource, SeedProcess};
 
@@ -252,7 +250,7 @@ impl ProcessTable {
     }
 
     /// Loads the processes of a /proc scan, oldest first, linking each to the entry of its ppid.
-    /// Returns one [`ExecSource::ProcScan`] exec event per process added (processes already known
+    /// Returns one [`Source::ProcScan`] exec event per process added (processes already known
     /// under the same key are skipped; a known pid with another start time is retired first).
     pub fn seed(&mut self, mut procs: Vec<SeedProcess>) -> Vec<ExecEvent> {
         procs.sort_by_key(|p| (p.start_ticks, p.pid));
@@ -288,7 +286,7 @@ impl ProcessTable {
             .filter_map(|&(id, _)| self.entries.get(&id))
             .map(|e| ExecEvent {
                 process: self.process(e),
-                source: ExecSource::ProcScan,
+                source: Source::ProcScan,
                 syscall: None,
                 success: true,
                 exit: None,
@@ -389,7 +387,7 @@ impl ProcessTable {
     /// the image and keeps the old one as [`previous`](Self::previous); a failed one reports the
     /// attempted program without changing the table. The key is None only when no start time
     /// could be found anywhere.
-    pub fn on_exec(&mut self, f: &ExecFact, src: &dyn ProcSource, source: ExecSource) -> ExecEvent {
+    pub fn on_exec(&mut self, f: &ExecFact, src: &dyn ProcSource, source: Source) -> ExecEvent {
         let event = |process| ExecEvent {
             process,
             source,

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
-use warden_core::{BootId, ExecSource, ProcessKey};
+use warden_core::{BootId, ProcessKey, Source};
 
 use crate::{
     ExecFact, ExitFact, ForkFact, NoProcSource, ProcSource, ProcessTable, SeedProcess, TableConfig,
@@ -99,7 +99,7 @@ fn base() -> ProcessTable {
         seed(1000, 900, 1000, "/bin/bash"),
     ]);
     assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|e| e.source == ExecSource::ProcScan));
+    assert!(events.iter().all(|e| e.source == Source::ProcScan));
     t
 }
 
@@ -128,7 +128,7 @@ fn seed_fork_exec_exit_chain() {
     let e = t.on_exec(
         &exec(1234, 1000, "/usr/bin/ls", &["ls", "-l"]),
         &NoProcSource,
-        ExecSource::Audit,
+        Source::Audit,
     );
     assert_eq!(e.process.key, Some(key(1234, 2000)));
     assert_eq!(e.process.args, vec![b"ls".to_vec(), b"-l".to_vec()]);
@@ -167,7 +167,7 @@ fn exec_before_fork_attaches_to_one_process() {
     let e = t.on_exec(
         &exec(1234, 1000, "/usr/bin/ls", &["ls"]),
         &proc,
-        ExecSource::Audit,
+        Source::Audit,
     );
     assert_eq!(e.process.key, Some(key(1234, 2000)));
     assert_eq!(e.process.parent.as_ref().unwrap().pid, 1000);
@@ -205,7 +205,7 @@ fn exec_before_fork_without_proc_gets_key_from_the_fork() {
     let e = t.on_exec(
         &exec(1234, 1000, "/usr/bin/true", &["true"]),
         &NoProcSource,
-        ExecSource::Audit,
+        Source::Audit,
     );
     assert_eq!(e.process.key, None, "no start time anywhere yet");
     assert_eq!(t.stats().unkeyed_execs, 1);
@@ -228,7 +228,7 @@ fn short_lived_process_starts_at_its_fork() {
     let e = t.on_exec(
         &exec(4321, 1000, "/usr/bin/id", &["id"]),
         &NoProcSource,
-        ExecSource::Audit,
+        Source::Audit,
     );
     assert_eq!(
         e.process.key,
@@ -260,13 +260,13 @@ fn pid_reuse_gives_a_new_entity() {
     let e = t.on_exec(
         &exec(555, 1, "/usr/bin/x", &["x"]),
         &proc,
-        ExecSource::ProcConnector,
+        Source::ProcConnector,
     );
     // A live entry is trusted without a lookup: same process as the fork.
     assert_eq!(e.process.key, Some(new));
     let mut with_ticks = exec(555, 1, "/usr/bin/x", &["x"]);
     with_ticks.start_ticks = Some(12_000);
-    let e = t.on_exec(&with_ticks, &proc, ExecSource::ProcConnector);
+    let e = t.on_exec(&with_ticks, &proc, Source::ProcConnector);
     assert_eq!(e.process.key, Some(key(555, 12_000)));
     assert_eq!(t.stats().retired, 2);
     t.check_invariants();
@@ -281,7 +281,7 @@ fn reparenting_keeps_the_original_parent() {
     let e = t.on_exec(
         &exec(2000, 1, "/usr/bin/daemon", &["daemon"]),
         &NoProcSource,
-        ExecSource::Audit,
+        Source::Audit,
     );
     assert_eq!(e.process.ppid, Some(1));
     assert_eq!(e.process.original_ppid, Some(1000));
@@ -299,7 +299,7 @@ fn unknown_parent_is_loaded_from_proc() {
     let e = t.on_exec(
         &exec(78, 77, "/bin/sh", &["sh"]),
         &proc,
-        ExecSource::ProcConnector,
+        Source::ProcConnector,
     );
     assert_eq!(e.process.key, None);
     let parent = e.process.parent.unwrap();
@@ -314,7 +314,7 @@ fn failed_exec_leaves_the_image() {
     let mut f = exec(1000, 900, "/nonexistent", &["nonexistent"]);
     f.success = false;
     f.exit = Some(-2);
-    let e = t.on_exec(&f, &NoProcSource, ExecSource::Audit);
+    let e = t.on_exec(&f, &NoProcSource, Source::Audit);
     assert!(!e.success);
     assert_eq!(e.process.exe.as_deref(), Some(&b"/nonexistent"[..]));
     assert_eq!(t.get(1000).unwrap().exe.as_deref(), Some(&b"/bin/bash"[..]));
@@ -410,14 +410,14 @@ fn derived_ticks_far_from_exact_are_another_process() {
     let mut f = exec(2000, 1000, "/usr/bin/x", &["x"]);
     f.start_ticks = Some(2001);
     assert_eq!(
-        t.on_exec(&f, &NoProcSource, ExecSource::ProcConnector)
+        t.on_exec(&f, &NoProcSource, Source::ProcConnector)
             .process
             .key,
         Some(key(2000, 2000))
     );
     f.start_ticks = Some(2500);
     assert_eq!(
-        t.on_exec(&f, &NoProcSource, ExecSource::ProcConnector)
+        t.on_exec(&f, &NoProcSource, Source::ProcConnector)
             .process
             .key,
         Some(key(2000, 2500))
@@ -495,7 +495,7 @@ proptest! {
                     f.ppid = ppid;
                     f.start_ticks = ticks;
                     f.success = success;
-                    seen.push(t.on_exec(&f, &proc, ExecSource::Audit).process);
+                    seen.push(t.on_exec(&f, &proc, Source::Audit).process);
                 }
                 Op::Exit { pid, dt } => {
                     now += dt;

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use warden_core::{BootId, ExecSource, ProcessKey};
+use warden_core::{BootId, ProcessKey, Source};
 use warden_process::{ExecFact, ProcSource, ProcessTable, SeedProcess, TableConfig};
 
 /// USER_HZ: the unit of /proc/PID/stat start times on every Linux ABI.
@@ -88,7 +88,7 @@ fn own_process_gets_the_key_proc_implies() {
         success: true,
         ..ExecFact::default()
     };
-    let event = table.on_exec(&fact, &RealProc, ExecSource::Audit);
+    let event = table.on_exec(&fact, &RealProc, Source::Audit);
     let expected = ProcessKey {
         boot: boot_id,
         pid,

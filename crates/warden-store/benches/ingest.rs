@@ -67,6 +67,7 @@ fn exec_event(i: usize, parents: Parents) -> StoredEvent {
         path: Some(exe.into()),
         success: Some(true),
         json,
+        ..StoredEvent::default()
     }
 }
 

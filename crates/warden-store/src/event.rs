@@ -1,5 +1,7 @@
 //! The stored form of an event: indexed columns common to every event class, plus its JSON.
 
+use warden_core::{Event, EventKind, SocketAddress};
+
 /// One event as the store keeps it. Generic over event classes: a new class (network, file...)
 /// fills the columns it has and leaves the others `None`; everything else is in `json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,8 +28,64 @@ pub struct StoredEvent {
     pub path: Option<String>,
     /// Outcome, when the event has one.
     pub success: Option<bool>,
+    /// The old name of a renamed file.
+    pub old_path: Option<String>,
+    /// This host's end of a socket: IP address, or a Unix socket's path (`@name` if abstract).
+    pub local_address: Option<String>,
+    pub local_port: Option<i64>,
+    /// The peer's end of a socket.
+    pub remote_address: Option<String>,
+    pub remote_port: Option<i64>,
     /// The full event, exactly as written to the JSON stream.
     pub json: String,
+}
+
+impl StoredEvent {
+    /// The stored form of `event`, whose JSON-stream line is `json`.
+    pub fn from_event(event: &Event, json: String) -> StoredEvent {
+        let process = event.kind.process();
+        let text = |b: &Option<Vec<u8>>| b.as_deref().map(warden_core::text);
+        let mut stored = StoredEvent {
+            time_ns: event.time_ns,
+            class: event.kind.class().into(),
+            action: event.kind.action().into(),
+            entity_id: process.and_then(|p| p.entity_id()).unwrap_or_default(),
+            parent_entity_id: process.and_then(|p| p.parent.as_ref()?.key.map(|k| k.entity_id())),
+            pid: process.map_or(0, |p| i64::from(p.pid)),
+            ppid: process.and_then(|p| p.ppid.map(i64::from)),
+            uid: process.and_then(|p| p.uid.map(i64::from)),
+            exe: process.and_then(|p| text(&p.exe)),
+            path: None,
+            success: event.kind.success(),
+            json,
+            ..StoredEvent::default()
+        };
+        match &event.kind {
+            EventKind::Exec(e) => stored.path = text(&e.process.exe),
+            EventKind::File(e) => {
+                stored.path = Some(warden_core::text(&e.path));
+                stored.old_path = text(&e.old_path);
+            }
+            EventKind::Network(e) => {
+                let end = |a: &Option<SocketAddress>| {
+                    let a = a.as_ref();
+                    (
+                        a.and_then(SocketAddress::address_text),
+                        a.and_then(SocketAddress::port).map(i64::from),
+                    )
+                };
+                (stored.local_address, stored.local_port) = end(&e.local);
+                (stored.remote_address, stored.remote_port) = end(&e.remote);
+                // A Unix socket's path is what `--path` finds.
+                stored.path = [&e.remote, &e.local].into_iter().find_map(|a| match a {
+                    Some(SocketAddress::Unix { .. }) => a.as_ref()?.address_text(),
+                    _ => None,
+                });
+            }
+            _ => {}
+        }
+        stored
+    }
 }
 
 /// A stored event with its sequence number.
@@ -41,8 +99,8 @@ pub struct StoredEventRow {
 }
 
 /// Column list, in the order of [`StoredEvent`]'s fields (shared by inserts and selects).
-pub(crate) const COLUMNS: &str =
-    "time_ns, class, action, entity_id, parent_entity_id, pid, ppid, uid, exe, path, success, json";
+pub(crate) const COLUMNS: &str = "time_ns, class, action, entity_id, parent_entity_id, pid, ppid, \
+     uid, exe, path, success, json, old_path, local_address, local_port, remote_address, remote_port";
 
 impl StoredEventRow {
     /// Reads a row selected as `seq, <COLUMNS>`.
@@ -62,6 +120,11 @@ impl StoredEventRow {
                 path: row.get(10)?,
                 success: row.get(11)?,
                 json: row.get(12)?,
+                old_path: row.get(13)?,
+                local_address: row.get(14)?,
+                local_port: row.get(15)?,
+                remote_address: row.get(16)?,
+                remote_port: row.get(17)?,
             },
         })
     }

@@ -31,6 +31,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_parent_entity_id ON events(parent_entity_id);
     CREATE INDEX events_pid ON events(pid);
     CREATE INDEX events_class ON events(class, time_ns);",
+    // 2: network and file events: a rename's old path and both ends of a socket, so that
+    // `--path`, `--port` and `--addr` filter in SQL. Existing rows keep NULLs.
+    "ALTER TABLE events ADD COLUMN old_path TEXT;
+    ALTER TABLE events ADD COLUMN local_address TEXT;
+    ALTER TABLE events ADD COLUMN local_port INTEGER;
+    ALTER TABLE events ADD COLUMN remote_address TEXT;
+    ALTER TABLE events ADD COLUMN remote_port INTEGER;",
 ];
 
 /// Schema version this build writes (the number of migrations).

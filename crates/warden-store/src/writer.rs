@@ -166,7 +166,7 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut stmt = tx.prepare_cached(&format!(
-                "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ))?;
             for e in events {
                 stmt.execute(params![
@@ -182,6 +182,11 @@ impl Writer {
                     e.path,
                     e.success,
                     e.json,
+                    e.old_path,
+                    e.local_address,
+                    e.local_port,
+                    e.remote_address,
+                    e.remote_port,
                 ])?;
             }
         }

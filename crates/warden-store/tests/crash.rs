@@ -38,6 +38,7 @@ fn event(b: i64, i: i64) -> StoredEvent {
             "{{\"batch\":{b},\"i\":{i},\"pad\":\"{}\"}}",
             "p".repeat(600)
         ),
+        ..StoredEvent::default()
     }
 }
 

@@ -34,6 +34,7 @@ fn event(i: i64) -> StoredEvent {
         path: (i % 5 == 0).then(|| format!("/etc/file{i}")),
         success: Some(i % 7 != 0),
         json: format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(600)),
+        ..StoredEvent::default()
     }
 }
 

@@ -2,8 +2,7 @@
 //! agent wrote, with `time` constraints pushed into the store's range scan, joined with live tables.
 
 use warden_core::{
-    BootId, Event, EventKind, ExecEvent, ExecSource, Executable, ExitEvent, Parent, Process,
-    ProcessKey,
+    BootId, Event, EventKind, ExecEvent, Executable, ExitEvent, Parent, Process, ProcessKey, Source,
 };
 
 fn exec_at(time_s: i64, pid: u32, exe: &str) -> Event {
@@ -49,7 +48,7 @@ fn exec_at(time_s: i64, pid: u32, exe: &str) -> Event {
                 }),
                 ..Default::default()
             },
-            source: ExecSource::Audit,
+            source: Source::Audit,
             syscall: Some("execve".into()),
             success: true,
             exit: Some(0),
@@ -58,25 +57,7 @@ fn exec_at(time_s: i64, pid: u32, exe: &str) -> Event {
 }
 
 fn stored(event: &Event) -> warden_store::StoredEvent {
-    let process = event.kind.process().unwrap();
-    warden_store::StoredEvent {
-        time_ns: event.time_ns,
-        class: event.kind.class().into(),
-        action: event.kind.class().into(),
-        entity_id: process.entity_id().unwrap(),
-        parent_entity_id: process
-            .parent
-            .as_ref()
-            .and_then(|p| p.key)
-            .map(|k| k.entity_id()),
-        pid: i64::from(process.pid),
-        ppid: process.ppid.map(i64::from),
-        uid: process.uid.map(i64::from),
-        exe: process.exe.as_deref().map(warden_core::text),
-        path: None,
-        success: Some(true),
-        json: warden_core::to_ecs_line(event),
-    }
+    warden_store::StoredEvent::from_event(event, warden_core::to_ecs_line(event))
 }
 
 #[test]

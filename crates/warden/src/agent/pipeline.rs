@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use warden_core::{BootId, Event, EventKind, ExecSource, LossEvent};
+use warden_core::{BootId, Event, EventKind, LossEvent, Source};
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
 use warden_sources::proc_connector::{
@@ -503,7 +503,7 @@ impl Agent {
                     syscall: None,
                     exit: None,
                 };
-                self.on_exec_fact(&fact, ExecSource::ProcConnector);
+                self.on_exec_fact(&fact, Source::ProcConnector);
             }
             ProcEvent::Exit {
                 header, tgid, pid, ..
@@ -559,10 +559,10 @@ impl Agent {
             syscall: Some(format!("{:?}", exec.call).to_lowercase()),
             exit: exec.exit,
         };
-        self.on_exec_fact(&fact, ExecSource::Audit);
+        self.on_exec_fact(&fact, Source::Audit);
     }
 
-    fn on_exec_fact(&mut self, fact: &ExecFact, source: ExecSource) {
+    fn on_exec_fact(&mut self, fact: &ExecFact, source: Source) {
         let mut exec = self.table.on_exec(fact, &LiveProc, source);
         self.enricher.enrich(&mut exec.process);
         self.emit(EventKind::Exec(exec), fact.time_ns);
@@ -598,7 +598,7 @@ impl Agent {
                 .or_default() += 1;
         }
         if let Some(tx) = &self.store_tx {
-            let stored = stored_event(&event, line);
+            let stored = StoredEvent::from_event(&event, line);
             match tx.try_send(stored) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -717,28 +717,4 @@ fn rss_bytes() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
-}
-
-/// The store's indexed view of an event, with its JSON line.
-fn stored_event(event: &Event, json: String) -> StoredEvent {
-    let process = event.kind.process();
-    let text = |b: &Option<Vec<u8>>| b.as_deref().map(warden_core::text);
-    let success = match &event.kind {
-        EventKind::Exec(e) => Some(e.success),
-        _ => None,
-    };
-    StoredEvent {
-        time_ns: event.time_ns,
-        class: event.kind.class().into(),
-        action: event.kind.class().into(),
-        entity_id: process.and_then(|p| p.entity_id()).unwrap_or_default(),
-        parent_entity_id: process.and_then(|p| p.parent.as_ref()?.key.map(|k| k.entity_id())),
-        pid: process.map_or(0, |p| i64::from(p.pid)),
-        ppid: process.and_then(|p| p.ppid.map(i64::from)),
-        uid: process.and_then(|p| p.uid.map(i64::from)),
-        exe: process.and_then(|p| text(&p.exe)),
-        path: process.and_then(|p| text(&p.exe)),
-        success,
-        json,
-    }
 }
