@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{
-    Event, EventKind, Executable, FileEvent, NetAction, NetworkEvent, Parent, Process,
+    Event, EventKind, Executable, FileAction, FileEvent, NetAction, NetworkEvent, Parent, Process,
     SocketAddress,
 };
 
@@ -75,6 +75,10 @@ impl Endpoint {
 struct Network<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     transport: Option<&'a str>,
+    /// The IANA protocol number of `transport` (ECS keeps it as a string): what osquery's
+    /// `socket_events.protocol` holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iana_number: Option<String>,
     /// `ipv4`, `ipv6`, or `unix`.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     kind: Option<&'static str>,
@@ -384,19 +388,14 @@ impl<'a> Ecs<'a> {
                 self.source = remote;
             }
         }
-        let kind = e
-            .local
-            .as_ref()
-            .or(e.remote.as_ref())
-            .and_then(|a| match a {
-                SocketAddress::Ip { addr, .. } if addr.is_ipv4() => Some("ipv4"),
-                SocketAddress::Ip { .. } => Some("ipv6"),
-                SocketAddress::Unix { .. } | SocketAddress::UnixUnnamed => Some("unix"),
-                SocketAddress::Other { .. } => None,
-            });
         self.network = Some(Network {
             transport: e.transport.as_deref(),
-            kind,
+            iana_number: e
+                .transport
+                .as_deref()
+                .and_then(iana_protocol_number)
+                .map(|n| n.to_string()),
+            kind: network_type(e),
             direction: e.action.direction(),
         });
         self.warden.network = Some(WardenNetwork {
@@ -413,13 +412,7 @@ impl<'a> Ecs<'a> {
         self.warden.source = Some(e.source.name());
         self.warden.syscall = e.syscall.as_deref();
         self.warden.syscall_exit = e.exit;
-        let (directory, name) = match e.path.iter().rposition(|&b| b == b'/') {
-            Some(i) => (
-                Some(text(if i == 0 { b"/" } else { &e.path[..i] })),
-                Some(text(&e.path[i + 1..])),
-            ),
-            None => (None, Some(text(&e.path))),
-        };
+        let (directory, name) = split_path(&e.path);
         self.file = Some(File {
             path: text(&e.path),
             name,
@@ -427,10 +420,10 @@ impl<'a> Ecs<'a> {
             target_path: e.target_path.as_deref().map(text),
             inode: e.inode.map(|i| i.to_string()),
             device: e.device.map(|d| d.to_string()),
-            mode: e.mode.map(|m| format!("{:o}", m & 0o7777)),
+            mode: e.mode.map(octal_mode),
             uid: e.owner_uid.map(|u| u.to_string()),
             gid: e.owner_gid.map(|g| g.to_string()),
-            kind: e.is_dir.map(|d| if d { "dir" } else { "file" }),
+            kind: file_type(e),
         });
         self.warden.file = Some(WardenFile {
             action: e.action.name(),
@@ -492,6 +485,78 @@ fn net_type(action: NetAction) -> &'static str {
     }
 }
 
+/// ECS `network.type`: from the addresses, else from the socket's family (a listen names no
+/// address).
+fn network_type(e: &NetworkEvent) -> Option<&'static str> {
+    const AF_UNIX: u16 = 1;
+    const AF_INET: u16 = 2;
+    const AF_INET6: u16 = 10;
+    let of_address = |a: &SocketAddress| match a {
+        SocketAddress::Ip { addr, .. } if addr.is_ipv4() => Some("ipv4"),
+        SocketAddress::Ip { .. } => Some("ipv6"),
+        SocketAddress::Unix { .. } | SocketAddress::UnixUnnamed => Some("unix"),
+        SocketAddress::Other { .. } => None,
+    };
+    [&e.local, &e.remote]
+        .into_iter()
+        .flatten()
+        .find_map(of_address)
+        .or(match e.family? {
+            AF_UNIX => Some("unix"),
+            AF_INET => Some("ipv4"),
+            AF_INET6 => Some("ipv6"),
+            _ => None,
+        })
+}
+
+/// The IANA protocol number of a transport name as the sources write it (Unix socket types
+/// and raw sockets have none).
+fn iana_protocol_number(transport: &str) -> Option<u8> {
+    Some(match transport {
+        "icmp" => 1,
+        "tcp" => 6,
+        "udp" => 17,
+        "ipv6-icmp" => 58,
+        "sctp" => 132,
+        "udplite" => 136,
+        _ => return None,
+    })
+}
+
+/// ECS `file.directory` and `file.name`. Trailing slashes do not make an empty name, and the
+/// root itself has neither (it is in no directory).
+fn split_path(path: &[u8]) -> (Option<String>, Option<String>) {
+    let without_trailing_slashes =
+        |p: &[u8]| p.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    let path = &path[..without_trailing_slashes(path)];
+    if path.is_empty() {
+        return (None, None);
+    }
+    match path.iter().rposition(|&b| b == b'/') {
+        None => (None, Some(text(path))),
+        Some(slash) => {
+            let directory = match &path[..without_trailing_slashes(&path[..slash])] {
+                b"" => "/".to_string(),
+                d => text(d),
+            };
+            (Some(directory), Some(text(&path[slash + 1..])))
+        }
+    }
+}
+
+/// ECS `file.type`: a symlink event's object is a symlink whatever else is known.
+fn file_type(e: &FileEvent) -> Option<&'static str> {
+    if e.action == FileAction::Symlink {
+        return Some("symlink");
+    }
+    e.is_dir.map(|d| if d { "dir" } else { "file" })
+}
+
+/// Permission bits in octal with four digits (`0640`), as ECS `file.mode` writes them.
+fn octal_mode(mode: u32) -> String {
+    format!("{:04o}", mode & 0o7777)
+}
+
 fn parent(parent: &Parent) -> EcsParent {
     EcsParent {
         entity_id: parent.key.map(|k| k.entity_id()),
@@ -508,7 +573,7 @@ fn executable(x: &Executable) -> ExecutableFacts<'_> {
         device: x.device,
         owner_uid: x.owner_uid,
         owner_gid: x.owner_gid,
-        mode: x.mode.map(|m| format!("{:o}", m & 0o7777)),
+        mode: x.mode.map(octal_mode),
         mtime_ns: x.mtime_ns,
         ctime_ns: x.ctime_ns,
         package: x.package.as_deref(),
@@ -620,8 +685,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ExecEvent, LossEvent, Source};
+    use crate::event::{ExecEvent, FileAction, LossEvent, Source};
     use crate::identity::{BootId, ProcessKey};
+    use std::net::IpAddr;
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_nanoseconds() {
@@ -726,5 +792,297 @@ mod tests {
         let v = to_ecs(&event);
         assert_eq!(v["event"]["kind"], "pipeline_error");
         assert_eq!(v["warden"]["loss"]["count"], 3);
+    }
+
+    fn caller() -> Process {
+        Process {
+            key: Some(ProcessKey {
+                boot: BootId([2; 16]),
+                pid: 300,
+                start_ticks: 9,
+            }),
+            pid: 300,
+            uid: Some(1000),
+            auid: Some(1000),
+            exe: Some(b"/usr/bin/curl".to_vec()),
+            ..Default::default()
+        }
+    }
+
+    fn ip(text: &str, port: u16) -> SocketAddress {
+        SocketAddress::Ip {
+            addr: text.parse::<IpAddr>().unwrap(),
+            port,
+        }
+    }
+
+    fn unix(path: &[u8], abstract_name: bool) -> SocketAddress {
+        SocketAddress::Unix {
+            path: path.to_vec(),
+            abstract_name,
+        }
+    }
+
+    fn net(
+        action: NetAction,
+        family: u16,
+        local: Option<SocketAddress>,
+        remote: Option<SocketAddress>,
+    ) -> Value {
+        to_ecs(&Event {
+            time_ns: 0,
+            host: "h".into(),
+            kind: EventKind::Network(NetworkEvent {
+                process: caller(),
+                action,
+                source: Source::Audit,
+                syscall: Some(action.name().into()),
+                family: Some(family),
+                transport: Some(if family == 1 { "stream" } else { "tcp" }.into()),
+                local,
+                remote,
+                fd: Some(3),
+                success: true,
+                exit: Some(0),
+                errno: None,
+            }),
+        })
+    }
+
+    #[test]
+    fn connect_v4_names_source_and_destination() {
+        let v = net(
+            NetAction::Connect,
+            2,
+            Some(ip("10.0.0.5", 40_000)),
+            Some(ip("93.184.216.34", 443)),
+        );
+        assert_eq!(v["event"]["category"][0], "network");
+        assert_eq!(v["event"]["type"][0], "connection");
+        assert_eq!(v["event"]["action"], "connect");
+        assert_eq!(v["event"]["outcome"], "success");
+        assert_eq!(v["source"]["ip"], "10.0.0.5");
+        assert_eq!(v["source"]["address"], "10.0.0.5");
+        assert_eq!(v["source"]["port"], 40_000);
+        assert_eq!(v["destination"]["ip"], "93.184.216.34");
+        assert_eq!(v["destination"]["port"], 443);
+        assert!(v.get("server").is_none());
+        assert_eq!(v["network"]["transport"], "tcp");
+        assert_eq!(v["network"]["iana_number"], "6");
+        assert_eq!(v["network"]["type"], "ipv4");
+        assert_eq!(v["network"]["direction"], "egress");
+        assert_eq!(v["warden"]["network"]["action"], "connect");
+        assert_eq!(v["warden"]["network"]["family"], 2);
+        assert_eq!(v["warden"]["network"]["fd"], 3);
+        assert_eq!(v["warden"]["syscall"], "connect");
+        assert_eq!(v["warden"]["syscall_exit"], 0);
+        assert_eq!(v["warden"]["auid"], 1000);
+        assert_eq!(v["process"]["entity_id"], caller().entity_id().unwrap());
+        assert_eq!(v["process"]["executable"], "/usr/bin/curl");
+    }
+
+    #[test]
+    fn failed_connect_keeps_its_errno() {
+        let event = Event {
+            time_ns: 0,
+            host: "h".into(),
+            kind: EventKind::Network(NetworkEvent {
+                process: caller(),
+                action: NetAction::Connect,
+                source: Source::Audit,
+                syscall: Some("connect".into()),
+                family: Some(2),
+                transport: None,
+                local: None,
+                remote: Some(ip("127.0.0.1", 9)),
+                fd: Some(4),
+                success: false,
+                exit: Some(-111),
+                errno: Some("ECONNREFUSED".into()),
+            }),
+        };
+        let v = to_ecs(&event);
+        assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(v["warden"]["network"]["errno"], "ECONNREFUSED");
+        assert_eq!(v["warden"]["syscall_exit"], -111);
+        assert!(v.get("source").is_none());
+        assert!(v["network"].get("transport").is_none());
+        assert!(v["network"].get("iana_number").is_none());
+    }
+
+    #[test]
+    fn accept_v6_makes_the_peer_the_source() {
+        let v = net(
+            NetAction::Accept,
+            10,
+            Some(ip("::1", 22)),
+            Some(ip("2001:db8::7", 51_000)),
+        );
+        assert_eq!(v["source"]["ip"], "2001:db8::7");
+        assert_eq!(v["source"]["port"], 51_000);
+        assert_eq!(v["destination"]["ip"], "::1");
+        assert_eq!(v["destination"]["port"], 22);
+        assert_eq!(v["network"]["type"], "ipv6");
+        assert_eq!(v["network"]["direction"], "ingress");
+        assert_eq!(v["event"]["type"][0], "connection");
+    }
+
+    #[test]
+    fn bind_and_listen_name_the_server() {
+        let v = net(NetAction::Bind, 2, Some(ip("0.0.0.0", 8080)), None);
+        assert_eq!(v["server"]["ip"], "0.0.0.0");
+        assert_eq!(v["server"]["port"], 8080);
+        assert!(v.get("source").is_none());
+        assert!(v.get("destination").is_none());
+        assert_eq!(v["event"]["type"][0], "start");
+        assert_eq!(v["network"]["direction"], "unknown");
+
+        // listen(2) names no address: the family still tells the network type.
+        let v = net(NetAction::Listen, 10, None, None);
+        assert!(v.get("server").is_none());
+        assert_eq!(v["network"]["type"], "ipv6");
+        assert_eq!(v["warden"]["network"]["action"], "listen");
+    }
+
+    #[test]
+    fn unix_sockets_are_addressed_by_path_or_abstract_name() {
+        let v = net(
+            NetAction::Connect,
+            1,
+            Some(SocketAddress::UnixUnnamed),
+            Some(unix(b"/run/dbus/system_bus_socket", false)),
+        );
+        assert_eq!(v["destination"]["address"], "/run/dbus/system_bus_socket");
+        assert!(v["destination"].get("ip").is_none());
+        assert!(v["destination"].get("port").is_none());
+        assert!(
+            v.get("source").is_none(),
+            "an unnamed socket has no address"
+        );
+        assert_eq!(v["network"]["type"], "unix");
+        assert_eq!(v["network"]["transport"], "stream");
+        assert!(v["network"].get("iana_number").is_none());
+
+        let v = net(
+            NetAction::Bind,
+            1,
+            Some(unix(b"/tmp/.X11-unix/X0", true)),
+            None,
+        );
+        assert_eq!(v["server"]["address"], "@/tmp/.X11-unix/X0");
+
+        // An empty path is an unnamed socket too, not an empty address.
+        let v = net(NetAction::Bind, 1, Some(unix(b"", false)), None);
+        assert!(v.get("server").is_none());
+    }
+
+    fn file(action: FileAction, path: &[u8], edit: impl FnOnce(&mut FileEvent)) -> Value {
+        let mut e = FileEvent {
+            process: caller(),
+            action,
+            source: Source::Fanotify,
+            syscall: None,
+            path: path.to_vec(),
+            old_path: None,
+            target_path: None,
+            inode: Some(1234),
+            device: None,
+            mode: Some(0o100640),
+            owner_uid: Some(0),
+            owner_gid: Some(42),
+            is_dir: Some(false),
+            watch: None,
+            success: true,
+            exit: None,
+        };
+        edit(&mut e);
+        to_ecs(&Event {
+            time_ns: 0,
+            host: "h".into(),
+            kind: EventKind::File(e),
+        })
+    }
+
+    #[test]
+    fn renames_carry_the_old_path() {
+        let v = file(FileAction::Rename, b"/etc/passwd", |e| {
+            e.source = Source::Audit;
+            e.syscall = Some("renameat2".into());
+            e.old_path = Some(b"/etc/passwd.new".to_vec());
+            e.exit = Some(0);
+        });
+        assert_eq!(v["event"]["category"][0], "file");
+        assert_eq!(v["event"]["type"][0], "change");
+        assert_eq!(v["event"]["action"], "rename");
+        assert_eq!(v["file"]["path"], "/etc/passwd");
+        assert_eq!(v["file"]["directory"], "/etc");
+        assert_eq!(v["file"]["name"], "passwd");
+        assert_eq!(v["file"]["inode"], "1234");
+        assert_eq!(v["file"]["mode"], "0640");
+        assert_eq!(v["file"]["uid"], "0");
+        assert_eq!(v["file"]["gid"], "42");
+        assert_eq!(v["file"]["type"], "file");
+        assert_eq!(v["warden"]["file"]["action"], "rename");
+        assert_eq!(v["warden"]["file"]["old_path"], "/etc/passwd.new");
+        assert_eq!(v["warden"]["syscall"], "renameat2");
+        assert_eq!(v["warden"]["source"], "audit");
+        assert_eq!(v["warden"]["auid"], 1000);
+    }
+
+    #[test]
+    fn watched_reads_carry_the_watch_label() {
+        let v = file(FileAction::Read, b"/home/bob/.ssh/id_ed25519", |e| {
+            e.watch = Some("ssh".into());
+            e.mode = Some(0o100600);
+        });
+        assert_eq!(v["event"]["type"][0], "access");
+        assert_eq!(v["warden"]["file"]["watch"], "ssh");
+        assert_eq!(v["warden"]["source"], "fanotify");
+        assert_eq!(v["file"]["mode"], "0600");
+        assert!(v["warden"]["file"].get("old_path").is_none());
+    }
+
+    #[test]
+    fn non_utf8_paths_are_escaped() {
+        let v = file(FileAction::Create, b"/tmp/a\xffb/c\xfe", |_| {});
+        assert_eq!(v["file"]["path"], "/tmp/a\\xffb/c\\xfe");
+        assert_eq!(v["file"]["directory"], "/tmp/a\\xffb");
+        assert_eq!(v["file"]["name"], "c\\xfe");
+        assert_eq!(v["event"]["type"][0], "creation");
+    }
+
+    #[test]
+    fn paths_split_into_directory_and_name() {
+        let split = |p: &[u8]| {
+            let v = file(FileAction::Delete, p, |_| {});
+            (
+                v["file"]["directory"].as_str().map(str::to_owned),
+                v["file"]["name"].as_str().map(str::to_owned),
+            )
+        };
+        let some = |d: &str, n: &str| (Some(d.to_owned()), Some(n.to_owned()));
+        assert_eq!(split(b"/vmlinuz"), some("/", "vmlinuz"));
+        assert_eq!(
+            split(b"/etc/ssh/sshd_config"),
+            some("/etc/ssh", "sshd_config")
+        );
+        assert_eq!(split(b"/tmp/dir/"), some("/tmp", "dir"));
+        assert_eq!(split(b"//etc//hosts"), some("//etc", "hosts"));
+        assert_eq!(split(b"relative"), (None, Some("relative".into())));
+        assert_eq!(split(b"/"), (None, None));
+        let v = file(FileAction::Delete, b"/", |_| {});
+        assert_eq!(v["file"]["path"], "/");
+    }
+
+    #[test]
+    fn symlinks_are_typed_and_name_their_target() {
+        let v = file(FileAction::Symlink, b"/tmp/link", |e| {
+            e.target_path = Some(b"/etc/shadow".to_vec());
+            e.is_dir = None;
+            e.mode = None;
+        });
+        assert_eq!(v["file"]["type"], "symlink");
+        assert_eq!(v["file"]["target_path"], "/etc/shadow");
+        assert!(v["file"].get("mode").is_none());
     }
 }

@@ -241,6 +241,10 @@ impl NetAction {
         }
     }
 
+    pub fn from_name(name: &str) -> Option<NetAction> {
+        NetAction::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     /// Which way the traffic goes, from this host's point of view (ECS `network.direction`).
     pub fn direction(self) -> &'static str {
         match self {
@@ -280,18 +284,21 @@ impl SocketAddress {
     }
 
     /// The address as text: the IP (without port), or the Unix path (`@name` when abstract).
+    /// An empty path is an unnamed socket, not an address.
     pub fn address_text(&self) -> Option<String> {
         match self {
             SocketAddress::Ip { addr, .. } => Some(addr.to_string()),
             SocketAddress::Unix {
                 path,
-                abstract_name,
-            } => Some(if *abstract_name {
-                format!("@{}", crate::ecs::text(path))
-            } else {
-                crate::ecs::text(path)
-            }),
-            SocketAddress::UnixUnnamed | SocketAddress::Other { .. } => None,
+                abstract_name: true,
+            } => Some(format!("@{}", crate::ecs::text(path))),
+            SocketAddress::Unix {
+                path,
+                abstract_name: false,
+            } if !path.is_empty() => Some(crate::ecs::text(path)),
+            SocketAddress::Unix { .. }
+            | SocketAddress::UnixUnnamed
+            | SocketAddress::Other { .. } => None,
         }
     }
 }
@@ -416,12 +423,6 @@ impl FileAction {
             FileAction::Read => "access",
             _ => "change",
         }
-    }
-}
-
-impl NetAction {
-    pub fn from_name(name: &str) -> Option<NetAction> {
-        NetAction::ALL.into_iter().find(|a| a.name() == name)
     }
 }
 

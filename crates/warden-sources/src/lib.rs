@@ -3,13 +3,19 @@
 //!
 //! * [`audit`] — Linux audit over netlink: control client, rules, daemon or multicast reading,
 //!   record parser, event assembler and exec view.
+//! * [`fanotify`] — file activity from a fanotify group: create, delete, rename, write, close,
+//!   metadata changes on whole filesystems, reads of watched credential files.
 //! * [`proc_connector`] — the netlink process connector: fork, exec and exit with kernel
 //!   timestamps.
 //! * [`procfs`] — /proc reading to seed the process table (pid, ppid, start time, ids, exe,
 //!   argv, cwd, tty, session), plus boot id and clock facts.
+//! * [`socket_probe`] — a live socket's type, protocol and ends, borrowed with `pidfd_getfd`
+//!   (what an audit network record leaves out).
 
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod fanotify;
 pub mod proc_connector;
 pub mod procfs;
+pub mod socket_probe;

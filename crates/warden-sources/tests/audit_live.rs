@@ -488,3 +488,121 @@ fn missing_capabilities_are_named() {
     assert!(mcast.contains("CAP_AUDIT_READ"), "{mcast}");
     guard.check();
 }
+
+/// `auditctl` with `args`; its exit status and output.
+fn auditctl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("auditctl").args(args).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The agent's lock (`/run/warden.lock`), held so no `warden run` (or a fixture recorder)
+/// changes rules under the test; `None` if it stays taken for 30 s.
+fn agent_lock() -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("/run/warden.lock")
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // SAFETY: a valid fd owned by `f`.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Some(f);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `file_rules` and `read_watch_rules` encode exactly what auditctl does: each rule is added from
+/// Warden's bytes, then deleted by `auditctl -d` / `-W` with the auditctl spelling — the kernel
+/// deletes only a rule equal field for field and bit for bit — and `auditctl -l` shows watches
+/// as `-w PATH -p r`.
+#[test]
+fn file_rules_match_auditctl() {
+    use warden_sources::audit::exec::arch;
+    use warden_sources::audit::file::{file_rules_for, file_syscalls, read_watch_rules};
+    if helper_mode().is_some() || !is_root() || Command::new("auditctl").arg("-v").output().is_err()
+    {
+        return;
+    }
+    let _serial = serial();
+    let Some(_lock) = agent_lock() else {
+        eprintln!("skipped: /run/warden.lock is held");
+        return;
+    };
+    let guard = StateGuard::capture();
+    const KEY: &str = "wardenfiletest";
+    let mut c = AuditControl::open().unwrap();
+    let ours = |c: &mut AuditControl| {
+        c.list_rules()
+            .unwrap()
+            .iter()
+            .filter(|r| r.has_key(KEY.as_bytes()))
+            .count()
+    };
+
+    for (abi, arch_arg) in [(arch::X86_64, "arch=b64"), (arch::I386, "arch=b32")] {
+        // auditctl 3.0.9 has no name for fchmodat2; a number is accepted anywhere.
+        let rest: Vec<&str> = file_syscalls(abi)
+            .iter()
+            .filter(|s| s.name != "open" && s.name != "openat")
+            .map(|s| if s.name == "fchmodat2" { "452" } else { s.name })
+            .collect();
+        let rest = rest.join(",");
+        let spelled: [Vec<&str>; 3] = [
+            vec!["-S", "open", "-F", "a1&0x243"],
+            vec!["-S", "openat", "-F", "a2&0x243"],
+            vec!["-S", &rest],
+        ];
+        let rules = file_rules_for(abi, KEY, 4242);
+        assert_eq!(rules.len(), spelled.len());
+        for (rule, spelling) in rules.iter().zip(&spelled) {
+            c.add_rule(&rule.encode().unwrap()).unwrap();
+            let mut args = vec!["-d", "always,exit", "-F", arch_arg];
+            args.extend(spelling);
+            args.extend(["-F", "pid!=4242", "-k", KEY]);
+            let (ok, text) = auditctl(&args);
+            assert!(ok, "auditctl {args:?}: {text}");
+            assert_eq!(ours(&mut c), 0, "{args:?} left Warden's rule in place");
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, b"x").unwrap();
+    let tree = dir.path().join("keys");
+    std::fs::create_dir(&tree).unwrap();
+    let later = dir.path().join("later");
+    let (rules, skipped) = read_watch_rules(&[&file, &tree, &later], KEY, None);
+    assert!(skipped.is_empty());
+    for r in &rules {
+        c.add_rule(&r.encode().unwrap()).unwrap();
+    }
+    let (_, listed) = auditctl(&["-l"]);
+    for p in [&file, &tree, &later] {
+        let line = format!("-w {} -p r -k {KEY}", p.display());
+        assert!(listed.lines().any(|l| l == line), "{line} not in\n{listed}");
+        let (ok, text) = auditctl(&["-W", &p.display().to_string(), "-p", "r", "-k", KEY]);
+        assert!(ok, "auditctl -W {}: {text}", p.display());
+    }
+    assert_eq!(ours(&mut c), 0);
+
+    // With the agent's pid excluded the kernel takes it too, and auditctl shows the long form.
+    let (rules, _) = read_watch_rules(&[&file], KEY, Some(4242));
+    c.add_rule(&rules[0].encode().unwrap()).unwrap();
+    let (_, listed) = auditctl(&["-l"]);
+    let line = format!(
+        "-a always,exit -S all -F path={} -F perm=r -F pid!=4242 -F key={KEY}",
+        file.display()
+    );
+    assert!(listed.lines().any(|l| l == line), "{line} not in\n{listed}");
+    c.delete_rule(&rules[0].encode().unwrap()).unwrap();
+    assert_eq!(ours(&mut c), 0);
+    guard.check();
+}

@@ -59,6 +59,19 @@ pub enum StoreError {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// The database was written by an older Warden and could not be upgraded by this reader.
+    #[error(
+        "event store schema version {found} is older than this build's ({supported}) and could \
+         not be upgraded ({why}); run `warden run` once, or read as a user who may write it"
+    )]
+    SchemaTooOld {
+        /// `user_version` found in the database.
+        found: i64,
+        /// The version this build reads.
+        supported: i64,
+        /// Why the upgrade failed.
+        why: String,
+    },
     /// An argument was rejected (for example an invalid schema name for `ATTACH`).
     #[error("event store: {0}")]
     Invalid(String),

@@ -7,9 +7,14 @@
 //!
 //! Plans stay linear over a whole iteration: the selective filters (pids, entity ids) use their
 //! indexes; the time range is turned once into a `seq` range through the time index; the other
-//! filters (classes, uids, globs) are checked while scanning in `seq` order.
+//! filters (classes, uids, globs, ports, outcome) are checked while scanning in `seq` order.
+//!
+//! What an [`EventFilter`] means is defined once, by [`EventFilter::matches`]; the SQL written
+//! here is its translation for the store, and the address ranges, which SQLite cannot compare,
+//! are checked with that same predicate after the SQL (before `limit` counts a row).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::Value;
@@ -17,7 +22,7 @@ use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use crate::event::COLUMNS;
 use crate::writer::{DiskUsage, last_seq};
-use crate::{BUSY_TIMEOUT, Result, StoredEventRow};
+use crate::{BUSY_TIMEOUT, Result, StoreError, StoredEvent, StoredEventRow};
 
 /// Rows fetched per page by [`Reader::query`].
 const PAGE_ROWS: u64 = 500;
@@ -41,10 +46,22 @@ pub struct EventFilter {
     pub uids: Vec<i64>,
     /// Events of these classes (`exec`, `exit`...).
     pub classes: Vec<String>,
+    /// Events of these kinds: `(class, None)` is every event of the class, `(class,
+    /// Some(action))` only that action (`("file", Some("rename"))`). Combined with `classes`
+    /// by AND, like any two fields.
+    pub kinds: Vec<(String, Option<String>)>,
     /// SQLite GLOB on `exe` (case-sensitive; `*`, `?`, `[...]`).
     pub exe_glob: Option<String>,
-    /// SQLite GLOB on `path`.
+    /// SQLite GLOB on `path`, or on `old_path` (a renamed file is found by either name).
     pub path_glob: Option<String>,
+    /// Events with one of these ports at either end of the socket.
+    pub ports: Vec<u16>,
+    /// Events with an IP address at either end inside one of these networks, each an address
+    /// and a prefix length (`10.0.0.0`, 8). IPv4-mapped IPv6 addresses (`::ffff:10.1.2.3`, what a
+    /// dual-stack socket reports for an IPv4 peer) count as the IPv4 address.
+    pub networks: Vec<(IpAddr, u8)>,
+    /// Events with this outcome. Events that have none (fork, exit, loss) match neither.
+    pub success: Option<bool>,
     /// Events with `seq` greater than this (the cursor of `--follow` and of shippers).
     pub after_seq: Option<i64>,
     /// At most this many events.
@@ -89,15 +106,142 @@ impl EventFilter {
                 bind_list(&mut params, names)
             ));
         }
+        if !self.kinds.is_empty() {
+            self.kind_conditions(unindexed, &mut conds, &mut params);
+        }
         if let Some(glob) = &self.exe_glob {
             conds.push("exe GLOB ?".into());
             params.push(Value::Text(glob.clone()));
         }
         if let Some(glob) = &self.path_glob {
-            conds.push("path GLOB ?".into());
+            conds.push("(path GLOB ? OR old_path GLOB ?)".into());
+            params.push(Value::Text(glob.clone()));
             params.push(Value::Text(glob.clone()));
         }
+        if !self.ports.is_empty() {
+            let ports = || self.ports.iter().map(|&p| Value::Integer(i64::from(p)));
+            let local = bind_list(&mut params, ports());
+            let remote = bind_list(&mut params, ports());
+            conds.push(format!(
+                "({unindexed}local_port IN ({local}) OR {unindexed}remote_port IN ({remote}))"
+            ));
+        }
+        if let Some(success) = self.success {
+            conds.push(format!("{unindexed}success = ?"));
+            params.push(Value::Integer(i64::from(success)));
+        }
         (conds, params)
+    }
+
+    /// `kinds` as SQL: a plain `class IN (...)` first, so that the class index stays usable
+    /// (and the common case of whole classes needs nothing else), then the actions of the
+    /// classes selected only in part.
+    fn kind_conditions(&self, unindexed: &str, conds: &mut Vec<String>, params: &mut Vec<Value>) {
+        let by_class = self.kinds_by_class();
+        let classes = by_class.keys().map(|c| Value::Text(c.to_string()));
+        conds.push(format!(
+            "{unindexed}class IN ({})",
+            bind_list(params, classes)
+        ));
+        if by_class.values().all(Option::is_none) {
+            return;
+        }
+        let alternatives: Vec<String> = by_class
+            .iter()
+            .map(|(class, actions)| {
+                params.push(Value::Text(class.to_string()));
+                match actions {
+                    None => format!("{unindexed}class = ?"),
+                    Some(actions) => {
+                        let names = actions.iter().map(|a| Value::Text(a.to_string()));
+                        format!(
+                            "({unindexed}class = ? AND {unindexed}action IN ({}))",
+                            bind_list(params, names)
+                        )
+                    }
+                }
+            })
+            .collect();
+        conds.push(format!("({})", alternatives.join(" OR ")));
+    }
+
+    /// `kinds` grouped by class: `None` when the whole class is selected, else its actions.
+    fn kinds_by_class(&self) -> BTreeMap<&str, Option<Vec<&str>>> {
+        let mut by_class: BTreeMap<&str, Option<Vec<&str>>> = BTreeMap::new();
+        for (class, action) in &self.kinds {
+            let entry = by_class
+                .entry(class.as_str())
+                .or_insert_with(|| Some(Vec::new()));
+            match (action, entry.as_mut()) {
+                (Some(action), Some(actions)) => actions.push(action),
+                (None, _) => *entry = None,
+                (Some(_), None) => {}
+            }
+        }
+        by_class
+    }
+
+    /// Whether `event` passes this filter: the definition of every field above (`after_seq`,
+    /// `limit` and `newest_first` are about iteration, not about an event, and are ignored).
+    /// [`Reader::query`] gives exactly the stored events this accepts; offline readers of JSON
+    /// lines use it directly.
+    pub fn matches(&self, event: &StoredEvent) -> bool {
+        let any_of = |list: &[i64], value: Option<i64>| {
+            list.is_empty() || value.is_some_and(|v| list.contains(&v))
+        };
+        let own_entity = self.entity_ids.contains(&event.entity_id);
+        let parent_entity = self.match_parent_entity
+            && event
+                .parent_entity_id
+                .as_ref()
+                .is_some_and(|p| self.entity_ids.contains(p));
+        let glob = |pattern: &str, value: &Option<String>| {
+            value.as_deref().is_some_and(|v| glob_matches(pattern, v))
+        };
+        self.since.is_none_or(|since| event.time_ns >= since)
+            && self.until.is_none_or(|until| event.time_ns < until)
+            && any_of(&self.pids, Some(event.pid))
+            && (self.entity_ids.is_empty() || own_entity || parent_entity)
+            && any_of(&self.uids, event.uid)
+            && (self.classes.is_empty() || self.classes.contains(&event.class))
+            && self.kind_matches(event)
+            && self.exe_glob.as_deref().is_none_or(|g| glob(g, &event.exe))
+            && self
+                .path_glob
+                .as_deref()
+                .is_none_or(|g| glob(g, &event.path) || glob(g, &event.old_path))
+            && (self.ports.is_empty()
+                || [event.local_port, event.remote_port]
+                    .into_iter()
+                    .flatten()
+                    .any(|p| self.ports.iter().any(|&want| i64::from(want) == p)))
+            && self.success.is_none_or(|want| event.success == Some(want))
+            && self.network_matches(event)
+    }
+
+    fn kind_matches(&self, event: &StoredEvent) -> bool {
+        self.kinds.is_empty()
+            || self.kinds.iter().any(|(class, action)| {
+                *class == event.class && action.as_ref().is_none_or(|a| *a == event.action)
+            })
+    }
+
+    /// The part of [`EventFilter::matches`] SQL cannot do: the address ranges.
+    fn network_matches(&self, event: &StoredEvent) -> bool {
+        self.networks.is_empty()
+            || [&event.local_address, &event.remote_address]
+                .into_iter()
+                .filter_map(|a| a.as_deref()?.parse::<IpAddr>().ok())
+                .any(|ip| {
+                    self.networks
+                        .iter()
+                        .any(|&(network, prefix)| network_contains(network, prefix, ip))
+                })
+    }
+
+    /// Whether rows read by SQL still need [`EventFilter::network_matches`].
+    fn needs_post_filter(&self) -> bool {
+        !self.networks.is_empty()
     }
 
     /// Time conditions, appended to `conds`/`params`.
@@ -127,6 +271,16 @@ impl std::fmt::Debug for Reader {
     }
 }
 
+/// Brings an older store up to this build's schema with a short-lived write connection.
+fn upgrade(path: &Path) -> Result<()> {
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    crate::schema::migrate(&mut conn)
+}
+
 impl Reader {
     /// Opens the database at `path` read-only.
     pub(crate) fn open(path: &Path) -> Result<Reader> {
@@ -138,6 +292,23 @@ impl Reader {
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch("PRAGMA query_only = 1")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > crate::schema::SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: crate::schema::SCHEMA_VERSION,
+            });
+        }
+        if version < crate::schema::SCHEMA_VERSION {
+            // A store written by an older Warden: upgrade it in place when this user may
+            // (migrations are additive and run under the write lock), so reading never fails
+            // on a column the old schema lacks.
+            upgrade(path).map_err(|e| StoreError::SchemaTooOld {
+                found: version,
+                supported: crate::schema::SCHEMA_VERSION,
+                why: e.to_string(),
+            })?;
+        }
         Ok(Reader {
             conn,
             path: path.to_path_buf(),
@@ -160,6 +331,13 @@ impl Reader {
 
     /// Number of events matching `filter` (ignoring `limit`).
     pub fn count(&self, filter: &EventFilter) -> Result<u64> {
+        if filter.needs_post_filter() {
+            let all = EventFilter {
+                limit: None,
+                ..filter.clone()
+            };
+            return self.query(&all).try_fold(0, |n, row| row.map(|_| n + 1));
+        }
         let (mut conds, mut params) = filter.conditions(false);
         filter.time_conditions("", &mut conds, &mut params);
         if let Some(after) = filter.after_seq {
@@ -201,6 +379,126 @@ fn bind_list(params: &mut Vec<Value>, values: impl Iterator<Item = Value>) -> St
     let before = params.len();
     params.extend(values);
     vec!["?"; params.len() - before].join(", ")
+}
+
+/// Whether `ip` is inside `network`/`prefix`. Families never mix, except that an IPv4-mapped
+/// IPv6 address is taken as the IPv4 address it maps.
+fn network_contains(network: IpAddr, prefix: u8, ip: IpAddr) -> bool {
+    match (network.to_canonical(), ip.to_canonical()) {
+        (IpAddr::V4(net), IpAddr::V4(ip)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (IpAddr::V6(net), IpAddr::V6(ip)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    }
+}
+
+/// One position of a GLOB pattern.
+#[derive(Debug, PartialEq)]
+enum GlobToken {
+    /// `*`: any run of characters.
+    AnyRun,
+    /// `?`: one character.
+    AnyOne,
+    /// `[...]` or `[^...]`: one character in (or, negated, outside) the ranges.
+    Set {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+    Literal(char),
+}
+
+/// A GLOB pattern as tokens, with SQLite's reading of `[...]`: a `]` right after `[` or `[^` is
+/// literal, so is a `-` first or last. `None` for an unterminated `[`, which SQLite never matches.
+fn glob_tokens(pattern: &str) -> Option<Vec<GlobToken>> {
+    let mut tokens = Vec::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        tokens.push(match c {
+            '*' => GlobToken::AnyRun,
+            '?' => GlobToken::AnyOne,
+            '[' => {
+                let negated = chars.next_if_eq(&'^').is_some();
+                let mut ranges: Vec<(char, char)> = Vec::new();
+                // The character a `-` would start a range from: none at the start, after the
+                // leading literal `]` or after a range (SQLite's `prior_c`).
+                let mut range_start: Option<char> = None;
+                if chars.next_if_eq(&']').is_some() {
+                    ranges.push((']', ']'));
+                }
+                loop {
+                    let c = chars.next()?;
+                    if c == ']' {
+                        break;
+                    }
+                    match range_start {
+                        Some(start) if c == '-' && chars.peek().is_some_and(|&n| n != ']') => {
+                            let end = chars.next()?;
+                            ranges.pop();
+                            ranges.push((start, end));
+                            range_start = None;
+                        }
+                        _ => {
+                            ranges.push((c, c));
+                            range_start = Some(c);
+                        }
+                    }
+                }
+                GlobToken::Set { negated, ranges }
+            }
+            other => GlobToken::Literal(other),
+        });
+    }
+    Some(tokens)
+}
+
+/// SQLite's `text GLOB pattern` in Rust, so that [`EventFilter::matches`] agrees with the SQL:
+/// case-sensitive, by character, `*` `?` and `[...]`/`[^...]`, no escape character.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let Some(tokens) = glob_tokens(pattern) else {
+        return false;
+    };
+    let one = |token: &GlobToken, c: char| match token {
+        GlobToken::AnyOne => true,
+        GlobToken::Literal(l) => *l == c,
+        GlobToken::Set { negated, ranges } => {
+            ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&c)) != *negated
+        }
+        GlobToken::AnyRun => false,
+    };
+    let text: Vec<char> = text.chars().collect();
+    // Greedy with backtracking to the last `*`: linear in practice, never exponential.
+    let (mut p, mut t) = (0, 0);
+    let mut last_run: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match tokens.get(p) {
+            Some(GlobToken::AnyRun) => {
+                last_run = Some((p, t));
+                p += 1;
+            }
+            Some(token) if one(token, text[t]) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match last_run {
+                Some((run_p, run_t)) => {
+                    last_run = Some((run_p, run_t + 1));
+                    p = run_p + 1;
+                    t = run_t + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    tokens[p..].iter().all(|token| *token == GlobToken::AnyRun)
 }
 
 fn where_sql(conds: &[String]) -> String {
@@ -283,22 +581,33 @@ impl EventRows<'_> {
             self.done = true;
             return Ok(());
         }
-        let page = self.remaining.map_or(PAGE_ROWS, |r| r.min(PAGE_ROWS));
+        // Rows the post-filter drops do not count against `limit`: read whole pages then.
+        let post_filter = self.filter.needs_post_filter();
+        let page = match self.remaining {
+            Some(remaining) if !post_filter => remaining.min(PAGE_ROWS),
+            _ => PAGE_ROWS,
+        };
         let mut params = state.params.clone();
         params.push(Value::Integer(state.low));
         params.push(Value::Integer(state.high));
         params.push(Value::Integer(page as i64));
         let mut stmt = self.conn.prepare_cached(&state.sql)?;
         let rows = stmt.query_map(params_from_iter(params), StoredEventRow::from_row)?;
+        let (mut fetched, mut last_seq) = (0u64, None);
         for row in rows {
-            self.buffer.push_back(row?);
+            let row = row?;
+            fetched += 1;
+            last_seq = Some(row.seq);
+            if !post_filter || self.filter.network_matches(&row.event) {
+                self.buffer.push_back(row);
+            }
         }
-        match self.buffer.back() {
-            Some(last) if self.filter.newest_first => state.high = last.seq,
-            Some(last) => state.low = last.seq,
+        match last_seq {
+            Some(seq) if self.filter.newest_first => state.high = seq,
+            Some(seq) => state.low = seq,
             None => {}
         }
-        if (self.buffer.len() as u64) < page {
+        if fetched < page {
             self.done = true;
         }
         Ok(())
@@ -312,13 +621,13 @@ impl Iterator for EventRows<'_> {
         if self.remaining == Some(0) {
             return None;
         }
-        if self.buffer.is_empty()
-            && !self.done
-            && let Err(e) = self.fetch_page()
-        {
-            self.done = true;
-            self.buffer.clear();
-            return Some(Err(e));
+        // A page may hold no row the post-filter keeps: read on until one does or none is left.
+        while self.buffer.is_empty() && !self.done {
+            if let Err(e) = self.fetch_page() {
+                self.done = true;
+                self.buffer.clear();
+                return Some(Err(e));
+            }
         }
         let row = self.buffer.pop_front()?;
         if let Some(r) = self.remaining.as_mut() {
@@ -392,6 +701,17 @@ mod tests {
                 classes: vec!["exec".into()],
                 ..EventFilter::default()
             },
+            EventFilter {
+                kinds: vec![
+                    ("network".into(), None),
+                    ("file".into(), Some("rename".into())),
+                    ("file".into(), Some("delete".into())),
+                ],
+                ports: vec![443],
+                success: Some(false),
+                path_glob: Some("/etc/*".into()),
+                ..EventFilter::default()
+            },
         ];
         for filter in &broad {
             let plan = page_plan(&reader, filter);
@@ -416,5 +736,167 @@ mod tests {
         assert!(by_pid.contains("events_pid"), "{by_pid}");
         assert!(by_entity.contains("events_entity_id"), "{by_entity}");
         assert!(by_entity.contains("events_parent_entity_id"), "{by_entity}");
+    }
+
+    #[test]
+    fn glob_agrees_with_sqlite() {
+        let conn = Connection::open_in_memory().unwrap();
+        let patterns = [
+            "*", "", "a*", "*c", "a?c", "a[bc]d", "a[^b]d", "[]]x", "[^]]x", "[a-c]*", "[-a]",
+            "[a-]", "[a-c-e]", "[]-a]", "a[", "[x", "*a*b*", "é?", "[^a-z]*", "**", "?*?",
+            "/etc/*", "*/curl", "a[*]b", "[a-cx-z]",
+        ];
+        let texts = [
+            "",
+            "a",
+            "abc",
+            "abd",
+            "acd",
+            "aad",
+            "]x",
+            "xx",
+            "b",
+            "-",
+            "c",
+            "d",
+            "e",
+            "]",
+            "ab",
+            "aXbYb",
+            "é1",
+            "Z9",
+            "/etc/passwd",
+            "/usr/bin/curl",
+            "a*b",
+            "y",
+            "a[",
+        ];
+        for pattern in patterns {
+            for text in texts {
+                let sqlite: bool = conn
+                    .query_row("SELECT ?1 GLOB ?2", [text, pattern], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(
+                    glob_matches(pattern, text),
+                    sqlite,
+                    "{text:?} GLOB {pattern:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn networks_contain_their_addresses_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(network_contains(ip("10.0.0.0"), 8, ip("10.200.1.2")));
+        assert!(!network_contains(ip("10.0.0.0"), 8, ip("11.0.0.1")));
+        assert!(network_contains(ip("10.1.2.3"), 32, ip("10.1.2.3")));
+        assert!(!network_contains(ip("10.1.2.3"), 32, ip("10.1.2.4")));
+        assert!(network_contains(ip("0.0.0.0"), 0, ip("8.8.8.8")));
+        assert!(!network_contains(ip("0.0.0.0"), 0, ip("::1")));
+        assert!(network_contains(ip("10.0.0.0"), 8, ip("::ffff:10.9.9.9")));
+        assert!(network_contains(ip("2001:db8::"), 32, ip("2001:db8:1::5")));
+        assert!(!network_contains(ip("2001:db8::"), 32, ip("2001:db9::5")));
+        assert!(network_contains(ip("::"), 0, ip("fe80::1")));
+        assert!(network_contains(ip("::1"), 128, ip("::1")));
+    }
+
+    #[test]
+    fn matches_reads_every_field() {
+        let rename = StoredEvent {
+            time_ns: 100,
+            class: "file".into(),
+            action: "rename".into(),
+            entity_id: "e1".into(),
+            parent_entity_id: Some("e0".into()),
+            pid: 7,
+            uid: Some(1000),
+            exe: Some("/bin/mv".into()),
+            path: Some("/tmp/new".into()),
+            old_path: Some("/etc/old".into()),
+            success: Some(true),
+            ..StoredEvent::default()
+        };
+        let connect = StoredEvent {
+            class: "network".into(),
+            action: "connect".into(),
+            local_address: Some("10.0.0.5".into()),
+            local_port: Some(40000),
+            remote_address: Some("2001:db8::1".into()),
+            remote_port: Some(443),
+            success: Some(false),
+            ..rename.clone()
+        };
+        let all = EventFilter::default();
+        assert!(all.matches(&rename) && all.matches(&connect));
+        let only = |f: EventFilter| (f.matches(&rename), f.matches(&connect));
+        let kinds = |k: &[(&str, Option<&str>)]| EventFilter {
+            kinds: k
+                .iter()
+                .map(|(c, a)| (c.to_string(), a.map(String::from)))
+                .collect(),
+            ..EventFilter::default()
+        };
+        assert_eq!(only(kinds(&[("file", None)])), (true, false));
+        assert_eq!(only(kinds(&[("file", Some("delete"))])), (false, false));
+        assert_eq!(
+            only(kinds(&[("file", Some("rename")), ("network", None)])),
+            (true, true)
+        );
+        let path = |g: &str| EventFilter {
+            path_glob: Some(g.into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(only(path("/etc/*")), (true, true));
+        assert_eq!(only(path("/var/*")), (false, false));
+        let ports = EventFilter {
+            ports: vec![443],
+            ..EventFilter::default()
+        };
+        assert_eq!(only(ports), (false, true));
+        let net = |n: &str, p: u8| EventFilter {
+            networks: vec![(n.parse().unwrap(), p)],
+            ..EventFilter::default()
+        };
+        assert_eq!(only(net("10.0.0.0", 24)), (false, true));
+        assert_eq!(only(net("2001:db8::", 64)), (false, true));
+        assert_eq!(only(net("192.168.0.0", 16)), (false, false));
+        let outcome = |s: bool| EventFilter {
+            success: Some(s),
+            ..EventFilter::default()
+        };
+        assert_eq!(only(outcome(true)), (true, false));
+        assert_eq!(only(outcome(false)), (false, true));
+        let fork = StoredEvent {
+            class: "fork".into(),
+            action: "fork".into(),
+            ..StoredEvent::default()
+        };
+        assert!(!outcome(true).matches(&fork) && !outcome(false).matches(&fork));
+        let parent = EventFilter {
+            entity_ids: vec!["e0".into()],
+            ..EventFilter::default()
+        };
+        assert!(!parent.matches(&rename));
+        assert!(
+            EventFilter {
+                match_parent_entity: true,
+                ..parent
+            }
+            .matches(&rename)
+        );
+        let time = EventFilter {
+            since: Some(100),
+            until: Some(101),
+            ..EventFilter::default()
+        };
+        assert!(time.matches(&rename));
+        assert!(
+            !EventFilter {
+                until: Some(100),
+                ..time
+            }
+            .matches(&rename)
+        );
     }
 }

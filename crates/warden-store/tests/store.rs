@@ -76,6 +76,117 @@ fn check(
     assert_eq!(got.len(), want.len(), "filter {filter:?}");
     assert_eq!(got, want, "filter {filter:?}");
     assert_eq!(reader.count(filter).expect("count"), want.len() as u64);
+    // The SQL and the filter's own predicate agree (the cursor is not the predicate's business).
+    if filter.after_seq.is_none() {
+        let by_predicate: Vec<StoredEvent> =
+            evs.iter().filter(|e| filter.matches(e)).cloned().collect();
+        assert_eq!(got, by_predicate, "filter {filter:?} and its predicate");
+    }
+}
+
+/// Network and file events: a connect or accept between IPv4 or IPv6 addresses, or a rename.
+fn socket_or_file_event(i: i64) -> StoredEvent {
+    let base = StoredEvent {
+        time_ns: T0 + i * 1_000,
+        entity_id: format!("boot:{}:1", 2000 + i % 5),
+        pid: 2000 + i % 5,
+        success: Some(i % 4 != 0),
+        json: format!("{{\"n\":{i}}}"),
+        ..StoredEvent::default()
+    };
+    match i % 3 {
+        0 => StoredEvent {
+            class: "file".into(),
+            action: if i % 2 == 0 { "rename" } else { "delete" }.into(),
+            path: Some(format!("/srv/new{i}")),
+            old_path: Some(format!("/etc/old{i}")),
+            ..base
+        },
+        1 => StoredEvent {
+            class: "network".into(),
+            action: "connect".into(),
+            local_address: Some(format!("10.0.{}.{}", i % 7, i % 200)),
+            local_port: Some(30_000 + i % 50),
+            remote_address: Some(format!("192.168.{}.1", i % 3)),
+            remote_port: Some([443, 80, 53][(i % 3) as usize]),
+            ..base
+        },
+        _ => StoredEvent {
+            class: "network".into(),
+            action: "accept".into(),
+            local_address: Some("::ffff:10.9.0.1".into()),
+            local_port: Some(22),
+            remote_address: Some(format!("2001:db8:{:x}::{:x}", i % 4, i)),
+            remote_port: Some(50_000 + i % 9),
+            ..base
+        },
+    }
+}
+
+#[test]
+fn socket_and_file_filters_in_sql_and_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    let mut writer = store.writer().expect("writer");
+    let evs: Vec<StoredEvent> = (0..1500).map(socket_or_file_event).collect();
+    writer.insert_batch(&evs).expect("insert");
+    let reader = Store::reader(dir.path()).expect("reader");
+    let net = |s: &str, p: u8| (s.parse().expect("ip"), p);
+    let kind = |c: &str, a: Option<&str>| (c.to_string(), a.map(String::from));
+    let filters = [
+        EventFilter {
+            ports: vec![443, 22],
+            ..EventFilter::default()
+        },
+        EventFilter {
+            success: Some(false),
+            kinds: vec![kind("network", Some("connect"))],
+            ..EventFilter::default()
+        },
+        EventFilter {
+            kinds: vec![kind("file", Some("rename")), kind("network", None)],
+            ..EventFilter::default()
+        },
+        EventFilter {
+            path_glob: Some("/etc/old1*".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            networks: vec![net("10.0.3.0", 24)],
+            ..EventFilter::default()
+        },
+        EventFilter {
+            networks: vec![net("10.9.0.1", 32)],
+            ..EventFilter::default()
+        },
+        EventFilter {
+            networks: vec![net("2001:db8:2::", 48), net("192.168.1.0", 24)],
+            success: Some(true),
+            ..EventFilter::default()
+        },
+    ];
+    for filter in &filters {
+        let want: Vec<StoredEvent> = evs.iter().filter(|e| filter.matches(e)).cloned().collect();
+        check(&reader, &evs, filter, |e| filter.matches(e));
+        // `limit` counts rows after the address post-filter, from either end.
+        for newest_first in [false, true] {
+            let limited = EventFilter {
+                limit: Some(3),
+                newest_first,
+                ..filter.clone()
+            };
+            let mut got: Vec<StoredEvent> = all(&reader, &limited)
+                .into_iter()
+                .map(|r| r.event)
+                .collect();
+            let mut expected: Vec<StoredEvent> = want.iter().take(3).cloned().collect();
+            if newest_first {
+                got.reverse();
+                expected = want[want.len() - 3..].to_vec();
+            }
+            assert_eq!(got, expected, "{limited:?}");
+        }
+    }
 }
 
 #[test]
@@ -604,4 +715,40 @@ fn attach_read_only_exposes_events_to_another_connection() {
         "read-only"
     );
     assert!(attach_read_only(&conn, store.dir(), "x; DROP TABLE events").is_err());
+}
+
+/// A store written by the first schema (before network and file events) is upgraded by the
+/// first reader, and its events read back with the new columns empty.
+#[test]
+fn an_old_store_is_upgraded_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = warden_store::database_path(dir.path());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL,
+                class TEXT NOT NULL, action TEXT NOT NULL, entity_id TEXT NOT NULL,
+                parent_entity_id TEXT, pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER,
+                exe TEXT, path TEXT, success INTEGER, json TEXT NOT NULL);
+             INSERT INTO events (time_ns, class, action, entity_id, pid, json)
+                VALUES (5, 'exec', 'exec', 'b-1-2', 1, '{}');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let reader = Store::reader(dir.path()).unwrap();
+    let rows: Vec<_> = reader
+        .query(&EventFilter::default())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].event.entity_id, "b-1-2");
+    assert_eq!(rows[0].event.local_port, None);
+    let version: i64 = reader
+        .connection()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 2);
 }

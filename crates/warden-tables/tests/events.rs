@@ -1,70 +1,139 @@
-//! The event tables over a real store: process_events and process_lifecycle_events read what the
-//! agent wrote, with `time` constraints pushed into the store's range scan, joined with live tables.
+//! The event tables over a real store: process_events, process_lifecycle_events, socket_events
+//! and file_events read what the agent wrote, with `time` constraints pushed into the store's
+//! range scan, joined with each other and with live tables.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use rusqlite::types::Value::{self, Integer, Null, Text};
 use warden_core::{
-    BootId, Event, EventKind, ExecEvent, Executable, ExitEvent, Parent, Process, ProcessKey, Source,
+    BootId, Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, NetAction,
+    NetworkEvent, Parent, Process, ProcessKey, SocketAddress, Source,
 };
 
-fn exec_at(time_s: i64, pid: u32, exe: &str) -> Event {
-    let boot = BootId([0xab; 16]);
+const BOOT: BootId = BootId([0xab; 16]);
+
+fn process(pid: u32, exe: &str) -> Process {
+    Process {
+        key: Some(ProcessKey {
+            boot: BOOT,
+            pid,
+            start_ticks: 77,
+        }),
+        pid,
+        ppid: Some(1),
+        uid: Some(0),
+        euid: Some(0),
+        gid: Some(0),
+        egid: Some(0),
+        auid: Some(1000),
+        user_name: Some("root".into()),
+        exe: Some(exe.as_bytes().to_vec()),
+        args: vec![exe.as_bytes().to_vec(), b"two words".to_vec()],
+        cwd: Some(b"/tmp".to_vec()),
+        parent: Some(Parent {
+            key: Some(ProcessKey {
+                boot: BOOT,
+                pid: 1,
+                start_ticks: 1,
+            }),
+            pid: 1,
+            exe: Some(b"/sbin/init".to_vec()),
+            args: vec![b"init".to_vec()],
+        }),
+        ..Default::default()
+    }
+}
+
+fn at(time_s: i64, kind: EventKind) -> Event {
     Event {
         time_ns: time_s * 1_000_000_000 + 5,
         host: "test".into(),
-        kind: EventKind::Exec(ExecEvent {
-            process: Process {
-                key: Some(ProcessKey {
-                    boot,
-                    pid,
-                    start_ticks: 77,
-                }),
-                pid,
-                ppid: Some(1),
-                uid: Some(0),
-                euid: Some(0),
-                gid: Some(0),
-                egid: Some(0),
-                user_name: Some("root".into()),
-                exe: Some(exe.as_bytes().to_vec()),
-                args: vec![exe.as_bytes().to_vec(), b"two words".to_vec()],
-                cwd: Some(b"/tmp".to_vec()),
-                executable: Some(Executable {
-                    sha256: Some("00ff".into()),
-                    size: Some(123),
-                    mode: Some(0o100755),
-                    owner_uid: Some(0),
-                    package: Some("coreutils".into()),
-                    package_verified: Some(true),
-                    ..Default::default()
-                }),
-                parent: Some(Parent {
-                    key: Some(ProcessKey {
-                        boot,
-                        pid: 1,
-                        start_ticks: 1,
-                    }),
-                    pid: 1,
-                    exe: Some(b"/sbin/init".to_vec()),
-                    args: vec![b"init".to_vec()],
-                }),
-                ..Default::default()
-            },
+        kind,
+    }
+}
+
+fn exec_at(time_s: i64, pid: u32, exe: &str) -> Event {
+    let mut process = process(pid, exe);
+    process.executable = Some(Executable {
+        sha256: Some("00ff".into()),
+        size: Some(123),
+        mode: Some(0o100755),
+        owner_uid: Some(0),
+        package: Some("coreutils".into()),
+        package_verified: Some(true),
+        ..Default::default()
+    });
+    at(
+        time_s,
+        EventKind::Exec(ExecEvent {
+            process,
             source: Source::Audit,
             syscall: Some("execve".into()),
             success: true,
             exit: Some(0),
         }),
-    }
+    )
 }
 
-fn stored(event: &Event) -> warden_store::StoredEvent {
-    warden_store::StoredEvent::from_event(event, warden_core::to_ecs_line(event))
+fn ip(text: &str, port: u16) -> Option<SocketAddress> {
+    Some(SocketAddress::Ip {
+        addr: text.parse::<IpAddr>().unwrap(),
+        port,
+    })
 }
 
-#[test]
-fn process_events_read_the_store_with_time_pushdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = warden_store::Store::open(dir.path(), warden_store::Retention::default()).unwrap();
-    let mut writer = store.writer().unwrap();
+/// A successful TCP call by pid 12 (`/usr/bin/curl`); `edit` adjusts it.
+fn network_at(time_s: i64, action: NetAction, edit: impl FnOnce(&mut NetworkEvent)) -> Event {
+    let mut e = NetworkEvent {
+        process: process(12, "/usr/bin/curl"),
+        action,
+        source: Source::Audit,
+        syscall: Some(action.name().into()),
+        family: Some(2),
+        transport: Some("tcp".into()),
+        local: None,
+        remote: None,
+        fd: Some(3),
+        success: true,
+        exit: Some(0),
+        errno: None,
+    };
+    edit(&mut e);
+    at(time_s, EventKind::Network(e))
+}
+
+/// A successful file operation by pid 12 on a root-owned file; `edit` adjusts it.
+fn file_at(
+    time_s: i64,
+    action: FileAction,
+    path: &str,
+    edit: impl FnOnce(&mut FileEvent),
+) -> Event {
+    let mut e = FileEvent {
+        process: process(12, "/usr/bin/curl"),
+        action,
+        source: Source::Audit,
+        syscall: None,
+        path: path.as_bytes().to_vec(),
+        old_path: None,
+        target_path: None,
+        inode: Some(55),
+        device: None,
+        mode: Some(0o100644),
+        owner_uid: Some(0),
+        owner_gid: Some(0),
+        is_dir: Some(false),
+        watch: None,
+        success: true,
+        exit: Some(0),
+    };
+    edit(&mut e);
+    at(time_s, EventKind::File(e))
+}
+
+fn events() -> Vec<Event> {
     let mut exit = exec_at(2_000, 11, "/usr/bin/true");
     if let EventKind::Exec(e) = &exit.kind {
         exit.kind = EventKind::Exit(ExitEvent {
@@ -74,45 +143,138 @@ fn process_events_read_the_store_with_time_pushdown() {
             duration_ns: Some(3_000_000),
         });
     }
-    let events = [
+    vec![
         exec_at(1_000, 10, "/usr/bin/env"),
         exec_at(2_000, 11, "/usr/bin/true"),
-        exec_at(3_000, 12, "/usr/bin/id"),
+        exec_at(3_000, 12, "/usr/bin/curl"),
         exit,
-    ];
-    let rows: Vec<_> = events.iter().map(stored).collect();
-    writer.insert_batch(&rows).unwrap();
+        network_at(5_000, NetAction::Connect, |e| {
+            e.local = ip("10.0.0.5", 40_000);
+            e.remote = ip("93.184.216.34", 443);
+        }),
+        network_at(5_001, NetAction::Connect, |e| {
+            // A non-blocking connect still under way: the agent records it as a success.
+            e.family = Some(10);
+            e.remote = ip("2001:db8::1", 80);
+            e.fd = Some(4);
+            e.exit = Some(-115);
+            e.errno = Some("EINPROGRESS".into());
+        }),
+        network_at(5_002, NetAction::Accept, |e| {
+            e.family = Some(10);
+            e.syscall = Some("accept4".into());
+            e.local = ip("::1", 22);
+            e.remote = ip("::1", 50_000);
+            e.exit = Some(7);
+        }),
+        network_at(5_003, NetAction::Bind, |e| {
+            e.family = Some(1);
+            e.transport = Some("stream".into());
+            e.local = Some(SocketAddress::Unix {
+                path: b"/tmp/.X11-unix/X0".to_vec(),
+                abstract_name: true,
+            });
+        }),
+        network_at(5_004, NetAction::Connect, |e| {
+            e.transport = None;
+            e.remote = ip("127.0.0.1", 9);
+            e.success = false;
+            e.exit = Some(-111);
+            e.errno = Some("ECONNREFUSED".into());
+        }),
+        file_at(6_000, FileAction::Create, "/etc/cron.d/job", |e| {
+            e.syscall = Some("openat".into());
+        }),
+        file_at(6_001, FileAction::Rename, "/etc/passwd", |e| {
+            e.syscall = Some("rename".into());
+            e.old_path = Some(b"/etc/passwd.new".to_vec());
+            e.inode = Some(56);
+        }),
+        file_at(6_002, FileAction::Read, "/root/.ssh/id_ed25519", |e| {
+            e.source = Source::Fanotify;
+            e.syscall = Some("FAN_OPEN".into());
+            e.watch = Some("ssh".into());
+            e.mode = Some(0o100600);
+            e.exit = None;
+        }),
+        file_at(6_003, FileAction::Chmod, "/usr/local/bin/tool", |e| {
+            e.syscall = Some("fchmodat".into());
+            e.mode = Some(0o104755);
+            e.owner_uid = Some(1000);
+        }),
+        file_at(6_004, FileAction::Symlink, "/tmp/link", |e| {
+            e.syscall = Some("symlinkat".into());
+            e.target_path = Some(b"/etc/shadow".to_vec());
+            e.success = false;
+            e.exit = Some(-13);
+        }),
+    ]
+}
 
+/// One store shared by every test here: the tables read the store directory set
+/// process-wide, and the tests run in parallel.
+fn open() -> rusqlite::Connection {
+    static STORE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = STORE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            warden_store::Store::open(dir.path(), warden_store::Retention::default()).unwrap();
+        let rows: Vec<_> = events()
+            .iter()
+            .map(|e| warden_store::StoredEvent::from_event(e, warden_core::to_ecs_line(e)))
+            .collect();
+        store.writer().unwrap().insert_batch(&rows).unwrap();
+        dir
+    });
     warden_tables::set_event_store_dir(dir.path());
-    let conn = warden_tables::open().unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT pid, path, cmdline, parent, time, entity_id, parent_entity_id, sha256, \
-             package, package_verified, mode, username, syscall \
-             FROM process_events WHERE time >= 2000 AND time < 3000",
-        )
-        .unwrap();
-    let got: Vec<Vec<rusqlite::types::Value>> = stmt
-        .query_map([], |r| (0..13).map(|i| r.get(i)).collect())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    use rusqlite::types::Value::{Integer, Text};
+    warden_tables::open().unwrap()
+}
+
+/// The rows of `sql`, each as column name → value.
+fn query(conn: &rusqlite::Connection, sql: &str) -> Vec<BTreeMap<String, Value>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+    stmt.query_map([], |r| {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Ok((n.clone(), r.get(i)?)))
+            .collect()
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn text(s: &str) -> Value {
+    Text(s.into())
+}
+
+#[test]
+fn process_events_read_the_store_with_time_pushdown() {
+    let conn = open();
+    let got = query(
+        &conn,
+        "SELECT pid, path, cmdline, parent, time, entity_id, parent_entity_id, sha256, \
+         package, package_verified, mode, username, syscall, auid \
+         FROM process_events WHERE time >= 2000 AND time < 3000",
+    );
     assert_eq!(got.len(), 1, "{got:?}");
     let row = &got[0];
-    assert_eq!(row[0], Integer(11));
-    assert_eq!(row[1], Text("/usr/bin/true".into()));
-    assert_eq!(row[2], Text("/usr/bin/true \"two words\"".into()));
-    assert_eq!(row[3], Integer(1));
-    assert_eq!(row[4], Integer(2000));
-    assert_eq!(row[5], Text("abababab-11-77".into()));
-    assert_eq!(row[6], Text("abababab-1-1".into()));
-    assert_eq!(row[7], Text("00ff".into()));
-    assert_eq!(row[8], Text("coreutils".into()));
-    assert_eq!(row[9], Integer(1));
-    assert_eq!(row[10], Text("0755".into()));
-    assert_eq!(row[11], Text("root".into()));
-    assert_eq!(row[12], Text("execve".into()));
+    assert_eq!(row["pid"], Integer(11));
+    assert_eq!(row["path"], text("/usr/bin/true"));
+    assert_eq!(row["cmdline"], text("/usr/bin/true \"two words\""));
+    assert_eq!(row["parent"], Integer(1));
+    assert_eq!(row["time"], Integer(2000));
+    assert_eq!(row["entity_id"], text("abababab-11-77"));
+    assert_eq!(row["parent_entity_id"], text("abababab-1-1"));
+    assert_eq!(row["sha256"], text("00ff"));
+    assert_eq!(row["package"], text("coreutils"));
+    assert_eq!(row["package_verified"], Integer(1));
+    assert_eq!(row["mode"], text("0755"));
+    assert_eq!(row["username"], text("root"));
+    assert_eq!(row["syscall"], text("execve"));
+    assert_eq!(row["auid"], Integer(1000));
 
     // A join with a live table.
     let n: i64 = conn
@@ -132,4 +294,231 @@ fn process_events_read_the_store_with_time_pushdown() {
         )
         .unwrap();
     assert_eq!((code, duration), (4, 3));
+}
+
+#[test]
+fn socket_events_read_network_events_in_osquerys_columns() {
+    let conn = open();
+    let all = query(
+        &conn,
+        "SELECT *, protocol, socket, success, eid FROM socket_events ORDER BY time",
+    );
+    assert_eq!(all.len(), 5, "{all:?}");
+    let spec = warden_tables::table("socket_events").unwrap().spec;
+    let visible = spec.columns.iter().filter(|c| !c.hidden()).count();
+    assert_eq!(
+        all[0].len(),
+        visible + 4,
+        "SELECT * gives every visible column"
+    );
+
+    let connect = &all[0];
+    for (column, value) in [
+        ("action", text("connect")),
+        ("pid", Integer(12)),
+        ("path", text("/usr/bin/curl")),
+        ("fd", text("3")),
+        ("auid", Integer(1000)),
+        ("family", Integer(2)),
+        ("protocol", Integer(6)),
+        ("local_address", text("10.0.0.5")),
+        ("local_port", Integer(40_000)),
+        ("remote_address", text("93.184.216.34")),
+        ("remote_port", Integer(443)),
+        ("socket", Null),
+        ("time", Integer(5_000)),
+        ("success", Integer(1)),
+        ("status", text("succeeded")),
+        ("entity_id", text("abababab-12-77")),
+        ("parent_entity_id", text("abababab-1-1")),
+        ("uid", Integer(0)),
+        ("username", text("root")),
+        ("cmdline", text("/usr/bin/curl \"two words\"")),
+        ("transport", text("tcp")),
+        ("direction", text("egress")),
+        ("errno", Null),
+        ("syscall", text("connect")),
+        ("source", text("audit")),
+    ] {
+        assert_eq!(connect[column], value, "connect: {column}");
+    }
+    assert!(matches!(connect["uptime"], Integer(_) | Null));
+    assert!(matches!(&connect["eid"], Text(eid) if eid.parse::<i64>().is_ok()));
+
+    let in_progress = &all[1];
+    assert_eq!(in_progress["status"], text("in_progress"));
+    assert_eq!(in_progress["success"], Integer(1));
+    assert_eq!(in_progress["errno"], text("EINPROGRESS"));
+    assert_eq!(in_progress["family"], Integer(10));
+    assert_eq!(in_progress["remote_address"], text("2001:db8::1"));
+    assert_eq!(in_progress["local_address"], Null);
+
+    let accept = &all[2];
+    assert_eq!(accept["action"], text("accept"));
+    assert_eq!(accept["syscall"], text("accept4"));
+    assert_eq!(accept["local_address"], text("::1"));
+    assert_eq!(accept["local_port"], Integer(22));
+    assert_eq!(accept["remote_port"], Integer(50_000));
+    assert_eq!(accept["direction"], text("ingress"));
+
+    let bind = &all[3];
+    assert_eq!(bind["family"], Integer(1));
+    assert_eq!(bind["local_address"], text("@/tmp/.X11-unix/X0"));
+    assert_eq!(bind["socket"], text("@/tmp/.X11-unix/X0"));
+    assert_eq!(bind["protocol"], Null);
+    assert_eq!(bind["transport"], text("stream"));
+
+    let refused = &all[4];
+    assert_eq!(refused["status"], text("failed"));
+    assert_eq!(refused["success"], Integer(0));
+    assert_eq!(refused["errno"], text("ECONNREFUSED"));
+    assert_eq!(refused["protocol"], Null);
+
+    // A time constraint reaches the store's range scan.
+    let accepted = query(
+        &conn,
+        "SELECT action, remote_port FROM socket_events WHERE time = 5002",
+    );
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0]["action"], text("accept"));
+
+    // Which program made the connection, from the exec that started it.
+    let joined = query(
+        &conn,
+        "SELECT s.remote_address, p.path, p.time FROM socket_events s \
+         JOIN process_events p USING (entity_id) \
+         WHERE s.action = 'connect' AND s.status = 'succeeded'",
+    );
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    assert_eq!(joined[0]["remote_address"], text("93.184.216.34"));
+    assert_eq!(joined[0]["path"], text("/usr/bin/curl"));
+    assert_eq!(joined[0]["time"], Integer(3_000));
+}
+
+#[test]
+fn file_events_read_file_events_in_osquerys_columns() {
+    let conn = open();
+    let all = query(
+        &conn,
+        "SELECT *, eid FROM file_events ORDER BY time, action",
+    );
+    let actions: Vec<(&Value, &Value)> = all
+        .iter()
+        .map(|r| (&r["action"], &r["target_path"]))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (&text("CREATED"), &text("/etc/cron.d/job")),
+            (&text("MOVED_FROM"), &text("/etc/passwd.new")),
+            (&text("MOVED_TO"), &text("/etc/passwd")),
+            (&text("ACCESSED"), &text("/root/.ssh/id_ed25519")),
+            (&text("ATTRIBUTES_MODIFIED"), &text("/usr/local/bin/tool")),
+            (&text("CREATED"), &text("/tmp/link")),
+        ]
+    );
+
+    let created = &all[0];
+    for (column, value) in [
+        ("category", text("warden")),
+        ("transaction_id", Integer(0)),
+        ("inode", Integer(55)),
+        ("uid", Integer(0)),
+        ("gid", Integer(0)),
+        ("mode", text("0644")),
+        ("size", Null),
+        ("atime", Null),
+        ("mtime", Null),
+        ("ctime", Null),
+        ("md5", Null),
+        ("sha1", Null),
+        ("sha256", Null),
+        ("hashed", Integer(0)),
+        ("time", Integer(6_000)),
+        ("entity_id", text("abababab-12-77")),
+        ("parent_entity_id", text("abababab-1-1")),
+        ("pid", Integer(12)),
+        ("exe", text("/usr/bin/curl")),
+        ("process_uid", Integer(0)),
+        ("operation", text("create")),
+        ("old_path", Null),
+        ("link_target", Null),
+        ("success", Integer(1)),
+        ("source", text("audit")),
+        ("syscall", text("openat")),
+    ] {
+        assert_eq!(created[column], value, "create: {column}");
+    }
+
+    // Both rows of a rename name the old path, and are paired by transaction id and eid.
+    let (from, to) = (&all[1], &all[2]);
+    assert_eq!(from["old_path"], text("/etc/passwd.new"));
+    assert_eq!(to["old_path"], text("/etc/passwd.new"));
+    assert_eq!(from["operation"], text("rename"));
+    assert_ne!(from["transaction_id"], Integer(0));
+    assert_eq!(from["transaction_id"], to["transaction_id"]);
+    assert_eq!(from["eid"], to["eid"]);
+    assert_eq!(to["inode"], Integer(56));
+
+    let read = &all[3];
+    assert_eq!(read["category"], text("ssh"));
+    assert_eq!(read["mode"], text("0600"));
+    assert_eq!(read["source"], text("fanotify"));
+    assert_eq!(read["syscall"], text("FAN_OPEN"));
+
+    let chmod = &all[4];
+    assert_eq!(chmod["mode"], text("4755"));
+    assert_eq!(chmod["uid"], Integer(1000));
+
+    let symlink = &all[5];
+    assert_eq!(symlink["link_target"], text("/etc/shadow"));
+    assert_eq!(symlink["success"], Integer(0));
+
+    // A time constraint reaches the store's range scan; both rows of the rename come back.
+    let renamed = query(
+        &conn,
+        "SELECT action FROM file_events WHERE time > 6000 AND time <= 6001 ORDER BY action",
+    );
+    assert_eq!(renamed.len(), 2);
+    assert_eq!(renamed[0]["action"], text("MOVED_FROM"));
+
+    // The owner of each file read, by name, from the live users table.
+    let owners = query(
+        &conn,
+        "SELECT f.target_path, u.username FROM file_events f JOIN users u ON u.uid = f.uid \
+         WHERE f.action = 'ACCESSED'",
+    );
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0]["target_path"], text("/root/.ssh/id_ed25519"));
+    assert_eq!(owners[0]["username"], text("root"));
+}
+
+#[test]
+fn osquery_events_reports_the_store_backed_tables() {
+    let conn = open();
+    let got = query(
+        &conn,
+        "SELECT name, publisher, events, active FROM osquery_events \
+         WHERE name IN ('process_events', 'socket_events', 'file_events', 'user_events') \
+         ORDER BY name",
+    );
+    let summary: Vec<(&Value, &Value, &Value, &Value)> = got
+        .iter()
+        .map(|r| (&r["name"], &r["publisher"], &r["events"], &r["active"]))
+        .collect();
+    let store = text("warden_store");
+    assert_eq!(
+        summary,
+        [
+            (&text("file_events"), &store, &Integer(5), &Integer(1)),
+            (&text("process_events"), &store, &Integer(3), &Integer(1)),
+            (&text("socket_events"), &store, &Integer(5), &Integer(1)),
+            (
+                &text("user_events"),
+                &text("user_events"),
+                &Integer(0),
+                &Integer(0)
+            ),
+        ]
+    );
 }

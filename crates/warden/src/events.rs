@@ -1,13 +1,29 @@
 //! `warden events`: reduce the recorded events the way auditreduce does — by time, process,
-//! user, executable and class — and print them as text or JSON lines, or follow them live.
+//! user, executable, class, path, port, address and outcome — and print them as text, JSON
+//! lines or praudit-style XML, or follow them live. With `--input`, the same reduction runs
+//! over a JSON-lines file written earlier instead of the store.
+//!
+//! One filter ([`warden_store::EventFilter`]) serves both: the store turns it into SQL, the
+//! offline path calls its predicate on each line read back ([`input`]).
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod input;
+mod select;
+mod text;
+mod xml;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
+use warden_store::{EventFilter, StoredEvent};
+
+use select::{ClassSelector, ClassTerm, IpNetwork};
 
 #[derive(Args, Debug)]
 pub struct EventsArgs {
@@ -33,12 +49,34 @@ pub struct EventsArgs {
     /// Only events whose executable matches this glob (`*/curl`, `/tmp/*`).
     #[arg(long)]
     exe: Option<String>,
-    /// Only events whose path matches this glob.
+    /// Only events whose path, or a renamed file's old path, matches this glob (`/etc/*`).
     #[arg(long)]
     path: Option<String>,
-    /// Only these classes: exec, fork, exit, loss (comma-separated; `ex` and `pc` as in BSM).
+    /// Only these event classes, like auditreduce -c: `--class nt,fw`, `--class ^fw`.
+    ///
+    /// Comma-separated words: Warden's classes all, exec, fork, exit, process, network, file,
+    /// loss; the BSM codes ex (exec), pc (exec, fork, exit), nt (network), fr (file read), fw
+    /// (file write), fc (file create), fd (file delete), fm (file attribute change) — a rename
+    /// is both fc and fd; or an action: connect, accept, bind, listen, send, receive, create,
+    /// open, modify, close_write, rename, delete, chmod, chown, attrib, link, symlink,
+    /// truncate, read. A word prefixed with ^ (or !) is taken away. Words apply left to right,
+    /// from nothing, or from all when the first one is taken away: `^fw` is everything but
+    /// file writes, `file,^fd` every file event but deletions and renames.
+    #[arg(long, value_delimiter = ',', value_name = "CLASS")]
+    class: Vec<ClassTerm>,
+    /// Only events with this port at either end of the socket (repeat or comma-separate).
     #[arg(long, value_delimiter = ',')]
-    class: Vec<String>,
+    port: Vec<u16>,
+    /// Only events with an IP address at either end in this range: `10.0.0.0/8`,
+    /// `2001:db8::/32`, or one address (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR")]
+    addr: Vec<IpNetwork>,
+    /// Only events that succeeded (events without an outcome — fork, exit, loss — are left out).
+    #[arg(long, conflicts_with = "failure")]
+    success: bool,
+    /// Only events that failed (a refused connect, a denied exec or open...).
+    #[arg(long)]
+    failure: bool,
     /// At most this many events (the most recent ones when not following).
     #[arg(long)]
     limit: Option<usize>,
@@ -48,6 +86,11 @@ pub struct EventsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: EventFormat,
+    /// Reduce this JSON-lines file (as `warden run` or `--format json` wrote it; `-` for
+    /// standard input) instead of the store. Lines that are not Warden events are skipped and
+    /// counted on standard error.
+    #[arg(long, value_name = "FILE", conflicts_with = "follow")]
+    input: Option<PathBuf>,
     /// The agent's data directory (where events.db is).
     #[arg(long, default_value = "/var/lib/warden")]
     data_dir: PathBuf,
@@ -59,27 +102,8 @@ pub enum EventFormat {
     Text,
     /// One ECS JSON object per line, as recorded.
     Json,
-}
-
-/// The event classes `--class` accepts, with the BSM codes users know.
-pub fn class_names(names: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut out = Vec::new();
-    for name in names {
-        let classes: &[&str] = match name.trim() {
-            "exec" | "ex" => &["exec"],
-            "fork" => &["fork"],
-            "exit" => &["exit"],
-            "pc" | "process" => &["exec", "fork", "exit"],
-            "loss" => &["loss"],
-            other => anyhow::bail!(
-                "unknown event class {other:?}: use exec (ex), fork, exit, process (pc) or loss"
-            ),
-        };
-        out.extend(classes.iter().map(|c| c.to_string()));
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    /// praudit -x style XML: `<audit>` with one `<record>` per event.
+    Xml,
 }
 
 fn now_ns() -> i64 {
@@ -127,120 +151,218 @@ fn uid_of(user: &str) -> anyhow::Result<i64> {
         .with_context(|| format!("no such user: {user}"))
 }
 
-pub fn run(args: EventsArgs) -> anyhow::Result<()> {
-    let now = now_ns();
+/// The store filter the arguments ask for. `now_ns` anchors relative times.
+fn filter_of(args: &EventsArgs, now_ns: i64) -> anyhow::Result<EventFilter> {
     let mut uids = args.uid.clone();
     for u in &args.user {
         uids.push(uid_of(u)?);
     }
-    let mut filter = warden_store::EventFilter {
-        since: args
-            .since
-            .as_deref()
-            .map(|t| parse_time(t, now))
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(|t| parse_time(t, now))
-            .transpose()?,
+    let classes = ClassSelector::new(&args.class);
+    anyhow::ensure!(
+        !classes.is_empty(),
+        "--class selects no event at all: every class it names is also taken away"
+    );
+    let time = |t: &Option<String>| t.as_deref().map(|t| parse_time(t, now_ns)).transpose();
+    Ok(EventFilter {
+        since: time(&args.since)?,
+        until: time(&args.until)?,
         pids: args.pid.clone(),
         entity_ids: args.entity.clone(),
         match_parent_entity: true,
         uids,
-        classes: class_names(&args.class)?,
+        kinds: classes.filter_kinds(),
         exe_glob: args.exe.clone(),
         path_glob: args.path.clone(),
-        after_seq: None,
+        ports: args.port.clone(),
+        networks: args
+            .addr
+            .iter()
+            .map(|n| (n.address, n.prefix_len))
+            .collect(),
+        success: match (args.success, args.failure) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         limit: args.limit.map(|n| n as u64),
-        newest_first: false,
-    };
+        ..EventFilter::default()
+    })
+}
+
+pub fn run(args: EventsArgs) -> anyhow::Result<()> {
+    let filter = filter_of(&args, now_ns())?;
+    match &args.input {
+        Some(path) => {
+            let input = open_input(path)?;
+            let mut printer = Printer::new(args.format);
+            let skipped = reduce_input(input, &filter, &mut printer);
+            printer.finish()?;
+            if let Some(note) = skipped?.report() {
+                eprintln!("warden events: {}: {note}", path.display());
+            }
+            Ok(())
+        }
+        None => reduce_store(&args, filter),
+    }
+}
+
+fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Box::new(std::io::BufReader::new(file)))
+}
+
+/// Prints the events of `input` that `filter` accepts, in the file's order; with a limit, the
+/// last ones.
+fn reduce_input(
+    input: impl BufRead,
+    filter: &EventFilter,
+    printer: &mut Printer,
+) -> anyhow::Result<input::Skipped> {
+    let mut last = VecDeque::new();
+    let skipped = input::read_events(input, |event| {
+        if !filter.matches(&event) {
+            return Ok(());
+        }
+        match filter.limit {
+            None => printer.event(&event)?,
+            Some(limit) => {
+                last.push_back(event);
+                if last.len() as u64 > limit {
+                    last.pop_front();
+                }
+            }
+        }
+        Ok(())
+    })?;
+    for event in &last {
+        printer.event(event)?;
+    }
+    Ok(skipped)
+}
+
+fn reduce_store(args: &EventsArgs, mut filter: EventFilter) -> anyhow::Result<()> {
     let reader = warden_store::Store::reader(&args.data_dir).with_context(|| {
         format!(
             "no event store in {} (is `warden run` recording there? see --data-dir)",
             args.data_dir.display()
         )
     })?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let interrupted = if args.follow {
+        Some(watch_interrupt()?)
+    } else {
+        None
+    };
+    let mut printer = Printer::new(args.format);
     // With --limit, the most recent events: read newest first, print in time order.
     filter.newest_first = filter.limit.is_some();
     loop {
+        // Everything up to here is committed before the query starts, so it is seen now: the
+        // next round need not look at it again, even where nothing matched.
+        let horizon = reader.last_seq()?;
         let mut rows = reader.query(&filter).collect::<Result<Vec<_>, _>>()?;
         if filter.newest_first {
             rows.reverse();
             filter.newest_first = false;
         }
         for row in rows {
-            filter.after_seq = Some(filter.after_seq.map_or(row.seq, |s| s.max(row.seq)));
-            print_event(&mut out, args.format, &row.event.json)?;
+            filter.after_seq = filter.after_seq.max(Some(row.seq));
+            printer.event(&row.event)?;
         }
-        out.flush()?;
-        if !args.follow {
-            return Ok(());
-        }
+        filter.after_seq = filter.after_seq.max(horizon);
+        printer.flush()?;
+        let Some(interrupted) = &interrupted else {
+            return printer.finish();
+        };
         // Following: the newest events only, then everything after them.
         filter.limit = None;
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn print_event(out: &mut impl Write, format: EventFormat, json: &str) -> std::io::Result<()> {
-    match format {
-        EventFormat::Json => writeln!(out, "{json}"),
-        EventFormat::Text => {
-            let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-            writeln!(out, "{}", text_line(&v))
+        let next_poll = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < next_poll {
+            if interrupted.load(Ordering::SeqCst) {
+                // Ctrl-C ends the stream properly: the XML document is closed.
+                return printer.finish();
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
-/// One readable line: time, action, pid/ppid, user, executable and arguments, identities.
-pub fn text_line(v: &Value) -> String {
-    let s = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    };
-    let p = &v["process"];
-    let mut line = format!("{} {:<5}", s(&v["@timestamp"]), s(&v["event"]["action"]));
-    if !p.is_null() {
-        line.push_str(&format!(
-            " pid={} ppid={}",
-            s(&p["pid"]),
-            s(&p["parent"]["pid"])
-        ));
-        if let Some(name) = v["user"]["name"].as_str() {
-            line.push_str(&format!(" user={name}"));
-        } else if let Some(id) = v["user"]["id"].as_str() {
-            line.push_str(&format!(" uid={id}"));
-        }
-        if let Some(exe) = p["executable"].as_str() {
-            line.push_str(&format!(" exe={exe}"));
-        }
-        if let Some(cmd) = p["command_line"].as_str() {
-            line.push_str(&format!(" cmd=[{cmd}]"));
-        }
-        if let Some(code) = p["exit_code"].as_i64() {
-            line.push_str(&format!(" exit_code={code}"));
-        }
-        if let Some(sig) = v["warden"]["signal"].as_i64() {
-            line.push_str(&format!(" signal={sig}"));
-        }
-        line.push_str(&format!(" entity={}", s(&p["entity_id"])));
-        if let Some(parent) = p["parent"]["entity_id"].as_str() {
-            line.push_str(&format!(" parent={parent}"));
+/// Turns SIGINT/SIGTERM into a flag, so that a followed stream ends with its closing lines. A
+/// second signal exits at once (for when standard output is stuck).
+fn watch_interrupt() -> anyhow::Result<Arc<AtomicBool>> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.thread_block().context("cannot block SIGINT/SIGTERM")?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    std::thread::Builder::new()
+        .name("warden-events-signals".into())
+        .spawn(move || {
+            while set.wait().is_ok() {
+                if flag.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+            }
+        })?;
+    Ok(interrupted)
+}
+
+/// Writes events to standard output in one format, with the XML document's opening and
+/// closing lines around them.
+struct Printer {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    format: EventFormat,
+    started: bool,
+}
+
+impl Printer {
+    fn new(format: EventFormat) -> Printer {
+        Printer {
+            out: std::io::BufWriter::new(std::io::stdout().lock()),
+            format,
+            started: false,
         }
     }
-    if let Some(loss) = v["warden"]["loss"].as_object() {
-        line.push_str(&format!(
-            " source={} cause={} count={}",
-            s(&loss["source"]),
-            s(&loss["cause"]),
-            s(&loss["count"])
-        ));
+
+    fn start(&mut self) -> std::io::Result<()> {
+        if !self.started {
+            self.started = true;
+            if let EventFormat::Xml = self.format {
+                self.out.write_all(xml::HEADER.as_bytes())?;
+            }
+        }
+        Ok(())
     }
-    line
+
+    fn event(&mut self, event: &StoredEvent) -> std::io::Result<()> {
+        self.start()?;
+        let ecs = || serde_json::from_str::<Value>(&event.json).unwrap_or(Value::Null);
+        match self.format {
+            EventFormat::Json => writeln!(self.out, "{}", event.json),
+            EventFormat::Text => writeln!(self.out, "{}", text::text_line(event, &ecs())),
+            EventFormat::Xml => writeln!(self.out, "{}", xml::record(event, &ecs())),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        // An XML document is opened even when no event comes, so followers see it at once.
+        self.start()?;
+        self.out.flush()
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.start()?;
+        if let EventFormat::Xml = self.format {
+            self.out.write_all(xml::FOOTER.as_bytes())?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -261,15 +383,5 @@ mod tests {
             1_795_816_800_000_000_000
         );
         assert!(parse_time("yesterday-ish", now).is_err());
-    }
-
-    #[test]
-    fn classes_accept_bsm_codes() {
-        assert_eq!(class_names(&["ex".into()]).unwrap(), vec!["exec"]);
-        assert_eq!(
-            class_names(&["pc".into()]).unwrap(),
-            vec!["exec", "exit", "fork"]
-        );
-        assert!(class_names(&["nope".into()]).is_err());
     }
 }

@@ -1241,3 +1241,337 @@ fn execs_under_load_keep_their_identity() {
     }
     kernel.check();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Network and file activity. The acting process is `examples/actor.rs`, built by `cargo test`
+// beside this test binary: a real separate process with a known pid, needing no interpreter.
+
+/// Runs `actor ROLE ARGS` with `env`; returns once it printed `WARDEN-CHILD {json}` (its work is
+/// done). It then waits for its stdin to close, so its sockets stay open meanwhile.
+fn spawn_actor(args: &[&str], env: &[(&str, String)]) -> (Proc, Value) {
+    let exe = std::env::current_exe().expect("test binary");
+    let actor = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("examples/actor"))
+        .filter(|p| p.exists())
+        .expect("examples/actor is built by `cargo test` (run the workspace's tests)");
+    let mut cmd = Command::new(actor);
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = Proc::spawn(&mut cmd);
+    let stdout = child.child.stdout.take().expect("actor stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let report = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("actor {args:?} ended without reporting"))
+            .expect("actor output");
+        if let Some(json) = line.strip_prefix("WARDEN-CHILD ") {
+            break serde_json::from_str(json).expect("actor report is JSON");
+        }
+    };
+    (child, report)
+}
+
+fn port_of(v: &Value) -> u64 {
+    v["port"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn network_calls_name_both_ends_and_the_process() {
+    use std::net::{TcpListener, UdpSocket};
+    let test = "network_calls_name_both_ends_and_the_process";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    let mut agent = Agent::start("");
+    let tcp4 = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let tcp6 = TcpListener::bind(("::1", 0)).ok();
+    let udp = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let unix_path = sockets.path().join("warden-e2e.sock");
+    let unix = std::os::unix::net::UnixListener::bind(&unix_path).unwrap();
+    let refused_port = TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port = |l: &TcpListener| l.local_addr().unwrap().port();
+    let mut env = vec![
+        ("TCP4", port(&tcp4).to_string()),
+        ("UDP", udp.local_addr().unwrap().port().to_string()),
+        ("UNIX", s(&unix_path)),
+        ("REFUSED", refused_port.to_string()),
+    ];
+    if let Some(l) = &tcp6 {
+        env.push(("TCP6", port(l).to_string()));
+    }
+    let (mut child, report) = spawn_actor(&["net"], &env);
+    let (from4, _) = tcp4.accept().unwrap();
+    let from6 = tcp6.as_ref().map(|l| l.accept().unwrap().0);
+    let (from_unix, _) = unix.accept().unwrap();
+    let pid = u64::from(child.pid());
+    assert_eq!(report["pid"], pid);
+    assert_eq!(report["refused"], true);
+    let me = u64::from(std::process::id());
+    let p4 = u64::from(port(&tcp4));
+    let events = agent.wait_for("the child's connects and our accepts", |ev| {
+        has(ev, "connect", |e| {
+            pid_of(e) == pid && port_of(&e["destination"]) == p4
+        }) && has(ev, "connect", |e| {
+            pid_of(e) == pid && e["destination"]["address"] == s(&unix_path).as_str()
+        }) && has(ev, "connect", |e| {
+            pid_of(e) == pid && port_of(&e["destination"]) == u64::from(refused_port)
+        }) && has(ev, "accept", |e| {
+            pid_of(e) == me && port_of(&e["destination"]) == p4
+        })
+    });
+    let child_entity = entity(child.pid(), start_ticks(child.pid()));
+
+    let c4 = the(&events, "connect", "tcp4", |e| {
+        pid_of(e) == pid && port_of(&e["destination"]) == p4
+    });
+    assert_eq!(c4["event"]["category"][0], "network");
+    assert_eq!(c4["event"]["outcome"], "success");
+    assert_eq!(c4["destination"]["ip"], "127.0.0.1");
+    assert_eq!(c4["network"]["direction"], "egress");
+    assert_eq!(c4["network"]["type"], "ipv4");
+    assert_eq!(entity_of(c4), child_entity, "{c4}");
+    assert_eq!(c4["process"]["parent"]["pid"], me);
+    assert!(
+        c4["process"]["executable"]
+            .as_str()
+            .is_some_and(|x| x.ends_with("/examples/actor")),
+        "{c4}"
+    );
+    // The transport and the local port come from the live socket (the child keeps it open).
+    assert_eq!(c4["network"]["transport"], "tcp", "{c4}");
+    assert_eq!(c4["source"]["port"], report["tcp4"], "{c4}");
+    assert_eq!(c4["warden"]["syscall"], "connect");
+
+    if tcp6.is_some() {
+        let c6 = the(&events, "connect", "tcp6", |e| {
+            pid_of(e) == pid && e["destination"]["ip"] == "::1"
+        });
+        assert_eq!(c6["network"]["type"], "ipv6");
+        assert_eq!(c6["source"]["port"], report["tcp6"], "{c6}");
+    }
+    let cu = the(&events, "connect", "udp", |e| {
+        pid_of(e) == pid && e["network"]["transport"] == "udp"
+    });
+    assert_eq!(
+        port_of(&cu["destination"]),
+        u64::from(udp.local_addr().unwrap().port())
+    );
+    assert_eq!(cu["source"]["port"], report["udp"]);
+    let cx = the(&events, "connect", "unix", |e| {
+        pid_of(e) == pid && e["destination"]["address"] == s(&unix_path).as_str()
+    });
+    assert_eq!(cx["network"]["type"], "unix");
+    assert_eq!(cx["network"]["transport"], "stream");
+    let refused = the(&events, "connect", "refused", |e| {
+        pid_of(e) == pid && port_of(&e["destination"]) == u64::from(refused_port)
+    });
+    assert_eq!(refused["event"]["outcome"], "failure");
+    assert_eq!(refused["warden"]["network"]["errno"], "ECONNREFUSED");
+    // Our own side: the listeners' bind/listen and the accepted connection's peer.
+    let accepted = the(&events, "accept", "tcp4 accept", |e| {
+        pid_of(e) == me && port_of(&e["destination"]) == p4
+    });
+    assert_eq!(accepted["source"]["port"], report["tcp4"]);
+    assert_eq!(accepted["network"]["direction"], "ingress");
+    assert!(has(&events, "listen", |e| pid_of(e) == me
+        && port_of(&e["server"]) == p4));
+    assert!(has(&events, "bind", |e| pid_of(e) == me
+        && e["server"]["address"] == s(&unix_path).as_str()));
+
+    // The CLI's network filters over the same store.
+    let by_port = agent.events(&["--class", "nt", "--port", &p4.to_string()]);
+    assert!(!by_port.is_empty());
+    assert!(by_port.iter().all(|e| {
+        e["event"]["category"][0] == "network"
+            && [&e["source"], &e["destination"], &e["server"]]
+                .iter()
+                .any(|end| port_of(end) == p4)
+    }));
+    let failures = agent.events(&["--class", "nt", "--failure", "--pid", &pid.to_string()]);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    if tcp6.is_some() {
+        let v6 = agent.events(&["--addr", "::1/128", "--pid", &pid.to_string()]);
+        assert!(!v6.is_empty() && v6.iter().all(|e| e["destination"]["ip"] == "::1"));
+    }
+
+    // praudit-style XML of the child's events parses with a real parser, one record each.
+    let xml = agent.events_output(&["--pid", &pid.to_string()], "xml");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+    let records: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("record"))
+        .collect();
+    let json = agent.events(&["--pid", &pid.to_string()]);
+    assert_eq!(records.len(), json.len());
+    assert!(
+        records
+            .iter()
+            .any(|r| r.attribute("action") == Some("connect")
+                && r.children().any(|c| c.has_tag_name("socket")
+                    && c.attribute("remote_port") == Some(p4.to_string().as_str())))
+    );
+
+    drop((from4, from6, from_unix));
+    child.child.stdin.take();
+    assert!(child.wait().success());
+    agent.stop();
+    kernel.check();
+}
+
+fn file_path(e: &Value) -> &str {
+    e["file"]["path"].as_str().unwrap_or_default()
+}
+
+/// The actor's file operations, as recorded with `files.source = source`: each with its path
+/// (old and new for renames), the actor's identity, and the fake credential's read labelled.
+fn file_changes_are_recorded(test: &str, source: &str) {
+    if !can_run(test) {
+        return;
+    }
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("tree");
+    std::fs::create_dir(&dir).unwrap();
+    let vault = work.path().join("vault");
+    std::fs::create_dir(&vault).unwrap();
+    let secret = vault.join("id_fake");
+    std::fs::write(&secret, b"not a real key\n").unwrap();
+    let mut agent = Agent::start(&format!(
+        "[network]\nenabled = false\n[files]\nsource = {source:?}\nwatch_paths = [{:?}]\n",
+        s(&vault)
+    ));
+    let (mut actor, report) = spawn_actor(&["files", &s(&dir), &s(&secret)], &[]);
+    let pid = u64::from(actor.pid());
+    let actor_entity = entity(actor.pid(), start_ticks(actor.pid()));
+    assert_eq!(report["secret_len"], 15);
+    let p = |rel: &str| s(&dir.join(rel));
+    let events = agent.wait_for("the actor's file events", |ev| {
+        has(ev, "rename", |e| {
+            pid_of(e) == pid && file_path(e) == p("sub/c.txt")
+        }) && has(ev, "delete", |e| {
+            pid_of(e) == pid && file_path(e) == p("sub")
+        }) && has(ev, "read", |e| {
+            pid_of(e) == pid && file_path(e) == s(&secret)
+        })
+    });
+    let mine: Vec<&Value> = events
+        .iter()
+        .filter(|e| pid_of(e) == pid && e["event"]["category"][0] == "file")
+        .collect();
+    assert!(mine.len() >= 12, "{mine:?}");
+    for e in &mine {
+        assert_eq!(entity_of(e), actor_entity, "{e}");
+        assert_eq!(e["warden"]["source"], source, "{e}");
+        assert!(file_path(e).starts_with(&s(work.path())), "{e}");
+    }
+    let one = |act: &str, path: &str| {
+        the(&events, act, &format!("{act} {path}"), |e| {
+            pid_of(e) == pid && file_path(e) == path
+        })
+        .clone()
+    };
+    let created = one("create", &p("a.txt"));
+    assert_eq!(created["event"]["type"][0], "creation");
+    let renamed = one("rename", &p("b.txt"));
+    assert_eq!(renamed["warden"]["file"]["old_path"], p("a.txt").as_str());
+    let moved = one("rename", &p("sub/c.txt"));
+    assert_eq!(moved["warden"]["file"]["old_path"], p("b.txt").as_str());
+    assert_eq!(moved["file"]["name"], "c.txt");
+    let mkdir = one("create", &p("sub"));
+    assert_eq!(mkdir["file"]["type"], "dir");
+    let symlink = one(
+        if source == "audit" {
+            "symlink"
+        } else {
+            "create"
+        },
+        &p("link"),
+    );
+    if source == "audit" {
+        // fanotify can only read a link's target while the link exists; this one is gone soon.
+        assert_eq!(symlink["file"]["target_path"], "sub/c.txt");
+    }
+    for gone in ["hard", "link", "sub/c.txt"] {
+        let deleted = one("delete", &p(gone));
+        assert_eq!(deleted["event"]["type"][0], "deletion");
+    }
+    assert_eq!(one("delete", &p("sub"))["file"]["type"], "dir");
+    if source == "audit" {
+        // Syscall rules tell each change apart, with the new mode and the link target.
+        let chmod = one("chmod", &p("sub/c.txt"));
+        assert_eq!(chmod["file"]["mode"], "0600");
+        assert_eq!(
+            one("link", &p("hard"))["file"]["target_path"],
+            p("sub/c.txt").as_str()
+        );
+        assert_eq!(one("truncate", &p("hard"))["warden"]["syscall"], "truncate");
+    } else {
+        // fanotify says "metadata changed" and "modified"; a hard link is a creation.
+        assert!(has(&events, "attrib", |e| pid_of(e) == pid
+            && file_path(e) == p("sub/c.txt")));
+        assert!(has(&events, "create", |e| pid_of(e) == pid
+            && file_path(e) == p("hard")));
+        // truncate(2) is a modification; the first write's file was closed after writing.
+        assert!(has(&events, "modify", |e| pid_of(e) == pid
+            && file_path(e) == p("hard")));
+        assert!(has(&events, "close_write", |e| pid_of(e) == pid
+            && file_path(e) == p("a.txt")));
+    }
+    let read = one("read", &s(&secret));
+    assert_eq!(read["event"]["type"][0], "access");
+    assert_eq!(read["warden"]["file"]["watch"], "configured");
+
+    // BSM classes over the same store: fr is the read, fd the deletions and renames.
+    let fr = agent.events(&["--class", "fr", "--pid", &pid.to_string()]);
+    assert!(
+        !fr.is_empty() && fr.iter().all(|e| action(e) == "read"),
+        "{fr:?}"
+    );
+    let fd = agent.events(&["--class", "fd", "--pid", &pid.to_string()]);
+    assert!(fd.iter().all(|e| matches!(action(e), "delete" | "rename")));
+    assert_eq!(
+        fd.iter().filter(|e| action(e) == "rename").count(),
+        2,
+        "{fd:?}"
+    );
+    let moves = agent.events(&["--path", &p("b.txt"), "--class", "fc"]);
+    assert_eq!(moves.len(), 2, "b.txt as new and as old name: {moves:?}");
+
+    actor.child.stdin.take();
+    assert!(actor.wait().success());
+    // The agent never records its own writes (its store is on this filesystem too).
+    agent.stop();
+    let own = agent.events(&["--pid", &agent.pid().to_string()]);
+    assert!(own.is_empty(), "the agent recorded itself: {own:?}");
+    kernel.check();
+}
+
+#[test]
+fn file_changes_are_recorded_with_fanotify() {
+    file_changes_are_recorded("file_changes_are_recorded_with_fanotify", "fanotify");
+}
+
+#[test]
+fn file_changes_are_recorded_with_audit_rules() {
+    file_changes_are_recorded("file_changes_are_recorded_with_audit_rules", "audit");
+}

@@ -172,3 +172,517 @@ fn nix_is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// `warden events` over a store and over the same events as JSON lines.
+mod events {
+    use std::path::{Path, PathBuf};
+
+    use assert_cmd::Command;
+    use warden_core::{
+        BootId, Event, EventKind, ExecEvent, ExitEvent, FileAction, FileEvent, ForkEvent,
+        LossEvent, NetAction, NetworkEvent, Parent, Process, ProcessKey, SocketAddress, Source,
+    };
+    use warden_store::{Retention, Store, StoredEvent};
+
+    const T0: i64 = 1_795_816_800_000_000_000;
+    /// A renamed file's new name with everything XML and one-line text must escape, and a
+    /// byte that is not UTF-8.
+    const NASTY_PATH: &[u8] = b"/tmp/new \"q\" 'a' <b>&c\nline\x01\xff";
+
+    fn process(pid: u32) -> Process {
+        let key = |pid, start_ticks| ProcessKey {
+            boot: BootId([3; 16]),
+            pid,
+            start_ticks,
+        };
+        Process {
+            key: Some(key(pid, 100)),
+            pid,
+            ppid: Some(1),
+            uid: Some(1000),
+            exe: Some(b"/usr/bin/tool".to_vec()),
+            args: vec![b"tool".to_vec(), b"<arg>".to_vec()],
+            parent: Some(Parent {
+                key: Some(key(1, 1)),
+                pid: 1,
+                ..Parent::default()
+            }),
+            ..Process::default()
+        }
+    }
+
+    fn ip(addr: &str, port: u16) -> Option<SocketAddress> {
+        Some(SocketAddress::Ip {
+            addr: addr.parse().unwrap(),
+            port,
+        })
+    }
+
+    fn network(
+        action: NetAction,
+        local: Option<SocketAddress>,
+        remote: Option<SocketAddress>,
+        errno: Option<&str>,
+    ) -> EventKind {
+        EventKind::Network(NetworkEvent {
+            process: process(300),
+            action,
+            source: Source::Audit,
+            syscall: Some(action.name().into()),
+            family: None,
+            transport: Some("tcp".into()),
+            local,
+            remote,
+            fd: Some(3),
+            success: errno.is_none(),
+            exit: Some(if errno.is_some() { -111 } else { 0 }),
+            errno: errno.map(String::from),
+        })
+    }
+
+    fn file(action: FileAction, path: &[u8], old_path: Option<&[u8]>, success: bool) -> EventKind {
+        EventKind::File(FileEvent {
+            process: process(400),
+            action,
+            source: Source::Fanotify,
+            syscall: None,
+            path: path.to_vec(),
+            old_path: old_path.map(<[u8]>::to_vec),
+            target_path: None,
+            inode: None,
+            device: None,
+            mode: None,
+            owner_uid: None,
+            owner_gid: None,
+            is_dir: None,
+            watch: None,
+            success,
+            exit: None,
+        })
+    }
+
+    /// One event of every class, the network and file ones with the fields filters look at.
+    fn sample_events() -> Vec<Event> {
+        let kinds = vec![
+            EventKind::Exec(ExecEvent {
+                process: process(100),
+                source: Source::Audit,
+                syscall: Some("execve".into()),
+                success: true,
+                exit: Some(0),
+            }),
+            EventKind::Fork(ForkEvent {
+                child: process(101),
+            }),
+            network(
+                NetAction::Connect,
+                ip("10.0.0.5", 40000),
+                ip("93.184.216.34", 443),
+                None,
+            ),
+            network(
+                NetAction::Connect,
+                ip("10.0.0.5", 40001),
+                ip("10.1.2.3", 5432),
+                Some("ECONNREFUSED"),
+            ),
+            network(
+                NetAction::Accept,
+                ip("::1", 22),
+                ip("2001:db8::9", 50000),
+                None,
+            ),
+            file(FileAction::Rename, NASTY_PATH, Some(b"/etc/old.conf"), true),
+            file(FileAction::CloseWrite, b"/var/log/app.log", None, true),
+            file(FileAction::Delete, b"/tmp/gone", None, false),
+            EventKind::Exit(ExitEvent {
+                process: process(100),
+                exit_code: Some(0),
+                signal: None,
+                duration_ns: Some(1),
+            }),
+            EventKind::Loss(LossEvent {
+                source: "audit".into(),
+                cause: "kernel_lost".into(),
+                count: 2,
+            }),
+            file(FileAction::Create, b"/tmp/created", None, true),
+        ];
+        kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| Event {
+                time_ns: T0 + i as i64 * 1_000_000_000,
+                host: "host1".into(),
+                kind,
+            })
+            .collect()
+    }
+
+    /// A store and a JSON-lines file holding the sample events (the file also has a line that
+    /// is not Warden's).
+    struct Fixture {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path().join("data"), Retention::default()).unwrap();
+            let mut writer = store.writer().unwrap();
+            let mut lines = String::new();
+            let mut stored = Vec::new();
+            for (i, event) in sample_events().iter().enumerate() {
+                let line = warden_core::to_ecs_line(event);
+                if i == 4 {
+                    lines.push_str("{\"not\": \"warden\"}\n");
+                }
+                lines.push_str(&line);
+                lines.push('\n');
+                stored.push(StoredEvent::from_event(event, line));
+            }
+            writer.insert_batch(&stored).unwrap();
+            std::fs::write(dir.path().join("events.jsonl"), lines).unwrap();
+            Fixture { dir }
+        }
+
+        fn data_dir(&self) -> PathBuf {
+            self.dir.path().join("data")
+        }
+
+        fn jsonl(&self) -> PathBuf {
+            self.dir.path().join("events.jsonl")
+        }
+
+        fn run(&self, source: &[&str], args: &[&str]) -> std::process::Output {
+            Command::cargo_bin("warden")
+                .unwrap()
+                .arg("events")
+                .args(source)
+                .args(args)
+                .output()
+                .unwrap()
+        }
+
+        /// Standard output of `warden events ARGS` over the store, checked to be the same
+        /// over the JSON-lines file.
+        fn events(&self, args: &[&str]) -> String {
+            let data_dir = self.data_dir();
+            let jsonl = self.jsonl();
+            let from_store = self.run(&["--data-dir", path_str(&data_dir)], args);
+            let from_file = self.run(&["--input", path_str(&jsonl)], args);
+            for out in [&from_store, &from_file] {
+                assert!(
+                    out.status.success(),
+                    "warden events {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&from_store.stdout),
+                String::from_utf8_lossy(&from_file.stdout),
+                "store and --input disagree on {args:?}"
+            );
+            let note = String::from_utf8_lossy(&from_file.stderr);
+            assert!(
+                note.contains("1 line skipped: not Warden JSON (first at line 5: "),
+                "{note}"
+            );
+            String::from_utf8(from_store.stdout).unwrap()
+        }
+
+        /// The actions of the events `warden events ARGS --format json` prints, with the
+        /// last path segment of file events (`rename`, `create:created`...).
+        fn actions(&self, args: &[&str]) -> Vec<String> {
+            let mut all = args.to_vec();
+            all.extend(["--format", "json"]);
+            self.events(&all)
+                .lines()
+                .map(|line| {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    let action = v["event"]["action"].as_str().unwrap().to_string();
+                    match v["file"]["name"].as_str() {
+                        Some(name) if action != "rename" => format!("{action}:{name}"),
+                        _ => action,
+                    }
+                })
+                .collect()
+        }
+    }
+
+    /// The child elements of `node` named `name`.
+    fn child<'a, 'input>(
+        node: roxmltree::Node<'a, 'input>,
+        name: &str,
+    ) -> Vec<roxmltree::Node<'a, 'input>> {
+        node.children()
+            .filter(|c| c.tag_name().name() == name)
+            .collect()
+    }
+
+    fn path_str(p: &Path) -> &str {
+        p.to_str().unwrap()
+    }
+
+    #[test]
+    fn classes_by_name_bsm_code_and_negation() {
+        let f = Fixture::new();
+        assert_eq!(
+            f.actions(&["--class", "nt,fw"]),
+            ["connect", "connect", "accept", "close_write:app.log"]
+        );
+        assert_eq!(
+            f.actions(&["--class", "^fw"]),
+            [
+                "exec",
+                "fork",
+                "connect",
+                "connect",
+                "accept",
+                "rename",
+                "delete:gone",
+                "exit",
+                "events-lost",
+                "create:created"
+            ]
+        );
+        assert_eq!(f.actions(&["--class", "fc"]), ["rename", "create:created"]);
+        assert_eq!(f.actions(&["--class", "fd"]), ["rename", "delete:gone"]);
+        assert_eq!(
+            f.actions(&["--class", "pc", "--class", "^fork"]),
+            ["exec", "exit"]
+        );
+        assert_eq!(
+            f.actions(&["--class", "accept,loss"]),
+            ["accept", "events-lost"]
+        );
+    }
+
+    #[test]
+    fn ports_addresses_outcomes_and_paths() {
+        let f = Fixture::new();
+        assert_eq!(f.actions(&["--port", "443"]), ["connect"]);
+        assert_eq!(f.actions(&["--port", "22,5432"]), ["connect", "accept"]);
+        assert_eq!(f.actions(&["--addr", "10.0.0.0/8"]), ["connect", "connect"]);
+        assert_eq!(f.actions(&["--addr", "10.1.2.3"]), ["connect"]);
+        assert_eq!(f.actions(&["--addr", "2001:db8::/32"]), ["accept"]);
+        assert_eq!(f.actions(&["--addr", "::1"]), ["accept"]);
+        assert!(f.actions(&["--addr", "192.168.0.0/16"]).is_empty());
+        // The limit counts what the address filter keeps.
+        assert_eq!(
+            f.actions(&["--addr", "10.0.0.0/8,::/0", "--limit", "1"]),
+            ["accept"]
+        );
+        assert_eq!(f.actions(&["--failure"]), ["connect", "delete:gone"]);
+        assert_eq!(
+            f.actions(&["--success", "--class", "nt"]),
+            ["connect", "accept"]
+        );
+        // A rename is found by its old name too.
+        assert_eq!(f.actions(&["--path", "/etc/*"]), ["rename"]);
+        assert_eq!(
+            f.actions(&["--path", "/tmp/*"]),
+            ["rename", "delete:gone", "create:created"]
+        );
+        assert_eq!(
+            f.actions(&["--class", "fd", "--path", "/tmp/g*", "--failure"]),
+            ["delete:gone"]
+        );
+    }
+
+    #[test]
+    fn text_lines_show_sockets_and_renames() {
+        let f = Fixture::new();
+        let text = f.events(&["--class", "nt,rename"]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(
+            lines[0].contains(" connect 10.0.0.5:40000 -> 93.184.216.34:443 tcp success pid=300"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("-> 10.1.2.3:5432 tcp failure ECONNREFUSED"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains(" accept [::1]:22 -> [2001:db8::9]:50000"),
+            "{text}"
+        );
+        assert!(
+            lines[3].contains(
+                " rename /etc/old.conf -> /tmp/new \"q\" 'a' <b>&c\\nline\\x01\\xff success"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn xml_is_one_record_per_event_and_parses() {
+        let f = Fixture::new();
+        let xml = f.events(&["--format", "xml"]);
+        assert!(
+            xml.starts_with("<?xml version='1.0' encoding='UTF-8'?>\n<audit>\n"),
+            "{xml}"
+        );
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "audit");
+        let records: Vec<roxmltree::Node> = root.children().filter(|n| n.is_element()).collect();
+        assert_eq!(records.len(), sample_events().len());
+        assert!(records.iter().all(|r| r.tag_name().name() == "record"));
+        let by_action = |action: &str| {
+            *records
+                .iter()
+                .find(|r| r.attribute("action") == Some(action))
+                .unwrap()
+        };
+
+        let rename = by_action("rename");
+        assert_eq!(rename.attribute("class"), Some("file"));
+        assert_eq!(
+            rename.attribute("time"),
+            Some("2026-11-27T22:00:05.000000000Z")
+        );
+        let paths = child(rename, "path");
+        assert_eq!(
+            paths[0].text(),
+            Some("/tmp/new \"q\" 'a' <b>&c\nline\\x01\\xff")
+        );
+        assert_eq!(paths[1].attribute("role"), Some("old"));
+        assert_eq!(paths[1].text(), Some("/etc/old.conf"));
+        assert_eq!(
+            child(rename, "return")[0].attribute("errval"),
+            Some("success")
+        );
+        let subject = child(rename, "subject")[0];
+        assert_eq!(subject.attribute("pid"), Some("400"));
+        assert_eq!(subject.attribute("uid"), Some("1000"));
+        assert_eq!(subject.attribute("exe"), Some("/usr/bin/tool"));
+        let refused = records
+            .iter()
+            .find(|r| {
+                child(**r, "return")
+                    .first()
+                    .is_some_and(|ret| ret.attribute("errno") == Some("ECONNREFUSED"))
+            })
+            .unwrap();
+        let socket = child(*refused, "socket")[0];
+        assert_eq!(socket.attribute("remote_address"), Some("10.1.2.3"));
+        assert_eq!(socket.attribute("remote_port"), Some("5432"));
+        assert_eq!(socket.attribute("transport"), Some("tcp"));
+        assert_eq!(
+            child(*refused, "return")[0].attribute("retval"),
+            Some("-111")
+        );
+        let exec = by_action("exec");
+        let args: Vec<&str> = child(child(exec, "exec_args")[0], "arg")
+            .iter()
+            .map(|a| a.text().unwrap())
+            .collect();
+        assert_eq!(args, ["tool", "<arg>"]);
+        assert_eq!(
+            child(by_action("loss"), "loss")[0].attribute("count"),
+            Some("2")
+        );
+        // An empty result is still a document.
+        let empty = f.events(&["--format", "xml", "--pid", "9"]);
+        assert_eq!(
+            empty,
+            "<?xml version='1.0' encoding='UTF-8'?>\n<audit>\n</audit>\n"
+        );
+        roxmltree::Document::parse(&empty).expect("well-formed XML");
+    }
+
+    #[test]
+    fn input_from_stdin_and_skipped_lines() {
+        let f = Fixture::new();
+        let out = Command::cargo_bin("warden")
+            .unwrap()
+            .args([
+                "events", "--input", "-", "--class", "nt", "--format", "json",
+            ])
+            .write_stdin(
+                "garbage\n\n{\"event\":{}}\n".to_string()
+                    + &std::fs::read_to_string(f.jsonl()).unwrap(),
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("3 lines skipped: not Warden JSON (first at line 1: not JSON"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_explained() {
+        let f = Fixture::new();
+        let data_dir = f.data_dir();
+        let store = ["--data-dir", path_str(&data_dir)];
+        let usage_error = |args: &[&str], expected: &[&str]| {
+            let out = f.run(&store, args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            for e in expected {
+                assert!(err.contains(e), "{args:?}: {err}");
+            }
+        };
+        usage_error(
+            &["--class", "nt,xx"],
+            &["unknown event class \"xx\"", "nt", "fw (write)", "rename"],
+        );
+        usage_error(
+            &["--addr", "10.0.0.0/33"],
+            &["prefix length must be 0 to 32"],
+        );
+        usage_error(&["--addr", "localhost"], &["not an address or CIDR range"]);
+        usage_error(&["--success", "--failure"], &["cannot be used with"]);
+        usage_error(
+            &["--follow", "--input", "x.jsonl"],
+            &["cannot be used with"],
+        );
+        let out = f.run(&store, &["--class", "nt,^network"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("selects no event"));
+        let out = f.run(&["--input", "/nonexistent/x.jsonl"], &[]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/x.jsonl"));
+    }
+
+    #[test]
+    fn a_followed_xml_stream_is_closed_on_ctrl_c() {
+        use std::io::BufRead;
+        let f = Fixture::new();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("warden"))
+            .args([
+                "events",
+                "--follow",
+                "--format",
+                "xml",
+                "--class",
+                "nt",
+                "--data-dir",
+            ])
+            .arg(f.data_dir())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        // The header and the three network records, then the stream waits for more.
+        while seen.matches("<record").count() < 3 {
+            assert!(stdout.read_line(&mut seen).unwrap() > 0, "{seen}");
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        std::io::Read::read_to_string(&mut stdout, &mut seen).unwrap();
+        assert!(child.wait().unwrap().success());
+        assert!(seen.ends_with("</audit>\n"), "{seen}");
+        roxmltree::Document::parse(&seen).expect("well-formed XML");
+    }
+}

@@ -12,6 +12,7 @@ pub mod assemble;
 pub mod control;
 pub mod encoding;
 pub mod exec;
+pub mod file;
 pub mod msgtype;
 pub mod net;
 pub mod netlink;
@@ -22,6 +23,10 @@ pub mod wire;
 pub use assemble::{Assembler, AssemblerConfig, AssemblerStats, Event, EventEnd, is_standalone};
 pub use control::{AuditControl, AuditError, AuditSocket, CAP_AUDIT_CONTROL, CAP_AUDIT_READ};
 pub use exec::{Dev, ExecCall, ExecError, ExecEvent, PathEntry, exec_call};
+pub use file::{
+    FileCall, FileOp, FileViewError, PathKind, SkippedWatch, WatchSkip, file_rules,
+    read_watch_rules,
+};
 pub use netlink::{
     AuditOutput, AuditSource, AuditSourceConfig, AuditStats, ReadMode, RestoreHandle, Restorer,
     SourceReport, install_panic_hook, restore_all,
@@ -30,7 +35,7 @@ pub use record::{
     AuditTime, EventId, Field, MalformedCounters, ParseError, ParseErrorKind, Record, Value,
     parse_log_line, parse_record,
 };
-pub use rules::{AuditRule, FieldValue, FilterList, Op, RuleData, exec_rules};
+pub use rules::{AuditRule, FieldValue, FilterList, Op, RuleData, WatchKind, exec_rules};
 pub use wire::AuditStatus;
 
 /// The rule key Warden puts on every audit rule it installs, and looks for in events.

@@ -416,7 +416,8 @@ pub fn net_syscall(arch: u32, syscall: u32) -> Option<NetSyscall> {
     Some(NetSyscall::Direct(call))
 }
 
-/// The name of a Linux errno (x86, arm, riscv numbering), e.g. 111 → `ECONNREFUSED`.
+/// The name of a Linux errno (x86, arm, riscv numbering), e.g. 111 → `ECONNREFUSED`; shared by
+/// the network and file views.
 pub fn errno_name(errno: i64) -> Option<&'static str> {
     Some(match errno {
         1 => "EPERM",
@@ -435,17 +436,22 @@ pub fn errno_name(errno: i64) -> Option<&'static str> {
         14 => "EFAULT",
         16 => "EBUSY",
         17 => "EEXIST",
+        18 => "EXDEV",
         19 => "ENODEV",
         20 => "ENOTDIR",
         21 => "EISDIR",
         22 => "EINVAL",
         23 => "ENFILE",
         24 => "EMFILE",
+        26 => "ETXTBSY",
+        27 => "EFBIG",
         28 => "ENOSPC",
         30 => "EROFS",
+        31 => "EMLINK",
         32 => "EPIPE",
         36 => "ENAMETOOLONG",
         38 => "ENOSYS",
+        39 => "ENOTEMPTY",
         40 => "ELOOP",
         88 => "ENOTSOCK",
         89 => "EDESTADDRREQ",
@@ -474,6 +480,8 @@ pub fn errno_name(errno: i64) -> Option<&'static str> {
         113 => "EHOSTUNREACH",
         114 => "EALREADY",
         115 => "EINPROGRESS",
+        116 => "ESTALE",
+        122 => "EDQUOT",
         512 => "ERESTARTSYS",
         _ => return None,
     })
@@ -684,6 +692,23 @@ pub fn net_rules_for(abi: u32, key: &str) -> Vec<AuditRule> {
         arch::AARCH64 | arch::RISCV64 => vec![rule(&[200, 201, 202, 203, 242])],
         _ => Vec::new(),
     }
+}
+
+/// Rules for sendto, sendmsg and recvfrom on this machine's native ABI (x86-64 44/46/45,
+/// aarch64 and riscv64 206/211/207). Off by default: audit cannot look at their address
+/// argument (it is beyond `a3`, or inside a `msghdr`), so every send and receive on the host is
+/// audited and the agent keeps only those whose SOCKADDR names a peer — unconnected datagrams.
+pub fn datagram_rules(key: &str) -> Vec<AuditRule> {
+    let (abi, nrs): (u32, &[u32]) = if cfg!(target_arch = "x86_64") {
+        (arch::X86_64, &[44, 45, 46])
+    } else if cfg!(target_arch = "aarch64") {
+        (arch::AARCH64, &[206, 207, 211])
+    } else if cfg!(target_arch = "riscv64") {
+        (arch::RISCV64, &[206, 207, 211])
+    } else {
+        return Vec::new();
+    };
+    vec![AuditRule::exit_always(abi).syscalls(nrs).key(key)]
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::assemble::{Assembler, AssemblerConfig, AssemblerStats, Event};
 use super::control::{AuditControl, AuditError, AuditSocket};
-use super::exec::ExecEvent;
+use super::exec::{ExecError, ExecEvent};
 use super::msgtype;
 use super::record::{MalformedCounters, Value, parse_record};
 use super::rules::{AuditRule, exec_rules};
@@ -832,6 +832,11 @@ impl Reader {
                     Ok(x) => {
                         self.stats.exec_events += 1;
                         AuditOutput::Exec(Box::new(x))
+                    }
+                    // Warden's network and file rules: the agent takes their view.
+                    Err(ExecError::NotExec) => {
+                        self.stats.other_events += 1;
+                        AuditOutput::Event(ev)
                     }
                     Err(_) => {
                         self.stats.exec_errors += 1;

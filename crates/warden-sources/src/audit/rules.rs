@@ -68,6 +68,12 @@ pub mod field {
     pub const ARG0: u32 = 200;
     /// The rule's key (string).
     pub const FILTERKEY: u32 = 210;
+    /// Second syscall argument (a1).
+    pub const ARG1: u32 = 201;
+    /// Third syscall argument (a2).
+    pub const ARG2: u32 = 202;
+    /// Fourth syscall argument (a3).
+    pub const ARG3: u32 = 203;
 
     /// Does the kernel take this field's value as a string in `buf`?
     pub fn is_string(id: u32) -> bool {
@@ -75,6 +81,30 @@ pub mod field {
         // (AUDIT_SUBJ_USER..AUDIT_SUBJ_CLR = 13..17, AUDIT_OBJ_USER..AUDIT_OBJ_LEV_HIGH = 19..23).
         matches!(id, WATCH | DIR | FILTERKEY | EXE | 13..=17 | 19..=23)
     }
+}
+
+/// `AUDIT_PERM_*` bits of a watch's [`field::PERM`] value (`-p rwxa`). The kernel matches them
+/// against the syscall's class (its read, write and attribute-change tables) or, for the open
+/// family and execve, against the call's access mode.
+pub mod perm {
+    /// `x`: execute.
+    pub const EXEC: u32 = 1;
+    /// `w`: write.
+    pub const WRITE: u32 = 2;
+    /// `r`: read.
+    pub const READ: u32 = 4;
+    /// `a`: attribute change.
+    pub const ATTR: u32 = 8;
+}
+
+/// What a watch rule watches (`auditctl -w` picks by `stat`ing the path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WatchKind {
+    /// One file, by name in its parent directory ([`field::WATCH`]); the file need not exist
+    /// yet, its parent must.
+    File,
+    /// A directory and everything below it ([`field::DIR`], an audit tree); it must exist.
+    Tree,
 }
 
 /// The filter list a rule belongs to.
@@ -255,6 +285,28 @@ impl AuditRule {
             fields: Vec::new(),
             keys: Vec::new(),
         }
+    }
+
+    /// A watch, encoded as `auditctl -w PATH -p PERM` does: an `always,exit` rule on every
+    /// syscall of every ABI (the kernel narrows it with the watch and [`perm`] bits), no arch
+    /// field, then [`field::WATCH`] or [`field::DIR`] with the path and [`field::PERM`]. The
+    /// kernel wants an absolute path without a trailing `/`.
+    pub fn watch(path: impl Into<Vec<u8>>, kind: WatchKind, perm_bits: u32) -> AuditRule {
+        let id = match kind {
+            WatchKind::File => field::WATCH,
+            WatchKind::Tree => field::DIR,
+        };
+        AuditRule {
+            list: FilterList::Exit,
+            action: Action::Always,
+            arch: None,
+            syscalls: Vec::new(),
+            all_syscalls: true,
+            fields: Vec::new(),
+            keys: Vec::new(),
+        }
+        .field(id, Op::Eq, FieldValue::Str(path.into()))
+        .field(field::PERM, Op::Eq, FieldValue::Num(perm_bits))
     }
 
     /// Add syscall numbers.
@@ -554,6 +606,46 @@ mod tests {
             .unwrap();
         b.truncate(1042);
         assert!(RuleData::decode(&b).is_err());
+    }
+
+    /// `-F a1&0x243` and `-w PATH -p r` as auditctl encodes them (checked against the kernel and
+    /// `auditctl` by `file_rules_match_auditctl` in tests/audit_live.rs).
+    #[test]
+    fn bitmask_and_watch_encoding() {
+        let r = AuditRule::exit_always(arch::X86_64).syscalls(&[2]).field(
+            field::ARG1,
+            Op::BitMask,
+            FieldValue::Num(0x243),
+        );
+        let d = RuleData::decode(&r.encode().unwrap()).unwrap();
+        assert_eq!(d.fields[1], (201, 0x0800_0000, FieldValue::Num(0x243)));
+        assert_eq!(Op::BitTest.code(), 0x4800_0000);
+
+        let w = AuditRule::watch(b"/etc/shadow".to_vec(), WatchKind::File, perm::READ).key("k");
+        let b = w.encode().unwrap();
+        let d = RuleData::decode(&b).unwrap();
+        assert_eq!((d.list, d.action, d.arch()), (4, 2, None));
+        assert_eq!(d.syscalls().len(), 2048);
+        assert_eq!(
+            d.fields,
+            [
+                (
+                    field::WATCH,
+                    Op::Eq.code(),
+                    FieldValue::Str(b"/etc/shadow".to_vec())
+                ),
+                (field::PERM, Op::Eq.code(), FieldValue::Num(4)),
+                (
+                    field::FILTERKEY,
+                    Op::Eq.code(),
+                    FieldValue::Str(b"k".to_vec())
+                ),
+            ]
+        );
+        assert_eq!(&b[RULE_HEADER_LEN..], b"/etc/shadowk");
+        let t = AuditRule::watch(b"/root/.ssh".to_vec(), WatchKind::Tree, perm::READ);
+        let d = RuleData::decode(&t.encode().unwrap()).unwrap();
+        assert_eq!(d.fields[0].0, field::DIR);
     }
 
     #[test]

@@ -14,7 +14,44 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub retention: RetentionConfig,
     pub sources: SourcesConfig,
+    pub network: NetworkConfig,
+    pub files: FilesConfig,
     pub output: OutputConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// connect, accept, bind and listen from the audit stream (needs `sources.audit`).
+    pub enabled: bool,
+    /// Also sendto/sendmsg/recvfrom with an address (unconnected datagrams). Costly: audit must
+    /// see every send and receive on the host to find them.
+    pub datagrams: bool,
+    /// Record Unix-domain sockets (local IPC: D-Bus, journald, databases).
+    pub unix: bool,
+    /// Record the other families too (netlink, packet...): mostly system noise.
+    pub other_families: bool,
+    /// Read what a record leaves out (transport, a connect's local port) from the live socket.
+    pub probe_sockets: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// "fanotify" (filesystem marks; cheap), "audit" (syscall rules; sees failures too), or "off".
+    pub source: String,
+    /// fanotify: the filesystems to watch, by a path on each; empty = every local block-device
+    /// filesystem.
+    pub filesystems: Vec<PathBuf>,
+    /// Changes under these prefixes are not recorded (the data directory always is excluded).
+    pub exclude_paths: Vec<PathBuf>,
+    /// Changes made by these executables are not recorded.
+    pub exclude_processes: Vec<PathBuf>,
+    /// Record reads of credential stores (~/.ssh, browser logins and cookies, keyrings,
+    /// /etc/shadow...).
+    pub watch_reads: bool,
+    /// More paths (files or directories) whose reads are recorded.
+    pub watch_paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +98,8 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/warden"),
             retention: RetentionConfig::default(),
             sources: SourcesConfig::default(),
+            network: NetworkConfig::default(),
+            files: FilesConfig::default(),
             output: OutputConfig::default(),
         }
     }
@@ -82,6 +121,40 @@ impl Default for SourcesConfig {
             audit_mode: "auto".into(),
             audit_backlog_limit: 8192,
             proc_connector: true,
+        }
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> NetworkConfig {
+        NetworkConfig {
+            enabled: true,
+            datagrams: false,
+            unix: true,
+            other_families: false,
+            probe_sockets: true,
+        }
+    }
+}
+
+impl Default for FilesConfig {
+    fn default() -> FilesConfig {
+        FilesConfig {
+            source: "fanotify".into(),
+            filesystems: Vec::new(),
+            exclude_paths: [
+                "/proc",
+                "/sys",
+                "/dev",
+                "/run",
+                "/var/cache/apt",
+                "/var/lib/apt/lists",
+            ]
+            .map(PathBuf::from)
+            .to_vec(),
+            exclude_processes: Vec::new(),
+            watch_reads: true,
+            watch_paths: Vec::new(),
         }
     }
 }
@@ -123,6 +196,11 @@ impl Config {
             matches!(self.sources.audit_mode.as_str(), "auto" | "multicast"),
             "sources.audit_mode must be \"auto\" or \"multicast\", not {:?}",
             self.sources.audit_mode
+        );
+        anyhow::ensure!(
+            matches!(self.files.source.as_str(), "fanotify" | "audit" | "off"),
+            "files.source must be \"fanotify\", \"audit\" or \"off\", not {:?}",
+            self.files.source
         );
         anyhow::ensure!(
             self.sources.audit || self.sources.proc_connector,
@@ -208,6 +286,11 @@ mod tests {
         assert_eq!(c.retention.max_age, d.retention.max_age);
         assert_eq!(c.sources.audit_mode, d.sources.audit_mode);
         assert_eq!(c.output.file_keep, d.output.file_keep);
+        assert_eq!(c.network.enabled, d.network.enabled);
+        assert_eq!(c.network.datagrams, d.network.datagrams);
+        assert_eq!(c.files.source, d.files.source);
+        assert_eq!(c.files.exclude_paths, d.files.exclude_paths);
+        assert_eq!(c.files.watch_reads, d.files.watch_reads);
     }
 
     #[test]
@@ -218,6 +301,8 @@ mod tests {
             ("data_dirr = \"/x\"", "unknown field `data_dirr`"),
             ("[retention]\nmax_age = \"7 parsecs\"", "retention.max_age"),
             ("[sources]\naudit_mode = \"loud\"", "audit_mode"),
+            ("[files]\nsource = \"inotify\"", "files.source"),
+            ("[network]\nenable = true", "unknown field `enable`"),
             (
                 "[sources]\naudit = false\nproc_connector = false",
                 "no source enabled",

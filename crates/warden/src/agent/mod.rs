@@ -1,5 +1,6 @@
 //! `warden run`: the agent — sources, process table, enrichment and sinks wired into one pipeline.
 
+mod activity;
 pub mod config;
 pub mod jsonl;
 mod pipeline;

@@ -12,13 +12,22 @@ use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use warden_core::{BootId, Event, EventKind, LossEvent, Source};
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
+use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
+use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field};
+use warden_sources::audit::{FileOp, file_rules, read_watch_rules};
+use warden_sources::fanotify::{
+    FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath, credential_watches,
+};
 use warden_sources::proc_connector::{
     ExitStatus, ProcConnectorConfig, ProcConnectorSource, ProcEvent,
 };
 use warden_sources::procfs;
 use warden_store::StoredEvent;
 
+use super::activity::{
+    FilePolicy, NetworkPolicy, Skipped, audit_file_event, fanotify_file_event, network_event,
+};
 use super::config::Config;
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
@@ -137,13 +146,90 @@ struct Agent {
     /// Connector exits held back briefly: the audit exec of the same process travels a longer
     /// path (records assembled until EOE), and must reach the table before its exit does.
     pending_exits: std::collections::VecDeque<(Instant, ProcEvent)>,
-    /// Audit execs waiting for the connector's view of the same process (see [`Agent::step`]).
-    pending_execs: std::collections::VecDeque<(Instant, Box<AuditExec>)>,
+    /// Audit events (and the file events of other sources) waiting for the connector's view of
+    /// the same process, in arrival order (see [`Agent::step`]).
+    pending: std::collections::VecDeque<(Instant, Held)>,
     /// Connector execs not yet matched by an audit exec, by pid.
     connector_execs: std::collections::HashMap<u32, u32>,
+    /// Which socket calls are recorded; `None` when network events are off.
+    network: Option<NetworkPolicy>,
+    /// Which file operations are recorded (both file sources).
+    files: FilePolicy,
+    /// File events come from Warden's audit rules.
+    audit_files: bool,
+    fanotify: Option<(FanotifySource, Receiver<FanotifyEvent>)>,
+    /// Operations seen but not recorded, by reason.
+    skipped: Skipped,
 }
 
 type AuditExec = warden_sources::audit::exec::ExecEvent;
+
+/// An event held until the process table has caught up with its process.
+enum Held {
+    Exec(Box<AuditExec>),
+    Net(Box<NetEvent>),
+    File(Box<FileOp>),
+    Fanotify(Box<FanotifyEvent>),
+}
+
+impl Held {
+    fn pid(&self) -> u32 {
+        match self {
+            Held::Exec(e) => e.pid,
+            Held::Net(e) => e.pid,
+            Held::File(e) => e.pid,
+            Held::Fanotify(e) => e.pid,
+        }
+    }
+}
+
+/// The paths whose reads are recorded: the credential stores of every user (when asked) and
+/// the configured ones.
+fn watch_list(config: &Config) -> Vec<WatchPath> {
+    let mut watches = Vec::new();
+    if config.files.watch_reads {
+        match credential_watches(Path::new("/etc/passwd")) {
+            Ok(found) => watches = found,
+            Err(e) => eprintln!("warden: cannot read /etc/passwd for the credential watches: {e}"),
+        }
+    }
+    for path in &config.files.watch_paths {
+        if !watches.iter().any(|w| &w.path == path) {
+            watches.push(WatchPath::new(path.clone(), "configured"));
+        }
+    }
+    watches
+}
+
+/// The audit rules of this config: exec always; network calls and file changes (with reads of
+/// the watched paths) when asked. The agent's own calls are excluded in the kernel
+/// (`-F pid!=`), so it never records itself.
+fn audit_rules(config: &Config, watches: &[WatchPath]) -> Vec<AuditRule> {
+    let key = warden_sources::audit::WARDEN_KEY;
+    let not_self = |r: AuditRule| r.field(field::PID, Op::Ne, FieldValue::Num(std::process::id()));
+    let mut rules = exec_rules(key);
+    if config.network.enabled {
+        rules.extend(net_rules(key).into_iter().map(not_self));
+        if config.network.datagrams {
+            rules.extend(datagram_rules(key).into_iter().map(not_self));
+        }
+    }
+    if config.files.source == "audit" {
+        let own = std::process::id();
+        rules.extend(file_rules(key, own));
+        let paths: Vec<&Path> = watches.iter().map(|w| w.path.as_path()).collect();
+        let (watch_rules, skipped) = read_watch_rules(&paths, key, Some(own));
+        for s in skipped {
+            eprintln!(
+                "warden: no read watch on {}: {:?}",
+                s.path.display(),
+                s.reason
+            );
+        }
+        rules.extend(watch_rules);
+    }
+    rules
+}
 
 /// The longest an event waits for its counterpart from the other source.
 const MAX_HOLD: Duration = Duration::from_secs(5);
@@ -219,10 +305,14 @@ impl Agent {
             });
             None
         };
+        let watches = watch_list(config);
         let audit = if config.sources.audit {
             let audit_config = AuditSourceConfig {
                 force_multicast: config.sources.audit_mode == "multicast",
                 backlog_limit: config.sources.audit_backlog_limit,
+                rules: audit_rules(config, &watches),
+                // Only events of Warden's own rules: with auditd beside, the others are its.
+                forward_other_events: false,
                 ..AuditSourceConfig::default()
             };
             match AuditSource::start(audit_config) {
@@ -232,7 +322,15 @@ impl Agent {
                         ReadMode::Unicast => "audit daemon slot",
                         ReadMode::Multicast => "multicast log group (read-only)",
                     };
-                    let mut detail = format!("exec via {how}: {}", report.reason);
+                    let mut what = vec!["exec"];
+                    if config.network.enabled {
+                        what.push("network");
+                    }
+                    if config.files.source == "audit" {
+                        what.push("file");
+                    }
+                    let what = what.join(", ");
+                    let mut detail = format!("{what} via {how}: {}", report.reason);
                     for note in &report.notes {
                         detail.push_str("; ");
                         detail.push_str(note);
@@ -259,6 +357,73 @@ impl Agent {
                 active: false,
                 detail: "disabled in the config".into(),
             });
+            None
+        };
+        let mut files = FilePolicy::of(&config.files, &config.data_dir);
+        files.watches = watches
+            .iter()
+            .map(|w| {
+                use std::os::unix::ffi::OsStrExt;
+                (w.path.as_os_str().as_bytes().to_vec(), w.label.clone())
+            })
+            .collect();
+        let fanotify = if config.files.source == "fanotify" {
+            let fan_config = FanotifyConfig {
+                filesystems: (!config.files.filesystems.is_empty())
+                    .then(|| config.files.filesystems.clone()),
+                watches: watches.clone(),
+                exclude_prefixes: config
+                    .files
+                    .exclude_paths
+                    .iter()
+                    .cloned()
+                    .chain([config.data_dir.clone()])
+                    .collect(),
+                ..FanotifyConfig::default()
+            };
+            match FanotifySource::start(fan_config) {
+                Ok((source, rx)) => {
+                    let marked = |kind: MarkKind| {
+                        source
+                            .marks()
+                            .iter()
+                            .filter(|m| m.kind == kind && m.refused.is_none())
+                            .map(|m| m.path.display().to_string())
+                            .collect::<Vec<_>>()
+                    };
+                    let filesystems = marked(MarkKind::Filesystem);
+                    let watched = marked(MarkKind::Watch).len();
+                    let mut detail = format!(
+                        "file changes on {} ({} watched credential paths)",
+                        filesystems.join(", "),
+                        watched
+                    );
+                    for m in source.marks().iter().filter(|m| m.refused.is_some()) {
+                        if m.kind == MarkKind::Filesystem {
+                            detail.push_str(&format!(
+                                "; {} not marked: {}",
+                                m.path.display(),
+                                m.refused.as_deref().unwrap_or_default()
+                            ));
+                        }
+                    }
+                    status.sources.push(SourceStatus {
+                        name: "fanotify".into(),
+                        active: true,
+                        detail,
+                    });
+                    Some((source, rx))
+                }
+                Err(e) => {
+                    status.sources.push(SourceStatus {
+                        name: "fanotify".into(),
+                        active: false,
+                        detail: format!("{e}"),
+                    });
+                    None
+                }
+            }
+        } else {
             None
         };
         anyhow::ensure!(
@@ -297,8 +462,14 @@ impl Agent {
             table,
             enricher,
             pending_exits: std::collections::VecDeque::new(),
-            pending_execs: std::collections::VecDeque::new(),
+            pending: std::collections::VecDeque::new(),
             connector_execs: std::collections::HashMap::new(),
+            network: (config.network.enabled && audit.is_some())
+                .then(|| NetworkPolicy::of(&config.network)),
+            audit_files: config.files.source == "audit" && audit.is_some(),
+            files,
+            fanotify,
+            skipped: Skipped::default(),
             audit,
             connector,
             store_tx,
@@ -362,21 +533,37 @@ impl Agent {
             let ready: Vec<AuditOutput> = rx.try_iter().collect();
             handled += ready.len();
             for output in ready {
-                if let AuditOutput::Exec(exec) = output {
-                    self.pending_execs.push_back((Instant::now(), exec));
+                match output {
+                    AuditOutput::Exec(exec) => {
+                        self.pending.push_back((Instant::now(), Held::Exec(exec)));
+                    }
+                    AuditOutput::Event(event) => self.on_audit_event(&event),
                 }
             }
+        }
+        if let Some((_, rx)) = &self.fanotify {
+            let ready: Vec<FanotifyEvent> = rx.try_iter().collect();
+            handled += ready.len();
+            let now = Instant::now();
+            self.pending.extend(
+                ready
+                    .into_iter()
+                    .map(|e| (now, Held::Fanotify(Box::new(e)))),
+            );
         }
         self.release(wait.is_zero());
         if handled == 0 {
             let mut select = crossbeam_channel::Select::new();
+            if let Some((_, rx)) = &self.fanotify {
+                select.recv(rx);
+            }
             if let Some((_, rx)) = &self.connector {
                 select.recv(rx);
             }
             if let Some((_, rx)) = &self.audit {
                 select.recv(rx);
             }
-            let wait = if self.pending_exits.is_empty() && self.pending_execs.is_empty() {
+            let wait = if self.pending_exits.is_empty() && self.pending.is_empty() {
                 wait
             } else {
                 wait.min(EXIT_HOLD)
@@ -394,32 +581,49 @@ impl Agent {
         self.boot_time_ns + (monotonic_ns + self.suspend_offset_ns) as i64
     }
 
-    /// Applies the held audit execs and connector exits that may go now (all when `all`).
+    /// Applies the held audit events and connector exits that may go now (all when `all`).
     fn release(&mut self, all: bool) {
         let connector_active = self.connector.is_some();
-        // Execs: in arrival order per pid; ready once the connector has shown the same exec
-        // (so its fork is in the table), or when it failed (no connector exec follows).
+        // In arrival order per pid. An exec is ready once the connector has shown the same
+        // exec (so its fork is in the table), or when it failed (no connector exec follows);
+        // the process's later events wait behind it, so they name the new image.
         let mut blocked = std::collections::HashSet::new();
         let mut keep = std::collections::VecDeque::new();
-        while let Some((received, exec)) = self.pending_execs.pop_front() {
-            let pid = exec.pid;
-            let seen = self.connector_execs.get(&pid).copied().unwrap_or(0) > 0;
-            let ready = all
-                || !connector_active
-                || seen
-                || exec.success == Some(false)
-                || received.elapsed() >= MAX_HOLD;
-            if ready && !blocked.contains(&pid) {
-                if seen && exec.success != Some(false) {
-                    self.take_connector_exec(pid);
+        while let Some((received, held)) = self.pending.pop_front() {
+            let pid = held.pid();
+            let expired = all || received.elapsed() >= MAX_HOLD;
+            match held {
+                Held::Exec(exec) => {
+                    let seen = self.connector_execs.get(&pid).copied().unwrap_or(0) > 0;
+                    let ready = expired || !connector_active || seen || exec.success == Some(false);
+                    if ready && !blocked.contains(&pid) {
+                        if seen && exec.success != Some(false) {
+                            self.take_connector_exec(pid);
+                        }
+                        self.on_audit_exec(*exec);
+                    } else {
+                        blocked.insert(pid);
+                        keep.push_back((received, Held::Exec(exec)));
+                    }
                 }
-                self.on_audit_exec(*exec);
-            } else {
-                blocked.insert(pid);
-                keep.push_back((received, exec));
+                Held::Net(_) | Held::File(_) if !expired && blocked.contains(&pid) => {
+                    keep.push_back((received, held));
+                }
+                Held::Net(net) => self.on_audit_net(&net),
+                Held::File(op) => self.on_audit_file(&op),
+                // fanotify is read sooner than audit assembles an exec: a process's file events
+                // wait while the connector has announced an exec audit has not delivered yet,
+                // so they name the new image. They block nothing themselves.
+                Held::Fanotify(_)
+                    if !expired
+                        && (blocked.contains(&pid) || self.connector_execs.contains_key(&pid)) =>
+                {
+                    keep.push_back((received, held));
+                }
+                Held::Fanotify(ev) => self.on_fanotify(*ev),
             }
         }
-        self.pending_execs = keep;
+        self.pending = keep;
         // Exits: after every exec of the same pid that either stream has announced.
         let mut keep = std::collections::VecDeque::new();
         while let Some((received, event)) = self.pending_exits.pop_front() {
@@ -562,6 +766,107 @@ impl Agent {
         self.on_exec_fact(&fact, Source::Audit);
     }
 
+    /// An event of Warden's audit rules other than an exec: its network or file view.
+    fn on_audit_event(&mut self, event: &warden_sources::audit::Event) {
+        if self.network.is_some() {
+            match NetEvent::from_event(event) {
+                Ok(net) => {
+                    self.pending
+                        .push_back((Instant::now(), Held::Net(Box::new(net))));
+                    return;
+                }
+                Err(warden_sources::audit::net::NetError::NotNet) => {}
+                Err(_) => {
+                    self.skipped.count("network/malformed");
+                    return;
+                }
+            }
+        }
+        if self.audit_files {
+            match FileOp::from_event(event) {
+                Some(Ok(op)) => {
+                    self.pending
+                        .push_back((Instant::now(), Held::File(Box::new(op))));
+                    return;
+                }
+                Some(Err(_)) => {
+                    self.skipped.count("file/undecodable");
+                    return;
+                }
+                None => {}
+            }
+        }
+        self.skipped.count("audit/unknown_event");
+    }
+
+    fn on_audit_file(&mut self, op: &FileOp) {
+        let process = self.subject(op.pid);
+        match audit_file_event(op, process, &self.files) {
+            Ok(mut event) => {
+                self.enricher.names(&mut event.process);
+                let time_ns = op.id.time.secs as i64 * 1_000_000_000 + i64::from(op.id.time.nanos);
+                self.emit(EventKind::File(event), time_ns);
+            }
+            Err(reason) => self.skipped.count(reason),
+        }
+    }
+
+    fn on_fanotify(&mut self, ev: FanotifyEvent) {
+        if ev.pid == 0 {
+            // A process outside the agent's pid namespace: nothing to attribute it to.
+            self.skipped.count("file/foreign_pid");
+            return;
+        }
+        // Cheap checks first: most of a busy host's changes are excluded paths.
+        if let Some(reason) = self.files.skip(ev.pid, None, &ev.path) {
+            self.skipped.count(reason);
+            return;
+        }
+        let time_ns = ev.time_ns;
+        let process = self.subject(ev.pid);
+        match fanotify_file_event(ev, process, &self.files) {
+            Ok(mut event) => {
+                self.enricher.names(&mut event.process);
+                self.emit(EventKind::File(event), time_ns);
+            }
+            Err(reason) => self.skipped.count(reason),
+        }
+    }
+
+    /// The process an operation of `pid` is about: the table's, or /proc's if the table has
+    /// never seen it (it then joins the table).
+    fn subject(&mut self, pid: u32) -> warden_core::Process {
+        let mut process = self
+            .table
+            .get(pid)
+            .or_else(|| self.table.lookup(pid, &LiveProc))
+            .unwrap_or_else(|| warden_core::Process {
+                pid,
+                ..Default::default()
+            });
+        // The events of one process repeat its image: keep the subject light, argv aside.
+        if let Some(parent) = &mut process.parent {
+            parent.args.clear();
+        }
+        process
+    }
+
+    fn on_audit_net(&mut self, net: &NetEvent) {
+        let Some(policy) = self.network.clone() else {
+            return;
+        };
+        let process = self.subject(net.pid);
+        match network_event(net, process, &policy) {
+            Ok(mut event) => {
+                self.enricher.names(&mut event.process);
+                let time_ns =
+                    net.id.time.secs as i64 * 1_000_000_000 + i64::from(net.id.time.nanos);
+                self.emit(EventKind::Network(event), time_ns);
+            }
+            Err(reason) => self.skipped.count(reason),
+        }
+    }
+
     fn on_exec_fact(&mut self, fact: &ExecFact, source: Source) {
         let mut exec = self.table.on_exec(fact, &LiveProc, source);
         self.enricher.enrich(&mut exec.process);
@@ -625,6 +930,13 @@ impl Agent {
             m.insert("proc_connector/queue_full".into(), s.channel_dropped);
             m.insert("proc_connector/malformed".into(), s.malformed);
         }
+        if let Some((source, _)) = &self.fanotify {
+            let s = source.stats();
+            m.insert("fanotify/queue_overflow".into(), s.queue_overflow);
+            m.insert("fanotify/queue_full".into(), s.dropped_channel);
+            m.insert("fanotify/malformed".into(), s.malformed);
+            m.insert("fanotify/read_error".into(), s.read_errors);
+        }
         m.insert("pipeline/store_queue_full".into(), self.store_dropped);
         if let Some(thread) = &self.store_thread {
             m.insert(
@@ -664,6 +976,25 @@ impl Agent {
         };
         self.events_since_status = 0;
         self.status.process_table_size = self.table.len();
+        self.status.skipped = self
+            .skipped
+            .0
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect();
+        if let Some((source, _)) = &self.fanotify {
+            let s = source.stats();
+            for (name, n) in [
+                ("fanotify/self", s.excluded_self),
+                ("fanotify/excluded_path", s.excluded_path),
+                ("fanotify/reads_coalesced", s.reads_coalesced),
+                ("fanotify/attrib_of_deleted", s.attrib_of_deleted),
+            ] {
+                if n > 0 {
+                    self.status.skipped.insert(name.to_owned(), n);
+                }
+            }
+        }
         self.status.rss_bytes = rss_bytes();
         if let Some(store) = &self.store {
             self.status.store_bytes = store
@@ -689,6 +1020,9 @@ impl Agent {
             problems.push(format!("audit restore: {e:?}"));
         }
         if let Some((source, _)) = &mut self.connector {
+            source.stop();
+        }
+        if let Some((source, _)) = &mut self.fanotify {
             source.stop();
         }
         self.step(Duration::ZERO);

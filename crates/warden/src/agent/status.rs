@@ -23,6 +23,10 @@ pub struct Status {
     pub store_path: String,
     /// Events lost or dropped since start, by "source/cause".
     pub lost: BTreeMap<String, u64>,
+    /// Operations seen but deliberately not recorded (excluded paths, the agent's own, Unix
+    /// sockets when off...), by "class/reason".
+    #[serde(default)]
+    pub skipped: BTreeMap<String, u64>,
     pub process_table_size: usize,
     pub rss_bytes: u64,
 }
@@ -115,6 +119,12 @@ impl Status {
             out.push_str("lost or dropped:\n");
             for (cause, n) in self.lost.iter().filter(|(_, n)| **n > 0) {
                 out.push_str(&format!("  {cause}: {n}\n"));
+            }
+        }
+        if !self.skipped.is_empty() {
+            out.push_str("not recorded by policy:\n");
+            for (reason, n) in &self.skipped {
+                out.push_str(&format!("  {reason}: {n}\n"));
             }
         }
         out

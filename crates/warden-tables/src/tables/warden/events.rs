@@ -1,19 +1,25 @@
-//! The event tables backed by the agent's store: `process_events` (osquery's columns plus
-//! Warden's: entity ids, sha256, package, origin...) and `process_lifecycle_events` (forks and
-//! exits). Rows are read from the store `warden run` writes (never blocking it: SQLite WAL
-//! readers); a constraint on `time` becomes a range scan of the store's time index.
+//! What the event tables over the agent's store share: where the store is, the scan (a class
+//! filter, with `time` constraints turned into a range scan of the store's time index), the
+//! stored event as the tables read it, and osquery specs extended with Warden's columns.
+//!
+//! The tables themselves: `process_events.rs` (`process_events`, `process_lifecycle_events`),
+//! `socket_events.rs`, `file_events.rs`. Rows are read from the store `warden run` writes,
+//! never blocking it (SQLite WAL readers).
 
 use std::path::PathBuf;
 use std::sync::{OnceLock, RwLock};
 
 use serde_json::Value as Json;
+use warden_store::StoredEvent;
 
 use crate::context::Op;
-use crate::spec::{ColumnSpec, ColumnType::*, Flags, TableSpec, col, osquery_spec};
-use crate::{QueryContext, Rows, TableError};
+use crate::registry::TableDef;
+use crate::spec::{ColumnSpec, ColumnType::Text, Flags, TableSpec, col, osquery_spec};
+use crate::{QueryContext, TableError};
 
-const NONE: Flags = Flags::NONE;
-const A: Flags = Flags::ADDITIONAL;
+use super::{file_events, process_events, socket_events};
+
+const NS_PER_SECOND: i64 = 1_000_000_000;
 
 fn store_dir_cell() -> &'static RwLock<PathBuf> {
     static DIR: OnceLock<RwLock<PathBuf>> = OnceLock::new();
@@ -35,187 +41,82 @@ fn store_dir() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Warden's columns after osquery's in `process_events`.
-const PROCESS_EVENT_EXTRAS: &[ColumnSpec] = &[
-    col(
-        "entity_id",
-        Text,
-        NONE,
-        &[],
-        "Warden: the process identity (boot id, pid, start time)",
-    ),
-    col(
-        "parent_entity_id",
-        Text,
-        NONE,
-        &[],
-        "Warden: the parent's process identity",
-    ),
-    col(
-        "sha256",
-        Text,
-        NONE,
-        &[],
-        "Warden: SHA-256 of the executed file",
-    ),
-    col(
-        "file_size",
-        BigInt,
-        NONE,
-        &[],
-        "Warden: size of the executed file in bytes",
-    ),
-    col(
-        "package",
-        Text,
-        NONE,
-        &[],
-        "Warden: the Debian package that installed the file",
-    ),
-    col(
-        "package_verified",
-        Integer,
-        NONE,
-        &[],
-        "Warden: 1 if the file matches its package's digest",
-    ),
-    col(
-        "build_id",
-        Text,
-        NONE,
-        &[],
-        "Warden: ELF GNU build-id of the executed file",
-    ),
-    col(
-        "origin_url",
-        Text,
-        NONE,
-        &[],
-        "Warden: download origin (user.xdg.origin.url)",
-    ),
-    col(
-        "referrer_url",
-        Text,
-        NONE,
-        &[],
-        "Warden: download referrer (user.xdg.referrer.url)",
-    ),
-    col(
-        "container_id",
-        Text,
-        NONE,
-        &[],
-        "Warden: container id from the cgroup",
-    ),
-    col("username", Text, NONE, &[], "Warden: user name of uid"),
-    col(
-        "parent_path",
-        Text,
-        NONE,
-        &[],
-        "Warden: the parent's executable",
-    ),
-    col(
-        "parent_cmdline",
-        Text,
-        NONE,
-        &[],
-        "Warden: the parent's arguments",
-    ),
-    col(
-        "success",
-        Integer,
-        NONE,
-        &[],
-        "Warden: 1 if the exec succeeded",
-    ),
-    col(
-        "source",
-        Text,
-        NONE,
-        &[],
-        "Warden: the source that saw the exec (audit, proc_connector)",
-    ),
-];
-
-/// `process_events`: osquery's spec followed by Warden's extra columns.
-pub(crate) fn process_events_spec() -> &'static TableSpec {
-    static SPEC: OnceLock<TableSpec> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let base = osquery_spec("process_events").expect("osquery declares process_events");
-        let columns: Vec<ColumnSpec> = base
-            .columns
-            .iter()
-            .chain(PROCESS_EVENT_EXTRAS)
-            .copied()
-            .collect();
-        TableSpec {
-            columns: Vec::leak(columns),
-            ..*base
-        }
-    })
+/// A table whose rows are the store's events of some classes.
+pub(super) struct StoreTable {
+    pub def: TableDef,
+    /// The store's event classes the table reads.
+    pub classes: &'static [&'static str],
 }
 
-pub(crate) static PROCESS_LIFECYCLE_EVENTS: TableSpec = TableSpec {
-    name: "process_lifecycle_events",
-    description: "Process forks and exits recorded by the agent, with identities and exit status.",
-    aliases: &[],
-    evented: true,
-    user_data: false,
-    columns: &[
-        col("action", Text, NONE, &[], "fork or exit"),
-        col("time", BigInt, A, &[], "Time of the event in UNIX time"),
-        col("pid", BigInt, NONE, &[], "Process ID"),
-        col("parent", BigInt, NONE, &[], "Parent process ID"),
-        col(
-            "entity_id",
-            Text,
-            NONE,
-            &[],
-            "The process identity (boot id, pid, start time)",
-        ),
-        col(
-            "parent_entity_id",
-            Text,
-            NONE,
-            &[],
-            "The parent's process identity",
-        ),
-        col("path", Text, NONE, &[], "The process's executable"),
-        col("cmdline", Text, NONE, &[], "The process's arguments"),
-        col("uid", BigInt, NONE, &[], "User ID"),
-        col("exit_code", Integer, NONE, &[], "Exit code (exit events)"),
-        col(
-            "signal",
-            Integer,
-            NONE,
-            &[],
-            "Terminating signal (exit events)",
-        ),
-        col(
-            "duration_ms",
-            BigInt,
-            NONE,
-            &[],
-            "Process lifetime in milliseconds (exit events)",
-        ),
-        col(
-            "eid",
-            Text,
-            Flags::HIDDEN,
-            &[],
-            "Event ID (the store's sequence number)",
-        ),
-    ],
-};
+/// Every table backed by the store (registered by `mod.rs`, reported by `osquery_events`).
+pub(super) fn store_tables() -> Vec<StoreTable> {
+    vec![
+        StoreTable {
+            def: TableDef {
+                spec: process_events::process_events_spec(),
+                generate: process_events::process_events,
+            },
+            classes: process_events::EXEC_CLASSES,
+        },
+        StoreTable {
+            def: TableDef {
+                spec: &process_events::PROCESS_LIFECYCLE_EVENTS,
+                generate: process_events::process_lifecycle_events,
+            },
+            classes: process_events::LIFECYCLE_CLASSES,
+        },
+        StoreTable {
+            def: TableDef {
+                spec: socket_events::spec(),
+                generate: socket_events::generate,
+            },
+            classes: socket_events::CLASSES,
+        },
+        StoreTable {
+            def: TableDef {
+                spec: file_events::spec(),
+                generate: file_events::generate,
+            },
+            classes: file_events::CLASSES,
+        },
+    ]
+}
+
+/// osquery's spec of `name` followed by Warden's columns (each described "Warden: ...", which
+/// is how the conformance test tells them from osquery's).
+pub(super) fn osquery_spec_with(name: &str, extras: &[ColumnSpec]) -> TableSpec {
+    let base = osquery_spec(name).unwrap_or_else(|| panic!("osquery declares {name}"));
+    debug_assert!(extras.iter().all(|c| c.description.starts_with("Warden: ")));
+    let columns: Vec<ColumnSpec> = base.columns.iter().chain(extras).copied().collect();
+    TableSpec {
+        columns: Vec::leak(columns),
+        ..*base
+    }
+}
+
+/// The extra columns every event table about a process has.
+pub(super) const ENTITY_ID: ColumnSpec = col(
+    "entity_id",
+    Text,
+    Flags::NONE,
+    &[],
+    "Warden: the process identity (boot id, pid, start time)",
+);
+pub(super) const PARENT_ENTITY_ID: ColumnSpec = col(
+    "parent_entity_id",
+    Text,
+    Flags::NONE,
+    &[],
+    "Warden: the parent's process identity",
+);
 
 /// The store filter for a scan: the classes, plus the time range the query constrains.
-fn filter(ctx: &QueryContext, classes: &[&str]) -> warden_store::EventFilter {
+pub(super) fn filter(ctx: &QueryContext, classes: &[&str]) -> warden_store::EventFilter {
     let mut filter = warden_store::EventFilter {
         classes: classes.iter().map(|c| c.to_string()).collect(),
         ..Default::default()
     };
-    const NS: i64 = 1_000_000_000;
+    const NS: i64 = NS_PER_SECOND;
     for c in ctx.constraints_on("time") {
         let Some(v) = c.values.first().and_then(|v| v.as_i64()) else {
             continue;
@@ -238,15 +139,100 @@ fn filter(ctx: &QueryContext, classes: &[&str]) -> warden_store::EventFilter {
     filter
 }
 
-/// Seconds since boot at `time` (for osquery's `uptime` column), from the current boot time.
-fn boot_time() -> Option<i64> {
+/// One stored event as the tables read it: the store's columns and the parsed ECS JSON.
+pub(super) struct StoreEvent {
+    pub seq: i64,
+    pub stored: StoredEvent,
+    pub json: Json,
+}
+
+impl StoreEvent {
+    /// The event's time in whole seconds (osquery's `time`).
+    pub fn time(&self) -> i64 {
+        self.stored.time_ns.div_euclid(NS_PER_SECOND)
+    }
+
+    /// osquery's `eid`: the store's sequence number, unique and increasing.
+    pub fn eid(&self) -> String {
+        self.seq.to_string()
+    }
+
+    /// ECS `process`.
+    pub fn process(&self) -> &Json {
+        &self.json["process"]
+    }
+
+    /// Warden's own fields (`warden.*`).
+    pub fn warden(&self) -> &Json {
+        &self.json["warden"]
+    }
+
+    pub fn entity_id(&self) -> Option<String> {
+        Some(self.stored.entity_id.clone()).filter(|e| !e.is_empty())
+    }
+
+    pub fn parent_entity_id(&self) -> Option<String> {
+        self.stored.parent_entity_id.clone()
+    }
+
+    /// The source that saw the event (`warden.source`: audit, proc_connector, fanotify...).
+    pub fn source(&self) -> Option<String> {
+        str_of(&self.warden()["source"])
+    }
+
+    pub fn syscall(&self) -> Option<String> {
+        str_of(&self.warden()["syscall"])
+    }
+
+    pub fn auid(&self) -> Option<i64> {
+        int_of(&self.warden()["auid"])
+    }
+}
+
+/// Reads the events of `classes` the query's time range allows; no store (the agent never ran
+/// here) means no rows.
+pub(super) fn scan(
+    ctx: &QueryContext,
+    classes: &[&str],
+    mut each: impl FnMut(&StoreEvent),
+) -> Result<(), TableError> {
+    let Some(reader) = open_reader()? else {
+        return Ok(());
+    };
+    for row in reader.query(&filter(ctx, classes)) {
+        let row = row.map_err(|e| TableError::Message(format!("event store: {e}")))?;
+        // An event whose JSON does not parse is skipped: bad input loses nothing else.
+        if let Ok(json) = serde_json::from_str::<Json>(&row.event.json) {
+            each(&StoreEvent {
+                seq: row.seq,
+                stored: row.event,
+                json,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A reader of the store, or `None` when there is no store.
+pub(super) fn open_reader() -> Result<Option<warden_store::Reader>, TableError> {
+    let dir = store_dir();
+    if !warden_store::database_path(&dir).exists() {
+        return Ok(None);
+    }
+    warden_store::Store::reader(&dir)
+        .map(Some)
+        .map_err(|e| TableError::Message(format!("event store {}: {e}", dir.display())))
+}
+
+/// The boot time in UNIX seconds, for osquery's `uptime` (seconds since boot at the event).
+pub(super) fn boot_time() -> Option<i64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     stat.lines()
         .find_map(|l| l.strip_prefix("btime "))
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn str_of(v: &Json) -> Option<String> {
+pub(super) fn str_of(v: &Json) -> Option<String> {
     match v {
         Json::String(s) => Some(s.clone()),
         Json::Number(n) => Some(n.to_string()),
@@ -254,7 +240,8 @@ fn str_of(v: &Json) -> Option<String> {
     }
 }
 
-fn int_of(v: &Json) -> Option<i64> {
+/// A number, also from ECS's string-typed ids (`user.id`, `file.inode`).
+pub(super) fn int_of(v: &Json) -> Option<i64> {
     match v {
         Json::Number(n) => n.as_i64(),
         Json::String(s) => s.parse().ok(),
@@ -263,116 +250,9 @@ fn int_of(v: &Json) -> Option<i64> {
     }
 }
 
-fn args_of(v: &Json) -> Option<String> {
-    v.as_array().map(|a| {
-        a.iter()
-            .filter_map(Json::as_str)
-            .collect::<Vec<_>>()
-            .join(" ")
-    })
-}
-
-/// Reads the matching events; no store (the agent never ran here) means no rows.
-fn scan(
-    ctx: &QueryContext,
-    classes: &[&str],
-    mut each: impl FnMut(i64, &Json),
-) -> Result<(), TableError> {
-    let dir = store_dir();
-    if !warden_store::database_path(&dir).exists() {
-        return Ok(());
-    }
-    let reader = warden_store::Store::reader(&dir)
-        .map_err(|e| TableError::Message(format!("event store {}: {e}", dir.display())))?;
-    for row in reader.query(&filter(ctx, classes)) {
-        let row = row.map_err(|e| TableError::Message(format!("event store: {e}")))?;
-        if let Ok(json) = serde_json::from_str::<Json>(&row.event.json) {
-            each(row.seq, &json);
-        }
-    }
-    Ok(())
-}
-
-/// The event's time in whole seconds (osquery's `time`).
-fn event_time(v: &Json) -> Option<i64> {
-    v["@timestamp"]
-        .as_str()
-        .and_then(warden_core::parse_rfc3339_ns)
-        .map(|t| t / 1_000_000_000)
-}
-
-pub(crate) fn process_events(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableError> {
-    let boot = boot_time();
-    scan(ctx, &["exec"], |seq, v| {
-        let p = &v["process"];
-        let x = &v["warden"]["executable"];
-        let time = event_time(v);
-        let cmdline = str_of(&p["command_line"]);
-        let mut r = rows.push();
-        r.set("pid", int_of(&p["pid"]))
-            .set("path", str_of(&p["executable"]))
-            .set("mode", str_of(&x["mode"]).map(|m| format!("{m:0>4}")))
-            .set("cmdline_size", cmdline.as_ref().map(|c| c.len() as i64))
-            .set("cmdline", cmdline)
-            .set("cwd", str_of(&p["working_directory"]))
-            .set("auid", int_of(&v["warden"]["auid"]))
-            .set("uid", int_of(&p["real_user"]["id"]))
-            .set("euid", int_of(&p["user"]["id"]))
-            .set("gid", int_of(&p["real_group"]["id"]))
-            .set("egid", int_of(&p["group"]["id"]))
-            .set("owner_uid", int_of(&x["owner_uid"]))
-            .set("owner_gid", int_of(&x["owner_gid"]))
-            .set("mtime", int_of(&x["mtime_ns"]).map(|t| t / 1_000_000_000))
-            .set("ctime", int_of(&x["ctime_ns"]).map(|t| t / 1_000_000_000))
-            .set("overflows", "")
-            .set("parent", int_of(&p["parent"]["pid"]).unwrap_or(-1))
-            .set("time", time)
-            .set("uptime", time.zip(boot).map(|(t, b)| t - b))
-            .set("eid", seq.to_string())
-            .set("syscall", str_of(&v["warden"]["syscall"]))
-            .set("entity_id", str_of(&p["entity_id"]))
-            .set("parent_entity_id", str_of(&p["parent"]["entity_id"]))
-            .set("sha256", str_of(&p["hash"]["sha256"]))
-            .set("file_size", int_of(&x["size"]))
-            .set("package", str_of(&x["package"]))
-            .set("package_verified", int_of(&x["package_verified"]))
-            .set("build_id", str_of(&x["build_id"]))
-            .set("origin_url", str_of(&x["origin_url"]))
-            .set("referrer_url", str_of(&x["referrer_url"]))
-            .set("container_id", str_of(&v["container"]["id"]))
-            .set("username", str_of(&v["user"]["name"]))
-            .set("parent_path", str_of(&p["parent"]["executable"]))
-            .set("parent_cmdline", args_of(&p["parent"]["args"]))
-            .set(
-                "success",
-                v["event"]["outcome"].as_str().map(|o| o == "success"),
-            )
-            .set("source", str_of(&v["warden"]["source"]));
-    })
-}
-
-pub(crate) fn process_lifecycle_events(
-    ctx: &QueryContext,
-    rows: &mut Rows,
-) -> Result<(), TableError> {
-    scan(ctx, &["fork", "exit"], |seq, v| {
-        let p = &v["process"];
-        let duration = int_of(&v["warden"]["duration_ns"]);
-        rows.push()
-            .set("action", str_of(&v["event"]["action"]))
-            .set("time", event_time(v))
-            .set("pid", int_of(&p["pid"]))
-            .set("parent", int_of(&p["parent"]["pid"]))
-            .set("entity_id", str_of(&p["entity_id"]))
-            .set("parent_entity_id", str_of(&p["parent"]["entity_id"]))
-            .set("path", str_of(&p["executable"]))
-            .set("cmdline", str_of(&p["command_line"]))
-            .set("uid", int_of(&p["real_user"]["id"]))
-            .set("exit_code", int_of(&p["exit_code"]))
-            .set("signal", int_of(&v["warden"]["signal"]))
-            .set("duration_ms", duration.map(|d| d / 1_000_000))
-            .set("eid", seq.to_string());
-    })
+/// Permission bits as osquery writes them: octal, four digits (`0755`).
+pub(super) fn octal_mode(v: &Json) -> Option<String> {
+    str_of(v).map(|m| format!("{m:0>4}"))
 }
 
 #[cfg(test)]
@@ -381,7 +261,7 @@ mod tests {
 
     #[test]
     fn time_constraints_become_a_store_range() {
-        let spec = process_events_spec();
+        let spec = process_events::process_events_spec();
         let ctx = QueryContext::everything(spec)
             .with("time", Op::Gt, vec![100.into()])
             .with("time", Op::Le, vec![200.into()]);
@@ -393,13 +273,32 @@ mod tests {
 
     #[test]
     fn extras_follow_osquerys_columns() {
-        let spec = process_events_spec();
-        let base = osquery_spec("process_events").unwrap();
-        assert_eq!(
-            spec.columns.len(),
-            base.columns.len() + PROCESS_EVENT_EXTRAS.len()
-        );
-        assert_eq!(spec.columns[0].name, "pid");
-        assert!(spec.column_index("entity_id").is_some());
+        for table in store_tables() {
+            let spec = table.def.spec;
+            let Some(base) = osquery_spec(spec.name) else {
+                continue;
+            };
+            assert!(spec.columns.len() > base.columns.len(), "{}", spec.name);
+            let names = |columns: &[ColumnSpec]| columns.iter().map(|c| c.name).collect::<Vec<_>>();
+            assert_eq!(
+                names(&spec.columns[..base.columns.len()]),
+                names(base.columns)
+            );
+            assert!(spec.column_index("entity_id").is_some(), "{}", spec.name);
+            assert!(
+                spec.columns[base.columns.len()..]
+                    .iter()
+                    .all(|c| c.description.starts_with("Warden: ")),
+                "{}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn modes_are_four_octal_digits() {
+        assert_eq!(octal_mode(&Json::from("755")).as_deref(), Some("0755"));
+        assert_eq!(octal_mode(&Json::from("4755")).as_deref(), Some("4755"));
+        assert_eq!(octal_mode(&Json::Null), None);
     }
 }

@@ -2,9 +2,10 @@
 //! osquery introspection tables that fleet managers and packs query (`osquery_info`,
 //! `osquery_registry`, ...), and osquery's event tables.
 //!
-//! `process_events` and `process_lifecycle_events` read the agent's event store (`events.rs`).
-//! osquery's other event tables (`socket_events`, `file_events`, ...) exist so that queries
-//! written for osquery prepare and run; they return no rows until their sources are built.
+//! `process_events`, `process_lifecycle_events`, `socket_events` and `file_events` read the
+//! agent's event store (`events.rs` and one file per table). osquery's other event tables
+//! (`user_events`, `syslog_events`, ...) exist so that queries written for osquery prepare and
+//! run; they return no rows until their sources are built.
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,6 +15,9 @@ use crate::spec::{ColumnType::*, Flags, TableSpec, col};
 use crate::{QueryContext, Rows};
 
 mod events;
+mod file_events;
+mod process_events;
+mod socket_events;
 pub use events::set_event_store_dir;
 
 const NONE: Flags = Flags::NONE;
@@ -306,37 +310,58 @@ fn osquery_extensions(_ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
     Ok(())
 }
 
-/// `osquery_events`: one subscriber row per event table; none is active until the agent's
-/// event store is attached.
+/// `osquery_events`: one subscriber row per event table. Those Warden's store backs are active
+/// once the agent has written a store here that this process can read, and count the events it
+/// holds (osquery counts those received since it started: the store is Warden's equivalent);
+/// the others are inactive. A store that cannot be read makes its tables inactive rather than
+/// failing this table, which fleet managers poll for health.
 fn osquery_events(_ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableError> {
+    let store_tables = events::store_tables();
+    let reader = events::open_reader().ok().flatten();
     for def in all_tables().iter().filter(|d| d.spec.evented) {
+        let backing = store_tables
+            .iter()
+            .find(|t| t.def.spec.name == def.spec.name);
+        let stored_events = backing.zip(reader.as_ref()).and_then(|(table, reader)| {
+            let filter = warden_store::EventFilter {
+                classes: table.classes.iter().map(|c| c.to_string()).collect(),
+                ..Default::default()
+            };
+            reader.count(&filter).ok()
+        });
+        let publisher = if backing.is_some() {
+            STORE_PUBLISHER
+        } else {
+            def.spec.name
+        };
         rows.push()
             .set("name", def.spec.name)
-            .set("publisher", def.spec.name)
+            .set("publisher", publisher)
             .set("type", "subscriber")
-            .set("subscriptions", 0)
-            .set("events", 0)
+            .set("subscriptions", i64::from(stored_events.is_some()))
+            .set("events", stored_events.unwrap_or(0))
             .set("refreshes", 0)
-            .set("active", 0);
+            .set("active", stored_events.is_some());
     }
     Ok(())
 }
 
+/// The publisher `osquery_events` names for the tables read from Warden's store.
+const STORE_PUBLISHER: &str = "warden_store";
+
 /// Tables with no rows in a standalone query: the schedule, packs and flags of a daemon that
-/// Warden does not run in osquery's form, and event tables before the store is attached.
+/// Warden does not run in osquery's form, and the event tables no Warden source feeds yet.
 fn no_rows(_ctx: &QueryContext, _rows: &mut Rows) -> Result<(), TableError> {
     Ok(())
 }
 
-/// osquery's event tables on Linux.
-const EVENT_TABLES: &[&str] = &[
+/// osquery's event tables on Linux that no Warden source feeds yet.
+const EMPTY_EVENT_TABLES: &[&str] = &[
     "apparmor_events",
-    "file_events",
     "hardware_events",
     "process_file_events",
     "seccomp_events",
     "selinux_events",
-    "socket_events",
     "syslog_events",
     "user_events",
     "yara_events",
@@ -365,14 +390,11 @@ pub(crate) fn tables() -> Vec<TableDef> {
         TableDef::osquery("osquery_packs", no_rows),
         TableDef::osquery("osquery_schedule", no_rows),
     ];
-    out.push(TableDef {
-        spec: events::process_events_spec(),
-        generate: events::process_events,
-    });
-    out.push(TableDef {
-        spec: &events::PROCESS_LIFECYCLE_EVENTS,
-        generate: events::process_lifecycle_events,
-    });
-    out.extend(EVENT_TABLES.iter().map(|t| TableDef::osquery(t, no_rows)));
+    out.extend(events::store_tables().into_iter().map(|t| t.def));
+    out.extend(
+        EMPTY_EVENT_TABLES
+            .iter()
+            .map(|t| TableDef::osquery(t, no_rows)),
+    );
     out
 }

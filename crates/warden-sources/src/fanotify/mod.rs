@@ -1,0 +1,1101 @@
+//! File activity from one fanotify notification group: creates, deletes, renames (old and new
+//! name in one event), writes, closes after writing and metadata changes on whole
+//! filesystems, plus reads of watched credential files, from a reader thread into a bounded
+//! channel (`try_send`: when full, drop and count).
+//!
+//! * **Group**: `FAN_CLASS_NOTIF` (never a permission event: nothing waits on us) reporting
+//!   file handles and names (`FAN_REPORT_DFID_NAME_TARGET`, falling back to fewer report bits
+//!   on older kernels). No event carries an fd; paths come from the handles.
+//! * **Marks**: `FAN_MARK_FILESYSTEM` on each configured filesystem (default: the local
+//!   block-device filesystems of `/proc/self/mountinfo`, one per fsid) for
+//!   `FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB |
+//!   FAN_ONDIR`; inode marks `FAN_OPEN | FAN_ACCESS` (directories: `FAN_EVENT_ON_CHILD`) on
+//!   watched paths, whose events carry the watch's label. [`FanotifySource::marks`] says which
+//!   marks the kernel took and why it refused the others.
+//! * **Paths**: a directory handle is opened with `open_by_handle_at(O_PATH)` on a fd of its
+//!   filesystem and named by `readlink(/proc/self/fd/N)`; the name from the event is joined
+//!   to it. Directory paths are cached (bounded); a directory rename clears the cache, a
+//!   directory delete drops its entry. A directory already gone leaves the bare name and
+//!   `path_resolved = false` (counted in `unresolved`). Paths, inode, mode and owner are what
+//!   they are when the event is read (usually milliseconds later): a file renamed or chmodded
+//!   meanwhile shows its newer name and mode. A hard link is a `Create` (the kernel reports
+//!   `link(2)` as `FAN_CREATE`); its inode is the existing file's.
+//! * **Exclusions**: events of the agent's own process (`exclude_self`) are dropped before any
+//!   work; paths under `exclude_prefixes` are dropped after resolution, and each existing
+//!   excluded directory also gets a kernel ignore mark (`FAN_MARK_IGNORE`, kernel 6.0+) so the
+//!   events on its direct children are never queued at all.
+//! * **Loss**: the kernel queue is bounded (16384 events); when it overflows the kernel queues
+//!   one `FAN_Q_OVERFLOW` event, counted in `queue_overflow`.
+//! * **Stop**: the reader thread owns the group fd; closing it destroys the group and every
+//!   mark with it, so there is nothing to restore — also when the process is killed.
+//! * **Privilege**: filesystem marks and handle reporting need `CAP_SYS_ADMIN`;
+//!   `open_by_handle_at` needs `CAP_DAC_READ_SEARCH`.
+
+pub mod mounts;
+pub mod parse;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use thiserror::Error;
+use warden_core::FileAction;
+
+pub use watch::{WatchPath, credential_watches};
+
+use parse::{FidInfo, RawEvent, mask};
+
+/// Read buffer: the kernel returns as many whole events as fit.
+const READ_BUFFER: usize = 64 * 1024;
+/// The pause after a read that emptied the queue: events gather meanwhile (the kernel merges
+/// repeats), so a busy host costs a few hundred wake-ups a second, not one per event.
+const COALESCE: Duration = Duration::from_millis(5);
+/// A repeated read of one object by one process within this time is one `Read` event.
+const READ_REPEAT_WINDOW: Duration = Duration::from_secs(2);
+/// `AT_HANDLE_FID` (kernel 6.5): encode handles the way fanotify does.
+const AT_HANDLE_FID: libc::c_int = 0x200;
+/// `MAX_HANDLE_SZ`.
+const MAX_HANDLE_SZ: usize = 128;
+
+/// The events of a filesystem mark.
+const FILESYSTEM_MASK_BASE: u64 =
+    mask::CREATE | mask::DELETE | mask::RENAME | mask::CLOSE_WRITE | mask::ATTRIB | mask::ONDIR;
+
+/// Configuration of the fanotify source.
+#[derive(Clone, Debug)]
+pub struct FanotifyConfig {
+    /// Paths on the filesystems to mark whole; `None`: every local block-device filesystem.
+    pub filesystems: Option<Vec<PathBuf>>,
+    /// Paths whose reads are recorded (see [`credential_watches`] for the default list).
+    pub watches: Vec<WatchPath>,
+    /// Events under these directories are dropped (the agent's data directory).
+    pub exclude_prefixes: Vec<PathBuf>,
+    /// Drop events of this process.
+    pub exclude_self: bool,
+    /// Also put kernel ignore marks on excluded directories.
+    pub ignore_marks: bool,
+    /// Report `FAN_MODIFY` (every `write(2)`; the kernel merges repeats while queued).
+    pub report_modify: bool,
+    /// Capacity of the output channel.
+    pub channel_capacity: usize,
+    /// Directory paths kept in the resolution cache.
+    pub path_cache_capacity: usize,
+}
+
+impl Default for FanotifyConfig {
+    fn default() -> Self {
+        FanotifyConfig {
+            filesystems: None,
+            watches: Vec::new(),
+            exclude_prefixes: Vec::new(),
+            exclude_self: true,
+            ignore_marks: true,
+            report_modify: true,
+            channel_capacity: 8192,
+            path_cache_capacity: 8192,
+        }
+    }
+}
+
+/// One file event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FanotifyEvent {
+    /// `CLOCK_REALTIME` ns when the event was read (fanotify events carry no time).
+    pub time_ns: i64,
+    /// The acting process (tgid); 0 when outside the agent's pid namespace.
+    pub pid: u32,
+    /// What happened.
+    pub action: FileAction,
+    /// The `FAN_*` bit behind the action.
+    pub mask_name: &'static str,
+    /// The object's path (a rename's new name). Only the entry name when the directory could
+    /// not be resolved (`path_resolved` false).
+    pub path: Vec<u8>,
+    /// Whether `path` is a whole absolute path.
+    pub path_resolved: bool,
+    /// A rename's old path.
+    pub old_path: Option<Vec<u8>>,
+    /// A new symlink's target.
+    pub target_path: Option<Vec<u8>>,
+    /// Inode number (from `fstat` of the object, or from its handle when it is gone).
+    pub inode: Option<u64>,
+    /// `st_dev` of the filesystem.
+    pub device: Option<u64>,
+    /// `st_mode` after the event.
+    pub mode: Option<u32>,
+    /// Owner after the event.
+    pub owner_uid: Option<u32>,
+    /// Group after the event.
+    pub owner_gid: Option<u32>,
+    /// The object is a directory (`FAN_ONDIR`).
+    pub is_dir: bool,
+    /// The label of the watch the object belongs to.
+    pub watch: Option<Arc<str>>,
+}
+
+/// Counters of the fanotify source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FanotifyStats {
+    /// Kernel events read (one may yield several file events when the kernel merged them).
+    pub events: u64,
+    /// File events produced (sent or dropped).
+    pub emitted: u64,
+    /// File events dropped because the channel was full (or its receiver gone).
+    pub dropped_channel: u64,
+    /// `FAN_Q_OVERFLOW` events: the kernel queue was full and events were lost.
+    pub queue_overflow: u64,
+    /// File events whose directory could not be resolved to a path.
+    pub unresolved: u64,
+    /// Kernel events of the agent's own process, dropped.
+    pub excluded_self: u64,
+    /// File events under an excluded prefix, dropped.
+    pub excluded_path: u64,
+    /// Repeated reads of one object by one process folded into one event.
+    pub reads_coalesced: u64,
+    /// Events that did not parse.
+    pub malformed: u64,
+    /// Nameless `FAN_ATTRIB` events of objects already deleted (the link-count drop of an
+    /// unlink, after its `FAN_DELETE`), dropped.
+    pub attrib_of_deleted: u64,
+    /// `FAN_FS_ERROR` and other events of no file interest.
+    pub other: u64,
+    /// Failed reads of the group fd.
+    pub read_errors: u64,
+}
+
+/// Which kind of mark a [`MarkReport`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkKind {
+    /// `FAN_MARK_FILESYSTEM` for file changes.
+    Filesystem,
+    /// An inode mark for reads of a watched path.
+    Watch,
+    /// An ignore mark on an excluded directory.
+    Ignore,
+}
+
+/// What became of one requested mark.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarkReport {
+    /// The kind of mark.
+    pub kind: MarkKind,
+    /// The path asked for.
+    pub path: PathBuf,
+    /// The watch label, for [`MarkKind::Watch`].
+    pub label: Option<Arc<str>>,
+    /// `None` when marked; else why not (kernel error, or "same filesystem as ...").
+    pub refused: Option<String>,
+}
+
+/// Why the source could not start.
+#[derive(Debug, Error)]
+pub enum FanotifyError {
+    /// The kernel refused for lack of privilege.
+    #[error(
+        "fanotify: permission denied: filesystem marks and file-handle events need CAP_SYS_ADMIN (and resolving handles CAP_DAC_READ_SEARCH)"
+    )]
+    Permission,
+    /// The kernel has no fanotify, or not with file-handle reporting (before 5.9).
+    #[error("fanotify with file-handle and name reporting is not supported by this kernel: {0}")]
+    Unsupported(io::Error),
+    /// Nothing could be marked.
+    #[error("fanotify: no mark was accepted: {0}")]
+    NothingMarked(String),
+    /// Any other error.
+    #[error("fanotify: {0}")]
+    Io(#[from] io::Error),
+    /// The reader thread could not be spawned.
+    #[error("spawn fanotify thread: {0}")]
+    Spawn(io::Error),
+}
+
+/// A running fanotify source. Stop with [`FanotifySource::stop`] or by dropping.
+#[derive(Debug)]
+pub struct FanotifySource {
+    stop: Arc<AtomicBool>,
+    stats: Arc<Mutex<FanotifyStats>>,
+    thread: Option<JoinHandle<()>>,
+    marks: Vec<MarkReport>,
+    init_flags: u32,
+}
+
+/// A filesystem the reader can resolve handles on.
+#[derive(Debug)]
+struct Filesystem {
+    /// Any fd on it: `open_by_handle_at`'s mount fd.
+    fd: OwnedFd,
+    dev: u64,
+}
+
+fn path_cstring(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn statfs_fsid(path: &CString) -> io::Result<[u8; 8]> {
+    // SAFETY: statfs fills the zeroed struct; path is NUL-terminated.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        if libc::statfs(path.as_ptr(), &mut st) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // fsid_t is two c_ints with private fields; fanotify reports the same 8 bytes.
+        Ok(std::mem::transmute::<libc::fsid_t, [u8; 8]>(st.f_fsid))
+    }
+}
+
+fn stat_path(path: &CString) -> io::Result<libc::stat> {
+    // SAFETY: stat fills the zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(path.as_ptr(), &mut st) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(st)
+    }
+}
+
+fn fstat(fd: RawFd) -> Option<libc::stat> {
+    // SAFETY: fstat fills the zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0).then_some(st)
+    }
+}
+
+fn mark(group: RawFd, flags: libc::c_uint, event_mask: u64, path: &CString) -> io::Result<()> {
+    // SAFETY: plain syscall wrapper on our group fd; path is NUL-terminated.
+    let r = unsafe { libc::fanotify_mark(group, flags, event_mask, libc::AT_FDCWD, path.as_ptr()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The handle fanotify would report for `path`: (fsid, type, bytes) as a map key.
+fn handle_key_of(path: &CString) -> io::Result<Vec<u8>> {
+    let fsid = statfs_fsid(path)?;
+    let mut buf = [0u64; (8 + MAX_HANDLE_SZ) / 8];
+    let fh = buf.as_mut_ptr().cast::<libc::file_handle>();
+    let mut mount_id: libc::c_int = 0;
+    let mut call = |flags| {
+        // SAFETY: buf is 8-aligned and holds the header plus MAX_HANDLE_SZ bytes, which is
+        // what handle_bytes announces.
+        unsafe {
+            (*fh).handle_bytes = MAX_HANDLE_SZ as u32;
+            libc::name_to_handle_at(libc::AT_FDCWD, path.as_ptr(), fh, &mut mount_id, flags)
+        }
+    };
+    if call(AT_HANDLE_FID | libc::AT_SYMLINK_FOLLOW) != 0 && call(libc::AT_SYMLINK_FOLLOW) != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel wrote the header and handle_bytes bytes after it.
+    let (handle_type, handle) = unsafe {
+        let len = ((*fh).handle_bytes as usize).min(MAX_HANDLE_SZ);
+        let bytes = std::slice::from_raw_parts(buf.as_ptr().cast::<u8>().add(8), len);
+        ((*fh).handle_type, bytes)
+    };
+    let mut key = Vec::new();
+    push_key(
+        &mut key,
+        &FidInfo {
+            fsid,
+            handle_type,
+            handle,
+            name: None,
+        },
+    );
+    Ok(key)
+}
+
+/// A handle as a map key: fsid, type, bytes.
+fn push_key(key: &mut Vec<u8>, fid: &FidInfo<'_>) {
+    key.clear();
+    key.extend_from_slice(&fid.fsid);
+    key.extend_from_slice(&fid.handle_type.to_ne_bytes());
+    key.extend_from_slice(fid.handle);
+}
+
+fn init_group() -> Result<(OwnedFd, u32), FanotifyError> {
+    let base = libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK;
+    // Newest first: the target's handle (for stat of created/deleted objects) needs 5.17.
+    let attempts = [
+        libc::FAN_REPORT_DFID_NAME_TARGET,
+        libc::FAN_REPORT_DFID_NAME | libc::FAN_REPORT_FID,
+        libc::FAN_REPORT_DFID_NAME,
+    ];
+    let mut last = io::Error::from_raw_os_error(libc::EINVAL);
+    for report in attempts {
+        let flags = base | report;
+        // SAFETY: plain syscall; returns a new fd or -1.
+        let fd = unsafe {
+            libc::fanotify_init(
+                flags,
+                (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC) as libc::c_uint,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: fresh fd.
+            return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, flags));
+        }
+        last = io::Error::last_os_error();
+        match last.raw_os_error() {
+            Some(libc::EPERM) => return Err(FanotifyError::Permission),
+            Some(libc::EINVAL) => continue,
+            _ => break,
+        }
+    }
+    Err(FanotifyError::Unsupported(last))
+}
+
+impl FanotifySource {
+    /// Create the group, place the marks, start the reader. Returns the source and its
+    /// channel. Marks the kernel refuses are reported by [`FanotifySource::marks`]; start fails
+    /// only when none at all was taken, or for lack of privilege.
+    pub fn start(
+        config: FanotifyConfig,
+    ) -> Result<(FanotifySource, Receiver<FanotifyEvent>), FanotifyError> {
+        let (group, init_flags) = init_group()?;
+        let g = group.as_raw_fd();
+        let mut marks = Vec::new();
+        let mut filesystems: HashMap<[u8; 8], Filesystem> = HashMap::new();
+        let mut marked_fs: Vec<([u8; 8], PathBuf)> = Vec::new();
+
+        let fs_paths = match &config.filesystems {
+            Some(paths) => paths.clone(),
+            None => mounts::default_filesystems(&mounts::parse_mountinfo(&std::fs::read(
+                "/proc/self/mountinfo",
+            )?)),
+        };
+        let mut fs_mask = FILESYSTEM_MASK_BASE;
+        if config.report_modify {
+            fs_mask |= mask::MODIFY;
+        }
+        for path in fs_paths {
+            let refused = (|| -> Result<Option<String>, FanotifyError> {
+                let c = path_cstring(&path)?;
+                let fsid = statfs_fsid(&c)?;
+                if let Some((_, first)) = marked_fs.iter().find(|(f, _)| *f == fsid) {
+                    return Ok(Some(format!("same filesystem as {}", first.display())));
+                }
+                match mark(
+                    g,
+                    libc::FAN_MARK_ADD | libc::FAN_MARK_FILESYSTEM,
+                    fs_mask,
+                    &c,
+                ) {
+                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                        return Err(FanotifyError::Permission);
+                    }
+                    Err(e) => return Ok(Some(e.to_string())),
+                    Ok(()) => {}
+                }
+                marked_fs.push((fsid, path.clone()));
+                register_filesystem(&mut filesystems, fsid, &path)?;
+                Ok(None)
+            })();
+            let refused = match refused {
+                Ok(r) => r,
+                Err(FanotifyError::Permission) => return Err(FanotifyError::Permission),
+                Err(e) => Some(e.to_string()),
+            };
+            marks.push(MarkReport {
+                kind: MarkKind::Filesystem,
+                path,
+                label: None,
+                refused,
+            });
+        }
+
+        let mut watch_objects: HashMap<Vec<u8>, Arc<str>> = HashMap::new();
+        let mut watch_dirs: HashMap<Vec<u8>, Arc<str>> = HashMap::new();
+        for w in &config.watches {
+            let refused = (|| -> io::Result<()> {
+                let c = path_cstring(&w.path)?;
+                let st = stat_path(&c)?;
+                let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+                let mut m = mask::OPEN | mask::ACCESS;
+                if is_dir {
+                    m |= libc::FAN_EVENT_ON_CHILD;
+                }
+                mark(g, libc::FAN_MARK_ADD, m, &c)?;
+                let key = handle_key_of(&c)?;
+                register_filesystem(&mut filesystems, statfs_fsid(&c)?, &w.path)?;
+                if is_dir {
+                    watch_dirs.insert(key, w.label.clone());
+                } else {
+                    watch_objects.insert(key, w.label.clone());
+                }
+                Ok(())
+            })()
+            .err();
+            if refused
+                .as_ref()
+                .is_some_and(|e| e.raw_os_error() == Some(libc::EPERM))
+            {
+                return Err(FanotifyError::Permission);
+            }
+            marks.push(MarkReport {
+                kind: MarkKind::Watch,
+                path: w.path.clone(),
+                label: Some(w.label.clone()),
+                refused: refused.map(|e| e.to_string()),
+            });
+        }
+
+        if !marks.iter().any(|m| m.refused.is_none()) {
+            let why = marks
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}: {}",
+                        m.path.display(),
+                        m.refused.as_deref().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(FanotifyError::NothingMarked(if why.is_empty() {
+                "nothing configured".into()
+            } else {
+                why
+            }));
+        }
+
+        if config.ignore_marks {
+            // An ignore mark on a directory must survive modification of it (EISDIR
+            // otherwise); FAN_EVENT_ON_CHILD extends it to the events of its direct children,
+            // FAN_ONDIR to those about subdirectories. Deeper levels are filtered here.
+            let ignore_mask = fs_mask | libc::FAN_EVENT_ON_CHILD | mask::ONDIR;
+            for prefix in &config.exclude_prefixes {
+                let refused = path_cstring(prefix)
+                    .and_then(|c| {
+                        mark(
+                            g,
+                            libc::FAN_MARK_ADD | libc::FAN_MARK_IGNORE_SURV,
+                            ignore_mask,
+                            &c,
+                        )
+                    })
+                    .err()
+                    .map(|e| e.to_string());
+                marks.push(MarkReport {
+                    kind: MarkKind::Ignore,
+                    path: prefix.clone(),
+                    label: None,
+                    refused,
+                });
+            }
+        }
+
+        let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Mutex::new(FanotifyStats::default()));
+        let reader = Reader {
+            group,
+            filesystems,
+            watch_objects,
+            watch_dirs,
+            dir_cache: PathCache::new(config.path_cache_capacity),
+            exclude: config
+                .exclude_prefixes
+                .iter()
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .collect(),
+            self_pid: config.exclude_self.then(|| std::process::id() as i32),
+            tx,
+            stop: stop.clone(),
+            shared: stats.clone(),
+            stats: FanotifyStats::default(),
+            key: Vec::new(),
+            last_read: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("warden-fanotify".into())
+            .spawn(move || reader.run())
+            .map_err(FanotifyError::Spawn)?;
+        Ok((
+            FanotifySource {
+                stop,
+                stats,
+                thread: Some(thread),
+                marks,
+                init_flags,
+            },
+            rx,
+        ))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> FanotifyStats {
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every mark asked for, and whether the kernel took it.
+    pub fn marks(&self) -> &[MarkReport] {
+        &self.marks
+    }
+
+    /// The `fanotify_init` flags the kernel accepted.
+    pub fn init_flags(&self) -> u32 {
+        self.init_flags
+    }
+
+    /// Whether events carry the created/deleted/renamed object's own handle
+    /// (`FAN_REPORT_TARGET_FID`), which gives inode, mode and owner of new entries.
+    pub fn reports_target_fid(&self) -> bool {
+        self.init_flags & libc::FAN_REPORT_TARGET_FID != 0
+    }
+
+    /// Stop the reader and close the group (which removes every mark). Idempotent.
+    pub fn stop(&mut self) -> FanotifyStats {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.stats()
+    }
+}
+
+impl Drop for FanotifySource {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn register_filesystem(
+    filesystems: &mut HashMap<[u8; 8], Filesystem>,
+    fsid: [u8; 8],
+    path: &Path,
+) -> io::Result<()> {
+    if filesystems.contains_key(&fsid) {
+        return Ok(());
+    }
+    // open_by_handle_at refuses an O_PATH mount fd (EBADF), and opening a watched file would
+    // be a read of it: open the directory itself, or the file's parent.
+    let dir = if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(Path::new("/"))
+    };
+    let c = path_cstring(dir)?;
+    // SAFETY: open returns a new fd we own, or -1.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let dev = fstat(fd.as_raw_fd()).map_or(0, |st| st.st_dev);
+    filesystems.insert(fsid, Filesystem { fd, dev });
+    Ok(())
+}
+
+/// A bounded map of directory handle → path, LRU-ish: two generations; a hit in the old one
+/// moves the entry to the new one; when the new one is full the old one is dropped.
+#[derive(Debug)]
+struct PathCache {
+    young: HashMap<Vec<u8>, Vec<u8>>,
+    old: HashMap<Vec<u8>, Vec<u8>>,
+    half: usize,
+}
+
+impl PathCache {
+    fn new(capacity: usize) -> PathCache {
+        PathCache {
+            young: HashMap::new(),
+            old: HashMap::new(),
+            half: (capacity / 2).max(1),
+        }
+    }
+
+    fn get(&mut self, key: &[u8]) -> Option<&Vec<u8>> {
+        if !self.young.contains_key(key) {
+            let (k, v) = self.old.remove_entry(key)?;
+            self.insert(k, v);
+        }
+        self.young.get(key)
+    }
+
+    fn insert(&mut self, key: Vec<u8>, path: Vec<u8>) {
+        if self.young.len() >= self.half {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(key, path);
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        self.young.remove(key);
+        self.old.remove(key);
+    }
+
+    fn clear(&mut self) {
+        self.young.clear();
+        self.old.clear();
+    }
+}
+
+/// What fstat of an event's object told.
+#[derive(Clone, Copy, Debug, Default)]
+struct ObjectFacts {
+    inode: Option<u64>,
+    device: Option<u64>,
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+struct Reader {
+    group: OwnedFd,
+    filesystems: HashMap<[u8; 8], Filesystem>,
+    watch_objects: HashMap<Vec<u8>, Arc<str>>,
+    watch_dirs: HashMap<Vec<u8>, Arc<str>>,
+    dir_cache: PathCache,
+    exclude: Vec<Vec<u8>>,
+    self_pid: Option<i32>,
+    tx: Sender<FanotifyEvent>,
+    stop: Arc<AtomicBool>,
+    shared: Arc<Mutex<FanotifyStats>>,
+    stats: FanotifyStats,
+    /// Scratch for building handle keys without allocating per lookup.
+    key: Vec<u8>,
+    last_read: Option<(i32, Vec<u8>, Instant)>,
+}
+
+fn realtime_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// `path` is `prefix` or lies below it.
+fn under_prefix(path: &[u8], prefix: &[u8]) -> bool {
+    let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
+    path.starts_with(prefix)
+        && (path.len() == prefix.len() || path[prefix.len()] == b'/' || prefix.is_empty())
+}
+
+fn join_name(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    if name == b"." || name.is_empty() {
+        return dir.to_vec();
+    }
+    let mut p = Vec::with_capacity(dir.len() + 1 + name.len());
+    p.extend_from_slice(dir);
+    if !dir.ends_with(b"/") {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+impl Reader {
+    fn run(mut self) {
+        let mut buf = vec![0u8; READ_BUFFER];
+        while !self.stop.load(Ordering::SeqCst) {
+            let mut pfd = libc::pollfd {
+                fd: self.group.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if ready <= 0 {
+                continue;
+            }
+            let mut full_reads = false;
+            loop {
+                // SAFETY: reading into our own buffer of the given length.
+                let n = unsafe {
+                    libc::read(
+                        self.group.as_raw_fd(),
+                        buf.as_mut_ptr().cast::<libc::c_void>(),
+                        buf.len(),
+                    )
+                };
+                if n < 0 {
+                    match io::Error::last_os_error().raw_os_error() {
+                        Some(libc::EAGAIN) => break,
+                        Some(libc::EINTR) => continue,
+                        _ => {
+                            self.stats.read_errors += 1;
+                            std::thread::sleep(Duration::from_millis(10));
+                            break;
+                        }
+                    }
+                }
+                let n = n as usize;
+                if n == 0 {
+                    break;
+                }
+                let time_ns = realtime_ns();
+                for parsed in parse::events(&buf[..n]) {
+                    match parsed {
+                        Ok(ev) => self.handle(&ev, time_ns),
+                        Err(_) => self.stats.malformed += 1,
+                    }
+                }
+                // A read that left room for more drained the queue.
+                full_reads = n + 4096 > buf.len();
+                if !full_reads {
+                    break;
+                }
+            }
+            *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.stats;
+            if !full_reads {
+                std::thread::sleep(COALESCE);
+            }
+        }
+        *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.stats;
+        // Dropping `group` closes it: the kernel destroys the group and all its marks.
+    }
+
+    fn handle(&mut self, ev: &RawEvent<'_>, time_ns: i64) {
+        self.stats.events += 1;
+        for fd in [Some(ev.fd), ev.pidfd].into_iter().flatten() {
+            if fd >= 0 {
+                // SAFETY: the kernel gave us this fd; nobody else holds it.
+                unsafe { libc::close(fd) };
+            }
+        }
+        if ev.mask & mask::Q_OVERFLOW != 0 {
+            self.stats.queue_overflow += 1;
+            return;
+        }
+        self.invalidate(ev);
+        if self.self_pid == Some(ev.pid) {
+            self.stats.excluded_self += 1;
+            return;
+        }
+        if parse::actions(ev.mask).next().is_none() {
+            self.stats.other += 1;
+            return;
+        }
+
+        let is_dir = ev.mask & mask::ONDIR != 0;
+        let (path, old_path, resolved) = self.paths(ev);
+        if is_dir
+            && resolved
+            && ev.mask & (mask::CREATE | mask::RENAME | mask::MOVED_TO) != 0
+            && let Some(fid) = &ev.fid
+        {
+            // Learn a new (or moved) directory's path now, from its parent's: by the time the
+            // events inside it are read, it may be gone already (mkdir d; touch d/f; rm -r d),
+            // and its handle would no longer open.
+            push_key(&mut self.key, fid);
+            self.dir_cache.insert(self.key.clone(), path.clone());
+        }
+        if !resolved && path.is_empty() && ev.mask & !mask::ONDIR == mask::ATTRIB {
+            // unlink drops the link count of an inode whose name is already gone: the kernel
+            // reports that FAN_ATTRIB with the object's handle only, and the object is gone
+            // by now. The FAN_DELETE before it says all there is.
+            self.stats.attrib_of_deleted += 1;
+            return;
+        }
+        if !self.exclude.is_empty()
+            && resolved
+            && self.excluded(&path)
+            && old_path.as_deref().is_none_or(|p| self.excluded(p))
+        {
+            self.stats.excluded_path += 1;
+            return;
+        }
+
+        let (facts, symlink_target) = self.object_facts(ev);
+        let watch = self.watch_label(ev);
+        for (action, mask_name) in parse::actions(ev.mask) {
+            let mut action = action;
+            let mut target_path = None;
+            if action == FileAction::Read {
+                if watch.is_none() {
+                    continue;
+                }
+                if self.repeated_read(ev) {
+                    self.stats.reads_coalesced += 1;
+                    continue;
+                }
+            }
+            if action == FileAction::Create
+                && let Some(mode) = facts.mode
+            {
+                action = parse::refine_create(mode);
+                if action == FileAction::Symlink {
+                    target_path = symlink_target.clone();
+                }
+            }
+            self.stats.emitted += 1;
+            if !resolved {
+                self.stats.unresolved += 1;
+            }
+            let out = FanotifyEvent {
+                time_ns,
+                pid: ev.pid.max(0) as u32,
+                action,
+                mask_name,
+                path: path.clone(),
+                path_resolved: resolved,
+                old_path: old_path.clone(),
+                target_path,
+                inode: facts.inode,
+                device: facts.device,
+                mode: facts.mode,
+                owner_uid: facts.uid,
+                owner_gid: facts.gid,
+                is_dir,
+                watch: watch.clone(),
+            };
+            if self.tx.try_send(out).is_err() {
+                self.stats.dropped_channel += 1;
+            }
+        }
+    }
+
+    fn excluded(&self, path: &[u8]) -> bool {
+        self.exclude.iter().any(|p| under_prefix(path, p))
+    }
+
+    /// Keep cached directory paths true: a renamed directory moves every path below it, so the
+    /// cache is emptied (rare); a deleted one only loses its own entry (it was empty).
+    fn invalidate(&mut self, ev: &RawEvent<'_>) {
+        if ev.mask & mask::ONDIR == 0 {
+            return;
+        }
+        if ev.mask & (mask::RENAME | mask::MOVED_FROM | mask::MOVED_TO) != 0 {
+            self.dir_cache.clear();
+        } else if ev.mask & mask::DELETE != 0 {
+            match &ev.fid {
+                Some(fid) => {
+                    push_key(&mut self.key, fid);
+                    self.dir_cache.remove(&self.key);
+                }
+                None => self.dir_cache.clear(),
+            }
+        }
+    }
+
+    /// The event's path (and a rename's old path), and whether it is whole.
+    fn paths(&mut self, ev: &RawEvent<'_>) -> (Vec<u8>, Option<Vec<u8>>, bool) {
+        if let (Some(old), Some(new)) = (&ev.old_dfid_name, &ev.new_dfid_name) {
+            let (old_path, old_ok) = self.named_path(old);
+            let (new_path, new_ok) = self.named_path(new);
+            return (new_path, Some(old_path), old_ok && new_ok);
+        }
+        let one = ev.new_dfid_name.or(ev.old_dfid_name).or(ev.dfid);
+        if let Some(dfid) = one {
+            let (path, ok) = self.named_path(&dfid);
+            return (path, None, ok);
+        }
+        if let Some(fid) = &ev.fid {
+            // No directory record: name the object itself.
+            if let Some(fd) = self.open_handle(fid)
+                && let Some(path) = fd_path(fd.as_raw_fd())
+            {
+                return (path, None, true);
+            }
+        }
+        (Vec::new(), None, false)
+    }
+
+    /// A directory handle's path joined with the record's name.
+    fn named_path(&mut self, dfid: &FidInfo<'_>) -> (Vec<u8>, bool) {
+        let name = dfid.name.unwrap_or(b".");
+        match self.dir_path(dfid) {
+            Some(dir) => (join_name(&dir, name), true),
+            None => (name.to_vec(), false),
+        }
+    }
+
+    fn dir_path(&mut self, dfid: &FidInfo<'_>) -> Option<Vec<u8>> {
+        push_key(&mut self.key, dfid);
+        if let Some(p) = self.dir_cache.get(&self.key) {
+            return Some(p.clone());
+        }
+        let fd = self.open_handle(dfid)?;
+        let path = fd_path(fd.as_raw_fd())?;
+        push_key(&mut self.key, dfid);
+        self.dir_cache.insert(self.key.clone(), path.clone());
+        Some(path)
+    }
+
+    fn open_handle(&self, fid: &FidInfo<'_>) -> Option<OwnedFd> {
+        let fs = self.filesystems.get(&fid.fsid)?;
+        if fid.handle.len() > MAX_HANDLE_SZ {
+            return None;
+        }
+        let mut buf = [0u64; (8 + MAX_HANDLE_SZ) / 8];
+        // SAFETY: buf is 8-aligned and large enough for the header plus MAX_HANDLE_SZ bytes;
+        // we write the header fields and copy at most MAX_HANDLE_SZ bytes after them.
+        let fd = unsafe {
+            let fh = buf.as_mut_ptr().cast::<libc::file_handle>();
+            (*fh).handle_bytes = fid.handle.len() as u32;
+            (*fh).handle_type = fid.handle_type;
+            std::ptr::copy_nonoverlapping(
+                fid.handle.as_ptr(),
+                buf.as_mut_ptr().cast::<u8>().add(8),
+                fid.handle.len(),
+            );
+            libc::open_by_handle_at(
+                fs.fd.as_raw_fd(),
+                fh,
+                libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            )
+        };
+        // SAFETY: a fresh fd when non-negative.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// fstat of the object (the target's own handle), or what its handle says when it is gone.
+    fn object_facts(&self, ev: &RawEvent<'_>) -> (ObjectFacts, Option<Vec<u8>>) {
+        let Some(fid) = &ev.fid else {
+            return (ObjectFacts::default(), None);
+        };
+        let device = self.filesystems.get(&fid.fsid).map(|fs| fs.dev);
+        let opened = self.open_handle(fid);
+        let Some(st) = opened.as_ref().and_then(|fd| fstat(fd.as_raw_fd())) else {
+            return (
+                ObjectFacts {
+                    inode: parse::inode_from_handle(fid.handle_type, fid.handle),
+                    device,
+                    ..ObjectFacts::default()
+                },
+                None,
+            );
+        };
+        let target = (st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+            .then(|| opened.as_ref().and_then(|fd| readlink_fd(fd.as_raw_fd())))
+            .flatten();
+        (
+            ObjectFacts {
+                inode: Some(st.st_ino),
+                device: Some(st.st_dev),
+                mode: Some(st.st_mode),
+                uid: Some(st.st_uid),
+                gid: Some(st.st_gid),
+            },
+            target,
+        )
+    }
+
+    fn watch_label(&mut self, ev: &RawEvent<'_>) -> Option<Arc<str>> {
+        if self.watch_objects.is_empty() && self.watch_dirs.is_empty() {
+            return None;
+        }
+        if let Some(fid) = &ev.fid {
+            push_key(&mut self.key, fid);
+            if let Some(l) = self.watch_objects.get(&self.key) {
+                return Some(l.clone());
+            }
+        }
+        for dfid in [&ev.dfid, &ev.new_dfid_name, &ev.old_dfid_name]
+            .into_iter()
+            .flatten()
+        {
+            push_key(&mut self.key, dfid);
+            if let Some(l) = self.watch_dirs.get(&self.key) {
+                return Some(l.clone());
+            }
+        }
+        None
+    }
+
+    /// One process reading one watched object again soon after: not a new event.
+    fn repeated_read(&mut self, ev: &RawEvent<'_>) -> bool {
+        let Some(object) = ev.fid.or(ev.dfid) else {
+            return false;
+        };
+        push_key(&mut self.key, &object);
+        if let Some(name) = object.name {
+            self.key.extend_from_slice(name);
+        }
+        let now = Instant::now();
+        if let Some((pid, key, at)) = &mut self.last_read
+            && *pid == ev.pid
+            && *key == self.key
+            && now.duration_since(*at) < READ_REPEAT_WINDOW
+        {
+            *at = now;
+            return true;
+        }
+        self.last_read = Some((ev.pid, self.key.clone(), now));
+        false
+    }
+}
+
+/// The path of an open fd, `None` when it is deleted (unlinked, or a removed directory).
+fn fd_path(fd: RawFd) -> Option<Vec<u8>> {
+    if fstat(fd).is_some_and(|st| st.st_nlink == 0) {
+        return None;
+    }
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    let bytes = link.into_os_string().into_encoded_bytes();
+    // Only absolute paths name something reachable from our root.
+    bytes.starts_with(b"/").then_some(bytes)
+}
+
+/// The target of a symlink opened with `O_PATH | O_NOFOLLOW`.
+fn readlink_fd(fd: RawFd) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: readlinkat with an empty path reads the link the O_PATH fd refers to.
+    let n = unsafe {
+        libc::readlinkat(
+            fd,
+            c"".as_ptr(),
+            buf.as_mut_ptr().cast::<libc::c_char>(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_whole_components() {
+        assert!(under_prefix(
+            b"/var/lib/warden/events.db",
+            b"/var/lib/warden"
+        ));
+        assert!(under_prefix(b"/var/lib/warden", b"/var/lib/warden/"));
+        assert!(!under_prefix(b"/var/lib/wardenx/a", b"/var/lib/warden"));
+        assert!(under_prefix(b"/x", b"/"));
+    }
+
+    #[test]
+    fn names_join() {
+        assert_eq!(join_name(b"/a", b"b"), b"/a/b");
+        assert_eq!(join_name(b"/", b"b"), b"/b");
+        assert_eq!(join_name(b"/a", b"."), b"/a");
+    }
+
+    #[test]
+    fn cache_is_bounded_and_keeps_recent() {
+        let mut c = PathCache::new(4);
+        for i in 0u8..10 {
+            c.insert(vec![i], vec![i]);
+            assert!(c.young.len() + c.old.len() <= 4);
+        }
+        assert!(c.get(&[9]).is_some());
+        assert!(c.get(&[0]).is_none());
+        c.remove(&[9]);
+        assert!(c.get(&[9]).is_none());
+    }
+}

@@ -1,0 +1,158 @@
+//! Pure choice of the filesystems a fanotify source marks by default, from
+//! `/proc/self/mountinfo`: every mounted local filesystem on a real block device (ext4, xfs,
+//! btrfs...), one mount per device, preferring a mount of the filesystem's root so paths
+//! resolved through it are whole. Pseudo and memory filesystems (proc, sysfs, tmpfs, overlay,
+//! cgroup...) and network filesystems are left out unless configured by path.
+
+use std::path::PathBuf;
+
+/// One line of `/proc/self/mountinfo`, the fields this module needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountEntry {
+    /// `major:minor` of the filesystem's device (`st_dev`); major 0 for anonymous devices.
+    pub major: u32,
+    /// Minor device number.
+    pub minor: u32,
+    /// The directory of the filesystem mounted here (`/` unless a bind mount of a subtree).
+    pub root: Vec<u8>,
+    /// Where it is mounted (octal escapes decoded).
+    pub mount_point: Vec<u8>,
+    /// Filesystem type (`ext4`, `tmpfs`...).
+    pub fstype: String,
+    /// The mount source (`/dev/vda1`...).
+    pub source: Vec<u8>,
+}
+
+/// Filesystem types on block devices that fanotify filesystem marks with file handles work on
+/// (they have export operations) and that hold data worth watching.
+const LOCAL_BLOCK_FILESYSTEMS: &[&str] = &[
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "reiserfs", "vfat", "exfat", "ntfs3",
+    "nilfs2", "bcachefs",
+];
+
+/// Decode mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\'
+            && i + 3 < field.len()
+            && field[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = field[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Parse one mountinfo line; `None` when malformed.
+pub fn parse_mountinfo_line(line: &[u8]) -> Option<MountEntry> {
+    let fields: Vec<&[u8]> = line
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .collect();
+    // id parent major:minor root mount-point options [optional...] - fstype source super-opts
+    let dash = fields.iter().position(|f| *f == b"-")?;
+    if dash < 6 || fields.len() < dash + 3 {
+        return None;
+    }
+    let dev = std::str::from_utf8(fields[2]).ok()?;
+    let (major, minor) = dev.split_once(':')?;
+    Some(MountEntry {
+        major: major.parse().ok()?,
+        minor: minor.parse().ok()?,
+        root: unescape(fields[3]),
+        mount_point: unescape(fields[4]),
+        fstype: String::from_utf8_lossy(fields[dash + 1]).into_owned(),
+        source: unescape(fields[dash + 2]),
+    })
+}
+
+/// Parse all of mountinfo; malformed lines are skipped.
+pub fn parse_mountinfo(text: &[u8]) -> Vec<MountEntry> {
+    text.split(|&b| b == b'\n')
+        .filter_map(parse_mountinfo_line)
+        .collect()
+}
+
+/// Whether a mount is a local filesystem on a real block device: a known on-disk type, and a
+/// device number of a block device or (btrfs, whose `st_dev` is an anonymous per-subvolume
+/// number) a `/dev/` source.
+pub fn is_local_block_filesystem(entry: &MountEntry) -> bool {
+    LOCAL_BLOCK_FILESYSTEMS.contains(&entry.fstype.as_str())
+        && (entry.major != 0 || entry.source.starts_with(b"/dev/"))
+}
+
+/// The default mark targets: one mount point per local block device, in mountinfo order,
+/// preferring a mount of the filesystem's root (`root == "/"`) over bind mounts of subtrees.
+/// (The caller deduplicates again by `statfs` fsid, which is what fanotify reports.)
+pub fn default_filesystems(entries: &[MountEntry]) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut chosen: Vec<&MountEntry> = Vec::new();
+    for entry in entries.iter().filter(|e| is_local_block_filesystem(e)) {
+        match chosen
+            .iter_mut()
+            .find(|c| (c.major, c.minor) == (entry.major, entry.minor))
+        {
+            Some(c) if c.root != b"/" && entry.root == b"/" => *c = entry,
+            Some(_) => {}
+            None => chosen.push(entry),
+        }
+    }
+    chosen
+        .into_iter()
+        .map(|e| PathBuf::from(std::ffi::OsStr::from_bytes(&e.mount_point)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &[u8] = b"22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
+25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24684092k
+60 27 254:0 /srv/data /mnt/bind rw,relatime shared:5 - ext4 /dev/vda rw
+61 27 8:17 /sub /mnt/x rw - xfs /dev/sdb1 rw
+62 27 8:17 / /mnt/my\\040disk rw - xfs /dev/sdb1 rw
+63 27 0:50 / /var/lib/docker/overlay2/x/merged rw - overlay overlay rw
+64 27 0:51 / /home rw - btrfs /dev/sdc rw
+garbage line
+";
+
+    #[test]
+    fn parses_and_chooses() {
+        let entries = parse_mountinfo(SAMPLE);
+        assert_eq!(entries.len(), 8);
+        assert_eq!(entries[1].fstype, "ext4");
+        assert_eq!(entries[1].source, b"/dev/vda");
+        assert_eq!(entries[3].root, b"/srv/data");
+        assert_eq!(entries[5].mount_point, b"/mnt/my disk");
+        // The bind mount of /dev/vda loses to its root mount; the xfs root mount wins over
+        // its subtree mount; btrfs (anonymous device number, /dev source) is in.
+        assert_eq!(
+            default_filesystems(&entries),
+            [
+                PathBuf::from("/"),
+                PathBuf::from("/mnt/my disk"),
+                PathBuf::from("/home")
+            ]
+        );
+    }
+
+    #[test]
+    fn unescape_leaves_odd_backslashes() {
+        assert_eq!(unescape(b"a\\040b"), b"a b");
+        assert_eq!(unescape(b"a\\04"), b"a\\04");
+        assert_eq!(unescape(b"\\134x"), b"\\x");
+    }
+}

@@ -1,0 +1,236 @@
+//! The default watch list of credential stores whose reads are worth recording (ssh and gpg
+//! keys, cloud and registry tokens, browser password and cookie databases, /etc/shadow), as a
+//! pure function of the users' home directories; plus the small IO that expands its `*`
+//! components (browser profiles) and keeps the paths that exist.
+
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A path whose reads are recorded, with the label events carry (`ssh`, `firefox`...).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WatchPath {
+    /// A file, or a directory (its direct children are watched).
+    pub path: PathBuf,
+    /// What it holds, reported as the event's `watch`.
+    pub label: Arc<str>,
+}
+
+impl WatchPath {
+    /// A watch of `path` labelled `label`.
+    pub fn new(path: impl Into<PathBuf>, label: &str) -> WatchPath {
+        WatchPath {
+            path: path.into(),
+            label: Arc::from(label),
+        }
+    }
+}
+
+/// Home directories from `/etc/passwd` text (field 6), deduplicated, in file order. Empty
+/// homes are skipped; `/` and `/nonexistent` are kept out because nothing credential-like
+/// lives at their top.
+pub fn parse_passwd_homes(passwd: &[u8]) -> Vec<PathBuf> {
+    let mut homes: Vec<PathBuf> = Vec::new();
+    for line in passwd.split(|&b| b == b'\n') {
+        if line.starts_with(b"#") {
+            continue;
+        }
+        let Some(home) = line.split(|&b| b == b':').nth(5) else {
+            continue;
+        };
+        if home.is_empty() || home == b"/" || home == b"/nonexistent" {
+            continue;
+        }
+        let home = PathBuf::from(std::ffi::OsString::from_vec(home.to_vec()));
+        if !homes.contains(&home) {
+            homes.push(home);
+        }
+    }
+    homes
+}
+
+/// Per home: (relative path, label). A `*` component matches any one entry (a browser
+/// profile); a trailing `/` marks a directory watch.
+const HOME_CREDENTIALS: &[(&str, &str)] = &[
+    (".ssh/", "ssh"),
+    (".gnupg/", "gnupg"),
+    (".gnupg/private-keys-v1.d/", "gnupg"),
+    (".aws/credentials", "aws"),
+    (".aws/config", "aws"),
+    (".docker/config.json", "docker"),
+    (".kube/config", "kube"),
+    (".netrc", "netrc"),
+    (".git-credentials", "git"),
+    (".config/git/credentials", "git"),
+    (".local/share/keyrings/", "keyring"),
+    (".password-store/", "pass"),
+    (".mozilla/firefox/*/logins.json", "firefox"),
+    (".mozilla/firefox/*/key4.db", "firefox"),
+    (".mozilla/firefox/*/cookies.sqlite", "firefox"),
+];
+
+/// Chromium-family browsers: (config directory under `~/.config`, label).
+const CHROMIUM_BROWSERS: &[(&str, &str)] = &[
+    ("google-chrome", "chrome"),
+    ("chromium", "chromium"),
+    ("BraveSoftware/Brave-Browser", "brave"),
+    ("microsoft-edge", "edge"),
+];
+
+/// Files of a Chromium profile holding secrets (`Cookies` moved under `Network/` in 2021).
+const CHROMIUM_FILES: &[&str] = &["Login Data", "Cookies", "Network/Cookies", "Web Data"];
+
+/// System-wide credential stores.
+const SYSTEM_CREDENTIALS: &[(&str, &str)] = &[
+    ("/etc/shadow", "shadow"),
+    ("/etc/gshadow", "shadow"),
+    ("/etc/shadow-", "shadow"),
+    ("/etc/gshadow-", "shadow"),
+];
+
+/// The credential watch list for these homes, as patterns (may contain `*` components; a
+/// trailing `/` in the text form means a directory). Pure: nothing is checked to exist.
+pub fn credential_watch_patterns(homes: &[PathBuf]) -> Vec<WatchPath> {
+    let mut out = Vec::new();
+    for (path, label) in SYSTEM_CREDENTIALS {
+        out.push(WatchPath::new(*path, label));
+    }
+    for home in homes {
+        for (rel, label) in HOME_CREDENTIALS {
+            out.push(WatchPath::new(home.join(rel), label));
+        }
+        for (dir, label) in CHROMIUM_BROWSERS {
+            for file in CHROMIUM_FILES {
+                out.push(WatchPath::new(
+                    home.join(".config").join(dir).join("*").join(file),
+                    label,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Expand a pattern's `*` components against the filesystem and keep what exists.
+pub fn expand_existing(pattern: &WatchPath) -> Vec<WatchPath> {
+    let mut found = vec![PathBuf::new()];
+    for component in pattern.path.components() {
+        let part = component.as_os_str();
+        let mut next = Vec::new();
+        for base in &found {
+            if part.as_bytes() == b"*" {
+                let Ok(dir) = std::fs::read_dir(base) else {
+                    continue;
+                };
+                for entry in dir.flatten() {
+                    next.push(base.join(entry.file_name()));
+                }
+            } else {
+                next.push(base.join(part));
+            }
+        }
+        found = next;
+    }
+    found
+        .into_iter()
+        .filter(|p| p.symlink_metadata().is_ok())
+        .map(|path| WatchPath {
+            path,
+            label: pattern.label.clone(),
+        })
+        .collect()
+}
+
+/// The credential watch list of this host: homes from `passwd` (normally `/etc/passwd`),
+/// patterns expanded, existing paths only, each once.
+pub fn credential_watches(passwd: &Path) -> std::io::Result<Vec<WatchPath>> {
+    let homes = parse_passwd_homes(&std::fs::read(passwd)?);
+    let mut out: Vec<WatchPath> = Vec::new();
+    for pattern in credential_watch_patterns(&homes) {
+        for watch in expand_existing(&pattern) {
+            if !out.iter().any(|w| w.path == watch.path) {
+                out.push(watch);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn homes_from_passwd() {
+        let passwd = b"root:x:0:0:root:/root:/bin/bash
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+systemd-network:x:998:998::/:/usr/sbin/nologin
+alice:x:1000:1000:Alice:/home/alice:/bin/bash
+alice2:x:1001:1001::/home/alice:/bin/bash
+# comment
+broken
+";
+        assert_eq!(
+            parse_passwd_homes(passwd),
+            [
+                PathBuf::from("/root"),
+                PathBuf::from("/usr/sbin"),
+                PathBuf::from("/home/alice")
+            ]
+        );
+    }
+
+    #[test]
+    fn patterns_cover_the_stores() {
+        let pats = credential_watch_patterns(&[PathBuf::from("/home/a")]);
+        let has = |p: &str, label: &str| {
+            pats.iter()
+                .any(|w| w.path == Path::new(p) && &*w.label == label)
+        };
+        assert!(has("/etc/shadow", "shadow"));
+        assert!(has("/home/a/.ssh/", "ssh"));
+        assert!(has("/home/a/.aws/credentials", "aws"));
+        assert!(has("/home/a/.kube/config", "kube"));
+        assert!(has("/home/a/.mozilla/firefox/*/key4.db", "firefox"));
+        assert!(has("/home/a/.config/google-chrome/*/Login Data", "chrome"));
+        assert!(has(
+            "/home/a/.config/BraveSoftware/Brave-Browser/*/Network/Cookies",
+            "brave"
+        ));
+    }
+
+    #[test]
+    fn expands_profiles() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path();
+        for profile in ["abc.default", "xyz.work"] {
+            let dir = home.join(".mozilla/firefox").join(profile);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("logins.json"), "{}").unwrap();
+        }
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        let pats = credential_watch_patterns(&[home.to_path_buf()]);
+        let mut found: Vec<_> = pats.iter().flat_map(expand_existing).collect();
+        found.retain(|w| w.path.starts_with(home));
+        found.sort_by(|a, b| a.path.cmp(&b.path));
+        let rel: Vec<_> = found
+            .iter()
+            .map(|w| (w.path.strip_prefix(home).unwrap().to_owned(), &*w.label))
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                (
+                    PathBuf::from(".mozilla/firefox/abc.default/logins.json"),
+                    "firefox"
+                ),
+                (
+                    PathBuf::from(".mozilla/firefox/xyz.work/logins.json"),
+                    "firefox"
+                ),
+                (PathBuf::from(".ssh"), "ssh"),
+            ]
+        );
+    }
+}

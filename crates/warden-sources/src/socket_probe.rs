@@ -1,0 +1,232 @@
+//! What an audit record cannot say about a socket — its type and protocol, and the end the call
+//! did not name (a connect's local port, a listener's address) — read from the live socket.
+//!
+//! The socket is borrowed from its process with `pidfd_getfd(2)` (Linux 5.6+, needs
+//! `PTRACE_MODE_ATTACH`, which root has) and asked with `getsockopt`/`getsockname`/
+//! `getpeername`. This is best effort: by the time the agent handles the event the process may
+//! have closed the descriptor, exited, or even reused the number for another socket. So a caller
+//! checks the facts against what the record itself names ([`SocketFacts::agrees_with`]) before
+//! trusting them.
+
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::audit::net::{SockAddr, parse_sockaddr};
+
+/// A socket as the kernel describes it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketFacts {
+    /// `SO_DOMAIN` (`AF_*`).
+    pub family: u16,
+    /// `SO_TYPE` (`SOCK_STREAM` = 1, `SOCK_DGRAM` = 2, `SOCK_RAW` = 3, `SOCK_SEQPACKET` = 5).
+    pub sock_type: i32,
+    /// `SO_PROTOCOL` (`IPPROTO_TCP` = 6, `IPPROTO_UDP` = 17, ...; 0 for Unix sockets).
+    pub protocol: i32,
+    /// `getsockname`.
+    pub local: Option<SockAddr>,
+    /// `getpeername` (`None` when not connected).
+    pub remote: Option<SockAddr>,
+}
+
+impl SocketFacts {
+    /// The transport's name as ECS `network.transport` spells it (`tcp`, `udp`, `icmp`,
+    /// `ipv6-icmp`, `sctp`, `raw`), or the socket type for Unix sockets (`stream`, `dgram`,
+    /// `seqpacket`).
+    pub fn transport(&self) -> Option<&'static str> {
+        if self.family == libc::AF_UNIX as u16 {
+            return sock_type_name(self.sock_type);
+        }
+        Some(match self.protocol {
+            libc::IPPROTO_TCP => "tcp",
+            libc::IPPROTO_UDP => "udp",
+            libc::IPPROTO_ICMP => "icmp",
+            libc::IPPROTO_ICMPV6 => "ipv6-icmp",
+            libc::IPPROTO_SCTP => "sctp",
+            libc::IPPROTO_UDPLITE => "udplite",
+            _ if self.sock_type == libc::SOCK_RAW => "raw",
+            _ => return None,
+        })
+    }
+
+    /// Whether these facts can describe the socket a record named: the same family, and the
+    /// record's address equal to the socket's end of the same role. (An `INADDR_ANY` bind or a
+    /// port-0 bind is rewritten by the kernel, so a bind is checked on family only.)
+    pub fn agrees_with(&self, record_remote: Option<&SockAddr>, family: Option<u16>) -> bool {
+        if family.is_some_and(|f| f != self.family) {
+            return false;
+        }
+        match (record_remote, &self.remote) {
+            (Some(want), Some(have)) => want == have,
+            // Named by the record but not connected now: a failed or still-running connect,
+            // or a different socket under the same number. Type alone is still worth having
+            // only when the family matched; the caller decides.
+            _ => true,
+        }
+    }
+}
+
+/// `SOCK_*` type names.
+pub fn sock_type_name(sock_type: i32) -> Option<&'static str> {
+    Some(match sock_type {
+        libc::SOCK_STREAM => "stream",
+        libc::SOCK_DGRAM => "dgram",
+        libc::SOCK_SEQPACKET => "seqpacket",
+        libc::SOCK_RAW => "raw",
+        _ => return None,
+    })
+}
+
+/// Why a socket could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The process is gone, or the descriptor is closed.
+    #[error("process or descriptor gone")]
+    Gone,
+    /// The descriptor is not a socket (the number was reused).
+    #[error("descriptor is not a socket")]
+    NotSocket,
+    /// Not allowed (no `CAP_SYS_PTRACE` over the process).
+    #[error("not permitted to borrow the descriptor (CAP_SYS_PTRACE)")]
+    Denied,
+    /// Another error.
+    #[error("{0}")]
+    Other(std::io::Error),
+}
+
+fn errno_error() -> ProbeError {
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ESRCH | libc::EBADF) => ProbeError::Gone,
+        Some(libc::ENOTSOCK) => ProbeError::NotSocket,
+        Some(libc::EPERM | libc::EACCES) => ProbeError::Denied,
+        _ => ProbeError::Other(e),
+    }
+}
+
+/// Reads the socket `fd` of process `pid`.
+pub fn probe(pid: u32, fd: i32) -> Result<SocketFacts, ProbeError> {
+    // SAFETY: plain syscalls; each returned descriptor is owned exactly once below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if pidfd < 0 {
+        return Err(errno_error());
+    }
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let sock = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if sock < 0 {
+        return Err(errno_error());
+    }
+    let sock = unsafe { OwnedFd::from_raw_fd(sock as i32) };
+    let raw = sock.as_raw_fd();
+    let family = int_option(raw, libc::SO_DOMAIN)?;
+    Ok(SocketFacts {
+        family: family as u16,
+        sock_type: int_option(raw, libc::SO_TYPE)?,
+        protocol: int_option(raw, libc::SO_PROTOCOL)?,
+        local: name_of(raw, libc::getsockname),
+        remote: name_of(raw, libc::getpeername),
+    })
+}
+
+fn int_option(fd: i32, option: i32) -> Result<i32, ProbeError> {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: value and len point to a c_int and its size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&raw mut value).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(errno_error());
+    }
+    Ok(value)
+}
+
+type NameCall = unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32;
+
+fn name_of(fd: i32, call: NameCall) -> Option<SockAddr> {
+    // SAFETY: sockaddr_storage is plain data; the kernel writes at most `len` bytes into it.
+    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let rc = unsafe { call(fd, (&raw mut storage).cast(), &mut len) };
+    if rc < 0 {
+        return None;
+    }
+    let len = (len as usize).min(size_of::<libc::sockaddr_storage>());
+    // SAFETY: the first `len` bytes of storage were written by the kernel.
+    let bytes = unsafe { std::slice::from_raw_parts((&raw const storage).cast::<u8>(), len) };
+    parse_sockaddr(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
+
+    fn fd_of(s: &impl AsRawFd) -> i32 {
+        s.as_raw_fd()
+    }
+
+    #[test]
+    fn reads_tcp_ends_and_protocol_of_a_live_socket() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        let facts = probe(std::process::id(), fd_of(&client)).unwrap();
+        assert_eq!(facts.transport(), Some("tcp"));
+        assert_eq!(
+            facts.remote,
+            Some(SockAddr::Inet {
+                addr: Ipv4Addr::LOCALHOST,
+                port
+            })
+        );
+        let local_port = client.local_addr().unwrap().port();
+        assert_eq!(
+            facts.local.as_ref().and_then(SockAddr::port),
+            Some(local_port)
+        );
+        assert!(facts.agrees_with(facts.remote.as_ref(), Some(libc::AF_INET as u16)));
+        let other = SockAddr::Inet {
+            addr: Ipv4Addr::LOCALHOST,
+            port: port.wrapping_add(1),
+        };
+        assert!(!facts.agrees_with(Some(&other), None));
+        let listening = probe(std::process::id(), fd_of(&listener)).unwrap();
+        assert_eq!(listening.remote, None);
+        assert_eq!(
+            listening.local.as_ref().and_then(SockAddr::port),
+            Some(port)
+        );
+    }
+
+    #[test]
+    fn reads_udp_and_unix_types() {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        assert_eq!(
+            probe(std::process::id(), fd_of(&udp)).unwrap().transport(),
+            Some("udp")
+        );
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let facts = probe(std::process::id(), fd_of(&a)).unwrap();
+        assert_eq!(facts.family, libc::AF_UNIX as u16);
+        assert_eq!(facts.transport(), Some("stream"));
+    }
+
+    #[test]
+    fn closed_descriptors_and_plain_files_are_told_apart() {
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        assert!(matches!(
+            probe(std::process::id(), fd_of(&file)),
+            Err(ProbeError::NotSocket)
+        ));
+        assert!(matches!(
+            probe(std::process::id(), 987_654),
+            Err(ProbeError::Gone)
+        ));
+    }
+}

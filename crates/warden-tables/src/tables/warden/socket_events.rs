@@ -1,0 +1,154 @@
+//! `socket_events`: the socket calls the agent recorded (connect, accept, bind, listen, and
+//! unconnected sends and receives), read from its store, in osquery's columns plus Warden's.
+//!
+//! osquery's columns, from the stored event:
+//! - `action`: the call (`connect`, `accept`, `bind`, `listen`; Warden also has `send` and
+//!   `receive`); the exact syscall (`accept4`, `socketcall(connect)`) is Warden's `syscall`.
+//! - `path`: the caller's executable; `fd`: the socket's descriptor (the call's first argument);
+//!   `auid`: the login uid.
+//! - `family`: the `AF_*` number; `protocol`: the IANA number of the transport (tcp 6, udp 17,
+//!   icmp 1, ipv6-icmp 58, sctp 132, udplite 136; NULL for Unix and raw sockets or unknown).
+//! - `local_*`/`remote_*`: this host's end and the peer's (bind and listen name the local end,
+//!   connect the remote, accept both when known); for Unix sockets the address is the path,
+//!   `@name` for an abstract one, and `socket` holds it too (the local path, else the peer's).
+//! - `success`: 1 or 0; `status`: `succeeded`, `failed`, `in_progress` (a non-blocking connect,
+//!   errno EINPROGRESS) or `no_client` (a non-blocking accept with no connection waiting).
+
+use std::sync::OnceLock;
+
+use super::events::{
+    ENTITY_ID, PARENT_ENTITY_ID, StoreEvent, boot_time, int_of, osquery_spec_with, scan, str_of,
+};
+use crate::spec::{ColumnSpec, ColumnType::*, Flags, TableSpec, col};
+use crate::{QueryContext, Rows, TableError};
+
+const NONE: Flags = Flags::NONE;
+
+/// The store's class of socket calls.
+pub(super) const CLASSES: &[&str] = &["network"];
+
+/// Warden's columns after osquery's.
+const EXTRAS: &[ColumnSpec] = &[
+    ENTITY_ID,
+    PARENT_ENTITY_ID,
+    col(
+        "uid",
+        BigInt,
+        NONE,
+        &[],
+        "Warden: real user ID of the process",
+    ),
+    col("username", Text, NONE, &[], "Warden: user name of uid"),
+    col(
+        "cmdline",
+        Text,
+        NONE,
+        &[],
+        "Warden: the process's arguments",
+    ),
+    col(
+        "transport",
+        Text,
+        NONE,
+        &[],
+        "Warden: tcp, udp, icmp, sctp, raw; stream, dgram or seqpacket for Unix sockets",
+    ),
+    col(
+        "direction",
+        Text,
+        NONE,
+        &[],
+        "Warden: egress (connect, send), ingress (accept, receive) or unknown (bind, listen)",
+    ),
+    col(
+        "errno",
+        Text,
+        NONE,
+        &[],
+        "Warden: the error name of a failed call (ECONNREFUSED, EINPROGRESS...)",
+    ),
+    col(
+        "syscall",
+        Text,
+        NONE,
+        &[],
+        "Warden: the syscall (connect, accept4, sendto, socketcall(bind)...)",
+    ),
+    col(
+        "source",
+        Text,
+        NONE,
+        &[],
+        "Warden: the source that saw the call (audit)",
+    ),
+    col(
+        "container_id",
+        Text,
+        NONE,
+        &[],
+        "Warden: container id from the cgroup",
+    ),
+];
+
+pub(super) fn spec() -> &'static TableSpec {
+    static SPEC: OnceLock<TableSpec> = OnceLock::new();
+    SPEC.get_or_init(|| osquery_spec_with("socket_events", EXTRAS))
+}
+
+pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableError> {
+    let boot = boot_time();
+    scan(ctx, CLASSES, |e| {
+        let network = &e.json["network"];
+        let facts = &e.warden()["network"];
+        let errno = str_of(&facts["errno"]);
+        let stored = &e.stored;
+        let unix_socket = (network["type"].as_str() == Some("unix"))
+            .then(|| {
+                stored
+                    .local_address
+                    .clone()
+                    .or(stored.remote_address.clone())
+            })
+            .flatten();
+        rows.push()
+            .set("action", stored.action.as_str())
+            .set("pid", stored.pid)
+            .set("path", stored.exe.clone())
+            .set("fd", int_of(&facts["fd"]).map(|fd| fd.to_string()))
+            .set("auid", e.auid())
+            .set("family", int_of(&facts["family"]))
+            .set("protocol", int_of(&network["iana_number"]))
+            .set("local_address", stored.local_address.clone())
+            .set("remote_address", stored.remote_address.clone())
+            .set("local_port", stored.local_port)
+            .set("remote_port", stored.remote_port)
+            .set("socket", unix_socket)
+            .set("time", e.time())
+            .set("uptime", boot.map(|b| e.time() - b))
+            .set("eid", e.eid())
+            .set("success", stored.success)
+            .set("status", status(e, errno.as_deref()))
+            .set("entity_id", e.entity_id())
+            .set("parent_entity_id", e.parent_entity_id())
+            .set("uid", stored.uid)
+            .set("username", str_of(&e.json["user"]["name"]))
+            .set("cmdline", str_of(&e.process()["command_line"]))
+            .set("transport", str_of(&network["transport"]))
+            .set("direction", str_of(&network["direction"]))
+            .set("errno", errno)
+            .set("syscall", e.syscall())
+            .set("source", e.source())
+            .set("container_id", str_of(&e.json["container"]["id"]));
+    })
+}
+
+/// osquery's `status`. A non-blocking connect under way is recorded as a success whose errno
+/// says EINPROGRESS; an accept with nothing waiting fails with EAGAIN.
+fn status(e: &StoreEvent, errno: Option<&str>) -> Option<&'static str> {
+    Some(match (e.stored.action.as_str(), errno, e.stored.success?) {
+        (_, Some("EINPROGRESS"), _) => "in_progress",
+        ("accept", Some("EAGAIN" | "EWOULDBLOCK"), _) => "no_client",
+        (_, _, true) => "succeeded",
+        (_, _, false) => "failed",
+    })
+}

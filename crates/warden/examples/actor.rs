@@ -1,0 +1,164 @@
+//! The acting process of the network and file end-to-end tests and benchmarks: does a known set
+//! of socket or file operations as a separate process with a known pid, and says what it did.
+//!
+//! ```text
+//! actor net            # env TCP4, TCP6 (optional), UDP, UNIX, REFUSED: ports / socket path
+//! actor files DIR SECRET
+//! actor accept-loop COUNT          # listens on 127.0.0.1, prints {"port":..}, accepts COUNT
+//! actor connect-storm PORT COUNT
+//! actor file-storm DIR COUNT
+//! ```
+//!
+//! `net` and `files` print one line `WARDEN-CHILD {json}` when done, then wait for stdin to
+//! close (so sockets stay open while the agent looks at them). The storms print a JSON summary
+//! (`{"pid":..,"ops":..,"seconds":..}`) and exit.
+
+use std::io::Write as _;
+use std::net::{TcpStream, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Map, Value};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| -> anyhow::Result<&str> {
+        args.get(i)
+            .map(String::as_str)
+            .with_context(|| format!("missing argument {i}; see the usage in actor.rs"))
+    };
+    let mut report = Map::new();
+    let mut hold: Vec<Box<dyn std::any::Any>> = Vec::new();
+    let start = Instant::now();
+    match arg(0)? {
+        "net" => net(&mut report, &mut hold)?,
+        "files" => files(Path::new(arg(1)?), Path::new(arg(2)?), &mut report)?,
+        "accept-loop" => {
+            let count: u64 = arg(1)?.parse()?;
+            let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+            println!(
+                "{}",
+                serde_json::json!({"port": listener.local_addr()?.port()})
+            );
+            std::io::stdout().flush()?;
+            for _ in 0..count {
+                drop(listener.accept()?);
+            }
+            report.insert("ops".into(), count.into());
+        }
+        "connect-storm" => {
+            let port: u16 = arg(1)?.parse()?;
+            let count: u64 = arg(2)?.parse()?;
+            for _ in 0..count {
+                drop(TcpStream::connect(("127.0.0.1", port)).context("connect")?);
+            }
+            report.insert("ops".into(), count.into());
+        }
+        "file-storm" => {
+            let dir = PathBuf::from(arg(1)?);
+            let count: u64 = arg(2)?.parse()?;
+            file_storm(&dir, count)?;
+            report.insert("ops".into(), (count * 4).into());
+        }
+        other => {
+            bail!("unknown role {other:?}: net, files, accept-loop, connect-storm, file-storm")
+        }
+    }
+    report.insert("pid".into(), std::process::id().into());
+    report.insert("seconds".into(), start.elapsed().as_secs_f64().into());
+    if hold.is_empty() && !matches!(arg(0)?, "net" | "files") {
+        println!("{}", Value::Object(report));
+        return Ok(());
+    }
+    println!("WARDEN-CHILD {}", Value::Object(report));
+    std::io::stdout().flush()?;
+    let mut rest = String::new();
+    let _ = std::io::stdin().read_line(&mut rest);
+    drop(hold);
+    Ok(())
+}
+
+fn var(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).with_context(|| format!("environment variable {name} not set"))
+}
+
+fn net(
+    report: &mut Map<String, Value>,
+    hold: &mut Vec<Box<dyn std::any::Any>>,
+) -> anyhow::Result<()> {
+    let tcp4 = TcpStream::connect(("127.0.0.1", var("TCP4")?.parse::<u16>()?)).context("tcp4")?;
+    (&tcp4).write_all(b"hi")?;
+    report.insert("tcp4".into(), tcp4.local_addr()?.port().into());
+    hold.push(Box::new(tcp4));
+    if let Ok(port) = var("TCP6") {
+        let tcp6 = TcpStream::connect(("::1", port.parse::<u16>()?)).context("tcp6")?;
+        report.insert("tcp6".into(), tcp6.local_addr()?.port().into());
+        hold.push(Box::new(tcp6));
+    }
+    let udp = UdpSocket::bind(("127.0.0.1", 0))?;
+    udp.connect(("127.0.0.1", var("UDP")?.parse::<u16>()?))?;
+    udp.send(b"x")?;
+    report.insert("udp".into(), udp.local_addr()?.port().into());
+    hold.push(Box::new(udp));
+    let unix = std::os::unix::net::UnixStream::connect(var("UNIX")?).context("unix")?;
+    hold.push(Box::new(unix));
+    let refused = TcpStream::connect(("127.0.0.1", var("REFUSED")?.parse::<u16>()?));
+    report.insert("refused".into(), refused.is_err().into());
+    Ok(())
+}
+
+/// Create, rename (in place and across directories), chmod, symlink, hard link, write-open and
+/// truncate, unlink, mkdir, rmdir — then a read of the fake credential `secret`.
+fn files(dir: &Path, secret: &Path, report: &mut Map<String, Value>) -> anyhow::Result<()> {
+    let step = |what: &str, r: std::io::Result<()>| r.with_context(|| what.to_owned());
+    step("create", std::fs::write(dir.join("a.txt"), b"one"))?;
+    step(
+        "rename",
+        std::fs::rename(dir.join("a.txt"), dir.join("b.txt")),
+    )?;
+    step("mkdir", std::fs::create_dir(dir.join("sub")))?;
+    step(
+        "move",
+        std::fs::rename(dir.join("b.txt"), dir.join("sub/c.txt")),
+    )?;
+    let mode = std::fs::Permissions::from_mode(0o600);
+    step(
+        "chmod",
+        std::fs::set_permissions(dir.join("sub/c.txt"), mode),
+    )?;
+    step(
+        "symlink",
+        std::os::unix::fs::symlink("sub/c.txt", dir.join("link")),
+    )?;
+    step(
+        "link",
+        std::fs::hard_link(dir.join("sub/c.txt"), dir.join("hard")),
+    )?;
+    // By path (truncate(2)), so both file sources can name the file.
+    nix::unistd::truncate(&dir.join("hard"), 1).context("truncate")?;
+    step("unlink", std::fs::remove_file(dir.join("hard")))?;
+    step("unlink", std::fs::remove_file(dir.join("link")))?;
+    step("unlink", std::fs::remove_file(dir.join("sub/c.txt")))?;
+    step("rmdir", std::fs::remove_dir(dir.join("sub")))?;
+    let content = std::fs::read(secret).context("read the fake credential")?;
+    report.insert("secret_len".into(), content.len().into());
+    Ok(())
+}
+
+/// `count` times: create and write, rename, append, delete — four changes per file.
+fn file_storm(dir: &Path, count: u64) -> anyhow::Result<()> {
+    for i in 0..count {
+        let a = dir.join(format!("f{i}"));
+        let b = dir.join(format!("g{i}"));
+        std::fs::write(&a, b"data")?;
+        std::fs::rename(&a, &b)?;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&b)?
+            .write_all(b"more")?;
+        std::fs::remove_file(&b)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,432 @@
+//! Network and file activity: a source's view of one operation (an audit network or file
+//! record, a fanotify event) becomes a warden-core event about the process that did it.
+//!
+//! What to keep is decided here, from the config: which socket families, which paths and
+//! executables are excluded. Everything dropped is counted by reason, never silently.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use std::sync::Arc;
+
+use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, Source};
+use warden_sources::audit::net::{NetCall, NetEvent, SockAddr, UnixAddr, family};
+use warden_sources::audit::{FileOp, PathKind};
+use warden_sources::fanotify::FanotifyEvent;
+use warden_sources::socket_probe;
+
+use super::config::{FilesConfig, NetworkConfig};
+
+/// Which socket calls are recorded.
+#[derive(Clone, Debug)]
+pub struct NetworkPolicy {
+    pub unix: bool,
+    pub other_families: bool,
+    pub probe_sockets: bool,
+}
+
+impl NetworkPolicy {
+    pub fn of(config: &NetworkConfig) -> NetworkPolicy {
+        NetworkPolicy {
+            unix: config.unix,
+            other_families: config.other_families,
+            probe_sockets: config.probe_sockets,
+        }
+    }
+
+    fn wants(&self, family: Option<u16>) -> bool {
+        match family {
+            // listen/accept without an address, and a socket already gone: recorded, since
+            // it may well be inet.
+            None => true,
+            Some(family::INET | family::INET6) => true,
+            Some(family::UNIX) => self.unix,
+            Some(_) => self.other_families,
+        }
+    }
+}
+
+/// Why an operation was not recorded (the keys of [`Skipped`]).
+pub type SkipReason = &'static str;
+
+/// Counts of operations not recorded, by reason (reported in `warden status`).
+#[derive(Clone, Debug, Default)]
+pub struct Skipped(pub BTreeMap<SkipReason, u64>);
+
+impl Skipped {
+    pub fn count(&mut self, reason: SkipReason) {
+        *self.0.entry(reason).or_default() += 1;
+    }
+}
+
+/// The network event of an audit network view, about `process` (the table's view of the
+/// caller, overlaid with the credentials the record gives), or why it is not recorded.
+pub fn network_event(
+    net: &NetEvent,
+    mut process: Process,
+    policy: &NetworkPolicy,
+) -> Result<NetworkEvent, SkipReason> {
+    let action = match net.call {
+        NetCall::Connect => NetAction::Connect,
+        NetCall::Accept | NetCall::Accept4 => NetAction::Accept,
+        NetCall::Bind => NetAction::Bind,
+        NetCall::Listen => NetAction::Listen,
+        NetCall::SendTo | NetCall::SendMsg => NetAction::Send,
+        NetCall::RecvFrom => NetAction::Receive,
+    };
+    // Sends and receives are audited only to find unconnected datagrams: those name a peer.
+    if matches!(action, NetAction::Send | NetAction::Receive) && net.addr.is_none() {
+        return Err("network/connected_send");
+    }
+    let mut remote = net.remote().cloned();
+    let mut local = net.local().cloned();
+    let mut family = net.addr.as_ref().map(SockAddr::family);
+    if family == Some(family::UNSPEC) {
+        // connect(AF_UNSPEC) dissolves a datagram association: not a connection.
+        return Err("network/unspec");
+    }
+    if !policy.wants(family) {
+        return Err(if family == Some(family::UNIX) {
+            "network/unix"
+        } else {
+            "network/other_family"
+        });
+    }
+    let success = net.success.unwrap_or(true);
+    // A non-blocking connect under way is not a failure: the errno stays visible.
+    let in_progress = net.errno == Some("EINPROGRESS");
+    let mut transport = None;
+    if policy.probe_sockets {
+        // An accepted connection is the new descriptor (the return value); the others act on
+        // the descriptor passed in.
+        let fd = match action {
+            NetAction::Accept if success => net.exit,
+            _ => net.fd.map(|fd| fd as i64),
+        };
+        if let Some(fd) = fd.and_then(|fd| i32::try_from(fd).ok())
+            && let Ok(facts) = socket_probe::probe(net.pid, fd)
+            && facts.agrees_with(remote.as_ref(), family)
+        {
+            transport = facts.transport();
+            family = Some(facts.family);
+            if local.is_none() {
+                local = facts.local;
+            }
+            if remote.is_none() && action != NetAction::Bind && action != NetAction::Listen {
+                remote = facts.remote;
+            }
+        }
+    }
+    if !policy.wants(family) {
+        return Err("network/other_family");
+    }
+    if transport.is_none() {
+        // What the call itself implies: only stream sockets listen and accept.
+        transport = match (action, family) {
+            (NetAction::Listen | NetAction::Accept, Some(family::INET | family::INET6)) => {
+                Some("tcp")
+            }
+            (NetAction::Listen | NetAction::Accept, Some(family::UNIX)) => Some("stream"),
+            _ => None,
+        };
+    }
+    CallerIds::of_net(net).overlay(&mut process);
+    Ok(NetworkEvent {
+        process,
+        action,
+        source: Source::Audit,
+        syscall: Some(syscall_name(net)),
+        family,
+        transport: transport.map(str::to_owned),
+        local: local.as_ref().map(socket_address),
+        remote: remote.as_ref().map(socket_address),
+        fd: net.fd.map(|fd| fd as i64),
+        success: success || in_progress,
+        exit: net.exit,
+        errno: net.errno.map(str::to_owned),
+    })
+}
+
+fn syscall_name(net: &NetEvent) -> String {
+    if net.syscall == warden_sources::audit::net::I386_SOCKETCALL {
+        format!("socketcall({})", net.call.name())
+    } else {
+        net.call.name().to_owned()
+    }
+}
+
+/// Who made a call, as an audit SYSCALL record says: the caller's credentials at the time of
+/// the call (the table's may be older: a setuid since its exec).
+struct CallerIds<'a> {
+    pid: u32,
+    ppid: u32,
+    ids: [u32; 4],
+    auid: Option<u32>,
+    ses: Option<u32>,
+    comm: Option<&'a [u8]>,
+    exe: Option<&'a [u8]>,
+}
+
+impl<'a> CallerIds<'a> {
+    fn of_net(n: &'a NetEvent) -> CallerIds<'a> {
+        CallerIds {
+            pid: n.pid,
+            ppid: n.ppid,
+            ids: [n.uid, n.euid, n.gid, n.egid],
+            auid: n.auid,
+            ses: n.ses,
+            comm: n.comm.as_deref(),
+            exe: n.exe.as_deref(),
+        }
+    }
+
+    fn of_file(f: &'a FileOp) -> CallerIds<'a> {
+        CallerIds {
+            pid: f.pid,
+            ppid: f.ppid,
+            ids: [f.uid, f.euid, f.gid, f.egid],
+            auid: f.auid,
+            ses: f.ses,
+            comm: f.comm.as_deref(),
+            exe: f.exe.as_deref(),
+        }
+    }
+
+    fn overlay(&self, process: &mut Process) {
+        let [uid, euid, gid, egid] = self.ids;
+        process.pid = self.pid;
+        process.ppid = process.ppid.or(Some(self.ppid));
+        process.uid = Some(uid);
+        process.euid = Some(euid);
+        process.gid = Some(gid);
+        process.egid = Some(egid);
+        process.auid = self.auid.or(process.auid);
+        process.session_id = self.ses.or(process.session_id);
+        if process.exe.is_none() {
+            process.exe = self.exe.map(<[u8]>::to_vec);
+        }
+        if process.comm.is_none() {
+            process.comm = self.comm.map(|c| String::from_utf8_lossy(c).into_owned());
+        }
+    }
+}
+
+pub fn socket_address(a: &SockAddr) -> SocketAddress {
+    match a {
+        SockAddr::Inet { addr, port } => SocketAddress::Ip {
+            addr: (*addr).into(),
+            port: *port,
+        },
+        SockAddr::Inet6 { addr, port, .. } => SocketAddress::Ip {
+            addr: (*addr).into(),
+            port: *port,
+        },
+        SockAddr::Unix(UnixAddr::Path(path)) => SocketAddress::Unix {
+            path: path.clone(),
+            abstract_name: false,
+        },
+        SockAddr::Unix(UnixAddr::Abstract(name)) => SocketAddress::Unix {
+            path: name.clone(),
+            abstract_name: true,
+        },
+        SockAddr::Unix(UnixAddr::Unnamed) => SocketAddress::UnixUnnamed,
+        other => SocketAddress::Other {
+            family: other.family(),
+        },
+    }
+}
+
+/// Which file operations are recorded: not those under an excluded prefix, nor those of an
+/// excluded executable, nor the agent's own; reads only of watched paths.
+#[derive(Clone, Debug)]
+pub struct FilePolicy {
+    pub exclude_paths: Vec<Vec<u8>>,
+    pub exclude_processes: Vec<Vec<u8>>,
+    pub own_pid: u32,
+    /// Watched paths (files, or directories covering what is below) and their labels.
+    pub watches: Vec<(Vec<u8>, Arc<str>)>,
+}
+
+impl FilePolicy {
+    pub fn of(config: &FilesConfig, data_dir: &std::path::Path) -> FilePolicy {
+        use std::os::unix::ffi::OsStrExt;
+        let mut exclude_paths: Vec<PathBuf> = config.exclude_paths.clone();
+        exclude_paths.push(data_dir.to_path_buf());
+        FilePolicy {
+            exclude_paths: exclude_paths
+                .iter()
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .collect(),
+            exclude_processes: config
+                .exclude_processes
+                .iter()
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .collect(),
+            own_pid: std::process::id(),
+            watches: Vec::new(),
+        }
+    }
+
+    /// The label of the watch covering `path`, the most specific one.
+    pub fn watch_of(&self, path: &[u8]) -> Option<Arc<str>> {
+        self.watches
+            .iter()
+            .filter(|(prefix, _)| under(path, prefix))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, label)| Arc::clone(label))
+    }
+
+    /// Why an operation on `path` by `pid` running `exe` is not recorded, if it is not.
+    pub fn skip(&self, pid: u32, exe: Option<&[u8]>, path: &[u8]) -> Option<SkipReason> {
+        if pid == self.own_pid {
+            return Some("file/self");
+        }
+        if self.exclude_paths.iter().any(|p| under(path, p)) {
+            return Some("file/excluded_path");
+        }
+        if exe.is_some_and(|exe| self.exclude_processes.iter().any(|p| p == exe)) {
+            return Some("file/excluded_process");
+        }
+        None
+    }
+}
+
+/// The file event of an audit file view, about `process`, or why it is not recorded.
+/// A name relative to a directory descriptor is resolved through `/proc/PID/fd` while the
+/// process still holds it (the record names the caller's cwd there, not the directory).
+pub fn audit_file_event(
+    op: &FileOp,
+    mut process: Process,
+    policy: &FilePolicy,
+) -> Result<FileEvent, SkipReason> {
+    let mut event = op.to_file_event(Process::default());
+    if let PathKind::RelativeToDirfd(fd) = op.path_kind {
+        match std::fs::read_link(format!("/proc/{}/fd/{fd}", op.pid)) {
+            Ok(dir) => {
+                use std::os::unix::ffi::OsStrExt;
+                let mut path = dir.as_os_str().as_bytes().to_vec();
+                path.push(b'/');
+                path.extend_from_slice(&op.path);
+                event.path = path;
+            }
+            Err(_) => return Err("file/unresolved_dirfd"),
+        }
+    }
+    if let Some(reason) = policy.skip(op.pid, op.exe.as_deref(), &event.path) {
+        return Err(reason);
+    }
+    if op.action == FileAction::Read {
+        // The read rules are watches; an `openat2` read-only open matches the change rule too.
+        event.watch = Some(
+            policy
+                .watch_of(&event.path)
+                .ok_or("file/unwatched_read")?
+                .to_string(),
+        );
+    }
+    CallerIds::of_file(op).overlay(&mut process);
+    event.process = process;
+    Ok(event)
+}
+
+/// The file event of a fanotify event, about `process`, or why it is not recorded.
+pub fn fanotify_file_event(
+    ev: FanotifyEvent,
+    process: Process,
+    policy: &FilePolicy,
+) -> Result<FileEvent, SkipReason> {
+    if !ev.path_resolved {
+        return Err("file/unresolved_path");
+    }
+    if let Some(reason) = policy.skip(ev.pid, process.exe.as_deref(), &ev.path) {
+        return Err(reason);
+    }
+    Ok(FileEvent {
+        process,
+        action: ev.action,
+        source: Source::Fanotify,
+        syscall: Some(ev.mask_name.to_owned()),
+        path: ev.path,
+        old_path: ev.old_path,
+        target_path: ev.target_path,
+        inode: ev.inode,
+        device: ev.device,
+        mode: ev.mode,
+        owner_uid: ev.owner_uid,
+        owner_gid: ev.owner_gid,
+        is_dir: Some(ev.is_dir),
+        watch: ev.watch.map(|w| w.to_string()),
+        // fanotify reports what happened, never an attempt.
+        success: true,
+        exit: None,
+    })
+}
+
+/// `path` is `prefix` or inside it (component-wise: `/run` does not cover `/running`).
+pub fn under(path: &[u8], prefix: &[u8]) -> bool {
+    let prefix = match prefix {
+        [rest @ .., b'/'] if !rest.is_empty() => rest,
+        p => p,
+    };
+    path.starts_with(prefix)
+        && (path.len() == prefix.len() || prefix == b"/" || path[prefix.len()] == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_whole_components() {
+        assert!(under(b"/run/x", b"/run"));
+        assert!(under(b"/run", b"/run/"));
+        assert!(!under(b"/running", b"/run"));
+        assert!(under(b"/etc", b"/"));
+        assert!(!under(b"/etc", b"/etc/shadow"));
+    }
+
+    #[test]
+    fn the_agent_and_excluded_paths_and_programs_are_skipped() {
+        let policy = FilePolicy {
+            exclude_paths: vec![b"/var/lib/warden".to_vec()],
+            exclude_processes: vec![b"/usr/bin/dpkg".to_vec()],
+            own_pid: 42,
+            watches: vec![
+                (b"/home/u/.ssh".to_vec(), Arc::from("ssh")),
+                (b"/home/u/.ssh/config".to_vec(), Arc::from("ssh-config")),
+            ],
+        };
+        assert_eq!(
+            policy.watch_of(b"/home/u/.ssh/id_ed25519").as_deref(),
+            Some("ssh")
+        );
+        assert_eq!(
+            policy.watch_of(b"/home/u/.ssh/config").as_deref(),
+            Some("ssh-config")
+        );
+        assert_eq!(policy.watch_of(b"/home/u/.sshx"), None);
+        assert_eq!(policy.skip(42, None, b"/tmp/x"), Some("file/self"));
+        assert_eq!(
+            policy.skip(7, None, b"/var/lib/warden/events.db-wal"),
+            Some("file/excluded_path")
+        );
+        assert_eq!(
+            policy.skip(7, Some(b"/usr/bin/dpkg"), b"/usr/bin/x"),
+            Some("file/excluded_process")
+        );
+        assert_eq!(policy.skip(7, Some(b"/usr/bin/cp"), b"/tmp/x"), None);
+    }
+
+    #[test]
+    fn families_follow_the_policy() {
+        let policy = NetworkPolicy {
+            unix: false,
+            other_families: false,
+            probe_sockets: false,
+        };
+        assert!(policy.wants(Some(family::INET6)));
+        assert!(policy.wants(None));
+        assert!(!policy.wants(Some(family::UNIX)));
+        assert!(!policy.wants(Some(family::NETLINK)));
+    }
+}

@@ -1,0 +1,170 @@
+//! `--format text`: one readable line per event. What the event is about comes first (a
+//! socket's ends, a file's path), then the process; control characters are shown escaped, so
+//! that a hostile path can neither break the line nor drive the terminal.
+
+use serde_json::Value;
+use warden_store::StoredEvent;
+
+/// One socket end: `10.0.0.5:443`, `[2001:db8::1]:443`, a Unix path, or `?` when unknown.
+fn socket_end(address: Option<&str>, port: Option<i64>) -> String {
+    match (address, port) {
+        (Some(a), Some(p)) if a.contains(':') => format!("[{a}]:{p}"),
+        (Some(a), Some(p)) => format!("{a}:{p}"),
+        (Some(a), None) => a.to_string(),
+        (None, Some(p)) => format!("*:{p}"),
+        (None, None) => "?".into(),
+    }
+}
+
+fn outcome(success: Option<bool>) -> &'static str {
+    match success {
+        Some(true) => " success",
+        Some(false) => " failure",
+        None => "",
+    }
+}
+
+/// Control characters as `\n`, `\t` or `\xNN`.
+fn escape_controls(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let mut utf8 = [0; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The line of one event; `ecs` is its JSON, for what the store's columns do not hold.
+pub fn text_line(event: &StoredEvent, ecs: &Value) -> String {
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut line = format!(
+        "{} {:<5}",
+        warden_core::rfc3339_ns(event.time_ns),
+        event.action
+    );
+    match event.class.as_str() {
+        "network" => {
+            line.push_str(&format!(
+                " {} -> {}",
+                socket_end(event.local_address.as_deref(), event.local_port),
+                socket_end(event.remote_address.as_deref(), event.remote_port)
+            ));
+            if let Some(transport) = ecs["network"]["transport"].as_str() {
+                line.push_str(&format!(" {transport}"));
+            }
+            line.push_str(outcome(event.success));
+            if let Some(errno) = ecs["warden"]["network"]["errno"].as_str() {
+                line.push_str(&format!(" {errno}"));
+            }
+        }
+        "file" => {
+            let path = event.path.as_deref().unwrap_or("?");
+            match &event.old_path {
+                Some(old) => line.push_str(&format!(" {old} -> {path}")),
+                None => line.push_str(&format!(" {path}")),
+            }
+            if let Some(target) = ecs["file"]["target_path"].as_str() {
+                line.push_str(&format!(" target={target}"));
+            }
+            line.push_str(outcome(event.success));
+        }
+        "exec" if event.success == Some(false) => line.push_str(outcome(event.success)),
+        _ => {}
+    }
+    let p = &ecs["process"];
+    if !p.is_null() {
+        // The current parent pid; the one at creation when that is all the event has.
+        let ppid = event
+            .ppid
+            .map_or_else(|| s(&p["parent"]["pid"]), |ppid| ppid.to_string());
+        line.push_str(&format!(" pid={} ppid={ppid}", event.pid));
+        if let Some(name) = ecs["user"]["name"].as_str() {
+            line.push_str(&format!(" user={name}"));
+        } else if let Some(uid) = event.uid {
+            line.push_str(&format!(" uid={uid}"));
+        }
+        if let Some(exe) = &event.exe {
+            line.push_str(&format!(" exe={exe}"));
+        }
+        if let Some(cmd) = p["command_line"].as_str() {
+            line.push_str(&format!(" cmd=[{cmd}]"));
+        }
+        if let Some(code) = p["exit_code"].as_i64() {
+            line.push_str(&format!(" exit_code={code}"));
+        }
+        if let Some(sig) = ecs["warden"]["signal"].as_i64() {
+            line.push_str(&format!(" signal={sig}"));
+        }
+        line.push_str(&format!(" entity={}", event.entity_id));
+        if let Some(parent) = &event.parent_entity_id {
+            line.push_str(&format!(" parent={parent}"));
+        }
+    }
+    if let Some(loss) = ecs["warden"]["loss"].as_object() {
+        line.push_str(&format!(
+            " source={} cause={} count={}",
+            s(&loss["source"]),
+            s(&loss["cause"]),
+            s(&loss["count"])
+        ));
+    }
+    escape_controls(&line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_and_files_show_what_they_are_about() {
+        let connect = StoredEvent {
+            class: "network".into(),
+            action: "connect".into(),
+            pid: 9,
+            ppid: Some(1),
+            entity_id: "e".into(),
+            local_address: Some("10.0.0.5".into()),
+            local_port: Some(40000),
+            remote_address: Some("2001:db8::1".into()),
+            remote_port: Some(443),
+            success: Some(false),
+            ..StoredEvent::default()
+        };
+        let ecs = serde_json::json!({
+            "process": {"pid": 9},
+            "network": {"transport": "tcp"},
+            "warden": {"network": {"errno": "ECONNREFUSED"}},
+        });
+        assert_eq!(
+            text_line(&connect, &ecs),
+            "1970-01-01T00:00:00.000000000Z connect 10.0.0.5:40000 -> [2001:db8::1]:443 tcp \
+             failure ECONNREFUSED pid=9 ppid=1 entity=e"
+        );
+        let rename = StoredEvent {
+            class: "file".into(),
+            action: "rename".into(),
+            path: Some("/tmp/new\nline".into()),
+            old_path: Some("/etc/\u{1b}[2Jold".into()),
+            success: Some(true),
+            ..StoredEvent::default()
+        };
+        assert_eq!(
+            text_line(&rename, &Value::Null),
+            "1970-01-01T00:00:00.000000000Z rename /etc/\\x1b[2Jold -> /tmp/new\\nline success"
+        );
+    }
+}
