@@ -9,8 +9,7 @@
 //! started. Guards stop the agent (SIGTERM, then SIGKILL by
 //! pid) and every helper process when a test panics. Without root every test prints why and
 //! passes without doing anything; so does a test that finds another Warden's rules installed.
-//! `execs_under_load_keep_their_identity` is ignored while the agent fails it (run it with
-//! `--ignored`).
+//! The acting processes of the network and file tests are `examples/actor.rs`.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Write};
@@ -283,12 +282,22 @@ struct Agent {
 
 impl Agent {
     /// Starts the agent with `extra` appended to its config; returns once it wrote its status.
+    /// File events are off unless `extra` has a `[files]` table: the host's other activity
+    /// (builds, other tests) would flood the store the process tests read whole.
     fn start(extra: &str) -> Agent {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let config = dir.path().join("warden.toml");
-        std::fs::write(&config, format!("data_dir = {:?}\n{extra}", data.display()))
-            .expect("write config");
+        let files = if extra.contains("[files]") {
+            ""
+        } else {
+            "\n[files]\nsource = \"off\"\n"
+        };
+        std::fs::write(
+            &config,
+            format!("data_dir = {:?}\n{extra}{files}", data.display()),
+        )
+        .expect("write config");
         let log = dir.path().join("agent.log");
         let child = Command::new(warden())
             .arg("run")
@@ -402,9 +411,19 @@ impl Agent {
 
     /// Polls `warden events` (all events) until `done` says they are complete.
     fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        self.wait_for_matching(&[], what, done)
+    }
+
+    /// Polls `warden events ARGS` until `done` says they are complete.
+    fn wait_for_matching(
+        &self,
+        args: &[&str],
+        what: &str,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + DEADLINE;
         loop {
-            let out = self.events_command(&[], "json");
+            let out = self.events_command(args, "json");
             let events: Vec<Value> = if out.status.success() {
                 String::from_utf8_lossy(&out.stdout)
                     .lines()
@@ -1465,7 +1484,8 @@ fn file_changes_are_recorded(test: &str, source: &str) {
     let actor_entity = entity(actor.pid(), start_ticks(actor.pid()));
     assert_eq!(report["secret_len"], 15);
     let p = |rel: &str| s(&dir.join(rel));
-    let events = agent.wait_for("the actor's file events", |ev| {
+    let pid_arg = pid.to_string();
+    let events = agent.wait_for_matching(&["--pid", &pid_arg], "the actor's file events", |ev| {
         has(ev, "rename", |e| {
             pid_of(e) == pid && file_path(e) == p("sub/c.txt")
         }) && has(ev, "delete", |e| {

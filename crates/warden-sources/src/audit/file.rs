@@ -18,8 +18,9 @@
 //!   keeps the name relative and says so ([`PathKind::RelativeToDirfd`]); the caller may resolve
 //!   `/proc/PID/fd/DIRFD` while the process lives.
 //! * fd calls name no file: ftruncate has no PATH record at all, fchmod and fchown one with
-//!   `name=(null)` (inode, device and old mode only). The view returns
-//!   [`FileViewError::NoPath`] with the fd.
+//!   `name=(null)` (inode, device and old mode only). The view has an empty path and says which
+//!   descriptor the call used ([`PathKind::Descriptor`]); the caller may resolve
+//!   `/proc/PID/fd/FD` while the process lives.
 //! * A failed call may stop before the last name: a failed unlink (ENOENT) has only the PARENT
 //!   record. The view then names that directory ([`PathKind::ParentOnly`]).
 //! * symlink's target string is recorded, as a PATH record with `nametype=UNKNOWN`, verbatim.
@@ -305,6 +306,9 @@ pub enum PathKind {
     /// The name as passed, relative to this directory fd, which the records do not resolve
     /// (see the module doc).
     RelativeToDirfd(i32),
+    /// The call named the object by this descriptor (fchmod, ftruncate, `AT_EMPTY_PATH`): no
+    /// record gives its path, which is empty here.
+    Descriptor(i32),
     /// The call failed before the kernel recorded the object's name: the path is the directory
     /// the lookup got to (a PARENT record), not the object.
     ParentOnly,
@@ -539,7 +543,7 @@ impl Resolver<'_> {
         if let Some(fd) = dirfd {
             // An empty name (`AT_EMPTY_PATH`) means the fd itself, which no record names.
             if name.is_empty() {
-                return Err(FileViewError::NoPath { fd: Some(fd) });
+                return Ok((Vec::new(), PathKind::Descriptor(fd)));
             }
             return Ok((name.to_vec(), PathKind::RelativeToDirfd(fd)));
         }
@@ -617,12 +621,18 @@ impl FileOp {
         let fd = call.fd_arg().map(|i| args.get(i)).transpose()?.map(as_int);
         let (path, path_kind) = match object {
             Some(PathRec { name: Some(n), .. }) => resolver.resolve(n, dirfd)?,
-            Some(_) => return Err(FileViewError::NoPath { fd }),
+            Some(_) => match fd {
+                Some(fd) => (Vec::new(), PathKind::Descriptor(fd)),
+                None => return Err(FileViewError::NoPath { fd }),
+            },
             None => match paths.iter().find(|p| p.nametype == Parent) {
                 Some(PathRec { name: Some(n), .. }) if fd.is_none() && dirfd.is_none() => {
                     (resolver.resolve(n, None)?.0, PathKind::ParentOnly)
                 }
-                _ => return Err(FileViewError::NoPath { fd: fd.or(dirfd) }),
+                _ => match fd {
+                    Some(fd) => (Vec::new(), PathKind::Descriptor(fd)),
+                    None => return Err(FileViewError::NoPath { fd: dirfd }),
+                },
             },
         };
         let object = object.filter(|_| path_kind != PathKind::ParentOnly);
@@ -1093,7 +1103,12 @@ mod tests {
                 "item=0 name=(null) inode=7 dev=fe:00 mode=0100644 nametype=NORMAL",
             ),
         ]));
-        assert_eq!(r, Some(Err(FileViewError::NoPath { fd: Some(4) })));
+        let op = r.unwrap().unwrap();
+        assert_eq!((op.path.len(), op.path_kind), (0, PathKind::Descriptor(4)));
+        assert_eq!(
+            (op.action, op.mode, op.inode),
+            (FileAction::Chmod, Some(0o100755), Some(7))
+        );
         // fchownat(5, "", ..., AT_EMPTY_PATH): the fd is the file.
         let s = sc(260, "a0=5 a1=7ffd a2=0 a3=0", OK);
         let r = FileOp::from_event(&ev(&[
@@ -1104,12 +1119,15 @@ mod tests {
                 "item=0 name=\"\" inode=7 dev=fe:00 mode=0100644 nametype=NORMAL",
             ),
         ]));
-        assert_eq!(r, Some(Err(FileViewError::NoPath { fd: Some(5) })));
+        let op = r.unwrap().unwrap();
+        assert_eq!((op.path.len(), op.path_kind), (0, PathKind::Descriptor(5)));
+        assert_eq!(op.action, FileAction::Chown);
         // ftruncate: no PATH record at all.
         let s = sc(77, "a0=5 a1=0 a2=0 a3=0", OK);
+        let op = FileOp::from_event(&ev(&[(1300, &s)])).unwrap().unwrap();
         assert_eq!(
-            FileOp::from_event(&ev(&[(1300, &s)])),
-            Some(Err(FileViewError::NoPath { fd: Some(5) }))
+            (op.action, op.path_kind),
+            (FileAction::Truncate, PathKind::Descriptor(5))
         );
     }
 

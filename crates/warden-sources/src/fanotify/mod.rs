@@ -647,6 +647,19 @@ impl PathCache {
         self.young.clear();
         self.old.clear();
     }
+
+    /// A directory moved from `old` to `new`: every cached path at or below `old` moves too.
+    fn move_prefix(&mut self, old: &[u8], new: &[u8]) {
+        for map in [&mut self.young, &mut self.old] {
+            for path in map.values_mut() {
+                if under_prefix(path, old) {
+                    let mut moved = new.to_vec();
+                    moved.extend_from_slice(&path[old.len()..]);
+                    *path = moved;
+                }
+            }
+        }
+    }
 }
 
 /// What fstat of an event's object told.
@@ -787,6 +800,13 @@ impl Reader {
 
         let is_dir = ev.mask & mask::ONDIR != 0;
         let (path, old_path, resolved) = self.paths(ev);
+        if is_dir && ev.mask & mask::RENAME != 0 {
+            // Paths below a moved directory move with it; without both names, forget them all.
+            match (&old_path, resolved) {
+                (Some(old), true) => self.dir_cache.move_prefix(old, &path),
+                _ => self.dir_cache.clear(),
+            }
+        }
         if is_dir
             && resolved
             && ev.mask & (mask::CREATE | mask::RENAME | mask::MOVED_TO) != 0
@@ -867,13 +887,15 @@ impl Reader {
         self.exclude.iter().any(|p| under_prefix(path, p))
     }
 
-    /// Keep cached directory paths true: a renamed directory moves every path below it, so the
-    /// cache is emptied (rare); a deleted one only loses its own entry (it was empty).
+    /// Keep cached directory paths true before the event is resolved: a deleted directory loses
+    /// its own entry (it was empty); a move reported without FAN_RENAME empties the cache. (A
+    /// FAN_RENAME of a directory moves the cached paths below it once both names are known.)
     fn invalidate(&mut self, ev: &RawEvent<'_>) {
         if ev.mask & mask::ONDIR == 0 {
             return;
         }
-        if ev.mask & (mask::RENAME | mask::MOVED_FROM | mask::MOVED_TO) != 0 {
+        if ev.mask & (mask::MOVED_FROM | mask::MOVED_TO) != 0 {
+            // Without FAN_RENAME's pair of names there is no telling where the tree went.
             self.dir_cache.clear();
         } else if ev.mask & mask::DELETE != 0 {
             match &ev.fid {
@@ -1066,6 +1088,20 @@ fn readlink_fd(fd: RawFd) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::PathCache;
+
+    #[test]
+    fn moving_a_directory_moves_the_cached_paths_below_it() {
+        let mut cache = PathCache::new(8);
+        cache.insert(b"a".to_vec(), b"/t/d".to_vec());
+        cache.insert(b"b".to_vec(), b"/t/d/e".to_vec());
+        cache.insert(b"c".to_vec(), b"/t/dx".to_vec());
+        cache.move_prefix(b"/t/d", b"/u/moved");
+        assert_eq!(cache.get(b"a").map(Vec::as_slice), Some(&b"/u/moved"[..]));
+        assert_eq!(cache.get(b"b").map(Vec::as_slice), Some(&b"/u/moved/e"[..]));
+        assert_eq!(cache.get(b"c").map(Vec::as_slice), Some(&b"/t/dx"[..]));
+    }
+
     use super::*;
 
     #[test]

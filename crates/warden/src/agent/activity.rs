@@ -292,25 +292,26 @@ impl FilePolicy {
 }
 
 /// The file event of an audit file view, about `process`, or why it is not recorded.
-/// A name relative to a directory descriptor is resolved through `/proc/PID/fd` while the
-/// process still holds it (the record names the caller's cwd there, not the directory).
+/// A name relative to a directory descriptor, and an object named by its descriptor (fchmod,
+/// ftruncate), are resolved through `/proc/PID/fd` while the process still holds it: the records
+/// do not name them.
 pub fn audit_file_event(
     op: &FileOp,
     mut process: Process,
     policy: &FilePolicy,
 ) -> Result<FileEvent, SkipReason> {
     let mut event = op.to_file_event(Process::default());
-    if let PathKind::RelativeToDirfd(fd) = op.path_kind {
-        match std::fs::read_link(format!("/proc/{}/fd/{fd}", op.pid)) {
-            Ok(dir) => {
-                use std::os::unix::ffi::OsStrExt;
-                let mut path = dir.as_os_str().as_bytes().to_vec();
-                path.push(b'/');
-                path.extend_from_slice(&op.path);
-                event.path = path;
-            }
-            Err(_) => return Err("file/unresolved_dirfd"),
+    if let PathKind::RelativeToDirfd(fd) | PathKind::Descriptor(fd) = op.path_kind {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(named) = std::fs::read_link(format!("/proc/{}/fd/{fd}", op.pid)) else {
+            return Err("file/unresolved_descriptor");
+        };
+        let mut path = named.as_os_str().as_bytes().to_vec();
+        if !op.path.is_empty() {
+            path.push(b'/');
+            path.extend_from_slice(&op.path);
         }
+        event.path = path;
     }
     if let Some(reason) = policy.skip(op.pid, op.exe.as_deref(), &event.path) {
         return Err(reason);
