@@ -133,7 +133,7 @@ fn wait_exec(rx: &Receiver<AuditOutput>, pid: u32) -> Box<ExecEvent> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(AuditOutput::Exec(x)) = rx.recv_timeout(Duration::from_millis(200))
-            && x.pid == pid
+            && x.subject.pid == pid
         {
             return x;
         }
@@ -142,10 +142,10 @@ fn wait_exec(rx: &Receiver<AuditOutput>, pid: u32) -> Box<ExecEvent> {
 }
 
 fn assert_exec(x: &ExecEvent, pid: u32, argv: &[Vec<u8>], exe: &Path) {
-    assert_eq!(x.pid, pid);
-    assert_eq!(x.ppid, std::process::id());
+    assert_eq!(x.subject.pid, pid);
+    assert_eq!(x.subject.ppid, std::process::id());
     assert_eq!(&x.argv[1..], &argv[1..], "argv");
-    assert_eq!(x.exe.as_deref(), Some(exe.as_os_str().as_bytes()));
+    assert_eq!(x.subject.exe.as_deref(), Some(exe.as_os_str().as_bytes()));
     assert!(x.has_key(WARDEN_KEY.as_bytes()));
     assert_eq!(x.success, Some(true));
     assert!(x.complete);

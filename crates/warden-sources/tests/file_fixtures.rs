@@ -253,10 +253,10 @@ fn every_event_is_complete_and_a_file_call() {
             continue;
         };
         assert!(f.complete, "{f:?}");
-        assert_eq!((f.pid, f.arch), (pid, arch::X86_64));
-        assert_eq!(f.comm.as_deref(), Some(&b"python3"[..]));
-        assert_eq!((f.auid, f.ses), (None, None));
-        assert_eq!(f.uid, 0);
+        assert_eq!((f.subject.pid, f.arch), (pid, arch::X86_64));
+        assert_eq!(f.subject.comm.as_deref(), Some(&b"python3"[..]));
+        assert_eq!((f.subject.auid, f.subject.ses), (None, None));
+        assert_eq!(f.subject.uid, 0);
         assert_eq!(f.keys.len(), 1);
     }
 }
@@ -377,7 +377,7 @@ fn failures_and_dirfd() {
     );
     let eacces = op(&v, "open_eacces");
     assert_eq!((eacces.errno, eacces.exit), (Some("EACCES"), Some(-13)));
-    assert_eq!((eacces.uid, eacces.euid), (0, 65534));
+    assert_eq!((eacces.subject.uid, eacces.subject.euid), (0, 65534));
     assert_eq!(eacces.mode, Some(0o100600));
     assert_eq!(op(&v, "rmdir").errno, Some("ENOTEMPTY"));
     // openat(dirfd, "in-dir.txt") after chdir: the kernel's PARENT name is the cwd (sub), but

@@ -133,10 +133,16 @@ fn kernel_exec_views() {
     assert!(e.argv_complete);
     assert_eq!(e.argc, Some(6));
     assert_eq!(
-        (e.uid, e.euid, e.auid, e.ses, e.tty.as_deref()),
+        (
+            e.subject.uid,
+            e.subject.euid,
+            e.subject.auid,
+            e.subject.ses,
+            e.subject.tty.as_deref()
+        ),
         (0, 0, None, None, None)
     );
-    assert_eq!(e.exe.as_deref(), Some(&b"/usr/bin/echo"[..]));
+    assert_eq!(e.subject.exe.as_deref(), Some(&b"/usr/bin/echo"[..]));
     assert_eq!(e.cwd.as_deref(), Some(&b"/tmp/wfix"[..]));
     assert!(e.has_key(WARDEN_KEY.as_bytes()));
     assert!(e.complete);
@@ -160,8 +166,8 @@ fn kernel_exec_views() {
     // Executable with a non-UTF-8 byte and a space: exe, comm, PATH name and proctitle in hex.
     let e = exec(&ev, 16);
     let name = b"/tmp/wfix/tru\xe9 e";
-    assert_eq!(e.exe.as_deref(), Some(&name[..]));
-    assert_eq!(e.comm.as_deref(), Some(&b"tru\xe9 e"[..]));
+    assert_eq!(e.subject.exe.as_deref(), Some(&name[..]));
+    assert_eq!(e.subject.comm.as_deref(), Some(&b"tru\xe9 e"[..]));
     assert_eq!(e.argv, [&name[..], b"x"]);
     assert_eq!(e.paths[0].name.as_deref(), Some(&name[..]));
     assert_eq!(e.paths[0].mode, Some(0o100755));
@@ -229,7 +235,7 @@ fn malformed_records_are_counted_and_skipped() {
     assert!(!e.complete);
     assert_eq!(e.argv, [&b"ls"[..], b"-l"]);
     assert_eq!(
-        (e.auid, e.ses, e.tty.as_deref()),
+        (e.subject.auid, e.subject.ses, e.subject.tty.as_deref()),
         (Some(1000), Some(2), Some("pts1"))
     );
 
@@ -243,8 +249,8 @@ fn malformed_records_are_counted_and_skipped() {
     assert_eq!(e.call, ExecCall::Execveat);
     assert_eq!(e.argv, [&b"my tool"[..], b"hello\nworld\xff", b"--"]);
     assert!(e.argv_complete);
-    assert_eq!(e.comm.as_deref(), Some(&b"my tool"[..]));
-    assert_eq!(e.exe.as_deref(), Some(&b"/opt/my tool"[..]));
+    assert_eq!(e.subject.comm.as_deref(), Some(&b"my tool"[..]));
+    assert_eq!(e.subject.exe.as_deref(), Some(&b"/opt/my tool"[..]));
     assert_eq!(e.keys, [&b"warden"[..], b"other"]);
     assert_eq!(e.paths[0].name, None);
     assert_eq!(e.paths[0].inode, Some(1234));

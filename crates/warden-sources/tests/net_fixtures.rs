@@ -84,8 +84,11 @@ fn every_event_is_complete_and_a_net_event() {
         assert_eq!(e.end, EventEnd::Eoe);
         let n = NetEvent::from_event(e).unwrap();
         assert!(n.complete && n.has_key(b"wardennet"), "{n:?}");
-        assert_eq!((n.uid, n.euid, n.gid, n.egid), (0, 0, 0, 0));
-        assert_eq!((n.auid, n.ses), (None, None));
+        assert_eq!(
+            (n.subject.uid, n.subject.euid, n.subject.gid, n.subject.egid),
+            (0, 0, 0, 0)
+        );
+        assert_eq!((n.subject.auid, n.subject.ses), (None, None));
     }
 }
 
@@ -112,8 +115,8 @@ fn kernel_net_views() {
         ]
     );
     for e in &n[..25] {
-        assert_eq!((e.pid, e.arch), (pid, arch::X86_64));
-        assert_eq!(e.comm.as_deref(), Some(&b"python3"[..]));
+        assert_eq!((e.subject.pid, e.arch), (pid, arch::X86_64));
+        assert_eq!(e.subject.comm.as_deref(), Some(&b"python3"[..]));
         assert_eq!(
             e.success,
             Some(e.call != NetCall::Connect || e.exit == Some(0))
@@ -183,10 +186,10 @@ fn kernel_net_views() {
     let net32: u32 = num(&a, "net32_pid");
     for (e, syscall, fd) in [(&n[25], 102, 3), (&n[26], 362, 4)] {
         assert_eq!((e.arch, e.syscall, e.fd), (arch::I386, syscall, Some(fd)));
-        assert_eq!((e.pid, e.ppid), (net32, pid));
+        assert_eq!((e.subject.pid, e.subject.ppid), (net32, pid));
         assert_eq!(e.errno, Some("ECONNREFUSED"));
         assert_eq!(e.remote(), v4(1).as_ref());
-        assert_eq!(e.comm.as_deref(), Some(&b"net32"[..]));
+        assert_eq!(e.subject.comm.as_deref(), Some(&b"net32"[..]));
     }
 }
 

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use super::assemble::Event;
 use super::msgtype;
 use super::record::{EventId, FieldProblem, Record, Value};
+use super::subject::Subject;
 
 /// `AUDIT_ARCH_*` values of the `arch=` field.
 pub mod arch {
@@ -109,36 +110,8 @@ pub struct ExecEvent {
     pub success: Option<bool>,
     /// `exit=`: return value or negative errno.
     pub exit: Option<i64>,
-    /// Thread-group id.
-    pub pid: u32,
-    /// Parent's thread-group id.
-    pub ppid: u32,
-    /// Real uid.
-    pub uid: u32,
-    /// Effective uid.
-    pub euid: u32,
-    /// Saved uid.
-    pub suid: Option<u32>,
-    /// Filesystem uid.
-    pub fsuid: Option<u32>,
-    /// Real gid.
-    pub gid: u32,
-    /// Effective gid.
-    pub egid: u32,
-    /// Saved gid.
-    pub sgid: Option<u32>,
-    /// Filesystem gid.
-    pub fsgid: Option<u32>,
-    /// Login uid; `None` when unset.
-    pub auid: Option<u32>,
-    /// Audit session; `None` when unset.
-    pub ses: Option<u32>,
-    /// Controlling terminal (`pts0`); `None` for `(none)`.
-    pub tty: Option<String>,
-    /// `comm=` after the exec.
-    pub comm: Option<Vec<u8>>,
-    /// `exe=`: the new executable.
-    pub exe: Option<Vec<u8>>,
+    /// Who called, with the credentials after the exec.
+    pub subject: Subject,
     /// CWD record.
     pub cwd: Option<Vec<u8>>,
     /// `argc=` of the EXECVE record.
@@ -213,25 +186,7 @@ impl ExecEvent {
             call,
             success,
             exit: sc.opt("exit", Value::as_i64)?,
-            pid: sc.req("pid", Value::as_u32)?,
-            ppid: sc.req("ppid", Value::as_u32)?,
-            uid: sc.req("uid", Value::as_u32)?,
-            euid: sc.req("euid", Value::as_u32)?,
-            suid: sc.opt("suid", Value::as_u32)?,
-            fsuid: sc.opt("fsuid", Value::as_u32)?,
-            gid: sc.req("gid", Value::as_u32)?,
-            egid: sc.req("egid", Value::as_u32)?,
-            sgid: sc.opt("sgid", Value::as_u32)?,
-            fsgid: sc.opt("fsgid", Value::as_u32)?,
-            auid: sc.opt("auid", Value::as_u32)?.filter(|v| *v != UNSET_ID),
-            ses: sc.opt("ses", Value::as_u32)?.filter(|v| *v != UNSET_ID),
-            tty: sc
-                .get("tty")
-                .and_then(Value::text)
-                .filter(|t| *t != "(none)")
-                .map(str::to_owned),
-            comm: sc.bytes_of("comm"),
-            exe: sc.bytes_of("exe"),
+            subject: Subject::from_syscall(sc)?,
             cwd: event.record(msgtype::CWD).and_then(|r| r.bytes_of("cwd")),
             argc,
             argv,
@@ -447,14 +402,29 @@ mod tests {
         .unwrap();
         assert_eq!(e.call, ExecCall::Execve);
         assert_eq!(
-            (e.pid, e.ppid, e.uid, e.gid, e.euid, e.egid),
+            (
+                e.subject.pid,
+                e.subject.ppid,
+                e.subject.uid,
+                e.subject.gid,
+                e.subject.euid,
+                e.subject.egid
+            ),
             (11, 10, 1, 2, 3, 6)
         );
         assert_eq!(
-            (e.suid, e.fsuid, e.sgid, e.fsgid),
+            (
+                e.subject.suid,
+                e.subject.fsuid,
+                e.subject.sgid,
+                e.subject.fsgid
+            ),
             (Some(4), Some(5), Some(7), Some(8))
         );
-        assert_eq!((e.auid, e.ses, e.tty.as_deref()), (None, None, None));
+        assert_eq!(
+            (e.subject.auid, e.subject.ses, e.subject.tty.as_deref()),
+            (None, None, None)
+        );
         assert_eq!((e.success, e.exit), (Some(true), Some(0)));
         assert_eq!(e.argv, [&b"ls"[..], b"-l a b"]);
         assert!(e.argv_complete);

@@ -38,11 +38,12 @@ use std::path::{Path, PathBuf};
 use warden_core::{FileAction, FileEvent, Process, Source};
 
 use super::assemble::Event;
-use super::exec::{UNSET_ID, arch};
+use super::exec::arch;
 use super::msgtype;
 use super::net::errno_name;
 use super::record::{EventId, FieldProblem, Record, Value};
 use super::rules::{AuditRule, FieldValue, Op, WatchKind, field, perm};
+use super::subject::Subject;
 
 /// OPENAT2 record type (1337): `oflag=` (octal), `mode=`, `resolve=` of an openat2 call.
 pub const OPENAT2: u16 = 1337;
@@ -337,26 +338,8 @@ pub struct FileOp {
     pub exit: Option<i64>,
     /// The errno's name when the call failed with a known one (`ENOENT`, `EACCES`).
     pub errno: Option<&'static str>,
-    /// Thread-group id.
-    pub pid: u32,
-    /// Parent's thread-group id.
-    pub ppid: u32,
-    /// Real uid.
-    pub uid: u32,
-    /// Effective uid.
-    pub euid: u32,
-    /// Real gid.
-    pub gid: u32,
-    /// Effective gid.
-    pub egid: u32,
-    /// Login uid; `None` when unset.
-    pub auid: Option<u32>,
-    /// Audit session; `None` when unset.
-    pub ses: Option<u32>,
-    /// `comm=`.
-    pub comm: Option<Vec<u8>>,
-    /// `exe=`.
-    pub exe: Option<Vec<u8>>,
+    /// Who called.
+    pub subject: Subject,
     /// The CWD record.
     pub cwd: Option<Vec<u8>>,
     /// The file (a rename's new name, a link's new name); see [`FileOp::path_kind`]. Joined
@@ -750,16 +733,7 @@ impl FileOp {
             success,
             exit,
             errno,
-            pid: sc.req("pid", Value::as_u32)?,
-            ppid: sc.req("ppid", Value::as_u32)?,
-            uid: sc.req("uid", Value::as_u32)?,
-            euid: sc.req("euid", Value::as_u32)?,
-            gid: sc.req("gid", Value::as_u32)?,
-            egid: sc.req("egid", Value::as_u32)?,
-            auid: sc.opt("auid", Value::as_u32)?.filter(|v| *v != UNSET_ID),
-            ses: sc.opt("ses", Value::as_u32)?.filter(|v| *v != UNSET_ID),
-            comm: sc.bytes_of("comm"),
-            exe: sc.bytes_of("exe"),
+            subject: Subject::from_syscall(sc)?,
             cwd,
             path,
             path_kind,
@@ -1031,7 +1005,7 @@ mod tests {
         );
         assert_eq!((op.mode, op.is_dir), (Some(0o100644), Some(false)));
         assert_eq!((op.owner_uid, op.owner_gid), (Some(1), Some(2)));
-        assert_eq!((op.auid, op.ses), (None, None));
+        assert_eq!((op.subject.auid, op.subject.ses), (None, None));
         assert!(op.has_key(b"wf"));
         let fe = op.to_file_event(Process::default());
         assert_eq!(

@@ -18,6 +18,7 @@ pub mod net;
 pub mod netlink;
 pub mod record;
 pub mod rules;
+pub mod subject;
 pub mod wire;
 
 pub use assemble::{Assembler, AssemblerConfig, AssemblerStats, Event, EventEnd, is_standalone};
@@ -36,6 +37,7 @@ pub use record::{
     parse_log_line, parse_record,
 };
 pub use rules::{AuditRule, FieldValue, FilterList, Op, RuleData, WatchKind, exec_rules};
+pub use subject::Subject;
 pub use wire::AuditStatus;
 
 /// The rule key Warden puts on every audit rule it installs, and looks for in events.

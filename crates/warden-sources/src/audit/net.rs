@@ -25,10 +25,11 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::assemble::Event;
-use super::exec::{UNSET_ID, arch};
+use super::exec::arch;
 use super::msgtype;
 use super::record::{EventId, FieldProblem, Value};
 use super::rules::{AuditRule, FieldValue, Op, field};
+use super::subject::Subject;
 
 /// Address family numbers (`AF_*`) Warden decodes.
 pub mod family {
@@ -507,26 +508,8 @@ pub struct NetEvent {
     /// The errno's name when the call failed with a known one (`ECONNREFUSED`; `EINPROGRESS`
     /// for a non-blocking connect still under way).
     pub errno: Option<&'static str>,
-    /// Thread-group id.
-    pub pid: u32,
-    /// Parent's thread-group id.
-    pub ppid: u32,
-    /// Real uid.
-    pub uid: u32,
-    /// Effective uid.
-    pub euid: u32,
-    /// Real gid.
-    pub gid: u32,
-    /// Effective gid.
-    pub egid: u32,
-    /// Login uid; `None` when unset.
-    pub auid: Option<u32>,
-    /// Audit session; `None` when unset.
-    pub ses: Option<u32>,
-    /// `comm=`.
-    pub comm: Option<Vec<u8>>,
-    /// `exe=`.
-    pub exe: Option<Vec<u8>>,
+    /// Who called.
+    pub subject: Subject,
     /// The socket fd: SYSCALL `a0`, or SOCKETCALL `a0` for i386 `socketcall`.
     pub fd: Option<u64>,
     /// The SOCKADDR record parsed; see [`NetEvent::addr_role`] for which end it names.
@@ -634,16 +617,7 @@ impl NetEvent {
             success,
             exit,
             errno,
-            pid: sc.req("pid", Value::as_u32)?,
-            ppid: sc.req("ppid", Value::as_u32)?,
-            uid: sc.req("uid", Value::as_u32)?,
-            euid: sc.req("euid", Value::as_u32)?,
-            gid: sc.req("gid", Value::as_u32)?,
-            egid: sc.req("egid", Value::as_u32)?,
-            auid: sc.opt("auid", Value::as_u32)?.filter(|v| *v != UNSET_ID),
-            ses: sc.opt("ses", Value::as_u32)?.filter(|v| *v != UNSET_ID),
-            comm: sc.bytes_of("comm"),
-            exe: sc.bytes_of("exe"),
+            subject: Subject::from_syscall(sc)?,
             fd,
             addr,
             addr_raw,
@@ -896,11 +870,21 @@ mod tests {
             (Some(false), Some(-111), Some("ECONNREFUSED"))
         );
         assert_eq!(
-            (e.pid, e.ppid, e.uid, e.euid, e.gid, e.egid),
+            (
+                e.subject.pid,
+                e.subject.ppid,
+                e.subject.uid,
+                e.subject.euid,
+                e.subject.gid,
+                e.subject.egid
+            ),
             (11, 10, 1, 3, 2, 6)
         );
-        assert_eq!((e.auid, e.ses, e.fd), (Some(1000), Some(3), Some(3)));
-        assert_eq!(e.comm.as_deref(), Some(&b"curl"[..]));
+        assert_eq!(
+            (e.subject.auid, e.subject.ses, e.fd),
+            (Some(1000), Some(3), Some(3))
+        );
+        assert_eq!(e.subject.comm.as_deref(), Some(&b"curl"[..]));
         assert_eq!(e.remote().unwrap().to_string(), "127.0.0.1:80");
         assert_eq!(e.local(), None);
         assert!(e.has_key(b"wardennet"));

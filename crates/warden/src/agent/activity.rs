@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, Source};
 use warden_sources::audit::net::{NetCall, NetEvent, SockAddr, UnixAddr, family};
-use warden_sources::audit::{FileOp, PathKind};
+use warden_sources::audit::{FileOp, PathKind, Subject};
 use warden_sources::fanotify::FanotifyEvent;
 use warden_sources::socket_probe;
 
@@ -104,7 +104,7 @@ pub fn network_event(
             _ => net.fd.map(|fd| fd as i64),
         };
         if let Some(fd) = fd.and_then(|fd| i32::try_from(fd).ok())
-            && let Ok(facts) = socket_probe::probe(net.pid, fd)
+            && let Ok(facts) = socket_probe::probe(net.subject.pid, fd)
             && facts.agrees_with(remote.as_ref(), family)
         {
             transport = facts.transport();
@@ -130,7 +130,7 @@ pub fn network_event(
             _ => None,
         };
     }
-    CallerIds::of_net(net).overlay(&mut process);
+    overlay_subject(&mut process, &net.subject);
     Ok(NetworkEvent {
         process,
         action,
@@ -155,59 +155,22 @@ fn syscall_name(net: &NetEvent) -> String {
     }
 }
 
-/// Who made a call, as an audit SYSCALL record says: the caller's credentials at the time of
-/// the call (the table's may be older: a setuid since its exec).
-struct CallerIds<'a> {
-    pid: u32,
-    ppid: u32,
-    ids: [u32; 4],
-    auid: Option<u32>,
-    ses: Option<u32>,
-    comm: Option<&'a [u8]>,
-    exe: Option<&'a [u8]>,
-}
-
-impl<'a> CallerIds<'a> {
-    fn of_net(n: &'a NetEvent) -> CallerIds<'a> {
-        CallerIds {
-            pid: n.pid,
-            ppid: n.ppid,
-            ids: [n.uid, n.euid, n.gid, n.egid],
-            auid: n.auid,
-            ses: n.ses,
-            comm: n.comm.as_deref(),
-            exe: n.exe.as_deref(),
-        }
+/// The caller as the record names it: its credentials at the time of the call (the table's may
+/// be older: a setuid since its exec), and its image when the table has none.
+fn overlay_subject(process: &mut Process, caller: &Subject) {
+    process.pid = caller.pid;
+    process.ppid = process.ppid.or(Some(caller.ppid));
+    process.uid = Some(caller.uid);
+    process.euid = Some(caller.euid);
+    process.gid = Some(caller.gid);
+    process.egid = Some(caller.egid);
+    process.auid = caller.auid.or(process.auid);
+    process.session_id = caller.ses.or(process.session_id);
+    if process.exe.is_none() {
+        process.exe = caller.exe.clone();
     }
-
-    fn of_file(f: &'a FileOp) -> CallerIds<'a> {
-        CallerIds {
-            pid: f.pid,
-            ppid: f.ppid,
-            ids: [f.uid, f.euid, f.gid, f.egid],
-            auid: f.auid,
-            ses: f.ses,
-            comm: f.comm.as_deref(),
-            exe: f.exe.as_deref(),
-        }
-    }
-
-    fn overlay(&self, process: &mut Process) {
-        let [uid, euid, gid, egid] = self.ids;
-        process.pid = self.pid;
-        process.ppid = process.ppid.or(Some(self.ppid));
-        process.uid = Some(uid);
-        process.euid = Some(euid);
-        process.gid = Some(gid);
-        process.egid = Some(egid);
-        process.auid = self.auid.or(process.auid);
-        process.session_id = self.ses.or(process.session_id);
-        if process.exe.is_none() {
-            process.exe = self.exe.map(<[u8]>::to_vec);
-        }
-        if process.comm.is_none() {
-            process.comm = self.comm.map(|c| String::from_utf8_lossy(c).into_owned());
-        }
+    if process.comm.is_none() {
+        process.comm = caller.comm_text();
     }
 }
 
@@ -303,7 +266,7 @@ pub fn audit_file_event(
     let mut event = op.to_file_event(Process::default());
     if let PathKind::RelativeToDirfd(fd) | PathKind::Descriptor(fd) = op.path_kind {
         use std::os::unix::ffi::OsStrExt;
-        let Ok(named) = std::fs::read_link(format!("/proc/{}/fd/{fd}", op.pid)) else {
+        let Ok(named) = std::fs::read_link(format!("/proc/{}/fd/{fd}", op.subject.pid)) else {
             return Err("file/unresolved_descriptor");
         };
         let mut path = named.as_os_str().as_bytes().to_vec();
@@ -313,7 +276,7 @@ pub fn audit_file_event(
         }
         event.path = path;
     }
-    if let Some(reason) = policy.skip(op.pid, op.exe.as_deref(), &event.path) {
+    if let Some(reason) = policy.skip(op.subject.pid, op.subject.exe.as_deref(), &event.path) {
         return Err(reason);
     }
     if op.action == FileAction::Read {
@@ -325,7 +288,7 @@ pub fn audit_file_event(
                 .to_string(),
         );
     }
-    CallerIds::of_file(op).overlay(&mut process);
+    overlay_subject(&mut process, &op.subject);
     event.process = process;
     Ok(event)
 }

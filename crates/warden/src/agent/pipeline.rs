@@ -175,9 +175,9 @@ enum Held {
 impl Held {
     fn pid(&self) -> u32 {
         match self {
-            Held::Exec(e) => e.pid,
-            Held::Net(e) => e.pid,
-            Held::File(e) => e.pid,
+            Held::Exec(e) => e.subject.pid,
+            Held::Net(e) => e.subject.pid,
+            Held::File(e) => e.subject.pid,
             Held::Fanotify(e) => e.pid,
         }
     }
@@ -740,23 +740,21 @@ impl Agent {
         // No start time from /proc here: by now the pid may belong to a newer process. The
         // table knows this one from its fork (the exec waited for it) and asks /proc itself
         // only for a pid it has never seen.
+        let comm = exec.subject.comm_text();
         let fact = ExecFact {
-            pid: exec.pid,
-            ppid: Some(exec.ppid),
+            pid: exec.subject.pid,
+            ppid: Some(exec.subject.ppid),
             start_ticks: None,
             time_ns,
-            uid: Some(exec.uid),
-            euid: Some(exec.euid),
-            gid: Some(exec.gid),
-            egid: Some(exec.egid),
-            auid: exec.auid,
-            session: exec.ses,
-            tty: exec.tty,
-            comm: exec
-                .comm
-                .as_deref()
-                .map(|c| String::from_utf8_lossy(c).into_owned()),
-            exe: exec.exe,
+            uid: Some(exec.subject.uid),
+            euid: Some(exec.subject.euid),
+            gid: Some(exec.subject.gid),
+            egid: Some(exec.subject.egid),
+            auid: exec.subject.auid,
+            session: exec.subject.ses,
+            tty: exec.subject.tty,
+            comm,
+            exe: exec.subject.exe,
             args: exec.argv,
             cwd: exec.cwd,
             success: exec.success.unwrap_or(true),
@@ -800,7 +798,7 @@ impl Agent {
     }
 
     fn on_audit_file(&mut self, op: &FileOp) {
-        let process = self.subject(op.pid);
+        let process = self.subject(op.subject.pid);
         match audit_file_event(op, process, &self.files) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
@@ -855,7 +853,7 @@ impl Agent {
         let Some(policy) = self.network.clone() else {
             return;
         };
-        let process = self.subject(net.pid);
+        let process = self.subject(net.subject.pid);
         match network_event(net, process, &policy) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
