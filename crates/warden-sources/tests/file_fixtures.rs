@@ -5,52 +5,13 @@
 use std::collections::BTreeMap;
 
 use warden_core::{FileAction, Process};
+use warden_sources::audit::EventEnd;
 use warden_sources::audit::exec::arch;
 use warden_sources::audit::file::{FileOp, FileViewError, PathKind};
-use warden_sources::audit::{Assembler, AssemblerConfig, Event, EventEnd, parse_record};
+
+mod common;
 
 const KERNEL_FILE: &str = include_str!("fixtures/kernel-file.txt");
-
-/// `\xNN` escapes back to bytes.
-fn unescape(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 4 <= b.len() {
-            let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// All events of the fixture, in order of completion.
-fn events() -> Vec<Event> {
-    let mut asm = Assembler::new(AssemblerConfig::default());
-    let mut out = Vec::new();
-    for line in KERNEL_FILE.lines().filter(|l| !l.starts_with('#')) {
-        let (t, body) = line.split_once(' ').unwrap();
-        let r = parse_record(t.parse().unwrap(), &unescape(body)).unwrap();
-        let now = r.id.time.as_millis();
-        asm.push(r, now, &mut out);
-    }
-    asm.flush_all(&mut out);
-    out
-}
-
-/// A `# name: value` header line.
-fn header(name: &str) -> &'static str {
-    let prefix = format!("# {name}: ");
-    KERNEL_FILE
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .unwrap()
-}
 
 /// The activity's steps: label → (syscall name, result or -errno).
 fn steps() -> BTreeMap<&'static str, (&'static str, i64)> {
@@ -101,8 +62,8 @@ fn expect(
 
 fn work(p: &str) -> Vec<u8> {
     match p.strip_prefix("W/") {
-        Some(rest) => format!("{}/{rest}", header("work")).into_bytes(),
-        None if p == "W" => header("work").as_bytes().to_vec(),
+        Some(rest) => format!("{}/{rest}", common::header(KERNEL_FILE, "work")).into_bytes(),
+        None if p == "W" => common::header(KERNEL_FILE, "work").as_bytes().to_vec(),
         None => p.as_bytes().to_vec(),
     }
 }
@@ -228,7 +189,7 @@ fn expectations() -> Vec<Option<Expect>> {
 }
 
 fn views() -> Vec<Result<FileOp, FileViewError>> {
-    events()
+    common::events(KERNEL_FILE)
         .iter()
         .map(|e| FileOp::from_event(e).expect("every event is a file call"))
         .collect()
@@ -244,9 +205,9 @@ fn op<'a>(views: &'a [Result<FileOp, FileViewError>], step: &str) -> &'a FileOp 
 
 #[test]
 fn every_event_is_complete_and_a_file_call() {
-    let evs = events();
+    let evs = common::events(KERNEL_FILE);
     assert_eq!(evs.len(), expectations().len());
-    let pid: u32 = header("pid").parse().unwrap();
+    let pid: u32 = common::header(KERNEL_FILE, "pid").parse().unwrap();
     for e in &evs {
         assert_eq!(e.end, EventEnd::Eoe);
         let Ok(f) = FileOp::from_event(e).unwrap() else {

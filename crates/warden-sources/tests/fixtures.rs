@@ -8,38 +8,13 @@ use warden_sources::audit::{
     ParseErrorKind, Record, WARDEN_KEY, msgtype, parse_log_line, parse_record,
 };
 
+mod common;
+
+use common::messages;
+
 const KERNEL_EXEC: &str = include_str!("fixtures/kernel-exec.txt");
 const MALFORMED: &str = include_str!("fixtures/malformed.txt");
 const AUDITD_LOG: &[u8] = include_bytes!("fixtures/auditd.log");
-
-/// `\xNN` escapes back to bytes.
-fn unescape(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 4 <= b.len() {
-            let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// (type, body) per fixture line, comments skipped.
-fn messages(text: &str) -> Vec<(u16, Vec<u8>)> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (t, body) = l.split_once(' ').unwrap_or((l, ""));
-            (t.parse().unwrap(), unescape(body))
-        })
-        .collect()
-}
 
 /// Parse and assemble like the source will: count bad records, feed the rest with event time
 /// as the clock, flush at the end.

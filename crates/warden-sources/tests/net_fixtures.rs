@@ -7,45 +7,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 
+use warden_sources::audit::EventEnd;
 use warden_sources::audit::exec::arch;
 use warden_sources::audit::net::{
     AddrRole, NetCall, NetError, NetEvent, SockAddr, UnixAddr, family, parse_sockaddr,
 };
-use warden_sources::audit::{Assembler, AssemblerConfig, Event, EventEnd, parse_record};
+
+mod common;
 
 const KERNEL_NET: &str = include_str!("fixtures/kernel-net.txt");
-
-/// `\xNN` escapes back to bytes.
-fn unescape(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 4 <= b.len() {
-            let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// All events of the fixture, in order of completion.
-fn events() -> Vec<Event> {
-    let mut asm = Assembler::new(AssemblerConfig::default());
-    let mut out = Vec::new();
-    for line in KERNEL_NET.lines().filter(|l| !l.starts_with('#')) {
-        let (t, body) = line.split_once(' ').unwrap();
-        let r = parse_record(t.parse().unwrap(), &unescape(body)).unwrap();
-        let now = r.id.time.as_millis();
-        asm.push(r, now, &mut out);
-    }
-    asm.flush_all(&mut out);
-    out
-}
 
 /// What the activity reported (ports it got from the kernel, pids), from the `# activity:` line.
 fn activity() -> BTreeMap<&'static str, &'static str> {
@@ -78,7 +48,7 @@ fn v6(port: u16) -> String {
 
 #[test]
 fn every_event_is_complete_and_a_net_event() {
-    let evs = events();
+    let evs = common::events(KERNEL_NET);
     assert_eq!(evs.len(), 27);
     for e in &evs {
         assert_eq!(e.end, EventEnd::Eoe);
@@ -97,7 +67,7 @@ fn every_event_is_complete_and_a_net_event() {
 fn kernel_net_views() {
     let a = activity();
     let pid: u32 = num(&a, "pid");
-    let n: Vec<NetEvent> = events()
+    let n: Vec<NetEvent> = common::events(KERNEL_NET)
         .iter()
         .map(|e| NetEvent::from_event(e).unwrap())
         .collect();
@@ -195,7 +165,7 @@ fn kernel_net_views() {
 
 #[test]
 fn a_record_without_syscall_is_no_net_event() {
-    let evs = events();
+    let evs = common::events(KERNEL_NET);
     let mut e = evs[0].clone();
     e.records.retain(|r| r.rtype != 1300);
     assert_eq!(NetEvent::from_event(&e), Err(NetError::NoSyscall));
