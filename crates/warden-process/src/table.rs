@@ -374,7 +374,7 @@ impl ProcessTable {
         let mut child = self.process(e);
         // The child as forked: a copy of the parent, whatever it exec'd since.
         if let Some(prev) = &e.previous {
-            fill_image(&mut child, prev);
+            fill_image(&mut child, prev, true);
         }
         child.ppid = Some(f.parent_pid);
         child.original_ppid = None;
@@ -403,7 +403,7 @@ impl ProcessTable {
                 ppid: f.ppid,
                 ..Process::default()
             };
-            fill_image(&mut process, &Image::after_exec(f, &Image::default()));
+            fill_image(&mut process, &Image::after_exec(f, &Image::default()), true);
             return event(process);
         }
         self.reserve(2);
@@ -428,7 +428,7 @@ impl ProcessTable {
         let e = &self.entries[&id];
         let mut process = self.process(e);
         if !f.success {
-            fill_image(&mut process, &Image::after_exec(f, &e.image));
+            fill_image(&mut process, &Image::after_exec(f, &e.image), true);
         }
         if process.key.is_none() {
             self.stats.unkeyed_execs += 1;
@@ -463,6 +463,14 @@ impl ProcessTable {
     pub fn get(&self, pid: u32) -> Option<Process> {
         let id = self.by_pid.get(&pid)?;
         Some(self.process(self.entries.get(id)?))
+    }
+
+    /// The process now holding `pid` as the subject of an activity event: identity, ids,
+    /// image path and parent, without argv or cwd (the process's exec event has them, one
+    /// `entity_id` away) — cheap enough for every file and network event.
+    pub fn subject(&self, pid: u32) -> Option<Process> {
+        let id = self.by_pid.get(&pid)?;
+        Some(self.view(self.entries.get(id)?, false))
     }
 
     /// The process holding `pid`, loaded from `src` (with its parent linked if known) when the
@@ -836,12 +844,21 @@ impl ProcessTable {
     }
 
     pub(crate) fn process(&self, e: &Entry) -> Process {
+        self.view(e, true)
+    }
+
+    /// `e` as an event shows it; without `args`, no argv or cwd (of it or its parent).
+    fn view(&self, e: &Entry, args: bool) -> Process {
         let parent = e.parent.map(|link| match self.entries.get(&link.id) {
             Some(p) => Parent {
                 key: p.key,
                 pid: p.pid,
                 exe: p.image.exe.clone(),
-                args: p.image.args.clone(),
+                args: if args {
+                    p.image.args.clone()
+                } else {
+                    Vec::new()
+                },
             },
             None => Parent {
                 key: link.key,
@@ -859,7 +876,7 @@ impl ProcessTable {
             parent,
             ..Process::default()
         };
-        fill_image(&mut process, &e.image);
+        fill_image(&mut process, &e.image, args);
         process
     }
 
@@ -917,7 +934,7 @@ impl ProcessTable {
     }
 }
 
-fn fill_image(p: &mut Process, image: &Image) {
+fn fill_image(p: &mut Process, image: &Image, args: bool) {
     p.uid = image.uid;
     p.euid = image.euid;
     p.gid = image.gid;
@@ -927,6 +944,8 @@ fn fill_image(p: &mut Process, image: &Image) {
     p.tty = image.tty.clone();
     p.comm = image.comm.clone();
     p.exe = image.exe.clone();
-    p.args = image.args.clone();
-    p.cwd = image.cwd.clone();
+    if args {
+        p.args = image.args.clone();
+        p.cwd = image.cwd.clone();
+    }
 }

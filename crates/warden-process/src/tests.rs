@@ -543,3 +543,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn activity_subjects_name_the_process_without_its_argv() {
+    let t = base();
+    let full = t.get(1000).unwrap();
+    let subject = t.subject(1000).unwrap();
+    assert!(!full.args.is_empty() && full.cwd.is_some());
+    assert!(subject.args.is_empty() && subject.cwd.is_none());
+    assert_eq!(
+        (subject.key, subject.pid, subject.ppid, &subject.exe),
+        (full.key, full.pid, full.ppid, &full.exe)
+    );
+    let parent = subject.parent.unwrap();
+    assert_eq!(parent.key, Some(key(900, 500)));
+    assert_eq!(parent.exe.as_deref(), Some(&b"/usr/sbin/sshd"[..]));
+    assert!(parent.args.is_empty());
+    assert!(t.subject(4242).is_none());
+}

@@ -606,3 +606,38 @@ fn file_rules_match_auditctl() {
     assert_eq!(ours(&mut c), 0);
     guard.check();
 }
+
+/// Rules deleted under a running source (`auditctl -D`, another tool's cleanup) are put back at
+/// the next status read and counted; stopping still removes exactly them.
+#[test]
+fn deleted_rules_are_put_back_and_counted() {
+    if helper_mode().is_some() || !is_root() {
+        return;
+    }
+    let _serial = serial();
+    let guard = StateGuard::capture();
+    let (mut src, _rx) = AuditSource::start(quick_config()).unwrap();
+    let installed = src.report().rules_installed;
+    assert!(installed > 0);
+    let mut c = AuditControl::open().unwrap();
+    for rule in c.list_rules().unwrap() {
+        if rule.has_key(WARDEN_KEY.as_bytes()) {
+            c.delete_rule(&rule.raw).unwrap();
+        }
+    }
+    assert_eq!(warden_rules(), 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while warden_rules() < installed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rules not put back: {:?}",
+            src.stats()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(src.stats().rules_reinstalled, installed as u64);
+    src.stop().unwrap();
+    assert_eq!(warden_rules(), 0);
+    guard.check();
+}

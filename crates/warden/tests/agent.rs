@@ -1371,9 +1371,9 @@ fn network_calls_name_both_ends_and_the_process() {
             .is_some_and(|x| x.ends_with("/examples/actor")),
         "{c4}"
     );
-    // The transport and the local port come from the live socket (the child keeps it open).
+    // The transport comes from the live socket (the child keeps it open). Its local port does
+    // not: the number may name a newer socket by then.
     assert_eq!(c4["network"]["transport"], "tcp", "{c4}");
-    assert_eq!(c4["source"]["port"], report["tcp4"], "{c4}");
     assert_eq!(c4["warden"]["syscall"], "connect");
 
     if tcp6.is_some() {
@@ -1381,7 +1381,7 @@ fn network_calls_name_both_ends_and_the_process() {
             pid_of(e) == pid && e["destination"]["ip"] == "::1"
         });
         assert_eq!(c6["network"]["type"], "ipv6");
-        assert_eq!(c6["source"]["port"], report["tcp6"], "{c6}");
+        assert_eq!(c6["network"]["transport"], "tcp", "{c6}");
     }
     let cu = the(&events, "connect", "udp", |e| {
         pid_of(e) == pid && e["network"]["transport"] == "udp"
@@ -1390,7 +1390,7 @@ fn network_calls_name_both_ends_and_the_process() {
         port_of(&cu["destination"]),
         u64::from(udp.local_addr().unwrap().port())
     );
-    assert_eq!(cu["source"]["port"], report["udp"]);
+    assert!(cu["source"]["port"].is_null(), "{cu}");
     let cx = the(&events, "connect", "unix", |e| {
         pid_of(e) == pid && e["destination"]["address"] == s(&unix_path).as_str()
     });
@@ -1405,7 +1405,10 @@ fn network_calls_name_both_ends_and_the_process() {
     let accepted = the(&events, "accept", "tcp4 accept", |e| {
         pid_of(e) == me && port_of(&e["destination"]) == p4
     });
+    // The peer from the record; this host's end from the listening socket.
     assert_eq!(accepted["source"]["port"], report["tcp4"]);
+    assert_eq!(accepted["destination"]["ip"], "127.0.0.1");
+    assert_eq!(accepted["network"]["transport"], "tcp");
     assert_eq!(accepted["network"]["direction"], "ingress");
     assert!(has(&events, "listen", |e| pid_of(e) == me
         && port_of(&e["server"]) == p4));

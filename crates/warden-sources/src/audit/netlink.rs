@@ -30,7 +30,9 @@
 //! Events carrying the configured key (`warden`) whose SYSCALL is an exec become
 //! [`AuditOutput::Exec`]; everything else (other keys, AVC, user messages, config changes) is
 //! [`AuditOutput::Event`] unless `forward_other_events` is off. The kernel's `lost` counter is
-//! read every `status_interval` on a separate control socket and reported as a delta since start.
+//! read every `status_interval` on a separate control socket and reported as a delta since start;
+//! at the same time Warden's rules are checked, and any someone deleted is added back and counted
+//! ([`AuditStats::rules_reinstalled`]).
 //!
 //! # Cleanup
 //!
@@ -61,7 +63,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use super::assemble::{Assembler, AssemblerConfig, AssemblerStats, Event};
 use super::control::{AuditControl, AuditError, AuditSocket};
 use super::exec::{ExecError, ExecEvent};
+use super::file::FileOp;
 use super::msgtype;
+use super::net::{NetError, NetEvent};
 use super::record::{MalformedCounters, Value, parse_record};
 use super::rules::{AuditRule, exec_rules};
 use super::wire::{self, AuditStatus};
@@ -150,8 +154,12 @@ pub struct SourceReport {
 pub enum AuditOutput {
     /// An exec (execve/execveat) matched by a rule with Warden's key.
     Exec(Box<ExecEvent>),
-    /// Any other assembled event (other rules' events, events with the key that are not execs,
-    /// AVC, user-space messages, config changes...).
+    /// A socket call matched by a rule with Warden's key (its network view).
+    Net(Box<NetEvent>),
+    /// A file operation matched by a rule with Warden's key (its file view).
+    File(Box<FileOp>),
+    /// Any other assembled event (other rules' events, events with the key that no view
+    /// decodes, AVC, user-space messages, config changes...).
     Event(Event),
 }
 
@@ -183,6 +191,13 @@ pub struct AuditStats {
     pub other_events_skipped: u64,
     /// Events with Warden's key that were not a decodable exec (sent as `Event`).
     pub exec_errors: u64,
+    /// Network events produced.
+    pub net_events: u64,
+    /// File events produced.
+    pub file_events: u64,
+    /// Events with Warden's key that a network or file view could not decode (broken records;
+    /// sent as `Event`).
+    pub view_errors: u64,
     /// Events dropped because the channel was full (or its receiver gone).
     pub channel_dropped: u64,
     /// Kernel `lost` counter at start.
@@ -193,6 +208,9 @@ pub struct AuditStats {
     pub kernel_backlog: u32,
     /// Failed status reads.
     pub status_errors: u64,
+    /// Warden's rules found deleted by someone else and added back (checked with every status
+    /// read): events of the gap between are lost, in unknown number.
+    pub rules_reinstalled: u64,
     /// The assembler's counters.
     pub assembler: AssemblerStats,
 }
@@ -297,6 +315,22 @@ impl Restorer {
 
     fn with<R>(&self, f: impl FnOnce(&mut Changes) -> R) -> Option<R> {
         lock(&self.changes).as_mut().map(f)
+    }
+
+    /// Adds back every Warden rule someone deleted meanwhile (`auditctl -D`, another tool's
+    /// cleanup): adding an installed rule again is refused with `EEXIST`, so each add that
+    /// succeeds was a missing rule. Returns how many came back; nothing once restored.
+    pub fn reinstall_missing(&self) -> u64 {
+        self.with(|c| {
+            let mut back = 0;
+            for rule in &c.rules {
+                if c.control.add_rule(rule).is_ok() {
+                    back += 1;
+                }
+            }
+            back
+        })
+        .unwrap_or(0)
     }
 }
 
@@ -413,6 +447,7 @@ impl AuditSource {
                     status_interval: config.status_interval,
                     started: Instant::now(),
                     last_lost: initial.lost,
+                    restorer: restorer.clone(),
                 };
                 let thread = std::thread::Builder::new()
                     .name("warden-audit".into())
@@ -704,6 +739,7 @@ struct Reader {
     status_interval: Duration,
     started: Instant,
     last_lost: u32,
+    restorer: Arc<Restorer>,
 }
 
 /// Receive buffer: the largest audit record is MAX_AUDIT_MESSAGE_LENGTH (8970) bytes.
@@ -734,7 +770,7 @@ impl Reader {
             };
             let mut got = 0;
             let mut r = self.sock.recv(&mut buf, wait);
-            while got < BATCH {
+            loop {
                 match r {
                     Ok(Some(n)) => {
                         got += 1;
@@ -749,6 +785,11 @@ impl Reader {
                         std::thread::sleep(Duration::from_millis(10));
                         break;
                     }
+                }
+                // Checked before receiving the next one: a datagram taken off the socket must
+                // be handled (once this dropped every 257th record under load).
+                if got >= BATCH {
+                    break;
                 }
                 r = self.sock.try_recv(&mut buf);
             }
@@ -792,6 +833,7 @@ impl Reader {
             }
             Err(_) => self.stats.status_errors += 1,
         }
+        self.stats.rules_reinstalled += self.restorer.reinstall_missing();
     }
 
     fn datagram(&mut self, d: &[u8], out: &mut Vec<Event>) {
@@ -825,6 +867,35 @@ impl Reader {
             .is_some_and(|k| k.split(|b| *b == 0x01).any(|p| p == self.key.as_slice()))
     }
 
+    /// The network or file view of an event of Warden's rules that is not an exec.
+    fn view_of(&mut self, ev: Event) -> AuditOutput {
+        match NetEvent::from_event(&ev) {
+            Ok(net) => {
+                self.stats.net_events += 1;
+                return AuditOutput::Net(Box::new(net));
+            }
+            Err(NetError::NotNet) => {}
+            Err(_) => {
+                self.stats.view_errors += 1;
+                return AuditOutput::Event(ev);
+            }
+        }
+        match FileOp::from_event(&ev) {
+            Some(Ok(op)) => {
+                self.stats.file_events += 1;
+                AuditOutput::File(Box::new(op))
+            }
+            Some(Err(_)) => {
+                self.stats.view_errors += 1;
+                AuditOutput::Event(ev)
+            }
+            None => {
+                self.stats.other_events += 1;
+                AuditOutput::Event(ev)
+            }
+        }
+    }
+
     fn emit(&mut self, out: &mut Vec<Event>) {
         for ev in out.drain(..) {
             let msg = if self.has_key(&ev) {
@@ -833,11 +904,9 @@ impl Reader {
                         self.stats.exec_events += 1;
                         AuditOutput::Exec(Box::new(x))
                     }
-                    // Warden's network and file rules: the agent takes their view.
-                    Err(ExecError::NotExec) => {
-                        self.stats.other_events += 1;
-                        AuditOutput::Event(ev)
-                    }
+                    // Warden's network and file rules: their views are built here, beside the
+                    // parsing, so the channel carries small events and the agent's thread less work.
+                    Err(ExecError::NotExec) => self.view_of(ev),
                     Err(_) => {
                         self.stats.exec_errors += 1;
                         self.stats.other_events += 1;

@@ -161,6 +161,9 @@ pub struct FanotifyStats {
     pub excluded_path: u64,
     /// Repeated reads of one object by one process folded into one event.
     pub reads_coalesced: u64,
+    /// Modifications reported in the same kernel event as their close-after-write, folded
+    /// into it.
+    pub modify_folded: u64,
     /// Events that did not parse.
     pub malformed: u64,
     /// Nameless `FAN_ATTRIB` events of objects already deleted (the link-count drop of an
@@ -837,6 +840,12 @@ impl Reader {
         let (facts, symlink_target) = self.object_facts(ev);
         let watch = self.watch_label(ev);
         for (action, mask_name) in parse::actions(ev.mask) {
+            if action == FileAction::Modify && ev.mask & mask::CLOSE_WRITE != 0 {
+                // The kernel merged the writes with the close that ended them: one change,
+                // said by the close-after-write.
+                self.stats.modify_folded += 1;
+                continue;
+            }
             let mut action = action;
             let mut target_path = None;
             if action == FileAction::Read {

@@ -78,7 +78,7 @@ pub fn network_event(
     if matches!(action, NetAction::Send | NetAction::Receive) && net.addr.is_none() {
         return Err("network/connected_send");
     }
-    let mut remote = net.remote().cloned();
+    let remote = net.remote().cloned();
     let mut local = net.local().cloned();
     let mut family = net.addr.as_ref().map(SockAddr::family);
     if family == Some(family::UNSPEC) {
@@ -96,25 +96,20 @@ pub fn network_event(
     // A non-blocking connect under way is not a failure: the errno stays visible.
     let in_progress = net.errno == Some("EINPROGRESS");
     let mut transport = None;
-    if policy.probe_sockets {
-        // An accepted connection is the new descriptor (the return value); the others act on
-        // the descriptor passed in.
-        let fd = match action {
-            NetAction::Accept if success => net.exit,
-            _ => net.fd.map(|fd| fd as i64),
-        };
-        if let Some(fd) = fd.and_then(|fd| i32::try_from(fd).ok())
-            && let Ok(facts) = socket_probe::probe(net.subject.pid, fd)
-            && facts.agrees_with(remote.as_ref(), family)
-        {
-            transport = facts.transport();
-            family = Some(facts.family);
-            if local.is_none() {
-                local = facts.local;
-            }
-            if remote.is_none() && action != NetAction::Bind && action != NetAction::Listen {
-                remote = facts.remote;
-            }
+    if policy.probe_sockets
+        && let Some(fd) = net.fd.and_then(|fd| i32::try_from(fd).ok())
+        && let Ok(facts) = socket_probe::probe(net.subject.pid, fd)
+        && facts.agrees_with(remote.as_ref(), family)
+    {
+        // The socket the call was given. By now its number may name a newer socket: a client
+        // that connects, closes and connects again to the same server reuses it at once. Its
+        // type and protocol are safe to take when its peer agrees with the record; its ends
+        // only from a listener (listen, and accept's listening socket: this host's end of
+        // every connection it takes), which lives on.
+        transport = facts.transport();
+        family = Some(facts.family);
+        if matches!(action, NetAction::Listen | NetAction::Accept) && local.is_none() {
+            local = facts.local;
         }
     }
     if !policy.wants(family) {

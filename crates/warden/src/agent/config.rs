@@ -43,6 +43,9 @@ pub struct FilesConfig {
     /// fanotify: the filesystems to watch, by a path on each; empty = every local block-device
     /// filesystem.
     pub filesystems: Vec<PathBuf>,
+    /// fanotify: report each modification (`FAN_MODIFY`), not only the close after writing:
+    /// needed for truncate(2) and for writes to files that stay open (logs, databases).
+    pub modify: bool,
     /// Changes under these prefixes are not recorded (the data directory always is excluded).
     pub exclude_paths: Vec<PathBuf>,
     /// Changes made by these executables are not recorded.
@@ -142,6 +145,7 @@ impl Default for FilesConfig {
         FilesConfig {
             source: "fanotify".into(),
             filesystems: Vec::new(),
+            modify: true,
             exclude_paths: [
                 "/proc",
                 "/sys",
@@ -291,6 +295,7 @@ mod tests {
         assert_eq!(c.files.source, d.files.source);
         assert_eq!(c.files.exclude_paths, d.files.exclude_paths);
         assert_eq!(c.files.watch_reads, d.files.watch_reads);
+        assert_eq!(c.files.modify, d.files.modify);
     }
 
     #[test]

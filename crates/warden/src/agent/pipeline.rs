@@ -35,6 +35,10 @@ use super::status::{SourceStatus, Status};
 
 /// Events waiting for the store writer; when it falls behind, events are dropped and counted.
 const STORE_QUEUE: usize = 8192;
+/// File events waiting for the pipeline.
+const FANOTIFY_QUEUE: usize = 65_536;
+/// Audit views (exec, network, file) waiting for the pipeline.
+const AUDIT_QUEUE: usize = 16_384;
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 const COALESCE: Duration = Duration::from_millis(10);
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -311,6 +315,9 @@ impl Agent {
                 force_multicast: config.sources.audit_mode == "multicast",
                 backlog_limit: config.sources.audit_backlog_limit,
                 rules: audit_rules(config, &watches),
+                // Small views (exec, network, file), not raw events: a storm of socket calls
+                // or file changes is held for a moment (bounded) rather than dropped.
+                channel_capacity: AUDIT_QUEUE,
                 // Only events of Warden's own rules: with auditd beside, the others are its.
                 forward_other_events: false,
                 ..AuditSourceConfig::default()
@@ -379,6 +386,10 @@ impl Agent {
                     .cloned()
                     .chain([config.data_dir.clone()])
                     .collect(),
+                // A burst of file changes (an unpacked archive, a build) outpaces the pipeline
+                // for a moment: hold it (bounded, ~16 MiB at most) rather than drop it.
+                channel_capacity: FANOTIFY_QUEUE,
+                report_modify: config.files.modify,
                 ..FanotifyConfig::default()
             };
             match FanotifySource::start(fan_config) {
@@ -537,7 +548,18 @@ impl Agent {
                     AuditOutput::Exec(exec) => {
                         self.pending.push_back((Instant::now(), Held::Exec(exec)));
                     }
-                    AuditOutput::Event(event) => self.on_audit_event(&event),
+                    AuditOutput::Net(net) if self.network.is_some() => {
+                        self.pending.push_back((Instant::now(), Held::Net(net)));
+                    }
+                    AuditOutput::File(op) if self.audit_files => {
+                        self.pending.push_back((Instant::now(), Held::File(op)));
+                    }
+                    AuditOutput::Net(_) | AuditOutput::File(_) => {
+                        self.skipped.count("audit/unwanted_view");
+                    }
+                    // Events of Warden's rules no view decodes: counted by the source as
+                    // `exec_errors`/`view_errors`, reported with the losses.
+                    AuditOutput::Event(_) => {}
                 }
             }
         }
@@ -764,39 +786,6 @@ impl Agent {
         self.on_exec_fact(&fact, Source::Audit);
     }
 
-    /// An event of Warden's audit rules other than an exec: its network or file view.
-    fn on_audit_event(&mut self, event: &warden_sources::audit::Event) {
-        if self.network.is_some() {
-            match NetEvent::from_event(event) {
-                Ok(net) => {
-                    self.pending
-                        .push_back((Instant::now(), Held::Net(Box::new(net))));
-                    return;
-                }
-                Err(warden_sources::audit::net::NetError::NotNet) => {}
-                Err(_) => {
-                    self.skipped.count("network/malformed");
-                    return;
-                }
-            }
-        }
-        if self.audit_files {
-            match FileOp::from_event(event) {
-                Some(Ok(op)) => {
-                    self.pending
-                        .push_back((Instant::now(), Held::File(Box::new(op))));
-                    return;
-                }
-                Some(Err(_)) => {
-                    self.skipped.count("file/undecodable");
-                    return;
-                }
-                None => {}
-            }
-        }
-        self.skipped.count("audit/unknown_event");
-    }
-
     fn on_audit_file(&mut self, op: &FileOp) {
         let process = self.subject(op.subject.pid);
         match audit_file_event(op, process, &self.files) {
@@ -831,22 +820,22 @@ impl Agent {
         }
     }
 
-    /// The process an operation of `pid` is about: the table's, or /proc's if the table has
-    /// never seen it (it then joins the table).
+    /// The process an operation of `pid` is about, as activity events show it (no argv: its
+    /// exec event has it): the table's, or /proc's if the table has never seen it (it then
+    /// joins the table).
     fn subject(&mut self, pid: u32) -> warden_core::Process {
-        let mut process = self
-            .table
-            .get(pid)
-            .or_else(|| self.table.lookup(pid, &LiveProc))
-            .unwrap_or_else(|| warden_core::Process {
-                pid,
-                ..Default::default()
-            });
-        // The events of one process repeat its image: keep the subject light, argv aside.
-        if let Some(parent) = &mut process.parent {
-            parent.args.clear();
+        if let Some(process) = self.table.subject(pid) {
+            return process;
         }
-        process
+        if self.table.lookup(pid, &LiveProc).is_some()
+            && let Some(process) = self.table.subject(pid)
+        {
+            return process;
+        }
+        warden_core::Process {
+            pid,
+            ..Default::default()
+        }
     }
 
     fn on_audit_net(&mut self, net: &NetEvent) {
@@ -920,6 +909,16 @@ impl Agent {
             m.insert("audit/socket_overrun".into(), s.socket_overruns);
             m.insert("audit/queue_full".into(), s.channel_dropped);
             m.insert("audit/malformed".into(), s.malformed.total());
+            m.insert("audit/undecodable".into(), s.exec_errors + s.view_errors);
+            // Our rules deleted under us (and put back): what happened in between is lost.
+            m.insert("audit/rules_deleted".into(), s.rules_reinstalled);
+            // Events closed by timeout or eviction instead of their EOE record: part of them
+            // may be missing (a record the kernel dropped, or one that came too late).
+            m.insert(
+                "audit/partial_event".into(),
+                s.assembler.events_timed_out + s.assembler.events_evicted,
+            );
+            m.insert("audit/record_dropped".into(), s.assembler.records_dropped);
         }
         if let Some((source, _)) = &self.connector {
             let s = source.stats();
@@ -986,6 +985,7 @@ impl Agent {
                 ("fanotify/self", s.excluded_self),
                 ("fanotify/excluded_path", s.excluded_path),
                 ("fanotify/reads_coalesced", s.reads_coalesced),
+                ("fanotify/modify_folded", s.modify_folded),
                 ("fanotify/attrib_of_deleted", s.attrib_of_deleted),
             ] {
                 if n > 0 {
