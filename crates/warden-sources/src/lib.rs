@@ -9,6 +9,7 @@
 //!   timestamps.
 //! * [`procfs`] — /proc reading to seed the process table (pid, ppid, start time, ids, exe,
 //!   argv, cwd, tty, session), plus boot id and clock facts.
+//! * [`queue`] — the deep bounded queues between sources and the agent, allocated lazily.
 //! * [`socket_probe`] — a live socket's type, protocol and ends, borrowed with `pidfd_getfd`
 //!   (what an audit network record leaves out).
 
@@ -18,4 +19,5 @@ pub mod audit;
 pub mod fanotify;
 pub mod proc_connector;
 pub mod procfs;
+pub mod queue;
 pub mod socket_probe;

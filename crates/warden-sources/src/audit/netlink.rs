@@ -25,7 +25,7 @@
 //!
 //! One reader thread per source does recv → [`parse_record`] → [`Assembler`] → output, so records
 //! never wait in a second queue; parsing and assembling cost microseconds per record and the
-//! assembler is bounded. Finished events go to a bounded crossbeam channel with `try_send`: when
+//! assembler is bounded. Finished events go to a bounded queue ([`crate::queue`]) with `try_send`: when
 //! it is full the event is dropped and counted (`channel_dropped`), the reader never blocks.
 //! Events carrying the configured key (`warden`) whose SYSCALL is an exec become
 //! [`AuditOutput::Exec`]; everything else (other keys, AVC, user messages, config changes) is
@@ -58,16 +58,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 
-use super::assemble::{Assembler, AssemblerConfig, AssemblerStats, Event};
+use super::assemble::{Assembler, AssemblerConfig, AssemblerStats, Event, EventEnd};
 use super::control::{AuditControl, AuditError, AuditSocket};
 use super::exec::{ExecError, ExecEvent};
 use super::file::FileOp;
 use super::msgtype;
 use super::net::{NetError, NetEvent};
 use super::record::{MalformedCounters, Value, parse_record};
-use super::rules::{AuditRule, exec_rules};
+use super::rules::{AuditRule, RuleData, exec_rules};
 use super::wire::{self, AuditStatus};
 
 /// Configuration of the audit source.
@@ -191,6 +191,9 @@ pub struct AuditStats {
     pub other_events_skipped: u64,
     /// Events with Warden's key that were not a decodable exec (sent as `Event`).
     pub exec_errors: u64,
+    /// Events that were a lone CONFIG_CHANGE record closed by the assembler's timeout (complete:
+    /// see [`AssemblerStats::events_timed_out`], which counts them too).
+    pub lone_config_changes: u64,
     /// Network events produced.
     pub net_events: u64,
     /// File events produced.
@@ -318,13 +321,24 @@ impl Restorer {
     }
 
     /// Adds back every Warden rule someone deleted meanwhile (`auditctl -D`, another tool's
-    /// cleanup): adding an installed rule again is refused with `EEXIST`, so each add that
-    /// succeeds was a missing rule. Returns how many came back; nothing once restored.
+    /// cleanup), found by comparing the kernel's list with what was installed (list, filter,
+    /// action, fields and syscalls; the kernel's bytes may differ from ours). Listing changes
+    /// nothing and logs nothing, where a probing add would log a CONFIG_CHANGE record for every
+    /// rule each time. Returns how many came back; nothing once restored.
     pub fn reinstall_missing(&self) -> u64 {
         self.with(|c| {
+            let Ok(listed) = c.control.list_rules() else {
+                return 0;
+            };
+            let same = |a: &RuleData, b: &RuleData| {
+                (a.list, a.action, &a.fields, a.mask) == (b.list, b.action, &b.fields, b.mask)
+            };
             let mut back = 0;
             for rule in &c.rules {
-                if c.control.add_rule(rule).is_ok() {
+                let Ok(ours) = RuleData::decode(rule) else {
+                    continue;
+                };
+                if !listed.iter().any(|l| same(l, &ours)) && c.control.add_rule(rule).is_ok() {
                     back += 1;
                 }
             }
@@ -425,7 +439,7 @@ impl AuditSource {
                     list.retain(|w| w.strong_count() > 0);
                     list.push(Arc::downgrade(&restorer));
                 }
-                let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity.max(1));
+                let (tx, rx) = crate::queue::bounded_lazy(config.channel_capacity);
                 let stop = Arc::new(AtomicBool::new(false));
                 let stats = Arc::new(Mutex::new(AuditStats {
                     kernel_lost_at_start: initial.lost,
@@ -729,7 +743,7 @@ impl Drop for AuditSource {
 struct Reader {
     sock: AuditSocket,
     poll: Option<AuditControl>,
-    tx: Sender<AuditOutput>,
+    tx: crate::queue::BoundedSender<AuditOutput>,
     stop: Arc<AtomicBool>,
     shared: Arc<Mutex<AuditStats>>,
     stats: AuditStats,
@@ -898,6 +912,14 @@ impl Reader {
 
     fn emit(&mut self, out: &mut Vec<Event>) {
         for ev in out.drain(..) {
+            if ev.end == EventEnd::Timeout
+                && ev.records.iter().all(|r| r.rtype == msgtype::CONFIG_CHANGE)
+            {
+                // A rule change made by a process whose own syscall is not audited (Warden
+                // installing its rules, auditctl) is a lone CONFIG_CHANGE that no EOE follows:
+                // complete, though closed by the timeout.
+                self.stats.lone_config_changes += 1;
+            }
             let msg = if self.has_key(&ev) {
                 match ExecEvent::from_event(&ev) {
                     Ok(x) => {
@@ -922,7 +944,7 @@ impl Reader {
             };
             match self.tx.try_send(msg) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                Err(_) => {
                     self.stats.channel_dropped += 1;
                 }
             }

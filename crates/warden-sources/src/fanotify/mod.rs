@@ -46,7 +46,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use thiserror::Error;
 use warden_core::FileAction;
 
@@ -500,7 +500,7 @@ impl FanotifySource {
             }
         }
 
-        let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity.max(1));
+        let (tx, rx) = crate::queue::bounded_lazy(config.channel_capacity);
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(FanotifyStats::default()));
         let reader = Reader {
@@ -683,7 +683,7 @@ struct Reader {
     dir_cache: PathCache,
     exclude: Vec<Vec<u8>>,
     self_pid: Option<i32>,
-    tx: Sender<FanotifyEvent>,
+    tx: crate::queue::BoundedSender<FanotifyEvent>,
     stop: Arc<AtomicBool>,
     shared: Arc<Mutex<FanotifyStats>>,
     stats: FanotifyStats,

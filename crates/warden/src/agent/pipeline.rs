@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 use warden_core::{BootId, Event, EventKind, LossEvent, Source};
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
@@ -134,7 +134,7 @@ struct Agent {
     enricher: warden_enrich::Enricher,
     audit: Option<(AuditSource, Receiver<AuditOutput>)>,
     connector: Option<(ProcConnectorSource, Receiver<ProcEvent>)>,
-    store_tx: Option<Sender<StoredEvent>>,
+    store_tx: Option<warden_sources::queue::BoundedSender<StoredEvent>>,
     store_thread: Option<warden_store::WriterThread>,
     store: Option<warden_store::Store>,
     jsonl: Option<RotatingFile>,
@@ -267,7 +267,7 @@ impl Agent {
             };
             let store = warden_store::Store::open(&config.data_dir, retention)
                 .context("cannot open the event store")?;
-            let (tx, rx) = crossbeam_channel::bounded(STORE_QUEUE);
+            let (tx, rx) = warden_sources::queue::bounded_lazy(STORE_QUEUE);
             let thread = warden_store::spawn_writer(&store, rx, 1000, Duration::from_millis(200))?;
             status.store_path = store.path().display().to_string();
             (Some(store), Some(tx), Some(thread))
@@ -894,7 +894,7 @@ impl Agent {
             let stored = StoredEvent::from_event(&event, line);
             match tx.try_send(stored) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                Err(_) => {
                     self.store_dropped += 1;
                 }
             }
@@ -917,7 +917,8 @@ impl Agent {
             // may be missing (a record the kernel dropped, or one that came too late).
             m.insert(
                 "audit/partial_event".into(),
-                s.assembler.events_timed_out + s.assembler.events_evicted,
+                (s.assembler.events_timed_out + s.assembler.events_evicted)
+                    .saturating_sub(s.lone_config_changes),
             );
             m.insert("audit/record_dropped".into(), s.assembler.records_dropped);
         }
