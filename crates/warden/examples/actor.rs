@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! actor net            # env TCP4, TCP6 (optional), UDP, UNIX, REFUSED: ports / socket path
+//! actor datagram       # env UDP: one unconnected datagram (sendto with an address)
 //! actor files DIR SECRET
 //! actor accept-loop COUNT          # listens on 127.0.0.1, prints {"port":..}, accepts COUNT
 //! actor connect-storm PORT COUNT
@@ -34,6 +35,12 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     match arg(0)? {
         "net" => net(&mut report, &mut hold)?,
+        "datagram" => {
+            let lone = UdpSocket::bind(("127.0.0.1", 0))?;
+            lone.send_to(b"d", ("127.0.0.1", var("UDP")?.parse::<u16>()?))?;
+            report.insert("port".into(), lone.local_addr()?.port().into());
+            hold.push(Box::new(lone));
+        }
         "files" => files(Path::new(arg(1)?), Path::new(arg(2)?), &mut report)?,
         "accept-loop" => {
             let count: u64 = arg(1)?.parse()?;
@@ -68,12 +75,15 @@ fn main() -> anyhow::Result<()> {
             report.insert("ops".into(), (count * 4).into());
         }
         other => {
-            bail!("unknown role {other:?}: net, files, accept-loop, connect-storm, file-storm")
+            bail!(
+                "unknown role {other:?}: net, datagram, files, accept-loop, connect-storm, \
+                 file-storm"
+            )
         }
     }
     report.insert("pid".into(), std::process::id().into());
     report.insert("seconds".into(), start.elapsed().as_secs_f64().into());
-    if hold.is_empty() && !matches!(arg(0)?, "net" | "files") {
+    if hold.is_empty() && !matches!(arg(0)?, "net" | "datagram" | "files") {
         println!("{}", Value::Object(report));
         return Ok(());
     }

@@ -1456,6 +1456,53 @@ fn network_calls_name_both_ends_and_the_process() {
     kernel.check();
 }
 
+/// With `datagrams = true`, an unconnected datagram is recorded at both ends: the sender's
+/// `send` names the receiver, the receiver's `receive` names the sender.
+#[test]
+fn unconnected_datagrams_are_recorded_when_asked() {
+    use std::net::UdpSocket;
+    let test = "unconnected_datagrams_are_recorded_when_asked";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = serial();
+    if !no_other_warden(test) {
+        return;
+    }
+    let kernel = Kernel::capture();
+    let mut agent = Agent::start("[network]\ndatagrams = true\n");
+    let udp = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let port = u64::from(udp.local_addr().unwrap().port());
+    let (mut actor, report) = spawn_actor(&["datagram"], &[("UDP", port.to_string())]);
+    let mut buf = [0u8; 16];
+    let (n, from) = udp.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], u64::from(from.port())),
+        (&b"d"[..], report["port"].as_u64().unwrap())
+    );
+    let pid = u64::from(actor.pid());
+    let me = u64::from(std::process::id());
+    let events = agent.wait_for("the datagram at both ends", |ev| {
+        has(ev, "send", |e| {
+            pid_of(e) == pid && port_of(&e["destination"]) == port
+        }) && has(ev, "receive", |e| {
+            pid_of(e) == me && e["source"]["port"] == report["port"]
+        })
+    });
+    let sent = the(&events, "send", "the datagram", |e| {
+        pid_of(e) == pid && port_of(&e["destination"]) == port
+    });
+    assert_eq!(sent["network"]["transport"], "udp", "{sent}");
+    assert_eq!(sent["network"]["direction"], "egress");
+    assert_eq!(sent["warden"]["syscall"], "sendto");
+    let received = the(&events, "receive", "the datagram", |e| pid_of(e) == me);
+    assert_eq!(received["network"]["direction"], "ingress");
+    actor.child.stdin.take();
+    assert!(actor.wait().success());
+    agent.stop();
+    kernel.check();
+}
+
 fn file_path(e: &Value) -> &str {
     e["file"]["path"].as_str().unwrap_or_default()
 }

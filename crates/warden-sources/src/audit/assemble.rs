@@ -332,6 +332,23 @@ fn finish(id: EventId, p: Pending, end: EventEnd) -> Event {
     }
 }
 
+/// An event of these (type, body-after-the-stamp) records, all stamped `audit(1.000:1)`: how the
+/// views' unit tests write the records they decode.
+#[cfg(test)]
+pub(crate) fn event_of(records: &[(u16, &str)]) -> Event {
+    Event {
+        id: EventId::default(),
+        records: records
+            .iter()
+            .map(|(t, b)| {
+                super::record::parse_record(*t, format!("audit(1.000:1): {b}").as_bytes()).unwrap()
+            })
+            .collect(),
+        end: EventEnd::Eoe,
+        truncated: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -365,20 +365,8 @@ fn assemble_argv<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::assemble::EventEnd;
-    use crate::audit::record::parse_record;
 
-    fn ev(recs: &[(u16, &str)]) -> Event {
-        Event {
-            id: EventId::default(),
-            records: recs
-                .iter()
-                .map(|(t, b)| parse_record(*t, format!("audit(1.000:1): {b}").as_bytes()).unwrap())
-                .collect(),
-            end: EventEnd::Eoe,
-            truncated: false,
-        }
-    }
+    use crate::audit::assemble::event_of as ev;
 
     const SC: &str = "arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 \
                       ppid=10 pid=11 auid=4294967295 uid=1 gid=2 euid=3 suid=4 fsuid=5 egid=6 \

@@ -936,21 +936,9 @@ pub fn read_watch_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::assemble::EventEnd;
-    use crate::audit::record::parse_record;
     use crate::audit::rules::RuleData;
 
-    fn ev(recs: &[(u16, &str)]) -> Event {
-        Event {
-            id: EventId::default(),
-            records: recs
-                .iter()
-                .map(|(t, b)| parse_record(*t, format!("audit(1.000:1): {b}").as_bytes()).unwrap())
-                .collect(),
-            end: EventEnd::Eoe,
-            truncated: false,
-        }
-    }
+    use crate::audit::assemble::event_of as ev;
 
     fn sc(nr: u32, args: &str, result: &str) -> String {
         format!(

@@ -688,21 +688,9 @@ pub fn datagram_rules(key: &str) -> Vec<AuditRule> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::assemble::EventEnd;
-    use crate::audit::record::parse_record;
     use crate::audit::rules::RuleData;
 
-    fn ev(recs: &[(u16, &str)]) -> Event {
-        Event {
-            id: EventId::default(),
-            records: recs
-                .iter()
-                .map(|(t, b)| parse_record(*t, format!("audit(1.000:1): {b}").as_bytes()).unwrap())
-                .collect(),
-            end: EventEnd::Eoe,
-            truncated: false,
-        }
-    }
+    use crate::audit::assemble::event_of as ev;
 
     fn sin(addr: [u8; 4], port: u16) -> Vec<u8> {
         let mut b = family::INET.to_ne_bytes().to_vec();
