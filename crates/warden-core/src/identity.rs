@@ -27,7 +27,12 @@ impl BootId {
 
     /// The first 8 hex digits: enough to tell boots of one host apart in an entity id.
     pub fn short(&self) -> String {
-        self.0[..4].iter().map(|b| format!("{b:02x}")).collect()
+        format!("{:08x}", self.short_number())
+    }
+
+    /// The first four bytes as one number (its hex form is [`BootId::short`]).
+    fn short_number(&self) -> u32 {
+        u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]])
     }
 }
 
@@ -56,7 +61,13 @@ impl ProcessKey {
     /// The key's string form, carried on every event as `process.entity_id`:
     /// `<first 8 hex digits of the boot id>-<pid>-<start ticks>`, readable and unique per host.
     pub fn entity_id(&self) -> String {
-        format!("{}-{}-{}", self.boot.short(), self.pid, self.start_ticks)
+        // One formatting pass: this runs for every event, twice (the process and its parent).
+        format!(
+            "{:08x}-{}-{}",
+            self.boot.short_number(),
+            self.pid,
+            self.start_ticks
+        )
     }
 
     /// Converts a kernel timestamp in nanoseconds since boot (as the process connector gives
