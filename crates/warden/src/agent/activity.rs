@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
 use std::sync::Arc;
 
 use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, Source};
@@ -31,6 +30,17 @@ impl NetworkPolicy {
             unix: config.unix,
             other_families: config.other_families,
             probe_sockets: config.probe_sockets,
+        }
+    }
+
+    /// Why a socket of this family is not recorded, if it is not.
+    fn refuses(&self, family: Option<u16>) -> Option<SkipReason> {
+        if self.wants(family) {
+            None
+        } else if family == Some(family::UNIX) {
+            Some("network/unix")
+        } else {
+            Some("network/other_family")
         }
     }
 
@@ -85,12 +95,8 @@ pub fn network_event(
         // connect(AF_UNSPEC) dissolves a datagram association: not a connection.
         return Err("network/unspec");
     }
-    if !policy.wants(family) {
-        return Err(if family == Some(family::UNIX) {
-            "network/unix"
-        } else {
-            "network/other_family"
-        });
+    if let Some(reason) = policy.refuses(family) {
+        return Err(reason);
     }
     let success = net.success.unwrap_or(true);
     // A non-blocking connect under way is not a failure: the errno stays visible.
@@ -112,8 +118,9 @@ pub fn network_event(
             local = facts.local;
         }
     }
-    if !policy.wants(family) {
-        return Err("network/other_family");
+    // The socket may have told a family the record did not (listen, accept without a peer).
+    if let Some(reason) = policy.refuses(family) {
+        return Err(reason);
     }
     if transport.is_none() {
         // What the call itself implies: only stream sockets listen and accept.
@@ -374,6 +381,102 @@ mod tests {
             Some("file/excluded_process")
         );
         assert_eq!(policy.skip(7, Some(b"/usr/bin/cp"), b"/tmp/x"), None);
+    }
+
+    fn net(
+        call: NetCall,
+        addr: Option<SockAddr>,
+        exit: i64,
+        errno: Option<&'static str>,
+    ) -> NetEvent {
+        NetEvent {
+            id: Default::default(),
+            complete: true,
+            arch: warden_sources::audit::exec::arch::X86_64,
+            syscall: 42,
+            call,
+            success: Some(exit >= 0),
+            exit: Some(exit),
+            errno,
+            subject: Subject {
+                pid: 77,
+                ppid: 1,
+                uid: 1000,
+                euid: 0,
+                comm: Some(b"curl".to_vec()),
+                exe: Some(b"/usr/bin/curl".to_vec()),
+                ..Subject::default()
+            },
+            fd: Some(3),
+            addr,
+            addr_raw: None,
+            keys: Vec::new(),
+        }
+    }
+
+    const NO_PROBE: NetworkPolicy = NetworkPolicy {
+        unix: false,
+        other_families: false,
+        probe_sockets: false,
+    };
+
+    #[test]
+    fn a_connect_names_its_peer_and_the_callers_credentials() {
+        let peer = SockAddr::Inet {
+            addr: std::net::Ipv4Addr::new(10, 0, 0, 5),
+            port: 443,
+        };
+        let e = network_event(
+            &net(NetCall::Connect, Some(peer), -115, Some("EINPROGRESS")),
+            Process {
+                pid: 77,
+                uid: Some(1000),
+                ..Process::default()
+            },
+            &NO_PROBE,
+        )
+        .unwrap();
+        assert_eq!(e.action, NetAction::Connect);
+        assert_eq!(e.remote.as_ref().and_then(SocketAddress::port), Some(443));
+        assert_eq!(e.local, None);
+        // Under way is not a failure; the errno says so.
+        assert!(e.success);
+        assert_eq!(e.errno.as_deref(), Some("EINPROGRESS"));
+        // The record's credentials win: the process became root after its exec.
+        assert_eq!((e.process.uid, e.process.euid), (Some(1000), Some(0)));
+        assert_eq!(e.process.exe.as_deref(), Some(&b"/usr/bin/curl"[..]));
+        assert_eq!(e.syscall.as_deref(), Some("connect"));
+    }
+
+    #[test]
+    fn sockets_outside_the_policy_are_skipped_with_a_reason() {
+        let unix = SockAddr::Unix(UnixAddr::Path(b"/run/x.sock".to_vec()));
+        let skip =
+            |call, addr| network_event(&net(call, addr, 0, None), Process::default(), &NO_PROBE);
+        assert_eq!(
+            skip(NetCall::Connect, Some(unix)).unwrap_err(),
+            "network/unix"
+        );
+        let netlink = SockAddr::Netlink { pid: 0, groups: 0 };
+        assert_eq!(
+            skip(NetCall::Bind, Some(netlink)).unwrap_err(),
+            "network/other_family"
+        );
+        assert_eq!(
+            skip(NetCall::SendTo, None).unwrap_err(),
+            "network/connected_send"
+        );
+        let unspec = SockAddr::Other {
+            family: family::UNSPEC,
+            data: Vec::new(),
+        };
+        assert_eq!(
+            skip(NetCall::Connect, Some(unspec)).unwrap_err(),
+            "network/unspec"
+        );
+        // A listener with no address in the record: kept, and it is TCP if inet (unknown here).
+        let listen = skip(NetCall::Listen, None).unwrap();
+        assert_eq!((listen.action, listen.transport), (NetAction::Listen, None));
     }
 
     #[test]
