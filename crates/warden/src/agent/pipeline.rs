@@ -1,5 +1,6 @@
-//! The agent's pipeline: source threads → bounded channels → this correlator (process table,
-//! enrichment) → sinks (store writer thread, JSON lines). Runs until SIGINT or SIGTERM, then
+//! The agent's pipeline: source threads (audit, process connector, fanotify) → bounded queues →
+//! this correlator (process table, enrichment, the network and file views of `activity`) →
+//! sinks (store writer thread, JSON lines). Runs until SIGINT or SIGTERM, then
 //! stops the sources, which put the kernel's audit state back as they found it.
 
 use std::collections::BTreeMap;
@@ -525,7 +526,10 @@ impl Agent {
     /// process is already gone), an audit exec waits until the connector has delivered its own
     /// exec of that pid, and a connector exit waits until no exec of that pid is outstanding —
     /// each at most [`MAX_HOLD`] (generous: under heavy load the audit path can lag the connector
-    /// by more than a second), so a lost event on one side never stalls the other.
+    /// by more than a second), so a lost event on one side never stalls the other. A process's
+    /// network and file events (audit's, in order behind its exec; fanotify's, while the
+    /// connector has announced an exec audit has not delivered) wait the same way, so they
+    /// name the image that made them.
     fn step(&mut self, wait: Duration) {
         let mut handled = 0;
         if let Some((_, rx)) = &self.connector {
