@@ -101,6 +101,19 @@ fn can_run(test: &str) -> bool {
     true
 }
 
+/// The start of every test here: whether it can run (root, auditctl, no other Warden; says why
+/// not), then the lock that serializes it and the audit state it must leave as found.
+fn begin(test: &str) -> Option<(Serial, Kernel)> {
+    if !can_run(test) {
+        return None;
+    }
+    let serial = serial();
+    if !no_other_warden(test) {
+        return None;
+    }
+    Some((serial, Kernel::capture()))
+}
+
 fn warden() -> PathBuf {
     assert_cmd::cargo::cargo_bin("warden")
 }
@@ -574,15 +587,10 @@ fn strings(v: &Value) -> Vec<String> {
 /// identities /proc gives for both processes.
 #[test]
 fn forked_exec_carries_exact_argv_hash_and_identities() {
-    let test = "forked_exec_carries_exact_argv_hash_and_identities";
-    if !can_run(test) {
+    let Some((_serial, kernel)) = begin("forked_exec_carries_exact_argv_hash_and_identities")
+    else {
         return;
-    }
-    let _serial = serial();
-    if !no_other_warden(test) {
-        return;
-    }
-    let kernel = Kernel::capture();
+    };
     let mut agent = Agent::start("");
     let (_work, exe) = true_copy("warden-e2e-odd");
     let digest = sha256(&exe);
@@ -736,15 +744,9 @@ fn forked_exec_carries_exact_argv_hash_and_identities() {
 /// names it as parent with the right identity, and their exits carry executable and args.
 #[test]
 fn processes_started_before_the_agent_are_known() {
-    let test = "processes_started_before_the_agent_are_known";
-    if !can_run(test) {
+    let Some((_serial, kernel)) = begin("processes_started_before_the_agent_are_known") else {
         return;
-    }
-    let _serial = serial();
-    if !no_other_warden(test) {
-        return;
-    }
-    let kernel = Kernel::capture();
+    };
     let (_work, exe) = true_copy("warden-e2e-pre");
     let exe_s = s(&exe);
     let mut sleeper = Proc::spawn(Command::new("/bin/sleep").arg("30"));
@@ -820,15 +822,9 @@ fn processes_started_before_the_agent_are_known() {
 /// argv and executable, and the hash is of the file.
 #[test]
 fn short_lived_processes_get_complete_exec_events() {
-    let test = "short_lived_processes_get_complete_exec_events";
-    if !can_run(test) {
+    let Some((_serial, kernel)) = begin("short_lived_processes_get_complete_exec_events") else {
         return;
-    }
-    let _serial = serial();
-    if !no_other_warden(test) {
-        return;
-    }
-    let kernel = Kernel::capture();
+    };
     let mut agent = Agent::start("");
     let (_work, exe) = true_copy("warden-e2e-quick");
     let exe_s = s(&exe);
@@ -1007,15 +1003,9 @@ fn beside_auditd_the_agent_reads_multicast() {
 /// time and user, and prints text lines with pid and executable.
 #[test]
 fn events_filters_select_the_right_rows() {
-    let test = "events_filters_select_the_right_rows";
-    if !can_run(test) {
+    let Some((_serial, kernel)) = begin("events_filters_select_the_right_rows") else {
         return;
-    }
-    let _serial = serial();
-    if !no_other_warden(test) {
-        return;
-    }
-    let kernel = Kernel::capture();
+    };
     let mut agent = Agent::start("");
     let (_work, exe) = true_copy("warden-e2e-filter");
     let exe_s = s(&exe);
@@ -1123,15 +1113,9 @@ fn events_filters_select_the_right_rows() {
 /// dropped, and the kernel's audit state is as found (the guard's check).
 #[test]
 fn sigterm_keeps_every_reported_event() {
-    let test = "sigterm_keeps_every_reported_event";
-    if !can_run(test) {
+    let Some((_serial, kernel)) = begin("sigterm_keeps_every_reported_event") else {
         return;
-    }
-    let _serial = serial();
-    if !no_other_warden(test) {
-        return;
-    }
-    let kernel = Kernel::capture();
+    };
     let mut agent = Agent::start("");
     let (_work, exe) = true_copy("warden-e2e-count");
     let exe_s = s(&exe);
@@ -1209,15 +1193,9 @@ fn sigterm_keeps_every_reported_event() {
 /// until the connector has delivered the same process's exec, so its fork is in the table.)
 #[test]
 fn execs_under_load_keep_their_identity() {
-    let test = "execs_under_load_keep_their_identity";
-    if !can_run(test) {
+    let Some((_serial, kernel)) = begin("execs_under_load_keep_their_identity") else {
         return;
-    }
-    let _serial = serial();
-    if !no_other_warden(test) {
-        return;
-    }
-    let kernel = Kernel::capture();
+    };
     let mut agent = Agent::start("");
     let (_work, exe) = true_copy("warden-e2e-load");
     let exe_s = s(&exe);
@@ -1302,15 +1280,9 @@ fn port_of(v: &Value) -> u64 {
 #[test]
 fn network_calls_name_both_ends_and_the_process() {
     use std::net::{TcpListener, UdpSocket};
-    let test = "network_calls_name_both_ends_and_the_process";
-    if !can_run(test) {
+    let Some((_serial, kernel)) = begin("network_calls_name_both_ends_and_the_process") else {
         return;
-    }
-    let _serial = serial();
-    if !no_other_warden(test) {
-        return;
-    }
-    let kernel = Kernel::capture();
+    };
     let mut agent = Agent::start("");
     let tcp4 = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let tcp6 = TcpListener::bind(("::1", 0)).ok();
@@ -1461,15 +1433,9 @@ fn network_calls_name_both_ends_and_the_process() {
 #[test]
 fn unconnected_datagrams_are_recorded_when_asked() {
     use std::net::UdpSocket;
-    let test = "unconnected_datagrams_are_recorded_when_asked";
-    if !can_run(test) {
+    let Some((_serial, kernel)) = begin("unconnected_datagrams_are_recorded_when_asked") else {
         return;
-    }
-    let _serial = serial();
-    if !no_other_warden(test) {
-        return;
-    }
-    let kernel = Kernel::capture();
+    };
     let mut agent = Agent::start("[network]\ndatagrams = true\n");
     let udp = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
     let port = u64::from(udp.local_addr().unwrap().port());
@@ -1510,14 +1476,9 @@ fn file_path(e: &Value) -> &str {
 /// The actor's file operations, as recorded with `files.source = source`: each with its path
 /// (old and new for renames), the actor's identity, and the fake credential's read labelled.
 fn file_changes_are_recorded(test: &str, source: &str) {
-    if !can_run(test) {
+    let Some((_serial, kernel)) = begin(test) else {
         return;
-    }
-    let _serial = serial();
-    if !no_other_warden(test) {
-        return;
-    }
-    let kernel = Kernel::capture();
+    };
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("tree");
     std::fs::create_dir(&dir).unwrap();
