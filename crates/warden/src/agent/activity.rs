@@ -243,16 +243,24 @@ impl FilePolicy {
 
     /// Why an operation on `path` by `pid` running `exe` is not recorded, if it is not.
     pub fn skip(&self, pid: u32, exe: Option<&[u8]>, path: &[u8]) -> Option<SkipReason> {
+        self.skip_path(pid, path).or_else(|| self.skip_program(exe))
+    }
+
+    /// The checks that need no process lookup: the agent itself, excluded paths.
+    pub fn skip_path(&self, pid: u32, path: &[u8]) -> Option<SkipReason> {
         if pid == self.own_pid {
             return Some("file/self");
         }
         if self.exclude_paths.iter().any(|p| under(path, p)) {
             return Some("file/excluded_path");
         }
-        if exe.is_some_and(|exe| self.exclude_processes.iter().any(|p| p == exe)) {
-            return Some("file/excluded_process");
-        }
         None
+    }
+
+    /// Excluded executables.
+    pub fn skip_program(&self, exe: Option<&[u8]>) -> Option<SkipReason> {
+        exe.is_some_and(|exe| self.exclude_processes.iter().any(|p| p == exe))
+            .then_some("file/excluded_process")
     }
 }
 
@@ -304,7 +312,9 @@ pub fn fanotify_file_event(
     if !ev.path_resolved {
         return Err("file/unresolved_path");
     }
-    if let Some(reason) = policy.skip(ev.pid, process.exe.as_deref(), &ev.path) {
+    // The path was checked before the process was looked up (`FilePolicy::skip_path`): most of
+    // a busy host's changes are excluded paths, and they should cost no lookup.
+    if let Some(reason) = policy.skip_program(process.exe.as_deref()) {
         return Err(reason);
     }
     Ok(FileEvent {

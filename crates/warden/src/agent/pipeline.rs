@@ -810,7 +810,7 @@ impl Agent {
             return;
         }
         // Cheap checks first: most of a busy host's changes are excluded paths.
-        if let Some(reason) = self.files.skip(ev.pid, None, &ev.path) {
+        if let Some(reason) = self.files.skip_path(ev.pid, &ev.path) {
             self.skipped.count(reason);
             return;
         }
