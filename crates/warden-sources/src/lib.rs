@@ -3,6 +3,8 @@
 //!
 //! * [`audit`] — Linux audit over netlink: control client, rules, daemon or multicast reading,
 //!   record parser, event assembler and exec view.
+//! * [`ebpf`] — fork, exec and exit from a small eBPF program at the scheduler tracepoints,
+//!   through one ring buffer (the cheapest complete process source).
 //! * [`fanotify`] — file activity from a fanotify group: create, delete, rename, write, close,
 //!   metadata changes on whole filesystems, reads of watched credential files.
 //! * [`proc_connector`] — the netlink process connector: fork, exec and exit with kernel
@@ -16,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod ebpf;
 pub mod fanotify;
 pub mod proc_connector;
 pub mod procfs;

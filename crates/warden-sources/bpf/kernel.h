@@ -1,0 +1,105 @@
+/* The few kernel types process.bpf.c reads, declared by hand instead of a generated vmlinux.h.
+ * Only the fields used are listed: `preserve_access_index` makes clang emit CO-RE relocations,
+ * and the loader finds each field by name in the running kernel's BTF, wherever it lies there
+ * (anonymous inner structs included). So one object runs on every kernel with BTF. */
+#ifndef WARDEN_KERNEL_H
+#define WARDEN_KERNEL_H
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef signed int __s32;
+typedef signed long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef int pid_t;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+enum bpf_map_type {
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+typedef struct { unsigned int val; } kuid_t;
+typedef struct { unsigned int val; } kgid_t;
+typedef struct { int counter; } atomic_t;
+
+struct qstr {
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+
+struct vfsmount {
+	struct dentry *mnt_root;
+} __attribute__((preserve_access_index));
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct path f_path;
+} __attribute__((preserve_access_index));
+
+struct fs_struct {
+	struct path pwd;
+} __attribute__((preserve_access_index));
+
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+	struct file *exe_file;
+} __attribute__((preserve_access_index));
+
+struct cred {
+	kuid_t uid;
+	kgid_t gid;
+	kuid_t euid;
+	kgid_t egid;
+} __attribute__((preserve_access_index));
+
+struct tty_struct {
+	char name[64];
+} __attribute__((preserve_access_index));
+
+struct signal_struct {
+	atomic_t live;
+	struct tty_struct *tty;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	pid_t pid;
+	pid_t tgid;
+	int exit_code;
+	struct task_struct *real_parent;
+	struct mm_struct *mm;
+	const struct cred *cred;
+	char comm[16];
+	struct fs_struct *fs;
+	struct signal_struct *signal;
+	struct task_struct *group_leader;
+	kuid_t loginuid;
+	unsigned int sessionid;
+	u64 start_boottime;
+} __attribute__((preserve_access_index));
+
+#endif

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Process lifecycle for Warden: fork, exec and exit of every process on the host, read in the
+ * kernel at the scheduler's tracepoints and handed to the agent through one ring buffer.
+ *
+ * Why here rather than from audit records: the exec's identity, credentials, executable, working
+ * directory and argv are read straight from the task, once, with no text to format in the
+ * kernel and none to parse in the agent. The record layouts below are mirrored by
+ * src/ebpf/record.rs; change both together. (GPL: the kernel lets only GPL programs use the
+ * helpers this needs; the object is loaded into the kernel, not linked with Warden.) */
+#include "kernel.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define KIND_FORK 1
+#define KIND_EXEC 2
+#define KIND_EXIT 3
+
+/* Exec flags: what could not be read whole. */
+#define EXEC_ARGS_TRUNCATED 1
+#define EXEC_EXE_TRUNCATED 2
+#define EXEC_CWD_TRUNCATED 4
+#define EXEC_ARGS_UNREADABLE 8
+#define EXEC_NO_LOGINUID 16
+
+/* A path is written as its components, leaf first, each NUL-terminated; the agent reverses
+ * them. PATH_CAP bounds one path, NAME_CAP one component (NAME_MAX + NUL). */
+#define PATH_CAP 4096
+#define NAME_CAP 256
+#define PATH_DEPTH 64
+/* argv as the process's memory holds it (NUL-separated), at most ARGS_CAP bytes. */
+#define ARGS_CAP 16384
+
+/* Every record starts so. Times are CLOCK_BOOTTIME nanoseconds (suspend included), the clock
+ * of /proc's starttime. */
+struct header {
+	u32 kind;
+	u32 tgid;
+	u64 boot_ns;
+	u64 start_ns;
+};
+
+struct fork_record {
+	struct header h;
+	u32 parent_tgid;
+	u32 pad;
+	u64 parent_start_ns;
+};
+
+struct exit_record {
+	struct header h;
+	/* The kernel's wait status: exit code << 8, or the killing signal (| 0x80 for a core). */
+	u32 exit_code;
+	u32 pad;
+};
+
+struct exec_record {
+	struct header h;
+	u32 ppid;
+	u32 uid;
+	u32 euid;
+	u32 gid;
+	u32 egid;
+	u32 loginuid;
+	u32 sessionid;
+	u32 flags;
+	u64 parent_start_ns;
+	u16 exe_len;
+	u16 cwd_len;
+	u32 args_len;
+	char comm[16];
+	char tty[32];
+	/* exe components, then cwd components, then argv: exe_len + cwd_len + args_len bytes. */
+	char data[2 * PATH_CAP + ARGS_CAP];
+};
+
+/* The offsets src/ebpf/record.rs reads. */
+_Static_assert(sizeof(struct header) == 24, "header layout");
+_Static_assert(sizeof(struct fork_record) == 40, "fork layout");
+_Static_assert(sizeof(struct exit_record) == 32, "exit layout");
+_Static_assert(__builtin_offsetof(struct exec_record, parent_start_ns) == 56, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, exe_len) == 64, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, comm) == 72, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, tty) == 88, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, data) == 120, "exec layout");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} EVENTS SEC(".maps");
+
+/* An exec record is too large for the BPF stack: built here, one per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct exec_record);
+} SCRATCH SEC(".maps");
+
+/* Records the ring buffer had no room for, by kind (index 0 unused); read by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, u32);
+	__type(value, u64);
+} DROPPED SEC(".maps");
+
+static __always_inline void dropped(u32 kind)
+{
+	u64 *n = bpf_map_lookup_elem(&DROPPED, &kind);
+	if (n)
+		*n += 1;
+}
+
+static __always_inline u64 start_of(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, start_boottime);
+}
+
+/* One path walk in progress: bpf_loop calls walk_step once per level, so the verifier checks
+ * the step once rather than every unrolled level. */
+struct walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	u32 base; /* where in the scratch record's data this path starts */
+	u32 off;  /* bytes written so far */
+	bool done;
+};
+
+static long walk_step(u32 index, void *ctx)
+{
+	struct walk *w = ctx;
+	/* Locals, not w->...: inside BPF_CORE_READ the whole expression is relocated, and
+	 * struct walk is ours, not the kernel's. */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == root || dentry == parent) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		if (up == mnt) {
+			w->done = true; /* the root of the mount tree */
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		w->vfsmnt = (void *)up + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	if (w->off > PATH_CAP - NAME_CAP)
+		return 1;
+	u32 zero = 0;
+	struct exec_record *r = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!r)
+		return 1;
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	u32 at = (w->base & (PATH_CAP - 1)) + (w->off & (PATH_CAP - 1));
+	long n = bpf_probe_read_kernel_str(&r->data[at & (2 * PATH_CAP - 1)], NAME_CAP, name);
+	if (n <= 0) {
+		w->done = true;
+		return 1;
+	}
+	w->off += n;
+	w->dentry = parent;
+	return 0;
+}
+
+/* Writes the components of `path` leaf first into the scratch record's data at `base`, as
+ * d_path would walk them up to the root of the mount tree, crossing mount points. Returns the
+ * bytes written (less than PATH_CAP). */
+static __always_inline u32 walk_path(struct path *path, u32 base, u32 *flags, u32 truncated)
+{
+	struct walk w = {};
+	w.dentry = BPF_CORE_READ(path, dentry);
+	w.vfsmnt = BPF_CORE_READ(path, mnt);
+	w.mnt = (void *)w.vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	w.base = base;
+	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+	if (!w.done)
+		*flags |= truncated;
+	return w.off & (PATH_CAP - 1);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	/* A new thread is not a new process. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	struct fork_record r = {};
+	r.h.kind = KIND_FORK;
+	r.h.tgid = BPF_CORE_READ(child, tgid);
+	r.h.boot_ns = bpf_ktime_get_boot_ns();
+	r.h.start_ns = start_of(child);
+	/* The child's parent: `parent` is the thread that forked, or for CLONE_PARENT its parent. */
+	struct task_struct *real_parent = BPF_CORE_READ(child, real_parent);
+	r.parent_tgid = BPF_CORE_READ(real_parent, tgid);
+	struct task_struct *leader = BPF_CORE_READ(real_parent, group_leader);
+	r.parent_start_ns = start_of(leader);
+	if (bpf_ringbuf_output(&EVENTS, &r, sizeof(r), 0))
+		dropped(KIND_FORK);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *task)
+{
+	/* The process ends with its last thread: do_exit has just counted this one out. */
+	struct signal_struct *signal = BPF_CORE_READ(task, signal);
+	if (BPF_CORE_READ(signal, live.counter) != 0)
+		return 0;
+	struct exit_record r = {};
+	r.h.kind = KIND_EXIT;
+	r.h.tgid = BPF_CORE_READ(task, tgid);
+	r.h.boot_ns = bpf_ktime_get_boot_ns();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	r.h.start_ns = start_of(leader);
+	r.exit_code = BPF_CORE_READ(task, exit_code);
+	if (bpf_ringbuf_output(&EVENTS, &r, sizeof(r), 0))
+		dropped(KIND_EXIT);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *task)
+{
+	u32 zero = 0;
+	struct exec_record *r = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!r)
+		return 0;
+	r->h.kind = KIND_EXEC;
+	r->h.tgid = BPF_CORE_READ(task, tgid);
+	r->h.boot_ns = bpf_ktime_get_boot_ns();
+	/* de_thread gave the exec'ing thread its leader's start time. */
+	r->h.start_ns = start_of(task);
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+	r->ppid = BPF_CORE_READ(parent, tgid);
+	struct task_struct *parent_leader = BPF_CORE_READ(parent, group_leader);
+	r->parent_start_ns = start_of(parent_leader);
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	r->uid = BPF_CORE_READ(cred, uid.val);
+	r->euid = BPF_CORE_READ(cred, euid.val);
+	r->gid = BPF_CORE_READ(cred, gid.val);
+	r->egid = BPF_CORE_READ(cred, egid.val);
+	r->flags = 0;
+	if (bpf_core_field_exists(task->loginuid)) {
+		r->loginuid = BPF_CORE_READ(task, loginuid.val);
+		r->sessionid = BPF_CORE_READ(task, sessionid);
+	} else {
+		r->loginuid = (u32)-1;
+		r->sessionid = (u32)-1;
+		r->flags |= EXEC_NO_LOGINUID;
+	}
+	bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), task->comm);
+	r->tty[0] = 0;
+	struct signal_struct *signal = BPF_CORE_READ(task, signal);
+	struct tty_struct *tty = BPF_CORE_READ(signal, tty);
+	if (tty)
+		bpf_probe_read_kernel_str(r->tty, sizeof(r->tty), tty->name);
+
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct file *exe = BPF_CORE_READ(mm, exe_file);
+	u32 exe_len = 0;
+	if (exe)
+		exe_len = walk_path(&exe->f_path, 0, &r->flags, EXEC_EXE_TRUNCATED);
+	exe_len &= PATH_CAP - 1;
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	u32 cwd_len = walk_path(&fs->pwd, exe_len, &r->flags, EXEC_CWD_TRUNCATED);
+	cwd_len &= PATH_CAP - 1;
+	r->exe_len = exe_len;
+	r->cwd_len = cwd_len;
+
+	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
+	u64 args_len = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (args_len > ARGS_CAP) {
+		args_len = ARGS_CAP;
+		r->flags |= EXEC_ARGS_TRUNCATED;
+	}
+	u32 at = (exe_len + cwd_len) & (2 * PATH_CAP - 1);
+	/* Written so the verifier sees the bound it needs on the length. */
+	u32 len = args_len & (2 * ARGS_CAP - 1);
+	if (len > ARGS_CAP)
+		len = ARGS_CAP;
+	if (len && bpf_probe_read_user(&r->data[at], len, (void *)arg_start)) {
+		r->flags |= EXEC_ARGS_UNREADABLE;
+		len = 0;
+	}
+	r->args_len = len;
+
+	u64 size = sizeof(*r) - sizeof(r->data) + at + len;
+	if (size > sizeof(*r))
+		size = sizeof(*r);
+	if (bpf_ringbuf_output(&EVENTS, r, size, 0))
+		dropped(KIND_EXEC);
+	return 0;
+}

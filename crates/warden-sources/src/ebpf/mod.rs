@@ -1,0 +1,282 @@
+//! Process lifecycle from eBPF: fork, exec and exit of every process, read by a small program
+//! at the scheduler's BTF tracepoints (bpf/process.bpf.c, compiled by build.rs and embedded)
+//! and delivered through one ring buffer to a reader thread, which decodes the records
+//! ([`record`]) into a bounded queue.
+//!
+//! Cheaper than the audit exec path: no records to format in the kernel or to parse and
+//! reassemble here, and one ring shared by all CPUs keeps a process's fork, exec and exit in
+//! order. Loading needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) and kernel BTF. The programs
+//! are detached when the source stops or the agent dies (nothing is pinned), so the kernel is
+//! left as it was whatever happens.
+
+pub mod record;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use thiserror::Error;
+
+use crate::queue::{BoundedSender, bounded_lazy};
+pub use record::{ExecFlags, ExecRecord, ExitRecord, ForkRecord, Record, RecordError};
+
+/// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+/// After a drain, let records gather this long before the next: a busy host costs one wakeup
+/// per few milliseconds, not one per process.
+const COALESCE: Duration = Duration::from_millis(5);
+const POLL_TIMEOUT_MS: libc::c_int = 100;
+
+/// How the source is set up.
+#[derive(Clone, Debug)]
+pub struct EbpfConfig {
+    /// Decoded records waiting for the agent.
+    pub channel_capacity: usize,
+}
+
+impl Default for EbpfConfig {
+    fn default() -> Self {
+        EbpfConfig {
+            channel_capacity: 65_536,
+        }
+    }
+}
+
+/// Counters of the source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EbpfStats {
+    /// Records read from the ring buffer.
+    pub records: u64,
+    /// Records that could not be decoded (skipped).
+    pub malformed: u64,
+    /// Decoded records dropped because the agent's queue was full.
+    pub queue_full: u64,
+    /// Forks the kernel could not put in the ring buffer (it was full).
+    pub ring_full_forks: u64,
+    /// Execs the kernel could not put in the ring buffer.
+    pub ring_full_execs: u64,
+    /// Exits the kernel could not put in the ring buffer.
+    pub ring_full_exits: u64,
+}
+
+/// Why the source could not start.
+#[derive(Debug, Error)]
+pub enum EbpfError {
+    /// Built without clang: no program to load.
+    #[error("not built in (clang was missing when Warden was built; scripts/deps installs it)")]
+    NotBuiltIn,
+    /// No kernel BTF.
+    #[error("the kernel has no BTF ({KERNEL_BTF} is missing; needs CONFIG_DEBUG_INFO_BTF)")]
+    NoBtf,
+    /// The kernel refused for lack of privilege.
+    #[error(
+        "not permitted to load eBPF programs: needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) ({0})"
+    )]
+    NotPermitted(String),
+    /// Anything else while loading or attaching.
+    #[error("cannot load the eBPF process program: {0}")]
+    Load(String),
+    /// The reader thread could not be started.
+    #[error("cannot start the eBPF reader thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// The running source: a reader thread that owns the loaded programs.
+#[derive(Debug)]
+pub struct EbpfSource {
+    stop: Arc<AtomicBool>,
+    stats: Arc<Mutex<EbpfStats>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[cfg(warden_bpf)]
+static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/process.bpf.o"));
+
+impl EbpfSource {
+    /// Loads and attaches the programs, and starts the reader. Returns once the programs are
+    /// attached (so every process started afterwards is seen) or with the reason they are not.
+    pub fn start(config: EbpfConfig) -> Result<(EbpfSource, Receiver<Record>), EbpfError> {
+        if !cfg!(warden_bpf) {
+            return Err(EbpfError::NotBuiltIn);
+        }
+        if !std::path::Path::new(KERNEL_BTF).exists() {
+            return Err(EbpfError::NoBtf);
+        }
+        let (tx, rx) = bounded_lazy(config.channel_capacity);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Mutex::new(EbpfStats::default()));
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let (thread_stop, thread_stats) = (stop.clone(), stats.clone());
+        // Loaded inside the thread that reads it: the loaded object then never crosses threads.
+        let thread = std::thread::Builder::new()
+            .name("warden-ebpf".into())
+            .spawn(move || match Loaded::load() {
+                Ok(loaded) => {
+                    let _ = ready_tx.send(Ok(()));
+                    loaded.read(&tx, &thread_stop, &thread_stats);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(EbpfError::Spawn)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok((
+                EbpfSource {
+                    stop,
+                    stats,
+                    thread: Some(thread),
+                },
+                rx,
+            )),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(EbpfError::Load("the loader thread ended early".into()))
+            }
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> EbpfStats {
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Detaches the programs and stops the reader. Idempotent.
+    pub fn stop(&mut self) -> EbpfStats {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.stats()
+    }
+}
+
+impl Drop for EbpfSource {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The loaded object with its programs attached, and its ring buffer.
+struct Loaded {
+    #[cfg(warden_bpf)]
+    ebpf: aya::Ebpf,
+    #[cfg(warden_bpf)]
+    ring: aya::maps::RingBuf<aya::maps::MapData>,
+}
+
+#[cfg(warden_bpf)]
+fn load_error(e: impl std::fmt::Display + std::fmt::Debug) -> EbpfError {
+    // aya wraps the kernel's errno several levels down; EPERM is what a missing capability gives.
+    let text = format!("{e}: {e:?}");
+    if text.contains("Operation not permitted") || text.contains("EPERM") {
+        EbpfError::NotPermitted(e.to_string())
+    } else {
+        EbpfError::Load(text)
+    }
+}
+
+impl Loaded {
+    #[cfg(not(warden_bpf))]
+    fn load() -> Result<Loaded, EbpfError> {
+        Err(EbpfError::NotBuiltIn)
+    }
+
+    #[cfg(warden_bpf)]
+    fn load() -> Result<Loaded, EbpfError> {
+        use aya::programs::BtfTracePoint;
+        let btf = aya::Btf::from_sys_fs().map_err(load_error)?;
+        let mut ebpf = aya::EbpfLoader::new()
+            .btf(Some(&btf))
+            .load(PROGRAM)
+            .map_err(load_error)?;
+        // Fork before exec before exit: whatever starts meanwhile is seen whole or not at all.
+        for (program, tracepoint) in [
+            ("on_fork", "sched_process_fork"),
+            ("on_exec", "sched_process_exec"),
+            ("on_exit", "sched_process_exit"),
+        ] {
+            let p: &mut BtfTracePoint = ebpf
+                .program_mut(program)
+                .ok_or_else(|| EbpfError::Load(format!("no program {program} in the object")))?
+                .try_into()
+                .map_err(load_error)?;
+            p.load(tracepoint, &btf).map_err(load_error)?;
+            p.attach().map_err(load_error)?;
+        }
+        let map = ebpf
+            .take_map("EVENTS")
+            .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
+        let ring = aya::maps::RingBuf::try_from(map).map_err(load_error)?;
+        Ok(Loaded { ebpf, ring })
+    }
+
+    #[cfg(not(warden_bpf))]
+    fn read(self, _: &BoundedSender<Record>, _: &AtomicBool, _: &Mutex<EbpfStats>) {}
+
+    #[cfg(warden_bpf)]
+    fn read(mut self, tx: &BoundedSender<Record>, stop: &AtomicBool, shared: &Mutex<EbpfStats>) {
+        use std::os::fd::AsRawFd;
+        let mut stats = EbpfStats::default();
+        let mut last_publish = Instant::now();
+        let fd = self.ring.as_raw_fd();
+        while !stop.load(Ordering::Relaxed) {
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, owned by this frame.
+            unsafe { libc::poll(&raw mut pfd, 1, POLL_TIMEOUT_MS) };
+            let mut drained = 0u64;
+            while let Some(item) = self.ring.next() {
+                drained += 1;
+                match record::parse(&item) {
+                    Ok(r) => {
+                        if tx.try_send(r).is_err() {
+                            stats.queue_full += 1;
+                        }
+                    }
+                    Err(_) => stats.malformed += 1,
+                }
+            }
+            stats.records += drained;
+            if last_publish.elapsed() >= Duration::from_millis(500) || drained == 0 {
+                self.read_ring_full(&mut stats);
+                *shared.lock().unwrap_or_else(PoisonError::into_inner) = stats;
+                last_publish = Instant::now();
+            }
+            if drained > 0 {
+                std::thread::sleep(COALESCE);
+            }
+        }
+        self.read_ring_full(&mut stats);
+        *shared.lock().unwrap_or_else(PoisonError::into_inner) = stats;
+    }
+
+    /// The kernel side's per-CPU counts of records the ring had no room for.
+    #[cfg(warden_bpf)]
+    fn read_ring_full(&self, stats: &mut EbpfStats) {
+        let Some(map) = self.ebpf.map("DROPPED") else {
+            return;
+        };
+        let Ok(array) = aya::maps::PerCpuArray::<_, u64>::try_from(map) else {
+            return;
+        };
+        let total = |kind: u32| -> u64 {
+            array
+                .get(&kind, 0)
+                .map(|per_cpu| per_cpu.iter().sum())
+                .unwrap_or(0)
+        };
+        stats.ring_full_forks = total(1);
+        stats.ring_full_execs = total(2);
+        stats.ring_full_exits = total(3);
+    }
+}

@@ -1,0 +1,412 @@
+//! The records of the eBPF process program (bpf/process.bpf.c), decoded from the ring buffer's
+//! bytes: a pure parser, so malformed or short records are an error to count, never a panic.
+//! The C side asserts the offsets used here at compile time.
+
+use thiserror::Error;
+
+const KIND_FORK: u32 = 1;
+const KIND_EXEC: u32 = 2;
+const KIND_EXIT: u32 = 3;
+
+const HEADER_LEN: usize = 24;
+const FORK_LEN: usize = 40;
+const EXIT_LEN: usize = 32;
+const EXEC_DATA: usize = 120;
+
+/// What the kernel could not read whole for an exec (the record's `flags`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecFlags(pub u32);
+
+impl ExecFlags {
+    /// argv was longer than the program copies (16 KiB): `args` ends early.
+    pub const ARGS_TRUNCATED: u32 = 1;
+    /// The executable's path was deeper or longer than the program walks.
+    pub const EXE_TRUNCATED: u32 = 2;
+    /// The working directory's path was deeper or longer than the program walks.
+    pub const CWD_TRUNCATED: u32 = 4;
+    /// argv could not be read from the process's memory.
+    pub const ARGS_UNREADABLE: u32 = 8;
+
+    /// Is this flag set?
+    pub fn has(self, flag: u32) -> bool {
+        self.0 & flag != 0
+    }
+}
+
+/// A new process (not a thread).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkRecord {
+    /// The child's pid.
+    pub pid: u32,
+    /// When, `CLOCK_BOOTTIME` ns.
+    pub boot_ns: u64,
+    /// The child's start, `CLOCK_BOOTTIME` ns (what /proc's starttime counts in ticks).
+    pub start_ns: u64,
+    /// The child's parent process.
+    pub parent_pid: u32,
+    /// The parent's start.
+    pub parent_start_ns: u64,
+}
+
+/// A successful exec, read from the task once its new image is in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecRecord {
+    /// The process (thread group id).
+    pub pid: u32,
+    /// When, `CLOCK_BOOTTIME` ns.
+    pub boot_ns: u64,
+    /// The process's start (unchanged by exec).
+    pub start_ns: u64,
+    /// Parent process.
+    pub ppid: u32,
+    /// The parent's start.
+    pub parent_start_ns: u64,
+    /// Real user id after the exec.
+    pub uid: u32,
+    /// Effective user id after the exec.
+    pub euid: u32,
+    /// Real group id.
+    pub gid: u32,
+    /// Effective group id.
+    pub egid: u32,
+    /// Login uid; None when unset (or the kernel has no audit support).
+    pub loginuid: Option<u32>,
+    /// Audit session id; None when unset.
+    pub sessionid: Option<u32>,
+    /// Task name after the exec.
+    pub comm: Vec<u8>,
+    /// Controlling terminal's name (`pts0`, `tty1`), if any.
+    pub tty: Option<String>,
+    /// The executable's absolute path (the mm's exe file, as audit's `exe=`); None if the
+    /// process had no executable file.
+    pub exe: Option<Vec<u8>>,
+    /// Working directory, absolute.
+    pub cwd: Vec<u8>,
+    /// Arguments as the new image received them.
+    pub args: Vec<Vec<u8>>,
+    /// What could not be read whole.
+    pub flags: ExecFlags,
+}
+
+/// A process ended (its last thread exited).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitRecord {
+    /// The process.
+    pub pid: u32,
+    /// When, `CLOCK_BOOTTIME` ns.
+    pub boot_ns: u64,
+    /// The process's start.
+    pub start_ns: u64,
+    /// Wait status as the kernel keeps it: `code << 8`, or the signal (`| 0x80` with a core).
+    pub status: u32,
+}
+
+impl ExitRecord {
+    /// The exit code, when the process exited rather than being killed.
+    pub fn exit_code(&self) -> Option<i32> {
+        (self.status & 0x7f == 0).then_some(((self.status >> 8) & 0xff) as i32)
+    }
+
+    /// The signal that killed it, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        let signal = self.status & 0x7f;
+        (signal != 0).then_some(signal as i32)
+    }
+}
+
+/// One record of the ring buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A new process.
+    Fork(ForkRecord),
+    /// A successful exec.
+    Exec(Box<ExecRecord>),
+    /// A process's end.
+    Exit(ExitRecord),
+}
+
+/// Why a record could not be decoded.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RecordError {
+    /// Fewer bytes than its kind needs.
+    #[error("{kind} record of {len} bytes is short")]
+    Short {
+        /// Record kind.
+        kind: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// A kind this agent does not know (object and agent from different builds).
+    #[error("unknown record kind {0}")]
+    UnknownKind(u32),
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// A NUL-terminated C string in a fixed field.
+fn c_string(field: &[u8]) -> &[u8] {
+    field.split(|&b| b == 0).next().unwrap_or(&[])
+}
+
+fn unset(id: u32) -> Option<u32> {
+    (id != u32::MAX).then_some(id)
+}
+
+/// Decodes one record.
+pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
+    let short = |kind| RecordError::Short { kind, len: b.len() };
+    if b.len() < HEADER_LEN {
+        return Err(short("any"));
+    }
+    let (pid, boot_ns, start_ns) = (u32_at(b, 4), u64_at(b, 8), u64_at(b, 16));
+    match u32_at(b, 0) {
+        KIND_FORK => {
+            if b.len() < FORK_LEN {
+                return Err(short("fork"));
+            }
+            Ok(Record::Fork(ForkRecord {
+                pid,
+                boot_ns,
+                start_ns,
+                parent_pid: u32_at(b, 24),
+                parent_start_ns: u64_at(b, 32),
+            }))
+        }
+        KIND_EXIT => {
+            if b.len() < EXIT_LEN {
+                return Err(short("exit"));
+            }
+            Ok(Record::Exit(ExitRecord {
+                pid,
+                boot_ns,
+                start_ns,
+                status: u32_at(b, 24),
+            }))
+        }
+        KIND_EXEC => {
+            if b.len() < EXEC_DATA {
+                return Err(short("exec"));
+            }
+            let exe_len = usize::from(u16_at(b, 64));
+            let cwd_len = usize::from(u16_at(b, 66));
+            let args_len = u32_at(b, 68) as usize;
+            let data = &b[EXEC_DATA..];
+            if data.len() < exe_len + cwd_len + args_len {
+                return Err(short("exec"));
+            }
+            let (exe, rest) = data.split_at(exe_len);
+            let (cwd, rest) = rest.split_at(cwd_len);
+            let tty = c_string(&b[88..120]);
+            Ok(Record::Exec(Box::new(ExecRecord {
+                pid,
+                boot_ns,
+                start_ns,
+                ppid: u32_at(b, 24),
+                uid: u32_at(b, 28),
+                euid: u32_at(b, 32),
+                gid: u32_at(b, 36),
+                egid: u32_at(b, 40),
+                loginuid: unset(u32_at(b, 44)),
+                sessionid: unset(u32_at(b, 48)),
+                flags: ExecFlags(u32_at(b, 52)),
+                parent_start_ns: u64_at(b, 56),
+                comm: c_string(&b[72..88]).to_vec(),
+                tty: (!tty.is_empty()).then(|| String::from_utf8_lossy(tty).into_owned()),
+                exe: (exe_len > 0).then(|| path_of_components(exe)),
+                cwd: path_of_components(cwd),
+                args: split_args(&rest[..args_len]),
+            })))
+        }
+        kind => Err(RecordError::UnknownKind(kind)),
+    }
+}
+
+/// Joins components written leaf first, each NUL-terminated, into an absolute path.
+pub fn path_of_components(leaf_first: &[u8]) -> Vec<u8> {
+    let names: Vec<&[u8]> = leaf_first
+        .split(|&b| b == 0)
+        .filter(|name| !name.is_empty())
+        .collect();
+    if names.is_empty() {
+        return b"/".to_vec();
+    }
+    let mut path = Vec::with_capacity(leaf_first.len() + 1);
+    for name in names.iter().rev() {
+        path.push(b'/');
+        path.extend_from_slice(name);
+    }
+    path
+}
+
+/// Splits the argv area (each argument NUL-terminated; the last one's NUL missing when it
+/// was cut) into arguments, keeping empty ones.
+pub fn split_args(area: &[u8]) -> Vec<Vec<u8>> {
+    if area.is_empty() {
+        return Vec::new();
+    }
+    let area = area.strip_suffix(&[0]).unwrap_or(area);
+    area.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header(kind: u32, pid: u32, boot: u64, start: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&kind.to_ne_bytes());
+        b.extend_from_slice(&pid.to_ne_bytes());
+        b.extend_from_slice(&boot.to_ne_bytes());
+        b.extend_from_slice(&start.to_ne_bytes());
+        b
+    }
+
+    fn exec_bytes(exe: &[u8], cwd: &[u8], args: &[u8], tty: &[u8]) -> Vec<u8> {
+        let mut b = header(KIND_EXEC, 42, 5_000, 4_000);
+        for v in [7u32, 1000, 0, 1000, 1000, u32::MAX, 3, 0] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.extend_from_slice(&3_000u64.to_ne_bytes());
+        b.extend_from_slice(&(exe.len() as u16).to_ne_bytes());
+        b.extend_from_slice(&(cwd.len() as u16).to_ne_bytes());
+        b.extend_from_slice(&(args.len() as u32).to_ne_bytes());
+        let mut comm = [0u8; 16];
+        comm[..4].copy_from_slice(b"true");
+        b.extend_from_slice(&comm);
+        let mut t = [0u8; 32];
+        t[..tty.len()].copy_from_slice(tty);
+        b.extend_from_slice(&t);
+        assert_eq!(b.len(), EXEC_DATA);
+        b.extend_from_slice(exe);
+        b.extend_from_slice(cwd);
+        b.extend_from_slice(args);
+        b
+    }
+
+    #[test]
+    fn an_exec_record_becomes_paths_and_arguments() {
+        let b = exec_bytes(
+            b"true\0bin\0usr\0",
+            b"tmp\0",
+            b"true\0a b\0\0\xff\0",
+            b"pts0",
+        );
+        let Record::Exec(e) = parse(&b).unwrap() else {
+            panic!("not an exec")
+        };
+        assert_eq!(
+            (e.pid, e.boot_ns, e.start_ns, e.ppid),
+            (42, 5_000, 4_000, 7)
+        );
+        assert_eq!((e.uid, e.euid, e.gid, e.egid), (1000, 0, 1000, 1000));
+        assert_eq!((e.loginuid, e.sessionid), (None, Some(3)));
+        assert_eq!(e.parent_start_ns, 3_000);
+        assert_eq!(e.exe.as_deref(), Some(&b"/usr/bin/true"[..]));
+        assert_eq!(e.cwd, b"/tmp");
+        assert_eq!(e.comm, b"true");
+        assert_eq!(e.tty.as_deref(), Some("pts0"));
+        let args: Vec<&[u8]> = e.args.iter().map(Vec::as_slice).collect();
+        assert_eq!(args, [&b"true"[..], b"a b", b"", b"\xff"]);
+    }
+
+    #[test]
+    fn the_root_directory_and_no_executable() {
+        let b = exec_bytes(b"", b"", b"", b"");
+        let Record::Exec(e) = parse(&b).unwrap() else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.exe, None);
+        assert_eq!(e.cwd, b"/");
+        assert!(e.args.is_empty());
+        assert_eq!(e.tty, None);
+    }
+
+    #[test]
+    fn a_cut_argument_keeps_what_was_read() {
+        assert_eq!(split_args(b"ab\0cd"), [b"ab".to_vec(), b"cd".to_vec()]);
+        assert_eq!(split_args(b"\0"), [Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn fork_and_exit_records() {
+        let mut b = header(KIND_FORK, 9, 100, 90);
+        b.extend_from_slice(&8u32.to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(&80u64.to_ne_bytes());
+        assert_eq!(
+            parse(&b).unwrap(),
+            Record::Fork(ForkRecord {
+                pid: 9,
+                boot_ns: 100,
+                start_ns: 90,
+                parent_pid: 8,
+                parent_start_ns: 80
+            })
+        );
+        let exit = |status: u32| {
+            let mut b = header(KIND_EXIT, 9, 200, 90);
+            b.extend_from_slice(&status.to_ne_bytes());
+            b.extend_from_slice(&0u32.to_ne_bytes());
+            match parse(&b).unwrap() {
+                Record::Exit(e) => e,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            (exit(7 << 8).exit_code(), exit(7 << 8).signal()),
+            (Some(7), None)
+        );
+        assert_eq!((exit(9).exit_code(), exit(9).signal()), (None, Some(9)));
+        assert_eq!(exit(0x80 | 11).signal(), Some(11));
+    }
+
+    #[test]
+    fn short_and_unknown_records_are_errors() {
+        assert_eq!(
+            parse(&[0; 10]),
+            Err(RecordError::Short {
+                kind: "any",
+                len: 10
+            })
+        );
+        assert_eq!(parse(&header(9, 1, 1, 1)), Err(RecordError::UnknownKind(9)));
+        let mut b = exec_bytes(b"x\0", b"", b"a\0", b"");
+        b.truncate(b.len() - 1);
+        assert!(matches!(
+            parse(&b),
+            Err(RecordError::Short { kind: "exec", .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_or_fail_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn any_exec_header_with_data_decodes_or_fails(
+            kind in 1u32..4, lens in any::<[u16; 2]>(), args_len in any::<u32>(),
+            data in proptest::collection::vec(any::<u8>(), 0..300)
+        ) {
+            let mut b = exec_bytes(b"", b"", b"", b"");
+            b[0..4].copy_from_slice(&kind.to_ne_bytes());
+            b[64..66].copy_from_slice(&lens[0].to_ne_bytes());
+            b[66..68].copy_from_slice(&lens[1].to_ne_bytes());
+            b[68..72].copy_from_slice(&args_len.to_ne_bytes());
+            b.extend_from_slice(&data);
+            let _ = parse(&b);
+        }
+    }
+}

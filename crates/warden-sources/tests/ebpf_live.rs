@@ -1,0 +1,227 @@
+//! Live tests of the eBPF process source against the running kernel (root): fork, exec and exit
+//! records with identities, credentials, paths and arguments as /proc shows them.
+
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use warden_sources::ebpf::{EbpfConfig, EbpfError, EbpfSource, ExecRecord, Record};
+use warden_sources::procfs;
+
+fn source() -> Option<(EbpfSource, crossbeam_channel::Receiver<Record>)> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    match EbpfSource::start(EbpfConfig::default()) {
+        Ok(pair) => Some(pair),
+        // A build without clang cannot test this; anything else is a failure.
+        Err(EbpfError::NotBuiltIn) => {
+            eprintln!("skipped: the eBPF program was not built in");
+            None
+        }
+        Err(e) => panic!("the eBPF source should start as root here: {e}"),
+    }
+}
+
+/// Collects records until `done` says so (or 10 s pass: then fails with what was seen).
+fn collect(
+    rx: &crossbeam_channel::Receiver<Record>,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(&seen) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out; saw {} records",
+            seen.len()
+        );
+        if let Ok(r) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(r);
+        }
+    }
+    seen
+}
+
+fn exec_of(records: &[Record], pid: u32) -> Option<&ExecRecord> {
+    records.iter().find_map(|r| match r {
+        Record::Exec(e) if e.pid == pid => Some(&**e),
+        _ => None,
+    })
+}
+
+fn ticks_of(ns: u64) -> u64 {
+    ns / (1_000_000_000 / procfs::clock_ticks())
+}
+
+#[test]
+fn fork_exec_exit_carry_what_proc_shows() {
+    let Some((mut src, rx)) = source() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = std::fs::canonicalize(dir.path()).unwrap();
+    let odd = std::ffi::OsStr::from_bytes(b"raw\xff bytes\nand a newline");
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "read x; exec /bin/sleep 0.2", "name with spaces", ""])
+        .arg(odd)
+        .current_dir(&cwd)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let proc_info = procfs::read_process(pid).unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let records = collect(&rx, |seen| {
+        seen.iter()
+            .any(|r| matches!(r, Record::Exit(e) if e.pid == pid))
+    });
+    let me = std::process::id();
+    let fork = records
+        .iter()
+        .find_map(|r| match r {
+            Record::Fork(f) if f.pid == pid => Some(f),
+            _ => None,
+        })
+        .expect("the child's fork");
+    assert_eq!(fork.parent_pid, me);
+    assert_eq!(
+        ticks_of(fork.start_ns),
+        proc_info.start_ticks,
+        "start as /proc counts it"
+    );
+    assert_eq!(
+        ticks_of(fork.parent_start_ns),
+        procfs::read_process(me).unwrap().start_ticks
+    );
+
+    // Two execs of the same pid: the shell, then sleep; in that order.
+    let execs: Vec<&ExecRecord> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Exec(e) if e.pid == pid => Some(&**e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(execs.len(), 2, "{execs:#?}");
+    let shell = execs[0];
+    let shell_exe = std::fs::canonicalize("/bin/sh").unwrap();
+    assert_eq!(shell.exe.as_deref(), Some(shell_exe.as_os_str().as_bytes()));
+    let args: Vec<&[u8]> = shell.args.iter().map(Vec::as_slice).collect();
+    assert_eq!(
+        args,
+        [
+            &b"/bin/sh"[..],
+            b"-c",
+            b"read x; exec /bin/sleep 0.2",
+            b"name with spaces",
+            b"",
+            odd.as_bytes()
+        ]
+    );
+    assert_eq!(shell.cwd, cwd.as_os_str().as_bytes());
+    assert_eq!((shell.uid, shell.euid, shell.gid, shell.egid), (0, 0, 0, 0));
+    assert_eq!(shell.ppid, me);
+    assert_eq!(
+        shell.start_ns, fork.start_ns,
+        "one start time across records"
+    );
+    assert_eq!(shell.flags.0, 0);
+    let sleep = execs[1];
+    let sleep_exe = std::fs::canonicalize("/bin/sleep").unwrap();
+    assert_eq!(sleep.exe.as_deref(), Some(sleep_exe.as_os_str().as_bytes()));
+    assert_eq!(sleep.args, [b"/bin/sleep".to_vec(), b"0.2".to_vec()]);
+    assert_eq!(sleep.comm, b"sleep");
+    assert!(shell.boot_ns < sleep.boot_ns);
+
+    let exit = records
+        .iter()
+        .find_map(|r| match r {
+            Record::Exit(e) if e.pid == pid => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((exit.exit_code(), exit.signal()), (Some(0), None));
+    assert_eq!(exit.start_ns, fork.start_ns);
+    assert!(exit.boot_ns > sleep.boot_ns);
+    let stats = src.stop();
+    assert_eq!(stats.malformed, 0);
+    assert!(stats.records >= 4);
+}
+
+#[test]
+fn threads_are_not_processes_and_signals_are_told() {
+    let Some((_src, rx)) = source() else {
+        return;
+    };
+    // A thread of ours: no fork record, no exit record when it ends.
+    let tid = std::thread::spawn(|| {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() as u32 }
+    })
+    .join()
+    .unwrap();
+    // A process killed by a signal, with an exit code of a multi-threaded one beside it.
+    let mut killed = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+    let killed_pid = killed.id();
+    let mut exited = Command::new("/bin/sh")
+        .args(["-c", "exit 9"])
+        .spawn()
+        .unwrap();
+    let exited_pid = exited.id();
+    // SAFETY: kill of our own child.
+    unsafe { libc::kill(killed_pid as i32, libc::SIGKILL) };
+    killed.wait().unwrap();
+    exited.wait().unwrap();
+    let records = collect(&rx, |seen| {
+        [killed_pid, exited_pid].iter().all(|&pid| {
+            seen.iter()
+                .any(|r| matches!(r, Record::Exit(e) if e.pid == pid))
+        })
+    });
+    let exit = |pid| {
+        records
+            .iter()
+            .find_map(|r| match r {
+                Record::Exit(e) if e.pid == pid => Some(e),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(exit(killed_pid).signal(), Some(libc::SIGKILL));
+    assert_eq!(exit(exited_pid).exit_code(), Some(9));
+    assert!(exec_of(&records, exited_pid).is_some());
+    assert!(
+        !records.iter().any(|r| match r {
+            Record::Fork(f) => f.pid == tid,
+            Record::Exit(e) => e.pid == tid,
+            Record::Exec(e) => e.pid == tid,
+        }),
+        "thread {tid} seen as a process"
+    );
+}
+
+#[test]
+fn a_long_argument_list_is_cut_and_said_so() {
+    let Some((_src, rx)) = source() else {
+        return;
+    };
+    let long = "x".repeat(40_000);
+    let mut child = Command::new("/bin/true").arg(&long).spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let records = collect(&rx, |seen| exec_of(seen, pid).is_some());
+    let exec = exec_of(&records, pid).unwrap();
+    assert!(
+        exec.flags
+            .has(warden_sources::ebpf::ExecFlags::ARGS_TRUNCATED)
+    );
+    assert_eq!(exec.args[0], b"/bin/true");
+    let total: usize = exec.args.iter().map(|a| a.len() + 1).sum();
+    assert_eq!(total, 16_384 + 1, "the program copies 16 KiB of argv");
+}
