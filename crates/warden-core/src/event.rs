@@ -150,6 +150,9 @@ pub enum Source {
     Audit,
     /// The process connector, completed from /proc (racy for short-lived processes).
     ProcConnector,
+    /// Warden's eBPF program at the scheduler tracepoints: identities, credentials, exe, cwd
+    /// and argv read from the task at exec.
+    Ebpf,
     /// Found running in /proc when the agent started.
     ProcScan,
     /// A fanotify group (file events; the kernel gives the pid, the process table the rest).
@@ -161,6 +164,7 @@ impl Source {
         match self {
             Source::Audit => "audit",
             Source::ProcConnector => "proc_connector",
+            Source::Ebpf => "ebpf",
             Source::ProcScan => "procfs",
             Source::Fanotify => "fanotify",
         }

@@ -585,13 +585,29 @@ fn strings(v: &Value) -> Vec<String> {
 /// A shell forks a child that stops itself, then execs a copy of /bin/true with odd arguments;
 /// the shell exits 7. The exec, fork and exit events carry the exact argv, the hash, and the
 /// identities /proc gives for both processes.
+/// The config that makes `source` the process source.
+fn process_source(source: &str) -> String {
+    format!("[sources]\nprocess = {source:?}\n")
+}
+
 #[test]
 fn forked_exec_carries_exact_argv_hash_and_identities() {
-    let Some((_serial, kernel)) = begin("forked_exec_carries_exact_argv_hash_and_identities")
-    else {
+    forked_exec("forked_exec_carries_exact_argv_hash_and_identities", "ebpf");
+}
+
+#[test]
+fn forked_exec_carries_exact_argv_hash_and_identities_from_audit() {
+    forked_exec(
+        "forked_exec_carries_exact_argv_hash_and_identities_from_audit",
+        "audit",
+    );
+}
+
+fn forked_exec(test: &str, source: &str) {
+    let Some((_serial, kernel)) = begin(test) else {
         return;
     };
-    let mut agent = Agent::start("");
+    let mut agent = Agent::start(&process_source(source));
     let (_work, exe) = true_copy("warden-e2e-odd");
     let digest = sha256(&exe);
 
@@ -665,7 +681,7 @@ fn forked_exec_carries_exact_argv_hash_and_identities() {
     assert_eq!(p["parent"]["pid"], shell);
     assert_eq!(p["hash"]["sha256"], digest.as_str());
     assert_eq!(exec["user"]["id"], "0");
-    assert_eq!(exec["warden"]["source"], "audit");
+    assert_eq!(exec["warden"]["source"], source);
     assert_eq!(exec["event"]["outcome"], "success");
     let mine = |e: &&Value| [shell, child].contains(&pid_of(e));
     let ours: Vec<&Value> = events.iter().filter(mine).collect();
@@ -818,14 +834,26 @@ fn processes_started_before_the_agent_are_known() {
     kernel.check();
 }
 
-/// Processes gone within a millisecond still get complete exec events: the audit records carry
-/// argv and executable, and the hash is of the file.
+/// Processes gone within a millisecond still get complete exec events: the eBPF record (or the
+/// audit records) carry argv and executable, and the hash is of the file.
 #[test]
 fn short_lived_processes_get_complete_exec_events() {
-    let Some((_serial, kernel)) = begin("short_lived_processes_get_complete_exec_events") else {
+    short_lived("short_lived_processes_get_complete_exec_events", "ebpf");
+}
+
+#[test]
+fn short_lived_processes_get_complete_exec_events_from_audit() {
+    short_lived(
+        "short_lived_processes_get_complete_exec_events_from_audit",
+        "audit",
+    );
+}
+
+fn short_lived(test: &str, source: &str) {
+    let Some((_serial, kernel)) = begin(test) else {
         return;
     };
-    let mut agent = Agent::start("");
+    let mut agent = Agent::start(&process_source(source));
     let (_work, exe) = true_copy("warden-e2e-quick");
     let exe_s = s(&exe);
     let digest = sha256(&exe);
@@ -853,12 +881,77 @@ fn short_lived_processes_get_complete_exec_events() {
         assert_eq!(p["args_count"], 4);
         assert_eq!(p["hash"]["sha256"], digest.as_str(), "{exec}");
         assert_eq!(p["parent"]["pid"], me);
-        assert_eq!(exec["warden"]["source"], "audit");
+        assert_eq!(exec["warden"]["source"], source);
         check_entity_form(entity_of(exec), pid);
         let exit = the(&events, "exit", "a quick process", |e| pid_of(e) == pid);
         assert_eq!(entity_of(exit), entity_of(exec));
         assert_eq!(exit["process"]["exit_code"], 0);
     }
+    agent.stop();
+    kernel.check();
+}
+
+/// An argv longer than the eBPF program copies (16 KiB) is completed from /proc while the
+/// process lives; one that is gone at once keeps the first 16 KiB and is counted as
+/// incomplete (`ebpf/exec_incomplete`).
+#[test]
+fn argv_beyond_the_ebpf_window_is_completed_or_counted() {
+    let Some((_serial, kernel)) = begin("argv_beyond_the_ebpf_window_is_completed_or_counted")
+    else {
+        return;
+    };
+    let mut agent = Agent::start(&process_source("ebpf"));
+    let long: String = (0..40_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    // Lives until told: /proc can complete it.
+    let mut lives = Proc::spawn(
+        Command::new("/bin/sh")
+            .args(["-c", "read x", "lives"])
+            .arg(&long)
+            .stdin(Stdio::piped()),
+    );
+    let lives_pid = u64::from(lives.pid());
+    // Gone at once: cannot be completed.
+    let (_work, exe) = true_copy("warden-e2e-long");
+    let mut gone = Proc::spawn(Command::new(&exe).arg(&long));
+    assert!(gone.wait().success());
+    let gone_pid = u64::from(gone.pid());
+    let events = agent.wait_for("both long execs", |ev| {
+        has(ev, "exec", |e| pid_of(e) == lives_pid) && has(ev, "exec", |e| pid_of(e) == gone_pid)
+    });
+    let complete = the(&events, "exec", "the living one", |e| {
+        pid_of(e) == lives_pid
+    });
+    assert_eq!(
+        strings(&complete["process"]["args"]),
+        ["/bin/sh", "-c", "read x", "lives", long.as_str()]
+    );
+    let cut = the(&events, "exec", "the short-lived one", |e| {
+        pid_of(e) == gone_pid
+    });
+    let args = strings(&cut["process"]["args"]);
+    assert_eq!(args[0], s(&exe));
+    assert!(
+        long.starts_with(&args[1]) && args[1].len() < long.len(),
+        "{}",
+        args[1].len()
+    );
+    lives
+        .child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"go\n")
+        .unwrap();
+    assert!(lives.wait().success());
+    let lost = poll("the incomplete exec to be counted", || {
+        let n = agent.status()["lost"]["ebpf/exec_incomplete"]
+            .as_u64()
+            .unwrap_or(0);
+        (n >= 1).then_some(n)
+    });
+    assert_eq!(lost, 1, "only the short-lived one");
     agent.stop();
     kernel.check();
 }
@@ -946,7 +1039,7 @@ fn beside_auditd_the_agent_reads_multicast() {
     }
     let with_auditd = audit_state();
 
-    let mut agent = Agent::start("");
+    let mut agent = Agent::start(&process_source("audit"));
     let status = agent.status();
     let audit = status["sources"]
         .as_array()

@@ -69,7 +69,12 @@ pub struct RetentionConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourcesConfig {
-    /// Exec events from the kernel audit stream.
+    /// Where fork, exec and exit come from: "ebpf" (a program at the scheduler tracepoints),
+    /// "audit" (exec rules, with the process connector for fork and exit), or "auto" (eBPF
+    /// when it loads here, else audit).
+    pub process: String,
+    /// The kernel audit stream: exec events when `process` says so, network calls, file
+    /// changes with `files.source = "audit"`.
     pub audit: bool,
     /// "auto": take the audit daemon slot when it is free, else read the multicast group;
     /// "multicast": never take the slot (coexist with auditd even when it is not running).
@@ -120,6 +125,7 @@ impl Default for RetentionConfig {
 impl Default for SourcesConfig {
     fn default() -> SourcesConfig {
         SourcesConfig {
+            process: "auto".into(),
             audit: true,
             audit_mode: "auto".into(),
             audit_backlog_limit: 8192,
@@ -200,6 +206,11 @@ impl Config {
             matches!(self.sources.audit_mode.as_str(), "auto" | "multicast"),
             "sources.audit_mode must be \"auto\" or \"multicast\", not {:?}",
             self.sources.audit_mode
+        );
+        anyhow::ensure!(
+            matches!(self.sources.process.as_str(), "auto" | "ebpf" | "audit"),
+            "sources.process must be \"auto\", \"ebpf\" or \"audit\", not {:?}",
+            self.sources.process
         );
         anyhow::ensure!(
             matches!(self.files.source.as_str(), "fanotify" | "audit" | "off"),

@@ -17,6 +17,7 @@ use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
 use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field};
 use warden_sources::audit::{FileOp, file_rules, read_watch_rules};
+use warden_sources::ebpf::{EbpfConfig, EbpfSource, ExecFlags, ExecRecord, Record};
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath, credential_watches,
 };
@@ -41,6 +42,9 @@ const STORE_QUEUE: usize = 32_768;
 const FANOTIFY_QUEUE: usize = 65_536;
 /// Audit views (exec, network, file) waiting for the pipeline.
 const AUDIT_QUEUE: usize = 16_384;
+/// Fork, exec and exit records from eBPF waiting for the pipeline (a burst of 20,000 execs is
+/// 60,000 records).
+const EBPF_QUEUE: usize = 65_536;
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 const COALESCE: Duration = Duration::from_millis(10);
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -164,6 +168,12 @@ struct Agent {
     /// File events come from Warden's audit rules.
     audit_files: bool,
     fanotify: Option<(FanotifySource, Receiver<FanotifyEvent>)>,
+    /// Fork, exec and exit from eBPF; when active, neither audit exec rules nor the connector.
+    ebpf: Option<(EbpfSource, Receiver<Record>)>,
+    /// Nanoseconds per clock tick: eBPF gives start times in ns, identities count ticks.
+    ns_per_tick: u64,
+    /// Execs whose argv, exe or cwd eBPF could not read whole and /proc could not complete.
+    ebpf_incomplete: u64,
     /// Operations seen but not recorded, by reason.
     skipped: Skipped,
 }
@@ -207,13 +217,13 @@ fn watch_list(config: &Config) -> Vec<WatchPath> {
     watches
 }
 
-/// The audit rules of this config: exec always; network calls and file changes (with reads of
-/// the watched paths) when asked. The agent's own calls are excluded in the kernel
-/// (`-F pid!=`), so it never records itself.
-fn audit_rules(config: &Config, watches: &[WatchPath]) -> Vec<AuditRule> {
+/// The audit rules of this config: exec when audit is the process source; network calls and
+/// file changes (with reads of the watched paths) when asked. The agent's own calls are
+/// excluded in the kernel (`-F pid!=`), so it never records itself.
+fn audit_rules(config: &Config, watches: &[WatchPath], execs: bool) -> Vec<AuditRule> {
     let key = warden_sources::audit::WARDEN_KEY;
     let not_self = |r: AuditRule| r.field(field::PID, Op::Ne, FieldValue::Num(std::process::id()));
-    let mut rules = exec_rules(key);
+    let mut rules = if execs { exec_rules(key) } else { Vec::new() };
     if config.network.enabled {
         rules.extend(net_rules(key).into_iter().map(not_self));
         if config.network.datagrams {
@@ -284,7 +294,15 @@ impl Agent {
         };
 
         // Subscribe before the /proc scan so nothing that starts in between is missed.
-        let connector = if config.sources.proc_connector {
+        let ebpf = start_ebpf(config, &mut status)?;
+        let connector = if ebpf.is_some() {
+            status.sources.push(SourceStatus {
+                name: "proc_connector".into(),
+                active: false,
+                detail: "not needed: eBPF gives fork, exec and exit".into(),
+            });
+            None
+        } else if config.sources.proc_connector {
             match ProcConnectorSource::start(ProcConnectorConfig::default()) {
                 Ok(pair) => {
                     status.sources.push(SourceStatus {
@@ -312,11 +330,13 @@ impl Agent {
             None
         };
         let watches = watch_list(config);
-        let audit = if config.sources.audit {
+        let audit_execs = ebpf.is_none();
+        let rules = audit_rules(config, &watches, audit_execs);
+        let audit = if config.sources.audit && !rules.is_empty() {
             let audit_config = AuditSourceConfig {
                 force_multicast: config.sources.audit_mode == "multicast",
                 backlog_limit: config.sources.audit_backlog_limit,
-                rules: audit_rules(config, &watches),
+                rules,
                 // Small views (exec, network, file), not raw events: a storm of socket calls
                 // or file changes is held for a moment (bounded) rather than dropped.
                 channel_capacity: AUDIT_QUEUE,
@@ -331,7 +351,10 @@ impl Agent {
                         ReadMode::Unicast => "audit daemon slot",
                         ReadMode::Multicast => "multicast log group (read-only)",
                     };
-                    let mut what = vec!["exec"];
+                    let mut what = Vec::new();
+                    if audit_execs {
+                        what.push("exec");
+                    }
                     if config.network.enabled {
                         what.push("network");
                     }
@@ -364,7 +387,11 @@ impl Agent {
             status.sources.push(SourceStatus {
                 name: "audit".into(),
                 active: false,
-                detail: "disabled in the config".into(),
+                detail: if config.sources.audit {
+                    "not needed: no execs, network calls or file changes asked of it".into()
+                } else {
+                    "disabled in the config".into()
+                },
             });
             None
         };
@@ -440,7 +467,7 @@ impl Agent {
             None
         };
         anyhow::ensure!(
-            audit.is_some() || connector.is_some(),
+            ebpf.is_some() || audit.is_some() || connector.is_some(),
             "no source could start: {}",
             status
                 .sources
@@ -482,6 +509,9 @@ impl Agent {
             audit_files: config.files.source == "audit" && audit.is_some(),
             files,
             fanotify,
+            ebpf,
+            ns_per_tick: 1_000_000_000 / ticks.max(1),
+            ebpf_incomplete: 0,
             skipped: Skipped::default(),
             audit,
             connector,
@@ -532,6 +562,15 @@ impl Agent {
     /// name the image that made them.
     fn step(&mut self, wait: Duration) {
         let mut handled = 0;
+        // eBPF first: its records are in kernel order per process and need no holding, and a
+        // process's exec must reach the table before the file and network events it causes.
+        if let Some((_, rx)) = &self.ebpf {
+            let ready: Vec<Record> = rx.try_iter().collect();
+            handled += ready.len();
+            for record in ready {
+                self.on_ebpf(record);
+            }
+        }
         if let Some((_, rx)) = &self.connector {
             let ready: Vec<ProcEvent> = rx.try_iter().collect();
             handled += ready.len();
@@ -581,6 +620,9 @@ impl Agent {
         self.release(wait.is_zero());
         if handled == 0 {
             let mut select = crossbeam_channel::Select::new();
+            if let Some((_, rx)) = &self.ebpf {
+                select.recv(rx);
+            }
             if let Some((_, rx)) = &self.fanotify {
                 select.recv(rx);
             }
@@ -762,6 +804,89 @@ impl Agent {
         }
     }
 
+    fn on_ebpf(&mut self, record: Record) {
+        match record {
+            Record::Fork(f) => {
+                if self.table.get(f.parent_pid).is_none() {
+                    self.table.lookup(f.parent_pid, &LiveProc);
+                }
+                let fact = ForkFact {
+                    parent_pid: f.parent_pid,
+                    child_pid: f.pid,
+                    child_start_ticks: Some(f.start_ns / self.ns_per_tick),
+                    boot_ns: f.boot_ns,
+                    time_ns: self.boot_time_ns + f.boot_ns as i64,
+                };
+                if let Some(mut fork) = self.table.on_fork(&fact) {
+                    self.enricher.names(&mut fork.child);
+                    self.emit(EventKind::Fork(fork), fact.time_ns);
+                }
+            }
+            Record::Exec(exec) => {
+                let fact = self.exec_fact_of(*exec);
+                self.on_exec_fact(&fact, Source::Ebpf);
+            }
+            Record::Exit(x) => {
+                let fact = ExitFact {
+                    pid: x.pid,
+                    exit_code: x.exit_code(),
+                    signal: x.signal(),
+                    boot_ns: x.boot_ns,
+                    time_ns: self.boot_time_ns + x.boot_ns as i64,
+                };
+                if let Some(mut exit) = self.table.on_exit(&fact) {
+                    self.enricher.names(&mut exit.process);
+                    self.emit(EventKind::Exit(exit), fact.time_ns);
+                }
+            }
+        }
+    }
+
+    /// The exec as the table takes it. What the program could not read whole (argv beyond
+    /// 16 KiB, very deep paths) is completed from /proc while the process still runs the same
+    /// image; otherwise it stays cut, and is counted.
+    fn exec_fact_of(&mut self, e: ExecRecord) -> ExecFact {
+        let start_ticks = e.start_ns / self.ns_per_tick;
+        let mut fact = ExecFact {
+            pid: e.pid,
+            ppid: Some(e.ppid),
+            start_ticks: Some(start_ticks),
+            time_ns: self.boot_time_ns + e.boot_ns as i64,
+            uid: Some(e.uid),
+            euid: Some(e.euid),
+            gid: Some(e.gid),
+            egid: Some(e.egid),
+            auid: e.loginuid,
+            session: e.sessionid,
+            tty: e.tty,
+            comm: Some(String::from_utf8_lossy(&e.comm).into_owned()),
+            exe: e.exe,
+            args: e.args,
+            cwd: Some(e.cwd),
+            success: true,
+            syscall: None,
+            exit: Some(0),
+        };
+        let cut = ExecFlags::ARGS_TRUNCATED
+            | ExecFlags::ARGS_UNREADABLE
+            | ExecFlags::EXE_TRUNCATED
+            | ExecFlags::CWD_TRUNCATED;
+        if e.flags.0 & cut != 0 {
+            // The same process (start time) still running the same image (exe, when ours is
+            // whole): /proc then shows what the exec received.
+            let exe_whole = !e.flags.has(ExecFlags::EXE_TRUNCATED);
+            match procfs::read_process(e.pid) {
+                Ok(p) if p.start_ticks == start_ticks && (!exe_whole || p.exe == fact.exe) => {
+                    fact.args = p.cmdline;
+                    fact.exe = p.exe.or(fact.exe);
+                    fact.cwd = p.cwd.or(fact.cwd);
+                }
+                _ => self.ebpf_incomplete += 1,
+            }
+        }
+        fact
+    }
+
     fn on_audit_exec(&mut self, exec: AuditExec) {
         let time_ns = exec.id.time.secs as i64 * 1_000_000_000 + i64::from(exec.id.time.nanos);
         // No start time from /proc here: by now the pid may belong to a newer process. The
@@ -933,6 +1058,16 @@ impl Agent {
             m.insert("proc_connector/queue_full".into(), s.channel_dropped);
             m.insert("proc_connector/malformed".into(), s.malformed);
         }
+        if let Some((source, _)) = &self.ebpf {
+            let s = source.stats();
+            m.insert(
+                "ebpf/ring_full".into(),
+                s.ring_full_forks + s.ring_full_execs + s.ring_full_exits,
+            );
+            m.insert("ebpf/queue_full".into(), s.queue_full);
+            m.insert("ebpf/malformed".into(), s.malformed);
+            m.insert("ebpf/exec_incomplete".into(), self.ebpf_incomplete);
+        }
         if let Some((source, _)) = &self.fanotify {
             let s = source.stats();
             m.insert("fanotify/queue_overflow".into(), s.queue_overflow);
@@ -1026,6 +1161,9 @@ impl Agent {
         if let Some((source, _)) = &mut self.connector {
             source.stop();
         }
+        if let Some((source, _)) = &mut self.ebpf {
+            source.stop();
+        }
         if let Some((source, _)) = &mut self.fanotify {
             source.stop();
         }
@@ -1044,6 +1182,35 @@ impl Agent {
         anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
         Ok(())
     }
+}
+
+/// The eBPF process source, as `sources.process` asks: required with "ebpf", tried with "auto"
+/// (audit and the connector take over when it cannot load), not started with "audit".
+fn start_ebpf(
+    config: &Config,
+    status: &mut Status,
+) -> anyhow::Result<Option<(EbpfSource, Receiver<Record>)>> {
+    let mode = config.sources.process.as_str();
+    let (started, detail) = if mode == "audit" {
+        (None, "sources.process = \"audit\"".to_string())
+    } else {
+        match EbpfSource::start(EbpfConfig {
+            channel_capacity: EBPF_QUEUE,
+        }) {
+            Ok(pair) => (
+                Some(pair),
+                "fork, exec and exit from the scheduler tracepoints".to_string(),
+            ),
+            Err(e) if mode == "auto" => (None, format!("{e}; execs from audit instead")),
+            Err(e) => anyhow::bail!("sources.process = \"ebpf\", but {e}"),
+        }
+    };
+    status.sources.push(SourceStatus {
+        name: "ebpf".into(),
+        active: started.is_some(),
+        detail,
+    });
+    Ok(started)
 }
 
 fn event_exit_status(event: &ProcEvent) -> Option<ExitStatus> {
