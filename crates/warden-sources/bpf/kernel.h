@@ -10,6 +10,8 @@ typedef unsigned short __u16;
 typedef unsigned int __u32;
 typedef unsigned long long __u64;
 typedef signed int __s32;
+typedef __s32 s32;
+typedef signed long long s64;
 typedef signed long long __s64;
 typedef __u16 __be16;
 typedef __u32 __be32;
@@ -24,7 +26,9 @@ typedef _Bool bool;
 #define false 0
 
 enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 

@@ -17,6 +17,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define KIND_FORK 1
 #define KIND_EXEC 2
 #define KIND_EXIT 3
+/* An execve/execveat that returned an error: the caller's identity, the name it asked for
+ * (as given, in the exe area) and the argv it passed. */
+#define KIND_EXEC_FAILED 4
 
 /* Exec flags: what could not be read whole. */
 #define EXEC_ARGS_TRUNCATED 1
@@ -32,6 +35,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define PATH_DEPTH 64
 /* argv as the process's memory holds it (NUL-separated), at most ARGS_CAP bytes. */
 #define ARGS_CAP 16384
+/* One argument of a failed exec, read from the caller's argv array, at most this long. */
+#define ARG_CAP 4096
+#define ARGV_MAX 256
 
 /* Every record starts so. Times are CLOCK_BOOTTIME nanoseconds (suspend included), the clock
  * of /proc's starttime. */
@@ -67,13 +73,16 @@ struct exec_record {
 	u32 sessionid;
 	u32 flags;
 	u64 parent_start_ns;
+	s32 ret;      /* 0, or the failed call's -errno */
 	u16 exe_len;
 	u16 cwd_len;
 	u32 args_len;
+	u32 pad;
 	char comm[16];
 	char tty[32];
-	/* exe components, then cwd components, then argv: exe_len + cwd_len + args_len bytes. */
-	char data[2 * PATH_CAP + ARGS_CAP];
+	/* exe components (a failed exec: the name it was given), then cwd components, then argv:
+	 * exe_len + cwd_len + args_len bytes. ARG_CAP of slack for the last argument's read. */
+	char data[2 * PATH_CAP + ARGS_CAP + ARG_CAP];
 };
 
 /* The offsets src/ebpf/record.rs reads. */
@@ -81,14 +90,18 @@ _Static_assert(sizeof(struct header) == 24, "header layout");
 _Static_assert(sizeof(struct fork_record) == 40, "fork layout");
 _Static_assert(sizeof(struct exit_record) == 32, "exit layout");
 _Static_assert(__builtin_offsetof(struct exec_record, parent_start_ns) == 56, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, exe_len) == 64, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, comm) == 72, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, tty) == 88, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, data) == 120, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, ret) == 64, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, exe_len) == 68, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, comm) == 80, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, tty) == 96, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, data) == 128, "exec layout");
 
+/* 4 MiB: some 8,000 execs with their forks and exits, a second or more of a burst while the
+ * reader is starved of CPU. The agent maps it twice (the kernel's wrap-around trick), so
+ * it shows as 8 MiB of the agent's RSS. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 4 << 20);
 } EVENTS SEC(".maps");
 
 /* An exec record is too large for the BPF stack: built here, one per CPU. */
@@ -102,10 +115,24 @@ struct {
 /* Records the ring buffer had no room for, by kind (index 0 unused); read by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 4);
+	__uint(max_entries, 5);
 	__type(key, u32);
 	__type(value, u64);
 } DROPPED SEC(".maps");
+
+/* An exec call in flight, by thread: what it asked for, kept from entry to exit. */
+struct attempt {
+	const char *filename;
+	const char *const *argv;
+};
+
+/* LRU: an entry whose exit is never seen (a thread killed mid-call) ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u32);
+	__type(value, struct attempt);
+} ATTEMPTS SEC(".maps");
 
 static __always_inline void dropped(u32 kind)
 {
@@ -225,18 +252,15 @@ int BPF_PROG(on_exit, struct task_struct *task)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(on_exec, struct task_struct *task)
+/* The identity, credentials, terminal and working directory of `task` into the scratch record;
+ * returns where the cwd components start (after the exe area of exe_len bytes). */
+static __always_inline u32 fill_task(struct exec_record *r, struct task_struct *task, u32 exe_len)
 {
-	u32 zero = 0;
-	struct exec_record *r = bpf_map_lookup_elem(&SCRATCH, &zero);
-	if (!r)
-		return 0;
-	r->h.kind = KIND_EXEC;
 	r->h.tgid = BPF_CORE_READ(task, tgid);
 	r->h.boot_ns = bpf_ktime_get_boot_ns();
 	/* de_thread gave the exec'ing thread its leader's start time. */
-	r->h.start_ns = start_of(task);
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	r->h.start_ns = start_of(leader);
 	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
 	r->ppid = BPF_CORE_READ(parent, tgid);
 	struct task_struct *parent_leader = BPF_CORE_READ(parent, group_leader);
@@ -246,7 +270,6 @@ int BPF_PROG(on_exec, struct task_struct *task)
 	r->euid = BPF_CORE_READ(cred, euid.val);
 	r->gid = BPF_CORE_READ(cred, gid.val);
 	r->egid = BPF_CORE_READ(cred, egid.val);
-	r->flags = 0;
 	if (bpf_core_field_exists(task->loginuid)) {
 		r->loginuid = BPF_CORE_READ(task, loginuid.val);
 		r->sessionid = BPF_CORE_READ(task, sessionid);
@@ -261,18 +284,45 @@ int BPF_PROG(on_exec, struct task_struct *task)
 	struct tty_struct *tty = BPF_CORE_READ(signal, tty);
 	if (tty)
 		bpf_probe_read_kernel_str(r->tty, sizeof(r->tty), tty->name);
+	exe_len &= PATH_CAP - 1;
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	u32 cwd_len = walk_path(&fs->pwd, exe_len, &r->flags, EXEC_CWD_TRUNCATED);
+	r->exe_len = exe_len;
+	r->cwd_len = cwd_len;
+	return (exe_len + cwd_len) & (2 * PATH_CAP - 1);
+}
 
+/* Sends the scratch record with `args_len` bytes of argv at `at`. */
+static __always_inline void send_exec(struct exec_record *r, u32 at, u32 args_len)
+{
+	r->args_len = args_len;
+	u64 size = sizeof(*r) - sizeof(r->data) + at + args_len;
+	if (size > sizeof(*r))
+		size = sizeof(*r);
+	if (bpf_ringbuf_output(&EVENTS, r, size, 0))
+		dropped(r->h.kind);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid)
+{
+	/* The call succeeded: forget it under the thread id it was made with (a non-leader
+	 * thread's exec takes the leader's id, so the exit tracepoint would not find it). */
+	u32 caller = old_pid;
+	bpf_map_delete_elem(&ATTEMPTS, &caller);
+	u32 zero = 0;
+	struct exec_record *r = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!r)
+		return 0;
+	r->h.kind = KIND_EXEC;
+	r->flags = 0;
+	r->ret = 0;
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
 	u32 exe_len = 0;
 	if (exe)
 		exe_len = walk_path(&exe->f_path, 0, &r->flags, EXEC_EXE_TRUNCATED);
-	exe_len &= PATH_CAP - 1;
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	u32 cwd_len = walk_path(&fs->pwd, exe_len, &r->flags, EXEC_CWD_TRUNCATED);
-	cwd_len &= PATH_CAP - 1;
-	r->exe_len = exe_len;
-	r->cwd_len = cwd_len;
+	u32 at = fill_task(r, task, exe_len);
 
 	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
 	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
@@ -281,7 +331,6 @@ int BPF_PROG(on_exec, struct task_struct *task)
 		args_len = ARGS_CAP;
 		r->flags |= EXEC_ARGS_TRUNCATED;
 	}
-	u32 at = (exe_len + cwd_len) & (2 * PATH_CAP - 1);
 	/* Written so the verifier sees the bound it needs on the length. */
 	u32 len = args_len & (2 * ARGS_CAP - 1);
 	if (len > ARGS_CAP)
@@ -290,12 +339,132 @@ int BPF_PROG(on_exec, struct task_struct *task)
 		r->flags |= EXEC_ARGS_UNREADABLE;
 		len = 0;
 	}
-	r->args_len = len;
-
-	u64 size = sizeof(*r) - sizeof(r->data) + at + len;
-	if (size > sizeof(*r))
-		size = sizeof(*r);
-	if (bpf_ringbuf_output(&EVENTS, r, size, 0))
-		dropped(KIND_EXEC);
+	send_exec(r, at, len);
 	return 0;
+}
+
+/* The calls' arguments as their tracepoints lay them out (tracefs .../format). */
+struct execve_enter {
+	u64 common;
+	s32 nr;
+	u32 pad;
+	const char *filename;
+	const char *const *argv;
+};
+
+struct execveat_enter {
+	u64 common;
+	s32 nr;
+	u32 pad;
+	u64 fd;
+	const char *filename;
+	const char *const *argv;
+};
+
+struct sys_exit {
+	u64 common;
+	s32 nr;
+	u32 pad;
+	s64 ret;
+};
+
+static __always_inline void remember(const char *filename, const char *const *argv)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct attempt a = {.filename = filename, .argv = argv};
+	bpf_map_update_elem(&ATTEMPTS, &tid, &a, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int on_execve(struct execve_enter *ctx)
+{
+	remember(ctx->filename, ctx->argv);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int on_execveat(struct execveat_enter *ctx)
+{
+	remember(ctx->filename, ctx->argv);
+	return 0;
+}
+
+/* One argument of a failed exec's argv into the scratch record (bpf_loop callback). */
+struct argv_walk {
+	const char *const *argv;
+	u32 at;  /* where argv starts in data */
+	u32 off; /* bytes written so far */
+	bool cut;
+};
+
+static long argv_step(u32 i, void *ctx)
+{
+	struct argv_walk *w = ctx;
+	const char *arg = 0;
+	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i]) || !arg)
+		return 1;
+	if (w->off >= ARGS_CAP) {
+		w->cut = true;
+		return 1;
+	}
+	u32 zero = 0;
+	struct exec_record *r = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!r)
+		return 1;
+	/* Always ARG_CAP: the data area has that much slack past ARGS_CAP, and a constant size
+	 * is what the verifier can check. What lands past ARGS_CAP is not sent. */
+	u32 at = (w->at & (2 * PATH_CAP - 1)) + (w->off & (ARGS_CAP - 1));
+	long n = bpf_probe_read_user_str(&r->data[at], ARG_CAP, arg);
+	if (n <= 0)
+		return 1;
+	w->off += n;
+	if (n == ARG_CAP || w->off > ARGS_CAP) {
+		w->cut = true; /* the argument may go on, or the area is full */
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int exec_returned(struct sys_exit *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct attempt *a = bpf_map_lookup_elem(&ATTEMPTS, &tid);
+	if (!a)
+		return 0;
+	struct attempt attempt = *a;
+	bpf_map_delete_elem(&ATTEMPTS, &tid);
+	if (ctx->ret >= 0)
+		return 0; /* sched_process_exec told it */
+	u32 zero = 0;
+	struct exec_record *r = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!r)
+		return 0;
+	r->h.kind = KIND_EXEC_FAILED;
+	r->flags = 0;
+	r->ret = (s32)ctx->ret;
+	long n = bpf_probe_read_user_str(r->data, PATH_CAP, attempt.filename);
+	u32 exe_len = n > 0 ? (u32)n : 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	u32 at = fill_task(r, task, exe_len);
+	struct argv_walk w = {.argv = attempt.argv, .at = at};
+	bpf_loop(ARGV_MAX, argv_step, &w, 0);
+	if (w.cut)
+		r->flags |= EXEC_ARGS_TRUNCATED;
+	u32 len = w.off;
+	if (len > ARGS_CAP)
+		len = ARGS_CAP;
+	send_exec(r, at, len);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int on_execve_exit(struct sys_exit *ctx)
+{
+	return exec_returned(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int on_execveat_exit(struct sys_exit *ctx)
+{
+	return exec_returned(ctx);
 }

@@ -225,3 +225,50 @@ fn a_long_argument_list_is_cut_and_said_so() {
     let total: usize = exec.args.iter().map(|a| a.len() + 1).sum();
     assert_eq!(total, 16_384 + 1, "the program copies 16 KiB of argv");
 }
+
+#[test]
+fn failed_execs_name_what_was_asked_for_and_why() {
+    let Some((_src, rx)) = source() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::write(cwd.join("noexec"), "not a program\n").unwrap();
+    // Each command is tried by a child of the shell, which then exits 127 or 126.
+    let status = Command::new("/bin/sh")
+        .args(["-c", "./nope arg1 'two words'; ./noexec x; true"])
+        .current_dir(&cwd)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let failed = |records: &[Record], ret: i32| -> Option<ExecRecord> {
+        records.iter().find_map(|r| match r {
+            Record::Exec(e) if e.ret == ret && e.cwd == cwd.as_os_str().as_bytes() => {
+                Some((**e).clone())
+            }
+            _ => None,
+        })
+    };
+    let records = collect(&rx, |seen| {
+        failed(seen, -libc::ENOENT).is_some() && failed(seen, -libc::EACCES).is_some()
+    });
+    let missing = failed(&records, -libc::ENOENT).unwrap();
+    assert_eq!(
+        missing.exe.as_deref(),
+        Some(cwd.join("nope").as_os_str().as_bytes())
+    );
+    assert_eq!(
+        missing.args,
+        [b"./nope".to_vec(), b"arg1".to_vec(), b"two words".to_vec()]
+    );
+    assert_eq!((missing.uid, missing.euid), (0, 0));
+    assert_eq!(missing.comm, b"sh", "the caller's name: the call failed");
+    let denied = failed(&records, -libc::EACCES).unwrap();
+    assert_eq!(
+        denied.exe.as_deref(),
+        Some(cwd.join("noexec").as_os_str().as_bytes())
+    );
+    assert_eq!(denied.args, [b"./noexec".to_vec(), b"x".to_vec()]);
+    assert_ne!(missing.pid, denied.pid, "each tried in its own child");
+}

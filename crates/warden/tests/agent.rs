@@ -887,6 +887,26 @@ fn short_lived(test: &str, source: &str) {
         assert_eq!(entity_of(exit), entity_of(exec));
         assert_eq!(exit["process"]["exit_code"], 0);
     }
+    if source == "ebpf" {
+        // A failed exec names the program asked for, its argv and the errno.
+        let missing = exe.with_file_name("warden-e2e-missing");
+        let missing_s = s(&missing);
+        let err = Command::new(&missing).arg("never ran").spawn().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::errno::Errno::ENOENT as i32));
+        let events = agent.wait_for("the failed exec", |ev| {
+            has(ev, "exec", |e| e["process"]["executable"] == missing_s.as_str())
+        });
+        let failed = the(&events, "exec", "the failed exec", |e| {
+            e["process"]["executable"] == missing_s.as_str()
+        });
+        assert_eq!(failed["event"]["outcome"], "failure", "{failed}");
+        assert_eq!(
+            strings(&failed["process"]["args"]),
+            [missing_s.as_str(), "never ran"]
+        );
+        assert_eq!(failed["warden"]["syscall_exit"], -(nix::errno::Errno::ENOENT as i32), "{failed}");
+        assert_eq!(failed["process"]["parent"]["pid"], me, "{failed}");
+    }
     agent.stop();
     kernel.check();
 }

@@ -59,6 +59,8 @@ pub struct EbpfStats {
     pub ring_full_execs: u64,
     /// Exits the kernel could not put in the ring buffer.
     pub ring_full_exits: u64,
+    /// Failed execs the kernel could not put in the ring buffer.
+    pub ring_full_failed_execs: u64,
 }
 
 /// Why the source could not start.
@@ -114,6 +116,10 @@ impl EbpfSource {
             .name("warden-ebpf".into())
             .spawn(move || match Loaded::load() {
                 Ok(loaded) => {
+                    // Loading parsed the kernel's whole BTF (megabytes, freed now): give those
+                    // pages back, or this thread's malloc arena keeps them resident.
+                    // SAFETY: malloc_trim has no preconditions.
+                    unsafe { libc::malloc_trim(0) };
                     let _ = ready_tx.send(Ok(()));
                     loaded.read(&tx, &thread_stop, &thread_stats);
                 }
@@ -190,7 +196,7 @@ impl Loaded {
 
     #[cfg(warden_bpf)]
     fn load() -> Result<Loaded, EbpfError> {
-        use aya::programs::BtfTracePoint;
+        use aya::programs::{BtfTracePoint, TracePoint};
         let btf = aya::Btf::from_sys_fs().map_err(load_error)?;
         let mut ebpf = aya::EbpfLoader::new()
             .btf(Some(&btf))
@@ -209,6 +215,22 @@ impl Loaded {
                 .map_err(load_error)?;
             p.load(tracepoint, &btf).map_err(load_error)?;
             p.attach().map_err(load_error)?;
+        }
+        // Failed execs: the calls' entry remembers what was asked for, their exit reports a
+        // failure. (Native calls only: the kernel has no such tracepoints for 32-bit ones.)
+        for (program, call) in [
+            ("on_execve", "sys_enter_execve"),
+            ("on_execveat", "sys_enter_execveat"),
+            ("on_execve_exit", "sys_exit_execve"),
+            ("on_execveat_exit", "sys_exit_execveat"),
+        ] {
+            let p: &mut TracePoint = ebpf
+                .program_mut(program)
+                .ok_or_else(|| EbpfError::Load(format!("no program {program} in the object")))?
+                .try_into()
+                .map_err(load_error)?;
+            p.load().map_err(load_error)?;
+            p.attach("syscalls", call).map_err(load_error)?;
         }
         let map = ebpf
             .take_map("EVENTS")
@@ -278,5 +300,6 @@ impl Loaded {
         stats.ring_full_forks = total(1);
         stats.ring_full_execs = total(2);
         stats.ring_full_exits = total(3);
+        stats.ring_full_failed_execs = total(4);
     }
 }

@@ -7,11 +7,12 @@ use thiserror::Error;
 const KIND_FORK: u32 = 1;
 const KIND_EXEC: u32 = 2;
 const KIND_EXIT: u32 = 3;
+const KIND_EXEC_FAILED: u32 = 4;
 
 const HEADER_LEN: usize = 24;
 const FORK_LEN: usize = 40;
 const EXIT_LEN: usize = 32;
-const EXEC_DATA: usize = 120;
+const EXEC_DATA: usize = 128;
 
 /// What the kernel could not read whole for an exec (the record's `flags`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,9 +49,12 @@ pub struct ForkRecord {
     pub parent_start_ns: u64,
 }
 
-/// A successful exec, read from the task once its new image is in place.
+/// An exec: a successful one read from the task once its new image is in place, or a failed
+/// call with the caller's identity and what it asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecRecord {
+    /// 0, or the failed call's `-errno`.
+    pub ret: i32,
     /// The process (thread group id).
     pub pid: u32,
     /// When, `CLOCK_BOOTTIME` ns.
@@ -78,11 +82,12 @@ pub struct ExecRecord {
     /// Controlling terminal's name (`pts0`, `tty1`), if any.
     pub tty: Option<String>,
     /// The executable's absolute path (the mm's exe file, as audit's `exe=`); None if the
-    /// process had no executable file.
+    /// process had no executable file. A failed call: the name it was given, made absolute
+    /// against `cwd` when relative.
     pub exe: Option<Vec<u8>>,
     /// Working directory, absolute.
     pub cwd: Vec<u8>,
-    /// Arguments as the new image received them.
+    /// Arguments as the new image received them (a failed call: as it passed them).
     pub args: Vec<Vec<u8>>,
     /// What could not be read whole.
     pub flags: ExecFlags,
@@ -119,7 +124,7 @@ impl ExitRecord {
 pub enum Record {
     /// A new process.
     Fork(ForkRecord),
-    /// A successful exec.
+    /// An exec, successful or failed.
     Exec(Box<ExecRecord>),
     /// A process's end.
     Exit(ExitRecord),
@@ -193,21 +198,29 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 status: u32_at(b, 24),
             }))
         }
-        KIND_EXEC => {
+        kind @ (KIND_EXEC | KIND_EXEC_FAILED) => {
             if b.len() < EXEC_DATA {
                 return Err(short("exec"));
             }
-            let exe_len = usize::from(u16_at(b, 64));
-            let cwd_len = usize::from(u16_at(b, 66));
-            let args_len = u32_at(b, 68) as usize;
+            let exe_len = usize::from(u16_at(b, 68));
+            let cwd_len = usize::from(u16_at(b, 70));
+            let args_len = u32_at(b, 72) as usize;
             let data = &b[EXEC_DATA..];
             if data.len() < exe_len + cwd_len + args_len {
                 return Err(short("exec"));
             }
             let (exe, rest) = data.split_at(exe_len);
             let (cwd, rest) = rest.split_at(cwd_len);
-            let tty = c_string(&b[88..120]);
+            let tty = c_string(&b[96..128]);
+            let cwd = path_of_components(cwd);
+            let exe = if kind == KIND_EXEC {
+                (exe_len > 0).then(|| path_of_components(exe))
+            } else {
+                let name = c_string(exe);
+                (!name.is_empty()).then(|| absolute(name, &cwd))
+            };
             Ok(Record::Exec(Box::new(ExecRecord {
+                ret: u32_at(b, 64) as i32,
                 pid,
                 boot_ns,
                 start_ns,
@@ -220,15 +233,28 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 sessionid: unset(u32_at(b, 48)),
                 flags: ExecFlags(u32_at(b, 52)),
                 parent_start_ns: u64_at(b, 56),
-                comm: c_string(&b[72..88]).to_vec(),
+                comm: c_string(&b[80..96]).to_vec(),
                 tty: (!tty.is_empty()).then(|| String::from_utf8_lossy(tty).into_owned()),
-                exe: (exe_len > 0).then(|| path_of_components(exe)),
-                cwd: path_of_components(cwd),
+                exe,
+                cwd,
                 args: split_args(&rest[..args_len]),
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
     }
+}
+
+/// `name` as given to a call, made absolute against `cwd` (not normalized: `..` stays).
+fn absolute(name: &[u8], cwd: &[u8]) -> Vec<u8> {
+    if name.starts_with(b"/") {
+        return name.to_vec();
+    }
+    let mut path = cwd.to_vec();
+    if !path.ends_with(b"/") {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name.strip_prefix(b"./").unwrap_or(name));
+    path
 }
 
 /// Joins components written leaf first, each NUL-terminated, into an absolute path.
@@ -273,14 +299,27 @@ mod tests {
     }
 
     fn exec_bytes(exe: &[u8], cwd: &[u8], args: &[u8], tty: &[u8]) -> Vec<u8> {
-        let mut b = header(KIND_EXEC, 42, 5_000, 4_000);
+        exec_bytes_of(KIND_EXEC, 0, exe, cwd, args, tty)
+    }
+
+    fn exec_bytes_of(
+        kind: u32,
+        ret: i32,
+        exe: &[u8],
+        cwd: &[u8],
+        args: &[u8],
+        tty: &[u8],
+    ) -> Vec<u8> {
+        let mut b = header(kind, 42, 5_000, 4_000);
         for v in [7u32, 1000, 0, 1000, 1000, u32::MAX, 3, 0] {
             b.extend_from_slice(&v.to_ne_bytes());
         }
         b.extend_from_slice(&3_000u64.to_ne_bytes());
+        b.extend_from_slice(&ret.to_ne_bytes());
         b.extend_from_slice(&(exe.len() as u16).to_ne_bytes());
         b.extend_from_slice(&(cwd.len() as u16).to_ne_bytes());
         b.extend_from_slice(&(args.len() as u32).to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes());
         let mut comm = [0u8; 16];
         comm[..4].copy_from_slice(b"true");
         b.extend_from_slice(&comm);
@@ -318,6 +357,30 @@ mod tests {
         assert_eq!(e.tty.as_deref(), Some("pts0"));
         let args: Vec<&[u8]> = e.args.iter().map(Vec::as_slice).collect();
         assert_eq!(args, [&b"true"[..], b"a b", b"", b"\xff"]);
+    }
+
+    #[test]
+    fn a_failed_exec_names_what_was_asked_for() {
+        let b = exec_bytes_of(
+            KIND_EXEC_FAILED,
+            -2,
+            b"./nope\0",
+            b"w\0tmp\0",
+            b"./nope\0x\0",
+            b"",
+        );
+        let Record::Exec(e) = parse(&b).unwrap() else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.ret, -2);
+        assert_eq!(e.exe.as_deref(), Some(&b"/tmp/w/nope"[..]));
+        assert_eq!(e.args, [b"./nope".to_vec(), b"x".to_vec()]);
+        let b = exec_bytes_of(KIND_EXEC_FAILED, -13, b"/etc/shadow\0", b"", b"", b"");
+        let Record::Exec(e) = parse(&b).unwrap() else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.exe.as_deref(), Some(&b"/etc/shadow"[..]));
+        assert_eq!(absolute(b"bin/x", b"/"), b"/bin/x");
     }
 
     #[test]
@@ -397,14 +460,14 @@ mod tests {
 
         #[test]
         fn any_exec_header_with_data_decodes_or_fails(
-            kind in 1u32..4, lens in any::<[u16; 2]>(), args_len in any::<u32>(),
+            kind in 1u32..5, lens in any::<[u16; 2]>(), args_len in any::<u32>(),
             data in proptest::collection::vec(any::<u8>(), 0..300)
         ) {
             let mut b = exec_bytes(b"", b"", b"", b"");
             b[0..4].copy_from_slice(&kind.to_ne_bytes());
-            b[64..66].copy_from_slice(&lens[0].to_ne_bytes());
-            b[66..68].copy_from_slice(&lens[1].to_ne_bytes());
-            b[68..72].copy_from_slice(&args_len.to_ne_bytes());
+            b[68..70].copy_from_slice(&lens[0].to_ne_bytes());
+            b[70..72].copy_from_slice(&lens[1].to_ne_bytes());
+            b[72..76].copy_from_slice(&args_len.to_ne_bytes());
             b.extend_from_slice(&data);
             let _ = parse(&b);
         }

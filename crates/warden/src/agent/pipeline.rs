@@ -863,15 +863,15 @@ impl Agent {
             exe: e.exe,
             args: e.args,
             cwd: Some(e.cwd),
-            success: true,
+            success: e.ret == 0,
             syscall: None,
-            exit: Some(0),
+            exit: Some(i64::from(e.ret)),
         };
         let cut = ExecFlags::ARGS_TRUNCATED
             | ExecFlags::ARGS_UNREADABLE
             | ExecFlags::EXE_TRUNCATED
             | ExecFlags::CWD_TRUNCATED;
-        if e.flags.0 & cut != 0 {
+        if e.flags.0 & cut != 0 && e.ret == 0 {
             // The same process (start time) still running the same image (exe, when ours is
             // whole): /proc then shows what the exec received.
             let exe_whole = !e.flags.has(ExecFlags::EXE_TRUNCATED);
@@ -1062,7 +1062,10 @@ impl Agent {
             let s = source.stats();
             m.insert(
                 "ebpf/ring_full".into(),
-                s.ring_full_forks + s.ring_full_execs + s.ring_full_exits,
+                s.ring_full_forks
+                    + s.ring_full_execs
+                    + s.ring_full_exits
+                    + s.ring_full_failed_execs,
             );
             m.insert("ebpf/queue_full".into(), s.queue_full);
             m.insert("ebpf/malformed".into(), s.malformed);
