@@ -4,6 +4,8 @@
 //! The form is declared as borrowed `Serialize` structs and written straight to text: this runs
 //! once per event on the agent's hot path, so no intermediate JSON tree is built.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -11,6 +13,7 @@ use crate::event::{
     Event, EventKind, Executable, FileAction, FileEvent, NetAction, NetworkEvent, Parent, Process,
     SocketAddress,
 };
+use crate::identity::EntityId;
 
 /// The event as one ECS JSON object.
 pub fn to_ecs(event: &Event) -> Value {
@@ -25,7 +28,7 @@ pub fn to_ecs_line(event: &Event) -> String {
 #[derive(Serialize)]
 struct Ecs<'a> {
     #[serde(rename = "@timestamp")]
-    timestamp: String,
+    timestamp: Rfc3339,
     host: Host<'a>,
     event: Meta,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,7 +124,8 @@ struct Meta {
     types: [&'static str; 1],
     action: &'static str,
     module: &'static str,
-    dataset: String,
+    /// `warden.<class>`.
+    dataset: NumText<Dataset>,
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<&'static str>,
 }
@@ -129,24 +133,24 @@ struct Meta {
 #[derive(Serialize)]
 struct EcsProcess<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    entity_id: Option<String>,
+    entity_id: Option<NumText<EntityId>>,
     pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    executable: Option<String>,
+    executable: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     args_count: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     command_line: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    args: Vec<String>,
+    args: Vec<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    working_directory: Option<String>,
+    working_directory: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    start: Option<String>,
+    start: Option<Rfc3339>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    end: Option<String>,
+    end: Option<Rfc3339>,
     #[serde(skip_serializing_if = "Option::is_none")]
     uptime: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -164,7 +168,7 @@ struct EcsProcess<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     hash: Option<Hash<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    parent: Option<EcsParent>,
+    parent: Option<EcsParent<'a>>,
 }
 
 #[derive(Serialize)]
@@ -176,7 +180,7 @@ struct Tty<'a> {
 #[derive(Serialize, Clone)]
 struct User<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
+    id: Option<NumText<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
 }
@@ -184,7 +188,7 @@ struct User<'a> {
 impl<'a> User<'a> {
     fn of(id: Option<u32>, name: Option<&'a str>) -> Option<User<'a>> {
         (id.is_some() || name.is_some()).then(|| User {
-            id: id.map(|i| i.to_string()),
+            id: id.map(NumText),
             name,
         })
     }
@@ -196,14 +200,14 @@ struct Hash<'a> {
 }
 
 #[derive(Serialize)]
-struct EcsParent {
+struct EcsParent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    entity_id: Option<String>,
+    entity_id: Option<NumText<EntityId>>,
     pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    executable: Option<String>,
+    executable: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    args: Vec<String>,
+    args: Vec<Cow<'a, str>>,
 }
 
 #[derive(Serialize)]
@@ -311,7 +315,7 @@ impl<'a> Ecs<'a> {
             EventKind::Loss(_) => ("pipeline_error", "host", "info", "events-lost"),
         };
         let mut ecs = Ecs {
-            timestamp: rfc3339_ns(event.time_ns),
+            timestamp: Rfc3339(event.time_ns),
             host: Host { name: &event.host },
             event: Meta {
                 kind,
@@ -319,7 +323,7 @@ impl<'a> Ecs<'a> {
                 types: [types],
                 action,
                 module: "warden",
-                dataset: format!("warden.{}", event.kind.class()),
+                dataset: NumText(Dataset(event.kind.class())),
                 outcome: None,
             },
             process: None,
@@ -346,7 +350,7 @@ impl<'a> Ecs<'a> {
                 if let Some(p) = &mut ecs.process {
                     p.exit_code = e.exit_code;
                     if let Some(duration) = e.duration_ns {
-                        p.end = Some(rfc3339_ns(event.time_ns));
+                        p.end = Some(Rfc3339(event.time_ns));
                         p.uptime = Some(duration / 1_000_000_000);
                     }
                 }
@@ -433,7 +437,7 @@ impl<'a> Ecs<'a> {
     }
 
     fn set_process(&mut self, p: &'a Process) {
-        let args: Vec<String> = p.args.iter().map(|a| text(a)).collect();
+        let args: Vec<Cow<'a, str>> = p.args.iter().map(|a| text_cow(a)).collect();
         let real_user = User::of(p.uid, p.user_name.as_deref());
         self.user = real_user.clone();
         self.container = p.container_id.as_deref().map(|id| Container { id });
@@ -443,15 +447,15 @@ impl<'a> Ecs<'a> {
         self.warden.original_ppid = p.original_ppid;
         self.warden.executable = p.executable.as_ref().map(executable);
         self.process = Some(EcsProcess {
-            entity_id: p.entity_id(),
+            entity_id: p.key.map(|k| NumText(k.entity())),
             pid: p.pid,
             name: p.comm.as_deref(),
-            executable: p.exe.as_deref().map(text),
+            executable: p.exe.as_deref().map(text_cow),
             args_count: (!args.is_empty()).then_some(args.len()),
-            command_line: (!args.is_empty()).then(|| command_line(&p.args)),
+            command_line: (!args.is_empty()).then(|| command_line(&args)),
             args,
-            working_directory: p.cwd.as_deref().map(text),
-            start: p.start_ns.map(rfc3339_ns),
+            working_directory: p.cwd.as_deref().map(text_cow),
+            start: p.start_ns.map(Rfc3339),
             end: None,
             uptime: None,
             exit_code: None,
@@ -557,12 +561,12 @@ fn octal_mode(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
 }
 
-fn parent(parent: &Parent) -> EcsParent {
+fn parent(parent: &Parent) -> EcsParent<'_> {
     EcsParent {
-        entity_id: parent.key.map(|k| k.entity_id()),
+        entity_id: parent.key.map(|k| NumText(k.entity())),
         pid: parent.pid,
-        executable: parent.exe.as_deref().map(text),
-        args: parent.args.iter().map(|a| text(a)).collect(),
+        executable: parent.exe.as_deref().map(text_cow),
+        args: parent.args.iter().map(|a| text_cow(a)).collect(),
     }
 }
 
@@ -587,13 +591,21 @@ fn executable(x: &Executable) -> ExecutableFacts<'_> {
 /// Bytes as text: valid UTF-8 as is; each byte of an invalid sequence as `\xNN`, so binary
 /// arguments survive in JSON without loss.
 pub fn text(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
+    text_cow(bytes).into_owned()
+}
+
+/// [`text`] without a copy when the bytes are valid UTF-8 (nearly always).
+fn text_cow(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
     let mut rest = bytes;
     loop {
         match std::str::from_utf8(rest) {
             Ok(s) => {
                 out.push_str(s);
-                return out;
+                return Cow::Owned(out);
             }
             Err(e) => {
                 let (good, bad) = rest.split_at(e.valid_up_to());
@@ -609,38 +621,81 @@ pub fn text(bytes: &[u8]) -> String {
 }
 
 /// The arguments joined by spaces, each quoted when it would otherwise be ambiguous.
-fn command_line(args: &[Vec<u8>]) -> String {
-    args.iter()
-        .map(|a| {
-            let t = text(a);
-            if t.is_empty() || t.contains([' ', '"', '\'', '\\', '\n', '\t']) {
-                format!(
-                    "\"{}\"",
-                    t.replace('\\', "\\\\")
-                        .replace('"', "\\\"")
-                        .replace('\n', "\\n")
-                )
-            } else {
-                t
+fn command_line(args: &[Cow<'_, str>]) -> String {
+    let mut line = String::with_capacity(args.iter().map(|a| a.len() + 3).sum());
+    for (i, t) in args.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        if t.is_empty() || t.contains([' ', '"', '\'', '\\', '\n', '\t']) {
+            line.push('"');
+            for c in t.chars() {
+                match c {
+                    '\\' => line.push_str("\\\\"),
+                    '"' => line.push_str("\\\""),
+                    '\n' => line.push_str("\\n"),
+                    c => line.push(c),
+                }
             }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+            line.push('"');
+        } else {
+            line.push_str(t);
+        }
+    }
+    line
 }
 
 /// RFC 3339 UTC with nanoseconds, from nanoseconds since the epoch.
 pub fn rfc3339_ns(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let nanos = ns.rem_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    Rfc3339(ns).to_string()
+}
+
+/// A time written as [`rfc3339_ns`] does, straight into the JSON (no intermediate string).
+#[derive(Clone, Copy)]
+struct Rfc3339(i64);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000);
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+}
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// `event.dataset`: the module and the event's class.
+#[derive(Clone, Copy)]
+struct Dataset(&'static str);
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "warden.{}", self.0)
+    }
+}
+
+/// Something ECS wants as a string (ids, names made of parts), written without an
+/// intermediate string.
+#[derive(Clone, Copy)]
+struct NumText<T>(T);
+
+impl<T: std::fmt::Display> Serialize for NumText<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
 }
 
 /// Nanoseconds since the epoch of an RFC 3339 UTC timestamp as [`rfc3339_ns`] writes it
@@ -773,6 +828,14 @@ mod tests {
         assert_eq!(v["process"]["executable"], "/bin/echo");
         assert_eq!(v["process"]["args"][1], "a b");
         assert_eq!(v["process"]["command_line"], "echo \"a b\"");
+        let odd: Vec<Cow<str>> = ["a", "", "b\\c", "say \"hi\"", "l1\nl2", "t\tt", "it's"]
+            .into_iter()
+            .map(Cow::Borrowed)
+            .collect();
+        assert_eq!(
+            command_line(&odd),
+            r#"a "" "b\\c" "say \"hi\"" "l1\nl2" "t	t" "it's""#
+        );
         assert_eq!(v["process"]["hash"]["sha256"], "ab");
         assert_eq!(v["user"]["name"], "bob");
         assert_eq!(v["warden"]["source"], "audit");

@@ -57,17 +57,34 @@ pub struct ProcessKey {
     pub start_ticks: u64,
 }
 
+/// A process key displayed as its entity id (see [`ProcessKey::entity_id`]).
+#[derive(Clone, Copy, Debug)]
+pub struct EntityId(ProcessKey);
+
+impl std::fmt::Display for EntityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let k = &self.0;
+        write!(
+            f,
+            "{:08x}-{}-{}",
+            k.boot.short_number(),
+            k.pid,
+            k.start_ticks
+        )
+    }
+}
+
 impl ProcessKey {
     /// The key's string form, carried on every event as `process.entity_id`:
     /// `<first 8 hex digits of the boot id>-<pid>-<start ticks>`, readable and unique per host.
     pub fn entity_id(&self) -> String {
-        // One formatting pass: this runs for every event, twice (the process and its parent).
-        format!(
-            "{:08x}-{}-{}",
-            self.boot.short_number(),
-            self.pid,
-            self.start_ticks
-        )
+        self.entity().to_string()
+    }
+
+    /// The entity id as something to write (into JSON, say) without a string of its own:
+    /// this runs for every event, twice (the process and its parent).
+    pub fn entity(&self) -> EntityId {
+        EntityId(*self)
     }
 
     /// Converts a kernel timestamp in nanoseconds since boot (as the process connector gives

@@ -10,4 +10,4 @@ pub use event::{
     Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, ForkEvent,
     LossEvent, NetAction, NetworkEvent, Parent, Process, SocketAddress, Source,
 };
-pub use identity::{BootId, ProcessKey};
+pub use identity::{BootId, EntityId, ProcessKey};
