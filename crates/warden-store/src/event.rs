@@ -102,6 +102,46 @@ pub struct StoredEventRow {
 pub(crate) const COLUMNS: &str = "time_ns, class, action, entity_id, parent_entity_id, pid, ppid, \
      uid, exe, path, success, json, old_path, local_address, local_port, remote_address, remote_port";
 
+/// The integer key the store indexes an entity id by (columns `entity_key`, `parent_key`).
+///
+/// Equal ids have equal keys; different ids may share one, so a lookup by key also compares the
+/// ids. An id of the agent's form, `<boot>-<pid>-<start ticks>` (`warden_core::ProcessKey`),
+/// gives `start ticks << 22 | pid` (pids stay below 2^22): keys then grow with the processes'
+/// start times, so the events of new processes are inserted at the right edge of the index,
+/// next to each other, rather than all over it. Any other id gets a hash (negative, so never
+/// equal to a key of the first kind).
+pub(crate) fn entity_key(id: &str) -> i64 {
+    const PID_BITS: u32 = 22;
+    if let Some((pid, ticks)) = pid_and_ticks(id.as_bytes())
+        && ticks < 1 << (63 - PID_BITS)
+        && pid < 1 << PID_BITS
+    {
+        return ((ticks << PID_BITS) | pid) as i64;
+    }
+    // FNV-1a.
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash | 1 << 63) as i64
+}
+
+/// The last two numbers of `<anything>-<pid>-<ticks>` (also with `:` separators: cheap, and
+/// keeps foreign ids of that shape ordered). Bytes, not `str::split`: this runs twice per row.
+fn pid_and_ticks(id: &[u8]) -> Option<(u64, u64)> {
+    let is_separator = |b: &u8| matches!(b, b'-' | b':');
+    let number = |digits: &[u8]| {
+        if digits.is_empty() || digits.len() > 19 {
+            return None;
+        }
+        digits.iter().try_fold(0u64, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+        })
+    };
+    let last = id.iter().rposition(is_separator)?;
+    let before = id[..last].iter().rposition(is_separator)?;
+    Some((number(&id[before + 1..last])?, number(&id[last + 1..])?))
+}
+
 impl StoredEventRow {
     /// Reads a row selected as `seq, <COLUMNS>`.
     pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEventRow> {
@@ -127,5 +167,36 @@ impl StoredEventRow {
                 remote_port: row.get(17)?,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entity_key;
+
+    #[test]
+    fn entity_keys_follow_start_time_and_hash_other_ids() {
+        let key = entity_key("4f2c9a1e-4194303-100");
+        assert_eq!(key, (100 << 22) | 4_194_303);
+        // Later processes sort after earlier ones, whatever their pids.
+        assert!(entity_key("4f2c9a1e-7-101") > key);
+        assert_eq!(entity_key("boot:12:34"), (34 << 22) | 12);
+        // Ids of another form are hashed: stable, and apart from the ordered keys.
+        for other in [
+            "",
+            "e",
+            "1-2",
+            "b-1",
+            "b-x-2",
+            "b-+1-2",
+            "b--2",
+            "b-4194304-1",
+            "b-1-9999999999999999999",
+            "b-1-99999999999999999999",
+        ] {
+            assert_eq!(entity_key(other), entity_key(other), "{other}");
+            assert!(entity_key(other) < 0, "{other}");
+        }
+        assert_ne!(entity_key("e1"), entity_key("e2"));
     }
 }

@@ -83,10 +83,9 @@ impl EventFilter {
             conds.push(format!("pid IN ({})", bind_list(&mut params, ids)));
         }
         if !self.entity_ids.is_empty() {
-            let ids = || self.entity_ids.iter().map(|e| Value::Text(e.clone()));
-            let own = format!("entity_id IN ({})", bind_list(&mut params, ids()));
+            let own = self.entity_condition("entity_id", "entity_key", &mut params);
             if self.match_parent_entity {
-                let parent = format!("parent_entity_id IN ({})", bind_list(&mut params, ids()));
+                let parent = self.entity_condition("parent_entity_id", "parent_key", &mut params);
                 conds.push(format!("({own} OR {parent})"));
             } else {
                 conds.push(own);
@@ -131,6 +130,24 @@ impl EventFilter {
             params.push(Value::Integer(i64::from(success)));
         }
         (conds, params)
+    }
+
+    /// `column IN (entity_ids)`, written so that an index serves it: rows with a key through
+    /// the key's index (the key narrows, the id decides, as keys may collide), rows without
+    /// one (older writers) through the partial text index on `column` that holds only them.
+    fn entity_condition(&self, column: &str, key: &str, params: &mut Vec<Value>) -> String {
+        let ids = || self.entity_ids.iter().map(|e| Value::Text(e.clone()));
+        let keys = self
+            .entity_ids
+            .iter()
+            .map(|e| Value::Integer(crate::event::entity_key(e)));
+        let keys = bind_list(params, keys);
+        let keyed = bind_list(params, ids());
+        let unkeyed = bind_list(params, ids());
+        format!(
+            "(({key} IN ({keys}) AND {column} IN ({keyed})) \
+             OR ({key} IS NULL AND {column} IN ({unkeyed})))"
+        )
     }
 
     /// `kinds` as SQL: a plain `class IN (...)` first, so that the class index stays usable
@@ -734,8 +751,15 @@ mod tests {
             },
         );
         assert!(by_pid.contains("events_pid"), "{by_pid}");
-        assert!(by_entity.contains("events_entity_id"), "{by_entity}");
-        assert!(by_entity.contains("events_parent_entity_id"), "{by_entity}");
+        for index in [
+            "events_entity_key",
+            "events_entity_id_unkeyed",
+            "events_parent_key",
+            "events_parent_entity_id_unkeyed",
+        ] {
+            assert!(by_entity.contains(index), "{index}: {by_entity}");
+        }
+        assert!(!by_entity.contains("SCAN"), "{by_entity}");
     }
 
     #[test]

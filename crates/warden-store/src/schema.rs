@@ -38,6 +38,22 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN local_port INTEGER;
     ALTER TABLE events ADD COLUMN remote_address TEXT;
     ALTER TABLE events ADD COLUMN remote_port INTEGER;",
+    // 3: integer keys for the entity lookups (`crate::event::entity_key`), written by the
+    // writer. The text indexes on `entity_id` and `parent_entity_id` were the writer's most
+    // expensive: long keys, compared as strings, inserted all over the index. A key has the
+    // start time in its high bits, so new processes land at the right edge of the index.
+    // Rows without a key (written before this migration, or by an older agent still running)
+    // stay reachable through partial text indexes that hold only them: empty on a new store,
+    // and never touched by the new writer's inserts.
+    "ALTER TABLE events ADD COLUMN entity_key INTEGER;
+    ALTER TABLE events ADD COLUMN parent_key INTEGER;
+    DROP INDEX IF EXISTS events_entity_id;
+    DROP INDEX IF EXISTS events_parent_entity_id;
+    CREATE INDEX events_entity_key ON events(entity_key);
+    CREATE INDEX events_parent_key ON events(parent_key);
+    CREATE INDEX events_entity_id_unkeyed ON events(entity_id) WHERE entity_key IS NULL;
+    CREATE INDEX events_parent_entity_id_unkeyed ON events(parent_entity_id)
+        WHERE parent_key IS NULL AND parent_entity_id IS NOT NULL;",
 ];
 
 /// Schema version this build writes (the number of migrations).

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
-use crate::event::COLUMNS;
+use crate::event::{COLUMNS, entity_key};
 use crate::{BUSY_TIMEOUT, Result, Retention, StoreError, StoredEvent};
 
 /// Rows deleted per transaction by retention, so one run never holds the write lock (nor grows
@@ -78,8 +78,8 @@ impl RetentionReport {
     }
 }
 
-/// Opens a read-write connection set up for the store: incremental auto-vacuum (effective only
-/// on a new database), WAL, `synchronous=NORMAL`, busy timeout, WAL size limit.
+/// Opens a read-write connection set up for the store: 8 KiB pages and incremental auto-vacuum
+/// (effective only on a new database), WAL, `synchronous=NORMAL`, busy timeout, WAL size limit.
 pub(crate) fn open_write_connection(path: &Path, retention: &Retention) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -89,8 +89,13 @@ pub(crate) fn open_write_connection(path: &Path, retention: &Retention) -> Resul
             | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // Before WAL and before any table: auto_vacuum can only be enabled on an empty database.
-    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+    // Before WAL and before any table: page_size and auto_vacuum only take effect on an empty
+    // database (an existing store keeps its own). 8 KiB pages rather than 4: fewer page splits,
+    // WAL frames and B-tree levels per row, and denser index pages (~10 % less writer CPU per
+    // row and ~10 % less disk in `benches/ingest.rs`; 16 KiB did better on full batches of
+    // 1000 but not on the small batches of a quiet host, where every commit rewrites whole
+    // pages).
+    conn.execute_batch("PRAGMA page_size = 8192; PRAGMA auto_vacuum = INCREMENTAL")?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Invalid(format!(
@@ -166,9 +171,13 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut stmt = tx.prepare_cached(&format!(
-                "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                "INSERT INTO events ({COLUMNS}, entity_key, parent_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
             ))?;
             for e in events {
+                // Never NULL when there is an id: NULL marks the rows of older writers, which
+                // only the `_unkeyed` text indexes find.
+                let own_key = entity_key(&e.entity_id);
+                let parent_key = e.parent_entity_id.as_deref().map(entity_key);
                 stmt.execute(params![
                     e.time_ns,
                     e.class,
@@ -187,6 +196,8 @@ impl Writer {
                     e.local_port,
                     e.remote_address,
                     e.remote_port,
+                    own_key,
+                    parent_key,
                 ])?;
             }
         }

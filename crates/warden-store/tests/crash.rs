@@ -163,13 +163,15 @@ fn sigkill_mid_write_keeps_every_committed_batch_whole() {
             last - first + 1,
             "round {round}: batches contiguous"
         );
-        if first > 0 {
+        // Batch 0 was written first, from seq 1: a later start means retention trimmed it.
+        let trimmed = first > 0 || batches[0].3 > 1;
+        if trimmed {
             retention_seen = true;
         }
         for (i, &(b, n, distinct, min_seq, max_seq)) in batches.iter().enumerate() {
-            if i == 0 && first > 0 {
-                // Size retention deletes the oldest rows, possibly part of the oldest batch:
-                // what is left of it is its newest rows.
+            if i == 0 && trimmed {
+                // Size retention deletes the oldest rows, possibly part of the oldest batch
+                // (batch 0 included): what is left of it is its newest rows.
                 assert!(
                     n <= BATCH && max_seq - min_seq + 1 == n,
                     "round {round}: batch {b}"

@@ -208,6 +208,10 @@ fn open_sets_up_wal_schema_version_and_incremental_vacuum() {
     assert_eq!(mode, "wal");
     assert_eq!(version, SCHEMA_VERSION);
     assert_eq!(vacuum, 2, "auto_vacuum=INCREMENTAL");
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, 8192);
     // Opening again is a no-op migration; the reader refuses to write.
     Store::open(store.dir(), Retention::default()).expect("reopen");
     assert!(conn.execute("DELETE FROM events", []).is_err());
@@ -751,4 +755,95 @@ fn an_old_store_is_upgraded_on_read() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert!(version >= 2);
+}
+
+/// A store of schema 2 (entity ids indexed as text) is upgraded; its rows, the rows an older
+/// agent still running goes on writing (without keys), and new rows are all found by entity.
+#[test]
+fn entity_filters_find_rows_written_before_and_after_the_key_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = warden_store::database_path(dir.path());
+    let old_insert = "INSERT INTO events (time_ns, class, action, entity_id, parent_entity_id, \
+                      pid, json) VALUES (?1, 'exec', 'exec', ?2, ?3, 1, '{}')";
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL,
+                class TEXT NOT NULL, action TEXT NOT NULL, entity_id TEXT NOT NULL,
+                parent_entity_id TEXT, pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER,
+                exe TEXT, path TEXT, success INTEGER, json TEXT NOT NULL, old_path TEXT,
+                local_address TEXT, local_port INTEGER, remote_address TEXT, remote_port INTEGER);
+             CREATE INDEX events_time_ns ON events(time_ns);
+             CREATE INDEX events_entity_id ON events(entity_id);
+             CREATE INDEX events_parent_entity_id ON events(parent_entity_id);
+             CREATE INDEX events_pid ON events(pid);
+             CREATE INDEX events_class ON events(class, time_ns);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        conn.execute(
+            old_insert,
+            rusqlite::params![1, "0000abcd-10-5", "0000abcd-1-1"],
+        )
+        .unwrap();
+        conn.execute(old_insert, rusqlite::params![2, "e-old", None::<String>])
+            .unwrap();
+    }
+    let store = Store::open(dir.path(), no_retention()).unwrap();
+    let page_size: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, 4096, "an existing store keeps its page size");
+    // An agent of the previous version, still running: it knows nothing of the keys.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(old_insert, rusqlite::params![3, "0000abcd-10-5", "e-old"])
+        .unwrap();
+    let mut writer = store.writer().unwrap();
+    let new = |time_ns, entity_id: &str, parent: Option<&str>| StoredEvent {
+        time_ns,
+        class: "exit".into(),
+        action: "exit".into(),
+        entity_id: entity_id.into(),
+        parent_entity_id: parent.map(String::from),
+        pid: 1,
+        json: "{}".into(),
+        ..StoredEvent::default()
+    };
+    writer
+        .insert_batch(&[
+            new(4, "0000abcd-10-5", Some("0000abcd-1-1")),
+            new(5, "e-old", None),
+            new(6, "0000abcd-11-6", Some("0000abcd-10-5")),
+        ])
+        .unwrap();
+    let reader = Store::reader(dir.path()).unwrap();
+    let times = |ids: &[&str], match_parent_entity: bool| {
+        let filter = EventFilter {
+            entity_ids: ids.iter().map(|s| s.to_string()).collect(),
+            match_parent_entity,
+            ..EventFilter::default()
+        };
+        let via_query: Vec<i64> = all(&reader, &filter)
+            .iter()
+            .map(|r| r.event.time_ns)
+            .collect();
+        let via_matches: Vec<i64> = all(&reader, &EventFilter::default())
+            .iter()
+            .filter(|r| filter.matches(&r.event))
+            .map(|r| r.event.time_ns)
+            .collect();
+        assert_eq!(via_query, via_matches, "{ids:?}");
+        assert_eq!(reader.count(&filter).unwrap(), via_query.len() as u64);
+        via_query
+    };
+    assert_eq!(times(&["0000abcd-10-5"], false), [1, 3, 4]);
+    assert_eq!(times(&["0000abcd-10-5"], true), [1, 3, 4, 6]);
+    assert_eq!(times(&["e-old"], false), [2, 5]);
+    assert_eq!(times(&["e-old"], true), [2, 3, 5]);
+    assert_eq!(times(&["0000abcd-1-1"], true), [1, 4]);
+    assert_eq!(times(&["0000abcd-11-6", "nothing"], true), [6]);
 }

@@ -894,7 +894,9 @@ fn short_lived(test: &str, source: &str) {
         let err = Command::new(&missing).arg("never ran").spawn().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(nix::errno::Errno::ENOENT as i32));
         let events = agent.wait_for("the failed exec", |ev| {
-            has(ev, "exec", |e| e["process"]["executable"] == missing_s.as_str())
+            has(ev, "exec", |e| {
+                e["process"]["executable"] == missing_s.as_str()
+            })
         });
         let failed = the(&events, "exec", "the failed exec", |e| {
             e["process"]["executable"] == missing_s.as_str()
@@ -904,7 +906,11 @@ fn short_lived(test: &str, source: &str) {
             strings(&failed["process"]["args"]),
             [missing_s.as_str(), "never ran"]
         );
-        assert_eq!(failed["warden"]["syscall_exit"], -(nix::errno::Errno::ENOENT as i32), "{failed}");
+        assert_eq!(
+            failed["warden"]["syscall_exit"],
+            -(nix::errno::Errno::ENOENT as i32),
+            "{failed}"
+        );
         assert_eq!(failed["process"]["parent"]["pid"], me, "{failed}");
     }
     agent.stop();

@@ -35,7 +35,7 @@ use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
 use super::status::{SourceStatus, Status};
 
-/// Events waiting for the store writer; when it falls behind (a burst beyond its ~60,000 rows/s),
+/// Events waiting for the store writer; when it falls behind (a burst beyond its ~90,000 rows/s),
 /// events are dropped and counted. ~25 MiB at most.
 const STORE_QUEUE: usize = 32_768;
 /// File events waiting for the pipeline.
