@@ -128,6 +128,10 @@ struct ParentLink {
 #[derive(Clone, Copy, Debug)]
 struct ExitState {
     boot_ns: u64,
+    /// Set by [`ProcessTable::sweep`], which found the process gone before its exit arrived
+    /// (an exit still queued or held in the pipeline): the real exit may still come, and is
+    /// then reported.
+    swept: bool,
 }
 
 #[derive(Debug)]
@@ -444,9 +448,13 @@ impl ProcessTable {
             self.stats.unknown_exits += 1;
             return None;
         };
-        if self.entries.get(&id)?.exit.is_some() {
-            self.stats.duplicate_exits += 1;
-            return None;
+        match self.entries.get(&id)?.exit {
+            Some(ExitState { swept: true, .. }) => self.unsweep(id),
+            Some(_) => {
+                self.stats.duplicate_exits += 1;
+                return None;
+            }
+            None => {}
         }
         self.mark_exited(id, f.boot_ns);
         let process = self.process(self.entries.get(&id)?);
@@ -560,14 +568,18 @@ impl ProcessTable {
             let Some(e) = self.entries.get(&id) else {
                 continue;
             };
-            let gone = match (src.start_ticks(pid), e.key) {
-                (None, _) => true,
-                (Some(t), Some(k)) => !self.same_start(k.start_ticks, e.exact, t, true),
-                (Some(_), None) => false,
-            };
-            if gone {
-                self.retire(id);
-                retired += 1;
+            match (src.start_ticks(pid), e.key) {
+                // Gone: its exit may still be on its way (queued, or held behind an exec), so
+                // the pid keeps pointing here and a late exit is still reported.
+                (None, _) => {
+                    self.sweep_out(id);
+                    retired += 1;
+                }
+                (Some(t), Some(k)) if !self.same_start(k.start_ticks, e.exact, t, true) => {
+                    self.retire(id);
+                    retired += 1;
+                }
+                _ => {}
             }
         }
         retired
@@ -766,14 +778,51 @@ impl ProcessTable {
         if let Some(e) = self.entries.get_mut(&id)
             && e.exit.is_none()
         {
-            e.exit = Some(ExitState { boot_ns });
+            e.exit = Some(ExitState {
+                boot_ns,
+                swept: false,
+            });
             self.live_leaves.remove(&id);
             self.exited.insert((boot_ns, id));
         }
     }
 
-    /// The process behind `id` is gone without an exit for it (pid reused, or found gone): it
-    /// is marked exited now and no longer the pid's current entry.
+    /// The process behind `id` was found gone from /proc with no exit reported yet: marked
+    /// exited now (so it ages out like any other), but a real exit still finds it.
+    fn sweep_out(&mut self, id: u64) {
+        let now = self.now_boot_ns;
+        if let Some(e) = self.entries.get_mut(&id)
+            && e.exit.is_none()
+        {
+            self.stats.retired += 1;
+            e.exit = Some(ExitState {
+                boot_ns: now,
+                swept: true,
+            });
+            self.live_leaves.remove(&id);
+            self.exited.insert((now, id));
+        }
+    }
+
+    /// Undoes [`Self::sweep_out`] for the real exit that has now arrived.
+    fn unsweep(&mut self, id: u64) {
+        if let Some(e) = self.entries.get_mut(&id)
+            && let Some(exit) = e.exit.take()
+        {
+            // Past its grace period and kept for its children ("held"), it is in no exit list.
+            if e.held {
+                e.held = false;
+            } else {
+                self.exited.remove(&(exit.boot_ns, id));
+            }
+            if e.children == 0 {
+                self.live_leaves.insert(id);
+            }
+        }
+    }
+
+    /// The process behind `id` is gone without an exit for it (its pid now holds another
+    /// process): it is marked exited now and no longer the pid's current entry.
     fn retire(&mut self, id: u64) {
         let Some(e) = self.entries.get(&id) else {
             return;

@@ -393,7 +393,6 @@ fn sweep_retires_processes_whose_exit_was_lost() {
     }
     proc.0.insert(1000, seed(1000, 900, 7777, "/bin/other")); // pid reused
     assert_eq!(t.sweep(60 * SEC, &proc), 2);
-    assert!(t.get(2000).is_none(), "no longer the pid's process");
     assert!(
         t.get_key(&key(2000, 2000)).is_some(),
         "retired but within grace"
@@ -401,6 +400,43 @@ fn sweep_retires_processes_whose_exit_was_lost() {
     assert_eq!(t.reap(71 * SEC), 2);
     assert_eq!(t.len(), 2);
     t.check_invariants();
+}
+
+/// A process gone from /proc whose exit is still on its way (queued, or held behind its exec)
+/// is swept, and the exit that then arrives is reported, once, with its code.
+#[test]
+fn an_exit_arriving_after_the_sweep_is_still_reported() {
+    let mut t = base();
+    t.on_fork(&fork(900, 2000, 20 * SEC)).unwrap();
+    let mut proc = FakeProc::default();
+    for p in [
+        seed(1, 0, 1, "/sbin/init"),
+        seed(900, 1, 500, "/usr/sbin/sshd"),
+        seed(1000, 900, 1000, "/bin/bash"),
+    ] {
+        proc.0.insert(p.pid, p);
+    }
+    assert_eq!(t.sweep(21 * SEC, &proc), 1);
+    t.check_invariants();
+    let mut late = exit(2000, 21 * SEC + 1);
+    late.exit_code = Some(3);
+    let event = t.on_exit(&late).expect("the late exit is reported");
+    assert_eq!(event.exit_code, Some(3));
+    assert_eq!(event.process.pid, 2000);
+    assert_eq!(t.stats().unknown_exits, 0);
+    t.check_invariants();
+    assert!(t.on_exit(&late).is_none(), "only once");
+    assert_eq!(t.stats().duplicate_exits, 1);
+    // Swept and then held past its grace period for a child: a late exit is still reported.
+    t.on_fork(&fork(900, 3000, 30 * SEC)).unwrap();
+    t.on_fork(&fork(3000, 3001, 31 * SEC)).unwrap();
+    proc.0.insert(3001, seed(3001, 3000, 3100, "/bin/child"));
+    assert_eq!(t.sweep(32 * SEC, &proc), 1);
+    t.reap(60 * SEC);
+    t.check_invariants();
+    assert!(t.on_exit(&exit(3000, 61 * SEC)).is_some());
+    t.check_invariants();
+    assert_eq!(t.stats().unknown_exits, 0);
 }
 
 #[test]

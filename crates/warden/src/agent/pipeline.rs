@@ -1078,6 +1078,11 @@ impl Agent {
             m.insert("fanotify/malformed".into(), s.malformed);
             m.insert("fanotify/read_error".into(), s.read_errors);
         }
+        // Exits the table could not place: their process was never seen (no identity to give
+        // the event), or was already marked exited.
+        let table = self.table.stats();
+        m.insert("process_table/unknown_exit".into(), table.unknown_exits);
+        m.insert("process_table/duplicate_exit".into(), table.duplicate_exits);
         m.insert("pipeline/store_queue_full".into(), self.store_dropped);
         if let Some(thread) = &self.store_thread {
             m.insert(
