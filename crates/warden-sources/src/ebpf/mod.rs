@@ -188,6 +188,18 @@ fn load_error(e: impl std::fmt::Display + std::fmt::Debug) -> EbpfError {
     }
 }
 
+/// The object's program `name`, as the kind it is declared (its ELF section).
+#[cfg(warden_bpf)]
+fn program<'a, T>(ebpf: &'a mut aya::Ebpf, name: &str) -> Result<&'a mut T, EbpfError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or_else(|| EbpfError::Load(format!("no program {name} in the object")))?
+        .try_into()
+        .map_err(load_error)
+}
+
 impl Loaded {
     #[cfg(not(warden_bpf))]
     fn load() -> Result<Loaded, EbpfError> {
@@ -203,32 +215,24 @@ impl Loaded {
             .load(PROGRAM)
             .map_err(load_error)?;
         // Fork before exec before exit: whatever starts meanwhile is seen whole or not at all.
-        for (program, tracepoint) in [
+        for (name, tracepoint) in [
             ("on_fork", "sched_process_fork"),
             ("on_exec", "sched_process_exec"),
             ("on_exit", "sched_process_exit"),
         ] {
-            let p: &mut BtfTracePoint = ebpf
-                .program_mut(program)
-                .ok_or_else(|| EbpfError::Load(format!("no program {program} in the object")))?
-                .try_into()
-                .map_err(load_error)?;
+            let p: &mut BtfTracePoint = program(&mut ebpf, name)?;
             p.load(tracepoint, &btf).map_err(load_error)?;
             p.attach().map_err(load_error)?;
         }
         // Failed execs: the calls' entry remembers what was asked for, their exit reports a
         // failure. (Native calls only: the kernel has no such tracepoints for 32-bit ones.)
-        for (program, call) in [
+        for (name, call) in [
             ("on_execve", "sys_enter_execve"),
             ("on_execveat", "sys_enter_execveat"),
             ("on_execve_exit", "sys_exit_execve"),
             ("on_execveat_exit", "sys_exit_execveat"),
         ] {
-            let p: &mut TracePoint = ebpf
-                .program_mut(program)
-                .ok_or_else(|| EbpfError::Load(format!("no program {program} in the object")))?
-                .try_into()
-                .map_err(load_error)?;
+            let p: &mut TracePoint = program(&mut ebpf, name)?;
             p.load().map_err(load_error)?;
             p.attach("syscalls", call).map_err(load_error)?;
         }
