@@ -383,18 +383,22 @@ fn bulk_changes_are_all_captured_and_costed() {
         channel_capacity: 1 << 16,
         ..FanotifyConfig::default()
     };
-    let (mut src, rx) = FanotifySource::start(config).unwrap();
-    // The thread names itself once it runs: look for it a little while.
-    let find_reader = || {
+    let readers = || -> Vec<std::path::PathBuf> {
         std::fs::read_dir("/proc/self/task")
             .unwrap()
             .flatten()
-            .find(|t| {
+            .filter(|t| {
                 std::fs::read_to_string(t.path().join("comm"))
                     .is_ok_and(|c| c.trim() == "warden-fanotify")
             })
             .map(|t| t.path())
+            .collect()
     };
+    // The previous test's reader may linger in /proc for a moment after it was joined.
+    let earlier = readers();
+    let (mut src, rx) = FanotifySource::start(config).unwrap();
+    // The thread names itself once it runs: look for it a little while.
+    let find_reader = || readers().into_iter().find(|t| !earlier.contains(t));
     let started = Instant::now();
     let reader_tid = loop {
         match find_reader() {
