@@ -46,7 +46,10 @@ const AUDIT_QUEUE: usize = 16_384;
 /// 60,000 records).
 const EBPF_QUEUE: usize = 65_536;
 const STATUS_EVERY: Duration = Duration::from_secs(1);
-const COALESCE: Duration = Duration::from_millis(10);
+/// After something arrives, let more gather this long before the next pass: the pass then
+/// handles many events per wakeup (20 ms rather than 10: ~10 % less agent CPU at 1000 execs/s,
+/// alternating A/B runs), and an event reaches the store a few milliseconds later.
+const COALESCE: Duration = Duration::from_millis(20);
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 fn now_ns() -> i64 {
