@@ -60,6 +60,7 @@ fn now_ns() -> i64 {
 
 /// Runs the agent in the foreground until SIGINT/SIGTERM.
 pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
+    pin_mmap_threshold();
     let config = Config::load(config_path)?;
     let _only_agent = single_instance()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -83,6 +84,16 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     }
     agent.run_until(&stop);
     agent.shutdown()
+}
+
+/// Keeps glibc's allocator from moving its mmap threshold. By default, freeing a large mmapped
+/// block (the kernel's BTF parsed once at eBPF load: ~19 MB) raises the threshold, and later large
+/// allocations then stay resident in the heap: 46 → 35 MB of RSS at idle with the threshold
+/// pinned at its default 128 KiB. Large blocks then cost an mmap and a munmap each, which the
+/// agent does a few times a second at most (store batches).
+fn pin_mmap_threshold() {
+    // SAFETY: mallopt only changes a malloc tunable; called before any thread starts.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
 }
 
 /// Where the running agent holds its lock: one agent per host, since audit rules and the
