@@ -608,6 +608,18 @@ fn forked_exec(test: &str, source: &str) {
         return;
     };
     let mut agent = Agent::start(&process_source(source));
+    // The status names the process source in use, and the other as not needed.
+    let status = agent.status();
+    let state = |name: &str| {
+        status["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["active"].as_bool().unwrap())
+    };
+    assert_eq!(state("ebpf"), Some(source == "ebpf"), "{status}");
+    assert_eq!(state("proc_connector"), Some(source == "audit"), "{status}");
     let (_work, exe) = true_copy("warden-e2e-odd");
     let digest = sha256(&exe);
 

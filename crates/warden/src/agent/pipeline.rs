@@ -885,12 +885,16 @@ impl Agent {
             | ExecFlags::ARGS_UNREADABLE
             | ExecFlags::EXE_TRUNCATED
             | ExecFlags::CWD_TRUNCATED;
-        if e.flags.0 & cut != 0 && e.ret == 0 {
+        if e.flags.0 & cut != 0 {
             // The same process (start time) still running the same image (exe, when ours is
-            // whole): /proc then shows what the exec received.
+            // whole): /proc then shows what the exec received. A failed exec left no image to
+            // read it from.
             let exe_whole = !e.flags.has(ExecFlags::EXE_TRUNCATED);
-            match procfs::read_process(e.pid) {
-                Ok(p) if p.start_ticks == start_ticks && (!exe_whole || p.exe == fact.exe) => {
+            let proc = (e.ret == 0)
+                .then(|| procfs::read_process(e.pid).ok())
+                .flatten();
+            match proc {
+                Some(p) if p.start_ticks == start_ticks && (!exe_whole || p.exe == fact.exe) => {
                     fact.args = p.cmdline;
                     fact.exe = p.exe.or(fact.exe);
                     fact.cwd = p.cwd.or(fact.cwd);
