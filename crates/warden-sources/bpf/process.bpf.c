@@ -213,7 +213,7 @@ static __always_inline u32 walk_path(struct path *path, u32 base, u32 *flags, u3
 }
 
 SEC("tp_btf/sched_process_fork")
-int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+int BPF_PROG(warden_fork, struct task_struct *parent, struct task_struct *child)
 {
 	/* A new thread is not a new process. */
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
@@ -234,7 +234,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(on_exit, struct task_struct *task)
+int BPF_PROG(warden_exit, struct task_struct *task)
 {
 	/* The process ends with its last thread: do_exit has just counted this one out. */
 	struct signal_struct *signal = BPF_CORE_READ(task, signal);
@@ -304,7 +304,7 @@ static __always_inline void send_exec(struct exec_record *r, u32 at, u32 args_le
 }
 
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid)
+int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 {
 	/* The call succeeded: forget it under the thread id it was made with (a non-leader
 	 * thread's exec takes the leader's id, so the exit tracepoint would not find it). */
@@ -376,14 +376,14 @@ static __always_inline void remember(const char *filename, const char *const *ar
 }
 
 SEC("tracepoint/syscalls/sys_enter_execve")
-int on_execve(struct execve_enter *ctx)
+int warden_execve(struct execve_enter *ctx)
 {
 	remember(ctx->filename, ctx->argv);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
-int on_execveat(struct execveat_enter *ctx)
+int warden_execat(struct execveat_enter *ctx)
 {
 	remember(ctx->filename, ctx->argv);
 	return 0;
@@ -458,13 +458,13 @@ static __always_inline int exec_returned(struct sys_exit *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_execve")
-int on_execve_exit(struct sys_exit *ctx)
+int warden_execve_x(struct sys_exit *ctx)
 {
 	return exec_returned(ctx);
 }
 
 SEC("tracepoint/syscalls/sys_exit_execveat")
-int on_execveat_exit(struct sys_exit *ctx)
+int warden_execat_x(struct sys_exit *ctx)
 {
 	return exec_returned(ctx);
 }

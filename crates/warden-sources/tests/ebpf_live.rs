@@ -9,9 +9,21 @@ use std::time::{Duration, Instant};
 use warden_sources::ebpf::{EbpfConfig, EbpfError, EbpfSource, ExecRecord, Record};
 use warden_sources::procfs;
 
+/// Set in the child process of `the_programs_go_with_a_killed_agent`.
+const CHILD_ENV: &str = "WARDEN_EBPF_CHILD";
+
+/// One source at a time in this process: the kill test counts the loaded programs by name.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serialize() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn source() -> Option<(EbpfSource, crossbeam_channel::Receiver<Record>)> {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if unsafe { libc::geteuid() } != 0 || std::env::var_os(CHILD_ENV).is_some() {
         eprintln!("skipped: needs root");
         return None;
     }
@@ -59,6 +71,7 @@ fn ticks_of(ns: u64) -> u64 {
 
 #[test]
 fn fork_exec_exit_carry_what_proc_shows() {
+    let _one = serialize();
     let Some((mut src, rx)) = source() else {
         return;
     };
@@ -156,6 +169,7 @@ fn fork_exec_exit_carry_what_proc_shows() {
 
 #[test]
 fn threads_are_not_processes_and_signals_are_told() {
+    let _one = serialize();
     let Some((_src, rx)) = source() else {
         return;
     };
@@ -208,6 +222,7 @@ fn threads_are_not_processes_and_signals_are_told() {
 
 #[test]
 fn a_long_argument_list_is_cut_and_said_so() {
+    let _one = serialize();
     let Some((_src, rx)) = source() else {
         return;
     };
@@ -228,6 +243,7 @@ fn a_long_argument_list_is_cut_and_said_so() {
 
 #[test]
 fn failed_execs_name_what_was_asked_for_and_why() {
+    let _one = serialize();
     let Some((_src, rx)) = source() else {
         return;
     };
@@ -271,4 +287,85 @@ fn failed_execs_name_what_was_asked_for_and_why() {
     );
     assert_eq!(denied.args, [b"./noexec".to_vec(), b"x".to_vec()]);
     assert_ne!(missing.pid, denied.pid, "each tried in its own child");
+}
+
+/// Warden's programs loaded on the host now (the kernel keeps 15 characters of a name).
+fn warden_programs() -> usize {
+    aya::programs::loaded_programs()
+        .flatten()
+        .filter(|p| p.name().starts_with(b"warden_"))
+        .count()
+}
+
+/// The body of the child process of the next test: starts the source, says so, waits.
+#[test]
+fn ebpf_child() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let (_src, _rx) = EbpfSource::start(EbpfConfig::default()).expect("the child's source");
+    println!("ready");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Nothing is pinned: the programs are attached through the agent's file descriptors only, so
+/// a SIGKILLed agent leaves no program behind (the host is as it was, however the agent ends).
+#[test]
+fn the_programs_go_with_a_killed_agent() {
+    let _one = serialize();
+    let Some((src, rx)) = source() else {
+        return;
+    };
+    drop((src, rx));
+    let quiet = |what: &str, want: &dyn Fn(usize) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = warden_programs();
+            if want(n) {
+                return n;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {n} warden programs loaded"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Stopped sources release theirs too (freed after an RCU grace period).
+    quiet("after a stop", &|n| n == 0);
+    /// Kills the child however the test ends, so a failed assertion leaves nothing loaded.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "ebpf_child",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_ENV, "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The test harness prints its own lines first ("test ebpf_child ... " before ours).
+    let out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let ready = std::io::BufRead::lines(out)
+        .map_while(Result::ok)
+        .any(|line| line.ends_with("ready"));
+    assert!(ready, "the child did not start its source");
+    assert_eq!(
+        warden_programs(),
+        7,
+        "fork, exec, exit and the four exec calls"
+    );
+    drop(child); // SIGKILL, then reaped
+    quiet("after SIGKILL", &|n| n == 0);
 }

@@ -216,9 +216,9 @@ impl Loaded {
             .map_err(load_error)?;
         // Fork before exec before exit: whatever starts meanwhile is seen whole or not at all.
         for (name, tracepoint) in [
-            ("on_fork", "sched_process_fork"),
-            ("on_exec", "sched_process_exec"),
-            ("on_exit", "sched_process_exit"),
+            ("warden_fork", "sched_process_fork"),
+            ("warden_exec", "sched_process_exec"),
+            ("warden_exit", "sched_process_exit"),
         ] {
             let p: &mut BtfTracePoint = program(&mut ebpf, name)?;
             p.load(tracepoint, &btf).map_err(load_error)?;
@@ -227,10 +227,10 @@ impl Loaded {
         // Failed execs: the calls' entry remembers what was asked for, their exit reports a
         // failure. (Native calls only: the kernel has no such tracepoints for 32-bit ones.)
         for (name, call) in [
-            ("on_execve", "sys_enter_execve"),
-            ("on_execveat", "sys_enter_execveat"),
-            ("on_execve_exit", "sys_exit_execve"),
-            ("on_execveat_exit", "sys_exit_execveat"),
+            ("warden_execve", "sys_enter_execve"),
+            ("warden_execat", "sys_enter_execveat"),
+            ("warden_execve_x", "sys_exit_execve"),
+            ("warden_execat_x", "sys_exit_execveat"),
         ] {
             let p: &mut TracePoint = program(&mut ebpf, name)?;
             p.load().map_err(load_error)?;
