@@ -1,18 +1,18 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: MIT OR GPL-2.0-only
 /* Process lifecycle for Warden: fork, exec and exit of every process on the host, read in the
  * kernel at the scheduler's tracepoints and handed to the agent through one ring buffer.
  *
  * Why here rather than from audit records: the exec's identity, credentials, executable, working
  * directory and argv are read straight from the task, once, with no text to format in the
  * kernel and none to parse in the agent. The record layouts below are mirrored by
- * src/ebpf/record.rs; change both together. (GPL: the kernel lets only GPL programs use the
- * helpers this needs; the object is loaded into the kernel, not linked with Warden.) */
+ * src/ebpf/record.rs; change both together. (Dual licensed: MIT like the rest of Warden, and
+ * GPL-compatible as the kernel requires of programs that use its GPL-only helpers.) */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #define KIND_FORK 1
 #define KIND_EXEC 2
