@@ -244,9 +244,14 @@ fn a_long_argument_list_is_cut_and_said_so() {
 #[test]
 fn failed_execs_name_what_was_asked_for_and_why() {
     let _one = serialize();
-    let Some((_src, rx)) = source() else {
+    let Some((src, rx)) = source() else {
         return;
     };
+    assert_eq!(
+        src.failed_execs(),
+        Ok(()),
+        "this kernel has the syscall tracepoints"
+    );
     let dir = tempfile::tempdir().unwrap();
     let cwd = std::fs::canonicalize(dir.path()).unwrap();
     std::fs::write(cwd.join("noexec"), "not a program\n").unwrap();

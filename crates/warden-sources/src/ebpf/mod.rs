@@ -91,6 +91,7 @@ pub struct EbpfSource {
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<EbpfStats>>,
     thread: Option<JoinHandle<()>>,
+    failed_execs: Result<(), String>,
 }
 
 #[cfg(warden_bpf)]
@@ -120,7 +121,7 @@ impl EbpfSource {
                     // pages back, or this thread's malloc arena keeps them resident.
                     // SAFETY: malloc_trim has no preconditions.
                     unsafe { libc::malloc_trim(0) };
-                    let _ = ready_tx.send(Ok(()));
+                    let _ = ready_tx.send(Ok(loaded.failed_execs.clone()));
                     loaded.read(&tx, &thread_stop, &thread_stats);
                 }
                 Err(e) => {
@@ -129,11 +130,12 @@ impl EbpfSource {
             })
             .map_err(EbpfError::Spawn)?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok((
+            Ok(Ok(failed_execs)) => Ok((
                 EbpfSource {
                     stop,
                     stats,
                     thread: Some(thread),
+                    failed_execs,
                 },
                 rx,
             )),
@@ -146,6 +148,15 @@ impl EbpfSource {
                 Err(EbpfError::Load("the loader thread ended early".into()))
             }
         }
+    }
+
+    /// Whether failed execs are reported, or why not (the kernel lacks the syscall
+    /// tracepoints they need: fork, exec and exit are seen all the same).
+    pub fn failed_execs(&self) -> Result<(), &str> {
+        self.failed_execs
+            .as_ref()
+            .map(|_| ())
+            .map_err(String::as_str)
     }
 
     /// A snapshot of the counters.
@@ -171,6 +182,8 @@ impl Drop for EbpfSource {
 
 /// The loaded object with its programs attached, and its ring buffer.
 struct Loaded {
+    /// The failed-exec programs are attached, or why not.
+    failed_execs: Result<(), String>,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -226,6 +239,8 @@ impl Loaded {
         }
         // Failed execs: the calls' entry remembers what was asked for, their exit reports a
         // failure. (Native calls only: the kernel has no such tracepoints for 32-bit ones.)
+        // Optional: a kernel without syscall tracepoints still gives fork, exec and exit.
+        let mut failed_execs = Ok(());
         for (name, call) in [
             ("warden_execve", "sys_enter_execve"),
             ("warden_execat", "sys_enter_execveat"),
@@ -233,14 +248,21 @@ impl Loaded {
             ("warden_execat_x", "sys_exit_execveat"),
         ] {
             let p: &mut TracePoint = program(&mut ebpf, name)?;
-            p.load().map_err(load_error)?;
-            p.attach("syscalls", call).map_err(load_error)?;
+            let attached = p.load().and_then(|()| p.attach("syscalls", call).map(drop));
+            if let Err(e) = attached {
+                failed_execs = Err(format!("tracepoint syscalls/{call}: {e}"));
+                break;
+            }
         }
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
         let ring = aya::maps::RingBuf::try_from(map).map_err(load_error)?;
-        Ok(Loaded { ebpf, ring })
+        Ok(Loaded {
+            failed_execs,
+            ebpf,
+            ring,
+        })
     }
 
     #[cfg(not(warden_bpf))]

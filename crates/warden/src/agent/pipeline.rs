@@ -1223,10 +1223,18 @@ fn start_ebpf(
         match EbpfSource::start(EbpfConfig {
             channel_capacity: EBPF_QUEUE,
         }) {
-            Ok(pair) => (
-                Some(pair),
-                "fork, exec and exit from the scheduler tracepoints".to_string(),
-            ),
+            Ok(pair) => {
+                let detail = match pair.0.failed_execs() {
+                    Ok(()) => "fork, exec and exit from the scheduler tracepoints; failed execs \
+                               from the exec calls' tracepoints"
+                        .to_string(),
+                    Err(why) => format!(
+                        "fork, exec and exit from the scheduler tracepoints; failed execs not \
+                         seen ({why})"
+                    ),
+                };
+                (Some(pair), detail)
+            }
             Err(e) if mode == "auto" => (None, format!("{e}; execs from audit instead")),
             Err(e) => anyhow::bail!("sources.process = \"ebpf\", but {e}"),
         }
