@@ -721,6 +721,12 @@ fn attach_read_only_exposes_events_to_another_connection() {
     assert!(attach_read_only(&conn, store.dir(), "x; DROP TABLE events").is_err());
 }
 
+/// The events table as schema 1 declared it (schema 2 added columns at the end).
+const SCHEMA_1_COLUMNS: &str = "seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL,
+    class TEXT NOT NULL, action TEXT NOT NULL, entity_id TEXT NOT NULL,
+    parent_entity_id TEXT, pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER,
+    exe TEXT, path TEXT, success INTEGER, json TEXT NOT NULL";
+
 /// A store written by the first schema (before network and file events) is upgraded by the
 /// first reader, and its events read back with the new columns empty.
 #[test]
@@ -729,17 +735,13 @@ fn an_old_store_is_upgraded_on_read() {
     let path = warden_store::database_path(dir.path());
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
-             CREATE TABLE events (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL,
-                class TEXT NOT NULL, action TEXT NOT NULL, entity_id TEXT NOT NULL,
-                parent_entity_id TEXT, pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER,
-                exe TEXT, path TEXT, success INTEGER, json TEXT NOT NULL);
+             CREATE TABLE events ({SCHEMA_1_COLUMNS});
              INSERT INTO events (time_ns, class, action, entity_id, pid, json)
-                VALUES (5, 'exec', 'exec', 'b-1-2', 1, '{}');
-             PRAGMA user_version = 1;",
-        )
+                VALUES (5, 'exec', 'exec', 'b-1-2', 1, '{{}}');
+             PRAGMA user_version = 1;"
+        ))
         .unwrap();
     }
     let reader = Store::reader(dir.path()).unwrap();
@@ -767,21 +769,17 @@ fn entity_filters_find_rows_written_before_and_after_the_key_migration() {
                       pid, json) VALUES (?1, 'exec', 'exec', ?2, ?3, 1, '{}')";
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
-             CREATE TABLE events (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL,
-                class TEXT NOT NULL, action TEXT NOT NULL, entity_id TEXT NOT NULL,
-                parent_entity_id TEXT, pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER,
-                exe TEXT, path TEXT, success INTEGER, json TEXT NOT NULL, old_path TEXT,
+             CREATE TABLE events ({SCHEMA_1_COLUMNS}, old_path TEXT,
                 local_address TEXT, local_port INTEGER, remote_address TEXT, remote_port INTEGER);
              CREATE INDEX events_time_ns ON events(time_ns);
              CREATE INDEX events_entity_id ON events(entity_id);
              CREATE INDEX events_parent_entity_id ON events(parent_entity_id);
              CREATE INDEX events_pid ON events(pid);
              CREATE INDEX events_class ON events(class, time_ns);
-             PRAGMA user_version = 2;",
-        )
+             PRAGMA user_version = 2;"
+        ))
         .unwrap();
         conn.execute(
             old_insert,
