@@ -374,3 +374,31 @@ fn the_programs_go_with_a_killed_agent() {
     drop(child); // SIGKILL, then reaped
     quiet("after SIGKILL", &|n| n == 0);
 }
+
+/// Where the host has not mounted tracefs (the syscall tracepoints' ids live there), the source
+/// mounts it in a mount namespace of its own thread: the failed-exec test then passes in a mount
+/// namespace that has no tracefs, and the host's mounts are not touched.
+#[test]
+fn failed_execs_are_seen_without_a_mounted_tracefs() {
+    let _one = serialize();
+    if source().is_none() {
+        return;
+    }
+    let script = r#"umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null
+        echo "tracefs entries: $(ls /sys/kernel/tracing | wc -l)"
+        exec "$0" --exact failed_execs_name_what_was_asked_for_and_why --test-threads 1"#;
+    let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .arg(std::env::current_exe().unwrap())
+        .output()
+        .expect("unshare (util-linux) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("tracefs entries: 0"), "{text}");
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        host_mounts,
+        "our mounts changed"
+    );
+}

@@ -201,6 +201,54 @@ fn load_error(e: impl std::fmt::Display + std::fmt::Debug) -> EbpfError {
     }
 }
 
+/// Where the kernel's tracing filesystem is normally mounted; a classic tracepoint's id is
+/// read from it.
+#[cfg(warden_bpf)]
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// Makes tracefs visible to this thread, which attaches the syscall tracepoints. Where the host
+/// has not mounted it (no systemd, say), it is mounted in a mount namespace of this thread's
+/// own: the host's mounts stay as they were, and the mount goes with the thread.
+#[cfg(warden_bpf)]
+fn tracefs_here() -> Result<(), String> {
+    let mounted = |dir: &str| {
+        std::fs::read_dir(dir)
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false)
+    };
+    if mounted(TRACEFS) || mounted("/sys/kernel/debug/tracing") {
+        return Ok(());
+    }
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+    let (root, tracefs, fstype) = (c("/"), c(TRACEFS), c("tracefs"));
+    // SAFETY: plain syscalls on valid NUL-terminated strings; CLONE_NEWNS implies CLONE_FS,
+    // which only this thread's filesystem context is taken out of.
+    let failed = unsafe {
+        libc::unshare(libc::CLONE_NEWNS) != 0
+            || libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            || libc::mount(
+                fstype.as_ptr(),
+                tracefs.as_ptr(),
+                fstype.as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ) != 0
+    };
+    if failed {
+        return Err(format!(
+            "tracefs is not mounted and cannot be mounted privately: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 /// The object's program `name`, as the kind it is declared (its ELF section).
 #[cfg(warden_bpf)]
 fn program<'a, T>(ebpf: &'a mut aya::Ebpf, name: &str) -> Result<&'a mut T, EbpfError>
@@ -240,18 +288,20 @@ impl Loaded {
         // Failed execs: the calls' entry remembers what was asked for, their exit reports a
         // failure. (Native calls only: the kernel has no such tracepoints for 32-bit ones.)
         // Optional: a kernel without syscall tracepoints still gives fork, exec and exit.
-        let mut failed_execs = Ok(());
+        let mut failed_execs = tracefs_here();
         for (name, call) in [
             ("warden_execve", "sys_enter_execve"),
             ("warden_execat", "sys_enter_execveat"),
             ("warden_execve_x", "sys_exit_execve"),
             ("warden_execat_x", "sys_exit_execveat"),
         ] {
+            if failed_execs.is_err() {
+                break;
+            }
             let p: &mut TracePoint = program(&mut ebpf, name)?;
             let attached = p.load().and_then(|()| p.attach("syscalls", call).map(drop));
             if let Err(e) = attached {
                 failed_execs = Err(format!("tracepoint syscalls/{call}: {e}"));
-                break;
             }
         }
         let map = ebpf
