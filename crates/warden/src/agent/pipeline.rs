@@ -746,20 +746,13 @@ impl Agent {
             } => {
                 // Only its start time: one file, not the six a whole /proc read takes.
                 let child_start_ticks = procfs::start_ticks(child_tgid);
-                if self.table.get(parent_tgid).is_none() {
-                    self.table.lookup(parent_tgid, &LiveProc);
-                }
-                let fact = ForkFact {
+                self.on_fork_fact(&ForkFact {
                     parent_pid: parent_tgid,
                     child_pid: child_tgid,
                     child_start_ticks,
                     boot_ns: header.timestamp_ns + self.suspend_offset_ns,
                     time_ns: self.utc_of(header.timestamp_ns),
-                };
-                if let Some(mut fork) = self.table.on_fork(&fact) {
-                    self.enricher.names(&mut fork.child);
-                    self.emit(EventKind::Fork(fork), fact.time_ns);
-                }
+                });
             }
             ProcEvent::Exec { tgid, .. } => {
                 // With audit active its exec record is authoritative (complete argv even for a
@@ -803,56 +796,37 @@ impl Agent {
                     Some(ExitStatus::Signaled { signal, .. }) => (None, Some(signal)),
                     None => (None, None),
                 };
-                let fact = ExitFact {
+                self.on_exit_fact(&ExitFact {
                     pid: tgid,
                     exit_code,
                     signal,
                     boot_ns: header.timestamp_ns + self.suspend_offset_ns,
                     time_ns: self.utc_of(header.timestamp_ns),
-                };
-                if let Some(mut exit) = self.table.on_exit(&fact) {
-                    self.enricher.names(&mut exit.process);
-                    self.emit(EventKind::Exit(exit), fact.time_ns);
-                }
+                });
             }
         }
     }
 
     fn on_ebpf(&mut self, record: Record) {
         match record {
-            Record::Fork(f) => {
-                if self.table.get(f.parent_pid).is_none() {
-                    self.table.lookup(f.parent_pid, &LiveProc);
-                }
-                let fact = ForkFact {
-                    parent_pid: f.parent_pid,
-                    child_pid: f.pid,
-                    child_start_ticks: Some(f.start_ns / self.ns_per_tick),
-                    boot_ns: f.boot_ns,
-                    time_ns: self.boot_time_ns + f.boot_ns as i64,
-                };
-                if let Some(mut fork) = self.table.on_fork(&fact) {
-                    self.enricher.names(&mut fork.child);
-                    self.emit(EventKind::Fork(fork), fact.time_ns);
-                }
-            }
+            Record::Fork(f) => self.on_fork_fact(&ForkFact {
+                parent_pid: f.parent_pid,
+                child_pid: f.pid,
+                child_start_ticks: Some(f.start_ns / self.ns_per_tick),
+                boot_ns: f.boot_ns,
+                time_ns: self.boot_time_ns + f.boot_ns as i64,
+            }),
             Record::Exec(exec) => {
                 let fact = self.exec_fact_of(*exec);
                 self.on_exec_fact(&fact, Source::Ebpf);
             }
-            Record::Exit(x) => {
-                let fact = ExitFact {
-                    pid: x.pid,
-                    exit_code: x.exit_code(),
-                    signal: x.signal(),
-                    boot_ns: x.boot_ns,
-                    time_ns: self.boot_time_ns + x.boot_ns as i64,
-                };
-                if let Some(mut exit) = self.table.on_exit(&fact) {
-                    self.enricher.names(&mut exit.process);
-                    self.emit(EventKind::Exit(exit), fact.time_ns);
-                }
-            }
+            Record::Exit(x) => self.on_exit_fact(&ExitFact {
+                pid: x.pid,
+                exit_code: x.exit_code(),
+                signal: x.signal(),
+                boot_ns: x.boot_ns,
+                time_ns: self.boot_time_ns + x.boot_ns as i64,
+            }),
         }
     }
 
@@ -999,6 +973,26 @@ impl Agent {
                 self.emit(EventKind::Network(event), time_ns);
             }
             Err(reason) => self.skipped.count(reason),
+        }
+    }
+
+    /// A fork from either process source: the parent is looked up in /proc if the table has
+    /// never seen it, so the child names it.
+    fn on_fork_fact(&mut self, fact: &ForkFact) {
+        if self.table.get(fact.parent_pid).is_none() {
+            self.table.lookup(fact.parent_pid, &LiveProc);
+        }
+        if let Some(mut fork) = self.table.on_fork(fact) {
+            self.enricher.names(&mut fork.child);
+            self.emit(EventKind::Fork(fork), fact.time_ns);
+        }
+    }
+
+    /// An exit from either process source.
+    fn on_exit_fact(&mut self, fact: &ExitFact) {
+        if let Some(mut exit) = self.table.on_exit(fact) {
+            self.enricher.names(&mut exit.process);
+            self.emit(EventKind::Exit(exit), fact.time_ns);
         }
     }
 
