@@ -68,7 +68,7 @@ fn process(pid: u32) -> Process {
             }),
             pid: pid - 1,
             exe: Some(b"/usr/bin/bash".to_vec()),
-            args: vec![b"bash".to_vec(), b"./install.sh".to_vec()],
+            args: vec![b"bash".to_vec(), b"./install.sh".to_vec()].into(),
         }),
         ..Process::default()
     }

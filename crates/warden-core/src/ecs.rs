@@ -806,7 +806,7 @@ mod tests {
                     uid: Some(1000),
                     user_name: Some("bob".into()),
                     exe: Some(b"/bin/echo".to_vec()),
-                    args: vec![b"echo".to_vec(), b"a b".to_vec()],
+                    args: vec![b"echo".to_vec(), b"a b".to_vec()].into(),
                     executable: Some(Executable {
                         sha256: Some("ab".into()),
                         ..Default::default()
@@ -815,7 +815,7 @@ mod tests {
                         key: Some(parent_key),
                         pid: 9,
                         exe: Some(b"/bin/sh".to_vec()),
-                        args: vec![],
+                        args: vec![].into(),
                     }),
                     ..Default::default()
                 },

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::argv::Argv;
 use crate::identity::ProcessKey;
 
 /// One thing that happened on the host.
@@ -97,7 +98,7 @@ pub struct Process {
     pub comm: Option<String>,
     /// Executable path, as bytes: paths need not be UTF-8.
     pub exe: Option<Vec<u8>>,
-    pub args: Vec<Vec<u8>>,
+    pub args: Argv,
     pub cwd: Option<Vec<u8>>,
     pub executable: Option<Executable>,
     pub container_id: Option<String>,
@@ -116,7 +117,7 @@ pub struct Parent {
     pub key: Option<ProcessKey>,
     pub pid: u32,
     pub exe: Option<Vec<u8>>,
-    pub args: Vec<Vec<u8>>,
+    pub args: Argv,
 }
 
 /// What Warden learned about an executable file (computed once per file version).

@@ -1,10 +1,12 @@
 //! Warden's shared vocabulary: the process identity every source maps to, and the one event model
 //! every source produces and every sink consumes. Pure data, no IO.
 
+mod argv;
 mod ecs;
 mod event;
 mod identity;
 
+pub use argv::Argv;
 pub use ecs::{days_from_civil, parse_rfc3339_ns, rfc3339_ns, text, to_ecs, to_ecs_line};
 pub use event::{
     Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, ForkEvent,

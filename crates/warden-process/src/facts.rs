@@ -1,5 +1,6 @@
 //! The table's inputs: plain facts each source's records are mapped onto, and the /proc seam.
 
+use warden_core::Argv;
 /// A process found running in /proc when the agent started (or looked up later for a pid the
 /// table did not know).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub struct SeedProcess {
     /// Executable path (/proc/PID/exe), as bytes.
     pub exe: Option<Vec<u8>>,
     /// Arguments (/proc/PID/cmdline split on NUL).
-    pub args: Vec<Vec<u8>>,
+    pub args: Argv,
     /// Working directory (/proc/PID/cwd).
     pub cwd: Option<Vec<u8>>,
 }
@@ -83,7 +84,7 @@ pub struct ExecFact {
     /// Executable path.
     pub exe: Option<Vec<u8>>,
     /// Arguments, `argv[0]` first.
-    pub args: Vec<Vec<u8>>,
+    pub args: Argv,
     /// Working directory.
     pub cwd: Option<Vec<u8>>,
     /// Whether the exec succeeded. A failed exec is reported but leaves the table's image as is.

@@ -4,7 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use warden_core::{BootId, ExecEvent, ExitEvent, ForkEvent, Parent, Process, ProcessKey, Source};
+use warden_core::{
+    Argv, BootId, ExecEvent, ExitEvent, ForkEvent, Parent, Process, ProcessKey, Source,
+};
 
 use crate::facts::{ExecFact, ExitFact, ForkFact, ProcSource, SeedProcess};
 
@@ -60,7 +62,7 @@ pub struct PreviousImage {
     /// Executable path of the previous image.
     pub exe: Option<Vec<u8>>,
     /// Its arguments.
-    pub args: Vec<Vec<u8>>,
+    pub args: Argv,
 }
 
 /// Credentials and image of a process; shared between a parent and its forked children until one
@@ -76,7 +78,7 @@ struct Image {
     tty: Option<String>,
     comm: Option<String>,
     exe: Option<Vec<u8>>,
-    args: Vec<Vec<u8>>,
+    args: Argv,
     cwd: Option<Vec<u8>>,
 }
 
@@ -906,14 +908,14 @@ impl ProcessTable {
                 args: if args {
                     p.image.args.clone()
                 } else {
-                    Vec::new()
+                    Argv::default()
                 },
             },
             None => Parent {
                 key: link.key,
                 pid: link.pid,
                 exe: None,
-                args: Vec::new(),
+                args: Argv::default(),
             },
         });
         let mut process = Process {

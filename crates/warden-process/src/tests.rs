@@ -49,7 +49,7 @@ fn seed(pid: u32, ppid: u32, start_ticks: u64, exe: &str) -> SeedProcess {
         euid: Some(0),
         comm: Some(exe.rsplit('/').next().unwrap_or(exe).to_owned()),
         exe: Some(exe.as_bytes().to_vec()),
-        args: vec![exe.as_bytes().to_vec()],
+        args: vec![exe.as_bytes().to_vec()].into(),
         cwd: Some(b"/".to_vec()),
         ..SeedProcess::default()
     }
@@ -131,7 +131,7 @@ fn seed_fork_exec_exit_chain() {
         Source::Audit,
     );
     assert_eq!(e.process.key, Some(key(1234, 2000)));
-    assert_eq!(e.process.args, vec![b"ls".to_vec(), b"-l".to_vec()]);
+    assert_eq!(e.process.args, vec![b"ls".to_vec(), b"-l".to_vec()].into());
     assert_eq!(
         e.process.cwd.as_deref(),
         Some(&b"/"[..]),

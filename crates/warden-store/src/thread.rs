@@ -101,7 +101,7 @@ impl WriterCounters {
 }
 
 /// How long the writer sleeps after taking a partial batch, letting events gather.
-const GATHER: Duration = Duration::from_millis(20);
+const GATHER: Duration = Duration::from_millis(50);
 
 /// A running writer thread.
 #[derive(Debug)]

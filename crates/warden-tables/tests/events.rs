@@ -30,7 +30,7 @@ fn process(pid: u32, exe: &str) -> Process {
         auid: Some(1000),
         user_name: Some("root".into()),
         exe: Some(exe.as_bytes().to_vec()),
-        args: vec![exe.as_bytes().to_vec(), b"two words".to_vec()],
+        args: vec![exe.as_bytes().to_vec(), b"two words".to_vec()].into(),
         cwd: Some(b"/tmp".to_vec()),
         parent: Some(Parent {
             key: Some(ProcessKey {
@@ -40,7 +40,7 @@ fn process(pid: u32, exe: &str) -> Process {
             }),
             pid: 1,
             exe: Some(b"/sbin/init".to_vec()),
-            args: vec![b"init".to_vec()],
+            args: vec![b"init".to_vec()].into(),
         }),
         ..Default::default()
     }

@@ -201,7 +201,7 @@ mod events {
             ppid: Some(1),
             uid: Some(1000),
             exe: Some(b"/usr/bin/tool".to_vec()),
-            args: vec![b"tool".to_vec(), b"<arg>".to_vec()],
+            args: vec![b"tool".to_vec(), b"<arg>".to_vec()].into(),
             parent: Some(Parent {
                 key: Some(key(1, 1)),
                 pid: 1,

@@ -26,7 +26,7 @@ pub use record::{ExecFlags, ExecRecord, ExitRecord, ForkRecord, Record, RecordEr
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// After a drain, let records gather this long before the next: a busy host costs one wakeup
 /// per few milliseconds, not one per process.
-const COALESCE: Duration = Duration::from_millis(10);
+const COALESCE: Duration = Duration::from_millis(25);
 const POLL_TIMEOUT_MS: libc::c_int = 100;
 
 /// How the source is set up.

@@ -31,7 +31,7 @@ pub fn seed_of(p: ProcessInfo) -> SeedProcess {
         tty: (p.tty_nr != 0).then(|| tty_name(p.tty_nr)),
         comm: Some(String::from_utf8_lossy(&p.comm).into_owned()),
         exe: p.exe,
-        args: p.cmdline,
+        args: p.cmdline.into(),
         cwd: p.cwd,
     }
 }

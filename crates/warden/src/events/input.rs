@@ -156,7 +156,7 @@ mod tests {
             uid: Some(1000),
             user_name: Some("alice".into()),
             exe: Some(b"/usr/bin/t\xffool".to_vec()),
-            args: vec![b"tool".to_vec(), b"-x".to_vec()],
+            args: vec![b"tool".to_vec(), b"-x".to_vec()].into(),
             parent: Some(Parent {
                 key: Some(key(1, 2)),
                 pid: 1,
