@@ -4,6 +4,7 @@
 mod argv;
 mod ecs;
 mod event;
+mod file_version;
 mod identity;
 
 pub use argv::Argv;
@@ -12,4 +13,5 @@ pub use event::{
     Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, ForkEvent,
     LossEvent, NetAction, NetworkEvent, Parent, Process, SocketAddress, Source,
 };
+pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
+use warden_core::FileVersion;
 
-use crate::executable::FileVersion;
 use crate::lru::Bounded;
 
 /// Settings of the [`DpkgIndex`].
@@ -141,6 +141,32 @@ impl DpkgIndex {
             self.md5_cache.insert(version, have);
         }
         Some(have == want)
+    }
+
+    /// [`verify`](DpkgIndex::verify) answered from the md5 computed earlier for `version`,
+    /// without opening the file: `Some(answer)` when the path is not package-owned or has no
+    /// recorded digest (`Some(None)`) or the digest is cached, `None` when only reading the
+    /// file can tell.
+    pub fn verified(&mut self, path: &[u8], version: &FileVersion) -> Option<Option<bool>> {
+        let Some(want) = self.lookup(path).and_then(|owned| owned.md5) else {
+            return Some(None);
+        };
+        if version.size > self.config.max_verify_size {
+            return Some(None);
+        }
+        let have = self.md5_cache.get(version)?;
+        Some(Some(*have == want))
+    }
+
+    /// Makes the md5 cached for `described` known under `alias` too (see
+    /// [`ExecutableCache::alias`](crate::ExecutableCache::alias)).
+    pub fn alias(&mut self, described: &FileVersion, alias: FileVersion) {
+        if described == &alias || !described.same_but_device(&alias) {
+            return;
+        }
+        if let Some(md5) = self.md5_cache.get(described).copied() {
+            self.md5_cache.insert(alias, md5);
+        }
     }
 
     /// Sizes of the index (building it if needed).

@@ -3,51 +3,17 @@
 
 use std::cell::Cell;
 use std::ffi::OsStr;
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 
 use sha2::{Digest, Sha256};
-use warden_core::Executable;
+use warden_core::{Executable, FileVersion};
 
 use crate::elf::{self, Counting};
 use crate::lru::Bounded;
 use crate::xattr;
-
-/// One version of one file: two stats with the same key are the same bytes for every practical
-/// purpose (a rewrite changes mtime or size; a chmod, chown, xattr change or a rewrite that
-/// restores mtime changes ctime; a replace changes the inode).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FileVersion {
-    /// `st_dev`.
-    pub dev: u64,
-    /// `st_ino`.
-    pub inode: u64,
-    /// `st_size`.
-    pub size: u64,
-    /// `st_mtime` in nanoseconds since the epoch.
-    pub mtime_ns: i64,
-    /// `st_ctime` in nanoseconds since the epoch.
-    pub ctime_ns: i64,
-}
-
-impl FileVersion {
-    /// The version of the file `meta` describes.
-    pub fn of(meta: &Metadata) -> FileVersion {
-        FileVersion {
-            dev: meta.dev(),
-            inode: meta.ino(),
-            size: meta.size(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
-
-fn ns(sec: i64, nsec: i64) -> i64 {
-    sec.saturating_mul(1_000_000_000).saturating_add(nsec)
-}
 
 /// Opens `path` read-only for hashing: `O_NOATIME` when permitted (the caller owns the file or
 /// has `CAP_FOWNER`; otherwise `EPERM` and a plain open), `O_CLOEXEC`, and `O_NONBLOCK` so a
@@ -239,6 +205,26 @@ impl ExecutableCache {
         }
         self.stats.bytes_hashed += offset;
         Some(crate::hex(&hasher.finalize()))
+    }
+
+    /// The description of `version` if one is cached (counted as a hit); never touches the
+    /// file. For a version the kernel reported (an eBPF exec record), before any open.
+    pub fn cached(&mut self, version: &FileVersion) -> Option<Executable> {
+        let hit = self.cache.get(version)?.clone();
+        self.stats.hits += 1;
+        Some(hit)
+    }
+
+    /// Makes `alias` find what `described` found: the kernel's and `stat`'s device numbers of
+    /// one file can differ (btrfs subvolumes, overlays), and a version the kernel reports must
+    /// then hit the entry `stat` keyed. Only when both name the same version otherwise.
+    pub fn alias(&mut self, described: &FileVersion, alias: FileVersion) {
+        if described == &alias || !described.same_but_device(&alias) {
+            return;
+        }
+        if let Some(entry) = self.cache.get(described).cloned() {
+            self.cache.insert(alias, entry);
+        }
     }
 
     /// Counters: hits, misses, reads, bytes hashed, evictions.

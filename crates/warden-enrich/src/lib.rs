@@ -20,10 +20,9 @@ use std::os::unix::ffi::OsStrExt;
 pub use container::{container_id, container_id_of};
 pub use dpkg::{DpkgConfig, DpkgIndex, DpkgStats};
 pub use elf::build_id;
-pub use executable::{
-    ExecutableCache, ExecutableConfig, ExecutableStats, FileVersion, open_for_read,
-};
+pub use executable::{ExecutableCache, ExecutableConfig, ExecutableStats, open_for_read};
 pub use names::Names;
+pub use warden_core::FileVersion;
 use warden_core::{Executable, Process};
 
 /// Lowercase hex of `bytes`.
@@ -135,6 +134,40 @@ impl Enricher {
         }
     }
 
+    /// [`enrich`](Enricher::enrich) for an exec whose source read the executable's version
+    /// from the kernel's inode (eBPF): a version described before is served from the caches
+    /// without opening `/proc/PID/exe`; a new one is described through it as usual, and kept
+    /// under the kernel's version too when only the device numbers differ.
+    pub fn enrich_exec(&mut self, p: &mut Process, version: Option<FileVersion>) {
+        if p.executable.is_none()
+            && let (Some(version), Some(path)) = (version, p.exe.as_deref())
+        {
+            p.executable = self.known_executable(path, &version);
+            if p.executable.is_none() {
+                self.enrich(p);
+                if let Some(described) = p.executable.as_ref().and_then(version_of) {
+                    self.executables.alias(&described, version);
+                    self.dpkg.alias(&described, version);
+                }
+                return;
+            }
+        }
+        self.enrich(p);
+    }
+
+    /// The executable at `path` of `version`, entirely from the caches; None on any miss.
+    fn known_executable(&mut self, path: &[u8], version: &FileVersion) -> Option<Executable> {
+        let package = self.dpkg.package_of(path).map(str::to_string);
+        let package_verified = match package {
+            Some(_) => self.dpkg.verified(path, version)?,
+            None => None,
+        };
+        let mut exe = self.executables.cached(version)?;
+        exe.package = package;
+        exe.package_verified = package_verified;
+        Some(exe)
+    }
+
     /// Fills what the source left empty: user, effective user and group names, the container
     /// id (from `/proc/PID/cgroup`) and the executable (from `/proc/PID/exe` or `exe`).
     pub fn enrich(&mut self, p: &mut Process) {
@@ -146,6 +179,17 @@ impl Enricher {
             p.executable = self.executable_of(p.pid, p.exe.as_deref());
         }
     }
+}
+
+/// The file version an [`Executable`] describes, when it has every part of one.
+fn version_of(exe: &Executable) -> Option<FileVersion> {
+    Some(FileVersion {
+        dev: exe.device?,
+        inode: exe.inode?,
+        size: exe.size?,
+        mtime_ns: exe.mtime_ns?,
+        ctime_ns: exe.ctime_ns?,
+    })
 }
 
 #[cfg(test)]

@@ -333,3 +333,53 @@ fn names_match_etc_passwd_and_group() {
         assert_eq!(n.user(0), Some(out.trim()));
     }
 }
+
+#[test]
+fn an_exec_with_the_kernels_file_version_is_served_from_the_caches() {
+    let mut child = Command::new(BASH)
+        .args(["-c", "read x"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stat = warden_core::FileVersion::of(&std::fs::metadata(BASH).unwrap());
+    // As a btrfs subvolume would show it: the inode's device is not the one stat reports.
+    let kernel = warden_core::FileVersion {
+        dev: stat.dev ^ 0x1000,
+        ..stat
+    };
+    let process = |pid: u32, exe: &str| warden_core::Process {
+        pid,
+        exe: Some(exe.as_bytes().to_vec()),
+        ..Default::default()
+    };
+    let mut e = Enricher::default();
+    let mut first = process(pid, BASH);
+    e.enrich_exec(&mut first, Some(kernel));
+    let described = first.executable.expect("described through /proc/PID/exe");
+    assert_eq!(described.inode, Some(stat.inode));
+    assert_eq!(described.package.as_deref(), Some("bash"));
+    assert_eq!(described.package_verified, Some(true));
+    drop(child.stdin.take());
+    child.wait().unwrap();
+
+    // The process is gone and the path names nothing: only the caches can answer.
+    let mut gone = process(pid, "/nonexistent/bash");
+    e.enrich_exec(&mut gone, Some(kernel));
+    let cached = gone.executable.expect("served by the kernel's version");
+    assert_eq!(cached.sha256, described.sha256);
+    assert_eq!(cached.build_id, described.build_id);
+    assert_eq!(cached.package, None, "the package follows the path");
+    // At the packaged path, the package and its verification come from the caches too.
+    let mut again = process(pid, BASH);
+    e.enrich_exec(&mut again, Some(kernel));
+    assert_eq!(again.executable, Some(described));
+    // Another version of the file is not served from this one's entry.
+    let mut other = process(pid, "/nonexistent/bash");
+    let changed = warden_core::FileVersion {
+        size: stat.size + 1,
+        ..kernel
+    };
+    e.enrich_exec(&mut other, Some(changed));
+    assert_eq!(other.executable, None);
+}

@@ -60,8 +60,48 @@ struct path {
 	struct dentry *dentry;
 } __attribute__((preserve_access_index));
 
+struct super_block {
+	u32 s_dev;
+} __attribute__((preserve_access_index));
+
+struct timespec64 {
+	s64 tv_sec;
+	long tv_nsec;
+};
+
+/* Inode times moved three times; the loader keeps the flavour (`___suffix`) whose fields this
+ * kernel has, and `bpf_core_field_exists` picks the reads. Linux 6.11 and later: */
+struct inode {
+	unsigned long i_ino;
+	struct super_block *i_sb;
+	s64 i_size;
+	s64 i_mtime_sec;
+	s64 i_ctime_sec;
+	u32 i_mtime_nsec;
+	u32 i_ctime_nsec;
+} __attribute__((preserve_access_index));
+
+/* 6.7 to 6.10. */
+struct inode___v67 {
+	struct timespec64 __i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+/* 6.6. */
+struct inode___v66 {
+	struct timespec64 i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+/* Before 6.6. */
+struct inode___v65 {
+	struct timespec64 i_mtime;
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
 struct file {
 	struct path f_path;
+	struct inode *f_inode;
 } __attribute__((preserve_access_index));
 
 struct fs_struct {

@@ -78,6 +78,14 @@ struct exec_record {
 	u16 cwd_len;
 	u32 args_len;
 	u32 pad;
+	/* The executable's inode as the exec found it (all 0 when unknown, and for a failed
+	 * exec): the agent's file caches hit on it without opening /proc/PID/exe. */
+	u64 exe_ino;
+	s64 exe_size;
+	s64 exe_mtime_ns;
+	s64 exe_ctime_ns;
+	u32 exe_dev_major;
+	u32 exe_dev_minor;
 	char comm[16];
 	char tty[32];
 	/* exe components (a failed exec: the name it was given), then cwd components, then argv:
@@ -92,9 +100,11 @@ _Static_assert(sizeof(struct exit_record) == 32, "exit layout");
 _Static_assert(__builtin_offsetof(struct exec_record, parent_start_ns) == 56, "exec layout");
 _Static_assert(__builtin_offsetof(struct exec_record, ret) == 64, "exec layout");
 _Static_assert(__builtin_offsetof(struct exec_record, exe_len) == 68, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, comm) == 80, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, tty) == 96, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, data) == 128, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, exe_ino) == 80, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, exe_dev_major) == 112, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, comm) == 120, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, tty) == 136, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, data) == 168, "exec layout");
 
 /* 4 MiB: some 8,000 execs with their forks and exits, a second or more of a burst while the
  * reader is starved of CPU. The agent maps it twice (the kernel's wrap-around trick), so
@@ -303,6 +313,52 @@ static __always_inline void send_exec(struct exec_record *r, u32 at, u32 args_le
 		dropped(r->h.kind);
 }
 
+#define NSEC_MASK ((1U << 30) - 1)
+
+/* The version of `exe`'s file (inode, device, size, times), or exe_ino 0 when this kernel's
+ * inode times are in none of the layouts known here. */
+static __always_inline void exe_version(struct exec_record *r, struct file *exe)
+{
+	struct inode *inode = BPF_CORE_READ(exe, f_inode);
+	s64 mtime_s, mtime_ns, ctime_s, ctime_ns;
+	if (bpf_core_field_exists(inode->i_mtime_sec)) {
+		mtime_s = BPF_CORE_READ(inode, i_mtime_sec);
+		mtime_ns = BPF_CORE_READ(inode, i_mtime_nsec);
+		ctime_s = BPF_CORE_READ(inode, i_ctime_sec);
+		ctime_ns = BPF_CORE_READ(inode, i_ctime_nsec);
+	} else if (bpf_core_field_exists(((struct inode___v67 *)inode)->__i_mtime)) {
+		struct inode___v67 *i = (void *)inode;
+		mtime_s = BPF_CORE_READ(i, __i_mtime.tv_sec);
+		mtime_ns = BPF_CORE_READ(i, __i_mtime.tv_nsec);
+		ctime_s = BPF_CORE_READ(i, __i_ctime.tv_sec);
+		ctime_ns = BPF_CORE_READ(i, __i_ctime.tv_nsec);
+	} else if (bpf_core_field_exists(((struct inode___v66 *)inode)->__i_ctime)) {
+		struct inode___v66 *i = (void *)inode;
+		mtime_s = BPF_CORE_READ(i, i_mtime.tv_sec);
+		mtime_ns = BPF_CORE_READ(i, i_mtime.tv_nsec);
+		ctime_s = BPF_CORE_READ(i, __i_ctime.tv_sec);
+		ctime_ns = BPF_CORE_READ(i, __i_ctime.tv_nsec);
+	} else if (bpf_core_field_exists(((struct inode___v65 *)inode)->i_ctime)) {
+		struct inode___v65 *i = (void *)inode;
+		mtime_s = BPF_CORE_READ(i, i_mtime.tv_sec);
+		mtime_ns = BPF_CORE_READ(i, i_mtime.tv_nsec);
+		ctime_s = BPF_CORE_READ(i, i_ctime.tv_sec);
+		ctime_ns = BPF_CORE_READ(i, i_ctime.tv_nsec);
+	} else {
+		return;
+	}
+	/* Nanoseconds are below 2^30; multigrain timestamps (6.13) keep a flag in bit 31 of
+	 * the ctime's (I_CTIME_QUERIED). */
+	r->exe_mtime_ns = mtime_s * 1000000000 + (mtime_ns & NSEC_MASK);
+	r->exe_ctime_ns = ctime_s * 1000000000 + (ctime_ns & NSEC_MASK);
+	r->exe_size = BPF_CORE_READ(inode, i_size);
+	u32 dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	/* The kernel's dev_t: 12 bits of major above 20 of minor. */
+	r->exe_dev_major = dev >> 20;
+	r->exe_dev_minor = dev & ((1U << 20) - 1);
+	r->exe_ino = BPF_CORE_READ(inode, i_ino);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 {
@@ -320,8 +376,11 @@ int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
 	u32 exe_len = 0;
-	if (exe)
+	r->exe_ino = 0;
+	if (exe) {
 		exe_len = walk_path(&exe->f_path, 0, &r->flags, EXEC_EXE_TRUNCATED);
+		exe_version(r, exe);
+	}
 	u32 at = fill_task(r, task, exe_len);
 
 	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
@@ -441,6 +500,7 @@ static __always_inline int exec_returned(struct sys_exit *ctx)
 		return 0;
 	r->h.kind = KIND_EXEC_FAILED;
 	r->flags = 0;
+	r->exe_ino = 0;
 	r->ret = (s32)ctx->ret;
 	long n = bpf_probe_read_user_str(r->data, PATH_CAP, attempt.filename);
 	u32 exe_len = n > 0 ? (u32)n : 0;

@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use warden_core::FileVersion;
 use warden_sources::ebpf::{EbpfConfig, EbpfError, EbpfSource, ExecRecord, Record};
 use warden_sources::procfs;
 
@@ -151,6 +152,12 @@ fn fork_exec_exit_carry_what_proc_shows() {
     assert_eq!(sleep.args, [b"/bin/sleep".to_vec(), b"0.2".to_vec()]);
     assert_eq!(sleep.comm, b"sleep");
     assert!(shell.boot_ns < sleep.boot_ns);
+    // The executables' versions as the exec found the inodes: what stat says of those files
+    // (the root filesystem here is not one whose stat shows another device than its inode's).
+    for (exec, path) in [(shell, &shell_exe), (sleep, &sleep_exe)] {
+        let stat = FileVersion::of(&std::fs::metadata(path).unwrap());
+        assert_eq!(exec.exe_version, Some(stat), "{}", path.display());
+    }
 
     let exit = records
         .iter()
@@ -292,6 +299,7 @@ fn failed_execs_name_what_was_asked_for_and_why() {
     );
     assert_eq!(denied.args, [b"./noexec".to_vec(), b"x".to_vec()]);
     assert_ne!(missing.pid, denied.pid, "each tried in its own child");
+    assert_eq!((missing.exe_version, denied.exe_version), (None, None));
 }
 
 /// Warden's programs loaded on the host now (the kernel keeps 15 characters of a name).

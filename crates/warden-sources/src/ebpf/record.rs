@@ -3,6 +3,7 @@
 //! The C side asserts the offsets used here at compile time.
 
 use thiserror::Error;
+use warden_core::FileVersion;
 
 const KIND_FORK: u32 = 1;
 const KIND_EXEC: u32 = 2;
@@ -12,7 +13,7 @@ const KIND_EXEC_FAILED: u32 = 4;
 const HEADER_LEN: usize = 24;
 const FORK_LEN: usize = 40;
 const EXIT_LEN: usize = 32;
-const EXEC_DATA: usize = 128;
+const EXEC_DATA: usize = 168;
 
 /// What the kernel could not read whole for an exec (the record's `flags`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,6 +92,9 @@ pub struct ExecRecord {
     pub args: Vec<Vec<u8>>,
     /// What could not be read whole.
     pub flags: ExecFlags,
+    /// The executable file's version as the exec found its inode (device as `stat` encodes
+    /// it); None for a failed exec, or when the program could not read it.
+    pub exe_version: Option<FileVersion>,
 }
 
 /// A process ended (its last thread exited).
@@ -211,7 +215,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             }
             let (exe, rest) = data.split_at(exe_len);
             let (cwd, rest) = rest.split_at(cwd_len);
-            let tty = c_string(&b[96..128]);
+            let tty = c_string(&b[136..168]);
             let cwd = path_of_components(cwd);
             let exe = if kind == KIND_EXEC {
                 (exe_len > 0).then(|| path_of_components(exe))
@@ -233,7 +237,8 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 sessionid: unset(u32_at(b, 48)),
                 flags: ExecFlags(u32_at(b, 52)),
                 parent_start_ns: u64_at(b, 56),
-                comm: c_string(&b[80..96]).to_vec(),
+                exe_version: exe_version_at(b),
+                comm: c_string(&b[120..136]).to_vec(),
                 tty: (!tty.is_empty()).then(|| String::from_utf8_lossy(tty).into_owned()),
                 exe,
                 cwd,
@@ -242,6 +247,18 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
         }
         kind => Err(RecordError::UnknownKind(kind)),
     }
+}
+
+/// The exec's executable version (offsets 80..120), None when the program left its inode 0.
+fn exe_version_at(b: &[u8]) -> Option<FileVersion> {
+    let inode = u64_at(b, 80);
+    (inode != 0).then(|| FileVersion {
+        dev: libc::makedev(u32_at(b, 112), u32_at(b, 116)),
+        inode,
+        size: u64_at(b, 88),
+        mtime_ns: u64_at(b, 96) as i64,
+        ctime_ns: u64_at(b, 104) as i64,
+    })
 }
 
 /// `name` as given to a call, made absolute against `cwd` (not normalized: `..` stays).
@@ -320,6 +337,13 @@ mod tests {
         b.extend_from_slice(&(cwd.len() as u16).to_ne_bytes());
         b.extend_from_slice(&(args.len() as u32).to_ne_bytes());
         b.extend_from_slice(&0u32.to_ne_bytes());
+        // The executable's version: inode 77, size 4096, mtime 1 s, ctime 2 s, device 8:1.
+        for v in [77u64, 4096, 1_000_000_000, 2_000_000_000] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        for v in [8u32, 1] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
         let mut comm = [0u8; 16];
         comm[..4].copy_from_slice(b"true");
         b.extend_from_slice(&comm);
@@ -357,6 +381,27 @@ mod tests {
         assert_eq!(e.tty.as_deref(), Some("pts0"));
         let args: Vec<&[u8]> = e.args.iter().map(Vec::as_slice).collect();
         assert_eq!(args, [&b"true"[..], b"a b", b"", b"\xff"]);
+        let version = e.exe_version.expect("the executable's version");
+        assert_eq!(
+            (
+                version.inode,
+                version.size,
+                version.mtime_ns,
+                version.ctime_ns
+            ),
+            (77, 4096, 1_000_000_000, 2_000_000_000)
+        );
+        assert_eq!(version.dev, libc::makedev(8, 1));
+    }
+
+    #[test]
+    fn an_exec_without_an_inode_has_no_version() {
+        let mut b = exec_bytes(b"true\0", b"\0", b"true\0", b"");
+        b[80..88].fill(0);
+        let Record::Exec(e) = parse(&b).unwrap() else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.exe_version, None);
     }
 
     #[test]

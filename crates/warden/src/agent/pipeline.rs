@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use crossbeam_channel::Receiver;
-use warden_core::{BootId, Event, EventKind, LossEvent, Source};
+use warden_core::{BootId, Event, EventKind, FileVersion, LossEvent, Source};
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
@@ -783,7 +783,7 @@ impl Agent {
                     syscall: None,
                     exit: None,
                 };
-                self.on_exec_fact(&fact, Source::ProcConnector);
+                self.on_exec_fact(&fact, Source::ProcConnector, None);
             }
             ProcEvent::Exit {
                 header, tgid, pid, ..
@@ -817,8 +817,9 @@ impl Agent {
                 time_ns: self.boot_time_ns + f.boot_ns as i64,
             }),
             Record::Exec(exec) => {
+                let version = exec.exe_version;
                 let fact = self.exec_fact_of(*exec);
-                self.on_exec_fact(&fact, Source::Ebpf);
+                self.on_exec_fact(&fact, Source::Ebpf, version);
             }
             Record::Exit(x) => self.on_exit_fact(&ExitFact {
                 pid: x.pid,
@@ -905,7 +906,7 @@ impl Agent {
             syscall: Some(format!("{:?}", exec.call).to_lowercase()),
             exit: exec.exit,
         };
-        self.on_exec_fact(&fact, Source::Audit);
+        self.on_exec_fact(&fact, Source::Audit, None);
     }
 
     fn on_audit_file(&mut self, op: &FileOp) {
@@ -996,9 +997,11 @@ impl Agent {
         }
     }
 
-    fn on_exec_fact(&mut self, fact: &ExecFact, source: Source) {
+    /// An exec from any process source; `exe_version` is the executable's version when the
+    /// source read it from the kernel (eBPF), so known files need no /proc read.
+    fn on_exec_fact(&mut self, fact: &ExecFact, source: Source, exe_version: Option<FileVersion>) {
         let mut exec = self.table.on_exec(fact, &LiveProc, source);
-        self.enricher.enrich(&mut exec.process);
+        self.enricher.enrich_exec(&mut exec.process, exe_version);
         self.emit(EventKind::Exec(exec), fact.time_ns);
     }
 
