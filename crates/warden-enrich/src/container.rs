@@ -1,6 +1,11 @@
 //! Container id from `/proc/PID/cgroup`: docker, containerd, cri-o, podman and kubepods
 //! layouts, cgroup v1 and v2, cgroupfs and systemd drivers.
 
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use crate::lru::Bounded;
+
 /// Prefixes runtimes put before the id in systemd scope names (`docker-<id>.scope`).
 const SCOPE_PREFIXES: [&str; 5] = [
     "docker-",
@@ -47,6 +52,127 @@ fn is_id(s: &str) -> bool {
 pub fn container_id_of(pid: u32) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     container_id(&text)
+}
+
+/// Where the unified (v2) hierarchy is mounted, if it is the only cgroup hierarchy: the
+/// `/proc/self/cgroup` text is a single `0::` line, and `mounts` (`/proc/self/mounts`) has a
+/// `cgroup2` entry. On such a host a cgroup id names a process's whole cgroup membership.
+pub fn unified_only_mount(self_cgroup: &str, mounts: &str) -> Option<PathBuf> {
+    let mut lines = self_cgroup.lines().filter(|l| !l.is_empty());
+    let only = lines.next()?;
+    if !only.starts_with("0::") || lines.next().is_some() {
+        return None;
+    }
+    mounts.lines().find_map(|l| {
+        let mut fields = l.split(' ');
+        let (_, dir, kind) = (fields.next()?, fields.next()?, fields.next()?);
+        (kind == "cgroup2").then(|| PathBuf::from(unescape_mount(dir)))
+    })
+}
+
+/// A mount point as `/proc/self/mounts` escapes it (space, tab, newline, backslash in octal).
+fn unescape_mount(dir: &str) -> String {
+    let b = dir.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |n, c| n.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Container ids by cgroup id. Where the unified hierarchy is the only one, the cgroup id an
+/// exec record carries names the process's whole membership: one read of `/proc/PID/cgroup`
+/// answers for every later process of that cgroup, also for one that exited before it could
+/// be read. Elsewhere (hybrid v1 + v2 hosts, whose v1 paths a cgroup id does not name), and for
+/// execs without a cgroup id, each lookup reads `/proc/PID/cgroup`.
+pub struct ContainerIds {
+    unified: Option<PathBuf>,
+    cache: Bounded<u64, Option<String>>,
+    hits: u64,
+    reads: u64,
+}
+
+impl std::fmt::Debug for ContainerIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerIds")
+            .field("unified", &self.unified)
+            .field("hits", &self.hits)
+            .field("reads", &self.reads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ContainerIds {
+    /// Cgroups remembered at most.
+    const CAPACITY: usize = 4096;
+
+    /// For this host: cached by cgroup id when the unified hierarchy is the only one.
+    pub fn for_host() -> ContainerIds {
+        let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+        ContainerIds::new(unified_only_mount(
+            &read("/proc/self/cgroup"),
+            &read("/proc/self/mounts"),
+        ))
+    }
+
+    /// Cached by cgroup id when `unified` (the cgroup2 mount) is given; never otherwise.
+    pub fn new(unified: Option<PathBuf>) -> ContainerIds {
+        ContainerIds {
+            unified,
+            cache: Bounded::new(Self::CAPACITY),
+            hits: 0,
+            reads: 0,
+        }
+    }
+
+    /// Whether lookups with a cgroup id are cached (a unified-only host).
+    pub fn caching(&self) -> bool {
+        self.unified.is_some()
+    }
+
+    /// The container id of process `pid`, whose cgroup (v2 id) was `cgroup_id` at its exec.
+    pub fn of(&mut self, pid: u32, cgroup_id: Option<u64>) -> Option<String> {
+        let (Some(root), Some(id)) = (self.unified.as_ref(), cgroup_id) else {
+            return container_id_of(pid);
+        };
+        if let Some(known) = self.cache.get(&id) {
+            self.hits += 1;
+            return known.clone();
+        }
+        self.reads += 1;
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let container = container_id(&text);
+        // Kept only when the cgroup read is the exec's (the directory's inode is the id): the
+        // process may have moved since, or exited and left its pid to another.
+        let path = text.lines().find_map(|l| l.strip_prefix("0::"));
+        let dir = path.map(|p| root.join(p.trim_start_matches('/')));
+        if dir.and_then(|d| std::fs::metadata(d).ok()).map(|m| m.ino()) == Some(id) {
+            self.cache.insert(id, container.clone());
+        }
+        container
+    }
+
+    /// Lookups answered from the cache, and reads of `/proc/PID/cgroup` made for lookups with a
+    /// cgroup id.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.hits, self.reads)
+    }
 }
 
 #[cfg(test)]
@@ -157,8 +283,63 @@ mod tests {
     }
 
     #[test]
-    fn this_process() {
-        // Must not panic; on a bare host it is None.
-        let _ = container_id_of(std::process::id());
+    fn only_a_unified_hierarchy_is_cached() {
+        let mounts = "sysfs /sys sysfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n";
+        assert_eq!(
+            unified_only_mount("0::/user.slice/session-3.scope\n", mounts),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
+        // Hybrid: v1 hierarchies beside the unified one.
+        let hybrid = "4:memory:/x\n1:name=systemd:/user.slice\n0::/user.slice\n";
+        assert_eq!(unified_only_mount(hybrid, mounts), None);
+        // No cgroup2 mount to check a cgroup's id against.
+        assert_eq!(
+            unified_only_mount("0::/\n", "sysfs /sys sysfs rw 0 0\n"),
+            None
+        );
+        assert_eq!(unified_only_mount("", mounts), None);
+        // Mount points are octal-escaped.
+        let odd = "cgroup2 /mnt/cg\\040two cgroup2 rw 0 0\n";
+        assert_eq!(
+            unified_only_mount("0::/\n", odd),
+            Some(PathBuf::from("/mnt/cg two"))
+        );
+    }
+
+    /// This process's cgroup in the unified hierarchy, if one is mounted (also on a hybrid
+    /// host): the mount, and the directory's inode (its cgroup id).
+    fn own_unified_cgroup() -> Option<(PathBuf, u64)> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        let root = unified_only_mount("0::/\n", &mounts)?;
+        let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let dir = root.join(path.trim_start_matches('/'));
+        Some((root, std::fs::metadata(dir).ok()?.ino()))
+    }
+
+    #[test]
+    fn a_cgroup_read_once_answers_for_its_later_processes() {
+        let Some((root, id)) = own_unified_cgroup() else {
+            eprintln!("SKIP: no cgroup2 mount");
+            return;
+        };
+        let me = std::process::id();
+        let want = container_id_of(me);
+        let mut ids = ContainerIds::new(Some(root));
+        assert!(ids.caching());
+        assert_eq!(ids.of(me, Some(id)), want);
+        assert_eq!(ids.stats(), (0, 1));
+        // A pid that holds no process: only the cache can answer, by the cgroup id.
+        assert_eq!(ids.of(u32::MAX, Some(id)), want);
+        assert_eq!(ids.stats(), (1, 1));
+        // An id that is not the cgroup /proc shows is not remembered under it.
+        let wrong = id ^ 0x5a5a;
+        assert_eq!(ids.of(me, Some(wrong)), want);
+        assert_eq!(ids.of(u32::MAX, Some(wrong)), None);
+        assert_eq!(ids.stats(), (1, 3));
+        // Without caching (hybrid hosts), every lookup reads /proc.
+        let mut uncached = ContainerIds::new(None);
+        assert_eq!(uncached.of(me, Some(id)), want);
+        assert_eq!(uncached.of(u32::MAX, Some(id)), None);
     }
 }

@@ -17,7 +17,7 @@ pub mod xattr;
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 
-pub use container::{container_id, container_id_of};
+pub use container::{ContainerIds, container_id, container_id_of};
 pub use dpkg::{DpkgConfig, DpkgIndex, DpkgStats};
 pub use elf::build_id;
 pub use executable::{ExecutableCache, ExecutableConfig, ExecutableStats, open_for_read};
@@ -54,12 +54,23 @@ pub struct Enricher {
     pub dpkg: DpkgIndex,
     /// uid/gid names.
     pub names: Names,
+    /// Container ids, by cgroup where the host allows.
+    pub containers: ContainerIds,
 }
 
 impl Default for Enricher {
     fn default() -> Self {
         Enricher::new(EnrichConfig::default())
     }
+}
+
+/// What a process source read in the kernel at exec time that spares enrichment a /proc read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecHints {
+    /// The executable's version (inode, device, size, times).
+    pub exe_version: Option<FileVersion>,
+    /// The process's cgroup id in the unified hierarchy.
+    pub cgroup_id: Option<u64>,
 }
 
 /// Suffix the kernel appends to `/proc/PID/exe`'s target once the file is unlinked.
@@ -72,6 +83,7 @@ impl Enricher {
             executables: ExecutableCache::with_config(config.executables),
             dpkg: DpkgIndex::new(config.dpkg),
             names: Names::new(),
+            containers: ContainerIds::for_host(),
         }
     }
 
@@ -134,25 +146,46 @@ impl Enricher {
         }
     }
 
-    /// [`enrich`](Enricher::enrich) for an exec whose source read the executable's version
-    /// from the kernel's inode (eBPF): a version described before is served from the caches
-    /// without opening `/proc/PID/exe`; a new one is described through it as usual, and kept
-    /// under the kernel's version too when only the device numbers differ.
-    pub fn enrich_exec(&mut self, p: &mut Process, version: Option<FileVersion>) {
-        if p.executable.is_none()
-            && let (Some(version), Some(path)) = (version, p.exe.as_deref())
-        {
-            p.executable = self.known_executable(path, &version);
-            if p.executable.is_none() {
-                self.enrich(p);
-                if let Some(described) = p.executable.as_ref().and_then(version_of) {
-                    self.executables.alias(&described, version);
-                    self.dpkg.alias(&described, version);
-                }
-                return;
-            }
+    /// Fills what the source left empty: user, effective user and group names, the container
+    /// id (from `/proc/PID/cgroup`) and the executable (from `/proc/PID/exe` or `exe`).
+    pub fn enrich(&mut self, p: &mut Process) {
+        self.enrich_exec(p, ExecHints::default());
+    }
+
+    /// [`enrich`](Enricher::enrich) for an exec, with what its source read in the kernel
+    /// (eBPF): a file version described before is served from the caches without opening
+    /// `/proc/PID/exe` (a new one is described through it as usual, and kept under the
+    /// kernel's version too when only the device numbers differ); a cgroup seen before needs
+    /// no `/proc/PID/cgroup` on unified-only hosts ([`ContainerIds`]).
+    pub fn enrich_exec(&mut self, p: &mut Process, hints: ExecHints) {
+        self.names(p);
+        if p.container_id.is_none() {
+            p.container_id = self.containers.of(p.pid, hints.cgroup_id);
         }
-        self.enrich(p);
+        if p.executable.is_none() {
+            p.executable = match (hints.exe_version, p.exe.as_deref()) {
+                (Some(version), Some(path)) => self.executable_by_version(p.pid, path, version),
+                (_, path) => self.executable_of(p.pid, path),
+            };
+        }
+    }
+
+    /// The executable `pid` runs, at `path`, of `version` as the kernel saw it.
+    fn executable_by_version(
+        &mut self,
+        pid: u32,
+        path: &[u8],
+        version: FileVersion,
+    ) -> Option<Executable> {
+        if let Some(known) = self.known_executable(path, &version) {
+            return Some(known);
+        }
+        let described = self.executable_of(pid, Some(path));
+        if let Some(stat) = described.as_ref().and_then(version_of) {
+            self.executables.alias(&stat, version);
+            self.dpkg.alias(&stat, version);
+        }
+        described
     }
 
     /// The executable at `path` of `version`, entirely from the caches; None on any miss.
@@ -166,18 +199,6 @@ impl Enricher {
         exe.package = package;
         exe.package_verified = package_verified;
         Some(exe)
-    }
-
-    /// Fills what the source left empty: user, effective user and group names, the container
-    /// id (from `/proc/PID/cgroup`) and the executable (from `/proc/PID/exe` or `exe`).
-    pub fn enrich(&mut self, p: &mut Process) {
-        self.names(p);
-        if p.container_id.is_none() {
-            p.container_id = container_id_of(p.pid);
-        }
-        if p.executable.is_none() {
-            p.executable = self.executable_of(p.pid, p.exe.as_deref());
-        }
     }
 }
 

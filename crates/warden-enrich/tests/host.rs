@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use warden_enrich::{
-    DpkgIndex, Enricher, ExecutableCache, ExecutableConfig, Names, build_id, open_for_read, xattr,
+    DpkgIndex, Enricher, ExecHints, ExecutableCache, ExecutableConfig, Names, build_id,
+    open_for_read, xattr,
 };
 
 const BASH: &str = "/usr/bin/bash";
@@ -353,9 +354,13 @@ fn an_exec_with_the_kernels_file_version_is_served_from_the_caches() {
         exe: Some(exe.as_bytes().to_vec()),
         ..Default::default()
     };
+    let hints = ExecHints {
+        exe_version: Some(kernel),
+        cgroup_id: None,
+    };
     let mut e = Enricher::default();
     let mut first = process(pid, BASH);
-    e.enrich_exec(&mut first, Some(kernel));
+    e.enrich_exec(&mut first, hints);
     let described = first.executable.expect("described through /proc/PID/exe");
     assert_eq!(described.inode, Some(stat.inode));
     assert_eq!(described.package.as_deref(), Some("bash"));
@@ -365,14 +370,14 @@ fn an_exec_with_the_kernels_file_version_is_served_from_the_caches() {
 
     // The process is gone and the path names nothing: only the caches can answer.
     let mut gone = process(pid, "/nonexistent/bash");
-    e.enrich_exec(&mut gone, Some(kernel));
+    e.enrich_exec(&mut gone, hints);
     let cached = gone.executable.expect("served by the kernel's version");
     assert_eq!(cached.sha256, described.sha256);
     assert_eq!(cached.build_id, described.build_id);
     assert_eq!(cached.package, None, "the package follows the path");
     // At the packaged path, the package and its verification come from the caches too.
     let mut again = process(pid, BASH);
-    e.enrich_exec(&mut again, Some(kernel));
+    e.enrich_exec(&mut again, hints);
     assert_eq!(again.executable, Some(described));
     // Another version of the file is not served from this one's entry.
     let mut other = process(pid, "/nonexistent/bash");
@@ -380,6 +385,12 @@ fn an_exec_with_the_kernels_file_version_is_served_from_the_caches() {
         size: stat.size + 1,
         ..kernel
     };
-    e.enrich_exec(&mut other, Some(changed));
+    e.enrich_exec(
+        &mut other,
+        ExecHints {
+            exe_version: Some(changed),
+            ..hints
+        },
+    );
     assert_eq!(other.executable, None);
 }

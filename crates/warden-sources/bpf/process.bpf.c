@@ -86,6 +86,8 @@ struct exec_record {
 	s64 exe_ctime_ns;
 	u32 exe_dev_major;
 	u32 exe_dev_minor;
+	/* The process's cgroup in the unified (v2) hierarchy: its directory's inode there. */
+	u64 cgroup_id;
 	char comm[16];
 	char tty[32];
 	/* exe components (a failed exec: the name it was given), then cwd components, then argv:
@@ -102,9 +104,10 @@ _Static_assert(__builtin_offsetof(struct exec_record, ret) == 64, "exec layout")
 _Static_assert(__builtin_offsetof(struct exec_record, exe_len) == 68, "exec layout");
 _Static_assert(__builtin_offsetof(struct exec_record, exe_ino) == 80, "exec layout");
 _Static_assert(__builtin_offsetof(struct exec_record, exe_dev_major) == 112, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, comm) == 120, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, tty) == 136, "exec layout");
-_Static_assert(__builtin_offsetof(struct exec_record, data) == 168, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, cgroup_id) == 120, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, comm) == 128, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, tty) == 144, "exec layout");
+_Static_assert(__builtin_offsetof(struct exec_record, data) == 176, "exec layout");
 
 /* 4 MiB: some 8,000 execs with their forks and exits, a second or more of a burst while the
  * reader is starved of CPU. The agent maps it twice (the kernel's wrap-around trick), so
@@ -373,6 +376,7 @@ int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 	r->h.kind = KIND_EXEC;
 	r->flags = 0;
 	r->ret = 0;
+	r->cgroup_id = bpf_get_current_cgroup_id();
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
 	u32 exe_len = 0;
@@ -501,6 +505,7 @@ static __always_inline int exec_returned(struct sys_exit *ctx)
 	r->h.kind = KIND_EXEC_FAILED;
 	r->flags = 0;
 	r->exe_ino = 0;
+	r->cgroup_id = bpf_get_current_cgroup_id();
 	r->ret = (s32)ctx->ret;
 	long n = bpf_probe_read_user_str(r->data, PATH_CAP, attempt.filename);
 	u32 exe_len = n > 0 ? (u32)n : 0;

@@ -66,6 +66,19 @@ fn exec_of(records: &[Record], pid: u32) -> Option<&ExecRecord> {
     })
 }
 
+/// This process's directory in the unified (cgroup2) hierarchy, if one is mounted.
+fn own_cgroup_dir() -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let mount = mounts.lines().find_map(|l| {
+        let mut f = l.split(' ');
+        let (_, dir, kind) = (f.next()?, f.next()?, f.next()?);
+        (kind == "cgroup2").then_some(dir)
+    })?;
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(std::path::Path::new(mount).join(path.trim_start_matches('/')))
+}
+
 fn ticks_of(ns: u64) -> u64 {
     ns / (1_000_000_000 / procfs::clock_ticks())
 }
@@ -157,6 +170,16 @@ fn fork_exec_exit_carry_what_proc_shows() {
     for (exec, path) in [(shell, &shell_exe), (sleep, &sleep_exe)] {
         let stat = FileVersion::of(&std::fs::metadata(path).unwrap());
         assert_eq!(exec.exe_version, Some(stat), "{}", path.display());
+    }
+    // The cgroup the child inherited from this process: its directory in the cgroup2 mount.
+    match own_cgroup_dir() {
+        Some(dir) => {
+            use std::os::unix::fs::MetadataExt;
+            let inode = std::fs::metadata(&dir).unwrap().ino();
+            assert_eq!(shell.cgroup_id, Some(inode), "{}", dir.display());
+            assert_eq!(sleep.cgroup_id, Some(inode));
+        }
+        None => eprintln!("no cgroup2 mount: cgroup ids not compared"),
     }
 
     let exit = records

@@ -13,7 +13,7 @@ const KIND_EXEC_FAILED: u32 = 4;
 const HEADER_LEN: usize = 24;
 const FORK_LEN: usize = 40;
 const EXIT_LEN: usize = 32;
-const EXEC_DATA: usize = 168;
+const EXEC_DATA: usize = 176;
 
 /// What the kernel could not read whole for an exec (the record's `flags`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -95,6 +95,9 @@ pub struct ExecRecord {
     /// The executable file's version as the exec found its inode (device as `stat` encodes
     /// it); None for a failed exec, or when the program could not read it.
     pub exe_version: Option<FileVersion>,
+    /// The process's cgroup in the unified (v2) hierarchy: the inode of its directory there
+    /// (None when the kernel gave 0).
+    pub cgroup_id: Option<u64>,
 }
 
 /// A process ended (its last thread exited).
@@ -215,7 +218,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             }
             let (exe, rest) = data.split_at(exe_len);
             let (cwd, rest) = rest.split_at(cwd_len);
-            let tty = c_string(&b[136..168]);
+            let tty = c_string(&b[144..176]);
             let cwd = path_of_components(cwd);
             let exe = if kind == KIND_EXEC {
                 (exe_len > 0).then(|| path_of_components(exe))
@@ -238,7 +241,8 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 flags: ExecFlags(u32_at(b, 52)),
                 parent_start_ns: u64_at(b, 56),
                 exe_version: exe_version_at(b),
-                comm: c_string(&b[120..136]).to_vec(),
+                cgroup_id: Some(u64_at(b, 120)).filter(|&id| id != 0),
+                comm: c_string(&b[128..144]).to_vec(),
                 tty: (!tty.is_empty()).then(|| String::from_utf8_lossy(tty).into_owned()),
                 exe,
                 cwd,
@@ -344,6 +348,7 @@ mod tests {
         for v in [8u32, 1] {
             b.extend_from_slice(&v.to_ne_bytes());
         }
+        b.extend_from_slice(&4242u64.to_ne_bytes());
         let mut comm = [0u8; 16];
         comm[..4].copy_from_slice(b"true");
         b.extend_from_slice(&comm);
@@ -392,6 +397,7 @@ mod tests {
             (77, 4096, 1_000_000_000, 2_000_000_000)
         );
         assert_eq!(version.dev, libc::makedev(8, 1));
+        assert_eq!(e.cgroup_id, Some(4242));
     }
 
     #[test]

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use crossbeam_channel::Receiver;
-use warden_core::{BootId, Event, EventKind, FileVersion, LossEvent, Source};
+use warden_core::{BootId, Event, EventKind, LossEvent, Source};
+use warden_enrich::ExecHints;
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
@@ -783,7 +784,7 @@ impl Agent {
                     syscall: None,
                     exit: None,
                 };
-                self.on_exec_fact(&fact, Source::ProcConnector, None);
+                self.on_exec_fact(&fact, Source::ProcConnector, ExecHints::default());
             }
             ProcEvent::Exit {
                 header, tgid, pid, ..
@@ -817,9 +818,12 @@ impl Agent {
                 time_ns: self.boot_time_ns + f.boot_ns as i64,
             }),
             Record::Exec(exec) => {
-                let version = exec.exe_version;
+                let hints = ExecHints {
+                    exe_version: exec.exe_version,
+                    cgroup_id: exec.cgroup_id,
+                };
                 let fact = self.exec_fact_of(*exec);
-                self.on_exec_fact(&fact, Source::Ebpf, version);
+                self.on_exec_fact(&fact, Source::Ebpf, hints);
             }
             Record::Exit(x) => self.on_exit_fact(&ExitFact {
                 pid: x.pid,
@@ -906,7 +910,7 @@ impl Agent {
             syscall: Some(format!("{:?}", exec.call).to_lowercase()),
             exit: exec.exit,
         };
-        self.on_exec_fact(&fact, Source::Audit, None);
+        self.on_exec_fact(&fact, Source::Audit, ExecHints::default());
     }
 
     fn on_audit_file(&mut self, op: &FileOp) {
@@ -997,11 +1001,11 @@ impl Agent {
         }
     }
 
-    /// An exec from any process source; `exe_version` is the executable's version when the
-    /// source read it from the kernel (eBPF), so known files need no /proc read.
-    fn on_exec_fact(&mut self, fact: &ExecFact, source: Source, exe_version: Option<FileVersion>) {
+    /// An exec from any process source; `hints` are what the source read in the kernel (eBPF:
+    /// the executable's version, the cgroup), so known files and cgroups need no /proc read.
+    fn on_exec_fact(&mut self, fact: &ExecFact, source: Source, hints: ExecHints) {
         let mut exec = self.table.on_exec(fact, &LiveProc, source);
-        self.enricher.enrich_exec(&mut exec.process, exe_version);
+        self.enricher.enrich_exec(&mut exec.process, hints);
         self.emit(EventKind::Exec(exec), fact.time_ns);
     }
 
