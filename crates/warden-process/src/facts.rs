@@ -100,6 +100,9 @@ pub struct ExecFact {
 pub struct ExitFact {
     /// The process (tgid).
     pub pid: u32,
+    /// Its start time in clock ticks, when the source tells (eBPF): the exit is then matched
+    /// to that process only, and reported even if the table never knew it.
+    pub start_ticks: Option<u64>,
     /// Exit status, when known.
     pub exit_code: Option<i32>,
     /// Terminating signal, when known.

@@ -46,6 +46,10 @@ pub struct TableStats {
     pub evicted_live: u64,
     /// Exits of a pid the table did not know (dropped: no identity).
     pub unknown_exits: u64,
+    /// Exits of a process the table never knew, reported with the identity the exit carried
+    /// (it started before the sources were attached and ended before /proc was read, or its
+    /// fork was lost).
+    pub unseen_exits: u64,
     /// Exits of a process already marked exited (dropped).
     pub duplicate_exits: u64,
     /// Forks of a child already created by a fork (dropped).
@@ -443,12 +447,37 @@ impl ProcessTable {
     }
 
     /// A thread group ended. Returns the exit event, or None when the pid is unknown or already
-    /// exited (both counted). The entry stays for the grace period.
+    /// exited (both counted). The entry stays for the grace period. An exit with a start time
+    /// is the exit of that process only: of another one than the pid's entry, or of a pid the
+    /// table does not know, it is reported with the identity it carries alone.
     pub fn on_exit(&mut self, f: &ExitFact) -> Option<ExitEvent> {
         self.advance(f.boot_ns);
-        let Some(id) = self.by_pid.get(&f.pid).copied() else {
-            self.stats.unknown_exits += 1;
-            return None;
+        let known = self.by_pid.get(&f.pid).copied().filter(|id| {
+            let key = self.entries.get(id).and_then(|e| e.key);
+            match (f.start_ticks, key) {
+                (Some(ticks), Some(key)) => key.start_ticks == ticks,
+                _ => true,
+            }
+        });
+        let Some(id) = known else {
+            let Some(ticks) = f.start_ticks else {
+                self.stats.unknown_exits += 1;
+                return None;
+            };
+            self.stats.unseen_exits += 1;
+            let key = self.key(f.pid, ticks);
+            let start_ns = self.start_ns(&key);
+            return Some(ExitEvent {
+                process: Process {
+                    key: Some(key),
+                    pid: f.pid,
+                    start_ns: Some(start_ns),
+                    ..Process::default()
+                },
+                exit_code: f.exit_code,
+                signal: f.signal,
+                duration_ns: Some(f.time_ns.saturating_sub(start_ns).max(0)),
+            });
         };
         match self.entries.get(&id)?.exit {
             Some(ExitState { swept: true, .. }) => self.unsweep(id),

@@ -84,6 +84,7 @@ fn exec(pid: u32, ppid: u32, exe: &str, args: &[&str]) -> ExecFact {
 fn exit(pid: u32, boot_ns: u64) -> ExitFact {
     ExitFact {
         pid,
+        start_ticks: None,
         exit_code: Some(0),
         signal: None,
         boot_ns,
@@ -596,4 +597,37 @@ fn activity_subjects_name_the_process_without_its_argv() {
     assert_eq!(parent.exe.as_deref(), Some(&b"/usr/sbin/sshd"[..]));
     assert!(parent.args.is_empty());
     assert!(t.subject(4242).is_none());
+}
+
+#[test]
+fn an_exit_with_a_start_time_belongs_to_that_process_only() {
+    let mut t = base();
+    // A process the table never saw: reported with the identity its exit carries.
+    let mut unseen = exit(4000, 50 * SEC);
+    unseen.start_ticks = Some(4_900);
+    let event = t.on_exit(&unseen).expect("reported");
+    assert_eq!(event.process.key, Some(key(4000, 4_900)));
+    assert_eq!(event.process.start_ns, Some(BOOT_TIME_NS + 49 * SEC as i64));
+    assert_eq!(event.duration_ns, Some(SEC as i64));
+    assert_eq!(event.process.exe, None, "nothing else is known of it");
+    assert_eq!((t.stats().unseen_exits, t.stats().unknown_exits), (1, 0));
+    // Without a start time (the process connector) it cannot be named: dropped and counted.
+    assert!(t.on_exit(&exit(4001, 50 * SEC)).is_none());
+    assert_eq!(t.stats().unknown_exits, 1);
+    // The exit of another process than the one the table holds under the pid (its fork was
+    // lost) leaves that entry alone.
+    let bash = t.get(1000).unwrap();
+    let mut other = exit(1000, 51 * SEC);
+    other.start_ticks = Some(5_000);
+    let event = t.on_exit(&other).expect("reported");
+    assert_eq!(event.process.key, Some(key(1000, 5_000)));
+    assert_eq!(t.get(1000), Some(bash.clone()), "bash still runs");
+    // Its own exit matches it.
+    let mut own = exit(1000, 52 * SEC);
+    own.start_ticks = bash.key.map(|k| k.start_ticks);
+    let event = t.on_exit(&own).expect("reported");
+    assert_eq!(event.process.exe, bash.exe);
+    assert_eq!(event.process.key, bash.key);
+    assert_eq!(t.stats().unseen_exits, 2);
+    t.check_invariants();
 }

@@ -582,14 +582,14 @@ fn strings(v: &Value) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // The tests.
 
-/// A shell forks a child that stops itself, then execs a copy of /bin/true with odd arguments;
-/// the shell exits 7. The exec, fork and exit events carry the exact argv, the hash, and the
-/// identities /proc gives for both processes.
 /// The config that makes `source` the process source.
 fn process_source(source: &str) -> String {
     format!("[sources]\nprocess = {source:?}\n")
 }
 
+/// A shell forks a child that stops itself, then execs a copy of /bin/true with odd arguments;
+/// the shell exits 7. The exec, fork and exit events carry the exact argv, the hash, and the
+/// identities /proc gives for both processes.
 #[test]
 fn forked_exec_carries_exact_argv_hash_and_identities() {
     forked_exec("forked_exec_carries_exact_argv_hash_and_identities", "ebpf");
@@ -925,6 +925,68 @@ fn short_lived(test: &str, source: &str) {
         );
         assert_eq!(failed["process"]["parent"]["pid"], me, "{failed}");
     }
+    agent.stop();
+    kernel.check();
+}
+
+/// With `events.forks_and_exits = false` only execs are recorded, and they name the same
+/// parents: the table still follows the forks and exits it no longer records.
+#[test]
+fn without_forks_and_exits_execs_keep_their_parents() {
+    let test = "without_forks_and_exits_execs_keep_their_parents";
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let mut agent = Agent::start(&format!(
+        "{}[events]\nforks_and_exits = false\n",
+        process_source("ebpf")
+    ));
+    let (_work, exe) = true_copy("warden-e2e-execonly");
+    let exe_s = s(&exe);
+    // A shell that forks twice to run the copy, then execs it itself.
+    let script = format!("{exe_s} one; {exe_s} two; exec {exe_s} last");
+    let mut shell = Proc::spawn(Command::new("/bin/sh").args(["-c", &script]));
+    let shell_pid = u64::from(shell.pid());
+    assert!(shell.wait().success());
+    // Every record of those processes is older than the marker's exec: once the marker is
+    // stored, any fork or exit event of theirs would be too.
+    let mut marker = Proc::spawn(Command::new(&exe).arg("marker"));
+    let marker_pid = u64::from(marker.pid());
+    assert!(marker.wait().success());
+    let events = agent.wait_for("the execs and the marker", |ev| {
+        has(ev, "exec", |e| pid_of(e) == marker_pid)
+            && ["one", "two"].iter().all(|arg| {
+                has(ev, "exec", |e| {
+                    strings(&e["process"]["args"]).contains(&arg.to_string())
+                })
+            })
+    });
+    let shell_exec = the(&events, "exec", "the shell's exec", |e| {
+        pid_of(e) == shell_pid && e["process"]["executable"] != exe_s.as_str()
+    });
+    for arg in ["one", "two"] {
+        let child = the(&events, "exec", "a child of the shell", |e| {
+            strings(&e["process"]["args"]).contains(&arg.to_string())
+        });
+        assert_eq!(child["process"]["parent"]["pid"], shell_pid, "{child}");
+        assert_eq!(
+            child["process"]["parent"]["entity_id"], shell_exec["process"]["entity_id"],
+            "{child}"
+        );
+    }
+    let last = the(&events, "exec", "the shell's own exec of the copy", |e| {
+        pid_of(e) == shell_pid && e["process"]["executable"] == exe_s.as_str()
+    });
+    assert_eq!(
+        entity_of(last),
+        entity_of(shell_exec),
+        "one process, two images"
+    );
+    let forks_or_exits: Vec<&Value> = events
+        .iter()
+        .filter(|e| matches!(action(e), "fork" | "exit"))
+        .collect();
+    assert!(forks_or_exits.is_empty(), "{forks_or_exits:#?}");
     agent.stop();
     kernel.check();
 }

@@ -14,9 +14,19 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub retention: RetentionConfig,
     pub sources: SourcesConfig,
+    pub events: EventsConfig,
     pub network: NetworkConfig,
     pub files: FilesConfig,
     pub output: OutputConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Record fork and exit events. Off, only execs are recorded (Santa's default, and what an
+    /// execve audit rule gives); the process table still follows every fork and exit, so
+    /// identities and parents are the same either way.
+    pub forks_and_exits: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +116,7 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/warden"),
             retention: RetentionConfig::default(),
             sources: SourcesConfig::default(),
+            events: EventsConfig::default(),
             network: NetworkConfig::default(),
             files: FilesConfig::default(),
             output: OutputConfig::default(),
@@ -130,6 +141,14 @@ impl Default for SourcesConfig {
             audit_mode: "auto".into(),
             audit_backlog_limit: 8192,
             proc_connector: true,
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> EventsConfig {
+        EventsConfig {
+            forks_and_exits: true,
         }
     }
 }
@@ -301,6 +320,7 @@ mod tests {
         assert_eq!(c.retention.max_age, d.retention.max_age);
         assert_eq!(c.sources.audit_mode, d.sources.audit_mode);
         assert_eq!(c.output.file_keep, d.output.file_keep);
+        assert_eq!(c.events.forks_and_exits, d.events.forks_and_exits);
         assert_eq!(c.network.enabled, d.network.enabled);
         assert_eq!(c.network.datagrams, d.network.datagrams);
         assert_eq!(c.files.source, d.files.source);
@@ -319,6 +339,7 @@ mod tests {
             ("[sources]\naudit_mode = \"loud\"", "audit_mode"),
             ("[files]\nsource = \"inotify\"", "files.source"),
             ("[network]\nenable = true", "unknown field `enable`"),
+            ("[events]\nforks = false", "unknown field `forks`"),
             (
                 "[sources]\naudit = false\nproc_connector = false",
                 "no source enabled",

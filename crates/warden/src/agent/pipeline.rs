@@ -799,6 +799,7 @@ impl Agent {
                 };
                 self.on_exit_fact(&ExitFact {
                     pid: tgid,
+                    start_ticks: None,
                     exit_code,
                     signal,
                     boot_ns: header.timestamp_ns + self.suspend_offset_ns,
@@ -827,6 +828,7 @@ impl Agent {
             }
             Record::Exit(x) => self.on_exit_fact(&ExitFact {
                 pid: x.pid,
+                start_ticks: Some(x.start_ns / self.ns_per_tick),
                 exit_code: x.exit_code(),
                 signal: x.signal(),
                 boot_ns: x.boot_ns,
@@ -982,20 +984,24 @@ impl Agent {
     }
 
     /// A fork from either process source: the parent is looked up in /proc if the table has
-    /// never seen it, so the child names it.
+    /// never seen it, so the child names it. The table follows every fork, recorded or not.
     fn on_fork_fact(&mut self, fact: &ForkFact) {
         if self.table.get(fact.parent_pid).is_none() {
             self.table.lookup(fact.parent_pid, &LiveProc);
         }
-        if let Some(mut fork) = self.table.on_fork(fact) {
+        if let Some(mut fork) = self.table.on_fork(fact)
+            && self.config.events.forks_and_exits
+        {
             self.enricher.names(&mut fork.child);
             self.emit(EventKind::Fork(fork), fact.time_ns);
         }
     }
 
-    /// An exit from either process source.
+    /// An exit from either process source. The table follows every exit, recorded or not.
     fn on_exit_fact(&mut self, fact: &ExitFact) {
-        if let Some(mut exit) = self.table.on_exit(fact) {
+        if let Some(mut exit) = self.table.on_exit(fact)
+            && self.config.events.forks_and_exits
+        {
             self.enricher.names(&mut exit.process);
             self.emit(EventKind::Exit(exit), fact.time_ns);
         }
