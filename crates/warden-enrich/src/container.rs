@@ -1,5 +1,6 @@
 //! Container id from `/proc/PID/cgroup`: docker, containerd, cri-o, podman and kubepods
-//! layouts, cgroup v1 and v2, cgroupfs and systemd drivers.
+//! layouts, cgroup v1 and v2, cgroupfs and systemd drivers; cached by cgroup id on hosts where
+//! that id names the whole membership (unified hierarchy only).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 //! sha256, ELF build-id and download origin (cached per file version), its Debian package and
 //! whether it still matches the package's digest, the container the process runs in, and user
 //! and group names. Every cache is bounded and keyed so the per-exec hot path is an open, an
-//! fstat and a few hash-map lookups.
+//! fstat and a few hash-map lookups — only the lookups when the source read the file's version
+//! and the cgroup in the kernel ([`ExecHints`]).
 
 #![deny(missing_docs)]
 
