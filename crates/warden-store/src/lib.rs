@@ -23,7 +23,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use event::{StoredEvent, StoredEventRow};
+pub use event::{RowKeys, StoredEvent, StoredEventRow};
 pub use reader::{EventFilter, Reader};
 pub use schema::SCHEMA_VERSION;
 pub use thread::{

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
-use crate::event::{COLUMNS, entity_key};
+use crate::event::{COLUMNS, RowKeys};
 use crate::{BUSY_TIMEOUT, Result, Retention, StoreError, StoredEvent};
 
 /// Rows deleted per transaction by retention, so one run never holds the write lock (nor grows
@@ -176,8 +176,7 @@ impl Writer {
             for e in events {
                 // Never NULL when there is an id: NULL marks the rows of older writers, which
                 // only the `_unkeyed` text indexes find.
-                let own_key = entity_key(&e.entity_id);
-                let parent_key = e.parent_entity_id.as_deref().map(entity_key);
+                let keys = RowKeys::of(e);
                 stmt.execute(params![
                     e.time_ns,
                     e.class,
@@ -196,8 +195,8 @@ impl Writer {
                     e.local_port,
                     e.remote_address,
                     e.remote_port,
-                    own_key,
-                    parent_key,
+                    keys.entity,
+                    keys.parent,
                 ])?;
             }
         }
