@@ -182,7 +182,7 @@ fn unicast_exec_and_restore() {
     let now = AuditControl::open().unwrap().status().unwrap();
     assert_eq!(now.pid, std::process::id());
     assert_eq!(now.enabled, 1);
-    assert_eq!(now.backlog_limit, 8192);
+    assert_eq!(now.backlog_limit, quick_config().backlog_limit);
     assert_eq!(now.backlog_wait_time, Some(0));
     assert_eq!(warden_rules(), report.rules_installed);
 

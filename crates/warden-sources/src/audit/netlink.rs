@@ -10,7 +10,7 @@
 //!   registered pid no longer exists. Warden registers its reading socket with
 //!   `AUDIT_SET pid = getpid()`. Delivery is reliable: records wait in the kernel backlog while
 //!   Warden reads. Warden sets `backlog_wait_time = 0` (a full backlog drops and counts in
-//!   `lost`, it never stalls the audited tasks) and `backlog_limit` (default 8192).
+//!   `lost`, it never stalls the audited tasks) and `backlog_limit` (default 32768).
 //! * **Multicast** (`ReadMode::Multicast`): auditd (or another reader) holds the slot, or the
 //!   configuration forces it. Warden joins `AUDIT_NLGRP_READLOG` read-only: the daemon keeps
 //!   flow control and the backlog settings, and a receive-buffer overrun (`ENOBUFS`) loses
@@ -110,7 +110,7 @@ impl Default for AuditSourceConfig {
             key: super::WARDEN_KEY.to_owned(),
             remove_stale_rules: true,
             enable_audit: true,
-            backlog_limit: 8192,
+            backlog_limit: 32_768,
             backlog_wait_time: 0,
             receive_buffer: 8 * 1024 * 1024,
             channel_capacity: 4096,

@@ -139,7 +139,7 @@ impl Default for SourcesConfig {
             process: "auto".into(),
             audit: true,
             audit_mode: "auto".into(),
-            audit_backlog_limit: 8192,
+            audit_backlog_limit: 32_768,
             proc_connector: true,
         }
     }
@@ -319,6 +319,7 @@ mod tests {
         assert_eq!(c.data_dir, d.data_dir);
         assert_eq!(c.retention.max_age, d.retention.max_age);
         assert_eq!(c.sources.audit_mode, d.sources.audit_mode);
+        assert_eq!(c.sources.audit_backlog_limit, d.sources.audit_backlog_limit);
         assert_eq!(c.output.file_keep, d.output.file_keep);
         assert_eq!(c.events.forks_and_exits, d.events.forks_and_exits);
         assert_eq!(c.network.enabled, d.network.enabled);
