@@ -63,6 +63,8 @@ pub struct ExecutableStats {
     pub hits: u64,
     /// Lookups that had to read the file.
     pub misses: u64,
+    /// Of the hits, those answered by a version the kernel reported, without opening the file.
+    pub by_version: u64,
     /// Reads of file contents (hash chunks, ELF headers and notes).
     pub reads: u64,
     /// Bytes hashed.
@@ -212,6 +214,7 @@ impl ExecutableCache {
     pub fn cached(&mut self, version: &FileVersion) -> Option<Executable> {
         let hit = self.cache.get(version)?.clone();
         self.stats.hits += 1;
+        self.stats.by_version += 1;
         Some(hit)
     }
 

@@ -1168,6 +1168,23 @@ impl Agent {
             }
         }
         self.status.rss_bytes = rss_bytes();
+        let executables = self.enricher.executables.stats();
+        let (container_hits, container_reads) = self.enricher.containers.stats();
+        self.status.caches = [
+            ("executables/entries", executables.entries),
+            ("executables/hits", executables.hits),
+            ("executables/hits_by_kernel_version", executables.by_version),
+            ("executables/misses", executables.misses),
+            (
+                "containers/by_cgroup_id",
+                u64::from(self.enricher.containers.caching()),
+            ),
+            ("containers/hits", container_hits),
+            ("containers/reads", container_reads),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
         if let Some(store) = &self.store {
             self.status.store_bytes = store
                 .disk_usage()

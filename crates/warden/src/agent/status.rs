@@ -29,6 +29,10 @@ pub struct Status {
     pub skipped: BTreeMap<String, u64>,
     pub process_table_size: usize,
     pub rss_bytes: u64,
+    /// Enrichment caches, by "cache/counter": how often an exec was described without
+    /// reading its file or /proc again.
+    #[serde(default)]
+    pub caches: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -120,6 +124,13 @@ impl Status {
             for (cause, n) in self.lost.iter().filter(|(_, n)| **n > 0) {
                 out.push_str(&format!("  {cause}: {n}\n"));
             }
+        }
+        if !self.caches.is_empty() {
+            out.push_str("enrichment caches:");
+            for (counter, n) in &self.caches {
+                out.push_str(&format!(" {counter}={n}"));
+            }
+            out.push('\n');
         }
         if !self.skipped.is_empty() {
             out.push_str("not recorded by policy:\n");
