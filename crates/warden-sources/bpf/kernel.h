@@ -104,6 +104,15 @@ struct file {
 	struct inode *f_inode;
 } __attribute__((preserve_access_index));
 
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
 struct fs_struct {
 	struct path pwd;
 } __attribute__((preserve_access_index));
@@ -139,6 +148,7 @@ struct task_struct {
 	const struct cred *cred;
 	char comm[16];
 	struct fs_struct *fs;
+	struct files_struct *files;
 	struct signal_struct *signal;
 	struct task_struct *group_leader;
 	kuid_t loginuid;

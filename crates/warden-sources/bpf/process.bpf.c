@@ -20,6 +20,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* An execve/execveat that returned an error: the caller's identity, the name it asked for
  * (as given, in the exe area) and the argv it passed. */
 #define KIND_EXEC_FAILED 4
+/* A chmod or chown call as it returned: who, which file, what was asked, the result. */
+#define KIND_ATTR 5
 
 /* Exec flags: what could not be read whole. */
 #define EXEC_ARGS_TRUNCATED 1
@@ -95,6 +97,34 @@ struct exec_record {
 	char data[2 * PATH_CAP + ARGS_CAP + ARG_CAP];
 };
 
+/* A chmod or chown, built in the exec scratch record: its paths go where walk_path writes. */
+struct attr_record {
+	struct header h;
+	s32 ret;        /* 0, or -errno */
+	u32 mode;       /* chmod calls: the mode asked for */
+	u32 uid;        /* chown calls: the owner asked for ((u32)-1: unchanged) */
+	u32 gid;
+	u64 ino;        /* fchmod/fchown: the file's inode and device; 0 otherwise */
+	u32 dev_major;
+	u32 dev_minor;
+	u16 base_len;   /* components of the directory the name is relative to, or of the fd's file */
+	u16 name_len;   /* then the name as given, NUL-terminated (empty for an fd) */
+	u32 call;       /* ATTR_CALL_* */
+	u32 flags;      /* ATTR_BASE_TRUNCATED */
+	char pad[176 - 68];
+	char data[2 * PATH_CAP];
+};
+
+#define ATTR_BASE_TRUNCATED 1
+#define ATTR_CALL_CHMOD 1
+#define ATTR_CALL_FCHMOD 2
+#define ATTR_CALL_FCHMODAT 3
+#define ATTR_CALL_FCHMODAT2 4
+#define ATTR_CALL_CHOWN 5
+#define ATTR_CALL_LCHOWN 6
+#define ATTR_CALL_FCHOWN 7
+#define ATTR_CALL_FCHOWNAT 8
+
 /* The offsets src/ebpf/record.rs reads. */
 _Static_assert(sizeof(struct header) == 24, "header layout");
 _Static_assert(sizeof(struct fork_record) == 40, "fork layout");
@@ -108,6 +138,13 @@ _Static_assert(__builtin_offsetof(struct exec_record, cgroup_id) == 120, "exec l
 _Static_assert(__builtin_offsetof(struct exec_record, comm) == 128, "exec layout");
 _Static_assert(__builtin_offsetof(struct exec_record, tty) == 144, "exec layout");
 _Static_assert(__builtin_offsetof(struct exec_record, data) == 176, "exec layout");
+_Static_assert(__builtin_offsetof(struct attr_record, ino) == 40, "attr layout");
+_Static_assert(__builtin_offsetof(struct attr_record, base_len) == 56, "attr layout");
+_Static_assert(__builtin_offsetof(struct attr_record, flags) == 64, "attr layout");
+_Static_assert(__builtin_offsetof(struct attr_record, data) ==
+		       __builtin_offsetof(struct exec_record, data),
+	       "an attr record's paths are where walk_path writes");
+_Static_assert(sizeof(struct attr_record) <= sizeof(struct exec_record), "fits the scratch");
 
 /* 4 MiB: some 8,000 execs with their forks and exits, a second or more of a burst while the
  * reader is starved of CPU. The agent maps it twice (the kernel's wrap-around trick), so
@@ -128,7 +165,7 @@ struct {
 /* Records the ring buffer had no room for, by kind (index 0 unused); read by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 5);
+	__uint(max_entries, 6);
 	__type(key, u32);
 	__type(value, u64);
 } DROPPED SEC(".maps");
@@ -533,3 +570,203 @@ int warden_execat_x(struct sys_exit *ctx)
 {
 	return exec_returned(ctx);
 }
+
+/* chmod and chown: each call's entry remembers what it was asked (by thread), its exit reports
+ * it with the result — fanotify only says "attributes changed", and never a refused attempt. */
+struct attr_call {
+	const char *name; /* NULL for fchmod/fchown */
+	s32 dfd;          /* what `name` is relative to (AT_FDCWD), or the fd itself */
+	u32 call;
+	u32 mode;
+	u32 uid;
+	u32 gid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u32);
+	__type(value, struct attr_call);
+} ATTR_CALLS SEC(".maps");
+
+/* A syscall's entry as its tracepoint lays it out: six arguments. */
+struct sys_enter {
+	u64 common;
+	s32 nr;
+	u32 pad;
+	u64 args[6];
+};
+
+#define AT_FDCWD -100
+
+static __always_inline void attr_remember(u32 call, const char *name, s32 dfd, u32 mode, u32 uid,
+					  u32 gid)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct attr_call c = {
+		.name = name, .dfd = dfd, .call = call, .mode = mode, .uid = uid, .gid = gid};
+	bpf_map_update_elem(&ATTR_CALLS, &tid, &c, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_chmod")
+int warden_chmod(struct sys_enter *ctx)
+{
+	attr_remember(ATTR_CALL_CHMOD, (const char *)ctx->args[0], AT_FDCWD, ctx->args[1], -1, -1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmod")
+int warden_fchmod(struct sys_enter *ctx)
+{
+	attr_remember(ATTR_CALL_FCHMOD, NULL, ctx->args[0], ctx->args[1], -1, -1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat")
+int warden_fchmodat(struct sys_enter *ctx)
+{
+	attr_remember(ATTR_CALL_FCHMODAT, (const char *)ctx->args[1], ctx->args[0], ctx->args[2], -1,
+		      -1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat2")
+int warden_fchmodat2(struct sys_enter *ctx)
+{
+	attr_remember(ATTR_CALL_FCHMODAT2, (const char *)ctx->args[1], ctx->args[0], ctx->args[2],
+		      -1, -1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_chown")
+int warden_chown(struct sys_enter *ctx)
+{
+	attr_remember(ATTR_CALL_CHOWN, (const char *)ctx->args[0], AT_FDCWD, 0, ctx->args[1],
+		      ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_lchown")
+int warden_lchown(struct sys_enter *ctx)
+{
+	attr_remember(ATTR_CALL_LCHOWN, (const char *)ctx->args[0], AT_FDCWD, 0, ctx->args[1],
+		      ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchown")
+int warden_fchown(struct sys_enter *ctx)
+{
+	attr_remember(ATTR_CALL_FCHOWN, NULL, ctx->args[0], 0, ctx->args[1], ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchownat")
+int warden_fchownat(struct sys_enter *ctx)
+{
+	attr_remember(ATTR_CALL_FCHOWNAT, (const char *)ctx->args[1], ctx->args[0], 0, ctx->args[2],
+		      ctx->args[3]);
+	return 0;
+}
+
+/* The open file `fd` of `task`, or NULL. */
+static __always_inline struct file *file_of(struct task_struct *task, s32 fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct files_struct *files = BPF_CORE_READ(task, files);
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	u32 max = BPF_CORE_READ(fdt, max_fds);
+	if ((u32)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline int attr_returned(struct sys_exit *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct attr_call *found = bpf_map_lookup_elem(&ATTR_CALLS, &tid);
+	if (!found)
+		return 0;
+	struct attr_call c = *found;
+	bpf_map_delete_elem(&ATTR_CALLS, &tid);
+	u32 zero = 0;
+	struct exec_record *scratch = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!scratch)
+		return 0;
+	struct attr_record *r = (void *)scratch;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	r->h.kind = KIND_ATTR;
+	r->h.tgid = BPF_CORE_READ(task, tgid);
+	r->h.boot_ns = bpf_ktime_get_boot_ns();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	r->h.start_ns = start_of(leader);
+	r->ret = (s32)ctx->ret;
+	r->call = c.call;
+	r->mode = c.mode;
+	r->uid = c.uid;
+	r->gid = c.gid;
+	r->ino = 0;
+	r->dev_major = 0;
+	r->dev_minor = 0;
+	r->flags = 0;
+	/* The name first, to see whether it is absolute; the base is then walked before it. */
+	char first = 0;
+	if (c.name)
+		bpf_probe_read_user(&first, 1, c.name);
+	u32 base_len = 0;
+	if (first != '/') {
+		struct path *base = NULL;
+		struct file *f = NULL;
+		if (c.dfd == AT_FDCWD) {
+			struct fs_struct *fs = BPF_CORE_READ(task, fs);
+			base = &fs->pwd;
+		} else {
+			f = file_of(task, c.dfd);
+			if (f)
+				base = &f->f_path;
+		}
+		if (base)
+			base_len = walk_path(base, 0, &r->flags, ATTR_BASE_TRUNCATED);
+		if (f && !c.name) {
+			/* fchmod/fchown: the fd's own file. */
+			struct inode *inode = BPF_CORE_READ(f, f_inode);
+			r->ino = BPF_CORE_READ(inode, i_ino);
+			u32 dev = BPF_CORE_READ(inode, i_sb, s_dev);
+			r->dev_major = dev >> 20;
+			r->dev_minor = dev & ((1U << 20) - 1);
+		}
+	}
+	base_len &= PATH_CAP - 1;
+	u32 name_len = 0;
+	if (c.name) {
+		long n = bpf_probe_read_user_str(&r->data[base_len], PATH_CAP, c.name);
+		name_len = n > 0 ? (u32)n : 0;
+	}
+	r->base_len = base_len;
+	r->name_len = name_len;
+	u64 size = __builtin_offsetof(struct attr_record, data) + base_len + (name_len & (PATH_CAP - 1));
+	if (bpf_ringbuf_output(&EVENTS, r, size, 0))
+		dropped(KIND_ATTR);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_chmod")
+int warden_chmod_x(struct sys_exit *ctx) { return attr_returned(ctx); }
+SEC("tracepoint/syscalls/sys_exit_fchmod")
+int warden_fchmod_x(struct sys_exit *ctx) { return attr_returned(ctx); }
+SEC("tracepoint/syscalls/sys_exit_fchmodat")
+int warden_fchmodat_x(struct sys_exit *ctx) { return attr_returned(ctx); }
+SEC("tracepoint/syscalls/sys_exit_fchmodat2")
+int warden_fchmodat2_x(struct sys_exit *ctx) { return attr_returned(ctx); }
+SEC("tracepoint/syscalls/sys_exit_chown")
+int warden_chown_x(struct sys_exit *ctx) { return attr_returned(ctx); }
+SEC("tracepoint/syscalls/sys_exit_lchown")
+int warden_lchown_x(struct sys_exit *ctx) { return attr_returned(ctx); }
+SEC("tracepoint/syscalls/sys_exit_fchown")
+int warden_fchown_x(struct sys_exit *ctx) { return attr_returned(ctx); }
+SEC("tracepoint/syscalls/sys_exit_fchownat")
+int warden_fchownat_x(struct sys_exit *ctx) { return attr_returned(ctx); }

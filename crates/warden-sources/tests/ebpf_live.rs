@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use warden_core::FileVersion;
-use warden_sources::ebpf::{EbpfConfig, EbpfError, EbpfSource, ExecRecord, Record};
+use warden_sources::ebpf::{AttrRecord, EbpfConfig, EbpfError, EbpfSource, ExecRecord, Record};
 use warden_sources::procfs;
 
 /// Set in the child process of `the_programs_go_with_a_killed_agent`.
@@ -23,12 +23,16 @@ fn serialize() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn source() -> Option<(EbpfSource, crossbeam_channel::Receiver<Record>)> {
+    source_with(EbpfConfig::default())
+}
+
+fn source_with(config: EbpfConfig) -> Option<(EbpfSource, crossbeam_channel::Receiver<Record>)> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 || std::env::var_os(CHILD_ENV).is_some() {
         eprintln!("skipped: needs root");
         return None;
     }
-    match EbpfSource::start(EbpfConfig::default()) {
+    match EbpfSource::start(config) {
         Ok(pair) => Some(pair),
         // A build without clang cannot test this; anything else is a failure.
         Err(EbpfError::NotBuiltIn) => {
@@ -245,6 +249,7 @@ fn threads_are_not_processes_and_signals_are_told() {
             Record::Fork(f) => f.pid == tid,
             Record::Exit(e) => e.pid == tid,
             Record::Exec(e) => e.pid == tid,
+            Record::Attr(a) => a.pid == tid,
         }),
         "thread {tid} seen as a process"
     );
@@ -432,4 +437,78 @@ fn failed_execs_are_seen_without_a_mounted_tracefs() {
         host_mounts,
         "our mounts changed"
     );
+}
+
+#[test]
+fn chmod_and_chown_are_reported_with_the_file_and_the_result() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let _one = serialize();
+    let config = EbpfConfig {
+        attribute_changes: true,
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.attribute_changes(), Some(Ok(())));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
+    let file = dir_path.join("target file");
+    std::fs::write(&file, b"x").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&file, Some(1234), None).unwrap();
+    // By descriptor, and relative to the working directory (a child that cds there).
+    let open = std::fs::File::open(&file).unwrap();
+    // SAFETY: a valid open descriptor.
+    assert_eq!(unsafe { libc::fchmod(open.as_raw_fd(), 0o600) }, 0);
+    let status = Command::new("/bin/chmod")
+        .args(["700", "target file"])
+        .current_dir(&dir_path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Refused: nobody may not chmod root's file (the call gets as far as the permission check).
+    let status = Command::new("/bin/chmod")
+        .arg("777")
+        .arg(&file)
+        .uid(65534)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let meta = std::fs::metadata(&file).unwrap();
+    let mine = |r: &Record| match r {
+        Record::Attr(a) if a.path == file.as_os_str().as_bytes() => Some((**a).clone()),
+        _ => None,
+    };
+    let records = collect(&rx, |seen| seen.iter().filter_map(mine).count() >= 5);
+    let attrs: Vec<AttrRecord> = records.iter().filter_map(mine).collect();
+    let me = std::process::id();
+    let chmod = &attrs[0];
+    assert!(chmod.call.is_chmod(), "{chmod:?}");
+    assert_eq!((chmod.pid, chmod.ret, chmod.mode), (me, 0, Some(0o640)));
+    assert_eq!(ticks_of(chmod.start_ns), procfs::start_ticks(me).unwrap());
+    let chown = &attrs[1];
+    assert!(!chown.call.is_chmod(), "{chown:?}");
+    assert_eq!(
+        (chown.ret, chown.uid, chown.gid, chown.mode),
+        (0, Some(1234), None, None)
+    );
+    let by_fd = &attrs[2];
+    assert_eq!(by_fd.call.name(), "fchmod");
+    assert_eq!(by_fd.mode, Some(0o600));
+    assert_eq!(
+        (by_fd.inode, by_fd.device),
+        (Some(meta.ino()), Some(meta.dev()))
+    );
+    let relative = &attrs[3];
+    assert_ne!(relative.pid, me, "the child's call");
+    assert_eq!((relative.ret, relative.mode), (0, Some(0o700)));
+    let refused = &attrs[4];
+    assert_eq!(refused.ret, -libc::EPERM);
+    assert_eq!(refused.mode, Some(0o777));
+    assert!(!attrs.iter().any(|a| a.path_truncated));
 }

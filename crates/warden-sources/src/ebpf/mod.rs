@@ -20,7 +20,9 @@ use crossbeam_channel::Receiver;
 use thiserror::Error;
 
 use crate::queue::{BoundedSender, bounded_lazy};
-pub use record::{ExecFlags, ExecRecord, ExitRecord, ForkRecord, Record, RecordError};
+pub use record::{
+    AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, ForkRecord, Record, RecordError,
+};
 
 /// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -34,12 +36,15 @@ const POLL_TIMEOUT_MS: libc::c_int = 100;
 pub struct EbpfConfig {
     /// Decoded records waiting for the agent.
     pub channel_capacity: usize,
+    /// Also report chmod and chown calls (with the file, what was asked and the result).
+    pub attribute_changes: bool,
 }
 
 impl Default for EbpfConfig {
     fn default() -> Self {
         EbpfConfig {
             channel_capacity: 65_536,
+            attribute_changes: false,
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct EbpfStats {
     pub ring_full_exits: u64,
     /// Failed execs the kernel could not put in the ring buffer.
     pub ring_full_failed_execs: u64,
+    /// chmod/chown records the ring buffer had no room for.
+    pub ring_full_attribute_changes: u64,
 }
 
 /// Why the source could not start.
@@ -92,6 +99,7 @@ pub struct EbpfSource {
     stats: Arc<Mutex<EbpfStats>>,
     thread: Option<JoinHandle<()>>,
     failed_execs: Result<(), String>,
+    attribute_changes: Option<Result<(), String>>,
 }
 
 #[cfg(warden_bpf)]
@@ -115,13 +123,17 @@ impl EbpfSource {
         // Loaded inside the thread that reads it: the loaded object then never crosses threads.
         let thread = std::thread::Builder::new()
             .name("warden-ebpf".into())
-            .spawn(move || match Loaded::load() {
+            .spawn(move || match Loaded::load(config.attribute_changes) {
                 Ok(loaded) => {
                     // Loading parsed the kernel's whole BTF (megabytes, freed now): give those
                     // pages back, or this thread's malloc arena keeps them resident.
                     // SAFETY: malloc_trim has no preconditions.
                     unsafe { libc::malloc_trim(0) };
-                    let _ = ready_tx.send(Ok(loaded.failed_execs.clone()));
+                    let optional = (
+                        loaded.failed_execs.clone(),
+                        loaded.attribute_changes.clone(),
+                    );
+                    let _ = ready_tx.send(Ok(optional));
                     loaded.read(&tx, &thread_stop, &thread_stats);
                 }
                 Err(e) => {
@@ -130,12 +142,13 @@ impl EbpfSource {
             })
             .map_err(EbpfError::Spawn)?;
         match ready_rx.recv() {
-            Ok(Ok(failed_execs)) => Ok((
+            Ok(Ok((failed_execs, attribute_changes))) => Ok((
                 EbpfSource {
                     stop,
                     stats,
                     thread: Some(thread),
                     failed_execs,
+                    attribute_changes,
                 },
                 rx,
             )),
@@ -157,6 +170,14 @@ impl EbpfSource {
             .as_ref()
             .map(|_| ())
             .map_err(String::as_str)
+    }
+
+    /// Whether chmod and chown are reported: None when not asked for, else attached or why
+    /// not (the kernel lacks the calls' tracepoints).
+    pub fn attribute_changes(&self) -> Option<Result<(), &str>> {
+        self.attribute_changes
+            .as_ref()
+            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
     }
 
     /// A snapshot of the counters.
@@ -184,6 +205,8 @@ impl Drop for EbpfSource {
 struct Loaded {
     /// The failed-exec programs are attached, or why not.
     failed_execs: Result<(), String>,
+    /// The chmod/chown programs, when asked for: attached, or why not.
+    attribute_changes: Option<Result<(), String>>,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -263,12 +286,12 @@ where
 
 impl Loaded {
     #[cfg(not(warden_bpf))]
-    fn load() -> Result<Loaded, EbpfError> {
+    fn load(_: bool) -> Result<Loaded, EbpfError> {
         Err(EbpfError::NotBuiltIn)
     }
 
     #[cfg(warden_bpf)]
-    fn load() -> Result<Loaded, EbpfError> {
+    fn load(attribute_changes: bool) -> Result<Loaded, EbpfError> {
         use aya::programs::{BtfTracePoint, TracePoint};
         let btf = aya::Btf::from_sys_fs().map_err(load_error)?;
         let mut ebpf = aya::EbpfLoader::new()
@@ -304,12 +327,40 @@ impl Loaded {
                 failed_execs = Err(format!("tracepoint syscalls/{call}: {e}"));
             }
         }
+        // chmod and chown: every call's entry and exit (they need tracefs, as failed execs
+        // do). Optional too: without them fanotify's "attributes changed" is all there is.
+        let attribute_changes = attribute_changes.then(|| {
+            tracefs_here()?;
+            for call in [
+                "chmod",
+                "fchmod",
+                "fchmodat",
+                "fchmodat2",
+                "chown",
+                "lchown",
+                "fchown",
+                "fchownat",
+            ] {
+                for (name, tracepoint) in [
+                    (format!("warden_{call}"), format!("sys_enter_{call}")),
+                    (format!("warden_{call}_x"), format!("sys_exit_{call}")),
+                ] {
+                    let p: &mut TracePoint =
+                        program(&mut ebpf, &name).map_err(|e| e.to_string())?;
+                    p.load()
+                        .and_then(|()| p.attach("syscalls", &tracepoint).map(drop))
+                        .map_err(|e| format!("tracepoint syscalls/{tracepoint}: {e}"))?;
+                }
+            }
+            Ok(())
+        });
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
         let ring = aya::maps::RingBuf::try_from(map).map_err(load_error)?;
         Ok(Loaded {
             failed_execs,
+            attribute_changes,
             ebpf,
             ring,
         })
@@ -377,5 +428,6 @@ impl Loaded {
         stats.ring_full_execs = total(2);
         stats.ring_full_exits = total(3);
         stats.ring_full_failed_execs = total(4);
+        stats.ring_full_attribute_changes = total(5);
     }
 }

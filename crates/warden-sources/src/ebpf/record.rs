@@ -9,11 +9,14 @@ const KIND_FORK: u32 = 1;
 const KIND_EXEC: u32 = 2;
 const KIND_EXIT: u32 = 3;
 const KIND_EXEC_FAILED: u32 = 4;
+const KIND_ATTR: u32 = 5;
 
 const HEADER_LEN: usize = 24;
 const FORK_LEN: usize = 40;
 const EXIT_LEN: usize = 32;
 const EXEC_DATA: usize = 176;
+/// Where an attribute change's paths start (the exec record's data area, which it shares).
+const ATTR_DATA: usize = EXEC_DATA;
 
 /// What the kernel could not read whole for an exec (the record's `flags`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -126,6 +129,90 @@ impl ExitRecord {
     }
 }
 
+/// The call that changed (or tried to change) a file's mode or owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrCall {
+    /// chmod(path, mode).
+    Chmod,
+    /// fchmod(fd, mode).
+    Fchmod,
+    /// fchmodat(dirfd, path, mode).
+    Fchmodat,
+    /// fchmodat2(dirfd, path, mode, flags).
+    Fchmodat2,
+    /// chown(path, uid, gid).
+    Chown,
+    /// lchown(path, uid, gid): the link itself.
+    Lchown,
+    /// fchown(fd, uid, gid).
+    Fchown,
+    /// fchownat(dirfd, path, uid, gid, flags).
+    Fchownat,
+}
+
+impl AttrCall {
+    fn of(code: u32) -> Option<AttrCall> {
+        use AttrCall::*;
+        [
+            Chmod, Fchmod, Fchmodat, Fchmodat2, Chown, Lchown, Fchown, Fchownat,
+        ]
+        .get((code as usize).checked_sub(1)?)
+        .copied()
+    }
+
+    /// The call's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttrCall::Chmod => "chmod",
+            AttrCall::Fchmod => "fchmod",
+            AttrCall::Fchmodat => "fchmodat",
+            AttrCall::Fchmodat2 => "fchmodat2",
+            AttrCall::Chown => "chown",
+            AttrCall::Lchown => "lchown",
+            AttrCall::Fchown => "fchown",
+            AttrCall::Fchownat => "fchownat",
+        }
+    }
+
+    /// A chmod (mode), not a chown (owner).
+    pub fn is_chmod(self) -> bool {
+        matches!(
+            self,
+            AttrCall::Chmod | AttrCall::Fchmod | AttrCall::Fchmodat | AttrCall::Fchmodat2
+        )
+    }
+}
+
+/// A chmod or chown call as it returned: who asked, which file, what for, and the result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttrRecord {
+    /// Which call.
+    pub call: AttrCall,
+    /// The calling process.
+    pub pid: u32,
+    /// When, `CLOCK_BOOTTIME` ns.
+    pub boot_ns: u64,
+    /// The process's start.
+    pub start_ns: u64,
+    /// 0, or the call's `-errno`.
+    pub ret: i32,
+    /// chmod calls: the mode asked for (permission bits).
+    pub mode: Option<u32>,
+    /// chown calls: the owner asked for (None: left as it was).
+    pub uid: Option<u32>,
+    /// chown calls: the group asked for (None: left as it was).
+    pub gid: Option<u32>,
+    /// fchmod/fchown: the file's inode number.
+    pub inode: Option<u64>,
+    /// fchmod/fchown: the file's device, as `stat` encodes it.
+    pub device: Option<u64>,
+    /// The file: the name as given, made absolute against the directory it is relative to
+    /// (the working directory, or the directory fd); for fchmod/fchown, the fd's file.
+    pub path: Vec<u8>,
+    /// That directory's (or file's) path is deeper than the walk went: its last components.
+    pub path_truncated: bool,
+}
+
 /// One record of the ring buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -135,6 +222,8 @@ pub enum Record {
     Exec(Box<ExecRecord>),
     /// A process's end.
     Exit(ExitRecord),
+    /// A chmod or chown call.
+    Attr(Box<AttrRecord>),
 }
 
 /// Why a record could not be decoded.
@@ -247,6 +336,41 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 exe,
                 cwd,
                 args: split_args(&rest[..args_len]),
+            })))
+        }
+        KIND_ATTR => {
+            if b.len() < ATTR_DATA {
+                return Err(short("attr"));
+            }
+            let base_len = usize::from(u16_at(b, 56));
+            let name_len = usize::from(u16_at(b, 58));
+            let Some(data) = b[ATTR_DATA..].get(..base_len + name_len) else {
+                return Err(short("attr"));
+            };
+            let call = AttrCall::of(u32_at(b, 60)).ok_or(RecordError::UnknownKind(KIND_ATTR))?;
+            let (base, name) = data.split_at(base_len);
+            let name = c_string(name);
+            let base = (base_len > 0).then(|| path_of_components(base));
+            let path = match base {
+                _ if name.starts_with(b"/") => name.to_vec(),
+                Some(base) if name.is_empty() => base,
+                Some(base) => absolute(name, &base),
+                None => name.to_vec(),
+            };
+            let inode = Some(u64_at(b, 40)).filter(|&i| i != 0);
+            Ok(Record::Attr(Box::new(AttrRecord {
+                call,
+                pid,
+                boot_ns,
+                start_ns,
+                ret: u32_at(b, 24) as i32,
+                mode: call.is_chmod().then(|| u32_at(b, 28) & 0o7777),
+                uid: unset(u32_at(b, 32)).filter(|_| !call.is_chmod()),
+                gid: unset(u32_at(b, 36)).filter(|_| !call.is_chmod()),
+                inode,
+                device: inode.map(|_| libc::makedev(u32_at(b, 48), u32_at(b, 52))),
+                path,
+                path_truncated: u32_at(b, 64) & 1 != 0,
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -398,6 +522,72 @@ mod tests {
         );
         assert_eq!(version.dev, libc::makedev(8, 1));
         assert_eq!(e.cgroup_id, Some(4242));
+    }
+
+    fn attr_bytes(
+        call: u32,
+        mode: u32,
+        owner: [u32; 2],
+        ino: u64,
+        base: &[u8],
+        name: &[u8],
+    ) -> Vec<u8> {
+        let mut b = header(KIND_ATTR, 42, 5_000, 4_000);
+        for v in [0u32, mode, owner[0], owner[1]] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.extend_from_slice(&ino.to_ne_bytes());
+        for v in [8u32, 1] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.extend_from_slice(&(base.len() as u16).to_ne_bytes());
+        b.extend_from_slice(&(name.len() as u16).to_ne_bytes());
+        for v in [call, 0] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.resize(ATTR_DATA, 0);
+        b.extend_from_slice(base);
+        b.extend_from_slice(name);
+        b
+    }
+
+    fn attr(b: &[u8]) -> AttrRecord {
+        match parse(b) {
+            Ok(Record::Attr(a)) => *a,
+            other => panic!("not an attribute change: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn chmod_and_chown_records_name_the_file_and_what_was_asked() {
+        // chmod("c.txt", 0100600) in /tmp.
+        let a = attr(&attr_bytes(
+            1,
+            0o100600,
+            [u32::MAX; 2],
+            0,
+            b"tmp\0",
+            b"c.txt\0",
+        ));
+        assert_eq!((a.call, a.pid, a.ret), (AttrCall::Chmod, 42, 0));
+        assert_eq!(a.mode, Some(0o600), "permission bits only");
+        assert_eq!((a.uid, a.gid, a.inode, a.device), (None, None, None, None));
+        assert_eq!(a.path, b"/tmp/c.txt");
+        // An absolute name ignores the base; fchownat(…, uid 1000, gid -1).
+        let a = attr(&attr_bytes(8, 0, [1000, u32::MAX], 0, b"", b"/etc/x\0"));
+        assert_eq!((a.call, a.mode), (AttrCall::Fchownat, None));
+        assert_eq!((a.uid, a.gid), (Some(1000), None), "-1 leaves the group");
+        assert_eq!(a.path, b"/etc/x");
+        // fchmod(fd): the fd's file, with its inode.
+        let a = attr(&attr_bytes(2, 0o755, [0, 0], 77, b"f\0d\0", b""));
+        assert_eq!(a.call.name(), "fchmod");
+        assert_eq!(a.path, b"/d/f");
+        assert_eq!((a.inode, a.device), (Some(77), Some(libc::makedev(8, 1))));
+        // Lengths past the record, or an unknown call, are refused, not read past.
+        let mut cut = attr_bytes(1, 0, [0, 0], 0, b"tmp\0", b"c\0");
+        cut.truncate(ATTR_DATA + 3);
+        assert!(matches!(parse(&cut), Err(RecordError::Short { .. })));
+        assert!(parse(&attr_bytes(9, 0, [0, 0], 0, b"", b"/x\0")).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, Source};
 use warden_sources::audit::net::{NetCall, NetEvent, SockAddr, UnixAddr, family};
 use warden_sources::audit::{FileOp, PathKind, Subject};
+use warden_sources::ebpf::AttrRecord;
 use warden_sources::fanotify::FanotifyEvent;
 use warden_sources::socket_probe;
 
@@ -335,6 +336,41 @@ pub fn fanotify_file_event(
         // fanotify reports what happened, never an attempt.
         success: true,
         exit: None,
+    })
+}
+
+/// The file event of a chmod or chown call the eBPF source saw (with fanotify as the file
+/// source, which cannot tell them apart), about `process`, or why it is not recorded. Unlike
+/// fanotify it also reports refused attempts, with their errno.
+pub fn attr_file_event(
+    call: &AttrRecord,
+    process: Process,
+    policy: &FilePolicy,
+) -> Result<FileEvent, SkipReason> {
+    if let Some(reason) = policy.skip_program(process.exe.as_deref()) {
+        return Err(reason);
+    }
+    Ok(FileEvent {
+        process,
+        action: if call.call.is_chmod() {
+            FileAction::Chmod
+        } else {
+            FileAction::Chown
+        },
+        source: Source::Ebpf,
+        syscall: Some(call.call.name().to_owned()),
+        path: call.path.clone(),
+        old_path: None,
+        target_path: None,
+        inode: call.inode,
+        device: call.device,
+        mode: call.mode,
+        owner_uid: call.uid,
+        owner_gid: call.gid,
+        is_dir: None,
+        watch: None,
+        success: call.ret == 0,
+        exit: Some(i64::from(call.ret)),
     })
 }
 

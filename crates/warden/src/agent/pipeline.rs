@@ -11,14 +11,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use crossbeam_channel::Receiver;
-use warden_core::{BootId, Event, EventKind, LossEvent, Source};
+use warden_core::{BootId, Event, EventKind, FileAction, LossEvent, Source};
 use warden_enrich::ExecHints;
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
 use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field};
 use warden_sources::audit::{FileOp, file_rules, read_watch_rules};
-use warden_sources::ebpf::{EbpfConfig, EbpfSource, ExecFlags, ExecRecord, Record};
+use warden_sources::ebpf::{AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, Record};
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath, credential_watches,
 };
@@ -29,7 +29,8 @@ use warden_sources::procfs;
 use warden_store::StoredEvent;
 
 use super::activity::{
-    FilePolicy, NetworkPolicy, Skipped, audit_file_event, fanotify_file_event, network_event,
+    FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, fanotify_file_event,
+    network_event,
 };
 use super::config::Config;
 use super::jsonl::RotatingFile;
@@ -191,6 +192,11 @@ struct Agent {
     ebpf_incomplete: u64,
     /// Operations seen but not recorded, by reason.
     skipped: Skipped,
+    /// chmod/chown calls eBPF reported, by process and path, when: fanotify's "attributes
+    /// changed" of the same change is not recorded again.
+    told_attr_changes: std::collections::HashMap<(u32, Vec<u8>), Instant>,
+    /// eBPF reports chmod and chown (fanotify's attribute events wait for those).
+    attr_calls: bool,
 }
 
 type AuditExec = warden_sources::audit::exec::ExecEvent;
@@ -267,6 +273,11 @@ const MAX_HOLD: Duration = Duration::from_secs(5);
 
 /// How long a connector exit waits for audit events of the same process.
 const EXIT_HOLD: Duration = Duration::from_millis(100);
+
+/// How long fanotify's "attributes changed" waits for the eBPF record of a chmod or chown, and
+/// how long such a record covers the fanotify events of its change.
+const ATTR_HOLD: Duration = Duration::from_millis(200);
+const ATTR_TOLD_FOR: Duration = Duration::from_secs(2);
 
 impl Agent {
     fn start(config: &Config) -> anyhow::Result<Agent> {
@@ -523,6 +534,11 @@ impl Agent {
                 .then(|| NetworkPolicy::of(&config.network)),
             audit_files: config.files.source == "audit" && audit.is_some(),
             files,
+            attr_calls: fanotify.is_some()
+                && ebpf
+                    .as_ref()
+                    .is_some_and(|(src, _)| src.attribute_changes() == Some(Ok(()))),
+            told_attr_changes: std::collections::HashMap::new(),
             fanotify,
             ebpf,
             ns_per_tick: 1_000_000_000 / ticks.max(1),
@@ -704,6 +720,16 @@ impl Agent {
                 {
                     keep.push_back((received, held));
                 }
+                // "Attributes changed" waits for the eBPF record of a chmod or chown that made
+                // it, which travels another queue.
+                Held::Fanotify(ref ev)
+                    if ev.action == FileAction::Attrib
+                        && self.attr_calls
+                        && !all
+                        && received.elapsed() < ATTR_HOLD =>
+                {
+                    keep.push_back((received, held));
+                }
                 Held::Fanotify(ev) => self.on_fanotify(*ev),
             }
         }
@@ -834,6 +860,31 @@ impl Agent {
                 boot_ns: x.boot_ns,
                 time_ns: self.boot_time_ns + x.boot_ns as i64,
             }),
+            Record::Attr(call) => self.on_attr_call(&call),
+        }
+    }
+
+    /// A chmod or chown from eBPF: a file event of its own; fanotify's "attributes changed"
+    /// for the same process and file is then left out (`release` holds those briefly for it).
+    fn on_attr_call(&mut self, call: &AttrRecord) {
+        if let Some(reason) = self.files.skip_path(call.pid, &call.path) {
+            self.skipped.count(reason);
+            return;
+        }
+        let process = self.subject(call.pid);
+        match attr_file_event(call, process, &self.files) {
+            Ok(mut event) => {
+                self.enricher.names(&mut event.process);
+                if event.success {
+                    self.told_attr_changes
+                        .insert((call.pid, call.path.clone()), Instant::now());
+                }
+                self.emit(
+                    EventKind::File(event),
+                    self.boot_time_ns + call.boot_ns as i64,
+                );
+            }
+            Err(reason) => self.skipped.count(reason),
         }
     }
 
@@ -937,6 +988,13 @@ impl Agent {
         if let Some(reason) = self.files.skip_path(ev.pid, &ev.path) {
             self.skipped.count(reason);
             return;
+        }
+        if ev.action == FileAction::Attrib && self.attr_calls {
+            let told = self.told_attr_changes.get(&(ev.pid, ev.path.clone()));
+            if told.is_some_and(|at| at.elapsed() < ATTR_TOLD_FOR) {
+                self.skipped.count("file/attrib_told_by_call");
+                return;
+            }
         }
         let time_ns = ev.time_ns;
         let process = self.subject(ev.pid);
@@ -1090,7 +1148,8 @@ impl Agent {
                 s.ring_full_forks
                     + s.ring_full_execs
                     + s.ring_full_exits
-                    + s.ring_full_failed_execs,
+                    + s.ring_full_failed_execs
+                    + s.ring_full_attribute_changes,
             );
             m.insert("ebpf/queue_full".into(), s.queue_full);
             m.insert("ebpf/malformed".into(), s.malformed);
@@ -1147,6 +1206,8 @@ impl Agent {
         };
         self.events_since_status = 0;
         self.status.process_table_size = self.table.len();
+        self.told_attr_changes
+            .retain(|_, at| at.elapsed() < ATTR_TOLD_FOR);
         self.status.skipped = self
             .skipped
             .0
@@ -1246,9 +1307,12 @@ fn start_ebpf(
     } else {
         match EbpfSource::start(EbpfConfig {
             channel_capacity: EBPF_QUEUE,
+            // fanotify says only "attributes changed"; audit file rules see these calls
+            // themselves.
+            attribute_changes: config.files.source == "fanotify",
         }) {
             Ok(pair) => {
-                let detail = match pair.0.failed_execs() {
+                let mut detail = match pair.0.failed_execs() {
                     Ok(()) => "fork, exec and exit from the scheduler tracepoints; failed execs \
                                from the exec calls' tracepoints"
                         .to_string(),
@@ -1257,6 +1321,15 @@ fn start_ebpf(
                          seen ({why})"
                     ),
                 };
+                match pair.0.attribute_changes() {
+                    Some(Ok(())) => {
+                        detail.push_str("; chmod and chown from their calls' tracepoints")
+                    }
+                    Some(Err(why)) => {
+                        detail.push_str(&format!("; chmod and chown not told apart ({why})"));
+                    }
+                    None => {}
+                }
                 (Some(pair), detail)
             }
             Err(e) if mode == "auto" => (None, format!("{e}; execs from audit instead")),
