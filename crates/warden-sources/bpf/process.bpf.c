@@ -754,19 +754,19 @@ static __always_inline int attr_returned(struct sys_exit *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_chmod")
-int warden_chmod_x(struct sys_exit *ctx) { return attr_returned(ctx); }
-SEC("tracepoint/syscalls/sys_exit_fchmod")
-int warden_fchmod_x(struct sys_exit *ctx) { return attr_returned(ctx); }
-SEC("tracepoint/syscalls/sys_exit_fchmodat")
-int warden_fchmodat_x(struct sys_exit *ctx) { return attr_returned(ctx); }
-SEC("tracepoint/syscalls/sys_exit_fchmodat2")
-int warden_fchmodat2_x(struct sys_exit *ctx) { return attr_returned(ctx); }
-SEC("tracepoint/syscalls/sys_exit_chown")
-int warden_chown_x(struct sys_exit *ctx) { return attr_returned(ctx); }
-SEC("tracepoint/syscalls/sys_exit_lchown")
-int warden_lchown_x(struct sys_exit *ctx) { return attr_returned(ctx); }
-SEC("tracepoint/syscalls/sys_exit_fchown")
-int warden_fchown_x(struct sys_exit *ctx) { return attr_returned(ctx); }
-SEC("tracepoint/syscalls/sys_exit_fchownat")
-int warden_fchownat_x(struct sys_exit *ctx) { return attr_returned(ctx); }
+/* Each call's exit: warden_<call>_x at syscalls/sys_exit_<call>. */
+#define ATTR_EXIT(call)                                                                        \
+	SEC("tracepoint/syscalls/sys_exit_" #call)                                             \
+	int warden_##call##_x(struct sys_exit *ctx)                                            \
+	{                                                                                      \
+		return attr_returned(ctx);                                                     \
+	}
+
+ATTR_EXIT(chmod)
+ATTR_EXIT(fchmod)
+ATTR_EXIT(fchmodat)
+ATTR_EXIT(fchmodat2)
+ATTR_EXIT(chown)
+ATTR_EXIT(lchown)
+ATTR_EXIT(fchown)
+ATTR_EXIT(fchownat)
