@@ -1801,6 +1801,35 @@ fn file_changes_are_recorded(test: &str, source: &str) {
     let moves = agent.events(&["--path", &p("b.txt"), "--class", "fc"]);
     assert_eq!(moves.len(), 2, "b.txt as new and as old name: {moves:?}");
 
+    // A refused chmod: nobody may not change root's file. Audit rules see the failed call;
+    // with fanotify (which sees only changes made) the call's eBPF tracepoint does.
+    let refused = work.path().join("refused.txt");
+    std::fs::write(&refused, b"x").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let status = Command::new("/bin/chmod")
+            .arg("777")
+            .arg(&refused)
+            .uid(65534)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success());
+    }
+    let refused_s = s(&refused);
+    let failures =
+        agent.wait_for_matching(&["--failure", "--class", "fm"], "the refused chmod", |ev| {
+            has(ev, "chmod", |e| file_path(e) == refused_s)
+        });
+    let denied = the(&failures, "chmod", "the refused chmod", |e| {
+        file_path(e) == refused_s
+    });
+    assert_eq!(denied["event"]["outcome"], "failure", "{denied}");
+    assert_eq!(denied["file"]["mode"], "0777", "{denied}");
+    assert_eq!(denied["user"]["id"], "65534", "{denied}");
+
     actor.child.stdin.take();
     assert!(actor.wait().success());
     // The agent never records its own writes (its store is on this filesystem too).
