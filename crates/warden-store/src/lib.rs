@@ -10,10 +10,13 @@
 //!   writer. [`Reader::query`] streams the rows matching an [`EventFilter`], in `seq` order.
 //! - [`database_path`] and [`attach_read_only`] let the SQL engine `ATTACH` the store.
 //!
-//! One table, `events`, holds every event class (exec, fork, exit, loss, later connect, file...):
-//! common indexed columns plus the full event as JSON. Its `seq` column (AUTOINCREMENT, never
-//! reused, even after retention deleted every row) is the cursor for tailing and for shippers.
+//! One table, `event_blocks`, holds every event class (exec, fork, exit, loss, network, file...):
+//! one row per committed batch, its events encoded together (`block.rs`: the filter columns
+//! of each event plus its full JSON line), with the batch's `seq` and time range as columns.
+//! Every event has a `seq` (never reused, even after retention deleted every block: the
+//! counter is kept in `store_meta`), the cursor for tailing and for shippers.
 
+mod block;
 mod event;
 mod reader;
 mod schema;
@@ -23,7 +26,8 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use event::{RowKeys, StoredEvent, StoredEventRow};
+pub use block::EventView;
+pub use event::{StoredEvent, StoredEventRow};
 pub use reader::{EventFilter, Reader};
 pub use schema::SCHEMA_VERSION;
 pub use thread::{
@@ -75,6 +79,14 @@ pub enum StoreError {
     /// An argument was rejected (for example an invalid schema name for `ATTACH`).
     #[error("event store: {0}")]
     Invalid(String),
+    /// A stored block of events could not be decoded (a newer format, or damage).
+    #[error("event store: block at seq {first_seq} unreadable: {why}")]
+    CorruptBlock {
+        /// `seq` of the block's first event.
+        first_seq: i64,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The writer thread panicked.
     #[error("event store writer thread panicked")]
     WriterPanicked,

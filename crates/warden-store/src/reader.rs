@@ -1,31 +1,25 @@
 //! Read-only access: filters, streamed queries in `seq` order, tailing with `after_seq`.
 //!
-//! A query is streamed in pages (keyset pagination on `seq`, one short read transaction per
-//! page), so the iterator owns no SQLite statement and a reader never pins an old WAL snapshot
-//! for long. Because `seq` only grows, pages read from successive snapshots still form a
-//! consistent result: a batch committed by the writer is seen whole or not at all.
+//! A query is streamed block by block (keyset pagination on the blocks' `first_seq`, one short
+//! read per block), so the iterator owns no SQLite statement and a reader never pins an old
+//! WAL snapshot for long. Because `seq` only grows, blocks read from successive snapshots still
+//! form a consistent result: a batch committed by the writer is one block, seen whole or not
+//! at all.
 //!
-//! Plans stay linear over a whole iteration: the selective filters (pids, entity ids) use their
-//! indexes; the time range is turned once into a `seq` range through the time index; the other
-//! filters (classes, uids, globs, ports, outcome) are checked while scanning in `seq` order.
-//!
-//! What an [`EventFilter`] means is defined once, by [`EventFilter::matches`]; the SQL written
-//! here is its translation for the store, and the address ranges, which SQLite cannot compare,
-//! are checked with that same predicate after the SQL (before `limit` counts a row).
+//! SQLite narrows the blocks by `seq` and time range; every other filter runs on the decoded
+//! events, borrowed from the block, so only the events returned are copied. What an
+//! [`EventFilter`] means is defined once, by [`EventFilter::matches_view`]; offline readers of
+//! JSON lines use the same predicate.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::event::COLUMNS;
+use crate::block::{self, EventView};
 use crate::writer::{DiskUsage, last_seq};
 use crate::{BUSY_TIMEOUT, Result, StoreError, StoredEvent, StoredEventRow};
-
-/// Rows fetched per page by [`Reader::query`].
-const PAGE_ROWS: u64 = 500;
 
 /// Which events a query returns. Empty lists and `None` do not constrain; the conditions of
 /// different fields are combined with AND, the values of one list with OR.
@@ -71,162 +65,37 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    /// The WHERE conditions (without the time range) and their bound parameters. With
-    /// `scan_order`, the low-selectivity columns are written `+col` so SQLite does not pick
-    /// their index (which would need a sort per page) over a `seq`-ordered scan.
-    fn conditions(&self, scan_order: bool) -> (Vec<String>, Vec<Value>) {
-        let mut conds = Vec::new();
-        let mut params = Vec::new();
-        let unindexed = if scan_order { "+" } else { "" };
-        if !self.pids.is_empty() {
-            let ids = self.pids.iter().map(|&p| Value::Integer(p));
-            conds.push(format!("pid IN ({})", bind_list(&mut params, ids)));
-        }
-        if !self.entity_ids.is_empty() {
-            let own = self.entity_condition("entity_id", "entity_key", &mut params);
-            if self.match_parent_entity {
-                let parent = self.entity_condition("parent_entity_id", "parent_key", &mut params);
-                conds.push(format!("({own} OR {parent})"));
-            } else {
-                conds.push(own);
-            }
-        }
-        if !self.uids.is_empty() {
-            let ids = self.uids.iter().map(|&u| Value::Integer(u));
-            conds.push(format!(
-                "{unindexed}uid IN ({})",
-                bind_list(&mut params, ids)
-            ));
-        }
-        if !self.classes.is_empty() {
-            let names = self.classes.iter().map(|c| Value::Text(c.clone()));
-            conds.push(format!(
-                "{unindexed}class IN ({})",
-                bind_list(&mut params, names)
-            ));
-        }
-        if !self.kinds.is_empty() {
-            self.kind_conditions(unindexed, &mut conds, &mut params);
-        }
-        if let Some(glob) = &self.exe_glob {
-            conds.push("exe GLOB ?".into());
-            params.push(Value::Text(glob.clone()));
-        }
-        if let Some(glob) = &self.path_glob {
-            conds.push("(path GLOB ? OR old_path GLOB ?)".into());
-            params.push(Value::Text(glob.clone()));
-            params.push(Value::Text(glob.clone()));
-        }
-        if !self.ports.is_empty() {
-            let ports = || self.ports.iter().map(|&p| Value::Integer(i64::from(p)));
-            let local = bind_list(&mut params, ports());
-            let remote = bind_list(&mut params, ports());
-            conds.push(format!(
-                "({unindexed}local_port IN ({local}) OR {unindexed}remote_port IN ({remote}))"
-            ));
-        }
-        if let Some(success) = self.success {
-            conds.push(format!("{unindexed}success = ?"));
-            params.push(Value::Integer(i64::from(success)));
-        }
-        (conds, params)
-    }
-
-    /// `column IN (entity_ids)`, written so that an index serves it: rows with a key through
-    /// the key's index (the key narrows, the id decides, as keys may collide), rows without
-    /// one (older writers) through the partial text index on `column` that holds only them.
-    fn entity_condition(&self, column: &str, key: &str, params: &mut Vec<Value>) -> String {
-        let ids = || self.entity_ids.iter().map(|e| Value::Text(e.clone()));
-        let keys = self
-            .entity_ids
-            .iter()
-            .map(|e| Value::Integer(crate::event::entity_key(e)));
-        let keys = bind_list(params, keys);
-        let keyed = bind_list(params, ids());
-        let unkeyed = bind_list(params, ids());
-        format!(
-            "(({key} IN ({keys}) AND {column} IN ({keyed})) \
-             OR ({key} IS NULL AND {column} IN ({unkeyed})))"
-        )
-    }
-
-    /// `kinds` as SQL: a plain `class IN (...)` first, so that the class index stays usable
-    /// (and the common case of whole classes needs nothing else), then the actions of the
-    /// classes selected only in part.
-    fn kind_conditions(&self, unindexed: &str, conds: &mut Vec<String>, params: &mut Vec<Value>) {
-        let by_class = self.kinds_by_class();
-        let classes = by_class.keys().map(|c| Value::Text(c.to_string()));
-        conds.push(format!(
-            "{unindexed}class IN ({})",
-            bind_list(params, classes)
-        ));
-        if by_class.values().all(Option::is_none) {
-            return;
-        }
-        let alternatives: Vec<String> = by_class
-            .iter()
-            .map(|(class, actions)| {
-                params.push(Value::Text(class.to_string()));
-                match actions {
-                    None => format!("{unindexed}class = ?"),
-                    Some(actions) => {
-                        let names = actions.iter().map(|a| Value::Text(a.to_string()));
-                        format!(
-                            "({unindexed}class = ? AND {unindexed}action IN ({}))",
-                            bind_list(params, names)
-                        )
-                    }
-                }
-            })
-            .collect();
-        conds.push(format!("({})", alternatives.join(" OR ")));
-    }
-
-    /// `kinds` grouped by class: `None` when the whole class is selected, else its actions.
-    fn kinds_by_class(&self) -> BTreeMap<&str, Option<Vec<&str>>> {
-        let mut by_class: BTreeMap<&str, Option<Vec<&str>>> = BTreeMap::new();
-        for (class, action) in &self.kinds {
-            let entry = by_class
-                .entry(class.as_str())
-                .or_insert_with(|| Some(Vec::new()));
-            match (action, entry.as_mut()) {
-                (Some(action), Some(actions)) => actions.push(action),
-                (None, _) => *entry = None,
-                (Some(_), None) => {}
-            }
-        }
-        by_class
-    }
-
     /// Whether `event` passes this filter: the definition of every field above (`after_seq`,
     /// `limit` and `newest_first` are about iteration, not about an event, and are ignored).
-    /// [`Reader::query`] gives exactly the stored events this accepts; offline readers of JSON
-    /// lines use it directly.
+    /// [`Reader::query`] gives exactly the stored events this accepts.
     pub fn matches(&self, event: &StoredEvent) -> bool {
+        self.matches_view(&event.view())
+    }
+
+    /// [`EventFilter::matches`] on a borrowed event.
+    pub fn matches_view(&self, event: &EventView<'_>) -> bool {
         let any_of = |list: &[i64], value: Option<i64>| {
             list.is_empty() || value.is_some_and(|v| list.contains(&v))
         };
-        let own_entity = self.entity_ids.contains(&event.entity_id);
+        let own_entity = self.entity_ids.iter().any(|id| id == event.entity_id);
         let parent_entity = self.match_parent_entity
             && event
                 .parent_entity_id
-                .as_ref()
-                .is_some_and(|p| self.entity_ids.contains(p));
-        let glob = |pattern: &str, value: &Option<String>| {
-            value.as_deref().is_some_and(|v| glob_matches(pattern, v))
-        };
+                .is_some_and(|p| self.entity_ids.iter().any(|id| id == p));
+        let glob =
+            |pattern: &str, value: Option<&str>| value.is_some_and(|v| glob_matches(pattern, v));
         self.since.is_none_or(|since| event.time_ns >= since)
             && self.until.is_none_or(|until| event.time_ns < until)
             && any_of(&self.pids, Some(event.pid))
             && (self.entity_ids.is_empty() || own_entity || parent_entity)
             && any_of(&self.uids, event.uid)
-            && (self.classes.is_empty() || self.classes.contains(&event.class))
+            && (self.classes.is_empty() || self.classes.iter().any(|c| c == event.class))
             && self.kind_matches(event)
-            && self.exe_glob.as_deref().is_none_or(|g| glob(g, &event.exe))
+            && self.exe_glob.as_deref().is_none_or(|g| glob(g, event.exe))
             && self
                 .path_glob
                 .as_deref()
-                .is_none_or(|g| glob(g, &event.path) || glob(g, &event.old_path))
+                .is_none_or(|g| glob(g, event.path) || glob(g, event.old_path))
             && (self.ports.is_empty()
                 || [event.local_port, event.remote_port]
                     .into_iter()
@@ -236,41 +105,24 @@ impl EventFilter {
             && self.network_matches(event)
     }
 
-    fn kind_matches(&self, event: &StoredEvent) -> bool {
+    fn kind_matches(&self, event: &EventView<'_>) -> bool {
         self.kinds.is_empty()
             || self.kinds.iter().any(|(class, action)| {
-                *class == event.class && action.as_ref().is_none_or(|a| *a == event.action)
+                class == event.class && action.as_deref().is_none_or(|a| a == event.action)
             })
     }
 
-    /// The part of [`EventFilter::matches`] SQL cannot do: the address ranges.
-    fn network_matches(&self, event: &StoredEvent) -> bool {
+    /// Whether an address of `event` is in one of the networks.
+    fn network_matches(&self, event: &EventView<'_>) -> bool {
         self.networks.is_empty()
-            || [&event.local_address, &event.remote_address]
+            || [event.local_address, event.remote_address]
                 .into_iter()
-                .filter_map(|a| a.as_deref()?.parse::<IpAddr>().ok())
+                .filter_map(|a| a?.parse::<IpAddr>().ok())
                 .any(|ip| {
                     self.networks
                         .iter()
                         .any(|&(network, prefix)| network_contains(network, prefix, ip))
                 })
-    }
-
-    /// Whether rows read by SQL still need [`EventFilter::network_matches`].
-    fn needs_post_filter(&self) -> bool {
-        !self.networks.is_empty()
-    }
-
-    /// Time conditions, appended to `conds`/`params`.
-    fn time_conditions(&self, prefix: &str, conds: &mut Vec<String>, params: &mut Vec<Value>) {
-        if let Some(since) = self.since {
-            conds.push(format!("{prefix}time_ns >= ?"));
-            params.push(Value::Integer(since));
-        }
-        if let Some(until) = self.until {
-            conds.push(format!("{prefix}time_ns < ?"));
-            params.push(Value::Integer(until));
-        }
     }
 }
 
@@ -333,13 +185,13 @@ impl Reader {
     }
 
     /// The events matching `filter`, in `seq` order (ascending, or descending with
-    /// `newest_first`), streamed page by page. An SQL error ends the iteration after being
-    /// yielded once.
+    /// `newest_first`), streamed block by block. An SQL error or an unreadable block ends the
+    /// iteration after being yielded once.
     pub fn query(&self, filter: &EventFilter) -> impl Iterator<Item = Result<StoredEventRow>> + '_ {
         EventRows {
             conn: &self.conn,
             filter: filter.clone(),
-            state: None,
+            cursor: None,
             buffer: VecDeque::new(),
             remaining: filter.limit,
             done: filter.limit == Some(0),
@@ -348,25 +200,11 @@ impl Reader {
 
     /// Number of events matching `filter` (ignoring `limit`).
     pub fn count(&self, filter: &EventFilter) -> Result<u64> {
-        if filter.needs_post_filter() {
-            let all = EventFilter {
-                limit: None,
-                ..filter.clone()
-            };
-            return self.query(&all).try_fold(0, |n, row| row.map(|_| n + 1));
-        }
-        let (mut conds, mut params) = filter.conditions(false);
-        filter.time_conditions("", &mut conds, &mut params);
-        if let Some(after) = filter.after_seq {
-            conds.push("seq > ?".into());
-            params.push(Value::Integer(after));
-        }
-        let sql = format!("SELECT count(*) FROM events{}", where_sql(&conds));
-        let n: i64 = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row(params_from_iter(params), |r| r.get(0))?;
-        Ok(n as u64)
+        let all = EventFilter {
+            limit: None,
+            ..filter.clone()
+        };
+        self.query(&all).try_fold(0, |n, row| row.map(|_| n + 1))
     }
 
     /// The highest `seq` ever assigned, or `None` for a store that never held an event. A
@@ -385,17 +223,10 @@ impl Reader {
         &self.path
     }
 
-    /// The underlying read-only connection, for ad-hoc SQL on the `events` table.
+    /// The underlying read-only connection, for ad-hoc SQL (the `event_blocks` table).
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
-}
-
-/// Appends `values` to `params`; returns the matching `?, ?, ...` placeholders.
-fn bind_list(params: &mut Vec<Value>, values: impl Iterator<Item = Value>) -> String {
-    let before = params.len();
-    params.extend(values);
-    vec!["?"; params.len() - before].join(", ")
 }
 
 /// Whether `ip` is inside `network`/`prefix`. Families never mix, except that an IPv4-mapped
@@ -518,115 +349,68 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
     tokens[p..].iter().all(|token| *token == GlobToken::AnyRun)
 }
 
-fn where_sql(conds: &[String]) -> String {
-    if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    }
-}
-
-/// Page SQL and the bounds of the remaining `seq` range (exclusive on both sides).
-struct PageState {
-    sql: String,
-    params: Vec<Value>,
-    low: i64,
-    high: i64,
-}
+/// Blocks overlapping the time range with events after the cursor, one at a time, in `seq`
+/// order (the parameters: cursor, `after_seq`, `since`, `until`).
+const NEXT_BLOCK: &str = "SELECT first_seq, events FROM event_blocks \
+     WHERE first_seq > ?1 AND last_seq > ?2 AND max_time_ns >= ?3 AND min_time_ns < ?4 \
+     ORDER BY first_seq LIMIT 1";
+/// [`NEXT_BLOCK`] for `newest_first`: the cursor is an upper bound.
+const PREVIOUS_BLOCK: &str = "SELECT first_seq, events FROM event_blocks \
+     WHERE first_seq < ?1 AND last_seq > ?2 AND max_time_ns >= ?3 AND min_time_ns < ?4 \
+     ORDER BY first_seq DESC LIMIT 1";
 
 struct EventRows<'a> {
     conn: &'a Connection,
     filter: EventFilter,
-    state: Option<PageState>,
+    /// `first_seq` of the block read last.
+    cursor: Option<i64>,
     buffer: VecDeque<StoredEventRow>,
     remaining: Option<u64>,
     done: bool,
 }
 
 impl EventRows<'_> {
-    /// Builds the page SQL and turns the time range into a `seq` range (once). `None`: nothing
-    /// can match.
-    fn plan(&self) -> Result<Option<PageState>> {
+    /// Reads the next block and buffers its matching events.
+    fn fetch_block(&mut self) -> Result<()> {
         let f = &self.filter;
-        let mut low = f.after_seq.unwrap_or(0).max(0);
-        let mut high = i64::MAX;
-        if f.since.is_some() || f.until.is_some() {
-            let (mut conds, mut params) = (Vec::new(), Vec::new());
-            f.time_conditions("", &mut conds, &mut params);
-            let sql = format!("SELECT min(seq), max(seq) FROM events{}", where_sql(&conds));
-            let (min, max): (Option<i64>, Option<i64>) = self
-                .conn
-                .prepare_cached(&sql)?
-                .query_row(params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let (Some(min), Some(max)) = (min, max) else {
-                return Ok(None);
-            };
-            low = low.max(min - 1);
-            high = max.saturating_add(1);
-        }
-        let (mut conds, mut params) = f.conditions(true);
-        f.time_conditions("+", &mut conds, &mut params);
-        conds.push("seq > ?".into());
-        conds.push("seq < ?".into());
-        let order = if f.newest_first { "DESC" } else { "ASC" };
-        let sql = format!(
-            "SELECT seq, {COLUMNS} FROM events{} ORDER BY seq {order} LIMIT ?",
-            where_sql(&conds)
-        );
-        Ok(Some(PageState {
-            sql,
-            params,
-            low,
-            high,
-        }))
-    }
-
-    fn fetch_page(&mut self) -> Result<()> {
-        if self.state.is_none() {
-            match self.plan()? {
-                Some(state) => self.state = Some(state),
-                None => {
-                    self.done = true;
-                    return Ok(());
-                }
-            }
-        }
-        let Some(state) = self.state.as_mut() else {
-            return Ok(());
+        let (sql, start) = if f.newest_first {
+            (PREVIOUS_BLOCK, i64::MAX)
+        } else {
+            (NEXT_BLOCK, i64::MIN)
         };
-        if state.low.saturating_add(1) >= state.high {
+        let block: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(
+                params![
+                    self.cursor.unwrap_or(start),
+                    f.after_seq.unwrap_or(i64::MIN),
+                    f.since.unwrap_or(i64::MIN),
+                    f.until.unwrap_or(i64::MAX),
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((first_seq, bytes)) = block else {
             self.done = true;
             return Ok(());
-        }
-        // Rows the post-filter drops do not count against `limit`: read whole pages then.
-        let post_filter = self.filter.needs_post_filter();
-        let page = match self.remaining {
-            Some(remaining) if !post_filter => remaining.min(PAGE_ROWS),
-            _ => PAGE_ROWS,
         };
-        let mut params = state.params.clone();
-        params.push(Value::Integer(state.low));
-        params.push(Value::Integer(state.high));
-        params.push(Value::Integer(page as i64));
-        let mut stmt = self.conn.prepare_cached(&state.sql)?;
-        let rows = stmt.query_map(params_from_iter(params), StoredEventRow::from_row)?;
-        let (mut fetched, mut last_seq) = (0u64, None);
-        for row in rows {
-            let row = row?;
-            fetched += 1;
-            last_seq = Some(row.seq);
-            if !post_filter || self.filter.network_matches(&row.event) {
-                self.buffer.push_back(row);
+        self.cursor = Some(first_seq);
+        let mut rows = Vec::new();
+        for (i, view) in block::decode(&bytes).enumerate() {
+            let view = view.map_err(|why| block::corrupt(first_seq, why))?;
+            let seq = first_seq + i as i64;
+            if f.after_seq.is_none_or(|after| seq > after) && f.matches_view(&view) {
+                rows.push(StoredEventRow {
+                    seq,
+                    event: view.to_event(),
+                });
             }
         }
-        match last_seq {
-            Some(seq) if self.filter.newest_first => state.high = seq,
-            Some(seq) => state.low = seq,
-            None => {}
+        if f.newest_first {
+            rows.reverse();
         }
-        if fetched < page {
-            self.done = true;
-        }
+        self.buffer.extend(rows);
         Ok(())
     }
 }
@@ -638,9 +422,9 @@ impl Iterator for EventRows<'_> {
         if self.remaining == Some(0) {
             return None;
         }
-        // A page may hold no row the post-filter keeps: read on until one does or none is left.
+        // A block may hold no matching event: read on until one does or none is left.
         while self.buffer.is_empty() && !self.done {
-            if let Err(e) = self.fetch_page() {
+            if let Err(e) = self.fetch_block() {
                 self.done = true;
                 self.buffer.clear();
                 return Some(Err(e));
@@ -657,110 +441,6 @@ impl Iterator for EventRows<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Retention, Store};
-
-    /// The query plan of the page SQL for `filter`, one detail line per step.
-    fn page_plan(reader: &Reader, filter: &EventFilter) -> String {
-        let rows = EventRows {
-            conn: &reader.conn,
-            filter: filter.clone(),
-            state: None,
-            buffer: VecDeque::new(),
-            remaining: None,
-            done: false,
-        };
-        let state = rows.plan().expect("plan").expect("some rows may match");
-        let mut params = state.params.clone();
-        params.extend([
-            Value::Integer(0),
-            Value::Integer(i64::MAX),
-            Value::Integer(10),
-        ]);
-        let mut stmt = reader
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", state.sql))
-            .unwrap();
-        let details = stmt
-            .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .unwrap();
-        details.join("\n")
-    }
-
-    #[test]
-    fn broad_filters_scan_in_seq_order_and_selective_ones_use_their_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Retention::default()).unwrap();
-        let mut writer = store.writer().unwrap();
-        let event = crate::StoredEvent {
-            time_ns: 5,
-            class: "exec".into(),
-            entity_id: "e".into(),
-            ..Default::default()
-        };
-        writer.insert_batch(&[event]).unwrap();
-        let reader = Store::reader(dir.path()).unwrap();
-        let broad = [
-            EventFilter {
-                classes: vec!["exec".into()],
-                uids: vec![0],
-                ..EventFilter::default()
-            },
-            EventFilter {
-                since: Some(1),
-                until: Some(10),
-                exe_glob: Some("/usr/*".into()),
-                ..EventFilter::default()
-            },
-            EventFilter {
-                newest_first: true,
-                classes: vec!["exec".into()],
-                ..EventFilter::default()
-            },
-            EventFilter {
-                kinds: vec![
-                    ("network".into(), None),
-                    ("file".into(), Some("rename".into())),
-                    ("file".into(), Some("delete".into())),
-                ],
-                ports: vec![443],
-                success: Some(false),
-                path_glob: Some("/etc/*".into()),
-                ..EventFilter::default()
-            },
-        ];
-        for filter in &broad {
-            let plan = page_plan(&reader, filter);
-            assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
-            assert!(!plan.contains("INDEX"), "{filter:?}: {plan}");
-        }
-        let by_pid = page_plan(
-            &reader,
-            &EventFilter {
-                pids: vec![1, 2],
-                ..EventFilter::default()
-            },
-        );
-        let by_entity = page_plan(
-            &reader,
-            &EventFilter {
-                entity_ids: vec!["e".into()],
-                match_parent_entity: true,
-                ..EventFilter::default()
-            },
-        );
-        assert!(by_pid.contains("events_pid"), "{by_pid}");
-        for index in [
-            "events_entity_key",
-            "events_entity_id_unkeyed",
-            "events_parent_key",
-            "events_parent_entity_id_unkeyed",
-        ] {
-            assert!(by_entity.contains(index), "{index}: {by_entity}");
-        }
-        assert!(!by_entity.contains("SCAN"), "{by_entity}");
-    }
 
     #[test]
     fn glob_agrees_with_sqlite() {

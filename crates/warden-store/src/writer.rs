@@ -5,14 +5,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
-use crate::event::{COLUMNS, RowKeys};
-use crate::{BUSY_TIMEOUT, Result, Retention, StoreError, StoredEvent};
+use crate::{BUSY_TIMEOUT, Result, Retention, StoreError, StoredEvent, block};
 
-/// Rows deleted per transaction by retention, so one run never holds the write lock (nor grows
-/// the WAL) for long.
-const DELETE_CHUNK: i64 = 5_000;
+/// Blocks deleted per transaction by retention, so one run never holds the write lock (nor
+/// grows the WAL) for long.
+const DELETE_CHUNK: i64 = 50;
 /// Size-retention rounds per run (each: estimate, delete, vacuum, measure).
 const MAX_SIZE_ROUNDS: usize = 16;
+/// A batch is stored as blocks of about this much JSON (at least one event each). Small enough
+/// that every buffer on the way (the encoded block, SQLite's copy of it and the record it
+/// builds) stays below glibc's mmap threshold and free-list consolidation size: larger blocks
+/// cost a fresh mapping and its page faults on every commit (seen in `perf`). Large enough that
+/// a block is a few dozen events, so rows and index entries are few.
+const BLOCK_JSON_BYTES: usize = 32 * 1024;
 /// How long a TRUNCATE checkpoint waits for readers before giving up for this run.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
 
@@ -136,6 +141,8 @@ fn apply_wal_budget(conn: &Connection, retention: &Retention) -> Result<()> {
 /// The writer of a store: owns a read-write connection; use it from one thread.
 pub struct Writer {
     conn: Connection,
+    /// The encoded block being inserted, kept for its capacity.
+    buffer: Vec<u8>,
     path: PathBuf,
     retention: Retention,
 }
@@ -155,13 +162,14 @@ impl Writer {
         let conn = open_write_connection(path, &retention)?;
         Ok(Writer {
             conn,
+            buffer: Vec::new(),
             path: path.to_path_buf(),
             retention,
         })
     }
 
-    /// Inserts `events` in one transaction: either all of them are stored or none. Returns the
-    /// number inserted.
+    /// Inserts `events` in one transaction (as blocks of consecutive `seq`s): either all of
+    /// them are stored or none. Returns the number inserted.
     pub fn insert_batch(&mut self, events: &[StoredEvent]) -> Result<usize> {
         if events.is_empty() {
             return Ok(0);
@@ -169,37 +177,10 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut stmt = tx.prepare_cached(&format!(
-                "INSERT INTO events ({COLUMNS}, entity_key, parent_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
-            ))?;
-            for e in events {
-                // Never NULL when there is an id: NULL marks the rows of older writers, which
-                // only the `_unkeyed` text indexes find.
-                let keys = RowKeys::of(e);
-                stmt.execute(params![
-                    e.time_ns,
-                    e.class,
-                    e.action,
-                    e.entity_id,
-                    e.parent_entity_id,
-                    e.pid,
-                    e.ppid,
-                    e.uid,
-                    e.exe,
-                    e.path,
-                    e.success,
-                    e.json,
-                    e.old_path,
-                    e.local_address,
-                    e.local_port,
-                    e.remote_address,
-                    e.remote_port,
-                    keys.entity,
-                    keys.parent,
-                ])?;
-            }
-        }
+        let last = last_seq(&tx)?.unwrap_or(0);
+        insert_blocks(&tx, last + 1, events, &mut self.buffer)?;
+        tx.prepare_cached("UPDATE store_meta SET value = ?1 WHERE name = 'last_seq'")?
+            .execute([last + events.len() as i64])?;
         tx.commit()?;
         Ok(events.len())
     }
@@ -242,8 +223,10 @@ impl Writer {
     }
 
     /// Applies the retention policy as of `now_ns` (UTC ns):
-    /// 1. deletes events older than `now_ns - max_age`, in chunks;
-    /// 2. when the database plus its WAL exceed `max_bytes`, deletes the oldest events in
+    /// 1. deletes the blocks whose events are all older than `now_ns - max_age`, in chunks
+    ///    (a block spans one batch, a fraction of a second: an event outlives `max_age` by at
+    ///    most that);
+    /// 2. when the database plus its WAL exceed `max_bytes`, deletes the oldest blocks in
     ///    chunks until the total is under about 90 % of `max_bytes` (hysteresis, so the next
     ///    batches do not trigger it again at once);
     /// 3. after any deletion, frees the pages (`incremental_vacuum`) and checkpoints the WAL
@@ -261,8 +244,9 @@ impl Writer {
             let age_ns = i64::try_from(max_age.as_nanos()).unwrap_or(i64::MAX);
             let cutoff = now_ns.saturating_sub(age_ns);
             report.deleted_by_age = self.delete_chunked(
-                "DELETE FROM events WHERE seq IN \
-                 (SELECT seq FROM events WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
+                "DELETE FROM event_blocks WHERE first_seq IN (SELECT first_seq FROM event_blocks \
+                 WHERE max_time_ns < ?1 ORDER BY max_time_ns LIMIT ?2) \
+                 RETURNING last_seq - first_seq + 1",
                 cutoff,
             )?;
             if report.deleted_by_age > 0 {
@@ -288,7 +272,7 @@ impl Writer {
                 break;
             }
             // A WAL that could not be truncated (a reader is behind) does not shrink by
-            // deleting rows: size the deletion on the database file alone then.
+            // deleting blocks: size the deletion on the database file alone then.
             let counted = if report.checkpoint_busy {
                 usage.db_bytes
             } else {
@@ -298,22 +282,11 @@ impl Writer {
             if excess == 0 {
                 break;
             }
-            let rows: i64 = self
-                .conn
-                .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
-            if rows == 0 {
+            let deleted = self.delete_oldest(excess)?;
+            if deleted == 0 {
                 break;
             }
-            let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-            let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            let free: i64 = self
-                .conn
-                .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-            let per_row = ((pages - free).max(1) * page_size / rows).max(1) as u64;
-            let wanted = i64::try_from(excess / per_row + 1)
-                .unwrap_or(i64::MAX)
-                .min(rows);
-            report.deleted_by_size += self.delete_oldest(wanted)?;
+            report.deleted_by_size += deleted;
             report.checkpoint_busy = self.compact()?;
             if report.checkpoint_busy {
                 break;
@@ -322,39 +295,62 @@ impl Writer {
         Ok(())
     }
 
-    /// Runs `sql` (parameters: a value, a chunk size) until it deletes fewer rows than a chunk;
-    /// one transaction per chunk. Returns the rows deleted.
+    /// Runs `sql` (parameters: a value, a chunk size; it returns each deleted block's event
+    /// count) until it deletes fewer blocks than a chunk; one transaction per chunk. Returns
+    /// the events deleted.
     fn delete_chunked(&mut self, sql: &str, value: i64) -> Result<u64> {
         let mut deleted = 0u64;
         loop {
-            let n = self
-                .conn
-                .prepare_cached(sql)?
-                .execute(params![value, DELETE_CHUNK])?;
-            deleted += n as u64;
-            if (n as i64) < DELETE_CHUNK {
+            let (blocks, events) = self.delete_returning(sql, params![value, DELETE_CHUNK])?;
+            deleted += events;
+            if blocks < DELETE_CHUNK as u64 {
                 return Ok(deleted);
             }
         }
     }
 
-    /// Deletes the `count` oldest events (lowest `seq`), in chunks.
-    fn delete_oldest(&mut self, count: i64) -> Result<u64> {
+    /// Deletes the oldest blocks (lowest `seq`) until at least `bytes` of encoded events are
+    /// gone (or none is left), in chunks. Returns the events deleted.
+    fn delete_oldest(&mut self, bytes: u64) -> Result<u64> {
         let mut deleted = 0u64;
-        let mut left = count;
-        while left > 0 {
-            let chunk = left.min(DELETE_CHUNK);
-            let n = self
-                .conn
-                .prepare_cached("DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?1)")?
-                .execute([chunk])?;
-            if n == 0 {
-                break;
+        let mut freed = 0u64;
+        while freed < bytes {
+            // The chunk's blocks, oldest first, up to the one that reaches `bytes`.
+            let mut last_block = None;
+            {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT first_seq, length(events) FROM event_blocks ORDER BY first_seq LIMIT ?1",
+                )?;
+                let mut rows = stmt.query([DELETE_CHUNK])?;
+                while let Some(row) = rows.next()? {
+                    last_block = Some(row.get::<_, i64>(0)?);
+                    freed += row.get::<_, i64>(1)?.max(0) as u64;
+                    if freed >= bytes {
+                        break;
+                    }
+                }
             }
-            deleted += n as u64;
-            left -= n as i64;
+            let Some(last_block) = last_block else { break };
+            let (_, events) = self.delete_returning(
+                "DELETE FROM event_blocks WHERE first_seq <= ?1 \
+                 RETURNING last_seq - first_seq + 1",
+                params![last_block],
+            )?;
+            deleted += events;
         }
         Ok(deleted)
+    }
+
+    /// Runs a `DELETE ... RETURNING <event count>`; returns the blocks and events deleted.
+    fn delete_returning(&mut self, sql: &str, params: impl rusqlite::Params) -> Result<(u64, u64)> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params)?;
+        let (mut blocks, mut events) = (0u64, 0u64);
+        while let Some(row) = rows.next()? {
+            blocks += 1;
+            events += row.get::<_, i64>(0)?.max(0) as u64;
+        }
+        Ok((blocks, events))
     }
 
     /// Returns free pages to the file system (`incremental_vacuum`) and checkpoints the WAL
@@ -387,14 +383,51 @@ impl Writer {
     }
 }
 
-/// The highest `seq` ever assigned in the store behind `conn`.
+/// Inserts `events` as blocks of about [`BLOCK_JSON_BYTES`], the first event with `seq`
+/// `first_seq` and the others following one by one. The caller keeps `store_meta.last_seq`.
+pub(crate) fn insert_blocks(
+    conn: &Connection,
+    first_seq: i64,
+    events: &[StoredEvent],
+    buffer: &mut Vec<u8>,
+) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO event_blocks (first_seq, last_seq, min_time_ns, max_time_ns, events) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut seq = first_seq;
+    let mut rest = events;
+    while !rest.is_empty() {
+        let mut bytes = 0;
+        let len = rest
+            .iter()
+            .take_while(|e| {
+                let first = bytes == 0;
+                bytes += e.json.len().max(1);
+                first || bytes <= BLOCK_JSON_BYTES
+            })
+            .count();
+        let (block, after) = rest.split_at(len);
+        let times = block.iter().map(|e| e.time_ns);
+        let (min_time, max_time) = (times.clone().min(), times.max());
+        block::encode_into(buffer, block);
+        insert.execute(params![
+            seq,
+            seq + block.len() as i64 - 1,
+            min_time,
+            max_time,
+            &buffer[..],
+        ])?;
+        seq += block.len() as i64;
+        rest = after;
+    }
+    Ok(())
+}
+
+/// The highest `seq` ever assigned in the store behind `conn` (`None`: no event ever stored).
 pub(crate) fn last_seq(conn: &Connection) -> Result<Option<i64>> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?)
+    let last: i64 = conn
+        .prepare_cached("SELECT value FROM store_meta WHERE name = 'last_seq'")?
+        .query_row([], |r| r.get(0))?;
+    Ok((last > 0).then_some(last))
 }

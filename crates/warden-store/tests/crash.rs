@@ -140,16 +140,24 @@ fn sigkill_mid_write_keeps_every_committed_batch_whole() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(integrity, "ok", "round {round}");
-        let mut stmt = conn
-            .prepare("SELECT pid, count(*), count(DISTINCT ppid), min(seq), max(seq) FROM events GROUP BY pid ORDER BY pid")
-            .unwrap();
-        let batches: Vec<(i64, i64, i64, i64, i64)> = stmt
-            .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        // Per batch (the events' pid): (pid, events, distinct ppids, min seq, max seq).
+        let mut batches: Vec<(i64, i64, i64, i64, i64)> = Vec::new();
+        let mut ppids = std::collections::BTreeSet::new();
+        for row in reader.query(&EventFilter::default()) {
+            let row = row.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            match batches.last_mut() {
+                Some(b) if b.0 == row.event.pid => {
+                    b.1 += 1;
+                    b.4 = row.seq;
+                }
+                _ => {
+                    ppids.clear();
+                    batches.push((row.event.pid, 1, 0, row.seq, row.seq));
+                }
+            }
+            ppids.insert(row.event.ppid);
+            batches.last_mut().expect("pushed").2 = ppids.len() as i64;
+        }
         let (first, last) = (
             batches.first().expect("rows").0,
             batches.last().expect("rows").0,
@@ -189,7 +197,6 @@ fn sigkill_mid_write_keeps_every_committed_batch_whole() {
                 "round {round}: batch {b} contiguous"
             );
         }
-        drop(stmt);
         let usage = reader.disk_usage().unwrap();
         assert!(usage.db_bytes <= 2 * MAX_BYTES, "round {round}: {usage:?}");
     }

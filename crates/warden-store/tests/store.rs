@@ -706,19 +706,19 @@ fn attach_read_only_exposes_events_to_another_connection() {
     let (_dir, store, _) = store_with(25);
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     attach_read_only(&conn, store.dir(), "store").expect("attach");
-    let n: i64 = conn
+    let (blocks, events): (i64, i64) = conn
         .query_row(
-            "SELECT count(*) FROM store.events WHERE class = 'exec'",
+            "SELECT count(*), sum(last_seq - first_seq + 1) FROM store.event_blocks",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(n, 9);
+    assert_eq!((blocks, events), (1, 25));
     assert!(
-        conn.execute("DELETE FROM store.events", []).is_err(),
+        conn.execute("DELETE FROM store.event_blocks", []).is_err(),
         "read-only"
     );
-    assert!(attach_read_only(&conn, store.dir(), "x; DROP TABLE events").is_err());
+    assert!(attach_read_only(&conn, store.dir(), "x; DROP TABLE event_blocks").is_err());
 }
 
 /// The events table as schema 1 declared it (schema 2 added columns at the end).
@@ -759,89 +759,86 @@ fn an_old_store_is_upgraded_on_read() {
     assert!(version >= 2);
 }
 
-/// A store of schema 2 (entity ids indexed as text) is upgraded; its rows, the rows an older
-/// agent still running goes on writing (without keys), and new rows are all found by entity.
+/// A store of schema 3 (one row per event) is upgraded: its events move into blocks with
+/// their `seq`s (gaps left by retention kept), `seq` is never reused (the highest ever
+/// assigned was deleted before the upgrade), and new batches follow.
 #[test]
-fn entity_filters_find_rows_written_before_and_after_the_key_migration() {
+fn rows_of_the_per_event_schema_move_into_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let path = warden_store::database_path(dir.path());
-    let old_insert = "INSERT INTO events (time_ns, class, action, entity_id, parent_entity_id, \
-                      pid, json) VALUES (?1, 'exec', 'exec', ?2, ?3, 1, '{}')";
+    let insert = "INSERT INTO events (time_ns, class, action, entity_id, parent_entity_id, \
+                  pid, success, json, remote_port) VALUES (?1, 'exec', 'exec', ?2, ?3, ?1, ?4, ?5, ?6)";
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
              CREATE TABLE events ({SCHEMA_1_COLUMNS}, old_path TEXT,
-                local_address TEXT, local_port INTEGER, remote_address TEXT, remote_port INTEGER);
+                local_address TEXT, local_port INTEGER, remote_address TEXT, remote_port INTEGER,
+                entity_key INTEGER, parent_key INTEGER);
              CREATE INDEX events_time_ns ON events(time_ns);
-             CREATE INDEX events_entity_id ON events(entity_id);
-             CREATE INDEX events_parent_entity_id ON events(parent_entity_id);
-             CREATE INDEX events_pid ON events(pid);
-             CREATE INDEX events_class ON events(class, time_ns);
-             PRAGMA user_version = 2;"
+             PRAGMA user_version = 3;"
         ))
         .unwrap();
+        for i in 1..=2500i64 {
+            conn.execute(
+                insert,
+                rusqlite::params![
+                    i,
+                    format!("b-{i}-7"),
+                    (i % 2 == 0).then(|| "b-1-1".to_string()),
+                    (i % 3 == 0).then_some(i % 6 == 0),
+                    format!("{{\"i\":{i}}}"),
+                    (i % 5 == 0).then_some(443),
+                ],
+            )
+            .unwrap();
+        }
+        // Retention had deleted a run in the middle and the newest event.
         conn.execute(
-            old_insert,
-            rusqlite::params![1, "0000abcd-10-5", "0000abcd-1-1"],
+            "DELETE FROM events WHERE seq BETWEEN 1001 AND 1010 OR seq = 2500",
+            [],
         )
         .unwrap();
-        conn.execute(old_insert, rusqlite::params![2, "e-old", None::<String>])
-            .unwrap();
     }
     let store = Store::open(dir.path(), no_retention()).unwrap();
-    let page_size: i64 = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(page_size, 4096, "an existing store keeps its page size");
-    // An agent of the previous version, still running: it knows nothing of the keys.
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute(old_insert, rusqlite::params![3, "0000abcd-10-5", "e-old"])
-        .unwrap();
-    let mut writer = store.writer().unwrap();
-    let new = |time_ns, entity_id: &str, parent: Option<&str>| StoredEvent {
-        time_ns,
-        class: "exit".into(),
-        action: "exit".into(),
-        entity_id: entity_id.into(),
-        parent_entity_id: parent.map(String::from),
-        pid: 1,
-        json: "{}".into(),
-        ..StoredEvent::default()
-    };
-    writer
-        .insert_batch(&[
-            new(4, "0000abcd-10-5", Some("0000abcd-1-1")),
-            new(5, "e-old", None),
-            new(6, "0000abcd-11-6", Some("0000abcd-10-5")),
-        ])
-        .unwrap();
     let reader = Store::reader(dir.path()).unwrap();
-    let times = |ids: &[&str], match_parent_entity: bool| {
-        let filter = EventFilter {
-            entity_ids: ids.iter().map(|s| s.to_string()).collect(),
-            match_parent_entity,
+    let rows = all(&reader, &EventFilter::default());
+    assert_eq!(rows.len(), 2500 - 11);
+    for row in &rows {
+        let i = row.seq;
+        assert!(!(1001..=1010).contains(&i) && i < 2500, "{i}");
+        let e = &row.event;
+        assert_eq!((e.time_ns, e.pid), (i, i));
+        assert_eq!(e.entity_id, format!("b-{i}-7"));
+        assert_eq!(
+            e.parent_entity_id.as_deref(),
+            (i % 2 == 0).then_some("b-1-1")
+        );
+        assert_eq!(e.success, (i % 3 == 0).then_some(i % 6 == 0));
+        assert_eq!(e.json, format!("{{\"i\":{i}}}"));
+        assert_eq!(e.remote_port, (i % 5 == 0).then_some(443));
+    }
+    let tables: Vec<String> = reader
+        .connection()
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'events'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(tables.is_empty(), "events dropped");
+    assert_eq!(reader.last_seq().unwrap(), Some(2500));
+    let mut writer = store.writer().unwrap();
+    writer.insert_batch(&events(0..3)).unwrap();
+    let newest: Vec<i64> = all(
+        &reader,
+        &EventFilter {
+            after_seq: Some(2499),
             ..EventFilter::default()
-        };
-        let via_query: Vec<i64> = all(&reader, &filter)
-            .iter()
-            .map(|r| r.event.time_ns)
-            .collect();
-        let via_matches: Vec<i64> = all(&reader, &EventFilter::default())
-            .iter()
-            .filter(|r| filter.matches(&r.event))
-            .map(|r| r.event.time_ns)
-            .collect();
-        assert_eq!(via_query, via_matches, "{ids:?}");
-        assert_eq!(reader.count(&filter).unwrap(), via_query.len() as u64);
-        via_query
-    };
-    assert_eq!(times(&["0000abcd-10-5"], false), [1, 3, 4]);
-    assert_eq!(times(&["0000abcd-10-5"], true), [1, 3, 4, 6]);
-    assert_eq!(times(&["e-old"], false), [2, 5]);
-    assert_eq!(times(&["e-old"], true), [2, 3, 5]);
-    assert_eq!(times(&["0000abcd-1-1"], true), [1, 4]);
-    assert_eq!(times(&["0000abcd-11-6", "nothing"], true), [6]);
+        },
+    )
+    .iter()
+    .map(|r| r.seq)
+    .collect();
+    assert_eq!(newest, [2501, 2502, 2503]);
 }

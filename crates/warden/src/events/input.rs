@@ -280,7 +280,6 @@ mod tests {
             // The row's integer keys ride along from the event (the writer derives them from
             // the ids otherwise); the columns are what the store keeps.
             let stored = StoredEvent {
-                keys: None,
                 ..StoredEvent::from_event(&event, line.clone())
             };
             assert_eq!(stored_event_from_ecs(&line), Ok(stored), "{line}");

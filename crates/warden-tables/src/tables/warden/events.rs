@@ -1,6 +1,7 @@
 //! What the event tables over the agent's store share: where the store is, the scan (a class
-//! filter, with `time` constraints turned into a range scan of the store's time index), the
-//! stored event as the tables read it, and osquery specs extended with Warden's columns.
+//! filter, with `time` constraints turned into the store's time range: only the blocks of
+//! events in it are read), the stored event as the tables read it, and osquery specs extended
+//! with Warden's columns.
 //!
 //! The tables themselves: `process_events.rs` (`process_events`, `process_lifecycle_events`),
 //! `socket_events.rs`, `file_events.rs`. Rows are read from the store `warden run` writes,

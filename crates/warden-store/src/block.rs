@@ -1,0 +1,438 @@
+//! The stored form of a batch of events: one blob per committed batch (`event_blocks.events`).
+//!
+//! One row per batch instead of one row (and five index entries) per event: SQLite's per-row
+//! and per-index work was most of the agent's CPU under load (docs/PERFORMANCE.md). A block is
+//! read whole and filtered in Rust ([`crate::EventFilter::matches_view`]) on borrowed views, so
+//! scanning allocates only for the events a query returns.
+//!
+//! Layout: the format byte, the number of events (varint), then each event: a presence mask
+//! (varint, bit per optional field), `time_ns` and `pid` (zigzag varints), `class`, `action`,
+//! `entity_id`, the optional fields present, and `json`. Strings are a varint length and UTF-8
+//! bytes. Integers are LEB128 varints; signed ones zigzag-encoded.
+
+use crate::{StoreError, StoredEvent};
+
+/// The layout written by this build (the first byte of every block).
+pub(crate) const FORMAT: u8 = 1;
+
+const PARENT_ENTITY_ID: u32 = 1 << 0;
+const PPID: u32 = 1 << 1;
+const UID: u32 = 1 << 2;
+const EXE: u32 = 1 << 3;
+const PATH: u32 = 1 << 4;
+const SUCCESS: u32 = 1 << 5;
+const SUCCEEDED: u32 = 1 << 6;
+const OLD_PATH: u32 = 1 << 7;
+const LOCAL_ADDRESS: u32 = 1 << 8;
+const LOCAL_PORT: u32 = 1 << 9;
+const REMOTE_ADDRESS: u32 = 1 << 10;
+const REMOTE_PORT: u32 = 1 << 11;
+/// Bits a reader of this format knows: any other bit means a newer writer's field.
+const KNOWN: u32 = (1 << 12) - 1;
+
+/// An event inside a block, borrowed from it: the fields of [`StoredEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventView<'a> {
+    pub time_ns: i64,
+    pub class: &'a str,
+    pub action: &'a str,
+    pub entity_id: &'a str,
+    pub parent_entity_id: Option<&'a str>,
+    pub pid: i64,
+    pub ppid: Option<i64>,
+    pub uid: Option<i64>,
+    pub exe: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub success: Option<bool>,
+    pub old_path: Option<&'a str>,
+    pub local_address: Option<&'a str>,
+    pub local_port: Option<i64>,
+    pub remote_address: Option<&'a str>,
+    pub remote_port: Option<i64>,
+    pub json: &'a str,
+}
+
+impl EventView<'_> {
+    /// The owned event.
+    pub fn to_event(&self) -> StoredEvent {
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        StoredEvent {
+            time_ns: self.time_ns,
+            class: self.class.to_owned(),
+            action: self.action.to_owned(),
+            entity_id: self.entity_id.to_owned(),
+            parent_entity_id: owned(self.parent_entity_id),
+            pid: self.pid,
+            ppid: self.ppid,
+            uid: self.uid,
+            exe: owned(self.exe),
+            path: owned(self.path),
+            success: self.success,
+            old_path: owned(self.old_path),
+            local_address: owned(self.local_address),
+            local_port: self.local_port,
+            remote_address: owned(self.remote_address),
+            remote_port: self.remote_port,
+            json: self.json.to_owned(),
+        }
+    }
+}
+
+impl StoredEvent {
+    /// This event as a borrowed view (what filters read).
+    pub fn view(&self) -> EventView<'_> {
+        EventView {
+            time_ns: self.time_ns,
+            class: &self.class,
+            action: &self.action,
+            entity_id: &self.entity_id,
+            parent_entity_id: self.parent_entity_id.as_deref(),
+            pid: self.pid,
+            ppid: self.ppid,
+            uid: self.uid,
+            exe: self.exe.as_deref(),
+            path: self.path.as_deref(),
+            success: self.success,
+            old_path: self.old_path.as_deref(),
+            local_address: self.local_address.as_deref(),
+            local_port: self.local_port,
+            remote_address: self.remote_address.as_deref(),
+            remote_port: self.remote_port,
+            json: &self.json,
+        }
+    }
+}
+
+/// Encodes `events` as one block.
+#[cfg(test)]
+pub(crate) fn encode(events: &[StoredEvent]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(&mut out, events);
+    out
+}
+
+/// Encodes `events` as one block into `out` (cleared first; its capacity is reused).
+pub(crate) fn encode_into(out: &mut Vec<u8>, events: &[StoredEvent]) {
+    out.clear();
+    out.push(FORMAT);
+    put_varint(out, events.len() as u64);
+    for e in events {
+        let mut mask = 0;
+        let mut flag = |present: bool, bit: u32| {
+            if present {
+                mask |= bit;
+            }
+        };
+        flag(e.parent_entity_id.is_some(), PARENT_ENTITY_ID);
+        flag(e.ppid.is_some(), PPID);
+        flag(e.uid.is_some(), UID);
+        flag(e.exe.is_some(), EXE);
+        flag(e.path.is_some(), PATH);
+        flag(e.success.is_some(), SUCCESS);
+        flag(e.success == Some(true), SUCCEEDED);
+        flag(e.old_path.is_some(), OLD_PATH);
+        flag(e.local_address.is_some(), LOCAL_ADDRESS);
+        flag(e.local_port.is_some(), LOCAL_PORT);
+        flag(e.remote_address.is_some(), REMOTE_ADDRESS);
+        flag(e.remote_port.is_some(), REMOTE_PORT);
+        put_varint(out, u64::from(mask));
+        put_signed(out, e.time_ns);
+        put_signed(out, e.pid);
+        put_str(out, &e.class);
+        put_str(out, &e.action);
+        put_str(out, &e.entity_id);
+        let put_opt_str = |out: &mut Vec<u8>, s: &Option<String>| {
+            if let Some(s) = s {
+                put_str(out, s);
+            }
+        };
+        let put_opt_int = |out: &mut Vec<u8>, n: Option<i64>| {
+            if let Some(n) = n {
+                put_signed(out, n);
+            }
+        };
+        put_opt_str(out, &e.parent_entity_id);
+        put_opt_int(out, e.ppid);
+        put_opt_int(out, e.uid);
+        put_opt_str(out, &e.exe);
+        put_opt_str(out, &e.path);
+        put_opt_str(out, &e.old_path);
+        put_opt_str(out, &e.local_address);
+        put_opt_int(out, e.local_port);
+        put_opt_str(out, &e.remote_address);
+        put_opt_int(out, e.remote_port);
+        put_str(out, &e.json);
+    }
+}
+
+/// The events of a block, in order. Yields an error (once, then stops) for a block that is
+/// not of a known format or is cut short.
+pub(crate) fn decode(block: &[u8]) -> Decoder<'_> {
+    Decoder {
+        input: block,
+        left: None,
+        failed: false,
+    }
+}
+
+/// Iterator over a block's events ([`decode`]).
+pub(crate) struct Decoder<'a> {
+    input: &'a [u8],
+    /// Events still to read; `None` before the header is read.
+    left: Option<u64>,
+    failed: bool,
+}
+
+impl<'a> Decoder<'a> {
+    fn header(&mut self) -> Result<u64, String> {
+        let (&format, rest) = self.input.split_first().ok_or("empty block")?;
+        if format != FORMAT {
+            return Err(format!(
+                "block format {format} (this build reads format {FORMAT})"
+            ));
+        }
+        self.input = rest;
+        self.varint()
+    }
+
+    fn event(&mut self) -> Result<EventView<'a>, String> {
+        let mask = u32::try_from(self.varint()?).map_err(|_| "presence mask too large")?;
+        if mask & !KNOWN != 0 {
+            return Err(format!("unknown fields (mask {mask:#x})"));
+        }
+        let time_ns = self.signed()?;
+        let pid = self.signed()?;
+        let class = self.str()?;
+        let action = self.str()?;
+        let entity_id = self.str()?;
+        let parent_entity_id = self.opt_str(mask & PARENT_ENTITY_ID != 0)?;
+        let ppid = self.opt_signed(mask & PPID != 0)?;
+        let uid = self.opt_signed(mask & UID != 0)?;
+        let exe = self.opt_str(mask & EXE != 0)?;
+        let path = self.opt_str(mask & PATH != 0)?;
+        let old_path = self.opt_str(mask & OLD_PATH != 0)?;
+        let local_address = self.opt_str(mask & LOCAL_ADDRESS != 0)?;
+        let local_port = self.opt_signed(mask & LOCAL_PORT != 0)?;
+        let remote_address = self.opt_str(mask & REMOTE_ADDRESS != 0)?;
+        let remote_port = self.opt_signed(mask & REMOTE_PORT != 0)?;
+        let json = self.str()?;
+        Ok(EventView {
+            time_ns,
+            class,
+            action,
+            entity_id,
+            parent_entity_id,
+            pid,
+            ppid,
+            uid,
+            exe,
+            path,
+            success: (mask & SUCCESS != 0).then_some(mask & SUCCEEDED != 0),
+            old_path,
+            local_address,
+            local_port,
+            remote_address,
+            remote_port,
+            json,
+        })
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut value = 0u64;
+        for (i, &byte) in self.input.iter().enumerate().take(10) {
+            let bits = u64::from(byte & 0x7f);
+            if i == 9 && bits > 1 {
+                return Err("varint overflows 64 bits".into());
+            }
+            value |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                self.input = &self.input[i + 1..];
+                return Ok(value);
+            }
+        }
+        Err("block cut inside a number".into())
+    }
+
+    fn signed(&mut self) -> Result<i64, String> {
+        let z = self.varint()?;
+        Ok((z >> 1) as i64 ^ -((z & 1) as i64))
+    }
+
+    fn str(&mut self) -> Result<&'a str, String> {
+        let len = usize::try_from(self.varint()?).map_err(|_| "string length too large")?;
+        if len > self.input.len() {
+            return Err("block cut inside a string".into());
+        }
+        let (bytes, rest) = self.input.split_at(len);
+        self.input = rest;
+        std::str::from_utf8(bytes).map_err(|e| format!("string not UTF-8: {e}"))
+    }
+
+    fn opt_str(&mut self, present: bool) -> Result<Option<&'a str>, String> {
+        present.then(|| self.str()).transpose()
+    }
+
+    fn opt_signed(&mut self, present: bool) -> Result<Option<i64>, String> {
+        present.then(|| self.signed()).transpose()
+    }
+
+    fn step(&mut self) -> Option<Result<EventView<'a>, String>> {
+        let left = match self.left {
+            Some(left) => left,
+            None => match self.header() {
+                Ok(n) => n,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        if left == 0 {
+            self.left = Some(0);
+            return (!self.input.is_empty()).then(|| Err("bytes after the last event".into()));
+        }
+        self.left = Some(left - 1);
+        Some(self.event())
+    }
+}
+
+impl<'a> Iterator for Decoder<'a> {
+    type Item = Result<EventView<'a>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = self.step()?;
+        if item.is_err() {
+            self.failed = true;
+        }
+        Some(item)
+    }
+}
+
+/// The error of a block that cannot be read.
+pub(crate) fn corrupt(first_seq: i64, why: String) -> StoreError {
+    StoreError::CorruptBlock { first_seq, why }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_signed(out: &mut Vec<u8>, value: i64) {
+    put_varint(out, ((value << 1) ^ (value >> 63)) as u64);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn full() -> StoredEvent {
+        StoredEvent {
+            time_ns: -5,
+            class: "network".into(),
+            action: "connect".into(),
+            entity_id: "b-1-2".into(),
+            parent_entity_id: Some("b-0-1".into()),
+            pid: 1,
+            ppid: Some(0),
+            uid: Some(i64::MAX),
+            exe: Some("/usr/bin/curl".into()),
+            path: Some("/run/x.sock".into()),
+            success: Some(false),
+            old_path: Some("é".into()),
+            local_address: Some("::1".into()),
+            local_port: Some(0),
+            remote_address: Some("127.0.0.1".into()),
+            remote_port: Some(65535),
+            json: "{\"a\":1}".into(),
+        }
+    }
+
+    fn decoded(block: &[u8]) -> Result<Vec<StoredEvent>, String> {
+        decode(block).map(|v| v.map(|v| v.to_event())).collect()
+    }
+
+    #[test]
+    fn every_field_and_absence_round_trip() {
+        let sparse = StoredEvent {
+            time_ns: i64::MIN,
+            pid: i64::MAX,
+            ..StoredEvent::default()
+        };
+        let succeeded = StoredEvent {
+            success: Some(true),
+            ..full()
+        };
+        let events = vec![full(), sparse, succeeded];
+        assert_eq!(decoded(&encode(&events)).unwrap(), events);
+        assert_eq!(decoded(&encode(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors_not_panics() {
+        let block = encode(&[full(), full()]);
+        for cut in 0..block.len() {
+            assert!(decoded(&block[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut other_format = block.clone();
+        other_format[0] = FORMAT + 1;
+        assert!(decoded(&other_format).unwrap_err().contains("format"));
+        let mut trailing = block.clone();
+        trailing.push(0);
+        assert!(decoded(&trailing).unwrap_err().contains("after the last"));
+        // A presence bit of a field this build does not know.
+        let mut unknown = vec![FORMAT, 1];
+        put_varint(&mut unknown, u64::from(KNOWN + 1));
+        assert!(decoded(&unknown).unwrap_err().contains("unknown fields"));
+        // The iterator stops after its error.
+        let mut d = decode(&block[..block.len() - 1]);
+        assert!(d.next().unwrap().is_ok());
+        assert!(d.next().unwrap().is_err());
+        assert!(d.next().is_none());
+    }
+
+    fn arb_opt_str() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(".{0,12}")
+    }
+
+    prop_compose! {
+        fn arb_event()(
+            time_ns in any::<i64>(), pid in any::<i64>(), class in ".{0,8}", action in ".{0,8}",
+            entity_id in ".{0,24}", parent_entity_id in arb_opt_str(),
+            ppid in any::<Option<i64>>(), uid in any::<Option<i64>>(),
+            exe in arb_opt_str(), path in arb_opt_str(), success in any::<Option<bool>>(),
+            old_path in arb_opt_str(), local_address in arb_opt_str(),
+            local_port in any::<Option<i64>>(), remote_address in arb_opt_str(),
+            remote_port in any::<Option<i64>>(), json in ".{0,64}",
+        ) -> StoredEvent {
+            StoredEvent {
+                time_ns, class, action, entity_id, parent_entity_id, pid, ppid, uid, exe, path,
+                success, old_path, local_address, local_port, remote_address, remote_port, json,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_events_round_trip(events in proptest::collection::vec(arb_event(), 0..8)) {
+            prop_assert_eq!(decoded(&encode(&events)).unwrap(), events);
+        }
+
+        #[test]
+        fn any_bytes_decode_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decoded(&bytes);
+            let mut with_header = vec![FORMAT];
+            with_header.extend_from_slice(&bytes);
+            let _ = decoded(&with_header);
+        }
+    }
+}
