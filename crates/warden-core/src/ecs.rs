@@ -14,6 +14,7 @@ use crate::event::{
     SocketAddress,
 };
 use crate::identity::EntityId;
+use crate::short_text::ShortText;
 
 /// The event as one ECS JSON object.
 pub fn to_ecs(event: &Event) -> Value {
@@ -131,7 +132,7 @@ struct Meta {
     action: &'static str,
     module: &'static str,
     /// `warden.<class>`.
-    dataset: NumText<Dataset>,
+    dataset: Dataset,
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<&'static str>,
 }
@@ -139,7 +140,7 @@ struct Meta {
 #[derive(Serialize)]
 struct EcsProcess<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    entity_id: Option<NumText<EntityId>>,
+    entity_id: Option<EntityId>,
     pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
@@ -186,7 +187,7 @@ struct Tty<'a> {
 #[derive(Serialize, Clone)]
 struct User<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<NumText<u32>>,
+    id: Option<IdText>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
 }
@@ -194,7 +195,7 @@ struct User<'a> {
 impl<'a> User<'a> {
     fn of(id: Option<u32>, name: Option<&'a str>) -> Option<User<'a>> {
         (id.is_some() || name.is_some()).then(|| User {
-            id: id.map(NumText),
+            id: id.map(IdText),
             name,
         })
     }
@@ -208,7 +209,7 @@ struct Hash<'a> {
 #[derive(Serialize)]
 struct EcsParent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    entity_id: Option<NumText<EntityId>>,
+    entity_id: Option<EntityId>,
     pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     executable: Option<Cow<'a, str>>,
@@ -329,7 +330,7 @@ impl<'a> Ecs<'a> {
                 types: [types],
                 action,
                 module: "warden",
-                dataset: NumText(Dataset(event.kind.class())),
+                dataset: Dataset(event.kind.class()),
                 outcome: None,
             },
             process: None,
@@ -453,7 +454,7 @@ impl<'a> Ecs<'a> {
         self.warden.original_ppid = p.original_ppid;
         self.warden.executable = p.executable.as_ref().map(executable);
         self.process = Some(EcsProcess {
-            entity_id: p.key.map(|k| NumText(k.entity())),
+            entity_id: p.key.map(|k| k.entity()),
             pid: p.pid,
             name: p.comm.as_deref(),
             executable: p.exe.as_deref().map(text_cow),
@@ -569,7 +570,7 @@ fn octal_mode(mode: u32) -> String {
 
 fn parent(parent: &Parent) -> EcsParent<'_> {
     EcsParent {
-        entity_id: parent.key.map(|k| NumText(k.entity())),
+        entity_id: parent.key.map(|k| k.entity()),
         pid: parent.pid,
         executable: parent.exe.as_deref().map(text_cow),
         args: parent.args.iter().map(|a| text_cow(a)).collect(),
@@ -660,26 +661,42 @@ pub fn rfc3339_ns(ns: i64) -> String {
 #[derive(Clone, Copy)]
 struct Rfc3339(i64);
 
+impl Rfc3339 {
+    /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (30 bytes; an i64 of ns spans years 1677 to 2262).
+    fn text(&self) -> ShortText<32> {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000) as u64;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400) as u64;
+        let (y, m, d) = civil_from_days(days);
+        let mut t = ShortText::new();
+        t.push_decimal(y.max(0) as u64, 4);
+        for (separator, n) in [
+            ("-", u64::from(m)),
+            ("-", u64::from(d)),
+            ("T", rem / 3600),
+            (":", rem % 3600 / 60),
+            (":", rem % 60),
+        ] {
+            t.push_ascii(separator);
+            t.push_decimal(n, 2);
+        }
+        t.push_ascii(".");
+        t.push_decimal(nanos, 9);
+        t.push_ascii("Z");
+        t
+    }
+}
+
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secs = self.0.div_euclid(1_000_000_000);
-        let nanos = self.0.rem_euclid(1_000_000_000);
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        f.write_str(self.text().as_str())
     }
 }
 
 impl Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(self.text().as_str())
     }
 }
 
@@ -687,20 +704,24 @@ impl Serialize for Rfc3339 {
 #[derive(Clone, Copy)]
 struct Dataset(&'static str);
 
-impl std::fmt::Display for Dataset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "warden.{}", self.0)
+impl Serialize for Dataset {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut t = ShortText::<48>::new();
+        t.push_ascii("warden.");
+        t.push_ascii(self.0);
+        serializer.serialize_str(t.as_str())
     }
 }
 
-/// Something ECS wants as a string (ids, names made of parts), written without an
-/// intermediate string.
+/// A user or group id, which ECS wants as a string, written without an intermediate string.
 #[derive(Clone, Copy)]
-struct NumText<T>(T);
+struct IdText(u32);
 
-impl<T: std::fmt::Display> Serialize for NumText<T> {
+impl Serialize for IdText {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
+        let mut t = ShortText::<10>::new();
+        t.push_decimal(u64::from(self.0), 0);
+        serializer.serialize_str(t.as_str())
     }
 }
 
@@ -761,6 +782,9 @@ mod tests {
             rfc3339_ns(951_782_400_000_000_000),
             "2000-02-29T00:00:00.000000000Z"
         );
+        assert_eq!(rfc3339_ns(-1), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(rfc3339_ns(i64::MIN), "1677-09-21T00:12:43.145224192Z");
+        assert_eq!(rfc3339_ns(i64::MAX), "2262-04-11T23:47:16.854775807Z");
     }
 
     #[test]

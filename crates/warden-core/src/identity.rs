@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::short_text::ShortText;
+
 /// The kernel's boot id (/proc/sys/kernel/random/boot_id), which changes at every boot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BootId(pub [u8; 16]);
@@ -61,16 +63,29 @@ pub struct ProcessKey {
 #[derive(Clone, Copy, Debug)]
 pub struct EntityId(ProcessKey);
 
+impl EntityId {
+    /// `<8 hex digits>-<pid>-<ticks>`: at most 8 + 1 + 10 + 1 + 20 bytes.
+    fn text(&self) -> ShortText<40> {
+        let k = &self.0;
+        let mut t = ShortText::new();
+        t.push_hex8(k.boot.short_number());
+        t.push_ascii("-");
+        t.push_decimal(u64::from(k.pid), 0);
+        t.push_ascii("-");
+        t.push_decimal(k.start_ticks, 0);
+        t
+    }
+}
+
 impl std::fmt::Display for EntityId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let k = &self.0;
-        write!(
-            f,
-            "{:08x}-{}-{}",
-            k.boot.short_number(),
-            k.pid,
-            k.start_ticks
-        )
+        f.write_str(self.text().as_str())
+    }
+}
+
+impl serde::Serialize for EntityId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.text().as_str())
     }
 }
 
@@ -78,7 +93,7 @@ impl ProcessKey {
     /// The key's string form, carried on every event as `process.entity_id`:
     /// `<first 8 hex digits of the boot id>-<pid>-<start ticks>`, readable and unique per host.
     pub fn entity_id(&self) -> String {
-        self.entity().to_string()
+        self.entity().text().as_str().to_owned()
     }
 
     /// The entity id as something to write (into JSON, say) without a string of its own:

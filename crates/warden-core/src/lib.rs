@@ -6,6 +6,7 @@ mod ecs;
 mod event;
 mod file_version;
 mod identity;
+mod short_text;
 
 pub use argv::Argv;
 pub use ecs::{days_from_civil, parse_rfc3339_ns, rfc3339_ns, text, to_ecs, to_ecs_line};
