@@ -522,3 +522,48 @@ fn osquery_events_reports_the_store_backed_tables() {
         ]
     );
 }
+
+#[test]
+fn warden_events_is_the_whole_store_in_its_own_fields() {
+    let conn = open();
+    let all = query(
+        &conn,
+        "SELECT seq, class, count(*) AS n FROM warden_events GROUP BY class ORDER BY class",
+    );
+    let counts: Vec<(Value, Value)> = all
+        .iter()
+        .map(|r| (r["class"].clone(), r["n"].clone()))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (text("exec"), Integer(3)),
+            (text("exit"), Integer(1)),
+            (text("file"), Integer(5)),
+            (text("network"), Integer(5)),
+        ]
+    );
+    let got = query(
+        &conn,
+        "SELECT seq, time, time_ns, action, pid, exe, path, old_path, success, \
+         json_extract(json, '$.file.path') AS json_path \
+         FROM warden_events WHERE time = 6001",
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    let row = &got[0];
+    assert_eq!(row["seq"], Integer(11), "the 11th event stored");
+    assert_eq!(row["time_ns"], Integer(6_001_000_000_005));
+    assert_eq!(row["action"], text("rename"));
+    assert_eq!(row["path"], text("/etc/passwd"));
+    assert_eq!(row["old_path"], text("/etc/passwd.new"));
+    assert_eq!(row["success"], Integer(1));
+    assert_eq!(row["json_path"], text("/etc/passwd"));
+    let connect = query(
+        &conn,
+        "SELECT remote_address, remote_port, local_port FROM warden_events \
+         WHERE action = 'connect' AND time = 5000",
+    );
+    assert_eq!(connect[0]["remote_address"], text("93.184.216.34"));
+    assert_eq!(connect[0]["remote_port"], Integer(443));
+    assert_eq!(connect[0]["local_port"], Integer(40_000));
+}

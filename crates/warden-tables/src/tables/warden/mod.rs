@@ -18,6 +18,7 @@ mod events;
 mod file_events;
 mod process_events;
 mod socket_events;
+mod warden_events;
 pub use events::set_event_store_dir;
 
 const NONE: Flags = Flags::NONE;
@@ -381,6 +382,10 @@ pub(crate) fn tables() -> Vec<TableDef> {
         TableDef {
             spec: &WARDEN_COLUMNS,
             generate: warden_columns,
+        },
+        TableDef {
+            spec: &warden_events::WARDEN_EVENTS,
+            generate: warden_events::generate,
         },
         TableDef::osquery("osquery_info", osquery_info),
         TableDef::osquery("osquery_registry", osquery_registry),
