@@ -113,28 +113,35 @@ pub(crate) fn open_write_connection(path: &Path, retention: &Retention) -> Resul
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -8192;",
     )?;
-    apply_wal_budget(&conn, retention)?;
+    apply_wal_budget(&conn, retention, true)?;
     Ok(conn)
 }
 
-/// Sizes the WAL from the size budget: an eighth of `max_bytes`, 1–64 MiB (64 MiB without a
-/// budget). The WAL is checkpointed automatically when it holds that much
-/// (`wal_autocheckpoint`), and truncated back to it after a checkpoint (`journal_size_limit`).
-/// A larger WAL means fewer checkpoints (each one syncs) and fewer rewrites of hot index pages.
-fn apply_wal_budget(conn: &Connection, retention: &Retention) -> Result<()> {
+/// The WAL's size budget: an eighth of `max_bytes`, 1–64 MiB (64 MiB without a budget). A
+/// larger WAL means fewer checkpoints (each one syncs).
+pub(crate) fn wal_budget(retention: &Retention) -> u64 {
     const MIB: u64 = 1 << 20;
-    let budget = if retention.max_bytes == 0 {
+    if retention.max_bytes == 0 {
         64 * MIB
     } else {
         (retention.max_bytes / 8).clamp(MIB, 64 * MIB)
-    };
+    }
+}
+
+/// Sizes the WAL from the size budget ([`wal_budget`]): truncated back to it after a
+/// checkpoint (`journal_size_limit`) and, unless checkpoints run elsewhere (`autocheckpoint`
+/// false), checkpointed by this connection's commits when it holds that much
+/// (`wal_autocheckpoint`).
+fn apply_wal_budget(conn: &Connection, retention: &Retention, autocheckpoint: bool) -> Result<()> {
+    let budget = wal_budget(retention);
     let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))? as u64;
     conn.pragma_update(None, "journal_size_limit", budget as i64)?;
-    conn.pragma_update(
-        None,
-        "wal_autocheckpoint",
-        (budget / page_size.max(512)) as i64,
-    )?;
+    let pages = if autocheckpoint {
+        (budget / page_size.max(512)) as i64
+    } else {
+        0
+    };
+    conn.pragma_update(None, "wal_autocheckpoint", pages)?;
     Ok(())
 }
 
@@ -143,6 +150,8 @@ pub struct Writer {
     conn: Connection,
     /// The encoded block being inserted, kept for its capacity.
     buffer: Vec<u8>,
+    /// Checkpoints are run by another connection ([`Writer::leave_checkpoints`]).
+    checkpoints_elsewhere: bool,
     path: PathBuf,
     retention: Retention,
 }
@@ -163,6 +172,7 @@ impl Writer {
         Ok(Writer {
             conn,
             buffer: Vec::new(),
+            checkpoints_elsewhere: false,
             path: path.to_path_buf(),
             retention,
         })
@@ -196,9 +206,19 @@ impl Writer {
         self.retention
     }
 
+    /// Stops checkpointing from this connection's commits: another connection does it
+    /// ([`crate::spawn_writer`]'s checkpointer thread), so that a checkpoint's copy and sync
+    /// never hold up a commit (they took 250–300 ms in a file storm, and the agent's queue
+    /// overflowed meanwhile).
+    pub(crate) fn leave_checkpoints(&mut self) -> Result<()> {
+        apply_wal_budget(&self.conn, &self.retention, false)?;
+        self.checkpoints_elsewhere = true;
+        Ok(())
+    }
+
     /// Replaces the retention policy (for example after a configuration reload).
     pub fn set_retention(&mut self, retention: Retention) -> Result<()> {
-        apply_wal_budget(&self.conn, &retention)?;
+        apply_wal_budget(&self.conn, &retention, !self.checkpoints_elsewhere)?;
         self.retention = retention;
         Ok(())
     }

@@ -842,3 +842,70 @@ fn rows_of_the_per_event_schema_move_into_blocks() {
     .collect();
     assert_eq!(newest, [2501, 2502, 2503]);
 }
+
+/// The writer thread's commits never checkpoint (its checkpointer thread does, beside it), and
+/// the WAL still restarts under load: ~20 MB of events through a 1 MiB WAL budget end with
+/// the WAL back at its budget, every event in the database and readable.
+#[test]
+fn checkpoints_beside_the_writer_keep_the_wal_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // max_bytes 8 MiB: a WAL budget of 1 MiB (checkpoint every 512 KiB); retention kept
+    // out of the way so that only the checkpointer shrinks the WAL.
+    let store = Store::open(
+        dir.path(),
+        Retention {
+            max_age: Duration::ZERO,
+            max_bytes: 8 << 20,
+        },
+    )
+    .expect("open");
+    let (tx, rx) = crossbeam_channel::bounded(10_000);
+    let options = WriterOptions {
+        batch_size: 200,
+        flush_interval: Duration::from_millis(10),
+        retention_interval: Duration::from_secs(3600),
+    };
+    let thread = spawn_writer_with(&store, rx, options).expect("spawn");
+    let counters = thread.counters();
+    const N: i64 = 30_000;
+    let mut max_wal = 0;
+    for i in 0..N {
+        tx.send(event(i)).expect("send");
+        if i % 1000 == 0 {
+            max_wal = max_wal.max(store.disk_usage().unwrap().wal_bytes);
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while counters.snapshot().written < N as u64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        max_wal = max_wal.max(store.disk_usage().unwrap().wal_bytes);
+    }
+    // A last burst of commits, then quiet: the checkpointer catches up and the next commit
+    // restarts the WAL, truncated to its budget.
+    for i in N..N + 10 {
+        tx.send(event(i)).expect("send");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let usage = store.disk_usage().unwrap();
+    drop(tx);
+    let stats = thread.join().expect("join");
+    assert_eq!((stats.written, stats.errors), (N as u64 + 10, 0));
+    assert!(
+        usage.db_bytes > 15 << 20,
+        "events reached the database: {usage:?}"
+    );
+    assert!(
+        usage.wal_bytes <= 2 << 20,
+        "WAL back within its budget: {usage:?}"
+    );
+    // Without a restart the WAL would hold all ~28 MB of frames.
+    assert!(
+        max_wal < 20 << 20,
+        "WAL restarted during the load: peaked at {max_wal} bytes"
+    );
+    let reader = Store::reader(dir.path()).unwrap();
+    assert_eq!(
+        reader.count(&EventFilter::default()).unwrap(),
+        N as u64 + 10
+    );
+}
