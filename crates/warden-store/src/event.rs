@@ -1,4 +1,5 @@
-//! The stored form of an event: indexed columns common to every event class, plus its JSON.
+//! The stored form of an event: the fields filters read, common to every event class, plus its
+//! JSON line.
 
 use warden_core::{Event, EventKind, SocketAddress};
 

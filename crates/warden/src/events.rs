@@ -3,8 +3,9 @@
 //! lines or praudit-style XML, or follow them live. With `--input`, the same reduction runs
 //! over a JSON-lines file written earlier instead of the store.
 //!
-//! One filter ([`warden_store::EventFilter`]) serves both: the store turns it into SQL, the
-//! offline path calls its predicate on each line read back ([`input`]).
+//! One filter ([`warden_store::EventFilter`]) serves both: the store applies it to the events
+//! of the blocks in its time range, the offline path calls the same predicate on each line
+//! read back ([`input`]).
 
 mod input;
 mod select;
