@@ -69,7 +69,9 @@ const MIGRATIONS: &[Migration] = &[
     // execs/s (docs/PERFORMANCE.md, 2026-11-28 "event blocks"). Blocks are found by `seq`
     // (the primary key) and by time (`max_time_ns`, for retention and `--since`); the other
     // filters run on the decoded events. `store_meta.last_seq` keeps `seq` from ever being
-    // reused. The rows of `events` move into blocks (each a run of consecutive `seq`s).
+    // reused. The rows of `events` move into blocks (each a run of consecutive `seq`s) and the
+    // table goes: an older agent still running on the store then fails its commits (counted
+    // in its status as store errors) until it is restarted with this build.
     Sql("CREATE TABLE event_blocks (
         first_seq   INTEGER PRIMARY KEY,
         last_seq    INTEGER NOT NULL,
