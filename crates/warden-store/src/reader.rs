@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::block::{self, EventView};
+use crate::block::{self, EventView, ProcessFilter};
 use crate::writer::{DiskUsage, last_seq};
 use crate::{BUSY_TIMEOUT, Result, StoreError, StoredEvent, StoredEventRow};
 
@@ -103,6 +103,18 @@ impl EventFilter {
                     .any(|p| self.ports.iter().any(|&want| i64::from(want) == p)))
             && self.success.is_none_or(|want| event.success == Some(want))
             && self.network_matches(event)
+    }
+
+    /// Whether a block with this process filter (`None`: a block written without one) may hold
+    /// an event this filter accepts: the pids and entity ids asked for (an entity's children
+    /// included: the filter holds parents' ids too).
+    fn block_may_match(&self, processes: Option<&[u8]>) -> bool {
+        let Some(filter) = processes.and_then(ProcessFilter::from_bytes) else {
+            return true;
+        };
+        (self.pids.is_empty() || self.pids.iter().any(|&pid| filter.may_name_pid(pid)))
+            && (self.entity_ids.is_empty()
+                || self.entity_ids.iter().any(|id| filter.may_name_entity(id)))
     }
 
     fn kind_matches(&self, event: &EventView<'_>) -> bool {
@@ -191,6 +203,7 @@ impl Reader {
         EventRows {
             conn: &self.conn,
             filter: filter.clone(),
+            blocks_read: 0,
             cursor: None,
             buffer: VecDeque::new(),
             remaining: filter.limit,
@@ -349,19 +362,24 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
     tokens[p..].iter().all(|token| *token == GlobToken::AnyRun)
 }
 
-/// Blocks overlapping the time range with events after the cursor, one at a time, in `seq`
-/// order (the parameters: cursor, `after_seq`, `since`, `until`).
-const NEXT_BLOCK: &str = "SELECT first_seq, events FROM event_blocks \
+/// The next block overlapping the time range with events after `after_seq`, in `seq` order:
+/// its `first_seq` and process filter (parameters: cursor, `after_seq`, `since`, `until`).
+/// The events are read apart ([`BLOCK_EVENTS`]), only for a block the filter may match.
+const NEXT_BLOCK: &str = "SELECT first_seq, processes FROM event_blocks \
      WHERE first_seq > ?1 AND last_seq > ?2 AND max_time_ns >= ?3 AND min_time_ns < ?4 \
      ORDER BY first_seq LIMIT 1";
 /// [`NEXT_BLOCK`] for `newest_first`: the cursor is an upper bound.
-const PREVIOUS_BLOCK: &str = "SELECT first_seq, events FROM event_blocks \
+const PREVIOUS_BLOCK: &str = "SELECT first_seq, processes FROM event_blocks \
      WHERE first_seq < ?1 AND last_seq > ?2 AND max_time_ns >= ?3 AND min_time_ns < ?4 \
      ORDER BY first_seq DESC LIMIT 1";
+/// A block's events.
+const BLOCK_EVENTS: &str = "SELECT events FROM event_blocks WHERE first_seq = ?1";
 
 struct EventRows<'a> {
     conn: &'a Connection,
     filter: EventFilter,
+    /// Blocks whose events were read (the others were ruled out by their process filter).
+    blocks_read: u64,
     /// `first_seq` of the block read last.
     cursor: Option<i64>,
     buffer: VecDeque<StoredEventRow>,
@@ -378,24 +396,40 @@ impl EventRows<'_> {
         } else {
             (NEXT_BLOCK, i64::MIN)
         };
-        let block: Option<(i64, Vec<u8>)> = self
-            .conn
-            .prepare_cached(sql)?
-            .query_row(
-                params![
-                    self.cursor.unwrap_or(start),
-                    f.after_seq.unwrap_or(i64::MIN),
-                    f.since.unwrap_or(i64::MIN),
-                    f.until.unwrap_or(i64::MAX),
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((first_seq, bytes)) = block else {
-            self.done = true;
-            return Ok(());
+        // Blocks whose process filter rules the query's processes out are skipped unread.
+        let (first_seq, bytes) = loop {
+            let header: Option<(i64, Option<Vec<u8>>)> = self
+                .conn
+                .prepare_cached(sql)?
+                .query_row(
+                    params![
+                        self.cursor.unwrap_or(start),
+                        f.after_seq.unwrap_or(i64::MIN),
+                        f.since.unwrap_or(i64::MIN),
+                        f.until.unwrap_or(i64::MAX),
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((first_seq, processes)) = header else {
+                self.done = true;
+                return Ok(());
+            };
+            self.cursor = Some(first_seq);
+            if !f.block_may_match(processes.as_deref()) {
+                continue;
+            }
+            let bytes: Option<Vec<u8>> = self
+                .conn
+                .prepare_cached(BLOCK_EVENTS)?
+                .query_row([first_seq], |r| r.get(0))
+                .optional()?;
+            // None: retention deleted the block between the two reads.
+            if let Some(bytes) = bytes {
+                self.blocks_read += 1;
+                break (first_seq, bytes);
+            }
         };
-        self.cursor = Some(first_seq);
         let mut rows = Vec::new();
         for (i, view) in block::decode(&bytes).enumerate() {
             let view = view.map_err(|why| block::corrupt(first_seq, why))?;
@@ -441,6 +475,67 @@ impl Iterator for EventRows<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Retention, Store};
+
+    #[test]
+    fn process_queries_read_only_the_blocks_that_may_hold_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_age: std::time::Duration::ZERO,
+            max_bytes: 0,
+        };
+        let store = Store::open(dir.path(), retention).unwrap();
+        let mut writer = store.writer().unwrap();
+        // 300 blocks of 20 events, each block its own 20 processes, children of one parent.
+        for b in 0..300i64 {
+            let events: Vec<StoredEvent> = (0..20)
+                .map(|i| StoredEvent {
+                    time_ns: b,
+                    class: "exec".into(),
+                    action: "exec".into(),
+                    entity_id: format!("7ba6d36d-{}-{}", 20 * b + i, 1000 + b),
+                    parent_entity_id: Some(format!("7ba6d36d-{b}-1")),
+                    pid: 20 * b + i,
+                    json: "{}".into(),
+                    ..StoredEvent::default()
+                })
+                .collect();
+            writer.insert_batch(&events).unwrap();
+        }
+        let reader = Store::reader(dir.path()).unwrap();
+        let read = |filter: EventFilter| {
+            let mut rows = EventRows {
+                conn: &reader.conn,
+                filter,
+                blocks_read: 0,
+                cursor: None,
+                buffer: VecDeque::new(),
+                remaining: None,
+                done: false,
+            };
+            let found: usize = rows.by_ref().try_fold(0, |n, r| r.map(|_| n + 1)).unwrap();
+            (found, rows.blocks_read)
+        };
+        let (found, blocks) = read(EventFilter {
+            pids: vec![4321],
+            ..EventFilter::default()
+        });
+        assert_eq!(found, 1);
+        assert!(blocks <= 30, "{blocks} of 300 blocks read for one pid");
+        let (found, blocks) = read(EventFilter {
+            entity_ids: vec!["7ba6d36d-150-1".into()],
+            match_parent_entity: true,
+            ..EventFilter::default()
+        });
+        assert_eq!(found, 20, "the children");
+        assert!(blocks <= 30, "{blocks} of 300 blocks read for one process");
+        // Other filters read every block.
+        let (found, blocks) = read(EventFilter {
+            uids: vec![0],
+            ..EventFilter::default()
+        });
+        assert_eq!((found, blocks), (0, 300));
+    }
 
     #[test]
     fn glob_agrees_with_sqlite() {

@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use crate::writer::insert_blocks;
+use crate::writer::{BlockShape, insert_blocks};
 use crate::{Result, StoreError, StoredEvent};
 
 /// One step of the schema.
@@ -84,6 +84,24 @@ const MIGRATIONS: &[Migration] = &[
     INSERT INTO store_meta (name, value) VALUES ('last_seq',
         coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0));"),
     Code(events_into_blocks),
+    // 6: each block's `processes` (`block::ProcessFilter`: a Bloom filter of the entity ids,
+    // parent ids and pids its events name), so that `--entity`/`--pid` read only the blocks
+    // that may hold the process instead of decoding the whole store. Placed before `events`:
+    // SQLite reaches a column after a large blob only through the blob's overflow pages. Blocks
+    // written before have none (NULL: always read).
+    Sql("CREATE TABLE event_blocks_6 (
+        first_seq   INTEGER PRIMARY KEY,
+        last_seq    INTEGER NOT NULL,
+        min_time_ns INTEGER NOT NULL,
+        max_time_ns INTEGER NOT NULL,
+        processes   BLOB,
+        events      BLOB    NOT NULL
+    );
+    INSERT INTO event_blocks_6 (first_seq, last_seq, min_time_ns, max_time_ns, events)
+        SELECT first_seq, last_seq, min_time_ns, max_time_ns, events FROM event_blocks;
+    DROP TABLE event_blocks;
+    ALTER TABLE event_blocks_6 RENAME TO event_blocks;
+    CREATE INDEX event_blocks_max_time ON event_blocks(max_time_ns);"),
 ];
 
 /// Events read at a time when migration 5 re-encodes the rows of `events`.
@@ -105,7 +123,7 @@ fn events_into_blocks(tx: &Transaction<'_>) -> Result<()> {
         if run.len() == MIGRATED_BLOCK_EVENTS
             || (!run.is_empty() && seq != first_seq + run.len() as i64)
         {
-            insert_blocks(tx, first_seq, &run, &mut buffer)?;
+            insert_blocks(tx, first_seq, &run, &mut buffer, BlockShape::Schema4)?;
             run.clear();
         }
         if run.is_empty() {
@@ -132,7 +150,7 @@ fn events_into_blocks(tx: &Transaction<'_>) -> Result<()> {
         });
     }
     if !run.is_empty() {
-        insert_blocks(tx, first_seq, &run, &mut buffer)?;
+        insert_blocks(tx, first_seq, &run, &mut buffer, BlockShape::Schema4)?;
     }
     drop(rows);
     drop(select);

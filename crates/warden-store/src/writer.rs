@@ -188,7 +188,7 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let last = last_seq(&tx)?.unwrap_or(0);
-        insert_blocks(&tx, last + 1, events, &mut self.buffer)?;
+        insert_blocks(&tx, last + 1, events, &mut self.buffer, BlockShape::Current)?;
         tx.prepare_cached("UPDATE store_meta SET value = ?1 WHERE name = 'last_seq'")?
             .execute([last + events.len() as i64])?;
         tx.commit()?;
@@ -410,11 +410,18 @@ pub(crate) fn insert_blocks(
     first_seq: i64,
     events: &[StoredEvent],
     buffer: &mut Vec<u8>,
+    shape: BlockShape,
 ) -> Result<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO event_blocks (first_seq, last_seq, min_time_ns, max_time_ns, events) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
+    let mut insert = conn.prepare_cached(match shape {
+        BlockShape::Current => {
+            "INSERT INTO event_blocks (first_seq, last_seq, min_time_ns, max_time_ns, \
+             processes, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        }
+        BlockShape::Schema4 => {
+            "INSERT INTO event_blocks (first_seq, last_seq, min_time_ns, max_time_ns, events) \
+             VALUES (?1, ?2, ?3, ?4, ?6)"
+        }
+    })?;
     let mut seq = first_seq;
     let mut rest = events;
     while !rest.is_empty() {
@@ -436,12 +443,22 @@ pub(crate) fn insert_blocks(
             seq + block.len() as i64 - 1,
             min_time,
             max_time,
+            block::ProcessFilter::of(block).as_bytes(),
             &buffer[..],
         ])?;
         seq += block.len() as i64;
         rest = after;
     }
     Ok(())
+}
+
+/// Which `event_blocks` [`insert_blocks`] writes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockShape {
+    /// This build's (with `processes`).
+    Current,
+    /// Schema 4's, which migration 5 fills (migration 6 adds `processes`).
+    Schema4,
 }
 
 /// The highest `seq` ever assigned in the store behind `conn` (`None`: no event ever stored).

@@ -910,3 +910,77 @@ fn checkpoints_beside_the_writer_keep_the_wal_bounded() {
         N as u64 + 10
     );
 }
+
+/// `--entity` and `--pid` read only the blocks whose process filter may hold them; what they
+/// find is exactly what the predicate accepts, also in blocks written without a filter (before
+/// schema 6: `processes` NULL). (That they skip blocks: `reader::tests`.)
+#[test]
+fn process_filters_skip_blocks_without_losing_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    let mut writer = store.writer().expect("writer");
+    // 400 blocks of 10 events, each block its own processes (pids 10b..10b+9).
+    let block_events = |b: i64| -> Vec<StoredEvent> {
+        (0..10)
+            .map(|i| StoredEvent {
+                entity_id: format!("b-{}-7", 10 * b + i),
+                parent_entity_id: Some(format!("b-{b}-1")),
+                pid: 10 * b + i,
+                ..event(10 * b + i)
+            })
+            .collect()
+    };
+    for b in 0..400 {
+        writer.insert_batch(&block_events(b)).expect("insert");
+    }
+    let path = warden_store::database_path(dir.path());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let unfiltered = conn
+        .execute(
+            "UPDATE event_blocks SET processes = NULL WHERE first_seq % 3 = 1",
+            [],
+        )
+        .unwrap();
+    assert!(unfiltered > 100);
+    let reader = Store::reader(dir.path()).unwrap();
+    let everything = all(&reader, &EventFilter::default());
+    assert_eq!(everything.len(), 4000);
+    let filters = [
+        EventFilter {
+            pids: vec![1234, 7, 3999],
+            ..EventFilter::default()
+        },
+        EventFilter {
+            entity_ids: vec!["b-2345-7".into()],
+            ..EventFilter::default()
+        },
+        EventFilter {
+            entity_ids: vec!["b-77-1".into(), "b-3001-7".into()],
+            match_parent_entity: true,
+            ..EventFilter::default()
+        },
+        EventFilter {
+            pids: vec![555],
+            entity_ids: vec!["b-555-7".into()],
+            ..EventFilter::default()
+        },
+        EventFilter {
+            pids: vec![40_000],
+            ..EventFilter::default()
+        },
+    ];
+    for filter in &filters {
+        let want: Vec<i64> = everything
+            .iter()
+            .filter(|r| filter.matches(&r.event))
+            .map(|r| r.seq)
+            .collect();
+        let got: Vec<i64> = all(&reader, filter).iter().map(|r| r.seq).collect();
+        assert_eq!(got, want, "{filter:?}");
+    }
+    assert_eq!(
+        all(&reader, &filters[2]).len(),
+        10 + 1,
+        "b-77's children and b-3001"
+    );
+}
