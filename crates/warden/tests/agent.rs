@@ -1682,7 +1682,9 @@ fn file_path(e: &Value) -> &str {
 
 /// The actor's file operations, as recorded with `files.source = source`: each with its path
 /// (old and new for renames), the actor's identity, and the fake credential's read labelled.
-fn file_changes_are_recorded(test: &str, source: &str) {
+/// `process`: the process source (`auto`: eBPF here; `audit`: as where eBPF cannot load, which
+/// with fanotify also makes audit rules tell chmod and chown apart).
+fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
     let Some((_serial, kernel)) = begin(test) else {
         return;
     };
@@ -1694,7 +1696,8 @@ fn file_changes_are_recorded(test: &str, source: &str) {
     let secret = vault.join("id_fake");
     std::fs::write(&secret, b"not a real key\n").unwrap();
     let mut agent = Agent::start(&format!(
-        "[network]\nenabled = false\n[files]\nsource = {source:?}\nwatch_paths = [{:?}]\n",
+        "[sources]\nprocess = {process:?}\n[network]\nenabled = false\n[files]\n\
+         source = {source:?}\nwatch_paths = [{:?}]\n",
         s(&vault)
     ));
     let (mut actor, report) = spawn_actor(&["files", &s(&dir), &s(&secret)], &[]);
@@ -1719,9 +1722,14 @@ fn file_changes_are_recorded(test: &str, source: &str) {
     assert!(mine.len() >= 12, "{mine:?}");
     for e in &mine {
         assert_eq!(entity_of(e), actor_entity, "{e}");
-        // With fanotify, chmod and chown come from their calls' eBPF tracepoints.
+        // With fanotify, chmod and chown come from their calls: eBPF's tracepoints, or audit
+        // rules where the process source is audit.
         let told_by_call = source == "fanotify" && matches!(action(e), "chmod" | "chown");
-        let want = if told_by_call { "ebpf" } else { source };
+        let want = match (told_by_call, process) {
+            (true, "audit") => "audit",
+            (true, _) => "ebpf",
+            (false, _) => source,
+        };
         assert_eq!(e["warden"]["source"], want, "{e}");
         assert!(file_path(e).starts_with(&s(work.path())), "{e}");
     }
@@ -1841,10 +1849,28 @@ fn file_changes_are_recorded(test: &str, source: &str) {
 
 #[test]
 fn file_changes_are_recorded_with_fanotify() {
-    file_changes_are_recorded("file_changes_are_recorded_with_fanotify", "fanotify");
+    file_changes_are_recorded(
+        "file_changes_are_recorded_with_fanotify",
+        "fanotify",
+        "auto",
+    );
+}
+
+/// Where eBPF cannot run, chmod and chown beside fanotify come from audit rules instead.
+#[test]
+fn file_changes_are_recorded_with_fanotify_and_audit_execs() {
+    file_changes_are_recorded(
+        "file_changes_are_recorded_with_fanotify_and_audit_execs",
+        "fanotify",
+        "audit",
+    );
 }
 
 #[test]
 fn file_changes_are_recorded_with_audit_rules() {
-    file_changes_are_recorded("file_changes_are_recorded_with_audit_rules", "audit");
+    file_changes_are_recorded(
+        "file_changes_are_recorded_with_audit_rules",
+        "audit",
+        "auto",
+    );
 }

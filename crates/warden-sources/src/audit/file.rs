@@ -127,6 +127,15 @@ pub enum FileCall {
 }
 
 impl FileCall {
+    /// A chmod or chown call (of any form).
+    pub fn changes_attributes(self) -> bool {
+        use FileCall::*;
+        matches!(
+            self,
+            Chmod | Fchmod | FchmodAt | Chown { .. } | Fchown { .. } | FchownAt
+        )
+    }
+
     /// Argument index of the dirfd the (new) name is relative to.
     fn dirfd_arg(self) -> Option<usize> {
         use FileCall::*;
@@ -856,6 +865,29 @@ pub fn file_rules_for(abi: u32, key: &str, exclude_pid: u32) -> Vec<AuditRule> {
     rules
 }
 
+/// The rules for chmod and chown calls only (chmod, fchmod, fchmodat, fchmodat2, chown,
+/// lchown, fchown, fchownat and their i386 forms), one per native ABI, `-F pid!=exclude_pid`,
+/// tagged with `key`: beside fanotify, which says only "attributes changed" and never sees a
+/// refused change, where the eBPF tracepoints that tell these calls apart cannot run.
+pub fn attribute_rules(key: &str, exclude_pid: u32) -> Vec<AuditRule> {
+    native_abis()
+        .iter()
+        .filter_map(|&abi| {
+            let numbers: Vec<u32> = file_syscalls(abi)
+                .iter()
+                .filter(|s| s.call.changes_attributes())
+                .map(|s| s.nr)
+                .collect();
+            (!numbers.is_empty()).then(|| {
+                AuditRule::exit_always(abi)
+                    .syscalls(&numbers)
+                    .field(field::PID, Op::Ne, FieldValue::Num(exclude_pid))
+                    .key(key)
+            })
+        })
+        .collect()
+}
+
 /// Why [`read_watch_rules`] left a path out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WatchSkip {
@@ -1196,6 +1228,49 @@ mod tests {
         assert_eq!(file_rules_for(arch::I386, "wf", 1).len(), 3);
         if cfg!(target_arch = "x86_64") {
             assert_eq!(file_rules("wf", 1).len(), 6);
+        }
+    }
+
+    #[test]
+    fn attribute_rules_are_the_chmod_and_chown_calls() {
+        let rules = attribute_rules("wa", 9);
+        assert!(!rules.is_empty());
+        for rule in &rules {
+            let d = RuleData::decode(&rule.encode().unwrap()).unwrap();
+            assert!(d.has_key(b"wa"));
+            assert!(
+                d.fields
+                    .contains(&(field::PID, Op::Ne.code(), FieldValue::Num(9)))
+            );
+            let abi = d.arch().expect("an arch");
+            let names: Vec<&str> = d
+                .syscalls()
+                .iter()
+                .map(|&nr| file_syscall(abi, nr).expect("a file call").name)
+                .collect();
+            assert!(
+                names
+                    .iter()
+                    .all(|n| n.contains("chmod") || n.contains("chown")),
+                "{names:?}"
+            );
+            if abi == arch::X86_64 {
+                let mut sorted = names.clone();
+                sorted.sort_unstable();
+                assert_eq!(
+                    sorted,
+                    [
+                        "chmod",
+                        "chown",
+                        "fchmod",
+                        "fchmodat",
+                        "fchmodat2",
+                        "fchown",
+                        "fchownat",
+                        "lchown"
+                    ]
+                );
+            }
         }
     }
 

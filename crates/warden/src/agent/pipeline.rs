@@ -17,7 +17,7 @@ use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
 use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field};
-use warden_sources::audit::{FileOp, file_rules, read_watch_rules};
+use warden_sources::audit::{FileOp, attribute_rules, file_rules, read_watch_rules};
 use warden_sources::ebpf::{AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, Record};
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath, credential_watches,
@@ -184,6 +184,8 @@ struct Agent {
     files: FilePolicy,
     /// File events come from Warden's audit rules.
     audit_files: bool,
+    /// Audit rules tell chmod and chown apart beside fanotify (eBPF could not).
+    audit_attr_calls: bool,
     fanotify: Option<(FanotifySource, Receiver<FanotifyEvent>)>,
     /// Fork, exec and exit from eBPF; when active, neither audit exec rules nor the connector.
     ebpf: Option<(EbpfSource, Receiver<Record>)>,
@@ -193,10 +195,10 @@ struct Agent {
     ebpf_incomplete: u64,
     /// Operations seen but not recorded, by reason.
     skipped: Skipped,
-    /// chmod/chown calls eBPF reported, by process and path, when: fanotify's "attributes
-    /// changed" of the same change is not recorded again.
+    /// chmod/chown calls eBPF or audit reported, by process and path, when: fanotify's
+    /// "attributes changed" of the same change is not recorded again.
     told_attr_changes: std::collections::HashMap<(u32, Vec<u8>), Instant>,
-    /// eBPF reports chmod and chown (fanotify's attribute events wait for those).
+    /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
 }
 
@@ -240,9 +242,15 @@ fn watch_list(config: &Config) -> Vec<WatchPath> {
 }
 
 /// The audit rules of this config: exec when audit is the process source; network calls and
-/// file changes (with reads of the watched paths) when asked. The agent's own calls are
-/// excluded in the kernel (`-F pid!=`), so it never records itself.
-fn audit_rules(config: &Config, watches: &[WatchPath], execs: bool) -> Vec<AuditRule> {
+/// file changes (with reads of the watched paths) when asked; chmod and chown calls when
+/// fanotify needs them told apart and eBPF cannot (`attribute_calls`). The agent's own calls
+/// are excluded in the kernel (`-F pid!=`), so it never records itself.
+fn audit_rules(
+    config: &Config,
+    watches: &[WatchPath],
+    execs: bool,
+    attribute_calls: bool,
+) -> Vec<AuditRule> {
     let key = warden_sources::audit::WARDEN_KEY;
     let not_self = |r: AuditRule| r.field(field::PID, Op::Ne, FieldValue::Num(std::process::id()));
     let mut rules = if execs { exec_rules(key) } else { Vec::new() };
@@ -265,6 +273,8 @@ fn audit_rules(config: &Config, watches: &[WatchPath], execs: bool) -> Vec<Audit
             );
         }
         rules.extend(watch_rules);
+    } else if attribute_calls {
+        rules.extend(attribute_rules(key, std::process::id()));
     }
     rules
 }
@@ -358,7 +368,13 @@ impl Agent {
         };
         let watches = watch_list(config);
         let audit_execs = ebpf.is_none();
-        let rules = audit_rules(config, &watches, audit_execs);
+        // fanotify says only "attributes changed": chmod and chown are told apart by their
+        // calls, from eBPF's tracepoints or, where those cannot run, from audit rules.
+        let ebpf_attribute_calls = ebpf
+            .as_ref()
+            .is_some_and(|(src, _)| src.attribute_changes() == Some(Ok(())));
+        let audit_attribute_calls = config.files.source == "fanotify" && !ebpf_attribute_calls;
+        let rules = audit_rules(config, &watches, audit_execs, audit_attribute_calls);
         let audit = if config.sources.audit && !rules.is_empty() {
             let audit_config = AuditSourceConfig {
                 force_multicast: config.sources.audit_mode == "multicast",
@@ -387,6 +403,8 @@ impl Agent {
                     }
                     if config.files.source == "audit" {
                         what.push("file");
+                    } else if audit_attribute_calls {
+                        what.push("chmod and chown");
                     }
                     let what = what.join(", ");
                     let mut detail = format!("{what} via {how}: {}", report.reason);
@@ -534,11 +552,10 @@ impl Agent {
             network: (config.network.enabled && audit.is_some())
                 .then(|| NetworkPolicy::of(&config.network)),
             audit_files: config.files.source == "audit" && audit.is_some(),
+            audit_attr_calls: fanotify.is_some() && audit_attribute_calls && audit.is_some(),
             files,
             attr_calls: fanotify.is_some()
-                && ebpf
-                    .as_ref()
-                    .is_some_and(|(src, _)| src.attribute_changes() == Some(Ok(()))),
+                && (ebpf_attribute_calls || (audit_attribute_calls && audit.is_some())),
             told_attr_changes: std::collections::HashMap::new(),
             fanotify,
             ebpf,
@@ -627,7 +644,10 @@ impl Agent {
                     AuditOutput::Net(net) if self.network.is_some() => {
                         self.pending.push_back((Instant::now(), Held::Net(net)));
                     }
-                    AuditOutput::File(op) if self.audit_files => {
+                    AuditOutput::File(op)
+                        if self.audit_files
+                            || (self.audit_attr_calls && op.call.changes_attributes()) =>
+                    {
                         self.pending.push_back((Instant::now(), Held::File(op)));
                     }
                     AuditOutput::Net(_) | AuditOutput::File(_) => {
@@ -721,8 +741,8 @@ impl Agent {
                 {
                     keep.push_back((received, held));
                 }
-                // "Attributes changed" waits for the eBPF record of a chmod or chown that made
-                // it, which travels another queue.
+                // "Attributes changed" waits for the eBPF (or audit) record of a chmod or chown
+                // that made it, which travels another queue.
                 Held::Fanotify(ref ev)
                     if ev.action == FileAction::Attrib
                         && self.attr_calls
@@ -967,11 +987,17 @@ impl Agent {
         self.on_exec_fact(&fact, Source::Audit, ExecHints::default());
     }
 
+    /// A file change from audit rules; beside fanotify, a chmod or chown (as
+    /// [`Agent::on_attr_call`] for eBPF's).
     fn on_audit_file(&mut self, op: &FileOp) {
         let process = self.subject(op.subject.pid);
         match audit_file_event(op, process, &self.files) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
+                if !self.audit_files && event.success {
+                    self.told_attr_changes
+                        .insert((op.subject.pid, event.path.clone()), Instant::now());
+                }
                 let time_ns = op.id.time.secs as i64 * 1_000_000_000 + i64::from(op.id.time.nanos);
                 self.emit(EventKind::File(event), time_ns);
             }
