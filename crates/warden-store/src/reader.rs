@@ -197,13 +197,15 @@ impl Reader {
     }
 
     /// The events matching `filter`, in `seq` order (ascending, or descending with
-    /// `newest_first`), streamed block by block. An SQL error or an unreadable block ends the
-    /// iteration after being yielded once.
+    /// `newest_first`), streamed block by block. An SQL error ends the iteration after being
+    /// yielded once; a damaged block ([`StoreError::CorruptBlock`]) is yielded after the events
+    /// read from it, and the iteration goes on with the next block.
     pub fn query(&self, filter: &EventFilter) -> impl Iterator<Item = Result<StoredEventRow>> + '_ {
         EventRows {
             conn: &self.conn,
             filter: filter.clone(),
             blocks_read: 0,
+            damaged: None,
             cursor: None,
             buffer: VecDeque::new(),
             remaining: filter.limit,
@@ -380,6 +382,9 @@ struct EventRows<'a> {
     filter: EventFilter,
     /// Blocks whose events were read (the others were ruled out by their process filter).
     blocks_read: u64,
+    /// A block that could not be decoded whole: yielded after its readable events, and the
+    /// query goes on with the next block (an SQL error ends it).
+    damaged: Option<StoreError>,
     /// `first_seq` of the block read last.
     cursor: Option<i64>,
     buffer: VecDeque<StoredEventRow>,
@@ -432,7 +437,14 @@ impl EventRows<'_> {
         };
         let mut rows = Vec::new();
         for (i, view) in block::decode(&bytes).enumerate() {
-            let view = view.map_err(|why| block::corrupt(first_seq, why))?;
+            let view = match view {
+                Ok(view) => view,
+                Err(why) => {
+                    // The events before the damage are kept; the error follows them.
+                    self.damaged = Some(block::corrupt(first_seq, why));
+                    break;
+                }
+            };
             let seq = first_seq + i as i64;
             if f.after_seq.is_none_or(|after| seq > after) && f.matches_view(&view) {
                 rows.push(StoredEventRow {
@@ -458,13 +470,18 @@ impl Iterator for EventRows<'_> {
         }
         // A block may hold no matching event: read on until one does or none is left.
         while self.buffer.is_empty() && !self.done {
+            if let Some(damaged) = self.damaged.take() {
+                return Some(Err(damaged));
+            }
             if let Err(e) = self.fetch_block() {
                 self.done = true;
                 self.buffer.clear();
                 return Some(Err(e));
             }
         }
-        let row = self.buffer.pop_front()?;
+        let Some(row) = self.buffer.pop_front() else {
+            return self.damaged.take().map(Err);
+        };
         if let Some(r) = self.remaining.as_mut() {
             *r -= 1;
         }
@@ -508,6 +525,7 @@ mod tests {
                 conn: &reader.conn,
                 filter,
                 blocks_read: 0,
+                damaged: None,
                 cursor: None,
                 buffer: VecDeque::new(),
                 remaining: None,

@@ -984,3 +984,55 @@ fn process_filters_skip_blocks_without_losing_events() {
         "b-77's children and b-3001"
     );
 }
+
+/// A damaged block (disk damage, a bug) costs only what cannot be read: its readable events
+/// come first, then its error, and the query goes on with the next blocks.
+#[test]
+fn a_damaged_block_is_reported_and_the_others_still_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    let mut writer = store.writer().expect("writer");
+    for b in 0..3 {
+        writer
+            .insert_batch(&events(10 * b..10 * b + 10))
+            .expect("insert");
+    }
+    let path = warden_store::database_path(dir.path());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // The middle block loses its last bytes: its tenth event is cut.
+    let cut = conn
+        .execute(
+            "UPDATE event_blocks SET events = substr(events, 1, length(events) - 5) \
+             WHERE first_seq = 11",
+            [],
+        )
+        .unwrap();
+    assert_eq!(cut, 1);
+    let reader = Store::reader(dir.path()).unwrap();
+    for newest_first in [false, true] {
+        let items: Vec<_> = reader
+            .query(&EventFilter {
+                newest_first,
+                ..EventFilter::default()
+            })
+            .collect();
+        let seqs: Vec<i64> = items
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| r.seq)
+            .collect();
+        let errors: Vec<String> = items
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("block at seq 11"), "{errors:?}");
+        let mut want: Vec<i64> = (1..=19).chain(21..=30).collect();
+        if newest_first {
+            // Within the damaged block, newest first among what could be read.
+            want.reverse();
+        }
+        assert_eq!(seqs, want, "newest_first {newest_first}");
+    }
+}

@@ -264,7 +264,17 @@ fn reduce_store(args: &EventsArgs, mut filter: EventFilter) -> anyhow::Result<()
         // Everything up to here is committed before the query starts, so it is seen now: the
         // next round need not look at it again, even where nothing matched.
         let horizon = reader.last_seq()?;
-        let mut rows = reader.query(&filter).collect::<Result<Vec<_>, _>>()?;
+        let mut rows = Vec::new();
+        for row in reader.query(&filter) {
+            match row {
+                Ok(row) => rows.push(row),
+                // A damaged block: said, and the rest is still printed.
+                Err(e @ warden_store::StoreError::CorruptBlock { .. }) => {
+                    eprintln!("warden events: {e}")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         if filter.newest_first {
             rows.reverse();
             filter.newest_first = false;

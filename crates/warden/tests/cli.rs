@@ -424,6 +424,34 @@ mod events {
         p.to_str().unwrap()
     }
 
+    /// A damaged block of the store is said on standard error; what can be read is printed.
+    #[test]
+    fn a_damaged_block_is_reported_and_the_rest_printed() {
+        let f = Fixture::new();
+        let all = f.actions(&[]);
+        let db = f.data_dir().join("events.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute(
+                "UPDATE event_blocks SET events = substr(events, 1, length(events) - 5)",
+                [],
+            )
+            .unwrap();
+        let out = f.run(
+            &["--data-dir", path_str(&f.data_dir())],
+            &["--format", "json"],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("block at seq 1 unreadable"), "{stderr}");
+        let printed = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(printed, all.len() - 1, "all but the cut last event");
+    }
+
     #[test]
     fn classes_by_name_bsm_code_and_negation() {
         let f = Fixture::new();
