@@ -252,6 +252,7 @@ fn run(
     let mut flush_at: Option<Instant> = None;
     retention(&mut writer, counters);
     let mut retention_at = Instant::now() + options.retention_interval;
+    let mut since_size_check = 0u64;
     loop {
         let now = Instant::now();
         let wake = flush_at.map_or(retention_at, |f| f.min(retention_at));
@@ -268,7 +269,7 @@ fn run(
                     }
                 }
                 if batch.len() >= batch_size {
-                    flush(&mut writer, &mut batch, counters, written);
+                    since_size_check += flush(&mut writer, &mut batch, counters, written);
                     flush_at = None;
                 } else {
                     // Let the batch fill in the channel rather than waking for every event.
@@ -283,8 +284,18 @@ fn run(
         }
         let now = Instant::now();
         if flush_at.is_some_and(|f| now >= f) {
-            flush(&mut writer, &mut batch, counters, written);
+            since_size_check += flush(&mut writer, &mut batch, counters, written);
             flush_at = None;
+        }
+        // The size limit also between retention runs: once a sixteenth of it was written, a
+        // store over it is trimmed now, not up to `retention_interval` later (a minute of a
+        // busy host's events can be a quarter of the budget).
+        let max_bytes = writer.retention().max_bytes;
+        if max_bytes > 0 && since_size_check >= max_bytes / 16 {
+            since_size_check = 0;
+            if writer.disk_usage().is_ok_and(|u| u.total() > max_bytes) {
+                retention(&mut writer, counters);
+            }
         }
         if now >= retention_at {
             // Between commits; a pending batch stays pending (its flush time still holds).
@@ -295,22 +306,24 @@ fn run(
 }
 
 /// Commits `batch` and tells the checkpointer about how many bytes that added to the WAL.
+/// Returns the bytes committed (about: the events' JSON plus their fields).
 fn flush(
     writer: &mut Writer,
     batch: &mut Vec<StoredEvent>,
     counters: &WriterCounters,
     written: &Sender<u64>,
-) {
+) -> u64 {
     if batch.is_empty() {
-        return;
+        return 0;
     }
+    let mut bytes = 0;
     match writer.insert_batch(batch) {
         Ok(n) => {
             counters.written.fetch_add(n as u64, Ordering::Relaxed);
             counters.batches.fetch_add(1, Ordering::Relaxed);
-            let bytes: usize = batch.iter().map(|e| e.json.len() + 64).sum();
+            bytes = batch.iter().map(|e| e.json.len() as u64 + 64).sum();
             // The checkpointer ends only after this thread: it always receives.
-            let _ = written.send(bytes as u64);
+            let _ = written.send(bytes);
         }
         Err(e) => {
             counters
@@ -320,6 +333,7 @@ fn flush(
         }
     }
     batch.clear();
+    bytes
 }
 
 fn retention(writer: &mut Writer, counters: &WriterCounters) {

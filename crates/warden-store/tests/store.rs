@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use warden_store::{
-    EventFilter, Reader, Retention, SCHEMA_VERSION, Store, StoredEvent, StoredEventRow,
-    WriterOptions, attach_read_only, spawn_writer, spawn_writer_with,
+    DiskUsage, EventFilter, Reader, Retention, SCHEMA_VERSION, Store, StoredEvent, StoredEventRow,
+    WriterOptions, WriterStats, attach_read_only, spawn_writer, spawn_writer_with,
 };
 
 const HOUR_NS: i64 = 3_600_000_000_000;
@@ -844,14 +844,81 @@ fn rows_of_the_per_event_schema_move_into_blocks() {
     assert_eq!(newest, [2501, 2502, 2503]);
 }
 
+/// Sends `n` events (from `first`) through a writer thread on `store` as fast as it takes them
+/// (retention's timer an hour away), waits until all are committed, then commits ten more
+/// slowly and stops it. Returns the disk usage before the stop, the largest WAL seen during
+/// the load, and the thread's final counters.
+fn load(store: &Store, first: i64, n: i64) -> (DiskUsage, u64, WriterStats) {
+    let (tx, rx) = crossbeam_channel::bounded(10_000);
+    let options = WriterOptions {
+        batch_size: 200,
+        flush_interval: Duration::from_millis(10),
+        retention_interval: Duration::from_secs(3600),
+    };
+    let thread = spawn_writer_with(store, rx, options).expect("spawn");
+    let counters = thread.counters();
+    let mut max_wal = 0;
+    for i in first..first + n {
+        tx.send(event(i)).expect("send");
+        if i % 1000 == 0 {
+            max_wal = max_wal.max(store.disk_usage().unwrap().wal_bytes);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counters.snapshot().written < n as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        max_wal = max_wal.max(store.disk_usage().unwrap().wal_bytes);
+    }
+    // A last few commits, then quiet: the checkpointer catches up and the next commit
+    // restarts the WAL, truncated to its budget.
+    for i in first + n..first + n + 10 {
+        tx.send(event(i)).expect("send");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let usage = store.disk_usage().unwrap();
+    drop(tx);
+    let stats = thread.join().expect("join");
+    assert_eq!((stats.written, stats.errors), (n as u64 + 10, 0));
+    (usage, max_wal, stats)
+}
+
 /// The writer thread's commits never checkpoint (its checkpointer thread does, beside it), and
-/// the WAL still restarts under load: ~20 MB of events through a 1 MiB WAL budget end with
-/// the WAL back at its budget, every event in the database and readable.
+/// the WAL still restarts under load: ~90 MB of events through the 64 MiB WAL budget of a
+/// store without a size limit end with the WAL back at its budget (it would hold every frame
+/// if it never restarted), every event in the database.
 #[test]
 fn checkpoints_beside_the_writer_keep_the_wal_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // max_bytes 8 MiB: a WAL budget of 1 MiB (checkpoint every 512 KiB); retention kept
-    // out of the way so that only the checkpointer shrinks the WAL.
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    const N: i64 = 120_000;
+    let (usage, max_wal, stats) = load(&store, 0, N);
+    assert_eq!(stats.retention_deleted, 0);
+    assert!(
+        usage.wal_bytes <= 64 << 20,
+        "WAL back within its budget: {usage:?}"
+    );
+    assert!(
+        max_wal < 80 << 20,
+        "WAL restarted during the load: peaked at {max_wal} bytes"
+    );
+    assert!(
+        usage.db_bytes > 60 << 20,
+        "events reached the database: {usage:?}"
+    );
+    let reader = Store::reader(dir.path()).unwrap();
+    assert_eq!(
+        reader.count(&EventFilter::default()).unwrap(),
+        N as u64 + 10
+    );
+}
+
+/// The size limit holds between retention runs: ~20 MB of events through an 8 MiB store with
+/// retention's timer an hour away end with the store near its limit (trimmed each time a
+/// sixteenth of the limit was written over it), the newest events kept and every other one
+/// counted as deleted.
+#[test]
+fn the_size_limit_holds_between_retention_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(
         dir.path(),
         Retention {
@@ -860,55 +927,32 @@ fn checkpoints_beside_the_writer_keep_the_wal_bounded() {
         },
     )
     .expect("open");
-    let (tx, rx) = crossbeam_channel::bounded(10_000);
-    let options = WriterOptions {
-        batch_size: 200,
-        flush_interval: Duration::from_millis(10),
-        retention_interval: Duration::from_secs(3600),
-    };
-    let thread = spawn_writer_with(&store, rx, options).expect("spawn");
-    let counters = thread.counters();
     const N: i64 = 30_000;
-    let mut max_wal = 0;
-    for i in 0..N {
-        tx.send(event(i)).expect("send");
-        if i % 1000 == 0 {
-            max_wal = max_wal.max(store.disk_usage().unwrap().wal_bytes);
-        }
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while counters.snapshot().written < N as u64 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-        max_wal = max_wal.max(store.disk_usage().unwrap().wal_bytes);
-    }
-    // A last burst of commits, then quiet: the checkpointer catches up and the next commit
-    // restarts the WAL, truncated to its budget.
-    for i in N..N + 10 {
-        tx.send(event(i)).expect("send");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let usage = store.disk_usage().unwrap();
-    drop(tx);
-    let stats = thread.join().expect("join");
-    assert_eq!((stats.written, stats.errors), (N as u64 + 10, 0));
+    let (usage, _, stats) = load(&store, 0, N);
+    // Near the limit (all ~20 MB written would be more than twice it). Not exactly at it: a
+    // trim whose compacting checkpoint meets the checkpointer's (busy) leaves the file to
+    // shrink at the next check, a sixteenth of the limit later.
+    let bound = 2 * (8 << 20);
     assert!(
-        usage.db_bytes > 15 << 20,
-        "events reached the database: {usage:?}"
+        usage.total() <= bound,
+        "store far over its 8 MiB limit: {usage:?}"
     );
     assert!(
-        usage.wal_bytes <= 2 << 20,
-        "WAL back within its budget: {usage:?}"
-    );
-    // Without a restart the WAL would hold all ~28 MB of frames.
-    assert!(
-        max_wal < 20 << 20,
-        "WAL restarted during the load: peaked at {max_wal} bytes"
+        stats.retention_runs > 2 && stats.retention_deleted > 10_000,
+        "{stats:?}"
     );
     let reader = Store::reader(dir.path()).unwrap();
-    assert_eq!(
-        reader.count(&EventFilter::default()).unwrap(),
-        N as u64 + 10
+    let left = reader.count(&EventFilter::default()).unwrap();
+    assert_eq!(left + stats.retention_deleted, N as u64 + 10);
+    let newest = all(
+        &reader,
+        &EventFilter {
+            newest_first: true,
+            limit: Some(1),
+            ..EventFilter::default()
+        },
     );
+    assert_eq!(newest[0].seq, N + 10);
 }
 
 /// `--entity` and `--pid` read only the blocks whose process filter may hold them; what they
