@@ -168,7 +168,8 @@ pub fn spawn_writer_with(
     options: WriterOptions,
 ) -> Result<WriterThread> {
     let mut writer = store.writer()?;
-    writer.leave_checkpoints()?;
+    let checkpoint_lock = Arc::new(Mutex::new(()));
+    writer.leave_checkpoints(Arc::clone(&checkpoint_lock))?;
     let checkpoints = open_write_connection(store.path(), &store.retention())?;
     checkpoints.busy_timeout(CHECKPOINT_BUSY)?;
     let counters = Arc::new(WriterCounters::default());
@@ -181,7 +182,9 @@ pub fn spawn_writer_with(
     let every = wal_budget(&store.retention()) / 2;
     let checkpointer = std::thread::Builder::new()
         .name("warden-ckpt".into())
-        .spawn(move || checkpoint_when_written(&checkpoints, &written_rx, every, &shared))
+        .spawn(move || {
+            checkpoint_when_written(&checkpoints, &checkpoint_lock, &written_rx, every, &shared)
+        })
         .map_err(spawn_error)?;
     let shared = Arc::clone(&counters);
     let handle = std::thread::Builder::new()
@@ -204,6 +207,7 @@ const CHECKPOINT_BUSY: Duration = Duration::from_millis(10);
 /// counted.
 fn checkpoint_when_written(
     conn: &Connection,
+    lock: &Mutex<()>,
     written: &Receiver<u64>,
     every: u64,
     counters: &WriterCounters,
@@ -219,9 +223,13 @@ fn checkpoint_when_written(
     // under steady load some commit always lands during a copy: the WAL would then grow
     // without end (a test saw it). RESTART then copies what came in meanwhile — a few frames,
     // holding the writer back for that short copy only — and makes the next commit restart
-    // the WAL. Busy (a reader on an old snapshot, the writer's own retention checkpoint): left
-    // to the next round.
-    let checkpoint = || match run("PASSIVE").and_then(|_| run("RESTART")) {
+    // the WAL. Busy (a reader on an old snapshot, a commit under way): left to the next round.
+    let checkpoint = || {
+        // The writer's retention checkpoints take turns with these.
+        let _turn = lock.lock().unwrap_or_else(|p| p.into_inner());
+        run("PASSIVE").and_then(|_| run("RESTART"))
+    };
+    let checkpoint = || match checkpoint() {
         Ok(busy) => busy == 0,
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => false,
         Err(e) => {

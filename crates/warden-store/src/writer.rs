@@ -1,6 +1,7 @@
 //! The single writer: batched inserts, retention by age and size, checkpoints and vacuum.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
@@ -150,8 +151,10 @@ pub struct Writer {
     conn: Connection,
     /// The encoded block being inserted, kept for its capacity.
     buffer: Vec<u8>,
-    /// Checkpoints are run by another connection ([`Writer::leave_checkpoints`]).
-    checkpoints_elsewhere: bool,
+    /// Set when checkpoints are run by another connection ([`Writer::leave_checkpoints`]):
+    /// held around this writer's own (retention's TRUNCATE) checkpoint, so that it waits for
+    /// one under way instead of failing busy.
+    checkpoints_elsewhere: Option<Arc<Mutex<()>>>,
     path: PathBuf,
     retention: Retention,
 }
@@ -172,7 +175,7 @@ impl Writer {
         Ok(Writer {
             conn,
             buffer: Vec::new(),
-            checkpoints_elsewhere: false,
+            checkpoints_elsewhere: None,
             path: path.to_path_buf(),
             retention,
         })
@@ -210,15 +213,16 @@ impl Writer {
     /// ([`crate::spawn_writer`]'s checkpointer thread), so that a checkpoint's copy and sync
     /// never hold up a commit (they took 250–300 ms in a file storm, and the agent's queue
     /// overflowed meanwhile).
-    pub(crate) fn leave_checkpoints(&mut self) -> Result<()> {
+    /// `lock` is held by whoever checkpoints.
+    pub(crate) fn leave_checkpoints(&mut self, lock: Arc<Mutex<()>>) -> Result<()> {
         apply_wal_budget(&self.conn, &self.retention, false)?;
-        self.checkpoints_elsewhere = true;
+        self.checkpoints_elsewhere = Some(lock);
         Ok(())
     }
 
     /// Replaces the retention policy (for example after a configuration reload).
     pub fn set_retention(&mut self, retention: Retention) -> Result<()> {
-        apply_wal_budget(&self.conn, &retention, !self.checkpoints_elsewhere)?;
+        apply_wal_budget(&self.conn, &retention, self.checkpoints_elsewhere.is_none())?;
         self.retention = retention;
         Ok(())
     }
@@ -383,6 +387,12 @@ impl Writer {
             let mut rows = stmt.query([])?;
             while rows.next()?.is_some() {}
         }
+        // A checkpoint under way on the checkpointer's connection would make this one fail
+        // busy at once (SQLite does not wait for the checkpoint lock): wait for it instead.
+        let lock = self.checkpoints_elsewhere.clone();
+        let _turn = lock
+            .as_ref()
+            .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
         self.conn.busy_timeout(CHECKPOINT_WAIT)?;
         let result: rusqlite::Result<i64> =
             self.conn
