@@ -404,13 +404,6 @@ impl Writer {
             Err(e) => Err(e.into()),
         }
     }
-
-    /// Copies WAL frames into the database without waiting for anyone (PASSIVE checkpoint).
-    pub fn checkpoint(&mut self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        Ok(())
-    }
 }
 
 /// Inserts `events` as blocks of about [`BLOCK_JSON_BYTES`], the first event with `seq`
