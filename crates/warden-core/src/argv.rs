@@ -5,6 +5,9 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_bytes::{ByteBuf, Bytes};
+
 /// Arguments, `argv[0]` first, each as bytes (arguments need not be UTF-8).
 ///
 /// Cloning is a reference-count increment: a process's argv is read once (from the exec record or
@@ -37,6 +40,20 @@ impl From<Vec<Vec<u8>>> for Argv {
 impl FromIterator<Vec<u8>> for Argv {
     fn from_iter<I: IntoIterator<Item = Vec<u8>>>(iter: I) -> Argv {
         Argv(iter.into_iter().collect())
+    }
+}
+
+/// A sequence of byte strings (not of numbers): each argument is copied whole.
+impl Serialize for Argv {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|a| Bytes::new(a)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Argv {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Argv, D::Error> {
+        let args = Vec::<ByteBuf>::deserialize(deserializer)?;
+        Ok(args.into_iter().map(ByteBuf::into_vec).collect())
     }
 }
 

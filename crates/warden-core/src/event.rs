@@ -3,11 +3,13 @@
 
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::argv::Argv;
 use crate::identity::ProcessKey;
 
 /// One thing that happened on the host.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// When it happened: nanoseconds since the UNIX epoch, UTC.
     pub time_ns: i64,
@@ -15,7 +17,7 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
     Exec(ExecEvent),
     Fork(ForkEvent),
@@ -74,7 +76,7 @@ impl EventKind {
 }
 
 /// A process as an event describes it: identity, credentials, image and parent.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
     pub key: Option<ProcessKey>,
     pub pid: u32,
@@ -97,8 +99,10 @@ pub struct Process {
     pub tty: Option<String>,
     pub comm: Option<String>,
     /// Executable path, as bytes: paths need not be UTF-8.
+    #[serde(with = "serde_bytes")]
     pub exe: Option<Vec<u8>>,
     pub args: Argv,
+    #[serde(with = "serde_bytes")]
     pub cwd: Option<Vec<u8>>,
     pub executable: Option<Executable>,
     pub container_id: Option<String>,
@@ -112,16 +116,17 @@ impl Process {
 }
 
 /// The parent of a process, as far as known when the event was made.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parent {
     pub key: Option<ProcessKey>,
     pub pid: u32,
+    #[serde(with = "serde_bytes")]
     pub exe: Option<Vec<u8>>,
     pub args: Argv,
 }
 
 /// What Warden learned about an executable file (computed once per file version).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Executable {
     pub sha256: Option<String>,
     pub size: Option<u64>,
@@ -145,7 +150,7 @@ pub struct Executable {
 }
 
 /// Which kernel interface reported an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
     /// The kernel audit stream: complete argv, exe, cwd from the records themselves.
     Audit,
@@ -172,7 +177,7 @@ impl Source {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecEvent {
     pub process: Process,
     pub source: Source,
@@ -183,13 +188,13 @@ pub struct ExecEvent {
     pub exit: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForkEvent {
     /// The new process; its `parent` is the forking process.
     pub child: Process,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitEvent {
     pub process: Process,
     pub exit_code: Option<i32>,
@@ -199,7 +204,7 @@ pub struct ExitEvent {
 }
 
 /// Events that were lost, and why: the loss is itself recorded.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LossEvent {
     /// Where: "audit", "proc_connector", "pipeline", "store", ...
     pub source: String,
@@ -209,7 +214,7 @@ pub struct LossEvent {
 }
 
 /// What a socket call did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum NetAction {
     /// connect(2): an outgoing connection (or a datagram socket's default peer).
     Connect,
@@ -261,12 +266,16 @@ impl NetAction {
 }
 
 /// One end of a socket.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SocketAddress {
     /// An IPv4 or IPv6 address and port.
     Ip { addr: IpAddr, port: u16 },
     /// A Unix socket: its path, or its abstract name (shown with a leading `@`).
-    Unix { path: Vec<u8>, abstract_name: bool },
+    Unix {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+        abstract_name: bool,
+    },
     /// An unnamed Unix socket (unbound peer, autobind).
     UnixUnnamed,
     /// Another family (`AF_NETLINK`...): its number.
@@ -309,7 +318,7 @@ impl SocketAddress {
 }
 
 /// A socket call of a process, with both ends as far as known.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkEvent {
     pub process: Process,
     pub action: NetAction,
@@ -334,7 +343,7 @@ pub struct NetworkEvent {
 }
 
 /// What happened to a file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FileAction {
     /// A new file, directory, device node or FIFO.
     Create,
@@ -433,7 +442,7 @@ impl FileAction {
 
 /// A file operation of a process. Whichever source saw it (audit rules or fanotify), the shape
 /// is the same; what a source cannot know stays `None`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEvent {
     pub process: Process,
     pub action: FileAction,
@@ -441,10 +450,13 @@ pub struct FileEvent {
     /// `openat`, `renameat2`, ... (audit), or the fanotify mask bit (`FAN_CLOSE_WRITE`).
     pub syscall: Option<String>,
     /// The file the event is about (after a rename: its new name). Bytes: paths need not be UTF-8.
+    #[serde(with = "serde_bytes")]
     pub path: Vec<u8>,
     /// The old name of a renamed file.
+    #[serde(with = "serde_bytes")]
     pub old_path: Option<Vec<u8>>,
     /// What a symlink points to, or the existing file a hard link names.
+    #[serde(with = "serde_bytes")]
     pub target_path: Option<Vec<u8>>,
     pub inode: Option<u64>,
     pub device: Option<u64>,

@@ -6,10 +6,12 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::short_text::ShortText;
 
 /// The kernel's boot id (/proc/sys/kernel/random/boot_id), which changes at every boot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BootId(pub [u8; 16]);
 
 impl BootId {
@@ -51,7 +53,7 @@ impl fmt::Display for BootId {
 }
 
 /// A process: the same value whichever source saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ProcessKey {
     pub boot: BootId,
     pub pid: u32,

@@ -7,6 +7,7 @@ mod event;
 mod file_version;
 mod identity;
 mod short_text;
+mod stored;
 
 pub use argv::Argv;
 pub use ecs::{days_from_civil, parse_rfc3339_ns, rfc3339_ns, text, to_ecs, to_ecs_line};
@@ -16,3 +17,4 @@ pub use event::{
 };
 pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};
+pub use stored::EVENT_ENCODING;

@@ -1,19 +1,27 @@
-//! The stored form of a batch of events: one blob per committed batch (`event_blocks.events`).
+//! The stored form of a batch of events: blobs of about 32 KiB of events each
+//! (`event_blocks.events`).
 //!
-//! One row per batch instead of one row (and five index entries) per event: SQLite's per-row
+//! One row per block instead of one row (and five index entries) per event: SQLite's per-row
 //! and per-index work was most of the agent's CPU under load (docs/PERFORMANCE.md). A block is
 //! read whole and filtered in Rust ([`crate::EventFilter::matches_view`]) on borrowed views, so
 //! scanning allocates only for the events a query returns.
 //!
-//! Layout: the format byte, the number of events (varint), then each event: a presence mask
-//! (varint, bit per optional field), `time_ns` and `pid` (zigzag varints), `class`, `action`,
-//! `entity_id`, the optional fields present, and `json`. Strings are a varint length and UTF-8
-//! bytes. Integers are LEB128 varints; signed ones zigzag-encoded.
+//! Layout (format 2): the format byte, the event encoding ([`warden_core::EVENT_ENCODING`]), the
+//! number of events (varint), then each event: a presence mask (varint, bit per optional field),
+//! `time_ns` and `pid` (zigzag varints), `class`, `action`, `entity_id`, the optional fields
+//! present, and the body: the event's binary form (bytes) when the mask says so, else its JSON
+//! line (a string). Strings and bytes are a varint length and the bytes (UTF-8 for strings).
+//! Integers are LEB128 varints; signed ones zigzag-encoded. Format 1, written before the binary
+//! form, has no encoding byte and always a JSON body; it is still read.
 
-use crate::{StoreError, StoredEvent};
+use warden_core::EVENT_ENCODING;
+
+use crate::{Body, StoreError, StoredEvent};
 
 /// The layout written by this build (the first byte of every block).
-pub(crate) const FORMAT: u8 = 1;
+pub(crate) const FORMAT: u8 = 2;
+/// The layout of blocks whose bodies are all JSON lines, read but no longer written.
+const FORMAT_JSON_BODIES: u8 = 1;
 
 const PARENT_ENTITY_ID: u32 = 1 << 0;
 const PPID: u32 = 1 << 1;
@@ -27,8 +35,12 @@ const LOCAL_ADDRESS: u32 = 1 << 8;
 const LOCAL_PORT: u32 = 1 << 9;
 const REMOTE_ADDRESS: u32 = 1 << 10;
 const REMOTE_PORT: u32 = 1 << 11;
-/// Bits a reader of this format knows: any other bit means a newer writer's field.
-const KNOWN: u32 = (1 << 12) - 1;
+/// The body is the event's binary form, not a JSON line (format 2).
+const BODY_IS_EVENT: u32 = 1 << 12;
+/// Bits a reader of format 1 knows: any other bit means a newer writer's field.
+const KNOWN_IN_FORMAT_1: u32 = (1 << 12) - 1;
+/// Bits a reader of format 2 knows.
+const KNOWN: u32 = (1 << 13) - 1;
 
 /// An event inside a block, borrowed from it: the fields of [`StoredEvent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,14 +61,32 @@ pub struct EventView<'a> {
     pub local_port: Option<i64>,
     pub remote_address: Option<&'a str>,
     pub remote_port: Option<i64>,
-    pub json: &'a str,
+    pub body: BodyView<'a>,
+}
+
+/// The body of an event, borrowed: from a block (not yet decoded) or from a [`StoredEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyView<'a> {
+    /// The event's binary form, in event encoding `encoding`.
+    Encoded { encoding: u8, bytes: &'a [u8] },
+    /// The event.
+    Event(&'a warden_core::Event),
+    /// A JSON line.
+    Json(&'a str),
 }
 
 impl EventView<'_> {
-    /// The owned event.
-    pub fn to_event(&self) -> StoredEvent {
+    /// The owned event; an error if its body does not decode.
+    pub fn to_event(&self) -> Result<StoredEvent, String> {
         let owned = |s: Option<&str>| s.map(str::to_owned);
-        StoredEvent {
+        let body = match self.body {
+            BodyView::Encoded { encoding, bytes } => {
+                Body::Event(Box::new(warden_core::Event::decode(encoding, bytes)?))
+            }
+            BodyView::Event(event) => Body::Event(Box::new(event.clone())),
+            BodyView::Json(line) => Body::Json(line.to_owned()),
+        };
+        Ok(StoredEvent {
             time_ns: self.time_ns,
             class: self.class.to_owned(),
             action: self.action.to_owned(),
@@ -73,8 +103,8 @@ impl EventView<'_> {
             local_port: self.local_port,
             remote_address: owned(self.remote_address),
             remote_port: self.remote_port,
-            json: self.json.to_owned(),
-        }
+            body,
+        })
     }
 }
 
@@ -98,25 +128,45 @@ impl StoredEvent {
             local_port: self.local_port,
             remote_address: self.remote_address.as_deref(),
             remote_port: self.remote_port,
-            json: &self.json,
+            body: match &self.body {
+                Body::Event(event) => BodyView::Event(event),
+                Body::Json(line) => BodyView::Json(line),
+            },
         }
     }
 }
 
-/// Encodes `events` as one block.
-#[cfg(test)]
-pub(crate) fn encode(events: &[StoredEvent]) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode_into(&mut out, events);
-    out
+/// Encodes events as blocks; its buffers are kept for their capacity, so that encoding a
+/// block allocates nothing once they have grown.
+#[derive(Debug, Default)]
+pub(crate) struct Encoder {
+    block: Vec<u8>,
+    events: Vec<u8>,
+    body: Vec<u8>,
 }
 
-/// Encodes `events` as one block into `out` (cleared first; its capacity is reused).
-pub(crate) fn encode_into(out: &mut Vec<u8>, events: &[StoredEvent]) {
-    out.clear();
-    out.push(FORMAT);
-    put_varint(out, events.len() as u64);
-    for e in events {
+impl Encoder {
+    /// Encodes the first events of `events` as one block: as many as fit in `max_bytes`, and
+    /// always the first. Returns how many, and the block.
+    pub(crate) fn encode(&mut self, events: &[StoredEvent], max_bytes: usize) -> (usize, &[u8]) {
+        self.events.clear();
+        let mut count = 0;
+        for e in events {
+            if count > 0 && self.events.len() >= max_bytes {
+                break;
+            }
+            self.event(e);
+            count += 1;
+        }
+        self.block.clear();
+        self.block.extend_from_slice(&[FORMAT, EVENT_ENCODING]);
+        put_varint(&mut self.block, count as u64);
+        self.block.extend_from_slice(&self.events);
+        (count, &self.block)
+    }
+
+    fn event(&mut self, e: &StoredEvent) {
+        let out = &mut self.events;
         let mut mask = 0;
         let mut flag = |present: bool, bit: u32| {
             if present {
@@ -135,6 +185,7 @@ pub(crate) fn encode_into(out: &mut Vec<u8>, events: &[StoredEvent]) {
         flag(e.local_port.is_some(), LOCAL_PORT);
         flag(e.remote_address.is_some(), REMOTE_ADDRESS);
         flag(e.remote_port.is_some(), REMOTE_PORT);
+        flag(matches!(e.body, Body::Event(_)), BODY_IS_EVENT);
         put_varint(out, u64::from(mask));
         put_signed(out, e.time_ns);
         put_signed(out, e.pid);
@@ -161,8 +212,24 @@ pub(crate) fn encode_into(out: &mut Vec<u8>, events: &[StoredEvent]) {
         put_opt_int(out, e.local_port);
         put_opt_str(out, &e.remote_address);
         put_opt_int(out, e.remote_port);
-        put_str(out, &e.json);
+        match &e.body {
+            Body::Event(event) => {
+                self.body.clear();
+                event.encode_into(&mut self.body);
+                put_bytes(out, &self.body);
+            }
+            Body::Json(line) => put_str(out, line),
+        }
     }
+}
+
+/// Encodes `events` as one block.
+#[cfg(test)]
+pub(crate) fn encode(events: &[StoredEvent]) -> Vec<u8> {
+    let mut encoder = Encoder::default();
+    let (count, block) = encoder.encode(events, usize::MAX);
+    assert_eq!(count, events.len());
+    block.to_vec()
 }
 
 /// The events of a block, in order. Yields an error (once, then stops) for a block that is
@@ -171,6 +238,7 @@ pub(crate) fn decode(block: &[u8]) -> Decoder<'_> {
     Decoder {
         input: block,
         left: None,
+        encoding: None,
         failed: false,
     }
 }
@@ -180,24 +248,40 @@ pub(crate) struct Decoder<'a> {
     input: &'a [u8],
     /// Events still to read; `None` before the header is read.
     left: Option<u64>,
+    /// The block's event encoding (format 2); `None` in format 1, whose bodies are JSON.
+    encoding: Option<u8>,
     failed: bool,
 }
 
 impl<'a> Decoder<'a> {
     fn header(&mut self) -> Result<u64, String> {
         let (&format, rest) = self.input.split_first().ok_or("empty block")?;
-        if format != FORMAT {
-            return Err(format!(
-                "block format {format} (this build reads format {FORMAT})"
-            ));
-        }
         self.input = rest;
+        match format {
+            FORMAT => {
+                let (&encoding, rest) = self.input.split_first().ok_or("block cut in header")?;
+                self.input = rest;
+                self.encoding = Some(encoding);
+            }
+            FORMAT_JSON_BODIES => {}
+            _ => {
+                return Err(format!(
+                    "block format {format} (this build reads formats {FORMAT_JSON_BODIES} \
+                     and {FORMAT})"
+                ));
+            }
+        }
         self.varint()
     }
 
     fn event(&mut self) -> Result<EventView<'a>, String> {
         let mask = u32::try_from(self.varint()?).map_err(|_| "presence mask too large")?;
-        if mask & !KNOWN != 0 {
+        let known = if self.encoding.is_some() {
+            KNOWN
+        } else {
+            KNOWN_IN_FORMAT_1
+        };
+        if mask & !known != 0 {
             return Err(format!("unknown fields (mask {mask:#x})"));
         }
         let time_ns = self.signed()?;
@@ -215,7 +299,13 @@ impl<'a> Decoder<'a> {
         let local_port = self.opt_signed(mask & LOCAL_PORT != 0)?;
         let remote_address = self.opt_str(mask & REMOTE_ADDRESS != 0)?;
         let remote_port = self.opt_signed(mask & REMOTE_PORT != 0)?;
-        let json = self.str()?;
+        let body = match self.encoding {
+            Some(encoding) if mask & BODY_IS_EVENT != 0 => BodyView::Encoded {
+                encoding,
+                bytes: self.bytes()?,
+            },
+            _ => BodyView::Json(self.str()?),
+        };
         Ok(EventView {
             time_ns,
             class,
@@ -233,7 +323,7 @@ impl<'a> Decoder<'a> {
             local_port,
             remote_address,
             remote_port,
-            json,
+            body,
         })
     }
 
@@ -258,13 +348,18 @@ impl<'a> Decoder<'a> {
         Ok((z >> 1) as i64 ^ -((z & 1) as i64))
     }
 
-    fn str(&mut self) -> Result<&'a str, String> {
-        let len = usize::try_from(self.varint()?).map_err(|_| "string length too large")?;
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let len = usize::try_from(self.varint()?).map_err(|_| "length too large")?;
         if len > self.input.len() {
             return Err("block cut inside a string".into());
         }
         let (bytes, rest) = self.input.split_at(len);
         self.input = rest;
+        Ok(bytes)
+    }
+
+    fn str(&mut self) -> Result<&'a str, String> {
+        let bytes = self.bytes()?;
         std::str::from_utf8(bytes).map_err(|e| format!("string not UTF-8: {e}"))
     }
 
@@ -398,9 +493,13 @@ fn put_signed(out: &mut Vec<u8>, value: i64) {
     put_varint(out, ((value << 1) ^ (value >> 63)) as u64);
 }
 
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
+    put_bytes(out, s.as_bytes());
 }
 
 #[cfg(test)]
@@ -426,12 +525,30 @@ mod tests {
             local_port: Some(0),
             remote_address: Some("127.0.0.1".into()),
             remote_port: Some(65535),
-            json: "{\"a\":1}".into(),
+            body: Body::Json("{\"a\":1}".into()),
         }
     }
 
+    /// An event as the agent stores it: its body is the event itself.
+    fn agent_event(pid: u32) -> StoredEvent {
+        StoredEvent::from_event(warden_core::Event {
+            time_ns: 7,
+            host: "h".into(),
+            kind: warden_core::EventKind::Exit(warden_core::ExitEvent {
+                process: warden_core::Process {
+                    pid,
+                    exe: Some(b"/bin/\xff".to_vec()),
+                    ..Default::default()
+                },
+                exit_code: Some(1),
+                signal: None,
+                duration_ns: None,
+            }),
+        })
+    }
+
     fn decoded(block: &[u8]) -> Result<Vec<StoredEvent>, String> {
-        decode(block).map(|v| v.map(|v| v.to_event())).collect()
+        decode(block).map(|v| v?.to_event()).collect()
     }
 
     #[test]
@@ -445,14 +562,66 @@ mod tests {
             success: Some(true),
             ..full()
         };
-        let events = vec![full(), sparse, succeeded];
+        let events = vec![full(), sparse, agent_event(3), succeeded];
         assert_eq!(decoded(&encode(&events)).unwrap(), events);
         assert_eq!(decoded(&encode(&[])).unwrap(), vec![]);
+        let back = decoded(&encode(&[agent_event(3)])).unwrap();
+        assert!(
+            back[0].json().contains(r#""executable":"/bin/\\xff""#),
+            "{}",
+            back[0].json()
+        );
+    }
+
+    #[test]
+    fn blocks_of_format_1_are_still_read() {
+        // Format 1 is format 2 without the encoding byte, with only JSON bodies.
+        let events = vec![full(), StoredEvent::default()];
+        let block = encode(&events);
+        let format_1 = [&[FORMAT_JSON_BODIES][..], &block[2..]].concat();
+        assert_eq!(decoded(&format_1).unwrap(), events);
+        // An event body is not a format-1 field.
+        let block = encode(&[agent_event(1)]);
+        let format_1 = [&[FORMAT_JSON_BODIES][..], &block[2..]].concat();
+        assert!(decoded(&format_1).unwrap_err().contains("unknown fields"));
+    }
+
+    #[test]
+    fn blocks_hold_about_the_bytes_asked() {
+        let events = vec![agent_event(3); 100];
+        let mut encoder = Encoder::default();
+        // Less the header: format, event encoding, count.
+        let one = encoder.encode(&events[..1], usize::MAX).1.len() - 3;
+        let (count, block) = encoder.encode(&events, one * 10);
+        assert_eq!(count, 10, "a block of {} bytes", block.len());
+        // At least one event, however small the limit.
+        assert_eq!(encoder.encode(&events, 0).0, 1);
+    }
+
+    #[test]
+    fn an_event_body_that_does_not_decode_is_an_error() {
+        let mut block = encode(&[agent_event(1)]);
+        // The last byte of the block is the last byte of the event's binary form.
+        let last = block.len() - 1;
+        block[last] = 0xff;
+        let view = decode(&block).next().unwrap().unwrap();
+        assert!(matches!(view.body, BodyView::Encoded { .. }));
+        assert!(view.to_event().is_err());
+        // A block of another event encoding: its events are read, their bodies are not.
+        let mut block = encode(&[agent_event(1)]);
+        block[1] = EVENT_ENCODING + 1;
+        let err = decode(&block)
+            .next()
+            .unwrap()
+            .unwrap()
+            .to_event()
+            .unwrap_err();
+        assert!(err.contains("encoding"), "{err}");
     }
 
     #[test]
     fn damaged_blocks_are_errors_not_panics() {
-        let block = encode(&[full(), full()]);
+        let block = encode(&[full(), agent_event(2)]);
         for cut in 0..block.len() {
             assert!(decoded(&block[..cut]).is_err(), "cut at {cut}");
         }
@@ -463,7 +632,7 @@ mod tests {
         trailing.push(0);
         assert!(decoded(&trailing).unwrap_err().contains("after the last"));
         // A presence bit of a field this build does not know.
-        let mut unknown = vec![FORMAT, 1];
+        let mut unknown = vec![FORMAT, EVENT_ENCODING, 1];
         put_varint(&mut unknown, u64::from(KNOWN + 1));
         assert!(decoded(&unknown).unwrap_err().contains("unknown fields"));
         // The iterator stops after its error.
@@ -514,11 +683,13 @@ mod tests {
             exe in arb_opt_str(), path in arb_opt_str(), success in any::<Option<bool>>(),
             old_path in arb_opt_str(), local_address in arb_opt_str(),
             local_port in any::<Option<i64>>(), remote_address in arb_opt_str(),
-            remote_port in any::<Option<i64>>(), json in ".{0,64}",
+            remote_port in any::<Option<i64>>(), json in ".{0,64}", pid_in_body in any::<u32>(),
+            body_is_event in any::<bool>(),
         ) -> StoredEvent {
             StoredEvent {
                 time_ns, class, action, entity_id, parent_entity_id, pid, ppid, uid, exe, path,
-                success, old_path, local_address, local_port, remote_address, remote_port, json,
+                success, old_path, local_address, local_port, remote_address, remote_port,
+                body: if body_is_event { agent_event(pid_in_body).body } else { Body::Json(json) },
             }
         }
     }

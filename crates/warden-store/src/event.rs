@@ -1,10 +1,12 @@
-//! The stored form of an event: the fields filters read, common to every event class, plus its
-//! JSON line.
+//! The stored form of an event: the fields filters read, common to every event class, plus the
+//! event itself (or, for events stored before it, or read from a file, its JSON line).
+
+use std::borrow::Cow;
 
 use warden_core::{Event, EventKind, SocketAddress};
 
 /// One event as the store keeps it. Generic over event classes: a new class (network, file...)
-/// fills the columns it has and leaves the others `None`; everything else is in `json`.
+/// fills the columns it has and leaves the others `None`; everything else is in `body`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredEvent {
     /// Event time, UTC nanoseconds since the Unix epoch.
@@ -37,13 +39,44 @@ pub struct StoredEvent {
     /// The peer's end of a socket.
     pub remote_address: Option<String>,
     pub remote_port: Option<i64>,
-    /// The full event, exactly as written to the JSON stream.
-    pub json: String,
+    /// The full event.
+    pub body: Body,
+}
+
+/// The full event: the event itself, or its JSON line where only that is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// The event as the agent made it (stored in binary, JSON written when read).
+    Event(Box<Event>),
+    /// An ECS JSON line: events stored before the binary form (block format 1), and lines
+    /// read back from a JSON-lines file.
+    Json(String),
+}
+
+impl Default for Body {
+    fn default() -> Body {
+        Body::Json(String::new())
+    }
 }
 
 impl StoredEvent {
-    /// The stored form of `event`, whose JSON-stream line is `json`.
-    pub fn from_event(event: &Event, json: String) -> StoredEvent {
+    /// The stored form of `event`.
+    pub fn from_event(event: Event) -> StoredEvent {
+        let mut stored = StoredEvent::fields_of(&event);
+        stored.body = Body::Event(Box::new(event));
+        stored
+    }
+
+    /// The event as its ECS JSON line, exactly as the JSON stream writes it.
+    pub fn json(&self) -> Cow<'_, str> {
+        match &self.body {
+            Body::Event(event) => Cow::Owned(warden_core::to_ecs_line(event)),
+            Body::Json(line) => Cow::Borrowed(line),
+        }
+    }
+
+    /// The fields filters read, of `event` (an empty body).
+    fn fields_of(event: &Event) -> StoredEvent {
         let process = event.kind.process();
         let own = process.and_then(|p| p.key);
         let parent = process.and_then(|p| p.parent.as_ref()?.key);
@@ -60,7 +93,6 @@ impl StoredEvent {
             exe: process.and_then(|p| text(&p.exe)),
             path: None,
             success: event.kind.success(),
-            json,
             ..StoredEvent::default()
         };
         match &event.kind {

@@ -26,8 +26,8 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use block::EventView;
-pub use event::{StoredEvent, StoredEventRow};
+pub use block::{BodyView, EventView};
+pub use event::{Body, StoredEvent, StoredEventRow};
 pub use reader::{EventFilter, Reader};
 pub use schema::SCHEMA_VERSION;
 pub use thread::{

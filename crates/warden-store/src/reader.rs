@@ -447,10 +447,13 @@ impl EventRows<'_> {
             };
             let seq = first_seq + i as i64;
             if f.after_seq.is_none_or(|after| seq > after) && f.matches_view(&view) {
-                rows.push(StoredEventRow {
-                    seq,
-                    event: view.to_event(),
-                });
+                match view.to_event() {
+                    Ok(event) => rows.push(StoredEventRow { seq, event }),
+                    Err(why) => {
+                        self.damaged = Some(block::corrupt(first_seq, format!("seq {seq}: {why}")));
+                        break;
+                    }
+                }
             }
         }
         if f.newest_first {
@@ -513,7 +516,7 @@ mod tests {
                     entity_id: format!("7ba6d36d-{}-{}", 20 * b + i, 1000 + b),
                     parent_entity_id: Some(format!("7ba6d36d-{b}-1")),
                     pid: 20 * b + i,
-                    json: "{}".into(),
+                    body: crate::Body::Json("{}".into()),
                     ..StoredEvent::default()
                 })
                 .collect();

@@ -5,8 +5,9 @@
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use crate::block::Encoder;
 use crate::writer::{BlockShape, insert_blocks};
-use crate::{Result, StoreError, StoredEvent};
+use crate::{Body, Result, StoreError, StoredEvent};
 
 /// One step of the schema.
 enum Migration {
@@ -116,14 +117,14 @@ fn events_into_blocks(tx: &Transaction<'_>) -> Result<()> {
     )?;
     let mut rows = select.query([])?;
     let mut run: Vec<StoredEvent> = Vec::new();
-    let mut buffer = Vec::new();
+    let mut encoder = Encoder::default();
     let mut first_seq = 0;
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
         if run.len() == MIGRATED_BLOCK_EVENTS
             || (!run.is_empty() && seq != first_seq + run.len() as i64)
         {
-            insert_blocks(tx, first_seq, &run, &mut buffer, BlockShape::Schema4)?;
+            insert_blocks(tx, first_seq, &run, &mut encoder, BlockShape::Schema4)?;
             run.clear();
         }
         if run.is_empty() {
@@ -141,7 +142,7 @@ fn events_into_blocks(tx: &Transaction<'_>) -> Result<()> {
             exe: r.get(9)?,
             path: r.get(10)?,
             success: r.get(11)?,
-            json: r.get(12)?,
+            body: Body::Json(r.get(12)?),
             old_path: r.get(13)?,
             local_address: r.get(14)?,
             local_port: r.get(15)?,
@@ -150,7 +151,7 @@ fn events_into_blocks(tx: &Transaction<'_>) -> Result<()> {
         });
     }
     if !run.is_empty() {
-        insert_blocks(tx, first_seq, &run, &mut buffer, BlockShape::Schema4)?;
+        insert_blocks(tx, first_seq, &run, &mut encoder, BlockShape::Schema4)?;
     }
     drop(rows);
     drop(select);

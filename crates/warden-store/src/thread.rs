@@ -314,7 +314,7 @@ fn run(
 }
 
 /// Commits `batch` and tells the checkpointer about how many bytes that added to the WAL.
-/// Returns the bytes committed (about: the events' JSON plus their fields).
+/// Returns the bytes committed (the blocks, less SQLite's own pages and headers).
 fn flush(
     writer: &mut Writer,
     batch: &mut Vec<StoredEvent>,
@@ -329,7 +329,7 @@ fn flush(
         Ok(n) => {
             counters.written.fetch_add(n as u64, Ordering::Relaxed);
             counters.batches.fetch_add(1, Ordering::Relaxed);
-            bytes = batch.iter().map(|e| e.json.len() as u64 + 64).sum();
+            bytes = writer.last_batch_bytes();
             // The checkpointer ends only after this thread: it always receives.
             let _ = written.send(bytes);
         }

@@ -6,19 +6,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
-use crate::{BUSY_TIMEOUT, Result, Retention, StoreError, StoredEvent, block};
+use crate::block::{self, Encoder};
+use crate::{BUSY_TIMEOUT, Result, Retention, StoreError, StoredEvent};
 
 /// Blocks deleted per transaction by retention, so one run never holds the write lock (nor
 /// grows the WAL) for long.
 const DELETE_CHUNK: i64 = 50;
 /// Size-retention rounds per run (each: estimate, delete, vacuum, measure).
 const MAX_SIZE_ROUNDS: usize = 16;
-/// A batch is stored as blocks of about this much JSON (at least one event each). Small enough
+/// A batch is stored as blocks of about this many bytes (at least one event each). Small enough
 /// that every buffer on the way (the encoded block, SQLite's copy of it and the record it
 /// builds) stays below glibc's mmap threshold and free-list consolidation size: larger blocks
 /// cost a fresh mapping and its page faults on every commit (seen in `perf`). Large enough that
 /// a block is a few dozen events, so rows and index entries are few.
-const BLOCK_JSON_BYTES: usize = 32 * 1024;
+const BLOCK_BYTES: usize = 32 * 1024;
 /// How long a TRUNCATE checkpoint waits for readers before giving up for this run.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
 
@@ -149,8 +150,10 @@ fn apply_wal_budget(conn: &Connection, retention: &Retention, autocheckpoint: bo
 /// The writer of a store: owns a read-write connection; use it from one thread.
 pub struct Writer {
     conn: Connection,
-    /// The encoded block being inserted, kept for its capacity.
-    buffer: Vec<u8>,
+    /// Encodes the blocks inserted (its buffers kept for their capacity).
+    encoder: Encoder,
+    /// Bytes of blocks the last [`Writer::insert_batch`] inserted.
+    last_batch_bytes: u64,
     /// Set when checkpoints are run by another connection ([`Writer::leave_checkpoints`]):
     /// held around this writer's own (retention's TRUNCATE) checkpoint, so that it waits for
     /// one under way instead of failing busy.
@@ -174,7 +177,8 @@ impl Writer {
         let conn = open_write_connection(path, &retention)?;
         Ok(Writer {
             conn,
-            buffer: Vec::new(),
+            encoder: Encoder::default(),
+            last_batch_bytes: 0,
             checkpoints_elsewhere: None,
             path: path.to_path_buf(),
             retention,
@@ -191,11 +195,24 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let last = last_seq(&tx)?.unwrap_or(0);
-        insert_blocks(&tx, last + 1, events, &mut self.buffer, BlockShape::Current)?;
+        let bytes = insert_blocks(
+            &tx,
+            last + 1,
+            events,
+            &mut self.encoder,
+            BlockShape::Current,
+        )?;
         tx.prepare_cached("UPDATE store_meta SET value = ?1 WHERE name = 'last_seq'")?
             .execute([last + events.len() as i64])?;
         tx.commit()?;
+        self.last_batch_bytes = bytes;
         Ok(events.len())
+    }
+
+    /// Bytes of blocks the last [`Writer::insert_batch`] inserted (what it added to the WAL,
+    /// less SQLite's pages and headers).
+    pub(crate) fn last_batch_bytes(&self) -> u64 {
+        self.last_batch_bytes
     }
 
     /// The highest `seq` ever assigned (kept even when retention deleted that row), or `None`
@@ -406,15 +423,16 @@ impl Writer {
     }
 }
 
-/// Inserts `events` as blocks of about [`BLOCK_JSON_BYTES`], the first event with `seq`
+/// Inserts `events` as blocks of about [`BLOCK_BYTES`], the first event with `seq`
 /// `first_seq` and the others following one by one. The caller keeps `store_meta.last_seq`.
+/// Returns the bytes of the blocks.
 pub(crate) fn insert_blocks(
     conn: &Connection,
     first_seq: i64,
     events: &[StoredEvent],
-    buffer: &mut Vec<u8>,
+    encoder: &mut Encoder,
     shape: BlockShape,
-) -> Result<()> {
+) -> Result<u64> {
     let mut insert = conn.prepare_cached(match shape {
         BlockShape::Current => {
             "INSERT INTO event_blocks (first_seq, last_seq, min_time_ns, max_time_ns, \
@@ -427,32 +445,25 @@ pub(crate) fn insert_blocks(
     })?;
     let mut seq = first_seq;
     let mut rest = events;
+    let mut bytes = 0;
     while !rest.is_empty() {
-        let mut bytes = 0;
-        let len = rest
-            .iter()
-            .take_while(|e| {
-                let first = bytes == 0;
-                bytes += e.json.len().max(1);
-                first || bytes <= BLOCK_JSON_BYTES
-            })
-            .count();
+        let (len, encoded) = encoder.encode(rest, BLOCK_BYTES);
         let (block, after) = rest.split_at(len);
         let times = block.iter().map(|e| e.time_ns);
         let (min_time, max_time) = (times.clone().min(), times.max());
-        block::encode_into(buffer, block);
         insert.execute(params![
             seq,
             seq + block.len() as i64 - 1,
             min_time,
             max_time,
             block::ProcessFilter::of(block).as_bytes(),
-            &buffer[..],
+            encoded,
         ])?;
+        bytes += encoded.len() as u64;
         seq += block.len() as i64;
         rest = after;
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// Which `event_blocks` [`insert_blocks`] writes into.

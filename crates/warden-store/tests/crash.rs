@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use warden_store::{EventFilter, Retention, Store, StoredEvent};
+use warden_core::{BootId, Event, EventKind, ExecEvent, Process, ProcessKey, Source};
+use warden_store::{Body, EventFilter, Retention, Store, StoredEvent};
 
 const CHILD_ENV: &str = "WARDEN_STORE_CRASH_CHILD";
 const BATCH: i64 = 300;
@@ -20,26 +21,32 @@ fn retention() -> Retention {
     }
 }
 
-/// Event `i` of batch `b`: the batch number is the pid, the index the ppid.
+/// Event `i` of batch `b`, as the agent stores it: the batch number is the pid, the index the
+/// ppid.
 fn event(b: i64, i: i64) -> StoredEvent {
-    StoredEvent {
+    StoredEvent::from_event(Event {
         time_ns: b * 1_000_000 + i,
-        class: "exec".into(),
-        action: "exec".into(),
-        entity_id: format!("batch:{b}:{i}"),
-        parent_entity_id: Some(format!("batch:{b}")),
-        pid: b,
-        ppid: Some(i),
-        uid: Some(0),
-        exe: Some("/usr/bin/true".into()),
-        path: None,
-        success: Some(true),
-        json: format!(
-            "{{\"batch\":{b},\"i\":{i},\"pad\":\"{}\"}}",
-            "p".repeat(600)
-        ),
-        ..StoredEvent::default()
-    }
+        host: "h".into(),
+        kind: EventKind::Exec(ExecEvent {
+            process: Process {
+                key: Some(ProcessKey {
+                    boot: BootId([b as u8; 16]),
+                    pid: b as u32,
+                    start_ticks: i as u64,
+                }),
+                pid: b as u32,
+                ppid: Some(i as u32),
+                uid: Some(0),
+                exe: Some(b"/usr/bin/true".to_vec()),
+                args: vec![b"true".to_vec(), vec![b'p'; 600]].into(),
+                ..Process::default()
+            },
+            source: Source::Ebpf,
+            syscall: None,
+            success: true,
+            exit: Some(0),
+        }),
+    })
 }
 
 /// The child: writes batches forever, continuing after the last batch in the store, and prints
@@ -145,6 +152,11 @@ fn sigkill_mid_write_keeps_every_committed_batch_whole() {
         let mut ppids = std::collections::BTreeSet::new();
         for row in reader.query(&EventFilter::default()) {
             let row = row.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            // The event itself came back whole, not only the fields filters read.
+            let Body::Event(stored) = &row.event.body else {
+                panic!("round {round}: seq {} has no event", row.seq);
+            };
+            assert_eq!(stored.time_ns, row.event.time_ns, "round {round}");
             match batches.last_mut() {
                 Some(b) if b.0 == row.event.pid => {
                     b.1 += 1;

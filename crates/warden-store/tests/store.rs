@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use warden_store::{
-    DiskUsage, EventFilter, Reader, Retention, SCHEMA_VERSION, Store, StoredEvent, StoredEventRow,
-    WriterOptions, WriterStats, attach_read_only, spawn_writer, spawn_writer_with,
+    Body, DiskUsage, EventFilter, Reader, Retention, SCHEMA_VERSION, Store, StoredEvent,
+    StoredEventRow, WriterOptions, WriterStats, attach_read_only, spawn_writer, spawn_writer_with,
 };
 
 const HOUR_NS: i64 = 3_600_000_000_000;
@@ -42,7 +42,7 @@ fn event(i: i64) -> StoredEvent {
         exe: Some(format!("/usr/bin/tool{}", i % 4)),
         path: (i % 5 == 0).then(|| format!("/etc/file{i}")),
         success: Some(i % 7 != 0),
-        json: format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(600)),
+        body: Body::Json(format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(600))),
         ..StoredEvent::default()
     }
 }
@@ -100,7 +100,7 @@ fn socket_or_file_event(i: i64) -> StoredEvent {
         entity_id: format!("boot:{}:1", 2000 + i % 5),
         pid: 2000 + i % 5,
         success: Some(i % 4 != 0),
-        json: format!("{{\"n\":{i}}}"),
+        body: Body::Json(format!("{{\"n\":{i}}}")),
         ..StoredEvent::default()
     };
     match i % 3 {
@@ -818,7 +818,7 @@ fn rows_of_the_per_event_schema_move_into_blocks() {
             (i % 2 == 0).then_some("b-1-1")
         );
         assert_eq!(e.success, (i % 3 == 0).then_some(i % 6 == 0));
-        assert_eq!(e.json, format!("{{\"i\":{i}}}"));
+        assert_eq!(e.json(), format!("{{\"i\":{i}}}"));
         assert_eq!(e.remote_port, (i % 5 == 0).then_some(443));
     }
     let tables: Vec<String> = reader

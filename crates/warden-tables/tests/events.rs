@@ -221,7 +221,7 @@ fn open() -> rusqlite::Connection {
             warden_store::Store::open(dir.path(), warden_store::Retention::default()).unwrap();
         let rows: Vec<_> = events()
             .iter()
-            .map(|e| warden_store::StoredEvent::from_event(e, warden_core::to_ecs_line(e)))
+            .map(|e| warden_store::StoredEvent::from_event(e.clone()))
             .collect();
         store.writer().unwrap().insert_batch(&rows).unwrap();
         dir

@@ -339,7 +339,7 @@ mod events {
                 }
                 lines.push_str(&line);
                 lines.push('\n');
-                stored.push(StoredEvent::from_event(event, line));
+                stored.push(StoredEvent::from_event(event.clone()));
             }
             writer.insert_batch(&stored).unwrap();
             std::fs::write(dir.path().join("events.jsonl"), lines).unwrap();

@@ -613,17 +613,20 @@ impl Agent {
         let mut handled = 0;
         // eBPF first: its records are in kernel order per process and need no holding, and a
         // process's exec must reach the table before the file and network events it causes.
-        if let Some((_, rx)) = &self.ebpf {
-            let ready: Vec<Record> = rx.try_iter().collect();
-            handled += ready.len();
-            for record in ready {
+        // Each queue is drained item by item through a clone of its receiver (a reference
+        // count), not collected into a fresh Vec per pass: growing those Vecs was most of the
+        // agent's time in malloc under load (each large request consolidates glibc's free
+        // lists). A pass takes what was queued when it began, so one busy source cannot keep
+        // the others waiting.
+        if let Some(rx) = self.ebpf.as_ref().map(|(_, rx)| rx.clone()) {
+            for record in rx.try_iter().take(rx.len()) {
+                handled += 1;
                 self.on_ebpf(record);
             }
         }
-        if let Some((_, rx)) = &self.connector {
-            let ready: Vec<ProcEvent> = rx.try_iter().collect();
-            handled += ready.len();
-            for event in ready {
+        if let Some(rx) = self.connector.as_ref().map(|(_, rx)| rx.clone()) {
+            for event in rx.try_iter().take(rx.len()) {
+                handled += 1;
                 match event {
                     ProcEvent::Exit { .. } => self.pending_exits.push_back((Instant::now(), event)),
                     ProcEvent::Exec { tgid, .. } if self.audit.is_some() => {
@@ -633,10 +636,9 @@ impl Agent {
                 }
             }
         }
-        if let Some((_, rx)) = &self.audit {
-            let ready: Vec<AuditOutput> = rx.try_iter().collect();
-            handled += ready.len();
-            for output in ready {
+        if let Some(rx) = self.audit.as_ref().map(|(_, rx)| rx.clone()) {
+            for output in rx.try_iter().take(rx.len()) {
+                handled += 1;
                 match output {
                     AuditOutput::Exec(exec) => {
                         self.pending.push_back((Instant::now(), Held::Exec(exec)));
@@ -660,14 +662,12 @@ impl Agent {
             }
         }
         if let Some((_, rx)) = &self.fanotify {
-            let ready: Vec<FanotifyEvent> = rx.try_iter().collect();
-            handled += ready.len();
             let now = Instant::now();
-            self.pending.extend(
-                ready
-                    .into_iter()
-                    .map(|e| (now, Held::Fanotify(Box::new(e)))),
-            );
+            for event in rx.try_iter().take(rx.len()) {
+                handled += 1;
+                self.pending
+                    .push_back((now, Held::Fanotify(Box::new(event))));
+            }
         }
         self.release(wait.is_zero());
         if handled == 0 {
@@ -1107,7 +1107,6 @@ impl Agent {
             host: self.host.clone(),
             kind,
         };
-        let line = warden_core::to_ecs_line(&event);
         // Counted without a per-event allocation: the class key exists after its first event.
         let class = event.kind.class();
         match self.status.events.get_mut(class) {
@@ -1117,21 +1116,24 @@ impl Agent {
             }
         }
         self.events_since_status += 1;
-        if self.config.output.stdout {
-            println!("{line}");
-        }
-        if let Some(file) = &mut self.jsonl
-            && file.write_line(&line).is_err()
-        {
-            *self
-                .status
-                .lost
-                .entry("jsonl/write_error".into())
-                .or_default() += 1;
+        // The JSON line is written only for a JSON sink: the store keeps the event itself.
+        if self.config.output.stdout || self.jsonl.is_some() {
+            let line = warden_core::to_ecs_line(&event);
+            if self.config.output.stdout {
+                println!("{line}");
+            }
+            if let Some(file) = &mut self.jsonl
+                && file.write_line(&line).is_err()
+            {
+                *self
+                    .status
+                    .lost
+                    .entry("jsonl/write_error".into())
+                    .or_default() += 1;
+            }
         }
         if let Some(tx) = &self.store_tx {
-            let stored = StoredEvent::from_event(&event, line);
-            match tx.try_send(stored) {
+            match tx.try_send(StoredEvent::from_event(event)) {
                 Ok(()) => {}
                 Err(_) => {
                     self.store_dropped += 1;

@@ -5,10 +5,10 @@
 use std::io::BufRead;
 
 use serde_json::Value;
-use warden_store::StoredEvent;
+use warden_store::{Body, StoredEvent};
 
 /// The stored form of one ECS JSON line: the inverse of [`StoredEvent::from_event`] over the
-/// fields [`warden_core::to_ecs_line`] writes. The line itself becomes `json`.
+/// fields [`warden_core::to_ecs_line`] writes. The line itself becomes the body.
 pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON ({e})"))?;
     let dataset = v["event"]["dataset"].as_str().ok_or("no event.dataset")?;
@@ -45,7 +45,7 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
             Some("failure") => Some(false),
             _ => None,
         },
-        json: line.to_string(),
+        body: Body::Json(line.to_string()),
         ..StoredEvent::default()
     };
     match class {
@@ -277,10 +277,10 @@ mod tests {
                 kind,
             };
             let line = warden_core::to_ecs_line(&event);
-            // The row's integer keys ride along from the event (the writer derives them from
-            // the ids otherwise); the columns are what the store keeps.
+            // The same fields as the agent stores, with the line for the event.
             let stored = StoredEvent {
-                ..StoredEvent::from_event(&event, line.clone())
+                body: Body::Json(line.clone()),
+                ..StoredEvent::from_event(event)
             };
             assert_eq!(stored_event_from_ecs(&line), Ok(stored), "{line}");
         }

@@ -108,9 +108,12 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
     let Some(reader) = open_reader()? else {
         return Ok(());
     };
+    // The agent stores events in binary: their JSON is written only for queries that read it.
+    let wants_json = ctx.wants("json");
     for row in reader.query(&filter(ctx, &[])) {
         let row = row.map_err(|e| TableError::Message(format!("event store: {e}")))?;
         let e = row.event;
+        let json = wants_json.then(|| e.json().into_owned());
         rows.push()
             .set("seq", row.seq)
             .set("time", e.time_ns.div_euclid(1_000_000_000))
@@ -130,7 +133,7 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("local_port", e.local_port)
             .set("remote_address", e.remote_address)
             .set("remote_port", e.remote_port)
-            .set("json", e.json);
+            .set("json", json);
     }
     Ok(())
 }

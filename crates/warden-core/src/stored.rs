@@ -1,0 +1,293 @@
+//! The compact binary form of an [`Event`], as the store keeps it: the event itself rather than
+//! its JSON line, which is written only when something reads it (a JSON sink, `warden events`,
+//! SQL). Building three ECS lines per process was the largest part of the agent's CPU.
+//!
+//! The form is postcard's encoding of the event model (serde): varints, length-prefixed byte
+//! strings, variant indexes, no field names. It is not self-describing, so it is versioned:
+//! [`EVENT_ENCODING`] names the model as of this build. A change to a stored type (a field
+//! added, removed, reordered or retyped; a variant anywhere but at the end) must bump it and
+//! keep a reader for every earlier encoding, or the events already stored become unreadable.
+
+use crate::Event;
+
+/// The encoding of the event model written by this build.
+pub const EVENT_ENCODING: u8 = 1;
+
+impl Event {
+    /// Appends the event's binary form to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        // Writing to a Vec cannot fail, and every type in the model is serializable.
+        let taken = std::mem::take(out);
+        *out = postcard::to_extend(self, taken).expect("events always encode");
+    }
+
+    /// The event whose binary form ([`Event::encode_into`], encoding `encoding`) is `bytes`,
+    /// which must hold nothing else.
+    pub fn decode(encoding: u8, bytes: &[u8]) -> Result<Event, String> {
+        if encoding != EVENT_ENCODING {
+            return Err(format!(
+                "event encoding {encoding} (this build reads encoding {EVENT_ENCODING})"
+            ));
+        }
+        match postcard::take_from_bytes::<Event>(bytes) {
+            Ok((event, [])) => Ok(event),
+            Ok((_, rest)) => Err(format!("{} bytes after the event", rest.len())),
+            Err(e) => Err(format!("undecodable event: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv6Addr};
+
+    use super::*;
+    use crate::{
+        BootId, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, ForkEvent,
+        LossEvent, NetAction, NetworkEvent, Parent, Process, ProcessKey, SocketAddress, Source,
+    };
+
+    fn key(pid: u32) -> Option<ProcessKey> {
+        Some(ProcessKey {
+            boot: BootId([7; 16]),
+            pid,
+            start_ticks: u64::MAX - u64::from(pid),
+        })
+    }
+
+    /// A process with every field set, odd bytes included.
+    fn full_process() -> Process {
+        Process {
+            key: key(4242),
+            pid: 4242,
+            ppid: Some(1),
+            original_ppid: Some(4000),
+            start_ns: Some(-5),
+            uid: Some(1000),
+            euid: Some(0),
+            gid: Some(u32::MAX),
+            egid: Some(0),
+            user_name: Some("bob".into()),
+            euser_name: Some("root".into()),
+            group_name: Some("staff".into()),
+            auid: Some(1000),
+            session_id: Some(3),
+            tty: Some("pts/0".into()),
+            comm: Some("a\nb".into()),
+            exe: Some(b"/tmp/x\xff y".to_vec()),
+            args: vec![b"x".to_vec(), b"".to_vec(), b"\"q\" \xfe".to_vec()].into(),
+            cwd: Some(b"/home/bob".to_vec()),
+            executable: Some(Executable {
+                sha256: Some("ab".repeat(32)),
+                size: Some(u64::MAX),
+                inode: Some(12),
+                device: Some(0x803),
+                owner_uid: Some(0),
+                owner_gid: Some(0),
+                mode: Some(0o100755),
+                mtime_ns: Some(i64::MIN),
+                ctime_ns: Some(i64::MAX),
+                package: Some("coreutils".into()),
+                package_verified: Some(false),
+                build_id: Some("0f".into()),
+                origin_url: Some("https://example.invalid/x".into()),
+                referrer_url: Some("https://example.invalid/".into()),
+            }),
+            container_id: Some("c0ffee".into()),
+            parent: Some(Parent {
+                key: key(1),
+                pid: 1,
+                exe: Some(b"/sbin/init".to_vec()),
+                args: vec![b"init".to_vec()].into(),
+            }),
+        }
+    }
+
+    /// One event of every kind and variant the model has.
+    fn every_kind() -> Vec<Event> {
+        let p = full_process;
+        let mut kinds = vec![
+            EventKind::Exec(ExecEvent {
+                process: p(),
+                source: Source::Ebpf,
+                syscall: Some("execveat".into()),
+                success: false,
+                exit: Some(-2),
+            }),
+            EventKind::Fork(ForkEvent { child: p() }),
+            EventKind::Exit(ExitEvent {
+                process: Process::default(),
+                exit_code: Some(-1),
+                signal: Some(9),
+                duration_ns: Some(1),
+            }),
+            EventKind::Loss(LossEvent {
+                source: "store".into(),
+                cause: "queue_full".into(),
+                count: 1 << 40,
+            }),
+        ];
+        let ends = [
+            SocketAddress::Ip {
+                addr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+                port: 443,
+            },
+            SocketAddress::Ip {
+                addr: "127.0.0.1".parse().unwrap(),
+                port: 0,
+            },
+            SocketAddress::Unix {
+                path: b"sock\0et".to_vec(),
+                abstract_name: true,
+            },
+            SocketAddress::UnixUnnamed,
+            SocketAddress::Other { family: 16 },
+        ];
+        for (action, end) in NetAction::ALL.into_iter().zip(ends.iter().cycle()) {
+            kinds.push(EventKind::Network(NetworkEvent {
+                process: p(),
+                action,
+                source: Source::Audit,
+                syscall: Some("connect".into()),
+                family: Some(10),
+                transport: Some("tcp".into()),
+                local: Some(end.clone()),
+                remote: Some(SocketAddress::UnixUnnamed),
+                fd: Some(3),
+                success: true,
+                exit: Some(0),
+                errno: Some("EINPROGRESS".into()),
+            }));
+        }
+        for (action, source) in FileAction::ALL.into_iter().zip(
+            [Source::Fanotify, Source::ProcScan, Source::ProcConnector]
+                .iter()
+                .cycle(),
+        ) {
+            kinds.push(EventKind::File(FileEvent {
+                process: p(),
+                action,
+                source: *source,
+                syscall: None,
+                path: b"/tmp/new\xff".to_vec(),
+                old_path: Some(b"/tmp/old".to_vec()),
+                target_path: Some(Vec::new()),
+                inode: Some(9),
+                device: None,
+                mode: Some(0o644),
+                owner_uid: Some(1),
+                owner_gid: Some(2),
+                is_dir: Some(true),
+                watch: Some("ssh".into()),
+                success: false,
+                exit: Some(-13),
+            }));
+        }
+        kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| Event {
+                time_ns: 1_795_816_800_123_456_789 + i as i64,
+                host: "host-é".into(),
+                kind,
+            })
+            .collect()
+    }
+
+    fn encoded(event: &Event) -> Vec<u8> {
+        let mut out = b"prefix".to_vec();
+        event.encode_into(&mut out);
+        assert_eq!(&out[..6], b"prefix", "encoding appends");
+        out.split_off(6)
+    }
+
+    #[test]
+    fn every_kind_of_event_decodes_to_itself_and_to_the_same_json() {
+        for event in every_kind() {
+            let bytes = encoded(&event);
+            let back = Event::decode(EVENT_ENCODING, &bytes).unwrap();
+            assert_eq!(back, event);
+            assert_eq!(crate::to_ecs_line(&back), crate::to_ecs_line(&event));
+        }
+    }
+
+    #[test]
+    fn the_stored_form_is_compact() {
+        let event = &every_kind()[0];
+        let bytes = encoded(event);
+        let json = crate::to_ecs_line(event);
+        assert!(
+            bytes.len() * 2 < json.len(),
+            "{} bytes encoded vs {} of JSON",
+            bytes.len(),
+            json.len()
+        );
+    }
+
+    #[test]
+    fn damaged_or_foreign_bytes_are_errors() {
+        let event = &every_kind()[0];
+        let bytes = encoded(event);
+        for cut in 0..bytes.len() {
+            assert!(
+                Event::decode(EVENT_ENCODING, &bytes[..cut]).is_err(),
+                "cut {cut}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
+        assert!(err.contains("1 bytes after"), "{err}");
+        let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
+        assert!(err.contains("encoding 2"), "{err}");
+        for byte in 0..=255u8 {
+            let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
+        }
+    }
+
+    /// The stored form of one event, pinned: if this fails, a stored type changed shape, and
+    /// events already in stores would no longer decode. Bump [`EVENT_ENCODING`] and keep a reader
+    /// for the old encoding (see the module comment), then update the bytes here.
+    #[test]
+    fn the_encoding_of_the_model_is_pinned() {
+        let event = Event {
+            time_ns: 1,
+            host: "h".into(),
+            kind: EventKind::Network(NetworkEvent {
+                process: Process {
+                    key: key(2),
+                    pid: 2,
+                    exe: Some(b"/e".to_vec()),
+                    args: vec![b"a".to_vec()].into(),
+                    executable: Some(Executable {
+                        referrer_url: Some("r".into()),
+                        ..Executable::default()
+                    }),
+                    parent: Some(Parent::default()),
+                    ..Process::default()
+                },
+                action: NetAction::Accept,
+                source: Source::Fanotify,
+                syscall: None,
+                family: Some(2),
+                transport: None,
+                local: Some(SocketAddress::Ip {
+                    addr: "127.0.0.1".parse().unwrap(),
+                    port: 80,
+                }),
+                remote: None,
+                fd: Some(-1),
+                success: true,
+                exit: None,
+                errno: None,
+            }),
+        };
+        let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
+             000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
+             000150000101010000"
+        );
+    }
+}
