@@ -406,18 +406,29 @@ impl<'a> Iterator for Decoder<'a> {
 /// A Bloom filter of the processes a block's events name (their entity ids, their parents'
 /// and their pids), stored beside the block (`event_blocks.processes`): a query for a process
 /// or a pid reads only the blocks that may hold it, instead of decoding the whole store.
-/// 512 bits and 3 probes: with a block's ~25 events (≤ 75 keys) a block without the key is
-/// read anyway about 4 % of the time.
+/// Sized by the block: 8 bits per key (3 per event) and 3 probes, so a block without the key
+/// is read anyway about 3 % of the time, whatever the number of events in it. (Filters of
+/// schema 6's first blocks were 64 bytes whatever the block; they are read alike.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ProcessFilter([u8; ProcessFilter::BYTES]);
+pub(crate) struct ProcessFilter(Vec<u8>);
 
 impl ProcessFilter {
-    const BYTES: usize = 64;
+    /// Filter bytes per event: its entity id, its parent's and its pid, 8 bits each.
+    const BYTES_PER_EVENT: usize = 3;
+    const MIN_BYTES: usize = 64;
     const PROBES: u64 = 3;
 
     /// The filter of `events`.
     pub(crate) fn of(events: &[StoredEvent]) -> ProcessFilter {
-        let mut filter = ProcessFilter([0; Self::BYTES]);
+        let bytes = (events.len() * Self::BYTES_PER_EVENT)
+            .next_multiple_of(8)
+            .max(Self::MIN_BYTES);
+        Self::sized(events, bytes)
+    }
+
+    /// The filter of `events` in `bytes` bytes (a multiple of 8).
+    fn sized(events: &[StoredEvent], bytes: usize) -> ProcessFilter {
+        let mut filter = ProcessFilter(vec![0; bytes]);
         for e in events {
             filter.insert(e.entity_id.as_bytes());
             if let Some(parent) = &e.parent_entity_id {
@@ -428,9 +439,9 @@ impl ProcessFilter {
         filter
     }
 
-    /// A stored filter; `None` for bytes of another size (then every block is read).
+    /// A stored filter; `None` for bytes that are not one (then every block is read).
     pub(crate) fn from_bytes(bytes: &[u8]) -> Option<ProcessFilter> {
-        Some(ProcessFilter(bytes.try_into().ok()?))
+        (!bytes.is_empty() && bytes.len().is_multiple_of(8)).then(|| ProcessFilter(bytes.to_vec()))
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
@@ -447,24 +458,25 @@ impl ProcessFilter {
         self.may_contain(&pid_key(pid))
     }
 
-    fn bits(key: &[u8]) -> impl Iterator<Item = usize> {
+    fn bits(&self, key: &[u8]) -> impl Iterator<Item = usize> + use<> {
         // FNV-1a, and a second hash from it for double hashing (h1 + i * h2).
         let h1 = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         });
         let h2 = h1.rotate_left(32).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..Self::PROBES)
-            .map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % (Self::BYTES as u64 * 8)) as usize)
+        let bits = self.0.len() as u64 * 8;
+        (0..Self::PROBES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % bits) as usize)
     }
 
     fn insert(&mut self, key: &[u8]) {
-        for bit in Self::bits(key) {
+        for bit in self.bits(key) {
             self.0[bit / 8] |= 1 << (bit % 8);
         }
     }
 
     fn may_contain(&self, key: &[u8]) -> bool {
-        Self::bits(key).all(|bit| self.0[bit / 8] & (1 << (bit % 8)) != 0)
+        self.bits(key)
+            .all(|bit| self.0[bit / 8] & (1 << (bit % 8)) != 0)
     }
 }
 
@@ -644,31 +656,49 @@ mod tests {
 
     #[test]
     fn process_filters_hold_what_was_put_in_and_little_else() {
-        let events: Vec<StoredEvent> = (0..25)
-            .map(|i| StoredEvent {
-                entity_id: format!("7ba6d36d-{}-{}", 1000 + i, 5000 + i),
-                parent_entity_id: Some(format!("7ba6d36d-{}-{}", 900 + i, 4000 + i)),
-                pid: 1000 + i,
-                ..full()
-            })
-            .collect();
-        let filter = ProcessFilter::of(&events);
-        let stored = ProcessFilter::from_bytes(filter.as_bytes()).expect("64 bytes");
-        for e in &events {
-            assert!(stored.may_name_entity(&e.entity_id));
-            assert!(stored.may_name_entity(e.parent_entity_id.as_deref().unwrap()));
-            assert!(stored.may_name_pid(e.pid));
+        // Blocks of 25 events (JSON lines: 32 KiB) and of 150 (binary events), and an old
+        // fixed-size filter of a 25-event block, all equally selective.
+        for (count, old_size) in [(25, false), (150, false), (25, true)] {
+            let events: Vec<StoredEvent> = (0..count)
+                .map(|i| StoredEvent {
+                    entity_id: format!("7ba6d36d-{}-{}", 1000 + i, 5000 + i),
+                    parent_entity_id: Some(format!("7ba6d36d-{}-{}", 900 + i, 4000 + i)),
+                    pid: 1000 + i,
+                    ..full()
+                })
+                .collect();
+            let written = if old_size {
+                ProcessFilter::sized(&events, 64)
+            } else {
+                ProcessFilter::of(&events)
+            };
+            assert!(written.as_bytes().len() >= 3 * count as usize || old_size);
+            let filter = ProcessFilter::from_bytes(written.as_bytes()).expect("a filter");
+            for e in &events {
+                assert!(filter.may_name_entity(&e.entity_id));
+                assert!(filter.may_name_entity(e.parent_entity_id.as_deref().unwrap()));
+                assert!(filter.may_name_pid(e.pid));
+            }
+            let strangers = (0..1000)
+                .filter(|i| {
+                    filter.may_name_entity(&format!("7ba6d36d-{}-{}", 20_000 + i, 90_000 + i))
+                })
+                .count();
+            assert!(
+                strangers < 80,
+                "{count} events: {strangers} of 1000 absent ids pass"
+            );
+            let other_pids = (0..1000)
+                .filter(|i| filter.may_name_pid(50_000 + i))
+                .count();
+            assert!(
+                other_pids < 80,
+                "{count} events: {other_pids} of 1000 absent pids pass"
+            );
         }
-        let strangers = (0..1000)
-            .filter(|i| stored.may_name_entity(&format!("7ba6d36d-{}-{}", 20_000 + i, 90_000 + i)))
-            .count();
-        assert!(strangers < 100, "{strangers} of 1000 absent ids pass");
-        let other_pids = (0..1000)
-            .filter(|i| stored.may_name_pid(50_000 + i))
-            .count();
-        assert!(other_pids < 100, "{other_pids} of 1000 absent pids pass");
-        // A filter of another size is not read (every block is then decoded).
-        assert!(ProcessFilter::from_bytes(&[0; 8]).is_none());
+        // Bytes that are no filter are not read (every block is then decoded).
+        assert!(ProcessFilter::from_bytes(&[]).is_none());
+        assert!(ProcessFilter::from_bytes(&[0; 12]).is_none());
     }
 
     fn arb_opt_str() -> impl Strategy<Value = Option<String>> {
