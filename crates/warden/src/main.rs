@@ -22,6 +22,13 @@ use output::Format;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read once when it starts (its `malloc_conf`, under the crate's symbol
+/// prefix). One arena for all threads: with one per thread, what one thread freed at start-up
+/// was not reused by the others, and the agent's RSS peaked at 65 MB instead of 51–55 MB, for
+/// no CPU difference measurable here (`_RJEM_MALLOC_CONF` in the environment overrides it).
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static ALLOCATOR_OPTIONS: &[u8; 10] = b"narenas:1\0";
+
 /// Warden: host-security telemetry for Linux — the system as SQL, process, file and network
 /// activity as events.
 #[derive(Parser)]
