@@ -75,6 +75,15 @@ impl StoredEvent {
         }
     }
 
+    /// The event's ECS form as a JSON value (what the JSON line holds); `None` for a JSON body
+    /// that does not parse.
+    pub fn ecs(&self) -> Option<serde_json::Value> {
+        match &self.body {
+            Body::Event(event) => Some(warden_core::to_ecs(event)),
+            Body::Json(line) => serde_json::from_str(line).ok(),
+        }
+    }
+
     /// The fields filters read, of `event` (an empty body).
     fn fields_of(event: &Event) -> StoredEvent {
         let process = event.kind.process();
@@ -131,4 +140,43 @@ pub struct StoredEventRow {
     pub seq: i64,
     /// The event.
     pub event: StoredEvent,
+}
+
+#[cfg(test)]
+mod tests {
+    use warden_core::{ExitEvent, Process};
+
+    use super::*;
+
+    #[test]
+    fn json_and_ecs_come_from_the_event_or_the_line() {
+        let event = Event {
+            time_ns: 1,
+            host: "h".into(),
+            kind: EventKind::Exit(ExitEvent {
+                process: Process {
+                    pid: 7,
+                    ..Process::default()
+                },
+                exit_code: Some(3),
+                signal: None,
+                duration_ns: None,
+            }),
+        };
+        let line = warden_core::to_ecs_line(&event);
+        let stored = StoredEvent::from_event(event);
+        assert_eq!(stored.json(), line);
+        assert_eq!(stored.ecs().unwrap()["process"]["exit_code"], 3);
+        let read_back = StoredEvent {
+            body: Body::Json(line.clone()),
+            ..stored.clone()
+        };
+        assert_eq!(read_back.json(), line);
+        assert_eq!(read_back.ecs(), stored.ecs());
+        let bad = StoredEvent {
+            body: Body::Json("{not json".into()),
+            ..stored
+        };
+        assert_eq!(bad.ecs(), None);
+    }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use warden_store::{Body, EventFilter, StoredEvent};
+use warden_store::{EventFilter, StoredEvent};
 
 use select::{ClassSelector, ClassTerm, IpNetwork};
 
@@ -352,10 +352,7 @@ impl Printer {
 
     fn event(&mut self, event: &StoredEvent) -> std::io::Result<()> {
         self.start()?;
-        let ecs = || match &event.body {
-            Body::Event(event) => warden_core::to_ecs(event),
-            Body::Json(line) => serde_json::from_str::<Value>(line).unwrap_or(Value::Null),
-        };
+        let ecs = || event.ecs().unwrap_or(Value::Null);
         match self.format {
             EventFormat::Json => writeln!(self.out, "{}", event.json()),
             EventFormat::Text => writeln!(self.out, "{}", text::text_line(event, &ecs())),

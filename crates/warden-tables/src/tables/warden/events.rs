@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{OnceLock, RwLock};
 
 use serde_json::Value as Json;
-use warden_store::{Body, StoredEvent};
+use warden_store::StoredEvent;
 
 use crate::context::Op;
 use crate::registry::TableDef;
@@ -202,12 +202,8 @@ pub(super) fn scan(
     };
     for row in reader.query(&filter(ctx, classes)) {
         let row = row.map_err(|e| TableError::Message(format!("event store: {e}")))?;
-        let json = match &row.event.body {
-            Body::Event(event) => Ok(warden_core::to_ecs(event)),
-            Body::Json(line) => serde_json::from_str::<Json>(line),
-        };
         // An event whose JSON does not parse is skipped: bad input loses nothing else.
-        if let Ok(json) = json {
+        if let Some(json) = row.event.ecs() {
             each(&StoreEvent {
                 seq: row.seq,
                 stored: row.event,
