@@ -245,6 +245,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a damaged store hands the decoder, it answers with an event or an error.
+        #[test]
+        fn any_bytes_decode_without_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let _ = Event::decode(EVENT_ENCODING, &bytes);
+        }
+
+        /// An encoded event with some bytes changed: an event or an error, never a panic (and
+        /// no allocation of what a changed length claims).
+        #[test]
+        fn damaged_events_decode_without_panic(
+            kind in 0..20usize,
+            changes in proptest::collection::vec(
+                (proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()),
+                1..8,
+            ),
+        ) {
+            let events = every_kind();
+            let mut bytes = encoded(&events[kind % events.len()]);
+            for (at, byte) in changes {
+                let at = at % bytes.len();
+                bytes[at] = byte;
+            }
+            let _ = Event::decode(EVENT_ENCODING, &bytes);
+        }
+    }
+
     /// The stored form of one event, pinned: if this fails, a stored type changed shape, and
     /// events already in stores would no longer decode. Bump [`EVENT_ENCODING`] and keep a reader
     /// for the old encoding (see the module comment), then update the bytes here.
