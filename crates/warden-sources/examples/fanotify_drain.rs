@@ -1,7 +1,7 @@
 //! The kernel's share of fanotify's cost: a fanotify source as the agent sets it up (every local
 //! filesystem marked, the same mask), whose events are counted and dropped — no process table,
-//! no JSON, no store. `scripts/bench-activity` times the file storm under it (run F-drain), so
-//! the agent's own share of the overhead can be told from the kernel's.
+//! no JSON, no store. `scripts/bench-file-overhead` times the file storm under it (watcher
+//! `drain`), so the agent's own share of the overhead can be told from the kernel's.
 //!
 //! ```text
 //! fanotify_drain            # runs until stdin closes, then prints {"events":N,"stats":...}
