@@ -17,7 +17,7 @@ use output::Format;
 /// freed by the store's writer thread, a pattern glibc serves badly (the freeing thread's
 /// cache fills, chunks return to the allocating arena's bins, and the pipeline's next
 /// allocations sort and consolidate them). Under 1,000 execs/s that was about a third of the
-/// agent's CPU; with jemalloc the agent uses a fifth to a third less CPU (docs/PERFORMANCE.md).
+/// agent's CPU; jemalloc took 21 % off it, 39 % with events stored in binary (docs/PERFORMANCE.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
