@@ -9,13 +9,20 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(warden_bpf)");
     println!("cargo::rerun-if-changed=bpf/process.bpf.c");
     println!("cargo::rerun-if-changed=bpf/kernel.h");
+    println!("cargo::rerun-if-changed=bpf/files.h");
     println!("cargo::rerun-if-env-changed=WARDEN_CLANG");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let object = out.join("process.bpf.o");
     let clang = std::env::var("WARDEN_CLANG").unwrap_or_else(|_| "clang".into());
+    // The file programs read a syscall's arguments from its registers, which differ by arch.
+    let arch = match std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("x86_64") => "-D__TARGET_ARCH_x86",
+        Ok("aarch64") => "-D__TARGET_ARCH_arm64",
+        _ => "-D__TARGET_ARCH_unsupported",
+    };
     let compiled = Command::new(&clang)
         .args([
-            "-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-Ibpf", "-c",
+            "-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-Ibpf", arch, "-c",
         ])
         .arg("bpf/process.bpf.c")
         .arg("-o")

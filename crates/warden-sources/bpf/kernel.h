@@ -40,9 +40,12 @@ struct qstr {
 	const unsigned char *name;
 } __attribute__((preserve_access_index));
 
+struct inode;
+
 struct dentry {
 	struct dentry *d_parent;
 	struct qstr d_name;
+	struct inode *d_inode;
 } __attribute__((preserve_access_index));
 
 struct vfsmount {
@@ -72,6 +75,9 @@ struct timespec64 {
 /* Inode times moved three times; the loader keeps the flavour (`___suffix`) whose fields this
  * kernel has, and `bpf_core_field_exists` picks the reads. Linux 6.11 and later: */
 struct inode {
+	u16 i_mode;
+	kuid_t i_uid;
+	kgid_t i_gid;
 	unsigned long i_ino;
 	struct super_block *i_sb;
 	s64 i_size;
@@ -102,7 +108,52 @@ struct inode___v65 {
 struct file {
 	struct path f_path;
 	struct inode *f_inode;
+	unsigned int f_mode;
+	unsigned int f_flags;
 } __attribute__((preserve_access_index));
+
+/* Before 6.13 a file's references were counted here... */
+struct file___v612 {
+	struct {
+		long counter;
+	} f_count;
+} __attribute__((preserve_access_index));
+
+/* ...since, here (file_ref_t: 0 means one reference). */
+struct file_ref {
+	struct {
+		long counter;
+	} refcnt;
+} __attribute__((preserve_access_index));
+
+struct file___v613 {
+	struct file_ref f_ref;
+} __attribute__((preserve_access_index));
+
+/* The registers a syscall was entered with (its arguments); x86-64 and arm64. */
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs {
+	unsigned long r10;
+	unsigned long r8;
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+} __attribute__((preserve_access_index));
+#define SYSCALL_ARG0(regs) ((regs)->di)
+#define SYSCALL_ARG1(regs) ((regs)->si)
+#define SYSCALL_ARG2(regs) ((regs)->dx)
+#define SYSCALL_ARG3(regs) ((regs)->r10)
+#elif defined(__TARGET_ARCH_arm64)
+struct pt_regs {
+	u64 regs[31];
+	u64 orig_x0;
+} __attribute__((preserve_access_index));
+/* x0 holds the return value by the syscall's exit; the first argument is kept in orig_x0. */
+#define SYSCALL_ARG0(regs) ((regs)->orig_x0)
+#define SYSCALL_ARG1(regs) ((regs)->regs[1])
+#define SYSCALL_ARG2(regs) ((regs)->regs[2])
+#define SYSCALL_ARG3(regs) ((regs)->regs[3])
+#endif
 
 struct fdtable {
 	unsigned int max_fds;

@@ -5,16 +5,21 @@
 //! - `fanotify`: every local filesystem marked with the agent's mask; paths resolved.
 //! - `audit`: the agent's file rules, in the daemon slot with its backlog settings; records
 //!   assembled into events.
+//! - `ebpf`: the eBPF programs with file activity (and the credential watches), records decoded.
+//! - `ebpf-close`: the same without write-opens (as `files.modify = false`).
+//! - `ebpf-process`: the eBPF programs without file activity (the floor `ebpf` adds to).
 //!
 //! ```text
-//! drain fanotify|audit     # runs until stdin closes, then prints {"events":N,"stats":"..."}
+//! drain fanotify|audit|ebpf|ebpf-close|ebpf-process [print]
+//!     # runs until stdin closes, then prints {"events":N,"stats":"..."}; `print`: each event too
 //! ```
 
 use std::io::Read as _;
 
 use crossbeam_channel::Receiver;
 use warden_sources::audit::{AuditSource, AuditSourceConfig, WARDEN_KEY, file_rules};
-use warden_sources::fanotify::{FanotifyConfig, FanotifySource};
+use warden_sources::ebpf::{EbpfConfig, EbpfSource, FileActivityConfig};
+use warden_sources::fanotify::{FanotifyConfig, FanotifySource, credential_watches};
 
 const CHANNEL_CAPACITY: usize = 65_536;
 
@@ -44,21 +49,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| format!("audit state not restored: {e:?}"))?;
             (events, stats)
         }
-        other => return Err(format!("usage: drain fanotify|audit (not {other:?})").into()),
+        "ebpf" | "ebpf-close" | "ebpf-process" => {
+            let watches = credential_watches(std::path::Path::new("/etc/passwd"))?;
+            let (mut source, rx) = EbpfSource::start(EbpfConfig {
+                channel_capacity: CHANNEL_CAPACITY,
+                files: (which != "ebpf-process").then(|| FileActivityConfig {
+                    write_opens: which == "ebpf",
+                    watches: watches.into_iter().map(|w| w.path).collect(),
+                    exclude_pid: Some(std::process::id()),
+                }),
+                ..EbpfConfig::default()
+            })?;
+            if let Some(Err(why)) = source.files() {
+                return Err(format!("file activity not attached: {why}").into());
+            }
+            eprintln!("drain: ebpf ready");
+            let events = count_until_stdin_closes(rx);
+            (events, format!("{:?}", source.stop()))
+        }
+        other => {
+            return Err(format!(
+                "usage: drain fanotify|audit|ebpf|ebpf-close|ebpf-process (not {other:?})"
+            )
+            .into());
+        }
     };
     println!("{{\"events\":{events},\"stats\":{stats:?}}}");
     Ok(())
 }
 
 /// Receives and drops the source's events until standard input closes; returns how many.
-fn count_until_stdin_closes<T: Send + 'static>(rx: Receiver<T>) -> u64 {
+fn count_until_stdin_closes<T: Send + std::fmt::Debug + 'static>(rx: Receiver<T>) -> u64 {
+    let print = std::env::args().nth(2).as_deref() == Some("print");
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
     let counter = std::thread::spawn(move || {
         let mut count = 0u64;
         loop {
             crossbeam_channel::select! {
                 recv(rx) -> event => match event {
-                    Ok(_) => count += 1,
+                    Ok(event) => {
+                        count += 1;
+                        if print {
+                            println!("{event:?}");
+                        }
+                    }
                     Err(_) => return count,
                 },
                 recv(done_rx) -> _ => return count,

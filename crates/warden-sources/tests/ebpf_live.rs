@@ -1,13 +1,17 @@
 //! Live tests of the eBPF process source against the running kernel (root): fork, exec and exit
-//! records with identities, credentials, paths and arguments as /proc shows them.
+//! records with identities, credentials, paths and arguments as /proc shows them; chmod/chown
+//! and file activity with their files, results and processes.
 
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use warden_core::FileVersion;
-use warden_sources::ebpf::{AttrRecord, EbpfConfig, EbpfError, EbpfSource, ExecRecord, Record};
+use warden_sources::ebpf::{
+    AttrRecord, EbpfConfig, EbpfError, EbpfSource, ExecRecord, FileActivityConfig, FileOp,
+    FileRecord, Record,
+};
 use warden_sources::procfs;
 
 /// Set in the child process of `the_programs_go_with_a_killed_agent`.
@@ -250,6 +254,7 @@ fn threads_are_not_processes_and_signals_are_told() {
             Record::Exit(e) => e.pid == tid,
             Record::Exec(e) => e.pid == tid,
             Record::Attr(a) => a.pid == tid,
+            Record::File(f) => f.pid == tid,
         }),
         "thread {tid} seen as a process"
     );
@@ -511,4 +516,186 @@ fn chmod_and_chown_are_reported_with_the_file_and_the_result() {
     assert_eq!(refused.ret, -libc::EPERM);
     assert_eq!(refused.mode, Some(0o777));
     assert!(!attrs.iter().any(|a| a.path_truncated));
+}
+
+/// The file records of `records` whose path lies in `dir`.
+fn files_in(records: &[Record], dir: &std::path::Path) -> Vec<FileRecord> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::File(f) if f.path.starts_with(dir.as_os_str().as_bytes()) => {
+                Some((**f).clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn file_activity_is_reported_with_paths_identity_and_results() {
+    use std::io::{Read as _, Write as _};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let _one = serialize();
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
+    let vault = dir_path.join("vault");
+    std::fs::create_dir(&vault).unwrap();
+    std::fs::write(vault.join("secret"), b"s3cret").unwrap();
+    let config = EbpfConfig {
+        files: Some(FileActivityConfig {
+            write_opens: true,
+            watches: vec![vault.clone()],
+            exclude_pid: None,
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.files(), Some(Ok(())));
+    let at = |name: &str| dir_path.join(name);
+    let bytes = |p: std::path::PathBuf| p.into_os_string().into_vec();
+
+    std::fs::write(at("a"), b"one").unwrap();
+    let created = std::fs::metadata(at("a")).unwrap();
+    std::fs::rename(at("a"), at("b")).unwrap();
+    let mut appending = std::fs::OpenOptions::new()
+        .append(true)
+        .open(at("b"))
+        .unwrap();
+    appending.write_all(b"two").unwrap();
+    drop(appending);
+    std::fs::hard_link(at("b"), at("c")).unwrap();
+    std::os::unix::fs::symlink("b", at("d")).unwrap();
+    std::fs::create_dir(at("sub")).unwrap();
+    std::fs::remove_dir(at("sub")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(at("b"))
+        .unwrap()
+        .set_len(1)
+        .unwrap();
+    let mut secret = String::new();
+    std::fs::File::open(vault.join("secret"))
+        .unwrap()
+        .read_to_string(&mut secret)
+        .unwrap();
+    // Relative to a directory fd, and a refused call.
+    let dirfd = std::fs::File::open(&dir_path).unwrap();
+    let name = std::ffi::CString::new("c").unwrap();
+    // SAFETY: a valid directory fd and NUL-terminated name.
+    assert_eq!(
+        unsafe { libc::unlinkat(dirfd.as_raw_fd(), name.as_ptr(), 0) },
+        0
+    );
+    assert!(std::fs::remove_file(at("never-was")).is_err());
+    // A shell's relative names, and its redirection closed by dup2 rather than close.
+    let status = Command::new("/bin/sh")
+        .args(["-c", "echo x > rel && mv rel rel2"])
+        .current_dir(&dir_path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_file(at("rel2")).unwrap();
+    std::fs::remove_file(at("d")).unwrap();
+
+    let last = bytes(at("d"));
+    let records = collect(&rx, |seen| {
+        seen.iter()
+            .any(|r| matches!(r, Record::File(f) if f.op == FileOp::Unlink && f.path == last))
+    });
+    let files = files_in(&records, &dir_path);
+    let me = std::process::id();
+    let find = |op: FileOp, path: &str| {
+        let path = bytes(at(path));
+        files
+            .iter()
+            .find(|f| f.op == op && f.path == path)
+            .unwrap_or_else(|| panic!("no {op:?} of {path:?} in {files:#?}"))
+    };
+    let create = find(FileOp::Create, "a");
+    assert_eq!((create.pid, create.inode), (me, Some(created.ino())));
+    assert!(create.ret >= 0, "an open's result is its fd: {create:?}");
+    assert_eq!(create.device, Some(created.dev()));
+    assert_eq!(create.mode, Some(created.mode()));
+    assert_eq!(ticks_of(create.start_ns), procfs::start_ticks(me).unwrap());
+    assert_eq!(find(FileOp::CloseWrite, "a").inode, Some(created.ino()));
+    let rename = find(FileOp::Rename, "b");
+    assert_eq!(
+        (rename.ret, rename.other.clone()),
+        (0, Some(bytes(at("a"))))
+    );
+    assert_eq!(find(FileOp::OpenWrite, "b").inode, Some(created.ino()));
+    assert!(
+        files
+            .iter()
+            .filter(|f| f.op == FileOp::CloseWrite && f.path == bytes(at("b")))
+            .count()
+            >= 2
+    );
+    assert_eq!(find(FileOp::Link, "c").other, Some(bytes(at("b"))));
+    assert_eq!(find(FileOp::Symlink, "d").other, Some(b"b".to_vec()));
+    assert_eq!(find(FileOp::Mkdir, "sub").ret, 0);
+    assert_eq!(find(FileOp::Rmdir, "sub").ret, 0);
+    let truncate = find(FileOp::Truncate, "b");
+    assert_eq!((truncate.ret, truncate.inode), (0, Some(created.ino())));
+    let read = find(FileOp::Read, "vault/secret");
+    assert_eq!(read.pid, me);
+    assert_eq!(
+        find(FileOp::Unlink, "c").ret,
+        0,
+        "unlinkat relative to a directory fd"
+    );
+    assert_eq!(find(FileOp::Unlink, "never-was").ret, -libc::ENOENT);
+    let shell_create = find(FileOp::Create, "rel");
+    assert_ne!(shell_create.pid, me, "the shell's open");
+    assert_eq!(
+        find(FileOp::CloseWrite, "rel").pid,
+        shell_create.pid,
+        "closed by dup2"
+    );
+    let mv = find(FileOp::Rename, "rel2");
+    assert_eq!(mv.other, Some(bytes(at("rel"))));
+    assert!(!files.iter().any(|f| f.path_truncated || f.other_truncated));
+    // An unwatched read is not reported.
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.op == FileOp::Read && f.path != bytes(vault.join("secret")))
+    );
+}
+
+#[test]
+fn the_agents_own_file_activity_is_not_reported() {
+    let _one = serialize();
+    let config = EbpfConfig {
+        files: Some(FileActivityConfig {
+            exclude_pid: Some(std::process::id()),
+            ..FileActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((_src, rx)) = source_with(config) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::write(dir_path.join("mine"), b"x").unwrap();
+    std::fs::remove_file(dir_path.join("mine")).unwrap();
+    let status = Command::new("/bin/touch")
+        .arg(dir_path.join("theirs"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let theirs = dir_path.join("theirs").into_os_string().into_vec();
+    let records = collect(&rx, |seen| {
+        seen.iter()
+            .any(|r| matches!(r, Record::File(f) if f.path == theirs))
+    });
+    let files = files_in(&records, &dir_path);
+    assert!(
+        files.iter().all(|f| f.pid != std::process::id()),
+        "{files:#?}"
+    );
 }

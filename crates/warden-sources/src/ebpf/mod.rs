@@ -21,7 +21,8 @@ use thiserror::Error;
 
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
-    AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, ForkRecord, Record, RecordError,
+    AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
+    Record, RecordError,
 };
 
 /// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.
@@ -38,6 +39,8 @@ pub struct EbpfConfig {
     pub channel_capacity: usize,
     /// Also report chmod and chown calls (with the file, what was asked and the result).
     pub attribute_changes: bool,
+    /// Also report file activity (bpf/files.h), so.
+    pub files: Option<FileActivityConfig>,
 }
 
 impl Default for EbpfConfig {
@@ -45,8 +48,21 @@ impl Default for EbpfConfig {
         EbpfConfig {
             channel_capacity: 65_536,
             attribute_changes: false,
+            files: None,
         }
     }
+}
+
+/// What file activity the programs report.
+#[derive(Clone, Debug, Default)]
+pub struct FileActivityConfig {
+    /// Regular files opened for writing (besides their close after writing).
+    pub write_opens: bool,
+    /// Files and directories whose reads are reported (a directory: the files directly in
+    /// it). Paths that do not exist when the source starts are skipped.
+    pub watches: Vec<std::path::PathBuf>,
+    /// This process's activity is not reported (the agent's own store).
+    pub exclude_pid: Option<u32>,
 }
 
 /// Counters of the source.
@@ -68,6 +84,10 @@ pub struct EbpfStats {
     pub ring_full_failed_execs: u64,
     /// chmod/chown records the ring buffer had no room for.
     pub ring_full_attribute_changes: u64,
+    /// File records the ring buffer had no room for.
+    pub ring_full_files: u64,
+    /// File records dropped because a preempted file program held the CPU's scratch record.
+    pub files_busy: u64,
 }
 
 /// Why the source could not start.
@@ -100,6 +120,7 @@ pub struct EbpfSource {
     thread: Option<JoinHandle<()>>,
     failed_execs: Result<(), String>,
     attribute_changes: Option<Result<(), String>>,
+    files: Option<Result<(), String>>,
 }
 
 #[cfg(warden_bpf)]
@@ -123,7 +144,7 @@ impl EbpfSource {
         // Loaded inside the thread that reads it: the loaded object then never crosses threads.
         let thread = std::thread::Builder::new()
             .name("warden-ebpf".into())
-            .spawn(move || match Loaded::load(config.attribute_changes) {
+            .spawn(move || match Loaded::load(&config) {
                 Ok(loaded) => {
                     // Loading parsed the kernel's whole BTF (megabytes, freed now): give those
                     // pages back, or this thread's malloc arena keeps them resident.
@@ -132,6 +153,7 @@ impl EbpfSource {
                     let optional = (
                         loaded.failed_execs.clone(),
                         loaded.attribute_changes.clone(),
+                        loaded.files.clone(),
                     );
                     let _ = ready_tx.send(Ok(optional));
                     loaded.read(&tx, &thread_stop, &thread_stats);
@@ -142,13 +164,14 @@ impl EbpfSource {
             })
             .map_err(EbpfError::Spawn)?;
         match ready_rx.recv() {
-            Ok(Ok((failed_execs, attribute_changes))) => Ok((
+            Ok(Ok((failed_execs, attribute_changes, files))) => Ok((
                 EbpfSource {
                     stop,
                     stats,
                     thread: Some(thread),
                     failed_execs,
                     attribute_changes,
+                    files,
                 },
                 rx,
             )),
@@ -180,6 +203,14 @@ impl EbpfSource {
             .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
     }
 
+    /// Whether file activity is reported: None when not asked for, else attached or why not
+    /// (the kernel lacks a function the programs attach to, or BPF trampolines).
+    pub fn files(&self) -> Option<Result<(), &str>> {
+        self.files
+            .as_ref()
+            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> EbpfStats {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
@@ -207,6 +238,8 @@ struct Loaded {
     failed_execs: Result<(), String>,
     /// The chmod/chown programs, when asked for: attached, or why not.
     attribute_changes: Option<Result<(), String>>,
+    /// The file programs, when asked for: attached, or why not.
+    files: Option<Result<(), String>>,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -286,16 +319,24 @@ where
 
 impl Loaded {
     #[cfg(not(warden_bpf))]
-    fn load(_: bool) -> Result<Loaded, EbpfError> {
+    fn load(_: &EbpfConfig) -> Result<Loaded, EbpfError> {
         Err(EbpfError::NotBuiltIn)
     }
 
     #[cfg(warden_bpf)]
-    fn load(attribute_changes: bool) -> Result<Loaded, EbpfError> {
+    fn load(config: &EbpfConfig) -> Result<Loaded, EbpfError> {
         use aya::programs::{BtfTracePoint, TracePoint};
         let btf = aya::Btf::from_sys_fs().map_err(load_error)?;
+        let files_config = config.files.clone().unwrap_or_default();
+        let watches = watched_inodes(&files_config.watches);
+        let own_pid = files_config.exclude_pid.unwrap_or(0);
+        let write_opens = u8::from(files_config.write_opens);
+        let have_watches = u8::from(!watches.is_empty());
         let mut ebpf = aya::EbpfLoader::new()
             .btf(Some(&btf))
+            .override_global("warden_tgid", &own_pid, true)
+            .override_global("report_write_opens", &write_opens, true)
+            .override_global("have_watches", &have_watches, true)
             .load(PROGRAM)
             .map_err(load_error)?;
         // Fork before exec before exit: whatever starts meanwhile is seen whole or not at all.
@@ -329,7 +370,7 @@ impl Loaded {
         }
         // chmod and chown: every call's entry and exit (they need tracefs, as failed execs
         // do). Optional too: without them fanotify's "attributes changed" is all there is.
-        let attribute_changes = attribute_changes.then(|| {
+        let attribute_changes = config.attribute_changes.then(|| {
             tracefs_here()?;
             for call in [
                 "chmod",
@@ -354,6 +395,10 @@ impl Loaded {
             }
             Ok(())
         });
+        let files = config
+            .files
+            .is_some()
+            .then(|| attach_file_programs(&mut ebpf, &watches));
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
@@ -361,6 +406,7 @@ impl Loaded {
         Ok(Loaded {
             failed_execs,
             attribute_changes,
+            files,
             ebpf,
             ring,
         })
@@ -429,5 +475,96 @@ impl Loaded {
         stats.ring_full_exits = total(3);
         stats.ring_full_failed_execs = total(4);
         stats.ring_full_attribute_changes = total(5);
+        stats.ring_full_files = total(6);
+        stats.files_busy = total(7);
     }
+}
+
+/// A watched inode as bpf/files.h keys them: inode, then the kernel's device number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WatchKey {
+    ino: u64,
+    dev: u32,
+    pad: u32,
+}
+
+// SAFETY: plain integers, no padding left undefined (pad is a field).
+#[cfg(warden_bpf)]
+unsafe impl aya::Pod for WatchKey {}
+
+/// The inodes of the watched paths that exist, with 1 for a file and 2 for a directory.
+fn watched_inodes(paths: &[std::path::PathBuf]) -> Vec<(WatchKey, u8)> {
+    use std::os::unix::fs::MetadataExt;
+    paths
+        .iter()
+        .filter_map(|path| {
+            let meta = std::fs::metadata(path).ok()?;
+            let dev = meta.dev();
+            // The kernel's dev_t: 12 bits of major above 20 of minor.
+            let kernel_dev = (libc::major(dev) << 20) | (libc::minor(dev) & 0xf_ffff);
+            let key = WatchKey {
+                ino: meta.ino(),
+                dev: kernel_dev,
+                pad: 0,
+            };
+            Some((key, if meta.is_dir() { 2 } else { 1 }))
+        })
+        .collect()
+}
+
+/// Loads and attaches the file programs (all or none: a half-attached set would report some
+/// kinds of change and silently not others), after filling WATCHED.
+#[cfg(warden_bpf)]
+fn attach_file_programs(ebpf: &mut aya::Ebpf, watches: &[(WatchKey, u8)]) -> Result<(), String> {
+    use aya::programs::TracePoint;
+    if !watches.is_empty() {
+        let map = ebpf
+            .map_mut("WATCHED")
+            .ok_or("no WATCHED map in the object")?;
+        let mut watched = aya::maps::HashMap::<_, WatchKey, u8>::try_from(map)
+            .map_err(|e| format!("WATCHED: {e}"))?;
+        for (key, kind) in watches {
+            watched
+                .insert(key, kind, 0)
+                .map_err(|e| format!("WATCHED: {e}"))?;
+        }
+    }
+    tracefs_here()?;
+    let exits = [
+        "openat",
+        "openat2",
+        "open",
+        "creat",
+        "ftruncate",
+        "unlink",
+        "unlinkat",
+        "rmdir",
+        "mkdir",
+        "mkdirat",
+        "mknod",
+        "mknodat",
+        "truncate",
+        "rename",
+        "renameat",
+        "renameat2",
+        "link",
+        "linkat",
+        "symlink",
+        "symlinkat",
+    ];
+    let programs = exits
+        .iter()
+        .map(|call| (format!("warden_{call}_x"), format!("sys_exit_{call}")))
+        .chain(
+            ["close", "dup2", "dup3"]
+                .map(|call| (format!("warden_{call}"), format!("sys_enter_{call}"))),
+        );
+    for (name, tracepoint) in programs {
+        let p: &mut TracePoint = program(ebpf, &name).map_err(|e| e.to_string())?;
+        p.load()
+            .and_then(|()| p.attach("syscalls", &tracepoint).map(drop))
+            .map_err(|e| format!("tracepoint syscalls/{tracepoint}: {e}: {e:?}"))?;
+    }
+    Ok(())
 }

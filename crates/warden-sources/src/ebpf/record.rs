@@ -10,6 +10,7 @@ const KIND_EXEC: u32 = 2;
 const KIND_EXIT: u32 = 3;
 const KIND_EXEC_FAILED: u32 = 4;
 const KIND_ATTR: u32 = 5;
+const KIND_FILE: u32 = 6;
 
 const HEADER_LEN: usize = 24;
 const FORK_LEN: usize = 40;
@@ -17,6 +18,8 @@ const EXIT_LEN: usize = 32;
 const EXEC_DATA: usize = 176;
 /// Where an attribute change's paths start (the exec record's data area, which it shares).
 const ATTR_DATA: usize = EXEC_DATA;
+/// Where a file record's paths start.
+const FILE_DATA: usize = 72;
 
 /// What the kernel could not read whole for an exec (the record's `flags`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -213,6 +216,84 @@ pub struct AttrRecord {
     pub path_truncated: bool,
 }
 
+/// What a file record reports (bpf/files.h's `FILE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileOp {
+    /// An open created the file.
+    Create,
+    /// A regular file opened for writing.
+    OpenWrite,
+    /// The last close of a regular file opened for writing.
+    CloseWrite,
+    /// unlink, or unlinkat without `AT_REMOVEDIR`.
+    Unlink,
+    /// rmdir, or unlinkat with `AT_REMOVEDIR`.
+    Rmdir,
+    /// mkdir, mkdirat.
+    Mkdir,
+    /// rename, renameat, renameat2: `path` the new name, `other` the old one.
+    Rename,
+    /// link, linkat: `path` the new name, `other` the existing file.
+    Link,
+    /// symlink, symlinkat: `path` the link, `other` its target as given.
+    Symlink,
+    /// truncate, ftruncate.
+    Truncate,
+    /// An open for reading of a watched file.
+    Read,
+    /// mknod, mknodat.
+    Mknod,
+}
+
+impl FileOp {
+    fn of(code: u32) -> Option<FileOp> {
+        use FileOp::*;
+        [
+            Create, OpenWrite, CloseWrite, Unlink, Rmdir, Mkdir, Rename, Link, Symlink, Truncate,
+            Read, Mknod,
+        ]
+        .get((code as usize).checked_sub(1)?)
+        .copied()
+    }
+}
+
+/// A file change (or a watched read), read at the changing process's syscall.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    /// What happened.
+    pub op: FileOp,
+    /// The acting process.
+    pub pid: u32,
+    /// When, `CLOCK_BOOTTIME` ns.
+    pub boot_ns: u64,
+    /// The process's start.
+    pub start_ns: u64,
+    /// The call's result: 0 (an open: the fd), or `-errno`.
+    pub ret: i32,
+    /// The object's inode, when the call had its file (opens, closes, ftruncate).
+    pub inode: Option<u64>,
+    /// Its device, as `stat` encodes it.
+    pub device: Option<u64>,
+    /// Its `st_mode`.
+    pub mode: Option<u32>,
+    /// Its owner.
+    pub uid: Option<u32>,
+    /// Its group.
+    pub gid: Option<u32>,
+    /// The object's path (a rename's new name): the name as given, made absolute against
+    /// the directory it is relative to; an fd's file, walked.
+    pub path: Vec<u8>,
+    /// A rename's old path, a hard link's existing file, a symlink's target as given.
+    pub other: Option<Vec<u8>>,
+    /// The directory `path` is relative to was deeper than the walk went: its last
+    /// components only.
+    pub path_truncated: bool,
+    /// The same for `other`.
+    pub other_truncated: bool,
+    /// `path` is a relative name whose directory fd was not open: the name alone.
+    pub path_unresolved: bool,
+}
+
 /// One record of the ring buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -224,6 +305,8 @@ pub enum Record {
     Exit(ExitRecord),
     /// A chmod or chown call.
     Attr(Box<AttrRecord>),
+    /// A file change or watched read.
+    File(Box<FileRecord>),
 }
 
 /// Why a record could not be decoded.
@@ -373,7 +456,71 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 path_truncated: u32_at(b, 64) & 1 != 0,
             })))
         }
+        KIND_FILE => {
+            if b.len() < FILE_DATA {
+                return Err(short("file"));
+            }
+            let op = FileOp::of(u32_at(b, 28)).ok_or(RecordError::UnknownKind(KIND_FILE))?;
+            let lens = [60, 62, 64, 66].map(|at| usize::from(u16_at(b, at)));
+            let Some(mut data) = b[FILE_DATA..].get(..lens.iter().sum()) else {
+                return Err(short("file"));
+            };
+            let mut segment = |len: usize| {
+                let (this, rest) = data.split_at(len);
+                data = rest;
+                this
+            };
+            // Each path: the name as given, then the components of what it is relative to.
+            let (name, base) = (segment(lens[0]), segment(lens[1]));
+            let (other_name, other_base) = (segment(lens[2]), segment(lens[3]));
+            let flags = u32_at(b, 68);
+            let inode = Some(u64_at(b, 32)).filter(|&i| i != 0);
+            Ok(Record::File(Box::new(FileRecord {
+                op,
+                pid,
+                boot_ns,
+                start_ns,
+                ret: u32_at(b, 24) as i32,
+                inode,
+                device: inode.map(|_| libc::makedev(u32_at(b, 40), u32_at(b, 44))),
+                mode: inode.map(|_| u32_at(b, 48)),
+                uid: inode.map(|_| u32_at(b, 52)),
+                gid: inode.map(|_| u32_at(b, 56)),
+                path: named_path(base, name, flags & FILE_PATH_UNRESOLVED != 0),
+                other: (lens[2] + lens[3] > 0).then(|| {
+                    if op == FileOp::Symlink {
+                        c_string(other_name).to_vec() // a target, as given
+                    } else {
+                        named_path(other_base, other_name, flags & FILE_OTHER_UNRESOLVED != 0)
+                    }
+                }),
+                path_truncated: flags & FILE_PATH_TRUNCATED != 0,
+                other_truncated: flags & FILE_OTHER_TRUNCATED != 0,
+                path_unresolved: flags & FILE_PATH_UNRESOLVED != 0,
+            })))
+        }
         kind => Err(RecordError::UnknownKind(kind)),
+    }
+}
+
+const FILE_PATH_TRUNCATED: u32 = 1;
+const FILE_OTHER_TRUNCATED: u32 = 2;
+const FILE_PATH_UNRESOLVED: u32 = 4;
+const FILE_OTHER_UNRESOLVED: u32 = 8;
+
+/// A path as a file record writes it: a name as given (none for an fd's file), then the
+/// components, leaf first, of the directory a relative name is relative to (none for an
+/// absolute name; none either for the root, or when that directory was `unresolved`).
+fn named_path(base: &[u8], name: &[u8], unresolved: bool) -> Vec<u8> {
+    let name = c_string(name);
+    if name.starts_with(b"/") || unresolved {
+        return name.to_vec();
+    }
+    let base = path_of_components(base);
+    if name.is_empty() {
+        base
+    } else {
+        absolute(name, &base)
     }
 }
 
@@ -673,6 +820,112 @@ mod tests {
         );
         assert_eq!((exit(9).exit_code(), exit(9).signal()), (None, Some(9)));
         assert_eq!(exit(0x80 | 11).signal(), Some(11));
+    }
+
+    /// A file record: op, ret, inode (0: none), flags, and the four segments.
+    fn file_bytes(op: u32, ret: i32, ino: u64, flags: u32, segments: [&[u8]; 4]) -> Vec<u8> {
+        let mut b = header(KIND_FILE, 42, 5_000, 4_000);
+        b.extend_from_slice(&ret.to_ne_bytes());
+        b.extend_from_slice(&op.to_ne_bytes());
+        b.extend_from_slice(&ino.to_ne_bytes());
+        for v in [8u32, 1, 0o100644, 1000, 100] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        for segment in segments {
+            b.extend_from_slice(&(segment.len() as u16).to_ne_bytes());
+        }
+        b.extend_from_slice(&flags.to_ne_bytes());
+        assert_eq!(b.len(), FILE_DATA);
+        for segment in segments {
+            b.extend_from_slice(segment);
+        }
+        b
+    }
+
+    fn file(b: &[u8]) -> FileRecord {
+        match parse(b) {
+            Ok(Record::File(f)) => *f,
+            other => panic!("not a file record: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn file_records_name_their_paths_as_given_made_absolute() {
+        // An open of a relative name: the name, then the working directory's components.
+        let create = file(&file_bytes(
+            1,
+            3,
+            77,
+            0,
+            [b"notes.txt\0", b"u\0home\0", b"", b""],
+        ));
+        assert_eq!(create.op, FileOp::Create);
+        assert_eq!((create.pid, create.start_ns, create.ret), (42, 4_000, 3));
+        assert_eq!(create.path, b"/home/u/notes.txt");
+        assert_eq!(create.inode, Some(77));
+        assert_eq!(create.device, Some(libc::makedev(8, 1)));
+        assert_eq!(
+            (create.mode, create.uid, create.gid),
+            (Some(0o100644), Some(1000), Some(100))
+        );
+        // A close: its file walked, no name.
+        let close = file(&file_bytes(
+            3,
+            0,
+            77,
+            0,
+            [b"", b"notes.txt\0u\0home\0", b"", b""],
+        ));
+        assert_eq!(
+            (close.op, close.path.as_slice()),
+            (FileOp::CloseWrite, &b"/home/u/notes.txt"[..])
+        );
+        // A rename of absolute names; a failed one of a relative name, its inode unknown.
+        let rename = file(&file_bytes(
+            7,
+            0,
+            0,
+            0,
+            [b"/tmp/new\0", b"", b"old\0", b"tmp\0"],
+        ));
+        assert_eq!(rename.op, FileOp::Rename);
+        assert_eq!(rename.path, b"/tmp/new");
+        assert_eq!(rename.other.as_deref(), Some(&b"/tmp/old"[..]));
+        assert_eq!(
+            (rename.inode, rename.device, rename.mode),
+            (None, None, None)
+        );
+        let failed = file(&file_bytes(4, -2, 0, 0, [b"./gone\0", b"tmp\0", b"", b""]));
+        assert_eq!((failed.op, failed.ret), (FileOp::Unlink, -libc::ENOENT));
+        assert_eq!(failed.path, b"/tmp/gone");
+        // A symlink's target stays as given, even relative.
+        let symlink = file(&file_bytes(9, 0, 0, 0, [b"/tmp/l\0", b"", b"../t\0", b""]));
+        assert_eq!(symlink.other.as_deref(), Some(&b"../t"[..]));
+        // The root directory, and a directory walk cut short.
+        let root = file(&file_bytes(6, 0, 0, 2, [b"x\0", b"", b"", b""]));
+        assert_eq!(root.path, b"/x");
+        let cut = file(&file_bytes(6, 0, 0, 1, [b"x\0", b"deep\0", b"", b""]));
+        assert!(cut.path_truncated && !cut.other_truncated);
+        assert_eq!(cut.path, b"/deep/x", "the components that were read");
+        let unresolved = file(&file_bytes(4, 0, 0, 4, [b"x\0", b"", b"", b""]));
+        assert!(unresolved.path_unresolved && !root.path_unresolved);
+        assert_eq!(unresolved.path, b"x", "the name alone");
+    }
+
+    #[test]
+    fn short_and_unknown_file_records_are_errors() {
+        let mut b = file_bytes(1, 3, 77, 0, [b"name\0", b"dir\0", b"", b""]);
+        b.truncate(b.len() - 1);
+        assert!(matches!(
+            parse(&b),
+            Err(RecordError::Short { kind: "file", .. })
+        ));
+        assert!(matches!(
+            parse(&b[..40]),
+            Err(RecordError::Short { kind: "file", .. })
+        ));
+        let unknown = file_bytes(99, 0, 0, 0, [b"", b"", b"", b""]);
+        assert_eq!(parse(&unknown), Err(RecordError::UnknownKind(KIND_FILE)));
     }
 
     #[test]
