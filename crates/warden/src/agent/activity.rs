@@ -1,5 +1,6 @@
 //! Network and file activity: a source's view of one operation (an audit network or file
-//! record, a fanotify event) becomes a warden-core event about the process that did it.
+//! record, a fanotify event, an eBPF file record) becomes a warden-core event about the
+//! process that did it.
 //!
 //! What to keep is decided here, from the config: which socket families, which paths and
 //! executables are excluded. Everything dropped is counted by reason, never silently.
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, Source};
 use warden_sources::audit::net::{NetCall, NetEvent, SockAddr, UnixAddr, family};
 use warden_sources::audit::{FileOp, PathKind, Subject};
-use warden_sources::ebpf::AttrRecord;
+use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord};
 use warden_sources::fanotify::FanotifyEvent;
 use warden_sources::socket_probe;
 
@@ -371,6 +372,79 @@ pub fn attr_file_event(
         watch: None,
         success: call.ret == 0,
         exit: Some(i64::from(call.ret)),
+    })
+}
+
+/// The file event of an eBPF file record, about `process`, or why it is not recorded. Like
+/// audit's, it reports refused attempts too, with their errno; like a chmod call's, its time
+/// and process are the call's own.
+pub fn ebpf_file_event(
+    record: &FileRecord,
+    process: Process,
+    policy: &FilePolicy,
+) -> Result<FileEvent, SkipReason> {
+    if record.path_unresolved {
+        return Err("file/unresolved_path");
+    }
+    if record.path_truncated {
+        // Its last components only: an absolute-looking path that is not the file's.
+        return Err("file/path_too_deep");
+    }
+    if let Some(reason) = policy.skip_program(process.exe.as_deref()) {
+        return Err(reason);
+    }
+    let (action, syscall) = match record.op {
+        EbpfFileOp::Create => (FileAction::Create, "open"),
+        EbpfFileOp::Mkdir => (FileAction::Create, "mkdir"),
+        EbpfFileOp::Mknod => (FileAction::Create, "mknod"),
+        EbpfFileOp::OpenWrite => (FileAction::Open, "open"),
+        EbpfFileOp::CloseWrite => (FileAction::CloseWrite, "close"),
+        EbpfFileOp::Unlink => (FileAction::Delete, "unlink"),
+        EbpfFileOp::Rmdir => (FileAction::Delete, "rmdir"),
+        EbpfFileOp::Rename => (FileAction::Rename, "rename"),
+        EbpfFileOp::Link => (FileAction::Link, "link"),
+        EbpfFileOp::Symlink => (FileAction::Symlink, "symlink"),
+        EbpfFileOp::Truncate => (FileAction::Truncate, "truncate"),
+        EbpfFileOp::Read => (FileAction::Read, "open"),
+    };
+    let watch = if action == FileAction::Read {
+        Some(
+            policy
+                .watch_of(&record.path)
+                .ok_or("file/unwatched_read")?
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    let is_dir = match record.op {
+        EbpfFileOp::Mkdir | EbpfFileOp::Rmdir => Some(true),
+        _ => record.mode.map(|mode| mode & libc::S_IFMT == libc::S_IFDIR),
+    };
+    let other = record.other.clone();
+    let (old_path, target_path) = match record.op {
+        EbpfFileOp::Rename => (other, None),
+        EbpfFileOp::Link | EbpfFileOp::Symlink => (None, other),
+        _ => (None, None),
+    };
+    Ok(FileEvent {
+        process,
+        action,
+        source: Source::Ebpf,
+        syscall: Some(syscall.to_owned()),
+        path: record.path.clone(),
+        old_path,
+        target_path,
+        inode: record.inode,
+        device: record.device,
+        mode: record.mode,
+        owner_uid: record.uid,
+        owner_gid: record.gid,
+        is_dir,
+        watch,
+        // An open's result is its descriptor.
+        success: record.ret >= 0,
+        exit: Some(i64::from(record.ret)),
     })
 }
 

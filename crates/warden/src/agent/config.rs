@@ -48,7 +48,9 @@ pub struct NetworkConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilesConfig {
-    /// "fanotify" (filesystem marks; cheap), "audit" (syscall rules; sees failures too), or "off".
+    /// "fanotify" (filesystem marks; complete), "ebpf" (the file calls' tracepoints; cheapest,
+    /// sees failures; fanotify where it cannot load), "audit" (syscall rules; sees failures
+    /// too), or "off".
     pub source: String,
     /// fanotify: the filesystems to watch, by a path on each; empty = every local block-device
     /// filesystem.
@@ -232,8 +234,11 @@ impl Config {
             self.sources.process
         );
         anyhow::ensure!(
-            matches!(self.files.source.as_str(), "fanotify" | "audit" | "off"),
-            "files.source must be \"fanotify\", \"audit\" or \"off\", not {:?}",
+            matches!(
+                self.files.source.as_str(),
+                "fanotify" | "ebpf" | "audit" | "off"
+            ),
+            "files.source must be \"fanotify\", \"ebpf\", \"audit\" or \"off\", not {:?}",
             self.files.source
         );
         anyhow::ensure!(

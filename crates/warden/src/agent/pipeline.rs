@@ -18,7 +18,10 @@ use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
 use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field};
 use warden_sources::audit::{FileOp, attribute_rules, file_rules, read_watch_rules};
-use warden_sources::ebpf::{AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, Record};
+use warden_sources::ebpf::{
+    AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig, FileRecord,
+    Record,
+};
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath, credential_watches,
 };
@@ -29,8 +32,8 @@ use warden_sources::procfs;
 use warden_store::StoredEvent;
 
 use super::activity::{
-    FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, fanotify_file_event,
-    network_event,
+    FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, ebpf_file_event,
+    fanotify_file_event, network_event,
 };
 use super::config::Config;
 use super::jsonl::RotatingFile;
@@ -330,8 +333,9 @@ impl Agent {
             None => None,
         };
 
+        let watches = watch_list(config);
         // Subscribe before the /proc scan so nothing that starts in between is missed.
-        let ebpf = start_ebpf(config, &mut status)?;
+        let ebpf = start_ebpf(config, &watches, &mut status)?;
         let connector = if ebpf.is_some() {
             status.sources.push(SourceStatus {
                 name: "proc_connector".into(),
@@ -366,14 +370,19 @@ impl Agent {
             });
             None
         };
-        let watches = watch_list(config);
         let audit_execs = ebpf.is_none();
         // fanotify says only "attributes changed": chmod and chown are told apart by their
         // calls, from eBPF's tracepoints or, where those cannot run, from audit rules.
         let ebpf_attribute_calls = ebpf
             .as_ref()
             .is_some_and(|(src, _)| src.attribute_changes() == Some(Ok(())));
-        let audit_attribute_calls = config.files.source == "fanotify" && !ebpf_attribute_calls;
+        // files.source = "ebpf" where the file programs could not attach: fanotify instead.
+        let ebpf_files = ebpf
+            .as_ref()
+            .is_some_and(|(src, _)| src.files() == Some(Ok(())));
+        let fanotify_files =
+            config.files.source == "fanotify" || (config.files.source == "ebpf" && !ebpf_files);
+        let audit_attribute_calls = fanotify_files && !ebpf_attribute_calls;
         let rules = audit_rules(config, &watches, audit_execs, audit_attribute_calls);
         let audit = if config.sources.audit && !rules.is_empty() {
             let audit_config = AuditSourceConfig {
@@ -448,7 +457,7 @@ impl Agent {
                 (w.path.as_os_str().as_bytes().to_vec(), w.label.clone())
             })
             .collect();
-        let fanotify = if config.files.source == "fanotify" {
+        let fanotify = if fanotify_files {
             let fan_config = FanotifyConfig {
                 filesystems: (!config.files.filesystems.is_empty())
                     .then(|| config.files.filesystems.clone()),
@@ -882,6 +891,26 @@ impl Agent {
                 time_ns: self.boot_time_ns + x.boot_ns as i64,
             }),
             Record::Attr(call) => self.on_attr_call(&call),
+            Record::File(file) => self.on_file_record(&file),
+        }
+    }
+
+    /// A file change (or watched read) from eBPF, read at the call in the acting process.
+    fn on_file_record(&mut self, record: &FileRecord) {
+        if let Some(reason) = self.files.skip_path(record.pid, &record.path) {
+            self.skipped.count(reason);
+            return;
+        }
+        let process = self.subject(record.pid);
+        match ebpf_file_event(record, process, &self.files) {
+            Ok(mut event) => {
+                self.enricher.names(&mut event.process);
+                self.emit(
+                    EventKind::File(event),
+                    self.boot_time_ns + record.boot_ns as i64,
+                );
+            }
+            Err(reason) => self.skipped.count(reason),
         }
     }
 
@@ -1178,8 +1207,10 @@ impl Agent {
                     + s.ring_full_execs
                     + s.ring_full_exits
                     + s.ring_full_failed_execs
-                    + s.ring_full_attribute_changes,
+                    + s.ring_full_attribute_changes
+                    + s.ring_full_files,
             );
+            m.insert("ebpf/file_scratch_busy".into(), s.files_busy);
             m.insert("ebpf/queue_full".into(), s.queue_full);
             m.insert("ebpf/malformed".into(), s.malformed);
             m.insert("ebpf/exec_incomplete".into(), self.ebpf_incomplete);
@@ -1328,6 +1359,7 @@ impl Agent {
 /// (audit and the connector take over when it cannot load), not started with "audit".
 fn start_ebpf(
     config: &Config,
+    watches: &[WatchPath],
     status: &mut Status,
 ) -> anyhow::Result<Option<(EbpfSource, Receiver<Record>)>> {
     let mode = config.sources.process.as_str();
@@ -1336,9 +1368,14 @@ fn start_ebpf(
     } else {
         match EbpfSource::start(EbpfConfig {
             channel_capacity: EBPF_QUEUE,
-            // fanotify says only "attributes changed"; audit file rules see these calls
-            // themselves.
-            attribute_changes: config.files.source == "fanotify",
+            // fanotify says only "attributes changed", and the file programs do not see these
+            // calls; audit file rules see them themselves.
+            attribute_changes: matches!(config.files.source.as_str(), "fanotify" | "ebpf"),
+            files: (config.files.source == "ebpf").then(|| FileActivityConfig {
+                write_opens: config.files.modify,
+                watches: watches.iter().map(|w| w.path.clone()).collect(),
+                exclude_pid: Some(std::process::id()),
+            }),
         }) {
             Ok(pair) => {
                 let mut detail = match pair.0.failed_execs() {
@@ -1357,6 +1394,17 @@ fn start_ebpf(
                     Some(Err(why)) => {
                         detail.push_str(&format!("; chmod and chown not told apart ({why})"));
                     }
+                    None => {}
+                }
+                match pair.0.files() {
+                    Some(Ok(())) => detail.push_str(&format!(
+                        "; file changes from the file calls' tracepoints ({} watched \
+                         credential paths)",
+                        watches.len()
+                    )),
+                    Some(Err(why)) => detail.push_str(&format!(
+                        "; file changes not from eBPF ({why}): fanotify instead"
+                    )),
                     None => {}
                 }
                 (Some(pair), detail)
