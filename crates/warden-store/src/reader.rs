@@ -210,6 +210,7 @@ impl Reader {
             buffer: VecDeque::new(),
             remaining: filter.limit,
             done: filter.limit == Some(0),
+            unpacker: block::Unpacker::default(),
         }
     }
 
@@ -390,6 +391,7 @@ struct EventRows<'a> {
     buffer: VecDeque<StoredEventRow>,
     remaining: Option<u64>,
     done: bool,
+    unpacker: block::Unpacker,
 }
 
 impl EventRows<'_> {
@@ -436,7 +438,14 @@ impl EventRows<'_> {
             }
         };
         let mut rows = Vec::new();
-        for (i, view) in block::decode(&bytes).enumerate() {
+        let unpacked = match self.unpacker.unpack(&bytes) {
+            Ok(unpacked) => unpacked,
+            Err(why) => {
+                self.damaged = Some(block::corrupt(first_seq, why));
+                return Ok(());
+            }
+        };
+        for (i, view) in block::decode(unpacked).enumerate() {
             let view = match view {
                 Ok(view) => view,
                 Err(why) => {
@@ -533,6 +542,7 @@ mod tests {
                 buffer: VecDeque::new(),
                 remaining: None,
                 done: false,
+                unpacker: block::Unpacker::default(),
             };
             let found: usize = rows.by_ref().try_fold(0, |n, r| r.map(|_| n + 1)).unwrap();
             (found, rows.blocks_read)

@@ -450,7 +450,8 @@ pub(crate) fn insert_blocks(
     let mut rest = events;
     let mut bytes = 0;
     while !rest.is_empty() {
-        let (len, encoded) = encoder.encode(rest, BLOCK_BYTES);
+        let (len, _) = encoder.encode(rest, BLOCK_BYTES);
+        let encoded = encoder.pack();
         let (block, after) = rest.split_at(len);
         let times = block.iter().map(|e| e.time_ns);
         let (min_time, max_time) = (times.clone().min(), times.max());

@@ -38,7 +38,7 @@ fn event(b: i64, i: i64) -> StoredEvent {
                 ppid: Some(i as u32),
                 uid: Some(0),
                 exe: Some(b"/usr/bin/true".to_vec()),
-                args: vec![b"true".to_vec(), vec![b'p'; 600]].into(),
+                args: vec![b"true".to_vec(), noise(b * 1_000 + i, 600)].into(),
                 ..Process::default()
             },
             source: Source::Ebpf,
@@ -47,6 +47,15 @@ fn event(b: i64, i: i64) -> StoredEvent {
             exit: Some(0),
         }),
     })
+}
+
+/// `len` letters that do not compress (blocks are packed): the store must grow to its size
+/// limit within the test.
+fn noise(seed: i64, len: usize) -> Vec<u8> {
+    let mut state = seed as u64 | 1;
+    (0..len)
+        .map(|_| b'a' + jitter(&mut state, 26) as u8)
+        .collect()
 }
 
 /// The child: writes batches forever, continuing after the last batch in the store, and prints
