@@ -1700,6 +1700,17 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
          source = {source:?}\nwatch_paths = [{:?}]\n",
         s(&vault)
     ));
+    if source == "ebpf" {
+        let status = agent.status();
+        let ebpf = status_source(&status, "ebpf").expect("the ebpf source");
+        assert_eq!(ebpf["active"], true, "{status}");
+        let detail = ebpf["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("file changes from the file calls' tracepoints"),
+            "{detail}"
+        );
+        assert!(status_source(&status, "fanotify").is_none(), "{status}");
+    }
     let (mut actor, report) = spawn_actor(&["files", &s(&dir), &s(&secret)], &[]);
     let pid = u64::from(actor.pid());
     let actor_entity = entity(actor.pid(), start_ticks(actor.pid()));
@@ -1868,6 +1879,47 @@ fn file_changes_are_recorded_with_fanotify_and_audit_execs() {
 #[test]
 fn file_changes_are_recorded_with_ebpf() {
     file_changes_are_recorded("file_changes_are_recorded_with_ebpf", "ebpf", "auto");
+}
+
+/// The source named `name` in a `warden status --json`.
+fn status_source(status: &Value, name: &str) -> Option<Value> {
+    status["sources"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+}
+
+/// Without the eBPF process source there are no eBPF file programs: fanotify takes over, and
+/// the status says why.
+#[test]
+fn ebpf_files_fall_back_to_fanotify_without_ebpf() {
+    let test = "ebpf_files_fall_back_to_fanotify_without_ebpf";
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let mut agent = Agent::start(
+        "[sources]\nprocess = \"audit\"\n[network]\nenabled = false\n[files]\nsource = \"ebpf\"\n",
+    );
+    let status = agent.status();
+    let fanotify = status_source(&status, "fanotify").expect("fanotify in the status");
+    assert_eq!(fanotify["active"], true, "{status}");
+    assert_eq!(
+        status_source(&status, "ebpf").unwrap()["active"],
+        false,
+        "{status}"
+    );
+    let file = work.path().join("made-under-fanotify");
+    std::fs::write(&file, b"x").unwrap();
+    let path = s(&file);
+    let events = agent.wait_for_matching(&["--path", &path], "the file's creation", |ev| {
+        has(ev, "create", |e| file_path(e) == path)
+    });
+    let created = the(&events, "create", "the creation", |e| file_path(e) == path);
+    assert_eq!(created["warden"]["source"], "fanotify", "{created}");
+    agent.stop();
+    kernel.check();
 }
 
 #[test]
