@@ -4,7 +4,8 @@
  * Why here rather than from fanotify: fanotify allocates, merges and queues an event per change
  * in the changing process, and the agent then turns file handles back into paths. Here each
  * change costs the changing process one short program run that writes the path and the result
- * into the ring; nothing is queued per event and no handle is opened afterwards.
+ * into the ring; nothing is queued per event and no handle is opened afterwards. (A file storm
+ * of creates, renames, appends and deletes: +19 % wall time, against +49 % under fanotify.)
  *
  * Where: at the file syscalls' tracepoints, like the chmod/chown programs. (Function hooks —
  * fentry on the vfs, or BPF LSM — would see what the kernel resolved, but they are not
@@ -16,12 +17,14 @@
  *   to its struct file: FMODE_CREATED is a create; a watched file read is a read; a regular
  *   file opened for writing is a write-open, when asked for), unlink(at), rmdir, mkdir(at),
  *   mknod(at), rename(at/at2), link(at), symlink(at), truncate, ftruncate.
- * - close's entry: the last reference of a regular file opened for writing is a
- *   close-after-write (a file left open at exit is closed by the kernel, not by close(2), and
+ * - close's entry (and dup2's and dup3's, which close their new fd): the last reference of a
+ *   regular file opened for writing is a close-after-write (a file left open at exit is closed by the kernel, not by close(2), and
  *   is not reported so).
  * Paths are named as the call was given them, made absolute against the working directory or
  * the directory fd when relative (not normalized, as audit names them); an fd's file is named
- * by walking its dentries. */
+ * by walking its dentries.
+ * Not seen here (fanotify sees them): file operations submitted through io_uring, the calls of
+ * 32-bit processes (compat syscalls have no tracepoints), the kernel's own changes (nfsd). */
 
 #define KIND_FILE 6
 /* A file program found the per-CPU scratch record in use (only possible on a preemptible
