@@ -531,8 +531,7 @@ int warden_close(struct sys_enter *ctx)
 }
 
 /* dup2 and dup3 close their new fd when it is open (not when it is the old one). */
-SEC("tracepoint/syscalls/sys_enter_dup2")
-int warden_dup2(struct sys_enter *ctx)
+static __always_inline int duplicating(struct sys_enter *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid != warden_tgid && ctx->args[0] != ctx->args[1])
@@ -540,13 +539,16 @@ int warden_dup2(struct sys_enter *ctx)
 	return 0;
 }
 
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int warden_dup2(struct sys_enter *ctx)
+{
+	return duplicating(ctx);
+}
+
 SEC("tracepoint/syscalls/sys_enter_dup3")
 int warden_dup3(struct sys_enter *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (task->tgid != warden_tgid && ctx->args[0] != ctx->args[1])
-		closing(task, ctx->args[1]);
-	return 0;
+	return duplicating(ctx);
 }
 
 SEC("tracepoint/syscalls/sys_exit_ftruncate")
@@ -555,8 +557,7 @@ int warden_ftruncate_x(struct sys_exit *ctx)
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == warden_tgid)
 		return 0;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	struct file *f = current_file(task, SYSCALL_ARG0(regs));
+	struct file *f = current_file(task, SYSCALL_ARG0(entry_regs()));
 	struct file_view file = {};
 	struct inode_view inode = {};
 	if (!f || !read_file(f, &file) || !read_inode(file.inode, &inode))

@@ -8,13 +8,14 @@
 //! actor accept-loop COUNT          # listens on 127.0.0.1, prints {"port":..}, accepts COUNT
 //! actor connect-storm PORT COUNT
 //! actor file-storm DIR COUNT
+//! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
 //! ```
 //!
 //! `net` and `files` print one line `WARDEN-CHILD {json}` when done, then wait for stdin to
 //! close (so sockets stay open while the agent looks at them). The storms print a JSON summary
 //! (`{"pid":..,"ops":..,"seconds":..}`) and exit.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -74,10 +75,16 @@ fn main() -> anyhow::Result<()> {
             file_storm(&dir, count)?;
             report.insert("ops".into(), (count * 4).into());
         }
+        "read-storm" => {
+            let dir = PathBuf::from(arg(1)?);
+            let count: u64 = arg(2)?.parse()?;
+            read_storm(&dir, count)?;
+            report.insert("ops".into(), count.into());
+        }
         other => {
             bail!(
                 "unknown role {other:?}: net, datagram, files, accept-loop, connect-storm, \
-                 file-storm"
+                 file-storm, read-storm"
             )
         }
     }
@@ -159,6 +166,21 @@ fn files(dir: &Path, secret: &Path, report: &mut Map<String, Value>) -> anyhow::
     step("rmdir", std::fs::remove_dir(dir.join("sub")))?;
     let content = std::fs::read(secret).context("read the fake credential")?;
     report.insert("secret_len".into(), content.len().into());
+    Ok(())
+}
+
+/// `count` reads of whole small files (open, read, close), as a build reads its sources: no
+/// change to report, so what a watcher costs here is what it costs to look and find nothing.
+fn read_storm(dir: &Path, count: u64) -> anyhow::Result<()> {
+    const FILES: u64 = 100;
+    for i in 0..FILES {
+        std::fs::write(dir.join(format!("r{i}")), b"some source text\n")?;
+    }
+    let mut buf = Vec::with_capacity(64);
+    for i in 0..count {
+        buf.clear();
+        std::fs::File::open(dir.join(format!("r{}", i % FILES)))?.read_to_end(&mut buf)?;
+    }
     Ok(())
 }
 
