@@ -14,8 +14,8 @@
  * the traced path; these add only their own runs.
  * - A call's exit: its result, and its arguments, read back from the registers it was
  *   entered with (no entry program, no map): open, openat, openat2, creat (what the open did
- *   to its struct file: FMODE_CREATED is a create; a watched file read is a read; a regular
- *   file opened for writing is a write-open, when asked for), unlink(at), rmdir, mkdir(at),
+ *   to its struct file: FMODE_CREATED is a create; a regular file opened for writing is a
+ *   write-open, when asked for), unlink(at), rmdir, mkdir(at),
  *   mknod(at), rename(at/at2), link(at), symlink(at), truncate, ftruncate.
  * - close's entry (and dup2's and dup3's, which close their new fd): the last reference of a
  *   regular file opened for writing is a close-after-write (a file left open at exit is closed by the kernel, not by close(2), and
@@ -24,7 +24,9 @@
  * the directory fd when relative (not normalized, as audit names them); an fd's file is named
  * by walking its dentries.
  * Not seen here (fanotify sees them): file operations submitted through io_uring, the calls of
- * 32-bit processes (compat syscalls have no tracepoints), the kernel's own changes (nfsd). */
+ * 32-bit processes (compat syscalls have no tracepoints), the kernel's own changes (nfsd).
+ * Reads of the watched credential paths are not looked for here either: every open would pay
+ * for the lookups, where fanotify's inode marks on those paths cost the other reads nothing. */
 
 #define KIND_FILE 6
 /* A file program found the per-CPU scratch record in use (only possible on a preemptible
@@ -41,8 +43,7 @@
 #define FILE_LINK 8
 #define FILE_SYMLINK 9
 #define FILE_TRUNCATE 10
-#define FILE_READ 11
-#define FILE_MKNOD 12
+#define FILE_MKNOD 11
 
 /* The record's flags: a path's directory was deeper than the walk goes (its last components
  * only), or a relative name's directory fd was not an open file (the name alone). */
@@ -51,7 +52,6 @@
 #define FILE_PATH_UNRESOLVED 4
 #define FILE_OTHER_UNRESOLVED 8
 
-#define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define FMODE_CREATED 0x100000
 #define S_IFMT 0170000
@@ -62,8 +62,6 @@
 const volatile u32 warden_tgid = 0;
 /* Report regular files opened for writing (files.modify). */
 const volatile u8 report_write_opens = 0;
-/* The agent put inodes in WATCHED: look up each read. */
-const volatile u8 have_watches = 0;
 
 /* The object's path is `name` (as given, NUL-terminated; empty for an fd's file) and `base`
  * (the components, leaf first, of the directory a relative name is relative to, or of the fd's
@@ -107,21 +105,6 @@ static __always_inline struct file_record *file_scratch(void)
 	u32 zero = 0;
 	return bpf_map_lookup_elem(&FILE_SCRATCH, &zero);
 }
-
-/* A watched inode: the agent's credential stores. Value: 1 a watched file, 2 a watched
- * directory (reads of the files directly in it count). */
-struct watch_key {
-	u64 ino;
-	u32 dev;
-	u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct watch_key);
-	__type(value, u8);
-} WATCHED SEC(".maps");
 
 /* Per-CPU: the file scratch record is being written. */
 struct {
@@ -271,23 +254,6 @@ static __always_inline void file_record_send(struct file_record *r, u32 len)
 	u32 *busy = bpf_map_lookup_elem(&FILE_BUSY, &zero);
 	if (busy)
 		*busy = 0;
-}
-
-/* Is the inode watched, or is it a file directly in a watched directory? */
-static __always_inline bool watched(struct inode_view *inode, struct dentry *dentry)
-{
-	struct watch_key key = {};
-	key.ino = inode->ino;
-	bpf_probe_read_kernel(&key.dev, sizeof(key.dev),
-			      (void *)inode->sb + bpf_core_field_offset(struct super_block, s_dev));
-	if (bpf_map_lookup_elem(&WATCHED, &key))
-		return true;
-	struct inode *dir = BPF_CORE_READ(dentry, d_parent, d_inode);
-	if (!dir)
-		return false;
-	key.ino = BPF_CORE_READ(dir, i_ino);
-	u8 *kind = bpf_map_lookup_elem(&WATCHED, &key);
-	return kind && *kind == 2;
 }
 
 /* The walk of process.bpf.c's walk_path, for the file programs: one read per level for the dentry's parent and
@@ -446,16 +412,19 @@ static __always_inline int opened(struct sys_exit *ctx, s32 dfd, const char *nam
 		return 0;
 	struct file *f = current_file(task, ctx->ret);
 	struct file_view file = {};
+	if (!f || !read_file(f, &file))
+		return 0;
+	/* Most opens only read: they cost this much and no more. */
+	bool created = file.mode & FMODE_CREATED;
+	if (!created && !(report_write_opens && (file.mode & FMODE_WRITE)))
+		return 0;
 	struct inode_view inode = {};
-	if (!f || !read_file(f, &file) || !read_inode(file.inode, &inode))
+	if (!read_inode(file.inode, &inode))
 		return 0;
 	u32 op;
-	if (file.mode & FMODE_CREATED)
+	if (created)
 		op = FILE_CREATE;
-	else if (have_watches && (file.mode & FMODE_READ) && watched(&inode, file.dentry))
-		op = FILE_READ;
-	else if (report_write_opens && (file.mode & FMODE_WRITE) &&
-		 (inode.mode & S_IFMT) == S_IFREG)
+	else if ((inode.mode & S_IFMT) == S_IFREG)
 		op = FILE_OPEN_WRITE;
 	else
 		return 0;

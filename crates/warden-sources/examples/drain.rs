@@ -5,7 +5,7 @@
 //! - `fanotify`: every local filesystem marked with the agent's mask; paths resolved.
 //! - `audit`: the agent's file rules, in the daemon slot with its backlog settings; records
 //!   assembled into events.
-//! - `ebpf`: the eBPF programs with file activity (and the credential watches), records decoded.
+//! - `ebpf`: the eBPF programs with file activity (write-opens too), records decoded.
 //! - `ebpf-close`: the same without write-opens (as `files.modify = false`).
 //! - `ebpf-process`: the eBPF programs without file activity (the floor `ebpf` adds to).
 //!
@@ -19,7 +19,7 @@ use std::io::Read as _;
 use crossbeam_channel::Receiver;
 use warden_sources::audit::{AuditSource, AuditSourceConfig, WARDEN_KEY, file_rules};
 use warden_sources::ebpf::{EbpfConfig, EbpfSource, FileActivityConfig};
-use warden_sources::fanotify::{FanotifyConfig, FanotifySource, credential_watches};
+use warden_sources::fanotify::{FanotifyConfig, FanotifySource};
 
 const CHANNEL_CAPACITY: usize = 65_536;
 
@@ -50,12 +50,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (events, stats)
         }
         "ebpf" | "ebpf-close" | "ebpf-process" => {
-            let watches = credential_watches(std::path::Path::new("/etc/passwd"))?;
             let (mut source, rx) = EbpfSource::start(EbpfConfig {
                 channel_capacity: CHANNEL_CAPACITY,
                 files: (which != "ebpf-process").then(|| FileActivityConfig {
                     write_opens: which == "ebpf",
-                    watches: watches.into_iter().map(|w| w.path).collect(),
                     exclude_pid: Some(std::process::id()),
                 }),
                 ..EbpfConfig::default()

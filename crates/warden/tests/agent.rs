@@ -1709,7 +1709,10 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
             detail.contains("file changes from the file calls' tracepoints"),
             "{detail}"
         );
-        assert!(status_source(&status, "fanotify").is_none(), "{status}");
+        let fanotify = status_source(&status, "fanotify").expect("fanotify for the reads");
+        assert_eq!(fanotify["active"], true, "{status}");
+        let detail = fanotify["detail"].as_str().unwrap();
+        assert!(detail.starts_with("reads of "), "{detail}");
     }
     let (mut actor, report) = spawn_actor(&["files", &s(&dir), &s(&secret)], &[]);
     let pid = u64::from(actor.pid());
@@ -1743,6 +1746,8 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
         let want = match (told_by_call, process) {
             (true, "audit") => "audit",
             (true, _) => "ebpf",
+            // Beside eBPF's file changes, the watched paths' reads come from fanotify's marks.
+            (false, _) if source == "ebpf" && action(e) == "read" => "fanotify",
             (false, _) => source,
         };
         assert_eq!(e["warden"]["source"], want, "{e}");

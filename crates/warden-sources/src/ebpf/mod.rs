@@ -58,9 +58,6 @@ impl Default for EbpfConfig {
 pub struct FileActivityConfig {
     /// Regular files opened for writing (besides their close after writing).
     pub write_opens: bool,
-    /// Files and directories whose reads are reported (a directory: the files directly in
-    /// it). Paths that do not exist when the source starts are skipped.
-    pub watches: Vec<std::path::PathBuf>,
     /// This process's activity is not reported (the agent's own store).
     pub exclude_pid: Option<u32>,
 }
@@ -328,15 +325,12 @@ impl Loaded {
         use aya::programs::{BtfTracePoint, TracePoint};
         let btf = aya::Btf::from_sys_fs().map_err(load_error)?;
         let files_config = config.files.clone().unwrap_or_default();
-        let watches = watched_inodes(&files_config.watches);
         let own_pid = files_config.exclude_pid.unwrap_or(0);
         let write_opens = u8::from(files_config.write_opens);
-        let have_watches = u8::from(!watches.is_empty());
         let mut ebpf = aya::EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("warden_tgid", &own_pid, true)
             .override_global("report_write_opens", &write_opens, true)
-            .override_global("have_watches", &have_watches, true)
             .load(PROGRAM)
             .map_err(load_error)?;
         // Fork before exec before exit: whatever starts meanwhile is seen whole or not at all.
@@ -398,7 +392,7 @@ impl Loaded {
         let files = config
             .files
             .is_some()
-            .then(|| attach_file_programs(&mut ebpf, &watches));
+            .then(|| attach_file_programs(&mut ebpf));
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
@@ -480,56 +474,11 @@ impl Loaded {
     }
 }
 
-/// A watched inode as bpf/files.h keys them: inode, then the kernel's device number.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct WatchKey {
-    ino: u64,
-    dev: u32,
-    pad: u32,
-}
-
-// SAFETY: plain integers, no padding left undefined (pad is a field).
-#[cfg(warden_bpf)]
-unsafe impl aya::Pod for WatchKey {}
-
-/// The inodes of the watched paths that exist, with 1 for a file and 2 for a directory.
-fn watched_inodes(paths: &[std::path::PathBuf]) -> Vec<(WatchKey, u8)> {
-    use std::os::unix::fs::MetadataExt;
-    paths
-        .iter()
-        .filter_map(|path| {
-            let meta = std::fs::metadata(path).ok()?;
-            let dev = meta.dev();
-            // The kernel's dev_t: 12 bits of major above 20 of minor.
-            let kernel_dev = (libc::major(dev) << 20) | (libc::minor(dev) & 0xf_ffff);
-            let key = WatchKey {
-                ino: meta.ino(),
-                dev: kernel_dev,
-                pad: 0,
-            };
-            Some((key, if meta.is_dir() { 2 } else { 1 }))
-        })
-        .collect()
-}
-
 /// Loads and attaches the file programs (all or none: a half-attached set would report some
-/// kinds of change and silently not others), after filling WATCHED.
+/// kinds of change and silently not others).
 #[cfg(warden_bpf)]
-fn attach_file_programs(ebpf: &mut aya::Ebpf, watches: &[(WatchKey, u8)]) -> Result<(), String> {
+fn attach_file_programs(ebpf: &mut aya::Ebpf) -> Result<(), String> {
     use aya::programs::TracePoint;
-    if !watches.is_empty() {
-        let map = ebpf
-            .map_mut("WATCHED")
-            .ok_or("no WATCHED map in the object")?;
-        let mut watched = aya::maps::HashMap::<_, WatchKey, u8>::try_from(map)
-            .map_err(|e| format!("WATCHED: {e}"))?;
-        for (key, kind) in watches {
-            watched
-                .insert(key, kind, 0)
-                .map_err(|e| format!("WATCHED: {e}"))?;
-        }
-    }
     tracefs_here()?;
     let exits = [
         "openat",

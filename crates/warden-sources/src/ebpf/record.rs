@@ -239,8 +239,6 @@ pub enum FileOp {
     Symlink,
     /// truncate, ftruncate.
     Truncate,
-    /// An open for reading of a watched file.
-    Read,
     /// mknod, mknodat.
     Mknod,
 }
@@ -250,14 +248,14 @@ impl FileOp {
         use FileOp::*;
         [
             Create, OpenWrite, CloseWrite, Unlink, Rmdir, Mkdir, Rename, Link, Symlink, Truncate,
-            Read, Mknod,
+            Mknod,
         ]
         .get((code as usize).checked_sub(1)?)
         .copied()
     }
 }
 
-/// A file change (or a watched read), read at the changing process's syscall.
+/// A file change, read at the changing process's syscall.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileRecord {
     /// What happened.
@@ -305,7 +303,7 @@ pub enum Record {
     Exit(ExitRecord),
     /// A chmod or chown call.
     Attr(Box<AttrRecord>),
-    /// A file change or watched read.
+    /// A file change.
     File(Box<FileRecord>),
 }
 

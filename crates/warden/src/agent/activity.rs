@@ -405,17 +405,6 @@ pub fn ebpf_file_event(
         EbpfFileOp::Link => (FileAction::Link, "link"),
         EbpfFileOp::Symlink => (FileAction::Symlink, "symlink"),
         EbpfFileOp::Truncate => (FileAction::Truncate, "truncate"),
-        EbpfFileOp::Read => (FileAction::Read, "open"),
-    };
-    let watch = if action == FileAction::Read {
-        Some(
-            policy
-                .watch_of(&record.path)
-                .ok_or("file/unwatched_read")?
-                .to_string(),
-        )
-    } else {
-        None
     };
     let is_dir = match record.op {
         EbpfFileOp::Mkdir | EbpfFileOp::Rmdir => Some(true),
@@ -441,7 +430,7 @@ pub fn ebpf_file_event(
         owner_uid: record.uid,
         owner_gid: record.gid,
         is_dir,
-        watch,
+        watch: None,
         // An open's result is its descriptor.
         success: record.ret >= 0,
         exit: Some(i64::from(record.ret)),

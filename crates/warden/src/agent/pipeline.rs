@@ -335,7 +335,7 @@ impl Agent {
 
         let watches = watch_list(config);
         // Subscribe before the /proc scan so nothing that starts in between is missed.
-        let ebpf = start_ebpf(config, &watches, &mut status)?;
+        let ebpf = start_ebpf(config, &mut status)?;
         let connector = if ebpf.is_some() {
             status.sources.push(SourceStatus {
                 name: "proc_connector".into(),
@@ -382,6 +382,10 @@ impl Agent {
             .is_some_and(|(src, _)| src.files() == Some(Ok(())));
         let fanotify_files =
             config.files.source == "fanotify" || (config.files.source == "ebpf" && !ebpf_files);
+        // Beside eBPF's file changes, reads of the watched paths still come from fanotify: its
+        // marks on those paths cost the reads elsewhere nothing, where the eBPF programs would
+        // have to look at every open.
+        let fanotify_watches_only = ebpf_files && !watches.is_empty();
         let audit_attribute_calls = fanotify_files && !ebpf_attribute_calls;
         let rules = audit_rules(config, &watches, audit_execs, audit_attribute_calls);
         let audit = if config.sources.audit && !rules.is_empty() {
@@ -457,10 +461,13 @@ impl Agent {
                 (w.path.as_os_str().as_bytes().to_vec(), w.label.clone())
             })
             .collect();
-        let fanotify = if fanotify_files {
+        let fanotify = if fanotify_files || fanotify_watches_only {
             let fan_config = FanotifyConfig {
-                filesystems: (!config.files.filesystems.is_empty())
-                    .then(|| config.files.filesystems.clone()),
+                filesystems: if fanotify_watches_only {
+                    Some(Vec::new())
+                } else {
+                    (!config.files.filesystems.is_empty()).then(|| config.files.filesystems.clone())
+                },
                 watches: watches.clone(),
                 exclude_prefixes: config
                     .files
@@ -487,11 +494,17 @@ impl Agent {
                     };
                     let filesystems = marked(MarkKind::Filesystem);
                     let watched = marked(MarkKind::Watch).len();
-                    let mut detail = format!(
-                        "file changes on {} ({} watched credential paths)",
-                        filesystems.join(", "),
-                        watched
-                    );
+                    let mut detail = if fanotify_watches_only {
+                        format!(
+                            "reads of {watched} watched credential paths (file changes from eBPF)"
+                        )
+                    } else {
+                        format!(
+                            "file changes on {} ({} watched credential paths)",
+                            filesystems.join(", "),
+                            watched
+                        )
+                    };
                     for m in source.marks().iter().filter(|m| m.refused.is_some()) {
                         if m.kind == MarkKind::Filesystem {
                             detail.push_str(&format!(
@@ -1359,7 +1372,6 @@ impl Agent {
 /// (audit and the connector take over when it cannot load), not started with "audit".
 fn start_ebpf(
     config: &Config,
-    watches: &[WatchPath],
     status: &mut Status,
 ) -> anyhow::Result<Option<(EbpfSource, Receiver<Record>)>> {
     let mode = config.sources.process.as_str();
@@ -1373,7 +1385,6 @@ fn start_ebpf(
             attribute_changes: matches!(config.files.source.as_str(), "fanotify" | "ebpf"),
             files: (config.files.source == "ebpf").then(|| FileActivityConfig {
                 write_opens: config.files.modify,
-                watches: watches.iter().map(|w| w.path.clone()).collect(),
                 exclude_pid: Some(std::process::id()),
             }),
         }) {
@@ -1397,11 +1408,9 @@ fn start_ebpf(
                     None => {}
                 }
                 match pair.0.files() {
-                    Some(Ok(())) => detail.push_str(&format!(
-                        "; file changes from the file calls' tracepoints ({} watched \
-                         credential paths)",
-                        watches.len()
-                    )),
+                    Some(Ok(())) => {
+                        detail.push_str("; file changes from the file calls' tracepoints")
+                    }
                     Some(Err(why)) => detail.push_str(&format!(
                         "; file changes not from eBPF ({why}): fanotify instead"
                     )),
