@@ -18,13 +18,16 @@
  *   write-open, when asked for), unlink(at), rmdir, mkdir(at),
  *   mknod(at), rename(at/at2), link(at), symlink(at), truncate, ftruncate.
  * - close's entry (and dup2's and dup3's, which close their new fd): the last reference of a
- *   regular file opened for writing is a close-after-write (a file left open at exit is closed by the kernel, not by close(2), and
- *   is not reported so).
+ *   regular file opened for writing is a close-after-write.
+ * - A process's exit (its last thread): the files it still holds, which the kernel closes
+ *   rather than close(2) — a program writing to its redirected standard output —, the same
+ *   way, for its first 64 descriptors.
  * Paths are named as the call was given them, made absolute against the working directory or
  * the directory fd when relative (not normalized, as audit names them); an fd's file is named
  * by walking its dentries.
  * Not seen here (fanotify sees them): file operations submitted through io_uring, the calls of
- * 32-bit processes (compat syscalls have no tracepoints), the kernel's own changes (nfsd).
+ * 32-bit processes (compat syscalls have no tracepoints), the kernel's own changes (nfsd), the
+ * files a process leaves open at exit beyond its first 64 descriptors.
  * Reads of the watched credential paths are not looked for here either: every open would pay
  * for the lookups, where fanotify's inode marks on those paths cost the other reads nothing. */
 
@@ -644,5 +647,37 @@ int warden_symlinkat_x(struct sys_exit *ctx)
 	struct pt_regs *regs = entry_regs();
 	named_op(FILE_SYMLINK, ctx->ret, SYSCALL_ARG1(regs), (const char *)SYSCALL_ARG2(regs), 0,
 		 (const char *)SYSCALL_ARG0(regs), true);
+	return 0;
+}
+
+/* The descriptors a process still holds at exit that are looked at (one word of its table's
+ * bitmap of open descriptors). */
+#define EXIT_FDS 64
+
+static long exit_close_step(u32 fd, void *ctx)
+{
+	u64 open = *(u64 *)ctx;
+	if ((open >> (fd & 63)) == 0)
+		return 1; /* no open descriptor from here on */
+	if (open & (1ULL << (fd & 63)))
+		closing(bpf_get_current_task_btf(), fd);
+	return 0;
+}
+
+/* The last thread of a process exits (the kernel closes its files after this tracepoint): its
+ * files open for writing whose last reference it holds are closes after writing too. Attached
+ * before the exit program, so that they come before the process's exit record. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(warden_exit_files, struct task_struct *task)
+{
+	if (task->tgid == warden_tgid || task->signal->live.counter != 0)
+		return 0;
+	struct files_struct *files = task->files;
+	if (!files)
+		return 0;
+	u64 open = 0;
+	bpf_probe_read_kernel(&open, sizeof(open), files->fdt->open_fds);
+	if (open)
+		bpf_loop(EXIT_FDS, exit_close_step, &open, 0);
 	return 0;
 }

@@ -158,6 +158,7 @@ struct pt_regs {
 struct fdtable {
 	unsigned int max_fds;
 	struct file **fd;
+	unsigned long *open_fds;
 } __attribute__((preserve_access_index));
 
 struct files_struct {

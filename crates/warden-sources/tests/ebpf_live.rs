@@ -660,6 +660,57 @@ fn file_activity_is_reported_with_paths_identity_and_results() {
     assert!(!files.iter().any(|f| f.path_truncated || f.other_truncated));
 }
 
+/// A program writing to its redirected standard output exits without closing it: the kernel
+/// closes it, and that is the close after writing, in the child's name, before its exit.
+#[test]
+fn files_left_open_at_exit_are_closes_after_writing() {
+    let _one = serialize();
+    let config = EbpfConfig {
+        files: Some(FileActivityConfig::default()),
+        ..EbpfConfig::default()
+    };
+    let Some((_src, rx)) = source_with(config) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
+    let out = dir_path.join("out.txt");
+    let file = std::fs::File::create(&out).unwrap();
+    let child = Command::new("/bin/echo")
+        .arg("written")
+        .stdout(Stdio::from(file))
+        .spawn()
+        .unwrap();
+    let child_pid = child.id();
+    let status = child.wait_with_output().unwrap().status;
+    assert!(status.success());
+    let path = out.into_os_string().into_vec();
+    let records = collect(&rx, |seen| {
+        seen.iter()
+            .any(|r| matches!(r, Record::Exit(e) if e.pid == child_pid))
+    });
+    let close = records
+        .iter()
+        .position(|r| matches!(r, Record::File(f) if f.op == FileOp::CloseWrite && f.path == path))
+        .unwrap_or_else(|| panic!("no close of the output: {records:#?}"));
+    let Record::File(f) = &records[close] else {
+        unreachable!()
+    };
+    assert_eq!(f.pid, child_pid, "the exiting child's");
+    let exit = records
+        .iter()
+        .position(|r| matches!(r, Record::Exit(e) if e.pid == child_pid))
+        .unwrap();
+    assert!(close < exit, "the close comes before the exit");
+    // The parent's own copy, closed after the spawn while the child held it, was no last
+    // reference: one close in all.
+    let closes = records
+        .iter()
+        .filter(|r| matches!(r, Record::File(f) if f.op == FileOp::CloseWrite && f.path == path))
+        .count();
+    assert_eq!(closes, 1, "{records:#?}");
+}
+
 #[test]
 fn the_agents_own_file_activity_is_not_reported() {
     let _one = serialize();

@@ -333,6 +333,12 @@ impl Loaded {
             .override_global("report_write_opens", &write_opens, true)
             .load(PROGRAM)
             .map_err(load_error)?;
+        // File programs first: at a process's exit, the closes of the files it still holds
+        // then come before its exit record (programs on one tracepoint run in attach order).
+        let files = config
+            .files
+            .is_some()
+            .then(|| attach_file_programs(&mut ebpf, &btf));
         // Fork before exec before exit: whatever starts meanwhile is seen whole or not at all.
         for (name, tracepoint) in [
             ("warden_fork", "sched_process_fork"),
@@ -389,10 +395,6 @@ impl Loaded {
             }
             Ok(())
         });
-        let files = config
-            .files
-            .is_some()
-            .then(|| attach_file_programs(&mut ebpf));
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
@@ -474,12 +476,46 @@ impl Loaded {
     }
 }
 
-/// Loads and attaches the file programs (all or none: a half-attached set would report some
-/// kinds of change and silently not others).
+/// Loads and attaches the file programs: all or none (a half-attached set would report some
+/// kinds of change and silently not others, beside fanotify reporting them all).
 #[cfg(warden_bpf)]
-fn attach_file_programs(ebpf: &mut aya::Ebpf) -> Result<(), String> {
-    use aya::programs::TracePoint;
+fn attach_file_programs(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), String> {
+    let attached = try_attach_file_programs(ebpf, btf);
+    if attached.is_err() {
+        for (name, _) in file_tracepoints() {
+            if let Ok(p) = program::<aya::programs::TracePoint>(ebpf, &name) {
+                let _ = p.unload();
+            }
+        }
+        if let Ok(p) = program::<aya::programs::BtfTracePoint>(ebpf, "warden_exit_files") {
+            let _ = p.unload();
+        }
+    }
+    attached
+}
+
+#[cfg(warden_bpf)]
+fn try_attach_file_programs(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), String> {
+    use aya::programs::{BtfTracePoint, TracePoint};
+    let exits: &mut BtfTracePoint =
+        program(ebpf, "warden_exit_files").map_err(|e| e.to_string())?;
+    exits
+        .load("sched_process_exit", btf)
+        .and_then(|()| exits.attach().map(drop))
+        .map_err(|e| format!("tracepoint sched_process_exit: {e}: {e:?}"))?;
     tracefs_here()?;
+    for (name, tracepoint) in file_tracepoints() {
+        let p: &mut TracePoint = program(ebpf, &name).map_err(|e| e.to_string())?;
+        p.load()
+            .and_then(|()| p.attach("syscalls", &tracepoint).map(drop))
+            .map_err(|e| format!("tracepoint syscalls/{tracepoint}: {e}: {e:?}"))?;
+    }
+    Ok(())
+}
+
+/// The file programs at syscall tracepoints: (program, tracepoint).
+#[cfg(warden_bpf)]
+fn file_tracepoints() -> impl Iterator<Item = (String, String)> {
     let exits = [
         "openat",
         "openat2",
@@ -502,18 +538,11 @@ fn attach_file_programs(ebpf: &mut aya::Ebpf) -> Result<(), String> {
         "symlink",
         "symlinkat",
     ];
-    let programs = exits
-        .iter()
+    exits
+        .into_iter()
         .map(|call| (format!("warden_{call}_x"), format!("sys_exit_{call}")))
         .chain(
             ["close", "dup2", "dup3"]
                 .map(|call| (format!("warden_{call}"), format!("sys_enter_{call}"))),
-        );
-    for (name, tracepoint) in programs {
-        let p: &mut TracePoint = program(ebpf, &name).map_err(|e| e.to_string())?;
-        p.load()
-            .and_then(|()| p.attach("syscalls", &tracepoint).map(drop))
-            .map_err(|e| format!("tracepoint syscalls/{tracepoint}: {e}: {e:?}"))?;
-    }
-    Ok(())
+        )
 }
