@@ -771,8 +771,8 @@ ATTR_EXIT(lchown)
 ATTR_EXIT(fchown)
 ATTR_EXIT(fchownat)
 
-/* File activity: creates, writes, renames, deletes, links, truncates and watched reads (on the
- * architectures whose syscall registers kernel.h knows). */
+/* File activity: creates, writes, closes after writing, renames, deletes, links and truncates
+ * (on the architectures whose syscall registers kernel.h knows). */
 #ifdef SYSCALL_ARG0
 #include "files.h"
 #endif
