@@ -48,6 +48,32 @@
 #define FILE_TRUNCATE 10
 #define FILE_MKNOD 11
 
+/* The call a record was taken at (src/ebpf/record.rs names them in this order). */
+#define CALL_open 1
+#define CALL_openat 2
+#define CALL_openat2 3
+#define CALL_creat 4
+#define CALL_close 5
+#define CALL_dup2 6
+#define CALL_dup3 7
+#define CALL_exit 8
+#define CALL_ftruncate 9
+#define CALL_truncate 10
+#define CALL_unlink 11
+#define CALL_unlinkat 12
+#define CALL_rmdir 13
+#define CALL_mkdir 14
+#define CALL_mkdirat 15
+#define CALL_mknod 16
+#define CALL_mknodat 17
+#define CALL_rename 18
+#define CALL_renameat 19
+#define CALL_renameat2 20
+#define CALL_link 21
+#define CALL_linkat 22
+#define CALL_symlink 23
+#define CALL_symlinkat 24
+
 /* The record's flags: a path's directory was deeper than the walk goes (its last components
  * only), or a relative name's directory fd was not an open file (the name alone). */
 #define FILE_PATH_TRUNCATED 1
@@ -73,7 +99,8 @@ const volatile u8 report_write_opens = 0;
 struct file_record {
 	struct header h;
 	s32 ret;	/* 0 (or the fd opened), or -errno */
-	u32 op;		/* FILE_* */
+	u16 op;		/* FILE_* */
+	u16 call;	/* CALL_*: the call it was taken at */
 	u64 ino;	/* the object's inode, where the call had its file (0: not known) */
 	u32 dev_major;
 	u32 dev_minor;
@@ -188,7 +215,8 @@ static __always_inline bool read_inode(struct inode *src, struct inode_view *v)
 static __always_inline void set_inode(struct file_record *r, struct inode_view *v)
 {
 	u32 dev = 0;
-	bpf_probe_read_kernel(&dev, sizeof(dev), (void *)v->sb + bpf_core_field_offset(struct super_block, s_dev));
+	bpf_probe_read_kernel(&dev, sizeof(dev),
+			      (void *)v->sb + bpf_core_field_offset(struct super_block, s_dev));
 	r->ino = v->ino;
 	r->dev_major = dev >> 20;
 	r->dev_minor = dev & ((1U << 20) - 1);
@@ -212,7 +240,7 @@ static __always_inline struct file *current_file(struct task_struct *task, s32 f
 }
 
 static __always_inline struct file_record *file_record_begin(struct task_struct *task, u32 op,
-							     s64 ret)
+							     u32 call, s64 ret)
 {
 	u32 zero = 0;
 	u32 *busy = bpf_map_lookup_elem(&FILE_BUSY, &zero);
@@ -231,6 +259,7 @@ static __always_inline struct file_record *file_record_begin(struct task_struct 
 	r->h.boot_ns = bpf_ktime_get_boot_ns();
 	r->h.start_ns = task->group_leader->start_boottime;
 	r->op = op;
+	r->call = call;
 	r->ret = ret;
 	r->flags = 0;
 	r->name_len = 0;
@@ -259,8 +288,9 @@ static __always_inline void file_record_send(struct file_record *r, u32 len)
 		*busy = 0;
 }
 
-/* The walk of process.bpf.c's walk_path, for the file programs: one read per level for the dentry's parent and
- * name (its head), one for the name itself; the mount's root read once per mount. */
+/* The walk of process.bpf.c's walk_path, for the file programs: one read per level for the
+ * dentry's parent and name (its head), one for the name itself; the mount's root read once per
+ * mount. */
 struct fwalk {
 	struct dentry *dentry;
 	struct mount *mnt;
@@ -369,13 +399,14 @@ static __always_inline u32 name_path(struct file_record *r, struct task_struct *
 /* Sends a record of `op` whose object is `name` relative to `dfd`, and, when `other` is
  * given, whose other path is `other` relative to `other_dfd` (`other_verbatim`: as given,
  * never made absolute — a symlink's target). */
-static __always_inline void named_op(u32 op, s64 ret, s32 dfd, const char *name, s32 other_dfd,
+static __always_inline void named_op(u32 call, u32 op, s64 ret, s32 dfd, const char *name,
+				     s32 other_dfd,
 				     const char *other, bool other_verbatim)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == warden_tgid)
 		return;
-	struct file_record *r = file_record_begin(task, op, ret);
+	struct file_record *r = file_record_begin(task, op, call, ret);
 	if (!r)
 		return;
 	u32 name_len, base_len;
@@ -406,7 +437,7 @@ static __always_inline struct pt_regs *entry_regs(void)
 }
 
 /* An open returned: what did it do to its file? */
-static __always_inline int opened(struct sys_exit *ctx, s32 dfd, const char *name)
+static __always_inline int opened(struct sys_exit *ctx, u32 call, s32 dfd, const char *name)
 {
 	if (ctx->ret < 0)
 		return 0;
@@ -431,7 +462,7 @@ static __always_inline int opened(struct sys_exit *ctx, s32 dfd, const char *nam
 		op = FILE_OPEN_WRITE;
 	else
 		return 0;
-	struct file_record *r = file_record_begin(task, op, ctx->ret);
+	struct file_record *r = file_record_begin(task, op, call, ctx->ret);
 	if (!r)
 		return 0;
 	set_inode(r, &inode);
@@ -447,32 +478,32 @@ SEC("tracepoint/syscalls/sys_exit_openat")
 int warden_openat_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
-	return opened(ctx, SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs));
+	return opened(ctx, CALL_openat, SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs));
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int warden_openat2_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
-	return opened(ctx, SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs));
+	return opened(ctx, CALL_openat2, SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs));
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int warden_open_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
-	return opened(ctx, AT_FDCWD, (const char *)SYSCALL_ARG0(regs));
+	return opened(ctx, CALL_open, AT_FDCWD, (const char *)SYSCALL_ARG0(regs));
 }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int warden_creat_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
-	return opened(ctx, AT_FDCWD, (const char *)SYSCALL_ARG0(regs));
+	return opened(ctx, CALL_creat, AT_FDCWD, (const char *)SYSCALL_ARG0(regs));
 }
 
 /* A regular file opened for writing whose last reference goes: a close-after-write of `f`. */
-static __always_inline void closing(struct task_struct *task, s32 fd)
+static __always_inline void closing(struct task_struct *task, s32 fd, u32 call)
 {
 	struct file *f = current_file(task, fd);
 	struct file_view file = {};
@@ -484,7 +515,7 @@ static __always_inline void closing(struct task_struct *task, s32 fd)
 	struct inode_view inode = {};
 	if (!read_inode(file.inode, &inode) || (inode.mode & S_IFMT) != S_IFREG)
 		return;
-	struct file_record *r = file_record_begin(task, FILE_CLOSE_WRITE, 0);
+	struct file_record *r = file_record_begin(task, FILE_CLOSE_WRITE, call, 0);
 	if (!r)
 		return;
 	set_inode(r, &inode);
@@ -498,29 +529,29 @@ int warden_close(struct sys_enter *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid != warden_tgid)
-		closing(task, ctx->args[0]);
+		closing(task, ctx->args[0], CALL_close);
 	return 0;
 }
 
 /* dup2 and dup3 close their new fd when it is open (not when it is the old one). */
-static __always_inline int duplicating(struct sys_enter *ctx)
+static __always_inline int duplicating(struct sys_enter *ctx, u32 call)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid != warden_tgid && ctx->args[0] != ctx->args[1])
-		closing(task, ctx->args[1]);
+		closing(task, ctx->args[1], call);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_dup2")
 int warden_dup2(struct sys_enter *ctx)
 {
-	return duplicating(ctx);
+	return duplicating(ctx, CALL_dup2);
 }
 
 SEC("tracepoint/syscalls/sys_enter_dup3")
 int warden_dup3(struct sys_enter *ctx)
 {
-	return duplicating(ctx);
+	return duplicating(ctx, CALL_dup3);
 }
 
 SEC("tracepoint/syscalls/sys_exit_ftruncate")
@@ -534,7 +565,7 @@ int warden_ftruncate_x(struct sys_exit *ctx)
 	struct inode_view inode = {};
 	if (!f || !read_file(f, &file) || !read_inode(file.inode, &inode))
 		return 0;
-	struct file_record *r = file_record_begin(task, FILE_TRUNCATE, ctx->ret);
+	struct file_record *r = file_record_begin(task, FILE_TRUNCATE, CALL_ftruncate, ctx->ret);
 	if (!r)
 		return 0;
 	set_inode(r, &inode);
@@ -550,8 +581,8 @@ int warden_ftruncate_x(struct sys_exit *ctx)
 	int warden_##call##_x(struct sys_exit *ctx)                                            \
 	{                                                                                      \
 		struct pt_regs *regs = entry_regs();                                           \
-		named_op(op, ctx->ret, AT_FDCWD, (const char *)SYSCALL_ARG0(regs), 0, NULL,    \
-			 false);                                                               \
+		named_op(CALL_##call, op, ctx->ret, AT_FDCWD, (const char *)SYSCALL_ARG0(regs),  \
+			 0, NULL, false);                                                      \
 		return 0;                                                                      \
 	}
 
@@ -561,7 +592,8 @@ int warden_ftruncate_x(struct sys_exit *ctx)
 	int warden_##call##_x(struct sys_exit *ctx)                                            \
 	{                                                                                      \
 		struct pt_regs *regs = entry_regs();                                           \
-		named_op(op, ctx->ret, SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs), 0, \
+		named_op(CALL_##call, op, ctx->ret, SYSCALL_ARG0(regs),                       \
+			 (const char *)SYSCALL_ARG1(regs), 0,                                   \
 			 NULL, false);                                                         \
 		return 0;                                                                      \
 	}
@@ -579,7 +611,8 @@ int warden_unlinkat_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
 	u32 op = SYSCALL_ARG2(regs) & AT_REMOVEDIR ? FILE_RMDIR : FILE_UNLINK;
-	named_op(op, ctx->ret, SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs), 0, NULL,
+	named_op(CALL_unlinkat, op, ctx->ret, SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs), 0,
+		 NULL,
 		 false);
 	return 0;
 }
@@ -588,16 +621,16 @@ SEC("tracepoint/syscalls/sys_exit_rename")
 int warden_rename_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
-	named_op(FILE_RENAME, ctx->ret, AT_FDCWD, (const char *)SYSCALL_ARG1(regs), AT_FDCWD,
+	named_op(CALL_rename, FILE_RENAME, ctx->ret, AT_FDCWD, (const char *)SYSCALL_ARG1(regs), AT_FDCWD,
 		 (const char *)SYSCALL_ARG0(regs), false);
 	return 0;
 }
 
 /* renameat and renameat2 (the flags are a fifth argument). */
-static __always_inline int renamed_at(struct sys_exit *ctx)
+static __always_inline int renamed_at(struct sys_exit *ctx, u32 call)
 {
 	struct pt_regs *regs = entry_regs();
-	named_op(FILE_RENAME, ctx->ret, SYSCALL_ARG2(regs), (const char *)SYSCALL_ARG3(regs),
+	named_op(call, FILE_RENAME, ctx->ret, SYSCALL_ARG2(regs), (const char *)SYSCALL_ARG3(regs),
 		 SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs), false);
 	return 0;
 }
@@ -605,20 +638,20 @@ static __always_inline int renamed_at(struct sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_renameat")
 int warden_renameat_x(struct sys_exit *ctx)
 {
-	return renamed_at(ctx);
+	return renamed_at(ctx, CALL_renameat);
 }
 
 SEC("tracepoint/syscalls/sys_exit_renameat2")
 int warden_renameat2_x(struct sys_exit *ctx)
 {
-	return renamed_at(ctx);
+	return renamed_at(ctx, CALL_renameat2);
 }
 
 SEC("tracepoint/syscalls/sys_exit_link")
 int warden_link_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
-	named_op(FILE_LINK, ctx->ret, AT_FDCWD, (const char *)SYSCALL_ARG1(regs), AT_FDCWD,
+	named_op(CALL_link, FILE_LINK, ctx->ret, AT_FDCWD, (const char *)SYSCALL_ARG1(regs), AT_FDCWD,
 		 (const char *)SYSCALL_ARG0(regs), false);
 	return 0;
 }
@@ -627,7 +660,7 @@ SEC("tracepoint/syscalls/sys_exit_linkat")
 int warden_linkat_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
-	named_op(FILE_LINK, ctx->ret, SYSCALL_ARG2(regs), (const char *)SYSCALL_ARG3(regs),
+	named_op(CALL_linkat, FILE_LINK, ctx->ret, SYSCALL_ARG2(regs), (const char *)SYSCALL_ARG3(regs),
 		 SYSCALL_ARG0(regs), (const char *)SYSCALL_ARG1(regs), false);
 	return 0;
 }
@@ -636,7 +669,7 @@ SEC("tracepoint/syscalls/sys_exit_symlink")
 int warden_symlink_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
-	named_op(FILE_SYMLINK, ctx->ret, AT_FDCWD, (const char *)SYSCALL_ARG1(regs), 0,
+	named_op(CALL_symlink, FILE_SYMLINK, ctx->ret, AT_FDCWD, (const char *)SYSCALL_ARG1(regs), 0,
 		 (const char *)SYSCALL_ARG0(regs), true);
 	return 0;
 }
@@ -645,8 +678,8 @@ SEC("tracepoint/syscalls/sys_exit_symlinkat")
 int warden_symlinkat_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
-	named_op(FILE_SYMLINK, ctx->ret, SYSCALL_ARG1(regs), (const char *)SYSCALL_ARG2(regs), 0,
-		 (const char *)SYSCALL_ARG0(regs), true);
+	named_op(CALL_symlinkat, FILE_SYMLINK, ctx->ret, SYSCALL_ARG1(regs),
+		 (const char *)SYSCALL_ARG2(regs), 0, (const char *)SYSCALL_ARG0(regs), true);
 	return 0;
 }
 
@@ -660,7 +693,7 @@ static long exit_close_step(u32 fd, void *ctx)
 	if ((open >> (fd & 63)) == 0)
 		return 1; /* no open descriptor from here on */
 	if (open & (1ULL << (fd & 63)))
-		closing(bpf_get_current_task_btf(), fd);
+		closing(bpf_get_current_task_btf(), fd, CALL_exit);
 	return 0;
 }
 

@@ -619,6 +619,7 @@ fn file_activity_is_reported_with_paths_identity_and_results() {
     assert_eq!(create.mode, Some(created.mode()));
     assert_eq!(ticks_of(create.start_ns), procfs::start_ticks(me).unwrap());
     assert_eq!(find(FileOp::CloseWrite, "a").inode, Some(created.ino()));
+    assert_eq!(create.call, Some("openat"), "std opens with openat");
     let rename = find(FileOp::Rename, "b");
     assert_eq!(
         (rename.ret, rename.other.clone()),
@@ -650,9 +651,10 @@ fn file_activity_is_reported_with_paths_identity_and_results() {
     assert_eq!(find(FileOp::Unlink, "never-was").ret, -libc::ENOENT);
     let shell_create = find(FileOp::Create, "rel");
     assert_ne!(shell_create.pid, me, "the shell's open");
+    let dup_closed = find(FileOp::CloseWrite, "rel");
     assert_eq!(
-        find(FileOp::CloseWrite, "rel").pid,
-        shell_create.pid,
+        (dup_closed.pid, dup_closed.call),
+        (shell_create.pid, Some("dup2")),
         "closed by dup2"
     );
     let mv = find(FileOp::Rename, "rel2");
@@ -676,8 +678,9 @@ fn files_left_open_at_exit_are_closes_after_writing() {
     let dir_path = std::fs::canonicalize(dir.path()).unwrap();
     let out = dir_path.join("out.txt");
     let file = std::fs::File::create(&out).unwrap();
-    let child = Command::new("/bin/echo")
-        .arg("written")
+    // The shell's own echo: unlike coreutils' echo, it does not close its output itself.
+    let child = Command::new("/bin/sh")
+        .args(["-c", "echo written"])
         .stdout(Stdio::from(file))
         .spawn()
         .unwrap();
@@ -696,7 +699,11 @@ fn files_left_open_at_exit_are_closes_after_writing() {
     let Record::File(f) = &records[close] else {
         unreachable!()
     };
-    assert_eq!(f.pid, child_pid, "the exiting child's");
+    assert_eq!(
+        (f.pid, f.call),
+        (child_pid, Some("exit")),
+        "the exiting child's"
+    );
     let exit = records
         .iter()
         .position(|r| matches!(r, Record::Exit(e) if e.pid == child_pid))

@@ -260,6 +260,9 @@ impl FileOp {
 pub struct FileRecord {
     /// What happened.
     pub op: FileOp,
+    /// The call it was taken at (`openat`, `renameat2`, `dup2`...; `exit` for a file closed
+    /// by its process's exit); None for a call this build does not know.
+    pub call: Option<&'static str>,
     /// The acting process.
     pub pid: u32,
     /// When, `CLOCK_BOOTTIME` ns.
@@ -458,7 +461,8 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             if b.len() < FILE_DATA {
                 return Err(short("file"));
             }
-            let op = FileOp::of(u32_at(b, 28)).ok_or(RecordError::UnknownKind(KIND_FILE))?;
+            let op =
+                FileOp::of(u32::from(u16_at(b, 28))).ok_or(RecordError::UnknownKind(KIND_FILE))?;
             let lens = [60, 62, 64, 66].map(|at| usize::from(u16_at(b, at)));
             let Some(mut data) = b[FILE_DATA..].get(..lens.iter().sum()) else {
                 return Err(short("file"));
@@ -475,6 +479,9 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             let inode = Some(u64_at(b, 32)).filter(|&i| i != 0);
             Ok(Record::File(Box::new(FileRecord {
                 op,
+                call: FILE_CALLS
+                    .get(usize::from(u16_at(b, 30)).wrapping_sub(1))
+                    .copied(),
                 pid,
                 boot_ns,
                 start_ns,
@@ -500,6 +507,34 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
         kind => Err(RecordError::UnknownKind(kind)),
     }
 }
+
+/// The calls file records are taken at, by their number in bpf/files.h (`CALL_*`, from 1).
+const FILE_CALLS: [&str; 24] = [
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "close",
+    "dup2",
+    "dup3",
+    "exit",
+    "ftruncate",
+    "truncate",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "mkdir",
+    "mkdirat",
+    "mknod",
+    "mknodat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+];
 
 const FILE_PATH_TRUNCATED: u32 = 1;
 const FILE_OTHER_TRUNCATED: u32 = 2;
@@ -824,7 +859,8 @@ mod tests {
     fn file_bytes(op: u32, ret: i32, ino: u64, flags: u32, segments: [&[u8]; 4]) -> Vec<u8> {
         let mut b = header(KIND_FILE, 42, 5_000, 4_000);
         b.extend_from_slice(&ret.to_ne_bytes());
-        b.extend_from_slice(&op.to_ne_bytes());
+        b.extend_from_slice(&(op as u16).to_ne_bytes());
+        b.extend_from_slice(&2u16.to_ne_bytes()); // openat
         b.extend_from_slice(&ino.to_ne_bytes());
         for v in [8u32, 1, 0o100644, 1000, 100] {
             b.extend_from_slice(&v.to_ne_bytes());
@@ -857,7 +893,7 @@ mod tests {
             0,
             [b"notes.txt\0", b"u\0home\0", b"", b""],
         ));
-        assert_eq!(create.op, FileOp::Create);
+        assert_eq!((create.op, create.call), (FileOp::Create, Some("openat")));
         assert_eq!((create.pid, create.start_ns, create.ret), (42, 4_000, 3));
         assert_eq!(create.path, b"/home/u/notes.txt");
         assert_eq!(create.inode, Some(77));

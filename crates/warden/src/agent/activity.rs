@@ -420,7 +420,7 @@ pub fn ebpf_file_event(
         process,
         action,
         source: Source::Ebpf,
-        syscall: Some(syscall.to_owned()),
+        syscall: Some(record.call.unwrap_or(syscall).to_owned()),
         path: record.path.clone(),
         old_path,
         target_path,
