@@ -513,36 +513,16 @@ fn try_attach_file_programs(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), 
     Ok(())
 }
 
-/// The file programs at syscall tracepoints: (program, tracepoint).
+/// The file programs at syscall tracepoints, (program, tracepoint): the exit of every call a
+/// file record can name, but the entry of those that close a descriptor (and none for a
+/// process's exit, a scheduler tracepoint).
 #[cfg(warden_bpf)]
 fn file_tracepoints() -> impl Iterator<Item = (String, String)> {
-    let exits = [
-        "openat",
-        "openat2",
-        "open",
-        "creat",
-        "ftruncate",
-        "unlink",
-        "unlinkat",
-        "rmdir",
-        "mkdir",
-        "mkdirat",
-        "mknod",
-        "mknodat",
-        "truncate",
-        "rename",
-        "renameat",
-        "renameat2",
-        "link",
-        "linkat",
-        "symlink",
-        "symlinkat",
-    ];
-    exits
-        .into_iter()
-        .map(|call| (format!("warden_{call}_x"), format!("sys_exit_{call}")))
-        .chain(
-            ["close", "dup2", "dup3"]
-                .map(|call| (format!("warden_{call}"), format!("sys_enter_{call}"))),
-        )
+    record::FILE_CALLS
+        .iter()
+        .filter(|&&call| call != "exit")
+        .map(|call| match *call {
+            "close" | "dup2" | "dup3" => (format!("warden_{call}"), format!("sys_enter_{call}")),
+            _ => (format!("warden_{call}_x"), format!("sys_exit_{call}")),
+        })
 }

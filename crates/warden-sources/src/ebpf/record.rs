@@ -509,7 +509,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
 }
 
 /// The calls file records are taken at, by their number in bpf/files.h (`CALL_*`, from 1).
-const FILE_CALLS: [&str; 24] = [
+pub(crate) const FILE_CALLS: [&str; 24] = [
     "open",
     "openat",
     "openat2",
