@@ -38,7 +38,7 @@ fn event(b: i64, i: i64) -> StoredEvent {
                 ppid: Some(i as u32),
                 uid: Some(0),
                 exe: Some(b"/usr/bin/true".to_vec()),
-                args: vec![b"true".to_vec(), noise(b * 1_000 + i, 600)].into(),
+                args: vec![b"true".to_vec(), noise(b * 1_000 + i, 900)].into(),
                 ..Process::default()
             },
             source: Source::Ebpf,
@@ -49,12 +49,14 @@ fn event(b: i64, i: i64) -> StoredEvent {
     })
 }
 
-/// `len` letters that do not compress (blocks are packed): the store must grow to its size
-/// limit within the test.
+/// `len` characters of 64 that do not compress (6 bits each; blocks are packed): 900 of them
+/// take about what the 600 bytes of padding before packing did, so that the store still grows
+/// to its size limit within the test.
 fn noise(seed: i64, len: usize) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
     let mut state = seed as u64 | 1;
     (0..len)
-        .map(|_| b'a' + jitter(&mut state, 26) as u8)
+        .map(|_| ALPHABET[jitter(&mut state, 64) as usize])
         .collect()
 }
 
