@@ -144,11 +144,6 @@ struct {
 	__type(value, u32);
 } FILE_BUSY SEC(".maps");
 
-static __always_inline bool own_activity(void)
-{
-	return (u32)(bpf_get_current_pid_tgid() >> 32) == warden_tgid;
-}
-
 /* What the file programs read cost them a helper call per field; so the kernel's structs are
  * read a head at a time, and the fields picked from the copy at the offsets CO-RE gives
  * (a field past the head, on some other kernel, is read alone). */
@@ -385,7 +380,8 @@ static __always_inline u32 name_path(struct file_record *r, struct task_struct *
 		struct file *f = current_file(task, dfd);
 		struct file_view v = {};
 		if (!f || !read_file(f, &v)) {
-			r->flags |= truncated << 2; /* FILE_*_UNRESOLVED */
+			r->flags |= truncated == FILE_PATH_TRUNCATED ? FILE_PATH_UNRESOLVED
+								       : FILE_OTHER_UNRESOLVED;
 			return nl;
 		}
 		dentry = v.dentry;

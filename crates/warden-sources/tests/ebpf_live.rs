@@ -588,6 +588,10 @@ fn file_activity_is_reported_with_paths_identity_and_results() {
         0
     );
     assert!(std::fs::remove_file(at("never-was")).is_err());
+    // Relative to a descriptor that is no open file: the name alone, said unresolved.
+    let lone = std::ffi::CString::new("warden-no-such-dirfd-name").unwrap();
+    // SAFETY: a NUL-terminated name; the call fails with EBADF.
+    assert_eq!(unsafe { libc::unlinkat(9999, lone.as_ptr(), 0) }, -1);
     // A shell's relative names, and its redirection closed by dup2 rather than close.
     let status = Command::new("/bin/sh")
         .args(["-c", "echo x > rel && mv rel rel2"])
@@ -649,6 +653,15 @@ fn file_activity_is_reported_with_paths_identity_and_results() {
         "unlinkat relative to a directory fd"
     );
     assert_eq!(find(FileOp::Unlink, "never-was").ret, -libc::ENOENT);
+    let unresolved = records
+        .iter()
+        .find_map(|r| match r {
+            Record::File(f) if f.path == b"warden-no-such-dirfd-name" => Some(f),
+            _ => None,
+        })
+        .expect("the unlinkat on a bad descriptor");
+    assert!(unresolved.path_unresolved, "{unresolved:?}");
+    assert_eq!((unresolved.pid, unresolved.ret), (me, -libc::EBADF));
     let shell_create = find(FileOp::Create, "rel");
     assert_ne!(shell_create.pid, me, "the shell's open");
     let dup_closed = find(FileOp::CloseWrite, "rel");
