@@ -393,18 +393,15 @@ pub fn ebpf_file_event(
     if let Some(reason) = policy.skip_program(process.exe.as_deref()) {
         return Err(reason);
     }
-    let (action, syscall) = match record.op {
-        EbpfFileOp::Create => (FileAction::Create, "open"),
-        EbpfFileOp::Mkdir => (FileAction::Create, "mkdir"),
-        EbpfFileOp::Mknod => (FileAction::Create, "mknod"),
-        EbpfFileOp::OpenWrite => (FileAction::Open, "open"),
-        EbpfFileOp::CloseWrite => (FileAction::CloseWrite, "close"),
-        EbpfFileOp::Unlink => (FileAction::Delete, "unlink"),
-        EbpfFileOp::Rmdir => (FileAction::Delete, "rmdir"),
-        EbpfFileOp::Rename => (FileAction::Rename, "rename"),
-        EbpfFileOp::Link => (FileAction::Link, "link"),
-        EbpfFileOp::Symlink => (FileAction::Symlink, "symlink"),
-        EbpfFileOp::Truncate => (FileAction::Truncate, "truncate"),
+    let action = match record.op {
+        EbpfFileOp::Create | EbpfFileOp::Mkdir | EbpfFileOp::Mknod => FileAction::Create,
+        EbpfFileOp::OpenWrite => FileAction::Open,
+        EbpfFileOp::CloseWrite => FileAction::CloseWrite,
+        EbpfFileOp::Unlink | EbpfFileOp::Rmdir => FileAction::Delete,
+        EbpfFileOp::Rename => FileAction::Rename,
+        EbpfFileOp::Link => FileAction::Link,
+        EbpfFileOp::Symlink => FileAction::Symlink,
+        EbpfFileOp::Truncate => FileAction::Truncate,
     };
     let is_dir = match record.op {
         EbpfFileOp::Mkdir | EbpfFileOp::Rmdir => Some(true),
@@ -420,7 +417,7 @@ pub fn ebpf_file_event(
         process,
         action,
         source: Source::Ebpf,
-        syscall: Some(record.call.unwrap_or(syscall).to_owned()),
+        syscall: record.call.map(str::to_owned),
         path: record.path.clone(),
         old_path,
         target_path,
@@ -450,6 +447,84 @@ pub fn under(path: &[u8], prefix: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ebpf_record(op: EbpfFileOp, call: &'static str, path: &[u8]) -> FileRecord {
+        FileRecord {
+            op,
+            call: Some(call),
+            pid: 7,
+            boot_ns: 1,
+            start_ns: 1,
+            ret: 0,
+            inode: None,
+            device: None,
+            mode: None,
+            uid: None,
+            gid: None,
+            path: path.to_vec(),
+            other: None,
+            path_truncated: false,
+            other_truncated: false,
+            path_unresolved: false,
+        }
+    }
+
+    #[test]
+    fn ebpf_file_records_become_file_events() {
+        let policy = FilePolicy {
+            exclude_paths: Vec::new(),
+            exclude_processes: vec![b"/usr/bin/dpkg".to_vec()],
+            own_pid: 42,
+            watches: Vec::new(),
+        };
+        let event = |r: &FileRecord| ebpf_file_event(r, Process::default(), &policy);
+        let rmdir = event(&ebpf_record(EbpfFileOp::Rmdir, "unlinkat", b"/tmp/d")).unwrap();
+        assert_eq!(rmdir.action, FileAction::Delete);
+        assert_eq!(
+            (rmdir.is_dir, rmdir.syscall.as_deref()),
+            (Some(true), Some("unlinkat"))
+        );
+        let mut rename = ebpf_record(EbpfFileOp::Rename, "renameat2", b"/tmp/new");
+        rename.other = Some(b"/tmp/old".to_vec());
+        rename.ret = -libc::EXDEV;
+        let rename = event(&rename).unwrap();
+        assert_eq!(rename.old_path.as_deref(), Some(&b"/tmp/old"[..]));
+        assert_eq!(
+            (rename.success, rename.exit),
+            (false, Some(-i64::from(libc::EXDEV)))
+        );
+        let mut link = ebpf_record(EbpfFileOp::Symlink, "symlink", b"/tmp/l");
+        link.other = Some(b"../t".to_vec());
+        let link = event(&link).unwrap();
+        assert_eq!(
+            (link.target_path.as_deref(), link.old_path),
+            (Some(&b"../t"[..]), None)
+        );
+        // An open's result is its descriptor: a success.
+        let mut create = ebpf_record(EbpfFileOp::Create, "openat", b"/tmp/f");
+        create.ret = 3;
+        create.mode = Some(0o100644);
+        let create = event(&create).unwrap();
+        assert!(create.success && create.is_dir == Some(false));
+        // A path that is only a name, or only the last components, is not recorded.
+        let mut unresolved = ebpf_record(EbpfFileOp::Unlink, "unlinkat", b"x");
+        unresolved.path_unresolved = true;
+        assert_eq!(event(&unresolved).unwrap_err(), "file/unresolved_path");
+        let mut deep = ebpf_record(EbpfFileOp::Unlink, "unlink", b"/a/b");
+        deep.path_truncated = true;
+        assert_eq!(event(&deep).unwrap_err(), "file/path_too_deep");
+        // Excluded programs are skipped.
+        let dpkg = Process {
+            exe: Some(b"/usr/bin/dpkg".to_vec()),
+            ..Process::default()
+        };
+        let by_dpkg = ebpf_file_event(
+            &ebpf_record(EbpfFileOp::Unlink, "unlink", b"/x"),
+            dpkg,
+            &policy,
+        );
+        assert!(by_dpkg.is_err());
+    }
 
     #[test]
     fn prefixes_match_whole_components() {

@@ -333,7 +333,6 @@ impl Agent {
             None => None,
         };
 
-        let watches = watch_list(config);
         // Subscribe before the /proc scan so nothing that starts in between is missed.
         let ebpf = start_ebpf(config, &mut status)?;
         let connector = if ebpf.is_some() {
@@ -370,6 +369,7 @@ impl Agent {
             });
             None
         };
+        let watches = watch_list(config);
         let audit_execs = ebpf.is_none();
         // fanotify says only "attributes changed": chmod and chown are told apart by their
         // calls, from eBPF's tracepoints or, where those cannot run, from audit rules.
@@ -908,7 +908,7 @@ impl Agent {
         }
     }
 
-    /// A file change (or watched read) from eBPF, read at the call in the acting process.
+    /// A file change from eBPF, read at the call in the acting process.
     fn on_file_record(&mut self, record: &FileRecord) {
         if let Some(reason) = self.files.skip_path(record.pid, &record.path) {
             self.skipped.count(reason);
