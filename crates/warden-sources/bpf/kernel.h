@@ -110,6 +110,33 @@ struct file {
 	struct inode *f_inode;
 	unsigned int f_mode;
 	unsigned int f_flags;
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+/* A socket file's private data. */
+struct socket {
+	short type;
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct in6_addr {
+	u8 s6_addr[16];
+};
+
+/* Both ends of an inet socket, in the kernel's own words (network byte order, but skc_num). */
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
 /* Before 6.13 a file's references were counted here... */
@@ -134,6 +161,7 @@ struct file___v613 {
 #if defined(__TARGET_ARCH_x86)
 struct pt_regs {
 	unsigned long r10;
+	unsigned long r9;
 	unsigned long r8;
 	unsigned long dx;
 	unsigned long si;
@@ -143,6 +171,8 @@ struct pt_regs {
 #define SYSCALL_ARG1(regs) ((regs)->si)
 #define SYSCALL_ARG2(regs) ((regs)->dx)
 #define SYSCALL_ARG3(regs) ((regs)->r10)
+#define SYSCALL_ARG4(regs) ((regs)->r8)
+#define SYSCALL_ARG5(regs) ((regs)->r9)
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs {
 	u64 regs[31];
@@ -153,6 +183,8 @@ struct pt_regs {
 #define SYSCALL_ARG1(regs) ((regs)->regs[1])
 #define SYSCALL_ARG2(regs) ((regs)->regs[2])
 #define SYSCALL_ARG3(regs) ((regs)->regs[3])
+#define SYSCALL_ARG4(regs) ((regs)->regs[4])
+#define SYSCALL_ARG5(regs) ((regs)->regs[5])
 #endif
 
 struct fdtable {

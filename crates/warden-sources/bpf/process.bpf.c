@@ -162,10 +162,12 @@ struct {
 	__type(value, struct exec_record);
 } SCRATCH SEC(".maps");
 
-/* Records the ring buffer had no room for, by kind (index 0 unused); read by the agent. */
+/* Records the ring buffer had no room for, by kind (index 0 unused); read by the agent. Sized
+ * for every KIND_* (files.h and net.h add theirs). */
+#define DROPPED_KINDS 16
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 6);
+	__uint(max_entries, DROPPED_KINDS);
 	__type(key, u32);
 	__type(value, u64);
 } DROPPED SEC(".maps");
@@ -775,4 +777,6 @@ ATTR_EXIT(fchownat)
  * (on the architectures whose syscall registers kernel.h knows). */
 #ifdef SYSCALL_ARG0
 #include "files.h"
+/* Network calls: connect, accept, bind, listen (and, when asked, datagrams with an address). */
+#include "net.h"
 #endif

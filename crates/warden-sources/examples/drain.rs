@@ -8,9 +8,10 @@
 //! - `ebpf`: the eBPF programs with file activity (write-opens too), records decoded.
 //! - `ebpf-close`: the same without write-opens (as `files.modify = false`).
 //! - `ebpf-process`: the eBPF programs without file activity (the floor `ebpf` adds to).
+//! - `ebpf-net`: the eBPF programs with network calls (connect, accept, bind, listen).
 //!
 //! ```text
-//! drain fanotify|audit|ebpf|ebpf-close|ebpf-process [print]
+//! drain fanotify|audit|ebpf|ebpf-close|ebpf-process|ebpf-net [print]
 //!     # runs until stdin closes, then prints {"events":N,"stats":"..."}; `print`: each event too
 //! ```
 
@@ -18,7 +19,7 @@ use std::io::Read as _;
 
 use crossbeam_channel::Receiver;
 use warden_sources::audit::{AuditSource, AuditSourceConfig, WARDEN_KEY, file_rules};
-use warden_sources::ebpf::{EbpfConfig, EbpfSource, FileActivityConfig};
+use warden_sources::ebpf::{EbpfConfig, EbpfSource, FileActivityConfig, NetworkActivityConfig};
 use warden_sources::fanotify::{FanotifyConfig, FanotifySource};
 
 const CHANNEL_CAPACITY: usize = 65_536;
@@ -49,17 +50,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| format!("audit state not restored: {e:?}"))?;
             (events, stats)
         }
-        "ebpf" | "ebpf-close" | "ebpf-process" => {
+        "ebpf" | "ebpf-close" | "ebpf-process" | "ebpf-net" => {
             let (mut source, rx) = EbpfSource::start(EbpfConfig {
                 channel_capacity: CHANNEL_CAPACITY,
-                files: (which != "ebpf-process").then(|| FileActivityConfig {
+                files: (which == "ebpf" || which == "ebpf-close").then(|| FileActivityConfig {
                     write_opens: which == "ebpf",
-                    exclude_pid: Some(std::process::id()),
                 }),
+                network: (which == "ebpf-net").then(NetworkActivityConfig::default),
+                exclude_pid: Some(std::process::id()),
                 ..EbpfConfig::default()
             })?;
             if let Some(Err(why)) = source.files() {
                 return Err(format!("file activity not attached: {why}").into());
+            }
+            if let Some(Err(why)) = source.network() {
+                return Err(format!("network activity not attached: {why}").into());
             }
             eprintln!("drain: ebpf ready");
             let events = count_until_stdin_closes(rx);
@@ -67,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => {
             return Err(format!(
-                "usage: drain fanotify|audit|ebpf|ebpf-close|ebpf-process (not {other:?})"
+                "usage: drain fanotify|audit|ebpf|ebpf-close|ebpf-process|ebpf-net (not {other:?})"
             )
             .into());
         }

@@ -255,6 +255,7 @@ fn threads_are_not_processes_and_signals_are_told() {
             Record::Exec(e) => e.pid == tid,
             Record::Attr(a) => a.pid == tid,
             Record::File(f) => f.pid == tid,
+            Record::Net(n) => n.pid == tid,
         }),
         "thread {tid} seen as a process"
     );
@@ -541,10 +542,7 @@ fn file_activity_is_reported_with_paths_identity_and_results() {
     let dir_path = std::fs::canonicalize(dir.path()).unwrap();
     std::fs::write(dir_path.join("existing"), b"x").unwrap();
     let config = EbpfConfig {
-        files: Some(FileActivityConfig {
-            write_opens: true,
-            exclude_pid: None,
-        }),
+        files: Some(FileActivityConfig { write_opens: true }),
         ..EbpfConfig::default()
     };
     let Some((src, rx)) = source_with(config) else {
@@ -735,10 +733,8 @@ fn files_left_open_at_exit_are_closes_after_writing() {
 fn the_agents_own_file_activity_is_not_reported() {
     let _one = serialize();
     let config = EbpfConfig {
-        files: Some(FileActivityConfig {
-            exclude_pid: Some(std::process::id()),
-            ..FileActivityConfig::default()
-        }),
+        files: Some(FileActivityConfig::default()),
+        exclude_pid: Some(std::process::id()),
         ..EbpfConfig::default()
     };
     let Some((_src, rx)) = source_with(config) else {

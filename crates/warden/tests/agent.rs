@@ -1486,11 +1486,39 @@ fn port_of(v: &Value) -> u64 {
 
 #[test]
 fn network_calls_name_both_ends_and_the_process() {
+    network_calls_are_recorded("network_calls_name_both_ends_and_the_process", "audit");
+}
+
+#[test]
+fn network_calls_are_recorded_with_ebpf() {
+    network_calls_are_recorded("network_calls_are_recorded_with_ebpf", "ebpf");
+}
+
+/// The actor's connects (TCP v4 and v6, UDP, Unix, refused) and our own listeners and accepts,
+/// as recorded with `network.source = source`: each with both ends, transport, result and the
+/// actor's identity; then the CLI's filters and XML over them.
+fn network_calls_are_recorded(test: &str, source: &str) {
     use std::net::{TcpListener, UdpSocket};
-    let Some((_serial, kernel)) = begin("network_calls_name_both_ends_and_the_process") else {
+    let Some((_serial, kernel)) = begin(test) else {
         return;
     };
-    let mut agent = Agent::start("");
+    let mut agent = Agent::start(&format!("[network]\nsource = {source:?}\n"));
+    if source == "ebpf" {
+        let status = agent.status();
+        let ebpf = status_source(&status, "ebpf").expect("the ebpf source");
+        let detail = ebpf["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("network calls from their tracepoints"),
+            "{detail}"
+        );
+        // No audit network rules beside them.
+        if let Some(audit) = status_source(&status, "audit")
+            && audit["active"] == true
+        {
+            let detail = audit["detail"].as_str().unwrap();
+            assert!(!detail.contains("network"), "{detail}");
+        }
+    }
     let tcp4 = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let tcp6 = TcpListener::bind(("::1", 0)).ok();
     let udp = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
@@ -1550,10 +1578,16 @@ fn network_calls_name_both_ends_and_the_process() {
             .is_some_and(|x| x.ends_with("/examples/actor")),
         "{c4}"
     );
-    // The transport comes from the live socket (the child keeps it open). Its local port does
-    // not: the number may name a newer socket by then.
+    // The transport comes from the live socket (audit: borrowed later; the child keeps it
+    // open). Its local port only from eBPF, read as the call returned: by the time audit's
+    // record is handled the number may name a newer socket.
     assert_eq!(c4["network"]["transport"], "tcp", "{c4}");
     assert_eq!(c4["warden"]["syscall"], "connect");
+    if source == "ebpf" {
+        assert_eq!(c4["source"]["port"], report["tcp4"], "{c4}");
+        assert_eq!(c4["source"]["ip"], "127.0.0.1", "{c4}");
+        assert_eq!(c4["warden"]["source"], "ebpf", "{c4}");
+    }
 
     if tcp6.is_some() {
         let c6 = the(&events, "connect", "tcp6", |e| {
@@ -1569,7 +1603,11 @@ fn network_calls_name_both_ends_and_the_process() {
         port_of(&cu["destination"]),
         u64::from(udp.local_addr().unwrap().port())
     );
-    assert!(cu["source"]["port"].is_null(), "{cu}");
+    if source == "ebpf" {
+        assert_eq!(cu["source"]["port"], report["udp"], "{cu}");
+    } else {
+        assert!(cu["source"]["port"].is_null(), "{cu}");
+    }
     let cx = the(&events, "connect", "unix", |e| {
         pid_of(e) == pid && e["destination"]["address"] == s(&unix_path).as_str()
     });
@@ -1639,11 +1677,22 @@ fn network_calls_name_both_ends_and_the_process() {
 /// `send` names the receiver, the receiver's `receive` names the sender.
 #[test]
 fn unconnected_datagrams_are_recorded_when_asked() {
+    unconnected_datagrams_are_recorded("unconnected_datagrams_are_recorded_when_asked", "audit");
+}
+
+#[test]
+fn unconnected_datagrams_are_recorded_with_ebpf() {
+    unconnected_datagrams_are_recorded("unconnected_datagrams_are_recorded_with_ebpf", "ebpf");
+}
+
+fn unconnected_datagrams_are_recorded(test: &str, source: &str) {
     use std::net::UdpSocket;
-    let Some((_serial, kernel)) = begin("unconnected_datagrams_are_recorded_when_asked") else {
+    let Some((_serial, kernel)) = begin(test) else {
         return;
     };
-    let mut agent = Agent::start("[network]\ndatagrams = true\n");
+    let mut agent = Agent::start(&format!(
+        "[network]\ndatagrams = true\nsource = {source:?}\n"
+    ));
     let udp = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
     let port = u64::from(udp.local_addr().unwrap().port());
     let (mut actor, report) = spawn_actor(&["datagram"], &[("UDP", port.to_string())]);

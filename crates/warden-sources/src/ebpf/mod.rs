@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use thiserror::Error;
 
+#[cfg(warden_bpf)]
+use crate::audit::net::NetCall;
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
     AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
-    Record, RecordError,
+    NetRecord, Record, RecordError,
 };
 
 /// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.
@@ -41,6 +43,10 @@ pub struct EbpfConfig {
     pub attribute_changes: bool,
     /// Also report file activity (bpf/files.h), so.
     pub files: Option<FileActivityConfig>,
+    /// Also report network calls (bpf/net.h), so.
+    pub network: Option<NetworkActivityConfig>,
+    /// This process's file and network activity is not reported (the agent's own store).
+    pub exclude_pid: Option<u32>,
 }
 
 impl Default for EbpfConfig {
@@ -49,6 +55,8 @@ impl Default for EbpfConfig {
             channel_capacity: 65_536,
             attribute_changes: false,
             files: None,
+            network: None,
+            exclude_pid: None,
         }
     }
 }
@@ -58,8 +66,14 @@ impl Default for EbpfConfig {
 pub struct FileActivityConfig {
     /// Regular files opened for writing (besides their close after writing).
     pub write_opens: bool,
-    /// This process's activity is not reported (the agent's own store).
-    pub exclude_pid: Option<u32>,
+}
+
+/// What network activity the programs report.
+#[derive(Clone, Debug, Default)]
+pub struct NetworkActivityConfig {
+    /// Also sends and receives that name a peer (unconnected datagrams): the programs then
+    /// run at every sendto, sendmsg and recvfrom on the host.
+    pub datagrams: bool,
 }
 
 /// Counters of the source.
@@ -85,6 +99,8 @@ pub struct EbpfStats {
     pub ring_full_files: u64,
     /// File records dropped because a preempted file program held the CPU's scratch record.
     pub files_busy: u64,
+    /// Network records the ring buffer had no room for.
+    pub ring_full_network: u64,
 }
 
 /// Why the source could not start.
@@ -118,6 +134,7 @@ pub struct EbpfSource {
     failed_execs: Result<(), String>,
     attribute_changes: Option<Result<(), String>>,
     files: Option<Result<(), String>>,
+    network: Option<Result<(), String>>,
 }
 
 #[cfg(warden_bpf)]
@@ -151,6 +168,7 @@ impl EbpfSource {
                         loaded.failed_execs.clone(),
                         loaded.attribute_changes.clone(),
                         loaded.files.clone(),
+                        loaded.network.clone(),
                     );
                     let _ = ready_tx.send(Ok(optional));
                     loaded.read(&tx, &thread_stop, &thread_stats);
@@ -161,7 +179,7 @@ impl EbpfSource {
             })
             .map_err(EbpfError::Spawn)?;
         match ready_rx.recv() {
-            Ok(Ok((failed_execs, attribute_changes, files))) => Ok((
+            Ok(Ok((failed_execs, attribute_changes, files, network))) => Ok((
                 EbpfSource {
                     stop,
                     stats,
@@ -169,6 +187,7 @@ impl EbpfSource {
                     failed_execs,
                     attribute_changes,
                     files,
+                    network,
                 },
                 rx,
             )),
@@ -208,6 +227,14 @@ impl EbpfSource {
             .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
     }
 
+    /// Whether network calls are reported: None when not asked for, else attached or why not
+    /// (the kernel lacks the calls' tracepoints).
+    pub fn network(&self) -> Option<Result<(), &str>> {
+        self.network
+            .as_ref()
+            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> EbpfStats {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
@@ -237,6 +264,8 @@ struct Loaded {
     attribute_changes: Option<Result<(), String>>,
     /// The file programs, when asked for: attached, or why not.
     files: Option<Result<(), String>>,
+    /// The network programs, when asked for: attached, or why not.
+    network: Option<Result<(), String>>,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -324,13 +353,14 @@ impl Loaded {
     fn load(config: &EbpfConfig) -> Result<Loaded, EbpfError> {
         use aya::programs::{BtfTracePoint, TracePoint};
         let btf = aya::Btf::from_sys_fs().map_err(load_error)?;
-        let files_config = config.files.clone().unwrap_or_default();
-        let own_pid = files_config.exclude_pid.unwrap_or(0);
-        let write_opens = u8::from(files_config.write_opens);
+        let own_pid = config.exclude_pid.unwrap_or(0);
+        let write_opens = u8::from(config.files.as_ref().is_some_and(|f| f.write_opens));
+        let datagrams = u8::from(config.network.as_ref().is_some_and(|n| n.datagrams));
         let mut ebpf = aya::EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("warden_tgid", &own_pid, true)
             .override_global("report_write_opens", &write_opens, true)
+            .override_global("report_datagrams", &datagrams, true)
             .load(PROGRAM)
             .map_err(load_error)?;
         // File programs first: at a process's exit, the closes of the files it still holds
@@ -395,6 +425,12 @@ impl Loaded {
             }
             Ok(())
         });
+        let network = config.network.as_ref().map(|n| {
+            attach_all_or_none(
+                &mut ebpf,
+                &network_tracepoints(n.datagrams).collect::<Vec<_>>(),
+            )
+        });
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
@@ -403,6 +439,7 @@ impl Loaded {
             failed_execs,
             attribute_changes,
             files,
+            network,
             ebpf,
             ring,
         })
@@ -473,6 +510,7 @@ impl Loaded {
         stats.ring_full_attribute_changes = total(5);
         stats.ring_full_files = total(6);
         stats.files_busy = total(7);
+        stats.ring_full_network = total(8);
     }
 }
 
@@ -480,37 +518,65 @@ impl Loaded {
 /// kinds of change and silently not others, beside fanotify reporting them all).
 #[cfg(warden_bpf)]
 fn attach_file_programs(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), String> {
-    let attached = try_attach_file_programs(ebpf, btf);
+    use aya::programs::BtfTracePoint;
+    let exits: &mut BtfTracePoint =
+        program(ebpf, "warden_exit_files").map_err(|e| e.to_string())?;
+    let attached = exits
+        .load("sched_process_exit", btf)
+        .and_then(|()| exits.attach().map(drop))
+        .map_err(|e| format!("tracepoint sched_process_exit: {e}: {e:?}"))
+        .and_then(|()| attach_all_or_none(ebpf, &file_tracepoints().collect::<Vec<_>>()));
+    if attached.is_err()
+        && let Ok(p) = program::<BtfTracePoint>(ebpf, "warden_exit_files")
+    {
+        let _ = p.unload();
+    }
+    attached
+}
+
+/// Loads and attaches programs at syscall tracepoints, (program, tracepoint): all or none.
+#[cfg(warden_bpf)]
+fn attach_all_or_none(ebpf: &mut aya::Ebpf, programs: &[(String, String)]) -> Result<(), String> {
+    let attached = attach_syscall_programs(ebpf, programs);
     if attached.is_err() {
-        for (name, _) in file_tracepoints() {
-            if let Ok(p) = program::<aya::programs::TracePoint>(ebpf, &name) {
+        for (name, _) in programs {
+            if let Ok(p) = program::<aya::programs::TracePoint>(ebpf, name) {
                 let _ = p.unload();
             }
-        }
-        if let Ok(p) = program::<aya::programs::BtfTracePoint>(ebpf, "warden_exit_files") {
-            let _ = p.unload();
         }
     }
     attached
 }
 
 #[cfg(warden_bpf)]
-fn try_attach_file_programs(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), String> {
-    use aya::programs::{BtfTracePoint, TracePoint};
-    let exits: &mut BtfTracePoint =
-        program(ebpf, "warden_exit_files").map_err(|e| e.to_string())?;
-    exits
-        .load("sched_process_exit", btf)
-        .and_then(|()| exits.attach().map(drop))
-        .map_err(|e| format!("tracepoint sched_process_exit: {e}: {e:?}"))?;
+fn attach_syscall_programs(
+    ebpf: &mut aya::Ebpf,
+    programs: &[(String, String)],
+) -> Result<(), String> {
+    use aya::programs::TracePoint;
     tracefs_here()?;
-    for (name, tracepoint) in file_tracepoints() {
-        let p: &mut TracePoint = program(ebpf, &name).map_err(|e| e.to_string())?;
+    for (name, tracepoint) in programs {
+        let p: &mut TracePoint = program(ebpf, name).map_err(|e| e.to_string())?;
         p.load()
-            .and_then(|()| p.attach("syscalls", &tracepoint).map(drop))
+            .and_then(|()| p.attach("syscalls", tracepoint).map(drop))
             .map_err(|e| format!("tracepoint syscalls/{tracepoint}: {e}: {e:?}"))?;
     }
     Ok(())
+}
+
+/// The network programs, (program, tracepoint): every call's exit; the sends and receives
+/// only for datagrams (they run at every send and receive on the host).
+#[cfg(warden_bpf)]
+fn network_tracepoints(datagrams: bool) -> impl Iterator<Item = (String, String)> {
+    record::NET_CALLS
+        .iter()
+        .filter(move |call| {
+            datagrams || !matches!(call, NetCall::SendTo | NetCall::SendMsg | NetCall::RecvFrom)
+        })
+        .map(|call| {
+            let name = call.name();
+            (format!("warden_{name}_x"), format!("sys_exit_{name}"))
+        })
 }
 
 /// The file programs at syscall tracepoints, (program, tracepoint): the exit of every call a

@@ -2,8 +2,13 @@
 //! bytes: a pure parser, so malformed or short records are an error to count, never a panic.
 //! The C side asserts the offsets used here at compile time.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use thiserror::Error;
 use warden_core::FileVersion;
+
+use crate::audit::net::{NetCall, SockAddr, family, parse_sockaddr};
+use crate::socket_probe::SocketFacts;
 
 const KIND_FORK: u32 = 1;
 const KIND_EXEC: u32 = 2;
@@ -11,6 +16,7 @@ const KIND_EXIT: u32 = 3;
 const KIND_EXEC_FAILED: u32 = 4;
 const KIND_ATTR: u32 = 5;
 const KIND_FILE: u32 = 6;
+const KIND_NET: u32 = 8;
 
 const HEADER_LEN: usize = 24;
 const FORK_LEN: usize = 40;
@@ -20,6 +26,8 @@ const EXEC_DATA: usize = 176;
 const ATTR_DATA: usize = EXEC_DATA;
 /// Where a file record's paths start.
 const FILE_DATA: usize = 72;
+/// Where a network record's address begins (bpf/net.h's `NET_ADDR`).
+const NET_ADDR: usize = 88;
 
 /// What the kernel could not read whole for an exec (the record's `flags`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -295,6 +303,35 @@ pub struct FileRecord {
     pub path_unresolved: bool,
 }
 
+/// A network call, read as it returned in the calling process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetRecord {
+    /// Which call.
+    pub call: NetCall,
+    /// The calling process.
+    pub pid: u32,
+    /// When, `CLOCK_BOOTTIME` ns.
+    pub boot_ns: u64,
+    /// The process's start.
+    pub start_ns: u64,
+    /// The call's result (accept: the new connection's fd), or `-errno`.
+    pub ret: i32,
+    /// The socket the call was given (accept: the listening one).
+    pub fd: i32,
+    /// The address the call named, as given (connect's and a send's peer, bind's own end;
+    /// recvfrom's peer as the kernel wrote it back). None: no address, or not decodable
+    /// (`addr_malformed`).
+    pub addr: Option<SockAddr>,
+    /// The caller's address was not a socket address this build can decode.
+    pub addr_malformed: bool,
+    /// It was longer than the record holds: what is decoded is its head.
+    pub addr_cut: bool,
+    /// The socket as the call left it (accept: the new connection): family, type, protocol,
+    /// and for inet sockets the ends it has (a bound local end, a connected peer). None when
+    /// the descriptor was no socket (the call then failed with `ENOTSOCK` or `EBADF`).
+    pub socket: Option<SocketFacts>,
+}
+
 /// One record of the ring buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -308,6 +345,8 @@ pub enum Record {
     Attr(Box<AttrRecord>),
     /// A file change.
     File(Box<FileRecord>),
+    /// A network call.
+    Net(Box<NetRecord>),
 }
 
 /// Why a record could not be decoded.
@@ -504,9 +543,78 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 path_unresolved: flags & FILE_PATH_UNRESOLVED != 0,
             })))
         }
+        KIND_NET => {
+            if b.len() < NET_ADDR {
+                return Err(short("network"));
+            }
+            let call = NET_CALLS
+                .get(usize::from(u16_at(b, 28)).wrapping_sub(1))
+                .copied()
+                .ok_or(RecordError::UnknownKind(KIND_NET))?;
+            let flags = u32_at(b, 76);
+            let Some(addr) = b[NET_ADDR..].get(..u32_at(b, 80) as usize) else {
+                return Err(short("network"));
+            };
+            let parsed = (!addr.is_empty()).then(|| parse_sockaddr(addr));
+            let socket = (flags & NET_SOCKET_READ != 0).then(|| {
+                let family = u16_at(b, 36);
+                let end = |port_at: usize, addr_at: usize| {
+                    let port = u16_at(b, port_at);
+                    let ip: [u8; 16] = b[addr_at..addr_at + 16].try_into().expect("16 bytes");
+                    match family {
+                        family::INET => Some(SockAddr::Inet {
+                            addr: Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]),
+                            port,
+                        }),
+                        family::INET6 => Some(SockAddr::Inet6 {
+                            addr: Ipv6Addr::from(ip),
+                            port,
+                            flowinfo: 0,
+                            scope_id: 0,
+                        }),
+                        _ => None,
+                    }
+                };
+                SocketFacts {
+                    family,
+                    sock_type: i32::from(u16_at(b, 30)),
+                    protocol: i32::from(u16_at(b, 38)),
+                    // An end not bound (port 0) or not connected (no peer) is not an end.
+                    local: end(40, 44).filter(|a| a.port() != Some(0)),
+                    remote: end(42, 60).filter(|a| a.port() != Some(0)),
+                }
+            });
+            Ok(Record::Net(Box::new(NetRecord {
+                call,
+                pid,
+                boot_ns,
+                start_ns,
+                ret: u32_at(b, 24) as i32,
+                fd: u32_at(b, 32) as i32,
+                addr: parsed.as_ref().and_then(|p| p.as_ref().ok().cloned()),
+                addr_malformed: matches!(parsed, Some(Err(_))),
+                addr_cut: flags & NET_ADDR_CUT != 0,
+                socket,
+            })))
+        }
         kind => Err(RecordError::UnknownKind(kind)),
     }
 }
+
+/// The calls network records are taken at, by their number in bpf/net.h (`NCALL_*`, from 1).
+pub(crate) const NET_CALLS: [NetCall; 8] = [
+    NetCall::Connect,
+    NetCall::Accept,
+    NetCall::Accept4,
+    NetCall::Bind,
+    NetCall::Listen,
+    NetCall::SendTo,
+    NetCall::SendMsg,
+    NetCall::RecvFrom,
+];
+
+const NET_SOCKET_READ: u32 = 1;
+const NET_ADDR_CUT: u32 = 2;
 
 /// The calls file records are taken at, by their number in bpf/files.h (`CALL_*`, from 1).
 pub(crate) const FILE_CALLS: [&str; 24] = [

@@ -1,5 +1,5 @@
 //! Network and file activity: a source's view of one operation (an audit network or file
-//! record, a fanotify event, an eBPF file record) becomes a warden-core event about the
+//! record, a fanotify event, an eBPF file or network record) becomes a warden-core event about the
 //! process that did it.
 //!
 //! What to keep is decided here, from the config: which socket families, which paths and
@@ -10,11 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, Source};
-use warden_sources::audit::net::{NetCall, NetEvent, SockAddr, UnixAddr, family};
+use warden_sources::audit::net::{
+    AddrRole, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
+};
 use warden_sources::audit::{FileOp, PathKind, Subject};
-use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord};
+use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord, NetRecord};
 use warden_sources::fanotify::FanotifyEvent;
-use warden_sources::socket_probe;
+use warden_sources::socket_probe::{self, SocketFacts};
 
 use super::config::{FilesConfig, NetworkConfig};
 
@@ -78,14 +80,7 @@ pub fn network_event(
     mut process: Process,
     policy: &NetworkPolicy,
 ) -> Result<NetworkEvent, SkipReason> {
-    let action = match net.call {
-        NetCall::Connect => NetAction::Connect,
-        NetCall::Accept | NetCall::Accept4 => NetAction::Accept,
-        NetCall::Bind => NetAction::Bind,
-        NetCall::Listen => NetAction::Listen,
-        NetCall::SendTo | NetCall::SendMsg => NetAction::Send,
-        NetCall::RecvFrom => NetAction::Receive,
-    };
+    let action = net_action(net.call);
     // Sends and receives are audited only to find unconnected datagrams: those name a peer.
     if matches!(action, NetAction::Send | NetAction::Receive) && net.addr.is_none() {
         return Err("network/connected_send");
@@ -148,6 +143,85 @@ pub fn network_event(
         success: success || in_progress,
         exit: net.exit,
         errno: net.errno.map(str::to_owned),
+    })
+}
+
+fn net_action(call: NetCall) -> NetAction {
+    match call {
+        NetCall::Connect => NetAction::Connect,
+        NetCall::Accept | NetCall::Accept4 => NetAction::Accept,
+        NetCall::Bind => NetAction::Bind,
+        NetCall::Listen => NetAction::Listen,
+        NetCall::SendTo | NetCall::SendMsg => NetAction::Send,
+        NetCall::RecvFrom => NetAction::Receive,
+    }
+}
+
+/// The network event of an eBPF network record, about `process`, or why it is not recorded.
+/// The socket as the call left it tells what an audit record leaves out: the transport, a
+/// connect's local end, a listener's address, both ends of an accepted connection.
+pub fn ebpf_network_event(
+    record: &NetRecord,
+    mut process: Process,
+    policy: &NetworkPolicy,
+) -> Result<NetworkEvent, SkipReason> {
+    let action = net_action(record.call);
+    if record.addr_malformed {
+        return Err("network/malformed_address");
+    }
+    // The programs report only sends and receives that name a peer; kept alike here.
+    if matches!(action, NetAction::Send | NetAction::Receive) && record.addr.is_none() {
+        return Err("network/connected_send");
+    }
+    if record.addr.as_ref().map(SockAddr::family) == Some(family::UNSPEC) {
+        // connect(AF_UNSPEC) dissolves a datagram association: not a connection.
+        return Err("network/unspec");
+    }
+    let socket = record.socket.as_ref();
+    let family = socket
+        .map(|s| s.family)
+        .or_else(|| record.addr.as_ref().map(SockAddr::family));
+    if let Some(reason) = policy.refuses(family) {
+        return Err(reason);
+    }
+    let in_progress = record.ret == -libc::EINPROGRESS;
+    let success = record.ret >= 0 || in_progress;
+    let ours = socket.and_then(|s| s.local.clone());
+    let theirs = socket.and_then(|s| s.remote.clone());
+    let (local, remote) = match record.call.addr_role() {
+        // What the kernel bound (a port-0 bind's port) over what was asked for.
+        AddrRole::Local if success => (ours.or_else(|| record.addr.clone()), theirs),
+        AddrRole::Local => (record.addr.clone(), None),
+        // The peer asked for (accept's: the connection's); this end once the kernel bound it.
+        AddrRole::Remote => (ours, record.addr.clone().or(theirs)),
+        AddrRole::None => (ours, None),
+    };
+    let transport = socket
+        .and_then(SocketFacts::transport)
+        .or(match (action, family) {
+            (NetAction::Listen | NetAction::Accept, Some(family::INET | family::INET6)) => {
+                Some("tcp")
+            }
+            (NetAction::Listen | NetAction::Accept, Some(family::UNIX)) => Some("stream"),
+            _ => None,
+        });
+    process.pid = record.pid;
+    Ok(NetworkEvent {
+        process,
+        action,
+        source: Source::Ebpf,
+        syscall: Some(record.call.name().to_owned()),
+        family,
+        transport: transport.map(str::to_owned),
+        local: local.as_ref().map(socket_address),
+        remote: remote.as_ref().map(socket_address),
+        fd: Some(i64::from(record.fd)),
+        success,
+        exit: Some(i64::from(record.ret)),
+        errno: (record.ret < 0)
+            .then(|| errno_name(-i64::from(record.ret)))
+            .flatten()
+            .map(str::to_owned),
     })
 }
 

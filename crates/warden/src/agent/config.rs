@@ -32,8 +32,12 @@ pub struct EventsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkConfig {
-    /// connect, accept, bind and listen from the audit stream (needs `sources.audit`).
+    /// Record connect, accept, bind and listen.
     pub enabled: bool,
+    /// "audit" (syscall rules on the audit stream; needs `sources.audit`), or "ebpf" (the
+    /// calls' tracepoints, in the eBPF process source: no loss to audit's backlog, both ends
+    /// of every connection; audit where they cannot load).
+    pub source: String,
     /// Also sendto/sendmsg/recvfrom with an address (unconnected datagrams). Costly: audit must
     /// see every send and receive on the host to find them.
     pub datagrams: bool,
@@ -159,6 +163,7 @@ impl Default for NetworkConfig {
     fn default() -> NetworkConfig {
         NetworkConfig {
             enabled: true,
+            source: "audit".into(),
             datagrams: false,
             unix: true,
             other_families: false,
@@ -240,6 +245,11 @@ impl Config {
             ),
             "files.source must be \"fanotify\", \"ebpf\", \"audit\" or \"off\", not {:?}",
             self.files.source
+        );
+        anyhow::ensure!(
+            matches!(self.network.source.as_str(), "audit" | "ebpf"),
+            "network.source must be \"audit\" or \"ebpf\", not {:?}",
+            self.network.source
         );
         anyhow::ensure!(
             self.sources.audit || self.sources.proc_connector,

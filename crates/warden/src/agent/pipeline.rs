@@ -20,7 +20,7 @@ use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field}
 use warden_sources::audit::{FileOp, attribute_rules, file_rules, read_watch_rules};
 use warden_sources::ebpf::{
     AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig, FileRecord,
-    Record,
+    NetRecord, NetworkActivityConfig, Record,
 };
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath, credential_watches,
@@ -33,7 +33,7 @@ use warden_store::StoredEvent;
 
 use super::activity::{
     FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, ebpf_file_event,
-    fanotify_file_event, network_event,
+    ebpf_network_event, fanotify_file_event, network_event,
 };
 use super::config::Config;
 use super::jsonl::RotatingFile;
@@ -244,20 +244,21 @@ fn watch_list(config: &Config) -> Vec<WatchPath> {
     watches
 }
 
-/// The audit rules of this config: exec when audit is the process source; network calls and
-/// file changes (with reads of the watched paths) when asked; chmod and chown calls when
+/// The audit rules of this config: exec when audit is the process source; network calls (where
+/// eBPF does not report them) and file changes (with reads of the watched paths) when asked; chmod and chown calls when
 /// fanotify needs them told apart and eBPF cannot (`attribute_calls`). The agent's own calls
 /// are excluded in the kernel (`-F pid!=`), so it never records itself.
 fn audit_rules(
     config: &Config,
     watches: &[WatchPath],
     execs: bool,
+    network: bool,
     attribute_calls: bool,
 ) -> Vec<AuditRule> {
     let key = warden_sources::audit::WARDEN_KEY;
     let not_self = |r: AuditRule| r.field(field::PID, Op::Ne, FieldValue::Num(std::process::id()));
     let mut rules = if execs { exec_rules(key) } else { Vec::new() };
-    if config.network.enabled {
+    if network {
         rules.extend(net_rules(key).into_iter().map(not_self));
         if config.network.datagrams {
             rules.extend(datagram_rules(key).into_iter().map(not_self));
@@ -387,7 +388,18 @@ impl Agent {
         // have to look at every open.
         let fanotify_watches_only = ebpf_files && !watches.is_empty();
         let audit_attribute_calls = fanotify_files && !ebpf_attribute_calls;
-        let rules = audit_rules(config, &watches, audit_execs, audit_attribute_calls);
+        // network.source = "ebpf" where the network programs could not attach: audit instead.
+        let ebpf_network = ebpf
+            .as_ref()
+            .is_some_and(|(src, _)| src.network() == Some(Ok(())));
+        let audit_network = config.network.enabled && !ebpf_network;
+        let rules = audit_rules(
+            config,
+            &watches,
+            audit_execs,
+            audit_network,
+            audit_attribute_calls,
+        );
         let audit = if config.sources.audit && !rules.is_empty() {
             let audit_config = AuditSourceConfig {
                 force_multicast: config.sources.audit_mode == "multicast",
@@ -411,7 +423,7 @@ impl Agent {
                     if audit_execs {
                         what.push("exec");
                     }
-                    if config.network.enabled {
+                    if audit_network {
                         what.push("network");
                     }
                     if config.files.source == "audit" {
@@ -571,7 +583,7 @@ impl Agent {
             pending_exits: std::collections::VecDeque::new(),
             pending: std::collections::VecDeque::new(),
             connector_execs: std::collections::HashMap::new(),
-            network: (config.network.enabled && audit.is_some())
+            network: (ebpf_network || (audit_network && audit.is_some()))
                 .then(|| NetworkPolicy::of(&config.network)),
             audit_files: config.files.source == "audit" && audit.is_some(),
             audit_attr_calls: fanotify.is_some() && audit_attribute_calls && audit.is_some(),
@@ -905,6 +917,25 @@ impl Agent {
             }),
             Record::Attr(call) => self.on_attr_call(&call),
             Record::File(file) => self.on_file_record(&file),
+            Record::Net(net) => self.on_net_record(&net),
+        }
+    }
+
+    /// A network call from eBPF, read as it returned in the calling process.
+    fn on_net_record(&mut self, record: &NetRecord) {
+        let Some(policy) = self.network.clone() else {
+            return;
+        };
+        let process = self.subject(record.pid);
+        match ebpf_network_event(record, process, &policy) {
+            Ok(mut event) => {
+                self.enricher.names(&mut event.process);
+                self.emit(
+                    EventKind::Network(event),
+                    self.boot_time_ns + record.boot_ns as i64,
+                );
+            }
+            Err(reason) => self.skipped.count(reason),
         }
     }
 
@@ -1221,7 +1252,8 @@ impl Agent {
                     + s.ring_full_exits
                     + s.ring_full_failed_execs
                     + s.ring_full_attribute_changes
-                    + s.ring_full_files,
+                    + s.ring_full_files
+                    + s.ring_full_network,
             );
             m.insert("ebpf/file_scratch_busy".into(), s.files_busy);
             m.insert("ebpf/queue_full".into(), s.queue_full);
@@ -1383,10 +1415,15 @@ fn start_ebpf(
             // fanotify says only "attributes changed", and the file programs do not see these
             // calls; audit file rules see them themselves.
             attribute_changes: matches!(config.files.source.as_str(), "fanotify" | "ebpf"),
-            files: (config.files.source == "ebpf").then(|| FileActivityConfig {
+            files: (config.files.source == "ebpf").then_some(FileActivityConfig {
                 write_opens: config.files.modify,
-                exclude_pid: Some(std::process::id()),
             }),
+            network: (config.network.enabled && config.network.source == "ebpf").then_some(
+                NetworkActivityConfig {
+                    datagrams: config.network.datagrams,
+                },
+            ),
+            exclude_pid: Some(std::process::id()),
         }) {
             Ok(pair) => {
                 let mut detail = match pair.0.failed_execs() {
@@ -1413,6 +1450,13 @@ fn start_ebpf(
                     }
                     Some(Err(why)) => detail.push_str(&format!(
                         "; file changes not from eBPF ({why}): fanotify instead"
+                    )),
+                    None => {}
+                }
+                match pair.0.network() {
+                    Some(Ok(())) => detail.push_str("; network calls from their tracepoints"),
+                    Some(Err(why)) => detail.push_str(&format!(
+                        "; network calls not from eBPF ({why}): audit instead"
                     )),
                     None => {}
                 }

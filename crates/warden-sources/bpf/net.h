@@ -1,0 +1,259 @@
+/* Network calls for Warden, part of process.bpf.c (one object, one ring: a process's
+ * connections come after its exec record and before its exit, in the order they happened).
+ *
+ * Why here rather than from audit: audit formats a SYSCALL, a SOCKADDR and a PROCTITLE record
+ * in text for every call, queues them for kauditd, and drops what its backlog has no room for
+ * when a burst outruns the reader (a connect storm lost 7-15 % here). Here a call costs the
+ * caller one short program run that writes a fixed-size record into the ring; and the socket
+ * itself is read as the call leaves it, so a record carries what audit's leaves out: the
+ * transport, a connect's local port, a listener's address, both ends of an accepted
+ * connection.
+ *
+ * Where: at the calls' exit tracepoints, with their arguments read back from the registers
+ * they were entered with (as the file programs do):
+ * - connect, bind: the address asked for (user memory, as given) and the socket after the
+ *   call (its local end, once the kernel bound it; its type and protocol);
+ * - listen: the socket (its address);
+ * - accept, accept4: the new connection's socket (both ends); the listening fd as the fd;
+ * - sendto, sendmsg, recvfrom, when datagrams are asked for: those that name a peer (an
+ *   unconnected datagram); the others leave at once.
+ * Not seen here (audit sees them): 32-bit processes' calls (compat syscalls, socketcall), and
+ * io_uring's connects and accepts. */
+
+#define KIND_NET 8
+
+/* The call a network record was taken at (src/ebpf/record.rs names them in this order). */
+#define NCALL_connect 1
+#define NCALL_accept 2
+#define NCALL_accept4 3
+#define NCALL_bind 4
+#define NCALL_listen 5
+#define NCALL_sendto 6
+#define NCALL_sendmsg 7
+#define NCALL_recvfrom 8
+
+/* The record's flags: the socket was read (family, type, protocol and ends are its); the
+ * address the call named was longer than the record holds (its head only). */
+#define NET_SOCKET_READ 1
+#define NET_ADDR_CUT 2
+
+#define S_IFSOCK 0140000
+#define AF_INET 2
+#define AF_INET6 10
+/* sizeof(struct sockaddr_storage): every family's address fits. */
+#define NET_ADDR_CAP 128
+
+struct net_record {
+	struct header h;
+	s32 ret;	/* the call's result (accept: the new fd), or -errno */
+	u16 call;	/* NCALL_* */
+	u16 sock_type;	/* SOCK_STREAM... (socket read) */
+	s32 fd;		/* the socket the call was given */
+	u16 family;	/* AF_* (socket read) */
+	u16 protocol;	/* IPPROTO_* (socket read) */
+	u16 local_port;	/* host order (inet sockets) */
+	u16 remote_port;
+	u8 local_addr[16];	/* 4 bytes for AF_INET, 16 for AF_INET6 */
+	u8 remote_addr[16];
+	u32 flags;	/* NET_* */
+	u32 addr_len;	/* bytes of `addr` */
+	u32 pad;
+	u8 addr[NET_ADDR_CAP];	/* the address the call named, as given (struct sockaddr) */
+};
+
+#define NET_ADDR 88
+_Static_assert(__builtin_offsetof(struct net_record, local_addr) == 44, "net layout");
+_Static_assert(__builtin_offsetof(struct net_record, flags) == 76, "net layout");
+_Static_assert(__builtin_offsetof(struct net_record, addr) == NET_ADDR, "net layout");
+
+/* Report sends and receives that name a peer (network.datagrams; set by the loader). */
+const volatile u8 report_datagrams = 0;
+
+/* Heads read in one probe each, as in files.h (FILE_HEAD covers the file's). */
+#define SOCKET_HEAD 32
+#define SOCK_HEAD 96
+
+/* The socket behind `fd` as it stands: its family, type and protocol, and for inet sockets
+ * both ends. Nothing when `fd` is no socket (the record's flags then say so). */
+static __always_inline void read_socket(struct task_struct *task, s32 fd, struct net_record *r)
+{
+	struct file *f = current_file(task, fd);
+	u8 head[SOCK_HEAD];
+	if (!f || bpf_probe_read_kernel(head, FILE_HEAD, f))
+		return;
+	struct inode *inode = NULL;
+	struct socket *socket = NULL;
+	PICK(f, head, FILE_HEAD, struct file, f_inode, inode);
+	PICK(f, head, FILE_HEAD, struct file, private_data, socket);
+	u16 mode = 0;
+	if (!inode || bpf_probe_read_kernel(&mode, sizeof(mode),
+					    (void *)inode + bpf_core_field_offset(struct inode, i_mode)))
+		return;
+	if ((mode & S_IFMT) != S_IFSOCK || !socket ||
+	    bpf_probe_read_kernel(head, SOCKET_HEAD, socket))
+		return;
+	short type = 0;
+	struct sock *sk = NULL;
+	PICK(socket, head, SOCKET_HEAD, struct socket, type, type);
+	PICK(socket, head, SOCKET_HEAD, struct socket, sk, sk);
+	if (!sk || bpf_probe_read_kernel(head, SOCK_HEAD, sk))
+		return;
+	u16 family = 0, num = 0;
+	__be16 dport = 0;
+	PICK(sk, head, SOCK_HEAD, struct sock, __sk_common.skc_family, family);
+	PICK(sk, head, SOCK_HEAD, struct sock, __sk_common.skc_num, num);
+	PICK(sk, head, SOCK_HEAD, struct sock, __sk_common.skc_dport, dport);
+	r->flags |= NET_SOCKET_READ;
+	r->family = family;
+	r->sock_type = type;
+	bpf_probe_read_kernel(&r->protocol, sizeof(r->protocol),
+			      (void *)sk + bpf_core_field_offset(struct sock, sk_protocol));
+	if (family != AF_INET && family != AF_INET6)
+		return;
+	r->local_port = num;
+	r->remote_port = __builtin_bswap16(dport);
+	if (family == AF_INET) {
+		PICK(sk, head, SOCK_HEAD, struct sock, __sk_common.skc_rcv_saddr,
+		     *(__be32 *)r->local_addr);
+		PICK(sk, head, SOCK_HEAD, struct sock, __sk_common.skc_daddr,
+		     *(__be32 *)r->remote_addr);
+	} else {
+		PICK(sk, head, SOCK_HEAD, struct sock, __sk_common.skc_v6_rcv_saddr, r->local_addr);
+		PICK(sk, head, SOCK_HEAD, struct sock, __sk_common.skc_v6_daddr, r->remote_addr);
+	}
+}
+
+/* Copies the address the call named (user memory, `len` bytes as the caller said). */
+static __always_inline void read_addr(struct net_record *r, const void *addr, s64 len)
+{
+	if (!addr || len <= 0)
+		return;
+	u32 n = len > NET_ADDR_CAP ? NET_ADDR_CAP : (u32)len;
+	if (len > NET_ADDR_CAP)
+		r->flags |= NET_ADDR_CUT;
+	if (n <= NET_ADDR_CAP && !bpf_probe_read_user(r->addr, n, addr))
+		r->addr_len = n;
+}
+
+/* A record of `call` on socket `fd` (its state read from `socket_fd`: the call's own, or an
+ * accept's new one), naming `addr` of `len` bytes when given. */
+static __always_inline void net_call(u32 call, s64 ret, s32 fd, s32 socket_fd, const void *addr,
+				     s64 len)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return;
+	struct net_record r = {};
+	r.h.kind = KIND_NET;
+	r.h.tgid = task->tgid;
+	r.h.boot_ns = bpf_ktime_get_boot_ns();
+	r.h.start_ns = task->group_leader->start_boottime;
+	r.ret = ret;
+	r.call = call;
+	r.fd = fd;
+	read_socket(task, socket_fd, &r);
+	read_addr(&r, addr, len);
+	u64 size = NET_ADDR + r.addr_len;
+	if (size > sizeof(r))
+		size = sizeof(r);
+	if (bpf_ringbuf_output(&EVENTS, &r, size, 0))
+		dropped(KIND_NET);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int warden_connect_x(struct sys_exit *ctx)
+{
+	struct pt_regs *regs = entry_regs();
+	s32 fd = SYSCALL_ARG0(regs);
+	net_call(NCALL_connect, ctx->ret, fd, fd, (const void *)SYSCALL_ARG1(regs),
+		 (s32)SYSCALL_ARG2(regs));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int warden_bind_x(struct sys_exit *ctx)
+{
+	struct pt_regs *regs = entry_regs();
+	s32 fd = SYSCALL_ARG0(regs);
+	net_call(NCALL_bind, ctx->ret, fd, fd, (const void *)SYSCALL_ARG1(regs),
+		 (s32)SYSCALL_ARG2(regs));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_listen")
+int warden_listen_x(struct sys_exit *ctx)
+{
+	s32 fd = SYSCALL_ARG0(entry_regs());
+	net_call(NCALL_listen, ctx->ret, fd, fd, NULL, 0);
+	return 0;
+}
+
+/* accept and accept4: the connection is the new socket (none when the call failed). */
+static __always_inline int accepted(struct sys_exit *ctx, u32 call)
+{
+	s32 fd = SYSCALL_ARG0(entry_regs());
+	net_call(call, ctx->ret, fd, ctx->ret >= 0 ? (s32)ctx->ret : -1, NULL, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int warden_accept_x(struct sys_exit *ctx)
+{
+	return accepted(ctx, NCALL_accept);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int warden_accept4_x(struct sys_exit *ctx)
+{
+	return accepted(ctx, NCALL_accept4);
+}
+
+/* sendto(fd, buf, len, flags, dest_addr, addrlen): only one that names a peer. */
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int warden_sendto_x(struct sys_exit *ctx)
+{
+	struct pt_regs *regs = entry_regs();
+	const void *addr = (const void *)SYSCALL_ARG4(regs);
+	if (!report_datagrams || !addr)
+		return 0;
+	s32 fd = SYSCALL_ARG0(regs);
+	net_call(NCALL_sendto, ctx->ret, fd, fd, addr, (s32)SYSCALL_ARG5(regs));
+	return 0;
+}
+
+/* The head of struct user_msghdr: where the peer's address is, and its length. */
+struct msghdr_head {
+	void *name;
+	s32 namelen;
+};
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int warden_sendmsg_x(struct sys_exit *ctx)
+{
+	if (!report_datagrams)
+		return 0;
+	struct pt_regs *regs = entry_regs();
+	struct msghdr_head msg = {};
+	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)SYSCALL_ARG1(regs)) || !msg.name)
+		return 0;
+	s32 fd = SYSCALL_ARG0(regs);
+	net_call(NCALL_sendmsg, ctx->ret, fd, fd, msg.name, msg.namelen);
+	return 0;
+}
+
+/* recvfrom(fd, buf, len, flags, src_addr, addrlen): the kernel wrote the peer there. */
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int warden_recvfrom_x(struct sys_exit *ctx)
+{
+	struct pt_regs *regs = entry_regs();
+	const void *addr = (const void *)SYSCALL_ARG4(regs);
+	const void *len_at = (const void *)SYSCALL_ARG5(regs);
+	if (!report_datagrams || !addr || !len_at || ctx->ret < 0)
+		return 0;
+	s32 len = 0;
+	if (bpf_probe_read_user(&len, sizeof(len), len_at) || len <= 0)
+		return 0;
+	s32 fd = SYSCALL_ARG0(regs);
+	net_call(NCALL_recvfrom, ctx->ret, fd, fd, addr, len);
+	return 0;
+}
