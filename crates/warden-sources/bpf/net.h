@@ -128,10 +128,15 @@ static __always_inline void read_addr(struct net_record *r, const void *addr, s6
 {
 	if (!addr || len <= 0)
 		return;
-	u32 n = len > NET_ADDR_CAP ? NET_ADDR_CAP : (u32)len;
+	u64 n = len > NET_ADDR_CAP ? NET_ADDR_CAP : (u64)len;
 	if (len > NET_ADDR_CAP)
 		r->flags |= NET_ADDR_CUT;
-	if (n <= NET_ADDR_CAP && !bpf_probe_read_user(r->addr, n, addr))
+	/* 64 bits and opaque to the compiler, so that the bound the verifier sees is on the very
+	 * register passed (else clang passes a copy the check never looked at). */
+	asm volatile("" : "+r"(n));
+	if (n > NET_ADDR_CAP)
+		return;
+	if (!bpf_probe_read_user(r->addr, n, addr))
 		r->addr_len = n;
 }
 

@@ -1,6 +1,6 @@
 //! Live tests of the eBPF process source against the running kernel (root): fork, exec and exit
 //! records with identities, credentials, paths and arguments as /proc shows them; chmod/chown
-//! and file activity with their files, results and processes.
+//! and file activity with their files, results and processes; network calls with both ends.
 
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -8,9 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use warden_core::FileVersion;
+use warden_sources::audit::net::{NetCall, SockAddr};
 use warden_sources::ebpf::{
     AttrRecord, EbpfConfig, EbpfError, EbpfSource, ExecRecord, FileActivityConfig, FileOp,
-    FileRecord, Record,
+    FileRecord, NetRecord, NetworkActivityConfig, Record,
 };
 use warden_sources::procfs;
 
@@ -759,4 +760,168 @@ fn the_agents_own_file_activity_is_not_reported() {
         files.iter().all(|f| f.pid != std::process::id()),
         "{files:#?}"
     );
+}
+
+fn net_of(records: &[Record], pid: u32) -> Vec<NetRecord> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Net(n) if n.pid == pid => Some((**n).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn inet(addr: std::net::SocketAddr) -> SockAddr {
+    match addr {
+        std::net::SocketAddr::V4(a) => SockAddr::Inet {
+            addr: *a.ip(),
+            port: a.port(),
+        },
+        std::net::SocketAddr::V6(a) => SockAddr::Inet6 {
+            addr: *a.ip(),
+            port: a.port(),
+            flowinfo: 0,
+            scope_id: 0,
+        },
+    }
+}
+
+#[test]
+fn network_calls_are_reported_with_the_socket_they_left() {
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::os::fd::AsRawFd;
+    let _one = serialize();
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig { datagrams: true }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.network(), Some(Ok(())));
+    let me = std::process::id();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let server = listener.local_addr().unwrap();
+    let client = TcpStream::connect(server).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    let udp6 = UdpSocket::bind(("::1", 0)).ok();
+    if let Some(u) = &udp6 {
+        u.connect(("::1", 9)).unwrap();
+        u.send(b"connected: not reported").ok();
+    }
+    let lone = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    lone.send_to(b"d", server).unwrap();
+    let closed = TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert!(TcpStream::connect(closed).is_err());
+    // connect(2) on a descriptor that is no socket.
+    let file = std::fs::File::open("/proc/self/status").unwrap();
+    let target = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: 7u16.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a valid sockaddr_in of its own size; the call fails with ENOTSOCK.
+    let rc = unsafe {
+        libc::connect(
+            file.as_raw_fd(),
+            (&raw const target).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        )
+    };
+    assert_eq!(rc, -1);
+
+    let records = collect(&rx, |seen| {
+        net_of(seen, me).iter().any(|n| n.ret == -libc::ENOTSOCK)
+    });
+    let mine = net_of(&records, me);
+    let one = |what: &str, pick: &dyn Fn(&NetRecord) -> bool| -> NetRecord {
+        let found: Vec<_> = mine.iter().filter(|n| pick(n)).collect();
+        assert_eq!(found.len(), 1, "{what}: {mine:#?}");
+        found[0].clone()
+    };
+    let bind = one("bind", &|n| {
+        n.call == NetCall::Bind && n.fd == listener.as_raw_fd()
+    });
+    assert_eq!(bind.ret, 0);
+    assert_eq!(
+        Some(ticks_of(bind.start_ns)),
+        procfs::start_ticks(me),
+        "process identity"
+    );
+    assert_eq!(bind.socket.as_ref().unwrap().local, Some(inet(server)));
+    let listen = one("listen", &|n| {
+        n.call == NetCall::Listen && n.fd == listener.as_raw_fd()
+    });
+    assert_eq!(listen.socket.as_ref().unwrap().transport(), Some("tcp"));
+    assert_eq!(listen.socket.as_ref().unwrap().local, Some(inet(server)));
+    let connect = one("connect", &|n| {
+        n.call == NetCall::Connect && n.fd == client.as_raw_fd()
+    });
+    assert_eq!((connect.ret, connect.addr.clone()), (0, Some(inet(server))));
+    let socket = connect.socket.unwrap();
+    assert_eq!(socket.local, Some(inet(client.local_addr().unwrap())));
+    assert_eq!(socket.remote, Some(inet(server)));
+    let accept = one("accept", &|n| {
+        matches!(n.call, NetCall::Accept | NetCall::Accept4)
+    });
+    assert_eq!(
+        (accept.fd, accept.ret),
+        (listener.as_raw_fd(), accepted.as_raw_fd())
+    );
+    let socket = accept.socket.unwrap();
+    assert_eq!(socket.local, Some(inet(server)));
+    assert_eq!(socket.remote, Some(inet(client.local_addr().unwrap())));
+    if let Some(u) = &udp6 {
+        let c6 = one("udp6 connect", &|n| {
+            n.call == NetCall::Connect && n.fd == u.as_raw_fd()
+        });
+        let socket = c6.socket.unwrap();
+        assert_eq!(
+            (socket.family, socket.transport()),
+            (libc::AF_INET6 as u16, Some("udp"))
+        );
+        assert_eq!(socket.local, Some(inet(u.local_addr().unwrap())));
+    }
+    // Only the datagram that names its peer; the connected send is not reported.
+    let sent = one("sendto", &|n| {
+        matches!(n.call, NetCall::SendTo | NetCall::SendMsg)
+    });
+    assert_eq!((sent.fd, sent.addr), (lone.as_raw_fd(), Some(inet(server))));
+    let refused = one("refused", &|n| n.ret == -libc::ECONNREFUSED);
+    assert_eq!(refused.addr, Some(inet(closed)));
+    let notsock = one("not a socket", &|n| n.ret == -libc::ENOTSOCK);
+    assert_eq!(notsock.socket, None);
+    assert_eq!(notsock.fd, file.as_raw_fd());
+    drop(src);
+
+    // The agent's own calls are not reported.
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig::default()),
+        exclude_pid: Some(me),
+        ..EbpfConfig::default()
+    };
+    let Some((_src, rx)) = source_with(config) else {
+        return;
+    };
+    let quiet = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    drop(TcpStream::connect(quiet.local_addr().unwrap()).unwrap());
+    // A child's connect is, and comes after ours would have.
+    let status = Command::new("/bin/bash")
+        .args(["-c", "exec 3<>/dev/tcp/127.0.0.1/$0"])
+        .arg(quiet.local_addr().unwrap().port().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let records = collect(&rx, |seen| {
+        seen.iter()
+            .any(|r| matches!(r, Record::Net(n) if n.pid != me && n.call == NetCall::Connect))
+    });
+    assert!(net_of(&records, me).is_empty(), "{records:#?}");
 }

@@ -1054,6 +1054,161 @@ mod tests {
         assert_eq!(unresolved.path, b"x", "the name alone");
     }
 
+    /// The socket part of a network record: family, type, protocol, and each end as its port
+    /// and address bytes.
+    struct Sock<'a>(u16, u16, u16, (u16, &'a [u8]), (u16, &'a [u8]));
+
+    /// A network record as bpf/net.h writes it (`socket`: when the socket was read).
+    fn net_bytes(call: u16, ret: i32, socket: Option<Sock>, addr: &[u8]) -> Vec<u8> {
+        let mut b = header(KIND_NET, 42, 5_000, 4_000);
+        b.extend_from_slice(&ret.to_ne_bytes());
+        b.extend_from_slice(&call.to_ne_bytes());
+        let read = socket.is_some();
+        let Sock(family, sock_type, protocol, local, remote) =
+            socket.unwrap_or(Sock(0, 0, 0, (0, &[]), (0, &[])));
+        b.extend_from_slice(&sock_type.to_ne_bytes());
+        b.extend_from_slice(&7i32.to_ne_bytes()); // fd
+        for v in [family, protocol, local.0, remote.0] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        for ip in [local.1, remote.1] {
+            let mut a = [0u8; 16];
+            a[..ip.len()].copy_from_slice(ip);
+            b.extend_from_slice(&a);
+        }
+        let flags = u32::from(read) * NET_SOCKET_READ;
+        b.extend_from_slice(&flags.to_ne_bytes());
+        b.extend_from_slice(&(addr.len() as u32).to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        assert_eq!(b.len(), NET_ADDR);
+        b.extend_from_slice(addr);
+        b
+    }
+
+    fn net(b: &[u8]) -> NetRecord {
+        match parse(b) {
+            Ok(Record::Net(n)) => *n,
+            other => panic!("not a network record: {other:?}"),
+        }
+    }
+
+    fn sin(ip: [u8; 4], port: u16) -> Vec<u8> {
+        let mut b = family::INET.to_ne_bytes().to_vec();
+        b.extend_from_slice(&port.to_be_bytes());
+        b.extend_from_slice(&ip);
+        b.extend_from_slice(&[0; 8]);
+        b
+    }
+
+    #[test]
+    fn network_records_carry_the_address_asked_for_and_the_socket() {
+        // A TCP connect: the peer asked for, and both ends of the socket it left.
+        let tcp = Sock(
+            family::INET,
+            1,
+            6,
+            (40_000, &[127, 0, 0, 1]),
+            (80, &[127, 0, 0, 2]),
+        );
+        let connect = net(&net_bytes(
+            1,
+            -libc::EINPROGRESS,
+            Some(tcp),
+            &sin([127, 0, 0, 2], 80),
+        ));
+        assert_eq!(
+            (connect.call, connect.pid, connect.start_ns),
+            (NetCall::Connect, 42, 4_000)
+        );
+        assert_eq!((connect.ret, connect.fd), (-libc::EINPROGRESS, 7));
+        let peer = SockAddr::Inet {
+            addr: Ipv4Addr::new(127, 0, 0, 2),
+            port: 80,
+        };
+        assert_eq!(connect.addr, Some(peer.clone()));
+        let socket = connect.socket.expect("read");
+        assert_eq!(socket.transport(), Some("tcp"));
+        assert_eq!(
+            socket.local,
+            Some(SockAddr::Inet {
+                addr: Ipv4Addr::LOCALHOST,
+                port: 40_000
+            })
+        );
+        assert_eq!(socket.remote, Some(peer));
+        // A listener over IPv6: its end only (no peer, port 0, is no end).
+        let v6 = Ipv6Addr::LOCALHOST.octets();
+        let listen = net(&net_bytes(
+            5,
+            0,
+            Some(Sock(family::INET6, 1, 6, (8080, &v6), (0, &[]))),
+            b"",
+        ));
+        assert_eq!(listen.call, NetCall::Listen);
+        assert_eq!(listen.addr, None);
+        let socket = listen.socket.expect("read");
+        assert!(
+            matches!(socket.local, Some(SockAddr::Inet6 { port: 8080, addr, .. }) if addr == Ipv6Addr::LOCALHOST)
+        );
+        assert_eq!(socket.remote, None);
+        // A connect on a descriptor that is no socket: the address, no socket.
+        let notsock = net(&net_bytes(
+            1,
+            -libc::ENOTSOCK,
+            None,
+            &sin([10, 0, 0, 1], 22),
+        ));
+        assert_eq!(notsock.socket, None);
+        assert!(notsock.addr.is_some() && !notsock.addr_malformed);
+        // A Unix socket's path, and an address too short for its family.
+        let mut unix = family::UNIX.to_ne_bytes().to_vec();
+        unix.extend_from_slice(b"/run/x.sock\0");
+        let u = net(&net_bytes(
+            1,
+            0,
+            Some(Sock(family::UNIX, 1, 0, (0, &[]), (0, &[]))),
+            &unix,
+        ));
+        assert_eq!(
+            u.addr.as_ref().and_then(SockAddr::unix_path).as_deref(),
+            Some(&b"/run/x.sock"[..])
+        );
+        assert_eq!(
+            u.socket.as_ref().and_then(SocketFacts::transport),
+            Some("stream")
+        );
+        let short = net(&net_bytes(
+            4,
+            -libc::EINVAL,
+            None,
+            &family::INET.to_ne_bytes(),
+        ));
+        assert!(short.addr.is_none() && short.addr_malformed);
+    }
+
+    #[test]
+    fn short_and_unknown_network_records_are_errors() {
+        let b = net_bytes(1, 0, None, &sin([127, 0, 0, 1], 1));
+        assert!(matches!(
+            parse(&b[..b.len() - 1]),
+            Err(RecordError::Short {
+                kind: "network",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&b[..NET_ADDR - 1]),
+            Err(RecordError::Short {
+                kind: "network",
+                ..
+            })
+        ));
+        assert_eq!(
+            parse(&net_bytes(9, 0, None, b"")),
+            Err(RecordError::UnknownKind(KIND_NET))
+        );
+    }
+
     #[test]
     fn short_and_unknown_file_records_are_errors() {
         let mut b = file_bytes(1, 3, 77, 0, [b"name\0", b"dir\0", b"", b""]);

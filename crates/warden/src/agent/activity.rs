@@ -737,6 +737,140 @@ mod tests {
         assert_eq!((listen.action, listen.transport), (NetAction::Listen, None));
     }
 
+    fn ebpf_net(
+        call: NetCall,
+        ret: i32,
+        addr: Option<SockAddr>,
+        socket: Option<SocketFacts>,
+    ) -> NetRecord {
+        NetRecord {
+            call,
+            pid: 77,
+            boot_ns: 1,
+            start_ns: 2,
+            ret,
+            fd: 5,
+            addr,
+            addr_malformed: false,
+            addr_cut: false,
+            socket,
+        }
+    }
+
+    fn inet(last: u8, port: u16) -> SockAddr {
+        SockAddr::Inet {
+            addr: std::net::Ipv4Addr::new(10, 0, 0, last),
+            port,
+        }
+    }
+
+    fn tcp(local: Option<SockAddr>, remote: Option<SockAddr>) -> SocketFacts {
+        SocketFacts {
+            family: family::INET,
+            sock_type: libc::SOCK_STREAM,
+            protocol: libc::IPPROTO_TCP,
+            local,
+            remote,
+        }
+    }
+
+    #[test]
+    fn ebpf_network_records_name_both_ends_from_the_socket() {
+        let event = |record: &NetRecord| ebpf_network_event(record, Process::default(), &NO_PROBE);
+        // A connect under way: the peer asked for, this end as the kernel bound it.
+        let connect = ebpf_net(
+            NetCall::Connect,
+            -libc::EINPROGRESS,
+            Some(inet(5, 443)),
+            Some(tcp(Some(inet(1, 40_000)), Some(inet(5, 443)))),
+        );
+        let e = event(&connect).unwrap();
+        assert_eq!((e.action, e.source), (NetAction::Connect, Source::Ebpf));
+        assert_eq!(e.remote.as_ref().and_then(SocketAddress::port), Some(443));
+        assert_eq!(e.local.as_ref().and_then(SocketAddress::port), Some(40_000));
+        assert_eq!(e.transport.as_deref(), Some("tcp"));
+        assert!(e.success);
+        assert_eq!(e.errno.as_deref(), Some("EINPROGRESS"));
+        assert_eq!((e.process.pid, e.fd, e.exit), (77, Some(5), Some(-115)));
+        // A refused one: failed, with its errno.
+        let refused = ebpf_net(
+            NetCall::Connect,
+            -libc::ECONNREFUSED,
+            Some(inet(5, 1)),
+            Some(tcp(None, None)),
+        );
+        let e = event(&refused).unwrap();
+        assert!(!e.success);
+        assert_eq!(e.errno.as_deref(), Some("ECONNREFUSED"));
+        assert_eq!(e.local, None);
+        // An accept: both ends from the new connection.
+        let accept = ebpf_net(
+            NetCall::Accept4,
+            9,
+            None,
+            Some(tcp(Some(inet(1, 80)), Some(inet(7, 50_000)))),
+        );
+        let e = event(&accept).unwrap();
+        assert_eq!(e.action, NetAction::Accept);
+        assert_eq!(e.local.as_ref().and_then(SocketAddress::port), Some(80));
+        assert_eq!(
+            e.remote.as_ref().and_then(SocketAddress::port),
+            Some(50_000)
+        );
+        // A port-0 bind: the port the kernel chose; a refused bind: what was asked for.
+        let bind = ebpf_net(
+            NetCall::Bind,
+            0,
+            Some(inet(1, 0)),
+            Some(tcp(Some(inet(1, 33_000)), None)),
+        );
+        assert_eq!(
+            event(&bind)
+                .unwrap()
+                .local
+                .as_ref()
+                .and_then(SocketAddress::port),
+            Some(33_000)
+        );
+        let refused_bind = ebpf_net(
+            NetCall::Bind,
+            -libc::EACCES,
+            Some(inet(1, 80)),
+            Some(tcp(None, None)),
+        );
+        assert_eq!(
+            event(&refused_bind)
+                .unwrap()
+                .local
+                .as_ref()
+                .and_then(SocketAddress::port),
+            Some(80)
+        );
+        // Skipped, with their reasons.
+        let unix = SocketFacts {
+            family: family::UNIX,
+            sock_type: libc::SOCK_STREAM,
+            protocol: 0,
+            local: None,
+            remote: None,
+        };
+        let to_unix = ebpf_net(
+            NetCall::Connect,
+            0,
+            Some(SockAddr::Unix(UnixAddr::Path(b"/run/x".to_vec()))),
+            Some(unix),
+        );
+        assert_eq!(event(&to_unix).unwrap_err(), "network/unix");
+        let mut garbled = ebpf_net(NetCall::Connect, -libc::EINVAL, None, None);
+        garbled.addr_malformed = true;
+        assert_eq!(event(&garbled).unwrap_err(), "network/malformed_address");
+        let connected_send = ebpf_net(NetCall::SendTo, 1, None, Some(tcp(None, None)));
+        assert_eq!(
+            event(&connected_send).unwrap_err(),
+            "network/connected_send"
+        );
+    }
+
     #[test]
     fn families_follow_the_policy() {
         let policy = NetworkPolicy {

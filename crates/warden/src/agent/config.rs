@@ -34,9 +34,11 @@ pub struct EventsConfig {
 pub struct NetworkConfig {
     /// Record connect, accept, bind and listen.
     pub enabled: bool,
-    /// "audit" (syscall rules on the audit stream; needs `sources.audit`), or "ebpf" (the
-    /// calls' tracepoints, in the eBPF process source: no loss to audit's backlog, both ends
-    /// of every connection; audit where they cannot load).
+    /// "ebpf" (the calls' tracepoints, in the eBPF process source: both ends of every
+    /// connection, no audit backlog to overflow, and no audit syscall context slowing every
+    /// call on the host; not the calls of 32-bit processes), "audit" (syscall rules on the
+    /// audit stream; needs `sources.audit`), or "auto" (eBPF where the eBPF process source
+    /// runs and the programs attach, else audit).
     pub source: String,
     /// Also sendto/sendmsg/recvfrom with an address (unconnected datagrams). Costly: audit must
     /// see every send and receive on the host to find them.
@@ -163,7 +165,7 @@ impl Default for NetworkConfig {
     fn default() -> NetworkConfig {
         NetworkConfig {
             enabled: true,
-            source: "audit".into(),
+            source: "auto".into(),
             datagrams: false,
             unix: true,
             other_families: false,
@@ -247,8 +249,8 @@ impl Config {
             self.files.source
         );
         anyhow::ensure!(
-            matches!(self.network.source.as_str(), "audit" | "ebpf"),
-            "network.source must be \"audit\" or \"ebpf\", not {:?}",
+            matches!(self.network.source.as_str(), "auto" | "ebpf" | "audit"),
+            "network.source must be \"auto\", \"ebpf\" or \"audit\", not {:?}",
             self.network.source
         );
         anyhow::ensure!(

@@ -1418,7 +1418,7 @@ fn start_ebpf(
             files: (config.files.source == "ebpf").then_some(FileActivityConfig {
                 write_opens: config.files.modify,
             }),
-            network: (config.network.enabled && config.network.source == "ebpf").then_some(
+            network: (config.network.enabled && config.network.source != "audit").then_some(
                 NetworkActivityConfig {
                     datagrams: config.network.datagrams,
                 },
