@@ -1976,6 +1976,38 @@ fn ebpf_files_fall_back_to_fanotify_without_ebpf() {
     kernel.check();
 }
 
+/// Without the eBPF process source there are no eBPF network programs: audit rules take over.
+#[test]
+fn ebpf_network_falls_back_to_audit_without_ebpf() {
+    let test = "ebpf_network_falls_back_to_audit_without_ebpf";
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let mut agent = Agent::start(
+        "[sources]\nprocess = \"audit\"\n[network]\nsource = \"ebpf\"\n[files]\nsource = \"off\"\n",
+    );
+    let status = agent.status();
+    let audit = status_source(&status, "audit").expect("audit in the status");
+    assert_eq!(audit["active"], true, "{status}");
+    let detail = audit["detail"].as_str().unwrap();
+    assert!(detail.starts_with("exec, network via"), "{detail}");
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = u64::from(listener.local_addr().unwrap().port());
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let me = u64::from(std::process::id());
+    let events = agent.wait_for("our connect", |ev| {
+        has(ev, "connect", |e| {
+            pid_of(e) == me && port_of(&e["destination"]) == port
+        })
+    });
+    let connect = the(&events, "connect", "our connect", |e| {
+        pid_of(e) == me && port_of(&e["destination"]) == port
+    });
+    assert_eq!(connect["warden"]["source"], "audit", "{connect}");
+    agent.stop();
+    kernel.check();
+}
+
 #[test]
 fn file_changes_are_recorded_with_audit_rules() {
     file_changes_are_recorded(
