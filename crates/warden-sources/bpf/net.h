@@ -15,8 +15,9 @@
  *   call (its local end, once the kernel bound it; its type and protocol);
  * - listen: the socket (its address);
  * - accept, accept4: the new connection's socket (both ends); the listening fd as the fd;
- * - sendto, sendmsg, recvfrom, when datagrams are asked for: those that name a peer (an
- *   unconnected datagram); the others leave at once.
+ * - sendto, sendmsg, recvfrom (attached only when datagrams are asked for: they run at every
+ *   send and receive): those that name a peer (an unconnected datagram); the others leave at
+ *   once.
  * Not seen here (audit sees them): 32-bit processes' calls (compat syscalls, socketcall), and
  * io_uring's connects and accepts. */
 
@@ -65,9 +66,6 @@ struct net_record {
 _Static_assert(__builtin_offsetof(struct net_record, local_addr) == 44, "net layout");
 _Static_assert(__builtin_offsetof(struct net_record, flags) == 76, "net layout");
 _Static_assert(__builtin_offsetof(struct net_record, addr) == NET_ADDR, "net layout");
-
-/* Report sends and receives that name a peer (network.datagrams; set by the loader). */
-const volatile u8 report_datagrams = 0;
 
 /* Heads read in one probe each, as in files.h (FILE_HEAD covers the file's). */
 #define SOCKET_HEAD 32
@@ -219,7 +217,7 @@ int warden_sendto_x(struct sys_exit *ctx)
 {
 	struct pt_regs *regs = entry_regs();
 	const void *addr = (const void *)SYSCALL_ARG4(regs);
-	if (!report_datagrams || !addr)
+	if (!addr)
 		return 0;
 	s32 fd = SYSCALL_ARG0(regs);
 	net_call(NCALL_sendto, ctx->ret, fd, fd, addr, (s32)SYSCALL_ARG5(regs));
@@ -235,8 +233,6 @@ struct msghdr_head {
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int warden_sendmsg_x(struct sys_exit *ctx)
 {
-	if (!report_datagrams)
-		return 0;
 	struct pt_regs *regs = entry_regs();
 	struct msghdr_head msg = {};
 	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)SYSCALL_ARG1(regs)) || !msg.name)
@@ -253,7 +249,7 @@ int warden_recvfrom_x(struct sys_exit *ctx)
 	struct pt_regs *regs = entry_regs();
 	const void *addr = (const void *)SYSCALL_ARG4(regs);
 	const void *len_at = (const void *)SYSCALL_ARG5(regs);
-	if (!report_datagrams || !addr || !len_at || ctx->ret < 0)
+	if (!addr || !len_at || ctx->ret < 0)
 		return 0;
 	s32 len = 0;
 	if (bpf_probe_read_user(&len, sizeof(len), len_at) || len <= 0)

@@ -1,7 +1,9 @@
 //! Process lifecycle from eBPF: fork, exec and exit of every process, read by a small program
 //! at the scheduler's BTF tracepoints (bpf/process.bpf.c, compiled by build.rs and embedded)
 //! and delivered through one ring buffer to a reader thread, which decodes the records
-//! ([`record`]) into a bounded queue.
+//! ([`record`]) into a bounded queue. On request, with them in the same ring: chmod/chown
+//! calls, file changes (bpf/files.h) and network calls (bpf/net.h), each read at its
+//! syscall's tracepoint in the calling process.
 //!
 //! Cheaper than the audit exec path: no records to format in the kernel or to parse and
 //! reassemble here, and one ring shared by all CPUs keeps a process's fork, exec and exit in
@@ -355,12 +357,10 @@ impl Loaded {
         let btf = aya::Btf::from_sys_fs().map_err(load_error)?;
         let own_pid = config.exclude_pid.unwrap_or(0);
         let write_opens = u8::from(config.files.as_ref().is_some_and(|f| f.write_opens));
-        let datagrams = u8::from(config.network.as_ref().is_some_and(|n| n.datagrams));
         let mut ebpf = aya::EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("warden_tgid", &own_pid, true)
             .override_global("report_write_opens", &write_opens, true)
-            .override_global("report_datagrams", &datagrams, true)
             .load(PROGRAM)
             .map_err(load_error)?;
         // File programs first: at a process's exit, the closes of the files it still holds

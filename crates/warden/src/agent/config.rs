@@ -356,6 +356,7 @@ mod tests {
             ("[retention]\nmax_age = \"7 parsecs\"", "retention.max_age"),
             ("[sources]\naudit_mode = \"loud\"", "audit_mode"),
             ("[files]\nsource = \"inotify\"", "files.source"),
+            ("[network]\nsource = \"pcap\"", "network.source"),
             ("[network]\nenable = true", "unknown field `enable`"),
             ("[events]\nforks = false", "unknown field `forks`"),
             (
