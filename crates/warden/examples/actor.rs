@@ -9,6 +9,8 @@
 //! actor connect-storm PORT COUNT
 //! actor file-storm DIR COUNT
 //! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
+//! actor send-storm DIR COUNT       # COUNT x send and receive on a connected socket pair
+//!                                  # (DIR unused: the storms share one calling form)
 //! ```
 //!
 //! `net` and `files` print one line `WARDEN-CHILD {json}` when done, then wait for stdin to
@@ -81,10 +83,15 @@ fn main() -> anyhow::Result<()> {
             read_storm(&dir, count)?;
             report.insert("ops".into(), count.into());
         }
+        "send-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            send_storm(count)?;
+            report.insert("ops".into(), count.into());
+        }
         other => {
             bail!(
                 "unknown role {other:?}: net, datagram, files, accept-loop, connect-storm, \
-                 file-storm, read-storm"
+                 file-storm, read-storm, send-storm"
             )
         }
     }
@@ -180,6 +187,19 @@ fn read_storm(dir: &Path, count: u64) -> anyhow::Result<()> {
     for i in 0..count {
         buf.clear();
         std::fs::File::open(dir.join(format!("r{}", i % FILES)))?.read_to_end(&mut buf)?;
+    }
+    Ok(())
+}
+
+/// `count` times a one-byte datagram sent and received on a connected Unix socket pair:
+/// send(2) and recv(2), which are sendto and recvfrom without an address — what the datagram
+/// watchers look at, and keep none of.
+fn send_storm(count: u64) -> anyhow::Result<()> {
+    let (a, b) = std::os::unix::net::UnixDatagram::pair()?;
+    let mut buf = [0u8; 16];
+    for _ in 0..count {
+        a.send(b"x")?;
+        b.recv(&mut buf)?;
     }
     Ok(())
 }
