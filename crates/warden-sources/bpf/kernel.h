@@ -139,6 +139,28 @@ struct sock {
 	u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+/* An io_uring request, as its completion sees it: the operation and the file it was given
+ * (the op's own data overlays the request's head, `struct io_cmd_data`). */
+struct io_kiocb {
+	struct file *file;
+	u8 opcode;
+} __attribute__((preserve_access_index));
+
+/* An accept's own data: a direct accept installs the new file in a fixed slot, not an fd. */
+struct io_accept {
+	u32 file_slot;
+} __attribute__((preserve_access_index));
+
+/* Connect's: the address as the submitter gave it (user memory). */
+struct io_connect {
+	void *addr;
+	int addr_len;
+} __attribute__((preserve_access_index));
+
+struct io_uring_cqe {
+	s32 res;
+} __attribute__((preserve_access_index));
+
 /* Before 6.13 a file's references were counted here... */
 struct file___v612 {
 	struct {

@@ -18,8 +18,9 @@
  * - sendto, sendmsg, recvfrom (attached only when datagrams are asked for: they run at every
  *   send and receive): those that name a peer (an unconnected datagram); the others leave at
  *   once.
- * Not seen here (audit sees them): 32-bit processes' calls (compat syscalls, socketcall), and
- * io_uring's connects and accepts. */
+ * - io_uring's connects, accepts, binds and listens, which pass no syscall: at their
+ *   completion (warden_uring_complete, below; Linux 6.17 and later).
+ * Not seen here (audit sees them): 32-bit processes' calls (compat syscalls, socketcall). */
 
 #define KIND_NET 8
 
@@ -37,6 +38,8 @@
  * address the call named was longer than the record holds (its head only). */
 #define NET_SOCKET_READ 1
 #define NET_ADDR_CUT 2
+/* The call was an io_uring operation (its fd is not known: -1). */
+#define NET_IO_URING 4
 
 #define S_IFSOCK 0140000
 #define AF_INET 2
@@ -71,11 +74,10 @@ _Static_assert(__builtin_offsetof(struct net_record, addr) == NET_ADDR, "net lay
 #define SOCKET_HEAD 32
 #define SOCK_HEAD 96
 
-/* The socket behind `fd` as it stands: its family, type and protocol, and for inet sockets
- * both ends. Nothing when `fd` is no socket (the record's flags then say so). */
-static __always_inline void read_socket(struct task_struct *task, s32 fd, struct net_record *r)
+/* The socket of file `f` as it stands: its family, type and protocol, and for inet sockets
+ * both ends. Nothing when `f` is no socket (the record's flags then say so). */
+static __always_inline void read_socket_file(struct file *f, struct net_record *r)
 {
-	struct file *f = current_file(task, fd);
 	u8 head[SOCK_HEAD];
 	if (!f || bpf_probe_read_kernel(head, FILE_HEAD, f))
 		return;
@@ -121,6 +123,12 @@ static __always_inline void read_socket(struct task_struct *task, s32 fd, struct
 	}
 }
 
+/* The socket behind `fd`, likewise. */
+static __always_inline void read_socket(struct task_struct *task, s32 fd, struct net_record *r)
+{
+	read_socket_file(current_file(task, fd), r);
+}
+
 /* Copies the address the call named (user memory, `len` bytes as the caller said). */
 static __always_inline void read_addr(struct net_record *r, const void *addr, s64 len)
 {
@@ -138,6 +146,27 @@ static __always_inline void read_addr(struct net_record *r, const void *addr, s6
 		r->addr_len = n;
 }
 
+static __always_inline void net_record_begin(struct net_record *r, struct task_struct *task,
+					     u32 call, s64 ret, s32 fd)
+{
+	r->h.kind = KIND_NET;
+	r->h.tgid = task->tgid;
+	r->h.boot_ns = bpf_ktime_get_boot_ns();
+	r->h.start_ns = task->group_leader->start_boottime;
+	r->ret = ret;
+	r->call = call;
+	r->fd = fd;
+}
+
+static __always_inline void net_record_send(struct net_record *r)
+{
+	u64 size = NET_ADDR + r->addr_len;
+	if (size > sizeof(*r))
+		size = sizeof(*r);
+	if (bpf_ringbuf_output(&EVENTS, r, size, 0))
+		dropped(KIND_NET);
+}
+
 /* A record of `call` on socket `fd` (its state read from `socket_fd`: the call's own, or an
  * accept's new one), naming `addr` of `len` bytes when given. */
 static __always_inline void net_call(u32 call, s64 ret, s32 fd, s32 socket_fd, const void *addr,
@@ -147,20 +176,10 @@ static __always_inline void net_call(u32 call, s64 ret, s32 fd, s32 socket_fd, c
 	if (task->tgid == warden_tgid)
 		return;
 	struct net_record r = {};
-	r.h.kind = KIND_NET;
-	r.h.tgid = task->tgid;
-	r.h.boot_ns = bpf_ktime_get_boot_ns();
-	r.h.start_ns = task->group_leader->start_boottime;
-	r.ret = ret;
-	r.call = call;
-	r.fd = fd;
+	net_record_begin(&r, task, call, ret, fd);
 	read_socket(task, socket_fd, &r);
 	read_addr(&r, addr, len);
-	u64 size = NET_ADDR + r.addr_len;
-	if (size > sizeof(r))
-		size = sizeof(r);
-	if (bpf_ringbuf_output(&EVENTS, &r, size, 0))
-		dropped(KIND_NET);
+	net_record_send(&r);
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
@@ -256,5 +275,60 @@ int warden_recvfrom_x(struct sys_exit *ctx)
 		return 0;
 	s32 fd = SYSCALL_ARG0(regs);
 	net_call(NCALL_recvfrom, ctx->ret, fd, fd, addr, len);
+	return 0;
+}
+
+/* io_uring's network operations (UAPI numbers; bind and listen since Linux 6.11). */
+#define IORING_OP_ACCEPT 13
+#define IORING_OP_CONNECT 16
+#define IORING_OP_BIND 56
+#define IORING_OP_LISTEN 57
+
+/* An io_uring operation completed: its connects, accepts, binds and listens never pass the
+ * syscalls above (the rings are how some malware hides its connections from syscall tracers).
+ * Read as it completes, in the process (or its io worker thread): the result, the socket as
+ * the operation left it (an accept's new connection, unless installed in a fixed slot; a
+ * bind's address), and a connect's address as asked for. Linux 6.17 and later (the
+ * tracepoint's arguments before were others). */
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(warden_uring_complete, void *ring, void *request, struct io_uring_cqe *cqe)
+{
+	struct io_kiocb *req = request;
+	if (!req)
+		return 0;
+	u32 call;
+	switch (BPF_CORE_READ(req, opcode)) {
+	case IORING_OP_CONNECT:
+		call = NCALL_connect;
+		break;
+	case IORING_OP_ACCEPT:
+		call = NCALL_accept;
+		break;
+	case IORING_OP_BIND:
+		call = NCALL_bind;
+		break;
+	case IORING_OP_LISTEN:
+		call = NCALL_listen;
+		break;
+	default:
+		return 0;
+	}
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 0;
+	s32 res = cqe->res;
+	struct net_record r = {};
+	net_record_begin(&r, task, call, res, -1);
+	r.flags = NET_IO_URING;
+	if (call == NCALL_accept && res >= 0 && !BPF_CORE_READ((struct io_accept *)req, file_slot))
+		read_socket(task, res, &r);
+	else
+		read_socket_file(BPF_CORE_READ(req, file), &r);
+	/* A connect's address as the submitter gave it, read back from its memory (the kernel's
+	 * own copy is recycled before the completion). */
+	if (call == NCALL_connect)
+		read_addr(&r, BPF_CORE_READ((struct io_connect *)req, addr),
+			  BPF_CORE_READ((struct io_connect *)req, addr_len));
+	net_record_send(&r);
 	return 0;
 }

@@ -925,3 +925,125 @@ fn network_calls_are_reported_with_the_socket_they_left() {
     });
     assert!(net_of(&records, me).is_empty(), "{records:#?}");
 }
+
+/// The running kernel's (major, minor).
+fn kernel_version() -> (u32, u32) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// io_uring's connects and accepts bypass the syscalls the network programs watch; their
+/// completions are reported all the same, with both ends.
+#[test]
+fn io_uring_connects_and_accepts_are_reported() {
+    use io_uring::{IoUring, opcode, types};
+    use std::net::{SocketAddr, TcpListener};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let _one = serialize();
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig::default()),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.network(), Some(Ok(())));
+    if kernel_version() < (6, 17) {
+        eprintln!("skipped: the io_uring completion tracepoint has other arguments before 6.17");
+        return;
+    }
+    assert_eq!(src.network_io_uring(), Some(Ok(())));
+    let mut ring = match IoUring::new(8) {
+        Ok(ring) => ring,
+        Err(e) => panic!("io_uring should be available on this kernel: {e}"),
+    };
+    let mut complete = |entry: io_uring::squeue::Entry| -> i32 {
+        // SAFETY: the entry's pointers (the address below) outlive the wait for its completion.
+        unsafe { ring.submission().push(&entry).unwrap() };
+        ring.submit_and_wait(1).unwrap();
+        ring.completion().next().expect("a completion").result()
+    };
+    let me = std::process::id();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let server = listener.local_addr().unwrap();
+    let SocketAddr::V4(server4) = server else {
+        unreachable!()
+    };
+    // SAFETY: plain socket(2).
+    let client = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(client >= 0);
+    // SAFETY: a fresh fd of ours.
+    let client = unsafe { OwnedFd::from_raw_fd(client) };
+    let target = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: server4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(server4.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    let connect = opcode::Connect::new(
+        types::Fd(client.as_raw_fd()),
+        (&raw const target).cast(),
+        std::mem::size_of::<libc::sockaddr_in>() as u32,
+    );
+    assert_eq!(complete(connect.build()), 0, "io_uring connect");
+    let accept = opcode::Accept::new(
+        types::Fd(listener.as_raw_fd()),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    );
+    let accepted = complete(accept.build());
+    assert!(accepted >= 0, "io_uring accept: {accepted}");
+    // SAFETY: the accepted connection's fd, ours now.
+    let accepted = unsafe { OwnedFd::from_raw_fd(accepted) };
+    let client_end = {
+        // SAFETY: getsockname into a sockaddr_in-sized buffer.
+        let mut local: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        let rc =
+            unsafe { libc::getsockname(client.as_raw_fd(), (&raw mut local).cast(), &mut len) };
+        assert_eq!(rc, 0);
+        SockAddr::Inet {
+            addr: std::net::Ipv4Addr::from(u32::from_be(local.sin_addr.s_addr)),
+            port: u16::from_be(local.sin_port),
+        }
+    };
+
+    let records = collect(&rx, |seen| {
+        net_of(seen, me).iter().filter(|n| n.io_uring).count() >= 2
+    });
+    let uring: Vec<_> = net_of(&records, me)
+        .into_iter()
+        .filter(|n| n.io_uring)
+        .collect();
+    let connect = uring
+        .iter()
+        .find(|n| n.call == NetCall::Connect)
+        .unwrap_or_else(|| panic!("no io_uring connect: {uring:#?}"));
+    assert_eq!((connect.ret, connect.fd), (0, -1));
+    assert_eq!(connect.addr, Some(inet(server)), "the address asked for");
+    let socket = connect.socket.as_ref().unwrap();
+    assert_eq!(socket.transport(), Some("tcp"));
+    assert_eq!(socket.local.as_ref(), Some(&client_end));
+    assert_eq!(socket.remote, Some(inet(server)));
+    let accept = uring
+        .iter()
+        .find(|n| n.call == NetCall::Accept)
+        .unwrap_or_else(|| panic!("no io_uring accept: {uring:#?}"));
+    assert_eq!(accept.ret, accepted.as_raw_fd());
+    let socket = accept.socket.as_ref().unwrap();
+    assert_eq!(socket.local, Some(inet(server)));
+    assert_eq!(socket.remote.as_ref(), Some(&client_end));
+    // Nothing of it came through the syscalls' programs.
+    assert!(
+        net_of(&records, me)
+            .iter()
+            .all(|n| n.io_uring || n.call != NetCall::Connect || n.fd != client.as_raw_fd()),
+        "{records:#?}"
+    );
+}

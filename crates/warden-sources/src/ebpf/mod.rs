@@ -137,6 +137,7 @@ pub struct EbpfSource {
     attribute_changes: Option<Result<(), String>>,
     files: Option<Result<(), String>>,
     network: Option<Result<(), String>>,
+    network_io_uring: Option<Result<(), String>>,
 }
 
 #[cfg(warden_bpf)]
@@ -171,6 +172,7 @@ impl EbpfSource {
                         loaded.attribute_changes.clone(),
                         loaded.files.clone(),
                         loaded.network.clone(),
+                        loaded.network_io_uring.clone(),
                     );
                     let _ = ready_tx.send(Ok(optional));
                     loaded.read(&tx, &thread_stop, &thread_stats);
@@ -181,7 +183,7 @@ impl EbpfSource {
             })
             .map_err(EbpfError::Spawn)?;
         match ready_rx.recv() {
-            Ok(Ok((failed_execs, attribute_changes, files, network))) => Ok((
+            Ok(Ok((failed_execs, attribute_changes, files, network, network_io_uring))) => Ok((
                 EbpfSource {
                     stop,
                     stats,
@@ -190,6 +192,7 @@ impl EbpfSource {
                     attribute_changes,
                     files,
                     network,
+                    network_io_uring,
                 },
                 rx,
             )),
@@ -237,6 +240,15 @@ impl EbpfSource {
             .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
     }
 
+    /// Whether io_uring's network operations are reported too: None when network calls are
+    /// not (asked for and attached), else attached or why not (io_uring absent, or a kernel
+    /// before 6.17, whose completion tracepoint has other arguments).
+    pub fn network_io_uring(&self) -> Option<Result<(), &str>> {
+        self.network_io_uring
+            .as_ref()
+            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> EbpfStats {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
@@ -268,6 +280,8 @@ struct Loaded {
     files: Option<Result<(), String>>,
     /// The network programs, when asked for: attached, or why not.
     network: Option<Result<(), String>>,
+    /// The io_uring network program, when the network programs are attached.
+    network_io_uring: Option<Result<(), String>>,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -431,6 +445,15 @@ impl Loaded {
                 &network_tracepoints(n.datagrams).collect::<Vec<_>>(),
             )
         });
+        // io_uring's operations bypass the syscalls: its completions are looked at beside them
+        // (optional: a kernel without io_uring, or before 6.17, still has the calls).
+        let network_io_uring = network.as_ref().and_then(|n| n.as_ref().ok()).map(|()| {
+            let p: &mut BtfTracePoint =
+                program(&mut ebpf, "warden_uring_complete").map_err(|e| e.to_string())?;
+            p.load("io_uring_complete", &btf)
+                .and_then(|()| p.attach().map(drop))
+                .map_err(|e| format!("tracepoint io_uring_complete: {e}"))
+        });
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
@@ -440,6 +463,7 @@ impl Loaded {
             attribute_changes,
             files,
             network,
+            network_io_uring,
             ebpf,
             ring,
         })

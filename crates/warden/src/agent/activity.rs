@@ -210,12 +210,16 @@ pub fn ebpf_network_event(
         process,
         action,
         source: Source::Ebpf,
-        syscall: Some(record.call.name().to_owned()),
+        syscall: Some(if record.io_uring {
+            format!("io_uring({})", record.call.name())
+        } else {
+            record.call.name().to_owned()
+        }),
         family,
         transport: transport.map(str::to_owned),
         local: local.as_ref().map(socket_address),
         remote: remote.as_ref().map(socket_address),
-        fd: Some(i64::from(record.fd)),
+        fd: (record.fd >= 0).then_some(i64::from(record.fd)),
         success,
         exit: Some(i64::from(record.ret)),
         errno: (record.ret < 0)
@@ -750,6 +754,7 @@ mod tests {
             start_ns: 2,
             ret,
             fd: 5,
+            io_uring: false,
             addr,
             addr_malformed: false,
             addr_cut: false,
@@ -846,6 +851,12 @@ mod tests {
                 .and_then(SocketAddress::port),
             Some(80)
         );
+        // An io_uring operation: named as such, its descriptor unknown.
+        let mut uring = accept.clone();
+        (uring.io_uring, uring.fd) = (true, -1);
+        let e = event(&uring).unwrap();
+        assert_eq!(e.syscall.as_deref(), Some("io_uring(accept4)"));
+        assert_eq!(e.fd, None);
         // Skipped, with their reasons.
         let unix = SocketFacts {
             family: family::UNIX,

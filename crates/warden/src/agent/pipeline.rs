@@ -1453,12 +1453,19 @@ fn start_ebpf(
                     )),
                     None => {}
                 }
-                match pair.0.network() {
-                    Some(Ok(())) => detail.push_str("; network calls from their tracepoints"),
-                    Some(Err(why)) => detail.push_str(&format!(
+                match (pair.0.network(), pair.0.network_io_uring()) {
+                    (Some(Ok(())), uring) => {
+                        detail.push_str("; network calls from their tracepoints");
+                        match uring {
+                            Some(Ok(())) => detail.push_str(" and io_uring's completions"),
+                            Some(Err(why)) => detail.push_str(&format!(" (not io_uring's: {why})")),
+                            None => {}
+                        }
+                    }
+                    (Some(Err(why)), _) => detail.push_str(&format!(
                         "; network calls not from eBPF ({why}): audit instead"
                     )),
-                    None => {}
+                    (None, _) => {}
                 }
                 (Some(pair), detail)
             }
