@@ -245,7 +245,18 @@ struct signal_struct {
 	struct tty_struct *tty;
 } __attribute__((preserve_access_index));
 
+#if defined(__TARGET_ARCH_x86)
+/* x86: a task in a 32-bit syscall, or (right after exec) running a 32-bit image. */
+#define TS_COMPAT 0x0002
+struct thread_info {
+	u32 status;
+} __attribute__((preserve_access_index));
+#endif
+
 struct task_struct {
+#if defined(__TARGET_ARCH_x86)
+	struct thread_info thread_info;
+#endif
 	pid_t pid;
 	pid_t tgid;
 	int exit_code;

@@ -29,6 +29,9 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define EXEC_CWD_TRUNCATED 4
 #define EXEC_ARGS_UNREADABLE 8
 #define EXEC_NO_LOGINUID 16
+/* The new image is a 32-bit one (x86's ia32 emulation): its syscalls are compat ones, which
+ * the syscall tracepoints of the file and network programs never see. */
+#define EXEC_COMPAT 32
 
 /* A path is written as its components, leaf first, each NUL-terminated; the agent reverses
  * them. PATH_CAP bounds one path, NAME_CAP one component (NAME_MAX + NUL). */
@@ -425,6 +428,12 @@ int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 		exe_version(r, exe);
 	}
 	u32 at = fill_task(r, task, exe_len);
+#if defined(__TARGET_ARCH_x86)
+	/* Loading an ia32 image marks the task for its first return to user mode (TS_COMPAT). */
+	if (bpf_core_field_exists(task->thread_info.status) &&
+	    (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT))
+		r->flags |= EXEC_COMPAT;
+#endif
 
 	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
 	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);

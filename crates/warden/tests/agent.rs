@@ -11,6 +11,9 @@
 //! passes without doing anything; so does a test that finds another Warden's rules installed.
 //! The acting processes of the network and file tests are `examples/actor.rs`.
 
+#[path = "../../warden-sources/tests/support/ia32.rs"]
+mod ia32;
+
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -2003,6 +2006,66 @@ fn ebpf_network_falls_back_to_audit_without_ebpf() {
     let connect = the(&events, "connect", "our connect", |e| {
         pid_of(e) == me && port_of(&e["destination"]) == port
     });
+    assert_eq!(connect["warden"]["source"], "audit", "{connect}");
+    agent.stop();
+    kernel.check();
+}
+
+/// A 32-bit program's connect is a compat syscall: with network calls from eBPF the agent says
+/// it cannot see it (a counted gap and a line in its log); with audit rules it records it.
+#[test]
+fn a_32_bit_programs_connect_is_told_of_or_recorded() {
+    use std::net::{SocketAddr, TcpListener};
+    let Some((_serial, kernel)) = begin("a_32_bit_programs_connect_is_told_of_or_recorded") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("connect32");
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let SocketAddr::V4(to) = listener.local_addr().unwrap() else {
+        unreachable!()
+    };
+    ia32::write_connector(&program, to);
+    let run = || {
+        let mut child = std::process::Command::new(&program).spawn().unwrap();
+        let pid = u64::from(child.id());
+        assert!(child.wait().unwrap().success());
+        pid
+    };
+
+    let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
+    let pid = run();
+    agent.wait_for("the 32-bit program's exec", |ev| {
+        has(ev, "exec", |e| pid_of(e) == pid)
+    });
+    let unseen =
+        |agent: &Agent| agent.status()["lost"]["ebpf/compat_process_calls_unseen"].as_u64();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while unseen(&agent) != Some(1) {
+        assert!(Instant::now() < deadline, "{}", agent.status());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        agent.log().contains("a 32-bit program runs"),
+        "{}",
+        agent.log()
+    );
+    let network = agent.events(&["--class", "nt", "--pid", &pid.to_string()]);
+    assert!(network.is_empty(), "{network:?}");
+    agent.stop();
+
+    // Audit's rules cover the 32-bit ABI too.
+    let mut agent = Agent::start("[network]\nsource = \"audit\"\n");
+    let pid = run();
+    let events = agent.wait_for("the 32-bit program's connect", |ev| {
+        has(ev, "connect", |e| pid_of(e) == pid)
+    });
+    let connect = the(&events, "connect", "its connect", |e| pid_of(e) == pid);
+    assert_eq!(
+        port_of(&connect["destination"]),
+        u64::from(to.port()),
+        "{connect}"
+    );
     assert_eq!(connect["warden"]["source"], "audit", "{connect}");
     agent.stop();
     kernel.check();

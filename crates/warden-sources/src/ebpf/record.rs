@@ -29,7 +29,8 @@ const FILE_DATA: usize = 72;
 /// Where a network record's address begins (bpf/net.h's `NET_ADDR`).
 const NET_ADDR: usize = 88;
 
-/// What the kernel could not read whole for an exec (the record's `flags`).
+/// What the kernel could not read whole for an exec, and what it found of its image (the
+/// record's `flags`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExecFlags(pub u32);
 
@@ -42,6 +43,9 @@ impl ExecFlags {
     pub const CWD_TRUNCATED: u32 = 4;
     /// argv could not be read from the process's memory.
     pub const ARGS_UNREADABLE: u32 = 8;
+    /// The image is a 32-bit one (x86 ia32): its calls are compat syscalls, which the file
+    /// and network programs' tracepoints do not see.
+    pub const COMPAT: u32 = 32;
 
     /// Is this flag set?
     pub fn has(self, flag: u32) -> bool {

@@ -196,6 +196,11 @@ struct Agent {
     ns_per_tick: u64,
     /// Execs whose argv, exe or cwd eBPF could not read whole and /proc could not complete.
     ebpf_incomplete: u64,
+    /// Successful execs of 32-bit images while eBPF programs watch file or network calls:
+    /// those processes' calls are compat syscalls, which the programs do not see.
+    ebpf_compat_execs: u64,
+    /// The eBPF file or network programs are what watches those calls.
+    ebpf_watches_calls: bool,
     /// Operations seen but not recorded, by reason.
     skipped: Skipped,
     /// chmod/chown calls eBPF or audit reported, by process and path, when: fanotify's
@@ -595,6 +600,8 @@ impl Agent {
             ebpf,
             ns_per_tick: 1_000_000_000 / ticks.max(1),
             ebpf_incomplete: 0,
+            ebpf_compat_execs: 0,
+            ebpf_watches_calls: ebpf_files || ebpf_network,
             skipped: Skipped::default(),
             audit,
             connector,
@@ -900,6 +907,9 @@ impl Agent {
                 time_ns: self.boot_time_ns + f.boot_ns as i64,
             }),
             Record::Exec(exec) => {
+                if self.ebpf_watches_calls && exec.ret == 0 && exec.flags.has(ExecFlags::COMPAT) {
+                    self.on_compat_exec(&exec);
+                }
                 let hints = ExecHints {
                     exe_version: exec.exe_version,
                     cgroup_id: exec.cgroup_id,
@@ -936,6 +946,22 @@ impl Agent {
                 );
             }
             Err(reason) => self.skipped.count(reason),
+        }
+    }
+
+    /// A 32-bit process started: its file and network calls pass no tracepoint the eBPF
+    /// programs are at. Counted (`warden status`), and said once in the log with the remedy.
+    fn on_compat_exec(&mut self, exec: &ExecRecord) {
+        self.ebpf_compat_execs += 1;
+        if self.ebpf_compat_execs == 1 {
+            eprintln!(
+                "warden: a 32-bit program runs (pid {}, {}): its network and file calls are \
+                 compat syscalls, which the eBPF programs do not see (network.source = \
+                 \"audit\" and files.source = \"fanotify\" do); counted in `warden status` as \
+                 ebpf/compat_process_calls_unseen",
+                exec.pid,
+                String::from_utf8_lossy(exec.exe.as_deref().unwrap_or(b"?"))
+            );
         }
     }
 
@@ -1259,6 +1285,10 @@ impl Agent {
             m.insert("ebpf/queue_full".into(), s.queue_full);
             m.insert("ebpf/malformed".into(), s.malformed);
             m.insert("ebpf/exec_incomplete".into(), self.ebpf_incomplete);
+            m.insert(
+                "ebpf/compat_process_calls_unseen".into(),
+                self.ebpf_compat_execs,
+            );
         }
         if let Some((source, _)) = &self.fanotify {
             let s = source.stats();

@@ -1,0 +1,45 @@
+//! A 32-bit (x86 ia32) program made byte by byte for the tests of what 32-bit processes'
+//! compat syscalls escape; shared by the eBPF source's live tests and the agent's.
+
+/// A 32-bit (i386) static program of a few bytes, written to `path`: socket(AF_INET,
+/// SOCK_STREAM), connect to `to`, exit(0) — by `int 0x80`, as compat syscalls.
+pub fn write_connector(path: &std::path::Path, to: std::net::SocketAddrV4) {
+    use std::os::unix::fs::PermissionsExt;
+    const BASE: u32 = 0x0804_8000;
+    const HEADERS: u32 = 52 + 32;
+    let mut code: Vec<u8> = Vec::new();
+    code.extend([0xb8, 0x67, 0x01, 0x00, 0x00]); // mov eax, 359 (socket)
+    code.extend([0xbb, 0x02, 0x00, 0x00, 0x00]); // mov ebx, AF_INET
+    code.extend([0xb9, 0x01, 0x00, 0x00, 0x00]); // mov ecx, SOCK_STREAM
+    code.extend([0x31, 0xd2, 0xcd, 0x80]); // xor edx, edx; int 0x80
+    code.extend([0x89, 0xc3]); // mov ebx, eax (the socket)
+    code.extend([0xb8, 0x6a, 0x01, 0x00, 0x00]); // mov eax, 362 (connect)
+    let addr_at = code.len() + 1;
+    code.extend([0xb9, 0, 0, 0, 0]); // mov ecx, &sockaddr (patched below)
+    code.extend([0xba, 0x10, 0x00, 0x00, 0x00, 0xcd, 0x80]); // mov edx, 16; int 0x80
+    code.extend([0xb8, 0x01, 0x00, 0x00, 0x00, 0x31, 0xdb, 0xcd, 0x80]); // exit(0)
+    let sockaddr = BASE + HEADERS + code.len() as u32;
+    code[addr_at..addr_at + 4].copy_from_slice(&sockaddr.to_le_bytes());
+    code.extend(2u16.to_le_bytes()); // sin_family
+    code.extend(to.port().to_be_bytes());
+    code.extend(to.ip().octets());
+    code.extend([0; 8]);
+    let size = HEADERS + code.len() as u32;
+    let mut elf: Vec<u8> = vec![0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    elf.extend(2u16.to_le_bytes()); // ET_EXEC
+    elf.extend(3u16.to_le_bytes()); // EM_386
+    elf.extend(1u32.to_le_bytes()); // EV_CURRENT
+    elf.extend((BASE + HEADERS).to_le_bytes()); // entry
+    elf.extend(52u32.to_le_bytes()); // program headers
+    elf.extend(0u32.to_le_bytes()); // no section headers
+    elf.extend(0u32.to_le_bytes()); // flags
+    for half in [52u16, 32, 1, 40, 0, 0] {
+        elf.extend(half.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+    }
+    for word in [1u32, 0, BASE, BASE, size, size, 5, 0x1000] {
+        elf.extend(word.to_le_bytes()); // PT_LOAD of the whole file, R+X
+    }
+    elf.extend(code);
+    std::fs::write(path, &elf).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
