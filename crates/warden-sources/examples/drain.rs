@@ -56,7 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 files: (which == "ebpf" || which == "ebpf-close").then(|| FileActivityConfig {
                     write_opens: which == "ebpf",
                 }),
-                network: (which == "ebpf-net").then(NetworkActivityConfig::default),
+                network: (which == "ebpf-net").then_some(NetworkActivityConfig {
+                    datagrams: false,
+                    io_uring: true,
+                }),
                 exclude_pid: Some(std::process::id()),
                 ..EbpfConfig::default()
             })?;

@@ -796,13 +796,17 @@ fn network_calls_are_reported_with_the_socket_they_left() {
     use std::os::fd::AsRawFd;
     let _one = serialize();
     let config = EbpfConfig {
-        network: Some(NetworkActivityConfig { datagrams: true }),
+        network: Some(NetworkActivityConfig {
+            datagrams: true,
+            io_uring: false,
+        }),
         ..EbpfConfig::default()
     };
     let Some((src, rx)) = source_with(config) else {
         return;
     };
     assert_eq!(src.network(), Some(Ok(())));
+    assert_eq!(src.network_io_uring(), None, "not asked for");
     let me = std::process::id();
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let server = listener.local_addr().unwrap();
@@ -948,7 +952,10 @@ fn io_uring_connects_and_accepts_are_reported() {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let _one = serialize();
     let config = EbpfConfig {
-        network: Some(NetworkActivityConfig::default()),
+        network: Some(NetworkActivityConfig {
+            io_uring: true,
+            ..NetworkActivityConfig::default()
+        }),
         ..EbpfConfig::default()
     };
     let Some((src, rx)) = source_with(config) else {

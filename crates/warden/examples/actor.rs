@@ -10,6 +10,7 @@
 //! actor file-storm DIR COUNT
 //! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
 //! actor send-storm DIR COUNT       # COUNT x send and receive on a connected socket pair
+//! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
 //!                                  # (DIR unused: the storms share one calling form)
 //! ```
 //!
@@ -88,10 +89,15 @@ fn main() -> anyhow::Result<()> {
             send_storm(count)?;
             report.insert("ops".into(), count.into());
         }
+        "uring-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            uring_storm(count)?;
+            report.insert("ops".into(), count.into());
+        }
         other => {
             bail!(
                 "unknown role {other:?}: net, datagram, files, accept-loop, connect-storm, \
-                 file-storm, read-storm, send-storm"
+                 file-storm, read-storm, send-storm, uring-storm"
             )
         }
     }
@@ -200,6 +206,27 @@ fn send_storm(count: u64) -> anyhow::Result<()> {
     for _ in 0..count {
         a.send(b"x")?;
         b.recv(&mut buf)?;
+    }
+    Ok(())
+}
+
+/// `count` io_uring no-op requests, 64 per submission: every completion passes the io_uring
+/// completion tracepoint, where the network program looks at each one's opcode.
+fn uring_storm(count: u64) -> anyhow::Result<()> {
+    const BATCH: u64 = 64;
+    let mut ring = io_uring::IoUring::new(BATCH as u32)?;
+    let mut done = 0;
+    while done < count {
+        let n = BATCH.min(count - done);
+        for i in 0..n {
+            let nop = io_uring::opcode::Nop::new().build().user_data(i);
+            // SAFETY: a no-op names no memory.
+            unsafe { ring.submission().push(&nop)? };
+        }
+        ring.submit_and_wait(n as usize)?;
+        let reaped = ring.completion().count() as u64;
+        anyhow::ensure!(reaped == n, "{reaped} of {n} no-ops completed");
+        done += n;
     }
     Ok(())
 }

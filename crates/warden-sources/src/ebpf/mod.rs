@@ -76,6 +76,9 @@ pub struct NetworkActivityConfig {
     /// Also sends and receives that name a peer (unconnected datagrams): the programs then
     /// run at every sendto, sendmsg and recvfrom on the host.
     pub datagrams: bool,
+    /// Also io_uring's network operations, which pass no syscall: a program then runs at every
+    /// io_uring completion on the host (~25 ns each).
+    pub io_uring: bool,
 }
 
 /// Counters of the source.
@@ -240,8 +243,8 @@ impl EbpfSource {
             .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
     }
 
-    /// Whether io_uring's network operations are reported too: None when network calls are
-    /// not (asked for and attached), else attached or why not (io_uring absent, or a kernel
+    /// Whether io_uring's network operations are reported too: None when not asked for or
+    /// network calls are not reported, else attached or why not (io_uring absent, or a kernel
     /// before 6.17, whose completion tracepoint has other arguments).
     pub fn network_io_uring(&self) -> Option<Result<(), &str>> {
         self.network_io_uring
@@ -447,13 +450,18 @@ impl Loaded {
         });
         // io_uring's operations bypass the syscalls: its completions are looked at beside them
         // (optional: a kernel without io_uring, or before 6.17, still has the calls).
-        let network_io_uring = network.as_ref().and_then(|n| n.as_ref().ok()).map(|()| {
-            let p: &mut BtfTracePoint =
-                program(&mut ebpf, "warden_uring_complete").map_err(|e| e.to_string())?;
-            p.load("io_uring_complete", &btf)
-                .and_then(|()| p.attach().map(drop))
-                .map_err(|e| format!("tracepoint io_uring_complete: {e}"))
-        });
+        let watch_uring = config.network.as_ref().is_some_and(|n| n.io_uring);
+        let network_io_uring = network
+            .as_ref()
+            .and_then(|n| n.as_ref().ok())
+            .filter(|_| watch_uring)
+            .map(|()| {
+                let p: &mut BtfTracePoint =
+                    program(&mut ebpf, "warden_uring_complete").map_err(|e| e.to_string())?;
+                p.load("io_uring_complete", &btf)
+                    .and_then(|()| p.attach().map(drop))
+                    .map_err(|e| format!("tracepoint io_uring_complete: {e}"))
+            });
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;

@@ -43,6 +43,9 @@ pub struct NetworkConfig {
     /// Also sendto/sendmsg/recvfrom with an address (unconnected datagrams). Costly: audit must
     /// see every send and receive on the host to find them.
     pub datagrams: bool,
+    /// eBPF: also io_uring's connects, accepts, binds and listens (a program at every io_uring
+    /// completion on the host).
+    pub io_uring: bool,
     /// Record Unix-domain sockets (local IPC: D-Bus, journald, databases).
     pub unix: bool,
     /// Record the other families too (netlink, packet...): mostly system noise.
@@ -167,6 +170,7 @@ impl Default for NetworkConfig {
             enabled: true,
             source: "auto".into(),
             datagrams: false,
+            io_uring: true,
             unix: true,
             other_families: false,
             probe_sockets: true,

@@ -1451,6 +1451,7 @@ fn start_ebpf(
             network: (config.network.enabled && config.network.source != "audit").then_some(
                 NetworkActivityConfig {
                     datagrams: config.network.datagrams,
+                    io_uring: config.network.io_uring,
                 },
             ),
             exclude_pid: Some(std::process::id()),
