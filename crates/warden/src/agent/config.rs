@@ -345,6 +345,8 @@ mod tests {
         assert_eq!(c.events.forks_and_exits, d.events.forks_and_exits);
         assert_eq!(c.network.enabled, d.network.enabled);
         assert_eq!(c.network.datagrams, d.network.datagrams);
+        assert_eq!(c.network.source, d.network.source);
+        assert_eq!(c.network.io_uring, d.network.io_uring);
         assert_eq!(c.files.source, d.files.source);
         assert_eq!(c.files.exclude_paths, d.files.exclude_paths);
         assert_eq!(c.files.watch_reads, d.files.watch_reads);
