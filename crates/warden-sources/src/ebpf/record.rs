@@ -1156,9 +1156,13 @@ mod tests {
         assert_eq!(listen.call, NetCall::Listen);
         assert_eq!(listen.addr, None);
         let socket = listen.socket.expect("read");
-        assert!(
-            matches!(socket.local, Some(SockAddr::Inet6 { port: 8080, addr, .. }) if addr == Ipv6Addr::LOCALHOST)
-        );
+        let listening = SockAddr::Inet6 {
+            addr: Ipv6Addr::LOCALHOST,
+            port: 8080,
+            flowinfo: 0,
+            scope_id: 0,
+        };
+        assert_eq!(socket.local, Some(listening));
         assert_eq!(socket.remote, None);
         // A connect on a descriptor that is no socket: the address, no socket.
         let notsock = net(&net_bytes(

@@ -1,6 +1,6 @@
 //! Network and file activity: a source's view of one operation (an audit network or file
-//! record, a fanotify event, an eBPF file or network record) becomes a warden-core event about the
-//! process that did it.
+//! record, a fanotify event, an eBPF file or network record) becomes a warden-core event about
+//! the process that did it.
 //!
 //! What to keep is decided here, from the config: which socket families, which paths and
 //! executables are excluded. Everything dropped is counted by reason, never silently.
@@ -120,14 +120,7 @@ pub fn network_event(
         return Err(reason);
     }
     if transport.is_none() {
-        // What the call itself implies: only stream sockets listen and accept.
-        transport = match (action, family) {
-            (NetAction::Listen | NetAction::Accept, Some(family::INET | family::INET6)) => {
-                Some("tcp")
-            }
-            (NetAction::Listen | NetAction::Accept, Some(family::UNIX)) => Some("stream"),
-            _ => None,
-        };
+        transport = implied_transport(action, family);
     }
     overlay_subject(&mut process, &net.subject);
     Ok(NetworkEvent {
@@ -144,6 +137,15 @@ pub fn network_event(
         exit: net.exit,
         errno: net.errno.map(str::to_owned),
     })
+}
+
+/// What the call itself implies of the transport: only stream sockets listen and accept.
+fn implied_transport(action: NetAction, family: Option<u16>) -> Option<&'static str> {
+    match (action, family) {
+        (NetAction::Listen | NetAction::Accept, Some(family::INET | family::INET6)) => Some("tcp"),
+        (NetAction::Listen | NetAction::Accept, Some(family::UNIX)) => Some("stream"),
+        _ => None,
+    }
 }
 
 fn net_action(call: NetCall) -> NetAction {
@@ -198,13 +200,7 @@ pub fn ebpf_network_event(
     };
     let transport = socket
         .and_then(SocketFacts::transport)
-        .or(match (action, family) {
-            (NetAction::Listen | NetAction::Accept, Some(family::INET | family::INET6)) => {
-                Some("tcp")
-            }
-            (NetAction::Listen | NetAction::Accept, Some(family::UNIX)) => Some("stream"),
-            _ => None,
-        });
+        .or_else(|| implied_transport(action, family));
     process.pid = record.pid;
     Ok(NetworkEvent {
         process,

@@ -250,9 +250,10 @@ fn watch_list(config: &Config) -> Vec<WatchPath> {
 }
 
 /// The audit rules of this config: exec when audit is the process source; network calls (where
-/// eBPF does not report them) and file changes (with reads of the watched paths) when asked; chmod and chown calls when
-/// fanotify needs them told apart and eBPF cannot (`attribute_calls`). The agent's own calls
-/// are excluded in the kernel (`-F pid!=`), so it never records itself.
+/// eBPF does not report them) and file changes (with reads of the watched paths) when asked;
+/// chmod and chown calls when fanotify needs them told apart and eBPF cannot
+/// (`attribute_calls`). The agent's own calls are excluded in the kernel (`-F pid!=`), so it
+/// never records itself.
 fn audit_rules(
     config: &Config,
     watches: &[WatchPath],
