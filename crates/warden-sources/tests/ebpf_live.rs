@@ -1058,26 +1058,33 @@ fn io_uring_connects_and_accepts_are_reported() {
     );
 }
 
-/// A 32-bit process's calls are compat syscalls: the network programs do not see its connect
-/// (the agent says so from the exec's flag), while 64-bit processes are not flagged.
+/// A 32-bit process's calls are compat syscalls, which pass none of the syscall tracepoints:
+/// its exec is flagged, and while it runs a program at every syscall's exit follows its
+/// network calls (attached as its exec is read, detached when it is gone).
 #[test]
-fn a_32_bit_program_is_flagged_and_its_calls_are_not_seen() {
+fn a_32_bit_programs_connect_is_followed_while_it_runs() {
     use std::net::{SocketAddr, TcpListener};
     let _one = serialize();
     let config = EbpfConfig {
         network: Some(NetworkActivityConfig::default()),
         ..EbpfConfig::default()
     };
-    let Some((_src, rx)) = source_with(config) else {
+    let Some((src, rx)) = source_with(config) else {
         return;
     };
+    if !cfg!(target_arch = "x86_64") {
+        assert!(matches!(src.network_compat(), Some(Err(_))));
+        return;
+    }
+    assert_eq!(src.network_compat(), Some(Ok(())));
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let SocketAddr::V4(to) = listener.local_addr().unwrap() else {
         unreachable!()
     };
     let dir = tempfile::tempdir().unwrap();
     let program = dir.path().join("connect32");
-    ia32::write_connector(&program, to);
+    // It waits before connecting: the program is attached only once its exec is read.
+    ia32::write_connector(&program, to, 300);
     let mut child = match Command::new(&program).spawn() {
         Ok(child) => child,
         // A kernel without ia32 emulation cannot run it: nothing to see then.
@@ -1089,7 +1096,6 @@ fn a_32_bit_program_is_flagged_and_its_calls_are_not_seen() {
     };
     let pid = child.id();
     assert!(child.wait().unwrap().success());
-    // It did connect: the connection waits in the listener's queue.
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_ok(), "the 32-bit program's connect");
     let status = Command::new("/bin/true").status().unwrap();
@@ -1111,7 +1117,32 @@ fn a_32_bit_program_is_flagged_and_its_calls_are_not_seen() {
         })
         .unwrap();
     assert!(!true_exec.flags.has(ExecFlags::COMPAT), "{true_exec:?}");
-    // Its connect came before its exit, and is not among the records: the blind spot the
-    // flag tells of.
-    assert!(net_of(&records, pid).is_empty(), "{records:#?}");
+    let connects: Vec<_> = net_of(&records, pid)
+        .into_iter()
+        .filter(|n| n.call == NetCall::Connect)
+        .collect();
+    assert_eq!(connects.len(), 1, "{records:#?}");
+    let connect = &connects[0];
+    assert!(connect.compat && !connect.io_uring, "{connect:?}");
+    assert_eq!(
+        (connect.ret, connect.addr.clone()),
+        (
+            0,
+            Some(SockAddr::Inet {
+                addr: *to.ip(),
+                port: to.port(),
+            })
+        )
+    );
+    assert_eq!(
+        connect.socket.as_ref().and_then(|s| s.transport()),
+        Some("tcp")
+    );
+    // Gone with the last 32-bit process.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while src.stats().compat_processes != 0 {
+        assert!(Instant::now() < deadline, "{:?}", src.stats());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(src.stats().compat_attaches >= 1, "{:?}", src.stats());
 }

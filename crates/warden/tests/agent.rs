@@ -2011,12 +2011,14 @@ fn ebpf_network_falls_back_to_audit_without_ebpf() {
     kernel.check();
 }
 
-/// A 32-bit program's connect is a compat syscall: with network calls from eBPF the agent says
-/// it cannot see it (a counted gap and a line in its log); with audit rules it records it.
+/// A 32-bit program's calls are compat syscalls. With network calls from eBPF its connect is
+/// followed all the same (a program at every syscall's exit while it runs); its file calls,
+/// which the eBPF file programs cannot see, are counted and said. Audit's rules record its
+/// connect too.
 #[test]
-fn a_32_bit_programs_connect_is_told_of_or_recorded() {
+fn a_32_bit_programs_calls_are_followed_or_told_of() {
     use std::net::{SocketAddr, TcpListener};
-    let Some((_serial, kernel)) = begin("a_32_bit_programs_connect_is_told_of_or_recorded") else {
+    let Some((_serial, kernel)) = begin("a_32_bit_programs_calls_are_followed_or_told_of") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -2025,19 +2027,35 @@ fn a_32_bit_programs_connect_is_told_of_or_recorded() {
     let SocketAddr::V4(to) = listener.local_addr().unwrap() else {
         unreachable!()
     };
-    ia32::write_connector(&program, to);
+    // It waits before it connects: the program that follows it is attached as its exec is read.
+    ia32::write_connector(&program, to, 300);
     let run = || {
         let mut child = std::process::Command::new(&program).spawn().unwrap();
         let pid = u64::from(child.id());
         assert!(child.wait().unwrap().success());
         pid
     };
+    let connected = |agent: &Agent, pid: u64| {
+        let events = agent.wait_for("the 32-bit program's connect", |ev| {
+            has(ev, "connect", |e| pid_of(e) == pid)
+        });
+        let connect = the(&events, "connect", "its connect", |e| pid_of(e) == pid);
+        assert_eq!(
+            port_of(&connect["destination"]),
+            u64::from(to.port()),
+            "{connect}"
+        );
+        connect["warden"]["source"].as_str().unwrap().to_owned()
+    };
 
-    let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
+    let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n[files]\nsource = \"ebpf\"\n");
+    let detail = status_source(&agent.status(), "ebpf").unwrap()["detail"].to_string();
+    assert!(
+        detail.contains("32-bit processes' from every syscall's exit"),
+        "{detail}"
+    );
     let pid = run();
-    agent.wait_for("the 32-bit program's exec", |ev| {
-        has(ev, "exec", |e| pid_of(e) == pid)
-    });
+    assert_eq!(connected(&agent, pid), "ebpf");
     let unseen =
         |agent: &Agent| agent.status()["lost"]["ebpf/compat_process_calls_unseen"].as_u64();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -2045,28 +2063,15 @@ fn a_32_bit_programs_connect_is_told_of_or_recorded() {
         assert!(Instant::now() < deadline, "{}", agent.status());
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(
-        agent.log().contains("a 32-bit program runs"),
-        "{}",
-        agent.log()
-    );
-    let network = agent.events(&["--class", "nt", "--pid", &pid.to_string()]);
-    assert!(network.is_empty(), "{network:?}");
+    let log = agent.log();
+    assert!(log.contains("its network calls are followed"), "{log}");
+    assert!(log.contains("its file calls are compat syscalls"), "{log}");
     agent.stop();
 
     // Audit's rules cover the 32-bit ABI too.
     let mut agent = Agent::start("[network]\nsource = \"audit\"\n");
     let pid = run();
-    let events = agent.wait_for("the 32-bit program's connect", |ev| {
-        has(ev, "connect", |e| pid_of(e) == pid)
-    });
-    let connect = the(&events, "connect", "its connect", |e| pid_of(e) == pid);
-    assert_eq!(
-        port_of(&connect["destination"]),
-        u64::from(to.port()),
-        "{connect}"
-    );
-    assert_eq!(connect["warden"]["source"], "audit", "{connect}");
+    assert_eq!(connected(&agent, pid), "audit");
     agent.stop();
     kernel.check();
 }

@@ -106,6 +106,10 @@ pub struct EbpfStats {
     pub files_busy: u64,
     /// Network records the ring buffer had no room for.
     pub ring_full_network: u64,
+    /// 32-bit processes running now that the compat network program follows.
+    pub compat_processes: u64,
+    /// Times the compat network program was attached (a first 32-bit process after none).
+    pub compat_attaches: u64,
 }
 
 /// Why the source could not start.
@@ -141,6 +145,7 @@ pub struct EbpfSource {
     files: Option<Result<(), String>>,
     network: Option<Result<(), String>>,
     network_io_uring: Option<Result<(), String>>,
+    network_compat: Option<Result<(), String>>,
 }
 
 #[cfg(warden_bpf)]
@@ -176,6 +181,7 @@ impl EbpfSource {
                         loaded.files.clone(),
                         loaded.network.clone(),
                         loaded.network_io_uring.clone(),
+                        loaded.compat.as_ref().map(|c| c.ready.clone()),
                     );
                     let _ = ready_tx.send(Ok(optional));
                     loaded.read(&tx, &thread_stop, &thread_stats);
@@ -186,7 +192,14 @@ impl EbpfSource {
             })
             .map_err(EbpfError::Spawn)?;
         match ready_rx.recv() {
-            Ok(Ok((failed_execs, attribute_changes, files, network, network_io_uring))) => Ok((
+            Ok(Ok((
+                failed_execs,
+                attribute_changes,
+                files,
+                network,
+                network_io_uring,
+                network_compat,
+            ))) => Ok((
                 EbpfSource {
                     stop,
                     stats,
@@ -196,6 +209,7 @@ impl EbpfSource {
                     files,
                     network,
                     network_io_uring,
+                    network_compat,
                 },
                 rx,
             )),
@@ -252,6 +266,15 @@ impl EbpfSource {
             .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
     }
 
+    /// Whether 32-bit processes' network calls are followed (a program at every syscall's
+    /// exit, attached while such a process runs): None when network calls are not reported,
+    /// else ready or why not (not x86-64, or no raw syscall tracepoint).
+    pub fn network_compat(&self) -> Option<Result<(), &str>> {
+        self.network_compat
+            .as_ref()
+            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> EbpfStats {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
@@ -285,6 +308,8 @@ struct Loaded {
     network: Option<Result<(), String>>,
     /// The io_uring network program, when the network programs are attached.
     network_io_uring: Option<Result<(), String>>,
+    /// The compat network program and the 32-bit processes it follows.
+    compat: Option<Compat>,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -462,6 +487,10 @@ impl Loaded {
                     .and_then(|()| p.attach().map(drop))
                     .map_err(|e| format!("tracepoint io_uring_complete: {e}"))
             });
+        let compat = network
+            .as_ref()
+            .and_then(|n| n.as_ref().ok())
+            .map(|()| Compat::load(&mut ebpf, &btf));
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
@@ -472,6 +501,7 @@ impl Loaded {
             files,
             network,
             network_io_uring,
+            compat,
             ebpf,
             ring,
         })
@@ -499,6 +529,9 @@ impl Loaded {
                 drained += 1;
                 match record::parse(&item) {
                     Ok(r) => {
+                        if let Some(compat) = &mut self.compat {
+                            compat.follow(&r, &mut self.ebpf, &mut stats);
+                        }
                         if tx.try_send(r).is_err() {
                             stats.queue_full += 1;
                         }
@@ -543,6 +576,85 @@ impl Loaded {
         stats.ring_full_files = total(6);
         stats.files_busy = total(7);
         stats.ring_full_network = total(8);
+    }
+}
+
+/// The 32-bit processes running now, and the program that sees their network calls while
+/// there are any (it runs at every syscall's exit on the host: attached only then).
+struct Compat {
+    /// The program is loaded, or why not.
+    ready: Result<(), String>,
+    /// Running 32-bit processes, by pid.
+    pids: std::collections::HashSet<u32>,
+    #[cfg(warden_bpf)]
+    link: Option<aya::programs::tp_btf::BtfTracePointLinkId>,
+}
+
+impl Compat {
+    #[cfg(warden_bpf)]
+    fn load(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Compat {
+        let ready = if cfg!(target_arch = "x86_64") {
+            program::<aya::programs::BtfTracePoint>(ebpf, "warden_compat_net")
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    p.load("sys_exit", btf)
+                        .map_err(|e| format!("tracepoint sys_exit: {e}"))
+                })
+        } else {
+            Err("only x86-64 runs 32-bit processes this way".into())
+        };
+        Compat {
+            ready,
+            pids: std::collections::HashSet::new(),
+            link: None,
+        }
+    }
+
+    /// Follows 32-bit processes through the records: an exec of a 32-bit image adds its
+    /// process (and attaches the program if it is the first), a 32-bit process's fork adds
+    /// the child; an exec of a 64-bit image and an exit remove one (and the last detaches).
+    /// The program is attached from here, as the exec is read: a call the process makes
+    /// before that (tens of milliseconds at most) is not seen.
+    #[cfg(warden_bpf)]
+    fn follow(&mut self, record: &Record, ebpf: &mut aya::Ebpf, stats: &mut EbpfStats) {
+        if self.ready.is_err() {
+            return;
+        }
+        match record {
+            Record::Exec(e) if e.ret == 0 => {
+                if e.flags.has(ExecFlags::COMPAT) {
+                    self.pids.insert(e.pid);
+                } else {
+                    self.pids.remove(&e.pid);
+                }
+            }
+            Record::Fork(f) if self.pids.contains(&f.parent_pid) => {
+                self.pids.insert(f.pid);
+            }
+            Record::Exit(x) => {
+                self.pids.remove(&x.pid);
+            }
+            _ => return,
+        }
+        let Ok(p) = program::<aya::programs::BtfTracePoint>(ebpf, "warden_compat_net") else {
+            return;
+        };
+        match (self.pids.is_empty(), self.link.take()) {
+            (false, None) => match p.attach() {
+                Ok(link) => {
+                    self.link = Some(link);
+                    stats.compat_attaches += 1;
+                }
+                Err(e) => {
+                    self.ready = Err(format!("tracepoint sys_exit: {e}"));
+                }
+            },
+            (true, Some(link)) => {
+                let _ = p.detach(link);
+            }
+            (_, link) => self.link = link,
+        }
+        stats.compat_processes = self.pids.len() as u64;
     }
 }
 

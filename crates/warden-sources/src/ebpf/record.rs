@@ -325,6 +325,8 @@ pub struct NetRecord {
     pub fd: i32,
     /// An io_uring operation rather than a syscall.
     pub io_uring: bool,
+    /// A 32-bit process's compat syscall.
+    pub compat: bool,
     /// The address the call named, as given (connect's and a send's peer, bind's own end;
     /// recvfrom's peer as the kernel wrote it back). None: no address, or not decodable
     /// (`addr_malformed`).
@@ -599,6 +601,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 ret: u32_at(b, 24) as i32,
                 fd: u32_at(b, 32) as i32,
                 io_uring: flags & NET_IO_URING != 0,
+                compat: flags & NET_COMPAT != 0,
                 addr: parsed.as_ref().and_then(|p| p.as_ref().ok().cloned()),
                 addr_malformed: matches!(parsed, Some(Err(_))),
                 addr_cut: flags & NET_ADDR_CUT != 0,
@@ -624,6 +627,7 @@ pub(crate) const NET_CALLS: [NetCall; 8] = [
 const NET_SOCKET_READ: u32 = 1;
 const NET_ADDR_CUT: u32 = 2;
 const NET_IO_URING: u32 = 4;
+const NET_COMPAT: u32 = 8;
 
 /// The calls file records are taken at, by their number in bpf/files.h (`CALL_*`, from 1).
 pub(crate) const FILE_CALLS: [&str; 24] = [

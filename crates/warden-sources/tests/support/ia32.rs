@@ -1,13 +1,18 @@
 //! A 32-bit (x86 ia32) program made byte by byte for the tests of what 32-bit processes'
 //! compat syscalls escape; shared by the eBPF source's live tests and the agent's.
 
-/// A 32-bit (i386) static program of a few bytes, written to `path`: socket(AF_INET,
-/// SOCK_STREAM), connect to `to`, exit(0) — by `int 0x80`, as compat syscalls.
-pub fn write_connector(path: &std::path::Path, to: std::net::SocketAddrV4) {
+/// A 32-bit (i386) static program of a few bytes, written to `path`: nanosleep `delay_ms`,
+/// socket(AF_INET, SOCK_STREAM), connect to `to`, exit(0) — by `int 0x80`, as compat
+/// syscalls.
+pub fn write_connector(path: &std::path::Path, to: std::net::SocketAddrV4, delay_ms: u32) {
     use std::os::unix::fs::PermissionsExt;
     const BASE: u32 = 0x0804_8000;
     const HEADERS: u32 = 52 + 32;
     let mut code: Vec<u8> = Vec::new();
+    code.extend([0xb8, 0xa2, 0x00, 0x00, 0x00]); // mov eax, 162 (nanosleep)
+    let timespec_at = code.len() + 1;
+    code.extend([0xbb, 0, 0, 0, 0]); // mov ebx, &timespec (patched below)
+    code.extend([0x31, 0xc9, 0xcd, 0x80]); // xor ecx, ecx; int 0x80
     code.extend([0xb8, 0x67, 0x01, 0x00, 0x00]); // mov eax, 359 (socket)
     code.extend([0xbb, 0x02, 0x00, 0x00, 0x00]); // mov ebx, AF_INET
     code.extend([0xb9, 0x01, 0x00, 0x00, 0x00]); // mov ecx, SOCK_STREAM
@@ -24,6 +29,10 @@ pub fn write_connector(path: &std::path::Path, to: std::net::SocketAddrV4) {
     code.extend(to.port().to_be_bytes());
     code.extend(to.ip().octets());
     code.extend([0; 8]);
+    let timespec = BASE + HEADERS + code.len() as u32;
+    code[timespec_at..timespec_at + 4].copy_from_slice(&timespec.to_le_bytes());
+    code.extend((delay_ms / 1000).to_le_bytes()); // tv_sec
+    code.extend((delay_ms % 1000 * 1_000_000).to_le_bytes()); // tv_nsec
     let size = HEADERS + code.len() as u32;
     let mut elf: Vec<u8> = vec![0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     elf.extend(2u16.to_le_bytes()); // ET_EXEC

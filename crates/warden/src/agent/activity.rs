@@ -751,6 +751,7 @@ mod tests {
             ret,
             fd: 5,
             io_uring: false,
+            compat: false,
             addr,
             addr_malformed: false,
             addr_cut: false,

@@ -196,11 +196,15 @@ struct Agent {
     ns_per_tick: u64,
     /// Execs whose argv, exe or cwd eBPF could not read whole and /proc could not complete.
     ebpf_incomplete: u64,
-    /// Successful execs of 32-bit images while eBPF programs watch file or network calls:
-    /// those processes' calls are compat syscalls, which the programs do not see.
+    /// Successful execs of 32-bit images whose calls of some kind no eBPF program sees.
     ebpf_compat_execs: u64,
-    /// The eBPF file or network programs are what watches those calls.
-    ebpf_watches_calls: bool,
+    /// Which calls of 32-bit processes no program sees ("network", "file", or both): files
+    /// from eBPF, network calls from eBPF where the compat program cannot run.
+    compat_unseen: Option<&'static str>,
+    /// 32-bit processes' network calls are followed (by the compat program, while they run).
+    compat_followed: bool,
+    /// A 32-bit process was said in the log.
+    compat_told: bool,
     /// Operations seen but not recorded, by reason.
     skipped: Skipped,
     /// chmod/chown calls eBPF or audit reported, by process and path, when: fanotify's
@@ -399,6 +403,16 @@ impl Agent {
             .as_ref()
             .is_some_and(|(src, _)| src.network() == Some(Ok(())));
         let audit_network = config.network.enabled && !ebpf_network;
+        let compat_followed = ebpf_network
+            && ebpf
+                .as_ref()
+                .is_some_and(|(src, _)| src.network_compat() == Some(Ok(())));
+        let compat_unseen = match (ebpf_network && !compat_followed, ebpf_files) {
+            (true, true) => Some("network and file"),
+            (true, false) => Some("network"),
+            (false, true) => Some("file"),
+            (false, false) => None,
+        };
         let rules = audit_rules(
             config,
             &watches,
@@ -602,7 +616,9 @@ impl Agent {
             ns_per_tick: 1_000_000_000 / ticks.max(1),
             ebpf_incomplete: 0,
             ebpf_compat_execs: 0,
-            ebpf_watches_calls: ebpf_files || ebpf_network,
+            compat_unseen,
+            compat_followed,
+            compat_told: false,
             skipped: Skipped::default(),
             audit,
             connector,
@@ -908,7 +924,7 @@ impl Agent {
                 time_ns: self.boot_time_ns + f.boot_ns as i64,
             }),
             Record::Exec(exec) => {
-                if self.ebpf_watches_calls && exec.ret == 0 && exec.flags.has(ExecFlags::COMPAT) {
+                if exec.ret == 0 && exec.flags.has(ExecFlags::COMPAT) {
                     self.on_compat_exec(&exec);
                 }
                 let hints = ExecHints {
@@ -950,18 +966,34 @@ impl Agent {
         }
     }
 
-    /// A 32-bit process started: its file and network calls pass no tracepoint the eBPF
-    /// programs are at. Counted (`warden status`), and said once in the log with the remedy.
+    /// A 32-bit process started: its calls are compat syscalls, which pass none of the
+    /// syscall tracepoints. Its network calls are followed by the compat program where it
+    /// runs (from the moment its exec is read); calls no program sees are counted (`warden
+    /// status`). The first such process is said in the log, with the remedy.
     fn on_compat_exec(&mut self, exec: &ExecRecord) {
-        self.ebpf_compat_execs += 1;
-        if self.ebpf_compat_execs == 1 {
+        if self.compat_unseen.is_some() {
+            self.ebpf_compat_execs += 1;
+        }
+        if self.compat_told || (self.compat_unseen.is_none() && !self.compat_followed) {
+            return;
+        }
+        self.compat_told = true;
+        let exe = String::from_utf8_lossy(exec.exe.as_deref().unwrap_or(b"?"));
+        if self.compat_followed {
             eprintln!(
-                "warden: a 32-bit program runs (pid {}, {}): its network and file calls are \
-                 compat syscalls, which the eBPF programs do not see (network.source = \
-                 \"audit\" and files.source = \"fanotify\" do); counted in `warden status` as \
+                "warden: a 32-bit program runs (pid {}, {exe}): its network calls are followed \
+                 by a program at every syscall's exit while 32-bit processes run, from when \
+                 its exec is read",
+                exec.pid
+            );
+        }
+        if let Some(calls) = self.compat_unseen {
+            eprintln!(
+                "warden: a 32-bit program runs (pid {}, {exe}): its {calls} calls are compat \
+                 syscalls, which the eBPF programs do not see (network.source = \"audit\" and \
+                 files.source = \"fanotify\" do); counted in `warden status` as \
                  ebpf/compat_process_calls_unseen",
-                exec.pid,
-                String::from_utf8_lossy(exec.exe.as_deref().unwrap_or(b"?"))
+                exec.pid
             );
         }
     }
@@ -1491,6 +1523,15 @@ fn start_ebpf(
                         match uring {
                             Some(Ok(())) => detail.push_str(" and io_uring's completions"),
                             Some(Err(why)) => detail.push_str(&format!(" (not io_uring's: {why})")),
+                            None => {}
+                        }
+                        match pair.0.network_compat() {
+                            Some(Ok(())) => detail.push_str(
+                                ", and 32-bit processes' from every syscall's exit while one runs",
+                            ),
+                            Some(Err(why)) => {
+                                detail.push_str(&format!(" (not 32-bit processes': {why})"))
+                            }
                             None => {}
                         }
                     }
