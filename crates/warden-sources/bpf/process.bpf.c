@@ -157,6 +157,15 @@ struct {
 	__uint(max_entries, 4 << 20);
 } EVENTS SEC(".maps");
 
+/* The pids of 32-bit images as they are exec'd: a ring of its own that wakes the reader at
+ * once (EVENTS is read in batches), so that it can start following their calls before they
+ * make many. */
+#define BPF_RB_FORCE_WAKEUP 2
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} COMPAT_STARTS SEC(".maps");
+
 /* An exec record is too large for the BPF stack: built here, one per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -431,8 +440,11 @@ int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 #if defined(__TARGET_ARCH_x86)
 	/* Loading an ia32 image marks the task for its first return to user mode (TS_COMPAT). */
 	if (bpf_core_field_exists(task->thread_info.status) &&
-	    (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT))
+	    (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT)) {
 		r->flags |= EXEC_COMPAT;
+		u32 pid = task->tgid;
+		bpf_ringbuf_output(&COMPAT_STARTS, &pid, sizeof(pid), BPF_RB_FORCE_WAKEUP);
+	}
 #endif
 
 	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);

@@ -2027,8 +2027,9 @@ fn a_32_bit_programs_calls_are_followed_or_told_of() {
     let SocketAddr::V4(to) = listener.local_addr().unwrap() else {
         unreachable!()
     };
-    // It waits before it connects: the program that follows it is attached as its exec is read.
-    ia32::write_connector(&program, to, 300);
+    // It waits a little before it connects: the program that follows it is attached as the
+    // eBPF reader learns of its exec.
+    ia32::write_connector(&program, to, 50);
     let run = || {
         let mut child = std::process::Command::new(&program).spawn().unwrap();
         let pid = u64::from(child.id());

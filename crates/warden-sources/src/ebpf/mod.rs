@@ -516,14 +516,16 @@ impl Loaded {
         let mut stats = EbpfStats::default();
         let mut last_publish = Instant::now();
         let fd = self.ring.as_raw_fd();
+        let starts_fd = self
+            .compat
+            .as_ref()
+            .and_then(|c| c.starts.as_ref())
+            .map(|r| r.as_raw_fd());
         while !stop.load(Ordering::Relaxed) {
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd, owned by this frame.
-            unsafe { libc::poll(&raw mut pfd, 1, POLL_TIMEOUT_MS) };
+            wait_readable(&[Some(fd), starts_fd], POLL_TIMEOUT_MS);
+            if let Some(compat) = &mut self.compat {
+                compat.starts(&mut self.ebpf, &mut stats);
+            }
             let mut drained = 0u64;
             while let Some(item) = self.ring.next() {
                 drained += 1;
@@ -546,7 +548,13 @@ impl Loaded {
                 last_publish = Instant::now();
             }
             if drained > 0 {
-                std::thread::sleep(COALESCE);
+                // Let records gather, but wake at once for a 32-bit process's start.
+                match starts_fd {
+                    Some(starts) => {
+                        wait_readable(&[Some(starts)], COALESCE.as_millis() as libc::c_int)
+                    }
+                    None => std::thread::sleep(COALESCE),
+                }
             }
         }
         self.read_ring_full(&mut stats);
@@ -579,6 +587,22 @@ impl Loaded {
     }
 }
 
+/// Waits until one of `fds` (the present ones) is readable, or `timeout_ms` passes.
+#[cfg(warden_bpf)]
+fn wait_readable(fds: &[Option<std::os::fd::RawFd>], timeout_ms: libc::c_int) {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .flatten()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: valid pollfds, owned by this frame, of the length given.
+    unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+}
+
 /// The 32-bit processes running now, and the program that sees their network calls while
 /// there are any (it runs at every syscall's exit on the host: attached only then).
 struct Compat {
@@ -586,6 +610,9 @@ struct Compat {
     ready: Result<(), String>,
     /// Running 32-bit processes, by pid.
     pids: std::collections::HashSet<u32>,
+    /// The pids of 32-bit images as they are exec'd, in a ring that wakes the reader at once.
+    #[cfg(warden_bpf)]
+    starts: Option<aya::maps::RingBuf<aya::maps::MapData>>,
     #[cfg(warden_bpf)]
     link: Option<aya::programs::tp_btf::BtfTracePointLinkId>,
 }
@@ -603,18 +630,41 @@ impl Compat {
         } else {
             Err("only x86-64 runs 32-bit processes this way".into())
         };
+        let starts = ebpf
+            .take_map("COMPAT_STARTS")
+            .and_then(|map| aya::maps::RingBuf::try_from(map).ok());
         Compat {
             ready,
             pids: std::collections::HashSet::new(),
+            starts,
             link: None,
         }
     }
 
+    /// The 32-bit processes that just started (their exec records follow in the main ring):
+    /// followed from now. The starts ring wakes the reader as the exec happens, so the
+    /// program is attached within the time it takes to wake and attach (a call the process
+    /// makes before that is not seen).
+    #[cfg(warden_bpf)]
+    fn starts(&mut self, ebpf: &mut aya::Ebpf, stats: &mut EbpfStats) {
+        let Some(ring) = &mut self.starts else {
+            return;
+        };
+        let mut any = false;
+        while let Some(item) = ring.next() {
+            if let Some(pid) = item.first_chunk::<4>().map(|b| u32::from_ne_bytes(*b)) {
+                any |= self.pids.insert(pid);
+            }
+        }
+        if any && self.ready.is_ok() {
+            self.update(ebpf, stats);
+        }
+    }
+
     /// Follows 32-bit processes through the records: an exec of a 32-bit image adds its
-    /// process (and attaches the program if it is the first), a 32-bit process's fork adds
-    /// the child; an exec of a 64-bit image and an exit remove one (and the last detaches).
-    /// The program is attached from here, as the exec is read: a call the process makes
-    /// before that (tens of milliseconds at most) is not seen.
+    /// process (and attaches the program if it is the first; the starts ring has usually
+    /// done so already), a 32-bit process's fork adds the child; an exec of a 64-bit image
+    /// and an exit remove one (and the last detaches).
     #[cfg(warden_bpf)]
     fn follow(&mut self, record: &Record, ebpf: &mut aya::Ebpf, stats: &mut EbpfStats) {
         if self.ready.is_err() {
@@ -636,6 +686,12 @@ impl Compat {
             }
             _ => return,
         }
+        self.update(ebpf, stats);
+    }
+
+    /// Attaches the program for the first 32-bit process, detaches it after the last.
+    #[cfg(warden_bpf)]
+    fn update(&mut self, ebpf: &mut aya::Ebpf, stats: &mut EbpfStats) {
         let Ok(p) = program::<aya::programs::BtfTracePoint>(ebpf, "warden_compat_net") else {
             return;
         };
