@@ -1148,3 +1148,50 @@ fn a_32_bit_programs_connect_is_followed_while_it_runs() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A 32-bit process that started before the source is found in /proc and followed too.
+#[test]
+fn a_32_bit_process_running_before_the_source_is_followed() {
+    use std::net::{SocketAddr, TcpListener};
+    let _one = serialize();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !cfg!(target_arch = "x86_64") || !root {
+        return;
+    }
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let SocketAddr::V4(to) = listener.local_addr().unwrap() else {
+        unreachable!()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("connect32-later");
+    ia32::write_connector(&program, to, 1500);
+    let mut child = match Command::new(&program).spawn() {
+        Ok(child) => child,
+        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
+            eprintln!("skipped: no ia32 emulation here");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(200)); // its exec is done
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig::default()),
+        ..EbpfConfig::default()
+    };
+    let Some((_src, rx)) = source_with(config) else {
+        child.kill().ok();
+        return;
+    };
+    assert!(child.wait().unwrap().success());
+    let records = collect(&rx, |seen| {
+        seen.iter()
+            .any(|r| matches!(r, Record::Exit(x) if x.pid == pid))
+    });
+    let connects: Vec<_> = net_of(&records, pid)
+        .into_iter()
+        .filter(|n| n.call == NetCall::Connect && n.compat)
+        .collect();
+    assert_eq!(connects.len(), 1, "{records:#?}");
+}

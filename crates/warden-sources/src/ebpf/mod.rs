@@ -587,6 +587,31 @@ impl Loaded {
     }
 }
 
+/// The processes running an i386 ELF image (from the first bytes of /proc/PID/exe: class
+/// ELFCLASS32, machine EM_386).
+#[cfg(warden_bpf)]
+fn running_ia32_processes() -> std::collections::HashSet<u32> {
+    use std::io::Read as _;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let mut head = [0u8; 20];
+            std::fs::File::open(format!("/proc/{pid}/exe"))
+                .and_then(|mut exe| exe.read_exact(&mut head))
+                .is_ok_and(|()| is_ia32_elf(&head))
+        })
+        .collect()
+}
+
+/// An ELF header of an i386 image: ELFCLASS32, little-endian, machine EM_386 (3).
+#[cfg(any(warden_bpf, test))]
+fn is_ia32_elf(head: &[u8; 20]) -> bool {
+    head.starts_with(b"\x7fELF") && head[4] == 1 && head[5] == 1 && head[18..20] == [3, 0]
+}
+
 /// Waits until one of `fds` (the present ones) is readable, or `timeout_ms` passes.
 #[cfg(warden_bpf)]
 fn wait_readable(fds: &[Option<std::os::fd::RawFd>], timeout_ms: libc::c_int) {
@@ -633,12 +658,18 @@ impl Compat {
         let starts = ebpf
             .take_map("COMPAT_STARTS")
             .and_then(|map| aya::maps::RingBuf::try_from(map).ok());
-        Compat {
+        let mut compat = Compat {
             ready,
             pids: std::collections::HashSet::new(),
             starts,
             link: None,
+        };
+        if compat.ready.is_ok() {
+            // 32-bit processes that started before the agent: followed from now too.
+            compat.pids = running_ia32_processes();
+            compat.update(ebpf, &mut EbpfStats::default());
         }
+        compat
     }
 
     /// The 32-bit processes that just started (their exec records follow in the main ring):
@@ -791,4 +822,24 @@ fn file_tracepoints() -> impl Iterator<Item = (String, String)> {
             "close" | "dup2" | "dup3" => (format!("warden_{call}"), format!("sys_enter_{call}")),
             _ => (format!("warden_{call}_x"), format!("sys_exit_{call}")),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_i386_elf_headers_are_ia32() {
+        let mut head = [0u8; 20];
+        head[..6].copy_from_slice(b"\x7fELF\x01\x01");
+        head[18] = 3;
+        assert!(is_ia32_elf(&head));
+        let mut x86_64 = head;
+        (x86_64[4], x86_64[18]) = (2, 62);
+        assert!(!is_ia32_elf(&x86_64));
+        let mut arm = head;
+        arm[18] = 40;
+        assert!(!is_ia32_elf(&arm));
+        assert!(!is_ia32_elf(&[0; 20]));
+    }
 }
