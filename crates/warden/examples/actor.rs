@@ -11,6 +11,8 @@
 //! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
 //! actor send-storm DIR COUNT       # COUNT x send and receive on a connected socket pair
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
+//! actor ia32-sleeper PATH SECONDS  # writes a 32-bit program to PATH that sleeps SECONDS (then
+//!                                  # tries a connect to 127.0.0.1:9), starts it, prints its pid
 //!                                  # (DIR unused: the storms share one calling form)
 //! ```
 //!
@@ -26,6 +28,9 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use serde_json::{Map, Value};
+
+#[path = "../../warden-sources/tests/support/ia32.rs"]
+mod ia32;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -89,6 +94,19 @@ fn main() -> anyhow::Result<()> {
             send_storm(count)?;
             report.insert("ops".into(), count.into());
         }
+        "ia32-sleeper" => {
+            let path = PathBuf::from(arg(1)?);
+            let seconds: u32 = arg(2)?.parse()?;
+            let nowhere = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 9);
+            ia32::write_connector(&path, nowhere, seconds.saturating_mul(1000));
+            // Detached from our output, which a caller reads to its end.
+            let child = std::process::Command::new(&path)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()?;
+            report.insert("sleeper".into(), child.id().into());
+        }
         "uring-storm" => {
             let count: u64 = arg(2)?.parse()?;
             uring_storm(count)?;
@@ -97,7 +115,7 @@ fn main() -> anyhow::Result<()> {
         other => {
             bail!(
                 "unknown role {other:?}: net, datagram, files, accept-loop, connect-storm, \
-                 file-storm, read-storm, send-storm, uring-storm"
+                 file-storm, read-storm, send-storm, uring-storm, ia32-sleeper"
             )
         }
     }
