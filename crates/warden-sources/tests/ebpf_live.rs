@@ -1058,6 +1058,25 @@ fn io_uring_connects_and_accepts_are_reported() {
     );
 }
 
+/// Writes the 32-bit connector (`tests/support/ia32.rs`) into `dir` and starts it; None where
+/// the kernel cannot run 32-bit programs (no ia32 emulation: nothing to see then).
+fn spawn_ia32_connector(
+    dir: &std::path::Path,
+    to: std::net::SocketAddrV4,
+    delay_ms: u32,
+) -> Option<std::process::Child> {
+    let program = dir.join("connect32");
+    ia32::write_connector(&program, to, delay_ms);
+    match Command::new(&program).spawn() {
+        Ok(child) => Some(child),
+        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
+            eprintln!("skipped: no ia32 emulation here");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// A 32-bit process's calls are compat syscalls, which pass none of the syscall tracepoints:
 /// its exec is flagged, and while it runs a program at every syscall's exit follows its
 /// network calls (attached as its exec is read, detached when it is gone).
@@ -1082,19 +1101,11 @@ fn a_32_bit_programs_connect_is_followed_while_it_runs() {
         unreachable!()
     };
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("connect32");
     // It waits a little before connecting: the program is attached as the reader learns of
     // its exec (woken at once by the starts ring; here even a connect right after the exec was
     // seen, 5 times of 5, but a loaded machine may take longer).
-    ia32::write_connector(&program, to, 50);
-    let mut child = match Command::new(&program).spawn() {
-        Ok(child) => child,
-        // A kernel without ia32 emulation cannot run it: nothing to see then.
-        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
-            eprintln!("skipped: no ia32 emulation here");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(mut child) = spawn_ia32_connector(dir.path(), to, 50) else {
+        return;
     };
     let pid = child.id();
     assert!(child.wait().unwrap().success());
@@ -1164,15 +1175,8 @@ fn a_32_bit_process_running_before_the_source_is_followed() {
         unreachable!()
     };
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("connect32-later");
-    ia32::write_connector(&program, to, 1500);
-    let mut child = match Command::new(&program).spawn() {
-        Ok(child) => child,
-        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
-            eprintln!("skipped: no ia32 emulation here");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(mut child) = spawn_ia32_connector(dir.path(), to, 1500) else {
+        return;
     };
     let pid = child.id();
     std::thread::sleep(Duration::from_millis(200)); // its exec is done

@@ -236,43 +236,33 @@ impl EbpfSource {
     /// Whether chmod and chown are reported: None when not asked for, else attached or why
     /// not (the kernel lacks the calls' tracepoints).
     pub fn attribute_changes(&self) -> Option<Result<(), &str>> {
-        self.attribute_changes
-            .as_ref()
-            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
+        optional(&self.attribute_changes)
     }
 
     /// Whether file activity is reported: None when not asked for, else attached or why not
     /// (the kernel lacks a function the programs attach to, or BPF trampolines).
     pub fn files(&self) -> Option<Result<(), &str>> {
-        self.files
-            .as_ref()
-            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
+        optional(&self.files)
     }
 
     /// Whether network calls are reported: None when not asked for, else attached or why not
     /// (the kernel lacks the calls' tracepoints).
     pub fn network(&self) -> Option<Result<(), &str>> {
-        self.network
-            .as_ref()
-            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
+        optional(&self.network)
     }
 
     /// Whether io_uring's network operations are reported too: None when not asked for or
     /// network calls are not reported, else attached or why not (io_uring absent, or a kernel
     /// before 6.17, whose completion tracepoint has other arguments).
     pub fn network_io_uring(&self) -> Option<Result<(), &str>> {
-        self.network_io_uring
-            .as_ref()
-            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
+        optional(&self.network_io_uring)
     }
 
     /// Whether 32-bit processes' network calls are followed (a program at every syscall's
     /// exit, attached while such a process runs): None when network calls are not reported,
     /// else ready or why not (not x86-64, or no raw syscall tracepoint).
     pub fn network_compat(&self) -> Option<Result<(), &str>> {
-        self.network_compat
-            .as_ref()
-            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
+        optional(&self.network_compat)
     }
 
     /// A snapshot of the counters.
@@ -294,6 +284,13 @@ impl Drop for EbpfSource {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An optional part's state as the accessors give it: None when not asked for, else
+/// attached or why not.
+fn optional(part: &Option<Result<(), String>>) -> Option<Result<(), &str>> {
+    part.as_ref()
+        .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
 }
 
 /// The loaded object with its programs attached, and its ring buffer.
