@@ -140,11 +140,24 @@ pub struct EbpfSource {
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<EbpfStats>>,
     thread: Option<JoinHandle<()>>,
+    parts: Parts,
+}
+
+/// Which optional programs run: each Ok, or why not; None when not asked for.
+#[derive(Clone, Debug)]
+struct Parts {
+    /// The failed-exec programs.
     failed_execs: Result<(), String>,
+    /// The chmod/chown programs.
     attribute_changes: Option<Result<(), String>>,
+    /// The file programs.
     files: Option<Result<(), String>>,
+    /// The network programs.
     network: Option<Result<(), String>>,
+    /// The io_uring network program (with the network programs).
     network_io_uring: Option<Result<(), String>>,
+    /// The compat network program, loaded to be attached while a 32-bit process runs (with
+    /// the network programs).
     network_compat: Option<Result<(), String>>,
 }
 
@@ -175,15 +188,7 @@ impl EbpfSource {
                     // pages back, or this thread's malloc arena keeps them resident.
                     // SAFETY: malloc_trim has no preconditions.
                     unsafe { libc::malloc_trim(0) };
-                    let optional = (
-                        loaded.failed_execs.clone(),
-                        loaded.attribute_changes.clone(),
-                        loaded.files.clone(),
-                        loaded.network.clone(),
-                        loaded.network_io_uring.clone(),
-                        loaded.compat.as_ref().map(|c| c.ready.clone()),
-                    );
-                    let _ = ready_tx.send(Ok(optional));
+                    let _ = ready_tx.send(Ok(loaded.parts.clone()));
                     loaded.read(&tx, &thread_stop, &thread_stats);
                 }
                 Err(e) => {
@@ -192,24 +197,12 @@ impl EbpfSource {
             })
             .map_err(EbpfError::Spawn)?;
         match ready_rx.recv() {
-            Ok(Ok((
-                failed_execs,
-                attribute_changes,
-                files,
-                network,
-                network_io_uring,
-                network_compat,
-            ))) => Ok((
+            Ok(Ok(parts)) => Ok((
                 EbpfSource {
                     stop,
                     stats,
                     thread: Some(thread),
-                    failed_execs,
-                    attribute_changes,
-                    files,
-                    network,
-                    network_io_uring,
-                    network_compat,
+                    parts,
                 },
                 rx,
             )),
@@ -227,7 +220,8 @@ impl EbpfSource {
     /// Whether failed execs are reported, or why not (the kernel lacks the syscall
     /// tracepoints they need: fork, exec and exit are seen all the same).
     pub fn failed_execs(&self) -> Result<(), &str> {
-        self.failed_execs
+        self.parts
+            .failed_execs
             .as_ref()
             .map(|_| ())
             .map_err(String::as_str)
@@ -236,33 +230,33 @@ impl EbpfSource {
     /// Whether chmod and chown are reported: None when not asked for, else attached or why
     /// not (the kernel lacks the calls' tracepoints).
     pub fn attribute_changes(&self) -> Option<Result<(), &str>> {
-        optional(&self.attribute_changes)
+        optional(&self.parts.attribute_changes)
     }
 
     /// Whether file activity is reported: None when not asked for, else attached or why not
     /// (the kernel lacks a function the programs attach to, or BPF trampolines).
     pub fn files(&self) -> Option<Result<(), &str>> {
-        optional(&self.files)
+        optional(&self.parts.files)
     }
 
     /// Whether network calls are reported: None when not asked for, else attached or why not
     /// (the kernel lacks the calls' tracepoints).
     pub fn network(&self) -> Option<Result<(), &str>> {
-        optional(&self.network)
+        optional(&self.parts.network)
     }
 
     /// Whether io_uring's network operations are reported too: None when not asked for or
     /// network calls are not reported, else attached or why not (io_uring absent, or a kernel
     /// before 6.17, whose completion tracepoint has other arguments).
     pub fn network_io_uring(&self) -> Option<Result<(), &str>> {
-        optional(&self.network_io_uring)
+        optional(&self.parts.network_io_uring)
     }
 
     /// Whether 32-bit processes' network calls are followed (a program at every syscall's
     /// exit, attached while such a process runs): None when network calls are not reported,
     /// else ready or why not (not x86-64, or no raw syscall tracepoint).
     pub fn network_compat(&self) -> Option<Result<(), &str>> {
-        optional(&self.network_compat)
+        optional(&self.parts.network_compat)
     }
 
     /// A snapshot of the counters.
@@ -295,16 +289,8 @@ fn optional(part: &Option<Result<(), String>>) -> Option<Result<(), &str>> {
 
 /// The loaded object with its programs attached, and its ring buffer.
 struct Loaded {
-    /// The failed-exec programs are attached, or why not.
-    failed_execs: Result<(), String>,
-    /// The chmod/chown programs, when asked for: attached, or why not.
-    attribute_changes: Option<Result<(), String>>,
-    /// The file programs, when asked for: attached, or why not.
-    files: Option<Result<(), String>>,
-    /// The network programs, when asked for: attached, or why not.
-    network: Option<Result<(), String>>,
-    /// The io_uring network program, when the network programs are attached.
-    network_io_uring: Option<Result<(), String>>,
+    /// Which optional programs run.
+    parts: Parts,
     /// The compat network program and the 32-bit processes it follows.
     compat: Option<Compat>,
     #[cfg(warden_bpf)]
@@ -493,11 +479,14 @@ impl Loaded {
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
         let ring = aya::maps::RingBuf::try_from(map).map_err(load_error)?;
         Ok(Loaded {
-            failed_execs,
-            attribute_changes,
-            files,
-            network,
-            network_io_uring,
+            parts: Parts {
+                failed_execs,
+                attribute_changes,
+                files,
+                network,
+                network_io_uring,
+                network_compat: compat.as_ref().map(|c| c.ready.clone()),
+            },
             compat,
             ebpf,
             ring,
