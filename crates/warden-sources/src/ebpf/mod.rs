@@ -529,6 +529,9 @@ impl Loaded {
             }
             stats.records += drained;
             if last_publish.elapsed() >= Duration::from_millis(500) || drained == 0 {
+                if let Some(compat) = &mut self.compat {
+                    compat.prune(&mut self.ebpf, &mut stats);
+                }
                 self.read_ring_full(&mut stats);
                 *shared.lock().unwrap_or_else(PoisonError::into_inner) = stats;
                 last_publish = Instant::now();
@@ -577,19 +580,23 @@ impl Loaded {
 /// ELFCLASS32, machine EM_386).
 #[cfg(warden_bpf)]
 fn running_ia32_processes() -> std::collections::HashSet<u32> {
-    use std::io::Read as _;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Default::default();
     };
     dir.flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let mut head = [0u8; 20];
-            std::fs::File::open(format!("/proc/{pid}/exe"))
-                .and_then(|mut exe| exe.read_exact(&mut head))
-                .is_ok_and(|()| is_ia32_elf(&head))
-        })
+        .filter(|&pid| runs_ia32(pid))
         .collect()
+}
+
+/// Process `pid` exists and runs an i386 image.
+#[cfg(warden_bpf)]
+fn runs_ia32(pid: u32) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 20];
+    std::fs::File::open(format!("/proc/{pid}/exe"))
+        .and_then(|mut exe| exe.read_exact(&mut head))
+        .is_ok_and(|()| is_ia32_elf(&head))
 }
 
 /// An ELF header of an i386 image: ELFCLASS32, little-endian, machine EM_386 (3).
@@ -704,6 +711,20 @@ impl Compat {
             _ => return,
         }
         self.update(ebpf, stats);
+    }
+
+    /// Forgets the processes that no longer run a 32-bit image: their exit (or exec) record
+    /// may have been lost to a full ring, and the program must not stay attached for them.
+    #[cfg(warden_bpf)]
+    fn prune(&mut self, ebpf: &mut aya::Ebpf, stats: &mut EbpfStats) {
+        if self.pids.is_empty() || self.ready.is_err() {
+            return;
+        }
+        let before = self.pids.len();
+        self.pids.retain(|&pid| runs_ia32(pid));
+        if self.pids.len() != before {
+            self.update(ebpf, stats);
+        }
     }
 
     /// Attaches the program for the first 32-bit process, detaches it after the last.
