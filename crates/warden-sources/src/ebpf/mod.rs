@@ -694,23 +694,19 @@ impl Compat {
         if self.ready.is_err() {
             return;
         }
-        match record {
-            Record::Exec(e) if e.ret == 0 => {
-                if e.flags.has(ExecFlags::COMPAT) {
-                    self.pids.insert(e.pid);
-                } else {
-                    self.pids.remove(&e.pid);
-                }
+        // Every fork, exec and exit passes here: only a change of the set costs more.
+        let changed = match record {
+            Record::Exec(e) if e.ret == 0 && e.flags.has(ExecFlags::COMPAT) => {
+                self.pids.insert(e.pid)
             }
-            Record::Fork(f) if self.pids.contains(&f.parent_pid) => {
-                self.pids.insert(f.pid);
-            }
-            Record::Exit(x) => {
-                self.pids.remove(&x.pid);
-            }
-            _ => return,
+            Record::Exec(e) if e.ret == 0 => self.pids.remove(&e.pid),
+            Record::Fork(f) if self.pids.contains(&f.parent_pid) => self.pids.insert(f.pid),
+            Record::Exit(x) => self.pids.remove(&x.pid),
+            _ => false,
+        };
+        if changed {
+            self.update(ebpf, stats);
         }
-        self.update(ebpf, stats);
     }
 
     /// Forgets the processes that no longer run a 32-bit image: their exit (or exec) record
