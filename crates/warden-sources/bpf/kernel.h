@@ -139,11 +139,36 @@ struct sock {
 	u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
-/* An io_uring request, as its completion sees it: the operation and the file it was given
- * (the op's own data overlays the request's head, `struct io_cmd_data`). */
+/* What a request will complete with: its tag, and until then the fd it was given. */
+struct io_cqe {
+	u64 user_data;
+	s32 fd;
+} __attribute__((preserve_access_index));
+
+/* An io_uring request: the operation, the file it was given, its ring, its flags (the
+ * submission's, bit for bit in their low bits; 32 bits before 6.10, 64 since: the low half is
+ * read), its tag and fd, and the op's data kept for it (the op's own data overlays the
+ * request's head, `struct io_cmd_data`). */
 struct io_kiocb {
 	struct file *file;
 	u8 opcode;
+	u32 flags;
+	void *ctx;
+	struct io_cqe cqe;
+	void *async_data;
+} __attribute__((preserve_access_index));
+
+/* The kernel's copy of a connect's or bind's address, made as the request was prepared. */
+struct __kernel_sockaddr_storage {
+	unsigned short ss_family;
+} __attribute__((preserve_access_index));
+
+struct io_async_msghdr {
+	struct __kernel_sockaddr_storage addr;
+} __attribute__((preserve_access_index));
+
+struct io_bind {
+	int addr_len;
 } __attribute__((preserve_access_index));
 
 /* An accept's own data: a direct accept installs the new file in a fixed slot, not an fd. */
@@ -158,7 +183,9 @@ struct io_connect {
 } __attribute__((preserve_access_index));
 
 struct io_uring_cqe {
+	u64 user_data;
 	s32 res;
+	u32 flags;
 } __attribute__((preserve_access_index));
 
 /* Before 6.13 a file's references were counted here... */

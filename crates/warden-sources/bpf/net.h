@@ -19,7 +19,9 @@
  *   send and receive): those that name a peer (an unconnected datagram); the others leave at
  *   once.
  * - io_uring's connects, accepts, binds and listens, which pass no syscall: at their
- *   completion (warden_uring_complete, below; Linux 6.17 and later).
+ *   completion (warden_uring_complete, below; Linux 6.17 and later); at their submission
+ *   those whose success will post no completion, and from their submission's notes those
+ *   whose completion overflows the queue.
  * - 32-bit processes' calls (compat syscalls and socketcall, which pass none of the
  *   tracepoints above): at every syscall's exit, while such a process runs (x86-64,
  *   warden_compat_net, below). */
@@ -44,6 +46,13 @@
 #define NET_IO_URING 4
 /* The call was a 32-bit process's compat syscall. */
 #define NET_COMPAT 8
+/* An io_uring operation recorded as it was submitted, its result unknown: the submitter asked
+ * for no completion when it succeeds (IOSQE_CQE_SKIP_SUCCESS). A failure still completes,
+ * and is recorded then too. */
+#define NET_SUBMITTED 16
+/* An io_uring operation whose completion found the ring's completion queue full (it is kept
+ * aside for the submitter and passes no io_uring_complete). */
+#define NET_CQ_OVERFLOW 32
 
 #define S_IFSOCK 0140000
 #define AF_INET 2
@@ -147,6 +156,19 @@ static __always_inline void read_addr(struct net_record *r, const void *addr, s6
 	if (n > NET_ADDR_CAP)
 		return;
 	if (!bpf_probe_read_user(r->addr, n, addr))
+		r->addr_len = n;
+}
+
+/* The same from a kernel copy of the address. */
+static __always_inline void read_kernel_addr(struct net_record *r, const void *addr, s64 len)
+{
+	u64 n = len > NET_ADDR_CAP ? NET_ADDR_CAP : (u64)len;
+	if (len > NET_ADDR_CAP)
+		r->flags |= NET_ADDR_CUT;
+	asm volatile("" : "+r"(n));
+	if (n > NET_ADDR_CAP)
+		return;
+	if (!bpf_probe_read_kernel(r->addr, n, addr))
 		r->addr_len = n;
 }
 
@@ -289,6 +311,113 @@ int warden_recvfrom_x(struct sys_exit *ctx)
 #define IORING_OP_BIND 56
 #define IORING_OP_LISTEN 57
 
+/* A request's flags are its submission's (IOSQE_*), bit for bit, in their low bits. */
+#define REQ_F_FIXED_FILE (1U << 0)
+#define REQ_F_CQE_SKIP (1U << 6)
+/* More completions will follow (a multishot accept's). */
+#define IORING_CQE_F_MORE (1U << 1)
+
+/* The call an io_uring operation stands for, or 0 when it is no network operation. */
+static __always_inline u32 uring_net_call(u8 opcode)
+{
+	switch (opcode) {
+	case IORING_OP_CONNECT:
+		return NCALL_connect;
+	case IORING_OP_ACCEPT:
+		return NCALL_accept;
+	case IORING_OP_BIND:
+		return NCALL_bind;
+	case IORING_OP_LISTEN:
+		return NCALL_listen;
+	}
+	return 0;
+}
+
+/* A network operation between its submission and its completion, by ring and tag: what a
+ * completion that overflowed the queue needs (that path names no request). */
+struct uring_key {
+	u64 ring;
+	u64 user_data;
+};
+
+struct uring_op {
+	u32 call;
+	s32 fd;		/* the socket it was given; -1 for a fixed file */
+	u64 addr;	/* a connect's address (user memory) */
+	s32 addr_len;
+	u32 direct;	/* an accept into a fixed slot: its result is no fd */
+};
+
+/* LRU: an operation that never completes where we look (one whose success posts nothing)
+ * ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct uring_key);
+	__type(value, struct uring_op);
+} URING_OPS SEC(".maps");
+
+/* A bind's address, from the kernel's copy made as the request was prepared (the submitter's
+ * pointer is not kept). Where the copy lies changed within stable kernels without a trace in
+ * the types: at the head of the request's async data (later 6.x), or in the message header
+ * kept there (before). The head is taken when it begins with the socket's own family (where
+ * a message header begins with a pointer, aligned: never such a small number). */
+static __always_inline void read_bind_copy(struct io_kiocb *req, struct net_record *r)
+{
+	void *copy = BPF_CORE_READ(req, async_data);
+	s32 len = BPF_CORE_READ((struct io_bind *)req, addr_len);
+	u16 family = 0;
+	if (!copy || len <= 0 || !(r->flags & NET_SOCKET_READ) ||
+	    bpf_probe_read_kernel(&family, sizeof(family), copy))
+		return;
+	if (family != r->family)
+		copy += bpf_core_field_offset(struct io_async_msghdr, addr);
+	read_kernel_addr(r, copy, len);
+}
+
+/* An io_uring operation was submitted (prepared: its address copied in). Network ones are
+ * remembered for an overflowing completion; those whose success will post no completion at
+ * all (IOSQE_CQE_SKIP_SUCCESS, a way to pass unseen by the completion program) are recorded
+ * here, with the address and the socket as they stand, and no result. */
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(warden_uring_submit, void *request)
+{
+	struct io_kiocb *req = request;
+	if (!req)
+		return 0;
+	u32 call = uring_net_call(BPF_CORE_READ(req, opcode));
+	if (!call)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 0;
+	u32 flags = BPF_CORE_READ(req, flags);
+	struct uring_key key = {(u64)BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data)};
+	struct uring_op op = {.call = call, .fd = -1};
+	if (!(flags & REQ_F_FIXED_FILE))
+		op.fd = BPF_CORE_READ(req, cqe.fd);
+	if (call == NCALL_connect) {
+		op.addr = (u64)BPF_CORE_READ((struct io_connect *)req, addr);
+		op.addr_len = BPF_CORE_READ((struct io_connect *)req, addr_len);
+	} else if (call == NCALL_accept) {
+		op.direct = BPF_CORE_READ((struct io_accept *)req, file_slot) != 0;
+	}
+	bpf_map_update_elem(&URING_OPS, &key, &op, 0);
+	if (!(flags & REQ_F_CQE_SKIP))
+		return 0;
+	struct net_record r = {};
+	net_record_begin(&r, task, call, 0, -1);
+	r.flags = NET_IO_URING | NET_SUBMITTED;
+	if (op.fd >= 0)
+		read_socket(task, op.fd, &r);
+	if (call == NCALL_connect)
+		read_addr(&r, (const void *)op.addr, op.addr_len);
+	else if (call == NCALL_bind)
+		read_bind_copy(req, &r);
+	net_record_send(&r);
+	return 0;
+}
+
 /* An io_uring operation completed: its connects, accepts, binds and listens never pass the
  * syscalls above (the rings are how some malware hides its connections from syscall tracers).
  * Read as it completes, in the process (or its io worker thread): the result, the socket as
@@ -301,22 +430,12 @@ int BPF_PROG(warden_uring_complete, void *ring, void *request, struct io_uring_c
 	struct io_kiocb *req = request;
 	if (!req)
 		return 0;
-	u32 call;
-	switch (BPF_CORE_READ(req, opcode)) {
-	case IORING_OP_CONNECT:
-		call = NCALL_connect;
-		break;
-	case IORING_OP_ACCEPT:
-		call = NCALL_accept;
-		break;
-	case IORING_OP_BIND:
-		call = NCALL_bind;
-		break;
-	case IORING_OP_LISTEN:
-		call = NCALL_listen;
-		break;
-	default:
+	u32 call = uring_net_call(BPF_CORE_READ(req, opcode));
+	if (!call)
 		return 0;
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		struct uring_key key = {(u64)ring, cqe->user_data};
+		bpf_map_delete_elem(&URING_OPS, &key);
 	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == warden_tgid)
@@ -334,6 +453,36 @@ int BPF_PROG(warden_uring_complete, void *ring, void *request, struct io_uring_c
 	if (call == NCALL_connect)
 		read_addr(&r, BPF_CORE_READ((struct io_connect *)req, addr),
 			  BPF_CORE_READ((struct io_connect *)req, addr_len));
+	net_record_send(&r);
+	return 0;
+}
+
+/* A completion found the completion queue full: the kernel keeps it aside for the submitter,
+ * and it never passes io_uring_complete (filling the queue first is a way to pass unseen).
+ * The request is not named here, only its ring and tag: what its submission left in
+ * URING_OPS says which operation it was. */
+SEC("tp_btf/io_uring_cqe_overflow")
+int BPF_PROG(warden_uring_overflow, void *ring, u64 user_data, s32 res, u32 cflags, void *ocqe)
+{
+	struct uring_key key = {(u64)ring, user_data};
+	struct uring_op *found = bpf_map_lookup_elem(&URING_OPS, &key);
+	if (!found)
+		return 0;
+	struct uring_op op = *found;
+	if (!(cflags & IORING_CQE_F_MORE))
+		bpf_map_delete_elem(&URING_OPS, &key);
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 0;
+	struct net_record r = {};
+	net_record_begin(&r, task, op.call, res, -1);
+	r.flags = NET_IO_URING | NET_CQ_OVERFLOW;
+	if (op.call == NCALL_accept && res >= 0 && !op.direct)
+		read_socket(task, res, &r);
+	else if (op.fd >= 0)
+		read_socket(task, op.fd, &r);
+	if (op.call == NCALL_connect)
+		read_addr(&r, (const void *)op.addr, op.addr_len);
 	net_record_send(&r);
 	return 0;
 }

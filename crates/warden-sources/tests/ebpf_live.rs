@@ -14,6 +14,7 @@ use warden_sources::ebpf::{
     FileOp, FileRecord, NetRecord, NetworkActivityConfig, Record,
 };
 use warden_sources::procfs;
+use warden_sources::socket_probe::SocketFacts;
 
 #[path = "support/ia32.rs"]
 mod ia32;
@@ -983,19 +984,7 @@ fn io_uring_connects_and_accepts_are_reported() {
     let SocketAddr::V4(server4) = server else {
         unreachable!()
     };
-    // SAFETY: plain socket(2).
-    let client = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
-    assert!(client >= 0);
-    // SAFETY: a fresh fd of ours.
-    let client = unsafe { OwnedFd::from_raw_fd(client) };
-    let target = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: server4.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(server4.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    };
+    let (client, target) = tcp_client_to(server4);
     let connect = opcode::Connect::new(
         types::Fd(client.as_raw_fd()),
         (&raw const target).cast(),
@@ -1056,6 +1045,250 @@ fn io_uring_connects_and_accepts_are_reported() {
             .all(|n| n.io_uring || n.call != NetCall::Connect || n.fd != client.as_raw_fd()),
         "{records:#?}"
     );
+}
+
+/// A TCP socket of ours, and the address of `server` as connect(2) takes it.
+fn tcp_client_to(server: std::net::SocketAddrV4) -> (std::os::fd::OwnedFd, libc::sockaddr_in) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2).
+    let client = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(client >= 0);
+    let target = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: server.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(server.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a fresh fd of ours.
+    (unsafe { std::os::fd::OwnedFd::from_raw_fd(client) }, target)
+}
+
+/// Two ways past a program at io_uring's completions: asking for no completion on success
+/// (`IOSQE_CQE_SKIP_SUCCESS`), and filling the completion queue first so that the kernel sets
+/// the completion aside. Both connects are reported all the same: the first as submitted
+/// (its failure too, when it fails), the second as it overflowed.
+#[test]
+fn io_uring_connects_that_skip_or_overflow_their_completion_are_reported() {
+    use io_uring::{IoUring, opcode, squeue, types};
+    use std::net::{SocketAddr, TcpListener};
+    use std::os::fd::AsRawFd;
+    let _one = serialize();
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            io_uring: true,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    if kernel_version() < (6, 17) {
+        eprintln!("skipped: the io_uring tracepoints have other arguments before 6.17");
+        return;
+    }
+    assert_eq!(src.network_io_uring(), Some(Ok(())));
+    let me = std::process::id();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let server = listener.local_addr().unwrap();
+    let SocketAddr::V4(server4) = server else {
+        unreachable!()
+    };
+    let closed4 = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, free_port());
+    let closed = SocketAddr::V4(closed4);
+    let sockaddr_len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+
+    // 1. No completion on success: the connect succeeds and the ring stays empty.
+    let mut ring = IoUring::new(4).unwrap();
+    let (quiet, target) = tcp_client_to(server4);
+    let connect = opcode::Connect::new(
+        types::Fd(quiet.as_raw_fd()),
+        (&raw const target).cast(),
+        sockaddr_len,
+    )
+    .build()
+    .flags(squeue::Flags::SKIP_SUCCESS);
+    // SAFETY: `target` outlives the operation (it is done once the socket has its peer).
+    unsafe { ring.submission().push(&connect).unwrap() };
+    ring.submit().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while peer_of(quiet.as_raw_fd()).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the quiet connect never connected"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        ring.completion().next().is_none(),
+        "a completion was posted"
+    );
+    // 2. The same, failing: its failure completes.
+    let (refused, target_closed) = tcp_client_to(closed4);
+    let connect = opcode::Connect::new(
+        types::Fd(refused.as_raw_fd()),
+        (&raw const target_closed).cast(),
+        sockaddr_len,
+    )
+    .build()
+    .flags(squeue::Flags::SKIP_SUCCESS);
+    // SAFETY: as above; the wait is for its completion.
+    unsafe { ring.submission().push(&connect).unwrap() };
+    ring.submit_and_wait(1).unwrap();
+    let failed = ring
+        .completion()
+        .next()
+        .expect("a failure completes")
+        .result();
+    assert_eq!(failed, -libc::ECONNREFUSED);
+    // 3. A bind, the same way: its address comes from the kernel's copy.
+    let (bound, _) = tcp_client_to(server4);
+    let here = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, free_port());
+    let (_, here_raw) = tcp_client_to(here);
+    let bind = opcode::Bind::new(
+        types::Fd(bound.as_raw_fd()),
+        (&raw const here_raw).cast(),
+        sockaddr_len,
+    )
+    .build()
+    .flags(squeue::Flags::SKIP_SUCCESS);
+    // SAFETY: `here_raw` outlives the operation (done once the socket has its name).
+    unsafe { ring.submission().push(&bind).unwrap() };
+    ring.submit().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while local_end_of(bound.as_raw_fd()) != Some(inet(here.into())) {
+        assert!(Instant::now() < deadline, "the quiet bind never bound");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // 4. A completion queue of two, filled by two no-ops nobody reaps; then a connect.
+    let mut full: IoUring = IoUring::builder().setup_cqsize(2).build(2).unwrap();
+    assert!(
+        full.params().is_feature_nodrop(),
+        "no overflow list on this kernel"
+    );
+    for _ in 0..2 {
+        // SAFETY: a no-op holds no pointer.
+        unsafe { full.submission().push(&opcode::Nop::new().build()).unwrap() };
+    }
+    full.submit_and_wait(2).unwrap();
+    let (crowded, target) = tcp_client_to(server4);
+    let connect = opcode::Connect::new(
+        types::Fd(crowded.as_raw_fd()),
+        (&raw const target).cast(),
+        sockaddr_len,
+    );
+    // SAFETY: `target` outlives the operation (reaped below).
+    unsafe { full.submission().push(&connect.build()).unwrap() };
+    full.submit().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while peer_of(crowded.as_raw_fd()).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the crowded connect never connected"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Reaping the no-ops lets the set-aside completion in.
+    let nops: Vec<_> = full.completion().map(|c| c.result()).collect();
+    assert_eq!(nops, [0, 0]);
+    full.submit_and_wait(1).unwrap();
+    let results: Vec<_> = full.completion().map(|c| c.result()).collect();
+    assert_eq!(results, [0], "the connect's completion, after the overflow");
+
+    let uring_connects = |seen: &[Record]| -> Vec<NetRecord> {
+        net_of(seen, me)
+            .into_iter()
+            .filter(|n| n.io_uring && n.call == NetCall::Connect)
+            .collect()
+    };
+    let records = collect(&rx, |seen| {
+        uring_connects(seen).len() >= 4
+            && net_of(seen, me)
+                .iter()
+                .any(|n| n.io_uring && n.call == NetCall::Bind)
+    });
+    let connects = uring_connects(&records);
+    let find = |what: &str, want: &dyn Fn(&NetRecord) -> bool| {
+        connects
+            .iter()
+            .find(|n| want(n))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {what}: {connects:#?}"))
+    };
+    let quiet_record = find("submitted connect", &|n| {
+        n.submitted && n.addr == Some(inet(server))
+    });
+    assert_eq!((quiet_record.ret, quiet_record.fd), (0, -1));
+    assert_eq!(
+        quiet_record
+            .socket
+            .as_ref()
+            .and_then(SocketFacts::transport),
+        Some("tcp"),
+        "the socket as it stood"
+    );
+    find("submitted refused connect", &|n| {
+        n.submitted && n.addr == Some(inet(closed))
+    });
+    let refusal = find("refusal", &|n| n.ret == -libc::ECONNREFUSED);
+    assert!(!refusal.submitted && !refusal.cq_overflow);
+    assert_eq!(refusal.addr, Some(inet(closed)));
+    let overflowed = find("overflowed connect", &|n| n.cq_overflow);
+    let quiet_bind = net_of(&records, me)
+        .into_iter()
+        .find(|n| n.io_uring && n.call == NetCall::Bind)
+        .unwrap_or_else(|| panic!("no submitted bind: {records:#?}"));
+    assert!(quiet_bind.submitted, "{quiet_bind:?}");
+    assert_eq!(
+        quiet_bind.addr,
+        Some(inet(here.into())),
+        "the address asked for"
+    );
+    assert_eq!((overflowed.ret, overflowed.submitted), (0, false));
+    assert_eq!(overflowed.addr, Some(inet(server)));
+    let socket = overflowed.socket.as_ref().unwrap();
+    assert_eq!(socket.remote, Some(inet(server)));
+    assert_eq!(
+        socket.local.as_ref(),
+        local_end_of(crowded.as_raw_fd()).as_ref()
+    );
+}
+
+/// A loopback port nothing listens on (just freed).
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// The peer of a socket, once connected.
+fn peer_of(fd: std::os::fd::RawFd) -> Option<SockAddr> {
+    socket_name(fd, libc::getpeername)
+}
+
+/// The local end of a socket.
+fn local_end_of(fd: std::os::fd::RawFd) -> Option<SockAddr> {
+    socket_name(fd, libc::getsockname)
+}
+
+fn socket_name(
+    fd: std::os::fd::RawFd,
+    call: unsafe extern "C" fn(
+        libc::c_int,
+        *mut libc::sockaddr,
+        *mut libc::socklen_t,
+    ) -> libc::c_int,
+) -> Option<SockAddr> {
+    // SAFETY: a sockaddr_in-sized buffer and its length.
+    let mut name: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+    // SAFETY: as above.
+    let rc = unsafe { call(fd, (&raw mut name).cast(), &mut len) };
+    (rc == 0 && name.sin_family == libc::AF_INET as u16).then(|| SockAddr::Inet {
+        addr: std::net::Ipv4Addr::from(u32::from_be(name.sin_addr.s_addr)),
+        port: u16::from_be(name.sin_port),
+    })
 }
 
 /// Writes the 32-bit connector (`tests/support/ia32.rs`) into `dir` and starts it; None where

@@ -11,12 +11,14 @@
 //! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
 //! actor send-storm DIR COUNT       # COUNT x send and receive on a connected socket pair
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
+//! actor uring-net      # env TCP4: two connects through io_uring, one of them asking for no
+//!                      # completion on success (IOSQE_CQE_SKIP_SUCCESS)
 //! actor ia32-sleeper PATH SECONDS  # writes a 32-bit program to PATH that sleeps SECONDS (then
 //!                                  # tries a connect to 127.0.0.1:9), starts it, prints its pid
 //!                                  # (DIR unused: the storms share one calling form)
 //! ```
 //!
-//! `net` and `files` print one line `WARDEN-CHILD {json}` when done, then wait for stdin to
+//! `net`, `uring-net` and `files` print one line `WARDEN-CHILD {json}` when done, then wait for stdin to
 //! close (so sockets stay open while the agent looks at them). The storms print a JSON summary
 //! (`{"pid":..,"ops":..,"seconds":..}`) and exit.
 
@@ -44,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     match arg(0)? {
         "net" => net(&mut report, &mut hold)?,
+        "uring-net" => uring_net(&mut report, &mut hold)?,
         "datagram" => {
             let lone = UdpSocket::bind(("127.0.0.1", 0))?;
             lone.send_to(b"d", ("127.0.0.1", var("UDP")?.parse::<u16>()?))?;
@@ -114,14 +117,14 @@ fn main() -> anyhow::Result<()> {
         }
         other => {
             bail!(
-                "unknown role {other:?}: net, datagram, files, accept-loop, connect-storm, \
+                "unknown role {other:?}: net, uring-net, datagram, files, accept-loop, connect-storm, \
                  file-storm, read-storm, send-storm, uring-storm, ia32-sleeper"
             )
         }
     }
     report.insert("pid".into(), std::process::id().into());
     report.insert("seconds".into(), start.elapsed().as_secs_f64().into());
-    if hold.is_empty() && !matches!(arg(0)?, "net" | "datagram" | "files") {
+    if hold.is_empty() && !matches!(arg(0)?, "net" | "uring-net" | "datagram" | "files") {
         println!("{}", Value::Object(report));
         return Ok(());
     }
@@ -225,6 +228,56 @@ fn send_storm(count: u64) -> anyhow::Result<()> {
         a.send(b"x")?;
         b.recv(&mut buf)?;
     }
+    Ok(())
+}
+
+/// Two connects to 127.0.0.1:$TCP4 through io_uring, which pass no connect(2): one reaped as
+/// usual ("plain"), one whose success posts no completion at all ("quiet"). Reports each
+/// one's local port.
+fn uring_net(
+    report: &mut Map<String, Value>,
+    hold: &mut Vec<Box<dyn std::any::Any>>,
+) -> anyhow::Result<()> {
+    use io_uring::{opcode, squeue, types};
+    use std::os::fd::{AsRawFd as _, FromRawFd as _};
+    let port: u16 = var("TCP4")?.parse()?;
+    let target = nix::sys::socket::SockaddrIn::new(127, 0, 0, 1, port);
+    let mut ring = io_uring::IoUring::new(4)?;
+    for (name, flags) in [
+        ("plain", squeue::Flags::empty()),
+        ("quiet", squeue::Flags::SKIP_SUCCESS),
+    ] {
+        let socket = TcpStream::from(
+            // SAFETY: a fresh socket(2) fd, owned from here on.
+            unsafe {
+                std::os::fd::OwnedFd::from_raw_fd(libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0))
+            },
+        );
+        let connect = opcode::Connect::new(
+            types::Fd(socket.as_raw_fd()),
+            nix::sys::socket::SockaddrLike::as_ptr(&target),
+            nix::sys::socket::SockaddrLike::len(&target),
+        )
+        .build()
+        .flags(flags);
+        // SAFETY: `target` outlives the operation: it is done once the socket has its peer.
+        unsafe { ring.submission().push(&connect)? };
+        ring.submit()?;
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while socket.peer_addr().is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "{name}: no connection in 5 s");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        report.insert(name.into(), socket.local_addr()?.port().into());
+        hold.push(Box::new(socket));
+    }
+    // The plain one's completion, and nothing for the quiet one.
+    ring.submit_and_wait(1)?;
+    let results: Vec<i32> = ring.completion().map(|c| c.result()).collect();
+    anyhow::ensure!(
+        results == [0],
+        "completions {results:?}: expected the plain one's only"
+    );
     Ok(())
 }
 

@@ -463,13 +463,7 @@ impl Loaded {
             .as_ref()
             .and_then(|n| n.as_ref().ok())
             .filter(|_| watch_uring)
-            .map(|()| {
-                let p: &mut BtfTracePoint =
-                    program(&mut ebpf, "warden_uring_complete").map_err(|e| e.to_string())?;
-                p.load("io_uring_complete", &btf)
-                    .and_then(|()| p.attach().map(drop))
-                    .map_err(|e| format!("tracepoint io_uring_complete: {e}"))
-            });
+            .map(|()| attach_uring_programs(&mut ebpf, &btf));
         let compat = network
             .as_ref()
             .and_then(|n| n.as_ref().ok())
@@ -775,6 +769,36 @@ fn attach_all_or_none(ebpf: &mut aya::Ebpf, programs: &[(String, String)]) -> Re
     if attached.is_err() {
         for (name, _) in programs {
             if let Ok(p) = program::<aya::programs::TracePoint>(ebpf, name) {
+                let _ = p.unload();
+            }
+        }
+    }
+    attached
+}
+
+/// The io_uring programs, all or none: at submission (first: an operation is noted before its
+/// completion can look), at completion, and at a completion that overflows the queue.
+#[cfg(warden_bpf)]
+fn attach_uring_programs(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), String> {
+    use aya::programs::BtfTracePoint;
+    const PROGRAMS: [(&str, &str); 3] = [
+        ("warden_uring_submit", "io_uring_submit_req"),
+        ("warden_uring_complete", "io_uring_complete"),
+        ("warden_uring_overflow", "io_uring_cqe_overflow"),
+    ];
+    let mut attach = || {
+        for (name, tracepoint) in PROGRAMS {
+            let p: &mut BtfTracePoint = program(ebpf, name).map_err(|e| e.to_string())?;
+            p.load(tracepoint, btf)
+                .and_then(|()| p.attach().map(drop))
+                .map_err(|e| format!("tracepoint {tracepoint}: {e}"))?;
+        }
+        Ok(())
+    };
+    let attached = attach();
+    if attached.is_err() {
+        for (name, _) in PROGRAMS {
+            if let Ok(p) = program::<BtfTracePoint>(ebpf, name) {
                 let _ = p.unload();
             }
         }

@@ -325,6 +325,13 @@ pub struct NetRecord {
     pub fd: i32,
     /// An io_uring operation rather than a syscall.
     pub io_uring: bool,
+    /// An io_uring operation recorded as it was submitted, because its success will post no
+    /// completion (`IOSQE_CQE_SKIP_SUCCESS`): `ret` (0) says nothing of the result, and the
+    /// socket is as it stood before. A failure still completes, as a record of its own.
+    pub submitted: bool,
+    /// An io_uring completion that found the completion queue full (read where the kernel
+    /// sets it aside, from what the operation's submission noted).
+    pub cq_overflow: bool,
     /// A 32-bit process's compat syscall.
     pub compat: bool,
     /// The address the call named, as given (connect's and a send's peer, bind's own end;
@@ -601,6 +608,8 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 ret: u32_at(b, 24) as i32,
                 fd: u32_at(b, 32) as i32,
                 io_uring: flags & NET_IO_URING != 0,
+                submitted: flags & NET_SUBMITTED != 0,
+                cq_overflow: flags & NET_CQ_OVERFLOW != 0,
                 compat: flags & NET_COMPAT != 0,
                 addr: parsed.as_ref().and_then(|p| p.as_ref().ok().cloned()),
                 addr_malformed: matches!(parsed, Some(Err(_))),
@@ -628,6 +637,8 @@ const NET_SOCKET_READ: u32 = 1;
 const NET_ADDR_CUT: u32 = 2;
 const NET_IO_URING: u32 = 4;
 const NET_COMPAT: u32 = 8;
+const NET_SUBMITTED: u32 = 16;
+const NET_CQ_OVERFLOW: u32 = 32;
 
 /// The calls file records are taken at, by their number in bpf/files.h (`CALL_*`, from 1).
 pub(crate) const FILE_CALLS: [&str; 24] = [

@@ -187,7 +187,10 @@ pub fn ebpf_network_event(
         return Err(reason);
     }
     let in_progress = record.ret == -libc::EINPROGRESS;
-    let success = record.ret >= 0 || in_progress;
+    // An io_uring operation recorded at its submission has no result yet: it succeeds unless
+    // a failure follows (recorded as an event of its own).
+    let success = record.submitted || record.ret >= 0 || in_progress;
+    let exit = (!record.submitted).then_some(i64::from(record.ret));
     let ours = socket.and_then(|s| s.local.clone());
     let theirs = socket.and_then(|s| s.remote.clone());
     let (local, remote) = match record.call.addr_role() {
@@ -217,10 +220,10 @@ pub fn ebpf_network_event(
         remote: remote.as_ref().map(socket_address),
         fd: (record.fd >= 0).then_some(i64::from(record.fd)),
         success,
-        exit: Some(i64::from(record.ret)),
-        errno: (record.ret < 0)
-            .then(|| errno_name(-i64::from(record.ret)))
-            .flatten()
+        exit,
+        errno: exit
+            .filter(|&ret| ret < 0)
+            .and_then(|ret| errno_name(-ret))
             .map(str::to_owned),
     })
 }
@@ -751,6 +754,8 @@ mod tests {
             ret,
             fd: 5,
             io_uring: false,
+            submitted: false,
+            cq_overflow: false,
             compat: false,
             addr,
             addr_malformed: false,
@@ -877,6 +882,31 @@ mod tests {
             event(&connected_send).unwrap_err(),
             "network/connected_send"
         );
+    }
+
+    #[test]
+    fn an_io_uring_connect_recorded_at_submission_has_no_result() {
+        // Its success posts no completion: the record's 0 is no result, and nothing failed.
+        let mut submitted = ebpf_net(
+            NetCall::Connect,
+            0,
+            Some(inet(5, 443)),
+            Some(tcp(None, None)),
+        );
+        (submitted.io_uring, submitted.submitted, submitted.fd) = (true, true, -1);
+        let e = ebpf_network_event(&submitted, Process::default(), &NO_PROBE).unwrap();
+        assert_eq!(e.syscall.as_deref(), Some("io_uring(connect)"));
+        assert_eq!((e.success, e.exit, e.errno), (true, None, None));
+        assert_eq!(e.remote.as_ref().and_then(SocketAddress::port), Some(443));
+        // Its failure completes, as an event of its own.
+        submitted.submitted = false;
+        submitted.ret = -libc::ECONNREFUSED;
+        let e = ebpf_network_event(&submitted, Process::default(), &NO_PROBE).unwrap();
+        assert_eq!(
+            (e.success, e.exit),
+            (false, Some(-i64::from(libc::ECONNREFUSED)))
+        );
+        assert_eq!(e.errno.as_deref(), Some("ECONNREFUSED"));
     }
 
     #[test]

@@ -1521,7 +1521,7 @@ fn start_ebpf(
                     (Some(Ok(())), uring) => {
                         detail.push_str("; network calls from their tracepoints");
                         match uring {
-                            Some(Ok(())) => detail.push_str(" and io_uring's completions"),
+                            Some(Ok(())) => detail.push_str(" and io_uring's operations"),
                             Some(Err(why)) => detail.push_str(&format!(" (not io_uring's: {why})")),
                             None => {}
                         }
