@@ -80,6 +80,13 @@
 #define FILE_OTHER_TRUNCATED 2
 #define FILE_PATH_UNRESOLVED 4
 #define FILE_OTHER_UNRESOLVED 8
+/* An io_uring operation (uring.h), not a syscall. */
+#define FILE_URING 16
+/* Taken as it was submitted; its result follows in a KIND_URING_RESULT record. */
+#define FILE_URING_PENDING 32
+/* Taken as it was submitted, and its success will post no completion
+ * (IOSQE_CQE_SKIP_SUCCESS): `ret` means nothing. */
+#define FILE_URING_SUBMITTED 64
 
 #define FMODE_WRITE 0x2
 #define FMODE_CREATED 0x100000
@@ -112,14 +119,19 @@ struct file_record {
 	u16 other_name_len;
 	u16 other_base_len;
 	u32 flags;	/* FILE_PATH_TRUNCATED, ... */
+	/* An io_uring operation's ring and tag (FILE_URING_PENDING: its result comes in a
+	 * KIND_URING_RESULT record naming them). */
+	u64 uring_ring;
+	u64 uring_tag;
 	/* Two paths of a name and a base each; every segment starts below 4 * PATH_CAP. */
 	char data[5 * PATH_CAP];
 };
 
-#define FILE_DATA 72
+#define FILE_DATA 88
 _Static_assert(__builtin_offsetof(struct file_record, ino) == 32, "file layout");
 _Static_assert(__builtin_offsetof(struct file_record, name_len) == 60, "file layout");
 _Static_assert(__builtin_offsetof(struct file_record, flags) == 68, "file layout");
+_Static_assert(__builtin_offsetof(struct file_record, uring_ring) == 72, "file layout");
 _Static_assert(__builtin_offsetof(struct file_record, data) == FILE_DATA, "file layout");
 
 /* A file record is built here, one per CPU (too large for the BPF stack). */
@@ -267,6 +279,8 @@ static __always_inline struct file_record *file_record_begin(struct task_struct 
 	r->mode = 0;
 	r->uid = 0;
 	r->gid = 0;
+	r->uring_ring = 0;
+	r->uring_tag = 0;
 	return r;
 }
 
@@ -352,19 +366,26 @@ static __always_inline u32 fwalk(struct dentry *dentry, struct vfsmount *vfsmnt,
 	return w.off & (PATH_CAP - 1);
 }
 
-/* The path `name` (user memory) relative to `dfd`, written at `at`: the name as given, then,
- * when it is relative, the base directory's components. Returns the bytes written; their
- * split is left in *name_len and *base_len. */
+/* A name as the caller gave it: in its memory, or (`kernel`) the kernel's copy. */
+static __always_inline long read_name(char *to, const char *name, bool kernel)
+{
+	return kernel ? bpf_probe_read_kernel_str(to, PATH_CAP, name)
+		      : bpf_probe_read_user_str(to, PATH_CAP, name);
+}
+
+/* The path `name` (user memory, or the kernel's copy) relative to `dfd`, written at `at`: the
+ * name as given, then, when it is relative, the base directory's components. Returns the
+ * bytes written; their split is left in *name_len and *base_len. */
 static __always_inline u32 name_path(struct file_record *r, struct task_struct *task, u32 at,
-				     s32 dfd, const char *name, u32 truncated, u32 *name_len,
-				     u32 *base_len)
+				     s32 dfd, const char *name, bool kernel, u32 truncated,
+				     u32 *name_len, u32 *base_len)
 {
 	*name_len = 0;
 	*base_len = 0;
 	if (!name)
 		return 0;
 	at &= 2 * PATH_CAP - 1;
-	long n = bpf_probe_read_user_str(&r->data[at], PATH_CAP, name);
+	long n = read_name(&r->data[at], name, kernel);
 	if (n <= 0)
 		return 0;
 	u32 nl = n & (PATH_CAP - 1);
@@ -392,38 +413,53 @@ static __always_inline u32 name_path(struct file_record *r, struct task_struct *
 	return nl + b;
 }
 
-/* Sends a record of `op` whose object is `name` relative to `dfd`, and, when `other` is
+/* Begins a record of `op` whose object is `name` relative to `dfd`, and, when `other` is
  * given, whose other path is `other` relative to `other_dfd` (`other_verbatim`: as given,
- * never made absolute — a symlink's target). */
-static __always_inline void named_op(u32 call, u32 op, s64 ret, s32 dfd, const char *name,
-				     s32 other_dfd,
-				     const char *other, bool other_verbatim)
+ * never made absolute — a symlink's target); the names in the caller's memory or (`kernel`)
+ * the kernel's copies. Its length goes to *len; file_record_send sends it. */
+static __always_inline struct file_record *named_record(struct task_struct *task, u32 call,
+							u32 op, s64 ret, s32 dfd, const char *name,
+							s32 other_dfd, const char *other,
+							bool other_verbatim, bool kernel, u32 *len)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (task->tgid == warden_tgid)
-		return;
 	struct file_record *r = file_record_begin(task, op, call, ret);
 	if (!r)
-		return;
+		return NULL;
 	u32 name_len, base_len;
-	u32 len = name_path(r, task, 0, dfd, name, FILE_PATH_TRUNCATED, &name_len, &base_len);
+	u32 n = name_path(r, task, 0, dfd, name, kernel, FILE_PATH_TRUNCATED, &name_len,
+			  &base_len);
 	r->name_len = name_len;
 	r->base_len = base_len;
 	if (other) {
-		u32 at = len & (2 * PATH_CAP - 1);
+		u32 at = n & (2 * PATH_CAP - 1);
 		if (other_verbatim) {
-			long n = bpf_probe_read_user_str(&r->data[at], PATH_CAP, other);
-			name_len = n > 0 ? (u32)n : 0;
+			long got = read_name(&r->data[at], other, kernel);
+			name_len = got > 0 ? (u32)got : 0;
 			base_len = 0;
-			len = at + name_len;
+			n = at + name_len;
 		} else {
-			len = at + name_path(r, task, at, other_dfd, other, FILE_OTHER_TRUNCATED,
-					     &name_len, &base_len);
+			n = at + name_path(r, task, at, other_dfd, other, kernel,
+					   FILE_OTHER_TRUNCATED, &name_len, &base_len);
 		}
 		r->other_name_len = name_len;
 		r->other_base_len = base_len;
 	}
-	file_record_send(r, len);
+	*len = n;
+	return r;
+}
+
+/* Sends a record of a syscall's `op` on `name` (and `other`), as named_record. */
+static __always_inline void named_op(u32 call, u32 op, s64 ret, s32 dfd, const char *name,
+				     s32 other_dfd, const char *other, bool other_verbatim)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return;
+	u32 len = 0;
+	struct file_record *r = named_record(task, call, op, ret, dfd, name, other_dfd, other,
+					     other_verbatim, false, &len);
+	if (r)
+		file_record_send(r, len);
 }
 
 /* The registers the current syscall was entered with. */
@@ -463,7 +499,8 @@ static __always_inline int opened(struct sys_exit *ctx, u32 call, s32 dfd, const
 		return 0;
 	set_inode(r, &inode);
 	u32 name_len, base_len;
-	u32 len = name_path(r, task, 0, dfd, name, FILE_PATH_TRUNCATED, &name_len, &base_len);
+	u32 len = name_path(r, task, 0, dfd, name, false, FILE_PATH_TRUNCATED, &name_len,
+			    &base_len);
 	r->name_len = name_len;
 	r->base_len = base_len;
 	file_record_send(r, len);
@@ -498,8 +535,9 @@ int warden_creat_x(struct sys_exit *ctx)
 	return opened(ctx, CALL_creat, AT_FDCWD, (const char *)SYSCALL_ARG0(regs));
 }
 
-/* A regular file opened for writing whose last reference goes: a close-after-write of `f`. */
-static __always_inline void closing(struct task_struct *task, s32 fd, u32 call)
+/* A regular file opened for writing whose last reference goes: a close-after-write of `f`
+ * (`flags`: FILE_URING for io_uring's close). */
+static __always_inline void closing(struct task_struct *task, s32 fd, u32 call, u32 flags)
 {
 	struct file *f = current_file(task, fd);
 	struct file_view file = {};
@@ -514,6 +552,7 @@ static __always_inline void closing(struct task_struct *task, s32 fd, u32 call)
 	struct file_record *r = file_record_begin(task, FILE_CLOSE_WRITE, call, 0);
 	if (!r)
 		return;
+	r->flags = flags;
 	set_inode(r, &inode);
 	u32 len = fwalk(file.dentry, file.mnt, 0, &r->flags, FILE_PATH_TRUNCATED);
 	r->base_len = len;
@@ -525,7 +564,7 @@ int warden_close(struct sys_enter *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid != warden_tgid)
-		closing(task, ctx->args[0], CALL_close);
+		closing(task, ctx->args[0], CALL_close, 0);
 	return 0;
 }
 
@@ -534,7 +573,7 @@ static __always_inline int duplicating(struct sys_enter *ctx, u32 call)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid != warden_tgid && ctx->args[0] != ctx->args[1])
-		closing(task, ctx->args[1], call);
+		closing(task, ctx->args[1], call, 0);
 	return 0;
 }
 
@@ -689,7 +728,7 @@ static long exit_close_step(u32 fd, void *ctx)
 	if ((open >> (fd & 63)) == 0)
 		return 1; /* no open descriptor from here on */
 	if (open & (1ULL << (fd & 63)))
-		closing(bpf_get_current_task_btf(), fd, CALL_exit);
+		closing(bpf_get_current_task_btf(), fd, CALL_exit, 0);
 	return 0;
 }
 

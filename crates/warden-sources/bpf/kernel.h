@@ -182,6 +182,49 @@ struct io_connect {
 	int addr_len;
 } __attribute__((preserve_access_index));
 
+/* The kernel's copy of a name a call was given (getname). */
+struct filename {
+	const char *name;
+} __attribute__((preserve_access_index));
+
+/* The file operations' own data, as prepared (their names are the kernel's copies). */
+struct io_open {
+	int dfd;
+	u32 file_slot;
+} __attribute__((preserve_access_index));
+
+struct io_close {
+	int fd;
+	u32 file_slot;
+} __attribute__((preserve_access_index));
+
+struct io_rename {
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+} __attribute__((preserve_access_index));
+
+struct io_unlink {
+	int dfd;
+	int flags;
+	struct filename *filename;
+} __attribute__((preserve_access_index));
+
+struct io_mkdir {
+	int dfd;
+	struct filename *filename;
+} __attribute__((preserve_access_index));
+
+/* linkat's and symlinkat's (a symlink's target is its `oldpath`). */
+struct io_link {
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+	int flags;
+} __attribute__((preserve_access_index));
+
 struct io_uring_cqe {
 	u64 user_data;
 	s32 res;

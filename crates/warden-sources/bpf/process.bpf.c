@@ -800,4 +800,6 @@ ATTR_EXIT(fchownat)
 #include "files.h"
 /* Network calls: connect, accept, bind, listen (and, when asked, datagrams with an address). */
 #include "net.h"
+/* The same of io_uring's operations, which pass no syscall. */
+#include "uring.h"
 #endif

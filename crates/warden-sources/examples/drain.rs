@@ -55,6 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 channel_capacity: CHANNEL_CAPACITY,
                 files: (which == "ebpf" || which == "ebpf-close").then(|| FileActivityConfig {
                     write_opens: which == "ebpf",
+                    io_uring: true,
                 }),
                 network: (which == "ebpf-net").then_some(NetworkActivityConfig {
                     datagrams: false,

@@ -547,7 +547,10 @@ fn file_activity_is_reported_with_paths_identity_and_results() {
     let dir_path = std::fs::canonicalize(dir.path()).unwrap();
     std::fs::write(dir_path.join("existing"), b"x").unwrap();
     let config = EbpfConfig {
-        files: Some(FileActivityConfig { write_opens: true }),
+        files: Some(FileActivityConfig {
+            write_opens: true,
+            io_uring: true,
+        }),
         ..EbpfConfig::default()
     };
     let Some((src, rx)) = source_with(config) else {
@@ -1045,6 +1048,175 @@ fn io_uring_connects_and_accepts_are_reported() {
             .all(|n| n.io_uring || n.call != NetCall::Connect || n.fd != client.as_raw_fd()),
         "{records:#?}"
     );
+}
+
+/// io_uring's file operations pass none of the file calls' tracepoints; they are reported all
+/// the same, as their syscalls would be: an open with its file, a close after writing, named
+/// operations with their names (relative to a directory fd too) and their results, failures
+/// included; one that asks for no completion on success as submitted.
+#[test]
+fn io_uring_file_operations_are_reported() {
+    use io_uring::{IoUring, opcode, squeue, types};
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let _one = serialize();
+    let config = EbpfConfig {
+        files: Some(FileActivityConfig {
+            write_opens: true,
+            io_uring: true,
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.files(), Some(Ok(())));
+    if kernel_version() < (6, 17) {
+        eprintln!("skipped: the io_uring tracepoints have other arguments before 6.17");
+        return;
+    }
+    assert_eq!(src.files_io_uring(), Some(Ok(())));
+    assert_eq!(src.network_io_uring(), None, "not asked for");
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
+    let at = |name: &str| dir_path.join(name).into_os_string().into_vec();
+    let c = |name: &[u8]| CString::new(name).unwrap();
+    let dirfd = std::fs::File::open(&dir_path).unwrap();
+    let mut ring = IoUring::new(8).unwrap();
+    let mut run = |entry: io_uring::squeue::Entry, wait: bool| -> Option<i32> {
+        // SAFETY: every name and buffer below outlives its operation (reaped here, or done
+        // once the call returns: the no-completion ones are waited for by their effect).
+        unsafe { ring.submission().push(&entry).unwrap() };
+        if !wait {
+            ring.submit().unwrap();
+            return None;
+        }
+        ring.submit_and_wait(1).unwrap();
+        Some(ring.completion().next().expect("a completion").result())
+    };
+    // Create "a" (absolute name), then close it through the ring.
+    let a = c(&at("a"));
+    let open = opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), a.as_ptr())
+        .flags(libc::O_CREAT | libc::O_WRONLY)
+        .mode(0o640)
+        .build();
+    let fd = run(open, true).unwrap();
+    assert!(fd >= 0, "io_uring open: {fd}");
+    // SAFETY: our fd; written once so that its close is a close after writing.
+    assert_eq!(unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) }, 1);
+    assert_eq!(
+        run(opcode::Close::new(types::Fd(fd)).build(), true),
+        Some(0)
+    );
+    // Rename "a" to "b" relative to a directory fd; a directory, a symlink, a link.
+    let (rel_a, rel_b) = (c(b"a"), c(b"b"));
+    let rename = opcode::RenameAt::new(
+        types::Fd(dirfd.as_raw_fd()),
+        rel_a.as_ptr(),
+        types::Fd(dirfd.as_raw_fd()),
+        rel_b.as_ptr(),
+    );
+    assert_eq!(run(rename.build(), true), Some(0));
+    let sub = c(&at("sub"));
+    let mkdir = opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), sub.as_ptr()).mode(0o755);
+    assert_eq!(run(mkdir.build(), true), Some(0));
+    let (target, link) = (c(b"b"), c(&at("s")));
+    let symlink = opcode::SymlinkAt::new(types::Fd(libc::AT_FDCWD), target.as_ptr(), link.as_ptr());
+    assert_eq!(run(symlink.build(), true), Some(0));
+    let (b, h) = (c(&at("b")), c(&at("h")));
+    let hard = opcode::LinkAt::new(
+        types::Fd(libc::AT_FDCWD),
+        b.as_ptr(),
+        types::Fd(libc::AT_FDCWD),
+        h.as_ptr(),
+    );
+    assert_eq!(run(hard.build(), true), Some(0));
+    // A truncate through the ring, of a file opened the usual way.
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir_path.join("h"))
+        .unwrap();
+    let truncate = opcode::Ftruncate::new(types::Fd(held.as_raw_fd()), 0);
+    assert_eq!(run(truncate.build(), true), Some(0));
+    // A refused unlink, and one that asks for no completion on success.
+    let missing = c(&at("never-was"));
+    let refused = opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), missing.as_ptr());
+    assert_eq!(run(refused.build(), true), Some(-libc::ENOENT));
+    let quiet = opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), h.as_ptr())
+        .build()
+        .flags(squeue::Flags::SKIP_SUCCESS);
+    run(quiet, false);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dir_path.join("h").exists() {
+        assert!(Instant::now() < deadline, "the quiet unlink never happened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        ring.completion().next().is_none(),
+        "a completion was posted"
+    );
+
+    let me = std::process::id();
+    let uring_files = |seen: &[Record]| -> Vec<FileRecord> {
+        seen.iter()
+            .filter_map(|r| match r {
+                Record::File(f) if f.pid == me && f.io_uring => Some((**f).clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let records = collect(&rx, |seen| uring_files(seen).len() >= 9);
+    let files = uring_files(&records);
+    let find = |op: FileOp, path: &[u8]| -> FileRecord {
+        files
+            .iter()
+            .find(|f| f.op == op && f.path == path)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {op:?} of {}: {files:#?}", String::from_utf8_lossy(path)))
+    };
+    let create = find(FileOp::Create, &at("a"));
+    assert_eq!((create.call, create.ret), (Some("openat"), fd));
+    assert_eq!(create.mode.map(|m| m & 0o7777), Some(0o640));
+    let close = find(FileOp::CloseWrite, &at("a"));
+    assert_eq!(close.inode, create.inode, "the same file");
+    let renamed = find(FileOp::Rename, &at("b"));
+    assert_eq!(
+        renamed.other.as_deref(),
+        Some(&at("a")[..]),
+        "made absolute by the dir fd"
+    );
+    assert_eq!(
+        (renamed.call, renamed.ret, renamed.submitted),
+        (Some("renameat2"), 0, false)
+    );
+    assert_eq!(find(FileOp::Mkdir, &at("sub")).ret, 0);
+    let symlinked = find(FileOp::Symlink, &at("s"));
+    assert_eq!(
+        symlinked.other.as_deref(),
+        Some(&b"b"[..]),
+        "the target as given"
+    );
+    assert_eq!(
+        find(FileOp::Link, &at("h")).other.as_deref(),
+        Some(&at("b")[..])
+    );
+    let truncated = find(FileOp::Truncate, &at("h"));
+    assert_eq!((truncated.call, truncated.ret), (Some("ftruncate"), 0));
+    assert_eq!(
+        find(FileOp::Unlink, &at("never-was")).ret,
+        -libc::ENOENT,
+        "with its result"
+    );
+    let quiet = find(FileOp::Unlink, &at("h"));
+    assert!(quiet.submitted, "{quiet:?}");
+    assert!(
+        files.iter().all(|f| f.uring_pending.is_none()),
+        "all paired"
+    );
+    assert_eq!(src.stats().uring_unpaired, 0);
+    drop(held);
+    let _ = dir.path().as_os_str().as_bytes();
 }
 
 /// A TCP socket of ours, and the address of `server` as connect(2) takes it.

@@ -12,6 +12,7 @@
 //! left as it was whatever happens.
 
 pub mod record;
+pub mod uring;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -68,6 +69,9 @@ impl Default for EbpfConfig {
 pub struct FileActivityConfig {
     /// Regular files opened for writing (besides their close after writing).
     pub write_opens: bool,
+    /// Also io_uring's file operations, which pass no syscall: programs then run at every
+    /// io_uring submission and completion on the host (~55 ns per request).
+    pub io_uring: bool,
 }
 
 /// What network activity the programs report.
@@ -106,6 +110,12 @@ pub struct EbpfStats {
     pub files_busy: u64,
     /// Network records the ring buffer had no room for.
     pub ring_full_network: u64,
+    /// Results of io_uring file operations the ring buffer had no room for (their records
+    /// are passed on without a result).
+    pub ring_full_uring_results: u64,
+    /// io_uring file operations passed on without their result: recorded at submission,
+    /// then no result came in time (see [`uring::Pairs`]).
+    pub uring_unpaired: u64,
     /// 32-bit processes running now that the compat network program follows.
     pub compat_processes: u64,
     /// Times the compat network program was attached (a first 32-bit process after none).
@@ -154,8 +164,10 @@ struct Parts {
     files: Option<Result<(), String>>,
     /// The network programs.
     network: Option<Result<(), String>>,
-    /// The io_uring network program (with the network programs).
+    /// The io_uring programs, for network operations (with the network programs).
     network_io_uring: Option<Result<(), String>>,
+    /// The io_uring programs, for file operations (with the file programs).
+    files_io_uring: Option<Result<(), String>>,
     /// The compat network program, loaded to be attached while a 32-bit process runs (with
     /// the network programs).
     network_compat: Option<Result<(), String>>,
@@ -247,9 +259,14 @@ impl EbpfSource {
 
     /// Whether io_uring's network operations are reported too: None when not asked for or
     /// network calls are not reported, else attached or why not (io_uring absent, or a kernel
-    /// before 6.17, whose completion tracepoint has other arguments).
+    /// before 6.17, whose io_uring tracepoints have other arguments).
     pub fn network_io_uring(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.network_io_uring)
+    }
+
+    /// Whether io_uring's file operations are reported too: likewise, with the file programs.
+    pub fn files_io_uring(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.files_io_uring)
     }
 
     /// Whether 32-bit processes' network calls are followed (a program at every syscall's
@@ -293,6 +310,10 @@ struct Loaded {
     parts: Parts,
     /// The compat network program and the 32-bit processes it follows.
     compat: Option<Compat>,
+    /// io_uring file operations waiting for their results.
+    pairs: uring::Pairs,
+    /// The network programs run (else io_uring's network records are not passed on).
+    network_attached: bool,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -382,10 +403,14 @@ impl Loaded {
         let btf = aya::Btf::from_sys_fs().map_err(load_error)?;
         let own_pid = config.exclude_pid.unwrap_or(0);
         let write_opens = u8::from(config.files.as_ref().is_some_and(|f| f.write_opens));
+        let uring_network = u8::from(config.network.as_ref().is_some_and(|n| n.io_uring));
+        let uring_files = u8::from(config.files.as_ref().is_some_and(|f| f.io_uring));
         let mut ebpf = aya::EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("warden_tgid", &own_pid, true)
             .override_global("report_write_opens", &write_opens, true)
+            .override_global("uring_network", &uring_network, true)
+            .override_global("uring_files", &uring_files, true)
             .load(PROGRAM)
             .map_err(load_error)?;
         // File programs first: at a process's exit, the closes of the files it still holds
@@ -456,14 +481,16 @@ impl Loaded {
                 &network_tracepoints(n.datagrams).collect::<Vec<_>>(),
             )
         });
-        // io_uring's operations bypass the syscalls: its completions are looked at beside them
-        // (optional: a kernel without io_uring, or before 6.17, still has the calls).
-        let watch_uring = config.network.as_ref().is_some_and(|n| n.io_uring);
-        let network_io_uring = network
-            .as_ref()
-            .and_then(|n| n.as_ref().ok())
-            .filter(|_| watch_uring)
-            .map(|()| attach_uring_programs(&mut ebpf, &btf));
+        // io_uring's operations bypass the syscalls: its submissions and completions are looked
+        // at beside them, for network and file operations alike (optional: a kernel without
+        // io_uring, or before 6.17, still has the calls).
+        let wanted = |part: &Option<Result<(), String>>, asked: u8| {
+            asked == 1 && matches!(part, Some(Ok(())))
+        };
+        let uring = (wanted(&network, uring_network) || wanted(&files, uring_files))
+            .then(|| attach_uring_programs(&mut ebpf, &btf));
+        let network_io_uring = uring.clone().filter(|_| wanted(&network, uring_network));
+        let files_io_uring = uring.filter(|_| wanted(&files, uring_files));
         let compat = network
             .as_ref()
             .and_then(|n| n.as_ref().ok())
@@ -473,14 +500,17 @@ impl Loaded {
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
         let ring = aya::maps::RingBuf::try_from(map).map_err(load_error)?;
         Ok(Loaded {
+            network_attached: matches!(network, Some(Ok(()))),
             parts: Parts {
                 failed_execs,
                 attribute_changes,
                 files,
                 network,
                 network_io_uring,
+                files_io_uring,
                 network_compat: compat.as_ref().map(|c| c.ready.clone()),
             },
+            pairs: uring::Pairs::default(),
             compat,
             ebpf,
             ring,
@@ -507,16 +537,34 @@ impl Loaded {
                 compat.starts(&mut self.ebpf, &mut stats);
             }
             let mut drained = 0u64;
+            let pass_on = |r: Record, stats: &mut EbpfStats| {
+                if tx.try_send(r).is_err() {
+                    stats.queue_full += 1;
+                }
+            };
             while let Some(item) = self.ring.next() {
                 drained += 1;
+                if let Some((key, res)) = record::uring_result(&item) {
+                    if let Some(file) = self.pairs.complete(key, res) {
+                        pass_on(Record::File(file), &mut stats);
+                    }
+                    continue;
+                }
                 match record::parse(&item) {
+                    Ok(Record::File(file)) if file.uring_pending.is_some() => {
+                        if let Some(unpaired) = self.pairs.hold(file) {
+                            stats.uring_unpaired += 1;
+                            pass_on(Record::File(unpaired), &mut stats);
+                        }
+                    }
+                    // io_uring's network operations, followed for the file programs' sake
+                    // while the network programs could not attach (audit has the network).
+                    Ok(Record::Net(_)) if !self.network_attached => {}
                     Ok(r) => {
                         if let Some(compat) = &mut self.compat {
                             compat.follow(&r, &mut self.ebpf, &mut stats);
                         }
-                        if tx.try_send(r).is_err() {
-                            stats.queue_full += 1;
-                        }
+                        pass_on(r, &mut stats);
                     }
                     Err(_) => stats.malformed += 1,
                 }
@@ -567,6 +615,7 @@ impl Loaded {
         stats.ring_full_files = total(6);
         stats.files_busy = total(7);
         stats.ring_full_network = total(8);
+        stats.ring_full_uring_results = total(9);
     }
 }
 

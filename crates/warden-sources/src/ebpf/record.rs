@@ -17,6 +17,7 @@ const KIND_EXEC_FAILED: u32 = 4;
 const KIND_ATTR: u32 = 5;
 const KIND_FILE: u32 = 6;
 const KIND_NET: u32 = 8;
+const KIND_URING_RESULT: u32 = 9;
 
 const HEADER_LEN: usize = 24;
 const FORK_LEN: usize = 40;
@@ -25,7 +26,9 @@ const EXEC_DATA: usize = 176;
 /// Where an attribute change's paths start (the exec record's data area, which it shares).
 const ATTR_DATA: usize = EXEC_DATA;
 /// Where a file record's paths start.
-const FILE_DATA: usize = 72;
+const FILE_DATA: usize = 88;
+/// An io_uring result record's length (bpf/uring.h's `struct uring_result`).
+const URING_RESULT_LEN: usize = 48;
 /// Where a network record's address begins (bpf/net.h's `NET_ADDR`).
 const NET_ADDR: usize = 88;
 
@@ -305,7 +308,20 @@ pub struct FileRecord {
     pub other_truncated: bool,
     /// `path` is a relative name whose directory fd was not open: the name alone.
     pub path_unresolved: bool,
+    /// An io_uring operation rather than a syscall.
+    pub io_uring: bool,
+    /// An io_uring operation recorded as it was submitted, because its success will post no
+    /// completion (`IOSQE_CQE_SKIP_SUCCESS`): `ret` (0) says nothing of the result.
+    pub submitted: bool,
+    /// An io_uring operation recorded as it was submitted whose result comes in a record of
+    /// its own, by this ring and tag: the source pairs them ([`super::uring::Pairs`]) and passes
+    /// the record on with its result, this None.
+    pub uring_pending: Option<UringKey>,
 }
+
+/// An io_uring operation in flight: its ring (the kernel's address of it) and its tag
+/// (the submitter's `user_data`).
+pub type UringKey = (u64, u64);
 
 /// A network call, read as it returned in the calling process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -557,6 +573,10 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 path_truncated: flags & FILE_PATH_TRUNCATED != 0,
                 other_truncated: flags & FILE_OTHER_TRUNCATED != 0,
                 path_unresolved: flags & FILE_PATH_UNRESOLVED != 0,
+                io_uring: flags & FILE_URING != 0,
+                submitted: flags & FILE_URING_SUBMITTED != 0,
+                uring_pending: (flags & FILE_URING_PENDING != 0)
+                    .then(|| (u64_at(b, 72), u64_at(b, 80))),
             })))
         }
         KIND_NET => {
@@ -672,6 +692,16 @@ const FILE_PATH_TRUNCATED: u32 = 1;
 const FILE_OTHER_TRUNCATED: u32 = 2;
 const FILE_PATH_UNRESOLVED: u32 = 4;
 const FILE_OTHER_UNRESOLVED: u32 = 8;
+const FILE_URING: u32 = 16;
+const FILE_URING_PENDING: u32 = 32;
+const FILE_URING_SUBMITTED: u32 = 64;
+
+/// The result of an io_uring file operation recorded at its submission
+/// (`FileRecord::uring_pending`): its key and result. None when `b` is no such record.
+pub(crate) fn uring_result(b: &[u8]) -> Option<(UringKey, i32)> {
+    (b.len() >= URING_RESULT_LEN && u32_at(b, 0) == KIND_URING_RESULT)
+        .then(|| ((u64_at(b, 32), u64_at(b, 40)), u32_at(b, 24) as i32))
+}
 
 /// A path as a file record writes it: a name as given (none for an fd's file), then the
 /// components, leaf first, of the directory a relative name is relative to (none for an
@@ -1001,6 +1031,8 @@ mod tests {
             b.extend_from_slice(&(segment.len() as u16).to_ne_bytes());
         }
         b.extend_from_slice(&flags.to_ne_bytes());
+        b.extend_from_slice(&0xfeed_u64.to_ne_bytes()); // an io_uring ring,
+        b.extend_from_slice(&7u64.to_ne_bytes()); // and a tag
         assert_eq!(b.len(), FILE_DATA);
         for segment in segments {
             b.extend_from_slice(segment);
@@ -1013,6 +1045,32 @@ mod tests {
             Ok(Record::File(f)) => *f,
             other => panic!("not a file record: {other:?}"),
         }
+    }
+
+    #[test]
+    fn io_uring_file_records_carry_their_key_and_results_theirs() {
+        let plain = file(&file_bytes(4, 0, 0, 0, [b"/tmp/x\0", b"", b"", b""]));
+        assert_eq!(
+            (plain.io_uring, plain.submitted, plain.uring_pending),
+            (false, false, None)
+        );
+        let pending = file(&file_bytes(4, 0, 0, 16 | 32, [b"/tmp/x\0", b"", b"", b""]));
+        assert!(pending.io_uring && !pending.submitted);
+        assert_eq!(pending.uring_pending, Some((0xfeed, 7)));
+        let quiet = file(&file_bytes(4, 0, 0, 16 | 64, [b"/tmp/x\0", b"", b"", b""]));
+        assert!(quiet.io_uring && quiet.submitted && quiet.uring_pending.is_none());
+        // Its result: header, res, pad, ring, tag.
+        let mut result = header(KIND_URING_RESULT, 42, 5_000, 4_000);
+        result.extend_from_slice(&(-2i32).to_ne_bytes());
+        result.extend_from_slice(&0u32.to_ne_bytes());
+        result.extend_from_slice(&0xfeed_u64.to_ne_bytes());
+        result.extend_from_slice(&7u64.to_ne_bytes());
+        assert_eq!(uring_result(&result), Some(((0xfeed, 7), -2)));
+        assert_eq!(uring_result(&result[..40]), None, "short");
+        assert_eq!(
+            uring_result(&file_bytes(4, 0, 0, 0, [b"", b"", b"", b""])),
+            None
+        );
     }
 
     #[test]

@@ -494,7 +494,13 @@ pub fn ebpf_file_event(
         process,
         action,
         source: Source::Ebpf,
-        syscall: record.call.map(str::to_owned),
+        syscall: record.call.map(|call| {
+            if record.io_uring {
+                format!("io_uring({call})")
+            } else {
+                call.to_owned()
+            }
+        }),
         path: record.path.clone(),
         old_path,
         target_path,
@@ -505,9 +511,10 @@ pub fn ebpf_file_event(
         owner_gid: record.gid,
         is_dir,
         watch: None,
-        // An open's result is its descriptor.
-        success: record.ret >= 0,
-        exit: Some(i64::from(record.ret)),
+        // An open's result is its descriptor. An io_uring operation recorded at its
+        // submission has none yet.
+        success: record.submitted || record.ret >= 0,
+        exit: (!record.submitted).then_some(i64::from(record.ret)),
     })
 }
 
@@ -543,7 +550,30 @@ mod tests {
             path_truncated: false,
             other_truncated: false,
             path_unresolved: false,
+            io_uring: false,
+            submitted: false,
+            uring_pending: None,
         }
+    }
+
+    #[test]
+    fn io_uring_file_operations_name_their_ring_and_submissions_have_no_result() {
+        let policy = FilePolicy {
+            exclude_paths: Vec::new(),
+            exclude_processes: Vec::new(),
+            own_pid: 1,
+            watches: Vec::new(),
+        };
+        let mut rename = ebpf_record(EbpfFileOp::Rename, "renameat2", b"/tmp/new");
+        rename.io_uring = true;
+        rename.ret = -libc::ENOENT;
+        let e = ebpf_file_event(&rename, Process::default(), &policy).unwrap();
+        assert_eq!(e.syscall.as_deref(), Some("io_uring(renameat2)"));
+        assert_eq!((e.success, e.exit), (false, Some(-i64::from(libc::ENOENT))));
+        rename.submitted = true;
+        rename.ret = 0;
+        let e = ebpf_file_event(&rename, Process::default(), &policy).unwrap();
+        assert_eq!((e.success, e.exit), (true, None));
     }
 
     #[test]

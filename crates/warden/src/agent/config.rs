@@ -43,8 +43,8 @@ pub struct NetworkConfig {
     /// Also sendto/sendmsg/recvfrom with an address (unconnected datagrams). Costly: audit must
     /// see every send and receive on the host to find them.
     pub datagrams: bool,
-    /// eBPF: also io_uring's connects, accepts, binds and listens (a program at every io_uring
-    /// completion on the host).
+    /// eBPF: also io_uring's connects, accepts, binds and listens (programs at every io_uring
+    /// submission and completion on the host).
     pub io_uring: bool,
     /// Record Unix-domain sockets (local IPC: D-Bus, journald, databases).
     pub unix: bool,
@@ -71,6 +71,10 @@ pub struct FilesConfig {
     pub exclude_paths: Vec<PathBuf>,
     /// Changes made by these executables are not recorded.
     pub exclude_processes: Vec<PathBuf>,
+    /// ebpf: also io_uring's file operations (opens, closes, renames, unlinks, mkdirs, links,
+    /// symlinks, truncates), which pass no syscall (programs at every io_uring submission and
+    /// completion on the host). fanotify sees them anyway.
+    pub io_uring: bool,
     /// Record reads of credential stores (~/.ssh, browser logins and cookies, keyrings,
     /// /etc/shadow...).
     pub watch_reads: bool,
@@ -184,6 +188,7 @@ impl Default for FilesConfig {
             source: "fanotify".into(),
             filesystems: Vec::new(),
             modify: true,
+            io_uring: true,
             exclude_paths: [
                 "/proc",
                 "/sys",

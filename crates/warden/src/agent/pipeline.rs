@@ -1480,6 +1480,7 @@ fn start_ebpf(
             attribute_changes: matches!(config.files.source.as_str(), "fanotify" | "ebpf"),
             files: (config.files.source == "ebpf").then_some(FileActivityConfig {
                 write_opens: config.files.modify,
+                io_uring: config.files.io_uring,
             }),
             network: (config.network.enabled && config.network.source != "audit").then_some(
                 NetworkActivityConfig {
@@ -1508,14 +1509,19 @@ fn start_ebpf(
                     }
                     None => {}
                 }
-                match pair.0.files() {
-                    Some(Ok(())) => {
-                        detail.push_str("; file changes from the file calls' tracepoints")
+                match (pair.0.files(), pair.0.files_io_uring()) {
+                    (Some(Ok(())), uring) => {
+                        detail.push_str("; file changes from the file calls' tracepoints");
+                        match uring {
+                            Some(Ok(())) => detail.push_str(" and io_uring's operations"),
+                            Some(Err(why)) => detail.push_str(&format!(" (not io_uring's: {why})")),
+                            None => {}
+                        }
                     }
-                    Some(Err(why)) => detail.push_str(&format!(
+                    (Some(Err(why)), _) => detail.push_str(&format!(
                         "; file changes not from eBPF ({why}): fanotify instead"
                     )),
-                    None => {}
+                    (None, _) => {}
                 }
                 match (pair.0.network(), pair.0.network_io_uring()) {
                     (Some(Ok(())), uring) => {

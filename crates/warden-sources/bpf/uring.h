@@ -1,0 +1,439 @@
+/* io_uring's operations for Warden, part of process.bpf.c (after files.h and net.h): the
+ * connects, accepts, binds and listens, and the opens, closes, renames, unlinks, mkdirs,
+ * links, symlinks and truncates that a ring does without a syscall (the rings are how some
+ * malware passes unseen by syscall tracers). Each becomes the record its syscall would have
+ * given (net.h's, files.h's), flagged as io_uring's.
+ *
+ * Three tracepoints (Linux 6.17 and later: their arguments were others before), because a
+ * completion alone can be avoided:
+ * - submission (io_uring_submit_req, the request prepared): network operations and opens are
+ *   noted by ring and tag in URING_OPS; named file operations (rename...) are recorded here,
+ *   from the kernel's copies of their names, and their result follows in a small
+ *   KIND_URING_RESULT record the reader pairs them with; a close is recorded as close(2) is,
+ *   at its start. An operation whose success will post no completion (IOSQE_CQE_SKIP_SUCCESS)
+ *   is recorded here, its result unknown.
+ * - completion (io_uring_complete): the result, and the socket or file as the operation left
+ *   it;
+ * - a completion that finds the completion queue full (io_uring_cqe_overflow): the kernel sets
+ *   it aside and it passes no io_uring_complete; only its ring and tag are named, so what its
+ *   submission noted says what it was. */
+
+#define KIND_URING_RESULT 9
+
+/* io_uring opcodes (UAPI). */
+#define IORING_OP_ACCEPT 13
+#define IORING_OP_CONNECT 16
+#define IORING_OP_OPENAT 18
+#define IORING_OP_CLOSE 19
+#define IORING_OP_OPENAT2 28
+#define IORING_OP_RENAMEAT 35
+#define IORING_OP_UNLINKAT 36
+#define IORING_OP_MKDIRAT 37
+#define IORING_OP_SYMLINKAT 38
+#define IORING_OP_LINKAT 39
+#define IORING_OP_FTRUNCATE 55
+#define IORING_OP_BIND 56
+#define IORING_OP_LISTEN 57
+
+/* A request's flags are its submission's (IOSQE_*), bit for bit, in their low bits. */
+#define REQ_F_FIXED_FILE (1U << 0)
+#define REQ_F_CQE_SKIP (1U << 6)
+/* More completions will follow (a multishot accept's). */
+#define IORING_CQE_F_MORE (1U << 1)
+
+/* What to follow (set by the loader): network operations, file operations. */
+const volatile u8 uring_network = 0;
+const volatile u8 uring_files = 0;
+
+/* What an operation is, for the programs below. */
+#define URING_NET 1	 /* connect, accept, bind, listen: recorded at completion */
+#define URING_NAMED 2	 /* rename, unlink, mkdir, link, symlink: recorded at submission */
+#define URING_OPEN 3	 /* open: recorded at completion, from the new fd's file */
+#define URING_CLOSE 4	 /* close: recorded at submission, as close(2) at its entry */
+#define URING_TRUNCATE 5 /* ftruncate: recorded at completion, from its file */
+
+/* An operation between its submission and its completion, by ring and tag. */
+struct uring_key {
+	u64 ring;
+	u64 user_data;
+};
+
+struct uring_op {
+	u32 kind;	/* URING_* */
+	u32 call;	/* NCALL_* (network) or CALL_* (files) */
+	s32 fd;		/* the socket or file it was given; -1: a fixed file, or none */
+	s32 addr_len;
+	u64 addr;	/* a connect's address (user memory) */
+	u32 direct;	/* an accept or open into a fixed slot: its result is no fd */
+	u32 pad;
+};
+
+/* LRU: an operation that never completes where we look (one whose success posts nothing)
+ * ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct uring_key);
+	__type(value, struct uring_op);
+} URING_OPS SEC(".maps");
+
+/* The result of a named file operation recorded at its submission (FILE_URING_PENDING). */
+struct uring_result {
+	struct header h;
+	s32 res;
+	u32 pad;
+	u64 ring;
+	u64 tag;
+};
+
+_Static_assert(sizeof(struct uring_result) == 48, "uring result layout");
+_Static_assert(__builtin_offsetof(struct uring_result, ring) == 32, "uring result layout");
+
+/* What `opcode` is (0: nothing followed), and the call it stands for. */
+static __always_inline u32 uring_kind(u8 opcode, u32 *call)
+{
+	switch (opcode) {
+	case IORING_OP_CONNECT:
+		*call = NCALL_connect;
+		return uring_network ? URING_NET : 0;
+	case IORING_OP_ACCEPT:
+		*call = NCALL_accept;
+		return uring_network ? URING_NET : 0;
+	case IORING_OP_BIND:
+		*call = NCALL_bind;
+		return uring_network ? URING_NET : 0;
+	case IORING_OP_LISTEN:
+		*call = NCALL_listen;
+		return uring_network ? URING_NET : 0;
+	case IORING_OP_OPENAT:
+		*call = CALL_openat;
+		return uring_files ? URING_OPEN : 0;
+	case IORING_OP_OPENAT2:
+		*call = CALL_openat2;
+		return uring_files ? URING_OPEN : 0;
+	case IORING_OP_CLOSE:
+		*call = CALL_close;
+		return uring_files ? URING_CLOSE : 0;
+	case IORING_OP_RENAMEAT:
+		*call = CALL_renameat2;
+		return uring_files ? URING_NAMED : 0;
+	case IORING_OP_UNLINKAT:
+		*call = CALL_unlinkat;
+		return uring_files ? URING_NAMED : 0;
+	case IORING_OP_MKDIRAT:
+		*call = CALL_mkdirat;
+		return uring_files ? URING_NAMED : 0;
+	case IORING_OP_SYMLINKAT:
+		*call = CALL_symlinkat;
+		return uring_files ? URING_NAMED : 0;
+	case IORING_OP_LINKAT:
+		*call = CALL_linkat;
+		return uring_files ? URING_NAMED : 0;
+	case IORING_OP_FTRUNCATE:
+		*call = CALL_ftruncate;
+		return uring_files ? URING_TRUNCATE : 0;
+	}
+	return 0;
+}
+
+/* What a completion needs of request `req`. */
+static __always_inline void uring_op_of(struct io_kiocb *req, u32 kind, u32 call, u32 flags,
+					struct uring_op *op)
+{
+	op->kind = kind;
+	op->call = call;
+	op->fd = -1;
+	/* Only operations given a file have its fd here. */
+	if ((kind == URING_NET || kind == URING_TRUNCATE) && !(flags & REQ_F_FIXED_FILE))
+		op->fd = BPF_CORE_READ(req, cqe.fd);
+	if (call == NCALL_connect && kind == URING_NET) {
+		op->addr = (u64)BPF_CORE_READ((struct io_connect *)req, addr);
+		op->addr_len = BPF_CORE_READ((struct io_connect *)req, addr_len);
+	} else if (call == NCALL_accept && kind == URING_NET) {
+		op->direct = BPF_CORE_READ((struct io_accept *)req, file_slot) != 0;
+	} else if (kind == URING_OPEN) {
+		op->direct = BPF_CORE_READ((struct io_open *)req, file_slot) != 0;
+	}
+}
+
+/* A bind's address, from the kernel's copy made as the request was prepared (the submitter's
+ * pointer is not kept). Where the copy lies changed within stable kernels without a trace in
+ * the types: at the head of the request's async data (later 6.x), or in the message header
+ * kept there (before). The head is taken when it begins with the socket's own family (where
+ * a message header begins with a pointer, aligned: never such a small number). */
+static __always_inline void read_bind_copy(struct io_kiocb *req, struct net_record *r)
+{
+	void *copy = BPF_CORE_READ(req, async_data);
+	s32 len = BPF_CORE_READ((struct io_bind *)req, addr_len);
+	u16 family = 0;
+	if (!copy || len <= 0 || !(r->flags & NET_SOCKET_READ) ||
+	    bpf_probe_read_kernel(&family, sizeof(family), copy))
+		return;
+	if (family != r->family)
+		copy += bpf_core_field_offset(struct io_async_msghdr, addr);
+	read_kernel_addr(r, copy, len);
+}
+
+/* A network operation whose success will post no completion, recorded as submitted: the
+ * address and the socket as they stand, no result. (Here and below, functions of their own
+ * where records of both kinds would not fit one program's stack together.) */
+static __noinline void uring_net_submitted(struct task_struct *task, struct io_kiocb *req,
+						struct uring_op *op)
+{
+	struct net_record r = {};
+	net_record_begin(&r, task, op->call, 0, -1);
+	r.flags = NET_IO_URING | NET_SUBMITTED;
+	if (op->fd >= 0)
+		read_socket(task, op->fd, &r);
+	if (op->call == NCALL_connect)
+		read_addr(&r, (const void *)op->addr, op->addr_len);
+	else if (op->call == NCALL_bind)
+		read_bind_copy(req, &r);
+	net_record_send(&r);
+}
+
+/* A named file operation, recorded at its submission from the kernel's copies of its names;
+ * its result follows (or, `quiet`, its success will post none). */
+static __noinline void uring_named(struct task_struct *task, struct io_kiocb *req, u32 call,
+				   bool quiet, struct uring_key *key)
+{
+	u8 opcode = BPF_CORE_READ(req, opcode);
+	s32 dfd = AT_FDCWD, other_dfd = AT_FDCWD;
+	const char *name = NULL, *other = NULL;
+	bool verbatim = false;
+	u32 op;
+	switch (opcode) {
+	case IORING_OP_RENAMEAT:
+		op = FILE_RENAME;
+		dfd = BPF_CORE_READ((struct io_rename *)req, new_dfd);
+		name = BPF_CORE_READ((struct io_rename *)req, newpath, name);
+		other_dfd = BPF_CORE_READ((struct io_rename *)req, old_dfd);
+		other = BPF_CORE_READ((struct io_rename *)req, oldpath, name);
+		break;
+	case IORING_OP_UNLINKAT:
+		op = BPF_CORE_READ((struct io_unlink *)req, flags) & AT_REMOVEDIR ? FILE_RMDIR
+										   : FILE_UNLINK;
+		dfd = BPF_CORE_READ((struct io_unlink *)req, dfd);
+		name = BPF_CORE_READ((struct io_unlink *)req, filename, name);
+		break;
+	case IORING_OP_MKDIRAT:
+		op = FILE_MKDIR;
+		dfd = BPF_CORE_READ((struct io_mkdir *)req, dfd);
+		name = BPF_CORE_READ((struct io_mkdir *)req, filename, name);
+		break;
+	case IORING_OP_SYMLINKAT:
+	case IORING_OP_LINKAT:
+		op = opcode == IORING_OP_LINKAT ? FILE_LINK : FILE_SYMLINK;
+		verbatim = opcode == IORING_OP_SYMLINKAT; /* the target, as given */
+		dfd = BPF_CORE_READ((struct io_link *)req, new_dfd);
+		name = BPF_CORE_READ((struct io_link *)req, newpath, name);
+		other_dfd = BPF_CORE_READ((struct io_link *)req, old_dfd);
+		other = BPF_CORE_READ((struct io_link *)req, oldpath, name);
+		break;
+	default:
+		return;
+	}
+	u32 len = 0;
+	struct file_record *r =
+		named_record(task, call, op, 0, dfd, name, other_dfd, other, verbatim, true, &len);
+	if (!r)
+		return;
+	r->flags |= FILE_URING | (quiet ? FILE_URING_SUBMITTED : FILE_URING_PENDING);
+	r->uring_ring = key->ring;
+	r->uring_tag = key->user_data;
+	file_record_send(r, len);
+}
+
+/* A close, recorded as close(2) is at its start: a close after writing when it drops the
+ * file's last reference. (A fixed slot's file is not looked at.) */
+static __noinline void uring_close(struct task_struct *task, struct io_kiocb *req)
+{
+	if (!BPF_CORE_READ((struct io_close *)req, file_slot))
+		closing(task, BPF_CORE_READ((struct io_close *)req, fd), CALL_close, FILE_URING);
+}
+
+/* An open completed as fd `res`: what did it do to its file? (As opened() in files.h; the
+ * path is the file's own, walked: the name it was given is gone by now.) */
+static __noinline void uring_opened(struct task_struct *task, s32 res, u32 call)
+{
+	struct file *f = current_file(task, res);
+	struct file_view file = {};
+	if (!f || !read_file(f, &file))
+		return;
+	bool created = file.mode & FMODE_CREATED;
+	if (!created && !(report_write_opens && (file.mode & FMODE_WRITE)))
+		return;
+	struct inode_view inode = {};
+	if (!read_inode(file.inode, &inode))
+		return;
+	u32 op;
+	if (created)
+		op = FILE_CREATE;
+	else if ((inode.mode & S_IFMT) == S_IFREG)
+		op = FILE_OPEN_WRITE;
+	else
+		return;
+	struct file_record *r = file_record_begin(task, op, call, res);
+	if (!r)
+		return;
+	r->flags = FILE_URING;
+	set_inode(r, &inode);
+	u32 len = fwalk(file.dentry, file.mnt, 0, &r->flags, FILE_PATH_TRUNCATED);
+	r->base_len = len;
+	file_record_send(r, len);
+}
+
+/* An ftruncate of `f` completed with `res`. */
+static __noinline void uring_truncated(struct task_struct *task, struct file *f, s32 res)
+{
+	struct file_view file = {};
+	struct inode_view inode = {};
+	if (!f || !read_file(f, &file) || !read_inode(file.inode, &inode))
+		return;
+	struct file_record *r = file_record_begin(task, FILE_TRUNCATE, CALL_ftruncate, res);
+	if (!r)
+		return;
+	r->flags = FILE_URING;
+	set_inode(r, &inode);
+	u32 len = fwalk(file.dentry, file.mnt, 0, &r->flags, FILE_PATH_TRUNCATED);
+	r->base_len = len;
+	file_record_send(r, len);
+}
+
+/* A network operation `op` completed with `res`; `file` is the socket it was given (when
+ * known); `overflow`: its completion found the queue full. */
+static __noinline void uring_net_done(struct task_struct *task, struct uring_op *op, s32 res,
+				      struct file *file, bool overflow)
+{
+	struct net_record r = {};
+	net_record_begin(&r, task, op->call, res, -1);
+	r.flags = NET_IO_URING | (overflow ? NET_CQ_OVERFLOW : 0);
+	if (op->call == NCALL_accept && res >= 0 && !op->direct)
+		read_socket(task, res, &r); /* the new connection */
+	else
+		read_socket_file(file, &r);
+	/* A connect's address as the submitter gave it, read back from its memory (the kernel's
+	 * own copy is recycled before the completion). */
+	if (op->call == NCALL_connect)
+		read_addr(&r, (const void *)op->addr, op->addr_len);
+	net_record_send(&r);
+}
+
+/* The result of a named file operation recorded at its submission. */
+static __noinline void uring_result_send(struct task_struct *task, struct uring_key *key, s32 res)
+{
+	struct uring_result r = {};
+	r.h.kind = KIND_URING_RESULT;
+	r.h.tgid = task->tgid;
+	r.h.boot_ns = bpf_ktime_get_boot_ns();
+	r.h.start_ns = task->group_leader->start_boottime;
+	r.res = res;
+	r.ring = key->ring;
+	r.tag = key->user_data;
+	if (bpf_ringbuf_output(&EVENTS, &r, sizeof(r), 0))
+		dropped(KIND_URING_RESULT);
+}
+
+/* Operation `op` completed with `res`; `file` is the one it was given (when known);
+ * `overflow`: its completion found the queue full; `noted`: its submission was seen. */
+static __always_inline void uring_done(struct task_struct *task, struct uring_op *op, s32 res,
+				       struct uring_key *key, struct file *file, bool overflow,
+				       bool noted)
+{
+	switch (op->kind) {
+	case URING_NET:
+		uring_net_done(task, op, res, file, overflow);
+		return;
+	case URING_NAMED:
+		/* (Submitted before the programs looked: no record to complete.) */
+		if (noted)
+			uring_result_send(task, key, res);
+		return;
+	case URING_OPEN:
+		if (res >= 0 && !op->direct)
+			uring_opened(task, res, op->call);
+		return;
+	case URING_TRUNCATE:
+		uring_truncated(task, file, res);
+		return;
+	}
+}
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(warden_uring_submit, void *request)
+{
+	struct io_kiocb *req = request;
+	if (!req)
+		return 0;
+	u32 call = 0;
+	u32 kind = uring_kind(BPF_CORE_READ(req, opcode), &call);
+	if (!kind)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 0;
+	u32 flags = BPF_CORE_READ(req, flags);
+	bool quiet = flags & REQ_F_CQE_SKIP;
+	struct uring_key key = {(u64)BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data)};
+	if (kind == URING_CLOSE) {
+		uring_close(task, req);
+		return 0;
+	}
+	if (kind == URING_NAMED) {
+		uring_named(task, req, call, quiet, &key);
+		if (quiet)
+			return 0; /* nothing to pair a result with */
+	}
+	struct uring_op op = {};
+	uring_op_of(req, kind, call, flags, &op);
+	bpf_map_update_elem(&URING_OPS, &key, &op, 0);
+	if (quiet && kind == URING_NET)
+		uring_net_submitted(task, req, &op);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(warden_uring_complete, void *ring, void *request, struct io_uring_cqe *cqe)
+{
+	struct io_kiocb *req = request;
+	if (!req)
+		return 0;
+	u32 call = 0;
+	u32 kind = uring_kind(BPF_CORE_READ(req, opcode), &call);
+	if (!kind || kind == URING_CLOSE)
+		return 0;
+	struct uring_key key = {(u64)ring, cqe->user_data};
+	struct uring_op op = {};
+	struct uring_op *noted = bpf_map_lookup_elem(&URING_OPS, &key);
+	bool was_noted = noted != NULL;
+	if (noted) {
+		op = *noted;
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			bpf_map_delete_elem(&URING_OPS, &key);
+	} else {
+		/* Submitted before the programs were attached (or noted and aged out). */
+		uring_op_of(req, kind, call, BPF_CORE_READ(req, flags), &op);
+	}
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 0;
+	uring_done(task, &op, cqe->res, &key, BPF_CORE_READ(req, file), false, was_noted);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_cqe_overflow")
+int BPF_PROG(warden_uring_overflow, void *ring, u64 user_data, s32 res, u32 cflags, void *ocqe)
+{
+	struct uring_key key = {(u64)ring, user_data};
+	struct uring_op *noted = bpf_map_lookup_elem(&URING_OPS, &key);
+	if (!noted)
+		return 0;
+	struct uring_op op = *noted;
+	if (!(cflags & IORING_CQE_F_MORE))
+		bpf_map_delete_elem(&URING_OPS, &key);
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 0;
+	uring_done(task, &op, res, &key, current_file(task, op.fd), true, true);
+	return 0;
+}
