@@ -11,6 +11,8 @@
 //! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
 //! actor send-storm DIR COUNT       # COUNT x send and receive on a connected socket pair
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
+//! actor uring-file-storm DIR COUNT # the file storm's kind through io_uring: COUNT x create,
+//!                                  # close, rename, delete, none of them a syscall
 //! actor uring-net      # env TCP4: two connects through io_uring, one of them asking for no
 //!                      # completion on success (IOSQE_CQE_SKIP_SUCCESS)
 //! actor ia32-sleeper PATH SECONDS  # writes a 32-bit program to PATH that sleeps SECONDS (then
@@ -115,10 +117,15 @@ fn main() -> anyhow::Result<()> {
             uring_storm(count)?;
             report.insert("ops".into(), count.into());
         }
+        "uring-file-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            uring_file_storm(Path::new(arg(1)?), count)?;
+            report.insert("ops".into(), (4 * count).into());
+        }
         other => {
             bail!(
                 "unknown role {other:?}: net, uring-net, datagram, files, accept-loop, connect-storm, \
-                 file-storm, read-storm, send-storm, uring-storm, ia32-sleeper"
+                 file-storm, read-storm, send-storm, uring-storm, uring-file-storm, ia32-sleeper"
             )
         }
     }
@@ -298,6 +305,35 @@ fn uring_storm(count: u64) -> anyhow::Result<()> {
         let reaped = ring.completion().count() as u64;
         anyhow::ensure!(reaped == n, "{reaped} of {n} no-ops completed");
         done += n;
+    }
+    Ok(())
+}
+
+/// `count` times through one io_uring, one operation at a time: create, close, rename, delete.
+fn uring_file_storm(dir: &Path, count: u64) -> anyhow::Result<()> {
+    use io_uring::{opcode, types};
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut ring = io_uring::IoUring::new(4)?;
+    let mut run = |entry: io_uring::squeue::Entry| -> anyhow::Result<i32> {
+        // SAFETY: the names the entry points to live until it completes (waited for here).
+        unsafe { ring.submission().push(&entry)? };
+        ring.submit_and_wait(1)?;
+        let res = ring.completion().next().context("no completion")?.result();
+        anyhow::ensure!(res >= 0, "io_uring operation failed: {res}");
+        Ok(res)
+    };
+    let cwd = types::Fd(libc::AT_FDCWD);
+    for i in 0..count {
+        let a = CString::new(dir.join(format!("f{i}")).as_os_str().as_bytes())?;
+        let b = CString::new(dir.join(format!("g{i}")).as_os_str().as_bytes())?;
+        let open = opcode::OpenAt::new(cwd, a.as_ptr())
+            .flags(libc::O_CREAT | libc::O_WRONLY)
+            .mode(0o644);
+        let fd = run(open.build())?;
+        run(opcode::Close::new(types::Fd(fd)).build())?;
+        run(opcode::RenameAt::new(cwd, a.as_ptr(), cwd, b.as_ptr()).build())?;
+        run(opcode::UnlinkAt::new(cwd, b.as_ptr()).build())?;
     }
     Ok(())
 }

@@ -35,6 +35,9 @@ const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// After a drain, let records gather this long before the next: a busy host costs one wakeup
 /// per few milliseconds, not one per process.
 const COALESCE: Duration = Duration::from_millis(25);
+/// How long an io_uring file operation recorded at its submission waits for its result
+/// before it is passed on without one.
+const URING_RESULT_WAIT: Duration = Duration::from_secs(5);
 const POLL_TIMEOUT_MS: libc::c_int = 100;
 
 /// How the source is set up.
@@ -574,6 +577,11 @@ impl Loaded {
                 if let Some(compat) = &mut self.compat {
                     compat.prune(&mut self.ebpf, &mut stats);
                 }
+                let cutoff = boottime_ns().saturating_sub(URING_RESULT_WAIT.as_nanos() as u64);
+                for file in self.pairs.expire(cutoff) {
+                    stats.uring_unpaired += 1;
+                    pass_on(Record::File(file), &mut stats);
+                }
                 self.read_ring_full(&mut stats);
                 *shared.lock().unwrap_or_else(PoisonError::into_inner) = stats;
                 last_publish = Instant::now();
@@ -586,6 +594,12 @@ impl Loaded {
                     }
                     None => std::thread::sleep(COALESCE),
                 }
+            }
+        }
+        for file in self.pairs.drain() {
+            stats.uring_unpaired += 1;
+            if tx.try_send(Record::File(file)).is_err() {
+                stats.queue_full += 1;
             }
         }
         self.read_ring_full(&mut stats);
@@ -646,6 +660,18 @@ fn runs_ia32(pid: u32) -> bool {
 #[cfg(any(warden_bpf, test))]
 fn is_ia32_elf(head: &[u8; 20]) -> bool {
     head.starts_with(b"\x7fELF") && head[4] == 1 && head[5] == 1 && head[18..20] == [3, 0]
+}
+
+/// `CLOCK_BOOTTIME` now, in ns (the records' clock).
+#[cfg(warden_bpf)]
+fn boottime_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// Waits until one of `fds` (the present ones) is readable, or `timeout_ms` passes.

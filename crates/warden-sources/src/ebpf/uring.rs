@@ -44,6 +44,30 @@ impl Pairs {
         Some(record)
     }
 
+    /// The records submitted before `cutoff_ns` (`CLOCK_BOOTTIME`) still without their result,
+    /// passed on without one: their result was lost (the ring had no room for it) or their
+    /// completion is long in coming.
+    pub fn expire(&mut self, cutoff_ns: u64) -> Vec<Box<FileRecord>> {
+        let mut expired = Vec::new();
+        while let Some(key) = self.order.front() {
+            match self.waiting.get(key) {
+                Some(record) if record.boot_ns >= cutoff_ns => break,
+                Some(_) => {
+                    let record = self.waiting.remove(key).expect("just seen");
+                    expired.push(unpaired(record));
+                }
+                None => {} // completed already
+            }
+            self.order.pop_front();
+        }
+        expired
+    }
+
+    /// Every record still waiting, passed on without its result (the source is stopping).
+    pub fn drain(&mut self) -> Vec<Box<FileRecord>> {
+        self.expire(u64::MAX)
+    }
+
     /// Records waiting now.
     pub fn len(&self) -> usize {
         self.waiting.len()
@@ -126,6 +150,28 @@ mod tests {
         assert!(first.submitted, "its result unknown");
         assert_eq!(pairs.complete((1, 7), 0).unwrap().path, b"/second");
         assert!(pairs.is_empty());
+    }
+
+    #[test]
+    fn results_long_in_coming_are_given_up_on_oldest_first() {
+        let mut pairs = Pairs::default();
+        for (tag, at) in [(1, 100), (2, 200), (3, 300)] {
+            let mut record = pending((1, tag), "/x");
+            record.boot_ns = at;
+            assert!(pairs.hold(record).is_none());
+        }
+        assert!(pairs.complete((1, 1), 0).is_some());
+        let expired = pairs.expire(250);
+        assert_eq!(
+            expired.len(),
+            1,
+            "only the one from 200: 100 completed, 300 is recent"
+        );
+        assert_eq!((expired[0].boot_ns, expired[0].submitted), (200, true));
+        assert_eq!(pairs.len(), 1);
+        let rest = pairs.drain();
+        assert_eq!(rest.len(), 1);
+        assert!(pairs.is_empty() && pairs.complete((1, 3), 0).is_none());
     }
 
     #[test]
