@@ -1455,15 +1455,18 @@ fn execs_under_load_keep_their_identity() {
 
 /// Runs `actor ROLE ARGS` with `env`; returns once it printed `WARDEN-CHILD {json}` (its work is
 /// done). It then waits for its stdin to close, so its sockets stay open meanwhile.
-fn spawn_actor(args: &[&str], env: &[(&str, String)]) -> (Proc, Value) {
+/// The actor example beside this test binary.
+fn actor() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary");
-    let actor = exe
-        .parent()
+    exe.parent()
         .and_then(Path::parent)
         .map(|dir| dir.join("examples/actor"))
         .filter(|p| p.exists())
-        .expect("examples/actor is built by `cargo test` (run the workspace's tests)");
-    let mut cmd = Command::new(actor);
+        .expect("examples/actor is built by `cargo test` (run the workspace's tests)")
+}
+
+fn spawn_actor(args: &[&str], env: &[(&str, String)]) -> (Proc, Value) {
+    let mut cmd = Command::new(actor());
     cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
@@ -1490,6 +1493,16 @@ fn kernel_below(major: u32, minor: u32) -> bool {
         .split(|c: char| !c.is_ascii_digit())
         .map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) < (major, minor)
+}
+
+/// Runs the actor to its end (a storm): its summary line.
+fn spawn_actor_to_end(args: &[&str]) -> Value {
+    let out = Command::new(actor()).args(args).output().expect("actor runs");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(summary.trim())
+        .unwrap_or_else(|e| panic!("actor {args:?}: {e}: {summary} {out:?}"));
+    assert!(out.status.success(), "actor {args:?}: {out:?}");
+    report
 }
 
 fn port_of(v: &Value) -> u64 {
@@ -2013,6 +2026,66 @@ fn file_changes_are_recorded_with_fanotify_and_audit_execs() {
 #[test]
 fn file_changes_are_recorded_with_ebpf() {
     file_changes_are_recorded("file_changes_are_recorded_with_ebpf", "ebpf", "auto");
+}
+
+/// io_uring's file operations pass none of the file calls' tracepoints; with
+/// `files.source = "ebpf"` they are recorded all the same, each with its result.
+#[test]
+fn io_uring_file_changes_are_recorded_with_ebpf() {
+    let test = "io_uring_file_changes_are_recorded_with_ebpf";
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let mut agent = Agent::start("[network]\nenabled = false\n[files]\nsource = \"ebpf\"\n");
+    let status = agent.status();
+    let detail = status_source(&status, "ebpf").expect("the ebpf source")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.contains("file changes from the file calls' tracepoints"),
+        "{detail}"
+    );
+    if !detail.contains("and io_uring's operations") {
+        assert!(kernel_below(6, 17), "io_uring not followed: {detail}");
+        eprintln!("{test}: skipped, io_uring operations not followed here: {detail}");
+        agent.stop();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
+    let report = spawn_actor_to_end(&["uring-file-storm", &s(&dir_path), "3"]);
+    let pid = report["pid"].as_u64().unwrap();
+    let mine = |e: &Value| pid_of(e) == pid && e["warden"]["syscall"].as_str().is_some();
+    let events = agent.wait_for("the actor's 12 io_uring file operations", |ev| {
+        ev.iter().filter(|e| mine(e)).count() >= 12
+    });
+    let path = |name: &str| s(&dir_path.join(name));
+    for i in 0..3 {
+        for (action, syscall, name) in [
+            ("create", "io_uring(openat)", format!("f{i}")),
+            ("close_write", "io_uring(close)", format!("f{i}")),
+            ("rename", "io_uring(renameat2)", format!("g{i}")),
+            ("delete", "io_uring(unlinkat)", format!("g{i}")),
+        ] {
+            let e = the(&events, action, syscall, |e| {
+                mine(e) && e["file"]["path"] == path(&name).as_str()
+            });
+            assert_eq!(e["warden"]["syscall"], syscall, "{e}");
+            assert_eq!(e["event"]["outcome"], "success", "{e}");
+            assert_eq!(e["warden"]["source"], "ebpf", "{e}");
+        }
+        let renamed = the(&events, "rename", "its old path", |e| {
+            mine(e) && e["file"]["path"] == path(&format!("g{i}")).as_str()
+        });
+        assert_eq!(
+            renamed["warden"]["file"]["old_path"],
+            path(&format!("f{i}"))
+        );
+        assert_eq!(renamed["warden"]["syscall_exit"], 0);
+    }
+    agent.stop();
+    kernel.check();
 }
 
 /// The source named `name` in a `warden status --json`.
