@@ -1315,6 +1315,8 @@ impl Agent {
                     + s.ring_full_network,
             );
             m.insert("ebpf/file_scratch_busy".into(), s.files_busy);
+            // io_uring file operations passed on without their result (lost, or late).
+            m.insert("ebpf/uring_results_missing".into(), s.uring_unpaired);
             m.insert("ebpf/queue_full".into(), s.queue_full);
             m.insert("ebpf/malformed".into(), s.malformed);
             m.insert("ebpf/exec_incomplete".into(), self.ebpf_incomplete);
