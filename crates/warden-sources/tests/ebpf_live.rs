@@ -1156,6 +1156,20 @@ fn io_uring_file_operations_are_reported() {
         ring.completion().next().is_none(),
         "a completion was posted"
     );
+    // Submitted by the kernel's polling thread (SQPOLL), not by a syscall of ours: the
+    // operation is still this process's, and its relative name still this directory's.
+    let mut polled: IoUring = IoUring::builder().setup_sqpoll(1000).build(4).unwrap();
+    let (rel_s, rel_t) = (c(b"s"), c(b"t"));
+    let rename = opcode::RenameAt::new(
+        types::Fd(dirfd.as_raw_fd()),
+        rel_s.as_ptr(),
+        types::Fd(dirfd.as_raw_fd()),
+        rel_t.as_ptr(),
+    );
+    // SAFETY: the names outlive the operation (reaped below).
+    unsafe { polled.submission().push(&rename.build()).unwrap() };
+    polled.submit_and_wait(1).unwrap();
+    assert_eq!(polled.completion().next().map(|c| c.result()), Some(0));
 
     let me = std::process::id();
     let uring_files = |seen: &[Record]| -> Vec<FileRecord> {
@@ -1166,7 +1180,7 @@ fn io_uring_file_operations_are_reported() {
             })
             .collect()
     };
-    let records = collect(&rx, |seen| uring_files(seen).len() >= 9);
+    let records = collect(&rx, |seen| uring_files(seen).len() >= 10);
     let files = uring_files(&records);
     let find = |op: FileOp, path: &[u8]| -> FileRecord {
         files
@@ -1210,6 +1224,9 @@ fn io_uring_file_operations_are_reported() {
     );
     let quiet = find(FileOp::Unlink, &at("h"));
     assert!(quiet.submitted, "{quiet:?}");
+    let polled_rename = find(FileOp::Rename, &at("t"));
+    assert_eq!(polled_rename.other.as_deref(), Some(&at("s")[..]));
+    assert_eq!(polled_rename.ret, 0);
     assert!(
         files.iter().all(|f| f.uring_pending.is_none()),
         "all paired"

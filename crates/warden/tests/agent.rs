@@ -1497,7 +1497,10 @@ fn kernel_below(major: u32, minor: u32) -> bool {
 
 /// Runs the actor to its end (a storm): its summary line.
 fn spawn_actor_to_end(args: &[&str]) -> Value {
-    let out = Command::new(actor()).args(args).output().expect("actor runs");
+    let out = Command::new(actor())
+        .args(args)
+        .output()
+        .expect("actor runs");
     let summary = String::from_utf8_lossy(&out.stdout);
     let report = serde_json::from_str(summary.trim())
         .unwrap_or_else(|e| panic!("actor {args:?}: {e}: {summary} {out:?}"));
