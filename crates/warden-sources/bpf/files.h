@@ -468,6 +468,41 @@ static __always_inline struct pt_regs *entry_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
+/* What an open did to its file `f` (now open): FILE_CREATE, FILE_OPEN_WRITE (a regular file,
+ * when write-opens are asked for), or 0 (nothing to report). Its views are left in *file and
+ * *inode. */
+static __always_inline u32 open_effect(struct file *f, struct file_view *file,
+				       struct inode_view *inode)
+{
+	if (!f || !read_file(f, file))
+		return 0;
+	/* Most opens only read: they cost this much and no more. */
+	bool created = file->mode & FMODE_CREATED;
+	if (!created && !(report_write_opens && (file->mode & FMODE_WRITE)))
+		return 0;
+	if (!read_inode(file->inode, inode))
+		return 0;
+	if (created)
+		return FILE_CREATE;
+	return (inode->mode & S_IFMT) == S_IFREG ? FILE_OPEN_WRITE : 0;
+}
+
+/* Sends a record of `op` on the open file seen in `file` and `inode`, its path walked from
+ * the file itself. */
+static __always_inline void send_walked(struct task_struct *task, u32 op, u32 call, s64 ret,
+					u32 flags, struct file_view *file,
+					struct inode_view *inode)
+{
+	struct file_record *r = file_record_begin(task, op, call, ret);
+	if (!r)
+		return;
+	r->flags = flags;
+	set_inode(r, inode);
+	u32 len = fwalk(file->dentry, file->mnt, 0, &r->flags, FILE_PATH_TRUNCATED);
+	r->base_len = len;
+	file_record_send(r, len);
+}
+
 /* An open returned: what did it do to its file? */
 static __always_inline int opened(struct sys_exit *ctx, u32 call, s32 dfd, const char *name)
 {
@@ -476,23 +511,10 @@ static __always_inline int opened(struct sys_exit *ctx, u32 call, s32 dfd, const
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == warden_tgid)
 		return 0;
-	struct file *f = current_file(task, ctx->ret);
 	struct file_view file = {};
-	if (!f || !read_file(f, &file))
-		return 0;
-	/* Most opens only read: they cost this much and no more. */
-	bool created = file.mode & FMODE_CREATED;
-	if (!created && !(report_write_opens && (file.mode & FMODE_WRITE)))
-		return 0;
 	struct inode_view inode = {};
-	if (!read_inode(file.inode, &inode))
-		return 0;
-	u32 op;
-	if (created)
-		op = FILE_CREATE;
-	else if ((inode.mode & S_IFMT) == S_IFREG)
-		op = FILE_OPEN_WRITE;
-	else
+	u32 op = open_effect(current_file(task, ctx->ret), &file, &inode);
+	if (!op)
 		return 0;
 	struct file_record *r = file_record_begin(task, op, call, ctx->ret);
 	if (!r)
@@ -549,14 +571,7 @@ static __always_inline void closing(struct task_struct *task, s32 fd, u32 call, 
 	struct inode_view inode = {};
 	if (!read_inode(file.inode, &inode) || (inode.mode & S_IFMT) != S_IFREG)
 		return;
-	struct file_record *r = file_record_begin(task, FILE_CLOSE_WRITE, call, 0);
-	if (!r)
-		return;
-	r->flags = flags;
-	set_inode(r, &inode);
-	u32 len = fwalk(file.dentry, file.mnt, 0, &r->flags, FILE_PATH_TRUNCATED);
-	r->base_len = len;
-	file_record_send(r, len);
+	send_walked(task, FILE_CLOSE_WRITE, call, 0, flags, &file, &inode);
 }
 
 SEC("tracepoint/syscalls/sys_enter_close")
@@ -589,24 +604,23 @@ int warden_dup3(struct sys_enter *ctx)
 	return duplicating(ctx, CALL_dup3);
 }
 
+/* An ftruncate of `f` returned `ret` (`flags`: FILE_URING for io_uring's). */
+static __always_inline void truncated(struct task_struct *task, struct file *f, s64 ret,
+				      u32 flags)
+{
+	struct file_view file = {};
+	struct inode_view inode = {};
+	if (f && read_file(f, &file) && read_inode(file.inode, &inode))
+		send_walked(task, FILE_TRUNCATE, CALL_ftruncate, ret, flags, &file, &inode);
+}
+
 SEC("tracepoint/syscalls/sys_exit_ftruncate")
 int warden_ftruncate_x(struct sys_exit *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == warden_tgid)
 		return 0;
-	struct file *f = current_file(task, SYSCALL_ARG0(entry_regs()));
-	struct file_view file = {};
-	struct inode_view inode = {};
-	if (!f || !read_file(f, &file) || !read_inode(file.inode, &inode))
-		return 0;
-	struct file_record *r = file_record_begin(task, FILE_TRUNCATE, CALL_ftruncate, ctx->ret);
-	if (!r)
-		return 0;
-	set_inode(r, &inode);
-	u32 len = fwalk(file.dentry, file.mnt, 0, &r->flags, FILE_PATH_TRUNCATED);
-	r->base_len = len;
-	file_record_send(r, len);
+	truncated(task, current_file(task, SYSCALL_ARG0(entry_regs())), ctx->ret, 0);
 	return 0;
 }
 

@@ -139,8 +139,10 @@ static __always_inline void read_socket(struct task_struct *task, s32 fd, struct
 	read_socket_file(current_file(task, fd), r);
 }
 
-/* Copies the address the call named (user memory, `len` bytes as the caller said). */
-static __always_inline void read_addr(struct net_record *r, const void *addr, s64 len)
+/* Copies the address the call named (`len` bytes as the caller said): from its memory, or
+ * (`kernel`) from the kernel's copy. */
+static __always_inline void copy_addr(struct net_record *r, const void *addr, s64 len,
+				      bool kernel)
 {
 	if (!addr || len <= 0)
 		return;
@@ -152,21 +154,16 @@ static __always_inline void read_addr(struct net_record *r, const void *addr, s6
 	asm volatile("" : "+r"(n));
 	if (n > NET_ADDR_CAP)
 		return;
-	if (!bpf_probe_read_user(r->addr, n, addr))
+	long failed = kernel ? bpf_probe_read_kernel(r->addr, n, addr)
+			     : bpf_probe_read_user(r->addr, n, addr);
+	if (!failed)
 		r->addr_len = n;
 }
 
-/* The same from a kernel copy of the address. */
-static __always_inline void read_kernel_addr(struct net_record *r, const void *addr, s64 len)
+/* The address the call named, from the caller's memory. */
+static __always_inline void read_addr(struct net_record *r, const void *addr, s64 len)
 {
-	u64 n = len > NET_ADDR_CAP ? NET_ADDR_CAP : (u64)len;
-	if (len > NET_ADDR_CAP)
-		r->flags |= NET_ADDR_CUT;
-	asm volatile("" : "+r"(n));
-	if (n > NET_ADDR_CAP)
-		return;
-	if (!bpf_probe_read_kernel(r->addr, n, addr))
-		r->addr_len = n;
+	copy_addr(r, addr, len, false);
 }
 
 static __always_inline void net_record_begin(struct net_record *r, struct task_struct *task,

@@ -171,7 +171,7 @@ static __always_inline void read_bind_copy(struct io_kiocb *req, struct net_reco
 		return;
 	if (family != r->family)
 		copy += bpf_core_field_offset(struct io_async_msghdr, addr);
-	read_kernel_addr(r, copy, len);
+	copy_addr(r, copy, len, true);
 }
 
 /* A network operation whose success will post no completion, recorded as submitted: the
@@ -256,48 +256,17 @@ static __noinline void uring_close(struct task_struct *task, struct io_kiocb *re
  * path is the file's own, walked: the name it was given is gone by now.) */
 static __noinline void uring_opened(struct task_struct *task, s32 res, u32 call)
 {
-	struct file *f = current_file(task, res);
 	struct file_view file = {};
-	if (!f || !read_file(f, &file))
-		return;
-	bool created = file.mode & FMODE_CREATED;
-	if (!created && !(report_write_opens && (file.mode & FMODE_WRITE)))
-		return;
 	struct inode_view inode = {};
-	if (!read_inode(file.inode, &inode))
-		return;
-	u32 op;
-	if (created)
-		op = FILE_CREATE;
-	else if ((inode.mode & S_IFMT) == S_IFREG)
-		op = FILE_OPEN_WRITE;
-	else
-		return;
-	struct file_record *r = file_record_begin(task, op, call, res);
-	if (!r)
-		return;
-	r->flags = FILE_URING;
-	set_inode(r, &inode);
-	u32 len = fwalk(file.dentry, file.mnt, 0, &r->flags, FILE_PATH_TRUNCATED);
-	r->base_len = len;
-	file_record_send(r, len);
+	u32 op = open_effect(current_file(task, res), &file, &inode);
+	if (op)
+		send_walked(task, op, call, res, FILE_URING, &file, &inode);
 }
 
 /* An ftruncate of `f` completed with `res`. */
 static __noinline void uring_truncated(struct task_struct *task, struct file *f, s32 res)
 {
-	struct file_view file = {};
-	struct inode_view inode = {};
-	if (!f || !read_file(f, &file) || !read_inode(file.inode, &inode))
-		return;
-	struct file_record *r = file_record_begin(task, FILE_TRUNCATE, CALL_ftruncate, res);
-	if (!r)
-		return;
-	r->flags = FILE_URING;
-	set_inode(r, &inode);
-	u32 len = fwalk(file.dentry, file.mnt, 0, &r->flags, FILE_PATH_TRUNCATED);
-	r->base_len = len;
-	file_record_send(r, len);
+	truncated(task, f, res, FILE_URING);
 }
 
 /* A network operation `op` completed with `res`; `file` is the socket it was given (when

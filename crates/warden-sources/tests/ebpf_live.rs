@@ -697,13 +697,17 @@ fn files_left_open_at_exit_are_closes_after_writing() {
     let dir_path = std::fs::canonicalize(dir.path()).unwrap();
     let out = dir_path.join("out.txt");
     let file = std::fs::File::create(&out).unwrap();
-    // The shell's own echo: unlike coreutils' echo, it does not close its output itself.
-    let child = Command::new("/bin/sh")
-        .args(["-c", "echo written"])
+    // The shell's own echo: unlike coreutils' echo, it does not close its output itself. It
+    // writes once told to, when our copy of the file is closed (spawn closes it), so that its
+    // exit drops the last reference whatever the timing.
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "read go; echo written"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::from(file))
         .spawn()
         .unwrap();
     let child_pid = child.id();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let status = child.wait_with_output().unwrap().status;
     assert!(status.success());
     let path = out.into_os_string().into_vec();
@@ -947,6 +951,17 @@ fn kernel_version() -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
+/// The source as `config` asks, where io_uring's operations can be followed (Linux 6.17 and
+/// later: the tracepoints' arguments were others before).
+fn uring_source(config: EbpfConfig) -> Option<(EbpfSource, crossbeam_channel::Receiver<Record>)> {
+    let started = source_with(config)?;
+    if kernel_version() < (6, 17) {
+        eprintln!("skipped: the io_uring tracepoints have other arguments before 6.17");
+        return None;
+    }
+    Some(started)
+}
+
 /// io_uring's connects and accepts bypass the syscalls the network programs watch; their
 /// completions are reported all the same, with both ends.
 #[test]
@@ -962,14 +977,10 @@ fn io_uring_connects_and_accepts_are_reported() {
         }),
         ..EbpfConfig::default()
     };
-    let Some((src, rx)) = source_with(config) else {
+    let Some((src, rx)) = uring_source(config) else {
         return;
     };
     assert_eq!(src.network(), Some(Ok(())));
-    if kernel_version() < (6, 17) {
-        eprintln!("skipped: the io_uring completion tracepoint has other arguments before 6.17");
-        return;
-    }
     assert_eq!(src.network_io_uring(), Some(Ok(())));
     let mut ring = match IoUring::new(8) {
         Ok(ring) => ring,
@@ -1059,7 +1070,6 @@ fn io_uring_file_operations_are_reported() {
     use io_uring::{IoUring, opcode, squeue, types};
     use std::ffi::CString;
     use std::os::fd::AsRawFd;
-    use std::os::unix::ffi::OsStrExt;
     let _one = serialize();
     let config = EbpfConfig {
         files: Some(FileActivityConfig {
@@ -1068,14 +1078,10 @@ fn io_uring_file_operations_are_reported() {
         }),
         ..EbpfConfig::default()
     };
-    let Some((src, rx)) = source_with(config) else {
+    let Some((src, rx)) = uring_source(config) else {
         return;
     };
     assert_eq!(src.files(), Some(Ok(())));
-    if kernel_version() < (6, 17) {
-        eprintln!("skipped: the io_uring tracepoints have other arguments before 6.17");
-        return;
-    }
     assert_eq!(src.files_io_uring(), Some(Ok(())));
     assert_eq!(src.network_io_uring(), None, "not asked for");
     let dir = tempfile::tempdir().unwrap();
@@ -1233,7 +1239,6 @@ fn io_uring_file_operations_are_reported() {
     );
     assert_eq!(src.stats().uring_unpaired, 0);
     drop(held);
-    let _ = dir.path().as_os_str().as_bytes();
 }
 
 /// A TCP socket of ours, and the address of `server` as connect(2) takes it.
@@ -1271,13 +1276,9 @@ fn io_uring_connects_that_skip_or_overflow_their_completion_are_reported() {
         }),
         ..EbpfConfig::default()
     };
-    let Some((src, rx)) = source_with(config) else {
+    let Some((src, rx)) = uring_source(config) else {
         return;
     };
-    if kernel_version() < (6, 17) {
-        eprintln!("skipped: the io_uring tracepoints have other arguments before 6.17");
-        return;
-    }
     assert_eq!(src.network_io_uring(), Some(Ok(())));
     let me = std::process::id();
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();

@@ -1486,6 +1486,27 @@ fn spawn_actor(args: &[&str], env: &[(&str, String)]) -> (Proc, Value) {
     (child, report)
 }
 
+/// Whether the agent's eBPF source says `part` runs, io_uring's operations with it; where it
+/// cannot follow them (before Linux 6.17: the tracepoints took other arguments), says the test
+/// is skipped and stops the agent.
+fn follows_io_uring(test: &str, agent: &mut Agent, part: &str) -> bool {
+    let status = agent.status();
+    let detail = status_source(&status, "ebpf").expect("the ebpf source")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let Some(at) = detail.find(part) else {
+        panic!("{part:?} not running: {detail}");
+    };
+    if detail[at + part.len()..].starts_with(" and io_uring's operations") {
+        return true;
+    }
+    assert!(kernel_below(6, 17), "io_uring not followed: {detail}");
+    eprintln!("{test}: skipped, io_uring operations not followed here: {detail}");
+    agent.stop();
+    false
+}
+
 /// The running kernel is older than `major.minor`.
 fn kernel_below(major: u32, minor: u32) -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -1711,16 +1732,7 @@ fn io_uring_connects_are_recorded_with_ebpf() {
         return;
     };
     let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
-    let status = agent.status();
-    let detail = status_source(&status, "ebpf").expect("the ebpf source")["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    if !detail.contains("and io_uring's operations") {
-        // Their tracepoints took other arguments before Linux 6.17.
-        assert!(kernel_below(6, 17), "io_uring not followed: {detail}");
-        eprintln!("{test}: skipped, io_uring operations not followed here: {detail}");
-        agent.stop();
+    if !follows_io_uring(test, &mut agent, "network calls from their tracepoints") {
         return;
     }
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
@@ -2040,19 +2052,11 @@ fn io_uring_file_changes_are_recorded_with_ebpf() {
         return;
     };
     let mut agent = Agent::start("[network]\nenabled = false\n[files]\nsource = \"ebpf\"\n");
-    let status = agent.status();
-    let detail = status_source(&status, "ebpf").expect("the ebpf source")["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        detail.contains("file changes from the file calls' tracepoints"),
-        "{detail}"
-    );
-    if !detail.contains("and io_uring's operations") {
-        assert!(kernel_below(6, 17), "io_uring not followed: {detail}");
-        eprintln!("{test}: skipped, io_uring operations not followed here: {detail}");
-        agent.stop();
+    if !follows_io_uring(
+        test,
+        &mut agent,
+        "file changes from the file calls' tracepoints",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

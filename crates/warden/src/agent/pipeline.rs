@@ -1514,11 +1514,7 @@ fn start_ebpf(
                 match (pair.0.files(), pair.0.files_io_uring()) {
                     (Some(Ok(())), uring) => {
                         detail.push_str("; file changes from the file calls' tracepoints");
-                        match uring {
-                            Some(Ok(())) => detail.push_str(" and io_uring's operations"),
-                            Some(Err(why)) => detail.push_str(&format!(" (not io_uring's: {why})")),
-                            None => {}
-                        }
+                        detail.push_str(&io_uring_detail(uring));
                     }
                     (Some(Err(why)), _) => detail.push_str(&format!(
                         "; file changes not from eBPF ({why}): fanotify instead"
@@ -1528,11 +1524,7 @@ fn start_ebpf(
                 match (pair.0.network(), pair.0.network_io_uring()) {
                     (Some(Ok(())), uring) => {
                         detail.push_str("; network calls from their tracepoints");
-                        match uring {
-                            Some(Ok(())) => detail.push_str(" and io_uring's operations"),
-                            Some(Err(why)) => detail.push_str(&format!(" (not io_uring's: {why})")),
-                            None => {}
-                        }
+                        detail.push_str(&io_uring_detail(uring));
                         match pair.0.network_compat() {
                             Some(Ok(())) => detail.push_str(
                                 ", and 32-bit processes' from every syscall's exit while one runs",
@@ -1571,4 +1563,13 @@ fn rss_bytes() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
+}
+
+/// What the status says of io_uring's operations beside a part of the eBPF source.
+fn io_uring_detail(uring: Option<Result<(), &str>>) -> String {
+    match uring {
+        Some(Ok(())) => " and io_uring's operations".into(),
+        Some(Err(why)) => format!(" (not io_uring's: {why})"),
+        None => String::new(),
+    }
 }
