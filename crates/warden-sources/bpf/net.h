@@ -84,28 +84,12 @@ _Static_assert(__builtin_offsetof(struct net_record, addr) == NET_ADDR, "net lay
 #define SOCKET_HEAD 32
 #define SOCK_HEAD 96
 
-/* The socket of file `f` as it stands: its family, type and protocol, and for inet sockets
- * both ends. Nothing when `f` is no socket (the record's flags then say so). */
-static __always_inline void read_socket_file(struct file *f, struct net_record *r)
+/* The socket `sk` (of socket type `type`) as it stands: its family and protocol, and for
+ * inet sockets both ends. `head`: room for SOCK_HEAD bytes (the caller's, for the stack's
+ * sake). */
+static __always_inline void read_sock(struct sock *sk, short type, struct net_record *r,
+				      u8 *head)
 {
-	u8 head[SOCK_HEAD];
-	if (!f || bpf_probe_read_kernel(head, FILE_HEAD, f))
-		return;
-	struct inode *inode = NULL;
-	struct socket *socket = NULL;
-	PICK(f, head, FILE_HEAD, struct file, f_inode, inode);
-	PICK(f, head, FILE_HEAD, struct file, private_data, socket);
-	u16 mode = 0;
-	if (!inode || bpf_probe_read_kernel(&mode, sizeof(mode),
-					    (void *)inode + bpf_core_field_offset(struct inode, i_mode)))
-		return;
-	if ((mode & S_IFMT) != S_IFSOCK || !socket ||
-	    bpf_probe_read_kernel(head, SOCKET_HEAD, socket))
-		return;
-	short type = 0;
-	struct sock *sk = NULL;
-	PICK(socket, head, SOCKET_HEAD, struct socket, type, type);
-	PICK(socket, head, SOCKET_HEAD, struct socket, sk, sk);
 	if (!sk || bpf_probe_read_kernel(head, SOCK_HEAD, sk))
 		return;
 	u16 family = 0, num = 0;
@@ -131,6 +115,31 @@ static __always_inline void read_socket_file(struct file *f, struct net_record *
 		PICK(sk, head, SOCK_HEAD, struct sock, __sk_common.skc_v6_rcv_saddr, r->local_addr);
 		PICK(sk, head, SOCK_HEAD, struct sock, __sk_common.skc_v6_daddr, r->remote_addr);
 	}
+}
+
+/* The socket of file `f` as it stands: its family, type and protocol, and for inet sockets
+ * both ends. Nothing when `f` is no socket (the record's flags then say so). */
+static __always_inline void read_socket_file(struct file *f, struct net_record *r)
+{
+	u8 head[SOCK_HEAD];
+	if (!f || bpf_probe_read_kernel(head, FILE_HEAD, f))
+		return;
+	struct inode *inode = NULL;
+	struct socket *socket = NULL;
+	PICK(f, head, FILE_HEAD, struct file, f_inode, inode);
+	PICK(f, head, FILE_HEAD, struct file, private_data, socket);
+	u16 mode = 0;
+	if (!inode || bpf_probe_read_kernel(&mode, sizeof(mode),
+					    (void *)inode + bpf_core_field_offset(struct inode, i_mode)))
+		return;
+	if ((mode & S_IFMT) != S_IFSOCK || !socket ||
+	    bpf_probe_read_kernel(head, SOCKET_HEAD, socket))
+		return;
+	short type = 0;
+	struct sock *sk = NULL;
+	PICK(socket, head, SOCKET_HEAD, struct socket, type, type);
+	PICK(socket, head, SOCKET_HEAD, struct socket, sk, sk);
+	read_sock(sk, type, r, head);
 }
 
 /* The socket behind `fd`, likewise. */
@@ -367,6 +376,46 @@ int BPF_PROG(warden_compat_net, struct pt_regs *regs, long ret)
 	read_socket(task, accepts ? (ret >= 0 ? (s32)ret : -1) : fd, &r);
 	if (call == NCALL_connect || call == NCALL_bind)
 		read_addr(&r, (const void *)(u64)args[1], (s32)args[2]);
+	net_record_send(&r);
+	return 0;
+}
+
+/* Whether the program above is attached now (set by the reader): the one below then leaves
+ * 32-bit processes' TCP connects and listens to it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} COMPAT_FOLLOWING SEC(".maps");
+
+#define TCP_SYN_SENT 2
+#define TCP_LISTEN 10
+#define SOCK_STREAM 1
+
+/* A 32-bit process's TCP connect or listen while the program above is not attached: between
+ * its exec and the attach (a process that connects at once would be missed), or on a host
+ * that does not follow 32-bit processes at every syscall (network.follow_32_bit = false). At
+ * the socket's change of state, in the calling process: a connect's SYN_SENT (the peer set,
+ * this end not yet bound; its result unknown), a listen's LISTEN. Only TCP changes state so. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(warden_compat_tcp, struct sock *sk, int oldstate, int newstate)
+{
+	if (newstate != TCP_SYN_SENT && newstate != TCP_LISTEN)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (!(task->thread_info.status & TS_COMPAT) || task->tgid == warden_tgid)
+		return 0;
+	u32 zero = 0;
+	u32 *following = bpf_map_lookup_elem(&COMPAT_FOLLOWING, &zero);
+	if (following && *following)
+		return 0;
+	struct net_record r = {};
+	bool connect = newstate == TCP_SYN_SENT;
+	net_record_begin(&r, task, connect ? NCALL_connect : NCALL_listen, 0, -1);
+	r.flags = NET_COMPAT | (connect ? NET_SUBMITTED : 0);
+	u8 head[SOCK_HEAD];
+	read_sock(sk, SOCK_STREAM, &r, head);
 	net_record_send(&r);
 	return 0;
 }

@@ -58,8 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     io_uring: true,
                 }),
                 network: (which == "ebpf-net").then_some(NetworkActivityConfig {
-                    datagrams: false,
                     io_uring: true,
+                    ..NetworkActivityConfig::default()
                 }),
                 exclude_pid: Some(std::process::id()),
                 ..EbpfConfig::default()

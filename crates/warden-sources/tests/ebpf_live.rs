@@ -806,7 +806,7 @@ fn network_calls_are_reported_with_the_socket_they_left() {
     let config = EbpfConfig {
         network: Some(NetworkActivityConfig {
             datagrams: true,
-            io_uring: false,
+            ..NetworkActivityConfig::default()
         }),
         ..EbpfConfig::default()
     };
@@ -1498,6 +1498,63 @@ fn spawn_ia32_connector(
         }
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Without the program at every syscall's exit (not asked for; as between a 32-bit process's
+/// exec and that program's attach), a 32-bit process's TCP connect is still seen, at the
+/// socket's change of state: the peer it asked for, no result yet.
+#[test]
+fn a_32_bit_programs_tcp_connect_is_seen_without_following_it() {
+    use std::net::{SocketAddr, TcpListener};
+    let _one = serialize();
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            follow_32_bit: false,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.network_compat(), None, "not asked for");
+    if !cfg!(target_arch = "x86_64") {
+        assert!(matches!(src.network_compat_tcp(), Some(Err(_))));
+        return;
+    }
+    assert_eq!(src.network_compat_tcp(), Some(Ok(())));
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let SocketAddr::V4(to) = listener.local_addr().unwrap() else {
+        unreachable!()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // It connects at once: nothing is attached for it, so the timing does not matter.
+    let Some(mut child) = spawn_ia32_connector(dir.path(), to, 0) else {
+        return;
+    };
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_ok(), "the 32-bit program's connect");
+    let records = collect(&rx, |seen| {
+        seen.iter()
+            .any(|r| matches!(r, Record::Exit(x) if x.pid == pid))
+    });
+    let connects: Vec<_> = net_of(&records, pid)
+        .into_iter()
+        .filter(|n| n.call == NetCall::Connect)
+        .collect();
+    assert_eq!(connects.len(), 1, "{records:#?}");
+    let connect = &connects[0];
+    assert!(connect.compat && connect.submitted, "{connect:?}");
+    let socket = connect.socket.as_ref().expect("the socket");
+    assert_eq!(socket.transport(), Some("tcp"));
+    assert_eq!(
+        socket.remote,
+        Some(inet(SocketAddr::V4(to))),
+        "the peer asked for"
+    );
+    assert_eq!(src.stats().compat_attaches, 0, "nothing attached for it");
 }
 
 /// A 32-bit process's calls are compat syscalls, which pass none of the syscall tracepoints:

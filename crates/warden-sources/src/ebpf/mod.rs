@@ -78,7 +78,7 @@ pub struct FileActivityConfig {
 }
 
 /// What network activity the programs report.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct NetworkActivityConfig {
     /// Also sends and receives that name a peer (unconnected datagrams): the programs then
     /// run at every sendto, sendmsg and recvfrom on the host.
@@ -86,6 +86,21 @@ pub struct NetworkActivityConfig {
     /// Also io_uring's network operations, which pass no syscall: programs then run at every
     /// io_uring submission and completion on the host (~55 ns per request).
     pub io_uring: bool,
+    /// Follow 32-bit processes' network calls with a program at every syscall's exit while
+    /// one runs (every syscall on the host then pays for it). Either way their TCP connects
+    /// and listens are seen at the socket's change of state whenever that program is not
+    /// attached.
+    pub follow_32_bit: bool,
+}
+
+impl Default for NetworkActivityConfig {
+    fn default() -> NetworkActivityConfig {
+        NetworkActivityConfig {
+            datagrams: false,
+            io_uring: false,
+            follow_32_bit: true,
+        }
+    }
 }
 
 /// Counters of the source.
@@ -172,8 +187,10 @@ struct Parts {
     /// The io_uring programs, for file operations (with the file programs).
     files_io_uring: Option<Result<(), String>>,
     /// The compat network program, loaded to be attached while a 32-bit process runs (with
-    /// the network programs).
+    /// the network programs, when asked to follow them).
     network_compat: Option<Result<(), String>>,
+    /// The program at TCP state changes for 32-bit processes (with the network programs).
+    network_compat_tcp: Option<Result<(), String>>,
 }
 
 #[cfg(warden_bpf)]
@@ -277,6 +294,13 @@ impl EbpfSource {
     /// else ready or why not (not x86-64, or no raw syscall tracepoint).
     pub fn network_compat(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.network_compat)
+    }
+
+    /// Whether 32-bit processes' TCP connects and listens are seen at the socket's change of
+    /// state while the program above is not attached: None when network calls are not
+    /// reported, else attached or why not (not x86-64).
+    pub fn network_compat_tcp(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.network_compat_tcp)
     }
 
     /// A snapshot of the counters.
@@ -494,10 +518,10 @@ impl Loaded {
             .then(|| attach_uring_programs(&mut ebpf, &btf));
         let network_io_uring = uring.clone().filter(|_| wanted(&network, uring_network));
         let files_io_uring = uring.filter(|_| wanted(&files, uring_files));
-        let compat = network
-            .as_ref()
-            .and_then(|n| n.as_ref().ok())
-            .map(|()| Compat::load(&mut ebpf, &btf));
+        let compat = network.as_ref().and_then(|n| n.as_ref().ok()).map(|()| {
+            let follow = config.network.as_ref().is_some_and(|n| n.follow_32_bit);
+            Compat::load(&mut ebpf, &btf, follow)
+        });
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
@@ -511,7 +535,11 @@ impl Loaded {
                 network,
                 network_io_uring,
                 files_io_uring,
-                network_compat: compat.as_ref().map(|c| c.ready.clone()),
+                network_compat: compat
+                    .as_ref()
+                    .filter(|c| c.follow)
+                    .map(|c| c.ready.clone()),
+                network_compat_tcp: compat.as_ref().map(|c| c.tcp.clone()),
             },
             pairs: uring::Pairs::default(),
             compat,
@@ -662,6 +690,18 @@ fn is_ia32_elf(head: &[u8; 20]) -> bool {
     head.starts_with(b"\x7fELF") && head[4] == 1 && head[5] == 1 && head[18..20] == [3, 0]
 }
 
+/// Tells the TCP state program whether the compat follower is attached (it then leaves
+/// 32-bit processes' TCP connects and listens to it).
+#[cfg(warden_bpf)]
+fn set_compat_following(ebpf: &mut aya::Ebpf, following: bool) {
+    let Some(map) = ebpf.map_mut("COMPAT_FOLLOWING") else {
+        return;
+    };
+    if let Ok(mut flag) = aya::maps::Array::<_, u32>::try_from(map) {
+        let _ = flag.set(0, u32::from(following), 0);
+    }
+}
+
 /// `CLOCK_BOOTTIME` now, in ns (the records' clock).
 #[cfg(warden_bpf)]
 fn boottime_ns() -> u64 {
@@ -693,8 +733,12 @@ fn wait_readable(fds: &[Option<std::os::fd::RawFd>], timeout_ms: libc::c_int) {
 /// The 32-bit processes running now, and the program that sees their network calls while
 /// there are any (it runs at every syscall's exit on the host: attached only then).
 struct Compat {
-    /// The program is loaded, or why not.
+    /// The program is loaded, or why not (or not asked for).
     ready: Result<(), String>,
+    /// It was asked for.
+    follow: bool,
+    /// The program at TCP state changes is attached, or why not.
+    tcp: Result<(), String>,
     /// Running 32-bit processes, by pid.
     pids: std::collections::HashSet<u32>,
     /// The pids of 32-bit images as they are exec'd, in a ring that wakes the reader at once.
@@ -706,8 +750,23 @@ struct Compat {
 
 impl Compat {
     #[cfg(warden_bpf)]
-    fn load(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Compat {
-        let ready = if cfg!(target_arch = "x86_64") {
+    fn load(ebpf: &mut aya::Ebpf, btf: &aya::Btf, follow: bool) -> Compat {
+        use aya::programs::BtfTracePoint;
+        // Always: it records only while the follower is not attached.
+        let tcp = if cfg!(target_arch = "x86_64") {
+            program::<BtfTracePoint>(ebpf, "warden_compat_tcp")
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    p.load("inet_sock_set_state", btf)
+                        .and_then(|()| p.attach().map(drop))
+                        .map_err(|e| format!("tracepoint inet_sock_set_state: {e}"))
+                })
+        } else {
+            Err("only x86-64 runs 32-bit processes this way".into())
+        };
+        let ready = if !follow {
+            Err("not asked for (network.follow_32_bit = false)".into())
+        } else if cfg!(target_arch = "x86_64") {
             program::<aya::programs::BtfTracePoint>(ebpf, "warden_compat_net")
                 .map_err(|e| e.to_string())
                 .and_then(|p| {
@@ -722,6 +781,8 @@ impl Compat {
             .and_then(|map| aya::maps::RingBuf::try_from(map).ok());
         let mut compat = Compat {
             ready,
+            follow,
+            tcp,
             pids: std::collections::HashSet::new(),
             starts,
             link: None,
@@ -803,13 +864,18 @@ impl Compat {
                 Ok(link) => {
                     self.link = Some(link);
                     stats.compat_attaches += 1;
+                    set_compat_following(ebpf, true);
                 }
                 Err(e) => {
                     self.ready = Err(format!("tracepoint sys_exit: {e}"));
                 }
             },
             (true, Some(link)) => {
-                let _ = p.detach(link);
+                // The TCP state program looks again before the follower goes.
+                set_compat_following(ebpf, false);
+                if let Ok(p) = program::<aya::programs::BtfTracePoint>(ebpf, "warden_compat_net") {
+                    let _ = p.detach(link);
+                }
             }
             (_, link) => self.link = link,
         }

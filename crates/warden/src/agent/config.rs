@@ -46,6 +46,9 @@ pub struct NetworkConfig {
     /// eBPF: also io_uring's connects, accepts, binds and listens (programs at every io_uring
     /// submission and completion on the host).
     pub io_uring: bool,
+    /// eBPF: follow 32-bit processes' network calls with a program at every syscall's exit
+    /// while one runs; false: only their TCP connects and listens (from TCP state changes).
+    pub follow_32_bit: bool,
     /// Record Unix-domain sockets (local IPC: D-Bus, journald, databases).
     pub unix: bool,
     /// Record the other families too (netlink, packet...): mostly system noise.
@@ -175,6 +178,7 @@ impl Default for NetworkConfig {
             source: "auto".into(),
             datagrams: false,
             io_uring: true,
+            follow_32_bit: true,
             unix: true,
             other_families: false,
             probe_sockets: true,
@@ -352,7 +356,9 @@ mod tests {
         assert_eq!(c.network.datagrams, d.network.datagrams);
         assert_eq!(c.network.source, d.network.source);
         assert_eq!(c.network.io_uring, d.network.io_uring);
+        assert_eq!(c.network.follow_32_bit, d.network.follow_32_bit);
         assert_eq!(c.files.source, d.files.source);
+        assert_eq!(c.files.io_uring, d.files.io_uring);
         assert_eq!(c.files.exclude_paths, d.files.exclude_paths);
         assert_eq!(c.files.watch_reads, d.files.watch_reads);
         assert_eq!(c.files.modify, d.files.modify);

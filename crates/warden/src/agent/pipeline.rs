@@ -203,6 +203,8 @@ struct Agent {
     compat_unseen: Option<&'static str>,
     /// 32-bit processes' network calls are followed (by the compat program, while they run).
     compat_followed: bool,
+    /// Their TCP connects and listens are seen at the sockets' change of state.
+    compat_tcp: bool,
     /// A 32-bit process was said in the log.
     compat_told: bool,
     /// Operations seen but not recorded, by reason.
@@ -407,6 +409,10 @@ impl Agent {
             && ebpf
                 .as_ref()
                 .is_some_and(|(src, _)| src.network_compat() == Some(Ok(())));
+        let compat_tcp = ebpf_network
+            && ebpf
+                .as_ref()
+                .is_some_and(|(src, _)| src.network_compat_tcp() == Some(Ok(())));
         let compat_unseen = match (ebpf_network && !compat_followed, ebpf_files) {
             (true, true) => Some("network and file"),
             (true, false) => Some("network"),
@@ -618,6 +624,7 @@ impl Agent {
             ebpf_compat_execs: 0,
             compat_unseen,
             compat_followed,
+            compat_tcp,
             compat_told: false,
             skipped: Skipped::default(),
             audit,
@@ -988,10 +995,15 @@ impl Agent {
             );
         }
         if let Some(calls) = self.compat_unseen {
+            let but = if self.compat_tcp && calls != "file" {
+                " (but for their TCP connects and listens, seen at the sockets' change of state)"
+            } else {
+                ""
+            };
             eprintln!(
                 "warden: a 32-bit program runs (pid {}, {exe}): its {calls} calls are compat \
-                 syscalls, which the eBPF programs do not see (network.source = \"audit\" and \
-                 files.source = \"fanotify\" do); counted in `warden status` as \
+                 syscalls, which the eBPF programs do not see{but} (network.source = \"audit\" \
+                 and files.source = \"fanotify\" do); counted in `warden status` as \
                  ebpf/compat_process_calls_unseen",
                 exec.pid
             );
@@ -1488,6 +1500,7 @@ fn start_ebpf(
                 NetworkActivityConfig {
                     datagrams: config.network.datagrams,
                     io_uring: config.network.io_uring,
+                    follow_32_bit: config.network.follow_32_bit,
                 },
             ),
             exclude_pid: Some(std::process::id()),
@@ -1533,6 +1546,12 @@ fn start_ebpf(
                                 detail.push_str(&format!(" (not 32-bit processes': {why})"))
                             }
                             None => {}
+                        }
+                        if pair.0.network_compat_tcp() == Some(Ok(())) {
+                            detail.push_str(
+                                "; 32-bit processes' TCP connects and listens from TCP state \
+                                 changes while that program is not attached",
+                            );
                         }
                     }
                     (Some(Err(why)), _) => detail.push_str(&format!(
