@@ -119,10 +119,10 @@ struct file_record {
 	u16 other_name_len;
 	u16 other_base_len;
 	u32 flags;	/* FILE_PATH_TRUNCATED, ... */
-	/* An io_uring operation's ring and tag (FILE_URING_PENDING: its result comes in a
+	/* An io_uring operation's ring and request (FILE_URING_PENDING: its result comes in a
 	 * KIND_URING_RESULT record naming them). */
 	u64 uring_ring;
-	u64 uring_tag;
+	u64 uring_req;
 	/* Two paths of a name and a base each; every segment starts below 4 * PATH_CAP. */
 	char data[5 * PATH_CAP];
 };
@@ -280,7 +280,7 @@ static __always_inline struct file_record *file_record_begin(struct task_struct 
 	r->uid = 0;
 	r->gid = 0;
 	r->uring_ring = 0;
-	r->uring_tag = 0;
+	r->uring_req = 0;
 	return r;
 }
 

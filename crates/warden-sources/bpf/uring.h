@@ -6,17 +6,19 @@
  *
  * Three tracepoints (Linux 6.17 and later: their arguments were others before), because a
  * completion alone can be avoided:
- * - submission (io_uring_submit_req, the request prepared): network operations and opens are
- *   noted by ring and tag in URING_OPS; named file operations (rename...) are recorded here,
- *   from the kernel's copies of their names, and their result follows in a small
- *   KIND_URING_RESULT record the reader pairs them with; a close is recorded as close(2) is,
- *   at its start. An operation whose success will post no completion (IOSQE_CQE_SKIP_SUCCESS)
- *   is recorded here, its result unknown.
+ * - submission (io_uring_submit_req, the request prepared): followed operations are noted by
+ *   ring and tag in URING_OPS, for an overflow; named file operations (rename...) are
+ *   recorded here, from the kernel's copies of their names, and their result follows in a
+ *   small KIND_URING_RESULT record the reader pairs them with by ring and request (a tag need
+ *   not be unique: many submitters leave it 0); a close is recorded as close(2) is, at its
+ *   start. An operation whose success will post no completion (IOSQE_CQE_SKIP_SUCCESS) is
+ *   recorded here, its result unknown.
  * - completion (io_uring_complete): the result, and the socket or file as the operation left
- *   it;
+ *   it (read from the request itself);
  * - a completion that finds the completion queue full (io_uring_cqe_overflow): the kernel sets
  *   it aside and it passes no io_uring_complete; only its ring and tag are named, so what its
- *   submission noted says what it was. */
+ *   submission noted says what it was (two operations in flight with one tag, both
+ *   overflowing: the later note is taken for both). */
 
 #define KIND_URING_RESULT 9
 
@@ -59,6 +61,7 @@ struct uring_key {
 };
 
 struct uring_op {
+	u64 req;	/* the request (its address: unique while it is in flight) */
 	u32 kind;	/* URING_* */
 	u32 call;	/* NCALL_* (network) or CALL_* (files) */
 	s32 fd;		/* the socket or file it was given; -1: a fixed file, or none */
@@ -77,13 +80,14 @@ struct {
 	__type(value, struct uring_op);
 } URING_OPS SEC(".maps");
 
-/* The result of a named file operation recorded at its submission (FILE_URING_PENDING). */
+/* The result of a named file operation recorded at its submission (FILE_URING_PENDING), by
+ * its ring and request. */
 struct uring_result {
 	struct header h;
 	s32 res;
 	u32 pad;
 	u64 ring;
-	u64 tag;
+	u64 req;
 };
 
 _Static_assert(sizeof(struct uring_result) == 48, "uring result layout");
@@ -140,6 +144,7 @@ static __always_inline u32 uring_kind(u8 opcode, u32 *call)
 static __always_inline void uring_op_of(struct io_kiocb *req, u32 kind, u32 call, u32 flags,
 					struct uring_op *op)
 {
+	op->req = (u64)req;
 	op->kind = kind;
 	op->call = call;
 	op->fd = -1;
@@ -195,7 +200,7 @@ static __noinline void uring_net_submitted(struct task_struct *task, struct io_k
 /* A named file operation, recorded at its submission from the kernel's copies of its names;
  * its result follows (or, `quiet`, its success will post none). */
 static __noinline void uring_named(struct task_struct *task, struct io_kiocb *req, u32 call,
-				   bool quiet, struct uring_key *key)
+				   bool quiet, u64 ring)
 {
 	u8 opcode = BPF_CORE_READ(req, opcode);
 	s32 dfd = AT_FDCWD, other_dfd = AT_FDCWD;
@@ -239,8 +244,8 @@ static __noinline void uring_named(struct task_struct *task, struct io_kiocb *re
 	if (!r)
 		return;
 	r->flags |= FILE_URING | (quiet ? FILE_URING_SUBMITTED : FILE_URING_PENDING);
-	r->uring_ring = key->ring;
-	r->uring_tag = key->user_data;
+	r->uring_ring = ring;
+	r->uring_req = (u64)req;
 	file_record_send(r, len);
 }
 
@@ -289,7 +294,7 @@ static __noinline void uring_net_done(struct task_struct *task, struct uring_op 
 }
 
 /* The result of a named file operation recorded at its submission. */
-static __noinline void uring_result_send(struct task_struct *task, struct uring_key *key, s32 res)
+static __noinline void uring_result_send(struct task_struct *task, u64 ring, u64 req, s32 res)
 {
 	struct uring_result r = {};
 	r.h.kind = KIND_URING_RESULT;
@@ -297,26 +302,24 @@ static __noinline void uring_result_send(struct task_struct *task, struct uring_
 	r.h.boot_ns = bpf_ktime_get_boot_ns();
 	r.h.start_ns = task->group_leader->start_boottime;
 	r.res = res;
-	r.ring = key->ring;
-	r.tag = key->user_data;
+	r.ring = ring;
+	r.req = req;
 	if (bpf_ringbuf_output(&EVENTS, &r, sizeof(r), 0))
 		dropped(KIND_URING_RESULT);
 }
 
 /* Operation `op` completed with `res`; `file` is the one it was given (when known);
- * `overflow`: its completion found the queue full; `noted`: its submission was seen. */
+ * `overflow`: its completion found the queue full. */
 static __always_inline void uring_done(struct task_struct *task, struct uring_op *op, s32 res,
-				       struct uring_key *key, struct file *file, bool overflow,
-				       bool noted)
+				       u64 ring, struct file *file, bool overflow)
 {
 	switch (op->kind) {
 	case URING_NET:
 		uring_net_done(task, op, res, file, overflow);
 		return;
 	case URING_NAMED:
-		/* (Submitted before the programs looked: no record to complete.) */
-		if (noted)
-			uring_result_send(task, key, res);
+		/* (Submitted before the programs looked: the reader has no record to complete.) */
+		uring_result_send(task, ring, op->req, res);
 		return;
 	case URING_OPEN:
 		if (res >= 0 && !op->direct)
@@ -343,13 +346,14 @@ int BPF_PROG(warden_uring_submit, void *request)
 		return 0;
 	u32 flags = BPF_CORE_READ(req, flags);
 	bool quiet = flags & REQ_F_CQE_SKIP;
-	struct uring_key key = {(u64)BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data)};
+	u64 ring = (u64)BPF_CORE_READ(req, ctx);
+	struct uring_key key = {ring, BPF_CORE_READ(req, cqe.user_data)};
 	if (kind == URING_CLOSE) {
 		uring_close(task, req);
 		return 0;
 	}
 	if (kind == URING_NAMED) {
-		uring_named(task, req, call, quiet, &key);
+		uring_named(task, req, call, quiet, ring);
 		if (quiet)
 			return 0; /* nothing to pair a result with */
 	}
@@ -371,22 +375,18 @@ int BPF_PROG(warden_uring_complete, void *ring, void *request, struct io_uring_c
 	u32 kind = uring_kind(BPF_CORE_READ(req, opcode), &call);
 	if (!kind || kind == URING_CLOSE)
 		return 0;
+	/* Its note is for an overflow only: this one completed (the note may be another
+	 * request's of the same tag, which stays). */
 	struct uring_key key = {(u64)ring, cqe->user_data};
-	struct uring_op op = {};
 	struct uring_op *noted = bpf_map_lookup_elem(&URING_OPS, &key);
-	bool was_noted = noted != NULL;
-	if (noted) {
-		op = *noted;
-		if (!(cqe->flags & IORING_CQE_F_MORE))
-			bpf_map_delete_elem(&URING_OPS, &key);
-	} else {
-		/* Submitted before the programs were attached (or noted and aged out). */
-		uring_op_of(req, kind, call, BPF_CORE_READ(req, flags), &op);
-	}
+	if (noted && noted->req == (u64)req && !(cqe->flags & IORING_CQE_F_MORE))
+		bpf_map_delete_elem(&URING_OPS, &key);
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == warden_tgid)
 		return 0;
-	uring_done(task, &op, cqe->res, &key, BPF_CORE_READ(req, file), false, was_noted);
+	struct uring_op op = {};
+	uring_op_of(req, kind, call, BPF_CORE_READ(req, flags), &op);
+	uring_done(task, &op, cqe->res, (u64)ring, BPF_CORE_READ(req, file), false);
 	return 0;
 }
 
@@ -403,6 +403,6 @@ int BPF_PROG(warden_uring_overflow, void *ring, u64 user_data, s32 res, u32 cfla
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == warden_tgid)
 		return 0;
-	uring_done(task, &op, res, &key, current_file(task, op.fd), true, true);
+	uring_done(task, &op, res, (u64)ring, current_file(task, op.fd), true);
 	return 0;
 }

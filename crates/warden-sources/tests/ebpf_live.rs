@@ -1162,6 +1162,27 @@ fn io_uring_file_operations_are_reported() {
         ring.completion().next().is_none(),
         "a completion was posted"
     );
+    // Two renames in flight at once under one tag (0, as many submitters leave it): each gets
+    // its own result.
+    let (b2, found, none, lost) = (c(&at("b")), c(&at("found")), c(&at("none")), c(&at("lost")));
+    for (from, to) in [(&b2, &found), (&none, &lost)] {
+        let rename = opcode::RenameAt::new(
+            types::Fd(libc::AT_FDCWD),
+            from.as_ptr(),
+            types::Fd(libc::AT_FDCWD),
+            to.as_ptr(),
+        );
+        // SAFETY: the names outlive both operations (reaped below).
+        unsafe {
+            ring.submission()
+                .push(&rename.build().user_data(0))
+                .unwrap()
+        };
+    }
+    ring.submit_and_wait(2).unwrap();
+    let mut both: Vec<i32> = ring.completion().map(|c| c.result()).collect();
+    both.sort_unstable();
+    assert_eq!(both, [-libc::ENOENT, 0]);
     // Submitted by the kernel's polling thread (SQPOLL), not by a syscall of ours: the
     // operation is still this process's, and its relative name still this directory's.
     let mut polled: IoUring = IoUring::builder().setup_sqpoll(1000).build(4).unwrap();
@@ -1186,7 +1207,7 @@ fn io_uring_file_operations_are_reported() {
             })
             .collect()
     };
-    let records = collect(&rx, |seen| uring_files(seen).len() >= 10);
+    let records = collect(&rx, |seen| uring_files(seen).len() >= 12);
     let files = uring_files(&records);
     let find = |op: FileOp, path: &[u8]| -> FileRecord {
         files
@@ -1230,6 +1251,13 @@ fn io_uring_file_operations_are_reported() {
     );
     let quiet = find(FileOp::Unlink, &at("h"));
     assert!(quiet.submitted, "{quiet:?}");
+    let found_rename = find(FileOp::Rename, &at("found"));
+    assert_eq!((found_rename.ret, found_rename.submitted), (0, false));
+    let lost_rename = find(FileOp::Rename, &at("lost"));
+    assert_eq!(
+        (lost_rename.ret, lost_rename.submitted),
+        (-libc::ENOENT, false)
+    );
     let polled_rename = find(FileOp::Rename, &at("t"));
     assert_eq!(polled_rename.other.as_deref(), Some(&at("s")[..]));
     assert_eq!(polled_rename.ret, 0);

@@ -314,13 +314,13 @@ pub struct FileRecord {
     /// completion (`IOSQE_CQE_SKIP_SUCCESS`): `ret` (0) says nothing of the result.
     pub submitted: bool,
     /// An io_uring operation recorded as it was submitted whose result comes in a record of
-    /// its own, by this ring and tag: the source pairs them ([`super::uring::Pairs`]) and passes
+    /// its own, by this ring and request: the source pairs them ([`super::uring::Pairs`]) and passes
     /// the record on with its result, this None.
     pub uring_pending: Option<UringKey>,
 }
 
-/// An io_uring operation in flight: its ring (the kernel's address of it) and its tag
-/// (the submitter's `user_data`).
+/// An io_uring operation in flight: its ring and its request (the kernel's addresses of them;
+/// a request's is unique while it is in flight, where the submitter's tag need not be).
 pub type UringKey = (u64, u64);
 
 /// A network call, read as it returned in the calling process.

@@ -10,7 +10,7 @@ use super::record::{FileRecord, UringKey};
 /// without one (its result lost, or its completion never coming where we look).
 const CAPACITY: usize = 4096;
 
-/// The file records waiting for their results, by ring and tag, oldest first.
+/// The file records waiting for their results, by ring and request, oldest first.
 #[derive(Debug, Default)]
 pub struct Pairs {
     waiting: HashMap<UringKey, Box<FileRecord>>,
@@ -27,7 +27,7 @@ impl Pairs {
         } else {
             None
         };
-        // A tag used again before its result came: the earlier one will get none.
+        // A request used again before its result came: the earlier one will get none.
         let replaced = self.waiting.insert(key, record).map(unpaired);
         self.order.push_back(key);
         replaced.or(evicted)
@@ -136,13 +136,16 @@ mod tests {
         );
         assert_eq!(b.uring_pending, None, "passed on as complete");
         assert!(pairs.complete((1, 11), 0).is_none(), "once");
-        assert!(pairs.complete((3, 10), 0).is_none(), "another ring's tag");
+        assert!(
+            pairs.complete((3, 10), 0).is_none(),
+            "another ring's request"
+        );
         assert_eq!(pairs.complete((2, 10), 0).unwrap().path, b"/c");
         assert_eq!(pairs.len(), 1);
     }
 
     #[test]
-    fn a_tag_used_again_passes_the_first_on_unpaired() {
+    fn a_request_used_again_passes_the_first_on_unpaired() {
         let mut pairs = Pairs::default();
         assert!(pairs.hold(pending((1, 7), "/first")).is_none());
         let first = pairs.hold(pending((1, 7), "/second")).unwrap();
@@ -155,8 +158,8 @@ mod tests {
     #[test]
     fn results_long_in_coming_are_given_up_on_oldest_first() {
         let mut pairs = Pairs::default();
-        for (tag, at) in [(1, 100), (2, 200), (3, 300)] {
-            let mut record = pending((1, tag), "/x");
+        for (req, at) in [(1, 100), (2, 200), (3, 300)] {
+            let mut record = pending((1, req), "/x");
             record.boot_ns = at;
             assert!(pairs.hold(record).is_none());
         }
@@ -177,8 +180,8 @@ mod tests {
     #[test]
     fn beyond_capacity_the_oldest_goes_on_unpaired() {
         let mut pairs = Pairs::default();
-        for tag in 0..CAPACITY as u64 {
-            assert!(pairs.hold(pending((1, tag), "/x")).is_none());
+        for req in 0..CAPACITY as u64 {
+            assert!(pairs.hold(pending((1, req), "/x")).is_none());
         }
         let oldest = pairs.hold(pending((1, u64::MAX), "/new")).unwrap();
         assert_eq!((oldest.uring_pending, oldest.submitted), (None, true));
