@@ -12,6 +12,7 @@ fn main() {
     println!("cargo::rerun-if-changed=bpf/files.h");
     println!("cargo::rerun-if-changed=bpf/net.h");
     println!("cargo::rerun-if-changed=bpf/uring.h");
+    println!("cargo::rerun-if-changed=bpf/compat.h");
     println!("cargo::rerun-if-env-changed=WARDEN_CLANG");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let object = out.join("process.bpf.o");

@@ -87,6 +87,8 @@
 /* Taken as it was submitted, and its success will post no completion
  * (IOSQE_CQE_SKIP_SUCCESS): `ret` means nothing. */
 #define FILE_URING_SUBMITTED 64
+/* A 32-bit process's compat call (compat.h). */
+#define FILE_COMPAT 128
 
 #define FMODE_WRITE 0x2
 #define FMODE_CREATED 0x100000
@@ -503,22 +505,21 @@ static __always_inline void send_walked(struct task_struct *task, u32 op, u32 ca
 	file_record_send(r, len);
 }
 
-/* An open returned: what did it do to its file? */
-static __always_inline int opened(struct sys_exit *ctx, u32 call, s32 dfd, const char *name)
+/* An open of `name` (relative to `dfd`) returned `ret`: what did it do to its file? */
+static __always_inline void record_open(struct task_struct *task, u32 call, s64 ret, s32 dfd,
+					const char *name, u32 flags)
 {
-	if (ctx->ret < 0)
-		return 0;
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (task->tgid == warden_tgid)
-		return 0;
+	if (ret < 0)
+		return;
 	struct file_view file = {};
 	struct inode_view inode = {};
-	u32 op = open_effect(current_file(task, ctx->ret), &file, &inode);
+	u32 op = open_effect(current_file(task, ret), &file, &inode);
 	if (!op)
-		return 0;
-	struct file_record *r = file_record_begin(task, op, call, ctx->ret);
+		return;
+	struct file_record *r = file_record_begin(task, op, call, ret);
 	if (!r)
-		return 0;
+		return;
+	r->flags = flags;
 	set_inode(r, &inode);
 	u32 name_len, base_len;
 	u32 len = name_path(r, task, 0, dfd, name, false, FILE_PATH_TRUNCATED, &name_len,
@@ -526,6 +527,14 @@ static __always_inline int opened(struct sys_exit *ctx, u32 call, s32 dfd, const
 	r->name_len = name_len;
 	r->base_len = base_len;
 	file_record_send(r, len);
+}
+
+/* A native open returned. */
+static __always_inline int opened(struct sys_exit *ctx, u32 call, s32 dfd, const char *name)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid != warden_tgid)
+		record_open(task, call, ctx->ret, dfd, name, 0);
 	return 0;
 }
 

@@ -802,4 +802,6 @@ ATTR_EXIT(fchownat)
 #include "net.h"
 /* The same of io_uring's operations, which pass no syscall. */
 #include "uring.h"
+/* And of 32-bit processes, whose compat syscalls pass none of those tracepoints. */
+#include "compat.h"
 #endif

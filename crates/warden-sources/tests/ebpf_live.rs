@@ -1528,6 +1528,89 @@ fn spawn_ia32_connector(
     }
 }
 
+/// A 32-bit process's file changes are compat syscalls too: with file activity the follower
+/// (programs at every syscall's entry and exit while it runs) records them as the native
+/// programs would, flagged.
+#[test]
+fn a_32_bit_programs_file_changes_are_followed_while_it_runs() {
+    let _one = serialize();
+    let config = EbpfConfig {
+        files: Some(FileActivityConfig {
+            write_opens: true,
+            io_uring: false,
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    if !cfg!(target_arch = "x86_64") {
+        assert!(matches!(src.files_compat(), Some(Err(_))));
+        return;
+    }
+    assert_eq!(src.files_compat(), Some(Ok(())));
+    assert_eq!(src.network_compat(), None, "network not asked for");
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
+    let program = dir_path.join("files32");
+    // It waits a little first: the follower is attached as the reader learns of its exec.
+    ia32::write_file_changer(&program, &dir_path, 50);
+    let mut child = match Command::new(&program).spawn() {
+        Ok(child) => child,
+        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
+            eprintln!("skipped: no ia32 emulation here");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    assert!(!dir_path.join("a32").exists() && !dir_path.join("b32").exists());
+    let records = collect(&rx, |seen| {
+        seen.iter()
+            .any(|r| matches!(r, Record::Exit(x) if x.pid == pid))
+    });
+    let mine: Vec<&FileRecord> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::File(f) if f.pid == pid => Some(&**f),
+            _ => None,
+        })
+        .collect();
+    let at = |name: &str| dir_path.join(name).into_os_string().into_vec();
+    let ops: Vec<_> = mine
+        .iter()
+        .map(|f| (f.op, f.call, f.path.clone()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (FileOp::Create, Some("creat"), at("a32")),
+            (FileOp::CloseWrite, Some("close"), at("a32")),
+            (FileOp::Rename, Some("rename"), at("b32")),
+            (FileOp::Unlink, Some("unlink"), at("b32")),
+        ],
+        "{mine:#?}"
+    );
+    assert!(mine.iter().all(|f| f.compat && f.ret >= 0), "{mine:#?}");
+    assert_eq!(mine[0].mode.map(|m| m & 0o7777), Some(0o644));
+    assert_eq!(mine[2].other.as_deref(), Some(&at("a32")[..]));
+    assert!(stats_after(&src, &records).compat_attaches >= 1);
+}
+
+/// The source's counters once they account for `records` (they are published every half
+/// second).
+fn stats_after(src: &EbpfSource, records: &[Record]) -> warden_sources::ebpf::EbpfStats {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = src.stats();
+        if stats.records >= records.len() as u64 || Instant::now() > deadline {
+            return stats;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Without the program at every syscall's exit (not asked for; as between a 32-bit process's
 /// exec and that program's attach), a 32-bit process's TCP connect is still seen, at the
 /// socket's change of state: the peer it asked for, no result yet.
@@ -1582,7 +1665,11 @@ fn a_32_bit_programs_tcp_connect_is_seen_without_following_it() {
         Some(inet(SocketAddr::V4(to))),
         "the peer asked for"
     );
-    assert_eq!(src.stats().compat_attaches, 0, "nothing attached for it");
+    assert_eq!(
+        stats_after(&src, &records).compat_attaches,
+        0,
+        "nothing attached for it"
+    );
 }
 
 /// A 32-bit process's calls are compat syscalls, which pass none of the syscall tracepoints:

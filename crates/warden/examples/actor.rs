@@ -33,7 +33,9 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use serde_json::{Map, Value};
 
+// The tests' 32-bit programs; only the sleeper (a connector) is used here.
 #[path = "../../warden-sources/tests/support/ia32.rs"]
+#[allow(dead_code)]
 mod ia32;
 
 fn main() -> anyhow::Result<()> {

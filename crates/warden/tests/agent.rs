@@ -2179,16 +2179,19 @@ fn a_32_bit_programs_calls_are_followed_or_told_of() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("connect32");
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
+    let connector = dir_path.join("connect32");
+    let changer = dir_path.join("files32");
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let SocketAddr::V4(to) = listener.local_addr().unwrap() else {
         unreachable!()
     };
-    // It waits a little before it connects: the program that follows it is attached as the
-    // eBPF reader learns of its exec.
-    ia32::write_connector(&program, to, 50);
-    let run = || {
-        let mut child = std::process::Command::new(&program).spawn().unwrap();
+    // They wait a little first: the programs that follow them are attached as the eBPF reader
+    // learns of their exec.
+    ia32::write_connector(&connector, to, 50);
+    ia32::write_file_changer(&changer, &dir_path, 50);
+    let run = |program: &Path| {
+        let mut child = std::process::Command::new(program).spawn().unwrap();
         let pid = u64::from(child.id());
         assert!(child.wait().unwrap().success());
         pid
@@ -2203,33 +2206,78 @@ fn a_32_bit_programs_calls_are_followed_or_told_of() {
             u64::from(to.port()),
             "{connect}"
         );
-        connect["warden"]["source"].as_str().unwrap().to_owned()
+        connect.clone()
     };
+    let unseen =
+        |agent: &Agent| agent.status()["lost"]["ebpf/compat_process_calls_unseen"].as_u64();
 
+    // Followed: network calls and file changes, by the programs at every syscall.
     let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n[files]\nsource = \"ebpf\"\n");
     let detail = status_source(&agent.status(), "ebpf").unwrap()["detail"].to_string();
     assert!(
         detail.contains("32-bit processes' from every syscall's exit"),
         "{detail}"
     );
-    let pid = run();
-    assert_eq!(connected(&agent, pid), "ebpf");
-    let unseen =
-        |agent: &Agent| agent.status()["lost"]["ebpf/compat_process_calls_unseen"].as_u64();
+    assert!(
+        detail.contains("32-bit processes' from every syscall's entry and exit"),
+        "{detail}"
+    );
+    let pid = run(&connector);
+    assert_eq!(connected(&agent, pid)["warden"]["source"], "ebpf");
+    let pid = run(&changer);
+    let path = |name: &str| s(&dir_path.join(name));
+    let events = agent.wait_for("the 32-bit program's file changes", |ev| {
+        has(ev, "delete", |e| pid_of(e) == pid)
+    });
+    for (action, name) in [
+        ("create", "a32"),
+        ("close_write", "a32"),
+        ("rename", "b32"),
+        ("delete", "b32"),
+    ] {
+        let e = the(&events, action, name, |e| {
+            pid_of(e) == pid && e["file"]["path"] == path(name).as_str()
+        });
+        assert_eq!(e["warden"]["source"], "ebpf", "{e}");
+    }
+    assert_eq!(unseen(&agent).unwrap_or(0), 0, "{}", agent.status());
+    let log = agent.log();
+    assert!(
+        log.contains("its network and file calls are followed"),
+        "{log}"
+    );
+    agent.stop();
+
+    // Not followed (network.follow_32_bit = false): its TCP connect is still seen, at the
+    // socket's change of state; the rest is counted and told of.
+    let mut agent = Agent::start("[network]\nsource = \"ebpf\"\nfollow_32_bit = false\n");
+    let pid = run(&connector);
+    let connect = connected(&agent, pid);
+    assert_eq!(connect["warden"]["source"], "ebpf", "{connect}");
+    assert!(
+        connect["warden"]["syscall_exit"].is_null(),
+        "no result yet: {connect}"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while unseen(&agent) != Some(1) {
         assert!(Instant::now() < deadline, "{}", agent.status());
         std::thread::sleep(Duration::from_millis(200));
     }
     let log = agent.log();
-    assert!(log.contains("its network calls are followed"), "{log}");
-    assert!(log.contains("its file calls are compat syscalls"), "{log}");
+    assert!(
+        log.contains("its network calls are compat syscalls"),
+        "{log}"
+    );
+    assert!(
+        log.contains("but for their TCP connects and listens"),
+        "{log}"
+    );
     agent.stop();
 
     // Audit's rules cover the 32-bit ABI too.
     let mut agent = Agent::start("[network]\nsource = \"audit\"\n");
-    let pid = run();
-    assert_eq!(connected(&agent, pid), "audit");
+    let pid = run(&connector);
+    assert_eq!(connected(&agent, pid)["warden"]["source"], "audit");
     agent.stop();
     kernel.check();
 }

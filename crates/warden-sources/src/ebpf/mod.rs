@@ -189,6 +189,8 @@ struct Parts {
     /// The compat network program, loaded to be attached while a 32-bit process runs (with
     /// the network programs, when asked to follow them).
     network_compat: Option<Result<(), String>>,
+    /// The same for 32-bit processes' file changes (with the file programs).
+    files_compat: Option<Result<(), String>>,
     /// The program at TCP state changes for 32-bit processes (with the network programs).
     network_compat_tcp: Option<Result<(), String>>,
 }
@@ -296,6 +298,13 @@ impl EbpfSource {
         optional(&self.parts.network_compat)
     }
 
+    /// Whether 32-bit processes' file changes are followed (programs at every syscall's entry
+    /// and exit, attached while such a process runs): None when file changes are not reported
+    /// by eBPF, else ready or why not.
+    pub fn files_compat(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.files_compat)
+    }
+
     /// Whether 32-bit processes' TCP connects and listens are seen at the socket's change of
     /// state while the program above is not attached: None when network calls are not
     /// reported, else attached or why not (not x86-64).
@@ -339,8 +348,12 @@ struct Loaded {
     compat: Option<Compat>,
     /// io_uring file operations waiting for their results.
     pairs: uring::Pairs,
-    /// The network programs run (else io_uring's network records are not passed on).
+    /// The network programs run (else io_uring's and 32-bit processes' network records, which
+    /// other programs take, are not passed on: audit has the network).
     network_attached: bool,
+    /// The file programs run (else 32-bit processes' file records are not passed on: fanotify
+    /// has the files).
+    files_attached: bool,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -432,12 +445,18 @@ impl Loaded {
         let write_opens = u8::from(config.files.as_ref().is_some_and(|f| f.write_opens));
         let uring_network = u8::from(config.network.as_ref().is_some_and(|n| n.io_uring));
         let uring_files = u8::from(config.files.as_ref().is_some_and(|f| f.io_uring));
+        // What the 32-bit follower records: network calls when asked to follow them, file
+        // changes with file activity.
+        let compat_network = u8::from(config.network.as_ref().is_some_and(|n| n.follow_32_bit));
+        let compat_files = u8::from(config.files.is_some());
         let mut ebpf = aya::EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("warden_tgid", &own_pid, true)
             .override_global("report_write_opens", &write_opens, true)
             .override_global("uring_network", &uring_network, true)
             .override_global("uring_files", &uring_files, true)
+            .override_global("compat_network", &compat_network, true)
+            .override_global("compat_files", &compat_files, true)
             .load(PROGRAM)
             .map_err(load_error)?;
         // File programs first: at a process's exit, the closes of the files it still holds
@@ -518,16 +537,26 @@ impl Loaded {
             .then(|| attach_uring_programs(&mut ebpf, &btf));
         let network_io_uring = uring.clone().filter(|_| wanted(&network, uring_network));
         let files_io_uring = uring.filter(|_| wanted(&files, uring_files));
-        let compat = network.as_ref().and_then(|n| n.as_ref().ok()).map(|()| {
-            let follow = config.network.as_ref().is_some_and(|n| n.follow_32_bit);
-            Compat::load(&mut ebpf, &btf, follow)
+        let network_attached = matches!(network, Some(Ok(())));
+        let files_attached = matches!(files, Some(Ok(())));
+        let compat = (network_attached || files_attached).then(|| {
+            Compat::load(
+                &mut ebpf,
+                &btf,
+                CompatAsk {
+                    network: network_attached && compat_network == 1,
+                    files: files_attached,
+                    tcp: network_attached,
+                },
+            )
         });
         let map = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
         let ring = aya::maps::RingBuf::try_from(map).map_err(load_error)?;
         Ok(Loaded {
-            network_attached: matches!(network, Some(Ok(()))),
+            network_attached,
+            files_attached,
             parts: Parts {
                 failed_execs,
                 attribute_changes,
@@ -537,9 +566,13 @@ impl Loaded {
                 files_io_uring,
                 network_compat: compat
                     .as_ref()
-                    .filter(|c| c.follow)
+                    .filter(|c| c.ask.network)
                     .map(|c| c.ready.clone()),
-                network_compat_tcp: compat.as_ref().map(|c| c.tcp.clone()),
+                files_compat: compat
+                    .as_ref()
+                    .filter(|c| c.ask.files)
+                    .map(|c| c.ready.clone()),
+                network_compat_tcp: compat.as_ref().filter(|c| c.ask.tcp).map(|c| c.tcp.clone()),
             },
             pairs: uring::Pairs::default(),
             compat,
@@ -591,6 +624,7 @@ impl Loaded {
                     // io_uring's network operations, followed for the file programs' sake
                     // while the network programs could not attach (audit has the network).
                     Ok(Record::Net(_)) if !self.network_attached => {}
+                    Ok(Record::File(_)) if !self.files_attached => {}
                     Ok(r) => {
                         if let Some(compat) = &mut self.compat {
                             compat.follow(&r, &mut self.ebpf, &mut stats);
@@ -733,10 +767,10 @@ fn wait_readable(fds: &[Option<std::os::fd::RawFd>], timeout_ms: libc::c_int) {
 /// The 32-bit processes running now, and the program that sees their network calls while
 /// there are any (it runs at every syscall's exit on the host: attached only then).
 struct Compat {
-    /// The program is loaded, or why not (or not asked for).
+    /// The follower is loaded, or why not.
     ready: Result<(), String>,
-    /// It was asked for.
-    follow: bool,
+    /// What it was asked to follow.
+    ask: CompatAsk,
     /// The program at TCP state changes is attached, or why not.
     tcp: Result<(), String>,
     /// Running 32-bit processes, by pid.
@@ -744,16 +778,44 @@ struct Compat {
     /// The pids of 32-bit images as they are exec'd, in a ring that wakes the reader at once.
     #[cfg(warden_bpf)]
     starts: Option<aya::maps::RingBuf<aya::maps::MapData>>,
+    /// The follower's links while attached: its exit program's, its entry program's.
     #[cfg(warden_bpf)]
-    link: Option<aya::programs::tp_btf::BtfTracePointLinkId>,
+    links: Vec<(&'static str, aya::programs::tp_btf::BtfTracePointLinkId)>,
+}
+
+/// What 32-bit processes' programs are asked for.
+#[derive(Clone, Copy, Debug)]
+struct CompatAsk {
+    /// Follow their network calls (network.follow_32_bit, the network programs running).
+    network: bool,
+    /// Follow their file changes (the file programs running).
+    files: bool,
+    /// See their TCP connects and listens while the follower is not attached.
+    tcp: bool,
+}
+
+impl CompatAsk {
+    /// The follower's programs: at every syscall's exit, and with file changes at every
+    /// entry (a close is taken before it happens).
+    fn programs(&self) -> &'static [(&'static str, &'static str)] {
+        const EXIT: (&str, &str) = ("warden_compat_exit", "sys_exit");
+        const ENTER: (&str, &str) = ("warden_compat_enter", "sys_enter");
+        match (self.network, self.files) {
+            (_, true) => &[EXIT, ENTER],
+            (true, false) => &[EXIT],
+            (false, false) => &[],
+        }
+    }
 }
 
 impl Compat {
     #[cfg(warden_bpf)]
-    fn load(ebpf: &mut aya::Ebpf, btf: &aya::Btf, follow: bool) -> Compat {
+    fn load(ebpf: &mut aya::Ebpf, btf: &aya::Btf, ask: CompatAsk) -> Compat {
         use aya::programs::BtfTracePoint;
-        // Always: it records only while the follower is not attached.
-        let tcp = if cfg!(target_arch = "x86_64") {
+        // Attached for good: it records only while the follower is not.
+        let tcp = if !ask.tcp {
+            Err("not asked for".into())
+        } else if cfg!(target_arch = "x86_64") {
             program::<BtfTracePoint>(ebpf, "warden_compat_tcp")
                 .map_err(|e| e.to_string())
                 .and_then(|p| {
@@ -764,15 +826,17 @@ impl Compat {
         } else {
             Err("only x86-64 runs 32-bit processes this way".into())
         };
-        let ready = if !follow {
+        let ready = if ask.programs().is_empty() {
             Err("not asked for (network.follow_32_bit = false)".into())
         } else if cfg!(target_arch = "x86_64") {
-            program::<aya::programs::BtfTracePoint>(ebpf, "warden_compat_net")
-                .map_err(|e| e.to_string())
-                .and_then(|p| {
-                    p.load("sys_exit", btf)
-                        .map_err(|e| format!("tracepoint sys_exit: {e}"))
-                })
+            ask.programs().iter().try_for_each(|(name, tracepoint)| {
+                program::<BtfTracePoint>(ebpf, name)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| {
+                        p.load(tracepoint, btf)
+                            .map_err(|e| format!("tracepoint {tracepoint}: {e}"))
+                    })
+            })
         } else {
             Err("only x86-64 runs 32-bit processes this way".into())
         };
@@ -781,11 +845,11 @@ impl Compat {
             .and_then(|map| aya::maps::RingBuf::try_from(map).ok());
         let mut compat = Compat {
             ready,
-            follow,
+            ask,
             tcp,
             pids: std::collections::HashSet::new(),
             starts,
-            link: None,
+            links: Vec::new(),
         };
         if compat.ready.is_ok() {
             // 32-bit processes that started before the agent: followed from now too.
@@ -853,33 +917,44 @@ impl Compat {
         }
     }
 
-    /// Attaches the program for the first 32-bit process, detaches it after the last.
+    /// Attaches the follower for the first 32-bit process, detaches it after the last.
     #[cfg(warden_bpf)]
     fn update(&mut self, ebpf: &mut aya::Ebpf, stats: &mut EbpfStats) {
-        let Ok(p) = program::<aya::programs::BtfTracePoint>(ebpf, "warden_compat_net") else {
-            return;
-        };
-        match (self.pids.is_empty(), self.link.take()) {
-            (false, None) => match p.attach() {
-                Ok(link) => {
-                    self.link = Some(link);
-                    stats.compat_attaches += 1;
-                    set_compat_following(ebpf, true);
-                }
-                Err(e) => {
-                    self.ready = Err(format!("tracepoint sys_exit: {e}"));
-                }
-            },
-            (true, Some(link)) => {
-                // The TCP state program looks again before the follower goes.
-                set_compat_following(ebpf, false);
-                if let Ok(p) = program::<aya::programs::BtfTracePoint>(ebpf, "warden_compat_net") {
-                    let _ = p.detach(link);
+        use aya::programs::BtfTracePoint;
+        if !self.pids.is_empty() && self.links.is_empty() {
+            for &(name, tracepoint) in self.ask.programs() {
+                let attached = program::<BtfTracePoint>(ebpf, name)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| {
+                        p.attach()
+                            .map_err(|e| format!("tracepoint {tracepoint}: {e}"))
+                    });
+                match attached {
+                    Ok(link) => self.links.push((name, link)),
+                    Err(e) => {
+                        self.ready = Err(e);
+                        self.detach(ebpf);
+                        return;
+                    }
                 }
             }
-            (_, link) => self.link = link,
+            stats.compat_attaches += 1;
+            set_compat_following(ebpf, self.ask.network);
+        } else if self.pids.is_empty() && !self.links.is_empty() {
+            self.detach(ebpf);
         }
         stats.compat_processes = self.pids.len() as u64;
+    }
+
+    /// Detaches the follower; the TCP state program looks again first.
+    #[cfg(warden_bpf)]
+    fn detach(&mut self, ebpf: &mut aya::Ebpf) {
+        set_compat_following(ebpf, false);
+        for (name, link) in self.links.drain(..) {
+            if let Ok(p) = program::<aya::programs::BtfTracePoint>(ebpf, name) {
+                let _ = p.detach(link);
+            }
+        }
     }
 }
 

@@ -310,6 +310,8 @@ pub struct FileRecord {
     pub path_unresolved: bool,
     /// An io_uring operation rather than a syscall.
     pub io_uring: bool,
+    /// A 32-bit process's compat syscall.
+    pub compat: bool,
     /// An io_uring operation recorded as it was submitted, because its success will post no
     /// completion (`IOSQE_CQE_SKIP_SUCCESS`): `ret` (0) says nothing of the result.
     pub submitted: bool,
@@ -574,6 +576,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 other_truncated: flags & FILE_OTHER_TRUNCATED != 0,
                 path_unresolved: flags & FILE_PATH_UNRESOLVED != 0,
                 io_uring: flags & FILE_URING != 0,
+                compat: flags & FILE_COMPAT != 0,
                 submitted: flags & FILE_URING_SUBMITTED != 0,
                 uring_pending: (flags & FILE_URING_PENDING != 0)
                     .then(|| (u64_at(b, 72), u64_at(b, 80))),
@@ -695,6 +698,7 @@ const FILE_OTHER_UNRESOLVED: u32 = 8;
 const FILE_URING: u32 = 16;
 const FILE_URING_PENDING: u32 = 32;
 const FILE_URING_SUBMITTED: u32 = 64;
+const FILE_COMPAT: u32 = 128;
 
 /// The result of an io_uring file operation recorded at its submission
 /// (`FileRecord::uring_pending`): its key and result. None when `b` is no such record.

@@ -118,6 +118,7 @@ mod tests {
             other_truncated: false,
             path_unresolved: false,
             io_uring: true,
+            compat: false,
             submitted: false,
             uring_pending: Some(key),
         })

@@ -551,6 +551,7 @@ mod tests {
             other_truncated: false,
             path_unresolved: false,
             io_uring: false,
+            compat: false,
             submitted: false,
             uring_pending: None,
         }

@@ -201,8 +201,9 @@ struct Agent {
     /// Which calls of 32-bit processes no program sees ("network", "file", or both): files
     /// from eBPF, network calls from eBPF where the compat program cannot run.
     compat_unseen: Option<&'static str>,
-    /// 32-bit processes' network calls are followed (by the compat program, while they run).
-    compat_followed: bool,
+    /// Which calls of 32-bit processes are followed by eBPF ("network", "file", or both; by
+    /// the compat follower while they run).
+    compat_followed: Option<&'static str>,
     /// Their TCP connects and listens are seen at the sockets' change of state.
     compat_tcp: bool,
     /// A 32-bit process was said in the log.
@@ -405,20 +406,24 @@ impl Agent {
             .as_ref()
             .is_some_and(|(src, _)| src.network() == Some(Ok(())));
         let audit_network = config.network.enabled && !ebpf_network;
-        let compat_followed = ebpf_network
-            && ebpf
-                .as_ref()
-                .is_some_and(|(src, _)| src.network_compat() == Some(Ok(())));
+        let ready = |part: fn(&EbpfSource) -> Option<Result<(), &str>>| {
+            ebpf.as_ref()
+                .is_some_and(|(src, _)| part(src) == Some(Ok(())))
+        };
+        let compat_network = ebpf_network && ready(EbpfSource::network_compat);
+        let compat_files = ebpf_files && ready(EbpfSource::files_compat);
         let compat_tcp = ebpf_network
             && ebpf
                 .as_ref()
                 .is_some_and(|(src, _)| src.network_compat_tcp() == Some(Ok(())));
-        let compat_unseen = match (ebpf_network && !compat_followed, ebpf_files) {
+        let calls = |network: bool, files: bool| match (network, files) {
             (true, true) => Some("network and file"),
             (true, false) => Some("network"),
             (false, true) => Some("file"),
             (false, false) => None,
         };
+        let compat_followed = calls(compat_network, compat_files);
+        let compat_unseen = calls(ebpf_network && !compat_network, ebpf_files && !compat_files);
         let rules = audit_rules(
             config,
             &watches,
@@ -981,16 +986,16 @@ impl Agent {
         if self.compat_unseen.is_some() {
             self.ebpf_compat_execs += 1;
         }
-        if self.compat_told || (self.compat_unseen.is_none() && !self.compat_followed) {
+        if self.compat_told || (self.compat_unseen.is_none() && self.compat_followed.is_none()) {
             return;
         }
         self.compat_told = true;
         let exe = String::from_utf8_lossy(exec.exe.as_deref().unwrap_or(b"?"));
-        if self.compat_followed {
+        if let Some(calls) = self.compat_followed {
             eprintln!(
-                "warden: a 32-bit program runs (pid {}, {exe}): its network calls are followed \
-                 by a program at every syscall's exit while 32-bit processes run, from when \
-                 its exec is read",
+                "warden: a 32-bit program runs (pid {}, {exe}): its {calls} calls are followed \
+                 by programs at every syscall while 32-bit processes run, from when its exec is \
+                 read",
                 exec.pid
             );
         }
@@ -1528,6 +1533,16 @@ fn start_ebpf(
                     (Some(Ok(())), uring) => {
                         detail.push_str("; file changes from the file calls' tracepoints");
                         detail.push_str(&io_uring_detail(uring));
+                        match pair.0.files_compat() {
+                            Some(Ok(())) => detail.push_str(
+                                ", and 32-bit processes' from every syscall's entry and exit \
+                                 while one runs",
+                            ),
+                            Some(Err(why)) => {
+                                detail.push_str(&format!(" (not 32-bit processes': {why})"))
+                            }
+                            None => {}
+                        }
                     }
                     (Some(Err(why)), _) => detail.push_str(&format!(
                         "; file changes not from eBPF ({why}): fanotify instead"
