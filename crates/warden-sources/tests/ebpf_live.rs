@@ -1509,6 +1509,33 @@ fn socket_name(
     })
 }
 
+/// Runs the 32-bit connector (its connect after `delay_ms`) against a listener of ours, then
+/// /bin/true; collects the records until its exit and until `more` holds. Its pid, the address
+/// it connected to, the records; None where no ia32 emulation.
+fn run_ia32_connector(
+    rx: &crossbeam_channel::Receiver<Record>,
+    delay_ms: u32,
+    more: impl Fn(&[Record]) -> bool,
+) -> Option<(u32, std::net::SocketAddrV4, Vec<Record>)> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let std::net::SocketAddr::V4(to) = listener.local_addr().unwrap() else {
+        unreachable!()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_ia32_connector(dir.path(), to, delay_ms)?;
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_ok(), "the 32-bit program's connect");
+    assert!(Command::new("/bin/true").status().unwrap().success());
+    let records = collect(rx, |seen| {
+        seen.iter()
+            .any(|r| matches!(r, Record::Exit(x) if x.pid == pid))
+            && more(seen)
+    });
+    Some((pid, to, records))
+}
+
 /// Writes the 32-bit connector (`tests/support/ia32.rs`) into `dir` and starts it; None where
 /// the kernel cannot run 32-bit programs (no ia32 emulation: nothing to see then).
 fn spawn_ia32_connector(
@@ -1616,7 +1643,7 @@ fn stats_after(src: &EbpfSource, records: &[Record]) -> warden_sources::ebpf::Eb
 /// socket's change of state: the peer it asked for, no result yet.
 #[test]
 fn a_32_bit_programs_tcp_connect_is_seen_without_following_it() {
-    use std::net::{SocketAddr, TcpListener};
+    use std::net::SocketAddr;
     let _one = serialize();
     let config = EbpfConfig {
         network: Some(NetworkActivityConfig {
@@ -1634,23 +1661,10 @@ fn a_32_bit_programs_tcp_connect_is_seen_without_following_it() {
         return;
     }
     assert_eq!(src.network_compat_tcp(), Some(Ok(())));
-    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    let SocketAddr::V4(to) = listener.local_addr().unwrap() else {
-        unreachable!()
-    };
-    let dir = tempfile::tempdir().unwrap();
     // It connects at once: nothing is attached for it, so the timing does not matter.
-    let Some(mut child) = spawn_ia32_connector(dir.path(), to, 0) else {
+    let Some((pid, to, records)) = run_ia32_connector(&rx, 0, |_| true) else {
         return;
     };
-    let pid = child.id();
-    assert!(child.wait().unwrap().success());
-    listener.set_nonblocking(true).unwrap();
-    assert!(listener.accept().is_ok(), "the 32-bit program's connect");
-    let records = collect(&rx, |seen| {
-        seen.iter()
-            .any(|r| matches!(r, Record::Exit(x) if x.pid == pid))
-    });
     let connects: Vec<_> = net_of(&records, pid)
         .into_iter()
         .filter(|n| n.call == NetCall::Connect)
@@ -1677,7 +1691,6 @@ fn a_32_bit_programs_tcp_connect_is_seen_without_following_it() {
 /// network calls (attached as its exec is read, detached when it is gone).
 #[test]
 fn a_32_bit_programs_connect_is_followed_while_it_runs() {
-    use std::net::{SocketAddr, TcpListener};
     let _one = serialize();
     let config = EbpfConfig {
         network: Some(NetworkActivityConfig::default()),
@@ -1691,30 +1704,14 @@ fn a_32_bit_programs_connect_is_followed_while_it_runs() {
         return;
     }
     assert_eq!(src.network_compat(), Some(Ok(())));
-    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    let SocketAddr::V4(to) = listener.local_addr().unwrap() else {
-        unreachable!()
-    };
-    let dir = tempfile::tempdir().unwrap();
     // It waits a little before connecting: the program is attached as the reader learns of
     // its exec (woken at once by the starts ring; here even a connect right after the exec was
-    // seen, 5 times of 5, but a loaded machine may take longer).
-    let Some(mut child) = spawn_ia32_connector(dir.path(), to, 50) else {
+    // seen, 5 times of 5, but a loaded machine may take longer). A 64-bit exec follows.
+    let is_true = |r: &Record| matches!(r, Record::Exec(e) if e.exe.as_deref() == Some(&b"/usr/bin/true"[..]));
+    let Some((pid, to, records)) = run_ia32_connector(&rx, 50, |seen| seen.iter().any(is_true))
+    else {
         return;
     };
-    let pid = child.id();
-    assert!(child.wait().unwrap().success());
-    listener.set_nonblocking(true).unwrap();
-    assert!(listener.accept().is_ok(), "the 32-bit program's connect");
-    let status = Command::new("/bin/true").status().unwrap();
-    assert!(status.success());
-    let records = collect(&rx, |seen| {
-        seen.iter()
-            .any(|r| matches!(r, Record::Exit(x) if x.pid == pid))
-            && seen.iter().any(
-                |r| matches!(r, Record::Exec(e) if e.exe.as_deref() == Some(&b"/usr/bin/true"[..])),
-            )
-    });
     let exec = exec_of(&records, pid).expect("the 32-bit program's exec");
     assert!(exec.flags.has(ExecFlags::COMPAT), "{exec:?}");
     let true_exec = records
