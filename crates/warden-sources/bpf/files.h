@@ -568,9 +568,9 @@ int warden_creat_x(struct sys_exit *ctx)
 
 /* A regular file opened for writing whose last reference goes: a close-after-write of `f`
  * (`flags`: FILE_URING for io_uring's close). */
-static __always_inline void closing(struct task_struct *task, s32 fd, u32 call, u32 flags)
+static __always_inline void closing_file(struct task_struct *task, struct file *f, u32 call,
+					 u32 flags)
 {
-	struct file *f = current_file(task, fd);
 	struct file_view file = {};
 	if (!f || !read_file(f, &file) || !(file.mode & FMODE_WRITE))
 		return;
@@ -581,6 +581,12 @@ static __always_inline void closing(struct task_struct *task, s32 fd, u32 call, 
 	if (!read_inode(file.inode, &inode) || (inode.mode & S_IFMT) != S_IFREG)
 		return;
 	send_walked(task, FILE_CLOSE_WRITE, call, 0, flags, &file, &inode);
+}
+
+/* The same of the task's fd `fd`. */
+static __always_inline void closing(struct task_struct *task, s32 fd, u32 call, u32 flags)
+{
+	closing_file(task, current_file(task, fd), call, flags);
 }
 
 SEC("tracepoint/syscalls/sys_enter_close")

@@ -183,6 +183,25 @@ struct io_connect {
 	int addr_len;
 } __attribute__((preserve_access_index));
 
+/* A ring's fixed files (6.13 and later): a node per slot, its file pointer with flags in the
+ * low bits. */
+struct io_rsrc_node {
+	unsigned long file_ptr;
+} __attribute__((preserve_access_index));
+
+struct io_rsrc_data {
+	unsigned int nr;
+	struct io_rsrc_node **nodes;
+} __attribute__((preserve_access_index));
+
+struct io_file_table {
+	struct io_rsrc_data data;
+} __attribute__((preserve_access_index));
+
+struct io_ring_ctx {
+	struct io_file_table file_table;
+} __attribute__((preserve_access_index));
+
 /* The kernel's copy of a name a call was given (getname). */
 struct filename {
 	const char *name;

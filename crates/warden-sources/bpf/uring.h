@@ -67,7 +67,8 @@ struct uring_op {
 	s32 fd;		/* the socket or file it was given; -1: a fixed file, or none */
 	s32 addr_len;
 	u64 addr;	/* a connect's address (user memory) */
-	u32 direct;	/* an accept or open into a fixed slot: its result is no fd */
+	u32 slot;	/* an accept's or open's fixed slot, as given (0: none; its result is then
+			 * no fd) */
 	u32 pad;
 };
 
@@ -155,9 +156,9 @@ static __always_inline void uring_op_of(struct io_kiocb *req, u32 kind, u32 call
 		op->addr = (u64)BPF_CORE_READ((struct io_connect *)req, addr);
 		op->addr_len = BPF_CORE_READ((struct io_connect *)req, addr_len);
 	} else if (call == NCALL_accept && kind == URING_NET) {
-		op->direct = BPF_CORE_READ((struct io_accept *)req, file_slot) != 0;
+		op->slot = BPF_CORE_READ((struct io_accept *)req, file_slot);
 	} else if (kind == URING_OPEN) {
-		op->direct = BPF_CORE_READ((struct io_open *)req, file_slot) != 0;
+		op->slot = BPF_CORE_READ((struct io_open *)req, file_slot);
 	}
 }
 
@@ -249,21 +250,44 @@ static __noinline void uring_named(struct task_struct *task, struct io_kiocb *re
 	file_record_send(r, len);
 }
 
-/* A close, recorded as close(2) is at its start: a close after writing when it drops the
- * file's last reference. (A fixed slot's file is not looked at.) */
-static __noinline void uring_close(struct task_struct *task, struct io_kiocb *req)
+/* A slot of a ring's fixed files given as the submitter encodes it (index + 1, or "any free
+ * one": then the result names it): its file now. Linux 6.13 and later keep them so (before,
+ * none is found). */
+#define IORING_FILE_INDEX_ALLOC (~0U)
+static __always_inline struct file *uring_fixed_file(u64 ring, u32 slot, s32 res)
 {
-	if (!BPF_CORE_READ((struct io_close *)req, file_slot))
-		closing(task, BPF_CORE_READ((struct io_close *)req, fd), CALL_close, FILE_URING);
+	if (!bpf_core_field_exists(((struct io_rsrc_node *)0)->file_ptr))
+		return NULL;
+	u32 index = slot == IORING_FILE_INDEX_ALLOC ? (u32)res : slot - 1;
+	struct io_ring_ctx *ctx = (void *)ring;
+	if (index >= BPF_CORE_READ(ctx, file_table.data.nr))
+		return NULL;
+	struct io_rsrc_node **nodes = BPF_CORE_READ(ctx, file_table.data.nodes);
+	struct io_rsrc_node *node = NULL;
+	if (!nodes || bpf_probe_read_kernel(&node, sizeof(node), &nodes[index & 0xffffff]) || !node)
+		return NULL;
+	/* The pointer's low bits are flags. */
+	return (struct file *)(BPF_CORE_READ(node, file_ptr) & ~3UL);
 }
 
-/* An open completed as fd `res`: what did it do to its file? (As opened() in files.h; the
- * path is the file's own, walked: the name it was given is gone by now.) */
-static __noinline void uring_opened(struct task_struct *task, s32 res, u32 call)
+/* A close, recorded as close(2) is at its start: a close after writing when it drops the
+ * file's last reference (a fixed slot's: the ring's own). */
+static __noinline void uring_close(struct task_struct *task, struct io_kiocb *req, u64 ring)
+{
+	u32 slot = BPF_CORE_READ((struct io_close *)req, file_slot);
+	struct file *f = slot ? uring_fixed_file(ring, slot, 0)
+			      : current_file(task, BPF_CORE_READ((struct io_close *)req, fd));
+	closing_file(task, f, CALL_close, FILE_URING);
+}
+
+/* An open completed (`res`: the new fd, or for a fixed slot its index or 0): what did it do
+ * to its file? (As opened() in files.h; the path is the file's own, walked: the name it was
+ * given is gone by now.) */
+static __noinline void uring_opened(struct task_struct *task, struct file *f, s32 res, u32 call)
 {
 	struct file_view file = {};
 	struct inode_view inode = {};
-	u32 op = open_effect(current_file(task, res), &file, &inode);
+	u32 op = open_effect(f, &file, &inode);
 	if (op)
 		send_walked(task, op, call, res, FILE_URING, &file, &inode);
 }
@@ -282,7 +306,7 @@ static __noinline void uring_net_done(struct task_struct *task, struct uring_op 
 	struct net_record r = {};
 	net_record_begin(&r, task, op->call, res, -1);
 	r.flags = NET_IO_URING | (overflow ? NET_CQ_OVERFLOW : 0);
-	if (op->call == NCALL_accept && res >= 0 && !op->direct)
+	if (op->call == NCALL_accept && res >= 0 && !op->slot)
 		read_socket(task, res, &r); /* the new connection */
 	else
 		read_socket_file(file, &r);
@@ -322,8 +346,11 @@ static __always_inline void uring_done(struct task_struct *task, struct uring_op
 		uring_result_send(task, ring, op->req, res);
 		return;
 	case URING_OPEN:
-		if (res >= 0 && !op->direct)
-			uring_opened(task, res, op->call);
+		if (res >= 0)
+			uring_opened(task,
+				     op->slot ? uring_fixed_file(ring, op->slot, res)
+					      : current_file(task, res),
+				     res, op->call);
 		return;
 	case URING_TRUNCATE:
 		uring_truncated(task, file, res);
@@ -349,7 +376,7 @@ int BPF_PROG(warden_uring_submit, void *request)
 	u64 ring = (u64)BPF_CORE_READ(req, ctx);
 	struct uring_key key = {ring, BPF_CORE_READ(req, cqe.user_data)};
 	if (kind == URING_CLOSE) {
-		uring_close(task, req);
+		uring_close(task, req, ring);
 		return 0;
 	}
 	if (kind == URING_NAMED) {

@@ -1090,6 +1090,8 @@ fn io_uring_file_operations_are_reported() {
     let c = |name: &[u8]| CString::new(name).unwrap();
     let dirfd = std::fs::File::open(&dir_path).unwrap();
     let mut ring = IoUring::new(8).unwrap();
+    // Room for files opened into the ring's own slots (below).
+    ring.submitter().register_files_sparse(4).unwrap();
     let mut run = |entry: io_uring::squeue::Entry, wait: bool| -> Option<i32> {
         // SAFETY: every name and buffer below outlives its operation (reaped here, or done
         // once the call returns: the no-completion ones are waited for by their effect).
@@ -1145,6 +1147,32 @@ fn io_uring_file_operations_are_reported() {
         .unwrap();
     let truncate = opcode::Ftruncate::new(types::Fd(held.as_raw_fd()), 0);
     assert_eq!(run(truncate.build(), true), Some(0));
+    // Opens into the ring's fixed file slots: no fd, the file found in the ring's table (the
+    // slot asked for, and one the kernel picks).
+    let (fixed, fixed_any) = (c(&at("fixed")), c(&at("fixed-any")));
+    for (name, slot) in [
+        (
+            &fixed,
+            types::DestinationSlot::try_from_slot_target(1).unwrap(),
+        ),
+        (&fixed_any, types::DestinationSlot::auto_target()),
+    ] {
+        let open = opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), name.as_ptr())
+            .flags(libc::O_CREAT | libc::O_WRONLY)
+            .mode(0o600)
+            .file_index(Some(slot))
+            .build();
+        let res = run(open, true).unwrap();
+        assert!(res >= 0, "fixed-slot open: {res}");
+    }
+    // Written and closed in its slot: a close after writing too.
+    let byte = [b'x'];
+    let write = opcode::Write::new(types::Fixed(1), byte.as_ptr(), 1).build();
+    assert_eq!(run(write, true), Some(1));
+    assert_eq!(
+        run(opcode::Close::new(types::Fixed(1)).build(), true),
+        Some(0)
+    );
     // A refused unlink, and one that asks for no completion on success.
     let missing = c(&at("never-was"));
     let refused = opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), missing.as_ptr());
@@ -1207,7 +1235,7 @@ fn io_uring_file_operations_are_reported() {
             })
             .collect()
     };
-    let records = collect(&rx, |seen| uring_files(seen).len() >= 12);
+    let records = collect(&rx, |seen| uring_files(seen).len() >= 15);
     let files = uring_files(&records);
     let find = |op: FileOp, path: &[u8]| -> FileRecord {
         files
@@ -1251,6 +1279,12 @@ fn io_uring_file_operations_are_reported() {
     );
     let quiet = find(FileOp::Unlink, &at("h"));
     assert!(quiet.submitted, "{quiet:?}");
+    for name in ["fixed", "fixed-any"] {
+        let created = find(FileOp::Create, &at(name));
+        assert_eq!(created.mode.map(|m| m & 0o7777), Some(0o600), "{created:?}");
+    }
+    let fixed_close = find(FileOp::CloseWrite, &at("fixed"));
+    assert_eq!(fixed_close.inode, find(FileOp::Create, &at("fixed")).inode);
     let found_rename = find(FileOp::Rename, &at("found"));
     assert_eq!((found_rename.ret, found_rename.submitted), (0, false));
     let lost_rename = find(FileOp::Rename, &at("lost"));
