@@ -309,7 +309,7 @@ static __noinline void uring_net_done(struct task_struct *task, struct uring_op 
 	if (op->call == NCALL_accept && res >= 0 && !op->slot)
 		read_socket(task, res, &r); /* the new connection */
 	else
-		read_socket_file(file, &r);
+		read_socket_file(file, &r); /* (a fixed slot's new connection: found by the caller) */
 	/* A connect's address as the submitter gave it, read back from its memory (the kernel's
 	 * own copy is recycled before the completion). */
 	if (op->call == NCALL_connect)
@@ -339,6 +339,9 @@ static __always_inline void uring_done(struct task_struct *task, struct uring_op
 {
 	switch (op->kind) {
 	case URING_NET:
+		/* An accept into a fixed slot: the new connection is in the ring's table. */
+		if (op->call == NCALL_accept && op->slot && res >= 0)
+			file = uring_fixed_file(ring, op->slot, res);
 		uring_net_done(task, op, res, file, overflow);
 		return;
 	case URING_NAMED:

@@ -986,6 +986,8 @@ fn io_uring_connects_and_accepts_are_reported() {
         Ok(ring) => ring,
         Err(e) => panic!("io_uring should be available on this kernel: {e}"),
     };
+    // Room for a connection accepted into the ring's own slots (below).
+    ring.submitter().register_files_sparse(2).unwrap();
     let mut complete = |entry: io_uring::squeue::Entry| -> i32 {
         // SAFETY: the entry's pointers (the address below) outlive the wait for its completion.
         unsafe { ring.submission().push(&entry).unwrap() };
@@ -1014,21 +1016,22 @@ fn io_uring_connects_and_accepts_are_reported() {
     assert!(accepted >= 0, "io_uring accept: {accepted}");
     // SAFETY: the accepted connection's fd, ours now.
     let accepted = unsafe { OwnedFd::from_raw_fd(accepted) };
-    let client_end = {
-        // SAFETY: getsockname into a sockaddr_in-sized buffer.
-        let mut local: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_in>() as u32;
-        let rc =
-            unsafe { libc::getsockname(client.as_raw_fd(), (&raw mut local).cast(), &mut len) };
-        assert_eq!(rc, 0);
-        SockAddr::Inet {
-            addr: std::net::Ipv4Addr::from(u32::from_be(local.sin_addr.s_addr)),
-            port: u16::from_be(local.sin_port),
-        }
-    };
+    let client_end = local_end_of(client.as_raw_fd()).unwrap();
+    // A second connection, accepted into a fixed slot: no fd, the socket found in the ring's
+    // table.
+    let second = std::net::TcpStream::connect(server).unwrap();
+    let second_end = local_end_of(second.as_raw_fd()).unwrap();
+    let direct = opcode::Accept::new(
+        types::Fd(listener.as_raw_fd()),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    )
+    .file_index(Some(types::DestinationSlot::auto_target()));
+    let slot = complete(direct.build());
+    assert!(slot >= 0, "io_uring direct accept: {slot}");
 
     let records = collect(&rx, |seen| {
-        net_of(seen, me).iter().filter(|n| n.io_uring).count() >= 2
+        net_of(seen, me).iter().filter(|n| n.io_uring).count() >= 3
     });
     let uring: Vec<_> = net_of(&records, me)
         .into_iter()
@@ -1046,12 +1049,22 @@ fn io_uring_connects_and_accepts_are_reported() {
     assert_eq!(socket.remote, Some(inet(server)));
     let accept = uring
         .iter()
-        .find(|n| n.call == NetCall::Accept)
+        .find(|n| n.call == NetCall::Accept && n.ret == accepted.as_raw_fd())
         .unwrap_or_else(|| panic!("no io_uring accept: {uring:#?}"));
-    assert_eq!(accept.ret, accepted.as_raw_fd());
     let socket = accept.socket.as_ref().unwrap();
     assert_eq!(socket.local, Some(inet(server)));
     assert_eq!(socket.remote.as_ref(), Some(&client_end));
+    let direct = uring
+        .iter()
+        .find(|n| n.call == NetCall::Accept && n.ret == slot)
+        .unwrap_or_else(|| panic!("no io_uring direct accept: {uring:#?}"));
+    let socket = direct.socket.as_ref().unwrap();
+    assert_eq!(socket.local, Some(inet(server)));
+    assert_eq!(
+        socket.remote.as_ref(),
+        Some(&second_end),
+        "the new connection's peer"
+    );
     // Nothing of it came through the syscalls' programs.
     assert!(
         net_of(&records, me)
