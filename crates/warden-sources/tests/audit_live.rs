@@ -110,8 +110,17 @@ impl Drop for StateGuard {
     }
 }
 
-/// Run a copy of /bin/true from a temp dir with distinctive arguments; returns (pid, argv, exe).
-fn run_marked(tag: &str) -> (u32, Vec<Vec<u8>>, PathBuf) {
+/// A copy of /bin/true run from a temp dir with distinctive arguments.
+struct Marked {
+    pid: u32,
+    argv: Vec<Vec<u8>>,
+    exe: PathBuf,
+    /// Removed with the copy when dropped: kept until its event is in.
+    _dir: tempfile::TempDir,
+}
+
+/// Runs a copy of /bin/true from a temp dir with distinctive arguments.
+fn run_marked(tag: &str) -> Marked {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join(format!("warden-true-{tag}"));
     std::fs::copy("/bin/true", &exe).unwrap();
@@ -122,10 +131,12 @@ fn run_marked(tag: &str) -> (u32, Vec<Vec<u8>>, PathBuf) {
     assert!(child.wait().unwrap().success());
     let mut argv = vec![exe.as_os_str().as_bytes().to_vec()];
     argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
-    // Keep the file until the event is in: leak the dir's cleanup to the end of the test.
-    let path = exe.clone();
-    std::mem::forget(dir);
-    (pid, argv, path)
+    Marked {
+        pid,
+        argv,
+        exe,
+        _dir: dir,
+    }
 }
 
 /// Wait for the exec of `pid` on `rx`.
@@ -186,7 +197,8 @@ fn unicast_exec_and_restore() {
     assert_eq!(now.backlog_wait_time, Some(0));
     assert_eq!(warden_rules(), report.rules_installed);
 
-    let (pid, argv, exe) = run_marked("uni");
+    let marked = run_marked("uni");
+    let (pid, argv, exe) = (marked.pid, marked.argv.clone(), marked.exe.clone());
     let x = wait_exec(&rx, pid);
     assert_exec(&x, pid, &argv, &exe);
     std::thread::sleep(Duration::from_millis(300));
@@ -265,7 +277,8 @@ fn multicast_when_slot_taken() {
     assert_eq!(now.backlog_wait_time, held.backlog_wait_time);
     assert_eq!(now.pid, held.pid);
 
-    let (pid, argv, exe) = run_marked("multi");
+    let marked = run_marked("multi");
+    let (pid, argv, exe) = (marked.pid, marked.argv.clone(), marked.exe.clone());
     let x = wait_exec(&rx, pid);
     assert_exec(&x, pid, &argv, &exe);
     src.stop().unwrap();
@@ -292,7 +305,8 @@ fn forced_multicast() {
         AuditControl::open().unwrap().status().unwrap().pid,
         guard.before.pid
     );
-    let (pid, argv, exe) = run_marked("forced");
+    let marked = run_marked("forced");
+    let (pid, argv, exe) = (marked.pid, marked.argv.clone(), marked.exe.clone());
     let x = wait_exec(&rx, pid);
     assert_exec(&x, pid, &argv, &exe);
 
@@ -436,7 +450,8 @@ fn killed_daemon_is_replaced() {
         report.reason
     );
     assert_eq!(report.stale_rules_removed, 2);
-    let (pid, argv, exe) = run_marked("replaced");
+    let marked = run_marked("replaced");
+    let (pid, argv, exe) = (marked.pid, marked.argv.clone(), marked.exe.clone());
     let x = wait_exec(&rx, pid);
     assert_exec(&x, pid, &argv, &exe);
     src.stop().unwrap();

@@ -212,13 +212,15 @@ fn events() -> Vec<Event> {
 }
 
 /// One store shared by every test here: the tables read the store directory set
-/// process-wide, and the tests run in parallel.
+/// process-wide, and the tests run in parallel. A static is never dropped, so the store lives
+/// in cargo's temporary directory for tests, under one name made anew by each run (a temp dir
+/// in /tmp would be left behind by every run).
 fn open() -> rusqlite::Connection {
-    static STORE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static STORE: OnceLock<std::path::PathBuf> = OnceLock::new();
     let dir = STORE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let store =
-            warden_store::Store::open(dir.path(), warden_store::Retention::default()).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("warden-tables-events");
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = warden_store::Store::open(&dir, warden_store::Retention::default()).unwrap();
         let rows: Vec<_> = events()
             .iter()
             .map(|e| warden_store::StoredEvent::from_event(e.clone()))
@@ -226,7 +228,7 @@ fn open() -> rusqlite::Connection {
         store.writer().unwrap().insert_batch(&rows).unwrap();
         dir
     });
-    warden_tables::set_event_store_dir(dir.path());
+    warden_tables::set_event_store_dir(dir);
     warden_tables::open().unwrap()
 }
 
