@@ -149,7 +149,9 @@ static __always_inline void uring_op_of(struct io_kiocb *req, u32 kind, u32 call
 	op->kind = kind;
 	op->call = call;
 	op->fd = -1;
-	/* Only operations given a file have its fd here. */
+	/* Only operations given a file have its fd here, and only until they complete (the field
+	 * then holds the completion's flags): a completion reads the request's file instead, an
+	 * overflow the fd its submission noted. */
 	if ((kind == URING_NET || kind == URING_TRUNCATE) && !(flags & REQ_F_FIXED_FILE))
 		op->fd = BPF_CORE_READ(req, cqe.fd);
 	if (call == NCALL_connect && kind == URING_NET) {
