@@ -5,9 +5,15 @@
 //! event costs the workload whoever reads it.
 //!
 //! ```text
-//! fanotify_floor MASK PATH   # MASK: FAN_* bits (0x... or decimal); PATH: on the filesystem
+//! fanotify_floor MASK PATH [--every MS | --hold]
+//!     # MASK: FAN_* bits (0x... or decimal); PATH: on the filesystem;
 //!     # runs until stdin closes, then prints {"bytes":N}
 //! ```
+//!
+//! The reader drains the queue every 5 ms, as the agent's does (`--every MS`: another pause;
+//! 0 waits in poll(2) and so is woken by each event). `--hold` never reads: the events stay
+//! queued (in an unlimited queue, so none is dropped), so the storm pays only for making and
+//! queueing them, with no reader running beside it — and for a queue that only grows.
 
 use std::ffi::CString;
 use std::io::Read as _;
@@ -25,9 +31,13 @@ fn parse_mask(text: &str) -> Result<u64, std::num::ParseIntError> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [mask, path] = args.as_slice() else {
-        return Err("usage: fanotify_floor MASK PATH".into());
+    let (mask, path, pause) = match args.as_slice() {
+        [mask, path] => (mask, path, Some(5)),
+        [mask, path, flag] if flag == "--hold" => (mask, path, None),
+        [mask, path, flag, ms] if flag == "--every" => (mask, path, Some(ms.parse::<u64>()?)),
+        _ => return Err("usage: fanotify_floor MASK PATH [--every MS | --hold]".into()),
     };
+    let hold = pause.is_none();
     let mask = parse_mask(mask)?;
     let path = CString::new(path.as_str())?;
     // The agent's report bits: directory handle and name, and the target's handle.
@@ -35,6 +45,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         | libc::FAN_CLOEXEC
         | libc::FAN_NONBLOCK
         | libc::FAN_REPORT_DFID_NAME_TARGET;
+    let flags = if hold {
+        flags | libc::FAN_UNLIMITED_QUEUE
+    } else {
+        flags
+    };
     // SAFETY: plain fanotify_init.
     let fd = unsafe { libc::fanotify_init(flags, libc::O_RDONLY as u32) };
     if fd < 0 {
@@ -65,6 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut bytes = 0u64;
     while !stop.load(Ordering::SeqCst) {
+        let Some(pause) = pause else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
         loop {
             // SAFETY: reading into our own buffer of its length.
             let n = unsafe {
@@ -79,8 +98,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             bytes += n as u64;
         }
-        // As the agent's reader: let events gather rather than wake for each.
-        std::thread::sleep(Duration::from_millis(5));
+        if pause == 0 {
+            let mut ready = libc::pollfd {
+                fd: group.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut ready, 1, 100) };
+        } else {
+            // As the agent's reader: let events gather rather than wake for each.
+            std::thread::sleep(Duration::from_millis(pause));
+        }
     }
     println!("{{\"bytes\":{bytes}}}");
     Ok(())

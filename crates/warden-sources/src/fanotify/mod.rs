@@ -57,7 +57,10 @@ use parse::{FidInfo, RawEvent, mask};
 /// Read buffer: the kernel returns as many whole events as fit.
 const READ_BUFFER: usize = 64 * 1024;
 /// The pause after a read that emptied the queue: events gather meanwhile (the kernel merges
-/// repeats), so a busy host costs a few hundred wake-ups a second, not one per event.
+/// repeats), so a busy host costs a few hundred wake-ups a second, not one per event. Not
+/// longer: each new event is compared with the queued ones to merge, so a long queue makes
+/// every event dearer (the file storm under the agent's mask: 1.79× woken per event, 1.31–1.33×
+/// read every 1–20 ms, 1.52× every 50 ms; docs/PERFORMANCE.md, session 8).
 const COALESCE: Duration = Duration::from_millis(5);
 /// A repeated read of one object by one process within this time is one `Read` event.
 const READ_REPEAT_WINDOW: Duration = Duration::from_secs(2);
