@@ -26,11 +26,12 @@
 //! of it that one event is consumed there (at most one, at start).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::procfs::boottime_ns;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use proc_connector::{Error as PcError, ProcConnector, ProcEvent as PcEvent};
 use thiserror::Error;
@@ -231,6 +232,8 @@ fn map_err(e: PcError) -> ProcConnectorError {
 pub struct ProcConnectorSource {
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<ProcConnectorStats>>,
+    /// See [`ProcConnectorSource::caught_up_to`].
+    caught_up: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
     receive_buffer: usize,
 }
@@ -245,11 +248,13 @@ impl ProcConnectorSource {
         let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(ProcConnectorStats::default()));
+        let caught_up = Arc::new(AtomicU64::new(0));
         let reader = Reader {
             conn,
             tx,
             stop: stop.clone(),
             shared: stats.clone(),
+            caught_up: caught_up.clone(),
             stats: ProcConnectorStats::default(),
             include_threads: config.include_threads,
             last_seq: HashMap::new(),
@@ -262,11 +267,20 @@ impl ProcConnectorSource {
             ProcConnectorSource {
                 stop,
                 stats,
+                caught_up,
                 thread: Some(thread),
                 receive_buffer,
             },
             rx,
         ))
+    }
+
+    /// A `CLOCK_BOOTTIME` instant (ns) before which every event the kernel sent has been
+    /// passed on (into the receiver, or counted lost): when the reader last found the socket
+    /// empty. Another source's event of a process, received before this, finds that process's
+    /// fork and exec in the receiver. 0 until then; at most ~100 ms old while the reader runs.
+    pub fn caught_up_to(&self) -> u64 {
+        self.caught_up.load(Ordering::Acquire)
     }
 
     /// A snapshot of the counters.
@@ -328,6 +342,7 @@ struct Reader {
     tx: Sender<ProcEvent>,
     stop: Arc<AtomicBool>,
     shared: Arc<Mutex<ProcConnectorStats>>,
+    caught_up: Arc<AtomicU64>,
     stats: ProcConnectorStats,
     include_threads: bool,
     last_seq: HashMap<u32, u32>,
@@ -343,12 +358,21 @@ impl Reader {
             let mut timeout = Duration::from_millis(100);
             let mut got = 0;
             while got < DRAIN_BATCH {
+                let asked_at = boottime_ns();
                 match self.conn.recv_timeout(&mut buf, timeout) {
                     Ok(Some(ev)) => {
                         got += 1;
                         self.handle(ev);
                     }
-                    Ok(None) | Err(PcError::Interrupted | PcError::WouldBlock) => break,
+                    // A wait that timed out: ask once more without waiting, so that the mark
+                    // below is of now, not of when the wait began.
+                    Ok(None) | Err(PcError::WouldBlock) if !timeout.is_zero() => {}
+                    Ok(None) | Err(PcError::WouldBlock) => {
+                        // The socket was empty when asked: all sent before is passed on.
+                        self.caught_up.store(asked_at, Ordering::Release);
+                        break;
+                    }
+                    Err(PcError::Interrupted) => break,
                     Err(PcError::Overrun) => self.stats.overruns += 1,
                     Err(PcError::Truncated | PcError::UnexpectedConnector) => {
                         self.stats.malformed += 1;

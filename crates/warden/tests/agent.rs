@@ -2043,6 +2043,72 @@ fn file_changes_are_recorded_with_ebpf() {
     file_changes_are_recorded("file_changes_are_recorded_with_ebpf", "ebpf", "auto");
 }
 
+/// A process that changes a file and exits at once (cp, mv, rm in a script) is gone before
+/// the file source's event of it is handled: the event still names it, as its exec event does.
+#[test]
+fn short_lived_processes_file_changes_name_them() {
+    short_lived_file_changes(
+        "short_lived_processes_file_changes_name_them",
+        "auto",
+        "fanotify",
+    );
+}
+
+#[test]
+fn short_lived_processes_file_changes_name_them_from_audit() {
+    short_lived_file_changes(
+        "short_lived_processes_file_changes_name_them_from_audit",
+        "audit",
+        "fanotify",
+    );
+}
+
+#[test]
+fn short_lived_processes_file_changes_name_them_by_audit_rules() {
+    short_lived_file_changes(
+        "short_lived_processes_file_changes_name_them_by_audit_rules",
+        "auto",
+        "audit",
+    );
+}
+
+fn short_lived_file_changes(test: &str, process: &str, files: &str) {
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let original = work.path().join("original");
+    std::fs::write(&original, b"copied\n").unwrap();
+    let mut agent = Agent::start(&format!(
+        "[sources]\nprocess = {process:?}\n[network]\nenabled = false\n\
+         [files]\nsource = {files:?}\n"
+    ));
+    let cp = canonical("/bin/cp");
+    let mut copies = Vec::new();
+    for i in 0..10 {
+        let copy = work.path().join(format!("copy{i}"));
+        let mut p = Proc::spawn(Command::new(&cp).arg(&original).arg(&copy));
+        assert!(p.wait().success());
+        copies.push((u64::from(p.pid()), s(&copy)));
+    }
+    let events = agent.wait_for("10 copies made and their execs", |ev| {
+        copies.iter().all(|(pid, copy)| {
+            has(ev, "create", |e| file_path(e) == copy.as_str())
+                && has(ev, "exec", |e| pid_of(e) == *pid)
+        })
+    });
+    for (pid, copy) in &copies {
+        let exec = the(&events, "exec", "a cp", |e| pid_of(e) == *pid);
+        let created = the(&events, "create", copy, |e| file_path(e) == copy.as_str());
+        assert_eq!(pid_of(created), *pid, "{created}");
+        assert_eq!(entity_of(created), entity_of(exec), "{created}");
+        assert_eq!(created["process"]["executable"], cp.as_str(), "{created}");
+        assert_eq!(created["warden"]["source"], files, "{created}");
+    }
+    agent.stop();
+    kernel.check();
+}
+
 /// io_uring's file operations pass none of the file calls' tracepoints; with
 /// `files.source = "ebpf"` they are recorded all the same, each with its result.
 #[test]

@@ -14,7 +14,7 @@
 pub mod record;
 pub mod uring;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -167,6 +167,8 @@ pub enum EbpfError {
 pub struct EbpfSource {
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<EbpfStats>>,
+    /// See [`EbpfSource::caught_up_to`].
+    caught_up: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
     parts: Parts,
 }
@@ -212,7 +214,9 @@ impl EbpfSource {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(EbpfStats::default()));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let (thread_stop, thread_stats) = (stop.clone(), stats.clone());
+        let caught_up = Arc::new(AtomicU64::new(0));
+        let (thread_stop, thread_stats, thread_caught_up) =
+            (stop.clone(), stats.clone(), caught_up.clone());
         // Loaded inside the thread that reads it: the loaded object then never crosses threads.
         let thread = std::thread::Builder::new()
             .name("warden-ebpf".into())
@@ -223,7 +227,7 @@ impl EbpfSource {
                     // SAFETY: malloc_trim has no preconditions.
                     unsafe { libc::malloc_trim(0) };
                     let _ = ready_tx.send(Ok(loaded.parts.clone()));
-                    loaded.read(&tx, &thread_stop, &thread_stats);
+                    loaded.read(&tx, &thread_stop, &thread_stats, &thread_caught_up);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -235,6 +239,7 @@ impl EbpfSource {
                 EbpfSource {
                     stop,
                     stats,
+                    caught_up,
                     thread: Some(thread),
                     parts,
                 },
@@ -310,6 +315,14 @@ impl EbpfSource {
     /// reported, else attached or why not (not x86-64).
     pub fn network_compat_tcp(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.network_compat_tcp)
+    }
+
+    /// A `CLOCK_BOOTTIME` instant (ns) before which every record the programs wrote has been
+    /// passed on (into the receiver, or counted lost): the start of the reader's last drain
+    /// that emptied the ring. Another source's event of a process, received before this, finds
+    /// that process's fork and exec in the receiver. 0 until the first drain.
+    pub fn caught_up_to(&self) -> u64 {
+        self.caught_up.load(Ordering::Acquire)
     }
 
     /// A snapshot of the counters.
@@ -582,10 +595,16 @@ impl Loaded {
     }
 
     #[cfg(not(warden_bpf))]
-    fn read(self, _: &BoundedSender<Record>, _: &AtomicBool, _: &Mutex<EbpfStats>) {}
+    fn read(self, _: &BoundedSender<Record>, _: &AtomicBool, _: &Mutex<EbpfStats>, _: &AtomicU64) {}
 
     #[cfg(warden_bpf)]
-    fn read(mut self, tx: &BoundedSender<Record>, stop: &AtomicBool, shared: &Mutex<EbpfStats>) {
+    fn read(
+        mut self,
+        tx: &BoundedSender<Record>,
+        stop: &AtomicBool,
+        shared: &Mutex<EbpfStats>,
+        caught_up: &AtomicU64,
+    ) {
         use std::os::fd::AsRawFd;
         let mut stats = EbpfStats::default();
         let mut last_publish = Instant::now();
@@ -601,6 +620,7 @@ impl Loaded {
                 compat.starts(&mut self.ebpf, &mut stats);
             }
             let mut drained = 0u64;
+            let drain_began = boottime_ns();
             let pass_on = |r: Record, stats: &mut EbpfStats| {
                 if tx.try_send(r).is_err() {
                     stats.queue_full += 1;
@@ -635,6 +655,7 @@ impl Loaded {
                 }
             }
             stats.records += drained;
+            caught_up.store(drain_began, Ordering::Release);
             if last_publish.elapsed() >= Duration::from_millis(500) || drained == 0 {
                 if let Some(compat) = &mut self.compat {
                     compat.prune(&mut self.ebpf, &mut stats);

@@ -178,7 +178,7 @@ struct Agent {
     pending_exits: std::collections::VecDeque<(Instant, ProcEvent)>,
     /// Audit events (and the file events of other sources) waiting for the connector's view of
     /// the same process, in arrival order (see [`Agent::step`]).
-    pending: std::collections::VecDeque<(Instant, Held)>,
+    pending: std::collections::VecDeque<Waiting>,
     /// Connector execs not yet matched by an audit exec, by pid.
     connector_execs: std::collections::HashMap<u32, u32>,
     /// Which socket calls are recorded; `None` when network events are off.
@@ -215,9 +215,32 @@ struct Agent {
     told_attr_changes: std::collections::HashMap<(u32, Vec<u8>), Instant>,
     /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
+    /// As this pass began, the instant (`CLOCK_BOOTTIME` ns) before which the process sources
+    /// (eBPF, or the connector) had passed on all the kernel gave them (`caught_up_to`): the
+    /// forks and execs made before it are in the table, or held for audit's execs. None
+    /// without either.
+    processes_caught_up: Option<u64>,
 }
 
 type AuditExec = warden_sources::audit::exec::ExecEvent;
+
+/// An event held until the process table has caught up with its process, since it came.
+struct Waiting {
+    since: Instant,
+    /// The same instant on `CLOCK_BOOTTIME`, to compare with the process sources' progress.
+    since_ns: u64,
+    held: Held,
+}
+
+impl Waiting {
+    fn now(held: Held) -> Waiting {
+        Waiting {
+            since: Instant::now(),
+            since_ns: procfs::boottime_ns(),
+            held,
+        }
+    }
+}
 
 /// An event held until the process table has caught up with its process.
 enum Held {
@@ -622,6 +645,7 @@ impl Agent {
             attr_calls: fanotify.is_some()
                 && (ebpf_attribute_calls || (audit_attribute_calls && audit.is_some())),
             told_attr_changes: std::collections::HashMap::new(),
+            processes_caught_up: None,
             fanotify,
             ebpf,
             ns_per_tick: 1_000_000_000 / ticks.max(1),
@@ -678,7 +702,9 @@ impl Agent {
     /// by more than a second), so a lost event on one side never stalls the other. A process's
     /// network and file events (audit's, in order behind its exec; fanotify's, while the
     /// connector has announced an exec audit has not delivered) wait the same way, so they
-    /// name the image that made them.
+    /// name the image that made them. And every such event waits until the process source
+    /// (eBPF or the connector) has passed on all it had when the event came (`caught_up_to`),
+    /// bounded the same way: the fork and exec of a process that is gone by then are known.
     fn step(&mut self, wait: Duration) {
         let mut handled = 0;
         // eBPF first: its records are in kernel order per process and need no holding, and a
@@ -688,6 +714,14 @@ impl Agent {
         // agent's time in malloc under load (each large request consolidates glibc's free
         // lists). A pass takes what was queued when it began, so one busy source cannot keep
         // the others waiting.
+        // Read before the queues' lengths: what they promise is then in the queues.
+        self.processes_caught_up = [
+            self.ebpf.as_ref().map(|(s, _)| s.caught_up_to()),
+            self.connector.as_ref().map(|(s, _)| s.caught_up_to()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if let Some(rx) = self.ebpf.as_ref().map(|(_, rx)| rx.clone()) {
             for record in rx.try_iter().take(rx.len()) {
                 handled += 1;
@@ -711,16 +745,16 @@ impl Agent {
                 handled += 1;
                 match output {
                     AuditOutput::Exec(exec) => {
-                        self.pending.push_back((Instant::now(), Held::Exec(exec)));
+                        self.pending.push_back(Waiting::now(Held::Exec(exec)));
                     }
                     AuditOutput::Net(net) if self.network.is_some() => {
-                        self.pending.push_back((Instant::now(), Held::Net(net)));
+                        self.pending.push_back(Waiting::now(Held::Net(net)));
                     }
                     AuditOutput::File(op)
                         if self.audit_files
                             || (self.audit_attr_calls && op.call.changes_attributes()) =>
                     {
-                        self.pending.push_back((Instant::now(), Held::File(op)));
+                        self.pending.push_back(Waiting::now(Held::File(op)));
                     }
                     AuditOutput::Net(_) | AuditOutput::File(_) => {
                         self.skipped.count("audit/unwanted_view");
@@ -732,11 +766,10 @@ impl Agent {
             }
         }
         if let Some((_, rx)) = &self.fanotify {
-            let now = Instant::now();
             for event in rx.try_iter().take(rx.len()) {
                 handled += 1;
                 self.pending
-                    .push_back((now, Held::Fanotify(Box::new(event))));
+                    .push_back(Waiting::now(Held::Fanotify(Box::new(event))));
             }
         }
         self.release(wait.is_zero());
@@ -780,10 +813,21 @@ impl Agent {
         // the process's later events wait behind it, so they name the new image.
         let mut blocked = std::collections::HashSet::new();
         let mut keep = std::collections::VecDeque::new();
-        while let Some((received, held)) = self.pending.pop_front() {
-            let pid = held.pid();
-            let expired = all || received.elapsed() >= MAX_HOLD;
-            match held {
+        while let Some(waiting) = self.pending.pop_front() {
+            let Waiting {
+                since, since_ns, ..
+            } = waiting;
+            let pid = waiting.held.pid();
+            let expired = all || since.elapsed() >= MAX_HOLD;
+            // The sources are read by threads of their own, at their own pace (fanotify's
+            // queue every 5 ms, eBPF's ring every 25): an event of a process waits until the
+            // process source has passed on all it had before the event came, so the process's
+            // fork and exec are known. Else a process that changed a file and exited at once
+            // (cp, mv, rm in a script) would be named by its pid alone (its /proc entry is gone
+            // by then), or by the image it forked from.
+            let processes_behind =
+                !expired && self.processes_caught_up.is_some_and(|at| at < since_ns);
+            match waiting.held {
                 Held::Exec(exec) => {
                     let seen = self.connector_execs.get(&pid).copied().unwrap_or(0) > 0;
                     let ready = expired || !connector_active || seen || exec.success == Some(false);
@@ -794,11 +838,16 @@ impl Agent {
                         self.on_audit_exec(*exec);
                     } else {
                         blocked.insert(pid);
-                        keep.push_back((received, Held::Exec(exec)));
+                        keep.push_back(Waiting {
+                            held: Held::Exec(exec),
+                            ..waiting
+                        });
                     }
                 }
-                Held::Net(_) | Held::File(_) if !expired && blocked.contains(&pid) => {
-                    keep.push_back((received, held));
+                Held::Net(_) | Held::File(_)
+                    if processes_behind || (!expired && blocked.contains(&pid)) =>
+                {
+                    keep.push_back(waiting);
                 }
                 Held::Net(net) => self.on_audit_net(&net),
                 Held::File(op) => self.on_audit_file(&op),
@@ -806,10 +855,12 @@ impl Agent {
                 // wait while the connector has announced an exec audit has not delivered yet,
                 // so they name the new image. They block nothing themselves.
                 Held::Fanotify(_)
-                    if !expired
-                        && (blocked.contains(&pid) || self.connector_execs.contains_key(&pid)) =>
+                    if processes_behind
+                        || (!expired
+                            && (blocked.contains(&pid)
+                                || self.connector_execs.contains_key(&pid))) =>
                 {
-                    keep.push_back((received, held));
+                    keep.push_back(waiting);
                 }
                 // "Attributes changed" waits for the eBPF (or audit) record of a chmod or chown
                 // that made it, which travels another queue.
@@ -817,9 +868,9 @@ impl Agent {
                     if ev.action == FileAction::Attrib
                         && self.attr_calls
                         && !all
-                        && received.elapsed() < ATTR_HOLD =>
+                        && since.elapsed() < ATTR_HOLD =>
                 {
-                    keep.push_back((received, held));
+                    keep.push_back(waiting);
                 }
                 Held::Fanotify(ev) => self.on_fanotify(*ev),
             }
