@@ -275,10 +275,11 @@ fn reduce_store(args: &EventsArgs, mut filter: EventFilter) -> anyhow::Result<()
                 Err(e) => return Err(e.into()),
             }
         }
-        if filter.newest_first {
-            rows.reverse();
-            filter.newest_first = false;
-        }
+        filter.newest_first = false;
+        // The store holds events as the agent handled them; each source is read at its own
+        // pace, so a file change can be stored after the exit of the process that made it.
+        // Printed in the events' own time order, as an audit trail reads.
+        rows.sort_by_key(|row| (row.event.time_ns, row.seq));
         for row in rows {
             filter.after_seq = filter.after_seq.max(Some(row.seq));
             printer.event(&row.event)?;

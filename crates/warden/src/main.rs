@@ -46,9 +46,9 @@ enum Command {
     /// Run the agent in the foreground: record every process start, fork and exit into the
     /// event store until Ctrl-C or SIGTERM. No config file needed.
     Run(RunArgs),
-    /// Print recorded events, reduced like auditreduce (time, process, user, executable, class,
-    /// path, port, address, outcome) as text, JSON lines or praudit-style XML; `--input` reduces
-    /// a JSON-lines file instead of the store.
+    /// Print recorded events in time order, reduced like auditreduce (time, process, user,
+    /// executable, class, path, port, address, outcome) as text, JSON lines or praudit-style
+    /// XML; `--input` reduces a JSON-lines file instead of the store.
     Events(Box<events::EventsArgs>),
     /// Show the running agent's sources, event rate, store size and losses.
     Status(StatusArgs),

@@ -424,6 +424,53 @@ mod events {
         p.to_str().unwrap()
     }
 
+    /// The store keeps events as the agent handled them (each source read at its own pace);
+    /// they are printed in their own time order.
+    #[test]
+    fn events_are_printed_in_time_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data, Retention::default()).unwrap();
+        let mut writer = store.writer().unwrap();
+        let at = |seconds: i64, name: &[u8]| {
+            StoredEvent::from_event(Event {
+                time_ns: T0 + seconds * 1_000_000_000,
+                host: "host1".into(),
+                kind: file(FileAction::Create, name, None, true),
+            })
+        };
+        writer
+            .insert_batch(&[at(2, b"/tmp/third"), at(0, b"/tmp/first")])
+            .unwrap();
+        writer.insert_batch(&[at(1, b"/tmp/second")]).unwrap();
+        drop(writer);
+        drop(store);
+        let names = |args: &[&str]| -> Vec<String> {
+            let out = Command::cargo_bin("warden")
+                .unwrap()
+                .args(["events", "--data-dir", path_str(&data), "--format", "json"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|line| {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    v["file"]["name"].as_str().unwrap().to_string()
+                })
+                .collect()
+        };
+        assert_eq!(names(&[]), ["first", "second", "third"]);
+        // The last two stored, in time order.
+        assert_eq!(names(&["--limit", "2"]), ["first", "second"]);
+    }
+
     /// A damaged block of the store is said on standard error; what can be read is printed.
     #[test]
     fn a_damaged_block_is_reported_and_the_rest_printed() {
