@@ -707,14 +707,7 @@ impl Agent {
     /// bounded the same way: the fork and exec of a process that is gone by then are known.
     fn step(&mut self, wait: Duration) {
         let mut handled = 0;
-        // eBPF first: its records are in kernel order per process and need no holding, and a
-        // process's exec must reach the table before the file and network events it causes.
-        // Each queue is drained item by item through a clone of its receiver (a reference
-        // count), not collected into a fresh Vec per pass: growing those Vecs was most of the
-        // agent's time in malloc under load (each large request consolidates glibc's free
-        // lists). A pass takes what was queued when it began, so one busy source cannot keep
-        // the others waiting.
-        // Read before the queues' lengths: what they promise is then in the queues.
+        // Read before the queues' lengths are: what it promises is then in the queues.
         self.processes_caught_up = [
             self.ebpf.as_ref().map(|(s, _)| s.caught_up_to()),
             self.connector.as_ref().map(|(s, _)| s.caught_up_to()),
@@ -722,6 +715,13 @@ impl Agent {
         .into_iter()
         .flatten()
         .min();
+        // eBPF first: its records are in kernel order per process and need no holding, and a
+        // process's exec must reach the table before the file and network events it causes.
+        // Each queue is drained item by item through a clone of its receiver (a reference
+        // count), not collected into a fresh Vec per pass: growing those Vecs was most of the
+        // agent's time in malloc under load (each large request consolidates glibc's free
+        // lists). A pass takes what was queued when it began, so one busy source cannot keep
+        // the others waiting.
         if let Some(rx) = self.ebpf.as_ref().map(|(_, rx)| rx.clone()) {
             for record in rx.try_iter().take(rx.len()) {
                 handled += 1;
