@@ -26,6 +26,11 @@ pub fn bounded_lazy<T>(capacity: usize) -> (BoundedSender<T>, Receiver<T>) {
 }
 
 impl<T> BoundedSender<T> {
+    /// How many more items the queue takes now.
+    pub fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.tx.len())
+    }
+
     /// Queues `value`, or gives it back when the queue is full or its receiver gone.
     pub fn try_send(&self, value: T) -> Result<(), T> {
         if self.tx.len() >= self.capacity {
@@ -43,7 +48,9 @@ mod tests {
     fn refuses_beyond_capacity_and_accepts_again_once_drained() {
         let (tx, rx) = bounded_lazy(2);
         assert!(tx.try_send(1).is_ok());
+        assert_eq!(tx.room(), 1);
         assert!(tx.try_send(2).is_ok());
+        assert_eq!(tx.room(), 0);
         assert_eq!(tx.try_send(3), Err(3));
         assert_eq!(rx.recv().unwrap(), 1);
         assert!(tx.try_send(4).is_ok());

@@ -261,9 +261,61 @@ fn threads_are_not_processes_and_signals_are_told() {
             Record::Attr(a) => a.pid == tid,
             Record::File(f) => f.pid == tid,
             Record::Net(n) => n.pid == tid,
+            Record::CaughtUp(_) => false,
         }),
         "thread {tid} seen as a process"
     );
+}
+
+/// The reader says in its queue how far it has caught up with the kernel: a process that has
+/// exited before an instant has its fork, exec and exit ahead of the first mark at or past it.
+#[test]
+fn caught_up_marks_follow_what_they_vouch_for() {
+    let _one = serialize();
+    let Some((mut src, rx)) = source() else {
+        return;
+    };
+    for _ in 0..5 {
+        let mut child = Command::new("/bin/true").spawn().unwrap();
+        let pid = child.id();
+        assert!(child.wait().unwrap().success());
+        let exited = procfs::boottime_ns();
+        let records = collect(&rx, |seen| {
+            seen.iter()
+                .any(|r| matches!(r, Record::CaughtUp(at) if *at >= exited))
+        });
+        let mark = records
+            .iter()
+            .position(|r| matches!(r, Record::CaughtUp(at) if *at >= exited))
+            .unwrap();
+        let before = &records[..mark];
+        assert!(
+            before
+                .iter()
+                .any(|r| matches!(r, Record::Fork(f) if f.pid == pid)),
+            "no fork of {pid} before the mark"
+        );
+        assert!(
+            exec_of(before, pid).is_some(),
+            "no exec of {pid} before the mark"
+        );
+        assert!(
+            before
+                .iter()
+                .any(|r| matches!(r, Record::Exit(x) if x.pid == pid)),
+            "no exit of {pid} before the mark"
+        );
+        // Marks only move forward.
+        let marks: Vec<u64> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::CaughtUp(at) => Some(*at),
+                _ => None,
+            })
+            .collect();
+        assert!(marks.windows(2).all(|w| w[0] <= w[1]), "{marks:?}");
+    }
+    src.stop();
 }
 
 #[test]

@@ -14,7 +14,7 @@
 pub mod record;
 pub mod uring;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -167,8 +167,6 @@ pub enum EbpfError {
 pub struct EbpfSource {
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<EbpfStats>>,
-    /// See [`EbpfSource::caught_up_to`].
-    caught_up: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
     parts: Parts,
 }
@@ -214,9 +212,7 @@ impl EbpfSource {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(EbpfStats::default()));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let caught_up = Arc::new(AtomicU64::new(0));
-        let (thread_stop, thread_stats, thread_caught_up) =
-            (stop.clone(), stats.clone(), caught_up.clone());
+        let (thread_stop, thread_stats) = (stop.clone(), stats.clone());
         // Loaded inside the thread that reads it: the loaded object then never crosses threads.
         let thread = std::thread::Builder::new()
             .name("warden-ebpf".into())
@@ -227,7 +223,7 @@ impl EbpfSource {
                     // SAFETY: malloc_trim has no preconditions.
                     unsafe { libc::malloc_trim(0) };
                     let _ = ready_tx.send(Ok(loaded.parts.clone()));
-                    loaded.read(&tx, &thread_stop, &thread_stats, &thread_caught_up);
+                    loaded.read(&tx, &thread_stop, &thread_stats);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -239,7 +235,6 @@ impl EbpfSource {
                 EbpfSource {
                     stop,
                     stats,
-                    caught_up,
                     thread: Some(thread),
                     parts,
                 },
@@ -315,14 +310,6 @@ impl EbpfSource {
     /// reported, else attached or why not (not x86-64).
     pub fn network_compat_tcp(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.network_compat_tcp)
-    }
-
-    /// A `CLOCK_BOOTTIME` instant (ns) before which every record the programs wrote has been
-    /// passed on (into the receiver, or counted lost): the start of the reader's last drain
-    /// that emptied the ring. Another source's event of a process, received before this, finds
-    /// that process's fork and exec in the receiver. 0 until the first drain.
-    pub fn caught_up_to(&self) -> u64 {
-        self.caught_up.load(Ordering::Acquire)
     }
 
     /// A snapshot of the counters.
@@ -595,16 +582,10 @@ impl Loaded {
     }
 
     #[cfg(not(warden_bpf))]
-    fn read(self, _: &BoundedSender<Record>, _: &AtomicBool, _: &Mutex<EbpfStats>, _: &AtomicU64) {}
+    fn read(self, _: &BoundedSender<Record>, _: &AtomicBool, _: &Mutex<EbpfStats>) {}
 
     #[cfg(warden_bpf)]
-    fn read(
-        mut self,
-        tx: &BoundedSender<Record>,
-        stop: &AtomicBool,
-        shared: &Mutex<EbpfStats>,
-        caught_up: &AtomicU64,
-    ) {
+    fn read(mut self, tx: &BoundedSender<Record>, stop: &AtomicBool, shared: &Mutex<EbpfStats>) {
         use std::os::fd::AsRawFd;
         let mut stats = EbpfStats::default();
         let mut last_publish = Instant::now();
@@ -655,7 +636,8 @@ impl Loaded {
                 }
             }
             stats.records += drained;
-            caught_up.store(drain_began, Ordering::Release);
+            // In the queue, after what it vouches for (dropped, like a record, when full).
+            let _ = tx.try_send(Record::CaughtUp(drain_began));
             if last_publish.elapsed() >= Duration::from_millis(500) || drained == 0 {
                 if let Some(compat) = &mut self.compat {
                     compat.prune(&mut self.ebpf, &mut stats);

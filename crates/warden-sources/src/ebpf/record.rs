@@ -381,6 +381,11 @@ pub enum Record {
     File(Box<FileRecord>),
     /// A network call.
     Net(Box<NetRecord>),
+    /// Not the kernel's: the reader has passed on every record the programs wrote before this
+    /// `CLOCK_BOOTTIME` instant (ns). Sent after each drain that emptied the ring, so what
+    /// takes records in order knows how far it has caught up with the kernel, and that the
+    /// fork and exec of a process another source saw act are behind it.
+    CaughtUp(u64),
 }
 
 /// Why a record could not be decoded.

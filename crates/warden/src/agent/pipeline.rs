@@ -40,8 +40,9 @@ use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
 use super::status::{SourceStatus, Status};
 
-/// Events waiting for the store writer; when it falls behind (a burst beyond its ~90,000 rows/s),
-/// events are dropped and counted. ~25 MiB at most.
+/// Events waiting for the store writer. When it falls behind (a burst beyond its ~90,000
+/// rows/s), the pipeline stops taking from the sources, whose queues then fill, then drop and
+/// count. ~25 MiB at most.
 const STORE_QUEUE: usize = 32_768;
 /// File events waiting for the pipeline.
 const FANOTIFY_QUEUE: usize = 65_536;
@@ -57,6 +58,8 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// event reaches the store a few tens of milliseconds later.
 const COALESCE: Duration = Duration::from_millis(50);
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long a pass that found the store's queue full waits before the next.
+const STORE_WAIT: Duration = Duration::from_micros(250);
 
 fn now_ns() -> i64 {
     SystemTime::now()
@@ -215,11 +218,13 @@ struct Agent {
     told_attr_changes: std::collections::HashMap<(u32, Vec<u8>), Instant>,
     /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
-    /// As this pass began, the instant (`CLOCK_BOOTTIME` ns) before which the process sources
-    /// (eBPF, or the connector) had passed on all the kernel gave them (`caught_up_to`): the
-    /// forks and execs made before it are in the table, or held for audit's execs. None
-    /// without either.
-    processes_caught_up: Option<u64>,
+    /// The instant (`CLOCK_BOOTTIME` ns) before which eBPF had passed on all the kernel gave it,
+    /// as of the last of its records applied ([`Record::CaughtUp`]): the forks and execs made
+    /// before it are in the table.
+    ebpf_caught_up: u64,
+    /// The same for the connector ([`ProcConnectorSource::caught_up_to`]): its forks and execs
+    /// are in the table, or its execs are waiting for audit's.
+    connector_caught_up: u64,
 }
 
 type AuditExec = warden_sources::audit::exec::ExecEvent;
@@ -645,7 +650,8 @@ impl Agent {
             attr_calls: fanotify.is_some()
                 && (ebpf_attribute_calls || (audit_attribute_calls && audit.is_some())),
             told_attr_changes: std::collections::HashMap::new(),
-            processes_caught_up: None,
+            ebpf_caught_up: 0,
+            connector_caught_up: 0,
             fanotify,
             ebpf,
             ns_per_tick: 1_000_000_000 / ticks.max(1),
@@ -702,33 +708,38 @@ impl Agent {
     /// by more than a second), so a lost event on one side never stalls the other. A process's
     /// network and file events (audit's, in order behind its exec; fanotify's, while the
     /// connector has announced an exec audit has not delivered) wait the same way, so they
-    /// name the image that made them. And every such event waits until the process source
-    /// (eBPF or the connector) has passed on all it had when the event came (`caught_up_to`),
-    /// bounded the same way: the fork and exec of a process that is gone by then are known.
+    /// name the image that made them. And every such event waits until what the process
+    /// source (eBPF or the connector) had when the event came is applied, bounded the same
+    /// way: the fork and exec of a process that is gone by then are known.
     fn step(&mut self, wait: Duration) {
         let mut handled = 0;
-        // Read before the queues' lengths are: what it promises is then in the queues.
-        self.processes_caught_up = [
-            self.ebpf.as_ref().map(|(s, _)| s.caught_up_to()),
-            self.connector.as_ref().map(|(s, _)| s.caught_up_to()),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        // A pass takes from the sources no more than the store's queue has room for: a burst
+        // beyond the store writer's pace then waits in the sources' queues (and the kernel's)
+        // rather than being dropped at the store. The last pass, at stop, takes everything.
+        let mut room = if wait.is_zero() {
+            usize::MAX
+        } else {
+            self.store_room()
+        };
         // eBPF first: its records are in kernel order per process and need no holding, and a
         // process's exec must reach the table before the file and network events it causes.
         // Each queue is drained item by item through a clone of its receiver (a reference
         // count), not collected into a fresh Vec per pass: growing those Vecs was most of the
         // agent's time in malloc under load (each large request consolidates glibc's free
         // lists). A pass takes what was queued when it began, so one busy source cannot keep
-        // the others waiting.
+        // the others waiting. How far eBPF has caught up with the kernel comes in its queue.
         if let Some(rx) = self.ebpf.as_ref().map(|(_, rx)| rx.clone()) {
-            for record in rx.try_iter().take(rx.len()) {
+            let take = rx.len().min(room);
+            for record in rx.try_iter().take(take) {
                 handled += 1;
                 self.on_ebpf(record);
             }
+            room -= take;
         }
-        if let Some(rx) = self.connector.as_ref().map(|(_, rx)| rx.clone()) {
+        // The connector's queue holds forks, execs and exits only: taken whole, so what its
+        // progress (read before the queue's length) vouches for is applied.
+        if let Some((source, rx)) = self.connector.as_ref().map(|(s, rx)| (s, rx.clone())) {
+            self.connector_caught_up = source.caught_up_to();
             for event in rx.try_iter().take(rx.len()) {
                 handled += 1;
                 match event {
@@ -740,8 +751,13 @@ impl Agent {
                 }
             }
         }
+        // What waits here for its process is on its way to the store too. (eBPF's records
+        // are not held back by it: the progress they carry is what releases it.)
+        room = room.saturating_sub(self.pending.len());
         if let Some(rx) = self.audit.as_ref().map(|(_, rx)| rx.clone()) {
-            for output in rx.try_iter().take(rx.len()) {
+            let take = rx.len().min(room);
+            room -= take;
+            for output in rx.try_iter().take(take) {
                 handled += 1;
                 match output {
                     AuditOutput::Exec(exec) => {
@@ -766,14 +782,18 @@ impl Agent {
             }
         }
         if let Some((_, rx)) = &self.fanotify {
-            for event in rx.try_iter().take(rx.len()) {
+            for event in rx.try_iter().take(rx.len().min(room)) {
                 handled += 1;
                 self.pending
                     .push_back(Waiting::now(Held::Fanotify(Box::new(event))));
             }
         }
         self.release(wait.is_zero());
-        if handled == 0 {
+        if handled == 0 && room == 0 {
+            // The store is behind: wait for its writer, briefly. A pass after the usual pause
+            // would leave the pipeline idle while the sources' queues fill.
+            std::thread::sleep(STORE_WAIT);
+        } else if handled == 0 {
             let mut select = crossbeam_channel::Select::new();
             if let Some((_, rx)) = &self.ebpf {
                 select.recv(rx);
@@ -813,7 +833,22 @@ impl Agent {
         // the process's later events wait behind it, so they name the new image.
         let mut blocked = std::collections::HashSet::new();
         let mut keep = std::collections::VecDeque::new();
+        let processes_caught_up = self.processes_caught_up();
+        // Each held event makes one event at most: the queue's room is read again only when
+        // this count runs out.
+        let mut store_room = self.store_room();
         while let Some(waiting) = self.pending.pop_front() {
+            if store_room == 0 && !all {
+                store_room = self.store_room();
+            }
+            if store_room == 0 && !all {
+                // Held until the writer has room, in order: dropped at the store it would be
+                // lost, and the sources' queues are the place to wait.
+                keep.push_back(waiting);
+                keep.extend(self.pending.drain(..));
+                break;
+            }
+            store_room = store_room.saturating_sub(1);
             let Waiting {
                 since, since_ns, ..
             } = waiting;
@@ -825,8 +860,7 @@ impl Agent {
             // fork and exec are known. Else a process that changed a file and exited at once
             // (cp, mv, rm in a script) would be named by its pid alone (its /proc entry is gone
             // by then), or by the image it forked from.
-            let processes_behind =
-                !expired && self.processes_caught_up.is_some_and(|at| at < since_ns);
+            let processes_behind = !expired && processes_caught_up.is_some_and(|at| at < since_ns);
             match waiting.held {
                 Held::Exec(exec) => {
                     let seen = self.connector_execs.get(&pid).copied().unwrap_or(0) > 0;
@@ -894,6 +928,23 @@ impl Agent {
             }
         }
         self.pending_exits = keep;
+    }
+
+    /// How many more events the store's queue takes now (no limit without a store).
+    fn store_room(&self) -> usize {
+        self.store_tx.as_ref().map_or(usize::MAX, |tx| tx.room())
+    }
+
+    /// The instant (`CLOCK_BOOTTIME` ns) before which every fork and exec the process sources
+    /// (eBPF, or the connector) saw has been applied; None without either.
+    fn processes_caught_up(&self) -> Option<u64> {
+        [
+            self.ebpf.as_ref().map(|_| self.ebpf_caught_up),
+            self.connector.as_ref().map(|_| self.connector_caught_up),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn take_connector_exec(&mut self, pid: u32) {
@@ -1008,6 +1059,7 @@ impl Agent {
             Record::Attr(call) => self.on_attr_call(&call),
             Record::File(file) => self.on_file_record(&file),
             Record::Net(net) => self.on_net_record(&net),
+            Record::CaughtUp(at) => self.ebpf_caught_up = at,
         }
     }
 
@@ -1300,7 +1352,8 @@ impl Agent {
         self.emit(EventKind::Exec(exec), fact.time_ns);
     }
 
-    /// Hands one event to every sink. Never blocks: a full store queue drops and counts.
+    /// Hands one event to every sink. Never blocks: a full store queue drops and counts (a
+    /// pass takes no more from the sources than the queue has room for, so this is rare).
     fn emit(&mut self, kind: EventKind, time_ns: i64) {
         let event = Event {
             time_ns,
