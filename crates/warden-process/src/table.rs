@@ -512,6 +512,14 @@ impl ProcessTable {
         Some(self.view(self.entries.get(id)?, false))
     }
 
+    /// When the process now holding `pid` exited (boot-time ns), if it has; None when it is
+    /// live, unknown, or only found gone by a sweep (its real exit may still come).
+    pub fn exited_at(&self, pid: u32) -> Option<u64> {
+        let id = self.by_pid.get(&pid)?;
+        let exit = self.entries.get(id)?.exit.as_ref()?;
+        (!exit.swept).then_some(exit.boot_ns)
+    }
+
     /// The process holding `pid`, loaded from `src` (with its parent linked if known) when the
     /// table lacks it. The caller uses it before [`on_fork`](Self::on_fork) for a parent the
     /// table may not know, since forks carry no /proc lookups of their own.

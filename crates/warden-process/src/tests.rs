@@ -440,6 +440,37 @@ fn an_exit_arriving_after_the_sweep_is_still_reported() {
     assert_eq!(t.stats().unknown_exits, 0);
 }
 
+/// When a process exited bounds when its other events happened: known from its exit only
+/// (not from a sweep, which finds it gone at some later time), until its pid is reused.
+#[test]
+fn exited_at_is_the_exit_of_the_pids_current_process() {
+    let mut t = base();
+    assert_eq!(t.exited_at(1000), None, "live");
+    assert_eq!(t.exited_at(4242), None, "unknown");
+    t.on_fork(&fork(1000, 2000, 20 * SEC)).unwrap();
+    t.on_exit(&exit(2000, 21 * SEC)).unwrap();
+    assert_eq!(t.exited_at(2000), Some(21 * SEC));
+    // The pid reused: the new process is live.
+    t.on_fork(&fork(1000, 2000, 22 * SEC)).unwrap();
+    assert_eq!(t.exited_at(2000), None);
+    // Swept (gone from /proc, its exit not yet here): no exit time yet; then its exit's.
+    t.on_fork(&fork(900, 3000, 23 * SEC)).unwrap();
+    let mut proc = FakeProc::default();
+    for p in [
+        seed(1, 0, 1, "/sbin/init"),
+        seed(900, 1, 500, "/usr/sbin/sshd"),
+        seed(1000, 900, 1000, "/bin/bash"),
+        seed(2000, 1000, 2200, "/bin/bash"),
+    ] {
+        proc.0.insert(p.pid, p);
+    }
+    assert_eq!(t.sweep(30 * SEC, &proc), 1);
+    assert_eq!(t.exited_at(3000), None);
+    t.on_exit(&exit(3000, 24 * SEC)).unwrap();
+    assert_eq!(t.exited_at(3000), Some(24 * SEC));
+    t.check_invariants();
+}
+
 #[test]
 fn derived_ticks_far_from_exact_are_another_process() {
     let mut t = base();

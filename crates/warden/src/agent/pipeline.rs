@@ -1275,7 +1275,13 @@ impl Agent {
                 return;
             }
         }
-        let time_ns = ev.time_ns;
+        // fanotify stamps no time: the event's is when it was read, up to a few milliseconds
+        // late. A process changes nothing after its exit, so that bounds it: a script's cp,
+        // chmod, mv then keep their order.
+        let time_ns = match self.table.exited_at(ev.pid) {
+            Some(exit_ns) => ev.time_ns.min(self.boot_time_ns + exit_ns as i64),
+            None => ev.time_ns,
+        };
         let process = self.subject(ev.pid);
         match fanotify_file_event(ev, process, &self.files) {
             Ok(mut event) => {
