@@ -28,6 +28,11 @@ impl ProcSource for FakeProc {
     }
 }
 
+/// /proc as these processes only.
+fn proc_of(procs: impl IntoIterator<Item = SeedProcess>) -> FakeProc {
+    FakeProc(procs.into_iter().map(|p| (p.pid, p)).collect())
+}
+
 fn table() -> ProcessTable {
     ProcessTable::new(BOOT, 100, BOOT_TIME_NS, TableConfig::default())
 }
@@ -385,14 +390,11 @@ fn cap_evicts_exited_then_live_leaves() {
 fn sweep_retires_processes_whose_exit_was_lost() {
     let mut t = base();
     t.on_fork(&fork(1000, 2000, 20 * SEC)).unwrap();
-    let mut proc = FakeProc::default();
-    for p in [
+    let proc = proc_of([
         seed(1, 0, 1, "/sbin/init"),
         seed(900, 1, 500, "/usr/sbin/sshd"),
-    ] {
-        proc.0.insert(p.pid, p);
-    }
-    proc.0.insert(1000, seed(1000, 900, 7777, "/bin/other")); // pid reused
+        seed(1000, 900, 7777, "/bin/other"), // pid reused
+    ]);
     assert_eq!(t.sweep(60 * SEC, &proc), 2);
     assert!(
         t.get_key(&key(2000, 2000)).is_some(),
@@ -409,14 +411,11 @@ fn sweep_retires_processes_whose_exit_was_lost() {
 fn an_exit_arriving_after_the_sweep_is_still_reported() {
     let mut t = base();
     t.on_fork(&fork(900, 2000, 20 * SEC)).unwrap();
-    let mut proc = FakeProc::default();
-    for p in [
+    let mut proc = proc_of([
         seed(1, 0, 1, "/sbin/init"),
         seed(900, 1, 500, "/usr/sbin/sshd"),
         seed(1000, 900, 1000, "/bin/bash"),
-    ] {
-        proc.0.insert(p.pid, p);
-    }
+    ]);
     assert_eq!(t.sweep(21 * SEC, &proc), 1);
     t.check_invariants();
     let mut late = exit(2000, 21 * SEC + 1);
@@ -455,15 +454,12 @@ fn exited_at_is_the_exit_of_the_pids_current_process() {
     assert_eq!(t.exited_at(2000), None);
     // Swept (gone from /proc, its exit not yet here): no exit time yet; then its exit's.
     t.on_fork(&fork(900, 3000, 23 * SEC)).unwrap();
-    let mut proc = FakeProc::default();
-    for p in [
+    let proc = proc_of([
         seed(1, 0, 1, "/sbin/init"),
         seed(900, 1, 500, "/usr/sbin/sshd"),
         seed(1000, 900, 1000, "/bin/bash"),
         seed(2000, 1000, 2200, "/bin/bash"),
-    ] {
-        proc.0.insert(p.pid, p);
-    }
+    ]);
     assert_eq!(t.sweep(30 * SEC, &proc), 1);
     assert_eq!(t.exited_at(3000), None);
     t.on_exit(&exit(3000, 24 * SEC)).unwrap();
