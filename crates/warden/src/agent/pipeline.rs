@@ -179,8 +179,9 @@ struct Agent {
     /// Connector exits held back briefly: the audit exec of the same process travels a longer
     /// path (records assembled until EOE), and must reach the table before its exit does.
     pending_exits: std::collections::VecDeque<(Instant, ProcEvent)>,
-    /// Audit events (and the file events of other sources) waiting for the connector's view of
-    /// the same process, in arrival order (see [`Agent::step`]).
+    /// Audit events (and the file events of other sources) waiting for the process source's
+    /// view of the same process, then for room in the store's queue, in arrival order (see
+    /// [`Agent::step`]).
     pending: std::collections::VecDeque<Waiting>,
     /// Connector execs not yet matched by an audit exec, by pid.
     connector_execs: std::collections::HashMap<u32, u32>,
