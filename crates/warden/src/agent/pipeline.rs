@@ -238,11 +238,26 @@ struct Waiting {
     held: Held,
 }
 
-impl Waiting {
-    fn now(held: Held) -> Waiting {
+/// Now, on both clocks: read once per batch taken from a queue, after its length, so it is no
+/// earlier than any of the batch's arrivals (two clock reads per pass, not per event).
+#[derive(Clone, Copy)]
+struct Arrival {
+    at: Instant,
+    boot_ns: u64,
+}
+
+impl Arrival {
+    fn now() -> Arrival {
+        Arrival {
+            at: Instant::now(),
+            boot_ns: procfs::boottime_ns(),
+        }
+    }
+
+    fn of(self, held: Held) -> Waiting {
         Waiting {
-            since: Instant::now(),
-            since_ns: procfs::boottime_ns(),
+            since: self.at,
+            since_ns: self.boot_ns,
             held,
         }
     }
@@ -757,21 +772,22 @@ impl Agent {
         room = room.saturating_sub(self.pending.len());
         if let Some(rx) = self.audit.as_ref().map(|(_, rx)| rx.clone()) {
             let take = rx.len().min(room);
+            let came = Arrival::now();
             room -= take;
             for output in rx.try_iter().take(take) {
                 handled += 1;
                 match output {
                     AuditOutput::Exec(exec) => {
-                        self.pending.push_back(Waiting::now(Held::Exec(exec)));
+                        self.pending.push_back(came.of(Held::Exec(exec)));
                     }
                     AuditOutput::Net(net) if self.network.is_some() => {
-                        self.pending.push_back(Waiting::now(Held::Net(net)));
+                        self.pending.push_back(came.of(Held::Net(net)));
                     }
                     AuditOutput::File(op)
                         if self.audit_files
                             || (self.audit_attr_calls && op.call.changes_attributes()) =>
                     {
-                        self.pending.push_back(Waiting::now(Held::File(op)));
+                        self.pending.push_back(came.of(Held::File(op)));
                     }
                     AuditOutput::Net(_) | AuditOutput::File(_) => {
                         self.skipped.count("audit/unwanted_view");
@@ -783,10 +799,12 @@ impl Agent {
             }
         }
         if let Some((_, rx)) = &self.fanotify {
-            for event in rx.try_iter().take(rx.len().min(room)) {
+            let take = rx.len().min(room);
+            let came = Arrival::now();
+            for event in rx.try_iter().take(take) {
                 handled += 1;
                 self.pending
-                    .push_back(Waiting::now(Held::Fanotify(Box::new(event))));
+                    .push_back(came.of(Held::Fanotify(Box::new(event))));
             }
         }
         self.release(wait.is_zero());
