@@ -386,7 +386,7 @@ impl<'a> Ecs<'a> {
         let local = e.local.as_ref().and_then(Endpoint::of);
         let remote = e.remote.as_ref().and_then(Endpoint::of);
         match e.action {
-            NetAction::Connect | NetAction::Send => {
+            NetAction::Connect | NetAction::ConnectResult | NetAction::Send => {
                 self.source = local;
                 self.destination = remote;
             }

@@ -22,7 +22,8 @@ pub enum EventKind {
     Exec(ExecEvent),
     Fork(ForkEvent),
     Exit(ExitEvent),
-    /// A socket call: connect, accept, bind, listen, send, receive.
+    /// A socket call (connect, accept, bind, listen, send, receive), or a non-blocking
+    /// connect's outcome.
     Network(NetworkEvent),
     /// A file change, or a read of a watched (sensitive) file.
     File(FileEvent),
@@ -228,16 +229,20 @@ pub enum NetAction {
     Send,
     /// recvfrom(2) with an address.
     Receive,
+    /// The end of the TCP handshake a non-blocking connect began (the connect returned
+    /// `EINPROGRESS`): established, or failed with its error. Not a call: the kernel's.
+    ConnectResult,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 6] = [
+    pub const ALL: [NetAction; 7] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
         NetAction::Listen,
         NetAction::Send,
         NetAction::Receive,
+        NetAction::ConnectResult,
     ];
 
     pub fn name(self) -> &'static str {
@@ -248,6 +253,7 @@ impl NetAction {
             NetAction::Listen => "listen",
             NetAction::Send => "send",
             NetAction::Receive => "receive",
+            NetAction::ConnectResult => "connect_result",
         }
     }
 
@@ -258,7 +264,7 @@ impl NetAction {
     /// Which way the traffic goes, from this host's point of view (ECS `network.direction`).
     pub fn direction(self) -> &'static str {
         match self {
-            NetAction::Connect | NetAction::Send => "egress",
+            NetAction::Connect | NetAction::ConnectResult | NetAction::Send => "egress",
             NetAction::Accept | NetAction::Receive => "ingress",
             NetAction::Bind | NetAction::Listen => "unknown",
         }

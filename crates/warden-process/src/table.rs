@@ -512,6 +512,19 @@ impl ProcessTable {
         Some(self.view(self.entries.get(id)?, false))
     }
 
+    /// The process that held `pid` and started at `start_ticks`, as the subject of an activity
+    /// event, even if it has exited and its pid was reused since (until it is reaped): for
+    /// what the kernel reports after the fact, away from the process (a connect's outcome).
+    pub fn subject_started(&self, pid: u32, start_ticks: u64) -> Option<Process> {
+        let key = ProcessKey {
+            boot: self.boot,
+            pid,
+            start_ticks,
+        };
+        let id = self.by_key.get(&key)?;
+        Some(self.view(self.entries.get(id)?, false))
+    }
+
     /// When the process now holding `pid` exited (boot-time ns), if it has; None when it is
     /// live, unknown, or only found gone by a sweep (its real exit may still come).
     pub fn exited_at(&self, pid: u32) -> Option<u64> {

@@ -468,6 +468,29 @@ fn exited_at_is_the_exit_of_the_pids_current_process() {
 }
 
 #[test]
+fn subject_started_is_the_process_of_that_start_even_after_its_pid_is_reused() {
+    let mut t = base();
+    t.on_fork(&fork(1000, 2000, 20 * SEC)).unwrap(); // tick 2000
+    t.on_exit(&exit(2000, 21 * SEC)).unwrap();
+    t.on_fork(&fork(1000, 2000, 22 * SEC)).unwrap(); // the pid reused: tick 2200
+    let key_of = |p: Option<warden_core::Process>| p.and_then(|p| p.key);
+    assert_eq!(
+        key_of(t.subject(2000)),
+        Some(key(2000, 2200)),
+        "the pid's now"
+    );
+    assert_eq!(key_of(t.subject_started(2000, 2000)), Some(key(2000, 2000)));
+    assert_eq!(key_of(t.subject_started(2000, 2200)), Some(key(2000, 2200)));
+    assert_eq!(key_of(t.subject_started(2000, 2100)), None, "no such start");
+    assert_eq!(key_of(t.subject_started(4242, 2000)), None, "no such pid");
+    // Reaped: gone.
+    t.reap(21 * SEC + t.config().grace_ns + SEC);
+    assert_eq!(key_of(t.subject_started(2000, 2000)), None);
+    assert_eq!(key_of(t.subject_started(2000, 2200)), Some(key(2000, 2200)));
+    t.check_invariants();
+}
+
+#[test]
 fn derived_ticks_far_from_exact_are_another_process() {
     let mut t = base();
     t.on_fork(&fork(1000, 2000, 20 * SEC)).unwrap(); // tick 2000, derived

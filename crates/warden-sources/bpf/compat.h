@@ -242,9 +242,7 @@ struct {
 	__type(value, u32);
 } COMPAT_FOLLOWING SEC(".maps");
 
-#define TCP_SYN_SENT 2
 #define TCP_LISTEN 10
-#define SOCK_STREAM 1
 
 /* A 32-bit process's TCP connect or listen while the follower is not attached: between
  * its exec and the attach (a process that connects at once would be missed), or on a host

@@ -124,20 +124,24 @@ struct in6_addr {
 	u8 s6_addr[16];
 };
 
-/* Both ends of an inet socket, in the kernel's own words (network byte order, but skc_num). */
+/* Both ends of an inet socket, in the kernel's own words (network byte order, but skc_num), and
+ * its TCP state (TCP_SYN_SENT...). */
 struct sock_common {
 	__be32 skc_daddr;
 	__be32 skc_rcv_saddr;
 	__be16 skc_dport;
 	u16 skc_num;
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
 } __attribute__((preserve_access_index));
 
+/* With the error a failed connection left (ECONNREFUSED...). */
 struct sock {
 	struct sock_common __sk_common;
 	u16 sk_protocol;
+	int sk_err;
 } __attribute__((preserve_access_index));
 
 /* What a request will complete with: its tag, and until then the fd it was given. */

@@ -18,6 +18,9 @@
  * - sendto, sendmsg, recvfrom (attached only when datagrams are asked for: they run at every
  *   send and receive): those that name a peer (an unconnected datagram); the others leave at
  *   once.
+ * - a non-blocking connect's outcome (it returns EINPROGRESS with the handshake under way):
+ *   at the exit, when the handshake already ended (on loopback it ends inside the call); else
+ *   at the socket's leaving SYN_SENT, as a record of its own for the connecting process.
  * - io_uring's connects, accepts, binds and listens, which pass no syscall: uring.h.
  * - 32-bit processes' calls (compat syscalls and socketcall, which pass none of the
  *   tracepoints above): compat.h. */
@@ -49,10 +52,22 @@
 /* An io_uring operation whose completion found the ring's completion queue full (it is kept
  * aside for the submitter and passes no io_uring_complete). */
 #define NET_CQ_OVERFLOW 32
+/* The TCP handshake a non-blocking connect began has ended: `tcp_state` is the state it left
+ * the socket in (ESTABLISHED..., or CLOSE when it failed), `sk_err` the error it failed with
+ * (0: abandoned, the socket closed first). */
+#define NET_SETTLED 64
+/* Not a call: the outcome of an earlier connect, taken as the handshake ended (the caller's
+ * process named from the connect; `fd` the connect's; `ret` its -EINPROGRESS). */
+#define NET_OUTCOME 128
 
 #define S_IFSOCK 0140000
 #define AF_INET 2
 #define AF_INET6 10
+#define IPPROTO_TCP 6
+#define EINPROGRESS 115
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
+#define SOCK_STREAM 1
 /* sizeof(struct sockaddr_storage): every family's address fits. */
 #define NET_ADDR_CAP 128
 
@@ -70,7 +85,9 @@ struct net_record {
 	u8 remote_addr[16];
 	u32 flags;	/* NET_* */
 	u32 addr_len;	/* bytes of `addr` */
-	u32 pad;
+	u8 tcp_state;	/* NET_SETTLED: the socket's state after the handshake */
+	u8 pad;
+	u16 sk_err;	/* NET_SETTLED: the handshake's error (errno), 0 when none */
 	u8 addr[NET_ADDR_CAP];	/* the address the call named, as given (struct sockaddr) */
 };
 
@@ -117,12 +134,13 @@ static __always_inline void read_sock(struct sock *sk, short type, struct net_re
 }
 
 /* The socket of file `f` as it stands: its family, type and protocol, and for inet sockets
- * both ends. Nothing when `f` is no socket (the record's flags then say so). */
-static __always_inline void read_socket_file(struct file *f, struct net_record *r)
+ * both ends. Nothing when `f` is no socket (the record's flags then say so). Returns its
+ * `struct sock`, NULL when none. */
+static __always_inline struct sock *read_socket_file(struct file *f, struct net_record *r)
 {
 	u8 head[SOCK_HEAD];
 	if (!f || bpf_probe_read_kernel(head, FILE_HEAD, f))
-		return;
+		return NULL;
 	struct inode *inode = NULL;
 	struct socket *socket = NULL;
 	PICK(f, head, FILE_HEAD, struct file, f_inode, inode);
@@ -130,21 +148,78 @@ static __always_inline void read_socket_file(struct file *f, struct net_record *
 	u16 mode = 0;
 	if (!inode || bpf_probe_read_kernel(&mode, sizeof(mode),
 					    (void *)inode + bpf_core_field_offset(struct inode, i_mode)))
-		return;
+		return NULL;
 	if ((mode & S_IFMT) != S_IFSOCK || !socket ||
 	    bpf_probe_read_kernel(head, SOCKET_HEAD, socket))
-		return;
+		return NULL;
 	short type = 0;
 	struct sock *sk = NULL;
 	PICK(socket, head, SOCKET_HEAD, struct socket, type, type);
 	PICK(socket, head, SOCKET_HEAD, struct socket, sk, sk);
 	read_sock(sk, type, r, head);
+	return sk;
 }
 
 /* The socket behind `fd`, likewise. */
-static __always_inline void read_socket(struct task_struct *task, s32 fd, struct net_record *r)
+static __always_inline struct sock *read_socket(struct task_struct *task, s32 fd,
+						struct net_record *r)
 {
-	read_socket_file(current_file(task, fd), r);
+	return read_socket_file(current_file(task, fd), r);
+}
+
+/* Non-blocking connects whose handshake is under way, by their `struct sock`: the process
+ * that connected, its fd, and the local end the kernel chose (a failed handshake's socket no
+ * longer has it as it closes), for the record of the outcome. An entry leaves as the socket
+ * leaves SYN_SENT (a socket is freed only after it is closed, which leaves it too). LRU: more
+ * handshakes than this under way at once, and the oldest's outcome goes unrecorded. */
+struct connecting {
+	u64 start_ns;
+	u32 tgid;
+	s32 fd;
+	u8 local_addr[16];
+	u16 local_port;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, struct connecting);
+} CONNECTING SEC(".maps");
+
+/* The handshake's end, as the socket `sk` stands in `state`: what it failed with, if it did. */
+static __always_inline void settle(struct net_record *r, struct sock *sk, u8 state)
+{
+	int err = 0;
+	if (state == TCP_CLOSE)
+		bpf_probe_read_kernel(&err, sizeof(err),
+				      (void *)sk + bpf_core_field_offset(struct sock, sk_err));
+	r->flags |= NET_SETTLED;
+	r->tcp_state = state;
+	r->sk_err = err > 0 && err < 0x10000 ? err : 0;
+}
+
+/* A TCP connect that returned EINPROGRESS: noted for the state-change program below, unless
+ * its handshake already ended (loopback's ends inside the call) — then this record carries the
+ * outcome. Noted before the state is looked at, and whoever takes the note out records the
+ * outcome, so that a handshake ending meanwhile is recorded once. */
+static __always_inline void await_handshake(struct net_record *r, struct sock *sk)
+{
+	if (!sk || r->protocol != IPPROTO_TCP || (r->family != AF_INET && r->family != AF_INET6))
+		return;
+	u64 key = (u64)sk;
+	struct connecting c = {.start_ns = r->h.start_ns,
+			       .tgid = r->h.tgid,
+			       .fd = r->fd,
+			       .local_port = r->local_port};
+	__builtin_memcpy(c.local_addr, r->local_addr, sizeof(c.local_addr));
+	if (bpf_map_update_elem(&CONNECTING, &key, &c, 0))
+		return;
+	u8 state = TCP_SYN_SENT;
+	bpf_probe_read_kernel(&state, sizeof(state),
+			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_state));
+	if (state != TCP_SYN_SENT && !bpf_map_delete_elem(&CONNECTING, &key))
+		settle(r, sk, state);
 }
 
 /* Copies the address the call named (`len` bytes as the caller said): from its memory, or
@@ -205,8 +280,10 @@ static __always_inline void net_call(u32 call, s64 ret, s32 fd, s32 socket_fd, c
 		return;
 	struct net_record r = {};
 	net_record_begin(&r, task, call, ret, fd);
-	read_socket(task, socket_fd, &r);
+	struct sock *sk = read_socket(task, socket_fd, &r);
 	read_addr(&r, addr, len);
+	if (call == NCALL_connect && ret == -EINPROGRESS)
+		await_handshake(&r, sk);
 	net_record_send(&r);
 }
 
@@ -304,5 +381,41 @@ int warden_recvfrom_x(struct sys_exit *ctx)
 		return 0;
 	s32 fd = SYSCALL_ARG0(regs);
 	net_call(NCALL_recvfrom, ctx->ret, fd, fd, addr, len);
+	return 0;
+}
+
+/* A TCP socket leaves SYN_SENT: the handshake of a non-blocking connect noted above has ended
+ * (ESTABLISHED; or CLOSE: refused, timed out, unreachable, or closed first). In whatever
+ * context the kernel is (a softirq, mostly), so the process comes from the note. At the start
+ * of the change: the socket's ends are still there, even as it closes. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(warden_connect_outcome, struct sock *sk, int oldstate, int newstate)
+{
+	if (oldstate != TCP_SYN_SENT)
+		return 0;
+	u64 key = (u64)sk;
+	struct connecting *noted = bpf_map_lookup_elem(&CONNECTING, &key);
+	if (!noted)
+		return 0;
+	struct connecting c = *noted;
+	if (bpf_map_delete_elem(&CONNECTING, &key))
+		return 0;
+	struct net_record r = {};
+	r.h.kind = KIND_NET;
+	r.h.tgid = c.tgid;
+	r.h.boot_ns = bpf_ktime_get_boot_ns();
+	r.h.start_ns = c.start_ns;
+	r.ret = -EINPROGRESS;
+	r.call = NCALL_connect;
+	r.fd = c.fd;
+	u8 head[SOCK_HEAD];
+	read_sock(sk, SOCK_STREAM, &r, head);
+	if (!r.local_port) {
+		r.local_port = c.local_port;
+		__builtin_memcpy(r.local_addr, c.local_addr, sizeof(r.local_addr));
+	}
+	settle(&r, sk, newstate);
+	r.flags |= NET_OUTCOME;
+	net_record_send(&r);
 	return 0;
 }

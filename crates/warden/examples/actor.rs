@@ -4,6 +4,8 @@
 //! ```text
 //! actor net            # env TCP4, TCP6 (optional), UDP, UNIX, REFUSED: ports / socket path
 //! actor datagram       # env UDP: one unconnected datagram (sendto with an address)
+//! actor handshakes     # non-blocking connects whose handshakes end after the call: late,
+//!                      # timed out, abandoned, and refused (to listeners of its own)
 //! actor files DIR SECRET
 //! actor accept-loop COUNT          # listens on 127.0.0.1, prints {"port":..}, accepts COUNT
 //! actor connect-storm PORT COUNT
@@ -51,6 +53,7 @@ fn main() -> anyhow::Result<()> {
     match arg(0)? {
         "net" => net(&mut report, &mut hold)?,
         "uring-net" => uring_net(&mut report, &mut hold)?,
+        "handshakes" => handshakes(&mut report)?,
         "datagram" => {
             let lone = UdpSocket::bind(("127.0.0.1", 0))?;
             lone.send_to(b"d", ("127.0.0.1", var("UDP")?.parse::<u16>()?))?;
@@ -126,14 +129,20 @@ fn main() -> anyhow::Result<()> {
         }
         other => {
             bail!(
-                "unknown role {other:?}: net, uring-net, datagram, files, accept-loop, connect-storm, \
+                "unknown role {other:?}: net, uring-net, handshakes, datagram, files, accept-loop, \
+                 connect-storm, \
                  file-storm, read-storm, send-storm, uring-storm, uring-file-storm, ia32-sleeper"
             )
         }
     }
     report.insert("pid".into(), std::process::id().into());
     report.insert("seconds".into(), start.elapsed().as_secs_f64().into());
-    if hold.is_empty() && !matches!(arg(0)?, "net" | "uring-net" | "datagram" | "files") {
+    if hold.is_empty()
+        && !matches!(
+            arg(0)?,
+            "net" | "uring-net" | "handshakes" | "datagram" | "files"
+        )
+    {
         println!("{}", Value::Object(report));
         return Ok(());
     }
@@ -171,6 +180,99 @@ fn net(
     hold.push(Box::new(unix));
     let refused = TcpStream::connect(("127.0.0.1", var("REFUSED")?.parse::<u16>()?));
     report.insert("refused".into(), refused.is_err().into());
+    Ok(())
+}
+
+/// Non-blocking TCP connects to 127.0.0.1 whose handshakes end after the call returned
+/// `EINPROGRESS`, each its own way: established late (a listener whose accept queue is full
+/// drops the SYN; a slot freed, the retransmit a second later completes it), timed out
+/// (`TCP_SYNCNT` 1: given up ~3 s in), abandoned (closed under way); and refused (on loopback
+/// the refusal comes inside the call). Reports each one's local port and `SO_ERROR`.
+fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
+    use nix::sys::socket::{Backlog, SockaddrIn, getsockname, getsockopt, listen, sockopt};
+    use std::net::TcpListener;
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::time::Duration;
+
+    // A listener whose accept queue (backlog 0: one connection) is full.
+    let full_listener = || -> anyhow::Result<(TcpListener, TcpStream, u16)> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        listen(&listener, Backlog::new(0)?)?;
+        let port = listener.local_addr()?.port();
+        let filler = TcpStream::connect(("127.0.0.1", port))?;
+        Ok((listener, filler, port))
+    };
+    let connect = |port: u16, syn_retries: Option<i32>| -> anyhow::Result<OwnedFd> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+        let fd = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        if let Some(n) = syn_retries {
+            // SAFETY: setsockopt(2) on our socket, with an int the size it says.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_SYNCNT,
+                    (&n as *const i32).cast(),
+                    size_of::<i32>() as libc::socklen_t,
+                )
+            };
+            anyhow::ensure!(rc == 0, "TCP_SYNCNT: {}", std::io::Error::last_os_error());
+        }
+        let peer = SockaddrIn::new(127, 0, 0, 1, port);
+        match nix::sys::socket::connect(fd.as_raw_fd(), &peer) {
+            Err(nix::errno::Errno::EINPROGRESS) => Ok(fd),
+            other => bail!("a non-blocking connect to port {port} gave {other:?}, not EINPROGRESS"),
+        }
+    };
+    let local_port = |fd: &OwnedFd| -> anyhow::Result<u16> {
+        Ok(getsockname::<SockaddrIn>(fd.as_raw_fd())?.port())
+    };
+    // Waits for the handshake's end (the socket writable) and takes its error.
+    let outcome = |fd: &OwnedFd, within: Duration| -> anyhow::Result<i32> {
+        let mut poll = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: poll(2) on one pollfd of ours.
+        let ready = unsafe { libc::poll(&mut poll, 1, within.as_millis() as i32) };
+        anyhow::ensure!(ready == 1, "no end of the handshake in {within:?}");
+        Ok(getsockopt(fd, sockopt::SocketError)?)
+    };
+
+    let (late_listener, _late_filler, late_to) = full_listener()?;
+    let late = connect(late_to, None)?;
+    report.insert("late".into(), local_port(&late)?.into());
+    std::thread::sleep(Duration::from_millis(200));
+    let _room = late_listener.accept()?;
+    report.insert(
+        "late_error".into(),
+        outcome(&late, Duration::from_secs(5))?.into(),
+    );
+
+    let (_silent_listener, _silent_filler, silent) = full_listener()?;
+    let timed_out = connect(silent, Some(1))?;
+    report.insert("timed_out".into(), local_port(&timed_out)?.into());
+    let abandoned = connect(silent, None)?;
+    report.insert("abandoned".into(), local_port(&abandoned)?.into());
+    drop(abandoned);
+
+    let refused_to = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+    let refused = connect(refused_to, None)?;
+    report.insert("refused_to".into(), refused_to.into());
+    report.insert(
+        "refused_error".into(),
+        outcome(&refused, Duration::from_secs(5))?.into(),
+    );
+    report.insert(
+        "timed_out_error".into(),
+        outcome(&timed_out, Duration::from_secs(10))?.into(),
+    );
     Ok(())
 }
 

@@ -1722,6 +1722,109 @@ fn network_calls_are_recorded(test: &str, source: &str) {
     kernel.check();
 }
 
+/// A non-blocking connect returns EINPROGRESS with its handshake under way. With eBPF its
+/// outcome is recorded as the handshake ends, for the connecting process and with both ends:
+/// established late, timed out, abandoned — each a `connect_result` after the connect that
+/// said `EINPROGRESS` — or, when it ended inside the call (a refusal on loopback), in the
+/// connect itself; never both.
+#[test]
+fn non_blocking_connects_are_recorded_with_their_outcome() {
+    let test = "non_blocking_connects_are_recorded_with_their_outcome";
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
+    let status = agent.status();
+    let detail = status_source(&status, "ebpf").expect("the ebpf source")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.contains("non-blocking connects' outcomes from TCP state changes"),
+        "{detail}"
+    );
+    let (mut child, report) = spawn_actor(&["handshakes"], &[]);
+    let pid = u64::from(child.pid());
+    let child_entity = entity(child.pid(), start_ticks(child.pid()));
+    assert_eq!(report["late_error"], 0, "{report}");
+    assert_eq!(report["timed_out_error"], libc::ETIMEDOUT, "{report}");
+    assert_eq!(report["refused_error"], libc::ECONNREFUSED, "{report}");
+    let port = |key: &str| {
+        report[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key}: {report}"))
+    };
+    let (late, timed_out, abandoned) = (port("late"), port("timed_out"), port("abandoned"));
+    let refused_to = port("refused_to");
+    let from = |local: u64| move |e: &Value| pid_of(e) == pid && port_of(&e["source"]) == local;
+    let events = agent.wait_for("the handshakes' results", |ev| {
+        [late, timed_out, abandoned]
+            .into_iter()
+            .all(|local| has(ev, "connect_result", from(local)))
+    });
+
+    for (local, what) in [
+        (late, "late"),
+        (timed_out, "timed out"),
+        (abandoned, "abandoned"),
+    ] {
+        let connect = the(&events, "connect", what, from(local));
+        assert_eq!(connect["event"]["outcome"], "success", "{connect}");
+        assert_eq!(
+            connect["warden"]["network"]["errno"], "EINPROGRESS",
+            "{connect}"
+        );
+        assert_eq!(
+            connect["warden"]["syscall_exit"],
+            -libc::EINPROGRESS,
+            "{connect}"
+        );
+        let result = the(&events, "connect_result", what, from(local));
+        assert_eq!(entity_of(result), child_entity, "{result}");
+        assert_eq!(result["destination"], connect["destination"], "{result}");
+        assert_eq!(result["source"]["ip"], "127.0.0.1", "{result}");
+        assert_eq!(result["network"]["transport"], "tcp", "{result}");
+        assert_eq!(result["network"]["direction"], "egress", "{result}");
+        assert_eq!(
+            result["warden"]["network"]["fd"],
+            connect["warden"]["network"]["fd"]
+        );
+        assert!(result["warden"]["syscall"].is_null(), "no call: {result}");
+        assert!(
+            result["@timestamp"].as_str() > connect["@timestamp"].as_str(),
+            "the result after its connect: {result} {connect}"
+        );
+        let (outcome, errno) = (
+            &result["event"]["outcome"],
+            &result["warden"]["network"]["errno"],
+        );
+        match what {
+            "late" => assert!(outcome == "success" && errno.is_null(), "{result}"),
+            "timed out" => assert!(outcome == "failure" && errno == "ETIMEDOUT", "{result}"),
+            _ => assert!(outcome == "failure" && errno.is_null(), "{result}"),
+        }
+    }
+    // The refusal: recorded once, in the connect (on loopback it comes inside the call) or
+    // as its result.
+    let to_refused = |e: &&Value| pid_of(e) == pid && port_of(&e["destination"]) == refused_to;
+    let refusals: Vec<&Value> = events.iter().filter(to_refused).collect();
+    let failed: Vec<&&Value> = refusals
+        .iter()
+        .filter(|e| e["event"]["outcome"] == "failure")
+        .collect();
+    assert_eq!(failed.len(), 1, "{refusals:?}");
+    assert_eq!(failed[0]["warden"]["network"]["errno"], "ECONNREFUSED");
+    // The CLI's class of results: the three, and the refusal's when it came apart.
+    let results = agent.events(&["--class", "connect_result", "--pid", &pid.to_string()]);
+    let apart = usize::from(action(failed[0]) == "connect_result");
+    assert_eq!(results.len(), 3 + apart, "{results:?}");
+
+    child.child.stdin.take();
+    assert!(child.wait().success());
+    agent.stop();
+    kernel.check();
+}
+
 /// io_uring's connects pass no connect(2); with eBPF they are recorded all the same, the one
 /// whose success posts no completion (`IOSQE_CQE_SKIP_SUCCESS`) too, as submitted.
 #[test]

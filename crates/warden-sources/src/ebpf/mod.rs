@@ -27,7 +27,7 @@ use crate::audit::net::NetCall;
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
     AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
-    NetRecord, Record, RecordError,
+    Handshake, NetRecord, Record, RecordError,
 };
 
 /// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.
@@ -193,6 +193,9 @@ struct Parts {
     files_compat: Option<Result<(), String>>,
     /// The program at TCP state changes for 32-bit processes (with the network programs).
     network_compat_tcp: Option<Result<(), String>>,
+    /// The program at TCP state changes for non-blocking connects' outcomes (with the
+    /// network programs).
+    connect_outcomes: Option<Result<(), String>>,
 }
 
 #[cfg(warden_bpf)]
@@ -310,6 +313,13 @@ impl EbpfSource {
     /// reported, else attached or why not (not x86-64).
     pub fn network_compat_tcp(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.network_compat_tcp)
+    }
+
+    /// Whether the outcome of a non-blocking connect (EINPROGRESS) whose handshake ends after
+    /// the call is recorded, at the socket's leaving SYN_SENT: None when network calls are not
+    /// reported, else attached or why not (no BTF tracepoint `inet_sock_set_state`).
+    pub fn connect_outcomes(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.connect_outcomes)
     }
 
     /// A snapshot of the counters.
@@ -538,6 +548,16 @@ impl Loaded {
         let network_io_uring = uring.clone().filter(|_| wanted(&network, uring_network));
         let files_io_uring = uring.filter(|_| wanted(&files, uring_files));
         let network_attached = matches!(network, Some(Ok(())));
+        // Optional: without it a connect under way at its return stays "in progress".
+        let connect_outcomes = network_attached.then(|| {
+            program::<BtfTracePoint>(&mut ebpf, "warden_connect_outcome")
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    p.load("inet_sock_set_state", &btf)
+                        .and_then(|()| p.attach().map(drop))
+                        .map_err(|e| format!("tracepoint inet_sock_set_state: {e}"))
+                })
+        });
         let files_attached = matches!(files, Some(Ok(())));
         let compat = (network_attached || files_attached).then(|| {
             Compat::load(
@@ -573,6 +593,7 @@ impl Loaded {
                     .filter(|c| c.ask.files)
                     .map(|c| c.ready.clone()),
                 network_compat_tcp: compat.as_ref().filter(|c| c.ask.tcp).map(|c| c.tcp.clone()),
+                connect_outcomes,
             },
             pairs: uring::Pairs::default(),
             compat,

@@ -364,6 +364,23 @@ pub struct NetRecord {
     /// and for inet sockets the ends it has (a bound local end, a connected peer). None when
     /// the descriptor was no socket (the call then failed with `ENOTSOCK` or `EBADF`).
     pub socket: Option<SocketFacts>,
+    /// How the TCP handshake of a connect that returned `EINPROGRESS` ended, when this record
+    /// knows: it ended inside the call (loopback's do), or this record is its `outcome`.
+    pub handshake: Option<Handshake>,
+    /// Not a call: the outcome of an earlier non-blocking connect, taken as its handshake
+    /// ended (`handshake`), for the process that connected (`fd`: the connect's). The socket
+    /// is as the handshake left it: both ends, the local one bound.
+    pub outcome: bool,
+}
+
+/// How a TCP handshake ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// The connection is established.
+    Established,
+    /// It failed with this errno (`ECONNREFUSED`, `ETIMEDOUT`, `EHOSTUNREACH`...); 0: none,
+    /// the socket was closed before the handshake ended.
+    Failed(i32),
 }
 
 /// One record of the ring buffer.
@@ -643,6 +660,11 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 addr_malformed: matches!(parsed, Some(Err(_))),
                 addr_cut: flags & NET_ADDR_CUT != 0,
                 socket,
+                handshake: (flags & NET_SETTLED != 0).then(|| match b[84] {
+                    TCP_CLOSE => Handshake::Failed(i32::from(u16_at(b, 86))),
+                    _ => Handshake::Established,
+                }),
+                outcome: flags & NET_OUTCOME != 0,
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -667,6 +689,10 @@ const NET_IO_URING: u32 = 4;
 const NET_COMPAT: u32 = 8;
 const NET_SUBMITTED: u32 = 16;
 const NET_CQ_OVERFLOW: u32 = 32;
+const NET_SETTLED: u32 = 64;
+const NET_OUTCOME: u32 = 128;
+/// The TCP state of a socket whose handshake failed (the kernel's `TCP_CLOSE`).
+const TCP_CLOSE: u8 = 7;
 
 /// The calls file records are taken at, by their number in bpf/files.h (`CALL_*`, from 1).
 pub(crate) const FILE_CALLS: [&str; 24] = [
@@ -1279,6 +1305,41 @@ mod tests {
             &family::INET.to_ne_bytes(),
         ));
         assert!(short.addr.is_none() && short.addr_malformed);
+    }
+
+    #[test]
+    fn a_handshakes_end_is_read_from_the_record() {
+        let tcp = || {
+            Sock(
+                family::INET,
+                1,
+                6,
+                (40_000, &[127, 0, 0, 1]),
+                (80, &[127, 0, 0, 1]),
+            )
+        };
+        let under_way = net_bytes(1, -libc::EINPROGRESS, Some(tcp()), &sin([127, 0, 0, 1], 80));
+        let r = net(&under_way);
+        assert_eq!((r.handshake, r.outcome), (None, false));
+        // The state the handshake left (offset 84) and its error (86), when settled.
+        let settled = |mut b: Vec<u8>, flags: u32, state: u8, err: u16| {
+            let was = u32_at(&b, 76);
+            b[76..80].copy_from_slice(&(was | flags).to_ne_bytes());
+            b[84] = state;
+            b[86..88].copy_from_slice(&err.to_ne_bytes());
+            net(&b)
+        };
+        let refused = settled(under_way.clone(), NET_SETTLED, TCP_CLOSE, 111);
+        assert_eq!(refused.handshake, Some(Handshake::Failed(111)));
+        assert!(!refused.outcome);
+        // ESTABLISHED (1), or any later state (CLOSE_WAIT, 8): the connection was made.
+        for state in [1, 8] {
+            let made = settled(under_way.clone(), NET_SETTLED | NET_OUTCOME, state, 0);
+            assert_eq!(made.handshake, Some(Handshake::Established));
+            assert!(made.outcome);
+        }
+        let abandoned = settled(under_way, NET_SETTLED | NET_OUTCOME, TCP_CLOSE, 0);
+        assert_eq!(abandoned.handshake, Some(Handshake::Failed(0)));
     }
 
     #[test]

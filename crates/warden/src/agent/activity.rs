@@ -14,7 +14,7 @@ use warden_sources::audit::net::{
     AddrRole, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
 };
 use warden_sources::audit::{FileOp, PathKind, Subject};
-use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord, NetRecord};
+use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord};
 use warden_sources::fanotify::FanotifyEvent;
 use warden_sources::socket_probe::{self, SocketFacts};
 
@@ -167,7 +167,11 @@ pub fn ebpf_network_event(
     mut process: Process,
     policy: &NetworkPolicy,
 ) -> Result<NetworkEvent, SkipReason> {
-    let action = net_action(record.call);
+    let action = if record.outcome {
+        NetAction::ConnectResult
+    } else {
+        net_action(record.call)
+    };
     if record.addr_malformed {
         return Err("network/malformed_address");
     }
@@ -187,10 +191,19 @@ pub fn ebpf_network_event(
         return Err(reason);
     }
     let in_progress = record.ret == -libc::EINPROGRESS;
-    // An io_uring operation recorded at its submission has no result yet: it succeeds unless
-    // a failure follows (recorded as an event of its own).
-    let success = record.submitted || record.ret >= 0 || in_progress;
-    let exit = (!record.submitted).then_some(i64::from(record.ret));
+    // A connect's outcome is its handshake's where known (the call's EINPROGRESS stays in
+    // `exit`). An io_uring operation recorded at its submission has no result yet: it
+    // succeeds unless a failure follows (recorded as an event of its own).
+    let success = match record.handshake {
+        Some(handshake) => handshake == Handshake::Established,
+        None => record.submitted || record.ret >= 0 || in_progress,
+    };
+    let exit = (!record.submitted && !record.outcome).then_some(i64::from(record.ret));
+    let errno = match record.handshake {
+        Some(Handshake::Failed(errno)) => errno_name(i64::from(errno)),
+        Some(Handshake::Established) => None,
+        None => exit.filter(|&ret| ret < 0).and_then(|ret| errno_name(-ret)),
+    };
     let ours = socket.and_then(|s| s.local.clone());
     let theirs = socket.and_then(|s| s.remote.clone());
     let (local, remote) = match record.call.addr_role() {
@@ -209,11 +222,12 @@ pub fn ebpf_network_event(
         process,
         action,
         source: Source::Ebpf,
-        syscall: Some(if record.io_uring {
-            format!("io_uring({})", record.call.name())
-        } else {
-            record.call.name().to_owned()
-        }),
+        // An outcome is the kernel's, at the socket's change of state: no call.
+        syscall: match (record.outcome, record.io_uring) {
+            (true, _) => None,
+            (false, true) => Some(format!("io_uring({})", record.call.name())),
+            (false, false) => Some(record.call.name().to_owned()),
+        },
         family,
         transport: transport.map(str::to_owned),
         local: local.as_ref().map(socket_address),
@@ -221,10 +235,7 @@ pub fn ebpf_network_event(
         fd: (record.fd >= 0).then_some(i64::from(record.fd)),
         success,
         exit,
-        errno: exit
-            .filter(|&ret| ret < 0)
-            .and_then(|ret| errno_name(-ret))
-            .map(str::to_owned),
+        errno: errno.map(str::to_owned),
     })
 }
 
@@ -792,6 +803,8 @@ mod tests {
             addr_malformed: false,
             addr_cut: false,
             socket,
+            handshake: None,
+            outcome: false,
         }
     }
 
@@ -913,6 +926,51 @@ mod tests {
             event(&connected_send).unwrap_err(),
             "network/connected_send"
         );
+    }
+
+    #[test]
+    fn a_non_blocking_connects_outcome_is_its_handshakes() {
+        let event = |record: &NetRecord| ebpf_network_event(record, Process::default(), &NO_PROBE);
+        let under_way = || {
+            ebpf_net(
+                NetCall::Connect,
+                -libc::EINPROGRESS,
+                Some(inet(5, 443)),
+                Some(tcp(Some(inet(1, 40_000)), Some(inet(5, 443)))),
+            )
+        };
+        // Ended inside the call: the connect has the handshake's outcome, the call's
+        // EINPROGRESS its exit.
+        let mut refused = under_way();
+        refused.handshake = Some(Handshake::Failed(libc::ECONNREFUSED));
+        let e = event(&refused).unwrap();
+        assert_eq!(e.action, NetAction::Connect);
+        assert!(!e.success);
+        assert_eq!(e.errno.as_deref(), Some("ECONNREFUSED"));
+        assert_eq!(
+            (e.exit, e.syscall.as_deref()),
+            (Some(-115), Some("connect"))
+        );
+        let mut established = under_way();
+        established.handshake = Some(Handshake::Established);
+        let e = event(&established).unwrap();
+        assert!(e.success && e.errno.is_none());
+        // Ended later: a result of its own, no call, with both ends and the connect's fd.
+        let mut timed_out = under_way();
+        (timed_out.outcome, timed_out.addr) = (true, None);
+        timed_out.handshake = Some(Handshake::Failed(libc::ETIMEDOUT));
+        let e = event(&timed_out).unwrap();
+        assert_eq!(e.action, NetAction::ConnectResult);
+        assert_eq!(e.action.direction(), "egress");
+        assert!(!e.success);
+        assert_eq!(e.errno.as_deref(), Some("ETIMEDOUT"));
+        assert_eq!((e.exit, e.syscall, e.fd), (None, None, Some(5)));
+        assert_eq!(e.remote.as_ref().and_then(SocketAddress::port), Some(443));
+        assert_eq!(e.local.as_ref().and_then(SocketAddress::port), Some(40_000));
+        // Closed before it ended: failed, with no error to name.
+        timed_out.handshake = Some(Handshake::Failed(0));
+        let e = event(&timed_out).unwrap();
+        assert!(!e.success && e.errno.is_none());
     }
 
     #[test]

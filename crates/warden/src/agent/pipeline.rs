@@ -1087,7 +1087,12 @@ impl Agent {
         let Some(policy) = self.network.clone() else {
             return;
         };
-        let process = self.subject(record.pid);
+        let process = if record.outcome {
+            // Its connect's process, which may have exited since (and its pid been reused).
+            self.subject_started(record.pid, record.start_ns)
+        } else {
+            self.subject(record.pid)
+        };
         match ebpf_network_event(record, process, &policy) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
@@ -1322,6 +1327,24 @@ impl Agent {
             && let Some(process) = self.table.subject(pid)
         {
             return process;
+        }
+        warden_core::Process {
+            pid,
+            ..Default::default()
+        }
+    }
+
+    /// The process that held `pid` and started at `start_ns` (boot time), even if it has
+    /// exited and the pid was reused since (until the table reaps it); only its pid when
+    /// neither the table nor /proc knows it any more.
+    fn subject_started(&mut self, pid: u32, start_ns: u64) -> warden_core::Process {
+        let start_ticks = start_ns / self.ns_per_tick;
+        if let Some(process) = self.table.subject_started(pid, start_ticks) {
+            return process;
+        }
+        let now = self.subject(pid);
+        if now.key.is_some_and(|key| key.start_ticks == start_ticks) {
+            return now;
         }
         warden_core::Process {
             pid,
@@ -1689,6 +1712,15 @@ fn start_ebpf(
                             Some(Err(why)) => {
                                 detail.push_str(&format!(" (not 32-bit processes': {why})"))
                             }
+                            None => {}
+                        }
+                        match pair.0.connect_outcomes() {
+                            Some(Ok(())) => detail.push_str(
+                                "; non-blocking connects' outcomes from TCP state changes",
+                            ),
+                            Some(Err(why)) => detail.push_str(&format!(
+                                " (not non-blocking connects' outcomes: {why})"
+                            )),
                             None => {}
                         }
                         if pair.0.network_compat_tcp() == Some(Ok(())) {

@@ -4,6 +4,9 @@
 //! osquery's columns, from the stored event:
 //! - `action`: the call (`connect`, `accept`, `bind`, `listen`; Warden also has `send` and
 //!   `receive`); the exact syscall (`accept4`, `socketcall(connect)`) is Warden's `syscall`.
+//!   Warden's `connect_result` is no call: the end of the TCP handshake a non-blocking connect
+//!   began (that connect's row says `in_progress`), established or failed (`errno`
+//!   `ECONNREFUSED`, `ETIMEDOUT`...; none when the socket was closed first), with both ends.
 //! - `path`: the caller's executable; `fd`: the socket's descriptor (the call's first argument);
 //!   `auid`: the login uid.
 //! - `family`: the `AF_*` number; `protocol`: the IANA number of the transport (tcp 6, udp 17,
@@ -12,7 +15,9 @@
 //!   connect the remote, accept both when known); for Unix sockets the address is the path,
 //!   `@name` for an abstract one, and `socket` holds it too (the local path, else the peer's).
 //! - `success`: 1 or 0; `status`: `succeeded`, `failed`, `in_progress` (a non-blocking connect,
-//!   errno EINPROGRESS) or `no_client` (a non-blocking accept with no connection waiting).
+//!   errno EINPROGRESS, whose handshake had not ended as the call returned) or `no_client` (a
+//!   non-blocking accept with no connection waiting). A non-blocking connect whose handshake
+//!   ended inside the call (loopback's do) has the handshake's outcome.
 
 use std::sync::OnceLock;
 
