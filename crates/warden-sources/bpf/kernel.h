@@ -144,6 +144,21 @@ struct sock {
 	int sk_err;
 } __attribute__((preserve_access_index));
 
+/* A Unix socket's own address (bound, or a listener's taken on by the connections it
+ * accepts): `len` bytes of `name`, a struct sockaddr_un. */
+struct sockaddr_un {
+	unsigned short sun_family;
+};
+
+struct unix_address {
+	int len;
+	struct sockaddr_un name[];
+} __attribute__((preserve_access_index));
+
+struct unix_sock {
+	struct unix_address *addr;
+} __attribute__((preserve_access_index));
+
 /* What a request will complete with: its tag, and until then the fd it was given. */
 struct io_cqe {
 	u64 user_data;

@@ -13,8 +13,9 @@
  * they were entered with (as the file programs do):
  * - connect, bind: the address asked for (user memory, as given) and the socket after the
  *   call (its local end, once the kernel bound it; its type and protocol);
- * - listen: the socket (its address);
- * - accept, accept4: the new connection's socket (both ends); the listening fd as the fd;
+ * - listen: the socket (its address; a Unix socket's path, read from it);
+ * - accept, accept4: the new connection's socket (both ends; a Unix one, the listener's path
+ *   it took on); the listening fd as the fd;
  * - sendto, sendmsg, recvfrom (attached only when datagrams are asked for: they run at every
  *   send and receive): those that name a peer (an unconnected datagram); the others leave at
  *   once.
@@ -59,8 +60,12 @@
 /* Not a call: the outcome of an earlier connect, taken as the handshake ended (the caller's
  * process named from the connect; `fd` the connect's; `ret` its -EINPROGRESS). */
 #define NET_OUTCOME 128
+/* `addr` is the socket's own address, read from it (a Unix listener's path: listen and accept
+ * name no address). */
+#define NET_ADDR_OWN 256
 
 #define S_IFSOCK 0140000
+#define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
@@ -249,6 +254,24 @@ static __always_inline void read_addr(struct net_record *r, const void *addr, s6
 	copy_addr(r, addr, len, false);
 }
 
+/* A Unix socket's own address as the record's address, when it has one (a listener's path:
+ * what a listen or an accept is about, though the call names none). */
+static __always_inline void read_unix_name(struct net_record *r, struct sock *sk)
+{
+	struct unix_address *ua = NULL;
+	int len = 0;
+	if (!sk || r->family != AF_UNIX ||
+	    bpf_probe_read_kernel(&ua, sizeof(ua),
+				  (void *)sk + bpf_core_field_offset(struct unix_sock, addr)) ||
+	    !ua ||
+	    bpf_probe_read_kernel(&len, sizeof(len),
+				  (void *)ua + bpf_core_field_offset(struct unix_address, len)))
+		return;
+	copy_addr(r, (void *)ua + bpf_core_field_offset(struct unix_address, name), len, true);
+	if (r->addr_len)
+		r->flags |= NET_ADDR_OWN;
+}
+
 static __always_inline void net_record_begin(struct net_record *r, struct task_struct *task,
 					     u32 call, s64 ret, s32 fd)
 {
@@ -284,6 +307,8 @@ static __always_inline void net_call(u32 call, s64 ret, s32 fd, s32 socket_fd, c
 	read_addr(&r, addr, len);
 	if (call == NCALL_connect && ret == -EINPROGRESS)
 		await_handshake(&r, sk);
+	else if (call == NCALL_listen || call == NCALL_accept || call == NCALL_accept4)
+		read_unix_name(&r, sk);
 	net_record_send(&r);
 }
 

@@ -1607,6 +1607,8 @@ fn network_calls_are_recorded(test: &str, source: &str) {
             pid_of(e) == pid && port_of(&e["destination"]) == u64::from(refused_port)
         }) && has(ev, "accept", |e| {
             pid_of(e) == me && port_of(&e["destination"]) == p4
+        }) && has(ev, "accept", |e| {
+            pid_of(e) == me && e["network"]["type"] == "unix"
         })
     });
     let child_entity = entity(child.pid(), start_ticks(child.pid()));
@@ -1680,6 +1682,13 @@ fn network_calls_are_recorded(test: &str, source: &str) {
         && port_of(&e["server"]) == p4));
     assert!(has(&events, "bind", |e| pid_of(e) == me
         && e["server"]["address"] == s(&unix_path).as_str()));
+    // The Unix listener's path, though listen and accept name no address: read from the socket.
+    assert!(has(&events, "listen", |e| pid_of(e) == me
+        && e["server"]["address"] == s(&unix_path).as_str()));
+    let unix_accept = the(&events, "accept", "unix accept", |e| {
+        pid_of(e) == me && e["network"]["type"] == "unix"
+    });
+    assert_eq!(unix_accept["destination"]["address"], s(&unix_path).as_str());
 
     // The CLI's network filters over the same store.
     let by_port = agent.events(&["--class", "nt", "--port", &p4.to_string()]);

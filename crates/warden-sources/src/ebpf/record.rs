@@ -360,6 +360,9 @@ pub struct NetRecord {
     pub addr_malformed: bool,
     /// It was longer than the record holds: what is decoded is its head.
     pub addr_cut: bool,
+    /// `addr` is not the call's but the socket's own, read from it: a Unix listener's path,
+    /// which a listen or an accept (the connection takes it on) names none of.
+    pub own_addr: bool,
     /// The socket as the call left it (accept: the new connection): family, type, protocol,
     /// and for inet sockets the ends it has (a bound local end, a connected peer). None when
     /// the descriptor was no socket (the call then failed with `ENOTSOCK` or `EBADF`).
@@ -659,6 +662,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 addr: parsed.as_ref().and_then(|p| p.as_ref().ok().cloned()),
                 addr_malformed: matches!(parsed, Some(Err(_))),
                 addr_cut: flags & NET_ADDR_CUT != 0,
+                own_addr: flags & NET_ADDR_OWN != 0,
                 socket,
                 handshake: (flags & NET_SETTLED != 0).then(|| match b[84] {
                     TCP_CLOSE => Handshake::Failed(i32::from(u16_at(b, 86))),
@@ -691,6 +695,7 @@ const NET_SUBMITTED: u32 = 16;
 const NET_CQ_OVERFLOW: u32 = 32;
 const NET_SETTLED: u32 = 64;
 const NET_OUTCOME: u32 = 128;
+const NET_ADDR_OWN: u32 = 256;
 /// The TCP state of a socket whose handshake failed (the kernel's `TCP_CLOSE`).
 const TCP_CLOSE: u8 = 7;
 

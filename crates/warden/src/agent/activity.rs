@@ -207,6 +207,8 @@ pub fn ebpf_network_event(
     let ours = socket.and_then(|s| s.local.clone());
     let theirs = socket.and_then(|s| s.remote.clone());
     let (local, remote) = match record.call.addr_role() {
+        // A Unix listener's path, read from the socket (a listen's, an accept's).
+        _ if record.own_addr => (record.addr.clone(), theirs),
         // What the kernel bound (a port-0 bind's port) over what was asked for.
         AddrRole::Local if success => (ours.or_else(|| record.addr.clone()), theirs),
         AddrRole::Local => (record.addr.clone(), None),
@@ -802,6 +804,7 @@ mod tests {
             addr,
             addr_malformed: false,
             addr_cut: false,
+            own_addr: false,
             socket,
             handshake: None,
             outcome: false,
@@ -926,6 +929,37 @@ mod tests {
             event(&connected_send).unwrap_err(),
             "network/connected_send"
         );
+    }
+
+    #[test]
+    fn a_unix_listeners_path_read_from_its_socket_is_this_ends() {
+        let policy = NetworkPolicy {
+            unix: true,
+            ..NO_PROBE
+        };
+        let socket = SocketFacts {
+            family: family::UNIX,
+            sock_type: libc::SOCK_STREAM,
+            protocol: 0,
+            local: None,
+            remote: None,
+        };
+        let path = SockAddr::Unix(UnixAddr::Path(b"/run/x.sock".to_vec()));
+        let here = Some(SocketAddress::Unix {
+            path: b"/run/x.sock".to_vec(),
+            abstract_name: false,
+        });
+        for call in [NetCall::Listen, NetCall::Accept4] {
+            let mut record = ebpf_net(call, 0, Some(path.clone()), Some(socket.clone()));
+            record.own_addr = true;
+            let e = ebpf_network_event(&record, Process::default(), &policy).unwrap();
+            assert_eq!((&e.local, &e.remote), (&here, &None), "{call:?}");
+            assert_eq!(e.transport.as_deref(), Some("stream"));
+        }
+        // An address the accept named would be the peer's.
+        let named = ebpf_net(NetCall::Accept4, 0, Some(path), Some(socket));
+        let e = ebpf_network_event(&named, Process::default(), &policy).unwrap();
+        assert_eq!((&e.local, &e.remote), (&None, &here));
     }
 
     #[test]
