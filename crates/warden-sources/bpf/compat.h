@@ -73,9 +73,10 @@ static __noinline int compat_net_call(struct task_struct *task, struct pt_regs *
 	struct net_record r = {};
 	net_record_begin(&r, task, call, ret, fd);
 	r.flags = NET_COMPAT;
-	read_socket(task, accepts ? (ret >= 0 ? (s32)ret : -1) : fd, &r);
+	struct sock *sk = read_socket(task, accepts ? (ret >= 0 ? (s32)ret : -1) : fd, &r);
 	if (call == NCALL_connect || call == NCALL_bind)
 		read_addr(&r, (const void *)(u64)args[1], (s32)args[2]);
+	beyond_the_ends(&r, sk);
 	net_record_send(&r);
 	return 0;
 }
@@ -248,7 +249,8 @@ struct {
  * its exec and the attach (a process that connects at once would be missed), or on a host
  * that does not follow 32-bit processes at every syscall (network.follow_32_bit = false). At
  * the socket's change of state, in the calling process: a connect's SYN_SENT (the peer set,
- * this end not yet bound; its result unknown), a listen's LISTEN. Only TCP changes state so. */
+ * this end not yet bound; its result follows as a record of the handshake's end), a listen's
+ * LISTEN. Only TCP changes state so. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(warden_compat_tcp, struct sock *sk, int oldstate, int newstate)
 {
@@ -267,6 +269,9 @@ int BPF_PROG(warden_compat_tcp, struct sock *sk, int oldstate, int newstate)
 	r.flags = NET_COMPAT | (connect ? NET_SUBMITTED : 0);
 	u8 head[SOCK_HEAD];
 	read_sock(sk, SOCK_STREAM, &r, head);
+	/* Its result comes as the handshake ends (net.h's warden_connect_outcome). */
+	if (connect)
+		note_connect(&r, sk);
 	net_record_send(&r);
 	return 0;
 }

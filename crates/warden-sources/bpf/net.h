@@ -192,6 +192,21 @@ struct {
 	__type(value, struct connecting);
 } CONNECTING SEC(".maps");
 
+/* Notes the TCP connect of record `r` on socket `sk` for the program below; false when it is
+ * not one or the map refused. */
+static __always_inline bool note_connect(struct net_record *r, struct sock *sk)
+{
+	if (!sk || r->protocol != IPPROTO_TCP || (r->family != AF_INET && r->family != AF_INET6))
+		return false;
+	u64 key = (u64)sk;
+	struct connecting c = {.start_ns = r->h.start_ns,
+			       .tgid = r->h.tgid,
+			       .fd = r->fd,
+			       .local_port = r->local_port};
+	__builtin_memcpy(c.local_addr, r->local_addr, sizeof(c.local_addr));
+	return !bpf_map_update_elem(&CONNECTING, &key, &c, 0);
+}
+
 /* The handshake's end, as the socket `sk` stands in `state`: what it failed with, if it did. */
 static __always_inline void settle(struct net_record *r, struct sock *sk, u8 state)
 {
@@ -210,16 +225,9 @@ static __always_inline void settle(struct net_record *r, struct sock *sk, u8 sta
  * outcome, so that a handshake ending meanwhile is recorded once. */
 static __always_inline void await_handshake(struct net_record *r, struct sock *sk)
 {
-	if (!sk || r->protocol != IPPROTO_TCP || (r->family != AF_INET && r->family != AF_INET6))
+	if (!note_connect(r, sk))
 		return;
 	u64 key = (u64)sk;
-	struct connecting c = {.start_ns = r->h.start_ns,
-			       .tgid = r->h.tgid,
-			       .fd = r->fd,
-			       .local_port = r->local_port};
-	__builtin_memcpy(c.local_addr, r->local_addr, sizeof(c.local_addr));
-	if (bpf_map_update_elem(&CONNECTING, &key, &c, 0))
-		return;
 	u8 state = TCP_SYN_SENT;
 	bpf_probe_read_kernel(&state, sizeof(state),
 			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_state));
@@ -272,6 +280,16 @@ static __always_inline void read_unix_name(struct net_record *r, struct sock *sk
 		r->flags |= NET_ADDR_OWN;
 }
 
+/* What the socket `sk` of a call's record tells beyond its ends: a connect's handshake left
+ * under way, a Unix listener's path. */
+static __always_inline void beyond_the_ends(struct net_record *r, struct sock *sk)
+{
+	if (r->call == NCALL_connect && r->ret == -EINPROGRESS)
+		await_handshake(r, sk);
+	else if (r->call == NCALL_listen || r->call == NCALL_accept || r->call == NCALL_accept4)
+		read_unix_name(r, sk);
+}
+
 static __always_inline void net_record_begin(struct net_record *r, struct task_struct *task,
 					     u32 call, s64 ret, s32 fd)
 {
@@ -305,10 +323,7 @@ static __always_inline void net_call(u32 call, s64 ret, s32 fd, s32 socket_fd, c
 	net_record_begin(&r, task, call, ret, fd);
 	struct sock *sk = read_socket(task, socket_fd, &r);
 	read_addr(&r, addr, len);
-	if (call == NCALL_connect && ret == -EINPROGRESS)
-		await_handshake(&r, sk);
-	else if (call == NCALL_listen || call == NCALL_accept || call == NCALL_accept4)
-		read_unix_name(&r, sk);
+	beyond_the_ends(&r, sk);
 	net_record_send(&r);
 }
 

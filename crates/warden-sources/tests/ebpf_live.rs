@@ -11,7 +11,7 @@ use warden_core::FileVersion;
 use warden_sources::audit::net::{NetCall, SockAddr};
 use warden_sources::ebpf::{
     AttrRecord, EbpfConfig, EbpfError, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig,
-    FileOp, FileRecord, NetRecord, NetworkActivityConfig, Record,
+    FileOp, FileRecord, Handshake, NetRecord, NetworkActivityConfig, Record,
 };
 use warden_sources::procfs;
 use warden_sources::socket_probe::SocketFacts;
@@ -1764,10 +1764,10 @@ fn a_32_bit_programs_tcp_connect_is_seen_without_following_it() {
     let Some((pid, to, records)) = run_ia32_connector(&rx, 0, |_| true) else {
         return;
     };
-    let connects: Vec<_> = net_of(&records, pid)
+    let (connects, results): (Vec<_>, Vec<_>) = net_of(&records, pid)
         .into_iter()
         .filter(|n| n.call == NetCall::Connect)
-        .collect();
+        .partition(|n| !n.outcome);
     assert_eq!(connects.len(), 1, "{records:#?}");
     let connect = &connects[0];
     assert!(connect.compat && connect.submitted, "{connect:?}");
@@ -1778,6 +1778,13 @@ fn a_32_bit_programs_tcp_connect_is_seen_without_following_it() {
         Some(inet(SocketAddr::V4(to))),
         "the peer asked for"
     );
+    // Its result, which no record of the call tells here: the handshake's end, with both ends.
+    assert_eq!(results.len(), 1, "{records:#?}");
+    let result = &results[0];
+    assert_eq!(result.handshake, Some(Handshake::Established), "{result:?}");
+    let ends = result.socket.as_ref().expect("the socket");
+    assert_eq!(ends.remote, Some(inet(SocketAddr::V4(to))));
+    assert!(ends.local.is_some(), "this end, bound by now: {result:?}");
     assert_eq!(
         stats_after(&src, &records).compat_attaches,
         0,

@@ -1688,7 +1688,10 @@ fn network_calls_are_recorded(test: &str, source: &str) {
     let unix_accept = the(&events, "accept", "unix accept", |e| {
         pid_of(e) == me && e["network"]["type"] == "unix"
     });
-    assert_eq!(unix_accept["destination"]["address"], s(&unix_path).as_str());
+    assert_eq!(
+        unix_accept["destination"]["address"],
+        s(&unix_path).as_str()
+    );
 
     // The CLI's network filters over the same store.
     let by_port = agent.events(&["--class", "nt", "--port", &p4.to_string()]);
