@@ -58,7 +58,8 @@
  * (0: abandoned, the socket closed first). */
 #define NET_SETTLED 64
 /* Not a call: the outcome of an earlier connect, taken as the handshake ended (the caller's
- * process named from the connect; `fd` the connect's; `ret` its -EINPROGRESS). */
+ * process named from the connect; `fd` the connect's; `ret` says nothing, the call's own
+ * record has its result). */
 #define NET_OUTCOME 128
 /* `addr` is the socket's own address, read from it (a Unix listener's path: listen and accept
  * name no address). */
@@ -424,10 +425,10 @@ int warden_recvfrom_x(struct sys_exit *ctx)
 	return 0;
 }
 
-/* A TCP socket leaves SYN_SENT: the handshake of a non-blocking connect noted above has ended
- * (ESTABLISHED; or CLOSE: refused, timed out, unreachable, or closed first). In whatever
- * context the kernel is (a softirq, mostly), so the process comes from the note. At the start
- * of the change: the socket's ends are still there, even as it closes. */
+/* A TCP socket leaves SYN_SENT: the handshake of a connect noted above has ended (ESTABLISHED;
+ * or CLOSE: refused, timed out, unreachable, or closed first). In whatever context the kernel
+ * is (a softirq, mostly), so the process comes from the note. The peer is read from the
+ * socket; a failed one's local end is gone by now (seen here), so the note's is taken. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(warden_connect_outcome, struct sock *sk, int oldstate, int newstate)
 {

@@ -2234,9 +2234,9 @@ fn short_lived_file_changes(test: &str, process: &str, files: &str) {
         assert_eq!(entity_of(created), entity_of(exec), "{created}");
         assert_eq!(created["process"]["executable"], cp.as_str(), "{created}");
         assert_eq!(created["warden"]["source"], files, "{created}");
-        // Its time is no later than the process's exit (fanotify's is when it was read). With
-        // the connector the exit waits for audit's exec, and comes to the table later.
-        if files == "fanotify" && process == "auto" {
+        // Its time is no later than the process's exit (fanotify's is when it was read), with
+        // either process source.
+        if files == "fanotify" {
             let exit = the(&events, "exit", "a cp's exit", |e| pid_of(e) == *pid);
             let time = |e: &Value| e["@timestamp"].as_str().unwrap().to_string();
             assert!(time(created) <= time(exit), "{created}\n{exit}");

@@ -949,6 +949,24 @@ impl Agent {
         self.pending_exits = keep;
     }
 
+    /// When the process holding `pid` exited (boot-time ns), by the connector's exit still
+    /// held back for audit's exec; None when none is held.
+    fn held_exit_of(&self, pid: u32) -> Option<u64> {
+        self.pending_exits
+            .iter()
+            .find_map(|(_, event)| match event {
+                ProcEvent::Exit {
+                    header,
+                    tgid,
+                    pid: thread,
+                    ..
+                } if *tgid == pid && *thread == pid => {
+                    Some(header.timestamp_ns + self.suspend_offset_ns)
+                }
+                _ => None,
+            })
+    }
+
     /// How many more events the store's queue takes now (no limit without a store).
     fn store_room(&self) -> usize {
         self.store_tx.as_ref().map_or(usize::MAX, |tx| tx.room())
@@ -1301,8 +1319,13 @@ impl Agent {
         }
         // fanotify stamps no time: the event's is when it was read, up to a few milliseconds
         // late. A process changes nothing after its exit, so that bounds it: a script's cp,
-        // chmod, mv then keep their order.
-        let time_ns = match self.table.exited_at(ev.pid) {
+        // chmod, mv then keep their order. (The connector's exit may still wait for audit's
+        // exec, outside the table.)
+        let exited_at = self
+            .table
+            .exited_at(ev.pid)
+            .or_else(|| self.held_exit_of(ev.pid));
+        let time_ns = match exited_at {
             Some(exit_ns) => ev.time_ns.min(self.boot_time_ns + exit_ns as i64),
             None => ev.time_ns,
         };
