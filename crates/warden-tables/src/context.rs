@@ -98,6 +98,28 @@ impl QueryContext {
         self
     }
 
+    /// This context less its constraints on `columns`, and a text that names what it still
+    /// asks (constraints and columns read): what several scans that differ only in those
+    /// columns share.
+    pub fn without(&self, columns: &[&str]) -> (QueryContext, String) {
+        let dropped: Vec<usize> = columns
+            .iter()
+            .filter_map(|c| self.spec.column_index(c))
+            .collect();
+        let rest = QueryContext {
+            spec: self.spec,
+            constraints: self
+                .constraints
+                .iter()
+                .filter(|c| !dropped.contains(&c.column))
+                .cloned()
+                .collect(),
+            used: self.used.clone(),
+        };
+        let shape = format!("{}|{:?}|{:?}", self.spec.name, rest.constraints, rest.used);
+        (rest, shape)
+    }
+
     /// Marks only these columns as used.
     pub fn using(mut self, columns: &[&str]) -> Self {
         self.used = vec![false; self.spec.columns.len()];
@@ -110,6 +132,11 @@ impl QueryContext {
 
     pub fn spec(&self) -> &'static TableSpec {
         self.spec
+    }
+
+    /// Which of the spec's columns the query reads.
+    pub fn used_columns(&self) -> &[bool] {
+        &self.used
     }
 
     /// Whether the query reads this column: expensive columns are computed only when it does.

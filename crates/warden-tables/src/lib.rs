@@ -12,7 +12,7 @@ pub mod spec;
 mod specs;
 pub mod sys;
 mod tables;
-pub use tables::set_event_store_dir;
+pub use tables::{begin_statement, set_event_store_dir};
 mod vtab;
 
 pub use context::{Constraint, Op, QueryContext, like_to_glob};

@@ -1,5 +1,6 @@
 //! Values and rows as generators produce them, before SQLite sees them.
 
+use crate::QueryContext;
 use crate::spec::{ColumnType, TableSpec};
 
 /// One cell. Generators may set any variant; [`Value::coerce`] applies the column's declared type
@@ -112,29 +113,63 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// The rows one generator call produces, one cell per spec column (unset cells are NULL).
+/// The rows one generator call produces. Only the columns the query reads are kept (a scan
+/// of millions of events holds what is asked of it, not a NULL for every other column): each
+/// row has one cell per kept column, and a cell never set is NULL.
 #[derive(Debug)]
 pub struct Rows {
     spec: &'static TableSpec,
     rows: Vec<Vec<Value>>,
+    /// Per spec column, its place in a row; None: not kept (what is set there is dropped).
+    slots: Vec<Option<usize>>,
+    width: usize,
 }
 
 impl Rows {
+    /// Rows keeping every column.
     pub fn new(spec: &'static TableSpec) -> Rows {
+        Rows::keeping(spec, &vec![true; spec.columns.len()])
+    }
+
+    /// Rows for the query `ctx`: only the columns it reads are kept.
+    pub fn for_query(ctx: &QueryContext) -> Rows {
+        Rows::keeping(ctx.spec(), ctx.used_columns())
+    }
+
+    fn keeping(spec: &'static TableSpec, used: &[bool]) -> Rows {
+        let mut width = 0;
+        let slots = (0..spec.columns.len())
+            .map(|i| {
+                used.get(i).copied().unwrap_or(true).then(|| {
+                    width += 1;
+                    width - 1
+                })
+            })
+            .collect();
         Rows {
             spec,
             rows: Vec::new(),
+            slots,
+            width,
         }
     }
 
     /// Appends a row of NULLs and returns a writer to fill it by column name.
     pub fn push(&mut self) -> RowWriter<'_> {
-        self.rows.push(vec![Value::Null; self.spec.columns.len()]);
+        self.rows.push(vec![Value::Null; self.width]);
         let cells = self.rows.last_mut().expect("row just pushed");
         RowWriter {
             spec: self.spec,
             cells,
+            slots: &self.slots,
         }
+    }
+
+    /// Appends a copy of row `row` of `other`, rows of the same table kept alike (a memoized
+    /// scan of the same query).
+    pub fn push_copy(&mut self, other: &Rows, row: usize) {
+        debug_assert_eq!(self.slots, other.slots, "{}", self.spec.name);
+        self.rows.push(other.rows[row].clone());
     }
 
     pub fn len(&self) -> usize {
@@ -145,14 +180,19 @@ impl Rows {
         self.rows.is_empty()
     }
 
-    pub fn into_cells(self) -> Vec<Vec<Value>> {
-        self.rows
+    /// The cell of spec column `column` in row `row`: NULL when the column is not kept.
+    pub fn cell(&self, row: usize, column: usize) -> &Value {
+        const NULL: &Value = &Value::Null;
+        match self.slots.get(column).copied().flatten() {
+            Some(slot) => &self.rows[row][slot],
+            None => NULL,
+        }
     }
 
     /// The value of a column in one row, by name (for tests and derived tables).
     pub fn get(&self, row: usize, column: &str) -> Option<&Value> {
         let i = self.spec.column_index(column)?;
-        self.rows.get(row).map(|r| &r[i])
+        (row < self.rows.len()).then(|| self.cell(row, i))
     }
 }
 
@@ -160,14 +200,20 @@ impl Rows {
 pub struct RowWriter<'a> {
     spec: &'static TableSpec,
     cells: &'a mut Vec<Value>,
+    slots: &'a [Option<usize>],
 }
 
 impl RowWriter<'_> {
-    /// Sets a column. An unknown column name is a programming error: it panics in debug builds
-    /// (tests catch it) and is ignored in release builds.
+    /// Sets a column (a column the query does not read is dropped). An unknown column name is
+    /// a programming error: it panics in debug builds (tests catch it) and is ignored in
+    /// release builds.
     pub fn set(&mut self, column: &str, value: impl Into<Value>) -> &mut Self {
         match self.spec.column_index(column) {
-            Some(i) => self.cells[i] = value.into(),
+            Some(i) => {
+                if let Some(slot) = self.slots[i] {
+                    self.cells[slot] = value.into();
+                }
+            }
             None => debug_assert!(false, "table {} has no column {column}", self.spec.name),
         }
         self
@@ -203,5 +249,26 @@ mod tests {
         rows.push().set("days", 1).set("total_seconds", 90000_u64);
         assert_eq!(rows.get(0, "days"), Some(&Value::Integer(1)));
         assert_eq!(rows.get(0, "hours"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn rows_for_a_query_keep_only_the_columns_it_reads() {
+        let spec = crate::spec::osquery_spec("uptime").unwrap();
+        let ctx = QueryContext::everything(spec).using(&["hours", "total_seconds"]);
+        let mut rows = Rows::for_query(&ctx);
+        rows.push()
+            .set("days", 1)
+            .set("hours", 2)
+            .set("total_seconds", 7_200_u64);
+        assert_eq!(rows.width, 2, "a cell per column read");
+        assert_eq!(rows.get(0, "hours"), Some(&Value::Integer(2)));
+        assert_eq!(rows.get(0, "total_seconds"), Some(&Value::Integer(7_200)));
+        assert_eq!(rows.get(0, "days"), Some(&Value::Null), "not read: dropped");
+        assert_eq!(rows.get(1, "hours"), None, "no such row");
+        // A copy between rows kept alike.
+        let mut copy = Rows::for_query(&ctx);
+        copy.push_copy(&rows, 0);
+        let column = spec.column_index("hours").unwrap();
+        assert_eq!(copy.cell(0, column), &Value::Integer(2));
     }
 }

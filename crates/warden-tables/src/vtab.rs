@@ -133,7 +133,7 @@ unsafe impl<'vtab> VTab<'vtab> for SpecTable {
         Ok(SpecCursor {
             base: sqlite3_vtab_cursor::default(),
             table: self,
-            cells: Vec::new(),
+            rows: None,
             row: 0,
         })
     }
@@ -143,7 +143,8 @@ unsafe impl<'vtab> VTab<'vtab> for SpecTable {
 pub(crate) struct SpecCursor<'vtab> {
     base: sqlite3_vtab_cursor,
     table: &'vtab SpecTable,
-    cells: Vec<Vec<Value>>,
+    /// The scan's rows; None before the first.
+    rows: Option<Rows>,
     row: usize,
 }
 
@@ -230,7 +231,7 @@ unsafe impl VTabCursor for SpecCursor<'_> {
         // A generator bug must cost one query, not the process: a panic must not unwind into
         // SQLite's C frames (that aborts), so it becomes this scan's error.
         let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut rows = Rows::new(spec);
+            let mut rows = Rows::for_query(&ctx);
             generate(&ctx, &mut rows).map(|()| rows)
         }));
         let rows = match generated {
@@ -248,7 +249,7 @@ unsafe impl VTabCursor for SpecCursor<'_> {
                 )));
             }
         };
-        self.cells = rows.into_cells();
+        self.rows = Some(rows);
         self.row = 0;
         Ok(())
     }
@@ -259,13 +260,16 @@ unsafe impl VTabCursor for SpecCursor<'_> {
     }
 
     fn eof(&self) -> bool {
-        self.row >= self.cells.len()
+        self.row >= self.rows.as_ref().map_or(0, Rows::len)
     }
 
     fn column(&self, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {
         let column = self.table.sql_to_spec[i as usize];
         let spec_column = &self.table.def.spec.columns[column];
-        let value = &self.cells[self.row][column];
+        let Some(rows) = &self.rows else {
+            return Err(Error::ModuleError("column read before a scan".into()));
+        };
+        let value = rows.cell(self.row, column);
         // Most cells already have their column's type: hand them over without a copy.
         match value.coerced(spec_column.ty) {
             Some(converted) => ctx.set_result(&converted),

@@ -29,6 +29,8 @@ impl Session {
         use rusqlite::fallible_iterator::FallibleIterator;
         let mut batch = rusqlite::Batch::new(&self.conn, sql);
         while let Some(mut stmt) = batch.next().map_err(explain)? {
+            // What the event tables memoized for the last statement's joins is not this one's.
+            warden_tables::begin_statement();
             let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
             let n = columns.len();
             let rows = stmt

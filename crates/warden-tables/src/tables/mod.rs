@@ -10,7 +10,7 @@ mod software;
 mod system;
 mod warden;
 
-pub use warden::set_event_store_dir;
+pub use warden::{begin_statement, set_event_store_dir};
 
 /// Every implemented table (unsorted; the registry sorts).
 pub(crate) fn all() -> Vec<TableDef> {

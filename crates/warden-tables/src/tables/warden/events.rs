@@ -18,7 +18,7 @@ use crate::registry::TableDef;
 use crate::spec::{ColumnSpec, ColumnType::Text, Flags, TableSpec, col, osquery_spec};
 use crate::{QueryContext, TableError};
 
-use super::{file_events, process_events, socket_events};
+use super::{file_events, memo, process_events, socket_events};
 
 const NS_PER_SECOND: i64 = 1_000_000_000;
 
@@ -55,28 +55,32 @@ pub(super) fn store_tables() -> Vec<StoreTable> {
         StoreTable {
             def: TableDef {
                 spec: process_events::process_events_spec(),
-                generate: process_events::process_events,
+                generate: |ctx, rows| {
+                    memo::generate_keyed(ctx, rows, process_events::process_events)
+                },
             },
             classes: process_events::EXEC_CLASSES,
         },
         StoreTable {
             def: TableDef {
                 spec: &process_events::PROCESS_LIFECYCLE_EVENTS,
-                generate: process_events::process_lifecycle_events,
+                generate: |ctx, rows| {
+                    memo::generate_keyed(ctx, rows, process_events::process_lifecycle_events)
+                },
             },
             classes: process_events::LIFECYCLE_CLASSES,
         },
         StoreTable {
             def: TableDef {
                 spec: socket_events::spec(),
-                generate: socket_events::generate,
+                generate: |ctx, rows| memo::generate_keyed(ctx, rows, socket_events::generate),
             },
             classes: socket_events::CLASSES,
         },
         StoreTable {
             def: TableDef {
                 spec: file_events::spec(),
-                generate: file_events::generate,
+                generate: |ctx, rows| memo::generate_keyed(ctx, rows, file_events::generate),
             },
             classes: file_events::CLASSES,
         },
@@ -95,18 +99,20 @@ pub(super) fn osquery_spec_with(name: &str, extras: &[ColumnSpec]) -> TableSpec 
     }
 }
 
-/// The extra columns every event table about a process has.
+/// The extra columns every event table about a process has. Keys: an equality on either is
+/// pushed into the scan, whose blocks' process filters skip what cannot hold it (a join on
+/// `entity_id` then reads the few blocks of each process, not the whole store per row).
 pub(super) const ENTITY_ID: ColumnSpec = col(
     "entity_id",
     Text,
-    Flags::NONE,
+    Flags::INDEX,
     &[],
     "Warden: the process identity (boot id, pid, start time)",
 );
 pub(super) const PARENT_ENTITY_ID: ColumnSpec = col(
     "parent_entity_id",
     Text,
-    Flags::NONE,
+    Flags::INDEX,
     &[],
     "Warden: the parent's process identity",
 );
@@ -136,6 +142,27 @@ pub(super) fn filter(ctx: &QueryContext, classes: &[&str]) -> warden_store::Even
         if let Some(u) = until {
             filter.until = Some(filter.until.map_or(u, |f| f.min(u)));
         }
+    }
+    // Processes: the events of these identities; with only a parent asked for, its own and
+    // its children's (a superset: SQLite checks each row against the query again).
+    let texts = |column: &str| -> Option<Vec<String>> {
+        let values = ctx.equals(column)?;
+        Some(values.iter().filter_map(|v| v.as_text()).collect())
+    };
+    if let Some(ids) = texts("entity_id") {
+        filter.entity_ids = ids;
+    } else if let Some(ids) = texts("parent_entity_id") {
+        filter.entity_ids = ids;
+        filter.match_parent_entity = true;
+    }
+    if let Some(pids) = ctx.equals("pid") {
+        filter.pids = pids.iter().filter_map(|v| v.as_i64()).collect();
+    }
+    // The raw store's `class` column (a table of every class): only those classes are decoded.
+    if classes.is_empty()
+        && let Some(asked) = texts("class")
+    {
+        filter.classes = asked;
     }
     filter
 }

@@ -16,10 +16,12 @@ use crate::{QueryContext, Rows};
 
 mod events;
 mod file_events;
+mod memo;
 mod process_events;
 mod socket_events;
 mod warden_events;
 pub use events::set_event_store_dir;
+pub use memo::begin_statement;
 
 const NONE: Flags = Flags::NONE;
 const I: Flags = Flags::INDEX;
@@ -385,7 +387,7 @@ pub(crate) fn tables() -> Vec<TableDef> {
         },
         TableDef {
             spec: &warden_events::WARDEN_EVENTS,
-            generate: warden_events::generate,
+            generate: |ctx, rows| memo::generate_keyed(ctx, rows, warden_events::generate),
         },
         TableDef::osquery("osquery_info", osquery_info),
         TableDef::osquery("osquery_registry", osquery_registry),

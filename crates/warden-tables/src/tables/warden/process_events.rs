@@ -124,19 +124,19 @@ pub(super) static PROCESS_LIFECYCLE_EVENTS: TableSpec = TableSpec {
     columns: &[
         col("action", Text, NONE, &[], "fork or exit"),
         col("time", BigInt, A, &[], "Time of the event in UNIX time"),
-        col("pid", BigInt, NONE, &[], "Process ID"),
+        col("pid", BigInt, Flags::INDEX, &[], "Process ID"),
         col("parent", BigInt, NONE, &[], "Parent process ID"),
         col(
             "entity_id",
             Text,
-            NONE,
+            Flags::INDEX,
             &[],
             "The process identity (boot id, pid, start time)",
         ),
         col(
             "parent_entity_id",
             Text,
-            NONE,
+            Flags::INDEX,
             &[],
             "The parent's process identity",
         ),

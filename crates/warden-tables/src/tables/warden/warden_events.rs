@@ -1,13 +1,19 @@
 //! `warden_events`: every event of the agent's store, of every class, with the store's own
 //! fields (`seq`, class, action, ids, addresses...) and the full ECS line in `json` — the raw
 //! store as SQL, for what the osquery-shaped tables do not ask (`json_extract(json, ...)`).
-//! `time` constraints narrow the blocks read, as in the other event tables.
+//! `time` constraints narrow the blocks read, as in the other event tables; `entity_id`,
+//! `parent_entity_id` and `pid` equalities skip the blocks whose process filters rule them
+//! out; `class` ones the events of other classes.
 
 use super::events::{filter, open_reader};
 use crate::spec::{ColumnType::*, Flags, TableSpec, col};
 use crate::{QueryContext, Rows, TableError};
 
 const NONE: Flags = Flags::NONE;
+/// Narrows the blocks read (time) or the events decoded (class).
+const PUSHED: Flags = Flags::OPTIMIZED;
+/// A process key: the blocks' process filters skip what cannot hold it.
+const KEY: Flags = Flags::INDEX;
 
 pub(super) static WARDEN_EVENTS: TableSpec = TableSpec {
     name: "warden_events",
@@ -26,7 +32,7 @@ pub(super) static WARDEN_EVENTS: TableSpec = TableSpec {
         col(
             "time",
             BigInt,
-            NONE,
+            PUSHED,
             &[],
             "UNIX time of the event, in seconds",
         ),
@@ -40,7 +46,7 @@ pub(super) static WARDEN_EVENTS: TableSpec = TableSpec {
         col(
             "class",
             Text,
-            NONE,
+            PUSHED,
             &[],
             "exec, fork, exit, network, file or loss",
         ),
@@ -54,18 +60,18 @@ pub(super) static WARDEN_EVENTS: TableSpec = TableSpec {
         col(
             "entity_id",
             Text,
-            NONE,
+            KEY,
             &[],
             "The process identity (boot id, pid, start time)",
         ),
         col(
             "parent_entity_id",
             Text,
-            NONE,
+            KEY,
             &[],
             "The parent's process identity",
         ),
-        col("pid", BigInt, NONE, &[], "Process ID"),
+        col("pid", BigInt, KEY, &[], "Process ID"),
         col("ppid", BigInt, NONE, &[], "Parent process ID"),
         col("uid", BigInt, NONE, &[], "Real user ID"),
         col("exe", Text, NONE, &[], "The process's executable"),
