@@ -360,6 +360,13 @@ impl Agent {
     }
 
     /// `warden status --json` for this agent's data dir.
+    /// What the agent's status says of source `name` (which parts run, from where).
+    fn source_detail(&self, name: &str) -> String {
+        let status = self.status();
+        let source = status_source(&status, name).unwrap_or_else(|| panic!("no {name}: {status}"));
+        source["detail"].as_str().unwrap_or_default().to_owned()
+    }
+
     fn status(&self) -> Value {
         let out = Command::new(warden())
             .arg("status")
@@ -1490,11 +1497,7 @@ fn spawn_actor(args: &[&str], env: &[(&str, String)]) -> (Proc, Value) {
 /// cannot follow them (before Linux 6.17: the tracepoints took other arguments), says the test
 /// is skipped and stops the agent.
 fn follows_io_uring(test: &str, agent: &mut Agent, part: &str) -> bool {
-    let status = agent.status();
-    let detail = status_source(&status, "ebpf").expect("the ebpf source")["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let detail = agent.source_detail("ebpf");
     let Some(at) = detail.find(part) else {
         panic!("{part:?} not running: {detail}");
     };
@@ -1746,11 +1749,7 @@ fn non_blocking_connects_are_recorded_with_their_outcome() {
         return;
     };
     let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
-    let status = agent.status();
-    let detail = status_source(&status, "ebpf").expect("the ebpf source")["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let detail = agent.source_detail("ebpf");
     assert!(
         detail.contains("non-blocking connects' outcomes from TCP state changes"),
         "{detail}"
