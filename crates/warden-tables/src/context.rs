@@ -134,6 +134,11 @@ impl QueryContext {
         self.spec
     }
 
+    /// Every pushed-down constraint.
+    pub fn constraints(&self) -> &[Constraint] {
+        &self.constraints
+    }
+
     /// Which of the spec's columns the query reads.
     pub fn used_columns(&self) -> &[bool] {
         &self.used

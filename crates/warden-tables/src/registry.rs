@@ -24,6 +24,10 @@ pub type Generate = fn(&QueryContext, &mut Rows) -> Result<(), TableError>;
 pub struct TableDef {
     pub spec: &'static TableSpec,
     pub generate: Generate,
+    /// Rows are handed to SQLite in batches as they are made (the generator runs on a thread
+    /// of its own) instead of all at once: for tables that may hold millions (the event
+    /// store's), whose whole scan would not fit in memory.
+    pub streamed: bool,
 }
 
 impl TableDef {
@@ -34,7 +38,11 @@ impl TableDef {
     pub fn osquery(name: &str, generate: Generate) -> TableDef {
         let spec = osquery_spec(name)
             .unwrap_or_else(|| panic!("osquery declares no Linux table named {name}"));
-        TableDef { spec, generate }
+        TableDef {
+            spec,
+            generate,
+            streamed: false,
+        }
     }
 
     /// Runs the generator over a whole-table scan (no constraints, every column).

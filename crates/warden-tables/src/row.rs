@@ -123,6 +123,22 @@ pub struct Rows {
     /// Per spec column, its place in a row; None: not kept (what is set there is dropped).
     slots: Vec<Option<usize>>,
     width: usize,
+    /// Streaming: full batches go here as the generator makes them (see [`Rows::streaming`]).
+    sink: Option<std::sync::mpsc::SyncSender<Result<Rows, String>>>,
+}
+
+/// Rows per batch handed over by a streamed scan.
+const BATCH: usize = 4096;
+
+thread_local! {
+    /// Whether the reader of this thread's streamed scan is gone (the query ended early, a
+    /// `LIMIT`): a generator that makes many rows stops at [`consumer_gone`].
+    static CONSUMER_GONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether nobody reads the rows this thread's generator makes any more: it may stop.
+pub fn consumer_gone() -> bool {
+    CONSUMER_GONE.with(std::cell::Cell::get)
 }
 
 impl Rows {
@@ -151,11 +167,50 @@ impl Rows {
             rows: Vec::new(),
             slots,
             width,
+            sink: None,
+        }
+    }
+
+    /// Rows for the query `ctx` that hand each full batch to `sink` as it is made (the
+    /// generator runs on a thread of its own); [`Rows::finish`] hands the rest. Once the
+    /// receiver is gone, rows are dropped and [`consumer_gone`] says so.
+    pub fn streaming(
+        ctx: &QueryContext,
+        sink: std::sync::mpsc::SyncSender<Result<Rows, String>>,
+    ) -> Rows {
+        CONSUMER_GONE.with(|gone| gone.set(false));
+        Rows {
+            sink: Some(sink),
+            ..Rows::for_query(ctx)
+        }
+    }
+
+    /// Hands the rows not yet handed over to the sink (a streamed scan's end).
+    pub fn finish(mut self) {
+        self.hand_over();
+    }
+
+    fn hand_over(&mut self) {
+        let Some(sink) = &self.sink else {
+            return;
+        };
+        let batch = Rows {
+            spec: self.spec,
+            rows: std::mem::take(&mut self.rows),
+            slots: self.slots.clone(),
+            width: self.width,
+            sink: None,
+        };
+        if sink.send(Ok(batch)).is_err() {
+            CONSUMER_GONE.with(|gone| gone.set(true));
         }
     }
 
     /// Appends a row of NULLs and returns a writer to fill it by column name.
     pub fn push(&mut self) -> RowWriter<'_> {
+        if self.sink.is_some() && self.rows.len() >= BATCH {
+            self.hand_over();
+        }
         self.rows.push(vec![Value::Null; self.width]);
         let cells = self.rows.last_mut().expect("row just pushed");
         RowWriter {

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::ffi::{CStr, CString, c_int};
+use std::sync::mpsc::Receiver;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::vtab::{
@@ -13,7 +14,7 @@ use rusqlite::vtab::{
 use rusqlite::{Error, ToSql};
 
 use crate::context::{Constraint, Op, QueryContext};
-use crate::registry::TableDef;
+use crate::registry::{Generate, TableDef};
 use crate::row::{Rows, Value};
 
 /// The module every table is registered with; the table it serves comes as its aux data.
@@ -134,7 +135,9 @@ unsafe impl<'vtab> VTab<'vtab> for SpecTable {
             base: sqlite3_vtab_cursor::default(),
             table: self,
             rows: None,
+            batches: None,
             row: 0,
+            before: 0,
         })
     }
 }
@@ -143,9 +146,14 @@ unsafe impl<'vtab> VTab<'vtab> for SpecTable {
 pub(crate) struct SpecCursor<'vtab> {
     base: sqlite3_vtab_cursor,
     table: &'vtab SpecTable,
-    /// The scan's rows; None before the first.
+    /// The scan's rows (a streamed scan's current batch); None before the first scan.
     rows: Option<Rows>,
+    /// A streamed scan's next batches, from the generator's thread; None when there are no
+    /// more (or the scan was not streamed).
+    batches: Option<Receiver<Result<Rows, String>>>,
     row: usize,
+    /// Rows of the scan before the current batch (for `rowid`).
+    before: usize,
 }
 
 impl SpecCursor<'_> {
@@ -228,6 +236,19 @@ unsafe impl VTabCursor for SpecCursor<'_> {
         }
         let ctx = self.context(idx_str.unwrap_or(""), args)?;
         let generate = self.table.def.generate;
+        self.before = 0;
+        self.row = 0;
+        // A keyed ask is small (and a join's asks share state on this thread): made here.
+        let keyed = ctx
+            .constraints()
+            .iter()
+            .any(|c| c.op == Op::Eq && spec.columns[c.column].index());
+        if self.table.def.streamed && !keyed {
+            self.batches = Some(stream(ctx, generate));
+            self.rows = None;
+            return self.next_batch();
+        }
+        self.batches = None;
         // A generator bug must cost one query, not the process: a panic must not unwind into
         // SQLite's C frames (that aborts), so it becomes this scan's error.
         let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -238,24 +259,22 @@ unsafe impl VTabCursor for SpecCursor<'_> {
             Ok(Ok(rows)) => rows,
             Ok(Err(e)) => return Err(Error::ModuleError(format!("{}: {e}", spec.name))),
             Err(panic) => {
-                let why = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("unknown cause");
                 return Err(Error::ModuleError(format!(
-                    "{}: internal error in the table generator: {why}",
-                    spec.name
+                    "{}: internal error in the table generator: {}",
+                    spec.name,
+                    panic_text(panic.as_ref())
                 )));
             }
         };
         self.rows = Some(rows);
-        self.row = 0;
         Ok(())
     }
 
     fn next(&mut self) -> rusqlite::Result<()> {
         self.row += 1;
+        if self.row >= self.rows.as_ref().map_or(0, Rows::len) {
+            self.next_batch()?;
+        }
         Ok(())
     }
 
@@ -278,8 +297,81 @@ unsafe impl VTabCursor for SpecCursor<'_> {
     }
 
     fn rowid(&self) -> rusqlite::Result<i64> {
-        Ok(self.row as i64)
+        Ok((self.before + self.row) as i64)
     }
+}
+
+impl SpecCursor<'_> {
+    /// Moves a streamed scan on to its next non-empty batch, or to its end; nothing for a
+    /// scan made whole.
+    fn next_batch(&mut self) -> rusqlite::Result<()> {
+        let Some(batches) = &self.batches else {
+            return Ok(());
+        };
+        let spec = self.table.def.spec;
+        loop {
+            match batches.recv() {
+                Ok(Ok(batch)) if batch.is_empty() => continue,
+                Ok(Ok(batch)) => {
+                    self.before += self.rows.as_ref().map_or(0, Rows::len);
+                    self.rows = Some(batch);
+                    self.row = 0;
+                    return Ok(());
+                }
+                Ok(Err(e)) => {
+                    self.batches = None;
+                    return Err(Error::ModuleError(format!("{}: {e}", spec.name)));
+                }
+                // The generator is done (its sender dropped).
+                Err(_) => {
+                    self.batches = None;
+                    self.before += self.rows.as_ref().map_or(0, Rows::len);
+                    self.rows = None;
+                    self.row = 0;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Runs `generate` for `ctx` on a thread of its own, its rows coming back in batches as it
+/// makes them (at most two batches ahead of the reader), its error or panic as the last item.
+fn stream(ctx: QueryContext, generate: Generate) -> Receiver<Result<Rows, String>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Rows, String>>(2);
+    let name = ctx.spec().name;
+    let outcome_tx = tx.clone();
+    let scan_outcome = tx.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("scan {name}"))
+        .spawn(move || {
+            let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut rows = Rows::streaming(&ctx, tx);
+                generate(&ctx, &mut rows).map(|()| rows.finish())
+            }));
+            let failed = match generated {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => format!(
+                    "internal error in the table generator: {}",
+                    panic_text(panic.as_ref())
+                ),
+            };
+            let _ = scan_outcome.send(Err(failed));
+        });
+    if let Err(e) = spawned {
+        let _ = outcome_tx.send(Err(format!("cannot start a thread for the scan: {e}")));
+    }
+    rx
+}
+
+/// What a panic said.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown cause")
 }
 
 impl ToSql for Value {

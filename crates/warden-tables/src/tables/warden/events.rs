@@ -58,6 +58,7 @@ pub(super) fn store_tables() -> Vec<StoreTable> {
                 generate: |ctx, rows| {
                     memo::generate_keyed(ctx, rows, process_events::process_events)
                 },
+                streamed: true,
             },
             classes: process_events::EXEC_CLASSES,
         },
@@ -67,6 +68,7 @@ pub(super) fn store_tables() -> Vec<StoreTable> {
                 generate: |ctx, rows| {
                     memo::generate_keyed(ctx, rows, process_events::process_lifecycle_events)
                 },
+                streamed: true,
             },
             classes: process_events::LIFECYCLE_CLASSES,
         },
@@ -74,6 +76,7 @@ pub(super) fn store_tables() -> Vec<StoreTable> {
             def: TableDef {
                 spec: socket_events::spec(),
                 generate: |ctx, rows| memo::generate_keyed(ctx, rows, socket_events::generate),
+                streamed: true,
             },
             classes: socket_events::CLASSES,
         },
@@ -81,6 +84,7 @@ pub(super) fn store_tables() -> Vec<StoreTable> {
             def: TableDef {
                 spec: file_events::spec(),
                 generate: |ctx, rows| memo::generate_keyed(ctx, rows, file_events::generate),
+                streamed: true,
             },
             classes: file_events::CLASSES,
         },
@@ -228,6 +232,9 @@ pub(super) fn scan(
         return Ok(());
     };
     for row in reader.query(&filter(ctx, classes)) {
+        if crate::row::consumer_gone() {
+            break;
+        }
         let row = row.map_err(|e| TableError::Message(format!("event store: {e}")))?;
         // An event whose JSON does not parse is skipped: bad input loses nothing else.
         if let Some(json) = row.event.ecs() {

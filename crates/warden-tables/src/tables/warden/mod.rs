@@ -376,18 +376,22 @@ pub(crate) fn tables() -> Vec<TableDef> {
         TableDef {
             spec: &WARDEN_INFO,
             generate: warden_info,
+            streamed: false,
         },
         TableDef {
             spec: &WARDEN_TABLES,
             generate: warden_tables,
+            streamed: false,
         },
         TableDef {
             spec: &WARDEN_COLUMNS,
             generate: warden_columns,
+            streamed: false,
         },
         TableDef {
             spec: &warden_events::WARDEN_EVENTS,
             generate: |ctx, rows| memo::generate_keyed(ctx, rows, warden_events::generate),
+            streamed: true,
         },
         TableDef::osquery("osquery_info", osquery_info),
         TableDef::osquery("osquery_registry", osquery_registry),

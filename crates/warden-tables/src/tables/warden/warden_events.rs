@@ -117,6 +117,9 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
     // The agent stores events in binary: their JSON is written only for queries that read it.
     let wants_json = ctx.wants("json");
     for row in reader.query(&filter(ctx, &[])) {
+        if crate::row::consumer_gone() {
+            break;
+        }
         let row = row.map_err(|e| TableError::Message(format!("event store: {e}")))?;
         let e = row.event;
         let json = wants_json.then(|| e.json().into_owned());
