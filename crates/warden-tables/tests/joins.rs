@@ -3,10 +3,10 @@
 //! answers must be what each ask alone would give, and the next statement must see what the
 //! store gained since. (A store of its own: the tables read one store directory per process.)
 
+mod support;
+
 use rusqlite::Connection;
-use warden_core::{
-    BootId, Event, EventKind, ExecEvent, NetAction, NetworkEvent, Process, ProcessKey, Source,
-};
+use warden_core::{BootId, Event, EventKind, ExecEvent, Process, ProcessKey, Source};
 
 const BOOT: BootId = BootId([0xcd; 16]);
 
@@ -28,40 +28,21 @@ fn process(pid: u32) -> Process {
 
 /// Process `pid`'s exec, then `connects` connects of it.
 fn activity(pid: u32, connects: u16) -> Vec<Event> {
-    let at = |s: i64, kind| Event {
-        time_ns: s * 1_000_000_000,
+    let mut events = vec![Event {
+        time_ns: (1_000 + i64::from(pid)) * 1_000_000_000,
         host: "test".into(),
-        kind,
-    };
-    let mut events = vec![at(
-        1_000 + i64::from(pid),
-        EventKind::Exec(ExecEvent {
+        kind: EventKind::Exec(ExecEvent {
             process: process(pid),
             source: Source::Ebpf,
             syscall: Some("execve".into()),
             success: true,
             exit: Some(0),
         }),
-    )];
-    events.extend((0..connects).map(|port| {
-        at(
-            2_000 + i64::from(pid),
-            EventKind::Network(NetworkEvent {
-                process: process(pid),
-                action: NetAction::Connect,
-                source: Source::Ebpf,
-                syscall: Some("connect".into()),
-                family: Some(2),
-                transport: Some("tcp".into()),
-                local: None,
-                remote: None,
-                fd: Some(i64::from(port)),
-                success: true,
-                exit: Some(0),
-                errno: None,
-            }),
-        )
-    }));
+    }];
+    events.extend(
+        (0..connects)
+            .map(|fd| support::connect(process(pid), 2_000 + i64::from(pid), fd.into(), None)),
+    );
     events
 }
 

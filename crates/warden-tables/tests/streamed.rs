@@ -4,44 +4,29 @@
 //! a keyed ask is still answered. (A store of its own: the tables read one store directory per
 //! process.)
 
-use warden_core::{
-    BootId, Event, EventKind, NetAction, NetworkEvent, Process, ProcessKey, SocketAddress, Source,
-};
+mod support;
+
+use warden_core::{BootId, Event, Process, ProcessKey, SocketAddress};
 
 /// More than a few batches (4,096 rows each).
 const EVENTS: u16 = 10_000;
 
 fn connect(port: u16) -> Event {
     let pid = 200 + u32::from(port % 7);
-    Event {
-        time_ns: 1_000_000_000 * (1_000 + i64::from(port)),
-        host: "test".into(),
-        kind: EventKind::Network(NetworkEvent {
-            process: Process {
-                key: Some(ProcessKey {
-                    boot: BootId([0xef; 16]),
-                    pid,
-                    start_ticks: 9,
-                }),
-                pid,
-                ..Default::default()
-            },
-            action: NetAction::Connect,
-            source: Source::Ebpf,
-            syscall: Some("connect".into()),
-            family: Some(2),
-            transport: Some("tcp".into()),
-            local: None,
-            remote: Some(SocketAddress::Ip {
-                addr: "127.0.0.1".parse().unwrap(),
-                port,
-            }),
-            fd: Some(3),
-            success: true,
-            exit: Some(0),
-            errno: None,
+    let process = Process {
+        key: Some(ProcessKey {
+            boot: BootId([0xef; 16]),
+            pid,
+            start_ticks: 9,
         }),
-    }
+        pid,
+        ..Default::default()
+    };
+    let to = SocketAddress::Ip {
+        addr: "127.0.0.1".parse().unwrap(),
+        port,
+    };
+    support::connect(process, 1_000 + i64::from(port), 3, Some(to))
 }
 
 #[test]
