@@ -38,6 +38,16 @@ struct Memo {
     by_key: HashMap<(&'static str, String), Vec<usize>>,
 }
 
+/// How one keyed ask is answered.
+enum Ask {
+    /// By the table's own keyed scan (not asked often enough yet).
+    Direct,
+    /// From a memo made now.
+    Memoize,
+    /// From the memo made for an earlier ask.
+    Memoized,
+}
+
 #[derive(Default)]
 struct Memos {
     statement: u64,
@@ -58,16 +68,14 @@ pub(super) fn generate_keyed(
     generate: fn(&QueryContext, &mut Rows) -> Result<(), TableError>,
 ) -> Result<(), TableError> {
     let statement = STATEMENT.load(Ordering::Relaxed);
-    let Some(key) = KEYS.into_iter().find(|k| ctx.equals(k).is_some()) else {
+    let key = KEYS.into_iter().find(|k| ctx.equals(k).is_some());
+    let (Some(key), true) = (key, statement != 0) else {
         return generate(ctx, rows);
     };
-    if statement == 0 {
-        return generate(ctx, rows);
-    }
     // The pid is left out too: the memo holds every process's rows (SQLite checks each row
     // against the whole query again).
     let (rest, shape) = ctx.without(&["entity_id", "parent_entity_id", "pid"]);
-    let memoize = MEMOS.with(|memos| {
+    let ask = MEMOS.with(|memos| {
         let mut memos = memos.borrow_mut();
         if memos.statement != statement {
             *memos = Memos {
@@ -76,21 +84,25 @@ pub(super) fn generate_keyed(
             };
         }
         if memos.made.contains_key(&shape) {
-            return false;
+            return Ask::Memoized;
         }
         let asks = memos.asks.entry(shape.clone()).or_default();
         *asks += 1;
-        *asks >= MEMO_AFTER
-    });
-    let made = MEMOS.with(|memos| memos.borrow().made.contains_key(&shape));
-    if !made {
-        if !memoize {
-            return generate(ctx, rows);
+        if *asks >= MEMO_AFTER {
+            Ask::Memoize
+        } else {
+            Ask::Direct
         }
-        let mut all = Rows::for_query(&rest);
-        generate(&rest, &mut all)?;
-        let memo = index(ctx, all);
-        MEMOS.with(|memos| memos.borrow_mut().made.insert(shape.clone(), memo));
+    });
+    match ask {
+        Ask::Direct => return generate(ctx, rows),
+        Ask::Memoize => {
+            let mut all = Rows::for_query(&rest);
+            generate(&rest, &mut all)?;
+            let memo = index(ctx, all);
+            MEMOS.with(|memos| memos.borrow_mut().made.insert(shape.clone(), memo));
+        }
+        Ask::Memoized => {}
     }
     MEMOS.with(|memos| {
         let memos = memos.borrow();
