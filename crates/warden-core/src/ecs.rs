@@ -628,7 +628,7 @@ fn text_cow(bytes: &[u8]) -> Cow<'_, str> {
 }
 
 /// The arguments joined by spaces, each quoted when it would otherwise be ambiguous.
-fn command_line(args: &[Cow<'_, str>]) -> String {
+pub fn command_line(args: &[Cow<'_, str>]) -> String {
     let mut line = String::with_capacity(args.iter().map(|a| a.len() + 3).sum());
     for (i, t) in args.iter().enumerate() {
         if i > 0 {

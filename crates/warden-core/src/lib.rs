@@ -10,7 +10,9 @@ mod short_text;
 mod stored;
 
 pub use argv::Argv;
-pub use ecs::{days_from_civil, parse_rfc3339_ns, rfc3339_ns, text, to_ecs, to_ecs_line};
+pub use ecs::{
+    command_line, days_from_civil, parse_rfc3339_ns, rfc3339_ns, text, to_ecs, to_ecs_line,
+};
 pub use event::{
     Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, ForkEvent,
     LossEvent, NetAction, NetworkEvent, Parent, Process, SocketAddress, Source,

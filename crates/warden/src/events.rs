@@ -7,9 +7,9 @@
 //! of the blocks in its time range, the offline path calls the same predicate on each line
 //! read back ([`input`]).
 
-mod input;
+pub(crate) mod input;
 mod select;
-mod text;
+pub(crate) mod text;
 mod xml;
 
 use std::collections::VecDeque;
@@ -28,6 +28,30 @@ use select::{ClassSelector, ClassTerm, IpNetwork};
 
 #[derive(Args, Debug)]
 pub struct EventsArgs {
+    #[command(flatten)]
+    select: Selection,
+    /// At most this many events (the most recent ones when not following).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Keep printing new events as the agent records them (Ctrl-C to stop).
+    #[arg(long, short)]
+    follow: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: EventFormat,
+    /// Reduce this JSON-lines file (as `warden run` or `--format json` wrote it; `-` for
+    /// standard input) instead of the store. Lines that are not Warden events are skipped and
+    /// counted on standard error.
+    #[arg(long, value_name = "FILE", conflicts_with = "follow")]
+    input: Option<PathBuf>,
+    /// The agent's data directory (where events.db is).
+    #[arg(long, default_value = "/var/lib/warden")]
+    data_dir: PathBuf,
+}
+
+/// Which events: the auditreduce-style criteria `warden events` and `warden tree` share.
+#[derive(Args, Debug, Default)]
+pub struct Selection {
     /// Only events at or after this time: relative (`10m`, `2h`, `7d` ago) or absolute UTC
     /// (`2026-11-27T21:00:00Z`, `2026-11-27 21:00`, `2026-11-27`).
     #[arg(long)]
@@ -78,23 +102,6 @@ pub struct EventsArgs {
     /// Only events that failed (a refused connect, a denied exec or open...).
     #[arg(long)]
     failure: bool,
-    /// At most this many events (the most recent ones when not following).
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Keep printing new events as the agent records them (Ctrl-C to stop).
-    #[arg(long, short)]
-    follow: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    format: EventFormat,
-    /// Reduce this JSON-lines file (as `warden run` or `--format json` wrote it; `-` for
-    /// standard input) instead of the store. Lines that are not Warden events are skipped and
-    /// counted on standard error.
-    #[arg(long, value_name = "FILE", conflicts_with = "follow")]
-    input: Option<PathBuf>,
-    /// The agent's data directory (where events.db is).
-    #[arg(long, default_value = "/var/lib/warden")]
-    data_dir: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -107,7 +114,7 @@ pub enum EventFormat {
     Xml,
 }
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
@@ -153,7 +160,7 @@ fn uid_of(user: &str) -> anyhow::Result<i64> {
 }
 
 /// The store filter the arguments ask for. `now_ns` anchors relative times.
-fn filter_of(args: &EventsArgs, now_ns: i64) -> anyhow::Result<EventFilter> {
+pub(crate) fn filter_of(args: &Selection, now_ns: i64) -> anyhow::Result<EventFilter> {
     let mut uids = args.uid.clone();
     for u in &args.user {
         uids.push(uid_of(u)?);
@@ -185,13 +192,15 @@ fn filter_of(args: &EventsArgs, now_ns: i64) -> anyhow::Result<EventFilter> {
             (_, true) => Some(false),
             _ => None,
         },
-        limit: args.limit.map(|n| n as u64),
         ..EventFilter::default()
     })
 }
 
 pub fn run(args: EventsArgs) -> anyhow::Result<()> {
-    let filter = filter_of(&args, now_ns())?;
+    let filter = EventFilter {
+        limit: args.limit.map(|n| n as u64),
+        ..filter_of(&args.select, now_ns())?
+    };
     match &args.input {
         Some(path) => {
             let input = open_input(path)?;
@@ -207,7 +216,7 @@ pub fn run(args: EventsArgs) -> anyhow::Result<()> {
     }
 }
 
-fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+pub(crate) fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
     if path == Path::new("-") {
         return Ok(Box::new(std::io::stdin().lock()));
     }

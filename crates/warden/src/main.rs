@@ -5,6 +5,7 @@ mod events;
 mod output;
 mod session;
 mod shell;
+mod tree;
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
@@ -50,6 +51,10 @@ enum Command {
     /// executable, class, path, port, address, outcome) as text, JSON lines or praudit-style
     /// XML; `--input` reduces a JSON-lines file instead of the store.
     Events(Box<events::EventsArgs>),
+    /// Draw the process trees around the events a selection matches (the criteria of `warden
+    /// events`): each matching process with its ancestry and everything it started since, each
+    /// process with what it did.
+    Tree(Box<tree::TreeArgs>),
     /// Show the running agent's sources, event rate, store size and losses.
     Status(StatusArgs),
 }
@@ -134,6 +139,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => agent::run(args.config.as_deref()),
         Command::Events(args) => events::run(*args),
+        Command::Tree(args) => tree::run(*args),
         Command::Status(args) => status(args),
     };
     match result {

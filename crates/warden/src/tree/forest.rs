@@ -1,0 +1,664 @@
+//! `warden tree`: the process trees around chosen events. Each process the selection matches is
+//! shown with its ancestry, up to the first process that neither the records nor /proc can
+//! name, and with everything it started since, each process with what it did. So that
+//! "document → shell → curl → new binary → reads ~/.ssh → connects out" reads at a glance.
+//!
+//! The forest is built here, without IO, from the events one seam gives ([`Lookup`]): the store,
+//! or a JSON-lines file read again for each ask. It takes one ask per generation, up the
+//! ancestry and then down the descendants, each ask naming the processes by identity (the
+//! store skips the blocks that cannot hold them).
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use warden_store::{EventFilter, StoredEvent};
+
+/// Where the events come from.
+pub trait Lookup {
+    /// The events `filter` accepts, in any order.
+    fn events(&mut self, filter: &EventFilter) -> anyhow::Result<Vec<StoredEvent>>;
+    /// A process the records do not describe, as /proc does while it runs (`None` when it
+    /// has exited, belongs to another boot, or there is no live host to ask).
+    fn running(&mut self, entity_id: &str) -> Option<Running>;
+}
+
+/// A running process, as /proc names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Running {
+    pub pid: i64,
+    pub command_line: Option<String>,
+    pub exe: Option<String>,
+    /// Its user's name (or uid).
+    pub user: Option<String>,
+    /// Its parent's identity.
+    pub parent: Option<String>,
+}
+
+/// How far the forest reaches.
+#[derive(Clone, Copy, Debug)]
+pub struct Reach {
+    /// Show each matching process's tree from this many generations above it: 1 shows its
+    /// parent's other children too.
+    pub up: usize,
+    /// At most this many matching processes, the most recent.
+    pub matches: usize,
+    /// At most this many processes in all; the descendants past it are left out.
+    pub processes: usize,
+}
+
+/// Where a process's description comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    /// Its own events.
+    Recorded,
+    /// /proc, while it runs (it started before the records, or they were pruned).
+    Running,
+    /// Only what a child's exec said of its parent.
+    FromChild,
+    /// Nothing but its identity.
+    Unknown,
+}
+
+/// One process of the forest.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub entity_id: String,
+    pub parent: Option<String>,
+    pub pid: i64,
+    pub known: Known,
+    /// The command line of its last exec, or its image when it only forked.
+    pub command_line: Option<String>,
+    pub exe: Option<String>,
+    pub user: Option<String>,
+    pub start_ns: Option<i64>,
+    /// When it exited, with its code or signal.
+    pub exit: Option<Exit>,
+    /// Whether a selected event is its own.
+    pub matched: bool,
+    /// Whether its own events are shown (a matching process and its descendants), or only the
+    /// process (an ancestor).
+    pub shown_in_full: bool,
+    /// Its events in time order, but for fork and exit (which the node itself tells).
+    pub events: Vec<StoredEvent>,
+    /// What its child's exec said of it: executable and command line.
+    parent_seen_by_child: Option<(Option<String>, Option<String>)>,
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit {
+    pub time_ns: i64,
+    pub code: Option<i64>,
+    pub signal: Option<i64>,
+}
+
+/// The processes around the selected events, linked parent to child.
+#[derive(Debug, Default)]
+pub struct Forest {
+    pub nodes: HashMap<String, Node>,
+    /// The topmost processes, oldest first.
+    pub roots: Vec<String>,
+    /// Each process's children, oldest first.
+    pub children: HashMap<String, Vec<String>>,
+    /// What was left out, said to the reader.
+    pub notes: Vec<String>,
+}
+
+impl Node {
+    fn new(entity_id: &str) -> Node {
+        Node {
+            entity_id: entity_id.to_owned(),
+            parent: None,
+            pid: pid_of_entity(entity_id).unwrap_or(0),
+            known: Known::Unknown,
+            command_line: None,
+            exe: None,
+            user: None,
+            start_ns: None,
+            exit: None,
+            matched: false,
+            shown_in_full: false,
+            events: Vec::new(),
+            parent_seen_by_child: None,
+        }
+    }
+
+    /// Learns what `event` (one of its own) says about the process.
+    fn learn(&mut self, event: &StoredEvent, ecs: &Value) {
+        self.known = Known::Recorded;
+        self.pid = event.pid;
+        if self.parent.is_none() {
+            self.parent.clone_from(&event.parent_entity_id);
+        }
+        let process = &ecs["process"];
+        if self.start_ns.is_none() {
+            self.start_ns = process["start"]
+                .as_str()
+                .and_then(warden_core::parse_rfc3339_ns);
+        }
+        if self.user.is_none() {
+            self.user = ecs["user"]["name"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| event.uid.map(|uid| uid.to_string()));
+        }
+        let command_line = process["command_line"].as_str().map(str::to_owned);
+        match event.class.as_str() {
+            // The last exec names the process; a later one replaces an earlier one.
+            "exec" if event.success != Some(false) => {
+                self.exe.clone_from(&event.exe);
+                self.command_line = command_line;
+                self.user = ecs["user"]["name"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or(self.user.take());
+                let parent = &process["parent"];
+                let parent_args: Vec<std::borrow::Cow<'_, str>> = parent["args"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(std::borrow::Cow::Borrowed)
+                    .collect();
+                self.parent_seen_by_child = Some((
+                    parent["executable"].as_str().map(str::to_owned),
+                    (!parent_args.is_empty()).then(|| warden_core::command_line(&parent_args)),
+                ));
+            }
+            // Any other event names the image it ran, until an exec says better.
+            other => {
+                match other {
+                    // The fork's own time: `process.start` counts in clock ticks (10 ms).
+                    "fork" => self.start_ns = Some(event.time_ns),
+                    "exit" => {
+                        self.exit = Some(Exit {
+                            time_ns: event.time_ns,
+                            code: process["exit_code"].as_i64(),
+                            signal: ecs["warden"]["signal"].as_i64(),
+                        })
+                    }
+                    _ => {}
+                }
+                if self.exe.is_none() {
+                    self.exe.clone_from(&event.exe);
+                }
+                if self.command_line.is_none() {
+                    self.command_line = command_line;
+                }
+            }
+        }
+    }
+
+    /// The exec that names the process: its last successful one.
+    fn naming_exec(&self) -> Option<usize> {
+        self.events
+            .iter()
+            .rposition(|e| e.class == "exec" && e.success != Some(false))
+    }
+
+    /// The events to list under the process: all but the exec its line already shows.
+    pub fn listed_events(&self) -> impl Iterator<Item = &StoredEvent> {
+        let naming = self.naming_exec();
+        self.events
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| Some(*i) != naming)
+            .map(|(_, e)| e)
+    }
+
+    fn sort_key(&self) -> (i64, i64) {
+        let first = self.events.first().map_or(i64::MAX, |e| e.time_ns);
+        (self.start_ns.unwrap_or(first), self.pid)
+    }
+}
+
+/// The pid in an entity id (`<boot>-<pid>-<start ticks>`).
+pub fn pid_of_entity(entity_id: &str) -> Option<i64> {
+    entity_id.split('-').nth(1)?.parse().ok()
+}
+
+/// The events that tell a process's life: its fork, execs and exit.
+fn lifecycle_kinds() -> Vec<(String, Option<String>)> {
+    ["exec", "fork", "exit"]
+        .iter()
+        .map(|c| ((*c).to_owned(), None))
+        .collect()
+}
+
+/// Builds the forest around the events `selection` matches.
+pub fn build(
+    lookup: &mut dyn Lookup,
+    selection: &EventFilter,
+    reach: Reach,
+) -> anyhow::Result<Forest> {
+    let mut forest = Forest::default();
+    let mut matched = lookup.events(selection)?;
+    matched.retain(|e| !e.entity_id.is_empty());
+    matched.sort_by_key(|e| e.time_ns);
+    // The matching processes, the most recent match first.
+    let mut seeds: Vec<String> = Vec::new();
+    for event in matched.iter().rev() {
+        if !seeds.contains(&event.entity_id) {
+            seeds.push(event.entity_id.clone());
+        }
+    }
+    if seeds.len() > reach.matches {
+        forest.notes.push(format!(
+            "{} processes match; shown are the {} with the most recent matches (--limit)",
+            seeds.len(),
+            reach.matches
+        ));
+        seeds.truncate(reach.matches);
+    }
+    seeds.reverse();
+
+    // Up: every ancestor of every matching process, one generation per ask.
+    let mut frontier: Vec<String> = seeds.clone();
+    for _ in 0..MAX_GENERATIONS {
+        if frontier.is_empty() {
+            break;
+        }
+        let filter = EventFilter {
+            entity_ids: frontier.clone(),
+            kinds: lifecycle_kinds(),
+            ..EventFilter::default()
+        };
+        let mut events = lookup.events(&filter)?;
+        events.sort_by_key(|e| e.time_ns);
+        for event in &events {
+            let ecs = event.ecs().unwrap_or(Value::Null);
+            forest
+                .nodes
+                .entry(event.entity_id.clone())
+                .or_insert_with(|| Node::new(&event.entity_id))
+                .learn(event, &ecs);
+        }
+        let mut parents = Vec::new();
+        for entity in &frontier {
+            let node = forest
+                .nodes
+                .entry(entity.clone())
+                .or_insert_with(|| Node::new(entity));
+            if matches!(node.known, Known::Unknown | Known::FromChild) {
+                describe_unrecorded(lookup, node);
+            }
+            if let Some(parent) = node.parent.clone()
+                && !forest.nodes.contains_key(&parent)
+                && !parents.contains(&parent)
+            {
+                parents.push(parent);
+            }
+        }
+        // A parent no record names is described by what its child's exec said of it.
+        for parent in &parents {
+            let hint = frontier
+                .iter()
+                .filter_map(|c| forest.nodes.get(c))
+                .filter(|c| c.parent.as_ref() == Some(parent))
+                .find_map(|c| c.parent_seen_by_child.clone());
+            let mut node = Node::new(parent);
+            if let Some((exe, command_line)) = hint {
+                node.exe = exe;
+                node.command_line = command_line;
+                node.known = Known::FromChild;
+            }
+            forest.nodes.insert(parent.clone(), node);
+        }
+        frontier = parents;
+    }
+    // Down: from each matching process's `up`-th ancestor, everything it started since.
+    let mut tops = Vec::new();
+    for seed in &seeds {
+        let mut top = seed.clone();
+        for _ in 0..reach.up {
+            match forest.nodes.get(&top).and_then(|n| n.parent.clone()) {
+                Some(parent) if forest.nodes.contains_key(&parent) => top = parent,
+                _ => break,
+            }
+        }
+        if !tops.contains(&top) {
+            tops.push(top);
+        }
+    }
+    let mut seen: HashSet<String> = tops.iter().cloned().collect();
+    let mut frontier = tops;
+    let mut left_out: HashSet<String> = HashSet::new();
+    while !frontier.is_empty() {
+        let filter = EventFilter {
+            entity_ids: frontier.clone(),
+            match_parent_entity: true,
+            ..EventFilter::default()
+        };
+        let mut events = lookup.events(&filter)?;
+        events.sort_by_key(|e| e.time_ns);
+        let in_frontier: HashSet<&String> = frontier.iter().collect();
+        for entity in &frontier {
+            let node = forest
+                .nodes
+                .entry(entity.clone())
+                .or_insert_with(|| Node::new(entity));
+            node.shown_in_full = true;
+            // Asked again in full: what the ancestry pass kept is replaced, not doubled.
+            node.events.clear();
+        }
+        let mut children = Vec::new();
+        for event in events {
+            if in_frontier.contains(&event.entity_id) {
+                let ecs = event.ecs().unwrap_or(Value::Null);
+                let node = forest.nodes.get_mut(&event.entity_id).expect("in frontier");
+                node.learn(&event, &ecs);
+                if !matches!(event.class.as_str(), "fork" | "exit") {
+                    node.events.push(event);
+                }
+            } else if !seen.contains(&event.entity_id) {
+                if seen.len() >= reach.processes {
+                    left_out.insert(event.entity_id);
+                    continue;
+                }
+                seen.insert(event.entity_id.clone());
+                children.push(event.entity_id);
+            }
+        }
+        frontier = children;
+    }
+    if !left_out.is_empty() {
+        forest.notes.push(format!(
+            "the tree holds {} processes; {} more of their children (and whatever those \
+             started) are left out (--max-processes)",
+            reach.processes,
+            left_out.len()
+        ));
+    }
+
+    for event in &matched {
+        if let Some(node) = forest.nodes.get_mut(&event.entity_id) {
+            node.matched = true;
+        }
+    }
+    link(&mut forest);
+    Ok(forest)
+}
+
+/// Generations walked up at most (a loop in bad records cannot run on).
+const MAX_GENERATIONS: usize = 64;
+
+/// Describes a process with no events of its own from /proc, while it runs.
+fn describe_unrecorded(lookup: &mut dyn Lookup, node: &mut Node) {
+    if let Some(running) = lookup.running(&node.entity_id) {
+        node.known = Known::Running;
+        node.pid = running.pid;
+        node.command_line = running.command_line;
+        node.exe = running.exe;
+        node.user = running.user;
+        node.parent = running.parent;
+    }
+}
+
+/// Fills `roots` and `children`, each oldest first.
+fn link(forest: &mut Forest) {
+    let mut roots = Vec::new();
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    for node in forest.nodes.values() {
+        match node
+            .parent
+            .as_ref()
+            .filter(|p| forest.nodes.contains_key(*p))
+        {
+            Some(parent) if *parent != node.entity_id => children
+                .entry(parent.clone())
+                .or_default()
+                .push(node.entity_id.clone()),
+            _ => roots.push(node.entity_id.clone()),
+        }
+    }
+    let key = |id: &String| forest.nodes[id].sort_key();
+    roots.sort_by_key(key);
+    for list in children.values_mut() {
+        list.sort_by_key(key);
+    }
+    forest.roots = roots;
+    forest.children = children;
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// Events in memory, and what /proc would say of the processes in `running`.
+    #[derive(Default)]
+    pub struct Fake {
+        events: Vec<StoredEvent>,
+        running: HashMap<String, Running>,
+        asks: usize,
+    }
+
+    impl Lookup for Fake {
+        fn events(&mut self, filter: &EventFilter) -> anyhow::Result<Vec<StoredEvent>> {
+            self.asks += 1;
+            Ok(self
+                .events
+                .iter()
+                .filter(|e| filter.matches(e))
+                .cloned()
+                .collect())
+        }
+
+        fn running(&mut self, entity_id: &str) -> Option<Running> {
+            self.running.get(entity_id).cloned()
+        }
+    }
+
+    /// An event of process `entity` (child of `parent`) at `time` microseconds.
+    fn event(time: i64, action: &str, entity: &str, parent: &str, command: &str) -> StoredEvent {
+        let class = match action {
+            "exec" | "fork" | "exit" => action,
+            "connect" => "network",
+            _ => "file",
+        };
+        let body = serde_json::json!({
+            "process": {
+                "entity_id": entity,
+                "command_line": command,
+                "parent": {"entity_id": parent, "executable": "/bin/sh", "args": ["sh", "-c", "x y"]},
+                "exit_code": (action == "exit").then_some(0),
+            },
+            "user": {"name": "alice"},
+        });
+        StoredEvent {
+            time_ns: time * 1000,
+            class: class.into(),
+            action: action.into(),
+            entity_id: entity.into(),
+            parent_entity_id: (!parent.is_empty()).then(|| parent.into()),
+            pid: pid_of_entity(entity).unwrap_or(0),
+            exe: Some(format!("/bin/{}", command.split(' ').next().unwrap_or(""))),
+            path: (class == "file").then(|| format!("/home/alice/{action}")),
+            success: (class != "fork" && class != "exit").then_some(true),
+            body: warden_store::Body::Json(body.to_string()),
+            ..StoredEvent::default()
+        }
+    }
+
+    /// login shell (running, not recorded) → bash doc.sh → sh -c … → curl and updater;
+    /// updater reads a key and connects. An unrelated process beside them.
+    pub fn incident() -> Fake {
+        let (shell, doc, sh, curl, upd) = ("b-10-1", "b-20-5", "b-21-6", "b-22-7", "b-23-8");
+        let mut fake = Fake {
+            events: vec![
+                event(100, "fork", doc, shell, "bash"),
+                event(101, "exec", doc, shell, "bash doc.sh"),
+                event(102, "fork", sh, doc, "bash doc.sh"),
+                event(103, "exec", sh, doc, "sh -c x y"),
+                event(104, "fork", curl, sh, "sh -c x y"),
+                event(105, "exec", curl, sh, "curl -o updater"),
+                event(106, "create", curl, sh, "curl -o updater"),
+                event(107, "exit", curl, sh, "curl -o updater"),
+                event(108, "fork", upd, sh, "sh -c x y"),
+                event(109, "exec", upd, sh, "updater"),
+                event(110, "read", upd, sh, "updater"),
+                event(111, "connect", upd, sh, "updater"),
+                event(112, "exit", upd, sh, "updater"),
+                event(113, "exit", sh, doc, "sh -c x y"),
+                event(114, "exec", "b-99-9", "b-1-1", "unrelated"),
+            ],
+            ..Fake::default()
+        };
+        fake.running.insert(
+            shell.into(),
+            Running {
+                pid: 10,
+                command_line: Some("-bash".into()),
+                user: Some("alice".into()),
+                parent: Some("b-1-1".into()),
+                ..Running::default()
+            },
+        );
+        fake
+    }
+
+    pub fn reach(up: usize) -> Reach {
+        Reach {
+            up,
+            matches: 20,
+            processes: 1000,
+        }
+    }
+
+    pub fn reads() -> EventFilter {
+        EventFilter {
+            kinds: vec![("file".into(), Some("read".into()))],
+            ..EventFilter::default()
+        }
+    }
+
+    #[test]
+    fn a_matching_process_gets_its_ancestry_and_its_events() {
+        let mut fake = incident();
+        let forest = build(&mut fake, &reads(), reach(0)).unwrap();
+        // Up to the first process neither records nor /proc name: the login shell's parent.
+        assert_eq!(forest.roots, ["b-1-1"]);
+        let chain: Vec<&str> = ["b-1-1", "b-10-1", "b-20-5", "b-21-6"]
+            .iter()
+            .map(|id| forest.children[*id][0].as_str())
+            .collect();
+        assert_eq!(chain, ["b-10-1", "b-20-5", "b-21-6", "b-23-8"]);
+        let upd = &forest.nodes["b-23-8"];
+        assert!(upd.matched && upd.shown_in_full && upd.known == Known::Recorded);
+        assert_eq!(upd.command_line.as_deref(), Some("updater"));
+        assert_eq!(upd.start_ns, Some(108_000), "the fork's time is the start");
+        assert_eq!(
+            upd.exit.map(|e| (e.time_ns, e.code)),
+            Some((112_000, Some(0)))
+        );
+        let listed: Vec<&str> = upd.listed_events().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            listed,
+            ["read", "connect"],
+            "its exec is its line; fork and exit too"
+        );
+        // Ancestors are context: their own events are not listed.
+        let sh = &forest.nodes["b-21-6"];
+        assert!(!sh.shown_in_full && !sh.matched);
+        assert_eq!(sh.command_line.as_deref(), Some("sh -c x y"));
+        assert_eq!(
+            forest.children["b-21-6"],
+            ["b-23-8"],
+            "curl is not updater's"
+        );
+        let shell = &forest.nodes["b-10-1"];
+        assert_eq!(shell.known, Known::Running);
+        assert_eq!(shell.command_line.as_deref(), Some("-bash"));
+        assert_eq!(forest.nodes["b-1-1"].known, Known::Unknown);
+        assert!(!forest.nodes.contains_key("b-99-9"));
+        assert!(forest.notes.is_empty());
+    }
+
+    #[test]
+    fn up_shows_the_matching_process_among_its_siblings() {
+        let mut fake = incident();
+        let forest = build(&mut fake, &reads(), reach(1)).unwrap();
+        assert_eq!(
+            forest.children["b-21-6"],
+            ["b-22-7", "b-23-8"],
+            "oldest first"
+        );
+        let curl = &forest.nodes["b-22-7"];
+        assert!(curl.shown_in_full && !curl.matched);
+        let listed: Vec<&str> = curl.listed_events().map(|e| e.action.as_str()).collect();
+        assert_eq!(listed, ["create"]);
+        assert!(forest.nodes["b-21-6"].shown_in_full);
+        assert!(!forest.nodes["b-20-5"].shown_in_full);
+    }
+
+    #[test]
+    fn a_parent_without_records_is_named_by_its_childs_exec() {
+        let mut fake = incident();
+        fake.running.clear();
+        let forest = build(&mut fake, &reads(), reach(0)).unwrap();
+        let shell = &forest.nodes["b-10-1"];
+        assert_eq!(shell.known, Known::FromChild);
+        assert_eq!(shell.command_line.as_deref(), Some("sh -c \"x y\""));
+        assert_eq!(shell.exe.as_deref(), Some("/bin/sh"));
+        assert_eq!(forest.roots, ["b-10-1"], "nothing names its parent");
+    }
+
+    #[test]
+    fn bounds_are_kept_and_said() {
+        let mut fake = incident();
+        let everything = EventFilter {
+            since: Some(0),
+            ..EventFilter::default()
+        };
+        let forest = build(
+            &mut fake,
+            &everything,
+            Reach {
+                up: 0,
+                matches: 1,
+                processes: 1000,
+            },
+        )
+        .unwrap();
+        assert!(
+            forest.notes[0].starts_with("5 processes match"),
+            "{:?}",
+            forest.notes
+        );
+        assert!(
+            forest.nodes["b-99-9"].matched,
+            "the most recent match is kept"
+        );
+        assert!(!forest.nodes.contains_key("b-23-8"));
+
+        let doc = EventFilter {
+            entity_ids: vec!["b-20-5".into()],
+            ..EventFilter::default()
+        };
+        let forest = build(
+            &mut fake,
+            &doc,
+            Reach {
+                up: 0,
+                matches: 20,
+                processes: 2,
+            },
+        )
+        .unwrap();
+        assert!(forest.nodes.contains_key("b-21-6"));
+        assert!(!forest.nodes.contains_key("b-23-8"));
+        assert!(
+            forest.notes[0].contains("2 more of their children"),
+            "{:?}",
+            forest.notes
+        );
+    }
+
+    #[test]
+    fn asks_are_one_per_generation() {
+        let mut fake = incident();
+        build(&mut fake, &reads(), reach(0)).unwrap();
+        // The selection; five generations up (updater … the unknown root); updater's level
+        // and the empty one below it.
+        assert_eq!(fake.asks, 1 + 5 + 1);
+    }
+}
