@@ -2650,7 +2650,8 @@ fn an_incident_reads_as_one_tree() {
     assert!(narrow.iter().any(|n| n["executable"] == updater.as_str()));
     assert!(!narrow.iter().any(|n| n["executable"] == "/usr/bin/cp"));
 
-    // The text: the reader marked, its read marked under it.
+    // The text: the reader marked, its read marked under it, its time marked as fanotify's
+    // (when read).
     let text = Command::new(warden())
         .args(["tree".as_ref(), "--data-dir".as_ref(), data.as_os_str()])
         .args(["--path".as_ref(), path.as_os_str()])
@@ -2664,7 +2665,7 @@ fn an_incident_reads_as_one_tree() {
     assert!(
         text.lines()
             .skip(reader_line + 1)
-            .any(|l| l.trim_start().starts_with("* ")
+            .any(|l| l.trim_start().starts_with("*~")
                 && l.ends_with(&format!("read  {} success", s(&key)))),
         "{text}"
     );

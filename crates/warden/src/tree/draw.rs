@@ -96,8 +96,9 @@ impl Drawing<'_> {
             for (marked, event) in listed {
                 let ecs = event.ecs().unwrap_or(Value::Null);
                 let line = format!(
-                    "{below}{} {} {}",
+                    "{below}{}{}{} {}",
                     if marked { "*" } else { " " },
+                    if read_late(&ecs) { "~" } else { " " },
                     clock(event.time_ns, day),
                     what_happened(event, &ecs)
                 );
@@ -175,9 +176,22 @@ impl Drawing<'_> {
             .day()
             .map(|d| warden_core::rfc3339_ns(d * NS_PER_DAY)[..10].to_owned())
             .map_or_else(String::new, |d| format!("; times UTC, {d}"));
+        let late = self
+            .forest
+            .nodes
+            .values()
+            .filter(|n| n.shown_in_full)
+            .flat_map(|n| &n.events)
+            .any(|e| read_late(&e.ecs().unwrap_or(Value::Null)));
         format!(
-            "# {} processes, {matched} of them matching (marked *){day}",
-            self.forest.nodes.len()
+            "# {} processes, {matched} of them matching (marked *){day}{}",
+            self.forest.nodes.len(),
+            if late {
+                "; ~ a time fanotify gave no better than when it was read (a few ms late, \
+                 never after the exit)"
+            } else {
+                ""
+            }
         )
     }
 
@@ -223,6 +237,12 @@ impl Drawing<'_> {
 /// Characters of an ancestor's command line shown.
 const CONTEXT_WIDTH: usize = 100;
 
+/// Whether the event's time is when its source read it rather than when it happened: fanotify
+/// stamps none, so its events may show after what their process did next.
+fn read_late(ecs: &Value) -> bool {
+    ecs["warden"]["source"] == "fanotify"
+}
+
 const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
 /// A time as `HH:MM:SS.ffffff` on `day`, else in full.
@@ -258,14 +278,15 @@ mod tests {
    └─ bash doc.sh  pid=20 user=alice start=00:00:00.000100 entity=b-20-5
       └─ sh -c x y  pid=21 user=alice start=00:00:00.000102 end=00:00:00.000113 exit_code=0 entity=b-21-6
          ├─ curl -o updater  pid=22 user=alice start=00:00:00.000104 end=00:00:00.000107 exit_code=0 entity=b-22-7
-         │      00:00:00.000106 create /home/alice/create success
+         │     ~00:00:00.000106 create /home/alice/create success
          └─ * updater  pid=23 user=alice start=00:00:00.000108 end=00:00:00.000112 exit_code=0 entity=b-23-8
-              * 00:00:00.000110 read  /home/alice/read success
+              *~00:00:00.000110 read  /home/alice/read success
                 00:00:00.000111 connect ? -> ? success
 ";
         assert_eq!(
             drawing.header(),
-            "# 6 processes, 1 of them matching (marked *); times UTC, 1970-01-01"
+            "# 6 processes, 1 of them matching (marked *); times UTC, 1970-01-01; ~ a time \
+             fanotify gave no better than when it was read (a few ms late, never after the exit)"
         );
 
         // Past the bound, events are counted by action; a matching one is listed anyway.
@@ -283,7 +304,7 @@ mod tests {
                 "         │      … 1 more (1 create; --events)",
                 "         └─ * updater  pid=23 user=alice start=00:00:00.000108 \
                  end=00:00:00.000112 exit_code=0 entity=b-23-8",
-                "              * 00:00:00.000110 read  /home/alice/read success",
+                "              *~00:00:00.000110 read  /home/alice/read success",
                 "                … 1 more (1 connect; --events)",
             ]
         );

@@ -463,6 +463,7 @@ pub(super) mod tests {
                 "exit_code": (action == "exit").then_some(0),
             },
             "user": {"name": "alice"},
+            "warden": {"source": if class == "file" { "fanotify" } else { "ebpf" }},
         });
         StoredEvent {
             time_ns: time * 1000,
