@@ -11,7 +11,7 @@
 //! [`EventFilter`] means is defined once, by [`EventFilter::matches_view`]; offline readers of
 //! JSON lines use the same predicate.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -74,14 +74,17 @@ impl EventFilter {
 
     /// [`EventFilter::matches`] on a borrowed event.
     pub fn matches_view(&self, event: &EventView<'_>) -> bool {
+        self.matches_naming(event, |id| self.entity_ids.iter().any(|e| e == id))
+    }
+
+    /// [`EventFilter::matches_view`], with `entity_ids`' membership asked of `named` (a set
+    /// built from them, where the list is long).
+    fn matches_naming(&self, event: &EventView<'_>, named: impl Fn(&str) -> bool) -> bool {
         let any_of = |list: &[i64], value: Option<i64>| {
             list.is_empty() || value.is_some_and(|v| list.contains(&v))
         };
-        let own_entity = self.entity_ids.iter().any(|id| id == event.entity_id);
-        let parent_entity = self.match_parent_entity
-            && event
-                .parent_entity_id
-                .is_some_and(|p| self.entity_ids.iter().any(|id| id == p));
+        let own_entity = named(event.entity_id);
+        let parent_entity = self.match_parent_entity && event.parent_entity_id.is_some_and(&named);
         let glob =
             |pattern: &str, value: Option<&str>| value.is_some_and(|v| glob_matches(pattern, v));
         self.since.is_none_or(|since| event.time_ns >= since)
@@ -201,17 +204,7 @@ impl Reader {
     /// yielded once; a damaged block ([`StoreError::CorruptBlock`]) is yielded after the events
     /// read from it, and the iteration goes on with the next block.
     pub fn query(&self, filter: &EventFilter) -> impl Iterator<Item = Result<StoredEventRow>> + '_ {
-        EventRows {
-            conn: &self.conn,
-            filter: filter.clone(),
-            blocks_read: 0,
-            damaged: None,
-            cursor: None,
-            buffer: VecDeque::new(),
-            remaining: filter.limit,
-            done: filter.limit == Some(0),
-            unpacker: block::Unpacker::default(),
-        }
+        EventRows::new(&self.conn, filter.clone())
     }
 
     /// Number of events matching `filter` (ignoring `limit`).
@@ -392,7 +385,31 @@ struct EventRows<'a> {
     remaining: Option<u64>,
     done: bool,
     unpacker: block::Unpacker,
+    /// The filter's entity ids as a set, when there are many (a process tree's generation):
+    /// every event is looked up in them.
+    entity_set: Option<HashSet<String>>,
 }
+
+impl EventRows<'_> {
+    fn new(conn: &Connection, filter: EventFilter) -> EventRows<'_> {
+        EventRows {
+            conn,
+            blocks_read: 0,
+            damaged: None,
+            cursor: None,
+            buffer: VecDeque::new(),
+            remaining: filter.limit,
+            done: filter.limit == Some(0),
+            unpacker: block::Unpacker::default(),
+            entity_set: (filter.entity_ids.len() >= ENTITY_SET_FROM)
+                .then(|| filter.entity_ids.iter().cloned().collect()),
+            filter,
+        }
+    }
+}
+
+/// Entity ids beyond which a query looks them up in a set rather than the list.
+const ENTITY_SET_FROM: usize = 16;
 
 impl EventRows<'_> {
     /// Reads the next block and buffers its matching events.
@@ -455,7 +472,11 @@ impl EventRows<'_> {
                 }
             };
             let seq = first_seq + i as i64;
-            if f.after_seq.is_none_or(|after| seq > after) && f.matches_view(&view) {
+            let matches = match &self.entity_set {
+                Some(set) => f.matches_naming(&view, |id| set.contains(id)),
+                None => f.matches_view(&view),
+            };
+            if f.after_seq.is_none_or(|after| seq > after) && matches {
                 match view.to_event() {
                     Ok(event) => rows.push(StoredEventRow { seq, event }),
                     Err(why) => {
@@ -533,17 +554,7 @@ mod tests {
         }
         let reader = Store::reader(dir.path()).unwrap();
         let read = |filter: EventFilter| {
-            let mut rows = EventRows {
-                conn: &reader.conn,
-                filter,
-                blocks_read: 0,
-                damaged: None,
-                cursor: None,
-                buffer: VecDeque::new(),
-                remaining: None,
-                done: false,
-                unpacker: block::Unpacker::default(),
-            };
+            let mut rows = EventRows::new(&reader.conn, filter);
             let found: usize = rows.by_ref().try_fold(0, |n, r| r.map(|_| n + 1)).unwrap();
             (found, rows.blocks_read)
         };
@@ -560,6 +571,21 @@ mod tests {
         });
         assert_eq!(found, 20, "the children");
         assert!(blocks <= 30, "{blocks} of 300 blocks read for one process");
+        // Many processes at once (a tree's generation) are looked up in a set: the same events.
+        let many: Vec<String> = (0..ENTITY_SET_FROM as i64 + 4)
+            .map(|i| format!("7ba6d36d-{}-{}", 20 * 150 + i, 1150))
+            .collect();
+        let (found, _) = read(EventFilter {
+            entity_ids: many.clone(),
+            ..EventFilter::default()
+        });
+        assert_eq!(found, 20, "the block's events, each named once");
+        let (found, _) = read(EventFilter {
+            entity_ids: many,
+            match_parent_entity: true,
+            ..EventFilter::default()
+        });
+        assert_eq!(found, 20, "none of them has children");
         // Other filters read every block.
         let (found, blocks) = read(EventFilter {
             uids: vec![0],

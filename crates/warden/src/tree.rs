@@ -109,11 +109,14 @@ struct StoreLookup {
 }
 
 impl Lookup for StoreLookup {
-    fn events(&mut self, filter: &EventFilter) -> anyhow::Result<Vec<StoredEvent>> {
-        let mut events = Vec::new();
+    fn visit(
+        &mut self,
+        filter: &EventFilter,
+        each: &mut dyn FnMut(StoredEvent),
+    ) -> anyhow::Result<()> {
         for row in self.reader.query(filter) {
             match row {
-                Ok(row) => events.push(row.event),
+                Ok(row) => each(row.event),
                 // A damaged block: said, and the rest is still used.
                 Err(e @ warden_store::StoreError::CorruptBlock { .. }) => {
                     eprintln!("warden tree: {e}")
@@ -121,7 +124,7 @@ impl Lookup for StoreLookup {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(events)
+        Ok(())
     }
 
     fn running(&mut self, entity_id: &str) -> Option<Running> {
@@ -187,13 +190,16 @@ impl FileLookup {
 }
 
 impl Lookup for FileLookup {
-    fn events(&mut self, filter: &EventFilter) -> anyhow::Result<Vec<StoredEvent>> {
-        Ok(self
-            .events
+    fn visit(
+        &mut self,
+        filter: &EventFilter,
+        each: &mut dyn FnMut(StoredEvent),
+    ) -> anyhow::Result<()> {
+        self.events
             .iter()
             .filter(|e| filter.matches(e))
-            .cloned()
-            .collect())
+            .for_each(|e| each(e.clone()));
+        Ok(())
     }
 
     fn running(&mut self, _entity_id: &str) -> Option<Running> {

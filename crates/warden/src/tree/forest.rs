@@ -15,8 +15,21 @@ use warden_store::{EventFilter, StoredEvent};
 
 /// Where the events come from.
 pub trait Lookup {
-    /// The events `filter` accepts, in any order.
-    fn events(&mut self, filter: &EventFilter) -> anyhow::Result<Vec<StoredEvent>>;
+    /// Gives `each` the events `filter` accepts, in any order.
+    fn visit(
+        &mut self,
+        filter: &EventFilter,
+        each: &mut dyn FnMut(StoredEvent),
+    ) -> anyhow::Result<()>;
+
+    /// The events `filter` accepts, in time order.
+    fn events(&mut self, filter: &EventFilter) -> anyhow::Result<Vec<StoredEvent>> {
+        let mut events = Vec::new();
+        self.visit(filter, &mut |e| events.push(e))?;
+        events.sort_by_key(|e| e.time_ns);
+        Ok(events)
+    }
+
     /// A process the records do not describe, as /proc does while it runs (`None` when it
     /// has exited, belongs to another boot, or there is no live host to ask).
     fn running(&mut self, entity_id: &str) -> Option<Running>;
@@ -232,25 +245,27 @@ pub fn build(
     reach: Reach,
 ) -> anyhow::Result<Forest> {
     let mut forest = Forest::default();
-    let mut matched = lookup.events(selection)?;
-    matched.retain(|e| !e.entity_id.is_empty());
-    matched.sort_by_key(|e| e.time_ns);
-    // The matching processes, the most recent match first.
-    let mut seeds: Vec<String> = Vec::new();
-    for event in matched.iter().rev() {
-        if !seeds.contains(&event.entity_id) {
-            seeds.push(event.entity_id.clone());
+    // The matching processes, each with its latest match: a selection may match millions of
+    // events, so only this is kept of them.
+    let mut latest: HashMap<String, i64> = HashMap::new();
+    lookup.visit(selection, &mut |event| {
+        if !event.entity_id.is_empty() {
+            let at = latest.entry(event.entity_id).or_insert(event.time_ns);
+            *at = (*at).max(event.time_ns);
         }
-    }
-    if seeds.len() > reach.matches {
+    })?;
+    let mut by_latest: Vec<(i64, &String)> = latest.iter().map(|(id, at)| (*at, id)).collect();
+    by_latest.sort();
+    if by_latest.len() > reach.matches {
         forest.notes.push(format!(
             "{} processes match; shown are the {} with the most recent matches (--limit)",
-            seeds.len(),
+            by_latest.len(),
             reach.matches
         ));
-        seeds.truncate(reach.matches);
+        by_latest.drain(..by_latest.len() - reach.matches);
     }
-    seeds.reverse();
+    // Oldest first.
+    let seeds: Vec<String> = by_latest.into_iter().map(|(_, id)| id.clone()).collect();
 
     // Up: every ancestor of every matching process, one generation per ask.
     let mut frontier: Vec<String> = seeds.clone();
@@ -263,8 +278,7 @@ pub fn build(
             kinds: lifecycle_kinds(),
             ..EventFilter::default()
         };
-        let mut events = lookup.events(&filter)?;
-        events.sort_by_key(|e| e.time_ns);
+        let events = lookup.events(&filter)?;
         for event in &events {
             let ecs = event.ecs().unwrap_or(Value::Null);
             forest
@@ -324,13 +338,21 @@ pub fn build(
     let mut frontier = tops;
     let mut left_out: HashSet<String> = HashSet::new();
     while !frontier.is_empty() {
+        // Nothing of theirs or their children's comes before they started: the store then
+        // skips the blocks before (a second early, for the start's clock-tick rounding).
+        let since = frontier
+            .iter()
+            .map(|id| forest.nodes.get(id).and_then(|n| n.start_ns))
+            .min()
+            .flatten()
+            .map(|start| start - START_MARGIN_NS);
         let filter = EventFilter {
             entity_ids: frontier.clone(),
             match_parent_entity: true,
+            since,
             ..EventFilter::default()
         };
-        let mut events = lookup.events(&filter)?;
-        events.sort_by_key(|e| e.time_ns);
+        let events = lookup.events(&filter)?;
         let in_frontier: HashSet<&String> = frontier.iter().collect();
         for entity in &frontier {
             let node = forest
@@ -370,14 +392,17 @@ pub fn build(
         ));
     }
 
-    for event in &matched {
-        if let Some(node) = forest.nodes.get_mut(&event.entity_id) {
+    for entity in latest.keys() {
+        if let Some(node) = forest.nodes.get_mut(entity) {
             node.matched = true;
         }
     }
     link(&mut forest);
     Ok(forest)
 }
+
+/// How much earlier than a process's recorded start its events are looked for.
+const START_MARGIN_NS: i64 = 1_000_000_000;
 
 /// Generations walked up at most (a loop in bad records cannot run on).
 const MAX_GENERATIONS: usize = 64;
@@ -433,14 +458,17 @@ pub(super) mod tests {
     }
 
     impl Lookup for Fake {
-        fn events(&mut self, filter: &EventFilter) -> anyhow::Result<Vec<StoredEvent>> {
+        fn visit(
+            &mut self,
+            filter: &EventFilter,
+            each: &mut dyn FnMut(StoredEvent),
+        ) -> anyhow::Result<()> {
             self.asks += 1;
-            Ok(self
-                .events
+            self.events
                 .iter()
                 .filter(|e| filter.matches(e))
-                .cloned()
-                .collect())
+                .for_each(|e| each(e.clone()));
+            Ok(())
         }
 
         fn running(&mut self, entity_id: &str) -> Option<Running> {
