@@ -2584,6 +2584,9 @@ fn an_incident_reads_as_one_tree() {
         .unwrap_or_else(|| panic!("no updater in {nodes:#?}"));
     assert_eq!(reader["matched"], true);
     assert_eq!(reader["known"], "recorded");
+    // A copy of cat: cat's digest, but no package owns it.
+    assert_eq!(reader["sha256"], sha256(Path::new("/usr/bin/cat")));
+    assert_eq!(reader["package"], Value::Null, "{reader}");
     assert!(
         reader["exit_code"] == 0 && reader["end"].is_string(),
         "{reader}"
@@ -2622,6 +2625,8 @@ fn an_incident_reads_as_one_tree() {
         .find(|n| n["parent_entity_id"] == inner["entity_id"] && n["executable"] == "/usr/bin/cp")
         .unwrap_or_else(|| panic!("no cp beside the updater in {nodes:#?}"));
     assert_eq!(copy["matched"], false);
+    assert_eq!(copy["package"], "coreutils");
+    assert_eq!(copy["package_verified"], true);
     assert!(
         copy["events"]
             .as_array()

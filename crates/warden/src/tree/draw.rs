@@ -7,7 +7,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 use warden_store::{EventFilter, StoredEvent};
 
-use super::forest::{Forest, Known, Node};
+use super::forest::{Forest, Image, Known, Node};
 use crate::events::text::{escape_controls, what_happened};
 
 /// How the forest is written.
@@ -131,6 +131,9 @@ impl Drawing<'_> {
             if node.matched { "* " } else { "" },
             node.pid
         );
+        if let Some(image) = &node.image {
+            line.push_str(&image_facts(image));
+        }
         if let Some(user) = &node.user {
             line.push_str(&format!(" user={user}"));
         }
@@ -224,6 +227,10 @@ impl Drawing<'_> {
                 "start": node.start_ns.map(warden_core::rfc3339_ns),
                 "end": node.exit.map(|e| warden_core::rfc3339_ns(e.time_ns)),
                 "exit_code": node.exit.and_then(|e| e.code),
+                "sha256": node.image.as_ref().and_then(|i| i.sha256.clone()),
+                "package": node.image.as_ref().and_then(|i| i.package.clone()),
+                "package_verified": node.image.as_ref().and_then(|i| i.package_verified),
+                "origin_url": node.image.as_ref().and_then(|i| i.origin_url.clone()),
                 "signal": node.exit.and_then(|e| e.signal),
                 "events": if node.shown_in_full { Value::Array(events) } else { Value::Null },
                 "events_left_out": left_out,
@@ -236,6 +243,27 @@ impl Drawing<'_> {
 
 /// Characters of an ancestor's command line shown.
 const CONTEXT_WIDTH: usize = 100;
+
+/// What sets a binary apart at a glance: the start of its digest, its package (or that none
+/// owns it, or that it was changed since installed), and where it was downloaded from.
+fn image_facts(image: &Image) -> String {
+    let mut facts = String::new();
+    if let Some(sha256) = &image.sha256 {
+        facts.push_str(&format!(" sha256={}", &sha256[..sha256.len().min(12)]));
+    }
+    match (&image.package, image.package_verified) {
+        (Some(package), Some(false)) => facts.push_str(&format!(
+            " package={package} (differs from the package's digest)"
+        )),
+        (Some(package), _) => facts.push_str(&format!(" package={package}")),
+        (None, _) if image.sha256.is_some() => facts.push_str(" package=none"),
+        (None, _) => {}
+    }
+    if let Some(origin) = &image.origin_url {
+        facts.push_str(&format!(" from={origin}"));
+    }
+    facts
+}
 
 /// Whether the event's time is when its source read it rather than when it happened: fanotify
 /// stamps none, so its events may show after what their process did next.
@@ -275,11 +303,12 @@ mod tests {
         let expected = "\
 ?  pid=1 (not in the records) entity=b-1-1
 └─ -bash  pid=10 user=alice (running; not in the records) entity=b-10-1
-   └─ bash doc.sh  pid=20 user=alice start=00:00:00.000100 entity=b-20-5
-      └─ sh -c x y  pid=21 user=alice start=00:00:00.000102 end=00:00:00.000113 exit_code=0 entity=b-21-6
-         ├─ curl -o updater  pid=22 user=alice start=00:00:00.000104 end=00:00:00.000107 exit_code=0 entity=b-22-7
+   └─ bash doc.sh  pid=20 sha256=110000000000 package=pkg user=alice start=00:00:00.000100 entity=b-20-5
+      └─ sh -c x y  pid=21 sha256=900000000000 package=pkg user=alice start=00:00:00.000102 end=00:00:00.000113 exit_code=0 entity=b-21-6
+         ├─ curl -o updater  pid=22 sha256=150000000000 package=pkg user=alice start=00:00:00.000104 end=00:00:00.000107 exit_code=0 entity=b-22-7
          │     ~00:00:00.000106 create /home/alice/create success
-         └─ * updater  pid=23 user=alice start=00:00:00.000108 end=00:00:00.000112 exit_code=0 entity=b-23-8
+         └─ * updater  pid=23 sha256=700000000000 package=none user=alice start=00:00:00.000108 \
+end=00:00:00.000112 exit_code=0 entity=b-23-8
               *~00:00:00.000110 read  /home/alice/read success
                 00:00:00.000111 connect ? -> ? success
 ";
@@ -302,7 +331,8 @@ mod tests {
             lines,
             [
                 "         │      … 1 more (1 create; --events)",
-                "         └─ * updater  pid=23 user=alice start=00:00:00.000108 \
+                "         └─ * updater  pid=23 sha256=700000000000 package=none user=alice \
+                 start=00:00:00.000108 \
                  end=00:00:00.000112 exit_code=0 entity=b-23-8",
                 "              *~00:00:00.000110 read  /home/alice/read success",
                 "                … 1 more (1 connect; --events)",

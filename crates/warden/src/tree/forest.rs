@@ -86,6 +86,8 @@ pub struct Node {
     pub start_ns: Option<i64>,
     /// When it exited, with its code or signal.
     pub exit: Option<Exit>,
+    /// What its last exec said of the file it ran.
+    pub image: Option<Image>,
     /// Whether a selected event is its own.
     pub matched: bool,
     /// Whether its own events are shown (a matching process and its descendants), or only the
@@ -95,6 +97,18 @@ pub struct Node {
     pub events: Vec<StoredEvent>,
     /// What its child's exec said of it: executable and command line.
     parent_seen_by_child: Option<(Option<String>, Option<String>)>,
+}
+
+/// The file a process runs, as its exec described it (what tells an unknown binary apart).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Image {
+    pub sha256: Option<String>,
+    /// The Debian package that owns it; None when none does.
+    pub package: Option<String>,
+    /// Whether its digest is the package's (false: changed since installed).
+    pub package_verified: Option<bool>,
+    /// Where it was downloaded from (`user.xdg.origin.url`).
+    pub origin_url: Option<String>,
 }
 
 /// How a process ended.
@@ -129,6 +143,7 @@ impl Node {
             user: None,
             start_ns: None,
             exit: None,
+            image: None,
             matched: false,
             shown_in_full: false,
             events: Vec::new(),
@@ -161,6 +176,14 @@ impl Node {
             "exec" if event.success != Some(false) => {
                 self.exe.clone_from(&event.exe);
                 self.command_line = command_line;
+                let file = &ecs["warden"]["executable"];
+                let text = |v: &Value| v.as_str().map(str::to_owned);
+                self.image = Some(Image {
+                    sha256: text(&process["hash"]["sha256"]),
+                    package: text(&file["package"]),
+                    package_verified: file["package_verified"].as_bool(),
+                    origin_url: text(&file["origin_url"]),
+                });
                 self.user = ecs["user"]["name"]
                     .as_str()
                     .map(str::to_owned)
@@ -493,6 +516,14 @@ pub(super) mod tests {
             "user": {"name": "alice"},
             "warden": {"source": if class == "file" { "fanotify" } else { "ebpf" }},
         });
+        let mut body = body;
+        if action == "exec" {
+            // The dropped binary belongs to no package; the rest to one each.
+            body["process"]["hash"]["sha256"] = format!("{:0<64}", command.len()).into();
+            if command != "updater" {
+                body["warden"]["executable"]["package"] = "pkg".into();
+            }
+        }
         StoredEvent {
             time_ns: time * 1000,
             class: class.into(),
