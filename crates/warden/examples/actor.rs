@@ -11,6 +11,8 @@
 //! actor connect-storm PORT COUNT
 //! actor file-storm DIR COUNT
 //! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
+//! actor sparse-files DIR COUNT MS  # COUNT x create and write DIR/sN, MS milliseconds apart;
+//!                                  # says when each began and ended (CLOCK_REALTIME ns)
 //! actor send-storm DIR COUNT       # COUNT x send and receive on a connected socket pair
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
 //! actor uring-file-storm DIR COUNT # the file storm's kind through io_uring: COUNT x create,
@@ -92,6 +94,13 @@ fn main() -> anyhow::Result<()> {
             let count: u64 = arg(2)?.parse()?;
             file_storm(&dir, count)?;
             report.insert("ops".into(), (count * 4).into());
+        }
+        "sparse-files" => {
+            let dir = PathBuf::from(arg(1)?);
+            let count: u64 = arg(2)?.parse()?;
+            let gap = std::time::Duration::from_millis(arg(3)?.parse()?);
+            report.insert("ops".into(), count.into());
+            report.insert("times".into(), sparse_files(&dir, count, gap)?.into());
         }
         "read-storm" => {
             let dir = PathBuf::from(arg(1)?);
@@ -443,6 +452,23 @@ fn uring_file_storm(dir: &Path, count: u64) -> anyhow::Result<()> {
 }
 
 /// `count` times: create and write, rename, append, delete — four changes per file.
+/// Each file's `[began, ended]`, in ns since the epoch.
+fn sparse_files(dir: &Path, count: u64, gap: std::time::Duration) -> anyhow::Result<Vec<Value>> {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    };
+    let mut times = Vec::new();
+    for i in 0..count {
+        let began = now();
+        std::fs::write(dir.join(format!("s{i}")), b"data")?;
+        times.push(serde_json::json!([began, now()]));
+        std::thread::sleep(gap);
+    }
+    Ok(times)
+}
+
 fn file_storm(dir: &Path, count: u64) -> anyhow::Result<()> {
     for i in 0..count {
         let a = dir.join(format!("f{i}"));

@@ -2704,3 +2704,58 @@ fn an_incident_reads_as_one_tree() {
     assert!(String::from_utf8_lossy(&unbounded.stderr).contains("say which processes"));
     kernel.check();
 }
+
+/// fanotify stamps no time: an event's is when the agent read it. While changes are sparse the
+/// reader wakes for each, so a read of a watched key, just after a file change, keeps its place
+/// before a connect its process makes 3 ms later. (When the reader paused 5 ms after every read,
+/// the change's read began such a pause, and the key's read was listed after the connect.)
+#[test]
+fn a_sparse_file_event_keeps_its_place_among_its_processs_calls() {
+    let Some((_serial, kernel)) =
+        begin("a_sparse_file_event_keeps_its_place_among_its_processs_calls")
+    else {
+        return;
+    };
+    let vault = tempfile::tempdir().unwrap();
+    let rounds = 5;
+    for i in 0..rounds {
+        // One key per round: repeated reads of one file are folded into one event.
+        std::fs::write(vault.path().join(format!("key{i}")), b"not a real key\n").unwrap();
+    }
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut agent = Agent::start(&format!("[files]\nwatch_paths = [{:?}]\n", s(vault.path())));
+    // bash writes a file, reads a key itself (no child whose exit would bound the read's time),
+    // waits, then connects from the same process.
+    let scratch = tempfile::tempdir().unwrap();
+    let script = format!(
+        "for i in $(seq 0 {}); do echo x > {}/w$i; read -r line < {}/key$i; sleep 0.003; \
+         exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; sleep 0.05; done",
+        rounds - 1,
+        s(scratch.path()),
+        s(vault.path())
+    );
+    let mut shell = Proc::spawn(Command::new("bash").args(["-c", &script]));
+    let pid = u64::from(shell.pid());
+    assert!(shell.wait().success());
+    let pid_arg = pid.to_string();
+    let events = agent.wait_for_matching(
+        &["--pid", &pid_arg, "--class", "read,connect"],
+        "the shell's reads and connects",
+        |ev| ev.len() >= 2 * rounds,
+    );
+    agent.stop();
+    let order: Vec<String> = events
+        .iter()
+        .map(|e| match action(e) {
+            "read" => format!("read {}", file_path(e).rsplit('/').next().unwrap_or("")),
+            other => other.to_owned(),
+        })
+        .collect();
+    let expected: Vec<String> = (0..rounds)
+        .flat_map(|i| [format!("read key{i}"), "connect".to_owned()])
+        .collect();
+    assert_eq!(order, expected, "in time order: {events:#?}");
+    drop(listener);
+    kernel.check();
+}

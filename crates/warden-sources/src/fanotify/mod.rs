@@ -17,8 +17,8 @@
 //!   to it. Directory paths are cached (bounded); a directory rename clears the cache, a
 //!   directory delete drops its entry. A directory already gone leaves the bare name and
 //!   `path_resolved = false` (counted in `unresolved`). Paths, inode, mode and owner are what
-//!   they are when the event is read (usually milliseconds later): a file renamed or chmodded
-//!   meanwhile shows its newer name and mode. A hard link is a `Create` (the kernel reports
+//!   they are when the event is read (microseconds later while events are sparse, up to 5 ms
+//!   in a burst: `Pace`): a file renamed or chmodded meanwhile shows its newer name and mode. A hard link is a `Create` (the kernel reports
 //!   `link(2)` as `FAN_CREATE`); its inode is the existing file's.
 //! * **Exclusions**: events of the agent's own process (`exclude_self`) are dropped before any
 //!   work; paths under `exclude_prefixes` are dropped after resolution, and each existing
@@ -56,12 +56,16 @@ use parse::{FidInfo, RawEvent, mask};
 
 /// Read buffer: the kernel returns as many whole events as fit.
 const READ_BUFFER: usize = 64 * 1024;
-/// The pause after a read that emptied the queue: events gather meanwhile (the kernel merges
-/// repeats), so a busy host costs a few hundred wake-ups a second, not one per event. Not
-/// longer: each new event is compared with the queued ones to merge, so a long queue makes
-/// every event dearer (the file storm under the agent's mask: 1.79× woken per event, 1.31–1.33×
-/// read every 1–20 ms, 1.52× every 50 ms; docs/PERFORMANCE.md, session 8).
+/// The pause after a read that emptied the queue, while events come in a burst ([`Pace`]):
+/// events gather meanwhile (the kernel merges repeats), so a busy host costs a few hundred
+/// wake-ups a second, not one per event. Not longer: each new event is compared with the queued
+/// ones to merge, so a long queue makes every event dearer (the file storm under the agent's
+/// mask: 1.79× woken per event, 1.31–1.33× read every 1–20 ms, 1.52× every 50 ms;
+/// docs/PERFORMANCE.md, session 8).
 const COALESCE: Duration = Duration::from_millis(5);
+/// [`Pace`]'s window, and the events in two of them that make a burst.
+const PACE_WINDOW: Duration = Duration::from_millis(10);
+const BURST_EVENTS: u64 = 32;
 /// A repeated read of one object by one process within this time is one `Read` event.
 const READ_REPEAT_WINDOW: Duration = Duration::from_secs(2);
 /// `AT_HANDLE_FID` (kernel 6.5): encode handles the way fanotify does.
@@ -524,6 +528,7 @@ impl FanotifySource {
             stats: FanotifyStats::default(),
             key: Vec::new(),
             last_read: None,
+            pace: Pace::new(Instant::now()),
         };
         let thread = std::thread::Builder::new()
             .name("warden-fanotify".into())
@@ -693,6 +698,51 @@ struct Reader {
     /// Scratch for building handle keys without allocating per lookup.
     key: Vec<u8>,
     last_read: Option<(i32, Vec<u8>, Instant)>,
+    pace: Pace,
+}
+
+/// Whether the reader pauses after a read for events to gather. fanotify stamps no time on its
+/// events: an event's time is when it is read. While they are sparse (an incident's handful of
+/// changes, a read of a watched key), the reader wakes for each at once, so each is timed within
+/// a wake-up of when it happened, and keeps its place among the eBPF events of its process. A
+/// burst (`BURST_EVENTS` within this window and the one before) is read every `COALESCE`, as
+/// the cost of a storm asks.
+#[derive(Debug)]
+struct Pace {
+    window_start: Instant,
+    this_window: u64,
+    last_window: u64,
+}
+
+impl Pace {
+    fn new(now: Instant) -> Pace {
+        Pace {
+            window_start: now,
+            this_window: 0,
+            last_window: 0,
+        }
+    }
+
+    /// A read of `events` events at `now`.
+    fn read(&mut self, events: u64, now: Instant) {
+        let since = now.saturating_duration_since(self.window_start);
+        if since >= PACE_WINDOW {
+            // The window before this one, or nothing if a quiet one passed in between.
+            self.last_window = if since < 2 * PACE_WINDOW {
+                self.this_window
+            } else {
+                0
+            };
+            self.this_window = 0;
+            self.window_start = now;
+        }
+        self.this_window += events;
+    }
+
+    /// Whether events are coming in a burst.
+    fn bursting(&self) -> bool {
+        self.this_window + self.last_window >= BURST_EVENTS
+    }
 }
 
 fn realtime_ns() -> i64 {
@@ -761,12 +811,15 @@ impl Reader {
                     break;
                 }
                 let time_ns = realtime_ns();
+                let mut events = 0;
                 for parsed in parse::events(&buf[..n]) {
+                    events += 1;
                     match parsed {
                         Ok(ev) => self.handle(&ev, time_ns),
                         Err(_) => self.stats.malformed += 1,
                     }
                 }
+                self.pace.read(events, Instant::now());
                 // A read that left room for more drained the queue.
                 full_reads = n + 4096 > buf.len();
                 if !full_reads {
@@ -774,7 +827,7 @@ impl Reader {
                 }
             }
             *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.stats;
-            if !full_reads {
+            if !full_reads && self.pace.bursting() {
                 std::thread::sleep(COALESCE);
             }
         }
@@ -1115,7 +1168,30 @@ fn readlink_fd(fd: RawFd) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::PathCache;
+    use super::{Duration, Instant, Pace, PathCache};
+
+    #[test]
+    fn the_reader_pauses_only_in_a_burst() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut pace = Pace::new(t0);
+        // An incident's handful of events, each read at once.
+        for at in 0..10 {
+            pace.read(2, ms(at));
+        }
+        assert!(!pace.bursting(), "20 events in 10 ms are read as they come");
+        pace.read(12, ms(11));
+        assert!(pace.bursting(), "32 within two windows are a burst");
+        // The burst goes on, read every pause: still one.
+        pace.read(40, ms(16));
+        pace.read(40, ms(22));
+        assert!(pace.bursting());
+        // A quiet window in between ends it.
+        pace.read(1, ms(60));
+        assert!(!pace.bursting());
+        pace.read(1, ms(61));
+        assert!(!pace.bursting());
+    }
 
     #[test]
     fn moving_a_directory_moves_the_cached_paths_below_it() {

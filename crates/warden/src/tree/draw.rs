@@ -190,8 +190,8 @@ impl Drawing<'_> {
             "# {} processes, {matched} of them matching (marked *){day}{}",
             self.forest.nodes.len(),
             if late {
-                "; ~ a time fanotify gave no better than when it was read (a few ms late, \
-                 never after the exit)"
+                "; ~ a time fanotify gave no better than when it was read (up to 5 ms late in \
+                 a burst, never after the exit)"
             } else {
                 ""
             }
@@ -315,7 +315,8 @@ end=00:00:00.000112 exit_code=0 entity=b-23-8
         assert_eq!(
             drawing.header(),
             "# 6 processes, 1 of them matching (marked *); times UTC, 1970-01-01; ~ a time \
-             fanotify gave no better than when it was read (a few ms late, never after the exit)"
+             fanotify gave no better than when it was read (up to 5 ms late in a burst, never after \
+             the exit)"
         );
 
         // Past the bound, events are counted by action; a matching one is listed anyway.
