@@ -188,18 +188,9 @@ impl Node {
                     .as_str()
                     .map(str::to_owned)
                     .or(self.user.take());
-                let parent = &process["parent"];
-                let parent_args: Vec<std::borrow::Cow<'_, str>> = parent["args"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(std::borrow::Cow::Borrowed)
-                    .collect();
-                self.parent_seen_by_child = Some((
-                    parent["executable"].as_str().map(str::to_owned),
-                    (!parent_args.is_empty()).then(|| warden_core::command_line(&parent_args)),
-                ));
+                // What the parent ran when this exec happened: the latest word on it.
+                self.parent_seen_by_child =
+                    parent_as_seen(&process["parent"]).or(self.parent_seen_by_child.take());
             }
             // Any other event names the image it ran, until an exec says better.
             other => {
@@ -220,6 +211,9 @@ impl Node {
                 }
                 if self.command_line.is_none() {
                     self.command_line = command_line;
+                }
+                if self.parent_seen_by_child.is_none() {
+                    self.parent_seen_by_child = parent_as_seen(&process["parent"]);
                 }
             }
         }
@@ -246,6 +240,21 @@ impl Node {
         let first = self.events.first().map_or(i64::MAX, |e| e.time_ns);
         (self.start_ns.unwrap_or(first), self.pid)
     }
+}
+
+/// A parent as a child's event describes it: its executable and command line (None when the
+/// event says neither).
+fn parent_as_seen(parent: &Value) -> Option<(Option<String>, Option<String>)> {
+    let args: Vec<std::borrow::Cow<'_, str>> = parent["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(std::borrow::Cow::Borrowed)
+        .collect();
+    let exe = parent["executable"].as_str().map(str::to_owned);
+    let command_line = (!args.is_empty()).then(|| warden_core::command_line(&args));
+    (exe.is_some() || command_line.is_some()).then_some((exe, command_line))
 }
 
 /// The pid in an entity id (`<boot>-<pid>-<start ticks>`).
@@ -660,6 +669,22 @@ pub(super) mod tests {
         assert_eq!(shell.command_line.as_deref(), Some("sh -c \"x y\""));
         assert_eq!(shell.exe.as_deref(), Some("/bin/sh"));
         assert_eq!(forest.roots, ["b-10-1"], "nothing names its parent");
+    }
+
+    #[test]
+    fn a_parent_is_named_by_a_child_that_only_forked() {
+        // A subshell: forked, never exec'd, its parent long gone from the records.
+        let mut fake = Fake {
+            events: vec![
+                event(10, "fork", "b-5-2", "b-4-1", "bash"),
+                event(11, "read", "b-5-2", "b-4-1", "bash"),
+            ],
+            ..Fake::default()
+        };
+        let forest = build(&mut fake, &reads(), reach(0)).unwrap();
+        let parent = &forest.nodes["b-4-1"];
+        assert_eq!(parent.known, Known::FromChild);
+        assert_eq!(parent.command_line.as_deref(), Some("sh -c \"x y\""));
     }
 
     #[test]
