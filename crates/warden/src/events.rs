@@ -62,7 +62,8 @@ pub struct Selection {
     /// Only events of these process ids (repeat or comma-separate).
     #[arg(long, value_delimiter = ',')]
     pid: Vec<i64>,
-    /// Only events of this process identity, or whose parent it is.
+    /// Only events of this process identity, or whose parent it is (`warden tree`: its own
+    /// only; its children are in its tree).
     #[arg(long)]
     entity: Vec<String>,
     /// Only events of this user (name or uid).
