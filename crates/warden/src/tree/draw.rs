@@ -179,13 +179,18 @@ impl Drawing<'_> {
             .day()
             .map(|d| warden_core::rfc3339_ns(d * NS_PER_DAY)[..10].to_owned())
             .map_or_else(String::new, |d| format!("; times UTC, {d}"));
+        // Only the events drawn: a process may have thousands more, counted in a line.
         let late = self
             .forest
             .nodes
             .values()
             .filter(|n| n.shown_in_full)
-            .flat_map(|n| &n.events)
-            .any(|e| read_late(&e.ecs().unwrap_or(Value::Null)));
+            .any(|n| {
+                let (listed, _) = self.listed(n);
+                listed
+                    .iter()
+                    .any(|(_, e)| read_late(&e.ecs().unwrap_or(Value::Null)))
+            });
         format!(
             "# {} processes, {matched} of them matching (marked *){day}{}",
             self.forest.nodes.len(),
