@@ -8,7 +8,7 @@
 //! read back ([`input`]).
 
 pub(crate) mod input;
-mod select;
+pub(crate) mod select;
 pub(crate) mod text;
 mod xml;
 

@@ -14,6 +14,7 @@ use clap::{Args, ValueEnum};
 use warden_sources::procfs;
 use warden_store::{EventFilter, StoredEvent};
 
+use crate::events::select::{ClassSelector, ClassTerm};
 use crate::events::{Selection, filter_of, input, now_ns, open_input};
 use forest::{Lookup, Reach, Running};
 
@@ -31,6 +32,14 @@ pub struct TreeArgs {
     /// At most this many processes in all; further descendants are left out, and said so.
     #[arg(long, default_value_t = 1000)]
     max_processes: usize,
+    /// At most this many generations below each matching process (with --up, below its
+    /// siblings and cousins too).
+    #[arg(long)]
+    depth: Option<usize>,
+    /// List only these events under each process (the words of --class: `--show nt,fw`);
+    /// those the selection matches are listed anyway.
+    #[arg(long, value_delimiter = ',', value_name = "CLASS")]
+    show: Vec<ClassTerm>,
     /// Events listed per process, besides those the selection matches (always listed, marked
     /// `*`); the rest are counted by action.
     #[arg(long, default_value_t = 20)]
@@ -69,7 +78,13 @@ pub fn run(args: TreeArgs) -> anyhow::Result<()> {
         up: args.up,
         matches: args.limit.max(1),
         processes: args.max_processes.max(1),
+        depth: args.depth,
     };
+    let shown = ClassSelector::new(&args.show);
+    anyhow::ensure!(
+        !shown.is_empty(),
+        "--show lists no event at all: every class it names is also taken away"
+    );
     let forest = match &args.input {
         Some(path) => {
             let mut lookup = FileLookup::read(path)?;
@@ -89,6 +104,10 @@ pub fn run(args: TreeArgs) -> anyhow::Result<()> {
     let drawing = draw::Drawing {
         forest: &forest,
         selection: &selection,
+        shown: &EventFilter {
+            kinds: shown.filter_kinds(),
+            ..EventFilter::default()
+        },
         events_per_process: args.events,
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -15,6 +15,8 @@ pub struct Drawing<'a> {
     pub forest: &'a Forest,
     /// The events that chose the processes: marked with `*`.
     pub selection: &'a EventFilter,
+    /// The events listed under a process (besides the marked ones).
+    pub shown: &'a EventFilter,
     /// Events listed per process at most, besides the marked ones.
     pub events_per_process: usize,
 }
@@ -38,7 +40,10 @@ impl Drawing<'_> {
     fn listed<'n>(&self, node: &'n Node) -> (Vec<(bool, &'n StoredEvent)>, Option<String>) {
         let mut listed = Vec::new();
         let mut rest: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, event) in node.listed_events().enumerate() {
+        let shown = node
+            .listed_events()
+            .filter(|e| self.shown.matches(e) || self.selection.matches(e));
+        for (i, event) in shown.enumerate() {
             let marked = self.selection.matches(event);
             if marked || i < self.events_per_process {
                 listed.push((marked, event));
@@ -298,9 +303,11 @@ mod tests {
         let mut fake = fixture::incident();
         let selection = fixture::reads();
         let forest = forest::build(&mut fake, &selection, fixture::reach(1)).unwrap();
+        let everything = EventFilter::default();
         let drawing = Drawing {
             forest: &forest,
             selection: &selection,
+            shown: &everything,
             events_per_process: 20,
         };
         let mut out = Vec::new();
@@ -345,5 +352,31 @@ end=00:00:00.000112 exit_code=0 entity=b-23-8
             ]
         );
         assert_eq!(String::from_utf8(out).unwrap(), expected);
+
+        // --show nt: only network events under each process, and the marked read anyway.
+        let network = EventFilter {
+            kinds: vec![("network".into(), None)],
+            ..EventFilter::default()
+        };
+        let drawing = Drawing {
+            shown: &network,
+            events_per_process: 20,
+            ..drawing
+        };
+        let mut out = Vec::new();
+        drawing.text(&mut out).unwrap();
+        let events: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("00:00:00.000") && !l.contains("pid="))
+            .map(|l| l.trim_start_matches([' ', '│']).to_owned())
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "*~00:00:00.000110 read  /home/alice/read success",
+                "00:00:00.000111 connect ? -> ? success"
+            ]
+        );
     }
 }

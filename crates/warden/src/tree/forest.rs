@@ -57,6 +57,9 @@ pub struct Reach {
     pub matches: usize,
     /// At most this many processes in all; the descendants past it are left out.
     pub processes: usize,
+    /// At most this many generations below each matching process (None: all); with `up`,
+    /// that many more below where its tree starts.
+    pub depth: Option<usize>,
 }
 
 /// Where a process's description comes from.
@@ -369,6 +372,7 @@ pub fn build(
     let mut seen: HashSet<String> = tops.iter().cloned().collect();
     let mut frontier = tops;
     let mut left_out: HashSet<String> = HashSet::new();
+    let mut generation = 0;
     while !frontier.is_empty() {
         // Nothing of theirs or their children's comes before they started: the store then
         // skips the blocks before (a second early, for the start's clock-tick rounding).
@@ -412,6 +416,20 @@ pub fn build(
                 seen.insert(event.entity_id.clone());
                 children.push(event.entity_id);
             }
+        }
+        generation += 1;
+        if reach
+            .depth
+            .is_some_and(|depth| generation > depth + reach.up)
+        {
+            if !children.is_empty() {
+                forest.notes.push(format!(
+                    "{} processes deeper than --depth {} are left out, with what they started",
+                    children.len(),
+                    generation - 1 - reach.up
+                ));
+            }
+            break;
         }
         frontier = children;
     }
@@ -590,6 +608,7 @@ pub(super) mod tests {
             up,
             matches: 20,
             processes: 1000,
+            depth: None,
         }
     }
 
@@ -698,9 +717,8 @@ pub(super) mod tests {
             &mut fake,
             &everything,
             Reach {
-                up: 0,
                 matches: 1,
-                processes: 1000,
+                ..reach(0)
             },
         )
         .unwrap();
@@ -723,9 +741,8 @@ pub(super) mod tests {
             &mut fake,
             &doc,
             Reach {
-                up: 0,
-                matches: 20,
                 processes: 2,
+                ..reach(0)
             },
         )
         .unwrap();
@@ -735,6 +752,33 @@ pub(super) mod tests {
             forest.notes[0].contains("2 more of their children"),
             "{:?}",
             forest.notes
+        );
+    }
+
+    #[test]
+    fn depth_bounds_the_generations_down() {
+        let mut fake = incident();
+        let doc = EventFilter {
+            entity_ids: vec!["b-20-5".into()],
+            ..EventFilter::default()
+        };
+        let forest = build(
+            &mut fake,
+            &doc,
+            Reach {
+                depth: Some(1),
+                ..reach(0)
+            },
+        )
+        .unwrap();
+        assert!(forest.nodes["b-21-6"].shown_in_full, "its child");
+        assert!(
+            !forest.nodes.contains_key("b-22-7"),
+            "not its grandchildren"
+        );
+        assert_eq!(
+            forest.notes,
+            ["2 processes deeper than --depth 1 are left out, with what they started"]
         );
     }
 
