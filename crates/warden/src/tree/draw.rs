@@ -100,11 +100,12 @@ impl Drawing<'_> {
             let (listed, summary) = self.listed(node);
             for (marked, event) in listed {
                 let ecs = event.ecs().unwrap_or(Value::Null);
+                let timing = Timing::of(&ecs);
                 let line = format!(
                     "{below}{}{}{} {}",
                     if marked { "*" } else { " " },
-                    if read_late(&ecs) { "~" } else { " " },
-                    clock(event.time_ns, day),
+                    if timing == Timing::ReadLate { "~" } else { " " },
+                    timing.clock(event.time_ns, day),
                     what_happened(event, &ecs)
                 );
                 writeln!(out, "{}", escape_controls(line.trim_end()))?;
@@ -185,27 +186,32 @@ impl Drawing<'_> {
             .map(|d| warden_core::rfc3339_ns(d * NS_PER_DAY)[..10].to_owned())
             .map_or_else(String::new, |d| format!("; times UTC, {d}"));
         // Only the events drawn: a process may have thousands more, counted in a line.
-        let late = self
-            .forest
-            .nodes
-            .values()
-            .filter(|n| n.shown_in_full)
-            .any(|n| {
-                let (listed, _) = self.listed(n);
-                listed
-                    .iter()
-                    .any(|(_, e)| read_late(&e.ecs().unwrap_or(Value::Null)))
-            });
-        format!(
-            "# {} processes, {matched} of them matching (marked *){day}{}",
-            self.forest.nodes.len(),
-            if late {
-                "; ~ a time fanotify gave no better than when it was read (up to 5 ms late in \
-                 a burst, never after the exit)"
-            } else {
-                ""
+        let mut timings = Vec::new();
+        for node in self.forest.nodes.values().filter(|n| n.shown_in_full) {
+            for (_, event) in self.listed(node).0 {
+                let timing = Timing::of(&event.ecs().unwrap_or(Value::Null));
+                if !timings.contains(&timing) {
+                    timings.push(timing);
+                }
             }
-        )
+        }
+        let mut header = format!(
+            "# {} processes, {matched} of them matching (marked *){day}",
+            self.forest.nodes.len()
+        );
+        if timings.contains(&Timing::ReadLate) {
+            header.push_str(
+                "; ~ a time fanotify gave no better than when it was read (up to 5 ms late in a \
+                 burst, never after the exit)",
+            );
+        }
+        if timings.contains(&Timing::Millisecond) {
+            header.push_str(
+                "; audit's times (.ddd) are the kernel's coarse clock at the call: up to a tick \
+                 (1-10 ms) early",
+            );
+        }
+        header
     }
 
     /// Writes the forest as JSON lines: one object per process in drawing order, with its
@@ -275,10 +281,44 @@ fn image_facts(image: &Image) -> String {
     facts
 }
 
-/// Whether the event's time is when its source read it rather than when it happened: fanotify
-/// stamps none, so its events may show after what their process did next.
-fn read_late(ecs: &Value) -> bool {
-    ecs["warden"]["source"] == "fanotify"
+/// How exact an event's time is, by its source: the order of two events closer than that is
+/// not known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timing {
+    /// The call's own (eBPF), or the kernel's stamp.
+    Exact,
+    /// When fanotify's event was read (it stamps none): it may show after what its process
+    /// did next.
+    ReadLate,
+    /// Audit's records are stamped to the millisecond, from the coarse clock at the call's
+    /// entry (updated every tick: 4 ms at 250 Hz), so up to a tick early.
+    Millisecond,
+}
+
+impl Timing {
+    fn of(ecs: &Value) -> Timing {
+        match ecs["warden"]["source"].as_str() {
+            Some("fanotify") => Timing::ReadLate,
+            Some("audit") => Timing::Millisecond,
+            _ => Timing::Exact,
+        }
+    }
+
+    /// The time as `HH:MM:SS.ffffff` on `day`, else in full; to the millisecond where that is
+    /// all there is (padded, so that the columns stay).
+    fn clock(self, ns: i64, day: Option<i64>) -> String {
+        let time = clock(ns, day);
+        if self != Timing::Millisecond {
+            return time;
+        }
+        match time.split_once('.') {
+            Some((whole, fraction)) if time.ends_with('Z') => {
+                format!("{whole}.{}Z", &fraction[..3])
+            }
+            Some((whole, fraction)) => format!("{whole}.{}   ", &fraction[..3]),
+            None => time,
+        }
+    }
 }
 
 const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
@@ -297,6 +337,21 @@ fn clock(ns: i64, day: Option<i64>) -> String {
 mod tests {
     use super::super::forest::{self, tests as fixture};
     use super::*;
+
+    #[test]
+    fn times_show_the_precision_their_source_has() {
+        let ns = 1_796_530_411_527_123_456;
+        let day = Some(ns / NS_PER_DAY);
+        assert_eq!(Timing::Exact.clock(ns, day), "04:13:31.527123");
+        assert_eq!(Timing::Millisecond.clock(ns, day), "04:13:31.527   ");
+        assert_eq!(
+            Timing::Millisecond.clock(ns, None),
+            "2026-12-06T04:13:31.527Z"
+        );
+        let audit = serde_json::json!({"warden": {"source": "audit"}});
+        assert_eq!(Timing::of(&audit), Timing::Millisecond);
+        assert_eq!(Timing::of(&Value::Null), Timing::Exact);
+    }
 
     #[test]
     fn text_draws_each_process_under_its_parent_with_its_events() {
