@@ -733,19 +733,10 @@ pub(super) mod tests {
         );
         assert!(!forest.nodes.contains_key("b-23-8"));
 
-        let doc = EventFilter {
-            entity_ids: vec!["b-20-5".into()],
-            ..EventFilter::default()
-        };
-        let forest = build(
-            &mut fake,
-            &doc,
-            Reach {
-                processes: 2,
-                ..reach(0)
-            },
-        )
-        .unwrap();
+        let forest = document_tree(Reach {
+            processes: 2,
+            ..reach(0)
+        });
         assert!(forest.nodes.contains_key("b-21-6"));
         assert!(!forest.nodes.contains_key("b-23-8"));
         assert!(
@@ -755,22 +746,21 @@ pub(super) mod tests {
         );
     }
 
-    #[test]
-    fn depth_bounds_the_generations_down() {
-        let mut fake = incident();
+    /// The tree of the incident's document (`bash doc.sh`), so far as `reach` goes.
+    fn document_tree(reach: Reach) -> Forest {
         let doc = EventFilter {
             entity_ids: vec!["b-20-5".into()],
             ..EventFilter::default()
         };
-        let forest = build(
-            &mut fake,
-            &doc,
-            Reach {
-                depth: Some(1),
-                ..reach(0)
-            },
-        )
-        .unwrap();
+        build(&mut incident(), &doc, reach).unwrap()
+    }
+
+    #[test]
+    fn depth_bounds_the_generations_down() {
+        let forest = document_tree(Reach {
+            depth: Some(1),
+            ..reach(0)
+        });
         assert!(forest.nodes["b-21-6"].shown_in_full, "its child");
         assert!(
             !forest.nodes.contains_key("b-22-7"),
