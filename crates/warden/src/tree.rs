@@ -48,7 +48,9 @@ pub struct TreeArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: TreeFormat,
     /// Build the trees from this JSON-lines file (as `warden run` or `warden events --format
-    /// json` wrote it; `-` for standard input) instead of the store.
+    /// json` wrote it; `-` for standard input) instead of the store. It is read whole into
+    /// memory (a tree asks it once per generation); reduce a large one with `warden events
+    /// --input` first.
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
     /// The agent's data directory (where events.db is).
