@@ -37,7 +37,7 @@ pub struct TreeArgs {
     #[arg(long)]
     depth: Option<usize>,
     /// List only these events under each process (the words of --class: `--show nt,fw`);
-    /// those the selection matches are listed anyway.
+    /// its execs and those the selection matches are listed anyway.
     #[arg(long, value_delimiter = ',', value_name = "CLASS")]
     show: Vec<ClassTerm>,
     /// Events listed per process, besides those the selection matches (always listed, marked
@@ -76,17 +76,22 @@ pub fn run(args: TreeArgs) -> anyhow::Result<()> {
     );
     // `--entity` chooses that process; its children are in its tree anyway.
     selection.match_parent_entity = false;
-    let reach = Reach {
-        up: args.up,
-        matches: args.limit.max(1),
-        processes: args.max_processes.max(1),
-        depth: args.depth,
-    };
     let shown = ClassSelector::new(&args.show);
     anyhow::ensure!(
         !shown.is_empty(),
         "--show lists no event at all: every class it names is also taken away"
     );
+    let reach = Reach {
+        up: args.up,
+        matches: args.limit.max(1),
+        processes: args.max_processes.max(1),
+        depth: args.depth,
+        events: args.events,
+        shown: EventFilter {
+            kinds: shown.filter_kinds(),
+            ..EventFilter::default()
+        },
+    };
     let forest = match &args.input {
         Some(path) => {
             let mut lookup = FileLookup::read(path)?;
@@ -106,11 +111,6 @@ pub fn run(args: TreeArgs) -> anyhow::Result<()> {
     let drawing = draw::Drawing {
         forest: &forest,
         selection: &selection,
-        shown: &EventFilter {
-            kinds: shown.filter_kinds(),
-            ..EventFilter::default()
-        },
-        events_per_process: args.events,
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {

@@ -1,7 +1,6 @@
 //! `warden tree`'s output: the forest drawn as indented text (one line per process, its events
 //! under it), or as JSON lines (one object per process, in the same order, with its depth).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -15,10 +14,6 @@ pub struct Drawing<'a> {
     pub forest: &'a Forest,
     /// The events that chose the processes: marked with `*`.
     pub selection: &'a EventFilter,
-    /// The events listed under a process (besides the marked ones).
-    pub shown: &'a EventFilter,
-    /// Events listed per process at most, besides the marked ones.
-    pub events_per_process: usize,
 }
 
 impl Drawing<'_> {
@@ -36,24 +31,17 @@ impl Drawing<'_> {
         order
     }
 
-    /// A process's listed events, with whether each is marked, and a summary of the rest.
+    /// A process's listed events, with whether each is marked, and a summary of the rest
+    /// (those the forest counted rather than kept).
     fn listed<'n>(&self, node: &'n Node) -> (Vec<(bool, &'n StoredEvent)>, Option<String>) {
-        let mut listed = Vec::new();
-        let mut rest: BTreeMap<&str, usize> = BTreeMap::new();
-        let shown = node
+        let listed = node
             .listed_events()
-            .filter(|e| self.shown.matches(e) || self.selection.matches(e));
-        for (i, event) in shown.enumerate() {
-            let marked = self.selection.matches(event);
-            if marked || i < self.events_per_process {
-                listed.push((marked, event));
-            } else {
-                *rest.entry(&event.action).or_default() += 1;
-            }
-        }
-        let summary = (!rest.is_empty()).then(|| {
-            let total: usize = rest.values().sum();
-            let mut by_action: Vec<(&str, usize)> = rest.into_iter().collect();
+            .map(|e| (self.selection.matches(e), e))
+            .collect();
+        let summary = (!node.more.is_empty()).then(|| {
+            let total: usize = node.more.values().sum();
+            let mut by_action: Vec<(&str, usize)> =
+                node.more.iter().map(|(a, n)| (a.as_str(), *n)).collect();
             by_action.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
             let parts: Vec<String> = by_action.iter().map(|(a, n)| format!("{n} {a}")).collect();
             format!("… {total} more ({}; --events)", parts.join(", "))
@@ -220,7 +208,7 @@ impl Drawing<'_> {
     pub fn json(&self, out: &mut impl Write) -> std::io::Result<()> {
         for (depth, node) in self.walk() {
             let (listed, _) = self.listed(node);
-            let left_out = node.listed_events().count() - listed.len();
+            let left_out: usize = node.more.values().sum();
             let events: Vec<Value> = listed
                 .iter()
                 .map(|(marked, e)| json!({"matched": marked, "event": e.ecs()}))
@@ -358,12 +346,9 @@ mod tests {
         let mut fake = fixture::incident();
         let selection = fixture::reads();
         let forest = forest::build(&mut fake, &selection, fixture::reach(1)).unwrap();
-        let everything = EventFilter::default();
         let drawing = Drawing {
             forest: &forest,
             selection: &selection,
-            shown: &everything,
-            events_per_process: 20,
         };
         let mut out = Vec::new();
         drawing.text(&mut out).unwrap();
@@ -387,8 +372,17 @@ end=00:00:00.000112 exit_code=0 entity=b-23-8
         );
 
         // Past the bound, events are counted by action; a matching one is listed anyway.
+        let bounded = forest::build(
+            &mut fixture::incident(),
+            &selection,
+            forest::Reach {
+                events: 0,
+                ..fixture::reach(1)
+            },
+        )
+        .unwrap();
         let drawing = Drawing {
-            events_per_process: 0,
+            forest: &bounded,
             ..drawing
         };
         let mut summarized = Vec::new();
@@ -413,9 +407,17 @@ end=00:00:00.000112 exit_code=0 entity=b-23-8
             kinds: vec![("network".into(), None)],
             ..EventFilter::default()
         };
+        let shown = forest::build(
+            &mut fixture::incident(),
+            &selection,
+            forest::Reach {
+                shown: network,
+                ..fixture::reach(1)
+            },
+        )
+        .unwrap();
         let drawing = Drawing {
-            shown: &network,
-            events_per_process: 20,
+            forest: &shown,
             ..drawing
         };
         let mut out = Vec::new();

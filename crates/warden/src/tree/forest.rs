@@ -8,7 +8,7 @@
 //! ancestry and then down the descendants, each ask naming the processes by identity (the
 //! store skips the blocks that cannot hold them).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 use warden_store::{EventFilter, StoredEvent};
@@ -47,8 +47,8 @@ pub struct Running {
     pub parent: Option<String>,
 }
 
-/// How far the forest reaches.
-#[derive(Clone, Copy, Debug)]
+/// How far the forest reaches, and what it keeps of each process's events.
+#[derive(Clone, Debug)]
 pub struct Reach {
     /// Show each matching process's tree from this many generations above it: 1 shows its
     /// parent's other children too.
@@ -60,6 +60,11 @@ pub struct Reach {
     /// At most this many generations below each matching process (None: all); with `up`,
     /// that many more below where its tree starts.
     pub depth: Option<usize>,
+    /// Events kept per process besides its execs and those the selection matches; the rest
+    /// are counted by action. A busy process has millions: they are not all held.
+    pub events: usize,
+    /// Which of a process's events are kept or counted at all (`--show`).
+    pub shown: EventFilter,
 }
 
 /// Where a process's description comes from.
@@ -96,8 +101,13 @@ pub struct Node {
     /// Whether its own events are shown (a matching process and its descendants), or only the
     /// process (an ancestor).
     pub shown_in_full: bool,
-    /// Its events in time order, but for fork and exit (which the node itself tells).
+    /// The events kept to list, in time order: its execs, those the selection matches, and
+    /// the first of the others ([`Reach::events`]); never fork and exit (the node tells them).
     pub events: Vec<StoredEvent>,
+    /// The events not kept, by action.
+    pub more: BTreeMap<String, usize>,
+    /// Events kept under the bound.
+    kept: usize,
     /// What its child's exec said of it: executable and command line.
     parent_seen_by_child: Option<(Option<String>, Option<String>)>,
 }
@@ -150,6 +160,8 @@ impl Node {
             matched: false,
             shown_in_full: false,
             events: Vec::new(),
+            more: BTreeMap::new(),
+            kept: 0,
             parent_seen_by_child: None,
         }
     }
@@ -219,6 +231,32 @@ impl Node {
                     self.parent_seen_by_child = parent_as_seen(&process["parent"]);
                 }
             }
+        }
+    }
+
+    /// Takes one of its own events, as a generation's ask streams them: learns from it, and
+    /// keeps it to list or counts it (see [`Node::events`]).
+    fn take(&mut self, event: StoredEvent, selection: &EventFilter, reach: &Reach) {
+        // ECS is written only for what can still teach something: a busy process's thousands
+        // of file events cost no JSON once its line is known.
+        let teaches = matches!(event.class.as_str(), "exec" | "fork" | "exit")
+            || self.command_line.is_none()
+            || self.start_ns.is_none()
+            || self.user.is_none()
+            || self.parent_seen_by_child.is_none();
+        if teaches {
+            self.learn(&event, &event.ecs().unwrap_or(Value::Null));
+        }
+        match event.class.as_str() {
+            "fork" | "exit" => {}
+            "exec" if event.success != Some(false) => self.events.push(event),
+            _ if selection.matches(&event) => self.events.push(event),
+            _ if !reach.shown.matches(&event) => {}
+            _ if self.kept < reach.events => {
+                self.kept += 1;
+                self.events.push(event);
+            }
+            _ => *self.more.entry(event.action).or_default() += 1,
         }
     }
 
@@ -388,7 +426,6 @@ pub fn build(
             since,
             ..EventFilter::default()
         };
-        let events = lookup.events(&filter)?;
         let in_frontier: HashSet<&String> = frontier.iter().collect();
         for entity in &frontier {
             let node = forest
@@ -398,23 +435,27 @@ pub fn build(
             node.shown_in_full = true;
             // Asked again in full: what the ancestry pass kept is replaced, not doubled.
             node.events.clear();
+            node.more.clear();
+            node.kept = 0;
         }
         let mut children = Vec::new();
-        for event in events {
+        // Streamed, in the order stored: only what each process keeps is held.
+        lookup.visit(&filter, &mut |event| {
             if in_frontier.contains(&event.entity_id) {
-                let ecs = event.ecs().unwrap_or(Value::Null);
                 let node = forest.nodes.get_mut(&event.entity_id).expect("in frontier");
-                node.learn(&event, &ecs);
-                if !matches!(event.class.as_str(), "fork" | "exit") {
-                    node.events.push(event);
-                }
+                node.take(event, selection, &reach);
             } else if !seen.contains(&event.entity_id) {
                 if seen.len() >= reach.processes {
                     left_out.insert(event.entity_id);
-                    continue;
+                    return;
                 }
                 seen.insert(event.entity_id.clone());
                 children.push(event.entity_id);
+            }
+        })?;
+        for entity in &frontier {
+            if let Some(node) = forest.nodes.get_mut(entity) {
+                node.events.sort_by_key(|e| e.time_ns);
             }
         }
         generation += 1;
@@ -609,6 +650,8 @@ pub(super) mod tests {
             matches: 20,
             processes: 1000,
             depth: None,
+            events: 20,
+            shown: EventFilter::default(),
         }
     }
 
