@@ -2739,14 +2739,20 @@ fn a_sparse_file_event_keeps_its_place_among_its_processs_calls() {
     let pid = u64::from(shell.pid());
     assert!(shell.wait().success());
     let pid_arg = pid.to_string();
+    // Only the test's own: where nscd is configured, bash also tries its socket.
+    let ours = |e: &&Value| match action(e) {
+        "read" => file_path(e).starts_with(&s(vault.path())),
+        _ => e["destination"]["port"] == port,
+    };
     let events = agent.wait_for_matching(
         &["--pid", &pid_arg, "--class", "read,connect"],
         "the shell's reads and connects",
-        |ev| ev.len() >= 2 * rounds,
+        |ev| ev.iter().filter(ours).count() >= 2 * rounds,
     );
     agent.stop();
     let order: Vec<String> = events
         .iter()
+        .filter(ours)
         .map(|e| match action(e) {
             "read" => format!("read {}", file_path(e).rsplit('/').next().unwrap_or("")),
             other => other.to_owned(),
