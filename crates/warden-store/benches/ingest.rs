@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use warden_core::{
     BootId, Event, EventKind, ExecEvent, Executable, Parent, Process, ProcessKey, Source,
 };
-use warden_store::{Retention, Store, StoredEvent, spawn_writer};
+use warden_store::{KeepFree, Retention, Store, StoredEvent, spawn_writer};
 
 const EVENTS: usize = 300_000;
 const T0: i64 = 1_780_000_000_000_000_000;
@@ -90,6 +90,7 @@ fn no_retention() -> Retention {
     Retention {
         max_age: Duration::ZERO,
         max_bytes: 0,
+        keep_free: KeepFree::NONE,
     }
 }
 

@@ -3,7 +3,8 @@
 //! - [`Store::open`] creates the directory and the database, applies the schema migrations
 //!   (`PRAGMA user_version`) and remembers the [`Retention`] policy.
 //! - A [`Writer`] (one per store, owned by one thread) inserts batches in one transaction each
-//!   and enforces retention by age and by size ([`Writer::enforce_retention`]).
+//!   and enforces retention by age, by size and by the free space left on the filesystem
+//!   ([`Writer::enforce_retention`], [`KeepFree`]).
 //! - [`spawn_writer`] runs a writer on its own thread, fed by a `crossbeam_channel`, batching by
 //!   count or time; its counters are shared atomics ([`WriterCounters`]).
 //! - A [`Reader`] ([`Store::reader`]) opens the database read-only; WAL readers never block the
@@ -20,6 +21,7 @@ mod block;
 mod event;
 mod reader;
 mod schema;
+mod space;
 mod thread;
 mod writer;
 
@@ -30,6 +32,7 @@ pub use block::{BodyView, EventView};
 pub use event::{Body, StoredEvent, StoredEventRow};
 pub use reader::{EventFilter, Reader};
 pub use schema::SCHEMA_VERSION;
+pub use space::{FilesystemSpace, KeepFree};
 pub use thread::{
     WriterCounters, WriterOptions, WriterStats, WriterThread, spawn_writer, spawn_writer_with,
 };
@@ -103,14 +106,19 @@ pub struct Retention {
     /// Bound on the database file plus its WAL, in bytes; the oldest events are deleted (and the
     /// file shrunk) until the total is under about 90 % of it.
     pub max_bytes: u64,
+    /// Space left free on the store's filesystem: below it the oldest events are deleted to
+    /// give space back, and when none is left to delete new batches are dropped (counted),
+    /// whatever `max_bytes` allows.
+    pub keep_free: KeepFree,
 }
 
 impl Default for Retention {
-    /// Seven days, 1 GiB.
+    /// Seven days, 1 GiB, and 5 % of the filesystem (at most 1 GiB) left free.
     fn default() -> Self {
         Retention {
             max_age: Duration::from_secs(7 * 24 * 3600),
             max_bytes: 1 << 30,
+            keep_free: KeepFree::default(),
         }
     }
 }

@@ -533,6 +533,7 @@ mod tests {
         let retention = Retention {
             max_age: std::time::Duration::ZERO,
             max_bytes: 0,
+            keep_free: crate::KeepFree::NONE,
         };
         let store = Store::open(dir.path(), retention).unwrap();
         let mut writer = store.writer().unwrap();

@@ -50,6 +50,11 @@ pub struct WriterCounters {
     pub errors: AtomicU64,
     /// Events lost because their batch failed to commit.
     pub dropped: AtomicU64,
+    /// Events not stored because the filesystem had less free than `keep_free` and the store
+    /// nothing left to give back.
+    pub dropped_disk_short: AtomicU64,
+    /// Stored events deleted early to leave the filesystem its free space.
+    pub deleted_for_free_space: AtomicU64,
     /// Database plus WAL size measured after the last retention run, in bytes.
     pub disk_bytes: AtomicU64,
     /// The message of the last error, if any.
@@ -71,6 +76,10 @@ pub struct WriterStats {
     pub errors: u64,
     /// Events lost because their batch failed to commit.
     pub dropped: u64,
+    /// Events not stored because the filesystem had less free than `keep_free`.
+    pub dropped_disk_short: u64,
+    /// Stored events deleted early to leave the filesystem its free space.
+    pub deleted_for_free_space: u64,
     /// Database plus WAL size after the last retention run, in bytes.
     pub disk_bytes: u64,
     /// The message of the last error, if any.
@@ -87,6 +96,8 @@ impl WriterCounters {
             retention_runs: self.retention_runs.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            dropped_disk_short: self.dropped_disk_short.load(Ordering::Relaxed),
+            deleted_for_free_space: self.deleted_for_free_space.load(Ordering::Relaxed),
             disk_bytes: self.disk_bytes.load(Ordering::Relaxed),
             last_error: self
                 .last_error
@@ -161,7 +172,8 @@ pub fn spawn_writer(
 /// sender dropped).
 ///
 /// A batch that fails to commit is counted (`errors`, `dropped`) and discarded: the thread
-/// never stops on a write error, so its channel keeps draining and sources never block.
+/// never stops on a write error, so its channel keeps draining and sources never block. Nor
+/// does it fill the disk: see [`has_room`].
 pub fn spawn_writer_with(
     store: &Store,
     receiver: Receiver<StoredEvent>,
@@ -261,9 +273,13 @@ fn run(
     retention(&mut writer, counters);
     let mut retention_at = Instant::now() + options.retention_interval;
     let mut since_size_check = 0u64;
+    let mut relief = Relief::default();
+    let mut room_check_at = Instant::now() + RELIEF_INTERVAL;
     loop {
         let now = Instant::now();
-        let wake = flush_at.map_or(retention_at, |f| f.min(retention_at));
+        let wake = flush_at
+            .map_or(retention_at, |f| f.min(retention_at))
+            .min(room_check_at);
         match receiver.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(event) => {
                 if batch.is_empty() {
@@ -277,7 +293,8 @@ fn run(
                     }
                 }
                 if batch.len() >= batch_size {
-                    since_size_check += flush(&mut writer, &mut batch, counters, written);
+                    since_size_check +=
+                        flush(&mut writer, &mut batch, counters, written, &mut relief);
                     flush_at = None;
                 } else {
                     // Let the batch fill in the channel rather than waking for every event.
@@ -286,13 +303,13 @@ fn run(
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                flush(&mut writer, &mut batch, counters, written);
+                flush(&mut writer, &mut batch, counters, written, &mut relief);
                 return;
             }
         }
         let now = Instant::now();
         if flush_at.is_some_and(|f| now >= f) {
-            since_size_check += flush(&mut writer, &mut batch, counters, written);
+            since_size_check += flush(&mut writer, &mut batch, counters, written, &mut relief);
             flush_at = None;
         }
         // The size limit also between retention runs: once a sixteenth of it was written, a
@@ -305,6 +322,11 @@ fn run(
                 retention(&mut writer, counters);
             }
         }
+        // A quiet store also gives space back when another program takes it.
+        if now >= room_check_at {
+            has_room(&mut writer, counters, &mut relief);
+            room_check_at = Instant::now() + RELIEF_INTERVAL;
+        }
         if now >= retention_at {
             // Between commits; a pending batch stays pending (its flush time still holds).
             retention(&mut writer, counters);
@@ -315,17 +337,36 @@ fn run(
 
 /// Commits `batch` and tells the checkpointer about how many bytes that added to the WAL.
 /// Returns the bytes committed (the blocks, less SQLite's own pages and headers).
+///
+/// A batch the filesystem has no room for ([`has_room`]) is dropped and counted
+/// (`dropped_disk_short`). A commit that fails because the disk filled meanwhile (another
+/// program's writes) is tried once more after retention gave space back.
 fn flush(
     writer: &mut Writer,
     batch: &mut Vec<StoredEvent>,
     counters: &WriterCounters,
     written: &Sender<u64>,
+    relief: &mut Relief,
 ) -> u64 {
     if batch.is_empty() {
         return 0;
     }
+    if !has_room(writer, counters, relief) {
+        counters
+            .dropped_disk_short
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        batch.clear();
+        return 0;
+    }
     let mut bytes = 0;
-    match writer.insert_batch(batch) {
+    let mut result = writer.insert_batch(batch);
+    if result.as_ref().is_err_and(is_disk_full) {
+        relief.last = None;
+        if has_room(writer, counters, relief) {
+            result = writer.insert_batch(batch);
+        }
+    }
+    match result {
         Ok(n) => {
             counters.written.fetch_add(n as u64, Ordering::Relaxed);
             counters.batches.fetch_add(1, Ordering::Relaxed);
@@ -344,6 +385,37 @@ fn flush(
     bytes
 }
 
+/// How often the writer asks whether the filesystem is short of its free space without a
+/// commit to ask it before, and how often retention runs to give space back while it stays
+/// short (when the store has already given all it could, each run finds nothing to delete).
+const RELIEF_INTERVAL: Duration = Duration::from_secs(1);
+
+/// When retention last ran because the filesystem was short of its free space.
+#[derive(Debug, Default)]
+struct Relief {
+    last: Option<Instant>,
+}
+
+/// Whether the store's filesystem has more free than `keep_free` (asked before every commit: a
+/// `statvfs`). When it has not, retention first deletes the oldest events to give space back
+/// (at most once per [`RELIEF_INTERVAL`]); the answer is then asked again.
+fn has_room(writer: &mut Writer, counters: &WriterCounters, relief: &mut Relief) -> bool {
+    let short = |writer: &Writer| writer.room().is_some_and(|room| room < 0);
+    if !short(writer) {
+        return true;
+    }
+    if relief.last.is_none_or(|at| at.elapsed() >= RELIEF_INTERVAL) {
+        retention(writer, counters);
+        relief.last = Some(Instant::now());
+    }
+    !short(writer)
+}
+
+/// SQLite's "database or disk is full" (`SQLITE_FULL`: a write met `ENOSPC`).
+fn is_disk_full(error: &StoreError) -> bool {
+    matches!(error, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull))
+}
+
 fn retention(writer: &mut Writer, counters: &WriterCounters) {
     counters.retention_runs.fetch_add(1, Ordering::Relaxed);
     match writer.enforce_retention() {
@@ -351,6 +423,9 @@ fn retention(writer: &mut Writer, counters: &WriterCounters) {
             counters
                 .retention_deleted
                 .fetch_add(report.deleted(), Ordering::Relaxed);
+            counters
+                .deleted_for_free_space
+                .fetch_add(report.deleted_for_free_space, Ordering::Relaxed);
             counters
                 .disk_bytes
                 .store(report.after.total(), Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
 use crate::block::{self, Encoder};
-use crate::{BUSY_TIMEOUT, Result, Retention, StoreError, StoredEvent};
+use crate::{BUSY_TIMEOUT, FilesystemSpace, Result, Retention, StoreError, StoredEvent};
 
 /// Blocks deleted per transaction by retention, so one run never holds the write lock (nor
 /// grows the WAL) for long.
@@ -20,6 +20,9 @@ const MAX_SIZE_ROUNDS: usize = 16;
 /// cost a fresh mapping and its page faults on every commit (seen in `perf`). Large enough that
 /// a block is a few dozen events, so rows and index entries are few.
 const BLOCK_BYTES: usize = 32 * 1024;
+/// One step of [`Writer::compact`]: 128 pages (1 MiB of 8 KiB pages), the most room a step
+/// needs in the WAL.
+const VACUUM_STEP: &str = "PRAGMA incremental_vacuum(128)";
 /// How long a TRUNCATE checkpoint waits for readers before giving up for this run.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
 
@@ -67,6 +70,9 @@ pub struct RetentionReport {
     pub deleted_by_age: u64,
     /// Oldest events deleted to bring the store under `max_bytes`.
     pub deleted_by_size: u64,
+    /// Oldest events deleted to leave the filesystem its free space (`keep_free`), beyond
+    /// what `max_bytes` asked.
+    pub deleted_for_free_space: u64,
     /// Disk usage before the run.
     pub before: DiskUsage,
     /// Disk usage after the run.
@@ -76,12 +82,39 @@ pub struct RetentionReport {
     pub checkpoint_busy: bool,
     /// The store is still above `max_bytes` after the run.
     pub over_limit: bool,
+    /// The filesystem still has less free than `keep_free` after the run (the store had no
+    /// more to give back).
+    pub disk_short: bool,
 }
 
 impl RetentionReport {
     /// Total events deleted.
     pub fn deleted(&self) -> u64 {
-        self.deleted_by_age + self.deleted_by_size
+        self.deleted_by_age + self.deleted_by_size + self.deleted_for_free_space
+    }
+}
+
+/// What the store may hold on disk, and whether the filesystem's free space is what limits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SizeBudget {
+    bytes: u64,
+    for_free_space: bool,
+}
+
+/// The store's size budget: `max_bytes` (0: none), or less when the filesystem's `room` is
+/// short. Deleting from the store gives its bytes back to the filesystem, so the store's size
+/// (`total`) plus the room left is what it may hold, whatever it deletes meanwhile.
+fn size_budget(max_bytes: u64, total: u64, room: Option<i64>) -> Option<SizeBudget> {
+    let by_room = room.map(|room| u64::try_from(i128::from(total) + i128::from(room)).unwrap_or(0));
+    match by_room {
+        Some(bytes) if max_bytes == 0 || bytes < max_bytes => Some(SizeBudget {
+            bytes,
+            for_free_space: true,
+        }),
+        _ => (max_bytes > 0).then_some(SizeBudget {
+            bytes: max_bytes,
+            for_free_space: false,
+        }),
     }
 }
 
@@ -270,9 +303,10 @@ impl Writer {
     /// 1. deletes the blocks whose events are all older than `now_ns - max_age`, in chunks
     ///    (a block spans one batch, a fraction of a second: an event outlives `max_age` by at
     ///    most that);
-    /// 2. when the database plus its WAL exceed `max_bytes`, deletes the oldest blocks in
-    ///    chunks until the total is under about 90 % of `max_bytes` (hysteresis, so the next
-    ///    batches do not trigger it again at once);
+    /// 2. when the database plus its WAL exceed their budget, deletes the oldest blocks in
+    ///    chunks until the total is under about 90 % of it (hysteresis, so the next batches do
+    ///    not trigger it again at once). The budget is `max_bytes`, or less when the
+    ///    filesystem has less free than `keep_free`: the store's size less that shortfall;
     /// 3. after any deletion, frees the pages (`incremental_vacuum`) and checkpoints the WAL
     ///    with TRUNCATE, so the files really shrink.
     ///
@@ -298,12 +332,36 @@ impl Writer {
             }
         }
         let max_bytes = self.retention.max_bytes;
-        if max_bytes > 0 && self.disk_usage()?.total() > max_bytes {
-            self.enforce_size(max_bytes, &mut report)?;
+        let total = self.disk_usage()?.total();
+        if let Some(budget) = size_budget(max_bytes, total, self.room())
+            && total > budget.bytes
+        {
+            self.enforce_size(budget.bytes, &mut report)?;
+            if budget.for_free_space {
+                report.deleted_for_free_space = std::mem::take(&mut report.deleted_by_size);
+            }
         }
         report.after = self.disk_usage()?;
         report.over_limit = max_bytes > 0 && report.after.total() > max_bytes;
+        report.disk_short = self.room().is_some_and(|room| room < 0);
         Ok(report)
+    }
+
+    /// Bytes the store may still write before its filesystem has only `keep_free` left
+    /// (negative: that far under); `None` when the filesystem cannot be asked.
+    ///
+    /// The WAL's size is counted as taken already: a checkpoint copies the WAL's frames into
+    /// the database, which grows by as much (the WAL file keeps its size, to be reused). So the
+    /// store gives space back while the disk still has room for that copy, which retention's
+    /// own checkpoint needs: on a disk with no room at all SQLite can delete nothing.
+    pub fn room(&self) -> Option<i64> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let wal = self.disk_usage().map_or(0, |usage| usage.wal_bytes);
+        FilesystemSpace::of(dir).ok().map(|space| {
+            space
+                .room(self.retention.keep_free)
+                .saturating_sub(i64::try_from(wal).unwrap_or(i64::MAX))
+        })
     }
 
     fn enforce_size(&mut self, max_bytes: u64, report: &mut RetentionReport) -> Result<()> {
@@ -398,15 +456,39 @@ impl Writer {
     }
 
     /// Returns free pages to the file system (`incremental_vacuum`) and checkpoints the WAL
-    /// with TRUNCATE, waiting at most 100 ms for readers. Returns whether the
-    /// checkpoint was blocked.
+    /// with TRUNCATE, waiting at most 100 ms for readers. Returns whether a checkpoint was
+    /// blocked.
+    ///
+    /// The vacuum moves the pages at the end of the file into the free ones, and every page
+    /// moved is written to the WAL first: freeing all at once would need as much room as it
+    /// gives back. So it goes a [`VACUUM_STEP`] at a time, each step checkpointed (the
+    /// database shrinks, the WAL is emptied), and a store on a nearly full disk can still give
+    /// its space back.
     pub fn compact(&mut self) -> Result<bool> {
-        {
+        let mut free_before = i64::MAX;
+        loop {
+            if self.checkpoint_truncate()? {
+                return Ok(true);
+            }
+            let free_pages: i64 = self
+                .conn
+                .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            // None left, or none freed by the last step (a store made without auto-vacuum).
+            if free_pages == 0 || free_pages >= free_before {
+                return Ok(false);
+            }
+            free_before = free_pages;
             // One result row per freed page: step it to the end (execute_batch steps once).
-            let mut stmt = self.conn.prepare_cached("PRAGMA incremental_vacuum")?;
+            // A PRAGMA takes no bound parameter: the step is in the text.
+            let mut stmt = self.conn.prepare_cached(VACUUM_STEP)?;
             let mut rows = stmt.query([])?;
             while rows.next()?.is_some() {}
         }
+    }
+
+    /// Checkpoints the WAL with TRUNCATE, waiting at most 100 ms for readers. Returns whether
+    /// the checkpoint was blocked.
+    fn checkpoint_truncate(&mut self) -> Result<bool> {
         // A checkpoint under way on the checkpointer's connection would make this one fail
         // busy at once (SQLite does not wait for the checkpoint lock): wait for it instead.
         let lock = self.checkpoints_elsewhere.clone();
@@ -485,4 +567,53 @@ pub(crate) fn last_seq(conn: &Connection) -> Result<Option<i64>> {
         .prepare_cached("SELECT value FROM store_meta WHERE name = 'last_seq'")?
         .query_row([], |r| r.get(0))?;
     Ok((last > 0).then_some(last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn budget(bytes: u64, for_free_space: bool) -> Option<SizeBudget> {
+        Some(SizeBudget {
+            bytes,
+            for_free_space,
+        })
+    }
+
+    #[test]
+    fn the_size_budget_is_the_smaller_of_max_bytes_and_what_the_filesystem_leaves() {
+        // Room enough: max_bytes rules.
+        assert_eq!(
+            size_budget(100 * MIB, 10 * MIB, Some(500 * MIB as i64)),
+            budget(100 * MIB, false)
+        );
+        // 5 MiB under the floor: the store gives back 5 MiB of its 10.
+        assert_eq!(
+            size_budget(100 * MIB, 10 * MIB, Some(-5 * MIB as i64)),
+            budget(5 * MIB, true)
+        );
+        // Further under than the store's whole size: nothing may stay.
+        assert_eq!(
+            size_budget(100 * MIB, 10 * MIB, Some(-50 * MIB as i64)),
+            budget(0, true)
+        );
+        // Little room left, but some: the store may grow into it.
+        assert_eq!(
+            size_budget(100 * MIB, 10 * MIB, Some(20 * MIB as i64)),
+            budget(30 * MIB, true)
+        );
+        // No size limit: the filesystem's is the only one.
+        assert_eq!(
+            size_budget(0, 10 * MIB, Some(20 * MIB as i64)),
+            budget(30 * MIB, true)
+        );
+        // The filesystem could not be asked: max_bytes alone, or no budget.
+        assert_eq!(
+            size_budget(100 * MIB, 10 * MIB, None),
+            budget(100 * MIB, false)
+        );
+        assert_eq!(size_budget(0, 10 * MIB, None), None);
+    }
 }

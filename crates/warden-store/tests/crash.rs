@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use warden_core::{BootId, Event, EventKind, ExecEvent, Process, ProcessKey, Source};
-use warden_store::{Body, EventFilter, Retention, Store, StoredEvent};
+use warden_store::{Body, EventFilter, KeepFree, Retention, Store, StoredEvent};
 
 const CHILD_ENV: &str = "WARDEN_STORE_CRASH_CHILD";
 const BATCH: i64 = 300;
@@ -18,6 +18,7 @@ fn retention() -> Retention {
     Retention {
         max_age: Duration::ZERO,
         max_bytes: MAX_BYTES,
+        keep_free: KeepFree::NONE,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use warden_store::{
-    Body, DiskUsage, EventFilter, Reader, Retention, SCHEMA_VERSION, Store, StoredEvent,
+    Body, DiskUsage, EventFilter, KeepFree, Reader, Retention, SCHEMA_VERSION, Store, StoredEvent,
     StoredEventRow, WriterOptions, WriterStats, attach_read_only, spawn_writer, spawn_writer_with,
 };
 
@@ -15,6 +15,7 @@ fn no_retention() -> Retention {
     Retention {
         max_age: Duration::ZERO,
         max_bytes: 0,
+        keep_free: KeepFree::NONE,
     }
 }
 
@@ -23,6 +24,7 @@ fn size_limited(dir: &std::path::Path, max_bytes: u64) -> Store {
     let retention = Retention {
         max_age: Duration::ZERO,
         max_bytes,
+        keep_free: KeepFree::NONE,
     };
     Store::open(dir, retention).expect("open")
 }
@@ -502,6 +504,7 @@ fn tailing_with_after_seq_sees_each_event_once() {
         .set_retention(Retention {
             max_age: Duration::from_secs(1),
             max_bytes: 0,
+            keep_free: KeepFree::NONE,
         })
         .unwrap();
     let report = writer
@@ -526,6 +529,7 @@ fn retention_by_age_deletes_only_old_events() {
     let retention = Retention {
         max_age: Duration::from_secs(3600),
         max_bytes: 0,
+        keep_free: KeepFree::NONE,
     };
     let store = Store::open(dir.path(), retention).expect("open");
     let mut writer = store.writer().expect("writer");
@@ -574,6 +578,7 @@ fn retention_by_size_shrinks_the_file_under_the_limit() {
         .set_retention(Retention {
             max_age: Duration::ZERO,
             max_bytes,
+            keep_free: KeepFree::NONE,
         })
         .unwrap();
     let report = writer.enforce_retention().expect("retention");

@@ -185,7 +185,7 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print!("{}", status.render());
+        print!("{}", status.render(events::now_ns(), status.agent_alive()));
     }
     Ok(())
 }

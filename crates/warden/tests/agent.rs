@@ -294,6 +294,8 @@ struct Agent {
     data: PathBuf,
     log: PathBuf,
     stopped: bool,
+    /// Started in a mount namespace of its own ([`Agent::start_on_tmpfs`]).
+    in_namespace: bool,
 }
 
 impl Agent {
@@ -301,8 +303,48 @@ impl Agent {
     /// File events are off unless `extra` has a `[files]` table: the host's other activity
     /// (builds, other tests) would flood the store the process tests read whole.
     fn start(extra: &str) -> Agent {
+        Agent::launch(extra, None)
+    }
+
+    /// Starts the agent in a mount namespace of its own, where a tmpfs of `size` ("24m") is
+    /// mounted on `mount` (an empty directory the test owns) and holds its data dir. The mount
+    /// ends with the agent's namespace, however the test ends: nothing is mounted on the host.
+    /// The test reaches the tmpfs through `/proc/PID/root` ([`Agent::mounted`]).
+    fn start_on_tmpfs(extra: &str, mount: &Path, size: &str) -> Agent {
+        Agent::launch(extra, Some((mount, size)))
+    }
+
+    /// `path` as the test sees it: through `/proc/PID/root` when the agent has a mount
+    /// namespace of its own.
+    fn mounted(&self, path: &Path) -> PathBuf {
+        if !self.in_namespace {
+            return path.to_path_buf();
+        }
+        let mut seen = PathBuf::from(format!("/proc/{}/root", self.pid()));
+        seen.push(path.strip_prefix("/").unwrap_or(path));
+        seen
+    }
+
+    /// A `warden` command that sees what the agent sees: in its mount namespace, if it has its
+    /// own (SQLite resolves the symbolic link `/proc/PID/root` back to this namespace's `/`).
+    fn warden(&self) -> Command {
+        if !self.in_namespace {
+            return Command::new(warden());
+        }
+        let mut enter = Command::new("nsenter");
+        enter
+            .arg(format!("--mount=/proc/{}/ns/mnt", self.pid()))
+            .arg("--")
+            .arg(warden());
+        enter
+    }
+
+    fn launch(extra: &str, tmpfs: Option<(&Path, &str)>) -> Agent {
         let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
+        let data = match tmpfs {
+            Some((mount, _)) => mount.join("data"),
+            None => dir.path().join("data"),
+        };
         let config = dir.path().join("warden.toml");
         let files = if extra.contains("[files]") {
             ""
@@ -315,10 +357,24 @@ impl Agent {
         )
         .expect("write config");
         let log = dir.path().join("agent.log");
-        let child = Command::new(warden())
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
+        let mut command = match tmpfs {
+            None => {
+                let mut run = Command::new(warden());
+                run.arg("run").arg("--config").arg(&config);
+                run
+            }
+            // unshare execs the shell, which execs the agent: one pid throughout.
+            Some((mount, size)) => {
+                let mut run = Command::new("unshare");
+                run.args(["--mount", "--propagation", "private", "sh", "-c"])
+                    .arg(r#"mount -t tmpfs -o size="$1" warden-test "$2" && exec "$3" run --config "$4""#)
+                    .args(["sh".as_ref(), size.as_ref(), mount.as_os_str()])
+                    .arg(warden())
+                    .arg(&config);
+                run
+            }
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("agent log"))
@@ -330,8 +386,10 @@ impl Agent {
             data,
             log,
             stopped: false,
+            in_namespace: false,
         };
-        let status_file = agent.data.join("status.json");
+        agent.in_namespace = tmpfs.is_some();
+        let status_file = agent.mounted(&agent.data).join("status.json");
         let deadline = Instant::now() + DEADLINE;
         while !status_file.exists() {
             if let Some(status) = agent.child.try_wait().expect("waitpid") {
@@ -368,7 +426,8 @@ impl Agent {
     }
 
     fn status(&self) -> Value {
-        let out = Command::new(warden())
+        let out = self
+            .warden()
             .arg("status")
             .arg("--data-dir")
             .arg(&self.data)
@@ -422,7 +481,7 @@ impl Agent {
     }
 
     fn events_command(&self, args: &[&str], format: &str) -> std::process::Output {
-        Command::new(warden())
+        self.warden()
             .arg("events")
             .arg("--data-dir")
             .arg(&self.data)
@@ -2764,4 +2823,154 @@ fn a_sparse_file_event_keeps_its_place_among_its_processs_calls() {
     assert_eq!(order, expected, "in time order: {events:#?}");
     drop(listener);
     kernel.check();
+}
+
+/// What an unprivileged program may still write on the filesystem holding `path`.
+fn available(path: &Path) -> u64 {
+    let st = nix::sys::statvfs::statvfs(path).expect("statvfs");
+    st.blocks_available() * st.fragment_size()
+}
+
+/// The agent never fills the disk it writes to. On a tmpfs of 16 MiB that must keep 4 MiB free,
+/// under execs with long random argv (16 KiB each, which do not compress): the store and the
+/// JSON file stop at the floor, and what does not fit is dropped and counted. Another program then takes the space: the store gives its oldest events
+/// back, the JSON file its rotated files. When space comes back, recording goes on, and every
+/// line of the JSON file is whole.
+#[test]
+fn the_agent_never_fills_its_disk_and_gives_space_back() {
+    let Some((_serial, kernel)) = begin("the_agent_never_fills_its_disk_and_gives_space_back")
+    else {
+        return;
+    };
+    const MIB: u64 = 1 << 20;
+    let floor = 4 * MIB;
+    let mount = tempfile::tempdir().unwrap();
+    let jsonl = mount.path().join("events.jsonl");
+    let mut agent = Agent::start_on_tmpfs(
+        &format!(
+            "[retention]\nkeep_free = \"4MiB\"\n[output]\nfile = {:?}\nfile_max_size = \"1MiB\"\n\
+             file_keep = 3\n[files]\nsource = \"fanotify\"\n",
+            s(&jsonl)
+        ),
+        mount.path(),
+        "16m",
+    );
+    let disk = agent.mounted(mount.path());
+    let storm = tempfile::tempdir().unwrap();
+
+    // 1. Execs until the disk is down to its floor: from then on the store gives its oldest
+    // events back, or drops new ones.
+    let met = |agent: &Agent| {
+        let status = agent.status();
+        let gave = status["store_deleted_for_free_space"].as_u64() > Some(0)
+            || status["lost"]["store/disk_short"].as_u64() > Some(0);
+        gave && available(&disk) < floor + MIB
+    };
+    let mut lowest = u64::MAX;
+    for _ in 0..20 {
+        let execs = Command::new("bash")
+            .args([
+                "-c",
+                "for i in $(seq 100); do /bin/true $(head -c 12000 /dev/urandom | base64 -w0); done",
+            ])
+            .status()
+            .unwrap();
+        assert!(execs.success());
+        std::thread::sleep(Duration::from_millis(300));
+        lowest = lowest.min(available(&disk));
+        if met(&agent) {
+            break;
+        }
+    }
+    assert!(met(&agent), "the floor was never met: {}", agent.status());
+    // The store looks at the floor before every commit, the JSON file every MiB of lines:
+    // they may pass it by a batch or a MiB, never fill the disk.
+    assert!(lowest + 2 * MIB >= floor, "{lowest} bytes were left");
+    assert!(
+        dir_bytes(&disk.join("data")) > 4 * MIB,
+        "the store got its share"
+    );
+
+    // 2. Another program takes the space, 64 KiB every 20 ms, while events go on, until the
+    // disk is full: it gets more than was free, because the agent gives space back.
+    let free_before = available(&disk);
+    let ticker = Proc::spawn(Command::new("bash").args([
+        "-c",
+        &format!(
+            "i=0; while :; do echo $i > {}/t$((i % 50)); i=$((i + 1)); sleep 0.01; done",
+            s(storm.path())
+        ),
+    ]));
+    let filler_path = disk.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap();
+    let chunk = vec![0x5au8; 64 * 1024];
+    let mut taken = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while filler.write_all(&chunk).is_ok() {
+        taken += chunk.len() as u64;
+        assert!(Instant::now() < deadline, "the disk never filled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        taken >= free_before + 4 * MIB,
+        "the filler got {taken} bytes, {free_before} were free: {}",
+        agent.status()
+    );
+    // On the full disk the agent goes on, dropping what it cannot keep, and counts it.
+    let dropped = |agent: &Agent| {
+        let status = agent.status();
+        ["store/disk_short", "jsonl/disk_short"]
+            .iter()
+            .map(|cause| status["lost"][cause].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let before = dropped(&agent);
+    poll("losses counted on the full disk", || {
+        (dropped(&agent) > before).then_some(())
+    });
+    let status = agent.status();
+    assert!(
+        status["store_deleted_for_free_space"].as_u64() > Some(0),
+        "{status}"
+    );
+    for n in 1..=3 {
+        let rotated = agent.mounted(&jsonl).with_extension(format!("jsonl.{n}"));
+        assert!(!rotated.exists(), "rotated file {n} kept");
+    }
+
+    // 3. Space comes back: so does recording.
+    drop(filler);
+    std::fs::remove_file(&filler_path).unwrap();
+    let mark = storm.path().join("after-the-filler");
+    std::fs::write(&mark, b"x").unwrap();
+    agent.wait_for_matching(
+        &["--path", &s(&mark), "--class", "fc"],
+        "the file made after space came back",
+        |ev| !ev.is_empty(),
+    );
+    drop(ticker);
+    // The loss events say what was dropped, and the JSON file holds whole lines only.
+    let losses = agent.events(&["--class", "loss"]);
+    assert!(
+        losses
+            .iter()
+            .any(|e| e["warden"]["loss"]["cause"] == "disk_short"),
+        "{losses:?}"
+    );
+    let text = std::fs::read_to_string(agent.mounted(&jsonl)).unwrap();
+    for line in text.lines() {
+        serde_json::from_str::<Value>(line)
+            .unwrap_or_else(|e| panic!("a broken line in the JSON file: {e}: {line:?}"));
+    }
+    agent.stop();
+    kernel.check();
+}
+
+/// Bytes of the files directly in `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum()
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Deserialize;
+use warden_store::KeepFree;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -92,6 +93,9 @@ pub struct RetentionConfig {
     pub max_age: String,
     /// The store is kept under this size ("1GiB", "500MiB").
     pub max_size: String,
+    /// Space left free on the filesystems of the store and of the JSON file: a share ("5%"),
+    /// a size ("2GiB"), or the smaller of both ("5%, 1GiB"); "0" leaves none.
+    pub keep_free: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,6 +151,7 @@ impl Default for RetentionConfig {
         RetentionConfig {
             max_age: "7d".into(),
             max_size: "1GiB".into(),
+            keep_free: "5%, 1GiB".into(),
         }
     }
 }
@@ -242,6 +247,7 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         self.max_age()?;
         self.max_bytes()?;
+        self.keep_free()?;
         parse_size(&self.output.file_max_size).context("output.file_max_size")?;
         anyhow::ensure!(
             matches!(self.sources.audit_mode.as_str(), "auto" | "multicast"),
@@ -281,6 +287,10 @@ impl Config {
         parse_size(&self.retention.max_size).context("retention.max_size")
     }
 
+    pub fn keep_free(&self) -> anyhow::Result<KeepFree> {
+        parse_keep_free(&self.retention.keep_free).context("retention.keep_free")
+    }
+
     pub fn file_max_bytes(&self) -> u64 {
         parse_size(&self.output.file_max_size).unwrap_or(100 << 20)
     }
@@ -305,6 +315,33 @@ pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
         other => anyhow::bail!("unknown duration unit {other:?} in {text:?} (s, m, h, d, w)"),
     };
     Ok(Duration::from_secs(n * secs))
+}
+
+/// "5%", "2GiB", "5%, 1GiB" (the smaller of both), "0" → what to leave free on a filesystem.
+pub fn parse_keep_free(text: &str) -> anyhow::Result<KeepFree> {
+    let mut keep = KeepFree {
+        percent: 100,
+        at_most: u64::MAX,
+    };
+    let (mut share, mut size) = (false, false);
+    for part in text.split(',').map(str::trim) {
+        if let Some(number) = part.strip_suffix('%') {
+            anyhow::ensure!(!share, "{text:?} gives two shares");
+            share = true;
+            keep.percent = number
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| *p <= 100)
+                .with_context(|| format!("{part:?} is not a share from 0% to 100%"))?;
+        } else {
+            anyhow::ensure!(!size, "{text:?} gives two sizes");
+            size = true;
+            keep.at_most = parse_size(part)
+                .with_context(|| format!("{text:?} is not like 5%, 2GiB or \"5%, 1GiB\""))?;
+        }
+    }
+    Ok(keep)
 }
 
 /// "500MiB", "1GiB", "10MB", "4096" → bytes.
@@ -339,6 +376,7 @@ mod tests {
         let c = Config::load(None).unwrap();
         assert_eq!(c.max_age().unwrap(), Duration::from_secs(7 * 86_400));
         assert_eq!(c.max_bytes().unwrap(), 1 << 30);
+        assert_eq!(c.keep_free().unwrap(), KeepFree::default());
     }
 
     #[test]
@@ -348,6 +386,7 @@ mod tests {
         let d = Config::default();
         assert_eq!(c.data_dir, d.data_dir);
         assert_eq!(c.retention.max_age, d.retention.max_age);
+        assert_eq!(c.keep_free().unwrap(), d.keep_free().unwrap());
         assert_eq!(c.sources.audit_mode, d.sources.audit_mode);
         assert_eq!(c.sources.audit_backlog_limit, d.sources.audit_backlog_limit);
         assert_eq!(c.output.file_keep, d.output.file_keep);
@@ -371,6 +410,7 @@ mod tests {
         for (text, expected) in [
             ("data_dirr = \"/x\"", "unknown field `data_dirr`"),
             ("[retention]\nmax_age = \"7 parsecs\"", "retention.max_age"),
+            ("[retention]\nkeep_free = \"105%\"", "retention.keep_free"),
             ("[sources]\naudit_mode = \"loud\"", "audit_mode"),
             ("[files]\nsource = \"inotify\"", "files.source"),
             ("[network]\nsource = \"pcap\"", "network.source"),
@@ -393,5 +433,29 @@ mod tests {
         assert!(parse_duration("ten").is_err());
         assert_eq!(parse_size("2MiB").unwrap(), 2 << 20);
         assert!(parse_size("2 lots").is_err());
+    }
+
+    #[test]
+    fn free_space_is_a_share_a_size_or_the_smaller_of_both() {
+        let keep = |text| parse_keep_free(text).unwrap();
+        const GIB: u64 = 1 << 30;
+        assert_eq!(keep("5%, 1GiB"), KeepFree::default());
+        assert_eq!(keep(" 1GiB ,5% "), KeepFree::default());
+        assert_eq!(keep("10%").bytes_of(100 * GIB), 10 * GIB);
+        assert_eq!(keep("2GiB").bytes_of(100 * GIB), 2 * GIB);
+        assert_eq!(keep("2GiB").bytes_of(GIB), GIB);
+        assert_eq!(keep("0").bytes_of(100 * GIB), 0);
+        assert_eq!(keep("0%").bytes_of(100 * GIB), 0);
+        for bad in [
+            "",
+            "101%",
+            "-1%",
+            "five%",
+            "5%, 6%",
+            "1GiB, 2GiB",
+            "5 percent",
+        ] {
+            assert!(parse_keep_free(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -38,7 +38,7 @@ use super::activity::{
 use super::config::Config;
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
-use super::status::{SourceStatus, Status};
+use super::status::{FilesystemRoom, SourceStatus, Status};
 
 /// Events waiting for the store writer. When it falls behind (a burst beyond its ~90,000
 /// rows/s), the pipeline stops taking from the sources, whose queues then fill, then drop and
@@ -169,6 +169,9 @@ struct Agent {
     status: Status,
     /// Loss counters already reported, by "source/cause", to emit only the increase.
     reported_losses: BTreeMap<String, u64>,
+    loss_log: LossLog,
+    /// The last status write failed (and was said once).
+    status_unwritten: bool,
     store_dropped: u64,
     /// CLOCK_BOOTTIME − CLOCK_MONOTONIC: the connector stamps with the monotonic clock, /proc
     /// start times count boot time (they differ by the time the host was suspended).
@@ -373,6 +376,7 @@ impl Agent {
             let retention = warden_store::Retention {
                 max_age: config.max_age()?,
                 max_bytes: config.max_bytes()?,
+                keep_free: config.keep_free()?,
             };
             let store = warden_store::Store::open(&config.data_dir, retention)
                 .context("cannot open the event store")?;
@@ -385,8 +389,13 @@ impl Agent {
         };
         let jsonl = match &config.output.file {
             Some(path) => Some(
-                RotatingFile::open(path, config.file_max_bytes(), config.output.file_keep)
-                    .with_context(|| format!("cannot open {}", path.display()))?,
+                RotatingFile::open(
+                    path,
+                    config.file_max_bytes(),
+                    config.output.file_keep,
+                    config.keep_free()?,
+                )
+                .with_context(|| format!("cannot open {}", path.display()))?,
             ),
             None => None,
         };
@@ -686,6 +695,8 @@ impl Agent {
             jsonl,
             status,
             reported_losses: BTreeMap::new(),
+            loss_log: LossLog::default(),
+            status_unwritten: false,
             store_dropped: 0,
             suspend_offset_ns,
             boot_time_ns: boot_time_ns as i64,
@@ -700,7 +711,7 @@ impl Agent {
         while !stop.load(Ordering::SeqCst) {
             self.step(Duration::from_millis(100));
             if last_status.elapsed() >= STATUS_EVERY {
-                self.report_losses();
+                self.report_losses(false);
                 self.write_status(last_status.elapsed());
                 last_status = Instant::now();
             }
@@ -1446,14 +1457,8 @@ impl Agent {
             if self.config.output.stdout {
                 println!("{line}");
             }
-            if let Some(file) = &mut self.jsonl
-                && file.write_line(&line).is_err()
-            {
-                *self
-                    .status
-                    .lost
-                    .entry("jsonl/write_error".into())
-                    .or_default() += 1;
+            if let Some(file) = &mut self.jsonl {
+                file.write_line(&line);
             }
         }
         if let Some(tx) = &self.store_tx {
@@ -1531,16 +1536,21 @@ impl Agent {
         m.insert("process_table/duplicate_exit".into(), table.duplicate_exits);
         m.insert("pipeline/store_queue_full".into(), self.store_dropped);
         if let Some(thread) = &self.store_thread {
-            m.insert(
-                "store/write_failed".into(),
-                thread.counters().snapshot().dropped,
-            );
+            let store = thread.counters().snapshot();
+            m.insert("store/write_failed".into(), store.dropped);
+            m.insert("store/disk_short".into(), store.dropped_disk_short);
+        }
+        if let Some(file) = &self.jsonl {
+            let lost = file.lost();
+            m.insert("jsonl/write_failed".into(), lost.write_failed);
+            m.insert("jsonl/disk_short".into(), lost.disk_short);
         }
         m
     }
 
-    /// Emits a loss event for every counter that grew since the last report.
-    fn report_losses(&mut self) {
+    /// Emits a loss event for every counter that grew since the last report, and says the
+    /// losses on stderr (`all`: every one not yet said; else as [`LossLog`] paces them).
+    fn report_losses(&mut self, all: bool) {
         let current = self.loss_counters();
         for (name, count) in &current {
             let before = self.reported_losses.get(name).copied().unwrap_or(0);
@@ -1551,10 +1561,10 @@ impl Agent {
                     cause: cause.into(),
                     count: count - before,
                 };
-                eprintln!("warden: lost {} events ({source}: {cause})", count - before);
                 self.emit(EventKind::Loss(loss), now_ns());
             }
         }
+        self.loss_log.say(&current, all);
         self.status.lost = current.clone();
         self.reported_losses = current;
     }
@@ -1613,12 +1623,36 @@ impl Agent {
                 .disk_usage()
                 .map(|u| u.db_bytes + u.wal_bytes)
                 .unwrap_or(0);
+            let keep_free = store.retention().keep_free;
+            self.status.store_filesystem =
+                warden_store::FilesystemSpace::of(store.dir())
+                    .ok()
+                    .map(|space| FilesystemRoom {
+                        size_bytes: space.size,
+                        available_bytes: space.available,
+                        keep_free_bytes: keep_free.bytes_of(space.size),
+                    });
         }
-        if let Err(e) = self.status.write(&self.config.data_dir) {
-            eprintln!("warden: cannot write status: {e:#}");
+        if let Some(thread) = &self.store_thread {
+            let store = thread.counters().snapshot();
+            self.status.store_deleted_for_free_space = store.deleted_for_free_space;
+            self.status.store_errors = store.errors;
+            self.status.store_last_error = store.last_error;
+        }
+        match self.status.write(&self.config.data_dir) {
+            Ok(()) if self.status_unwritten => {
+                self.status_unwritten = false;
+                eprintln!("warden: status written again");
+            }
+            Ok(()) => {}
+            Err(e) if !self.status_unwritten => {
+                self.status_unwritten = true;
+                eprintln!("warden: cannot write status (said once until it can): {e:#}");
+            }
+            Err(_) => {}
         }
         if let Some(file) = &mut self.jsonl {
-            let _ = file.flush();
+            file.flush();
         }
     }
 
@@ -1641,19 +1675,54 @@ impl Agent {
             source.stop();
         }
         self.step(Duration::ZERO);
-        self.report_losses();
+        self.report_losses(true);
         self.write_status(Duration::ZERO);
         self.store_tx = None;
         if let Some(thread) = self.store_thread.take() {
             thread.join().context("store writer")?;
         }
         if let Some(file) = &mut self.jsonl {
-            file.flush()?;
+            file.flush();
         }
         let total: u64 = self.status.events.values().sum();
-        eprintln!("warden: stopped after recording {total} events");
+        let losses = if self.status.lost.values().any(|n| *n > 0) {
+            " (some lost or dropped on the way: by cause above)"
+        } else {
+            ""
+        };
+        eprintln!("warden: stopped after recording {total} events{losses}");
         anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
         Ok(())
+    }
+}
+
+/// How often a cause of loss that goes on is said again on stderr.
+const LOSS_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Says losses on stderr: a cause's first at once, then at most one line per
+/// [`LOSS_LOG_EVERY`] with what came since, so that a loss that goes on (a disk short of
+/// space) does not flood the log. The loss events and `warden status` keep every count.
+#[derive(Debug, Default)]
+struct LossLog {
+    /// By "source/cause": the count last said, and when.
+    said: BTreeMap<String, (u64, Instant)>,
+}
+
+impl LossLog {
+    /// Says what grew in `counters` (`all`: whatever is unsaid, without waiting).
+    fn say(&mut self, counters: &BTreeMap<String, u64>, all: bool) {
+        for (name, &count) in counters {
+            let (said, at) = self
+                .said
+                .get(name)
+                .map_or((0, None), |&(said, at)| (said, Some(at)));
+            let due = all || at.is_none_or(|at| at.elapsed() >= LOSS_LOG_EVERY);
+            if count > said && due {
+                let (source, cause) = name.split_once('/').unwrap_or((name, ""));
+                eprintln!("warden: lost {} events ({source}: {cause})", count - said);
+                self.said.insert(name.clone(), (count, Instant::now()));
+            }
+        }
     }
 }
 

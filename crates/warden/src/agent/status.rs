@@ -21,6 +21,17 @@ pub struct Status {
     pub events_per_sec: f64,
     pub store_bytes: u64,
     pub store_path: String,
+    /// The store's filesystem: its size, what is free, and what Warden leaves free.
+    #[serde(default)]
+    pub store_filesystem: Option<FilesystemRoom>,
+    /// Stored events deleted before their time to leave the filesystem its free space.
+    #[serde(default)]
+    pub store_deleted_for_free_space: u64,
+    /// Failed commits, retention runs and checkpoints of the store, and the last one's error.
+    #[serde(default)]
+    pub store_errors: u64,
+    #[serde(default)]
+    pub store_last_error: Option<String>,
     /// Events lost or dropped since start, by "source/cause".
     pub lost: BTreeMap<String, u64>,
     /// Operations seen but deliberately not recorded (excluded paths, the agent's own, Unix
@@ -35,6 +46,21 @@ pub struct Status {
     pub caches: BTreeMap<String, u64>,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilesystemRoom {
+    pub size_bytes: u64,
+    /// What unprivileged programs may still write.
+    pub available_bytes: u64,
+    /// What Warden leaves free (`retention.keep_free`).
+    pub keep_free_bytes: u64,
+}
+
+/// The status file is padded to whole blocks of this size ([`Status::write`]).
+const STATUS_BLOCK: usize = 4096;
+
+/// A status older than this, while its agent runs, was not rewritten: said by `warden status`.
+const STALE_AFTER_NS: i64 = 5_000_000_000;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SourceStatus {
     pub name: String,
@@ -48,24 +74,55 @@ pub fn status_path(data_dir: &Path) -> PathBuf {
 }
 
 impl Status {
-    /// Writes atomically (temp file + rename) so a reader never sees half a file.
+    /// Writes atomically (temp file + rename) so a reader never sees half a file. On a full
+    /// disk, where no temp file can be made, the file is overwritten in place instead: it is
+    /// padded with spaces to whole 4 KiB blocks, so it keeps the blocks it has (a reader that
+    /// meets a half-written file reads it again).
     pub fn write(&self, data_dir: &Path) -> anyhow::Result<()> {
+        use std::os::unix::fs::FileExt as _;
         let path = status_path(data_dir);
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(())
+        let mut text = serde_json::to_vec_pretty(self)?;
+        text.push(b'\n');
+        text.resize(text.len().next_multiple_of(STATUS_BLOCK), b' ');
+        let replaced = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, &path));
+        match replaced {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                let _ = std::fs::remove_file(&tmp);
+                let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+                anyhow::ensure!(
+                    file.metadata()?.len() >= text.len() as u64,
+                    "{e} (and the status outgrew its file)"
+                );
+                file.write_all_at(&text, 0)?;
+                Ok(())
+            }
+            other => Ok(other?),
+        }
     }
 
     pub fn read(data_dir: &Path) -> anyhow::Result<Status> {
         let path = status_path(data_dir);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "no status at {} (is `warden run` running with this data dir?)",
-                path.display()
-            )
-        })?;
-        serde_json::from_str(&text).with_context(|| format!("bad status file {}", path.display()))
+        let mut attempts = 0;
+        loop {
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "no status at {} (is `warden run` running with this data dir?)",
+                    path.display()
+                )
+            })?;
+            match serde_json::from_str(&text) {
+                Ok(status) => return Ok(status),
+                // Overwritten in place while read (a full disk): read again.
+                Err(_) if attempts < 3 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("bad status file {}", path.display()));
+                }
+            }
+        }
     }
 
     /// Whether the agent that wrote this status is still running.
@@ -74,18 +131,20 @@ impl Status {
         stat.is_ok_and(|c| c.trim() == "warden")
     }
 
-    /// The report `warden status` prints.
-    pub fn render(&self) -> String {
+    /// The report `warden status` prints, read at `now_ns`, its agent `alive` or not.
+    pub fn render(&self, now_ns: i64, alive: bool) -> String {
         let mut out = String::new();
-        let alive = self.agent_alive();
+        let age_s = (now_ns - self.updated_ns) / 1_000_000_000;
+        let state = if !alive {
+            "NOT running: last status below".to_owned()
+        } else if now_ns - self.updated_ns > STALE_AFTER_NS {
+            format!("running, but this status is {age_s} s old: it could not write it since")
+        } else {
+            "running".to_owned()
+        };
         out.push_str(&format!(
-            "agent: pid {} ({}), version {}, up {} s\n",
+            "agent: pid {} ({state}), version {}, up {} s\n",
             self.pid,
-            if alive {
-                "running"
-            } else {
-                "NOT running: last status below"
-            },
             self.version,
             (self.updated_ns - self.started_ns) / 1_000_000_000
         ));
@@ -105,18 +164,40 @@ impl Status {
         }
         out.push('\n');
         out.push_str(&format!(
-            "store: {} ({:.1} MiB)\n",
+            "store: {} ({})",
             self.store_path,
-            self.store_bytes as f64 / (1 << 20) as f64
+            mib(self.store_bytes)
         ));
+        if let Some(fs) = &self.store_filesystem {
+            out.push_str(&format!(
+                "; its filesystem: {} free of {}, {} left free for the host",
+                mib(fs.available_bytes),
+                mib(fs.size_bytes),
+                mib(fs.keep_free_bytes)
+            ));
+            if fs.available_bytes < fs.keep_free_bytes {
+                out.push_str(" (SHORT: the oldest events give way, then new ones are dropped)");
+            }
+        }
+        out.push('\n');
+        if self.store_errors > 0 {
+            out.push_str(&format!(
+                "store errors: {} (the last: {})\n",
+                self.store_errors,
+                self.store_last_error.as_deref().unwrap_or("?")
+            ));
+        }
+        if self.store_deleted_for_free_space > 0 {
+            out.push_str(&format!(
+                "store: {} events deleted early to leave free space\n",
+                self.store_deleted_for_free_space
+            ));
+        }
         out.push_str(&format!(
             "process table: {} processes\n",
             self.process_table_size
         ));
-        out.push_str(&format!(
-            "agent RSS: {:.1} MiB\n",
-            self.rss_bytes as f64 / (1 << 20) as f64
-        ));
+        out.push_str(&format!("agent RSS: {}\n", mib(self.rss_bytes)));
         if self.lost.values().all(|n| *n == 0) {
             out.push_str("lost or dropped: none\n");
         } else {
@@ -142,6 +223,10 @@ impl Status {
     }
 }
 
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,13 +245,39 @@ mod tests {
             detail: "missing capability CAP_AUDIT_CONTROL".into(),
         });
         s.lost.insert("audit/kernel_lost".into(), 3);
+        s.store_filesystem = Some(FilesystemRoom {
+            size_bytes: 24 << 20,
+            available_bytes: 1 << 20,
+            keep_free_bytes: 2 << 20,
+        });
+        s.updated_ns = 10_000_000_000;
         s.write(dir.path()).unwrap();
         let back = Status::read(dir.path()).unwrap();
-        let text = back.render();
+        assert_eq!(back.store_filesystem, s.store_filesystem);
+        let text = back.render(back.updated_ns + 1_000_000_000, true);
         assert!(
             text.contains("audit           inactive missing capability"),
             "{text}"
         );
         assert!(text.contains("audit/kernel_lost: 3"), "{text}");
+        assert!(
+            text.contains("its filesystem: 1.0 MiB free of 24.0 MiB, 2.0 MiB left free"),
+            "{text}"
+        );
+        assert!(text.contains("(SHORT:"), "{text}");
+        assert!(text.contains("(running), "), "{text}");
+        // A status the running agent did not rewrite for a while says so.
+        let stale = back.render(back.updated_ns + 40_000_000_000, true);
+        assert!(
+            stale.contains("running, but this status is 40 s old"),
+            "{stale}"
+        );
+        let ended = back.render(back.updated_ns + 40_000_000_000, false);
+        assert!(
+            ended.contains("(NOT running: last status below)"),
+            "{ended}"
+        );
+        // The test is no agent.
+        assert!(!back.agent_alive());
     }
 }
