@@ -150,6 +150,50 @@ impl Store {
         })
     }
 
+    /// Opens the store in `dir` as [`Store::open`] does, but a database SQLite finds damaged
+    /// (not a database, or a malformed image) is set aside, with its WAL, as
+    /// `events.db.damaged-<UTC time>` (kept for `sqlite3 .recover`), and a new store begins in
+    /// its place: the agent records on. Its `seq` starts again from 1 (the old store's last
+    /// cannot be read: opening fails only when the file's header is damaged). Any other error
+    /// (a newer schema, permissions, a full disk) is returned as it is: those stores are not
+    /// damaged.
+    pub fn open_setting_damage_aside(
+        dir: impl AsRef<Path>,
+        retention: Retention,
+    ) -> Result<(Store, Option<SetAside>)> {
+        let dir = dir.as_ref();
+        let error = match Store::open(dir, retention) {
+            Ok(store) => return Ok((store, None)),
+            Err(e) if is_damage(&e) => e,
+            Err(e) => return Err(e),
+        };
+        let path = database_path(dir);
+        let stamp = time_stamp(std::time::SystemTime::now());
+        let aside = dir.join(format!("{DATABASE_FILE}.damaged-{stamp}"));
+        for suffix in ["", "-wal"] {
+            let from = PathBuf::from(format!("{}{suffix}", path.display()));
+            let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+            match std::fs::rename(&from, &to) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Io {
+                        path: from,
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+        let store = Store::open(dir, retention)?;
+        Ok((
+            store,
+            Some(SetAside {
+                path: aside,
+                why: error.to_string(),
+            }),
+        ))
+    }
+
     /// Opens the single writer of this store. Only one writer should exist at a time (a second
     /// one would wait on SQLite's lock).
     pub fn writer(&self) -> Result<Writer> {
@@ -180,6 +224,33 @@ impl Store {
     pub fn disk_usage(&self) -> Result<DiskUsage> {
         DiskUsage::of(&self.path)
     }
+}
+
+/// A damaged database that [`Store::open_setting_damage_aside`] moved aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// Where it is now.
+    pub path: PathBuf,
+    /// What SQLite said of it.
+    pub why: String,
+}
+
+/// Whether SQLite found the database itself damaged (not a database, a malformed image).
+fn is_damage(error: &StoreError) -> bool {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    matches!(error, StoreError::Sqlite(e)
+        if matches!(e.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase)))
+}
+
+/// `20261206T071500Z`: a UTC time for file names.
+fn time_stamp(at: std::time::SystemTime) -> String {
+    let ns = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    // 2026-12-06T07:15:00.123456789Z, without its separators and fraction.
+    let full = warden_core::rfc3339_ns(ns);
+    let seconds = full.split('.').next().unwrap_or(&full);
+    format!("{}Z", seconds.replace(['-', ':'], ""))
 }
 
 /// The database file of the store in `dir`.

@@ -261,6 +261,45 @@ fn newer_schema_is_refused() {
 }
 
 #[test]
+fn a_damaged_store_is_set_aside_and_a_new_one_begins() {
+    let (dir, store, _) = store_with(500);
+    let store_dir = store.dir().to_path_buf();
+    // An undamaged store is opened as it is.
+    let (_, aside) = Store::open_setting_damage_aside(&store_dir, no_retention()).unwrap();
+    assert_eq!(aside, None);
+    // A newer schema is refused, not set aside: that store is not damaged.
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    let err = Store::open_setting_damage_aside(&store_dir, no_retention()).unwrap_err();
+    assert!(err.to_string().contains("newer"), "{err}");
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .unwrap();
+    drop(conn);
+
+    // Its header damaged, the file is no database any more.
+    let mut damaged = std::fs::read(store.path()).unwrap();
+    damaged[..16].copy_from_slice(b"not a database!\0");
+    std::fs::write(store.path(), &damaged).unwrap();
+    assert!(Store::open(&store_dir, no_retention()).is_err());
+    let (store, aside) = Store::open_setting_damage_aside(&store_dir, no_retention()).unwrap();
+    let aside = aside.expect("set aside");
+    assert!(aside.why.contains("not a database"), "{}", aside.why);
+    let name = aside.path.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("events.db.damaged-2"), "{name}");
+    assert_eq!(
+        std::fs::read(&aside.path).unwrap(),
+        damaged,
+        "kept as it was"
+    );
+    // The new store records, from seq 1.
+    store.writer().unwrap().insert_batch(&events(0..3)).unwrap();
+    let rows = all(&Store::reader(&store_dir).unwrap(), &EventFilter::default());
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    drop(dir);
+}
+
+#[test]
 fn round_trip_every_field_and_seq_order() {
     let (_dir, store, evs) = store_with(1234);
     let reader = Store::reader(store.dir()).expect("reader");

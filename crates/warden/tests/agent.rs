@@ -303,7 +303,12 @@ impl Agent {
     /// File events are off unless `extra` has a `[files]` table: the host's other activity
     /// (builds, other tests) would flood the store the process tests read whole.
     fn start(extra: &str) -> Agent {
-        Agent::launch(extra, None)
+        Agent::launch(extra, None, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// Starts the agent on `dir`, prepared by the test: its data dir is `dir/data`.
+    fn start_in(extra: &str, dir: tempfile::TempDir) -> Agent {
+        Agent::launch(extra, None, dir)
     }
 
     /// Starts the agent in a mount namespace of its own, where a tmpfs of `size` ("24m") is
@@ -311,7 +316,11 @@ impl Agent {
     /// ends with the agent's namespace, however the test ends: nothing is mounted on the host.
     /// The test reaches the tmpfs through `/proc/PID/root` ([`Agent::mounted`]).
     fn start_on_tmpfs(extra: &str, mount: &Path, size: &str) -> Agent {
-        Agent::launch(extra, Some((mount, size)))
+        Agent::launch(
+            extra,
+            Some((mount, size)),
+            tempfile::tempdir().expect("tempdir"),
+        )
     }
 
     /// `path` as the test sees it: through `/proc/PID/root` when the agent has a mount
@@ -339,8 +348,7 @@ impl Agent {
         enter
     }
 
-    fn launch(extra: &str, tmpfs: Option<(&Path, &str)>) -> Agent {
-        let dir = tempfile::tempdir().expect("tempdir");
+    fn launch(extra: &str, tmpfs: Option<(&Path, &str)>, dir: tempfile::TempDir) -> Agent {
         let data = match tmpfs {
             Some((mount, _)) => mount.join("data"),
             None => dir.path().join("data"),
@@ -2973,4 +2981,41 @@ fn dir_bytes(dir: &Path) -> u64 {
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())
         .sum()
+}
+
+/// A store found damaged at start is set aside and a new one begins: the agent records on.
+#[test]
+fn a_damaged_store_is_set_aside_and_recording_goes_on() {
+    let Some((_serial, kernel)) = begin("a_damaged_store_is_set_aside_and_recording_goes_on")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let junk = b"SQLite format 2\0 and then nothing a database holds".repeat(200);
+    std::fs::write(data.join("events.db"), &junk).unwrap();
+    let mut agent = Agent::start_in("", dir);
+    let status = agent.status();
+    let aside = PathBuf::from(
+        status["store_set_aside"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{status}")),
+    );
+    assert_eq!(std::fs::read(&aside).unwrap(), junk, "kept as it was");
+    assert!(
+        agent.log().contains("the event store was damaged"),
+        "{}",
+        agent.log()
+    );
+    let mut child = Proc::spawn(&mut Command::new("/bin/true"));
+    let pid = child.pid().to_string();
+    assert!(child.wait().success());
+    agent.wait_for_matching(
+        &["--pid", &pid, "--class", "exec"],
+        "the exec after",
+        |ev| !ev.is_empty(),
+    );
+    agent.stop();
+    kernel.check();
 }

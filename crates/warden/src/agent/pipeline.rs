@@ -378,8 +378,18 @@ impl Agent {
                 max_bytes: config.max_bytes()?,
                 keep_free: config.keep_free()?,
             };
-            let store = warden_store::Store::open(&config.data_dir, retention)
-                .context("cannot open the event store")?;
+            let (store, set_aside) =
+                warden_store::Store::open_setting_damage_aside(&config.data_dir, retention)
+                    .context("cannot open the event store")?;
+            if let Some(aside) = set_aside {
+                eprintln!(
+                    "warden: the event store was damaged ({}): set aside as {}; a new store \
+                     begins, its seq from 1",
+                    aside.why,
+                    aside.path.display()
+                );
+                status.store_set_aside = Some(aside.path.display().to_string());
+            }
             let (tx, rx) = warden_sources::queue::bounded_lazy(STORE_QUEUE);
             let thread = warden_store::spawn_writer(&store, rx, 1000, Duration::from_millis(200))?;
             status.store_path = store.path().display().to_string();

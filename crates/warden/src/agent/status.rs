@@ -32,6 +32,9 @@ pub struct Status {
     pub store_errors: u64,
     #[serde(default)]
     pub store_last_error: Option<String>,
+    /// A damaged store found at start and moved aside (its new path); a new one began.
+    #[serde(default)]
+    pub store_set_aside: Option<String>,
     /// Events lost or dropped since start, by "source/cause".
     pub lost: BTreeMap<String, u64>,
     /// Operations seen but deliberately not recorded (excluded paths, the agent's own, Unix
@@ -166,20 +169,25 @@ impl Status {
         out.push_str(&format!(
             "store: {} ({})",
             self.store_path,
-            mib(self.store_bytes)
+            size(self.store_bytes)
         ));
         if let Some(fs) = &self.store_filesystem {
             out.push_str(&format!(
                 "; its filesystem: {} free of {}, {} left free for the host",
-                mib(fs.available_bytes),
-                mib(fs.size_bytes),
-                mib(fs.keep_free_bytes)
+                size(fs.available_bytes),
+                size(fs.size_bytes),
+                size(fs.keep_free_bytes)
             ));
             if fs.available_bytes < fs.keep_free_bytes {
                 out.push_str(" (SHORT: the oldest events give way, then new ones are dropped)");
             }
         }
         out.push('\n');
+        if let Some(aside) = &self.store_set_aside {
+            out.push_str(&format!(
+                "store: found damaged at start, set aside as {aside}; this store began then\n"
+            ));
+        }
         if self.store_errors > 0 {
             out.push_str(&format!(
                 "store errors: {} (the last: {})\n",
@@ -197,7 +205,7 @@ impl Status {
             "process table: {} processes\n",
             self.process_table_size
         ));
-        out.push_str(&format!("agent RSS: {}\n", mib(self.rss_bytes)));
+        out.push_str(&format!("agent RSS: {}\n", size(self.rss_bytes)));
         if self.lost.values().all(|n| *n == 0) {
             out.push_str("lost or dropped: none\n");
         } else {
@@ -223,8 +231,14 @@ impl Status {
     }
 }
 
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+/// Bytes in MiB, or in GiB from 1 GiB on.
+fn size(bytes: u64) -> String {
+    const GIB: u64 = 1 << 30;
+    if bytes >= GIB {
+        format!("{:.1} GiB", bytes as f64 / GIB as f64)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +279,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("(SHORT:"), "{text}");
+        assert_eq!(size(3 << 30), "3.0 GiB");
         assert!(text.contains("(running), "), "{text}");
         // A status the running agent did not rewrite for a while says so.
         let stale = back.render(back.updated_ns + 40_000_000_000, true);
