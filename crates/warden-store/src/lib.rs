@@ -167,23 +167,7 @@ impl Store {
             Err(e) if is_damage(&e) => e,
             Err(e) => return Err(e),
         };
-        let path = database_path(dir);
-        let stamp = time_stamp(std::time::SystemTime::now());
-        let aside = dir.join(format!("{DATABASE_FILE}.damaged-{stamp}"));
-        for suffix in ["", "-wal"] {
-            let from = PathBuf::from(format!("{}{suffix}", path.display()));
-            let to = PathBuf::from(format!("{}{suffix}", aside.display()));
-            match std::fs::rename(&from, &to) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(StoreError::Io {
-                        path: from,
-                        source: e,
-                    });
-                }
-                _ => {}
-            }
-        }
-        let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+        let aside = set_aside(dir)?;
         let store = Store::open(dir, retention)?;
         Ok((
             store,
@@ -235,8 +219,31 @@ pub struct SetAside {
     pub why: String,
 }
 
+/// Moves the store's database in `dir`, with its WAL, aside as
+/// `events.db.damaged-<UTC time>` (its shared-memory index is removed). Returns where.
+pub(crate) fn set_aside(dir: &Path) -> Result<PathBuf> {
+    let path = database_path(dir);
+    let stamp = time_stamp(std::time::SystemTime::now());
+    let aside = dir.join(format!("{DATABASE_FILE}.damaged-{stamp}"));
+    for suffix in ["", "-wal"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+        match std::fs::rename(&from, &to) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Io {
+                    path: from,
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+    Ok(aside)
+}
+
 /// Whether SQLite found the database itself damaged (not a database, a malformed image).
-fn is_damage(error: &StoreError) -> bool {
+pub(crate) fn is_damage(error: &StoreError) -> bool {
     use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
     matches!(error, StoreError::Sqlite(e)
         if matches!(e.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase)))

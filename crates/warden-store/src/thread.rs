@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rusqlite::{Connection, ErrorCode};
 
 use crate::writer::{open_write_connection, wal_budget};
-use crate::{Result, Store, StoreError, StoredEvent, Writer};
+use crate::{Result, Store, StoreError, StoredEvent, Writer, is_damage, set_aside};
 
 /// How the writer thread batches and when it runs retention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,10 @@ pub struct WriterCounters {
     pub dropped_disk_short: AtomicU64,
     /// Stored events deleted early to leave the filesystem its free space.
     pub deleted_for_free_space: AtomicU64,
+    /// New databases opened in the store's place (its file removed, or damaged and set aside).
+    pub reopened: AtomicU64,
+    /// Why the last one was.
+    pub last_reopen: Mutex<Option<String>>,
     /// Database plus WAL size measured after the last retention run, in bytes.
     pub disk_bytes: AtomicU64,
     /// The message of the last error, if any.
@@ -80,6 +84,10 @@ pub struct WriterStats {
     pub dropped_disk_short: u64,
     /// Stored events deleted early to leave the filesystem its free space.
     pub deleted_for_free_space: u64,
+    /// New databases opened in the store's place.
+    pub reopened: u64,
+    /// Why the last one was.
+    pub last_reopen: Option<String>,
     /// Database plus WAL size after the last retention run, in bytes.
     pub disk_bytes: u64,
     /// The message of the last error, if any.
@@ -98,6 +106,12 @@ impl WriterCounters {
             dropped: self.dropped.load(Ordering::Relaxed),
             dropped_disk_short: self.dropped_disk_short.load(Ordering::Relaxed),
             deleted_for_free_space: self.deleted_for_free_space.load(Ordering::Relaxed),
+            reopened: self.reopened.load(Ordering::Relaxed),
+            last_reopen: self
+                .last_reopen
+                .lock()
+                .map(|e| e.clone())
+                .unwrap_or_default(),
             disk_bytes: self.disk_bytes.load(Ordering::Relaxed),
             last_error: self
                 .last_error
@@ -173,7 +187,8 @@ pub fn spawn_writer(
 ///
 /// A batch that fails to commit is counted (`errors`, `dropped`) and discarded: the thread
 /// never stops on a write error, so its channel keeps draining and sources never block. Nor
-/// does it fill the disk: see [`has_room`].
+/// does it fill the disk ([`Sink::has_room`]), nor write on into a file removed or damaged
+/// ([`Sink::replace`]).
 pub fn spawn_writer_with(
     store: &Store,
     receiver: Receiver<StoredEvent>,
@@ -182,8 +197,7 @@ pub fn spawn_writer_with(
     let mut writer = store.writer()?;
     let checkpoint_lock = Arc::new(Mutex::new(()));
     writer.leave_checkpoints(Arc::clone(&checkpoint_lock))?;
-    let checkpoints = open_write_connection(store.path(), &store.retention())?;
-    checkpoints.busy_timeout(CHECKPOINT_BUSY)?;
+    let checkpoints = open_checkpoint_connection(store)?;
     let counters = Arc::new(WriterCounters::default());
     let (written_tx, written_rx) = crossbeam_channel::unbounded();
     let spawn_error = |source| StoreError::Io {
@@ -191,17 +205,25 @@ pub fn spawn_writer_with(
         source,
     };
     let shared = Arc::clone(&counters);
-    let every = wal_budget(&store.retention()) / 2;
+    let lock = Arc::clone(&checkpoint_lock);
+    let ckpt_store = store.clone();
     let checkpointer = std::thread::Builder::new()
         .name("warden-ckpt".into())
         .spawn(move || {
-            checkpoint_when_written(&checkpoints, &checkpoint_lock, &written_rx, every, &shared)
+            checkpoint_when_written(checkpoints, &ckpt_store, &lock, &written_rx, &shared)
         })
         .map_err(spawn_error)?;
-    let shared = Arc::clone(&counters);
+    let sink = Sink {
+        writer,
+        store: store.clone(),
+        counters: Arc::clone(&counters),
+        notes: written_tx,
+        checkpoint_lock,
+        relief: Relief::default(),
+    };
     let handle = std::thread::Builder::new()
         .name("warden-store".into())
-        .spawn(move || run(writer, &receiver, options, &shared, &written_tx))
+        .spawn(move || run(sink, &receiver, options))
         .map_err(spawn_error)?;
     Ok(WriterThread {
         handle,
@@ -213,19 +235,34 @@ pub fn spawn_writer_with(
 /// How long a checkpoint waits for the writer (or readers) before leaving it to the next round.
 const CHECKPOINT_BUSY: Duration = Duration::from_millis(10);
 
-/// The checkpointer: copies the WAL's frames into the database whenever `every` bytes of
-/// events were committed since the last time, and once more when the writer has exited. A
+/// What the writer thread tells the checkpointer.
+enum Note {
+    /// This many bytes of events were committed.
+    Written(u64),
+    /// The writer opened a new database in the store's place: checkpoint that one.
+    Reopened,
+}
+
+fn open_checkpoint_connection(store: &Store) -> Result<Connection> {
+    let conn = open_write_connection(store.path(), &store.retention())?;
+    conn.busy_timeout(CHECKPOINT_BUSY)?;
+    Ok(conn)
+}
+
+/// The checkpointer: copies the WAL's frames into the database whenever half the WAL's budget
+/// of events was committed since the last time, and once more when the writer has exited. A
 /// checkpoint that cannot complete now is tried again after the next commit; errors are
 /// counted.
 fn checkpoint_when_written(
-    conn: &Connection,
+    mut conn: Connection,
+    store: &Store,
     lock: &Mutex<()>,
-    written: &Receiver<u64>,
-    every: u64,
+    notes: &Receiver<Note>,
     counters: &WriterCounters,
 ) {
+    let every = wal_budget(&store.retention()) / 2;
     let mut pending = 0u64;
-    let run = |mode: &str| {
+    let run = |conn: &Connection, mode: &str| {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
             r.get::<_, i64>(0)
         })
@@ -236,12 +273,12 @@ fn checkpoint_when_written(
     // without end (a test saw it). RESTART then copies what came in meanwhile — a few frames,
     // holding the writer back for that short copy only — and makes the next commit restart
     // the WAL. Busy (a reader on an old snapshot, a commit under way): left to the next round.
-    let checkpoint = || {
+    let checkpoint = |conn: &Connection| {
         // The writer's retention checkpoints take turns with these.
         let _turn = lock.lock().unwrap_or_else(|p| p.into_inner());
-        run("PASSIVE").and_then(|_| run("RESTART"))
+        run(conn, "PASSIVE").and_then(|_| run(conn, "RESTART"))
     };
-    let checkpoint = || match checkpoint() {
+    let checkpoint = |conn: &Connection| match checkpoint(conn) {
         Ok(busy) => busy == 0,
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => false,
         Err(e) => {
@@ -249,37 +286,54 @@ fn checkpoint_when_written(
             true
         }
     };
-    while let Ok(bytes) = written.recv() {
-        pending += bytes;
-        if pending >= every.max(1) && checkpoint() {
-            pending = 0;
+    while let Ok(note) = notes.recv() {
+        match note {
+            Note::Written(bytes) => {
+                pending += bytes;
+                if pending >= every.max(1) && checkpoint(&conn) {
+                    pending = 0;
+                }
+            }
+            Note::Reopened => match open_checkpoint_connection(store) {
+                Ok(fresh) => {
+                    conn = fresh;
+                    pending = 0;
+                }
+                Err(e) => counters.record_error(&e),
+            },
         }
     }
     if pending > 0 {
-        checkpoint();
+        checkpoint(&conn);
     }
 }
 
-fn run(
-    mut writer: Writer,
-    receiver: &Receiver<StoredEvent>,
-    options: WriterOptions,
-    counters: &WriterCounters,
-    written: &Sender<u64>,
-) {
+/// The writer thread's side of the store: its writer and what it needs to replace it.
+struct Sink {
+    writer: Writer,
+    /// Where the writer's database is, and its retention: to open a new one in its place.
+    store: Store,
+    counters: Arc<WriterCounters>,
+    /// To the checkpointer.
+    notes: Sender<Note>,
+    /// Held by whoever checkpoints (given to every writer opened).
+    checkpoint_lock: Arc<Mutex<()>>,
+    relief: Relief,
+}
+
+fn run(mut sink: Sink, receiver: &Receiver<StoredEvent>, options: WriterOptions) {
     let batch_size = options.batch_size.max(1);
     let mut batch: Vec<StoredEvent> = Vec::with_capacity(batch_size);
     let mut flush_at: Option<Instant> = None;
-    retention(&mut writer, counters);
+    sink.retention();
     let mut retention_at = Instant::now() + options.retention_interval;
     let mut since_size_check = 0u64;
-    let mut relief = Relief::default();
-    let mut room_check_at = Instant::now() + RELIEF_INTERVAL;
+    let mut check_at = Instant::now() + CHECK_INTERVAL;
     loop {
         let now = Instant::now();
         let wake = flush_at
             .map_or(retention_at, |f| f.min(retention_at))
-            .min(room_check_at);
+            .min(check_at);
         match receiver.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(event) => {
                 if batch.is_empty() {
@@ -293,8 +347,7 @@ fn run(
                     }
                 }
                 if batch.len() >= batch_size {
-                    since_size_check +=
-                        flush(&mut writer, &mut batch, counters, written, &mut relief);
+                    since_size_check += sink.flush(&mut batch);
                     flush_at = None;
                 } else {
                     // Let the batch fill in the channel rather than waking for every event.
@@ -303,92 +356,51 @@ fn run(
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                flush(&mut writer, &mut batch, counters, written, &mut relief);
+                sink.flush(&mut batch);
                 return;
             }
         }
         let now = Instant::now();
         if flush_at.is_some_and(|f| now >= f) {
-            since_size_check += flush(&mut writer, &mut batch, counters, written, &mut relief);
+            since_size_check += sink.flush(&mut batch);
             flush_at = None;
         }
         // The size limit also between retention runs: once a sixteenth of it was written, a
         // store over it is trimmed now, not up to `retention_interval` later (a minute of a
         // busy host's events can be a quarter of the budget).
-        let max_bytes = writer.retention().max_bytes;
+        let max_bytes = sink.writer.retention().max_bytes;
         if max_bytes > 0 && since_size_check >= max_bytes / 16 {
             since_size_check = 0;
-            if writer.disk_usage().is_ok_and(|u| u.total() > max_bytes) {
-                retention(&mut writer, counters);
+            if sink
+                .writer
+                .disk_usage()
+                .is_ok_and(|u| u.total() > max_bytes)
+            {
+                sink.retention();
             }
         }
-        // A quiet store also gives space back when another program takes it.
-        if now >= room_check_at {
-            has_room(&mut writer, counters, &mut relief);
-            room_check_at = Instant::now() + RELIEF_INTERVAL;
+        // Without commits to look before, the store is looked at each second all the same:
+        // whether its file is still in place, and whether another program took the space.
+        if now >= check_at {
+            if !sink.writer.is_in_place() {
+                sink.replace("its file was removed or replaced");
+            }
+            sink.has_room();
+            check_at = Instant::now() + CHECK_INTERVAL;
         }
         if now >= retention_at {
             // Between commits; a pending batch stays pending (its flush time still holds).
-            retention(&mut writer, counters);
+            sink.retention();
             retention_at = Instant::now() + options.retention_interval;
         }
     }
 }
 
-/// Commits `batch` and tells the checkpointer about how many bytes that added to the WAL.
-/// Returns the bytes committed (the blocks, less SQLite's own pages and headers).
-///
-/// A batch the filesystem has no room for ([`has_room`]) is dropped and counted
-/// (`dropped_disk_short`). A commit that fails because the disk filled meanwhile (another
-/// program's writes) is tried once more after retention gave space back.
-fn flush(
-    writer: &mut Writer,
-    batch: &mut Vec<StoredEvent>,
-    counters: &WriterCounters,
-    written: &Sender<u64>,
-    relief: &mut Relief,
-) -> u64 {
-    if batch.is_empty() {
-        return 0;
-    }
-    if !has_room(writer, counters, relief) {
-        counters
-            .dropped_disk_short
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        batch.clear();
-        return 0;
-    }
-    let mut bytes = 0;
-    let mut result = writer.insert_batch(batch);
-    if result.as_ref().is_err_and(is_disk_full) {
-        relief.last = None;
-        if has_room(writer, counters, relief) {
-            result = writer.insert_batch(batch);
-        }
-    }
-    match result {
-        Ok(n) => {
-            counters.written.fetch_add(n as u64, Ordering::Relaxed);
-            counters.batches.fetch_add(1, Ordering::Relaxed);
-            bytes = writer.last_batch_bytes();
-            // The checkpointer ends only after this thread: it always receives.
-            let _ = written.send(bytes);
-        }
-        Err(e) => {
-            counters
-                .dropped
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            counters.record_error(&e);
-        }
-    }
-    batch.clear();
-    bytes
-}
-
-/// How often the writer asks whether the filesystem is short of its free space without a
-/// commit to ask it before, and how often retention runs to give space back while it stays
-/// short (when the store has already given all it could, each run finds nothing to delete).
-const RELIEF_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the writer looks at its store without a commit to look before: whether its file
+/// is still in place and the filesystem short of its free space; and how often retention runs
+/// to give space back while it stays short (when the store has already given all it could,
+/// each run finds nothing to delete).
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// When retention last ran because the filesystem was short of its free space.
 #[derive(Debug, Default)]
@@ -396,40 +408,132 @@ struct Relief {
     last: Option<Instant>,
 }
 
-/// Whether the store's filesystem has more free than `keep_free` (asked before every commit: a
-/// `statvfs`). When it has not, retention first deletes the oldest events to give space back
-/// (at most once per [`RELIEF_INTERVAL`]); the answer is then asked again.
-fn has_room(writer: &mut Writer, counters: &WriterCounters, relief: &mut Relief) -> bool {
-    let short = |writer: &Writer| writer.room().is_some_and(|room| room < 0);
-    if !short(writer) {
-        return true;
+impl Sink {
+    /// Commits `batch` and tells the checkpointer about how many bytes that added to the
+    /// WAL. Returns the bytes committed (the blocks, less SQLite's own pages and headers).
+    ///
+    /// A batch the filesystem has no room for ([`Sink::has_room`]) is dropped and counted
+    /// (`dropped_disk_short`). A commit that fails because the disk filled meanwhile (another
+    /// program's writes) is tried once more after retention gave space back; one that finds
+    /// the database damaged sets it aside and is tried once more in a new one.
+    fn flush(&mut self, batch: &mut Vec<StoredEvent>) -> u64 {
+        if batch.is_empty() {
+            return 0;
+        }
+        if !self.has_room() {
+            self.counters
+                .dropped_disk_short
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            batch.clear();
+            return 0;
+        }
+        let mut result = self.writer.insert_batch(batch);
+        if result.as_ref().is_err_and(is_disk_full) {
+            self.relief.last = None;
+            if self.has_room() {
+                result = self.writer.insert_batch(batch);
+            }
+        } else if let Err(e) = &result
+            && is_damage(e)
+        {
+            let why = format!("damaged ({e})");
+            if self.replace(&why) {
+                result = self.writer.insert_batch(batch);
+            }
+        }
+        let mut bytes = 0;
+        match result {
+            Ok(n) => {
+                self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                bytes = self.writer.last_batch_bytes();
+                // The checkpointer ends only after this thread: it always receives.
+                let _ = self.notes.send(Note::Written(bytes));
+            }
+            Err(e) => {
+                self.counters
+                    .dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.counters.record_error(&e);
+            }
+        }
+        batch.clear();
+        bytes
     }
-    if relief.last.is_none_or(|at| at.elapsed() >= RELIEF_INTERVAL) {
-        retention(writer, counters);
-        relief.last = Some(Instant::now());
+
+    /// Whether the store's filesystem has more free than `keep_free` (asked before every
+    /// commit: a `statvfs`). When it has not, retention first deletes the oldest events to
+    /// give space back (at most once per [`CHECK_INTERVAL`]); the answer is then asked again.
+    fn has_room(&mut self) -> bool {
+        let short = |writer: &Writer| writer.room().is_some_and(|room| room < 0);
+        if !short(&self.writer) {
+            return true;
+        }
+        if self
+            .relief
+            .last
+            .is_none_or(|at| at.elapsed() >= CHECK_INTERVAL)
+        {
+            self.retention();
+            self.relief.last = Some(Instant::now());
+        }
+        !short(&self.writer)
     }
-    !short(writer)
+
+    /// Opens a new database in the store's place, because the one written to is gone (its
+    /// file removed, the data dir with it) or `why` says it is damaged: then it is set aside
+    /// first, if it is still there. The agent records on instead of writing into a file
+    /// nobody can read. Returns whether a new one is open; if not, the next check tries again.
+    fn replace(&mut self, why: &str) -> bool {
+        let mut why = why.to_owned();
+        if self.writer.is_in_place()
+            && let Ok(aside) = set_aside(self.store.dir())
+        {
+            why = format!("{why}: set aside as {}", aside.display());
+        }
+        let opened = Store::open(self.store.dir(), self.store.retention()).and_then(|store| {
+            let mut writer = store.writer()?;
+            writer.leave_checkpoints(Arc::clone(&self.checkpoint_lock))?;
+            Ok(writer)
+        });
+        match opened {
+            Ok(writer) => {
+                self.writer = writer;
+                let _ = self.notes.send(Note::Reopened);
+                self.counters.reopened.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut last) = self.counters.last_reopen.lock() {
+                    *last = Some(why);
+                }
+                true
+            }
+            Err(e) => {
+                self.counters.record_error(&e);
+                false
+            }
+        }
+    }
+
+    fn retention(&mut self) {
+        let counters = &self.counters;
+        counters.retention_runs.fetch_add(1, Ordering::Relaxed);
+        match self.writer.enforce_retention() {
+            Ok(report) => {
+                counters
+                    .retention_deleted
+                    .fetch_add(report.deleted(), Ordering::Relaxed);
+                counters
+                    .deleted_for_free_space
+                    .fetch_add(report.deleted_for_free_space, Ordering::Relaxed);
+                counters
+                    .disk_bytes
+                    .store(report.after.total(), Ordering::Relaxed);
+            }
+            Err(e) => counters.record_error(&e),
+        }
+    }
 }
 
 /// SQLite's "database or disk is full" (`SQLITE_FULL`: a write met `ENOSPC`).
 fn is_disk_full(error: &StoreError) -> bool {
     matches!(error, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull))
-}
-
-fn retention(writer: &mut Writer, counters: &WriterCounters) {
-    counters.retention_runs.fetch_add(1, Ordering::Relaxed);
-    match writer.enforce_retention() {
-        Ok(report) => {
-            counters
-                .retention_deleted
-                .fetch_add(report.deleted(), Ordering::Relaxed);
-            counters
-                .deleted_for_free_space
-                .fetch_add(report.deleted_for_free_space, Ordering::Relaxed);
-            counters
-                .disk_bytes
-                .store(report.after.total(), Ordering::Relaxed);
-        }
-        Err(e) => counters.record_error(&e),
-    }
 }

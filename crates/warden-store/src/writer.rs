@@ -52,6 +52,12 @@ impl DiskUsage {
     }
 }
 
+/// A file's device and inode, if it exists.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 fn file_len(path: &Path) -> Result<u64> {
     match std::fs::metadata(path) {
         Ok(m) => Ok(m.len()),
@@ -195,6 +201,8 @@ pub struct Writer {
     /// one under way instead of failing busy.
     checkpoints_elsewhere: Option<Arc<Mutex<()>>>,
     path: PathBuf,
+    /// The database file opened (device, inode): whether it is still the one at `path`.
+    file: Option<(u64, u64)>,
     retention: Retention,
 }
 
@@ -217,8 +225,16 @@ impl Writer {
             last_batch_bytes: 0,
             checkpoints_elsewhere: None,
             path: path.to_path_buf(),
+            file: file_identity(path),
             retention,
         })
+    }
+
+    /// Whether the file at the store's path is still the database this writer opened: not
+    /// removed (with the data dir, say) nor replaced. Commits into a removed file succeed, but
+    /// nobody can read them and their space is never given back.
+    pub fn is_in_place(&self) -> bool {
+        self.file.is_none() || file_identity(&self.path) == self.file
     }
 
     /// Inserts `events` in one transaction (as blocks of consecutive `seq`s): either all of

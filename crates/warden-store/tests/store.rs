@@ -691,6 +691,54 @@ fn writer_thread_batches_flushes_on_time_and_on_close() {
 }
 
 #[test]
+fn a_store_removed_under_the_writer_is_made_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("data");
+    let store = Store::open(&store_dir, no_retention()).expect("open");
+    let (tx, rx) = crossbeam_channel::bounded(10_000);
+    let thread = spawn_writer(&store, rx, 100, Duration::from_millis(20)).expect("spawn");
+    let counters = thread.counters();
+    let wait_for = |written: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while counters.snapshot().written < written {
+            assert!(Instant::now() < deadline, "{:?}", counters.snapshot());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    for e in events(0..100) {
+        tx.send(e).unwrap();
+    }
+    wait_for(100);
+    // The data dir goes, as `rm -rf` takes it: the writer's commits would go into a file
+    // nobody can open. Within a second or two a new store is in its place.
+    std::fs::remove_dir_all(&store_dir).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counters.snapshot().reopened == 0 {
+        assert!(Instant::now() < deadline, "{:?}", counters.snapshot());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for e in events(100..150) {
+        tx.send(e).unwrap();
+    }
+    drop(tx);
+    let stats = thread.join().expect("join");
+    assert_eq!(stats.written, 150);
+    assert_eq!(stats.reopened, 1);
+    assert_eq!(
+        stats.last_reopen.as_deref(),
+        Some("its file was removed or replaced")
+    );
+    let reader = Store::reader(&store_dir).expect("the new store");
+    assert_eq!(
+        all(&reader, &EventFilter::default())
+            .into_iter()
+            .map(|r| r.event)
+            .collect::<Vec<_>>(),
+        events(100..150)
+    );
+}
+
+#[test]
 fn reader_beside_writer_sees_whole_batches_and_writer_never_busy() {
     const BATCH: i64 = 200;
     const BATCHES: i64 = 150;

@@ -3019,3 +3019,50 @@ fn a_damaged_store_is_set_aside_and_recording_goes_on() {
     agent.stop();
     kernel.check();
 }
+
+/// A data dir removed while the agent runs (`rm -rf`) is made again, with a new store: the
+/// agent does not write on into files nobody can open.
+#[test]
+fn a_removed_data_dir_is_made_again() {
+    let Some((_serial, kernel)) = begin("a_removed_data_dir_is_made_again") else {
+        return;
+    };
+    let mut agent = Agent::start("");
+    std::fs::remove_dir_all(&agent.data).unwrap();
+    let status = poll("the status of a new store", || {
+        let status = std::fs::read_to_string(agent.data.join("status.json")).ok()?;
+        let status: Value = serde_json::from_str(&status).ok()?;
+        (status["store_reopened"] == 1).then_some(status)
+    });
+    assert_eq!(
+        status["store_last_reopen"], "its file was removed or replaced",
+        "{status}"
+    );
+    let mut child = Proc::spawn(&mut Command::new("/bin/true"));
+    let pid = child.pid().to_string();
+    assert!(child.wait().success());
+    agent.wait_for_matching(
+        &["--pid", &pid, "--class", "exec"],
+        "the exec after",
+        |ev| !ev.is_empty(),
+    );
+    // Nothing of the removed store is held open (its space would never come back).
+    let removed = |agent: &Agent| {
+        std::fs::read_dir(format!("/proc/{}/fd", agent.pid()))
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().ends_with(" (deleted)"))
+            .filter(|target| target.to_string_lossy().contains("events.db"))
+            .collect::<Vec<_>>()
+    };
+    poll("the removed store closed", || {
+        removed(&agent).is_empty().then_some(())
+    });
+    agent.stop();
+    assert!(
+        agent.log().contains("a new event store opened"),
+        "{}",
+        agent.log()
+    );
+    kernel.check();
+}

@@ -1648,6 +1648,14 @@ impl Agent {
             self.status.store_deleted_for_free_space = store.deleted_for_free_space;
             self.status.store_errors = store.errors;
             self.status.store_last_error = store.last_error;
+            if store.reopened > self.status.store_reopened {
+                eprintln!(
+                    "warden: a new event store opened in the old one's place: {}",
+                    store.last_reopen.as_deref().unwrap_or("?")
+                );
+            }
+            self.status.store_reopened = store.reopened;
+            self.status.store_last_reopen = store.last_reopen;
         }
         match self.status.write(&self.config.data_dir) {
             Ok(()) if self.status_unwritten => {

@@ -35,6 +35,12 @@ pub struct Status {
     /// A damaged store found at start and moved aside (its new path); a new one began.
     #[serde(default)]
     pub store_set_aside: Option<String>,
+    /// New databases opened in the store's place while running (its file removed, or
+    /// damaged and set aside), and why the last one was.
+    #[serde(default)]
+    pub store_reopened: u64,
+    #[serde(default)]
+    pub store_last_reopen: Option<String>,
     /// Events lost or dropped since start, by "source/cause".
     pub lost: BTreeMap<String, u64>,
     /// Operations seen but deliberately not recorded (excluded paths, the agent's own, Unix
@@ -186,6 +192,13 @@ impl Status {
         if let Some(aside) = &self.store_set_aside {
             out.push_str(&format!(
                 "store: found damaged at start, set aside as {aside}; this store began then\n"
+            ));
+        }
+        if self.store_reopened > 0 {
+            out.push_str(&format!(
+                "store: a new database opened in its place {} time(s) (the last: {})\n",
+                self.store_reopened,
+                self.store_last_reopen.as_deref().unwrap_or("?")
             ));
         }
         if self.store_errors > 0 {
