@@ -383,7 +383,7 @@ fn run(mut sink: Sink, receiver: &Receiver<StoredEvent>, options: WriterOptions)
         // whether its file is still in place, and whether another program took the space.
         if now >= check_at {
             if !sink.writer.is_in_place() {
-                sink.replace("its file was removed or replaced");
+                sink.replace(REMOVED);
             }
             sink.has_room();
             check_at = Instant::now() + CHECK_INTERVAL;
@@ -402,6 +402,9 @@ fn run(mut sink: Sink, receiver: &Receiver<StoredEvent>, options: WriterOptions)
 /// each run finds nothing to delete).
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Why a new database is opened when the old one's file is gone.
+const REMOVED: &str = "its file was removed or replaced";
+
 /// When retention last ran because the filesystem was short of its free space.
 #[derive(Debug, Default)]
 struct Relief {
@@ -419,6 +422,10 @@ impl Sink {
     fn flush(&mut self, batch: &mut Vec<StoredEvent>) -> u64 {
         if batch.is_empty() {
             return 0;
+        }
+        // A stat: no commit goes into a file removed since the last look.
+        if !self.writer.is_in_place() {
+            self.replace(REMOVED);
         }
         if !self.has_room() {
             self.counters

@@ -82,8 +82,8 @@ impl RotatingFile {
         let size = line.len() as u64 + 1;
         self.since_space_check += size;
         if self.since_space_check >= SPACE_CHECK_BYTES {
-            self.write_buffer();
             self.check_space();
+            self.write_buffer();
         }
         if self.short {
             self.lost.disk_short += 1;
@@ -110,10 +110,10 @@ impl RotatingFile {
         }
     }
 
-    /// Writes what is buffered and asks the filesystem's free space again.
+    /// Looks at the file and the filesystem's free space again, and writes what is buffered.
     pub fn flush(&mut self) {
-        self.write_buffer();
         self.check_space();
+        self.write_buffer();
     }
 
     /// Lines lost so far, by cause.
@@ -145,9 +145,19 @@ impl RotatingFile {
     /// Whether the filesystem has more free than `keep_free`; when it has not, the oldest
     /// rotated files are deleted to give space back, and if that is not enough lines are
     /// dropped until a later check finds room. A filesystem that cannot be asked is taken to
-    /// have room (a failed write is still cut back and counted).
+    /// have room (a failed write is still cut back and counted). A file removed or moved away
+    /// meanwhile is made again: lines are not written on into a file nobody sees.
     fn check_space(&mut self) {
         self.since_space_check = 0;
+        if !self.is_in_place() {
+            if let Some(dir) = self.path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Ok(file) = open_append(&self.path) {
+                self.written = file.metadata().map_or(0, |m| m.len());
+                self.file = file;
+            }
+        }
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let room = || FilesystemSpace::of(dir).map(|space| space.room(self.keep_free));
         let mut short = room().is_ok_and(|room| room < 0);
@@ -160,6 +170,14 @@ impl RotatingFile {
             }
         }
         self.short = short;
+    }
+
+    /// Whether the file at the path is still the one written to.
+    fn is_in_place(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let ours = self.file.metadata().map(|m| (m.dev(), m.ino()));
+        let there = std::fs::metadata(&self.path).map(|m| (m.dev(), m.ino()));
+        matches!((ours, there), (Ok(a), Ok(b)) if a == b)
     }
 
     fn numbered(&self, n: u32) -> PathBuf {
@@ -226,6 +244,22 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(l).unwrap();
         }
         assert_eq!(f.lost(), LinesLost::default());
+    }
+
+    #[test]
+    fn a_removed_file_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut f = RotatingFile::open(&path, 1 << 20, 2, KeepFree::NONE).unwrap();
+        f.write_line(&line(0));
+        f.flush();
+        std::fs::remove_file(&path).unwrap();
+        f.write_line(&line(1));
+        f.flush();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", line(1))
+        );
     }
 
     #[test]
