@@ -18,6 +18,7 @@
 //! counter is kept in `store_meta`), the cursor for tailing and for shippers.
 
 mod block;
+mod clock;
 mod event;
 mod reader;
 mod schema;

@@ -2,7 +2,7 @@
 //! beside it, the checkpointer thread copies the WAL into the database so that commits never
 //! wait for that copy and its sync.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -59,6 +59,9 @@ pub struct WriterCounters {
     pub reopened: AtomicU64,
     /// Why the last one was.
     pub last_reopen: Mutex<Option<String>>,
+    /// How far the wall clock was ahead of the time elapsed this boot at the last retention
+    /// run, in ns ([`crate::RetentionReport::clock_ahead_ns`]).
+    pub clock_ahead_ns: AtomicI64,
     /// Database plus WAL size measured after the last retention run, in bytes.
     pub disk_bytes: AtomicU64,
     /// The message of the last error, if any.
@@ -88,6 +91,9 @@ pub struct WriterStats {
     pub reopened: u64,
     /// Why the last one was.
     pub last_reopen: Option<String>,
+    /// How far the wall clock was ahead of the time elapsed this boot at the last retention
+    /// run, in ns.
+    pub clock_ahead_ns: i64,
     /// Database plus WAL size after the last retention run, in bytes.
     pub disk_bytes: u64,
     /// The message of the last error, if any.
@@ -112,6 +118,7 @@ impl WriterCounters {
                 .lock()
                 .map(|e| e.clone())
                 .unwrap_or_default(),
+            clock_ahead_ns: self.clock_ahead_ns.load(Ordering::Relaxed),
             disk_bytes: self.disk_bytes.load(Ordering::Relaxed),
             last_error: self
                 .last_error
@@ -534,6 +541,9 @@ impl Sink {
                 counters
                     .disk_bytes
                     .store(report.after.total(), Ordering::Relaxed);
+                counters
+                    .clock_ahead_ns
+                    .store(report.clock_ahead_ns, Ordering::Relaxed);
             }
             Err(e) => counters.record_error(&e),
         }

@@ -2,11 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
 use crate::block::{self, Encoder};
+use crate::clock::{self, Anchor};
 use crate::{BUSY_TIMEOUT, FilesystemSpace, Result, Retention, StoreError, StoredEvent};
 
 /// Blocks deleted per transaction by retention, so one run never holds the write lock (nor
@@ -91,6 +92,9 @@ pub struct RetentionReport {
     /// The filesystem still has less free than `keep_free` after the run (the store had no
     /// more to give back).
     pub disk_short: bool,
+    /// How far the wall clock was ahead of the time elapsed this boot since the store's
+    /// clock anchor, in ns (0: not ahead): retention by age went by the elapsed time.
+    pub clock_ahead_ns: i64,
 }
 
 impl RetentionReport {
@@ -203,6 +207,8 @@ pub struct Writer {
     path: PathBuf,
     /// The database file opened (device, inode): whether it is still the one at `path`.
     file: Option<(u64, u64)>,
+    /// What retention by age counts time by.
+    clock: Anchor,
     retention: Retention,
 }
 
@@ -219,7 +225,9 @@ impl Writer {
     /// Opens the writer of the (already migrated) database at `path`.
     pub(crate) fn open(path: &Path, retention: Retention) -> Result<Writer> {
         let conn = open_write_connection(path, &retention)?;
+        let clock = Anchor::load_or_set(&conn)?;
         Ok(Writer {
+            clock,
             conn,
             encoder: Encoder::default(),
             last_batch_bytes: 0,
@@ -306,13 +314,15 @@ impl Writer {
         DiskUsage::of(&self.path)
     }
 
-    /// Applies the retention policy with the current time; see [`Writer::enforce_retention_at`].
+    /// Applies the retention policy now; see [`Writer::enforce_retention_at`]. "Now" is the
+    /// wall clock, but never ahead of the time elapsed this boot since the store's clock
+    /// anchor (`clock.rs`): setting the clock forward does not delete history sooner.
     pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        self.enforce_retention_at(now)
+        let wall = clock::wall_ns();
+        let now = self.clock.now(wall, clock::boottime_ns());
+        let mut report = self.enforce_retention_at(now)?;
+        report.clock_ahead_ns = wall.saturating_sub(now);
+        Ok(report)
     }
 
     /// Applies the retention policy as of `now_ns` (UTC ns):

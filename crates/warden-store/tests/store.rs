@@ -602,6 +602,67 @@ fn retention_by_age_deletes_only_old_events() {
 }
 
 #[test]
+fn a_clock_set_forward_does_not_delete_history_sooner() {
+    const DAY: i64 = 86_400 * 1_000_000_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retention = Retention {
+        max_age: Duration::from_secs(7 * 86_400),
+        max_bytes: 0,
+        keep_free: KeepFree::NONE,
+    };
+    let store = Store::open(dir.path(), retention).expect("open");
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let at = |time_ns: i64, i: i64| StoredEvent {
+        time_ns,
+        ..event(i)
+    };
+    let old: Vec<StoredEvent> = (0..10).map(|i| at(wall - 8 * DAY + i, i)).collect();
+    let recent: Vec<StoredEvent> = (10..20).map(|i| at(wall - DAY + i, i)).collect();
+    {
+        let mut writer = store.writer().expect("writer");
+        writer.insert_batch(&old).unwrap();
+        writer.insert_batch(&recent).unwrap();
+    }
+    // The store's clock anchor: 10 days ago by the wall clock, yet no time elapsed since on
+    // the boot-time clock, as if the clock had just been set 10 days forward.
+    let boottime = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).unwrap();
+    let boottime = boottime.tv_sec() * 1_000_000_000 + boottime.tv_nsec();
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    conn.execute(
+        "UPDATE store_meta SET value = ?1 WHERE name = 'clock_wall_ns'",
+        [wall - 10 * DAY],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE store_meta SET value = ?1 WHERE name = 'clock_boottime_ns'",
+        [boottime],
+    )
+    .unwrap();
+    let report = store.writer().unwrap().enforce_retention().unwrap();
+    assert_eq!(report.deleted_by_age, 0, "{report:?}");
+    assert!(report.clock_ahead_ns > 9 * DAY, "{report:?}");
+    // An anchor of this moment: the 8-day-old events go, by the wall clock.
+    conn.execute("DELETE FROM store_meta WHERE name LIKE 'clock_%'", [])
+        .unwrap();
+    drop(conn);
+    let report = store.writer().unwrap().enforce_retention().unwrap();
+    assert_eq!(report.deleted_by_age, 10, "{report:?}");
+    // The two clocks are read a little apart.
+    assert!(report.clock_ahead_ns < 1_000_000_000, "{report:?}");
+    let reader = Store::reader(dir.path()).unwrap();
+    assert_eq!(
+        all(&reader, &EventFilter::default())
+            .into_iter()
+            .map(|r| r.event)
+            .collect::<Vec<_>>(),
+        recent
+    );
+}
+
+#[test]
 fn retention_by_size_shrinks_the_file_under_the_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), no_retention()).expect("open");

@@ -38,7 +38,7 @@ use super::activity::{
 use super::config::Config;
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
-use super::status::{FilesystemRoom, SourceStatus, Status};
+use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
 
 /// Events waiting for the store writer. When it falls behind (a burst beyond its ~90,000
 /// rows/s), the pipeline stops taking from the sources, whose queues then fill, then drop and
@@ -1659,6 +1659,15 @@ impl Agent {
             }
             self.status.store_reopened = store.reopened;
             self.status.store_last_reopen = store.last_reopen;
+            let ahead_s = store.clock_ahead_ns / 1_000_000_000;
+            if ahead_s >= CLOCK_AHEAD_SAID_S && self.status.clock_ahead_s < CLOCK_AHEAD_SAID_S {
+                eprintln!(
+                    "warden: the clock is {ahead_s} s ahead of the time elapsed this boot (set \
+                     forward?): retention by age goes by the time elapsed, so no history is \
+                     deleted sooner"
+                );
+            }
+            self.status.clock_ahead_s = ahead_s;
         }
         match self.status.write(&self.config.data_dir) {
             Ok(()) if self.status_unwritten => {

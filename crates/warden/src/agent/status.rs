@@ -41,6 +41,10 @@ pub struct Status {
     pub store_reopened: u64,
     #[serde(default)]
     pub store_last_reopen: Option<String>,
+    /// How far the wall clock is ahead of the time elapsed this boot (retention by age goes
+    /// by the elapsed time), in seconds; 0 when it is not.
+    #[serde(default)]
+    pub clock_ahead_s: i64,
     /// Events lost or dropped since start, by "source/cause".
     pub lost: BTreeMap<String, u64>,
     /// Operations seen but deliberately not recorded (excluded paths, the agent's own, Unix
@@ -66,6 +70,9 @@ pub struct FilesystemRoom {
 
 /// The status file is padded to whole blocks of this size ([`Status::write`]).
 const STATUS_BLOCK: usize = 4096;
+
+/// From this far ahead (seconds), the wall clock's lead is said: less is NTP's work.
+pub const CLOCK_AHEAD_SAID_S: i64 = 60;
 
 /// A status older than this, while its agent runs, was not rewritten: said by `warden status`.
 const STALE_AFTER_NS: i64 = 5_000_000_000;
@@ -201,6 +208,13 @@ impl Status {
                 self.store_last_reopen.as_deref().unwrap_or("?")
             ));
         }
+        if self.clock_ahead_s >= CLOCK_AHEAD_SAID_S {
+            out.push_str(&format!(
+                "retention by age: the clock is {} s ahead of the time elapsed this boot (set \
+                 forward?); events are kept by the time elapsed\n",
+                self.clock_ahead_s
+            ));
+        }
         if self.store_errors > 0 {
             out.push_str(&format!(
                 "store errors: {} (the last: {})\n",
@@ -278,6 +292,7 @@ mod tests {
             keep_free_bytes: 2 << 20,
         });
         s.updated_ns = 10_000_000_000;
+        s.clock_ahead_s = 864_000;
         s.write(dir.path()).unwrap();
         let back = Status::read(dir.path()).unwrap();
         assert_eq!(back.store_filesystem, s.store_filesystem);
@@ -292,6 +307,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("(SHORT:"), "{text}");
+        assert!(
+            text.contains("the clock is 864000 s ahead of the time elapsed"),
+            "{text}"
+        );
         assert_eq!(size(3 << 30), "3.0 GiB");
         assert!(text.contains("(running), "), "{text}");
         // A status the running agent did not rewrite for a while says so.
