@@ -3008,14 +3008,7 @@ fn a_damaged_store_is_set_aside_and_recording_goes_on() {
         "{}",
         agent.log()
     );
-    let mut child = Proc::spawn(&mut Command::new("/bin/true"));
-    let pid = child.pid().to_string();
-    assert!(child.wait().success());
-    agent.wait_for_matching(
-        &["--pid", &pid, "--class", "exec"],
-        "the exec after",
-        |ev| !ev.is_empty(),
-    );
+    records_an_exec(&agent);
     agent.stop();
     kernel.check();
 }
@@ -3038,14 +3031,7 @@ fn a_removed_data_dir_is_made_again() {
         status["store_last_reopen"], "its file was removed or replaced",
         "{status}"
     );
-    let mut child = Proc::spawn(&mut Command::new("/bin/true"));
-    let pid = child.pid().to_string();
-    assert!(child.wait().success());
-    agent.wait_for_matching(
-        &["--pid", &pid, "--class", "exec"],
-        "the exec after",
-        |ev| !ev.is_empty(),
-    );
+    records_an_exec(&agent);
     // Nothing of the removed store is held open (its space would never come back).
     let removed = |agent: &Agent| {
         std::fs::read_dir(format!("/proc/{}/fd", agent.pid()))
@@ -3065,4 +3051,16 @@ fn a_removed_data_dir_is_made_again() {
         agent.log()
     );
     kernel.check();
+}
+
+/// Runs `/bin/true` and waits until `agent` has recorded its exec.
+fn records_an_exec(agent: &Agent) {
+    let mut child = Proc::spawn(&mut Command::new("/bin/true"));
+    let pid = child.pid().to_string();
+    assert!(child.wait().success());
+    agent.wait_for_matching(
+        &["--pid", &pid, "--class", "exec"],
+        "the exec of /bin/true",
+        |ev| !ev.is_empty(),
+    );
 }
