@@ -430,9 +430,14 @@ impl Sink {
         if batch.is_empty() {
             return 0;
         }
-        // A stat: no commit goes into a file removed since the last look.
-        if !self.writer.is_in_place() {
-            self.replace(REMOVED);
+        // A stat: no commit goes into a file removed since the last look. Where no new one
+        // can be made, the batch is lost, and counted: written there, nobody would see it.
+        if !self.writer.is_in_place() && !self.replace(REMOVED) {
+            self.counters
+                .dropped
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            batch.clear();
+            return 0;
         }
         if !self.has_room() {
             self.counters

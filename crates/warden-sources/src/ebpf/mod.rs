@@ -622,7 +622,7 @@ impl Loaded {
                 compat.starts(&mut self.ebpf, &mut stats);
             }
             let mut drained = 0u64;
-            let drain_began = boottime_ns();
+            let drain_began = crate::procfs::boottime_ns();
             let pass_on = |r: Record, stats: &mut EbpfStats| {
                 if tx.try_send(r).is_err() {
                     stats.queue_full += 1;
@@ -663,7 +663,8 @@ impl Loaded {
                 if let Some(compat) = &mut self.compat {
                     compat.prune(&mut self.ebpf, &mut stats);
                 }
-                let cutoff = boottime_ns().saturating_sub(URING_RESULT_WAIT.as_nanos() as u64);
+                let cutoff = crate::procfs::boottime_ns()
+                    .saturating_sub(URING_RESULT_WAIT.as_nanos() as u64);
                 for file in self.pairs.expire(cutoff) {
                     stats.uring_unpaired += 1;
                     pass_on(Record::File(file), &mut stats);
@@ -758,18 +759,6 @@ fn set_compat_following(ebpf: &mut aya::Ebpf, following: bool) {
     if let Ok(mut flag) = aya::maps::Array::<_, u32>::try_from(map) {
         let _ = flag.set(0, u32::from(following), 0);
     }
-}
-
-/// `CLOCK_BOOTTIME` now, in ns (the records' clock).
-#[cfg(warden_bpf)]
-fn boottime_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// Waits until one of `fds` (the present ones) is readable, or `timeout_ms` passes.
