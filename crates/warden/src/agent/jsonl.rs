@@ -116,6 +116,12 @@ impl RotatingFile {
         self.write_buffer();
     }
 
+    /// Whether lines are being dropped: the filesystem was short of its free space at the
+    /// last look.
+    pub fn is_short(&self) -> bool {
+        self.short
+    }
+
     /// Lines lost so far, by cause.
     pub fn lost(&self) -> LinesLost {
         self.lost

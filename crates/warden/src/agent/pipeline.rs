@@ -1471,7 +1471,13 @@ impl Agent {
                 println!("{line}");
             }
             if let Some(file) = &mut self.jsonl {
-                file.write_line(&line);
+                // A file short of space is not offered the news of its own losses: the line
+                // would be one more loss to report, every second for as long as it lasts.
+                let own_loss =
+                    matches!(&event.kind, EventKind::Loss(loss) if loss.source == "jsonl");
+                if !(own_loss && file.is_short()) {
+                    file.write_line(&line);
+                }
             }
         }
         if let Some(tx) = &self.store_tx {
