@@ -3074,3 +3074,37 @@ fn records_an_exec(agent: &Agent) {
         |ev| !ev.is_empty(),
     );
 }
+
+/// A hangup (the terminal of a foreground `warden run` closing) and SIGQUIT stop the agent
+/// as SIGTERM does: its audit rules removed and the audit settings it changed restored. Their
+/// default action ended it on the spot, leaving them installed.
+#[test]
+fn a_hangup_or_quit_stops_the_agent_cleanly() {
+    let Some((_serial, kernel)) = begin("a_hangup_or_quit_stops_the_agent_cleanly") else {
+        return;
+    };
+    for signal in [Signal::SIGHUP, Signal::SIGQUIT] {
+        let mut agent = Agent::start("[network]\nsource = \"audit\"\n");
+        assert!(
+            audit_state().rules.contains("key=warden"),
+            "the agent's audit rules: {}",
+            agent.log()
+        );
+        signal_and_wait(&mut agent, signal);
+        assert!(
+            agent.log().contains(&format!("{signal}: stopping")),
+            "{}",
+            agent.log()
+        );
+        kernel.check();
+    }
+}
+
+/// Sends `signal` to the agent and waits for its clean exit.
+fn signal_and_wait(agent: &mut Agent, sig: Signal) {
+    signal(agent.pid(), sig);
+    let status = wait_child(&mut agent.child, DEADLINE);
+    agent.stopped = true;
+    let status = status.unwrap_or_else(|| panic!("no exit after {sig}:\n{}", agent.log()));
+    assert!(status.success(), "{sig}: {status}:\n{}", agent.log());
+}

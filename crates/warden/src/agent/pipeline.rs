@@ -136,14 +136,23 @@ fn single_instance() -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
     Ok(lock)
 }
 
-/// Blocks SIGINT/SIGTERM in every thread and waits for them in one thread, which raises `stop`.
+/// Blocks the signals that end a process (SIGINT, SIGTERM, SIGQUIT, and SIGHUP unless it was
+/// started to ignore it, as `nohup` does) in every thread and waits for them in one thread,
+/// which raises `stop`: every one of them stops the agent cleanly, restoring the kernel's
+/// audit state. (Their default action ends the process on the spot: a hangup, the terminal
+/// of a foreground `warden run` closing, left the audit rules installed and audit enabled.)
 /// Blocking first means no thread is ever interrupted mid-syscall by them.
 fn watch_signals(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
-    set.thread_block().context("cannot block SIGINT/SIGTERM")?;
+    set.add(Signal::SIGQUIT);
+    if !is_ignored(Signal::SIGHUP) {
+        set.add(Signal::SIGHUP);
+    }
+    set.thread_block()
+        .context("cannot block SIGINT, SIGTERM, SIGQUIT and SIGHUP")?;
     std::thread::Builder::new()
         .name("warden-signals".into())
         .spawn(move || {
@@ -153,6 +162,16 @@ fn watch_signals(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             stop.store(true, Ordering::SeqCst);
         })?;
     Ok(())
+}
+
+/// Whether `signal` is ignored (`SIG_IGN`), as `nohup` leaves SIGHUP.
+fn is_ignored(signal: nix::sys::signal::Signal) -> bool {
+    let mut action = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into `action`.
+    let read =
+        unsafe { libc::sigaction(signal as libc::c_int, std::ptr::null(), action.as_mut_ptr()) };
+    // SAFETY: sigaction filled it (and zeroed is a valid sigaction besides).
+    read == 0 && unsafe { action.assume_init() }.sa_sigaction == libc::SIG_IGN
 }
 
 struct Agent {
