@@ -55,7 +55,9 @@ enum Command {
     /// events`): each matching process with its ancestry and everything it started since, each
     /// process with what it did.
     Tree(Box<tree::TreeArgs>),
-    /// Show the running agent's sources, event rate, store size and losses.
+    /// Show the running agent's sources, event rate, store size and losses. Exit status: 0
+    /// running, 2 not running (its last status shown), 3 running but its status stale (it
+    /// cannot write it), 1 no status to read.
     Status(StatusArgs),
 }
 
@@ -131,19 +133,21 @@ impl FormatArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `None`: success; a command with exit statuses of its own gives one.
     let result = match cli.command {
-        Command::Query(args) => query(args),
+        Command::Query(args) => query(args).map(|()| None),
         Command::Shell(args) => {
             warden_tables::set_event_store_dir(&args.store.data_dir);
-            shell::run(args.format.format())
+            shell::run(args.format.format()).map(|()| None)
         }
-        Command::Run(args) => agent::run(args.config.as_deref()),
-        Command::Events(args) => events::run(*args),
-        Command::Tree(args) => tree::run(*args),
+        Command::Run(args) => agent::run(args.config.as_deref()).map(|()| None),
+        Command::Events(args) => events::run(*args).map(|()| None),
+        Command::Tree(args) => tree::run(*args).map(|()| None),
         Command::Status(args) => status(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Some(code)) => code,
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed pipe (`warden query ... | head`) is not an error worth a message.
             if e.chain().any(|c| {
@@ -180,12 +184,19 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn status(args: StatusArgs) -> anyhow::Result<()> {
+/// Prints the agent's status; its exit code says whether the agent runs and writes it.
+fn status(args: StatusArgs) -> anyhow::Result<Option<ExitCode>> {
+    use agent::status::Health;
     let status = agent::status::Status::read(&args.data_dir)?;
+    let (now, alive) = (events::now_ns(), status.agent_alive());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print!("{}", status.render(events::now_ns(), status.agent_alive()));
+        print!("{}", status.render(now, alive));
     }
-    Ok(())
+    Ok(Some(match status.health(now, alive) {
+        Health::Running => ExitCode::SUCCESS,
+        Health::NotRunning => ExitCode::from(2),
+        Health::Stale => ExitCode::from(3),
+    }))
 }

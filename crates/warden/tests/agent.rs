@@ -442,8 +442,10 @@ impl Agent {
             .arg("--json")
             .output()
             .expect("warden status runs");
+        // 2 and 3 say the agent stopped or its status is stale: a status is printed all the
+        // same, and the tests read what it says.
         assert!(
-            out.status.success(),
+            matches!(out.status.code(), Some(0 | 2 | 3)),
             "warden status failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );

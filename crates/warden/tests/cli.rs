@@ -771,3 +771,29 @@ mod events {
         roxmltree::Document::parse(&seen).expect("well-formed XML");
     }
 }
+
+/// `warden status` says by its exit status whether the agent runs: here the status file of an
+/// agent long gone (its pid is this test, no warden), and no status at all.
+#[test]
+fn status_exits_2_when_the_agent_is_not_running_and_1_without_a_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = serde_json::json!({
+        "pid": std::process::id(), "version": "0", "started_ns": 0, "updated_ns": 0,
+        "sources": [], "events": {}, "events_per_sec": 0.0, "store_bytes": 0,
+        "store_path": "", "lost": {}, "process_table_size": 0, "rss_bytes": 0,
+    });
+    std::fs::write(dir.path().join("status.json"), status.to_string()).unwrap();
+    let out = warden()
+        .args(["status", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOT running"));
+    let none = warden()
+        .args(["status", "--data-dir"])
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1), "{none:?}");
+}

@@ -59,6 +59,15 @@ pub struct Status {
     pub caches: BTreeMap<String, u64>,
 }
 
+/// Whether the agent runs and writes its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Running,
+    /// Running, but its status was not rewritten for a while (a full disk, say).
+    Stale,
+    NotRunning,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilesystemRoom {
     pub size_bytes: u64,
@@ -147,16 +156,28 @@ impl Status {
         stat.is_ok_and(|c| c.trim() == "warden")
     }
 
+    /// Whether the agent that wrote this runs, and writes it still, read at `now_ns`, the
+    /// agent `alive` or not.
+    pub fn health(&self, now_ns: i64, alive: bool) -> Health {
+        if !alive {
+            Health::NotRunning
+        } else if now_ns - self.updated_ns > STALE_AFTER_NS {
+            Health::Stale
+        } else {
+            Health::Running
+        }
+    }
+
     /// The report `warden status` prints, read at `now_ns`, its agent `alive` or not.
     pub fn render(&self, now_ns: i64, alive: bool) -> String {
         let mut out = String::new();
         let age_s = (now_ns - self.updated_ns) / 1_000_000_000;
-        let state = if !alive {
-            "NOT running: last status below".to_owned()
-        } else if now_ns - self.updated_ns > STALE_AFTER_NS {
-            format!("running, but this status is {age_s} s old: it could not write it since")
-        } else {
-            "running".to_owned()
+        let state = match self.health(now_ns, alive) {
+            Health::NotRunning => "NOT running: last status below".to_owned(),
+            Health::Stale => {
+                format!("running, but this status is {age_s} s old: it could not write it since")
+            }
+            Health::Running => "running".to_owned(),
         };
         out.push_str(&format!(
             "agent: pid {} ({state}), version {}, up {} s\n",
@@ -324,6 +345,11 @@ mod tests {
             ended.contains("(NOT running: last status below)"),
             "{ended}"
         );
+        let health =
+            |age_s: i64, alive| back.health(back.updated_ns + age_s * 1_000_000_000, alive);
+        assert_eq!(health(1, true), Health::Running);
+        assert_eq!(health(40, true), Health::Stale);
+        assert_eq!(health(1, false), Health::NotRunning);
         // The test is no agent.
         assert!(!back.agent_alive());
     }
