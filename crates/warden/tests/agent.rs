@@ -3033,6 +3033,14 @@ fn a_removed_data_dir_is_made_again() {
         return;
     };
     let mut agent = Agent::start("");
+    // The store holds every user's command lines: its dir is root's only, as made at start
+    // and as made again.
+    let private = |agent: &Agent| {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&agent.data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", agent.data.display());
+    };
+    private(&agent);
     std::fs::remove_dir_all(&agent.data).unwrap();
     let status = poll("the status of a new store", || {
         let status = std::fs::read_to_string(agent.data.join("status.json")).ok()?;
@@ -3043,6 +3051,7 @@ fn a_removed_data_dir_is_made_again() {
         status["store_last_reopen"], "its file was removed or replaced",
         "{status}"
     );
+    private(&agent);
     records_an_exec(&agent);
     // Nothing of the removed store is held open (its space would never come back).
     let removed = |agent: &Agent| {

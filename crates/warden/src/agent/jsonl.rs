@@ -54,7 +54,7 @@ impl RotatingFile {
         keep_free: KeepFree,
     ) -> io::Result<RotatingFile> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            create_private_dirs(dir)?;
         }
         let file = open_append(path)?;
         let written = file.metadata()?.len();
@@ -157,7 +157,7 @@ impl RotatingFile {
         self.since_space_check = 0;
         if !self.is_in_place() {
             if let Some(dir) = self.path.parent() {
-                let _ = std::fs::create_dir_all(dir);
+                let _ = create_private_dirs(dir);
             }
             if let Ok(file) = open_append(&self.path) {
                 self.written = file.metadata().map_or(0, |m| m.len());
@@ -217,8 +217,24 @@ impl Drop for RotatingFile {
     }
 }
 
+/// Opens `path` to append, creating it readable by its owner only: the lines hold every
+/// user's command lines (a file that exists keeps its mode, which its owner chose).
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    use std::os::unix::fs::OpenOptionsExt as _;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Creates `dir` and its missing parents for the owner only.
+fn create_private_dirs(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 #[cfg(test)]
@@ -250,6 +266,23 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(l).unwrap();
         }
         assert_eq!(f.lost(), LinesLost::default());
+    }
+
+    #[test]
+    fn the_file_and_the_dirs_it_makes_are_its_owners_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log/warden/events.jsonl");
+        let mut f = RotatingFile::open(&path, 100, 1, KeepFree::NONE).unwrap();
+        for i in 0..5 {
+            f.write_line(&line(i)); // rotated: the new file too
+        }
+        f.flush();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("log/warden/events.jsonl.1")), 0o600);
+        assert_eq!(mode(&dir.path().join("log/warden")), 0o700);
+        assert_eq!(mode(&dir.path().join("log")), 0o700);
     }
 
     #[test]

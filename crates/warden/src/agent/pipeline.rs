@@ -69,6 +69,7 @@ fn now_ns() -> i64 {
 
 /// Runs the agent in the foreground until SIGINT/SIGTERM.
 pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
     pin_mmap_threshold();
     let config = Config::load(config_path)?;
     let _only_agent = single_instance()?;
@@ -76,7 +77,11 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     watch_signals(Arc::clone(&stop))?;
     warden_sources::audit::netlink::install_panic_hook();
 
-    std::fs::create_dir_all(&config.data_dir)
+    // Owner only, as auditd keeps /var/log/audit: the store holds every user's command lines.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let mut agent = Agent::start(&config)?;
     eprintln!(

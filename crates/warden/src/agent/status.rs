@@ -130,11 +130,14 @@ impl Status {
         let path = status_path(data_dir);
         let mut attempts = 0;
         loop {
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "no status at {} (is `warden run` running with this data dir?)",
-                    path.display()
-                )
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                let hint = match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => {
+                        "the data dir is its owner's only: run as root"
+                    }
+                    _ => "is `warden run` running with this data dir?",
+                };
+                anyhow::Error::new(e).context(format!("no status at {} ({hint})", path.display()))
             })?;
             match serde_json::from_str(&text) {
                 Ok(status) => return Ok(status),
