@@ -69,7 +69,7 @@ fn now_ns() -> i64 {
 
 /// Runs the agent in the foreground until SIGINT/SIGTERM.
 pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
     pin_mmap_threshold();
     let config = Config::load(config_path)?;
     let _only_agent = single_instance()?;
@@ -83,6 +83,17 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         .mode(0o700)
         .create(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    // One made by someone else keeps its mode: say so when others may read the records.
+    if let Ok(meta) = std::fs::metadata(&config.data_dir)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "warden: {} is open to other users (mode {:o}); the store holds every user's \
+             command lines: chmod 700 it",
+            config.data_dir.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
     let mut agent = Agent::start(&config)?;
     eprintln!(
         "warden {}: recording; Ctrl-C or SIGTERM to stop",
