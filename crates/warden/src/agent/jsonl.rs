@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use warden_store::{FilesystemSpace, KeepFree};
 
+use super::create_private_dirs;
+
 /// Lines are gathered up to this many bytes before they are written.
 const BUFFER_BYTES: usize = 64 * 1024;
 /// The filesystem's free space is asked again once this many bytes of lines were offered (and
@@ -226,15 +228,6 @@ fn open_append(path: &Path) -> io::Result<File> {
         .append(true)
         .mode(0o600)
         .open(path)
-}
-
-/// Creates `dir` and its missing parents for the owner only.
-fn create_private_dirs(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }
 
 #[cfg(test)]

@@ -8,3 +8,13 @@ mod proc_source;
 pub mod status;
 
 pub use pipeline::run;
+
+/// Creates `dir` and its missing parents for their owner only (0700): what the agent writes
+/// holds every user's command lines.
+fn create_private_dirs(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}

@@ -67,9 +67,9 @@ fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-/// Runs the agent in the foreground until SIGINT/SIGTERM.
+/// Runs the agent in the foreground until SIGINT, SIGTERM, SIGQUIT or SIGHUP.
 pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    use std::os::unix::fs::PermissionsExt as _;
     pin_mmap_threshold();
     let config = Config::load(config_path)?;
     let _only_agent = single_instance()?;
@@ -77,11 +77,8 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     watch_signals(Arc::clone(&stop))?;
     warden_sources::audit::netlink::install_panic_hook();
 
-    // Owner only, as auditd keeps /var/log/audit: the store holds every user's command lines.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&config.data_dir)
+    // Owner only, as auditd keeps /var/log/audit.
+    super::create_private_dirs(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     // One made by someone else keeps its mode: say so when others may read the records.
     if let Ok(meta) = std::fs::metadata(&config.data_dir)
