@@ -225,7 +225,15 @@ pub struct SetAside {
 pub(crate) fn set_aside(dir: &Path) -> Result<PathBuf> {
     let path = database_path(dir);
     let stamp = time_stamp(std::time::SystemTime::now());
-    let aside = dir.join(format!("{DATABASE_FILE}.damaged-{stamp}"));
+    // A second one within the same second takes a number: a rename over the first would
+    // lose it.
+    let aside = (1..)
+        .map(|n| match n {
+            1 => dir.join(format!("{DATABASE_FILE}.damaged-{stamp}")),
+            n => dir.join(format!("{DATABASE_FILE}.damaged-{stamp}-{n}")),
+        })
+        .find(|aside| !aside.exists())
+        .unwrap_or_else(|| dir.join(format!("{DATABASE_FILE}.damaged-{stamp}")));
     for suffix in ["", "-wal"] {
         let from = PathBuf::from(format!("{}{suffix}", path.display()));
         let to = PathBuf::from(format!("{}{suffix}", aside.display()));

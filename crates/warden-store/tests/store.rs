@@ -296,6 +296,17 @@ fn a_damaged_store_is_set_aside_and_a_new_one_begins() {
     store.writer().unwrap().insert_batch(&events(0..3)).unwrap();
     let rows = all(&Store::reader(&store_dir).unwrap(), &EventFilter::default());
     assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    // Damaged again at once: the second is set aside beside the first, not over it.
+    std::fs::write(store.path(), &damaged).unwrap();
+    let (_, again) = Store::open_setting_damage_aside(&store_dir, no_retention()).unwrap();
+    let again = again.expect("set aside again");
+    assert_ne!(again.path, aside.path);
+    assert_eq!(
+        std::fs::read(&aside.path).unwrap(),
+        damaged,
+        "the first kept"
+    );
+    assert_eq!(std::fs::read(&again.path).unwrap(), damaged);
     drop(dir);
 }
 
