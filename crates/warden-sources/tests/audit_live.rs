@@ -462,6 +462,87 @@ fn killed_daemon_is_replaced() {
     drop(guard);
 }
 
+/// Helper: a source keeping its ledger at the path after `killed-source:`, with a backlog
+/// limit of its own, waiting to be killed.
+#[test]
+fn helper_killed_source() {
+    let Some(ledger) = helper_mode()
+        .as_deref()
+        .and_then(|m| m.strip_prefix("killed-source:"))
+        .map(PathBuf::from)
+    else {
+        return;
+    };
+    let (source, _rx) = AuditSource::start(AuditSourceConfig {
+        backlog_limit: KILLED_RUNS_BACKLOG_LIMIT,
+        ledger: Some(ledger),
+        ..quick_config()
+    })
+    .unwrap();
+    println!("READY {}", std::process::id());
+    std::thread::sleep(Duration::from_secs(60));
+    drop(source);
+}
+
+const KILLED_RUNS_BACKLOG_LIMIT: u32 = 12_345;
+
+/// A run killed with SIGKILL cannot restore the settings it changed; its ledger names them, and
+/// the next start puts them back before it reads its baseline, so its own stop leaves the
+/// kernel as it was before either. Without the ledger, the killed run's backlog limit and
+/// `enabled` became the next run's baseline, and stayed.
+#[test]
+fn a_killed_runs_settings_are_put_back_by_the_next_start() {
+    if helper_mode().is_some() || !is_root() {
+        return;
+    }
+    let _serial = serial();
+    let guard = StateGuard::capture();
+    assert_eq!(guard.before.pid, 0, "an audit daemon is running");
+    assert_ne!(guard.before.backlog_limit, KILLED_RUNS_BACKLOG_LIMIT);
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("audit-ledger");
+
+    let mode = format!("killed-source:{}", ledger.display());
+    let mut child = spawn_helper("helper_killed_source", &mode, &[]);
+    let line = read_marked_line(&mut child, "READY ");
+    assert_eq!(line.trim().parse::<u32>().unwrap(), child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = state();
+    assert_eq!(left.backlog_limit, KILLED_RUNS_BACKLOG_LIMIT);
+    assert_eq!(left.enabled, 1);
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    assert!(text.contains("backlog_limit="), "{text}");
+
+    let (mut src, _rx) = AuditSource::start(AuditSourceConfig {
+        ledger: Some(ledger.clone()),
+        ..quick_config()
+    })
+    .unwrap();
+    let report = src.report().clone();
+    assert_eq!(report.initial.backlog_limit, guard.before.backlog_limit);
+    assert_eq!(report.initial.enabled, guard.before.enabled);
+    assert!(
+        report.notes[0].contains(&format!(
+            "backlog_limit {KILLED_RUNS_BACKLOG_LIMIT} → {}",
+            guard.before.backlog_limit
+        )),
+        "{report:?}"
+    );
+    assert_eq!(report.stale_rules_removed, exec_rules(WARDEN_KEY).len());
+    // While the source runs, its ledger names a live run: nothing is put back.
+    let mut control = AuditControl::open().unwrap();
+    let file = warden_sources::audit::ledger::LedgerFile::new(&ledger);
+    assert_eq!(
+        warden_sources::audit::settle(&file, &mut control).unwrap(),
+        warden_sources::audit::ledger::Settled::OwnerRuns(std::process::id())
+    );
+    assert!(ledger.exists(), "a live run's ledger is kept");
+    src.stop().unwrap();
+    assert!(!ledger.exists(), "a clean stop removes its ledger");
+    guard.check();
+}
+
 /// Helper: without CAP_AUDIT_CONTROL / CAP_AUDIT_READ, print the errors.
 #[test]
 fn helper_no_caps() {

@@ -59,6 +59,10 @@ enum Command {
     /// running, 2 not running (its last status shown), 3 running but its status stale (it
     /// cannot write it), 1 no status to read.
     Status(StatusArgs),
+    /// Undo what an agent killed before it could stop (SIGKILL, the OOM killer) left in the
+    /// kernel: its audit rules, the audit settings it changed, its audit daemon slot. Refused
+    /// while an agent runs. For a service manager's post-stop hook.
+    Cleanup,
 }
 
 #[derive(Args)]
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
         Command::Events(args) => events::run(*args).map(|()| None),
         Command::Tree(args) => tree::run(*args).map(|()| None),
         Command::Status(args) => status(args),
+        Command::Cleanup => agent::cleanup::run().map(|()| None),
     };
     match result {
         Ok(Some(code)) => code,

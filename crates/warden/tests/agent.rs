@@ -3119,3 +3119,65 @@ fn signal_and_wait(agent: &mut Agent, sig: Signal) {
     let status = status.unwrap_or_else(|| panic!("no exit after {sig}:\n{}", agent.log()));
     assert!(status.success(), "{sig}: {status}:\n{}", agent.log());
 }
+
+/// SIGKILL gives the agent no chance to restore the kernel: its audit rules, the settings it
+/// changed (audit enabled, its backlog) and its daemon slot stay. `warden cleanup` undoes them
+/// without starting an agent, and refuses while one runs; an agent started after a killed one
+/// puts the settings back before taking its own baseline, so its stop leaves the kernel as it
+/// was before either. Before the ledger, the killed agent's settings stayed for good.
+#[test]
+fn a_killed_agents_audit_state_is_undone_by_cleanup_or_the_next_start() {
+    let Some((_serial, kernel)) =
+        begin("a_killed_agents_audit_state_is_undone_by_cleanup_or_the_next_start")
+    else {
+        return;
+    };
+    let config = "[network]\nsource = \"audit\"\n";
+    let kill_agent = |agent: &mut Agent| {
+        assert!(
+            audit_state().rules.contains("key=warden"),
+            "{}",
+            agent.log()
+        );
+        signal(agent.pid(), Signal::SIGKILL);
+        let _ = agent.child.wait();
+        agent.stopped = true;
+        assert_ne!(
+            audit_state(),
+            kernel.before,
+            "the kill left nothing to undo"
+        );
+    };
+    let cleanup = || {
+        let out = Command::new(warden()).arg("cleanup").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status, text)
+    };
+
+    // `warden cleanup`, while an agent runs and after it was killed.
+    let mut agent = Agent::start(config);
+    let (status, said) = cleanup();
+    assert!(!status.success(), "cleanup beside a running agent: {said}");
+    assert!(said.contains("another warden agent is running"), "{said}");
+    kill_agent(&mut agent);
+    let (status, said) = cleanup();
+    assert!(status.success(), "{said}");
+    assert!(said.contains("put back the audit settings"), "{said}");
+    assert!(said.contains("removed"), "{said}");
+    kernel.check();
+    let (status, said) = cleanup();
+    assert!(
+        status.success() && said.contains("nothing to clean up"),
+        "{said}"
+    );
+
+    // The next start.
+    let mut agent = Agent::start(config);
+    kill_agent(&mut agent);
+    let mut agent = Agent::start(config);
+    let detail = agent.source_detail("audit");
+    assert!(detail.contains("put back the audit settings"), "{detail}");
+    agent.stop();
+    kernel.check();
+}

@@ -13,6 +13,7 @@ pub mod control;
 pub mod encoding;
 pub mod exec;
 pub mod file;
+pub mod ledger;
 pub mod msgtype;
 pub mod net;
 pub mod netlink;
@@ -30,7 +31,7 @@ pub use file::{
 };
 pub use netlink::{
     AuditOutput, AuditSource, AuditSourceConfig, AuditStats, ReadMode, RestoreHandle, Restorer,
-    SourceReport, install_panic_hook, restore_all,
+    SourceReport, install_panic_hook, restore_all, settle,
 };
 pub use record::{
     AuditTime, EventId, Field, MalformedCounters, ParseError, ParseErrorKind, Record, Value,

@@ -48,11 +48,13 @@
 //! the next unicast send fails with `ECONNREFUSED`, when kauditd unregisters the dead pid by
 //! itself (`auditd_reset()`; the integration test `killed_daemon_is_replaced` checks this). The
 //! rules stay installed, so at start the source deletes every rule carrying its key that it
-//! finds (`stale_rules_removed` in the report) and says so. Backlog settings changed by a killed
-//! run stay as it set them and become the next run's baseline. Two Warden instances sharing the
-//! key share the rules (the kernel refuses duplicates): do not run two.
+//! finds (`stale_rules_removed` in the report) and says so. The settings a killed run changed
+//! are named in its [`ledger`](super::ledger) (`AuditSourceConfig::ledger`), written before
+//! each change: the next start puts them back ([`settle`]) before it reads its baseline, and
+//! so can `warden cleanup` without starting. Two Warden instances sharing the key share the
+//! rules (the kernel refuses duplicates): do not run two.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
@@ -64,6 +66,7 @@ use super::assemble::{Assembler, AssemblerConfig, AssemblerStats, Event, EventEn
 use super::control::{AuditControl, AuditError, AuditSocket};
 use super::exec::{ExecError, ExecEvent};
 use super::file::FileOp;
+use super::ledger::{Ledger, LedgerFile, Owner, Setting, SettingChange, Settled, boot_id};
 use super::msgtype;
 use super::net::{NetError, NetEvent};
 use super::record::{MalformedCounters, Value, parse_record};
@@ -97,6 +100,9 @@ pub struct AuditSourceConfig {
     pub status_interval: Duration,
     /// Send events that are not Warden exec events as [`AuditOutput::Event`].
     pub forward_other_events: bool,
+    /// Where to keep the [`ledger`](super::ledger) of the settings this run changes, so a
+    /// killed run's are put back by the next. `None`: a killed run's settings stay.
+    pub ledger: Option<PathBuf>,
 }
 
 /// The pause after a batch of records that emptied the socket (see the reader loop).
@@ -117,6 +123,7 @@ impl Default for AuditSourceConfig {
             assembler: AssemblerConfig::default(),
             status_interval: Duration::from_secs(5),
             forward_other_events: true,
+            ledger: None,
         }
     }
 }
@@ -238,6 +245,30 @@ struct Changes {
     enabled: Option<Changed>,
     backlog_limit: Option<Changed>,
     backlog_wait_time: Option<Changed>,
+    /// The ledger naming this run and its changes, when one is kept.
+    ledger: Option<(LedgerFile, Ledger)>,
+}
+
+impl Changes {
+    /// Names a change in the ledger before it is made; a ledger that cannot be written is
+    /// said once and forgotten (the change still made).
+    fn enter_in_ledger(&mut self, change: SettingChange, notes: &mut Vec<String>) {
+        let Some((file, ledger)) = &mut self.ledger else {
+            return;
+        };
+        ledger.changes.push(change);
+        if let Err(e) = file.write(ledger) {
+            notes.push(ledger_unwritable(file, &e));
+            self.ledger = None;
+        }
+    }
+}
+
+fn ledger_unwritable(file: &LedgerFile, e: &std::io::Error) -> String {
+    format!(
+        "cannot keep the audit ledger {}: {e}; if this run is killed, its audit settings stay",
+        file.path().display()
+    )
 }
 
 /// Undoes what a source changed in the kernel. Shared by the source and its [`RestoreHandle`]s.
@@ -310,6 +341,10 @@ impl Restorer {
             errors.push(e);
         }
         if errors.is_empty() {
+            // A ledger left behind is only read again, harmlessly, by the next start.
+            if let Some((file, _)) = &c.ledger {
+                let _ = file.remove();
+            }
             Ok(())
         } else {
             Err(errors)
@@ -414,6 +449,46 @@ pub struct AuditSource {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Puts back the settings a killed run named in its ledger, where they still hold its values,
+/// and removes the ledger; leaves a live run's alone. For the start of a source and for
+/// `warden cleanup`.
+pub fn settle(file: &LedgerFile, control: &mut AuditControl) -> Result<Settled, AuditError> {
+    let io = |op| move |source| AuditError::Io { op, source };
+    let ledger = match file.read().map_err(io("read the audit ledger"))? {
+        None => return Ok(Settled::Clean),
+        Some(Err(e)) => {
+            file.remove()
+                .map_err(io("remove an unreadable audit ledger"))?;
+            return Ok(Settled::Unreadable(e.to_string()));
+        }
+        Some(Ok(ledger)) => ledger,
+    };
+    if boot_id().is_some_and(|b| b != ledger.boot_id) {
+        file.remove()
+            .map_err(io("remove an old boot's audit ledger"))?;
+        return Ok(Settled::OtherBoot);
+    }
+    if ledger.owner.is_alive() {
+        return Ok(Settled::OwnerRuns(ledger.owner.pid));
+    }
+    let now = control.status()?;
+    let restored = ledger.undo(&now);
+    for change in &restored {
+        match change.setting {
+            Setting::BacklogWaitTime => control.set_backlog_wait_time(change.original)?,
+            Setting::BacklogLimit => control.set_backlog_limit(change.original)?,
+            Setting::Enabled => control.set_enabled(change.original)?,
+        }
+    }
+    let kept = ledger.changed_since(&now);
+    file.remove().map_err(io("remove the audit ledger"))?;
+    Ok(Settled::Restored {
+        pid: ledger.owner.pid,
+        restored,
+        kept,
+    })
+}
+
 fn process_comm(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
@@ -427,13 +502,24 @@ impl AuditSource {
         config: AuditSourceConfig,
     ) -> Result<(AuditSource, Receiver<AuditOutput>), AuditError> {
         let mut control = AuditControl::open()?;
+        let settled = match &config.ledger {
+            Some(path) => match settle(&LedgerFile::new(path), &mut control) {
+                Ok(Settled::Clean) => None,
+                Ok(settled) => Some(settled.to_string()),
+                Err(e) => Some(format!(
+                    "could not put back the audit settings an earlier run left: {e}"
+                )),
+            },
+            None => None,
+        };
         let initial = control.status()?;
         let restorer = Arc::new(Restorer {
             changes: Mutex::new(None),
         });
         let result = Self::setup(&config, control, initial, &restorer);
         match result {
-            Ok((report, reader_sock, early, poll)) => {
+            Ok((mut report, reader_sock, early, poll)) => {
+                report.notes.splice(0..0, settled);
                 {
                     let mut list = lock(&ACTIVE);
                     list.retain(|w| w.strong_count() > 0);
@@ -517,8 +603,34 @@ impl AuditSource {
             enabled: None,
             backlog_limit: None,
             backlog_wait_time: None,
+            ledger: None,
         });
         let mut notes = Vec::new();
+        // The ledger names this run even before it changes anything, so `warden cleanup`
+        // knows the rules with its key are a live run's.
+        if let Some(path) = &config.ledger {
+            let file = LedgerFile::new(path);
+            match (boot_id(), Owner::this_process()) {
+                (Some(boot_id), Some(owner)) => {
+                    let ledger = Ledger {
+                        boot_id,
+                        owner,
+                        changes: Vec::new(),
+                    };
+                    match file.write(&ledger) {
+                        Ok(()) => restorer.with(|c| c.ledger = Some((file, ledger))),
+                        Err(e) => {
+                            notes.push(ledger_unwritable(&file, &e));
+                            None
+                        }
+                    };
+                }
+                _ => notes.push(format!(
+                    "cannot keep the audit ledger {}: /proc gives no boot id or process start time",
+                    path.display()
+                )),
+            }
+        }
         let locked = initial.enabled == 2;
         let key = config.key.as_bytes();
 
@@ -616,17 +728,25 @@ impl AuditSource {
 
         // Settings.
         if !locked {
-            let set = |current: Option<u32>,
-                       want: u32,
-                       apply: fn(&mut AuditControl, u32) -> Result<(), AuditError>,
-                       slot: fn(&mut Changes) -> &mut Option<Changed>|
+            let mut set = |setting: Setting,
+                           want: u32,
+                           apply: fn(&mut AuditControl, u32) -> Result<(), AuditError>,
+                           slot: fn(&mut Changes) -> &mut Option<Changed>|
              -> Result<(), AuditError> {
-                let Some(cur) = current else { return Ok(()) };
+                let Some(cur) = setting.of(&initial) else {
+                    return Ok(());
+                };
                 if cur == want {
                     return Ok(());
                 }
                 restorer
                     .with(|c| {
+                        let change = SettingChange {
+                            setting,
+                            original: cur,
+                            ours: want,
+                        };
+                        c.enter_in_ledger(change, &mut notes);
                         apply(&mut c.control, want)?;
                         *slot(c) = Some(Changed {
                             original: cur,
@@ -639,20 +759,22 @@ impl AuditSource {
             };
             if mode == ReadMode::Unicast {
                 set(
-                    Some(initial.backlog_limit),
+                    Setting::BacklogLimit,
                     config.backlog_limit,
                     AuditControl::set_backlog_limit,
                     |c| &mut c.backlog_limit,
                 )?;
                 set(
-                    initial.backlog_wait_time,
+                    Setting::BacklogWaitTime,
                     config.backlog_wait_time,
                     AuditControl::set_backlog_wait_time,
                     |c| &mut c.backlog_wait_time,
                 )?;
             }
             if config.enable_audit && initial.enabled == 0 {
-                set(Some(0), 1, AuditControl::set_enabled, |c| &mut c.enabled)?;
+                set(Setting::Enabled, 1, AuditControl::set_enabled, |c| {
+                    &mut c.enabled
+                })?;
                 notes.push("audit was disabled: Warden enabled it (restored at stop)".to_owned());
             }
         }

@@ -1,6 +1,7 @@
 //! `warden run`: the agent — sources, process table, enrichment and sinks wired into one pipeline.
 
 mod activity;
+pub mod cleanup;
 pub mod config;
 pub mod jsonl;
 mod pipeline;

@@ -4,7 +4,7 @@
 //! stops the sources, which put the kernel's audit state back as they found it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -122,9 +122,14 @@ fn pin_mmap_threshold() {
 /// audit daemon slot are global (a second agent would share and then remove the first's rules).
 const LOCK_FILE: &str = "/run/warden.lock";
 
+/// Where the running agent names the audit settings it changed (see
+/// `warden_sources::audit::ledger`): host-wide like them, and in `/run`, which ends with the
+/// boot as they do.
+pub(super) const AUDIT_LEDGER: &str = "/run/warden-audit.ledger";
+
 /// Takes the host-wide agent lock, or says which agent holds it. The kernel releases the lock
 /// when the process ends, however it ends.
-fn single_instance() -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+pub(super) fn single_instance() -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
     use std::io::{Read, Seek, Write};
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -536,6 +541,7 @@ impl Agent {
                 channel_capacity: AUDIT_QUEUE,
                 // Only events of Warden's own rules: with auditd beside, the others are its.
                 forward_other_events: false,
+                ledger: Some(PathBuf::from(AUDIT_LEDGER)),
                 ..AuditSourceConfig::default()
             };
             match AuditSource::start(audit_config) {
