@@ -21,6 +21,7 @@ mod block;
 mod clock;
 mod event;
 mod reader;
+mod reserve;
 mod schema;
 mod space;
 mod thread;
@@ -32,6 +33,7 @@ use std::time::Duration;
 pub use block::{BodyView, EventView};
 pub use event::{Body, StoredEvent, StoredEventRow};
 pub use reader::{EventFilter, Reader};
+pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
 pub use schema::SCHEMA_VERSION;
 pub use space::{FilesystemSpace, KeepFree};
 pub use thread::{

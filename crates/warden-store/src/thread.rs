@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rusqlite::{Connection, ErrorCode};
 
-use crate::writer::{open_write_connection, wal_budget};
+use crate::writer::{is_disk_full, open_write_connection, wal_budget};
 use crate::{Result, Store, StoreError, StoredEvent, Writer, is_damage, set_aside};
 
 /// How the writer thread batches and when it runs retention.
@@ -55,6 +55,8 @@ pub struct WriterCounters {
     pub dropped_disk_short: AtomicU64,
     /// Stored events deleted early to leave the filesystem its free space.
     pub deleted_for_free_space: AtomicU64,
+    /// Times the reserve was given back because the disk was too full for SQLite to delete.
+    pub reserve_released: AtomicU64,
     /// New databases opened in the store's place (its file removed, or damaged and set aside).
     pub reopened: AtomicU64,
     /// Why the last one was.
@@ -87,6 +89,8 @@ pub struct WriterStats {
     pub dropped_disk_short: u64,
     /// Stored events deleted early to leave the filesystem its free space.
     pub deleted_for_free_space: u64,
+    /// Times the reserve was given back because the disk was too full for SQLite to delete.
+    pub reserve_released: u64,
     /// New databases opened in the store's place.
     pub reopened: u64,
     /// Why the last one was.
@@ -112,6 +116,7 @@ impl WriterCounters {
             dropped: self.dropped.load(Ordering::Relaxed),
             dropped_disk_short: self.dropped_disk_short.load(Ordering::Relaxed),
             deleted_for_free_space: self.deleted_for_free_space.load(Ordering::Relaxed),
+            reserve_released: self.reserve_released.load(Ordering::Relaxed),
             reopened: self.reopened.load(Ordering::Relaxed),
             last_reopen: self
                 .last_reopen
@@ -333,6 +338,7 @@ fn run(mut sink: Sink, receiver: &Receiver<StoredEvent>, options: WriterOptions)
     let mut batch: Vec<StoredEvent> = Vec::with_capacity(batch_size);
     let mut flush_at: Option<Instant> = None;
     sink.retention();
+    sink.writer.keep_reserve();
     let mut retention_at = Instant::now() + options.retention_interval;
     let mut since_size_check = 0u64;
     let mut check_at = Instant::now() + CHECK_INTERVAL;
@@ -392,7 +398,9 @@ fn run(mut sink: Sink, receiver: &Receiver<StoredEvent>, options: WriterOptions)
             if !sink.writer.is_in_place() {
                 sink.replace(REMOVED);
             }
-            sink.has_room();
+            if sink.has_room() {
+                sink.writer.keep_reserve();
+            }
             check_at = Instant::now() + CHECK_INTERVAL;
         }
         if now >= retention_at {
@@ -544,6 +552,9 @@ impl Sink {
                     .deleted_for_free_space
                     .fetch_add(report.deleted_for_free_space, Ordering::Relaxed);
                 counters
+                    .reserve_released
+                    .fetch_add(u64::from(report.reserve_released), Ordering::Relaxed);
+                counters
                     .disk_bytes
                     .store(report.after.total(), Ordering::Relaxed);
                 counters
@@ -553,9 +564,4 @@ impl Sink {
             Err(e) => counters.record_error(&e),
         }
     }
-}
-
-/// SQLite's "database or disk is full" (`SQLITE_FULL`: a write met `ENOSPC`).
-fn is_disk_full(error: &StoreError) -> bool {
-    matches!(error, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull))
 }

@@ -8,6 +8,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
 use crate::block::{self, Encoder};
 use crate::clock::{self, Anchor};
+use crate::reserve::Reserve;
 use crate::{BUSY_TIMEOUT, FilesystemSpace, Result, Retention, StoreError, StoredEvent};
 
 /// Blocks deleted per transaction by retention, so one run never holds the write lock (nor
@@ -95,6 +96,8 @@ pub struct RetentionReport {
     /// How far the wall clock was ahead of the time elapsed this boot since the store's
     /// clock anchor, in ns (0: not ahead): retention by age went by the elapsed time.
     pub clock_ahead_ns: i64,
+    /// The disk was too full for SQLite to delete: the store's reserve was given back first.
+    pub reserve_released: bool,
 }
 
 impl RetentionReport {
@@ -210,6 +213,8 @@ pub struct Writer {
     /// What retention by age counts time by.
     clock: Anchor,
     retention: Retention,
+    /// Space held beside the database, given back when the disk is too full to delete.
+    reserve: Reserve,
 }
 
 impl std::fmt::Debug for Writer {
@@ -235,6 +240,7 @@ impl Writer {
             path: path.to_path_buf(),
             file: file_identity(path),
             retention,
+            reserve: Reserve::in_dir(path.parent().unwrap_or(Path::new("."))),
         })
     }
 
@@ -317,12 +323,33 @@ impl Writer {
     /// Applies the retention policy now; see [`Writer::enforce_retention_at`]. "Now" is the
     /// wall clock, but never ahead of the time elapsed this boot since the store's clock
     /// anchor (`clock.rs`): setting the clock forward does not delete history sooner.
+    ///
+    /// On a disk so full that SQLite cannot even delete (`SQLITE_FULL`), the store's reserve
+    /// is given back first and retention tried again in the room it leaves
+    /// ([`RetentionReport::reserve_released`]).
     pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
         let wall = clock::wall_ns();
         let now = self.clock.now(wall, clock::boottime_ns());
-        let mut report = self.enforce_retention_at(now)?;
+        let mut result = self.enforce_retention_at(now);
+        let released = result.as_ref().is_err_and(is_disk_full) && self.reserve.release();
+        if released {
+            result = self.enforce_retention_at(now);
+        }
+        let mut report = result?;
         report.clock_ahead_ns = wall.saturating_sub(now);
+        report.reserve_released = released;
         Ok(report)
+    }
+
+    /// Takes the store's reserve (see `reserve.rs`) unless it is held, when the room beyond
+    /// `keep_free` has it to spare. Returns whether it is held.
+    pub fn keep_reserve(&self) -> bool {
+        self.reserve.is_held() || self.reserve.take(self.room())
+    }
+
+    /// Gives the reserve back now. Returns whether one was held.
+    pub fn release_reserve(&self) -> bool {
+        self.reserve.release()
     }
 
     /// Applies the retention policy as of `now_ns` (UTC ns):
@@ -593,6 +620,11 @@ pub(crate) fn last_seq(conn: &Connection) -> Result<Option<i64>> {
         .prepare_cached("SELECT value FROM store_meta WHERE name = 'last_seq'")?
         .query_row([], |r| r.get(0))?;
     Ok((last > 0).then_some(last))
+}
+
+/// SQLite's "database or disk is full" (`SQLITE_FULL`: a write met `ENOSPC`).
+pub(crate) fn is_disk_full(error: &StoreError) -> bool {
+    matches!(error, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull))
 }
 
 #[cfg(test)]

@@ -1693,6 +1693,7 @@ impl Agent {
         if let Some(thread) = &self.store_thread {
             let store = thread.counters().snapshot();
             self.status.store_deleted_for_free_space = store.deleted_for_free_space;
+            self.status.store_reserve_released = store.reserve_released;
             self.status.store_errors = store.errors;
             self.status.store_last_error = store.last_error;
             if store.reopened > self.status.store_reopened {

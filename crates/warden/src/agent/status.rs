@@ -27,6 +27,9 @@ pub struct Status {
     /// Stored events deleted before their time to leave the filesystem its free space.
     #[serde(default)]
     pub store_deleted_for_free_space: u64,
+    /// Times the store gave back its reserve: the disk was too full for SQLite even to delete.
+    #[serde(default)]
+    pub store_reserve_released: u64,
     /// Failed commits, retention runs and checkpoints of the store, and the last one's error.
     #[serde(default)]
     pub store_errors: u64,
@@ -252,6 +255,13 @@ impl Status {
                 self.store_deleted_for_free_space
             ));
         }
+        if self.store_reserve_released > 0 {
+            out.push_str(&format!(
+                "store: its {} reserve given back {} time(s), the disk too full to delete without it\n",
+                size(warden_store::RESERVE_BYTES),
+                self.store_reserve_released
+            ));
+        }
         out.push_str(&format!(
             "process table: {} processes\n",
             self.process_table_size
@@ -317,6 +327,7 @@ mod tests {
         });
         s.updated_ns = 10_000_000_000;
         s.clock_ahead_s = 864_000;
+        s.store_reserve_released = 2;
         s.write(dir.path()).unwrap();
         let back = Status::read(dir.path()).unwrap();
         assert_eq!(back.store_filesystem, s.store_filesystem);
@@ -331,6 +342,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("(SHORT:"), "{text}");
+        assert!(
+            text.contains("its 2.0 MiB reserve given back 2 time(s)"),
+            "{text}"
+        );
         assert!(
             text.contains("the clock is 864000 s ahead of the time elapsed"),
             "{text}"
