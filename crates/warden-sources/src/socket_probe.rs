@@ -105,6 +105,74 @@ fn errno_error() -> ProbeError {
 
 /// Reads the socket `fd` of process `pid`.
 pub fn probe(pid: u32, fd: i32) -> Result<SocketFacts, ProbeError> {
+    let sock = borrow(pid, fd)?;
+    let raw = sock.as_raw_fd();
+    let family = int_option(raw, libc::SO_DOMAIN)?;
+    Ok(SocketFacts {
+        family: family as u16,
+        sock_type: int_option(raw, libc::SO_TYPE)?,
+        protocol: int_option(raw, libc::SO_PROTOCOL)?,
+        local: name_of(raw, libc::getsockname),
+        remote: name_of(raw, libc::getpeername),
+    })
+}
+
+/// A TCP socket's handshake as the kernel keeps it, read without changing anything (its
+/// pending error, which `SO_ERROR` would clear, stays the process's own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandshakeFacts {
+    /// The socket's inode: the same socket when a later look finds the same one.
+    pub inode: u64,
+    /// `tcpi_state` (`TCP_ESTABLISHED` = 1, `TCP_SYN_SENT` = 2, `TCP_CLOSE` = 7, ...).
+    pub state: u8,
+    /// `tcpi_bytes_acked`: at least 1 once the peer acknowledged the SYN, that is once the
+    /// handshake succeeded, whatever happened to the connection since (Linux 4.1+).
+    pub bytes_acked: Option<u64>,
+    /// `getsockname`.
+    pub local: Option<SockAddr>,
+    /// `getpeername` (`None` unless connected now).
+    pub remote: Option<SockAddr>,
+}
+
+/// `TCP_SYN_SENT`: the handshake is under way.
+pub const TCP_SYN_SENT: u8 = 2;
+
+/// Reads the handshake of TCP socket `fd` of process `pid` (`TCP_INFO`).
+pub fn tcp_handshake(pid: u32, fd: i32) -> Result<HandshakeFacts, ProbeError> {
+    let sock = borrow(pid, fd)?;
+    let raw = sock.as_raw_fd();
+    // SAFETY: stat is plain data, written by fstat.
+    let mut stat: libc::stat = unsafe { zeroed() };
+    if unsafe { libc::fstat(raw, &mut stat) } < 0 {
+        return Err(errno_error());
+    }
+    // SAFETY: tcp_info is plain data; the kernel writes at most `len` bytes into it.
+    let mut info: libc::tcp_info = unsafe { zeroed() };
+    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            raw,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(errno_error());
+    }
+    let acked_end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + size_of::<u64>();
+    Ok(HandshakeFacts {
+        inode: stat.st_ino,
+        state: info.tcpi_state,
+        bytes_acked: (len as usize >= acked_end).then_some(info.tcpi_bytes_acked),
+        local: name_of(raw, libc::getsockname),
+        remote: name_of(raw, libc::getpeername),
+    })
+}
+
+/// A copy of descriptor `fd` of process `pid` (`pidfd_getfd`).
+fn borrow(pid: u32, fd: i32) -> Result<OwnedFd, ProbeError> {
     // SAFETY: plain syscalls; each returned descriptor is owned exactly once below.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if pidfd < 0 {
@@ -115,16 +183,7 @@ pub fn probe(pid: u32, fd: i32) -> Result<SocketFacts, ProbeError> {
     if sock < 0 {
         return Err(errno_error());
     }
-    let sock = unsafe { OwnedFd::from_raw_fd(sock as i32) };
-    let raw = sock.as_raw_fd();
-    let family = int_option(raw, libc::SO_DOMAIN)?;
-    Ok(SocketFacts {
-        family: family as u16,
-        sock_type: int_option(raw, libc::SO_TYPE)?,
-        protocol: int_option(raw, libc::SO_PROTOCOL)?,
-        local: name_of(raw, libc::getsockname),
-        remote: name_of(raw, libc::getpeername),
-    })
+    Ok(unsafe { OwnedFd::from_raw_fd(sock as i32) })
 }
 
 fn int_option(fd: i32, option: i32) -> Result<i32, ProbeError> {
@@ -228,5 +287,97 @@ mod tests {
             probe(std::process::id(), 987_654),
             Err(ProbeError::Gone)
         ));
+    }
+
+    /// A non-blocking connect to `port` on loopback, under way or ended.
+    fn connect_nonblocking(port: u16) -> std::os::fd::OwnedFd {
+        // SAFETY: socket(2) and connect(2) on a sockaddr_in of ours.
+        unsafe {
+            let fd = libc::socket(
+                libc::AF_INET,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            );
+            assert!(fd >= 0);
+            let mut addr: libc::sockaddr_in = zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_port = port.to_be();
+            addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+            let rc = libc::connect(
+                fd,
+                (&raw const addr).cast(),
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            );
+            assert!(
+                rc == 0
+                    || std::io::Error::last_os_error().raw_os_error() == Some(libc::EINPROGRESS)
+            );
+            std::os::fd::OwnedFd::from_raw_fd(fd)
+        }
+    }
+
+    /// Waits for a look at `fd` that `done` accepts, for at most 5 s.
+    fn look_until(fd: i32, done: impl Fn(&HandshakeFacts) -> bool) -> HandshakeFacts {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let facts = tcp_handshake(std::process::id(), fd).unwrap();
+            if done(&facts) || std::time::Instant::now() > deadline {
+                return facts;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_handshake_is_seen_under_way_established_or_refused_without_taking_its_error() {
+        // Established: the SYN acknowledged, and still so once the peer closed.
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let done = connect_nonblocking(port);
+        let facts = look_until(done.as_raw_fd(), |f| f.state != TCP_SYN_SENT);
+        assert_eq!(facts.state, 1, "{facts:?}");
+        assert!(facts.bytes_acked >= Some(1), "{facts:?}");
+        assert_eq!(facts.remote.as_ref().and_then(SockAddr::port), Some(port));
+        let (accepted, _) = listener.accept().unwrap();
+        drop(accepted);
+        let closed = look_until(done.as_raw_fd(), |f| f.state != 1);
+        assert!(closed.bytes_acked >= Some(1), "{closed:?}");
+
+        // Under way: the listener's accept queue (backlog 0: one) is full, its SYN dropped.
+        let full = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        // SAFETY: listen(2) on our socket.
+        assert_eq!(unsafe { libc::listen(full.as_raw_fd(), 0) }, 0);
+        let full_port = full.local_addr().unwrap().port();
+        let _filler = TcpStream::connect((Ipv4Addr::LOCALHOST, full_port)).unwrap();
+        let waiting = connect_nonblocking(full_port);
+        let facts = tcp_handshake(std::process::id(), waiting.as_raw_fd()).unwrap();
+        assert_eq!(facts.state, TCP_SYN_SENT, "{facts:?}");
+        assert_eq!(facts.bytes_acked, Some(0));
+        assert_eq!(facts.remote, None);
+
+        // Refused: closed, nothing acknowledged; its error is left for the process to read.
+        let refused_port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let refused = connect_nonblocking(refused_port);
+        let facts = look_until(refused.as_raw_fd(), |f| f.state != TCP_SYN_SENT);
+        assert_eq!(facts.state, 7, "TCP_CLOSE: {facts:?}");
+        assert_eq!(facts.bytes_acked, Some(0));
+        let error = int_option(refused.as_raw_fd(), libc::SO_ERROR).unwrap();
+        assert_eq!(
+            error,
+            libc::ECONNREFUSED,
+            "the process's error, still there"
+        );
+        let inode = facts.inode;
+        assert_ne!(inode, 0);
+        assert_ne!(
+            tcp_handshake(std::process::id(), done.as_raw_fd())
+                .unwrap()
+                .inode,
+            inode
+        );
     }
 }

@@ -196,7 +196,9 @@ fn net(
 /// `EINPROGRESS`, each its own way: established late (a listener whose accept queue is full
 /// drops the SYN; a slot freed, the retransmit a second later completes it), timed out
 /// (`TCP_SYNCNT` 1: given up ~3 s in), abandoned (closed under way); and refused (on loopback
-/// the refusal comes inside the call). Reports each one's local port and `SO_ERROR`.
+/// the refusal comes inside the call). Reports each one's local port and `SO_ERROR`, and the
+/// ports connected to. The sockets are held 1.5 s after the last handshake ended, so that a
+/// follower that looks at them each second (audit's) sees each as its handshake left it.
 fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
     use nix::sys::socket::{Backlog, SockaddrIn, getsockname, getsockopt, listen, sockopt};
     use std::net::TcpListener;
@@ -257,6 +259,7 @@ fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
     let (late_listener, _late_filler, late_to) = full_listener()?;
     let late = connect(late_to, None)?;
     report.insert("late".into(), local_port(&late)?.into());
+    report.insert("late_to".into(), late_to.into());
     std::thread::sleep(Duration::from_millis(200));
     let _room = late_listener.accept()?;
     report.insert(
@@ -265,6 +268,7 @@ fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
     );
 
     let (_silent_listener, _silent_filler, silent) = full_listener()?;
+    report.insert("silent_to".into(), silent.into());
     let timed_out = connect(silent, Some(1))?;
     report.insert("timed_out".into(), local_port(&timed_out)?.into());
     let abandoned = connect(silent, None)?;
@@ -282,6 +286,7 @@ fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
         "timed_out_error".into(),
         outcome(&timed_out, Duration::from_secs(10))?.into(),
     );
+    std::thread::sleep(Duration::from_millis(1500));
     Ok(())
 }
 

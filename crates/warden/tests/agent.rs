@@ -1905,6 +1905,99 @@ fn non_blocking_connects_are_recorded_with_their_outcome() {
     kernel.check();
 }
 
+/// With audit, a non-blocking connect's record ends at its `EINPROGRESS`: the agent follows
+/// the socket (borrowed from the process, read with `TCP_INFO`, its error left alone) until the
+/// handshake ends, and records the end as eBPF does, as a `connect_result`: established late
+/// with this host's end, timed out and refused as failures without an errno (the agent does
+/// not take the process's error to learn it). Before, such a connect stayed "in progress".
+#[test]
+fn non_blocking_connects_are_followed_to_their_end_with_audit() {
+    let test = "non_blocking_connects_are_followed_to_their_end_with_audit";
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let mut agent = Agent::start("[network]\nsource = \"audit\"\n");
+    let (mut child, report) = spawn_actor(&["handshakes"], &[]);
+    let pid = u64::from(child.pid());
+    let child_entity = entity(child.pid(), start_ticks(child.pid()));
+    // The actor took its sockets' errors itself: the agent's looks left them to it.
+    assert_eq!(report["late_error"], 0, "{report}");
+    assert_eq!(report["timed_out_error"], libc::ETIMEDOUT, "{report}");
+    assert_eq!(report["refused_error"], libc::ECONNREFUSED, "{report}");
+    let port = |key: &str| {
+        report[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key}: {report}"))
+    };
+    let (late, late_to) = (port("late"), port("late_to"));
+    let (silent_to, refused_to) = (port("silent_to"), port("refused_to"));
+    let to = |peer: u64| move |e: &Value| pid_of(e) == pid && port_of(&e["destination"]) == peer;
+    let failed = |e: &Value| e["event"]["outcome"] == "failure";
+    let events = agent.wait_for("the handshakes' ends", |ev| {
+        has(ev, "connect_result", to(late_to))
+            && has(ev, "connect_result", |e| to(silent_to)(e) && failed(e))
+            && has(ev, "connect_result", to(refused_to))
+    });
+
+    // (The listener's filler connected to the same port first, blocking.)
+    let in_progress = |e: &Value| e["warden"]["network"]["errno"] == "EINPROGRESS";
+    let late_connect = the(&events, "connect", "late", |e| {
+        to(late_to)(e) && in_progress(e)
+    });
+    let late_result = the(&events, "connect_result", "late", to(late_to));
+    assert_eq!(late_result["event"]["outcome"], "success", "{late_result}");
+    assert_eq!(
+        port_of(&late_result["source"]),
+        late,
+        "this end: {late_result}"
+    );
+    assert_eq!(late_result["source"]["ip"], "127.0.0.1", "{late_result}");
+    for (connect, result) in [
+        (late_connect, late_result),
+        (
+            the(&events, "connect", "refused", |e| {
+                to(refused_to)(e) && in_progress(e)
+            }),
+            the(&events, "connect_result", "refused", to(refused_to)),
+        ),
+    ] {
+        assert_eq!(entity_of(result), child_entity, "{result}");
+        assert_eq!(result["destination"], connect["destination"], "{result}");
+        assert_eq!(result["network"]["transport"], "tcp", "{result}");
+        assert_eq!(
+            result["warden"]["network"]["fd"],
+            connect["warden"]["network"]["fd"]
+        );
+        assert!(result["warden"]["syscall"].is_null(), "no call: {result}");
+        assert!(
+            result["@timestamp"].as_str() > connect["@timestamp"].as_str(),
+            "the result after its connect: {result} {connect}"
+        );
+    }
+    // The failures: the refusal, and the timeout (the abandoned connect to the same port was
+    // closed under way: its end unknown, or its number already another failed socket's).
+    for (what, peer) in [("refused", refused_to), ("timed out", silent_to)] {
+        let result = the(&events, "connect_result", what, |e| {
+            to(peer)(e) && failed(e)
+        });
+        assert!(result["warden"]["network"]["errno"].is_null(), "{result}");
+        assert!(
+            result["source"].is_null() || port_of(&result["source"]) == 0,
+            "{result}"
+        );
+    }
+    let late_results = events
+        .iter()
+        .filter(|e| action(e) == "connect_result" && to(late_to)(e))
+        .count();
+    assert_eq!(late_results, 1, "one result per connect");
+
+    child.child.stdin.take();
+    assert!(child.wait().success());
+    agent.stop();
+    kernel.check();
+}
+
 /// io_uring's connects pass no connect(2); with eBPF they are recorded all the same, the one
 /// whose success posts no completion (`IOSQE_CQE_SKIP_SUCCESS`) too, as submitted.
 #[test]

@@ -19,6 +19,7 @@ use warden_sources::fanotify::FanotifyEvent;
 use warden_sources::socket_probe::{self, SocketFacts};
 
 use super::config::{FilesConfig, NetworkConfig};
+use super::handshakes::{Follow, Look};
 
 /// Which socket calls are recorded.
 #[derive(Clone, Debug)]
@@ -138,6 +139,39 @@ pub fn network_event(
         errno: net.errno.map(str::to_owned),
     })
 }
+
+/// One look at the socket of a followed connect (borrowed from its process: IO). The number
+/// may name another socket by now: one connected to another peer, or a listener, is not it.
+pub fn look_at_handshake(follow: &Follow) -> Look {
+    let Ok(facts) = socket_probe::tcp_handshake(follow.pid, follow.fd) else {
+        return Look::Gone;
+    };
+    let peer = facts.remote.as_ref().map(socket_address);
+    if peer.is_some() && peer != follow.connect.remote {
+        return Look::Gone;
+    }
+    match facts.state {
+        socket_probe::TCP_SYN_SENT => Look::UnderWay { inode: facts.inode },
+        TCP_LISTEN => Look::Gone,
+        _ => {
+            // The SYN acknowledged: established, even if closed again since.
+            let established = facts
+                .bytes_acked
+                .map_or(facts.remote.is_some(), |acked| acked > 0);
+            let local = facts
+                .local
+                .filter(|local| established && local.port().is_some_and(|port| port != 0));
+            Look::Ended {
+                inode: facts.inode,
+                established,
+                local: local.as_ref().map(socket_address),
+            }
+        }
+    }
+}
+
+/// `TCP_LISTEN`.
+const TCP_LISTEN: u8 = 10;
 
 /// What the call itself implies of the transport: only stream sockets listen and accept.
 fn implied_transport(action: NetAction, family: Option<u16>) -> Option<&'static str> {

@@ -3,6 +3,7 @@
 mod activity;
 pub mod cleanup;
 pub mod config;
+mod handshakes;
 pub mod jsonl;
 mod pipeline;
 mod proc_source;

@@ -33,9 +33,10 @@ use warden_store::StoredEvent;
 
 use super::activity::{
     FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, ebpf_file_event,
-    ebpf_network_event, fanotify_file_event, network_event,
+    ebpf_network_event, fanotify_file_event, look_at_handshake, network_event,
 };
 use super::config::Config;
+use super::handshakes::{Follow, Handshakes, Settled};
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
@@ -254,6 +255,8 @@ struct Agent {
     compat_told: bool,
     /// Operations seen but not recorded, by reason.
     skipped: Skipped,
+    /// Audit's non-blocking connects, followed until their handshakes end.
+    handshakes: Handshakes,
     /// chmod/chown calls eBPF or audit reported, by process and path, when: fanotify's
     /// "attributes changed" of the same change is not recorded again.
     told_attr_changes: std::collections::HashMap<(u32, Vec<u8>), Instant>,
@@ -735,6 +738,7 @@ impl Agent {
             compat_tcp,
             compat_told: false,
             skipped: Skipped::default(),
+            handshakes: Handshakes::default(),
             audit,
             connector,
             store_tx,
@@ -867,6 +871,7 @@ impl Agent {
             }
         }
         self.release(wait.is_zero());
+        self.follow_handshakes();
         if handled == 0 && room == 0 {
             // The store is behind: wait for its writer, briefly. A pass after the usual pause
             // would leave the pipeline idle while the sources' queues fill.
@@ -889,6 +894,10 @@ impl Agent {
                 wait
             } else {
                 wait.min(EXIT_HOLD)
+            };
+            let wait = match self.handshakes.next_due() {
+                Some(due) => wait.min(due.saturating_duration_since(Instant::now())),
+                None => wait,
             };
             if select.ready_timeout(wait).is_ok() {
                 // Something arrived: let more gather so a busy host costs one pass per few
@@ -1447,9 +1456,37 @@ impl Agent {
                 self.enricher.names(&mut event.process);
                 let time_ns =
                     net.id.time.secs as i64 * 1_000_000_000 + i64::from(net.id.time.nanos);
+                // A non-blocking connect under way: audit will say no more of it.
+                let follow = (event.action == warden_core::NetAction::Connect
+                    && event.errno.as_deref() == Some("EINPROGRESS")
+                    && event.transport.as_deref() == Some("tcp"))
+                .then(|| event.fd.and_then(|fd| i32::try_from(fd).ok()))
+                .flatten()
+                .map(|fd| Follow::new(net.subject.pid, fd, event.clone(), Instant::now()));
                 self.emit(EventKind::Network(event), time_ns);
+                if let Some(follow) = follow
+                    && let Err(reason) = self.handshakes.follow(follow)
+                {
+                    self.skipped.count(reason);
+                }
             }
             Err(reason) => self.skipped.count(reason),
+        }
+    }
+
+    /// Looks at the sockets of the followed connects that are due (a connect's first look
+    /// in the pass that recorded it: on a LAN its handshake has ended by then), as many as
+    /// the store's queue has room for, and records the handshakes that ended, at the time of
+    /// the look: when they are known to have.
+    fn follow_handshakes(&mut self) {
+        let now = Instant::now();
+        for follow in self.handshakes.take_due(now, self.store_room()) {
+            let look = look_at_handshake(&follow);
+            match self.handshakes.settle(follow, look, now) {
+                Settled::Result(result) => self.emit(EventKind::Network(*result), now_ns()),
+                Settled::Again => {}
+                Settled::Unknown(reason) => self.skipped.count(reason),
+            }
         }
     }
 
