@@ -170,13 +170,14 @@ impl Store {
             Err(e) if is_damage(&e) => e,
             Err(e) => return Err(e),
         };
-        let aside = set_aside(dir)?;
+        let (aside, removed) = set_aside(dir)?;
         let store = Store::open(dir, retention)?;
         Ok((
             store,
             Some(SetAside {
                 path: aside,
                 why: error.to_string(),
+                removed,
             }),
         ))
     }
@@ -220,22 +221,34 @@ pub struct SetAside {
     pub path: PathBuf,
     /// What SQLite said of it.
     pub why: String,
+    /// Older damaged databases deleted to keep [`KEEP_SET_ASIDE`].
+    pub removed: Vec<PathBuf>,
 }
 
+/// How many damaged databases set aside are kept: a failing disk can damage a new store again
+/// and again, and each copy may be as large as the store.
+pub const KEEP_SET_ASIDE: usize = 3;
+
+const SET_ASIDE_PREFIX: &str = "events.db.damaged-";
+
 /// Moves the store's database in `dir`, with its WAL, aside as
-/// `events.db.damaged-<UTC time>` (its shared-memory index is removed). Returns where.
-pub(crate) fn set_aside(dir: &Path) -> Result<PathBuf> {
+/// `events.db.damaged-<UTC time>` (its shared-memory index is removed), and deletes the
+/// oldest set aside before beyond [`KEEP_SET_ASIDE`]. Returns where it went, and what was
+/// deleted.
+pub(crate) fn set_aside(dir: &Path) -> Result<(PathBuf, Vec<PathBuf>)> {
     let path = database_path(dir);
     let stamp = time_stamp(std::time::SystemTime::now());
-    // A second one within the same second takes a number: a rename over the first would
-    // lose it.
-    let aside = (1..)
-        .map(|n| match n {
-            1 => dir.join(format!("{DATABASE_FILE}.damaged-{stamp}")),
-            n => dir.join(format!("{DATABASE_FILE}.damaged-{stamp}-{n}")),
-        })
-        .find(|aside| !aside.exists())
-        .unwrap_or_else(|| dir.join(format!("{DATABASE_FILE}.damaged-{stamp}")));
+    // A second one within the same second takes the next number: a rename over the first
+    // would lose it, and a number freed by pruning, reused, would sort the newest first.
+    let highest = set_aside_in(dir)
+        .into_iter()
+        .filter(|((at, _), _)| *at == stamp)
+        .map(|((_, number), _)| number)
+        .max();
+    let aside = match highest {
+        None => dir.join(format!("{SET_ASIDE_PREFIX}{stamp}")),
+        Some(n) => dir.join(format!("{SET_ASIDE_PREFIX}{stamp}-{}", n + 1)),
+    };
     for suffix in ["", "-wal"] {
         let from = PathBuf::from(format!("{}{suffix}", path.display()));
         let to = PathBuf::from(format!("{}{suffix}", aside.display()));
@@ -250,7 +263,59 @@ pub(crate) fn set_aside(dir: &Path) -> Result<PathBuf> {
         }
     }
     let _ = std::fs::remove_file(format!("{}-shm", path.display()));
-    Ok(aside)
+    Ok((aside, prune_set_aside(dir)))
+}
+
+/// Deletes the oldest damaged databases (with their WALs) beyond [`KEEP_SET_ASIDE`]; returns
+/// their paths.
+fn prune_set_aside(dir: &Path) -> Vec<PathBuf> {
+    let kept = set_aside_in(dir);
+    let excess = kept.len().saturating_sub(KEEP_SET_ASIDE);
+    kept.into_iter()
+        .take(excess)
+        .filter(|(_, path)| std::fs::remove_file(path).is_ok())
+        .map(|(_, path)| {
+            let _ = std::fs::remove_file(format!("{}-wal", path.display()));
+            path
+        })
+        .collect()
+}
+
+/// The damaged databases set aside in `dir`, oldest first, with their places in time.
+fn set_aside_in(dir: &Path) -> Vec<((String, u32), PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<((String, u32), PathBuf)> = entries
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let order = set_aside_order(path.file_name()?.to_str()?)?;
+            Some((order, path))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Says which older damaged databases were deleted, for a log line.
+pub fn deleted_set_aside(removed: &[PathBuf]) -> String {
+    let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "; deleted the oldest damaged store(s) set aside before, {KEEP_SET_ASIDE} being kept: {}",
+        names.join(", ")
+    )
+}
+
+/// Where a set-aside database's name falls in time: its stamp, then its number (a second
+/// one within the same second is `-2`, and `-10` comes after `-9`). `None` for other files,
+/// a set-aside WAL among them.
+fn set_aside_order(name: &str) -> Option<(String, u32)> {
+    let rest = name.strip_prefix(SET_ASIDE_PREFIX)?;
+    let (stamp, number) = match rest.rsplit_once('-') {
+        Some((stamp, number)) => (stamp, number.parse().ok()?),
+        None => (rest, 1),
+    };
+    stamp.ends_with('Z').then(|| (stamp.to_owned(), number))
 }
 
 /// Whether SQLite found the database itself damaged (not a database, a malformed image).
@@ -329,6 +394,21 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_aside_names_sort_by_time_then_number() {
+        let a = set_aside_order("events.db.damaged-20261206T084715Z").unwrap();
+        let b = set_aside_order("events.db.damaged-20261206T084715Z-2").unwrap();
+        let c = set_aside_order("events.db.damaged-20261206T084715Z-10").unwrap();
+        let d = set_aside_order("events.db.damaged-20261206T084716Z").unwrap();
+        assert!(a < b && b < c && c < d);
+        assert_eq!(
+            set_aside_order("events.db.damaged-20261206T084715Z-wal"),
+            None
+        );
+        assert_eq!(set_aside_order("events.db-wal"), None);
+        assert_eq!(set_aside_order("events.db.reserve"), None);
+    }
 
     #[test]
     fn uri_escapes_reserved_and_non_ascii_bytes() {

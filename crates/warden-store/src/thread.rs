@@ -11,7 +11,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rusqlite::{Connection, ErrorCode};
 
 use crate::writer::{is_disk_full, open_write_connection, wal_budget};
-use crate::{Result, Store, StoreError, StoredEvent, Writer, is_damage, set_aside};
+use crate::{
+    Result, Store, StoreError, StoredEvent, Writer, deleted_set_aside, is_damage, set_aside,
+};
 
 /// How the writer thread batches and when it runs retention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -514,9 +516,12 @@ impl Sink {
     fn replace(&mut self, why: &str) -> bool {
         let mut why = why.to_owned();
         if self.writer.is_in_place()
-            && let Ok(aside) = set_aside(self.store.dir())
+            && let Ok((aside, removed)) = set_aside(self.store.dir())
         {
             why = format!("{why}: set aside as {}", aside.display());
+            if !removed.is_empty() {
+                why.push_str(&deleted_set_aside(&removed));
+            }
         }
         let opened = Store::open(self.store.dir(), self.store.retention()).and_then(|store| {
             let mut writer = store.writer()?;

@@ -307,6 +307,31 @@ fn a_damaged_store_is_set_aside_and_a_new_one_begins() {
         "the first kept"
     );
     assert_eq!(std::fs::read(&again.path).unwrap(), damaged);
+    assert!(again.removed.is_empty());
+
+    // Damaged again and again (a failing disk): the newest KEEP_SET_ASIDE are kept, the
+    // oldest deleted, with their WALs, and said.
+    std::fs::write(format!("{}-wal", aside.path.display()), b"wal").unwrap();
+    let mut all_aside = vec![aside.path.clone(), again.path];
+    let mut removed = Vec::new();
+    for _ in 0..3 {
+        std::fs::write(store.path(), &damaged).unwrap();
+        let (_, next) = Store::open_setting_damage_aside(&store_dir, no_retention()).unwrap();
+        let next = next.expect("set aside");
+        all_aside.push(next.path);
+        removed.extend(next.removed);
+    }
+    assert_eq!(removed, all_aside[..2], "the oldest two, oldest first");
+    let mut left: Vec<std::path::PathBuf> = std::fs::read_dir(&store_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".damaged-"))
+        .collect();
+    left.sort();
+    let mut newest = all_aside[2..].to_vec();
+    newest.sort();
+    assert_eq!(left, newest, "no WAL of a deleted one left either");
+    assert_eq!(newest.len(), warden_store::KEEP_SET_ASIDE);
     drop(dir);
 }
 

@@ -422,9 +422,14 @@ impl Agent {
                 warden_store::Store::open_setting_damage_aside(&config.data_dir, retention)
                     .context("cannot open the event store")?;
             if let Some(aside) = set_aside {
+                let deleted = if aside.removed.is_empty() {
+                    String::new()
+                } else {
+                    warden_store::deleted_set_aside(&aside.removed)
+                };
                 eprintln!(
                     "warden: the event store was damaged ({}): set aside as {}; a new store \
-                     begins, its seq from 1",
+                     begins, its seq from 1{deleted}",
                     aside.why,
                     aside.path.display()
                 );
