@@ -9,6 +9,9 @@
 //! actor files DIR SECRET
 //! actor accept-loop COUNT          # listens on 127.0.0.1, prints {"port":..}, accepts COUNT
 //! actor connect-storm PORT COUNT
+//! actor handshake-storm PORT COUNT # COUNT non-blocking connects, 100 at a time: each batch's
+//!                                  # handshakes waited for, held 200 ms, closed; reports the
+//!                                  # local ports
 //! actor file-storm DIR COUNT
 //! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
 //! actor sparse-files DIR COUNT MS  # COUNT x create and write DIR/sN, MS milliseconds apart;
@@ -89,6 +92,13 @@ fn main() -> anyhow::Result<()> {
             }
             report.insert("ops".into(), count.into());
         }
+        "handshake-storm" => {
+            let port: u16 = arg(1)?.parse()?;
+            let count: u64 = arg(2)?.parse()?;
+            let ports = handshake_storm(port, count)?;
+            report.insert("ops".into(), count.into());
+            report.insert("local_ports".into(), ports.into());
+        }
         "file-storm" => {
             let dir = PathBuf::from(arg(1)?);
             let count: u64 = arg(2)?.parse()?;
@@ -139,7 +149,7 @@ fn main() -> anyhow::Result<()> {
         other => {
             bail!(
                 "unknown role {other:?}: net, uring-net, handshakes, datagram, files, accept-loop, \
-                 connect-storm, \
+                 connect-storm, handshake-storm, \
                  file-storm, read-storm, send-storm, uring-storm, uring-file-storm, ia32-sleeper"
             )
         }
@@ -288,6 +298,61 @@ fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
     );
     std::thread::sleep(Duration::from_millis(1500));
     Ok(())
+}
+
+/// Non-blocking connects to 127.0.0.1:`port`, 100 at a time: a batch's connects (each returning
+/// `EINPROGRESS`), then its handshakes waited for, the sockets held 200 ms (a follower looks at
+/// each while it is still open: a number closed and reused at once would lend it a newer
+/// socket), then closed. Returns the local ports, in order.
+fn handshake_storm(port: u16, count: u64) -> anyhow::Result<Vec<u16>> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, getsockname, socket};
+    use std::os::fd::AsRawFd;
+    let peer = SockaddrIn::new(127, 0, 0, 1, port);
+    let mut ports = Vec::with_capacity(count as usize);
+    let mut left = count;
+    while left > 0 {
+        let batch = left.min(100);
+        left -= batch;
+        let mut sockets = Vec::new();
+        for _ in 0..batch {
+            let fd = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                None,
+            )?;
+            match nix::sys::socket::connect(fd.as_raw_fd(), &peer) {
+                Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => sockets.push(fd),
+                Err(e) => bail!("connect to port {port}: {e}"),
+            }
+        }
+        let mut polls: Vec<libc::pollfd> = sockets
+            .iter()
+            .map(|fd| libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            })
+            .collect();
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while polls.iter().any(|p| p.revents == 0) {
+            anyhow::ensure!(Instant::now() < deadline, "handshakes not done in 10 s");
+            let mut waiting: Vec<libc::pollfd> =
+                polls.iter().filter(|p| p.revents == 0).copied().collect();
+            // SAFETY: poll(2) on pollfds of ours.
+            unsafe { libc::poll(waiting.as_mut_ptr(), waiting.len() as libc::nfds_t, 100) };
+            for done in waiting.iter().filter(|p| p.revents != 0) {
+                if let Some(p) = polls.iter_mut().find(|p| p.fd == done.fd) {
+                    p.revents = done.revents;
+                }
+            }
+        }
+        for fd in &sockets {
+            ports.push(getsockname::<SockaddrIn>(fd.as_raw_fd())?.port());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Ok(ports)
 }
 
 /// Create, rename (in place and across directories), chmod, symlink, hard link, write-open and

@@ -5,6 +5,7 @@ mod events;
 mod output;
 mod session;
 mod shell;
+mod timing;
 mod tree;
 
 use std::io::{IsTerminal, Read, Write};

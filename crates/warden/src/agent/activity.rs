@@ -13,13 +13,13 @@ use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, Socke
 use warden_sources::audit::net::{
     AddrRole, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
 };
-use warden_sources::audit::{FileOp, PathKind, Subject};
+use warden_sources::audit::{AuditOutput, FileOp, PathKind, Subject};
 use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord};
 use warden_sources::fanotify::FanotifyEvent;
 use warden_sources::socket_probe::{self, SocketFacts};
 
 use super::config::{FilesConfig, NetworkConfig};
-use super::handshakes::{Follow, Look};
+use super::handshakes::{Look, Seen};
 
 /// Which socket calls are recorded.
 #[derive(Clone, Debug)]
@@ -140,34 +140,98 @@ pub fn network_event(
     })
 }
 
-/// One look at the socket of a followed connect (borrowed from its process: IO). The number
-/// may name another socket by now: one connected to another peer, or a listener, is not it.
-pub fn look_at_handshake(follow: &Follow) -> Look {
-    let Ok(facts) = socket_probe::tcp_handshake(follow.pid, follow.fd) else {
-        return Look::Gone;
-    };
-    let peer = facts.remote.as_ref().map(socket_address);
-    if peer.is_some() && peer != follow.connect.remote {
-        return Look::Gone;
+/// The first look at the socket of an audit connect that said `EINPROGRESS`, taken as its
+/// event comes (the event itself waits for the process sources, and the process may close
+/// the socket or reuse its number meanwhile); `None` for any other call. A socket `replaced`
+/// by a newer one under its number ([`sockets_replaced`]) is gone without a look: the look
+/// would find the newer one.
+pub fn first_look(net: &NetEvent, policy: &NetworkPolicy, replaced: bool) -> Option<Seen> {
+    let fd = net.fd.and_then(|fd| i32::try_from(fd).ok())?;
+    let inet = matches!(
+        net.remote().map(SockAddr::family),
+        Some(family::INET | family::INET6)
+    );
+    if !(policy.probe_sockets && under_way(net) && inet) {
+        return None;
     }
-    match facts.state {
-        socket_probe::TCP_SYN_SENT => Look::UnderWay { inode: facts.inode },
-        TCP_LISTEN => Look::Gone,
-        _ => {
-            // The SYN acknowledged: established, even if closed again since.
-            let established = facts
-                .bytes_acked
-                .map_or(facts.remote.is_some(), |acked| acked > 0);
-            let local = facts
-                .local
-                .filter(|local| established && local.port().is_some_and(|port| port != 0));
-            Look::Ended {
-                inode: facts.inode,
-                established,
-                local: local.as_ref().map(socket_address),
-            }
+    if replaced {
+        return Some(Seen {
+            look: Look::Gone,
+            at: std::time::Instant::now(),
+            time_ns: wall_ns(),
+        });
+    }
+    let remote = net.remote().map(socket_address);
+    Some(look_at_handshake(net.subject.pid, fd, remote.as_ref()))
+}
+
+fn under_way(net: &NetEvent) -> bool {
+    net.call == NetCall::Connect && net.errno == Some("EINPROGRESS")
+}
+
+/// For each event of a batch, in order: whether a later connect of the batch, on the same
+/// descriptor of the same process, said `EINPROGRESS` too — a newer handshake, so the one
+/// this connect began is over, and its socket most likely closed, its number another's. (A
+/// connect asked again of a socket whose handshake is under way says `EALREADY`, and once it
+/// ended 0, `EISCONN` or the handshake's error: not a newer socket.)
+pub fn sockets_replaced(batch: &[AuditOutput]) -> Vec<bool> {
+    let connect_of = |output: &AuditOutput| match output {
+        AuditOutput::Net(net) if under_way(net) => net.fd.map(|fd| (net.subject.pid, fd)),
+        _ => None,
+    };
+    let mut seen_later = std::collections::HashSet::new();
+    let mut replaced = vec![false; batch.len()];
+    for (i, output) in batch.iter().enumerate().rev() {
+        if let Some(key) = connect_of(output) {
+            replaced[i] = !seen_later.insert(key);
         }
     }
+    replaced
+}
+
+/// One look at the socket `fd` of process `pid`, a connect to `remote` (borrowed from its
+/// process: IO). The number may name another socket by now: one connected to another peer, or
+/// a listener, is not it.
+pub fn look_at_handshake(pid: u32, fd: i32, remote: Option<&SocketAddress>) -> Seen {
+    let look = match socket_probe::tcp_handshake(pid, fd) {
+        Err(_) => Look::Gone,
+        Ok(facts) => {
+            let peer = facts.remote.as_ref().map(socket_address);
+            if peer.is_some() && peer.as_ref() != remote {
+                Look::Gone
+            } else {
+                match facts.state {
+                    socket_probe::TCP_SYN_SENT => Look::UnderWay { inode: facts.inode },
+                    TCP_LISTEN => Look::Gone,
+                    _ => {
+                        // The SYN acknowledged: established, even if closed again since.
+                        let established = facts
+                            .bytes_acked
+                            .map_or(facts.remote.is_some(), |acked| acked > 0);
+                        let local = facts.local.filter(|local| {
+                            established && local.port().is_some_and(|port| port != 0)
+                        });
+                        Look::Ended {
+                            inode: facts.inode,
+                            established,
+                            local: local.as_ref().map(socket_address),
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Seen {
+        look,
+        at: std::time::Instant::now(),
+        time_ns: wall_ns(),
+    }
+}
+
+fn wall_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// `TCP_LISTEN`.
@@ -720,6 +784,35 @@ mod tests {
             Some("file/excluded_process")
         );
         assert_eq!(policy.skip(7, Some(b"/usr/bin/cp"), b"/tmp/x"), None);
+    }
+
+    #[test]
+    fn a_later_handshake_on_the_same_descriptor_replaces_the_socket() {
+        let peer = Some(SockAddr::Inet {
+            addr: [127, 0, 0, 1].into(),
+            port: 80,
+        });
+        let under_way = || net(NetCall::Connect, peer.clone(), -115, Some("EINPROGRESS"));
+        let asked_again = net(NetCall::Connect, peer.clone(), -114, Some("EALREADY"));
+        let mut other_fd = under_way();
+        other_fd.fd = Some(4);
+        let mut other_process = under_way();
+        other_process.subject.pid = 78;
+        let batch: Vec<AuditOutput> = [
+            under_way(),
+            asked_again,
+            other_fd,
+            other_process,
+            under_way(),
+        ]
+        .into_iter()
+        .map(|n| AuditOutput::Net(Box::new(n)))
+        .collect();
+        assert_eq!(
+            sockets_replaced(&batch),
+            [true, false, false, false, false],
+            "only the first connect's socket is another's by the last"
+        );
     }
 
     fn net(

@@ -14,7 +14,8 @@
 //! result names no errno). A descriptor closed or naming another socket before the end was
 //! seen leaves the end unknown: counted, not guessed.
 
-use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use warden_core::{NetAction, NetworkEvent, SocketAddress};
@@ -51,6 +52,7 @@ pub struct Follow {
     since: Instant,
     next: Instant,
     looks: usize,
+    generation: u64,
 }
 
 impl Follow {
@@ -64,6 +66,7 @@ impl Follow {
             since: now,
             next: now,
             looks: 0,
+            generation: 0,
         }
     }
 }
@@ -84,6 +87,15 @@ pub enum Look {
     Gone,
 }
 
+/// A look, and when it was taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub look: Look,
+    pub at: Instant,
+    /// The wall clock then (UTC ns): the time of a result.
+    pub time_ns: i64,
+}
+
 /// What became of a followed connect after a look.
 #[derive(Debug, PartialEq)]
 pub enum Settled {
@@ -95,67 +107,105 @@ pub enum Settled {
     Unknown(SkipReason),
 }
 
-/// The connects followed, by when each is looked at next.
+/// The connects followed: one per process and descriptor, each looked at when due.
 #[derive(Debug, Default)]
 pub struct Handshakes {
-    due: BinaryHeap<Due>,
+    following: HashMap<(u32, i32), Follow>,
+    /// When each is looked at next, soonest first; an entry whose generation is not its
+    /// follow's any more (superseded) is passed over.
+    due: BinaryHeap<Reverse<(Instant, u32, i32, u64)>>,
+    generations: u64,
+    /// Sockets whose end was recorded, by process and inode (the latest [`MAX_CLAIMED`]): a
+    /// look that finds one again, under another connect's descriptor, is not that connect's.
+    claimed: HashSet<(u32, u64)>,
+    claimed_order: VecDeque<(u32, u64)>,
 }
 
-/// A follow ordered by its next look, soonest first.
-#[derive(Debug)]
-struct Due(Follow);
-
-impl PartialEq for Due {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.next == other.0.next
-    }
-}
-impl Eq for Due {}
-impl PartialOrd for Due {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Due {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.0.next.cmp(&self.0.next)
-    }
-}
+/// How many recorded sockets are remembered ([`Handshakes::claimed`]).
+const MAX_CLAIMED: usize = 2 * MAX_FOLLOWED;
 
 impl Handshakes {
-    /// Follows a connect; refused (and the reason given) when too many are followed already.
-    pub fn follow(&mut self, follow: Follow) -> Result<(), SkipReason> {
-        if self.due.len() >= MAX_FOLLOWED {
-            return Err("network/handshakes_too_many");
+    /// Follows a connect, from its first look when it had one (`seen`, then settled at
+    /// once: see [`Self::settle`]). A connect followed before on the same descriptor of the
+    /// same process is given up: its descriptor was closed and used again, and a look would
+    /// find the newer socket. Returns what is not followed, to count (the older connect's
+    /// end, or this one when too many are followed already), and what the first look settled.
+    pub fn follow(
+        &mut self,
+        mut follow: Follow,
+        seen: Option<Seen>,
+    ) -> (Option<SkipReason>, Option<(Settled, i64)>) {
+        let key = (follow.pid, follow.fd);
+        let superseded = self.following.remove(&key).is_some();
+        if !superseded && self.following.len() >= MAX_FOLLOWED {
+            return (Some("network/handshakes_too_many"), None);
         }
-        self.due.push(Due(follow));
-        Ok(())
+        let reason = superseded.then_some("network/handshake_end_unseen");
+        if let Some(seen) = seen {
+            return (reason, Some(self.settle(follow, seen)));
+        }
+        self.schedule(&mut follow);
+        self.following.insert(key, follow);
+        (reason, None)
+    }
+
+    fn schedule(&mut self, follow: &mut Follow) {
+        self.generations += 1;
+        follow.generation = self.generations;
+        self.due.push(Reverse((
+            follow.next,
+            follow.pid,
+            follow.fd,
+            follow.generation,
+        )));
     }
 
     /// How many are followed.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.due.len()
+        self.following.len()
     }
 
     /// When the next look is due.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.due.peek().map(|d| d.0.next)
+    pub fn next_due(&mut self) -> Option<Instant> {
+        self.drop_stale();
+        self.due.peek().map(|Reverse((next, ..))| *next)
+    }
+
+    /// Passes over the due entries of superseded follows.
+    fn drop_stale(&mut self) {
+        while let Some(Reverse((_, pid, fd, generation))) = self.due.peek()
+            && self
+                .following
+                .get(&(*pid, *fd))
+                .is_none_or(|f| f.generation != *generation)
+        {
+            self.due.pop();
+        }
     }
 
     /// The follows due for a look at `now`, soonest first and at most `most`, taken out
     /// (give each back to [`Self::settle`]).
     pub fn take_due(&mut self, now: Instant, most: usize) -> Vec<Follow> {
         let mut taken = Vec::new();
-        while taken.len() < most && self.due.peek().is_some_and(|d| d.0.next <= now) {
-            taken.extend(self.due.pop().map(|d| d.0));
+        while taken.len() < most {
+            self.drop_stale();
+            match self.due.peek() {
+                Some(Reverse((next, pid, fd, _))) if *next <= now => {
+                    let key = (*pid, *fd);
+                    self.due.pop();
+                    taken.extend(self.following.remove(&key));
+                }
+                _ => break,
+            }
         }
         taken
     }
 
-    /// What `look` at `now` means for `follow`: its result, another look later (the follow
-    /// kept), or an end that will not be known.
-    pub fn settle(&mut self, mut follow: Follow, look: Look, now: Instant) -> Settled {
+    /// What a look means for `follow`: its result (with the look's time), another look later
+    /// (the follow kept), or an end that will not be known.
+    pub fn settle(&mut self, mut follow: Follow, seen: Seen) -> (Settled, i64) {
+        let Seen { look, at, time_ns } = seen;
         let inode = match &look {
             Look::UnderWay { inode } | Look::Ended { inode, .. } => Some(*inode),
             Look::Gone => None,
@@ -165,29 +215,53 @@ impl Handshakes {
             (None, Some(_)) => true,
             (Some(was), Some(is)) => was == is,
         };
-        if !same {
-            return Settled::Unknown("network/handshake_end_unseen");
+        let claimed = inode.is_some_and(|inode| self.claimed.contains(&(follow.pid, inode)));
+        if !same || claimed {
+            return (Settled::Unknown("network/handshake_end_unseen"), time_ns);
         }
         follow.inode = inode;
-        match look {
+        let settled = match look {
             Look::Ended {
-                established, local, ..
-            } => Settled::Result(Box::new(connect_result(
-                &follow.connect,
+                inode,
                 established,
                 local,
-            ))),
-            Look::UnderWay { .. } if now.duration_since(follow.since) >= GIVE_UP_AFTER => {
+            } => {
+                self.claim(follow.pid, inode);
+                Settled::Result(Box::new(connect_result(
+                    &follow.connect,
+                    established,
+                    local,
+                )))
+            }
+            Look::UnderWay { .. } if at.duration_since(follow.since) >= GIVE_UP_AFTER => {
                 Settled::Unknown("network/handshake_followed_too_long")
             }
             Look::UnderWay { .. } => {
+                let key = (follow.pid, follow.fd);
+                if self.following.contains_key(&key) {
+                    // A newer connect on the descriptor came while this one was looked at.
+                    return (Settled::Unknown("network/handshake_end_unseen"), time_ns);
+                }
                 let wait = LOOK_AFTER.get(follow.looks).copied().unwrap_or(LOOK_EVERY);
                 follow.looks += 1;
-                follow.next = now + wait;
-                self.due.push(Due(follow));
+                follow.next = at + wait;
+                self.schedule(&mut follow);
+                self.following.insert(key, follow);
                 Settled::Again
             }
             Look::Gone => unreachable!("told apart above"),
+        };
+        (settled, time_ns)
+    }
+
+    fn claim(&mut self, pid: u32, inode: u64) {
+        if self.claimed.insert((pid, inode)) {
+            self.claimed_order.push_back((pid, inode));
+        }
+        while self.claimed_order.len() > MAX_CLAIMED {
+            if let Some(old) = self.claimed_order.pop_front() {
+                self.claimed.remove(&old);
+            }
         }
     }
 }
@@ -202,6 +276,8 @@ pub fn connect_result(
     NetworkEvent {
         action: NetAction::ConnectResult,
         syscall: None,
+        // Only TCP sockets are followed (their `TCP_INFO` read).
+        transport: Some("tcp".to_owned()),
         local: local.or_else(|| connect.local.clone()),
         success: established,
         exit: None,
@@ -238,6 +314,14 @@ mod tests {
         }
     }
 
+    fn seen(look: Look, at: Instant) -> Seen {
+        Seen {
+            look,
+            at,
+            time_ns: 0,
+        }
+    }
+
     fn local() -> Option<SocketAddress> {
         Some(SocketAddress::Ip {
             addr: [127, 0, 0, 1].into(),
@@ -249,10 +333,12 @@ mod tests {
     fn an_established_handshake_becomes_a_connect_result_with_this_end() {
         let t0 = Instant::now();
         let mut h = Handshakes::default();
-        h.follow(Follow::new(42, 5, connect(), t0)).unwrap();
+        assert_eq!(h.follow(Follow::new(42, 5, connect(), t0), None).0, None);
         let mut due = h.take_due(t0, usize::MAX);
         assert_eq!(due.len(), 1);
-        let first = h.settle(due.remove(0), Look::UnderWay { inode: 7 }, t0);
+        let first = h
+            .settle(due.remove(0), seen(Look::UnderWay { inode: 7 }, t0))
+            .0;
         assert_eq!(first, Settled::Again);
         assert_eq!(h.next_due(), Some(t0 + LOOK_AFTER[0]));
         assert!(h.take_due(t0, usize::MAX).is_empty(), "not due yet");
@@ -263,7 +349,7 @@ mod tests {
             established: true,
             local: local(),
         };
-        let Settled::Result(result) = h.settle(follow, ended, at) else {
+        let Settled::Result(result) = h.settle(follow, seen(ended, at)).0 else {
             panic!("no result");
         };
         assert_eq!(result.action, NetAction::ConnectResult);
@@ -289,7 +375,7 @@ mod tests {
             established: false,
             local: None,
         };
-        let Settled::Result(result) = h.settle(follow, failed, t0) else {
+        let Settled::Result(result) = h.settle(follow, seen(failed, t0)).0 else {
             panic!("no result");
         };
         assert!(!result.success);
@@ -300,10 +386,10 @@ mod tests {
     fn another_socket_under_the_number_or_none_leaves_the_end_unknown() {
         let t0 = Instant::now();
         let mut h = Handshakes::default();
-        h.follow(Follow::new(42, 5, connect(), t0)).unwrap();
+        assert_eq!(h.follow(Follow::new(42, 5, connect(), t0), None).0, None);
         let follow = h.take_due(t0, usize::MAX).remove(0);
         assert_eq!(
-            h.settle(follow, Look::UnderWay { inode: 7 }, t0),
+            h.settle(follow, seen(Look::UnderWay { inode: 7 }, t0)).0,
             Settled::Again
         );
         let at = h.next_due().unwrap();
@@ -314,12 +400,12 @@ mod tests {
             local: local(),
         };
         assert_eq!(
-            h.settle(follow, replaced, at),
+            h.settle(follow, seen(replaced, at)).0,
             Settled::Unknown("network/handshake_end_unseen")
         );
         let follow = Follow::new(42, 5, connect(), t0);
         assert_eq!(
-            h.settle(follow, Look::Gone, t0),
+            h.settle(follow, seen(Look::Gone, t0)).0,
             Settled::Unknown("network/handshake_end_unseen")
         );
     }
@@ -328,12 +414,12 @@ mod tests {
     fn looks_slow_down_to_one_a_second_and_stop_when_the_kernel_would_have() {
         let t0 = Instant::now();
         let mut h = Handshakes::default();
-        h.follow(Follow::new(42, 5, connect(), t0)).unwrap();
+        assert_eq!(h.follow(Follow::new(42, 5, connect(), t0), None).0, None);
         let mut now = t0;
         let mut waits = Vec::new();
         loop {
             let follow = h.take_due(now, usize::MAX).remove(0);
-            match h.settle(follow, Look::UnderWay { inode: 7 }, now) {
+            match h.settle(follow, seen(Look::UnderWay { inode: 7 }, now)).0 {
                 Settled::Again => {
                     let next = h.next_due().unwrap();
                     waits.push(next - now);
@@ -358,11 +444,15 @@ mod tests {
         let mut h = Handshakes::default();
         for i in 0..MAX_FOLLOWED {
             let at = t0 + Duration::from_millis((MAX_FOLLOWED - i) as u64);
-            h.follow(Follow::new(i as u32, 5, connect(), at)).unwrap();
+            assert_eq!(
+                h.follow(Follow::new(i as u32, 5, connect(), at), None).0,
+                None
+            );
         }
         assert_eq!(
-            h.follow(Follow::new(0, 5, connect(), t0)),
-            Err("network/handshakes_too_many")
+            h.follow(Follow::new(MAX_FOLLOWED as u32, 5, connect(), t0), None)
+                .0,
+            Some("network/handshakes_too_many")
         );
         let first = h.take_due(t0 + Duration::from_millis(1), usize::MAX);
         assert_eq!(first.len(), 1);
@@ -376,5 +466,58 @@ mod tests {
             "soonest first, at most 3"
         );
         assert_eq!(h.len(), MAX_FOLLOWED - 4);
+    }
+
+    #[test]
+    fn a_newer_connect_on_the_same_descriptor_supersedes_the_older() {
+        let t0 = Instant::now();
+        let mut h = Handshakes::default();
+        assert_eq!(h.follow(Follow::new(42, 5, connect(), t0), None).0, None);
+        assert_eq!(
+            h.follow(Follow::new(43, 5, connect(), t0), None).0,
+            None,
+            "another process"
+        );
+        let mut newer = connect();
+        newer.remote = local();
+        assert_eq!(
+            h.follow(Follow::new(42, 5, newer.clone(), t0), None).0,
+            Some("network/handshake_end_unseen"),
+            "the older connect's socket is gone: its number was used again"
+        );
+        let due = h.take_due(t0, usize::MAX);
+        assert_eq!(due.len(), 2, "one per process and descriptor");
+        let mine = due.iter().find(|f| f.pid == 42).unwrap();
+        assert_eq!(mine.connect.remote, newer.remote);
+        assert_eq!(h.next_due(), None, "the older one's turn passed over");
+    }
+
+    #[test]
+    fn a_socket_recorded_for_one_connect_is_not_another_ones() {
+        let t0 = Instant::now();
+        let mut h = Handshakes::default();
+        let ended = || Look::Ended {
+            inode: 7,
+            established: true,
+            local: local(),
+        };
+        let first = Follow::new(42, 5, connect(), t0);
+        assert!(matches!(
+            h.settle(first, seen(ended(), t0)).0,
+            Settled::Result(_)
+        ));
+        // A connect on another descriptor looked at late, when its number named the socket
+        // already recorded (a dup, or the number reused): not its end.
+        let late = Follow::new(42, 6, connect(), t0);
+        assert_eq!(
+            h.settle(late, seen(ended(), t0)).0,
+            Settled::Unknown("network/handshake_end_unseen")
+        );
+        // Another process's socket of the same inode number is its own.
+        let other = Follow::new(43, 5, connect(), t0);
+        assert!(matches!(
+            h.settle(other, seen(ended(), t0)).0,
+            Settled::Result(_)
+        ));
     }
 }

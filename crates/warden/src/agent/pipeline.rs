@@ -33,10 +33,11 @@ use warden_store::StoredEvent;
 
 use super::activity::{
     FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, ebpf_file_event,
-    ebpf_network_event, fanotify_file_event, look_at_handshake, network_event,
+    ebpf_network_event, fanotify_file_event, first_look, look_at_handshake, network_event,
+    sockets_replaced,
 };
 use super::config::Config;
-use super::handshakes::{Follow, Handshakes, Settled};
+use super::handshakes::{Follow, Handshakes, Seen, Settled};
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
@@ -309,7 +310,9 @@ impl Arrival {
 /// An event held until the process table has caught up with its process.
 enum Held {
     Exec(Box<AuditExec>),
-    Net(Box<NetEvent>),
+    /// With the first look at its socket, for a connect under way (taken as it came: the
+    /// event waits for the process sources, and the process may close the socket meanwhile).
+    Net(Box<NetEvent>, Option<Seen>),
     File(Box<FileOp>),
     Fanotify(Box<FanotifyEvent>),
 }
@@ -318,7 +321,7 @@ impl Held {
     fn pid(&self) -> u32 {
         match self {
             Held::Exec(e) => e.subject.pid,
-            Held::Net(e) => e.subject.pid,
+            Held::Net(e, _) => e.subject.pid,
             Held::File(e) => e.subject.pid,
             Held::Fanotify(e) => e.pid,
         }
@@ -842,14 +845,20 @@ impl Agent {
             let take = rx.len().min(room);
             let came = Arrival::now();
             room -= take;
-            for output in rx.try_iter().take(take) {
+            let outputs: Vec<AuditOutput> = rx.try_iter().take(take).collect();
+            let replaced = sockets_replaced(&outputs);
+            for (output, replaced) in outputs.into_iter().zip(replaced) {
                 handled += 1;
                 match output {
                     AuditOutput::Exec(exec) => {
                         self.pending.push_back(came.of(Held::Exec(exec)));
                     }
                     AuditOutput::Net(net) if self.network.is_some() => {
-                        self.pending.push_back(came.of(Held::Net(net)));
+                        let seen = self
+                            .network
+                            .as_ref()
+                            .and_then(|policy| first_look(&net, policy, replaced));
+                        self.pending.push_back(came.of(Held::Net(net, seen)));
                     }
                     AuditOutput::File(op)
                         if self.audit_files
@@ -973,12 +982,16 @@ impl Agent {
                         });
                     }
                 }
-                Held::Net(_) | Held::File(_)
+                Held::Net(..) | Held::File(_)
                     if processes_behind || (!expired && blocked.contains(&pid)) =>
                 {
                     keep.push_back(waiting);
                 }
-                Held::Net(net) => self.on_audit_net(&net),
+                Held::Net(net, seen) => {
+                    // Its handshake's end, when the first look saw it: one more event.
+                    let results = self.on_audit_net(&net, seen);
+                    store_room = store_room.saturating_sub(results);
+                }
                 Held::File(op) => self.on_audit_file(&op),
                 // fanotify is read sooner than audit assembles an exec: a process's file events
                 // wait while the connector has announced an exec audit has not delivered yet,
@@ -1451,31 +1464,52 @@ impl Agent {
         }
     }
 
-    fn on_audit_net(&mut self, net: &NetEvent) {
+    /// Records an audit network call; a non-blocking connect under way is followed to the end
+    /// of its handshake, from `seen`, its first look, when there was one. Returns the results
+    /// recorded beside it (0 or 1).
+    fn on_audit_net(&mut self, net: &NetEvent, seen: Option<Seen>) -> usize {
         let Some(policy) = self.network.clone() else {
-            return;
+            return 0;
         };
+        let mut results = 0;
         let process = self.subject(net.subject.pid);
         match network_event(net, process, &policy) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
                 let time_ns =
                     net.id.time.secs as i64 * 1_000_000_000 + i64::from(net.id.time.nanos);
-                // A non-blocking connect under way: audit will say no more of it.
-                let follow = (event.action == warden_core::NetAction::Connect
-                    && event.errno.as_deref() == Some("EINPROGRESS")
-                    && event.transport.as_deref() == Some("tcp"))
-                .then(|| event.fd.and_then(|fd| i32::try_from(fd).ok()))
-                .flatten()
-                .map(|fd| Follow::new(net.subject.pid, fd, event.clone(), Instant::now()));
+                // A non-blocking connect under way (looked at as it came): audit will say no
+                // more of it.
+                let follow = seen
+                    .as_ref()
+                    .zip(event.fd.and_then(|fd| i32::try_from(fd).ok()))
+                    .map(|(seen, fd)| Follow::new(net.subject.pid, fd, event.clone(), seen.at));
                 self.emit(EventKind::Network(event), time_ns);
-                if let Some(follow) = follow
-                    && let Err(reason) = self.handshakes.follow(follow)
-                {
-                    self.skipped.count(reason);
+                if let Some(follow) = follow {
+                    let (reason, settled) = self.handshakes.follow(follow, seen);
+                    if let Some(reason) = reason {
+                        self.skipped.count(reason);
+                    }
+                    results = self.on_settled(settled);
                 }
             }
             Err(reason) => self.skipped.count(reason),
+        }
+        results
+    }
+
+    /// Records what a look at a followed connect's socket found; returns the results recorded.
+    fn on_settled(&mut self, settled: Option<(Settled, i64)>) -> usize {
+        match settled {
+            Some((Settled::Result(result), time_ns)) => {
+                self.emit(EventKind::Network(*result), time_ns);
+                1
+            }
+            Some((Settled::Unknown(reason), _)) => {
+                self.skipped.count(reason);
+                0
+            }
+            Some((Settled::Again, _)) | None => 0,
         }
     }
 
@@ -1486,12 +1520,9 @@ impl Agent {
     fn follow_handshakes(&mut self) {
         let now = Instant::now();
         for follow in self.handshakes.take_due(now, self.store_room()) {
-            let look = look_at_handshake(&follow);
-            match self.handshakes.settle(follow, look, now) {
-                Settled::Result(result) => self.emit(EventKind::Network(*result), now_ns()),
-                Settled::Again => {}
-                Settled::Unknown(reason) => self.skipped.count(reason),
-            }
+            let seen = look_at_handshake(follow.pid, follow.fd, follow.connect.remote.as_ref());
+            let settled = self.handshakes.settle(follow, seen);
+            self.on_settled(Some(settled));
         }
     }
 

@@ -5,6 +5,8 @@
 use serde_json::Value;
 use warden_store::StoredEvent;
 
+use crate::timing::Timing;
+
 /// One socket end: `10.0.0.5:443`, `[2001:db8::1]:443`, a Unix path, or `?` when unknown.
 fn socket_end(address: Option<&str>, port: Option<i64>) -> String {
     match (address, port) {
@@ -51,7 +53,7 @@ pub fn text_line(event: &StoredEvent, ecs: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    let mut line = format!("{} ", warden_core::rfc3339_ns(event.time_ns));
+    let mut line = format!("{} ", Timing::of(ecs).stamp(event.time_ns));
     line.push_str(&what_happened(event, ecs));
     let p = &ecs["process"];
     if !p.is_null() {
@@ -169,6 +171,17 @@ mod tests {
         assert_eq!(
             text_line(&rename, &Value::Null),
             "1970-01-01T00:00:00.000000000Z rename /etc/\\x1b[2Jold -> /tmp/new\\nline success"
+        );
+        // Audit's time to the millisecond it has, the columns kept.
+        let audit = StoredEvent {
+            time_ns: 1_500_000_001,
+            ..rename
+        };
+        let ecs = serde_json::json!({"warden": {"source": "audit"}});
+        assert!(
+            text_line(&audit, &ecs).starts_with("1970-01-01T00:00:01.500Z       rename "),
+            "{}",
+            text_line(&audit, &ecs)
         );
     }
 }

@@ -8,6 +8,7 @@ use warden_store::{EventFilter, StoredEvent};
 
 use super::forest::{Forest, Image, Known, Node};
 use crate::events::text::{escape_controls, what_happened};
+use crate::timing::{NS_PER_DAY, Timing, clock};
 
 /// How the forest is written.
 pub struct Drawing<'a> {
@@ -269,77 +270,10 @@ fn image_facts(image: &Image) -> String {
     facts
 }
 
-/// How exact an event's time is, by its source: the order of two events closer than that is
-/// not known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Timing {
-    /// The call's own (eBPF), or the kernel's stamp.
-    Exact,
-    /// When fanotify's event was read (it stamps none): it may show after what its process
-    /// did next.
-    ReadLate,
-    /// Audit's records are stamped to the millisecond, from the coarse clock at the call's
-    /// entry (updated every tick: 4 ms at 250 Hz), so up to a tick early.
-    Millisecond,
-}
-
-impl Timing {
-    fn of(ecs: &Value) -> Timing {
-        match ecs["warden"]["source"].as_str() {
-            Some("fanotify") => Timing::ReadLate,
-            Some("audit") => Timing::Millisecond,
-            _ => Timing::Exact,
-        }
-    }
-
-    /// The time as `HH:MM:SS.ffffff` on `day`, else in full; to the millisecond where that is
-    /// all there is (padded, so that the columns stay).
-    fn clock(self, ns: i64, day: Option<i64>) -> String {
-        let time = clock(ns, day);
-        if self != Timing::Millisecond {
-            return time;
-        }
-        match time.split_once('.') {
-            Some((whole, fraction)) if time.ends_with('Z') => {
-                format!("{whole}.{}Z", &fraction[..3])
-            }
-            Some((whole, fraction)) => format!("{whole}.{}   ", &fraction[..3]),
-            None => time,
-        }
-    }
-}
-
-const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
-
-/// A time as `HH:MM:SS.ffffff` on `day`, else in full.
-fn clock(ns: i64, day: Option<i64>) -> String {
-    let full = warden_core::rfc3339_ns(ns);
-    if Some(ns.div_euclid(NS_PER_DAY)) == day {
-        full[11..26].to_owned()
-    } else {
-        full
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::forest::{self, tests as fixture};
     use super::*;
-
-    #[test]
-    fn times_show_the_precision_their_source_has() {
-        let ns = 1_796_530_411_527_123_456;
-        let day = Some(ns / NS_PER_DAY);
-        assert_eq!(Timing::Exact.clock(ns, day), "04:13:31.527123");
-        assert_eq!(Timing::Millisecond.clock(ns, day), "04:13:31.527   ");
-        assert_eq!(
-            Timing::Millisecond.clock(ns, None),
-            "2026-12-06T04:13:31.527Z"
-        );
-        let audit = serde_json::json!({"warden": {"source": "audit"}});
-        assert_eq!(Timing::of(&audit), Timing::Millisecond);
-        assert_eq!(Timing::of(&Value::Null), Timing::Exact);
-    }
 
     #[test]
     fn text_draws_each_process_under_its_parent_with_its_events() {
