@@ -3225,15 +3225,16 @@ fn records_an_exec(agent: &Agent) {
     );
 }
 
-/// A hangup (the terminal of a foreground `warden run` closing) and SIGQUIT stop the agent
-/// as SIGTERM does: its audit rules removed and the audit settings it changed restored. Their
-/// default action ended it on the spot, leaving them installed.
+/// A hangup (the terminal of a foreground `warden run` closing), SIGQUIT and the other signals
+/// whose default action ends a process (SIGUSR1 here) stop the agent as SIGTERM does: its audit
+/// rules removed and the audit settings it changed restored. Their default action ended it on
+/// the spot, leaving them installed.
 #[test]
 fn a_hangup_or_quit_stops_the_agent_cleanly() {
     let Some((_serial, kernel)) = begin("a_hangup_or_quit_stops_the_agent_cleanly") else {
         return;
     };
-    for signal in [Signal::SIGHUP, Signal::SIGQUIT] {
+    for signal in [Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1] {
         let mut agent = Agent::start("[network]\nsource = \"audit\"\n");
         assert!(
             audit_state().rules.contains("key=warden"),

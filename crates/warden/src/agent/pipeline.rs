@@ -156,23 +156,33 @@ pub(super) fn single_instance() -> anyhow::Result<nix::fcntl::Flock<std::fs::Fil
     Ok(lock)
 }
 
-/// Blocks the signals that end a process (SIGINT, SIGTERM, SIGQUIT, and SIGHUP unless it was
-/// started to ignore it, as `nohup` does) in every thread and waits for them in one thread,
-/// which raises `stop`: every one of them stops the agent cleanly, restoring the kernel's
-/// audit state. (Their default action ends the process on the spot: a hangup, the terminal
-/// of a foreground `warden run` closing, left the audit rules installed and audit enabled.)
+/// The signals whose default action ends a process and that are sent to it, not caused by its
+/// own faults: each stops the agent cleanly. SIGXFSZ among them, so that a write past the file
+/// size limit fails (`EFBIG`, counted) instead of killing the agent.
+const STOP_SIGNALS: [nix::sys::signal::Signal; 13] = {
+    use nix::sys::signal::Signal::*;
+    [
+        SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU,
+        SIGXFSZ, SIGIO, SIGPWR,
+    ]
+};
+
+/// Blocks the signals that end a process ([`STOP_SIGNALS`]; SIGHUP only unless it was started
+/// to ignore it, as `nohup` does) in every thread and waits for them in one thread, which
+/// raises `stop`: every one of them stops the agent cleanly, restoring the kernel's audit
+/// state. (Their default action ends the process on the spot: a hangup, the terminal of a
+/// foreground `warden run` closing, left the audit rules installed and audit enabled.)
 /// Blocking first means no thread is ever interrupted mid-syscall by them.
 fn watch_signals(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGTERM);
-    set.add(Signal::SIGQUIT);
-    if !is_ignored(Signal::SIGHUP) {
-        set.add(Signal::SIGHUP);
+    for signal in STOP_SIGNALS {
+        if signal != Signal::SIGHUP || !is_ignored(signal) {
+            set.add(signal);
+        }
     }
     set.thread_block()
-        .context("cannot block SIGINT, SIGTERM, SIGQUIT and SIGHUP")?;
+        .context("cannot block the signals that would end the agent")?;
     std::thread::Builder::new()
         .name("warden-signals".into())
         .spawn(move || {
