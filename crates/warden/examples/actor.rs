@@ -9,9 +9,9 @@
 //! actor files DIR SECRET
 //! actor accept-loop COUNT          # listens on 127.0.0.1, prints {"port":..}, accepts COUNT
 //! actor connect-storm PORT COUNT
-//! actor handshake-storm PORT COUNT # COUNT non-blocking connects, 100 at a time: each batch's
-//!                                  # handshakes waited for, held 200 ms, closed; reports the
-//!                                  # local ports
+//! actor handshake-storm PORT COUNT [HOLD_MS]  # COUNT non-blocking connects, 100 at a time:
+//!                                  # each batch's handshakes waited for, held HOLD_MS (200),
+//!                                  # closed; reports the local ports
 //! actor file-storm DIR COUNT
 //! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
 //! actor sparse-files DIR COUNT MS  # COUNT x create and write DIR/sN, MS milliseconds apart;
@@ -95,7 +95,11 @@ fn main() -> anyhow::Result<()> {
         "handshake-storm" => {
             let port: u16 = arg(1)?.parse()?;
             let count: u64 = arg(2)?.parse()?;
-            let ports = handshake_storm(port, count)?;
+            let hold_ms: u64 = args
+                .get(3)
+                .map_or(Ok(200), |ms| ms.parse())
+                .context("HOLD_MS")?;
+            let ports = handshake_storm(port, count, std::time::Duration::from_millis(hold_ms))?;
             report.insert("ops".into(), count.into());
             report.insert("local_ports".into(), ports.into());
         }
@@ -301,10 +305,10 @@ fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
 }
 
 /// Non-blocking connects to 127.0.0.1:`port`, 100 at a time: a batch's connects (each returning
-/// `EINPROGRESS`), then its handshakes waited for, the sockets held 200 ms (a follower looks at
-/// each while it is still open: a number closed and reused at once would lend it a newer
-/// socket), then closed. Returns the local ports, in order.
-fn handshake_storm(port: u16, count: u64) -> anyhow::Result<Vec<u16>> {
+/// `EINPROGRESS`), then its handshakes waited for, the sockets held for `hold` (a follower that
+/// looks at each while it is still open sees it; one closed and its number reused at once
+/// names a newer socket), then closed. Returns the local ports, in order.
+fn handshake_storm(port: u16, count: u64, hold: std::time::Duration) -> anyhow::Result<Vec<u16>> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, getsockname, socket};
     use std::os::fd::AsRawFd;
     let peer = SockaddrIn::new(127, 0, 0, 1, port);
@@ -350,7 +354,7 @@ fn handshake_storm(port: u16, count: u64) -> anyhow::Result<Vec<u16>> {
         for fd in &sockets {
             ports.push(getsockname::<SockaddrIn>(fd.as_raw_fd())?.port());
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(hold);
     }
     Ok(ports)
 }

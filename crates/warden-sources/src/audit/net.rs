@@ -518,6 +518,23 @@ pub struct NetEvent {
     pub addr_raw: Option<Vec<u8>>,
     /// Rule keys (several keys on one rule are joined by 0x01 in the record).
     pub keys: Vec<Vec<u8>>,
+    /// For a connect that said `EINPROGRESS`, when the source was asked to: its socket as it
+    /// stood when the records were read ([`crate::audit::AuditSourceConfig::look_at_handshakes`]).
+    pub first_look: Option<FirstLook>,
+}
+
+/// The first look at a non-blocking connect's socket, taken by the audit reader as the
+/// connect's records were read: the earliest moment after the call that Warden knows of it
+/// (the process may close the socket, and another may take its number, soon after).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstLook {
+    /// The socket's handshake; `None` when the descriptor names no TCP socket of the process
+    /// any more, or a later connect of the same read took its number for a newer handshake.
+    pub facts: Option<crate::socket_probe::HandshakeFacts>,
+    /// When.
+    pub at: std::time::Instant,
+    /// The wall clock then (UTC ns).
+    pub time_ns: i64,
 }
 
 impl NetEvent {
@@ -622,6 +639,7 @@ impl NetEvent {
             addr,
             addr_raw,
             keys: sc.rule_keys(),
+            first_look: None,
         })
     }
 }

@@ -100,6 +100,9 @@ pub struct AuditSourceConfig {
     pub status_interval: Duration,
     /// Send events that are not Warden exec events as [`AuditOutput::Event`].
     pub forward_other_events: bool,
+    /// Look at the socket of each connect that said `EINPROGRESS` as its records are read
+    /// ([`NetEvent::first_look`]): audit says nothing of how its handshake ends.
+    pub look_at_handshakes: bool,
     /// Where to keep the [`ledger`](super::ledger) of the settings this run changes, so a
     /// killed run's are put back by the next. `None`: a killed run's settings stay.
     pub ledger: Option<PathBuf>,
@@ -123,6 +126,7 @@ impl Default for AuditSourceConfig {
             assembler: AssemblerConfig::default(),
             status_interval: Duration::from_secs(5),
             forward_other_events: true,
+            look_at_handshakes: false,
             ledger: None,
         }
     }
@@ -489,6 +493,57 @@ pub fn settle(file: &LedgerFile, control: &mut AuditControl) -> Result<Settled, 
     })
 }
 
+/// Takes the first look at the socket of each connect of `batch` that said `EINPROGRESS`
+/// ([`NetEvent::first_look`]), unless a later connect took its descriptor
+/// ([`handshakes_in`]): its socket was closed, and the look would find the newer one.
+fn look_at_handshakes(batch: &mut [AuditOutput]) {
+    let handshakes = handshakes_in(batch);
+    for (output, handshake) in batch.iter_mut().zip(handshakes) {
+        let (AuditOutput::Net(net), Some(replaced)) = (output, handshake) else {
+            continue;
+        };
+        let facts = match (replaced, net.fd.and_then(|fd| i32::try_from(fd).ok())) {
+            (false, Some(fd)) => crate::socket_probe::tcp_handshake(net.subject.pid, fd).ok(),
+            _ => None,
+        };
+        net.first_look = Some(super::net::FirstLook {
+            facts,
+            at: Instant::now(),
+            time_ns: wall_ns(),
+        });
+    }
+}
+
+/// For each event of a batch, in order: `None` unless it is a connect that said
+/// `EINPROGRESS`; then whether a later connect of the batch, on the same descriptor of the same
+/// process, said `EINPROGRESS` too — a newer handshake, so this one's socket is closed and its
+/// number another's. (A connect asked again of a socket whose handshake is under way says
+/// `EALREADY`; once it ended, 0, `EISCONN` or the handshake's error: no newer socket.)
+fn handshakes_in(batch: &[AuditOutput]) -> Vec<Option<bool>> {
+    let under_way = |output: &AuditOutput| match output {
+        AuditOutput::Net(net)
+            if net.call == super::net::NetCall::Connect && net.errno == Some("EINPROGRESS") =>
+        {
+            net.fd.map(|fd| (net.subject.pid, fd))
+        }
+        _ => None,
+    };
+    let mut later = std::collections::HashSet::new();
+    let mut found = vec![None; batch.len()];
+    for (i, output) in batch.iter().enumerate().rev() {
+        if let Some(key) = under_way(output) {
+            found[i] = Some(!later.insert(key));
+        }
+    }
+    found
+}
+
+fn wall_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 fn process_comm(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
@@ -544,6 +599,7 @@ impl AuditSource {
                     assembler: Assembler::new(config.assembler),
                     key: config.key.clone().into_bytes(),
                     forward_other: config.forward_other_events,
+                    look_at_handshakes: config.look_at_handshakes,
                     status_interval: config.status_interval,
                     started: Instant::now(),
                     last_lost: initial.lost,
@@ -872,6 +928,7 @@ struct Reader {
     assembler: Assembler,
     key: Vec<u8>,
     forward_other: bool,
+    look_at_handshakes: bool,
     status_interval: Duration,
     started: Instant,
     last_lost: u32,
@@ -1033,6 +1090,7 @@ impl Reader {
     }
 
     fn emit(&mut self, out: &mut Vec<Event>) {
+        let mut outputs = Vec::with_capacity(out.len());
         for ev in out.drain(..) {
             if ev.end == EventEnd::Timeout
                 && ev.records.iter().all(|r| r.rtype == msgtype::CONFIG_CHANGE)
@@ -1064,12 +1122,84 @@ impl Reader {
                 self.stats.other_events_skipped += 1;
                 continue;
             };
-            match self.tx.try_send(msg) {
-                Ok(()) => {}
-                Err(_) => {
-                    self.stats.channel_dropped += 1;
-                }
+            outputs.push(msg);
+        }
+        if self.look_at_handshakes {
+            look_at_handshakes(&mut outputs);
+        }
+        for msg in outputs {
+            if self.tx.try_send(msg).is_err() {
+                self.stats.channel_dropped += 1;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::net::NetCall;
+    use crate::audit::subject::Subject;
+
+    fn connect(pid: u32, fd: u64, errno: Option<&'static str>) -> AuditOutput {
+        AuditOutput::Net(Box::new(NetEvent {
+            id: Default::default(),
+            complete: true,
+            arch: crate::audit::exec::arch::X86_64,
+            syscall: 42,
+            call: NetCall::Connect,
+            success: Some(errno.is_none()),
+            exit: Some(if errno.is_some() { -115 } else { 0 }),
+            errno,
+            subject: Subject {
+                pid,
+                ..Subject::default()
+            },
+            fd: Some(fd),
+            addr: None,
+            addr_raw: None,
+            keys: Vec::new(),
+            first_look: None,
+        }))
+    }
+
+    #[test]
+    fn a_later_handshake_on_the_same_descriptor_replaces_the_socket() {
+        let batch = [
+            connect(77, 3, Some("EINPROGRESS")),
+            connect(77, 3, Some("EALREADY")),
+            connect(77, 4, Some("EINPROGRESS")),
+            connect(78, 3, Some("EINPROGRESS")),
+            connect(77, 5, None),
+            connect(77, 3, Some("EINPROGRESS")),
+        ];
+        assert_eq!(
+            handshakes_in(&batch),
+            [
+                Some(true),
+                None,
+                Some(false),
+                Some(false),
+                None,
+                Some(false)
+            ],
+            "only the first connect's socket is another's by the last"
+        );
+    }
+
+    #[test]
+    fn a_replaced_or_closed_socket_is_looked_at_as_gone() {
+        let mut batch = [
+            connect(std::process::id(), 987_654, Some("EINPROGRESS")),
+            connect(std::process::id(), 987_654, Some("EINPROGRESS")),
+        ];
+        look_at_handshakes(&mut batch);
+        for output in &batch {
+            let AuditOutput::Net(net) = output else {
+                unreachable!()
+            };
+            let look = net.first_look.as_ref().expect("looked at");
+            assert_eq!(look.facts, None, "no such descriptor, or replaced");
         }
     }
 }

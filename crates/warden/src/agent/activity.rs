@@ -13,10 +13,10 @@ use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, Socke
 use warden_sources::audit::net::{
     AddrRole, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
 };
-use warden_sources::audit::{AuditOutput, FileOp, PathKind, Subject};
+use warden_sources::audit::{FileOp, PathKind, Subject};
 use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord};
 use warden_sources::fanotify::FanotifyEvent;
-use warden_sources::socket_probe::{self, SocketFacts};
+use warden_sources::socket_probe::{self, HandshakeFacts, SocketFacts};
 
 use super::config::{FilesConfig, NetworkConfig};
 use super::handshakes::{Look, Seen};
@@ -140,91 +140,58 @@ pub fn network_event(
     })
 }
 
-/// The first look at the socket of an audit connect that said `EINPROGRESS`, taken as its
-/// event comes (the event itself waits for the process sources, and the process may close
-/// the socket or reuse its number meanwhile); `None` for any other call. A socket `replaced`
-/// by a newer one under its number ([`sockets_replaced`]) is gone without a look: the look
-/// would find the newer one.
-pub fn first_look(net: &NetEvent, policy: &NetworkPolicy, replaced: bool) -> Option<Seen> {
-    let fd = net.fd.and_then(|fd| i32::try_from(fd).ok())?;
-    let inet = matches!(
-        net.remote().map(SockAddr::family),
-        Some(family::INET | family::INET6)
-    );
-    if !(policy.probe_sockets && under_way(net) && inet) {
-        return None;
-    }
-    if replaced {
-        return Some(Seen {
-            look: Look::Gone,
-            at: std::time::Instant::now(),
-            time_ns: wall_ns(),
-        });
-    }
+/// The first look at the socket of an audit connect that said `EINPROGRESS`, which the audit
+/// source took as it read the records (the event then waits for the process sources, and the
+/// process may close the socket, or reuse its number, meanwhile); `None` for other calls.
+pub fn first_look(net: &NetEvent) -> Option<Seen> {
+    let first = net.first_look.as_ref()?;
     let remote = net.remote().map(socket_address);
-    Some(look_at_handshake(net.subject.pid, fd, remote.as_ref()))
+    Some(Seen {
+        look: look_of(first.facts.as_ref(), remote.as_ref()),
+        at: first.at,
+        time_ns: first.time_ns,
+    })
 }
 
-fn under_way(net: &NetEvent) -> bool {
-    net.call == NetCall::Connect && net.errno == Some("EINPROGRESS")
-}
-
-/// For each event of a batch, in order: whether a later connect of the batch, on the same
-/// descriptor of the same process, said `EINPROGRESS` too — a newer handshake, so the one
-/// this connect began is over, and its socket most likely closed, its number another's. (A
-/// connect asked again of a socket whose handshake is under way says `EALREADY`, and once it
-/// ended 0, `EISCONN` or the handshake's error: not a newer socket.)
-pub fn sockets_replaced(batch: &[AuditOutput]) -> Vec<bool> {
-    let connect_of = |output: &AuditOutput| match output {
-        AuditOutput::Net(net) if under_way(net) => net.fd.map(|fd| (net.subject.pid, fd)),
-        _ => None,
-    };
-    let mut seen_later = std::collections::HashSet::new();
-    let mut replaced = vec![false; batch.len()];
-    for (i, output) in batch.iter().enumerate().rev() {
-        if let Some(key) = connect_of(output) {
-            replaced[i] = !seen_later.insert(key);
-        }
-    }
-    replaced
-}
-
-/// One look at the socket `fd` of process `pid`, a connect to `remote` (borrowed from its
-/// process: IO). The number may name another socket by now: one connected to another peer, or
-/// a listener, is not it.
+/// A later look at the socket `fd` of process `pid`, a connect to `remote` (borrowed from its
+/// process: IO).
 pub fn look_at_handshake(pid: u32, fd: i32, remote: Option<&SocketAddress>) -> Seen {
-    let look = match socket_probe::tcp_handshake(pid, fd) {
-        Err(_) => Look::Gone,
-        Ok(facts) => {
-            let peer = facts.remote.as_ref().map(socket_address);
-            if peer.is_some() && peer.as_ref() != remote {
-                Look::Gone
-            } else {
-                match facts.state {
-                    socket_probe::TCP_SYN_SENT => Look::UnderWay { inode: facts.inode },
-                    TCP_LISTEN => Look::Gone,
-                    _ => {
-                        // The SYN acknowledged: established, even if closed again since.
-                        let established = facts
-                            .bytes_acked
-                            .map_or(facts.remote.is_some(), |acked| acked > 0);
-                        let local = facts.local.filter(|local| {
-                            established && local.port().is_some_and(|port| port != 0)
-                        });
-                        Look::Ended {
-                            inode: facts.inode,
-                            established,
-                            local: local.as_ref().map(socket_address),
-                        }
-                    }
-                }
-            }
-        }
-    };
+    let facts = socket_probe::tcp_handshake(pid, fd).ok();
     Seen {
-        look,
+        look: look_of(facts.as_ref(), remote),
         at: std::time::Instant::now(),
         time_ns: wall_ns(),
+    }
+}
+
+/// What a look at a connect's socket (to `remote`) found. The number may name another socket
+/// by now: none, one connected to another peer, or a listener, is not it.
+fn look_of(facts: Option<&HandshakeFacts>, remote: Option<&SocketAddress>) -> Look {
+    let Some(facts) = facts else {
+        return Look::Gone;
+    };
+    let peer = facts.remote.as_ref().map(socket_address);
+    if peer.is_some() && peer.as_ref() != remote {
+        return Look::Gone;
+    }
+    match facts.state {
+        socket_probe::TCP_SYN_SENT => Look::UnderWay { inode: facts.inode },
+        TCP_LISTEN => Look::Gone,
+        _ => {
+            // The SYN acknowledged: established, even if closed again since.
+            let established = facts
+                .bytes_acked
+                .map_or(facts.remote.is_some(), |acked| acked > 0);
+            let local = facts
+                .local
+                .as_ref()
+                .filter(|local| established && local.port().is_some_and(|port| port != 0));
+            Look::Ended {
+                inode: facts.inode,
+                established,
+                local: local.map(socket_address),
+            }
+        }
     }
 }
 
@@ -787,32 +754,53 @@ mod tests {
     }
 
     #[test]
-    fn a_later_handshake_on_the_same_descriptor_replaces_the_socket() {
-        let peer = Some(SockAddr::Inet {
+    fn a_look_tells_an_established_handshake_a_failed_one_and_another_socket() {
+        let peer = SockAddr::Inet {
             addr: [127, 0, 0, 1].into(),
             port: 80,
-        });
-        let under_way = || net(NetCall::Connect, peer.clone(), -115, Some("EINPROGRESS"));
-        let asked_again = net(NetCall::Connect, peer.clone(), -114, Some("EALREADY"));
-        let mut other_fd = under_way();
-        other_fd.fd = Some(4);
-        let mut other_process = under_way();
-        other_process.subject.pid = 78;
-        let batch: Vec<AuditOutput> = [
-            under_way(),
-            asked_again,
-            other_fd,
-            other_process,
-            under_way(),
-        ]
-        .into_iter()
-        .map(|n| AuditOutput::Net(Box::new(n)))
-        .collect();
+        };
+        let mine = SockAddr::Inet {
+            addr: [127, 0, 0, 1].into(),
+            port: 40_000,
+        };
+        let remote = Some(socket_address(&peer));
+        let facts = |state, acked, remote: Option<SockAddr>| HandshakeFacts {
+            inode: 9,
+            state,
+            bytes_acked: Some(acked),
+            local: Some(mine.clone()),
+            remote,
+        };
+        let look = |f: HandshakeFacts| look_of(Some(&f), remote.as_ref());
         assert_eq!(
-            sockets_replaced(&batch),
-            [true, false, false, false, false],
-            "only the first connect's socket is another's by the last"
+            look(facts(socket_probe::TCP_SYN_SENT, 0, None)),
+            Look::UnderWay { inode: 9 }
         );
+        let established = Look::Ended {
+            inode: 9,
+            established: true,
+            local: Some(socket_address(&mine)),
+        };
+        assert_eq!(look(facts(1, 1, Some(peer.clone()))), established);
+        // Closed again since (no peer now): the acknowledged SYN still tells.
+        assert_eq!(look(facts(7, 1, None)), established);
+        let failed = Look::Ended {
+            inode: 9,
+            established: false,
+            local: None,
+        };
+        assert_eq!(look(facts(7, 0, None)), failed);
+        let elsewhere = SockAddr::Inet {
+            addr: [10, 0, 0, 1].into(),
+            port: 80,
+        };
+        assert_eq!(
+            look(facts(1, 1, Some(elsewhere))),
+            Look::Gone,
+            "another socket"
+        );
+        assert_eq!(look(facts(10, 0, None)), Look::Gone, "a listener");
+        assert_eq!(look_of(None, remote.as_ref()), Look::Gone);
     }
 
     fn net(
@@ -843,6 +831,7 @@ mod tests {
             addr,
             addr_raw: None,
             keys: Vec::new(),
+            first_look: None,
         }
     }
 

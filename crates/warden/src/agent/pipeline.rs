@@ -34,7 +34,6 @@ use warden_store::StoredEvent;
 use super::activity::{
     FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, ebpf_file_event,
     ebpf_network_event, fanotify_file_event, first_look, look_at_handshake, network_event,
-    sockets_replaced,
 };
 use super::config::Config;
 use super::handshakes::{Follow, Handshakes, Seen, Settled};
@@ -562,6 +561,9 @@ impl Agent {
                 channel_capacity: AUDIT_QUEUE,
                 // Only events of Warden's own rules: with auditd beside, the others are its.
                 forward_other_events: false,
+                // A non-blocking connect's end is learnt from its socket, first looked at as
+                // the source reads its records.
+                look_at_handshakes: audit_network && config.network.probe_sockets,
                 ledger: Some(PathBuf::from(AUDIT_LEDGER)),
                 ..AuditSourceConfig::default()
             };
@@ -855,19 +857,14 @@ impl Agent {
             let take = rx.len().min(room);
             let came = Arrival::now();
             room -= take;
-            let outputs: Vec<AuditOutput> = rx.try_iter().take(take).collect();
-            let replaced = sockets_replaced(&outputs);
-            for (output, replaced) in outputs.into_iter().zip(replaced) {
+            for output in rx.try_iter().take(take) {
                 handled += 1;
                 match output {
                     AuditOutput::Exec(exec) => {
                         self.pending.push_back(came.of(Held::Exec(exec)));
                     }
                     AuditOutput::Net(net) if self.network.is_some() => {
-                        let seen = self
-                            .network
-                            .as_ref()
-                            .and_then(|policy| first_look(&net, policy, replaced));
+                        let seen = first_look(&net);
                         self.pending.push_back(came.of(Held::Net(net, seen)));
                     }
                     AuditOutput::File(op)
