@@ -518,8 +518,14 @@ pub struct NetEvent {
     pub addr_raw: Option<Vec<u8>>,
     /// Rule keys (several keys on one rule are joined by 0x01 in the record).
     pub keys: Vec<Vec<u8>>,
-    /// For a connect that said `EINPROGRESS`, when the source was asked to: its socket as it
-    /// stood when the records were read ([`crate::audit::AuditSourceConfig::look_at_handshakes`]).
+    /// The socket the call was given, as the audit reader found it when it read the records,
+    /// when the source was asked to ([`crate::audit::AuditSourceConfig::probe_sockets`]); not
+    /// read when a later connect of the same read took the descriptor for a newer socket. The
+    /// number may name a newer socket all the same: check it against the record
+    /// ([`crate::socket_probe::SocketFacts::agrees_with`]).
+    pub socket: Option<crate::socket_probe::SocketFacts>,
+    /// For a connect that said `EINPROGRESS`, when the source was asked to: its handshake as it
+    /// stood when the records were read.
     pub first_look: Option<FirstLook>,
 }
 
@@ -639,6 +645,7 @@ impl NetEvent {
             addr,
             addr_raw,
             keys: sc.rule_keys(),
+            socket: None,
             first_look: None,
         })
     }

@@ -68,7 +68,7 @@ use super::exec::{ExecError, ExecEvent};
 use super::file::FileOp;
 use super::ledger::{Ledger, LedgerFile, Owner, Setting, SettingChange, Settled, boot_id};
 use super::msgtype;
-use super::net::{NetError, NetEvent};
+use super::net::{NetCall, NetError, NetEvent};
 use super::record::{MalformedCounters, Value, parse_record};
 use super::rules::{AuditRule, RuleData, exec_rules};
 use super::wire::{self, AuditStatus};
@@ -100,9 +100,11 @@ pub struct AuditSourceConfig {
     pub status_interval: Duration,
     /// Send events that are not Warden exec events as [`AuditOutput::Event`].
     pub forward_other_events: bool,
-    /// Look at the socket of each connect that said `EINPROGRESS` as its records are read
-    /// ([`NetEvent::first_look`]): audit says nothing of how its handshake ends.
-    pub look_at_handshakes: bool,
+    /// Read each network call's socket as its records are read ([`NetEvent::socket`]: its
+    /// transport, a listener's address), and the handshake of a connect that said
+    /// `EINPROGRESS` ([`NetEvent::first_look`]: audit says nothing of how it ends). As soon as
+    /// the records are read, because the process may close the socket soon after the call.
+    pub probe_sockets: bool,
     /// Where to keep the [`ledger`](super::ledger) of the settings this run changes, so a
     /// killed run's are put back by the next. `None`: a killed run's settings stay.
     pub ledger: Option<PathBuf>,
@@ -126,7 +128,7 @@ impl Default for AuditSourceConfig {
             assembler: AssemblerConfig::default(),
             status_interval: Duration::from_secs(5),
             forward_other_events: true,
-            look_at_handshakes: false,
+            probe_sockets: false,
             ledger: None,
         }
     }
@@ -493,46 +495,55 @@ pub fn settle(file: &LedgerFile, control: &mut AuditControl) -> Result<Settled, 
     })
 }
 
-/// Takes the first look at the socket of each connect of `batch` that said `EINPROGRESS`
-/// ([`NetEvent::first_look`]), unless a later connect took its descriptor
-/// ([`handshakes_in`]): its socket was closed, and the look would find the newer one.
-fn look_at_handshakes(batch: &mut [AuditOutput]) {
-    let handshakes = handshakes_in(batch);
-    for (output, handshake) in batch.iter_mut().zip(handshakes) {
-        let (AuditOutput::Net(net), Some(replaced)) = (output, handshake) else {
+/// Reads the socket of each network call of `batch` ([`NetEvent::socket`]), and the handshake
+/// of each connect that said `EINPROGRESS` ([`NetEvent::first_look`]), unless a later connect
+/// of the batch took the descriptor ([`replaced_in`]): the look would find the newer socket.
+fn probe_sockets(batch: &mut [AuditOutput]) {
+    let replaced = replaced_in(batch);
+    for (output, replaced) in batch.iter_mut().zip(replaced) {
+        let (AuditOutput::Net(net), Some(replaced)) = (output, replaced) else {
             continue;
         };
-        let facts = match (replaced, net.fd.and_then(|fd| i32::try_from(fd).ok())) {
-            (false, Some(fd)) => crate::socket_probe::tcp_handshake(net.subject.pid, fd).ok(),
-            _ => None,
+        let Some(fd) = net.fd.and_then(|fd| i32::try_from(fd).ok()) else {
+            continue;
         };
-        net.first_look = Some(super::net::FirstLook {
-            facts,
-            at: Instant::now(),
-            time_ns: wall_ns(),
-        });
+        let pid = net.subject.pid;
+        if !replaced {
+            net.socket = crate::socket_probe::probe(pid, fd).ok();
+        }
+        if net.call == NetCall::Connect && net.errno == Some("EINPROGRESS") {
+            let facts = (!replaced)
+                .then(|| crate::socket_probe::tcp_handshake(pid, fd).ok())
+                .flatten();
+            net.first_look = Some(super::net::FirstLook {
+                facts,
+                at: Instant::now(),
+                time_ns: wall_ns(),
+            });
+        }
     }
 }
 
-/// For each event of a batch, in order: `None` unless it is a connect that said
-/// `EINPROGRESS`; then whether a later connect of the batch, on the same descriptor of the same
-/// process, said `EINPROGRESS` too — a newer handshake, so this one's socket is closed and its
-/// number another's. (A connect asked again of a socket whose handshake is under way says
-/// `EALREADY`; once it ended, 0, `EISCONN` or the handshake's error: no newer socket.)
-fn handshakes_in(batch: &[AuditOutput]) -> Vec<Option<bool>> {
-    let under_way = |output: &AuditOutput| match output {
-        AuditOutput::Net(net)
-            if net.call == super::net::NetCall::Connect && net.errno == Some("EINPROGRESS") =>
-        {
-            net.fd.map(|fd| (net.subject.pid, fd))
-        }
-        _ => None,
-    };
-    let mut later = std::collections::HashSet::new();
+/// For each event of a batch, in order: `None` unless it is a network call with a descriptor;
+/// then whether its socket is surely gone: it is a connect, and a later connect of the batch,
+/// on the same descriptor of the same process, went to a newer socket (a socket connects once:
+/// asked again, it says `EALREADY` while its handshake is under way and `EISCONN` once
+/// connected).
+fn replaced_in(batch: &[AuditOutput]) -> Vec<Option<bool>> {
+    let mut later_connects = std::collections::HashSet::new();
     let mut found = vec![None; batch.len()];
     for (i, output) in batch.iter().enumerate().rev() {
-        if let Some(key) = under_way(output) {
-            found[i] = Some(!later.insert(key));
+        let AuditOutput::Net(net) = output else {
+            continue;
+        };
+        let Some(fd) = net.fd else {
+            continue;
+        };
+        let key = (net.subject.pid, fd);
+        let connect = net.call == NetCall::Connect;
+        found[i] = Some(connect && later_connects.contains(&key));
+        if connect && !matches!(net.errno, Some("EALREADY" | "EISCONN")) {
+            later_connects.insert(key);
         }
     }
     found
@@ -599,7 +610,7 @@ impl AuditSource {
                     assembler: Assembler::new(config.assembler),
                     key: config.key.clone().into_bytes(),
                     forward_other: config.forward_other_events,
-                    look_at_handshakes: config.look_at_handshakes,
+                    probe_sockets: config.probe_sockets,
                     status_interval: config.status_interval,
                     started: Instant::now(),
                     last_lost: initial.lost,
@@ -928,7 +939,7 @@ struct Reader {
     assembler: Assembler,
     key: Vec<u8>,
     forward_other: bool,
-    look_at_handshakes: bool,
+    probe_sockets: bool,
     status_interval: Duration,
     started: Instant,
     last_lost: u32,
@@ -1124,8 +1135,8 @@ impl Reader {
             };
             outputs.push(msg);
         }
-        if self.look_at_handshakes {
-            look_at_handshakes(&mut outputs);
+        if self.probe_sockets {
+            probe_sockets(&mut outputs);
         }
         for msg in outputs {
             if self.tx.try_send(msg).is_err() {
@@ -1138,7 +1149,6 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::net::NetCall;
     use crate::audit::subject::Subject;
 
     fn connect(pid: u32, fd: u64, errno: Option<&'static str>) -> AuditOutput {
@@ -1159,47 +1169,55 @@ mod tests {
             addr: None,
             addr_raw: None,
             keys: Vec::new(),
+            socket: None,
             first_look: None,
         }))
     }
 
     #[test]
-    fn a_later_handshake_on_the_same_descriptor_replaces_the_socket() {
+    fn a_later_connect_on_the_same_descriptor_replaces_a_connects_socket() {
+        let mut bind = connect(77, 6, None);
+        if let AuditOutput::Net(net) = &mut bind {
+            net.call = NetCall::Bind;
+        }
         let batch = [
             connect(77, 3, Some("EINPROGRESS")),
             connect(77, 3, Some("EALREADY")),
             connect(77, 4, Some("EINPROGRESS")),
             connect(78, 3, Some("EINPROGRESS")),
-            connect(77, 5, None),
-            connect(77, 3, Some("EINPROGRESS")),
+            bind,
+            connect(77, 6, None),
+            connect(77, 3, None),
         ];
         assert_eq!(
-            handshakes_in(&batch),
+            replaced_in(&batch),
             [
                 Some(true),
-                None,
+                Some(true),
                 Some(false),
                 Some(false),
-                None,
+                Some(false),
+                Some(false),
                 Some(false)
             ],
-            "only the first connect's socket is another's by the last"
+            "the connects on descriptor 3 before the last; a bind is no connect's"
         );
     }
 
     #[test]
-    fn a_replaced_or_closed_socket_is_looked_at_as_gone() {
+    fn a_replaced_or_closed_socket_is_not_read() {
         let mut batch = [
             connect(std::process::id(), 987_654, Some("EINPROGRESS")),
             connect(std::process::id(), 987_654, Some("EINPROGRESS")),
         ];
-        look_at_handshakes(&mut batch);
+        probe_sockets(&mut batch);
         for output in &batch {
             let AuditOutput::Net(net) = output else {
                 unreachable!()
             };
             let look = net.first_look.as_ref().expect("looked at");
             assert_eq!(look.facts, None, "no such descriptor, or replaced");
+            assert_eq!(net.socket, None);
         }
     }
 }

@@ -101,19 +101,19 @@ pub fn network_event(
     let in_progress = net.errno == Some("EINPROGRESS");
     let mut transport = None;
     if policy.probe_sockets
-        && let Some(fd) = net.fd.and_then(|fd| i32::try_from(fd).ok())
-        && let Ok(facts) = socket_probe::probe(net.subject.pid, fd)
+        && let Some(facts) = &net.socket
         && facts.agrees_with(remote.as_ref(), family)
     {
-        // The socket the call was given. By now its number may name a newer socket: a client
-        // that connects, closes and connects again to the same server reuses it at once. Its
-        // type and protocol are safe to take when its peer agrees with the record; its ends
-        // only from a listener (listen, and accept's listening socket: this host's end of
-        // every connection it takes), which lives on.
+        // The socket the call was given, read by the audit reader as it read the records.
+        // Even then its number may name a newer socket: a client that connects, closes and
+        // connects again to the same server reuses it at once. Its type and protocol are safe
+        // to take when its peer agrees with the record; its ends only from a listener (listen,
+        // and accept's listening socket: this host's end of every connection it takes), which
+        // lives on.
         transport = facts.transport();
         family = Some(facts.family);
         if matches!(action, NetAction::Listen | NetAction::Accept) && local.is_none() {
-            local = facts.local;
+            local = facts.local.clone();
         }
     }
     // The socket may have told a family the record did not (listen, accept without a peer).
@@ -831,6 +831,7 @@ mod tests {
             addr,
             addr_raw: None,
             keys: Vec::new(),
+            socket: None,
             first_look: None,
         }
     }

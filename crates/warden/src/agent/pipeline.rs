@@ -561,9 +561,9 @@ impl Agent {
                 channel_capacity: AUDIT_QUEUE,
                 // Only events of Warden's own rules: with auditd beside, the others are its.
                 forward_other_events: false,
-                // A non-blocking connect's end is learnt from its socket, first looked at as
-                // the source reads its records.
-                look_at_handshakes: audit_network && config.network.probe_sockets,
+                // Sockets read as the source reads their records: the process may close them
+                // soon after the call (and a non-blocking connect's end is learnt from its).
+                probe_sockets: audit_network && config.network.probe_sockets,
                 ledger: Some(PathBuf::from(AUDIT_LEDGER)),
                 ..AuditSourceConfig::default()
             };
