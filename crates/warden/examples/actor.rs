@@ -228,13 +228,7 @@ fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
         Ok((listener, filler, port))
     };
     let connect = |port: u16, syn_retries: Option<i32>| -> anyhow::Result<OwnedFd> {
-        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
-        let fd = socket(
-            AddressFamily::Inet,
-            SockType::Stream,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-            None,
-        )?;
+        let fd = nonblocking_tcp_socket()?;
         if let Some(n) = syn_retries {
             // SAFETY: setsockopt(2) on our socket, with an int the size it says.
             let rc = unsafe {
@@ -304,12 +298,23 @@ fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A non-blocking IPv4 TCP socket.
+fn nonblocking_tcp_socket() -> nix::Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+}
+
 /// Non-blocking connects to 127.0.0.1:`port`, 100 at a time: a batch's connects (each returning
 /// `EINPROGRESS`), then its handshakes waited for, the sockets held for `hold` (a follower that
 /// looks at each while it is still open sees it; one closed and its number reused at once
 /// names a newer socket), then closed. Returns the local ports, in order.
 fn handshake_storm(port: u16, count: u64, hold: std::time::Duration) -> anyhow::Result<Vec<u16>> {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, getsockname, socket};
+    use nix::sys::socket::{SockaddrIn, getsockname};
     use std::os::fd::AsRawFd;
     let peer = SockaddrIn::new(127, 0, 0, 1, port);
     let mut ports = Vec::with_capacity(count as usize);
@@ -319,12 +324,7 @@ fn handshake_storm(port: u16, count: u64, hold: std::time::Duration) -> anyhow::
         left -= batch;
         let mut sockets = Vec::new();
         for _ in 0..batch {
-            let fd = socket(
-                AddressFamily::Inet,
-                SockType::Stream,
-                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-                None,
-            )?;
+            let fd = nonblocking_tcp_socket()?;
             match nix::sys::socket::connect(fd.as_raw_fd(), &peer) {
                 Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => sockets.push(fd),
                 Err(e) => bail!("connect to port {port}: {e}"),

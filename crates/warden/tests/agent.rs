@@ -1823,17 +1823,8 @@ fn non_blocking_connects_are_recorded_with_their_outcome() {
         detail.contains("non-blocking connects' outcomes from TCP state changes"),
         "{detail}"
     );
-    let (mut child, report) = spawn_actor(&["handshakes"], &[]);
-    let pid = u64::from(child.pid());
-    let child_entity = entity(child.pid(), start_ticks(child.pid()));
-    assert_eq!(report["late_error"], 0, "{report}");
-    assert_eq!(report["timed_out_error"], libc::ETIMEDOUT, "{report}");
-    assert_eq!(report["refused_error"], libc::ECONNREFUSED, "{report}");
-    let port = |key: &str| {
-        report[key]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{key}: {report}"))
-    };
+    let (mut child, report, pid, child_entity) = run_handshakes_actor();
+    let port = |key: &str| report_port(&report, key);
     let (late, timed_out, abandoned) = (port("late"), port("timed_out"), port("abandoned"));
     let refused_to = port("refused_to");
     let from = |local: u64| move |e: &Value| pid_of(e) == pid && port_of(&e["source"]) == local;
@@ -1917,18 +1908,9 @@ fn non_blocking_connects_are_followed_to_their_end_with_audit() {
         return;
     };
     let mut agent = Agent::start("[network]\nsource = \"audit\"\n");
-    let (mut child, report) = spawn_actor(&["handshakes"], &[]);
-    let pid = u64::from(child.pid());
-    let child_entity = entity(child.pid(), start_ticks(child.pid()));
-    // The actor took its sockets' errors itself: the agent's looks left them to it.
-    assert_eq!(report["late_error"], 0, "{report}");
-    assert_eq!(report["timed_out_error"], libc::ETIMEDOUT, "{report}");
-    assert_eq!(report["refused_error"], libc::ECONNREFUSED, "{report}");
-    let port = |key: &str| {
-        report[key]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{key}: {report}"))
-    };
+    // The actor takes its sockets' errors itself: the agent's looks leave them to it.
+    let (mut child, report, pid, child_entity) = run_handshakes_actor();
+    let port = |key: &str| report_port(&report, key);
     let (late, late_to) = (port("late"), port("late_to"));
     let (silent_to, refused_to) = (port("silent_to"), port("refused_to"));
     let to = |peer: u64| move |e: &Value| pid_of(e) == pid && port_of(&e["destination"]) == peer;
@@ -1996,6 +1978,25 @@ fn non_blocking_connects_are_followed_to_their_end_with_audit() {
     assert!(child.wait().success());
     agent.stop();
     kernel.check();
+}
+
+/// Runs `actor handshakes`, and checks that each handshake ended as meant and that the actor
+/// got each one's error itself. Returns the actor, its report, pid and entity id.
+fn run_handshakes_actor() -> (Proc, Value, u64, String) {
+    let (child, report) = spawn_actor(&["handshakes"], &[]);
+    let pid = u64::from(child.pid());
+    let child_entity = entity(child.pid(), start_ticks(child.pid()));
+    assert_eq!(report["late_error"], 0, "{report}");
+    assert_eq!(report["timed_out_error"], libc::ETIMEDOUT, "{report}");
+    assert_eq!(report["refused_error"], libc::ECONNREFUSED, "{report}");
+    (child, report, pid, child_entity)
+}
+
+/// A port the actor reported under `key`.
+fn report_port(report: &Value, key: &str) -> u64 {
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key}: {report}"))
 }
 
 /// io_uring's connects pass no connect(2); with eBPF they are recorded all the same, the one
