@@ -4,8 +4,9 @@
 //! read with `TCP_INFO`, its pending error left alone) until the handshake ends; the end is
 //! recorded as a `connect_result`, the shape eBPF gives it from the TCP state change.
 //!
-//! This is the pure core: when to look, and what a look means. The looking is the
-//! pipeline's (`socket_probe::tcp_handshake`).
+//! This is the pure core: when to look again, and what a look means for a connect. The first
+//! look is the audit reader's, taken as it reads the connect's records
+//! (`NetEvent::first_look`); the later ones are the pipeline's (`activity::look_at_handshake`).
 //!
 //! What a look can tell: the SYN acknowledged (`tcpi_bytes_acked` ≥ 1) is an established
 //! handshake, even when the connection is closed again by the time of the look; a closed
@@ -56,7 +57,8 @@ pub struct Follow {
 }
 
 impl Follow {
-    /// A connect of `pid` on `fd` that returned `EINPROGRESS`, first looked at `now`.
+    /// A connect of `pid` on `fd` that returned `EINPROGRESS`, followed from `now` (its first
+    /// look).
     pub fn new(pid: u32, fd: i32, connect: NetworkEvent, now: Instant) -> Follow {
         Follow {
             pid,

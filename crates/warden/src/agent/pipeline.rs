@@ -36,7 +36,7 @@ use super::activity::{
     ebpf_network_event, fanotify_file_event, first_look, look_at_handshake, network_event,
 };
 use super::config::Config;
-use super::handshakes::{Follow, Handshakes, Seen, Settled};
+use super::handshakes::{Follow, Handshakes, Settled};
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
@@ -319,9 +319,7 @@ impl Arrival {
 /// An event held until the process table has caught up with its process.
 enum Held {
     Exec(Box<AuditExec>),
-    /// With the first look at its socket, for a connect under way (taken as it came: the
-    /// event waits for the process sources, and the process may close the socket meanwhile).
-    Net(Box<NetEvent>, Option<Seen>),
+    Net(Box<NetEvent>),
     File(Box<FileOp>),
     Fanotify(Box<FanotifyEvent>),
 }
@@ -330,7 +328,7 @@ impl Held {
     fn pid(&self) -> u32 {
         match self {
             Held::Exec(e) => e.subject.pid,
-            Held::Net(e, _) => e.subject.pid,
+            Held::Net(e) => e.subject.pid,
             Held::File(e) => e.subject.pid,
             Held::Fanotify(e) => e.pid,
         }
@@ -864,8 +862,7 @@ impl Agent {
                         self.pending.push_back(came.of(Held::Exec(exec)));
                     }
                     AuditOutput::Net(net) if self.network.is_some() => {
-                        let seen = first_look(&net);
-                        self.pending.push_back(came.of(Held::Net(net, seen)));
+                        self.pending.push_back(came.of(Held::Net(net)));
                     }
                     AuditOutput::File(op)
                         if self.audit_files
@@ -989,14 +986,14 @@ impl Agent {
                         });
                     }
                 }
-                Held::Net(..) | Held::File(_)
+                Held::Net(_) | Held::File(_)
                     if processes_behind || (!expired && blocked.contains(&pid)) =>
                 {
                     keep.push_back(waiting);
                 }
-                Held::Net(net, seen) => {
+                Held::Net(net) => {
                     // Its handshake's end, when the first look saw it: one more event.
-                    let results = self.on_audit_net(&net, seen);
+                    let results = self.on_audit_net(&net);
                     store_room = store_room.saturating_sub(results);
                 }
                 Held::File(op) => self.on_audit_file(&op),
@@ -1472,9 +1469,9 @@ impl Agent {
     }
 
     /// Records an audit network call; a non-blocking connect under way is followed to the end
-    /// of its handshake, from `seen`, its first look, when there was one. Returns the results
-    /// recorded beside it (0 or 1).
-    fn on_audit_net(&mut self, net: &NetEvent, seen: Option<Seen>) -> usize {
+    /// of its handshake, from the first look the audit reader took at its socket. Returns the
+    /// results recorded beside it (0 or 1).
+    fn on_audit_net(&mut self, net: &NetEvent) -> usize {
         let Some(policy) = self.network.clone() else {
             return 0;
         };
@@ -1485,8 +1482,8 @@ impl Agent {
                 self.enricher.names(&mut event.process);
                 let time_ns =
                     net.id.time.secs as i64 * 1_000_000_000 + i64::from(net.id.time.nanos);
-                // A non-blocking connect under way (looked at as it came): audit will say no
-                // more of it.
+                // A non-blocking connect under way: audit will say no more of it.
+                let seen = first_look(net);
                 let follow = seen
                     .as_ref()
                     .zip(event.fd.and_then(|fd| i32::try_from(fd).ok()))
@@ -1520,10 +1517,9 @@ impl Agent {
         }
     }
 
-    /// Looks at the sockets of the followed connects that are due (a connect's first look
-    /// in the pass that recorded it: on a LAN its handshake has ended by then), as many as
-    /// the store's queue has room for, and records the handshakes that ended, at the time of
-    /// the look: when they are known to have.
+    /// Looks again at the sockets of the followed connects that are due, as many as the store's
+    /// queue has room for, and records the handshakes that ended, at the time of the look:
+    /// when they are known to have.
     fn follow_handshakes(&mut self) {
         let now = Instant::now();
         for follow in self.handshakes.take_due(now, self.store_room()) {
