@@ -298,6 +298,11 @@ pub fn boottime_ns() -> u64 {
     clock_ns(libc::CLOCK_BOOTTIME).unwrap_or(0) as u64
 }
 
+/// The wall clock (`CLOCK_REALTIME`) in ns since the Unix epoch.
+pub fn realtime_ns() -> i64 {
+    clock_ns(libc::CLOCK_REALTIME).map_or(0, |ns| i64::try_from(ns).unwrap_or(i64::MAX))
+}
+
 /// Nanoseconds on `CLOCK_MONOTONIC` (the clock of the proc connector's `timestamp_ns`).
 pub fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC).unwrap_or(0) as u64

@@ -518,7 +518,7 @@ fn probe_sockets(batch: &mut [AuditOutput]) {
             net.first_look = Some(super::net::FirstLook {
                 facts,
                 at: Instant::now(),
-                time_ns: wall_ns(),
+                time_ns: crate::procfs::realtime_ns(),
             });
         }
     }
@@ -547,12 +547,6 @@ fn replaced_in(batch: &[AuditOutput]) -> Vec<Option<bool>> {
         }
     }
     found
-}
-
-fn wall_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 fn process_comm(pid: u32) -> Option<String> {

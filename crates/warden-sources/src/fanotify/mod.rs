@@ -745,12 +745,6 @@ impl Pace {
     }
 }
 
-fn realtime_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
 /// `path` is `prefix` or lies below it.
 fn under_prefix(path: &[u8], prefix: &[u8]) -> bool {
     let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
@@ -810,7 +804,7 @@ impl Reader {
                 if n == 0 {
                     break;
                 }
-                let time_ns = realtime_ns();
+                let time_ns = crate::procfs::realtime_ns();
                 let mut events = 0;
                 for parsed in parse::events(&buf[..n]) {
                     events += 1;

@@ -160,7 +160,7 @@ pub fn look_at_handshake(pid: u32, fd: i32, remote: Option<&SocketAddress>) -> S
     Seen {
         look: look_of(facts.as_ref(), remote),
         at: std::time::Instant::now(),
-        time_ns: wall_ns(),
+        time_ns: crate::events::now_ns(),
     }
 }
 
@@ -193,12 +193,6 @@ fn look_of(facts: Option<&HandshakeFacts>, remote: Option<&SocketAddress>) -> Lo
             }
         }
     }
-}
-
-fn wall_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// `TCP_LISTEN`.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use crossbeam_channel::Receiver;
@@ -40,6 +40,7 @@ use super::handshakes::{Follow, Handshakes, Settled};
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
+use crate::events::now_ns;
 
 /// Events waiting for the store writer. When it falls behind (a burst beyond its ~90,000
 /// rows/s), the pipeline stops taking from the sources, whose queues then fill, then drop and
@@ -62,13 +63,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How long a pass that found the store's queue full waits before the next.
 const STORE_WAIT: Duration = Duration::from_micros(250);
 
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
-/// Runs the agent in the foreground until SIGINT, SIGTERM, SIGQUIT or SIGHUP.
+/// Runs the agent in the foreground until a signal that would end it ([`STOP_SIGNALS`]).
 pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     pin_mmap_threshold();
