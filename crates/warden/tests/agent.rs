@@ -1851,20 +1851,9 @@ fn non_blocking_connects_are_recorded_with_their_outcome() {
             "{connect}"
         );
         let result = the(&events, "connect_result", what, from(local));
-        assert_eq!(entity_of(result), child_entity, "{result}");
-        assert_eq!(result["destination"], connect["destination"], "{result}");
+        assert_result_of(result, connect, &child_entity);
         assert_eq!(result["source"]["ip"], "127.0.0.1", "{result}");
-        assert_eq!(result["network"]["transport"], "tcp", "{result}");
         assert_eq!(result["network"]["direction"], "egress", "{result}");
-        assert_eq!(
-            result["warden"]["network"]["fd"],
-            connect["warden"]["network"]["fd"]
-        );
-        assert!(result["warden"]["syscall"].is_null(), "no call: {result}");
-        assert!(
-            result["@timestamp"].as_str() > connect["@timestamp"].as_str(),
-            "the result after its connect: {result} {connect}"
-        );
         let (outcome, errno) = (
             &result["event"]["outcome"],
             &result["warden"]["network"]["errno"],
@@ -1943,18 +1932,7 @@ fn non_blocking_connects_are_followed_to_their_end_with_audit() {
             the(&events, "connect_result", "refused", to(refused_to)),
         ),
     ] {
-        assert_eq!(entity_of(result), child_entity, "{result}");
-        assert_eq!(result["destination"], connect["destination"], "{result}");
-        assert_eq!(result["network"]["transport"], "tcp", "{result}");
-        assert_eq!(
-            result["warden"]["network"]["fd"],
-            connect["warden"]["network"]["fd"]
-        );
-        assert!(result["warden"]["syscall"].is_null(), "no call: {result}");
-        assert!(
-            result["@timestamp"].as_str() > connect["@timestamp"].as_str(),
-            "the result after its connect: {result} {connect}"
-        );
+        assert_result_of(result, connect, &child_entity);
     }
     // The failures: the refusal, and the timeout (the abandoned connect to the same port was
     // closed under way: its end unknown, or its number already another failed socket's).
@@ -1990,6 +1968,23 @@ fn run_handshakes_actor() -> (Proc, Value, u64, String) {
     assert_eq!(report["timed_out_error"], libc::ETIMEDOUT, "{report}");
     assert_eq!(report["refused_error"], libc::ECONNREFUSED, "{report}");
     (child, report, pid, child_entity)
+}
+
+/// A `connect_result` repeats its connect: the process (`entity`), the peer, the transport and
+/// the descriptor; it comes after it, and names no call (the kernel ended the handshake).
+fn assert_result_of(result: &Value, connect: &Value, entity: &str) {
+    assert_eq!(entity_of(result), entity, "{result}");
+    assert_eq!(result["destination"], connect["destination"], "{result}");
+    assert_eq!(result["network"]["transport"], "tcp", "{result}");
+    assert_eq!(
+        result["warden"]["network"]["fd"],
+        connect["warden"]["network"]["fd"]
+    );
+    assert!(result["warden"]["syscall"].is_null(), "no call: {result}");
+    assert!(
+        result["@timestamp"].as_str() > connect["@timestamp"].as_str(),
+        "the result after its connect: {result} {connect}"
+    );
 }
 
 /// A port the actor reported under `key`.
