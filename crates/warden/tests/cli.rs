@@ -797,3 +797,23 @@ fn status_exits_2_when_the_agent_is_not_running_and_1_without_a_status() {
         .unwrap();
     assert_eq!(none.status.code(), Some(1), "{none:?}");
 }
+
+/// `warden cleanup` run by another user says it needs root, and changes nothing.
+#[test]
+fn cleanup_says_it_needs_root() {
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(assert_cmd::cargo::cargo_bin("warden"))
+        .arg("cleanup")
+        .output();
+    // SAFETY: no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let Some(out) = out.as_ref().ok().filter(|_| root) else {
+        eprintln!("skipping: needs root and setpriv (util-linux) to run as another user");
+        return;
+    };
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("run it as root"), "{said}");
+    assert!(said.contains("CAP_AUDIT_CONTROL"), "{said}");
+}

@@ -12,6 +12,11 @@ use super::pipeline::{AUDIT_LEDGER, single_instance};
 
 /// Cleans up after a killed agent and says what it did; refuses while an agent runs.
 pub fn run() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        nix::unistd::geteuid().is_root(),
+        "warden cleanup changes the kernel's audit rules and settings: run it as root (it needs \
+         CAP_AUDIT_CONTROL, and the agent lock in /run)"
+    );
     // Held while cleaning: no agent starts meanwhile, and none runs now.
     let _no_agent = single_instance().context("cannot clean up")?;
     let mut control = AuditControl::open()?;
