@@ -262,6 +262,8 @@ struct Agent {
     skipped: Skipped,
     /// Audit's non-blocking connects, followed until their handshakes end.
     handshakes: Handshakes,
+    /// Outcomes not learnt (handshakes whose end was not seen), by reason.
+    unknown: Skipped,
     /// chmod/chown calls eBPF or audit reported, by process and path, when: fanotify's
     /// "attributes changed" of the same change is not recorded again.
     told_attr_changes: std::collections::HashMap<(u32, Vec<u8>), Instant>,
@@ -752,6 +754,7 @@ impl Agent {
             compat_told: false,
             skipped: Skipped::default(),
             handshakes: Handshakes::default(),
+            unknown: Skipped::default(),
             audit,
             connector,
             store_tx,
@@ -1487,7 +1490,7 @@ impl Agent {
                 if let Some(follow) = follow {
                     let (reason, settled) = self.handshakes.follow(follow, seen);
                     if let Some(reason) = reason {
-                        self.skipped.count(reason);
+                        self.unknown.count(reason);
                     }
                     results = self.on_settled(settled);
                 }
@@ -1505,7 +1508,7 @@ impl Agent {
                 1
             }
             Some((Settled::Unknown(reason), _)) => {
-                self.skipped.count(reason);
+                self.unknown.count(reason);
                 0
             }
             Some((Settled::Again, _)) | None => 0,
@@ -1708,12 +1711,15 @@ impl Agent {
         self.status.process_table_size = self.table.len();
         self.told_attr_changes
             .retain(|_, at| at.elapsed() < ATTR_TOLD_FOR);
-        self.status.skipped = self
-            .skipped
-            .0
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), *v))
-            .collect();
+        let by_name = |counts: &Skipped| -> BTreeMap<String, u64> {
+            counts
+                .0
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect()
+        };
+        self.status.skipped = by_name(&self.skipped);
+        self.status.unknown = by_name(&self.unknown);
         if let Some((source, _)) = &self.fanotify {
             let s = source.stats();
             for (name, n) in [

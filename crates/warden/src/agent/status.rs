@@ -54,6 +54,11 @@ pub struct Status {
     /// sockets when off...), by "class/reason".
     #[serde(default)]
     pub skipped: BTreeMap<String, u64>,
+    /// What Warden saw happen but could not learn the outcome of, by "class/reason": a
+    /// non-blocking connect (audit) whose socket was closed or reused before its handshake's
+    /// end was seen.
+    #[serde(default)]
+    pub unknown: BTreeMap<String, u64>,
     pub process_table_size: usize,
     pub rss_bytes: u64,
     /// Enrichment caches, by "cache/counter": how often an exec was described without
@@ -288,6 +293,12 @@ impl Status {
                 out.push_str(&format!("  {reason}: {n}\n"));
             }
         }
+        if !self.unknown.is_empty() {
+            out.push_str("outcomes not known:\n");
+            for (reason, n) in &self.unknown {
+                out.push_str(&format!("  {reason}: {n}\n"));
+            }
+        }
         out
     }
 }
@@ -328,6 +339,7 @@ mod tests {
         s.updated_ns = 10_000_000_000;
         s.clock_ahead_s = 864_000;
         s.store_reserve_released = 2;
+        s.unknown.insert("network/handshake_end_unseen".into(), 4);
         s.write(dir.path()).unwrap();
         let back = Status::read(dir.path()).unwrap();
         assert_eq!(back.store_filesystem, s.store_filesystem);
@@ -337,6 +349,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("audit/kernel_lost: 3"), "{text}");
+        assert!(
+            text.contains("outcomes not known:\n  network/handshake_end_unseen: 4"),
+            "{text}"
+        );
         assert!(
             text.contains("its filesystem: 1.0 MiB free of 24.0 MiB, 2.0 MiB left free"),
             "{text}"
