@@ -105,16 +105,47 @@ fn errno_error() -> ProbeError {
 
 /// Reads the socket `fd` of process `pid`.
 pub fn probe(pid: u32, fd: i32) -> Result<SocketFacts, ProbeError> {
-    let sock = borrow(pid, fd)?;
-    let raw = sock.as_raw_fd();
-    let family = int_option(raw, libc::SO_DOMAIN)?;
-    Ok(SocketFacts {
-        family: family as u16,
-        sock_type: int_option(raw, libc::SO_TYPE)?,
-        protocol: int_option(raw, libc::SO_PROTOCOL)?,
-        local: name_of(raw, libc::getsockname),
-        remote: name_of(raw, libc::getpeername),
-    })
+    Borrowed::of(pid, fd)?.facts()
+}
+
+/// Reads the handshake of TCP socket `fd` of process `pid` (`TCP_INFO`).
+pub fn tcp_handshake(pid: u32, fd: i32) -> Result<HandshakeFacts, ProbeError> {
+    Borrowed::of(pid, fd)?.handshake()
+}
+
+/// A copy of a process's socket descriptor (`pidfd_getfd`), to read it more than one way
+/// without borrowing it again.
+#[derive(Debug)]
+pub struct Borrowed(OwnedFd);
+
+impl Borrowed {
+    /// Descriptor `fd` of process `pid`.
+    pub fn of(pid: u32, fd: i32) -> Result<Borrowed, ProbeError> {
+        // SAFETY: plain syscalls; each returned descriptor is owned exactly once below.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if pidfd < 0 {
+            return Err(errno_error());
+        }
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+        let sock = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+        if sock < 0 {
+            return Err(errno_error());
+        }
+        Ok(Borrowed(unsafe { OwnedFd::from_raw_fd(sock as i32) }))
+    }
+
+    /// Its type, protocol and ends.
+    pub fn facts(&self) -> Result<SocketFacts, ProbeError> {
+        let raw = self.0.as_raw_fd();
+        let family = int_option(raw, libc::SO_DOMAIN)?;
+        Ok(SocketFacts {
+            family: family as u16,
+            sock_type: int_option(raw, libc::SO_TYPE)?,
+            protocol: int_option(raw, libc::SO_PROTOCOL)?,
+            local: name_of(raw, libc::getsockname),
+            remote: name_of(raw, libc::getpeername),
+        })
+    }
 }
 
 /// A TCP socket's handshake as the kernel keeps it, read without changing anything (its
@@ -137,53 +168,39 @@ pub struct HandshakeFacts {
 /// `TCP_SYN_SENT`: the handshake is under way.
 pub const TCP_SYN_SENT: u8 = 2;
 
-/// Reads the handshake of TCP socket `fd` of process `pid` (`TCP_INFO`).
-pub fn tcp_handshake(pid: u32, fd: i32) -> Result<HandshakeFacts, ProbeError> {
-    let sock = borrow(pid, fd)?;
-    let raw = sock.as_raw_fd();
-    // SAFETY: stat is plain data, written by fstat.
-    let mut stat: libc::stat = unsafe { zeroed() };
-    if unsafe { libc::fstat(raw, &mut stat) } < 0 {
-        return Err(errno_error());
+impl Borrowed {
+    /// Its TCP handshake (`TCP_INFO`; not a TCP socket: an error).
+    pub fn handshake(&self) -> Result<HandshakeFacts, ProbeError> {
+        let raw = self.0.as_raw_fd();
+        // SAFETY: stat is plain data, written by fstat.
+        let mut stat: libc::stat = unsafe { zeroed() };
+        if unsafe { libc::fstat(raw, &mut stat) } < 0 {
+            return Err(errno_error());
+        }
+        // SAFETY: tcp_info is plain data; the kernel writes at most `len` bytes into it.
+        let mut info: libc::tcp_info = unsafe { zeroed() };
+        let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = unsafe {
+            libc::getsockopt(
+                raw,
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&raw mut info).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(errno_error());
+        }
+        let acked_end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + size_of::<u64>();
+        Ok(HandshakeFacts {
+            inode: stat.st_ino,
+            state: info.tcpi_state,
+            bytes_acked: (len as usize >= acked_end).then_some(info.tcpi_bytes_acked),
+            local: name_of(raw, libc::getsockname),
+            remote: name_of(raw, libc::getpeername),
+        })
     }
-    // SAFETY: tcp_info is plain data; the kernel writes at most `len` bytes into it.
-    let mut info: libc::tcp_info = unsafe { zeroed() };
-    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
-    let rc = unsafe {
-        libc::getsockopt(
-            raw,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&raw mut info).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        return Err(errno_error());
-    }
-    let acked_end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + size_of::<u64>();
-    Ok(HandshakeFacts {
-        inode: stat.st_ino,
-        state: info.tcpi_state,
-        bytes_acked: (len as usize >= acked_end).then_some(info.tcpi_bytes_acked),
-        local: name_of(raw, libc::getsockname),
-        remote: name_of(raw, libc::getpeername),
-    })
-}
-
-/// A copy of descriptor `fd` of process `pid` (`pidfd_getfd`).
-fn borrow(pid: u32, fd: i32) -> Result<OwnedFd, ProbeError> {
-    // SAFETY: plain syscalls; each returned descriptor is owned exactly once below.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if pidfd < 0 {
-        return Err(errno_error());
-    }
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    let sock = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if sock < 0 {
-        return Err(errno_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(sock as i32) })
 }
 
 fn int_option(fd: i32, option: i32) -> Result<i32, ProbeError> {

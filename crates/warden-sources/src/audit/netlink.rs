@@ -507,14 +507,13 @@ fn probe_sockets(batch: &mut [AuditOutput]) {
         let Some(fd) = net.fd.and_then(|fd| i32::try_from(fd).ok()) else {
             continue;
         };
-        let pid = net.subject.pid;
-        if !replaced {
-            net.socket = crate::socket_probe::probe(pid, fd).ok();
-        }
+        // Borrowed once, read for both.
+        let socket = (!replaced)
+            .then(|| crate::socket_probe::Borrowed::of(net.subject.pid, fd).ok())
+            .flatten();
+        net.socket = socket.as_ref().and_then(|s| s.facts().ok());
         if net.call == NetCall::Connect && net.errno == Some("EINPROGRESS") {
-            let facts = (!replaced)
-                .then(|| crate::socket_probe::tcp_handshake(pid, fd).ok())
-                .flatten();
+            let facts = socket.as_ref().and_then(|s| s.handshake().ok());
             net.first_look = Some(super::net::FirstLook {
                 facts,
                 at: Instant::now(),

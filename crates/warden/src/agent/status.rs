@@ -287,16 +287,15 @@ impl Status {
             }
             out.push('\n');
         }
-        if !self.skipped.is_empty() {
-            out.push_str("not recorded by policy:\n");
-            for (reason, n) in &self.skipped {
-                out.push_str(&format!("  {reason}: {n}\n"));
-            }
-        }
-        if !self.unknown.is_empty() {
-            out.push_str("outcomes not known:\n");
-            for (reason, n) in &self.unknown {
-                out.push_str(&format!("  {reason}: {n}\n"));
+        for (title, counts) in [
+            ("not recorded by policy", &self.skipped),
+            ("outcomes not known", &self.unknown),
+        ] {
+            if !counts.is_empty() {
+                out.push_str(&format!("{title}:\n"));
+                for (reason, n) in counts {
+                    out.push_str(&format!("  {reason}: {n}\n"));
+                }
             }
         }
         out
