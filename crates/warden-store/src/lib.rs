@@ -39,7 +39,7 @@ pub use space::{FilesystemSpace, KeepFree};
 pub use thread::{
     WriterCounters, WriterOptions, WriterStats, WriterThread, spawn_writer, spawn_writer_with,
 };
-pub use writer::{DiskUsage, RetentionReport, Writer};
+pub use writer::{DiskUsage, EncodedBatch, RetentionReport, Writer};
 
 /// File name of the database inside the store directory.
 pub const DATABASE_FILE: &str = "events.db";

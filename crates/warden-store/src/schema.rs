@@ -6,7 +6,7 @@
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::block::Encoder;
-use crate::writer::{BlockShape, insert_blocks};
+use crate::writer::{BlockShape, encode_blocks, insert_blocks};
 use crate::{Body, Result, StoreError, StoredEvent};
 
 /// One step of the schema.
@@ -108,6 +108,18 @@ const MIGRATIONS: &[Migration] = &[
 /// Events read at a time when migration 5 re-encodes the rows of `events`.
 const MIGRATED_BLOCK_EVENTS: usize = 1000;
 
+/// Inserts `run` (events of consecutive `seq`s from `first_seq`) as blocks of schema 4.
+fn insert_run(
+    tx: &Transaction<'_>,
+    first_seq: i64,
+    run: &[StoredEvent],
+    encoder: &mut Encoder,
+) -> Result<()> {
+    let blocks = encode_blocks(run, encoder);
+    insert_blocks(tx, first_seq, run, &blocks, BlockShape::Schema4)?;
+    Ok(())
+}
+
 /// Migration 5: every row of `events` into blocks, then the table dropped.
 fn events_into_blocks(tx: &Transaction<'_>) -> Result<()> {
     let mut select = tx.prepare(
@@ -124,7 +136,7 @@ fn events_into_blocks(tx: &Transaction<'_>) -> Result<()> {
         if run.len() == MIGRATED_BLOCK_EVENTS
             || (!run.is_empty() && seq != first_seq + run.len() as i64)
         {
-            insert_blocks(tx, first_seq, &run, &mut encoder, BlockShape::Schema4)?;
+            insert_run(tx, first_seq, &run, &mut encoder)?;
             run.clear();
         }
         if run.is_empty() {
@@ -151,7 +163,7 @@ fn events_into_blocks(tx: &Transaction<'_>) -> Result<()> {
         });
     }
     if !run.is_empty() {
-        insert_blocks(tx, first_seq, &run, &mut encoder, BlockShape::Schema4)?;
+        insert_run(tx, first_seq, &run, &mut encoder)?;
     }
     drop(rows);
     drop(select);

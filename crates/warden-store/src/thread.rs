@@ -201,7 +201,7 @@ pub fn spawn_writer(
 ///
 /// A batch that fails to commit is counted (`errors`, `dropped`) and discarded: the thread
 /// never stops on a write error, so its channel keeps draining and sources never block. Nor
-/// does it fill the disk ([`Sink::has_room`]), nor write on into a file removed or damaged
+/// does it fill the disk ([`Sink::room_for`]), nor write on into a file removed or damaged
 /// ([`Sink::replace`]).
 pub fn spawn_writer_with(
     store: &Store,
@@ -422,7 +422,7 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Why a new database is opened when the old one's file is gone.
 const REMOVED: &str = "its file was removed or replaced";
 
-/// When retention last ran because the filesystem was short of its free space.
+/// When retention last ran because the filesystem was short of room, and could not make it.
 #[derive(Debug, Default)]
 struct Relief {
     last: Option<Instant>,
@@ -432,10 +432,12 @@ impl Sink {
     /// Commits `batch` and tells the checkpointer about how many bytes that added to the
     /// WAL. Returns the bytes committed (the blocks, less SQLite's own pages and headers).
     ///
-    /// A batch the filesystem has no room for ([`Sink::has_room`]) is dropped and counted
-    /// (`dropped_disk_short`). A commit that fails because the disk filled meanwhile (another
-    /// program's writes) is tried once more after retention gave space back; one that finds
-    /// the database damaged sets it aside and is tried once more in a new one.
+    /// The batch is written only as far as the filesystem has room for it before it is down
+    /// to `keep_free` ([`Sink::room_for`]: older events are deleted to make it); what does not
+    /// fit is dropped and counted (`dropped_disk_short`). A commit that fails because the disk
+    /// filled meanwhile (another program's writes) is tried once more after retention gave
+    /// space back; one that finds the database damaged sets it aside and is tried once more in
+    /// a new one.
     fn flush(&mut self, batch: &mut Vec<StoredEvent>) -> u64 {
         if batch.is_empty() {
             return 0;
@@ -456,28 +458,38 @@ impl Sink {
             batch.clear();
             return 0;
         }
-        let mut result = self.writer.insert_batch(batch);
+        // Encoded first, so that what it takes on disk is known before it is written: the
+        // floor is kept to the block, however large the events.
+        let encoded = self.writer.encode(batch);
+        let need = encoded.cost();
+        let limit = self.room_for(need);
+        let mut result = self.writer.insert_encoded(&encoded, limit);
         if result.as_ref().is_err_and(is_disk_full) {
             self.relief.last = None;
-            if self.has_room() {
-                result = self.writer.insert_batch(batch);
-            }
+            let limit = self.room_for(need);
+            result = self.writer.insert_encoded(&encoded, limit);
         } else if let Err(e) = &result
             && is_damage(e)
         {
             let why = format!("damaged ({e})");
             if self.replace(&why) {
-                result = self.writer.insert_batch(batch);
+                let limit = self.room_for(need);
+                result = self.writer.insert_encoded(&encoded, limit);
             }
         }
         let mut bytes = 0;
         match result {
             Ok(n) => {
-                self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
-                self.counters.batches.fetch_add(1, Ordering::Relaxed);
-                bytes = self.writer.last_batch_bytes();
-                // The checkpointer ends only after this thread: it always receives.
-                let _ = self.notes.send(Note::Written(bytes));
+                self.counters
+                    .dropped_disk_short
+                    .fetch_add((batch.len() - n) as u64, Ordering::Relaxed);
+                if n > 0 {
+                    self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                    self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                    bytes = self.writer.last_batch_bytes();
+                    // The checkpointer ends only after this thread: it always receives.
+                    let _ = self.notes.send(Note::Written(bytes));
+                }
             }
             Err(e) => {
                 self.counters
@@ -490,23 +502,32 @@ impl Sink {
         bytes
     }
 
-    /// Whether the store's filesystem has more free than `keep_free` (asked before every
-    /// commit: a `statvfs`). When it has not, retention first deletes the oldest events to
-    /// give space back (at most once per [`CHECK_INTERVAL`]); the answer is then asked again.
+    /// Whether the store's filesystem has more free than `keep_free` ([`Sink::room_for`]
+    /// nothing more).
     fn has_room(&mut self) -> bool {
-        let short = |writer: &Writer| writer.room().is_some_and(|room| room < 0);
-        if !short(&self.writer) {
-            return true;
-        }
-        if self
-            .relief
-            .last
-            .is_none_or(|at| at.elapsed() >= CHECK_INTERVAL)
+        self.room_for(0).is_none_or(|room| room > 0)
+    }
+
+    /// The bytes the store may write before its filesystem is down to `keep_free`, asked
+    /// before every commit (a `statvfs`); `None` when the filesystem cannot be asked. When
+    /// that is less than `need`, retention first deletes the oldest events to make room for
+    /// it. A run that could not make it (the store holds no more it may give) is not tried
+    /// again for a [`CHECK_INTERVAL`].
+    fn room_for(&mut self, need: u64) -> Option<u64> {
+        let need_signed = i64::try_from(need).unwrap_or(i64::MAX);
+        let short = |room: Option<i64>| room.is_some_and(|room| room < need_signed);
+        if short(self.writer.room())
+            && self
+                .relief
+                .last
+                .is_none_or(|at| at.elapsed() >= CHECK_INTERVAL)
         {
-            self.retention();
-            self.relief.last = Some(Instant::now());
+            self.retention_for(need);
+            self.relief.last = short(self.writer.room()).then(Instant::now);
         }
-        !short(&self.writer)
+        self.writer
+            .room()
+            .map(|room| u64::try_from(room).unwrap_or(0))
     }
 
     /// Opens a new database in the store's place, because the one written to is gone (its
@@ -546,9 +567,14 @@ impl Sink {
     }
 
     fn retention(&mut self) {
+        self.retention_for(0);
+    }
+
+    /// Retention ([`Writer::make_room`]), leaving room for `need` more bytes.
+    fn retention_for(&mut self, need: u64) {
         let counters = &self.counters;
         counters.retention_runs.fetch_add(1, Ordering::Relaxed);
-        match self.writer.enforce_retention() {
+        match self.writer.make_room(need) {
             Ok(report) => {
                 counters
                     .retention_deleted

@@ -27,6 +27,13 @@ const BLOCK_BYTES: usize = 32 * 1024;
 const VACUUM_STEP: &str = "PRAGMA incremental_vacuum(128)";
 /// How long a TRUNCATE checkpoint waits for readers before giving up for this run.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+/// A WAL frame's header, before the page it holds.
+const WAL_FRAME_HEADER: u64 = 24;
+/// A block's row beside its events: the header, the times and `processes` (`block.rs`'s filter).
+const BLOCK_ROW_BYTES: u64 = 512;
+/// Pages every commit rewrites whatever it inserts: the last leaf of `event_blocks` and of its
+/// index, `store_meta`'s page, the pointer map's (auto-vacuum) and the database header's.
+const COMMIT_PAGES: u64 = 5;
 
 /// Size of the store on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -201,6 +208,8 @@ pub struct Writer {
     conn: Connection,
     /// Encodes the blocks inserted (its buffers kept for their capacity).
     encoder: Encoder,
+    /// The database's page size: what a block costs on disk ([`EncodedBatch::cost`]).
+    page_bytes: u64,
     /// Bytes of blocks the last [`Writer::insert_batch`] inserted.
     last_batch_bytes: u64,
     /// Set when checkpoints are run by another connection ([`Writer::leave_checkpoints`]):
@@ -231,10 +240,12 @@ impl Writer {
     pub(crate) fn open(path: &Path, retention: Retention) -> Result<Writer> {
         let conn = open_write_connection(path, &retention)?;
         let clock = Anchor::load_or_set(&conn)?;
+        let page_bytes = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))?;
         Ok(Writer {
             clock,
             conn,
             encoder: Encoder::default(),
+            page_bytes: u64::try_from(page_bytes).unwrap_or(8192),
             last_batch_bytes: 0,
             checkpoints_elsewhere: None,
             path: path.to_path_buf(),
@@ -254,25 +265,48 @@ impl Writer {
     /// Inserts `events` in one transaction (as blocks of consecutive `seq`s): either all of
     /// them are stored or none. Returns the number inserted.
     pub fn insert_batch(&mut self, events: &[StoredEvent]) -> Result<usize> {
-        if events.is_empty() {
+        let batch = self.encode(events);
+        self.insert_encoded(&batch, None)
+    }
+
+    /// Encodes `events` as the blocks they will be stored as, without writing them: what they
+    /// will take on disk is then known ([`EncodedBatch::cost`]) before anything is written.
+    pub fn encode<'a>(&mut self, events: &'a [StoredEvent]) -> EncodedBatch<'a> {
+        EncodedBatch {
+            events,
+            blocks: encode_blocks(events, &mut self.encoder),
+            page_bytes: self.page_bytes,
+        }
+    }
+
+    /// Inserts the first blocks of `batch` whose cost ([`EncodedBatch::cost`]) fits in
+    /// `limit` bytes (all of them without a limit), in one transaction. Returns the number of
+    /// events inserted: the first ones of the batch; the others are left out whole.
+    pub fn insert_encoded(
+        &mut self,
+        batch: &EncodedBatch<'_>,
+        limit: Option<u64>,
+    ) -> Result<usize> {
+        let fitting = batch.fitting(limit.unwrap_or(u64::MAX));
+        if fitting == 0 {
             return Ok(0);
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let last = last_seq(&tx)?.unwrap_or(0);
-        let bytes = insert_blocks(
+        let (inserted, bytes) = insert_blocks(
             &tx,
             last + 1,
-            events,
-            &mut self.encoder,
+            batch.events,
+            &batch.blocks[..fitting],
             BlockShape::Current,
         )?;
         tx.prepare_cached("UPDATE store_meta SET value = ?1 WHERE name = 'last_seq'")?
-            .execute([last + events.len() as i64])?;
+            .execute([last + inserted as i64])?;
         tx.commit()?;
         self.last_batch_bytes = bytes;
-        Ok(events.len())
+        Ok(inserted)
     }
 
     /// Bytes of blocks the last [`Writer::insert_batch`] inserted (what it added to the WAL,
@@ -328,12 +362,19 @@ impl Writer {
     /// is given back first and retention tried again in the room it leaves
     /// ([`RetentionReport::reserve_released`]).
     pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
+        self.make_room(0)
+    }
+
+    /// Applies the retention policy now ([`Writer::enforce_retention`]), leaving room for
+    /// `need` more bytes (an [`EncodedBatch::cost`]) before the filesystem is down to
+    /// `keep_free`: the oldest events make room for the newest.
+    pub fn make_room(&mut self, need: u64) -> Result<RetentionReport> {
         let wall = clock::wall_ns();
         let now = self.clock.now(wall, clock::boottime_ns());
-        let mut result = self.enforce_retention_at(now);
+        let mut result = self.retain(now, need);
         let released = result.as_ref().is_err_and(is_disk_full) && self.reserve.release();
         if released {
-            result = self.enforce_retention_at(now);
+            result = self.retain(now, need);
         }
         let mut report = result?;
         report.clock_ahead_ns = wall.saturating_sub(now);
@@ -366,6 +407,12 @@ impl Writer {
     /// A reader holding an old snapshot can keep a checkpoint from completing; the writer then
     /// does not wait for it (`checkpoint_busy` in the report) and retries on the next run.
     pub fn enforce_retention_at(&mut self, now_ns: i64) -> Result<RetentionReport> {
+        self.retain(now_ns, 0)
+    }
+
+    /// [`Writer::enforce_retention_at`], with the filesystem's room counted `need` bytes
+    /// short.
+    fn retain(&mut self, now_ns: i64, need: u64) -> Result<RetentionReport> {
         let mut report = RetentionReport {
             before: self.disk_usage()?,
             ..RetentionReport::default()
@@ -386,7 +433,10 @@ impl Writer {
         }
         let max_bytes = self.retention.max_bytes;
         let total = self.disk_usage()?.total();
-        if let Some(budget) = size_budget(max_bytes, total, self.room())
+        let room = self
+            .room()
+            .map(|room| room.saturating_sub(i64::try_from(need).unwrap_or(i64::MAX)));
+        if let Some(budget) = size_budget(max_bytes, total, room)
             && total > budget.bytes
         {
             self.enforce_size(budget.bytes, &mut report)?;
@@ -561,16 +611,93 @@ impl Writer {
     }
 }
 
-/// Inserts `events` as blocks of about [`BLOCK_BYTES`], the first event with `seq`
-/// `first_seq` and the others following one by one. The caller keeps `store_meta.last_seq`.
-/// Returns the bytes of the blocks.
+/// A batch of events encoded as the blocks it will be stored as, not yet written
+/// ([`Writer::encode`]).
+#[derive(Debug)]
+pub struct EncodedBatch<'a> {
+    events: &'a [StoredEvent],
+    blocks: Vec<EncodedBlock>,
+    /// The page size of the database it is for.
+    page_bytes: u64,
+}
+
+impl EncodedBatch<'_> {
+    /// What writing the whole batch takes on disk at most, in bytes: a WAL frame (a page and
+    /// its header) for every page its blocks' rows fill and every page its commit rewrites,
+    /// and as much again for the database, into which a checkpoint copies those pages while
+    /// the WAL file keeps its size.
+    pub fn cost(&self) -> u64 {
+        self.commit_cost()
+            + self
+                .blocks
+                .iter()
+                .map(|block| self.block_cost(block))
+                .sum::<u64>()
+    }
+
+    /// How many of its first blocks fit in `limit` bytes, with their commit.
+    fn fitting(&self, limit: u64) -> usize {
+        let mut cost = self.commit_cost();
+        self.blocks
+            .iter()
+            .take_while(|block| {
+                cost += self.block_cost(block);
+                cost <= limit
+            })
+            .count()
+    }
+
+    /// A page's cost: its WAL frame, then its copy in the database.
+    fn frame_bytes(&self) -> u64 {
+        2 * (self.page_bytes + WAL_FRAME_HEADER)
+    }
+
+    /// The pages every commit rewrites.
+    fn commit_cost(&self) -> u64 {
+        COMMIT_PAGES * self.frame_bytes()
+    }
+
+    /// The pages a block's row fills: in the table's leaf and, past what a leaf keeps of a
+    /// row, in overflow pages (each holds a page less 4 bytes).
+    fn block_cost(&self, block: &EncodedBlock) -> u64 {
+        let row = block.packed.len() as u64 + BLOCK_ROW_BYTES;
+        row.div_ceil(self.page_bytes - 4) * self.frame_bytes()
+    }
+}
+
+/// One block of an [`EncodedBatch`].
+#[derive(Debug)]
+pub(crate) struct EncodedBlock {
+    /// How many of the batch's events it holds, after the previous block's.
+    events: usize,
+    packed: Vec<u8>,
+}
+
+/// Encodes `events` as blocks of about [`BLOCK_BYTES`] (at least one event each).
+pub(crate) fn encode_blocks(events: &[StoredEvent], encoder: &mut Encoder) -> Vec<EncodedBlock> {
+    let mut blocks = Vec::new();
+    let mut rest = events;
+    while !rest.is_empty() {
+        let (len, _) = encoder.encode(rest, BLOCK_BYTES);
+        blocks.push(EncodedBlock {
+            events: len,
+            packed: encoder.pack().to_vec(),
+        });
+        rest = &rest[len..];
+    }
+    blocks
+}
+
+/// Inserts `blocks`, encoded from the first events of `events` ([`encode_blocks`]): the first
+/// event with `seq` `first_seq` and the others following one by one. The caller keeps
+/// `store_meta.last_seq`. Returns the events inserted and the bytes of their blocks.
 pub(crate) fn insert_blocks(
     conn: &Connection,
     first_seq: i64,
     events: &[StoredEvent],
-    encoder: &mut Encoder,
+    blocks: &[EncodedBlock],
     shape: BlockShape,
-) -> Result<u64> {
+) -> Result<(usize, u64)> {
     let mut insert = conn.prepare_cached(match shape {
         BlockShape::Current => {
             "INSERT INTO event_blocks (first_seq, last_seq, min_time_ns, max_time_ns, \
@@ -584,10 +711,8 @@ pub(crate) fn insert_blocks(
     let mut seq = first_seq;
     let mut rest = events;
     let mut bytes = 0;
-    while !rest.is_empty() {
-        let (len, _) = encoder.encode(rest, BLOCK_BYTES);
-        let encoded = encoder.pack();
-        let (block, after) = rest.split_at(len);
+    for encoded in blocks {
+        let (block, after) = rest.split_at(encoded.events);
         let times = block.iter().map(|e| e.time_ns);
         let (min_time, max_time) = (times.clone().min(), times.max());
         insert.execute(params![
@@ -596,13 +721,13 @@ pub(crate) fn insert_blocks(
             min_time,
             max_time,
             block::ProcessFilter::of(block).as_bytes(),
-            encoded,
+            encoded.packed,
         ])?;
-        bytes += encoded.len() as u64;
+        bytes += encoded.packed.len() as u64;
         seq += block.len() as i64;
         rest = after;
     }
-    Ok(bytes)
+    Ok((events.len() - rest.len(), bytes))
 }
 
 /// Which `event_blocks` [`insert_blocks`] writes into.

@@ -1269,3 +1269,52 @@ fn a_damaged_block_is_reported_and_the_others_still_read() {
         assert_eq!(seqs, want, "newest_first {newest_first}");
     }
 }
+
+/// A batch's cost is known before it is written, and bounds what it takes on disk: its frames
+/// in the WAL and their copies in the database once checkpointed (the WAL file keeps its
+/// size). Written within a limit, a batch keeps its first events, in order, and leaves out
+/// the rest whole.
+#[test]
+fn a_batch_within_a_limit_keeps_its_first_events_and_its_cost_bounds_its_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    let mut writer = store.writer().unwrap();
+    writer.insert_batch(&events(0..1)).unwrap();
+    writer.compact().unwrap();
+    let before = writer.disk_usage().unwrap();
+    let batch = events(1..2001);
+    let encoded = writer.encode(&batch);
+    let cost = encoded.cost();
+    let limit = cost / 2;
+    let inserted = writer.insert_encoded(&encoded, Some(limit)).unwrap();
+    assert!(
+        inserted > 800 && inserted < 1000,
+        "{inserted} of 2000 events in half the cost"
+    );
+    drop(encoded);
+    let checkpoint = rusqlite::Connection::open(store.path()).unwrap();
+    let busy: i64 = checkpoint
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(busy, 0);
+    let after = writer.disk_usage().unwrap();
+    assert!(after.wal_bytes > 0, "the WAL keeps its size: {after:?}");
+    let taken = after.total() - before.total();
+    assert!(taken <= limit, "{taken} bytes taken, {limit} allowed");
+    assert!(
+        taken * 3 / 2 >= limit,
+        "the cost is near what is taken: {taken} bytes, {limit} allowed"
+    );
+    let reader = Store::reader(dir.path()).unwrap();
+    let rows = all(&reader, &EventFilter::default());
+    assert_eq!(rows.len(), inserted + 1);
+    for (row, expected) in rows[1..].iter().zip(&batch) {
+        assert_eq!(row.event.time_ns, expected.time_ns);
+    }
+    assert_eq!(writer.last_seq().unwrap(), Some(inserted as i64 + 1));
+    // No room at all: nothing goes in, nothing is said to.
+    let rest = writer.encode(&batch[inserted..]);
+    assert_eq!(writer.insert_encoded(&rest, Some(0)).unwrap(), 0);
+    assert_eq!(writer.insert_encoded(&rest, None).unwrap(), 2000 - inserted);
+    assert_eq!(writer.last_seq().unwrap(), Some(2001));
+}
