@@ -274,7 +274,7 @@ fn checkpoint_when_written(
     notes: &Receiver<Note>,
     counters: &WriterCounters,
 ) {
-    let every = wal_budget(&store.retention()) / 2;
+    let every = wal_budget(&store.retention(), store.dir()) / 2;
     let mut pending = 0u64;
     let run = |conn: &Connection, mode: &str| {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {

@@ -175,15 +175,27 @@ pub(crate) fn open_write_connection(path: &Path, retention: &Retention) -> Resul
     Ok(conn)
 }
 
-/// The WAL's size budget: an eighth of `max_bytes`, 1–64 MiB (64 MiB without a budget). A
-/// larger WAL means fewer checkpoints (each one syncs).
-pub(crate) fn wal_budget(retention: &Retention) -> u64 {
+/// The WAL's size budget for a store in `dir`: an eighth of `max_bytes` (64 MiB without a
+/// limit), and no more than a sixteenth of its filesystem; 1–64 MiB. A larger WAL means fewer
+/// checkpoints (each one syncs). On a small filesystem, a WAL holding most of the store would
+/// halve what the store may keep (its frames count twice until copied, [`Writer::room`]),
+/// and leave a full disk's retention no room to copy it.
+pub(crate) fn wal_budget(retention: &Retention, dir: &Path) -> u64 {
+    let filesystem = FilesystemSpace::of(dir).ok().map(|space| space.size);
+    wal_budget_of(retention.max_bytes, filesystem)
+}
+
+/// [`wal_budget`] for a store limited to `max_bytes` (0: no limit) on a filesystem of
+/// `filesystem_bytes` (`None`: unknown).
+fn wal_budget_of(max_bytes: u64, filesystem_bytes: Option<u64>) -> u64 {
     const MIB: u64 = 1 << 20;
-    if retention.max_bytes == 0 {
+    let by_size = if max_bytes == 0 {
         64 * MIB
     } else {
-        (retention.max_bytes / 8).clamp(MIB, 64 * MIB)
-    }
+        max_bytes / 8
+    };
+    let by_filesystem = filesystem_bytes.map_or(u64::MAX, |bytes| bytes / 16);
+    by_size.min(by_filesystem).clamp(MIB, 64 * MIB)
 }
 
 /// Sizes the WAL from the size budget ([`wal_budget`]): truncated back to it after a
@@ -191,7 +203,11 @@ pub(crate) fn wal_budget(retention: &Retention) -> u64 {
 /// false), checkpointed by this connection's commits when it holds that much
 /// (`wal_autocheckpoint`).
 fn apply_wal_budget(conn: &Connection, retention: &Retention, autocheckpoint: bool) -> Result<()> {
-    let budget = wal_budget(retention);
+    let dir = conn
+        .path()
+        .and_then(|path| Path::new(path).parent())
+        .unwrap_or(Path::new("."));
+    let budget = wal_budget(retention, dir);
     let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))? as u64;
     conn.pragma_update(None, "journal_size_limit", budget as i64)?;
     let pages = if autocheckpoint {
@@ -763,6 +779,22 @@ mod tests {
             bytes,
             for_free_space,
         })
+    }
+
+    #[test]
+    fn the_wal_budget_is_an_eighth_of_the_size_limit_and_a_sixteenth_of_the_filesystem() {
+        const GIB: u64 = 1 << 30;
+        // No limit, a large disk: 64 MiB.
+        assert_eq!(wal_budget_of(0, Some(500 * GIB)), 64 * MIB);
+        assert_eq!(wal_budget_of(0, None), 64 * MIB);
+        // A limit of 80 MiB: 10 MiB.
+        assert_eq!(wal_budget_of(80 * MIB, Some(500 * GIB)), 10 * MIB);
+        // A 32 MiB filesystem: 2 MiB, whatever the limit.
+        assert_eq!(wal_budget_of(0, Some(32 * MIB)), 2 * MIB);
+        assert_eq!(wal_budget_of(80 * MIB, Some(32 * MIB)), 2 * MIB);
+        // Never under 1 MiB, nor over 64.
+        assert_eq!(wal_budget_of(0, Some(4 * MIB)), MIB);
+        assert_eq!(wal_budget_of(8 * GIB, None), 64 * MIB);
     }
 
     #[test]
