@@ -157,8 +157,16 @@ pub struct HandshakeFacts {
     /// `tcpi_state` (`TCP_ESTABLISHED` = 1, `TCP_SYN_SENT` = 2, `TCP_CLOSE` = 7, ...).
     pub state: u8,
     /// `tcpi_bytes_acked`: at least 1 once the peer acknowledged the SYN, that is once the
-    /// handshake succeeded, whatever happened to the connection since (Linux 4.1+).
+    /// handshake succeeded, whatever happened to the connection since (Linux 4.1+). The SYN
+    /// and a FIN count 1 each, as data does byte for byte.
     pub bytes_acked: Option<u64>,
+    /// `tcpi_bytes_received`: what came from the peer since its SYN (a FIN counts 1; Linux
+    /// 4.1+).
+    pub bytes_received: Option<u64>,
+    /// `tcpi_last_ack_recv`: how long ago the last acknowledgement came, in ms (in jiffies,
+    /// 1–10 ms apart by the kernel's `HZ`). When nothing was sent or received past the
+    /// handshake, that acknowledgement was the SYN-ACK: the handshake's end.
+    pub last_ack_ms: u32,
     /// `getsockname`.
     pub local: Option<SockAddr>,
     /// `getpeername` (`None` unless connected now).
@@ -192,11 +200,16 @@ impl Borrowed {
         if rc < 0 {
             return Err(errno_error());
         }
+        let filled = |end: usize| len as usize >= end;
         let acked_end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + size_of::<u64>();
+        let received_end =
+            std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received) + size_of::<u64>();
         Ok(HandshakeFacts {
             inode: stat.st_ino,
             state: info.tcpi_state,
-            bytes_acked: (len as usize >= acked_end).then_some(info.tcpi_bytes_acked),
+            bytes_acked: filled(acked_end).then_some(info.tcpi_bytes_acked),
+            bytes_received: filled(received_end).then_some(info.tcpi_bytes_received),
+            last_ack_ms: info.tcpi_last_ack_recv,
             local: name_of(raw, libc::getsockname),
             remote: name_of(raw, libc::getpeername),
         })
@@ -331,6 +344,33 @@ mod tests {
             );
             std::os::fd::OwnedFd::from_raw_fd(fd)
         }
+    }
+
+    #[test]
+    fn an_established_handshakes_last_acknowledgement_dates_its_end() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let socket = connect_nonblocking(port);
+        let established = look_until(socket.as_raw_fd(), |f| f.state != TCP_SYN_SENT);
+        assert_eq!(established.state, 1, "{established:?}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Nothing sent or received since: the last acknowledgement is the SYN-ACK's.
+        let later = tcp_handshake(std::process::id(), socket.as_raw_fd()).unwrap();
+        assert_eq!(
+            (later.bytes_acked, later.bytes_received),
+            (Some(1), Some(0)),
+            "{later:?}"
+        );
+        assert!(
+            (250..5_000).contains(&later.last_ack_ms),
+            "the SYN-ACK came {} ms ago, 300 expected",
+            later.last_ack_ms
+        );
+        // Something received: the last acknowledgement may be another's.
+        let (mut accepted, _) = listener.accept().unwrap();
+        std::io::Write::write_all(&mut accepted, b"x").unwrap();
+        let data = look_until(socket.as_raw_fd(), |f| f.bytes_received > Some(0));
+        assert_eq!(data.bytes_received, Some(1), "{data:?}");
     }
 
     /// Waits for a look at `fd` that `done` accepts, for at most 5 s.

@@ -1944,6 +1944,17 @@ fn non_blocking_connects_are_followed_to_their_end_with_audit() {
         "this end: {late_result}"
     );
     assert_eq!(late_result["source"]["ip"], "127.0.0.1", "{late_result}");
+    // Timed at the handshake's end (its SYN-ACK, as the socket dates it: to the kernel's
+    // tick), not at the look that found it ended, up to a second later.
+    let ended_ns = report["late_ended_ns"].as_i64().expect("late_ended_ns");
+    let result_ns = late_result["@timestamp"]
+        .as_str()
+        .and_then(warden_core::parse_rfc3339_ns)
+        .expect("@timestamp");
+    assert!(
+        (result_ns - ended_ns).abs() < 30_000_000,
+        "the result at {result_ns}, the handshake's end at {ended_ns}"
+    );
     for (connect, result) in [
         (late_connect, late_result),
         (

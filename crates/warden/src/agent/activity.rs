@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, Source};
 use warden_sources::audit::net::{
@@ -186,10 +187,15 @@ fn look_of(facts: Option<&HandshakeFacts>, remote: Option<&SocketAddress>) -> Lo
                 .local
                 .as_ref()
                 .filter(|local| established && local.port().is_some_and(|port| port != 0));
+            // Only the SYN acknowledged and nothing received: the last acknowledgement was
+            // the SYN-ACK, which ended the handshake.
+            let quiet = facts.bytes_acked == Some(1) && facts.bytes_received == Some(0);
             Look::Ended {
                 inode: facts.inode,
                 established,
                 local: local.map(socket_address),
+                ago: (established && quiet)
+                    .then(|| Duration::from_millis(u64::from(facts.last_ack_ms))),
             }
         }
     }
@@ -762,6 +768,8 @@ mod tests {
             inode: 9,
             state,
             bytes_acked: Some(acked),
+            bytes_received: Some(0),
+            last_ack_ms: 30,
             local: Some(mine.clone()),
             remote,
         };
@@ -770,18 +778,34 @@ mod tests {
             look(facts(socket_probe::TCP_SYN_SENT, 0, None)),
             Look::UnderWay { inode: 9 }
         );
+        // Nothing sent or received past the SYN: the SYN-ACK, 30 ms ago, ended it.
         let established = Look::Ended {
             inode: 9,
             established: true,
             local: Some(socket_address(&mine)),
+            ago: Some(Duration::from_millis(30)),
         };
         assert_eq!(look(facts(1, 1, Some(peer.clone()))), established);
         // Closed again since (no peer now): the acknowledged SYN still tells.
         assert_eq!(look(facts(7, 1, None)), established);
+        // Data sent, or received: the last acknowledgement may be another's. Undated.
+        let undated = Look::Ended {
+            inode: 9,
+            established: true,
+            local: Some(socket_address(&mine)),
+            ago: None,
+        };
+        assert_eq!(look(facts(1, 5, Some(peer.clone()))), undated);
+        let received = HandshakeFacts {
+            bytes_received: Some(1),
+            ..facts(1, 1, Some(peer.clone()))
+        };
+        assert_eq!(look(received), undated);
         let failed = Look::Ended {
             inode: 9,
             established: false,
             local: None,
+            ago: None,
         };
         assert_eq!(look(facts(7, 0, None)), failed);
         let elsewhere = SockAddr::Inet {

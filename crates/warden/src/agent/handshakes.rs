@@ -13,7 +13,9 @@
 //! socket that never had its SYN acknowledged is a failed one (refused, timed out,
 //! unreachable: which, the look cannot tell without taking the process's own error, so the
 //! result names no errno). A descriptor closed or naming another socket before the end was
-//! seen leaves the end unknown: counted, not guessed.
+//! seen leaves the end unknown: counted, not guessed. An established handshake that sent and
+//! received nothing since is timed at its SYN-ACK (`tcpi_last_ack_recv`, to the kernel's tick);
+//! any other result at the look that found it ended.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -50,6 +52,8 @@ pub struct Follow {
     pub inode: Option<u64>,
     /// The connect's event, which its result repeats (process, ends, descriptor).
     pub connect: NetworkEvent,
+    /// Its time (UTC ns): its result's is never earlier.
+    connect_time_ns: i64,
     since: Instant,
     next: Instant,
     looks: usize,
@@ -57,14 +61,15 @@ pub struct Follow {
 }
 
 impl Follow {
-    /// A connect of `pid` on `fd` that returned `EINPROGRESS`, followed from `now` (its first
-    /// look).
-    pub fn new(pid: u32, fd: i32, connect: NetworkEvent, now: Instant) -> Follow {
+    /// A connect of `pid` on `fd` at `time_ns` (UTC ns) that returned `EINPROGRESS`,
+    /// followed from `now` (its first look).
+    pub fn new(pid: u32, fd: i32, connect: NetworkEvent, time_ns: i64, now: Instant) -> Follow {
         Follow {
             pid,
             fd,
             inode: None,
             connect,
+            connect_time_ns: time_ns,
             since: now,
             next: now,
             looks: 0,
@@ -78,11 +83,13 @@ impl Follow {
 pub enum Look {
     /// The socket, its handshake under way.
     UnderWay { inode: u64 },
-    /// The socket, its handshake ended; `local` is its end when it has one.
+    /// The socket, its handshake ended; `local` is its end when it has one; `ago`, how long
+    /// before the look it ended, when the socket tells (see `activity::look_of`).
     Ended {
         inode: u64,
         established: bool,
         local: Option<SocketAddress>,
+        ago: Option<Duration>,
     },
     /// Not the socket: the process or its descriptor is gone, or the number names another
     /// socket (or a non-TCP one) now.
@@ -204,8 +211,9 @@ impl Handshakes {
         taken
     }
 
-    /// What a look means for `follow`: its result (with the look's time), another look later
-    /// (the follow kept), or an end that will not be known.
+    /// What a look means for `follow`: its result, another look later (the follow kept), or
+    /// an end that will not be known; and its time. A result's is its handshake's end when the
+    /// look could date it (never before its connect), else the look's.
     pub fn settle(&mut self, mut follow: Follow, seen: Seen) -> (Settled, i64) {
         let Seen { look, at, time_ns } = seen;
         let inode = match &look {
@@ -227,13 +235,15 @@ impl Handshakes {
                 inode,
                 established,
                 local,
+                ago,
             } => {
                 self.claim(follow.pid, inode);
-                Settled::Result(Box::new(connect_result(
-                    &follow.connect,
-                    established,
-                    local,
-                )))
+                let result = connect_result(&follow.connect, established, local);
+                let ended_ns = ago.map_or(time_ns, |ago| {
+                    let ago = i64::try_from(ago.as_nanos()).unwrap_or(i64::MAX);
+                    time_ns.saturating_sub(ago).max(follow.connect_time_ns)
+                });
+                return (Settled::Result(Box::new(result)), ended_ns);
             }
             Look::UnderWay { .. } if at.duration_since(follow.since) >= GIVE_UP_AFTER => {
                 Settled::Unknown("network/handshake_followed_too_long")
@@ -335,7 +345,7 @@ mod tests {
     fn an_established_handshake_becomes_a_connect_result_with_this_end() {
         let t0 = Instant::now();
         let mut h = Handshakes::default();
-        assert_eq!(h.follow(Follow::new(42, 5, connect(), t0), None).0, None);
+        assert_eq!(h.follow(Follow::new(42, 5, connect(), 0, t0), None).0, None);
         let mut due = h.take_due(t0, usize::MAX);
         assert_eq!(due.len(), 1);
         let first = h
@@ -350,6 +360,7 @@ mod tests {
             inode: 7,
             established: true,
             local: local(),
+            ago: None,
         };
         let Settled::Result(result) = h.settle(follow, seen(ended, at)).0 else {
             panic!("no result");
@@ -368,14 +379,41 @@ mod tests {
     }
 
     #[test]
+    fn a_result_is_timed_at_its_handshakes_end_when_the_look_dates_it() {
+        let t0 = Instant::now();
+        let mut h = Handshakes::default();
+        let look = |ago: Option<u64>, time_ns| Seen {
+            look: Look::Ended {
+                inode: 7,
+                established: true,
+                local: local(),
+                ago: ago.map(Duration::from_millis),
+            },
+            at: t0,
+            time_ns,
+        };
+        const MS: i64 = 1_000_000;
+        // Connected at 1,000 ms, looked at 1,500: ended 300 ms before the look.
+        let follow = Follow::new(42, 5, connect(), 1_000 * MS, t0);
+        assert_eq!(h.settle(follow, look(Some(300), 1_500 * MS)).1, 1_200 * MS);
+        // Undated: the look's time.
+        let follow = Follow::new(43, 5, connect(), 1_000 * MS, t0);
+        assert_eq!(h.settle(follow, look(None, 1_500 * MS)).1, 1_500 * MS);
+        // Never before its connect (the kernel's clock ticks and audit's stamp round apart).
+        let follow = Follow::new(44, 5, connect(), 1_000 * MS, t0);
+        assert_eq!(h.settle(follow, look(Some(900), 1_500 * MS)).1, 1_000 * MS);
+    }
+
+    #[test]
     fn a_failed_handshake_names_no_errno() {
         let t0 = Instant::now();
         let mut h = Handshakes::default();
-        let follow = Follow::new(42, 5, connect(), t0);
+        let follow = Follow::new(42, 5, connect(), 0, t0);
         let failed = Look::Ended {
             inode: 7,
             established: false,
             local: None,
+            ago: None,
         };
         let Settled::Result(result) = h.settle(follow, seen(failed, t0)).0 else {
             panic!("no result");
@@ -388,7 +426,7 @@ mod tests {
     fn another_socket_under_the_number_or_none_leaves_the_end_unknown() {
         let t0 = Instant::now();
         let mut h = Handshakes::default();
-        assert_eq!(h.follow(Follow::new(42, 5, connect(), t0), None).0, None);
+        assert_eq!(h.follow(Follow::new(42, 5, connect(), 0, t0), None).0, None);
         let follow = h.take_due(t0, usize::MAX).remove(0);
         assert_eq!(
             h.settle(follow, seen(Look::UnderWay { inode: 7 }, t0)).0,
@@ -400,12 +438,13 @@ mod tests {
             inode: 8,
             established: true,
             local: local(),
+            ago: None,
         };
         assert_eq!(
             h.settle(follow, seen(replaced, at)).0,
             Settled::Unknown("network/handshake_end_unseen")
         );
-        let follow = Follow::new(42, 5, connect(), t0);
+        let follow = Follow::new(42, 5, connect(), 0, t0);
         assert_eq!(
             h.settle(follow, seen(Look::Gone, t0)).0,
             Settled::Unknown("network/handshake_end_unseen")
@@ -416,7 +455,7 @@ mod tests {
     fn looks_slow_down_to_one_a_second_and_stop_when_the_kernel_would_have() {
         let t0 = Instant::now();
         let mut h = Handshakes::default();
-        assert_eq!(h.follow(Follow::new(42, 5, connect(), t0), None).0, None);
+        assert_eq!(h.follow(Follow::new(42, 5, connect(), 0, t0), None).0, None);
         let mut now = t0;
         let mut waits = Vec::new();
         loop {
@@ -447,12 +486,12 @@ mod tests {
         for i in 0..MAX_FOLLOWED {
             let at = t0 + Duration::from_millis((MAX_FOLLOWED - i) as u64);
             assert_eq!(
-                h.follow(Follow::new(i as u32, 5, connect(), at), None).0,
+                h.follow(Follow::new(i as u32, 5, connect(), 0, at), None).0,
                 None
             );
         }
         assert_eq!(
-            h.follow(Follow::new(MAX_FOLLOWED as u32, 5, connect(), t0), None)
+            h.follow(Follow::new(MAX_FOLLOWED as u32, 5, connect(), 0, t0), None)
                 .0,
             Some("network/handshakes_too_many")
         );
@@ -474,16 +513,16 @@ mod tests {
     fn a_newer_connect_on_the_same_descriptor_supersedes_the_older() {
         let t0 = Instant::now();
         let mut h = Handshakes::default();
-        assert_eq!(h.follow(Follow::new(42, 5, connect(), t0), None).0, None);
+        assert_eq!(h.follow(Follow::new(42, 5, connect(), 0, t0), None).0, None);
         assert_eq!(
-            h.follow(Follow::new(43, 5, connect(), t0), None).0,
+            h.follow(Follow::new(43, 5, connect(), 0, t0), None).0,
             None,
             "another process"
         );
         let mut newer = connect();
         newer.remote = local();
         assert_eq!(
-            h.follow(Follow::new(42, 5, newer.clone(), t0), None).0,
+            h.follow(Follow::new(42, 5, newer.clone(), 0, t0), None).0,
             Some("network/handshake_end_unseen"),
             "the older connect's socket is gone: its number was used again"
         );
@@ -502,21 +541,22 @@ mod tests {
             inode: 7,
             established: true,
             local: local(),
+            ago: None,
         };
-        let first = Follow::new(42, 5, connect(), t0);
+        let first = Follow::new(42, 5, connect(), 0, t0);
         assert!(matches!(
             h.settle(first, seen(ended(), t0)).0,
             Settled::Result(_)
         ));
         // A connect on another descriptor looked at late, when its number named the socket
         // already recorded (a dup, or the number reused): not its end.
-        let late = Follow::new(42, 6, connect(), t0);
+        let late = Follow::new(42, 6, connect(), 0, t0);
         assert_eq!(
             h.settle(late, seen(ended(), t0)).0,
             Settled::Unknown("network/handshake_end_unseen")
         );
         // Another process's socket of the same inode number is its own.
-        let other = Follow::new(43, 5, connect(), t0);
+        let other = Follow::new(43, 5, connect(), 0, t0);
         assert!(matches!(
             h.settle(other, seen(ended(), t0)).0,
             Settled::Result(_)

@@ -1485,7 +1485,9 @@ impl Agent {
                 let follow = seen
                     .as_ref()
                     .zip(event.fd.and_then(|fd| i32::try_from(fd).ok()))
-                    .map(|(seen, fd)| Follow::new(net.subject.pid, fd, event.clone(), seen.at));
+                    .map(|(seen, fd)| {
+                        Follow::new(net.subject.pid, fd, event.clone(), time_ns, seen.at)
+                    });
                 self.emit(EventKind::Network(event), time_ns);
                 if let Some(follow) = follow {
                     let (reason, settled) = self.handshakes.follow(follow, seen);
@@ -1516,8 +1518,8 @@ impl Agent {
     }
 
     /// Looks again at the sockets of the followed connects that are due, as many as the store's
-    /// queue has room for, and records the handshakes that ended, at the time of the look:
-    /// when they are known to have.
+    /// queue has room for, and records the handshakes that ended: at their end when the
+    /// socket dates it, else at the look, when they were known to have.
     fn follow_handshakes(&mut self) {
         let now = Instant::now();
         for follow in self.handshakes.take_due(now, self.store_room()) {
