@@ -33,7 +33,7 @@ use std::time::Duration;
 pub use block::{BodyView, EventView};
 pub use event::{Body, StoredEvent, StoredEventRow};
 pub use reader::{EventFilter, Reader};
-pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
+pub use reserve::{RESERVE_BYTES, RESERVE_FILE, RESERVE_SHARE};
 pub use schema::SCHEMA_VERSION;
 pub use space::{FilesystemSpace, KeepFree};
 pub use thread::{

@@ -6,7 +6,7 @@
 //! needs, and the space it frees goes back to the host.
 //!
 //! The reserve is taken only out of the store's own share (the room beyond `keep_free`), never
-//! the host's, and taken again once that room allows. It is allocated (`posix_fallocate`), not
+//! the host's, and taken again once that room allows. It counts in the store's size limit. It is allocated (`posix_fallocate`), not
 //! a sparse file: its blocks are really held.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +16,11 @@ pub const RESERVE_FILE: &str = "events.db.reserve";
 
 /// Its size: room for a deletion and one vacuum step (128 pages of 8 KiB) in the WAL, twice.
 pub const RESERVE_BYTES: u64 = 2 << 20;
+
+/// A store limited (`max_size`) to less than this many times [`RESERVE_BYTES`] holds no
+/// reserve: it would take more than an eighth of what the store may keep. A larger one counts
+/// its reserve in the limit.
+pub const RESERVE_SHARE: u64 = 8;
 
 /// The reserve of a store in one directory.
 #[derive(Debug)]

@@ -386,11 +386,8 @@ fn run(mut sink: Sink, receiver: &Receiver<StoredEvent>, options: WriterOptions)
         let max_bytes = sink.writer.retention().max_bytes;
         if max_bytes > 0 && since_size_check >= max_bytes / 16 {
             since_size_check = 0;
-            if sink
-                .writer
-                .disk_usage()
-                .is_ok_and(|u| u.total() > max_bytes)
-            {
+            let limit = sink.writer.size_limit();
+            if sink.writer.disk_usage().is_ok_and(|u| u.total() > limit) {
                 sink.retention();
             }
         }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
 use crate::block::{self, Encoder};
 use crate::clock::{self, Anchor};
-use crate::reserve::Reserve;
+use crate::reserve::{RESERVE_BYTES, RESERVE_SHARE, Reserve};
 use crate::{BUSY_TIMEOUT, FilesystemSpace, Result, Retention, StoreError, StoredEvent};
 
 /// Blocks deleted per transaction by retention, so one run never holds the write lock (nor
@@ -399,9 +399,25 @@ impl Writer {
     }
 
     /// Takes the store's reserve (see `reserve.rs`) unless it is held, when the room beyond
-    /// `keep_free` has it to spare. Returns whether it is held.
+    /// `keep_free` has it to spare and the size limit is at least [`RESERVE_SHARE`] times the
+    /// reserve. Returns whether it is held.
     pub fn keep_reserve(&self) -> bool {
+        let max_bytes = self.retention.max_bytes;
+        if max_bytes > 0 && max_bytes < RESERVE_SHARE * RESERVE_BYTES {
+            return false;
+        }
         self.reserve.is_held() || self.reserve.take(self.room())
+    }
+
+    /// What the database and its WAL may take (0: no limit): `max_bytes`, less the reserve
+    /// when it is held, so that the store's whole footprint keeps to the limit. A `stat`.
+    pub fn size_limit(&self) -> u64 {
+        let max_bytes = self.retention.max_bytes;
+        if max_bytes > 0 && self.reserve.is_held() {
+            max_bytes.saturating_sub(RESERVE_BYTES).max(1)
+        } else {
+            max_bytes
+        }
     }
 
     /// Gives the reserve back now. Returns whether one was held.
@@ -447,7 +463,7 @@ impl Writer {
                 report.checkpoint_busy = self.compact()?;
             }
         }
-        let max_bytes = self.retention.max_bytes;
+        let max_bytes = self.size_limit();
         let total = self.disk_usage()?.total();
         let room = self
             .room()

@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use warden_store::{
-    Body, DiskUsage, EventFilter, KeepFree, Reader, Retention, SCHEMA_VERSION, Store, StoredEvent,
-    StoredEventRow, WriterOptions, WriterStats, attach_read_only, spawn_writer, spawn_writer_with,
+    Body, DiskUsage, EventFilter, KeepFree, RESERVE_BYTES, RESERVE_FILE, RESERVE_SHARE, Reader,
+    Retention, SCHEMA_VERSION, Store, StoredEvent, StoredEventRow, WriterOptions, WriterStats,
+    attach_read_only, spawn_writer, spawn_writer_with,
 };
 
 const HOUR_NS: i64 = 3_600_000_000_000;
@@ -1317,4 +1318,39 @@ fn a_batch_within_a_limit_keeps_its_first_events_and_its_cost_bounds_its_bytes()
     assert_eq!(writer.insert_encoded(&rest, Some(0)).unwrap(), 0);
     assert_eq!(writer.insert_encoded(&rest, None).unwrap(), 2000 - inserted);
     assert_eq!(writer.last_seq().unwrap(), Some(2001));
+}
+
+/// The reserve beside the database counts in the size limit: with it held, a store of 32 MiB
+/// whose database and WAL take 31 MiB is over its limit, and retention brings the three under
+/// it. A store limited to less than 16 MiB holds no reserve.
+#[test]
+fn the_reserve_counts_in_the_size_limit() {
+    const MIB: u64 = 1 << 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = size_limited(dir.path(), 32 * MIB);
+    let mut writer = store.writer().unwrap();
+    assert!(writer.keep_reserve(), "room for the reserve");
+    let reserve = dir.path().join(RESERVE_FILE);
+    assert_eq!(std::fs::metadata(&reserve).unwrap().len(), RESERVE_BYTES);
+    assert_eq!(writer.size_limit(), 32 * MIB - RESERVE_BYTES);
+    // Each batch checkpointed at once: the total grows by a batch (~0.3 MiB) at a time.
+    let mut next = 0;
+    while writer.disk_usage().unwrap().total() < 31 * MIB {
+        writer.insert_batch(&events(next..next + 500)).unwrap();
+        writer.compact().unwrap();
+        next += 500;
+    }
+    assert!(writer.disk_usage().unwrap().total() < 32 * MIB);
+    let report = writer.enforce_retention().unwrap();
+    assert!(report.deleted_by_size > 0, "{report:?}");
+    assert!(!report.over_limit, "{report:?}");
+    let footprint = report.after.total() + std::fs::metadata(&reserve).unwrap().len();
+    assert!(footprint <= 32 * MIB, "{footprint} bytes: {report:?}");
+
+    let small = tempfile::tempdir().expect("tempdir");
+    let store = size_limited(small.path(), RESERVE_SHARE * RESERVE_BYTES - 1);
+    let writer = store.writer().unwrap();
+    assert!(!writer.keep_reserve());
+    assert!(!small.path().join(RESERVE_FILE).exists());
+    assert_eq!(writer.size_limit(), RESERVE_SHARE * RESERVE_BYTES - 1);
 }
