@@ -346,13 +346,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_established_handshakes_last_acknowledgement_dates_its_end() {
+    /// A loopback listener, its port, and a non-blocking connect to it once its handshake
+    /// ended (established: checked).
+    fn established_handshake() -> (TcpListener, u16, std::os::fd::OwnedFd, HandshakeFacts) {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let socket = connect_nonblocking(port);
-        let established = look_until(socket.as_raw_fd(), |f| f.state != TCP_SYN_SENT);
-        assert_eq!(established.state, 1, "{established:?}");
+        let facts = look_until(socket.as_raw_fd(), |f| f.state != TCP_SYN_SENT);
+        assert_eq!(facts.state, 1, "{facts:?}");
+        (listener, port, socket, facts)
+    }
+
+    #[test]
+    fn an_established_handshakes_last_acknowledgement_dates_its_end() {
+        let (listener, _, socket, _) = established_handshake();
         std::thread::sleep(std::time::Duration::from_millis(300));
         // Nothing sent or received since: the last acknowledgement is the SYN-ACK's.
         let later = tcp_handshake(std::process::id(), socket.as_raw_fd()).unwrap();
@@ -388,11 +395,7 @@ mod tests {
     #[test]
     fn a_handshake_is_seen_under_way_established_or_refused_without_taking_its_error() {
         // Established: the SYN acknowledged, and still so once the peer closed.
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let done = connect_nonblocking(port);
-        let facts = look_until(done.as_raw_fd(), |f| f.state != TCP_SYN_SENT);
-        assert_eq!(facts.state, 1, "{facts:?}");
+        let (listener, port, done, facts) = established_handshake();
         assert!(facts.bytes_acked >= Some(1), "{facts:?}");
         assert_eq!(facts.remote.as_ref().and_then(SockAddr::port), Some(port));
         let (accepted, _) = listener.accept().unwrap();
