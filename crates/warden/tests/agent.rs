@@ -1945,14 +1945,15 @@ fn non_blocking_connects_are_followed_to_their_end_with_audit() {
     );
     assert_eq!(late_result["source"]["ip"], "127.0.0.1", "{late_result}");
     // Timed at the handshake's end (its SYN-ACK, as the socket dates it: to the kernel's
-    // tick), not at the look that found it ended, up to a second later.
+    // tick), not at the look that found it ended: the SYN is retransmitted 1 s in, the looks
+    // come at 10, 60, 260 and 860 ms, then 1.86 s. 100 ms allows for the actor's wake-up.
     let ended_ns = report["late_ended_ns"].as_i64().expect("late_ended_ns");
     let result_ns = late_result["@timestamp"]
         .as_str()
         .and_then(warden_core::parse_rfc3339_ns)
         .expect("@timestamp");
     assert!(
-        (result_ns - ended_ns).abs() < 30_000_000,
+        (result_ns - ended_ns).abs() < 100_000_000,
         "the result at {result_ns}, the handshake's end at {ended_ns}"
     );
     for (connect, result) in [
