@@ -513,18 +513,19 @@ impl Sink {
     fn room_for(&mut self, need: u64) -> Option<u64> {
         let need_signed = i64::try_from(need).unwrap_or(i64::MAX);
         let short = |room: Option<i64>| room.is_some_and(|room| room < need_signed);
-        if short(self.writer.room())
+        // Asked once, and once more only after retention ran: each ask is three syscalls.
+        let mut room = self.writer.room();
+        if short(room)
             && self
                 .relief
                 .last
                 .is_none_or(|at| at.elapsed() >= CHECK_INTERVAL)
         {
             self.retention_for(need);
-            self.relief.last = short(self.writer.room()).then(Instant::now);
+            room = self.writer.room();
+            self.relief.last = short(room).then(Instant::now);
         }
-        self.writer
-            .room()
-            .map(|room| u64::try_from(room).unwrap_or(0))
+        room.map(|room| u64::try_from(room).unwrap_or(0))
     }
 
     /// Opens a new database in the store's place, because the one written to is gone (its
