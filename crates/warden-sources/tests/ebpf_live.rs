@@ -589,6 +589,66 @@ fn files_in(records: &[Record], dir: &std::path::Path) -> Vec<FileRecord> {
         .collect()
 }
 
+/// Beside fanotify the link, symlink and truncate programs run alone: those calls are
+/// reported (with their results), and no other file activity is.
+#[test]
+fn links_and_truncates_are_reported_without_the_rest_of_file_activity() {
+    use std::os::fd::AsRawFd;
+    let _one = serialize();
+    let config = EbpfConfig {
+        links_and_truncates: true,
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.links_and_truncates(), Some(Ok(())));
+    assert_eq!(src.files(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(dir.path()).unwrap();
+    let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    let path = |p: &std::path::Path| p.as_os_str().as_bytes().to_vec();
+    std::fs::write(&a, b"one").unwrap();
+    std::fs::hard_link(&a, &b).unwrap();
+    std::os::unix::fs::symlink("a", &c).unwrap();
+    let refused = std::fs::hard_link(&a, &b).unwrap_err();
+    assert_eq!(refused.raw_os_error(), Some(libc::EEXIST));
+    let b_name = std::ffi::CString::new(path(&b)).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::truncate(b_name.as_ptr(), 1) }, 0);
+    // Before the last reported call, so that they would be seen if they were reported.
+    std::fs::remove_file(&c).unwrap();
+    std::fs::rename(&b, dir.join("d")).unwrap();
+    let open = std::fs::OpenOptions::new().write(true).open(&a).unwrap();
+    // SAFETY: a valid open descriptor.
+    assert_eq!(unsafe { libc::ftruncate(open.as_raw_fd(), 0) }, 0);
+    drop(open);
+    let records = collect(&rx, |seen| files_in(seen, &dir).len() >= 5);
+    let files = files_in(&records, &dir);
+    let me = std::process::id();
+    let seen: Vec<(FileOp, Vec<u8>, i32)> = files
+        .iter()
+        .map(|f| {
+            assert_eq!(f.pid, me, "{f:?}");
+            (f.op, f.path.clone(), f.ret)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (FileOp::Link, path(&b), 0),
+            (FileOp::Symlink, path(&c), 0),
+            (FileOp::Link, path(&b), -libc::EEXIST),
+            (FileOp::Truncate, path(&b), 0),
+            (FileOp::Truncate, path(&a), 0),
+        ],
+        "the write, the unlink and the rename are not reported: {files:?}"
+    );
+    assert_eq!(files[0].other.as_deref(), Some(a.as_os_str().as_bytes()));
+    assert_eq!(files[1].other.as_deref(), Some(&b"a"[..]));
+    assert_eq!(files[4].call, Some("ftruncate"));
+}
+
 #[test]
 fn file_activity_is_reported_with_paths_identity_and_results() {
     use std::io::{Read as _, Write as _};

@@ -13,6 +13,9 @@
 //!                                  # each batch's handshakes waited for, held HOLD_MS (200),
 //!                                  # closed; reports the local ports
 //! actor file-storm DIR COUNT
+//! actor link-storm DIR COUNT       # COUNT x link, truncate(2), unlink of the link, beside one
+//!                                  # file made first (what fanotify alone calls creations and
+//!                                  # modifications)
 //! actor read-storm DIR COUNT       # COUNT x open, read, close of 100 files made first
 //! actor sparse-files DIR COUNT MS  # COUNT x create and write DIR/sN, MS milliseconds apart;
 //!                                  # says when each began and ended (CLOCK_REALTIME ns)
@@ -108,6 +111,12 @@ fn main() -> anyhow::Result<()> {
             let count: u64 = arg(2)?.parse()?;
             file_storm(&dir, count)?;
             report.insert("ops".into(), (count * 4).into());
+        }
+        "link-storm" => {
+            let dir = PathBuf::from(arg(1)?);
+            let count: u64 = arg(2)?.parse()?;
+            link_storm(&dir, count)?;
+            report.insert("ops".into(), (count * 3).into());
         }
         "sparse-files" => {
             let dir = PathBuf::from(arg(1)?);
@@ -545,6 +554,18 @@ fn sparse_files(dir: &Path, count: u64, gap: std::time::Duration) -> anyhow::Res
         std::thread::sleep(gap);
     }
     Ok(times)
+}
+
+fn link_storm(dir: &Path, count: u64) -> anyhow::Result<()> {
+    let file = dir.join("file");
+    std::fs::write(&file, b"data")?;
+    for i in 0..count {
+        let link = dir.join(format!("l{i}"));
+        std::fs::hard_link(&file, &link)?;
+        nix::unistd::truncate(&link, (i % 2) as i64)?;
+        std::fs::remove_file(&link)?;
+    }
+    Ok(())
 }
 
 fn file_storm(dir: &Path, count: u64) -> anyhow::Result<()> {

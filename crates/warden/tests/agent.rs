@@ -2203,8 +2203,13 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
     for e in &mine {
         assert_eq!(entity_of(e), actor_entity, "{e}");
         // With fanotify, chmod and chown come from their calls: eBPF's tracepoints, or audit
-        // rules where the process source is audit.
-        let told_by_call = source == "fanotify" && matches!(action(e), "chmod" | "chown");
+        // rules where the process source is audit; links, symlinks and truncates from eBPF's.
+        let told_by_call = source == "fanotify"
+            && match action(e) {
+                "chmod" | "chown" => true,
+                "link" | "symlink" | "truncate" => process != "audit",
+                _ => false,
+            };
         let want = match (told_by_call, process) {
             (true, "audit") => "audit",
             (true, _) => "ebpf",
@@ -2230,10 +2235,12 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
     assert_eq!(moved["file"]["name"], "c.txt");
     let mkdir = one("create", &p("sub"));
     assert_eq!(mkdir["file"]["type"], "dir");
-    // Audit rules and eBPF see the calls themselves; fanotify sees what they changed.
-    let by_call = matches!(source, "audit" | "ebpf");
-    // fanotify reports a creation: the reader tells it is a link, with its target, only if
-    // the link still exists when it reads the event. This one is gone soon, so either can be.
+    // Audit rules and eBPF see the calls themselves; fanotify sees what they changed, and
+    // beside it eBPF's tracepoints at link, symlink and truncate tell those apart.
+    let by_call = matches!(source, "audit" | "ebpf") || process != "audit";
+    // fanotify alone reports a creation: the reader tells it is a link, with its target, only
+    // if the link still exists when it reads the event. This one is gone soon, so either can
+    // be.
     let symlink = if by_call {
         one("symlink", &p("link"))
     } else {
@@ -2260,6 +2267,12 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
     let chmod = one("chmod", &p("sub/c.txt"));
     assert_eq!(chmod["file"]["mode"], "0600");
     assert_eq!(chmod["event"]["outcome"], "success", "{chmod}");
+    if source == "fanotify" {
+        // fanotify's own "metadata changed" of that chmod is not recorded twice (nor of the
+        // link count the hard link changed, where eBPF tells the link).
+        assert!(!has(&events, "attrib", |e| pid_of(e) == pid
+            && file_path(e) == p("sub/c.txt")));
+    }
     if by_call {
         // Syscall rules and eBPF tell each change apart, with the link target.
         assert_eq!(
@@ -2267,10 +2280,14 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
             p("sub/c.txt").as_str()
         );
         assert_eq!(one("truncate", &p("hard"))["warden"]["syscall"], "truncate");
+        if source == "fanotify" {
+            // fanotify's "created" and "modified" of those are not recorded beside them.
+            assert!(!has(&events, "create", |e| pid_of(e) == pid
+                && file_path(e) == p("hard")));
+            assert!(!has(&events, "modify", |e| pid_of(e) == pid
+                && file_path(e) == p("hard")));
+        }
     } else {
-        // fanotify's own "metadata changed" of that chmod is not recorded twice.
-        assert!(!has(&events, "attrib", |e| pid_of(e) == pid
-            && file_path(e) == p("sub/c.txt")));
         // It says "modified"; a hard link is a creation.
         assert!(has(&events, "create", |e| pid_of(e) == pid
             && file_path(e) == p("hard")));
@@ -2355,6 +2372,84 @@ fn file_changes_are_recorded_with_fanotify_and_audit_execs() {
         "fanotify",
         "audit",
     );
+}
+
+/// Beside fanotify, which says "created" of a link and "modified" of a truncate, eBPF's
+/// tracepoints at those calls tell them apart (with a refused attempt too), and fanotify's
+/// own report of each is not recorded beside them.
+#[test]
+fn links_and_truncates_are_told_apart_beside_fanotify() {
+    let Some((_serial, kernel)) = begin("links_and_truncates_are_told_apart_beside_fanotify")
+    else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(work.path()).unwrap();
+    let mut agent = Agent::start("[network]\nenabled = false\n[files]\nsource = \"fanotify\"\n");
+    let status = agent.status();
+    let ebpf = status_source(&status, "ebpf").expect("the ebpf source");
+    let detail = ebpf["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("links, symlinks and truncates from their calls' tracepoints"),
+        "{detail}"
+    );
+    // coreutils' truncate opens the file and calls ftruncate (fanotify may merge its
+    // "modified" with the close); perl's, truncate(2) by path; the second ln is refused.
+    let script = "cd \"$1\" && echo one > a && ln a b && ln -s a c && truncate -s 1 a && \
+                  perl -e 'truncate(\"b\", 0) or die' && { ln a b 2>/dev/null; true; } && \
+                  echo end > z";
+    let mut shell = Proc::spawn(Command::new("/bin/sh").args(["-c", script, "sh"]).arg(&dir));
+    assert!(shell.wait().success());
+    let p = |name: &str| s(&dir.join(name));
+    let under = format!("{}/*", s(&dir));
+    agent.wait_for_matching(&["--path", &under], "the links and truncates", |ev| {
+        has(ev, "close_write", |e| file_path(e) == p("z"))
+            && has(ev, "truncate", |e| file_path(e) == p("a"))
+            && has(ev, "truncate", |e| file_path(e) == p("b"))
+            && has(ev, "symlink", |e| file_path(e) == p("c"))
+            && ev.iter().filter(|e| action(e) == "link").count() == 2
+    });
+    // What fanotify holds back for its call ("attributes changed") has had its time.
+    std::thread::sleep(Duration::from_millis(500));
+    let events = agent.events(&["--path", &under]);
+    let link = the(&events, "link", "ln a b", |e| {
+        e["event"]["outcome"] == "success"
+    });
+    assert_eq!(file_path(link), p("b"), "{link}");
+    assert_eq!(link["file"]["target_path"], p("a").as_str(), "{link}");
+    assert_eq!(link["warden"]["source"], "ebpf", "{link}");
+    assert_eq!(link["warden"]["syscall"], "linkat", "{link}");
+    let refused = the(&events, "link", "the second ln a b", |e| {
+        e["event"]["outcome"] == "failure"
+    });
+    assert_eq!(refused["warden"]["syscall_exit"], -17, "EEXIST: {refused}");
+    let symlink = the(&events, "symlink", "ln -s a c", |e| file_path(e) == p("c"));
+    assert_eq!(symlink["file"]["target_path"], "a", "{symlink}");
+    let ftruncate = the(&events, "truncate", "truncate -s 1 a", |e| {
+        file_path(e) == p("a")
+    });
+    assert_eq!(ftruncate["warden"]["syscall"], "ftruncate", "{ftruncate}");
+    assert_eq!(ftruncate["warden"]["source"], "ebpf", "{ftruncate}");
+    let truncate = the(&events, "truncate", "perl's truncate", |e| {
+        file_path(e) == p("b")
+    });
+    assert_eq!(truncate["warden"]["syscall"], "truncate", "{truncate}");
+    // Not recorded again from fanotify: b's and c's creation, the link count's "attributes
+    // changed", the truncates' "modified". The rest of fanotify's reports are.
+    let ln = pid_of(link);
+    let truncators = [pid_of(ftruncate), pid_of(truncate)];
+    for e in &events {
+        let (act, path, pid) = (action(e), file_path(e), pid_of(e));
+        let twice = (act == "create" && (path == p("b") || path == p("c")))
+            || (act == "attrib" && pid == ln)
+            || (act == "modify" && truncators.contains(&pid));
+        assert!(!twice, "recorded twice: {e}");
+    }
+    assert!(has(&events, "close_write", |e| pid_of(e) == truncators[0]
+        && file_path(e) == p("a")));
+    assert!(has(&events, "create", |e| file_path(e) == p("a")));
+    agent.stop();
+    kernel.check();
 }
 
 #[test]

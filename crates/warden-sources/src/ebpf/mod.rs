@@ -47,6 +47,10 @@ pub struct EbpfConfig {
     pub channel_capacity: usize,
     /// Also report chmod and chown calls (with the file, what was asked and the result).
     pub attribute_changes: bool,
+    /// Also report link, symlink and truncate calls (as file records, with their results),
+    /// without the rest of file activity: beside fanotify, which reports them as creations
+    /// and modifications. (The file programs report them anyway.)
+    pub links_and_truncates: bool,
     /// Also report file activity (bpf/files.h), so.
     pub files: Option<FileActivityConfig>,
     /// Also report network calls (bpf/net.h), so.
@@ -60,6 +64,7 @@ impl Default for EbpfConfig {
         EbpfConfig {
             channel_capacity: 65_536,
             attribute_changes: false,
+            links_and_truncates: false,
             files: None,
             network: None,
             exclude_pid: None,
@@ -178,6 +183,8 @@ struct Parts {
     failed_execs: Result<(), String>,
     /// The chmod/chown programs.
     attribute_changes: Option<Result<(), String>>,
+    /// The link, symlink and truncate programs alone (without the file programs).
+    links_and_truncates: Option<Result<(), String>>,
     /// The file programs.
     files: Option<Result<(), String>>,
     /// The network programs.
@@ -268,6 +275,12 @@ impl EbpfSource {
     /// not (the kernel lacks the calls' tracepoints).
     pub fn attribute_changes(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.attribute_changes)
+    }
+
+    /// Whether links, symlinks and truncates are reported without the rest of file activity:
+    /// None when not asked for (or the file programs report them), else attached or why not.
+    pub fn links_and_truncates(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.links_and_truncates)
     }
 
     /// Whether file activity is reported: None when not asked for, else attached or why not
@@ -364,6 +377,8 @@ struct Loaded {
     /// The file programs run (else 32-bit processes' file records are not passed on: fanotify
     /// has the files).
     files_attached: bool,
+    /// The link, symlink and truncate programs run alone: their file records are passed on.
+    links_attached: bool,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -531,6 +546,17 @@ impl Loaded {
             }
             Ok(())
         });
+        // link, symlink and truncate: the file programs' own, at those calls' exits alone
+        // (optional too: without them fanotify's "created" and "modified" are all there is).
+        let links_and_truncates = (config.links_and_truncates && !matches!(files, Some(Ok(()))))
+            .then(|| {
+                tracefs_here()?;
+                let programs = link_and_truncate_tracepoints();
+                if programs.is_empty() {
+                    return Err("not on this architecture".to_string());
+                }
+                attach_all_or_none(&mut ebpf, &programs)
+            });
         let network = config.network.as_ref().map(|n| {
             attach_all_or_none(
                 &mut ebpf,
@@ -559,6 +585,7 @@ impl Loaded {
                 })
         });
         let files_attached = matches!(files, Some(Ok(())));
+        let links_attached = matches!(links_and_truncates, Some(Ok(())));
         let compat = (network_attached || files_attached).then(|| {
             Compat::load(
                 &mut ebpf,
@@ -577,9 +604,11 @@ impl Loaded {
         Ok(Loaded {
             network_attached,
             files_attached,
+            links_attached,
             parts: Parts {
                 failed_execs,
                 attribute_changes,
+                links_and_truncates,
                 files,
                 network,
                 network_io_uring,
@@ -646,7 +675,11 @@ impl Loaded {
                     // io_uring's network operations, followed for the file programs' sake
                     // while the network programs could not attach (audit has the network).
                     Ok(Record::Net(_)) if !self.network_attached => {}
-                    Ok(Record::File(_)) if !self.files_attached => {}
+                    // Without the file programs (fanotify has the files) only the link,
+                    // symlink and truncate programs' file records are passed on.
+                    Ok(Record::File(ref f))
+                        if !(self.files_attached
+                            || (self.links_attached && f.op.links_or_truncates())) => {}
                     Ok(r) => {
                         if let Some(compat) = &mut self.compat {
                             compat.follow(&r, &mut self.ebpf, &mut stats);
@@ -1078,6 +1111,26 @@ fn file_tracepoints() -> impl Iterator<Item = (String, String)> {
             "close" | "dup2" | "dup3" => (format!("warden_{call}"), format!("sys_enter_{call}")),
             _ => (format!("warden_{call}_x"), format!("sys_exit_{call}")),
         })
+}
+
+/// The file programs at the exits of link, symlink and truncate calls (where kernel.h knows
+/// the syscall registers, as for the file programs).
+#[cfg(warden_bpf)]
+fn link_and_truncate_tracepoints() -> Vec<(String, String)> {
+    if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        return Vec::new();
+    }
+    [
+        "link",
+        "linkat",
+        "symlink",
+        "symlinkat",
+        "truncate",
+        "ftruncate",
+    ]
+    .iter()
+    .map(|call| (format!("warden_{call}_x"), format!("sys_exit_{call}")))
+    .collect()
 }
 
 #[cfg(test)]

@@ -259,6 +259,11 @@ pub enum FileOp {
 }
 
 impl FileOp {
+    /// A link, symlink or truncate: what fanotify reports as a creation or a modification.
+    pub fn links_or_truncates(self) -> bool {
+        matches!(self, FileOp::Link | FileOp::Symlink | FileOp::Truncate)
+    }
+
     fn of(code: u32) -> Option<FileOp> {
         use FileOp::*;
         [

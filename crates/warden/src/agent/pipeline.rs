@@ -19,8 +19,8 @@ use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig
 use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field};
 use warden_sources::audit::{FileOp, attribute_rules, file_rules, read_watch_rules};
 use warden_sources::ebpf::{
-    AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig, FileRecord,
-    NetRecord, NetworkActivityConfig, Record,
+    AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig,
+    FileOp as EbpfFileOp, FileRecord, NetRecord, NetworkActivityConfig, Record,
 };
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath, credential_watches,
@@ -264,11 +264,13 @@ struct Agent {
     handshakes: Handshakes,
     /// Outcomes not learnt (handshakes whose end was not seen), by reason.
     unknown: Skipped,
-    /// chmod/chown calls eBPF or audit reported, by process and path, when: fanotify's
-    /// "attributes changed" of the same change is not recorded again.
-    told_attr_changes: std::collections::HashMap<(u32, Vec<u8>), Instant>,
+    /// Changes eBPF or audit reported by their calls, by process, path and what fanotify says
+    /// of them, when: fanotify's report of the same change is not recorded again.
+    told_changes: std::collections::HashMap<(u32, Vec<u8>, FileAction), Instant>,
     /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
+    /// eBPF reports links, symlinks and truncates beside fanotify.
+    link_calls: bool,
     /// The instant (`CLOCK_BOOTTIME` ns) before which eBPF had passed on all the kernel gave it,
     /// as of the last of its records applied ([`Record::CaughtUp`]): the forks and execs made
     /// before it are in the table.
@@ -505,6 +507,11 @@ impl Agent {
         let ebpf_attribute_calls = ebpf
             .as_ref()
             .is_some_and(|(src, _)| src.attribute_changes() == Some(Ok(())));
+        // It says "created" of a link and "modified" of a truncate: those are told by their
+        // calls too, from eBPF's tracepoints.
+        let ebpf_link_calls = ebpf
+            .as_ref()
+            .is_some_and(|(src, _)| src.links_and_truncates() == Some(Ok(())));
         // files.source = "ebpf" where the file programs could not attach: fanotify instead.
         let ebpf_files = ebpf
             .as_ref()
@@ -740,7 +747,8 @@ impl Agent {
             files,
             attr_calls: fanotify.is_some()
                 && (ebpf_attribute_calls || (audit_attribute_calls && audit.is_some())),
-            told_attr_changes: std::collections::HashMap::new(),
+            link_calls: fanotify.is_some() && ebpf_link_calls,
+            told_changes: std::collections::HashMap::new(),
             ebpf_caught_up: 0,
             connector_caught_up: 0,
             fanotify,
@@ -1261,6 +1269,9 @@ impl Agent {
         match ebpf_file_event(record, process, &self.files) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
+                if self.link_calls && event.success {
+                    self.tell_link_or_truncate(record);
+                }
                 self.emit(
                     EventKind::File(event),
                     self.boot_time_ns + record.boot_ns as i64,
@@ -1268,6 +1279,57 @@ impl Agent {
             }
             Err(reason) => self.skipped.count(reason),
         }
+    }
+
+    /// What fanotify will say of a link, symlink or truncate eBPF reported beside it, so that
+    /// it is not recorded twice: a link's new name "created" (and its file's "attributes
+    /// changed", the link count, named by either of its names), a symlink "created", a
+    /// truncated file "modified".
+    fn tell_link_or_truncate(&mut self, record: &FileRecord) {
+        let now = Instant::now();
+        let mut tell = |path: &[u8], said: FileAction| {
+            self.told_changes
+                .insert((record.pid, path.to_vec(), said), now);
+        };
+        match record.op {
+            EbpfFileOp::Link => {
+                tell(&record.path, FileAction::Create);
+                tell(&record.path, FileAction::Attrib);
+                if let Some(existing) = &record.other {
+                    tell(existing, FileAction::Attrib);
+                }
+            }
+            EbpfFileOp::Symlink => tell(&record.path, FileAction::Create),
+            EbpfFileOp::Truncate => tell(&record.path, FileAction::Modify),
+            _ => {}
+        }
+    }
+
+    /// Whether fanotify's `ev` is a change already recorded from its call (a chmod's or
+    /// chown's "attributes changed", a link's "created", a truncate's "modified"); the reason
+    /// it is left out. A creation or modification is told once (the kernel merges repeats of
+    /// an unread event into one); "attributes changed" for as long as the call is remembered.
+    fn told_by_call(&mut self, ev: &FanotifyEvent) -> Option<&'static str> {
+        let (said, reason) = match ev.action {
+            FileAction::Attrib if self.attr_calls || self.link_calls => {
+                (FileAction::Attrib, "file/attrib_told_by_call")
+            }
+            FileAction::Create | FileAction::Symlink if self.link_calls => {
+                (FileAction::Create, "file/create_told_by_call")
+            }
+            FileAction::Modify if self.link_calls => {
+                (FileAction::Modify, "file/modify_told_by_call")
+            }
+            _ => return None,
+        };
+        let key = (ev.pid, ev.path.clone(), said);
+        let fresh = |at: &Instant| at.elapsed() < ATTR_TOLD_FOR;
+        let told = if said == FileAction::Attrib {
+            self.told_changes.get(&key).is_some_and(fresh)
+        } else {
+            self.told_changes.remove(&key).as_ref().is_some_and(fresh)
+        };
+        told.then_some(reason)
     }
 
     /// A chmod or chown from eBPF: a file event of its own; fanotify's "attributes changed"
@@ -1282,8 +1344,10 @@ impl Agent {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
                 if event.success {
-                    self.told_attr_changes
-                        .insert((call.pid, call.path.clone()), Instant::now());
+                    self.told_changes.insert(
+                        (call.pid, call.path.clone(), FileAction::Attrib),
+                        Instant::now(),
+                    );
                 }
                 self.emit(
                     EventKind::File(event),
@@ -1380,8 +1444,10 @@ impl Agent {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
                 if !self.audit_files && event.success {
-                    self.told_attr_changes
-                        .insert((op.subject.pid, event.path.clone()), Instant::now());
+                    self.told_changes.insert(
+                        (op.subject.pid, event.path.clone(), FileAction::Attrib),
+                        Instant::now(),
+                    );
                 }
                 let time_ns = op.id.time.secs as i64 * 1_000_000_000 + i64::from(op.id.time.nanos);
                 self.emit(EventKind::File(event), time_ns);
@@ -1401,12 +1467,9 @@ impl Agent {
             self.skipped.count(reason);
             return;
         }
-        if ev.action == FileAction::Attrib && self.attr_calls {
-            let told = self.told_attr_changes.get(&(ev.pid, ev.path.clone()));
-            if told.is_some_and(|at| at.elapsed() < ATTR_TOLD_FOR) {
-                self.skipped.count("file/attrib_told_by_call");
-                return;
-            }
+        if let Some(reason) = self.told_by_call(&ev) {
+            self.skipped.count(reason);
+            return;
         }
         // fanotify stamps no time: the event's is when it was read, up to a few milliseconds
         // late. A process changes nothing after its exit, so that bounds it: a script's cp,
@@ -1711,7 +1774,7 @@ impl Agent {
         };
         self.events_since_status = 0;
         self.status.process_table_size = self.table.len();
-        self.told_attr_changes
+        self.told_changes
             .retain(|_, at| at.elapsed() < ATTR_TOLD_FOR);
         let by_name = |counts: &Skipped| -> BTreeMap<String, u64> {
             counts
@@ -1895,6 +1958,9 @@ fn start_ebpf(
             // fanotify says only "attributes changed", and the file programs do not see these
             // calls; audit file rules see them themselves.
             attribute_changes: matches!(config.files.source.as_str(), "fanotify" | "ebpf"),
+            // It says "created" of a link and "modified" of a truncate (the file programs,
+            // when they run, report these calls themselves).
+            links_and_truncates: matches!(config.files.source.as_str(), "fanotify" | "ebpf"),
             files: (config.files.source == "ebpf").then_some(FileActivityConfig {
                 write_opens: config.files.modify,
                 io_uring: config.files.io_uring,
@@ -1925,6 +1991,15 @@ fn start_ebpf(
                     Some(Err(why)) => {
                         detail.push_str(&format!("; chmod and chown not told apart ({why})"));
                     }
+                    None => {}
+                }
+                match pair.0.links_and_truncates() {
+                    Some(Ok(())) => detail
+                        .push_str("; links, symlinks and truncates from their calls' tracepoints"),
+                    Some(Err(why)) => detail.push_str(&format!(
+                        "; links and truncates not told apart from creations and modifications \
+                         ({why})"
+                    )),
                     None => {}
                 }
                 match (pair.0.files(), pair.0.files_io_uring()) {
