@@ -2394,10 +2394,11 @@ fn links_and_truncates_are_told_apart_beside_fanotify() {
         "{detail}"
     );
     // coreutils' truncate opens the file and calls ftruncate (fanotify may merge its
-    // "modified" with the close); perl's, truncate(2) by path; the second ln is refused.
+    // "modified" with the close); perl's, truncate(2) by path; the second ln is refused; rm
+    // drops a's link count.
     let script = "cd \"$1\" && echo one > a && ln a b && ln -s a c && truncate -s 1 a && \
                   perl -e 'truncate(\"b\", 0) or die' && { ln a b 2>/dev/null; true; } && \
-                  echo end > z";
+                  rm b && echo end > z";
     let mut shell = Proc::spawn(Command::new("/bin/sh").args(["-c", script, "sh"]).arg(&dir));
     assert!(shell.wait().success());
     let p = |name: &str| s(&dir.join(name));
@@ -2408,6 +2409,7 @@ fn links_and_truncates_are_told_apart_beside_fanotify() {
             && has(ev, "truncate", |e| file_path(e) == p("b"))
             && has(ev, "symlink", |e| file_path(e) == p("c"))
             && ev.iter().filter(|e| action(e) == "link").count() == 2
+            && has(ev, "delete", |e| file_path(e) == p("b"))
     });
     // What fanotify holds back for its call ("attributes changed") has had its time.
     std::thread::sleep(Duration::from_millis(500));
@@ -2434,14 +2436,15 @@ fn links_and_truncates_are_told_apart_beside_fanotify() {
         file_path(e) == p("b")
     });
     assert_eq!(truncate["warden"]["syscall"], "truncate", "{truncate}");
-    // Not recorded again from fanotify: b's and c's creation, the link count's "attributes
-    // changed", the truncates' "modified". The rest of fanotify's reports are.
+    // Not recorded again from fanotify: b's and c's creation, the link counts' "attributes
+    // changed" (ln's and rm's), the truncates' "modified". The rest of fanotify's reports are.
+    let rm = pid_of(the(&events, "delete", "rm b", |e| file_path(e) == p("b")));
     let ln = pid_of(link);
     let truncators = [pid_of(ftruncate), pid_of(truncate)];
     for e in &events {
         let (act, path, pid) = (action(e), file_path(e), pid_of(e));
         let twice = (act == "create" && (path == p("b") || path == p("c")))
-            || (act == "attrib" && pid == ln)
+            || (act == "attrib" && (pid == ln || pid == rm))
             || (act == "modify" && truncators.contains(&pid));
         assert!(!twice, "recorded twice: {e}");
     }

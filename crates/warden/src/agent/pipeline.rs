@@ -267,6 +267,10 @@ struct Agent {
     /// Changes eBPF or audit reported by their calls, by process, path and what fanotify says
     /// of them, when: fanotify's report of the same change is not recorded again.
     told_changes: std::collections::HashMap<(u32, Vec<u8>, FileAction), Instant>,
+    /// Files fanotify saw a process delete a name of, by process, device and inode, when: the
+    /// "attributes changed" the kernel reports of the link count (before the deletion, naming
+    /// the file by a name it still has) is not a change of its own.
+    unlinked: std::collections::HashMap<(u32, u64, u64), Instant>,
     /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
     /// eBPF reports links, symlinks and truncates beside fanotify.
@@ -749,6 +753,7 @@ impl Agent {
                 && (ebpf_attribute_calls || (audit_attribute_calls && audit.is_some())),
             link_calls: fanotify.is_some() && ebpf_link_calls,
             told_changes: std::collections::HashMap::new(),
+            unlinked: std::collections::HashMap::new(),
             ebpf_caught_up: 0,
             connector_caught_up: 0,
             fanotify,
@@ -890,6 +895,14 @@ impl Agent {
             let came = Arrival::now();
             for event in rx.try_iter().take(take) {
                 handled += 1;
+                if event.action == FileAction::Delete
+                    && !event.is_dir
+                    && let (Some(device), Some(inode)) = (event.device, event.inode)
+                {
+                    // Noted as it comes: the link count's "attributes changed" came before
+                    // it, and may be released before it is.
+                    self.unlinked.insert((event.pid, device, inode), came.at);
+                }
                 self.pending
                     .push_back(came.of(Held::Fanotify(Box::new(event))));
             }
@@ -1325,6 +1338,14 @@ impl Agent {
         let key = (ev.pid, ev.path.clone(), said);
         let fresh = |at: &Instant| at.elapsed() < ATTR_TOLD_FOR;
         let told = if said == FileAction::Attrib {
+            if let (Some(device), Some(inode)) = (ev.device, ev.inode)
+                && self
+                    .unlinked
+                    .get(&(ev.pid, device, inode))
+                    .is_some_and(fresh)
+            {
+                return Some("file/attrib_of_link_count");
+            }
             self.told_changes.get(&key).is_some_and(fresh)
         } else {
             self.told_changes.remove(&key).as_ref().is_some_and(fresh)
@@ -1776,6 +1797,7 @@ impl Agent {
         self.status.process_table_size = self.table.len();
         self.told_changes
             .retain(|_, at| at.elapsed() < ATTR_TOLD_FOR);
+        self.unlinked.retain(|_, at| at.elapsed() < ATTR_TOLD_FOR);
         let by_name = |counts: &Skipped| -> BTreeMap<String, u64> {
             counts
                 .0
