@@ -54,7 +54,7 @@ struct Ecs<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     network: Option<Network<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    file: Option<File>,
+    file: Option<File<'a>>,
     warden: Warden<'a>,
 }
 
@@ -96,7 +96,7 @@ struct Network<'a> {
 }
 
 #[derive(Serialize)]
-struct File {
+struct File<'a> {
     path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
@@ -116,6 +116,15 @@ struct File {
     gid: Option<String>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     kind: Option<&'static str>,
+    /// The content a change left, as the agent found it (`FileEvent::content`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash: Option<Hash<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mtime: Option<Rfc3339>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ctime: Option<Rfc3339>,
 }
 
 #[derive(Serialize)]
@@ -272,6 +281,9 @@ struct WardenFile<'a> {
     old_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     watch: Option<&'a str>,
+    /// Everything known of the content a change left (package, build-id, origin...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<ExecutableFacts<'a>>,
 }
 
 #[derive(Serialize)]
@@ -424,6 +436,7 @@ impl<'a> Ecs<'a> {
         self.warden.syscall = e.syscall.as_deref();
         self.warden.syscall_exit = e.exit;
         let (directory, name) = split_path(&e.path);
+        let content = e.content.as_deref();
         self.file = Some(File {
             path: text(&e.path),
             name,
@@ -435,11 +448,18 @@ impl<'a> Ecs<'a> {
             uid: e.owner_uid.map(|u| u.to_string()),
             gid: e.owner_gid.map(|g| g.to_string()),
             kind: file_type(e),
+            hash: content
+                .and_then(|c| c.sha256.as_deref())
+                .map(|sha256| Hash { sha256 }),
+            size: content.and_then(|c| c.size),
+            mtime: content.and_then(|c| c.mtime_ns).map(Rfc3339),
+            ctime: content.and_then(|c| c.ctime_ns).map(Rfc3339),
         });
         self.warden.file = Some(WardenFile {
             action: e.action.name(),
             old_path: e.old_path.as_deref().map(text),
             watch: e.watch.as_deref(),
+            content: content.map(executable),
         });
     }
 
@@ -1087,6 +1107,7 @@ mod tests {
             watch: None,
             success: true,
             exit: None,
+            content: None,
         };
         edit(&mut e);
         to_ecs(&Event {
@@ -1094,6 +1115,32 @@ mod tests {
             host: "h".into(),
             kind: EventKind::File(e),
         })
+    }
+
+    #[test]
+    fn a_written_files_content_is_described() {
+        let v = file(FileAction::CloseWrite, b"/tmp/drop/updater", |e| {
+            e.content = Some(Box::new(Executable {
+                sha256: Some("ab".repeat(32)),
+                size: Some(4096),
+                mtime_ns: Some(1_000_000_001),
+                ctime_ns: Some(2_000_000_000),
+                build_id: Some("beef".into()),
+                origin_url: Some("http://127.0.0.1/payload".into()),
+                ..Executable::default()
+            }));
+        });
+        assert_eq!(v["file"]["hash"]["sha256"], "ab".repeat(32));
+        assert_eq!(v["file"]["size"], 4096);
+        assert_eq!(v["file"]["mtime"], "1970-01-01T00:00:01.000000001Z");
+        assert_eq!(v["file"]["ctime"], "1970-01-01T00:00:02.000000000Z");
+        let content = &v["warden"]["file"]["content"];
+        assert_eq!(content["build_id"], "beef");
+        assert_eq!(content["origin_url"], "http://127.0.0.1/payload");
+        // Without content, none of it.
+        let v = file(FileAction::Delete, b"/tmp/drop/updater", |_| {});
+        assert!(v["file"].get("hash").is_none() && v["file"].get("size").is_none());
+        assert!(v["warden"]["file"].get("content").is_none());
     }
 
     #[test]

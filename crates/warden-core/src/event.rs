@@ -478,4 +478,9 @@ pub struct FileEvent {
     pub success: bool,
     /// The call's return value, or the negative errno (audit only).
     pub exit: Option<i64>,
+    /// The file as the agent found it after a change that left it written (a close after
+    /// writing, a rename's new name): sha256, size, times, owner, ELF build-id, download
+    /// origin and package, described as an executable's image is. None for other changes, or
+    /// when the path no longer named that file. (Last, for the stored form: see `stored.rs`.)
+    pub content: Option<Box<Executable>>,
 }

@@ -8,15 +8,23 @@
 //! added, removed, reordered or retyped; a variant anywhere but at the end) must bump it and
 //! keep a reader for every earlier encoding, or the events already stored become unreadable.
 
+use std::borrow::Cow;
+
 use crate::Event;
 
-/// The encoding of the event model written by this build. 2 added `NetAction::ConnectResult`
-/// at the end of its enum: encoding 1 is read as 2 (every event it holds is one of 2's), and a
-/// build that reads only 1 says so of a newer store instead of failing on an unknown variant.
-pub const EVENT_ENCODING: u8 = 2;
+/// The encoding of the event model written by this build.
+/// - 2 added `NetAction::ConnectResult` at the end of its enum: encoding 1 is read as 2 (every
+///   event it holds is one of 2's), and a build that reads only 1 says so of a newer store
+///   instead of failing on an unknown variant.
+/// - 3 added `FileEvent::content`, the last field of the event's last field: a file event of 1
+///   or 2 is read as its bytes followed by that field's `None` (see [`as_encoding_3`]).
+pub const EVENT_ENCODING: u8 = 3;
 
-/// The encodings this build reads: its own, and earlier ones that are subsets of it.
-const READABLE: [u8; 2] = [1, EVENT_ENCODING];
+/// The encodings this build reads: its own, and earlier ones it can read as its own.
+const READABLE: [u8; 3] = [1, 2, EVENT_ENCODING];
+
+/// `EventKind::File`'s variant index.
+const FILE_VARIANT: u64 = 4;
 
 impl Event {
     /// Appends the event's binary form to `out`.
@@ -34,12 +42,46 @@ impl Event {
                 "event encoding {encoding} (this build reads encodings {READABLE:?})"
             ));
         }
-        match postcard::take_from_bytes::<Event>(bytes) {
+        let bytes = as_encoding_3(encoding, bytes);
+        match postcard::take_from_bytes::<Event>(&bytes) {
             Ok((event, [])) => Ok(event),
             Ok((_, rest)) => Err(format!("{} bytes after the event", rest.len())),
             Err(e) => Err(format!("undecodable event: {e}")),
         }
     }
+}
+
+/// An event's bytes of `encoding` as encoding 3's: a file event before 3 lacks its last field,
+/// `content`, which it did not have (`None`: one zero byte). Its kind is read from the bytes'
+/// start, as postcard lays an event out: the time (a varint), the host (a varint length and
+/// the bytes), then the kind's variant index (a varint).
+fn as_encoding_3(encoding: u8, bytes: &[u8]) -> Cow<'_, [u8]> {
+    if encoding >= 3 || kind_variant(bytes) != Some(FILE_VARIANT) {
+        return Cow::Borrowed(bytes);
+    }
+    let mut upgraded = bytes.to_vec();
+    upgraded.push(0);
+    Cow::Owned(upgraded)
+}
+
+/// The variant index of the kind of the event encoded in `bytes`; None if they end first.
+fn kind_variant(bytes: &[u8]) -> Option<u64> {
+    fn varint(rest: &mut &[u8]) -> Option<u64> {
+        let mut value = 0u64;
+        for (i, &byte) in rest.iter().enumerate().take(10) {
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                *rest = &rest[i + 1..];
+                return Some(value);
+            }
+        }
+        None
+    }
+    let mut rest = bytes;
+    varint(&mut rest)?;
+    let host_len = usize::try_from(varint(&mut rest)?).ok()?;
+    rest = rest.get(host_len..)?;
+    varint(&mut rest)
 }
 
 #[cfg(test)]
@@ -186,6 +228,14 @@ mod tests {
                 watch: Some("ssh".into()),
                 success: false,
                 exit: Some(-13),
+                content: (action == FileAction::CloseWrite).then(|| {
+                    Box::new(Executable {
+                        sha256: Some("9f".repeat(32)),
+                        size: Some(4),
+                        origin_url: Some("http://127.0.0.1/x".into()),
+                        ..Executable::default()
+                    })
+                }),
             }));
         }
         kinds
@@ -216,12 +266,31 @@ mod tests {
         }
     }
 
+    /// An event as encodings 1 and 2 stored it: a file event without its content.
+    fn encoded_before_3(event: &Event) -> Vec<u8> {
+        let mut bytes = encoded(event);
+        if let EventKind::File(f) = &event.kind {
+            assert!(f.content.is_none(), "no content before encoding 3");
+            assert_eq!(bytes.pop(), Some(0), "content's None ends a file event");
+        }
+        bytes
+    }
+
     #[test]
-    fn what_encoding_1_stored_reads_the_same() {
-        // Encoding 2 only added a variant at the end of an enum: 1's bytes are 2's.
+    fn what_encodings_1_and_2_stored_reads_the_same() {
+        // Encoding 2 only added a variant at the end of an enum: 1's bytes are 2's. Encoding 3
+        // added a file event's content at its end.
         for event in every_kind() {
-            let bytes = encoded(&event);
+            let mut event = event;
+            if let EventKind::File(f) = &mut event.kind {
+                f.content = None;
+            }
+            let bytes = encoded_before_3(&event);
             assert_eq!(Event::decode(1, &bytes).unwrap(), event);
+            assert_eq!(Event::decode(2, &bytes).unwrap(), event);
+            if matches!(event.kind, EventKind::File(_)) {
+                assert!(Event::decode(EVENT_ENCODING, &bytes).is_err());
+            }
         }
         let mut result = every_kind()
             .into_iter()
@@ -232,6 +301,22 @@ mod tests {
         }
         let bytes = encoded(&result);
         assert_eq!(Event::decode(EVENT_ENCODING, &bytes).unwrap(), result);
+    }
+
+    #[test]
+    fn the_kind_is_read_from_the_bytes_start() {
+        for event in every_kind() {
+            let is_file = matches!(event.kind, EventKind::File(_));
+            let variant = kind_variant(&encoded(&event));
+            assert_eq!(variant == Some(FILE_VARIANT), is_file, "{event:?}");
+        }
+        assert_eq!(kind_variant(&[]), None);
+        assert_eq!(kind_variant(&[0x80; 12]), None);
+        assert_eq!(
+            kind_variant(&[2, 200, 1]),
+            None,
+            "a host longer than the bytes"
+        );
     }
 
     #[test]
@@ -262,7 +347,7 @@ mod tests {
         let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
         assert!(err.contains("1 bytes after"), "{err}");
         let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
-        assert!(err.contains("encoding 3"), "{err}");
+        assert!(err.contains("encoding 4"), "{err}");
         for byte in 0..=255u8 {
             let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
         }
@@ -340,6 +425,47 @@ mod tests {
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
              000150000101010000"
+        );
+    }
+
+    /// The same for a file event, whose last field (encoding 3's `content`) ends the bytes.
+    #[test]
+    fn the_encoding_of_a_file_event_is_pinned() {
+        let event = Event {
+            time_ns: 1,
+            host: "h".into(),
+            kind: EventKind::File(FileEvent {
+                process: Process {
+                    pid: 2,
+                    ..Process::default()
+                },
+                action: FileAction::CloseWrite,
+                source: Source::Fanotify,
+                syscall: None,
+                path: b"/f".to_vec(),
+                old_path: None,
+                target_path: None,
+                inode: Some(3),
+                device: None,
+                mode: None,
+                owner_uid: None,
+                owner_gid: None,
+                is_dir: Some(false),
+                watch: None,
+                success: true,
+                exit: None,
+                content: Some(Box::new(Executable {
+                    sha256: Some("ab".into()),
+                    size: Some(4),
+                    ..Executable::default()
+                })),
+            }),
+        };
+        let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "0201680400020000000000000000000000000000000000000000030400022f66000001030000000001000001\
+             0001010261620104000000000000000000000000"
         );
     }
 }

@@ -71,6 +71,8 @@ pub struct ExecutableStats {
     pub bytes_hashed: u64,
     /// Files not hashed because they exceed `max_hash_size`.
     pub too_large: u64,
+    /// Files not hashed because the caller's budget of bytes had less left than their size.
+    pub over_budget: u64,
     /// Files that changed while being hashed (result not cached, sha256 None).
     pub changed_while_hashing: u64,
     /// Entries evicted to stay within capacity.
@@ -136,6 +138,19 @@ impl ExecutableCache {
     /// Describes an already-open file (a fanotify event fd, or one opened by the caller); reads
     /// with `pread`, so the fd's offset is left alone.
     pub fn describe_file(&mut self, file: &File) -> Option<Executable> {
+        let mut unlimited = u64::MAX;
+        self.describe_file_within(file, &mut unlimited)
+    }
+
+    /// [`describe_file`](Self::describe_file), hashing only while `hash_budget` bytes remain:
+    /// a file larger than what is left is described without its sha256 (and not cached, so a
+    /// later look may hash it); the bytes hashed are taken from the budget. A cached
+    /// description costs nothing.
+    pub fn describe_file_within(
+        &mut self,
+        file: &File,
+        hash_budget: &mut u64,
+    ) -> Option<Executable> {
         let meta = file.metadata().ok()?;
         let version = FileVersion::of(&meta);
         if let Some(hit) = self.cache.get(&version) {
@@ -165,7 +180,13 @@ impl ExecutableCache {
             exe.referrer_url = xattr::get(file, xattr::REFERRER_URL);
             if meta.size() > self.config.max_hash_size {
                 self.stats.too_large += 1;
-            } else if let Some(digest) = self.sha256(file) {
+            } else if meta.size() > *hash_budget {
+                self.stats.over_budget += 1;
+                cacheable = false;
+            } else if let Some(digest) = {
+                *hash_budget -= meta.size();
+                self.sha256(file)
+            } {
                 // A writer racing the hash makes the digest meaningless: check the version again.
                 match file.metadata() {
                     Ok(after) if FileVersion::of(&after) == version => {

@@ -44,6 +44,8 @@ pub struct EnrichConfig {
     pub executables: ExecutableConfig,
     /// The dpkg index.
     pub dpkg: DpkgConfig,
+    /// The cache of written files' contents ([`Enricher::written_file`]).
+    pub written: ExecutableConfig,
 }
 
 /// All of enrichment, for the one pipeline thread that owns it (`&mut self`; not shared).
@@ -51,6 +53,9 @@ pub struct EnrichConfig {
 pub struct Enricher {
     /// Per-file-version executable facts.
     pub executables: ExecutableCache,
+    /// The same facts of files that changes left written: a cache of their own, so that a
+    /// storm of written files does not evict the executables.
+    pub written: ExecutableCache,
     /// Debian package ownership and digests.
     pub dpkg: DpkgIndex,
     /// uid/gid names.
@@ -82,6 +87,7 @@ impl Enricher {
     pub fn new(config: EnrichConfig) -> Self {
         Enricher {
             executables: ExecutableCache::with_config(config.executables),
+            written: ExecutableCache::with_config(config.written),
             dpkg: DpkgIndex::new(config.dpkg),
             names: Names::new(),
             containers: ContainerIds::for_host(),
@@ -123,6 +129,42 @@ impl Enricher {
             exe.package_verified = self.dpkg.verify(path, file);
         }
         exe
+    }
+
+    /// The regular file at `path` as a change left it (a close after writing, a rename's new
+    /// name), if `path` still names the file the change did (`inode`, when the source knew
+    /// it): size, times, owner, ELF build-id, download origin, package, and its sha256 while
+    /// `hash_budget` bytes remain ([`ExecutableCache::describe_file_within`]). Not the
+    /// package's digest check: a package's upgrade writes its files before it records their
+    /// new digests. None when the path names no regular file now, or another one.
+    ///
+    /// The path is opened without following a last symlink and looked at before it is read:
+    /// nothing but a regular file is ever opened for reading (a device's open can act).
+    pub fn written_file(
+        &mut self,
+        path: &[u8],
+        inode: Option<u64>,
+        hash_budget: &mut u64,
+    ) -> Option<Executable> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let located = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(std::ffi::OsStr::from_bytes(path))
+            .ok()?;
+        let meta = located.metadata().ok()?;
+        if !meta.file_type().is_file() || inode.is_some_and(|ino| ino != meta.ino()) {
+            return None;
+        }
+        // The same inode, now for reading (the path may name another file by now).
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&located);
+        let file = open_for_read(format!("/proc/self/fd/{fd}").as_bytes()).ok()?;
+        let mut content = self.written.describe_file_within(&file, hash_budget)?;
+        if content.inode != Some(meta.ino()) {
+            return None;
+        }
+        content.package = self.dpkg.package_of(path).map(str::to_string);
+        Some(content)
     }
 
     /// Fills the user, effective user and group names only: the cheap part of [`enrich`],

@@ -394,3 +394,95 @@ fn an_exec_with_the_kernels_file_version_is_served_from_the_caches() {
     );
     assert_eq!(other.executable, None);
 }
+
+#[test]
+fn a_hash_budget_is_drawn_on_and_a_file_over_it_is_described_unhashed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (small, big) = (tmp.path().join("small"), tmp.path().join("big"));
+    std::fs::write(&small, vec![1u8; 3000]).unwrap();
+    std::fs::write(&big, vec![2u8; 5000]).unwrap();
+    let mut cache = ExecutableCache::new(64);
+    let mut budget = 6000;
+    let open = |p: &Path| open_for_read(p.as_os_str().as_bytes()).unwrap();
+    let first = cache
+        .describe_file_within(&open(&small), &mut budget)
+        .unwrap();
+    assert_eq!(first.sha256.as_deref(), Some(sha256sum(&small).as_str()));
+    assert_eq!(budget, 3000);
+    let over = cache
+        .describe_file_within(&open(&big), &mut budget)
+        .unwrap();
+    assert_eq!((over.sha256, over.size), (None, Some(5000)));
+    assert_eq!((budget, cache.stats().over_budget), (3000, 1));
+    // Not cached unhashed: with budget again it is hashed; a cached file costs nothing.
+    let mut more = 5000;
+    let later = cache.describe_file_within(&open(&big), &mut more).unwrap();
+    assert_eq!(later.sha256.as_deref(), Some(sha256sum(&big).as_str()));
+    let again = cache
+        .describe_file_within(&open(&small), &mut more)
+        .unwrap();
+    assert_eq!((again.sha256, more), (first.sha256, 0));
+}
+
+#[test]
+fn a_written_file_is_described_only_while_its_path_names_it() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("dropped");
+    std::fs::write(&path, b"#!/bin/sh\necho payload\n").unwrap();
+    let has_origin = xattr::set(
+        &File::open(&path).unwrap(),
+        xattr::ORIGIN_URL,
+        b"http://127.0.0.1:8080/payload",
+    )
+    .is_ok();
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let mut enricher = Enricher::default();
+    let mut budget = u64::MAX;
+    let bytes = path.as_os_str().as_bytes();
+    let written = enricher
+        .written_file(bytes, Some(inode), &mut budget)
+        .expect("the file");
+    assert_eq!(written.sha256.as_deref(), Some(sha256sum(&path).as_str()));
+    assert_eq!((written.size, written.inode), (Some(23), Some(inode)));
+    if has_origin {
+        assert_eq!(
+            written.origin_url.as_deref(),
+            Some("http://127.0.0.1:8080/payload")
+        );
+    }
+    assert_eq!(written.package, None);
+    // Another file at the path now (replaced; the old one kept, so its inode is not reused):
+    // not the one the change named.
+    std::fs::rename(&path, tmp.path().join("old")).unwrap();
+    std::fs::write(&path, b"other").unwrap();
+    assert_eq!(enricher.written_file(bytes, Some(inode), &mut budget), None);
+    // Without an inode to compare, whatever regular file is there.
+    let now = enricher.written_file(bytes, None, &mut budget).unwrap();
+    assert_eq!(now.size, Some(5));
+    // Gone; a directory; a symlink (not followed); a FIFO (never opened for reading).
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(enricher.written_file(bytes, None, &mut budget), None);
+    let dir = tmp.path().as_os_str().as_bytes();
+    assert_eq!(enricher.written_file(dir, None, &mut budget), None);
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink("/usr/bin/bash", &link).unwrap();
+    let link = link.as_os_str().as_bytes();
+    assert_eq!(enricher.written_file(link, None, &mut budget), None);
+    let fifo = tmp.path().join("fifo");
+    nix_free_mkfifo(&fifo);
+    let fifo = fifo.as_os_str().as_bytes();
+    assert_eq!(enricher.written_file(fifo, None, &mut budget), None);
+    // A package's file is named with its package.
+    let bash = enricher
+        .written_file(BASH.as_bytes(), None, &mut budget)
+        .unwrap();
+    assert_eq!(bash.package.as_deref(), Some("bash"));
+    assert_eq!(bash.package_verified, None, "not checked for written files");
+}
+
+fn nix_free_mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}

@@ -128,6 +128,7 @@ fn file_at(
         watch: None,
         success: true,
         exit: Some(0),
+        content: None,
     };
     edit(&mut e);
     at(time_s, EventKind::File(e))
@@ -189,6 +190,13 @@ fn events() -> Vec<Event> {
             e.syscall = Some("rename".into());
             e.old_path = Some(b"/etc/passwd.new".to_vec());
             e.inode = Some(56);
+            e.content = Some(Box::new(Executable {
+                sha256: Some("5e".repeat(32)),
+                size: Some(1234),
+                mtime_ns: Some(5_000_500_000_000),
+                ctime_ns: Some(6_000_900_000_000),
+                ..Executable::default()
+            }));
         }),
         file_at(6_002, FileAction::Read, "/root/.ssh/id_ed25519", |e| {
             e.source = Source::Fanotify;
@@ -461,6 +469,15 @@ fn file_events_read_file_events_in_osquerys_columns() {
     assert_eq!(from["transaction_id"], to["transaction_id"]);
     assert_eq!(from["eid"], to["eid"]);
     assert_eq!(to["inode"], Integer(56));
+    // The file the rename left, as the agent found it: on both rows.
+    for row in [from, to] {
+        assert_eq!(row["sha256"], text(&"5e".repeat(32)));
+        assert_eq!(row["hashed"], Integer(1));
+        assert_eq!(row["size"], Integer(1234));
+        assert_eq!(row["mtime"], Integer(5_000));
+        assert_eq!(row["ctime"], Integer(6_000));
+        assert_eq!(row["md5"], Null);
+    }
 
     let read = &all[3];
     assert_eq!(read["category"], text("ssh"));

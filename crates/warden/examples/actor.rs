@@ -13,6 +13,8 @@
 //!                                  # each batch's handshakes waited for, held HOLD_MS (200),
 //!                                  # closed; reports the local ports
 //! actor file-storm DIR COUNT
+//! actor write-storm DIR COUNT [SIZE]  # COUNT files of SIZE bytes (4096) written and kept:
+//!                                  # DIR/wN, each its own content
 //! actor link-storm DIR COUNT       # COUNT x link, truncate(2), unlink of the link, beside one
 //!                                  # file made first (what fanotify alone calls creations and
 //!                                  # modifications)
@@ -111,6 +113,13 @@ fn main() -> anyhow::Result<()> {
             let count: u64 = arg(2)?.parse()?;
             file_storm(&dir, count)?;
             report.insert("ops".into(), (count * 4).into());
+        }
+        "write-storm" => {
+            let dir = PathBuf::from(arg(1)?);
+            let count: u64 = arg(2)?.parse()?;
+            let size: usize = args.get(3).map_or(Ok(4096), |s| s.parse())?;
+            write_storm(&dir, count, size)?;
+            report.insert("ops".into(), count.into());
         }
         "link-storm" => {
             let dir = PathBuf::from(arg(1)?);
@@ -554,6 +563,16 @@ fn sparse_files(dir: &Path, count: u64, gap: std::time::Duration) -> anyhow::Res
         std::thread::sleep(gap);
     }
     Ok(times)
+}
+
+fn write_storm(dir: &Path, count: u64, size: usize) -> anyhow::Result<()> {
+    let mut content = vec![0u8; size.max(8)];
+    for i in 0..count {
+        // Each file its own: a cache of contents never answers for the next.
+        content[..8].copy_from_slice(&i.to_le_bytes());
+        std::fs::write(dir.join(format!("w{i}")), &content[..size])?;
+    }
+    Ok(())
 }
 
 fn link_storm(dir: &Path, count: u64) -> anyhow::Result<()> {

@@ -2455,6 +2455,82 @@ fn links_and_truncates_are_told_apart_beside_fanotify() {
     kernel.check();
 }
 
+/// A change that leaves a file written (a close after writing, a rename's new name) carries
+/// the file as the agent found it: its sha256, size and times, in the event and in
+/// `file_events`; a file over `files.hash_max_size` without its sha256 (`hashed` -1), and a
+/// file gone before the agent looked without any.
+#[test]
+fn written_files_are_described_with_their_digest() {
+    let Some((_serial, kernel)) = begin("written_files_are_described_with_their_digest") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(work.path()).unwrap();
+    let mut agent = Agent::start("[network]\nenabled = false\n[files]\nhash_max_size = \"1KiB\"\n");
+    // curl's way: written under a temporary name, then moved into place; a large file; a
+    // file gone at once.
+    let script = "cd \"$1\" && printf 'payload v1' > .part && mv .part updater && \
+                  head -c 4096 /dev/zero > big && echo brief > gone && rm gone";
+    let mut shell = Proc::spawn(Command::new("/bin/sh").args(["-c", script, "sh"]).arg(&dir));
+    assert!(shell.wait().success());
+    let p = |name: &str| s(&dir.join(name));
+    let under = format!("{}/*", s(&dir));
+    let events = agent.wait_for_matching(&["--path", &under], "the written files", |ev| {
+        has(ev, "rename", |e| file_path(e) == p("updater"))
+            && has(ev, "close_write", |e| file_path(e) == p("big"))
+            && has(ev, "delete", |e| file_path(e) == p("gone"))
+    });
+    // sha256 of "payload v1".
+    let payload_sha256 = "e372d8b518531e7f19a527f2a7b9a4556ef5c27ea691124dcc0854b1ac3f6508";
+    let moved = the(&events, "rename", "mv .part updater", |e| {
+        file_path(e) == p("updater")
+    });
+    assert_eq!(moved["file"]["hash"]["sha256"], payload_sha256, "{moved}");
+    assert_eq!(moved["file"]["size"], 10, "{moved}");
+    assert!(moved["file"]["mtime"].is_string(), "{moved}");
+    assert_eq!(moved["warden"]["file"]["content"]["size"], 10, "{moved}");
+    let big = the(&events, "close_write", "head > big", |e| {
+        file_path(e) == p("big")
+    });
+    assert!(big["file"]["hash"].is_null(), "over hash_max_size: {big}");
+    assert_eq!(big["file"]["size"], 4096, "{big}");
+    // Removed before the agent could look: the change is recorded, without content.
+    if let Some(gone) = find(&events, "close_write", |e| file_path(e) == p("gone")) {
+        assert!(gone["file"]["size"].is_null(), "{gone}");
+    }
+    let query = format!(
+        "SELECT target_path, action, sha256, size, hashed, mtime > 0 AS dated FROM file_events \
+         WHERE target_path IN ('{}', '{}') AND action IN ('MOVED_TO', 'UPDATED') \
+         ORDER BY target_path",
+        p("big"),
+        p("updater")
+    );
+    let out = Command::new(warden())
+        .args(["query", "--csv", "--data-dir"])
+        .arg(&agent.data)
+        .arg(&query)
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{csv}");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    let want = [
+        format!("{},UPDATED,,4096,-1,1", p("big")),
+        format!("{},MOVED_TO,{payload_sha256},10,1,1", p("updater")),
+    ];
+    assert!(rows.contains(&want[0].as_str()), "{csv}");
+    assert!(rows.contains(&want[1].as_str()), "{csv}");
+    // The status file, written each second, counts what was hashed and what was not.
+    poll("the written files' counts in the status", || {
+        let caches = agent.status()["caches"].clone();
+        (caches["written/bytes_hashed"].as_u64() >= Some(10)
+            && caches["written/not_hashed_too_large"].as_u64() >= Some(1))
+        .then_some(())
+    });
+    agent.stop();
+    kernel.check();
+}
+
 #[test]
 fn file_changes_are_recorded_with_ebpf() {
     file_changes_are_recorded("file_changes_are_recorded_with_ebpf", "ebpf", "auto");
@@ -3345,7 +3421,12 @@ fn a_removed_data_dir_is_made_again() {
         assert_eq!(mode & 0o777, 0o700, "{}", agent.data.display());
     };
     private(&agent);
-    std::fs::remove_dir_all(&agent.data).unwrap();
+    // As `rm -rf` would: the agent may write its status file in the dir while it is emptied.
+    poll("the data dir removed", || {
+        std::fs::remove_dir_all(&agent.data)
+            .ok()
+            .or_else(|| (!agent.data.exists()).then_some(()))
+    });
     let status = poll("the status of a new store", || {
         let status = std::fs::read_to_string(agent.data.join("status.json")).ok()?;
         let status: Value = serde_json::from_str(&status).ok()?;

@@ -258,6 +258,7 @@ mod events {
             watch: None,
             success,
             exit: None,
+            content: None,
         })
     }
 

@@ -785,6 +785,7 @@ impl FileOp {
             watch: None,
             success: self.success.unwrap_or(false),
             exit: self.exit,
+            content: None,
         }
     }
 }

@@ -492,6 +492,7 @@ pub fn fanotify_file_event(
         // fanotify reports what happened, never an attempt.
         success: true,
         exit: None,
+        content: None,
     })
 }
 
@@ -527,6 +528,7 @@ pub fn attr_file_event(
         watch: None,
         success: call.ret == 0,
         exit: Some(i64::from(call.ret)),
+        content: None,
     })
 }
 
@@ -593,6 +595,7 @@ pub fn ebpf_file_event(
         // submission has none yet.
         success: record.submitted || record.ret >= 0,
         exit: (!record.submitted).then_some(i64::from(record.ret)),
+        content: None,
     })
 }
 

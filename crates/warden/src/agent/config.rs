@@ -84,6 +84,15 @@ pub struct FilesConfig {
     pub watch_reads: bool,
     /// More paths (files or directories) whose reads are recorded.
     pub watch_paths: Vec<PathBuf>,
+    /// Describe the file each close after writing and each rename left, as it is when the
+    /// agent handles the event: sha256, size, times, ELF build-id, download origin, package.
+    pub describe_written: bool,
+    /// Written files larger than this are described without their sha256.
+    pub hash_max_size: String,
+    /// At most this many bytes of written files are hashed per second; beyond, they are
+    /// described without their sha256 (counted), so a burst of large writes never holds the
+    /// pipeline up.
+    pub hash_per_second: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +220,9 @@ impl Default for FilesConfig {
             exclude_processes: Vec::new(),
             watch_reads: true,
             watch_paths: Vec::new(),
+            describe_written: true,
+            hash_max_size: "64MiB".into(),
+            hash_per_second: "128MiB".into(),
         }
     }
 }
@@ -249,6 +261,7 @@ impl Config {
         self.max_bytes()?;
         self.keep_free()?;
         parse_size(&self.output.file_max_size).context("output.file_max_size")?;
+        self.written_hashing()?;
         anyhow::ensure!(
             matches!(self.sources.audit_mode.as_str(), "auto" | "multicast"),
             "sources.audit_mode must be \"auto\" or \"multicast\", not {:?}",
@@ -289,6 +302,14 @@ impl Config {
 
     pub fn keep_free(&self) -> anyhow::Result<KeepFree> {
         parse_keep_free(&self.retention.keep_free).context("retention.keep_free")
+    }
+
+    /// Written files' hashing: (the largest file hashed, bytes hashed per second).
+    pub fn written_hashing(&self) -> anyhow::Result<(u64, u64)> {
+        Ok((
+            parse_size(&self.files.hash_max_size).context("files.hash_max_size")?,
+            parse_size(&self.files.hash_per_second).context("files.hash_per_second")?,
+        ))
     }
 
     pub fn file_max_bytes(&self) -> u64 {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use crossbeam_channel::Receiver;
-use warden_core::{BootId, Event, EventKind, FileAction, LossEvent, Source};
+use warden_core::{BootId, Event, EventKind, FileAction, FileEvent, LossEvent, Source};
 use warden_enrich::ExecHints;
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
@@ -271,6 +271,14 @@ struct Agent {
     /// "attributes changed" the kernel reports of the link count (before the deletion, naming
     /// the file by a name it still has) is not a change of its own.
     unlinked: std::collections::HashMap<(u32, u64, u64), Instant>,
+    /// Bytes of written files hashed per second (`files.hash_per_second`), what is left of
+    /// this second's, and since when.
+    hash_per_second: u64,
+    hash_budget: u64,
+    hash_budget_since: Instant,
+    /// Files left written whose path named no regular file, or another one, when the agent
+    /// looked (removed, renamed or replaced since).
+    written_gone: u64,
     /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
     /// eBPF reports links, symlinks and truncates beside fanotify.
@@ -733,7 +741,14 @@ impl Agent {
 
         // Build the dpkg index now rather than on the first exec, so the pipeline never
         // stalls on it while events queue up.
-        let mut enricher = warden_enrich::Enricher::new(warden_enrich::EnrichConfig::default());
+        let (hash_max_size, hash_per_second) = config.written_hashing()?;
+        let mut enricher = warden_enrich::Enricher::new(warden_enrich::EnrichConfig {
+            written: warden_enrich::ExecutableConfig {
+                max_hash_size: hash_max_size,
+                ..warden_enrich::ExecutableConfig::default()
+            },
+            ..warden_enrich::EnrichConfig::default()
+        });
         let _ = enricher.dpkg.package_of(b"/usr/bin/true");
 
         Ok(Agent {
@@ -754,6 +769,10 @@ impl Agent {
             link_calls: fanotify.is_some() && ebpf_link_calls,
             told_changes: std::collections::HashMap::new(),
             unlinked: std::collections::HashMap::new(),
+            hash_per_second,
+            hash_budget: hash_per_second,
+            hash_budget_since: Instant::now(),
+            written_gone: 0,
             ebpf_caught_up: 0,
             connector_caught_up: 0,
             fanotify,
@@ -1647,7 +1666,35 @@ impl Agent {
 
     /// Hands one event to every sink. Never blocks: a full store queue drops and counts (a
     /// pass takes no more from the sources than the queue has room for, so this is rare).
-    fn emit(&mut self, kind: EventKind, time_ns: i64) {
+    /// Describes the file a change left written (a close after writing, a rename's new name)
+    /// as it is now (`files.describe_written`); hashing draws on a budget of bytes refilled
+    /// each second, so a burst of large writes costs the pipeline a bounded share of its time.
+    fn describe_written(&mut self, e: &mut FileEvent) {
+        if !self.config.files.describe_written
+            || !e.success
+            || e.is_dir == Some(true)
+            || !matches!(e.action, FileAction::CloseWrite | FileAction::Rename)
+        {
+            return;
+        }
+        let now = Instant::now();
+        if now.saturating_duration_since(self.hash_budget_since) >= Duration::from_secs(1) {
+            self.hash_budget = self.hash_per_second;
+            self.hash_budget_since = now;
+        }
+        e.content = self
+            .enricher
+            .written_file(&e.path, e.inode, &mut self.hash_budget)
+            .map(Box::new);
+        if e.content.is_none() {
+            self.written_gone += 1;
+        }
+    }
+
+    fn emit(&mut self, mut kind: EventKind, time_ns: i64) {
+        if let EventKind::File(e) = &mut kind {
+            self.describe_written(e);
+        }
         let event = Event {
             time_ns,
             host: self.host.clone(),
@@ -1823,12 +1870,24 @@ impl Agent {
         }
         self.status.rss_bytes = rss_bytes();
         let executables = self.enricher.executables.stats();
+        let written = self.enricher.written.stats();
         let (container_hits, container_reads) = self.enricher.containers.stats();
         self.status.caches = [
             ("executables/entries", executables.entries),
             ("executables/hits", executables.hits),
             ("executables/hits_by_kernel_version", executables.by_version),
             ("executables/misses", executables.misses),
+            ("written/entries", written.entries),
+            ("written/hits", written.hits),
+            ("written/misses", written.misses),
+            ("written/bytes_hashed", written.bytes_hashed),
+            ("written/not_hashed_too_large", written.too_large),
+            ("written/not_hashed_over_budget", written.over_budget),
+            (
+                "written/changed_while_hashing",
+                written.changed_while_hashing,
+            ),
+            ("written/gone", self.written_gone),
             (
                 "containers/by_cgroup_id",
                 u64::from(self.enricher.containers.caching()),

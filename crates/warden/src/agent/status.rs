@@ -62,7 +62,8 @@ pub struct Status {
     pub process_table_size: usize,
     pub rss_bytes: u64,
     /// Enrichment caches, by "cache/counter": how often an exec was described without
-    /// reading its file or /proc again.
+    /// reading its file or /proc again; how written files were described (bytes hashed, files
+    /// not hashed and why, files gone before the agent looked).
     #[serde(default)]
     pub caches: BTreeMap<String, u64>,
 }

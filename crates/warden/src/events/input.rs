@@ -205,6 +205,7 @@ mod tests {
             watch: None,
             success: true,
             exit: None,
+            content: None,
         })
     }
 

@@ -124,6 +124,11 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
                 line.push_str(&format!(" target={target}"));
             }
             line.push_str(outcome(event.success));
+            // The content the change left, as the process lines of `warden tree` name an
+            // image (the whole digest is in the JSON).
+            if let Some(sha256) = ecs["file"]["hash"]["sha256"].as_str() {
+                line.push_str(&format!(" sha256={}", &sha256[..sha256.len().min(12)]));
+            }
         }
         "exec" if event.success == Some(false) => line.push_str(outcome(event.success)),
         _ => {}
@@ -171,6 +176,13 @@ mod tests {
         assert_eq!(
             text_line(&rename, &Value::Null),
             "1970-01-01T00:00:00.000000000Z rename /etc/\\x1b[2Jold -> /tmp/new\\nline success"
+        );
+        // The content the change left, by its digest's start.
+        let written = serde_json::json!({"file": {"hash": {"sha256": "ab".repeat(32)}}});
+        assert_eq!(
+            text_line(&rename, &written),
+            "1970-01-01T00:00:00.000000000Z rename /etc/\\x1b[2Jold -> /tmp/new\\nline success \
+             sha256=abababababab"
         );
         // Audit's time to the millisecond it has, the columns kept.
         let audit = StoredEvent {

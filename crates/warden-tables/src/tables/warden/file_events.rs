@@ -21,9 +21,12 @@
 //!
 //! `target_path` is the file the event is about; `category` the watch list entry that made a
 //! read worth recording (`ssh`, `shadow`...), else `warden`; `inode`, `uid`, `gid` and `mode`
-//! describe the file after the event, as far as the source knew. Warden does not hash changed
-//! files nor stat them afterwards: `md5`, `sha1`, `sha256`, `size`, `atime`, `mtime` and `ctime`
-//! are NULL and `hashed` is 0.
+//! describe the file after the event, as far as the source knew. A change that left a file
+//! written (a close after writing, a rename: both its rows) carries the file as the agent
+//! found it then: `sha256`, `size`, `mtime`, `ctime`, and `hashed` 1; `hashed` is -1 where the
+//! file was described but not hashed (larger than `files.hash_max_size`, over the hashing
+//! budget, or changed while being read), 0 on other changes and where the file was gone.
+//! Warden computes sha256 only: `md5`, `sha1` and `atime` are NULL.
 
 use std::sync::OnceLock;
 
@@ -147,6 +150,17 @@ fn push(
 ) {
     let file = &e.json["file"];
     let category = str_of(&e.warden()["file"]["watch"]);
+    let sha256 = str_of(&file["hash"]["sha256"]);
+    let hashed = match (&sha256, file["size"].is_null()) {
+        (Some(_), _) => 1,
+        (None, false) => -1,
+        (None, true) => 0,
+    };
+    let seconds = |time: &serde_json::Value| {
+        time.as_str()
+            .and_then(warden_core::parse_rfc3339_ns)
+            .map(|ns| ns.div_euclid(1_000_000_000))
+    };
     rows.push()
         .set("target_path", target_path)
         .set("category", category.as_deref().unwrap_or(DEFAULT_CATEGORY))
@@ -156,7 +170,11 @@ fn push(
         .set("uid", int_of(&file["uid"]))
         .set("gid", int_of(&file["gid"]))
         .set("mode", octal_mode(&file["mode"]))
-        .set("hashed", 0)
+        .set("sha256", sha256)
+        .set("size", file["size"].as_i64())
+        .set("mtime", seconds(&file["mtime"]))
+        .set("ctime", seconds(&file["ctime"]))
+        .set("hashed", hashed)
         .set("time", e.time())
         .set("eid", e.eid())
         .set("entity_id", e.entity_id())
