@@ -411,9 +411,10 @@ const MAX_HOLD: Duration = Duration::from_secs(5);
 const EXIT_HOLD: Duration = Duration::from_millis(100);
 
 /// How long fanotify's "attributes changed" waits for the eBPF record of a chmod or chown, and
-/// how long such a record covers the fanotify events of its change.
+/// how long a call's record (a chmod, chown, link, symlink, truncate; a deletion fanotify saw)
+/// covers the fanotify events of its change.
 const ATTR_HOLD: Duration = Duration::from_millis(200);
-const ATTR_TOLD_FOR: Duration = Duration::from_secs(2);
+const TOLD_FOR: Duration = Duration::from_secs(2);
 
 impl Agent {
     fn start(config: &Config) -> anyhow::Result<Agent> {
@@ -1355,7 +1356,7 @@ impl Agent {
             _ => return None,
         };
         let key = (ev.pid, ev.path.clone(), said);
-        let fresh = |at: &Instant| at.elapsed() < ATTR_TOLD_FOR;
+        let fresh = |at: &Instant| at.elapsed() < TOLD_FOR;
         let told = if said == FileAction::Attrib {
             if let (Some(device), Some(inode)) = (ev.device, ev.inode)
                 && self
@@ -1664,8 +1665,6 @@ impl Agent {
         self.emit(EventKind::Exec(exec), fact.time_ns);
     }
 
-    /// Hands one event to every sink. Never blocks: a full store queue drops and counts (a
-    /// pass takes no more from the sources than the queue has room for, so this is rare).
     /// Describes the file a change left written (a close after writing, a rename's new name)
     /// as it is now (`files.describe_written`); hashing draws on a budget of bytes refilled
     /// each second, so a burst of large writes costs the pipeline a bounded share of its time.
@@ -1691,6 +1690,8 @@ impl Agent {
         }
     }
 
+    /// Hands one event to every sink. Never blocks: a full store queue drops and counts (a
+    /// pass takes no more from the sources than the queue has room for, so this is rare).
     fn emit(&mut self, mut kind: EventKind, time_ns: i64) {
         if let EventKind::File(e) = &mut kind {
             self.describe_written(e);
@@ -1842,9 +1843,8 @@ impl Agent {
         };
         self.events_since_status = 0;
         self.status.process_table_size = self.table.len();
-        self.told_changes
-            .retain(|_, at| at.elapsed() < ATTR_TOLD_FOR);
-        self.unlinked.retain(|_, at| at.elapsed() < ATTR_TOLD_FOR);
+        self.told_changes.retain(|_, at| at.elapsed() < TOLD_FOR);
+        self.unlinked.retain(|_, at| at.elapsed() < TOLD_FOR);
         let by_name = |counts: &Skipped| -> BTreeMap<String, u64> {
             counts
                 .0
