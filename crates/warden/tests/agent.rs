@@ -3000,6 +3000,20 @@ fn an_incident_reads_as_one_tree() {
             .any(|e| e["event"]["file"]["path"] == updater.as_str()),
         "{copy}"
     );
+    // The file cp left is known by the digest the updater then ran with.
+    let dropped = copy["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["event"]["event"]["action"] == "close_write"
+                && e["event"]["file"]["path"] == updater.as_str()
+        })
+        .unwrap_or_else(|| panic!("no close_write of the updater in {copy}"));
+    assert_eq!(
+        dropped["event"]["file"]["hash"]["sha256"], reader["sha256"],
+        "{dropped}"
+    );
     // Then the document's shell, and this test: running, started before the agent.
     let shell = by_entity(inner["parent_entity_id"].as_str().unwrap()).unwrap();
     assert_eq!(
