@@ -2466,11 +2466,14 @@ fn written_files_are_described_with_their_digest() {
     };
     let work = tempfile::tempdir().unwrap();
     let dir = std::fs::canonicalize(work.path()).unwrap();
-    let mut agent = Agent::start("[network]\nenabled = false\n[files]\nhash_max_size = \"1KiB\"\n");
+    let mut agent = Agent::start(
+        "[network]\nenabled = false\n[files]\nhash_max_size = \"1KiB\"\ndescribe_per_second = 3\n",
+    );
     // curl's way: written under a temporary name, then moved into place; a large file; a
-    // file gone at once.
+    // file gone at once; then more files than three a second are described.
     let script = "cd \"$1\" && printf 'payload v1' > .part && mv .part updater && \
-                  head -c 4096 /dev/zero > big && echo brief > gone && rm gone";
+                  head -c 4096 /dev/zero > big && echo brief > gone && rm gone && \
+                  for i in 1 2 3 4 5 6 7 8 9 10; do echo $i > many$i; done";
     let mut shell = Proc::spawn(Command::new("/bin/sh").args(["-c", script, "sh"]).arg(&dir));
     assert!(shell.wait().success());
     let p = |name: &str| s(&dir.join(name));
@@ -2479,6 +2482,7 @@ fn written_files_are_described_with_their_digest() {
         has(ev, "rename", |e| file_path(e) == p("updater"))
             && has(ev, "close_write", |e| file_path(e) == p("big"))
             && has(ev, "delete", |e| file_path(e) == p("gone"))
+            && has(ev, "close_write", |e| file_path(e) == p("many10"))
     });
     // sha256 of "payload v1".
     let payload_sha256 = "e372d8b518531e7f19a527f2a7b9a4556ef5c27ea691124dcc0854b1ac3f6508";
@@ -2520,11 +2524,19 @@ fn written_files_are_described_with_their_digest() {
     ];
     assert!(rows.contains(&want[0].as_str()), "{csv}");
     assert!(rows.contains(&want[1].as_str()), "{csv}");
+    // Three files described in a second: .part (gone by then), updater, big. Not the ten.
+    let many: Vec<&Value> = events
+        .iter()
+        .filter(|e| action(e) == "close_write" && file_path(e).starts_with(&p("many")))
+        .collect();
+    assert_eq!(many.len(), 10, "{many:?}");
+    assert!(many.iter().all(|e| e["file"]["size"].is_null()), "{many:?}");
     // The status file, written each second, counts what was hashed and what was not.
     poll("the written files' counts in the status", || {
         let caches = agent.status()["caches"].clone();
         (caches["written/bytes_hashed"].as_u64() >= Some(10)
-            && caches["written/not_hashed_too_large"].as_u64() >= Some(1))
+            && caches["written/not_hashed_too_large"].as_u64() >= Some(1)
+            && caches["written/not_described_over_budget"].as_u64() >= Some(10))
         .then_some(())
     });
     agent.stop();

@@ -93,6 +93,10 @@ pub struct FilesConfig {
     /// described without their sha256 (counted), so a burst of large writes never holds the
     /// pipeline up.
     pub hash_per_second: String,
+    /// At most this many written files are described per second (each costs the agent about
+    /// 30 µs); beyond, they are not (counted), so a burst of small files (an unpacked archive)
+    /// costs a bounded share of a core.
+    pub describe_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +227,7 @@ impl Default for FilesConfig {
             describe_written: true,
             hash_max_size: "64MiB".into(),
             hash_per_second: "128MiB".into(),
+            describe_per_second: 2000,
         }
     }
 }

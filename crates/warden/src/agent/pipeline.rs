@@ -272,10 +272,13 @@ struct Agent {
     /// the file by a name it still has) is not a change of its own.
     unlinked: std::collections::HashMap<(u32, u64, u64), Instant>,
     /// Bytes of written files hashed per second (`files.hash_per_second`), what is left of
-    /// this second's, and since when.
+    /// this second's, and since when; files described this second.
     hash_per_second: u64,
     hash_budget: u64,
     hash_budget_since: Instant,
+    described_this_second: u32,
+    /// Written files not described: over `files.describe_per_second`.
+    written_over_budget: u64,
     /// Files left written whose path named no regular file, or another one, when the agent
     /// looked (removed, renamed or replaced since).
     written_gone: u64,
@@ -773,6 +776,8 @@ impl Agent {
             hash_per_second,
             hash_budget: hash_per_second,
             hash_budget_since: Instant::now(),
+            described_this_second: 0,
+            written_over_budget: 0,
             written_gone: 0,
             ebpf_caught_up: 0,
             connector_caught_up: 0,
@@ -1680,7 +1685,13 @@ impl Agent {
         if now.saturating_duration_since(self.hash_budget_since) >= Duration::from_secs(1) {
             self.hash_budget = self.hash_per_second;
             self.hash_budget_since = now;
+            self.described_this_second = 0;
         }
+        if self.described_this_second >= self.config.files.describe_per_second {
+            self.written_over_budget += 1;
+            return;
+        }
+        self.described_this_second += 1;
         e.content = self
             .enricher
             .written_file(&e.path, e.inode, &mut self.hash_budget)
@@ -1888,6 +1899,10 @@ impl Agent {
                 written.changed_while_hashing,
             ),
             ("written/gone", self.written_gone),
+            (
+                "written/not_described_over_budget",
+                self.written_over_budget,
+            ),
             (
                 "containers/by_cgroup_id",
                 u64::from(self.enricher.containers.caching()),
