@@ -74,6 +74,19 @@ impl EventKind {
             EventKind::Loss(_) => None,
         }
     }
+
+    /// The sha256 digests the event names: its process's image (an exec's), and the content a
+    /// file change left.
+    pub fn digests(&self) -> impl Iterator<Item = &str> {
+        let image = self
+            .process()
+            .and_then(|p| p.executable.as_ref()?.sha256.as_deref());
+        let content = match self {
+            EventKind::File(e) => e.content.as_ref().and_then(|c| c.sha256.as_deref()),
+            _ => None,
+        };
+        image.into_iter().chain(content)
+    }
 }
 
 /// A process as an event describes it: identity, credentials, image and parent.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::block::{self, EventView, ProcessFilter};
+use crate::block::{self, BodyView, EventView, ProcessFilter};
 use crate::writer::{DiskUsage, last_seq};
 use crate::{BUSY_TIMEOUT, Result, StoreError, StoredEvent, StoredEventRow};
 
@@ -56,6 +56,10 @@ pub struct EventFilter {
     pub networks: Vec<(IpAddr, u8)>,
     /// Events with this outcome. Events that have none (fork, exit, loss) match neither.
     pub success: Option<bool>,
+    /// Events naming a sha256 that begins with this (lowercase hex): an exec's image, the
+    /// content a file change left. Read from the event itself (decoded), so it is looked at
+    /// last.
+    pub sha256_prefix: Option<String>,
     /// Events with `seq` greater than this (the cursor of `--follow` and of shippers).
     pub after_seq: Option<i64>,
     /// At most this many events.
@@ -106,6 +110,10 @@ impl EventFilter {
                     .any(|p| self.ports.iter().any(|&want| i64::from(want) == p)))
             && self.success.is_none_or(|want| event.success == Some(want))
             && self.network_matches(event)
+            && self
+                .sha256_prefix
+                .as_deref()
+                .is_none_or(|prefix| names_digest(event.body, prefix))
     }
 
     /// Whether a block with this process filter (`None`: a block written without one) may hold
@@ -319,6 +327,26 @@ fn glob_tokens(pattern: &str) -> Option<Vec<GlobToken>> {
 
 /// SQLite's `text GLOB pattern` in Rust, so that [`EventFilter::matches`] agrees with the SQL:
 /// case-sensitive, by character, `*` `?` and `[...]`/`[^...]`, no escape character.
+/// Whether the event names a sha256 beginning with `prefix` (an image's, a content's); a body
+/// that does not decode names none.
+fn names_digest(body: BodyView<'_>, prefix: &str) -> bool {
+    let starts = |digest: &str| digest.starts_with(prefix);
+    match body {
+        BodyView::Event(event) => event.kind.digests().any(starts),
+        BodyView::Encoded { encoding, bytes } => warden_core::Event::decode(encoding, bytes)
+            .is_ok_and(|event| event.kind.digests().any(starts)),
+        BodyView::Json(line) => serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+            [
+                &v["process"]["hash"]["sha256"],
+                &v["file"]["hash"]["sha256"],
+            ]
+            .into_iter()
+            .filter_map(serde_json::Value::as_str)
+            .any(starts)
+        }),
+    }
+}
+
 fn glob_matches(pattern: &str, text: &str) -> bool {
     let Some(tokens) = glob_tokens(pattern) else {
         return false;

@@ -1354,3 +1354,106 @@ fn the_reserve_counts_in_the_size_limit() {
     assert!(!small.path().join(RESERVE_FILE).exists());
     assert_eq!(writer.size_limit(), RESERVE_SHARE * RESERVE_BYTES - 1);
 }
+
+/// `sha256_prefix` reads the digests from the events themselves: an exec's image, the content
+/// a file change left, in a stored event or a JSON line.
+#[test]
+fn digests_are_found_in_the_events_themselves() {
+    use warden_core::{
+        Event, EventKind, ExecEvent, Executable, FileAction, FileEvent, Process, Source,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), no_retention()).expect("open");
+    let mut writer = store.writer().expect("writer");
+    let image = |sha256: &str| {
+        Some(Executable {
+            sha256: Some(sha256.into()),
+            ..Executable::default()
+        })
+    };
+    let process = |pid: u32| Process {
+        pid,
+        ..Process::default()
+    };
+    let exec = Event {
+        time_ns: T0,
+        host: "h".into(),
+        kind: EventKind::Exec(ExecEvent {
+            process: Process {
+                executable: image(&"aa11".repeat(16)),
+                ..process(1)
+            },
+            source: Source::Ebpf,
+            syscall: None,
+            success: true,
+            exit: None,
+        }),
+    };
+    let written = Event {
+        time_ns: T0 + 1,
+        host: "h".into(),
+        kind: EventKind::File(FileEvent {
+            process: process(2),
+            action: FileAction::CloseWrite,
+            source: Source::Fanotify,
+            syscall: None,
+            path: b"/tmp/dropped".to_vec(),
+            old_path: None,
+            target_path: None,
+            inode: None,
+            device: None,
+            mode: None,
+            owner_uid: None,
+            owner_gid: None,
+            is_dir: Some(false),
+            watch: None,
+            success: true,
+            exit: None,
+            content: image(&"bb22".repeat(16)).map(Box::new),
+        }),
+    };
+    let line = StoredEvent {
+        time_ns: T0 + 2,
+        class: "file".into(),
+        action: "rename".into(),
+        entity_id: "x-3-1".into(),
+        pid: 3,
+        body: Body::Json(format!(
+            r#"{{"file":{{"path":"/tmp/b","hash":{{"sha256":"{}"}}}}}}"#,
+            "cc33".repeat(16)
+        )),
+        ..StoredEvent::default()
+    };
+    let evs = vec![
+        StoredEvent::from_event(exec),
+        StoredEvent::from_event(written),
+        line,
+        event(4),
+    ];
+    writer.insert_batch(&evs).expect("insert");
+    let reader = Store::reader(dir.path()).expect("reader");
+    let pids = |prefix: &str, classes: &[&str]| -> Vec<i64> {
+        let filter = EventFilter {
+            sha256_prefix: Some(prefix.into()),
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            ..EventFilter::default()
+        };
+        all(&reader, &filter).iter().map(|r| r.event.pid).collect()
+    };
+    assert_eq!(pids("aa11aa", &[]), [1], "an exec's image");
+    assert_eq!(pids("bb22", &[]), [2], "a written file's content");
+    assert_eq!(pids(&"cc33".repeat(16), &[]), [3], "in a JSON line");
+    assert_eq!(
+        pids("bb22", &["exec"]),
+        [] as [i64; 0],
+        "with the other fields"
+    );
+    assert_eq!(pids("dd", &[]), [] as [i64; 0]);
+    for e in &evs {
+        let filter = EventFilter {
+            sha256_prefix: Some("aa".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(filter.matches(e), e.pid == 1, "{e:?}");
+    }
+}

@@ -103,6 +103,22 @@ pub struct Selection {
     /// Only events that failed (a refused connect, a denied exec or open...).
     #[arg(long)]
     failure: bool,
+    /// Only events naming a sha256 that begins with these hex digits (at least 8): the exec of
+    /// an image with that digest, a file change that left such content. Read from each event
+    /// itself, so slower than the other criteria on a large store.
+    #[arg(long, value_name = "HEX", value_parser = sha256_prefix)]
+    sha256: Option<String>,
+}
+
+/// A sha256 prefix as `--sha256` takes it: 8 to 64 hex digits, compared in lowercase.
+fn sha256_prefix(text: &str) -> Result<String, String> {
+    let hex = text.trim().to_ascii_lowercase();
+    if !(8..=64).contains(&hex.len()) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "{text:?} is not the start of a sha256: 8 to 64 hex digits"
+        ));
+    }
+    Ok(hex)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -193,6 +209,7 @@ pub(crate) fn filter_of(args: &Selection, now_ns: i64) -> anyhow::Result<EventFi
             (_, true) => Some(false),
             _ => None,
         },
+        sha256_prefix: args.sha256.clone(),
         ..EventFilter::default()
     })
 }
@@ -405,5 +422,15 @@ mod tests {
             1_795_816_800_000_000_000
         );
         assert!(parse_time("yesterday-ish", now).is_err());
+    }
+
+    #[test]
+    fn a_sha256_prefix_is_8_to_64_hex_digits_in_lowercase() {
+        assert_eq!(sha256_prefix("FB3E34709B64").unwrap(), "fb3e34709b64");
+        assert_eq!(sha256_prefix(&"a".repeat(64)).unwrap(), "a".repeat(64));
+        for bad in ["fb3e347", "fb3e34709b6g", "", &"a".repeat(65)] {
+            let err = sha256_prefix(bad).unwrap_err();
+            assert!(err.contains("8 to 64 hex digits"), "{bad}: {err}");
+        }
     }
 }

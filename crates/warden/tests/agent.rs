@@ -2493,6 +2493,10 @@ fn written_files_are_described_with_their_digest() {
     assert_eq!(moved["file"]["size"], 10, "{moved}");
     assert!(moved["file"]["mtime"].is_string(), "{moved}");
     assert_eq!(moved["warden"]["file"]["content"]["size"], 10, "{moved}");
+    // Found by its digest's start, in lower or upper case: the rename that left it, only.
+    let by_digest = agent.events(&["--sha256", &payload_sha256[..12].to_uppercase()]);
+    assert_eq!(by_digest.len(), 1, "{by_digest:?}");
+    assert_eq!(file_path(&by_digest[0]), p("updater"));
     let big = the(&events, "close_write", "head > big", |e| {
         file_path(e) == p("big")
     });
