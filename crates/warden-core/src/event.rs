@@ -461,6 +461,8 @@ impl FileAction {
 
 /// A file operation of a process. Whichever source saw it (audit rules or fanotify), the shape
 /// is the same; what a source cannot know stays `None`.
+///
+/// [`FileEvent::new`] starts one with only what every source knows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEvent {
     pub process: Process,
@@ -496,4 +498,29 @@ pub struct FileEvent {
     /// origin and package, described as an executable's image is. None for other changes, or
     /// when the path no longer named that file. (Last, for the stored form: see `stored.rs`.)
     pub content: Option<Box<Executable>>,
+}
+
+impl FileEvent {
+    /// A successful `action` of `process` on `path`, seen by `source`, with nothing else known.
+    pub fn new(process: Process, action: FileAction, source: Source, path: Vec<u8>) -> FileEvent {
+        FileEvent {
+            process,
+            action,
+            source,
+            syscall: None,
+            path,
+            old_path: None,
+            target_path: None,
+            inode: None,
+            device: None,
+            mode: None,
+            owner_uid: None,
+            owner_gid: None,
+            is_dir: None,
+            watch: None,
+            success: true,
+            exit: None,
+            content: None,
+        }
+    }
 }

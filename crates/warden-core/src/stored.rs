@@ -435,30 +435,22 @@ mod tests {
             time_ns: 1,
             host: "h".into(),
             kind: EventKind::File(FileEvent {
-                process: Process {
-                    pid: 2,
-                    ..Process::default()
-                },
-                action: FileAction::CloseWrite,
-                source: Source::Fanotify,
-                syscall: None,
-                path: b"/f".to_vec(),
-                old_path: None,
-                target_path: None,
                 inode: Some(3),
-                device: None,
-                mode: None,
-                owner_uid: None,
-                owner_gid: None,
                 is_dir: Some(false),
-                watch: None,
-                success: true,
-                exit: None,
                 content: Some(Box::new(Executable {
                     sha256: Some("ab".into()),
                     size: Some(4),
                     ..Executable::default()
                 })),
+                ..FileEvent::new(
+                    Process {
+                        pid: 2,
+                        ..Process::default()
+                    },
+                    FileAction::CloseWrite,
+                    Source::Fanotify,
+                    b"/f".to_vec(),
+                )
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();

@@ -1393,23 +1393,14 @@ fn digests_are_found_in_the_events_themselves() {
         time_ns: T0 + 1,
         host: "h".into(),
         kind: EventKind::File(FileEvent {
-            process: process(2),
-            action: FileAction::CloseWrite,
-            source: Source::Fanotify,
-            syscall: None,
-            path: b"/tmp/dropped".to_vec(),
-            old_path: None,
-            target_path: None,
-            inode: None,
-            device: None,
-            mode: None,
-            owner_uid: None,
-            owner_gid: None,
             is_dir: Some(false),
-            watch: None,
-            success: true,
-            exit: None,
             content: image(&"bb22".repeat(16)).map(Box::new),
+            ..FileEvent::new(
+                process(2),
+                FileAction::CloseWrite,
+                Source::Fanotify,
+                b"/tmp/dropped".to_vec(),
+            )
         }),
     };
     let line = StoredEvent {
