@@ -242,23 +242,9 @@ mod events {
 
     fn file(action: FileAction, path: &[u8], old_path: Option<&[u8]>, success: bool) -> EventKind {
         EventKind::File(FileEvent {
-            process: process(400),
-            action,
-            source: Source::Fanotify,
-            syscall: None,
-            path: path.to_vec(),
             old_path: old_path.map(<[u8]>::to_vec),
-            target_path: None,
-            inode: None,
-            device: None,
-            mode: None,
-            owner_uid: None,
-            owner_gid: None,
-            is_dir: None,
-            watch: None,
             success,
-            exit: None,
-            content: None,
+            ..FileEvent::new(process(400), action, Source::Fanotify, path.to_vec())
         })
     }
 
