@@ -1360,17 +1360,23 @@ impl Agent {
             }
             _ => return None,
         };
-        let key = (ev.pid, ev.path.clone(), said);
         let fresh = |at: &Instant| at.elapsed() < TOLD_FOR;
+        if said == FileAction::Attrib
+            && let (Some(device), Some(inode)) = (ev.device, ev.inode)
+            && self
+                .unlinked
+                .get(&(ev.pid, device, inode))
+                .is_some_and(fresh)
+        {
+            return Some("file/attrib_of_link_count");
+        }
+        if self.told_changes.is_empty() {
+            // The usual case, and a file storm's every creation and modification: no call told
+            // of lately, no key to build.
+            return None;
+        }
+        let key = (ev.pid, ev.path.clone(), said);
         let told = if said == FileAction::Attrib {
-            if let (Some(device), Some(inode)) = (ev.device, ev.inode)
-                && self
-                    .unlinked
-                    .get(&(ev.pid, device, inode))
-                    .is_some_and(fresh)
-            {
-                return Some("file/attrib_of_link_count");
-            }
             self.told_changes.get(&key).is_some_and(fresh)
         } else {
             self.told_changes.remove(&key).as_ref().is_some_and(fresh)
