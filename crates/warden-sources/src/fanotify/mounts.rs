@@ -92,6 +92,44 @@ pub fn is_local_block_filesystem(entry: &MountEntry) -> bool {
         && (entry.major != 0 || entry.source.starts_with(b"/dev/"))
 }
 
+/// Whether a filesystem is served over a network or by a process (FUSE, virtiofs): a call
+/// on it can wait as long as its server does — forever, on a hard NFS mount whose server is
+/// gone. The agent reads nothing there on its own account.
+pub fn served(fstype: &str) -> bool {
+    fstype.starts_with("fuse")
+        || matches!(
+            fstype,
+            "nfs"
+                | "nfs4"
+                | "cifs"
+                | "smb3"
+                | "smbfs"
+                | "9p"
+                | "ceph"
+                | "glusterfs"
+                | "afs"
+                | "lustre"
+                | "virtiofs"
+                | "davfs"
+                | "ncpfs"
+                | "coda"
+                | "gfs2"
+                | "ocfs2"
+                | "orangefs"
+                | "beegfs"
+                | "gpfs"
+        )
+}
+
+/// The mount points of [`served`] filesystems, from mountinfo's entries.
+pub fn served_mount_points(entries: &[MountEntry]) -> Vec<Vec<u8>> {
+    entries
+        .iter()
+        .filter(|e| served(&e.fstype))
+        .map(|e| e.mount_point.clone())
+        .collect()
+}
+
 /// The default mark targets: one mount point per local block device, in mountinfo order,
 /// preferring a mount of the filesystem's root (`root == "/"`) over bind mounts of subtrees.
 /// (The caller deduplicates again by `statfs` fsid, which is what fanotify reports.)
@@ -128,6 +166,27 @@ mod tests {
 64 27 0:51 / /home rw - btrfs /dev/sdc rw
 garbage line
 ";
+
+    #[test]
+    fn network_and_fuse_mounts_are_served() {
+        let text = [
+            SAMPLE,
+            b"70 27 0:60 / /mnt/nfs rw - nfs4 server:/export rw
+",
+            b"71 27 0:61 / /home/u/remote rw - fuse.sshfs u@h: rw
+",
+            b"72 27 0:62 / /mnt/share rw - cifs //h/share rw
+",
+        ]
+        .concat();
+        let points = served_mount_points(&parse_mountinfo(&text));
+        assert_eq!(
+            points,
+            [&b"/mnt/nfs"[..], b"/home/u/remote", b"/mnt/share"],
+            "ext4, xfs, btrfs, tmpfs, overlay, proc are not"
+        );
+        assert!(served("fuseblk") && served("virtiofs") && !served("ext4") && !served("tmpfs"));
+    }
 
     #[test]
     fn parses_and_chooses() {

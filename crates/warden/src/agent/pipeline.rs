@@ -282,6 +282,11 @@ struct Agent {
     /// Files left written whose path named no regular file, or another one, when the agent
     /// looked (removed, renamed or replaced since).
     written_gone: u64,
+    /// Where written files are not described: the mount points of network and FUSE
+    /// filesystems (a look there can wait on their server), as of when.
+    served_mounts: (Vec<Vec<u8>>, Option<Instant>),
+    /// Written files not described: on such a filesystem.
+    written_served: u64,
     /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
     /// eBPF reports links, symlinks and truncates beside fanotify.
@@ -418,6 +423,9 @@ const EXIT_HOLD: Duration = Duration::from_millis(100);
 /// covers the fanotify events of its change.
 const ATTR_HOLD: Duration = Duration::from_millis(200);
 const TOLD_FOR: Duration = Duration::from_secs(2);
+
+/// How long the list of network and FUSE mounts is trusted before mountinfo is read again.
+const SERVED_MOUNTS_FOR: Duration = Duration::from_secs(10);
 
 impl Agent {
     fn start(config: &Config) -> anyhow::Result<Agent> {
@@ -779,6 +787,8 @@ impl Agent {
             described_this_second: 0,
             written_over_budget: 0,
             written_gone: 0,
+            served_mounts: (Vec::new(), None),
+            written_served: 0,
             ebpf_caught_up: 0,
             connector_caught_up: 0,
             fanotify,
@@ -1697,6 +1707,10 @@ impl Agent {
             self.written_over_budget += 1;
             return;
         }
+        if self.on_served_filesystem(&e.path, now) {
+            self.written_served += 1;
+            return;
+        }
         self.described_this_second += 1;
         e.content = self
             .enricher
@@ -1705,6 +1719,22 @@ impl Agent {
         if e.content.is_none() {
             self.written_gone += 1;
         }
+    }
+
+    /// Whether `path` lies on a network or FUSE filesystem, from mountinfo read at most every
+    /// ten seconds (reading it cannot wait on a server; a look at the file could).
+    fn on_served_filesystem(&mut self, path: &[u8], now: Instant) -> bool {
+        let (points, read_at) = &mut self.served_mounts;
+        if read_at.is_none_or(|at| now.saturating_duration_since(at) >= SERVED_MOUNTS_FOR) {
+            use warden_sources::fanotify::mounts;
+            *points = std::fs::read("/proc/self/mountinfo")
+                .map(|text| mounts::served_mount_points(&mounts::parse_mountinfo(&text)))
+                .unwrap_or_default();
+            *read_at = Some(now);
+        }
+        points
+            .iter()
+            .any(|point| crate::agent::activity::under(path, point))
     }
 
     /// Hands one event to every sink. Never blocks: a full store queue drops and counts (a
@@ -1909,6 +1939,7 @@ impl Agent {
                 "written/not_described_over_budget",
                 self.written_over_budget,
             ),
+            ("written/not_described_served", self.written_served),
             (
                 "containers/by_cgroup_id",
                 u64::from(self.enricher.containers.caching()),
