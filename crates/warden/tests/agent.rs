@@ -3030,6 +3030,23 @@ fn an_incident_reads_as_one_tree() {
         dropped["event"]["file"]["hash"]["sha256"], reader["sha256"],
         "{dropped}"
     );
+    // By the digest alone: the copy that left the file and the updater that ran it.
+    let digest = reader["sha256"].as_str().unwrap();
+    let by_digest = tree_nodes(&[
+        "--data-dir".as_ref(),
+        &data,
+        "--sha256".as_ref(),
+        digest[..16].as_ref(),
+    ]);
+    let matched = |exe: &str| {
+        by_digest
+            .iter()
+            .any(|n| n["executable"] == exe && n["matched"] == true)
+    };
+    assert!(
+        matched(&updater) && matched("/usr/bin/cp"),
+        "{by_digest:#?}"
+    );
     // Then the document's shell, and this test: running, started before the agent.
     let shell = by_entity(inner["parent_entity_id"].as_str().unwrap()).unwrap();
     assert_eq!(
