@@ -2528,19 +2528,21 @@ fn written_files_are_described_with_their_digest() {
     ];
     assert!(rows.contains(&want[0].as_str()), "{csv}");
     assert!(rows.contains(&want[1].as_str()), "{csv}");
-    // Three files described in a second: .part (gone by then), updater, big. Not the ten.
+    // Three files described in a second: .part (gone by then), updater, big; not the ten
+    // (three of them at most, should the handling of the ten straddle a second's end).
     let many: Vec<&Value> = events
         .iter()
         .filter(|e| action(e) == "close_write" && file_path(e).starts_with(&p("many")))
         .collect();
     assert_eq!(many.len(), 10, "{many:?}");
-    assert!(many.iter().all(|e| e["file"]["size"].is_null()), "{many:?}");
+    let described = many.iter().filter(|e| !e["file"]["size"].is_null()).count();
+    assert!(described <= 3, "{described} of ten described: {many:?}");
     // The status file, written each second, counts what was hashed and what was not.
     poll("the written files' counts in the status", || {
         let caches = agent.status()["caches"].clone();
         (caches["written/bytes_hashed"].as_u64() >= Some(10)
             && caches["written/not_hashed_too_large"].as_u64() >= Some(1)
-            && caches["written/not_described_over_budget"].as_u64() >= Some(10))
+            && caches["written/not_described_over_budget"].as_u64() >= Some(7))
         .then_some(())
     });
     agent.stop();
