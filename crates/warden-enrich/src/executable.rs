@@ -176,8 +176,7 @@ impl ExecutableCache {
                 reads: &self.reads,
             };
             exe.build_id = elf::build_id(&counted);
-            exe.origin_url = xattr::get(file, xattr::ORIGIN_URL);
-            exe.referrer_url = xattr::get(file, xattr::REFERRER_URL);
+            (exe.origin_url, exe.referrer_url) = xattr::download_origin(file);
             if meta.size() > self.config.max_hash_size {
                 self.stats.too_large += 1;
             } else if meta.size() > *hash_budget {

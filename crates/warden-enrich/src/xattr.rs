@@ -55,6 +55,24 @@ pub fn get(file: &File, name: &CStr) -> Option<String> {
     }
 }
 
+/// The open file's download origin and referrer ([`ORIGIN_URL`], [`REFERRER_URL`]). Most files
+/// have neither: one `flistxattr` says so, where asking for each would take a `fgetxattr`
+/// each. A list longer than the buffer (many attributes) or unreadable: each is asked for.
+pub fn download_origin(file: &File) -> (Option<String>, Option<String>) {
+    let mut list = [0u8; 512];
+    // SAFETY: the fd is open for the lifetime of `file`, and `list` is a valid writable buffer
+    // of `list.len()` bytes.
+    let n = unsafe { libc::flistxattr(file.as_raw_fd(), list.as_mut_ptr().cast(), list.len()) };
+    let listed = |name: &CStr| {
+        n < 0
+            || list[..n.max(0) as usize]
+                .split(|&b| b == 0)
+                .any(|listed| listed == name.to_bytes())
+    };
+    let value = |name: &CStr| listed(name).then(|| get(file, name)).flatten();
+    (value(ORIGIN_URL), value(REFERRER_URL))
+}
+
 /// Sets extended attribute `name` on the open file (used by tests and tools).
 pub fn set(file: &File, name: &CStr, value: &[u8]) -> io::Result<()> {
     // SAFETY: the fd is open, `name` is NUL-terminated, and `value` is valid for `value.len()`

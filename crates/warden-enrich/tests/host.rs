@@ -486,3 +486,33 @@ fn nix_free_mkfifo(path: &Path) {
     // SAFETY: a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
 }
+
+#[test]
+fn download_origin_is_read_from_one_list_or_name_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("f");
+    std::fs::write(&path, b"x").unwrap();
+    let f = File::open(&path).unwrap();
+    assert_eq!(xattr::download_origin(&f), (None, None));
+    if let Err(e) = xattr::set(&f, xattr::REFERRER_URL, b"http://127.0.0.1/page") {
+        eprintln!("SKIP: user xattrs unsupported here: {e}");
+        return;
+    }
+    assert_eq!(
+        xattr::download_origin(&f),
+        (None, Some("http://127.0.0.1/page".into()))
+    );
+    // More attribute names than the list's buffer holds: each is then asked for.
+    for i in 0..40 {
+        let name = std::ffi::CString::new(format!("user.warden.test.attribute.{i:02}")).unwrap();
+        xattr::set(&f, &name, b"v").unwrap();
+    }
+    xattr::set(&f, xattr::ORIGIN_URL, b"http://127.0.0.1/file").unwrap();
+    assert_eq!(
+        xattr::download_origin(&f),
+        (
+            Some("http://127.0.0.1/file".into()),
+            Some("http://127.0.0.1/page".into())
+        )
+    );
+}
