@@ -2493,6 +2493,15 @@ fn written_files_are_described_with_their_digest() {
     assert_eq!(moved["file"]["size"], 10, "{moved}");
     assert!(moved["file"]["mtime"].is_string(), "{moved}");
     assert_eq!(moved["warden"]["file"]["content"]["size"], 10, "{moved}");
+    // praudit-style: BSM's attribute token of the rename carries the digest and the size.
+    let xml = agent.events_output(&["--sha256", payload_sha256], "xml");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+    assert!(
+        doc.descendants().any(|n| n.has_tag_name("attribute")
+            && n.attribute("sha256") == Some(payload_sha256)
+            && n.attribute("size") == Some("10")),
+        "{xml}"
+    );
     // Found by its digest's start, in lower or upper case: the rename that left it, only.
     let by_digest = agent.events(&["--sha256", &payload_sha256[..12].to_uppercase()]);
     assert_eq!(by_digest.len(), 1, "{by_digest:?}");

@@ -1,6 +1,6 @@
 //! `--format xml`, after praudit -x: one `<record>` element per event inside `<audit>`, its
 //! fields as attributes and as child elements named like BSM's tokens (`subject`, `exec_args`,
-//! `path`, `socket`, `exit`, `return`).
+//! `path`, `attribute`, `socket`, `exit`, `return`).
 //!
 //! ```xml
 //! <?xml version='1.0' encoding='UTF-8'?>
@@ -131,6 +131,22 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                 .with_text(target),
         );
     }
+    if event.class == "file" {
+        // BSM's attribute token (mode, owner, node id, device), with what the change left:
+        // its size and sha256.
+        let file = &ecs["file"];
+        let attribute = Element::new("attribute")
+            .attr("mode", str_at(&file["mode"]))
+            .attr("uid", str_at(&file["uid"]))
+            .attr("gid", str_at(&file["gid"]))
+            .attr("nodeid", str_at(&file["inode"]))
+            .attr("device", str_at(&file["device"]))
+            .attr("size", file["size"].as_u64())
+            .attr("sha256", str_at(&file["hash"]["sha256"]));
+        if attribute.text != "<attribute" {
+            children.push(attribute.empty());
+        }
+    }
     if event.class == "network" {
         children.push(
             Element::new("socket")
@@ -208,6 +224,20 @@ mod tests {
             "<record class=\"file\" action=\"rename\" time=\"1970-01-01T00:00:00.000000000Z\" \
              host=\"h\"><subject pid=\"7\" entity_id=\"e\"/><path>/new</path>\
              <path role=\"old\">/old</path><return errval=\"success\"/></record>"
+        );
+        // The file's attributes, and what the change left, as BSM's attribute token.
+        let ecs = serde_json::json!({
+            "process": {"pid": 7},
+            "file": {"mode": "0644", "uid": "0", "gid": "0", "inode": "12", "device": "65024",
+                     "size": 10, "hash": {"sha256": "e372d8b5"}},
+        });
+        assert!(
+            record(&event, &ecs).contains(
+                "<attribute mode=\"0644\" uid=\"0\" gid=\"0\" nodeid=\"12\" device=\"65024\" \
+                 size=\"10\" sha256=\"e372d8b5\"/>"
+            ),
+            "{}",
+            record(&event, &ecs)
         );
     }
 }
