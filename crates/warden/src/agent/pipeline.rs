@@ -931,6 +931,7 @@ impl Agent {
             for event in rx.try_iter().take(take) {
                 handled += 1;
                 if event.action == FileAction::Delete
+                    && (self.attr_calls || self.link_calls)
                     && !event.is_dir
                     && let (Some(device), Some(inode)) = (event.device, event.inode)
                 {

@@ -72,6 +72,11 @@ impl Element {
         self
     }
 
+    /// No attribute has been set.
+    fn is_bare(&self) -> bool {
+        self.text.len() == 1 + self.name.len()
+    }
+
     fn empty(mut self) -> String {
         self.text.push_str("/>");
         self.text
@@ -143,7 +148,7 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
             .attr("device", str_at(&file["device"]))
             .attr("size", file["size"].as_u64())
             .attr("sha256", str_at(&file["hash"]["sha256"]));
-        if attribute.text != "<attribute" {
+        if !attribute.is_bare() {
             children.push(attribute.empty());
         }
     }
