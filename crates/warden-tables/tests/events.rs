@@ -518,7 +518,8 @@ fn osquery_events_reports_the_store_backed_tables() {
     let got = query(
         &conn,
         "SELECT name, publisher, events, active FROM osquery_events \
-         WHERE name IN ('process_events', 'socket_events', 'file_events', 'user_events') \
+         WHERE name IN ('process_events', 'socket_events', 'file_events', 'user_events', \
+         'process_file_events') \
          ORDER BY name",
     );
     let summary: Vec<(&Value, &Value, &Value, &Value)> = got
@@ -531,6 +532,12 @@ fn osquery_events_reports_the_store_backed_tables() {
         [
             (&text("file_events"), &store, &Integer(5), &Integer(1)),
             (&text("process_events"), &store, &Integer(3), &Integer(1)),
+            (
+                &text("process_file_events"),
+                &store,
+                &Integer(5),
+                &Integer(1)
+            ),
             (&text("socket_events"), &store, &Integer(5), &Integer(1)),
             (
                 &text("user_events"),
@@ -585,4 +592,83 @@ fn warden_events_is_the_whole_store_in_its_own_fields() {
     assert_eq!(connect[0]["remote_address"], text("93.184.216.34"));
     assert_eq!(connect[0]["remote_port"], Integer(443));
     assert_eq!(connect[0]["local_port"], Integer(40_000));
+}
+
+#[test]
+fn process_file_events_tell_the_same_events_by_the_process() {
+    let conn = open();
+    let all = query(
+        &conn,
+        "SELECT *, eid FROM process_file_events ORDER BY time",
+    );
+    let said: Vec<(&Value, &Value, &Value)> = all
+        .iter()
+        .map(|r| (&r["operation"], &r["path"], &r["dest_path"]))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            (&text("create"), &text("/etc/cron.d/job"), &Null),
+            // A rename's old name and new; a symlink's target and the link.
+            (
+                &text("rename"),
+                &text("/etc/passwd.new"),
+                &text("/etc/passwd")
+            ),
+            (&text("read"), &text("/root/.ssh/id_ed25519"), &Null),
+            (&text("chmod"), &text("/usr/local/bin/tool"), &Null),
+            (&text("symlink"), &text("/etc/shadow"), &text("/tmp/link")),
+        ]
+    );
+    let rename = &all[1];
+    for (column, value) in [
+        ("pid", Integer(12)),
+        ("ppid", Integer(1)),
+        ("time", Integer(6_001)),
+        ("executable", text("/usr/bin/curl")),
+        ("partial", text("false")),
+        ("cwd", text("/tmp")),
+        // osquery's ids are text.
+        ("uid", text("0")),
+        ("gid", text("0")),
+        ("euid", text("0")),
+        ("egid", text("0")),
+        ("auid", text("1000")),
+        ("fsuid", Null),
+        ("sgid", Null),
+        // Stored at 6,001 s after the epoch: long before this boot.
+        ("uptime", Null),
+        ("entity_id", text("abababab-12-77")),
+        ("parent_entity_id", text("abababab-1-1")),
+        ("action", text("rename")),
+        ("success", Integer(1)),
+        ("inode", Integer(56)),
+        ("sha256", text(&"5e".repeat(32))),
+        ("category", Null),
+        ("source", text("audit")),
+        ("syscall", text("rename")),
+    ] {
+        assert_eq!(rename[column], value, "rename: {column}");
+    }
+    // The same eid as the event's rows in file_events.
+    let eids = query(
+        &conn,
+        "SELECT DISTINCT f.eid FROM file_events f JOIN process_file_events p ON p.eid = f.eid \
+         WHERE p.operation = 'rename'",
+    );
+    assert_eq!(eids.len(), 1);
+    assert_eq!(all[2]["category"], text("ssh"));
+    assert_eq!(all[4]["success"], Integer(0));
+
+    // A process's file activity by its identity, as a join from process_events would ask.
+    let by_entity = query(
+        &conn,
+        "SELECT count(*) AS n FROM process_file_events WHERE entity_id = 'abababab-12-77'",
+    );
+    assert_eq!(by_entity[0]["n"], Integer(5));
+    let none = query(
+        &conn,
+        "SELECT count(*) AS n FROM process_file_events WHERE entity_id = 'abababab-10-77'",
+    );
+    assert_eq!(none[0]["n"], Integer(0));
 }

@@ -2537,6 +2537,29 @@ fn written_files_are_described_with_their_digest() {
     ];
     assert!(rows.contains(&want[0].as_str()), "{csv}");
     assert!(rows.contains(&want[1].as_str()), "{csv}");
+    // The same rename in osquery's audit monitor's columns, joined by the process's identity
+    // to the exec that started it.
+    let query = format!(
+        "SELECT f.operation, f.path, f.dest_path, f.sha256, f.partial, f.uid, f.uptime > 0, \
+         e.cmdline FROM process_file_events f JOIN process_events e ON e.entity_id = f.entity_id \
+         WHERE f.dest_path = '{}'",
+        p("updater")
+    );
+    let out = Command::new(warden())
+        .args(["query", "--csv", "--data-dir"])
+        .arg(&agent.data)
+        .arg(&query)
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{csv}");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    let want = format!(
+        "rename,{part},{updater},{payload_sha256},false,0,1,mv .part updater",
+        part = p(".part"),
+        updater = p("updater")
+    );
+    assert_eq!(rows, [want.as_str()], "{csv}");
     // Three files described in a second: .part (gone by then), updater, big; not the ten
     // (three of them at most, should the handling of the ten straddle a second's end).
     let many: Vec<&Value> = events

@@ -4,7 +4,7 @@
 //! with Warden's columns.
 //!
 //! The tables themselves: `process_events.rs` (`process_events`, `process_lifecycle_events`),
-//! `socket_events.rs`, `file_events.rs`. Rows are read from the store `warden run` writes,
+//! `socket_events.rs`, `file_events.rs`, `process_file_events.rs`. Rows are read from the store `warden run` writes,
 //! never blocking it (SQLite WAL readers).
 
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use crate::registry::TableDef;
 use crate::spec::{ColumnSpec, ColumnType::Text, Flags, TableSpec, col, osquery_spec};
 use crate::{QueryContext, TableError};
 
-use super::{file_events, memo, process_events, socket_events};
+use super::{file_events, memo, process_events, process_file_events, socket_events};
 
 const NS_PER_SECOND: i64 = 1_000_000_000;
 
@@ -84,6 +84,16 @@ pub(super) fn store_tables() -> Vec<StoreTable> {
             def: TableDef {
                 spec: file_events::spec(),
                 generate: |ctx, rows| memo::generate_keyed(ctx, rows, file_events::generate),
+                streamed: true,
+            },
+            classes: file_events::CLASSES,
+        },
+        StoreTable {
+            def: TableDef {
+                spec: process_file_events::spec(),
+                generate: |ctx, rows| {
+                    memo::generate_keyed(ctx, rows, process_file_events::generate)
+                },
                 streamed: true,
             },
             classes: file_events::CLASSES,
@@ -182,6 +192,12 @@ impl StoreEvent {
     /// The event's time in whole seconds (osquery's `time`).
     pub fn time(&self) -> i64 {
         self.stored.time_ns.div_euclid(NS_PER_SECOND)
+    }
+
+    /// osquery's `uptime`: seconds from this boot (`boot`, UNIX seconds) to the event; None
+    /// for an event of an earlier boot (it came before this boot began).
+    pub fn uptime(&self, boot: Option<i64>) -> Option<i64> {
+        boot.map(|b| self.time() - b).filter(|up| *up >= 0)
     }
 
     /// osquery's `eid`: the store's sequence number, unique and increasing.
@@ -328,6 +344,23 @@ mod tests {
                 spec.name
             );
         }
+    }
+
+    #[test]
+    fn uptime_is_since_this_boot_or_none() {
+        let at = |time_s: i64| StoreEvent {
+            seq: 1,
+            stored: StoredEvent {
+                time_ns: time_s * NS_PER_SECOND + 999,
+                ..StoredEvent::default()
+            },
+            json: Json::Null,
+        };
+        assert_eq!(at(1_000).uptime(Some(400)), Some(600));
+        assert_eq!(at(400).uptime(Some(400)), Some(0));
+        // An event of an earlier boot came before this one began.
+        assert_eq!(at(399).uptime(Some(400)), None);
+        assert_eq!(at(1_000).uptime(None), None);
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! osquery introspection tables that fleet managers and packs query (`osquery_info`,
 //! `osquery_registry`, ...), and osquery's event tables.
 //!
-//! `process_events`, `process_lifecycle_events`, `socket_events` and `file_events` read the
-//! agent's event store (`events.rs` and one file per table). osquery's other event tables
-//! (`user_events`, `syslog_events`, ...) exist so that queries written for osquery prepare and
-//! run; they return no rows until their sources are built.
+//! `process_events`, `process_lifecycle_events`, `socket_events`, `file_events` and
+//! `process_file_events` read the agent's event store (`events.rs` and one file per table).
+//! osquery's other event tables (`user_events`, `syslog_events`, ...) exist so that queries
+//! written for osquery prepare and run; they return no rows until their sources are built.
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,6 +18,7 @@ mod events;
 mod file_events;
 mod memo;
 mod process_events;
+mod process_file_events;
 mod socket_events;
 mod warden_events;
 pub use events::set_event_store_dir;
@@ -362,7 +363,6 @@ fn no_rows(_ctx: &QueryContext, _rows: &mut Rows) -> Result<(), TableError> {
 const EMPTY_EVENT_TABLES: &[&str] = &[
     "apparmor_events",
     "hardware_events",
-    "process_file_events",
     "seccomp_events",
     "selinux_events",
     "syslog_events",

@@ -203,7 +203,7 @@ pub(super) fn process_events(ctx: &QueryContext, rows: &mut Rows) -> Result<(), 
             .set("overflows", "")
             .set("parent", int_of(&p["parent"]["pid"]).unwrap_or(-1))
             .set("time", e.time())
-            .set("uptime", boot.map(|b| e.time() - b))
+            .set("uptime", e.uptime(boot))
             .set("eid", e.eid())
             .set("syscall", e.syscall())
             .set("entity_id", e.entity_id())

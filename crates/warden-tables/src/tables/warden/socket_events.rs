@@ -129,7 +129,7 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("remote_port", stored.remote_port)
             .set("socket", unix_socket)
             .set("time", e.time())
-            .set("uptime", boot.map(|b| e.time() - b))
+            .set("uptime", e.uptime(boot))
             .set("eid", e.eid())
             .set("success", stored.success)
             .set("status", status(e, errno.as_deref()))
