@@ -2202,12 +2202,13 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
     assert!(mine.len() >= 12, "{mine:?}");
     for e in &mine {
         assert_eq!(entity_of(e), actor_entity, "{e}");
-        // With fanotify, chmod and chown come from their calls: eBPF's tracepoints, or audit
-        // rules where the process source is audit; links, symlinks and truncates from eBPF's.
+        // With fanotify, chmod, chown, links and symlinks come from their calls: eBPF's
+        // tracepoints, or audit rules where the process source is audit (no eBPF); truncates
+        // from eBPF's.
         let told_by_call = source == "fanotify"
             && match action(e) {
-                "chmod" | "chown" => true,
-                "link" | "symlink" | "truncate" => process != "audit",
+                "chmod" | "chown" | "link" | "symlink" => true,
+                "truncate" => process != "audit",
                 _ => false,
             };
         let want = match (told_by_call, process) {
@@ -2236,28 +2237,10 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
     let mkdir = one("create", &p("sub"));
     assert_eq!(mkdir["file"]["type"], "dir");
     // Audit rules and eBPF see the calls themselves; fanotify sees what they changed, and
-    // beside it eBPF's tracepoints at link, symlink and truncate tell those apart.
-    let by_call = matches!(source, "audit" | "ebpf") || process != "audit";
-    // fanotify alone reports a creation: the reader tells it is a link, with its target, only
-    // if the link still exists when it reads the event. This one is gone soon, so either can
-    // be.
-    let symlink = if by_call {
-        one("symlink", &p("link"))
-    } else {
-        let link = p("link");
-        events
-            .iter()
-            .find(|e| {
-                pid_of(e) == pid
-                    && file_path(e) == link
-                    && matches!(action(e), "create" | "symlink")
-            })
-            .unwrap_or_else(|| panic!("no create or symlink event for {link}"))
-            .clone()
-    };
-    if action(&symlink) == "symlink" {
-        assert_eq!(symlink["file"]["target_path"], "sub/c.txt", "{symlink}");
-    }
+    // beside it eBPF's tracepoints or audit rules at link and symlink (and eBPF's at truncate)
+    // tell those apart.
+    let symlink = one("symlink", &p("link"));
+    assert_eq!(symlink["file"]["target_path"], "sub/c.txt", "{symlink}");
     for gone in ["hard", "link", "sub/c.txt"] {
         let deleted = one("delete", &p(gone));
         assert_eq!(deleted["event"]["type"][0], "deletion");
@@ -2273,29 +2256,27 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
         assert!(!has(&events, "attrib", |e| pid_of(e) == pid
             && file_path(e) == p("sub/c.txt")));
     }
-    if by_call {
-        // Syscall rules and eBPF tell each change apart, with the link target.
-        assert_eq!(
-            one("link", &p("hard"))["file"]["target_path"],
-            p("sub/c.txt").as_str()
-        );
+    // Syscall rules and eBPF tell each change apart, with the link target.
+    assert_eq!(
+        one("link", &p("hard"))["file"]["target_path"],
+        p("sub/c.txt").as_str()
+    );
+    if source == "fanotify" {
+        // fanotify's "created" of the link is not recorded beside it.
+        assert!(!has(&events, "create", |e| pid_of(e) == pid
+            && file_path(e) == p("hard")));
+    }
+    if source == "fanotify" && process == "audit" {
+        // Without eBPF, truncate(2) stays fanotify's modification.
+        assert!(has(&events, "modify", |e| pid_of(e) == pid
+            && file_path(e) == p("hard")));
+    } else {
         assert_eq!(one("truncate", &p("hard"))["warden"]["syscall"], "truncate");
         if source == "fanotify" {
-            // fanotify's "created" and "modified" of those are not recorded beside them.
-            assert!(!has(&events, "create", |e| pid_of(e) == pid
-                && file_path(e) == p("hard")));
+            // fanotify's "modified" of it is not recorded beside it.
             assert!(!has(&events, "modify", |e| pid_of(e) == pid
                 && file_path(e) == p("hard")));
         }
-    } else {
-        // It says "modified"; a hard link is a creation.
-        assert!(has(&events, "create", |e| pid_of(e) == pid
-            && file_path(e) == p("hard")));
-        // truncate(2) is a modification; the first write's file was closed after writing.
-        assert!(has(&events, "modify", |e| pid_of(e) == pid
-            && file_path(e) == p("hard")));
-        assert!(has(&events, "close_write", |e| pid_of(e) == pid
-            && file_path(e) == p("a.txt")));
     }
     let read = one("read", &s(&secret));
     assert_eq!(read["event"]["type"][0], "access");
@@ -2364,7 +2345,8 @@ fn file_changes_are_recorded_with_fanotify() {
     );
 }
 
-/// Where eBPF cannot run, chmod and chown beside fanotify come from audit rules instead.
+/// Where eBPF cannot run, chmod, chown, links and symlinks beside fanotify come from audit rules
+/// instead.
 #[test]
 fn file_changes_are_recorded_with_fanotify_and_audit_execs() {
     file_changes_are_recorded(

@@ -26,8 +26,8 @@ pub use assemble::{Assembler, AssemblerConfig, AssemblerStats, Event, EventEnd, 
 pub use control::{AuditControl, AuditError, AuditSocket, CAP_AUDIT_CONTROL, CAP_AUDIT_READ};
 pub use exec::{Dev, ExecCall, ExecError, ExecEvent, PathEntry, exec_call};
 pub use file::{
-    FileCall, FileOp, FileViewError, PathKind, SkippedWatch, WatchSkip, attribute_rules,
-    file_rules, read_watch_rules,
+    FileCall, FileOp, FileViewError, PathKind, SkippedWatch, WatchSkip, call_rules, file_rules,
+    read_watch_rules,
 };
 pub use netlink::{
     AuditOutput, AuditSource, AuditSourceConfig, AuditStats, ReadMode, RestoreHandle, Restorer,

@@ -143,6 +143,9 @@ pub struct FanotifyEvent {
     pub owner_uid: Option<u32>,
     /// Group after the event.
     pub owner_gid: Option<u32>,
+    /// The object's link count when it was looked at (a creation's and an attribute change's:
+    /// the others are not looked at). A new file with more than one is a hard link.
+    pub links: Option<u64>,
     /// The object is a directory (`FAN_ONDIR`).
     pub is_dir: bool,
     /// The label of the watch the object belongs to.
@@ -681,6 +684,7 @@ struct ObjectFacts {
     mode: Option<u32>,
     uid: Option<u32>,
     gid: Option<u32>,
+    links: Option<u64>,
 }
 
 struct Reader {
@@ -933,6 +937,7 @@ impl Reader {
                 mode: facts.mode,
                 owner_uid: facts.uid,
                 owner_gid: facts.gid,
+                links: facts.links,
                 is_dir,
                 watch: watch.clone(),
             };
@@ -1080,6 +1085,7 @@ impl Reader {
                 mode: Some(st.st_mode),
                 uid: Some(st.st_uid),
                 gid: Some(st.st_gid),
+                links: Some(st.st_nlink),
             },
             target,
         )

@@ -17,10 +17,10 @@ use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
 use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field};
-use warden_sources::audit::{FileOp, attribute_rules, file_rules, read_watch_rules};
+use warden_sources::audit::{FileOp, call_rules, file_rules, read_watch_rules};
 use warden_sources::ebpf::{
-    AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig,
-    FileOp as EbpfFileOp, FileRecord, NetRecord, NetworkActivityConfig, Record,
+    AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig, FileRecord,
+    NetRecord, NetworkActivityConfig, Record,
 };
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath, credential_watches,
@@ -239,6 +239,8 @@ struct Agent {
     audit_files: bool,
     /// Audit rules tell chmod and chown apart beside fanotify (eBPF could not).
     audit_attr_calls: bool,
+    /// Audit rules tell links and symlinks apart beside fanotify (eBPF could not).
+    audit_link_calls: bool,
     fanotify: Option<(FanotifySource, Receiver<FanotifyEvent>)>,
     /// Fork, exec and exit from eBPF; when active, neither audit exec rules nor the connector.
     ebpf: Option<(EbpfSource, Receiver<Record>)>,
@@ -289,7 +291,7 @@ struct Agent {
     written_served: u64,
     /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
-    /// eBPF reports links, symlinks and truncates beside fanotify.
+    /// eBPF or audit reports links, symlinks and truncates beside fanotify.
     link_calls: bool,
     /// The instant (`CLOCK_BOOTTIME` ns) before which eBPF had passed on all the kernel gave it,
     /// as of the last of its records applied ([`Record::CaughtUp`]): the forks and execs made
@@ -374,15 +376,17 @@ fn watch_list(config: &Config) -> Vec<WatchPath> {
 
 /// The audit rules of this config: exec when audit is the process source; network calls (where
 /// eBPF does not report them) and file changes (with reads of the watched paths) when asked;
-/// chmod and chown calls when fanotify needs them told apart and eBPF cannot
-/// (`attribute_calls`). The agent's own calls are excluded in the kernel (`-F pid!=`), so it
+/// beside fanotify, the calls it cannot tell apart that eBPF does not report: chmod and chown
+/// (`attribute_calls`), link and symlink (`link_calls`; not truncate: fanotify says "modified"
+/// of it, and an audit record for each would cost a process truncating in a loop 40 µs a call,
+/// docs/PERFORMANCE.md). The agent's own calls are excluded in the kernel (`-F pid!=`), so it
 /// never records itself.
 fn audit_rules(
     config: &Config,
     watches: &[WatchPath],
     execs: bool,
     network: bool,
-    attribute_calls: bool,
+    (attribute_calls, link_calls): (bool, bool),
 ) -> Vec<AuditRule> {
     let key = warden_sources::audit::WARDEN_KEY;
     let not_self = |r: AuditRule| r.field(field::PID, Op::Ne, FieldValue::Num(std::process::id()));
@@ -406,8 +410,10 @@ fn audit_rules(
             );
         }
         rules.extend(watch_rules);
-    } else if attribute_calls {
-        rules.extend(attribute_rules(key, std::process::id()));
+    } else if attribute_calls || link_calls {
+        rules.extend(call_rules(key, std::process::id(), |call| {
+            (attribute_calls && call.changes_attributes()) || (link_calls && call.makes_links())
+        }));
     }
     rules
 }
@@ -418,9 +424,10 @@ const MAX_HOLD: Duration = Duration::from_secs(5);
 /// How long a connector exit waits for audit events of the same process.
 const EXIT_HOLD: Duration = Duration::from_millis(100);
 
-/// How long fanotify's "attributes changed" waits for the eBPF record of a chmod or chown, and
-/// how long a call's record (a chmod, chown, link, symlink, truncate; a deletion fanotify saw)
-/// covers the fanotify events of its change.
+/// How long fanotify's "attributes changed" waits for the eBPF (or audit) record of a chmod or
+/// chown (and a hard link's or symlink's creation for audit's record of it), and how long a
+/// call's record (a chmod, chown, link, symlink, truncate; a deletion fanotify saw) covers the
+/// fanotify events of its change.
 const ATTR_HOLD: Duration = Duration::from_millis(200);
 const TOLD_FOR: Duration = Duration::from_secs(2);
 
@@ -547,6 +554,7 @@ impl Agent {
         // have to look at every open.
         let fanotify_watches_only = ebpf_files && !watches.is_empty();
         let audit_attribute_calls = fanotify_files && !ebpf_attribute_calls;
+        let audit_link_calls = fanotify_files && !ebpf_link_calls;
         // network.source = "ebpf" where the network programs could not attach: audit instead.
         let ebpf_network = ebpf
             .as_ref()
@@ -575,7 +583,7 @@ impl Agent {
             &watches,
             audit_execs,
             audit_network,
-            audit_attribute_calls,
+            (audit_attribute_calls, audit_link_calls),
         );
         let audit = if config.sources.audit && !rules.is_empty() {
             let audit_config = AuditSourceConfig {
@@ -609,8 +617,13 @@ impl Agent {
                     }
                     if config.files.source == "audit" {
                         what.push("file");
-                    } else if audit_attribute_calls {
-                        what.push("chmod and chown");
+                    } else {
+                        if audit_attribute_calls {
+                            what.push("chmod and chown");
+                        }
+                        if audit_link_calls {
+                            what.push("links and symlinks");
+                        }
                     }
                     let what = what.join(", ");
                     let mut detail = format!("{what} via {how}: {}", report.reason);
@@ -775,10 +788,12 @@ impl Agent {
                 .then(|| NetworkPolicy::of(&config.network)),
             audit_files: config.files.source == "audit" && audit.is_some(),
             audit_attr_calls: fanotify.is_some() && audit_attribute_calls && audit.is_some(),
+            audit_link_calls: fanotify.is_some() && audit_link_calls && audit.is_some(),
             files,
             attr_calls: fanotify.is_some()
                 && (ebpf_attribute_calls || (audit_attribute_calls && audit.is_some())),
-            link_calls: fanotify.is_some() && ebpf_link_calls,
+            link_calls: fanotify.is_some()
+                && (ebpf_link_calls || (audit_link_calls && audit.is_some())),
             told_changes: std::collections::HashMap::new(),
             unlinked: std::collections::HashMap::new(),
             hash_per_second,
@@ -912,7 +927,8 @@ impl Agent {
                     }
                     AuditOutput::File(op)
                         if self.audit_files
-                            || (self.audit_attr_calls && op.call.changes_attributes()) =>
+                            || (self.audit_attr_calls && op.call.changes_attributes())
+                            || (self.audit_link_calls && op.call.makes_links()) =>
                     {
                         self.pending.push_back(came.of(Held::File(op)));
                     }
@@ -1070,6 +1086,20 @@ impl Agent {
                         && self.attr_calls
                         && !all
                         && now.saturating_duration_since(since) < ATTR_HOLD =>
+                {
+                    keep.push_back(waiting);
+                }
+                // So does a hard link's or a symlink's creation for audit's record of its call
+                // (eBPF's come in order: `processes_behind`). A new file with one link, the
+                // usual creation, does not wait.
+                Held::Fanotify(ref ev)
+                    if self.audit_link_calls
+                        && !all
+                        && now.saturating_duration_since(since) < ATTR_HOLD
+                        && (ev.action == FileAction::Symlink
+                            || (ev.action == FileAction::Create
+                                && !ev.is_dir
+                                && ev.links > Some(1))) =>
                 {
                     keep.push_back(waiting);
                 }
@@ -1318,8 +1348,13 @@ impl Agent {
         match ebpf_file_event(record, process, &self.files) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
-                if self.link_calls && event.success {
-                    self.tell_link_or_truncate(record);
+                if self.link_calls && event.success && record.op.links_or_truncates() {
+                    self.tell_call(
+                        record.pid,
+                        event.action,
+                        &event.path,
+                        event.target_path.as_deref(),
+                    );
                 }
                 self.emit(
                     EventKind::File(event),
@@ -1330,26 +1365,26 @@ impl Agent {
         }
     }
 
-    /// What fanotify will say of a link, symlink or truncate eBPF reported beside it, so that
-    /// it is not recorded twice: a link's new name "created" (and its file's "attributes
-    /// changed", the link count, named by either of its names), a symlink "created", a
-    /// truncated file "modified".
-    fn tell_link_or_truncate(&mut self, record: &FileRecord) {
+    /// What fanotify will say of a call eBPF or audit reported beside it, so that it is not
+    /// recorded twice: a chmod's or chown's "attributes changed", a link's new name "created"
+    /// (and its file's "attributes changed", the link count, named by either of its names), a
+    /// symlink "created", a truncated file "modified".
+    fn tell_call(&mut self, pid: u32, action: FileAction, path: &[u8], other: Option<&[u8]>) {
         let now = Instant::now();
         let mut tell = |path: &[u8], said: FileAction| {
-            self.told_changes
-                .insert((record.pid, path.to_vec(), said), now);
+            self.told_changes.insert((pid, path.to_vec(), said), now);
         };
-        match record.op {
-            EbpfFileOp::Link => {
-                tell(&record.path, FileAction::Create);
-                tell(&record.path, FileAction::Attrib);
-                if let Some(existing) = &record.other {
+        match action {
+            FileAction::Chmod | FileAction::Chown => tell(path, FileAction::Attrib),
+            FileAction::Link => {
+                tell(path, FileAction::Create);
+                tell(path, FileAction::Attrib);
+                if let Some(existing) = other {
                     tell(existing, FileAction::Attrib);
                 }
             }
-            EbpfFileOp::Symlink => tell(&record.path, FileAction::Create),
-            EbpfFileOp::Truncate => tell(&record.path, FileAction::Modify),
+            FileAction::Symlink => tell(path, FileAction::Create),
+            FileAction::Truncate => tell(path, FileAction::Modify),
             _ => {}
         }
     }
@@ -1407,10 +1442,7 @@ impl Agent {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
                 if event.success {
-                    self.told_changes.insert(
-                        (call.pid, call.path.clone(), FileAction::Attrib),
-                        Instant::now(),
-                    );
+                    self.tell_call(call.pid, event.action, &event.path, None);
                 }
                 self.emit(
                     EventKind::File(event),
@@ -1506,10 +1538,13 @@ impl Agent {
         match audit_file_event(op, process, &self.files) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
+                // Beside fanotify: a chmod, chown, link or symlink it will report too.
                 if !self.audit_files && event.success {
-                    self.told_changes.insert(
-                        (op.subject.pid, event.path.clone(), FileAction::Attrib),
-                        Instant::now(),
+                    self.tell_call(
+                        op.subject.pid,
+                        event.action,
+                        &event.path,
+                        event.target_path.as_deref(),
                     );
                 }
                 let time_ns = op.id.time.secs as i64 * 1_000_000_000 + i64::from(op.id.time.nanos);
