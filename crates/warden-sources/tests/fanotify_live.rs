@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use warden_core::FileAction;
 use warden_sources::fanotify::{
-    FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath,
+    FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchList, WatchPath,
 };
 
 const CHILD_ENV: &str = "WARDEN_FANOTIFY_CHILD_DIR";
@@ -322,6 +322,113 @@ fn every_file_action_with_pid_and_paths() {
         fds_before,
         "the group fd is closed on stop (and the kernel frees its marks with it)"
     );
+}
+
+/// A watch stays on its path: a file renamed over a watched one (as a password change
+/// replaces /etc/shadow) and a file made at a watched path absent at the start are marked as
+/// their events are read; a path the watch list names later is marked at its next look.
+#[test]
+fn watches_follow_their_paths() {
+    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let _one = serialize();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let key = dir.join("key");
+    std::fs::write(&key, b"v1").unwrap();
+    let later = dir.join("later");
+    let listed = dir.join("listed");
+    let watches = vec![WatchPath::new(&key, "key"), WatchPath::new(&later, "later")];
+    let inode = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).unwrap().ino()
+    };
+    // A read by another process of `path` (its inode now), with the watch's label.
+    let read_by_cat = |rx: &Receiver<FanotifyEvent>, path: &Path, label: &str| {
+        let cat = Command::new("/bin/cat").arg(path).output().unwrap();
+        assert!(cat.status.success());
+        let want = (bytes(path), Some(inode(path)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            if e.action == FileAction::Read && (e.path.clone(), e.inode) == want {
+                assert_eq!(e.watch.as_deref(), Some(label), "{e:?}");
+                return;
+            }
+        }
+        panic!("no read of {} (inode {:?})", path.display(), want.1);
+    };
+    let rewatched = |src: &FanotifySource, at_least: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while src.stats().rewatched < at_least {
+            assert!(Instant::now() < deadline, "{:?}", src.stats());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    // As the events are read: no list to ask again.
+    let config = FanotifyConfig {
+        filesystems: Some(vec![dir.clone()]),
+        watches: watches.clone(),
+        ..FanotifyConfig::default()
+    };
+    let (mut src, rx) = FanotifySource::start(config).unwrap();
+    let refused: Vec<_> = src
+        .marks()
+        .iter()
+        .filter(|m| m.kind == MarkKind::Watch && m.refused.is_some())
+        .map(|m| m.path.clone())
+        .collect();
+    assert_eq!(refused, std::slice::from_ref(&later), "absent at the start");
+    read_by_cat(&rx, &key, "key");
+    // Replaced by a rename (by another process: the source's own events are not read).
+    let old_inode = inode(&key);
+    std::fs::write(dir.join("key.new"), b"v2").unwrap();
+    let mv = Command::new("/bin/mv")
+        .arg(dir.join("key.new"))
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(mv.success());
+    assert_ne!(inode(&key), old_inode);
+    rewatched(&src, 1);
+    read_by_cat(&rx, &key, "key");
+    // Made where a watched path was missing.
+    let sh = Command::new("/bin/sh")
+        .arg("-c")
+        .arg("echo made > \"$1\"")
+        .arg("sh")
+        .arg(&later)
+        .status()
+        .unwrap();
+    assert!(sh.success());
+    rewatched(&src, 2);
+    read_by_cat(&rx, &later, "later");
+    src.stop();
+
+    // Named by the list only, made after the start: marked at the next look (200 ms here).
+    let listed_too = listed.clone();
+    let config = FanotifyConfig {
+        filesystems: Some(vec![dir.clone()]),
+        watches: watches.clone(),
+        rewatch: Some(WatchList::new(move || {
+            let mut list = watches.clone();
+            list.push(WatchPath::new(&listed_too, "listed"));
+            list
+        })),
+        rewatch_every: Duration::from_millis(200),
+        ..FanotifyConfig::default()
+    };
+    let (mut src, rx) = FanotifySource::start(config).unwrap();
+    std::fs::write(&listed, b"x").unwrap();
+    rewatched(&src, 1);
+    read_by_cat(&rx, &listed, "listed");
+    read_by_cat(&rx, &key, "key");
+    src.stop();
 }
 
 /// Kernel ignore marks on an excluded directory keep its direct children's events out of the

@@ -3194,6 +3194,63 @@ fn a_sparse_file_event_keeps_its_place_among_its_processs_calls() {
     kernel.check();
 }
 
+/// A watch stays on its path: a watched file replaced by a rename, as a password change
+/// replaces /etc/shadow, is watched in its new form (fanotify's mark was on the old file).
+#[test]
+fn a_watched_file_replaced_by_a_rename_stays_watched() {
+    let Some((_serial, kernel)) = begin("a_watched_file_replaced_by_a_rename_stays_watched") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(work.path()).unwrap();
+    let secret = dir.join("shadow");
+    std::fs::write(&secret, b"root:old:\n").unwrap();
+    let secret_s = s(&secret);
+    let mut agent = Agent::start(&format!(
+        "[network]\nenabled = false\n[files]\nwatch_paths = [{secret_s:?}]\n"
+    ));
+    let cat = || {
+        let out = Command::new("/bin/cat").arg(&secret).output().unwrap();
+        assert!(out.status.success());
+    };
+    cat();
+    agent.wait_for_matching(&["--path", &secret_s], "the first read", |ev| {
+        has(ev, "read", |_| true)
+    });
+    // chpasswd's way: a new file written beside it, renamed over it.
+    let script = "printf 'root:new:\\n' > \"$1+\" && mv \"$1+\" \"$1\"";
+    let mut shell = Proc::spawn(
+        Command::new("/bin/sh")
+            .args(["-c", script, "sh"])
+            .arg(&secret),
+    );
+    assert!(shell.wait().success());
+    poll("the new file marked", || {
+        (agent.status()["watches_marked_since_start"].as_u64() >= Some(1)).then_some(())
+    });
+    cat();
+    let events = agent.wait_for_matching(&["--path", &secret_s], "the second read", |ev| {
+        ev.iter().filter(|e| action(e) == "read").count() >= 2
+    });
+    let reads: Vec<&Value> = events.iter().filter(|e| action(e) == "read").collect();
+    let inodes: Vec<&Value> = reads.iter().map(|e| &e["file"]["inode"]).collect();
+    assert_ne!(
+        inodes[0], inodes[1],
+        "the old file, then the new: {reads:?}"
+    );
+    for read in &reads {
+        assert_eq!(read["warden"]["file"]["watch"], "configured", "{read}");
+        assert!(
+            read["process"]["executable"]
+                .as_str()
+                .unwrap()
+                .ends_with("cat")
+        );
+    }
+    agent.stop();
+    kernel.check();
+}
+
 /// What an unprivileged program may still write on the filesystem holding `path`.
 fn available(path: &Path) -> u64 {
     let st = nix::sys::statvfs::statvfs(path).expect("statvfs");

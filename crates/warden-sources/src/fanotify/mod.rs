@@ -36,7 +36,7 @@ pub mod parse;
 pub mod watch;
 
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -50,7 +50,7 @@ use crossbeam_channel::Receiver;
 use thiserror::Error;
 use warden_core::FileAction;
 
-pub use watch::{WatchPath, credential_watches};
+pub use watch::{WatchList, WatchPath, credential_watches};
 
 use parse::{FidInfo, RawEvent, mask};
 
@@ -66,6 +66,8 @@ const COALESCE: Duration = Duration::from_millis(5);
 /// [`Pace`]'s window, and the events in two of them that make a burst.
 const PACE_WINDOW: Duration = Duration::from_millis(10);
 const BURST_EVENTS: u64 = 32;
+/// How often [`FanotifyConfig::rewatch`] is asked where the watched paths are now.
+const REWATCH_EVERY: Duration = Duration::from_secs(10);
 /// A repeated read of one object by one process within this time is one `Read` event.
 const READ_REPEAT_WINDOW: Duration = Duration::from_secs(2);
 /// `AT_HANDLE_FID` (kernel 6.5): encode handles the way fanotify does.
@@ -82,8 +84,18 @@ const FILESYSTEM_MASK_BASE: u64 =
 pub struct FanotifyConfig {
     /// Paths on the filesystems to mark whole; `None`: every local block-device filesystem.
     pub filesystems: Option<Vec<PathBuf>>,
-    /// Paths whose reads are recorded (see [`credential_watches`] for the default list).
+    /// Paths whose reads are recorded (see [`credential_watches`] for the default list). A
+    /// watch is a mark on the object: a file made at a watched path since (a password change
+    /// replaces /etc/shadow) is marked as its creation or rename is read, where the filesystem
+    /// is marked too.
     pub watches: Vec<WatchPath>,
+    /// Where the watched paths are now, asked again every `rewatch_every` by a thread of its
+    /// own (a look can wait on a slow filesystem; the reader must not): a store made since (a
+    /// new user's ~/.ssh, a new browser profile, a replaced file on a filesystem not marked
+    /// whole) is watched from then on.
+    pub rewatch: Option<WatchList>,
+    /// How often `rewatch` is asked.
+    pub rewatch_every: Duration,
     /// Events under these directories are dropped (the agent's data directory).
     pub exclude_prefixes: Vec<PathBuf>,
     /// Drop events of this process.
@@ -103,6 +115,8 @@ impl Default for FanotifyConfig {
         FanotifyConfig {
             filesystems: None,
             watches: Vec::new(),
+            rewatch: None,
+            rewatch_every: REWATCH_EVERY,
             exclude_prefixes: Vec::new(),
             exclude_self: true,
             ignore_marks: true,
@@ -183,6 +197,9 @@ pub struct FanotifyStats {
     pub other: u64,
     /// Failed reads of the group fd.
     pub read_errors: u64,
+    /// Watches marked after the start: a file made at a watched path, or a store found by a
+    /// later look ([`FanotifyConfig::rewatch`]).
+    pub rewatched: u64,
 }
 
 /// Which kind of mark a [`MarkReport`] is about.
@@ -429,28 +446,9 @@ impl FanotifySource {
             });
         }
 
-        let mut watch_objects: HashMap<Vec<u8>, Arc<str>> = HashMap::new();
-        let mut watch_dirs: HashMap<Vec<u8>, Arc<str>> = HashMap::new();
+        let mut watches = Watches::default();
         for w in &config.watches {
-            let refused = (|| -> io::Result<()> {
-                let c = path_cstring(&w.path)?;
-                let st = stat_path(&c)?;
-                let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-                let mut m = mask::OPEN | mask::ACCESS;
-                if is_dir {
-                    m |= libc::FAN_EVENT_ON_CHILD;
-                }
-                mark(g, libc::FAN_MARK_ADD, m, &c)?;
-                let key = handle_key_of(&c)?;
-                register_filesystem(&mut filesystems, statfs_fsid(&c)?, &w.path)?;
-                if is_dir {
-                    watch_dirs.insert(key, w.label.clone());
-                } else {
-                    watch_objects.insert(key, w.label.clone());
-                }
-                Ok(())
-            })()
-            .err();
+            let refused = watches.add(g, &mut filesystems, w).err();
             if refused
                 .as_ref()
                 .is_some_and(|e| e.raw_os_error() == Some(libc::EPERM))
@@ -516,8 +514,14 @@ impl FanotifySource {
         let reader = Reader {
             group,
             filesystems,
-            watch_objects,
-            watch_dirs,
+            watches,
+            looks: config
+                .rewatch
+                .clone()
+                .map(|list| spawn_looker(list, config.rewatch_every, stop.clone()))
+                .transpose()
+                .map_err(FanotifyError::Spawn)?,
+            marked_on_read: Vec::new(),
             dir_cache: PathCache::new(config.path_cache_capacity),
             exclude: config
                 .exclude_prefixes
@@ -687,11 +691,117 @@ struct ObjectFacts {
     links: Option<u64>,
 }
 
+/// `path`'s bytes without a trailing `/` (but `/` itself), as events name it.
+fn trimmed(path: &Path) -> &[u8] {
+    let bytes = path.as_os_str().as_bytes();
+    match bytes.iter().rposition(|b| *b != b'/') {
+        Some(end) => &bytes[..=end],
+        None => bytes,
+    }
+}
+
+/// What a look at the watched paths found: the list then, and the handle key of each path
+/// that existed.
+struct Look {
+    began: Instant,
+    listed: Vec<WatchPath>,
+    found: Vec<(WatchPath, Vec<u8>)>,
+}
+
+/// The thread that looks at the watched paths every `every` (from a moment after the start),
+/// until `stop` or until the reader is gone. Its looks may wait on a slow filesystem; the
+/// reader, which marks what they find, does not wait for them.
+fn spawn_looker(
+    list: WatchList,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> io::Result<Receiver<Look>> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("warden-rewatch".into())
+        .spawn(move || {
+            let mut last = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(every.min(Duration::from_millis(100)));
+                if last.elapsed() < every {
+                    continue;
+                }
+                let began = Instant::now();
+                last = began;
+                let listed = list.now();
+                let found = listed
+                    .iter()
+                    .filter_map(|w| {
+                        let key = path_cstring(&w.path).and_then(|c| handle_key_of(&c));
+                        key.ok().map(|key| (w.clone(), key))
+                    })
+                    .collect();
+                let look = Look {
+                    began,
+                    listed,
+                    found,
+                };
+                if tx.send(look).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// The watched objects: marks for reads, and their labels by handle and by path.
+#[derive(Default)]
+struct Watches {
+    /// Watched files (and symlinks), by handle key.
+    objects: HashMap<Vec<u8>, Arc<str>>,
+    /// Watched directories (their children's reads too), by handle key.
+    dirs: HashMap<Vec<u8>, Arc<str>>,
+    /// The watched paths (no trailing `/`): a file made at one is marked at once.
+    paths: HashMap<Vec<u8>, Arc<str>>,
+}
+
+impl Watches {
+    /// Marks `w`'s object for reads (a directory's children's too) unless it is marked
+    /// already: its handle's key, and whether it was marked now.
+    fn add(
+        &mut self,
+        group: RawFd,
+        filesystems: &mut HashMap<[u8; 8], Filesystem>,
+        w: &WatchPath,
+    ) -> io::Result<(Vec<u8>, bool)> {
+        self.paths
+            .insert(trimmed(&w.path).to_vec(), w.label.clone());
+        let c = path_cstring(&w.path)?;
+        let key = handle_key_of(&c)?;
+        if self.objects.contains_key(&key) || self.dirs.contains_key(&key) {
+            return Ok((key, false));
+        }
+        let st = stat_path(&c)?;
+        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let mut m = mask::OPEN | mask::ACCESS;
+        if is_dir {
+            m |= libc::FAN_EVENT_ON_CHILD;
+        }
+        mark(group, libc::FAN_MARK_ADD, m, &c)?;
+        register_filesystem(filesystems, statfs_fsid(&c)?, &w.path)?;
+        if is_dir {
+            self.dirs.insert(key.clone(), w.label.clone());
+        } else {
+            self.objects.insert(key.clone(), w.label.clone());
+        }
+        Ok((key, true))
+    }
+}
+
 struct Reader {
     group: OwnedFd,
     filesystems: HashMap<[u8; 8], Filesystem>,
-    watch_objects: HashMap<Vec<u8>, Arc<str>>,
-    watch_dirs: HashMap<Vec<u8>, Arc<str>>,
+    watches: Watches,
+    /// What the looking thread finds of the watched paths ([`FanotifyConfig::rewatch`]).
+    looks: Option<Receiver<Look>>,
+    /// Objects marked as their creation was read (key, label, directory, when): a look begun
+    /// before then may not have found them.
+    marked_on_read: Vec<(Vec<u8>, Arc<str>, bool, Instant)>,
     dir_cache: PathCache,
     exclude: Vec<Vec<u8>>,
     self_pid: Option<i32>,
@@ -780,6 +890,10 @@ impl Reader {
             };
             // SAFETY: one valid pollfd.
             let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if let Some(look) = self.looks.as_ref().and_then(|rx| rx.try_recv().ok()) {
+                self.apply(look);
+                *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.stats;
+            }
             if ready <= 0 {
                 continue;
             }
@@ -874,6 +988,25 @@ impl Reader {
             // and its handle would no longer open.
             push_key(&mut self.key, fid);
             self.dir_cache.insert(self.key.clone(), path.clone());
+        }
+        if resolved
+            && ev.mask & (mask::CREATE | mask::RENAME) != 0
+            && !self.watches.paths.is_empty()
+            && let Some(label) = self.watches.paths.get(&path).cloned()
+        {
+            // A file made at a watched path (renamed there: a password change writes a new
+            // /etc/shadow and renames it over the old): the mark stayed with the old object.
+            let watch = WatchPath::new(PathBuf::from(OsStr::from_bytes(&path)), &label);
+            if let Ok((key, true)) =
+                self.watches
+                    .add(self.group.as_raw_fd(), &mut self.filesystems, &watch)
+            {
+                self.stats.rewatched += 1;
+                if self.looks.is_some() {
+                    let dir = self.watches.dirs.contains_key(&key);
+                    self.marked_on_read.push((key, label, dir, Instant::now()));
+                }
+            }
         }
         if !resolved && path.is_empty() && ev.mask & !mask::ONDIR == mask::ATTRIB {
             // unlink drops the link count of an inode whose name is already gone: the kernel
@@ -1091,13 +1224,44 @@ impl Reader {
         )
     }
 
+    /// Takes a look at the watched paths: those made or replaced since are marked; the labels
+    /// of objects no longer at a watched path are forgotten (their marks go with them when
+    /// they are freed), so the maps stay the list's size.
+    fn apply(&mut self, look: Look) {
+        let group = self.group.as_raw_fd();
+        let mut now = Watches::default();
+        for w in &look.listed {
+            now.paths.insert(trimmed(&w.path).to_vec(), w.label.clone());
+        }
+        for (w, key) in look.found {
+            // Marked already: carried over.
+            if let Some(label) = self.watches.objects.get(&key) {
+                now.objects.insert(key, label.clone());
+            } else if let Some(label) = self.watches.dirs.get(&key) {
+                now.dirs.insert(key, label.clone());
+            } else if let Ok((_, true)) = now.add(group, &mut self.filesystems, &w) {
+                self.stats.rewatched += 1;
+            }
+        }
+        self.marked_on_read.retain(|(.., at)| *at >= look.began);
+        for (key, label, dir, _) in &self.marked_on_read {
+            let map = if *dir {
+                &mut now.dirs
+            } else {
+                &mut now.objects
+            };
+            map.insert(key.clone(), label.clone());
+        }
+        self.watches = now;
+    }
+
     fn watch_label(&mut self, ev: &RawEvent<'_>) -> Option<Arc<str>> {
-        if self.watch_objects.is_empty() && self.watch_dirs.is_empty() {
+        if self.watches.objects.is_empty() && self.watches.dirs.is_empty() {
             return None;
         }
         if let Some(fid) = &ev.fid {
             push_key(&mut self.key, fid);
-            if let Some(l) = self.watch_objects.get(&self.key) {
+            if let Some(l) = self.watches.objects.get(&self.key) {
                 return Some(l.clone());
             }
         }
@@ -1106,7 +1270,7 @@ impl Reader {
             .flatten()
         {
             push_key(&mut self.key, dfid);
-            if let Some(l) = self.watch_dirs.get(&self.key) {
+            if let Some(l) = self.watches.dirs.get(&self.key) {
                 return Some(l.clone());
             }
         }

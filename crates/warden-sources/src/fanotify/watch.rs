@@ -26,6 +26,30 @@ impl WatchPath {
     }
 }
 
+/// Where the watched paths are now: asked again from time to time
+/// ([`super::FanotifyConfig::rewatch`]), so that credential stores made after the start are
+/// watched too.
+#[derive(Clone)]
+pub struct WatchList(Arc<dyn Fn() -> Vec<WatchPath> + Send + Sync>);
+
+impl WatchList {
+    /// The list `list` gives each time it is called.
+    pub fn new(list: impl Fn() -> Vec<WatchPath> + Send + Sync + 'static) -> WatchList {
+        WatchList(Arc::new(list))
+    }
+
+    /// The watched paths now.
+    pub fn now(&self) -> Vec<WatchPath> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for WatchList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WatchList(..)")
+    }
+}
+
 /// Home directories from `/etc/passwd` text (field 6), deduplicated, in file order. Empty
 /// homes are skipped; `/` and `/nonexistent` are kept out because nothing credential-like
 /// lives at their top.

@@ -23,7 +23,8 @@ use warden_sources::ebpf::{
     NetRecord, NetworkActivityConfig, Record,
 };
 use warden_sources::fanotify::{
-    FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchPath, credential_watches,
+    FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchList, WatchPath,
+    credential_watches,
 };
 use warden_sources::proc_connector::{
     ExitStatus, ProcConnectorConfig, ProcConnectorSource, ProcEvent,
@@ -35,7 +36,7 @@ use super::activity::{
     FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, ebpf_file_event,
     ebpf_network_event, fanotify_file_event, first_look, look_at_handshake, network_event,
 };
-use super::config::Config;
+use super::config::{Config, FilesConfig};
 use super::handshakes::{Follow, Handshakes, Settled};
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
@@ -359,14 +360,23 @@ impl Held {
 /// The paths whose reads are recorded: the credential stores of every user (when asked) and
 /// the configured ones.
 fn watch_list(config: &Config) -> Vec<WatchPath> {
+    watch_list_of(&config.files, true)
+}
+
+/// [`watch_list`] as it is now; `say_why` says why the users' stores are missing (once, at
+/// the start: the list is asked again every few seconds).
+fn watch_list_of(files: &FilesConfig, say_why: bool) -> Vec<WatchPath> {
     let mut watches = Vec::new();
-    if config.files.watch_reads {
+    if files.watch_reads {
         match credential_watches(Path::new("/etc/passwd")) {
             Ok(found) => watches = found,
-            Err(e) => eprintln!("warden: cannot read /etc/passwd for the credential watches: {e}"),
+            Err(e) if say_why => {
+                eprintln!("warden: cannot read /etc/passwd for the credential watches: {e}")
+            }
+            Err(_) => {}
         }
     }
-    for path in &config.files.watch_paths {
+    for path in &files.watch_paths {
         if !watches.iter().any(|w| &w.path == path) {
             watches.push(WatchPath::new(path.clone(), "configured"));
         }
@@ -675,6 +685,10 @@ impl Agent {
                     (!config.files.filesystems.is_empty()).then(|| config.files.filesystems.clone())
                 },
                 watches: watches.clone(),
+                rewatch: Some({
+                    let files = config.files.clone();
+                    WatchList::new(move || watch_list_of(&files, false))
+                }),
                 exclude_prefixes: config
                     .files
                     .exclude_paths
@@ -1939,6 +1953,7 @@ impl Agent {
         self.status.unknown = by_name(&self.unknown);
         if let Some((source, _)) = &self.fanotify {
             let s = source.stats();
+            self.status.watches_marked_since_start = s.rewatched;
             for (name, n) in [
                 ("fanotify/self", s.excluded_self),
                 ("fanotify/excluded_path", s.excluded_path),

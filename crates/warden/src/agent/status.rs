@@ -66,6 +66,11 @@ pub struct Status {
     /// not hashed and why, files gone before the agent looked).
     #[serde(default)]
     pub caches: BTreeMap<String, u64>,
+    /// Watched paths (credential stores, `files.watch_paths`) marked for reads after the
+    /// start: a file made or renamed at one (a password change replaces /etc/shadow), or a
+    /// store found by a later look (a new user's ~/.ssh).
+    #[serde(default)]
+    pub watches_marked_since_start: u64,
 }
 
 /// Whether the agent runs and writes its status.
@@ -273,6 +278,12 @@ impl Status {
             self.process_table_size
         ));
         out.push_str(&format!("agent RSS: {}\n", size(self.rss_bytes)));
+        if self.watches_marked_since_start > 0 {
+            out.push_str(&format!(
+                "watched paths: {} marked since the start (made or replaced since)\n",
+                self.watches_marked_since_start
+            ));
+        }
         if self.lost.values().all(|n| *n == 0) {
             out.push_str("lost or dropped: none\n");
         } else {
