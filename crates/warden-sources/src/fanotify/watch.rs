@@ -1,7 +1,8 @@
 //! The default watch list of credential stores whose reads are worth recording (ssh and gpg
-//! keys, cloud and registry tokens, browser password and cookie databases, /etc/shadow), as a
-//! pure function of the users' home directories; plus the small IO that expands its `*`
-//! components (browser profiles) and keeps the paths that exist.
+//! keys, cloud, registry and package-index tokens, browser and mail password and cookie
+//! databases, /etc/shadow, the host's SSH and Kerberos keys), as a pure function of the users'
+//! home directories; plus the small IO that expands its `*` components (browser profiles, host
+//! key types) and keeps the paths that exist.
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -73,24 +74,39 @@ pub fn parse_passwd_homes(passwd: &[u8]) -> Vec<PathBuf> {
     homes
 }
 
-/// Per home: (relative path, label). A `*` component matches any one entry (a browser
-/// profile); a trailing `/` marks a directory watch.
+/// Per home: (relative path, label). A `*` in a component matches any run of characters
+/// within one entry (a browser profile); a trailing `/` marks a directory watch.
 const HOME_CREDENTIALS: &[(&str, &str)] = &[
     (".ssh/", "ssh"),
     (".gnupg/", "gnupg"),
     (".gnupg/private-keys-v1.d/", "gnupg"),
     (".aws/credentials", "aws"),
     (".aws/config", "aws"),
+    (".azure/", "azure"),
+    (".config/gcloud/", "gcloud"),
     (".docker/config.json", "docker"),
+    (".config/containers/auth.json", "containers"),
     (".kube/config", "kube"),
     (".netrc", "netrc"),
     (".git-credentials", "git"),
     (".config/git/credentials", "git"),
+    (".config/gh/hosts.yml", "github"),
+    (".npmrc", "npm"),
+    (".pypirc", "pypi"),
+    (".cargo/credentials.toml", "cargo"),
+    (".cargo/credentials", "cargo"),
+    (".vault-token", "vault"),
+    (".terraform.d/credentials.tfrc.json", "terraform"),
+    (".pgpass", "postgres"),
+    (".my.cnf", "mysql"),
     (".local/share/keyrings/", "keyring"),
+    (".local/share/kwalletd/", "keyring"),
     (".password-store/", "pass"),
     (".mozilla/firefox/*/logins.json", "firefox"),
     (".mozilla/firefox/*/key4.db", "firefox"),
     (".mozilla/firefox/*/cookies.sqlite", "firefox"),
+    (".thunderbird/*/logins.json", "thunderbird"),
+    (".thunderbird/*/key4.db", "thunderbird"),
 ];
 
 /// Chromium-family browsers: (config directory under `~/.config`, label).
@@ -104,12 +120,16 @@ const CHROMIUM_BROWSERS: &[(&str, &str)] = &[
 /// Files of a Chromium profile holding secrets (`Cookies` moved under `Network/` in 2021).
 const CHROMIUM_FILES: &[&str] = &["Login Data", "Cookies", "Network/Cookies", "Web Data"];
 
-/// System-wide credential stores.
+/// System-wide credential stores: password hashes (and the old ones pam_pwhistory keeps), the
+/// host's SSH private keys, its Kerberos keys.
 const SYSTEM_CREDENTIALS: &[(&str, &str)] = &[
     ("/etc/shadow", "shadow"),
     ("/etc/gshadow", "shadow"),
     ("/etc/shadow-", "shadow"),
     ("/etc/gshadow-", "shadow"),
+    ("/etc/security/opasswd", "shadow"),
+    ("/etc/ssh/ssh_host_*_key", "ssh_host"),
+    ("/etc/krb5.keytab", "kerberos"),
 ];
 
 /// The credential watch list for these homes, as patterns (may contain `*` components; a
@@ -135,6 +155,15 @@ pub fn credential_watch_patterns(homes: &[PathBuf]) -> Vec<WatchPath> {
     out
 }
 
+/// Whether `name` matches `pattern`, a component with one `*` (any run of characters).
+fn matches_star(pattern: &[u8], name: &[u8]) -> bool {
+    let Some(star) = pattern.iter().position(|&b| b == b'*') else {
+        return pattern == name;
+    };
+    let (prefix, suffix) = (&pattern[..star], &pattern[star + 1..]);
+    name.len() >= prefix.len() + suffix.len() && name.starts_with(prefix) && name.ends_with(suffix)
+}
+
 /// Expand a pattern's `*` components against the filesystem and keep what exists.
 pub fn expand_existing(pattern: &WatchPath) -> Vec<WatchPath> {
     let mut found = vec![PathBuf::new()];
@@ -142,12 +171,14 @@ pub fn expand_existing(pattern: &WatchPath) -> Vec<WatchPath> {
         let part = component.as_os_str();
         let mut next = Vec::new();
         for base in &found {
-            if part.as_bytes() == b"*" {
+            if part.as_bytes().contains(&b'*') {
                 let Ok(dir) = std::fs::read_dir(base) else {
                     continue;
                 };
                 for entry in dir.flatten() {
-                    next.push(base.join(entry.file_name()));
+                    if matches_star(part.as_bytes(), entry.file_name().as_bytes()) {
+                        next.push(base.join(entry.file_name()));
+                    }
                 }
             } else {
                 next.push(base.join(part));
@@ -213,6 +244,10 @@ broken
                 .any(|w| w.path == Path::new(p) && &*w.label == label)
         };
         assert!(has("/etc/shadow", "shadow"));
+        assert!(has("/etc/ssh/ssh_host_*_key", "ssh_host"));
+        assert!(has("/etc/krb5.keytab", "kerberos"));
+        assert!(has("/home/a/.config/gcloud/", "gcloud"));
+        assert!(has("/home/a/.config/gh/hosts.yml", "github"));
         assert!(has("/home/a/.ssh/", "ssh"));
         assert!(has("/home/a/.aws/credentials", "aws"));
         assert!(has("/home/a/.kube/config", "kube"));
@@ -256,5 +291,35 @@ broken
                 (PathBuf::from(".ssh"), "ssh"),
             ]
         );
+    }
+
+    #[test]
+    fn a_star_matches_within_one_entry() {
+        assert!(matches_star(b"ssh_host_*_key", b"ssh_host_ed25519_key"));
+        assert!(!matches_star(
+            b"ssh_host_*_key",
+            b"ssh_host_ed25519_key.pub"
+        ));
+        assert!(!matches_star(b"ssh_host_*_key", b"ssh_host_key"));
+        assert!(matches_star(b"*", b"abc.default"));
+        assert!(matches_star(b"plain", b"plain") && !matches_star(b"plain", b"plainer"));
+        let tmp = tempfile::tempdir().unwrap();
+        for name in [
+            "ssh_host_ed25519_key",
+            "ssh_host_ed25519_key.pub",
+            "ssh_host_rsa_key",
+            "sshd_config",
+        ] {
+            std::fs::write(tmp.path().join(name), "").unwrap();
+        }
+        let mut keys: Vec<_> = expand_existing(&WatchPath::new(
+            tmp.path().join("ssh_host_*_key"),
+            "ssh_host",
+        ))
+        .into_iter()
+        .map(|w| w.path.file_name().unwrap().to_owned())
+        .collect();
+        keys.sort();
+        assert_eq!(keys, ["ssh_host_ed25519_key", "ssh_host_rsa_key"]);
     }
 }
