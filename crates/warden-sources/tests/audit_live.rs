@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use warden_sources::audit::{
     AuditControl, AuditOutput, AuditSocket, AuditSource, AuditSourceConfig, AuditStatus, ExecEvent,
-    ReadMode, WARDEN_KEY, exec_rules,
+    ReadMode, WARDEN_KEY, exec_rules, read_watch_rules,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -734,6 +734,33 @@ fn deleted_rules_are_put_back_and_counted() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(src.stats().rules_reinstalled, installed as u64);
     src.stop().unwrap();
+    assert_eq!(warden_rules(), 0);
+    guard.check();
+}
+
+/// Rules added while the source runs (a watch on a store made since the start) are Warden's
+/// like the others: removed at stop. An identical one is not added twice.
+#[test]
+fn rules_added_while_running_are_removed_at_stop() {
+    if helper_mode().is_some() || !is_root() {
+        return;
+    }
+    let _serial = serial();
+    let guard = StateGuard::capture();
+    let (mut src, _rx) = AuditSource::start(quick_config()).unwrap();
+    let installed = src.report().rules_installed;
+    let dir = tempfile::tempdir().unwrap();
+    let made = dir.path().join("made-later");
+    std::fs::write(&made, b"x").unwrap();
+    let (rules, skipped) = read_watch_rules(&[made.as_path()], WARDEN_KEY, None);
+    assert!(skipped.is_empty() && rules.len() == 1, "{skipped:?}");
+    assert_eq!(src.add_rules(&rules).unwrap(), 1);
+    assert_eq!(warden_rules(), installed + 1);
+    assert_eq!(src.add_rules(&rules).unwrap(), 0, "already there");
+    assert_eq!(warden_rules(), installed + 1);
+    src.stop().unwrap();
+    assert_eq!(warden_rules(), 0);
+    assert_eq!(src.add_rules(&rules).unwrap(), 0, "stopped: nothing added");
     assert_eq!(warden_rules(), 0);
     guard.check();
 }

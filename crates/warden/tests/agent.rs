@@ -3233,28 +3233,56 @@ fn a_sparse_file_event_keeps_its_place_among_its_processs_calls() {
 }
 
 /// A watch stays on its path: a watched file replaced by a rename, as a password change
-/// replaces /etc/shadow, is watched in its new form (fanotify's mark was on the old file).
+/// replaces /etc/shadow, is watched in its new form (fanotify's mark was on the old file;
+/// audit's watches follow their paths); a watched path whose directory was missing at the
+/// start is watched once made (fanotify marks it as its creation is read; audit's rule comes
+/// at the next look).
 #[test]
-fn a_watched_file_replaced_by_a_rename_stays_watched() {
-    let Some((_serial, kernel)) = begin("a_watched_file_replaced_by_a_rename_stays_watched") else {
+fn watches_follow_their_paths_with_fanotify() {
+    watches_follow_their_paths("watches_follow_their_paths_with_fanotify", "fanotify");
+}
+
+#[test]
+fn watches_follow_their_paths_with_audit_rules() {
+    watches_follow_their_paths("watches_follow_their_paths_with_audit_rules", "audit");
+}
+
+fn watches_follow_their_paths(test: &str, source: &str) {
+    let Some((_serial, kernel)) = begin(test) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
     let dir = std::fs::canonicalize(work.path()).unwrap();
     let secret = dir.join("shadow");
     std::fs::write(&secret, b"root:old:\n").unwrap();
-    let secret_s = s(&secret);
+    // In a directory made later too: audit watches a missing name in an existing directory
+    // from the start.
+    let later = dir.join("new-dir/made-later");
+    let (secret_s, later_s) = (s(&secret), s(&later));
     let mut agent = Agent::start(&format!(
-        "[network]\nenabled = false\n[files]\nwatch_paths = [{secret_s:?}]\n"
+        "[network]\nenabled = false\n[files]\nsource = {source:?}\n\
+         watch_paths = [{secret_s:?}, {later_s:?}]\n"
     ));
-    let cat = || {
-        let out = Command::new("/bin/cat").arg(&secret).output().unwrap();
+    let cat = |path: &Path| {
+        let out = Command::new("/bin/cat").arg(path).output().unwrap();
         assert!(out.status.success());
     };
-    cat();
-    agent.wait_for_matching(&["--path", &secret_s], "the first read", |ev| {
-        has(ev, "read", |_| true)
-    });
+    let reads_of = |path: &str, count: usize, what: &str| -> Vec<Value> {
+        let events = agent.wait_for_matching(&["--path", path, "--class", "read"], what, |ev| {
+            ev.iter().filter(|e| action(e) == "read").count() >= count
+        });
+        events.into_iter().filter(|e| action(e) == "read").collect()
+    };
+    let marked = |at_least: u64| {
+        // Audit's look comes every 10 s.
+        let deadline = Instant::now() + Duration::from_secs(25);
+        while agent.status()["watches_marked_since_start"].as_u64() < Some(at_least) {
+            assert!(Instant::now() < deadline, "{}", agent.status());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    cat(&secret);
+    reads_of(&secret_s, 1, "the first read");
     // chpasswd's way: a new file written beside it, renamed over it.
     let script = "printf 'root:new:\\n' > \"$1+\" && mv \"$1+\" \"$1\"";
     let mut shell = Proc::spawn(
@@ -3263,20 +3291,24 @@ fn a_watched_file_replaced_by_a_rename_stays_watched() {
             .arg(&secret),
     );
     assert!(shell.wait().success());
-    poll("the new file marked", || {
-        (agent.status()["watches_marked_since_start"].as_u64() >= Some(1)).then_some(())
-    });
-    cat();
-    let events = agent.wait_for_matching(&["--path", &secret_s], "the second read", |ev| {
-        ev.iter().filter(|e| action(e) == "read").count() >= 2
-    });
-    let reads: Vec<&Value> = events.iter().filter(|e| action(e) == "read").collect();
+    let fanotify = source == "fanotify";
+    if fanotify {
+        marked(1);
+    }
+    cat(&secret);
+    let reads = reads_of(&secret_s, 2, "the read of the new file");
     let inodes: Vec<&Value> = reads.iter().map(|e| &e["file"]["inode"]).collect();
     assert_ne!(
         inodes[0], inodes[1],
         "the old file, then the new: {reads:?}"
     );
-    for read in &reads {
+    // Made after the start.
+    std::fs::create_dir(dir.join("new-dir")).unwrap();
+    std::fs::write(&later, b"made\n").unwrap();
+    marked(if fanotify { 2 } else { 1 });
+    cat(&later);
+    let made = reads_of(&later_s, 1, "the read of the file made later");
+    for read in reads.iter().chain(&made) {
         assert_eq!(read["warden"]["file"]["watch"], "configured", "{read}");
         assert!(
             read["process"]["executable"]
@@ -3284,6 +3316,7 @@ fn a_watched_file_replaced_by_a_rename_stays_watched() {
                 .unwrap()
                 .ends_with("cat")
         );
+        assert_eq!(read["warden"]["source"], source, "{read}");
     }
     agent.stop();
     kernel.check();

@@ -898,6 +898,32 @@ impl AuditSource {
         lock(&self.stats).clone()
     }
 
+    /// Installs more rules while the source runs (a watch on a credential store made since the
+    /// start), removed at stop with the others; how many were added (an identical rule already
+    /// there is left alone, as at start). Nothing once the source is stopped.
+    pub fn add_rules(&self, rules: &[AuditRule]) -> Result<usize, AuditError> {
+        let mut added = 0;
+        for rule in rules {
+            let bytes = rule.encode()?;
+            let result = self.restorer.with(|c| match c.control.add_rule(&bytes) {
+                Ok(()) => {
+                    c.rules.push(bytes);
+                    Ok(true)
+                }
+                Err(AuditError::Io { source, .. })
+                    if source.raw_os_error() == Some(libc::EEXIST) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            });
+            if result.transpose()? == Some(true) {
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
     /// A handle that restores the kernel state from another thread or a panic hook.
     pub fn restore_handle(&self) -> RestoreHandle {
         RestoreHandle(self.restorer.clone())

@@ -50,7 +50,7 @@ use crossbeam_channel::Receiver;
 use thiserror::Error;
 use warden_core::FileAction;
 
-pub use watch::{WatchList, WatchPath, credential_watches};
+pub use watch::{WatchList, WatchPath, credential_watches, spawn_looker};
 
 use parse::{FidInfo, RawEvent, mask};
 
@@ -518,7 +518,24 @@ impl FanotifySource {
             looks: config
                 .rewatch
                 .clone()
-                .map(|list| spawn_looker(list, config.rewatch_every, stop.clone()))
+                .map(|list| {
+                    // The looking thread finds each path's handle too: a path lookup, which
+                    // may wait on a slow filesystem.
+                    spawn_looker(list, config.rewatch_every, stop.clone(), |began, listed| {
+                        let found = listed
+                            .iter()
+                            .filter_map(|w| {
+                                let key = path_cstring(&w.path).and_then(|c| handle_key_of(&c));
+                                key.ok().map(|key| (w.clone(), key))
+                            })
+                            .collect();
+                        Look {
+                            began,
+                            listed,
+                            found,
+                        }
+                    })
+                })
                 .transpose()
                 .map_err(FanotifyError::Spawn)?,
             marked_on_read: Vec::new(),
@@ -706,47 +723,6 @@ struct Look {
     began: Instant,
     listed: Vec<WatchPath>,
     found: Vec<(WatchPath, Vec<u8>)>,
-}
-
-/// The thread that looks at the watched paths every `every` (from a moment after the start),
-/// until `stop` or until the reader is gone. Its looks may wait on a slow filesystem; the
-/// reader, which marks what they find, does not wait for them.
-fn spawn_looker(
-    list: WatchList,
-    every: Duration,
-    stop: Arc<AtomicBool>,
-) -> io::Result<Receiver<Look>> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::Builder::new()
-        .name("warden-rewatch".into())
-        .spawn(move || {
-            let mut last = Instant::now();
-            while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(every.min(Duration::from_millis(100)));
-                if last.elapsed() < every {
-                    continue;
-                }
-                let began = Instant::now();
-                last = began;
-                let listed = list.now();
-                let found = listed
-                    .iter()
-                    .filter_map(|w| {
-                        let key = path_cstring(&w.path).and_then(|c| handle_key_of(&c));
-                        key.ok().map(|key| (w.clone(), key))
-                    })
-                    .collect();
-                let look = Look {
-                    began,
-                    listed,
-                    found,
-                };
-                if tx.send(look).is_err() {
-                    break;
-                }
-            }
-        })?;
-    Ok(rx)
 }
 
 /// The watched objects: marks for reads, and their labels by handle and by path.

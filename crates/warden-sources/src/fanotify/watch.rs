@@ -7,6 +7,8 @@
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// A path whose reads are recorded, with the label events carry (`ssh`, `firefox`...).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -49,6 +51,36 @@ impl std::fmt::Debug for WatchList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WatchList(..)")
     }
+}
+
+/// A thread (`warden-rewatch`) that asks `list` every `every` (the first time `every` after
+/// the start) and sends what `look` makes of it (given when the look began), until `stop` or
+/// until the receiver is gone. Its looks may wait on a slow filesystem; whoever receives them
+/// does not.
+pub fn spawn_looker<T: Send + 'static>(
+    list: WatchList,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+    look: impl Fn(Instant, Vec<WatchPath>) -> T + Send + 'static,
+) -> std::io::Result<crossbeam_channel::Receiver<T>> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("warden-rewatch".into())
+        .spawn(move || {
+            let mut last = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(every.min(Duration::from_millis(100)));
+                if last.elapsed() < every {
+                    continue;
+                }
+                let began = Instant::now();
+                last = began;
+                if tx.send(look(began, list.now())).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(rx)
 }
 
 /// Home directories from `/etc/passwd` text (field 6), deduplicated, in file order. Empty

@@ -24,7 +24,7 @@ use warden_sources::ebpf::{
 };
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchList, WatchPath,
-    credential_watches,
+    credential_watches, spawn_looker,
 };
 use warden_sources::proc_connector::{
     ExitStatus, ProcConnectorConfig, ProcConnectorSource, ProcEvent,
@@ -205,6 +205,12 @@ struct Agent {
     table: ProcessTable,
     enricher: warden_enrich::Enricher,
     audit: Option<(AuditSource, Receiver<AuditOutput>)>,
+    /// With audit's file source: the watch list as the rewatch thread finds it every 10 s, and
+    /// the paths watched so far (audit's watches follow their paths; new ones need rules).
+    audit_watch_looks: Option<Receiver<Vec<WatchPath>>>,
+    audit_watched: std::collections::HashSet<PathBuf>,
+    /// Watches added by those looks.
+    audit_watches_added: u64,
     connector: Option<(ProcConnectorSource, Receiver<ProcEvent>)>,
     store_tx: Option<warden_sources::queue::BoundedSender<StoredEvent>>,
     store_thread: Option<warden_store::WriterThread>,
@@ -669,6 +675,37 @@ impl Agent {
             });
             None
         };
+        // Audit's watches follow their paths; a store made since the start needs a rule.
+        let audit_watch_looks = (config.files.source == "audit"
+            && audit.is_some()
+            && (config.files.watch_reads || !config.files.watch_paths.is_empty()))
+        .then(|| {
+            let files = config.files.clone();
+            let list = WatchList::new(move || watch_list_of(&files, false));
+            // Never set: the thread ends at its next look once the agent is gone.
+            let stop = Arc::new(AtomicBool::new(false));
+            spawn_looker(
+                list,
+                FanotifyConfig::default().rewatch_every,
+                stop,
+                |_, listed| listed,
+            )
+            .ok()
+        })
+        .flatten();
+        let audit_watched = if audit_watch_looks.is_some() {
+            // What the rules made at the start watch: not the paths read_watch_rules
+            // skipped (a missing directory), which the looks try again.
+            let paths: Vec<&Path> = watches.iter().map(|w| w.path.as_path()).collect();
+            let (_, skipped) = read_watch_rules(&paths, "", None);
+            watches
+                .iter()
+                .filter(|w| skipped.iter().all(|s| s.path != w.path))
+                .map(|w| w.path.clone())
+                .collect()
+        } else {
+            std::collections::HashSet::new()
+        };
         let mut files = FilePolicy::of(&config.files, &config.data_dir);
         files.watches = watches
             .iter()
@@ -832,6 +869,9 @@ impl Agent {
             skipped: Skipped::default(),
             handshakes: Handshakes::default(),
             unknown: Skipped::default(),
+            audit_watch_looks,
+            audit_watched,
+            audit_watches_added: 0,
             audit,
             connector,
             store_tx,
@@ -856,6 +896,7 @@ impl Agent {
         while !stop.load(Ordering::SeqCst) {
             self.step(Duration::from_millis(100));
             if last_status.elapsed() >= STATUS_EVERY {
+                self.watch_new_stores_by_audit();
                 self.report_losses(false);
                 self.write_status(last_status.elapsed());
                 last_status = Instant::now();
@@ -865,6 +906,43 @@ impl Agent {
                 self.table.sweep(now, &LiveProc);
                 self.table.reap(now);
                 last_sweep = Instant::now();
+            }
+        }
+    }
+
+    /// With audit's file source, watches the stores the last look found that no rule watches
+    /// yet (made since the start: a new user's ~/.ssh, a new browser profile). One whose
+    /// directory is missing too is tried again at the next look.
+    fn watch_new_stores_by_audit(&mut self) {
+        let (Some(looks), Some((audit, _))) = (&self.audit_watch_looks, &self.audit) else {
+            return;
+        };
+        let Ok(listed) = looks.try_recv() else {
+            return;
+        };
+        let new: Vec<WatchPath> = listed
+            .into_iter()
+            .filter(|w| !self.audit_watched.contains(&w.path))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        let paths: Vec<&Path> = new.iter().map(|w| w.path.as_path()).collect();
+        let key = warden_sources::audit::WARDEN_KEY;
+        let (rules, skipped) = read_watch_rules(&paths, key, Some(std::process::id()));
+        match audit.add_rules(&rules) {
+            Ok(added) => self.audit_watches_added += added as u64,
+            Err(e) => {
+                eprintln!("warden: cannot add audit watches for new credential stores: {e}");
+                return;
+            }
+        }
+        for w in new {
+            if skipped.iter().all(|s| s.path != w.path) {
+                use std::os::unix::ffi::OsStrExt;
+                let bytes = w.path.as_os_str().as_bytes().to_vec();
+                self.files.watches.push((bytes, w.label.clone()));
+                self.audit_watched.insert(w.path);
             }
         }
     }
@@ -1951,9 +2029,10 @@ impl Agent {
         };
         self.status.skipped = by_name(&self.skipped);
         self.status.unknown = by_name(&self.unknown);
+        self.status.watches_marked_since_start = self.audit_watches_added;
         if let Some((source, _)) = &self.fanotify {
             let s = source.stats();
-            self.status.watches_marked_since_start = s.rewatched;
+            self.status.watches_marked_since_start += s.rewatched;
             for (name, n) in [
                 ("fanotify/self", s.excluded_self),
                 ("fanotify/excluded_path", s.excluded_path),
