@@ -69,7 +69,8 @@ pub fn spawn_looker<T: Send + 'static>(
         .spawn(move || {
             let mut last = Instant::now();
             while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(every.min(Duration::from_millis(100)));
+                // A wake-up a second at most: the thread ends within one of `stop`.
+                std::thread::sleep(every.min(Duration::from_secs(1)));
                 if last.elapsed() < every {
                     continue;
                 }
@@ -198,11 +199,35 @@ fn matches_star(pattern: &[u8], name: &[u8]) -> bool {
 
 /// Expand a pattern's `*` components against the filesystem and keep what exists.
 pub fn expand_existing(pattern: &WatchPath) -> Vec<WatchPath> {
+    expand_existing_in(pattern, &mut Dirs::default())
+}
+
+/// Which directories exist, each asked once per look: the patterns of a home share most of
+/// theirs (~/.config), and most homes (a system account's) have none of them.
+#[derive(Default)]
+struct Dirs(std::collections::HashMap<PathBuf, bool>);
+
+impl Dirs {
+    fn exist(&mut self, path: &Path) -> bool {
+        if let Some(known) = self.0.get(path) {
+            return *known;
+        }
+        let is_dir = path.is_dir();
+        self.0.insert(path.to_path_buf(), is_dir);
+        is_dir
+    }
+}
+
+fn expand_existing_in(pattern: &WatchPath, dirs: &mut Dirs) -> Vec<WatchPath> {
     let mut found = vec![PathBuf::new()];
     for component in pattern.path.components() {
         let part = component.as_os_str();
         let mut next = Vec::new();
         for base in &found {
+            // Where the path so far is no directory, nothing below it is looked for.
+            if !base.as_os_str().is_empty() && !dirs.exist(base) {
+                continue;
+            }
             if part.as_bytes().contains(&b'*') {
                 let Ok(dir) = std::fs::read_dir(base) else {
                     continue;
@@ -233,8 +258,9 @@ pub fn expand_existing(pattern: &WatchPath) -> Vec<WatchPath> {
 pub fn credential_watches(passwd: &Path) -> std::io::Result<Vec<WatchPath>> {
     let homes = parse_passwd_homes(&std::fs::read(passwd)?);
     let mut out: Vec<WatchPath> = Vec::new();
+    let mut dirs = Dirs::default();
     for pattern in credential_watch_patterns(&homes) {
-        for watch in expand_existing(&pattern) {
+        for watch in expand_existing_in(&pattern, &mut dirs) {
             if !out.iter().any(|w| w.path == watch.path) {
                 out.push(watch);
             }
