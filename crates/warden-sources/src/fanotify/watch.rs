@@ -2,7 +2,8 @@
 //! keys, cloud, registry and package-index tokens, browser and mail password and cookie
 //! databases, /etc/shadow, the host's SSH and Kerberos keys), as a pure function of the users'
 //! home directories; plus the small IO that expands its `*` components (browser profiles, host
-//! key types) and keeps the paths that exist.
+//! key types) and keeps the paths that exist, and the thread that looks at the list again
+//! from time to time ([`spawn_looker`]: stores made since the start are watched too).
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};

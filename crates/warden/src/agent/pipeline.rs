@@ -298,7 +298,7 @@ struct Agent {
     written_served: u64,
     /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
-    /// eBPF or audit reports links, symlinks and truncates beside fanotify.
+    /// eBPF reports links, symlinks and truncates beside fanotify, or audit links and symlinks.
     link_calls: bool,
     /// The instant (`CLOCK_BOOTTIME` ns) before which eBPF had passed on all the kernel gave it,
     /// as of the last of its records applied ([`Record::CaughtUp`]): the forks and execs made
@@ -933,7 +933,12 @@ impl Agent {
         match audit.add_rules(&rules) {
             Ok(added) => self.audit_watches_added += added as u64,
             Err(e) => {
-                eprintln!("warden: cannot add audit watches for new credential stores: {e}");
+                // Said once: no more looks (audit locked, or the rule list full).
+                eprintln!(
+                    "warden: cannot add audit watches for new credential stores ({e}): those \
+                     made since the start stay unwatched"
+                );
+                self.audit_watch_looks = None;
                 return;
             }
         }
