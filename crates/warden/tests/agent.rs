@@ -501,6 +501,19 @@ impl Agent {
             .collect()
     }
 
+    /// The rows of `warden query --csv SQL` over the agent's store, without the header.
+    fn query_rows(&self, sql: &str) -> Vec<String> {
+        let out = Command::new(warden())
+            .args(["query", "--csv", "--data-dir"])
+            .arg(&self.data)
+            .arg(sql)
+            .output()
+            .unwrap();
+        let csv = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{sql}: {csv}");
+        csv.lines().skip(1).map(str::to_owned).collect()
+    }
+
     fn events_output(&self, args: &[&str], format: &str) -> String {
         let out = self.events_command(args, format);
         assert!(
@@ -2542,21 +2555,13 @@ fn written_files_are_described_with_their_digest() {
         p("big"),
         p("updater")
     );
-    let out = Command::new(warden())
-        .args(["query", "--csv", "--data-dir"])
-        .arg(&agent.data)
-        .arg(&query)
-        .output()
-        .unwrap();
-    let csv = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{csv}");
-    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    let rows = agent.query_rows(&query);
     let want = [
         format!("{},UPDATED,,4096,-1,1", p("big")),
         format!("{},MOVED_TO,{payload_sha256},10,1,1", p("updater")),
     ];
-    assert!(rows.contains(&want[0].as_str()), "{csv}");
-    assert!(rows.contains(&want[1].as_str()), "{csv}");
+    assert!(rows.contains(&want[0]), "{rows:?}");
+    assert!(rows.contains(&want[1]), "{rows:?}");
     // The same rename in osquery's audit monitor's columns, joined by the process's identity
     // to the exec that started it.
     let query = format!(
@@ -2565,21 +2570,13 @@ fn written_files_are_described_with_their_digest() {
          WHERE f.dest_path = '{}'",
         p("updater")
     );
-    let out = Command::new(warden())
-        .args(["query", "--csv", "--data-dir"])
-        .arg(&agent.data)
-        .arg(&query)
-        .output()
-        .unwrap();
-    let csv = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{csv}");
-    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    let rows = agent.query_rows(&query);
     let want = format!(
         "rename,{part},{updater},{payload_sha256},false,0,1,mv .part updater",
         part = p(".part"),
         updater = p("updater")
     );
-    assert_eq!(rows, [want.as_str()], "{csv}");
+    assert_eq!(rows, [want], "{query}");
     // Three files described in a second: .part (gone by then), updater, big; not the ten
     // (three of them at most, should the handling of the ten straddle a second's end).
     let many: Vec<&Value> = events

@@ -87,28 +87,33 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: what a symlink points to, or the existing file a hard link names",
     ),
-    col(
-        "success",
-        Integer,
-        NONE,
-        &[],
-        "Warden: 1 if the operation succeeded",
-    ),
-    col(
-        "source",
-        Text,
-        NONE,
-        &[],
-        "Warden: the source that saw the operation (audit, fanotify)",
-    ),
-    col(
-        "syscall",
-        Text,
-        NONE,
-        &[],
-        "Warden: the syscall (openat, renameat2...) or fanotify event (FAN_CLOSE_WRITE...)",
-    ),
+    SUCCESS,
+    SOURCE,
+    SYSCALL,
 ];
+
+/// Columns both file tables have (`file_events`, `process_file_events`).
+pub(super) const SUCCESS: ColumnSpec = col(
+    "success",
+    Integer,
+    NONE,
+    &[],
+    "Warden: 1 if the operation succeeded",
+);
+pub(super) const SOURCE: ColumnSpec = col(
+    "source",
+    Text,
+    NONE,
+    &[],
+    "Warden: the source that saw the operation (audit, ebpf, fanotify)",
+);
+pub(super) const SYSCALL: ColumnSpec = col(
+    "syscall",
+    Text,
+    NONE,
+    &[],
+    "Warden: the syscall (openat, renameat2...) or fanotify event (FAN_CLOSE_WRITE...)",
+);
 
 pub(super) fn spec() -> &'static TableSpec {
     static SPEC: OnceLock<TableSpec> = OnceLock::new();

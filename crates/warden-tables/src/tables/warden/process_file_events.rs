@@ -51,13 +51,7 @@ const EXTRAS: &[ColumnSpec] = &[
         "Warden: the operation in Warden's words (create, open, modify, close_write, rename, \
          delete, chmod, chown, attrib, link, symlink, truncate, read)",
     ),
-    col(
-        "success",
-        Integer,
-        NONE,
-        &[],
-        "Warden: 1 if the operation succeeded",
-    ),
+    file_events::SUCCESS,
     col(
         "inode",
         BigInt,
@@ -79,20 +73,8 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: the watch list entry that made a read worth recording (ssh, shadow...)",
     ),
-    col(
-        "source",
-        Text,
-        NONE,
-        &[],
-        "Warden: the source that saw the operation (audit, ebpf, fanotify)",
-    ),
-    col(
-        "syscall",
-        Text,
-        NONE,
-        &[],
-        "Warden: the syscall (openat, renameat2...) or fanotify event (FAN_CLOSE_WRITE...)",
-    ),
+    file_events::SOURCE,
+    file_events::SYSCALL,
 ];
 
 pub(super) fn spec() -> &'static TableSpec {
