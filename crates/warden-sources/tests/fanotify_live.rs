@@ -410,6 +410,33 @@ fn watches_follow_their_paths() {
     read_by_cat(&rx, &later, "later");
     src.stop();
 
+    // Watches alone (beside eBPF's file changes): no filesystem is marked whole, so a watch
+    // marks its parent directory for what makes a file at its path, reported to nobody.
+    let config = FanotifyConfig {
+        filesystems: Some(Vec::new()),
+        watches: watches.clone(),
+        ..FanotifyConfig::default()
+    };
+    let (mut src, rx) = FanotifySource::start(config).unwrap();
+    let old_inode = inode(&key);
+    std::fs::write(dir.join("key.new"), b"v3").unwrap();
+    let mv = Command::new("/bin/mv")
+        .arg(dir.join("key.new"))
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(mv.success());
+    assert_ne!(inode(&key), old_inode);
+    rewatched(&src, 1);
+    read_by_cat(&rx, &key, "key");
+    let stats = src.stop();
+    assert!(stats.watch_parent_events >= 1, "{stats:?}");
+    let changes: Vec<_> = rx
+        .try_iter()
+        .filter(|e| e.action != FileAction::Read)
+        .collect();
+    assert!(changes.is_empty(), "only reads are reported: {changes:?}");
+
     // Named by the list only, made after the start: marked at the next look (200 ms here).
     let listed_too = listed.clone();
     let config = FanotifyConfig {

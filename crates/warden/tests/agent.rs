@@ -3239,6 +3239,13 @@ fn watches_follow_their_paths_with_fanotify() {
     watches_follow_their_paths("watches_follow_their_paths_with_fanotify", "fanotify");
 }
 
+/// Beside eBPF's file changes fanotify marks the watched paths only: a watch marks its parent
+/// directory too, for what makes a file at its path.
+#[test]
+fn watches_follow_their_paths_with_ebpf_files() {
+    watches_follow_their_paths("watches_follow_their_paths_with_ebpf_files", "ebpf");
+}
+
 #[test]
 fn watches_follow_their_paths_with_audit_rules() {
     watches_follow_their_paths("watches_follow_their_paths_with_audit_rules", "audit");
@@ -3288,7 +3295,8 @@ fn watches_follow_their_paths(test: &str, source: &str) {
             .arg(&secret),
     );
     assert!(shell.wait().success());
-    let fanotify = source == "fanotify";
+    // Reads come from fanotify's marks beside eBPF's file changes.
+    let fanotify = source != "audit";
     if fanotify {
         marked(1);
     }
@@ -3313,7 +3321,8 @@ fn watches_follow_their_paths(test: &str, source: &str) {
                 .unwrap()
                 .ends_with("cat")
         );
-        assert_eq!(read["warden"]["source"], source, "{read}");
+        let read_by = if fanotify { "fanotify" } else { "audit" };
+        assert_eq!(read["warden"]["source"], read_by, "{read}");
     }
     agent.stop();
     kernel.check();

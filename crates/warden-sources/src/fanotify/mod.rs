@@ -75,6 +75,10 @@ const AT_HANDLE_FID: libc::c_int = 0x200;
 /// `MAX_HANDLE_SZ`.
 const MAX_HANDLE_SZ: usize = 128;
 
+/// The events of a watch's parent directory, where its filesystem is not marked whole: what
+/// makes a file at the watched path (only looked at, never reported).
+const PARENT_MASK: u64 = mask::CREATE | mask::RENAME | mask::ONDIR;
+
 /// The events of a filesystem mark.
 const FILESYSTEM_MASK_BASE: u64 =
     mask::CREATE | mask::DELETE | mask::RENAME | mask::CLOSE_WRITE | mask::ATTRIB | mask::ONDIR;
@@ -200,6 +204,9 @@ pub struct FanotifyStats {
     /// Watches marked after the start: a file made at a watched path, or a store found by a
     /// later look ([`FanotifyConfig::rewatch`]).
     pub rewatched: u64,
+    /// Creations and renames in a watch's parent directory on a filesystem not marked whole,
+    /// looked at to follow the watched path and not reported.
+    pub watch_parent_events: u64,
 }
 
 /// Which kind of mark a [`MarkReport`] is about.
@@ -446,7 +453,10 @@ impl FanotifySource {
             });
         }
 
-        let mut watches = Watches::default();
+        let mut watches = Watches {
+            whole: marked_fs.iter().map(|(fsid, _)| *fsid).collect(),
+            ..Watches::default()
+        };
         for w in &config.watches {
             let refused = watches.add(g, &mut filesystems, w).err();
             if refused
@@ -734,6 +744,9 @@ struct Watches {
     dirs: HashMap<Vec<u8>, Arc<str>>,
     /// The watched paths (no trailing `/`): a file made at one is marked at once.
     paths: HashMap<Vec<u8>, Arc<str>>,
+    /// The filesystems marked whole (their creations and renames are read anyway). On any
+    /// other, a watch marks its parent directory for them too, to follow its path.
+    whole: Vec<[u8; 8]>,
 }
 
 impl Watches {
@@ -759,7 +772,15 @@ impl Watches {
             m |= libc::FAN_EVENT_ON_CHILD;
         }
         mark(group, libc::FAN_MARK_ADD, m, &c)?;
-        register_filesystem(filesystems, statfs_fsid(&c)?, &w.path)?;
+        let fsid = statfs_fsid(&c)?;
+        register_filesystem(filesystems, fsid, &w.path)?;
+        if !self.whole.contains(&fsid)
+            && let Some(parent) = w.path.parent()
+        {
+            // Best effort: without it the path is followed by the looks alone.
+            let _ =
+                path_cstring(parent).and_then(|p| mark(group, libc::FAN_MARK_ADD, PARENT_MASK, &p));
+        }
         if is_dir {
             self.dirs.insert(key.clone(), w.label.clone());
         } else {
@@ -984,6 +1005,18 @@ impl Reader {
                 }
             }
         }
+        if ev.mask & PARENT_MASK & !mask::ONDIR != 0
+            && let Some(fid) = ev
+                .dfid
+                .as_ref()
+                .or(ev.new_dfid_name.as_ref())
+                .or(ev.fid.as_ref())
+            && !self.watches.whole.contains(&fid.fsid)
+        {
+            // A watch's parent directory's: looked at above, not a change to report.
+            self.stats.watch_parent_events += 1;
+            return;
+        }
         if !resolved && path.is_empty() && ev.mask & !mask::ONDIR == mask::ATTRIB {
             // unlink drops the link count of an inode whose name is already gone: the kernel
             // reports that FAN_ATTRIB with the object's handle only, and the object is gone
@@ -1205,7 +1238,10 @@ impl Reader {
     /// they are freed), so the maps stay the list's size.
     fn apply(&mut self, look: Look) {
         let group = self.group.as_raw_fd();
-        let mut now = Watches::default();
+        let mut now = Watches {
+            whole: std::mem::take(&mut self.watches.whole),
+            ..Watches::default()
+        };
         for w in &look.listed {
             now.paths.insert(trimmed(&w.path).to_vec(), w.label.clone());
         }

@@ -2044,6 +2044,7 @@ impl Agent {
                 ("fanotify/reads_coalesced", s.reads_coalesced),
                 ("fanotify/modify_folded", s.modify_folded),
                 ("fanotify/attrib_of_deleted", s.attrib_of_deleted),
+                ("fanotify/watch_parent", s.watch_parent_events),
             ] {
                 if n > 0 {
                     self.status.skipped.insert(name.to_owned(), n);
