@@ -595,7 +595,8 @@ fn default_marks_and_credential_watches() {
         return;
     }
     let _one = serialize();
-    let watches = warden_sources::fanotify::credential_watches(Path::new("/etc/passwd")).unwrap();
+    let watches =
+        warden_sources::fanotify::credential_watches(Path::new("/etc/passwd"), &[]).unwrap();
     assert!(
         watches
             .iter()

@@ -130,6 +130,18 @@ pub fn served_mount_points(entries: &[MountEntry]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Where the periodic looks at the watch list do not go: the mount points of [`served`]
+/// filesystems (a look there asks their server, from every host, every few seconds, and waits
+/// as long as it does) and of automounts (`autofs`: a look there mounts what it serves, or
+/// keeps it from expiring).
+pub fn unlooked_mount_points(entries: &[MountEntry]) -> Vec<Vec<u8>> {
+    entries
+        .iter()
+        .filter(|e| served(&e.fstype) || e.fstype == "autofs")
+        .map(|e| e.mount_point.clone())
+        .collect()
+}
+
 /// The default mark targets: one mount point per local block device, in mountinfo order,
 /// preferring a mount of the filesystem's root (`root == "/"`) over bind mounts of subtrees.
 /// (The caller deduplicates again by `statfs` fsid, which is what fanotify reports.)
@@ -186,6 +198,12 @@ garbage line
             "ext4, xfs, btrfs, tmpfs, overlay, proc are not"
         );
         assert!(served("fuseblk") && served("virtiofs") && !served("ext4") && !served("tmpfs"));
+        // The looks at the watch list keep out of those and of automounts too.
+        let automounted = [&text[..], b"73 27 0:63 / /net rw - autofs auto.net rw\n"].concat();
+        assert_eq!(
+            unlooked_mount_points(&parse_mountinfo(&automounted)),
+            [&b"/mnt/nfs"[..], b"/home/u/remote", b"/mnt/share", b"/net"]
+        );
     }
 
     #[test]

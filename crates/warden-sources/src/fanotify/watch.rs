@@ -255,12 +255,22 @@ fn expand_existing_in(pattern: &WatchPath, dirs: &mut Dirs) -> Vec<WatchPath> {
 }
 
 /// The credential watch list of this host: homes from `passwd` (normally `/etc/passwd`),
-/// patterns expanded, existing paths only, each once.
-pub fn credential_watches(passwd: &Path) -> std::io::Result<Vec<WatchPath>> {
-    let homes = parse_passwd_homes(&std::fs::read(passwd)?);
+/// patterns expanded, existing paths only, each once; nothing at or below `avoid` (mount points
+/// not to look into: [`super::mounts::unlooked_mount_points`]) is looked at.
+pub fn credential_watches(passwd: &Path, avoid: &[Vec<u8>]) -> std::io::Result<Vec<WatchPath>> {
+    let avoided = |path: &Path| {
+        avoid
+            .iter()
+            .any(|a| super::under_prefix(path.as_os_str().as_bytes(), a))
+    };
+    let mut homes = parse_passwd_homes(&std::fs::read(passwd)?);
+    homes.retain(|home| !avoided(home));
     let mut out: Vec<WatchPath> = Vec::new();
     let mut dirs = Dirs::default();
     for pattern in credential_watch_patterns(&homes) {
+        if avoided(&pattern.path) {
+            continue;
+        }
         for watch in expand_existing_in(&pattern, &mut dirs) {
             if !out.iter().any(|w| w.path == watch.path) {
                 out.push(watch);
@@ -380,5 +390,40 @@ broken
         .collect();
         keys.sort();
         assert_eq!(keys, ["ssh_host_ed25519_key", "ssh_host_rsa_key"]);
+    }
+
+    #[test]
+    fn stores_under_an_avoided_mount_point_are_not_looked_at() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (local, remote) = (tmp.path().join("local"), tmp.path().join("remote/u"));
+        for home in [&local, &remote] {
+            std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        }
+        let passwd = tmp.path().join("passwd");
+        std::fs::write(
+            &passwd,
+            format!(
+                "a:x:1000:1000::{}:/bin/sh\nu:x:1001:1001::{}:/bin/sh\n",
+                local.display(),
+                remote.display()
+            ),
+        )
+        .unwrap();
+        let homes_watched = |avoid: &[Vec<u8>]| -> Vec<PathBuf> {
+            let mut found: Vec<_> = credential_watches(&passwd, avoid)
+                .unwrap()
+                .into_iter()
+                .filter(|w| w.path.starts_with(tmp.path()))
+                .map(|w| w.path)
+                .collect();
+            found.sort();
+            found
+        };
+        assert_eq!(
+            homes_watched(&[]),
+            [local.join(".ssh"), remote.join(".ssh")]
+        );
+        let mount_point = tmp.path().join("remote").as_os_str().as_bytes().to_vec();
+        assert_eq!(homes_watched(&[mount_point]), [local.join(".ssh")]);
     }
 }

@@ -24,7 +24,7 @@ use warden_sources::ebpf::{
 };
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchList, WatchPath,
-    credential_watches, spawn_looker,
+    credential_watches, mounts, spawn_looker,
 };
 use warden_sources::proc_connector::{
     ExitStatus, ProcConnectorConfig, ProcConnectorSource, ProcEvent,
@@ -366,23 +366,39 @@ impl Held {
 /// The paths whose reads are recorded: the credential stores of every user (when asked) and
 /// the configured ones.
 fn watch_list(config: &Config) -> Vec<WatchPath> {
-    watch_list_of(&config.files, true)
+    watch_list_of(&config.files, false)
 }
 
-/// [`watch_list`] as it is now; `say_why` says why the users' stores are missing (once, at
-/// the start: the list is asked again every few seconds).
-fn watch_list_of(files: &FilesConfig, say_why: bool) -> Vec<WatchPath> {
+/// [`watch_list`] at the start (`looking` false: says why the users' stores are missing), or
+/// as a later look finds it (every few seconds, from every host: it keeps out of network
+/// filesystems and automounts).
+fn watch_list_of(files: &FilesConfig, looking: bool) -> Vec<WatchPath> {
+    let avoid = if looking {
+        std::fs::read("/proc/self/mountinfo")
+            .map(|text| mounts::unlooked_mount_points(&mounts::parse_mountinfo(&text)))
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut watches = Vec::new();
     if files.watch_reads {
-        match credential_watches(Path::new("/etc/passwd")) {
+        match credential_watches(Path::new("/etc/passwd"), &avoid) {
             Ok(found) => watches = found,
-            Err(e) if say_why => {
+            Err(e) if !looking => {
                 eprintln!("warden: cannot read /etc/passwd for the credential watches: {e}")
             }
             Err(_) => {}
         }
     }
     for path in &files.watch_paths {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        if avoid
+            .iter()
+            .any(|point| crate::agent::activity::under(bytes, point))
+        {
+            continue;
+        }
         if !watches.iter().any(|w| &w.path == path) {
             watches.push(WatchPath::new(path.clone(), "configured"));
         }
@@ -681,7 +697,7 @@ impl Agent {
             && (config.files.watch_reads || !config.files.watch_paths.is_empty()))
         .then(|| {
             let files = config.files.clone();
-            let list = WatchList::new(move || watch_list_of(&files, false));
+            let list = WatchList::new(move || watch_list_of(&files, true));
             // Never set: the thread ends at its next look once the agent is gone.
             let stop = Arc::new(AtomicBool::new(false));
             spawn_looker(
@@ -724,7 +740,7 @@ impl Agent {
                 watches: watches.clone(),
                 rewatch: Some({
                     let files = config.files.clone();
-                    WatchList::new(move || watch_list_of(&files, false))
+                    WatchList::new(move || watch_list_of(&files, true))
                 }),
                 exclude_prefixes: config
                     .files
@@ -1859,7 +1875,6 @@ impl Agent {
     fn on_served_filesystem(&mut self, path: &[u8], now: Instant) -> bool {
         let (points, read_at) = &mut self.served_mounts;
         if read_at.is_none_or(|at| now.saturating_duration_since(at) >= SERVED_MOUNTS_FOR) {
-            use warden_sources::fanotify::mounts;
             *points = std::fs::read("/proc/self/mountinfo")
                 .map(|text| mounts::served_mount_points(&mounts::parse_mountinfo(&text)))
                 .unwrap_or_default();
