@@ -397,6 +397,12 @@ fn watches_follow_their_paths() {
     assert_ne!(inode(&key), old_inode);
     rewatched(&src, 1);
     read_by_cat(&rx, &key, "key");
+    // The replaced file's last name is gone: its label with it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while src.stats().watches_gone < 1 {
+        assert!(Instant::now() < deadline, "{:?}", src.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Made where a watched path was missing.
     let sh = Command::new("/bin/sh")
         .arg("-c")

@@ -207,6 +207,8 @@ pub struct FanotifyStats {
     /// Creations and renames in a watch's parent directory on a filesystem not marked whole,
     /// looked at to follow the watched path and not reported.
     pub watch_parent_events: u64,
+    /// Watched objects deleted (their marks and labels gone with them).
+    pub watches_gone: u64,
 }
 
 /// Which kind of mark a [`MarkReport`] is about.
@@ -531,7 +533,7 @@ impl FanotifySource {
                 .map(|list| {
                     // The looking thread finds each path's handle too: a path lookup, which
                     // may wait on a slow filesystem.
-                    spawn_looker(list, config.rewatch_every, stop.clone(), |began, listed| {
+                    spawn_looker(list, config.rewatch_every, stop.clone(), |_, listed| {
                         let found = listed
                             .iter()
                             .filter_map(|w| {
@@ -539,16 +541,11 @@ impl FanotifySource {
                                 key.ok().map(|key| (w.clone(), key))
                             })
                             .collect();
-                        Look {
-                            began,
-                            listed,
-                            found,
-                        }
+                        Look { listed, found }
                     })
                 })
                 .transpose()
                 .map_err(FanotifyError::Spawn)?,
-            marked_on_read: Vec::new(),
             dir_cache: PathCache::new(config.path_cache_capacity),
             exclude: config
                 .exclude_prefixes
@@ -730,7 +727,6 @@ fn trimmed(path: &Path) -> &[u8] {
 /// What a look at the watched paths found: the list then, and the handle key of each path
 /// that existed.
 struct Look {
-    began: Instant,
     listed: Vec<WatchPath>,
     found: Vec<(WatchPath, Vec<u8>)>,
 }
@@ -767,7 +763,8 @@ impl Watches {
         }
         let st = stat_path(&c)?;
         let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-        let mut m = mask::OPEN | mask::ACCESS;
+        // Its own deletion too: its label is forgotten then (a replaced file's last name gone).
+        let mut m = mask::OPEN | mask::ACCESS | mask::DELETE_SELF;
         if is_dir {
             m |= libc::FAN_EVENT_ON_CHILD;
         }
@@ -796,9 +793,6 @@ struct Reader {
     watches: Watches,
     /// What the looking thread finds of the watched paths ([`FanotifyConfig::rewatch`]).
     looks: Option<Receiver<Look>>,
-    /// Objects marked as their creation was read (key, label, directory, when): a look begun
-    /// before then may not have found them.
-    marked_on_read: Vec<(Vec<u8>, Arc<str>, bool, Instant)>,
     dir_cache: PathCache,
     exclude: Vec<Vec<u8>>,
     self_pid: Option<i32>,
@@ -961,6 +955,18 @@ impl Reader {
             self.stats.excluded_self += 1;
             return;
         }
+        if ev.mask & mask::DELETE_SELF != 0
+            && let Some(fid) = &ev.fid
+        {
+            // A watched object gone (a replaced /etc/shadow's last name): its label goes too,
+            // so the maps stay the size of what is watched.
+            push_key(&mut self.key, fid);
+            if self.watches.objects.remove(&self.key).is_some()
+                || self.watches.dirs.remove(&self.key).is_some()
+            {
+                self.stats.watches_gone += 1;
+            }
+        }
         if parse::actions(ev.mask).next().is_none() {
             self.stats.other += 1;
             return;
@@ -994,15 +1000,11 @@ impl Reader {
             // A file made at a watched path (renamed there: a password change writes a new
             // /etc/shadow and renames it over the old): the mark stayed with the old object.
             let watch = WatchPath::new(PathBuf::from(OsStr::from_bytes(&path)), &label);
-            if let Ok((key, true)) =
+            if let Ok((_, true)) =
                 self.watches
                     .add(self.group.as_raw_fd(), &mut self.filesystems, &watch)
             {
                 self.stats.rewatched += 1;
-                if self.looks.is_some() {
-                    let dir = self.watches.dirs.contains_key(&key);
-                    self.marked_on_read.push((key, label, dir, Instant::now()));
-                }
             }
         }
         if ev.mask & PARENT_MASK & !mask::ONDIR != 0
@@ -1233,38 +1235,23 @@ impl Reader {
         )
     }
 
-    /// Takes a look at the watched paths: those made or replaced since are marked; the labels
-    /// of objects no longer at a watched path are forgotten (their marks go with them when
-    /// they are freed), so the maps stay the list's size.
+    /// Takes a look at the watched paths: those made or replaced since are marked. (Labels
+    /// are forgotten as their objects are deleted, not here: a look keeps out of some
+    /// filesystems, whose objects marked at the start stay watched.)
     fn apply(&mut self, look: Look) {
         let group = self.group.as_raw_fd();
-        let mut now = Watches {
-            whole: std::mem::take(&mut self.watches.whole),
-            ..Watches::default()
-        };
         for w in &look.listed {
-            now.paths.insert(trimmed(&w.path).to_vec(), w.label.clone());
+            self.watches
+                .paths
+                .insert(trimmed(&w.path).to_vec(), w.label.clone());
         }
         for (w, key) in look.found {
-            // Marked already: carried over.
-            if let Some(label) = self.watches.objects.get(&key) {
-                now.objects.insert(key, label.clone());
-            } else if let Some(label) = self.watches.dirs.get(&key) {
-                now.dirs.insert(key, label.clone());
-            } else if let Ok((_, true)) = now.add(group, &mut self.filesystems, &w) {
+            let known =
+                self.watches.objects.contains_key(&key) || self.watches.dirs.contains_key(&key);
+            if !known && let Ok((_, true)) = self.watches.add(group, &mut self.filesystems, &w) {
                 self.stats.rewatched += 1;
             }
         }
-        self.marked_on_read.retain(|(.., at)| *at >= look.began);
-        for (key, label, dir, _) in &self.marked_on_read {
-            let map = if *dir {
-                &mut now.dirs
-            } else {
-                &mut now.objects
-            };
-            map.insert(key.clone(), label.clone());
-        }
-        self.watches = now;
     }
 
     fn watch_label(&mut self, ev: &RawEvent<'_>) -> Option<Arc<str>> {

@@ -270,6 +270,8 @@ pub mod mask {
     pub const CREATE: u64 = libc::FAN_CREATE;
     /// An entry was deleted.
     pub const DELETE: u64 = libc::FAN_DELETE;
+    /// The marked object itself was deleted (its last name gone).
+    pub const DELETE_SELF: u64 = libc::FAN_DELETE_SELF;
     /// The kernel queue overflowed: events were lost.
     pub const Q_OVERFLOW: u64 = libc::FAN_Q_OVERFLOW;
     /// A filesystem error.
