@@ -362,6 +362,20 @@ fn watches_follow_their_paths() {
         }
         panic!("no read of {} (inode {:?})", path.display(), want.1);
     };
+    // Replaced by a rename, as a password change replaces /etc/shadow (by another process: the
+    // source's own events are not read).
+    let replace_by_mv = |path: &Path| {
+        let old_inode = inode(path);
+        let new = path.with_extension("new");
+        std::fs::write(&new, b"replaced").unwrap();
+        let mv = Command::new("/bin/mv")
+            .arg(&new)
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(mv.success());
+        assert_ne!(inode(path), old_inode);
+    };
     let rewatched = |src: &FanotifySource, at_least: u64| {
         let deadline = Instant::now() + Duration::from_secs(10);
         while src.stats().rewatched < at_least {
@@ -385,16 +399,7 @@ fn watches_follow_their_paths() {
         .collect();
     assert_eq!(refused, std::slice::from_ref(&later), "absent at the start");
     read_by_cat(&rx, &key, "key");
-    // Replaced by a rename (by another process: the source's own events are not read).
-    let old_inode = inode(&key);
-    std::fs::write(dir.join("key.new"), b"v2").unwrap();
-    let mv = Command::new("/bin/mv")
-        .arg(dir.join("key.new"))
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(mv.success());
-    assert_ne!(inode(&key), old_inode);
+    replace_by_mv(&key);
     rewatched(&src, 1);
     read_by_cat(&rx, &key, "key");
     // The replaced file's last name is gone: its label with it.
@@ -424,15 +429,7 @@ fn watches_follow_their_paths() {
         ..FanotifyConfig::default()
     };
     let (mut src, rx) = FanotifySource::start(config).unwrap();
-    let old_inode = inode(&key);
-    std::fs::write(dir.join("key.new"), b"v3").unwrap();
-    let mv = Command::new("/bin/mv")
-        .arg(dir.join("key.new"))
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(mv.success());
-    assert_ne!(inode(&key), old_inode);
+    replace_by_mv(&key);
     rewatched(&src, 1);
     read_by_cat(&rx, &key, "key");
     let stats = src.stop();
