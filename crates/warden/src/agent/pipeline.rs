@@ -412,15 +412,16 @@ fn watch_list_of(files: &FilesConfig, looking: bool) -> Vec<WatchPath> {
 /// (`attribute_calls`), link and symlink (`link_calls`; not truncate: fanotify says "modified"
 /// of it, and an audit record for each would cost a process truncating in a loop 40 µs a call,
 /// docs/PERFORMANCE.md). The agent's own calls are excluded in the kernel (`-F pid!=`), so it
-/// never records itself.
+/// never records itself. With the rules, the watched paths they watch.
 fn audit_rules(
     config: &Config,
     watches: &[WatchPath],
     execs: bool,
     network: bool,
     (attribute_calls, link_calls): (bool, bool),
-) -> Vec<AuditRule> {
+) -> (Vec<AuditRule>, std::collections::HashSet<PathBuf>) {
     let key = warden_sources::audit::WARDEN_KEY;
+    let mut watched = std::collections::HashSet::new();
     let not_self = |r: AuditRule| r.field(field::PID, Op::Ne, FieldValue::Num(std::process::id()));
     let mut rules = if execs { exec_rules(key) } else { Vec::new() };
     if network {
@@ -434,7 +435,7 @@ fn audit_rules(
         rules.extend(file_rules(key, own));
         let paths: Vec<&Path> = watches.iter().map(|w| w.path.as_path()).collect();
         let (watch_rules, skipped) = read_watch_rules(&paths, key, Some(own));
-        for s in skipped {
+        for s in &skipped {
             eprintln!(
                 "warden: no read watch on {}: {:?}",
                 s.path.display(),
@@ -442,12 +443,17 @@ fn audit_rules(
             );
         }
         rules.extend(watch_rules);
+        watched = watches
+            .iter()
+            .filter(|w| skipped.iter().all(|s| s.path != w.path))
+            .map(|w| w.path.clone())
+            .collect();
     } else if attribute_calls || link_calls {
         rules.extend(call_rules(key, std::process::id(), |call| {
             (attribute_calls && call.changes_attributes()) || (link_calls && call.makes_links())
         }));
     }
-    rules
+    (rules, watched)
 }
 
 /// The longest an event waits for its counterpart from the other source.
@@ -610,7 +616,7 @@ impl Agent {
         };
         let compat_followed = calls(compat_network, compat_files);
         let compat_unseen = calls(ebpf_network && !compat_network, ebpf_files && !compat_files);
-        let rules = audit_rules(
+        let (rules, audit_watched) = audit_rules(
             config,
             &watches,
             audit_execs,
@@ -709,19 +715,6 @@ impl Agent {
             .ok()
         })
         .flatten();
-        let audit_watched = if audit_watch_looks.is_some() {
-            // What the rules made at the start watch: not the paths read_watch_rules
-            // skipped (a missing directory), which the looks try again.
-            let paths: Vec<&Path> = watches.iter().map(|w| w.path.as_path()).collect();
-            let (_, skipped) = read_watch_rules(&paths, "", None);
-            watches
-                .iter()
-                .filter(|w| skipped.iter().all(|s| s.path != w.path))
-                .map(|w| w.path.clone())
-                .collect()
-        } else {
-            std::collections::HashSet::new()
-        };
         let mut files = FilePolicy::of(&config.files, &config.data_dir);
         files.watches = watches
             .iter()

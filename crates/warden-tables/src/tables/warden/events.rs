@@ -4,8 +4,8 @@
 //! with Warden's columns.
 //!
 //! The tables themselves: `process_events.rs` (`process_events`, `process_lifecycle_events`),
-//! `socket_events.rs`, `file_events.rs`, `process_file_events.rs`. Rows are read from the store `warden run` writes,
-//! never blocking it (SQLite WAL readers).
+//! `socket_events.rs`, `file_events.rs`, `process_file_events.rs`. Rows are read from the
+//! store `warden run` writes, never blocking it (SQLite WAL readers).
 
 use std::path::PathBuf;
 use std::sync::{OnceLock, RwLock};
