@@ -5,12 +5,21 @@
 use crossbeam_channel::{Receiver, Sender};
 
 /// The sending end: [`BoundedSender::try_send`] refuses (and hands back) what would exceed the
-/// capacity, like a full bounded channel. Meant for one producer (the check and the send are
-/// not one step, so several producers could overshoot by one each).
+/// capacity, like a full bounded channel. The check and the send are not one step: each of
+/// several producers (clones) may overshoot the capacity by one.
 #[derive(Debug)]
 pub struct BoundedSender<T> {
     tx: Sender<T>,
     capacity: usize,
+}
+
+impl<T> Clone for BoundedSender<T> {
+    fn clone(&self) -> Self {
+        BoundedSender {
+            tx: self.tx.clone(),
+            capacity: self.capacity,
+        }
+    }
 }
 
 /// A queue of at most `capacity` items, allocated as items arrive.

@@ -184,7 +184,11 @@ fn every_file_action_with_pid_and_paths() {
     };
     let fds_before = fanotify_fds();
     let (mut src, rx) = FanotifySource::start(config).unwrap();
-    assert_eq!(fanotify_fds(), fds_before + 1);
+    assert_eq!(
+        fanotify_fds(),
+        fds_before + 2,
+        "the changes' and the watches' groups"
+    );
     for m in src.marks() {
         eprintln!("mark {:?} {} -> {:?}", m.kind, m.path.display(), m.refused);
     }
@@ -320,7 +324,7 @@ fn every_file_action_with_pid_and_paths() {
     assert_eq!(
         fanotify_fds(),
         fds_before,
-        "the group fd is closed on stop (and the kernel frees its marks with it)"
+        "the group fds are closed on stop (and the kernel frees their marks with them)"
     );
 }
 
@@ -338,7 +342,9 @@ fn watches_follow_their_paths() {
     let dir = tmp.path().canonicalize().unwrap();
     let key = dir.join("key");
     std::fs::write(&key, b"v1").unwrap();
-    let later = dir.join("later");
+    // Missing at the start, in a directory where nothing else is watched.
+    std::fs::create_dir(dir.join("alone")).unwrap();
+    let later = dir.join("alone/later");
     let listed = dir.join("listed");
     let watches = vec![WatchPath::new(&key, "key"), WatchPath::new(&later, "later")];
     let inode = |p: &Path| {
@@ -459,6 +465,82 @@ fn watches_follow_their_paths() {
     read_by_cat(&rx, &listed, "listed");
     read_by_cat(&rx, &key, "key");
     src.stop();
+}
+
+/// A watched file replaced and read at once by the next process (`mv key.new key && cat key`),
+/// again and again, while a storm of changes keeps the changes' reader reading in bursts:
+/// each read is recorded, with its label. The watches have a group and a reader of their own,
+/// woken by each event: the new file is marked before `cat` opens it. (In the changes' group,
+/// a rename was read at the burst's next read, up to 5 ms later, and a third of such reads
+/// went unrecorded in a soak.)
+#[test]
+fn a_replaced_watch_is_marked_before_the_next_read_during_a_storm() {
+    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let _one = serialize();
+    const REPLACES: usize = 200;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let key = dir.join("key");
+    std::fs::write(&key, b"v0").unwrap();
+    let storm = dir.join("storm");
+    std::fs::create_dir(&storm).unwrap();
+    let config = FanotifyConfig {
+        filesystems: Some(vec![dir.clone()]),
+        watches: vec![WatchPath::new(&key, "key")],
+        channel_capacity: 1 << 20,
+        ..FanotifyConfig::default()
+    };
+    let (mut src, rx) = FanotifySource::start(config).unwrap();
+    // The storm: this process's own changes, dropped by the reader but read all the same.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storm_thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut made = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let f = storm.join(format!("f{}", made % 64));
+                std::fs::write(&f, b"storm").unwrap();
+                std::fs::remove_file(&f).unwrap();
+                made += 1;
+            }
+            made
+        })
+    };
+    let replaced = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(r#"i=0; while [ $i -lt "$2" ]; do echo $i > "$1.new" && mv "$1.new" "$1" && cat "$1" > /dev/null || exit 1; i=$((i + 1)); done"#)
+        .arg("sh")
+        .arg(&key)
+        .arg(REPLACES.to_string())
+        .status()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let stormed = storm_thread.join().unwrap();
+    assert!(replaced.success());
+    std::thread::sleep(Duration::from_millis(200));
+    let stats = src.stop();
+    let reads: Vec<FanotifyEvent> = rx
+        .try_iter()
+        .filter(|e| e.action == FileAction::Read && e.path == bytes(&key))
+        .collect();
+    eprintln!(
+        "{} reads of {REPLACES} replacements, beside {stormed} storm files: {stats:?}",
+        reads.len()
+    );
+    assert!(reads.iter().all(|e| e.watch.as_deref() == Some("key")));
+    // One read per `cat` (its open and its reads are one event: one process, one object). It
+    // is a race, won by microseconds against a process's start: none was lost in 16,000 here,
+    // 1.2 in 1,000 with the watches' reader at nice 0, 157 of 200 with one group for both. A rare loss
+    // is tolerated, not more.
+    assert!(
+        reads.len() >= REPLACES - 2 && reads.len() <= REPLACES,
+        "every cat's read recorded: {} of {REPLACES}",
+        reads.len()
+    );
+    assert!(stats.rewatched >= REPLACES as u64, "{stats:?}");
 }
 
 /// Kernel ignore marks on an excluded directory keep its direct children's events out of the
