@@ -570,9 +570,10 @@ impl Sink {
 
     /// Retention ([`Writer::make_room`]), leaving room for `need` more bytes.
     fn retention_for(&mut self, need: u64) {
+        let result = self.writer.make_room(need);
         let counters = &self.counters;
         counters.retention_runs.fetch_add(1, Ordering::Relaxed);
-        match self.writer.make_room(need) {
+        match result {
             Ok(report) => {
                 counters
                     .retention_deleted
@@ -590,7 +591,15 @@ impl Sink {
                     .clock_ahead_ns
                     .store(report.clock_ahead_ns, Ordering::Relaxed);
             }
-            Err(e) => counters.record_error(&e),
+            Err(e) => {
+                counters.record_error(&e);
+                // Retention reads the oldest pages, which no commit reads again: where a
+                // damaged store shows first. Deleting from it fails each time from then on, so
+                // it would grow past its limits; a new one takes its place.
+                if is_damage(&e) {
+                    self.replace(&format!("damaged ({e})"));
+                }
+            }
         }
     }
 }

@@ -836,6 +836,105 @@ fn a_store_removed_under_the_writer_is_made_again() {
     );
 }
 
+/// A store damaged under the writer (pages overwritten in place, as a failing disk or a stray
+/// program leaves them). SQLite finds damage only where it reads a damaged page: the commits
+/// read the newest pages, which the writer keeps in its cache, retention the oldest. Whichever
+/// finds it sets the store aside, a new one takes its place, and recording goes on: every
+/// batch is committed, the later ones in the new store.
+#[test]
+fn a_store_damaged_under_the_writer_is_set_aside_and_recording_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("data");
+    let retention = Retention {
+        max_age: Duration::ZERO,
+        max_bytes: 24 << 20,
+        keep_free: KeepFree::NONE,
+    };
+    let store = Store::open(&store_dir, retention).expect("open");
+    let (tx, rx) = crossbeam_channel::bounded(10_000);
+    let options = WriterOptions {
+        batch_size: 100,
+        flush_interval: Duration::from_millis(20),
+        retention_interval: Duration::from_secs(3600),
+    };
+    let thread = spawn_writer_with(&store, rx, options).expect("spawn");
+    let counters = thread.counters();
+    let mut next = 0;
+    let mut send = |n: i64| {
+        let written = counters.snapshot().written + n as u64;
+        for e in events(next..next + n) {
+            tx.send(e).unwrap();
+        }
+        next += n;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while counters.snapshot().written < written {
+            assert!(Instant::now() < deadline, "{:?}", counters.snapshot());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        next
+    };
+    // Until the database file itself (not only its WAL) holds 8 MiB of old pages.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut damaged_at = 0;
+    while std::fs::metadata(store.path()).unwrap().len() < 8 << 20 {
+        assert!(Instant::now() < deadline, "{:?}", counters.snapshot());
+        damaged_at = send(2_000);
+    }
+
+    // Its old pages overwritten, in place (the same inode: the writer's check that its file is
+    // still there passes); its first pages, with the schema, left whole.
+    let length = std::fs::metadata(store.path()).unwrap().len() as usize;
+    let garbage = noise(7, length / 2 - (64 << 10)).into_bytes();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(store.path())
+        .and_then(|file| {
+            use std::os::unix::fs::FileExt;
+            file.write_all_at(&garbage, 64 << 10)?;
+            file.sync_all()
+        })
+        .unwrap();
+
+    // Batch after batch, over the size limit: retention reads the oldest pages.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counters.snapshot().reopened == 0 {
+        assert!(Instant::now() < deadline, "{:?}", counters.snapshot());
+        send(2_000);
+    }
+    let last = send(500);
+    drop(tx);
+    let stats = thread.join().expect("join");
+    assert_eq!(stats.reopened, 1, "{stats:?}");
+    assert_eq!(
+        (stats.written, stats.dropped),
+        (last as u64, 0),
+        "{stats:?}"
+    );
+    let why = stats.last_reopen.expect("said why");
+    assert!(why.starts_with("damaged ("), "{why}");
+    let aside = std::fs::read_dir(&store_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.to_string_lossy();
+            name.contains(".damaged-") && !name.ends_with("-wal")
+        })
+        .expect("the damaged file kept");
+    assert!(why.contains(&aside.display().to_string()), "{why}");
+
+    // The new store holds the events from the batch that found the damage on, in order.
+    let kept: Vec<StoredEvent> = all(&Store::reader(&store_dir).unwrap(), &EventFilter::default())
+        .into_iter()
+        .map(|r| r.event)
+        .collect();
+    let first = last - kept.len() as i64;
+    assert!(
+        first >= damaged_at && first < last - 500,
+        "{first} of {last}"
+    );
+    assert_eq!(kept, events(first..last));
+}
+
 #[test]
 fn reader_beside_writer_sees_whole_batches_and_writer_never_busy() {
     const BATCH: i64 = 200;
