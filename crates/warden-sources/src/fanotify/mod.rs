@@ -310,6 +310,8 @@ pub enum FanotifyError {
 #[derive(Debug)]
 pub struct FanotifySource {
     stop: Arc<AtomicBool>,
+    /// An eventfd in every reader's poll, written at the stop.
+    wake: Arc<OwnedFd>,
     /// Each reader's thread and counters.
     readers: Vec<(JoinHandle<()>, Arc<Mutex<FanotifyStats>>)>,
     /// The counters of the readers stopped.
@@ -498,6 +500,13 @@ impl FanotifySource {
 
         let (tx, rx) = crate::queue::bounded_lazy(config.channel_capacity);
         let stop = Arc::new(AtomicBool::new(false));
+        // SAFETY: plain syscall; returns a new fd or -1.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if wake < 0 {
+            return Err(FanotifyError::Io(io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh fd.
+        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(wake) });
         let init_flags = changes
             .as_ref()
             .or(watches.as_ref())
@@ -517,6 +526,7 @@ impl FanotifySource {
             self_pid: config.exclude_self.then(|| std::process::id() as i32),
             tx: tx.clone(),
             stop: stop.clone(),
+            wake: wake.clone(),
             shared: Arc::new(Mutex::new(FanotifyStats::default())),
             stats: FanotifyStats::default(),
             key: Vec::new(),
@@ -560,6 +570,7 @@ impl FanotifySource {
         }
         let mut source = FanotifySource {
             stop,
+            wake,
             readers: Vec::new(),
             stopped: FanotifyStats::default(),
             marks,
@@ -608,6 +619,10 @@ impl FanotifySource {
     /// Stop the readers and close the groups (which removes every mark). Idempotent.
     pub fn stop(&mut self) -> FanotifyStats {
         self.stop.store(true, Ordering::SeqCst);
+        // Readable from now on: every reader's poll returns.
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes from our own buffer to our own eventfd.
+        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
         let mut stats = FanotifyStats::default();
         for (thread, shared) in self.readers.drain(..) {
             let _ = thread.join();
@@ -962,6 +977,8 @@ struct Reader {
     self_pid: Option<i32>,
     tx: crate::queue::BoundedSender<FanotifyEvent>,
     stop: Arc<AtomicBool>,
+    /// Readable once the source stops.
+    wake: Arc<OwnedFd>,
     shared: Arc<Mutex<FanotifyStats>>,
     stats: FanotifyStats,
     /// Scratch for building handle keys without allocating per lookup.
@@ -1049,19 +1066,22 @@ impl Reader {
                 libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, WATCH_NICE)
             };
         }
+        // Woken by events and by the stop only: an idle reader costs nothing. With looks to
+        // take, once a second too (the looking thread sleeps as long between its checks).
+        let timeout_ms = if self.looks.is_some() { 1000 } else { -1 };
         while !self.stop.load(Ordering::SeqCst) {
-            let mut pfd = libc::pollfd {
-                fd: self.group.as_raw_fd(),
+            let mut pfds = [self.group.as_raw_fd(), self.wake.as_raw_fd()].map(|fd| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+            });
+            // SAFETY: two valid pollfds.
+            let ready = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout_ms) };
             if let Some(look) = self.looks.as_ref().and_then(|rx| rx.try_recv().ok()) {
                 self.apply(look);
                 *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.stats;
             }
-            if ready <= 0 {
+            if ready <= 0 || pfds[0].revents == 0 {
                 continue;
             }
             let mut full_reads = false;
