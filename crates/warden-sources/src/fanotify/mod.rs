@@ -31,7 +31,10 @@
 //! * **Loss**: the kernel queue is bounded (16384 events); when it overflows the kernel queues
 //!   one `FAN_Q_OVERFLOW` event, counted in `queue_overflow`.
 //! * **Stop**: each reader thread owns its group fd; closing it destroys the group and every
-//!   mark with it, so there is nothing to restore — also when the process is killed.
+//!   mark with it, so there is nothing to restore — also when the process is killed. The
+//!   readers sleep in `poll` until an event comes or the stop writes an eventfd they also
+//!   poll (the watches' reader also wakes once a second for the looks): an idle source costs
+//!   no wake-up.
 //! * **Privilege**: filesystem marks and handle reporting need `CAP_SYS_ADMIN`;
 //!   `open_by_handle_at` needs `CAP_DAC_READ_SEARCH`.
 
