@@ -46,6 +46,10 @@ fn fanotify_child_ops() {
         bulk_ops(&d);
         return;
     }
+    if ops == "one_group_left" {
+        one_group_left(&d);
+        return;
+    }
     let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
     std::fs::write(d.join("a.txt"), b"hello").unwrap();
     std::fs::rename(d.join("a.txt"), d.join("b.txt")).unwrap();
@@ -541,6 +545,83 @@ fn a_replaced_watch_is_marked_before_the_next_read_during_a_storm() {
         reads.len()
     );
     assert!(stats.rewatched >= REPLACES as u64, "{stats:?}");
+}
+
+/// Where a second group cannot be had (the user's fanotify groups, or fds, used up), the
+/// changes are recorded all the same and the watches are said to be refused, with why. In a
+/// child process whose fd limit leaves room for three more: the eventfd, the changes' group
+/// and its filesystem's fd.
+#[test]
+fn without_a_second_group_the_changes_are_still_recorded() {
+    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let _one = serialize();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    run_child(&dir, "one_group_left");
+}
+
+/// The child's side of [`without_a_second_group_the_changes_are_still_recorded`].
+fn one_group_left(d: &Path) {
+    // The fds open now, asked without opening one; new fds take the lowest free numbers.
+    // SAFETY: F_GETFD on any number is harmless.
+    let open = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+    let third_free = (0..4096).filter(|fd| !open(*fd)).nth(2).unwrap();
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit on our own process, with a valid struct.
+    let set_soft = |soft: u64, limit: &mut libc::rlimit| unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, limit), 0);
+        let before = limit.rlim_cur;
+        limit.rlim_cur = soft;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, limit), 0);
+        before
+    };
+    let before = set_soft(third_free as u64 + 1, &mut limit);
+    let key = d.join("key");
+    std::fs::write(&key, b"k").unwrap_or_default();
+    let config = FanotifyConfig {
+        filesystems: Some(vec![d.to_path_buf()]),
+        watches: vec![WatchPath::new(&key, "key")],
+        exclude_self: false,
+        ..FanotifyConfig::default()
+    };
+    let started = FanotifySource::start(config);
+    // Room again: the reader opens directories by handle to name events.
+    set_soft(before, &mut limit);
+    let (mut src, rx) = started.expect("started with the changes' group alone");
+    let watch = src
+        .marks()
+        .iter()
+        .find(|m| m.kind == MarkKind::Watch)
+        .expect("the watch said");
+    let why = watch.refused.as_deref().expect("refused");
+    assert!(why.contains("no fanotify group for the watches"), "{why}");
+    assert!(why.contains("os error 24"), "EMFILE, said as such: {why}");
+    assert!(
+        src.marks()
+            .iter()
+            .any(|m| m.kind == MarkKind::Filesystem && m.refused.is_none())
+    );
+    std::fs::write(d.join("changed"), b"x").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no change recorded: {:?}",
+            src.stats()
+        );
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100))
+            && e.path == bytes(&d.join("changed"))
+        {
+            break;
+        }
+    }
+    src.stop();
 }
 
 /// Kernel ignore marks on an excluded directory keep its direct children's events out of the

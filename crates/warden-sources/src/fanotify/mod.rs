@@ -15,7 +15,9 @@
 //!   FAN_ONDIR`. In the watches' group, inode marks `FAN_OPEN | FAN_ACCESS | FAN_DELETE_SELF`
 //!   (directories: `FAN_EVENT_ON_CHILD`) on watched paths, whose reads carry the watch's label,
 //!   and `FAN_CREATE | FAN_RENAME` on their parent directories, to follow each path.
-//!   [`FanotifySource::marks`] says which marks the kernel took and why it refused the others.
+//!   [`FanotifySource::marks`] says which marks the kernel took and why it refused the others
+//!   (where a second group cannot be had, the changes' group runs alone and the watches are
+//!   said to be refused, with why).
 //! * **Paths**: a directory handle is opened with `open_by_handle_at(O_PATH)` on a fd of its
 //!   filesystem and named by `readlink(/proc/self/fd/N)`; the name from the event is joined
 //!   to it. Directory paths are cached (bounded); a directory rename clears the cache, a
@@ -446,7 +448,9 @@ fn init_group() -> Result<(OwnedFd, u32), FanotifyError> {
         match last.raw_os_error() {
             Some(libc::EPERM) => return Err(FanotifyError::Permission),
             Some(libc::EINVAL) => continue,
-            _ => break,
+            Some(libc::ENOSYS) => break,
+            // Groups, fds or memory used up: not a question of the kernel's support.
+            _ => return Err(FanotifyError::Io(last)),
         }
     }
     Err(FanotifyError::Unsupported(last))
@@ -465,6 +469,14 @@ impl FanotifySource {
                 "/proc/self/mountinfo",
             )?)),
         };
+        // First: without it no reader could be stopped.
+        // SAFETY: plain syscall; returns a new fd or -1.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if wake < 0 {
+            return Err(FanotifyError::Io(io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh fd.
+        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(wake) });
         let mut marks = Vec::new();
         let changes = if fs_paths.is_empty() {
             None
@@ -474,7 +486,22 @@ impl FanotifySource {
         let watches = if config.watches.is_empty() && config.rewatch.is_none() {
             None
         } else {
-            Some(mark_watches(&config, &mut marks)?)
+            match mark_watches(&config, &mut marks) {
+                Ok(marked) => Some(marked),
+                Err(e) if changes.is_some() && !matches!(e, FanotifyError::Permission) => {
+                    // No second group (the user's fanotify groups or fds used up): the changes
+                    // are recorded all the same; the watches are said to be refused, and why.
+                    let why = format!("no fanotify group for the watches: {e}");
+                    marks.extend(config.watches.iter().map(|w| MarkReport {
+                        kind: MarkKind::Watch,
+                        path: w.path.clone(),
+                        label: Some(w.label.clone()),
+                        refused: Some(why.clone()),
+                    }));
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         };
 
         if !marks.iter().any(|m| m.refused.is_none()) {
@@ -503,13 +530,6 @@ impl FanotifySource {
 
         let (tx, rx) = crate::queue::bounded_lazy(config.channel_capacity);
         let stop = Arc::new(AtomicBool::new(false));
-        // SAFETY: plain syscall; returns a new fd or -1.
-        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if wake < 0 {
-            return Err(FanotifyError::Io(io::Error::last_os_error()));
-        }
-        // SAFETY: a fresh fd.
-        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(wake) });
         let init_flags = changes
             .as_ref()
             .or(watches.as_ref())
