@@ -29,6 +29,16 @@ fn serialize() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A live test's start: as root, one at a time (the guard), and not in the child process;
+/// `None`, said, otherwise.
+fn live() -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    Some(serialize())
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -168,11 +178,7 @@ fn fanotify_fds() -> usize {
 
 #[test]
 fn every_file_action_with_pid_and_paths() {
-    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let _one = serialize();
+    let Some(_one) = live() else { return };
     let tmp = tempfile::tempdir().unwrap();
     // Canonical: /proc/self/fd links name the real path.
     let dir = tmp.path().canonicalize().unwrap();
@@ -337,11 +343,7 @@ fn every_file_action_with_pid_and_paths() {
 /// their events are read; a path the watch list names later is marked at its next look.
 #[test]
 fn watches_follow_their_paths() {
-    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let _one = serialize();
+    let Some(_one) = live() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().canonicalize().unwrap();
     let key = dir.join("key");
@@ -479,11 +481,7 @@ fn watches_follow_their_paths() {
 /// went unrecorded in a soak.)
 #[test]
 fn a_replaced_watch_is_marked_before_the_next_read_during_a_storm() {
-    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let _one = serialize();
+    let Some(_one) = live() else { return };
     const REPLACES: usize = 200;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().canonicalize().unwrap();
@@ -553,11 +551,7 @@ fn a_replaced_watch_is_marked_before_the_next_read_during_a_storm() {
 /// and its filesystem's fd.
 #[test]
 fn without_a_second_group_the_changes_are_still_recorded() {
-    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let _one = serialize();
+    let Some(_one) = live() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().canonicalize().unwrap();
     run_child(&dir, "one_group_left");
@@ -629,11 +623,7 @@ fn one_group_left(d: &Path) {
 /// our own events are reported.
 #[test]
 fn ignore_marks_filter_in_the_kernel() {
-    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let _one = serialize();
+    let Some(_one) = live() else { return };
     let mut excluded = Vec::new();
     for ignore_marks in [false, true] {
         let tmp = tempfile::tempdir().unwrap();
@@ -675,11 +665,7 @@ fn ignore_marks_filter_in_the_kernel() {
 /// deletes 2,500 files (about 10,000 file events). Printed, not asserted: a figure to track.
 #[test]
 fn bulk_changes_are_all_captured_and_costed() {
-    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let _one = serialize();
+    let Some(_one) = live() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().canonicalize().unwrap();
     let config = FanotifyConfig {
@@ -756,11 +742,7 @@ fn bulk_changes_are_all_captured_and_costed() {
 /// from /etc/passwd watched where it exists (at least /etc/shadow).
 #[test]
 fn default_marks_and_credential_watches() {
-    if !is_root() || std::env::var_os(CHILD_ENV).is_some() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    let _one = serialize();
+    let Some(_one) = live() else { return };
     let watches =
         warden_sources::fanotify::credential_watches(Path::new("/etc/passwd"), &[]).unwrap();
     assert!(
