@@ -260,6 +260,11 @@ impl ExecutableCache {
         }
     }
 
+    /// Keeps `exe`, described elsewhere, as the description of `version`.
+    pub fn remember(&mut self, version: FileVersion, exe: &Executable) {
+        self.cache.insert(version, exe.clone());
+    }
+
     /// Forgets every entry (counters are kept).
     pub fn clear(&mut self) {
         self.cache.clear();

@@ -105,21 +105,8 @@ impl Enricher {
     /// image that ran), else the file at `path`. A deleted image keeps its package but gets
     /// `package_verified: None` (an upgrade replaced it; its digest is no longer recorded).
     pub fn executable_of(&mut self, pid: u32, path: Option<&[u8]>) -> Option<Executable> {
-        let proc_exe = format!("/proc/{pid}/exe");
-        if let Ok(target) = std::fs::read_link(&proc_exe) {
-            let target = target.as_os_str().as_bytes();
-            let (live, deleted) = match target.strip_suffix(DELETED) {
-                Some(t) => (t, true),
-                None => (target, false),
-            };
-            if path.is_none_or(|p| p == live)
-                && let Ok(file) = open_for_read(proc_exe.as_bytes())
-            {
-                let live = live.to_vec();
-                return Some(self.executable_file(&live, &file, deleted));
-            }
-        }
-        self.executable(path?)
+        let image = open_image(pid, path)?;
+        Some(self.executable_file(&image.path, &image.file, image.deleted))
     }
 
     fn executable_file(&mut self, path: &[u8], file: &File, deleted: bool) -> Executable {
@@ -213,6 +200,51 @@ impl Enricher {
         }
     }
 
+    /// [`enrich_exec`](Enricher::enrich_exec) for an image this thread must not open: one on a
+    /// filesystem served over a network or by a process, whose server may never answer. An
+    /// image whose version the kernel reported and the caches know is served from them;
+    /// otherwise `describe` describes it elsewhere (None when it could not in time), and what
+    /// it found is remembered for the image's next exec ([`Enricher::remember`]). Its package
+    /// is named but not checked: the check reads the file.
+    pub fn enrich_exec_elsewhere(
+        &mut self,
+        p: &mut Process,
+        hints: ExecHints,
+        describe: impl FnOnce(u32, &[u8]) -> Option<Executable>,
+    ) {
+        self.names(p);
+        if p.container_id.is_none() {
+            p.container_id = self.containers.of(p.pid, hints.cgroup_id);
+        }
+        let Some(path) = p.exe.as_deref().filter(|_| p.executable.is_none()) else {
+            return;
+        };
+        if let Some(version) = hints.exe_version
+            && let Some(known) = self.known_executable(path, &version)
+        {
+            p.executable = Some(known);
+            return;
+        }
+        let Some(mut exe) = describe(p.pid, path) else {
+            return;
+        };
+        self.remember(&exe, hints.exe_version);
+        exe.package = self.dpkg.package_of(path).map(str::to_string);
+        p.executable = Some(exe);
+    }
+
+    /// Keeps a description made elsewhere ([`describe_image`]) for the image's next exec, also
+    /// under the version the kernel reported of it, where that differs only in its device.
+    pub fn remember(&mut self, exe: &Executable, kernel_version: Option<FileVersion>) {
+        let Some(stat) = version_of(exe) else {
+            return;
+        };
+        self.executables.remember(stat, exe);
+        if let Some(version) = kernel_version {
+            self.executables.alias(&stat, version);
+        }
+    }
+
     /// The executable `pid` runs, at `path`, of `version` as the kernel saw it.
     fn executable_by_version(
         &mut self,
@@ -243,6 +275,50 @@ impl Enricher {
         exe.package_verified = package_verified;
         Some(exe)
     }
+}
+
+/// The image a process runs, opened for reading: [`Enricher::executable_of`]'s choice.
+struct Image {
+    /// The path it was run by (without the kernel's " (deleted)").
+    path: Vec<u8>,
+    file: File,
+    /// It was deleted or replaced since.
+    deleted: bool,
+}
+
+/// Opens the image `pid` runs through `/proc/PID/exe` while that still points at `path`, else
+/// the file at `path`.
+fn open_image(pid: u32, path: Option<&[u8]>) -> Option<Image> {
+    let proc_exe = format!("/proc/{pid}/exe");
+    if let Ok(target) = std::fs::read_link(&proc_exe) {
+        let target = target.as_os_str().as_bytes();
+        let (live, deleted) = match target.strip_suffix(DELETED) {
+            Some(t) => (t, true),
+            None => (target, false),
+        };
+        if path.is_none_or(|p| p == live)
+            && let Ok(file) = open_for_read(proc_exe.as_bytes())
+        {
+            return Some(Image {
+                path: live.to_vec(),
+                file,
+                deleted,
+            });
+        }
+    }
+    let path = path?;
+    Some(Image {
+        path: path.to_vec(),
+        file: open_for_read(path).ok()?,
+        deleted: false,
+    })
+}
+
+/// The image `pid` runs from `path`, as [`Enricher::executable_of`] finds it but without the
+/// package fields and with a cache of the caller's: for a thread of its own, where an image's
+/// filesystem may keep the caller waiting ([`Enricher::enrich_exec_elsewhere`]).
+pub fn describe_image(cache: &mut ExecutableCache, pid: u32, path: &[u8]) -> Option<Executable> {
+    cache.describe_file(&open_image(pid, Some(path))?.file)
 }
 
 /// The file version an [`Executable`] describes, when it has every part of one.

@@ -11,6 +11,8 @@
 //! passes without doing anything; so does a test that finds another Warden's rules installed.
 //! The acting processes of the network and file tests are `examples/actor.rs`.
 
+#[path = "support/fuse.rs"]
+mod fuse;
 #[path = "../../warden-sources/tests/support/ia32.rs"]
 mod ia32;
 
@@ -19,7 +21,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -2484,6 +2487,102 @@ fn links_told_apart(test: &str, process: &str) {
         assert!(!twice, "recorded twice: {e}");
     }
     assert!(has(&events, "create", |e| file_path(e) == p("a")));
+    agent.stop();
+    kernel.check();
+}
+
+/// A filesystem whose server stops answering the agent (FUSE here; a hard NFS mount whose
+/// server is gone, elsewhere) stalls nothing. The image of an exec there is described by a
+/// thread of its own: answered, the exec carries its sha256; unanswered, the exec is recorded
+/// without it after a bounded wait, the next one there without any, a file written there
+/// undescribed, and the host's later events on time. The mount is made after the agent
+/// started: mountinfo's change is noticed.
+#[test]
+fn a_filesystem_server_that_stops_answering_stalls_nothing() {
+    let Some((_serial, kernel)) = begin("a_filesystem_server_that_stops_answering_stalls_nothing")
+    else {
+        return;
+    };
+    let mut agent = Agent::start("[network]\nenabled = false\n[files]\nsource = \"ebpf\"\n");
+    // The agent has looked at the mount table before the filesystem is mounted.
+    records_an_exec(&agent);
+    let agent_pid = agent.pid();
+    let ignoring = Arc::new(AtomicBool::new(false));
+    let image = std::fs::read("/bin/true").expect("read /bin/true");
+    let fuse = fuse::FuseMount::serve(
+        ["answered", "stalled", "after"]
+            .map(|name| (name, image.clone(), 0o755))
+            .to_vec(),
+        {
+            let ignoring = Arc::clone(&ignoring);
+            move |tid| ignoring.load(Ordering::SeqCst) && fuse::process_of(tid) == Some(agent_pid)
+        },
+    )
+    .expect("mount the test filesystem");
+    let dir = fuse.path().to_path_buf();
+    let digest = sha256(Path::new("/bin/true"));
+    let run = |name: &str| {
+        let mut child = Proc::spawn(&mut Command::new(dir.join(name)));
+        assert!(child.wait().success(), "{name} ran");
+        u64::from(child.pid())
+    };
+    let exec_of = |pid: u64, what: &str| -> Value {
+        let events = agent.wait_for_matching(&["--pid", &pid.to_string()], what, |ev| {
+            has(ev, "exec", |e| pid_of(e) == pid)
+        });
+        the(&events, "exec", what, |e| pid_of(e) == pid).clone()
+    };
+
+    let answered = run("answered");
+    let exec = exec_of(answered, "the exec the server answered for");
+    assert_eq!(exec["process"]["hash"]["sha256"], digest.as_str(), "{exec}");
+
+    ignoring.store(true, Ordering::SeqCst);
+    let stalled = run("stalled");
+    let mut writer = Proc::spawn(
+        Command::new("/bin/sh")
+            .args(["-c", "echo data > \"$1\"", "sh"])
+            .arg(dir.join("written")),
+    );
+    assert!(writer.wait().success());
+    let after = run("after");
+    // The host's next events come on time, its execs described.
+    let (_local_dir, local) = true_copy("local");
+    let mut child = Proc::spawn(&mut Command::new(&local));
+    assert!(child.wait().success());
+    let exec = exec_of(u64::from(child.pid()), "an exec after the stalled ones");
+    assert_eq!(exec["process"]["hash"]["sha256"], digest.as_str(), "{exec}");
+
+    for (pid, name) in [(stalled, "stalled"), (after, "after")] {
+        let exec = exec_of(pid, name);
+        assert_eq!(exec["process"]["executable"], s(&dir.join(name)), "{exec}");
+        assert!(exec["process"]["hash"].is_null(), "not described: {exec}");
+    }
+    let under = format!("{}/*", s(&dir));
+    let events = agent.wait_for_matching(&["--path", &under], "the written file", |ev| {
+        has(ev, "close_write", |e| file_path(e).ends_with("/written"))
+    });
+    let written = the(&events, "close_write", "written", |e| {
+        file_path(e).ends_with("/written")
+    });
+    assert!(
+        written["file"]["size"].is_null(),
+        "not described: {written}"
+    );
+    assert!(
+        fuse.ignored() >= 1,
+        "the agent asked the server and was not answered"
+    );
+    poll("the served files' counts in the status", || {
+        let caches = agent.status()["caches"].clone();
+        (caches["served/described"].as_u64() == Some(1)
+            && caches["served/not_described_late"].as_u64() == Some(1)
+            && caches["served/not_described_busy"].as_u64() == Some(1)
+            && caches["written/not_described_served"].as_u64() >= Some(1))
+        .then_some(())
+    });
+    // The connection ends: the thread's look fails and it can look again.
+    drop(fuse);
     agent.stop();
     kernel.check();
 }

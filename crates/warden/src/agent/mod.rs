@@ -7,6 +7,7 @@ mod handshakes;
 pub mod jsonl;
 mod pipeline;
 mod proc_source;
+mod served;
 pub mod status;
 
 pub use pipeline::run;

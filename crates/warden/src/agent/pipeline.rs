@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use crossbeam_channel::Receiver;
-use warden_core::{BootId, Event, EventKind, FileAction, FileEvent, LossEvent, Source};
+use warden_core::{BootId, Event, EventKind, FileAction, FileEvent, LossEvent, Process, Source};
 use warden_enrich::ExecHints;
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
@@ -40,6 +40,7 @@ use super::config::{Config, FilesConfig};
 use super::handshakes::{Follow, Handshakes, Settled};
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
+use super::served::{SERVED_WAIT, ServedLooks, ServedMounts};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
 use crate::events::now_ns;
 
@@ -293,9 +294,11 @@ struct Agent {
     written_gone: u64,
     /// Where written files are not described: the mount points of network and FUSE
     /// filesystems (a look there can wait on their server), as of when.
-    served_mounts: (Vec<Vec<u8>>, Option<Instant>),
+    served_mounts: ServedMounts,
     /// Written files not described: on such a filesystem.
     written_served: u64,
+    /// The thread that describes executables on such filesystems (started at the first).
+    served_looks: Option<ServedLooks>,
     /// eBPF or audit reports chmod and chown (fanotify's attribute events wait for those).
     attr_calls: bool,
     /// eBPF reports links, symlinks and truncates beside fanotify, or audit links and symlinks.
@@ -468,9 +471,6 @@ const EXIT_HOLD: Duration = Duration::from_millis(100);
 /// fanotify events of its change.
 const ATTR_HOLD: Duration = Duration::from_millis(200);
 const TOLD_FOR: Duration = Duration::from_secs(2);
-
-/// How long the list of network and FUSE mounts is trusted before mountinfo is read again.
-const SERVED_MOUNTS_FOR: Duration = Duration::from_secs(10);
 
 impl Agent {
     fn start(config: &Config) -> anyhow::Result<Agent> {
@@ -862,8 +862,9 @@ impl Agent {
             described_this_second: 0,
             written_over_budget: 0,
             written_gone: 0,
-            served_mounts: (Vec::new(), None),
+            served_mounts: ServedMounts::new(),
             written_served: 0,
+            served_looks: None,
             ebpf_caught_up: 0,
             connector_caught_up: 0,
             fanotify,
@@ -1824,8 +1825,37 @@ impl Agent {
     /// the executable's version, the cgroup), so known files and cgroups need no /proc read.
     fn on_exec_fact(&mut self, fact: &ExecFact, source: Source, hints: ExecHints) {
         let mut exec = self.table.on_exec(fact, &LiveProc, source);
-        self.enricher.enrich_exec(&mut exec.process, hints);
+        let served =
+            (exec.process.exe.as_deref()).is_some_and(|path| self.served_mounts.hold(path));
+        if served {
+            self.enrich_served_exec(&mut exec.process, hints);
+        } else {
+            self.enricher.enrich_exec(&mut exec.process, hints);
+        }
         self.emit(EventKind::Exec(exec), fact.time_ns);
+    }
+
+    /// Enriches an exec whose image lies on a network or FUSE filesystem: described by the
+    /// `warden-served` thread, waited for at most [`SERVED_WAIT`], so a server that stops
+    /// answering holds that thread and not the pipeline.
+    fn enrich_served_exec(&mut self, process: &mut Process, hints: ExecHints) {
+        if self.served_looks.is_none() {
+            self.served_looks = ServedLooks::start()
+                .inspect_err(|e| eprintln!("warden: cannot start the served files' thread: {e}"))
+                .ok();
+        }
+        let Some(looks) = &mut self.served_looks else {
+            return self
+                .enricher
+                .enrich_exec_elsewhere(process, hints, |_, _| None);
+        };
+        for late in looks.late() {
+            self.enricher.remember(&late, None);
+        }
+        self.enricher
+            .enrich_exec_elsewhere(process, hints, |pid, path| {
+                looks.describe(pid, path, SERVED_WAIT)
+            });
     }
 
     /// Describes the file a change left written (a close after writing, a rename's new name)
@@ -1849,7 +1879,7 @@ impl Agent {
             self.written_over_budget += 1;
             return;
         }
-        if self.on_served_filesystem(&e.path, now) {
+        if self.served_mounts.hold(&e.path) {
             self.written_served += 1;
             return;
         }
@@ -1861,21 +1891,6 @@ impl Agent {
         if e.content.is_none() {
             self.written_gone += 1;
         }
-    }
-
-    /// Whether `path` lies on a network or FUSE filesystem, from mountinfo read at most every
-    /// ten seconds (reading it cannot wait on a server; a look at the file could).
-    fn on_served_filesystem(&mut self, path: &[u8], now: Instant) -> bool {
-        let (points, read_at) = &mut self.served_mounts;
-        if read_at.is_none_or(|at| now.saturating_duration_since(at) >= SERVED_MOUNTS_FOR) {
-            *points = std::fs::read("/proc/self/mountinfo")
-                .map(|text| mounts::served_mount_points(&mounts::parse_mountinfo(&text)))
-                .unwrap_or_default();
-            *read_at = Some(now);
-        }
-        points
-            .iter()
-            .any(|point| crate::agent::activity::under(path, point))
     }
 
     /// Hands one event to every sink. Never blocks: a full store queue drops and counts (a
@@ -2063,6 +2078,7 @@ impl Agent {
         let executables = self.enricher.executables.stats();
         let written = self.enricher.written.stats();
         let (container_hits, container_reads) = self.enricher.containers.stats();
+        let served = (self.served_looks.as_ref()).map_or_else(Default::default, |l| l.stats);
         self.status.caches = [
             ("executables/entries", executables.entries),
             ("executables/hits", executables.hits),
@@ -2084,6 +2100,9 @@ impl Agent {
                 self.written_over_budget,
             ),
             ("written/not_described_served", self.written_served),
+            ("served/described", served.described),
+            ("served/not_described_late", served.late),
+            ("served/not_described_busy", served.busy),
             (
                 "containers/by_cgroup_id",
                 u64::from(self.enricher.containers.caching()),

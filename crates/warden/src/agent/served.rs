@@ -1,0 +1,234 @@
+//! Filesystems served over a network or by a process (NFS, SMB, FUSE…): which paths lie on
+//! one ([`ServedMounts`]), and looks at executables there from a thread of their own
+//! ([`ServedLooks`]). A server that stops answering keeps that thread waiting in the kernel —
+//! for good, on a hard NFS mount whose server is gone — never the pipeline, which waits a
+//! bounded time for each answer and goes on without it.
+
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::os::fd::AsFd;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::time::Duration;
+
+use warden_core::Executable;
+use warden_enrich::ExecutableCache;
+use warden_sources::fanotify::mounts;
+
+use super::activity::under;
+
+/// The mount points of served filesystems in the agent's mount namespace, read again when the
+/// kernel says its mount table changed (mountinfo polls "priority" then): a filesystem mounted
+/// a moment ago is known at the next question. Reading mountinfo never waits on a server; a
+/// look at a path under one could.
+pub struct ServedMounts {
+    /// `/proc/self/mountinfo`, kept open to be polled.
+    mountinfo: Option<File>,
+    points: Vec<Vec<u8>>,
+}
+
+impl ServedMounts {
+    /// The served filesystems mounted now.
+    pub fn new() -> ServedMounts {
+        let mut mounts = ServedMounts {
+            mountinfo: File::open("/proc/self/mountinfo").ok(),
+            points: Vec::new(),
+        };
+        mounts.read();
+        mounts
+    }
+
+    /// Whether `path` lies on a served filesystem: one poll, and a read of mountinfo after a
+    /// change of the mount table.
+    pub fn hold(&mut self, path: &[u8]) -> bool {
+        if self.changed() {
+            self.read();
+        }
+        self.points.iter().any(|point| under(path, point))
+    }
+
+    /// Whether the mount table changed since mountinfo was last polled (the poll clears it).
+    fn changed(&self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let Some(file) = &self.mountinfo else {
+            return false;
+        };
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLPRI)];
+        poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| {
+            n > 0
+                && fds[0]
+                    .revents()
+                    .is_some_and(|r| r.intersects(PollFlags::POLLPRI | PollFlags::POLLERR))
+        })
+    }
+
+    fn read(&mut self) {
+        let Some(file) = &mut self.mountinfo else {
+            return;
+        };
+        let mut text = Vec::new();
+        if file.rewind().is_ok() && file.read_to_end(&mut text).is_ok() {
+            self.points = mounts::served_mount_points(&mounts::parse_mountinfo(&text));
+        }
+    }
+}
+
+/// How long the pipeline waits for an image's description: a cold 20 MB binary over a
+/// gigabit link is hashed in about this time. A slower answer is still kept for the image's
+/// next exec ([`ServedLooks::late`]).
+pub const SERVED_WAIT: Duration = Duration::from_millis(200);
+
+/// One look asked of the thread: the image `pid` runs from `path`.
+struct Look {
+    pid: u32,
+    path: Vec<u8>,
+}
+
+/// The looking thread and what came of its looks.
+pub struct ServedLooks {
+    looks: SyncSender<Look>,
+    answers: Receiver<Option<Executable>>,
+    /// Looks asked and not answered yet (0 or 1: one is asked at a time).
+    pending: u32,
+    /// Answers that came after their wait: kept for the image's next exec.
+    late: Vec<Executable>,
+    /// Counters, for the status file.
+    pub stats: ServedStats,
+}
+
+/// What came of the looks at executables on served filesystems.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ServedStats {
+    /// Described within the wait.
+    pub described: u64,
+    /// Not described: no answer within the wait.
+    pub late: u64,
+    /// Not described: the thread was still waiting on an earlier look.
+    pub busy: u64,
+}
+
+impl ServedLooks {
+    /// Starts the looking thread (`warden-served`).
+    pub fn start() -> std::io::Result<ServedLooks> {
+        let (looks, asked) = mpsc::sync_channel::<Look>(1);
+        let (answer, answers) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("warden-served".into())
+            .spawn(move || {
+                // Small: the pipeline keeps what it is told in its own cache.
+                let mut cache = ExecutableCache::new(16);
+                for look in asked {
+                    let exe = warden_enrich::describe_image(&mut cache, look.pid, &look.path);
+                    if answer.send(exe).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(ServedLooks {
+            looks,
+            answers,
+            pending: 0,
+            late: Vec::new(),
+            stats: ServedStats::default(),
+        })
+    }
+
+    /// The image `pid` runs from `path`, described by the looking thread within `wait`. None
+    /// when it did not answer in time, or is still waiting on an earlier look (then this one
+    /// is not asked: the pipeline never queues behind a server that stopped answering).
+    pub fn describe(&mut self, pid: u32, path: &[u8], wait: Duration) -> Option<Executable> {
+        self.collect_late();
+        if self.pending > 0 {
+            self.stats.busy += 1;
+            return None;
+        }
+        let look = Look {
+            pid,
+            path: path.to_vec(),
+        };
+        if self.looks.try_send(look).is_err() {
+            // Only when the thread is gone (it cannot be full with nothing pending).
+            self.stats.busy += 1;
+            return None;
+        }
+        self.pending = 1;
+        match self.answers.recv_timeout(wait) {
+            Ok(exe) => {
+                self.pending = 0;
+                self.stats.described += 1;
+                exe
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                self.stats.late += 1;
+                None
+            }
+        }
+    }
+
+    /// Descriptions that came after their wait, to remember for the images' next execs.
+    pub fn late(&mut self) -> Vec<Executable> {
+        self.collect_late();
+        std::mem::take(&mut self.late)
+    }
+
+    fn collect_late(&mut self) {
+        while self.pending > 0 {
+            match self.answers.try_recv() {
+                Ok(exe) => {
+                    self.pending = 0;
+                    self.late.extend(exe);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_within_the_wait_describes_the_image() {
+        let mut looks = ServedLooks::start().unwrap();
+        // Not this test's own image (it may be too large to hash): another process's, by path.
+        let path = b"/usr/bin/true";
+        let exe = looks
+            .describe(std::process::id(), path, Duration::from_secs(10))
+            .expect("described");
+        assert_eq!(
+            exe.size,
+            Some(std::fs::metadata("/usr/bin/true").unwrap().len())
+        );
+        assert_eq!(exe.sha256.as_deref().map(str::len), Some(64));
+        assert_eq!(looks.stats.described, 1);
+        assert!(looks.late().is_empty());
+    }
+
+    #[test]
+    fn an_answer_after_the_wait_is_kept_and_no_look_queues_behind_it() {
+        let mut looks = ServedLooks::start().unwrap();
+        let path = b"/usr/bin/true";
+        // No wait at all: the answer comes after it (hashing this binary takes milliseconds).
+        assert!(
+            looks
+                .describe(std::process::id(), path, Duration::ZERO)
+                .is_none()
+        );
+        assert_eq!(looks.stats.late, 1);
+        // While the first look is under way the next is not asked.
+        if looks
+            .describe(std::process::id(), path, Duration::ZERO)
+            .is_none()
+        {
+            assert!(looks.stats.busy == 1 || looks.stats.late == 2);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut kept = Vec::new();
+        while kept.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            kept = looks.late();
+        }
+        assert_eq!(kept.len(), 1, "the late answer is kept");
+        assert!(kept[0].sha256.is_some());
+    }
+}
