@@ -2587,6 +2587,78 @@ fn a_filesystem_server_that_stops_answering_stalls_nothing() {
     kernel.check();
 }
 
+/// Whether thread `tid` is one of an agent this test process started (a `warden` child).
+fn our_agents_thread(tid: u32) -> bool {
+    let Some(pid) = fuse::process_of(tid) else {
+        return false;
+    };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    };
+    field("Name:") == Some("warden") && field("PPid:") == Some(&std::process::id().to_string())
+}
+
+/// An agent starts beside a filesystem whose server does not answer it, though a watched path
+/// lies there: the start does not look there (and says so), and the other watches work.
+#[test]
+fn a_watch_on_a_filesystem_whose_server_does_not_answer_keeps_no_start_waiting_with_fanotify() {
+    unanswered_watch(
+        "a_watch_on_a_filesystem_whose_server_does_not_answer_keeps_no_start_waiting_with_fanotify",
+        "fanotify",
+    );
+}
+
+#[test]
+fn a_watch_on_a_filesystem_whose_server_does_not_answer_keeps_no_start_waiting_with_audit() {
+    unanswered_watch(
+        "a_watch_on_a_filesystem_whose_server_does_not_answer_keeps_no_start_waiting_with_audit",
+        "audit",
+    );
+}
+
+fn unanswered_watch(test: &str, source: &str) {
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let fuse = fuse::FuseMount::serve(vec![("secret", b"key".to_vec(), 0o600)], our_agents_thread)
+        .expect("mount the test filesystem");
+    let work = tempfile::tempdir().unwrap();
+    let local = std::fs::canonicalize(work.path())
+        .unwrap()
+        .join("local-secret");
+    std::fs::write(&local, b"key").unwrap();
+    let served = fuse.path().join("secret");
+    let mut agent = Agent::start(&format!(
+        "[network]\nenabled = false\n[files]\nsource = {source:?}\n\
+         watch_paths = [{:?}, {:?}]\n",
+        s(&served),
+        s(&local)
+    ));
+    let log = agent.log();
+    assert!(
+        log.contains(&format!(
+            "{} (fuse.warden-test): its server did not answer",
+            s(fuse.path())
+        )),
+        "{log}"
+    );
+    let out = Command::new("/bin/cat").arg(&local).output().unwrap();
+    assert!(out.status.success());
+    agent.wait_for_matching(
+        &["--path", &s(&local), "--class", "read"],
+        "the local read",
+        |ev| has(ev, "read", |e| file_path(e) == s(&local)),
+    );
+    records_an_exec(&agent);
+    drop(fuse);
+    agent.stop();
+    kernel.check();
+}
+
 /// A change that leaves a file written (a close after writing, a rename's new name) carries
 /// the file as the agent found it: its sha256, size and times, in the event and in
 /// `file_events`; a file over `files.hash_max_size` without its sha256 (`hashed` -1), and a

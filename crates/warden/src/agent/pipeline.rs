@@ -40,7 +40,7 @@ use super::config::{Config, FilesConfig};
 use super::handshakes::{Follow, Handshakes, Settled};
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
-use super::served::{SERVED_WAIT, ServedLooks, ServedMounts};
+use super::served::{self, SERVED_WAIT, ServedLooks, ServedMounts};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
 use crate::events::now_ns;
 
@@ -372,14 +372,25 @@ fn watch_list(config: &Config) -> Vec<WatchPath> {
     watch_list_of(&config.files, false)
 }
 
-/// [`watch_list`] at the start (`looking` false: says why the users' stores are missing), or
-/// as a later look finds it (every few seconds, from every host: it keeps out of network
-/// filesystems and automounts).
+/// [`watch_list`] at the start (`looking` false: says why the users' stores are missing, and
+/// keeps out of network and FUSE filesystems whose server does not answer), or as a later
+/// look finds it (every few seconds, from every host: it keeps out of network filesystems and
+/// automounts).
 fn watch_list_of(files: &FilesConfig, looking: bool) -> Vec<WatchPath> {
     let avoid = if looking {
         std::fs::read("/proc/self/mountinfo")
             .map(|text| mounts::unlooked_mount_points(&mounts::parse_mountinfo(&text)))
             .unwrap_or_default()
+    } else if files.watch_reads || !files.watch_paths.is_empty() {
+        let silent = served::unanswering(START_LOOK_WAIT);
+        for (point, fstype) in &silent {
+            eprintln!(
+                "warden: {} ({fstype}): its server did not answer in {START_LOOK_WAIT:?}; \
+                 no path under it is watched",
+                String::from_utf8_lossy(point)
+            );
+        }
+        silent.into_iter().map(|(point, _)| point).collect()
     } else {
         Vec::new()
     };
@@ -464,6 +475,10 @@ const MAX_HOLD: Duration = Duration::from_secs(5);
 
 /// How long a connector exit waits for audit events of the same process.
 const EXIT_HOLD: Duration = Duration::from_millis(100);
+
+/// How long the start waits for the servers of network and FUSE filesystems before it looks
+/// for watched paths there: a server that does not answer would keep it waiting.
+const START_LOOK_WAIT: Duration = Duration::from_secs(1);
 
 /// How long fanotify's "attributes changed" waits for the eBPF (or audit) record of a chmod or
 /// chown (and a hard link's or symlink's creation for audit's record of it), and how long a

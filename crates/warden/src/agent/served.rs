@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Duration;
 
@@ -70,6 +71,45 @@ impl ServedMounts {
             self.points = mounts::served_mount_points(&mounts::parse_mountinfo(&text));
         }
     }
+}
+
+/// The served filesystems whose server does not answer within `wait`, by mount point and
+/// type: a `statfs` of each (which asks the server, where a `stat` could be answered from the
+/// client's cache), all at once, each from a thread of its own, left waiting where it does not
+/// answer. For the start's look at the watched paths, which would wait on such a server.
+pub fn unanswering(wait: Duration) -> Vec<(Vec<u8>, String)> {
+    let Ok(text) = std::fs::read("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let (answer, answers) = mpsc::channel();
+    let mut asked = Vec::new();
+    for entry in mounts::parse_mountinfo(&text) {
+        if !mounts::served(&entry.fstype) {
+            continue;
+        }
+        let answer = answer.clone();
+        let point = entry.mount_point.clone();
+        let spawned = std::thread::Builder::new()
+            .name("warden-statfs".into())
+            .spawn(move || {
+                let path = std::ffi::OsStr::from_bytes(&point);
+                let _ = nix::sys::statvfs::statvfs(path);
+                let _ = answer.send(point);
+            });
+        if spawned.is_ok() {
+            asked.push((entry.mount_point, entry.fstype));
+        }
+    }
+    drop(answer);
+    let deadline = std::time::Instant::now() + wait;
+    while !asked.is_empty() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match answers.recv_timeout(left) {
+            Ok(point) => asked.retain(|(p, _)| *p != point),
+            Err(_) => break,
+        }
+    }
+    asked
 }
 
 /// How long the pipeline waits for an image's description: a cold 20 MB binary over a

@@ -4,9 +4,10 @@
 //!
 //! One flat root directory of regular files, kept in memory. Every lookup and attribute read
 //! reaches the server (no caching), so the tests see each access; requests from the threads the
-//! test picks are never answered, like a server that hangs for them. Needs root (mount(2)).
+//! test picks are left unanswered (for 20 s, then EIO), like a server that hangs for them. Needs
+//! root (mount(2)).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
@@ -17,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The node id the kernel gives the root directory.
 const ROOT: u64 = 1;
@@ -26,6 +27,10 @@ const ROOT: u64 = 1;
 const MAX_WRITE: u32 = 128 * 1024;
 /// The kernel refuses reads of the device too short for a WRITE of `MAX_WRITE` plus headers.
 const READ_BUFFER: usize = MAX_WRITE as usize + 4096;
+/// How long a request left unanswered waits before it gets EIO after all: past every wait of
+/// the tests, so an agent a failing test leaves waiting on the server still ends (a process
+/// waiting on FUSE cannot even be killed until the request ends).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(20);
 /// The protocol version we speak: 7.31 has every structure used here at its current size.
 const MAJOR: u32 = 7;
 const MINOR: u32 = 31;
@@ -86,7 +91,8 @@ impl FuseMount {
     /// Mounts (fstype `fuse.warden-test`) a filesystem at a fresh temp directory, served by a
     /// thread. Its root starts with `files`: (name, content, mode); regular files can be
     /// created, written, truncated, chmod'ed and unlinked there. A request from a thread id for
-    /// which `ignore` is true is never answered: it stays pending until the `FuseMount` drops.
+    /// which `ignore` is true is not answered: it stays pending until the `FuseMount` drops, or
+    /// for 20 s (`GIVE_UP_AFTER`), then fails with EIO.
     /// (Requests the kernel makes on its own, like RELEASE after the last close, come with 0.)
     pub fn serve(
         files: Vec<(&str, Vec<u8>, u32)>,
@@ -220,6 +226,8 @@ struct Server {
     next_node: u64,
     ignore: Box<dyn Fn(u32) -> bool + Send>,
     ignored: Arc<AtomicU64>,
+    /// Requests left unanswered, oldest first, with when they came.
+    unanswered: VecDeque<(u64, Instant)>,
 }
 
 impl Server {
@@ -236,6 +244,7 @@ impl Server {
             next_node: ROOT + 1,
             ignore,
             ignored,
+            unanswered: VecDeque::new(),
         };
         for (name, data, mode) in files {
             server.add(
@@ -263,8 +272,12 @@ impl Server {
                 events: libc::POLLIN,
                 revents: 0,
             });
+            let timeout = self.unanswered.front().map_or(-1, |(_, since)| {
+                let left = GIVE_UP_AFTER.saturating_sub(since.elapsed());
+                i32::try_from(left.as_millis()).unwrap_or(i32::MAX)
+            });
             // SAFETY: `fds` is a valid array of two pollfds for the duration of the call.
-            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            if unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) } < 0 {
                 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -272,6 +285,13 @@ impl Server {
             }
             if fds[1].revents != 0 {
                 return;
+            }
+            while let Some(&(unique, since)) = self.unanswered.front() {
+                if since.elapsed() < GIVE_UP_AFTER {
+                    break;
+                }
+                self.unanswered.pop_front();
+                self.reply(unique, Err(libc::EIO));
             }
             match (&self.device).read(&mut buffer) {
                 Ok(len) => self.handle(&buffer[..len]),
@@ -309,6 +329,7 @@ impl Server {
             op::INIT => {}
             _ if (self.ignore)(tid) => {
                 self.ignored.fetch_add(1, Ordering::SeqCst);
+                self.unanswered.push_back((unique, Instant::now()));
                 return;
             }
             _ => {}
