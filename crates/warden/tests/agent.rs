@@ -289,6 +289,14 @@ impl Drop for Proc {
     }
 }
 
+/// Which of the agent's outputs the test reads ([`Agent::start_piped`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Piped {
+    None,
+    Stdout,
+    Stderr,
+}
+
 /// A running `warden run` with its own data dir. Dropped while running (a failed test), it is
 /// sent SIGTERM so it restores the audit state, and SIGKILL by pid if it does not stop.
 struct Agent {
@@ -306,12 +314,23 @@ impl Agent {
     /// File events are off unless `extra` has a `[files]` table: the host's other activity
     /// (builds, other tests) would flood the store the process tests read whole.
     fn start(extra: &str) -> Agent {
-        Agent::launch(extra, None, tempfile::tempdir().expect("tempdir"))
+        Agent::launch(
+            extra,
+            None,
+            tempfile::tempdir().expect("tempdir"),
+            Piped::None,
+        )
+    }
+
+    /// Starts the agent with its standard output or error piped to the test (`child.stdout`,
+    /// `child.stderr`; its log is then empty).
+    fn start_piped(extra: &str, piped: Piped) -> Agent {
+        Agent::launch(extra, None, tempfile::tempdir().expect("tempdir"), piped)
     }
 
     /// Starts the agent on `dir`, prepared by the test: its data dir is `dir/data`.
     fn start_in(extra: &str, dir: tempfile::TempDir) -> Agent {
-        Agent::launch(extra, None, dir)
+        Agent::launch(extra, None, dir, Piped::None)
     }
 
     /// Starts the agent in a mount namespace of its own, where a tmpfs of `size` ("24m") is
@@ -323,6 +342,7 @@ impl Agent {
             extra,
             Some((mount, size)),
             tempfile::tempdir().expect("tempdir"),
+            Piped::None,
         )
     }
 
@@ -351,7 +371,12 @@ impl Agent {
         enter
     }
 
-    fn launch(extra: &str, tmpfs: Option<(&Path, &str)>, dir: tempfile::TempDir) -> Agent {
+    fn launch(
+        extra: &str,
+        tmpfs: Option<(&Path, &str)>,
+        dir: tempfile::TempDir,
+        piped: Piped,
+    ) -> Agent {
         let data = match tmpfs {
             Some((mount, _)) => mount.join("data"),
             None => dir.path().join("data"),
@@ -387,8 +412,14 @@ impl Agent {
         };
         let child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("agent log"))
+            .stdout(match piped {
+                Piped::Stdout => Stdio::piped(),
+                _ => Stdio::null(),
+            })
+            .stderr(match piped {
+                Piped::Stderr => Stdio::piped(),
+                _ => std::fs::File::create(&log).expect("agent log").into(),
+            })
             .spawn()
             .expect("start warden run");
         let mut agent = Agent {
@@ -2575,9 +2606,9 @@ fn a_filesystem_server_that_stops_answering_stalls_nothing() {
     );
     poll("the served files' counts in the status", || {
         let caches = agent.status()["caches"].clone();
-        (caches["served/described"].as_u64() == Some(1)
-            && caches["served/not_described_late"].as_u64() == Some(1)
-            && caches["served/not_described_busy"].as_u64() == Some(1)
+        (caches["executables/described_served"].as_u64() == Some(1)
+            && caches["executables/not_described_served_late"].as_u64() == Some(1)
+            && caches["executables/not_described_served_busy"].as_u64() == Some(1)
             && caches["written/not_described_served"].as_u64() >= Some(1))
         .then_some(())
     });
@@ -2655,6 +2686,105 @@ fn unanswered_watch(test: &str, source: &str) {
     );
     records_an_exec(&agent);
     drop(fuse);
+    agent.stop();
+    kernel.check();
+}
+
+/// Bytes waiting in a pipe for its reader.
+fn unread_bytes(pipe: &impl std::os::fd::AsRawFd) -> usize {
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    let r = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut unread) };
+    assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    usize::try_from(unread).unwrap_or(0)
+}
+
+/// The JSON lines on standard output never hold the agent. A reader that takes nothing while
+/// its pipe is full: the events go on being recorded, and the lines wait for it, in order, to
+/// be read later. A reader that goes away: the agent says so once and records on.
+#[test]
+fn a_reader_of_the_printed_events_never_holds_the_agent() {
+    let Some((_serial, kernel)) = begin("a_reader_of_the_printed_events_never_holds_the_agent")
+    else {
+        return;
+    };
+    let mut agent = Agent::start_piped(
+        "[network]\nenabled = false\n[output]\nstdout = true\n",
+        Piped::Stdout,
+    );
+    let printed = agent.child.stdout.take().expect("piped");
+    // Far more lines than a pipe holds (64 KiB at most), none read: the pipe fills, as far as
+    // lines fill its pages.
+    let mut loop_ = Proc::spawn(Command::new("/bin/sh").args([
+        "-c",
+        "i=0; while [ $i -lt 400 ]; do /bin/true; i=$((i+1)); done",
+    ]));
+    assert!(loop_.wait().success());
+    let mut before = 0;
+    poll("the pipe full", || {
+        std::thread::sleep(Duration::from_millis(300));
+        let unread = unread_bytes(&printed);
+        let full = unread >= 16 * 1024 && unread == before;
+        before = unread;
+        full.then_some(())
+    });
+    // The agent records on while its reader takes nothing.
+    let mut child = Proc::spawn(&mut Command::new("/bin/true"));
+    assert!(child.wait().success());
+    let last = u64::from(child.pid());
+    agent.wait_for_matching(
+        &["--pid", &last.to_string()],
+        "an exec while the pipe is full",
+        |ev| has(ev, "exec", |e| pid_of(e) == last),
+    );
+    // The reader comes back: every line is there, whole, the last exec among them.
+    let reader = std::thread::spawn(move || {
+        let mut lines = BufReader::new(printed).lines();
+        let mut count = 0;
+        loop {
+            let line = lines.next().expect("a line").expect("read");
+            let event: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            count += 1;
+            if action(&event) == "exec" && pid_of(&event) == last {
+                // The reader goes away.
+                return count;
+            }
+        }
+    });
+    let count = reader.join().expect("the reader");
+    assert!(count > 400, "{count} lines before the last exec");
+    // The next line the agent prints finds no reader.
+    poll("the closed output said", || {
+        records_an_exec(&agent);
+        agent.log().contains("standard output failed").then_some(())
+    });
+    records_an_exec(&agent);
+    poll("the lines not printed counted", || {
+        (agent.status()["lost"]["stdout/closed"].as_u64() > Some(0)).then_some(())
+    });
+    assert_eq!(agent.log().matches("standard output failed").count(), 1);
+    agent.stop();
+    kernel.check();
+}
+
+/// Standard error closed under the agent (its reader gone): the agent records on, and its
+/// stop, which says so there, still restores the audit state and ends it cleanly. Saying
+/// anything there ended it (a panic) before.
+#[test]
+fn a_closed_standard_error_ends_nothing() {
+    let Some((_serial, kernel)) = begin("a_closed_standard_error_ends_nothing") else {
+        return;
+    };
+    let mut agent = Agent::start_piped(&process_source("audit"), Piped::Stderr);
+    let said = agent.child.stderr.take().expect("piped");
+    let mut banner = String::new();
+    BufReader::new(said)
+        .read_line(&mut banner)
+        .expect("the first line");
+    assert!(banner.contains("recording"), "{banner}");
+    // The reader goes away (the BufReader took the pipe with it).
+    records_an_exec(&agent);
     agent.stop();
     kernel.check();
 }

@@ -101,7 +101,7 @@ impl RotatingFile {
                 // Keep appending to the current file; the next line tries again.
                 Err(e) if !self.rotation_failed => {
                     self.rotation_failed = true;
-                    eprintln!("warden: cannot rotate {}: {e}", self.path.display());
+                    say!("warden: cannot rotate {}: {e}", self.path.display());
                 }
                 Err(_) => {}
             }

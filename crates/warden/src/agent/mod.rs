@@ -1,5 +1,14 @@
 //! `warden run`: the agent — sources, process table, enrichment and sinks wired into one pipeline.
 
+/// Writes a line to standard error as `eprintln!` does, but never panics: standard error
+/// closed under the agent (its reader gone) must not end it. What cannot be said is lost.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod activity;
 pub mod cleanup;
 pub mod config;
@@ -9,6 +18,7 @@ mod pipeline;
 mod proc_source;
 mod served;
 pub mod status;
+mod stdout;
 
 pub use pipeline::run;
 

@@ -42,6 +42,7 @@ use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
 use super::served::{self, SERVED_WAIT, ServedLooks, ServedMounts};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
+use super::stdout::StdoutLines;
 use crate::events::now_ns;
 
 /// Events waiting for the store writer. When it falls behind (a burst beyond its ~90,000
@@ -82,7 +83,7 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     if let Ok(meta) = std::fs::metadata(&config.data_dir)
         && meta.permissions().mode() & 0o077 != 0
     {
-        eprintln!(
+        say!(
             "warden: {} is open to other users (mode {:o}); the store holds every user's \
              command lines: chmod 700 it",
             config.data_dir.display(),
@@ -90,12 +91,12 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         );
     }
     let mut agent = Agent::start(&config)?;
-    eprintln!(
+    say!(
         "warden {}: recording; Ctrl-C or SIGTERM to stop",
         env!("CARGO_PKG_VERSION")
     );
     for s in &agent.status.sources {
-        eprintln!(
+        say!(
             "  source {:<15} {:<8} {}",
             s.name,
             if s.active { "active" } else { "inactive" },
@@ -183,7 +184,7 @@ fn watch_signals(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         .name("warden-signals".into())
         .spawn(move || {
             if let Ok(signal) = set.wait() {
-                eprintln!("warden: {signal}: stopping");
+                say!("warden: {signal}: stopping");
             }
             stop.store(true, Ordering::SeqCst);
         })?;
@@ -217,6 +218,8 @@ struct Agent {
     store_thread: Option<warden_store::WriterThread>,
     store: Option<warden_store::Store>,
     jsonl: Option<RotatingFile>,
+    /// The JSON lines on standard output (`output.stdout`).
+    stdout: Option<StdoutLines>,
     status: Status,
     /// Loss counters already reported, by "source/cause", to emit only the increase.
     reported_losses: BTreeMap<String, u64>,
@@ -384,7 +387,7 @@ fn watch_list_of(files: &FilesConfig, looking: bool) -> Vec<WatchPath> {
     } else if files.watch_reads || !files.watch_paths.is_empty() {
         let silent = served::unanswering(START_LOOK_WAIT);
         for (point, fstype) in &silent {
-            eprintln!(
+            say!(
                 "warden: {} ({fstype}): its server did not answer in {START_LOOK_WAIT:?}; \
                  no path under it is watched",
                 String::from_utf8_lossy(point)
@@ -399,7 +402,7 @@ fn watch_list_of(files: &FilesConfig, looking: bool) -> Vec<WatchPath> {
         match credential_watches(Path::new("/etc/passwd"), &avoid) {
             Ok(found) => watches = found,
             Err(e) if !looking => {
-                eprintln!("warden: cannot read /etc/passwd for the credential watches: {e}")
+                say!("warden: cannot read /etc/passwd for the credential watches: {e}")
             }
             Err(_) => {}
         }
@@ -450,7 +453,7 @@ fn audit_rules(
         let paths: Vec<&Path> = watches.iter().map(|w| w.path.as_path()).collect();
         let (watch_rules, skipped) = read_watch_rules(&paths, key, Some(own));
         for s in &skipped {
-            eprintln!(
+            say!(
                 "warden: no read watch on {}: {:?}",
                 s.path.display(),
                 s.reason
@@ -475,6 +478,9 @@ const MAX_HOLD: Duration = Duration::from_secs(5);
 
 /// How long a connector exit waits for audit events of the same process.
 const EXIT_HOLD: Duration = Duration::from_millis(100);
+
+/// How long the stop waits for standard output's reader to take the last lines.
+const STDOUT_FINISH_WAIT: Duration = Duration::from_secs(2);
 
 /// How long the start waits for the servers of network and FUSE filesystems before it looks
 /// for watched paths there: a server that does not answer would keep it waiting.
@@ -520,7 +526,7 @@ impl Agent {
                 } else {
                     warden_store::deleted_set_aside(&aside.removed)
                 };
-                eprintln!(
+                say!(
                     "warden: the event store was damaged ({}): set aside as {}; a new store \
                      begins, its seq from 1{deleted}",
                     aside.why,
@@ -546,6 +552,11 @@ impl Agent {
                 .with_context(|| format!("cannot open {}", path.display()))?,
             ),
             None => None,
+        };
+        let stdout = if config.output.stdout {
+            Some(StdoutLines::start().context("cannot start the standard output's thread")?)
+        } else {
+            None
         };
 
         // Subscribe before the /proc scan so nothing that starts in between is missed.
@@ -903,6 +914,7 @@ impl Agent {
             store_thread,
             store,
             jsonl,
+            stdout,
             status,
             reported_losses: BTreeMap::new(),
             loss_log: LossLog::default(),
@@ -959,7 +971,7 @@ impl Agent {
             Ok(added) => self.audit_watches_added += added as u64,
             Err(e) => {
                 // Said once: no more looks (audit locked, or the rule list full).
-                eprintln!(
+                say!(
                     "warden: cannot add audit watches for new credential stores ({e}): those \
                      made since the start stay unwatched"
                 );
@@ -1437,7 +1449,7 @@ impl Agent {
         self.compat_told = true;
         let exe = String::from_utf8_lossy(exec.exe.as_deref().unwrap_or(b"?"));
         if let Some(calls) = self.compat_followed {
-            eprintln!(
+            say!(
                 "warden: a 32-bit program runs (pid {}, {exe}): its {calls} calls are followed \
                  by programs at every syscall while 32-bit processes run, from when its exec is \
                  read",
@@ -1450,7 +1462,7 @@ impl Agent {
             } else {
                 ""
             };
-            eprintln!(
+            say!(
                 "warden: a 32-bit program runs (pid {}, {exe}): its {calls} calls are compat \
                  syscalls, which the eBPF programs do not see{but} (network.source = \"audit\" \
                  and files.source = \"fanotify\" do); counted in `warden status` as \
@@ -1856,7 +1868,7 @@ impl Agent {
     fn enrich_served_exec(&mut self, process: &mut Process, hints: ExecHints) {
         if self.served_looks.is_none() {
             self.served_looks = ServedLooks::start()
-                .inspect_err(|e| eprintln!("warden: cannot start the served files' thread: {e}"))
+                .inspect_err(|e| say!("warden: cannot start the served files' thread: {e}"))
                 .ok();
         }
         let Some(looks) = &mut self.served_looks else {
@@ -1929,19 +1941,21 @@ impl Agent {
         }
         self.events_since_status += 1;
         // The JSON line is written only for a JSON sink: the store keeps the event itself.
-        if self.config.output.stdout || self.jsonl.is_some() {
+        if self.stdout.is_some() || self.jsonl.is_some() {
             let line = warden_core::to_ecs_line(&event);
-            if self.config.output.stdout {
-                println!("{line}");
+            // A sink dropping lines is not offered the news of its own losses: the line would
+            // be one more loss to report, every second for as long as it lasts.
+            let loss_of =
+                |sink: &str| matches!(&event.kind, EventKind::Loss(loss) if loss.source == sink);
+            if let Some(file) = &mut self.jsonl
+                && !(loss_of("jsonl") && file.is_short())
+            {
+                file.write_line(&line);
             }
-            if let Some(file) = &mut self.jsonl {
-                // A file short of space is not offered the news of its own losses: the line
-                // would be one more loss to report, every second for as long as it lasts.
-                let own_loss =
-                    matches!(&event.kind, EventKind::Loss(loss) if loss.source == "jsonl");
-                if !(own_loss && file.is_short()) {
-                    file.write_line(&line);
-                }
+            if let Some(stdout) = &mut self.stdout
+                && !(loss_of("stdout") && stdout.is_dropping())
+            {
+                stdout.write_line(line);
             }
         }
         if let Some(tx) = &self.store_tx {
@@ -2028,6 +2042,11 @@ impl Agent {
             m.insert("jsonl/write_failed".into(), lost.write_failed);
             m.insert("jsonl/disk_short".into(), lost.disk_short);
         }
+        if let Some(stdout) = &self.stdout {
+            let lost = stdout.not_printed();
+            m.insert("stdout/slow_reader".into(), lost.slow_reader);
+            m.insert("stdout/closed".into(), lost.closed);
+        }
         m
     }
 
@@ -2099,6 +2118,9 @@ impl Agent {
             ("executables/hits", executables.hits),
             ("executables/hits_by_kernel_version", executables.by_version),
             ("executables/misses", executables.misses),
+            ("executables/described_served", served.described),
+            ("executables/not_described_served_late", served.late),
+            ("executables/not_described_served_busy", served.busy),
             ("written/entries", written.entries),
             ("written/hits", written.hits),
             ("written/misses", written.misses),
@@ -2115,9 +2137,6 @@ impl Agent {
                 self.written_over_budget,
             ),
             ("written/not_described_served", self.written_served),
-            ("served/described", served.described),
-            ("served/not_described_late", served.late),
-            ("served/not_described_busy", served.busy),
             (
                 "containers/by_cgroup_id",
                 u64::from(self.enricher.containers.caching()),
@@ -2150,7 +2169,7 @@ impl Agent {
             self.status.store_errors = store.errors;
             self.status.store_last_error = store.last_error;
             if store.reopened > self.status.store_reopened {
-                eprintln!(
+                say!(
                     "warden: a new event store opened in the old one's place: {}",
                     store.last_reopen.as_deref().unwrap_or("?")
                 );
@@ -2159,7 +2178,7 @@ impl Agent {
             self.status.store_last_reopen = store.last_reopen;
             let ahead_s = store.clock_ahead_ns / 1_000_000_000;
             if ahead_s >= CLOCK_AHEAD_SAID_S && self.status.clock_ahead_s < CLOCK_AHEAD_SAID_S {
-                eprintln!(
+                say!(
                     "warden: the clock is {ahead_s} s ahead of the time elapsed this boot (set \
                      forward?): retention by age goes by the time elapsed, so no history is \
                      deleted sooner"
@@ -2170,12 +2189,12 @@ impl Agent {
         match self.status.write(&self.config.data_dir) {
             Ok(()) if self.status_unwritten => {
                 self.status_unwritten = false;
-                eprintln!("warden: status written again");
+                say!("warden: status written again");
             }
             Ok(()) => {}
             Err(e) if !self.status_unwritten => {
                 self.status_unwritten = true;
-                eprintln!("warden: cannot write status (said once until it can): {e:#}");
+                say!("warden: cannot write status (said once until it can): {e:#}");
             }
             Err(_) => {}
         }
@@ -2212,13 +2231,16 @@ impl Agent {
         if let Some(file) = &mut self.jsonl {
             file.flush();
         }
+        if let Some(stdout) = &mut self.stdout {
+            stdout.finish(STDOUT_FINISH_WAIT);
+        }
         let total: u64 = self.status.events.values().sum();
         let losses = if self.status.lost.values().any(|n| *n > 0) {
             " (some lost or dropped on the way: by cause above)"
         } else {
             ""
         };
-        eprintln!("warden: stopped after recording {total} events{losses}");
+        say!("warden: stopped after recording {total} events{losses}");
         anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
         Ok(())
     }
@@ -2247,7 +2269,7 @@ impl LossLog {
             let due = all || at.is_none_or(|at| at.elapsed() >= LOSS_LOG_EVERY);
             if count > said && due {
                 let (source, cause) = name.split_once('/').unwrap_or((name, ""));
-                eprintln!("warden: lost {} events ({source}: {cause})", count - said);
+                say!("warden: lost {} events ({source}: {cause})", count - said);
                 self.said.insert(name.clone(), (count, Instant::now()));
             }
         }
