@@ -295,8 +295,8 @@ struct Agent {
     /// Files left written whose path named no regular file, or another one, when the agent
     /// looked (removed, renamed or replaced since).
     written_gone: u64,
-    /// Where written files are not described: the mount points of network and FUSE
-    /// filesystems (a look there can wait on their server), as of when.
+    /// Where written files are not described, and executables are described by another
+    /// thread: network and FUSE filesystems (a look there can wait on their server).
     served_mounts: ServedMounts,
     /// Written files not described: on such a filesystem.
     written_served: u64,
