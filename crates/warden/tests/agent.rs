@@ -2789,6 +2789,34 @@ fn a_closed_standard_error_ends_nothing() {
     kernel.check();
 }
 
+/// A watched path whose mark the kernel refuses is said, with why, in the fanotify source's
+/// line; one missing (marked once made) is not. FUSE filesystems report no fsid, which
+/// fanotify's file-handle events need beside other filesystems' marks.
+#[test]
+fn a_refused_watch_is_said() {
+    let Some((_serial, kernel)) = begin("a_refused_watch_is_said") else {
+        return;
+    };
+    let fuse = fuse::FuseMount::serve(vec![("secret", b"key".to_vec(), 0o600)], |_| false)
+        .expect("mount the test filesystem");
+    let served = s(&fuse.path().join("secret"));
+    let work = tempfile::tempdir().unwrap();
+    let missing = s(&std::fs::canonicalize(work.path()).unwrap().join("not-yet"));
+    let mut agent = Agent::start(&format!(
+        "[network]\nenabled = false\n[files]\nwatch_paths = [{served:?}, {missing:?}]\n"
+    ));
+    let fanotify = status_source(&agent.status(), "fanotify").expect("fanotify's line");
+    let detail = fanotify["detail"].as_str().unwrap_or_default().to_string();
+    assert!(
+        detail.contains(&format!("{served} not watched: its filesystem has no fsid")),
+        "{detail}"
+    );
+    assert!(!detail.contains(&missing), "{detail}");
+    drop(fuse);
+    agent.stop();
+    kernel.check();
+}
+
 /// A change that leaves a file written (a close after writing, a rename's new name) carries
 /// the file as the agent found it: its sha256, size and times, in the event and in
 /// `file_events`; a file over `files.hash_max_size` without its sha256 (`hashed` -1), and a

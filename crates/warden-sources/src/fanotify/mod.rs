@@ -287,6 +287,8 @@ pub struct MarkReport {
     pub label: Option<Arc<str>>,
     /// `None` when marked; else why not (kernel error, or "same filesystem as ...").
     pub refused: Option<String>,
+    /// Refused as missing: a watched path not made yet, marked once it is.
+    pub missing: bool,
 }
 
 /// Why the source could not start.
@@ -497,6 +499,7 @@ impl FanotifySource {
                         path: w.path.clone(),
                         label: Some(w.label.clone()),
                         refused: Some(why.clone()),
+                        missing: false,
                     }));
                     None
                 }
@@ -713,6 +716,7 @@ fn mark_filesystems(
             path,
             label: None,
             refused,
+            missing: false,
         });
     }
     Ok(Marked {
@@ -756,6 +760,7 @@ fn mark_ignored(config: &FanotifyConfig, changes: &Marked, marks: &mut Vec<MarkR
             path: prefix.clone(),
             label: None,
             refused,
+            missing: false,
         });
     }
 }
@@ -781,7 +786,16 @@ fn mark_watches(
             kind: MarkKind::Watch,
             path: w.path.clone(),
             label: Some(w.label.clone()),
-            refused: refused.map(|e| e.to_string()),
+            missing: refused
+                .as_ref()
+                .is_some_and(|e| e.kind() == io::ErrorKind::NotFound),
+            refused: refused.map(|e| match e.raw_os_error() {
+                // A weak fsid (FUSE's, 0) may not share a file-handle group with others.
+                Some(libc::EXDEV) => "its filesystem has no fsid to tell its files from the \
+                                      other watched ones' (fanotify: EXDEV)"
+                    .to_string(),
+                _ => e.to_string(),
+            }),
         });
     }
     Ok(Marked {

@@ -798,13 +798,17 @@ impl Agent {
                         )
                     };
                     for m in source.marks().iter().filter(|m| m.refused.is_some()) {
-                        if m.kind == MarkKind::Filesystem {
-                            detail.push_str(&format!(
-                                "; {} not marked: {}",
-                                m.path.display(),
-                                m.refused.as_deref().unwrap_or_default()
-                            ));
-                        }
+                        // A missing watched path is no refusal: it is marked once made.
+                        let said = match m.kind {
+                            MarkKind::Filesystem => "marked",
+                            MarkKind::Watch if !m.missing => "watched",
+                            _ => continue,
+                        };
+                        detail.push_str(&format!(
+                            "; {} not {said}: {}",
+                            m.path.display(),
+                            m.refused.as_deref().unwrap_or_default()
+                        ));
                     }
                     status.sources.push(SourceStatus {
                         name: "fanotify".into(),
