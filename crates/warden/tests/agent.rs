@@ -2817,6 +2817,53 @@ fn a_refused_watch_is_said() {
     kernel.check();
 }
 
+/// The stop ends on time while a reader of the agent waits on a server that stopped answering
+/// it: here the watches' reader, re-marking a watched file replaced on such a filesystem. (A
+/// FUSE request its server has read is waited out even by a killed process: the agent's
+/// process ends once the test's server goes.)
+#[test]
+fn a_stop_waits_on_no_server() {
+    let Some((_serial, kernel)) = begin("a_stop_waits_on_no_server") else {
+        return;
+    };
+    let ignoring = Arc::new(AtomicBool::new(false));
+    let fuse = fuse::FuseMount::serve(vec![("secret", b"key".to_vec(), 0o600)], {
+        let ignoring = Arc::clone(&ignoring);
+        move |tid| ignoring.load(Ordering::SeqCst) && our_agents_thread(tid)
+    })
+    .expect("mount the test filesystem");
+    let secret = fuse.path().join("secret");
+    // Its only watch: a group without fsids may mark one filesystem alone.
+    let mut agent = Agent::start(&format!(
+        "[network]\nenabled = false\n[files]\nwatch_reads = false\nwatch_paths = [{:?}]\n",
+        s(&secret)
+    ));
+    let fanotify = status_source(&agent.status(), "fanotify").expect("fanotify's line");
+    assert!(
+        fanotify["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("(1 watched"),
+        "{fanotify}"
+    );
+    ignoring.store(true, Ordering::SeqCst);
+    std::fs::remove_file(&secret).unwrap();
+    std::fs::write(&secret, b"new key").unwrap();
+    poll("the agent asking the server", || {
+        (fuse.ignored() > 0).then_some(())
+    });
+    signal(agent.pid(), Signal::SIGTERM);
+    poll("the stop done", || {
+        agent
+            .log()
+            .contains("warden: stopped after recording")
+            .then_some(())
+    });
+    drop(fuse);
+    agent.stop();
+    kernel.check();
+}
+
 /// A change that leaves a file written (a close after writing, a rename's new name) carries
 /// the file as the agent found it: its sha256, size and times, in the event and in
 /// `file_events`; a file over `files.hash_max_size` without its sha256 (`hashed` -1), and a

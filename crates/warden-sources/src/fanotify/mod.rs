@@ -79,6 +79,10 @@ const BURST_EVENTS: u64 = 32;
 const WATCH_NICE: libc::c_int = -5;
 /// How often [`FanotifyConfig::rewatch`] is asked where the watched paths are now.
 const REWATCH_EVERY: Duration = Duration::from_secs(10);
+/// How long the stop waits for the readers to end. One waiting in the kernel on a server that
+/// stopped answering (re-marking a watched file on a network filesystem) is left behind: the
+/// process's exit ends it, or the server's answer.
+const READERS_STOP_WAIT: Duration = Duration::from_secs(2);
 /// A repeated read of one object by one process within this time is one `Read` event.
 const READ_REPEAT_WINDOW: Duration = Duration::from_secs(2);
 /// `AT_HANDLE_FID` (kernel 6.5): encode handles the way fanotify does.
@@ -650,8 +654,14 @@ impl FanotifySource {
         // SAFETY: writing 8 bytes from our own buffer to our own eventfd.
         unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
         let mut stats = FanotifyStats::default();
+        let deadline = Instant::now() + READERS_STOP_WAIT;
         for (thread, shared) in self.readers.drain(..) {
-            let _ = thread.join();
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
             stats = stats.plus(*shared.lock().unwrap_or_else(PoisonError::into_inner));
         }
         self.stopped = self.stopped.plus(stats);
