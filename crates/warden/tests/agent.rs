@@ -2522,6 +2522,35 @@ fn links_told_apart(test: &str, process: &str) {
     kernel.check();
 }
 
+/// The test FUSE filesystem holding `files` (name, content, mode), answering everyone until
+/// the flag is set; from then on the agents this test process started are not answered.
+fn fuse_that_stops_answering_agents(
+    files: Vec<(&str, Vec<u8>, u32)>,
+) -> (fuse::FuseMount, Arc<AtomicBool>) {
+    let ignoring = Arc::new(AtomicBool::new(false));
+    let fuse = fuse::FuseMount::serve(files, {
+        let ignoring = Arc::clone(&ignoring);
+        move |tid| ignoring.load(Ordering::SeqCst) && our_agents_thread(tid)
+    })
+    .expect("mount the test filesystem");
+    (fuse, ignoring)
+}
+
+/// Whether thread `tid` is one of an agent this test process started (a `warden` child).
+fn our_agents_thread(tid: u32) -> bool {
+    let Some(pid) = fuse::process_of(tid) else {
+        return false;
+    };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    };
+    field("Name:") == Some("warden") && field("PPid:") == Some(&std::process::id().to_string())
+}
+
 /// A filesystem whose server stops answering the agent (FUSE here; a hard NFS mount whose
 /// server is gone, elsewhere) stalls nothing. The image of an exec there is described by a
 /// thread of its own: answered, the exec carries its sha256; unanswered, the exec is recorded
@@ -2537,19 +2566,12 @@ fn a_filesystem_server_that_stops_answering_stalls_nothing() {
     let mut agent = Agent::start("[network]\nenabled = false\n[files]\nsource = \"ebpf\"\n");
     // The agent has looked at the mount table before the filesystem is mounted.
     records_an_exec(&agent);
-    let agent_pid = agent.pid();
-    let ignoring = Arc::new(AtomicBool::new(false));
     let image = std::fs::read("/bin/true").expect("read /bin/true");
-    let fuse = fuse::FuseMount::serve(
+    let (fuse, ignoring) = fuse_that_stops_answering_agents(
         ["answered", "stalled", "after"]
             .map(|name| (name, image.clone(), 0o755))
             .to_vec(),
-        {
-            let ignoring = Arc::clone(&ignoring);
-            move |tid| ignoring.load(Ordering::SeqCst) && fuse::process_of(tid) == Some(agent_pid)
-        },
-    )
-    .expect("mount the test filesystem");
+    );
     let dir = fuse.path().to_path_buf();
     let digest = sha256(Path::new("/bin/true"));
     let run = |name: &str| {
@@ -2618,21 +2640,6 @@ fn a_filesystem_server_that_stops_answering_stalls_nothing() {
     kernel.check();
 }
 
-/// Whether thread `tid` is one of an agent this test process started (a `warden` child).
-fn our_agents_thread(tid: u32) -> bool {
-    let Some(pid) = fuse::process_of(tid) else {
-        return false;
-    };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map(str::trim)
-    };
-    field("Name:") == Some("warden") && field("PPid:") == Some(&std::process::id().to_string())
-}
-
 /// An agent starts beside a filesystem whose server does not answer it, though a watched path
 /// lies there: the start does not look there (and says so), and the other watches work.
 #[test]
@@ -2655,8 +2662,9 @@ fn unanswered_watch(test: &str, source: &str) {
     let Some((_serial, kernel)) = begin(test) else {
         return;
     };
-    let fuse = fuse::FuseMount::serve(vec![("secret", b"key".to_vec(), 0o600)], our_agents_thread)
-        .expect("mount the test filesystem");
+    let (fuse, ignoring) =
+        fuse_that_stops_answering_agents(vec![("secret", b"key".to_vec(), 0o600)]);
+    ignoring.store(true, Ordering::SeqCst);
     let work = tempfile::tempdir().unwrap();
     let local = std::fs::canonicalize(work.path())
         .unwrap()
@@ -2797,8 +2805,7 @@ fn a_refused_watch_is_said() {
     let Some((_serial, kernel)) = begin("a_refused_watch_is_said") else {
         return;
     };
-    let fuse = fuse::FuseMount::serve(vec![("secret", b"key".to_vec(), 0o600)], |_| false)
-        .expect("mount the test filesystem");
+    let (fuse, _) = fuse_that_stops_answering_agents(vec![("secret", b"key".to_vec(), 0o600)]);
     let served = s(&fuse.path().join("secret"));
     let work = tempfile::tempdir().unwrap();
     let missing = s(&std::fs::canonicalize(work.path()).unwrap().join("not-yet"));
@@ -2826,12 +2833,8 @@ fn a_stop_waits_on_no_server() {
     let Some((_serial, kernel)) = begin("a_stop_waits_on_no_server") else {
         return;
     };
-    let ignoring = Arc::new(AtomicBool::new(false));
-    let fuse = fuse::FuseMount::serve(vec![("secret", b"key".to_vec(), 0o600)], {
-        let ignoring = Arc::clone(&ignoring);
-        move |tid| ignoring.load(Ordering::SeqCst) && our_agents_thread(tid)
-    })
-    .expect("mount the test filesystem");
+    let (fuse, ignoring) =
+        fuse_that_stops_answering_agents(vec![("secret", b"key".to_vec(), 0o600)]);
     let secret = fuse.path().join("secret");
     // Its only watch: a group without fsids may mark one filesystem alone.
     let mut agent = Agent::start(&format!(
@@ -2861,6 +2864,29 @@ fn a_stop_waits_on_no_server() {
     });
     drop(fuse);
     agent.stop();
+    kernel.check();
+}
+
+/// The data dir or the JSON-lines file on a network or FUSE filesystem is said at the start,
+/// before either is touched: a server that stops answering would hold the recording there.
+#[test]
+fn outputs_on_a_served_filesystem_are_said() {
+    let Some((_serial, kernel)) = begin("outputs_on_a_served_filesystem_are_said") else {
+        return;
+    };
+    let (fuse, _) = fuse_that_stops_answering_agents(Vec::new());
+    let file = s(&fuse.path().join("events.jsonl"));
+    let mut agent = Agent::start(&format!("[output]\nfile = {file:?}\n"));
+    let log = agent.log();
+    let said = format!("the JSON-lines file {file} is on a fuse.warden-test filesystem");
+    assert!(log.contains(&said), "{log}");
+    assert!(!log.contains("the data dir"), "{log}");
+    records_an_exec(&agent);
+    agent.stop();
+    // The lines went there all the same.
+    let lines = std::fs::read_to_string(&file).expect("the JSON-lines file");
+    assert!(lines.lines().count() > 0);
+    drop(fuse);
     kernel.check();
 }
 

@@ -76,6 +76,22 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     watch_signals(Arc::clone(&stop))?;
     warden_sources::audit::netlink::install_panic_hook();
 
+    // Said before either is touched: a server that does not answer would hold the start too.
+    let outputs = [
+        ("data dir", Some(&config.data_dir)),
+        ("JSON-lines file", config.output.file.as_ref()),
+    ];
+    for (what, path) in outputs {
+        if let Some(path) = path
+            && let Some(fstype) = served::served_filesystem_of(path)
+        {
+            say!(
+                "warden: the {what} {} is on a {fstype} filesystem: a server that stops \
+                 answering would hold the recording (a local filesystem would not)",
+                path.display()
+            );
+        }
+    }
     // Owner only, as auditd keeps /var/log/audit.
     super::create_private_dirs(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{Read, Seek};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Duration;
 
@@ -71,6 +72,21 @@ impl ServedMounts {
             self.points = mounts::served_mount_points(&mounts::parse_mountinfo(&text));
         }
     }
+}
+
+/// The type of the network or FUSE filesystem holding `path` (the innermost mount over it),
+/// if it is on one; from mountinfo alone, so a server that does not answer keeps no one
+/// waiting.
+pub fn served_filesystem_of(path: &Path) -> Option<String> {
+    let text = std::fs::read("/proc/self/mountinfo").ok()?;
+    let path = std::path::absolute(path).ok()?;
+    mounts::parse_mountinfo(&text)
+        .into_iter()
+        .filter(|e| under(path.as_os_str().as_bytes(), &e.mount_point))
+        // The last of the longest: a later mount on the same point hides the earlier.
+        .max_by_key(|e| e.mount_point.len())
+        .filter(|e| mounts::served(&e.fstype))
+        .map(|e| e.fstype)
 }
 
 /// The served filesystems whose server does not answer within `wait`, by mount point and
