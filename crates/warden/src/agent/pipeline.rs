@@ -1873,7 +1873,7 @@ impl Agent {
     fn on_exec_fact(&mut self, fact: &ExecFact, source: Source, hints: ExecHints) {
         let mut exec = self.table.on_exec(fact, &LiveProc, source);
         let served =
-            (exec.process.exe.as_deref()).is_some_and(|path| self.served_mounts.hold(path));
+            (exec.process.exe.as_deref()).is_some_and(|path| self.served_mounts.holds(path));
         if served {
             self.enrich_served_exec(&mut exec.process, hints);
         } else {
@@ -1926,7 +1926,7 @@ impl Agent {
             self.written_over_budget += 1;
             return;
         }
-        if self.served_mounts.hold(&e.path) {
+        if self.served_mounts.holds(&e.path) {
             self.written_served += 1;
             return;
         }

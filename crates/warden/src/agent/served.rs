@@ -9,7 +9,7 @@ use std::io::{Read, Seek};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
 use warden_core::Executable;
@@ -41,7 +41,7 @@ impl ServedMounts {
 
     /// Whether `path` lies on a served filesystem: one poll, and a read of mountinfo after a
     /// change of the mount table.
-    pub fn hold(&mut self, path: &[u8]) -> bool {
+    pub fn holds(&mut self, path: &[u8]) -> bool {
         if self.changed() {
             self.read();
         }
@@ -143,8 +143,8 @@ struct Look {
 pub struct ServedLooks {
     looks: SyncSender<Look>,
     answers: Receiver<Option<Executable>>,
-    /// Looks asked and not answered yet (0 or 1: one is asked at a time).
-    pending: u32,
+    /// A look was asked and not answered yet (one is asked at a time).
+    pending: bool,
     /// Answers that came after their wait: kept for the image's next exec.
     late: Vec<Executable>,
     /// Counters, for the status file.
@@ -182,7 +182,7 @@ impl ServedLooks {
         Ok(ServedLooks {
             looks,
             answers,
-            pending: 0,
+            pending: false,
             late: Vec::new(),
             stats: ServedStats::default(),
         })
@@ -193,7 +193,7 @@ impl ServedLooks {
     /// is not asked: the pipeline never queues behind a server that stopped answering).
     pub fn describe(&mut self, pid: u32, path: &[u8], wait: Duration) -> Option<Executable> {
         self.collect_late();
-        if self.pending > 0 {
+        if self.pending {
             self.stats.busy += 1;
             return None;
         }
@@ -206,10 +206,10 @@ impl ServedLooks {
             self.stats.busy += 1;
             return None;
         }
-        self.pending = 1;
+        self.pending = true;
         match self.answers.recv_timeout(wait) {
             Ok(exe) => {
-                self.pending = 0;
+                self.pending = false;
                 self.stats.described += 1;
                 exe
             }
@@ -227,14 +227,11 @@ impl ServedLooks {
     }
 
     fn collect_late(&mut self) {
-        while self.pending > 0 {
-            match self.answers.try_recv() {
-                Ok(exe) => {
-                    self.pending = 0;
-                    self.late.extend(exe);
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        if self.pending
+            && let Ok(exe) = self.answers.try_recv()
+        {
+            self.pending = false;
+            self.late.extend(exe);
         }
     }
 }
