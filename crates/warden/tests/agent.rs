@@ -3416,6 +3416,11 @@ fn an_incident_reads_as_one_tree() {
     agent.wait_for_matching(&["--exe", &updater], "the updater's read and exit", |ev| {
         has(ev, "read", |e| file_path(e) == s(&key)) && has(ev, "exit", |_| true)
     });
+    // cp's close comes from the changes' fanotify reader, which reads in bursts; the read,
+    // from the watches' reader, as it comes: the read can be stored first.
+    agent.wait_for_matching(&["--path", &updater], "cp's close of the updater", |ev| {
+        has(ev, "close_write", |e| file_path(e) == updater)
+    });
 
     let path = OsString::from(format!("{}/*", s(&vault)));
     let data = agent.data.clone().into_os_string();
