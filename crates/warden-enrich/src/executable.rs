@@ -146,16 +146,37 @@ impl ExecutableCache {
     /// a file larger than what is left is described without its sha256 (and not cached, so a
     /// later look may hash it); the bytes hashed are taken from the budget. A cached
     /// description costs nothing.
+    ///
+    /// A file whose version changed while it was hashed is described once more, as it is
+    /// then: the change may be a writer's, or only a name's (an unlink, a link, a chmod move
+    /// its ctime too). A payload deleted as soon as it started is then still hashed; a file
+    /// still being written gets no sha256.
     pub fn describe_file_within(
         &mut self,
         file: &File,
         hash_budget: &mut u64,
     ) -> Option<Executable> {
+        match self.describe_version(file, hash_budget)? {
+            Ok(exe) => Some(exe),
+            Err(_changed) => Some(
+                self.describe_version(file, hash_budget)?
+                    .unwrap_or_else(|e| e),
+            ),
+        }
+    }
+
+    /// One description of `file` as its version is now: `Err` (without a sha256) when the
+    /// version changed while it was hashed.
+    fn describe_version(
+        &mut self,
+        file: &File,
+        hash_budget: &mut u64,
+    ) -> Option<Result<Executable, Executable>> {
         let meta = file.metadata().ok()?;
         let version = FileVersion::of(&meta);
         if let Some(hit) = self.cache.get(&version) {
             self.stats.hits += 1;
-            return Some(hit.clone());
+            return Some(Ok(hit.clone()));
         }
         self.stats.misses += 1;
         let mut exe = Executable {
@@ -193,7 +214,7 @@ impl ExecutableCache {
                     }
                     _ => {
                         self.stats.changed_while_hashing += 1;
-                        cacheable = false;
+                        return Some(Err(exe));
                     }
                 }
             } else {
@@ -203,7 +224,7 @@ impl ExecutableCache {
         if cacheable {
             self.cache.insert(version, exe.clone());
         }
-        Some(exe)
+        Some(Ok(exe))
     }
 
     /// sha256 of the whole file, read with the big buffer; None on a read error.

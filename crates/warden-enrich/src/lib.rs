@@ -71,12 +71,17 @@ impl Default for Enricher {
 }
 
 /// What a process source read in the kernel at exec time that spares enrichment a /proc read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ExecHints {
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExecHints<'a> {
     /// The executable's version (inode, device, size, times).
     pub exe_version: Option<FileVersion>,
     /// The process's cgroup id in the unified hierarchy.
     pub cgroup_id: Option<u64>,
+    /// The image itself, opened by the source while the process ran it (the eBPF reader
+    /// holds the first exec of each file version, and every unlinked image): described from
+    /// it, so an image gone with its process by the time the exec is enriched (a payload
+    /// deleted once it ran, a memfd) is still hashed.
+    pub image: Option<&'a File>,
 }
 
 /// Suffix the kernel appends to `/proc/PID/exe`'s target once the file is unlinked.
@@ -194,7 +199,9 @@ impl Enricher {
         }
         if p.executable.is_none() {
             p.executable = match (hints.exe_version, p.exe.as_deref()) {
-                (Some(version), Some(path)) => self.executable_by_version(p.pid, path, version),
+                (Some(version), Some(path)) => {
+                    self.executable_by_version(p.pid, path, version, hints.image)
+                }
                 (_, path) => self.executable_of(p.pid, path),
             };
         }
@@ -245,17 +252,26 @@ impl Enricher {
         }
     }
 
-    /// The executable `pid` runs, at `path`, of `version` as the kernel saw it.
+    /// The executable `pid` runs, at `path`, of `version` as the kernel saw it: from the
+    /// caches, else from `image` when the source held it, else as [`Enricher::executable_of`]
+    /// finds it.
     fn executable_by_version(
         &mut self,
         pid: u32,
         path: &[u8],
         version: FileVersion,
+        image: Option<&File>,
     ) -> Option<Executable> {
         if let Some(known) = self.known_executable(path, &version) {
             return Some(known);
         }
-        let described = self.executable_of(pid, Some(path));
+        let described = match image {
+            Some(file) => {
+                let (live, deleted) = without_deleted(path);
+                Some(self.executable_file(live, file, deleted))
+            }
+            None => self.executable_of(pid, Some(path)),
+        };
         if let Some(stat) = described.as_ref().and_then(version_of) {
             self.executables.alias(&stat, version);
             self.dpkg.alias(&stat, version);
@@ -265,7 +281,8 @@ impl Enricher {
 
     /// The executable at `path` of `version`, entirely from the caches; None on any miss.
     fn known_executable(&mut self, path: &[u8], version: &FileVersion) -> Option<Executable> {
-        let package = self.dpkg.package_of(path).map(str::to_string);
+        let package = self.dpkg.package_of(without_deleted(path).0);
+        let package = package.map(str::to_string);
         let package_verified = match package {
             Some(_) => self.dpkg.verified(path, version)?,
             None => None,
@@ -291,12 +308,8 @@ struct Image {
 fn open_image(pid: u32, path: Option<&[u8]>) -> Option<Image> {
     let proc_exe = format!("/proc/{pid}/exe");
     if let Ok(target) = std::fs::read_link(&proc_exe) {
-        let target = target.as_os_str().as_bytes();
-        let (live, deleted) = match target.strip_suffix(DELETED) {
-            Some(t) => (t, true),
-            None => (target, false),
-        };
-        if path.is_none_or(|p| p == live)
+        let (live, deleted) = without_deleted(target.as_os_str().as_bytes());
+        if path.is_none_or(|p| without_deleted(p).0 == live)
             && let Ok(file) = open_for_read(proc_exe.as_bytes())
         {
             return Some(Image {
@@ -312,6 +325,15 @@ fn open_image(pid: u32, path: Option<&[u8]>) -> Option<Image> {
         file: open_for_read(path).ok()?,
         deleted: false,
     })
+}
+
+/// `path` without the " (deleted)" the kernel appends to the name of a file with none left,
+/// and whether it had it.
+fn without_deleted(path: &[u8]) -> (&[u8], bool) {
+    match path.strip_suffix(DELETED) {
+        Some(live) => (live, true),
+        None => (path, false),
+    }
 }
 
 /// The image `pid` runs from `path`, as [`Enricher::executable_of`] finds it but without the

@@ -357,6 +357,7 @@ fn an_exec_with_the_kernels_file_version_is_served_from_the_caches() {
     let hints = ExecHints {
         exe_version: Some(kernel),
         cgroup_id: None,
+        image: None,
     };
     let mut e = Enricher::default();
     let mut first = process(pid, BASH);
@@ -514,5 +515,61 @@ fn download_origin_is_read_from_one_list_or_name_by_name() {
             Some("http://127.0.0.1/file".into()),
             Some("http://127.0.0.1/page".into())
         )
+    );
+}
+
+/// A file unlinked while it is hashed (a payload deleted as soon as it started) changes only
+/// its ctime: it is described once more and hashed; a file still being written while it is
+/// hashed twice gets no sha256.
+#[test]
+fn a_file_unlinked_while_hashed_is_hashed_again_and_one_still_written_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("payload");
+    // Large enough that hashing it takes far longer than the 20 ms before the change.
+    std::fs::write(&path, vec![7u8; 16 << 20]).unwrap();
+    let digest = sha256sum(&path);
+    let file = open_for_read(path.as_os_str().as_bytes()).unwrap();
+    let mut cache = ExecutableCache::new(8);
+    let unlink = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(20));
+            std::fs::remove_file(path).unwrap();
+        }
+    });
+    let described = cache.describe_file(&file).unwrap();
+    unlink.join().unwrap();
+    assert_eq!(
+        cache.stats().changed_while_hashing,
+        1,
+        "the unlink was seen"
+    );
+    assert_eq!(described.sha256.as_deref(), Some(digest.as_str()));
+
+    let growing = tmp.path().join("growing");
+    std::fs::write(&growing, vec![1u8; 16 << 20]).unwrap();
+    let file = open_for_read(growing.as_os_str().as_bytes()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = std::thread::spawn({
+        let stop = stop.clone();
+        let mut out = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&growing)
+            .unwrap();
+        move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                out.write_all(b"more").unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    let described = cache.describe_file(&file).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(described.sha256, None, "no digest of a moving file");
+    assert_eq!(
+        cache.stats().changed_while_hashing,
+        3,
+        "both passes saw it change"
     );
 }

@@ -66,6 +66,7 @@ struct path {
 
 struct super_block {
 	u32 s_dev;
+	unsigned long s_magic;
 } __attribute__((preserve_access_index));
 
 struct timespec64 {
@@ -81,6 +82,8 @@ struct inode {
 	kgid_t i_gid;
 	unsigned long i_ino;
 	struct super_block *i_sb;
+	/* In an anonymous union with the const i_nlink. */
+	unsigned int __i_nlink;
 	s64 i_size;
 	s64 i_mtime_sec;
 	s64 i_ctime_sec;

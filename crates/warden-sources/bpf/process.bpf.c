@@ -32,6 +32,12 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* The new image is a 32-bit one (x86's ia32 emulation): its syscalls are compat ones, which
  * the syscall tracepoints of the file and network programs never see. */
 #define EXEC_COMPAT 32
+/* The image had no name in any directory when it ran (its link count was 0): a memfd, an
+ * O_TMPFILE, a file deleted before the exec. */
+#define EXEC_EXE_UNLINKED 64
+/* The first exec of this version of its file since the program was loaded, or one whose image
+ * has no name: the reader is woken at once (HOLD) to open the image before the process ends. */
+#define EXEC_HOLD 128
 
 /* A path is written as its components, leaf first, each NUL-terminated; the agent reverses
  * them. PATH_CAP bounds one path, NAME_CAP one component (NAME_MAX + NUL). */
@@ -166,6 +172,29 @@ struct {
 	__uint(max_entries, 4096);
 } COMPAT_STARTS SEC(".maps");
 
+/* A doorbell: an exec whose image the reader should hold at once (EXEC_HOLD) rings it after
+ * its record is in EVENTS, which is read in batches. The entries say nothing more. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} HOLD SEC(".maps");
+
+/* Versions of executables seen at exec: an exec of one not among them is marked EXEC_HOLD. */
+struct image_version {
+	u64 ino;
+	s64 size;
+	s64 mtime_ns;
+	s64 ctime_ns;
+	u32 dev_major;
+	u32 dev_minor;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct image_version);
+	__type(value, u8);
+} IMAGES_SEEN SEC(".maps");
+
 /* An exec record is too large for the BPF stack: built here, one per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -231,7 +260,10 @@ static long walk_step(u32 index, void *ctx)
 	struct mount *mnt = w->mnt;
 	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == root || dentry == parent) {
+	/* Its own parent, yet not its mount's root: a file of no directory (a memfd, a pipe...),
+	 * which d_path names by itself. Its name is the whole path. */
+	bool detached = dentry == parent && dentry != root;
+	if (!detached && (dentry == root || dentry == parent)) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 		if (up == mnt) {
 			w->done = true; /* the root of the mount tree */
@@ -257,6 +289,10 @@ static long walk_step(u32 index, void *ctx)
 	}
 	w->off += n;
 	w->dentry = parent;
+	if (detached) {
+		w->done = true;
+		return 1;
+	}
 	return 0;
 }
 
@@ -413,6 +449,69 @@ static __always_inline void exe_version(struct exec_record *r, struct file *exe)
 	r->exe_ino = BPF_CORE_READ(inode, i_ino);
 }
 
+/* Whether a filesystem answers an open from the host itself (include/uapi/linux/magic.h):
+ * a disk's, memory's, or a stack of them. Not one served over a network or by a process
+ * (NFS, SMB, FUSE...): an open there waits as long as its server, and the reader waits on
+ * nothing. */
+static __always_inline bool local_filesystem(unsigned long magic)
+{
+	switch (magic) {
+	case 0xEF53:     /* ext2, ext3, ext4 */
+	case 0x58465342: /* xfs */
+	case 0x9123683E: /* btrfs */
+	case 0xF2F52010: /* f2fs */
+	case 0xCA451A4E: /* bcachefs */
+	case 0x2FC12FC1: /* zfs */
+	case 0x3153464A: /* jfs */
+	case 0x52654973: /* reiserfs */
+	case 0x3434:     /* nilfs2 */
+	case 0x01021994: /* tmpfs, and the shmem of memfds */
+	case 0x858458F6: /* ramfs */
+	case 0x958458F6: /* hugetlbfs */
+	case 0x794C7630: /* overlayfs */
+	case 0x73717368: /* squashfs */
+	case 0xE0F5E1E2: /* erofs */
+	case 0x28CD3D45: /* cramfs */
+	case 0x9660:     /* iso9660 */
+	case 0x15013346: /* udf */
+	case 0x4D44:     /* vfat, msdos */
+	case 0x2011BAB0: /* exfat */
+	case 0x7366746E: /* ntfs3 */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Marks an exec whose image the reader should open at once (EXEC_HOLD): one with no name
+ * (EXEC_EXE_UNLINKED), or the first exec of its file's version. Either may be gone, with the
+ * process, by the time a batch is read. Only on a local filesystem. */
+static __always_inline void hold_if_new(struct exec_record *r, struct file *exe)
+{
+	struct inode *inode = BPF_CORE_READ(exe, f_inode);
+	if (BPF_CORE_READ(inode, __i_nlink) == 0)
+		r->flags |= EXEC_EXE_UNLINKED;
+	if (!local_filesystem(BPF_CORE_READ(inode, i_sb, s_magic)))
+		return;
+	if (r->flags & EXEC_EXE_UNLINKED)
+		r->flags |= EXEC_HOLD;
+	if (!r->exe_ino)
+		return;
+	struct image_version v = {
+		.ino = r->exe_ino,
+		.size = r->exe_size,
+		.mtime_ns = r->exe_mtime_ns,
+		.ctime_ns = r->exe_ctime_ns,
+		.dev_major = r->exe_dev_major,
+		.dev_minor = r->exe_dev_minor,
+	};
+	if (bpf_map_lookup_elem(&IMAGES_SEEN, &v))
+		return;
+	u8 seen = 1;
+	bpf_map_update_elem(&IMAGES_SEEN, &v, &seen, 0);
+	r->flags |= EXEC_HOLD;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 {
@@ -435,6 +534,7 @@ int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 	if (exe) {
 		exe_len = walk_path(&exe->f_path, 0, &r->flags, EXEC_EXE_TRUNCATED);
 		exe_version(r, exe);
+		hold_if_new(r, exe);
 	}
 	u32 at = fill_task(r, task, exe_len);
 #if defined(__TARGET_ARCH_x86)
@@ -463,6 +563,10 @@ int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 		len = 0;
 	}
 	send_exec(r, at, len);
+	if (r->flags & EXEC_HOLD) {
+		u32 pid = r->h.tgid;
+		bpf_ringbuf_output(&HOLD, &pid, sizeof(pid), BPF_RB_FORCE_WAKEUP);
+	}
 	return 0;
 }
 

@@ -171,7 +171,8 @@ fn fork_exec_exit_carry_what_proc_shows() {
         shell.start_ns, fork.start_ns,
         "one start time across records"
     );
-    assert_eq!(shell.flags.0, 0);
+    // Nothing cut; held or not, as its version was new to the program or not.
+    assert_eq!(shell.flags.0 & !ExecFlags::HOLD, 0);
     let sleep = execs[1];
     let sleep_exe = std::fs::canonicalize("/bin/sleep").unwrap();
     assert_eq!(sleep.exe.as_deref(), Some(sleep_exe.as_os_str().as_bytes()));
@@ -337,6 +338,104 @@ fn a_long_argument_list_is_cut_and_said_so() {
     assert_eq!(exec.args[0], b"/bin/true");
     let total: usize = exec.args.iter().map(|a| a.len() + 1).sum();
     assert_eq!(total, 16_384 + 1, "the program copies 16 KiB of argv");
+}
+
+/// Everything `file` holds, read from its start.
+fn contents(file: &std::fs::File) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut all = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read_at(&mut chunk, all.len() as u64).unwrap();
+        if n == 0 {
+            return all;
+        }
+        all.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Runs the image at `path` with `args` and waits for its end.
+fn run_to_end(path: &str, args: &[&str]) -> u32 {
+    let mut child = Command::new(path).args(args).spawn().unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    pid
+}
+
+/// A payload written, run and deleted, and one run from memory (a memfd, no file at all):
+/// by the time a batch of records is read, the process has ended and its image is gone. The
+/// reader is woken for such execs and holds each image open from its record, so the content
+/// that ran can still be read — here, after the process ended and the file went.
+#[test]
+fn an_image_gone_with_its_process_is_held_from_its_exec() {
+    let _one = serialize();
+    let Some((src, rx)) = source() else {
+        return;
+    };
+    let sleep = std::fs::read("/bin/sleep").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().canonicalize().unwrap();
+
+    let payload = dir.join("payload");
+    std::fs::write(&payload, &sleep).unwrap();
+    std::fs::set_permissions(
+        &payload,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = payload.to_str().unwrap();
+    let first = run_to_end(path, &["0.05"]);
+    // The same version of the file again: seen, not held.
+    let again = run_to_end(path, &["0.05"]);
+    std::fs::remove_file(&payload).unwrap();
+
+    // SAFETY: a NUL-terminated name; flags 0 (inherited by the child, which runs it).
+    let fd = unsafe { libc::memfd_create(c"payload".as_ptr(), 0) };
+    assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+    // SAFETY: a new fd we own.
+    let memfd = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    (&memfd).write_all(&sleep).unwrap();
+    let in_memory = run_to_end(&format!("/proc/self/fd/{fd}"), &["0.05"]);
+    drop(memfd);
+
+    let records = collect(&rx, |seen| {
+        [first, again, in_memory]
+            .iter()
+            .all(|&pid| exec_of(seen, pid).is_some())
+    });
+    let first = exec_of(&records, first).unwrap();
+    assert_eq!(first.exe.as_deref(), Some(payload.as_os_str().as_bytes()));
+    assert!(first.flags.has(ExecFlags::HOLD), "{:?}", first.flags);
+    assert!(!first.flags.has(ExecFlags::EXE_UNLINKED));
+    let held = first.image.as_ref().expect("the first exec's image held");
+    assert!(contents(held.file()) == sleep, "the image that ran");
+
+    let again = exec_of(&records, again).unwrap();
+    assert!(!again.flags.has(ExecFlags::HOLD), "{:?}", again.flags);
+    assert!(again.image.is_none());
+
+    let in_memory = exec_of(&records, in_memory).unwrap();
+    assert_eq!(
+        in_memory.exe.as_deref(),
+        Some(&b"/memfd:payload (deleted)"[..]),
+        "named as /proc/PID/exe names it"
+    );
+    assert!(
+        in_memory
+            .flags
+            .has(ExecFlags::EXE_UNLINKED | ExecFlags::HOLD)
+    );
+    let held = in_memory.image.as_ref().expect("the memfd held");
+    assert!(contents(held.file()) == sleep, "the image that ran");
+
+    // Counters are published every half second.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while src.stats().images_held < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stats = src.stats();
+    assert_eq!(stats.images_not_held_busy, 0);
+    assert!(stats.images_held >= 2, "{stats:?}");
 }
 
 #[test]

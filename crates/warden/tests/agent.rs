@@ -1090,6 +1090,85 @@ fn short_lived(test: &str, source: &str) {
     kernel.check();
 }
 
+/// A payload run from memory (a memfd, the usual fileless start) and one deleted as soon as it
+/// ran: both gone, with their processes, well before a batch of records is read. Their execs
+/// name the image as `/proc/PID/exe` does and carry the sha256 of what ran: the eBPF reader
+/// is woken for such execs and holds their images open from their records. With audit's
+/// execs, the memfd is named the same way and hashed while its process lives.
+#[test]
+fn images_gone_with_their_processes_are_still_hashed() {
+    images_gone_with_their_processes("images_gone_with_their_processes_are_still_hashed", "ebpf");
+}
+
+#[test]
+fn images_gone_with_their_processes_are_still_hashed_from_audit() {
+    images_gone_with_their_processes(
+        "images_gone_with_their_processes_are_still_hashed_from_audit",
+        "audit",
+    );
+}
+
+fn images_gone_with_their_processes(test: &str, source: &str) {
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    // Before the agent: sha256sum's search of PATH fails execs, which name this (large,
+    // unoptimized) test binary, and a debug agent takes a while to hash it.
+    let digest = sha256(Path::new("/bin/sleep"));
+    let mut agent = Agent::start(&process_source(source));
+    // The pipeline's first exec loads the package index: done before the payloads run.
+    let mut warm_up = Proc::spawn(&mut Command::new("/bin/true"));
+    warm_up.wait();
+    agent.wait_for("a first exec", |ev| {
+        has(ev, "exec", |e| pid_of(e) == u64::from(warm_up.pid()))
+    });
+    // Audit's execs are enriched from /proc while the process lives: it lives a while.
+    let lifetime = if source == "ebpf" { "0.005" } else { "0.5" };
+    let run = |path: &str| {
+        let mut p = Proc::spawn(Command::new(path).arg(lifetime));
+        assert!(p.wait().success());
+        u64::from(p.pid())
+    };
+
+    // SAFETY: a NUL-terminated name; flags 0: inherited by the child, which runs it.
+    let fd = unsafe { libc::memfd_create(c"warden-payload".as_ptr(), 0) };
+    assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+    // SAFETY: a new fd we own.
+    let memfd = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    std::io::Write::write_all(&mut &memfd, &std::fs::read("/bin/sleep").unwrap()).unwrap();
+    let in_memory = run(&format!("/proc/self/fd/{fd}"));
+    drop(memfd);
+    let mut pids = vec![(in_memory, "/memfd:warden-payload (deleted)".to_string())];
+
+    if source == "ebpf" {
+        let dir = tempfile::tempdir().unwrap();
+        let payload = std::fs::canonicalize(dir.path()).unwrap().join("payload");
+        std::fs::copy("/bin/sleep", &payload).unwrap();
+        let deleted = run(&s(&payload));
+        std::fs::remove_file(&payload).unwrap();
+        pids.push((deleted, s(&payload)));
+    }
+    let events = agent.wait_for("the payloads' execs and exits", |ev| {
+        pids.iter().all(|(pid, _)| {
+            has(ev, "exec", |e| pid_of(e) == *pid) && has(ev, "exit", |e| pid_of(e) == *pid)
+        })
+    });
+    for (pid, executable) in &pids {
+        let exec = the(&events, "exec", executable, |e| pid_of(e) == *pid);
+        let p = &exec["process"];
+        assert_eq!(p["executable"], executable.as_str(), "{exec}");
+        assert_eq!(p["hash"]["sha256"], digest.as_str(), "{exec}");
+        assert_eq!(strings(&p["args"])[1..], [lifetime]);
+    }
+    if source == "ebpf" {
+        poll("the held images counted", || {
+            (agent.status()["caches"]["executables/held"].as_u64() >= Some(2)).then_some(())
+        });
+    }
+    agent.stop();
+    kernel.check();
+}
+
 /// With `events.forks_and_exits = false` only execs are recorded, and they name the same
 /// parents: the table still follows the forks and exits it no longer records.
 #[test]

@@ -14,7 +14,7 @@
 pub mod record;
 pub mod uring;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -143,6 +143,13 @@ pub struct EbpfStats {
     pub compat_processes: u64,
     /// Times the compat network program was attached (a first 32-bit process after none).
     pub compat_attaches: u64,
+    /// Images held open for the pipeline's description: the first exec of each file version,
+    /// every exec of an unlinked image ([`ExecFlags::HOLD`]).
+    pub images_held: u64,
+    /// Images to hold whose process had ended (or exec'd again) before the reader opened them.
+    pub images_gone: u64,
+    /// Images not held because [`HELD_IMAGES_MAX`] were held already.
+    pub images_not_held_busy: u64,
 }
 
 /// Why the source could not start.
@@ -383,6 +390,9 @@ struct Loaded {
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
     ring: aya::maps::RingBuf<aya::maps::MapData>,
+    /// The doorbell of execs whose images are to be held at once (None: not in the object).
+    #[cfg(warden_bpf)]
+    hold: Option<aya::maps::RingBuf<aya::maps::MapData>>,
 }
 
 #[cfg(warden_bpf)]
@@ -601,6 +611,9 @@ impl Loaded {
             .take_map("EVENTS")
             .ok_or_else(|| EbpfError::Load("no EVENTS map in the object".into()))?;
         let ring = aya::maps::RingBuf::try_from(map).map_err(load_error)?;
+        let hold = ebpf
+            .take_map("HOLD")
+            .and_then(|map| aya::maps::RingBuf::try_from(map).ok());
         Ok(Loaded {
             network_attached,
             files_attached,
@@ -628,6 +641,7 @@ impl Loaded {
             compat,
             ebpf,
             ring,
+            hold,
         })
     }
 
@@ -645,10 +659,15 @@ impl Loaded {
             .as_ref()
             .and_then(|c| c.starts.as_ref())
             .map(|r| r.as_raw_fd());
+        let hold_fd = self.hold.as_ref().map(|r| r.as_raw_fd());
         while !stop.load(Ordering::Relaxed) {
-            wait_readable(&[Some(fd), starts_fd], POLL_TIMEOUT_MS);
+            wait_readable(&[Some(fd), starts_fd, hold_fd], POLL_TIMEOUT_MS);
             if let Some(compat) = &mut self.compat {
                 compat.starts(&mut self.ebpf, &mut stats);
+            }
+            // The doorbell's entries say only "read now": the records are in the ring.
+            if let Some(hold) = &mut self.hold {
+                while hold.next().is_some() {}
             }
             let mut drained = 0u64;
             let drain_began = crate::procfs::boottime_ns();
@@ -680,7 +699,10 @@ impl Loaded {
                     Ok(Record::File(ref f))
                         if !(self.files_attached
                             || (self.links_attached && f.op.links_or_truncates())) => {}
-                    Ok(r) => {
+                    Ok(mut r) => {
+                        if let Record::Exec(exec) = &mut r {
+                            hold_image(exec, &mut stats);
+                        }
                         if let Some(compat) = &mut self.compat {
                             compat.follow(&r, &mut self.ebpf, &mut stats);
                         }
@@ -707,12 +729,11 @@ impl Loaded {
                 last_publish = Instant::now();
             }
             if drained > 0 {
-                // Let records gather, but wake at once for a 32-bit process's start.
-                match starts_fd {
-                    Some(starts) => {
-                        wait_readable(&[Some(starts)], COALESCE.as_millis() as libc::c_int)
-                    }
-                    None => std::thread::sleep(COALESCE),
+                // Let records gather, but wake at once for a 32-bit process's start and for
+                // an image to hold.
+                match (starts_fd, hold_fd) {
+                    (None, None) => std::thread::sleep(COALESCE),
+                    wake => wait_readable(&[wake.0, wake.1], COALESCE.as_millis() as libc::c_int),
                 }
             }
         }
@@ -791,6 +812,80 @@ fn set_compat_following(ebpf: &mut aya::Ebpf, following: bool) {
     };
     if let Ok(mut flag) = aya::maps::Array::<_, u32>::try_from(map) {
         let _ = flag.set(0, u32::from(following), 0);
+    }
+}
+
+/// Images held open at most at once: each is a file descriptor until the pipeline has
+/// described its exec. A burst of new images beyond it is described as before, from the path
+/// or `/proc/PID/exe` as the pipeline finds them.
+pub const HELD_IMAGES_MAX: usize = 256;
+
+/// Images held now (the pipeline drops its hold once the exec is described).
+static HELD_IMAGES: AtomicUsize = AtomicUsize::new(0);
+
+/// An executable image held open for its description (`/proc/PID/exe` opened for reading),
+/// counted in [`HELD_IMAGES`] until its last clone is dropped. Records compare equal whatever
+/// images they hold: an image is a means of describing the exec, not a fact of it.
+#[derive(Clone, Debug)]
+pub struct HeldImage(Arc<CountedImage>);
+
+impl HeldImage {
+    /// The open image.
+    pub fn file(&self) -> &std::fs::File {
+        &self.0.0
+    }
+}
+
+impl PartialEq for HeldImage {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for HeldImage {}
+
+/// An open image, counted in [`HELD_IMAGES`] until it is closed.
+#[derive(Debug)]
+struct CountedImage(std::fs::File);
+
+impl Drop for CountedImage {
+    fn drop(&mut self) {
+        HELD_IMAGES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Holds the image of a [`ExecFlags::HOLD`] exec: `/proc/PID/exe`, opened for reading while
+/// the process still runs the image its record names (its inode and device).
+#[cfg(warden_bpf)]
+fn hold_image(exec: &mut ExecRecord, stats: &mut EbpfStats) {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    if exec.ret != 0 || !exec.flags.has(ExecFlags::HOLD) {
+        return;
+    }
+    if HELD_IMAGES.fetch_add(1, Ordering::Relaxed) >= HELD_IMAGES_MAX {
+        HELD_IMAGES.fetch_sub(1, Ordering::Relaxed);
+        stats.images_not_held_busy += 1;
+        return;
+    }
+    // Counted from here: dropped (gone) or kept, the count comes down with it.
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(format!("/proc/{}/exe", exec.pid))
+        .map(CountedImage);
+    let same = |image: &CountedImage| {
+        let Ok(meta) = image.0.metadata() else {
+            return false;
+        };
+        exec.exe_version
+            .is_some_and(|v| v.inode == meta.ino() && v.dev == meta.dev())
+    };
+    match opened {
+        Ok(image) if same(&image) => {
+            stats.images_held += 1;
+            exec.image = Some(HeldImage(Arc::new(image)));
+        }
+        _ => stats.images_gone += 1,
     }
 }
 

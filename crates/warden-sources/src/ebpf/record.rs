@@ -49,6 +49,15 @@ impl ExecFlags {
     /// The image is a 32-bit one (x86 ia32): its calls are compat syscalls, which the file
     /// and network programs' tracepoints do not see.
     pub const COMPAT: u32 = 32;
+    /// The image had no name in any directory when it ran (a memfd, an `O_TMPFILE`, a file
+    /// deleted before the exec): `exe` ends in the kernel's " (deleted)", as audit's `exe=`
+    /// and `/proc/PID/exe` name it.
+    pub const EXE_UNLINKED: u32 = 64;
+    /// The first exec of its file's version since the program was loaded, or one of an
+    /// unlinked image, on a local filesystem (not one a server answers for): the reader was
+    /// woken for it at once, to hold its image ([`ExecRecord::image`]) before the process can
+    /// end.
+    pub const HOLD: u32 = 128;
 
     /// Is this flag set?
     pub fn has(self, flag: u32) -> bool {
@@ -119,6 +128,10 @@ pub struct ExecRecord {
     /// The process's cgroup in the unified (v2) hierarchy: the inode of its directory there
     /// (None when the kernel gave 0).
     pub cgroup_id: Option<u64>,
+    /// The image, held open by the reader from the moment it read a [`ExecFlags::HOLD`]
+    /// exec's record, while the process still ran it: describable even once the process has
+    /// ended and its file is gone.
+    pub image: Option<super::HeldImage>,
 }
 
 /// A process ended (its last thread exited).
@@ -496,8 +509,15 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             let (cwd, rest) = rest.split_at(cwd_len);
             let tty = c_string(&b[144..176]);
             let cwd = path_of_components(cwd);
+            let flags = ExecFlags(u32_at(b, 52));
             let exe = if kind == KIND_EXEC {
-                (exe_len > 0).then(|| path_of_components(exe))
+                (exe_len > 0).then(|| {
+                    let mut path = path_of_components(exe);
+                    if flags.has(ExecFlags::EXE_UNLINKED) {
+                        path.extend_from_slice(DELETED);
+                    }
+                    path
+                })
             } else {
                 let name = c_string(exe);
                 (!name.is_empty()).then(|| absolute(name, &cwd))
@@ -514,7 +534,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 egid: u32_at(b, 40),
                 loginuid: unset(u32_at(b, 44)),
                 sessionid: unset(u32_at(b, 48)),
-                flags: ExecFlags(u32_at(b, 52)),
+                flags,
                 parent_start_ns: u64_at(b, 56),
                 exe_version: exe_version_at(b),
                 cgroup_id: Some(u64_at(b, 120)).filter(|&id| id != 0),
@@ -523,6 +543,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 exe,
                 cwd,
                 args: split_args(&rest[..args_len]),
+                image: None,
             })))
         }
         KIND_ATTR => {
@@ -789,6 +810,9 @@ fn absolute(name: &[u8], cwd: &[u8]) -> Vec<u8> {
     path
 }
 
+/// What the kernel appends to the path of a file with no name left (`d_path`).
+const DELETED: &[u8] = b" (deleted)";
+
 /// Joins components written leaf first, each NUL-terminated, into an absolute path.
 pub fn path_of_components(leaf_first: &[u8]) -> Vec<u8> {
     let names: Vec<&[u8]> = leaf_first
@@ -871,6 +895,20 @@ mod tests {
         b.extend_from_slice(cwd);
         b.extend_from_slice(args);
         b
+    }
+
+    #[test]
+    fn an_unlinked_image_is_named_as_the_kernel_names_it() {
+        let mut b = exec_bytes(b"memfd:payload\0", b"tmp\0", b"x\0", b"");
+        let flags = ExecFlags::EXE_UNLINKED | ExecFlags::HOLD;
+        b[52..56].copy_from_slice(&flags.to_ne_bytes());
+        let Record::Exec(e) = parse(&b).unwrap() else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.exe.as_deref(), Some(&b"/memfd:payload (deleted)"[..]));
+        assert!(e.flags.has(ExecFlags::HOLD));
+        // Held by the reader, not by the parser.
+        assert!(e.image.is_none());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field}
 use warden_sources::audit::{FileOp, call_rules, file_rules, read_watch_rules};
 use warden_sources::ebpf::{
     AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig, FileRecord,
-    NetRecord, NetworkActivityConfig, Record,
+    HeldImage, NetRecord, NetworkActivityConfig, Record,
 };
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchList, WatchPath,
@@ -1410,9 +1410,12 @@ impl Agent {
                 if exec.ret == 0 && exec.flags.has(ExecFlags::COMPAT) {
                     self.on_compat_exec(&exec);
                 }
+                let mut exec = exec;
+                let image = exec.image.take();
                 let hints = ExecHints {
                     exe_version: exec.exe_version,
                     cgroup_id: exec.cgroup_id,
+                    image: image.as_ref().map(HeldImage::file),
                 };
                 let fact = self.exec_fact_of(*exec);
                 self.on_exec_fact(&fact, Source::Ebpf, hints);
@@ -2133,6 +2136,7 @@ impl Agent {
         let written = self.enricher.written.stats();
         let (container_hits, container_reads) = self.enricher.containers.stats();
         let served = (self.served_looks.as_ref()).map_or_else(Default::default, |l| l.stats);
+        let ebpf = (self.ebpf.as_ref()).map_or_else(Default::default, |(source, _)| source.stats());
         self.status.caches = [
             ("executables/entries", executables.entries),
             ("executables/hits", executables.hits),
@@ -2141,6 +2145,9 @@ impl Agent {
             ("executables/described_served", served.described),
             ("executables/not_described_served_late", served.late),
             ("executables/not_described_served_busy", served.busy),
+            ("executables/held", ebpf.images_held),
+            ("executables/not_held_gone", ebpf.images_gone),
+            ("executables/not_held_busy", ebpf.images_not_held_busy),
             ("written/entries", written.entries),
             ("written/hits", written.hits),
             ("written/misses", written.misses),
