@@ -173,7 +173,15 @@ struct {
 } COMPAT_STARTS SEC(".maps");
 
 /* A doorbell: an exec whose image the reader should hold at once (EXEC_HOLD) rings it after
- * its record is in EVENTS, which is read in batches. The entries say nothing more. */
+ * its record is in EVENTS, which is read in batches: the reader opens the image from the
+ * doorbell's note before it reads the batch, which may hold 25 ms of records. */
+struct hold_note {
+	u32 pid;
+	u32 dev_major;
+	u32 dev_minor;
+	u32 pad;
+	u64 ino;
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096);
@@ -564,8 +572,13 @@ int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 	}
 	send_exec(r, at, len);
 	if (r->flags & EXEC_HOLD) {
-		u32 pid = r->h.tgid;
-		bpf_ringbuf_output(&HOLD, &pid, sizeof(pid), BPF_RB_FORCE_WAKEUP);
+		struct hold_note note = {
+			.pid = r->h.tgid,
+			.dev_major = r->exe_dev_major,
+			.dev_minor = r->exe_dev_minor,
+			.ino = r->exe_ino,
+		};
+		bpf_ringbuf_output(&HOLD, &note, sizeof(note), BPF_RB_FORCE_WAKEUP);
 	}
 	return 0;
 }

@@ -665,9 +665,17 @@ impl Loaded {
             if let Some(compat) = &mut self.compat {
                 compat.starts(&mut self.ebpf, &mut stats);
             }
-            // The doorbell's entries say only "read now": the records are in the ring.
+            // Images to hold, opened first: the batch of records before their execs' may be
+            // long, and the processes short.
+            let mut early = Early::new();
             if let Some(hold) = &mut self.hold {
-                while hold.next().is_some() {}
+                while let Some(item) = hold.next() {
+                    let note = record::hold_note(&item);
+                    drop(item);
+                    if let Some(note) = note {
+                        early.push((note, open_held(note, &mut stats)));
+                    }
+                }
             }
             let mut drained = 0u64;
             let drain_began = crate::procfs::boottime_ns();
@@ -701,7 +709,7 @@ impl Loaded {
                             || (self.links_attached && f.op.links_or_truncates())) => {}
                     Ok(mut r) => {
                         if let Record::Exec(exec) = &mut r {
-                            hold_image(exec, &mut stats);
+                            hold_image(exec, &mut early, &mut stats);
                         }
                         if let Some(compat) = &mut self.compat {
                             compat.follow(&r, &mut self.ebpf, &mut stats);
@@ -823,11 +831,16 @@ pub const HELD_IMAGES_MAX: usize = 256;
 /// Images held now (the pipeline drops its hold once the exec is described).
 static HELD_IMAGES: AtomicUsize = AtomicUsize::new(0);
 
+/// Images the reader holds now, for the pipeline's description.
+pub fn held_images() -> usize {
+    HELD_IMAGES.load(Ordering::Relaxed)
+}
+
 /// An executable image held open for its description (`/proc/PID/exe` opened for reading),
-/// counted in [`HELD_IMAGES`] until its last clone is dropped. Records compare equal whatever
-/// images they hold: an image is a means of describing the exec, not a fact of it.
+/// one of the [`HELD_IMAGES_MAX`] until its last clone is dropped. Records compare equal
+/// whatever images they hold: an image is a means of describing the exec, not a fact of it.
 #[derive(Clone, Debug)]
-pub struct HeldImage(Arc<CountedImage>);
+pub struct HeldImage(Arc<(std::fs::File, Slot)>);
 
 impl HeldImage {
     /// The open image.
@@ -844,48 +857,81 @@ impl PartialEq for HeldImage {
 
 impl Eq for HeldImage {}
 
-/// An open image, counted in [`HELD_IMAGES`] until it is closed.
+/// A place among the [`HELD_IMAGES_MAX`] images held at once, given back when dropped.
 #[derive(Debug)]
-struct CountedImage(std::fs::File);
+struct Slot(());
 
-impl Drop for CountedImage {
+impl Slot {
+    /// A place, if one is free.
+    fn take() -> Option<Slot> {
+        if HELD_IMAGES.fetch_add(1, Ordering::Relaxed) < HELD_IMAGES_MAX {
+            Some(Slot(()))
+        } else {
+            HELD_IMAGES.fetch_sub(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+impl Drop for Slot {
     fn drop(&mut self) {
         HELD_IMAGES.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// Holds the image of a [`ExecFlags::HOLD`] exec: `/proc/PID/exe`, opened for reading while
-/// the process still runs the image its record names (its inode and device).
-#[cfg(warden_bpf)]
-fn hold_image(exec: &mut ExecRecord, stats: &mut EbpfStats) {
+/// Images opened from the doorbell's notes ahead of their exec records, each with its note;
+/// None where the process had ended or changed image first.
+type Early = Vec<(record::HoldNote, Option<HeldImage>)>;
+
+/// Opens the image `note` names: `/proc/PID/exe`, while the process still runs that image
+/// (its inode and device). None when it had ended or exec'd another, or when
+/// [`HELD_IMAGES_MAX`] are held (counted).
+fn open_held(note: record::HoldNote, stats: &mut EbpfStats) -> Option<HeldImage> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let Some(slot) = Slot::take() else {
+        stats.images_not_held_busy += 1;
+        return None;
+    };
+    let image = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(format!("/proc/{}/exe", note.pid))
+        .ok()
+        .filter(|image| {
+            image
+                .metadata()
+                .is_ok_and(|meta| meta.ino() == note.inode && meta.dev() == note.dev)
+        });
+    match image {
+        Some(image) => Some(HeldImage(Arc::new((image, slot)))),
+        None => {
+            stats.images_gone += 1;
+            None
+        }
+    }
+}
+
+/// Gives a [`ExecFlags::HOLD`] exec its image: the one opened from its doorbell's note, else
+/// opened now.
+#[cfg_attr(not(warden_bpf), allow(dead_code))]
+fn hold_image(exec: &mut ExecRecord, early: &mut Early, stats: &mut EbpfStats) {
     if exec.ret != 0 || !exec.flags.has(ExecFlags::HOLD) {
         return;
     }
-    if HELD_IMAGES.fetch_add(1, Ordering::Relaxed) >= HELD_IMAGES_MAX {
-        HELD_IMAGES.fetch_sub(1, Ordering::Relaxed);
-        stats.images_not_held_busy += 1;
+    let Some(version) = exec.exe_version else {
         return;
-    }
-    // Counted from here: dropped (gone) or kept, the count comes down with it.
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(format!("/proc/{}/exe", exec.pid))
-        .map(CountedImage);
-    let same = |image: &CountedImage| {
-        let Ok(meta) = image.0.metadata() else {
-            return false;
-        };
-        exec.exe_version
-            .is_some_and(|v| v.inode == meta.ino() && v.dev == meta.dev())
     };
-    match opened {
-        Ok(image) if same(&image) => {
-            stats.images_held += 1;
-            exec.image = Some(HeldImage(Arc::new(image)));
-        }
-        _ => stats.images_gone += 1,
+    let note = record::HoldNote {
+        pid: exec.pid,
+        dev: version.dev,
+        inode: version.inode,
+    };
+    exec.image = match early.iter().position(|(n, _)| *n == note) {
+        Some(at) => early.swap_remove(at).1,
+        None => open_held(note, stats),
+    };
+    if exec.image.is_some() {
+        stats.images_held += 1;
     }
 }
 
@@ -1231,6 +1277,64 @@ fn link_and_truncate_tracepoints() -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warden_core::FileVersion;
+
+    /// However a hold ends, its place among the [`HELD_IMAGES_MAX`] comes back: an image held
+    /// and then dropped, a process gone before its image was opened, another image at the pid.
+    #[test]
+    fn a_hold_gives_its_place_back_however_it_ends() {
+        let own = FileVersion::of(&std::fs::metadata("/proc/self/exe").unwrap());
+        let exec = |pid: u32, version: FileVersion| ExecRecord {
+            pid,
+            flags: ExecFlags(ExecFlags::HOLD),
+            exe_version: Some(version),
+            ..ExecRecord::default()
+        };
+        let mut stats = EbpfStats::default();
+        let mut early = Early::new();
+        let mut held = exec(std::process::id(), own);
+        hold_image(&mut held, &mut early, &mut stats);
+        assert!(held.image.is_some(), "this process's own image");
+        assert_eq!(held_images(), 1);
+        drop(held);
+        // No process has a pid above the kernel's limit (2^22).
+        let mut gone = exec(u32::MAX, own);
+        hold_image(&mut gone, &mut early, &mut stats);
+        let other = FileVersion {
+            inode: own.inode + 1,
+            ..own
+        };
+        let mut another = exec(std::process::id(), other);
+        hold_image(&mut another, &mut early, &mut stats);
+        assert!(gone.image.is_none() && another.image.is_none());
+        assert_eq!((stats.images_held, stats.images_gone), (1, 2));
+        assert_eq!(held_images(), 0, "every place given back");
+        for _ in 0..HELD_IMAGES_MAX + 3 {
+            hold_image(&mut exec(std::process::id(), own), &mut early, &mut stats);
+        }
+        assert_eq!((held_images(), stats.images_not_held_busy), (0, 0));
+        // Opened from a doorbell's note first: the record takes that image, opening nothing.
+        let note = record::HoldNote {
+            pid: std::process::id(),
+            dev: own.dev,
+            inode: own.inode,
+        };
+        early.push((note, open_held(note, &mut stats)));
+        let opened = stats.images_gone;
+        let mut noted = exec(std::process::id(), own);
+        hold_image(&mut noted, &mut early, &mut stats);
+        assert!(noted.image.is_some() && early.is_empty());
+        // A note whose process was gone: its exec is not tried again.
+        let gone_note = record::HoldNote {
+            pid: u32::MAX,
+            ..note
+        };
+        early.push((gone_note, open_held(gone_note, &mut stats)));
+        hold_image(&mut exec(u32::MAX, own), &mut early, &mut stats);
+        assert_eq!(stats.images_gone, opened + 1, "one try for one exec");
+        drop(noted);
+        assert_eq!(held_images(), 0);
+    }
 
     #[test]
     fn only_i386_elf_headers_are_ia32() {

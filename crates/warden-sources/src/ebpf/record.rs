@@ -82,7 +82,7 @@ pub struct ForkRecord {
 
 /// An exec: a successful one read from the task once its new image is in place, or a failed
 /// call with the caller's identity and what it asked for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecRecord {
     /// 0, or the failed call's `-errno`.
     pub ret: i32,
@@ -797,6 +797,27 @@ fn exe_version_at(b: &[u8]) -> Option<FileVersion> {
     })
 }
 
+/// A doorbell's note: an exec whose image to hold at once ([`ExecFlags::HOLD`]), the image
+/// as the exec found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldNote {
+    /// The process.
+    pub pid: u32,
+    /// The image's device, as `stat` encodes it.
+    pub dev: u64,
+    /// The image's inode.
+    pub inode: u64,
+}
+
+/// The note of a `HOLD` doorbell entry (`struct hold_note`); None when it is short.
+pub fn hold_note(b: &[u8]) -> Option<HoldNote> {
+    (b.len() >= 24).then(|| HoldNote {
+        pid: u32_at(b, 0),
+        dev: libc::makedev(u32_at(b, 4), u32_at(b, 8)),
+        inode: u64_at(b, 16),
+    })
+}
+
 /// `name` as given to a call, made absolute against `cwd` (not normalized: `..` stays).
 fn absolute(name: &[u8], cwd: &[u8]) -> Vec<u8> {
     if name.starts_with(b"/") {
@@ -895,6 +916,25 @@ mod tests {
         b.extend_from_slice(cwd);
         b.extend_from_slice(args);
         b
+    }
+
+    #[test]
+    fn a_hold_note_names_the_process_and_its_image() {
+        let mut b = Vec::new();
+        for v in [42u32, 8, 1, 0] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.extend_from_slice(&77u64.to_ne_bytes());
+        let note = hold_note(&b).unwrap();
+        assert_eq!(
+            note,
+            HoldNote {
+                pid: 42,
+                dev: libc::makedev(8, 1),
+                inode: 77
+            }
+        );
+        assert_eq!(hold_note(&b[..20]), None);
     }
 
     #[test]

@@ -2146,6 +2146,10 @@ impl Agent {
             ("executables/not_described_served_late", served.late),
             ("executables/not_described_served_busy", served.busy),
             ("executables/held", ebpf.images_held),
+            (
+                "executables/held_now",
+                warden_sources::ebpf::held_images() as u64,
+            ),
             ("executables/not_held_gone", ebpf.images_gone),
             ("executables/not_held_busy", ebpf.images_not_held_busy),
             ("written/entries", written.entries),
