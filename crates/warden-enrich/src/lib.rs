@@ -62,6 +62,15 @@ pub struct Enricher {
     pub names: Names,
     /// Container ids, by cgroup where the host allows.
     pub containers: ContainerIds,
+    /// Whether an image's path names that very file here, in the agent's mount namespace, by
+    /// the image's version (with the path it was asked for): a process in a container, or in
+    /// a namespace that mounts another file on the path, runs a file of its own by a name the
+    /// host's packages may own.
+    at_path: lru::Bounded<FileVersion, (Vec<u8>, bool)>,
+    /// Execs left undescribed because the only file left to describe, the one at their path,
+    /// is not the image the kernel reported (its process gone, and the path replaced since or
+    /// another mount namespace's).
+    pub other_file_at_path: u64,
 }
 
 impl Default for Enricher {
@@ -84,6 +93,9 @@ pub struct ExecHints<'a> {
     pub image: Option<&'a File>,
 }
 
+/// Images whose place at their path is remembered ([`Enricher::package_at`]).
+const AT_PATH_ENTRIES: usize = 4096;
+
 /// Suffix the kernel appends to `/proc/PID/exe`'s target once the file is unlinked.
 const DELETED: &[u8] = b" (deleted)";
 
@@ -96,6 +108,8 @@ impl Enricher {
             dpkg: DpkgIndex::new(config.dpkg),
             names: Names::new(),
             containers: ContainerIds::for_host(),
+            at_path: lru::Bounded::new(AT_PATH_ENTRIES),
+            other_file_at_path: 0,
         }
     }
 
@@ -116,11 +130,34 @@ impl Enricher {
 
     fn executable_file(&mut self, path: &[u8], file: &File, deleted: bool) -> Executable {
         let mut exe = self.executables.describe_file(file).unwrap_or_default();
-        exe.package = self.dpkg.package_of(path).map(str::to_string);
+        exe.package = match version_of(&exe) {
+            // Deleted, or replaced, since it ran (a package's upgrade): still its package's.
+            _ if deleted => self.dpkg.package_of(path).map(str::to_string),
+            Some(version) => self.package_at(path, &version),
+            None => None,
+        };
         if exe.package.is_some() && !deleted {
             exe.package_verified = self.dpkg.verify(path, file);
         }
         exe
+    }
+
+    /// The package owning `path`, for an image of `version` run by that name: only when the
+    /// path names that very file here (in the agent's mount namespace). A container's
+    /// `/usr/bin/curl` is not the host's curl package's file, and checking it against that
+    /// package's digest would call it modified. Each version's answer is kept, so a known
+    /// image costs no look at its path.
+    fn package_at(&mut self, path: &[u8], version: &FileVersion) -> Option<String> {
+        let package = self.dpkg.package_of(path)?.to_string();
+        if let Some((asked, here)) = self.at_path.get(version)
+            && asked == path
+        {
+            return here.then_some(package);
+        }
+        let here = std::fs::metadata(std::ffi::OsStr::from_bytes(path))
+            .is_ok_and(|meta| FileVersion::of(&meta).same_but_device(version));
+        self.at_path.insert(*version, (path.to_vec(), here));
+        here.then_some(package)
     }
 
     /// The regular file at `path` as a change left it (a close after writing, a rename's new
@@ -270,7 +307,17 @@ impl Enricher {
                 let (live, deleted) = without_deleted(path);
                 Some(self.executable_file(live, file, deleted))
             }
-            None => self.executable_of(pid, Some(path)),
+            // Through /proc/PID/exe while the process lives, else the file at the path: only
+            // if it is the image the kernel reported (its inode, size and mtime; the device
+            // may read otherwise, and an unlink moves the ctime).
+            None => self.executable_of(pid, Some(path)).filter(|found| {
+                let same = version_of(found).is_some_and(|found| {
+                    (found.inode, found.size, found.mtime_ns)
+                        == (version.inode, version.size, version.mtime_ns)
+                });
+                self.other_file_at_path += u64::from(!same);
+                same
+            }),
         };
         if let Some(stat) = described.as_ref().and_then(version_of) {
             self.executables.alias(&stat, version);
@@ -281,11 +328,14 @@ impl Enricher {
 
     /// The executable at `path` of `version`, entirely from the caches; None on any miss.
     fn known_executable(&mut self, path: &[u8], version: &FileVersion) -> Option<Executable> {
-        let package = self.dpkg.package_of(without_deleted(path).0);
-        let package = package.map(str::to_string);
+        let (live, deleted) = without_deleted(path);
+        let package = match deleted {
+            true => self.dpkg.package_of(live).map(str::to_string),
+            false => self.package_at(live, version),
+        };
         let package_verified = match package {
-            Some(_) => self.dpkg.verified(path, version)?,
-            None => None,
+            Some(_) if !deleted => self.dpkg.verified(live, version)?,
+            _ => None,
         };
         let mut exe = self.executables.cached(version)?;
         exe.package = package;

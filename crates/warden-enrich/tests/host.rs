@@ -14,6 +14,7 @@ use warden_enrich::{
 };
 
 const BASH: &str = "/usr/bin/bash";
+const SLEEP: &str = "/usr/bin/sleep";
 
 fn tool(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
@@ -572,4 +573,105 @@ fn a_file_unlinked_while_hashed_is_hashed_again_and_one_still_written_is_not() {
         3,
         "both passes saw it change"
     );
+}
+
+/// A process whose mount namespace puts another file at a packaged path (as a container's
+/// `/usr/bin/sleep` is its image's, not the host's coreutils) runs a file no package of the
+/// host's owns: described as itself, without the host's package and its digest check (which
+/// would call it modified). A process in a namespace of its own that sees the host's files
+/// keeps its package.
+#[test]
+fn a_package_owns_its_own_file_not_another_namespaces_by_the_same_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shadow = tmp.path().join("sleep");
+    let mut image = std::fs::read(SLEEP).unwrap();
+    image.extend_from_slice(b"not coreutils' sleep");
+    std::fs::write(&shadow, &image).unwrap();
+    std::fs::set_permissions(&shadow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = format!(
+        "mount --bind {} {SLEEP} && exec {SLEEP} 5",
+        shadow.display()
+    );
+    let in_own_namespace = |script: &str| {
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", script])
+            .spawn()
+            .expect("unshare")
+    };
+    let mut shadowed = in_own_namespace(&script);
+    let mut sharing = in_own_namespace(&format!("exec {SLEEP} 5"));
+    let shadow_version = warden_core::FileVersion::of(&std::fs::metadata(&shadow).unwrap());
+    let host_version = warden_core::FileVersion::of(&std::fs::metadata(SLEEP).unwrap());
+    let runs = |pid: u32, version: &warden_core::FileVersion| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/{pid}/exe")).is_ok_and(|m| m.ino() == version.inode)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(runs(shadowed.id(), &shadow_version) && runs(sharing.id(), &host_version)) {
+        assert!(std::time::Instant::now() < deadline, "the sleeps never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut e = Enricher::default();
+    let mut exec = |pid: u32, version| {
+        let mut p = warden_core::Process {
+            pid,
+            exe: Some(SLEEP.as_bytes().to_vec()),
+            ..Default::default()
+        };
+        let hints = ExecHints {
+            exe_version: Some(version),
+            ..ExecHints::default()
+        };
+        e.enrich_exec(&mut p, hints);
+        p.executable.expect("described")
+    };
+    for round in ["described", "from the caches"] {
+        let other = exec(shadowed.id(), shadow_version);
+        assert_eq!(other.sha256, Some(sha256sum(&shadow)), "{round}");
+        assert_eq!(
+            (other.package, other.package_verified),
+            (None, None),
+            "{round}"
+        );
+        let own = exec(sharing.id(), host_version);
+        assert_eq!(own.package.as_deref(), Some("coreutils"), "{round}");
+        assert_eq!(own.package_verified, Some(true), "{round}");
+    }
+    for child in [&mut shadowed, &mut sharing] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+/// Once a process is gone, the file at its path is all there is to describe: only if it is
+/// the image the kernel reported. Another file there (replaced since, or another mount
+/// namespace's) is not described as the one that ran.
+#[test]
+fn a_gone_process_is_not_described_by_another_file_at_its_path() {
+    let mut child = Command::new(SLEEP).arg("0").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let here = warden_core::FileVersion::of(&std::fs::metadata(SLEEP).unwrap());
+    let mut e = Enricher::default();
+    let mut gone = |version| {
+        let mut p = warden_core::Process {
+            pid,
+            exe: Some(SLEEP.as_bytes().to_vec()),
+            ..Default::default()
+        };
+        let hints = ExecHints {
+            exe_version: Some(version),
+            ..ExecHints::default()
+        };
+        e.enrich_exec(&mut p, hints);
+        p.executable
+    };
+    let elsewhere = warden_core::FileVersion {
+        inode: here.inode + 1,
+        ..here
+    };
+    assert_eq!(gone(elsewhere), None, "not the file that ran");
+    let described = gone(here).expect("the very file that ran");
+    assert_eq!(described.sha256, Some(sha256sum(Path::new(SLEEP))));
+    assert_eq!(e.other_file_at_path, 1);
 }

@@ -1169,6 +1169,76 @@ fn images_gone_with_their_processes(test: &str, source: &str) {
     kernel.check();
 }
 
+/// A process in a mount namespace that puts its own file at a packaged path (a container's
+/// `/usr/bin/sleep`) is recorded with that file's sha256 and no package: not as the host's
+/// coreutils, whose digest check would call it modified. The host's own sleep keeps both.
+#[test]
+fn another_namespaces_file_at_a_packaged_path_is_not_the_hosts_package() {
+    let Some((_serial, kernel)) =
+        begin("another_namespaces_file_at_a_packaged_path_is_not_the_hosts_package")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shadow = std::fs::canonicalize(dir.path()).unwrap().join("sleep");
+    let mut image = std::fs::read("/usr/bin/sleep").unwrap();
+    image.extend_from_slice(b"a container's sleep");
+    std::fs::write(&shadow, &image).unwrap();
+    std::fs::set_permissions(&shadow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let digest = sha256(&shadow);
+    let host_digest = sha256(Path::new("/usr/bin/sleep"));
+    let mut agent = Agent::start("");
+    let script = format!(
+        "mount --bind {} /usr/bin/sleep && exec /usr/bin/sleep 0.2",
+        s(&shadow)
+    );
+    let mut shadowed = Proc::spawn(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let mut host = Proc::spawn(Command::new("/usr/bin/sleep").arg("0.2"));
+    assert!(shadowed.wait().success() && host.wait().success());
+    let pids = [u64::from(shadowed.pid()), u64::from(host.pid())];
+    let is_sleep =
+        |e: &Value, pid: u64| pid_of(e) == pid && e["process"]["executable"] == "/usr/bin/sleep";
+    let events = agent.wait_for("both sleeps", |ev| {
+        pids.iter()
+            .all(|&pid| has(ev, "exec", |e| is_sleep(e, pid)))
+    });
+    let other = the(&events, "exec", "the namespace's sleep", |e| {
+        is_sleep(e, pids[0])
+    });
+    assert_eq!(
+        other["process"]["hash"]["sha256"],
+        digest.as_str(),
+        "{other}"
+    );
+    let described = &other["warden"]["executable"];
+    assert!(
+        described["package"].is_null() && described["package_verified"].is_null(),
+        "{other}"
+    );
+    let own = the(&events, "exec", "the host's sleep", |e| {
+        is_sleep(e, pids[1])
+    });
+    assert_eq!(
+        own["process"]["hash"]["sha256"],
+        host_digest.as_str(),
+        "{own}"
+    );
+    assert_eq!(own["warden"]["executable"]["package"], "coreutils", "{own}");
+    assert_eq!(
+        own["warden"]["executable"]["package_verified"], true,
+        "{own}"
+    );
+    agent.stop();
+    kernel.check();
+}
+
 /// With `events.forks_and_exits = false` only execs are recorded, and they name the same
 /// parents: the table still follows the forks and exits it no longer records.
 #[test]

@@ -2152,6 +2152,10 @@ impl Agent {
             ),
             ("executables/not_held_gone", ebpf.images_gone),
             ("executables/not_held_busy", ebpf.images_not_held_busy),
+            (
+                "executables/not_described_other_file",
+                self.enricher.other_file_at_path,
+            ),
             ("written/entries", written.entries),
             ("written/hits", written.hits),
             ("written/misses", written.misses),
