@@ -575,6 +575,25 @@ fn a_file_unlinked_while_hashed_is_hashed_again_and_one_still_written_is_not() {
     );
 }
 
+/// `pid`'s exec of [`SLEEP`], enriched as eBPF reports it: with the image's `version`.
+fn sleep_exec(
+    e: &mut Enricher,
+    pid: u32,
+    version: warden_core::FileVersion,
+) -> Option<warden_core::Executable> {
+    let mut p = warden_core::Process {
+        pid,
+        exe: Some(SLEEP.as_bytes().to_vec()),
+        ..Default::default()
+    };
+    let hints = ExecHints {
+        exe_version: Some(version),
+        ..ExecHints::default()
+    };
+    e.enrich_exec(&mut p, hints);
+    p.executable
+}
+
 /// A process whose mount namespace puts another file at a packaged path (as a container's
 /// `/usr/bin/sleep` is its image's, not the host's coreutils) runs a file no package of the
 /// host's owns: described as itself, without the host's package and its digest check (which
@@ -612,19 +631,7 @@ fn a_package_owns_its_own_file_not_another_namespaces_by_the_same_name() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut e = Enricher::default();
-    let mut exec = |pid: u32, version| {
-        let mut p = warden_core::Process {
-            pid,
-            exe: Some(SLEEP.as_bytes().to_vec()),
-            ..Default::default()
-        };
-        let hints = ExecHints {
-            exe_version: Some(version),
-            ..ExecHints::default()
-        };
-        e.enrich_exec(&mut p, hints);
-        p.executable.expect("described")
-    };
+    let mut exec = |pid, version| sleep_exec(&mut e, pid, version).expect("described");
     for round in ["described", "from the caches"] {
         let other = exec(shadowed.id(), shadow_version);
         assert_eq!(other.sha256, Some(sha256sum(&shadow)), "{round}");
@@ -653,19 +660,7 @@ fn a_gone_process_is_not_described_by_another_file_at_its_path() {
     child.wait().unwrap();
     let here = warden_core::FileVersion::of(&std::fs::metadata(SLEEP).unwrap());
     let mut e = Enricher::default();
-    let mut gone = |version| {
-        let mut p = warden_core::Process {
-            pid,
-            exe: Some(SLEEP.as_bytes().to_vec()),
-            ..Default::default()
-        };
-        let hints = ExecHints {
-            exe_version: Some(version),
-            ..ExecHints::default()
-        };
-        e.enrich_exec(&mut p, hints);
-        p.executable
-    };
+    let mut gone = |version| sleep_exec(&mut e, pid, version);
     let elsewhere = warden_core::FileVersion {
         inode: here.inode + 1,
         ..here
