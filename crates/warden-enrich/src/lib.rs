@@ -263,8 +263,9 @@ impl Enricher {
         let Some(path) = p.exe.as_deref().filter(|_| p.executable.is_none()) else {
             return;
         };
+        // Its path is not looked at: a look there waits on the server.
         if let Some(version) = hints.exe_version
-            && let Some(known) = self.known_executable(path, &version)
+            && let Some(known) = self.known_executable(path, &version, false)
         {
             p.executable = Some(known);
             return;
@@ -299,7 +300,7 @@ impl Enricher {
         version: FileVersion,
         image: Option<&File>,
     ) -> Option<Executable> {
-        if let Some(known) = self.known_executable(path, &version) {
+        if let Some(known) = self.known_executable(path, &version, true) {
             return Some(known);
         }
         let described = match image {
@@ -326,10 +327,18 @@ impl Enricher {
         described
     }
 
-    /// The executable at `path` of `version`, entirely from the caches; None on any miss.
-    fn known_executable(&mut self, path: &[u8], version: &FileVersion) -> Option<Executable> {
+    /// The executable at `path` of `version`, entirely from the caches; None on any miss. The
+    /// package is the one owning the path, checked to own the very file there
+    /// ([`Enricher::package_at`]) when `may_look` at the path (not on a filesystem whose
+    /// server may not answer).
+    fn known_executable(
+        &mut self,
+        path: &[u8],
+        version: &FileVersion,
+        may_look: bool,
+    ) -> Option<Executable> {
         let (live, deleted) = without_deleted(path);
-        let package = match deleted {
+        let package = match deleted || !may_look {
             true => self.dpkg.package_of(live).map(str::to_string),
             false => self.package_at(live, version),
         };

@@ -542,7 +542,10 @@ fn a_replaced_watch_is_marked_before_the_next_read_during_a_storm() {
         "every cat's read recorded: {} of {REPLACES}",
         reads.len()
     );
-    assert!(stats.rewatched >= REPLACES as u64, "{stats:?}");
+    // A new file is marked as its rename is read. One replaced again before that read is the
+    // one the race loses: the reader then finds the next file at the path, and marks it once
+    // for both renames. The same slack as the reads', not more.
+    assert!(stats.rewatched >= (REPLACES - 2) as u64, "{stats:?}");
 }
 
 /// Where a second group cannot be had (the user's fanotify groups, or fds, used up), the
