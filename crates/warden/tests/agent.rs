@@ -581,6 +581,18 @@ impl Agent {
         what: &str,
         done: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
+        self.wait_for_explained(args, what, done, |_| String::new())
+    }
+
+    /// [`Agent::wait_for_matching`], saying with `explain` what the events it had were, if
+    /// they never were complete.
+    fn wait_for_explained(
+        &self,
+        args: &[&str],
+        what: &str,
+        done: impl Fn(&[Value]) -> bool,
+        explain: impl Fn(&[Value]) -> String,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let out = self.events_command(args, "json");
@@ -597,8 +609,9 @@ impl Agent {
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out after {DEADLINE:?} waiting for {what}; {} events recorded; agent log:\n{}",
+                "timed out after {DEADLINE:?} waiting for {what}; {} events recorded{}; agent log:\n{}",
                 events.len(),
+                explain(&events),
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -2045,11 +2058,28 @@ fn non_blocking_connects_are_recorded_with_their_outcome() {
     let (late, timed_out, abandoned) = (port("late"), port("timed_out"), port("abandoned"));
     let refused_to = port("refused_to");
     let from = |local: u64| move |e: &Value| pid_of(e) == pid && port_of(&e["source"]) == local;
-    let events = agent.wait_for("the handshakes' results", |ev| {
-        [late, timed_out, abandoned]
-            .into_iter()
-            .all(|local| has(ev, "connect_result", from(local)))
-    });
+    // Should one never come: the actor's network events as they were, and the agent's counts.
+    let explain = |events: &[Value]| {
+        let mine: Vec<String> = (events.iter())
+            .filter(|e| pid_of(e) == pid && e["event"]["category"][0] == "network")
+            .map(|e| format!("{} {} {}", action(e), e["source"], e["destination"]))
+            .collect();
+        format!(
+            " (ports: late {late}, timed out {timed_out}, abandoned {abandoned}; the actor's: \
+             {mine:?}; status: {})",
+            agent.status()["lost"]
+        )
+    };
+    let events = agent.wait_for_explained(
+        &[],
+        "the handshakes' results",
+        |ev| {
+            [late, timed_out, abandoned]
+                .into_iter()
+                .all(|local| has(ev, "connect_result", from(local)))
+        },
+        explain,
+    );
 
     for (local, what) in [
         (late, "late"),
