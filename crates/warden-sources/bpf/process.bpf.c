@@ -499,12 +499,11 @@ static __always_inline void hold_if_new(struct exec_record *r, struct file *exe)
 	struct inode *inode = BPF_CORE_READ(exe, f_inode);
 	if (BPF_CORE_READ(inode, __i_nlink) == 0)
 		r->flags |= EXEC_EXE_UNLINKED;
-	if (!local_filesystem(BPF_CORE_READ(inode, i_sb, s_magic)))
+	/* Without the image's version the reader could not tell the image it opens is this one. */
+	if (!r->exe_ino || !local_filesystem(BPF_CORE_READ(inode, i_sb, s_magic)))
 		return;
 	if (r->flags & EXEC_EXE_UNLINKED)
 		r->flags |= EXEC_HOLD;
-	if (!r->exe_ino)
-		return;
 	struct image_version v = {
 		.ino = r->exe_ino,
 		.size = r->exe_size,

@@ -1406,11 +1406,10 @@ impl Agent {
                 boot_ns: f.boot_ns,
                 time_ns: self.boot_time_ns + f.boot_ns as i64,
             }),
-            Record::Exec(exec) => {
+            Record::Exec(mut exec) => {
                 if exec.ret == 0 && exec.flags.has(ExecFlags::COMPAT) {
                     self.on_compat_exec(&exec);
                 }
-                let mut exec = exec;
                 let image = exec.image.take();
                 let hints = ExecHints {
                     exe_version: exec.exe_version,
