@@ -85,6 +85,7 @@ fn main() {
                 syscall: None,
                 success: true,
                 exit: Some(0),
+                script: None,
             }),
         ),
         ("fork", EventKind::Fork(ForkEvent { child: p.clone() })),

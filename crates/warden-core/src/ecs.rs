@@ -259,6 +259,18 @@ struct Warden<'a> {
     network: Option<WardenNetwork<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<WardenFile<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    script: Option<WardenScript<'a>>,
+}
+
+/// The file an exec named that an interpreter runs (a `#!` script): ECS has no field for it.
+#[derive(Serialize)]
+struct WardenScript<'a> {
+    path: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash: Option<Hash<'a>>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    facts: Option<ExecutableFacts<'a>>,
 }
 
 /// Network facts ECS has no field for.
@@ -362,6 +374,16 @@ impl<'a> Ecs<'a> {
                 ecs.warden.source = Some(e.source.name());
                 ecs.warden.syscall = e.syscall.as_deref();
                 ecs.warden.syscall_exit = e.exit;
+                ecs.warden.script = e.script.as_deref().map(|script| {
+                    let file = script.file.as_ref();
+                    WardenScript {
+                        path: text_cow(&script.path),
+                        hash: file
+                            .and_then(|f| f.sha256.as_deref())
+                            .map(|sha256| Hash { sha256 }),
+                        facts: file.map(executable),
+                    }
+                });
             }
             EventKind::Fork(e) => ecs.set_process(&e.child),
             EventKind::Exit(e) => {
@@ -867,6 +889,7 @@ mod tests {
                 syscall: Some("execve".into()),
                 success: true,
                 exit: Some(0),
+                script: None,
             }),
         };
         let v = to_ecs(&event);

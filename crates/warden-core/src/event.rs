@@ -75,17 +75,21 @@ impl EventKind {
         }
     }
 
-    /// The sha256 digests the event names: its process's image (an exec's), and the content a
-    /// file change left.
+    /// The sha256 digests the event names: its process's image (an exec's), the script an
+    /// exec ran, and the content a file change left.
     pub fn digests(&self) -> impl Iterator<Item = &str> {
         let image = self
             .process()
             .and_then(|p| p.executable.as_ref()?.sha256.as_deref());
-        let content = match self {
+        let other = match self {
             EventKind::File(e) => e.content.as_ref().and_then(|c| c.sha256.as_deref()),
+            EventKind::Exec(e) => e
+                .script
+                .as_ref()
+                .and_then(|s| s.file.as_ref()?.sha256.as_deref()),
             _ => None,
         };
-        image.into_iter().chain(content)
+        image.into_iter().chain(other)
     }
 }
 
@@ -200,6 +204,22 @@ pub struct ExecEvent {
     pub success: bool,
     /// The syscall's return value or errno (audit `exit=`).
     pub exit: Option<i64>,
+    /// The file the exec named, when an interpreter runs it: a `#!` script, whose
+    /// interpreter is then the process's executable (`/bin/sh` running `./stage2`). The last
+    /// field (see [`crate::EVENT_ENCODING`]).
+    pub script: Option<Box<Script>>,
+}
+
+/// The file an exec named that an interpreter runs: a `#!` script, or a binfmt_misc format's
+/// file (a `.jar`, another architecture's binary).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Script {
+    /// Its absolute path where the process ran, as the kernel names it (" (deleted)" once it
+    /// has no name left).
+    #[serde(with = "serde_bytes")]
+    pub path: Vec<u8>,
+    /// What Warden learned of it, as of an executable (its sha256 first).
+    pub file: Option<Executable>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ pub use ecs::{
 };
 pub use event::{
     Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, ForkEvent,
-    LossEvent, NetAction, NetworkEvent, Parent, Process, SocketAddress, Source,
+    LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress, Source,
 };
 pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};

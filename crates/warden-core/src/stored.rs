@@ -17,12 +17,16 @@ use crate::Event;
 ///   event it holds is one of 2's), and a build that reads only 1 says so of a newer store
 ///   instead of failing on an unknown variant.
 /// - 3 added `FileEvent::content`, the last field of the event's last field: a file event of 1
-///   or 2 is read as its bytes followed by that field's `None` (see [`as_encoding_3`]).
-pub const EVENT_ENCODING: u8 = 3;
+///   or 2 is read as its bytes followed by that field's `None` (see [`as_current`]).
+/// - 4 added `ExecEvent::script`, the same way: an exec event of 1 to 3 is read as its bytes
+///   followed by that field's `None`.
+pub const EVENT_ENCODING: u8 = 4;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 3] = [1, 2, EVENT_ENCODING];
+const READABLE: [u8; 4] = [1, 2, 3, EVENT_ENCODING];
 
+/// `EventKind::Exec`'s variant index.
+const EXEC_VARIANT: u64 = 0;
 /// `EventKind::File`'s variant index.
 const FILE_VARIANT: u64 = 4;
 
@@ -42,7 +46,7 @@ impl Event {
                 "event encoding {encoding} (this build reads encodings {READABLE:?})"
             ));
         }
-        let bytes = as_encoding_3(encoding, bytes);
+        let bytes = as_current(encoding, bytes);
         match postcard::take_from_bytes::<Event>(&bytes) {
             Ok((event, [])) => Ok(event),
             Ok((_, rest)) => Err(format!("{} bytes after the event", rest.len())),
@@ -51,12 +55,18 @@ impl Event {
     }
 }
 
-/// An event's bytes of `encoding` as encoding 3's: a file event before 3 lacks its last field,
-/// `content`, which it did not have (`None`: one zero byte). Its kind is read from the bytes'
-/// start, as postcard lays an event out: the time (a varint), the host (a varint length and
-/// the bytes), then the kind's variant index (a varint).
-fn as_encoding_3(encoding: u8, bytes: &[u8]) -> Cow<'_, [u8]> {
-    if encoding >= 3 || kind_variant(bytes) != Some(FILE_VARIANT) {
+/// An event's bytes of `encoding` as this build's: an event whose kind gained a last field
+/// since lacks it, and did not have it (`None`: one zero byte) — a file event before 3 its
+/// `content`, an exec event before 4 its `script`. Its kind is read from the bytes' start, as
+/// postcard lays an event out: the time (a varint), the host (a varint length and the
+/// bytes), then the kind's variant index (a varint).
+fn as_current(encoding: u8, bytes: &[u8]) -> Cow<'_, [u8]> {
+    let lacks_last_field = match kind_variant(bytes) {
+        Some(FILE_VARIANT) => encoding < 3,
+        Some(EXEC_VARIANT) => encoding < 4,
+        _ => false,
+    };
+    if !lacks_last_field {
         return Cow::Borrowed(bytes);
     }
     let mut upgraded = bytes.to_vec();
@@ -91,7 +101,8 @@ mod tests {
     use super::*;
     use crate::{
         BootId, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, ForkEvent,
-        LossEvent, NetAction, NetworkEvent, Parent, Process, ProcessKey, SocketAddress, Source,
+        LossEvent, NetAction, NetworkEvent, Parent, Process, ProcessKey, Script, SocketAddress,
+        Source,
     };
 
     fn key(pid: u32) -> Option<ProcessKey> {
@@ -160,6 +171,22 @@ mod tests {
                 syscall: Some("execveat".into()),
                 success: false,
                 exit: Some(-2),
+                script: None,
+            }),
+            EventKind::Exec(ExecEvent {
+                process: p(),
+                source: Source::Ebpf,
+                syscall: None,
+                success: true,
+                exit: None,
+                script: Some(Box::new(Script {
+                    path: b"/tmp/stage\xff (deleted)".to_vec(),
+                    file: Some(Executable {
+                        sha256: Some("5c".repeat(32)),
+                        package: Some("dash".into()),
+                        ..Executable::default()
+                    }),
+                })),
             }),
             EventKind::Fork(ForkEvent { child: p() }),
             EventKind::Exit(ExitEvent {
@@ -266,30 +293,55 @@ mod tests {
         }
     }
 
-    /// An event as encodings 1 and 2 stored it: a file event without its content.
-    fn encoded_before_3(event: &Event) -> Vec<u8> {
+    /// An event as `encoding` stored it: a file event before 3 without its content, an exec
+    /// event before 4 without its script.
+    fn encoded_as(encoding: u8, event: &Event) -> Vec<u8> {
         let mut bytes = encoded(event);
-        if let EventKind::File(f) = &event.kind {
-            assert!(f.content.is_none(), "no content before encoding 3");
-            assert_eq!(bytes.pop(), Some(0), "content's None ends a file event");
+        match &event.kind {
+            EventKind::File(f) if encoding < 3 => {
+                assert!(f.content.is_none(), "no content before encoding 3");
+                assert_eq!(bytes.pop(), Some(0), "content's None ends a file event");
+            }
+            EventKind::Exec(e) if encoding < 4 => {
+                assert!(e.script.is_none(), "no script before encoding 4");
+                assert_eq!(bytes.pop(), Some(0), "script's None ends an exec event");
+            }
+            _ => {}
         }
         bytes
     }
 
+    /// An event as it could be before `encoding`: without the fields added since.
+    fn as_before(encoding: u8, mut event: Event) -> Event {
+        match &mut event.kind {
+            EventKind::File(f) if encoding < 3 => f.content = None,
+            EventKind::Exec(e) if encoding < 4 => e.script = None,
+            _ => {}
+        }
+        event
+    }
+
     #[test]
-    fn what_encodings_1_and_2_stored_reads_the_same() {
+    fn what_earlier_encodings_stored_reads_the_same() {
         // Encoding 2 only added a variant at the end of an enum: 1's bytes are 2's. Encoding 3
-        // added a file event's content at its end.
-        for event in every_kind() {
-            let mut event = event;
-            if let EventKind::File(f) = &mut event.kind {
-                f.content = None;
-            }
-            let bytes = encoded_before_3(&event);
-            assert_eq!(Event::decode(1, &bytes).unwrap(), event);
-            assert_eq!(Event::decode(2, &bytes).unwrap(), event);
-            if matches!(event.kind, EventKind::File(_)) {
-                assert!(Event::decode(EVENT_ENCODING, &bytes).is_err());
+        // added a file event's content at its end, 4 an exec event's script at its end.
+        for encoding in [1, 2, 3] {
+            for event in every_kind() {
+                let event = as_before(encoding, event);
+                let bytes = encoded_as(encoding, &event);
+                assert_eq!(
+                    Event::decode(encoding, &bytes).unwrap(),
+                    event,
+                    "{encoding}"
+                );
+                let grew = match event.kind {
+                    EventKind::File(_) => encoding < 3,
+                    EventKind::Exec(_) => encoding < 4,
+                    _ => false,
+                };
+                if grew {
+                    assert!(Event::decode(EVENT_ENCODING, &bytes).is_err());
+                }
             }
         }
         let mut result = every_kind()
@@ -306,9 +358,11 @@ mod tests {
     #[test]
     fn the_kind_is_read_from_the_bytes_start() {
         for event in every_kind() {
-            let is_file = matches!(event.kind, EventKind::File(_));
             let variant = kind_variant(&encoded(&event));
+            let is_file = matches!(event.kind, EventKind::File(_));
             assert_eq!(variant == Some(FILE_VARIANT), is_file, "{event:?}");
+            let is_exec = matches!(event.kind, EventKind::Exec(_));
+            assert_eq!(variant == Some(EXEC_VARIANT), is_exec, "{event:?}");
         }
         assert_eq!(kind_variant(&[]), None);
         assert_eq!(kind_variant(&[0x80; 12]), None);
@@ -347,7 +401,7 @@ mod tests {
         let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
         assert!(err.contains("1 bytes after"), "{err}");
         let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
-        assert!(err.contains("encoding 4"), "{err}");
+        assert!(err.contains("encoding 5"), "{err}");
         for byte in 0..=255u8 {
             let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
         }
@@ -425,6 +479,38 @@ mod tests {
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
              000150000101010000"
+        );
+    }
+
+    /// The same for an exec event, whose last field (encoding 4's `script`) ends the bytes.
+    #[test]
+    fn the_encoding_of_an_exec_event_is_pinned() {
+        let event = Event {
+            time_ns: 1,
+            host: "h".into(),
+            kind: EventKind::Exec(ExecEvent {
+                process: Process {
+                    pid: 2,
+                    ..Process::default()
+                },
+                source: Source::Ebpf,
+                syscall: None,
+                success: true,
+                exit: None,
+                script: Some(Box::new(Script {
+                    path: b"/s".to_vec(),
+                    file: Some(Executable {
+                        sha256: Some("ab".into()),
+                        ..Executable::default()
+                    }),
+                })),
+            }),
+        };
+        let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "02016800000200000000000000000000000000000000000000000200010001022f7301010261620000000000\
+             0000000000000000"
         );
     }
 

@@ -263,19 +263,60 @@ impl Enricher {
         let Some(path) = p.exe.as_deref().filter(|_| p.executable.is_none()) else {
             return;
         };
+        p.executable = self.image_elsewhere(p.pid, path, hints.exe_version, describe);
+    }
+
+    /// The file process `pid` runs from `path` (its image, or the script its interpreter
+    /// runs), of `version` as the kernel found it, on a filesystem this thread must not open
+    /// ([`Enricher::enrich_exec_elsewhere`]): from the caches, else as `describe` finds it
+    /// elsewhere, kept only if it is that version.
+    pub fn image_elsewhere(
+        &mut self,
+        pid: u32,
+        path: &[u8],
+        version: Option<FileVersion>,
+        describe: impl FnOnce(u32, &[u8]) -> Option<Executable>,
+    ) -> Option<Executable> {
         // Its path is not looked at: a look there waits on the server.
-        if let Some(version) = hints.exe_version
+        if let Some(version) = version
             && let Some(known) = self.known_executable(path, &version, false)
         {
-            p.executable = Some(known);
-            return;
+            return Some(known);
         }
-        let Some(mut exe) = describe(p.pid, path) else {
-            return;
-        };
-        self.remember(&exe, hints.exe_version);
+        let mut exe = describe(pid, path)?;
+        if let Some(version) = version
+            && !self.is_version(&exe, &version)
+        {
+            return None;
+        }
+        self.remember(&exe, version);
         exe.package = self.dpkg.package_of(path).map(str::to_string);
-        p.executable = Some(exe);
+        Some(exe)
+    }
+
+    /// The file an exec named that its interpreter runs (a `#!` script), at `path`, of
+    /// `version` as the kernel found it: from the caches, else from `held` when the source
+    /// held it, else the file at `path` while it is that version. None without a version:
+    /// nothing would tell the file found from another.
+    pub fn script(
+        &mut self,
+        pid: u32,
+        path: &[u8],
+        version: Option<FileVersion>,
+        held: Option<&File>,
+    ) -> Option<Executable> {
+        self.executable_by_version(pid, path, version?, held)
+    }
+
+    /// Whether `found` is the file of `version` the kernel reported: its inode, size and mtime
+    /// (the device may read otherwise, and an unlink moves the ctime). Counted when not.
+    fn is_version(&mut self, found: &Executable, version: &FileVersion) -> bool {
+        let same = version_of(found).is_some_and(|found| {
+            (found.inode, found.size, found.mtime_ns)
+                == (version.inode, version.size, version.mtime_ns)
+        });
+        self.other_file_at_path += u64::from(!same);
+        same
     }
 
     /// Keeps a description made elsewhere ([`describe_image`]) for the image's next exec, also
@@ -311,14 +352,9 @@ impl Enricher {
             // Through /proc/PID/exe while the process lives, else the file at the path: only
             // if it is the image the kernel reported (its inode, size and mtime; the device
             // may read otherwise, and an unlink moves the ctime).
-            None => self.executable_of(pid, Some(path)).filter(|found| {
-                let same = version_of(found).is_some_and(|found| {
-                    (found.inode, found.size, found.mtime_ns)
-                        == (version.inode, version.size, version.mtime_ns)
-                });
-                self.other_file_at_path += u64::from(!same);
-                same
-            }),
+            None => self
+                .executable_of(pid, Some(path))
+                .filter(|found| self.is_version(found, &version)),
         };
         if let Some(stat) = described.as_ref().and_then(version_of) {
             self.executables.alias(&stat, version);

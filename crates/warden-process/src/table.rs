@@ -300,6 +300,7 @@ impl ProcessTable {
                 syscall: None,
                 success: true,
                 exit: None,
+                script: None,
             })
             .collect()
     }
@@ -404,6 +405,7 @@ impl ProcessTable {
             syscall: f.syscall.clone(),
             success: f.success,
             exit: f.exit,
+            script: None,
         };
         if f.pid == 0 {
             // Malformed: report the fact as is.

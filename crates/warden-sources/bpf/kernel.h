@@ -51,6 +51,7 @@ struct dentry {
 
 struct vfsmount {
 	struct dentry *mnt_root;
+	struct super_block *mnt_sb;
 } __attribute__((preserve_access_index));
 
 struct mount {
@@ -115,6 +116,36 @@ struct file {
 	unsigned int f_mode;
 	unsigned int f_flags;
 	void *private_data;
+} __attribute__((preserve_access_index));
+
+/* An exec in progress: the name it was given, and what runs it (the same string until a
+ * `#!` line or a binfmt_misc format names an interpreter). */
+struct linux_binprm {
+	const char *filename;
+	const char *interp;
+} __attribute__((preserve_access_index));
+
+/* Work a task does on its way back to user mode (task_work_add), newest first: among it, the
+ * final release of each file it put (fput defers it there). */
+struct callback_head {
+	struct callback_head *next;
+	void (*func)(struct callback_head *head);
+} __attribute__((preserve_access_index));
+
+/* Where a file keeps the callback_head of its deferred release: f_task_work (6.8), f_rcuhead
+ * (6.7), f_u.fu_rcuhead (before). */
+struct file___v68 {
+	struct callback_head f_task_work;
+} __attribute__((preserve_access_index));
+
+struct file___v67 {
+	struct callback_head f_rcuhead;
+} __attribute__((preserve_access_index));
+
+struct file___v66 {
+	union {
+		struct callback_head fu_rcuhead;
+	} f_u;
 } __attribute__((preserve_access_index));
 
 /* A socket file's private data. */
@@ -386,6 +417,7 @@ struct task_struct {
 	kuid_t loginuid;
 	unsigned int sessionid;
 	u64 start_boottime;
+	struct callback_head *task_works;
 } __attribute__((preserve_access_index));
 
 #endif

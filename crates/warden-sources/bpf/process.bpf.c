@@ -22,6 +22,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define KIND_EXEC_FAILED 4
 /* A chmod or chown call as it returned: who, which file, what was asked, the result. */
 #define KIND_ATTR 5
+/* The file an exec named when an interpreter runs it (a `#!` script, a binfmt_misc format),
+ * in the exec record's layout (its exe fields: the script's path and version; its flags:
+ * EXEC_EXE_TRUNCATED, EXEC_EXE_UNLINKED, EXEC_HOLD). Sent just before the exec's record,
+ * which then has EXEC_SCRIPT. */
+#define KIND_SCRIPT 10
 
 /* Exec flags: what could not be read whole. */
 #define EXEC_ARGS_TRUNCATED 1
@@ -38,6 +43,9 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* The first exec of this version of its file since the program was loaded, or one whose image
  * has no name: the reader is woken at once (HOLD) to open the image before the process ends. */
 #define EXEC_HOLD 128
+/* The exec ran through an interpreter: the KIND_SCRIPT record of the file it named came
+ * before it. */
+#define EXEC_SCRIPT 256
 
 /* A path is written as its components, leaf first, each NUL-terminated; the agent reverses
  * them. PATH_CAP bounds one path, NAME_CAP one component (NAME_MAX + NUL). */
@@ -179,7 +187,7 @@ struct hold_note {
 	u32 pid;
 	u32 dev_major;
 	u32 dev_minor;
-	u32 pad;
+	u32 script; /* 1: a script record's file, which the reader opens by its path */
 	u64 ino;
 };
 struct {
@@ -247,6 +255,40 @@ static __always_inline u64 start_of(struct task_struct *task)
 	return BPF_CORE_READ(task, start_boottime);
 }
 
+/* Whether a filesystem answers an open from the host itself (include/uapi/linux/magic.h):
+ * a disk's, memory's, or a stack of them. Not one served over a network or by a process
+ * (NFS, SMB, FUSE...): an open there waits as long as its server, and the reader waits on
+ * nothing. */
+static __always_inline bool local_filesystem(unsigned long magic)
+{
+	switch (magic) {
+	case 0xEF53:     /* ext2, ext3, ext4 */
+	case 0x58465342: /* xfs */
+	case 0x9123683E: /* btrfs */
+	case 0xF2F52010: /* f2fs */
+	case 0xCA451A4E: /* bcachefs */
+	case 0x2FC12FC1: /* zfs */
+	case 0x3153464A: /* jfs */
+	case 0x52654973: /* reiserfs */
+	case 0x3434:     /* nilfs2 */
+	case 0x01021994: /* tmpfs, and the shmem of memfds */
+	case 0x858458F6: /* ramfs */
+	case 0x958458F6: /* hugetlbfs */
+	case 0x794C7630: /* overlayfs */
+	case 0x73717368: /* squashfs */
+	case 0xE0F5E1E2: /* erofs */
+	case 0x28CD3D45: /* cramfs */
+	case 0x9660:     /* iso9660 */
+	case 0x15013346: /* udf */
+	case 0x4D44:     /* vfat, msdos */
+	case 0x2011BAB0: /* exfat */
+	case 0x7366746E: /* ntfs3 */
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* One path walk in progress: bpf_loop calls walk_step once per level, so the verifier checks
  * the step once rather than every unrolled level. */
 struct walk {
@@ -256,6 +298,7 @@ struct walk {
 	u32 base; /* where in the scratch record's data this path starts */
 	u32 off;  /* bytes written so far */
 	bool done;
+	bool served; /* a mount it crossed is not of a local filesystem */
 };
 
 static long walk_step(u32 index, void *ctx)
@@ -272,6 +315,8 @@ static long walk_step(u32 index, void *ctx)
 	 * which d_path names by itself. Its name is the whole path. */
 	bool detached = dentry == parent && dentry != root;
 	if (!detached && (dentry == root || dentry == parent)) {
+		if (!local_filesystem(BPF_CORE_READ(vfsmnt, mnt_sb, s_magic)))
+			w->served = true;
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 		if (up == mnt) {
 			w->done = true; /* the root of the mount tree */
@@ -306,8 +351,10 @@ static long walk_step(u32 index, void *ctx)
 
 /* Writes the components of `path` leaf first into the scratch record's data at `base`, as
  * d_path would walk them up to the root of the mount tree, crossing mount points. Returns the
- * bytes written (less than PATH_CAP). */
-static __always_inline u32 walk_path(struct path *path, u32 base, u32 *flags, u32 truncated)
+ * bytes written (less than PATH_CAP); `served`, when given, says whether a filesystem on the
+ * way (the file's own included) is one an open by this path could wait on. */
+static __always_inline u32 walk_path(struct path *path, u32 base, u32 *flags, u32 truncated,
+				     bool *served)
 {
 	struct walk w = {};
 	w.dentry = BPF_CORE_READ(path, dentry);
@@ -317,6 +364,8 @@ static __always_inline u32 walk_path(struct path *path, u32 base, u32 *flags, u3
 	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
 	if (!w.done)
 		*flags |= truncated;
+	if (served)
+		*served = w.served;
 	return w.off & (PATH_CAP - 1);
 }
 
@@ -394,7 +443,7 @@ static __always_inline u32 fill_task(struct exec_record *r, struct task_struct *
 		bpf_probe_read_kernel_str(r->tty, sizeof(r->tty), tty->name);
 	exe_len &= PATH_CAP - 1;
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	u32 cwd_len = walk_path(&fs->pwd, exe_len, &r->flags, EXEC_CWD_TRUNCATED);
+	u32 cwd_len = walk_path(&fs->pwd, exe_len, &r->flags, EXEC_CWD_TRUNCATED, NULL);
 	r->exe_len = exe_len;
 	r->cwd_len = cwd_len;
 	return (exe_len + cwd_len) & (2 * PATH_CAP - 1);
@@ -457,40 +506,6 @@ static __always_inline void exe_version(struct exec_record *r, struct file *exe)
 	r->exe_ino = BPF_CORE_READ(inode, i_ino);
 }
 
-/* Whether a filesystem answers an open from the host itself (include/uapi/linux/magic.h):
- * a disk's, memory's, or a stack of them. Not one served over a network or by a process
- * (NFS, SMB, FUSE...): an open there waits as long as its server, and the reader waits on
- * nothing. */
-static __always_inline bool local_filesystem(unsigned long magic)
-{
-	switch (magic) {
-	case 0xEF53:     /* ext2, ext3, ext4 */
-	case 0x58465342: /* xfs */
-	case 0x9123683E: /* btrfs */
-	case 0xF2F52010: /* f2fs */
-	case 0xCA451A4E: /* bcachefs */
-	case 0x2FC12FC1: /* zfs */
-	case 0x3153464A: /* jfs */
-	case 0x52654973: /* reiserfs */
-	case 0x3434:     /* nilfs2 */
-	case 0x01021994: /* tmpfs, and the shmem of memfds */
-	case 0x858458F6: /* ramfs */
-	case 0x958458F6: /* hugetlbfs */
-	case 0x794C7630: /* overlayfs */
-	case 0x73717368: /* squashfs */
-	case 0xE0F5E1E2: /* erofs */
-	case 0x28CD3D45: /* cramfs */
-	case 0x9660:     /* iso9660 */
-	case 0x15013346: /* udf */
-	case 0x4D44:     /* vfat, msdos */
-	case 0x2011BAB0: /* exfat */
-	case 0x7366746E: /* ntfs3 */
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* Marks an exec whose image the reader should open at once (EXEC_HOLD): one with no name
  * (EXEC_EXE_UNLINKED), or the first exec of its file's version. Either may be gone, with the
  * process, by the time a batch is read. Only on a local filesystem. */
@@ -519,19 +534,122 @@ static __always_inline void hold_if_new(struct exec_record *r, struct file *exe)
 	r->flags |= EXEC_HOLD;
 }
 
+/* Rings the doorbell for a record marked EXEC_HOLD, once it is in EVENTS. */
+static __always_inline void ring_hold(struct exec_record *r, u32 script)
+{
+	if (!(r->flags & EXEC_HOLD))
+		return;
+	struct hold_note note = {
+		.pid = r->h.tgid,
+		.dev_major = r->exe_dev_major,
+		.dev_minor = r->exe_dev_minor,
+		.script = script,
+		.ino = r->exe_ino,
+	};
+	bpf_ringbuf_output(&HOLD, &note, sizeof(note), BPF_RB_FORCE_WAKEUP);
+}
+
+/* The kernel's ____fput, the deferred release of a file (from /proc/kallsyms; 0: scripts are
+ * not looked for). */
+const volatile u64 fput_work = 0;
+
+/* A file opened by an exec (do_open_execat's __FMODE_EXEC, kept in f_flags). */
+#define FMODE_EXEC_FLAG 0x20
+/* Deferred releases looked through for a script: an exec that closed more close-on-exec
+ * files than this before its interpreter ran has its script missed. */
+#define TASK_WORKS_MAX 1024
+
+/* The walk of a task's deferred work for the file of the exec's script. */
+struct works_walk {
+	struct callback_head *work;
+	u32 head_at; /* where a file keeps the callback_head of its release */
+	struct file *found;
+};
+
+static long works_step(u32 index, void *ctx)
+{
+	struct works_walk *w = ctx;
+	struct callback_head *work = w->work;
+	if (!work)
+		return 1;
+	if ((u64)BPF_CORE_READ(work, func) == fput_work) {
+		struct file *f = (void *)work - w->head_at;
+		/* Newest first: the last one is the first the exec put, the file it was asked to
+		 * run (then each interpreter of a chain whose interpreter is a script, and the ELF
+		 * interpreter, and files closed on exec, which no exec opened). */
+		if (BPF_CORE_READ(f, f_flags) & FMODE_EXEC_FLAG)
+			w->found = f;
+	}
+	w->work = BPF_CORE_READ(work, next);
+	return 0;
+}
+
+/* The file an exec named when an interpreter runs it (a `#!` script, a binfmt_misc format):
+ * by sched_process_exec the exec has put it, and its release waits in the task's work until
+ * the return to user mode, so it is found there. NULL for an exec of an image itself. */
+static __always_inline struct file *script_of(struct task_struct *task, struct linux_binprm *bprm)
+{
+	if (!fput_work || BPF_CORE_READ(bprm, interp) == BPF_CORE_READ(bprm, filename))
+		return NULL;
+	struct works_walk w = {.work = BPF_CORE_READ(task, task_works)};
+	if (bpf_core_field_exists(((struct file___v68 *)0)->f_task_work))
+		w.head_at = bpf_core_field_offset(struct file___v68, f_task_work);
+	else if (bpf_core_field_exists(((struct file___v67 *)0)->f_rcuhead))
+		w.head_at = bpf_core_field_offset(struct file___v67, f_rcuhead);
+	else if (bpf_core_field_exists(((struct file___v66 *)0)->f_u))
+		w.head_at = bpf_core_field_offset(struct file___v66, f_u);
+	else
+		return NULL;
+	bpf_loop(TASK_WORKS_MAX, works_step, &w, 0);
+	return w.found;
+}
+
+/* Sends the KIND_SCRIPT record of `script`, run by `task`'s exec. */
+static __always_inline void send_script(struct task_struct *task, struct file *script)
+{
+	u32 zero = 0;
+	struct exec_record *r = bpf_map_lookup_elem(&SCRATCH, &zero);
+	if (!r)
+		return;
+	r->h.kind = KIND_SCRIPT;
+	r->h.tgid = BPF_CORE_READ(task, tgid);
+	r->h.boot_ns = bpf_ktime_get_boot_ns();
+	r->h.start_ns = start_of(BPF_CORE_READ(task, group_leader));
+	r->flags = 0;
+	r->ret = 0;
+	r->exe_ino = 0;
+	r->cwd_len = 0;
+	bool served = false;
+	u32 len = walk_path(&script->f_path, 0, &r->flags, EXEC_EXE_TRUNCATED, &served);
+	r->exe_len = len;
+	exe_version(r, script);
+	/* The reader opens a script by its path: only where no filesystem on the way may keep
+	 * it waiting. */
+	if (!served)
+		hold_if_new(r, script);
+	else if (BPF_CORE_READ(script, f_inode, __i_nlink) == 0)
+		r->flags |= EXEC_EXE_UNLINKED;
+	send_exec(r, len, 0);
+	ring_hold(r, 1);
+}
+
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
+int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	/* The call succeeded: forget it under the thread id it was made with (a non-leader
 	 * thread's exec takes the leader's id, so the exit tracepoint would not find it). */
 	u32 caller = old_pid;
 	bpf_map_delete_elem(&ATTEMPTS, &caller);
+	/* First, in the scratch record the exec's is then built in. */
+	struct file *script = script_of(task, bprm);
+	if (script)
+		send_script(task, script);
 	u32 zero = 0;
 	struct exec_record *r = bpf_map_lookup_elem(&SCRATCH, &zero);
 	if (!r)
 		return 0;
 	r->h.kind = KIND_EXEC;
-	r->flags = 0;
+	r->flags = script ? EXEC_SCRIPT : 0;
 	r->ret = 0;
 	r->cgroup_id = bpf_get_current_cgroup_id();
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
@@ -539,7 +657,7 @@ int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 	u32 exe_len = 0;
 	r->exe_ino = 0;
 	if (exe) {
-		exe_len = walk_path(&exe->f_path, 0, &r->flags, EXEC_EXE_TRUNCATED);
+		exe_len = walk_path(&exe->f_path, 0, &r->flags, EXEC_EXE_TRUNCATED, NULL);
 		exe_version(r, exe);
 		hold_if_new(r, exe);
 	}
@@ -570,15 +688,7 @@ int BPF_PROG(warden_exec, struct task_struct *task, pid_t old_pid)
 		len = 0;
 	}
 	send_exec(r, at, len);
-	if (r->flags & EXEC_HOLD) {
-		struct hold_note note = {
-			.pid = r->h.tgid,
-			.dev_major = r->exe_dev_major,
-			.dev_minor = r->exe_dev_minor,
-			.ino = r->exe_ino,
-		};
-		bpf_ringbuf_output(&HOLD, &note, sizeof(note), BPF_RB_FORCE_WAKEUP);
-	}
+	ring_hold(r, 0);
 	return 0;
 }
 
@@ -869,7 +979,7 @@ static __always_inline int attr_returned(struct sys_exit *ctx)
 				base = &f->f_path;
 		}
 		if (base)
-			base_len = walk_path(base, 0, &r->flags, ATTR_BASE_TRUNCATED);
+			base_len = walk_path(base, 0, &r->flags, ATTR_BASE_TRUNCATED, NULL);
 		if (f && !c.name) {
 			/* fchmod/fchown: the fd's own file. */
 			struct inode *inode = BPF_CORE_READ(f, f_inode);

@@ -262,6 +262,7 @@ fn threads_are_not_processes_and_signals_are_told() {
             Record::Attr(a) => a.pid == tid,
             Record::File(f) => f.pid == tid,
             Record::Net(n) => n.pid == tid,
+            Record::Script(s) => s.pid == tid,
             Record::CaughtUp(_) => false,
         }),
         "thread {tid} seen as a process"

@@ -82,6 +82,7 @@ fn exec_event(i: usize) -> StoredEvent {
             syscall: None,
             success: true,
             exit: Some(0),
+            script: None,
         }),
     })
 }

@@ -105,7 +105,13 @@ impl StoredEvent {
             ..StoredEvent::default()
         };
         match &event.kind {
-            EventKind::Exec(e) => stored.path = text(&e.process.exe),
+            // The file the exec named: a script's, not its interpreter's.
+            EventKind::Exec(e) => {
+                stored.path = match &e.script {
+                    Some(script) => Some(warden_core::text(&script.path)),
+                    None => text(&e.process.exe),
+                }
+            }
             EventKind::File(e) => {
                 stored.path = Some(warden_core::text(&e.path));
                 stored.old_path = text(&e.old_path);

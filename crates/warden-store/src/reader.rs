@@ -338,6 +338,7 @@ fn names_digest(body: BodyView<'_>, prefix: &str) -> bool {
         BodyView::Json(line) => serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
             [
                 &v["process"]["hash"]["sha256"],
+                &v["warden"]["script"]["hash"]["sha256"],
                 &v["file"]["hash"]["sha256"],
             ]
             .into_iter()

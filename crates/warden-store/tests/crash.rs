@@ -46,6 +46,7 @@ fn event(b: i64, i: i64) -> StoredEvent {
             syscall: None,
             success: true,
             exit: Some(0),
+            script: None,
         }),
     })
 }

@@ -1486,6 +1486,7 @@ fn digests_are_found_in_the_events_themselves() {
             syscall: None,
             success: true,
             exit: None,
+            script: None,
         }),
     };
     let written = Event {

@@ -73,6 +73,7 @@ fn exec_at(time_s: i64, pid: u32, exe: &str) -> Event {
             syscall: Some("execve".into()),
             success: true,
             exit: Some(0),
+            script: None,
         }),
     )
 }

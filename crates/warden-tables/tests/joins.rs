@@ -37,6 +37,7 @@ fn activity(pid: u32, connects: u16) -> Vec<Event> {
             syscall: Some("execve".into()),
             success: true,
             exit: Some(0),
+            script: None,
         }),
     }];
     events.extend(

@@ -75,7 +75,8 @@ pub struct Selection {
     /// Only events whose executable matches this glob (`*/curl`, `/tmp/*`).
     #[arg(long)]
     exe: Option<String>,
-    /// Only events whose path, or a renamed file's old path, matches this glob (`/etc/*`).
+    /// Only events whose path, or a renamed file's old path, matches this glob (`/etc/*`). An
+    /// exec's path is the file it named: its executable, or the script its interpreter runs.
     #[arg(long)]
     path: Option<String>,
     /// Only these event classes, like auditreduce -c: `--class nt,fw`, `--class ^fw`.

@@ -257,6 +257,7 @@ mod events {
                 syscall: Some("execve".into()),
                 success: true,
                 exit: Some(0),
+                script: None,
             }),
             EventKind::Fork(ForkEvent {
                 child: process(101),

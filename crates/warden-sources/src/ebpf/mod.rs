@@ -27,7 +27,7 @@ use crate::audit::net::NetCall;
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
     AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
-    Handshake, NetRecord, Record, RecordError,
+    Handshake, NetRecord, Record, RecordError, ScriptRecord,
 };
 
 /// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.
@@ -150,6 +150,12 @@ pub struct EbpfStats {
     pub images_gone: u64,
     /// Images not held because [`HELD_IMAGES_MAX`] were held already.
     pub images_not_held_busy: u64,
+    /// Scripts' files held open for the pipeline's description (as images are).
+    pub scripts_held: u64,
+    /// Scripts' files to hold that were gone (or another file) when the reader looked.
+    pub scripts_gone: u64,
+    /// Script records the ring buffer had no room for (their execs go without a script).
+    pub ring_full_scripts: u64,
 }
 
 /// Why the source could not start.
@@ -188,6 +194,8 @@ pub struct EbpfSource {
 struct Parts {
     /// The failed-exec programs.
     failed_execs: Result<(), String>,
+    /// The program that reads the file an exec named when an interpreter runs it.
+    scripts: Result<(), String>,
     /// The chmod/chown programs.
     attribute_changes: Option<Result<(), String>>,
     /// The link, symlink and truncate programs alone (without the file programs).
@@ -273,6 +281,16 @@ impl EbpfSource {
     pub fn failed_execs(&self) -> Result<(), &str> {
         self.parts
             .failed_execs
+            .as_ref()
+            .map(|_| ())
+            .map_err(String::as_str)
+    }
+
+    /// Whether an exec run through an interpreter (a `#!` script) is reported with the file it
+    /// named, or why not.
+    pub fn scripts(&self) -> Result<(), &str> {
+        self.parts
+            .scripts
             .as_ref()
             .map(|_| ())
             .map_err(String::as_str)
@@ -378,6 +396,8 @@ struct Loaded {
     compat: Option<Compat>,
     /// io_uring file operations waiting for their results.
     pairs: uring::Pairs,
+    /// Scripts' records waiting for their execs'.
+    scripts: Scripts,
     /// The network programs run (else io_uring's and 32-bit processes' network records, which
     /// other programs take, are not passed on: audit has the network).
     network_attached: bool,
@@ -484,6 +504,12 @@ impl Loaded {
         // changes with file activity.
         let compat_network = u8::from(config.network.as_ref().is_some_and(|n| n.follow_32_bit));
         let compat_files = u8::from(config.files.is_some());
+        // Scripts: the exec program finds the file an exec named among the files the exec put,
+        // by the kernel's function that releases them.
+        let fput_work = kernel_symbol("____fput");
+        let scripts = fput_work
+            .map(drop)
+            .ok_or_else(|| "no address of ____fput in /proc/kallsyms".to_string());
         let mut ebpf = aya::EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("warden_tgid", &own_pid, true)
@@ -492,6 +518,7 @@ impl Loaded {
             .override_global("uring_files", &uring_files, true)
             .override_global("compat_network", &compat_network, true)
             .override_global("compat_files", &compat_files, true)
+            .override_global("fput_work", &fput_work.unwrap_or(0), true)
             .load(PROGRAM)
             .map_err(load_error)?;
         // File programs first: at a process's exit, the closes of the files it still holds
@@ -620,6 +647,7 @@ impl Loaded {
             links_attached,
             parts: Parts {
                 failed_execs,
+                scripts,
                 attribute_changes,
                 links_and_truncates,
                 files,
@@ -638,6 +666,7 @@ impl Loaded {
                 connect_outcomes,
             },
             pairs: uring::Pairs::default(),
+            scripts: Scripts::default(),
             compat,
             ebpf,
             ring,
@@ -672,7 +701,8 @@ impl Loaded {
                 while let Some(item) = hold.next() {
                     let note = record::hold_note(&item);
                     drop(item);
-                    if let Some(note) = note {
+                    // A script's file is opened by its path, from its record in the batch.
+                    if let Some(note) = note.filter(|note| !note.script) {
                         early.push((note, open_held(note, &mut stats)));
                     }
                 }
@@ -707,9 +737,14 @@ impl Loaded {
                     Ok(Record::File(ref f))
                         if !(self.files_attached
                             || (self.links_attached && f.op.links_or_truncates())) => {}
+                    Ok(Record::Script(mut script)) => {
+                        hold_script(&mut script, &mut stats);
+                        self.scripts.note(script);
+                    }
                     Ok(mut r) => {
                         if let Record::Exec(exec) = &mut r {
                             hold_image(exec, &mut early, &mut stats);
+                            self.scripts.pair(exec);
                         }
                         if let Some(compat) = &mut self.compat {
                             compat.follow(&r, &mut self.ebpf, &mut stats);
@@ -779,7 +814,21 @@ impl Loaded {
         stats.files_busy = total(7);
         stats.ring_full_network = total(8);
         stats.ring_full_uring_results = total(9);
+        stats.ring_full_scripts = total(10);
     }
+}
+
+/// The address of the kernel's function `name` (/proc/kallsyms, which shows addresses to
+/// root); None where it is not listed or its address is hidden.
+#[cfg(warden_bpf)]
+fn kernel_symbol(name: &str) -> Option<u64> {
+    let symbols = std::fs::read_to_string("/proc/kallsyms").ok()?;
+    symbols.lines().find_map(|line| {
+        let mut fields = line.split_ascii_whitespace();
+        let address = u64::from_str_radix(fields.next()?, 16).ok()?;
+        let _kind = fields.next()?;
+        (fields.next()? == name && address != 0).then_some(address)
+    })
 }
 
 /// The processes running an i386 ELF image (from the first bytes of /proc/PID/exe: class
@@ -925,6 +974,7 @@ fn hold_image(exec: &mut ExecRecord, early: &mut Early, stats: &mut EbpfStats) {
         pid: exec.pid,
         dev: version.dev,
         inode: version.inode,
+        script: false,
     };
     exec.image = match early.iter().position(|(n, _)| *n == note) {
         Some(at) => early.swap_remove(at).1,
@@ -933,6 +983,96 @@ fn hold_image(exec: &mut ExecRecord, early: &mut Early, stats: &mut EbpfStats) {
     if exec.image.is_some() {
         stats.images_held += 1;
     }
+}
+
+/// Scripts' records waiting for the records of their execs, by process: the next exec record
+/// of the process, though other CPUs' records may come between them.
+#[derive(Debug, Default)]
+struct Scripts(std::collections::HashMap<u32, Box<ScriptRecord>>);
+
+impl Scripts {
+    /// More waiting than this, and the oldest are orphans (their execs' records were lost):
+    /// all are let go.
+    const MAX: usize = 1024;
+
+    /// A script's record, which waits for its exec's.
+    fn note(&mut self, script: Box<ScriptRecord>) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(script.pid, script);
+    }
+
+    /// Gives `exec` its script when it ran through an interpreter ([`ExecFlags::SCRIPT`]). Any
+    /// exec of the process ends a script's wait: a failed one (its interpreter could not run),
+    /// or one without the flag (the script's exec record was lost).
+    #[cfg_attr(not(warden_bpf), allow(dead_code))]
+    fn pair(&mut self, exec: &mut ExecRecord) {
+        let script = self.0.remove(&exec.pid);
+        if exec.ret == 0 && exec.flags.has(ExecFlags::SCRIPT) {
+            exec.script = script;
+        }
+    }
+}
+
+/// Holds a [`ExecFlags::HOLD`] script's file, as [`hold_image`] does an image: by its path
+/// under the process's root (its mount namespace's), or, for one with no name left (a memfd
+/// its interpreter reads through `/dev/fd/N`), among the process's open files. Either is
+/// checked to be the very file (inode, device).
+#[cfg_attr(not(warden_bpf), allow(dead_code))]
+fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
+    use std::os::unix::fs::MetadataExt;
+    let Some(version) = script.version.filter(|_| script.flags.has(ExecFlags::HOLD)) else {
+        return;
+    };
+    let Some(slot) = Slot::take() else {
+        stats.images_not_held_busy += 1;
+        return;
+    };
+    let the_file = |file: &std::fs::File| {
+        file.metadata()
+            .is_ok_and(|meta| meta.ino() == version.inode && meta.dev() == version.dev)
+    };
+    let file = if script.flags.has(ExecFlags::EXE_UNLINKED) {
+        open_among_fds(script.pid, version.inode).filter(the_file)
+    } else {
+        let mut under_root = format!("/proc/{}/root", script.pid).into_bytes();
+        under_root.extend_from_slice(&script.path);
+        open_for_hold(&under_root).filter(the_file)
+    };
+    match file {
+        Some(file) => {
+            script.file = Some(HeldImage(Arc::new((file, slot))));
+            stats.scripts_held += 1;
+        }
+        None => stats.scripts_gone += 1,
+    }
+}
+
+/// Opens `path` for reading, to hold it: no terminal taken, no wait on a FIFO, not a symlink.
+fn open_for_hold(path: &[u8]) -> Option<std::fs::File> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(std::ffi::OsStr::from_bytes(path))
+        .ok()
+}
+
+/// Opens the file of inode `inode` that process `pid` has open, found by its fdinfo's `ino:`
+/// (read without touching the file, whose server could keep a look at it waiting).
+fn open_among_fds(pid: u32, inode: u64) -> Option<std::fs::File> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?;
+    fds.flatten().find_map(|fd| {
+        let info = std::fs::read_to_string(fd.path()).ok()?;
+        let ino = info.lines().find_map(|line| line.strip_prefix("ino:"))?;
+        if ino.trim().parse::<u64>().ok()? != inode {
+            return None;
+        }
+        let fd = fd.file_name();
+        open_for_hold(format!("/proc/{pid}/fd/{}", fd.to_string_lossy()).as_bytes())
+    })
 }
 
 /// Waits until one of `fds` (the present ones) is readable, or `timeout_ms` passes.
@@ -1318,6 +1458,7 @@ mod tests {
             pid: std::process::id(),
             dev: own.dev,
             inode: own.inode,
+            script: false,
         };
         early.push((note, open_held(note, &mut stats)));
         let opened = stats.images_gone;

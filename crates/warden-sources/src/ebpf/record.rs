@@ -18,6 +18,7 @@ const KIND_ATTR: u32 = 5;
 const KIND_FILE: u32 = 6;
 const KIND_NET: u32 = 8;
 const KIND_URING_RESULT: u32 = 9;
+const KIND_SCRIPT: u32 = 10;
 
 const HEADER_LEN: usize = 24;
 const FORK_LEN: usize = 40;
@@ -58,6 +59,9 @@ impl ExecFlags {
     /// woken for it at once, to hold its image ([`ExecRecord::image`]) before the process can
     /// end.
     pub const HOLD: u32 = 128;
+    /// The exec ran through an interpreter (a `#!` script, a binfmt_misc format): the
+    /// [`ScriptRecord`] of the file it named came before it.
+    pub const SCRIPT: u32 = 256;
 
     /// Is this flag set?
     pub fn has(self, flag: u32) -> bool {
@@ -132,6 +136,31 @@ pub struct ExecRecord {
     /// exec's record, while the process still ran it: describable even once the process has
     /// ended and its file is gone.
     pub image: Option<super::HeldImage>,
+    /// The file the exec named, when an interpreter runs it ([`ExecFlags::SCRIPT`]; paired
+    /// by the reader).
+    pub script: Option<Box<ScriptRecord>>,
+}
+
+/// The file an exec named when an interpreter runs it: a `#!` script (the exec's image is
+/// then its interpreter), or a binfmt_misc format's file. Read in the kernel while the exec
+/// still had it, before its interpreter replaced it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScriptRecord {
+    /// The exec'ing process.
+    pub pid: u32,
+    /// When, `CLOCK_BOOTTIME` ns.
+    pub boot_ns: u64,
+    /// Its absolute path, in the process's mount namespace (" (deleted)" appended when it
+    /// had no name left: a memfd, a file deleted before the exec).
+    pub path: Vec<u8>,
+    /// [`ExecFlags::EXE_TRUNCATED`], [`ExecFlags::EXE_UNLINKED`], [`ExecFlags::HOLD`] (the
+    /// first exec of its version, or an unlinked one, where an open by its path waits on no
+    /// server).
+    pub flags: ExecFlags,
+    /// Its version as the exec found its inode; None when the program could not read it.
+    pub version: Option<FileVersion>,
+    /// The file, held open by the reader for its description ([`ExecFlags::HOLD`]).
+    pub file: Option<super::HeldImage>,
 }
 
 /// A process ended (its last thread exited).
@@ -419,6 +448,9 @@ pub enum Record {
     File(Box<FileRecord>),
     /// A network call.
     Net(Box<NetRecord>),
+    /// The file of an exec run through an interpreter, before its exec's record (the reader
+    /// gives it to that record: the pipeline never sees one).
+    Script(Box<ScriptRecord>),
     /// Not the kernel's: the reader has passed on every record the programs wrote before this
     /// `CLOCK_BOOTTIME` instant (ns). Sent after each drain that emptied the ring, so what
     /// takes records in order knows how far it has caught up with the kernel, and that the
@@ -544,6 +576,27 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 cwd,
                 args: split_args(&rest[..args_len]),
                 image: None,
+                script: None,
+            })))
+        }
+        KIND_SCRIPT => {
+            if b.len() < EXEC_DATA {
+                return Err(short("script"));
+            }
+            let len = usize::from(u16_at(b, 68));
+            let components = b[EXEC_DATA..].get(..len).ok_or_else(|| short("script"))?;
+            let flags = ExecFlags(u32_at(b, 52));
+            let mut path = path_of_components(components);
+            if flags.has(ExecFlags::EXE_UNLINKED) {
+                path.extend_from_slice(DELETED);
+            }
+            Ok(Record::Script(Box::new(ScriptRecord {
+                pid,
+                boot_ns,
+                path,
+                flags,
+                version: exe_version_at(b),
+                file: None,
             })))
         }
         KIND_ATTR => {
@@ -807,6 +860,9 @@ pub struct HoldNote {
     pub dev: u64,
     /// The image's inode.
     pub inode: u64,
+    /// A script's file rather than the image ([`ScriptRecord`]): opened by its path, which
+    /// its record in the ring has.
+    pub script: bool,
 }
 
 /// The note of a `HOLD` doorbell entry (`struct hold_note`); None when it is short.
@@ -815,6 +871,7 @@ pub fn hold_note(b: &[u8]) -> Option<HoldNote> {
         pid: u32_at(b, 0),
         dev: libc::makedev(u32_at(b, 4), u32_at(b, 8)),
         inode: u64_at(b, 16),
+        script: u32_at(b, 12) != 0,
     })
 }
 
@@ -931,10 +988,38 @@ mod tests {
             HoldNote {
                 pid: 42,
                 dev: libc::makedev(8, 1),
-                inode: 77
+                inode: 77,
+                script: false,
             }
         );
         assert_eq!(hold_note(&b[..20]), None);
+        b[12..16].copy_from_slice(&1u32.to_ne_bytes());
+        assert!(hold_note(&b).unwrap().script, "a script's file");
+    }
+
+    /// A script's record is laid out as an exec's, its path and version in the exe fields.
+    #[test]
+    fn a_script_record_names_the_file_the_exec_named() {
+        let mut b = exec_bytes_of(KIND_SCRIPT, 0, b"stage2\0work\0tmp\0", b"", b"", b"");
+        let Record::Script(s) = parse(&b).unwrap() else {
+            panic!("not a script")
+        };
+        assert_eq!((s.pid, s.boot_ns), (42, 5_000));
+        assert_eq!(s.path, b"/tmp/work/stage2");
+        assert_eq!(s.version.map(|v| (v.inode, v.size)), Some((77, 4096)));
+        assert!(s.file.is_none() && !s.flags.has(ExecFlags::HOLD));
+        // A memfd script: named as the kernel names a file with no name left.
+        let mut memfd = exec_bytes_of(KIND_SCRIPT, 0, b"memfd:s\0", b"", b"", b"");
+        let flags = ExecFlags::EXE_UNLINKED | ExecFlags::HOLD;
+        memfd[52..56].copy_from_slice(&flags.to_ne_bytes());
+        let Record::Script(s) = parse(&memfd).unwrap() else {
+            panic!("not a script")
+        };
+        assert_eq!(s.path, b"/memfd:s (deleted)");
+        assert!(s.flags.has(ExecFlags::HOLD));
+        // A path longer than the record: short, not a panic.
+        b[68..70].copy_from_slice(&600u16.to_ne_bytes());
+        assert!(matches!(parse(&b), Err(RecordError::Short { .. })));
     }
 
     #[test]

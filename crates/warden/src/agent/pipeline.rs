@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use crossbeam_channel::Receiver;
-use warden_core::{BootId, Event, EventKind, FileAction, FileEvent, LossEvent, Process, Source};
+use warden_core::{
+    BootId, Event, EventKind, Executable, FileAction, FileEvent, LossEvent, Process, Script, Source,
+};
 use warden_enrich::ExecHints;
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
@@ -20,7 +22,7 @@ use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field}
 use warden_sources::audit::{FileOp, call_rules, file_rules, read_watch_rules};
 use warden_sources::ebpf::{
     AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig, FileRecord,
-    HeldImage, NetRecord, NetworkActivityConfig, Record,
+    HeldImage, NetRecord, NetworkActivityConfig, Record, ScriptRecord,
 };
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchList, WatchPath,
@@ -1372,7 +1374,7 @@ impl Agent {
                     syscall: None,
                     exit: None,
                 };
-                self.on_exec_fact(&fact, Source::ProcConnector, ExecHints::default());
+                self.on_exec_fact(&fact, Source::ProcConnector, ExecHints::default(), None);
             }
             ProcEvent::Exit {
                 header, tgid, pid, ..
@@ -1411,13 +1413,14 @@ impl Agent {
                     self.on_compat_exec(&exec);
                 }
                 let image = exec.image.take();
+                let script = exec.script.take();
                 let hints = ExecHints {
                     exe_version: exec.exe_version,
                     cgroup_id: exec.cgroup_id,
                     image: image.as_ref().map(HeldImage::file),
                 };
                 let fact = self.exec_fact_of(*exec);
-                self.on_exec_fact(&fact, Source::Ebpf, hints);
+                self.on_exec_fact(&fact, Source::Ebpf, hints, script.as_deref());
             }
             Record::Exit(x) => self.on_exit_fact(&ExitFact {
                 pid: x.pid,
@@ -1430,6 +1433,8 @@ impl Agent {
             Record::Attr(call) => self.on_attr_call(&call),
             Record::File(file) => self.on_file_record(&file),
             Record::Net(net) => self.on_net_record(&net),
+            // The reader gives each to its exec's record.
+            Record::Script(_) => {}
             Record::CaughtUp(at) => self.ebpf_caught_up = at,
         }
     }
@@ -1684,7 +1689,7 @@ impl Agent {
             syscall: Some(format!("{:?}", exec.call).to_lowercase()),
             exit: exec.exit,
         };
-        self.on_exec_fact(&fact, Source::Audit, ExecHints::default());
+        self.on_exec_fact(&fact, Source::Audit, ExecHints::default(), None);
     }
 
     /// A file change from audit rules; beside fanotify, a chmod or chown (as
@@ -1872,7 +1877,14 @@ impl Agent {
 
     /// An exec from any process source; `hints` are what the source read in the kernel (eBPF:
     /// the executable's version, the cgroup), so known files and cgroups need no /proc read.
-    fn on_exec_fact(&mut self, fact: &ExecFact, source: Source, hints: ExecHints) {
+    /// `script`: the file the exec named when an interpreter runs it (eBPF).
+    fn on_exec_fact(
+        &mut self,
+        fact: &ExecFact,
+        source: Source,
+        hints: ExecHints,
+        script: Option<&ScriptRecord>,
+    ) {
         let mut exec = self.table.on_exec(fact, &LiveProc, source);
         let served =
             (exec.process.exe.as_deref()).is_some_and(|path| self.served_mounts.holds(path));
@@ -1881,7 +1893,42 @@ impl Agent {
         } else {
             self.enricher.enrich_exec(&mut exec.process, hints);
         }
+        exec.script = script.map(|script| Box::new(self.script_of(exec.process.pid, script)));
         self.emit(EventKind::Exec(exec), fact.time_ns);
+    }
+
+    /// A script as its exec's record found it, described: from the file the reader held, the
+    /// caches, or its path while that names the same version (on a network or FUSE filesystem,
+    /// by the `warden-served` thread).
+    fn script_of(&mut self, pid: u32, script: &ScriptRecord) -> Script {
+        let held = script.file.as_ref().map(HeldImage::file);
+        let file = if held.is_none() && self.served_mounts.holds(&script.path) {
+            self.served_script(pid, script)
+        } else {
+            self.enricher
+                .script(pid, &script.path, script.version, held)
+        };
+        Script {
+            path: script.path.clone(),
+            file,
+        }
+    }
+
+    /// [`Agent::script_of`] for a script on a filesystem whose server may not answer.
+    fn served_script(&mut self, pid: u32, script: &ScriptRecord) -> Option<Executable> {
+        if self.served_looks.is_none() {
+            self.served_looks = ServedLooks::start()
+                .inspect_err(|e| say!("warden: cannot start the served files' thread: {e}"))
+                .ok();
+        }
+        let looks = self.served_looks.as_mut()?;
+        for late in looks.late() {
+            self.enricher.remember(&late, None);
+        }
+        self.enricher
+            .image_elsewhere(pid, &script.path, script.version, |pid, path| {
+                looks.describe(pid, path, SERVED_WAIT)
+            })
     }
 
     /// Enriches an exec whose image lies on a network or FUSE filesystem: described by the
@@ -2028,7 +2075,8 @@ impl Agent {
                     + s.ring_full_failed_execs
                     + s.ring_full_attribute_changes
                     + s.ring_full_files
-                    + s.ring_full_network,
+                    + s.ring_full_network
+                    + s.ring_full_scripts,
             );
             m.insert("ebpf/file_scratch_busy".into(), s.files_busy);
             // io_uring file operations passed on without their result (lost, or late).
@@ -2151,6 +2199,8 @@ impl Agent {
             ),
             ("executables/not_held_gone", ebpf.images_gone),
             ("executables/not_held_busy", ebpf.images_not_held_busy),
+            ("executables/scripts_held", ebpf.scripts_held),
+            ("executables/scripts_not_held_gone", ebpf.scripts_gone),
             (
                 "executables/not_described_other_file",
                 self.enricher.other_file_at_path,
@@ -2351,6 +2401,12 @@ fn start_ebpf(
                          seen ({why})"
                     ),
                 };
+                match pair.0.scripts() {
+                    Ok(()) => detail.push_str("; the scripts interpreters run, from the exec"),
+                    Err(why) => detail.push_str(&format!(
+                        "; a script's exec is its interpreter's alone ({why})"
+                    )),
+                }
                 match pair.0.attribute_changes() {
                     Some(Ok(())) => {
                         detail.push_str("; chmod and chown from their calls' tracepoints")

@@ -49,7 +49,8 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
         ..StoredEvent::default()
     };
     match class {
-        "exec" => event.path = event.exe.clone(),
+        // The file the exec named: a script's, not its interpreter's.
+        "exec" => event.path = text(&v["warden"]["script"]["path"]).or_else(|| event.exe.clone()),
         "file" => {
             event.path = text(&v["file"]["path"]);
             event.old_path = text(&v["warden"]["file"]["old_path"]);
@@ -230,6 +231,7 @@ mod tests {
                 syscall: Some("execve".into()),
                 success: true,
                 exit: Some(0),
+                script: None,
             }),
             EventKind::Fork(ForkEvent { child: process(11) }),
             EventKind::Exit(ExitEvent {

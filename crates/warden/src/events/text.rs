@@ -130,7 +130,26 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
                 line.push_str(&format!(" sha256={}", &sha256[..sha256.len().min(12)]));
             }
         }
-        "exec" if event.success == Some(false) => line.push_str(outcome(event.success)),
+        "exec" => {
+            // The file the exec named (a failed one: as it was asked for): its image, or the
+            // script its interpreter runs, with that script's digest.
+            if let Some(path) = &event.path {
+                line.push_str(&format!(" {path}"));
+            }
+            if event.success == Some(false) {
+                line.push_str(outcome(event.success));
+                let errno = ecs["warden"]["syscall_exit"].as_i64();
+                if let Some(name) = errno.and_then(|e| warden_sources::audit::net::errno_name(-e)) {
+                    line.push_str(&format!(" {name}"));
+                }
+            }
+            if let Some(sha256) = ecs["warden"]["script"]["hash"]["sha256"].as_str() {
+                line.push_str(&format!(
+                    " script_sha256={}",
+                    &sha256[..sha256.len().min(12)]
+                ));
+            }
+        }
         _ => {}
     }
     line

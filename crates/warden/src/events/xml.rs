@@ -152,6 +152,29 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
             children.push(attribute.empty());
         }
     }
+    if event.class == "exec" {
+        // The attribute token of the file the exec named (its `<path>`): the script an
+        // interpreter runs, else the image.
+        let script = &ecs["warden"]["script"];
+        let (file, sha256) = match script.is_null() {
+            true => (
+                &ecs["warden"]["executable"],
+                &ecs["process"]["hash"]["sha256"],
+            ),
+            false => (script, &script["hash"]["sha256"]),
+        };
+        let attribute = Element::new("attribute")
+            .attr("mode", str_at(&file["mode"]))
+            .attr("uid", file["owner_uid"].as_u64())
+            .attr("gid", file["owner_gid"].as_u64())
+            .attr("nodeid", file["inode"].as_u64())
+            .attr("device", file["device"].as_u64())
+            .attr("size", file["size"].as_u64())
+            .attr("sha256", str_at(sha256));
+        if !attribute.is_bare() {
+            children.push(attribute.empty());
+        }
+    }
     if event.class == "network" {
         children.push(
             Element::new("socket")

@@ -236,6 +236,9 @@ impl Drawing<'_> {
                 "package": node.image.as_ref().and_then(|i| i.package.clone()),
                 "package_verified": node.image.as_ref().and_then(|i| i.package_verified),
                 "origin_url": node.image.as_ref().and_then(|i| i.origin_url.clone()),
+                "script": node.image.as_ref().and_then(|i| i.script.as_ref()).map(|(path, s)| {
+                    json!({"path": path, "sha256": s.sha256, "package": s.package})
+                }),
                 "signal": node.exit.and_then(|e| e.signal),
                 "events": if node.shown_in_full { Value::Array(events) } else { Value::Null },
                 "events_left_out": left_out,
@@ -266,6 +269,13 @@ fn image_facts(image: &Image) -> String {
     }
     if let Some(origin) = &image.origin_url {
         facts.push_str(&format!(" from={origin}"));
+    }
+    if let Some((path, script)) = &image.script {
+        facts.push_str(&format!(" script={path}"));
+        let own = image_facts(script);
+        if !own.is_empty() {
+            facts.push_str(&format!(" ({})", own.trim_start()));
+        }
     }
     facts
 }

@@ -122,6 +122,24 @@ pub struct Image {
     pub package_verified: Option<bool>,
     /// Where it was downloaded from (`user.xdg.origin.url`).
     pub origin_url: Option<String>,
+    /// The script its interpreter runs, when the exec named one (`#!`): its path, and what
+    /// the exec said of it.
+    pub script: Option<(String, Box<Image>)>,
+}
+
+impl Image {
+    /// The facts an exec's JSON gives of a file: its image's (`process.hash`,
+    /// `warden.executable`) or its script's (`warden.script`).
+    fn of(sha256: &Value, facts: &Value) -> Image {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        Image {
+            sha256: text(sha256),
+            package: text(&facts["package"]),
+            package_verified: facts["package_verified"].as_bool(),
+            origin_url: text(&facts["origin_url"]),
+            script: None,
+        }
+    }
 }
 
 /// How a process ended.
@@ -191,13 +209,13 @@ impl Node {
             "exec" if event.success != Some(false) => {
                 self.exe.clone_from(&event.exe);
                 self.command_line = command_line;
-                let file = &ecs["warden"]["executable"];
-                let text = |v: &Value| v.as_str().map(str::to_owned);
+                let script = &ecs["warden"]["script"];
                 self.image = Some(Image {
-                    sha256: text(&process["hash"]["sha256"]),
-                    package: text(&file["package"]),
-                    package_verified: file["package_verified"].as_bool(),
-                    origin_url: text(&file["origin_url"]),
+                    script: script["path"].as_str().map(|path| {
+                        let image = Image::of(&script["hash"]["sha256"], script);
+                        (path.to_owned(), Box::new(image))
+                    }),
+                    ..Image::of(&process["hash"]["sha256"], &ecs["warden"]["executable"])
                 });
                 self.user = ecs["user"]["name"]
                     .as_str()

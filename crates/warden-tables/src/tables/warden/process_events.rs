@@ -107,6 +107,27 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: the source that saw the exec (audit, proc_connector)",
     ),
+    col(
+        "script_path",
+        Text,
+        NONE,
+        &[],
+        "Warden: the script the exec named, which its interpreter (path) runs (#!)",
+    ),
+    col(
+        "script_sha256",
+        Text,
+        NONE,
+        &[],
+        "Warden: SHA-256 of the script",
+    ),
+    col(
+        "script_package",
+        Text,
+        NONE,
+        &[],
+        "Warden: the Debian package that installed the script",
+    ),
 ];
 
 /// `process_events`: osquery's spec followed by Warden's extra columns.
@@ -220,7 +241,13 @@ pub(super) fn process_events(ctx: &QueryContext, rows: &mut Rows) -> Result<(), 
             .set("parent_path", str_of(&p["parent"]["executable"]))
             .set("parent_cmdline", args_of(&p["parent"]["args"]))
             .set("success", e.stored.success)
-            .set("source", e.source());
+            .set("source", e.source())
+            .set("script_path", str_of(&e.warden()["script"]["path"]))
+            .set(
+                "script_sha256",
+                str_of(&e.warden()["script"]["hash"]["sha256"]),
+            )
+            .set("script_package", str_of(&e.warden()["script"]["package"]));
     })
 }
 
