@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -437,6 +438,105 @@ fn an_image_gone_with_its_process_is_held_from_its_exec() {
     let stats = src.stats();
     assert_eq!(stats.images_not_held_busy, 0);
     assert!(stats.images_held >= 2, "{stats:?}");
+}
+
+/// Writes an executable file at `path`.
+fn write_executable(path: &std::path::Path, content: &[u8]) {
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// A `#!` script's exec is its interpreter's: the kernel replaces the script with the
+/// interpreter before the exec is done. The script is recorded with it all the same — its
+/// path, its version, and (new) the file itself, held while the script is deleted — also from
+/// memory (a memfd the interpreter reads by its fd), and only the script the exec named where
+/// its interpreter is a script too.
+#[test]
+fn the_script_an_interpreter_runs_is_recorded_with_its_exec() {
+    let _one = serialize();
+    let Some((src, rx)) = source() else {
+        return;
+    };
+    assert_eq!(src.scripts(), Ok(()), "this kernel lists ____fput");
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().canonicalize().unwrap();
+    // Content of its own, so each version is new to the program: held.
+    let unique = format!("# {} {:?}\n", std::process::id(), Instant::now());
+    let script = dir.join("stage2");
+    let script_content = format!("#!/bin/sh\n{unique}exit 0\n").into_bytes();
+    write_executable(&script, &script_content);
+    let script_inode = std::fs::metadata(&script).unwrap().ino();
+    let chained = dir.join("chained");
+    write_executable(
+        &chained,
+        format!("#!{}\n{unique}", script.display()).as_bytes(),
+    );
+    let by_script = run_to_end(script.to_str().unwrap(), &[]);
+    let by_chain = run_to_end(chained.to_str().unwrap(), &[]);
+    let by_binary = run_to_end("/bin/true", &[]);
+    std::fs::remove_file(&script).unwrap();
+
+    // SAFETY: a NUL-terminated name; flags 0: the child inherits it, and its interpreter
+    // opens the script by /proc/self/fd/N.
+    let fd = unsafe { libc::memfd_create(c"script".as_ptr(), 0) };
+    assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+    // SAFETY: a new fd we own.
+    let memfd = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // It runs a while: its fds are where the reader finds it.
+    let memfd_content = format!("#!/bin/sh\n{unique}sleep 0.1\n").into_bytes();
+    (&memfd).write_all(&memfd_content).unwrap();
+    let from_memory = run_to_end(&format!("/proc/self/fd/{fd}"), &[]);
+    drop(memfd);
+
+    let records = collect(&rx, |seen| {
+        [by_script, by_chain, by_binary, from_memory]
+            .iter()
+            .all(|&pid| exec_of(seen, pid).is_some())
+    });
+    let sh = std::fs::canonicalize("/bin/sh").unwrap();
+    let exec = exec_of(&records, by_script).unwrap();
+    assert_eq!(
+        exec.exe.as_deref(),
+        Some(sh.as_os_str().as_bytes()),
+        "run by its interpreter"
+    );
+    assert!(exec.flags.has(ExecFlags::SCRIPT), "{:?}", exec.flags);
+    let seen = exec.script.as_ref().expect("the script with its exec");
+    assert_eq!(seen.pid, by_script);
+    assert_eq!(seen.path, script.as_os_str().as_bytes());
+    assert_eq!(seen.version.map(|v| v.inode), Some(script_inode));
+    assert!(
+        seen.flags.has(ExecFlags::HOLD),
+        "a new version: {:?}",
+        seen.flags
+    );
+    let held = seen.file.as_ref().expect("the script held");
+    assert!(
+        contents(held.file()) == script_content,
+        "the script that ran, deleted since"
+    );
+
+    let exec = exec_of(&records, by_chain).unwrap();
+    let seen = exec.script.as_ref().expect("the chain's script");
+    assert_eq!(
+        seen.path,
+        chained.as_os_str().as_bytes(),
+        "the file the exec named"
+    );
+
+    let exec = exec_of(&records, by_binary).unwrap();
+    assert!(!exec.flags.has(ExecFlags::SCRIPT) && exec.script.is_none());
+
+    let exec = exec_of(&records, from_memory).unwrap();
+    let seen = exec.script.as_ref().expect("the memfd's script");
+    assert_eq!(seen.path, b"/memfd:script (deleted)");
+    assert!(seen.flags.has(ExecFlags::EXE_UNLINKED | ExecFlags::HOLD));
+    let held = seen.file.as_ref().expect("held from the process's fds");
+    assert!(contents(held.file()) == memfd_content);
+    assert!(
+        !records.iter().any(|r| matches!(r, Record::Script(_))),
+        "every script record goes with its exec's"
+    );
 }
 
 #[test]

@@ -1183,6 +1183,55 @@ fn images_gone_with_their_processes(test: &str, source: &str) {
     kernel.check();
 }
 
+/// A dropper's script — written, run by its `#!` line, deleted — is recorded as its
+/// interpreter's exec, as the kernel runs it, with the script itself: its path and the sha256 of
+/// what ran, though the file is gone before the pipeline sees the exec. Its exec's path is the
+/// script's (what `--path` finds).
+#[test]
+fn a_script_run_by_its_interpreter_is_recorded_and_hashed() {
+    let Some((_serial, kernel)) = begin("a_script_run_by_its_interpreter_is_recorded_and_hashed")
+    else {
+        return;
+    };
+    let mut agent = Agent::start(&process_source("ebpf"));
+    let mut warm_up = Proc::spawn(&mut Command::new("/bin/true"));
+    warm_up.wait();
+    agent.wait_for("a first exec", |ev| {
+        has(ev, "exec", |e| pid_of(e) == u64::from(warm_up.pid()))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let script = std::fs::canonicalize(dir.path()).unwrap().join("stage2");
+    let content = format!("#!/bin/sh\n# {:?}\nexit 3\n", std::time::SystemTime::now());
+    std::fs::write(&script, &content).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let digest = sha256(&script);
+    let mut run = Proc::spawn(Command::new(&script).arg("an argument"));
+    assert_eq!(run.wait().code(), Some(3));
+    std::fs::remove_file(&script).unwrap();
+    let pid = u64::from(run.pid());
+    let events = agent.wait_for("the script's exec", |ev| {
+        has(ev, "exec", |e| pid_of(e) == pid)
+    });
+    let exec = the(&events, "exec", "the script's exec", |e| pid_of(e) == pid);
+    let sh = std::fs::canonicalize("/bin/sh").unwrap();
+    assert_eq!(exec["process"]["executable"], s(&sh), "{exec}");
+    assert_eq!(
+        strings(&exec["process"]["args"])[1..],
+        [s(&script), "an argument".to_string()],
+        "the interpreter's arguments, as the kernel made them"
+    );
+    let seen = &exec["warden"]["script"];
+    assert_eq!(seen["path"], s(&script), "{exec}");
+    assert_eq!(seen["hash"]["sha256"], digest.as_str(), "{exec}");
+    assert_eq!(seen["size"], content.len(), "{exec}");
+    assert!(seen["package"].is_null(), "{exec}");
+    poll("the script held", || {
+        (agent.status()["caches"]["executables/scripts_held"].as_u64() >= Some(1)).then_some(())
+    });
+    agent.stop();
+    kernel.check();
+}
+
 /// A process in a mount namespace that puts its own file at a packaged path (a container's
 /// `/usr/bin/sleep`) is recorded with that file's sha256 and no package: not as the host's
 /// coreutils, whose digest check would call it modified. The host's own sleep keeps both.

@@ -1038,7 +1038,7 @@ fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
     } else {
         let mut under_root = format!("/proc/{}/root", script.pid).into_bytes();
         under_root.extend_from_slice(&script.path);
-        open_for_hold(&under_root).filter(the_file)
+        open_for_hold(&under_root, false).filter(the_file)
     };
     match file {
         Some(file) => {
@@ -1049,13 +1049,15 @@ fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
     }
 }
 
-/// Opens `path` for reading, to hold it: no terminal taken, no wait on a FIFO, not a symlink.
-fn open_for_hold(path: &[u8]) -> Option<std::fs::File> {
+/// Opens `path` for reading, to hold it: no terminal taken, no wait on a FIFO; a last
+/// symlink followed only when `follow` (a `/proc/PID/fd/N` link, whose file it is).
+fn open_for_hold(path: &[u8], follow: bool) -> Option<std::fs::File> {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::OpenOptionsExt;
+    let no_follow = if follow { 0 } else { libc::O_NOFOLLOW };
     std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK | no_follow)
         .open(std::ffi::OsStr::from_bytes(path))
         .ok()
 }
@@ -1071,7 +1073,10 @@ fn open_among_fds(pid: u32, inode: u64) -> Option<std::fs::File> {
             return None;
         }
         let fd = fd.file_name();
-        open_for_hold(format!("/proc/{pid}/fd/{}", fd.to_string_lossy()).as_bytes())
+        open_for_hold(
+            format!("/proc/{pid}/fd/{}", fd.to_string_lossy()).as_bytes(),
+            true,
+        )
     })
 }
 
@@ -1418,6 +1423,53 @@ fn link_and_truncate_tracepoints() -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use warden_core::FileVersion;
+
+    /// A script waits for the next exec record of its process, which takes it when it ran
+    /// through an interpreter; any other exec of the process (failed, or one whose flag says
+    /// no script: the script's own record was lost) ends the wait.
+    #[test]
+    fn a_script_goes_with_the_next_exec_of_its_process() {
+        let script = |pid: u32, path: &[u8]| {
+            Box::new(ScriptRecord {
+                pid,
+                path: path.to_vec(),
+                ..ScriptRecord::default()
+            })
+        };
+        let exec = |pid: u32, flags: u32, ret: i32| ExecRecord {
+            pid,
+            ret,
+            flags: ExecFlags(flags),
+            ..ExecRecord::default()
+        };
+        let mut scripts = Scripts::default();
+        scripts.note(script(7, b"/a"));
+        scripts.note(script(8, b"/b"));
+        let mut other = exec(9, ExecFlags::SCRIPT, 0);
+        scripts.pair(&mut other);
+        assert!(other.script.is_none(), "another process's");
+        let mut run = exec(8, ExecFlags::SCRIPT, 0);
+        scripts.pair(&mut run);
+        assert_eq!(run.script.map(|s| s.path), Some(b"/b".to_vec()));
+        let mut without = exec(7, 0, 0);
+        scripts.pair(&mut without);
+        assert!(without.script.is_none());
+        let mut later = exec(7, ExecFlags::SCRIPT, 0);
+        scripts.pair(&mut later);
+        assert!(
+            later.script.is_none(),
+            "its wait ended with the exec before"
+        );
+        scripts.note(script(7, b"/c"));
+        let mut failed = exec(7, ExecFlags::SCRIPT, -2);
+        scripts.pair(&mut failed);
+        assert!(failed.script.is_none() && scripts.0.is_empty());
+        // Orphans do not pile up.
+        for pid in 0..3 * Scripts::MAX as u32 {
+            scripts.note(script(pid, b"/o"));
+        }
+        assert!(scripts.0.len() <= Scripts::MAX);
+    }
 
     /// However a hold ends, its place among the [`HELD_IMAGES_MAX`] comes back: an image held
     /// and then dropped, a process gone before its image was opened, another image at the pid.
