@@ -196,6 +196,20 @@ impl Enricher {
         Some(content)
     }
 
+    /// [`Enricher::written_file`] from the file itself, held open by the source since the
+    /// change (a regular file, the very inode the change left), though its path may name
+    /// another file by now, or none.
+    pub fn written_held(
+        &mut self,
+        path: &[u8],
+        file: &File,
+        hash_budget: &mut u64,
+    ) -> Option<Executable> {
+        let mut content = self.written.describe_file_within(file, hash_budget)?;
+        content.package = self.dpkg.package_of(path).map(str::to_string);
+        Some(content)
+    }
+
     /// Fills the user, effective user and group names only: the cheap part of [`enrich`],
     /// for fork and exit events whose image an earlier exec event already described.
     ///

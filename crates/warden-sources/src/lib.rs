@@ -20,6 +20,7 @@
 pub mod audit;
 pub mod ebpf;
 pub mod fanotify;
+pub mod held;
 pub mod proc_connector;
 pub mod procfs;
 pub mod queue;

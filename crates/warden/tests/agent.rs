@@ -713,6 +713,22 @@ fn sha256(path: &Path) -> String {
         .to_string()
 }
 
+/// The sha256 of `bytes`, hex.
+fn sha256_of(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_string()
+}
+
 /// A work dir (canonical path) holding a copy of /bin/true named `name`.
 fn true_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -3169,6 +3185,52 @@ fn outputs_on_a_served_filesystem_are_said() {
     kernel.check();
 }
 
+/// A file written and deleted at once — a staged archive sent off and removed, a dropper's
+/// payload — is described as the close after writing left it: the fanotify reader holds the
+/// file open from the moment it reads the event, well before the pipeline describes it.
+#[test]
+fn files_deleted_at_once_are_described_as_written() {
+    let Some((_serial, kernel)) = begin("files_deleted_at_once_are_described_as_written") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(work.path()).unwrap();
+    let mut agent = Agent::start("[network]\nenabled = false\n[files]\n");
+    // Each deleted 20 ms after its close: well before the pipeline's look at it, which comes
+    // 50 ms or more after the change.
+    let script = "cd \"$1\" && for i in 1 2 3 4 5; do echo staged $i > out$i && sleep 0.02 && \
+                  rm out$i; done";
+    let mut shell = Proc::spawn(Command::new("/bin/sh").args(["-c", script, "sh"]).arg(&dir));
+    assert!(shell.wait().success());
+    let p = |i: u32| s(&dir.join(format!("out{i}")));
+    let under = format!("{}/*", s(&dir));
+    let events = agent.wait_for_matching(&["--path", &under], "the files' deletions", |ev| {
+        (1..=5).all(|i| has(ev, "delete", |e| file_path(e) == p(i)))
+    });
+    for i in 1..=5 {
+        let written = the(&events, "close_write", "a staged file", |e| {
+            file_path(e) == p(i)
+        });
+        let content = format!("staged {i}\n");
+        assert_eq!(
+            written["file"]["hash"]["sha256"],
+            sha256_of(content.as_bytes()),
+            "{written}"
+        );
+        assert_eq!(written["file"]["size"], content.len(), "{written}");
+    }
+    poll("the written files held", || {
+        (agent.status()["caches"]["written/held"].as_u64() >= Some(5)).then_some(())
+    });
+    assert_eq!(
+        agent.status()["caches"]["written/held_now"],
+        0,
+        "all given back"
+    );
+    agent.stop();
+    kernel.check();
+}
+
 /// A change that leaves a file written (a close after writing, a rename's new name) carries
 /// the file as the agent found it: its sha256, size and times, in the event and in
 /// `file_events`; a file over `files.hash_max_size` without its sha256 (`hashed` -1), and a
@@ -3216,18 +3278,34 @@ fn written_files_are_described_with_their_digest() {
             && n.attribute("size") == Some("10")),
         "{xml}"
     );
-    // Found by its digest's start, in lower or upper case: the rename that left it, only.
+    // Found by its digest's start, in lower or upper case: the close after writing that left
+    // it under its temporary name (held from then: renamed since), and the rename, only.
     let by_digest = agent.events(&["--sha256", &payload_sha256[..12].to_uppercase()]);
-    assert_eq!(by_digest.len(), 1, "{by_digest:?}");
-    assert_eq!(file_path(&by_digest[0]), p("updater"));
+    let found: Vec<_> = by_digest
+        .iter()
+        .map(|e| (action(e), file_path(e)))
+        .collect();
+    let (part, updater) = (p(".part"), p("updater"));
+    assert_eq!(
+        found,
+        [("close_write", part.as_str()), ("rename", updater.as_str())],
+        "{by_digest:?}"
+    );
     let big = the(&events, "close_write", "head > big", |e| {
         file_path(e) == p("big")
     });
     assert!(big["file"]["hash"].is_null(), "over hash_max_size: {big}");
     assert_eq!(big["file"]["size"], 4096, "{big}");
-    // Removed before the agent could look: the change is recorded, without content.
-    if let Some(gone) = find(&events, "close_write", |e| file_path(e) == p("gone")) {
-        assert!(gone["file"]["size"].is_null(), "{gone}");
+    // Removed at once: held from its close after writing, so described as it was, when this
+    // second's budget of three allowed (`files_deleted_at_once_are_described_as_written`).
+    if let Some(gone) = find(&events, "close_write", |e| file_path(e) == p("gone"))
+        && !gone["file"]["size"].is_null()
+    {
+        assert_eq!(
+            gone["file"]["hash"]["sha256"],
+            sha256_of(b"brief\n"),
+            "{gone}"
+        );
     }
     let query = format!(
         "SELECT target_path, action, sha256, size, hashed, mtime > 0 AS dated FROM file_events \

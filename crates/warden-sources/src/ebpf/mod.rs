@@ -14,7 +14,7 @@
 pub mod record;
 pub mod uring;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use thiserror::Error;
 
 #[cfg(warden_bpf)]
 use crate::audit::net::NetCall;
+use crate::held::{HeldFile, Pool};
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
     AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
@@ -877,67 +878,25 @@ fn set_compat_following(ebpf: &mut aya::Ebpf, following: bool) {
 /// or `/proc/PID/exe` as the pipeline finds them.
 pub const HELD_IMAGES_MAX: usize = 256;
 
-/// Images held now (the pipeline drops its hold once the exec is described).
-static HELD_IMAGES: AtomicUsize = AtomicUsize::new(0);
+/// Images (and scripts) held now: each a file descriptor until the pipeline has described its
+/// exec.
+pub static IMAGES: Pool = Pool::new(HELD_IMAGES_MAX);
 
 /// Images the reader holds now, for the pipeline's description.
 pub fn held_images() -> usize {
-    HELD_IMAGES.load(Ordering::Relaxed)
-}
-
-/// An executable image held open for its description (`/proc/PID/exe` opened for reading),
-/// one of the [`HELD_IMAGES_MAX`] until its last clone is dropped. Records compare equal
-/// whatever images they hold: an image is a means of describing the exec, not a fact of it.
-#[derive(Clone, Debug)]
-pub struct HeldImage(Arc<(std::fs::File, Slot)>);
-
-impl HeldImage {
-    /// The open image.
-    pub fn file(&self) -> &std::fs::File {
-        &self.0.0
-    }
-}
-
-impl PartialEq for HeldImage {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for HeldImage {}
-
-/// A place among the [`HELD_IMAGES_MAX`] images held at once, given back when dropped.
-#[derive(Debug)]
-struct Slot(());
-
-impl Slot {
-    /// A place, if one is free.
-    fn take() -> Option<Slot> {
-        if HELD_IMAGES.fetch_add(1, Ordering::Relaxed) < HELD_IMAGES_MAX {
-            Some(Slot(()))
-        } else {
-            HELD_IMAGES.fetch_sub(1, Ordering::Relaxed);
-            None
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        HELD_IMAGES.fetch_sub(1, Ordering::Relaxed);
-    }
+    IMAGES.held()
 }
 
 /// Images opened from the doorbell's notes ahead of their exec records, each with its note;
 /// None where the process had ended or changed image first.
-type Early = Vec<(record::HoldNote, Option<HeldImage>)>;
+type Early = Vec<(record::HoldNote, Option<HeldFile>)>;
 
 /// Opens the image `note` names: `/proc/PID/exe`, while the process still runs that image
 /// (its inode and device). None when it had ended or exec'd another, or when
 /// [`HELD_IMAGES_MAX`] are held (counted).
-fn open_held(note: record::HoldNote, stats: &mut EbpfStats) -> Option<HeldImage> {
+fn open_held(note: record::HoldNote, stats: &mut EbpfStats) -> Option<HeldFile> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let Some(slot) = Slot::take() else {
+    let Some(slot) = IMAGES.take() else {
         stats.images_not_held_busy += 1;
         return None;
     };
@@ -952,7 +911,7 @@ fn open_held(note: record::HoldNote, stats: &mut EbpfStats) -> Option<HeldImage>
                 .is_ok_and(|meta| meta.ino() == note.inode && meta.dev() == note.dev)
         });
     match image {
-        Some(image) => Some(HeldImage(Arc::new((image, slot)))),
+        Some(image) => Some(HeldFile::new(image, slot)),
         None => {
             stats.images_gone += 1;
             None
@@ -1025,7 +984,7 @@ fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
     let Some(version) = script.version.filter(|_| script.flags.has(ExecFlags::HOLD)) else {
         return;
     };
-    let Some(slot) = Slot::take() else {
+    let Some(slot) = IMAGES.take() else {
         stats.images_not_held_busy += 1;
         return;
     };
@@ -1042,7 +1001,7 @@ fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
     };
     match file {
         Some(file) => {
-            script.file = Some(HeldImage(Arc::new((file, slot))));
+            script.file = Some(HeldFile::new(file, slot));
             stats.scripts_held += 1;
         }
         None => stats.scripts_gone += 1,

@@ -135,7 +135,7 @@ pub struct ExecRecord {
     /// The image, held open by the reader from the moment it read a [`ExecFlags::HOLD`]
     /// exec's record, while the process still ran it: describable even once the process has
     /// ended and its file is gone.
-    pub image: Option<super::HeldImage>,
+    pub image: Option<crate::held::HeldFile>,
     /// The file the exec named, when an interpreter runs it ([`ExecFlags::SCRIPT`]; paired
     /// by the reader).
     pub script: Option<Box<ScriptRecord>>,
@@ -160,7 +160,7 @@ pub struct ScriptRecord {
     /// Its version as the exec found its inode; None when the program could not read it.
     pub version: Option<FileVersion>,
     /// The file, held open by the reader for its description ([`ExecFlags::HOLD`]).
-    pub file: Option<super::HeldImage>,
+    pub file: Option<crate::held::HeldFile>,
 }
 
 /// A process ended (its last thread exited).

@@ -49,6 +49,7 @@ use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -58,6 +59,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use thiserror::Error;
 use warden_core::FileAction;
+
+use crate::held::{HeldFile, Pool};
 
 pub use watch::{WatchList, WatchPath, credential_watches, spawn_looker};
 
@@ -123,6 +126,10 @@ pub struct FanotifyConfig {
     pub ignore_marks: bool,
     /// Report `FAN_MODIFY` (every `write(2)`; the kernel merges repeats while queued).
     pub report_modify: bool,
+    /// Hold each file a close after writing left ([`FanotifyEvent::written`]) open from the
+    /// moment its event is read, for the pipeline's description: a file deleted or replaced
+    /// soon after it was written (a dropper's payload, a staged archive) is still described.
+    pub hold_written: bool,
     /// Capacity of the output channel.
     pub channel_capacity: usize,
     /// Directory paths kept in the resolution cache.
@@ -140,6 +147,7 @@ impl Default for FanotifyConfig {
             exclude_self: true,
             ignore_marks: true,
             report_modify: true,
+            hold_written: false,
             channel_capacity: 8192,
             path_cache_capacity: 8192,
         }
@@ -183,7 +191,17 @@ pub struct FanotifyEvent {
     pub is_dir: bool,
     /// The label of the watch the object belongs to.
     pub watch: Option<Arc<str>>,
+    /// A close after writing's file, held open from the moment the event was read (a regular
+    /// file, while one of [`WRITTEN_HELD_MAX`] places is free; [`FanotifyConfig::hold_written`]).
+    pub written: Option<HeldFile>,
 }
+
+/// Written files held open at most at once. Beyond it (a storm of writes), a file is described
+/// from its path as the pipeline finds it.
+pub const WRITTEN_HELD_MAX: usize = 256;
+
+/// Written files held now, until the pipeline has described them.
+pub static WRITTEN: Pool = Pool::new(WRITTEN_HELD_MAX);
 
 /// Counters of the fanotify source.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -224,6 +242,12 @@ pub struct FanotifyStats {
     pub watch_parent_events: u64,
     /// Watched objects deleted (their marks and labels gone with them).
     pub watches_gone: u64,
+    /// Written files held open from their close after writing.
+    pub written_held: u64,
+    /// Written files not held: gone (or not a regular file) when the event was read.
+    pub written_not_held_gone: u64,
+    /// Written files not held because [`WRITTEN_HELD_MAX`] were held already.
+    pub written_not_held_busy: u64,
 }
 
 impl FanotifyStats {
@@ -247,6 +271,9 @@ impl FanotifyStats {
             rewatched,
             watch_parent_events,
             watches_gone,
+            written_held,
+            written_not_held_gone,
+            written_not_held_busy,
         } = other;
         FanotifyStats {
             events: self.events + events,
@@ -265,6 +292,9 @@ impl FanotifyStats {
             rewatched: self.rewatched + rewatched,
             watch_parent_events: self.watch_parent_events + watch_parent_events,
             watches_gone: self.watches_gone + watches_gone,
+            written_held: self.written_held + written_held,
+            written_not_held_gone: self.written_not_held_gone + written_not_held_gone,
+            written_not_held_busy: self.written_not_held_busy + written_not_held_busy,
         }
     }
 }
@@ -562,6 +592,7 @@ impl FanotifySource {
             key: Vec::new(),
             last_read: None,
             pace: Pace::new(Instant::now()),
+            hold_written: config.hold_written,
         };
         let mut readers = Vec::new();
         if let Some(marked) = watches {
@@ -1032,6 +1063,8 @@ struct Reader {
     key: Vec<u8>,
     last_read: Option<(i32, Vec<u8>, Instant)>,
     pace: Pace,
+    /// [`FanotifyConfig::hold_written`].
+    hold_written: bool,
 }
 
 /// Whether the reader pauses after a read for events to gather. fanotify stamps no time on its
@@ -1274,6 +1307,9 @@ impl Reader {
 
         let (facts, symlink_target) = self.object_facts(ev);
         let watch = self.watch_label(ev);
+        let mut written = (self.hold_written && !is_dir && ev.mask & mask::CLOSE_WRITE != 0)
+            .then(|| self.hold_written(ev))
+            .flatten();
         for (action, mask_name) in parse::actions(ev.mask) {
             if action == FileAction::Modify && ev.mask & mask::CLOSE_WRITE != 0 {
                 // The kernel merged the writes with the close that ended them: one change,
@@ -1321,6 +1357,9 @@ impl Reader {
                 links: facts.links,
                 is_dir,
                 watch: watch.clone(),
+                written: (action == FileAction::CloseWrite)
+                    .then(|| written.take())
+                    .flatten(),
             };
             if self.tx.try_send(out).is_err() {
                 self.stats.dropped_channel += 1;
@@ -1422,6 +1461,41 @@ impl Reader {
         };
         // SAFETY: a fresh fd when non-negative.
         (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Opens the file a close after writing left, by its handle (the very inode, whatever its
+    /// name now), for reading: only a regular file, looked at through an `O_PATH` descriptor
+    /// first, so nothing else is ever opened (a device's open can act).
+    fn hold_written(&mut self, ev: &RawEvent<'_>) -> Option<HeldFile> {
+        let Some(slot) = WRITTEN.take() else {
+            self.stats.written_not_held_busy += 1;
+            return None;
+        };
+        let file = ev
+            .fid
+            .as_ref()
+            .and_then(|fid| self.open_handle(fid))
+            .filter(|located| {
+                fstat(located.as_raw_fd())
+                    .is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+            })
+            .and_then(|located| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
+                    .open(format!("/proc/self/fd/{}", located.as_raw_fd()))
+                    .ok()
+            });
+        match file {
+            Some(file) => {
+                self.stats.written_held += 1;
+                Some(HeldFile::new(file, slot))
+            }
+            None => {
+                self.stats.written_not_held_gone += 1;
+                None
+            }
+        }
     }
 
     /// fstat of the object (the target's own handle), or what its handle says when it is gone.

@@ -22,12 +22,13 @@ use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field}
 use warden_sources::audit::{FileOp, call_rules, file_rules, read_watch_rules};
 use warden_sources::ebpf::{
     AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig, FileRecord,
-    HeldImage, NetRecord, NetworkActivityConfig, Record, ScriptRecord,
+    NetRecord, NetworkActivityConfig, Record, ScriptRecord,
 };
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchList, WatchPath,
     credential_watches, mounts, spawn_looker,
 };
+use warden_sources::held::HeldFile;
 use warden_sources::proc_connector::{
     ExitStatus, ProcConnectorConfig, ProcConnectorSource, ProcEvent,
 };
@@ -790,6 +791,7 @@ impl Agent {
                 // for a moment: hold it (bounded, ~16 MiB at most) rather than drop it.
                 channel_capacity: FANOTIFY_QUEUE,
                 report_modify: config.files.modify,
+                hold_written: config.files.describe_written,
                 ..FanotifyConfig::default()
             };
             match FanotifySource::start(fan_config) {
@@ -1417,7 +1419,7 @@ impl Agent {
                 let hints = ExecHints {
                     exe_version: exec.exe_version,
                     cgroup_id: exec.cgroup_id,
-                    image: image.as_ref().map(HeldImage::file),
+                    image: image.as_ref().map(HeldFile::file),
                 };
                 let fact = self.exec_fact_of(*exec);
                 self.on_exec_fact(&fact, Source::Ebpf, hints, script.as_deref());
@@ -1715,7 +1717,7 @@ impl Agent {
         }
     }
 
-    fn on_fanotify(&mut self, ev: FanotifyEvent) {
+    fn on_fanotify(&mut self, mut ev: FanotifyEvent) {
         if ev.pid == 0 {
             // A process outside the agent's pid namespace: nothing to attribute it to.
             self.skipped.count("file/foreign_pid");
@@ -1743,10 +1745,11 @@ impl Agent {
             None => ev.time_ns,
         };
         let process = self.subject(ev.pid);
+        let written = ev.written.take();
         match fanotify_file_event(ev, process, &self.files) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
-                self.emit(EventKind::File(event), time_ns);
+                self.emit_written(EventKind::File(event), time_ns, written.as_ref());
             }
             Err(reason) => self.skipped.count(reason),
         }
@@ -1901,7 +1904,7 @@ impl Agent {
     /// caches, or its path while that names the same version (on a network or FUSE filesystem,
     /// by the `warden-served` thread).
     fn script_of(&mut self, pid: u32, script: &ScriptRecord) -> Script {
-        let held = script.file.as_ref().map(HeldImage::file);
+        let held = script.file.as_ref().map(HeldFile::file);
         let file = if held.is_none() && self.served_mounts.holds(&script.path) {
             self.served_script(pid, script)
         } else {
@@ -1957,7 +1960,9 @@ impl Agent {
     /// Describes the file a change left written (a close after writing, a rename's new name)
     /// as it is now (`files.describe_written`); hashing draws on a budget of bytes refilled
     /// each second, so a burst of large writes costs the pipeline a bounded share of its time.
-    fn describe_written(&mut self, e: &mut FileEvent) {
+    /// `held`: the file itself, held by the source since the change (the file at the path
+    /// otherwise).
+    fn describe_written(&mut self, e: &mut FileEvent, held: Option<&HeldFile>) {
         if !self.config.files.describe_written
             || !e.success
             || e.is_dir == Some(true)
@@ -1980,10 +1985,15 @@ impl Agent {
             return;
         }
         self.described_this_second += 1;
-        e.content = self
-            .enricher
-            .written_file(&e.path, e.inode, &mut self.hash_budget)
-            .map(Box::new);
+        e.content = match held {
+            Some(held) => self
+                .enricher
+                .written_held(&e.path, held.file(), &mut self.hash_budget),
+            None => self
+                .enricher
+                .written_file(&e.path, e.inode, &mut self.hash_budget),
+        }
+        .map(Box::new);
         if e.content.is_none() {
             self.written_gone += 1;
         }
@@ -1991,9 +2001,15 @@ impl Agent {
 
     /// Hands one event to every sink. Never blocks: a full store queue drops and counts (a
     /// pass takes no more from the sources than the queue has room for, so this is rare).
-    fn emit(&mut self, mut kind: EventKind, time_ns: i64) {
+    fn emit(&mut self, kind: EventKind, time_ns: i64) {
+        self.emit_written(kind, time_ns, None);
+    }
+
+    /// [`Agent::emit`], a file event's written file described from `held` when the source
+    /// held it.
+    fn emit_written(&mut self, mut kind: EventKind, time_ns: i64, held: Option<&HeldFile>) {
         if let EventKind::File(e) = &mut kind {
-            self.describe_written(e);
+            self.describe_written(e, held);
         }
         let event = Event {
             time_ns,
@@ -2184,6 +2200,8 @@ impl Agent {
         let (container_hits, container_reads) = self.enricher.containers.stats();
         let served = (self.served_looks.as_ref()).map_or_else(Default::default, |l| l.stats);
         let ebpf = (self.ebpf.as_ref()).map_or_else(Default::default, |(source, _)| source.stats());
+        let fanotify =
+            (self.fanotify.as_ref()).map_or_else(Default::default, |(source, _)| source.stats());
         self.status.caches = [
             ("executables/entries", executables.entries),
             ("executables/hits", executables.hits),
@@ -2205,6 +2223,13 @@ impl Agent {
                 "executables/not_described_other_file",
                 self.enricher.other_file_at_path,
             ),
+            ("written/held", fanotify.written_held),
+            (
+                "written/held_now",
+                warden_sources::fanotify::WRITTEN.held() as u64,
+            ),
+            ("written/not_held_gone", fanotify.written_not_held_gone),
+            ("written/not_held_busy", fanotify.written_not_held_busy),
             ("written/entries", written.entries),
             ("written/hits", written.hits),
             ("written/misses", written.misses),
