@@ -3227,6 +3227,19 @@ fn files_deleted_at_once_are_described_as_written() {
         0,
         "all given back"
     );
+    // The agent's reads are no one's use of a file: a file it hashed keeps the access time
+    // its writing left (under relatime, a read after a write would move it past the mtime).
+    let kept = dir.join("kept");
+    std::fs::write(&kept, "kept\n").unwrap();
+    let events = agent.wait_for_matching(&["--path", &s(&kept)], "the kept file", |ev| {
+        has(ev, "close_write", |e| !e["file"]["hash"].is_null())
+    });
+    assert_eq!(events.len(), 2, "its creation and close: {events:?}");
+    let meta = std::fs::metadata(&kept).unwrap();
+    assert!(
+        meta.accessed().unwrap() <= meta.modified().unwrap(),
+        "read by the agent without its atime moving: {meta:?}"
+    );
     agent.stop();
     kernel.check();
 }

@@ -24,7 +24,7 @@ use thiserror::Error;
 
 #[cfg(warden_bpf)]
 use crate::audit::net::NetCall;
-use crate::held::{HeldFile, Pool};
+use crate::held::{HeldFile, Pool, open_to_hold};
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
     AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
@@ -895,21 +895,16 @@ type Early = Vec<(record::HoldNote, Option<HeldFile>)>;
 /// (its inode and device). None when it had ended or exec'd another, or when
 /// [`HELD_IMAGES_MAX`] are held (counted).
 fn open_held(note: record::HoldNote, stats: &mut EbpfStats) -> Option<HeldFile> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::os::unix::fs::MetadataExt;
     let Some(slot) = IMAGES.take() else {
         stats.images_not_held_busy += 1;
         return None;
     };
-    let image = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(format!("/proc/{}/exe", note.pid))
-        .ok()
-        .filter(|image| {
-            image
-                .metadata()
-                .is_ok_and(|meta| meta.ino() == note.inode && meta.dev() == note.dev)
-        });
+    let image = open_to_hold(format!("/proc/{}/exe", note.pid).as_bytes(), true).filter(|image| {
+        image
+            .metadata()
+            .is_ok_and(|meta| meta.ino() == note.inode && meta.dev() == note.dev)
+    });
     match image {
         Some(image) => Some(HeldFile::new(image, slot)),
         None => {
@@ -997,7 +992,7 @@ fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
     } else {
         let mut under_root = format!("/proc/{}/root", script.pid).into_bytes();
         under_root.extend_from_slice(&script.path);
-        open_for_hold(&under_root, false).filter(the_file)
+        open_to_hold(&under_root, false).filter(the_file)
     };
     match file {
         Some(file) => {
@@ -1006,19 +1001,6 @@ fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
         }
         None => stats.scripts_gone += 1,
     }
-}
-
-/// Opens `path` for reading, to hold it: no terminal taken, no wait on a FIFO; a last
-/// symlink followed only when `follow` (a `/proc/PID/fd/N` link, whose file it is).
-fn open_for_hold(path: &[u8], follow: bool) -> Option<std::fs::File> {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::OpenOptionsExt;
-    let no_follow = if follow { 0 } else { libc::O_NOFOLLOW };
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK | no_follow)
-        .open(std::ffi::OsStr::from_bytes(path))
-        .ok()
 }
 
 /// Opens the file of inode `inode` that process `pid` has open, found by its fdinfo's `ino:`
@@ -1032,7 +1014,7 @@ fn open_among_fds(pid: u32, inode: u64) -> Option<std::fs::File> {
             return None;
         }
         let fd = fd.file_name();
-        open_for_hold(
+        open_to_hold(
             format!("/proc/{pid}/fd/{}", fd.to_string_lossy()).as_bytes(),
             true,
         )

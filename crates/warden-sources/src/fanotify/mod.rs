@@ -49,7 +49,6 @@ use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -60,7 +59,7 @@ use crossbeam_channel::Receiver;
 use thiserror::Error;
 use warden_core::FileAction;
 
-use crate::held::{HeldFile, Pool};
+use crate::held::{HeldFile, Pool, open_to_hold};
 
 pub use watch::{WatchList, WatchPath, credential_watches, spawn_looker};
 
@@ -1480,11 +1479,10 @@ impl Reader {
                     .is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
             })
             .and_then(|located| {
-                std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
-                    .open(format!("/proc/self/fd/{}", located.as_raw_fd()))
-                    .ok()
+                open_to_hold(
+                    format!("/proc/self/fd/{}", located.as_raw_fd()).as_bytes(),
+                    true,
+                )
             });
         match file {
             Some(file) => {
