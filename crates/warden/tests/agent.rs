@@ -3231,10 +3231,9 @@ fn files_deleted_at_once_are_described_as_written() {
     // its writing left (under relatime, a read after a write would move it past the mtime).
     let kept = dir.join("kept");
     std::fs::write(&kept, "kept\n").unwrap();
-    let events = agent.wait_for_matching(&["--path", &s(&kept)], "the kept file", |ev| {
+    agent.wait_for_matching(&["--path", &s(&kept)], "the kept file hashed", |ev| {
         has(ev, "close_write", |e| !e["file"]["hash"].is_null())
     });
-    assert_eq!(events.len(), 2, "its creation and close: {events:?}");
     let meta = std::fs::metadata(&kept).unwrap();
     assert!(
         meta.accessed().unwrap() <= meta.modified().unwrap(),
