@@ -322,6 +322,21 @@ impl Enricher {
         self.executable_by_version(pid, path, version?, held)
     }
 
+    /// The file an exec named, at `path` (as the call gave it, made absolute; a `/proc/self/`
+    /// or `/dev/fd/` name is process `pid`'s), while it is still the file of `inode` the exec
+    /// opened: audit's record gives no more of its version. None once it is gone or another
+    /// file (counted).
+    pub fn script_of_inode(&mut self, pid: u32, path: &[u8], inode: u64) -> Option<Executable> {
+        use std::os::unix::fs::MetadataExt;
+        let own = of_process(pid, path);
+        let file = open_for_read(&own).ok()?;
+        if file.metadata().ok()?.ino() != inode {
+            self.other_file_at_path += 1;
+            return None;
+        }
+        Some(self.executable_file(path, &file, false))
+    }
+
     /// Whether `found` is the file of `version` the kernel reported: its inode, size and mtime
     /// (the device may read otherwise, and an unlink moves the ctime). Counted when not.
     fn is_version(&mut self, found: &Executable, version: &FileVersion) -> bool {
@@ -436,6 +451,21 @@ fn open_image(pid: u32, path: Option<&[u8]>) -> Option<Image> {
     })
 }
 
+/// `path` as process `pid` names it: its own `/proc/self/...` and `/dev/fd/N` are
+/// `/proc/PID/...` here.
+fn of_process(pid: u32, path: &[u8]) -> Vec<u8> {
+    let (base, rest) = if let Some(rest) = path.strip_prefix(b"/proc/self/") {
+        (format!("/proc/{pid}/"), rest)
+    } else if let Some(rest) = path.strip_prefix(b"/dev/fd/") {
+        (format!("/proc/{pid}/fd/"), rest)
+    } else {
+        return path.to_vec();
+    };
+    let mut own = base.into_bytes();
+    own.extend_from_slice(rest);
+    own
+}
+
 /// `path` without the " (deleted)" the kernel appends to the name of a file with none left,
 /// and whether it had it.
 fn without_deleted(path: &[u8]) -> (&[u8], bool) {
@@ -465,6 +495,14 @@ fn version_of(exe: &Executable) -> Option<FileVersion> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_process_own_names_are_its_proc_entries() {
+        assert_eq!(super::of_process(7, b"/proc/self/fd/3"), b"/proc/7/fd/3");
+        assert_eq!(super::of_process(7, b"/dev/fd/3"), b"/proc/7/fd/3");
+        assert_eq!(super::of_process(7, b"/tmp/x"), b"/tmp/x");
+        assert_eq!(super::of_process(7, b"/proc/selfish"), b"/proc/selfish");
+    }
+
     #[test]
     fn hex() {
         assert_eq!(super::hex(&[0, 0x0f, 0xa5, 0xff]), "000fa5ff");

@@ -133,6 +133,20 @@ impl ExecEvent {
     pub fn has_key(&self, key: &[u8]) -> bool {
         self.keys.iter().any(|k| k == key)
     }
+
+    /// The file the call named (the first PATH record: a `#!` script's exec names the script,
+    /// then its interpreter): its name made absolute against the CWD record (not through
+    /// symlinks), and its inode. The script an interpreter runs when it is not the image.
+    pub fn named(&self) -> Option<(Vec<u8>, u64)> {
+        let first = self.paths.iter().find(|p| p.item == Some(0))?;
+        let name = first.name.as_deref()?;
+        let path = match (name.starts_with(b"/"), &self.cwd) {
+            (true, _) => super::file::join(b"/", name),
+            (false, Some(cwd)) => super::file::join(cwd, name),
+            (false, None) => return None,
+        };
+        Some((path, first.inode?))
+    }
 }
 
 /// Why an event has no exec view.
@@ -432,6 +446,29 @@ mod tests {
         assert_eq!(e.proctitle.as_ref().unwrap(), &[&b"ls"[..], b"-l a b"]);
         assert_eq!(e.keys, [&b"warden"[..], b"exec\n"]);
         assert!(e.has_key(b"warden"));
+        assert_eq!(e.named(), Some((b"/usr/bin/ls".to_vec(), 42)));
+    }
+
+    /// A script's exec: the first PATH record is the script as the call named it (relative to
+    /// the working directory), then its interpreter's.
+    #[test]
+    fn the_file_an_exec_named_is_its_first_path() {
+        let paths = |first: &str| {
+            ExecEvent::from_event(&ev(&[
+                (1300, SC),
+                (1309, "argc=1 a0=\"stage2\""),
+                (1307, "cwd=\"/tmp/work\""),
+                (1302, first),
+                (
+                    1302,
+                    "item=1 name=\"/bin/sh\" inode=7 dev=fd:01 mode=0100755 nametype=NORMAL",
+                ),
+            ]))
+            .unwrap()
+        };
+        let e = paths("item=0 name=\"./stage2\" inode=99 dev=fd:01 mode=0100755 nametype=NORMAL");
+        assert_eq!(e.named(), Some((b"/tmp/work/stage2".to_vec(), 99)));
+        assert_eq!(paths("item=0 name=(null) nametype=UNKNOWN").named(), None);
     }
 
     #[test]

@@ -485,7 +485,7 @@ fn parse_dev(s: &str) -> Option<u64> {
 }
 
 /// `base/name` without `.` components or repeated slashes; `..` kept (see [`FileOp::path`]).
-fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
+pub(crate) fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(base.len() + name.len() + 1);
     for part in base
         .split(|b| *b == b'/')

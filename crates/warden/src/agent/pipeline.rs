@@ -492,6 +492,15 @@ fn audit_rules(
     (rules, watched)
 }
 
+/// The file an exec named, as its source told it, when an interpreter may run it.
+enum Named<'a> {
+    /// eBPF's record of the script an interpreter runs.
+    Script(&'a ScriptRecord),
+    /// Audit's first PATH record: the file the call named, made absolute, and its inode (a
+    /// script when it is not the image that runs).
+    File { path: Vec<u8>, inode: u64 },
+}
+
 /// The longest an event waits for its counterpart from the other source.
 const MAX_HOLD: Duration = Duration::from_secs(5);
 
@@ -1422,7 +1431,12 @@ impl Agent {
                     image: image.as_ref().map(HeldFile::file),
                 };
                 let fact = self.exec_fact_of(*exec);
-                self.on_exec_fact(&fact, Source::Ebpf, hints, script.as_deref());
+                self.on_exec_fact(
+                    &fact,
+                    Source::Ebpf,
+                    hints,
+                    script.as_deref().map(Named::Script),
+                );
             }
             Record::Exit(x) => self.on_exit_fact(&ExitFact {
                 pid: x.pid,
@@ -1671,6 +1685,9 @@ impl Agent {
         // table knows this one from its fork (the exec waited for it) and asks /proc itself
         // only for a pid it has never seen.
         let comm = exec.subject.comm_text();
+        let named = exec
+            .named()
+            .map(|(path, inode)| Named::File { path, inode });
         let fact = ExecFact {
             pid: exec.subject.pid,
             ppid: Some(exec.subject.ppid),
@@ -1691,7 +1708,7 @@ impl Agent {
             syscall: Some(format!("{:?}", exec.call).to_lowercase()),
             exit: exec.exit,
         };
-        self.on_exec_fact(&fact, Source::Audit, ExecHints::default(), None);
+        self.on_exec_fact(&fact, Source::Audit, ExecHints::default(), named);
     }
 
     /// A file change from audit rules; beside fanotify, a chmod or chown (as
@@ -1880,13 +1897,13 @@ impl Agent {
 
     /// An exec from any process source; `hints` are what the source read in the kernel (eBPF:
     /// the executable's version, the cgroup), so known files and cgroups need no /proc read.
-    /// `script`: the file the exec named when an interpreter runs it (eBPF).
+    /// `named`: the file the exec named, as far as its source tells.
     fn on_exec_fact(
         &mut self,
         fact: &ExecFact,
         source: Source,
         hints: ExecHints,
-        script: Option<&ScriptRecord>,
+        named: Option<Named>,
     ) {
         let mut exec = self.table.on_exec(fact, &LiveProc, source);
         let served =
@@ -1896,8 +1913,29 @@ impl Agent {
         } else {
             self.enricher.enrich_exec(&mut exec.process, hints);
         }
-        exec.script = script.map(|script| Box::new(self.script_of(exec.process.pid, script)));
+        let pid = exec.process.pid;
+        exec.script = match named {
+            Some(Named::Script(script)) => Some(Box::new(self.script_of(pid, script))),
+            // A script when it is not the image that runs, which is known once described.
+            Some(Named::File { path, inode }) if exec.success => {
+                let image = exec.process.executable.as_ref().and_then(|x| x.inode);
+                image
+                    .filter(|&image| image != inode)
+                    .map(|_| Box::new(self.named_script(pid, path, inode)))
+            }
+            _ => None,
+        };
         self.emit(EventKind::Exec(exec), fact.time_ns);
+    }
+
+    /// A script audit's exec named, described while its path is that file (not on a network
+    /// or FUSE filesystem: a look there waits on the server).
+    fn named_script(&mut self, pid: u32, path: Vec<u8>, inode: u64) -> Script {
+        let file = match self.served_mounts.holds(&path) {
+            true => None,
+            false => self.enricher.script_of_inode(pid, &path, inode),
+        };
+        Script { path, file }
     }
 
     /// A script as its exec's record found it, described: from the file the reader held, the
