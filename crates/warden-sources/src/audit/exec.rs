@@ -139,13 +139,20 @@ impl ExecEvent {
     /// symlinks), and its inode. The script an interpreter runs when it is not the image.
     pub fn named(&self) -> Option<(Vec<u8>, u64)> {
         let first = self.paths.iter().find(|p| p.item == Some(0))?;
+        Some((self.asked()?, first.inode?))
+    }
+
+    /// The name the call was given (the first PATH record's), made absolute against the CWD
+    /// record: what a failed exec asked for (its `exe=` is the image of the process that
+    /// asked, which it still runs).
+    pub fn asked(&self) -> Option<Vec<u8>> {
+        let first = self.paths.iter().find(|p| p.item == Some(0))?;
         let name = first.name.as_deref()?;
-        let path = match (name.starts_with(b"/"), &self.cwd) {
-            (true, _) => super::file::join(b"/", name),
-            (false, Some(cwd)) => super::file::join(cwd, name),
-            (false, None) => return None,
-        };
-        Some((path, first.inode?))
+        match (name.starts_with(b"/"), &self.cwd) {
+            (true, _) => Some(super::file::join(b"/", name)),
+            (false, Some(cwd)) => Some(super::file::join(cwd, name)),
+            (false, None) => None,
+        }
     }
 }
 
@@ -469,6 +476,10 @@ mod tests {
         let e = paths("item=0 name=\"./stage2\" inode=99 dev=fd:01 mode=0100755 nametype=NORMAL");
         assert_eq!(e.named(), Some((b"/tmp/work/stage2".to_vec(), 99)));
         assert_eq!(paths("item=0 name=(null) nametype=UNKNOWN").named(), None);
+        // A failed exec's: the name asked for, which no inode answered.
+        let missing = paths("item=0 name=\"missing\" nametype=UNKNOWN");
+        assert_eq!(missing.asked(), Some(b"/tmp/work/missing".to_vec()));
+        assert_eq!(missing.named(), None);
     }
 
     #[test]

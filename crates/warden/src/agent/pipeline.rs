@@ -1688,6 +1688,7 @@ impl Agent {
         let named = exec
             .named()
             .map(|(path, inode)| Named::File { path, inode });
+        let asked = exec.asked();
         let fact = ExecFact {
             pid: exec.subject.pid,
             ppid: Some(exec.subject.ppid),
@@ -1701,7 +1702,13 @@ impl Agent {
             session: exec.subject.ses,
             tty: exec.subject.tty,
             comm,
-            exe: exec.subject.exe,
+            // A failed exec is of the program asked for, as eBPF's are: exe= is the image of
+            // the process that asked (describing it would hash that image for every failed
+            // lookup along PATH).
+            exe: match exec.success {
+                Some(false) => asked,
+                _ => exec.subject.exe,
+            },
             args: exec.argv.into(),
             cwd: exec.cwd,
             success: exec.success.unwrap_or(true),
