@@ -56,8 +56,8 @@ pub struct EventFilter {
     pub networks: Vec<(IpAddr, u8)>,
     /// Events with this outcome. Events that have none (fork, exit, loss) match neither.
     pub success: Option<bool>,
-    /// Events naming a sha256 that begins with this (lowercase hex): an exec's image, the
-    /// content a file change left. Read from the event itself (decoded), so it is looked at
+    /// Events naming a sha256 that begins with this (lowercase hex): an exec's image or script,
+    /// the content a file change left. Read from the event itself (decoded), so it is looked at
     /// last.
     pub sha256_prefix: Option<String>,
     /// Events with `seq` greater than this (the cursor of `--follow` and of shippers).

@@ -1503,6 +1503,27 @@ fn digests_are_found_in_the_events_themselves() {
             )
         }),
     };
+    // A script run by its interpreter: its exec names the script's digest (and its path is
+    // the script's).
+    let script = Event {
+        time_ns: T0 + 3,
+        host: "h".into(),
+        kind: EventKind::Exec(ExecEvent {
+            process: Process {
+                exe: Some(b"/usr/bin/dash".to_vec()),
+                executable: image(&"ee55".repeat(16)),
+                ..process(5)
+            },
+            source: Source::Ebpf,
+            syscall: None,
+            success: true,
+            exit: None,
+            script: Some(Box::new(warden_core::Script {
+                path: b"/tmp/stage2".to_vec(),
+                file: image(&"ff66".repeat(16)),
+            })),
+        }),
+    };
     let line = StoredEvent {
         time_ns: T0 + 2,
         class: "file".into(),
@@ -1520,7 +1541,13 @@ fn digests_are_found_in_the_events_themselves() {
         StoredEvent::from_event(written),
         line,
         event(4),
+        StoredEvent::from_event(script),
     ];
+    assert_eq!(
+        evs[4].path.as_deref(),
+        Some("/tmp/stage2"),
+        "an exec's path: its script's"
+    );
     writer.insert_batch(&evs).expect("insert");
     let reader = Store::reader(dir.path()).expect("reader");
     let pids = |prefix: &str, classes: &[&str]| -> Vec<i64> {
@@ -1540,6 +1567,12 @@ fn digests_are_found_in_the_events_themselves() {
         "with the other fields"
     );
     assert_eq!(pids("dd", &[]), [] as [i64; 0]);
+    assert_eq!(
+        pids("ff66ff", &[]),
+        [5],
+        "a script's, run by its interpreter"
+    );
+    assert_eq!(pids("ee55ee", &[]), [5], "and the interpreter's image");
     for e in &evs {
         let filter = EventFilter {
             sha256_prefix: Some("aa".into()),

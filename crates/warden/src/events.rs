@@ -105,8 +105,8 @@ pub struct Selection {
     #[arg(long)]
     failure: bool,
     /// Only events naming a sha256 that begins with these hex digits (at least 8): the exec of
-    /// an image with that digest, a file change that left such content. Read from each event
-    /// itself, so slower than the other criteria on a large store.
+    /// an image or a script with that digest, a file change that left such content. Read from
+    /// each event itself, so slower than the other criteria on a large store.
     #[arg(long, value_name = "HEX", value_parser = sha256_prefix)]
     sha256: Option<String>,
 }
