@@ -591,7 +591,7 @@ impl FanotifySource {
             key: Vec::new(),
             last_read: None,
             pace: Pace::new(Instant::now()),
-            hold_written: config.hold_written,
+            hold_written: config.hold_written && role == Role::Changes,
         };
         let mut readers = Vec::new();
         if let Some(marked) = watches {

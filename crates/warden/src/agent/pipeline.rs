@@ -1964,38 +1964,39 @@ impl Agent {
 
     /// [`Agent::script_of`] for a script on a filesystem whose server may not answer.
     fn served_script(&mut self, pid: u32, script: &ScriptRecord) -> Option<Executable> {
+        self.ready_served_looks();
+        let looks = self.served_looks.as_mut();
+        self.enricher
+            .image_elsewhere(pid, &script.path, script.version, |pid, path| {
+                looks?.describe(pid, path, SERVED_WAIT)
+            })
+    }
+
+    /// The `warden-served` thread, started at the first need; what it described too late for
+    /// its exec is remembered for the file's next.
+    fn ready_served_looks(&mut self) {
         if self.served_looks.is_none() {
             self.served_looks = ServedLooks::start()
                 .inspect_err(|e| say!("warden: cannot start the served files' thread: {e}"))
                 .ok();
         }
-        let looks = self.served_looks.as_mut()?;
-        for late in looks.late() {
-            self.enricher.remember(&late, None);
+        if let Some(looks) = &mut self.served_looks {
+            for late in looks.late() {
+                self.enricher.remember(&late, None);
+            }
         }
-        self.enricher
-            .image_elsewhere(pid, &script.path, script.version, |pid, path| {
-                looks.describe(pid, path, SERVED_WAIT)
-            })
     }
 
     /// Enriches an exec whose image lies on a network or FUSE filesystem: described by the
     /// `warden-served` thread, waited for at most [`SERVED_WAIT`], so a server that stops
     /// answering holds that thread and not the pipeline.
     fn enrich_served_exec(&mut self, process: &mut Process, hints: ExecHints) {
-        if self.served_looks.is_none() {
-            self.served_looks = ServedLooks::start()
-                .inspect_err(|e| say!("warden: cannot start the served files' thread: {e}"))
-                .ok();
-        }
+        self.ready_served_looks();
         let Some(looks) = &mut self.served_looks else {
             return self
                 .enricher
                 .enrich_exec_elsewhere(process, hints, |_, _| None);
         };
-        for late in looks.late() {
-            self.enricher.remember(&late, None);
-        }
         self.enricher
             .enrich_exec_elsewhere(process, hints, |pid, path| {
                 looks.describe(pid, path, SERVED_WAIT)
