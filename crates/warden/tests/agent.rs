@@ -2894,11 +2894,13 @@ fn server_stops_answering(test: &str, process: &str) {
     // The agent has looked at the mount table before the filesystem is mounted.
     records_an_exec(&agent);
     let image = std::fs::read("/bin/true").expect("read /bin/true");
-    let (fuse, ignoring) = fuse_that_stops_answering_agents(
-        ["answered", "stalled", "after"]
-            .map(|name| (name, image.clone(), 0o755))
-            .to_vec(),
-    );
+    // Scripts there too: their interpreter is local, the script is described elsewhere.
+    let script = b"#!/bin/sh\nexit 0\n".to_vec();
+    let mut served: Vec<_> = ["answered", "stalled", "after"]
+        .map(|name| (name, image.clone(), 0o755))
+        .to_vec();
+    served.extend(["script-answered", "script-stalled"].map(|name| (name, script.clone(), 0o755)));
+    let (fuse, ignoring) = fuse_that_stops_answering_agents(served);
     let dir = fuse.path().to_path_buf();
     let digest = sha256(Path::new("/bin/true"));
     let run = |name: &str| {
@@ -2916,8 +2918,17 @@ fn server_stops_answering(test: &str, process: &str) {
     let answered = run("answered");
     let exec = exec_of(answered, "the exec the server answered for");
     assert_eq!(exec["process"]["hash"]["sha256"], digest.as_str(), "{exec}");
+    let script_answered = run("script-answered");
+    let exec = exec_of(script_answered, "the script the server answered for");
+    let seen = &exec["warden"]["script"];
+    assert_eq!(seen["path"], s(&dir.join("script-answered")), "{exec}");
+    if process != "audit" {
+        // Audit's record gives no version to check a description made elsewhere against.
+        assert_eq!(seen["hash"]["sha256"], sha256_of(&script), "{exec}");
+    }
 
     ignoring.store(true, Ordering::SeqCst);
+    let script_stalled = run("script-stalled");
     let stalled = run("stalled");
     let mut writer = Proc::spawn(
         Command::new("/bin/sh")
@@ -2938,6 +2949,17 @@ fn server_stops_answering(test: &str, process: &str) {
         assert_eq!(exec["process"]["executable"], s(&dir.join(name)), "{exec}");
         assert!(exec["process"]["hash"].is_null(), "not described: {exec}");
     }
+    let exec = exec_of(
+        script_stalled,
+        "the script the server no longer answers for",
+    );
+    let seen = &exec["warden"]["script"];
+    assert_eq!(seen["path"], s(&dir.join("script-stalled")), "{exec}");
+    assert!(seen["hash"].is_null(), "not described: {exec}");
+    assert!(
+        !exec["process"]["hash"].is_null(),
+        "its local interpreter is: {exec}"
+    );
     if files {
         let under = format!("{}/*", s(&dir));
         let events = agent.wait_for_matching(&["--path", &under], "the written file", |ev| {
@@ -2955,11 +2977,15 @@ fn server_stops_answering(test: &str, process: &str) {
         fuse.ignored() >= 1,
         "the agent asked the server and was not answered"
     );
+    // eBPF's: the answered image and script described; the stalled script waited for (late),
+    // the two images after it not (busy: the thread still waits on the server). Audit's
+    // scripts are not asked of the thread (no version to check its answer against).
+    let (described, busy) = if process == "audit" { (1, 1) } else { (2, 2) };
     poll("the served files' counts in the status", || {
         let caches = agent.status()["caches"].clone();
-        (caches["executables/described_served"].as_u64() == Some(1)
+        (caches["executables/described_served"].as_u64() == Some(described)
             && caches["executables/not_described_served_late"].as_u64() == Some(1)
-            && caches["executables/not_described_served_busy"].as_u64() == Some(1)
+            && caches["executables/not_described_served_busy"].as_u64() == Some(busy)
             && (!files || caches["written/not_described_served"].as_u64() >= Some(1)))
         .then_some(())
     });
