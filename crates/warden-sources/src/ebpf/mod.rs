@@ -970,9 +970,10 @@ impl Scripts {
 }
 
 /// Holds a [`ExecFlags::HOLD`] script's file, as [`hold_image`] does an image: by its path
-/// under the process's root (its mount namespace's), or, for one with no name left (a memfd
-/// its interpreter reads through `/dev/fd/N`), among the process's open files. Either is
-/// checked to be the very file (inode, device).
+/// under the process's root (its mount namespace's), else among the process's open files —
+/// one with no name left (a memfd its interpreter reads through `/dev/fd/N`), or one deleted
+/// before the reader looked (a script that removes itself first thing), which its interpreter
+/// has open while it runs. Either is checked to be the very file (inode, device).
 #[cfg_attr(not(warden_bpf), allow(dead_code))]
 fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
     use std::os::unix::fs::MetadataExt;
@@ -987,13 +988,16 @@ fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
         file.metadata()
             .is_ok_and(|meta| meta.ino() == version.inode && meta.dev() == version.dev)
     };
-    let file = if script.flags.has(ExecFlags::EXE_UNLINKED) {
-        open_among_fds(script.pid, version.inode).filter(the_file)
-    } else {
+    let by_path = || {
         let mut under_root = format!("/proc/{}/root", script.pid).into_bytes();
         under_root.extend_from_slice(&script.path);
         open_to_hold(&under_root, false).filter(the_file)
     };
+    let file = match script.flags.has(ExecFlags::EXE_UNLINKED) {
+        true => None,
+        false => by_path(),
+    }
+    .or_else(|| open_among_fds(script.pid, version.inode, the_file));
     match file {
         Some(file) => {
             script.file = Some(HeldFile::new(file, slot));
@@ -1003,9 +1007,14 @@ fn hold_script(script: &mut ScriptRecord, stats: &mut EbpfStats) {
     }
 }
 
-/// Opens the file of inode `inode` that process `pid` has open, found by its fdinfo's `ino:`
-/// (read without touching the file, whose server could keep a look at it waiting).
-fn open_among_fds(pid: u32, inode: u64) -> Option<std::fs::File> {
+/// Opens the file of inode `inode` that process `pid` has open and `is_it` accepts, found by
+/// its fdinfo's `ino:` (read without touching the file, whose server could keep a look at it
+/// waiting).
+fn open_among_fds(
+    pid: u32,
+    inode: u64,
+    is_it: impl Fn(&std::fs::File) -> bool,
+) -> Option<std::fs::File> {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?;
     fds.flatten().find_map(|fd| {
         let info = std::fs::read_to_string(fd.path()).ok()?;
@@ -1018,6 +1027,7 @@ fn open_among_fds(pid: u32, inode: u64) -> Option<std::fs::File> {
             format!("/proc/{pid}/fd/{}", fd.to_string_lossy()).as_bytes(),
             true,
         )
+        .filter(&is_it)
     })
 }
 
@@ -1468,6 +1478,31 @@ mod tests {
         assert_eq!(stats.images_gone, opened + 1, "one try for one exec");
         drop(noted);
         assert_eq!(held_images(), 0);
+
+        // A script deleted before the reader looked: found among the process's open files
+        // (here this process's, which holds it); one it no longer holds is gone.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stage2");
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        let open = std::fs::File::open(&path).unwrap();
+        let version = FileVersion::of(&open.metadata().unwrap());
+        std::fs::remove_file(&path).unwrap();
+        let mut script = ScriptRecord {
+            pid: std::process::id(),
+            path: path.as_os_str().as_encoded_bytes().to_vec(),
+            flags: ExecFlags(ExecFlags::HOLD),
+            version: Some(version),
+            ..ScriptRecord::default()
+        };
+        hold_script(&mut script, &mut stats);
+        assert!(script.file.is_some(), "held from the process's fd");
+        assert_eq!((stats.scripts_held, stats.scripts_gone), (1, 0));
+        drop(open);
+        script.file = None;
+        hold_script(&mut script, &mut stats);
+        assert!(script.file.is_none());
+        assert_eq!((stats.scripts_held, stats.scripts_gone), (1, 1));
+        assert_eq!(held_images(), 0, "every place given back");
     }
 
     #[test]
