@@ -44,7 +44,8 @@ pub struct EventFilter {
     /// Some(action))` only that action (`("file", Some("rename"))`). Combined with `classes`
     /// by AND, like any two fields.
     pub kinds: Vec<(String, Option<String>)>,
-    /// SQLite GLOB on `exe` (case-sensitive; `*`, `?`, `[...]`).
+    /// SQLite GLOB on `exe` (case-sensitive; `*`, `?`, `[...]`); an exec's also on its `path`,
+    /// the script its interpreter runs (`/bin/sh` running `/tmp/stage2`).
     pub exe_glob: Option<String>,
     /// SQLite GLOB on `path`, or on `old_path` (a renamed file is found by either name).
     pub path_glob: Option<String>,
@@ -98,7 +99,9 @@ impl EventFilter {
             && any_of(&self.uids, event.uid)
             && (self.classes.is_empty() || self.classes.iter().any(|c| c == event.class))
             && self.kind_matches(event)
-            && self.exe_glob.as_deref().is_none_or(|g| glob(g, event.exe))
+            && self.exe_glob.as_deref().is_none_or(|g| {
+                glob(g, event.exe) || (event.class == "exec" && glob(g, event.path))
+            })
             && self
                 .path_glob
                 .as_deref()

@@ -1573,6 +1573,18 @@ fn digests_are_found_in_the_events_themselves() {
         "a script's, run by its interpreter"
     );
     assert_eq!(pids("ee55ee", &[]), [5], "and the interpreter's image");
+    // `--exe`: an exec's executable, or the script its interpreter runs.
+    for (exe, want) in [
+        ("/tmp/*", true),
+        ("*/dash", true),
+        ("/usr/bin/python*", false),
+    ] {
+        let filter = EventFilter {
+            exe_glob: Some(exe.into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(filter.matches(&evs[4]), want, "{exe}");
+    }
     for e in &evs {
         let filter = EventFilter {
             sha256_prefix: Some("aa".into()),

@@ -72,7 +72,8 @@ pub struct Selection {
     /// Only events of this uid.
     #[arg(long, value_delimiter = ',')]
     uid: Vec<i64>,
-    /// Only events whose executable matches this glob (`*/curl`, `/tmp/*`).
+    /// Only events whose executable matches this glob (`*/curl`, `/tmp/*`); an exec's also by
+    /// the script its interpreter runs (`/bin/sh` running `/tmp/stage2`).
     #[arg(long)]
     exe: Option<String>,
     /// Only events whose path, or a renamed file's old path, matches this glob (`/etc/*`). An
