@@ -420,4 +420,43 @@ struct task_struct {
 	struct callback_head *task_works;
 } __attribute__((preserve_access_index));
 
+/* The context of cgroup socket-address programs, as the UAPI lays it out: the verifier rewrites
+ * these reads by their offsets here, so this layout is the ABI's, not a CO-RE one. */
+struct bpf_sock {
+	__u32 bound_dev_if;
+	__u32 family;
+	__u32 type;
+	__u32 protocol;
+	__u32 mark;
+	__u32 priority;
+	__u32 src_ip4;
+	__u32 src_ip6[4];
+	__u32 src_port;		/* host order */
+	__be16 dst_port;	/* network order */
+	__u16 : 16;
+	__u32 dst_ip4;
+	__u32 dst_ip6[4];
+	__u32 state;
+	__s32 rx_queue_mapping;
+};
+
+struct bpf_sock_addr {
+	__u32 user_family;
+	__u32 user_ip4;		/* network order */
+	__u32 user_ip6[4];	/* network order */
+	__u32 user_port;	/* network order */
+	__u32 family;
+	__u32 type;
+	__u32 protocol;
+	__u32 msg_src_ip4;
+	__u32 msg_src_ip6[4];
+	union {
+		struct bpf_sock *sk;
+		__u64 : 64;
+	} __attribute__((aligned(8)));
+};
+
+/* bpf_map_update_elem: only when the key is new. */
+#define BPF_NOEXIST 1
+
 #endif

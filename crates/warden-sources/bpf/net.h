@@ -22,6 +22,11 @@
  * - a non-blocking connect's outcome (it returns EINPROGRESS with the handshake under way):
  *   at the exit, when the handshake already ended (on loopback it ends inside the call); else
  *   at the socket's leaving SYN_SENT, as a record of its own for the connecting process.
+ * - the first datagram each unconnected UDP socket sends to, or receives from, each peer
+ *   (the default for datagrams): at the socket layer's own hooks for them (cgroup sendmsg and
+ *   recvmsg programs on the root cgroup), which only sends and receives naming a peer on a
+ *   UDP socket pass, so no other call pays anything; repeats are told apart in the kernel by
+ *   the socket's cookie and the peer, and leave at once.
  * - io_uring's connects, accepts, binds and listens, which pass no syscall: uring.h.
  * - 32-bit processes' calls (compat syscalls and socketcall, which pass none of the
  *   tracepoints above): compat.h. */
@@ -64,6 +69,11 @@
 /* `addr` is the socket's own address, read from it (a Unix listener's path: listen and accept
  * name no address). */
 #define NET_ADDR_OWN 256
+/* Not a call: the first datagram its socket sent to (NCALL_sendmsg) or received from
+ * (NCALL_recvfrom) this peer, taken at the socket layer as the kernel took it to send (before
+ * its route; `ret` 0 says nothing of what the send returns) or handed it to the process. No
+ * fd (the layer does not know it). */
+#define NET_FIRST_DATAGRAM 512
 
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
@@ -459,4 +469,122 @@ int BPF_PROG(warden_connect_outcome, struct sock *sk, int oldstate, int newstate
 	r.flags |= NET_OUTCOME;
 	net_record_send(&r);
 	return 0;
+}
+
+/* The datagrams of a socket with a peer, already recorded: the socket (its cookie, unique this
+ * boot), the direction and the peer. LRU: a socket and peer pushed out by newer ones is
+ * recorded again at its next datagram. */
+struct datagram_key {
+	u64 cookie;
+	u8 addr[16];
+	u16 port;	/* network order, as the hook gives it */
+	u8 out;
+	u8 pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct datagram_key);
+	__type(value, u8);
+} DATAGRAMS_SEEN SEC(".maps");
+
+/* A sockaddr_in / sockaddr_in6, as a call would have named the peer. */
+struct sockaddr_in_head {
+	u16 family;
+	__be16 port;
+	__be32 addr;
+	u8 zero[8];
+};
+
+struct sockaddr_in6_head {
+	u16 family;
+	__be16 port;
+	u32 flowinfo;
+	u32 addr[4];
+	u32 scope_id;
+};
+
+/* The first datagram of a socket to (`out`) or from a peer: recorded for the process that
+ * sends or receives it, as a record of the call it would be (sendmsg, recvfrom) marked
+ * NET_FIRST_DATAGRAM. `family`: the hook's (a constant: each hook may read only its family's
+ * address fields). Always lets the datagram pass (1): these hooks may refuse a send, and
+ * Warden never does. */
+static __always_inline int first_datagram(struct bpf_sock_addr *ctx, bool out, u32 family)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 1;
+	struct bpf_sock *sk = ctx->sk;
+	if (!sk)
+		return 1;
+	/* A receive on a connected socket is its connection's, which its connect recorded. */
+	if (!out && sk->dst_port)
+		return 1;
+	struct datagram_key key = {.cookie = bpf_get_socket_cookie(ctx), .out = out};
+	key.port = (u16)ctx->user_port;
+	if (family == AF_INET) {
+		*(u32 *)key.addr = ctx->user_ip4;
+	} else if (family == AF_INET6) {
+		((u32 *)key.addr)[0] = ctx->user_ip6[0];
+		((u32 *)key.addr)[1] = ctx->user_ip6[1];
+		((u32 *)key.addr)[2] = ctx->user_ip6[2];
+		((u32 *)key.addr)[3] = ctx->user_ip6[3];
+	} else {
+		return 1;
+	}
+	u8 seen = 1;
+	if (bpf_map_update_elem(&DATAGRAMS_SEEN, &key, &seen, BPF_NOEXIST))
+		return 1;
+	struct net_record r = {};
+	net_record_begin(&r, task, out ? NCALL_sendmsg : NCALL_recvfrom, 0, -1);
+	r.flags = NET_FIRST_DATAGRAM | NET_SOCKET_READ;
+	r.family = family;
+	r.sock_type = ctx->type;
+	r.protocol = ctx->protocol;
+	r.local_port = sk->src_port;
+	if (family == AF_INET) {
+		*(u32 *)r.local_addr = sk->src_ip4;
+		struct sockaddr_in_head *a = (void *)r.addr;
+		a->family = AF_INET;
+		a->port = key.port;
+		a->addr = ctx->user_ip4;
+		r.addr_len = sizeof(*a);
+	} else {
+		((u32 *)r.local_addr)[0] = sk->src_ip6[0];
+		((u32 *)r.local_addr)[1] = sk->src_ip6[1];
+		((u32 *)r.local_addr)[2] = sk->src_ip6[2];
+		((u32 *)r.local_addr)[3] = sk->src_ip6[3];
+		struct sockaddr_in6_head *a = (void *)r.addr;
+		a->family = AF_INET6;
+		a->port = key.port;
+		__builtin_memcpy(a->addr, key.addr, sizeof(a->addr));
+		r.addr_len = sizeof(*a);
+	}
+	net_record_send(&r);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int warden_datagram_out4(struct bpf_sock_addr *ctx)
+{
+	return first_datagram(ctx, true, AF_INET);
+}
+
+SEC("cgroup/sendmsg6")
+int warden_datagram_out6(struct bpf_sock_addr *ctx)
+{
+	return first_datagram(ctx, true, AF_INET6);
+}
+
+SEC("cgroup/recvmsg4")
+int warden_datagram_in4(struct bpf_sock_addr *ctx)
+{
+	return first_datagram(ctx, false, AF_INET);
+}
+
+SEC("cgroup/recvmsg6")
+int warden_datagram_in6(struct bpf_sock_addr *ctx)
+{
+	return first_datagram(ctx, false, AF_INET6);
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use warden_core::FileVersion;
 use warden_sources::audit::net::{NetCall, SockAddr};
 use warden_sources::ebpf::{
-    AttrRecord, EbpfConfig, EbpfError, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig,
-    FileOp, FileRecord, Handshake, NetRecord, NetworkActivityConfig, Record,
+    AttrRecord, Datagrams, EbpfConfig, EbpfError, EbpfSource, ExecFlags, ExecRecord,
+    FileActivityConfig, FileOp, FileRecord, Handshake, NetRecord, NetworkActivityConfig, Record,
 };
 use warden_sources::procfs;
 use warden_sources::socket_probe::SocketFacts;
@@ -1117,7 +1117,7 @@ fn network_calls_are_reported_with_the_socket_they_left() {
     let _one = serialize();
     let config = EbpfConfig {
         network: Some(NetworkActivityConfig {
-            datagrams: true,
+            datagrams: Datagrams::All,
             ..NetworkActivityConfig::default()
         }),
         ..EbpfConfig::default()
@@ -1251,6 +1251,136 @@ fn network_calls_are_reported_with_the_socket_they_left() {
             .any(|r| matches!(r, Record::Net(n) if n.pid != me && n.call == NetCall::Connect))
     });
     assert!(net_of(&records, me).is_empty(), "{records:#?}");
+}
+
+/// With `Datagrams::First`, each UDP socket's first datagram to each peer, and the first it
+/// receives from each, is reported once, by the process, at the socket layer; datagrams pass
+/// as ever; a connected socket's are its connect's; and nothing stays in the kernel after.
+#[test]
+fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::os::fd::AsRawFd;
+    let _one = serialize();
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            datagrams: Datagrams::First,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    };
+    let ours = || {
+        aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .filter(|p| {
+                p.name_as_str()
+                    .is_some_and(|n| n.starts_with("warden_datagram"))
+            })
+            .count()
+    };
+    // Another agent's, if one runs.
+    let before = ours();
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.first_datagrams(), Some(Ok(())));
+    assert_eq!(ours(), before + 4, "the four programs are loaded");
+    let me = std::process::id();
+    let udp = || UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let (a, b, lone, again) = (udp(), udp(), udp(), udp());
+    let at = |s: &UdpSocket| s.local_addr().unwrap();
+    for _ in 0..3 {
+        lone.send_to(b"a", at(&a)).unwrap();
+    }
+    for _ in 0..2 {
+        lone.send_to(b"b", at(&b)).unwrap();
+    }
+    // Another socket to the same peer is another socket's first.
+    again.send_to(b"a", at(&a)).unwrap();
+    let mut buf = [0u8; 8];
+    let mut senders = Vec::new();
+    for _ in 0..4 {
+        senders.push(a.recv_from(&mut buf).unwrap().1);
+    }
+    senders.sort();
+    senders.dedup();
+    assert_eq!(senders.len(), 2, "every datagram passed");
+    // A connected socket's receive (its connect is recorded) is not.
+    let connected = udp();
+    connected.connect(at(&lone)).unwrap();
+    lone.send_to(b"c", at(&connected)).unwrap();
+    connected.recv_from(&mut buf).unwrap();
+    let six = UdpSocket::bind(("::1", 0)).ok();
+    let six_to = six.as_ref().map(|r6| {
+        let s6 = UdpSocket::bind(("::1", 0)).unwrap();
+        s6.send_to(b"6", r6.local_addr().unwrap()).unwrap();
+        s6.send_to(b"6", r6.local_addr().unwrap()).unwrap();
+        r6.recv_from(&mut buf).unwrap();
+        r6.recv_from(&mut buf).unwrap();
+        s6
+    });
+    // The end of what is looked at: a call recorded after all of the above.
+    let closed = TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert!(TcpStream::connect(closed).is_err());
+    let records = collect(&rx, |seen| {
+        net_of(seen, me)
+            .iter()
+            .any(|n| n.ret == -libc::ECONNREFUSED)
+    });
+    let firsts: Vec<NetRecord> = net_of(&records, me)
+        .into_iter()
+        .filter(|n| n.first_datagram)
+        .collect();
+    let ends = |n: &NetRecord| {
+        let local = n.socket.as_ref().and_then(|s| s.local.clone());
+        (n.call, local.and_then(|l| l.port()), n.addr.clone())
+    };
+    let mut got: Vec<_> = firsts.iter().map(ends).collect();
+    let port = |s: &UdpSocket| Some(at(s).port());
+    let mut expected = vec![
+        (NetCall::SendMsg, port(&lone), Some(inet(at(&a)))),
+        (NetCall::SendMsg, port(&lone), Some(inet(at(&b)))),
+        (NetCall::SendMsg, port(&again), Some(inet(at(&a)))),
+        (NetCall::SendMsg, port(&lone), Some(inet(at(&connected)))),
+        (NetCall::RecvFrom, port(&a), Some(inet(at(&lone)))),
+        (NetCall::RecvFrom, port(&a), Some(inet(at(&again)))),
+    ];
+    if let (Some(r6), Some(s6)) = (&six, &six_to) {
+        expected.push((NetCall::SendMsg, port(s6), Some(inet(at(r6)))));
+        expected.push((NetCall::RecvFrom, port(r6), Some(inet(at(s6)))));
+    }
+    got.sort_by_key(|e| format!("{e:?}"));
+    expected.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(got, expected, "{firsts:#?}");
+    for n in &firsts {
+        let socket = n.socket.as_ref().unwrap();
+        assert_eq!(socket.transport(), Some("udp"), "{n:?}");
+        assert_eq!((n.fd, n.ret), (-1, 0), "no call: {n:?}");
+        assert_eq!(Some(ticks_of(n.start_ns)), procfs::start_ticks(me), "{n:?}");
+    }
+    assert!(
+        !net_of(&records, me).iter().any(|n| matches!(
+            n.call,
+            NetCall::SendTo | NetCall::SendMsg | NetCall::RecvFrom
+        ) && !n.first_datagram),
+        "no call programs for datagrams: {records:#?}"
+    );
+    let _ = (connected.as_raw_fd(), six_to);
+    drop(src);
+
+    // The programs went with the source: the kernel holds none of them (freed after a grace
+    // period).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ours() > before {
+        assert!(
+            Instant::now() < deadline,
+            "{} datagram programs left",
+            ours() - before
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The running kernel's (major, minor).

@@ -2437,26 +2437,52 @@ fn io_uring_connects_are_recorded_with_ebpf() {
     kernel.check();
 }
 
-/// With `datagrams = true`, an unconnected datagram is recorded at both ends: the sender's
-/// `send` names the receiver, the receiver's `receive` names the sender.
+/// With `datagrams = "all"`, an unconnected datagram is recorded at both ends, by its call:
+/// the sender's `send` names the receiver, the receiver's `receive` names the sender.
 #[test]
 fn unconnected_datagrams_are_recorded_when_asked() {
-    unconnected_datagrams_are_recorded("unconnected_datagrams_are_recorded_when_asked", "audit");
+    unconnected_datagrams_are_recorded(
+        "unconnected_datagrams_are_recorded_when_asked",
+        "datagrams = \"all\"\nsource = \"audit\"",
+        Some("sendto"),
+    );
 }
 
 #[test]
 fn unconnected_datagrams_are_recorded_with_ebpf() {
-    unconnected_datagrams_are_recorded("unconnected_datagrams_are_recorded_with_ebpf", "ebpf");
+    unconnected_datagrams_are_recorded(
+        "unconnected_datagrams_are_recorded_with_ebpf",
+        "datagrams = true\nsource = \"ebpf\"",
+        Some("sendto"),
+    );
 }
 
-fn unconnected_datagrams_are_recorded(test: &str, source: &str) {
+/// By default (`datagrams = "first"`), a UDP socket's first datagram to a peer and the first
+/// from one are recorded at both ends too, from the socket layer: no call.
+#[test]
+fn the_first_datagrams_to_and_from_a_peer_are_recorded_by_default() {
+    unconnected_datagrams_are_recorded(
+        "the_first_datagrams_to_and_from_a_peer_are_recorded_by_default",
+        "",
+        None,
+    );
+}
+
+fn unconnected_datagrams_are_recorded(test: &str, network: &str, syscall: Option<&str>) {
     use std::net::UdpSocket;
     let Some((_serial, kernel)) = begin(test) else {
         return;
     };
-    let mut agent = Agent::start(&format!(
-        "[network]\ndatagrams = true\nsource = {source:?}\n"
-    ));
+    let mut agent = Agent::start(&format!("[network]\n{network}\n"));
+    if syscall.is_none() {
+        let status = agent.status();
+        let ebpf = status_source(&status, "ebpf").expect("the ebpf source");
+        let detail = ebpf["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("first datagram to or from each peer"),
+            "{detail}"
+        );
+    }
     let udp = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
     let port = u64::from(udp.local_addr().unwrap().port());
     let (mut actor, report) = spawn_actor(&["datagram"], &[("UDP", port.to_string())]);
@@ -2480,7 +2506,8 @@ fn unconnected_datagrams_are_recorded(test: &str, source: &str) {
     });
     assert_eq!(sent["network"]["transport"], "udp", "{sent}");
     assert_eq!(sent["network"]["direction"], "egress");
-    assert_eq!(sent["warden"]["syscall"], "sendto");
+    assert_eq!(sent["warden"]["syscall"].as_str(), syscall, "{sent}");
+    assert_eq!(sent["event"]["outcome"], "success", "{sent}");
     let received = the(&events, "receive", "the datagram", |e| pid_of(e) == me);
     assert_eq!(received["network"]["direction"], "ingress");
     actor.child.stdin.take();

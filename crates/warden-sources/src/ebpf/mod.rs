@@ -83,12 +83,25 @@ pub struct FileActivityConfig {
     pub io_uring: bool,
 }
 
+/// Which unconnected datagrams (sends and receives that name a peer) are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Datagrams {
+    /// None.
+    Off,
+    /// The first each UDP socket sends to, or receives from, each peer: programs at the
+    /// socket layer's hooks for them (cgroup `sendmsg` and `recvmsg` on the root cgroup), which
+    /// no other call passes; repeats are told apart in the kernel.
+    First,
+    /// Every one, with its call and result: programs at every sendto, sendmsg and recvfrom on
+    /// the host.
+    All,
+}
+
 /// What network activity the programs report.
 #[derive(Clone, Debug)]
 pub struct NetworkActivityConfig {
-    /// Also sends and receives that name a peer (unconnected datagrams): the programs then
-    /// run at every sendto, sendmsg and recvfrom on the host.
-    pub datagrams: bool,
+    /// Which unconnected datagrams.
+    pub datagrams: Datagrams,
     /// Also io_uring's network operations, which pass no syscall: programs then run at every
     /// io_uring submission and completion on the host (~55 ns per request).
     pub io_uring: bool,
@@ -102,7 +115,7 @@ pub struct NetworkActivityConfig {
 impl Default for NetworkActivityConfig {
     fn default() -> NetworkActivityConfig {
         NetworkActivityConfig {
-            datagrams: false,
+            datagrams: Datagrams::Off,
             io_uring: false,
             follow_32_bit: true,
         }
@@ -219,6 +232,9 @@ struct Parts {
     /// The program at TCP state changes for non-blocking connects' outcomes (with the
     /// network programs).
     connect_outcomes: Option<Result<(), String>>,
+    /// The programs at the socket layer's datagram hooks (with the network programs, for
+    /// `Datagrams::First`).
+    first_datagrams: Option<Result<(), String>>,
 }
 
 #[cfg(warden_bpf)]
@@ -359,6 +375,13 @@ impl EbpfSource {
     /// reported, else attached or why not (no BTF tracepoint `inet_sock_set_state`).
     pub fn connect_outcomes(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.connect_outcomes)
+    }
+
+    /// Whether the first datagram of each UDP socket to or from each peer is recorded: None
+    /// when not asked for or network calls are not reported, else attached or why not (no
+    /// cgroup2 hierarchy mounted, a kernel without cgroup BPF).
+    pub fn first_datagrams(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.first_datagrams)
     }
 
     /// A snapshot of the counters.
@@ -598,9 +621,14 @@ impl Loaded {
         let network = config.network.as_ref().map(|n| {
             attach_all_or_none(
                 &mut ebpf,
-                &network_tracepoints(n.datagrams).collect::<Vec<_>>(),
+                &network_tracepoints(n.datagrams == Datagrams::All).collect::<Vec<_>>(),
             )
         });
+        let first_datagrams = config
+            .network
+            .as_ref()
+            .filter(|n| n.datagrams == Datagrams::First && matches!(network, Some(Ok(()))))
+            .map(|_| attach_datagram_hooks(&mut ebpf));
         // io_uring's operations bypass the syscalls: its submissions and completions are looked
         // at beside them, for network and file operations alike (optional: a kernel without
         // io_uring, or before 6.17, still has the calls).
@@ -665,6 +693,7 @@ impl Loaded {
                     .map(|c| c.ready.clone()),
                 network_compat_tcp: compat.as_ref().filter(|c| c.ask.tcp).map(|c| c.tcp.clone()),
                 connect_outcomes,
+                first_datagrams,
             },
             pairs: uring::Pairs::default(),
             scripts: Scripts::default(),
@@ -1321,6 +1350,70 @@ fn attach_syscall_programs(
     Ok(())
 }
 
+/// The programs that record each UDP socket's first datagram to or from each peer, attached
+/// to the root of the cgroup2 hierarchy (so every process's sends and receives pass them) by
+/// links, which the kernel drops with the agent's descriptors: nothing outlives it. All or
+/// none.
+#[cfg(warden_bpf)]
+fn attach_datagram_hooks(ebpf: &mut aya::Ebpf) -> Result<(), String> {
+    use aya::programs::{CgroupAttachMode, CgroupSockAddr};
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    let root = cgroup2_root(&mountinfo).ok_or("no cgroup2 hierarchy is mounted")?;
+    let cgroup = std::fs::File::open(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let names = [
+        "warden_datagram_out4",
+        "warden_datagram_out6",
+        "warden_datagram_in4",
+        "warden_datagram_in6",
+    ];
+    for name in names {
+        let attached = program::<CgroupSockAddr>(ebpf, name)
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                p.load()
+                    // A link always goes beside the cgroup's other programs (the kernel
+                    // refuses attach flags on one): nobody else's is replaced.
+                    .and_then(|()| p.attach(&cgroup, CgroupAttachMode::Single))
+                    .map(drop)
+                    .map_err(|e| format!("cgroup program {name}: {}", with_cause(&e)))
+            });
+        if let Err(why) = attached {
+            for name in names {
+                if let Ok(p) = program::<CgroupSockAddr>(ebpf, name) {
+                    let _ = p.unload();
+                }
+            }
+            return Err(why);
+        }
+    }
+    Ok(())
+}
+
+#[cfg_attr(not(warden_bpf), allow(dead_code))]
+/// An error with its causes (aya keeps the kernel's errno a level or two down).
+#[cfg(warden_bpf)]
+fn with_cause(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
+/// Where the cgroup2 hierarchy's root is mounted, from mountinfo: the first cgroup2 mount of
+/// its root (`/`; in a cgroup namespace, the namespace's root).
+fn cgroup2_root(mountinfo: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    mountinfo
+        .lines()
+        .filter_map(|line| crate::fanotify::mounts::parse_mountinfo_line(line.as_bytes()))
+        .find(|m| m.fstype == "cgroup2" && m.root == b"/")
+        .map(|m| std::ffi::OsString::from_vec(m.mount_point).into())
+}
+
 /// The network programs, (program, tracepoint): every call's exit; the sends and receives
 /// only for datagrams (they run at every send and receive on the host).
 #[cfg(warden_bpf)]
@@ -1374,6 +1467,31 @@ fn link_and_truncate_tracepoints() -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use warden_core::FileVersion;
+
+    /// The datagram programs go on the cgroup2 hierarchy's root: in a hybrid layout beside the
+    /// v1 controllers, and not on a mount of a sub-cgroup.
+    #[test]
+    fn the_cgroup2_root_is_found_among_the_mounts() {
+        let hybrid = "\
+30 24 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+33 30 0:29 /sub /mnt/sub rw - cgroup2 cgroup2 rw
+34 30 0:29 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+35 30 0:30 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+";
+        assert_eq!(
+            cgroup2_root(hybrid),
+            Some(std::path::PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        let unified = "29 23 0:26 / /sys/fs/cgroup\\040x rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            cgroup2_root(unified),
+            Some(std::path::PathBuf::from("/sys/fs/cgroup x"))
+        );
+        assert_eq!(
+            cgroup2_root("35 30 0:30 / /c rw - cgroup cgroup rw,cpu\n"),
+            None
+        );
+    }
 
     /// A script waits for the next exec record of its process, which takes it when it ran
     /// through an interpreter; any other exec of the process (failed, or one whose flag says

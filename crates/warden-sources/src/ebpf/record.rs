@@ -421,6 +421,11 @@ pub struct NetRecord {
     /// ended (`handshake`), for the process that connected (`fd`: the connect's). The socket
     /// is as the handshake left it: both ends, the local one bound.
     pub outcome: bool,
+    /// Not a call: the first datagram its UDP socket sent to (`call` sendmsg) or received
+    /// from (recvfrom) the peer `addr`, taken at the socket layer (with `Datagrams::First`):
+    /// a send as the kernel took it to send, before its route (`ret` 0 says nothing of what
+    /// the call returned), a receive as it was handed to the process. No fd (-1).
+    pub first_datagram: bool,
 }
 
 /// How a TCP handshake ended.
@@ -748,6 +753,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                     _ => Handshake::Established,
                 }),
                 outcome: flags & NET_OUTCOME != 0,
+                first_datagram: flags & NET_FIRST_DATAGRAM != 0,
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -775,6 +781,7 @@ const NET_CQ_OVERFLOW: u32 = 32;
 const NET_SETTLED: u32 = 64;
 const NET_OUTCOME: u32 = 128;
 const NET_ADDR_OWN: u32 = 256;
+const NET_FIRST_DATAGRAM: u32 = 512;
 /// The TCP state of a socket whose handshake failed (the kernel's `TCP_CLOSE`).
 const TCP_CLOSE: u8 = 7;
 
@@ -1445,6 +1452,19 @@ mod tests {
         };
         assert_eq!(socket.local, Some(listening));
         assert_eq!(socket.remote, None);
+        // A UDP socket's first datagram to a peer, from the socket layer.
+        let mut first = net_bytes(
+            7,
+            0,
+            Some(Sock(family::INET, 2, 17, (5_000, &[0; 4]), (0, &[]))),
+            &sin([10, 0, 0, 1], 53),
+        );
+        first[76..80].copy_from_slice(&(NET_SOCKET_READ | NET_FIRST_DATAGRAM).to_ne_bytes());
+        let first = net(&first);
+        assert!(first.first_datagram && !first.outcome);
+        assert_eq!(first.call, NetCall::SendMsg);
+        assert_eq!(first.addr.as_ref().and_then(SockAddr::port), Some(53));
+        assert!(!listen.first_datagram);
         // A connect on a descriptor that is no socket: the address, no socket.
         let notsock = net(&net_bytes(
             1,

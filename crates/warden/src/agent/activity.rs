@@ -263,7 +263,8 @@ pub fn ebpf_network_event(
         Some(handshake) => handshake == Handshake::Established,
         None => record.submitted || record.ret >= 0 || in_progress,
     };
-    let exit = (!record.submitted && !record.outcome).then_some(i64::from(record.ret));
+    let exit = (!record.submitted && !record.outcome && !record.first_datagram)
+        .then_some(i64::from(record.ret));
     let errno = match record.handshake {
         Some(Handshake::Failed(errno)) => errno_name(i64::from(errno)),
         Some(Handshake::Established) => None,
@@ -289,8 +290,9 @@ pub fn ebpf_network_event(
         process,
         action,
         source: Source::Ebpf,
-        // An outcome is the kernel's, at the socket's change of state: no call.
-        syscall: match (record.outcome, record.io_uring) {
+        // An outcome is the kernel's, at the socket's change of state, and a first datagram
+        // the socket layer's: no call.
+        syscall: match (record.outcome || record.first_datagram, record.io_uring) {
             (true, _) => None,
             (false, true) => Some(format!("io_uring({})", record.call.name())),
             (false, false) => Some(record.call.name().to_owned()),
@@ -946,6 +948,7 @@ mod tests {
             socket,
             handshake: None,
             outcome: false,
+            first_datagram: false,
         }
     }
 
@@ -1044,6 +1047,22 @@ mod tests {
         let e = event(&uring).unwrap();
         assert_eq!(e.syscall.as_deref(), Some("io_uring(accept4)"));
         assert_eq!(e.fd, None);
+        // A socket's first datagram to a peer, from the socket layer: no call, no result.
+        let udp = SocketFacts {
+            family: family::INET,
+            sock_type: libc::SOCK_DGRAM,
+            protocol: libc::IPPROTO_UDP,
+            local: Some(inet(1, 5_000)),
+            remote: None,
+        };
+        let mut first = ebpf_net(NetCall::SendMsg, 0, Some(inet(2, 53)), Some(udp));
+        (first.first_datagram, first.fd) = (true, -1);
+        let e = event(&first).unwrap();
+        assert_eq!((e.action, e.success), (NetAction::Send, true));
+        assert_eq!((e.syscall, e.exit, e.fd), (None, None, None));
+        assert_eq!(e.transport.as_deref(), Some("udp"));
+        assert_eq!(e.remote.as_ref().and_then(SocketAddress::port), Some(53));
+        assert_eq!(e.local.as_ref().and_then(SocketAddress::port), Some(5_000));
         // Skipped, with their reasons.
         let unix = SocketFacts {
             family: family::UNIX,

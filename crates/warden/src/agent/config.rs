@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use warden_sources::ebpf::Datagrams;
 use warden_store::KeepFree;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,9 +42,13 @@ pub struct NetworkConfig {
     /// audit stream; needs `sources.audit`), or "auto" (eBPF where the eBPF process source
     /// runs and the programs attach, else audit).
     pub source: String,
-    /// Also sendto/sendmsg/recvfrom with an address (unconnected datagrams). Costly: audit must
-    /// see every send and receive on the host to find them.
-    pub datagrams: bool,
+    /// Unconnected datagrams (sends and receives that name a peer): "first" (the first each
+    /// UDP socket sends to, or receives from, each peer, from the socket layer's hooks: eBPF
+    /// only), "all" (every sendto/sendmsg/recvfrom with an address, with its result: programs
+    /// or audit rules at every send and receive on the host), or "off". `true` and `false`,
+    /// the older spelling, are "all" and "off".
+    #[serde(deserialize_with = "datagrams")]
+    pub datagrams: Datagrams,
     /// eBPF: also io_uring's connects, accepts, binds and listens (programs at every io_uring
     /// submission and completion on the host).
     pub io_uring: bool,
@@ -56,6 +61,30 @@ pub struct NetworkConfig {
     pub other_families: bool,
     /// Read what a record leaves out (transport, a connect's local port) from the live socket.
     pub probe_sockets: bool,
+}
+
+/// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
+fn datagrams<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Datagrams, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Setting {
+        Flag(bool),
+        Word(String),
+    }
+    Ok(match Setting::deserialize(deserializer)? {
+        Setting::Flag(true) => Datagrams::All,
+        Setting::Flag(false) => Datagrams::Off,
+        Setting::Word(word) => match word.as_str() {
+            "first" => Datagrams::First,
+            "all" => Datagrams::All,
+            "off" => Datagrams::Off,
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "network.datagrams must be \"first\", \"all\" or \"off\", not {word:?}"
+                )));
+            }
+        },
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,7 +223,7 @@ impl Default for NetworkConfig {
         NetworkConfig {
             enabled: true,
             source: "auto".into(),
-            datagrams: false,
+            datagrams: Datagrams::First,
             io_uring: true,
             follow_32_bit: true,
             unix: true,
@@ -430,6 +459,24 @@ mod tests {
     }
 
     #[test]
+    fn datagrams_take_a_word_or_the_older_boolean() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        for (value, expected) in [
+            ("\"first\"", Datagrams::First),
+            ("\"all\"", Datagrams::All),
+            ("\"off\"", Datagrams::Off),
+            ("true", Datagrams::All),
+            ("false", Datagrams::Off),
+        ] {
+            std::fs::write(&path, format!("[network]\ndatagrams = {value}")).unwrap();
+            let config = Config::load(Some(&path)).unwrap();
+            assert_eq!(config.network.datagrams, expected, "{value}");
+        }
+        assert_eq!(Config::default().network.datagrams, Datagrams::First);
+    }
+
+    #[test]
     fn bad_configs_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.toml");
@@ -440,6 +487,11 @@ mod tests {
             ("[sources]\naudit_mode = \"loud\"", "audit_mode"),
             ("[files]\nsource = \"inotify\"", "files.source"),
             ("[network]\nsource = \"pcap\"", "network.source"),
+            (
+                "[network]\ndatagrams = \"some\"",
+                "network.datagrams must be",
+            ),
+            ("[network]\ndatagrams = 3", "network.datagrams"),
             ("[network]\nenable = true", "unknown field `enable`"),
             ("[events]\nforks = false", "unknown field `forks`"),
             (

@@ -21,8 +21,8 @@ use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig
 use warden_sources::audit::rules::{AuditRule, FieldValue, Op, exec_rules, field};
 use warden_sources::audit::{FileOp, call_rules, file_rules, read_watch_rules};
 use warden_sources::ebpf::{
-    AttrRecord, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig, FileRecord,
-    NetRecord, NetworkActivityConfig, Record, ScriptRecord,
+    AttrRecord, Datagrams, EbpfConfig, EbpfSource, ExecFlags, ExecRecord, FileActivityConfig,
+    FileRecord, NetRecord, NetworkActivityConfig, Record, ScriptRecord,
 };
 use warden_sources::fanotify::{
     FanotifyConfig, FanotifyEvent, FanotifySource, MarkKind, WatchList, WatchPath,
@@ -462,7 +462,9 @@ fn audit_rules(
     let mut rules = if execs { exec_rules(key) } else { Vec::new() };
     if network {
         rules.extend(net_rules(key).into_iter().map(not_self));
-        if config.network.datagrams {
+        // Audit cannot tell a socket's first datagram to a peer from the others: it records
+        // datagrams only when asked for all of them.
+        if config.network.datagrams == Datagrams::All {
             rules.extend(datagram_rules(key).into_iter().map(not_self));
         }
     }
@@ -2535,6 +2537,16 @@ fn start_ebpf(
                             ),
                             Some(Err(why)) => detail.push_str(&format!(
                                 " (not non-blocking connects' outcomes: {why})"
+                            )),
+                            None => {}
+                        }
+                        match pair.0.first_datagrams() {
+                            Some(Ok(())) => detail.push_str(
+                                "; each UDP socket's first datagram to or from each peer from \
+                                 the socket layer's hooks",
+                            ),
+                            Some(Err(why)) => detail.push_str(&format!(
+                                " (not the first datagrams of UDP sockets: {why})"
                             )),
                             None => {}
                         }
