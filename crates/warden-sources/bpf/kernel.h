@@ -30,6 +30,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_SK_STORAGE = 24,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
@@ -456,7 +457,9 @@ struct bpf_sock_addr {
 	} __attribute__((aligned(8)));
 };
 
-/* bpf_map_update_elem: only when the key is new. */
-#define BPF_NOEXIST 1
+/* A socket storage map must not be preallocated. */
+#define BPF_F_NO_PREALLOC 1
+/* bpf_sk_storage_get: make the socket's storage when it has none. */
+#define BPF_SK_STORAGE_GET_F_CREATE 1
 
 #endif

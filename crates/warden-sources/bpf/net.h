@@ -25,8 +25,8 @@
  * - the first datagram each unconnected UDP socket sends to, or receives from, each peer
  *   (the default for datagrams): at the socket layer's own hooks for them (cgroup sendmsg and
  *   recvmsg programs on the root cgroup), which only sends and receives naming a peer on a
- *   UDP socket pass, so no other call pays anything; repeats are told apart in the kernel by
- *   the socket's cookie and the peer, and leave at once.
+ *   UDP socket pass, so no other call pays anything; the peers already recorded are kept
+ *   with the socket (its last eight each way), and a repeat leaves at once.
  * - io_uring's connects, accepts, binds and listens, which pass no syscall: uring.h.
  * - 32-bit processes' calls (compat syscalls and socketcall, which pass none of the
  *   tracepoints above): compat.h. */
@@ -471,23 +471,30 @@ int BPF_PROG(warden_connect_outcome, struct sock *sk, int oldstate, int newstate
 	return 0;
 }
 
-/* The datagrams of a socket with a peer, already recorded: the socket (its cookie, unique this
- * boot), the direction and the peer. LRU: a socket and peer pushed out by newer ones is
- * recorded again at its next datagram. */
-struct datagram_key {
-	u64 cookie;
-	u8 addr[16];
-	u16 port;	/* network order, as the hook gives it */
-	u8 out;
-	u8 pad[5];
+/* The peers a UDP socket's datagrams were recorded with, kept with the socket itself (freed
+ * with it): the last PEERS_KEPT each way, the oldest replaced. A peer among them is not
+ * recorded again; a socket that talks with more peers than that in turn is recorded each time
+ * a peer comes back after it was pushed out. Storage on the socket rather than a map keyed by
+ * it: no hashing, no lock shared with other CPUs, nothing to evict. */
+#define PEERS_KEPT 8
+#define PEER_USED 0x10000
+
+struct peer {
+	u32 addr[4];	/* network order; IPv4's in the first word */
+	u32 port;	/* network order, | PEER_USED (0: an empty slot; a peer's port may be 0) */
+};
+
+struct datagram_peers {
+	struct peer peers[2][PEERS_KEPT];	/* [0]: received from, [1]: sent to */
+	u32 next[2];				/* the slot to replace next */
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct datagram_key);
-	__type(value, u8);
-} DATAGRAMS_SEEN SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct datagram_peers);
+} DATAGRAM_PEERS SEC(".maps");
 
 /* A sockaddr_in / sockaddr_in6, as a call would have named the peer. */
 struct sockaddr_in_head {
@@ -521,21 +528,33 @@ static __always_inline int first_datagram(struct bpf_sock_addr *ctx, bool out, u
 	/* A receive on a connected socket is its connection's, which its connect recorded. */
 	if (!out && sk->dst_port)
 		return 1;
-	struct datagram_key key = {.cookie = bpf_get_socket_cookie(ctx), .out = out};
-	key.port = (u16)ctx->user_port;
+	struct peer peer = {.port = (ctx->user_port & 0xffff) | PEER_USED};
 	if (family == AF_INET) {
-		*(u32 *)key.addr = ctx->user_ip4;
+		peer.addr[0] = ctx->user_ip4;
 	} else if (family == AF_INET6) {
-		((u32 *)key.addr)[0] = ctx->user_ip6[0];
-		((u32 *)key.addr)[1] = ctx->user_ip6[1];
-		((u32 *)key.addr)[2] = ctx->user_ip6[2];
-		((u32 *)key.addr)[3] = ctx->user_ip6[3];
+		peer.addr[0] = ctx->user_ip6[0];
+		peer.addr[1] = ctx->user_ip6[1];
+		peer.addr[2] = ctx->user_ip6[2];
+		peer.addr[3] = ctx->user_ip6[3];
 	} else {
 		return 1;
 	}
-	u8 seen = 1;
-	if (bpf_map_update_elem(&DATAGRAMS_SEEN, &key, &seen, BPF_NOEXIST))
+	struct datagram_peers *seen =
+		bpf_sk_storage_get(&DATAGRAM_PEERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!seen)
 		return 1;
+	u32 way = out ? 1 : 0;
+	for (int i = 0; i < PEERS_KEPT; i++) {
+		struct peer *p = &seen->peers[way][i];
+		if (p->port == peer.port && p->addr[0] == peer.addr[0] &&
+		    p->addr[1] == peer.addr[1] && p->addr[2] == peer.addr[2] &&
+		    p->addr[3] == peer.addr[3])
+			return 1;
+	}
+	/* Two first datagrams at once on two CPUs may both be recorded: harmless. */
+	u32 slot = seen->next[way] % PEERS_KEPT;
+	seen->peers[way][slot] = peer;
+	seen->next[way] = slot + 1;
 	struct net_record r = {};
 	net_record_begin(&r, task, out ? NCALL_sendmsg : NCALL_recvfrom, 0, -1);
 	r.flags = NET_FIRST_DATAGRAM | NET_SOCKET_READ;
@@ -547,8 +566,8 @@ static __always_inline int first_datagram(struct bpf_sock_addr *ctx, bool out, u
 		*(u32 *)r.local_addr = sk->src_ip4;
 		struct sockaddr_in_head *a = (void *)r.addr;
 		a->family = AF_INET;
-		a->port = key.port;
-		a->addr = ctx->user_ip4;
+		a->port = (u16)peer.port;
+		a->addr = peer.addr[0];
 		r.addr_len = sizeof(*a);
 	} else {
 		((u32 *)r.local_addr)[0] = sk->src_ip6[0];
@@ -557,8 +576,8 @@ static __always_inline int first_datagram(struct bpf_sock_addr *ctx, bool out, u
 		((u32 *)r.local_addr)[3] = sk->src_ip6[3];
 		struct sockaddr_in6_head *a = (void *)r.addr;
 		a->family = AF_INET6;
-		a->port = key.port;
-		__builtin_memcpy(a->addr, key.addr, sizeof(a->addr));
+		a->port = (u16)peer.port;
+		__builtin_memcpy(a->addr, peer.addr, sizeof(a->addr));
 		r.addr_len = sizeof(*a);
 	}
 	net_record_send(&r);

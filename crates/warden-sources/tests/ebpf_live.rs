@@ -1254,8 +1254,9 @@ fn network_calls_are_reported_with_the_socket_they_left() {
 }
 
 /// With `Datagrams::First`, each UDP socket's first datagram to each peer, and the first it
-/// receives from each, is reported once, by the process, at the socket layer; datagrams pass
-/// as ever; a connected socket's are its connect's; and nothing stays in the kernel after.
+/// receives from each, is reported once (of up to eight peers in turn), by the process, at the
+/// socket layer; datagrams pass as ever; a connected socket's are its connect's; and nothing
+/// stays in the kernel after.
 #[test]
 fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
     use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -1296,6 +1297,14 @@ fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
     }
     // Another socket to the same peer is another socket's first.
     again.send_to(b"a", at(&a)).unwrap();
+    // A socket that talks with eight peers in turn: each once (a socket keeps eight).
+    let eight: Vec<UdpSocket> = (0..8).map(|_| udp()).collect();
+    let many = udp();
+    for _ in 0..3 {
+        for peer in &eight {
+            many.send_to(b"m", at(peer)).unwrap();
+        }
+    }
     let mut buf = [0u8; 8];
     let mut senders = Vec::new();
     for _ in 0..4 {
@@ -1347,6 +1356,9 @@ fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
         (NetCall::RecvFrom, port(&a), Some(inet(at(&lone)))),
         (NetCall::RecvFrom, port(&a), Some(inet(at(&again)))),
     ];
+    for peer in &eight {
+        expected.push((NetCall::SendMsg, port(&many), Some(inet(at(peer)))));
+    }
     if let (Some(r6), Some(s6)) = (&six, &six_to) {
         expected.push((NetCall::SendMsg, port(s6), Some(inet(at(r6)))));
         expected.push((NetCall::RecvFrom, port(r6), Some(inet(at(s6)))));

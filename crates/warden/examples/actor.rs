@@ -22,6 +22,10 @@
 //! actor sparse-files DIR COUNT MS  # COUNT x create and write DIR/sN, MS milliseconds apart;
 //!                                  # says when each began and ended (CLOCK_REALTIME ns)
 //! actor send-storm DIR COUNT       # COUNT x send and receive on a connected socket pair
+//! actor udp-storm DIR COUNT        # COUNT x sendto and recvfrom between two unconnected UDP
+//!                                  # sockets (one peer: what a datagram costs under a watcher)
+//! actor udp-scatter DIR COUNT      # COUNT x sendto from one unconnected UDP socket, each to
+//!                                  # another loopback port (a new peer each: the worst case)
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
 //! actor uring-file-storm DIR COUNT # the file storm's kind through io_uring: COUNT x create,
 //!                                  # close, rename, delete, none of them a syscall
@@ -143,6 +147,16 @@ fn main() -> anyhow::Result<()> {
         "send-storm" => {
             let count: u64 = arg(2)?.parse()?;
             send_storm(count)?;
+            report.insert("ops".into(), count.into());
+        }
+        "udp-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            udp_storm(count)?;
+            report.insert("ops".into(), (2 * count).into());
+        }
+        "udp-scatter" => {
+            let count: u64 = arg(2)?.parse()?;
+            udp_scatter(count)?;
             report.insert("ops".into(), count.into());
         }
         "ia32-sleeper" => {
@@ -443,6 +457,28 @@ fn send_storm(count: u64) -> anyhow::Result<()> {
     for _ in 0..count {
         a.send(b"x")?;
         b.recv(&mut buf)?;
+    }
+    Ok(())
+}
+
+fn udp_storm(count: u64) -> anyhow::Result<()> {
+    let a = UdpSocket::bind(("127.0.0.1", 0))?;
+    let b = UdpSocket::bind(("127.0.0.1", 0))?;
+    let to = b.local_addr()?;
+    let mut buf = [0u8; 16];
+    for _ in 0..count {
+        a.send_to(b"x", to)?;
+        b.recv_from(&mut buf)?;
+    }
+    Ok(())
+}
+
+fn udp_scatter(count: u64) -> anyhow::Result<()> {
+    let a = UdpSocket::bind(("127.0.0.1", 0))?;
+    for i in 0..count {
+        // Ports 20000-59999: nobody listens there on a test machine, and loopback drops them.
+        let port = 20_000 + (i % 40_000) as u16;
+        a.send_to(b"x", ("127.0.0.1", port))?;
     }
     Ok(())
 }

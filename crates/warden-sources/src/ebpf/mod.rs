@@ -90,7 +90,9 @@ pub enum Datagrams {
     Off,
     /// The first each UDP socket sends to, or receives from, each peer: programs at the
     /// socket layer's hooks for them (cgroup `sendmsg` and `recvmsg` on the root cgroup), which
-    /// no other call passes; repeats are told apart in the kernel.
+    /// no other call passes. The peers recorded are kept with the socket in the kernel, its
+    /// last eight each way: a socket that talks with more in turn is recorded again as a
+    /// peer comes back.
     First,
     /// Every one, with its call and result: programs at every sendto, sendmsg and recvfrom on
     /// the host.
