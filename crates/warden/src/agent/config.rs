@@ -65,26 +65,25 @@ pub struct NetworkConfig {
 
 /// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
 fn datagrams<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Datagrams, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Setting {
-        Flag(bool),
-        Word(String),
-    }
-    Ok(match Setting::deserialize(deserializer)? {
-        Setting::Flag(true) => Datagrams::All,
-        Setting::Flag(false) => Datagrams::Off,
-        Setting::Word(word) => match word.as_str() {
-            "first" => Datagrams::First,
-            "all" => Datagrams::All,
-            "off" => Datagrams::Off,
-            _ => {
-                return Err(serde::de::Error::custom(format!(
-                    "network.datagrams must be \"first\", \"all\" or \"off\", not {word:?}"
-                )));
+    struct Setting;
+    impl serde::de::Visitor<'_> for Setting {
+        type Value = Datagrams;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("network.datagrams: \"first\", \"all\" or \"off\"")
+        }
+        fn visit_bool<E: serde::de::Error>(self, all: bool) -> Result<Datagrams, E> {
+            Ok(if all { Datagrams::All } else { Datagrams::Off })
+        }
+        fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<Datagrams, E> {
+            match word {
+                "first" => Ok(Datagrams::First),
+                "all" => Ok(Datagrams::All),
+                "off" => Ok(Datagrams::Off),
+                _ => Err(E::invalid_value(serde::de::Unexpected::Str(word), &self)),
             }
-        },
-    })
+        }
+    }
+    deserializer.deserialize_any(Setting)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -489,9 +488,12 @@ mod tests {
             ("[network]\nsource = \"pcap\"", "network.source"),
             (
                 "[network]\ndatagrams = \"some\"",
-                "network.datagrams must be",
+                "invalid value: string \"some\", expected network.datagrams: \"first\"",
             ),
-            ("[network]\ndatagrams = 3", "network.datagrams"),
+            (
+                "[network]\ndatagrams = 3",
+                "expected network.datagrams: \"first\", \"all\" or \"off\"",
+            ),
             ("[network]\nenable = true", "unknown field `enable`"),
             ("[events]\nforks = false", "unknown field `forks`"),
             (

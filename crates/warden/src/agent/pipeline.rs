@@ -707,7 +707,15 @@ impl Agent {
                         what.push("exec");
                     }
                     if audit_network {
-                        what.push("network");
+                        what.push(match config.network.datagrams {
+                            Datagrams::All => "network (datagrams too)",
+                            // Audit cannot tell a socket's first datagram from the others.
+                            Datagrams::First => {
+                                "network (not datagrams: audit records them only with \
+                                 network.datagrams = \"all\")"
+                            }
+                            Datagrams::Off => "network",
+                        });
                     }
                     if config.files.source == "audit" {
                         what.push("file");
