@@ -473,6 +473,99 @@ fn watches_follow_their_paths() {
     src.stop();
 }
 
+/// An open of a watched file for writing only is no read (`>> ~/.ssh/authorized_keys` is no
+/// theft of the keys): told by the opener's fdinfo while it holds the descriptor, else by its
+/// close; an open for reading is one, read or not; a read after a write open is one.
+#[test]
+fn an_open_for_writing_only_is_no_read() {
+    let Some(_one) = live() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let vault = dir.join("vault");
+    std::fs::create_dir(&vault).unwrap();
+    let key = vault.join("id_key");
+    std::fs::write(&key, b"secret\n").unwrap();
+    let last = dir.join("last");
+    std::fs::write(&last, b"x").unwrap();
+    let config = FanotifyConfig {
+        filesystems: Some(Vec::new()),
+        watches: vec![
+            WatchPath::new(&vault, "vault"),
+            WatchPath::new(&last, "last"),
+        ],
+        ..FanotifyConfig::default()
+    };
+    let (mut src, rx) = FanotifySource::start(config).unwrap();
+    let sh = |script: &str| {
+        let mut child = Command::new("/bin/sh")
+            .current_dir(&vault)
+            .args(["-c", script])
+            .spawn()
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "{script}");
+        child.id()
+    };
+    // Opened for writing and closed at once (the reader finds no descriptor: the close tells).
+    let appended_new = sh("echo key >> authorized_keys");
+    let appended = sh("echo more >> id_key");
+    // Held open a while (the reader finds it in fdinfo).
+    let held_for_writing = sh("exec 3>>id_key; sleep 0.3");
+    let held_for_reading = sh("exec 3<id_key; sleep 0.3");
+    let held_both_ways = sh("exec 3<>id_key; sleep 0.3");
+    // A write, then a read by another process (cat).
+    let wrote_then_cat = sh("echo again >> id_key; cat id_key > /dev/null");
+    let cat = sh("exec cat id_key > /dev/null");
+    let end = Command::new("/bin/cat").arg(&last).output().unwrap();
+    assert!(end.status.success());
+    let mut reads = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reads.iter().any(|e: &FanotifyEvent| e.path == bytes(&last)) {
+        assert!(
+            Instant::now() < deadline,
+            "no read of the last file: {reads:?}"
+        );
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
+            assert_eq!(e.action, FileAction::Read, "only reads: {e:?}");
+            reads.push(e);
+        }
+    }
+    let stats = src.stop();
+    let by = |pid: u32| {
+        reads
+            .iter()
+            .filter(|e| e.pid == pid && e.path == bytes(&key))
+            .count()
+    };
+    for (what, pid) in [
+        ("appended to a new file", appended_new),
+        ("appended", appended),
+        ("held for writing", held_for_writing),
+        ("wrote (its cat read)", wrote_then_cat),
+    ] {
+        assert_eq!(by(pid), 0, "{what}: {reads:#?}");
+    }
+    assert!(
+        !reads.iter().any(|e| e.path.ends_with(b"authorized_keys")),
+        "{reads:#?}"
+    );
+    for (what, pid) in [
+        ("held for reading", held_for_reading),
+        ("held both ways", held_both_ways),
+        ("cat", cat),
+    ] {
+        assert_eq!(by(pid), 1, "{what}: {reads:#?}");
+    }
+    let others: Vec<_> = reads
+        .iter()
+        .filter(|e| {
+            e.path == bytes(&key) && ![held_for_reading, held_both_ways, cat].contains(&e.pid)
+        })
+        .collect();
+    assert_eq!(others.len(), 1, "the cat after the write: {reads:#?}");
+    assert!(reads.iter().all(|e| e.watch.is_some()));
+    assert!(stats.watched_opens_for_writing >= 4, "{stats:?}");
+}
+
 /// A watched file replaced and read at once by the next process (`mv key.new key && cat key`),
 /// again and again, while a storm of changes keeps the changes' reader reading in bursts:
 /// each read is recorded, with its label. The watches have a group and a reader of their own,

@@ -12,9 +12,12 @@
 //! * **Marks**: in the changes' group, `FAN_MARK_FILESYSTEM` on each configured filesystem
 //!   (default: the local block-device filesystems of `/proc/self/mountinfo`, one per fsid) for
 //!   `FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB |
-//!   FAN_ONDIR`. In the watches' group, inode marks `FAN_OPEN | FAN_ACCESS | FAN_DELETE_SELF`
-//!   (directories: `FAN_EVENT_ON_CHILD`) on watched paths, whose reads carry the watch's label,
-//!   and `FAN_CREATE | FAN_RENAME` on their parent directories, to follow each path.
+//!   FAN_ONDIR`. In the watches' group, inode marks `FAN_OPEN | FAN_ACCESS | FAN_CLOSE |
+//!   FAN_DELETE_SELF` (directories: `FAN_EVENT_ON_CHILD`) on watched paths, whose reads carry
+//!   the watch's label, and `FAN_CREATE | FAN_RENAME` on their parent directories, to follow
+//!   each path. An open is a read unless it was for writing only: told by the opener's fdinfo
+//!   as the event is read, or, the descriptor gone by then, by what follows (a read or a close
+//!   without writing: a read; a close after writing with no read between: not one).
 //!   [`FanotifySource::marks`] says which marks the kernel took and why it refused the others
 //!   (where a second group cannot be had, the changes' group runs alone and the watches are
 //!   said to be refused, with why).
@@ -87,6 +90,11 @@ const REWATCH_EVERY: Duration = Duration::from_secs(10);
 const READERS_STOP_WAIT: Duration = Duration::from_secs(2);
 /// A repeated read of one object by one process within this time is one `Read` event.
 const READ_REPEAT_WINDOW: Duration = Duration::from_secs(2);
+/// An open of a watched object whose purpose neither the opener's fdinfo nor a following event
+/// told is recorded as a read after this long (and the most kept waiting at once: beyond, at
+/// once). Its close normally follows within microseconds.
+const UNSURE_OPEN_WAIT: Duration = Duration::from_secs(2);
+const UNSURE_OPENS_MAX: usize = 1024;
 /// `AT_HANDLE_FID` (kernel 6.5): encode handles the way fanotify does.
 const AT_HANDLE_FID: libc::c_int = 0x200;
 /// `MAX_HANDLE_SZ`.
@@ -247,6 +255,9 @@ pub struct FanotifyStats {
     pub written_not_held_gone: u64,
     /// Written files not held because [`WRITTEN_HELD_MAX`] were held already.
     pub written_not_held_busy: u64,
+    /// Opens of watched objects for writing only (no read between them and their close): not
+    /// reads, not recorded (the changes' group records what they changed).
+    pub watched_opens_for_writing: u64,
 }
 
 impl FanotifyStats {
@@ -273,6 +284,7 @@ impl FanotifyStats {
             written_held,
             written_not_held_gone,
             written_not_held_busy,
+            watched_opens_for_writing,
         } = other;
         FanotifyStats {
             events: self.events + events,
@@ -294,6 +306,7 @@ impl FanotifyStats {
             written_held: self.written_held + written_held,
             written_not_held_gone: self.written_not_held_gone + written_not_held_gone,
             written_not_held_busy: self.written_not_held_busy + written_not_held_busy,
+            watched_opens_for_writing: self.watched_opens_for_writing + watched_opens_for_writing,
         }
     }
 }
@@ -590,6 +603,7 @@ impl FanotifySource {
             stats: FanotifyStats::default(),
             key: Vec::new(),
             last_read: None,
+            unsure_opens: HashMap::new(),
             pace: Pace::new(Instant::now()),
             hold_written: config.hold_written && role == Role::Changes,
         };
@@ -1001,7 +1015,8 @@ impl Watches {
         let st = stat_path(&c)?;
         let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
         // Its own deletion too: its label is forgotten then (a replaced file's last name gone).
-        let mut m = mask::OPEN | mask::ACCESS | mask::DELETE_SELF;
+        let mut m =
+            mask::OPEN | mask::ACCESS | mask::CLOSE_WRITE | mask::CLOSE_NOWRITE | mask::DELETE_SELF;
         if is_dir {
             m |= libc::FAN_EVENT_ON_CHILD;
         }
@@ -1061,6 +1076,9 @@ struct Reader {
     /// Scratch for building handle keys without allocating per lookup.
     key: Vec<u8>,
     last_read: Option<(i32, Vec<u8>, Instant)>,
+    /// Opens of watched objects not yet told a read or not, by process and object: the read
+    /// each would be, and when it was read.
+    unsure_opens: HashMap<(i32, Vec<u8>), (FanotifyEvent, Instant)>,
     pace: Pace,
     /// [`FanotifyConfig::hold_written`].
     hold_written: bool,
@@ -1160,6 +1178,7 @@ impl Reader {
                 self.apply(look);
                 *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.stats;
             }
+            self.settle_unsure_opens(Instant::now());
             if ready <= 0 || pfds[0].revents == 0 {
                 continue;
             }
@@ -1242,7 +1261,8 @@ impl Reader {
                 self.stats.watches_gone += 1;
             }
         }
-        if parse::actions(ev.mask).next().is_none() {
+        let closed = ev.mask & (mask::CLOSE_WRITE | mask::CLOSE_NOWRITE) != 0;
+        if parse::actions(ev.mask).next().is_none() && !(self.role == Role::Watches && closed) {
             self.stats.other += 1;
             return;
         }
@@ -1306,6 +1326,55 @@ impl Reader {
 
         let (facts, symlink_target) = self.object_facts(ev);
         let watch = self.watch_label(ev);
+        // What a watched object's event says of its reading (the watches' group reports
+        // nothing else: its closes after writing are the changes' group's to report).
+        let mut unsure = false;
+        if self.role == Role::Watches {
+            if watch.is_none() {
+                return;
+            }
+            let Some(object) = object_key(ev) else {
+                return;
+            };
+            let sign = read_sign(ev.mask, || {
+                facts
+                    .inode
+                    .and_then(|inode| open_access_mode(ev.pid, inode))
+            });
+            let waiting = self.unsure_opens.remove(&(ev.pid, object.clone()));
+            match sign {
+                ReadSign::Read => {}
+                ReadSign::NotRead => {
+                    self.stats.watched_opens_for_writing += 1;
+                    return;
+                }
+                ReadSign::Unsure if self.unsure_opens.len() < UNSURE_OPENS_MAX => unsure = true,
+                ReadSign::Unsure => {}
+                ReadSign::Closed { reading } => {
+                    match waiting {
+                        Some((read, _)) if reading => self.send(read),
+                        Some(_) => {
+                            self.stats.watched_opens_for_writing += 1;
+                            // Not a read: a read by the process right after is one.
+                            if self
+                                .last_read
+                                .as_ref()
+                                .is_some_and(|(pid, key, _)| *pid == ev.pid && *key == object)
+                            {
+                                self.last_read = None;
+                            }
+                        }
+                        None => {}
+                    }
+                    return;
+                }
+            }
+            if let Some((read, _)) = waiting {
+                // An open told a read by a later event: recorded as of its open.
+                self.send(read);
+                return;
+            }
+        }
         let mut written = (self.hold_written && !is_dir && ev.mask & mask::CLOSE_WRITE != 0)
             .then(|| self.hold_written(ev))
             .flatten();
@@ -1326,6 +1395,8 @@ impl Reader {
                     self.stats.reads_coalesced += 1;
                     continue;
                 }
+            } else if self.role == Role::Watches {
+                continue;
             }
             if action == FileAction::Create
                 && let Some(mode) = facts.mode
@@ -1360,8 +1431,41 @@ impl Reader {
                     .then(|| written.take())
                     .flatten(),
             };
+            if unsure && let Some(object) = object_key(ev) {
+                self.stats.emitted -= 1;
+                self.unsure_opens
+                    .insert((ev.pid, object), (out, Instant::now()));
+                continue;
+            }
             if self.tx.try_send(out).is_err() {
                 self.stats.dropped_channel += 1;
+            }
+        }
+    }
+
+    /// Sends an event decided later than it was read.
+    fn send(&mut self, event: FanotifyEvent) {
+        self.stats.emitted += 1;
+        if self.tx.try_send(event).is_err() {
+            self.stats.dropped_channel += 1;
+        }
+    }
+
+    /// Records as reads the opens left unsure for [`UNSURE_OPEN_WAIT`]: nothing told what
+    /// they were for (a descriptor passed to another process, closed there later).
+    fn settle_unsure_opens(&mut self, now: Instant) {
+        if self.unsure_opens.is_empty() {
+            return;
+        }
+        let due: Vec<_> = self
+            .unsure_opens
+            .iter()
+            .filter(|(_, (_, at))| now.duration_since(*at) >= UNSURE_OPEN_WAIT)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in due {
+            if let Some((read, _)) = self.unsure_opens.remove(&key) {
+                self.send(read);
             }
         }
     }
@@ -1609,13 +1713,10 @@ impl Reader {
 
     /// One process reading one watched object again soon after: not a new event.
     fn repeated_read(&mut self, ev: &RawEvent<'_>) -> bool {
-        let Some(object) = ev.fid.or(ev.dfid) else {
+        let Some(object) = object_key(ev) else {
             return false;
         };
-        push_key(&mut self.key, &object);
-        if let Some(name) = object.name {
-            self.key.extend_from_slice(name);
-        }
+        self.key = object;
         let now = Instant::now();
         if let Some((pid, key, at)) = &mut self.last_read
             && *pid == ev.pid
@@ -1628,6 +1729,73 @@ impl Reader {
         self.last_read = Some((ev.pid, self.key.clone(), now));
         false
     }
+}
+
+/// The object an event is about, as a key: its handle (and name, for a directory's entry).
+fn object_key(ev: &RawEvent<'_>) -> Option<Vec<u8>> {
+    let object = ev.fid.or(ev.dfid)?;
+    let mut key = Vec::new();
+    push_key(&mut key, &object);
+    if let Some(name) = object.name {
+        key.extend_from_slice(name);
+    }
+    Some(key)
+}
+
+/// What an event of a watched object says of its reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadSign {
+    /// A read, or an open for reading.
+    Read,
+    /// An open for writing only.
+    NotRead,
+    /// An open for what, not known yet: its close will tell.
+    Unsure,
+    /// A close alone (without writing: `reading`), which tells what an unsure open was.
+    Closed { reading: bool },
+}
+
+/// The sign of an event `mask` (the kernel merges a process's events on one object while they
+/// wait in its queue); `access_mode`: the open's `O_ACCMODE`, from the opener's fdinfo, while
+/// the descriptor is open.
+fn read_sign(event_mask: u64, access_mode: impl FnOnce() -> Option<i32>) -> ReadSign {
+    if event_mask & mask::ACCESS != 0 {
+        return ReadSign::Read;
+    }
+    let closed_reading = event_mask & mask::CLOSE_NOWRITE != 0;
+    let closed_writing = event_mask & mask::CLOSE_WRITE != 0;
+    if event_mask & mask::OPEN == 0 {
+        return ReadSign::Closed {
+            reading: closed_reading,
+        };
+    }
+    if closed_reading {
+        ReadSign::Read
+    } else if closed_writing {
+        ReadSign::NotRead
+    } else {
+        match access_mode() {
+            Some(libc::O_WRONLY) => ReadSign::NotRead,
+            Some(_) => ReadSign::Read,
+            None => ReadSign::Unsure,
+        }
+    }
+}
+
+/// The access mode (`O_RDONLY`, `O_WRONLY`, `O_RDWR`) of a descriptor process `pid` has open on
+/// inode `inode`, from its fdinfo (read without touching the file); the first found. None when
+/// it has none open now.
+fn open_access_mode(pid: i32, inode: u64) -> Option<i32> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?;
+    fds.flatten().find_map(|fd| {
+        let info = std::fs::read_to_string(fd.path()).ok()?;
+        let field = |name: &str| info.lines().find_map(|line| line.strip_prefix(name));
+        if field("ino:")?.trim().parse::<u64>().ok()? != inode {
+            return None;
+        }
+        let flags = i32::from_str_radix(field("flags:")?.trim(), 8).ok()?;
+        Some(flags & libc::O_ACCMODE)
+    })
 }
 
 /// The path of an open fd, `None` when it is deleted (unlinked, or a removed directory).
@@ -1662,7 +1830,47 @@ fn readlink_fd(fd: RawFd) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Duration, Instant, Pace, PathCache};
+    use super::{Duration, Instant, Pace, PathCache, ReadSign, mask, read_sign};
+
+    /// A watched object's events as the kernel may merge them, and what each says of reading.
+    #[test]
+    fn an_open_is_a_read_unless_it_was_for_writing_only() {
+        let unknown = || None;
+        let mode = |m: i32| move || Some(m);
+        assert_eq!(read_sign(mask::ACCESS, unknown), ReadSign::Read);
+        assert_eq!(
+            read_sign(mask::OPEN | mask::ACCESS | mask::CLOSE_WRITE, unknown),
+            ReadSign::Read
+        );
+        assert_eq!(
+            read_sign(mask::OPEN | mask::CLOSE_NOWRITE, unknown),
+            ReadSign::Read
+        );
+        assert_eq!(
+            read_sign(mask::OPEN | mask::CLOSE_WRITE, unknown),
+            ReadSign::NotRead
+        );
+        assert_eq!(
+            read_sign(mask::OPEN, mode(libc::O_WRONLY)),
+            ReadSign::NotRead
+        );
+        assert_eq!(read_sign(mask::OPEN, mode(libc::O_RDONLY)), ReadSign::Read);
+        assert_eq!(read_sign(mask::OPEN, mode(libc::O_RDWR)), ReadSign::Read);
+        assert_eq!(read_sign(mask::OPEN, unknown), ReadSign::Unsure);
+        assert_eq!(
+            read_sign(mask::CLOSE_NOWRITE, unknown),
+            ReadSign::Closed { reading: true }
+        );
+        assert_eq!(
+            read_sign(mask::CLOSE_WRITE, unknown),
+            ReadSign::Closed { reading: false }
+        );
+        // The descriptor is looked for only when nothing else tells.
+        assert_eq!(
+            read_sign(mask::OPEN | mask::CLOSE_WRITE, || panic!("looked")),
+            ReadSign::NotRead
+        );
+    }
 
     #[test]
     fn the_reader_pauses_only_in_a_burst() {

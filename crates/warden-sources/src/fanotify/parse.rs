@@ -262,6 +262,8 @@ pub mod mask {
     pub const CLOSE_WRITE: u64 = libc::FAN_CLOSE_WRITE;
     /// A file or directory was opened.
     pub const OPEN: u64 = libc::FAN_OPEN;
+    /// A file opened for reading only was closed.
+    pub const CLOSE_NOWRITE: u64 = libc::FAN_CLOSE_NOWRITE;
     /// An entry was moved out of a directory (old-style rename half).
     pub const MOVED_FROM: u64 = libc::FAN_MOVED_FROM;
     /// An entry was moved into a directory (old-style rename half).

@@ -2241,6 +2241,10 @@ impl Agent {
                 ("fanotify/self", s.excluded_self),
                 ("fanotify/excluded_path", s.excluded_path),
                 ("fanotify/reads_coalesced", s.reads_coalesced),
+                (
+                    "fanotify/watched_opens_for_writing",
+                    s.watched_opens_for_writing,
+                ),
                 ("fanotify/modify_folded", s.modify_folded),
                 ("fanotify/attrib_of_deleted", s.attrib_of_deleted),
                 ("fanotify/watch_parent", s.watch_parent_events),
