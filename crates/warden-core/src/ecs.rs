@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::event::{
     Event, EventKind, Executable, FileAction, FileEvent, NetAction, NetworkEvent, Parent, Process,
-    SocketAddress,
+    SocketAddress, TimeSet,
 };
 use crate::identity::EntityId;
 use crate::short_text::ShortText;
@@ -296,6 +296,29 @@ struct WardenFile<'a> {
     /// Everything known of the content a change left (package, build-id, origin...).
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<ExecutableFacts<'a>>,
+    /// The times a `times` call set: each `now` or the time it was set to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    times: Option<TimesSet>,
+}
+
+#[derive(Serialize)]
+struct TimesSet {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accessed: Option<TimeSetText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modified: Option<TimeSetText>,
+}
+
+/// A time a call set, as JSON: `"now"`, or the time (RFC 3339).
+struct TimeSetText(TimeSet);
+
+impl Serialize for TimeSetText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            TimeSet::Now => serializer.serialize_str("now"),
+            TimeSet::At(ns) => Rfc3339(ns).serialize(serializer),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -482,6 +505,10 @@ impl<'a> Ecs<'a> {
             old_path: e.old_path.as_deref().map(text),
             watch: e.watch.as_deref(),
             content: content.map(executable),
+            times: e.times.map(|t| TimesSet {
+                accessed: t.accessed.map(TimeSetText),
+                modified: t.modified.map(TimeSetText),
+            }),
         });
     }
 
@@ -1131,6 +1158,7 @@ mod tests {
             success: true,
             exit: None,
             content: None,
+            times: None,
         };
         edit(&mut e);
         to_ecs(&Event {
@@ -1190,6 +1218,35 @@ mod tests {
         assert_eq!(v["warden"]["syscall"], "renameat2");
         assert_eq!(v["warden"]["source"], "audit");
         assert_eq!(v["warden"]["auid"], 1000);
+    }
+
+    #[test]
+    fn times_set_are_said_as_now_or_a_time() {
+        let v = file(FileAction::Times, b"/usr/local/bin/tool", |e| {
+            e.times = Some(crate::FileTimes {
+                accessed: Some(TimeSet::Now),
+                modified: Some(TimeSet::At(1_546_300_800_000_000_001)),
+            });
+        });
+        assert_eq!(v["event"]["action"], "times");
+        assert_eq!(v["event"]["type"][0], "change");
+        assert_eq!(
+            v["warden"]["file"]["times"],
+            serde_json::json!({"accessed": "now", "modified": "2019-01-01T00:00:00.000000001Z"})
+        );
+        assert_eq!(FileAction::Times.bsm_classes(), ["fm"]);
+        let left = file(FileAction::Times, b"/t", |e| {
+            e.times = Some(crate::FileTimes {
+                accessed: None,
+                modified: Some(TimeSet::Now),
+            });
+        });
+        assert_eq!(
+            left["warden"]["file"]["times"],
+            serde_json::json!({"modified": "now"})
+        );
+        let other = file(FileAction::Chmod, b"/t", |_| {});
+        assert!(other["warden"]["file"].get("times").is_none());
     }
 
     #[test]

@@ -410,10 +410,29 @@ pub enum FileAction {
     Truncate,
     /// Read (or opened for reading) — recorded for watched paths only.
     Read,
+    /// Access or modification time set by a call (utimensat, utimes...): `times` says to
+    /// what. A set modification time is how a planted file is made to look old.
+    Times,
+}
+
+/// A file time as a call set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TimeSet {
+    /// To the time of the call.
+    Now,
+    /// To this time, ns since the epoch.
+    At(i64),
+}
+
+/// The times a call set (`None`: left as they were).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileTimes {
+    pub accessed: Option<TimeSet>,
+    pub modified: Option<TimeSet>,
 }
 
 impl FileAction {
-    pub const ALL: [FileAction; 13] = [
+    pub const ALL: [FileAction; 14] = [
         FileAction::Create,
         FileAction::Open,
         FileAction::Modify,
@@ -427,6 +446,7 @@ impl FileAction {
         FileAction::Symlink,
         FileAction::Truncate,
         FileAction::Read,
+        FileAction::Times,
     ];
 
     pub fn name(self) -> &'static str {
@@ -444,6 +464,7 @@ impl FileAction {
             FileAction::Symlink => "symlink",
             FileAction::Truncate => "truncate",
             FileAction::Read => "read",
+            FileAction::Times => "times",
         }
     }
 
@@ -464,7 +485,9 @@ impl FileAction {
             FileAction::Create | FileAction::Link | FileAction::Symlink => &["fc"],
             FileAction::Rename => &["fc", "fd"],
             FileAction::Delete => &["fd"],
-            FileAction::Chmod | FileAction::Chown | FileAction::Attrib => &["fm"],
+            FileAction::Chmod | FileAction::Chown | FileAction::Attrib | FileAction::Times => {
+                &["fm"]
+            }
         }
     }
 
@@ -516,8 +539,10 @@ pub struct FileEvent {
     /// The file as the agent found it after a change that left it written (a close after
     /// writing, a rename's new name): sha256, size, times, owner, ELF build-id, download
     /// origin and package, described as an executable's image is. None for other changes, or
-    /// when the path no longer named that file. (Last, for the stored form: see `stored.rs`.)
+    /// when the path no longer named that file.
     pub content: Option<Box<Executable>>,
+    /// The times a `Times` call set. (Last, for the stored form: see `stored.rs`.)
+    pub times: Option<FileTimes>,
 }
 
 impl FileEvent {
@@ -541,6 +566,7 @@ impl FileEvent {
             success: true,
             exit: None,
             content: None,
+            times: None,
         }
     }
 }

@@ -20,10 +20,13 @@ use crate::Event;
 ///   or 2 is read as its bytes followed by that field's `None` (see [`as_current`]).
 /// - 4 added `ExecEvent::script`, the same way: an exec event of 1 to 3 is read as its bytes
 ///   followed by that field's `None`.
-pub const EVENT_ENCODING: u8 = 4;
+/// - 5 added `FileAction::Times` (at the end of its enum) and `FileEvent::times` (its last
+///   field): a file event of 3 or 4 is read with that field's `None` after it, one of 1 or 2
+///   with two (`content`'s and `times`').
+pub const EVENT_ENCODING: u8 = 5;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 4] = [1, 2, 3, EVENT_ENCODING];
+const READABLE: [u8; 5] = [1, 2, 3, 4, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
@@ -55,22 +58,23 @@ impl Event {
     }
 }
 
-/// An event's bytes of `encoding` as this build's: an event whose kind gained a last field
-/// since lacks it, and did not have it (`None`: one zero byte) — a file event before 3 its
-/// `content`, an exec event before 4 its `script`. Its kind is read from the bytes' start, as
-/// postcard lays an event out: the time (a varint), the host (a varint length and the
-/// bytes), then the kind's variant index (a varint).
+/// An event's bytes of `encoding` as this build's: an event whose kind gained last fields
+/// since lacks them, and did not have them (`None`: one zero byte each) — a file event before
+/// 3 its `content` and `times`, before 5 its `times`; an exec event before 4 its `script`. Its
+/// kind is read from the bytes' start, as postcard lays an event out: the time (a varint), the
+/// host (a varint length and the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> Cow<'_, [u8]> {
-    let lacks_last_field = match kind_variant(bytes) {
-        Some(FILE_VARIANT) => encoding < 3,
-        Some(EXEC_VARIANT) => encoding < 4,
-        _ => false,
+    let fields_since = |added_in: &[u8]| added_in.iter().filter(|&&e| encoding < e).count();
+    let missing = match kind_variant(bytes) {
+        Some(FILE_VARIANT) => fields_since(&[3, 5]),
+        Some(EXEC_VARIANT) => fields_since(&[4]),
+        _ => 0,
     };
-    if !lacks_last_field {
+    if missing == 0 {
         return Cow::Borrowed(bytes);
     }
     let mut upgraded = bytes.to_vec();
-    upgraded.push(0);
+    upgraded.resize(bytes.len() + missing, 0);
     Cow::Owned(upgraded)
 }
 
@@ -263,6 +267,10 @@ mod tests {
                         ..Executable::default()
                     })
                 }),
+                times: (action == FileAction::Times).then_some(crate::FileTimes {
+                    accessed: Some(crate::TimeSet::Now),
+                    modified: Some(crate::TimeSet::At(-1_000_000_001)),
+                }),
             }));
         }
         kinds
@@ -293,14 +301,18 @@ mod tests {
         }
     }
 
-    /// An event as `encoding` stored it: a file event before 3 without its content, an exec
-    /// event before 4 without its script.
+    /// An event as `encoding` stored it: a file event before 5 without its times, before 3
+    /// without its content too; an exec event before 4 without its script.
     fn encoded_as(encoding: u8, event: &Event) -> Vec<u8> {
         let mut bytes = encoded(event);
         match &event.kind {
-            EventKind::File(f) if encoding < 3 => {
-                assert!(f.content.is_none(), "no content before encoding 3");
-                assert_eq!(bytes.pop(), Some(0), "content's None ends a file event");
+            EventKind::File(f) if encoding < 5 => {
+                assert!(f.times.is_none(), "no times before encoding 5");
+                assert_eq!(bytes.pop(), Some(0), "times' None ends a file event");
+                if encoding < 3 {
+                    assert!(f.content.is_none(), "no content before encoding 3");
+                    assert_eq!(bytes.pop(), Some(0), "content's None came before");
+                }
             }
             EventKind::Exec(e) if encoding < 4 => {
                 assert!(e.script.is_none(), "no script before encoding 4");
@@ -314,7 +326,16 @@ mod tests {
     /// An event as it could be before `encoding`: without the fields added since.
     fn as_before(encoding: u8, mut event: Event) -> Event {
         match &mut event.kind {
-            EventKind::File(f) if encoding < 3 => f.content = None,
+            EventKind::File(f) if encoding < 5 => {
+                f.times = None;
+                if f.action == FileAction::Times {
+                    // No such action before 5.
+                    f.action = FileAction::Attrib;
+                }
+                if encoding < 3 {
+                    f.content = None;
+                }
+            }
             EventKind::Exec(e) if encoding < 4 => e.script = None,
             _ => {}
         }
@@ -324,8 +345,9 @@ mod tests {
     #[test]
     fn what_earlier_encodings_stored_reads_the_same() {
         // Encoding 2 only added a variant at the end of an enum: 1's bytes are 2's. Encoding 3
-        // added a file event's content at its end, 4 an exec event's script at its end.
-        for encoding in [1, 2, 3] {
+        // added a file event's content at its end, 4 an exec event's script at its end, 5 a
+        // file event's times after its content.
+        for encoding in [1, 2, 3, 4] {
             for event in every_kind() {
                 let event = as_before(encoding, event);
                 let bytes = encoded_as(encoding, &event);
@@ -335,7 +357,7 @@ mod tests {
                     "{encoding}"
                 );
                 let grew = match event.kind {
-                    EventKind::File(_) => encoding < 3,
+                    EventKind::File(_) => encoding < 5,
                     EventKind::Exec(_) => encoding < 4,
                     _ => false,
                 };
@@ -401,7 +423,7 @@ mod tests {
         let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
         assert!(err.contains("1 bytes after"), "{err}");
         let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
-        assert!(err.contains("encoding 5"), "{err}");
+        assert!(err.contains("encoding 6"), "{err}");
         for byte in 0..=255u8 {
             let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
         }
@@ -514,7 +536,8 @@ mod tests {
         );
     }
 
-    /// The same for a file event, whose last field (encoding 3's `content`) ends the bytes.
+    /// The same for a file event, whose last fields (encoding 3's `content`, 5's `times`) end
+    /// the bytes.
     #[test]
     fn the_encoding_of_a_file_event_is_pinned() {
         let event = Event {
@@ -528,6 +551,10 @@ mod tests {
                     size: Some(4),
                     ..Executable::default()
                 })),
+                times: Some(crate::FileTimes {
+                    accessed: None,
+                    modified: Some(crate::TimeSet::At(3)),
+                }),
                 ..FileEvent::new(
                     Process {
                         pid: 2,
@@ -543,7 +570,7 @@ mod tests {
         assert_eq!(
             hex,
             "0201680400020000000000000000000000000000000000000000030400022f66000001030000000001000001\
-             0001010261620104000000000000000000000000"
+             00010102616201040000000000000000000000000100010106"
         );
     }
 }

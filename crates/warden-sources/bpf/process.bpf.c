@@ -127,12 +127,18 @@ struct attr_record {
 	u16 base_len;   /* components of the directory the name is relative to, or of the fd's file */
 	u16 name_len;   /* then the name as given, NUL-terminated (empty for an fd) */
 	u32 call;       /* ATTR_CALL_* */
-	u32 flags;      /* ATTR_BASE_TRUNCATED */
-	char pad[176 - 68];
+	u32 flags;      /* ATTR_BASE_TRUNCATED, ATTR_TIMES_READ */
+	u32 pad0;
+	/* Times calls: the two times as the caller gave them (utimensat: two timespecs; utimes,
+	 * futimesat: two timevals; utime: a utimbuf's two seconds), read when ATTR_TIMES_READ (a
+	 * NULL array sets both to now). */
+	s64 times[4];
+	char pad[176 - 104];
 	char data[2 * PATH_CAP];
 };
 
 #define ATTR_BASE_TRUNCATED 1
+#define ATTR_TIMES_READ 2
 #define ATTR_CALL_CHMOD 1
 #define ATTR_CALL_FCHMOD 2
 #define ATTR_CALL_FCHMODAT 3
@@ -141,6 +147,10 @@ struct attr_record {
 #define ATTR_CALL_LCHOWN 6
 #define ATTR_CALL_FCHOWN 7
 #define ATTR_CALL_FCHOWNAT 8
+#define ATTR_CALL_UTIMENSAT 9
+#define ATTR_CALL_UTIMES 10
+#define ATTR_CALL_FUTIMESAT 11
+#define ATTR_CALL_UTIME 12
 
 /* The offsets src/ebpf/record.rs reads. */
 _Static_assert(sizeof(struct header) == 24, "header layout");
@@ -158,6 +168,7 @@ _Static_assert(__builtin_offsetof(struct exec_record, data) == 176, "exec layout
 _Static_assert(__builtin_offsetof(struct attr_record, ino) == 40, "attr layout");
 _Static_assert(__builtin_offsetof(struct attr_record, base_len) == 56, "attr layout");
 _Static_assert(__builtin_offsetof(struct attr_record, flags) == 64, "attr layout");
+_Static_assert(__builtin_offsetof(struct attr_record, times) == 72, "attr layout");
 _Static_assert(__builtin_offsetof(struct attr_record, data) ==
 		       __builtin_offsetof(struct exec_record, data),
 	       "an attr record's paths are where walk_path writes");
@@ -820,15 +831,18 @@ int warden_execat_x(struct sys_exit *ctx)
 	return exec_returned(ctx);
 }
 
-/* chmod and chown: each call's entry remembers what it was asked (by thread), its exit reports
- * it with the result — fanotify only says "attributes changed", and never a refused attempt. */
+/* chmod, chown and the times calls: each call's entry remembers what it was asked (by thread),
+ * its exit reports it with the result — fanotify only says "attributes changed", and never a
+ * refused attempt. */
 struct attr_call {
-	const char *name; /* NULL for fchmod/fchown */
+	const char *name; /* NULL for fchmod/fchown (and utimensat on an fd) */
 	s32 dfd;          /* what `name` is relative to (AT_FDCWD), or the fd itself */
 	u32 call;
 	u32 mode;
 	u32 uid;
 	u32 gid;
+	u32 pad;
+	const void *times; /* the times calls' array, as given (NULL: now) */
 };
 
 struct {
@@ -848,13 +862,24 @@ struct sys_enter {
 
 #define AT_FDCWD -100
 
+static __always_inline void attr_remember_times(u32 call, const char *name, s32 dfd, u32 mode,
+						u32 uid, u32 gid, const void *times)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct attr_call c = {.name = name,
+			      .dfd = dfd,
+			      .call = call,
+			      .mode = mode,
+			      .uid = uid,
+			      .gid = gid,
+			      .times = times};
+	bpf_map_update_elem(&ATTR_CALLS, &tid, &c, 0);
+}
+
 static __always_inline void attr_remember(u32 call, const char *name, s32 dfd, u32 mode, u32 uid,
 					  u32 gid)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct attr_call c = {
-		.name = name, .dfd = dfd, .call = call, .mode = mode, .uid = uid, .gid = gid};
-	bpf_map_update_elem(&ATTR_CALLS, &tid, &c, 0);
+	attr_remember_times(call, name, dfd, mode, uid, gid, NULL);
 }
 
 SEC("tracepoint/syscalls/sys_enter_chmod")
@@ -918,6 +943,39 @@ int warden_fchownat(struct sys_enter *ctx)
 	return 0;
 }
 
+/* utimensat(dfd, name, times[2], flags): a NULL name is the fd's own file (futimens). */
+SEC("tracepoint/syscalls/sys_enter_utimensat")
+int warden_utimensat(struct sys_enter *ctx)
+{
+	attr_remember_times(ATTR_CALL_UTIMENSAT, (const char *)ctx->args[1], ctx->args[0], 0, -1,
+			    -1, (const void *)ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_utimes")
+int warden_utimes(struct sys_enter *ctx)
+{
+	attr_remember_times(ATTR_CALL_UTIMES, (const char *)ctx->args[0], AT_FDCWD, 0, -1, -1,
+			    (const void *)ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_futimesat")
+int warden_futimesat(struct sys_enter *ctx)
+{
+	attr_remember_times(ATTR_CALL_FUTIMESAT, (const char *)ctx->args[1], ctx->args[0], 0, -1,
+			    -1, (const void *)ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_utime")
+int warden_utime(struct sys_enter *ctx)
+{
+	attr_remember_times(ATTR_CALL_UTIME, (const char *)ctx->args[0], AT_FDCWD, 0, -1, -1,
+			    (const void *)ctx->args[1]);
+	return 0;
+}
+
 /* The open file `fd` of `task`, or NULL. */
 static __always_inline struct file *file_of(struct task_struct *task, s32 fd)
 {
@@ -962,6 +1020,14 @@ static __always_inline int attr_returned(struct sys_exit *ctx)
 	r->dev_major = 0;
 	r->dev_minor = 0;
 	r->flags = 0;
+	r->pad0 = 0;
+	__builtin_memset(r->times, 0, sizeof(r->times));
+	if (c.times) {
+		/* utime's utimbuf is two longs, the others' arrays four. */
+		u32 size = c.call == ATTR_CALL_UTIME ? 2 * sizeof(s64) : sizeof(r->times);
+		if (!bpf_probe_read_user(r->times, size, c.times))
+			r->flags |= ATTR_TIMES_READ;
+	}
 	/* The name first, to see whether it is absolute; the base is then walked before it. */
 	char first = 0;
 	if (c.name)
@@ -1019,6 +1085,10 @@ ATTR_EXIT(chown)
 ATTR_EXIT(lchown)
 ATTR_EXIT(fchown)
 ATTR_EXIT(fchownat)
+ATTR_EXIT(utimensat)
+ATTR_EXIT(utimes)
+ATTR_EXIT(futimesat)
+ATTR_EXIT(utime)
 
 /* File activity: creates, writes, closes after writing, renames, deletes, links and truncates
  * (on the architectures whose syscall registers kernel.h knows). */

@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use warden_core::FileVersion;
+use warden_core::{FileTimes, FileVersion, TimeSet};
 use warden_sources::audit::net::{NetCall, SockAddr};
 use warden_sources::ebpf::{
     AttrRecord, Datagrams, EbpfConfig, EbpfError, EbpfSource, ExecFlags, ExecRecord,
@@ -774,6 +774,105 @@ fn chmod_and_chown_are_reported_with_the_file_and_the_result() {
     assert_eq!(refused.ret, -libc::EPERM);
     assert_eq!(refused.mode, Some(0o777));
     assert!(!attrs.iter().any(|a| a.path_truncated));
+}
+
+/// A file's times set by a call (how a planted file is made to look old): the times asked for
+/// (a time, now, or left), by path and by descriptor, and a refused attempt.
+#[test]
+fn the_times_a_call_sets_are_reported_with_the_file_and_the_result() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let _one = serialize();
+    let config = EbpfConfig {
+        attribute_changes: true,
+        ..EbpfConfig::default()
+    };
+    let Some((_src, rx)) = source_with(config) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
+    let file = dir_path.join("planted");
+    std::fs::write(&file, b"x").unwrap();
+    let c_path = std::ffi::CString::new(file.as_os_str().as_bytes()).unwrap();
+    let ts = |sec: i64, nsec: i64| libc::timespec {
+        tv_sec: sec,
+        tv_nsec: nsec,
+    };
+    // SAFETY: valid C strings, arrays of two timespecs/timevals, and an open descriptor.
+    unsafe {
+        let old = [ts(1_262_304_000, 5), ts(1_546_300_800, 0)];
+        assert_eq!(
+            libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), old.as_ptr(), 0),
+            0
+        );
+        let open = std::fs::File::open(&file).unwrap();
+        let mtime_only = [ts(0, libc::UTIME_OMIT), ts(1_000, 0)];
+        assert_eq!(libc::futimens(open.as_raw_fd(), mtime_only.as_ptr()), 0);
+        assert_eq!(
+            libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), std::ptr::null(), 0),
+            0
+        );
+        let tv = [
+            libc::timeval {
+                tv_sec: 7,
+                tv_usec: 8,
+            },
+            libc::timeval {
+                tv_sec: 9,
+                tv_usec: 10,
+            },
+        ];
+        assert_eq!(
+            libc::syscall(libc::SYS_utimes, c_path.as_ptr(), tv.as_ptr()),
+            0
+        );
+        let missing = std::ffi::CString::new(format!("{}/missing", dir_path.display())).unwrap();
+        assert_eq!(
+            libc::utimensat(libc::AT_FDCWD, missing.as_ptr(), old.as_ptr(), 0),
+            -1
+        );
+    }
+    let meta = std::fs::metadata(&file).unwrap();
+    let in_dir = |r: &Record| match r {
+        Record::Attr(a) if a.path.starts_with(dir_path.as_os_str().as_bytes()) => {
+            Some((**a).clone())
+        }
+        _ => None,
+    };
+    let records = collect(&rx, |seen| seen.iter().filter_map(in_dir).count() >= 5);
+    let calls: Vec<AttrRecord> = records.iter().filter_map(in_dir).collect();
+    let me = std::process::id();
+    let set = |accessed, modified| Some(FileTimes { accessed, modified });
+    let at = |ns: i64| Some(TimeSet::At(ns));
+    let by_path = &calls[0];
+    assert_eq!(
+        (
+            by_path.call.name(),
+            by_path.pid,
+            by_path.ret,
+            by_path.path.clone()
+        ),
+        ("utimensat", me, 0, file.as_os_str().as_bytes().to_vec())
+    );
+    assert_eq!(
+        by_path.times,
+        set(at(1_262_304_000_000_000_005), at(1_546_300_800_000_000_000))
+    );
+    assert_eq!((by_path.mode, by_path.uid, by_path.gid), (None, None, None));
+    let by_fd = &calls[1];
+    assert_eq!(by_fd.times, set(None, at(1_000_000_000_000)));
+    assert_eq!(
+        (by_fd.inode, by_fd.device),
+        (Some(meta.ino()), Some(meta.dev()))
+    );
+    assert_eq!(calls[2].times, set(Some(TimeSet::Now), Some(TimeSet::Now)));
+    assert_eq!(calls[3].call.name(), "utimes");
+    assert_eq!(calls[3].times, set(at(7_000_008_000), at(9_000_010_000)));
+    let refused = &calls[4];
+    assert_eq!(refused.ret, -libc::ENOENT);
+    assert!(refused.path.ends_with(b"/missing"));
+    assert!(calls.iter().all(|c| c.call.is_times()));
 }
 
 /// The file records of `records` whose path lies in `dir`.

@@ -130,6 +130,7 @@ fn file_at(
         success: true,
         exit: Some(0),
         content: None,
+        times: None,
     };
     edit(&mut e);
     at(time_s, EventKind::File(e))
@@ -216,6 +217,14 @@ fn events() -> Vec<Event> {
             e.target_path = Some(b"/etc/shadow".to_vec());
             e.success = false;
             e.exit = Some(-13);
+        }),
+        // Made to look old: its modification time set back, its access time to the call's.
+        file_at(6_005, FileAction::Times, "/usr/local/bin/tool", |e| {
+            e.syscall = Some("utimensat".into());
+            e.times = Some(warden_core::FileTimes {
+                accessed: Some(warden_core::TimeSet::Now),
+                modified: Some(warden_core::TimeSet::At(1_546_300_800_000_000_000)),
+            });
         }),
     ]
 }
@@ -426,6 +435,7 @@ fn file_events_read_file_events_in_osquerys_columns() {
             (&text("ACCESSED"), &text("/root/.ssh/id_ed25519")),
             (&text("ATTRIBUTES_MODIFIED"), &text("/usr/local/bin/tool")),
             (&text("CREATED"), &text("/tmp/link")),
+            (&text("ATTRIBUTES_MODIFIED"), &text("/usr/local/bin/tool")),
         ]
     );
 
@@ -494,6 +504,14 @@ fn file_events_read_file_events_in_osquerys_columns() {
     assert_eq!(symlink["link_target"], text("/etc/shadow"));
     assert_eq!(symlink["success"], Integer(0));
 
+    // The times a call set: the modification time it was set back to; the access time set to
+    // the call's own is no given time.
+    let times = &all[6];
+    assert_eq!(times["operation"], text("times"));
+    assert_eq!(times["mtime"], Integer(1_546_300_800));
+    assert_eq!(times["atime"], Null);
+    assert_eq!(chmod["atime"], Null);
+
     // A time constraint reaches the store's range scan; both rows of the rename come back.
     let renamed = query(
         &conn,
@@ -531,12 +549,12 @@ fn osquery_events_reports_the_store_backed_tables() {
     assert_eq!(
         summary,
         [
-            (&text("file_events"), &store, &Integer(5), &Integer(1)),
+            (&text("file_events"), &store, &Integer(6), &Integer(1)),
             (&text("process_events"), &store, &Integer(3), &Integer(1)),
             (
                 &text("process_file_events"),
                 &store,
-                &Integer(5),
+                &Integer(6),
                 &Integer(1)
             ),
             (&text("socket_events"), &store, &Integer(5), &Integer(1)),
@@ -566,7 +584,7 @@ fn warden_events_is_the_whole_store_in_its_own_fields() {
         [
             (text("exec"), Integer(3)),
             (text("exit"), Integer(1)),
-            (text("file"), Integer(5)),
+            (text("file"), Integer(6)),
             (text("network"), Integer(5)),
         ]
     );
@@ -619,6 +637,7 @@ fn process_file_events_tell_the_same_events_by_the_process() {
             (&text("read"), &text("/root/.ssh/id_ed25519"), &Null),
             (&text("chmod"), &text("/usr/local/bin/tool"), &Null),
             (&text("symlink"), &text("/etc/shadow"), &text("/tmp/link")),
+            (&text("times"), &text("/usr/local/bin/tool"), &Null),
         ]
     );
     let rename = &all[1];
@@ -666,7 +685,7 @@ fn process_file_events_tell_the_same_events_by_the_process() {
         &conn,
         "SELECT count(*) AS n FROM process_file_events WHERE entity_id = 'abababab-12-77'",
     );
-    assert_eq!(by_entity[0]["n"], Integer(5));
+    assert_eq!(by_entity[0]["n"], Integer(6));
     let none = query(
         &conn,
         "SELECT count(*) AS n FROM process_file_events WHERE entity_id = 'abababab-10-77'",

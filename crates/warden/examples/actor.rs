@@ -414,6 +414,12 @@ fn files(dir: &Path, secret: &Path, report: &mut Map<String, Value>) -> anyhow::
         "chmod",
         std::fs::set_permissions(dir.join("sub/c.txt"), mode),
     )?;
+    // Made to look old (futimens on a descriptor opened for reading).
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_546_300_800);
+    step(
+        "set its modification time",
+        std::fs::File::open(dir.join("sub/c.txt")).and_then(|f| f.set_modified(old)),
+    )?;
     step(
         "symlink",
         std::os::unix::fs::symlink("sub/c.txt", dir.join("link")),

@@ -2585,7 +2585,7 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
         // from eBPF's.
         let told_by_call = source == "fanotify"
             && match action(e) {
-                "chmod" | "chown" | "link" | "symlink" => true,
+                "chmod" | "chown" | "link" | "symlink" | "times" => true,
                 "truncate" => process != "audit",
                 _ => false,
             };
@@ -2628,11 +2628,25 @@ fn file_changes_are_recorded(test: &str, source: &str, process: &str) {
     let chmod = one("chmod", &p("sub/c.txt"));
     assert_eq!(chmod["file"]["mode"], "0600");
     assert_eq!(chmod["event"]["outcome"], "success", "{chmod}");
-    if source == "fanotify" {
-        // fanotify's own "metadata changed" of that chmod is not recorded twice (nor of the
-        // link count the hard link changed, where eBPF tells the link).
-        assert!(!has(&events, "attrib", |e| pid_of(e) == pid
-            && file_path(e) == p("sub/c.txt")));
+    // Made to look old: eBPF's tracepoints tell the times set (audit's rules have none).
+    let attrib_of_c = has(&events, "attrib", |e| {
+        pid_of(e) == pid && file_path(e) == p("sub/c.txt")
+    });
+    if process == "audit" || source == "audit" {
+        // fanotify's "metadata changed" is all that says it (merged in the kernel's queue
+        // with the chmod's, which audit told, it is not recorded at all).
+        assert!(!has(&events, "times", |e| pid_of(e) == pid));
+    } else {
+        let times = one("times", &p("sub/c.txt"));
+        assert_eq!(
+            times["warden"]["file"]["times"],
+            serde_json::json!({"modified": "2019-01-01T00:00:00.000000000Z"}),
+            "{times}"
+        );
+        assert_eq!(times["warden"]["syscall"], "utimensat");
+        // fanotify's own "metadata changed" of the chmod and of the times is not recorded
+        // twice (nor of the link count the hard link changed, where eBPF tells the link).
+        assert!(!attrib_of_c);
     }
     // Syscall rules and eBPF tell each change apart, with the link target.
     assert_eq!(

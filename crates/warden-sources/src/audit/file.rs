@@ -792,6 +792,7 @@ impl FileOp {
             success: self.success.unwrap_or(false),
             exit: self.exit,
             content: None,
+            times: None,
         }
     }
 }

@@ -582,11 +582,13 @@ impl Loaded {
                 failed_execs = Err(format!("tracepoint syscalls/{call}: {e}"));
             }
         }
-        // chmod and chown: every call's entry and exit (they need tracefs, as failed execs
-        // do). Optional too: without them fanotify's "attributes changed" is all there is.
+        // chmod, chown and the calls that set a file's times: every call's entry and exit (they
+        // need tracefs, as failed execs do). Optional too: without them fanotify's "attributes
+        // changed" is all there is. The older times calls (utimes, futimesat, utime) exist on
+        // some architectures only: attached where they do.
         let attribute_changes = config.attribute_changes.then(|| {
             tracefs_here()?;
-            for call in [
+            let required = [
                 "chmod",
                 "fchmod",
                 "fchmodat",
@@ -595,16 +597,30 @@ impl Loaded {
                 "lchown",
                 "fchown",
                 "fchownat",
-            ] {
+                "utimensat",
+            ];
+            let legacy = ["utimes", "futimesat", "utime"];
+            for (call, optional) in required
+                .into_iter()
+                .map(|c| (c, false))
+                .chain(legacy.into_iter().map(|c| (c, true)))
+            {
                 for (name, tracepoint) in [
                     (format!("warden_{call}"), format!("sys_enter_{call}")),
                     (format!("warden_{call}_x"), format!("sys_exit_{call}")),
                 ] {
                     let p: &mut TracePoint =
                         program(&mut ebpf, &name).map_err(|e| e.to_string())?;
-                    p.load()
+                    let attached = p
+                        .load()
                         .and_then(|()| p.attach("syscalls", &tracepoint).map(drop))
-                        .map_err(|e| format!("tracepoint syscalls/{tracepoint}: {e}"))?;
+                        .map_err(|e| format!("tracepoint syscalls/{tracepoint}: {e}"));
+                    match attached {
+                        Ok(()) => {}
+                        // A call this architecture lacks: its exit is not attached either.
+                        Err(_) if optional => break,
+                        Err(why) => return Err(why),
+                    }
                 }
             }
             Ok(())

@@ -5,7 +5,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
-use warden_core::FileVersion;
+use warden_core::{FileTimes, FileVersion, TimeSet};
 
 use crate::audit::net::{NetCall, SockAddr, family, parse_sockaddr};
 use crate::socket_probe::SocketFacts;
@@ -208,13 +208,22 @@ pub enum AttrCall {
     Fchown,
     /// fchownat(dirfd, path, uid, gid, flags).
     Fchownat,
+    /// utimensat(dirfd, path, times, flags); a NULL path is the fd's file (futimens).
+    Utimensat,
+    /// utimes(path, times).
+    Utimes,
+    /// futimesat(dirfd, path, times).
+    Futimesat,
+    /// utime(path, times).
+    Utime,
 }
 
 impl AttrCall {
     fn of(code: u32) -> Option<AttrCall> {
         use AttrCall::*;
         [
-            Chmod, Fchmod, Fchmodat, Fchmodat2, Chown, Lchown, Fchown, Fchownat,
+            Chmod, Fchmod, Fchmodat, Fchmodat2, Chown, Lchown, Fchown, Fchownat, Utimensat, Utimes,
+            Futimesat, Utime,
         ]
         .get((code as usize).checked_sub(1)?)
         .copied()
@@ -231,7 +240,52 @@ impl AttrCall {
             AttrCall::Lchown => "lchown",
             AttrCall::Fchown => "fchown",
             AttrCall::Fchownat => "fchownat",
+            AttrCall::Utimensat => "utimensat",
+            AttrCall::Utimes => "utimes",
+            AttrCall::Futimesat => "futimesat",
+            AttrCall::Utime => "utime",
         }
+    }
+
+    /// A call that sets a file's times (not its mode or owner).
+    pub fn is_times(self) -> bool {
+        matches!(
+            self,
+            AttrCall::Utimensat | AttrCall::Utimes | AttrCall::Futimesat | AttrCall::Utime
+        )
+    }
+
+    /// The times the call set, from the array it was given as the record holds it (`raw`:
+    /// four longs, as many as were read; None when it passed none: both set to now).
+    fn times_set(self, raw: Option<[i64; 4]>) -> FileTimes {
+        const UTIME_NOW: i64 = (1 << 30) - 1;
+        const UTIME_OMIT: i64 = (1 << 30) - 2;
+        let Some(raw) = raw else {
+            return FileTimes {
+                accessed: Some(TimeSet::Now),
+                modified: Some(TimeSet::Now),
+            };
+        };
+        let at =
+            |secs: i64, ns: i64| TimeSet::At(secs.saturating_mul(1_000_000_000).saturating_add(ns));
+        let (accessed, modified) = match self {
+            AttrCall::Utimensat => {
+                let one = |secs: i64, ns: i64| match ns {
+                    UTIME_NOW => Some(TimeSet::Now),
+                    UTIME_OMIT => None,
+                    _ => Some(at(secs, ns)),
+                };
+                (one(raw[0], raw[1]), one(raw[2], raw[3]))
+            }
+            // Two timevals: microseconds.
+            AttrCall::Utimes | AttrCall::Futimesat => (
+                Some(at(raw[0], raw[1].saturating_mul(1_000))),
+                Some(at(raw[2], raw[3].saturating_mul(1_000))),
+            ),
+            // A utimbuf: two times in seconds.
+            _ => (Some(at(raw[0], 0)), Some(at(raw[1], 0))),
+        };
+        FileTimes { accessed, modified }
     }
 
     /// A chmod (mode), not a chown (owner).
@@ -271,6 +325,8 @@ pub struct AttrRecord {
     pub path: Vec<u8>,
     /// That directory's (or file's) path is deeper than the walk went: its last components.
     pub path_truncated: bool,
+    /// Times calls: the times set.
+    pub times: Option<FileTimes>,
 }
 
 /// What a file record reports (bpf/files.h's `FILE_*`).
@@ -636,7 +692,11 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 inode,
                 device: inode.map(|_| libc::makedev(u32_at(b, 48), u32_at(b, 52))),
                 path,
-                path_truncated: u32_at(b, 64) & 1 != 0,
+                path_truncated: u32_at(b, 64) & ATTR_BASE_TRUNCATED != 0,
+                times: call.is_times().then(|| {
+                    let read = u32_at(b, 64) & ATTR_TIMES_READ != 0;
+                    call.times_set(read.then(|| [72, 80, 88, 96].map(|at| u64_at(b, at) as i64)))
+                }),
             })))
         }
         KIND_FILE => {
@@ -772,6 +832,8 @@ pub(crate) const NET_CALLS: [NetCall; 8] = [
     NetCall::RecvFrom,
 ];
 
+const ATTR_BASE_TRUNCATED: u32 = 1;
+const ATTR_TIMES_READ: u32 = 2;
 const NET_SOCKET_READ: u32 = 1;
 const NET_ADDR_CUT: u32 = 2;
 const NET_IO_URING: u32 = 4;
@@ -1380,6 +1442,43 @@ mod tests {
         assert_eq!(b.len(), NET_ADDR);
         b.extend_from_slice(addr);
         b
+    }
+
+    /// Each times call's array read as the times it sets: timespecs (with now and left
+    /// alone), timevals in microseconds, a utimbuf in seconds, and none (both now).
+    #[test]
+    fn the_times_calls_arrays_are_read_as_times() {
+        let at = |ns: i64| Some(TimeSet::At(ns));
+        let now_omit = [5, (1 << 30) - 1, 6, (1 << 30) - 2];
+        assert_eq!(
+            AttrCall::Utimensat.times_set(Some(now_omit)),
+            FileTimes {
+                accessed: Some(TimeSet::Now),
+                modified: None
+            }
+        );
+        assert_eq!(
+            AttrCall::Futimesat.times_set(Some([1, 2, 3, 4])),
+            FileTimes {
+                accessed: at(1_000_002_000),
+                modified: at(3_000_004_000)
+            }
+        );
+        assert_eq!(
+            AttrCall::Utime.times_set(Some([7, 8, 0, 0])),
+            FileTimes {
+                accessed: at(7_000_000_000),
+                modified: at(8_000_000_000)
+            }
+        );
+        assert_eq!(
+            AttrCall::Utimes.times_set(None),
+            FileTimes {
+                accessed: Some(TimeSet::Now),
+                modified: Some(TimeSet::Now)
+            }
+        );
+        assert!(AttrCall::Utime.is_times() && !AttrCall::Chmod.is_times());
     }
 
     fn net(b: &[u8]) -> NetRecord {

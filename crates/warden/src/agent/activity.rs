@@ -495,10 +495,11 @@ pub fn fanotify_file_event(
         success: true,
         exit: None,
         content: None,
+        times: None,
     })
 }
 
-/// The file event of a chmod or chown call the eBPF source saw (with fanotify as the file
+/// The file event of a chmod, chown or times call the eBPF source saw (with fanotify as the file
 /// source, which cannot tell them apart), about `process`, or why it is not recorded. Unlike
 /// fanotify it also reports refused attempts, with their errno.
 pub fn attr_file_event(
@@ -513,6 +514,8 @@ pub fn attr_file_event(
         process,
         action: if call.call.is_chmod() {
             FileAction::Chmod
+        } else if call.call.is_times() {
+            FileAction::Times
         } else {
             FileAction::Chown
         },
@@ -531,6 +534,7 @@ pub fn attr_file_event(
         success: call.ret == 0,
         exit: Some(i64::from(call.ret)),
         content: None,
+        times: call.times,
     })
 }
 
@@ -598,6 +602,7 @@ pub fn ebpf_file_event(
         success: record.submitted || record.ret >= 0,
         exit: (!record.submitted).then_some(i64::from(record.ret)),
         content: None,
+        times: None,
     })
 }
 

@@ -1562,7 +1562,9 @@ impl Agent {
             self.told_changes.insert((pid, path.to_vec(), said), now);
         };
         match action {
-            FileAction::Chmod | FileAction::Chown => tell(path, FileAction::Attrib),
+            FileAction::Chmod | FileAction::Chown | FileAction::Times => {
+                tell(path, FileAction::Attrib)
+            }
             FileAction::Link => {
                 tell(path, FileAction::Create);
                 tell(path, FileAction::Attrib);
@@ -2494,7 +2496,7 @@ fn start_ebpf(
                 }
                 match pair.0.attribute_changes() {
                     Some(Ok(())) => {
-                        detail.push_str("; chmod and chown from their calls' tracepoints")
+                        detail.push_str("; chmod, chown and the setting of file times from their calls' tracepoints")
                     }
                     Some(Err(why)) => {
                         detail.push_str(&format!("; chmod and chown not told apart ({why})"));

@@ -207,6 +207,7 @@ mod tests {
             success: true,
             exit: None,
             content: None,
+            times: None,
         })
     }
 

@@ -123,6 +123,12 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
             if let Some(target) = ecs["file"]["target_path"].as_str() {
                 line.push_str(&format!(" target={target}"));
             }
+            // What a `times` call set them to: `now`, or a time.
+            for which in ["accessed", "modified"] {
+                if let Some(time) = ecs["warden"]["file"]["times"][which].as_str() {
+                    line.push_str(&format!(" {which}={time}"));
+                }
+            }
             line.push_str(outcome(event.success));
             // The content the change left, as the process lines of `warden tree` name an
             // image (the whole digest is in the JSON).
@@ -202,6 +208,19 @@ mod tests {
             text_line(&rename, &written),
             "1970-01-01T00:00:00.000000000Z rename /etc/\\x1b[2Jold -> /tmp/new\\nline success \
              sha256=abababababab"
+        );
+        // The times a call set.
+        let times = StoredEvent {
+            action: "times".into(),
+            old_path: None,
+            ..rename.clone()
+        };
+        let set = serde_json::json!({"warden": {"file": {"times": {
+            "accessed": "now", "modified": "2019-01-01T00:00:00.000000000Z"}}}});
+        assert_eq!(
+            text_line(&times, &set),
+            "1970-01-01T00:00:00.000000000Z times /tmp/new\\nline accessed=now \
+             modified=2019-01-01T00:00:00.000000000Z success"
         );
         // Audit's time to the millisecond it has, the columns kept.
         let audit = StoredEvent {

@@ -151,6 +151,14 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
         if !attribute.is_bare() {
             children.push(attribute.empty());
         }
+        // The times a `times` call set (as BSM's utimes records carry its argument).
+        let set = &ecs["warden"]["file"]["times"];
+        let times = Element::new("times")
+            .attr("accessed", str_at(&set["accessed"]))
+            .attr("modified", str_at(&set["modified"]));
+        if !times.is_bare() {
+            children.push(times.empty());
+        }
     }
     if event.class == "exec" {
         // The attribute token of the file the exec named (its `<path>`): the script an

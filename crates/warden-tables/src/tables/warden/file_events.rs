@@ -26,7 +26,9 @@
 //! found it then: `sha256`, `size`, `mtime`, `ctime`, and `hashed` 1; `hashed` is -1 where the
 //! file was described but not hashed (larger than `files.hash_max_size`, over the hashing
 //! budget, or changed while being read), 0 on other changes and where the file was gone.
-//! Warden computes sha256 only: `md5`, `sha1` and `atime` are NULL.
+//! Warden computes sha256 only: `md5` and `sha1` are NULL. A `times` operation (utimensat...)
+//! has the times it set as `atime` and `mtime` (NULL where it set one to the time of the call
+//! or left it alone); `atime` is NULL otherwise.
 
 use std::sync::OnceLock;
 
@@ -128,7 +130,9 @@ fn osquery_action(operation: FileAction) -> &'static str {
         FileAction::Modify | FileAction::CloseWrite | FileAction::Truncate => "UPDATED",
         FileAction::Rename => "MOVED_TO",
         FileAction::Delete => "DELETED",
-        FileAction::Chmod | FileAction::Chown | FileAction::Attrib => "ATTRIBUTES_MODIFIED",
+        FileAction::Chmod | FileAction::Chown | FileAction::Attrib | FileAction::Times => {
+            "ATTRIBUTES_MODIFIED"
+        }
         FileAction::Read => "ACCESSED",
     }
 }
@@ -161,6 +165,8 @@ fn push(
         (None, false) => -1,
         (None, true) => 0,
     };
+    // What a `times` call set (`now` is no time: NULL).
+    let set_times = &e.warden()["file"]["times"];
     let seconds = |time: &serde_json::Value| {
         time.as_str()
             .and_then(warden_core::parse_rfc3339_ns)
@@ -177,7 +183,11 @@ fn push(
         .set("mode", octal_mode(&file["mode"]))
         .set("sha256", sha256)
         .set("size", file["size"].as_i64())
-        .set("mtime", seconds(&file["mtime"]))
+        .set("atime", seconds(&set_times["accessed"]))
+        .set(
+            "mtime",
+            seconds(&set_times["modified"]).or_else(|| seconds(&file["mtime"])),
+        )
         .set("ctime", seconds(&file["ctime"]))
         .set("hashed", hashed)
         .set("time", e.time())
