@@ -1206,7 +1206,7 @@ mod tests {
         let mut cut = attr_bytes(1, 0, [0, 0], 0, b"tmp\0", b"c\0");
         cut.truncate(ATTR_DATA + 3);
         assert!(matches!(parse(&cut), Err(RecordError::Short { .. })));
-        assert!(parse(&attr_bytes(9, 0, [0, 0], 0, b"", b"/x\0")).is_err());
+        assert!(parse(&attr_bytes(13, 0, [0, 0], 0, b"", b"/x\0")).is_err());
     }
 
     #[test]
