@@ -3393,11 +3393,14 @@ fn written_files_are_described_with_their_digest() {
     );
     // Found by its digest's start, in lower or upper case: the close after writing that left
     // it under its temporary name (held from then: renamed since), and the rename, only.
+    // (In either order: fanotify stamps an event when it is read, or with its process's exit
+    // when that came first — mv's rename can be stamped before the shell's close.)
     let by_digest = agent.events(&["--sha256", &payload_sha256[..12].to_uppercase()]);
-    let found: Vec<_> = by_digest
+    let mut found: Vec<_> = by_digest
         .iter()
         .map(|e| (action(e), file_path(e)))
         .collect();
+    found.sort();
     let (part, updater) = (p(".part"), p("updater"));
     assert_eq!(
         found,
