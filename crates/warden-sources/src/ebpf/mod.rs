@@ -1408,7 +1408,6 @@ fn attach_datagram_hooks(ebpf: &mut aya::Ebpf) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg_attr(not(warden_bpf), allow(dead_code))]
 /// An error with its causes (aya keeps the kernel's errno a level or two down).
 #[cfg(warden_bpf)]
 fn with_cause(e: &dyn std::error::Error) -> String {
@@ -1423,6 +1422,7 @@ fn with_cause(e: &dyn std::error::Error) -> String {
 
 /// Where the cgroup2 hierarchy's root is mounted, from mountinfo: the first cgroup2 mount of
 /// its root (`/`; in a cgroup namespace, the namespace's root).
+#[cfg_attr(not(warden_bpf), allow(dead_code))]
 fn cgroup2_root(mountinfo: &str) -> Option<std::path::PathBuf> {
     use std::os::unix::ffi::OsStringExt;
     mountinfo
