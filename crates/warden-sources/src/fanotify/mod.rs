@@ -1266,6 +1266,57 @@ impl Reader {
             self.stats.other += 1;
             return;
         }
+        // A watched object's open, read or close: what it says of reading is decided before
+        // any path is resolved, and most are settled here (a close, a repeated read).
+        let mut unsure = false;
+        if self.role == Role::Watches && ev.mask & WATCH_READ_MASK != 0 {
+            let Some(object) = object_key(ev) else {
+                return;
+            };
+            let waiting = self.unsure_opens.remove(&(ev.pid, object.clone()));
+            match read_sign(ev.mask) {
+                ReadSign::Closed { reading } => {
+                    match waiting {
+                        Some((read, _)) if reading => self.send(read),
+                        Some(_) => self.not_a_read(ev.pid, &object),
+                        None => {}
+                    }
+                    return;
+                }
+                ReadSign::NotRead => {
+                    self.not_a_read(ev.pid, &object);
+                    return;
+                }
+                // An open told a read by a later event: recorded as of its open.
+                ReadSign::Read if waiting.is_some() => {
+                    if let Some((read, _)) = waiting {
+                        self.send(read);
+                    }
+                    return;
+                }
+                ReadSign::Read | ReadSign::Unsure if self.repeated_read(ev) => {
+                    self.stats.reads_coalesced += 1;
+                    return;
+                }
+                ReadSign::Read => {}
+                // An open alone: the opener's descriptor says what for, while it holds it
+                // (looked at only now, past the repeated reads: a storm of opens by one
+                // process looks once per window); else what follows will.
+                ReadSign::Unsure => {
+                    let inode = ev
+                        .fid
+                        .and_then(|fid| parse::inode_from_handle(fid.handle_type, fid.handle));
+                    match inode.and_then(|inode| open_access_mode(ev.pid, inode)) {
+                        Some(libc::O_WRONLY) => {
+                            self.not_a_read(ev.pid, &object);
+                            return;
+                        }
+                        Some(_) => {}
+                        None => unsure = self.unsure_opens.len() < UNSURE_OPENS_MAX,
+                    }
+                }
+            }
+        }
 
         let is_dir = ev.mask & mask::ONDIR != 0;
         let (path, old_path, resolved) = self.paths(ev);
@@ -1326,54 +1377,8 @@ impl Reader {
 
         let (facts, symlink_target) = self.object_facts(ev);
         let watch = self.watch_label(ev);
-        // What a watched object's event says of its reading (the watches' group reports
-        // nothing else: its closes after writing are the changes' group's to report).
-        let mut unsure = false;
-        if self.role == Role::Watches {
-            if watch.is_none() {
-                return;
-            }
-            let Some(object) = object_key(ev) else {
-                return;
-            };
-            let sign = read_sign(ev.mask, || {
-                facts
-                    .inode
-                    .and_then(|inode| open_access_mode(ev.pid, inode))
-            });
-            let waiting = self.unsure_opens.remove(&(ev.pid, object.clone()));
-            match sign {
-                ReadSign::Read => {}
-                ReadSign::NotRead => {
-                    self.stats.watched_opens_for_writing += 1;
-                    return;
-                }
-                ReadSign::Unsure if self.unsure_opens.len() < UNSURE_OPENS_MAX => unsure = true,
-                ReadSign::Unsure => {}
-                ReadSign::Closed { reading } => {
-                    match waiting {
-                        Some((read, _)) if reading => self.send(read),
-                        Some(_) => {
-                            self.stats.watched_opens_for_writing += 1;
-                            // Not a read: a read by the process right after is one.
-                            if self
-                                .last_read
-                                .as_ref()
-                                .is_some_and(|(pid, key, _)| *pid == ev.pid && *key == object)
-                            {
-                                self.last_read = None;
-                            }
-                        }
-                        None => {}
-                    }
-                    return;
-                }
-            }
-            if let Some((read, _)) = waiting {
-                // An open told a read by a later event: recorded as of its open.
-                self.send(read);
-                return;
-            }
+        if self.role == Role::Watches && watch.is_none() {
+            return;
         }
         let mut written = (self.hold_written && !is_dir && ev.mask & mask::CLOSE_WRITE != 0)
             .then(|| self.hold_written(ev))
@@ -1387,16 +1392,12 @@ impl Reader {
             }
             let mut action = action;
             let mut target_path = None;
-            if action == FileAction::Read {
-                if watch.is_none() {
+            if action != FileAction::Read || watch.is_none() {
+                // The watches' group reports reads only (its closes after writing are the
+                // changes' group's to report); the changes' group, reads of nothing.
+                if self.role == Role::Watches || action == FileAction::Read {
                     continue;
                 }
-                if self.repeated_read(ev) {
-                    self.stats.reads_coalesced += 1;
-                    continue;
-                }
-            } else if self.role == Role::Watches {
-                continue;
             }
             if action == FileAction::Create
                 && let Some(mode) = facts.mode
@@ -1451,8 +1452,22 @@ impl Reader {
         }
     }
 
-    /// Records as reads the opens left unsure for [`UNSURE_OPEN_WAIT`]: nothing told what
-    /// they were for (a descriptor passed to another process, closed there later).
+    /// An open of a watched object that was no read: counted, and a read by the process right
+    /// after is one (not a repetition of it).
+    fn not_a_read(&mut self, pid: i32, object: &[u8]) {
+        self.stats.watched_opens_for_writing += 1;
+        if self
+            .last_read
+            .as_ref()
+            .is_some_and(|(p, key, _)| *p == pid && key == object)
+        {
+            self.last_read = None;
+        }
+    }
+
+    /// Settles the opens left unsure for [`UNSURE_OPEN_WAIT`] (a descriptor held open, and
+    /// neither read nor closed): by the opener's fdinfo, an open for writing only is none;
+    /// any other, or one whose descriptor is not found (passed to another process), is a read.
     fn settle_unsure_opens(&mut self, now: Instant) {
         if self.unsure_opens.is_empty() {
             return;
@@ -1463,8 +1478,14 @@ impl Reader {
             .filter(|(_, (_, at))| now.duration_since(*at) >= UNSURE_OPEN_WAIT)
             .map(|(key, _)| key.clone())
             .collect();
-        for key in due {
-            if let Some((read, _)) = self.unsure_opens.remove(&key) {
+        for (pid, object) in due {
+            let Some((read, _)) = self.unsure_opens.remove(&(pid, object.clone())) else {
+                continue;
+            };
+            let mode = read.inode.and_then(|inode| open_access_mode(pid, inode));
+            if mode == Some(libc::O_WRONLY) {
+                self.not_a_read(pid, &object);
+            } else {
                 self.send(read);
             }
         }
@@ -1742,6 +1763,9 @@ fn object_key(ev: &RawEvent<'_>) -> Option<Vec<u8>> {
     Some(key)
 }
 
+/// The events of a watched object that say something of its reading.
+const WATCH_READ_MASK: u64 = mask::OPEN | mask::ACCESS | mask::CLOSE_WRITE | mask::CLOSE_NOWRITE;
+
 /// What an event of a watched object says of its reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ReadSign {
@@ -1749,16 +1773,16 @@ enum ReadSign {
     Read,
     /// An open for writing only.
     NotRead,
-    /// An open for what, not known yet: its close will tell.
+    /// An open alone: the opener's fdinfo tells what for while it holds the descriptor, else
+    /// what follows.
     Unsure,
     /// A close alone (without writing: `reading`), which tells what an unsure open was.
     Closed { reading: bool },
 }
 
 /// The sign of an event `mask` (the kernel merges a process's events on one object while they
-/// wait in its queue); `access_mode`: the open's `O_ACCMODE`, from the opener's fdinfo, while
-/// the descriptor is open.
-fn read_sign(event_mask: u64, access_mode: impl FnOnce() -> Option<i32>) -> ReadSign {
+/// wait in its queue).
+fn read_sign(event_mask: u64) -> ReadSign {
     if event_mask & mask::ACCESS != 0 {
         return ReadSign::Read;
     }
@@ -1774,11 +1798,7 @@ fn read_sign(event_mask: u64, access_mode: impl FnOnce() -> Option<i32>) -> Read
     } else if closed_writing {
         ReadSign::NotRead
     } else {
-        match access_mode() {
-            Some(libc::O_WRONLY) => ReadSign::NotRead,
-            Some(_) => ReadSign::Read,
-            None => ReadSign::Unsure,
-        }
+        ReadSign::Unsure
     }
 }
 
@@ -1835,40 +1855,21 @@ mod tests {
     /// A watched object's events as the kernel may merge them, and what each says of reading.
     #[test]
     fn an_open_is_a_read_unless_it_was_for_writing_only() {
-        let unknown = || None;
-        let mode = |m: i32| move || Some(m);
-        assert_eq!(read_sign(mask::ACCESS, unknown), ReadSign::Read);
+        assert_eq!(read_sign(mask::ACCESS), ReadSign::Read);
         assert_eq!(
-            read_sign(mask::OPEN | mask::ACCESS | mask::CLOSE_WRITE, unknown),
+            read_sign(mask::OPEN | mask::ACCESS | mask::CLOSE_WRITE),
             ReadSign::Read
         );
+        assert_eq!(read_sign(mask::OPEN | mask::CLOSE_NOWRITE), ReadSign::Read);
+        assert_eq!(read_sign(mask::OPEN | mask::CLOSE_WRITE), ReadSign::NotRead);
+        assert_eq!(read_sign(mask::OPEN), ReadSign::Unsure);
         assert_eq!(
-            read_sign(mask::OPEN | mask::CLOSE_NOWRITE, unknown),
-            ReadSign::Read
-        );
-        assert_eq!(
-            read_sign(mask::OPEN | mask::CLOSE_WRITE, unknown),
-            ReadSign::NotRead
-        );
-        assert_eq!(
-            read_sign(mask::OPEN, mode(libc::O_WRONLY)),
-            ReadSign::NotRead
-        );
-        assert_eq!(read_sign(mask::OPEN, mode(libc::O_RDONLY)), ReadSign::Read);
-        assert_eq!(read_sign(mask::OPEN, mode(libc::O_RDWR)), ReadSign::Read);
-        assert_eq!(read_sign(mask::OPEN, unknown), ReadSign::Unsure);
-        assert_eq!(
-            read_sign(mask::CLOSE_NOWRITE, unknown),
+            read_sign(mask::CLOSE_NOWRITE),
             ReadSign::Closed { reading: true }
         );
         assert_eq!(
-            read_sign(mask::CLOSE_WRITE, unknown),
+            read_sign(mask::CLOSE_WRITE),
             ReadSign::Closed { reading: false }
-        );
-        // The descriptor is looked for only when nothing else tells.
-        assert_eq!(
-            read_sign(mask::OPEN | mask::CLOSE_WRITE, || panic!("looked")),
-            ReadSign::NotRead
         );
     }
 
