@@ -15,9 +15,10 @@
 //!   FAN_ONDIR`. In the watches' group, inode marks `FAN_OPEN | FAN_ACCESS | FAN_CLOSE |
 //!   FAN_DELETE_SELF` (directories: `FAN_EVENT_ON_CHILD`) on watched paths, whose reads carry
 //!   the watch's label, and `FAN_CREATE | FAN_RENAME` on their parent directories, to follow
-//!   each path. An open is a read unless it was for writing only: told by the opener's fdinfo
-//!   as the event is read, or, the descriptor gone by then, by what follows (a read or a close
-//!   without writing: a read; a close after writing with no read between: not one).
+//!   each path. An open is a read unless it was for writing only: told by what the kernel
+//!   merged into its event, else by the opener's fdinfo once the other events of that read are
+//!   handled, or, the descriptor gone by then, by what follows (a read or a close without
+//!   writing: a read; a close after writing with no read between: not one).
 //!   [`FanotifySource::marks`] says which marks the kernel took and why it refused the others
 //!   (where a second group cannot be had, the changes' group runs alone and the watches are
 //!   said to be refused, with why).
@@ -1076,9 +1077,8 @@ struct Reader {
     /// Scratch for building handle keys without allocating per lookup.
     key: Vec<u8>,
     last_read: Option<(i32, Vec<u8>, Instant)>,
-    /// Opens of watched objects not yet told a read or not, by process and object: the read
-    /// each would be, and when it was read.
-    unsure_opens: HashMap<(i32, Vec<u8>), (FanotifyEvent, Instant)>,
+    /// Opens of watched objects not yet told a read or not, by process and object.
+    unsure_opens: HashMap<(i32, Vec<u8>), UnsureOpen>,
     pace: Pace,
     /// [`FanotifyConfig::hold_written`].
     hold_written: bool,
@@ -1217,6 +1217,7 @@ impl Reader {
                     }
                 }
                 self.pace.read(events, Instant::now());
+                self.look_at_fresh_opens();
                 // A read that left room for more drained the queue.
                 full_reads = n + 4096 > buf.len();
                 if !full_reads {
@@ -1277,7 +1278,7 @@ impl Reader {
             match read_sign(ev.mask) {
                 ReadSign::Closed { reading } => {
                     match waiting {
-                        Some((read, _)) if reading => self.send(read),
+                        Some(open) if reading => self.send(open.read),
                         Some(_) => self.not_a_read(ev.pid, &object),
                         None => {}
                     }
@@ -1289,8 +1290,8 @@ impl Reader {
                 }
                 // An open told a read by a later event: recorded as of its open.
                 ReadSign::Read if waiting.is_some() => {
-                    if let Some((read, _)) = waiting {
-                        self.send(read);
+                    if let Some(open) = waiting {
+                        self.send(open.read);
                     }
                     return;
                 }
@@ -1299,22 +1300,10 @@ impl Reader {
                     return;
                 }
                 ReadSign::Read => {}
-                // An open alone: the opener's descriptor says what for, while it holds it
-                // (looked at only now, past the repeated reads: a storm of opens by one
-                // process looks once per window); else what follows will.
-                ReadSign::Unsure => {
-                    let inode = ev
-                        .fid
-                        .and_then(|fid| parse::inode_from_handle(fid.handle_type, fid.handle));
-                    match inode.and_then(|inode| open_access_mode(ev.pid, inode)) {
-                        Some(libc::O_WRONLY) => {
-                            self.not_a_read(ev.pid, &object);
-                            return;
-                        }
-                        Some(_) => {}
-                        None => unsure = self.unsure_opens.len() < UNSURE_OPENS_MAX,
-                    }
-                }
+                // An open alone (past the repeated reads: a storm of opens by one process is
+                // looked at once per window): kept until what follows tells, or the opener's
+                // descriptor does once the rest of this read's events are handled.
+                ReadSign::Unsure => unsure = self.unsure_opens.len() < UNSURE_OPENS_MAX,
             }
         }
 
@@ -1434,8 +1423,12 @@ impl Reader {
             };
             if unsure && let Some(object) = object_key(ev) {
                 self.stats.emitted -= 1;
-                self.unsure_opens
-                    .insert((ev.pid, object), (out, Instant::now()));
+                let open = UnsureOpen {
+                    read: out,
+                    at: Instant::now(),
+                    looked: false,
+                };
+                self.unsure_opens.insert((ev.pid, object), open);
                 continue;
             }
             if self.tx.try_send(out).is_err() {
@@ -1465,9 +1458,24 @@ impl Reader {
         }
     }
 
-    /// Settles the opens left unsure for [`UNSURE_OPEN_WAIT`] (a descriptor held open, and
-    /// neither read nor closed): by the opener's fdinfo, an open for writing only is none;
-    /// any other, or one whose descriptor is not found (passed to another process), is a read.
+    /// Looks at the opens this read left unsure, once its other events are handled (a rename
+    /// that replaced a watched file is marked before this costs any time): a descriptor the
+    /// opener still holds says what for. Those whose descriptor is gone wait for their close.
+    fn look_at_fresh_opens(&mut self) {
+        let fresh: Vec<_> = self
+            .unsure_opens
+            .iter()
+            .filter(|(_, open)| !open.looked)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in fresh {
+            self.settle_by_descriptor(key, false);
+        }
+    }
+
+    /// Settles the opens left unsure for [`UNSURE_OPEN_WAIT`] (neither read nor closed since):
+    /// by the opener's descriptor again, and one whose descriptor is not found (passed to
+    /// another process) is recorded as a read.
     fn settle_unsure_opens(&mut self, now: Instant) {
         if self.unsure_opens.is_empty() {
             return;
@@ -1475,19 +1483,35 @@ impl Reader {
         let due: Vec<_> = self
             .unsure_opens
             .iter()
-            .filter(|(_, (_, at))| now.duration_since(*at) >= UNSURE_OPEN_WAIT)
+            .filter(|(_, open)| now.duration_since(open.at) >= UNSURE_OPEN_WAIT)
             .map(|(key, _)| key.clone())
             .collect();
-        for (pid, object) in due {
-            let Some((read, _)) = self.unsure_opens.remove(&(pid, object.clone())) else {
-                continue;
-            };
-            let mode = read.inode.and_then(|inode| open_access_mode(pid, inode));
-            if mode == Some(libc::O_WRONLY) {
-                self.not_a_read(pid, &object);
-            } else {
-                self.send(read);
-            }
+        for key in due {
+            self.settle_by_descriptor(key, true);
+        }
+    }
+
+    /// An unsure open decided by the opener's fdinfo: for writing only, no read; otherwise a
+    /// read. With no descriptor found, it waits on, unless `last_look`: then a read.
+    fn settle_by_descriptor(&mut self, key: (i32, Vec<u8>), last_look: bool) {
+        let Some(open) = self.unsure_opens.get_mut(&key) else {
+            return;
+        };
+        open.looked = true;
+        let mode = open
+            .read
+            .inode
+            .and_then(|inode| open_access_mode(key.0, inode));
+        if mode.is_none() && !last_look {
+            return;
+        }
+        let Some(open) = self.unsure_opens.remove(&key) else {
+            return;
+        };
+        if mode == Some(libc::O_WRONLY) {
+            self.not_a_read(key.0, &key.1);
+        } else {
+            self.send(open.read);
         }
     }
 
@@ -1761,6 +1785,16 @@ fn object_key(ev: &RawEvent<'_>) -> Option<Vec<u8>> {
         key.extend_from_slice(name);
     }
     Some(key)
+}
+
+/// An open of a watched object not yet told a read or not.
+struct UnsureOpen {
+    /// The read it would be.
+    read: FanotifyEvent,
+    /// When its event was read.
+    at: Instant,
+    /// Its opener's descriptors were looked at (and had none on it).
+    looked: bool,
 }
 
 /// The events of a watched object that say something of its reading.
