@@ -221,6 +221,22 @@ pub fn read_process_in(root: &Path, pid: u32) -> Result<ProcessInfo, ProcError> 
     })
 }
 
+/// The descriptors process `pid` holds open on inode `inode`, each as (its number, its open
+/// flags), from its fdinfo (`ino:` and `flags:`; read without touching the files, whose server
+/// could keep a look at them waiting). Lazy: a caller that takes the first reads no further.
+pub fn fds_on_inode(pid: u32, inode: u64) -> impl Iterator<Item = (String, i32)> {
+    let fds = fs::read_dir(format!("/proc/{pid}/fdinfo")).ok();
+    fds.into_iter().flatten().flatten().filter_map(move |fd| {
+        let info = fs::read_to_string(fd.path()).ok()?;
+        let field = |name: &str| info.lines().find_map(|line| line.strip_prefix(name));
+        if field("ino:")?.trim().parse::<u64>().ok()? != inode {
+            return None;
+        }
+        let flags = i32::from_str_radix(field("flags:")?.trim(), 8).ok()?;
+        Some((fd.file_name().to_string_lossy().into_owned(), flags))
+    })
+}
+
 /// A process's start time in clock ticks since boot (/proc/PID/stat field 22): one small read,
 /// for the hot path that needs only the identity.
 pub fn start_ticks(pid: u32) -> Option<u64> {

@@ -1062,19 +1062,8 @@ fn open_among_fds(
     inode: u64,
     is_it: impl Fn(&std::fs::File) -> bool,
 ) -> Option<std::fs::File> {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?;
-    fds.flatten().find_map(|fd| {
-        let info = std::fs::read_to_string(fd.path()).ok()?;
-        let ino = info.lines().find_map(|line| line.strip_prefix("ino:"))?;
-        if ino.trim().parse::<u64>().ok()? != inode {
-            return None;
-        }
-        let fd = fd.file_name();
-        open_to_hold(
-            format!("/proc/{pid}/fd/{}", fd.to_string_lossy()).as_bytes(),
-            true,
-        )
-        .filter(&is_it)
+    crate::procfs::fds_on_inode(pid, inode).find_map(|(fd, _)| {
+        open_to_hold(format!("/proc/{pid}/fd/{fd}").as_bytes(), true).filter(&is_it)
     })
 }
 

@@ -1837,19 +1837,11 @@ fn read_sign(event_mask: u64) -> ReadSign {
 }
 
 /// The access mode (`O_RDONLY`, `O_WRONLY`, `O_RDWR`) of a descriptor process `pid` has open on
-/// inode `inode`, from its fdinfo (read without touching the file); the first found. None when
-/// it has none open now.
+/// inode `inode`; the first found. None when it has none open now.
 fn open_access_mode(pid: i32, inode: u64) -> Option<i32> {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?;
-    fds.flatten().find_map(|fd| {
-        let info = std::fs::read_to_string(fd.path()).ok()?;
-        let field = |name: &str| info.lines().find_map(|line| line.strip_prefix(name));
-        if field("ino:")?.trim().parse::<u64>().ok()? != inode {
-            return None;
-        }
-        let flags = i32::from_str_radix(field("flags:")?.trim(), 8).ok()?;
-        Some(flags & libc::O_ACCMODE)
-    })
+    let pid = u32::try_from(pid).ok()?;
+    let (_, flags) = crate::procfs::fds_on_inode(pid, inode).next()?;
+    Some(flags & libc::O_ACCMODE)
 }
 
 /// The path of an open fd, `None` when it is deleted (unlinked, or a removed directory).
