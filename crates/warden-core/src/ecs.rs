@@ -283,6 +283,10 @@ struct WardenNetwork<'a> {
     fd: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     errno: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    socket_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<&'a crate::SocketFilter>,
 }
 
 /// File facts ECS has no field for.
@@ -451,7 +455,7 @@ impl<'a> Ecs<'a> {
                 self.source = remote;
                 self.destination = local;
             }
-            NetAction::Bind | NetAction::Listen => {
+            NetAction::Bind | NetAction::Listen | NetAction::Socket | NetAction::Filter => {
                 self.server = local;
                 self.source = remote;
             }
@@ -471,6 +475,8 @@ impl<'a> Ecs<'a> {
             family: e.family,
             fd: e.fd,
             errno: e.errno.as_deref(),
+            socket_type: e.socket_type.as_deref(),
+            filter: e.filter.as_ref(),
         });
     }
 
@@ -560,7 +566,8 @@ fn outcome(success: bool) -> &'static str {
 /// ECS `event.type` of a socket call.
 fn net_type(action: NetAction) -> &'static str {
     match action {
-        NetAction::Bind | NetAction::Listen => "start",
+        NetAction::Bind | NetAction::Listen | NetAction::Socket => "start",
+        NetAction::Filter => "change",
         _ => "connection",
     }
 }
@@ -575,7 +582,7 @@ fn network_type(e: &NetworkEvent) -> Option<&'static str> {
         SocketAddress::Ip { addr, .. } if addr.is_ipv4() => Some("ipv4"),
         SocketAddress::Ip { .. } => Some("ipv6"),
         SocketAddress::Unix { .. } | SocketAddress::UnixUnnamed => Some("unix"),
-        SocketAddress::Other { .. } => None,
+        SocketAddress::Other { .. } | SocketAddress::Link { .. } => None,
     };
     [&e.local, &e.remote]
         .into_iter()
@@ -1008,6 +1015,8 @@ mod tests {
                 success: true,
                 exit: Some(0),
                 errno: None,
+                socket_type: None,
+                filter: None,
             }),
         })
     }
@@ -1062,6 +1071,8 @@ mod tests {
                 success: false,
                 exit: Some(-111),
                 errno: Some("ECONNREFUSED".into()),
+                socket_type: None,
+                filter: None,
             }),
         };
         let v = to_ecs(&event);
@@ -1105,6 +1116,72 @@ mod tests {
         assert!(v.get("server").is_none());
         assert_eq!(v["network"]["type"], "ipv6");
         assert_eq!(v["warden"]["network"]["action"], "listen");
+    }
+
+    /// A sniffer's packet socket: its type and link protocol, the interface it is bound to, the
+    /// filter it attached.
+    #[test]
+    fn packet_sockets_carry_their_type_interface_and_filter() {
+        let packet = |action, local, filter| {
+            to_ecs(&Event {
+                time_ns: 0,
+                host: "h".into(),
+                kind: EventKind::Network(NetworkEvent {
+                    process: caller(),
+                    action,
+                    source: Source::Ebpf,
+                    syscall: Some("socket".into()),
+                    family: Some(17),
+                    transport: Some("all".into()),
+                    local,
+                    remote: None,
+                    fd: Some(4),
+                    success: true,
+                    exit: Some(4),
+                    errno: None,
+                    socket_type: Some("raw".into()),
+                    filter,
+                }),
+            })
+        };
+        let v = packet(NetAction::Socket, None, None);
+        assert_eq!(v["event"]["action"], "socket");
+        assert_eq!(v["event"]["type"][0], "start");
+        assert_eq!(v["warden"]["network"]["socket_type"], "raw");
+        assert_eq!(v["warden"]["network"]["family"], 17);
+        assert_eq!(v["network"]["transport"], "all");
+        assert!(v["network"].get("iana_number").is_none());
+        assert!(v["network"].get("type").is_none());
+        assert!(v["warden"]["network"].get("filter").is_none());
+
+        let lo = SocketAddress::Link {
+            ifindex: 1,
+            interface: Some("lo".into()),
+            protocol: 3,
+        };
+        let v = packet(NetAction::Bind, Some(lo), None);
+        assert_eq!(v["server"]["address"], "lo");
+        assert!(v["server"].get("ip").is_none() && v["server"].get("port").is_none());
+        let gone = SocketAddress::Link {
+            ifindex: 7,
+            interface: None,
+            protocol: 3,
+        };
+        assert_eq!(
+            packet(NetAction::Bind, Some(gone), None)["server"]["address"],
+            "if7"
+        );
+
+        let filter = crate::SocketFilter {
+            option: "SO_ATTACH_FILTER".into(),
+            instructions: Some(30),
+        };
+        let v = packet(NetAction::Filter, None, Some(filter));
+        assert_eq!(v["event"]["type"][0], "change");
+        assert_eq!(v["network"]["direction"], "unknown");
+        let attached = &v["warden"]["network"]["filter"];
+        assert_eq!(attached["option"], "SO_ATTACH_FILTER");
+        assert_eq!(attached["instructions"], 30);
     }
 
     #[test]

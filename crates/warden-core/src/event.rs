@@ -22,8 +22,8 @@ pub enum EventKind {
     Exec(ExecEvent),
     Fork(ForkEvent),
     Exit(ExitEvent),
-    /// A socket call (connect, accept, bind, listen, send, receive), or a non-blocking
-    /// connect's outcome.
+    /// A socket call (connect, accept, bind, listen, send, receive; a raw or packet socket's
+    /// making, a filter attached), or a non-blocking connect's outcome.
     Network(NetworkEvent),
     /// A file change, or a read of a watched (sensitive) file.
     File(FileEvent),
@@ -265,10 +265,17 @@ pub enum NetAction {
     /// The end of the TCP handshake a non-blocking connect began (the connect returned
     /// `EINPROGRESS`): established, or failed with its error. Not a call: the kernel's.
     ConnectResult,
+    /// socket(2) of a socket that sees or makes packets below the transports: a raw IP
+    /// socket, a packet socket (`AF_PACKET`: a sniffer's, or a backdoor's that listens with no
+    /// port), an ICMP ("ping") socket. Other sockets are told by what they do next.
+    Socket,
+    /// A packet filter attached to a socket (`SO_ATTACH_FILTER`, `SO_ATTACH_BPF` and their
+    /// `SO_ATTACH_REUSEPORT_*` kin): what a packet socket keeps of the traffic it sees.
+    Filter,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 7] = [
+    pub const ALL: [NetAction; 9] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
@@ -276,6 +283,8 @@ impl NetAction {
         NetAction::Send,
         NetAction::Receive,
         NetAction::ConnectResult,
+        NetAction::Socket,
+        NetAction::Filter,
     ];
 
     pub fn name(self) -> &'static str {
@@ -287,6 +296,8 @@ impl NetAction {
             NetAction::Send => "send",
             NetAction::Receive => "receive",
             NetAction::ConnectResult => "connect_result",
+            NetAction::Socket => "socket",
+            NetAction::Filter => "filter",
         }
     }
 
@@ -299,7 +310,9 @@ impl NetAction {
         match self {
             NetAction::Connect | NetAction::ConnectResult | NetAction::Send => "egress",
             NetAction::Accept | NetAction::Receive => "ingress",
-            NetAction::Bind | NetAction::Listen => "unknown",
+            NetAction::Bind | NetAction::Listen | NetAction::Socket | NetAction::Filter => {
+                "unknown"
+            }
         }
     }
 }
@@ -319,6 +332,15 @@ pub enum SocketAddress {
     UnixUnnamed,
     /// Another family (`AF_NETLINK`...): its number.
     Other { family: u16 },
+    /// A packet socket's (`AF_PACKET`) end: the network interface, by its index and its name
+    /// as the agent found it (in its own network namespace; None when it has no such
+    /// interface, or 0: every interface), and the link protocol (EtherType, host order;
+    /// `ETH_P_ALL`, 3: every one).
+    Link {
+        ifindex: u32,
+        interface: Option<String>,
+        protocol: u16,
+    },
 }
 
 impl SocketAddress {
@@ -349,8 +371,14 @@ impl SocketAddress {
                 path,
                 abstract_name: false,
             } if !path.is_empty() => Some(crate::ecs::text(path)),
+            SocketAddress::Link {
+                interface: Some(name),
+                ..
+            } => Some(name.clone()),
+            SocketAddress::Link { ifindex, .. } if *ifindex != 0 => Some(format!("if{ifindex}")),
             SocketAddress::Unix { .. }
             | SocketAddress::UnixUnnamed
+            | SocketAddress::Link { .. }
             | SocketAddress::Other { .. } => None,
         }
     }
@@ -379,6 +407,21 @@ pub struct NetworkEvent {
     pub exit: Option<i64>,
     /// The errno's name when the call failed (`ECONNREFUSED`, `EINPROGRESS`...).
     pub errno: Option<String>,
+    /// The socket's type as it was made (`raw`, `dgram`, `stream`, `seqpacket`), where the
+    /// transport does not say it: a `socket` or `filter` event's.
+    pub socket_type: Option<String>,
+    /// A `filter` event's filter.
+    pub filter: Option<SocketFilter>,
+}
+
+/// A packet filter attached to a socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketFilter {
+    /// The option that attached it: `SO_ATTACH_FILTER` (classic BPF), `SO_ATTACH_BPF` (an eBPF
+    /// program's descriptor), `SO_ATTACH_REUSEPORT_CBPF`, `SO_ATTACH_REUSEPORT_EBPF`.
+    pub option: String,
+    /// A classic filter's length, in instructions.
+    pub instructions: Option<u16>,
 }
 
 /// What happened to a file.

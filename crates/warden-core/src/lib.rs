@@ -15,8 +15,8 @@ pub use ecs::{
 };
 pub use event::{
     Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, FileTimes,
-    ForkEvent, LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress, Source,
-    TimeSet,
+    ForkEvent, LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress,
+    SocketFilter, Source, TimeSet,
 };
 pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};

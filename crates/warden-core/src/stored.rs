@@ -23,13 +23,18 @@ use crate::Event;
 /// - 5 added `FileAction::Times` (at the end of its enum) and `FileEvent::times` (its last
 ///   field): a file event of 3 or 4 is read with that field's `None` after it, one of 1 or 2
 ///   with two (`content`'s and `times`').
-pub const EVENT_ENCODING: u8 = 5;
+/// - 6 added `NetAction::Socket` and `NetAction::Filter` (at the end of their enum),
+///   `SocketAddress::Link` (likewise) and `NetworkEvent::socket_type` and `filter` (its last
+///   two fields): a network event of 1 to 5 is read with their two `None`s after it.
+pub const EVENT_ENCODING: u8 = 6;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 5] = [1, 2, 3, 4, EVENT_ENCODING];
+const READABLE: [u8; 6] = [1, 2, 3, 4, 5, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
+/// `EventKind::Network`'s variant index.
+const NETWORK_VARIANT: u64 = 3;
 /// `EventKind::File`'s variant index.
 const FILE_VARIANT: u64 = 4;
 
@@ -68,6 +73,7 @@ fn as_current(encoding: u8, bytes: &[u8]) -> Cow<'_, [u8]> {
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6]),
         _ => 0,
     };
     if missing == 0 {
@@ -220,6 +226,11 @@ mod tests {
             },
             SocketAddress::UnixUnnamed,
             SocketAddress::Other { family: 16 },
+            SocketAddress::Link {
+                ifindex: 1,
+                interface: Some("lo".into()),
+                protocol: 3,
+            },
         ];
         for (action, end) in NetAction::ALL.into_iter().zip(ends.iter().cycle()) {
             kinds.push(EventKind::Network(NetworkEvent {
@@ -235,6 +246,11 @@ mod tests {
                 success: true,
                 exit: Some(0),
                 errno: Some("EINPROGRESS".into()),
+                socket_type: (action == NetAction::Socket).then(|| "raw".into()),
+                filter: (action == NetAction::Filter).then(|| crate::SocketFilter {
+                    option: "SO_ATTACH_FILTER".into(),
+                    instructions: Some(30),
+                }),
             }));
         }
         for (action, source) in FileAction::ALL.into_iter().zip(
@@ -302,7 +318,8 @@ mod tests {
     }
 
     /// An event as `encoding` stored it: a file event before 5 without its times, before 3
-    /// without its content too; an exec event before 4 without its script.
+    /// without its content too; an exec event before 4 without its script; a network event
+    /// before 6 without its socket type and filter.
     fn encoded_as(encoding: u8, event: &Event) -> Vec<u8> {
         let mut bytes = encoded(event);
         match &event.kind {
@@ -317,6 +334,11 @@ mod tests {
             EventKind::Exec(e) if encoding < 4 => {
                 assert!(e.script.is_none(), "no script before encoding 4");
                 assert_eq!(bytes.pop(), Some(0), "script's None ends an exec event");
+            }
+            EventKind::Network(n) if encoding < 6 => {
+                assert!(n.socket_type.is_none() && n.filter.is_none());
+                assert_eq!(bytes.pop(), Some(0), "filter's None ends a network event");
+                assert_eq!(bytes.pop(), Some(0), "socket_type's None came before");
             }
             _ => {}
         }
@@ -337,6 +359,17 @@ mod tests {
                 }
             }
             EventKind::Exec(e) if encoding < 4 => e.script = None,
+            EventKind::Network(n) if encoding < 6 => {
+                n.socket_type = None;
+                n.filter = None;
+                if matches!(n.action, NetAction::Socket | NetAction::Filter) {
+                    // No such actions before 6.
+                    n.action = NetAction::Bind;
+                }
+                if matches!(n.local, Some(SocketAddress::Link { .. })) {
+                    n.local = Some(SocketAddress::Other { family: 17 });
+                }
+            }
             _ => {}
         }
         event
@@ -346,8 +379,8 @@ mod tests {
     fn what_earlier_encodings_stored_reads_the_same() {
         // Encoding 2 only added a variant at the end of an enum: 1's bytes are 2's. Encoding 3
         // added a file event's content at its end, 4 an exec event's script at its end, 5 a
-        // file event's times after its content.
-        for encoding in [1, 2, 3, 4] {
+        // file event's times after its content, 6 a network event's socket type and filter.
+        for encoding in [1, 2, 3, 4, 5] {
             for event in every_kind() {
                 let event = as_before(encoding, event);
                 let bytes = encoded_as(encoding, &event);
@@ -359,6 +392,7 @@ mod tests {
                 let grew = match event.kind {
                     EventKind::File(_) => encoding < 5,
                     EventKind::Exec(_) => encoding < 4,
+                    EventKind::Network(_) => encoding < 6,
                     _ => false,
                 };
                 if grew {
@@ -423,7 +457,7 @@ mod tests {
         let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
         assert!(err.contains("1 bytes after"), "{err}");
         let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
-        assert!(err.contains("encoding 6"), "{err}");
+        assert!(err.contains("encoding 7"), "{err}");
         for byte in 0..=255u8 {
             let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
         }
@@ -493,6 +527,8 @@ mod tests {
                 success: true,
                 exit: None,
                 errno: None,
+                socket_type: Some("raw".into()),
+                filter: None,
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
@@ -500,7 +536,7 @@ mod tests {
             hex,
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
-             000150000101010000"
+             000150000101010000010372617700"
         );
     }
 

@@ -27,6 +27,8 @@
  *   recvmsg programs on the root cgroup), which only sends and receives naming a peer on a
  *   UDP socket pass, so no other call pays anything; the peers already recorded are kept
  *   with the socket (its last eight each way), and a repeat leaves at once.
+ * - socket: only a packet, raw IP or ICMP socket's making; setsockopt: only a packet filter
+ *   attached. Both leave at once for anything else.
  * - io_uring's connects, accepts, binds and listens, which pass no syscall: uring.h.
  * - 32-bit processes' calls (compat syscalls and socketcall, which pass none of the
  *   tracepoints above): compat.h. */
@@ -42,6 +44,8 @@
 #define NCALL_sendto 6
 #define NCALL_sendmsg 7
 #define NCALL_recvfrom 8
+#define NCALL_socket 9
+#define NCALL_setsockopt 10
 
 /* The record's flags: the socket was read (family, type, protocol and ends are its); the
  * address the call named was longer than the record holds (its head only). */
@@ -74,16 +78,30 @@
  * its route; `ret` 0 says nothing of what the send returns) or handed it to the process. No
  * fd (the layer does not know it). */
 #define NET_FIRST_DATAGRAM 512
+/* A setsockopt that attached a classic filter: `filter_len` is its length (instructions). */
+#define NET_FILTER_LEN 1024
 
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define AF_PACKET 17
+#define IPPROTO_ICMP 1
+#define IPPROTO_ICMPV6 58
 #define IPPROTO_TCP 6
 #define EINPROGRESS 115
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define SOCK_RAW 3
+/* socket(2)'s type without SOCK_NONBLOCK and SOCK_CLOEXEC. */
+#define SOCK_TYPE_MASK 0xf
+#define SOL_SOCKET 1
+#define SO_ATTACH_FILTER 26
+#define SO_ATTACH_BPF 50
+#define SO_ATTACH_REUSEPORT_CBPF 51
+#define SO_ATTACH_REUSEPORT_EBPF 52
 /* sizeof(struct sockaddr_storage): every family's address fits. */
 #define NET_ADDR_CAP 128
 
@@ -101,9 +119,18 @@ struct net_record {
 	u8 remote_addr[16];
 	u32 flags;	/* NET_* */
 	u32 addr_len;	/* bytes of `addr` */
-	u8 tcp_state;	/* NET_SETTLED: the socket's state after the handshake */
-	u8 pad;
-	u16 sk_err;	/* NET_SETTLED: the handshake's error (errno), 0 when none */
+	union {
+		struct {
+			u8 tcp_state;	/* NET_SETTLED: the socket's state after the handshake */
+			u8 pad;
+			u16 sk_err;	/* NET_SETTLED: the handshake's error (errno), 0 when none */
+		};
+		struct {
+			u8 option;	/* setsockopt: the SO_ATTACH_* option */
+			u8 pad2;
+			u16 filter_len;	/* NET_FILTER_LEN: the classic filter's instructions */
+		};
+	};
 	u8 addr[NET_ADDR_CAP];	/* the address the call named, as given (struct sockaddr) */
 };
 
@@ -432,6 +459,74 @@ int warden_recvfrom_x(struct sys_exit *ctx)
 		return 0;
 	s32 fd = SYSCALL_ARG0(regs);
 	net_call(NCALL_recvfrom, ctx->ret, fd, fd, addr, len);
+	return 0;
+}
+
+/* socket(family, type, protocol): only the sockets that see or make packets below the
+ * transports, which an intruder's sniffer, ICMP tunnel or portless backdoor needs: a packet
+ * socket, a raw IP socket, an ICMP ("ping") socket. Any other leaves after comparing three
+ * arguments: the sockets every connection makes cost next to nothing here. A refused one (no
+ * CAP_NET_RAW) is recorded too. */
+SEC("tracepoint/syscalls/sys_exit_socket")
+int warden_socket_x(struct sys_exit *ctx)
+{
+	struct pt_regs *regs = entry_regs();
+	s32 family = SYSCALL_ARG0(regs);
+	s32 type = SYSCALL_ARG1(regs) & SOCK_TYPE_MASK;
+	s32 protocol = SYSCALL_ARG2(regs);
+	bool inet = family == AF_INET || family == AF_INET6;
+	bool ping = inet && type == SOCK_DGRAM &&
+		    (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6);
+	if (family != AF_PACKET && !(inet && type == SOCK_RAW) && !ping)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 0;
+	/* The socket as it was asked for, which is what the kernel made when it succeeded (and a
+	 * packet socket's protocol is not in its `struct sock`). */
+	struct net_record r = {};
+	net_record_begin(&r, task, NCALL_socket, ctx->ret, ctx->ret >= 0 ? (s32)ctx->ret : -1);
+	r.flags |= NET_SOCKET_READ;
+	r.family = family;
+	r.sock_type = type;
+	r.protocol = protocol;
+	net_record_send(&r);
+	return 0;
+}
+
+/* The head of struct sock_fprog: a classic filter's length. */
+struct sock_fprog_head {
+	u16 len;
+};
+
+/* setsockopt(fd, level, name, value, len): only a packet filter attached (SO_ATTACH_*), what a
+ * packet socket keeps of the traffic it sees (a portless backdoor's magic packet); every other
+ * option leaves after two comparisons. */
+SEC("tracepoint/syscalls/sys_exit_setsockopt")
+int warden_setsockopt_x(struct sys_exit *ctx)
+{
+	struct pt_regs *regs = entry_regs();
+	s32 level = SYSCALL_ARG1(regs);
+	s32 name = SYSCALL_ARG2(regs);
+	if (level != SOL_SOCKET ||
+	    (name != SO_ATTACH_FILTER && name != SO_ATTACH_BPF &&
+	     name != SO_ATTACH_REUSEPORT_CBPF && name != SO_ATTACH_REUSEPORT_EBPF))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 0;
+	struct net_record r = {};
+	s32 fd = SYSCALL_ARG0(regs);
+	net_record_begin(&r, task, NCALL_setsockopt, ctx->ret, fd);
+	read_socket(task, fd, &r);
+	r.option = name;
+	struct sock_fprog_head prog = {};
+	if ((name == SO_ATTACH_FILTER || name == SO_ATTACH_REUSEPORT_CBPF) &&
+	    !bpf_probe_read_user(&prog, sizeof(prog), (const void *)SYSCALL_ARG3(regs))) {
+		r.filter_len = prog.len;
+		r.flags |= NET_FILTER_LEN;
+	}
+	net_record_send(&r);
 	return 0;
 }
 

@@ -30,11 +30,16 @@ pub struct SocketFacts {
 
 impl SocketFacts {
     /// The transport's name as ECS `network.transport` spells it (`tcp`, `udp`, `icmp`,
-    /// `ipv6-icmp`, `sctp`, `raw`), or the socket type for Unix sockets (`stream`, `dgram`,
-    /// `seqpacket`).
+    /// `ipv6-icmp`, `sctp`, `raw`), the socket type for Unix sockets (`stream`, `dgram`,
+    /// `seqpacket`), and for a packet socket the link protocol it takes ([`link_protocol_name`]).
     pub fn transport(&self) -> Option<&'static str> {
         if self.family == libc::AF_UNIX as u16 {
             return sock_type_name(self.sock_type);
+        }
+        if self.family == libc::AF_PACKET as u16 {
+            // As socket(2) was asked for it, in network order. (The socket itself does not
+            // say: its SO_PROTOCOL is 0.)
+            return link_protocol_name(u16::from_be(self.protocol as u16));
         }
         Some(match self.protocol {
             libc::IPPROTO_TCP => "tcp",
@@ -73,6 +78,22 @@ pub fn sock_type_name(sock_type: i32) -> Option<&'static str> {
         libc::SOCK_SEQPACKET => "seqpacket",
         libc::SOCK_RAW => "raw",
         _ => return None,
+    })
+}
+
+/// A link protocol (an EtherType, host order) as a packet socket's transport: `all` (what a
+/// sniffer takes: `ETH_P_ALL`), `ip`, `ipv6`, `arp`, `rarp`, `lldp`, else `link`; None for 0
+/// (none asked, or not known).
+pub fn link_protocol_name(protocol: u16) -> Option<&'static str> {
+    Some(match protocol {
+        0 => return None,
+        0x0003 => "all",
+        0x0800 => "ip",
+        0x86dd => "ipv6",
+        0x0806 => "arp",
+        0x8035 => "rarp",
+        0x88cc => "lldp",
+        _ => "link",
     })
 }
 
@@ -304,6 +325,54 @@ mod tests {
         let facts = probe(std::process::id(), fd_of(&a)).unwrap();
         assert_eq!(facts.family, libc::AF_UNIX as u16);
         assert_eq!(facts.transport(), Some("stream"));
+    }
+
+    /// A packet socket's transport is the link protocol it was made for (network order in
+    /// socket(2)'s argument); the live socket's SO_PROTOCOL does not tell it.
+    #[test]
+    fn packet_sockets_name_the_link_protocol_they_take() {
+        let facts = |protocol: u16| SocketFacts {
+            family: libc::AF_PACKET as u16,
+            sock_type: libc::SOCK_RAW,
+            protocol: i32::from(protocol.to_be()),
+            local: None,
+            remote: None,
+        };
+        for (protocol, name) in [
+            (0x0003u16, Some("all")),
+            (0x0800, Some("ip")),
+            (0x86dd, Some("ipv6")),
+            (0x0806, Some("arp")),
+            (0x88b5, Some("link")),
+            (0, None),
+        ] {
+            assert_eq!(facts(protocol).transport(), name, "{protocol:#x}");
+        }
+        // SAFETY: a plain socket(2); the descriptor is owned at once.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                i32::from(0x0003u16.to_be()),
+            )
+        };
+        assert!(
+            fd >= 0,
+            "a packet socket (root): {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: just made, owned here only.
+        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+        let live = probe(std::process::id(), socket.as_raw_fd()).unwrap();
+        assert_eq!(
+            (live.family, live.sock_type),
+            (libc::AF_PACKET as u16, libc::SOCK_RAW)
+        );
+        assert_eq!(
+            live.transport(),
+            None,
+            "SO_PROTOCOL says nothing of a packet socket"
+        );
     }
 
     #[test]

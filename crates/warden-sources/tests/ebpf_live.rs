@@ -1356,6 +1356,181 @@ fn network_calls_are_reported_with_the_socket_they_left() {
 /// receives from each, is reported once (of up to eight peers in turn), by the process, at the
 /// socket layer; datagrams pass as ever; a connected socket's are its connect's; and nothing
 /// stays in the kernel after.
+/// A socket made by socket(2) (owned), or the errno it failed with.
+fn socket_of(family: i32, kind: i32, protocol: i32) -> Result<std::os::fd::OwnedFd, i32> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a plain socket(2); a descriptor it returns is owned at once.
+    let fd = unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, protocol) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    // SAFETY: just made, owned here only.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// setsockopt(2) at level SOL_SOCKET with `value`'s bytes: 0 or the errno.
+fn set_option<T>(fd: &std::os::fd::OwnedFd, name: i32, value: &T) -> i32 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `value` is a live T of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        0
+    } else {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+}
+
+/// A sniffer's calls and an ICMP tunnel's: each packet, raw and ICMP socket made (or refused)
+/// is reported with what it was made for, a packet socket's bind with its interface, and a
+/// filter attached with its length; the sockets and options of ordinary traffic are not.
+#[test]
+fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
+    use std::os::fd::AsRawFd;
+    let _one = serialize();
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            datagrams: Datagrams::Off,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.network(), Some(Ok(())));
+    let me = std::process::id();
+    // Not reported: the sockets every connection makes, and their other options.
+    let tcp = socket_of(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+    assert_eq!(set_option(&tcp, libc::SO_REUSEADDR, &1i32), 0);
+    let _udp = socket_of(libc::AF_INET6, libc::SOCK_DGRAM, 0).unwrap();
+    let _unix = socket_of(libc::AF_UNIX, libc::SOCK_DGRAM, 0).unwrap();
+
+    let all = i32::from((libc::ETH_P_ALL as u16).to_be());
+    let sniffer = socket_of(libc::AF_PACKET, libc::SOCK_RAW, all).unwrap();
+    // SAFETY: a NUL-terminated name.
+    let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+    assert_ne!(lo, 0, "a loopback interface");
+    // SAFETY: sockaddr_ll is plain data.
+    let mut at_lo: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    at_lo.sll_family = libc::AF_PACKET as u16;
+    at_lo.sll_protocol = (libc::ETH_P_IP as u16).to_be();
+    at_lo.sll_ifindex = lo as i32;
+    // SAFETY: a valid sockaddr_ll of its own size.
+    let rc = unsafe {
+        libc::bind(
+            sniffer.as_raw_fd(),
+            (&raw const at_lo).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "bind to lo: {}", std::io::Error::last_os_error());
+    // "Load the packet's byte 12; accept it whole": two classic instructions.
+    let program = [
+        libc::sock_filter {
+            code: 0x28,
+            jt: 0,
+            jf: 0,
+            k: 12,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0xffff,
+        },
+    ];
+    let filter = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr().cast_mut(),
+    };
+    assert_eq!(set_option(&sniffer, libc::SO_ATTACH_FILTER, &filter), 0);
+    let raw_icmp = socket_of(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).unwrap();
+    // An ICMP ("ping") socket: refused unless the group may (net.ipv4.ping_group_range).
+    let ping = socket_of(libc::AF_INET6, libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6);
+    // A filter that is no filter: refused, and still reported.
+    let empty = libc::sock_fprog {
+        len: 0,
+        filter: std::ptr::null_mut(),
+    };
+    assert_eq!(
+        set_option(&raw_icmp, libc::SO_ATTACH_FILTER, &empty),
+        libc::EINVAL
+    );
+    // The last: a packet socket for ARP, its own DGRAM kind.
+    let arp = i32::from((libc::ETH_P_ARP as u16).to_be());
+    let last = socket_of(libc::AF_PACKET, libc::SOCK_DGRAM, arp).unwrap();
+
+    let records = collect(&rx, |seen| {
+        net_of(seen, me)
+            .iter()
+            .any(|n| n.call == NetCall::Socket && n.fd == last.as_raw_fd())
+    });
+    let calls: Vec<NetRecord> = net_of(&records, me)
+        .into_iter()
+        .filter(|n| {
+            matches!(
+                n.call,
+                NetCall::Socket | NetCall::SetSockOpt | NetCall::Bind
+            )
+        })
+        .collect();
+    let fds: Vec<(NetCall, i32, i32)> = calls.iter().map(|n| (n.call, n.fd, n.ret)).collect();
+    let ping_record = match &ping {
+        Ok(fd) => (NetCall::Socket, fd.as_raw_fd(), fd.as_raw_fd()),
+        Err(errno) => (NetCall::Socket, -1, -errno),
+    };
+    assert_eq!(
+        fds,
+        [
+            (NetCall::Socket, sniffer.as_raw_fd(), sniffer.as_raw_fd()),
+            (NetCall::Bind, sniffer.as_raw_fd(), 0),
+            (NetCall::SetSockOpt, sniffer.as_raw_fd(), 0),
+            (NetCall::Socket, raw_icmp.as_raw_fd(), raw_icmp.as_raw_fd()),
+            ping_record,
+            (NetCall::SetSockOpt, raw_icmp.as_raw_fd(), -libc::EINVAL),
+            (NetCall::Socket, last.as_raw_fd(), last.as_raw_fd()),
+        ],
+        "only the packet, raw and ICMP sockets and the filters, in order"
+    );
+    let facts = |n: &NetRecord| {
+        let s = n.socket.as_ref().expect("the socket");
+        (s.family, s.sock_type, s.transport())
+    };
+    let packet = libc::AF_PACKET as u16;
+    assert_eq!(facts(&calls[0]), (packet, libc::SOCK_RAW, Some("all")));
+    assert_eq!(
+        calls[1].addr,
+        Some(SockAddr::Packet {
+            protocol: libc::ETH_P_IP as u16,
+            ifindex: lo as i32
+        })
+    );
+    let attached = calls[2].filter.expect("the filter");
+    assert_eq!(
+        (attached.option_name().as_str(), attached.instructions),
+        ("SO_ATTACH_FILTER", Some(2))
+    );
+    assert_eq!(calls[2].socket.as_ref().map(|s| s.family), Some(packet));
+    assert_eq!(
+        facts(&calls[3]),
+        (libc::AF_INET as u16, libc::SOCK_RAW, Some("icmp"))
+    );
+    assert_eq!(
+        facts(&calls[4]),
+        (libc::AF_INET6 as u16, libc::SOCK_DGRAM, Some("ipv6-icmp"))
+    );
+    assert_eq!(calls[5].filter.and_then(|f| f.instructions), Some(0));
+    assert_eq!(facts(&calls[6]), (packet, libc::SOCK_DGRAM, Some("arp")));
+}
+
 #[test]
 fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
     use std::net::{TcpListener, TcpStream, UdpSocket};

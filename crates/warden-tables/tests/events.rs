@@ -100,6 +100,8 @@ fn network_at(time_s: i64, action: NetAction, edit: impl FnOnce(&mut NetworkEven
         success: true,
         exit: Some(0),
         errno: None,
+        socket_type: None,
+        filter: None,
     };
     edit(&mut e);
     at(time_s, EventKind::Network(e))

@@ -2,7 +2,9 @@
 //! of socket or file operations as a separate process with a known pid, and says what it did.
 //!
 //! ```text
-//! actor net            # env TCP4, TCP6 (optional), UDP, UNIX, REFUSED: ports / socket path
+//! actor net            # env TCP4, TCP6 (optional), UDP, UNIX, REFUSED: ports / socket path;
+//!                      # then a sniffer's packet socket (bound to lo, a filter attached) and a
+//!                      # raw ICMP socket
 //! actor datagram       # env UDP: one unconnected datagram (sendto with an address)
 //! actor handshakes     # non-blocking connects whose handshakes end after the call: late,
 //!                      # timed out, abandoned, and refused (to listeners of its own)
@@ -42,6 +44,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, UdpSocket};
+use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -235,7 +238,76 @@ fn net(
     hold.push(Box::new(unix));
     let refused = TcpStream::connect(("127.0.0.1", var("REFUSED")?.parse::<u16>()?));
     report.insert("refused".into(), refused.is_err().into());
+    let (sniffer, icmp) = sniffer()?;
+    report.insert("sniffer".into(), sniffer.as_raw_fd().into());
+    report.insert("icmp".into(), icmp.as_raw_fd().into());
+    hold.push(Box::new((sniffer, icmp)));
     Ok(())
+}
+
+/// What a sniffer and an ICMP tunnel make: a packet socket for every link protocol, bound to
+/// the loopback interface with a classic filter of two instructions attached, and a raw ICMP
+/// socket.
+fn sniffer() -> anyhow::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let socket = |family: i32, kind: i32, protocol: i32| -> anyhow::Result<OwnedFd> {
+        // SAFETY: a plain socket(2); the descriptor is owned at once.
+        let fd = unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, protocol) };
+        anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: just made, owned here only.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let all = i32::from((libc::ETH_P_ALL as u16).to_be());
+    let packet = socket(libc::AF_PACKET, libc::SOCK_RAW, all)?;
+    let lo = nix::net::if_::if_nametoindex("lo")?;
+    // SAFETY: sockaddr_ll is plain data.
+    let mut at_lo: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    at_lo.sll_family = libc::AF_PACKET as u16;
+    at_lo.sll_ifindex = lo as i32;
+    // SAFETY: a valid sockaddr_ll of its own size.
+    let rc = unsafe {
+        libc::bind(
+            packet.as_raw_fd(),
+            (&raw const at_lo).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    anyhow::ensure!(rc == 0, "bind to lo: {}", std::io::Error::last_os_error());
+    let program = [
+        libc::sock_filter {
+            code: 0x28,
+            jt: 0,
+            jf: 0,
+            k: 12,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0xffff,
+        },
+    ];
+    let filter = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: a sock_fprog of its own size, its program alive across the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            packet.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const filter).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    anyhow::ensure!(
+        rc == 0,
+        "SO_ATTACH_FILTER: {}",
+        std::io::Error::last_os_error()
+    );
+    let icmp = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)?;
+    Ok((packet, icmp))
 }
 
 /// Non-blocking TCP connects to 127.0.0.1 whose handshakes end after the call returned
@@ -248,7 +320,7 @@ fn net(
 fn handshakes(report: &mut Map<String, Value>) -> anyhow::Result<()> {
     use nix::sys::socket::{Backlog, SockaddrIn, getsockname, getsockopt, listen, sockopt};
     use std::net::TcpListener;
-    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::fd::OwnedFd;
     use std::time::Duration;
 
     // A listener whose accept queue (backlog 0: one connection) is full.
@@ -351,7 +423,7 @@ fn nonblocking_tcp_socket() -> nix::Result<std::os::fd::OwnedFd> {
 /// names a newer socket), then closed. Returns the local ports, in order.
 fn handshake_storm(port: u16, count: u64, hold: std::time::Duration) -> anyhow::Result<Vec<u16>> {
     use nix::sys::socket::{SockaddrIn, getsockname};
-    use std::os::fd::AsRawFd;
+
     let peer = SockaddrIn::new(127, 0, 0, 1, port);
     let mut ports = Vec::with_capacity(count as usize);
     let mut left = count;
@@ -497,7 +569,7 @@ fn uring_net(
     hold: &mut Vec<Box<dyn std::any::Any>>,
 ) -> anyhow::Result<()> {
     use io_uring::{opcode, squeue, types};
-    use std::os::fd::{AsRawFd as _, FromRawFd as _};
+    use std::os::fd::FromRawFd as _;
     let port: u16 = var("TCP4")?.parse()?;
     let target = nix::sys::socket::SockaddrIn::new(127, 0, 0, 1, port);
     let mut ring = io_uring::IoUring::new(4)?;

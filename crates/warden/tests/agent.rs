@@ -2071,6 +2071,51 @@ fn network_calls_are_recorded(test: &str, source: &str) {
     });
     assert_eq!(refused["event"]["outcome"], "failure");
     assert_eq!(refused["warden"]["network"]["errno"], "ECONNREFUSED");
+    if source == "ebpf" {
+        // The sniffer's packet socket, its bind to lo and its filter; the raw ICMP socket.
+        let events = agent.wait_for("the sniffer's socket, bind and filter", |ev| {
+            has(ev, "filter", |e| pid_of(e) == pid)
+                && has(ev, "socket", |e| {
+                    pid_of(e) == pid && e["network"]["transport"] == "icmp"
+                })
+        });
+        let sniffer = the(&events, "socket", "packet socket", |e| {
+            pid_of(e) == pid && e["warden"]["network"]["family"] == 17
+        });
+        assert_eq!(
+            sniffer["warden"]["network"]["socket_type"], "raw",
+            "{sniffer}"
+        );
+        assert_eq!(sniffer["network"]["transport"], "all", "{sniffer}");
+        assert_eq!(
+            sniffer["warden"]["network"]["fd"], report["sniffer"],
+            "{sniffer}"
+        );
+        assert_eq!(entity_of(sniffer), child_entity);
+        assert!(has(&events, "bind", |e| pid_of(e) == pid
+            && e["server"]["address"] == "lo"
+            && e["warden"]["network"]["fd"] == report["sniffer"]));
+        let filter = the(&events, "filter", "filter", |e| pid_of(e) == pid);
+        assert_eq!(
+            filter["warden"]["network"]["filter"]["option"],
+            "SO_ATTACH_FILTER"
+        );
+        assert_eq!(filter["warden"]["network"]["filter"]["instructions"], 2);
+        let icmp = the(&events, "socket", "raw ICMP socket", |e| {
+            pid_of(e) == pid && e["network"]["transport"] == "icmp"
+        });
+        assert_eq!(icmp["warden"]["network"]["socket_type"], "raw", "{icmp}");
+        assert_eq!(icmp["network"]["iana_number"], "1", "{icmp}");
+        let text = agent.events_output(
+            &["--class", "socket,filter", "--pid", &pid.to_string()],
+            "text",
+        );
+        assert!(text.contains("socket AF_PACKET raw all success"), "{text}");
+        assert!(
+            text.contains("filter AF_PACKET raw SO_ATTACH_FILTER instructions=2 success"),
+            "{text}"
+        );
+    }
     // Our own side: the listeners' bind/listen and the accepted connection's peer.
     let accepted = the(&events, "accept", "tcp4 accept", |e| {
         pid_of(e) == me && port_of(&e["destination"]) == p4

@@ -237,6 +237,8 @@ mod events {
             success: errno.is_none(),
             exit: Some(if errno.is_some() { -111 } else { 0 }),
             errno: errno.map(String::from),
+            socket_type: None,
+            filter: None,
         })
     }
 

@@ -116,6 +116,13 @@ pub enum SockAddr {
         /// Multicast group mask (`nl_groups`).
         groups: u32,
     },
+    /// `AF_PACKET`: the head of `sockaddr_ll`.
+    Packet {
+        /// The link protocol (EtherType, host order; `ETH_P_ALL`, 3: every one).
+        protocol: u16,
+        /// The interface's index (0: every interface).
+        ifindex: i32,
+    },
     /// Any other family (including `AF_UNSPEC`): the bytes after the family, raw.
     Other {
         /// `sa_family`.
@@ -133,6 +140,7 @@ impl SockAddr {
             SockAddr::Inet6 { .. } => family::INET6,
             SockAddr::Unix(_) => family::UNIX,
             SockAddr::Netlink { .. } => family::NETLINK,
+            SockAddr::Packet { .. } => family::PACKET,
             SockAddr::Other { family, .. } => *family,
         }
     }
@@ -172,7 +180,7 @@ impl SockAddr {
 
 impl fmt::Display for SockAddr {
     /// `127.0.0.1:80`, `[::1]:80`, `[fe80::1%2]:80`, `unix:/run/x`, `unix:@name`, `unix:(unnamed)`,
-    /// `netlink:pid=0,groups=1`, `family=17:<hex>`.
+    /// `netlink:pid=0,groups=1`, `packet:ifindex=1,protocol=0x0003`, `family=40:<hex>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SockAddr::Inet { addr, port } => write!(f, "{addr}:{port}"),
@@ -194,6 +202,9 @@ impl fmt::Display for SockAddr {
                 write!(f, "unix:{}", String::from_utf8_lossy(&p).escape_debug())
             }
             SockAddr::Netlink { pid, groups } => write!(f, "netlink:pid={pid},groups={groups:#x}"),
+            SockAddr::Packet { protocol, ifindex } => {
+                write!(f, "packet:ifindex={ifindex},protocol={protocol:#06x}")
+            }
             SockAddr::Other { family, data } => {
                 write!(f, "family={family}:")?;
                 data.iter().try_for_each(|b| write!(f, "{b:02x}"))
@@ -290,6 +301,17 @@ pub fn parse_sockaddr(b: &[u8]) -> Result<SockAddr, SockAddrError> {
                 groups: u32::from_ne_bytes(arr(8)),
             })
         }
+        family::PACKET => {
+            // sockaddr_ll: family, protocol (network order), interface index, then the
+            // hardware type, packet type and address, which a bind ignores.
+            if b.len() < 8 {
+                return Err(truncated());
+            }
+            Ok(SockAddr::Packet {
+                protocol: be16(2),
+                ifindex: i32::from_ne_bytes(arr(4)),
+            })
+        }
         _ => Ok(SockAddr::Other {
             family: fam,
             data: b[2..].to_vec(),
@@ -316,6 +338,10 @@ pub enum NetCall {
     SendMsg,
     /// recvfrom(2).
     RecvFrom,
+    /// socket(2) (eBPF only: of a packet, raw IP or ICMP socket).
+    Socket,
+    /// setsockopt(2) (eBPF only: a packet filter attached).
+    SetSockOpt,
 }
 
 /// What the SOCKADDR record of a call describes.
@@ -341,6 +367,8 @@ impl NetCall {
             NetCall::SendTo => "sendto",
             NetCall::SendMsg => "sendmsg",
             NetCall::RecvFrom => "recvfrom",
+            NetCall::Socket => "socket",
+            NetCall::SetSockOpt => "setsockopt",
         }
     }
 
@@ -348,7 +376,7 @@ impl NetCall {
     pub fn addr_role(self) -> AddrRole {
         match self {
             NetCall::Bind => AddrRole::Local,
-            NetCall::Listen => AddrRole::None,
+            NetCall::Listen | NetCall::Socket | NetCall::SetSockOpt => AddrRole::None,
             _ => AddrRole::Remote,
         }
     }
@@ -836,13 +864,49 @@ mod tests {
                 len: 11
             })
         ));
-        let mut p = family::PACKET.to_ne_bytes().to_vec();
-        p.extend_from_slice(&[0xab, 1]);
-        let o = parse_sockaddr(&p).unwrap();
-        assert_eq!(o.family(), 17);
-        assert_eq!(o.to_string(), "family=17:ab01");
-        assert_eq!(family::name(o.family()), Some("AF_PACKET"));
+        let mut o = 40u16.to_ne_bytes().to_vec();
+        o.extend_from_slice(&[0xab, 1]);
+        let o = parse_sockaddr(&o).unwrap();
+        assert_eq!(o.family(), 40);
+        assert_eq!(o.to_string(), "family=40:ab01");
+        assert_eq!(family::name(o.family()), Some("AF_VSOCK"));
         assert_eq!(o.ip(), None);
+    }
+
+    #[test]
+    fn packet_addresses_name_the_interface_and_the_link_protocol() {
+        // sockaddr_ll as a sniffer binds it: ETH_P_ALL (network order) on interface 2, then
+        // hardware type, packet type, address length and address, all ignored.
+        let mut ll = family::PACKET.to_ne_bytes().to_vec();
+        ll.extend_from_slice(&0x0003u16.to_be_bytes());
+        ll.extend_from_slice(&2i32.to_ne_bytes());
+        ll.extend_from_slice(&[0; 12]);
+        let a = parse_sockaddr(&ll).unwrap();
+        assert_eq!(
+            a,
+            SockAddr::Packet {
+                protocol: 3,
+                ifindex: 2
+            }
+        );
+        assert_eq!(a.family(), family::PACKET);
+        assert_eq!(a.to_string(), "packet:ifindex=2,protocol=0x0003");
+        // IPv4 only (0x0800) on every interface: the head is enough.
+        let head = [&ll[..2], &0x0800u16.to_be_bytes(), &0i32.to_ne_bytes()].concat();
+        assert_eq!(
+            parse_sockaddr(&head).unwrap(),
+            SockAddr::Packet {
+                protocol: 0x0800,
+                ifindex: 0
+            }
+        );
+        assert!(matches!(
+            parse_sockaddr(&ll[..7]),
+            Err(SockAddrError::Truncated {
+                family: Some(17),
+                len: 7
+            })
+        ));
     }
 
     #[test]

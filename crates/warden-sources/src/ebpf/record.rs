@@ -482,6 +482,31 @@ pub struct NetRecord {
     /// a send as the kernel took it to send, before its route (`ret` 0 says nothing of what
     /// the call returned), a receive as it was handed to the process. No fd (-1).
     pub first_datagram: bool,
+    /// A setsockopt's: the packet filter it attached.
+    pub filter: Option<FilterAttach>,
+}
+
+/// A packet filter a setsockopt attached to a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterAttach {
+    /// The option (`SO_ATTACH_FILTER`, 26; `SO_ATTACH_BPF`, 50; `SO_ATTACH_REUSEPORT_CBPF`,
+    /// 51; `SO_ATTACH_REUSEPORT_EBPF`, 52).
+    pub option: u8,
+    /// A classic filter's length in instructions, as the caller gave it.
+    pub instructions: Option<u16>,
+}
+
+impl FilterAttach {
+    /// The option's name.
+    pub fn option_name(&self) -> String {
+        match i32::from(self.option) {
+            libc::SO_ATTACH_FILTER => "SO_ATTACH_FILTER".into(),
+            libc::SO_ATTACH_BPF => "SO_ATTACH_BPF".into(),
+            libc::SO_ATTACH_REUSEPORT_CBPF => "SO_ATTACH_REUSEPORT_CBPF".into(),
+            libc::SO_ATTACH_REUSEPORT_EBPF => "SO_ATTACH_REUSEPORT_EBPF".into(),
+            other => format!("SO_{other}"),
+        }
+    }
 }
 
 /// How a TCP handshake ended.
@@ -783,13 +808,16 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                         _ => None,
                     }
                 };
+                let sock_type = i32::from(u16_at(b, 30));
+                // A raw socket has no ports: where one would be, the kernel keeps its protocol.
+                let ported = sock_type != libc::SOCK_RAW;
                 SocketFacts {
                     family,
-                    sock_type: i32::from(u16_at(b, 30)),
+                    sock_type,
                     protocol: i32::from(u16_at(b, 38)),
                     // An end not bound (port 0) or not connected (no peer) is not an end.
-                    local: end(40, 44).filter(|a| a.port() != Some(0)),
-                    remote: end(42, 60).filter(|a| a.port() != Some(0)),
+                    local: end(40, 44).filter(|a| ported && a.port() != Some(0)),
+                    remote: end(42, 60).filter(|a| ported && a.port() != Some(0)),
                 }
             });
             Ok(Record::Net(Box::new(NetRecord {
@@ -814,6 +842,10 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 }),
                 outcome: flags & NET_OUTCOME != 0,
                 first_datagram: flags & NET_FIRST_DATAGRAM != 0,
+                filter: (call == NetCall::SetSockOpt).then(|| FilterAttach {
+                    option: b[84],
+                    instructions: (flags & NET_FILTER_LEN != 0).then(|| u16_at(b, 86)),
+                }),
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -821,7 +853,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
 }
 
 /// The calls network records are taken at, by their number in bpf/net.h (`NCALL_*`, from 1).
-pub(crate) const NET_CALLS: [NetCall; 8] = [
+pub(crate) const NET_CALLS: [NetCall; 10] = [
     NetCall::Connect,
     NetCall::Accept,
     NetCall::Accept4,
@@ -830,6 +862,8 @@ pub(crate) const NET_CALLS: [NetCall; 8] = [
     NetCall::SendTo,
     NetCall::SendMsg,
     NetCall::RecvFrom,
+    NetCall::Socket,
+    NetCall::SetSockOpt,
 ];
 
 const ATTR_BASE_TRUNCATED: u32 = 1;
@@ -844,6 +878,7 @@ const NET_SETTLED: u32 = 64;
 const NET_OUTCOME: u32 = 128;
 const NET_ADDR_OWN: u32 = 256;
 const NET_FIRST_DATAGRAM: u32 = 512;
+const NET_FILTER_LEN: u32 = 1024;
 /// The TCP state of a socket whose handshake failed (the kernel's `TCP_CLOSE`).
 const TCP_CLOSE: u8 = 7;
 
@@ -1652,8 +1687,49 @@ mod tests {
             })
         ));
         assert_eq!(
-            parse(&net_bytes(9, 0, None, b"")),
+            parse(&net_bytes(11, 0, None, b"")),
             Err(RecordError::UnknownKind(KIND_NET))
+        );
+    }
+
+    /// A packet or raw socket's making, and a filter attached: the socket as asked for (a
+    /// raw socket's protocol where its port would be is no port), the option and the filter's
+    /// length.
+    #[test]
+    fn socket_and_filter_records_carry_the_socket_and_the_filter() {
+        let sniffer = Sock(family::PACKET, 3, 0x0003u16.to_be(), (0, &[]), (0, &[]));
+        let made = net(&net_bytes(9, 5, Some(sniffer), b""));
+        assert_eq!(
+            (made.call, made.ret, made.filter),
+            (NetCall::Socket, 5, None)
+        );
+        let socket = made.socket.expect("as asked");
+        assert_eq!(socket.transport(), Some("all"));
+        assert_eq!(socket.sock_type, libc::SOCK_RAW);
+
+        let icmp = Sock(family::INET, 3, 1, (1, &[0, 0, 0, 0]), (0, &[]));
+        let mut b = net_bytes(10, 0, Some(icmp), b"");
+        b[76..80].copy_from_slice(&(NET_SOCKET_READ | NET_FILTER_LEN).to_ne_bytes());
+        b[84] = 26;
+        b[86..88].copy_from_slice(&30u16.to_ne_bytes());
+        let attached = net(&b);
+        assert_eq!(attached.call, NetCall::SetSockOpt);
+        let filter = attached.filter.expect("a setsockopt's filter");
+        assert_eq!(
+            (filter.option_name(), filter.instructions),
+            ("SO_ATTACH_FILTER".to_string(), Some(30))
+        );
+        let socket = attached.socket.expect("read");
+        assert_eq!(socket.transport(), Some("icmp"));
+        assert_eq!(socket.local, None, "a raw socket's protocol is no port");
+
+        // An eBPF program attached: no length.
+        b[76..80].copy_from_slice(&NET_SOCKET_READ.to_ne_bytes());
+        b[84] = 50;
+        let program = net(&b).filter.expect("a setsockopt's filter");
+        assert_eq!(
+            (program.option_name(), program.instructions),
+            ("SO_ATTACH_BPF".to_string(), None)
         );
     }
 

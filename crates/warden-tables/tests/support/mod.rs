@@ -21,6 +21,8 @@ pub fn connect(process: Process, time_s: i64, fd: i64, remote: Option<SocketAddr
             success: true,
             exit: Some(0),
             errno: None,
+            socket_type: None,
+            filter: None,
         }),
     }
 }

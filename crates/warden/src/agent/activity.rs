@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use warden_core::{FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, Source};
+use warden_core::{
+    FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, SocketFilter, Source,
+};
 use warden_sources::audit::net::{
     AddrRole, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
 };
@@ -55,7 +57,9 @@ impl NetworkPolicy {
             // listen/accept without an address, and a socket already gone: recorded, since
             // it may well be inet.
             None => true,
-            Some(family::INET | family::INET6) => true,
+            // A packet socket is a sniffer's, or a portless backdoor's: as telling as a
+            // connection, and rare.
+            Some(family::INET | family::INET6 | family::PACKET) => true,
             Some(family::UNIX) => self.unix,
             Some(_) => self.other_families,
         }
@@ -138,6 +142,8 @@ pub fn network_event(
         success: success || in_progress,
         exit: net.exit,
         errno: net.errno.map(str::to_owned),
+        socket_type: None,
+        filter: None,
     })
 }
 
@@ -221,6 +227,8 @@ fn net_action(call: NetCall) -> NetAction {
         NetCall::Listen => NetAction::Listen,
         NetCall::SendTo | NetCall::SendMsg => NetAction::Send,
         NetCall::RecvFrom => NetAction::Receive,
+        NetCall::Socket => NetAction::Socket,
+        NetCall::SetSockOpt => NetAction::Filter,
     }
 }
 
@@ -284,7 +292,17 @@ pub fn ebpf_network_event(
     };
     let transport = socket
         .and_then(SocketFacts::transport)
+        .or_else(|| match record.addr {
+            // A packet socket's bind names the link protocol it takes from then on.
+            Some(SockAddr::Packet { protocol, .. }) => socket_probe::link_protocol_name(protocol),
+            _ => None,
+        })
         .or_else(|| implied_transport(action, family));
+    // What a socket or filter event is about is the socket itself: its type, which the
+    // transport does not say of a raw or packet socket.
+    let socket_type = matches!(action, NetAction::Socket | NetAction::Filter)
+        .then(|| socket.and_then(|s| socket_probe::sock_type_name(s.sock_type)))
+        .flatten();
     process.pid = record.pid;
     Ok(NetworkEvent {
         process,
@@ -305,6 +323,11 @@ pub fn ebpf_network_event(
         success,
         exit,
         errno: errno.map(str::to_owned),
+        socket_type: socket_type.map(str::to_owned),
+        filter: record.filter.map(|f| SocketFilter {
+            option: f.option_name(),
+            instructions: f.instructions,
+        }),
     })
 }
 
@@ -354,6 +377,15 @@ pub fn socket_address(a: &SockAddr) -> SocketAddress {
             abstract_name: true,
         },
         SockAddr::Unix(UnixAddr::Unnamed) => SocketAddress::UnixUnnamed,
+        SockAddr::Packet { protocol, ifindex } => SocketAddress::Link {
+            ifindex: *ifindex as u32,
+            interface: u32::try_from(*ifindex)
+                .ok()
+                .filter(|&i| i != 0)
+                .and_then(|i| nix::net::if_::if_indextoname(i).ok())
+                .map(|name| name.to_string_lossy().into_owned()),
+            protocol: *protocol,
+        },
         other => SocketAddress::Other {
             family: other.family(),
         },
@@ -954,6 +986,7 @@ mod tests {
             handshake: None,
             outcome: false,
             first_datagram: false,
+            filter: None,
         }
     }
 
@@ -972,6 +1005,90 @@ mod tests {
             local,
             remote,
         }
+    }
+
+    /// A sniffer: its packet socket made (the link protocol it takes as its transport), bound
+    /// to an interface (named), a filter attached; and a raw ICMP socket refused.
+    #[test]
+    fn packet_and_raw_sockets_are_recorded_with_what_they_take() {
+        let event = |record: &NetRecord| ebpf_network_event(record, Process::default(), &NO_PROBE);
+        let packet = |protocol: u16| SocketFacts {
+            family: family::PACKET,
+            sock_type: libc::SOCK_RAW,
+            protocol: i32::from(protocol.to_be()),
+            local: None,
+            remote: None,
+        };
+        let e = event(&ebpf_net(NetCall::Socket, 5, None, Some(packet(3)))).unwrap();
+        assert_eq!(e.action, NetAction::Socket);
+        assert_eq!(
+            e.family,
+            Some(family::PACKET),
+            "recorded without other_families"
+        );
+        assert_eq!(
+            (e.transport.as_deref(), e.socket_type.as_deref()),
+            (Some("all"), Some("raw"))
+        );
+        assert_eq!((e.success, e.exit, e.filter), (true, Some(5), None));
+
+        // Bound to the loopback interface, for IPv4 only: the socket says no protocol (its
+        // SO_PROTOCOL is 0), the address does.
+        let lo = nix::net::if_::if_nametoindex("lo").expect("a loopback interface");
+        let at_lo = SockAddr::Packet {
+            protocol: 0x0800,
+            ifindex: lo as i32,
+        };
+        let e = event(&ebpf_net(NetCall::Bind, 0, Some(at_lo), Some(packet(0)))).unwrap();
+        assert_eq!(e.action, NetAction::Bind);
+        assert_eq!(e.transport.as_deref(), Some("ip"));
+        assert_eq!(e.socket_type, None, "a bind is about its address");
+        assert_eq!(
+            e.local,
+            Some(SocketAddress::Link {
+                ifindex: lo,
+                interface: Some("lo".into()),
+                protocol: 0x0800
+            })
+        );
+
+        let mut attach = ebpf_net(NetCall::SetSockOpt, 0, None, Some(packet(0)));
+        attach.filter = Some(warden_sources::ebpf::FilterAttach {
+            option: libc::SO_ATTACH_FILTER as u8,
+            instructions: Some(30),
+        });
+        let e = event(&attach).unwrap();
+        assert_eq!(
+            (e.action, e.socket_type.as_deref()),
+            (NetAction::Filter, Some("raw"))
+        );
+        assert_eq!(
+            e.filter,
+            Some(SocketFilter {
+                option: "SO_ATTACH_FILTER".into(),
+                instructions: Some(30)
+            })
+        );
+
+        let icmp = SocketFacts {
+            family: family::INET,
+            sock_type: libc::SOCK_RAW,
+            protocol: libc::IPPROTO_ICMP,
+            local: None,
+            remote: None,
+        };
+        let e = event(&ebpf_net(NetCall::Socket, -libc::EPERM, None, Some(icmp))).unwrap();
+        assert_eq!((e.success, e.errno.as_deref()), (false, Some("EPERM")));
+        assert_eq!(
+            (e.transport.as_deref(), e.socket_type.as_deref()),
+            (Some("icmp"), Some("raw"))
+        );
+
+        // A filter on a netlink socket (udev's monitors attach them): another family, left to
+        // `other_families`.
+        let mut netlink = ebpf_net(NetCall::SetSockOpt, 0, None, Some(packet(0)));
+        netlink.socket.as_mut().unwrap().family = family::NETLINK;
+        assert_eq!(event(&netlink).unwrap_err(), "network/other_family");
     }
 
     #[test]

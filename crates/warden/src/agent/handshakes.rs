@@ -294,6 +294,8 @@ pub fn connect_result(
         success: established,
         exit: None,
         errno: None,
+        socket_type: None,
+        filter: None,
         ..connect.clone()
     }
 }
@@ -323,6 +325,8 @@ mod tests {
             success: true,
             exit: Some(-115),
             errno: Some("EINPROGRESS".into()),
+            socket_type: None,
+            filter: None,
         }
     }
 

@@ -185,6 +185,8 @@ mod tests {
             success: false,
             exit: Some(-111),
             errno: Some("ECONNREFUSED".into()),
+            socket_type: None,
+            filter: None,
         })
     }
 

@@ -100,6 +100,35 @@ pub fn text_line(event: &StoredEvent, ecs: &Value) -> String {
 pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
     let mut line = format!("{:<5}", event.action);
     match event.class.as_str() {
+        "network" if matches!(event.action.as_str(), "socket" | "filter") => {
+            // The socket itself: family, type and what it takes (`AF_PACKET raw all`), and
+            // the filter attached.
+            let network = &ecs["warden"]["network"];
+            let family = network["family"]
+                .as_u64()
+                .and_then(|f| u16::try_from(f).ok());
+            if let Some(family) = family {
+                match warden_sources::audit::net::family::name(family) {
+                    Some(name) => line.push_str(&format!(" {name}")),
+                    None => line.push_str(&format!(" family={family}")),
+                }
+            }
+            for word in [&network["socket_type"], &ecs["network"]["transport"]] {
+                if let Some(word) = word.as_str() {
+                    line.push_str(&format!(" {word}"));
+                }
+            }
+            if let Some(option) = network["filter"]["option"].as_str() {
+                line.push_str(&format!(" {option}"));
+            }
+            if let Some(length) = network["filter"]["instructions"].as_u64() {
+                line.push_str(&format!(" instructions={length}"));
+            }
+            line.push_str(outcome(event.success));
+            if let Some(errno) = network["errno"].as_str() {
+                line.push_str(&format!(" {errno}"));
+            }
+        }
         "network" => {
             line.push_str(&format!(
                 " {} -> {}",

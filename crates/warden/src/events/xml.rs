@@ -186,6 +186,8 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
     if event.class == "network" {
         children.push(
             Element::new("socket")
+                .attr("family", ecs["warden"]["network"]["family"].as_u64())
+                .attr("type", str_at(&ecs["warden"]["network"]["socket_type"]))
                 .attr("transport", str_at(&ecs["network"]["transport"]))
                 .attr("local_address", event.local_address.as_ref())
                 .attr("local_port", event.local_port)
@@ -193,6 +195,15 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                 .attr("remote_port", event.remote_port)
                 .empty(),
         );
+        let filter = &ecs["warden"]["network"]["filter"];
+        if filter.is_object() {
+            children.push(
+                Element::new("filter")
+                    .attr("option", str_at(&filter["option"]))
+                    .attr("instructions", filter["instructions"].as_u64())
+                    .empty(),
+            );
+        }
     }
     if event.class == "exit" {
         children.push(
