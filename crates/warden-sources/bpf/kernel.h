@@ -231,6 +231,15 @@ struct io_accept {
 	u32 file_slot;
 } __attribute__((preserve_access_index));
 
+/* A socket's: the family, type and protocol asked for, and the fixed slot a direct one goes
+ * into (0: none, it gets an fd). */
+struct io_socket {
+	int domain;
+	int type;
+	int protocol;
+	u32 file_slot;
+} __attribute__((preserve_access_index));
+
 /* Connect's: the address as the submitter gave it (user memory). */
 struct io_connect {
 	void *addr;

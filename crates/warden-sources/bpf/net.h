@@ -467,6 +467,26 @@ int warden_recvfrom_x(struct sys_exit *ctx)
  * socket, a raw IP socket, an ICMP ("ping") socket. Any other leaves after comparing three
  * arguments: the sockets every connection makes cost next to nothing here. A refused one (no
  * CAP_NET_RAW) is recorded too. */
+static __always_inline bool below_transports(s32 family, s32 type, s32 protocol)
+{
+	bool inet = family == AF_INET || family == AF_INET6;
+	bool ping = inet && type == SOCK_DGRAM &&
+		    (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6);
+	return family == AF_PACKET || (inet && type == SOCK_RAW) || ping;
+}
+
+/* The record of a socket made (or refused: `ret` < 0) as asked for, which is what the kernel
+ * made when it succeeded (and a packet socket's protocol is not in its `struct sock`). */
+static __always_inline void socket_made(struct net_record *r, struct task_struct *task, s64 ret,
+					s32 fd, s32 family, s32 type, s32 protocol)
+{
+	net_record_begin(r, task, NCALL_socket, ret, fd);
+	r->flags |= NET_SOCKET_READ;
+	r->family = family;
+	r->sock_type = type;
+	r->protocol = protocol;
+}
+
 SEC("tracepoint/syscalls/sys_exit_socket")
 int warden_socket_x(struct sys_exit *ctx)
 {
@@ -474,22 +494,14 @@ int warden_socket_x(struct sys_exit *ctx)
 	s32 family = SYSCALL_ARG0(regs);
 	s32 type = SYSCALL_ARG1(regs) & SOCK_TYPE_MASK;
 	s32 protocol = SYSCALL_ARG2(regs);
-	bool inet = family == AF_INET || family == AF_INET6;
-	bool ping = inet && type == SOCK_DGRAM &&
-		    (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6);
-	if (family != AF_PACKET && !(inet && type == SOCK_RAW) && !ping)
+	if (!below_transports(family, type, protocol))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == warden_tgid)
 		return 0;
-	/* The socket as it was asked for, which is what the kernel made when it succeeded (and a
-	 * packet socket's protocol is not in its `struct sock`). */
 	struct net_record r = {};
-	net_record_begin(&r, task, NCALL_socket, ctx->ret, ctx->ret >= 0 ? (s32)ctx->ret : -1);
-	r.flags |= NET_SOCKET_READ;
-	r.family = family;
-	r.sock_type = type;
-	r.protocol = protocol;
+	socket_made(&r, task, ctx->ret, ctx->ret >= 0 ? (s32)ctx->ret : -1, family, type,
+		    protocol);
 	net_record_send(&r);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* io_uring's operations for Warden, part of process.bpf.c (after files.h and net.h): the
- * connects, accepts, binds and listens, and the opens, closes, renames, unlinks, mkdirs,
+ * connects, accepts, binds and listens, the packet, raw and ICMP sockets made, and the opens, closes, renames, unlinks, mkdirs,
  * links, symlinks and truncates that a ring does without a syscall (the rings are how some
  * malware passes unseen by syscall tracers). Each becomes the record its syscall would have
  * given (net.h's, files.h's), flagged as io_uring's.
@@ -27,6 +27,7 @@
 #define IORING_OP_CONNECT 16
 #define IORING_OP_OPENAT 18
 #define IORING_OP_CLOSE 19
+#define IORING_OP_SOCKET 45
 #define IORING_OP_OPENAT2 28
 #define IORING_OP_RENAMEAT 35
 #define IORING_OP_UNLINKAT 36
@@ -53,6 +54,7 @@ const volatile u8 uring_files = 0;
 #define URING_OPEN 3	 /* open: recorded at completion, from the new fd's file */
 #define URING_CLOSE 4	 /* close: recorded at submission, as close(2) at its entry */
 #define URING_TRUNCATE 5 /* ftruncate: recorded at completion, from its file */
+#define URING_SOCKET 6	 /* socket (packet, raw, ICMP only): recorded at completion, as asked */
 
 /* An operation between its submission and its completion, by ring and tag. */
 struct uring_key {
@@ -67,9 +69,13 @@ struct uring_op {
 	s32 fd;		/* the socket or file it was given; -1: a fixed file, or none */
 	s32 addr_len;
 	u64 addr;	/* a connect's address (user memory) */
-	u32 slot;	/* an accept's or open's fixed slot, as given (0: none; its result is then
-			 * no fd) */
+	u32 slot;	/* an accept's, open's or socket's fixed slot, as given (0: none; its
+			 * result is then no fd) */
 	u32 pad;
+	s32 family;	/* a socket's, as asked for */
+	s32 sock_type;
+	s32 protocol;
+	u32 pad2;
 };
 
 /* LRU: an operation that never completes where we look (one whose success posts nothing)
@@ -110,6 +116,9 @@ static __always_inline u32 uring_kind(u8 opcode, u32 *call)
 	case IORING_OP_LISTEN:
 		*call = NCALL_listen;
 		return uring_network ? URING_NET : 0;
+	case IORING_OP_SOCKET:
+		*call = NCALL_socket;
+		return uring_network ? URING_SOCKET : 0;
 	case IORING_OP_OPENAT:
 		*call = CALL_openat;
 		return uring_files ? URING_OPEN : 0;
@@ -161,7 +170,27 @@ static __always_inline void uring_op_of(struct io_kiocb *req, u32 kind, u32 call
 		op->slot = BPF_CORE_READ((struct io_accept *)req, file_slot);
 	} else if (kind == URING_OPEN) {
 		op->slot = BPF_CORE_READ((struct io_open *)req, file_slot);
+	} else if (kind == URING_SOCKET) {
+		struct io_socket *sock = (struct io_socket *)req;
+		op->slot = BPF_CORE_READ(sock, file_slot);
+		op->family = BPF_CORE_READ(sock, domain);
+		op->sock_type = BPF_CORE_READ(sock, type) & SOCK_TYPE_MASK;
+		op->protocol = BPF_CORE_READ(sock, protocol);
 	}
+}
+
+/* A socket operation `op` (of those the socket program records) completed with `res` (the
+ * new fd, or 0 into a fixed slot), or was submitted with no completion to come. */
+static __noinline void uring_socket(struct task_struct *task, struct uring_op *op, s32 res,
+				    u32 flags)
+{
+	if (!below_transports(op->family, op->sock_type, op->protocol))
+		return;
+	struct net_record r = {};
+	socket_made(&r, task, res, res >= 0 && !op->slot ? res : -1, op->family, op->sock_type,
+		    op->protocol);
+	r.flags |= NET_IO_URING | flags;
+	net_record_send(&r);
 }
 
 /* A bind's address, from the kernel's copy made as the request was prepared (the submitter's
@@ -360,6 +389,9 @@ static __always_inline void uring_done(struct task_struct *task, struct uring_op
 	case URING_TRUNCATE:
 		uring_truncated(task, file, res);
 		return;
+	case URING_SOCKET:
+		uring_socket(task, op, res, overflow ? NET_CQ_OVERFLOW : 0);
+		return;
 	}
 }
 
@@ -394,6 +426,8 @@ int BPF_PROG(warden_uring_submit, void *request)
 	bpf_map_update_elem(&URING_OPS, &key, &op, 0);
 	if (quiet && kind == URING_NET)
 		uring_net_submitted(task, req, &op);
+	else if (quiet && kind == URING_SOCKET)
+		uring_socket(task, &op, 0, NET_SUBMITTED);
 	return 0;
 }
 

@@ -1690,6 +1690,96 @@ fn uring_source(config: EbpfConfig) -> Option<(EbpfSource, crossbeam_channel::Re
     Some(started)
 }
 
+/// io_uring's socket operation makes a socket without socket(2): a packet or raw one is
+/// reported all the same (as its syscall would be, flagged io_uring's; one into a fixed slot
+/// with no fd), and an ordinary one is not.
+#[test]
+fn io_uring_packet_and_raw_sockets_are_reported() {
+    use io_uring::{IoUring, opcode, types};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let _one = serialize();
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            io_uring: true,
+            datagrams: Datagrams::Off,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = uring_source(config) else {
+        return;
+    };
+    assert_eq!(src.network_io_uring(), Some(Ok(())));
+    let mut ring = IoUring::new(8).expect("io_uring on this kernel");
+    ring.submitter().register_files_sparse(2).unwrap();
+    let mut complete = |entry: io_uring::squeue::Entry| -> i32 {
+        // SAFETY: the entry points at nothing of ours.
+        unsafe { ring.submission().push(&entry).unwrap() };
+        ring.submit_and_wait(1).unwrap();
+        ring.completion().next().expect("a completion").result()
+    };
+    let me = std::process::id();
+    let ordinary = complete(opcode::Socket::new(libc::AF_INET, libc::SOCK_STREAM, 0).build());
+    assert!(ordinary >= 0, "io_uring socket: {ordinary}");
+    // SAFETY: the new socket's fd, ours now.
+    let _ordinary = unsafe { OwnedFd::from_raw_fd(ordinary) };
+    let all = i32::from((libc::ETH_P_ALL as u16).to_be());
+    let packet = complete(opcode::Socket::new(libc::AF_PACKET, libc::SOCK_RAW, all).build());
+    assert!(packet >= 0, "io_uring packet socket: {packet}");
+    // SAFETY: likewise.
+    let _packet = unsafe { OwnedFd::from_raw_fd(packet) };
+    let direct = opcode::Socket::new(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)
+        .file_index(Some(
+            types::DestinationSlot::try_from_slot_target(1).unwrap(),
+        ))
+        .build();
+    assert_eq!(complete(direct), 0, "a raw socket into fixed slot 1");
+
+    let records = collect(&rx, |seen| {
+        net_of(seen, me).iter().filter(|n| n.io_uring).count() >= 2
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut records = records;
+    records.extend(rx.try_iter());
+    let made: Vec<_> = net_of(&records, me)
+        .into_iter()
+        .filter(|n| n.call == NetCall::Socket)
+        .map(|n| {
+            let s = n.socket.expect("as asked");
+            (
+                n.io_uring,
+                n.fd,
+                n.ret,
+                s.family,
+                s.sock_type,
+                s.transport(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        made,
+        [
+            (
+                true,
+                packet,
+                packet,
+                libc::AF_PACKET as u16,
+                libc::SOCK_RAW,
+                Some("all")
+            ),
+            (
+                true,
+                -1,
+                0,
+                libc::AF_INET as u16,
+                libc::SOCK_RAW,
+                Some("icmp")
+            ),
+        ],
+        "the packet and raw sockets, not the stream one"
+    );
+}
+
 /// io_uring's connects and accepts bypass the syscalls the network programs watch; their
 /// completions are reported all the same, with both ends.
 #[test]

@@ -26,6 +26,8 @@
 //! actor send-storm DIR COUNT       # COUNT x send and receive on a connected socket pair
 //! actor udp-storm DIR COUNT        # COUNT x sendto and recvfrom between two unconnected UDP
 //!                                  # sockets (one peer: what a datagram costs under a watcher)
+//! actor socket-storm DIR COUNT     # COUNT x socket, setsockopt SO_REUSEADDR and TCP_NODELAY,
+//!                                  # close: a connection's set-up, none of it recorded
 //! actor udp-scatter DIR COUNT      # COUNT x sendto from one unconnected UDP socket, each to
 //!                                  # another loopback port (a new peer each: the worst case)
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
@@ -161,6 +163,11 @@ fn main() -> anyhow::Result<()> {
             let count: u64 = arg(2)?.parse()?;
             udp_scatter(count)?;
             report.insert("ops".into(), count.into());
+        }
+        "socket-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            socket_storm(count)?;
+            report.insert("ops".into(), (4 * count).into());
         }
         "ia32-sleeper" => {
             let path = PathBuf::from(arg(1)?);
@@ -547,6 +554,35 @@ fn udp_storm(count: u64) -> anyhow::Result<()> {
     for _ in 0..count {
         a.send_to(b"x", to)?;
         b.recv_from(&mut buf)?;
+    }
+    Ok(())
+}
+
+/// What every connection's set-up passes: socket(2), two setsockopt(2) (SO_REUSEADDR at
+/// SOL_SOCKET, TCP_NODELAY at IPPROTO_TCP), close(2); none of them of a kind Warden records.
+fn socket_storm(count: u64) -> anyhow::Result<()> {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    let one: i32 = 1;
+    let set = |fd: &OwnedFd, level: i32, name: i32| {
+        // SAFETY: an int option of its own size on our socket.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                level,
+                name,
+                (&raw const one).cast(),
+                size_of::<i32>() as libc::socklen_t,
+            )
+        }
+    };
+    for _ in 0..count {
+        // SAFETY: a plain socket(2), owned at once.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: just made, owned here only.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        anyhow::ensure!(set(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR) == 0);
+        anyhow::ensure!(set(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY) == 0);
     }
     Ok(())
 }
