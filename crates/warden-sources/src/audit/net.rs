@@ -344,6 +344,30 @@ pub enum NetCall {
     SetSockOpt,
 }
 
+/// A packet filter a setsockopt attached to a socket (eBPF and audit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterAttach {
+    /// The option (`SO_ATTACH_FILTER`, 26; `SO_ATTACH_BPF`, 50; `SO_ATTACH_REUSEPORT_CBPF`,
+    /// 51; `SO_ATTACH_REUSEPORT_EBPF`, 52).
+    pub option: u8,
+    /// A classic filter's length in instructions, as the caller gave it (eBPF only: audit
+    /// does not read the caller's memory).
+    pub instructions: Option<u16>,
+}
+
+impl FilterAttach {
+    /// The option's name.
+    pub fn option_name(&self) -> String {
+        match i32::from(self.option) {
+            libc::SO_ATTACH_FILTER => "SO_ATTACH_FILTER".into(),
+            libc::SO_ATTACH_BPF => "SO_ATTACH_BPF".into(),
+            libc::SO_ATTACH_REUSEPORT_CBPF => "SO_ATTACH_REUSEPORT_CBPF".into(),
+            libc::SO_ATTACH_REUSEPORT_EBPF => "SO_ATTACH_REUSEPORT_EBPF".into(),
+            other => format!("SO_{other}"),
+        }
+    }
+}
+
 /// What the SOCKADDR record of a call describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AddrRole {
@@ -397,6 +421,9 @@ impl NetCall {
     }
 }
 
+/// socket(2)'s type without `SOCK_NONBLOCK` and `SOCK_CLOEXEC`.
+const SOCK_TYPE_MASK: i32 = 0xf;
+
 /// SOCKETCALL record type (1304): `nargs=` and the real arguments of a `socketcall(2)`.
 pub const SOCKETCALL: u16 = 1304;
 
@@ -424,6 +451,12 @@ pub fn net_syscall(arch: u32, syscall: u32) -> Option<NetSyscall> {
         (arch::X86_64, 49) => Bind,
         (arch::X86_64, 50) => Listen,
         (arch::X86_64, 288) => Accept4,
+        (arch::X86_64, 41) => Socket,
+        (arch::X86_64, 54) => SetSockOpt,
+        (arch::I386, 359) => Socket,
+        (arch::I386, 366) => SetSockOpt,
+        (arch::AARCH64 | arch::RISCV64, 198) => Socket,
+        (arch::AARCH64 | arch::RISCV64, 208) => SetSockOpt,
         (arch::I386, I386_SOCKETCALL) => return Some(NetSyscall::SocketCall),
         (arch::I386, 361) => Bind,
         (arch::I386, 362) => Connect,
@@ -555,6 +588,12 @@ pub struct NetEvent {
     /// For a connect that said `EINPROGRESS`, when the source was asked to: its handshake as it
     /// stood when the records were read.
     pub first_look: Option<FirstLook>,
+    /// A socket(2)'s socket as it was asked for (`a0`-`a2`: family, type, protocol), which is
+    /// what the kernel made when the call succeeded.
+    pub asked: Option<crate::socket_probe::SocketFacts>,
+    /// A setsockopt(2)'s filter (`a2`: the option; its length is in the caller's memory, which
+    /// audit does not read).
+    pub filter: Option<FilterAttach>,
 }
 
 /// The first look at a non-blocking connect's socket, taken by the audit reader as the
@@ -632,8 +671,11 @@ impl NetEvent {
             .map_err(|_| NetError::BadField("arch"))?;
         let syscall = sc.req("syscall", Value::as_u32)?;
         let socketcall = event.record(SOCKETCALL);
+        let arg = |name: &'static str| sc.opt(name, Value::as_hex_u64);
         let (call, fd) = match net_syscall(arch, syscall).ok_or(NetError::NotNet)? {
-            NetSyscall::Direct(c) => (c, sc.opt("a0", Value::as_hex_u64)?),
+            // socket(2)'s a0 is the family; its socket is the call's result.
+            NetSyscall::Direct(NetCall::Socket) => (NetCall::Socket, None),
+            NetSyscall::Direct(c) => (c, arg("a0")?),
             NetSyscall::SocketCall => {
                 let n = sc.req("a0", Value::as_hex_u64)?;
                 let c = NetCall::from_socketcall(n).ok_or(NetError::NotNet)?;
@@ -649,6 +691,28 @@ impl NetEvent {
         let errno = match (success, exit) {
             (Some(false), Some(e)) if e < 0 => errno_name(-e),
             _ => None,
+        };
+        let asked = match call {
+            NetCall::Socket => Some(crate::socket_probe::SocketFacts {
+                // Arguments are ints: the low 32 bits of each register.
+                family: arg("a0")?.unwrap_or_default() as u16,
+                sock_type: (arg("a1")?.unwrap_or_default() as i32) & SOCK_TYPE_MASK,
+                protocol: arg("a2")?.unwrap_or_default() as i32,
+                local: None,
+                remote: None,
+            }),
+            _ => None,
+        };
+        let filter = match call {
+            NetCall::SetSockOpt => Some(FilterAttach {
+                option: arg("a2")?.unwrap_or_default() as u8,
+                instructions: None,
+            }),
+            _ => None,
+        };
+        let fd = match call {
+            NetCall::Socket => exit.filter(|&e| e >= 0).map(|e| e as u64),
+            _ => fd,
         };
         let saddr = event
             .record(msgtype::SOCKADDR)
@@ -675,6 +739,8 @@ impl NetEvent {
             keys: sc.rule_keys(),
             socket: None,
             first_look: None,
+            asked,
+            filter,
         })
     }
 }
@@ -707,7 +773,7 @@ pub fn net_rules(key: &str) -> Vec<AuditRule> {
 /// * aarch64 / riscv64: `-S bind,listen,accept,connect,accept4` (200–203, 242).
 pub fn net_rules_for(abi: u32, key: &str) -> Vec<AuditRule> {
     let rule = |nrs: &[u32]| AuditRule::exit_always(abi).syscalls(nrs).key(key);
-    match abi {
+    let mut rules = match abi {
         arch::X86_64 => vec![rule(&[42, 43, 49, 50, 288])],
         arch::I386 => vec![
             rule(&[361, 362, 363, 364]),
@@ -717,8 +783,46 @@ pub fn net_rules_for(abi: u32, key: &str) -> Vec<AuditRule> {
             rule(&[I386_SOCKETCALL]).field(field::ARG0, Op::Eq, FieldValue::Num(18)),
         ],
         arch::AARCH64 | arch::RISCV64 => vec![rule(&[200, 201, 202, 203, 242])],
-        _ => Vec::new(),
-    }
+        _ => return Vec::new(),
+    };
+    let (socket, setsockopt) = match abi {
+        arch::X86_64 => (41, 54),
+        arch::I386 => (359, 366),
+        _ => (198, 208),
+    };
+    rules.extend(below_transports_rules(abi, socket, setsockopt, key));
+    rules
+}
+
+/// The rules for the sockets that see or make packets below the transports (as the eBPF
+/// socket program chooses them) and for packet filters attached, on the arguments, so that
+/// the sockets and options of ordinary traffic are not audited:
+/// * `socket` with `a0=17` (a packet socket);
+/// * `socket` with `a0=2` or `a0=10` and `a1&=3` (a raw socket: the type's two low bits, which
+///   no other type has both of, whatever flags ride with it);
+/// * `socket` with `a0=2 a2=1` or `a0=10 a2=58` (an ICMP socket: a ping socket, or raw);
+/// * `setsockopt` with `a1=1` (`SOL_SOCKET`) and `a2=26` (`SO_ATTACH_FILTER`) or `a2` 50-52
+///   (`SO_ATTACH_BPF`, `SO_ATTACH_REUSEPORT_CBPF`, `_EBPF`).
+///
+/// (i386's `socketcall` keeps its arguments in memory, where no rule can look: not covered.)
+fn below_transports_rules(abi: u32, socket: u32, setsockopt: u32, key: &str) -> Vec<AuditRule> {
+    let num = FieldValue::Num;
+    let on = |nr: u32| AuditRule::exit_always(abi).syscalls(&[nr]).key(key);
+    let family = |f: u16| on(socket).field(field::ARG0, Op::Eq, num(u32::from(f)));
+    vec![
+        family(family::PACKET),
+        family(family::INET).field(field::ARG1, Op::BitTest, num(3)),
+        family(family::INET6).field(field::ARG1, Op::BitTest, num(3)),
+        family(family::INET).field(field::ARG2, Op::Eq, num(1)),
+        family(family::INET6).field(field::ARG2, Op::Eq, num(58)),
+        on(setsockopt)
+            .field(field::ARG1, Op::Eq, num(1))
+            .field(field::ARG2, Op::Eq, num(26)),
+        on(setsockopt)
+            .field(field::ARG1, Op::Eq, num(1))
+            .field(field::ARG2, Op::Ge, num(50))
+            .field(field::ARG2, Op::Le, num(52)),
+    ]
 }
 
 /// Rules for sendto, sendmsg and recvfrom on this machine's native ABI (x86-64 44/46/45,
@@ -1044,10 +1148,96 @@ mod tests {
         }
         let b64 = &net_rules_for(arch::X86_64, "k")[0];
         assert_eq!(b64.syscalls, [42, 43, 49, 50, 288]);
-        assert_eq!(net_rules_for(arch::I386, "k").len(), 3);
+        assert_eq!(net_rules_for(arch::I386, "k").len(), 3 + 7);
         assert!(net_rules_for(arch::S390X, "k").is_empty());
         if cfg!(target_arch = "x86_64") {
-            assert_eq!(net_rules("k").len(), 4);
+            assert_eq!(net_rules("k").len(), 2 * 7 + 4);
         }
+    }
+
+    /// The packet, raw and ICMP sockets' rules look at the arguments, so that an ordinary
+    /// socket or option is not audited: each rule as auditctl would show it.
+    #[test]
+    fn socket_rules_choose_sockets_by_their_arguments() {
+        let shown: Vec<String> = net_rules_for(arch::X86_64, "k")[1..]
+            .iter()
+            .map(|r| {
+                let d = RuleData::decode(&r.encode().unwrap()).unwrap();
+                let fields: Vec<String> = d
+                    .fields
+                    .iter()
+                    .filter(|(id, ..)| (field::ARG0..=field::ARG3).contains(id))
+                    .map(|(id, op, value)| {
+                        let op = match *op {
+                            c if c == Op::Eq.code() => "=",
+                            c if c == Op::Ge.code() => ">=",
+                            c if c == Op::Le.code() => "<=",
+                            c if c == Op::BitTest.code() => "&=",
+                            _ => "?",
+                        };
+                        format!("a{}{op}{value:?}", id - field::ARG0)
+                    })
+                    .collect();
+                format!("{:?} {}", d.syscalls(), fields.join(" "))
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "[41] a0=Num(17)",
+                "[41] a0=Num(2) a1&=Num(3)",
+                "[41] a0=Num(10) a1&=Num(3)",
+                "[41] a0=Num(2) a2=Num(1)",
+                "[41] a0=Num(10) a2=Num(58)",
+                "[54] a1=Num(1) a2=Num(26)",
+                "[54] a1=Num(1) a2>=Num(50) a2<=Num(52)",
+            ]
+        );
+    }
+
+    /// socket(2) as audit records it: the socket as asked for from a0-a2 (the type without
+    /// its flags), the new fd from the result; setsockopt: the option from a2.
+    #[test]
+    fn sockets_made_and_filters_attached() {
+        let made = NetEvent::from_event(&ev(&[(
+            1300,
+            "arch=c000003e syscall=41 success=yes exit=5 a0=11 a1=80003 a2=300 a3=0 items=0 \
+             ppid=1 pid=9 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 \
+             tty=pts0 ses=1 comm=\"sniff\" exe=\"/tmp/sniff\" key=\"wardennet\"",
+        )]))
+        .unwrap();
+        assert_eq!(made.call, NetCall::Socket);
+        assert_eq!(made.fd, Some(5), "the new socket");
+        let asked = made.asked.as_ref().expect("the socket as asked for");
+        assert_eq!(
+            (asked.family, asked.sock_type, asked.transport()),
+            (family::PACKET, 3, Some("all"))
+        );
+        assert_eq!(made.filter, None);
+
+        let refused = NetEvent::from_event(&ev(&[(
+            1300,
+            "arch=c000003e syscall=41 success=no exit=-1 a0=2 a1=3 a2=1 a3=0 items=0 \
+             ppid=1 pid=9 auid=0 uid=1000 gid=0 euid=1000 suid=0 fsuid=0 egid=0 sgid=0 \
+             fsgid=0 tty=pts0 ses=1 comm=\"ping\" exe=\"/bin/ping\" key=\"wardennet\"",
+        )]))
+        .unwrap();
+        assert_eq!((refused.fd, refused.errno), (None, Some("EPERM")));
+        assert_eq!(refused.asked.and_then(|a| a.transport()), Some("icmp"));
+
+        let attached = NetEvent::from_event(&ev(&[(
+            1300,
+            "arch=c000003e syscall=54 success=yes exit=0 a0=5 a1=1 a2=1a a3=7ffd items=0 \
+             ppid=1 pid=9 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 \
+             tty=pts0 ses=1 comm=\"sniff\" exe=\"/tmp/sniff\" key=\"wardennet\"",
+        )]))
+        .unwrap();
+        assert_eq!((attached.call, attached.fd), (NetCall::SetSockOpt, Some(5)));
+        let filter = attached.filter.expect("the filter");
+        assert_eq!(
+            (filter.option_name().as_str(), filter.instructions),
+            ("SO_ATTACH_FILTER", None)
+        );
+        assert_eq!(attached.asked, None);
     }
 }

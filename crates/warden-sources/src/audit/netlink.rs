@@ -1190,6 +1190,8 @@ mod tests {
             keys: Vec::new(),
             socket: None,
             first_look: None,
+            asked: None,
+            filter: None,
         }))
     }
 

@@ -27,8 +27,8 @@ use crate::audit::net::NetCall;
 use crate::held::{HeldFile, Pool, open_to_hold};
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
-    AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, FilterAttach,
-    ForkRecord, Handshake, NetRecord, Record, RecordError, ScriptRecord,
+    AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
+    Handshake, NetRecord, Record, RecordError, ScriptRecord,
 };
 
 /// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 use warden_core::{FileTimes, FileVersion, TimeSet};
 
-use crate::audit::net::{NetCall, SockAddr, family, parse_sockaddr};
+use crate::audit::net::{FilterAttach, NetCall, SockAddr, family, parse_sockaddr};
 use crate::socket_probe::SocketFacts;
 
 const KIND_FORK: u32 = 1;
@@ -484,29 +484,6 @@ pub struct NetRecord {
     pub first_datagram: bool,
     /// A setsockopt's: the packet filter it attached.
     pub filter: Option<FilterAttach>,
-}
-
-/// A packet filter a setsockopt attached to a socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FilterAttach {
-    /// The option (`SO_ATTACH_FILTER`, 26; `SO_ATTACH_BPF`, 50; `SO_ATTACH_REUSEPORT_CBPF`,
-    /// 51; `SO_ATTACH_REUSEPORT_EBPF`, 52).
-    pub option: u8,
-    /// A classic filter's length in instructions, as the caller gave it.
-    pub instructions: Option<u16>,
-}
-
-impl FilterAttach {
-    /// The option's name.
-    pub fn option_name(&self) -> String {
-        match i32::from(self.option) {
-            libc::SO_ATTACH_FILTER => "SO_ATTACH_FILTER".into(),
-            libc::SO_ATTACH_BPF => "SO_ATTACH_BPF".into(),
-            libc::SO_ATTACH_REUSEPORT_CBPF => "SO_ATTACH_REUSEPORT_CBPF".into(),
-            libc::SO_ATTACH_REUSEPORT_EBPF => "SO_ATTACH_REUSEPORT_EBPF".into(),
-            other => format!("SO_{other}"),
-        }
-    }
 }
 
 /// How a TCP handshake ended.

@@ -14,7 +14,7 @@ use warden_core::{
     FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, SocketFilter, Source,
 };
 use warden_sources::audit::net::{
-    AddrRole, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
+    AddrRole, FilterAttach, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
 };
 use warden_sources::audit::{FileOp, PathKind, Subject};
 use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord};
@@ -93,7 +93,11 @@ pub fn network_event(
     }
     let remote = net.remote().cloned();
     let mut local = net.local().cloned();
-    let mut family = net.addr.as_ref().map(SockAddr::family);
+    let mut family = net
+        .addr
+        .as_ref()
+        .map(SockAddr::family)
+        .or(net.asked.as_ref().map(|asked| asked.family));
     if family == Some(family::UNSPEC) {
         // connect(AF_UNSPEC) dissolves a datagram association: not a connection.
         return Err("network/unspec");
@@ -104,7 +108,9 @@ pub fn network_event(
     let success = net.success.unwrap_or(true);
     // A non-blocking connect under way is not a failure: the errno stays visible.
     let in_progress = net.errno == Some("EINPROGRESS");
-    let mut transport = None;
+    // A socket made is what was asked for; a filter's socket is read from it, when it was.
+    let mut transport = net.asked.as_ref().and_then(SocketFacts::transport);
+    let mut sock_type = net.asked.as_ref().map(|asked| asked.sock_type);
     if policy.probe_sockets
         && let Some(facts) = &net.socket
         && facts.agrees_with(remote.as_ref(), family)
@@ -115,7 +121,8 @@ pub fn network_event(
         // to take when its peer agrees with the record; its ends only from a listener (listen,
         // and accept's listening socket: this host's end of every connection it takes), which
         // lives on.
-        transport = facts.transport();
+        transport = transport.or(facts.transport());
+        sock_type = sock_type.or(Some(facts.sock_type));
         family = Some(facts.family);
         if matches!(action, NetAction::Listen | NetAction::Accept) && local.is_none() {
             local = facts.local.clone();
@@ -142,8 +149,8 @@ pub fn network_event(
         success: success || in_progress,
         exit: net.exit,
         errno: net.errno.map(str::to_owned),
-        socket_type: None,
-        filter: None,
+        socket_type: socket_type_of(action, sock_type),
+        filter: net.filter.as_ref().map(socket_filter),
     })
 }
 
@@ -298,11 +305,7 @@ pub fn ebpf_network_event(
             _ => None,
         })
         .or_else(|| implied_transport(action, family));
-    // What a socket or filter event is about is the socket itself: its type, which the
-    // transport does not say of a raw or packet socket.
-    let socket_type = matches!(action, NetAction::Socket | NetAction::Filter)
-        .then(|| socket.and_then(|s| socket_probe::sock_type_name(s.sock_type)))
-        .flatten();
+
     process.pid = record.pid;
     Ok(NetworkEvent {
         process,
@@ -323,12 +326,25 @@ pub fn ebpf_network_event(
         success,
         exit,
         errno: errno.map(str::to_owned),
-        socket_type: socket_type.map(str::to_owned),
-        filter: record.filter.map(|f| SocketFilter {
-            option: f.option_name(),
-            instructions: f.instructions,
-        }),
+        socket_type: socket_type_of(action, socket.map(|s| s.sock_type)),
+        filter: record.filter.as_ref().map(socket_filter),
     })
+}
+
+/// The socket's type where the event is about the socket itself (a socket made, a filter
+/// attached): the transport does not say it of a raw or packet socket.
+fn socket_type_of(action: NetAction, sock_type: Option<i32>) -> Option<String> {
+    matches!(action, NetAction::Socket | NetAction::Filter)
+        .then(|| sock_type.and_then(socket_probe::sock_type_name))
+        .flatten()
+        .map(str::to_owned)
+}
+
+fn socket_filter(filter: &FilterAttach) -> SocketFilter {
+    SocketFilter {
+        option: filter.option_name(),
+        instructions: filter.instructions,
+    }
 }
 
 fn syscall_name(net: &NetEvent) -> String {
@@ -893,6 +909,8 @@ mod tests {
             keys: Vec::new(),
             socket: None,
             first_look: None,
+            asked: None,
+            filter: None,
         }
     }
 
@@ -1053,7 +1071,7 @@ mod tests {
         );
 
         let mut attach = ebpf_net(NetCall::SetSockOpt, 0, None, Some(packet(0)));
-        attach.filter = Some(warden_sources::ebpf::FilterAttach {
+        attach.filter = Some(warden_sources::audit::net::FilterAttach {
             option: libc::SO_ATTACH_FILTER as u8,
             instructions: Some(30),
         });
