@@ -868,3 +868,114 @@ fn default_marks_and_credential_watches() {
         && m.refused.is_none()));
     src.stop();
 }
+
+/// A tmpfs this test mounted, unmounted when dropped (a panic included).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// A tmpfs at `at` whose root has `mode`, owned by root.
+    fn mount(at: &Path, mode: u32) -> Tmpfs {
+        let c = |s: &[u8]| std::ffi::CString::new(s).unwrap();
+        let target = c(at.as_os_str().as_bytes());
+        let options = c(format!("mode={mode:o},size=1m").as_bytes());
+        // SAFETY: NUL-terminated strings that live across the call.
+        let rc = unsafe {
+            libc::mount(
+                c(b"warden-test").as_ptr(),
+                target.as_ptr(),
+                c(b"tmpfs").as_ptr(),
+                0,
+                options.as_ptr().cast(),
+            )
+        };
+        assert_eq!(rc, 0, "mount tmpfs: {}", std::io::Error::last_os_error());
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let target = std::ffi::CString::new(self.0.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path; MNT_DETACH never waits.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// The default marks take a memory filesystem any user can write to (a staging area such as
+/// /dev/shm), not one only root can write to (the system's own, such as /run), nor one under
+/// an excluded path unless a more specific path includes it; a change there is reported.
+#[test]
+fn memory_filesystems_users_can_write_are_marked_by_default() {
+    let Some(_one) = live() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let mkdir = |name: &str| {
+        let dir = root.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    };
+    let (staging, system, hidden, shown) = (
+        mkdir("staging"),
+        mkdir("system"),
+        mkdir("hidden"),
+        mkdir("shown"),
+    );
+    let _mounts = [
+        Tmpfs::mount(&staging, 0o1777),
+        Tmpfs::mount(&system, 0o755),
+        Tmpfs::mount(&hidden, 0o1777),
+        Tmpfs::mount(&shown, 0o1777),
+    ];
+    let config = FanotifyConfig {
+        // The temp dir's own filesystem is marked too (it is /'s): only the mounts' marks
+        // are looked at.
+        exclude_prefixes: vec![hidden.clone(), root.path().join("shown")],
+        include_prefixes: vec![shown.clone()],
+        // The changes are this process's own.
+        exclude_self: false,
+        ..FanotifyConfig::default()
+    };
+    let (mut src, rx) = FanotifySource::start(config).unwrap();
+    let marked = |dir: &Path| {
+        src.marks()
+            .iter()
+            .any(|m| m.kind == MarkKind::Filesystem && m.path == dir && m.refused.is_none())
+    };
+    assert!(marked(&staging), "{:#?}", src.marks());
+    assert!(!marked(&system), "only root writes there");
+    assert!(!marked(&hidden), "excluded");
+    assert!(marked(&shown), "excluded, but included more specifically");
+    let payload = staging.join(".payload");
+    std::fs::write(&payload, b"\x7fELF").unwrap();
+    std::fs::remove_file(&payload).unwrap();
+    std::fs::write(system.join("x"), b"x").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|e: &FanotifyEvent| e.action == FileAction::Delete && e.path == bytes(&payload))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no delete of the payload: {seen:#?}"
+        );
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(e);
+        }
+    }
+    let me = std::process::id();
+    for action in [
+        FileAction::Create,
+        FileAction::CloseWrite,
+        FileAction::Delete,
+    ] {
+        let e = find(&seen, action, &payload)
+            .unwrap_or_else(|| panic!("no {action:?} of the payload: {seen:#?}"));
+        assert_eq!(e.pid, me);
+    }
+    assert!(
+        seen.iter()
+            .all(|e| !e.path.starts_with(system.as_os_str().as_bytes())),
+        "nothing from the unmarked tmpfs"
+    );
+    src.stop();
+}

@@ -3403,6 +3403,52 @@ fn files_deleted_at_once_are_described_as_written() {
 /// the file as the agent found it: its sha256, size and times, in the event and in
 /// `file_events`; a file over `files.hash_max_size` without its sha256 (`hashed` -1), and a
 /// file gone before the agent looked without any.
+/// A dropper that stages its payload in /dev/shm (memory only, and under /dev, which is
+/// excluded) is recorded on the embedded defaults: written, described, run, deleted.
+#[test]
+fn a_payload_staged_in_dev_shm_is_recorded_by_default() {
+    let Some((_serial, kernel)) = begin("a_payload_staged_in_dev_shm_is_recorded_by_default")
+    else {
+        return;
+    };
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    if !mounts
+        .lines()
+        .any(|l| l.split(' ').nth(1) == Some("/dev/shm"))
+    {
+        eprintln!("skipped: no /dev/shm mount here");
+        return;
+    }
+    // The files' defaults (the harness turns files off unless a test speaks of them).
+    let mut agent = Agent::start("[files]\n");
+    let payload = format!("/dev/shm/.warden-e2e-{}", std::process::id());
+    let script = "printf 'stage 2' > \"$1\" && cat \"$1\" > /dev/null && rm \"$1\"";
+    let mut shell = Proc::spawn(Command::new("/bin/sh").args(["-c", script, "sh", &payload]));
+    assert!(shell.wait().success());
+    let pid = u64::from(shell.pid());
+    let events = agent.wait_for_matching(&["--path", &payload], "the payload's life", |ev| {
+        has(ev, "delete", |e| file_path(e) == payload)
+    });
+    // Written by the shell itself; deleted by its rm.
+    for action in ["create", "close_write"] {
+        let e = the(&events, action, action, |e| file_path(e) == payload);
+        assert_eq!(pid_of(e), pid, "{e}");
+    }
+    let deleted = the(&events, "delete", "rm", |e| file_path(e) == payload);
+    assert_eq!(deleted["process"]["parent"]["pid"], pid, "{deleted}");
+    // sha256 of "stage 2", read as the close after writing was handled.
+    let written = the(&events, "close_write", "close_write", |e| {
+        file_path(e) == payload
+    });
+    assert_eq!(
+        written["file"]["hash"]["sha256"],
+        "0f1c048ac66790e8a76a644614fc92291085c4033335d38eeef001cde846de34",
+        "{written}"
+    );
+    agent.stop();
+    kernel.check();
+}
+
 #[test]
 fn written_files_are_described_with_their_digest() {
     let Some((_serial, kernel)) = begin("written_files_are_described_with_their_digest") else {

@@ -128,6 +128,9 @@ pub struct FanotifyConfig {
     pub rewatch_every: Duration,
     /// Events under these directories are dropped (the agent's data directory).
     pub exclude_prefixes: Vec<PathBuf>,
+    /// Events under these are kept though under an excluded prefix: the more specific prefix
+    /// decides ([`excluded_path`]).
+    pub include_prefixes: Vec<PathBuf>,
     /// Drop events of this process.
     pub exclude_self: bool,
     /// Also put kernel ignore marks on excluded directories.
@@ -152,6 +155,7 @@ impl Default for FanotifyConfig {
             rewatch: None,
             rewatch_every: REWATCH_EVERY,
             exclude_prefixes: Vec::new(),
+            include_prefixes: Vec::new(),
             exclude_self: true,
             ignore_marks: true,
             report_modify: true,
@@ -514,9 +518,23 @@ impl FanotifySource {
     ) -> Result<(FanotifySource, Receiver<FanotifyEvent>), FanotifyError> {
         let fs_paths = match &config.filesystems {
             Some(paths) => paths.clone(),
-            None => mounts::default_filesystems(&mounts::parse_mountinfo(&std::fs::read(
-                "/proc/self/mountinfo",
-            )?)),
+            None => {
+                let bytes = |paths: &[PathBuf]| -> Vec<Vec<u8>> {
+                    paths
+                        .iter()
+                        .map(|p| p.as_os_str().as_bytes().to_vec())
+                        .collect()
+                };
+                let (exclude, include) = (
+                    bytes(&config.exclude_prefixes),
+                    bytes(&config.include_prefixes),
+                );
+                let mountinfo = std::fs::read("/proc/self/mountinfo")?;
+                mounts::default_filesystems(&mounts::parse_mountinfo(&mountinfo), |path| {
+                    !excluded_path(path.as_os_str().as_bytes(), &exclude, &include)
+                        && mounts::open_to_users(path)
+                })
+            }
         };
         // First: without it no reader could be stopped.
         // SAFETY: plain syscall; returns a new fd or -1.
@@ -593,6 +611,11 @@ impl FanotifySource {
             dir_cache: PathCache::new(config.path_cache_capacity),
             exclude: config
                 .exclude_prefixes
+                .iter()
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .collect(),
+            include: config
+                .include_prefixes
                 .iter()
                 .map(|p| p.as_os_str().as_bytes().to_vec())
                 .collect(),
@@ -1067,6 +1090,7 @@ struct Reader {
     looks: Option<Receiver<Look>>,
     dir_cache: PathCache,
     exclude: Vec<Vec<u8>>,
+    include: Vec<Vec<u8>>,
     self_pid: Option<i32>,
     tx: crate::queue::BoundedSender<FanotifyEvent>,
     stop: Arc<AtomicBool>,
@@ -1125,6 +1149,23 @@ impl Pace {
     /// Whether events are coming in a burst.
     fn bursting(&self) -> bool {
         self.this_window + self.last_window >= BURST_EVENTS
+    }
+}
+
+/// Whether `path` is excluded: under one of `exclude` and not under a more specific one of
+/// `include` (`/dev` excluded, `/dev/shm` included: `/dev/shm/x` is kept, `/dev/null` not; an
+/// exclude below an include wins in turn).
+pub fn excluded_path(path: &[u8], exclude: &[Vec<u8>], include: &[Vec<u8>]) -> bool {
+    let deepest = |prefixes: &[Vec<u8>]| {
+        prefixes
+            .iter()
+            .filter(|p| under_prefix(path, p))
+            .map(|p| p.strip_suffix(b"/").unwrap_or(p).len())
+            .max()
+    };
+    match (deepest(exclude), deepest(include)) {
+        (Some(out), Some(kept)) => out > kept,
+        (out, _) => out.is_some(),
     }
 }
 
@@ -1516,7 +1557,7 @@ impl Reader {
     }
 
     fn excluded(&self, path: &[u8]) -> bool {
-        self.exclude.iter().any(|p| under_prefix(path, p))
+        excluded_path(path, &self.exclude, &self.include)
     }
 
     /// Keep cached directory paths true before the event is resolved: a deleted directory loses
@@ -1945,6 +1986,22 @@ mod tests {
         assert!(under_prefix(b"/var/lib/warden", b"/var/lib/warden/"));
         assert!(!under_prefix(b"/var/lib/wardenx/a", b"/var/lib/warden"));
         assert!(under_prefix(b"/x", b"/"));
+    }
+
+    /// The more specific prefix decides between an exclusion and an inclusion.
+    #[test]
+    fn the_most_specific_prefix_decides_what_is_excluded() {
+        let list = |l: &[&str]| l.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>();
+        let exclude = list(&["/dev", "/run", "/dev/shm/pulse/"]);
+        let include = list(&["/dev/shm/", "/run/user"]);
+        let out = |p: &str| excluded_path(p.as_bytes(), &exclude, &include);
+        assert!(out("/dev/null") && out("/dev") && out("/run/systemd/x"));
+        assert!(!out("/dev/shm/.x") && !out("/dev/shm") && !out("/run/user/1000/a"));
+        assert!(out("/dev/shm/pulse/a"), "an exclusion below an inclusion");
+        assert!(out("/dev/shmx"), "under /dev only");
+        assert!(!out("/tmp/a"));
+        assert!(!excluded_path(b"/dev/x", &[], &include));
+        assert!(excluded_path(b"/dev/shm/x", &exclude, &[]));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! resolved through it are whole. Pseudo and memory filesystems (proc, sysfs, tmpfs, overlay,
 //! cgroup...) and network filesystems are left out unless configured by path.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One line of `/proc/self/mountinfo`, the fields this module needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,13 +142,35 @@ pub fn unlooked_mount_points(entries: &[MountEntry]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Memory filesystems whose files the default marks cover when users can write there.
+const MEMORY_FILESYSTEMS: &[&str] = &["tmpfs", "ramfs"];
+
 /// The default mark targets: one mount point per local block device, in mountinfo order,
-/// preferring a mount of the filesystem's root (`root == "/"`) over bind mounts of subtrees.
-/// (The caller deduplicates again by `statfs` fsid, which is what fanotify reports.)
-pub fn default_filesystems(entries: &[MountEntry]) -> Vec<PathBuf> {
+/// preferring a mount of the filesystem's root (`root == "/"`) over bind mounts of subtrees;
+/// then the memory filesystems (tmpfs, ramfs) that `staging` says users can write to — where
+/// an intruder stages tools that leave no trace on disk (`/dev/shm`, a tmpfs `/tmp`,
+/// `/run/user/UID`), not the system's own (`/run`, `/sys/fs/cgroup`). (The caller
+/// deduplicates again by `statfs` fsid, which is what fanotify reports.)
+pub fn default_filesystems(
+    entries: &[MountEntry],
+    staging: impl Fn(&Path) -> bool,
+) -> Vec<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
+    let path = |e: &MountEntry| PathBuf::from(std::ffi::OsStr::from_bytes(&e.mount_point));
+    // `staging` looks at the mount point: never through a served filesystem, whose server
+    // may not answer.
+    let unlooked = unlooked_mount_points(entries);
+    let memory = |e: &&MountEntry| {
+        MEMORY_FILESYSTEMS.contains(&e.fstype.as_str())
+            && e.root == b"/"
+            && !unlooked.iter().any(|m| e.mount_point.starts_with(m))
+            && staging(&path(e))
+    };
     let mut chosen: Vec<&MountEntry> = Vec::new();
-    for entry in entries.iter().filter(|e| is_local_block_filesystem(e)) {
+    for entry in entries
+        .iter()
+        .filter(|e| is_local_block_filesystem(e) || memory(e))
+    {
         match chosen
             .iter_mut()
             .find(|c| (c.major, c.minor) == (entry.major, entry.minor))
@@ -158,10 +180,15 @@ pub fn default_filesystems(entries: &[MountEntry]) -> Vec<PathBuf> {
             None => chosen.push(entry),
         }
     }
-    chosen
-        .into_iter()
-        .map(|e| PathBuf::from(std::ffi::OsStr::from_bytes(&e.mount_point)))
-        .collect()
+    chosen.into_iter().map(path).collect()
+}
+
+/// Whether users other than root can write to the directory at `path` (world-writable, or
+/// owned by another user): a memory filesystem there is a staging area. Where it cannot be
+/// looked at (gone, or not a directory), not.
+pub fn open_to_users(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_dir() && (m.mode() & 0o002 != 0 || m.uid() != 0))
 }
 
 #[cfg(test)]
@@ -217,13 +244,73 @@ garbage line
         // The bind mount of /dev/vda loses to its root mount; the xfs root mount wins over
         // its subtree mount; btrfs (anonymous device number, /dev source) is in.
         assert_eq!(
-            default_filesystems(&entries),
+            default_filesystems(&entries, |_| false),
             [
                 PathBuf::from("/"),
                 PathBuf::from("/mnt/my disk"),
                 PathBuf::from("/home")
             ]
         );
+    }
+
+    /// Memory filesystems are marked where users can write (as `staging` says), after the
+    /// block devices: never one mounted below a served filesystem (not even looked at), nor a
+    /// bind mount of a subtree.
+    #[test]
+    fn memory_filesystems_users_can_write_are_chosen() {
+        let text = [
+            SAMPLE,
+            b"80 27 0:70 / /tmp rw - tmpfs tmpfs rw
+81 27 0:71 / /run rw - tmpfs tmpfs rw,mode=755
+82 81 0:72 / /run/user/1000 rw - tmpfs tmpfs rw,mode=700,uid=1000
+83 27 0:73 / /mnt/nfs rw - nfs4 server:/export rw
+84 83 0:74 / /mnt/nfs/scratch rw - tmpfs tmpfs rw
+85 27 0:70 /sub /mnt/tmpsub rw - tmpfs tmpfs rw
+86 27 0:75 / /srv/ram rw - ramfs ramfs rw
+",
+        ]
+        .concat();
+        let entries = parse_mountinfo(&text);
+        let looked = std::cell::RefCell::new(Vec::new());
+        let staging = |p: &Path| {
+            looked.borrow_mut().push(p.to_path_buf());
+            p != Path::new("/run")
+        };
+        let chosen = default_filesystems(&entries, staging);
+        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(
+            chosen,
+            paths(&[
+                "/",
+                "/dev/shm",
+                "/mnt/my disk",
+                "/home",
+                "/tmp",
+                "/run/user/1000",
+                "/srv/ram"
+            ])
+        );
+        assert!(
+            !looked.borrow().contains(&PathBuf::from("/mnt/nfs/scratch")),
+            "nothing looked at below a served mount"
+        );
+        assert!(!looked.borrow().contains(&PathBuf::from("/mnt/tmpsub")));
+    }
+
+    #[test]
+    fn a_directory_open_to_users_is_world_writable_or_not_roots() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let set = |mode: u32| {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(0o1777);
+        assert!(open_to_users(dir.path()));
+        set(0o755);
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert_eq!(open_to_users(dir.path()), !root, "owned by us");
+        assert!(!open_to_users(&dir.path().join("gone")));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use warden_sources::audit::net::{
 };
 use warden_sources::audit::{FileOp, PathKind, Subject};
 use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord};
-use warden_sources::fanotify::FanotifyEvent;
+use warden_sources::fanotify::{FanotifyEvent, excluded_path};
 use warden_sources::socket_probe::{self, HandshakeFacts, SocketFacts};
 
 use super::config::{FilesConfig, NetworkConfig};
@@ -413,6 +413,8 @@ pub fn socket_address(a: &SockAddr) -> SocketAddress {
 #[derive(Clone, Debug)]
 pub struct FilePolicy {
     pub exclude_paths: Vec<Vec<u8>>,
+    /// Recorded though under an excluded path (the more specific prefix decides).
+    pub include_paths: Vec<Vec<u8>>,
     pub exclude_processes: Vec<Vec<u8>>,
     pub own_pid: u32,
     /// Watched paths (files, or directories covering what is below) and their labels.
@@ -426,6 +428,11 @@ impl FilePolicy {
         exclude_paths.push(data_dir.to_path_buf());
         FilePolicy {
             exclude_paths: exclude_paths
+                .iter()
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .collect(),
+            include_paths: config
+                .include_paths
                 .iter()
                 .map(|p| p.as_os_str().as_bytes().to_vec())
                 .collect(),
@@ -458,7 +465,7 @@ impl FilePolicy {
         if pid == self.own_pid {
             return Some("file/self");
         }
-        if self.exclude_paths.iter().any(|p| under(path, p)) {
+        if excluded_path(path, &self.exclude_paths, &self.include_paths) {
             return Some("file/excluded_path");
         }
         None
@@ -697,6 +704,7 @@ mod tests {
     fn io_uring_file_operations_name_their_ring_and_submissions_have_no_result() {
         let policy = FilePolicy {
             exclude_paths: Vec::new(),
+            include_paths: Vec::new(),
             exclude_processes: Vec::new(),
             own_pid: 1,
             watches: Vec::new(),
@@ -717,6 +725,7 @@ mod tests {
     fn ebpf_file_records_become_file_events() {
         let policy = FilePolicy {
             exclude_paths: Vec::new(),
+            include_paths: Vec::new(),
             exclude_processes: vec![b"/usr/bin/dpkg".to_vec()],
             own_pid: 42,
             watches: Vec::new(),
@@ -783,6 +792,7 @@ mod tests {
     fn the_agent_and_excluded_paths_and_programs_are_skipped() {
         let policy = FilePolicy {
             exclude_paths: vec![b"/var/lib/warden".to_vec()],
+            include_paths: Vec::new(),
             exclude_processes: vec![b"/usr/bin/dpkg".to_vec()],
             own_pid: 42,
             watches: vec![

@@ -94,13 +94,18 @@ pub struct FilesConfig {
     /// too), or "off".
     pub source: String,
     /// fanotify: the filesystems to watch, by a path on each; empty = every local block-device
-    /// filesystem.
+    /// filesystem, and every memory filesystem (tmpfs) users can write to that is not
+    /// excluded (`/dev/shm`, a tmpfs `/tmp`, `/run/user/UID`).
     pub filesystems: Vec<PathBuf>,
     /// fanotify: report each modification (`FAN_MODIFY`), not only the close after writing:
     /// needed for truncate(2) and for writes to files that stay open (logs, databases).
     pub modify: bool,
     /// Changes under these prefixes are not recorded (the data directory always is excluded).
     pub exclude_paths: Vec<PathBuf>,
+    /// Changes under these are recorded though under an excluded prefix (the more specific
+    /// prefix decides): the places in `/dev` and `/run` any user can write, which intruders
+    /// stage tools in because nothing of them reaches a disk.
+    pub include_paths: Vec<PathBuf>,
     /// Changes made by these executables are not recorded.
     pub exclude_processes: Vec<PathBuf>,
     /// ebpf: also io_uring's file operations (opens, closes, renames, unlinks, mkdirs, links,
@@ -249,6 +254,7 @@ impl Default for FilesConfig {
             ]
             .map(PathBuf::from)
             .to_vec(),
+            include_paths: ["/dev/shm", "/run/user"].map(PathBuf::from).to_vec(),
             exclude_processes: Vec::new(),
             watch_reads: true,
             watch_paths: Vec::new(),
@@ -453,6 +459,7 @@ mod tests {
         assert_eq!(c.files.source, d.files.source);
         assert_eq!(c.files.io_uring, d.files.io_uring);
         assert_eq!(c.files.exclude_paths, d.files.exclude_paths);
+        assert_eq!(c.files.include_paths, d.files.include_paths);
         assert_eq!(c.files.watch_reads, d.files.watch_reads);
         assert_eq!(c.files.modify, d.files.modify);
     }

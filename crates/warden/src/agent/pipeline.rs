@@ -806,6 +806,7 @@ impl Agent {
                     .cloned()
                     .chain([config.data_dir.clone()])
                     .collect(),
+                include_prefixes: config.files.include_paths.clone(),
                 // A burst of file changes (an unpacked archive, a build) outpaces the pipeline
                 // for a moment: hold it (bounded, ~16 MiB at most) rather than drop it.
                 channel_capacity: FANOTIFY_QUEUE,
