@@ -86,8 +86,10 @@ pub struct Selection {
     /// loss; the BSM codes ex (exec), pc (exec, fork, exit), nt (network), fr (file read), fw
     /// (file write), fc (file create), fd (file delete), fm (file attribute change) — a rename
     /// is both fc and fd; or an action: connect, connect_result (a non-blocking connect's
-    /// outcome), accept, bind, listen, send, receive, create, open, modify, close_write,
-    /// rename, delete, chmod, chown, attrib, link, symlink, truncate, read, times (file times set). A word prefixed with ^ (or !) is taken away. Words apply left to right,
+    /// outcome), accept, bind, listen, send, receive, socket (a packet, raw or ICMP socket
+    /// made), filter (a packet filter attached), create, open, modify, close_write, rename,
+    /// delete, chmod, chown, attrib, link, symlink, truncate, read, times (file times set). A
+    /// word prefixed with ^ (or !) is taken away. Words apply left to right,
     /// from nothing, or from all when the first one is taken away: `^fw` is everything but
     /// file writes, `file,^fd` every file event but deletions and renames.
     #[arg(long, value_delimiter = ',', value_name = "CLASS")]

@@ -166,11 +166,14 @@ pub fn default_filesystems(
             && !unlooked.iter().any(|m| e.mount_point.starts_with(m))
             && staging(&path(e))
     };
+    // A mount under a later one on the same point is hidden: its path names the later one.
+    let visible = entries.iter().enumerate().filter(|(i, e)| {
+        !entries[i + 1..]
+            .iter()
+            .any(|later| later.mount_point == e.mount_point)
+    });
     let mut chosen: Vec<&MountEntry> = Vec::new();
-    for entry in entries
-        .iter()
-        .filter(|e| is_local_block_filesystem(e) || memory(e))
-    {
+    for (_, entry) in visible.filter(|(_, e)| is_local_block_filesystem(e) || memory(e)) {
         match chosen
             .iter_mut()
             .find(|c| (c.major, c.minor) == (entry.major, entry.minor))
@@ -255,7 +258,7 @@ garbage line
 
     /// Memory filesystems are marked where users can write (as `staging` says), after the
     /// block devices: never one mounted below a served filesystem (not even looked at), nor a
-    /// bind mount of a subtree.
+    /// bind mount of a subtree, nor one another is mounted over (its path names that one).
     #[test]
     fn memory_filesystems_users_can_write_are_chosen() {
         let text = [
@@ -267,6 +270,7 @@ garbage line
 84 83 0:74 / /mnt/nfs/scratch rw - tmpfs tmpfs rw
 85 27 0:70 /sub /mnt/tmpsub rw - tmpfs tmpfs rw
 86 27 0:75 / /srv/ram rw - ramfs ramfs rw
+87 25 0:76 / /dev/shm rw - tmpfs tmpfs rw
 ",
         ]
         .concat();
@@ -282,12 +286,12 @@ garbage line
             chosen,
             paths(&[
                 "/",
-                "/dev/shm",
                 "/mnt/my disk",
                 "/home",
                 "/tmp",
                 "/run/user/1000",
-                "/srv/ram"
+                "/srv/ram",
+                "/dev/shm"
             ])
         );
         assert!(
