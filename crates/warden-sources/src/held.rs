@@ -35,22 +35,28 @@ impl Pool {
 
     /// A place, if one is free.
     pub fn take(&'static self) -> Option<Slot> {
-        if self.held.fetch_add(1, Ordering::Relaxed) < self.max {
-            Some(Slot(self))
+        self.take_n(1)
+    }
+
+    /// `n` places at once (a pool counted in bytes: a file's size), if they are free.
+    pub fn take_n(&'static self, n: usize) -> Option<Slot> {
+        let before = self.held.fetch_add(n, Ordering::Relaxed);
+        if before.checked_add(n).is_some_and(|after| after <= self.max) {
+            Some(Slot(self, n))
         } else {
-            self.held.fetch_sub(1, Ordering::Relaxed);
+            self.held.fetch_sub(n, Ordering::Relaxed);
             None
         }
     }
 }
 
-/// A place in a [`Pool`], given back when dropped.
+/// Places in a [`Pool`], given back when dropped.
 #[derive(Debug)]
-pub struct Slot(&'static Pool);
+pub struct Slot(&'static Pool, usize);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.held.fetch_sub(1, Ordering::Relaxed);
+        self.0.held.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 
@@ -58,12 +64,17 @@ impl Drop for Slot {
 /// Records compare equal whatever files they hold: a held file is a means of describing
 /// what happened, not a fact of it.
 #[derive(Clone, Debug)]
-pub struct HeldFile(Arc<(File, Slot)>);
+pub struct HeldFile(Arc<(File, Slot, Option<Slot>)>);
 
 impl HeldFile {
     /// `file`, in `slot`.
     pub fn new(file: File, slot: Slot) -> HeldFile {
-        HeldFile(Arc::new((file, slot)))
+        HeldFile(Arc::new((file, slot, None)))
+    }
+
+    /// `file`, in `slot` and in `also` (a second pool's: the bytes it keeps in memory).
+    pub fn in_both(file: File, slot: Slot, also: Slot) -> HeldFile {
+        HeldFile(Arc::new((file, slot, Some(also))))
     }
 
     /// The open file.
@@ -119,5 +130,27 @@ mod tests {
         drop(a);
         assert_eq!(POOL.held(), 0);
         assert_eq!(POOL.max(), 2);
+    }
+
+    /// A pool counted in bytes: a file's size taken at once, or not at all.
+    #[test]
+    fn a_pool_of_bytes_takes_a_size_whole_or_not_at_all() {
+        static PLACES: Pool = Pool::new(4);
+        static BYTES: Pool = Pool::new(100);
+        let file = || File::open("/dev/null").unwrap();
+        let big = HeldFile::in_both(file(), PLACES.take().unwrap(), BYTES.take_n(60).unwrap());
+        assert!(BYTES.take_n(41).is_none(), "beyond the budget");
+        assert!(BYTES.take_n(usize::MAX).is_none(), "no overflow");
+        assert_eq!(
+            BYTES.held(),
+            60,
+            "refused takes give back what they counted"
+        );
+        let small = BYTES.take_n(40).unwrap();
+        assert_eq!((BYTES.held(), PLACES.held()), (100, 1));
+        drop(big);
+        assert_eq!((BYTES.held(), PLACES.held()), (40, 0));
+        drop(small);
+        assert_eq!(BYTES.held(), 0);
     }
 }

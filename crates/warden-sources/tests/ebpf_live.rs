@@ -19,6 +19,8 @@ use warden_sources::socket_probe::SocketFacts;
 
 #[path = "support/ia32.rs"]
 mod ia32;
+#[path = "support/sniffer.rs"]
+mod sniffer;
 
 /// Set in the child process of `the_programs_go_with_a_killed_agent`.
 const CHILD_ENV: &str = "WARDEN_EBPF_CHILD";
@@ -1358,14 +1360,7 @@ fn network_calls_are_reported_with_the_socket_they_left() {
 /// stays in the kernel after.
 /// A socket made by socket(2) (owned), or the errno it failed with.
 fn socket_of(family: i32, kind: i32, protocol: i32) -> Result<std::os::fd::OwnedFd, i32> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: a plain socket(2); a descriptor it returns is owned at once.
-    let fd = unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, protocol) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-    }
-    // SAFETY: just made, owned here only.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    sniffer::socket(family, kind, protocol).map_err(|e| e.raw_os_error().unwrap_or(0))
 }
 
 /// setsockopt(2) at level SOL_SOCKET with `value`'s bytes: 0 or the errno.
@@ -1413,45 +1408,7 @@ fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
     let _udp = socket_of(libc::AF_INET6, libc::SOCK_DGRAM, 0).unwrap();
     let _unix = socket_of(libc::AF_UNIX, libc::SOCK_DGRAM, 0).unwrap();
 
-    let all = i32::from((libc::ETH_P_ALL as u16).to_be());
-    let sniffer = socket_of(libc::AF_PACKET, libc::SOCK_RAW, all).unwrap();
-    // SAFETY: a NUL-terminated name.
-    let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
-    assert_ne!(lo, 0, "a loopback interface");
-    // SAFETY: sockaddr_ll is plain data.
-    let mut at_lo: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    at_lo.sll_family = libc::AF_PACKET as u16;
-    at_lo.sll_protocol = (libc::ETH_P_IP as u16).to_be();
-    at_lo.sll_ifindex = lo as i32;
-    // SAFETY: a valid sockaddr_ll of its own size.
-    let rc = unsafe {
-        libc::bind(
-            sniffer.as_raw_fd(),
-            (&raw const at_lo).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "bind to lo: {}", std::io::Error::last_os_error());
-    // "Load the packet's byte 12; accept it whole": two classic instructions.
-    let program = [
-        libc::sock_filter {
-            code: 0x28,
-            jt: 0,
-            jf: 0,
-            k: 12,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: 0xffff,
-        },
-    ];
-    let filter = libc::sock_fprog {
-        len: program.len() as u16,
-        filter: program.as_ptr().cast_mut(),
-    };
-    assert_eq!(set_option(&sniffer, libc::SO_ATTACH_FILTER, &filter), 0);
+    let (tap, lo) = sniffer::packet_socket_on_lo().expect("a packet socket (root)");
     let raw_icmp = socket_of(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).unwrap();
     // An ICMP ("ping") socket: refused unless the group may (net.ipv4.ping_group_range).
     let ping = socket_of(libc::AF_INET6, libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6);
@@ -1490,9 +1447,9 @@ fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
     assert_eq!(
         fds,
         [
-            (NetCall::Socket, sniffer.as_raw_fd(), sniffer.as_raw_fd()),
-            (NetCall::Bind, sniffer.as_raw_fd(), 0),
-            (NetCall::SetSockOpt, sniffer.as_raw_fd(), 0),
+            (NetCall::Socket, tap.as_raw_fd(), tap.as_raw_fd()),
+            (NetCall::Bind, tap.as_raw_fd(), 0),
+            (NetCall::SetSockOpt, tap.as_raw_fd(), 0),
             (NetCall::Socket, raw_icmp.as_raw_fd(), raw_icmp.as_raw_fd()),
             ping_record,
             (NetCall::SetSockOpt, raw_icmp.as_raw_fd(), -libc::EINVAL),
@@ -1516,7 +1473,7 @@ fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
     let attached = calls[2].filter.expect("the filter");
     assert_eq!(
         (attached.option_name().as_str(), attached.instructions),
-        ("SO_ATTACH_FILTER", Some(2))
+        ("SO_ATTACH_FILTER", Some(sniffer::FILTER_LENGTH))
     );
     assert_eq!(calls[2].socket.as_ref().map(|s| s.family), Some(packet));
     assert_eq!(

@@ -893,6 +893,18 @@ impl Tmpfs {
     }
 }
 
+impl Tmpfs {
+    /// umount(2) now, not lazily: fails with EBUSY while anything holds a file on it.
+    fn unmount(&self) -> std::io::Result<()> {
+        let target = std::ffi::CString::new(self.0.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        match unsafe { libc::umount2(target.as_ptr(), 0) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+}
+
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let target = std::ffi::CString::new(self.0.as_os_str().as_bytes()).unwrap();
@@ -919,7 +931,7 @@ fn memory_filesystems_users_can_write_are_marked_by_default() {
         mkdir("hidden"),
         mkdir("shown"),
     );
-    let _mounts = [
+    let mounts = [
         Tmpfs::mount(&staging, 0o1777),
         Tmpfs::mount(&system, 0o755),
         Tmpfs::mount(&hidden, 0o1777),
@@ -977,5 +989,124 @@ fn memory_filesystems_users_can_write_are_marked_by_default() {
             .all(|e| !e.path.starts_with(system.as_os_str().as_bytes())),
         "nothing from the unmarked tmpfs"
     );
+    // Its owner can unmount it while it is watched (a user's runtime directory at logout, a
+    // container's /dev/shm): the reader holds nothing on it between its reads of events (the
+    // last may still be resolving its batch: a few tries).
+    let mut tries = 0;
+    while let Err(e) = mounts[0].unmount() {
+        tries += 1;
+        assert!(
+            e.raw_os_error() == Some(libc::EBUSY) && tries < 20,
+            "a watched tmpfs unmounts: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    src.stop();
+}
+
+/// With the default marks the mount table is followed: a memory filesystem mounted after the
+/// start (a user's runtime directory at login, a container's /dev/shm) is marked as it is
+/// mounted, its changes reported, and it still unmounts.
+#[test]
+fn memory_filesystems_mounted_later_are_marked_as_they_are_mounted() {
+    let Some(_one) = live() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let later = root.path().join("later");
+    std::fs::create_dir(&later).unwrap();
+    let config = FanotifyConfig {
+        // The changes are this process's own.
+        exclude_self: false,
+        ..FanotifyConfig::default()
+    };
+    let (mut src, rx) = FanotifySource::start(config).unwrap();
+    let before = src.stats().filesystems_marked_later;
+    let mounted = Tmpfs::mount(&later, 0o1777);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while src.stats().filesystems_marked_later == before {
+        assert!(Instant::now() < deadline, "not marked: {:?}", src.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let payload = later.join(".payload");
+    std::fs::write(&payload, b"stage 2").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while find(&seen, FileAction::CloseWrite, &payload).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no close of the payload: {seen:#?}"
+        );
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(e);
+        }
+    }
+    assert!(
+        find(&seen, FileAction::Create, &payload).is_some(),
+        "{seen:#?}"
+    );
+    let mut tries = 0;
+    while let Err(e) = mounted.unmount() {
+        tries += 1;
+        assert!(
+            e.raw_os_error() == Some(libc::EBUSY) && tries < 20,
+            "a watched tmpfs unmounts: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    src.stop();
+}
+
+/// A written file is held open for its description, but not where room is short: a file
+/// deleted to make room on a nearly full filesystem gives its room back at once. (On a
+/// memory filesystem the files held keep at most 64 MiB of memory.)
+#[test]
+fn a_written_file_is_not_held_where_room_is_short() {
+    let Some(_one) = live() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let disk = root.path().join("small");
+    std::fs::create_dir(&disk).unwrap();
+    let _mounted = Tmpfs::mount(&disk, 0o1777);
+    let config = FanotifyConfig {
+        filesystems: Some(vec![disk.clone()]),
+        hold_written: true,
+        exclude_self: false,
+        ..FanotifyConfig::default()
+    };
+    let (mut src, rx) = FanotifySource::start(config).unwrap();
+    let close_of = |path: &Path| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(Instant::now() < deadline, "no close of {}", path.display());
+            if let Ok(e) = rx.recv_timeout(Duration::from_millis(100))
+                && e.action == FileAction::CloseWrite
+                && e.path == bytes(path)
+            {
+                return e;
+            }
+        }
+    };
+    // Room enough: held.
+    let roomy = disk.join("roomy");
+    std::fs::write(&roomy, vec![1u8; 64 << 10]).unwrap();
+    assert!(
+        close_of(&roomy).written.is_some(),
+        "held where room is plenty"
+    );
+    // The 1 MiB filesystem nine tenths full and more: not held.
+    let filler = disk.join("filler");
+    std::fs::write(&filler, vec![2u8; 900 << 10]).unwrap();
+    let event = close_of(&filler);
+    assert!(event.written.is_none(), "held on a full filesystem");
+    assert!(src.stats().written_not_held_room >= 1, "{:?}", src.stats());
+    drop(event);
+    // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
+    let free = || unsafe {
+        let c = std::ffi::CString::new(disk.as_os_str().as_bytes()).unwrap();
+        let mut st: libc::statvfs = std::mem::zeroed();
+        assert_eq!(libc::statvfs(c.as_ptr(), &mut st), 0);
+        st.f_bavail * st.f_bsize
+    };
+    let before = free();
+    std::fs::remove_file(&filler).unwrap();
+    assert!(free() >= before + (800 << 10), "its room came back at once");
     src.stop();
 }

@@ -58,6 +58,8 @@ use serde_json::{Map, Value};
 #[path = "../../warden-sources/tests/support/ia32.rs"]
 #[allow(dead_code)]
 mod ia32;
+#[path = "../../warden-sources/tests/support/sniffer.rs"]
+mod sniffer;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -252,68 +254,12 @@ fn net(
     Ok(())
 }
 
-/// What a sniffer and an ICMP tunnel make: a packet socket for every link protocol, bound to
-/// the loopback interface with a classic filter of two instructions attached, and a raw ICMP
-/// socket.
+/// What a sniffer and an ICMP tunnel make: a packet socket bound to the loopback interface
+/// with a classic filter attached (`tests/support/sniffer.rs`), and a raw ICMP socket.
 fn sniffer() -> anyhow::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let socket = |family: i32, kind: i32, protocol: i32| -> anyhow::Result<OwnedFd> {
-        // SAFETY: a plain socket(2); the descriptor is owned at once.
-        let fd = unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, protocol) };
-        anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        // SAFETY: just made, owned here only.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    };
-    let all = i32::from((libc::ETH_P_ALL as u16).to_be());
-    let packet = socket(libc::AF_PACKET, libc::SOCK_RAW, all)?;
-    let lo = nix::net::if_::if_nametoindex("lo")?;
-    // SAFETY: sockaddr_ll is plain data.
-    let mut at_lo: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    at_lo.sll_family = libc::AF_PACKET as u16;
-    at_lo.sll_ifindex = lo as i32;
-    // SAFETY: a valid sockaddr_ll of its own size.
-    let rc = unsafe {
-        libc::bind(
-            packet.as_raw_fd(),
-            (&raw const at_lo).cast(),
-            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    anyhow::ensure!(rc == 0, "bind to lo: {}", std::io::Error::last_os_error());
-    let program = [
-        libc::sock_filter {
-            code: 0x28,
-            jt: 0,
-            jf: 0,
-            k: 12,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: 0xffff,
-        },
-    ];
-    let filter = libc::sock_fprog {
-        len: program.len() as u16,
-        filter: program.as_ptr().cast_mut(),
-    };
-    // SAFETY: a sock_fprog of its own size, its program alive across the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            packet.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&raw const filter).cast(),
-            size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    anyhow::ensure!(
-        rc == 0,
-        "SO_ATTACH_FILTER: {}",
-        std::io::Error::last_os_error()
-    );
-    let icmp = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)?;
+    let (packet, _lo) = sniffer::packet_socket_on_lo().context("a sniffer's packet socket")?;
+    let icmp = sniffer::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)
+        .context("a raw ICMP socket")?;
     Ok((packet, icmp))
 }
 

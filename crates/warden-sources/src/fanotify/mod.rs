@@ -215,6 +215,17 @@ pub const WRITTEN_HELD_MAX: usize = 256;
 /// Written files held now, until the pipeline has described them.
 pub static WRITTEN: Pool = Pool::new(WRITTEN_HELD_MAX);
 
+/// Bytes of written files on memory filesystems (tmpfs, ramfs) held at most at once: a file
+/// held there after its deletion keeps its memory taken until it is described.
+pub const WRITTEN_IN_MEMORY_MAX: usize = 64 << 20;
+
+/// Those bytes held now.
+pub static WRITTEN_IN_MEMORY: Pool = Pool::new(WRITTEN_IN_MEMORY_MAX);
+
+/// A filesystem with less free than this share of it (1/10) holds no written file: a file
+/// deleted to make room there gives its room back at once.
+const HOLD_FREE_SHARE: u64 = 10;
+
 /// Counters of the fanotify source.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FanotifyStats {
@@ -260,9 +271,17 @@ pub struct FanotifyStats {
     pub written_not_held_gone: u64,
     /// Written files not held because [`WRITTEN_HELD_MAX`] were held already.
     pub written_not_held_busy: u64,
+    /// Written files not held for their room: their filesystem was short of space (less than
+    /// a tenth free), or they were a memory filesystem's beyond [`WRITTEN_IN_MEMORY_MAX`].
+    pub written_not_held_room: u64,
     /// Opens of watched objects for writing only (no read between them and their close): not
     /// reads, not recorded (the changes' group records what they changed).
     pub watched_opens_for_writing: u64,
+    /// Filesystems marked after the start, as they were mounted (with the default marks: a
+    /// user's runtime directory at login, a container's /dev/shm, a disk plugged in).
+    pub filesystems_marked_later: u64,
+    /// Filesystems mounted after the start that the kernel refused to mark.
+    pub filesystems_refused_later: u64,
 }
 
 impl FanotifyStats {
@@ -289,7 +308,10 @@ impl FanotifyStats {
             written_held,
             written_not_held_gone,
             written_not_held_busy,
+            written_not_held_room,
             watched_opens_for_writing,
+            filesystems_marked_later,
+            filesystems_refused_later,
         } = other;
         FanotifyStats {
             events: self.events + events,
@@ -311,7 +333,10 @@ impl FanotifyStats {
             written_held: self.written_held + written_held,
             written_not_held_gone: self.written_not_held_gone + written_not_held_gone,
             written_not_held_busy: self.written_not_held_busy + written_not_held_busy,
+            written_not_held_room: self.written_not_held_room + written_not_held_room,
             watched_opens_for_writing: self.watched_opens_for_writing + watched_opens_for_writing,
+            filesystems_marked_later: self.filesystems_marked_later + filesystems_marked_later,
+            filesystems_refused_later: self.filesystems_refused_later + filesystems_refused_later,
         }
     }
 }
@@ -380,10 +405,96 @@ pub struct FanotifySource {
 
 /// A filesystem the reader can resolve handles on.
 #[derive(Debug)]
+/// A marked filesystem, for resolving its events' handles.
 struct Filesystem {
-    /// Any fd on it: `open_by_handle_at`'s mount fd.
-    fd: OwnedFd,
+    /// Any fd on it: `open_by_handle_at`'s mount fd. The root filesystem's is held from the
+    /// start. Any other's is opened as its events are resolved and closed after each read of
+    /// events ([`Filesystem::release`]): an open fd makes an unmount fail with `EBUSY`, and
+    /// other filesystems are unmounted by their owners while the agent runs (a user's runtime
+    /// directory at logout, a container's /dev/shm as it stops, a removable disk).
+    fd: std::cell::RefCell<Option<OwnedFd>>,
+    /// Where to open it again (the root of its mount) and the fsid it must have there; `None`
+    /// for the held one.
+    reopen: Option<(CString, [u8; 8])>,
     dev: u64,
+}
+
+impl Filesystem {
+    /// `open_by_handle_at`'s mount fd, opened again if it was released; None when the
+    /// filesystem is no longer where it was (unmounted, or another mounted there).
+    fn mount_fd(&self) -> Option<RawFd> {
+        let mut fd = self.fd.borrow_mut();
+        if fd.is_none()
+            && let Some((path, fsid)) = &self.reopen
+        {
+            *fd = open_directory(path)
+                .ok()
+                .filter(|dir| fstatfs_fsid(dir.as_raw_fd()).is_ok_and(|id| id == *fsid));
+        }
+        fd.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// Closes the fd of a filesystem not held.
+    fn release(&self) {
+        if self.reopen.is_some() {
+            self.fd.borrow_mut().take();
+        }
+    }
+}
+
+/// A directory opened for reading (no `O_PATH`: `open_by_handle_at` refuses that as a mount
+/// fd, `EBADF`).
+fn open_directory(path: &CString) -> io::Result<OwnedFd> {
+    // SAFETY: open returns a new fd we own, or -1.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `statfs`'s `f_type` of tmpfs and of ramfs.
+const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
+const RAMFS_MAGIC: libc::c_long = 0x8584_58f6;
+
+/// fstatfs of `fd`.
+fn fstatfs_of(fd: RawFd) -> Option<libc::statfs> {
+    // SAFETY: fstatfs fills the zeroed struct.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        (libc::fstatfs(fd, &mut st) == 0).then_some(st)
+    }
+}
+
+fn fstatfs_fsid(fd: RawFd) -> io::Result<[u8; 8]> {
+    let st = fstatfs_of(fd).ok_or_else(io::Error::last_os_error)?;
+    // SAFETY: fsid_t is two c_ints with private fields; fanotify reports the same 8 bytes.
+    Ok(unsafe { std::mem::transmute::<libc::fsid_t, [u8; 8]>(st.f_fsid) })
+}
+
+/// The root of the mount `dir` is on: the last directory up from it on the same device.
+fn mount_root(dir: &Path) -> PathBuf {
+    let dev = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+    };
+    let Some(own) = dev(dir) else {
+        return dir.to_path_buf();
+    };
+    let mut root = dir;
+    while let Some(parent) = root.parent()
+        && dev(parent) == Some(own)
+    {
+        root = parent;
+    }
+    root.to_path_buf()
 }
 
 fn path_cstring(path: &Path) -> io::Result<CString> {
@@ -516,24 +627,26 @@ impl FanotifySource {
     pub fn start(
         config: FanotifyConfig,
     ) -> Result<(FanotifySource, Receiver<FanotifyEvent>), FanotifyError> {
+        let bytes = |paths: &[PathBuf]| -> Vec<Vec<u8>> {
+            paths
+                .iter()
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .collect()
+        };
+        let (exclude, include) = (
+            bytes(&config.exclude_prefixes),
+            bytes(&config.include_prefixes),
+        );
+        // With the default marks, the mount table is followed: its file polls as changed
+        // when a filesystem is mounted or unmounted.
+        let mut mount_table = None;
         let fs_paths = match &config.filesystems {
             Some(paths) => paths.clone(),
             None => {
-                let bytes = |paths: &[PathBuf]| -> Vec<Vec<u8>> {
-                    paths
-                        .iter()
-                        .map(|p| p.as_os_str().as_bytes().to_vec())
-                        .collect()
-                };
-                let (exclude, include) = (
-                    bytes(&config.exclude_prefixes),
-                    bytes(&config.include_prefixes),
-                );
-                let mountinfo = std::fs::read("/proc/self/mountinfo")?;
-                mounts::default_filesystems(&mounts::parse_mountinfo(&mountinfo), |path| {
-                    !excluded_path(path.as_os_str().as_bytes(), &exclude, &include)
-                        && mounts::open_to_users(path)
-                })
+                let mut table = std::fs::File::open("/proc/self/mountinfo")?;
+                let paths = default_marks(&mut table, &exclude, &include)?;
+                mount_table = Some(table);
+                paths
             }
         };
         // First: without it no reader could be stopped.
@@ -630,6 +743,9 @@ impl FanotifySource {
             unsure_opens: HashMap::new(),
             pace: Pace::new(Instant::now()),
             hold_written: config.hold_written && role == Role::Changes,
+            mount_table: None,
+            filesystem_mask: filesystem_mask(&config),
+            refused_later: Vec::new(),
         };
         let mut readers = Vec::new();
         if let Some(marked) = watches {
@@ -664,7 +780,9 @@ impl FanotifySource {
             readers.push(reader);
         }
         if let Some(marked) = changes {
-            readers.push(reader(marked, Role::Changes));
+            let mut reader = reader(marked, Role::Changes);
+            reader.mount_table = mount_table;
+            readers.push(reader);
         }
         let mut source = FanotifySource {
             stop,
@@ -892,28 +1010,25 @@ fn register_filesystem(
     if filesystems.contains_key(&fsid) {
         return Ok(());
     }
-    // open_by_handle_at refuses an O_PATH mount fd (EBADF), and opening a watched file would
-    // be a read of it: open the directory itself, or the file's parent.
+    // Opening a watched file would be a read of it: open the directory itself, or the file's
+    // parent.
     let dir = if path.is_dir() {
         path
     } else {
         path.parent().unwrap_or(Path::new("/"))
     };
-    let c = path_cstring(dir)?;
-    // SAFETY: open returns a new fd we own, or -1.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = open_directory(&path_cstring(dir)?)?;
     let dev = fstat(fd.as_raw_fd()).map_or(0, |st| st.st_dev);
-    filesystems.insert(fsid, Filesystem { fd, dev });
+    let root = path_cstring(&mount_root(dir))?;
+    let held = root.as_bytes() == b"/";
+    filesystems.insert(
+        fsid,
+        Filesystem {
+            fd: std::cell::RefCell::new(held.then_some(fd)),
+            reopen: (!held).then_some((root, fsid)),
+            dev,
+        },
+    );
     Ok(())
 }
 
@@ -1106,6 +1221,14 @@ struct Reader {
     pace: Pace,
     /// [`FanotifyConfig::hold_written`].
     hold_written: bool,
+    /// The mount table, followed with the default marks (the changes' reader only): it polls
+    /// as changed when a filesystem is mounted, and the new ones the defaults take are marked.
+    mount_table: Option<std::fs::File>,
+    /// The filesystem marks' events.
+    filesystem_mask: u64,
+    /// Filesystems mounted after the start whose mark the kernel refused (not asked again
+    /// while they stay mounted).
+    refused_later: Vec<[u8; 8]>,
 }
 
 /// Whether the reader pauses after a read for events to gather. fanotify stamps no time on its
@@ -1150,6 +1273,26 @@ impl Pace {
     fn bursting(&self) -> bool {
         self.this_window + self.last_window >= BURST_EVENTS
     }
+}
+
+/// The default marks' paths (see [`mounts::default_filesystems`]), from the mount table read
+/// again from its start: the memory filesystems users can write to, unless excluded.
+fn default_marks(
+    table: &mut std::fs::File,
+    exclude: &[Vec<u8>],
+    include: &[Vec<u8>],
+) -> io::Result<Vec<PathBuf>> {
+    use std::io::{Read, Seek};
+    let mut mountinfo = Vec::new();
+    table.seek(io::SeekFrom::Start(0))?;
+    table.read_to_end(&mut mountinfo)?;
+    Ok(mounts::default_filesystems(
+        &mounts::parse_mountinfo(&mountinfo),
+        |path| {
+            !excluded_path(path.as_os_str().as_bytes(), exclude, include)
+                && mounts::open_to_users(path)
+        },
+    ))
 }
 
 /// Whether `path` is excluded: under one of `exclude` and not under a more specific one of
@@ -1208,13 +1351,29 @@ impl Reader {
         // take, once a second too (the looking thread sleeps as long between its checks).
         let timeout_ms = if self.looks.is_some() { 1000 } else { -1 };
         while !self.stop.load(Ordering::SeqCst) {
+            // Nothing but the root filesystem held while waiting (see `Filesystem::fd`).
+            self.filesystems.values().for_each(Filesystem::release);
             let mut pfds = [self.group.as_raw_fd(), self.wake.as_raw_fd()].map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
                 revents: 0,
             });
-            // SAFETY: two valid pollfds.
-            let ready = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout_ms) };
+            let table = self.mount_table.as_ref().map(|t| libc::pollfd {
+                fd: t.as_raw_fd(),
+                events: libc::POLLPRI,
+                revents: 0,
+            });
+            let mut all: Vec<libc::pollfd> = pfds.iter().copied().chain(table).collect();
+            // SAFETY: valid pollfds, as many as said.
+            let ready =
+                unsafe { libc::poll(all.as_mut_ptr(), all.len() as libc::nfds_t, timeout_ms) };
+            pfds.copy_from_slice(&all[..2]);
+            if all
+                .get(2)
+                .is_some_and(|t| t.revents & (libc::POLLPRI | libc::POLLERR) != 0)
+            {
+                self.follow_mounts();
+            }
             if let Some(look) = self.looks.as_ref().and_then(|rx| rx.try_recv().ok()) {
                 self.apply(look);
                 *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.stats;
@@ -1259,6 +1418,7 @@ impl Reader {
                 }
                 self.pace.read(events, Instant::now());
                 self.look_at_fresh_opens();
+                self.filesystems.values().for_each(Filesystem::release);
                 // A read that left room for more drained the queue.
                 full_reads = n + 4096 > buf.len();
                 if !full_reads {
@@ -1272,6 +1432,50 @@ impl Reader {
         }
         *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.stats;
         // Dropping `group` closes it: the kernel destroys the group and all its marks.
+    }
+
+    /// The mount table changed: marks the filesystems the default marks take that are not
+    /// marked yet (reading the table again also clears its change).
+    fn follow_mounts(&mut self) {
+        let Some(table) = self.mount_table.as_mut() else {
+            return;
+        };
+        let Ok(paths) = default_marks(table, &self.exclude, &self.include) else {
+            return;
+        };
+        let mut mounted = Vec::with_capacity(paths.len());
+        for path in paths {
+            let Ok(c) = path_cstring(&path) else {
+                continue;
+            };
+            let Ok(fsid) = statfs_fsid(&c) else {
+                continue;
+            };
+            mounted.push(fsid);
+            if self.filesystems.contains_key(&fsid) || self.refused_later.contains(&fsid) {
+                continue;
+            }
+            let marked = mark(
+                self.group.as_raw_fd(),
+                libc::FAN_MARK_ADD | libc::FAN_MARK_FILESYSTEM,
+                self.filesystem_mask,
+                &c,
+            )
+            .and_then(|()| register_filesystem(&mut self.filesystems, fsid, &path));
+            match marked {
+                Ok(()) => self.stats.filesystems_marked_later += 1,
+                Err(_) => {
+                    self.stats.filesystems_refused_later += 1;
+                    self.refused_later.push(fsid);
+                }
+            }
+        }
+        // Those unmounted since (a container's /dev/shm, each its own): their marks went with
+        // them; so goes what resolved their events (the held root filesystem stays).
+        self.filesystems
+            .retain(|fsid, fs| fs.reopen.is_none() || mounted.contains(fsid));
+        self.refused_later.retain(|fsid| mounted.contains(fsid));
+        *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = self.stats;
     }
 
     fn handle(&mut self, ev: &RawEvent<'_>, time_ns: i64) {
@@ -1626,10 +1830,10 @@ impl Reader {
     }
 
     fn open_handle(&self, fid: &FidInfo<'_>) -> Option<OwnedFd> {
-        let fs = self.filesystems.get(&fid.fsid)?;
         if fid.handle.len() > MAX_HANDLE_SZ {
             return None;
         }
+        let mount_fd = self.filesystems.get(&fid.fsid)?.mount_fd()?;
         let mut buf = [0u64; (8 + MAX_HANDLE_SZ) / 8];
         // SAFETY: buf is 8-aligned and large enough for the header plus MAX_HANDLE_SZ bytes;
         // we write the header fields and copy at most MAX_HANDLE_SZ bytes after them.
@@ -1643,7 +1847,7 @@ impl Reader {
                 fid.handle.len(),
             );
             libc::open_by_handle_at(
-                fs.fd.as_raw_fd(),
+                mount_fd,
                 fh,
                 libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW,
             )
@@ -1660,26 +1864,52 @@ impl Reader {
             self.stats.written_not_held_busy += 1;
             return None;
         };
-        let file = ev
+        let Some((located, st)) = ev
             .fid
             .as_ref()
             .and_then(|fid| self.open_handle(fid))
-            .filter(|located| {
-                fstat(located.as_raw_fd())
-                    .is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
-            })
-            .and_then(|located| {
-                open_to_hold(
-                    format!("/proc/self/fd/{}", located.as_raw_fd()).as_bytes(),
-                    true,
-                )
-            });
-        match file {
-            Some(file) => {
+            .and_then(|located| fstat(located.as_raw_fd()).map(|st| (located, st)))
+            .filter(|(_, st)| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+        else {
+            self.stats.written_not_held_gone += 1;
+            return None;
+        };
+        // Held, a file deleted since keeps its room taken until it is described: not where
+        // room is short, and not more than a budget of memory.
+        let Some(room) = fstatfs_of(located.as_raw_fd()) else {
+            self.stats.written_not_held_gone += 1;
+            return None;
+        };
+        let in_memory = matches!(room.f_type, TMPFS_MAGIC | RAMFS_MAGIC);
+        let memory = if in_memory {
+            match WRITTEN_IN_MEMORY.take_n(usize::try_from(st.st_size).unwrap_or(usize::MAX)) {
+                Some(bytes) => Some(bytes),
+                None => {
+                    self.stats.written_not_held_room += 1;
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        if room.f_bavail.saturating_mul(HOLD_FREE_SHARE) < room.f_blocks {
+            self.stats.written_not_held_room += 1;
+            return None;
+        }
+        let opened = open_to_hold(
+            format!("/proc/self/fd/{}", located.as_raw_fd()).as_bytes(),
+            true,
+        );
+        match (opened, memory) {
+            (Some(file), Some(bytes)) => {
+                self.stats.written_held += 1;
+                Some(HeldFile::in_both(file, slot, bytes))
+            }
+            (Some(file), None) => {
                 self.stats.written_held += 1;
                 Some(HeldFile::new(file, slot))
             }
-            None => {
+            (None, _) => {
                 self.stats.written_not_held_gone += 1;
                 None
             }

@@ -2240,6 +2240,8 @@ impl Agent {
         if let Some((source, _)) = &self.fanotify {
             let s = source.stats();
             self.status.watches_marked_since_start += s.rewatched;
+            self.status.filesystems_marked_since_start = s.filesystems_marked_later;
+            self.status.filesystems_refused_since_start = s.filesystems_refused_later;
             for (name, n) in [
                 ("fanotify/self", s.excluded_self),
                 ("fanotify/excluded_path", s.excluded_path),
@@ -2293,6 +2295,7 @@ impl Agent {
             ),
             ("written/not_held_gone", fanotify.written_not_held_gone),
             ("written/not_held_busy", fanotify.written_not_held_busy),
+            ("written/not_held_room", fanotify.written_not_held_room),
             ("written/entries", written.entries),
             ("written/hits", written.hits),
             ("written/misses", written.misses),

@@ -71,6 +71,13 @@ pub struct Status {
     /// store found by a later look (a new user's ~/.ssh).
     #[serde(default)]
     pub watches_marked_since_start: u64,
+    /// Filesystems marked for changes after the start, as they were mounted (the default
+    /// marks: a user's runtime directory at login, a container's /dev/shm, a disk plugged in),
+    /// and those the kernel refused.
+    #[serde(default)]
+    pub filesystems_marked_since_start: u64,
+    #[serde(default)]
+    pub filesystems_refused_since_start: u64,
 }
 
 /// Whether the agent runs and writes its status.
@@ -282,6 +289,12 @@ impl Status {
             out.push_str(&format!(
                 "watched paths: {} marked since the start (made or replaced since)\n",
                 self.watches_marked_since_start
+            ));
+        }
+        if self.filesystems_marked_since_start + self.filesystems_refused_since_start > 0 {
+            out.push_str(&format!(
+                "filesystems: {} marked since the start (mounted since), {} refused\n",
+                self.filesystems_marked_since_start, self.filesystems_refused_since_start
             ));
         }
         if self.lost.values().all(|n| *n == 0) {
