@@ -894,13 +894,22 @@ impl Tmpfs {
 }
 
 impl Tmpfs {
-    /// umount(2) now, not lazily: fails with EBUSY while anything holds a file on it.
-    fn unmount(&self) -> std::io::Result<()> {
+    /// umount(2) now, not lazily, while a source watches it: it fails with EBUSY while anything
+    /// holds a file on it. The reader holds nothing there between its reads of events (the
+    /// last may still be resolving its batch: a few tries, 1 s in all).
+    fn unmount_while_watched(&self) {
         let target = std::ffi::CString::new(self.0.as_os_str().as_bytes()).unwrap();
-        // SAFETY: a NUL-terminated path.
-        match unsafe { libc::umount2(target.as_ptr(), 0) } {
-            0 => Ok(()),
-            _ => Err(std::io::Error::last_os_error()),
+        for tries in 1.. {
+            // SAFETY: a NUL-terminated path.
+            if unsafe { libc::umount2(target.as_ptr(), 0) } == 0 {
+                return;
+            }
+            let e = std::io::Error::last_os_error();
+            assert!(
+                e.raw_os_error() == Some(libc::EBUSY) && tries < 20,
+                "a watched tmpfs unmounts: {e}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
@@ -990,17 +999,8 @@ fn memory_filesystems_users_can_write_are_marked_by_default() {
         "nothing from the unmarked tmpfs"
     );
     // Its owner can unmount it while it is watched (a user's runtime directory at logout, a
-    // container's /dev/shm): the reader holds nothing on it between its reads of events (the
-    // last may still be resolving its batch: a few tries).
-    let mut tries = 0;
-    while let Err(e) = mounts[0].unmount() {
-        tries += 1;
-        assert!(
-            e.raw_os_error() == Some(libc::EBUSY) && tries < 20,
-            "a watched tmpfs unmounts: {e}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // container's /dev/shm).
+    mounts[0].unmount_while_watched();
     src.stop();
 }
 
@@ -1043,15 +1043,7 @@ fn memory_filesystems_mounted_later_are_marked_as_they_are_mounted() {
         find(&seen, FileAction::Create, &payload).is_some(),
         "{seen:#?}"
     );
-    let mut tries = 0;
-    while let Err(e) = mounted.unmount() {
-        tries += 1;
-        assert!(
-            e.raw_os_error() == Some(libc::EBUSY) && tries < 20,
-            "a watched tmpfs unmounts: {e}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    mounted.unmount_while_watched();
     src.stop();
 }
 
