@@ -2117,11 +2117,22 @@ fn open_access_mode(pid: i32, inode: u64) -> Option<i32> {
 
 /// The path of an open fd, `None` when it is deleted (unlinked, or a removed directory).
 fn fd_path(fd: RawFd) -> Option<Vec<u8>> {
-    if fstat(fd).is_some_and(|st| st.st_nlink == 0) {
+    let st = fstat(fd)?;
+    if st.st_nlink == 0 {
         return None;
     }
     let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
     let bytes = link.into_os_string().into_encoded_bytes();
+    // The kernel names an unlinked name "<path> (deleted)", though another name may still link
+    // the inode (a hard link's): no path, unless a file of that very name is this object.
+    if bytes.ends_with(b" (deleted)") {
+        let named = CString::new(bytes.clone())
+            .ok()
+            .and_then(|c| stat_path(&c).ok());
+        if named.is_none_or(|n| (n.st_dev, n.st_ino) != (st.st_dev, st.st_ino)) {
+            return None;
+        }
+    }
     // Only absolute paths name something reachable from our root.
     bytes.starts_with(b"/").then_some(bytes)
 }
@@ -2206,6 +2217,30 @@ mod tests {
     }
 
     use super::*;
+
+    /// A descriptor on a name since unlinked, whose inode another name still links: no path
+    /// (the kernel's "<path> (deleted)" names nothing). A file really named so keeps its own.
+    #[test]
+    fn an_unlinked_name_is_no_path_though_its_inode_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, b"x").unwrap();
+        std::fs::hard_link(&a, &b).unwrap();
+        let on_b = std::fs::File::open(&b).unwrap();
+        assert_eq!(
+            fd_path(on_b.as_raw_fd()),
+            Some(b.as_os_str().as_bytes().to_vec())
+        );
+        std::fs::remove_file(&b).unwrap();
+        assert_eq!(fd_path(on_b.as_raw_fd()), None, "b is gone, though a lives");
+        let odd = dir.path().join("c (deleted)");
+        std::fs::write(&odd, b"y").unwrap();
+        let on_odd = std::fs::File::open(&odd).unwrap();
+        assert_eq!(
+            fd_path(on_odd.as_raw_fd()),
+            Some(odd.as_os_str().as_bytes().to_vec())
+        );
+    }
 
     #[test]
     fn prefixes_match_whole_components() {
