@@ -869,6 +869,30 @@ fn default_marks_and_credential_watches() {
     src.stop();
 }
 
+/// The events read until one of `action` on `path` (the last of them), in 10 s at most.
+fn events_until(
+    rx: &Receiver<FanotifyEvent>,
+    action: FileAction,
+    path: &Path,
+) -> Vec<FanotifyEvent> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while seen
+        .last()
+        .is_none_or(|e: &FanotifyEvent| e.action != action || e.path != bytes(path))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no {action:?} of {}: {seen:#?}",
+            path.display()
+        );
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(e);
+        }
+    }
+    seen
+}
+
 /// A tmpfs this test mounted, unmounted when dropped (a panic included).
 struct Tmpfs(PathBuf);
 
@@ -969,20 +993,7 @@ fn memory_filesystems_users_can_write_are_marked_by_default() {
     std::fs::write(&payload, b"\x7fELF").unwrap();
     std::fs::remove_file(&payload).unwrap();
     std::fs::write(system.join("x"), b"x").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = Vec::new();
-    while !seen
-        .iter()
-        .any(|e: &FanotifyEvent| e.action == FileAction::Delete && e.path == bytes(&payload))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no delete of the payload: {seen:#?}"
-        );
-        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
-            seen.push(e);
-        }
-    }
+    let seen = events_until(&rx, FileAction::Delete, &payload);
     let me = std::process::id();
     for action in [
         FileAction::Create,
@@ -1028,17 +1039,7 @@ fn memory_filesystems_mounted_later_are_marked_as_they_are_mounted() {
     }
     let payload = later.join(".payload");
     std::fs::write(&payload, b"stage 2").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = Vec::new();
-    while find(&seen, FileAction::CloseWrite, &payload).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "no close of the payload: {seen:#?}"
-        );
-        if let Ok(e) = rx.recv_timeout(Duration::from_millis(100)) {
-            seen.push(e);
-        }
-    }
+    let seen = events_until(&rx, FileAction::CloseWrite, &payload);
     assert!(
         find(&seen, FileAction::Create, &payload).is_some(),
         "{seen:#?}"
@@ -1065,16 +1066,8 @@ fn a_written_file_is_not_held_where_room_is_short() {
     };
     let (mut src, rx) = FanotifySource::start(config).unwrap();
     let close_of = |path: &Path| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            assert!(Instant::now() < deadline, "no close of {}", path.display());
-            if let Ok(e) = rx.recv_timeout(Duration::from_millis(100))
-                && e.action == FileAction::CloseWrite
-                && e.path == bytes(path)
-            {
-                return e;
-            }
-        }
+        let mut seen = events_until(&rx, FileAction::CloseWrite, path);
+        seen.pop().expect("the close itself comes last")
     };
     // Room enough: held.
     let roomy = disk.join("roomy");
