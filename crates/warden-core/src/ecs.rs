@@ -68,6 +68,11 @@ struct Endpoint {
     ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     port: Option<u16>,
+    /// What this end sent to the other over a connection (its end's event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packets: Option<u64>,
 }
 
 impl Endpoint {
@@ -77,6 +82,17 @@ impl Endpoint {
             ip: a.ip().map(|_| address.clone()),
             port: a.port(),
             address: Some(address),
+            bytes: None,
+            packets: None,
+        })
+    }
+
+    /// This end, sending `bytes` in `packets` to the other.
+    fn sending(a: &SocketAddress, bytes: u64, packets: u64) -> Option<Endpoint> {
+        Some(Endpoint {
+            bytes: Some(bytes),
+            packets: Some(packets),
+            ..Endpoint::of(a)?
         })
     }
 }
@@ -93,6 +109,11 @@ struct Network<'a> {
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     kind: Option<&'static str>,
     direction: &'static str,
+    /// Both ways, over a connection (its end's event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packets: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -144,6 +165,9 @@ struct Meta {
     dataset: Dataset,
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<&'static str>,
+    /// ns: a connection's, at its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -287,6 +311,15 @@ struct WardenNetwork<'a> {
     socket_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     filter: Option<&'a crate::SocketFilter>,
+    /// A connection's end: how it ended, what ECS's `bytes` and `packets` do not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ended: Option<Ended<'a>>,
+}
+
+#[derive(Serialize)]
+struct Ended<'a> {
+    closed_from: &'a str,
+    bytes_retransmitted: u64,
 }
 
 /// File facts ECS has no field for.
@@ -383,6 +416,7 @@ impl<'a> Ecs<'a> {
                 module: "warden",
                 dataset: Dataset(event.kind.class()),
                 outcome: None,
+                duration: None,
             },
             process: None,
             user: None,
@@ -444,18 +478,30 @@ impl<'a> Ecs<'a> {
         self.warden.source = Some(e.source.name());
         self.warden.syscall = e.syscall.as_deref();
         self.warden.syscall_exit = e.exit;
-        let local = e.local.as_ref().and_then(Endpoint::of);
-        let remote = e.remote.as_ref().and_then(Endpoint::of);
-        match e.action {
-            NetAction::Connect | NetAction::ConnectResult | NetAction::Send => {
+        let mut local = e.local.as_ref().and_then(Endpoint::of);
+        let mut remote = e.remote.as_ref().and_then(Endpoint::of);
+        if let Some(end) = &e.ended {
+            self.event.duration = Some(end.duration_ns);
+            local = e
+                .local
+                .as_ref()
+                .and_then(|a| Endpoint::sending(a, end.bytes_sent, end.segments_sent));
+            remote = e
+                .remote
+                .as_ref()
+                .and_then(|a| Endpoint::sending(a, end.bytes_received, end.segments_received));
+        }
+        match (e.action, e.direction()) {
+            (NetAction::Connect | NetAction::ConnectResult | NetAction::Send, _)
+            | (NetAction::Close, "egress") => {
                 self.source = local;
                 self.destination = remote;
             }
-            NetAction::Accept | NetAction::Receive => {
+            (NetAction::Accept | NetAction::Receive | NetAction::Close, _) => {
                 self.source = remote;
                 self.destination = local;
             }
-            NetAction::Bind | NetAction::Listen | NetAction::Socket | NetAction::Filter => {
+            (NetAction::Bind | NetAction::Listen | NetAction::Socket | NetAction::Filter, _) => {
                 self.server = local;
                 self.source = remote;
             }
@@ -468,7 +514,15 @@ impl<'a> Ecs<'a> {
                 .and_then(iana_protocol_number)
                 .map(|n| n.to_string()),
             kind: network_type(e),
-            direction: e.action.direction(),
+            direction: e.direction(),
+            bytes: e
+                .ended
+                .as_ref()
+                .map(|end| end.bytes_sent + end.bytes_received),
+            packets: e
+                .ended
+                .as_ref()
+                .map(|end| end.segments_sent + end.segments_received),
         });
         self.warden.network = Some(WardenNetwork {
             action: e.action.name(),
@@ -477,6 +531,10 @@ impl<'a> Ecs<'a> {
             errno: e.errno.as_deref(),
             socket_type: e.socket_type.as_deref(),
             filter: e.filter.as_ref(),
+            ended: e.ended.as_ref().map(|end| Ended {
+                closed_from: &end.closed_from,
+                bytes_retransmitted: end.bytes_retransmitted,
+            }),
         });
     }
 
@@ -568,6 +626,7 @@ fn net_type(action: NetAction) -> &'static str {
     match action {
         NetAction::Bind | NetAction::Listen | NetAction::Socket => "start",
         NetAction::Filter => "change",
+        NetAction::Close => "end",
         _ => "connection",
     }
 }
@@ -1017,6 +1076,7 @@ mod tests {
                 errno: None,
                 socket_type: None,
                 filter: None,
+                ended: None,
             }),
         })
     }
@@ -1073,6 +1133,7 @@ mod tests {
                 errno: Some("ECONNREFUSED".into()),
                 socket_type: None,
                 filter: None,
+                ended: None,
             }),
         };
         let v = to_ecs(&event);
@@ -1118,6 +1179,81 @@ mod tests {
         assert_eq!(v["warden"]["network"]["action"], "listen");
     }
 
+    /// A connection's end: its traffic goes each way from the end that sent it, its duration
+    /// is the event's, and its direction its connection's.
+    #[test]
+    fn a_connections_end_carries_its_traffic_each_way() {
+        let close = |incoming: bool| {
+            to_ecs(&Event {
+                time_ns: 0,
+                host: "h".into(),
+                kind: EventKind::Network(NetworkEvent {
+                    process: caller(),
+                    action: NetAction::Close,
+                    source: Source::Ebpf,
+                    syscall: None,
+                    family: Some(2),
+                    transport: Some("tcp".into()),
+                    local: Some(ip("10.0.0.5", 40_000)),
+                    remote: Some(ip("93.184.216.34", 443)),
+                    fd: Some(3),
+                    success: false,
+                    exit: None,
+                    errno: Some("ECONNRESET".into()),
+                    socket_type: None,
+                    filter: None,
+                    ended: Some(crate::ConnectionEnd {
+                        incoming,
+                        duration_ns: 2_500_000_000,
+                        closed_from: "ESTABLISHED".into(),
+                        bytes_sent: 70_000,
+                        bytes_received: 300,
+                        bytes_retransmitted: 1_448,
+                        segments_sent: 50,
+                        segments_received: 30,
+                    }),
+                }),
+            })
+        };
+        let v = close(false);
+        assert_eq!(v["event"]["action"], "close");
+        assert_eq!(v["event"]["type"][0], "end");
+        assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(v["event"]["duration"], 2_500_000_000u64);
+        assert_eq!(v["network"]["direction"], "egress");
+        assert_eq!(v["source"]["ip"], "10.0.0.5");
+        assert_eq!(v["source"]["bytes"], 70_000);
+        assert_eq!(v["source"]["packets"], 50);
+        assert_eq!(v["destination"]["ip"], "93.184.216.34");
+        assert_eq!(v["destination"]["bytes"], 300);
+        assert_eq!(v["destination"]["packets"], 30);
+        assert_eq!(v["network"]["bytes"], 70_300);
+        assert_eq!(v["network"]["packets"], 80);
+        assert_eq!(v["warden"]["network"]["errno"], "ECONNRESET");
+        let ended = &v["warden"]["network"]["ended"];
+        assert_eq!(ended["closed_from"], "ESTABLISHED");
+        assert_eq!(ended["bytes_retransmitted"], 1_448);
+
+        // Taken by an accept: the peer is the source, and what it sent is what came in.
+        let v = close(true);
+        assert_eq!(v["network"]["direction"], "ingress");
+        assert_eq!(v["source"]["ip"], "93.184.216.34");
+        assert_eq!(v["source"]["bytes"], 300);
+        assert_eq!(v["destination"]["ip"], "10.0.0.5");
+        assert_eq!(v["destination"]["bytes"], 70_000);
+
+        // Other events carry no traffic.
+        let v = net(
+            NetAction::Connect,
+            2,
+            Some(ip("10.0.0.5", 1)),
+            Some(ip("10.0.0.6", 2)),
+        );
+        assert!(v["source"].get("bytes").is_none());
+        assert!(v["network"].get("bytes").is_none());
+        assert!(v["event"].get("duration").is_none());
+    }
+
     /// A sniffer's packet socket: its type and link protocol, the interface it is bound to, the
     /// filter it attached.
     #[test]
@@ -1141,6 +1277,7 @@ mod tests {
                     errno: None,
                     socket_type: Some("raw".into()),
                     filter,
+                    ended: None,
                 }),
             })
         };

@@ -272,10 +272,15 @@ pub enum NetAction {
     /// A packet filter attached to a socket (`SO_ATTACH_FILTER`, `SO_ATTACH_BPF` and their
     /// `SO_ATTACH_REUSEPORT_*` kin): what a packet socket keeps of the traffic it sees.
     Filter,
+    /// The end of a TCP connection a `connect` or an `accept` recorded, as the kernel closed
+    /// it: how long it lasted, how it ended and what went each way
+    /// ([`NetworkEvent::ended`]). Not a call: for the process that made or took the
+    /// connection, which may have exited by then.
+    Close,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 9] = [
+    pub const ALL: [NetAction; 10] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
@@ -285,6 +290,7 @@ impl NetAction {
         NetAction::ConnectResult,
         NetAction::Socket,
         NetAction::Filter,
+        NetAction::Close,
     ];
 
     pub fn name(self) -> &'static str {
@@ -298,6 +304,7 @@ impl NetAction {
             NetAction::ConnectResult => "connect_result",
             NetAction::Socket => "socket",
             NetAction::Filter => "filter",
+            NetAction::Close => "close",
         }
     }
 
@@ -305,14 +312,17 @@ impl NetAction {
         NetAction::ALL.into_iter().find(|a| a.name() == name)
     }
 
-    /// Which way the traffic goes, from this host's point of view (ECS `network.direction`).
+    /// Which way the traffic goes, from this host's point of view (ECS `network.direction`);
+    /// a connection's end goes its connection's way ([`NetworkEvent::direction`]).
     pub fn direction(self) -> &'static str {
         match self {
             NetAction::Connect | NetAction::ConnectResult | NetAction::Send => "egress",
             NetAction::Accept | NetAction::Receive => "ingress",
-            NetAction::Bind | NetAction::Listen | NetAction::Socket | NetAction::Filter => {
-                "unknown"
-            }
+            NetAction::Bind
+            | NetAction::Listen
+            | NetAction::Socket
+            | NetAction::Filter
+            | NetAction::Close => "unknown",
         }
     }
 }
@@ -412,6 +422,44 @@ pub struct NetworkEvent {
     pub socket_type: Option<String>,
     /// A `filter` event's filter.
     pub filter: Option<SocketFilter>,
+    /// A `close` event's connection: how it ended and its traffic.
+    pub ended: Option<ConnectionEnd>,
+}
+
+impl NetworkEvent {
+    /// Which way the traffic goes, from this host's point of view (ECS `network.direction`):
+    /// the action's, and a connection's end its connection's (made here: egress).
+    pub fn direction(&self) -> &'static str {
+        match &self.ended {
+            Some(end) if end.incoming => "ingress",
+            Some(_) => "egress",
+            None => self.action.direction(),
+        }
+    }
+}
+
+/// How a TCP connection ended, and its traffic as the kernel counted it (RFC 4898's counters,
+/// as `ss -i` shows them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionEnd {
+    /// Taken by an accept (the peer connected here), else made by a connect.
+    pub incoming: bool,
+    /// From its connect's or accept's return to its end, ns.
+    pub duration_ns: u64,
+    /// The TCP state it closed from: `FIN_WAIT2`, `CLOSING` or `LAST_ACK` after an orderly
+    /// close; `ESTABLISHED`, `CLOSE_WAIT`... when it was reset or aborted (the event's errno
+    /// says with what, if it failed: `ECONNRESET`, `ETIMEDOUT`...).
+    pub closed_from: String,
+    /// Payload bytes sent, each once (retransmissions are not counted again).
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Bytes sent again.
+    pub bytes_retransmitted: u64,
+    /// Segments sent, retransmissions included.
+    pub segments_sent: u64,
+    /// Segments received.
+    pub segments_received: u64,
 }
 
 /// A packet filter attached to a socket.

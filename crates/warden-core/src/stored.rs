@@ -26,10 +26,13 @@ use crate::Event;
 /// - 6 added `NetAction::Socket` and `NetAction::Filter` (at the end of their enum),
 ///   `SocketAddress::Link` (likewise) and `NetworkEvent::socket_type` and `filter` (its last
 ///   two fields): a network event of 1 to 5 is read with their two `None`s after it.
-pub const EVENT_ENCODING: u8 = 6;
+/// - 7 added `NetAction::Close` (at the end of its enum) and `NetworkEvent::ended` (its last
+///   field): a network event of 6 is read with that field's `None` after it, one of 1 to 5
+///   with three.
+pub const EVENT_ENCODING: u8 = 7;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 6] = [1, 2, 3, 4, 5, EVENT_ENCODING];
+const READABLE: [u8; 7] = [1, 2, 3, 4, 5, 6, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
@@ -65,7 +68,8 @@ impl Event {
 
 /// An event's bytes of `encoding` as this build's: an event whose kind gained last fields
 /// since lacks them, and did not have them (`None`: one zero byte each) — a file event before
-/// 3 its `content` and `times`, before 5 its `times`; an exec event before 4 its `script`. Its
+/// 3 its `content` and `times`, before 5 its `times`; an exec event before 4 its `script`; a
+/// network event before 6 its `socket_type`, `filter` and `ended`, before 7 its `ended`. Its
 /// kind is read from the bytes' start, as postcard lays an event out: the time (a varint), the
 /// host (a varint length and the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> Cow<'_, [u8]> {
@@ -73,7 +77,7 @@ fn as_current(encoding: u8, bytes: &[u8]) -> Cow<'_, [u8]> {
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
-        Some(NETWORK_VARIANT) => fields_since(&[6, 6]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7]),
         _ => 0,
     };
     if missing == 0 {
@@ -251,6 +255,16 @@ mod tests {
                     option: "SO_ATTACH_FILTER".into(),
                     instructions: Some(30),
                 }),
+                ended: (action == NetAction::Close).then(|| crate::ConnectionEnd {
+                    incoming: true,
+                    duration_ns: 1 << 40,
+                    closed_from: "LAST_ACK".into(),
+                    bytes_sent: u64::MAX,
+                    bytes_received: 0,
+                    bytes_retransmitted: 7,
+                    segments_sent: 3,
+                    segments_received: 4,
+                }),
             }));
         }
         for (action, source) in FileAction::ALL.into_iter().zip(
@@ -319,7 +333,7 @@ mod tests {
 
     /// An event as `encoding` stored it: a file event before 5 without its times, before 3
     /// without its content too; an exec event before 4 without its script; a network event
-    /// before 6 without its socket type and filter.
+    /// before 7 without its end, before 6 without its socket type and filter too.
     fn encoded_as(encoding: u8, event: &Event) -> Vec<u8> {
         let mut bytes = encoded(event);
         match &event.kind {
@@ -335,10 +349,14 @@ mod tests {
                 assert!(e.script.is_none(), "no script before encoding 4");
                 assert_eq!(bytes.pop(), Some(0), "script's None ends an exec event");
             }
-            EventKind::Network(n) if encoding < 6 => {
-                assert!(n.socket_type.is_none() && n.filter.is_none());
-                assert_eq!(bytes.pop(), Some(0), "filter's None ends a network event");
-                assert_eq!(bytes.pop(), Some(0), "socket_type's None came before");
+            EventKind::Network(n) if encoding < 7 => {
+                assert!(n.ended.is_none(), "no end before encoding 7");
+                assert_eq!(bytes.pop(), Some(0), "ended's None ends a network event");
+                if encoding < 6 {
+                    assert!(n.socket_type.is_none() && n.filter.is_none());
+                    assert_eq!(bytes.pop(), Some(0), "filter's None came before");
+                    assert_eq!(bytes.pop(), Some(0), "socket_type's None before it");
+                }
             }
             _ => {}
         }
@@ -359,15 +377,22 @@ mod tests {
                 }
             }
             EventKind::Exec(e) if encoding < 4 => e.script = None,
-            EventKind::Network(n) if encoding < 6 => {
-                n.socket_type = None;
-                n.filter = None;
-                if matches!(n.action, NetAction::Socket | NetAction::Filter) {
-                    // No such actions before 6.
-                    n.action = NetAction::Bind;
+            EventKind::Network(n) if encoding < 7 => {
+                n.ended = None;
+                if n.action == NetAction::Close {
+                    // No such action before 7.
+                    n.action = NetAction::Accept;
                 }
-                if matches!(n.local, Some(SocketAddress::Link { .. })) {
-                    n.local = Some(SocketAddress::Other { family: 17 });
+                if encoding < 6 {
+                    n.socket_type = None;
+                    n.filter = None;
+                    if matches!(n.action, NetAction::Socket | NetAction::Filter) {
+                        // No such actions before 6.
+                        n.action = NetAction::Bind;
+                    }
+                    if matches!(n.local, Some(SocketAddress::Link { .. })) {
+                        n.local = Some(SocketAddress::Other { family: 17 });
+                    }
                 }
             }
             _ => {}
@@ -379,8 +404,9 @@ mod tests {
     fn what_earlier_encodings_stored_reads_the_same() {
         // Encoding 2 only added a variant at the end of an enum: 1's bytes are 2's. Encoding 3
         // added a file event's content at its end, 4 an exec event's script at its end, 5 a
-        // file event's times after its content, 6 a network event's socket type and filter.
-        for encoding in [1, 2, 3, 4, 5] {
+        // file event's times after its content, 6 a network event's socket type and filter, 7
+        // its end.
+        for encoding in [1, 2, 3, 4, 5, 6] {
             for event in every_kind() {
                 let event = as_before(encoding, event);
                 let bytes = encoded_as(encoding, &event);
@@ -392,7 +418,7 @@ mod tests {
                 let grew = match event.kind {
                     EventKind::File(_) => encoding < 5,
                     EventKind::Exec(_) => encoding < 4,
-                    EventKind::Network(_) => encoding < 6,
+                    EventKind::Network(_) => encoding < 7,
                     _ => false,
                 };
                 if grew {
@@ -457,7 +483,7 @@ mod tests {
         let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
         assert!(err.contains("1 bytes after"), "{err}");
         let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
-        assert!(err.contains("encoding 7"), "{err}");
+        assert!(err.contains("encoding 8"), "{err}");
         for byte in 0..=255u8 {
             let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
         }
@@ -529,6 +555,7 @@ mod tests {
                 errno: None,
                 socket_type: Some("raw".into()),
                 filter: None,
+                ended: None,
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
@@ -536,7 +563,7 @@ mod tests {
             hex,
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
-             000150000101010000010372617700"
+             00015000010101000001037261770000"
         );
     }
 

@@ -269,7 +269,7 @@ int BPF_PROG(warden_compat_tcp, struct sock *sk, int oldstate, int newstate)
 	r.flags = NET_COMPAT | (connect ? NET_SUBMITTED : 0);
 	u8 head[SOCK_HEAD];
 	read_sock(sk, SOCK_STREAM, &r, head);
-	/* Its result comes as the handshake ends (net.h's warden_connect_outcome). */
+	/* Its result comes as the handshake ends (net.h's warden_tcp_state). */
 	if (connect)
 		note_connect(&r, sk);
 	net_record_send(&r);

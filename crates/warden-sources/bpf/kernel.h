@@ -170,6 +170,7 @@ struct sock_common {
 	volatile unsigned char skc_state;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
+	unsigned long skc_flags;	/* (sk_flags) 1 << SOCK_DONE: TCP's peer sent its FIN */
 } __attribute__((preserve_access_index));
 
 /* With the error a failed connection left (ECONNREFUSED...). */
@@ -177,6 +178,20 @@ struct sock {
 	struct sock_common __sk_common;
 	u16 sk_protocol;
 	int sk_err;
+} __attribute__((preserve_access_index));
+
+/* enum sock_flags' second, since it was made (the loader relocates no enum values). */
+#define SOCK_DONE 1
+
+/* A TCP connection's traffic as the kernel counts it (RFC 4898's, which `ss -i` shows): payload
+ * bytes sent (retransmissions included), of them retransmitted; bytes received (sequence space:
+ * the peer's FIN counts one); segments each way. Linux 4.19 and later have them all. */
+struct tcp_sock {
+	u64 bytes_received;
+	u64 bytes_sent;
+	u64 bytes_retrans;
+	u32 segs_in;
+	u32 segs_out;
 } __attribute__((preserve_access_index));
 
 /* A Unix socket's own address (bound, or a listener's taken on by the connections it

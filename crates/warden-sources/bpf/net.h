@@ -29,6 +29,9 @@
  *   with the socket (its last eight each way), and a repeat leaves at once.
  * - socket: only a packet, raw IP or ICMP socket's making; setsockopt: only a packet filter
  *   attached. Both leave at once for anything else.
+ * - the end of each TCP connection recorded (its connect, its accept), with its traffic: the
+ *   kernel's own counters, read once as it closes the connection (at the socket's change of
+ *   state to CLOSE), for the process that made or took it. Sends and receives pay nothing.
  * - io_uring's connects, accepts, binds and listens, which pass no syscall: uring.h.
  * - 32-bit processes' calls (compat syscalls and socketcall, which pass none of the
  *   tracepoints above): compat.h. */
@@ -80,6 +83,11 @@
 #define NET_FIRST_DATAGRAM 512
 /* A setsockopt that attached a classic filter: `filter_len` is its length (instructions). */
 #define NET_FILTER_LEN 1024
+/* Not a call: the end of a TCP connection a record of `call` (connect, accept) made known, as
+ * the kernel closed it: `addr` holds its traffic (struct tcp_traffic, not an address),
+ * `tcp_state` the state it closed from, `sk_err` what it failed with (0: none). For the process
+ * that made or took it, which may have exited; `fd` the connection's then. */
+#define NET_ENDED 2048
 
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
@@ -122,7 +130,7 @@ struct net_record {
 	union {
 		struct {
 			u8 tcp_state;	/* NET_SETTLED: the socket's state after the handshake */
-			u8 pad;
+			u8 peer_fin;	/* NET_ENDED: the peer's FIN came (it is in bytes_received) */
 			u16 sk_err;	/* NET_SETTLED: the handshake's error (errno), 0 when none */
 		};
 		struct {
@@ -138,6 +146,20 @@ struct net_record {
 _Static_assert(__builtin_offsetof(struct net_record, local_addr) == 44, "net layout");
 _Static_assert(__builtin_offsetof(struct net_record, flags) == 76, "net layout");
 _Static_assert(__builtin_offsetof(struct net_record, addr) == NET_ADDR, "net layout");
+
+/* A connection's traffic, in an ended record's `addr` (NET_ENDED). */
+struct tcp_traffic {
+	u64 since_ns;		/* when the connect or accept that made it known returned */
+	u64 bytes_sent;		/* payload, retransmissions included */
+	u64 bytes_retrans;
+	u64 bytes_received;	/* sequence space: with the peer's FIN, if it came */
+	u32 segs_out;
+	u32 segs_in;
+};
+_Static_assert(sizeof(struct tcp_traffic) == 40, "traffic layout");
+
+/* Whether to record connections' ends (network.connection_ends): set at load. */
+const volatile u8 connection_ends = 0;
 
 /* Heads read in one probe each, as in files.h (FILE_HEAD covers the file's). */
 #define SOCKET_HEAD 32
@@ -273,6 +295,62 @@ static __always_inline void await_handshake(struct net_record *r, struct sock *s
 		settle(r, sk, state);
 }
 
+/* TCP connections recorded (by a connect, an accept), by their `struct sock`, for the record
+ * of their end: whose they are (the process may exit first, or hand the socket on: the
+ * connection stays its maker's), and what the end does not know any more (when it began, its
+ * local end: a socket's port is given back as it closes). An entry leaves as its socket
+ * reaches CLOSE, which every TCP socket passes before it is freed. LRU: with more connections
+ * than this open at once, the oldest's end goes unrecorded. */
+struct connection {
+	u64 start_ns;
+	u64 since_ns;
+	u32 tgid;
+	s32 fd;
+	u8 local_addr[16];
+	u16 local_port;
+	u16 accepted;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, struct connection);
+} CONNECTIONS SEC(".maps");
+
+/* Notes the TCP connection that record `r` (a connect that succeeded or is under way, an
+ * accept) made known on socket `sk`, for its end's record. Noted before the state is looked
+ * at, as a connect's handshake is: a connection that closed meanwhile is let go here (its
+ * state is CLOSE) or by the end's program, never kept for a socket that will not pass CLOSE
+ * again. */
+static __always_inline void own_connection(struct net_record *r, struct sock *sk)
+{
+	if (!connection_ends || !sk || r->protocol != IPPROTO_TCP || r->sock_type != SOCK_STREAM ||
+	    (r->family != AF_INET && r->family != AF_INET6))
+		return;
+	bool accepted = r->call == NCALL_accept || r->call == NCALL_accept4;
+	if (accepted ? r->ret < 0
+		     : r->call != NCALL_connect || (r->ret != 0 && r->ret != -EINPROGRESS) ||
+			       (r->flags & NET_SETTLED && r->tcp_state == TCP_CLOSE))
+		return;
+	u64 key = (u64)sk;
+	struct connection c = {.start_ns = r->h.start_ns,
+			       .since_ns = r->h.boot_ns,
+			       .tgid = r->h.tgid,
+			       /* (an io_uring accept's result may be a fixed slot's index) */
+			       .fd = r->flags & NET_IO_URING ? -1 : accepted ? r->ret : r->fd,
+			       .local_port = r->local_port,
+			       .accepted = accepted};
+	__builtin_memcpy(c.local_addr, r->local_addr, sizeof(c.local_addr));
+	if (bpf_map_update_elem(&CONNECTIONS, &key, &c, 0))
+		return;
+	u8 state = TCP_CLOSE;
+	bpf_probe_read_kernel(&state, sizeof(state),
+			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_state));
+	if (state == TCP_CLOSE)
+		bpf_map_delete_elem(&CONNECTIONS, &key);
+}
+
 /* Copies the address the call named (`len` bytes as the caller said): from its memory, or
  * (`kernel`) from the kernel's copy. */
 static __always_inline void copy_addr(struct net_record *r, const void *addr, s64 len,
@@ -319,13 +397,14 @@ static __always_inline void read_unix_name(struct net_record *r, struct sock *sk
 }
 
 /* What the socket `sk` of a call's record tells beyond its ends: a connect's handshake left
- * under way, a Unix listener's path. */
+ * under way, a Unix listener's path; and a TCP connection's end to come. */
 static __always_inline void beyond_the_ends(struct net_record *r, struct sock *sk)
 {
 	if (r->call == NCALL_connect && r->ret == -EINPROGRESS)
 		await_handshake(r, sk);
 	else if (r->call == NCALL_listen || r->call == NCALL_accept || r->call == NCALL_accept4)
 		read_unix_name(r, sk);
+	own_connection(r, sk);
 }
 
 static __always_inline void net_record_begin(struct net_record *r, struct task_struct *task,
@@ -542,22 +621,19 @@ int warden_setsockopt_x(struct sys_exit *ctx)
 	return 0;
 }
 
-/* A TCP socket leaves SYN_SENT: the handshake of a connect noted above has ended (ESTABLISHED;
+/* A TCP socket left SYN_SENT: the handshake of a connect noted above has ended (ESTABLISHED;
  * or CLOSE: refused, timed out, unreachable, or closed first). In whatever context the kernel
  * is (a softirq, mostly), so the process comes from the note. The peer is read from the
  * socket; a failed one's local end is gone by now (seen here), so the note's is taken. */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(warden_connect_outcome, struct sock *sk, int oldstate, int newstate)
+static __noinline void connect_outcome(struct sock *sk, int newstate)
 {
-	if (oldstate != TCP_SYN_SENT)
-		return 0;
 	u64 key = (u64)sk;
 	struct connecting *noted = bpf_map_lookup_elem(&CONNECTING, &key);
 	if (!noted)
-		return 0;
+		return;
 	struct connecting c = *noted;
 	if (bpf_map_delete_elem(&CONNECTING, &key))
-		return 0;
+		return;
 	struct net_record r = {};
 	r.h.kind = KIND_NET;
 	r.h.tgid = c.tgid;
@@ -575,6 +651,66 @@ int BPF_PROG(warden_connect_outcome, struct sock *sk, int oldstate, int newstate
 	settle(&r, sk, newstate);
 	r.flags |= NET_OUTCOME;
 	net_record_send(&r);
+}
+
+/* A TCP socket reached CLOSE, from `oldstate`: the end of a connection noted above, recorded
+ * for its process with the traffic the kernel counted. As above, in whatever context, and the
+ * local end is the note's when the socket has given its port back. A connection that never
+ * got past SYN_SENT is let go unrecorded: its connect's outcome told its failure. */
+static __noinline void connection_end(struct sock *sk, int oldstate)
+{
+	u64 key = (u64)sk;
+	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
+	if (!noted)
+		return;
+	struct connection c = *noted;
+	if (bpf_map_delete_elem(&CONNECTIONS, &key) || oldstate == TCP_SYN_SENT)
+		return;
+	struct net_record r = {};
+	r.h.kind = KIND_NET;
+	r.h.tgid = c.tgid;
+	r.h.boot_ns = bpf_ktime_get_boot_ns();
+	r.h.start_ns = c.start_ns;
+	r.call = c.accepted ? NCALL_accept : NCALL_connect;
+	r.fd = c.fd;
+	u8 head[SOCK_HEAD];
+	read_sock(sk, SOCK_STREAM, &r, head);
+	if (!r.local_port) {
+		r.local_port = c.local_port;
+		__builtin_memcpy(r.local_addr, c.local_addr, sizeof(r.local_addr));
+	}
+	int err = 0;
+	bpf_probe_read_kernel(&err, sizeof(err),
+			      (void *)sk + bpf_core_field_offset(struct sock, sk_err));
+	r.tcp_state = oldstate;
+	r.sk_err = err > 0 && err < 0x10000 ? err : 0;
+	/* TCP marks the socket done as the peer's FIN comes in order, and only then (reading's
+	 * shutdown would not tell it: a close shuts both ways down first). */
+	unsigned long sk_flags = 0;
+	bpf_probe_read_kernel(&sk_flags, sizeof(sk_flags),
+			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_flags));
+	r.peer_fin = (sk_flags >> SOCK_DONE) & 1;
+	struct tcp_traffic *t = (void *)r.addr;
+	t->since_ns = c.since_ns;
+	struct tcp_sock *tp = (void *)sk;
+	t->bytes_sent = BPF_CORE_READ(tp, bytes_sent);
+	t->bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
+	t->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	t->segs_out = BPF_CORE_READ(tp, segs_out);
+	t->segs_in = BPF_CORE_READ(tp, segs_in);
+	r.addr_len = sizeof(*t);
+	r.flags |= NET_ENDED;
+	net_record_send(&r);
+}
+
+/* Every TCP socket's change of state on the host: most leave after two comparisons. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(warden_tcp_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (oldstate == TCP_SYN_SENT)
+		connect_outcome(sk, newstate);
+	if (newstate == TCP_CLOSE)
+		connection_end(sk, oldstate);
 	return 0;
 }
 

@@ -337,14 +337,16 @@ static __noinline void uring_net_done(struct task_struct *task, struct uring_op 
 	struct net_record r = {};
 	net_record_begin(&r, task, op->call, res, -1);
 	r.flags = NET_IO_URING | (overflow ? NET_CQ_OVERFLOW : 0);
+	struct sock *sk;
 	if (op->call == NCALL_accept && res >= 0 && !op->slot)
-		read_socket(task, res, &r); /* the new connection */
+		sk = read_socket(task, res, &r); /* the new connection */
 	else
-		read_socket_file(file, &r); /* (a fixed slot's new connection: found by the caller) */
+		sk = read_socket_file(file, &r); /* (a fixed slot's new connection: the caller's) */
 	/* A connect's address as the submitter gave it, read back from its memory (the kernel's
 	 * own copy is recycled before the completion). */
 	if (op->call == NCALL_connect)
 		read_addr(&r, (const void *)op->addr, op->addr_len);
+	own_connection(&r, sk);
 	net_record_send(&r);
 }
 

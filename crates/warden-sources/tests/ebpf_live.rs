@@ -1354,6 +1354,203 @@ fn network_calls_are_reported_with_the_socket_they_left() {
     assert!(net_of(&records, me).is_empty(), "{records:#?}");
 }
 
+/// The ended connections among `records` of process `pid`.
+fn ends_of(records: &[Record], pid: u32) -> Vec<NetRecord> {
+    net_of(records, pid)
+        .into_iter()
+        .filter(|n| n.ended.is_some())
+        .collect()
+}
+
+/// Each TCP connection a connect or an accept made known is reported again as the kernel
+/// closes it, for the same process, with both ends, the traffic each way as the kernel
+/// counted it, the state it closed from and the error it was closed for: an orderly close, a
+/// reset, each from both sides. A connect that never got a connection has no end.
+#[test]
+fn the_end_of_each_tcp_connection_is_reported_with_its_traffic() {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    const ESTABLISHED: u8 = 1;
+    const FIN_WAIT2: u8 = 5;
+    const TIME_WAIT: u8 = 6;
+    const LAST_ACK: u8 = 9;
+    const CLOSING: u8 = 11;
+    let _one = serialize();
+    let Some((src, rx)) = source_with(EbpfConfig {
+        network: Some(NetworkActivityConfig::default()),
+        ..EbpfConfig::default()
+    }) else {
+        return;
+    };
+    assert_eq!(src.connection_ends(), Some(Ok(())));
+    let me = std::process::id();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let server = listener.local_addr().unwrap();
+
+    // An orderly connection: 100,000 bytes up, 1,234 down; the client closes first.
+    let mut client = TcpStream::connect(server).unwrap();
+    let (client_fd, client_end) = (client.as_raw_fd(), client.local_addr().unwrap());
+    let (mut accepted, _) = listener.accept().unwrap();
+    let accepted_fd = accepted.as_raw_fd();
+    let uploader = std::thread::spawn(move || {
+        client.write_all(&[7; 100_000]).unwrap();
+        client
+    });
+    accepted.read_exact(&mut [0; 100_000]).unwrap();
+    let mut client = uploader.join().unwrap();
+    accepted.write_all(&[1; 1_234]).unwrap();
+    client.read_exact(&mut [0; 1_234]).unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    drop(client);
+    assert_eq!(accepted.read(&mut [0; 1]).unwrap(), 0, "the client's FIN");
+    drop(accepted);
+
+    // A reset: the client closes with a zero linger, so its end sends RST.
+    let resetting = TcpStream::connect(server).unwrap();
+    let (resetting_fd, resetting_end) = (resetting.as_raw_fd(), resetting.local_addr().unwrap());
+    let (reset, _) = listener.accept().unwrap();
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a live linger of its own size on our socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            resetting_fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    drop(resetting);
+
+    // Refused, blocking and not: no connection, no end.
+    let nobody = free_port();
+    assert!(TcpStream::connect(("127.0.0.1", nobody)).is_err());
+    let (pending, target) =
+        tcp_client_to(std::net::SocketAddrV4::new([127, 0, 0, 1].into(), nobody));
+    // SAFETY: fcntl on our own fd, then a valid sockaddr_in of its own size.
+    let rc = unsafe {
+        libc::fcntl(pending.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+        libc::connect(
+            pending.as_raw_fd(),
+            (&raw const target).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        )
+    };
+    assert_eq!(rc, -1);
+
+    // Until the pending connect's failure is known (in its call, or as its outcome); then
+    // until a bind made after that: the ring holds what the kernel wrote before it first.
+    let mut records = collect(&rx, |seen| {
+        ends_of(seen, me).len() >= 4
+            && net_of(seen, me).iter().any(|n| {
+                n.call == NetCall::Connect
+                    && n.fd == pending.as_raw_fd()
+                    && (n.ret != -libc::EINPROGRESS || n.handshake.is_some())
+            })
+    });
+    let marker = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    records.extend(collect(&rx, |seen| {
+        net_of(seen, me)
+            .iter()
+            .any(|n| n.call == NetCall::Bind && n.fd == marker.as_raw_fd())
+    }));
+    drop(reset);
+    let ends = ends_of(&records, me);
+    assert_eq!(ends.len(), 4, "{ends:#?}");
+    // Each end by the call that made it known and the client's end (fds are reused).
+    let end_of = |call: NetCall, client: std::net::SocketAddr| -> NetRecord {
+        let found: Vec<_> = ends
+            .iter()
+            .filter(|n| {
+                let socket = n.socket.as_ref().expect("the socket read");
+                let theirs = if call == NetCall::Accept {
+                    &socket.remote
+                } else {
+                    &socket.local
+                };
+                n.call == call && *theirs == Some(inet(client))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{call:?} {client}: {ends:#?}");
+        found[0].clone()
+    };
+    let ends_of_socket = |n: &NetRecord| {
+        let socket = n.socket.clone().expect("the socket read");
+        (socket.local, socket.remote)
+    };
+
+    let up = end_of(NetCall::Connect, client_end);
+    let end = up.ended.unwrap();
+    assert_eq!(up.fd, client_fd);
+    assert_eq!(
+        ends_of_socket(&up),
+        (Some(inet(client_end)), Some(inet(server)))
+    );
+    // The kernel counts the peer's FIN as a byte received.
+    assert_eq!(
+        (
+            end.bytes_sent - end.bytes_retransmitted,
+            end.bytes_received,
+            end.peer_fin
+        ),
+        (100_000, 1_235, true)
+    );
+    assert!(
+        [FIN_WAIT2, TIME_WAIT, CLOSING].contains(&end.closed_from),
+        "an orderly active close: {end:?}"
+    );
+    assert_eq!(end.error, 0);
+    assert!(
+        end.segments_sent >= 2 && end.segments_received >= 2,
+        "{end:?}"
+    );
+    assert!(end.since_ns > 0 && end.since_ns < up.boot_ns, "{end:?}");
+    assert_eq!(
+        Some(ticks_of(up.start_ns)),
+        procfs::start_ticks(me),
+        "process identity"
+    );
+
+    let down = end_of(NetCall::Accept, client_end);
+    let end = down.ended.unwrap();
+    assert_eq!(down.fd, accepted_fd);
+    assert_eq!(
+        ends_of_socket(&down),
+        (Some(inet(server)), Some(inet(client_end)))
+    );
+    assert_eq!(
+        (end.bytes_sent, end.bytes_received, end.peer_fin),
+        (1_234, 100_001, true)
+    );
+    assert_eq!((end.closed_from, end.error), (LAST_ACK, 0), "{end:?}");
+
+    // The side that reset closed from ESTABLISHED with no error of its own; the side reset
+    // was closed for ECONNRESET.
+    let resetter = end_of(NetCall::Connect, resetting_end);
+    assert_eq!(resetter.fd, resetting_fd);
+    let resetter = resetter.ended.unwrap();
+    assert_eq!((resetter.closed_from, resetter.error), (ESTABLISHED, 0));
+    let was_reset = end_of(NetCall::Accept, resetting_end).ended.unwrap();
+    assert_eq!(
+        (
+            was_reset.closed_from,
+            was_reset.error,
+            was_reset.bytes_received
+        ),
+        (ESTABLISHED, libc::ECONNRESET, 0)
+    );
+    assert!(
+        !resetter.peer_fin && !was_reset.peer_fin,
+        "no FIN either way"
+    );
+    drop(src);
+}
+
 /// With `Datagrams::First`, each UDP socket's first datagram to each peer, and the first it
 /// receives from each, is reported once (of up to eight peers in turn), by the process, at the
 /// socket layer; datagrams pass as ever; a connected socket's are its connect's; and nothing
@@ -2551,9 +2748,10 @@ fn a_32_bit_programs_connect_is_followed_while_it_runs() {
         })
         .unwrap();
     assert!(!true_exec.flags.has(ExecFlags::COMPAT), "{true_exec:?}");
+    // (Its connection's end, when it came, is no call.)
     let connects: Vec<_> = net_of(&records, pid)
         .into_iter()
-        .filter(|n| n.call == NetCall::Connect)
+        .filter(|n| n.call == NetCall::Connect && n.ended.is_none())
         .collect();
     assert_eq!(connects.len(), 1, "{records:#?}");
     let connect = &connects[0];

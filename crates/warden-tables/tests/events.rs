@@ -102,6 +102,7 @@ fn network_at(time_s: i64, action: NetAction, edit: impl FnOnce(&mut NetworkEven
         errno: None,
         socket_type: None,
         filter: None,
+        ended: None,
     };
     edit(&mut e);
     at(time_s, EventKind::Network(e))
@@ -186,6 +187,26 @@ fn events() -> Vec<Event> {
             e.success = false;
             e.exit = Some(-111);
             e.errno = Some("ECONNREFUSED".into());
+        }),
+        network_at(5_005, NetAction::Close, |e| {
+            // The end of the accepted connection above, reset by its peer.
+            e.family = Some(10);
+            e.syscall = None;
+            e.local = ip("::1", 22);
+            e.remote = ip("::1", 50_000);
+            e.exit = None;
+            e.success = false;
+            e.errno = Some("ECONNRESET".into());
+            e.ended = Some(warden_core::ConnectionEnd {
+                incoming: true,
+                duration_ns: 3_500_000_000,
+                closed_from: "ESTABLISHED".into(),
+                bytes_sent: 4_096,
+                bytes_received: 1_000_000,
+                bytes_retransmitted: 0,
+                segments_sent: 10,
+                segments_received: 700,
+            });
         }),
         file_at(6_000, FileAction::Create, "/etc/cron.d/job", |e| {
             e.syscall = Some("openat".into());
@@ -325,7 +346,7 @@ fn socket_events_read_network_events_in_osquerys_columns() {
         &conn,
         "SELECT *, protocol, socket, success, eid FROM socket_events ORDER BY time",
     );
-    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(all.len(), 6, "{all:?}");
     let spec = warden_tables::table("socket_events").unwrap().spec;
     let visible = spec.columns.iter().filter(|c| !c.hidden()).count();
     assert_eq!(
@@ -395,6 +416,27 @@ fn socket_events_read_network_events_in_osquerys_columns() {
     assert_eq!(refused["success"], Integer(0));
     assert_eq!(refused["errno"], text("ECONNREFUSED"));
     assert_eq!(refused["protocol"], Null);
+    for column in ["bytes_sent", "bytes_received", "duration_ns", "closed_from"] {
+        assert_eq!(refused[column], Null, "a call's row: {column}");
+    }
+
+    // A connection's end: what this host sent and received over it, from the accepting side.
+    let close = &all[5];
+    for (column, value) in [
+        ("action", text("close")),
+        ("local_port", Integer(22)),
+        ("remote_port", Integer(50_000)),
+        ("direction", text("ingress")),
+        ("status", text("failed")),
+        ("errno", text("ECONNRESET")),
+        ("syscall", Null),
+        ("bytes_sent", Integer(4_096)),
+        ("bytes_received", Integer(1_000_000)),
+        ("duration_ns", Integer(3_500_000_000)),
+        ("closed_from", text("ESTABLISHED")),
+    ] {
+        assert_eq!(close[column], value, "close: {column}");
+    }
 
     // A time constraint reaches the store's range scan.
     let accepted = query(
@@ -559,7 +601,7 @@ fn osquery_events_reports_the_store_backed_tables() {
                 &Integer(6),
                 &Integer(1)
             ),
-            (&text("socket_events"), &store, &Integer(5), &Integer(1)),
+            (&text("socket_events"), &store, &Integer(6), &Integer(1)),
             (
                 &text("user_events"),
                 &text("user_events"),
@@ -587,7 +629,7 @@ fn warden_events_is_the_whole_store_in_its_own_fields() {
             (text("exec"), Integer(3)),
             (text("exit"), Integer(1)),
             (text("file"), Integer(6)),
-            (text("network"), Integer(5)),
+            (text("network"), Integer(6)),
         ]
     );
     let got = query(
@@ -598,7 +640,7 @@ fn warden_events_is_the_whole_store_in_its_own_fields() {
     );
     assert_eq!(got.len(), 1, "{got:?}");
     let row = &got[0];
-    assert_eq!(row["seq"], Integer(11), "the 11th event stored");
+    assert_eq!(row["seq"], Integer(12), "the 12th event stored");
     assert_eq!(row["time_ns"], Integer(6_001_000_000_005));
     assert_eq!(row["action"], text("rename"));
     assert_eq!(row["path"], text("/etc/passwd"));

@@ -2191,6 +2191,96 @@ fn network_calls_are_recorded(test: &str, source: &str) {
     kernel.check();
 }
 
+/// A TCP connection's end is recorded as a `close` for the process that made it, after that
+/// process exited (its kernel closed the socket as it went), and for ours that took it: the
+/// bytes each way from each side, its duration and how it closed; in JSON, text, XML and SQL.
+#[test]
+fn a_connections_end_is_recorded_with_its_traffic_after_its_process_exits() {
+    use std::io::{Read, Write};
+    let test = "a_connections_end_is_recorded_with_its_traffic_after_its_process_exits";
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
+    let detail = agent.source_detail("ebpf");
+    assert!(
+        detail.contains("TCP connections' ends with their traffic"),
+        "{detail}"
+    );
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // 5,000 bytes up, a line back, and out: the kernel closes the socket at the exit.
+    let mut child = Command::new("/bin/bash")
+        .args([
+            "-c",
+            "exec 3<>/dev/tcp/127.0.0.1/$0; printf '%05000d' 0 >&3; read -r -u 3 line",
+        ])
+        .arg(port.to_string())
+        .spawn()
+        .unwrap();
+    let (mut accepted, _) = listener.accept().unwrap();
+    let child_pid = child.id();
+    let child_entity = entity(child_pid, start_ticks(child_pid));
+    accepted.read_exact(&mut [0; 5_000]).unwrap();
+    accepted.write_all(b"hello\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(accepted.read(&mut [0; 1]).unwrap(), 0, "the exit's FIN");
+    drop(accepted);
+
+    let (pid, me) = (u64::from(child_pid), u64::from(std::process::id()));
+    let events = agent.wait_for("both ends' close", |ev| {
+        has(ev, "close", |e| pid_of(e) == pid) && has(ev, "close", |e| pid_of(e) == me)
+    });
+    let theirs = the(&events, "close", "the child's end", |e| pid_of(e) == pid);
+    assert_eq!(entity_of(theirs), child_entity, "{theirs}");
+    assert_eq!(theirs["event"]["type"][0], "end");
+    assert_eq!(theirs["event"]["outcome"], "success", "{theirs}");
+    assert_eq!(theirs["network"]["direction"], "egress");
+    assert_eq!(theirs["destination"]["port"], u64::from(port));
+    assert_eq!(theirs["source"]["bytes"], 5_000, "{theirs}");
+    assert_eq!(theirs["destination"]["bytes"], 6, "{theirs}");
+    assert_eq!(theirs["warden"]["network"]["fd"], 3);
+    assert!(theirs["warden"]["syscall"].is_null(), "no call: {theirs}");
+    let duration = theirs["event"]["duration"].as_u64().unwrap();
+    assert!(duration > 0 && duration < 60_000_000_000, "{theirs}");
+    // It closed after the process exited: the end is recorded after its exit.
+    let exit = the(&events, "exit", "the child's exit", |e| pid_of(e) == pid);
+    let when = |e: &Value| e["@timestamp"].as_str().unwrap().to_owned();
+    assert!(when(exit) <= when(theirs), "{exit}\n{theirs}");
+
+    let ours = the(&events, "close", "our end", |e| pid_of(e) == me);
+    assert_eq!(ours["network"]["direction"], "ingress");
+    assert_eq!(ours["source"]["bytes"], 5_000, "the peer sent: {ours}");
+    assert_eq!(ours["destination"]["bytes"], 6, "{ours}");
+    assert_eq!(
+        ours["warden"]["network"]["ended"]["closed_from"],
+        "LAST_ACK"
+    );
+
+    let text = agent.events_output(&["--class", "close", "--pid", &pid.to_string()], "text");
+    assert!(
+        text.contains(&format!(":{port} tcp sent=5000 received=6 duration=")),
+        "{text}"
+    );
+    let xml = agent.events_output(&["--class", "close", "--pid", &me.to_string()], "xml");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+    let traffic = doc
+        .descendants()
+        .find(|n| n.has_tag_name("traffic"))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert_eq!(
+        (traffic.attribute("sent"), traffic.attribute("received")),
+        (Some("6"), Some("5000"))
+    );
+    let rows = agent.query_rows(&format!(
+        "SELECT pid, bytes_sent, bytes_received, direction FROM socket_events \
+         WHERE action = 'close' AND remote_port = {port}"
+    ));
+    assert_eq!(rows, [format!("{pid},5000,6,egress")]);
+    agent.stop();
+    kernel.check();
+}
+
 /// A non-blocking connect returns EINPROGRESS with its handshake under way. With eBPF its
 /// outcome is recorded as the handshake ends, for the connecting process and with both ends:
 /// established late, timed out, abandoned — each a `connect_result` after the connect that

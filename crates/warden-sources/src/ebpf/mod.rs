@@ -28,7 +28,7 @@ use crate::held::{HeldFile, Pool, open_to_hold};
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
     AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
-    Handshake, NetRecord, Record, RecordError, ScriptRecord,
+    Handshake, NetRecord, Record, RecordError, ScriptRecord, TcpEnd,
 };
 
 /// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.
@@ -112,6 +112,10 @@ pub struct NetworkActivityConfig {
     /// and listens are seen at the socket's change of state whenever that program is not
     /// attached.
     pub follow_32_bit: bool,
+    /// The end of each TCP connection a connect or an accept made known, with its traffic
+    /// (bytes and segments each way, from the kernel's counters) and how long it lasted: read
+    /// once as the connection closes, at the socket's change of state to CLOSE.
+    pub connection_ends: bool,
 }
 
 impl Default for NetworkActivityConfig {
@@ -120,6 +124,7 @@ impl Default for NetworkActivityConfig {
             datagrams: Datagrams::Off,
             io_uring: false,
             follow_32_bit: true,
+            connection_ends: true,
         }
     }
 }
@@ -233,7 +238,10 @@ struct Parts {
     network_compat_tcp: Option<Result<(), String>>,
     /// The program at TCP state changes for non-blocking connects' outcomes (with the
     /// network programs).
-    connect_outcomes: Option<Result<(), String>>,
+    /// The program at TCP sockets' changes of state (connects' outcomes, connections' ends).
+    tcp_states: Option<Result<(), String>>,
+    /// Connections' ends asked for.
+    connection_ends: bool,
     /// The programs at the socket layer's datagram hooks (with the network programs, for
     /// `Datagrams::First`).
     first_datagrams: Option<Result<(), String>>,
@@ -376,7 +384,14 @@ impl EbpfSource {
     /// the call is recorded, at the socket's leaving SYN_SENT: None when network calls are not
     /// reported, else attached or why not (no BTF tracepoint `inet_sock_set_state`).
     pub fn connect_outcomes(&self) -> Option<Result<(), &str>> {
-        optional(&self.parts.connect_outcomes)
+        optional(&self.parts.tcp_states)
+    }
+
+    /// Whether the end of each TCP connection recorded is recorded, with its traffic: None
+    /// when not asked for or network calls are not reported, else attached or why not (as
+    /// [`Self::connect_outcomes`]: the same program).
+    pub fn connection_ends(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.tcp_states).filter(|_| self.parts.connection_ends)
     }
 
     /// Whether the first datagram of each UDP socket to or from each peer is recorded: None
@@ -529,6 +544,7 @@ impl Loaded {
         // What the 32-bit follower records: network calls when asked to follow them, file
         // changes with file activity.
         let compat_network = u8::from(config.network.as_ref().is_some_and(|n| n.follow_32_bit));
+        let connection_ends = u8::from(config.network.as_ref().is_some_and(|n| n.connection_ends));
         let compat_files = u8::from(config.files.is_some());
         // Scripts: the exec program finds the file an exec named among the files the exec put,
         // by the kernel's function that releases them.
@@ -544,6 +560,7 @@ impl Loaded {
             .override_global("uring_files", &uring_files, true)
             .override_global("compat_network", &compat_network, true)
             .override_global("compat_files", &compat_files, true)
+            .override_global("connection_ends", &connection_ends, true)
             .override_global("fput_work", &fput_work.unwrap_or(0), true)
             .load(PROGRAM)
             .map_err(load_error)?;
@@ -658,9 +675,10 @@ impl Loaded {
         let network_io_uring = uring.clone().filter(|_| wanted(&network, uring_network));
         let files_io_uring = uring.filter(|_| wanted(&files, uring_files));
         let network_attached = matches!(network, Some(Ok(())));
-        // Optional: without it a connect under way at its return stays "in progress".
-        let connect_outcomes = network_attached.then(|| {
-            program::<BtfTracePoint>(&mut ebpf, "warden_connect_outcome")
+        // Optional: without it a connect under way at its return stays "in progress", and no
+        // connection's end is recorded.
+        let tcp_states = network_attached.then(|| {
+            program::<BtfTracePoint>(&mut ebpf, "warden_tcp_state")
                 .map_err(|e| e.to_string())
                 .and_then(|p| {
                     p.load("inet_sock_set_state", &btf)
@@ -710,7 +728,8 @@ impl Loaded {
                     .filter(|c| c.ask.files)
                     .map(|c| c.ready.clone()),
                 network_compat_tcp: compat.as_ref().filter(|c| c.ask.tcp).map(|c| c.tcp.clone()),
-                connect_outcomes,
+                tcp_states,
+                connection_ends: connection_ends == 1,
                 first_datagrams,
             },
             pairs: uring::Pairs::default(),

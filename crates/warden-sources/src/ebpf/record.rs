@@ -484,6 +484,33 @@ pub struct NetRecord {
     pub first_datagram: bool,
     /// A setsockopt's: the packet filter it attached.
     pub filter: Option<FilterAttach>,
+    /// Not a call: the end of a TCP connection that a record of `call` (connect, accept) made
+    /// known, taken as the kernel closed it, for the process that made or took it (which may
+    /// have exited; `fd` the connection's, -1 from io_uring). `socket` has both ends.
+    pub ended: Option<TcpEnd>,
+}
+
+/// How a TCP connection ended, and its traffic as the kernel counted it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpEnd {
+    /// When the connect or accept that made it known returned, `CLOCK_BOOTTIME` ns.
+    pub since_ns: u64,
+    /// The TCP state it closed from (the kernel's number: `ESTABLISHED` 1...).
+    pub closed_from: u8,
+    /// The error it failed with (`ECONNRESET`, `ETIMEDOUT`...), 0 when none.
+    pub error: i32,
+    /// Payload bytes sent, retransmissions included.
+    pub bytes_sent: u64,
+    /// Of them, retransmitted.
+    pub bytes_retransmitted: u64,
+    /// Bytes received, as sequence space: with the peer's FIN, when it came (`peer_fin`).
+    pub bytes_received: u64,
+    /// The peer's FIN came (the socket was marked done).
+    pub peer_fin: bool,
+    /// Segments sent, retransmissions included.
+    pub segments_sent: u32,
+    /// Segments received.
+    pub segments_received: u32,
 }
 
 /// How a TCP handshake ended.
@@ -765,7 +792,26 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             let Some(addr) = b[NET_ADDR..].get(..u32_at(b, 80) as usize) else {
                 return Err(short("network"));
             };
-            let parsed = (!addr.is_empty()).then(|| parse_sockaddr(addr));
+            // An ended connection's record holds its traffic where an address would be.
+            let ended = if flags & NET_ENDED != 0 {
+                if addr.len() != TCP_TRAFFIC {
+                    return Err(short("connection end"));
+                }
+                Some(TcpEnd {
+                    since_ns: u64_at(addr, 0),
+                    closed_from: b[84],
+                    peer_fin: b[85] != 0,
+                    error: i32::from(u16_at(b, 86)),
+                    bytes_sent: u64_at(addr, 8),
+                    bytes_retransmitted: u64_at(addr, 16),
+                    bytes_received: u64_at(addr, 24),
+                    segments_sent: u32_at(addr, 32),
+                    segments_received: u32_at(addr, 36),
+                })
+            } else {
+                None
+            };
+            let parsed = (!addr.is_empty() && ended.is_none()).then(|| parse_sockaddr(addr));
             let socket = (flags & NET_SOCKET_READ != 0).then(|| {
                 let family = u16_at(b, 36);
                 let end = |port_at: usize, addr_at: usize| {
@@ -823,6 +869,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                     option: b[84],
                     instructions: (flags & NET_FILTER_LEN != 0).then(|| u16_at(b, 86)),
                 }),
+                ended,
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -856,6 +903,9 @@ const NET_OUTCOME: u32 = 128;
 const NET_ADDR_OWN: u32 = 256;
 const NET_FIRST_DATAGRAM: u32 = 512;
 const NET_FILTER_LEN: u32 = 1024;
+const NET_ENDED: u32 = 2048;
+/// sizeof(struct tcp_traffic): an ended connection's traffic.
+const TCP_TRAFFIC: usize = 40;
 /// The TCP state of a socket whose handshake failed (the kernel's `TCP_CLOSE`).
 const TCP_CLOSE: u8 = 7;
 
@@ -1644,6 +1694,69 @@ mod tests {
         }
         let abandoned = settled(under_way, NET_SETTLED | NET_OUTCOME, TCP_CLOSE, 0);
         assert_eq!(abandoned.handshake, Some(Handshake::Failed(0)));
+    }
+
+    /// A connection's end: its traffic where an address would be, the state it closed from
+    /// and its error; the call that made it known; both ends.
+    #[test]
+    fn an_ended_connections_record_carries_its_traffic() {
+        let mut traffic = Vec::new();
+        for v in [900u64, 5_000, 1_000, 70_001] {
+            traffic.extend_from_slice(&v.to_ne_bytes());
+        }
+        for v in [12u32, 60] {
+            traffic.extend_from_slice(&v.to_ne_bytes());
+        }
+        assert_eq!(traffic.len(), TCP_TRAFFIC);
+        let tcp = || {
+            Sock(
+                family::INET,
+                1,
+                6,
+                (22, &[10, 0, 0, 1]),
+                (50_000, &[10, 0, 0, 2]),
+            )
+        };
+        let mut b = net_bytes(2, 0, Some(tcp()), &traffic);
+        b[76..80].copy_from_slice(&(NET_SOCKET_READ | NET_ENDED).to_ne_bytes());
+        b[84] = 1; // ESTABLISHED
+        b[85] = 1; // the peer's FIN came
+        b[86..88].copy_from_slice(&104u16.to_ne_bytes()); // ECONNRESET
+        let ended = net(&b);
+        assert_eq!(ended.call, NetCall::Accept);
+        assert_eq!(
+            ended.ended,
+            Some(TcpEnd {
+                since_ns: 900,
+                closed_from: 1,
+                peer_fin: true,
+                error: 104,
+                bytes_sent: 5_000,
+                bytes_retransmitted: 1_000,
+                bytes_received: 70_001,
+                segments_sent: 12,
+                segments_received: 60,
+            })
+        );
+        assert_eq!(ended.addr, None, "traffic, not an address");
+        assert!(!ended.addr_malformed);
+        let socket = ended.socket.expect("read");
+        assert_eq!(socket.local.and_then(|a| a.port()), Some(22));
+        assert_eq!(socket.remote.and_then(|a| a.port()), Some(50_000));
+
+        // Traffic of another size than the programs write is a damaged record.
+        let mut short = net_bytes(2, 0, Some(tcp()), &traffic[..32]);
+        short[76..80].copy_from_slice(&NET_ENDED.to_ne_bytes());
+        assert!(matches!(
+            parse(&short),
+            Err(RecordError::Short {
+                kind: "connection end",
+                ..
+            })
+        ));
+        // Without the flag, the same bytes are an address (here, not one).
+        b[76..80].copy_from_slice(&NET_SOCKET_READ.to_ne_bytes());
+        assert_eq!(net(&b).ended, None);
     }
 
     #[test]

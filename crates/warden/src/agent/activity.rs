@@ -11,13 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use warden_core::{
-    FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, SocketFilter, Source,
+    ConnectionEnd, FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress,
+    SocketFilter, Source,
 };
 use warden_sources::audit::net::{
     AddrRole, FilterAttach, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
 };
 use warden_sources::audit::{FileOp, PathKind, Subject};
-use warden_sources::ebpf::{AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord};
+use warden_sources::ebpf::{
+    AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord, TcpEnd,
+};
 use warden_sources::fanotify::{FanotifyEvent, excluded_path};
 use warden_sources::socket_probe::{self, HandshakeFacts, SocketFacts};
 
@@ -151,6 +154,7 @@ pub fn network_event(
         errno: net.errno.map(str::to_owned),
         socket_type: socket_type_of(action, sock_type),
         filter: net.filter.as_ref().map(socket_filter),
+        ended: None,
     })
 }
 
@@ -249,6 +253,8 @@ pub fn ebpf_network_event(
 ) -> Result<NetworkEvent, SkipReason> {
     let action = if record.outcome {
         NetAction::ConnectResult
+    } else if record.ended.is_some() {
+        NetAction::Close
     } else {
         net_action(record.call)
     };
@@ -274,16 +280,22 @@ pub fn ebpf_network_event(
     // A connect's outcome is its handshake's where known (the call's EINPROGRESS stays in
     // `exit`). An io_uring operation recorded at its submission has no result yet: it
     // succeeds unless a failure follows (recorded as an event of its own).
-    let success = match record.handshake {
-        Some(handshake) => handshake == Handshake::Established,
-        None => record.submitted || record.ret >= 0 || in_progress,
+    // A connection's end failed when the kernel closed it for an error (a reset, a timeout).
+    let success = match (record.handshake, &record.ended) {
+        (Some(handshake), _) => handshake == Handshake::Established,
+        (None, Some(end)) => end.error == 0,
+        (None, None) => record.submitted || record.ret >= 0 || in_progress,
     };
-    let exit = (!record.submitted && !record.outcome && !record.first_datagram)
-        .then_some(i64::from(record.ret));
-    let errno = match record.handshake {
-        Some(Handshake::Failed(errno)) => errno_name(i64::from(errno)),
-        Some(Handshake::Established) => None,
-        None => exit.filter(|&ret| ret < 0).and_then(|ret| errno_name(-ret)),
+    // Not calls: an outcome, a first datagram, a connection's end.
+    let not_a_call = record.outcome || record.first_datagram || record.ended.is_some();
+    let exit = (!record.submitted && !not_a_call).then_some(i64::from(record.ret));
+    let errno = match (record.handshake, &record.ended) {
+        (Some(Handshake::Failed(errno)), _) => errno_name(i64::from(errno)),
+        (Some(Handshake::Established), _) => None,
+        (None, Some(end)) => (end.error != 0)
+            .then(|| errno_name(i64::from(end.error)))
+            .flatten(),
+        (None, None) => exit.filter(|&ret| ret < 0).and_then(|ret| errno_name(-ret)),
     };
     let ours = socket.and_then(|s| s.local.clone());
     let theirs = socket.and_then(|s| s.remote.clone());
@@ -311,9 +323,9 @@ pub fn ebpf_network_event(
         process,
         action,
         source: Source::Ebpf,
-        // An outcome is the kernel's, at the socket's change of state, and a first datagram
-        // the socket layer's: no call.
-        syscall: match (record.outcome || record.first_datagram, record.io_uring) {
+        // An outcome and an end are the kernel's, at the socket's change of state, and a first
+        // datagram the socket layer's: no call.
+        syscall: match (not_a_call, record.io_uring) {
             (true, _) => None,
             (false, true) => Some(format!("io_uring({})", record.call.name())),
             (false, false) => Some(record.call.name().to_owned()),
@@ -328,7 +340,50 @@ pub fn ebpf_network_event(
         errno: errno.map(str::to_owned),
         socket_type: socket_type_of(action, socket.map(|s| s.sock_type)),
         filter: record.filter.as_ref().map(socket_filter),
+        ended: record
+            .ended
+            .as_ref()
+            .map(|end| connection_end(end, record.call, record.boot_ns)),
     })
+}
+
+/// A connection's end as its event tells it, from the record of it taken at `boot_ns`, which
+/// names the `call` that made the connection known.
+fn connection_end(end: &TcpEnd, call: NetCall, boot_ns: u64) -> ConnectionEnd {
+    ConnectionEnd {
+        incoming: matches!(call, NetCall::Accept | NetCall::Accept4),
+        duration_ns: boot_ns.saturating_sub(end.since_ns),
+        closed_from: tcp_state_name(end.closed_from),
+        // The kernel counts a retransmitted byte each time it is sent, and the peer's FIN as a
+        // byte received.
+        bytes_sent: end.bytes_sent.saturating_sub(end.bytes_retransmitted),
+        bytes_received: end.bytes_received.saturating_sub(u64::from(end.peer_fin)),
+        bytes_retransmitted: end.bytes_retransmitted,
+        segments_sent: u64::from(end.segments_sent),
+        segments_received: u64::from(end.segments_received),
+    }
+}
+
+/// The kernel's name of a TCP state (include/net/tcp_states.h).
+fn tcp_state_name(state: u8) -> String {
+    const NAMES: [&str; 12] = [
+        "ESTABLISHED",
+        "SYN_SENT",
+        "SYN_RECV",
+        "FIN_WAIT1",
+        "FIN_WAIT2",
+        "TIME_WAIT",
+        "CLOSE",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "LISTEN",
+        "CLOSING",
+        "NEW_SYN_RECV",
+    ];
+    usize::from(state)
+        .checked_sub(1)
+        .and_then(|i| NAMES.get(i))
+        .map_or_else(|| format!("state {state}"), |name| (*name).to_owned())
 }
 
 /// The socket's type where the event is about the socket itself (a socket made, a filter
@@ -1015,6 +1070,7 @@ mod tests {
             outcome: false,
             first_datagram: false,
             filter: None,
+            ended: None,
         }
     }
 

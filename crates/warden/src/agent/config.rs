@@ -61,6 +61,11 @@ pub struct NetworkConfig {
     pub other_families: bool,
     /// Read what a record leaves out (transport, a connect's local port) from the live socket.
     pub probe_sockets: bool,
+    /// eBPF: record each TCP connection's end (a `close` event, for the process whose connect
+    /// or accept recorded it), with how long it lasted, how it ended, and the bytes and
+    /// segments each way as the kernel counted them. Read once per connection as it closes:
+    /// its sends and receives pay nothing. Audit cannot see it.
+    pub connection_ends: bool,
 }
 
 /// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
@@ -230,6 +235,7 @@ impl Default for NetworkConfig {
             datagrams: Datagrams::First,
             io_uring: true,
             follow_32_bit: true,
+            connection_ends: true,
             unix: true,
             other_families: false,
             probe_sockets: true,

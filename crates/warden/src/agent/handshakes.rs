@@ -296,6 +296,7 @@ pub fn connect_result(
         errno: None,
         socket_type: None,
         filter: None,
+        ended: None,
         ..connect.clone()
     }
 }
@@ -327,6 +328,7 @@ mod tests {
             errno: Some("EINPROGRESS".into()),
             socket_type: None,
             filter: None,
+            ended: None,
         }
     }
 

@@ -1471,8 +1471,9 @@ impl Agent {
         let Some(policy) = self.network.clone() else {
             return;
         };
-        let process = if record.outcome {
-            // Its connect's process, which may have exited since (and its pid been reused).
+        let process = if record.outcome || record.ended.is_some() {
+            // Its connect's (or accept's) process, which may have exited since (and its pid
+            // been reused).
             self.subject_started(record.pid, record.start_ns)
         } else {
             self.subject(record.pid)
@@ -2478,6 +2479,7 @@ fn start_ebpf(
                     datagrams: config.network.datagrams,
                     io_uring: config.network.io_uring,
                     follow_32_bit: config.network.follow_32_bit,
+                    connection_ends: config.network.connection_ends,
                 },
             ),
             exclude_pid: Some(std::process::id()),
@@ -2557,6 +2559,10 @@ fn start_ebpf(
                                 " (not non-blocking connects' outcomes: {why})"
                             )),
                             None => {}
+                        }
+                        // The same program: attached or not with the outcomes above.
+                        if pair.0.connection_ends() == Some(Ok(())) {
+                            detail.push_str("; TCP connections' ends with their traffic, likewise");
                         }
                         match pair.0.first_datagrams() {
                             Some(Ok(())) => detail.push_str(

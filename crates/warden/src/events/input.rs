@@ -57,10 +57,13 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
         }
         "network" => {
             // Which ECS end is this host's depends on the call (see ecs.rs `set_network`).
+            // A connection's end goes its connection's way.
+            let direction = v["network"]["direction"].as_str();
             let (local, remote) = match action {
-                "connect" | "send" => ("source", "destination"),
-                "accept" | "receive" => ("destination", "source"),
-                "bind" | "listen" => ("server", "source"),
+                "connect" | "connect_result" | "send" => ("source", "destination"),
+                "close" if direction == Some("egress") => ("source", "destination"),
+                "accept" | "receive" | "close" => ("destination", "source"),
+                "bind" | "listen" | "socket" | "filter" => ("server", "source"),
                 _ => ("", ""),
             };
             let end = |name: &str| &v[name];
@@ -172,6 +175,8 @@ mod tests {
         local: Option<SocketAddress>,
         remote: Option<SocketAddress>,
     ) -> EventKind {
+        // A connection's end taken by an accept, for this peer's port; else made by a connect.
+        let incoming = remote.as_ref().and_then(SocketAddress::port) == Some(50_000);
         EventKind::Network(NetworkEvent {
             process: process(30),
             action,
@@ -187,6 +192,16 @@ mod tests {
             errno: Some("ECONNREFUSED".into()),
             socket_type: None,
             filter: None,
+            ended: (action == NetAction::Close).then(|| warden_core::ConnectionEnd {
+                incoming,
+                duration_ns: 9,
+                closed_from: "LAST_ACK".into(),
+                bytes_sent: 1,
+                bytes_received: 2,
+                bytes_retransmitted: 0,
+                segments_sent: 3,
+                segments_received: 4,
+            }),
         })
     }
 
@@ -254,6 +269,8 @@ mod tests {
                 ip("93.184.216.34", 443),
             ),
             net(NetAction::Accept, ip("::1", 22), ip("2001:db8::9", 50000)),
+            // Taken by an accept (the helper says so of this peer's port).
+            net(NetAction::Close, ip("::1", 22), ip("2001:db8::9", 50000)),
             net(NetAction::Bind, ip("0.0.0.0", 8080), None),
             net(NetAction::Listen, ip("::", 8080), None),
             net(NetAction::Send, None, ip("8.8.8.8", 53)),
@@ -276,7 +293,10 @@ mod tests {
             ),
             file(FileAction::Create, b"relative", None),
         ];
-        for kind in kinds {
+        // Every action, with both ends.
+        let every_action =
+            NetAction::ALL.map(|action| net(action, ip("10.0.0.5", 40000), ip("10.0.0.6", 443)));
+        for kind in kinds.into_iter().chain(every_action) {
             let event = Event {
                 time_ns: 1_795_816_800_123_456_789,
                 host: "h".into(),

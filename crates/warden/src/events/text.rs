@@ -95,6 +95,35 @@ pub fn text_line(event: &StoredEvent, ecs: &Value) -> String {
     escape_controls(&line)
 }
 
+/// A connection's traffic, from this host's point of view, as its end's ECS tells it.
+pub struct Traffic<'a> {
+    /// Bytes this host sent, each once.
+    pub sent: u64,
+    pub received: u64,
+    pub retransmitted: u64,
+    pub duration_ns: u64,
+    pub closed_from: &'a str,
+}
+
+impl<'a> Traffic<'a> {
+    /// None for any event but a connection's end.
+    pub fn of(ecs: &'a Value) -> Option<Traffic<'a>> {
+        let ended = &ecs["warden"]["network"]["ended"];
+        // ECS's ends are the connection's: this host's is its source when it connected out.
+        let (here, there) = match ecs["network"]["direction"].as_str() {
+            Some("egress") => ("source", "destination"),
+            _ => ("destination", "source"),
+        };
+        Some(Traffic {
+            sent: ecs[here]["bytes"].as_u64()?,
+            received: ecs[there]["bytes"].as_u64()?,
+            retransmitted: ended["bytes_retransmitted"].as_u64()?,
+            duration_ns: ecs["event"]["duration"].as_u64()?,
+            closed_from: ended["closed_from"].as_str()?,
+        })
+    }
+}
+
 /// What an event says apart from its time and its process: the action, then a socket's ends
 /// or a file's path, and the outcome (unescaped: the caller escapes the whole line).
 pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
@@ -137,6 +166,20 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
             ));
             if let Some(transport) = ecs["network"]["transport"].as_str() {
                 line.push_str(&format!(" {transport}"));
+            }
+            if let Some(traffic) = Traffic::of(ecs) {
+                line.push_str(&format!(
+                    " sent={} received={}",
+                    traffic.sent, traffic.received
+                ));
+                if traffic.retransmitted > 0 {
+                    line.push_str(&format!(" retransmitted={}", traffic.retransmitted));
+                }
+                line.push_str(&format!(
+                    " duration={:.3}s closed_from={}",
+                    traffic.duration_ns as f64 / 1e9,
+                    traffic.closed_from
+                ));
             }
             line.push_str(outcome(event.success));
             if let Some(errno) = ecs["warden"]["network"]["errno"].as_str() {

@@ -195,6 +195,17 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                 .attr("remote_port", event.remote_port)
                 .empty(),
         );
+        if let Some(traffic) = super::text::Traffic::of(ecs) {
+            children.push(
+                Element::new("traffic")
+                    .attr("sent", Some(traffic.sent))
+                    .attr("received", Some(traffic.received))
+                    .attr("retransmitted", Some(traffic.retransmitted))
+                    .attr("duration_ns", Some(traffic.duration_ns))
+                    .attr("closed_from", Some(traffic.closed_from))
+                    .empty(),
+            );
+        }
         let filter = &ecs["warden"]["network"]["filter"];
         if filter.is_object() {
             children.push(

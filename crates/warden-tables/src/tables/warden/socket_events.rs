@@ -18,6 +18,12 @@
 //!   errno EINPROGRESS, whose handshake had not ended as the call returned) or `no_client` (a
 //!   non-blocking accept with no connection waiting). A non-blocking connect whose handshake
 //!   ended inside the call (loopback's do) has the handshake's outcome.
+//!
+//! Warden's `close` is no call either: the end of a TCP connection a `connect` or `accept` row
+//! recorded, for the same process, with its traffic from this host's point of view
+//! (`bytes_sent`, `bytes_received`), how long it lasted (`duration_ns`) and the TCP state it
+//! closed from (`closed_from`); `failed` with `errno` `ECONNRESET`, `ETIMEDOUT`... when the
+//! kernel closed it for an error. Other rows have these columns NULL.
 
 use std::sync::OnceLock;
 
@@ -93,6 +99,34 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: container id from the cgroup",
     ),
+    col(
+        "bytes_sent",
+        BigInt,
+        NONE,
+        &[],
+        "Warden: a connection's end: payload bytes this host sent, each once",
+    ),
+    col(
+        "bytes_received",
+        BigInt,
+        NONE,
+        &[],
+        "Warden: a connection's end: payload bytes this host received",
+    ),
+    col(
+        "duration_ns",
+        BigInt,
+        NONE,
+        &[],
+        "Warden: a connection's end: from its connect or accept to its end, ns",
+    ),
+    col(
+        "closed_from",
+        Text,
+        NONE,
+        &[],
+        "Warden: a connection's end: the TCP state it closed from (FIN_WAIT2, LAST_ACK...)",
+    ),
 ];
 
 pub(super) fn spec() -> &'static TableSpec {
@@ -107,6 +141,13 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
         let facts = &e.warden()["network"];
         let errno = str_of(&facts["errno"]);
         let stored = &e.stored;
+        // A connection's end: ECS's ends are the connection's, this host's the source when it
+        // connected out.
+        let (here, there) = match network["direction"].as_str() {
+            Some("egress") => ("source", "destination"),
+            _ => ("destination", "source"),
+        };
+        let bytes = |end: &str| int_of(&e.json[end]["bytes"]);
         let unix_socket = (network["type"].as_str() == Some("unix"))
             .then(|| {
                 stored
@@ -143,7 +184,11 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("errno", errno)
             .set("syscall", e.syscall())
             .set("source", e.source())
-            .set("container_id", str_of(&e.json["container"]["id"]));
+            .set("container_id", str_of(&e.json["container"]["id"]))
+            .set("bytes_sent", bytes(here))
+            .set("bytes_received", bytes(there))
+            .set("duration_ns", int_of(&e.json["event"]["duration"]))
+            .set("closed_from", str_of(&facts["ended"]["closed_from"]));
     })
 }
 
