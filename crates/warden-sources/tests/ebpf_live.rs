@@ -1427,31 +1427,41 @@ fn the_end_of_each_tcp_connection_is_reported_with_its_traffic() {
     assert_eq!(rc, 0);
     drop(resetting);
 
-    // Refused, blocking and not: no connection, no end.
-    let nobody = free_port();
-    assert!(TcpStream::connect(("127.0.0.1", nobody)).is_err());
-    let (pending, target) =
-        tcp_client_to(std::net::SocketAddrV4::new([127, 0, 0, 1].into(), nobody));
+    // No connection, no end: a refused connect, and a non-blocking one abandoned in SYN_SENT
+    // (to a listener whose accept queue is full, so its SYN goes unanswered).
+    assert!(TcpStream::connect(("127.0.0.1", free_port())).is_err());
+    let full = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    // SAFETY: listen(2) on our socket: a backlog of 0 takes one connection.
+    assert_eq!(unsafe { libc::listen(full.as_raw_fd(), 0) }, 0);
+    let full_at = match full.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        other => panic!("{other}"),
+    };
+    let _filler = TcpStream::connect(full_at).unwrap();
+    let (abandoned, target) = tcp_client_to(full_at);
+    let abandoned_fd = abandoned.as_raw_fd();
     // SAFETY: fcntl on our own fd, then a valid sockaddr_in of its own size.
     let rc = unsafe {
-        libc::fcntl(pending.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+        libc::fcntl(abandoned_fd, libc::F_SETFL, libc::O_NONBLOCK);
         libc::connect(
-            pending.as_raw_fd(),
+            abandoned_fd,
             (&raw const target).cast(),
             std::mem::size_of::<libc::sockaddr_in>() as u32,
         )
     };
-    assert_eq!(rc, -1);
+    assert_eq!(
+        (rc, std::io::Error::last_os_error().raw_os_error()),
+        (-1, Some(libc::EINPROGRESS))
+    );
+    drop(abandoned);
 
-    // Until the pending connect's failure is known (in its call, or as its outcome); then
-    // until a bind made after that: the ring holds what the kernel wrote before it first.
+    // Until the abandoned connect's outcome; then until a bind made after that: the ring holds
+    // what the kernel wrote before it first.
     let mut records = collect(&rx, |seen| {
         ends_of(seen, me).len() >= 4
-            && net_of(seen, me).iter().any(|n| {
-                n.call == NetCall::Connect
-                    && n.fd == pending.as_raw_fd()
-                    && (n.ret != -libc::EINPROGRESS || n.handshake.is_some())
-            })
+            && net_of(seen, me)
+                .iter()
+                .any(|n| n.outcome && n.fd == abandoned_fd)
     });
     let marker = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     records.extend(collect(&rx, |seen| {
