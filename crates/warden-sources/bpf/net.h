@@ -709,7 +709,7 @@ int BPF_PROG(warden_tcp_state, struct sock *sk, int oldstate, int newstate)
 {
 	if (oldstate == TCP_SYN_SENT)
 		connect_outcome(sk, newstate);
-	if (newstate == TCP_CLOSE)
+	if (newstate == TCP_CLOSE && connection_ends)
 		connection_end(sk, oldstate);
 	return 0;
 }

@@ -171,6 +171,11 @@ fn main() -> anyhow::Result<()> {
             socket_storm(count)?;
             report.insert("ops".into(), (4 * count).into());
         }
+        "tcp-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            tcp_storm(count)?;
+            report.insert("ops".into(), count.into());
+        }
         "ia32-sleeper" => {
             let path = PathBuf::from(arg(1)?);
             let seconds: u32 = arg(2)?.parse()?;
@@ -531,6 +536,30 @@ fn socket_storm(count: u64) -> anyhow::Result<()> {
         anyhow::ensure!(set(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY) == 0);
     }
     Ok(())
+}
+
+/// COUNT loopback TCP connections, each a 512-byte reply closed by both ends in turn (the
+/// server first, the client at its EOF): every one recorded, with its end from each side.
+fn tcp_storm(count: u64) -> anyhow::Result<()> {
+    const REPLY: usize = 512;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    // A backlog past std's 128, as accept-loop's: an overflow stalls a connect for a second.
+    nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::MAXALLOWABLE)?;
+    let at = listener.local_addr()?;
+    let server = std::thread::spawn(move || -> anyhow::Result<()> {
+        for _ in 0..count {
+            listener.accept()?.0.write_all(&[7; REPLY])?;
+        }
+        Ok(())
+    });
+    for _ in 0..count {
+        let mut reply = Vec::with_capacity(REPLY);
+        TcpStream::connect(at)?.read_to_end(&mut reply)?;
+        anyhow::ensure!(reply.len() == REPLY, "a reply of {} bytes", reply.len());
+    }
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server panicked"))?
 }
 
 fn udp_scatter(count: u64) -> anyhow::Result<()> {
