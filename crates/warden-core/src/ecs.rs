@@ -311,14 +311,15 @@ struct WardenNetwork<'a> {
     socket_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     filter: Option<&'a crate::SocketFilter>,
-    /// A connection's end: how it ended, what ECS's `bytes` and `packets` do not say.
+    /// A connection's traffic: its state (how it ended), what ECS's `bytes` and `packets` do
+    /// not say.
     #[serde(skip_serializing_if = "Option::is_none")]
-    ended: Option<Ended<'a>>,
+    traffic: Option<WardenTraffic<'a>>,
 }
 
 #[derive(Serialize)]
-struct Ended<'a> {
-    closed_from: &'a str,
+struct WardenTraffic<'a> {
+    state: &'a str,
     bytes_retransmitted: u64,
 }
 
@@ -480,7 +481,7 @@ impl<'a> Ecs<'a> {
         self.warden.syscall_exit = e.exit;
         let mut local = e.local.as_ref().and_then(Endpoint::of);
         let mut remote = e.remote.as_ref().and_then(Endpoint::of);
-        if let Some(end) = &e.ended {
+        if let Some(end) = &e.traffic {
             self.event.duration = Some(end.duration_ns);
             local = e
                 .local
@@ -493,11 +494,11 @@ impl<'a> Ecs<'a> {
         }
         match (e.action, e.direction()) {
             (NetAction::Connect | NetAction::ConnectResult | NetAction::Send, _)
-            | (NetAction::Close, "egress") => {
+            | (NetAction::Close | NetAction::Traffic, "egress") => {
                 self.source = local;
                 self.destination = remote;
             }
-            (NetAction::Accept | NetAction::Receive | NetAction::Close, _) => {
+            (NetAction::Accept | NetAction::Receive | NetAction::Close | NetAction::Traffic, _) => {
                 self.source = remote;
                 self.destination = local;
             }
@@ -516,11 +517,11 @@ impl<'a> Ecs<'a> {
             kind: network_type(e),
             direction: e.direction(),
             bytes: e
-                .ended
+                .traffic
                 .as_ref()
                 .map(|end| end.bytes_sent + end.bytes_received),
             packets: e
-                .ended
+                .traffic
                 .as_ref()
                 .map(|end| end.segments_sent + end.segments_received),
         });
@@ -531,8 +532,8 @@ impl<'a> Ecs<'a> {
             errno: e.errno.as_deref(),
             socket_type: e.socket_type.as_deref(),
             filter: e.filter.as_ref(),
-            ended: e.ended.as_ref().map(|end| Ended {
-                closed_from: &end.closed_from,
+            traffic: e.traffic.as_ref().map(|end| WardenTraffic {
+                state: &end.state,
                 bytes_retransmitted: end.bytes_retransmitted,
             }),
         });
@@ -627,6 +628,7 @@ fn net_type(action: NetAction) -> &'static str {
         NetAction::Bind | NetAction::Listen | NetAction::Socket => "start",
         NetAction::Filter => "change",
         NetAction::Close => "end",
+        NetAction::Traffic => "info",
         _ => "connection",
     }
 }
@@ -1076,7 +1078,7 @@ mod tests {
                 errno: None,
                 socket_type: None,
                 filter: None,
-                ended: None,
+                traffic: None,
             }),
         })
     }
@@ -1133,7 +1135,7 @@ mod tests {
                 errno: Some("ECONNREFUSED".into()),
                 socket_type: None,
                 filter: None,
-                ended: None,
+                traffic: None,
             }),
         };
         let v = to_ecs(&event);
@@ -1202,10 +1204,10 @@ mod tests {
                     errno: Some("ECONNRESET".into()),
                     socket_type: None,
                     filter: None,
-                    ended: Some(crate::ConnectionEnd {
+                    traffic: Some(crate::Traffic {
                         incoming,
                         duration_ns: 2_500_000_000,
-                        closed_from: "ESTABLISHED".into(),
+                        state: "ESTABLISHED".into(),
                         bytes_sent: 70_000,
                         bytes_received: 300,
                         bytes_retransmitted: 1_448,
@@ -1230,9 +1232,9 @@ mod tests {
         assert_eq!(v["network"]["bytes"], 70_300);
         assert_eq!(v["network"]["packets"], 80);
         assert_eq!(v["warden"]["network"]["errno"], "ECONNRESET");
-        let ended = &v["warden"]["network"]["ended"];
-        assert_eq!(ended["closed_from"], "ESTABLISHED");
-        assert_eq!(ended["bytes_retransmitted"], 1_448);
+        let traffic = &v["warden"]["network"]["traffic"];
+        assert_eq!(traffic["state"], "ESTABLISHED");
+        assert_eq!(traffic["bytes_retransmitted"], 1_448);
 
         // Taken by an accept: the peer is the source, and what it sent is what came in.
         let v = close(true);
@@ -1277,7 +1279,7 @@ mod tests {
                     errno: None,
                     socket_type: Some("raw".into()),
                     filter,
-                    ended: None,
+                    traffic: None,
                 }),
             })
         };

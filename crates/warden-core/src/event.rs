@@ -274,13 +274,17 @@ pub enum NetAction {
     Filter,
     /// The end of a TCP connection a `connect` or an `accept` recorded, as the kernel closed
     /// it: how long it lasted, how it ended and what went each way
-    /// ([`NetworkEvent::ended`]). Not a call: for the process that made or took the
+    /// ([`NetworkEvent::traffic`]). Not a call: for the process that made or took the
     /// connection, which may have exited by then.
     Close,
+    /// A TCP connection a `connect` or an `accept` recorded, still open: its traffic so far
+    /// ([`NetworkEvent::traffic`]), looked at now and then and as the agent stops. A
+    /// connection held for days tells what went over it before it ends.
+    Traffic,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 10] = [
+    pub const ALL: [NetAction; 11] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
@@ -291,6 +295,7 @@ impl NetAction {
         NetAction::Socket,
         NetAction::Filter,
         NetAction::Close,
+        NetAction::Traffic,
     ];
 
     pub fn name(self) -> &'static str {
@@ -305,6 +310,7 @@ impl NetAction {
             NetAction::Socket => "socket",
             NetAction::Filter => "filter",
             NetAction::Close => "close",
+            NetAction::Traffic => "traffic",
         }
     }
 
@@ -322,7 +328,8 @@ impl NetAction {
             | NetAction::Listen
             | NetAction::Socket
             | NetAction::Filter
-            | NetAction::Close => "unknown",
+            | NetAction::Close
+            | NetAction::Traffic => "unknown",
         }
     }
 }
@@ -422,15 +429,15 @@ pub struct NetworkEvent {
     pub socket_type: Option<String>,
     /// A `filter` event's filter.
     pub filter: Option<SocketFilter>,
-    /// A `close` event's connection: how it ended and its traffic.
-    pub ended: Option<ConnectionEnd>,
+    /// A `close` or `traffic` event's connection: its traffic, and how it ended.
+    pub traffic: Option<Traffic>,
 }
 
 impl NetworkEvent {
     /// Which way the traffic goes, from this host's point of view (ECS `network.direction`):
-    /// the action's, and a connection's end its connection's (made here: egress).
+    /// the action's, and a connection's traffic its connection's (made here: egress).
     pub fn direction(&self) -> &'static str {
-        match &self.ended {
+        match &self.traffic {
             Some(end) if end.incoming => "ingress",
             Some(_) => "egress",
             None => self.action.direction(),
@@ -438,18 +445,19 @@ impl NetworkEvent {
     }
 }
 
-/// How a TCP connection ended, and its traffic as the kernel counted it (RFC 4898's counters,
-/// as `ss -i` shows them).
+/// A TCP connection's traffic as the kernel counted it (RFC 4898's counters, as `ss -i` shows
+/// them): at its end (a `close` event), or so far (a `traffic` event of one still open).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnectionEnd {
+pub struct Traffic {
     /// Taken by an accept (the peer connected here), else made by a connect.
     pub incoming: bool,
-    /// From its connect's or accept's return to its end, ns.
+    /// From its connect's or accept's return to its end (to the look, while open), ns.
     pub duration_ns: u64,
-    /// The TCP state it closed from: `FIN_WAIT2`, `CLOSING` or `LAST_ACK` after an orderly
-    /// close; `ESTABLISHED`, `CLOSE_WAIT`... when it was reset or aborted (the event's errno
-    /// says with what, if it failed: `ECONNRESET`, `ETIMEDOUT`...).
-    pub closed_from: String,
+    /// A `close`'s: the TCP state it closed from: `FIN_WAIT2`, `CLOSING` or `LAST_ACK` after
+    /// an orderly close; `ESTABLISHED`, `CLOSE_WAIT`... when it was reset or aborted (the
+    /// event's errno says with what, if it failed: `ECONNRESET`, `ETIMEDOUT`...). A
+    /// `traffic`'s: its state at the look (`ESTABLISHED`, `CLOSE_WAIT`...).
+    pub state: String,
     /// Payload bytes sent, each once (retransmissions are not counted again).
     pub bytes_sent: u64,
     /// Payload bytes received.

@@ -14,9 +14,9 @@ pub use ecs::{
     command_line, days_from_civil, parse_rfc3339_ns, rfc3339_ns, text, to_ecs, to_ecs_line,
 };
 pub use event::{
-    ConnectionEnd, Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent,
-    FileTimes, ForkEvent, LossEvent, NetAction, NetworkEvent, Parent, Process, Script,
-    SocketAddress, SocketFilter, Source, TimeSet,
+    Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, FileTimes,
+    ForkEvent, LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress,
+    SocketFilter, Source, TimeSet, Traffic,
 };
 pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};

@@ -26,9 +26,9 @@ use crate::Event;
 /// - 6 added `NetAction::Socket` and `NetAction::Filter` (at the end of their enum),
 ///   `SocketAddress::Link` (likewise) and `NetworkEvent::socket_type` and `filter` (its last
 ///   two fields): a network event of 1 to 5 is read with their two `None`s after it.
-/// - 7 added `NetAction::Close` (at the end of its enum) and `NetworkEvent::ended` (its last
-///   field): a network event of 6 is read with that field's `None` after it, one of 1 to 5
-///   with three.
+/// - 7 added `NetAction::Close` and `Traffic` (at the end of its enum) and
+///   `NetworkEvent::traffic` (its last field): a network event of 6 is read with that field's
+///   `None` after it, one of 1 to 5 with three.
 pub const EVENT_ENCODING: u8 = 7;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
@@ -69,7 +69,7 @@ impl Event {
 /// An event's bytes of `encoding` as this build's: an event whose kind gained last fields
 /// since lacks them, and did not have them (`None`: one zero byte each) — a file event before
 /// 3 its `content` and `times`, before 5 its `times`; an exec event before 4 its `script`; a
-/// network event before 6 its `socket_type`, `filter` and `ended`, before 7 its `ended`. Its
+/// network event before 6 its `socket_type`, `filter` and `traffic`, before 7 its `traffic`. Its
 /// kind is read from the bytes' start, as postcard lays an event out: the time (a varint), the
 /// host (a varint length and the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> Cow<'_, [u8]> {
@@ -255,15 +255,17 @@ mod tests {
                     option: "SO_ATTACH_FILTER".into(),
                     instructions: Some(30),
                 }),
-                ended: (action == NetAction::Close).then(|| crate::ConnectionEnd {
-                    incoming: true,
-                    duration_ns: 1 << 40,
-                    closed_from: "LAST_ACK".into(),
-                    bytes_sent: u64::MAX,
-                    bytes_received: 0,
-                    bytes_retransmitted: 7,
-                    segments_sent: 3,
-                    segments_received: 4,
+                traffic: matches!(action, NetAction::Close | NetAction::Traffic).then(|| {
+                    crate::Traffic {
+                        incoming: true,
+                        duration_ns: 1 << 40,
+                        state: "LAST_ACK".into(),
+                        bytes_sent: u64::MAX,
+                        bytes_received: 0,
+                        bytes_retransmitted: 7,
+                        segments_sent: 3,
+                        segments_received: 4,
+                    }
                 }),
             }));
         }
@@ -350,8 +352,8 @@ mod tests {
                 assert_eq!(bytes.pop(), Some(0), "script's None ends an exec event");
             }
             EventKind::Network(n) if encoding < 7 => {
-                assert!(n.ended.is_none(), "no end before encoding 7");
-                assert_eq!(bytes.pop(), Some(0), "ended's None ends a network event");
+                assert!(n.traffic.is_none(), "no traffic before encoding 7");
+                assert_eq!(bytes.pop(), Some(0), "traffic's None ends a network event");
                 if encoding < 6 {
                     assert!(n.socket_type.is_none() && n.filter.is_none());
                     assert_eq!(bytes.pop(), Some(0), "filter's None came before");
@@ -378,8 +380,8 @@ mod tests {
             }
             EventKind::Exec(e) if encoding < 4 => e.script = None,
             EventKind::Network(n) if encoding < 7 => {
-                n.ended = None;
-                if n.action == NetAction::Close {
+                n.traffic = None;
+                if matches!(n.action, NetAction::Close | NetAction::Traffic) {
                     // No such action before 7.
                     n.action = NetAction::Accept;
                 }
@@ -555,7 +557,7 @@ mod tests {
                 errno: None,
                 socket_type: Some("raw".into()),
                 filter: None,
-                ended: None,
+                traffic: None,
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();

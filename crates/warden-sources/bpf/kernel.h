@@ -180,6 +180,20 @@ struct sock {
 	int sk_err;
 } __attribute__((preserve_access_index));
 
+/* An iterator's context over TCP sockets (every socket of the host's TCP tables: listeners,
+ * connections, time-wait and request sockets alike). */
+struct bpf_iter_meta {
+	void *seq;
+	u64 session_id;
+	u64 seq_num;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__tcp {
+	struct bpf_iter_meta *meta;
+	struct sock_common *sk_common;
+	u32 uid;
+} __attribute__((preserve_access_index));
+
 /* enum sock_flags' second, since it was made (the loader relocates no enum values). */
 #define SOCK_DONE 1
 

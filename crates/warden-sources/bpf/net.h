@@ -88,6 +88,9 @@
  * `tcp_state` the state it closed from, `sk_err` what it failed with (0: none). For the process
  * that made or took it, which may have exited; `fd` the connection's then. */
 #define NET_ENDED 2048
+/* With NET_ENDED: not the end but a look at a connection still open (its traffic so far,
+ * `tcp_state` its state, `sk_err` 0), by the iterator over TCP sockets. */
+#define NET_STILL_OPEN 4096
 
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
@@ -653,36 +656,29 @@ static __noinline void connect_outcome(struct sock *sk, int newstate)
 	net_record_send(&r);
 }
 
-/* A TCP socket reached CLOSE, from `oldstate`: the end of a connection noted above, recorded
- * for its process with the traffic the kernel counted. As above, in whatever context, and the
- * local end is the note's when the socket has given its port back. A connection that never
- * got past SYN_SENT is let go unrecorded: its connect's outcome told its failure. */
-static __noinline void connection_end(struct sock *sk, int oldstate)
+/* The traffic record of connection `c` on socket `sk` in `state`: its end (as it reaches
+ * CLOSE from `state`) or, `flags` NET_STILL_OPEN, a look at it still open. Both ends read from
+ * the socket, the local one the note's when the socket has given its port back. */
+static __noinline void traffic_record(struct sock *sk, struct connection *c, u8 state, u32 flags)
 {
-	u64 key = (u64)sk;
-	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
-	if (!noted)
-		return;
-	struct connection c = *noted;
-	if (bpf_map_delete_elem(&CONNECTIONS, &key) || oldstate == TCP_SYN_SENT)
-		return;
 	struct net_record r = {};
 	r.h.kind = KIND_NET;
-	r.h.tgid = c.tgid;
+	r.h.tgid = c->tgid;
 	r.h.boot_ns = bpf_ktime_get_boot_ns();
-	r.h.start_ns = c.start_ns;
-	r.call = c.accepted ? NCALL_accept : NCALL_connect;
-	r.fd = c.fd;
+	r.h.start_ns = c->start_ns;
+	r.call = c->accepted ? NCALL_accept : NCALL_connect;
+	r.fd = c->fd;
 	u8 head[SOCK_HEAD];
 	read_sock(sk, SOCK_STREAM, &r, head);
 	if (!r.local_port) {
-		r.local_port = c.local_port;
-		__builtin_memcpy(r.local_addr, c.local_addr, sizeof(r.local_addr));
+		r.local_port = c->local_port;
+		__builtin_memcpy(r.local_addr, c->local_addr, sizeof(r.local_addr));
 	}
 	int err = 0;
-	bpf_probe_read_kernel(&err, sizeof(err),
-			      (void *)sk + bpf_core_field_offset(struct sock, sk_err));
-	r.tcp_state = oldstate;
+	if (!(flags & NET_STILL_OPEN))
+		bpf_probe_read_kernel(&err, sizeof(err),
+				      (void *)sk + bpf_core_field_offset(struct sock, sk_err));
+	r.tcp_state = state;
 	r.sk_err = err > 0 && err < 0x10000 ? err : 0;
 	/* TCP marks the socket done as the peer's FIN comes in order, and only then (reading's
 	 * shutdown would not tell it: a close shuts both ways down first). */
@@ -691,7 +687,7 @@ static __noinline void connection_end(struct sock *sk, int oldstate)
 			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_flags));
 	r.peer_fin = (sk_flags >> SOCK_DONE) & 1;
 	struct tcp_traffic *t = (void *)r.addr;
-	t->since_ns = c.since_ns;
+	t->since_ns = c->since_ns;
 	struct tcp_sock *tp = (void *)sk;
 	t->bytes_sent = BPF_CORE_READ(tp, bytes_sent);
 	t->bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
@@ -699,8 +695,24 @@ static __noinline void connection_end(struct sock *sk, int oldstate)
 	t->segs_out = BPF_CORE_READ(tp, segs_out);
 	t->segs_in = BPF_CORE_READ(tp, segs_in);
 	r.addr_len = sizeof(*t);
-	r.flags |= NET_ENDED;
+	r.flags |= NET_ENDED | flags;
 	net_record_send(&r);
+}
+
+/* A TCP socket reached CLOSE, from `oldstate`: the end of a connection noted above, recorded
+ * for its process with the traffic the kernel counted. In whatever context the kernel is. A
+ * connection that never got past SYN_SENT is let go unrecorded: its connect's outcome told its
+ * failure. */
+static __always_inline void connection_end(struct sock *sk, int oldstate)
+{
+	u64 key = (u64)sk;
+	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
+	if (!noted)
+		return;
+	struct connection c = *noted;
+	if (bpf_map_delete_elem(&CONNECTIONS, &key) || oldstate == TCP_SYN_SENT)
+		return;
+	traffic_record(sk, &c, oldstate, 0);
 }
 
 /* Every TCP socket's change of state on the host: most leave after two comparisons. */
@@ -849,4 +861,26 @@ SEC("cgroup/recvmsg6")
 int warden_datagram_in6(struct bpf_sock_addr *ctx)
 {
 	return first_datagram(ctx, false, AF_INET6);
+}
+
+/* Each connection noted above that is still open, with its traffic so far: run by the agent
+ * over every TCP socket of the host now and then, and as it stops (a connection held for days
+ * would else tell nothing until it ends, and nothing at all past the agent's stop). */
+SEC("iter/tcp")
+int warden_open_connections(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	if (!skc)
+		return 0;
+	u64 key = (u64)skc;
+	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
+	if (!noted)
+		return 0;
+	struct connection c = *noted;
+	u8 state = TCP_CLOSE;
+	bpf_probe_read_kernel(&state, sizeof(state),
+			      (void *)skc + bpf_core_field_offset(struct sock_common, skc_state));
+	if (state != TCP_CLOSE)
+		traffic_record((struct sock *)skc, &c, state, NET_STILL_OPEN);
+	return 0;
 }

@@ -1358,7 +1358,7 @@ fn network_calls_are_reported_with_the_socket_they_left() {
 fn ends_of(records: &[Record], pid: u32) -> Vec<NetRecord> {
     net_of(records, pid)
         .into_iter()
-        .filter(|n| n.ended.is_some())
+        .filter(|n| n.traffic.is_some())
         .collect()
 }
 
@@ -1495,7 +1495,7 @@ fn the_end_of_each_tcp_connection_is_reported_with_its_traffic() {
     };
 
     let up = end_of(NetCall::Connect, client_end);
-    let end = up.ended.unwrap();
+    let end = up.traffic.unwrap();
     assert_eq!(up.fd, client_fd);
     assert_eq!(
         ends_of_socket(&up),
@@ -1511,7 +1511,7 @@ fn the_end_of_each_tcp_connection_is_reported_with_its_traffic() {
         (100_000, 1_235, true)
     );
     assert!(
-        [FIN_WAIT2, TIME_WAIT, CLOSING].contains(&end.closed_from),
+        [FIN_WAIT2, TIME_WAIT, CLOSING].contains(&end.state),
         "an orderly active close: {end:?}"
     );
     assert_eq!(end.error, 0);
@@ -1527,7 +1527,7 @@ fn the_end_of_each_tcp_connection_is_reported_with_its_traffic() {
     );
 
     let down = end_of(NetCall::Accept, client_end);
-    let end = down.ended.unwrap();
+    let end = down.traffic.unwrap();
     assert_eq!(down.fd, accepted_fd);
     assert_eq!(
         ends_of_socket(&down),
@@ -1537,21 +1537,17 @@ fn the_end_of_each_tcp_connection_is_reported_with_its_traffic() {
         (end.bytes_sent, end.bytes_received, end.peer_fin),
         (1_234, 100_001, true)
     );
-    assert_eq!((end.closed_from, end.error), (LAST_ACK, 0), "{end:?}");
+    assert_eq!((end.state, end.error), (LAST_ACK, 0), "{end:?}");
 
     // The side that reset closed from ESTABLISHED with no error of its own; the side reset
     // was closed for ECONNRESET.
     let resetter = end_of(NetCall::Connect, resetting_end);
     assert_eq!(resetter.fd, resetting_fd);
-    let resetter = resetter.ended.unwrap();
-    assert_eq!((resetter.closed_from, resetter.error), (ESTABLISHED, 0));
-    let was_reset = end_of(NetCall::Accept, resetting_end).ended.unwrap();
+    let resetter = resetter.traffic.unwrap();
+    assert_eq!((resetter.state, resetter.error), (ESTABLISHED, 0));
+    let was_reset = end_of(NetCall::Accept, resetting_end).traffic.unwrap();
     assert_eq!(
-        (
-            was_reset.closed_from,
-            was_reset.error,
-            was_reset.bytes_received
-        ),
+        (was_reset.state, was_reset.error, was_reset.bytes_received),
         (ESTABLISHED, libc::ECONNRESET, 0)
     );
     assert!(
@@ -1559,6 +1555,100 @@ fn the_end_of_each_tcp_connection_is_reported_with_its_traffic() {
         "no FIN either way"
     );
     drop(src);
+}
+
+/// A connection still open is looked at now and then, and as the source stops: its traffic so
+/// far, its state, for the process that made or took it; one already closed is not.
+#[test]
+fn connections_still_open_are_reported_with_their_traffic_so_far() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    const ESTABLISHED: u8 = 1;
+    let _one = serialize();
+    let Some((mut src, rx)) = source_with(EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            open_connections_every: Duration::from_millis(300),
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    }) else {
+        return;
+    };
+    assert_eq!(src.open_connections(), Some(Ok(())));
+    let me = std::process::id();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let server = listener.local_addr().unwrap();
+    let mut client = TcpStream::connect(server).unwrap();
+    let client_end = client.local_addr().unwrap();
+    let (mut accepted, _) = listener.accept().unwrap();
+    client.write_all(&[7; 3_000]).unwrap();
+    accepted.read_exact(&mut [0; 3_000]).unwrap();
+    accepted.write_all(&[1; 70]).unwrap();
+    client.read_exact(&mut [0; 70]).unwrap();
+    // Closed before any look: never looked at.
+    let gone = TcpStream::connect(server).unwrap();
+    let gone_end = gone.local_addr().unwrap();
+    drop((gone, listener.accept().unwrap()));
+
+    let look = |records: &[Record], call: NetCall, sent: u64| -> Option<NetRecord> {
+        ends_of(records, me).into_iter().find(|n| {
+            let traffic = n.traffic.unwrap();
+            let socket = n.socket.as_ref().unwrap();
+            let client_side = if call == NetCall::Accept {
+                &socket.remote
+            } else {
+                &socket.local
+            };
+            traffic.still_open
+                && n.call == call
+                && *client_side == Some(inet(client_end))
+                && traffic.bytes_sent == sent
+        })
+    };
+    let records = collect(&rx, |seen| {
+        look(seen, NetCall::Connect, 3_000).is_some() && look(seen, NetCall::Accept, 70).is_some()
+    });
+    let up = look(&records, NetCall::Connect, 3_000).unwrap();
+    assert_eq!(up.fd, client.as_raw_fd());
+    let traffic = up.traffic.unwrap();
+    assert_eq!(
+        (
+            traffic.state,
+            traffic.bytes_received,
+            traffic.peer_fin,
+            traffic.error
+        ),
+        (ESTABLISHED, 70, false, 0)
+    );
+    assert!(traffic.since_ns < up.boot_ns);
+    assert_eq!(
+        Some(ticks_of(up.start_ns)),
+        procfs::start_ticks(me),
+        "process identity"
+    );
+    let down = look(&records, NetCall::Accept, 70).unwrap();
+    assert_eq!(down.fd, accepted.as_raw_fd());
+    assert_eq!(down.traffic.unwrap().bytes_received, 3_000);
+
+    // More, then the stop: the last look is queued before the source ends.
+    client.write_all(&[2; 1_000]).unwrap();
+    accepted.read_exact(&mut [0; 1_000]).unwrap();
+    src.stop();
+    let mut rest = records;
+    rest.extend(rx.try_iter());
+    assert!(
+        look(&rest, NetCall::Connect, 4_000).is_some(),
+        "{:#?}",
+        ends_of(&rest, me)
+    );
+    assert!(
+        !ends_of(&rest, me).iter().any(|n| {
+            n.traffic.unwrap().still_open
+                && n.socket.as_ref().unwrap().local == Some(inet(gone_end))
+        }),
+        "a closed connection is not looked at"
+    );
 }
 
 /// With `Datagrams::First`, each UDP socket's first datagram to each peer, and the first it
@@ -2761,7 +2851,7 @@ fn a_32_bit_programs_connect_is_followed_while_it_runs() {
     // (Its connection's end, when it came, is no call.)
     let connects: Vec<_> = net_of(&records, pid)
         .into_iter()
-        .filter(|n| n.call == NetCall::Connect && n.ended.is_none())
+        .filter(|n| n.call == NetCall::Connect && n.traffic.is_none())
         .collect();
     assert_eq!(connects.len(), 1, "{records:#?}");
     let connect = &connects[0];

@@ -102,7 +102,7 @@ fn network_at(time_s: i64, action: NetAction, edit: impl FnOnce(&mut NetworkEven
         errno: None,
         socket_type: None,
         filter: None,
-        ended: None,
+        traffic: None,
     };
     edit(&mut e);
     at(time_s, EventKind::Network(e))
@@ -197,10 +197,10 @@ fn events() -> Vec<Event> {
             e.exit = None;
             e.success = false;
             e.errno = Some("ECONNRESET".into());
-            e.ended = Some(warden_core::ConnectionEnd {
+            e.traffic = Some(warden_core::Traffic {
                 incoming: true,
                 duration_ns: 3_500_000_000,
-                closed_from: "ESTABLISHED".into(),
+                state: "ESTABLISHED".into(),
                 bytes_sent: 4_096,
                 bytes_received: 1_000_000,
                 bytes_retransmitted: 0,
@@ -416,7 +416,7 @@ fn socket_events_read_network_events_in_osquerys_columns() {
     assert_eq!(refused["success"], Integer(0));
     assert_eq!(refused["errno"], text("ECONNREFUSED"));
     assert_eq!(refused["protocol"], Null);
-    for column in ["bytes_sent", "bytes_received", "duration_ns", "closed_from"] {
+    for column in ["bytes_sent", "bytes_received", "duration_ns", "state"] {
         assert_eq!(refused[column], Null, "a call's row: {column}");
     }
 
@@ -433,7 +433,7 @@ fn socket_events_read_network_events_in_osquerys_columns() {
         ("bytes_sent", Integer(4_096)),
         ("bytes_received", Integer(1_000_000)),
         ("duration_ns", Integer(3_500_000_000)),
-        ("closed_from", text("ESTABLISHED")),
+        ("state", text("ESTABLISHED")),
     ] {
         assert_eq!(close[column], value, "close: {column}");
     }

@@ -2194,6 +2194,7 @@ fn network_calls_are_recorded(test: &str, source: &str) {
 /// A TCP connection's end is recorded as a `close` for the process that made it, after that
 /// process exited (its kernel closed the socket as it went), and for ours that took it: the
 /// bytes each way from each side, its duration and how it closed; in JSON, text, XML and SQL.
+/// One still open as the agent stops is recorded as `traffic` so far.
 #[test]
 fn a_connections_end_is_recorded_with_its_traffic_after_its_process_exits() {
     use std::io::{Read, Write};
@@ -2204,7 +2205,10 @@ fn a_connections_end_is_recorded_with_its_traffic_after_its_process_exits() {
     let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
     let detail = agent.source_detail("ebpf");
     assert!(
-        detail.contains("TCP connections' ends with their traffic"),
+        detail.contains(
+            "TCP connections' ends with their traffic, likewise, and those still open with their \
+             traffic so far every 10m and as the agent stops"
+        ),
         "{detail}"
     );
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
@@ -2252,10 +2256,7 @@ fn a_connections_end_is_recorded_with_its_traffic_after_its_process_exits() {
     assert_eq!(ours["network"]["direction"], "ingress");
     assert_eq!(ours["source"]["bytes"], 5_000, "the peer sent: {ours}");
     assert_eq!(ours["destination"]["bytes"], 6, "{ours}");
-    assert_eq!(
-        ours["warden"]["network"]["ended"]["closed_from"],
-        "LAST_ACK"
-    );
+    assert_eq!(ours["warden"]["network"]["traffic"]["state"], "LAST_ACK");
 
     let text = agent.events_output(&["--class", "close", "--pid", &pid.to_string()], "text");
     assert!(
@@ -2277,7 +2278,30 @@ fn a_connections_end_is_recorded_with_its_traffic_after_its_process_exits() {
          WHERE action = 'close' AND remote_port = {port}"
     ));
     assert_eq!(rows, [format!("{pid},5000,6,egress")]);
+
+    // Ours, still open as the agent stops: its traffic so far, from both sides.
+    let mut held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let held_port = u64::from(held.local_addr().unwrap().port());
+    let (mut taken, _) = listener.accept().unwrap();
+    held.write_all(&[1; 300]).unwrap();
+    taken.read_exact(&mut [0; 300]).unwrap();
+    agent.wait_for("the held connection's connect", |ev| {
+        has(ev, "connect", |e| port_of(&e["source"]) == held_port)
+    });
     agent.stop();
+    let looks = agent.events(&["--class", "traffic", "--pid", &me.to_string()]);
+    let up = the(&looks, "traffic", "the held connection", |e| {
+        port_of(&e["source"]) == held_port && e["network"]["direction"] == "egress"
+    });
+    assert_eq!(up["source"]["bytes"], 300, "{up}");
+    assert_eq!(up["event"]["type"][0], "info");
+    assert_eq!(up["warden"]["network"]["traffic"]["state"], "ESTABLISHED");
+    let down = the(&looks, "traffic", "the taken connection", |e| {
+        port_of(&e["source"]) == held_port && e["network"]["direction"] == "ingress"
+    });
+    assert_eq!(down["destination"]["bytes"], 0, "{down}");
+    assert_eq!(down["source"]["bytes"], 300, "{down}");
+    drop((held, taken));
     kernel.check();
 }
 

@@ -239,7 +239,7 @@ mod events {
             errno: errno.map(String::from),
             socket_type: None,
             filter: None,
-            ended: None,
+            traffic: None,
         })
     }
 

@@ -28,7 +28,7 @@ use crate::held::{HeldFile, Pool, open_to_hold};
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
     AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
-    Handshake, NetRecord, Record, RecordError, ScriptRecord, TcpEnd,
+    Handshake, NetRecord, Record, RecordError, ScriptRecord, TcpTraffic,
 };
 
 /// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.
@@ -116,6 +116,10 @@ pub struct NetworkActivityConfig {
     /// (bytes and segments each way, from the kernel's counters) and how long it lasted: read
     /// once as the connection closes, at the socket's change of state to CLOSE.
     pub connection_ends: bool,
+    /// With `connection_ends`: how often each connection still open is reported with its
+    /// traffic so far (an iterator over the host's TCP sockets); also as the source stops.
+    /// Zero: only as it stops.
+    pub open_connections_every: Duration,
 }
 
 impl Default for NetworkActivityConfig {
@@ -125,6 +129,7 @@ impl Default for NetworkActivityConfig {
             io_uring: false,
             follow_32_bit: true,
             connection_ends: true,
+            open_connections_every: Duration::from_secs(600),
         }
     }
 }
@@ -177,6 +182,9 @@ pub struct EbpfStats {
     pub scripts_gone: u64,
     /// Script records the ring buffer had no room for (their execs go without a script).
     pub ring_full_scripts: u64,
+    /// Looks at the connections still open that could not be taken (the iterator would not
+    /// run): their traffic so far went unreported that time.
+    pub open_connections_unswept: u64,
 }
 
 /// Why the source could not start.
@@ -245,6 +253,8 @@ struct Parts {
     /// The programs at the socket layer's datagram hooks (with the network programs, for
     /// `Datagrams::First`).
     first_datagrams: Option<Result<(), String>>,
+    /// The iterator that reports connections still open (with connections' ends).
+    open_connections: Option<Result<(), String>>,
 }
 
 #[cfg(warden_bpf)]
@@ -387,6 +397,13 @@ impl EbpfSource {
         optional(&self.parts.tcp_states)
     }
 
+    /// Whether connections still open are reported with their traffic so far, now and then
+    /// and as the source stops: None when connections' ends are not recorded, else loaded or
+    /// why not (a kernel without the TCP iterator, 5.9).
+    pub fn open_connections(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.open_connections)
+    }
+
     /// Whether the end of each TCP connection recorded is recorded, with its traffic: None
     /// when not asked for or network calls are not reported, else attached or why not (as
     /// [`Self::connect_outcomes`]: the same program).
@@ -447,6 +464,8 @@ struct Loaded {
     files_attached: bool,
     /// The link, symlink and truncate programs run alone: their file records are passed on.
     links_attached: bool,
+    /// How often connections still open are reported (zero: only at the stop); None: not.
+    open_connections_every: Option<Duration>,
     #[cfg(warden_bpf)]
     ebpf: aya::Ebpf,
     #[cfg(warden_bpf)]
@@ -686,6 +705,20 @@ impl Loaded {
                         .map_err(|e| format!("tracepoint inet_sock_set_state: {e}"))
                 })
         });
+        // Run by the reader now and then (each run attaches it anew: a link makes one
+        // iterator).
+        let open_connections =
+            (connection_ends == 1 && matches!(tcp_states, Some(Ok(())))).then(|| {
+                program::<aya::programs::Iter>(&mut ebpf, "warden_open_connections")
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| {
+                        p.load("tcp", &btf)
+                            .map_err(|e| format!("iterator over TCP sockets: {e}"))
+                    })
+            });
+        let open_connections_every = matches!(open_connections, Some(Ok(())))
+            .then(|| config.network.as_ref().map(|n| n.open_connections_every))
+            .flatten();
         let files_attached = matches!(files, Some(Ok(())));
         let links_attached = matches!(links_and_truncates, Some(Ok(())));
         let compat = (network_attached || files_attached).then(|| {
@@ -730,8 +763,10 @@ impl Loaded {
                 network_compat_tcp: compat.as_ref().filter(|c| c.ask.tcp).map(|c| c.tcp.clone()),
                 tcp_states,
                 connection_ends: connection_ends == 1,
+                open_connections,
                 first_datagrams,
             },
+            open_connections_every,
             pairs: uring::Pairs::default(),
             scripts: Scripts::default(),
             compat,
@@ -756,7 +791,26 @@ impl Loaded {
             .and_then(|c| c.starts.as_ref())
             .map(|r| r.as_raw_fd());
         let hold_fd = self.hold.as_ref().map(|r| r.as_raw_fd());
-        while !stop.load(Ordering::Relaxed) {
+        let mut last_sweep = Instant::now();
+        let mut finishing = false;
+        loop {
+            if finishing {
+                break;
+            }
+            if stop.load(Ordering::Relaxed) {
+                if self.open_connections_every.is_none() {
+                    break;
+                }
+                // A last look at the connections still open, drained by one more pass.
+                self.sweep_open_connections(&mut stats);
+                finishing = true;
+            } else if self
+                .open_connections_every
+                .is_some_and(|every| !every.is_zero() && last_sweep.elapsed() >= every)
+            {
+                self.sweep_open_connections(&mut stats);
+                last_sweep = Instant::now();
+            }
             wait_readable(&[Some(fd), starts_fd, hold_fd], POLL_TIMEOUT_MS);
             if let Some(compat) = &mut self.compat {
                 compat.starts(&mut self.ebpf, &mut stats);
@@ -855,6 +909,24 @@ impl Loaded {
         }
         self.read_ring_full(&mut stats);
         *shared.lock().unwrap_or_else(PoisonError::into_inner) = stats;
+    }
+
+    /// Runs the iterator over the host's TCP sockets: each connection noted still open is
+    /// written to the ring with its traffic so far (read by the next drain).
+    #[cfg(warden_bpf)]
+    fn sweep_open_connections(&mut self, stats: &mut EbpfStats) {
+        let swept = program::<aya::programs::Iter>(&mut self.ebpf, "warden_open_connections")
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                let id = p.attach().map_err(|e| e.to_string())?;
+                let link = p.take_link(id).map_err(|e| e.to_string())?;
+                let mut iterator = link.into_file().map_err(|e| e.to_string())?;
+                // The program writes nothing to the iterator's file: reading it runs it.
+                std::io::copy(&mut iterator, &mut std::io::sink()).map_err(|e| e.to_string())
+            });
+        if swept.is_err() {
+            stats.open_connections_unswept += 1;
+        }
     }
 
     /// The kernel side's per-CPU counts of records the ring had no room for.

@@ -487,16 +487,16 @@ pub struct NetRecord {
     /// Not a call: the end of a TCP connection that a record of `call` (connect, accept) made
     /// known, taken as the kernel closed it, for the process that made or took it (which may
     /// have exited; `fd` the connection's, -1 from io_uring). `socket` has both ends.
-    pub ended: Option<TcpEnd>,
+    pub traffic: Option<TcpTraffic>,
 }
 
 /// How a TCP connection ended, and its traffic as the kernel counted it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpEnd {
+pub struct TcpTraffic {
     /// When the connect or accept that made it known returned, `CLOCK_BOOTTIME` ns.
     pub since_ns: u64,
     /// The TCP state it closed from (the kernel's number: `ESTABLISHED` 1...).
-    pub closed_from: u8,
+    pub state: u8,
     /// The error it failed with (`ECONNRESET`, `ETIMEDOUT`...), 0 when none.
     pub error: i32,
     /// Payload bytes sent, retransmissions included.
@@ -507,6 +507,9 @@ pub struct TcpEnd {
     pub bytes_received: u64,
     /// The peer's FIN came (the socket was marked done).
     pub peer_fin: bool,
+    /// Not the end: the connection is still open (`state` is its state now), looked at by
+    /// the iterator over TCP sockets; its traffic so far.
+    pub still_open: bool,
     /// Segments sent, retransmissions included.
     pub segments_sent: u32,
     /// Segments received.
@@ -792,15 +795,16 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             let Some(addr) = b[NET_ADDR..].get(..u32_at(b, 80) as usize) else {
                 return Err(short("network"));
             };
-            // An ended connection's record holds its traffic where an address would be.
-            let ended = if flags & NET_ENDED != 0 {
+            // A connection's traffic record holds it where an address would be.
+            let traffic = if flags & NET_ENDED != 0 {
                 if addr.len() != TCP_TRAFFIC {
                     return Err(short("connection end"));
                 }
-                Some(TcpEnd {
+                Some(TcpTraffic {
                     since_ns: u64_at(addr, 0),
-                    closed_from: b[84],
+                    state: b[84],
                     peer_fin: b[85] != 0,
+                    still_open: flags & NET_STILL_OPEN != 0,
                     error: i32::from(u16_at(b, 86)),
                     bytes_sent: u64_at(addr, 8),
                     bytes_retransmitted: u64_at(addr, 16),
@@ -811,7 +815,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             } else {
                 None
             };
-            let parsed = (!addr.is_empty() && ended.is_none()).then(|| parse_sockaddr(addr));
+            let parsed = (!addr.is_empty() && traffic.is_none()).then(|| parse_sockaddr(addr));
             let socket = (flags & NET_SOCKET_READ != 0).then(|| {
                 let family = u16_at(b, 36);
                 let end = |port_at: usize, addr_at: usize| {
@@ -869,7 +873,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                     option: b[84],
                     instructions: (flags & NET_FILTER_LEN != 0).then(|| u16_at(b, 86)),
                 }),
-                ended,
+                traffic,
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -904,6 +908,7 @@ const NET_ADDR_OWN: u32 = 256;
 const NET_FIRST_DATAGRAM: u32 = 512;
 const NET_FILTER_LEN: u32 = 1024;
 const NET_ENDED: u32 = 2048;
+const NET_STILL_OPEN: u32 = 4096;
 /// sizeof(struct tcp_traffic): an ended connection's traffic.
 const TCP_TRAFFIC: usize = 40;
 /// The TCP state of a socket whose handshake failed (the kernel's `TCP_CLOSE`).
@@ -1725,11 +1730,12 @@ mod tests {
         let ended = net(&b);
         assert_eq!(ended.call, NetCall::Accept);
         assert_eq!(
-            ended.ended,
-            Some(TcpEnd {
+            ended.traffic,
+            Some(TcpTraffic {
                 since_ns: 900,
-                closed_from: 1,
+                state: 1,
                 peer_fin: true,
+                still_open: false,
                 error: 104,
                 bytes_sent: 5_000,
                 bytes_retransmitted: 1_000,
@@ -1756,7 +1762,7 @@ mod tests {
         ));
         // Without the flag, the same bytes are an address (here, not one).
         b[76..80].copy_from_slice(&NET_SOCKET_READ.to_ne_bytes());
-        assert_eq!(net(&b).ended, None);
+        assert_eq!(net(&b).traffic, None);
     }
 
     #[test]

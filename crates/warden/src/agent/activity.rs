@@ -11,15 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use warden_core::{
-    ConnectionEnd, FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress,
-    SocketFilter, Source,
+    FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, SocketFilter, Source,
+    Traffic,
 };
 use warden_sources::audit::net::{
     AddrRole, FilterAttach, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
 };
 use warden_sources::audit::{FileOp, PathKind, Subject};
 use warden_sources::ebpf::{
-    AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord, TcpEnd,
+    AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord, TcpTraffic,
 };
 use warden_sources::fanotify::{FanotifyEvent, excluded_path};
 use warden_sources::socket_probe::{self, HandshakeFacts, SocketFacts};
@@ -154,7 +154,7 @@ pub fn network_event(
         errno: net.errno.map(str::to_owned),
         socket_type: socket_type_of(action, sock_type),
         filter: net.filter.as_ref().map(socket_filter),
-        ended: None,
+        traffic: None,
     })
 }
 
@@ -253,8 +253,12 @@ pub fn ebpf_network_event(
 ) -> Result<NetworkEvent, SkipReason> {
     let action = if record.outcome {
         NetAction::ConnectResult
-    } else if record.ended.is_some() {
-        NetAction::Close
+    } else if let Some(traffic) = &record.traffic {
+        if traffic.still_open {
+            NetAction::Traffic
+        } else {
+            NetAction::Close
+        }
     } else {
         net_action(record.call)
     };
@@ -281,15 +285,15 @@ pub fn ebpf_network_event(
     // `exit`). An io_uring operation recorded at its submission has no result yet: it
     // succeeds unless a failure follows (recorded as an event of its own).
     // A connection's end failed when the kernel closed it for an error (a reset, a timeout).
-    let success = match (record.handshake, &record.ended) {
+    let success = match (record.handshake, &record.traffic) {
         (Some(handshake), _) => handshake == Handshake::Established,
         (None, Some(end)) => end.error == 0,
         (None, None) => record.submitted || record.ret >= 0 || in_progress,
     };
     // Not calls: an outcome, a first datagram, a connection's end.
-    let not_a_call = record.outcome || record.first_datagram || record.ended.is_some();
+    let not_a_call = record.outcome || record.first_datagram || record.traffic.is_some();
     let exit = (!record.submitted && !not_a_call).then_some(i64::from(record.ret));
-    let errno = match (record.handshake, &record.ended) {
+    let errno = match (record.handshake, &record.traffic) {
         (Some(Handshake::Failed(errno)), _) => errno_name(i64::from(errno)),
         (Some(Handshake::Established), _) => None,
         (None, Some(end)) => (end.error != 0)
@@ -340,8 +344,8 @@ pub fn ebpf_network_event(
         errno: errno.map(str::to_owned),
         socket_type: socket_type_of(action, socket.map(|s| s.sock_type)),
         filter: record.filter.as_ref().map(socket_filter),
-        ended: record
-            .ended
+        traffic: record
+            .traffic
             .as_ref()
             .map(|end| connection_end(end, record.call, record.boot_ns)),
     })
@@ -349,11 +353,11 @@ pub fn ebpf_network_event(
 
 /// A connection's end as its event tells it, from the record of it taken at `boot_ns`, which
 /// names the `call` that made the connection known.
-fn connection_end(end: &TcpEnd, call: NetCall, boot_ns: u64) -> ConnectionEnd {
-    ConnectionEnd {
+fn connection_end(end: &TcpTraffic, call: NetCall, boot_ns: u64) -> Traffic {
+    Traffic {
         incoming: matches!(call, NetCall::Accept | NetCall::Accept4),
         duration_ns: boot_ns.saturating_sub(end.since_ns),
-        closed_from: tcp_state_name(end.closed_from),
+        state: tcp_state_name(end.state),
         // The kernel counts a retransmitted byte each time it is sent, and the peer's FIN as a
         // byte received.
         bytes_sent: end.bytes_sent.saturating_sub(end.bytes_retransmitted),
@@ -1070,7 +1074,7 @@ mod tests {
             outcome: false,
             first_datagram: false,
             filter: None,
-            ended: None,
+            traffic: None,
         }
     }
 
@@ -1089,6 +1093,65 @@ mod tests {
             local,
             remote,
         }
+    }
+
+    /// A connection's traffic record: a `close` (its end, failed when closed for an error) or a
+    /// `traffic` look while open; no call; payload bytes (the peer's FIN and retransmissions
+    /// not counted as data); the direction its connection's.
+    #[test]
+    fn connections_traffic_is_a_close_or_a_look() {
+        let traffic = |still_open: bool, error: i32| TcpTraffic {
+            since_ns: 1_000,
+            state: 9, // LAST_ACK
+            error,
+            bytes_sent: 5_500,
+            bytes_retransmitted: 500,
+            bytes_received: 1_001,
+            peer_fin: true,
+            still_open,
+            segments_sent: 9,
+            segments_received: 8,
+        };
+        let record = |call: NetCall, t: TcpTraffic| NetRecord {
+            boot_ns: 3_000,
+            ret: 0,
+            traffic: Some(t),
+            ..ebpf_net(
+                call,
+                0,
+                None,
+                Some(tcp(Some(inet(1, 22)), Some(inet(2, 50_000)))),
+            )
+        };
+        let event = |r: &NetRecord| ebpf_network_event(r, Process::default(), &NO_PROBE).unwrap();
+
+        let closed = event(&record(NetCall::Accept, traffic(false, 0)));
+        assert_eq!((closed.action, closed.success), (NetAction::Close, true));
+        assert_eq!(
+            (&closed.syscall, closed.exit, &closed.errno),
+            (&None, None, &None)
+        );
+        assert_eq!(closed.direction(), "ingress");
+        let t = closed.traffic.unwrap();
+        assert_eq!(
+            (t.bytes_sent, t.bytes_received, t.bytes_retransmitted),
+            (5_000, 1_000, 500)
+        );
+        assert_eq!(
+            (t.duration_ns, t.state.as_str(), t.incoming),
+            (2_000, "LAST_ACK", true)
+        );
+        assert_eq!(closed.remote.and_then(|a| a.port()), Some(50_000));
+
+        let reset = event(&record(NetCall::Connect, traffic(false, libc::ECONNRESET)));
+        assert!(!reset.success);
+        assert_eq!(reset.errno.as_deref(), Some("ECONNRESET"));
+        assert_eq!(reset.direction(), "egress");
+
+        let look = event(&record(NetCall::Connect, traffic(true, 0)));
+        assert_eq!((look.action, look.success), (NetAction::Traffic, true));
+        assert_eq!(look.exit, None);
+        assert_eq!(tcp_state_name(42), "state 42");
     }
 
     /// A sniffer: its packet socket made (the link protocol it takes as its transport), bound

@@ -66,6 +66,10 @@ pub struct NetworkConfig {
     /// segments each way as the kernel counted them. Read once per connection as it closes:
     /// its sends and receives pay nothing. Audit cannot see it.
     pub connection_ends: bool,
+    /// With `connection_ends`: how often each connection still open is recorded with its
+    /// traffic so far (a `traffic` event; "10m", "1h"...), and as the agent stops; "0": only
+    /// as it stops.
+    pub open_connections_every: String,
 }
 
 /// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
@@ -236,6 +240,7 @@ impl Default for NetworkConfig {
             io_uring: true,
             follow_32_bit: true,
             connection_ends: true,
+            open_connections_every: "10m".into(),
             unix: true,
             other_families: false,
             probe_sockets: true,
@@ -303,6 +308,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.max_age()?;
+        self.open_connections_every()?;
         self.max_bytes()?;
         self.keep_free()?;
         parse_size(&self.output.file_max_size).context("output.file_max_size")?;
@@ -355,6 +361,11 @@ impl Config {
             parse_size(&self.files.hash_max_size).context("files.hash_max_size")?,
             parse_size(&self.files.hash_per_second).context("files.hash_per_second")?,
         ))
+    }
+
+    pub fn open_connections_every(&self) -> anyhow::Result<Duration> {
+        parse_duration(&self.network.open_connections_every)
+            .context("network.open_connections_every")
     }
 
     pub fn file_max_bytes(&self) -> u64 {

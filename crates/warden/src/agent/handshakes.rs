@@ -296,7 +296,7 @@ pub fn connect_result(
         errno: None,
         socket_type: None,
         filter: None,
-        ended: None,
+        traffic: None,
         ..connect.clone()
     }
 }
@@ -328,7 +328,7 @@ mod tests {
             errno: Some("EINPROGRESS".into()),
             socket_type: None,
             filter: None,
-            ended: None,
+            traffic: None,
         }
     }
 

@@ -1471,7 +1471,7 @@ impl Agent {
         let Some(policy) = self.network.clone() else {
             return;
         };
-        let process = if record.outcome || record.ended.is_some() {
+        let process = if record.outcome || record.traffic.is_some() {
             // Its connect's (or accept's) process, which may have exited since (and its pid
             // been reused).
             self.subject_started(record.pid, record.start_ns)
@@ -2480,6 +2480,10 @@ fn start_ebpf(
                     io_uring: config.network.io_uring,
                     follow_32_bit: config.network.follow_32_bit,
                     connection_ends: config.network.connection_ends,
+                    // Checked as the config was read.
+                    open_connections_every: config
+                        .open_connections_every()
+                        .unwrap_or(Duration::from_secs(600)),
                 },
             ),
             exclude_pid: Some(std::process::id()),
@@ -2563,6 +2567,20 @@ fn start_ebpf(
                         // The same program: attached or not with the outcomes above.
                         if pair.0.connection_ends() == Some(Ok(())) {
                             detail.push_str("; TCP connections' ends with their traffic, likewise");
+                            match pair.0.open_connections() {
+                                Some(Ok(())) => detail.push_str(&format!(
+                                    ", and those still open with their traffic so far {}as the \
+                                     agent stops",
+                                    match config.network.open_connections_every.as_str() {
+                                        "0" => String::new(),
+                                        every => format!("every {every} and "),
+                                    }
+                                )),
+                                Some(Err(why)) => {
+                                    detail.push_str(&format!(" (not those still open: {why})"))
+                                }
+                                None => {}
+                            }
                         }
                         match pair.0.first_datagrams() {
                             Some(Ok(())) => detail.push_str(

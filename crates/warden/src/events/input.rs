@@ -61,8 +61,8 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
             let direction = v["network"]["direction"].as_str();
             let (local, remote) = match action {
                 "connect" | "connect_result" | "send" => ("source", "destination"),
-                "close" if direction == Some("egress") => ("source", "destination"),
-                "accept" | "receive" | "close" => ("destination", "source"),
+                "close" | "traffic" if direction == Some("egress") => ("source", "destination"),
+                "accept" | "receive" | "close" | "traffic" => ("destination", "source"),
                 "bind" | "listen" | "socket" | "filter" => ("server", "source"),
                 _ => ("", ""),
             };
@@ -192,15 +192,17 @@ mod tests {
             errno: Some("ECONNREFUSED".into()),
             socket_type: None,
             filter: None,
-            ended: (action == NetAction::Close).then(|| warden_core::ConnectionEnd {
-                incoming,
-                duration_ns: 9,
-                closed_from: "LAST_ACK".into(),
-                bytes_sent: 1,
-                bytes_received: 2,
-                bytes_retransmitted: 0,
-                segments_sent: 3,
-                segments_received: 4,
+            traffic: matches!(action, NetAction::Close | NetAction::Traffic).then(|| {
+                warden_core::Traffic {
+                    incoming,
+                    duration_ns: 9,
+                    state: "LAST_ACK".into(),
+                    bytes_sent: 1,
+                    bytes_received: 2,
+                    bytes_retransmitted: 0,
+                    segments_sent: 3,
+                    segments_received: 4,
+                }
             }),
         })
     }

@@ -95,20 +95,21 @@ pub fn text_line(event: &StoredEvent, ecs: &Value) -> String {
     escape_controls(&line)
 }
 
-/// A connection's traffic, from this host's point of view, as its end's ECS tells it.
+/// A connection's traffic, from this host's point of view, as its `close` or `traffic` event's
+/// ECS tells it.
 pub struct Traffic<'a> {
     /// Bytes this host sent, each once.
     pub sent: u64,
     pub received: u64,
     pub retransmitted: u64,
     pub duration_ns: u64,
-    pub closed_from: &'a str,
+    pub state: &'a str,
 }
 
 impl<'a> Traffic<'a> {
-    /// None for any event but a connection's end.
+    /// None for any event but a connection's `close` or `traffic`.
     pub fn of(ecs: &'a Value) -> Option<Traffic<'a>> {
-        let ended = &ecs["warden"]["network"]["ended"];
+        let facts = &ecs["warden"]["network"]["traffic"];
         // ECS's ends are the connection's: this host's is its source when it connected out.
         let (here, there) = match ecs["network"]["direction"].as_str() {
             Some("egress") => ("source", "destination"),
@@ -117,9 +118,9 @@ impl<'a> Traffic<'a> {
         Some(Traffic {
             sent: ecs[here]["bytes"].as_u64()?,
             received: ecs[there]["bytes"].as_u64()?,
-            retransmitted: ended["bytes_retransmitted"].as_u64()?,
+            retransmitted: facts["bytes_retransmitted"].as_u64()?,
             duration_ns: ecs["event"]["duration"].as_u64()?,
-            closed_from: ended["closed_from"].as_str()?,
+            state: facts["state"].as_str()?,
         })
     }
 }
@@ -176,9 +177,9 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
                     line.push_str(&format!(" retransmitted={}", traffic.retransmitted));
                 }
                 line.push_str(&format!(
-                    " duration={:.3}s closed_from={}",
+                    " duration={:.3}s state={}",
                     traffic.duration_ns as f64 / 1e9,
-                    traffic.closed_from
+                    traffic.state
                 ));
             }
             line.push_str(outcome(event.success));

@@ -202,7 +202,7 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                     .attr("received", Some(traffic.received))
                     .attr("retransmitted", Some(traffic.retransmitted))
                     .attr("duration_ns", Some(traffic.duration_ns))
-                    .attr("closed_from", Some(traffic.closed_from))
+                    .attr("state", Some(traffic.state))
                     .empty(),
             );
         }

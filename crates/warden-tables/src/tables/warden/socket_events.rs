@@ -22,8 +22,10 @@
 //! Warden's `close` is no call either: the end of a TCP connection a `connect` or `accept` row
 //! recorded, for the same process, with its traffic from this host's point of view
 //! (`bytes_sent`, `bytes_received`), how long it lasted (`duration_ns`) and the TCP state it
-//! closed from (`closed_from`); `failed` with `errno` `ECONNRESET`, `ETIMEDOUT`... when the
-//! kernel closed it for an error. Other rows have these columns NULL.
+//! closed from (`state`); `failed` with `errno` `ECONNRESET`, `ETIMEDOUT`... when the
+//! kernel closed it for an error. Its `traffic` rows, while it is still open: the same columns
+//! so far (now and then, and as the agent stops), `state` its state then. Other rows have these
+//! columns NULL.
 
 use std::sync::OnceLock;
 
@@ -104,28 +106,28 @@ const EXTRAS: &[ColumnSpec] = &[
         BigInt,
         NONE,
         &[],
-        "Warden: a connection's end: payload bytes this host sent, each once",
+        "Warden: close, traffic: payload bytes this host sent over the connection, each once",
     ),
     col(
         "bytes_received",
         BigInt,
         NONE,
         &[],
-        "Warden: a connection's end: payload bytes this host received",
+        "Warden: close, traffic: payload bytes this host received over the connection",
     ),
     col(
         "duration_ns",
         BigInt,
         NONE,
         &[],
-        "Warden: a connection's end: from its connect or accept to its end, ns",
+        "Warden: close, traffic: from its connect or accept to its end (or the look), ns",
     ),
     col(
-        "closed_from",
+        "state",
         Text,
         NONE,
         &[],
-        "Warden: a connection's end: the TCP state it closed from (FIN_WAIT2, LAST_ACK...)",
+        "Warden: close: the TCP state it closed from (FIN_WAIT2, LAST_ACK...); traffic: its state",
     ),
 ];
 
@@ -141,7 +143,7 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
         let facts = &e.warden()["network"];
         let errno = str_of(&facts["errno"]);
         let stored = &e.stored;
-        // A connection's end: ECS's ends are the connection's, this host's the source when it
+        // A connection's traffic: ECS's ends are the connection's, this host's the source when it
         // connected out.
         let (here, there) = match network["direction"].as_str() {
             Some("egress") => ("source", "destination"),
@@ -188,7 +190,7 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("bytes_sent", bytes(here))
             .set("bytes_received", bytes(there))
             .set("duration_ns", int_of(&e.json["event"]["duration"]))
-            .set("closed_from", str_of(&facts["ended"]["closed_from"]));
+            .set("state", str_of(&facts["traffic"]["state"]));
     })
 }
 
