@@ -302,8 +302,9 @@ static __always_inline void await_handshake(struct net_record *r, struct sock *s
  * of their end: whose they are (the process may exit first, or hand the socket on: the
  * connection stays its maker's), and what the end does not know any more (when it began, its
  * local end: a socket's port is given back as it closes). An entry leaves as its socket
- * reaches CLOSE, which every TCP socket passes before it is freed. LRU: with more connections
- * than this open at once, the oldest's end goes unrecorded. */
+ * reaches CLOSE, which every TCP socket passes before it is freed. LRU, sized at load
+ * (network.connections_max): with more connections than that open at once, the least
+ * recently looked at is forgotten, its end unrecorded. */
 struct connection {
 	u64 start_ns;
 	u64 since_ns;
@@ -863,9 +864,16 @@ int warden_datagram_in6(struct bpf_sock_addr *ctx)
 	return first_datagram(ctx, false, AF_INET6);
 }
 
+/* Bytes of records waiting in the ring past which a look leaves a connection out (counted as
+ * a network record the ring had no room for): a look never crowds out what the host does. */
+#define LOOK_RING_MAX (1 << 20)
+
 /* Each connection noted above that is still open, with its traffic so far: run by the agent
  * over every TCP socket of the host now and then, and as it stops (a connection held for days
- * would else tell nothing until it ends, and nothing at all past the agent's stop). */
+ * would else tell nothing until it ends, and nothing at all past the agent's stop). Each one
+ * recorded also writes its key to the iterator's file: a read of it returns when its buffer is
+ * full (some thousands of connections), and the agent drains the ring between reads, so that
+ * however many connections are open, a look adds at most that many records to the ring at once. */
 SEC("iter/tcp")
 int warden_open_connections(struct bpf_iter__tcp *ctx)
 {
@@ -880,7 +888,13 @@ int warden_open_connections(struct bpf_iter__tcp *ctx)
 	u8 state = TCP_CLOSE;
 	bpf_probe_read_kernel(&state, sizeof(state),
 			      (void *)skc + bpf_core_field_offset(struct sock_common, skc_state));
-	if (state != TCP_CLOSE)
-		traffic_record((struct sock *)skc, &c, state, NET_STILL_OPEN);
+	if (state == TCP_CLOSE)
+		return 0;
+	if (bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) > LOOK_RING_MAX) {
+		dropped(KIND_NET);
+		return 0;
+	}
+	traffic_record((struct sock *)skc, &c, state, NET_STILL_OPEN);
+	bpf_seq_write(ctx->meta->seq, &key, sizeof(key));
 	return 0;
 }

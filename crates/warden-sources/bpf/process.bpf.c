@@ -186,6 +186,8 @@ struct {
  * once (EVENTS is read in batches), so that it can start following their calls before they
  * make many. */
 #define BPF_RB_FORCE_WAKEUP 2
+/* bpf_ringbuf_query's: the bytes of records written and not yet read. */
+#define BPF_RB_AVAIL_DATA 0
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096);

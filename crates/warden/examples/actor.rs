@@ -176,6 +176,12 @@ fn main() -> anyhow::Result<()> {
             tcp_storm(count)?;
             report.insert("ops".into(), count.into());
         }
+        "hold-connections" => {
+            let count: usize = arg(1)?.parse()?;
+            let seconds: u64 = arg(2)?.parse()?;
+            hold_connections(count, std::time::Duration::from_secs(seconds))?;
+            report.insert("connections".into(), count.into());
+        }
         "ia32-sleeper" => {
             let path = PathBuf::from(arg(1)?);
             let seconds: u32 = arg(2)?.parse()?;
@@ -560,6 +566,31 @@ fn tcp_storm(count: u64) -> anyhow::Result<()> {
     server
         .join()
         .map_err(|_| anyhow::anyhow!("the server panicked"))?
+}
+
+/// COUNT loopback TCP connections made and taken, 100 bytes each way, held open for `hold`,
+/// then closed (two sockets each: the file-descriptor limit must allow 2 × COUNT).
+fn hold_connections(count: usize, hold: std::time::Duration) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::MAXALLOWABLE)?;
+    let at = listener.local_addr()?;
+    let mut held = Vec::with_capacity(2 * count);
+    for _ in 0..count {
+        let mut made = TcpStream::connect(at).context("connect (file-descriptor limit?)")?;
+        let (mut taken, _) = listener.accept()?;
+        made.write_all(&[1; 100])?;
+        taken.read_exact(&mut [0; 100])?;
+        taken.write_all(&[2; 100])?;
+        made.read_exact(&mut [0; 100])?;
+        held.extend([made, taken]);
+    }
+    println!(
+        "{}",
+        serde_json::json!({"held": count, "pid": std::process::id()})
+    );
+    std::io::stdout().flush()?;
+    std::thread::sleep(hold);
+    Ok(())
 }
 
 fn udp_scatter(count: u64) -> anyhow::Result<()> {

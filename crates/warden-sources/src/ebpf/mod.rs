@@ -40,6 +40,8 @@ const COALESCE: Duration = Duration::from_millis(25);
 /// before it is passed on without one.
 const URING_RESULT_WAIT: Duration = Duration::from_secs(5);
 const POLL_TIMEOUT_MS: libc::c_int = 100;
+/// TCP connections kept noted at once by default (7.9 MB of kernel memory, measured).
+pub const CONNECTIONS_MAX: u32 = 65_536;
 
 /// How the source is set up.
 #[derive(Clone, Debug)]
@@ -120,6 +122,10 @@ pub struct NetworkActivityConfig {
     /// traffic so far (an iterator over the host's TCP sockets); also as the source stops.
     /// Zero: only as it stops.
     pub open_connections_every: Duration,
+    /// How many TCP connections are kept noted (for their ends and looks) at once: with more
+    /// open, the least recently looked at is forgotten, its end unrecorded. About 120 bytes of
+    /// kernel memory each.
+    pub connections_max: u32,
 }
 
 impl Default for NetworkActivityConfig {
@@ -130,6 +136,7 @@ impl Default for NetworkActivityConfig {
             follow_32_bit: true,
             connection_ends: true,
             open_connections_every: Duration::from_secs(600),
+            connections_max: CONNECTIONS_MAX,
         }
     }
 }
@@ -564,6 +571,12 @@ impl Loaded {
         // changes with file activity.
         let compat_network = u8::from(config.network.as_ref().is_some_and(|n| n.follow_32_bit));
         let connection_ends = u8::from(config.network.as_ref().is_some_and(|n| n.connection_ends));
+        // (A map's size cannot be 0.)
+        let connections_max = config
+            .network
+            .as_ref()
+            .filter(|n| n.connection_ends)
+            .map_or(1, |n| n.connections_max.max(1));
         let compat_files = u8::from(config.files.is_some());
         // Scripts: the exec program finds the file an exec named among the files the exec put,
         // by the kernel's function that releases them.
@@ -580,6 +593,7 @@ impl Loaded {
             .override_global("compat_network", &compat_network, true)
             .override_global("compat_files", &compat_files, true)
             .override_global("connection_ends", &connection_ends, true)
+            .map_max_entries("CONNECTIONS", connections_max)
             .override_global("fput_work", &fput_work.unwrap_or(0), true)
             .load(PROGRAM)
             .map_err(load_error)?;
@@ -801,14 +815,15 @@ impl Loaded {
                 if self.open_connections_every.is_none() {
                     break;
                 }
-                // A last look at the connections still open, drained by one more pass.
-                self.sweep_open_connections(&mut stats);
+                // A last look at the connections still open (drained as it goes; one more
+                // pass for what came meanwhile).
+                self.sweep_open_connections(tx, &mut stats);
                 finishing = true;
             } else if self
                 .open_connections_every
                 .is_some_and(|every| !every.is_zero() && last_sweep.elapsed() >= every)
             {
-                self.sweep_open_connections(&mut stats);
+                self.sweep_open_connections(tx, &mut stats);
                 last_sweep = Instant::now();
             }
             wait_readable(&[Some(fd), starts_fd, hold_fd], POLL_TIMEOUT_MS);
@@ -828,53 +843,8 @@ impl Loaded {
                     }
                 }
             }
-            let mut drained = 0u64;
             let drain_began = crate::procfs::boottime_ns();
-            let pass_on = |r: Record, stats: &mut EbpfStats| {
-                if tx.try_send(r).is_err() {
-                    stats.queue_full += 1;
-                }
-            };
-            while let Some(item) = self.ring.next() {
-                drained += 1;
-                if let Some((key, res)) = record::uring_result(&item) {
-                    if let Some(file) = self.pairs.complete(key, res) {
-                        pass_on(Record::File(file), &mut stats);
-                    }
-                    continue;
-                }
-                match record::parse(&item) {
-                    Ok(Record::File(file)) if file.uring_pending.is_some() => {
-                        if let Some(unpaired) = self.pairs.hold(file) {
-                            stats.uring_unpaired += 1;
-                            pass_on(Record::File(unpaired), &mut stats);
-                        }
-                    }
-                    // io_uring's network operations, followed for the file programs' sake
-                    // while the network programs could not attach (audit has the network).
-                    Ok(Record::Net(_)) if !self.network_attached => {}
-                    // Without the file programs (fanotify has the files) only the link,
-                    // symlink and truncate programs' file records are passed on.
-                    Ok(Record::File(ref f))
-                        if !(self.files_attached
-                            || (self.links_attached && f.op.links_or_truncates())) => {}
-                    Ok(Record::Script(mut script)) => {
-                        hold_script(&mut script, &mut stats);
-                        self.scripts.note(script);
-                    }
-                    Ok(mut r) => {
-                        if let Record::Exec(exec) = &mut r {
-                            hold_image(exec, &mut early, &mut stats);
-                            self.scripts.pair(exec);
-                        }
-                        if let Some(compat) = &mut self.compat {
-                            compat.follow(&r, &mut self.ebpf, &mut stats);
-                        }
-                        pass_on(r, &mut stats);
-                    }
-                    Err(_) => stats.malformed += 1,
-                }
-            }
+            let drained = self.drain_ring(tx, &mut stats, &mut early);
             stats.records += drained;
             // In the queue, after what it vouches for (dropped, like a record, when full).
             let _ = tx.try_send(Record::CaughtUp(drain_began));
@@ -886,7 +856,9 @@ impl Loaded {
                     .saturating_sub(URING_RESULT_WAIT.as_nanos() as u64);
                 for file in self.pairs.expire(cutoff) {
                     stats.uring_unpaired += 1;
-                    pass_on(Record::File(file), &mut stats);
+                    if tx.try_send(Record::File(file)).is_err() {
+                        stats.queue_full += 1;
+                    }
                 }
                 self.read_ring_full(&mut stats);
                 *shared.lock().unwrap_or_else(PoisonError::into_inner) = stats;
@@ -911,21 +883,96 @@ impl Loaded {
         *shared.lock().unwrap_or_else(PoisonError::into_inner) = stats;
     }
 
-    /// Runs the iterator over the host's TCP sockets: each connection noted still open is
-    /// written to the ring with its traffic so far (read by the next drain).
+    /// Reads the ring to its end, passing each record on (or keeping it for its pair); `early`:
+    /// the images opened for this batch's execs. Returns how many were read.
     #[cfg(warden_bpf)]
-    fn sweep_open_connections(&mut self, stats: &mut EbpfStats) {
-        let swept = program::<aya::programs::Iter>(&mut self.ebpf, "warden_open_connections")
+    fn drain_ring(
+        &mut self,
+        tx: &BoundedSender<Record>,
+        stats: &mut EbpfStats,
+        early: &mut Early,
+    ) -> u64 {
+        let mut drained = 0u64;
+        let pass_on = |r: Record, stats: &mut EbpfStats| {
+            if tx.try_send(r).is_err() {
+                stats.queue_full += 1;
+            }
+        };
+        while let Some(item) = self.ring.next() {
+            drained += 1;
+            if let Some((key, res)) = record::uring_result(&item) {
+                if let Some(file) = self.pairs.complete(key, res) {
+                    pass_on(Record::File(file), stats);
+                }
+                continue;
+            }
+            match record::parse(&item) {
+                Ok(Record::File(file)) if file.uring_pending.is_some() => {
+                    if let Some(unpaired) = self.pairs.hold(file) {
+                        stats.uring_unpaired += 1;
+                        pass_on(Record::File(unpaired), stats);
+                    }
+                }
+                // io_uring's network operations, followed for the file programs' sake
+                // while the network programs could not attach (audit has the network).
+                Ok(Record::Net(_)) if !self.network_attached => {}
+                // Without the file programs (fanotify has the files) only the link,
+                // symlink and truncate programs' file records are passed on.
+                Ok(Record::File(ref f))
+                    if !(self.files_attached
+                        || (self.links_attached && f.op.links_or_truncates())) => {}
+                Ok(Record::Script(mut script)) => {
+                    hold_script(&mut script, stats);
+                    self.scripts.note(script);
+                }
+                Ok(mut r) => {
+                    if let Record::Exec(exec) = &mut r {
+                        hold_image(exec, early, stats);
+                        self.scripts.pair(exec);
+                    }
+                    if let Some(compat) = &mut self.compat {
+                        compat.follow(&r, &mut self.ebpf, stats);
+                    }
+                    pass_on(r, stats);
+                }
+                Err(_) => stats.malformed += 1,
+            }
+        }
+        drained
+    }
+
+    /// Runs the iterator over the host's TCP sockets: each connection noted still open is
+    /// written to the ring with its traffic so far. The iterator's file is read a buffer at a
+    /// time (each connection recorded writes its key there, so a read returns after some
+    /// thousands), the ring drained after each: a look never fills the ring.
+    #[cfg(warden_bpf)]
+    fn sweep_open_connections(&mut self, tx: &BoundedSender<Record>, stats: &mut EbpfStats) {
+        use std::io::Read as _;
+        let iterator = program::<aya::programs::Iter>(&mut self.ebpf, "warden_open_connections")
             .map_err(|e| e.to_string())
             .and_then(|p| {
                 let id = p.attach().map_err(|e| e.to_string())?;
                 let link = p.take_link(id).map_err(|e| e.to_string())?;
-                let mut iterator = link.into_file().map_err(|e| e.to_string())?;
-                // The program writes nothing to the iterator's file: reading it runs it.
-                std::io::copy(&mut iterator, &mut std::io::sink()).map_err(|e| e.to_string())
+                link.into_file().map_err(|e| e.to_string())
             });
-        if swept.is_err() {
+        let Ok(mut iterator) = iterator else {
             stats.open_connections_unswept += 1;
+            return;
+        };
+        let mut keys = vec![0u8; 32 << 10];
+        loop {
+            let read = iterator.read(&mut keys);
+            let drained = self.drain_ring(tx, stats, &mut Early::new());
+            stats.records += drained;
+            match read {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    stats.open_connections_unswept += 1;
+                    break;
+                }
+            }
         }
     }
 

@@ -70,6 +70,10 @@ pub struct NetworkConfig {
     /// traffic so far (a `traffic` event; "10m", "1h"...), and as the agent stops; "0": only
     /// as it stops.
     pub open_connections_every: String,
+    /// With `connection_ends`: how many TCP connections are kept noted at once (about 120
+    /// bytes of kernel memory each); with more open, the least recently looked at is
+    /// forgotten and its end goes unrecorded.
+    pub connections_max: u32,
 }
 
 /// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
@@ -241,6 +245,7 @@ impl Default for NetworkConfig {
             follow_32_bit: true,
             connection_ends: true,
             open_connections_every: "10m".into(),
+            connections_max: warden_sources::ebpf::CONNECTIONS_MAX,
             unix: true,
             other_families: false,
             probe_sockets: true,

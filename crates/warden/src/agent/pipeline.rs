@@ -2484,6 +2484,7 @@ fn start_ebpf(
                     open_connections_every: config
                         .open_connections_every()
                         .unwrap_or(Duration::from_secs(600)),
+                    connections_max: config.network.connections_max,
                 },
             ),
             exclude_pid: Some(std::process::id()),
