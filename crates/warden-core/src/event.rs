@@ -470,6 +470,27 @@ pub struct Traffic {
     pub segments_received: u64,
 }
 
+/// The name of a kernel TCP state number, as osquery's `process_open_sockets` names it (and
+/// `ss` but for `CLOSED`): `ESTABLISHED`, `FIN_WAIT2`, `LAST_ACK`...; `UNKNOWN` for 0 and
+/// numbers past `CLOSING`.
+pub fn tcp_state_name(state: u8) -> &'static str {
+    const NAMES: [&str; 12] = [
+        "UNKNOWN",
+        "ESTABLISHED",
+        "SYN_SENT",
+        "SYN_RECV",
+        "FIN_WAIT1",
+        "FIN_WAIT2",
+        "TIME_WAIT",
+        "CLOSED",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "LISTEN",
+        "CLOSING",
+    ];
+    NAMES.get(usize::from(state)).copied().unwrap_or("UNKNOWN")
+}
+
 /// A packet filter attached to a socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SocketFilter {

@@ -16,7 +16,7 @@ pub use ecs::{
 pub use event::{
     Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, FileTimes,
     ForkEvent, LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress,
-    SocketFilter, Source, TimeSet, Traffic,
+    SocketFilter, Source, TimeSet, Traffic, tcp_state_name,
 };
 pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};

@@ -235,24 +235,41 @@ static __always_inline struct sock *read_socket(struct task_struct *task, s32 fd
 	return read_socket_file(current_file(task, fd), r);
 }
 
-/* Non-blocking connects whose handshake is under way, by their `struct sock`: the process
- * that connected, its fd, and the local end the kernel chose (a failed handshake's socket no
- * longer has it as it closes), for the record of the outcome. An entry leaves as the socket
- * leaves SYN_SENT (a socket is freed only after it is closed, which leaves it too). LRU: more
- * handshakes than this under way at once, and the oldest's outcome goes unrecorded. */
-struct connecting {
+/* A TCP socket's connection as the record of its connect or accept (`r`) noted it, for the
+ * records the kernel's later changes of state make with no process at hand: the process and
+ * its fd, when, and the local end the kernel chose (a socket gives its port back as it
+ * closes). */
+struct connection {
 	u64 start_ns;
+	u64 since_ns;
 	u32 tgid;
 	s32 fd;
 	u8 local_addr[16];
 	u16 local_port;
+	u16 accepted;
 };
 
+static __always_inline struct connection noted_by(struct net_record *r, bool accepted, s32 fd)
+{
+	struct connection c = {.start_ns = r->h.start_ns,
+			       .since_ns = r->h.boot_ns,
+			       .tgid = r->h.tgid,
+			       .fd = fd,
+			       .local_port = r->local_port,
+			       .accepted = accepted};
+	__builtin_memcpy(c.local_addr, r->local_addr, sizeof(c.local_addr));
+	return c;
+}
+
+/* Non-blocking connects whose handshake is under way, by their `struct sock`, for the record
+ * of the outcome. An entry leaves as the socket leaves SYN_SENT (a socket is freed only after
+ * it is closed, which leaves it too). LRU: more handshakes than this under way at once, and
+ * the oldest's outcome goes unrecorded. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, u64);
-	__type(value, struct connecting);
+	__type(value, struct connection);
 } CONNECTING SEC(".maps");
 
 /* Notes the TCP connect of record `r` on socket `sk` for the program below; false when it is
@@ -262,11 +279,7 @@ static __always_inline bool note_connect(struct net_record *r, struct sock *sk)
 	if (!sk || r->protocol != IPPROTO_TCP || (r->family != AF_INET && r->family != AF_INET6))
 		return false;
 	u64 key = (u64)sk;
-	struct connecting c = {.start_ns = r->h.start_ns,
-			       .tgid = r->h.tgid,
-			       .fd = r->fd,
-			       .local_port = r->local_port};
-	__builtin_memcpy(c.local_addr, r->local_addr, sizeof(c.local_addr));
+	struct connection c = noted_by(r, false, r->fd);
 	return !bpf_map_update_elem(&CONNECTING, &key, &c, 0);
 }
 
@@ -299,22 +312,11 @@ static __always_inline void await_handshake(struct net_record *r, struct sock *s
 }
 
 /* TCP connections recorded (by a connect, an accept), by their `struct sock`, for the record
- * of their end: whose they are (the process may exit first, or hand the socket on: the
- * connection stays its maker's), and what the end does not know any more (when it began, its
- * local end: a socket's port is given back as it closes). An entry leaves as its socket
- * reaches CLOSE, which every TCP socket passes before it is freed. LRU, sized at load
+ * of their end and the looks at them while open (the process may exit first, or hand the
+ * socket on: the connection stays its maker's). An entry leaves as its socket reaches CLOSE,
+ * which every TCP socket passes before it is freed. LRU, sized at load
  * (network.connections_max): with more connections than that open at once, the least
  * recently looked at is forgotten, its end unrecorded. */
-struct connection {
-	u64 start_ns;
-	u64 since_ns;
-	u32 tgid;
-	s32 fd;
-	u8 local_addr[16];
-	u16 local_port;
-	u16 accepted;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -338,14 +340,9 @@ static __always_inline void own_connection(struct net_record *r, struct sock *sk
 			       (r->flags & NET_SETTLED && r->tcp_state == TCP_CLOSE))
 		return;
 	u64 key = (u64)sk;
-	struct connection c = {.start_ns = r->h.start_ns,
-			       .since_ns = r->h.boot_ns,
-			       .tgid = r->h.tgid,
-			       /* (an io_uring accept's result may be a fixed slot's index) */
-			       .fd = r->flags & NET_IO_URING ? -1 : accepted ? r->ret : r->fd,
-			       .local_port = r->local_port,
-			       .accepted = accepted};
-	__builtin_memcpy(c.local_addr, r->local_addr, sizeof(c.local_addr));
+	/* (An io_uring accept's result may be a fixed slot's index.) */
+	struct connection c =
+		noted_by(r, accepted, r->flags & NET_IO_URING ? -1 : accepted ? r->ret : r->fd);
 	if (bpf_map_update_elem(&CONNECTIONS, &key, &c, 0))
 		return;
 	u8 state = TCP_CLOSE;
@@ -632,10 +629,10 @@ int warden_setsockopt_x(struct sys_exit *ctx)
 static __noinline void connect_outcome(struct sock *sk, int newstate)
 {
 	u64 key = (u64)sk;
-	struct connecting *noted = bpf_map_lookup_elem(&CONNECTING, &key);
+	struct connection *noted = bpf_map_lookup_elem(&CONNECTING, &key);
 	if (!noted)
 		return;
-	struct connecting c = *noted;
+	struct connection c = *noted;
 	if (bpf_map_delete_elem(&CONNECTING, &key))
 		return;
 	struct net_record r = {};

@@ -347,47 +347,27 @@ pub fn ebpf_network_event(
         traffic: record
             .traffic
             .as_ref()
-            .map(|end| connection_end(end, record.call, record.boot_ns)),
+            .map(|kernel| traffic_of(kernel, record.call, record.boot_ns)),
     })
 }
 
-/// A connection's end as its event tells it, from the record of it taken at `boot_ns`, which
-/// names the `call` that made the connection known.
-fn connection_end(end: &TcpTraffic, call: NetCall, boot_ns: u64) -> Traffic {
+/// A connection's traffic as its event tells it, from the record of it taken at `boot_ns`,
+/// which names the `call` that made the connection known.
+fn traffic_of(kernel: &TcpTraffic, call: NetCall, boot_ns: u64) -> Traffic {
     Traffic {
         incoming: matches!(call, NetCall::Accept | NetCall::Accept4),
-        duration_ns: boot_ns.saturating_sub(end.since_ns),
-        state: tcp_state_name(end.state),
+        duration_ns: boot_ns.saturating_sub(kernel.since_ns),
+        state: warden_core::tcp_state_name(kernel.state).to_owned(),
         // The kernel counts a retransmitted byte each time it is sent, and the peer's FIN as a
         // byte received.
-        bytes_sent: end.bytes_sent.saturating_sub(end.bytes_retransmitted),
-        bytes_received: end.bytes_received.saturating_sub(u64::from(end.peer_fin)),
-        bytes_retransmitted: end.bytes_retransmitted,
-        segments_sent: u64::from(end.segments_sent),
-        segments_received: u64::from(end.segments_received),
+        bytes_sent: kernel.bytes_sent.saturating_sub(kernel.bytes_retransmitted),
+        bytes_received: kernel
+            .bytes_received
+            .saturating_sub(u64::from(kernel.peer_fin)),
+        bytes_retransmitted: kernel.bytes_retransmitted,
+        segments_sent: u64::from(kernel.segments_sent),
+        segments_received: u64::from(kernel.segments_received),
     }
-}
-
-/// The kernel's name of a TCP state (include/net/tcp_states.h).
-fn tcp_state_name(state: u8) -> String {
-    const NAMES: [&str; 12] = [
-        "ESTABLISHED",
-        "SYN_SENT",
-        "SYN_RECV",
-        "FIN_WAIT1",
-        "FIN_WAIT2",
-        "TIME_WAIT",
-        "CLOSE",
-        "CLOSE_WAIT",
-        "LAST_ACK",
-        "LISTEN",
-        "CLOSING",
-        "NEW_SYN_RECV",
-    ];
-    usize::from(state)
-        .checked_sub(1)
-        .and_then(|i| NAMES.get(i))
-        .map_or_else(|| format!("state {state}"), |name| (*name).to_owned())
 }
 
 /// The socket's type where the event is about the socket itself (a socket made, a filter
@@ -1151,7 +1131,6 @@ mod tests {
         let look = event(&record(NetCall::Connect, traffic(true, 0)));
         assert_eq!((look.action, look.success), (NetAction::Traffic, true));
         assert_eq!(look.exit, None);
-        assert_eq!(tcp_state_name(42), "state 42");
     }
 
     /// A sniffer: its packet socket made (the link protocol it takes as its transport), bound

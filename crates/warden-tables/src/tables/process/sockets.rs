@@ -171,25 +171,9 @@ fn read_namespace(
     any
 }
 
-/// TCP state names by the kernel's state number, as osquery names them.
-const TCP_STATES: [&str; 12] = [
-    "UNKNOWN",
-    "ESTABLISHED",
-    "SYN_SENT",
-    "SYN_RECV",
-    "FIN_WAIT1",
-    "FIN_WAIT2",
-    "TIME_WAIT",
-    "CLOSED",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "LISTEN",
-    "CLOSING",
-];
-
 /// The osquery name of a kernel TCP state number (`UNKNOWN` for 0 and unknown numbers).
 pub(crate) fn tcp_state_name(state: usize) -> &'static str {
-    TCP_STATES.get(state).copied().unwrap_or("UNKNOWN")
+    u8::try_from(state).map_or("UNKNOWN", warden_core::tcp_state_name)
 }
 
 /// An address of /proc/net/{tcp,udp,…}: 8 hex digits (IPv4) or 32 (IPv6), each 32-bit word
