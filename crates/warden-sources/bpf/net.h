@@ -868,8 +868,8 @@ int warden_datagram_in6(struct bpf_sock_addr *ctx)
 /* Each connection noted above that is still open, with its traffic so far: run by the agent
  * over every TCP socket of the host now and then, and as it stops (a connection held for days
  * would else tell nothing until it ends, and nothing at all past the agent's stop). Each one
- * recorded also writes its key to the iterator's file: a read of it returns when its buffer is
- * full (some thousands of connections), and the agent drains the ring between reads, so that
+ * recorded also writes its key to the iterator's file: a read of it returns when the reader's
+ * buffer is full (2,048 connections), and the agent drains the ring between reads, so that
  * however many connections are open, a look adds at most that many records to the ring at once. */
 SEC("iter/tcp")
 int warden_open_connections(struct bpf_iter__tcp *ctx)

@@ -1651,6 +1651,71 @@ fn connections_still_open_are_reported_with_their_traffic_so_far() {
     );
 }
 
+/// A look at more open connections than one read of the iterator takes (2,048) is read in
+/// turns, the ring drained between them: each connection is looked at exactly once.
+#[test]
+fn a_look_at_many_connections_reports_each_once() {
+    use std::net::{TcpListener, TcpStream};
+    const CONNECTIONS: usize = 2_100; // 4,200 sockets noted: more than two reads of 2,048
+    let _one = serialize();
+    // Two sockets per connection, and this process's own.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max.min(2 * CONNECTIONS as u64 + 512);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    if limit.rlim_cur < 2 * CONNECTIONS as u64 + 512 {
+        eprintln!(
+            "skipped: the file-descriptor limit ({}) is too low",
+            limit.rlim_max
+        );
+        return;
+    }
+    let Some((mut src, rx)) = source_with(EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            open_connections_every: Duration::ZERO, // only as the source stops
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    }) else {
+        return;
+    };
+    let me = std::process::id();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let server = listener.local_addr().unwrap();
+    let mut held = Vec::with_capacity(2 * CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        let made = TcpStream::connect(server).unwrap();
+        held.push(listener.accept().unwrap().0);
+        held.push(made);
+    }
+    // Until the last accept's record: every connection is noted.
+    let last = held[2 * CONNECTIONS - 2].peer_addr().unwrap();
+    let mut records = collect(&rx, |seen| {
+        net_of(seen, me).iter().any(|n| {
+            matches!(n.call, NetCall::Accept | NetCall::Accept4)
+                && n.socket.as_ref().and_then(|s| s.remote.clone()) == Some(inet(last))
+        })
+    });
+    src.stop();
+    records.extend(rx.try_iter());
+    let mut looked = std::collections::HashMap::new();
+    for n in ends_of(&records, me) {
+        if n.traffic.unwrap().still_open {
+            let socket = n.socket.unwrap();
+            *looked.entry((socket.local, socket.remote)).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(looked.len(), 2 * CONNECTIONS, "every socket looked at");
+    assert!(looked.values().all(|&n| n == 1), "each once");
+    drop(held);
+}
+
 /// With `Datagrams::First`, each UDP socket's first datagram to each peer, and the first it
 /// receives from each, is reported once (of up to eight peers in turn), by the process, at the
 /// socket layer; datagrams pass as ever; a connected socket's are its connect's; and nothing

@@ -40,6 +40,10 @@ const COALESCE: Duration = Duration::from_millis(25);
 /// before it is passed on without one.
 const URING_RESULT_WAIT: Duration = Duration::from_secs(5);
 const POLL_TIMEOUT_MS: libc::c_int = 100;
+/// Bytes of an open connections' look read at a time: 2,048 connections' keys. Less than the
+/// kernel's buffer for an iterator (32 KiB), so that a read ends as it is reached rather than
+/// by filling that buffer (the object that fills it would be shown, so recorded, again).
+const LOOK_CHUNK: usize = 16 << 10;
 /// TCP connections kept noted at once by default (7.9 MB of kernel memory, measured).
 pub const CONNECTIONS_MAX: u32 = 65_536;
 
@@ -943,8 +947,8 @@ impl Loaded {
 
     /// Runs the iterator over the host's TCP sockets: each connection noted still open is
     /// written to the ring with its traffic so far. The iterator's file is read a buffer at a
-    /// time (each connection recorded writes its key there, so a read returns after some
-    /// thousands), the ring drained after each: a look never fills the ring.
+    /// time (each connection recorded writes its 8-byte key there, so a read returns after
+    /// [`LOOK_CHUNK`] / 8 of them), the ring drained after each: a look never fills the ring.
     #[cfg(warden_bpf)]
     fn sweep_open_connections(&mut self, tx: &BoundedSender<Record>, stats: &mut EbpfStats) {
         use std::io::Read as _;
@@ -959,7 +963,7 @@ impl Loaded {
             stats.open_connections_unswept += 1;
             return;
         };
-        let mut keys = vec![0u8; 32 << 10];
+        let mut keys = vec![0u8; LOOK_CHUNK];
         loop {
             let read = iterator.read(&mut keys);
             let drained = self.drain_ring(tx, stats, &mut Early::new());
