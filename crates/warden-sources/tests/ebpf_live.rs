@@ -2209,6 +2209,29 @@ fn io_uring_connects_and_accepts_are_reported() {
             .all(|n| n.io_uring || n.call != NetCall::Connect || n.fd != client.as_raw_fd()),
         "{records:#?}"
     );
+
+    // The connection the ring made and took ends like any: from both sides, with no fd (the
+    // ring's completion did not say it, or named a slot).
+    drop((client, accepted));
+    let ended_side = |records: &[Record], call: NetCall| {
+        ends_of(records, me).into_iter().find(|n| {
+            let socket = n.socket.as_ref().unwrap();
+            let client_side = if call == NetCall::Accept {
+                &socket.remote
+            } else {
+                &socket.local
+            };
+            n.call == call
+                && !n.traffic.unwrap().still_open
+                && client_side.as_ref() == Some(&client_end)
+        })
+    };
+    let records = collect(&rx, |seen| {
+        ended_side(seen, NetCall::Connect).is_some() && ended_side(seen, NetCall::Accept).is_some()
+    });
+    for call in [NetCall::Connect, NetCall::Accept] {
+        assert_eq!(ended_side(&records, call).unwrap().fd, -1, "{call:?}");
+    }
 }
 
 /// io_uring's file operations pass none of the file calls' tracepoints; they are reported all
