@@ -1362,6 +1362,17 @@ fn ends_of(records: &[Record], pid: u32) -> Vec<NetRecord> {
         .collect()
 }
 
+/// The client's end of the connection a traffic record is about: an accepted one's peer, a
+/// connected one's own end.
+fn client_end_of(n: &NetRecord) -> Option<SockAddr> {
+    let socket = n.socket.as_ref().expect("the socket read");
+    if matches!(n.call, NetCall::Accept | NetCall::Accept4) {
+        socket.remote.clone()
+    } else {
+        socket.local.clone()
+    }
+}
+
 /// Each TCP connection a connect or an accept made known is reported again as the kernel
 /// closes it, for the same process, with both ends, the traffic each way as the kernel
 /// counted it, the state it closed from and the error it was closed for: an orderly close, a
@@ -1476,15 +1487,7 @@ fn the_end_of_each_tcp_connection_is_reported_with_its_traffic() {
     let end_of = |call: NetCall, client: std::net::SocketAddr| -> NetRecord {
         let found: Vec<_> = ends
             .iter()
-            .filter(|n| {
-                let socket = n.socket.as_ref().expect("the socket read");
-                let theirs = if call == NetCall::Accept {
-                    &socket.remote
-                } else {
-                    &socket.local
-                };
-                n.call == call && *theirs == Some(inet(client))
-            })
+            .filter(|n| n.call == call && client_end_of(n) == Some(inet(client)))
             .collect();
         assert_eq!(found.len(), 1, "{call:?} {client}: {ends:#?}");
         found[0].clone()
@@ -1594,15 +1597,9 @@ fn connections_still_open_are_reported_with_their_traffic_so_far() {
     let look = |records: &[Record], call: NetCall, sent: u64| -> Option<NetRecord> {
         ends_of(records, me).into_iter().find(|n| {
             let traffic = n.traffic.unwrap();
-            let socket = n.socket.as_ref().unwrap();
-            let client_side = if call == NetCall::Accept {
-                &socket.remote
-            } else {
-                &socket.local
-            };
             traffic.still_open
                 && n.call == call
-                && *client_side == Some(inet(client_end))
+                && client_end_of(n) == Some(inet(client_end))
                 && traffic.bytes_sent == sent
         })
     };
@@ -2215,15 +2212,9 @@ fn io_uring_connects_and_accepts_are_reported() {
     drop((client, accepted));
     let ended_side = |records: &[Record], call: NetCall| {
         ends_of(records, me).into_iter().find(|n| {
-            let socket = n.socket.as_ref().unwrap();
-            let client_side = if call == NetCall::Accept {
-                &socket.remote
-            } else {
-                &socket.local
-            };
             n.call == call
                 && !n.traffic.unwrap().still_open
-                && client_side.as_ref() == Some(&client_end)
+                && client_end_of(n).as_ref() == Some(&client_end)
         })
     };
     let records = collect(&rx, |seen| {
