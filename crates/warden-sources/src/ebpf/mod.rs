@@ -811,10 +811,7 @@ impl Loaded {
         let hold_fd = self.hold.as_ref().map(|r| r.as_raw_fd());
         let mut last_sweep = Instant::now();
         let mut finishing = false;
-        loop {
-            if finishing {
-                break;
-            }
+        while !finishing {
             if stop.load(Ordering::Relaxed) {
                 if self.open_connections_every.is_none() {
                     break;

@@ -2157,6 +2157,11 @@ impl Agent {
             m.insert("ebpf/file_scratch_busy".into(), s.files_busy);
             // io_uring file operations passed on without their result (lost, or late).
             m.insert("ebpf/uring_results_missing".into(), s.uring_unpaired);
+            // Looks at the connections still open that the iterator would not run for.
+            m.insert(
+                "ebpf/open_connections_unswept".into(),
+                s.open_connections_unswept,
+            );
             m.insert("ebpf/queue_full".into(), s.queue_full);
             m.insert("ebpf/malformed".into(), s.malformed);
             m.insert("ebpf/exec_incomplete".into(), self.ebpf_incomplete);
