@@ -321,6 +321,10 @@ struct WardenNetwork<'a> {
 struct WardenTraffic<'a> {
     state: &'a str,
     bytes_retransmitted: u64,
+    /// Open already as the agent started: `event.duration` counts from then, and the
+    /// direction is guessed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    found_open: bool,
 }
 
 /// File facts ECS has no field for.
@@ -535,6 +539,7 @@ impl<'a> Ecs<'a> {
             traffic: e.traffic.as_ref().map(|end| WardenTraffic {
                 state: &end.state,
                 bytes_retransmitted: end.bytes_retransmitted,
+                found_open: end.found_open,
             }),
         });
     }
@@ -1185,7 +1190,7 @@ mod tests {
     /// is the event's, and its direction its connection's.
     #[test]
     fn a_connections_end_carries_its_traffic_each_way() {
-        let close = |incoming: bool| {
+        let close = |incoming: bool, found_open: bool| {
             to_ecs(&Event {
                 time_ns: 0,
                 host: "h".into(),
@@ -1213,11 +1218,12 @@ mod tests {
                         bytes_retransmitted: 1_448,
                         segments_sent: 50,
                         segments_received: 30,
+                        found_open,
                     }),
                 }),
             })
         };
-        let v = close(false);
+        let v = close(false, false);
         assert_eq!(v["event"]["action"], "close");
         assert_eq!(v["event"]["type"][0], "end");
         assert_eq!(v["event"]["outcome"], "failure");
@@ -1235,9 +1241,12 @@ mod tests {
         let traffic = &v["warden"]["network"]["traffic"];
         assert_eq!(traffic["state"], "ESTABLISHED");
         assert_eq!(traffic["bytes_retransmitted"], 1_448);
+        assert!(traffic.get("found_open").is_none(), "said only when true");
+        let v = close(false, true);
+        assert_eq!(v["warden"]["network"]["traffic"]["found_open"], true);
 
         // Taken by an accept: the peer is the source, and what it sent is what came in.
-        let v = close(true);
+        let v = close(true, false);
         assert_eq!(v["network"]["direction"], "ingress");
         assert_eq!(v["source"]["ip"], "93.184.216.34");
         assert_eq!(v["source"]["bytes"], 300);

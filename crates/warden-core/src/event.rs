@@ -468,6 +468,11 @@ pub struct Traffic {
     pub segments_sent: u64,
     /// Segments received.
     pub segments_received: u64,
+    /// The connection was already open as the agent started, found then rather than seen
+    /// made: `duration_ns` counts from the agent's start (the counts above are the whole
+    /// connection's), and `incoming` is guessed from the port it holds (one a bind or a listen
+    /// took, as a listener's connections hold, rather than one a connect chose).
+    pub found_open: bool,
 }
 
 /// The name of a kernel TCP state number, as osquery's `process_open_sockets` names it (and

@@ -29,10 +29,14 @@ use crate::Event;
 /// - 7 added `NetAction::Close` and `Traffic` (at the end of its enum) and
 ///   `NetworkEvent::traffic` (its last field): a network event of 6 is read with that field's
 ///   `None` after it, one of 1 to 5 with three.
-pub const EVENT_ENCODING: u8 = 7;
+/// - 8 added `Traffic::found_open`, the last field of a network event's last field when that
+///   is `Some`: a network event of 7 is read with a `false` after it when its `traffic` is
+///   `Some`. Whether it is cannot be told from the bytes' start, so the event is read with that
+///   byte after it, and a byte left over is that padding (see [`Event::decode`]).
+pub const EVENT_ENCODING: u8 = 8;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 7] = [1, 2, 3, 4, 5, 6, EVENT_ENCODING];
+const READABLE: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
@@ -57,35 +61,39 @@ impl Event {
                 "event encoding {encoding} (this build reads encodings {READABLE:?})"
             ));
         }
-        let bytes = as_current(encoding, bytes);
+        let (bytes, padding) = as_current(encoding, bytes);
         match postcard::take_from_bytes::<Event>(&bytes) {
-            Ok((event, [])) => Ok(event),
-            Ok((_, rest)) => Err(format!("{} bytes after the event", rest.len())),
+            // Zero bytes appended for a field the event turned out not to have (an older
+            // network event's found_open, with no traffic) are left over.
+            Ok((event, rest)) if rest.len() <= padding => Ok(event),
+            Ok((_, rest)) => Err(format!("{} bytes after the event", rest.len() - padding)),
             Err(e) => Err(format!("undecodable event: {e}")),
         }
     }
 }
 
-/// An event's bytes of `encoding` as this build's: an event whose kind gained last fields
-/// since lacks them, and did not have them (`None`: one zero byte each) — a file event before
-/// 3 its `content` and `times`, before 5 its `times`; an exec event before 4 its `script`; a
-/// network event before 6 its `socket_type`, `filter` and `traffic`, before 7 its `traffic`. Its
-/// kind is read from the bytes' start, as postcard lays an event out: the time (a varint), the
-/// host (a varint length and the bytes), then the kind's variant index (a varint).
-fn as_current(encoding: u8, bytes: &[u8]) -> Cow<'_, [u8]> {
+/// An event's bytes of `encoding` as this build's, and how many zero bytes were appended: an
+/// event whose kind gained last fields since lacks them, and did not have them (`None`,
+/// `false`: one zero byte each) — a file event before 3 its `content` and `times`, before 5
+/// its `times`; an exec event before 4 its `script`; a network event before 6 its
+/// `socket_type`, `filter` and `traffic`, before 7 its `traffic`, before 8 its traffic's
+/// `found_open` (which only an event with traffic reads). Its kind is read from the bytes'
+/// start, as postcard lays an event out: the time (a varint), the host (a varint length and
+/// the bytes), then the kind's variant index (a varint).
+fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
     let fields_since = |added_in: &[u8]| added_in.iter().filter(|&&e| encoding < e).count();
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
-        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8]),
         _ => 0,
     };
     if missing == 0 {
-        return Cow::Borrowed(bytes);
+        return (Cow::Borrowed(bytes), 0);
     }
     let mut upgraded = bytes.to_vec();
     upgraded.resize(bytes.len() + missing, 0);
-    Cow::Owned(upgraded)
+    (Cow::Owned(upgraded), missing)
 }
 
 /// The variant index of the kind of the event encoded in `bytes`; None if they end first.
@@ -265,6 +273,7 @@ mod tests {
                         bytes_retransmitted: 7,
                         segments_sent: 3,
                         segments_received: 4,
+                        found_open: true,
                     }
                 }),
             }));
@@ -351,6 +360,12 @@ mod tests {
                 assert!(e.script.is_none(), "no script before encoding 4");
                 assert_eq!(bytes.pop(), Some(0), "script's None ends an exec event");
             }
+            EventKind::Network(n) if encoding == 7 => {
+                if let Some(traffic) = &n.traffic {
+                    assert!(!traffic.found_open, "not found open before encoding 8");
+                    assert_eq!(bytes.pop(), Some(0), "found_open's false ends it");
+                }
+            }
             EventKind::Network(n) if encoding < 7 => {
                 assert!(n.traffic.is_none(), "no traffic before encoding 7");
                 assert_eq!(bytes.pop(), Some(0), "traffic's None ends a network event");
@@ -379,6 +394,11 @@ mod tests {
                 }
             }
             EventKind::Exec(e) if encoding < 4 => e.script = None,
+            EventKind::Network(n) if encoding == 7 => {
+                if let Some(traffic) = &mut n.traffic {
+                    traffic.found_open = false;
+                }
+            }
             EventKind::Network(n) if encoding < 7 => {
                 n.traffic = None;
                 if matches!(n.action, NetAction::Close | NetAction::Traffic) {
@@ -407,8 +427,8 @@ mod tests {
         // Encoding 2 only added a variant at the end of an enum: 1's bytes are 2's. Encoding 3
         // added a file event's content at its end, 4 an exec event's script at its end, 5 a
         // file event's times after its content, 6 a network event's socket type and filter, 7
-        // its end.
-        for encoding in [1, 2, 3, 4, 5, 6] {
+        // its end, 8 whether that connection was found open.
+        for encoding in [1, 2, 3, 4, 5, 6, 7] {
             for event in every_kind() {
                 let event = as_before(encoding, event);
                 let bytes = encoded_as(encoding, &event);
@@ -417,10 +437,10 @@ mod tests {
                     event,
                     "{encoding}"
                 );
-                let grew = match event.kind {
+                let grew = match &event.kind {
                     EventKind::File(_) => encoding < 5,
                     EventKind::Exec(_) => encoding < 4,
-                    EventKind::Network(_) => encoding < 7,
+                    EventKind::Network(n) => encoding < 7 || n.traffic.is_some(),
                     _ => false,
                 };
                 if grew {
@@ -485,7 +505,7 @@ mod tests {
         let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
         assert!(err.contains("1 bytes after"), "{err}");
         let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
-        assert!(err.contains("encoding 8"), "{err}");
+        assert!(err.contains("encoding 9"), "{err}");
         for byte in 0..=255u8 {
             let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
         }

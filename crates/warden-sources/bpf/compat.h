@@ -243,8 +243,6 @@ struct {
 	__type(value, u32);
 } COMPAT_FOLLOWING SEC(".maps");
 
-#define TCP_LISTEN 10
-
 /* A 32-bit process's TCP connect or listen while the follower is not attached: between
  * its exec and the attach (a process that connects at once would be missed), or on a host
  * that does not follow 32-bit processes at every syscall (network.follow_32_bit = false). At

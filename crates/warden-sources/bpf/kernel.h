@@ -180,6 +180,17 @@ struct sock {
 	int sk_err;
 } __attribute__((preserve_access_index));
 
+/* The port a connection-oriented socket holds: a bucket of the kernel's table of bound ports.
+ * `fastreuse` is -1 in a bucket a connect chose its port for (and a connect takes no port a
+ * bind or a listen took), else 0 or 1. */
+struct inet_bind_bucket {
+	signed char fastreuse;
+} __attribute__((preserve_access_index));
+
+struct inet_connection_sock {
+	struct inet_bind_bucket *icsk_bind_hash;
+} __attribute__((preserve_access_index));
+
 /* An iterator's context over TCP sockets (every socket of the host's TCP tables: listeners,
  * connections, time-wait and request sockets alike). */
 struct bpf_iter_meta {
@@ -192,6 +203,14 @@ struct bpf_iter__tcp {
 	struct bpf_iter_meta *meta;
 	struct sock_common *sk_common;
 	u32 uid;
+} __attribute__((preserve_access_index));
+
+/* An iterator's context over every process's open files: each (task, fd, file). */
+struct bpf_iter__task_file {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	u32 fd;
+	struct file *file;
 } __attribute__((preserve_access_index));
 
 /* enum sock_flags' second, since it was made (the loader relocates no enum values). */
@@ -499,5 +518,7 @@ struct bpf_sock_addr {
 #define BPF_F_NO_PREALLOC 1
 /* bpf_sk_storage_get: make the socket's storage when it has none. */
 #define BPF_SK_STORAGE_GET_F_CREATE 1
+/* bpf_map_update_elem: only when the key has no entry yet. */
+#define BPF_NOEXIST 1
 
 #endif

@@ -91,6 +91,10 @@
 /* With NET_ENDED: not the end but a look at a connection still open (its traffic so far,
  * `tcp_state` its state, `sk_err` 0), by the iterator over TCP sockets. */
 #define NET_STILL_OPEN 4096
+/* With NET_ENDED: a connection found already open as the agent started (by the iterator over
+ * every process's files), not made known by a record: `since_ns` is when it was found, and
+ * `call` (accept or connect) is guessed from its socket (see `adopt_connection`). */
+#define NET_FOUND_OPEN 8192
 
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
@@ -103,6 +107,7 @@
 #define EINPROGRESS 115
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
+#define TCP_LISTEN 10
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
 #define SOCK_RAW 3
@@ -246,8 +251,13 @@ struct connection {
 	s32 fd;
 	u8 local_addr[16];
 	u16 local_port;
-	u16 accepted;
+	u16 accepted;	/* CONNECTION_ACCEPTED, CONNECTION_FOUND_OPEN */
 };
+
+/* A connection's `accepted`: taken by an accept (else made by a connect); found already open
+ * as the agent started. */
+#define CONNECTION_ACCEPTED 1
+#define CONNECTION_FOUND_OPEN 2
 
 static __always_inline struct connection noted_by(struct net_record *r, bool accepted, s32 fd)
 {
@@ -664,8 +674,10 @@ static __noinline void traffic_record(struct sock *sk, struct connection *c, u8 
 	r.h.tgid = c->tgid;
 	r.h.boot_ns = bpf_ktime_get_boot_ns();
 	r.h.start_ns = c->start_ns;
-	r.call = c->accepted ? NCALL_accept : NCALL_connect;
+	r.call = c->accepted & CONNECTION_ACCEPTED ? NCALL_accept : NCALL_connect;
 	r.fd = c->fd;
+	if (c->accepted & CONNECTION_FOUND_OPEN)
+		flags |= NET_FOUND_OPEN;
 	u8 head[SOCK_HEAD];
 	read_sock(sk, SOCK_STREAM, &r, head);
 	if (!r.local_port) {
@@ -893,5 +905,79 @@ int warden_open_connections(struct bpf_iter__tcp *ctx)
 	}
 	traffic_record((struct sock *)skc, &c, state, NET_STILL_OPEN);
 	bpf_seq_write(ctx->meta->seq, &key, sizeof(key));
+	return 0;
+}
+
+/* Whether the connection on `sk` was taken by an accept, as far as the socket tells: it holds
+ * the port a bind or a listen took (a listener's connections share its port's bucket), where a
+ * connect's own port is one it chose (its bucket marked so). A connect from a port bound by
+ * hand first is taken for an accept. */
+static __always_inline bool accepted_guess(struct sock *sk)
+{
+	struct inet_bind_bucket *port = NULL;
+	signed char fastreuse = -1;
+	bpf_probe_read_kernel(&port, sizeof(port),
+			      (void *)sk + bpf_core_field_offset(struct inet_connection_sock,
+								 icsk_bind_hash));
+	if (port)
+		bpf_probe_read_kernel(&fastreuse, sizeof(fastreuse),
+				      (void *)port + bpf_core_field_offset(struct inet_bind_bucket,
+									   fastreuse));
+	return fastreuse >= 0;
+}
+
+/* The TCP connection on socket file `file`, fd `fd` of `task`, found open as the agent starts:
+ * noted as a connect's or an accept's would have been (the first process found holding it
+ * keeps it), so that its end and the looks at it are recorded. Whether an accept took it is
+ * guessed (accepted_guess). `since_ns` is now: when it was made is not kept. Returns whether
+ * it was noted. */
+static __noinline bool adopt_connection(struct task_struct *task, struct file *file, s32 fd)
+{
+	struct net_record r = {};
+	struct sock *sk = read_socket_file(file, &r);
+	if (!sk || r.protocol != IPPROTO_TCP || r.sock_type != SOCK_STREAM ||
+	    (r.family != AF_INET && r.family != AF_INET6))
+		return false;
+	u8 state = TCP_CLOSE;
+	bpf_probe_read_kernel(&state, sizeof(state),
+			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_state));
+	/* A handshake under way is left to its connect; a listener is no connection. */
+	if (state == TCP_CLOSE || state == TCP_LISTEN || state == TCP_SYN_SENT)
+		return false;
+	r.h.tgid = task->tgid;
+	r.h.start_ns = task->group_leader->start_boottime;
+	r.h.boot_ns = bpf_ktime_get_boot_ns();
+	struct connection c = noted_by(&r, accepted_guess(sk), fd);
+	c.accepted |= CONNECTION_FOUND_OPEN;
+	u64 key = (u64)sk;
+	/* A connection already noted (its connect or accept was recorded) keeps its note. */
+	if (bpf_map_update_elem(&CONNECTIONS, &key, &c, BPF_NOEXIST))
+		return false;
+	/* Looked at again after the note, as own_connection does: no entry outlives its socket. */
+	state = TCP_CLOSE;
+	bpf_probe_read_kernel(&state, sizeof(state),
+			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_state));
+	if (state == TCP_CLOSE) {
+		bpf_map_delete_elem(&CONNECTIONS, &key);
+		return false;
+	}
+	return true;
+}
+
+/* Each TCP connection open as the agent starts, over every process's open files (threads
+ * sharing their leader's files are skipped by the kernel): the agent runs it once, after the
+ * program at TCP state changes is attached. Without it, a connection made before the start (an
+ * upgrade's, a restart's) would never have its end or its traffic recorded. Each one noted
+ * writes its key to the iterator's file, so the agent counts them. */
+SEC("iter/task_file")
+int warden_adopt_connections(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	if (!task || !file || task->tgid == warden_tgid)
+		return 0;
+	u64 key = (u64)file;
+	if (adopt_connection(task, file, ctx->fd))
+		bpf_seq_write(ctx->meta->seq, &key, sizeof(key));
 	return 0;
 }

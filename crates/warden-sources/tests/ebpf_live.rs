@@ -1648,6 +1648,119 @@ fn connections_still_open_are_reported_with_their_traffic_so_far() {
     );
 }
 
+/// Connections open before the source started are found as it starts: their ends and the
+/// looks at them are recorded as a recorded connect's or accept's are, marked found open, with
+/// the whole connection's traffic, for the process holding them, the side an accept took told
+/// apart from the side a connect made (by the port each holds); a listener is no connection.
+#[test]
+fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    let _one = serialize();
+    let me = std::process::id();
+    // Made before the source starts: one to close, one (IPv6) to hold past its stop.
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let client_end = client.local_addr().unwrap();
+    let (mut accepted, _) = listener.accept().unwrap();
+    client.write_all(&[7; 3_000]).unwrap();
+    accepted.read_exact(&mut [0; 3_000]).unwrap();
+    accepted.write_all(&[1; 70]).unwrap();
+    client.read_exact(&mut [0; 70]).unwrap();
+    let listener6 = TcpListener::bind(("::1", 0)).unwrap();
+    let mut held = TcpStream::connect(listener6.local_addr().unwrap()).unwrap();
+    let held_end = held.local_addr().unwrap();
+    let (mut taken, _) = listener6.accept().unwrap();
+    held.write_all(&[3; 500]).unwrap();
+    taken.read_exact(&mut [0; 500]).unwrap();
+
+    let Some((mut src, rx)) = source_with(EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            // Only the stop's look.
+            open_connections_every: Duration::ZERO,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    }) else {
+        return;
+    };
+    let found = src.found_open_connections();
+    assert!(
+        matches!(found, Some(Ok(n)) if n.connections >= 4),
+        "two connections from both sides at least: {found:?}"
+    );
+    // More after the start, then the end.
+    client.write_all(&[2; 1_000]).unwrap();
+    accepted.read_exact(&mut [0; 1_000]).unwrap();
+    let (client_fd, accepted_fd) = (client.as_raw_fd(), accepted.as_raw_fd());
+    drop(client);
+    assert_eq!(accepted.read(&mut [0; 1]).unwrap(), 0, "the FIN");
+    drop(accepted);
+
+    let end = |records: &[Record], call: NetCall, end: std::net::SocketAddr| -> Option<NetRecord> {
+        ends_of(records, me).into_iter().find(|n| {
+            n.call == call && client_end_of(n) == Some(inet(end)) && !n.traffic.unwrap().still_open
+        })
+    };
+    let records = collect(&rx, |seen| {
+        end(seen, NetCall::Connect, client_end).is_some()
+            && end(seen, NetCall::Accept, client_end).is_some()
+    });
+    let up = end(&records, NetCall::Connect, client_end).unwrap();
+    let traffic = up.traffic.unwrap();
+    assert!(traffic.found_open, "{up:#?}");
+    assert_eq!(
+        (
+            traffic.bytes_sent,
+            traffic.bytes_received,
+            traffic.peer_fin,
+            traffic.error
+        ),
+        (4_000, 71, true, 0),
+        "the whole connection's traffic (the peer's FIN counted as a byte)"
+    );
+    assert_eq!(up.fd, client_fd);
+    assert_eq!(
+        Some(ticks_of(up.start_ns)),
+        procfs::start_ticks(me),
+        "process identity"
+    );
+    assert!(traffic.since_ns < up.boot_ns);
+    let down = end(&records, NetCall::Accept, client_end).unwrap();
+    assert!(down.traffic.unwrap().found_open);
+    assert_eq!(down.fd, accepted_fd);
+    assert_eq!(down.traffic.unwrap().bytes_received, 4_001, "with the FIN");
+
+    src.stop();
+    let mut rest = records;
+    rest.extend(rx.try_iter());
+    let looks: Vec<_> = ends_of(&rest, me)
+        .into_iter()
+        .filter(|n| n.traffic.unwrap().still_open)
+        .collect();
+    for call in [NetCall::Connect, NetCall::Accept] {
+        let look = looks
+            .iter()
+            .find(|n| n.call == call && client_end_of(n) == Some(inet(held_end)))
+            .unwrap_or_else(|| panic!("the held connection's {call:?} side: {looks:#?}"));
+        assert!(look.traffic.unwrap().found_open);
+    }
+    let listening = [
+        listener.local_addr().unwrap(),
+        listener6.local_addr().unwrap(),
+    ];
+    assert!(
+        !looks.iter().any(|n| {
+            let local = n.socket.as_ref().unwrap().local.clone();
+            listening.iter().any(|l| local == Some(inet(*l)))
+                && n.socket.as_ref().unwrap().remote.is_none()
+        }),
+        "a listener is no connection: {looks:#?}"
+    );
+    drop((held, taken));
+}
+
 /// A look at more open connections than one read of the iterator takes (2,048) is read in
 /// turns, the ring drained between them: each connection is looked at exactly once.
 #[test]

@@ -206,6 +206,7 @@ fn events() -> Vec<Event> {
                 bytes_retransmitted: 0,
                 segments_sent: 10,
                 segments_received: 700,
+                found_open: false,
             });
         }),
         file_at(6_000, FileAction::Create, "/etc/cron.d/job", |e| {
@@ -416,7 +417,13 @@ fn socket_events_read_network_events_in_osquerys_columns() {
     assert_eq!(refused["success"], Integer(0));
     assert_eq!(refused["errno"], text("ECONNREFUSED"));
     assert_eq!(refused["protocol"], Null);
-    for column in ["bytes_sent", "bytes_received", "duration_ns", "state"] {
+    for column in [
+        "bytes_sent",
+        "bytes_received",
+        "duration_ns",
+        "state",
+        "found_open",
+    ] {
         assert_eq!(refused[column], Null, "a call's row: {column}");
     }
 
@@ -434,6 +441,7 @@ fn socket_events_read_network_events_in_osquerys_columns() {
         ("bytes_received", Integer(1_000_000)),
         ("duration_ns", Integer(3_500_000_000)),
         ("state", text("ESTABLISHED")),
+        ("found_open", Integer(0)),
     ] {
         assert_eq!(close[column], value, "close: {column}");
     }

@@ -2205,10 +2205,11 @@ fn a_connections_end_is_recorded_with_its_traffic_after_its_process_exits() {
     let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
     let detail = agent.source_detail("ebpf");
     assert!(
-        detail.contains(
-            "TCP connections' ends with their traffic, likewise, and those still open with their \
-             traffic so far every 10m and as the agent stops"
-        ),
+        detail.contains("TCP connections' ends with their traffic, likewise (also of the ")
+            && detail.contains(
+                " ms), and those still open with their traffic so far every \
+                 10m and as the agent stops"
+            ),
         "{detail}"
     );
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
@@ -2302,6 +2303,81 @@ fn a_connections_end_is_recorded_with_its_traffic_after_its_process_exits() {
     assert_eq!(down["destination"]["bytes"], 0, "{down}");
     assert_eq!(down["source"]["bytes"], 300, "{down}");
     drop((held, taken));
+    kernel.check();
+}
+
+/// A connection made before the agent started (by a process that also started before it) is
+/// found as the agent starts: its end is recorded for that process, marked found open, with
+/// the whole connection's traffic, the side that connected told from the side that accepted;
+/// in JSON, text and SQL.
+#[test]
+fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
+    use std::io::{Read, Write};
+    let test = "a_connection_made_before_the_agent_started_is_recorded_as_it_ends";
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut child = Command::new("/bin/bash")
+        .args([
+            "-c",
+            "exec 3<>/dev/tcp/127.0.0.1/$0; printf '%05000d' 0 >&3; read -r -u 3 line",
+        ])
+        .arg(port.to_string())
+        .spawn()
+        .unwrap();
+    let (mut accepted, _) = listener.accept().unwrap();
+    accepted.read_exact(&mut [0; 5_000]).unwrap();
+    let child_pid = child.id();
+    let child_entity = entity(child_pid, start_ticks(child_pid));
+
+    let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
+    let detail = agent.source_detail("ebpf");
+    assert!(detail.contains("found open at the start"), "{detail}");
+    accepted.write_all(b"hello\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(accepted.read(&mut [0; 1]).unwrap(), 0, "the exit's FIN");
+    drop(accepted);
+
+    let (pid, me) = (u64::from(child_pid), u64::from(std::process::id()));
+    let ours_to = |e: &Value| pid_of(e) == me && port_of(&e["destination"]) == u64::from(port);
+    let events = agent.wait_for("both ends' close", |ev| {
+        has(ev, "close", |e| pid_of(e) == pid) && has(ev, "close", ours_to)
+    });
+    let theirs = the(&events, "close", "the child's end", |e| pid_of(e) == pid);
+    assert_eq!(entity_of(theirs), child_entity, "{theirs}");
+    assert_eq!(
+        theirs["warden"]["network"]["traffic"]["found_open"], true,
+        "{theirs}"
+    );
+    assert_eq!(theirs["network"]["direction"], "egress", "{theirs}");
+    assert_eq!(
+        theirs["source"]["bytes"], 5_000,
+        "sent before the start: {theirs}"
+    );
+    assert_eq!(theirs["destination"]["bytes"], 6, "{theirs}");
+    assert_eq!(theirs["warden"]["network"]["fd"], 3);
+    let ours = the(&events, "close", "our end", ours_to);
+    assert_eq!(
+        ours["warden"]["network"]["traffic"]["found_open"], true,
+        "{ours}"
+    );
+    assert_eq!(ours["network"]["direction"], "ingress", "{ours}");
+    assert_eq!(ours["source"]["bytes"], 5_000, "the peer sent: {ours}");
+
+    let text = agent.events_output(&["--class", "close", "--pid", &pid.to_string()], "text");
+    assert!(
+        text.contains(&format!(":{port} tcp sent=5000 received=6 duration>="))
+            && text.contains("found_open"),
+        "{text}"
+    );
+    let rows = agent.query_rows(&format!(
+        "SELECT pid, found_open, direction FROM socket_events \
+         WHERE action = 'close' AND remote_port = {port}"
+    ));
+    assert_eq!(rows, [format!("{pid},1,egress")]);
+    agent.stop();
     kernel.check();
 }
 

@@ -255,9 +255,8 @@ struct Parts {
     files_compat: Option<Result<(), String>>,
     /// The program at TCP state changes for 32-bit processes (with the network programs).
     network_compat_tcp: Option<Result<(), String>>,
-    /// The program at TCP state changes for non-blocking connects' outcomes (with the
-    /// network programs).
-    /// The program at TCP sockets' changes of state (connects' outcomes, connections' ends).
+    /// The program at TCP sockets' changes of state (connects' outcomes, connections' ends;
+    /// with the network programs).
     tcp_states: Option<Result<(), String>>,
     /// Connections' ends asked for.
     connection_ends: bool,
@@ -266,6 +265,19 @@ struct Parts {
     first_datagrams: Option<Result<(), String>>,
     /// The iterator that reports connections still open (with connections' ends).
     open_connections: Option<Result<(), String>>,
+    /// The connections found open at the start and noted for their ends (with connections'
+    /// ends), or why not.
+    found_open: Option<Result<FoundOpen, String>>,
+}
+
+/// The TCP connections found open as the source started (see
+/// [`EbpfSource::found_open_connections`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FoundOpen {
+    /// Sockets noted: a connection on loopback is two, one per end.
+    pub connections: u64,
+    /// The search over every process's open files, load and reads.
+    pub took: Duration,
 }
 
 #[cfg(warden_bpf)]
@@ -413,6 +425,17 @@ impl EbpfSource {
     /// why not (a kernel without the TCP iterator, 5.9).
     pub fn open_connections(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.open_connections)
+    }
+
+    /// The TCP connections open as the source started, found and noted so that their ends
+    /// and the looks at them are recorded as a recorded connect's or accept's are: None when
+    /// connections' ends are not recorded, else how many and how long the search took, or why
+    /// not (a kernel without the iterator over processes' files, 5.8).
+    pub fn found_open_connections(&self) -> Option<Result<FoundOpen, &str>> {
+        self.parts
+            .found_open
+            .as_ref()
+            .map(|r| r.as_ref().copied().map_err(String::as_str))
     }
 
     /// Whether the end of each TCP connection recorded is recorded, with its traffic: None
@@ -734,6 +757,10 @@ impl Loaded {
                             .map_err(|e| format!("iterator over TCP sockets: {e}"))
                     })
             });
+        // Connections already open are noted once, now that their ends are seen: a note made
+        // earlier could outlive a socket that closed in between.
+        let found_open = (connection_ends == 1 && matches!(tcp_states, Some(Ok(()))))
+            .then(|| adopt_open_connections(&mut ebpf, &btf));
         let open_connections_every = matches!(open_connections, Some(Ok(())))
             .then(|| config.network.as_ref().map(|n| n.open_connections_every))
             .flatten();
@@ -782,6 +809,7 @@ impl Loaded {
                 tcp_states,
                 connection_ends: connection_ends == 1,
                 open_connections,
+                found_open,
                 first_datagrams,
             },
             open_connections_every,
@@ -968,7 +996,12 @@ impl Loaded {
             match read {
                 Ok(0) => break,
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // (EAGAIN: cut short after a million sockets with none recorded.)
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                    ) => {}
                 Err(_) => {
                     stats.open_connections_unswept += 1;
                     break;
@@ -1434,6 +1467,48 @@ fn attach_file_programs(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), Stri
         let _ = p.unload();
     }
     attached
+}
+
+/// Runs the iterator over every process's open files once, noting each TCP connection already
+/// open for its end's record (see `warden_adopt_connections`). Each one noted writes 8 bytes
+/// to the iterator's file. A read the kernel cuts short after a million files with nothing
+/// written says EAGAIN, and the next one goes on where it stopped.
+#[cfg(warden_bpf)]
+fn adopt_open_connections(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<FoundOpen, String> {
+    use std::io::Read as _;
+    let began = Instant::now();
+    let program = program::<aya::programs::Iter>(ebpf, "warden_adopt_connections")
+        .map_err(|e| e.to_string())?;
+    program
+        .load("task_file", btf)
+        .map_err(|e| format!("iterator over processes' files: {e}"))?;
+    let mut iterator = program
+        .attach()
+        .and_then(|id| program.take_link(id))
+        .map_err(|e| e.to_string())
+        .and_then(|link| link.into_file().map_err(|e| e.to_string()))?;
+    let mut keys = vec![0u8; LOOK_CHUNK];
+    let mut noted = 0u64;
+    loop {
+        match iterator.read(&mut keys) {
+            Ok(0) => break,
+            Ok(n) => noted += (n / 8) as u64,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) => {}
+            Err(e) => return Err(format!("reading the iterator over processes' files: {e}")),
+        }
+    }
+    let took = began.elapsed();
+    drop(iterator);
+    // Run once: its instructions need not stay in the kernel.
+    let _ = program.unload();
+    Ok(FoundOpen {
+        connections: noted,
+        took,
+    })
 }
 
 /// Loads and attaches programs at syscall tracepoints, (program, tracepoint): all or none.

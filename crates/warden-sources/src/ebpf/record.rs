@@ -510,6 +510,11 @@ pub struct TcpTraffic {
     /// Not the end: the connection is still open (`state` is its state now), looked at by
     /// the iterator over TCP sockets; its traffic so far.
     pub still_open: bool,
+    /// Found already open as the source started, not made known by a record: `since_ns` is
+    /// when it was found, and whether an accept took it (`call`) is guessed from the port it
+    /// holds (one a bind or a listen took, as a listener's connections hold, rather than one a
+    /// connect chose).
+    pub found_open: bool,
     /// Segments sent, retransmissions included.
     pub segments_sent: u32,
     /// Segments received.
@@ -805,6 +810,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                     state: b[84],
                     peer_fin: b[85] != 0,
                     still_open: flags & NET_STILL_OPEN != 0,
+                    found_open: flags & NET_FOUND_OPEN != 0,
                     error: i32::from(u16_at(b, 86)),
                     bytes_sent: u64_at(addr, 8),
                     bytes_retransmitted: u64_at(addr, 16),
@@ -909,6 +915,7 @@ const NET_FIRST_DATAGRAM: u32 = 512;
 const NET_FILTER_LEN: u32 = 1024;
 const NET_ENDED: u32 = 2048;
 const NET_STILL_OPEN: u32 = 4096;
+const NET_FOUND_OPEN: u32 = 8192;
 /// sizeof(struct tcp_traffic): an ended connection's traffic.
 const TCP_TRAFFIC: usize = 40;
 /// The TCP state of a socket whose handshake failed (the kernel's `TCP_CLOSE`).
@@ -1736,6 +1743,7 @@ mod tests {
                 state: 1,
                 peer_fin: true,
                 still_open: false,
+                found_open: false,
                 error: 104,
                 bytes_sent: 5_000,
                 bytes_retransmitted: 1_000,
@@ -1745,6 +1753,13 @@ mod tests {
             })
         );
         assert_eq!(ended.addr, None, "traffic, not an address");
+        // A connection found open as the source started, looked at: both marks.
+        let mut found = b.clone();
+        found[76..80].copy_from_slice(
+            &(NET_SOCKET_READ | NET_ENDED | NET_STILL_OPEN | NET_FOUND_OPEN).to_ne_bytes(),
+        );
+        let look = net(&found).traffic.expect("traffic");
+        assert!(look.found_open && look.still_open);
         assert!(!ended.addr_malformed);
         let socket = ended.socket.expect("read");
         assert_eq!(socket.local.and_then(|a| a.port()), Some(22));

@@ -367,6 +367,7 @@ fn traffic_of(kernel: &TcpTraffic, call: NetCall, boot_ns: u64) -> Traffic {
         bytes_retransmitted: kernel.bytes_retransmitted,
         segments_sent: u64::from(kernel.segments_sent),
         segments_received: u64::from(kernel.segments_received),
+        found_open: kernel.found_open,
     }
 }
 
@@ -1089,6 +1090,7 @@ mod tests {
             bytes_received: 1_001,
             peer_fin: true,
             still_open,
+            found_open: false,
             segments_sent: 9,
             segments_received: 8,
         };
@@ -1131,6 +1133,15 @@ mod tests {
         let look = event(&record(NetCall::Connect, traffic(true, 0)));
         assert_eq!((look.action, look.success), (NetAction::Traffic, true));
         assert_eq!(look.exit, None);
+        assert!(!look.traffic.unwrap().found_open);
+
+        // A connection found open as the source started says so.
+        let found = TcpTraffic {
+            found_open: true,
+            ..traffic(true, 0)
+        };
+        let look = event(&record(NetCall::Accept, found));
+        assert!(look.traffic.unwrap().found_open);
     }
 
     /// A sniffer: its packet socket made (the link protocol it takes as its transport), bound

@@ -2573,6 +2573,16 @@ fn start_ebpf(
                         // The same program: attached or not with the outcomes above.
                         if pair.0.connection_ends() == Some(Ok(())) {
                             detail.push_str("; TCP connections' ends with their traffic, likewise");
+                            match pair.0.found_open_connections() {
+                                Some(Ok(found)) => detail.push_str(&format!(
+                                    " (also of the {} found open at the start, in {} ms)",
+                                    found.connections,
+                                    found.took.as_millis()
+                                )),
+                                Some(Err(why)) => detail
+                                    .push_str(&format!(" (not of those open at the start: {why})")),
+                                None => {}
+                            }
                             match pair.0.open_connections() {
                                 Some(Ok(())) => detail.push_str(&format!(
                                     ", and those still open with their traffic so far {}as the \

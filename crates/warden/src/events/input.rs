@@ -202,6 +202,7 @@ mod tests {
                     bytes_retransmitted: 0,
                     segments_sent: 3,
                     segments_received: 4,
+                    found_open: false,
                 }
             }),
         })

@@ -104,6 +104,8 @@ pub struct Traffic<'a> {
     pub retransmitted: u64,
     pub duration_ns: u64,
     pub state: &'a str,
+    /// Open already as the agent started: the duration counts from then.
+    pub found_open: bool,
 }
 
 impl<'a> Traffic<'a> {
@@ -121,6 +123,7 @@ impl<'a> Traffic<'a> {
             retransmitted: facts["bytes_retransmitted"].as_u64()?,
             duration_ns: ecs["event"]["duration"].as_u64()?,
             state: facts["state"].as_str()?,
+            found_open: facts["found_open"] == true,
         })
     }
 }
@@ -176,10 +179,17 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
                 if traffic.retransmitted > 0 {
                     line.push_str(&format!(" retransmitted={}", traffic.retransmitted));
                 }
+                // A connection found open at the agent's start lasted at least that long.
                 line.push_str(&format!(
-                    " duration={:.3}s state={}",
+                    " duration{}{:.3}s state={}{}",
+                    if traffic.found_open { ">=" } else { "=" },
                     traffic.duration_ns as f64 / 1e9,
-                    traffic.state
+                    traffic.state,
+                    if traffic.found_open {
+                        " found_open"
+                    } else {
+                        ""
+                    }
                 ));
             }
             line.push_str(outcome(event.success));
@@ -305,6 +315,42 @@ mod tests {
             text_line(&audit, &ecs).starts_with("1970-01-01T00:00:01.500Z       rename "),
             "{}",
             text_line(&audit, &ecs)
+        );
+    }
+
+    /// A connection's traffic, from this host's side; one found open at the agent's start
+    /// lasted at least its duration, and says so.
+    #[test]
+    fn a_connections_traffic_shows_what_went_each_way() {
+        let look = StoredEvent {
+            class: "network".into(),
+            action: "traffic".into(),
+            local_address: Some("127.0.0.1".into()),
+            local_port: Some(4444),
+            remote_address: Some("127.0.0.1".into()),
+            remote_port: Some(50000),
+            success: Some(true),
+            ..StoredEvent::default()
+        };
+        let ecs = |found_open: bool| {
+            serde_json::json!({
+                "event": {"duration": 4_483_000_000u64},
+                "network": {"transport": "tcp", "direction": "ingress"},
+                "source": {"bytes": 130},
+                "destination": {"bytes": 7},
+                "warden": {"network": {"traffic": {
+                    "state": "ESTABLISHED", "bytes_retransmitted": 0, "found_open": found_open}}},
+            })
+        };
+        assert_eq!(
+            what_happened(&look, &ecs(false)),
+            "traffic 127.0.0.1:4444 -> 127.0.0.1:50000 tcp sent=7 received=130 duration=4.483s \
+             state=ESTABLISHED success"
+        );
+        assert_eq!(
+            what_happened(&look, &ecs(true)),
+            "traffic 127.0.0.1:4444 -> 127.0.0.1:50000 tcp sent=7 received=130 duration>=4.483s \
+             state=ESTABLISHED found_open success"
         );
     }
 }

@@ -203,6 +203,7 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                     .attr("retransmitted", Some(traffic.retransmitted))
                     .attr("duration_ns", Some(traffic.duration_ns))
                     .attr("state", Some(traffic.state))
+                    .attr("found_open", traffic.found_open.then_some("true"))
                     .empty(),
             );
         }

@@ -24,8 +24,10 @@
 //! (`bytes_sent`, `bytes_received`), how long it lasted (`duration_ns`) and the TCP state it
 //! closed from (`state`); `failed` with `errno` `ECONNRESET`, `ETIMEDOUT`... when the
 //! kernel closed it for an error. Its `traffic` rows, while it is still open: the same columns
-//! so far (now and then, and as the agent stops), `state` its state then. Other rows have these
-//! columns NULL.
+//! so far (now and then, and as the agent stops), `state` its state then. `found_open` is 1 for
+//! a connection that was already open as the agent started (found then, not seen made): its
+//! `duration_ns` counts from the agent's start, and its `direction` is guessed. Other rows
+//! have these columns NULL.
 
 use std::sync::OnceLock;
 
@@ -129,6 +131,14 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: close: the TCP state it closed from (FIN_WAIT2, LAST_ACK...); traffic: its state",
     ),
+    col(
+        "found_open",
+        Integer,
+        NONE,
+        &[],
+        "Warden: close, traffic: 1 if the connection was open already as the agent started \
+         (duration_ns counts from then; direction guessed), else 0",
+    ),
 ];
 
 pub(super) fn spec() -> &'static TableSpec {
@@ -190,7 +200,13 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("bytes_sent", bytes(here))
             .set("bytes_received", bytes(there))
             .set("duration_ns", int_of(&e.json["event"]["duration"]))
-            .set("state", str_of(&facts["traffic"]["state"]));
+            .set("state", str_of(&facts["traffic"]["state"]))
+            .set(
+                "found_open",
+                facts["traffic"]
+                    .is_object()
+                    .then(|| i64::from(facts["traffic"]["found_open"] == true)),
+            );
     })
 }
 
