@@ -60,7 +60,7 @@ struct Ecs<'a> {
 
 /// ECS `source`/`destination`/`server`: `address` is the raw address (the IP, or a Unix
 /// socket's path, `@name` when abstract), `ip` and `port` for inet sockets.
-#[derive(Serialize)]
+#[derive(Default, Serialize)]
 struct Endpoint {
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<String>,
@@ -87,13 +87,14 @@ impl Endpoint {
         })
     }
 
-    /// This end, sending `bytes` in `packets` to the other.
-    fn sending(a: &SocketAddress, bytes: u64, packets: u64) -> Option<Endpoint> {
-        Some(Endpoint {
+    /// This end, sending `bytes` in `packets` to the other: its address when known (not an
+    /// unconnected datagram socket's peers).
+    fn sending(a: Option<&SocketAddress>, bytes: u64, packets: u64) -> Endpoint {
+        Endpoint {
             bytes: Some(bytes),
             packets: Some(packets),
-            ..Endpoint::of(a)?
-        })
+            ..a.and_then(Endpoint::of).unwrap_or_default()
+        }
     }
 }
 
@@ -319,6 +320,8 @@ struct WardenNetwork<'a> {
 
 #[derive(Serialize)]
 struct WardenTraffic<'a> {
+    /// A TCP connection's (a datagram socket has none).
+    #[serde(skip_serializing_if = "str::is_empty")]
     state: &'a str,
     bytes_retransmitted: u64,
     /// Open already as the agent started: `event.duration` counts from then, and the
@@ -487,14 +490,16 @@ impl<'a> Ecs<'a> {
         let mut remote = e.remote.as_ref().and_then(Endpoint::of);
         if let Some(end) = &e.traffic {
             self.event.duration = Some(end.duration_ns);
-            local = e
-                .local
-                .as_ref()
-                .and_then(|a| Endpoint::sending(a, end.bytes_sent, end.segments_sent));
-            remote = e
-                .remote
-                .as_ref()
-                .and_then(|a| Endpoint::sending(a, end.bytes_received, end.segments_received));
+            local = Some(Endpoint::sending(
+                e.local.as_ref(),
+                end.bytes_sent,
+                end.segments_sent,
+            ));
+            remote = Some(Endpoint::sending(
+                e.remote.as_ref(),
+                end.bytes_received,
+                end.segments_received,
+            ));
         }
         match (e.action, e.direction()) {
             (NetAction::Connect | NetAction::ConnectResult | NetAction::Send, _)
@@ -1263,6 +1268,53 @@ mod tests {
         assert!(v["source"].get("bytes").is_none());
         assert!(v["network"].get("bytes").is_none());
         assert!(v["event"].get("duration").is_none());
+    }
+
+    /// An unconnected datagram socket's end: what came in from its peers (unnamed) is still
+    /// what the other end sent; it has no TCP state.
+    #[test]
+    fn an_unconnected_datagram_sockets_end_carries_its_traffic_without_a_peer() {
+        let v = to_ecs(&Event {
+            time_ns: 0,
+            host: "h".into(),
+            kind: EventKind::Network(NetworkEvent {
+                process: caller(),
+                action: NetAction::Close,
+                source: Source::Ebpf,
+                syscall: None,
+                family: Some(2),
+                transport: Some("udp".into()),
+                local: Some(ip("10.0.0.5", 53)),
+                remote: None,
+                fd: None,
+                success: true,
+                exit: None,
+                errno: None,
+                socket_type: None,
+                filter: None,
+                traffic: Some(crate::Traffic {
+                    incoming: true,
+                    duration_ns: 1_000,
+                    state: String::new(),
+                    bytes_sent: 4_000,
+                    bytes_received: 900,
+                    bytes_retransmitted: 0,
+                    segments_sent: 10,
+                    segments_received: 12,
+                    found_open: false,
+                }),
+            }),
+        });
+        assert_eq!(v["network"]["direction"], "ingress");
+        assert_eq!(v["source"]["bytes"], 900, "{v}");
+        assert_eq!(v["source"]["packets"], 12);
+        assert!(v["source"].get("ip").is_none(), "no peer: {v}");
+        assert_eq!(v["destination"]["ip"], "10.0.0.5");
+        assert_eq!(v["destination"]["bytes"], 4_000);
+        assert!(
+            v["warden"]["network"]["traffic"].get("state").is_none(),
+            "{v}"
+        );
     }
 
     /// A sniffer's packet socket: its type and link protocol, the interface it is bound to, the

@@ -275,11 +275,14 @@ pub enum NetAction {
     /// The end of a TCP connection a `connect` or an `accept` recorded, as the kernel closed
     /// it: how long it lasted, how it ended and what went each way
     /// ([`NetworkEvent::traffic`]). Not a call: for the process that made or took the
-    /// connection, which may have exited by then.
+    /// connection, which may have exited by then. Also a datagram socket's end (UDP, ICMP,
+    /// raw IP), as it was released, with what went each way, for the process of its first
+    /// datagram.
     Close,
     /// A TCP connection a `connect` or an `accept` recorded, still open: its traffic so far
     /// ([`NetworkEvent::traffic`]), looked at now and then and as the agent stops. A
-    /// connection held for days tells what went over it before it ends.
+    /// connection held for days tells what went over it before it ends. Also a UDP socket
+    /// with traffic, still open.
     Traffic,
 }
 
@@ -446,27 +449,32 @@ impl NetworkEvent {
 }
 
 /// A TCP connection's traffic as the kernel counted it (RFC 4898's counters, as `ss -i` shows
-/// them): at its end (a `close` event), or so far (a `traffic` event of one still open).
+/// them), or a datagram socket's (UDP, ICMP, raw IP) as its sends and receives returned it:
+/// at its end (a `close` event), or so far (a `traffic` event of one still open).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Traffic {
-    /// Taken by an accept (the peer connected here), else made by a connect.
+    /// Taken by an accept (the peer connected here), else made by a connect. A datagram
+    /// socket's: its first datagram was received (a server's), else sent.
     pub incoming: bool,
-    /// From its connect's or accept's return to its end (to the look, while open), ns.
+    /// From its connect's or accept's return to its end (to the look, while open), ns. A
+    /// datagram socket's: from its first datagram.
     pub duration_ns: u64,
     /// A `close`'s: the TCP state it closed from: `FIN_WAIT2`, `CLOSING` or `LAST_ACK` after
     /// an orderly close; `ESTABLISHED`, `CLOSE_WAIT`... when it was reset or aborted (the
     /// event's errno says with what, if it failed: `ECONNRESET`, `ETIMEDOUT`...). A
-    /// `traffic`'s: its state at the look (`ESTABLISHED`, `CLOSE_WAIT`...).
+    /// `traffic`'s: its state at the look (`ESTABLISHED`, `CLOSE_WAIT`...). Empty for a
+    /// datagram socket.
     pub state: String,
-    /// Payload bytes sent, each once (retransmissions are not counted again).
+    /// Payload bytes sent, each once (retransmissions are not counted again). A raw socket's
+    /// include the headers it wrote.
     pub bytes_sent: u64,
-    /// Payload bytes received.
+    /// Payload bytes received (a raw socket's: with their IP header).
     pub bytes_received: u64,
     /// Bytes sent again.
     pub bytes_retransmitted: u64,
-    /// Segments sent, retransmissions included.
+    /// Segments sent, retransmissions included; a datagram socket's datagrams.
     pub segments_sent: u64,
-    /// Segments received.
+    /// Segments received; a datagram socket's datagrams.
     pub segments_received: u64,
     /// The connection was already open as the agent started, found then rather than seen
     /// made: `duration_ns` counts from the agent's start (the counts above are the whole

@@ -176,9 +176,13 @@ struct sock_common {
 /* With the error a failed connection left (ECONNREFUSED...). */
 struct sock {
 	struct sock_common __sk_common;
+	u16 sk_type;
 	u16 sk_protocol;
 	int sk_err;
 } __attribute__((preserve_access_index));
+
+/* A UDP socket: a struct sock at its start (only cast, never read here). */
+struct udp_sock;
 
 /* The port a connection-oriented socket holds: a bucket of the kernel's table of bound ports.
  * `fastreuse` is -1 in a bucket a connect chose its port for (and a connect takes no port a
@@ -203,6 +207,14 @@ struct bpf_iter__tcp {
 	struct bpf_iter_meta *meta;
 	struct sock_common *sk_common;
 	u32 uid;
+} __attribute__((preserve_access_index));
+
+/* An iterator's context over UDP sockets (every socket of the host's UDP tables). */
+struct bpf_iter__udp {
+	struct bpf_iter_meta *meta;
+	struct udp_sock *udp_sk;
+	u32 uid;
+	int bucket;
 } __attribute__((preserve_access_index));
 
 /* An iterator's context over every process's open files: each (task, fd, file). */

@@ -168,6 +168,8 @@ _Static_assert(sizeof(struct tcp_traffic) == 40, "traffic layout");
 
 /* Whether to record connections' ends (network.connection_ends): set at load. */
 const volatile u8 connection_ends = 0;
+/* Whether to count datagram sockets' traffic (network.datagram_traffic): set at load. */
+const volatile u8 datagram_traffic = 0;
 
 /* Heads read in one probe each, as in files.h (FILE_HEAD covers the file's). */
 #define SOCKET_HEAD 32
@@ -873,6 +875,128 @@ int warden_datagram_in6(struct bpf_sock_addr *ctx)
 	return first_datagram(ctx, false, AF_INET6);
 }
 
+/* A datagram socket's traffic (UDP, UDP-Lite, ICMP, raw IP), counted at its sends and receives
+ * and kept with the socket itself, for the record of its end (at its release) and the looks at
+ * it while open. Its owner is the process of its first datagram seen. */
+struct datagram_traffic {
+	u64 sk;			/* the socket's struct sock: read at its release, whose program
+				 * is given only some of its fields */
+	u64 since_ns;		/* its first datagram seen, CLOCK_BOOTTIME */
+	u64 start_ns;		/* the owner's start */
+	u32 tgid;		/* the owner */
+	u32 first_in;		/* the first was received (a server's socket), else sent */
+	u64 bytes_sent;		/* payload, as the calls returned it */
+	u64 bytes_received;
+	u32 sent;		/* datagrams */
+	u32 received;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct datagram_traffic);
+} DATAGRAM_TRAFFIC SEC(".maps");
+
+#define MSG_PEEK 2
+
+/* A send or a receive of `len` bytes on socket `sk` (every socket's, on the host): counted
+ * when `sk` is an inet datagram or raw socket. Most leave after reading its family and type. */
+static __always_inline void count_datagram(struct sock *sk, int len, bool in)
+{
+	if (!datagram_traffic || len <= 0 || !sk)
+		return;
+	u16 family = sk->__sk_common.skc_family;
+	u16 type = sk->sk_type;
+	if ((family != AF_INET && family != AF_INET6) || (type != SOCK_DGRAM && type != SOCK_RAW))
+		return;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return;
+	struct datagram_traffic *t =
+		bpf_sk_storage_get(&DATAGRAM_TRAFFIC, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!t)
+		return;
+	/* Two first datagrams at once on two CPUs: either may name the owner. */
+	if (!t->since_ns) {
+		t->tgid = task->tgid;
+		t->start_ns = task->group_leader->start_boottime;
+		t->first_in = in;
+		t->sk = (u64)sk;
+		t->since_ns = bpf_ktime_get_boot_ns();
+	}
+	if (in) {
+		__sync_fetch_and_add(&t->bytes_received, len);
+		__sync_fetch_and_add(&t->received, 1);
+	} else {
+		__sync_fetch_and_add(&t->bytes_sent, len);
+		__sync_fetch_and_add(&t->sent, 1);
+	}
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(warden_sent, struct sock *sk, int ret, int flags)
+{
+	count_datagram(sk, ret, false);
+	return 0;
+}
+
+/* A peek is read again: counted then. */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(warden_received, struct sock *sk, int ret, int flags)
+{
+	if (!(flags & MSG_PEEK))
+		count_datagram(sk, ret, true);
+	return 0;
+}
+
+/* The record of datagram socket traffic `t`, its socket's ends already in `r`: at the socket's
+ * end, or (`flags` NET_STILL_OPEN) a look at it. As a connection's: NET_ENDED, its traffic
+ * where an address would be, `call` the way its first datagram went (recvfrom: in). */
+static __always_inline void datagram_traffic_record(struct net_record *r,
+						    struct datagram_traffic *t, u32 flags)
+{
+	r->h.kind = KIND_NET;
+	r->h.tgid = t->tgid;
+	r->h.start_ns = t->start_ns;
+	r->h.boot_ns = bpf_ktime_get_boot_ns();
+	r->call = t->first_in ? NCALL_recvfrom : NCALL_sendmsg;
+	r->fd = -1;
+	struct tcp_traffic *traffic = (void *)r->addr;
+	traffic->since_ns = t->since_ns;
+	traffic->bytes_sent = t->bytes_sent;
+	traffic->bytes_received = t->bytes_received;
+	traffic->segs_out = t->sent;
+	traffic->segs_in = t->received;
+	r->addr_len = sizeof(*traffic);
+	r->flags |= NET_SOCKET_READ | NET_ENDED | flags;
+	net_record_send(r);
+}
+
+/* The end of datagram socket `sk` (of type `type`), with its traffic `t`: its ends read from
+ * it (it lives until its release is over). */
+static __noinline void datagram_socket_end(struct sock *sk, u32 type, struct datagram_traffic *t)
+{
+	struct net_record r = {};
+	u8 head[SOCK_HEAD];
+	read_sock(sk, type, &r, head);
+	datagram_traffic_record(&r, t, 0);
+}
+
+/* An inet socket released (its last file closed): a datagram socket's end, with its traffic,
+ * when it had any. In the process that closed it; the record names its owner. TCP's ends are
+ * its state change's. Lets the release go on (1). */
+SEC("cgroup/sock_release")
+int warden_datagram_end(struct bpf_sock *sk)
+{
+	struct datagram_traffic *t = bpf_sk_storage_get(&DATAGRAM_TRAFFIC, sk, 0, 0);
+	if (!t || !t->since_ns)
+		return 1;
+	struct datagram_traffic copy = *t;
+	datagram_socket_end((struct sock *)copy.sk, sk->type, &copy);
+	return 1;
+}
+
 /* Bytes of records waiting in the ring past which a look leaves a connection out (counted as
  * a network record the ring had no room for): a look never crowds out what the host does. */
 #define LOOK_RING_MAX (1 << 20)
@@ -904,6 +1028,38 @@ int warden_open_connections(struct bpf_iter__tcp *ctx)
 		return 0;
 	}
 	traffic_record((struct sock *)skc, &c, state, NET_STILL_OPEN);
+	bpf_seq_write(ctx->meta->seq, &key, sizeof(key));
+	return 0;
+}
+
+/* A look at UDP socket `sk` and its traffic `t`: its ends read from it. */
+static __noinline void look_at_datagram_socket(struct sock *sk, struct datagram_traffic *t)
+{
+	struct net_record r = {};
+	u8 head[SOCK_HEAD];
+	read_sock(sk, SOCK_DGRAM, &r, head);
+	datagram_traffic_record(&r, t, NET_STILL_OPEN);
+}
+
+/* Each UDP socket with traffic counted above that is still open, with its traffic so far: run
+ * by the agent beside the look at TCP connections (ICMP and raw sockets have no iterator: only
+ * their ends are recorded). Bounded as that look is. */
+SEC("iter/udp")
+int warden_open_datagram_sockets(struct bpf_iter__udp *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->udp_sk;
+	if (!sk)
+		return 0;
+	struct datagram_traffic *t = bpf_sk_storage_get(&DATAGRAM_TRAFFIC, sk, 0, 0);
+	if (!t || !t->since_ns)
+		return 0;
+	if (bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) > LOOK_RING_MAX) {
+		dropped(KIND_NET);
+		return 0;
+	}
+	struct datagram_traffic copy = *t;
+	look_at_datagram_socket(sk, &copy);
+	u64 key = (u64)sk;
 	bpf_seq_write(ctx->meta->seq, &key, sizeof(key));
 	return 0;
 }

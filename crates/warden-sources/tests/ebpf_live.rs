@@ -1761,6 +1761,179 @@ fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
     drop((held, taken));
 }
 
+/// Each datagram socket's traffic is counted at its sends and receives and recorded as the
+/// socket is released, for the process of its first datagram: a connected UDP client and the
+/// unconnected server it talks to (a peek not counted twice), a raw ICMP socket; a UDP socket
+/// still open is looked at as the source stops.
+#[test]
+fn datagram_sockets_traffic_is_recorded_at_their_end() {
+    use std::net::UdpSocket;
+    let _one = serialize();
+    let Some((mut src, rx)) = source_with(EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            // Only the stop's look.
+            open_connections_every: Duration::ZERO,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    }) else {
+        return;
+    };
+    assert_eq!(src.datagram_traffic(), Some(Ok(())));
+    let me = std::process::id();
+    let server = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let server_end = server.local_addr().unwrap();
+    let client = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let client_end = client.local_addr().unwrap();
+    client.connect(server_end).unwrap();
+    for _ in 0..3 {
+        client.send(&[7; 100]).unwrap();
+    }
+    let mut buf = [0; 2048];
+    assert_eq!(server.peek_from(&mut buf).unwrap().0, 100);
+    for _ in 0..3 {
+        assert_eq!(server.recv_from(&mut buf).unwrap().0, 100);
+    }
+    server.send_to(&[1; 50], client_end).unwrap();
+    assert_eq!(client.recv(&mut buf).unwrap(), 50);
+    // An echo request on a raw ICMP socket: it sees its own request come in on loopback, and
+    // the reply, each with its IP header.
+    let raw = socket_of(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).unwrap();
+    let request = echo_request(56);
+    let to = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a live socket, a buffer and an address of the sizes given.
+    let sent = unsafe {
+        libc::sendto(
+            std::os::fd::AsRawFd::as_raw_fd(&raw),
+            request.as_ptr().cast(),
+            request.len(),
+            0,
+            (&to as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        )
+    };
+    assert_eq!(sent, request.len() as isize);
+    // SAFETY: a live socket and a buffer of the size given.
+    let got = unsafe {
+        libc::recv(
+            std::os::fd::AsRawFd::as_raw_fd(&raw),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            0,
+        )
+    };
+    assert_eq!(got, 20 + request.len() as isize, "IP header and ICMP");
+    // Held past the stop.
+    let held = UdpSocket::bind(("::1", 0)).unwrap();
+    held.send_to(&[3; 10], ("::1", 9)).unwrap();
+    let held_end = held.local_addr().unwrap();
+    drop((client, server, raw));
+
+    let udp_end = |records: &[Record], end: std::net::SocketAddr| -> Option<NetRecord> {
+        ends_of(records, me).into_iter().find(|n| {
+            let socket = n.socket.as_ref().unwrap();
+            socket.protocol == libc::IPPROTO_UDP
+                && socket.local == Some(inet(end))
+                && !n.traffic.unwrap().still_open
+        })
+    };
+    let raw_end = |records: &[Record]| -> Option<NetRecord> {
+        ends_of(records, me).into_iter().find(|n| {
+            let socket = n.socket.as_ref().unwrap();
+            socket.sock_type == libc::SOCK_RAW && socket.protocol == libc::IPPROTO_ICMP
+        })
+    };
+    let records = collect(&rx, |seen| {
+        udp_end(seen, client_end).is_some()
+            && udp_end(seen, server_end).is_some()
+            && raw_end(seen).is_some()
+    });
+    let client = udp_end(&records, client_end).unwrap();
+    let t = client.traffic.unwrap();
+    assert_eq!(client.call, NetCall::SendMsg, "its first datagram went out");
+    assert_eq!(
+        (
+            t.bytes_sent,
+            t.segments_sent,
+            t.bytes_received,
+            t.segments_received
+        ),
+        (300, 3, 50, 1)
+    );
+    assert_eq!(
+        client.socket.as_ref().unwrap().remote,
+        Some(inet(server_end)),
+        "connected: its peer"
+    );
+    assert_eq!(
+        Some(ticks_of(client.start_ns)),
+        procfs::start_ticks(me),
+        "process identity"
+    );
+    assert!(t.since_ns < client.boot_ns);
+    let server = udp_end(&records, server_end).unwrap();
+    let t = server.traffic.unwrap();
+    assert_eq!(server.call, NetCall::RecvFrom, "its first datagram came in");
+    assert_eq!(
+        (
+            t.bytes_received,
+            t.segments_received,
+            t.bytes_sent,
+            t.segments_sent
+        ),
+        (300, 3, 50, 1),
+        "the peek not counted"
+    );
+    assert_eq!(server.socket.as_ref().unwrap().remote, None, "unconnected");
+    let raw = raw_end(&records).unwrap();
+    let t = raw.traffic.unwrap();
+    assert_eq!((t.bytes_sent, t.segments_sent), (request.len() as u64, 1));
+    assert!(
+        t.segments_received >= 1
+            && t.bytes_received == u64::from(t.segments_received) * (20 + request.len() as u64),
+        "{t:?}"
+    );
+
+    src.stop();
+    let mut rest = records;
+    rest.extend(rx.try_iter());
+    let look = ends_of(&rest, me)
+        .into_iter()
+        .find(|n| {
+            n.traffic.unwrap().still_open
+                && n.socket.as_ref().unwrap().local == Some(inet(held_end))
+        })
+        .unwrap_or_else(|| panic!("a look at the held socket: {:#?}", ends_of(&rest, me)));
+    let t = look.traffic.unwrap();
+    assert_eq!(
+        (t.bytes_sent, t.segments_sent, t.bytes_received),
+        (10, 1, 0)
+    );
+    drop(held);
+}
+
+/// An ICMP echo request with `payload` bytes and its checksum.
+fn echo_request(payload: usize) -> Vec<u8> {
+    let mut packet = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    packet.extend((0..payload).map(|i| i as u8));
+    let mut sum: u32 = packet
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    packet[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    packet
+}
+
 /// A look at more open connections than one read of the iterator takes (2,048) is read in
 /// turns, the ring drained between them: each connection is looked at exactly once.
 #[test]

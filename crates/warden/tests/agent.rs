@@ -2381,6 +2381,77 @@ fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
     kernel.check();
 }
 
+/// A datagram socket's traffic is recorded as it is released: a UDP datagram a shell sent over
+/// `/dev/udp` before it exited is a `close` of its socket, for the shell, with the bytes and
+/// datagrams each way and no TCP state; and of ours that took it; in JSON, text and SQL.
+#[test]
+fn a_datagram_sockets_traffic_is_recorded_at_its_end() {
+    let test = "a_datagram_sockets_traffic_is_recorded_at_its_end";
+    let Some((_serial, kernel)) = begin(test) else {
+        return;
+    };
+    let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
+    let detail = agent.source_detail("ebpf");
+    assert!(
+        detail.contains("each datagram socket's traffic (UDP, ICMP, raw) at its end"),
+        "{detail}"
+    );
+    let server = std::net::UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut child = Command::new("/bin/bash")
+        .args([
+            "-c",
+            "exec 3<>/dev/udp/127.0.0.1/$0; printf '%01000d' 0 >&3; printf x >&3",
+        ])
+        .arg(port.to_string())
+        .spawn()
+        .unwrap();
+    let child_pid = child.id();
+    let child_entity = entity(child_pid, start_ticks(child_pid));
+    let mut buf = [0; 2048];
+    assert_eq!(server.recv(&mut buf).unwrap(), 1_000);
+    assert_eq!(server.recv(&mut buf).unwrap(), 1);
+    assert!(child.wait().unwrap().success());
+    drop(server);
+
+    let (pid, me) = (u64::from(child_pid), u64::from(std::process::id()));
+    let ours = |e: &Value| pid_of(e) == me && port_of(&e["destination"]) == u64::from(port);
+    let events = agent.wait_for("both sockets' close", |ev| {
+        has(ev, "close", |e| pid_of(e) == pid) && has(ev, "close", ours)
+    });
+    let theirs = the(&events, "close", "the shell's socket", |e| pid_of(e) == pid);
+    assert_eq!(entity_of(theirs), child_entity, "{theirs}");
+    assert_eq!(theirs["network"]["transport"], "udp", "{theirs}");
+    assert_eq!(theirs["network"]["direction"], "egress", "{theirs}");
+    assert_eq!(theirs["destination"]["port"], u64::from(port), "{theirs}");
+    assert_eq!(theirs["source"]["bytes"], 1_001, "{theirs}");
+    assert_eq!(theirs["source"]["packets"], 2, "{theirs}");
+    assert_eq!(theirs["destination"]["bytes"], 0, "{theirs}");
+    assert!(
+        theirs["warden"]["network"]["traffic"]
+            .get("state")
+            .is_none(),
+        "no TCP state: {theirs}"
+    );
+    let ours = the(&events, "close", "our socket", ours);
+    assert_eq!(ours["network"]["direction"], "ingress", "{ours}");
+    assert_eq!(ours["source"]["bytes"], 1_001, "the peer sent: {ours}");
+
+    let text = agent.events_output(&["--class", "close", "--pid", &pid.to_string()], "text");
+    assert!(
+        text.contains(&format!(":{port} udp sent=1001 received=0 duration="))
+            && !text.contains("state="),
+        "{text}"
+    );
+    let rows = agent.query_rows(&format!(
+        "SELECT pid, bytes_sent, state IS NULL, direction FROM socket_events \
+         WHERE action = 'close' AND remote_port = {port}"
+    ));
+    assert_eq!(rows, [format!("{pid},1001,1,egress")]);
+    agent.stop();
+    kernel.check();
+}
+
 /// A non-blocking connect returns EINPROGRESS with its handshake under way. With eBPF its
 /// outcome is recorded as the handshake ends, for the connecting process and with both ends:
 /// established late, timed out, abandoned — each a `connect_result` after the connect that

@@ -130,6 +130,12 @@ pub struct NetworkActivityConfig {
     /// open, the least recently looked at is forgotten, its end unrecorded. About 120 bytes of
     /// kernel memory each.
     pub connections_max: u32,
+    /// The traffic of each datagram socket (UDP, UDP-Lite, ICMP, raw IP): bytes and datagrams
+    /// each way, counted at every send and receive on the host (programs at the kernel's
+    /// tracepoints there, which every socket's pass), recorded as the socket is released and,
+    /// for UDP sockets still open, looked at as TCP connections are
+    /// (`open_connections_every`). Needs a mounted cgroup2 hierarchy (the release's hook).
+    pub datagram_traffic: bool,
 }
 
 impl Default for NetworkActivityConfig {
@@ -141,6 +147,7 @@ impl Default for NetworkActivityConfig {
             connection_ends: true,
             open_connections_every: Duration::from_secs(600),
             connections_max: CONNECTIONS_MAX,
+            datagram_traffic: true,
         }
     }
 }
@@ -265,6 +272,12 @@ struct Parts {
     first_datagrams: Option<Result<(), String>>,
     /// The iterator that reports connections still open (with connections' ends).
     open_connections: Option<Result<(), String>>,
+    /// The programs that count datagram sockets' traffic and record it at their release
+    /// (with the network programs, when asked for).
+    datagram_traffic: Option<Result<(), String>>,
+    /// The iterator that reports UDP sockets still open with their traffic (with
+    /// `datagram_traffic`).
+    open_datagram_sockets: Option<Result<(), String>>,
     /// The connections found open at the start and noted for their ends (with connections'
     /// ends), or why not.
     found_open: Option<Result<FoundOpen, String>>,
@@ -445,6 +458,14 @@ impl EbpfSource {
         optional(&self.parts.tcp_states).filter(|_| self.parts.connection_ends)
     }
 
+    /// Whether each datagram socket's traffic is recorded as it is released (and UDP sockets'
+    /// while open, when looked at): None when not asked for or network calls are not reported,
+    /// else attached or why not (no cgroup2 hierarchy, no `sock_send_length` tracepoint: before
+    /// 6.3).
+    pub fn datagram_traffic(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.datagram_traffic)
+    }
+
     /// Whether the first datagram of each UDP socket to or from each peer is recorded: None
     /// when not asked for or network calls are not reported, else attached or why not (no
     /// cgroup2 hierarchy mounted, a kernel without cgroup BPF).
@@ -598,6 +619,8 @@ impl Loaded {
         // changes with file activity.
         let compat_network = u8::from(config.network.as_ref().is_some_and(|n| n.follow_32_bit));
         let connection_ends = u8::from(config.network.as_ref().is_some_and(|n| n.connection_ends));
+        let datagram_traffic =
+            u8::from(config.network.as_ref().is_some_and(|n| n.datagram_traffic));
         // (A map's size cannot be 0.)
         let connections_max = config
             .network
@@ -620,6 +643,7 @@ impl Loaded {
             .override_global("compat_network", &compat_network, true)
             .override_global("compat_files", &compat_files, true)
             .override_global("connection_ends", &connection_ends, true)
+            .override_global("datagram_traffic", &datagram_traffic, true)
             .map_max_entries("CONNECTIONS", connections_max)
             .override_global("fput_work", &fput_work.unwrap_or(0), true)
             .load(PROGRAM)
@@ -761,9 +785,20 @@ impl Loaded {
         // earlier could outlive a socket that closed in between.
         let found_open = (connection_ends == 1 && matches!(tcp_states, Some(Ok(()))))
             .then(|| adopt_open_connections(&mut ebpf, &btf));
-        let open_connections_every = matches!(open_connections, Some(Ok(())))
-            .then(|| config.network.as_ref().map(|n| n.open_connections_every))
-            .flatten();
+        let datagram_traffic = (datagram_traffic == 1 && network_attached)
+            .then(|| attach_datagram_traffic(&mut ebpf, &btf));
+        let open_datagram_sockets = matches!(datagram_traffic, Some(Ok(()))).then(|| {
+            program::<aya::programs::Iter>(&mut ebpf, "warden_open_datagram_sockets")
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    p.load("udp", &btf)
+                        .map_err(|e| format!("iterator over UDP sockets: {e}"))
+                })
+        });
+        let open_connections_every = (matches!(open_connections, Some(Ok(())))
+            || matches!(open_datagram_sockets, Some(Ok(()))))
+        .then(|| config.network.as_ref().map(|n| n.open_connections_every))
+        .flatten();
         let files_attached = matches!(files, Some(Ok(())));
         let links_attached = matches!(links_and_truncates, Some(Ok(())));
         let compat = (network_attached || files_attached).then(|| {
@@ -809,6 +844,8 @@ impl Loaded {
                 tcp_states,
                 connection_ends: connection_ends == 1,
                 open_connections,
+                datagram_traffic,
+                open_datagram_sockets,
                 found_open,
                 first_datagrams,
             },
@@ -970,14 +1007,34 @@ impl Loaded {
         drained
     }
 
-    /// Runs the iterator over the host's TCP sockets: each connection noted still open is
-    /// written to the ring with its traffic so far. The iterator's file is read a buffer at a
-    /// time (each connection recorded writes its 8-byte key there, so a read returns after
-    /// [`LOOK_CHUNK`] / 8 of them), the ring drained after each: a look never fills the ring.
+    /// Runs the iterators over the host's TCP and UDP sockets: each connection noted and each
+    /// UDP socket with traffic counted, still open, is written to the ring with its traffic so
+    /// far.
     #[cfg(warden_bpf)]
     fn sweep_open_connections(&mut self, tx: &BoundedSender<Record>, stats: &mut EbpfStats) {
+        let loaded = [
+            (&self.parts.open_connections, "warden_open_connections"),
+            (
+                &self.parts.open_datagram_sockets,
+                "warden_open_datagram_sockets",
+            ),
+        ]
+        .into_iter()
+        .filter(|(part, _)| matches!(part, Some(Ok(()))))
+        .map(|(_, name)| name)
+        .collect::<Vec<_>>();
+        for name in loaded {
+            self.sweep(name, tx, stats);
+        }
+    }
+
+    /// Runs iterator `name` once. Its file is read a buffer at a time (each socket recorded
+    /// writes its 8-byte key there, so a read returns after [`LOOK_CHUNK`] / 8 of them), the
+    /// ring drained after each: a look never fills the ring.
+    #[cfg(warden_bpf)]
+    fn sweep(&mut self, name: &str, tx: &BoundedSender<Record>, stats: &mut EbpfStats) {
         use std::io::Read as _;
-        let iterator = program::<aya::programs::Iter>(&mut self.ebpf, "warden_open_connections")
+        let iterator = program::<aya::programs::Iter>(&mut self.ebpf, name)
             .map_err(|e| e.to_string())
             .and_then(|p| {
                 let id = p.attach().map_err(|e| e.to_string())?;
@@ -1578,10 +1635,7 @@ fn attach_syscall_programs(
 #[cfg(warden_bpf)]
 fn attach_datagram_hooks(ebpf: &mut aya::Ebpf) -> Result<(), String> {
     use aya::programs::{CgroupAttachMode, CgroupSockAddr};
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
-    let root = cgroup2_root(&mountinfo).ok_or("no cgroup2 hierarchy is mounted")?;
-    let cgroup = std::fs::File::open(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let cgroup = open_cgroup2_root()?;
     let names = [
         "warden_datagram_out4",
         "warden_datagram_out6",
@@ -1609,6 +1663,59 @@ fn attach_datagram_hooks(ebpf: &mut aya::Ebpf) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The cgroup2 hierarchy's root, where the socket layer's hooks go (every process is below it).
+#[cfg(warden_bpf)]
+fn open_cgroup2_root() -> Result<std::fs::File, String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    let root = cgroup2_root(&mountinfo).ok_or("no cgroup2 hierarchy is mounted")?;
+    std::fs::File::open(&root).map_err(|e| format!("{}: {e}", root.display()))
+}
+
+/// Loads and attaches the programs that count datagram sockets' traffic (at every socket's
+/// sends and receives) and record it as a socket is released (at the cgroup2 root): all or
+/// none. The release's program first, so that no socket is counted whose end would not be
+/// recorded.
+#[cfg(warden_bpf)]
+fn attach_datagram_traffic(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), String> {
+    use aya::programs::{BtfTracePoint, CgroupAttachMode, CgroupSock};
+    let cgroup = open_cgroup2_root()?;
+    let release = program::<CgroupSock>(ebpf, "warden_datagram_end")
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            p.load()
+                .and_then(|()| p.attach(&cgroup, CgroupAttachMode::Single))
+                .map(drop)
+                .map_err(|e| format!("cgroup program at sockets' release: {}", with_cause(&e)))
+        });
+    let counters = release.and_then(|()| {
+        for (name, tracepoint) in [
+            ("warden_sent", "sock_send_length"),
+            ("warden_received", "sock_recv_length"),
+        ] {
+            program::<BtfTracePoint>(ebpf, name)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    p.load(tracepoint, btf)
+                        .and_then(|()| p.attach().map(drop))
+                        .map_err(|e| format!("tracepoint {tracepoint}: {e}"))
+                })?;
+        }
+        Ok(())
+    });
+    if counters.is_err() {
+        if let Ok(p) = program::<CgroupSock>(ebpf, "warden_datagram_end") {
+            let _ = p.unload();
+        }
+        for name in ["warden_sent", "warden_received"] {
+            if let Ok(p) = program::<BtfTracePoint>(ebpf, name) {
+                let _ = p.unload();
+            }
+        }
+    }
+    counters
 }
 
 /// An error with its causes (aya keeps the kernel's errno a level or two down).

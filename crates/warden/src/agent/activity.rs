@@ -344,20 +344,25 @@ pub fn ebpf_network_event(
         errno: errno.map(str::to_owned),
         socket_type: socket_type_of(action, socket.map(|s| s.sock_type)),
         filter: record.filter.as_ref().map(socket_filter),
-        traffic: record
-            .traffic
-            .as_ref()
-            .map(|kernel| traffic_of(kernel, record.call, record.boot_ns)),
+        traffic: record.traffic.as_ref().map(|kernel| {
+            let tcp = socket.is_some_and(|s| s.protocol == libc::IPPROTO_TCP);
+            traffic_of(kernel, record.call, record.boot_ns, tcp)
+        }),
     })
 }
 
-/// A connection's traffic as its event tells it, from the record of it taken at `boot_ns`,
-/// which names the `call` that made the connection known.
-fn traffic_of(kernel: &TcpTraffic, call: NetCall, boot_ns: u64) -> Traffic {
+/// A connection's traffic (`tcp`), or a datagram socket's, as its event tells it, from the
+/// record of it taken at `boot_ns`, which names the `call` that made the connection known (a
+/// datagram socket's: the way its first datagram went).
+fn traffic_of(kernel: &TcpTraffic, call: NetCall, boot_ns: u64, tcp: bool) -> Traffic {
     Traffic {
-        incoming: matches!(call, NetCall::Accept | NetCall::Accept4),
+        incoming: matches!(call, NetCall::Accept | NetCall::Accept4 | NetCall::RecvFrom),
         duration_ns: boot_ns.saturating_sub(kernel.since_ns),
-        state: warden_core::tcp_state_name(kernel.state).to_owned(),
+        state: if tcp {
+            warden_core::tcp_state_name(kernel.state).to_owned()
+        } else {
+            String::new()
+        },
         // The kernel counts a retransmitted byte each time it is sent, and the peer's FIN as a
         // byte received.
         bytes_sent: kernel.bytes_sent.saturating_sub(kernel.bytes_retransmitted),
@@ -1142,6 +1147,58 @@ mod tests {
         };
         let look = event(&record(NetCall::Accept, found));
         assert!(look.traffic.unwrap().found_open);
+    }
+
+    /// A datagram socket's traffic record: a `close` (or a look) with no TCP state, its
+    /// direction the way its first datagram went, its peer the one it is connected to.
+    #[test]
+    fn a_datagram_sockets_traffic_is_a_close_without_a_state() {
+        let traffic = TcpTraffic {
+            since_ns: 1_000,
+            state: 0,
+            error: 0,
+            bytes_sent: 300,
+            bytes_retransmitted: 0,
+            bytes_received: 50,
+            peer_fin: false,
+            still_open: false,
+            found_open: false,
+            segments_sent: 3,
+            segments_received: 1,
+        };
+        let udp = SocketFacts {
+            sock_type: libc::SOCK_DGRAM,
+            protocol: libc::IPPROTO_UDP,
+            ..tcp(Some(inet(1, 40_000)), Some(inet(2, 53)))
+        };
+        let record = |call: NetCall| NetRecord {
+            boot_ns: 3_000,
+            ret: 0,
+            fd: -1,
+            traffic: Some(traffic),
+            ..ebpf_net(call, 0, None, Some(udp.clone()))
+        };
+        let event = |r: &NetRecord| ebpf_network_event(r, Process::default(), &NO_PROBE).unwrap();
+        let client = event(&record(NetCall::SendMsg));
+        assert_eq!((client.action, client.success), (NetAction::Close, true));
+        assert_eq!(client.transport.as_deref(), Some("udp"));
+        assert_eq!((&client.syscall, client.fd), (&None, None));
+        assert_eq!(client.direction(), "egress");
+        assert_eq!(client.remote.and_then(|a| a.port()), Some(53));
+        let t = client.traffic.unwrap();
+        assert_eq!(t.state, "", "no TCP state");
+        assert_eq!(
+            (
+                t.bytes_sent,
+                t.segments_sent,
+                t.bytes_received,
+                t.segments_received
+            ),
+            (300, 3, 50, 1)
+        );
+        assert_eq!(t.duration_ns, 2_000);
+        let server = event(&record(NetCall::RecvFrom));
+        assert_eq!(server.direction(), "ingress");
     }
 
     /// A sniffer: its packet socket made (the link protocol it takes as its transport), bound

@@ -74,6 +74,12 @@ pub struct NetworkConfig {
     /// bytes of kernel memory each); with more open, the least recently looked at is
     /// forgotten and its end goes unrecorded.
     pub connections_max: u32,
+    /// eBPF: record each datagram socket's traffic (UDP, ICMP, raw IP: bytes and datagrams
+    /// each way) as a `close` event when it is released, for the process of its first
+    /// datagram, and UDP sockets still open with their traffic so far beside the connections
+    /// (`open_connections_every`). Counted at every send and receive on the host. Audit
+    /// cannot see it.
+    pub datagram_traffic: bool,
 }
 
 /// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
@@ -246,6 +252,7 @@ impl Default for NetworkConfig {
             connection_ends: true,
             open_connections_every: "10m".into(),
             connections_max: warden_sources::ebpf::CONNECTIONS_MAX,
+            datagram_traffic: true,
             unix: true,
             other_families: false,
             probe_sockets: true,

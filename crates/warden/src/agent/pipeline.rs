@@ -2490,6 +2490,7 @@ fn start_ebpf(
                         .open_connections_every()
                         .unwrap_or(Duration::from_secs(600)),
                     connections_max: config.network.connections_max,
+                    datagram_traffic: config.network.datagram_traffic,
                 },
             ),
             exclude_pid: Some(std::process::id()),
@@ -2597,6 +2598,17 @@ fn start_ebpf(
                                 }
                                 None => {}
                             }
+                        }
+                        match pair.0.datagram_traffic() {
+                            Some(Ok(())) => detail.push_str(
+                                "; each datagram socket's traffic (UDP, ICMP, raw) at its end, \
+                                 counted at every send and receive, and UDP sockets' still \
+                                 open beside the connections'",
+                            ),
+                            Some(Err(why)) => {
+                                detail.push_str(&format!(" (not datagram sockets' traffic: {why})"))
+                            }
+                            None => {}
                         }
                         match pair.0.first_datagrams() {
                             Some(Ok(())) => detail.push_str(

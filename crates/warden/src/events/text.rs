@@ -122,7 +122,7 @@ impl<'a> Traffic<'a> {
             received: ecs[there]["bytes"].as_u64()?,
             retransmitted: facts["bytes_retransmitted"].as_u64()?,
             duration_ns: ecs["event"]["duration"].as_u64()?,
-            state: facts["state"].as_str()?,
+            state: facts["state"].as_str().unwrap_or_default(),
             found_open: facts["found_open"] == true,
         })
     }
@@ -181,16 +181,16 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
                 }
                 // A connection found open at the agent's start lasted at least that long.
                 line.push_str(&format!(
-                    " duration{}{:.3}s state={}{}",
+                    " duration{}{:.3}s",
                     if traffic.found_open { ">=" } else { "=" },
                     traffic.duration_ns as f64 / 1e9,
-                    traffic.state,
-                    if traffic.found_open {
-                        " found_open"
-                    } else {
-                        ""
-                    }
                 ));
+                if !traffic.state.is_empty() {
+                    line.push_str(&format!(" state={}", traffic.state));
+                }
+                if traffic.found_open {
+                    line.push_str(" found_open");
+                }
             }
             line.push_str(outcome(event.success));
             if let Some(errno) = ecs["warden"]["network"]["errno"].as_str() {

@@ -202,7 +202,7 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                     .attr("received", Some(traffic.received))
                     .attr("retransmitted", Some(traffic.retransmitted))
                     .attr("duration_ns", Some(traffic.duration_ns))
-                    .attr("state", Some(traffic.state))
+                    .attr("state", Some(traffic.state).filter(|s| !s.is_empty()))
                     .attr("found_open", traffic.found_open.then_some("true"))
                     .empty(),
             );
