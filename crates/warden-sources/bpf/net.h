@@ -987,7 +987,7 @@ static __noinline void datagram_socket_end(struct sock *sk, u32 type, struct dat
  * when it had any. In the process that closed it; the record names its owner. TCP's ends are
  * its state change's. Lets the release go on (1). */
 SEC("cgroup/sock_release")
-int warden_datagram_end(struct bpf_sock *sk)
+int warden_socket_released(struct bpf_sock *sk)
 {
 	struct datagram_traffic *t = bpf_sk_storage_get(&DATAGRAM_TRAFFIC, sk, 0, 0);
 	if (!t || !t->since_ns)

@@ -1682,7 +1682,7 @@ fn open_cgroup2_root() -> Result<std::fs::File, String> {
 fn attach_datagram_traffic(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), String> {
     use aya::programs::{BtfTracePoint, CgroupAttachMode, CgroupSock};
     let cgroup = open_cgroup2_root()?;
-    let release = program::<CgroupSock>(ebpf, "warden_datagram_end")
+    let release = program::<CgroupSock>(ebpf, "warden_socket_released")
         .map_err(|e| e.to_string())
         .and_then(|p| {
             p.load()
@@ -1706,7 +1706,7 @@ fn attach_datagram_traffic(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), S
         Ok(())
     });
     if counters.is_err() {
-        if let Ok(p) = program::<CgroupSock>(ebpf, "warden_datagram_end") {
+        if let Ok(p) = program::<CgroupSock>(ebpf, "warden_socket_released") {
             let _ = p.unload();
         }
         for name in ["warden_sent", "warden_received"] {
