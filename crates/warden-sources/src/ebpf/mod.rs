@@ -947,6 +947,35 @@ impl Loaded {
         }
         self.read_ring_full(&mut stats);
         *shared.lock().unwrap_or_else(PoisonError::into_inner) = stats;
+        self.unload_at_once();
+    }
+
+    /// Detaches and unloads every program, all at once. A tracepoint's detach waits for the
+    /// kernel's RCU grace periods (60–90 ms each here): one after the other, as the object's
+    /// drop goes, the ~60 attached took 4 s of the agent's stop, and more than 10 s under load.
+    /// Waited for together, they take about one.
+    #[cfg(warden_bpf)]
+    fn unload_at_once(&mut self) {
+        use aya::programs::Program;
+        fn unload(program: &mut Program) {
+            let _ = match program {
+                Program::TracePoint(p) => p.unload(),
+                Program::BtfTracePoint(p) => p.unload(),
+                Program::CgroupSockAddr(p) => p.unload(),
+                Program::CgroupSock(p) => p.unload(),
+                Program::Iter(p) => p.unload(),
+                // No other kind is in the object; one would go with its drop.
+                _ => Ok(()),
+            };
+        }
+        std::thread::scope(|scope| {
+            for (_, program) in self.ebpf.programs_mut() {
+                // (A program whose thread cannot be made is unloaded as the object drops.)
+                let _ = std::thread::Builder::new()
+                    .name("warden-unload".into())
+                    .spawn_scoped(scope, || unload(program));
+            }
+        });
     }
 
     /// Reads the ring to its end, passing each record on (or keeping it for its pair); `early`:
