@@ -55,6 +55,20 @@ fn source_with(config: EbpfConfig) -> Option<(EbpfSource, crossbeam_channel::Rec
     }
 }
 
+/// The source with network activity, looking at the connections and UDP sockets still open
+/// every `every` (zero: only as it stops).
+fn source_looking_every(
+    every: Duration,
+) -> Option<(EbpfSource, crossbeam_channel::Receiver<Record>)> {
+    source_with(EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            open_connections_every: every,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    })
+}
+
 /// Collects records until `done` says so (or 10 s pass: then fails with what was seen).
 fn collect(
     rx: &crossbeam_channel::Receiver<Record>,
@@ -1569,13 +1583,7 @@ fn connections_still_open_are_reported_with_their_traffic_so_far() {
     use std::os::fd::AsRawFd;
     const ESTABLISHED: u8 = 1;
     let _one = serialize();
-    let Some((mut src, rx)) = source_with(EbpfConfig {
-        network: Some(NetworkActivityConfig {
-            open_connections_every: Duration::from_millis(300),
-            ..NetworkActivityConfig::default()
-        }),
-        ..EbpfConfig::default()
-    }) else {
+    let Some((mut src, rx)) = source_looking_every(Duration::from_millis(300)) else {
         return;
     };
     assert_eq!(src.open_connections(), Some(Ok(())));
@@ -1675,14 +1683,8 @@ fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
     held.write_all(&[3; 500]).unwrap();
     taken.read_exact(&mut [0; 500]).unwrap();
 
-    let Some((mut src, rx)) = source_with(EbpfConfig {
-        network: Some(NetworkActivityConfig {
-            // Only the stop's look.
-            open_connections_every: Duration::ZERO,
-            ..NetworkActivityConfig::default()
-        }),
-        ..EbpfConfig::default()
-    }) else {
+    // Only the stop's look.
+    let Some((mut src, rx)) = source_looking_every(Duration::ZERO) else {
         return;
     };
     let found = src.found_open_connections();
@@ -1769,14 +1771,8 @@ fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
 fn datagram_sockets_traffic_is_recorded_at_their_end() {
     use std::net::UdpSocket;
     let _one = serialize();
-    let Some((mut src, rx)) = source_with(EbpfConfig {
-        network: Some(NetworkActivityConfig {
-            // Only the stop's look.
-            open_connections_every: Duration::ZERO,
-            ..NetworkActivityConfig::default()
-        }),
-        ..EbpfConfig::default()
-    }) else {
+    // Only the stop's look.
+    let Some((mut src, rx)) = source_looking_every(Duration::ZERO) else {
         return;
     };
     assert_eq!(src.datagram_traffic(), Some(Ok(())));

@@ -2195,6 +2195,22 @@ fn network_calls_are_recorded(test: &str, source: &str) {
     kernel.check();
 }
 
+/// A shell script for [`bash_to_port`]: connects, sends 5,000 bytes, reads a line and exits.
+const SEND_5000_READ_A_LINE: &str =
+    "exec 3<>/dev/tcp/127.0.0.1/$0; printf '%05000d' 0 >&3; read -r -u 3 line";
+
+/// bash running `script`, with `port` as its `$0` (for its `/dev/tcp` or `/dev/udp`): the
+/// child, its pid and its entity (read while it runs or waits to be reaped).
+fn bash_to_port(script: &str, port: u16) -> (std::process::Child, u64, String) {
+    let child = Command::new("/bin/bash")
+        .args(["-c", script])
+        .arg(port.to_string())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    (child, u64::from(pid), entity(pid, start_ticks(pid)))
+}
+
 /// A TCP connection's end is recorded as a `close` for the process that made it, after that
 /// process exited (its kernel closed the socket as it went), and for ours that took it: the
 /// bytes each way from each side, its duration and how it closed; in JSON, text, XML and SQL.
@@ -2219,24 +2235,15 @@ fn a_connections_end_is_recorded_with_its_traffic_after_its_process_exits() {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     // 5,000 bytes up, a line back, and out: the kernel closes the socket at the exit.
-    let mut child = Command::new("/bin/bash")
-        .args([
-            "-c",
-            "exec 3<>/dev/tcp/127.0.0.1/$0; printf '%05000d' 0 >&3; read -r -u 3 line",
-        ])
-        .arg(port.to_string())
-        .spawn()
-        .unwrap();
+    let (mut child, pid, child_entity) = bash_to_port(SEND_5000_READ_A_LINE, port);
     let (mut accepted, _) = listener.accept().unwrap();
-    let child_pid = child.id();
-    let child_entity = entity(child_pid, start_ticks(child_pid));
     accepted.read_exact(&mut [0; 5_000]).unwrap();
     accepted.write_all(b"hello\n").unwrap();
     assert!(child.wait().unwrap().success());
     assert_eq!(accepted.read(&mut [0; 1]).unwrap(), 0, "the exit's FIN");
     drop(accepted);
 
-    let (pid, me) = (u64::from(child_pid), u64::from(std::process::id()));
+    let me = u64::from(std::process::id());
     let events = agent.wait_for("both ends' close", |ev| {
         has(ev, "close", |e| pid_of(e) == pid) && has(ev, "close", |e| pid_of(e) == me)
     });
@@ -2323,18 +2330,9 @@ fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
     };
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let mut child = Command::new("/bin/bash")
-        .args([
-            "-c",
-            "exec 3<>/dev/tcp/127.0.0.1/$0; printf '%05000d' 0 >&3; read -r -u 3 line",
-        ])
-        .arg(port.to_string())
-        .spawn()
-        .unwrap();
+    let (mut child, pid, child_entity) = bash_to_port(SEND_5000_READ_A_LINE, port);
     let (mut accepted, _) = listener.accept().unwrap();
     accepted.read_exact(&mut [0; 5_000]).unwrap();
-    let child_pid = child.id();
-    let child_entity = entity(child_pid, start_ticks(child_pid));
 
     let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
     let detail = agent.source_detail("ebpf");
@@ -2344,7 +2342,7 @@ fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
     assert_eq!(accepted.read(&mut [0; 1]).unwrap(), 0, "the exit's FIN");
     drop(accepted);
 
-    let (pid, me) = (u64::from(child_pid), u64::from(std::process::id()));
+    let me = u64::from(std::process::id());
     let ours_to = |e: &Value| pid_of(e) == me && port_of(&e["destination"]) == u64::from(port);
     let events = agent.wait_for("both ends' close", |ev| {
         has(ev, "close", |e| pid_of(e) == pid) && has(ev, "close", ours_to)
@@ -2402,23 +2400,17 @@ fn a_datagram_sockets_traffic_is_recorded_at_its_end() {
     );
     let server = std::net::UdpSocket::bind(("127.0.0.1", 0)).unwrap();
     let port = server.local_addr().unwrap().port();
-    let mut child = Command::new("/bin/bash")
-        .args([
-            "-c",
-            "exec 3<>/dev/udp/127.0.0.1/$0; printf '%01000d' 0 >&3; printf x >&3",
-        ])
-        .arg(port.to_string())
-        .spawn()
-        .unwrap();
-    let child_pid = child.id();
-    let child_entity = entity(child_pid, start_ticks(child_pid));
+    let (mut child, pid, child_entity) = bash_to_port(
+        "exec 3<>/dev/udp/127.0.0.1/$0; printf '%01000d' 0 >&3; printf x >&3",
+        port,
+    );
     let mut buf = [0; 2048];
     assert_eq!(server.recv(&mut buf).unwrap(), 1_000);
     assert_eq!(server.recv(&mut buf).unwrap(), 1);
     assert!(child.wait().unwrap().success());
     drop(server);
 
-    let (pid, me) = (u64::from(child_pid), u64::from(std::process::id()));
+    let me = u64::from(std::process::id());
     let ours = |e: &Value| pid_of(e) == me && port_of(&e["destination"]) == u64::from(port);
     let events = agent.wait_for("both sockets' close", |ev| {
         has(ev, "close", |e| pid_of(e) == pid) && has(ev, "close", ours)
