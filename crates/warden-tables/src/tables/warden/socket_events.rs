@@ -26,8 +26,10 @@
 //! kernel closed it for an error. Its `traffic` rows, while it is still open: the same columns
 //! so far (now and then, and as the agent stops), `state` its state then. `found_open` is 1 for
 //! a connection that was already open as the agent started (found then, not seen made): its
-//! `duration_ns` counts from the agent's start, and its `direction` is guessed. Other rows
-//! have these columns NULL.
+//! `duration_ns` counts from the agent's start, and its `direction` is guessed. A datagram
+//! socket's (UDP, ICMP, raw IP) `close` and `traffic` rows have the same columns, from its first
+//! datagram, for that datagram's process, with `state` NULL and, unconnected, no remote end.
+//! Other rows have these columns NULL.
 
 use std::sync::OnceLock;
 
@@ -129,7 +131,8 @@ const EXTRAS: &[ColumnSpec] = &[
         Text,
         NONE,
         &[],
-        "Warden: close: the TCP state it closed from (FIN_WAIT2, LAST_ACK...); traffic: its state",
+        "Warden: close: the TCP state it closed from (FIN_WAIT2, LAST_ACK...); traffic: its state \
+         (NULL for a datagram socket)",
     ),
     col(
         "found_open",
