@@ -307,6 +307,15 @@ static __always_inline void settle(struct net_record *r, struct sock *sk, u8 sta
 	r->sk_err = err > 0 && err < 0x10000 ? err : 0;
 }
 
+/* The TCP state of socket `sk` (TCP_ESTABLISHED...), `otherwise` when it cannot be read. */
+static __always_inline u8 tcp_state(void *sk, u8 otherwise)
+{
+	u8 state = otherwise;
+	bpf_probe_read_kernel(&state, sizeof(state),
+			      sk + bpf_core_field_offset(struct sock_common, skc_state));
+	return state;
+}
+
 /* A TCP connect that returned EINPROGRESS: noted for the state-change program below, unless
  * its handshake already ended (loopback's ends inside the call) — then this record carries the
  * outcome. Noted before the state is looked at, and whoever takes the note out records the
@@ -316,9 +325,7 @@ static __always_inline void await_handshake(struct net_record *r, struct sock *s
 	if (!note_connect(r, sk))
 		return;
 	u64 key = (u64)sk;
-	u8 state = TCP_SYN_SENT;
-	bpf_probe_read_kernel(&state, sizeof(state),
-			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_state));
+	u8 state = tcp_state(sk, TCP_SYN_SENT);
 	if (state != TCP_SYN_SENT && !bpf_map_delete_elem(&CONNECTING, &key))
 		settle(r, sk, state);
 }
@@ -336,6 +343,20 @@ struct {
 	__type(value, struct connection);
 } CONNECTIONS SEC(".maps");
 
+/* Notes connection `c` on socket `sk` (map `flags`: BPF_NOEXIST keeps a note already there),
+ * then looks at the socket's state: one that closed meanwhile is let go here (its state is
+ * CLOSE) or by the end's program, so that no note outlives its socket. Whether it is kept. */
+static __always_inline bool keep_note(struct sock *sk, struct connection *c, u64 flags)
+{
+	u64 key = (u64)sk;
+	if (bpf_map_update_elem(&CONNECTIONS, &key, c, flags))
+		return false;
+	if (tcp_state(sk, TCP_CLOSE) != TCP_CLOSE)
+		return true;
+	bpf_map_delete_elem(&CONNECTIONS, &key);
+	return false;
+}
+
 /* Notes the TCP connection that record `r` (a connect that succeeded or is under way, an
  * accept) made known on socket `sk`, for its end's record. Noted before the state is looked
  * at, as a connect's handshake is: a connection that closed meanwhile is let go here (its
@@ -351,17 +372,10 @@ static __always_inline void own_connection(struct net_record *r, struct sock *sk
 		     : r->call != NCALL_connect || (r->ret != 0 && r->ret != -EINPROGRESS) ||
 			       (r->flags & NET_SETTLED && r->tcp_state == TCP_CLOSE))
 		return;
-	u64 key = (u64)sk;
 	/* (An io_uring accept's result may be a fixed slot's index.) */
 	struct connection c =
 		noted_by(r, accepted, r->flags & NET_IO_URING ? -1 : accepted ? r->ret : r->fd);
-	if (bpf_map_update_elem(&CONNECTIONS, &key, &c, 0))
-		return;
-	u8 state = TCP_CLOSE;
-	bpf_probe_read_kernel(&state, sizeof(state),
-			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_state));
-	if (state == TCP_CLOSE)
-		bpf_map_delete_elem(&CONNECTIONS, &key);
+	keep_note(sk, &c, 0);
 }
 
 /* Copies the address the call named (`len` bytes as the caller said): from its memory, or
@@ -1018,9 +1032,7 @@ int warden_open_connections(struct bpf_iter__tcp *ctx)
 	if (!noted)
 		return 0;
 	struct connection c = *noted;
-	u8 state = TCP_CLOSE;
-	bpf_probe_read_kernel(&state, sizeof(state),
-			      (void *)skc + bpf_core_field_offset(struct sock_common, skc_state));
+	u8 state = tcp_state(skc, TCP_CLOSE);
 	if (state == TCP_CLOSE)
 		return 0;
 	if (bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) > LOOK_RING_MAX) {
@@ -1094,9 +1106,7 @@ static __noinline bool adopt_connection(struct task_struct *task, struct file *f
 	if (!sk || r.protocol != IPPROTO_TCP || r.sock_type != SOCK_STREAM ||
 	    (r.family != AF_INET && r.family != AF_INET6))
 		return false;
-	u8 state = TCP_CLOSE;
-	bpf_probe_read_kernel(&state, sizeof(state),
-			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_state));
+	u8 state = tcp_state(sk, TCP_CLOSE);
 	/* A handshake under way is left to its connect; a listener is no connection. */
 	if (state == TCP_CLOSE || state == TCP_LISTEN || state == TCP_SYN_SENT)
 		return false;
@@ -1105,19 +1115,8 @@ static __noinline bool adopt_connection(struct task_struct *task, struct file *f
 	r.h.boot_ns = bpf_ktime_get_boot_ns();
 	struct connection c = noted_by(&r, accepted_guess(sk), fd);
 	c.accepted |= CONNECTION_FOUND_OPEN;
-	u64 key = (u64)sk;
 	/* A connection already noted (its connect or accept was recorded) keeps its note. */
-	if (bpf_map_update_elem(&CONNECTIONS, &key, &c, BPF_NOEXIST))
-		return false;
-	/* Looked at again after the note, as own_connection does: no entry outlives its socket. */
-	state = TCP_CLOSE;
-	bpf_probe_read_kernel(&state, sizeof(state),
-			      (void *)sk + bpf_core_field_offset(struct sock, __sk_common.skc_state));
-	if (state == TCP_CLOSE) {
-		bpf_map_delete_elem(&CONNECTIONS, &key);
-		return false;
-	}
-	return true;
+	return keep_note(sk, &c, BPF_NOEXIST);
 }
 
 /* Each TCP connection open as the agent starts, over every process's open files (threads

@@ -1062,37 +1062,19 @@ impl Loaded {
     /// ring drained after each: a look never fills the ring.
     #[cfg(warden_bpf)]
     fn sweep(&mut self, name: &str, tx: &BoundedSender<Record>, stats: &mut EbpfStats) {
-        use std::io::Read as _;
-        let iterator = program::<aya::programs::Iter>(&mut self.ebpf, name)
+        let Ok(iterator) = program::<aya::programs::Iter>(&mut self.ebpf, name)
             .map_err(|e| e.to_string())
-            .and_then(|p| {
-                let id = p.attach().map_err(|e| e.to_string())?;
-                let link = p.take_link(id).map_err(|e| e.to_string())?;
-                link.into_file().map_err(|e| e.to_string())
-            });
-        let Ok(mut iterator) = iterator else {
+            .and_then(open_iterator)
+        else {
             stats.open_connections_unswept += 1;
             return;
         };
-        let mut keys = vec![0u8; LOOK_CHUNK];
-        loop {
-            let read = iterator.read(&mut keys);
+        let read = read_iterator(iterator, |_| {
             let drained = self.drain_ring(tx, stats, &mut Early::new());
             stats.records += drained;
-            match read {
-                Ok(0) => break,
-                Ok(_) => {}
-                // (EAGAIN: cut short after a million sockets with none recorded.)
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
-                    ) => {}
-                Err(_) => {
-                    stats.open_connections_unswept += 1;
-                    break;
-                }
-            }
+        });
+        if read.is_err() {
+            stats.open_connections_unswept += 1;
         }
     }
 
@@ -1555,40 +1537,57 @@ fn attach_file_programs(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<(), Stri
     attached
 }
 
+/// A new run of loaded iterator program `program`: the file its output is read from (a link
+/// makes one run).
+#[cfg(warden_bpf)]
+fn open_iterator(program: &mut aya::programs::Iter) -> Result<std::fs::File, String> {
+    let id = program.attach().map_err(|e| e.to_string())?;
+    let link = program.take_link(id).map_err(|e| e.to_string())?;
+    link.into_file().map_err(|e| e.to_string())
+}
+
+/// Reads an iterator's run to its end, [`LOOK_CHUNK`] at a time, calling `after_read` with
+/// each read's bytes (0 for one cut short) before the next. A read the kernel cuts short
+/// after a million objects with nothing written says EAGAIN, and the next one goes on where it
+/// stopped.
+#[cfg(warden_bpf)]
+fn read_iterator(
+    mut iterator: std::fs::File,
+    mut after_read: impl FnMut(usize),
+) -> std::io::Result<()> {
+    use std::io::Read as _;
+    let mut buffer = vec![0u8; LOOK_CHUNK];
+    loop {
+        let read = iterator.read(&mut buffer);
+        after_read(*read.as_ref().unwrap_or(&0));
+        match read {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Runs the iterator over every process's open files once, noting each TCP connection already
 /// open for its end's record (see `warden_adopt_connections`). Each one noted writes 8 bytes
-/// to the iterator's file. A read the kernel cuts short after a million files with nothing
-/// written says EAGAIN, and the next one goes on where it stopped.
+/// to the iterator's file.
 #[cfg(warden_bpf)]
 fn adopt_open_connections(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<FoundOpen, String> {
-    use std::io::Read as _;
     let began = Instant::now();
     let program = program::<aya::programs::Iter>(ebpf, "warden_adopt_connections")
         .map_err(|e| e.to_string())?;
     program
         .load("task_file", btf)
         .map_err(|e| format!("iterator over processes' files: {e}"))?;
-    let mut iterator = program
-        .attach()
-        .and_then(|id| program.take_link(id))
-        .map_err(|e| e.to_string())
-        .and_then(|link| link.into_file().map_err(|e| e.to_string()))?;
-    let mut keys = vec![0u8; LOOK_CHUNK];
     let mut noted = 0u64;
-    loop {
-        match iterator.read(&mut keys) {
-            Ok(0) => break,
-            Ok(n) => noted += (n / 8) as u64,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
-                ) => {}
-            Err(e) => return Err(format!("reading the iterator over processes' files: {e}")),
-        }
-    }
+    read_iterator(open_iterator(program)?, |n| noted += (n / 8) as u64)
+        .map_err(|e| format!("reading the iterator over processes' files: {e}"))?;
     let took = began.elapsed();
-    drop(iterator);
     // Run once: its instructions need not stay in the kernel.
     let _ = program.unload();
     Ok(FoundOpen {
