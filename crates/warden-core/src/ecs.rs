@@ -8,10 +8,11 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::event::{
-    Event, EventKind, Executable, FileAction, FileEvent, NetAction, NetworkEvent, Parent, Process,
-    SocketAddress, TimeSet,
+    Event, EventKind, Executable, FileAction, FileEvent, FilterProgram, NetAction, NetworkEvent,
+    Parent, Process, SocketAddress, TimeSet,
 };
 use crate::identity::EntityId;
 use crate::short_text::ShortText;
@@ -311,11 +312,83 @@ struct WardenNetwork<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     socket_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    filter: Option<&'a crate::SocketFilter>,
+    filter: Option<WardenFilter<'a>>,
     /// A connection's traffic: its state (how it ended), what ECS's `bytes` and `packets` do
     /// not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     traffic: Option<WardenTraffic<'a>>,
+}
+
+/// A packet filter attached, with what is known of its program.
+#[derive(Serialize)]
+struct WardenFilter<'a> {
+    option: &'a str,
+    /// A classic filter's length, as the caller gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instructions: Option<u16>,
+    /// A classic filter's program as `tcpdump -ddd` prints it ([`crate::classic_bytecode`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytecode: Option<String>,
+    /// The SHA-256 of a classic filter's instructions, 8 little-endian bytes each (struct
+    /// sock_filter): one digest to match a known filter by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash: Option<OwnedHash>,
+    /// An eBPF filter's program.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    program: Option<WardenProgram<'a>>,
+}
+
+#[derive(Serialize)]
+struct OwnedHash {
+    sha256: String,
+}
+
+/// An eBPF program, as bpftool shows it.
+#[derive(Serialize)]
+struct WardenProgram<'a> {
+    id: u32,
+    /// The kernel's tag, in hex.
+    tag: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    instructions: u32,
+}
+
+impl<'a> WardenFilter<'a> {
+    fn new(filter: &'a crate::SocketFilter, program: Option<&'a FilterProgram>) -> Self {
+        let classic = match program {
+            Some(FilterProgram::Classic(instructions)) => Some(instructions.as_slice()),
+            _ => None,
+        };
+        WardenFilter {
+            option: &filter.option,
+            instructions: filter.instructions,
+            bytecode: classic.map(crate::classic_bytecode),
+            hash: classic.map(|program| {
+                let mut digest = Sha256::new();
+                for instruction in program {
+                    digest.update(instruction.to_le_bytes());
+                }
+                OwnedHash {
+                    sha256: hex(&digest.finalize()),
+                }
+            }),
+            program: match program {
+                Some(FilterProgram::Ebpf(p)) => Some(WardenProgram {
+                    id: p.id,
+                    tag: hex(&p.tag),
+                    name: &p.name,
+                    instructions: p.instructions,
+                }),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Bytes in lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Serialize)]
@@ -540,7 +613,10 @@ impl<'a> Ecs<'a> {
             fd: e.fd,
             errno: e.errno.as_deref(),
             socket_type: e.socket_type.as_deref(),
-            filter: e.filter.as_ref(),
+            filter: e
+                .filter
+                .as_ref()
+                .map(|filter| WardenFilter::new(filter, e.filter_program.as_ref())),
             traffic: e.traffic.as_ref().map(|end| WardenTraffic {
                 state: &end.state,
                 bytes_retransmitted: end.bytes_retransmitted,
@@ -1088,6 +1164,7 @@ mod tests {
                 errno: None,
                 socket_type: None,
                 filter: None,
+                filter_program: None,
                 traffic: None,
             }),
         })
@@ -1145,6 +1222,7 @@ mod tests {
                 errno: Some("ECONNREFUSED".into()),
                 socket_type: None,
                 filter: None,
+                filter_program: None,
                 traffic: None,
             }),
         };
@@ -1214,6 +1292,7 @@ mod tests {
                     errno: Some("ECONNRESET".into()),
                     socket_type: None,
                     filter: None,
+                    filter_program: None,
                     traffic: Some(crate::Traffic {
                         incoming,
                         duration_ns: 2_500_000_000,
@@ -1292,6 +1371,7 @@ mod tests {
                 errno: None,
                 socket_type: None,
                 filter: None,
+                filter_program: None,
                 traffic: Some(crate::Traffic {
                     incoming: true,
                     duration_ns: 1_000,
@@ -1321,7 +1401,7 @@ mod tests {
     /// filter it attached.
     #[test]
     fn packet_sockets_carry_their_type_interface_and_filter() {
-        let packet = |action, local, filter| {
+        let packet_with = |action, local, filter, filter_program| {
             to_ecs(&Event {
                 time_ns: 0,
                 host: "h".into(),
@@ -1341,9 +1421,11 @@ mod tests {
                     socket_type: Some("raw".into()),
                     filter,
                     traffic: None,
+                    filter_program,
                 }),
             })
         };
+        let packet = |action, local, filter| packet_with(action, local, filter, None);
         let v = packet(NetAction::Socket, None, None);
         assert_eq!(v["event"]["action"], "socket");
         assert_eq!(v["event"]["type"][0], "start");
@@ -1382,6 +1464,53 @@ mod tests {
         let attached = &v["warden"]["network"]["filter"];
         assert_eq!(attached["option"], "SO_ATTACH_FILTER");
         assert_eq!(attached["instructions"], 30);
+        assert!(attached.get("bytecode").is_none() && attached.get("hash").is_none());
+
+        // With its program: a classic one as tcpdump -ddd prints it, with the digest of its
+        // instructions' bytes; an eBPF one as bpftool names it.
+        let classic = crate::FilterProgram::Classic(vec![
+            crate::ClassicInstruction {
+                code: 0x28,
+                jt: 0,
+                jf: 0,
+                k: 12,
+            },
+            crate::ClassicInstruction {
+                code: 0x15,
+                jt: 0,
+                jf: 1,
+                k: 0x86dd,
+            },
+        ]);
+        let filter = crate::SocketFilter {
+            option: "SO_ATTACH_FILTER".into(),
+            instructions: Some(2),
+        };
+        let v = packet_with(NetAction::Filter, None, Some(filter), Some(classic));
+        let attached = &v["warden"]["network"]["filter"];
+        assert_eq!(attached["bytecode"], "2,40 0 0 12,21 0 1 34525");
+        let bytes = [0x28, 0, 0, 0, 12, 0, 0, 0, 0x15, 0, 0, 1, 0xdd, 0x86, 0, 0];
+        assert_eq!(attached["hash"]["sha256"], hex(&Sha256::digest(bytes)));
+        assert!(attached.get("program").is_none());
+
+        let ebpf = crate::FilterProgram::Ebpf(crate::EbpfProgram {
+            id: 31,
+            tag: [0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10],
+            name: String::new(),
+            instructions: 12,
+        });
+        let filter = crate::SocketFilter {
+            option: "SO_ATTACH_BPF".into(),
+            instructions: None,
+        };
+        let v = packet_with(NetAction::Filter, None, Some(filter), Some(ebpf));
+        let attached = &v["warden"]["network"]["filter"];
+        assert_eq!(
+            attached["program"],
+            serde_json::json!({"id": 31, "tag": "fedcba9876543210", "instructions": 12}),
+            "no name when it has none"
+        );
+        assert!(attached.get("bytecode").is_none() && attached.get("hash").is_none());
     }
 
     #[test]

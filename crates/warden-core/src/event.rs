@@ -434,6 +434,10 @@ pub struct NetworkEvent {
     pub filter: Option<SocketFilter>,
     /// A `close` or `traffic` event's connection: its traffic, and how it ended.
     pub traffic: Option<Traffic>,
+    /// A `filter` event's program, when it was read (eBPF reads it; audit cannot). Beside
+    /// `filter` rather than in it, as the model's last field, so that the events stored
+    /// before it was added still read (see `stored`).
+    pub filter_program: Option<FilterProgram>,
 }
 
 impl NetworkEvent {
@@ -512,6 +516,62 @@ pub struct SocketFilter {
     pub option: String,
     /// A classic filter's length, in instructions.
     pub instructions: Option<u16>,
+}
+
+/// The program of a packet filter a socket was given: what it lets through, and so what its
+/// sniffer is after (a backdoor's magic packet, say).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterProgram {
+    /// A classic filter's instructions, as the caller gave them.
+    Classic(Vec<ClassicInstruction>),
+    /// The eBPF program a descriptor named, as the kernel holds it.
+    Ebpf(EbpfProgram),
+}
+
+/// One instruction of a classic BPF filter, as the kernel takes it (`struct sock_filter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassicInstruction {
+    pub code: u16,
+    /// Where a conditional jump goes when true, and when false: instructions skipped.
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+impl ClassicInstruction {
+    /// Its 8 bytes, as `struct sock_filter` lays them out little-endian (x86-64, arm64).
+    pub fn to_le_bytes(self) -> [u8; 8] {
+        let mut bytes = [0; 8];
+        bytes[..2].copy_from_slice(&self.code.to_le_bytes());
+        bytes[2] = self.jt;
+        bytes[3] = self.jf;
+        bytes[4..].copy_from_slice(&self.k.to_le_bytes());
+        bytes
+    }
+}
+
+/// A classic filter as text: its length, then each instruction's code, jt, jf and k, in
+/// decimal: `2,40 0 0 12,6 0 0 65535`. That is what `tcpdump -ddd` prints (with newlines for
+/// the commas) and what iptables' `-m bpf --bytecode` and `nfbpf_compile` take.
+pub fn classic_bytecode(program: &[ClassicInstruction]) -> String {
+    let mut text = program.len().to_string();
+    for i in program {
+        text.push_str(&format!(",{} {} {} {}", i.code, i.jt, i.jf, i.k));
+    }
+    text
+}
+
+/// An eBPF program the kernel holds, as bpftool names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EbpfProgram {
+    /// Its id (`bpftool prog show id N`), while it is loaded.
+    pub id: u32,
+    /// The kernel's tag of its instructions (8 bytes: the same program has the same tag).
+    pub tag: [u8; 8],
+    /// The name its loader gave it (up to 15 bytes), if any.
+    pub name: String,
+    /// Its length, in instructions.
+    pub instructions: u32,
 }
 
 /// What happened to a file.

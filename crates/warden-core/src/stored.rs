@@ -33,10 +33,13 @@ use crate::Event;
 ///   is `Some`: a network event of 7 is read with a `false` after it when its `traffic` is
 ///   `Some`. Whether it is cannot be told from the bytes' start, so the event is read with that
 ///   byte after it, and a byte left over is that padding (see [`Event::decode`]).
-pub const EVENT_ENCODING: u8 = 8;
+/// - 9 added `FilterProgram` and `NetworkEvent::filter_program` (its last field): a network
+///   event of 8 is read with that field's `None` after it; one of 7 with two zero bytes, the
+///   first its traffic's `found_open` if it has traffic, else left over.
+pub const EVENT_ENCODING: u8 = 9;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, EVENT_ENCODING];
+const READABLE: [u8; 9] = [1, 2, 3, 4, 5, 6, 7, 8, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
@@ -77,7 +80,7 @@ impl Event {
 /// `false`: one zero byte each) — a file event before 3 its `content` and `times`, before 5
 /// its `times`; an exec event before 4 its `script`; a network event before 6 its
 /// `socket_type`, `filter` and `traffic`, before 7 its `traffic`, before 8 its traffic's
-/// `found_open` (which only an event with traffic reads). Its kind is read from the bytes'
+/// `found_open` (which only an event with traffic reads), before 9 its `filter_program`. Its kind is read from the bytes'
 /// start, as postcard lays an event out: the time (a varint), the host (a varint length and
 /// the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
@@ -85,7 +88,7 @@ fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
-        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9]),
         _ => 0,
     };
     if missing == 0 {
@@ -261,7 +264,23 @@ mod tests {
                 socket_type: (action == NetAction::Socket).then(|| "raw".into()),
                 filter: (action == NetAction::Filter).then(|| crate::SocketFilter {
                     option: "SO_ATTACH_FILTER".into(),
-                    instructions: Some(30),
+                    instructions: Some(2),
+                }),
+                filter_program: (action == NetAction::Filter).then(|| {
+                    crate::FilterProgram::Classic(vec![
+                        crate::ClassicInstruction {
+                            code: 0x28,
+                            jt: 0,
+                            jf: 0,
+                            k: 12,
+                        },
+                        crate::ClassicInstruction {
+                            code: 0x15,
+                            jt: 1,
+                            jf: 255,
+                            k: u32::MAX,
+                        },
+                    ])
                 }),
                 traffic: matches!(action, NetAction::Close | NetAction::Traffic).then(|| {
                     crate::Traffic {
@@ -278,6 +297,25 @@ mod tests {
                 }),
             }));
         }
+        // A filter that is an eBPF program.
+        let Some(EventKind::Network(classic)) = kinds
+            .iter()
+            .find(|k| matches!(k, EventKind::Network(n) if n.action == NetAction::Filter))
+        else {
+            unreachable!("a filter event was made above")
+        };
+        let mut ebpf = classic.clone();
+        ebpf.filter = Some(crate::SocketFilter {
+            option: "SO_ATTACH_BPF".into(),
+            instructions: None,
+        });
+        ebpf.filter_program = Some(crate::FilterProgram::Ebpf(crate::EbpfProgram {
+            id: 4242,
+            tag: [0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3],
+            name: "sniff".into(),
+            instructions: 1_000_000,
+        }));
+        kinds.push(EventKind::Network(ebpf));
         for (action, source) in FileAction::ALL.into_iter().zip(
             [Source::Fanotify, Source::ProcScan, Source::ProcConnector]
                 .iter()
@@ -344,9 +382,16 @@ mod tests {
 
     /// An event as `encoding` stored it: a file event before 5 without its times, before 3
     /// without its content too; an exec event before 4 without its script; a network event
-    /// before 7 without its end, before 6 without its socket type and filter too.
+    /// before 7 without its end, before 6 without its socket type and filter too; before 9
+    /// without its filter's program.
     fn encoded_as(encoding: u8, event: &Event) -> Vec<u8> {
         let mut bytes = encoded(event);
+        if let EventKind::Network(n) = &event.kind
+            && encoding < 9
+        {
+            assert!(n.filter_program.is_none(), "no program before encoding 9");
+            assert_eq!(bytes.pop(), Some(0), "filter_program's None ends it");
+        }
         match &event.kind {
             EventKind::File(f) if encoding < 5 => {
                 assert!(f.times.is_none(), "no times before encoding 5");
@@ -382,6 +427,11 @@ mod tests {
 
     /// An event as it could be before `encoding`: without the fields added since.
     fn as_before(encoding: u8, mut event: Event) -> Event {
+        if let EventKind::Network(n) = &mut event.kind
+            && encoding < 9
+        {
+            n.filter_program = None;
+        }
         match &mut event.kind {
             EventKind::File(f) if encoding < 5 => {
                 f.times = None;
@@ -427,8 +477,8 @@ mod tests {
         // Encoding 2 only added a variant at the end of an enum: 1's bytes are 2's. Encoding 3
         // added a file event's content at its end, 4 an exec event's script at its end, 5 a
         // file event's times after its content, 6 a network event's socket type and filter, 7
-        // its end, 8 whether that connection was found open.
-        for encoding in [1, 2, 3, 4, 5, 6, 7] {
+        // its end, 8 whether that connection was found open, 9 a filter's program.
+        for encoding in [1, 2, 3, 4, 5, 6, 7, 8] {
             for event in every_kind() {
                 let event = as_before(encoding, event);
                 let bytes = encoded_as(encoding, &event);
@@ -440,7 +490,7 @@ mod tests {
                 let grew = match &event.kind {
                     EventKind::File(_) => encoding < 5,
                     EventKind::Exec(_) => encoding < 4,
-                    EventKind::Network(n) => encoding < 7 || n.traffic.is_some(),
+                    EventKind::Network(_) => true,
                     _ => false,
                 };
                 if grew {
@@ -505,7 +555,7 @@ mod tests {
         let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
         assert!(err.contains("1 bytes after"), "{err}");
         let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
-        assert!(err.contains("encoding 9"), "{err}");
+        assert!(err.contains("encoding 10"), "{err}");
         for byte in 0..=255u8 {
             let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
         }
@@ -576,8 +626,19 @@ mod tests {
                 exit: None,
                 errno: None,
                 socket_type: Some("raw".into()),
-                filter: None,
+                filter: Some(crate::SocketFilter {
+                    option: "o".into(),
+                    instructions: Some(1),
+                }),
                 traffic: None,
+                filter_program: Some(crate::FilterProgram::Classic(vec![
+                    crate::ClassicInstruction {
+                        code: 6,
+                        jt: 1,
+                        jf: 2,
+                        k: 3,
+                    },
+                ])),
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
@@ -585,7 +646,7 @@ mod tests {
             hex,
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
-             00015000010101000001037261770000"
+             000150000101010000010372617701016f01010001000106010203"
         );
     }
 

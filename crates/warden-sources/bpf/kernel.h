@@ -149,6 +149,21 @@ struct file___v66 {
 	} f_u;
 } __attribute__((preserve_access_index));
 
+/* An eBPF program, as a socket's filter names it (SO_ATTACH_BPF): its length in instructions
+ * and its tag (the kernel's digest of its instructions, which bpftool shows; since 6.17 the
+ * head of a longer digest, in a union). */
+struct bpf_prog {
+	u32 len;
+	u8 tag[8];
+	struct bpf_prog_aux *aux;
+} __attribute__((preserve_access_index));
+
+/* Its id (bpftool prog show id N) and the name its loader gave. */
+struct bpf_prog_aux {
+	u32 id;
+	char name[16];
+} __attribute__((preserve_access_index));
+
 /* A socket file's private data. */
 struct socket {
 	short type;

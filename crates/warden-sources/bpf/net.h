@@ -95,6 +95,13 @@
  * every process's files), not made known by a record: `since_ns` is when it was found, and
  * `call` (accept or connect) is guessed from its socket (see `adopt_connection`). */
 #define NET_FOUND_OPEN 8192
+/* With NET_FILTER_LEN: `addr` holds the classic filter's instructions as the caller gave them
+ * (struct sock_filter each, `filter_len` of them), not an address. The record is then longer
+ * than struct net_record: it is built in FILTER_SCRATCH. */
+#define NET_FILTER_PROGRAM 16384
+/* An eBPF filter attached (SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_EBPF): `addr` holds the program's
+ * identity (struct attached_program), not an address. */
+#define NET_FILTER_EBPF 32768
 
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
@@ -612,10 +619,91 @@ int warden_socket_x(struct sys_exit *ctx)
 	return 0;
 }
 
-/* The head of struct sock_fprog: a classic filter's length. */
-struct sock_fprog_head {
+/* struct sock_fprog (64-bit): a classic filter's length and where its instructions are, in the
+ * caller's memory. */
+struct sock_fprog {
 	u16 len;
+	u64 filter;
 };
+
+/* The size of a classic filter's instruction (struct sock_filter: code, jt, jf, k), and how
+ * many a filter record holds: as many as a per-CPU map's value has room for (32 KiB), 4,085 of
+ * the kernel's bound of 4,096 (BPF_MAXINSNS). A longer filter is recorded by its length. */
+#define CLASSIC_INSN 8
+#define CLASSIC_KEPT_INSNS ((32768 - NET_ADDR) / CLASSIC_INSN)
+
+/* A filter record: a network record's head, then the classic filter's instructions where its
+ * address would be (NET_FILTER_PROGRAM). Too large for the stack: one per CPU (syscall
+ * tracepoints run their programs with preemption off, so no other record is built in it
+ * meanwhile). */
+struct filter_record {
+	u8 head[NET_ADDR];
+	u8 program[CLASSIC_KEPT_INSNS * CLASSIC_INSN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct filter_record);
+} FILTER_SCRATCH SEC(".maps");
+
+/* Sends record `r` of a classic filter of `len` instructions at `insns` (the caller's memory)
+ * with the instructions: a filter names its sniffer (a backdoor's magic packet, say) better
+ * than its length. False, and nothing sent, when they cannot be read. */
+static __always_inline bool classic_filter_sent(struct net_record *r, u16 len, u64 insns)
+{
+	u32 zero = 0;
+	struct filter_record *f = bpf_map_lookup_elem(&FILTER_SCRATCH, &zero);
+	if (!f || !len)
+		return false;
+	u64 size = (u64)len * CLASSIC_INSN;
+	/* Checked apart, so that clang does not fold it into one test of `len - 1` whose bound
+	 * the verifier cannot carry over to `size`. */
+	barrier_var(size);
+	if (size > sizeof(f->program))
+		return false;
+	if (bpf_probe_read_user(f->program, size, (const void *)insns))
+		return false;
+	r->flags |= NET_FILTER_PROGRAM;
+	r->addr_len = size;
+	__builtin_memcpy(f->head, r, NET_ADDR);
+	if (bpf_ringbuf_output(&EVENTS, f, NET_ADDR + size, 0))
+		dropped(KIND_NET);
+	return true;
+}
+
+/* An eBPF filter's identity, in its record's `addr` (NET_FILTER_EBPF). */
+struct attached_program {
+	u8 tag[8];
+	u32 id;
+	u32 len;
+	char name[16];
+};
+_Static_assert(sizeof(struct attached_program) <= NET_ADDR_CAP, "fits in addr");
+
+/* Reads into `r` which eBPF program the descriptor at `value` (the caller's int) names: run
+ * once the kernel has taken it as a socket filter, so the file is a program's. */
+static __always_inline void read_attached_program(struct task_struct *task, u64 value,
+						  struct net_record *r)
+{
+	s32 fd = -1;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (const void *)value))
+		return;
+	struct file *f = current_file(task, fd);
+	struct bpf_prog *prog = NULL;
+	if (!f || bpf_probe_read_kernel(&prog, sizeof(prog),
+					(void *)f + bpf_core_field_offset(struct file, private_data)) ||
+	    !prog)
+		return;
+	struct attached_program *p = (struct attached_program *)r->addr;
+	struct bpf_prog_aux *aux = BPF_CORE_READ(prog, aux);
+	if (BPF_CORE_READ_INTO(&p->len, prog, len) || BPF_CORE_READ_INTO(&p->tag, prog, tag) ||
+	    !aux || BPF_CORE_READ_INTO(&p->id, aux, id) || BPF_CORE_READ_INTO(&p->name, aux, name))
+		return;
+	r->addr_len = sizeof(*p);
+	r->flags |= NET_FILTER_EBPF;
+}
 
 /* setsockopt(fd, level, name, value, len): only a packet filter attached (SO_ATTACH_*), what a
  * packet socket keeps of the traffic it sees (a portless backdoor's magic packet); every other
@@ -638,11 +726,17 @@ int warden_setsockopt_x(struct sys_exit *ctx)
 	net_record_begin(&r, task, NCALL_setsockopt, ctx->ret, fd);
 	read_socket(task, fd, &r);
 	r.option = name;
-	struct sock_fprog_head prog = {};
-	if ((name == SO_ATTACH_FILTER || name == SO_ATTACH_REUSEPORT_CBPF) &&
-	    !bpf_probe_read_user(&prog, sizeof(prog), (const void *)SYSCALL_ARG3(regs))) {
-		r.filter_len = prog.len;
-		r.flags |= NET_FILTER_LEN;
+	u64 value = SYSCALL_ARG3(regs);
+	if (name == SO_ATTACH_FILTER || name == SO_ATTACH_REUSEPORT_CBPF) {
+		struct sock_fprog prog = {};
+		if (!bpf_probe_read_user(&prog, sizeof(prog), (const void *)value)) {
+			r.filter_len = prog.len;
+			r.flags |= NET_FILTER_LEN;
+			if (classic_filter_sent(&r, prog.len, prog.filter))
+				return 0;
+		}
+	} else if (ctx->ret == 0) {
+		read_attached_program(task, value, &r);
 	}
 	net_record_send(&r);
 	return 0;

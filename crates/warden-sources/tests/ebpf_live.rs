@@ -8,7 +8,9 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use warden_core::{FileTimes, FileVersion, TimeSet};
+use warden_core::{
+    ClassicInstruction, EbpfProgram, FileTimes, FileVersion, FilterProgram, TimeSet,
+};
 use warden_sources::audit::net::{NetCall, SockAddr};
 use warden_sources::ebpf::{
     AttrRecord, Datagrams, EbpfConfig, EbpfError, EbpfSource, ExecFlags, ExecRecord,
@@ -1995,10 +1997,6 @@ fn a_look_at_many_connections_reports_each_once() {
     drop(held);
 }
 
-/// With `Datagrams::First`, each UDP socket's first datagram to each peer, and the first it
-/// receives from each, is reported once (of up to eight peers in turn), by the process, at the
-/// socket layer; datagrams pass as ever; a connected socket's are its connect's; and nothing
-/// stays in the kernel after.
 /// A socket made by socket(2) (owned), or the errno it failed with.
 fn socket_of(family: i32, kind: i32, protocol: i32) -> Result<std::os::fd::OwnedFd, i32> {
     sniffer::socket(family, kind, protocol).map_err(|e| e.raw_os_error().unwrap_or(0))
@@ -2024,9 +2022,52 @@ fn set_option<T>(fd: &std::os::fd::OwnedFd, name: i32, value: &T) -> i32 {
     }
 }
 
+/// A socket filter loaded by bpf(2) as `name`: "r0 = 0; exit", two instructions (it keeps
+/// nothing of a packet); with its id and tag as the kernel reports them (BPF_OBJ_GET_INFO_BY_FD).
+fn socket_filter_program(name: &str) -> (std::os::fd::OwnedFd, u32, [u8; 8]) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+    // struct bpf_insn, little-endian: code, registers, offset, immediate.
+    let instructions: [u64; 2] = [0xb7, 0x95];
+    let license = c"GPL";
+    // union bpf_attr for BPF_PROG_LOAD: type, count, insns, license, (log), name at 48.
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_SOCKET_FILTER.to_ne_bytes());
+    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
+    attr[8..16].copy_from_slice(&(instructions.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    attr[48..48 + name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: a bpf_attr of its size, naming live memory.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_ptr(), attr.len()) };
+    assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: just made, owned here only.
+    let program = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    // struct bpf_prog_info's head: type, id, tag.
+    let mut info = [0u8; 16];
+    let mut attr = [0u8; 16];
+    attr[0..4].copy_from_slice(&program.as_raw_fd().to_ne_bytes());
+    attr[4..8].copy_from_slice(&(info.len() as u32).to_ne_bytes());
+    attr[8..16].copy_from_slice(&(info.as_mut_ptr() as u64).to_ne_bytes());
+    // SAFETY: as above; the kernel writes at most info_len bytes to `info`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            attr.as_ptr(),
+            attr.len(),
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    let id = u32::from_ne_bytes(info[4..8].try_into().unwrap());
+    (program, id, info[8..16].try_into().unwrap())
+}
+
 /// A sniffer's calls and an ICMP tunnel's: each packet, raw and ICMP socket made (or refused)
 /// is reported with what it was made for, a packet socket's bind with its interface, and a
-/// filter attached with its length; the sockets and options of ordinary traffic are not.
+/// filter attached with its program (a classic one's instructions, an eBPF one's identity);
+/// the sockets and options of ordinary traffic are not.
 #[test]
 fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
     use std::os::fd::AsRawFd;
@@ -2062,6 +2103,12 @@ fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
         set_option(&raw_icmp, libc::SO_ATTACH_FILTER, &empty),
         libc::EINVAL
     );
+    // An eBPF filter, by its descriptor.
+    let (ebpf, ebpf_id, ebpf_tag) = socket_filter_program("warden_t_filter");
+    assert_eq!(
+        set_option(&raw_icmp, libc::SO_ATTACH_BPF, &ebpf.as_raw_fd()),
+        0
+    );
     // The last: a packet socket for ARP, its own DGRAM kind.
     let arp = i32::from((libc::ETH_P_ARP as u16).to_be());
     let last = socket_of(libc::AF_PACKET, libc::SOCK_DGRAM, arp).unwrap();
@@ -2094,6 +2141,7 @@ fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
             (NetCall::Socket, raw_icmp.as_raw_fd(), raw_icmp.as_raw_fd()),
             ping_record,
             (NetCall::SetSockOpt, raw_icmp.as_raw_fd(), -libc::EINVAL),
+            (NetCall::SetSockOpt, raw_icmp.as_raw_fd(), 0),
             (NetCall::Socket, last.as_raw_fd(), last.as_raw_fd()),
         ],
         "only the packet, raw and ICMP sockets and the filters, in order"
@@ -2111,11 +2159,26 @@ fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
             ifindex: lo as i32
         })
     );
-    let attached = calls[2].filter.expect("the filter");
+    let attached = calls[2].filter.as_ref().expect("the filter");
     assert_eq!(
         (attached.option_name().as_str(), attached.instructions),
         ("SO_ATTACH_FILTER", Some(sniffer::FILTER_LENGTH))
     );
+    let given: Vec<ClassicInstruction> = sniffer::filter_program()
+        .iter()
+        .map(|i| ClassicInstruction {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    assert_eq!(
+        attached.program,
+        Some(FilterProgram::Classic(given)),
+        "its instructions, as given"
+    );
+    assert_eq!(calls[2].addr, None, "a program is no address");
     assert_eq!(calls[2].socket.as_ref().map(|s| s.family), Some(packet));
     assert_eq!(
         facts(&calls[3]),
@@ -2125,10 +2188,33 @@ fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
         facts(&calls[4]),
         (libc::AF_INET6 as u16, libc::SOCK_DGRAM, Some("ipv6-icmp"))
     );
-    assert_eq!(calls[5].filter.and_then(|f| f.instructions), Some(0));
-    assert_eq!(facts(&calls[6]), (packet, libc::SOCK_DGRAM, Some("arp")));
+    let refused = calls[5].filter.as_ref().expect("the empty filter");
+    assert_eq!((refused.instructions, &refused.program), (Some(0), &None));
+    let by_descriptor = calls[6].filter.as_ref().expect("the eBPF filter");
+    assert_eq!(
+        (
+            by_descriptor.option_name().as_str(),
+            by_descriptor.instructions
+        ),
+        ("SO_ATTACH_BPF", None)
+    );
+    assert_eq!(
+        by_descriptor.program,
+        Some(FilterProgram::Ebpf(EbpfProgram {
+            id: ebpf_id,
+            tag: ebpf_tag,
+            name: "warden_t_filter".into(),
+            instructions: 2,
+        })),
+        "the program the descriptor named"
+    );
+    assert_eq!(facts(&calls[7]), (packet, libc::SOCK_DGRAM, Some("arp")));
 }
 
+/// With `Datagrams::First`, each UDP socket's first datagram to each peer, and the first it
+/// receives from each, is reported once (of up to eight peers in turn), by the process, at the
+/// socket layer; datagrams pass as ever; a connected socket's are its connect's; and nothing
+/// stays in the kernel after.
 #[test]
 fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
     use std::net::{TcpListener, TcpStream, UdpSocket};

@@ -7,9 +7,11 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use rusqlite::types::Value::{self, Integer, Null, Text};
+use sha2::{Digest, Sha256};
 use warden_core::{
-    BootId, Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction, FileEvent, NetAction,
-    NetworkEvent, Parent, Process, ProcessKey, SocketAddress, Source,
+    BootId, ClassicInstruction, Event, EventKind, ExecEvent, Executable, ExitEvent, FileAction,
+    FileEvent, FilterProgram, NetAction, NetworkEvent, Parent, Process, ProcessKey, SocketAddress,
+    Source,
 };
 
 const BOOT: BootId = BootId([0xab; 16]);
@@ -102,6 +104,7 @@ fn network_at(time_s: i64, action: NetAction, edit: impl FnOnce(&mut NetworkEven
         errno: None,
         socket_type: None,
         filter: None,
+        filter_program: None,
         traffic: None,
     };
     edit(&mut e);
@@ -208,6 +211,44 @@ fn events() -> Vec<Event> {
                 segments_received: 700,
                 found_open: false,
             });
+        }),
+        network_at(5_006, NetAction::Filter, |e| {
+            // A sniffer's classic filter: ldh [12]; ret #65535.
+            e.family = Some(17);
+            e.transport = Some("all".into());
+            e.socket_type = Some("raw".into());
+            e.syscall = Some("setsockopt".into());
+            e.filter = Some(warden_core::SocketFilter {
+                option: "SO_ATTACH_FILTER".into(),
+                instructions: Some(2),
+            });
+            e.filter_program = Some(FilterProgram::Classic(vec![
+                ClassicInstruction {
+                    code: 0x28,
+                    jt: 0,
+                    jf: 0,
+                    k: 12,
+                },
+                ClassicInstruction {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: 0xffff,
+                },
+            ]));
+        }),
+        network_at(5_007, NetAction::Filter, |e| {
+            e.syscall = Some("setsockopt".into());
+            e.filter = Some(warden_core::SocketFilter {
+                option: "SO_ATTACH_BPF".into(),
+                instructions: None,
+            });
+            e.filter_program = Some(FilterProgram::Ebpf(warden_core::EbpfProgram {
+                id: 31,
+                tag: [0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10],
+                name: "sniff".into(),
+                instructions: 12,
+            }));
         }),
         file_at(6_000, FileAction::Create, "/etc/cron.d/job", |e| {
             e.syscall = Some("openat".into());
@@ -347,7 +388,7 @@ fn socket_events_read_network_events_in_osquerys_columns() {
         &conn,
         "SELECT *, protocol, socket, success, eid FROM socket_events ORDER BY time",
     );
-    assert_eq!(all.len(), 6, "{all:?}");
+    assert_eq!(all.len(), 8, "{all:?}");
     let spec = warden_tables::table("socket_events").unwrap().spec;
     let visible = spec.columns.iter().filter(|c| !c.hidden()).count();
     assert_eq!(
@@ -444,6 +485,39 @@ fn socket_events_read_network_events_in_osquerys_columns() {
         ("found_open", Integer(0)),
     ] {
         assert_eq!(close[column], value, "close: {column}");
+    }
+
+    // Filters attached: a classic one's program and its digest, an eBPF one's identity.
+    let (classic, ebpf) = (&all[6], &all[7]);
+    let le_bytes = [0x28, 0, 0, 0, 12, 0, 0, 0, 6, 0, 0, 0, 0xff, 0xff, 0, 0];
+    let sha256: String = Sha256::digest(le_bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for (column, value) in [
+        ("action", text("filter")),
+        ("filter_option", text("SO_ATTACH_FILTER")),
+        ("filter_instructions", Integer(2)),
+        ("filter_bytecode", text("2,40 0 0 12,6 0 0 65535")),
+        ("filter_sha256", text(&sha256)),
+        ("filter_program_id", Null),
+        ("filter_program_tag", Null),
+    ] {
+        assert_eq!(classic[column], value, "classic filter: {column}");
+    }
+    for (column, value) in [
+        ("filter_option", text("SO_ATTACH_BPF")),
+        ("filter_instructions", Integer(12)),
+        ("filter_bytecode", Null),
+        ("filter_sha256", Null),
+        ("filter_program_id", Integer(31)),
+        ("filter_program_tag", text("fedcba9876543210")),
+        ("filter_program_name", text("sniff")),
+    ] {
+        assert_eq!(ebpf[column], value, "eBPF filter: {column}");
+    }
+    for column in ["filter_option", "filter_sha256", "filter_program_id"] {
+        assert_eq!(close[column], Null, "no filter's row: {column}");
     }
 
     // A time constraint reaches the store's range scan.
@@ -609,7 +683,7 @@ fn osquery_events_reports_the_store_backed_tables() {
                 &Integer(6),
                 &Integer(1)
             ),
-            (&text("socket_events"), &store, &Integer(6), &Integer(1)),
+            (&text("socket_events"), &store, &Integer(8), &Integer(1)),
             (
                 &text("user_events"),
                 &text("user_events"),
@@ -637,7 +711,7 @@ fn warden_events_is_the_whole_store_in_its_own_fields() {
             (text("exec"), Integer(3)),
             (text("exit"), Integer(1)),
             (text("file"), Integer(6)),
-            (text("network"), Integer(6)),
+            (text("network"), Integer(8)),
         ]
     );
     let got = query(
@@ -648,7 +722,7 @@ fn warden_events_is_the_whole_store_in_its_own_fields() {
     );
     assert_eq!(got.len(), 1, "{got:?}");
     let row = &got[0];
-    assert_eq!(row["seq"], Integer(12), "the 12th event stored");
+    assert_eq!(row["seq"], Integer(14), "the 14th event stored");
     assert_eq!(row["time_ns"], Integer(6_001_000_000_005));
     assert_eq!(row["action"], text("rename"));
     assert_eq!(row["path"], text("/etc/passwd"));

@@ -2103,16 +2103,24 @@ fn network_calls_are_recorded(test: &str, source: &str) {
         let attached = &filter["warden"]["network"];
         assert_eq!(attached["filter"]["option"], "SO_ATTACH_FILTER");
         assert_eq!(attached["socket_type"], "raw", "{filter}");
-        // Its length is in the caller's memory, which only eBPF reads.
-        let length = &attached["filter"]["instructions"];
-        assert_eq!(
-            *length,
-            if source == "ebpf" {
-                2.into()
-            } else {
-                Value::Null
+        // Its length and program are in the caller's memory, which only eBPF reads: "ldh
+        // [12]; ret #65535" (support/sniffer.rs), and the digest of its instructions' bytes.
+        let bytes = [0x28, 0, 0, 0, 12, 0, 0, 0, 6, 0, 0, 0, 0xff, 0xff, 0, 0];
+        let digest: String = <sha2::Sha256 as sha2::Digest>::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let ebpf = source == "ebpf";
+        let given = &attached["filter"];
+        if ebpf {
+            assert_eq!(given["instructions"], 2, "{filter}");
+            assert_eq!(given["bytecode"], "2,40 0 0 12,6 0 0 65535", "{filter}");
+            assert_eq!(given["hash"]["sha256"], digest.as_str(), "{filter}");
+        } else {
+            for field in ["instructions", "bytecode", "hash"] {
+                assert!(given[field].is_null(), "{filter}");
             }
-        );
+        }
         let icmp = the(&events, "socket", "raw ICMP socket", |e| {
             pid_of(e) == pid && e["network"]["transport"] == "icmp"
         });
@@ -2123,12 +2131,27 @@ fn network_calls_are_recorded(test: &str, source: &str) {
             "text",
         );
         assert!(text.contains("socket AF_PACKET raw all success"), "{text}");
-        let filtered = if source == "ebpf" {
-            "filter AF_PACKET raw SO_ATTACH_FILTER instructions=2 success"
+        let filtered = if ebpf {
+            format!(
+                "filter AF_PACKET raw SO_ATTACH_FILTER instructions=2 sha256={} success",
+                &digest[..12]
+            )
         } else {
-            "filter AF_PACKET raw SO_ATTACH_FILTER success"
+            "filter AF_PACKET raw SO_ATTACH_FILTER success".into()
         };
-        assert!(text.contains(filtered), "{text}");
+        assert!(text.contains(&filtered), "{text}");
+        // The same in SQL.
+        let rows = agent.query_rows(&format!(
+            "SELECT filter_option, filter_instructions, filter_sha256, \
+             filter_bytecode = '2,40 0 0 12,6 0 0 65535' \
+             FROM socket_events WHERE action = 'filter' AND pid = {pid}"
+        ));
+        let row = if ebpf {
+            format!("SO_ATTACH_FILTER,2,{digest},1")
+        } else {
+            "SO_ATTACH_FILTER,,,".into()
+        };
+        assert_eq!(rows, [row]);
     }
     // Our own side: the listeners' bind/listen and the accepted connection's peer.
     let accepted = the(&events, "accept", "tcp4 accept", |e| {

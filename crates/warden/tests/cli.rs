@@ -239,6 +239,7 @@ mod events {
             errno: errno.map(String::from),
             socket_type: None,
             filter: None,
+            filter_program: None,
             traffic: None,
         })
     }

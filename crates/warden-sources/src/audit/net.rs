@@ -345,7 +345,7 @@ pub enum NetCall {
 }
 
 /// A packet filter a setsockopt attached to a socket (eBPF and audit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FilterAttach {
     /// The option (`SO_ATTACH_FILTER`, 26; `SO_ATTACH_BPF`, 50; `SO_ATTACH_REUSEPORT_CBPF`,
     /// 51; `SO_ATTACH_REUSEPORT_EBPF`, 52).
@@ -353,6 +353,9 @@ pub struct FilterAttach {
     /// A classic filter's length in instructions, as the caller gave it (eBPF only: audit
     /// does not read the caller's memory).
     pub instructions: Option<u16>,
+    /// Its program (eBPF only): a classic filter's instructions as the caller gave them, or
+    /// the eBPF program an attached descriptor named.
+    pub program: Option<warden_core::FilterProgram>,
 }
 
 impl FilterAttach {
@@ -707,6 +710,7 @@ impl NetEvent {
             NetCall::SetSockOpt => Some(FilterAttach {
                 option: arg("a2")?.unwrap_or_default() as u8,
                 instructions: None,
+                program: None,
             }),
             _ => None,
         };

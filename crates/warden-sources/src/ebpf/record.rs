@@ -5,7 +5,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
-use warden_core::{FileTimes, FileVersion, TimeSet};
+use warden_core::{
+    ClassicInstruction, EbpfProgram, FileTimes, FileVersion, FilterProgram, TimeSet,
+};
 
 use crate::audit::net::{FilterAttach, NetCall, SockAddr, family, parse_sockaddr};
 use crate::socket_probe::SocketFacts;
@@ -821,7 +823,35 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             } else {
                 None
             };
-            let parsed = (!addr.is_empty() && traffic.is_none()).then(|| parse_sockaddr(addr));
+            // A filter's record holds its program there.
+            let program = if flags & NET_FILTER_PROGRAM != 0 {
+                if addr.len() % CLASSIC_INSTRUCTION != 0 {
+                    return Err(short("classic filter"));
+                }
+                let instructions =
+                    addr.chunks_exact(CLASSIC_INSTRUCTION)
+                        .map(|i| ClassicInstruction {
+                            code: u16_at(i, 0),
+                            jt: i[2],
+                            jf: i[3],
+                            k: u32_at(i, 4),
+                        });
+                Some(FilterProgram::Classic(instructions.collect()))
+            } else if flags & NET_FILTER_EBPF != 0 {
+                if addr.len() != ATTACHED_PROGRAM {
+                    return Err(short("eBPF filter"));
+                }
+                Some(FilterProgram::Ebpf(EbpfProgram {
+                    tag: addr[..8].try_into().expect("8 bytes"),
+                    id: u32_at(addr, 8),
+                    instructions: u32_at(addr, 12),
+                    name: String::from_utf8_lossy(c_string(&addr[16..32])).into_owned(),
+                }))
+            } else {
+                None
+            };
+            let parsed = (!addr.is_empty() && traffic.is_none() && program.is_none())
+                .then(|| parse_sockaddr(addr));
             let socket = (flags & NET_SOCKET_READ != 0).then(|| {
                 let family = u16_at(b, 36);
                 let end = |port_at: usize, addr_at: usize| {
@@ -878,6 +908,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 filter: (call == NetCall::SetSockOpt).then(|| FilterAttach {
                     option: b[84],
                     instructions: (flags & NET_FILTER_LEN != 0).then(|| u16_at(b, 86)),
+                    program,
                 }),
                 traffic,
             })))
@@ -913,6 +944,12 @@ const NET_OUTCOME: u32 = 128;
 const NET_ADDR_OWN: u32 = 256;
 const NET_FIRST_DATAGRAM: u32 = 512;
 const NET_FILTER_LEN: u32 = 1024;
+const NET_FILTER_PROGRAM: u32 = 16384;
+const NET_FILTER_EBPF: u32 = 32768;
+/// The size of a classic filter's instruction (struct sock_filter).
+const CLASSIC_INSTRUCTION: usize = 8;
+/// The size of an eBPF filter's identity (bpf/net.h's struct attached_program).
+const ATTACHED_PROGRAM: usize = 32;
 const NET_ENDED: u32 = 2048;
 const NET_STILL_OPEN: u32 = 4096;
 const NET_FOUND_OPEN: u32 = 8192;
@@ -1489,6 +1526,7 @@ mod tests {
 
     /// The socket part of a network record: family, type, protocol, and each end as its port
     /// and address bytes.
+    #[derive(Clone, Copy)]
     struct Sock<'a>(u16, u16, u16, (u16, &'a [u8]), (u16, &'a [u8]));
 
     /// A network record as bpf/net.h writes it (`socket`: when the socket was read).
@@ -1834,14 +1872,72 @@ mod tests {
         assert_eq!(socket.transport(), Some("icmp"));
         assert_eq!(socket.local, None, "a raw socket's protocol is no port");
 
-        // An eBPF program attached: no length.
-        b[76..80].copy_from_slice(&NET_SOCKET_READ.to_ne_bytes());
-        b[84] = 50;
-        let program = net(&b).filter.expect("a setsockopt's filter");
+        assert_eq!(filter.program, None, "its instructions were not read");
+
+        // The same with its instructions where the address would be: ldh [12]; ret #-1.
+        let mut program = Vec::new();
+        for (code, jt, jf, k) in [(0x28u16, 0u8, 0u8, 12u32), (0x06, 1, 255, u32::MAX)] {
+            program.extend_from_slice(&code.to_ne_bytes());
+            program.extend_from_slice(&[jt, jf]);
+            program.extend_from_slice(&k.to_ne_bytes());
+        }
+        let mut b = net_bytes(10, 0, Some(icmp), &program);
+        let flags = NET_SOCKET_READ | NET_FILTER_LEN | NET_FILTER_PROGRAM;
+        b[76..80].copy_from_slice(&flags.to_ne_bytes());
+        b[84] = 26;
+        b[86..88].copy_from_slice(&2u16.to_ne_bytes());
+        let attached = net(&b);
+        assert_eq!(attached.addr, None, "a program is no address");
+        let instructions = |code, jt, jf, k| ClassicInstruction { code, jt, jf, k };
         assert_eq!(
-            (program.option_name(), program.instructions),
+            attached.filter.and_then(|f| f.program),
+            Some(FilterProgram::Classic(vec![
+                instructions(0x28, 0, 0, 12),
+                instructions(0x06, 1, 255, u32::MAX)
+            ]))
+        );
+        // A program cut mid-instruction is malformed, not read short.
+        b.truncate(b.len() - 1);
+        b[80..84].copy_from_slice(&15u32.to_ne_bytes());
+        assert!(matches!(
+            parse(&b),
+            Err(RecordError::Short {
+                kind: "classic filter",
+                ..
+            })
+        ));
+
+        // An eBPF program attached: no length, and the program's identity.
+        let mut identity = vec![0xab, 0xcd, 0, 1, 2, 3, 4, 5];
+        identity.extend_from_slice(&77u32.to_ne_bytes());
+        identity.extend_from_slice(&9u32.to_ne_bytes());
+        identity.extend_from_slice(b"sniff\0\0\0\0\0\0\0\0\0\0\0");
+        let mut b = net_bytes(10, 0, Some(icmp), &identity);
+        b[76..80].copy_from_slice(&(NET_SOCKET_READ | NET_FILTER_EBPF).to_ne_bytes());
+        b[84] = 50;
+        let filter = net(&b).filter.expect("a setsockopt's filter");
+        assert_eq!(
+            (filter.option_name(), filter.instructions),
             ("SO_ATTACH_BPF".to_string(), None)
         );
+        assert_eq!(
+            filter.program,
+            Some(FilterProgram::Ebpf(EbpfProgram {
+                id: 77,
+                tag: [0xab, 0xcd, 0, 1, 2, 3, 4, 5],
+                name: "sniff".into(),
+                instructions: 9,
+            }))
+        );
+        b.truncate(b.len() - 1);
+        b[80..84].copy_from_slice(&31u32.to_ne_bytes());
+        assert!(matches!(
+            parse(&b),
+            Err(RecordError::Short {
+                kind: "eBPF filter",
+                ..
+            })
+        ));
     }
 
     #[test]

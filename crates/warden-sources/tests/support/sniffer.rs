@@ -6,6 +6,24 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// The classic filter attached: "load the frame's byte 12; accept it whole", two instructions.
 pub const FILTER_LENGTH: u16 = 2;
 
+/// That filter's instructions.
+pub fn filter_program() -> [libc::sock_filter; FILTER_LENGTH as usize] {
+    [
+        libc::sock_filter {
+            code: 0x28,
+            jt: 0,
+            jf: 0,
+            k: 12,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0xffff,
+        },
+    ]
+}
+
 /// A socket made by socket(2), close-on-exec, or the error it failed with.
 pub fn socket(family: i32, kind: i32, protocol: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: a plain socket(2); a descriptor it returns is owned at once.
@@ -43,20 +61,7 @@ pub fn packet_socket_on_lo() -> std::io::Result<(OwnedFd, u32)> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let program = [
-        libc::sock_filter {
-            code: 0x28,
-            jt: 0,
-            jf: 0,
-            k: 12,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: 0xffff,
-        },
-    ];
+    let program = filter_program();
     let filter = libc::sock_fprog {
         len: FILTER_LENGTH,
         filter: program.as_ptr().cast_mut(),

@@ -23,6 +23,7 @@ pub fn connect(process: Process, time_s: i64, fd: i64, remote: Option<SocketAddr
             errno: None,
             socket_type: None,
             filter: None,
+            filter_program: None,
             traffic: None,
         }),
     }

@@ -155,6 +155,8 @@ pub fn network_event(
         socket_type: socket_type_of(action, sock_type),
         filter: net.filter.as_ref().map(socket_filter),
         traffic: None,
+        // Audit does not read the caller's memory.
+        filter_program: None,
     })
 }
 
@@ -344,6 +346,7 @@ pub fn ebpf_network_event(
         errno: errno.map(str::to_owned),
         socket_type: socket_type_of(action, socket.map(|s| s.sock_type)),
         filter: record.filter.as_ref().map(socket_filter),
+        filter_program: record.filter.as_ref().and_then(|f| f.program.clone()),
         traffic: record.traffic.as_ref().map(|kernel| {
             let tcp = socket.is_some_and(|s| s.protocol == libc::IPPROTO_TCP);
             traffic_of(kernel, record.call, record.boot_ns, tcp)
@@ -1247,9 +1250,19 @@ mod tests {
         );
 
         let mut attach = ebpf_net(NetCall::SetSockOpt, 0, None, Some(packet(0)));
+        let program = warden_core::FilterProgram::Classic(vec![
+            warden_core::ClassicInstruction {
+                code: 6,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            };
+            30
+        ]);
         attach.filter = Some(warden_sources::audit::net::FilterAttach {
             option: libc::SO_ATTACH_FILTER as u8,
             instructions: Some(30),
+            program: Some(program.clone()),
         });
         let e = event(&attach).unwrap();
         assert_eq!(
@@ -1263,6 +1276,7 @@ mod tests {
                 instructions: Some(30)
             })
         );
+        assert_eq!(e.filter_program, Some(program), "the program goes with it");
 
         let icmp = SocketFacts {
             family: family::INET,

@@ -296,6 +296,7 @@ pub fn connect_result(
         errno: None,
         socket_type: None,
         filter: None,
+        filter_program: None,
         traffic: None,
         ..connect.clone()
     }
@@ -328,6 +329,7 @@ mod tests {
             errno: Some("EINPROGRESS".into()),
             socket_type: None,
             filter: None,
+            filter_program: None,
             traffic: None,
         }
     }

@@ -192,6 +192,7 @@ mod tests {
             errno: Some("ECONNREFUSED".into()),
             socket_type: None,
             filter: None,
+            filter_program: None,
             traffic: matches!(action, NetAction::Close | NetAction::Traffic).then(|| {
                 warden_core::Traffic {
                     incoming,

@@ -154,8 +154,21 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
             if let Some(option) = network["filter"]["option"].as_str() {
                 line.push_str(&format!(" {option}"));
             }
-            if let Some(length) = network["filter"]["instructions"].as_u64() {
+            let filter = &network["filter"];
+            if let Some(length) = filter["instructions"].as_u64() {
                 line.push_str(&format!(" instructions={length}"));
+            }
+            // A classic filter by its digest's start (the whole is in the JSON), an eBPF one
+            // as bpftool names it.
+            if let Some(sha256) = filter["hash"]["sha256"].as_str() {
+                line.push_str(&format!(" sha256={}", &sha256[..sha256.len().min(12)]));
+            }
+            let program = &filter["program"];
+            if let (Some(id), Some(tag)) = (program["id"].as_u64(), program["tag"].as_str()) {
+                line.push_str(&format!(" program={id} tag={tag}"));
+                if let Some(name) = program["name"].as_str() {
+                    line.push_str(&format!(" name={name}"));
+                }
             }
             line.push_str(outcome(event.success));
             if let Some(errno) = network["errno"].as_str() {
@@ -315,6 +328,40 @@ mod tests {
             text_line(&audit, &ecs).starts_with("1970-01-01T00:00:01.500Z       rename "),
             "{}",
             text_line(&audit, &ecs)
+        );
+    }
+
+    /// A filter attached: its option, and its program (a classic one's length and digest, an
+    /// eBPF one's id, tag and name).
+    #[test]
+    fn a_filter_shows_its_program() {
+        let attached = StoredEvent {
+            class: "network".into(),
+            action: "filter".into(),
+            pid: 9,
+            entity_id: "e".into(),
+            success: Some(true),
+            ..StoredEvent::default()
+        };
+        let classic = serde_json::json!({"warden": {"network": {
+            "family": 17, "socket_type": "raw",
+            "filter": {"option": "SO_ATTACH_FILTER", "instructions": 2,
+                       "bytecode": "2,40 0 0 12,6 0 0 65535",
+                       "hash": {"sha256": "0123456789abcdef".repeat(4)}}}}});
+        assert_eq!(
+            text_line(&attached, &classic),
+            "1970-01-01T00:00:00.000000000Z filter AF_PACKET raw SO_ATTACH_FILTER instructions=2 \
+             sha256=0123456789ab success"
+        );
+        let ebpf = serde_json::json!({"warden": {"network": {
+            "family": 2, "socket_type": "raw",
+            "filter": {"option": "SO_ATTACH_BPF",
+                       "program": {"id": 31, "tag": "fedcba9876543210", "name": "sniff",
+                                   "instructions": 12}}}}});
+        assert_eq!(
+            text_line(&attached, &ebpf),
+            "1970-01-01T00:00:00.000000000Z filter AF_INET raw SO_ATTACH_BPF program=31 \
+             tag=fedcba9876543210 name=sniff success"
         );
     }
 

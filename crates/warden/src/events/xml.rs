@@ -213,6 +213,15 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                 Element::new("filter")
                     .attr("option", str_at(&filter["option"]))
                     .attr("instructions", filter["instructions"].as_u64())
+                    .attr("sha256", str_at(&filter["hash"]["sha256"]))
+                    .attr("bytecode", str_at(&filter["bytecode"]))
+                    .attr("program_id", filter["program"]["id"].as_u64())
+                    .attr("program_tag", str_at(&filter["program"]["tag"]))
+                    .attr("program_name", str_at(&filter["program"]["name"]))
+                    .attr(
+                        "program_instructions",
+                        filter["program"]["instructions"].as_u64(),
+                    )
                     .empty(),
             );
         }
@@ -297,6 +306,40 @@ mod tests {
             ),
             "{}",
             record(&event, &ecs)
+        );
+    }
+
+    /// A filter attached, with what is known of its program.
+    #[test]
+    fn a_filter_carries_its_program() {
+        let event = StoredEvent {
+            class: "network".into(),
+            action: "filter".into(),
+            success: Some(true),
+            ..StoredEvent::default()
+        };
+        let classic = serde_json::json!({"warden": {"network": {"filter": {
+            "option": "SO_ATTACH_FILTER", "instructions": 1, "bytecode": "1,6 0 0 0",
+            "hash": {"sha256": "ab"}}}}});
+        let xml = record(&event, &classic);
+        assert!(
+            xml.contains(
+                "<filter option=\"SO_ATTACH_FILTER\" instructions=\"1\" sha256=\"ab\" \
+                 bytecode=\"1,6 0 0 0\"/>"
+            ),
+            "{xml}"
+        );
+        let ebpf = serde_json::json!({"warden": {"network": {"filter": {
+            "option": "SO_ATTACH_BPF",
+            "program": {"id": 31, "tag": "fedcba9876543210", "name": "sniff", "instructions": 12}}}}});
+        let xml = record(&event, &ebpf);
+        assert!(
+            xml.contains(
+                "<filter option=\"SO_ATTACH_BPF\" program_id=\"31\" \
+                 program_tag=\"fedcba9876543210\" program_name=\"sniff\" \
+                 program_instructions=\"12\"/>"
+            ),
+            "{xml}"
         );
     }
 }

@@ -30,6 +30,12 @@
 //! socket's (UDP, ICMP, raw IP) `close` and `traffic` rows have the same columns, from its first
 //! datagram, for that datagram's process, with `state` NULL and, unconnected, no remote end.
 //! Other rows have these columns NULL.
+//!
+//! Warden's `filter` rows: a packet filter attached to a socket (a sniffer's), with the option
+//! and what is known of its program (with eBPF; audit does not read the caller's memory): a
+//! classic filter's length, instructions (`filter_bytecode`) and their digest
+//! (`filter_sha256`, to match a known backdoor's filter by), or an eBPF program's id, tag and
+//! name. Other rows have these columns NULL.
 
 use std::sync::OnceLock;
 
@@ -142,6 +148,57 @@ const EXTRAS: &[ColumnSpec] = &[
         "Warden: close, traffic: 1 if the connection was open already as the agent started \
          (duration_ns counts from then; direction guessed), else 0",
     ),
+    col(
+        "filter_option",
+        Text,
+        NONE,
+        &[],
+        "Warden: filter: the option that attached it (SO_ATTACH_FILTER, SO_ATTACH_BPF...)",
+    ),
+    col(
+        "filter_instructions",
+        BigInt,
+        NONE,
+        &[],
+        "Warden: filter: its length in instructions (eBPF reads it)",
+    ),
+    col(
+        "filter_sha256",
+        Text,
+        NONE,
+        &[],
+        "Warden: filter: SHA-256 of a classic filter's instructions (8 little-endian bytes each, \
+         struct sock_filter), to match a known filter by",
+    ),
+    col(
+        "filter_bytecode",
+        Text,
+        NONE,
+        &[],
+        "Warden: filter: a classic filter's program as tcpdump -ddd prints it, commas for \
+         newlines (iptables' bpf --bytecode)",
+    ),
+    col(
+        "filter_program_id",
+        BigInt,
+        NONE,
+        &[],
+        "Warden: filter: an eBPF filter's program id (bpftool prog show id N)",
+    ),
+    col(
+        "filter_program_tag",
+        Text,
+        NONE,
+        &[],
+        "Warden: filter: an eBPF filter's program tag (the kernel's digest of its instructions)",
+    ),
+    col(
+        "filter_program_name",
+        Text,
+        NONE,
+        &[],
+        "Warden: filter: an eBPF filter's program name",
+    ),
 ];
 
 pub(super) fn spec() -> &'static TableSpec {
@@ -171,8 +228,8 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
                     .or(stored.remote_address.clone())
             })
             .flatten();
-        rows.push()
-            .set("action", stored.action.as_str())
+        let mut row = rows.push();
+        row.set("action", stored.action.as_str())
             .set("pid", stored.pid)
             .set("path", stored.exe.clone())
             .set("fd", int_of(&facts["fd"]).map(|fd| fd.to_string()))
@@ -210,6 +267,18 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
                     .is_object()
                     .then(|| i64::from(facts["traffic"]["found_open"] == true)),
             );
+        let filter = &facts["filter"];
+        let program = &filter["program"];
+        row.set("filter_option", str_of(&filter["option"]))
+            .set(
+                "filter_instructions",
+                int_of(&filter["instructions"]).or(int_of(&program["instructions"])),
+            )
+            .set("filter_sha256", str_of(&filter["hash"]["sha256"]))
+            .set("filter_bytecode", str_of(&filter["bytecode"]))
+            .set("filter_program_id", int_of(&program["id"]))
+            .set("filter_program_tag", str_of(&program["tag"]))
+            .set("filter_program_name", str_of(&program["name"]));
     })
 }
 
