@@ -483,7 +483,9 @@ pub struct Traffic {
     /// The connection was already open as the agent started, found then rather than seen
     /// made: `duration_ns` counts from the agent's start (the counts above are the whole
     /// connection's), and `incoming` is guessed from the port it holds (one a bind or a listen
-    /// took, as a listener's connections hold, rather than one a connect chose).
+    /// took, as a listener's connections hold, rather than one a connect chose). A UDP
+    /// socket's: its counts too are from the agent's start, and `incoming` is guessed from
+    /// whether it is connected (a client's: sent first) or not (a server's).
     pub found_open: bool,
 }
 

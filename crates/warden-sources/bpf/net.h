@@ -111,7 +111,9 @@
 #define IPPROTO_ICMP 1
 #define IPPROTO_ICMPV6 58
 #define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
 #define EINPROGRESS 115
+#define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
 #define TCP_LISTEN 10
@@ -989,10 +991,14 @@ int warden_datagram_in6(struct bpf_sock_addr *ctx)
 struct datagram_traffic {
 	u64 sk;			/* the socket's struct sock: read at its release, whose program
 				 * is given only some of its fields */
-	u64 since_ns;		/* its first datagram seen, CLOCK_BOOTTIME */
+	u64 since_ns;		/* its first datagram seen (found open: the agent's start),
+				 * CLOCK_BOOTTIME */
 	u64 start_ns;		/* the owner's start */
 	u32 tgid;		/* the owner */
-	u32 first_in;		/* the first was received (a server's socket), else sent */
+	s32 fd;			/* the owner's descriptor of it, when known (found open), else -1:
+				 * the calls' layer does not know it */
+	u8 first_in;		/* the first was received (a server's socket), else sent */
+	u8 found_open;		/* found open as the agent started (adopt_datagram_socket) */
 	u64 bytes_sent;		/* payload, as the calls returned it */
 	u64 bytes_received;
 	u32 sent;		/* datagrams */
@@ -1029,6 +1035,7 @@ static __always_inline void count_datagram(struct sock *sk, int len, bool in)
 	if (!t->since_ns) {
 		t->tgid = task->tgid;
 		t->start_ns = task->group_leader->start_boottime;
+		t->fd = -1;
 		t->first_in = in;
 		t->sk = (u64)sk;
 		t->since_ns = bpf_ktime_get_boot_ns();
@@ -1069,7 +1076,9 @@ static __always_inline void datagram_traffic_record(struct net_record *r,
 	r->h.start_ns = t->start_ns;
 	r->h.boot_ns = bpf_ktime_get_boot_ns();
 	r->call = t->first_in ? NCALL_recvfrom : NCALL_sendmsg;
-	r->fd = -1;
+	r->fd = t->fd;
+	if (t->found_open)
+		flags |= NET_FOUND_OPEN;
 	struct tcp_traffic *traffic = (void *)r->addr;
 	traffic->since_ns = t->since_ns;
 	traffic->bytes_sent = t->bytes_sent;
@@ -1211,6 +1220,89 @@ static __noinline bool adopt_connection(struct task_struct *task, struct file *f
 	c.accepted |= CONNECTION_FOUND_OPEN;
 	/* A connection already noted (its connect or accept was recorded) keeps its note. */
 	return keep_note(sk, &c, BPF_NOEXIST);
+}
+
+/* A UDP socket open as the agent starts, as the first process found holding it holds it: noted
+ * by the search over processes' files below, for the search over UDP sockets after it. Two
+ * searches, for neither has all it takes: a socket reached from a file is one socket storage
+ * refuses (the verifier does not trust it), and the UDP iterator's knows no process. */
+struct udp_holder {
+	u64 start_ns;
+	u32 tgid;
+	s32 fd;
+	u8 connected;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, u64);	/* its struct sock */
+	__type(value, struct udp_holder);
+} UDP_HOLDERS SEC(".maps");
+
+/* Each UDP socket open as the agent starts, with the first process found holding it (threads
+ * sharing their leader's files are skipped by the kernel): run once by the agent, then
+ * warden_adopt_udp_sockets. */
+SEC("iter/task_file")
+int warden_find_udp_holders(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	if (!task || !file || task->tgid == warden_tgid)
+		return 0;
+	struct socket *socket = bpf_sock_from_file(file);
+	struct sock *sk = socket ? socket->sk : NULL;
+	if (!sk)
+		return 0;
+	u16 family = sk->__sk_common.skc_family;
+	if ((family != AF_INET && family != AF_INET6) || sk->sk_type != SOCK_DGRAM ||
+	    sk->sk_protocol != IPPROTO_UDP)
+		return 0;
+	struct udp_holder holder = {
+		.start_ns = task->group_leader->start_boottime,
+		.tgid = task->tgid,
+		.fd = ctx->fd,
+		/* connect(2) on a datagram socket sets its state so. */
+		.connected = sk->__sk_common.skc_state == TCP_ESTABLISHED,
+	};
+	u64 key = (u64)sk;
+	bpf_map_update_elem(&UDP_HOLDERS, &key, &holder, BPF_NOEXIST);
+	return 0;
+}
+
+/* Each UDP socket found held above, adopted: its traffic is counted from now on, for that
+ * process, with its fd, and its end and the looks at it are recorded, marked found open (a
+ * resolver's, a tunnel's, a backdoor's socket made before an upgrade). Which way its first
+ * datagram went is guessed: a connected socket is a client's (sent first), an unconnected one a
+ * server's. A socket counted already (a datagram went since the start) keeps its owner. Run
+ * once, after the programs that count and record datagram sockets are attached. Each one
+ * adopted writes its key to the iterator's file, so the agent counts them. */
+SEC("iter/udp")
+int warden_adopt_udp_sockets(struct bpf_iter__udp *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->udp_sk;
+	if (!sk)
+		return 0;
+	u64 key = (u64)sk;
+	struct udp_holder *found = bpf_map_lookup_elem(&UDP_HOLDERS, &key);
+	if (!found)
+		return 0;
+	struct udp_holder holder = *found;
+	bpf_map_delete_elem(&UDP_HOLDERS, &key);
+	struct datagram_traffic *t =
+		bpf_sk_storage_get(&DATAGRAM_TRAFFIC, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!t || t->since_ns)
+		return 0;
+	t->tgid = holder.tgid;
+	t->start_ns = holder.start_ns;
+	t->fd = holder.fd;
+	t->first_in = !holder.connected;
+	t->found_open = 1;
+	t->sk = key;
+	t->since_ns = bpf_ktime_get_boot_ns();
+	bpf_seq_write(ctx->meta->seq, &key, sizeof(key));
+	return 0;
 }
 
 /* Each TCP connection open as the agent starts, over every process's open files (threads

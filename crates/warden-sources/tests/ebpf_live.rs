@@ -1691,7 +1691,7 @@ fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
     };
     let found = src.found_open_connections();
     assert!(
-        matches!(found, Some(Ok(n)) if n.connections >= 4),
+        matches!(found, Some(Ok(n)) if n.sockets >= 4),
         "two connections from both sides at least: {found:?}"
     );
     // More after the start, then the end.
@@ -1763,6 +1763,109 @@ fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
         "a listener is no connection: {looks:#?}"
     );
     drop((held, taken));
+}
+
+/// UDP sockets open before the source started are found as it starts: their traffic from then
+/// on, their ends and the looks at them are recorded, marked found open, for the process
+/// holding them, with its fd; which way the first datagram went is guessed from whether the
+/// socket is connected (a client's) or not (a server's).
+#[test]
+fn udp_sockets_open_before_the_start_are_found_and_counted_from_then() {
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+    let _one = serialize();
+    let me = std::process::id();
+    // Made, and talked over, before the source starts.
+    let server = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let server_end = server.local_addr().unwrap();
+    let client = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let client_end = client.local_addr().unwrap();
+    client.connect(server_end).unwrap();
+    let mut buf = [0; 2048];
+    for _ in 0..2 {
+        client.send(&[9; 40]).unwrap();
+        assert_eq!(server.recv_from(&mut buf).unwrap().0, 40);
+    }
+    // Held past the stop.
+    let held = UdpSocket::bind(("::1", 0)).unwrap();
+    held.send_to(&[3; 10], ("::1", 9)).unwrap();
+    let held_end = held.local_addr().unwrap();
+
+    // Only the stop's look.
+    let Some((mut src, rx)) = source_looking_every(Duration::ZERO) else {
+        return;
+    };
+    let found = src.found_open_datagram_sockets();
+    assert!(
+        matches!(found, Some(Ok(n)) if n.sockets >= 3),
+        "the three sockets at least: {found:?}"
+    );
+    for _ in 0..3 {
+        client.send(&[7; 100]).unwrap();
+        assert_eq!(server.recv_from(&mut buf).unwrap().0, 100);
+    }
+    server.send_to(&[1; 50], client_end).unwrap();
+    assert_eq!(client.recv(&mut buf).unwrap(), 50);
+    let fds = (client.as_raw_fd(), server.as_raw_fd());
+    drop((client, server));
+
+    let udp_end = |records: &[Record], end: std::net::SocketAddr| -> Option<NetRecord> {
+        ends_of(records, me).into_iter().find(|n| {
+            let socket = n.socket.as_ref().unwrap();
+            socket.protocol == libc::IPPROTO_UDP
+                && socket.local == Some(inet(end))
+                && !n.traffic.unwrap().still_open
+        })
+    };
+    let records = collect(&rx, |seen| {
+        udp_end(seen, client_end).is_some() && udp_end(seen, server_end).is_some()
+    });
+    let counts = |n: &NetRecord| {
+        let t = n.traffic.unwrap();
+        assert!(t.found_open, "{n:#?}");
+        (
+            n.call,
+            n.fd,
+            t.bytes_sent,
+            t.segments_sent,
+            t.bytes_received,
+            t.segments_received,
+        )
+    };
+    let client = udp_end(&records, client_end).unwrap();
+    assert_eq!(
+        counts(&client),
+        (NetCall::SendMsg, fds.0, 300, 3, 50, 1),
+        "connected: a client's, counted from the start"
+    );
+    assert_eq!(
+        Some(ticks_of(client.start_ns)),
+        procfs::start_ticks(me),
+        "process identity"
+    );
+    let server = udp_end(&records, server_end).unwrap();
+    assert_eq!(
+        counts(&server),
+        (NetCall::RecvFrom, fds.1, 50, 1, 300, 3),
+        "unconnected: a server's"
+    );
+
+    src.stop();
+    let mut rest = records;
+    rest.extend(rx.try_iter());
+    let look = ends_of(&rest, me)
+        .into_iter()
+        .find(|n| {
+            n.traffic.unwrap().still_open
+                && n.socket.as_ref().unwrap().local == Some(inet(held_end))
+        })
+        .expect("the held socket's look at the stop");
+    assert_eq!(
+        counts(&look),
+        (NetCall::RecvFrom, held.as_raw_fd(), 0, 0, 0, 0),
+        "unconnected, so taken for a server's (it sent first, before the start)"
+    );
+    drop(held);
 }
 
 /// Each datagram socket's traffic is counted at its sends and receives and recorded as the

@@ -38,6 +38,10 @@
 //! actor ia32-sleeper PATH SECONDS  # writes a 32-bit program to PATH that sleeps SECONDS (then
 //!                                  # tries a connect to 127.0.0.1:9), starts it, prints its pid
 //!                                  # (DIR unused: the storms share one calling form)
+//! actor hold-connections COUNT SECONDS  # COUNT loopback TCP connections, 100 bytes each way,
+//!                                       # held SECONDS (a line once all are up)
+//! actor hold-udp COUNT SECONDS     # likewise COUNT pairs of UDP sockets, a client connected to
+//!                                  # its server
 //! ```
 //!
 //! `net`, `uring-net` and `files` print one line `WARDEN-CHILD {json}` when done, then wait for stdin to
@@ -182,6 +186,12 @@ fn main() -> anyhow::Result<()> {
             hold_connections(count, std::time::Duration::from_secs(seconds))?;
             report.insert("connections".into(), count.into());
         }
+        "hold-udp" => {
+            let count: usize = arg(1)?.parse()?;
+            let seconds: u64 = arg(2)?.parse()?;
+            hold_udp_sockets(count, std::time::Duration::from_secs(seconds))?;
+            report.insert("pairs".into(), count.into());
+        }
         "ia32-sleeper" => {
             let path = PathBuf::from(arg(1)?);
             let seconds: u32 = arg(2)?.parse()?;
@@ -208,7 +218,7 @@ fn main() -> anyhow::Result<()> {
         other => {
             bail!(
                 "unknown role {other:?}: net, uring-net, handshakes, datagram, files, accept-loop, \
-                 connect-storm, handshake-storm, \
+                 connect-storm, handshake-storm, hold-connections, hold-udp, \
                  file-storm, read-storm, send-storm, uring-storm, uring-file-storm, ia32-sleeper"
             )
         }
@@ -583,6 +593,30 @@ fn hold_connections(count: usize, hold: std::time::Duration) -> anyhow::Result<(
         taken.write_all(&[2; 100])?;
         made.read_exact(&mut [0; 100])?;
         held.extend([made, taken]);
+    }
+    println!(
+        "{}",
+        serde_json::json!({"held": count, "pid": std::process::id()})
+    );
+    std::io::stdout().flush()?;
+    std::thread::sleep(hold);
+    Ok(())
+}
+
+/// `count` pairs of UDP sockets on loopback, a client connected to its server, 100 bytes sent
+/// each way; held for `hold`, with a line on stdout once all are up.
+fn hold_udp_sockets(count: usize, hold: std::time::Duration) -> anyhow::Result<()> {
+    let mut held = Vec::with_capacity(2 * count);
+    let mut buf = [0; 200];
+    for _ in 0..count {
+        let server = UdpSocket::bind(("127.0.0.1", 0)).context("bind (file-descriptor limit?)")?;
+        let client = UdpSocket::bind(("127.0.0.1", 0))?;
+        client.connect(server.local_addr()?)?;
+        client.send(&[1; 100])?;
+        let (_, from) = server.recv_from(&mut buf)?;
+        server.send_to(&[2; 100], from)?;
+        client.recv(&mut buf)?;
+        held.extend([server, client]);
     }
     println!(
         "{}",

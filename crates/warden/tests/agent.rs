@@ -2343,7 +2343,8 @@ fn a_connections_end_is_recorded_with_its_traffic_after_its_process_exits() {
 /// A connection made before the agent started (by a process that also started before it) is
 /// found as the agent starts: its end is recorded for that process, marked found open, with
 /// the whole connection's traffic, the side that connected told from the side that accepted;
-/// in JSON, text and SQL.
+/// in JSON, text and SQL. UDP sockets made before the start likewise, with their traffic from
+/// the start.
 #[test]
 fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
     use std::io::{Read, Write};
@@ -2356,10 +2357,20 @@ fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
     let (mut child, pid, child_entity) = bash_to_port(SEND_5000_READ_A_LINE, port);
     let (mut accepted, _) = listener.accept().unwrap();
     accepted.read_exact(&mut [0; 5_000]).unwrap();
+    // And a UDP client connected to a server of ours, both made before the start.
+    let udp_server = std::net::UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let udp_port = udp_server.local_addr().unwrap().port();
+    let udp_client = std::net::UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    udp_client.connect(("127.0.0.1", udp_port)).unwrap();
 
     let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
     let detail = agent.source_detail("ebpf");
     assert!(detail.contains("found open at the start"), "{detail}");
+    assert!(detail.contains("found open then"), "{detail}");
+    udp_client.send(&[5; 700]).unwrap();
+    assert_eq!(udp_server.recv(&mut [0; 1_000]).unwrap(), 700);
+    let udp_fd = i64::from(std::os::fd::AsRawFd::as_raw_fd(&udp_client));
+    drop((udp_client, udp_server));
     accepted.write_all(b"hello\n").unwrap();
     assert!(child.wait().unwrap().success());
     assert_eq!(accepted.read(&mut [0; 1]).unwrap(), 0, "the exit's FIN");
@@ -2402,6 +2413,34 @@ fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
          WHERE action = 'close' AND remote_port = {port}"
     ));
     assert_eq!(rows, [format!("{pid},1,egress")]);
+
+    // The UDP sockets' ends: their traffic since the start, each way.
+    let udp_to = |e: &Value| {
+        pid_of(e) == me
+            && e["network"]["transport"] == "udp"
+            && port_of(&e["destination"]) == u64::from(udp_port)
+    };
+    let events = agent.wait_for("both UDP sockets' close", |ev| {
+        ev.iter()
+            .filter(|e| e["event"]["action"] == "close" && udp_to(e))
+            .count()
+            == 2
+    });
+    let client = the(&events, "close", "the UDP client's end", |e| {
+        udp_to(e) && e["network"]["direction"] == "egress"
+    });
+    assert_eq!(
+        client["warden"]["network"]["traffic"]["found_open"], true,
+        "{client}"
+    );
+    assert_eq!(client["source"]["bytes"], 700, "{client}");
+    assert_eq!(client["warden"]["network"]["fd"], udp_fd, "{client}");
+    let rows = agent.query_rows(&format!(
+        "SELECT found_open, direction, bytes_sent, bytes_received FROM socket_events \
+         WHERE action = 'close' AND transport = 'udp' AND pid = {me} \
+         AND (local_port = {udp_port} OR remote_port = {udp_port}) ORDER BY direction"
+    ));
+    assert_eq!(rows, ["1,egress,700,0", "1,ingress,0,700"]);
     agent.stop();
     kernel.check();
 }

@@ -281,14 +281,17 @@ struct Parts {
     /// The connections found open at the start and noted for their ends (with connections'
     /// ends), or why not.
     found_open: Option<Result<FoundOpen, String>>,
+    /// The datagram sockets found open at the start, their traffic counted from then (with
+    /// `datagram_traffic`), or why not.
+    found_open_datagram_sockets: Option<Result<FoundOpen, String>>,
 }
 
-/// The TCP connections found open as the source started (see
-/// [`EbpfSource::found_open_connections`]).
+/// The sockets found open as the source started (see [`EbpfSource::found_open_connections`],
+/// [`EbpfSource::found_open_datagram_sockets`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FoundOpen {
-    /// Sockets noted: a connection on loopback is two, one per end.
-    pub connections: u64,
+    /// Sockets noted: a TCP connection on loopback is two, one per end.
+    pub sockets: u64,
     /// The search over every process's open files, load and reads.
     pub took: Duration,
 }
@@ -447,6 +450,18 @@ impl EbpfSource {
     pub fn found_open_connections(&self) -> Option<Result<FoundOpen, &str>> {
         self.parts
             .found_open
+            .as_ref()
+            .map(|r| r.as_ref().copied().map_err(String::as_str))
+    }
+
+    /// The UDP sockets open as the source started, found so that their traffic from then on,
+    /// their ends and the looks at them are recorded (marked found open): None when datagram
+    /// sockets' traffic is not counted, else how many and how long the search took, or why
+    /// not. (Raw and ICMP sockets are not found: no iterator gives them as socket storage
+    /// takes them.)
+    pub fn found_open_datagram_sockets(&self) -> Option<Result<FoundOpen, &str>> {
+        self.parts
+            .found_open_datagram_sockets
             .as_ref()
             .map(|r| r.as_ref().copied().map_err(String::as_str))
     }
@@ -783,10 +798,20 @@ impl Loaded {
             });
         // Connections already open are noted once, now that their ends are seen: a note made
         // earlier could outlive a socket that closed in between.
-        let found_open = (connection_ends == 1 && matches!(tcp_states, Some(Ok(()))))
-            .then(|| adopt_open_connections(&mut ebpf, &btf));
+        let found_open = (connection_ends == 1 && matches!(tcp_states, Some(Ok(())))).then(|| {
+            let search = ("warden_adopt_connections", "task_file", "processes' files");
+            adopt_open_sockets(&mut ebpf, &btf, &[search])
+        });
         let datagram_traffic = (datagram_traffic == 1 && network_attached)
             .then(|| attach_datagram_traffic(&mut ebpf, &btf));
+        // Likewise, once their counting and their releases are seen.
+        let found_open_datagram_sockets = matches!(datagram_traffic, Some(Ok(()))).then(|| {
+            let searches = [
+                ("warden_find_udp_holders", "task_file", "processes' files"),
+                ("warden_adopt_udp_sockets", "udp", "UDP sockets"),
+            ];
+            adopt_open_sockets(&mut ebpf, &btf, &searches)
+        });
         let open_datagram_sockets = matches!(datagram_traffic, Some(Ok(()))).then(|| {
             program::<aya::programs::Iter>(&mut ebpf, "warden_open_datagram_sockets")
                 .map_err(|e| e.to_string())
@@ -847,6 +872,7 @@ impl Loaded {
                 datagram_traffic,
                 open_datagram_sockets,
                 found_open,
+                found_open_datagram_sockets,
                 first_datagrams,
             },
             open_connections_every,
@@ -1573,26 +1599,35 @@ fn read_iterator(
     }
 }
 
-/// Runs the iterator over every process's open files once, noting each TCP connection already
-/// open for its end's record (see `warden_adopt_connections`). Each one noted writes 8 bytes
-/// to the iterator's file.
+/// Runs the search for sockets open as the agent starts, once: `searches`, iterators as
+/// (program, what it iterates, its name for an error), one after the other. They note each TCP
+/// connection (`warden_adopt_connections`) or UDP socket (`warden_find_udp_holders`, then
+/// `warden_adopt_udp_sockets`) already open, for its end's record; each one noted writes 8 bytes
+/// to its iterator's file.
 #[cfg(warden_bpf)]
-fn adopt_open_connections(ebpf: &mut aya::Ebpf, btf: &aya::Btf) -> Result<FoundOpen, String> {
+fn adopt_open_sockets(
+    ebpf: &mut aya::Ebpf,
+    btf: &aya::Btf,
+    searches: &[(&str, &str, &str)],
+) -> Result<FoundOpen, String> {
     let began = Instant::now();
-    let program = program::<aya::programs::Iter>(ebpf, "warden_adopt_connections")
-        .map_err(|e| e.to_string())?;
-    program
-        .load("task_file", btf)
-        .map_err(|e| format!("iterator over processes' files: {e}"))?;
     let mut noted = 0u64;
-    read_iterator(open_iterator(program)?, |n| noted += (n / 8) as u64)
-        .map_err(|e| format!("reading the iterator over processes' files: {e}"))?;
-    let took = began.elapsed();
-    // Run once: its instructions need not stay in the kernel.
-    let _ = program.unload();
+    for &(name, target, over) in searches {
+        let program = program::<aya::programs::Iter>(ebpf, name).map_err(|e| e.to_string())?;
+        program
+            .load(target, btf)
+            .map_err(|e| format!("iterator over {over}: {e}"))?;
+        let read = open_iterator(program).and_then(|iterator| {
+            read_iterator(iterator, |n| noted += (n / 8) as u64)
+                .map_err(|e| format!("reading the iterator over {over}: {e}"))
+        });
+        // Run once: its instructions need not stay in the kernel.
+        let _ = program.unload();
+        read?;
+    }
     Ok(FoundOpen {
-        connections: noted,
-        took,
+        sockets: noted,
+        took: began.elapsed(),
     })
 }
 

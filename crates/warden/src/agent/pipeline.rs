@@ -2577,7 +2577,7 @@ fn start_ebpf(
                             match pair.0.found_open_connections() {
                                 Some(Ok(found)) => detail.push_str(&format!(
                                     " (also of the {} found open at the start, in {} ms)",
-                                    found.connections,
+                                    found.sockets,
                                     found.took.as_millis()
                                 )),
                                 Some(Err(why)) => detail
@@ -2600,11 +2600,26 @@ fn start_ebpf(
                             }
                         }
                         match pair.0.datagram_traffic() {
-                            Some(Ok(())) => detail.push_str(
-                                "; each datagram socket's traffic (UDP, ICMP, raw) at its end, \
-                                 counted at every send and receive, and UDP sockets' still \
-                                 open beside the connections'",
-                            ),
+                            Some(Ok(())) => {
+                                detail.push_str(
+                                    "; each datagram socket's traffic (UDP, ICMP, raw) at its \
+                                     end, counted at every send and receive",
+                                );
+                                match pair.0.found_open_datagram_sockets() {
+                                    Some(Ok(found)) => detail.push_str(&format!(
+                                        " (from the start for the {} found open then, in {} ms)",
+                                        found.sockets,
+                                        found.took.as_millis()
+                                    )),
+                                    Some(Err(why)) => detail.push_str(&format!(
+                                        " (not of those open at the start: {why})"
+                                    )),
+                                    None => {}
+                                }
+                                detail.push_str(
+                                    ", and UDP sockets' still open beside the connections'",
+                                );
+                            }
                             Some(Err(why)) => {
                                 detail.push_str(&format!(" (not datagram sockets' traffic: {why})"))
                             }

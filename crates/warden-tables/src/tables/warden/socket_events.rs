@@ -28,7 +28,9 @@
 //! a connection that was already open as the agent started (found then, not seen made): its
 //! `duration_ns` counts from the agent's start, and its `direction` is guessed. A datagram
 //! socket's (UDP, ICMP, raw IP) `close` and `traffic` rows have the same columns, from its first
-//! datagram, for that datagram's process, with `state` NULL and, unconnected, no remote end.
+//! datagram, for that datagram's process, with `state` NULL and, unconnected, no remote end; a
+//! UDP socket's found open at the start (`found_open` 1) from then, for the process found
+//! holding it, its `direction` guessed from whether it is connected.
 //! Other rows have these columns NULL.
 //!
 //! Warden's `filter` rows: a packet filter attached to a socket (a sniffer's), with the option
@@ -145,8 +147,8 @@ const EXTRAS: &[ColumnSpec] = &[
         Integer,
         NONE,
         &[],
-        "Warden: close, traffic: 1 if the connection was open already as the agent started \
-         (duration_ns counts from then; direction guessed), else 0",
+        "Warden: close, traffic: 1 if the connection or UDP socket was open already as the \
+         agent started (duration_ns counts from then; direction guessed), else 0",
     ),
     col(
         "filter_option",
