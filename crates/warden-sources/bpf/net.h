@@ -1197,10 +1197,10 @@ static __always_inline bool accepted_guess(struct sock *sk)
 	return fastreuse >= 0;
 }
 
-/* The TCP connection on socket file `file`, fd `fd` of `task`, found open as the agent starts:
- * noted as a connect's or an accept's would have been (the first process found holding it
- * keeps it), so that its end and the looks at it are recorded. Whether an accept took it is
- * guessed (accepted_guess). `since_ns` is now: when it was made is not kept. Returns whether
+/* The TCP connection on socket file `file`, fd `fd` of `task`, found open as the agent starts
+ * (its handshake under way, or done): noted as a connect's or an accept's would have been (the
+ * first process found holding it keeps it), so that its end and the looks at it are recorded.
+ * Whether an accept took an established one is guessed (accepted_guess). `since_ns` is now: when it was made is not kept. Returns whether
  * it was noted. */
 static __noinline bool adopt_connection(struct task_struct *task, struct file *file, s32 fd)
 {
@@ -1210,13 +1210,16 @@ static __noinline bool adopt_connection(struct task_struct *task, struct file *f
 	    (r.family != AF_INET && r.family != AF_INET6))
 		return false;
 	u8 state = tcp_state(sk, TCP_CLOSE);
-	/* A handshake under way is left to its connect; a listener is no connection. */
-	if (state == TCP_CLOSE || state == TCP_LISTEN || state == TCP_SYN_SENT)
+	/* A listener is no connection. */
+	if (state == TCP_CLOSE || state == TCP_LISTEN)
 		return false;
 	r.h.tgid = task->tgid;
 	r.h.start_ns = task->group_leader->start_boottime;
 	r.h.boot_ns = bpf_ktime_get_boot_ns();
-	struct connection c = noted_by(&r, accepted_guess(sk), fd);
+	/* A handshake under way is a connect's (its outcome is not recorded: the connect was not
+	 * seen; a failed one leaves its note with no end, as a recorded connect's does). */
+	bool accepted = state != TCP_SYN_SENT && accepted_guess(sk);
+	struct connection c = noted_by(&r, accepted, fd);
 	c.accepted |= CONNECTION_FOUND_OPEN;
 	/* A connection already noted (its connect or accept was recorded) keeps its note. */
 	return keep_note(sk, &c, BPF_NOEXIST);

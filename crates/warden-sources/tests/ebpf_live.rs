@@ -1658,10 +1658,49 @@ fn connections_still_open_are_reported_with_their_traffic_so_far() {
     );
 }
 
+/// A TCP connect from a new socket to `to`, made non-blocking: the socket, whatever the connect
+/// said (its handshake may still be under way).
+fn connect_without_waiting(to: std::net::SocketAddrV4) -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a plain socket(2).
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+    let address = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: to.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(to.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a live socket and an address of the size given.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            (&address as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        )
+    };
+    let error = std::io::Error::last_os_error();
+    assert!(
+        rc == 0 || error.raw_os_error() == Some(libc::EINPROGRESS),
+        "{error}"
+    );
+    // SAFETY: just made, owned here only.
+    unsafe { std::net::TcpStream::from_raw_fd(fd) }
+}
+
 /// Connections open before the source started are found as it starts: their ends and the
 /// looks at them are recorded as a recorded connect's or accept's are, marked found open, with
 /// the whole connection's traffic, for the process holding them, the side an accept took told
-/// apart from the side a connect made (by the port each holds); a listener is no connection.
+/// apart from the side a connect made (by the port each holds); a connect whose handshake was
+/// under way is one too; a listener is no connection.
 #[test]
 fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
     use std::io::{Read, Write};
@@ -1669,6 +1708,17 @@ fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
     use std::os::fd::AsRawFd;
     let _one = serialize();
     let me = std::process::id();
+    // A connect whose handshake is under way as the source starts: its listener's queue is
+    // full (a backlog of 0 holds one), so its SYN is dropped until that one is accepted.
+    let full = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    // SAFETY: listen(2) again on a listening socket sets its backlog.
+    assert_eq!(unsafe { libc::listen(full.as_raw_fd(), 0) }, 0);
+    let std::net::SocketAddr::V4(full_at) = full.local_addr().unwrap() else {
+        unreachable!("bound to an IPv4 address")
+    };
+    let queued = TcpStream::connect(full_at).unwrap();
+    let mut pending = connect_without_waiting(full_at);
+    let pending_end = pending.local_addr().unwrap();
     // Made before the source starts: one to close, one (IPv6) to hold past its stop.
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -1691,9 +1741,28 @@ fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
     };
     let found = src.found_open_connections();
     assert!(
-        matches!(found, Some(Ok(n)) if n.sockets >= 4),
-        "two connections from both sides at least: {found:?}"
+        matches!(found, Some(Ok(n)) if n.sockets >= 6),
+        "two connections from both sides and three sockets of the third at least: {found:?}"
     );
+    // The queue has room again: the pending connect's SYN, sent again, gets through.
+    drop((full.accept().unwrap(), queued));
+    let mut writable = libc::pollfd {
+        fd: pending.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd.
+    assert_eq!(
+        unsafe { libc::poll(&mut writable, 1, 10_000) },
+        1,
+        "connected"
+    );
+    pending.set_nonblocking(false).unwrap();
+    pending.write_all(&[4; 123]).unwrap();
+    let (mut taken_late, _) = full.accept().unwrap();
+    taken_late.read_exact(&mut [0; 123]).unwrap();
+    let pending_fd = pending.as_raw_fd();
+    drop((pending, taken_late));
     // More after the start, then the end.
     client.write_all(&[2; 1_000]).unwrap();
     accepted.read_exact(&mut [0; 1_000]).unwrap();
@@ -1710,7 +1779,16 @@ fn connections_open_before_the_start_are_found_and_their_ends_recorded() {
     let records = collect(&rx, |seen| {
         end(seen, NetCall::Connect, client_end).is_some()
             && end(seen, NetCall::Accept, client_end).is_some()
+            && end(seen, NetCall::Connect, pending_end).is_some()
     });
+    let late = end(&records, NetCall::Connect, pending_end).unwrap();
+    let traffic = late.traffic.unwrap();
+    assert!(traffic.found_open, "{late:#?}");
+    assert_eq!(
+        (late.fd, traffic.bytes_sent),
+        (pending_fd, 123),
+        "the connect under way at the start: {late:#?}"
+    );
     let up = end(&records, NetCall::Connect, client_end).unwrap();
     let traffic = up.traffic.unwrap();
     assert!(traffic.found_open, "{up:#?}");
