@@ -181,6 +181,9 @@ pub enum Source {
     ProcScan,
     /// A fanotify group (file events; the kernel gives the pid, the process table the rest).
     Fanotify,
+    /// The kernel's socket diagnostics (`sock_diag`): the end of a TCP connection audit
+    /// recorded, and looks at it while open, with its traffic (the process is its call's).
+    SockDiag,
 }
 
 impl Source {
@@ -191,6 +194,7 @@ impl Source {
             Source::Ebpf => "ebpf",
             Source::ProcScan => "procfs",
             Source::Fanotify => "fanotify",
+            Source::SockDiag => "sock_diag",
         }
     }
 }

@@ -35,7 +35,8 @@ use crate::Event;
 ///   byte after it, and a byte left over is that padding (see [`Event::decode`]).
 /// - 9 added `FilterProgram` and `NetworkEvent::filter_program` (its last field): a network
 ///   event of 8 is read with that field's `None` after it; one of 7 with two zero bytes, the
-///   first its traffic's `found_open` if it has traffic, else left over.
+///   first its traffic's `found_open` if it has traffic, else left over. And
+///   `Source::SockDiag`, at the end of its enum.
 pub const EVENT_ENCODING: u8 = 9;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.

@@ -14,6 +14,8 @@
 //! * [`queue`] — the deep bounded queues between sources and the agent, allocated lazily.
 //! * [`socket_probe`] — a live socket's type, protocol and ends, borrowed with `pidfd_getfd`
 //!   (what an audit network record leaves out).
+//! * [`tcp_diag`] — TCP sockets as the kernel's socket diagnostics describe them: each one's
+//!   end as it is destroyed, and those open now, with their traffic (what audit cannot see).
 
 #![warn(missing_docs)]
 
@@ -25,3 +27,4 @@ pub mod proc_connector;
 pub mod procfs;
 pub mod queue;
 pub mod socket_probe;
+pub mod tcp_diag;

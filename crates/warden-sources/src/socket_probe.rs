@@ -198,6 +198,27 @@ pub struct HandshakeFacts {
 pub const TCP_SYN_SENT: u8 = 2;
 
 impl Borrowed {
+    /// The kernel's id of the socket (`SO_COOKIE`, Linux 4.12+): the same as its
+    /// diagnostics name it by ([`crate::tcp_diag::TcpSocket::cookie`]).
+    pub fn cookie(&self) -> Result<u64, ProbeError> {
+        let mut cookie = 0u64;
+        let mut len = size_of::<u64>() as libc::socklen_t;
+        // SAFETY: a u64 option; the kernel writes at most `len` bytes into it.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.0.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_COOKIE,
+                (&raw mut cookie).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(errno_error());
+        }
+        Ok(cookie)
+    }
+
     /// Its TCP handshake (`TCP_INFO`; not a TCP socket: an error).
     pub fn handshake(&self) -> Result<HandshakeFacts, ProbeError> {
         let raw = self.0.as_raw_fd();

@@ -591,6 +591,10 @@ pub struct NetEvent {
     /// For a connect that said `EINPROGRESS`, when the source was asked to: its handshake as it
     /// stood when the records were read.
     pub first_look: Option<FirstLook>,
+    /// The kernel's id (`SO_COOKIE`) of the TCP connection's socket, when the source was asked
+    /// to read sockets and found it still open: a connect's own, an accept's new one. What ties
+    /// the connection to its end ([`crate::tcp_diag`]).
+    pub cookie: Option<u64>,
     /// A socket(2)'s socket as it was asked for (`a0`-`a2`: family, type, protocol), which is
     /// what the kernel made when the call succeeded.
     pub asked: Option<crate::socket_probe::SocketFacts>,
@@ -743,6 +747,7 @@ impl NetEvent {
             keys: sc.rule_keys(),
             socket: None,
             first_look: None,
+            cookie: None,
             asked,
             filter,
         })

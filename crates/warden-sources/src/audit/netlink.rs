@@ -512,6 +512,29 @@ fn probe_sockets(batch: &mut [AuditOutput]) {
             .then(|| crate::socket_probe::Borrowed::of(net.subject.pid, fd).ok())
             .flatten();
         net.socket = socket.as_ref().and_then(|s| s.facts().ok());
+        let tcp = net
+            .socket
+            .as_ref()
+            .is_some_and(|s| s.protocol == libc::IPPROTO_TCP);
+        let connected = net.success == Some(true) || net.errno == Some("EINPROGRESS");
+        net.cookie = match net.call {
+            NetCall::Connect if tcp && connected => socket.as_ref().and_then(|s| s.cookie().ok()),
+            // The connection is the new socket, the call's result: the one whose peer the
+            // record names, if it names one (the number may have been taken again since).
+            NetCall::Accept | NetCall::Accept4 if tcp => net
+                .exit
+                .and_then(|new| i32::try_from(new).ok())
+                .filter(|&new| new >= 0)
+                .and_then(|new| crate::socket_probe::Borrowed::of(net.subject.pid, new).ok())
+                .filter(|new| {
+                    net.addr.is_none()
+                        || new
+                            .facts()
+                            .is_ok_and(|f| f.remote.as_ref() == net.addr.as_ref())
+                })
+                .and_then(|new| new.cookie().ok()),
+            _ => None,
+        };
         if net.call == NetCall::Connect && net.errno == Some("EINPROGRESS") {
             let facts = socket.as_ref().and_then(|s| s.handshake().ok());
             net.first_look = Some(super::net::FirstLook {
@@ -1190,6 +1213,7 @@ mod tests {
             keys: Vec::new(),
             socket: None,
             first_look: None,
+            cookie: None,
             asked: None,
             filter: None,
         }))

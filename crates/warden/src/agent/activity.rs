@@ -967,6 +967,7 @@ mod tests {
             keys: Vec::new(),
             socket: None,
             first_look: None,
+            cookie: None,
             asked: None,
             filter: None,
         }

@@ -61,10 +61,13 @@ pub struct NetworkConfig {
     pub other_families: bool,
     /// Read what a record leaves out (transport, a connect's local port) from the live socket.
     pub probe_sockets: bool,
-    /// eBPF: record each TCP connection's end (a `close` event, for the process whose connect
-    /// or accept recorded it), with how long it lasted, how it ended, and the bytes and
-    /// segments each way as the kernel counted them. Read once per connection as it closes:
-    /// its sends and receives pay nothing. Audit cannot see it.
+    /// Record each TCP connection's end (a `close` event, for the process whose connect or
+    /// accept recorded it), with how long it lasted, how it ended, and the bytes and segments
+    /// each way as the kernel counted them. Read once per connection as it closes: its sends
+    /// and receives pay nothing. eBPF: at the socket's last change of state. Audit cannot see
+    /// it: with audit, the kernel's socket diagnostics describe each socket as it is destroyed
+    /// (with `probe_sockets`, which reads each connection's cookie as its call's records are
+    /// read; how it ended is not said).
     pub connection_ends: bool,
     /// With `connection_ends`: how often each connection still open is recorded with its
     /// traffic so far (a `traffic` event; "10m", "1h"...), and as the agent stops; "0": only

@@ -12,6 +12,7 @@ macro_rules! say {
 mod activity;
 pub mod cleanup;
 pub mod config;
+mod diag_ends;
 mod handshakes;
 pub mod jsonl;
 mod pipeline;
@@ -19,6 +20,7 @@ mod proc_source;
 mod served;
 pub mod status;
 mod stdout;
+mod tcp_ends;
 
 pub use pipeline::run;
 

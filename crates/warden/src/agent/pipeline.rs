@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use crossbeam_channel::Receiver;
 use warden_core::{
-    BootId, Event, EventKind, Executable, FileAction, FileEvent, LossEvent, Process, Script, Source,
+    BootId, Event, EventKind, Executable, FileAction, FileEvent, LossEvent, NetAction,
+    NetworkEvent, Process, Script, Source,
 };
 use warden_enrich::ExecHints;
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
@@ -40,6 +41,7 @@ use super::activity::{
     ebpf_network_event, fanotify_file_event, first_look, look_at_handshake, network_event,
 };
 use super::config::{Config, FilesConfig};
+use super::diag_ends::DiagEnds;
 use super::handshakes::{Follow, Handshakes, Settled};
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
@@ -294,6 +296,8 @@ struct Agent {
     skipped: Skipped,
     /// Audit's non-blocking connects, followed until their handshakes end.
     handshakes: Handshakes,
+    /// The ends of audit's TCP connections, from the kernel's socket diagnostics.
+    tcp_ends: Option<DiagEnds>,
     /// Outcomes not learnt (handshakes whose end was not seen), by reason.
     unknown: Skipped,
     /// Changes eBPF or audit reported by their calls, by process, path and what fanotify says
@@ -761,6 +765,50 @@ impl Agent {
             });
             None
         };
+        // Audit sees no connection's end: the kernel's socket diagnostics do, for the sockets
+        // whose cookie was read as their connect's or accept's records were.
+        let tcp_ends = (audit_network
+            && audit.is_some()
+            && config.network.connection_ends
+            && config.network.probe_sockets)
+            .then(|| {
+                let every = config.open_connections_every()?;
+                let every = (!every.is_zero()).then_some(every);
+                DiagEnds::start(config.network.connections_max as usize, every).map_err(|e| {
+                    let why = match e.raw_os_error() {
+                        Some(libc::EPERM) => format!("{e} (joining them needs CAP_NET_ADMIN)"),
+                        _ => e.to_string(),
+                    };
+                    anyhow::anyhow!("cannot join the groups of destroyed TCP sockets: {why}")
+                })
+            });
+        let tcp_ends = match tcp_ends {
+            Some(Ok(ends)) => {
+                status.sources.push(SourceStatus {
+                    name: "sock_diag".into(),
+                    active: true,
+                    detail: format!(
+                        "the ends of the TCP connections audit records, with their traffic, \
+                         as the kernel destroys their sockets; those still open {}as the \
+                         agent stops",
+                        match config.network.open_connections_every.as_str() {
+                            "0" => String::new(),
+                            every => format!("every {every} and "),
+                        }
+                    ),
+                });
+                Some(ends)
+            }
+            Some(Err(e)) => {
+                status.sources.push(SourceStatus {
+                    name: "sock_diag".into(),
+                    active: false,
+                    detail: format!("{e:#}"),
+                });
+                None
+            }
+            None => None,
+        };
         // Audit's watches follow their paths; a store made since the start needs a rule.
         let audit_watch_looks = (config.files.source == "audit"
             && audit.is_some()
@@ -948,6 +996,7 @@ impl Agent {
             compat_told: false,
             skipped: Skipped::default(),
             handshakes: Handshakes::default(),
+            tcp_ends,
             unknown: Skipped::default(),
             audit_watch_looks,
             audit_watched,
@@ -982,6 +1031,7 @@ impl Agent {
                 self.write_status(last_status.elapsed());
                 last_status = Instant::now();
             }
+            self.look_at_open_tcp(false);
             if last_sweep.elapsed() >= SWEEP_EVERY {
                 let now = procfs::boottime_ns();
                 self.table.sweep(now, &LiveProc);
@@ -1139,6 +1189,7 @@ impl Agent {
         }
         self.release(wait.is_zero());
         self.follow_handshakes();
+        handled += self.take_tcp_ends();
         if handled == 0 && room == 0 {
             // The store is behind: wait for its writer, briefly. A pass after the usual pause
             // would leave the pipeline idle while the sources' queues fill.
@@ -1156,6 +1207,9 @@ impl Agent {
             }
             if let Some((_, rx)) = &self.audit {
                 select.recv(rx);
+            }
+            if let Some(diag) = &self.tcp_ends {
+                select.recv(&diag.rx);
             }
             let wait = if self.pending_exits.is_empty() && self.pending.is_empty() {
                 wait
@@ -1851,7 +1905,22 @@ impl Agent {
                     .map(|(seen, fd)| {
                         Follow::new(net.subject.pid, fd, event.clone(), time_ns, seen.at)
                     });
+                // Its connection, for its end: by its socket's cookie, else (the socket gone as
+                // its records were read) by its ends.
+                let ended = match (&mut self.tcp_ends, net.cookie) {
+                    (Some(diag), Some(cookie)) => {
+                        diag.ends.note(cookie, &event, time_ns, Instant::now())
+                    }
+                    (Some(diag), None) if may_be_a_tcp_connection(&event) => {
+                        diag.ends.note_by_ends(&event, time_ns, Instant::now())
+                    }
+                    _ => None,
+                };
                 self.emit(EventKind::Network(event), time_ns);
+                if let Some(end) = ended {
+                    self.emit(EventKind::Network(end), now_ns());
+                    results += 1;
+                }
                 if let Some(follow) = follow {
                     let (reason, settled) = self.handshakes.follow(follow, seen);
                     if let Some(reason) = reason {
@@ -1877,6 +1946,53 @@ impl Agent {
                 0
             }
             Some((Settled::Again, _)) | None => 0,
+        }
+    }
+
+    /// Records the ends of audit's TCP connections whose sockets the kernel destroyed since;
+    /// returns how many sockets were read.
+    fn take_tcp_ends(&mut self) -> usize {
+        let Some(diag) = &mut self.tcp_ends else {
+            return 0;
+        };
+        let (now, time_ns) = (Instant::now(), now_ns());
+        let mut read = 0;
+        let mut ended = Vec::new();
+        for described in diag.rx.try_iter() {
+            read += described.sockets.len();
+            ended.extend(
+                described
+                    .sockets
+                    .into_iter()
+                    .filter_map(|socket| diag.ends.destroyed(socket, time_ns, now)),
+            );
+        }
+        for end in ended {
+            self.emit(EventKind::Network(end), time_ns);
+        }
+        read
+    }
+
+    /// Records the traffic so far of audit's TCP connections still open (`traffic` events):
+    /// when due, or (`now`) at once, as the agent stops.
+    fn look_at_open_tcp(&mut self, now: bool) {
+        let Some(diag) = &mut self.tcp_ends else {
+            return;
+        };
+        if !now && !diag.look_due() {
+            return;
+        }
+        let time_ns = now_ns();
+        match diag.look(time_ns) {
+            Ok(looks) => {
+                for look in looks {
+                    self.emit(EventKind::Network(look), time_ns);
+                }
+            }
+            Err(e) => {
+                diag.losses.read_errors.fetch_add(1, Ordering::Relaxed);
+                say!("warden: looking at open TCP sockets: {e}");
+            }
         }
     }
 
@@ -2134,6 +2250,18 @@ impl Agent {
             );
             m.insert("audit/record_dropped".into(), s.assembler.records_dropped);
         }
+        if let Some(diag) = &self.tcp_ends {
+            let l = &diag.losses;
+            let read = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+            m.insert("sock_diag/buffer_overflow".into(), read(&l.buffer_overflow));
+            m.insert("sock_diag/queue_full".into(), read(&l.queue_full));
+            m.insert("sock_diag/malformed".into(), read(&l.malformed));
+            m.insert("sock_diag/read_error".into(), read(&l.read_errors));
+            // Connections noted past connections_max: their ends go unrecorded.
+            m.insert("sock_diag/forgotten".into(), diag.ends.forgotten);
+            // Ends that fitted several processes' connections to one peer.
+            m.insert("sock_diag/ambiguous_end".into(), diag.ends.ambiguous);
+        }
         if let Some((source, _)) = &self.connector {
             let s = source.stats();
             m.insert("proc_connector/socket_overrun".into(), s.overruns);
@@ -2294,6 +2422,10 @@ impl Agent {
                 "executables/not_described_other_file",
                 self.enricher.other_file_at_path,
             ),
+            (
+                "sock_diag/connections_noted",
+                self.tcp_ends.as_ref().map_or(0, |d| d.ends.len() as u64),
+            ),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",
@@ -2403,6 +2535,12 @@ impl Agent {
             source.stop();
         }
         self.step(Duration::ZERO);
+        // The connections still open, as they stand at the stop; then no more ends.
+        self.look_at_open_tcp(true);
+        if let Some(diag) = &mut self.tcp_ends {
+            diag.stop();
+        }
+        self.take_tcp_ends();
         self.report_losses(true);
         self.write_status(Duration::ZERO);
         self.store_tx = None;
@@ -2425,6 +2563,16 @@ impl Agent {
         anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
         Ok(())
     }
+}
+
+/// Whether an audit network call made or took what may be a TCP connection: a connect that
+/// succeeded or is under way, or an accept, of an inet socket whose transport is TCP or was not
+/// read.
+fn may_be_a_tcp_connection(event: &NetworkEvent) -> bool {
+    matches!(event.action, NetAction::Connect | NetAction::Accept)
+        && event.success
+        && matches!(event.family, Some(2 | 10))
+        && event.transport.as_deref().is_none_or(|t| t == "tcp")
 }
 
 /// How often a cause of loss that goes on is said again on stderr.
