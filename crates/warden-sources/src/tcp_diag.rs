@@ -27,6 +27,8 @@ const DIAG_MSG: usize = 72;
 const NLA_HEADER: usize = 4;
 /// The receive buffer asked for: a storm of short connections sends a message each.
 const RECEIVE_BUFFER: i32 = 8 << 20;
+/// Messages taken in one [`DestroyListener::read`] at most.
+pub const READ_AT_ONCE: usize = 4096;
 
 /// A TCP socket as the kernel described it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +74,8 @@ pub struct Described {
     pub done: bool,
     /// The kernel refused a request (`NLMSG_ERROR` with an errno).
     pub error: Option<i32>,
+    /// Messages were dropped for want of room in the receive buffer (how many is not said).
+    pub overflowed: bool,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -256,10 +260,10 @@ impl DestroyListener {
         })
     }
 
-    /// What came within `wait`: the sockets destroyed (with what could not be read), or
-    /// `Lost` when messages were dropped for want of room since the last read. Empty when
-    /// nothing came.
-    pub fn read(&mut self, wait: Duration) -> std::io::Result<Heard> {
+    /// What came within `wait`: the sockets destroyed (with what could not be read), all that
+    /// is waiting up to [`READ_AT_ONCE`] messages (the kernel sends each socket's on its own),
+    /// and whether messages were dropped for want of room. Empty when nothing came.
+    pub fn read(&mut self, wait: Duration) -> std::io::Result<Described> {
         let mut ready = libc::pollfd {
             fd: self.socket.as_raw_fd(),
             events: libc::POLLIN,
@@ -271,41 +275,43 @@ impl DestroyListener {
         if polled < 0 {
             let error = std::io::Error::last_os_error();
             return match error.kind() {
-                std::io::ErrorKind::Interrupted => Ok(Heard::Described(Described::default())),
+                std::io::ErrorKind::Interrupted => Ok(Described::default()),
                 _ => Err(error),
             };
         }
+        let mut all = Described::default();
         if polled == 0 {
-            return Ok(Heard::Described(Described::default()));
+            return Ok(all);
         }
-        // SAFETY: a live socket and a buffer of the size given.
-        let n = unsafe {
-            libc::recv(
-                self.socket.as_raw_fd(),
-                self.buffer.as_mut_ptr().cast(),
-                self.buffer.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            let error = std::io::Error::last_os_error();
-            return match error.raw_os_error() {
-                Some(libc::ENOBUFS) => Ok(Heard::Lost),
-                Some(libc::EAGAIN | libc::EINTR) => Ok(Heard::Described(Described::default())),
-                _ => Err(error),
+        for _ in 0..READ_AT_ONCE {
+            // SAFETY: a live socket and a buffer of the size given.
+            let n = unsafe {
+                libc::recv(
+                    self.socket.as_raw_fd(),
+                    self.buffer.as_mut_ptr().cast(),
+                    self.buffer.len(),
+                    libc::MSG_DONTWAIT,
+                )
             };
+            if n < 0 {
+                let error = std::io::Error::last_os_error();
+                return match error.raw_os_error() {
+                    // Said once, then the reads go on.
+                    Some(libc::ENOBUFS) => {
+                        all.overflowed = true;
+                        continue;
+                    }
+                    Some(libc::EAGAIN | libc::EINTR) => Ok(all),
+                    _ if !all.sockets.is_empty() || all.overflowed => Ok(all),
+                    _ => Err(error),
+                };
+            }
+            let part = parse_datagram(&self.buffer[..n as usize]);
+            all.sockets.extend(part.sockets);
+            all.malformed += part.malformed;
         }
-        Ok(Heard::Described(parse_datagram(&self.buffer[..n as usize])))
+        Ok(all)
     }
-}
-
-/// A read of the destroy groups.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Heard {
-    /// Sockets destroyed (none when nothing came).
-    Described(Described),
-    /// The receive buffer overflowed: some sockets' ends were dropped (how many is not said).
-    Lost,
 }
 
 /// Every TCP socket of the agent's network namespace not listening, of both families, with

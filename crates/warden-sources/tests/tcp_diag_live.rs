@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use warden_sources::tcp_diag::{self, DestroyListener, Heard, TcpSocket};
+use warden_sources::tcp_diag::{self, DestroyListener, TcpSocket};
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -80,13 +80,9 @@ fn a_connections_sockets_are_found_open_then_heard_of_as_destroyed_with_their_tr
     while (find(&heard, ours).is_none() || find(&heard, theirs).is_none())
         && Instant::now() < deadline
     {
-        match listener.read(Duration::from_millis(200)).expect("a read") {
-            Heard::Described(described) => {
-                assert_eq!(described.malformed, 0);
-                heard.extend(described.sockets);
-            }
-            Heard::Lost => panic!("the buffer overflowed"),
-        }
+        let described = listener.read(Duration::from_millis(200)).expect("a read");
+        assert_eq!((described.malformed, described.overflowed), (0, false));
+        heard.extend(described.sockets);
     }
     let ended = find(&heard, ours).expect("our end destroyed");
     assert_eq!(ended.state, 7, "CLOSE");

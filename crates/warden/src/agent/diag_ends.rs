@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use warden_core::NetworkEvent;
-use warden_sources::tcp_diag::{self, Described, DestroyListener, Heard};
+use warden_sources::tcp_diag::{self, Described, DestroyListener};
 
 use super::tcp_ends::TcpEnds;
 
@@ -17,6 +17,9 @@ use super::tcp_ends::TcpEnds;
 const QUEUE: usize = 1024;
 /// How long the thread waits for a message before it looks at its stop flag again.
 const LISTEN_FOR: Duration = Duration::from_millis(200);
+/// How long it lets messages gather after one came: the kernel sends each socket's on its
+/// own, and a storm of short connections would else be a batch per socket.
+const GATHER_FOR: Duration = Duration::from_millis(10);
 
 /// What the listening thread lost, by cause.
 #[derive(Debug, Default)]
@@ -108,10 +111,10 @@ fn listen(
     let mut said = false;
     while !stop.load(Ordering::SeqCst) {
         match listener.read(LISTEN_FOR) {
-            Ok(Heard::Lost) => {
-                losses.buffer_overflow.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Heard::Described(described)) => {
+            Ok(described) => {
+                if described.overflowed {
+                    losses.buffer_overflow.fetch_add(1, Ordering::Relaxed);
+                }
                 losses
                     .malformed
                     .fetch_add(described.malformed, Ordering::Relaxed);
@@ -119,12 +122,16 @@ fn listen(
                     continue;
                 }
                 let sockets = described.sockets.len() as u64;
+                let gather = sockets < 64;
                 match tx.try_send(described) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
                         losses.queue_full.fetch_add(sockets, Ordering::Relaxed);
                     }
                     Err(TrySendError::Disconnected(_)) => return,
+                }
+                if gather {
+                    std::thread::sleep(GATHER_FOR);
                 }
             }
             Err(e) => {

@@ -14,9 +14,9 @@
 //! A short connection is often gone before its cookie can be read (audit's records are read
 //! milliseconds after the call). Such a connection is noted by its ends instead, for a while:
 //! the peer's address and port (a connect's target, an accept's client) and, when known, its
-//! own port. A destroyed socket with those ends is its end — when the connections waiting with
-//! them are all one process's (the oldest takes it); connections of several processes to the
-//! same peer cannot be told apart, and none is given it (counted).
+//! own port. A destroyed socket with those ends is its end — when only one process called that
+//! peer lately (its oldest connection waiting takes the oldest end); connections of several
+//! processes to the same peer cannot be told apart, and none is given it (counted).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -45,6 +45,21 @@ struct ByEnds {
     at: Instant,
 }
 
+/// Who called a peer lately: one process, or several.
+#[derive(Debug, Clone, Copy)]
+struct Callers {
+    process: ProcessId,
+    several: bool,
+    last: Instant,
+}
+
+/// A process as its notes tell it apart: its key, and its pid.
+type ProcessId = (Option<warden_core::ProcessKey>, u32);
+
+fn process_of(connection: &NetworkEvent) -> ProcessId {
+    (connection.process.key, connection.process.pid)
+}
+
 impl ByEnds {
     fn fits(&self, socket: &TcpSocket) -> bool {
         self.local_port
@@ -67,6 +82,8 @@ pub struct TcpEnds {
     /// Connections noted by their ends, by their peer, oldest first.
     by_ends: HashMap<SocketAddr, VecDeque<ByEnds>>,
     by_ends_order: VecDeque<(SocketAddr, Instant)>,
+    /// Who called each peer lately (connects and accepts, by cookie or by ends).
+    callers: HashMap<SocketAddr, Callers>,
     /// Notes forgotten for room: those connections' ends go unrecorded.
     pub forgotten: u64,
     /// Ends that fitted connections of several processes noted by their ends: not recorded.
@@ -85,6 +102,7 @@ impl TcpEnds {
             unclaimed_by_peer: HashMap::new(),
             by_ends: HashMap::new(),
             by_ends_order: VecDeque::new(),
+            callers: HashMap::new(),
             forgotten: 0,
             ambiguous: 0,
         }
@@ -106,6 +124,7 @@ impl TcpEnds {
         now: Instant,
     ) -> Option<NetworkEvent> {
         self.expire(now);
+        self.called(connection, now);
         let noted = Noted {
             connection: connection.clone(),
             since_ns: time_ns,
@@ -137,6 +156,7 @@ impl TcpEnds {
         now: Instant,
     ) -> Option<NetworkEvent> {
         self.expire(now);
+        self.called(connection, now);
         let peer = ip_end(connection.remote.as_ref())?;
         let local_port = ip_end(connection.local.as_ref())
             .map(|end| end.port())
@@ -163,7 +183,12 @@ impl TcpEnds {
             })
             .collect();
         match fitting[..] {
+            // The oldest, when it can only be this process's.
             [cookie] => {
+                let (socket, ended_ns) = self.take_unclaimed(cookie)?;
+                return end_of(&noted.noted, &socket, ended_ns);
+            }
+            [cookie, ..] if self.only_caller(peer, connection) => {
                 let (socket, ended_ns) = self.take_unclaimed(cookie)?;
                 return end_of(&noted.noted, &socket, ended_ns);
             }
@@ -218,6 +243,33 @@ impl TcpEnds {
         None
     }
 
+    /// Notes that `connection`'s process called its peer.
+    fn called(&mut self, connection: &NetworkEvent, now: Instant) {
+        let Some(peer) = ip_end(connection.remote.as_ref()) else {
+            return;
+        };
+        let process = process_of(connection);
+        let callers = self.callers.entry(peer).or_insert(Callers {
+            process,
+            several: false,
+            last: now,
+        });
+        if now.duration_since(callers.last) >= UNCLAIMED_FOR {
+            // Long ago: anew.
+            callers.several = false;
+            callers.process = process;
+        }
+        callers.several |= callers.process != process;
+        callers.last = now;
+    }
+
+    /// Whether `connection`'s process is the only one that called `peer` lately.
+    fn only_caller(&self, peer: SocketAddr, connection: &NetworkEvent) -> bool {
+        self.callers
+            .get(&peer)
+            .is_some_and(|c| !c.several && c.process == process_of(connection))
+    }
+
     /// Takes the destroy message of `cookie` out of those waiting.
     fn take_unclaimed(&mut self, cookie: u64) -> Option<(TcpSocket, i64)> {
         let (socket, ended_ns) = self.unclaimed.remove(&cookie)?;
@@ -249,6 +301,10 @@ impl TcpEnds {
             }
             self.unclaimed_order.pop_front();
             self.take_unclaimed(cookie);
+        }
+        if self.callers.len() > 2 * (self.by_ends.len() + self.noted.len()) + 1024 {
+            self.callers
+                .retain(|_, c| now.duration_since(c.last) < UNCLAIMED_FOR);
         }
         // Connections noted by their ends wait as long: by then their sockets are gone.
         while let Some(&(peer, at)) = self.by_ends_order.front() {
@@ -571,6 +627,32 @@ mod tests {
         assert_eq!(end.and_then(|e| e.fd), Some(3));
         let end = ends.destroyed(destroyed_between(2, 40_001, 80), SECOND, now);
         assert_eq!(end.and_then(|e| e.fd), Some(4));
+        // Ends that came first, all to a peer only one process called: oldest to oldest.
+        let mut ends = TcpEnds::new(10);
+        ends.destroyed(destroyed_between(1, 40_000, 80), SECOND, now);
+        ends.destroyed(destroyed_between(2, 40_001, 80), SECOND, now);
+        let end = ends.note_by_ends(&first, 0, now);
+        assert_eq!(
+            end.map(|e| e.local),
+            Some(Some(SocketAddress::Ip {
+                addr: [127, 0, 0, 1].into(),
+                port: 40_000
+            }))
+        );
+        let end = ends.note_by_ends(&second, 0, now);
+        assert_eq!(
+            end.map(|e| e.local),
+            Some(Some(SocketAddress::Ip {
+                addr: [127, 0, 0, 1].into(),
+                port: 40_001
+            }))
+        );
+        // Another process called the same peer: the ends that wait are no one's.
+        ends.destroyed(destroyed_between(3, 40_002, 80), SECOND, now);
+        ends.destroyed(destroyed_between(4, 40_003, 80), SECOND, now);
+        ends.note_by_ends(&by_ends(NetAction::Connect, 44, 0, 80), 0, now);
+        assert_eq!(ends.note_by_ends(&first, 0, now), None);
+        assert_eq!(ends.ambiguous, 2);
         // Noted too long ago: its socket's end went by.
         ends.note_by_ends(&first, 0, now);
         let later = now + UNCLAIMED_FOR;

@@ -30,7 +30,9 @@
 //! socket's (UDP, ICMP, raw IP) `close` and `traffic` rows have the same columns, from its first
 //! datagram, for that datagram's process, with `state` NULL and, unconnected, no remote end; a
 //! UDP socket's found open at the start (`found_open` 1) from then, for the process found
-//! holding it, its `direction` guessed from whether it is connected.
+//! holding it, its `direction` guessed from whether it is connected. With audit, TCP `close`
+//! and `traffic` rows come from the kernel's socket diagnostics (`source` `sock_diag`): `state`
+//! is NULL for a `close` (a destroyed socket does not say how it ended).
 //! Other rows have these columns NULL.
 //!
 //! Warden's `filter` rows: a packet filter attached to a socket (a sniffer's), with the option
