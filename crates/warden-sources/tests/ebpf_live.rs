@@ -1263,14 +1263,7 @@ fn network_calls_are_reported_with_the_socket_they_left() {
     assert!(TcpStream::connect(closed).is_err());
     // connect(2) on a descriptor that is no socket.
     let file = std::fs::File::open("/proc/self/status").unwrap();
-    let target = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: 7u16.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
-        },
-        sin_zero: [0; 8],
-    };
+    let target = sockaddr_in_of(std::net::SocketAddrV4::new([127, 0, 0, 1].into(), 7));
     // SAFETY: a valid sockaddr_in of its own size; the call fails with ENOTSOCK.
     let rc = unsafe {
         libc::connect(
@@ -1658,6 +1651,18 @@ fn connections_still_open_are_reported_with_their_traffic_so_far() {
     );
 }
 
+/// `at` as a `struct sockaddr_in`.
+fn sockaddr_in_of(at: std::net::SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: at.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(at.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
 /// A TCP connect from a new socket to `to`, made non-blocking: the socket, whatever the connect
 /// said (its handshake may still be under way).
 fn connect_without_waiting(to: std::net::SocketAddrV4) -> std::net::TcpStream {
@@ -1671,14 +1676,7 @@ fn connect_without_waiting(to: std::net::SocketAddrV4) -> std::net::TcpStream {
         )
     };
     assert!(fd >= 0, "{}", std::io::Error::last_os_error());
-    let address = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: to.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(to.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    };
+    let address = sockaddr_in_of(to);
     // SAFETY: a live socket and an address of the size given.
     let rc = unsafe {
         libc::connect(
@@ -1887,14 +1885,7 @@ fn udp_sockets_open_before_the_start_are_found_and_counted_from_then() {
     let fds = (client.as_raw_fd(), server.as_raw_fd());
     drop((client, server));
 
-    let udp_end = |records: &[Record], end: std::net::SocketAddr| -> Option<NetRecord> {
-        ends_of(records, me).into_iter().find(|n| {
-            let socket = n.socket.as_ref().unwrap();
-            socket.protocol == libc::IPPROTO_UDP
-                && socket.local == Some(inet(end))
-                && !n.traffic.unwrap().still_open
-        })
-    };
+    let udp_end = |records: &[Record], end| udp_end_of(records, me, end);
     let records = collect(&rx, |seen| {
         udp_end(seen, client_end).is_some() && udp_end(seen, server_end).is_some()
     });
@@ -1928,16 +1919,7 @@ fn udp_sockets_open_before_the_start_are_found_and_counted_from_then() {
         "unconnected: a server's"
     );
 
-    src.stop();
-    let mut rest = records;
-    rest.extend(rx.try_iter());
-    let look = ends_of(&rest, me)
-        .into_iter()
-        .find(|n| {
-            n.traffic.unwrap().still_open
-                && n.socket.as_ref().unwrap().local == Some(inet(held_end))
-        })
-        .expect("the held socket's look at the stop");
+    let look = look_at_stop(&mut src, &rx, records, me, held_end);
     assert_eq!(
         counts(&look),
         (NetCall::RecvFrom, held.as_raw_fd(), 0, 0, 0, 0),
@@ -1979,14 +1961,7 @@ fn datagram_sockets_traffic_is_recorded_at_their_end() {
     // the reply, each with its IP header.
     let raw = socket_of(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).unwrap();
     let request = echo_request(56);
-    let to = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
-        },
-        sin_zero: [0; 8],
-    };
+    let to = sockaddr_in_of(std::net::SocketAddrV4::new([127, 0, 0, 1].into(), 0));
     // SAFETY: a live socket, a buffer and an address of the sizes given.
     let sent = unsafe {
         libc::sendto(
@@ -2015,14 +1990,7 @@ fn datagram_sockets_traffic_is_recorded_at_their_end() {
     let held_end = held.local_addr().unwrap();
     drop((client, server, raw));
 
-    let udp_end = |records: &[Record], end: std::net::SocketAddr| -> Option<NetRecord> {
-        ends_of(records, me).into_iter().find(|n| {
-            let socket = n.socket.as_ref().unwrap();
-            socket.protocol == libc::IPPROTO_UDP
-                && socket.local == Some(inet(end))
-                && !n.traffic.unwrap().still_open
-        })
-    };
+    let udp_end = |records: &[Record], end| udp_end_of(records, me, end);
     let raw_end = |records: &[Record]| -> Option<NetRecord> {
         ends_of(records, me).into_iter().find(|n| {
             let socket = n.socket.as_ref().unwrap();
@@ -2080,22 +2048,44 @@ fn datagram_sockets_traffic_is_recorded_at_their_end() {
         "{t:?}"
     );
 
-    src.stop();
-    let mut rest = records;
-    rest.extend(rx.try_iter());
-    let look = ends_of(&rest, me)
-        .into_iter()
-        .find(|n| {
-            n.traffic.unwrap().still_open
-                && n.socket.as_ref().unwrap().local == Some(inet(held_end))
-        })
-        .unwrap_or_else(|| panic!("a look at the held socket: {:#?}", ends_of(&rest, me)));
+    let look = look_at_stop(&mut src, &rx, records, me, held_end);
     let t = look.traffic.unwrap();
     assert_eq!(
         (t.bytes_sent, t.segments_sent, t.bytes_received),
         (10, 1, 0)
     );
     drop(held);
+}
+
+/// The end (not a look) of process `me`'s UDP socket whose own end is `end`, among `records`.
+fn udp_end_of(records: &[Record], me: u32, end: std::net::SocketAddr) -> Option<NetRecord> {
+    ends_of(records, me).into_iter().find(|n| {
+        let socket = n.socket.as_ref().unwrap();
+        socket.protocol == libc::IPPROTO_UDP
+            && socket.local == Some(inet(end))
+            && !n.traffic.unwrap().still_open
+    })
+}
+
+/// Stops `src`, and finds among `records` and the rest of `rx` the look its stop took at process
+/// `me`'s socket whose own end is `end`.
+fn look_at_stop(
+    src: &mut EbpfSource,
+    rx: &crossbeam_channel::Receiver<Record>,
+    mut records: Vec<Record>,
+    me: u32,
+    end: std::net::SocketAddr,
+) -> NetRecord {
+    src.stop();
+    records.extend(rx.try_iter());
+    let looks = ends_of(&records, me);
+    looks
+        .iter()
+        .find(|n| {
+            n.traffic.unwrap().still_open && n.socket.as_ref().unwrap().local == Some(inet(end))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("a look at the held socket at the stop: {looks:#?}"))
 }
 
 /// An ICMP echo request with `payload` bytes and its checksum.
@@ -3022,14 +3012,7 @@ fn tcp_client_to(server: std::net::SocketAddrV4) -> (std::os::fd::OwnedFd, libc:
     // SAFETY: plain socket(2).
     let client = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
     assert!(client >= 0);
-    let target = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: server.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(server.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    };
+    let target = sockaddr_in_of(server);
     // SAFETY: a fresh fd of ours.
     (unsafe { std::os::fd::OwnedFd::from_raw_fd(client) }, target)
 }

@@ -594,13 +594,7 @@ fn hold_connections(count: usize, hold: std::time::Duration) -> anyhow::Result<(
         made.read_exact(&mut [0; 100])?;
         held.extend([made, taken]);
     }
-    println!(
-        "{}",
-        serde_json::json!({"held": count, "pid": std::process::id()})
-    );
-    std::io::stdout().flush()?;
-    std::thread::sleep(hold);
-    Ok(())
+    hold_them(count, hold)
 }
 
 /// `count` pairs of UDP sockets on loopback, a client connected to its server, 100 bytes sent
@@ -618,6 +612,11 @@ fn hold_udp_sockets(count: usize, hold: std::time::Duration) -> anyhow::Result<(
         client.recv(&mut buf)?;
         held.extend([server, client]);
     }
+    hold_them(count, hold)
+}
+
+/// Says on stdout that `count` are up, then holds them (the caller's) for `hold`.
+fn hold_them(count: usize, hold: std::time::Duration) -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({"held": count, "pid": std::process::id()})

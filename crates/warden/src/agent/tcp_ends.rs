@@ -182,21 +182,14 @@ impl TcpEnds {
                     .is_some_and(|(socket, _)| noted.fits(socket))
             })
             .collect();
-        match fitting[..] {
-            // The oldest, when it can only be this process's.
-            [cookie] => {
-                let (socket, ended_ns) = self.take_unclaimed(cookie)?;
-                return end_of(&noted.noted, &socket, ended_ns);
-            }
-            [cookie, ..] if self.only_caller(peer, connection) => {
-                let (socket, ended_ns) = self.take_unclaimed(cookie)?;
-                return end_of(&noted.noted, &socket, ended_ns);
-            }
-            [] => {}
-            _ => {
+        // The oldest, when it can only be this process's.
+        if let Some(&oldest) = fitting.first() {
+            if fitting.len() > 1 && !self.only_caller(peer, connection) {
                 self.ambiguous += 1;
                 return None;
             }
+            let (socket, ended_ns) = self.take_unclaimed(oldest)?;
+            return end_of(&noted.noted, &socket, ended_ns);
         }
         self.by_ends.entry(peer).or_default().push_back(noted);
         self.by_ends_order.push_back((peer, now));
