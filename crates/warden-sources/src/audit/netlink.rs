@@ -105,6 +105,9 @@ pub struct AuditSourceConfig {
     /// `EINPROGRESS` ([`NetEvent::first_look`]: audit says nothing of how it ends). As soon as
     /// the records are read, because the process may close the socket soon after the call.
     pub probe_sockets: bool,
+    /// With `probe_sockets`: also each TCP connection's socket cookie ([`NetEvent::cookie`]:
+    /// a connect's, an accept's new socket's), which ties it to its end.
+    pub socket_cookies: bool,
     /// Where to keep the [`ledger`](super::ledger) of the settings this run changes, so a
     /// killed run's are put back by the next. `None`: a killed run's settings stay.
     pub ledger: Option<PathBuf>,
@@ -129,6 +132,7 @@ impl Default for AuditSourceConfig {
             status_interval: Duration::from_secs(5),
             forward_other_events: true,
             probe_sockets: false,
+            socket_cookies: false,
             ledger: None,
         }
     }
@@ -495,10 +499,11 @@ pub fn settle(file: &LedgerFile, control: &mut AuditControl) -> Result<Settled, 
     })
 }
 
-/// Reads the socket of each network call of `batch` ([`NetEvent::socket`]), and the handshake
-/// of each connect that said `EINPROGRESS` ([`NetEvent::first_look`]), unless a later connect
-/// of the batch took the descriptor ([`replaced_in`]): the look would find the newer socket.
-fn probe_sockets(batch: &mut [AuditOutput]) {
+/// Reads the socket of each network call of `batch` ([`NetEvent::socket`]), the handshake of
+/// each connect that said `EINPROGRESS` ([`NetEvent::first_look`]) and, with `cookies`, each
+/// TCP connection's cookie ([`NetEvent::cookie`]), unless a later connect of the batch took the
+/// descriptor ([`replaced_in`]): the look would find the newer socket.
+fn probe_sockets(batch: &mut [AuditOutput], cookies: bool) {
     let replaced = replaced_in(batch);
     for (output, replaced) in batch.iter_mut().zip(replaced) {
         let (AuditOutput::Net(net), Some(replaced)) = (output, replaced) else {
@@ -518,6 +523,7 @@ fn probe_sockets(batch: &mut [AuditOutput]) {
             .is_some_and(|s| s.protocol == libc::IPPROTO_TCP);
         let connected = net.success == Some(true) || net.errno == Some("EINPROGRESS");
         net.cookie = match net.call {
+            _ if !cookies => None,
             NetCall::Connect if tcp && connected => socket.as_ref().and_then(|s| s.cookie().ok()),
             // The connection is the new socket, the call's result: the one whose peer the
             // record names, if it names one (the number may have been taken again since).
@@ -627,6 +633,7 @@ impl AuditSource {
                     key: config.key.clone().into_bytes(),
                     forward_other: config.forward_other_events,
                     probe_sockets: config.probe_sockets,
+                    socket_cookies: config.socket_cookies,
                     status_interval: config.status_interval,
                     started: Instant::now(),
                     last_lost: initial.lost,
@@ -982,6 +989,7 @@ struct Reader {
     key: Vec<u8>,
     forward_other: bool,
     probe_sockets: bool,
+    socket_cookies: bool,
     status_interval: Duration,
     started: Instant,
     last_lost: u32,
@@ -1178,7 +1186,7 @@ impl Reader {
             outputs.push(msg);
         }
         if self.probe_sockets {
-            probe_sockets(&mut outputs);
+            probe_sockets(&mut outputs, self.socket_cookies);
         }
         for msg in outputs {
             if self.tx.try_send(msg).is_err() {
@@ -1255,7 +1263,7 @@ mod tests {
             connect(std::process::id(), 987_654, Some("EINPROGRESS")),
             connect(std::process::id(), 987_654, Some("EINPROGRESS")),
         ];
-        probe_sockets(&mut batch);
+        probe_sockets(&mut batch, true);
         for output in &batch {
             let AuditOutput::Net(net) = output else {
                 unreachable!()

@@ -696,6 +696,10 @@ impl Agent {
                 // Sockets read as the source reads their records: the process may close them
                 // soon after the call (and a non-blocking connect's end is learnt from its).
                 probe_sockets: audit_network && config.network.probe_sockets,
+                // Each connection's cookie too, for its end (the kernel's socket diagnostics).
+                socket_cookies: audit_network
+                    && config.network.probe_sockets
+                    && config.network.connection_ends,
                 ledger: Some(PathBuf::from(AUDIT_LEDGER)),
                 ..AuditSourceConfig::default()
             };

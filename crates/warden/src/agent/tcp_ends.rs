@@ -78,7 +78,7 @@ pub struct TcpEnds {
     unclaimed: HashMap<u64, (TcpSocket, i64)>,
     unclaimed_order: VecDeque<(u64, Instant)>,
     /// The destroy messages waiting, by their peer (what a note by ends looks them up by).
-    unclaimed_by_peer: HashMap<SocketAddr, Vec<u64>>,
+    unclaimed_by_peer: HashMap<SocketAddr, VecDeque<u64>>,
     /// Connections noted by their ends, by their peer, oldest first.
     by_ends: HashMap<SocketAddr, VecDeque<ByEnds>>,
     by_ends_order: VecDeque<(SocketAddr, Instant)>,
@@ -169,22 +169,21 @@ impl TcpEnds {
             local_port,
             at: now,
         };
-        let waiting = self
-            .unclaimed_by_peer
-            .get(&peer)
-            .map_or(&[][..], Vec::as_slice);
-        let fitting: Vec<u64> = waiting
-            .iter()
-            .copied()
-            .filter(|cookie| {
-                self.unclaimed
-                    .get(cookie)
-                    .is_some_and(|(socket, _)| noted.fits(socket))
-            })
-            .collect();
+        // The oldest destroy message waiting with these ends, and whether another does. (Only
+        // the first two are looked at: a storm to one server may leave thousands waiting.)
+        let (oldest, several) = {
+            let mut fitting = (self.unclaimed_by_peer.get(&peer).into_iter().flatten())
+                .copied()
+                .filter(|cookie| {
+                    self.unclaimed
+                        .get(cookie)
+                        .is_some_and(|(socket, _)| noted.fits(socket))
+                });
+            (fitting.next(), fitting.next().is_some())
+        };
         // The oldest, when it can only be this process's.
-        if let Some(&oldest) = fitting.first() {
-            if fitting.len() > 1 && !self.only_caller(peer, connection) {
+        if let Some(oldest) = oldest {
+            if several && !self.only_caller(peer, connection) {
                 self.ambiguous += 1;
                 return None;
             }
@@ -210,17 +209,18 @@ impl TcpEnds {
             return end_of(&noted, &socket, time_ns);
         }
         if let Some(waiting) = self.by_ends.get_mut(&socket.remote) {
-            let mut fitting = waiting.iter().filter(|w| w.fits(&socket));
-            if let Some(first) = fitting.next() {
-                let process = |w: &ByEnds| {
-                    let p = &w.noted.connection.process;
-                    (p.key, p.pid)
-                };
-                if fitting.any(|other| process(other) != process(first)) {
+            let mut fitting = (0..waiting.len()).filter(|&at| waiting[at].fits(&socket));
+            if let Some(at) = fitting.next() {
+                // Several waiting with these ends: the oldest, when only its process called
+                // this peer lately.
+                let several = fitting.next().is_some();
+                let process = process_of(&waiting[at].noted.connection);
+                let alone = (self.callers.get(&socket.remote))
+                    .is_some_and(|c| !c.several && c.process == process);
+                if several && !alone {
                     self.ambiguous += 1;
                     return None;
                 }
-                let at = waiting.iter().position(|w| w.fits(&socket))?;
                 let taken = waiting.remove(at)?;
                 return end_of(&taken.noted, &socket, time_ns);
             }
@@ -230,7 +230,7 @@ impl TcpEnds {
             self.unclaimed_by_peer
                 .entry(socket.remote)
                 .or_default()
-                .push(socket.cookie);
+                .push_back(socket.cookie);
             self.unclaimed.insert(socket.cookie, (socket, time_ns));
         }
         None
@@ -267,7 +267,10 @@ impl TcpEnds {
     fn take_unclaimed(&mut self, cookie: u64) -> Option<(TcpSocket, i64)> {
         let (socket, ended_ns) = self.unclaimed.remove(&cookie)?;
         if let Some(cookies) = self.unclaimed_by_peer.get_mut(&socket.remote) {
-            cookies.retain(|&c| c != cookie);
+            // Mostly the oldest: found at once.
+            if let Some(at) = cookies.iter().position(|&c| c == cookie) {
+                cookies.remove(at);
+            }
             if cookies.is_empty() {
                 self.unclaimed_by_peer.remove(&socket.remote);
             }
