@@ -3815,9 +3815,13 @@ fn written_files_are_described_with_their_digest() {
     };
     let work = tempfile::tempdir().unwrap();
     let dir = std::fs::canonicalize(work.path()).unwrap();
-    let mut agent = Agent::start(
-        "[network]\nenabled = false\n[files]\nhash_max_size = \"1KiB\"\ndescribe_per_second = 3\n",
-    );
+    // Only this test's files: what the rest of the host writes meanwhile would draw on the
+    // same budget of three a second.
+    let mut agent = Agent::start(&format!(
+        "[network]\nenabled = false\n[files]\nhash_max_size = \"1KiB\"\ndescribe_per_second = 3\n\
+         exclude_paths = [\"/\"]\ninclude_paths = [{:?}]\n",
+        s(&dir)
+    ));
     // curl's way: written under a temporary name, then moved into place; a large file; a
     // file gone at once; then more files than three a second are described.
     let script = "cd \"$1\" && printf 'payload v1' > .part && mv .part updater && \
