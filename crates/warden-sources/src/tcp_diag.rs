@@ -41,6 +41,8 @@ pub struct TcpSocket {
     pub remote: SocketAddr,
     /// Its TCP state (`TCP_ESTABLISHED` = 1 ... ; a destroyed one's is `TCP_CLOSE`, 7).
     pub state: u8,
+    /// Its inode (`socket:[N]` in its holders' /proc/PID/fd); 0 in a destroy message.
+    pub inode: u64,
     /// Its traffic, when the message carried it.
     pub counters: Option<TcpCounters>,
 }
@@ -167,6 +169,7 @@ fn parse_socket(message: &[u8]) -> Option<TcpSocket> {
         local,
         remote,
         state,
+        inode: u64::from(u32_at(head, 68)),
         counters,
     })
 }
@@ -314,12 +317,25 @@ impl DestroyListener {
     }
 }
 
+/// `TCP_LISTEN`: a listener's state.
+const TCP_LISTEN: u32 = 10;
+
 /// Every TCP socket of the agent's network namespace not listening, of both families, with
 /// its traffic: a dump. `Err` when the kernel refused or a reply could not be read at all.
 pub fn open_tcp_sockets() -> std::io::Result<Described> {
+    dump_both(!(1u32 << TCP_LISTEN))
+}
+
+/// The TCP listeners of the agent's network namespace, of both families.
+pub fn tcp_listeners() -> std::io::Result<Described> {
+    dump_both(1u32 << TCP_LISTEN)
+}
+
+/// The TCP sockets of both families in `states` (a mask by state number).
+fn dump_both(states: u32) -> std::io::Result<Described> {
     let mut all = Described::default();
     for family in [libc::AF_INET, libc::AF_INET6] {
-        let part = dump(family as u8)?;
+        let part = dump(family as u8, states)?;
         all.sockets.extend(part.sockets);
         all.malformed += part.malformed;
     }
@@ -327,9 +343,8 @@ pub fn open_tcp_sockets() -> std::io::Result<Described> {
     Ok(all)
 }
 
-/// The dump of `family`'s TCP sockets in every state but LISTEN.
-fn dump(family: u8) -> std::io::Result<Described> {
-    const TCP_LISTEN: u32 = 10;
+/// The dump of `family`'s TCP sockets in `states`.
+fn dump(family: u8, states: u32) -> std::io::Result<Described> {
     let socket = diag_socket()?;
     // struct nlmsghdr, then struct inet_diag_req_v2: family, protocol, ext (the attributes
     // wanted, 1 << (attribute - 1)), pad, states (a mask by state number), then a zeroed
@@ -344,7 +359,6 @@ fn dump(family: u8) -> std::io::Result<Described> {
     request[16] = family;
     request[17] = libc::IPPROTO_TCP as u8;
     request[18] = 1 << (INET_DIAG_INFO - 1);
-    let states = !(1u32 << TCP_LISTEN);
     request[20..24].copy_from_slice(&states.to_ne_bytes());
     // SAFETY: a live socket and a buffer of the size given.
     let sent = unsafe {
@@ -414,6 +428,7 @@ mod tests {
         };
         diag[8..24].copy_from_slice(&ip(socket.local.ip()));
         diag[24..40].copy_from_slice(&ip(socket.remote.ip()));
+        diag[68..72].copy_from_slice(&(socket.inode as u32).to_ne_bytes());
         diag[44..48].copy_from_slice(&(socket.cookie as u32).to_ne_bytes());
         diag[48..52].copy_from_slice(&((socket.cookie >> 32) as u32).to_ne_bytes());
         // Another attribute first (INET_DIAG_PROTOCOL, one byte, padded).
@@ -452,6 +467,7 @@ mod tests {
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
             state: 7,
+            inode: 4_000_000_123,
             counters,
         }
     }

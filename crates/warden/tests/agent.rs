@@ -2387,11 +2387,28 @@ fn connection_ends_are_recorded(test: &str, source: &str) {
 /// the start.
 #[test]
 fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
+    connections_made_before_the_start(
+        "a_connection_made_before_the_agent_started_is_recorded_as_it_ends",
+        "ebpf",
+    );
+}
+
+/// The same with audit's network calls: the TCP connections found by the kernel's socket
+/// diagnostics and /proc (no UDP sockets: their traffic is eBPF's).
+#[test]
+fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends_with_audit() {
+    connections_made_before_the_start(
+        "a_connection_made_before_the_agent_started_is_recorded_as_it_ends_with_audit",
+        "audit",
+    );
+}
+
+fn connections_made_before_the_start(test: &str, source: &str) {
     use std::io::{Read, Write};
-    let test = "a_connection_made_before_the_agent_started_is_recorded_as_it_ends";
     let Some((_serial, kernel)) = begin(test) else {
         return;
     };
+    let ebpf = source == "ebpf";
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let (mut child, pid, child_entity) = bash_to_port(SEND_5000_READ_A_LINE, port);
@@ -2403,10 +2420,10 @@ fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
     let udp_client = std::net::UdpSocket::bind(("127.0.0.1", 0)).unwrap();
     udp_client.connect(("127.0.0.1", udp_port)).unwrap();
 
-    let mut agent = Agent::start("[network]\nsource = \"ebpf\"\n");
-    let detail = agent.source_detail("ebpf");
+    let mut agent = Agent::start(&format!("[network]\nsource = {source:?}\n"));
+    let detail = agent.source_detail(if ebpf { "ebpf" } else { "sock_diag" });
     assert!(detail.contains("found open at the start"), "{detail}");
-    assert!(detail.contains("found open then"), "{detail}");
+    assert_eq!(detail.contains("found open then"), ebpf, "{detail}");
     udp_client.send(&[5; 700]).unwrap();
     assert_eq!(udp_server.recv(&mut [0; 1_000]).unwrap(), 700);
     let udp_fd = i64::from(std::os::fd::AsRawFd::as_raw_fd(&udp_client));
@@ -2454,6 +2471,11 @@ fn a_connection_made_before_the_agent_started_is_recorded_as_it_ends() {
     ));
     assert_eq!(rows, [format!("{pid},1,egress")]);
 
+    if !ebpf {
+        agent.stop();
+        kernel.check();
+        return;
+    }
     // The UDP sockets' ends: their traffic since the start, each way.
     let udp_to = |e: &Value| {
         pid_of(e) == me

@@ -38,6 +38,8 @@ pub struct DiagLosses {
 pub struct DiagEnds {
     pub ends: TcpEnds,
     pub rx: Receiver<Described>,
+    /// Destroyed sockets taken from `rx` that the store's queue had no room for yet.
+    pub waiting: std::collections::VecDeque<warden_sources::tcp_diag::TcpSocket>,
     pub losses: Arc<DiagLosses>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -63,6 +65,7 @@ impl DiagEnds {
         Ok(DiagEnds {
             ends: TcpEnds::new(capacity),
             rx,
+            waiting: std::collections::VecDeque::new(),
             losses,
             stop,
             thread: Some(thread),
@@ -102,6 +105,43 @@ impl Drop for DiagEnds {
     }
 }
 
+/// The first process holding each socket of `inodes` (the lowest pid), and its descriptor:
+/// from every process's /proc/PID/fd, where a socket's link reads `socket:[INODE]`. `me`'s
+/// are left out.
+pub fn socket_holders(
+    inodes: &std::collections::HashSet<u64>,
+    me: u32,
+) -> std::collections::HashMap<u64, (u32, i32)> {
+    let mut holders = std::collections::HashMap::new();
+    let mut pids =
+        warden_sources::procfs::pids_in(std::path::Path::new("/proc")).unwrap_or_default();
+    pids.sort_unstable();
+    for pid in pids.into_iter().filter(|&pid| pid != me) {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for entry in fds.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(link) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            let inode = link
+                .to_str()
+                .and_then(|l| l.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok());
+            if let Some(inode) = inode.filter(|i| inodes.contains(i)) {
+                holders.entry(inode).or_insert((pid, fd));
+            }
+        }
+    }
+    holders
+}
+
 fn listen(
     mut listener: DestroyListener,
     tx: &Sender<Described>,
@@ -109,8 +149,10 @@ fn listen(
     losses: &DiagLosses,
 ) {
     let mut said = false;
-    while !stop.load(Ordering::SeqCst) {
-        match listener.read(LISTEN_FOR) {
+    loop {
+        // At the stop, what the socket holds still is read (no wait): those ends are the last.
+        let stopping = stop.load(Ordering::SeqCst);
+        match listener.read(if stopping { Duration::ZERO } else { LISTEN_FOR }) {
             Ok(described) => {
                 if described.overflowed {
                     losses.buffer_overflow.fetch_add(1, Ordering::Relaxed);
@@ -119,6 +161,9 @@ fn listen(
                     .malformed
                     .fetch_add(described.malformed, Ordering::Relaxed);
                 if described.sockets.is_empty() {
+                    if stopping {
+                        return;
+                    }
                     continue;
                 }
                 let sockets = described.sockets.len() as u64;
@@ -130,7 +175,7 @@ fn listen(
                     }
                     Err(TrySendError::Disconnected(_)) => return,
                 }
-                if gather {
+                if gather && !stopping {
                     std::thread::sleep(GATHER_FOR);
                 }
             }
@@ -139,6 +184,9 @@ fn listen(
                 if !said {
                     say!("warden: reading destroyed TCP sockets: {e}");
                     said = true;
+                }
+                if stopping {
+                    return;
                 }
                 std::thread::sleep(Duration::from_secs(1));
             }

@@ -34,6 +34,7 @@ use warden_sources::proc_connector::{
     ExitStatus, ProcConnectorConfig, ProcConnectorSource, ProcEvent,
 };
 use warden_sources::procfs;
+use warden_sources::tcp_diag;
 use warden_store::StoredEvent;
 
 use super::activity::{
@@ -41,7 +42,7 @@ use super::activity::{
     ebpf_network_event, fanotify_file_event, first_look, look_at_handshake, network_event,
 };
 use super::config::{Config, FilesConfig};
-use super::diag_ends::DiagEnds;
+use super::diag_ends::{DiagEnds, socket_holders};
 use super::handshakes::{Follow, Handshakes, Settled};
 use super::jsonl::RotatingFile;
 use super::proc_source::{LiveProc, seed_of};
@@ -112,6 +113,7 @@ pub fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         );
     }
     let mut agent = Agent::start(&config)?;
+    agent.adopt_open_tcp_connections_said();
     say!(
         "warden {}: recording; Ctrl-C or SIGTERM to stop",
         env!("CARGO_PKG_VERSION")
@@ -1193,7 +1195,7 @@ impl Agent {
         }
         self.release(wait.is_zero());
         self.follow_handshakes();
-        handled += self.take_tcp_ends();
+        handled += self.take_tcp_ends(wait.is_zero());
         if handled == 0 && room == 0 {
             // The store is behind: wait for its writer, briefly. A pass after the usual pause
             // would leave the pipeline idle while the sources' queues fill.
@@ -1953,28 +1955,123 @@ impl Agent {
         }
     }
 
-    /// Records the ends of audit's TCP connections whose sockets the kernel destroyed since;
-    /// returns how many sockets were read.
-    fn take_tcp_ends(&mut self) -> usize {
+    /// With audit's TCP ends: notes the TCP connections already open, for the first process
+    /// found holding each, so that their ends and the looks at them are recorded (marked found
+    /// open), as eBPF does with its own search. Which side accepted is told by the port: one a
+    /// listener holds. Returns how many sockets, or why none.
+    fn adopt_open_tcp_connections(&mut self) -> std::io::Result<usize> {
+        if self.tcp_ends.is_none() {
+            return Ok(0);
+        }
+        let open = tcp_diag::open_tcp_sockets()?;
+        let listening: std::collections::HashSet<(std::net::IpAddr, u16)> =
+            tcp_diag::tcp_listeners()?
+                .sockets
+                .iter()
+                .map(|l| (l.local.ip(), l.local.port()))
+                .collect();
+        let accepted = |end: std::net::SocketAddr| {
+            let any: std::net::IpAddr = if end.is_ipv4() {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            } else {
+                std::net::Ipv6Addr::UNSPECIFIED.into()
+            };
+            listening.contains(&(end.ip(), end.port()))
+                || listening.contains(&(any, end.port()))
+                // A dual-stack listener takes IPv4 connections too.
+                || listening.contains(&(std::net::Ipv6Addr::UNSPECIFIED.into(), end.port()))
+        };
+        let inodes = open.sockets.iter().map(|s| s.inode).collect();
+        let holders = socket_holders(&inodes, std::process::id());
+        let time_ns = now_ns();
+        let mut adopted = 0;
+        for socket in &open.sockets {
+            let Some(&(pid, fd)) = holders.get(&socket.inode) else {
+                continue;
+            };
+            let process = self.subject(pid);
+            let end = |a: std::net::SocketAddr| warden_core::SocketAddress::Ip {
+                addr: a.ip(),
+                port: a.port(),
+            };
+            let connection = NetworkEvent {
+                process,
+                action: if accepted(socket.local) {
+                    NetAction::Accept
+                } else {
+                    NetAction::Connect
+                },
+                source: Source::SockDiag,
+                syscall: None,
+                family: Some(if socket.local.is_ipv4() { 2 } else { 10 }),
+                transport: Some("tcp".into()),
+                local: Some(end(socket.local)),
+                remote: Some(end(socket.remote)),
+                fd: Some(i64::from(fd)),
+                success: true,
+                // An accept's connection is its result.
+                exit: Some(i64::from(fd)),
+                errno: None,
+                socket_type: None,
+                filter: None,
+                filter_program: None,
+                traffic: None,
+            };
+            if let Some(diag) = &mut self.tcp_ends {
+                diag.ends
+                    .note_found_open(socket.cookie, &connection, time_ns);
+                adopted += 1;
+            }
+        }
+        Ok(adopted)
+    }
+
+    /// [`Self::adopt_open_tcp_connections`], told in the sock_diag source's status.
+    fn adopt_open_tcp_connections_said(&mut self) {
+        if self.tcp_ends.is_none() {
+            return;
+        }
+        let began = Instant::now();
+        let told = match self.adopt_open_tcp_connections() {
+            Ok(found) => format!(
+                " (also of the {found} found open at the start, in {} ms)",
+                began.elapsed().as_millis()
+            ),
+            Err(e) => format!(" (not of those open at the start: {e})"),
+        };
+        if let Some(source) = self
+            .status
+            .sources
+            .iter_mut()
+            .find(|s| s.name == "sock_diag")
+        {
+            source.detail.push_str(&told);
+        }
+    }
+
+    /// Records the ends of audit's TCP connections whose sockets the kernel destroyed since,
+    /// as many as the store's queue has room for (`all`: every one, at the stop; the rest
+    /// wait, then in the kernel's buffer); returns how many sockets were taken.
+    fn take_tcp_ends(&mut self, all: bool) -> usize {
+        let room = if all { usize::MAX } else { self.store_room() };
         let Some(diag) = &mut self.tcp_ends else {
             return 0;
         };
-        let (now, time_ns) = (Instant::now(), now_ns());
-        let mut read = 0;
-        let mut ended = Vec::new();
-        for described in diag.rx.try_iter() {
-            read += described.sockets.len();
-            ended.extend(
-                described
-                    .sockets
-                    .into_iter()
-                    .filter_map(|socket| diag.ends.destroyed(socket, time_ns, now)),
-            );
+        while diag.waiting.len() < room {
+            let Ok(described) = diag.rx.try_recv() else {
+                break;
+            };
+            diag.waiting.extend(described.sockets);
         }
+        let take = diag.waiting.len().min(room);
+        let (now, time_ns) = (Instant::now(), now_ns());
+        let ended: Vec<_> = (diag.waiting.drain(..take))
+            .filter_map(|socket| diag.ends.destroyed(socket, time_ns, now))
+            .collect();
         for end in ended {
             self.emit(EventKind::Network(end), time_ns);
         }
-        read
+        take
     }
 
     /// Records the traffic so far of audit's TCP connections still open (`traffic` events):
@@ -2544,7 +2641,7 @@ impl Agent {
         if let Some(diag) = &mut self.tcp_ends {
             diag.stop();
         }
-        self.take_tcp_ends();
+        self.take_tcp_ends(true);
         self.report_losses(true);
         self.write_status(Duration::ZERO);
         self.store_tx = None;

@@ -35,6 +35,8 @@ const UNCLAIMED_MAX: usize = 16_384;
 struct Noted {
     connection: NetworkEvent,
     since_ns: i64,
+    /// Found open as the agent started (not seen made): `since_ns` is the start.
+    found_open: bool,
 }
 
 /// A connection noted by its ends (its cookie unknown): its own port, when known.
@@ -128,6 +130,7 @@ impl TcpEnds {
         let noted = Noted {
             connection: connection.clone(),
             since_ns: time_ns,
+            found_open: false,
         };
         if let Some((socket, ended_ns)) = self.take_unclaimed(cookie) {
             return end_of(&noted, &socket, ended_ns);
@@ -144,6 +147,18 @@ impl TcpEnds {
             self.order.push_back(cookie);
         }
         None
+    }
+
+    /// Notes a connection found open as the agent started (at `time_ns`), by its socket's
+    /// `cookie`: `connection` says who holds it and how it was made, as far as known. Its
+    /// end and the looks at it are marked found open.
+    pub fn note_found_open(&mut self, cookie: u64, connection: &NetworkEvent, time_ns: i64) {
+        let now = Instant::now();
+        if self.note(cookie, connection, time_ns, now).is_none()
+            && let Some(noted) = self.noted.get_mut(&cookie)
+        {
+            noted.found_open = true;
+        }
     }
 
     /// Notes `connection` (as [`Self::note`]) by its ends, its socket's cookie unknown: the
@@ -165,6 +180,7 @@ impl TcpEnds {
             noted: Noted {
                 connection: connection.clone(),
                 since_ns: time_ns,
+                found_open: false,
             },
             local_port,
             at: now,
@@ -405,7 +421,7 @@ fn traffic_event(
             bytes_retransmitted: counters.bytes_retransmitted.unwrap_or(0),
             segments_sent: u64::from(counters.segments_sent),
             segments_received: u64::from(counters.segments_received),
-            found_open: false,
+            found_open: noted.found_open,
         }),
     }
 }
@@ -453,6 +469,7 @@ mod tests {
             local: "127.0.0.1:40000".parse().unwrap(),
             remote: "127.0.0.1:22".parse().unwrap(),
             state,
+            inode: 0,
             counters: Some(TcpCounters {
                 bytes_acked: 5_002,
                 bytes_received: 7,
@@ -686,5 +703,18 @@ mod tests {
             "the peer's FIN taken out once it came"
         );
         assert_eq!(ends.len(), 2, "a look ends nothing");
+        assert!(
+            looks
+                .iter()
+                .all(|e| !e.traffic.as_ref().unwrap().found_open)
+        );
+        // Found open at the start: its looks and its end say so.
+        ends.note_found_open(4, &call(NetAction::Accept, 3, 6), 0);
+        let look = ends.look(&[socket(4, 1)], SECOND);
+        assert!(look[0].traffic.as_ref().unwrap().found_open);
+        let end = ends.destroyed(socket(4, 7), 2 * SECOND, now).unwrap();
+        let traffic = end.traffic.unwrap();
+        assert!(traffic.found_open && traffic.incoming);
+        assert_eq!((end.fd, traffic.duration_ns), (Some(6), 2 * SECOND as u64));
     }
 }
