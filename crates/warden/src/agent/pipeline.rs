@@ -59,6 +59,9 @@ const STORE_QUEUE: usize = 32_768;
 const FANOTIFY_QUEUE: usize = 65_536;
 /// Audit views (exec, network, file) waiting for the pipeline.
 const AUDIT_QUEUE: usize = 16_384;
+/// Ends of audit's TCP connections recorded in one pass at most, so that the calls' records
+/// keep flowing through a storm of ends.
+const ENDS_PER_PASS: usize = 2_048;
 /// Fork, exec and exit records from eBPF waiting for the pipeline (a burst of 20,000 execs is
 /// 60,000 records).
 const EBPF_QUEUE: usize = 65_536;
@@ -2053,10 +2056,19 @@ impl Agent {
     /// as many as the store's queue has room for (`all`: every one, at the stop; the rest
     /// wait, then in the kernel's buffer); returns how many sockets were taken.
     fn take_tcp_ends(&mut self, all: bool) -> usize {
-        let room = if all { usize::MAX } else { self.store_room() };
+        // The calls first: a storm's ends (an event each) must not hold up audit's records of
+        // the calls themselves, which its queue would drop. While audit's queue is backed up,
+        // the ends wait (then in the kernel's buffer, whose overflow is counted).
+        let audit_backlog = self.audit.as_ref().map_or(0, |(_, rx)| rx.len());
+        let room = match all {
+            true => usize::MAX,
+            false if audit_backlog > AUDIT_QUEUE / 16 => 0,
+            false => self.store_room().min(ENDS_PER_PASS),
+        };
         let Some(diag) = &mut self.tcp_ends else {
             return 0;
         };
+        diag.ends.expire(Instant::now());
         while diag.waiting.len() < room {
             let Ok(described) = diag.rx.try_recv() else {
                 break;

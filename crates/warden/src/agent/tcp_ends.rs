@@ -305,8 +305,9 @@ impl TcpEnds {
             .collect()
     }
 
-    /// Lets go the destroy messages that waited long enough.
-    fn expire(&mut self, now: Instant) {
+    /// Lets go the destroy messages, and the notes by ends, that waited long enough (also
+    /// done by every note and end: this is for a quiet spell).
+    pub fn expire(&mut self, now: Instant) {
         while let Some(&(cookie, at)) = self.unclaimed_order.front() {
             if now.duration_since(at) < UNCLAIMED_FOR && self.unclaimed.len() < UNCLAIMED_MAX {
                 break;
