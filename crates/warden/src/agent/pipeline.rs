@@ -49,6 +49,7 @@ use super::proc_source::{LiveProc, seed_of};
 use super::served::{self, SERVED_WAIT, ServedLooks, ServedMounts};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
 use super::stdout::StdoutLines;
+use super::tcp_ends;
 use crate::events::now_ns;
 
 /// Events waiting for the store writer. When it falls behind (a burst beyond its ~90,000
@@ -1973,17 +1974,6 @@ impl Agent {
                 .iter()
                 .map(|l| (l.local.ip(), l.local.port()))
                 .collect();
-        let accepted = |end: std::net::SocketAddr| {
-            let any: std::net::IpAddr = if end.is_ipv4() {
-                std::net::Ipv4Addr::UNSPECIFIED.into()
-            } else {
-                std::net::Ipv6Addr::UNSPECIFIED.into()
-            };
-            listening.contains(&(end.ip(), end.port()))
-                || listening.contains(&(any, end.port()))
-                // A dual-stack listener takes IPv4 connections too.
-                || listening.contains(&(std::net::Ipv6Addr::UNSPECIFIED.into(), end.port()))
-        };
         let inodes = open.sockets.iter().map(|s| s.inode).collect();
         let holders = socket_holders(&inodes, std::process::id());
         let time_ns = now_ns();
@@ -1992,34 +1982,8 @@ impl Agent {
             let Some(&(pid, fd)) = holders.get(&socket.inode) else {
                 continue;
             };
-            let process = self.subject(pid);
-            let end = |a: std::net::SocketAddr| warden_core::SocketAddress::Ip {
-                addr: a.ip(),
-                port: a.port(),
-            };
-            let connection = NetworkEvent {
-                process,
-                action: if accepted(socket.local) {
-                    NetAction::Accept
-                } else {
-                    NetAction::Connect
-                },
-                source: Source::SockDiag,
-                syscall: None,
-                family: Some(if socket.local.is_ipv4() { 2 } else { 10 }),
-                transport: Some("tcp".into()),
-                local: Some(end(socket.local)),
-                remote: Some(end(socket.remote)),
-                fd: Some(i64::from(fd)),
-                success: true,
-                // An accept's connection is its result.
-                exit: Some(i64::from(fd)),
-                errno: None,
-                socket_type: None,
-                filter: None,
-                filter_program: None,
-                traffic: None,
-            };
+            let accepted = tcp_ends::accepted_by_listener(&listening, socket.local);
+            let connection = tcp_ends::found_connection(self.subject(pid), socket, fd, accepted);
             if let Some(diag) = &mut self.tcp_ends {
                 diag.ends
                     .note_found_open(socket.cookie, &connection, time_ns);

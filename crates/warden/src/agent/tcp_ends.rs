@@ -18,11 +18,14 @@
 //! peer lately (its oldest connection waiting takes the oldest end); connections of several
 //! processes to the same peer cannot be told apart, and none is given it (counted).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use warden_core::{NetAction, NetworkEvent, SocketAddress, Source, Traffic, tcp_state_name};
+use warden_core::{
+    NetAction, NetworkEvent, Process, SocketAddress, Source, Traffic, tcp_state_name,
+};
 use warden_sources::tcp_diag::TcpSocket;
 
 /// How long a destroy message no connection claimed waits for one, and how many wait at most:
@@ -37,6 +40,16 @@ struct Noted {
     since_ns: i64,
     /// Found open as the agent started (not seen made): `since_ns` is the start.
     found_open: bool,
+}
+
+impl Noted {
+    fn new(connection: &NetworkEvent, since_ns: i64) -> Noted {
+        Noted {
+            connection: connection.clone(),
+            since_ns,
+            found_open: false,
+        }
+    }
 }
 
 /// A connection noted by its ends (its cookie unknown): its own port, when known.
@@ -127,11 +140,7 @@ impl TcpEnds {
     ) -> Option<NetworkEvent> {
         self.expire(now);
         self.called(connection, now);
-        let noted = Noted {
-            connection: connection.clone(),
-            since_ns: time_ns,
-            found_open: false,
-        };
+        let noted = Noted::new(connection, time_ns);
         if let Some((socket, ended_ns)) = self.take_unclaimed(cookie) {
             return end_of(&noted, &socket, ended_ns);
         }
@@ -177,11 +186,7 @@ impl TcpEnds {
             .map(|end| end.port())
             .filter(|&port| port != 0);
         let noted = ByEnds {
-            noted: Noted {
-                connection: connection.clone(),
-                since_ns: time_ns,
-                found_open: false,
-            },
+            noted: Noted::new(connection, time_ns),
             local_port,
             at: now,
         };
@@ -348,6 +353,54 @@ fn end_of(noted: &Noted, socket: &TcpSocket, time_ns: i64) -> Option<NetworkEven
     let never_connected = noted.connection.action == NetAction::Connect
         && socket.counters.is_some_and(|c| c.bytes_acked == 0);
     (!never_connected).then(|| traffic_event(noted, socket, time_ns, NetAction::Close))
+}
+
+/// Whether the connection whose own end is `end` was taken by an accept, as far as the
+/// listeners now (`listening`: their addresses and ports) tell: it holds a port one of them
+/// listens on, at its address, at any address of its family, or (a dual-stack listener) at
+/// IPv6's any address. A client bound by hand to a listening port is taken for an accept.
+pub fn accepted_by_listener(listening: &HashSet<(IpAddr, u16)>, end: SocketAddr) -> bool {
+    let any: IpAddr = if end.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    };
+    [end.ip(), any, Ipv6Addr::UNSPECIFIED.into()]
+        .iter()
+        .any(|ip| listening.contains(&(*ip, end.port())))
+}
+
+/// The event a connection found open at the start is noted by: as its connect or accept
+/// would have been recorded, for `process`, which holds it as `fd`.
+pub fn found_connection(
+    process: Process,
+    socket: &TcpSocket,
+    fd: i32,
+    accepted: bool,
+) -> NetworkEvent {
+    NetworkEvent {
+        process,
+        action: if accepted {
+            NetAction::Accept
+        } else {
+            NetAction::Connect
+        },
+        source: Source::SockDiag,
+        syscall: None,
+        family: Some(if socket.local.is_ipv4() { 2 } else { 10 }),
+        transport: Some("tcp".into()),
+        local: Some(address(socket.local)),
+        remote: Some(address(socket.remote)),
+        fd: Some(i64::from(fd)),
+        success: true,
+        // An accept's connection is its result.
+        exit: Some(i64::from(fd)),
+        errno: None,
+        socket_type: None,
+        filter: None,
+        filter_program: None,
+        traffic: None,
+    }
 }
 
 /// An IP end as a socket address (none for a Unix one, or none at all).
@@ -673,6 +726,37 @@ mod tests {
         assert_eq!(
             ends.destroyed(destroyed_between(3, 40_002, 80), SECOND, later),
             None
+        );
+    }
+
+    #[test]
+    fn a_connection_found_open_is_an_accept_when_a_listener_holds_its_port() {
+        let listening: HashSet<(IpAddr, u16)> = [
+            ("127.0.0.1".parse().unwrap(), 22),
+            (Ipv4Addr::UNSPECIFIED.into(), 80),
+            (Ipv6Addr::UNSPECIFIED.into(), 443),
+        ]
+        .into();
+        let accepted = |end: &str| accepted_by_listener(&listening, end.parse().unwrap());
+        assert!(accepted("127.0.0.1:22"), "its address");
+        assert!(!accepted("127.0.0.2:22"), "another address's");
+        assert!(accepted("10.0.0.5:80"), "any address");
+        assert!(
+            accepted("10.0.0.5:443") && accepted("[::1]:443"),
+            "dual-stack"
+        );
+        assert!(!accepted("127.0.0.1:40000"), "a connect's own port");
+        let found = found_connection(Process::default(), &socket(1, 1), 9, true);
+        assert_eq!(
+            (found.action, found.fd, found.exit),
+            (NetAction::Accept, Some(9), Some(9))
+        );
+        assert_eq!(
+            found.remote,
+            Some(SocketAddress::Ip {
+                addr: [127, 0, 0, 1].into(),
+                port: 22
+            })
         );
     }
 
