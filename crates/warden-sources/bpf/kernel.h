@@ -541,6 +541,46 @@ struct bpf_sock_addr {
 	} __attribute__((aligned(8)));
 };
 
+/* The context of cgroup packet programs, as the UAPI lays it out (as bpf_sock above), up to
+ * the socket, the one field read past the fixed head. */
+struct __sk_buff {
+	__u32 len;
+	__u32 pkt_type;
+	__u32 mark;
+	__u32 queue_mapping;
+	__u32 protocol;
+	__u32 vlan_present;
+	__u32 vlan_tci;
+	__u32 vlan_proto;
+	__u32 priority;
+	__u32 ingress_ifindex;
+	__u32 ifindex;
+	__u32 tc_index;
+	__u32 cb[5];
+	__u32 hash;
+	__u32 tc_classid;
+	__u32 data;
+	__u32 data_end;
+	__u32 napi_id;
+	__u32 family;
+	__u32 remote_ip4;
+	__u32 local_ip4;
+	__u32 remote_ip6[4];
+	__u32 local_ip6[4];
+	__u32 remote_port;
+	__u32 local_port;
+	__u32 data_meta;
+	__u64 flow_keys;
+	__u64 tstamp;
+	__u32 wire_len;
+	__u32 gso_segs;
+	union {
+		struct bpf_sock *sk;
+		__u64 : 64;
+	} __attribute__((aligned(8)));
+};
+_Static_assert(__builtin_offsetof(struct __sk_buff, sk) == 168, "__sk_buff layout");
+
 /* A socket storage map must not be preallocated. */
 #define BPF_F_NO_PREALLOC 1
 /* bpf_sk_storage_get: make the socket's storage when it has none. */

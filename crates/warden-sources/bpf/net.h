@@ -864,6 +864,13 @@ struct peer {
 struct datagram_peers {
 	struct peer peers[2][PEERS_KEPT];	/* [0]: received from, [1]: sent to */
 	u32 next[2];				/* the slot to replace next */
+	/* A raw or ICMP socket's owner, the process its datagrams that come in are recorded for
+	 * (they come in with no process at hand): its maker, or, found open as the agent
+	 * started, the first process found holding it. tgid 0: none known, as on the kernel's
+	 * own sockets (its ICMP replies', TCP's resets'). */
+	u64 owner_start_ns;
+	u32 owner_tgid;
+	s32 owner_fd;				/* found open: the holder's descriptor of it, else -1 */
 };
 
 struct {
@@ -888,6 +895,46 @@ struct sockaddr_in6_head {
 	u32 addr[4];
 	u32 scope_id;
 };
+
+/* Whether `peer` is new among those socket storage `seen` keeps the way given (`out`: sent
+ * to), noting it if so (the oldest replaced). Two first datagrams at once on two CPUs may both
+ * be taken for new: harmless. */
+static __always_inline bool new_peer(struct datagram_peers *seen, bool out, struct peer *peer)
+{
+	u32 way = out ? 1 : 0;
+	for (int i = 0; i < PEERS_KEPT; i++) {
+		struct peer *p = &seen->peers[way][i];
+		if (p->port == peer->port && p->addr[0] == peer->addr[0] &&
+		    p->addr[1] == peer->addr[1] && p->addr[2] == peer->addr[2] &&
+		    p->addr[3] == peer->addr[3])
+			return false;
+	}
+	u32 slot = seen->next[way] % PEERS_KEPT;
+	seen->peers[way][slot] = *peer;
+	seen->next[way] = slot + 1;
+	return true;
+}
+
+/* Sends first-datagram record `r` (its process, call, socket and local end filled in) naming
+ * `peer` as a call would have (a sockaddr_in or sockaddr_in6 of `r`'s family). */
+static __always_inline void first_datagram_send(struct net_record *r, struct peer *peer)
+{
+	r->flags = NET_FIRST_DATAGRAM | NET_SOCKET_READ;
+	if (r->family == AF_INET) {
+		struct sockaddr_in_head *a = (void *)r->addr;
+		a->family = AF_INET;
+		a->port = (u16)peer->port;
+		a->addr = peer->addr[0];
+		r->addr_len = sizeof(*a);
+	} else {
+		struct sockaddr_in6_head *a = (void *)r->addr;
+		a->family = AF_INET6;
+		a->port = (u16)peer->port;
+		__builtin_memcpy(a->addr, peer->addr, sizeof(a->addr));
+		r->addr_len = sizeof(*a);
+	}
+	net_record_send(r);
+}
 
 /* The first datagram of a socket to (`out`) or from a peer: recorded for the process that
  * sends or receives it, as a record of the call it would be (sendmsg, recvfrom) marked
@@ -918,46 +965,23 @@ static __always_inline int first_datagram(struct bpf_sock_addr *ctx, bool out, u
 	}
 	struct datagram_peers *seen =
 		bpf_sk_storage_get(&DATAGRAM_PEERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!seen)
+	if (!seen || !new_peer(seen, out, &peer))
 		return 1;
-	u32 way = out ? 1 : 0;
-	for (int i = 0; i < PEERS_KEPT; i++) {
-		struct peer *p = &seen->peers[way][i];
-		if (p->port == peer.port && p->addr[0] == peer.addr[0] &&
-		    p->addr[1] == peer.addr[1] && p->addr[2] == peer.addr[2] &&
-		    p->addr[3] == peer.addr[3])
-			return 1;
-	}
-	/* Two first datagrams at once on two CPUs may both be recorded: harmless. */
-	u32 slot = seen->next[way] % PEERS_KEPT;
-	seen->peers[way][slot] = peer;
-	seen->next[way] = slot + 1;
 	struct net_record r = {};
 	net_record_begin(&r, task, out ? NCALL_sendmsg : NCALL_recvfrom, 0, -1);
-	r.flags = NET_FIRST_DATAGRAM | NET_SOCKET_READ;
 	r.family = family;
 	r.sock_type = ctx->type;
 	r.protocol = ctx->protocol;
 	r.local_port = sk->src_port;
 	if (family == AF_INET) {
 		*(u32 *)r.local_addr = sk->src_ip4;
-		struct sockaddr_in_head *a = (void *)r.addr;
-		a->family = AF_INET;
-		a->port = (u16)peer.port;
-		a->addr = peer.addr[0];
-		r.addr_len = sizeof(*a);
 	} else {
 		((u32 *)r.local_addr)[0] = sk->src_ip6[0];
 		((u32 *)r.local_addr)[1] = sk->src_ip6[1];
 		((u32 *)r.local_addr)[2] = sk->src_ip6[2];
 		((u32 *)r.local_addr)[3] = sk->src_ip6[3];
-		struct sockaddr_in6_head *a = (void *)r.addr;
-		a->family = AF_INET6;
-		a->port = (u16)peer.port;
-		__builtin_memcpy(a->addr, peer.addr, sizeof(a->addr));
-		r.addr_len = sizeof(*a);
 	}
-	net_record_send(&r);
+	first_datagram_send(&r, &peer);
 	return 1;
 }
 
@@ -1114,6 +1138,174 @@ int warden_socket_released(struct bpf_sock *sk)
 	return 1;
 }
 
+/* A datagram socket open as the agent starts (UDP, raw IP, ICMP), as the first process found
+ * holding it holds it: noted by the search over processes' files (warden_find_datagram_holders)
+ * for what takes it up after: the search over UDP sockets (warden_adopt_udp_sockets), a raw or
+ * ICMP socket's first packet after the start (adopt_raw_socket). Noted first, taken up after,
+ * for no one program has all it takes: a socket reached from a file is one socket storage
+ * refuses (the verifier does not trust it), and the UDP iterator and the packet hooks know no
+ * process. */
+struct datagram_holder {
+	u64 start_ns;
+	u32 tgid;
+	s32 fd;
+	u8 connected;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, u64);	/* its struct sock */
+	__type(value, struct datagram_holder);
+} DATAGRAM_HOLDERS SEC(".maps");
+
+/* Whether a socket of `type` and `protocol` (inet) is a raw or an ICMP ("ping") one: the
+ * datagrams that carry no port, which the socket layer's hooks above never see. */
+static __always_inline bool raw_or_icmp(u32 type, u32 protocol)
+{
+	return type == SOCK_RAW ||
+	       (type == SOCK_DGRAM && (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6));
+}
+
+/* A raw or ICMP socket made: its maker is its owner (see datagram_peers), for the packets that
+ * come in to it. Lets the socket be made (1), as every path here must. */
+SEC("cgroup/sock_create")
+int warden_datagram_made(struct bpf_sock *sk)
+{
+	if (!raw_or_icmp(sk->type, sk->protocol))
+		return 1;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == warden_tgid)
+		return 1;
+	struct datagram_peers *seen =
+		bpf_sk_storage_get(&DATAGRAM_PEERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (seen) {
+		seen->owner_start_ns = task->group_leader->start_boottime;
+		seen->owner_tgid = task->tgid;
+		seen->owner_fd = -1;
+	}
+	return 1;
+}
+
+/* Raw or ICMP socket `sk`, found held as the agent started (DATAGRAM_HOLDERS), taken up at its
+ * first packet since: its holder becomes its owner, and its traffic (when counted, and not yet
+ * by another process's datagram) is counted for it from now on, with its fd, marked found open.
+ * Returns its storage, NULL when it was not found so (the kernel's own sockets). */
+static __always_inline struct datagram_peers *adopt_raw_socket(struct bpf_sock *sk, bool out)
+{
+	u64 key = (u64)sk;
+	struct datagram_holder *found = bpf_map_lookup_elem(&DATAGRAM_HOLDERS, &key);
+	if (!found)
+		return NULL;
+	struct datagram_holder holder = *found;
+	bpf_map_delete_elem(&DATAGRAM_HOLDERS, &key);
+	if (datagram_traffic) {
+		struct datagram_traffic *t =
+			bpf_sk_storage_get(&DATAGRAM_TRAFFIC, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (t && !t->since_ns) {
+			t->tgid = holder.tgid;
+			t->start_ns = holder.start_ns;
+			t->fd = holder.fd;
+			t->first_in = !out;
+			t->found_open = 1;
+			t->sk = key;
+			t->since_ns = bpf_ktime_get_boot_ns();
+		}
+	}
+	struct datagram_peers *seen =
+		bpf_sk_storage_get(&DATAGRAM_PEERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (seen) {
+		seen->owner_start_ns = holder.start_ns;
+		seen->owner_tgid = holder.tgid;
+		seen->owner_fd = holder.fd;
+	}
+	return seen;
+}
+
+/* The first packet of a raw or ICMP socket to (`out`) or from each peer, recorded as a UDP
+ * socket's first datagram is (first_datagram), its peer and local address read from the
+ * packet's IP header (a raw socket's peer need not be named by any call: IP_HDRINCL, connect).
+ * One sent is recorded for the process that sends it; one that comes in, for the socket's
+ * owner (in the kernel's receive path, no process of its own is at hand). Sockets with no owner
+ * are the kernel's, and are left alone. Most packets leave after the socket's type is read.
+ * Always lets the packet pass (1): these hooks may drop it, and Warden never does. */
+static __always_inline int raw_datagram(struct __sk_buff *skb, bool out)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || !raw_or_icmp(sk->type, sk->protocol))
+		return 1;
+	struct datagram_peers *seen = bpf_sk_storage_get(&DATAGRAM_PEERS, sk, 0, 0);
+	if (!seen || !seen->owner_tgid)
+		seen = adopt_raw_socket(sk, out);
+	if (!seen || seen->owner_tgid == warden_tgid)
+		return 1;
+	/* The IP header: data starts at it in these hooks, whichever the way. */
+	u32 head[10];
+	if (bpf_skb_load_bytes(skb, 0, head, 20))
+		return 1;
+	u32 family = sk->family;
+	u8 version = *(u8 *)head >> 4;
+	struct peer peer = {.port = PEER_USED};
+	struct net_record r = {};
+	if (version == 4 && family == AF_INET) {
+		/* Words 3 and 4: the source and destination. */
+		peer.addr[0] = head[out ? 4 : 3];
+		*(u32 *)r.local_addr = head[out ? 3 : 4];
+	} else if (version == 6 && family == AF_INET6) {
+		/* Words 2-5 and 6-9. */
+		if (bpf_skb_load_bytes(skb, 0, head, 40))
+			return 1;
+		if (out) {
+			__builtin_memcpy(peer.addr, &head[6], 16);
+			__builtin_memcpy(r.local_addr, &head[2], 16);
+		} else {
+			__builtin_memcpy(peer.addr, &head[2], 16);
+			__builtin_memcpy(r.local_addr, &head[6], 16);
+		}
+	} else {
+		return 1;
+	}
+	if (!new_peer(seen, out, &peer))
+		return 1;
+	if (out) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		if (task->tgid == warden_tgid)
+			return 1;
+		net_record_begin(&r, task, NCALL_sendmsg, 0, -1);
+		if (task->tgid == seen->owner_tgid)
+			r.fd = seen->owner_fd;
+	} else {
+		r.h.kind = KIND_NET;
+		r.h.tgid = seen->owner_tgid;
+		r.h.start_ns = seen->owner_start_ns;
+		r.h.boot_ns = bpf_ktime_get_boot_ns();
+		r.call = NCALL_recvfrom;
+		r.fd = seen->owner_fd;
+	}
+	r.family = family;
+	r.sock_type = sk->type;
+	r.protocol = sk->protocol;
+	r.local_port = sk->src_port;
+	first_datagram_send(&r, &peer);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int warden_datagram_raw_out(struct __sk_buff *skb)
+{
+	return raw_datagram(skb, true);
+}
+
+SEC("cgroup_skb/ingress")
+int warden_datagram_raw_in(struct __sk_buff *skb)
+{
+	return raw_datagram(skb, false);
+}
+
 /* Bytes of records waiting in the ring past which a look leaves a connection out (counted as
  * a network record the ring had no room for): a look never crowds out what the host does. */
 #define LOOK_RING_MAX (1 << 20)
@@ -1225,30 +1417,12 @@ static __noinline bool adopt_connection(struct task_struct *task, struct file *f
 	return keep_note(sk, &c, BPF_NOEXIST);
 }
 
-/* A UDP socket open as the agent starts, as the first process found holding it holds it: noted
- * by the search over processes' files below, for the search over UDP sockets after it. Two
- * searches, for neither has all it takes: a socket reached from a file is one socket storage
- * refuses (the verifier does not trust it), and the UDP iterator's knows no process. */
-struct udp_holder {
-	u64 start_ns;
-	u32 tgid;
-	s32 fd;
-	u8 connected;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-	__type(key, u64);	/* its struct sock */
-	__type(value, struct udp_holder);
-} UDP_HOLDERS SEC(".maps");
-
-/* Each UDP socket open as the agent starts, with the first process found holding it (threads
- * sharing their leader's files are skipped by the kernel): run once by the agent, then
- * warden_adopt_udp_sockets. */
+/* Each UDP, raw IP or ICMP socket open as the agent starts, with the first process found
+ * holding it (threads sharing their leader's files are skipped by the kernel): run once by the
+ * agent, then warden_adopt_udp_sockets (a raw or ICMP socket is taken up at its first packet
+ * after: adopt_raw_socket). */
 SEC("iter/task_file")
-int warden_find_udp_holders(struct bpf_iter__task_file *ctx)
+int warden_find_datagram_holders(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
@@ -1259,10 +1433,11 @@ int warden_find_udp_holders(struct bpf_iter__task_file *ctx)
 	if (!sk)
 		return 0;
 	u16 family = sk->__sk_common.skc_family;
-	if ((family != AF_INET && family != AF_INET6) || sk->sk_type != SOCK_DGRAM ||
-	    sk->sk_protocol != IPPROTO_UDP)
+	u16 type = sk->sk_type, protocol = sk->sk_protocol;
+	if ((family != AF_INET && family != AF_INET6) ||
+	    !((type == SOCK_DGRAM && protocol == IPPROTO_UDP) || raw_or_icmp(type, protocol)))
 		return 0;
-	struct udp_holder holder = {
+	struct datagram_holder holder = {
 		.start_ns = task->group_leader->start_boottime,
 		.tgid = task->tgid,
 		.fd = ctx->fd,
@@ -1270,7 +1445,7 @@ int warden_find_udp_holders(struct bpf_iter__task_file *ctx)
 		.connected = sk->__sk_common.skc_state == TCP_ESTABLISHED,
 	};
 	u64 key = (u64)sk;
-	bpf_map_update_elem(&UDP_HOLDERS, &key, &holder, BPF_NOEXIST);
+	bpf_map_update_elem(&DATAGRAM_HOLDERS, &key, &holder, BPF_NOEXIST);
 	return 0;
 }
 
@@ -1288,11 +1463,11 @@ int warden_adopt_udp_sockets(struct bpf_iter__udp *ctx)
 	if (!sk)
 		return 0;
 	u64 key = (u64)sk;
-	struct udp_holder *found = bpf_map_lookup_elem(&UDP_HOLDERS, &key);
+	struct datagram_holder *found = bpf_map_lookup_elem(&DATAGRAM_HOLDERS, &key);
 	if (!found)
 		return 0;
-	struct udp_holder holder = *found;
-	bpf_map_delete_elem(&UDP_HOLDERS, &key);
+	struct datagram_holder holder = *found;
+	bpf_map_delete_elem(&DATAGRAM_HOLDERS, &key);
 	struct datagram_traffic *t =
 		bpf_sk_storage_get(&DATAGRAM_TRAFFIC, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!t || t->since_ns)

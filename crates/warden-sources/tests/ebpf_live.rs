@@ -1960,20 +1960,9 @@ fn datagram_sockets_traffic_is_recorded_at_their_end() {
     // An echo request on a raw ICMP socket: it sees its own request come in on loopback, and
     // the reply, each with its IP header.
     let raw = socket_of(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).unwrap();
-    let request = echo_request(56);
-    let to = sockaddr_in_of(std::net::SocketAddrV4::new([127, 0, 0, 1].into(), 0));
-    // SAFETY: a live socket, a buffer and an address of the sizes given.
-    let sent = unsafe {
-        libc::sendto(
-            std::os::fd::AsRawFd::as_raw_fd(&raw),
-            request.as_ptr().cast(),
-            request.len(),
-            0,
-            (&to as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as u32,
-        )
-    };
-    assert_eq!(sent, request.len() as isize);
+    let request = sniffer::echo_request(56);
+    let sent = sniffer::send_echo(&raw, std::net::Ipv4Addr::LOCALHOST, 56).unwrap();
+    assert_eq!(sent, request.len());
     // SAFETY: a live socket and a buffer of the size given.
     let got = unsafe {
         libc::recv(
@@ -2086,21 +2075,6 @@ fn look_at_stop(
         })
         .cloned()
         .unwrap_or_else(|| panic!("a look at the held socket at the stop: {looks:#?}"))
-}
-
-/// An ICMP echo request with `payload` bytes and its checksum.
-fn echo_request(payload: usize) -> Vec<u8> {
-    let mut packet = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
-    packet.extend((0..payload).map(|i| i as u8));
-    let mut sum: u32 = packet
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    packet[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-    packet
 }
 
 /// A look at more open connections than one read of the iterator takes (2,048) is read in
@@ -2413,7 +2387,11 @@ fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
         return;
     };
     assert_eq!(src.first_datagrams(), Some(Ok(())));
-    assert_eq!(ours(), before + 4, "the four programs are loaded");
+    assert_eq!(
+        ours(),
+        before + 7,
+        "the seven programs are loaded (four for UDP, three for raw and ICMP sockets)"
+    );
     let me = std::process::id();
     let udp = || UdpSocket::bind(("127.0.0.1", 0)).unwrap();
     let (a, b, lone, again) = (udp(), udp(), udp(), udp());
@@ -2522,6 +2500,181 @@ fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// With `Datagrams::First`, each raw or ICMP socket's first packet to each peer, and the first
+/// from each, is reported once, its peer and local address read from the packet: one sent for
+/// the process that sends it, one that comes in for the socket's owner, though it comes in as
+/// another process sends it: the socket's maker, or the process found holding it as the source
+/// started (with its fd, and the socket's traffic counted for it from then on). The kernel's own
+/// replies are nobody's.
+#[test]
+fn the_first_packet_of_a_raw_socket_to_or_from_each_peer_is_reported_once() {
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let _one = serialize();
+    // Made before the source starts: found held, and taken up at its first packet.
+    let early = socket_of(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).unwrap();
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            datagrams: Datagrams::First,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.first_datagrams(), Some(Ok(())));
+    let me = std::process::id();
+    // Another process's raw ICMP socket, which every ICMP packet on the host reaches: it only
+    // waits, holding it, until its pipe closes.
+    let pipe = || {
+        let mut fds = [0; 2];
+        // SAFETY: room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both are new and ours.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    };
+    let (ready_out, ready_in) = pipe();
+    let (hold_out, hold_in) = pipe();
+    // SAFETY: the child makes only async-signal-safe calls (socket, write, read, _exit).
+    let listener = unsafe { libc::fork() };
+    assert!(listener >= 0);
+    if listener == 0 {
+        // SAFETY: as above, on descriptors the child inherited.
+        unsafe {
+            // Not to hold this process's sockets open past their close.
+            libc::close(hold_in.as_raw_fd());
+            libc::close(early.as_raw_fd());
+            let made = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
+            libc::write(
+                ready_in.as_raw_fd(),
+                [u8::from(made >= 0)].as_ptr().cast(),
+                1,
+            );
+            let mut byte = 0u8;
+            libc::read(hold_out.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    /// Closes the child's pipe and reaps it however the test ends.
+    struct Reaped(i32, Option<OwnedFd>);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            self.1.take();
+            // SAFETY: our own child.
+            unsafe { libc::waitpid(self.0, std::ptr::null_mut(), 0) };
+        }
+    }
+    let child = Reaped(listener, Some(hold_in));
+    drop((ready_in, hold_out));
+    let mut made = 0u8;
+    // SAFETY: a live pipe and a byte of room.
+    let got = unsafe { libc::read(ready_out.as_raw_fd(), (&mut made as *mut u8).cast(), 1) };
+    assert_eq!((got, made), (1, 1), "the child made its raw socket");
+
+    let send_echo = |fd: &OwnedFd, to: Ipv4Addr| {
+        assert_eq!(sniffer::send_echo(fd, to, 16).unwrap(), 8 + 16);
+    };
+    let raw = socket_of(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).unwrap();
+    let (two, three, four) = (
+        Ipv4Addr::new(127, 0, 0, 2),
+        Ipv4Addr::new(127, 0, 0, 3),
+        Ipv4Addr::new(127, 0, 0, 4),
+    );
+    for _ in 0..3 {
+        send_echo(&raw, two);
+    }
+    send_echo(&raw, three);
+    send_echo(&early, four);
+    // The end of what is looked at: a call recorded after all of the above (the replies come
+    // back within the sends).
+    let closed = TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert!(TcpStream::connect(closed).is_err());
+    let early_fd = early.as_raw_fd();
+    drop(early);
+    let records = collect(&rx, |seen| {
+        net_of(seen, me)
+            .iter()
+            .any(|n| n.ret == -libc::ECONNREFUSED)
+            && ends_of(seen, me).iter().any(|n| n.fd == early_fd)
+    });
+    let host = |ip: Ipv4Addr| Some(inet(SocketAddr::V4(SocketAddrV4::new(ip, 0))));
+    let firsts = |pid: u32| -> Vec<NetRecord> {
+        net_of(&records, pid)
+            .into_iter()
+            .filter(|n| n.first_datagram)
+            .collect()
+    };
+    let facts = |n: &NetRecord| {
+        let local = n.socket.as_ref().and_then(|s| s.local.clone());
+        (n.call, n.fd, n.addr.clone(), local)
+    };
+    let ours: Vec<_> = firsts(me).iter().map(facts).collect();
+    let lo = Ipv4Addr::LOCALHOST;
+    for sent in [
+        (NetCall::SendMsg, -1, host(two), host(lo)),
+        (NetCall::SendMsg, -1, host(three), host(lo)),
+        (NetCall::SendMsg, early_fd, host(four), host(lo)),
+    ] {
+        let times = ours.iter().filter(|&f| *f == sent).count();
+        assert_eq!(times, 1, "{sent:?} once: {ours:#?}");
+    }
+    assert_eq!(
+        ours.iter().filter(|f| f.0 == NetCall::SendMsg).count(),
+        3,
+        "no other: the kernel's replies are nobody's: {ours:#?}"
+    );
+    // Each socket sees its own requests come in (from 127.0.0.1) and the replies (from the
+    // hosts pinged).
+    for came in [
+        (NetCall::RecvFrom, -1, host(lo), host(two)),
+        (NetCall::RecvFrom, -1, host(two), host(lo)),
+        (NetCall::RecvFrom, -1, host(three), host(lo)),
+        (NetCall::RecvFrom, early_fd, host(lo), host(two)),
+        (NetCall::RecvFrom, early_fd, host(four), host(lo)),
+    ] {
+        let times = ours.iter().filter(|&f| *f == came).count();
+        assert_eq!(times, 1, "{came:?} once: {ours:#?}");
+    }
+    for n in firsts(me) {
+        let socket = n.socket.as_ref().unwrap();
+        assert_eq!(
+            (socket.sock_type, socket.transport()),
+            (libc::SOCK_RAW, Some("icmp")),
+            "{n:?}"
+        );
+        assert_eq!(Some(ticks_of(n.start_ns)), procfs::start_ticks(me), "{n:?}");
+    }
+    // The listener's: each packet came in as this process sent it.
+    let theirs: Vec<_> = firsts(listener as u32).iter().map(facts).collect();
+    for came in [two, three, four] {
+        let reply = (NetCall::RecvFrom, -1, host(came), host(lo));
+        assert!(theirs.contains(&reply), "{reply:?}: {theirs:#?}");
+    }
+    assert!(
+        theirs.contains(&(NetCall::RecvFrom, -1, host(lo), host(two))),
+        "{theirs:#?}"
+    );
+    assert!(
+        theirs.iter().all(|f| f.0 == NetCall::RecvFrom),
+        "{theirs:#?}"
+    );
+    // The socket found held: its traffic counted for this process from its first packet, with
+    // its fd, marked found open. It received its first (our request to 127.0.0.2).
+    let end = ends_of(&records, me)
+        .into_iter()
+        .find(|n| n.fd == early_fd)
+        .unwrap();
+    let t = end.traffic.unwrap();
+    assert!(t.found_open, "{end:#?}");
+    assert_eq!(end.call, NetCall::RecvFrom, "{end:#?}");
+    assert_eq!(t.segments_sent, 1, "{end:#?}");
+    drop((raw, child, src));
 }
 
 /// The running kernel's (major, minor).

@@ -4,7 +4,7 @@
 //! ```text
 //! actor net            # env TCP4, TCP6 (optional), UDP, UNIX, REFUSED: ports / socket path;
 //!                      # then a sniffer's packet socket (bound to lo, a filter attached) and a
-//!                      # raw ICMP socket
+//!                      # raw ICMP socket, which sends an echo request to 127.0.0.2 (a tunnel's)
 //! actor datagram       # env UDP: one unconnected datagram (sendto with an address)
 //! actor handshakes     # non-blocking connects whose handshakes end after the call: late,
 //!                      # timed out, abandoned, and refused (to listeners of its own)
@@ -269,6 +269,7 @@ fn net(
     let refused = TcpStream::connect(("127.0.0.1", var("REFUSED")?.parse::<u16>()?));
     report.insert("refused".into(), refused.is_err().into());
     let (sniffer, icmp) = sniffer()?;
+    sniffer::send_echo(&icmp, std::net::Ipv4Addr::new(127, 0, 0, 2), 16).context("an echo")?;
     report.insert("sniffer".into(), sniffer.as_raw_fd().into());
     report.insert("icmp".into(), icmp.as_raw_fd().into());
     hold.push(Box::new((sniffer, icmp)));

@@ -2126,6 +2126,28 @@ fn network_calls_are_recorded(test: &str, source: &str) {
         });
         assert_eq!(icmp["warden"]["network"]["socket_type"], "raw", "{icmp}");
         assert_eq!(icmp["network"]["iana_number"], "1", "{icmp}");
+        if ebpf {
+            // Its echo request to 127.0.0.2 and the reply: each the first packet to or from
+            // that peer, from the packet hooks (a raw socket's peer is in its packets).
+            let tunnel = |e: &Value, way: &str| pid_of(e) == pid && e[way]["ip"] == "127.0.0.2";
+            let events = agent.wait_for("the tunnel's first packets", |ev| {
+                has(ev, "send", |e| tunnel(e, "destination"))
+                    && has(ev, "receive", |e| tunnel(e, "source"))
+            });
+            let sent = the(&events, "send", "the echo request", |e| {
+                tunnel(e, "destination")
+            });
+            assert_eq!(sent["network"]["transport"], "icmp", "{sent}");
+            assert_eq!(sent["network"]["direction"], "egress", "{sent}");
+            assert_eq!(sent["source"]["ip"], "127.0.0.1", "{sent}");
+            assert_eq!(entity_of(sent), child_entity, "{sent}");
+            let reply = the(&events, "receive", "the echo reply", |e| {
+                tunnel(e, "source")
+            });
+            assert_eq!(reply["network"]["direction"], "ingress", "{reply}");
+            assert_eq!(reply["destination"]["ip"], "127.0.0.1", "{reply}");
+            assert_eq!(entity_of(reply), child_entity, "{reply}");
+        }
         let text = agent.events_output(
             &["--class", "socket,filter", "--pid", &pid.to_string()],
             "text",

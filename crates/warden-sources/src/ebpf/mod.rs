@@ -98,7 +98,13 @@ pub enum Datagrams {
     /// socket layer's hooks for them (cgroup `sendmsg` and `recvmsg` on the root cgroup), which
     /// no other call passes. The peers recorded are kept with the socket in the kernel, its
     /// last eight each way: a socket that talks with more in turn is recorded again as a
-    /// peer comes back.
+    /// peer comes back. Likewise each raw or ICMP socket's first packet to or from each peer
+    /// (which those hooks never see), its peer and own address read from the packet's IP
+    /// header: programs at every packet's cgroup hooks (`cgroup_skb` ingress and egress), which
+    /// leave at once unless the socket is raw or ICMP, and at every inet socket's making
+    /// (`sock_create`), which names a raw socket's owner: a packet that comes in is recorded
+    /// for it, with no process at hand. A raw socket open as the source starts is taken up at
+    /// its first packet since, for the first process found holding it.
     First,
     /// Every one, with its call and result: programs at every sendto, sendmsg and recvfrom on
     /// the host.
@@ -807,7 +813,11 @@ impl Loaded {
         // Likewise, once their counting and their releases are seen.
         let found_open_datagram_sockets = matches!(datagram_traffic, Some(Ok(()))).then(|| {
             let searches = [
-                ("warden_find_udp_holders", "task_file", "processes' files"),
+                (
+                    "warden_find_datagram_holders",
+                    "task_file",
+                    "processes' files",
+                ),
                 ("warden_adopt_udp_sockets", "udp", "UDP sockets"),
             ];
             adopt_open_sockets(&mut ebpf, &btf, &searches)
@@ -1601,7 +1611,7 @@ fn read_iterator(
 
 /// Runs the search for sockets open as the agent starts, once: `searches`, iterators as
 /// (program, what it iterates, its name for an error), one after the other. They note each TCP
-/// connection (`warden_adopt_connections`) or UDP socket (`warden_find_udp_holders`, then
+/// connection (`warden_adopt_connections`) or UDP socket (`warden_find_datagram_holders`, then
 /// `warden_adopt_udp_sockets`) already open, for its end's record; each one noted writes 8 bytes
 /// to its iterator's file.
 #[cfg(warden_bpf)]
@@ -1691,38 +1701,75 @@ fn attach_syscall_programs(
     Ok(())
 }
 
-/// The programs that record each UDP socket's first datagram to or from each peer, attached
-/// to the root of the cgroup2 hierarchy (so every process's sends and receives pass them) by
-/// links, which the kernel drops with the agent's descriptors: nothing outlives it. All or
-/// none.
+/// The programs that record each UDP socket's first datagram to or from each peer (at the
+/// socket layer's address hooks), and each raw or ICMP socket's first packet (at the packet
+/// hooks, with the hook at sockets' making that names a raw socket's owner), attached to the
+/// root of the cgroup2 hierarchy (so every process's sends and receives pass them) by links,
+/// which the kernel drops with the agent's descriptors: nothing outlives it. All or none; the
+/// making's first, so that no raw socket made after the packet hooks is left without an owner.
 #[cfg(warden_bpf)]
 fn attach_datagram_hooks(ebpf: &mut aya::Ebpf) -> Result<(), String> {
-    use aya::programs::{CgroupAttachMode, CgroupSockAddr};
+    use aya::programs::{
+        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, ProgramError,
+    };
+    enum Hook {
+        Made,
+        Address,
+        Packet(CgroupSkbAttachType),
+    }
     let cgroup = open_cgroup2_root()?;
-    let names = [
-        "warden_datagram_out4",
-        "warden_datagram_out6",
-        "warden_datagram_in4",
-        "warden_datagram_in6",
+    let hooks = [
+        ("warden_datagram_made", Hook::Made),
+        ("warden_datagram_out4", Hook::Address),
+        ("warden_datagram_out6", Hook::Address),
+        ("warden_datagram_in4", Hook::Address),
+        ("warden_datagram_in6", Hook::Address),
+        (
+            "warden_datagram_raw_out",
+            Hook::Packet(CgroupSkbAttachType::Egress),
+        ),
+        (
+            "warden_datagram_raw_in",
+            Hook::Packet(CgroupSkbAttachType::Ingress),
+        ),
     ];
-    for name in names {
-        let attached = program::<CgroupSockAddr>(ebpf, name)
-            .map_err(|e| e.to_string())
-            .and_then(|p| {
-                p.load()
-                    // A link always goes beside the cgroup's other programs (the kernel
-                    // refuses attach flags on one): nobody else's is replaced.
-                    .and_then(|()| p.attach(&cgroup, CgroupAttachMode::Single))
-                    .map(drop)
-                    .map_err(|e| format!("cgroup program {name}: {}", with_cause(&e)))
-            });
-        if let Err(why) = attached {
-            for name in names {
-                if let Ok(p) = program::<CgroupSockAddr>(ebpf, name) {
-                    let _ = p.unload();
-                }
+    // A link always goes beside the cgroup's other programs (the kernel refuses attach flags
+    // on one): nobody else's is replaced.
+    let mode = CgroupAttachMode::Single;
+    let attach = |ebpf: &mut aya::Ebpf, name: &str, hook: &Hook| -> Result<(), String> {
+        let kernel = |e: ProgramError| with_cause(&e);
+        let missing = |e: EbpfError| e.to_string();
+        match hook {
+            Hook::Made => {
+                let p: &mut CgroupSock = program(ebpf, name).map_err(missing)?;
+                p.load().map_err(kernel)?;
+                p.attach(&cgroup, mode).map(drop).map_err(kernel)
             }
-            return Err(why);
+            Hook::Address => {
+                let p: &mut CgroupSockAddr = program(ebpf, name).map_err(missing)?;
+                p.load().map_err(kernel)?;
+                p.attach(&cgroup, mode).map(drop).map_err(kernel)
+            }
+            Hook::Packet(way) => {
+                let p: &mut CgroupSkb = program(ebpf, name).map_err(missing)?;
+                p.load().map_err(kernel)?;
+                p.attach(&cgroup, *way, mode).map(drop).map_err(kernel)
+            }
+        }
+    };
+    let unload = |ebpf: &mut aya::Ebpf, name: &str, hook: &Hook| {
+        let _ = match hook {
+            Hook::Made => program::<CgroupSock>(ebpf, name).map(|p| p.unload()),
+            Hook::Address => program::<CgroupSockAddr>(ebpf, name).map(|p| p.unload()),
+            Hook::Packet(_) => program::<CgroupSkb>(ebpf, name).map(|p| p.unload()),
+        };
+    };
+    for (name, hook) in &hooks {
+        if let Err(e) = attach(ebpf, name, hook) {
+            for (name, hook) in &hooks {
+                unload(ebpf, name, hook);
+            }
+            return Err(format!("cgroup program {name}: {e}"));
         }
     }
     Ok(())

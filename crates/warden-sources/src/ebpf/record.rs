@@ -872,15 +872,34 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                     }
                 };
                 let sock_type = i32::from(u16_at(b, 30));
-                // A raw socket has no ports: where one would be, the kernel keeps its protocol.
-                let ported = sock_type != libc::SOCK_RAW;
+                // An end not bound (port 0) or not connected (no peer) is not an end. A raw
+                // socket has no ports (where one would be, the kernel keeps its protocol): its
+                // end is its address alone, when it has one.
+                let kept = |a: SockAddr| {
+                    if sock_type != libc::SOCK_RAW {
+                        return (a.port() != Some(0)).then_some(a);
+                    }
+                    match a {
+                        SockAddr::Inet { addr, .. } if !addr.is_unspecified() => {
+                            Some(SockAddr::Inet { addr, port: 0 })
+                        }
+                        SockAddr::Inet6 { addr, .. } if !addr.is_unspecified() => {
+                            Some(SockAddr::Inet6 {
+                                addr,
+                                port: 0,
+                                flowinfo: 0,
+                                scope_id: 0,
+                            })
+                        }
+                        _ => None,
+                    }
+                };
                 SocketFacts {
                     family,
                     sock_type,
                     protocol: i32::from(u16_at(b, 38)),
-                    // An end not bound (port 0) or not connected (no peer) is not an end.
-                    local: end(40, 44).filter(|a| ported && a.port() != Some(0)),
-                    remote: end(42, 60).filter(|a| ported && a.port() != Some(0)),
+                    local: end(40, 44).and_then(kept),
+                    remote: end(42, 60).and_then(kept),
                 }
             });
             Ok(Record::Net(Box::new(NetRecord {
@@ -1676,6 +1695,22 @@ mod tests {
         assert_eq!(first.call, NetCall::SendMsg);
         assert_eq!(first.addr.as_ref().and_then(SockAddr::port), Some(53));
         assert!(!listen.first_datagram);
+        // A raw socket's first packet from a peer: its own end is the packet's address, with
+        // no port (where one would be, the kernel keeps the socket's protocol).
+        let mut raw = net_bytes(
+            8,
+            0,
+            Some(Sock(family::INET, 3, 1, (1, &[127, 0, 0, 2]), (0, &[]))),
+            &sin([127, 0, 0, 1], 0),
+        );
+        raw[76..80].copy_from_slice(&(NET_SOCKET_READ | NET_FIRST_DATAGRAM).to_ne_bytes());
+        let raw = net(&raw);
+        let socket = raw.socket.expect("read");
+        let own = SockAddr::Inet {
+            addr: Ipv4Addr::new(127, 0, 0, 2),
+            port: 0,
+        };
+        assert_eq!((socket.local, socket.remote), (Some(own), None));
         // A connect on a descriptor that is no socket: the address, no socket.
         let notsock = net(&net_bytes(
             1,

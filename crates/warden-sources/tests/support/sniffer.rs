@@ -1,5 +1,6 @@
-//! What a sniffer makes, for the tests of what packet sockets and filters are recorded; shared
-//! by the eBPF source's live tests and the agent's (its actor).
+//! What a sniffer and an ICMP tunnel make, for the tests of what packet, raw and ICMP sockets,
+//! filters and packets are recorded; shared by the eBPF source's live tests and the agent's
+//! (its actor).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -80,4 +81,45 @@ pub fn packet_socket_on_lo() -> std::io::Result<(OwnedFd, u32)> {
         return Err(std::io::Error::last_os_error());
     }
     Ok((packet, lo))
+}
+
+/// An ICMP echo request with `payload` bytes and its checksum.
+pub fn echo_request(payload: usize) -> Vec<u8> {
+    let mut packet = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    packet.extend((0..payload).map(|i| i as u8));
+    let mut sum: u32 = packet
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    packet[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    packet
+}
+
+/// Sends an echo request of `payload` bytes to `to` over raw ICMP socket `raw`: the bytes
+/// sent.
+pub fn send_echo(raw: &OwnedFd, to: std::net::Ipv4Addr, payload: usize) -> std::io::Result<usize> {
+    let request = echo_request(payload);
+    let to = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(to.octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a live socket, a buffer and an address of the sizes given.
+    let sent = unsafe {
+        libc::sendto(
+            raw.as_raw_fd(),
+            request.as_ptr().cast(),
+            request.len(),
+            0,
+            (&raw const to).cast(),
+            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    usize::try_from(sent).map_err(|_| std::io::Error::last_os_error())
 }

@@ -43,8 +43,9 @@ pub struct NetworkConfig {
     /// runs and the programs attach, else audit).
     pub source: String,
     /// Unconnected datagrams (sends and receives that name a peer): "first" (the first each
-    /// UDP socket sends to, or receives from, each peer, from the socket layer's hooks: eBPF
-    /// only), "all" (every sendto/sendmsg/recvfrom with an address, with its result: programs
+    /// UDP socket sends to, or receives from, each peer, from the socket layer's hooks, and
+    /// each raw or ICMP socket's first packet to or from each peer, from the packet hooks:
+    /// eBPF only), "all" (every sendto/sendmsg/recvfrom with an address, with its result: programs
     /// or audit rules at every send and receive on the host), or "off". `true` and `false`,
     /// the older spelling, are "all" and "off".
     #[serde(deserialize_with = "datagrams")]

@@ -2853,10 +2853,11 @@ fn start_ebpf(
                         match pair.0.first_datagrams() {
                             Some(Ok(())) => detail.push_str(
                                 "; each UDP socket's first datagram to or from each peer from \
-                                 the socket layer's hooks",
+                                 the socket layer's hooks, and each raw or ICMP socket's first \
+                                 packet from the packet hooks",
                             ),
                             Some(Err(why)) => detail.push_str(&format!(
-                                " (not the first datagrams of UDP sockets: {why})"
+                                " (not the first datagrams of UDP, raw and ICMP sockets: {why})"
                             )),
                             None => {}
                         }
