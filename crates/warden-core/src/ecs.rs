@@ -56,7 +56,73 @@ struct Ecs<'a> {
     network: Option<Network<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<File<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<Dns<'a>>,
     warden: Warden<'a>,
+}
+
+/// ECS `dns`: a DNS message's question, response code and answers, and the addresses the
+/// answers resolved the name to.
+#[derive(Serialize)]
+struct Dns<'a> {
+    /// ECS keeps it as a string.
+    id: String,
+    /// `query` or `answer`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    question: Option<EcsDnsQuestion<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    answers: Vec<EcsDnsAnswer<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resolved_ip: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct EcsDnsQuestion<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    record_type: &'a str,
+}
+
+#[derive(Serialize)]
+struct EcsDnsAnswer<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    record_type: &'a str,
+    ttl: u32,
+    data: &'a str,
+}
+
+impl<'a> Dns<'a> {
+    fn of(action: NetAction, m: &'a crate::DnsMessage) -> Dns<'a> {
+        Dns {
+            id: m.id.to_string(),
+            kind: if action == NetAction::DnsAnswer {
+                "answer"
+            } else {
+                "query"
+            },
+            question: m.question.as_ref().map(|q| EcsDnsQuestion {
+                name: &q.name,
+                record_type: &q.record_type,
+            }),
+            response_code: m.response_code.as_deref(),
+            answers: m
+                .answers
+                .iter()
+                .map(|a| EcsDnsAnswer {
+                    name: &a.name,
+                    record_type: &a.record_type,
+                    ttl: a.ttl,
+                    data: &a.data,
+                })
+                .collect(),
+            resolved_ip: m.resolved_ips().iter().map(|ip| ip.to_string()).collect(),
+        }
+    }
 }
 
 /// ECS `source`/`destination`/`server`: `address` is the raw address (the IP, or a Unix
@@ -317,6 +383,9 @@ struct WardenNetwork<'a> {
     /// not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     traffic: Option<WardenTraffic<'a>>,
+    /// A DNS message longer than was kept: its answers past that are left out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dns_cut: bool,
 }
 
 /// A packet filter attached, with what is known of its program.
@@ -507,6 +576,7 @@ impl<'a> Ecs<'a> {
             server: None,
             network: None,
             file: None,
+            dns: None,
             warden: Warden::default(),
         };
         match &event.kind {
@@ -575,12 +645,25 @@ impl<'a> Ecs<'a> {
             ));
         }
         match (e.action, e.direction()) {
-            (NetAction::Connect | NetAction::ConnectResult | NetAction::Send, _)
+            (
+                NetAction::Connect
+                | NetAction::ConnectResult
+                | NetAction::Send
+                | NetAction::DnsQuery,
+                _,
+            )
             | (NetAction::Close | NetAction::Traffic, "egress") => {
                 self.source = local;
                 self.destination = remote;
             }
-            (NetAction::Accept | NetAction::Receive | NetAction::Close | NetAction::Traffic, _) => {
+            (
+                NetAction::Accept
+                | NetAction::Receive
+                | NetAction::DnsAnswer
+                | NetAction::Close
+                | NetAction::Traffic,
+                _,
+            ) => {
                 self.source = remote;
                 self.destination = local;
             }
@@ -622,7 +705,9 @@ impl<'a> Ecs<'a> {
                 bytes_retransmitted: end.bytes_retransmitted,
                 found_open: end.found_open,
             }),
+            dns_cut: e.dns.as_ref().is_some_and(|m| m.cut),
         });
+        self.dns = e.dns.as_ref().map(|m| Dns::of(e.action, m));
     }
 
     fn set_file(&mut self, e: &'a FileEvent) {
@@ -715,6 +800,7 @@ fn net_type(action: NetAction) -> &'static str {
         NetAction::Filter => "change",
         NetAction::Close => "end",
         NetAction::Traffic => "info",
+        NetAction::DnsQuery | NetAction::DnsAnswer => "protocol",
         _ => "connection",
     }
 }
@@ -1166,8 +1252,82 @@ mod tests {
                 filter: None,
                 filter_program: None,
                 traffic: None,
+                dns: None,
             }),
         })
+    }
+
+    /// A DNS answer: ECS's `dns` fields, the resolver its source, this host its destination.
+    #[test]
+    fn a_dns_answer_names_its_question_records_and_addresses() {
+        let answer = crate::DnsMessage {
+            id: 4242,
+            question: Some(crate::DnsQuestion {
+                name: "exfil.example".into(),
+                record_type: "A".into(),
+            }),
+            response_code: Some("NOERROR".into()),
+            answers: vec![
+                crate::DnsRecord {
+                    name: "exfil.example".into(),
+                    record_type: "CNAME".into(),
+                    ttl: 60,
+                    data: "cdn.example".into(),
+                },
+                crate::DnsRecord {
+                    name: "cdn.example".into(),
+                    record_type: "A".into(),
+                    ttl: 30,
+                    data: "192.0.2.9".into(),
+                },
+            ],
+            cut: true,
+        };
+        let v = to_ecs(&Event {
+            time_ns: 0,
+            host: "h".into(),
+            kind: EventKind::Network(NetworkEvent {
+                process: caller(),
+                action: NetAction::DnsAnswer,
+                source: Source::Ebpf,
+                syscall: None,
+                family: Some(2),
+                transport: Some("udp".into()),
+                local: Some(ip("10.0.0.5", 40_000)),
+                remote: Some(ip("10.0.0.53", 53)),
+                fd: None,
+                success: true,
+                exit: None,
+                errno: None,
+                socket_type: None,
+                filter: None,
+                filter_program: None,
+                traffic: None,
+                dns: Some(Box::new(answer)),
+            }),
+        });
+        assert_eq!(v["event"]["type"][0], "protocol");
+        assert_eq!(v["event"]["action"], "dns_answer");
+        assert_eq!(v["network"]["direction"], "ingress");
+        assert_eq!(v["source"]["ip"], "10.0.0.53");
+        assert_eq!(v["destination"]["port"], 40_000);
+        let dns = &v["dns"];
+        assert_eq!(
+            (&dns["id"], &dns["type"], &dns["response_code"]),
+            (
+                &serde_json::json!("4242"),
+                &serde_json::json!("answer"),
+                &serde_json::json!("NOERROR")
+            )
+        );
+        assert_eq!(
+            dns["question"],
+            serde_json::json!({"name": "exfil.example", "type": "A"})
+        );
+        assert_eq!(dns["answers"][0]["data"], "cdn.example");
+        assert_eq!(dns["answers"][1]["ttl"], 30);
+        assert_eq!(dns["resolved_ip"], serde_json::json!(["192.0.2.9"]));
+        assert_eq!(v["warden"]["network"]["dns_cut"], true);
     }
 
     #[test]
@@ -1224,6 +1384,7 @@ mod tests {
                 filter: None,
                 filter_program: None,
                 traffic: None,
+                dns: None,
             }),
         };
         let v = to_ecs(&event);
@@ -1304,6 +1465,7 @@ mod tests {
                         segments_received: 30,
                         found_open,
                     }),
+                    dns: None,
                 }),
             })
         };
@@ -1383,6 +1545,7 @@ mod tests {
                     segments_received: 12,
                     found_open: false,
                 }),
+                dns: None,
             }),
         });
         assert_eq!(v["network"]["direction"], "ingress");
@@ -1422,6 +1585,7 @@ mod tests {
                     filter,
                     traffic: None,
                     filter_program,
+                    dns: None,
                 }),
             })
         };

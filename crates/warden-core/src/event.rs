@@ -288,10 +288,16 @@ pub enum NetAction {
     /// connection held for days tells what went over it before it ends. Also a UDP socket
     /// with traffic, still open.
     Traffic,
+    /// A DNS query a process sent over UDP ([`NetworkEvent::dns`]): the name it asked about.
+    /// Not a call: read from the packet.
+    DnsQuery,
+    /// A DNS answer to a process's query ([`NetworkEvent::dns`]): the records the name
+    /// resolved to, or why not. For the process that sent the last query over its socket.
+    DnsAnswer,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 11] = [
+    pub const ALL: [NetAction; 13] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
@@ -303,6 +309,8 @@ impl NetAction {
         NetAction::Filter,
         NetAction::Close,
         NetAction::Traffic,
+        NetAction::DnsQuery,
+        NetAction::DnsAnswer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -318,6 +326,8 @@ impl NetAction {
             NetAction::Filter => "filter",
             NetAction::Close => "close",
             NetAction::Traffic => "traffic",
+            NetAction::DnsQuery => "dns_query",
+            NetAction::DnsAnswer => "dns_answer",
         }
     }
 
@@ -329,8 +339,11 @@ impl NetAction {
     /// a connection's end goes its connection's way ([`NetworkEvent::direction`]).
     pub fn direction(self) -> &'static str {
         match self {
-            NetAction::Connect | NetAction::ConnectResult | NetAction::Send => "egress",
-            NetAction::Accept | NetAction::Receive => "ingress",
+            NetAction::Connect
+            | NetAction::ConnectResult
+            | NetAction::Send
+            | NetAction::DnsQuery => "egress",
+            NetAction::Accept | NetAction::Receive | NetAction::DnsAnswer => "ingress",
             NetAction::Bind
             | NetAction::Listen
             | NetAction::Socket
@@ -442,6 +455,60 @@ pub struct NetworkEvent {
     /// `filter` rather than in it, as the model's last field, so that the events stored
     /// before it was added still read (see `stored`).
     pub filter_program: Option<FilterProgram>,
+    /// A `dns_query`'s or `dns_answer`'s message. The model's last field, likewise.
+    pub dns: Option<Box<DnsMessage>>,
+}
+
+/// A DNS message, as its packet carried it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsMessage {
+    /// Its id: a query's answers carry the query's.
+    pub id: u16,
+    /// The name asked about and the type of record asked for (the first question: there is
+    /// one in practice). None when the message could not be read that far.
+    pub question: Option<DnsQuestion>,
+    /// An answer's response code: `NOERROR`, `NXDOMAIN`, `SERVFAIL`, `REFUSED`... None for
+    /// a query.
+    pub response_code: Option<String>,
+    /// An answer's records (its answer section), as far as the message was kept.
+    pub answers: Vec<DnsRecord>,
+    /// The message was longer than was kept (or could not be read whole): the answers past
+    /// what was are left out.
+    pub cut: bool,
+}
+
+impl DnsMessage {
+    /// The addresses the answers resolved the name to (their A and AAAA records), in order.
+    pub fn resolved_ips(&self) -> Vec<IpAddr> {
+        self.answers
+            .iter()
+            .filter(|a| a.record_type == "A" || a.record_type == "AAAA")
+            .filter_map(|a| a.data.parse().ok())
+            .collect()
+    }
+}
+
+/// A DNS question: a name and the type of record asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsQuestion {
+    /// The name, dotted, without the root's trailing dot: `example.com`.
+    pub name: String,
+    /// `A`, `AAAA`, `CNAME`, `TXT`, `MX`..., or `TYPE<n>` for one without a name here.
+    pub record_type: String,
+}
+
+/// A record of a DNS answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsRecord {
+    /// The name it is of.
+    pub name: String,
+    /// Its type, as [`DnsQuestion::record_type`].
+    pub record_type: String,
+    /// How long it may be cached, in seconds.
+    pub ttl: u32,
+    /// Its data as text: an address (A, AAAA), a name (CNAME, NS, PTR; MX with its
+    /// preference first), TXT's strings joined; empty for a type not read here.
+    pub data: String,
 }
 
 impl NetworkEvent {

@@ -14,10 +14,10 @@ pub use ecs::{
     command_line, days_from_civil, parse_rfc3339_ns, rfc3339_ns, text, to_ecs, to_ecs_line,
 };
 pub use event::{
-    ClassicInstruction, EbpfProgram, Event, EventKind, ExecEvent, Executable, ExitEvent,
-    FileAction, FileEvent, FileTimes, FilterProgram, ForkEvent, LossEvent, NetAction, NetworkEvent,
-    Parent, Process, Script, SocketAddress, SocketFilter, Source, TimeSet, Traffic,
-    classic_bytecode, tcp_state_name,
+    ClassicInstruction, DnsMessage, DnsQuestion, DnsRecord, EbpfProgram, Event, EventKind,
+    ExecEvent, Executable, ExitEvent, FileAction, FileEvent, FileTimes, FilterProgram, ForkEvent,
+    LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress, SocketFilter,
+    Source, TimeSet, Traffic, classic_bytecode, tcp_state_name,
 };
 pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};

@@ -37,10 +37,13 @@ use crate::Event;
 ///   event of 8 is read with that field's `None` after it; one of 7 with two zero bytes, the
 ///   first its traffic's `found_open` if it has traffic, else left over. And
 ///   `Source::SockDiag`, at the end of its enum.
-pub const EVENT_ENCODING: u8 = 9;
+/// - 10 added `NetAction::DnsQuery` and `DnsAnswer` (at the end of its enum), `DnsMessage` and
+///   `NetworkEvent::dns` (its last field): a network event of 9 is read with that field's
+///   `None` after it, one of 8 with two zero bytes, and so on.
+pub const EVENT_ENCODING: u8 = 10;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 9] = [1, 2, 3, 4, 5, 6, 7, 8, EVENT_ENCODING];
+const READABLE: [u8; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
@@ -81,7 +84,8 @@ impl Event {
 /// `false`: one zero byte each) — a file event before 3 its `content` and `times`, before 5
 /// its `times`; an exec event before 4 its `script`; a network event before 6 its
 /// `socket_type`, `filter` and `traffic`, before 7 its `traffic`, before 8 its traffic's
-/// `found_open` (which only an event with traffic reads), before 9 its `filter_program`. Its kind is read from the bytes'
+/// `found_open` (which only an event with traffic reads), before 9 its `filter_program`,
+/// before 10 its `dns`. Its kind is read from the bytes'
 /// start, as postcard lays an event out: the time (a varint), the host (a varint length and
 /// the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
@@ -89,7 +93,7 @@ fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
-        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10]),
         _ => 0,
     };
     if missing == 0 {
@@ -296,6 +300,23 @@ mod tests {
                         found_open: true,
                     }
                 }),
+                dns: matches!(action, NetAction::DnsQuery | NetAction::DnsAnswer).then(|| {
+                    Box::new(crate::DnsMessage {
+                        id: 0xbeef,
+                        question: Some(crate::DnsQuestion {
+                            name: "example.com".into(),
+                            record_type: "A".into(),
+                        }),
+                        response_code: (action == NetAction::DnsAnswer).then(|| "NOERROR".into()),
+                        answers: vec![crate::DnsRecord {
+                            name: "example.com".into(),
+                            record_type: "A".into(),
+                            ttl: 300,
+                            data: "192.0.2.7".into(),
+                        }],
+                        cut: true,
+                    })
+                }),
             }));
         }
         // A filter that is an eBPF program.
@@ -384,9 +405,15 @@ mod tests {
     /// An event as `encoding` stored it: a file event before 5 without its times, before 3
     /// without its content too; an exec event before 4 without its script; a network event
     /// before 7 without its end, before 6 without its socket type and filter too; before 9
-    /// without its filter's program.
+    /// without its filter's program; before 10 without its DNS message.
     fn encoded_as(encoding: u8, event: &Event) -> Vec<u8> {
         let mut bytes = encoded(event);
+        if let EventKind::Network(n) = &event.kind
+            && encoding < 10
+        {
+            assert!(n.dns.is_none(), "no DNS message before encoding 10");
+            assert_eq!(bytes.pop(), Some(0), "dns's None ends it");
+        }
         if let EventKind::Network(n) = &event.kind
             && encoding < 9
         {
@@ -428,6 +455,15 @@ mod tests {
 
     /// An event as it could be before `encoding`: without the fields added since.
     fn as_before(encoding: u8, mut event: Event) -> Event {
+        if let EventKind::Network(n) = &mut event.kind
+            && encoding < 10
+        {
+            n.dns = None;
+            if matches!(n.action, NetAction::DnsQuery | NetAction::DnsAnswer) {
+                // No such actions before 10.
+                n.action = NetAction::Send;
+            }
+        }
         if let EventKind::Network(n) = &mut event.kind
             && encoding < 9
         {
@@ -556,7 +592,7 @@ mod tests {
         let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
         assert!(err.contains("1 bytes after"), "{err}");
         let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
-        assert!(err.contains("encoding 10"), "{err}");
+        assert!(err.contains("encoding 11"), "{err}");
         for byte in 0..=255u8 {
             let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
         }
@@ -640,6 +676,7 @@ mod tests {
                         k: 3,
                     },
                 ])),
+                dns: None,
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
@@ -647,7 +684,7 @@ mod tests {
             hex,
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
-             000150000101010000010372617701016f01010001000106010203"
+             000150000101010000010372617701016f0101000100010601020300"
         );
     }
 

@@ -1223,21 +1223,14 @@ static __always_inline struct datagram_peers *adopt_raw_socket(struct bpf_sock *
 	return seen;
 }
 
-/* The first packet of a raw or ICMP socket to (`out`) or from each peer, recorded as a UDP
+/* The first packet of raw or ICMP socket `sk` to (`out`) or from each peer, recorded as a UDP
  * socket's first datagram is (first_datagram), its peer and local address read from the
  * packet's IP header (a raw socket's peer need not be named by any call: IP_HDRINCL, connect).
  * One sent is recorded for the process that sends it; one that comes in, for the socket's
  * owner (in the kernel's receive path, no process of its own is at hand). Sockets with no owner
- * are the kernel's, and are left alone. Most packets leave after the socket's type is read.
- * Always lets the packet pass (1): these hooks may drop it, and Warden never does. */
-static __always_inline int raw_datagram(struct __sk_buff *skb, bool out)
+ * are the kernel's, and are left alone. */
+static __noinline int raw_first_packet(struct __sk_buff *skb, struct bpf_sock *sk, bool out)
 {
-	struct bpf_sock *sk = skb->sk;
-	if (!sk)
-		return 1;
-	sk = bpf_sk_fullsock(sk);
-	if (!sk || !raw_or_icmp(sk->type, sk->protocol))
-		return 1;
 	struct datagram_peers *seen = bpf_sk_storage_get(&DATAGRAM_PEERS, sk, 0, 0);
 	if (!seen || !seen->owner_tgid)
 		seen = adopt_raw_socket(sk, out);
@@ -1294,16 +1287,189 @@ static __always_inline int raw_datagram(struct __sk_buff *skb, bool out)
 	return 1;
 }
 
-SEC("cgroup_skb/egress")
-int warden_datagram_raw_out(struct __sk_buff *skb)
+/* Whether to record DNS messages (network.dns): set at load. */
+const volatile u8 dns_messages = 0;
+/* Whether to record raw and ICMP sockets' first packets (network.datagrams = "first"): set at
+ * load. */
+const volatile u8 raw_first_packets = 0;
+
+#define DNS_PORT 53
+/* The bytes of a DNS message kept: a classic UDP message's most. A longer one (EDNS) is cut;
+ * the answers that fit are read from it. */
+#define DNS_KEPT 512
+/* A send or receive record whose "address" is a DNS message: the socket's key (8 bytes, the
+ * struct sock's address: a query and its answers share it), then the message. */
+#define NET_DNS 65536
+#define IPPROTO_UDP_HEAD 8
+
+/* The process that last sent a DNS query over a socket: the one its answers are recorded for
+ * (they come in with no process at hand). */
+struct dns_asker {
+	u64 start_ns;
+	u32 tgid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct dns_asker);
+} DNS_ASKERS SEC(".maps");
+
+/* A network record with room for a DNS message where its address would be. */
+struct dns_record {
+	struct net_record r;
+	u8 rest[8 + DNS_KEPT - NET_ADDR_CAP];
+};
+
+/* The ends of a UDP packet: its addresses from the IP header (version `version`), its ports
+ * from the UDP header at `ip_len`, into record `r` as a send's (`out`) or a receive's. */
+static __always_inline bool read_udp_ends(struct __sk_buff *skb, struct net_record *r, u8 version,
+					  u32 ip_len, __be16 *ports, bool out)
 {
-	return raw_datagram(skb, true);
+	u32 head[10];
+	if (version == 4) {
+		if (bpf_skb_load_bytes(skb, 0, head, 20))
+			return false;
+		r->family = AF_INET;
+		*(u32 *)r->local_addr = head[out ? 3 : 4];
+		*(u32 *)r->remote_addr = head[out ? 4 : 3];
+	} else {
+		if (bpf_skb_load_bytes(skb, 0, head, 40))
+			return false;
+		r->family = AF_INET6;
+		__builtin_memcpy(r->local_addr, &head[out ? 2 : 6], 16);
+		__builtin_memcpy(r->remote_addr, &head[out ? 6 : 2], 16);
+	}
+	r->local_port = __builtin_bswap16(ports[out ? 0 : 1]);
+	r->remote_port = __builtin_bswap16(ports[out ? 1 : 0]);
+	return true;
+}
+
+/* A UDP packet of socket `sk` to port 53 (`out`: a query sent) or from it (an answer come in):
+ * its DNS message recorded as a send or a receive marked NET_DNS, with both ends. A query for
+ * the process that sends it, which becomes the socket's asker; an answer for the socket's
+ * asker, and not at all when it has none (its query went before the agent started). Other
+ * packets leave after their UDP header's ports are read. A DNS server's own traffic (queries
+ * in, answers out) is not this. */
+static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bool out)
+{
+	u8 first = 0;
+	if (bpf_skb_load_bytes(skb, 0, &first, 1))
+		return 1;
+	u8 version = first >> 4;
+	u32 ip_len;
+	if (version == 4) {
+		ip_len = (first & 0xf) * 4;
+	} else if (version == 6) {
+		/* Extension headers before UDP are not followed: DNS has no use for them. */
+		u8 next = 0;
+		if (bpf_skb_load_bytes(skb, 6, &next, 1) || next != IPPROTO_UDP)
+			return 1;
+		ip_len = 40;
+	} else {
+		return 1;
+	}
+	if (ip_len < 20 || ip_len > 60)
+		return 1;
+	__be16 ports[2];
+	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
+		return 1;
+	if (ports[out ? 1 : 0] != __builtin_bswap16(DNS_PORT))
+		return 1;
+	u32 at = ip_len + IPPROTO_UDP_HEAD;
+	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
+	u64 len = skb->len;
+	/* Shorter than a DNS header: no message. */
+	if (len < at + 12)
+		return 1;
+	len -= at;
+	u32 tgid;
+	u64 start_ns;
+	if (out) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		tgid = task->tgid;
+		start_ns = task->group_leader->start_boottime;
+		if (tgid == warden_tgid)
+			return 1;
+		struct dns_asker *asker =
+			bpf_sk_storage_get(&DNS_ASKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (asker) {
+			asker->tgid = tgid;
+			asker->start_ns = start_ns;
+		}
+	} else {
+		struct dns_asker *asker = bpf_sk_storage_get(&DNS_ASKERS, sk, 0, 0);
+		if (!asker || !asker->tgid || asker->tgid == warden_tgid)
+			return 1;
+		tgid = asker->tgid;
+		start_ns = asker->start_ns;
+	}
+	struct dns_record *rec = bpf_ringbuf_reserve(&EVENTS, sizeof(*rec), 0);
+	if (!rec) {
+		dropped(KIND_NET);
+		return 1;
+	}
+	struct net_record *r = &rec->r;
+	__builtin_memset(r, 0, NET_ADDR);
+	if (!read_udp_ends(skb, r, version, ip_len, ports, out)) {
+		bpf_ringbuf_discard(rec, 0);
+		return 1;
+	}
+	r->h.kind = KIND_NET;
+	r->h.tgid = tgid;
+	r->h.start_ns = start_ns;
+	r->h.boot_ns = bpf_ktime_get_boot_ns();
+	r->call = out ? NCALL_sendmsg : NCALL_recvfrom;
+	r->fd = -1;
+	r->sock_type = SOCK_DGRAM;
+	r->protocol = IPPROTO_UDP;
+	r->flags = NET_DNS | NET_SOCKET_READ;
+	u64 kept = len;
+	if (kept > DNS_KEPT) {
+		kept = DNS_KEPT;
+		r->flags |= NET_ADDR_CUT;
+	}
+	*(u64 *)r->addr = (u64)sk;
+	if (kept < 12 || kept > DNS_KEPT || bpf_skb_load_bytes(skb, at, r->addr + 8, kept)) {
+		bpf_ringbuf_discard(rec, 0);
+		return 1;
+	}
+	r->addr_len = 8 + kept;
+	bpf_ringbuf_submit(rec, 0);
+	return 1;
+}
+
+/* Every packet a socket sends or receives, each way (`out`: sent): a UDP one to or from port 53
+ * is a DNS message (dns_message); a raw or ICMP socket's, maybe its first to or from a peer
+ * (raw_first_packet). Most leave after the socket's type is read. Always lets the packet pass
+ * (1): these hooks may drop it, and Warden never does. */
+static __always_inline int packet(struct __sk_buff *skb, bool out)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	u32 type = sk->type, protocol = sk->protocol;
+	if (type == SOCK_DGRAM && protocol == IPPROTO_UDP)
+		return dns_messages ? dns_message(skb, sk, out) : 1;
+	if (raw_first_packets && raw_or_icmp(type, protocol))
+		return raw_first_packet(skb, sk, out);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int warden_packet_out(struct __sk_buff *skb)
+{
+	return packet(skb, true);
 }
 
 SEC("cgroup_skb/ingress")
-int warden_datagram_raw_in(struct __sk_buff *skb)
+int warden_packet_in(struct __sk_buff *skb)
 {
-	return raw_datagram(skb, false);
+	return packet(skb, false);
 }
 
 /* Bytes of records waiting in the ring past which a look leaves a connection out (counted as

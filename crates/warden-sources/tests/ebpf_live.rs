@@ -2376,8 +2376,9 @@ fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
         aya::programs::loaded_programs()
             .filter_map(Result::ok)
             .filter(|p| {
-                p.name_as_str()
-                    .is_some_and(|n| n.starts_with("warden_datagram"))
+                p.name_as_str().is_some_and(|n| {
+                    n.starts_with("warden_datagram") || n.starts_with("warden_packet")
+                })
             })
             .count()
     };
@@ -2390,7 +2391,7 @@ fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
     assert_eq!(
         ours(),
         before + 7,
-        "the seven programs are loaded (four for UDP, three for raw and ICMP sockets)"
+        "the seven programs are loaded (four for UDP, three for raw and ICMP sockets and DNS)"
     );
     let me = std::process::id();
     let udp = || UdpSocket::bind(("127.0.0.1", 0)).unwrap();
@@ -2675,6 +2676,193 @@ fn the_first_packet_of_a_raw_socket_to_or_from_each_peer_is_reported_once() {
     assert_eq!(end.call, NetCall::RecvFrom, "{end:#?}");
     assert_eq!(t.segments_sent, 1, "{end:#?}");
     drop((raw, child, src));
+}
+
+/// A DNS query as simple-dns writes it: `name`, type A or TXT.
+fn dns_query(id: u16, name: &str, txt: bool) -> Vec<u8> {
+    use simple_dns::{CLASS, Name, Packet, QCLASS, QTYPE, Question, TYPE};
+    let mut packet = Packet::new_query(id);
+    packet.questions.push(Question::new(
+        Name::new_unchecked(name),
+        QTYPE::TYPE(if txt { TYPE::TXT } else { TYPE::A }),
+        QCLASS::CLASS(CLASS::IN),
+        false,
+    ));
+    packet.build_bytes_vec().unwrap()
+}
+
+/// The answer to `query`: an A record of 192.0.2.9, or a TXT record of `txt_len` bytes.
+fn dns_answer(query: &[u8], txt_len: usize) -> Vec<u8> {
+    use simple_dns::rdata::{A, RData, TXT};
+    use simple_dns::{CLASS, Packet, ResourceRecord};
+    let asked = Packet::parse(query).unwrap();
+    let mut packet = asked.clone().into_reply();
+    packet.questions = asked.questions.clone();
+    let name = asked.questions[0].qname.clone();
+    // Character strings of at most 255 bytes each.
+    let text = "x".repeat(200);
+    let rdata = if txt_len == 0 {
+        RData::A(A::from(std::net::Ipv4Addr::new(192, 0, 2, 9)))
+    } else {
+        let mut txt = TXT::new();
+        for _ in 0..txt_len.div_ceil(200) {
+            txt = txt.with_string(&text).unwrap();
+        }
+        RData::TXT(txt)
+    };
+    packet
+        .answers
+        .push(ResourceRecord::new(name, CLASS::IN, 60, rdata));
+    packet.build_bytes_vec().unwrap()
+}
+
+/// A DNS exchange over UDP port 53 is recorded from its packets: the query for the process
+/// that sent it, the answer for that process too (its socket's asker), though it comes in as
+/// the server (this process) sends it; each with the message (an answer longer than 512 bytes
+/// cut to them), the socket's key the two share, and both ends. The server's side of it
+/// (a query in, an answer out) is not a client's lookup, and is not recorded.
+#[test]
+fn dns_queries_and_answers_are_recorded_for_the_asking_process() {
+    use std::net::UdpSocket;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let _one = serialize();
+    let Some((src, rx)) = source_with(EbpfConfig {
+        network: Some(NetworkActivityConfig::default()),
+        ..EbpfConfig::default()
+    }) else {
+        return;
+    };
+    assert_eq!(src.dns(), Some(Ok(())));
+    let me = std::process::id();
+    let server = UdpSocket::bind(("127.53.0.1", 53)).expect("port 53 on 127.53.0.1");
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let small = dns_query(0x4242, "exfil.example", false);
+    let big = dns_query(0x4343, "big.example", true);
+    // The asker: another process, which sends both queries over one connected socket and
+    // reads each answer.
+    let mut fds = [0; 2];
+    // SAFETY: room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both are new and ours.
+    let (done_out, done_in) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let to = sockaddr_in_of(std::net::SocketAddrV4::new([127, 53, 0, 1].into(), 53));
+    // SAFETY: the child makes only async-signal-safe calls (socket, connect, send, recv,
+    // write, _exit) on memory prepared before the fork.
+    let asker = unsafe { libc::fork() };
+    assert!(asker >= 0);
+    if asker == 0 {
+        // SAFETY: as above.
+        unsafe {
+            libc::close(done_out.as_raw_fd());
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            // Never waits for good, should this process fail.
+            let wait = libc::timeval {
+                tv_sec: 5,
+                tv_usec: 0,
+            };
+            let mut ok = fd >= 0
+                && libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&wait as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as u32,
+                ) == 0
+                && libc::connect(
+                    fd,
+                    (&to as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as u32,
+                ) == 0;
+            let mut buf = [0u8; 2048];
+            for query in [&small, &big] {
+                ok = ok
+                    && libc::send(fd, query.as_ptr().cast(), query.len(), 0)
+                        == query.len() as isize
+                    && libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) > 0;
+            }
+            libc::write(done_in.as_raw_fd(), [u8::from(ok)].as_ptr().cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    drop(done_in);
+    // Read while it waits for its first answer.
+    let asker_start = procfs::start_ticks(asker as u32);
+    assert!(asker_start.is_some());
+    let mut answers = Vec::new();
+    let mut buf = [0u8; 2048];
+    for txt_len in [0, 700] {
+        let (n, from) = server.recv_from(&mut buf).unwrap();
+        let answer = dns_answer(&buf[..n], txt_len);
+        server.send_to(&answer, from).unwrap();
+        answers.push((answer, from));
+    }
+    let mut ok = 0u8;
+    // SAFETY: a live pipe and a byte of room.
+    let got = unsafe { libc::read(done_out.as_raw_fd(), (&mut ok as *mut u8).cast(), 1) };
+    // SAFETY: our own child.
+    unsafe { libc::waitpid(asker, std::ptr::null_mut(), 0) };
+    assert_eq!((got, ok), (1, 1), "the asker's exchange");
+    let asker = asker as u32;
+    let dns_of = |records: &[Record]| -> Vec<NetRecord> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Net(n) if n.dns.is_some() && (n.pid == asker || n.pid == me) => {
+                    Some((**n).clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let records = collect(&rx, |seen| dns_of(seen).len() >= 4);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut records = records;
+    records.extend(rx.try_iter());
+    let got = dns_of(&records);
+    assert_eq!(
+        got.len(),
+        4,
+        "two queries, two answers, nothing of the server's: {got:#?}"
+    );
+    let server_end = inet(server.local_addr().unwrap());
+    let client_end = inet(answers[0].1);
+    for (n, (call, message, cut)) in got.iter().zip([
+        (NetCall::SendMsg, small.clone(), false),
+        (NetCall::RecvFrom, answers[0].0.clone(), false),
+        (NetCall::SendMsg, big.clone(), false),
+        (NetCall::RecvFrom, answers[1].0[..512].to_vec(), true),
+    ]) {
+        assert_eq!(n.pid, asker, "the asker's, both ways: {n:#?}");
+        assert_eq!(n.call, call, "{n:#?}");
+        let capture = n.dns.as_ref().unwrap();
+        assert_eq!((&capture.message, capture.cut), (&message, cut), "{n:#?}");
+        assert_eq!(
+            capture.socket,
+            got[0].dns.as_ref().unwrap().socket,
+            "one socket"
+        );
+        let socket = n.socket.as_ref().unwrap();
+        assert_eq!(
+            (socket.protocol, socket.local.clone(), socket.remote.clone()),
+            (
+                libc::IPPROTO_UDP,
+                Some(client_end.clone()),
+                Some(server_end.clone())
+            ),
+            "{n:#?}"
+        );
+        assert_eq!(Some(ticks_of(n.start_ns)), asker_start, "{n:#?}");
+        assert_eq!(
+            (n.fd, n.addr.clone(), n.addr_cut),
+            (-1, None, false),
+            "{n:#?}"
+        );
+    }
+    assert!(answers[1].0.len() > 512);
+    drop(src);
 }
 
 /// The running kernel's (major, minor).

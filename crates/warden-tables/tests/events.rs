@@ -106,6 +106,7 @@ fn network_at(time_s: i64, action: NetAction, edit: impl FnOnce(&mut NetworkEven
         filter: None,
         filter_program: None,
         traffic: None,
+        dns: None,
     };
     edit(&mut e);
     at(time_s, EventKind::Network(e))

@@ -6,6 +6,8 @@
 //!                      # then a sniffer's packet socket (bound to lo, a filter attached) and a
 //!                      # raw ICMP socket, which sends an echo request to 127.0.0.2 (a tunnel's)
 //! actor datagram       # env UDP: one unconnected datagram (sendto with an address)
+//! actor lookup NAME    # env DNS: a resolver's address (ip:port): one DNS query for NAME's A
+//!                      # record over a connected UDP socket, and its answer read
 //! actor handshakes     # non-blocking connects whose handshakes end after the call: late,
 //!                      # timed out, abandoned, and refused (to listeners of its own)
 //! actor files DIR SECRET
@@ -44,7 +46,7 @@
 //!                                  # its server
 //! ```
 //!
-//! `net`, `uring-net` and `files` print one line `WARDEN-CHILD {json}` when done, then wait for stdin to
+//! `net`, `uring-net`, `lookup` and `files` print one line `WARDEN-CHILD {json}` when done, then wait for stdin to
 //! close (so sockets stay open while the agent looks at them). The storms print a JSON summary
 //! (`{"pid":..,"ops":..,"seconds":..}`) and exit.
 
@@ -85,6 +87,7 @@ fn main() -> anyhow::Result<()> {
             report.insert("port".into(), lone.local_addr()?.port().into());
             hold.push(Box::new(lone));
         }
+        "lookup" => lookup(arg(1)?, &var("DNS")?, &mut report)?,
         "files" => files(Path::new(arg(1)?), Path::new(arg(2)?), &mut report)?,
         "accept-loop" => {
             let count: u64 = arg(1)?.parse()?;
@@ -228,7 +231,7 @@ fn main() -> anyhow::Result<()> {
     if hold.is_empty()
         && !matches!(
             arg(0)?,
-            "net" | "uring-net" | "handshakes" | "datagram" | "files"
+            "net" | "uring-net" | "handshakes" | "datagram" | "lookup" | "files"
         )
     {
         println!("{}", Value::Object(report));
@@ -273,6 +276,29 @@ fn net(
     report.insert("sniffer".into(), sniffer.as_raw_fd().into());
     report.insert("icmp".into(), icmp.as_raw_fd().into());
     hold.push(Box::new((sniffer, icmp)));
+    Ok(())
+}
+
+/// A DNS lookup of `name` (its A record) at `resolver`, as a stub resolver makes one: a
+/// connected UDP socket, one query, its answer read (5 s at most).
+fn lookup(name: &str, resolver: &str, report: &mut Map<String, Value>) -> anyhow::Result<()> {
+    use simple_dns::{CLASS, Name, Packet, QCLASS, QTYPE, Question, TYPE};
+    let mut query = Packet::new_query(0x5151);
+    query.questions.push(Question::new(
+        Name::new(name).context("a DNS name")?,
+        QTYPE::TYPE(TYPE::A),
+        QCLASS::CLASS(CLASS::IN),
+        false,
+    ));
+    let socket = UdpSocket::bind(("0.0.0.0", 0))?;
+    socket.connect(resolver).context("the resolver")?;
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    socket.send(&query.build_bytes_vec()?)?;
+    let mut answer = [0u8; 1500];
+    let n = socket.recv(&mut answer).context("the answer")?;
+    let answer = Packet::parse(&answer[..n]).context("a DNS answer")?;
+    report.insert("port".into(), socket.local_addr()?.port().into());
+    report.insert("answers".into(), answer.answers.len().into());
     Ok(())
 }
 

@@ -2926,6 +2926,93 @@ fn the_first_datagrams_to_and_from_a_peer_are_recorded_by_default() {
     );
 }
 
+/// By default (eBPF), a process's DNS lookup is recorded from its packets: the query and the
+/// answer as `dns_query` and `dns_answer` events of the process, with the name, the records and
+/// the address it resolved to, in the JSON, the text and SQL.
+#[test]
+fn dns_lookups_are_recorded_with_their_answers() {
+    use simple_dns::rdata::{A, RData};
+    use simple_dns::{CLASS, Packet, ResourceRecord};
+    let Some((_serial, kernel)) = begin("dns_lookups_are_recorded_with_their_answers") else {
+        return;
+    };
+    let mut agent = Agent::start("");
+    let status = agent.status();
+    let ebpf = status_source(&status, "ebpf").expect("the ebpf source");
+    let detail = ebpf["detail"].as_str().unwrap();
+    assert!(detail.contains("DNS queries and answers"), "{detail}");
+    // A resolver of our own, on port 53 of a loopback address nothing else uses.
+    let resolver = std::net::UdpSocket::bind(("127.53.0.2", 53)).expect("127.53.0.2:53");
+    resolver
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let serving = std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        let (n, from) = resolver.recv_from(&mut buf).unwrap();
+        let query = Packet::parse(&buf[..n]).unwrap();
+        let mut answer = query.clone().into_reply();
+        answer.questions = query.questions.clone();
+        answer.answers.push(ResourceRecord::new(
+            query.questions[0].qname.clone(),
+            CLASS::IN,
+            300,
+            RData::A(A::from(std::net::Ipv4Addr::new(192, 0, 2, 9))),
+        ));
+        resolver
+            .send_to(&answer.build_bytes_vec().unwrap(), from)
+            .unwrap();
+    });
+    let (mut actor, report) = spawn_actor(
+        &["lookup", "c2.exfil.example"],
+        &[("DNS", "127.53.0.2:53".into())],
+    );
+    serving.join().unwrap();
+    assert_eq!(report["answers"], 1, "{report}");
+    let pid = u64::from(actor.pid());
+    let events = agent.wait_for("the lookup's query and answer", |ev| {
+        has(ev, "dns_query", |e| pid_of(e) == pid) && has(ev, "dns_answer", |e| pid_of(e) == pid)
+    });
+    let query = the(&events, "dns_query", "the query", |e| pid_of(e) == pid);
+    assert_eq!(
+        query["dns"]["question"]["name"], "c2.exfil.example",
+        "{query}"
+    );
+    assert_eq!(query["dns"]["question"]["type"], "A", "{query}");
+    assert_eq!(query["dns"]["type"], "query", "{query}");
+    assert_eq!(query["destination"]["ip"], "127.53.0.2", "{query}");
+    assert_eq!(query["destination"]["port"], 53, "{query}");
+    assert_eq!(query["source"]["port"], report["port"], "{query}");
+    assert_eq!(query["network"]["transport"], "udp", "{query}");
+    let answer = the(&events, "dns_answer", "the answer", |e| pid_of(e) == pid);
+    assert_eq!(answer["dns"]["response_code"], "NOERROR", "{answer}");
+    assert_eq!(answer["dns"]["resolved_ip"][0], "192.0.2.9", "{answer}");
+    assert_eq!(answer["dns"]["answers"][0]["ttl"], 300, "{answer}");
+    assert_eq!(answer["dns"]["id"], query["dns"]["id"], "one exchange");
+    assert_eq!(answer["source"]["ip"], "127.53.0.2", "{answer}");
+    assert_eq!(entity_of(answer), entity_of(query), "the asker's");
+    let text = agent.events_output(&["--pid", &pid.to_string()], "text");
+    assert!(
+        text.contains("name=c2.exfil.example type=A code=NOERROR resolved=192.0.2.9 records=1"),
+        "{text}"
+    );
+    let rows = agent.query_rows(&format!(
+        "SELECT action, dns_question, dns_response_code, dns_resolved_ips, \
+         json_extract(dns_answers, '$[0].data') FROM socket_events \
+         WHERE pid = {pid} AND action LIKE 'dns_%' ORDER BY action"
+    ));
+    assert_eq!(
+        rows,
+        [
+            "dns_answer,c2.exfil.example,NOERROR,192.0.2.9,192.0.2.9",
+            "dns_query,c2.exfil.example,,,"
+        ]
+    );
+    actor.child.stdin.take();
+    assert!(actor.wait().success());
+    agent.stop();
+    kernel.check();
+}
+
 fn unconnected_datagrams_are_recorded(test: &str, network: &str, syscall: Option<&str>) {
     use std::net::UdpSocket;
     let Some((_serial, kernel)) = begin(test) else {

@@ -241,6 +241,7 @@ mod events {
             filter: None,
             filter_program: None,
             traffic: None,
+            dns: None,
         })
     }
 

@@ -142,7 +142,16 @@ pub struct NetworkActivityConfig {
     /// for UDP sockets still open, looked at as TCP connections are
     /// (`open_connections_every`). Needs a mounted cgroup2 hierarchy (the release's hook).
     pub datagram_traffic: bool,
+    /// Each DNS message over UDP to or from port 53: a query for the process that sends it,
+    /// an answer for the process that sent the last query over its socket, with the message
+    /// (its first [`DNS_KEPT`] bytes). Programs at every packet's cgroup hooks (`cgroup_skb`
+    /// ingress and egress on the cgroup2 root), which leave at once for other sockets, and
+    /// after the ports for other UDP packets.
+    pub dns: bool,
 }
+
+/// The bytes of a DNS message recorded: a classic UDP message's most (a longer one is cut).
+pub const DNS_KEPT: usize = 512;
 
 impl Default for NetworkActivityConfig {
     fn default() -> NetworkActivityConfig {
@@ -154,6 +163,7 @@ impl Default for NetworkActivityConfig {
             open_connections_every: Duration::from_secs(600),
             connections_max: CONNECTIONS_MAX,
             datagram_traffic: true,
+            dns: true,
         }
     }
 }
@@ -273,9 +283,11 @@ struct Parts {
     tcp_states: Option<Result<(), String>>,
     /// Connections' ends asked for.
     connection_ends: bool,
-    /// The programs at the socket layer's datagram hooks (with the network programs, for
-    /// `Datagrams::First`).
+    /// The programs at the socket layer's datagram hooks and the packet hooks (with the
+    /// network programs, for `Datagrams::First`).
     first_datagrams: Option<Result<(), String>>,
+    /// The packet hooks, for DNS messages (with the network programs, when asked for).
+    dns: Option<Result<(), String>>,
     /// The iterator that reports connections still open (with connections' ends).
     open_connections: Option<Result<(), String>>,
     /// The programs that count datagram sockets' traffic and record it at their release
@@ -494,6 +506,12 @@ impl EbpfSource {
         optional(&self.parts.first_datagrams)
     }
 
+    /// Whether DNS messages are recorded: None when not asked for or network calls are not
+    /// reported, else attached or why not (as `first_datagrams`).
+    pub fn dns(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.dns)
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> EbpfStats {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
@@ -642,6 +660,13 @@ impl Loaded {
         let connection_ends = u8::from(config.network.as_ref().is_some_and(|n| n.connection_ends));
         let datagram_traffic =
             u8::from(config.network.as_ref().is_some_and(|n| n.datagram_traffic));
+        let dns_messages = u8::from(config.network.as_ref().is_some_and(|n| n.dns));
+        let raw_first_packets = u8::from(
+            config
+                .network
+                .as_ref()
+                .is_some_and(|n| n.datagrams == Datagrams::First),
+        );
         // (A map's size cannot be 0.)
         let connections_max = config
             .network
@@ -665,6 +690,8 @@ impl Loaded {
             .override_global("compat_files", &compat_files, true)
             .override_global("connection_ends", &connection_ends, true)
             .override_global("datagram_traffic", &datagram_traffic, true)
+            .override_global("dns_messages", &dns_messages, true)
+            .override_global("raw_first_packets", &raw_first_packets, true)
             .map_max_entries("CONNECTIONS", connections_max)
             .override_global("fput_work", &fput_work.unwrap_or(0), true)
             .load(PROGRAM)
@@ -764,11 +791,16 @@ impl Loaded {
                 &network_tracepoints(n.datagrams == Datagrams::All).collect::<Vec<_>>(),
             )
         });
-        let first_datagrams = config
-            .network
-            .as_ref()
-            .filter(|n| n.datagrams == Datagrams::First && matches!(network, Some(Ok(()))))
-            .map(|_| attach_datagram_hooks(&mut ebpf));
+        let network_ok = matches!(network, Some(Ok(())));
+        let first_datagrams = (raw_first_packets == 1 && network_ok)
+            .then(|| attach_cgroup_programs(&mut ebpf, &DATAGRAM_HOOKS));
+        // The packet hooks serve raw and ICMP sockets' first packets and DNS messages alike.
+        let packets = (network_ok
+            && (matches!(first_datagrams, Some(Ok(()))) || dns_messages == 1))
+            .then(|| attach_cgroup_programs(&mut ebpf, &PACKET_HOOKS));
+        let first_datagrams = first_datagrams
+            .map(|attached| attached.and_then(|()| packets.clone().unwrap_or(Ok(()))));
+        let dns = (dns_messages == 1 && network_ok).then(|| packets.unwrap_or(Ok(())));
         // io_uring's operations bypass the syscalls: its submissions and completions are looked
         // at beside them, for network and file operations alike (optional: a kernel without
         // io_uring, or before 6.17, still has the calls).
@@ -884,6 +916,7 @@ impl Loaded {
                 found_open,
                 found_open_datagram_sockets,
                 first_datagrams,
+                dns,
             },
             open_connections_every,
             pairs: uring::Pairs::default(),
@@ -1701,72 +1734,86 @@ fn attach_syscall_programs(
     Ok(())
 }
 
-/// The programs that record each UDP socket's first datagram to or from each peer (at the
-/// socket layer's address hooks), and each raw or ICMP socket's first packet (at the packet
-/// hooks, with the hook at sockets' making that names a raw socket's owner), attached to the
-/// root of the cgroup2 hierarchy (so every process's sends and receives pass them) by links,
-/// which the kernel drops with the agent's descriptors: nothing outlives it. All or none; the
-/// making's first, so that no raw socket made after the packet hooks is left without an owner.
+/// A program at a cgroup hook, by its kind.
 #[cfg(warden_bpf)]
-fn attach_datagram_hooks(ebpf: &mut aya::Ebpf) -> Result<(), String> {
-    use aya::programs::{
-        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, ProgramError,
-    };
-    enum Hook {
-        Made,
-        Address,
-        Packet(CgroupSkbAttachType),
-    }
+enum CgroupHook {
+    /// At sockets' making (`cgroup/sock_create`).
+    Made,
+    /// At the socket layer's address hooks (`cgroup/sendmsg4`...).
+    Address,
+    /// At every packet, one way (`cgroup_skb`).
+    Packet(aya::programs::CgroupSkbAttachType),
+}
+
+/// The programs that record each UDP socket's first datagram to or from each peer (at the
+/// socket layer's address hooks), with the one at sockets' making that names a raw socket's
+/// owner: first, so that no raw socket made after the packet hooks is left without one.
+#[cfg(warden_bpf)]
+const DATAGRAM_HOOKS: [(&str, CgroupHook); 5] = [
+    ("warden_datagram_made", CgroupHook::Made),
+    ("warden_datagram_out4", CgroupHook::Address),
+    ("warden_datagram_out6", CgroupHook::Address),
+    ("warden_datagram_in4", CgroupHook::Address),
+    ("warden_datagram_in6", CgroupHook::Address),
+];
+
+/// The programs at every packet, each way: raw and ICMP sockets' first packets, DNS messages.
+#[cfg(warden_bpf)]
+const PACKET_HOOKS: [(&str, CgroupHook); 2] = [
+    (
+        "warden_packet_out",
+        CgroupHook::Packet(aya::programs::CgroupSkbAttachType::Egress),
+    ),
+    (
+        "warden_packet_in",
+        CgroupHook::Packet(aya::programs::CgroupSkbAttachType::Ingress),
+    ),
+];
+
+/// Loads `hooks` and attaches them to the root of the cgroup2 hierarchy (so every process's
+/// sockets pass them) by links, which the kernel drops with the agent's descriptors: nothing
+/// outlives it. All or none, in order.
+#[cfg(warden_bpf)]
+fn attach_cgroup_programs(
+    ebpf: &mut aya::Ebpf,
+    hooks: &[(&str, CgroupHook)],
+) -> Result<(), String> {
+    use aya::programs::{CgroupAttachMode, CgroupSkb, CgroupSock, CgroupSockAddr, ProgramError};
     let cgroup = open_cgroup2_root()?;
-    let hooks = [
-        ("warden_datagram_made", Hook::Made),
-        ("warden_datagram_out4", Hook::Address),
-        ("warden_datagram_out6", Hook::Address),
-        ("warden_datagram_in4", Hook::Address),
-        ("warden_datagram_in6", Hook::Address),
-        (
-            "warden_datagram_raw_out",
-            Hook::Packet(CgroupSkbAttachType::Egress),
-        ),
-        (
-            "warden_datagram_raw_in",
-            Hook::Packet(CgroupSkbAttachType::Ingress),
-        ),
-    ];
     // A link always goes beside the cgroup's other programs (the kernel refuses attach flags
     // on one): nobody else's is replaced.
     let mode = CgroupAttachMode::Single;
-    let attach = |ebpf: &mut aya::Ebpf, name: &str, hook: &Hook| -> Result<(), String> {
+    let attach = |ebpf: &mut aya::Ebpf, name: &str, hook: &CgroupHook| -> Result<(), String> {
         let kernel = |e: ProgramError| with_cause(&e);
         let missing = |e: EbpfError| e.to_string();
         match hook {
-            Hook::Made => {
+            CgroupHook::Made => {
                 let p: &mut CgroupSock = program(ebpf, name).map_err(missing)?;
                 p.load().map_err(kernel)?;
                 p.attach(&cgroup, mode).map(drop).map_err(kernel)
             }
-            Hook::Address => {
+            CgroupHook::Address => {
                 let p: &mut CgroupSockAddr = program(ebpf, name).map_err(missing)?;
                 p.load().map_err(kernel)?;
                 p.attach(&cgroup, mode).map(drop).map_err(kernel)
             }
-            Hook::Packet(way) => {
+            CgroupHook::Packet(way) => {
                 let p: &mut CgroupSkb = program(ebpf, name).map_err(missing)?;
                 p.load().map_err(kernel)?;
                 p.attach(&cgroup, *way, mode).map(drop).map_err(kernel)
             }
         }
     };
-    let unload = |ebpf: &mut aya::Ebpf, name: &str, hook: &Hook| {
+    let unload = |ebpf: &mut aya::Ebpf, name: &str, hook: &CgroupHook| {
         let _ = match hook {
-            Hook::Made => program::<CgroupSock>(ebpf, name).map(|p| p.unload()),
-            Hook::Address => program::<CgroupSockAddr>(ebpf, name).map(|p| p.unload()),
-            Hook::Packet(_) => program::<CgroupSkb>(ebpf, name).map(|p| p.unload()),
+            CgroupHook::Made => program::<CgroupSock>(ebpf, name).map(|p| p.unload()),
+            CgroupHook::Address => program::<CgroupSockAddr>(ebpf, name).map(|p| p.unload()),
+            CgroupHook::Packet(_) => program::<CgroupSkb>(ebpf, name).map(|p| p.unload()),
         };
     };
-    for (name, hook) in &hooks {
+    for (name, hook) in hooks {
         if let Err(e) = attach(ebpf, name, hook) {
-            for (name, hook) in &hooks {
+            for (name, hook) in hooks {
                 unload(ebpf, name, hook);
             }
             return Err(format!("cgroup program {name}: {e}"));

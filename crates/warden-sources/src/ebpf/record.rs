@@ -490,6 +490,22 @@ pub struct NetRecord {
     /// known, taken as the kernel closed it, for the process that made or took it (which may
     /// have exited; `fd` the connection's, -1 from io_uring). `socket` has both ends.
     pub traffic: Option<TcpTraffic>,
+    /// Not a call: a DNS message its UDP socket sent to port 53 (`call` sendmsg: a query, for
+    /// the process that sent it) or received from it (recvfrom: an answer, for the process that
+    /// sent the socket's last query), taken from the packet. `socket` has both ends, as the
+    /// packet had them. No fd (-1).
+    pub dns: Option<DnsCapture>,
+}
+
+/// A DNS message as a packet carried it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsCapture {
+    /// The socket's key (the kernel's address of it): a query and its answers share it.
+    pub socket: u64,
+    /// The message, or its first [`crate::ebpf::DNS_KEPT`] bytes.
+    pub message: Vec<u8>,
+    /// It was longer than that.
+    pub cut: bool,
 }
 
 /// How a TCP connection ended, and its traffic as the kernel counted it.
@@ -850,8 +866,22 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             } else {
                 None
             };
-            let parsed = (!addr.is_empty() && traffic.is_none() && program.is_none())
-                .then(|| parse_sockaddr(addr));
+            // A DNS message's record holds the socket's key and the message there.
+            let dns = if flags & NET_DNS != 0 {
+                if addr.len() < 8 {
+                    return Err(short("DNS message"));
+                }
+                Some(DnsCapture {
+                    socket: u64_at(addr, 0),
+                    message: addr[8..].to_vec(),
+                    cut: flags & NET_ADDR_CUT != 0,
+                })
+            } else {
+                None
+            };
+            let parsed =
+                (!addr.is_empty() && traffic.is_none() && program.is_none() && dns.is_none())
+                    .then(|| parse_sockaddr(addr));
             let socket = (flags & NET_SOCKET_READ != 0).then(|| {
                 let family = u16_at(b, 36);
                 let end = |port_at: usize, addr_at: usize| {
@@ -915,7 +945,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 compat: flags & NET_COMPAT != 0,
                 addr: parsed.as_ref().and_then(|p| p.as_ref().ok().cloned()),
                 addr_malformed: matches!(parsed, Some(Err(_))),
-                addr_cut: flags & NET_ADDR_CUT != 0,
+                addr_cut: flags & NET_ADDR_CUT != 0 && dns.is_none(),
                 own_addr: flags & NET_ADDR_OWN != 0,
                 socket,
                 handshake: (flags & NET_SETTLED != 0).then(|| match b[84] {
@@ -930,6 +960,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                     program,
                 }),
                 traffic,
+                dns,
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -954,6 +985,7 @@ const ATTR_BASE_TRUNCATED: u32 = 1;
 const ATTR_TIMES_READ: u32 = 2;
 const NET_SOCKET_READ: u32 = 1;
 const NET_ADDR_CUT: u32 = 2;
+const NET_DNS: u32 = 65536;
 const NET_IO_URING: u32 = 4;
 const NET_COMPAT: u32 = 8;
 const NET_SUBMITTED: u32 = 16;

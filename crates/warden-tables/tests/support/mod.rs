@@ -25,6 +25,7 @@ pub fn connect(process: Process, time_s: i64, fd: i64, remote: Option<SocketAddr
             filter: None,
             filter_program: None,
             traffic: None,
+            dns: None,
         }),
     }
 }

@@ -157,6 +157,7 @@ pub fn network_event(
         traffic: None,
         // Audit does not read the caller's memory.
         filter_program: None,
+        dns: None,
     })
 }
 
@@ -255,6 +256,12 @@ pub fn ebpf_network_event(
 ) -> Result<NetworkEvent, SkipReason> {
     let action = if record.outcome {
         NetAction::ConnectResult
+    } else if record.dns.is_some() {
+        if record.call == NetCall::RecvFrom {
+            NetAction::DnsAnswer
+        } else {
+            NetAction::DnsQuery
+        }
     } else if let Some(traffic) = &record.traffic {
         if traffic.still_open {
             NetAction::Traffic
@@ -292,8 +299,9 @@ pub fn ebpf_network_event(
         (None, Some(end)) => end.error == 0,
         (None, None) => record.submitted || record.ret >= 0 || in_progress,
     };
-    // Not calls: an outcome, a first datagram, a connection's end.
-    let not_a_call = record.outcome || record.first_datagram || record.traffic.is_some();
+    // Not calls: an outcome, a first datagram, a connection's end, a DNS message.
+    let not_a_call =
+        record.outcome || record.first_datagram || record.traffic.is_some() || record.dns.is_some();
     let exit = (!record.submitted && !not_a_call).then_some(i64::from(record.ret));
     let errno = match (record.handshake, &record.traffic) {
         (Some(Handshake::Failed(errno)), _) => errno_name(i64::from(errno)),
@@ -351,6 +359,11 @@ pub fn ebpf_network_event(
             let tcp = socket.is_some_and(|s| s.protocol == libc::IPPROTO_TCP);
             traffic_of(kernel, record.call, record.boot_ns, tcp)
         }),
+        dns: record
+            .dns
+            .as_ref()
+            .and_then(|capture| super::dns::message(&capture.message, capture.cut))
+            .map(Box::new),
     })
 }
 
@@ -1065,6 +1078,7 @@ mod tests {
             first_datagram: false,
             filter: None,
             traffic: None,
+            dns: None,
         }
     }
 

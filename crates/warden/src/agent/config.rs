@@ -84,6 +84,12 @@ pub struct NetworkConfig {
     /// (`open_connections_every`). Counted at every send and receive on the host. Audit
     /// cannot see it.
     pub datagram_traffic: bool,
+    /// eBPF: record each DNS message over UDP port 53 as a `dns_query` event of the process
+    /// that sent it and a `dns_answer` event of the process whose query it answers, with the
+    /// name asked about, the answer's code and records (what a process resolved, and so what
+    /// name an address it connects to had). Read from the packets at every packet's cgroup
+    /// hooks. Audit cannot see it.
+    pub dns: bool,
 }
 
 /// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
@@ -257,6 +263,7 @@ impl Default for NetworkConfig {
             open_connections_every: "10m".into(),
             connections_max: warden_sources::ebpf::CONNECTIONS_MAX,
             datagram_traffic: true,
+            dns: true,
             unix: true,
             other_families: false,
             probe_sockets: true,

@@ -331,6 +331,7 @@ mod tests {
             filter: None,
             filter_program: None,
             traffic: None,
+            dns: None,
         }
     }
 

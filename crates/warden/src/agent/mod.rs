@@ -13,6 +13,7 @@ mod activity;
 pub mod cleanup;
 pub mod config;
 mod diag_ends;
+mod dns;
 mod handshakes;
 pub mod jsonl;
 mod pipeline;

@@ -2716,6 +2716,7 @@ fn start_ebpf(
                         .unwrap_or(Duration::from_secs(600)),
                     connections_max: config.network.connections_max,
                     datagram_traffic: config.network.datagram_traffic,
+                    dns: config.network.dns,
                 },
             ),
             exclude_pid: Some(std::process::id()),
@@ -2859,6 +2860,15 @@ fn start_ebpf(
                             Some(Err(why)) => detail.push_str(&format!(
                                 " (not the first datagrams of UDP, raw and ICMP sockets: {why})"
                             )),
+                            None => {}
+                        }
+                        match pair.0.dns() {
+                            Some(Ok(())) => {
+                                detail.push_str("; DNS queries and answers from the packet hooks")
+                            }
+                            Some(Err(why)) => {
+                                detail.push_str(&format!(" (not DNS messages: {why})"))
+                            }
                             None => {}
                         }
                         if pair.0.network_compat_tcp() == Some(Ok(())) {

@@ -400,6 +400,7 @@ pub fn found_connection(
         filter: None,
         filter_program: None,
         traffic: None,
+        dns: None,
     }
 }
 
@@ -477,6 +478,7 @@ fn traffic_event(
             segments_received: u64::from(counters.segments_received),
             found_open: noted.found_open,
         }),
+        dns: None,
     }
 }
 
@@ -514,6 +516,7 @@ mod tests {
             filter: None,
             filter_program: None,
             traffic: None,
+            dns: None,
         }
     }
 

@@ -60,9 +60,11 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
             // A connection's end goes its connection's way.
             let direction = v["network"]["direction"].as_str();
             let (local, remote) = match action {
-                "connect" | "connect_result" | "send" => ("source", "destination"),
+                "connect" | "connect_result" | "send" | "dns_query" => ("source", "destination"),
                 "close" | "traffic" if direction == Some("egress") => ("source", "destination"),
-                "accept" | "receive" | "close" | "traffic" => ("destination", "source"),
+                "accept" | "receive" | "dns_answer" | "close" | "traffic" => {
+                    ("destination", "source")
+                }
                 "bind" | "listen" | "socket" | "filter" => ("server", "source"),
                 _ => ("", ""),
             };
@@ -206,6 +208,7 @@ mod tests {
                     found_open: false,
                 }
             }),
+            dns: None,
         })
     }
 

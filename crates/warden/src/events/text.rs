@@ -128,6 +128,38 @@ impl<'a> Traffic<'a> {
     }
 }
 
+/// A DNS message's question (`name=example.com type=A`) and, an answer's, its code, the
+/// addresses it resolved the name to and how many records it had (` cut`: more were left out).
+fn push_dns(line: &mut String, ecs: &Value) {
+    let dns = &ecs["dns"];
+    if !dns.is_object() {
+        return;
+    }
+    let question = &dns["question"];
+    if let (Some(name), Some(kind)) = (question["name"].as_str(), question["type"].as_str()) {
+        line.push_str(&format!(" name={name} type={kind}"));
+    }
+    if let Some(code) = dns["response_code"].as_str() {
+        line.push_str(&format!(" code={code}"));
+    }
+    let resolved: Vec<&str> = dns["resolved_ip"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !resolved.is_empty() {
+        line.push_str(&format!(" resolved={}", resolved.join(",")));
+    }
+    if dns["type"] == "answer" {
+        let records = dns["answers"].as_array().map_or(0, Vec::len);
+        line.push_str(&format!(" records={records}"));
+    }
+    if ecs["warden"]["network"]["dns_cut"] == true {
+        line.push_str(" cut");
+    }
+}
+
 /// What an event says apart from its time and its process: the action, then a socket's ends
 /// or a file's path, and the outcome (unescaped: the caller escapes the whole line).
 pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
@@ -184,6 +216,7 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
             if let Some(transport) = ecs["network"]["transport"].as_str() {
                 line.push_str(&format!(" {transport}"));
             }
+            push_dns(&mut line, ecs);
             if let Some(traffic) = Traffic::of(ecs) {
                 line.push_str(&format!(
                     " sent={} received={}",

@@ -225,6 +225,37 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                     .empty(),
             );
         }
+        let dns = &ecs["dns"];
+        if dns.is_object() {
+            let answers: Vec<String> = dns["answers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| {
+                    Element::new("answer")
+                        .attr("name", str_at(&a["name"]))
+                        .attr("type", str_at(&a["type"]))
+                        .attr("ttl", a["ttl"].as_u64())
+                        .attr("data", str_at(&a["data"]))
+                        .empty()
+                })
+                .collect();
+            let element = Element::new("dns")
+                .attr("id", str_at(&dns["id"]))
+                .attr("type", str_at(&dns["type"]))
+                .attr("name", str_at(&dns["question"]["name"]))
+                .attr("question_type", str_at(&dns["question"]["type"]))
+                .attr("response_code", str_at(&dns["response_code"]))
+                .attr(
+                    "cut",
+                    (ecs["warden"]["network"]["dns_cut"] == true).then_some("true"),
+                );
+            children.push(if answers.is_empty() {
+                element.empty()
+            } else {
+                element.with_children(&answers)
+            });
+        }
     }
     if event.class == "exit" {
         children.push(

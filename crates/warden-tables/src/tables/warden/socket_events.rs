@@ -40,6 +40,13 @@
 //! classic filter's length, instructions (`filter_bytecode`) and their digest
 //! (`filter_sha256`, to match a known backdoor's filter by), or an eBPF program's id, tag and
 //! name. Other rows have these columns NULL.
+//!
+//! Warden's `dns_query` and `dns_answer` rows: a DNS message over UDP port 53 (eBPF reads it
+//! from the packet), a query for the process that sent it, an answer for the process whose
+//! query it answers: the name asked about and the type asked for, an answer's response code,
+//! its records as JSON (`json_each(dns_answers)`: name, type, ttl, data) and the addresses
+//! they resolved the name to (`dns_resolved_ips`, comma-separated: to find which name an
+//! address a process connected to had). Other rows have these columns NULL.
 
 use std::sync::OnceLock;
 
@@ -203,6 +210,48 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: filter: an eBPF filter's program name",
     ),
+    col(
+        "dns_id",
+        Integer,
+        NONE,
+        &[],
+        "Warden: dns_query, dns_answer: the message's id (an answer carries its query's)",
+    ),
+    col(
+        "dns_question",
+        Text,
+        NONE,
+        &[],
+        "Warden: dns_query, dns_answer: the name asked about (example.com)",
+    ),
+    col(
+        "dns_question_type",
+        Text,
+        NONE,
+        &[],
+        "Warden: dns_query, dns_answer: the type of record asked for (A, AAAA, TXT...)",
+    ),
+    col(
+        "dns_response_code",
+        Text,
+        NONE,
+        &[],
+        "Warden: dns_answer: NOERROR, NXDOMAIN, SERVFAIL, REFUSED...",
+    ),
+    col(
+        "dns_answers",
+        Text,
+        NONE,
+        &[],
+        "Warden: dns_answer: its records, a JSON array of {name, type, ttl, data}",
+    ),
+    col(
+        "dns_resolved_ips",
+        Text,
+        NONE,
+        &[],
+        "Warden: dns_answer: the addresses of its A and AAAA records, comma-separated",
+    ),
 ];
 
 pub(super) fn spec() -> &'static TableSpec {
@@ -283,6 +332,33 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("filter_program_id", int_of(&program["id"]))
             .set("filter_program_tag", str_of(&program["tag"]))
             .set("filter_program_name", str_of(&program["name"]));
+        let dns = &e.json["dns"];
+        let resolved: Vec<&str> = dns["resolved_ip"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|ip| ip.as_str())
+            .collect();
+        row.set(
+            "dns_id",
+            dns["id"].as_str().and_then(|id| id.parse::<i64>().ok()),
+        )
+        .set("dns_question", str_of(&dns["question"]["name"]))
+        .set("dns_question_type", str_of(&dns["question"]["type"]))
+        .set("dns_response_code", str_of(&dns["response_code"]))
+        .set(
+            "dns_answers",
+            (dns["type"] == "answer")
+                .then(|| dns.get("answers").cloned().unwrap_or_default())
+                .map(|answers| match answers {
+                    serde_json::Value::Null => "[]".to_string(),
+                    answers => answers.to_string(),
+                }),
+        )
+        .set(
+            "dns_resolved_ips",
+            (!resolved.is_empty()).then(|| resolved.join(",")),
+        );
     })
 }
 
