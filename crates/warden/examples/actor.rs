@@ -32,6 +32,8 @@
 //!                                  # close: a connection's set-up, none of it recorded
 //! actor udp-scatter DIR COUNT      # COUNT x sendto from one unconnected UDP socket, each to
 //!                                  # another loopback port (a new peer each: the worst case)
+//! actor dns-storm DIR COUNT        # COUNT DNS lookups, each a new UDP socket, one query and
+//!                                  # its answer, from a resolver thread on 127.53.0.3:53
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
 //! actor uring-file-storm DIR COUNT # the file storm's kind through io_uring: COUNT x create,
 //!                                  # close, rename, delete, none of them a syscall
@@ -171,6 +173,11 @@ fn main() -> anyhow::Result<()> {
         "udp-scatter" => {
             let count: u64 = arg(2)?.parse()?;
             udp_scatter(count)?;
+            report.insert("ops".into(), count.into());
+        }
+        "dns-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            dns_storm(count)?;
             report.insert("ops".into(), count.into());
         }
         "socket-storm" => {
@@ -661,6 +668,50 @@ fn udp_scatter(count: u64) -> anyhow::Result<()> {
         a.send_to(b"x", ("127.0.0.1", port))?;
     }
     Ok(())
+}
+
+/// `count` DNS lookups as a stub resolver makes them (a new connected UDP socket each, one
+/// query, its answer read), each of its own name, answered by a resolver thread of this process
+/// on 127.53.0.3:53 with one A record.
+fn dns_storm(count: u64) -> anyhow::Result<()> {
+    use simple_dns::rdata::{A, RData};
+    use simple_dns::{CLASS, Name, Packet, QCLASS, QTYPE, Question, ResourceRecord, TYPE};
+    let resolver = UdpSocket::bind(("127.53.0.3", 53)).context("127.53.0.3:53")?;
+    let serving = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut buf = [0u8; 1500];
+        for _ in 0..count {
+            let (n, from) = resolver.recv_from(&mut buf)?;
+            let query = Packet::parse(&buf[..n])?;
+            let mut answer = query.clone().into_reply();
+            answer.questions = query.questions.clone();
+            answer.answers.push(ResourceRecord::new(
+                query.questions[0].qname.clone(),
+                CLASS::IN,
+                60,
+                RData::A(A::from(std::net::Ipv4Addr::new(192, 0, 2, 1))),
+            ));
+            resolver.send_to(&answer.build_bytes_vec()?, from)?;
+        }
+        Ok(())
+    });
+    let mut buf = [0u8; 1500];
+    for i in 0..count {
+        let name = format!("h{i}.storm.example");
+        let mut query = Packet::new_query((i % 65_536) as u16);
+        query.questions.push(Question::new(
+            Name::new(&name)?,
+            QTYPE::TYPE(TYPE::A),
+            QCLASS::CLASS(CLASS::IN),
+            false,
+        ));
+        let socket = UdpSocket::bind(("127.0.0.1", 0))?;
+        socket.connect(("127.53.0.3", 53))?;
+        socket.send(&query.build_bytes_vec()?)?;
+        socket.recv(&mut buf)?;
+    }
+    serving
+        .join()
+        .map_err(|_| anyhow::anyhow!("the resolver thread panicked"))?
 }
 
 /// Two connects to 127.0.0.1:$TCP4 through io_uring, which pass no connect(2): one reaped as

@@ -53,6 +53,10 @@ fn kinds_named(word: &str) -> Option<BTreeSet<Kind>> {
             .flat_map(of_class)
             .collect(),
         "nt" => of_class("network"),
+        "dns" => BTreeSet::from([
+            ("network", NetAction::DnsQuery.name()),
+            ("network", NetAction::DnsAnswer.name()),
+        ]),
         "exec" | "fork" | "exit" | "loss" | "network" | "file" => of_class(word),
         code if BSM_FILE_CLASSES.iter().any(|(c, _)| *c == code) => FileAction::ALL
             .iter()
@@ -79,7 +83,7 @@ fn valid_class_words() -> String {
     let net: Vec<&str> = NetAction::ALL.iter().map(|a| a.name()).collect();
     let file: Vec<&str> = FileAction::ALL.iter().map(|a| a.name()).collect();
     format!(
-        "use all, exec (ex), fork, exit, process (pc), network (nt), file, loss; \
+        "use all, exec (ex), fork, exit, process (pc), network (nt), dns, file, loss; \
          the BSM file classes {}; a network action ({}) or a file action ({}); \
          prefix one with ^ to exclude it",
         bsm.join(", "),
@@ -235,6 +239,9 @@ mod tests {
         );
         assert_eq!(select(&["pc"]), select(&["exec", "fork", "exit"]));
         assert_eq!(select(&["nt"]), select(&["network"]));
+        assert_eq!(select(&["dns"]), select(&["dns_query", "dns_answer"]));
+        assert!(select(&["nt", "^dns"]).contains("network", "connect"));
+        assert!(!select(&["nt", "^dns"]).contains("network", "dns_answer"));
         let fc = select(&["fc"]);
         for action in ["create", "link", "symlink", "rename"] {
             assert!(fc.contains("file", action), "{action}");
