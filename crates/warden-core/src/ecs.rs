@@ -135,6 +135,9 @@ struct Endpoint {
     ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     port: Option<u16>,
+    /// The peer's: the name its process looked up that resolved to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<String>,
     /// What this end sent to the other over a connection (its end's event).
     #[serde(skip_serializing_if = "Option::is_none")]
     bytes: Option<u64>,
@@ -149,6 +152,7 @@ impl Endpoint {
             ip: a.ip().map(|_| address.clone()),
             port: a.port(),
             address: Some(address),
+            domain: None,
             bytes: None,
             packets: None,
         })
@@ -643,6 +647,9 @@ impl<'a> Ecs<'a> {
                 end.bytes_received,
                 end.segments_received,
             ));
+        }
+        if let (Some(end), Some(name)) = (&mut remote, &e.remote_name) {
+            end.domain = Some(name.clone());
         }
         match (e.action, e.direction()) {
             (
@@ -1253,6 +1260,7 @@ mod tests {
                 filter_program: None,
                 traffic: None,
                 dns: None,
+                remote_name: None,
             }),
         })
     }
@@ -1304,6 +1312,7 @@ mod tests {
                 filter_program: None,
                 traffic: None,
                 dns: Some(Box::new(answer)),
+                remote_name: None,
             }),
         });
         assert_eq!(v["event"]["type"][0], "protocol");
@@ -1328,6 +1337,42 @@ mod tests {
         assert_eq!(dns["answers"][1]["ttl"], 30);
         assert_eq!(dns["resolved_ip"], serde_json::json!(["192.0.2.9"]));
         assert_eq!(v["warden"]["network"]["dns_cut"], true);
+    }
+
+    /// A connection to an address the process's own lookup resolved: the peer's domain.
+    #[test]
+    fn a_connection_names_the_domain_its_process_looked_up() {
+        let connect = |remote_name: Option<&str>| {
+            to_ecs(&Event {
+                time_ns: 0,
+                host: "h".into(),
+                kind: EventKind::Network(NetworkEvent {
+                    process: caller(),
+                    action: NetAction::Connect,
+                    source: Source::Ebpf,
+                    syscall: Some("connect".into()),
+                    family: Some(2),
+                    transport: Some("tcp".into()),
+                    local: Some(ip("10.0.0.5", 40_000)),
+                    remote: Some(ip("192.0.2.9", 443)),
+                    fd: Some(3),
+                    success: true,
+                    exit: Some(0),
+                    errno: None,
+                    socket_type: None,
+                    filter: None,
+                    filter_program: None,
+                    traffic: None,
+                    dns: None,
+                    remote_name: remote_name.map(Into::into),
+                }),
+            })
+        };
+        assert!(connect(None)["destination"].get("domain").is_none());
+        let named = connect(Some("c2.exfil.example"));
+        assert_eq!(named["destination"]["domain"], "c2.exfil.example");
+        assert_eq!(named["destination"]["ip"], "192.0.2.9");
+        assert!(named["source"].get("domain").is_none());
     }
 
     #[test]
@@ -1385,6 +1430,7 @@ mod tests {
                 filter_program: None,
                 traffic: None,
                 dns: None,
+                remote_name: None,
             }),
         };
         let v = to_ecs(&event);
@@ -1466,6 +1512,7 @@ mod tests {
                         found_open,
                     }),
                     dns: None,
+                    remote_name: None,
                 }),
             })
         };
@@ -1546,6 +1593,7 @@ mod tests {
                     found_open: false,
                 }),
                 dns: None,
+                remote_name: None,
             }),
         });
         assert_eq!(v["network"]["direction"], "ingress");
@@ -1586,6 +1634,7 @@ mod tests {
                     traffic: None,
                     filter_program,
                     dns: None,
+                    remote_name: None,
                 }),
             })
         };

@@ -455,8 +455,11 @@ pub struct NetworkEvent {
     /// `filter` rather than in it, as the model's last field, so that the events stored
     /// before it was added still read (see `stored`).
     pub filter_program: Option<FilterProgram>,
-    /// A `dns_query`'s or `dns_answer`'s message. The model's last field, likewise.
+    /// A `dns_query`'s or `dns_answer`'s message. Among the model's last fields, likewise.
     pub dns: Option<Box<DnsMessage>>,
+    /// The name the process looked up that resolved to the peer's address (its own DNS answer,
+    /// read from the packets): what it meant to connect to. The model's last field.
+    pub remote_name: Option<String>,
 }
 
 /// A DNS message, as its packet carried it.

@@ -1,7 +1,7 @@
 //! What Warden learns about each exec beyond what the kernel said: the executable's stat,
 //! sha256, ELF build-id and download origin (cached per file version), its Debian package and
 //! whether it still matches the package's digest, the container the process runs in, and user
-//! and group names. Every cache is bounded and keyed so the per-exec hot path is an open, an
+//! and group names; the names a process's DNS answers gave the addresses it connects to. Every cache is bounded and keyed so the per-exec hot path is an open, an
 //! fstat and a few hash-map lookups — only the lookups when the source read the file's version
 //! and the cgroup in the kernel ([`ExecHints`]).
 
@@ -13,6 +13,7 @@ pub mod elf;
 pub mod executable;
 mod lru;
 pub mod names;
+pub mod resolved;
 pub mod xattr;
 
 use std::fs::File;
@@ -23,6 +24,7 @@ pub use dpkg::{DpkgConfig, DpkgIndex, DpkgStats};
 pub use elf::build_id;
 pub use executable::{ExecutableCache, ExecutableConfig, ExecutableStats, open_for_read};
 pub use names::Names;
+pub use resolved::ResolvedNames;
 pub use warden_core::FileVersion;
 use warden_core::{Executable, Process};
 

@@ -107,6 +107,7 @@ fn network_at(time_s: i64, action: NetAction, edit: impl FnOnce(&mut NetworkEven
         filter_program: None,
         traffic: None,
         dns: None,
+        remote_name: None,
     };
     edit(&mut e);
     at(time_s, EventKind::Network(e))

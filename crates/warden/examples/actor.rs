@@ -7,7 +7,8 @@
 //!                      # raw ICMP socket, which sends an echo request to 127.0.0.2 (a tunnel's)
 //! actor datagram       # env UDP: one unconnected datagram (sendto with an address)
 //! actor lookup NAME    # env DNS: a resolver's address (ip:port): one DNS query for NAME's A
-//!                      # record over a connected UDP socket, and its answer read
+//!                      # record over a connected UDP socket, and its answer read; with env
+//!                      # CONNECT (a port), then a TCP connection to the address it gave
 //! actor handshakes     # non-blocking connects whose handshakes end after the call: late,
 //!                      # timed out, abandoned, and refused (to listeners of its own)
 //! actor files DIR SECRET
@@ -89,7 +90,7 @@ fn main() -> anyhow::Result<()> {
             report.insert("port".into(), lone.local_addr()?.port().into());
             hold.push(Box::new(lone));
         }
-        "lookup" => lookup(arg(1)?, &var("DNS")?, &mut report)?,
+        "lookup" => lookup(arg(1)?, &var("DNS")?, &mut report, &mut hold)?,
         "files" => files(Path::new(arg(1)?), Path::new(arg(2)?), &mut report)?,
         "accept-loop" => {
             let count: u64 = arg(1)?.parse()?;
@@ -288,7 +289,12 @@ fn net(
 
 /// A DNS lookup of `name` (its A record) at `resolver`, as a stub resolver makes one: a
 /// connected UDP socket, one query, its answer read (5 s at most).
-fn lookup(name: &str, resolver: &str, report: &mut Map<String, Value>) -> anyhow::Result<()> {
+fn lookup(
+    name: &str,
+    resolver: &str,
+    report: &mut Map<String, Value>,
+    hold: &mut Vec<Box<dyn std::any::Any>>,
+) -> anyhow::Result<()> {
     use simple_dns::{CLASS, Name, Packet, QCLASS, QTYPE, Question, TYPE};
     let mut query = Packet::new_query(0x5151);
     query.questions.push(Question::new(
@@ -306,6 +312,19 @@ fn lookup(name: &str, resolver: &str, report: &mut Map<String, Value>) -> anyhow
     let answer = Packet::parse(&answer[..n]).context("a DNS answer")?;
     report.insert("port".into(), socket.local_addr()?.port().into());
     report.insert("answers".into(), answer.answers.len().into());
+    if let Ok(port) = var("CONNECT") {
+        let Some(simple_dns::rdata::RData::A(a)) = answer.answers.first().map(|a| &a.rdata) else {
+            bail!("no address in the answer");
+        };
+        let to = std::net::Ipv4Addr::from(a.address);
+        anyhow::ensure!(
+            to.is_loopback(),
+            "{to} is no loopback address: not connecting"
+        );
+        let connection = TcpStream::connect((to, port.parse::<u16>()?))?;
+        report.insert("connected".into(), connection.local_addr()?.port().into());
+        hold.push(Box::new(connection));
+    }
     Ok(())
 }
 

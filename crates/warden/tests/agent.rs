@@ -2928,7 +2928,8 @@ fn the_first_datagrams_to_and_from_a_peer_are_recorded_by_default() {
 
 /// By default (eBPF), a process's DNS lookup is recorded from its packets: the query and the
 /// answer as `dns_query` and `dns_answer` events of the process, with the name, the records and
-/// the address it resolved to, in the JSON, the text and SQL.
+/// the address it resolved to, in the JSON, the text and SQL; and the connection it then makes
+/// to that address carries the name.
 #[test]
 fn dns_lookups_are_recorded_with_their_answers() {
     use simple_dns::rdata::{A, RData};
@@ -2956,21 +2957,30 @@ fn dns_lookups_are_recorded_with_their_answers() {
             query.questions[0].qname.clone(),
             CLASS::IN,
             300,
-            RData::A(A::from(std::net::Ipv4Addr::new(192, 0, 2, 9))),
+            RData::A(A::from(std::net::Ipv4Addr::new(127, 0, 0, 1))),
         ));
         resolver
             .send_to(&answer.build_bytes_vec().unwrap(), from)
             .unwrap();
     });
+    let c2 = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let (mut actor, report) = spawn_actor(
         &["lookup", "c2.exfil.example"],
-        &[("DNS", "127.53.0.2:53".into())],
+        &[
+            ("DNS", "127.53.0.2:53".into()),
+            ("CONNECT", c2.local_addr().unwrap().port().to_string()),
+        ],
     );
     serving.join().unwrap();
+    let _accepted = c2.accept().unwrap();
     assert_eq!(report["answers"], 1, "{report}");
     let pid = u64::from(actor.pid());
     let events = agent.wait_for("the lookup's query and answer", |ev| {
-        has(ev, "dns_query", |e| pid_of(e) == pid) && has(ev, "dns_answer", |e| pid_of(e) == pid)
+        has(ev, "dns_query", |e| pid_of(e) == pid)
+            && has(ev, "dns_answer", |e| pid_of(e) == pid)
+            && has(ev, "connect", |e| {
+                pid_of(e) == pid && e["network"]["transport"] == "tcp"
+            })
     });
     let query = the(&events, "dns_query", "the query", |e| pid_of(e) == pid);
     assert_eq!(
@@ -2985,16 +2995,30 @@ fn dns_lookups_are_recorded_with_their_answers() {
     assert_eq!(query["network"]["transport"], "udp", "{query}");
     let answer = the(&events, "dns_answer", "the answer", |e| pid_of(e) == pid);
     assert_eq!(answer["dns"]["response_code"], "NOERROR", "{answer}");
-    assert_eq!(answer["dns"]["resolved_ip"][0], "192.0.2.9", "{answer}");
+    assert_eq!(answer["dns"]["resolved_ip"][0], "127.0.0.1", "{answer}");
     assert_eq!(answer["dns"]["answers"][0]["ttl"], 300, "{answer}");
     assert_eq!(answer["dns"]["id"], query["dns"]["id"], "one exchange");
     assert_eq!(answer["source"]["ip"], "127.53.0.2", "{answer}");
     assert_eq!(entity_of(answer), entity_of(query), "the asker's");
+    let connect = the(&events, "connect", "the connection", |e| {
+        pid_of(e) == pid && e["network"]["transport"] == "tcp"
+    });
+    assert_eq!(
+        connect["destination"]["domain"], "c2.exfil.example",
+        "{connect}"
+    );
+    assert_eq!(
+        connect["destination"]["port"],
+        c2.local_addr().unwrap().port(),
+        "{connect}"
+    );
+    assert!(query["destination"].get("domain").is_none(), "{query}");
     let text = agent.events_output(&["--pid", &pid.to_string()], "text");
     assert!(
-        text.contains("name=c2.exfil.example type=A code=NOERROR resolved=192.0.2.9 records=1"),
+        text.contains("name=c2.exfil.example type=A code=NOERROR resolved=127.0.0.1 records=1"),
         "{text}"
     );
+    assert!(text.contains("tcp domain=c2.exfil.example"), "{text}");
     let rows = agent.query_rows(&format!(
         "SELECT action, dns_question, dns_response_code, dns_resolved_ips, \
          json_extract(dns_answers, '$[0].data') FROM socket_events \
@@ -3003,10 +3027,15 @@ fn dns_lookups_are_recorded_with_their_answers() {
     assert_eq!(
         rows,
         [
-            "dns_answer,c2.exfil.example,NOERROR,192.0.2.9,192.0.2.9",
+            "dns_answer,c2.exfil.example,NOERROR,127.0.0.1,127.0.0.1",
             "dns_query,c2.exfil.example,,,"
         ]
     );
+    let rows = agent.query_rows(&format!(
+        "SELECT remote_address, remote_domain FROM socket_events \
+         WHERE pid = {pid} AND action = 'connect' AND transport = 'tcp'"
+    ));
+    assert_eq!(rows, ["127.0.0.1,c2.exfil.example"]);
     actor.child.stdin.take();
     assert!(actor.wait().success());
     agent.stop();

@@ -242,6 +242,7 @@ mod events {
             filter_program: None,
             traffic: None,
             dns: None,
+            remote_name: None,
         })
     }
 

@@ -26,6 +26,7 @@ pub fn connect(process: Process, time_s: i64, fd: i64, remote: Option<SocketAddr
             filter_program: None,
             traffic: None,
             dns: None,
+            remote_name: None,
         }),
     }
 }

@@ -158,6 +158,7 @@ pub fn network_event(
         // Audit does not read the caller's memory.
         filter_program: None,
         dns: None,
+        remote_name: None,
     })
 }
 
@@ -364,6 +365,7 @@ pub fn ebpf_network_event(
             .as_ref()
             .and_then(|capture| super::dns::message(&capture.message, capture.cut))
             .map(Box::new),
+        remote_name: None,
     })
 }
 

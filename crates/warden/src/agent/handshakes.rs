@@ -332,6 +332,7 @@ mod tests {
             filter_program: None,
             traffic: None,
             dns: None,
+            remote_name: None,
         }
     }
 

@@ -13,9 +13,9 @@ use anyhow::Context as _;
 use crossbeam_channel::Receiver;
 use warden_core::{
     BootId, Event, EventKind, Executable, FileAction, FileEvent, LossEvent, NetAction,
-    NetworkEvent, Process, Script, Source,
+    NetworkEvent, Process, Script, SocketAddress, Source,
 };
-use warden_enrich::ExecHints;
+use warden_enrich::{ExecHints, ResolvedNames};
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
@@ -342,7 +342,13 @@ struct Agent {
     /// The same for the connector ([`ProcConnectorSource::caught_up_to`]): its forks and execs
     /// are in the table, or its execs are waiting for audit's.
     connector_caught_up: u64,
+    /// The addresses each process's DNS answers resolved, for the names of the connections it
+    /// makes to them.
+    resolved: ResolvedNames,
 }
+
+/// Addresses named by DNS answers at once (about 100 bytes each).
+const RESOLVED_NAMES: usize = 65_536;
 
 type AuditExec = warden_sources::audit::exec::ExecEvent;
 
@@ -995,6 +1001,7 @@ impl Agent {
             served_looks: None,
             ebpf_caught_up: 0,
             connector_caught_up: 0,
+            resolved: ResolvedNames::new(RESOLVED_NAMES),
             fanotify,
             ebpf,
             ns_per_tick: 1_000_000_000 / ticks.max(1),
@@ -1545,6 +1552,30 @@ impl Agent {
         match ebpf_network_event(record, process, &policy) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
+                // A process's DNS answer names the addresses it resolved; a connection (and
+                // its end, and a datagram) to one of them then carries the name.
+                match (&event.dns, event.action) {
+                    (Some(answer), NetAction::DnsAnswer) => {
+                        self.resolved
+                            .note(record.pid, record.start_ns, answer, record.boot_ns);
+                    }
+                    (None, _) => {
+                        event.remote_name = event
+                            .remote
+                            .as_ref()
+                            .and_then(SocketAddress::ip)
+                            .and_then(|ip| {
+                                self.resolved.name_of(
+                                    record.pid,
+                                    record.start_ns,
+                                    ip,
+                                    record.boot_ns,
+                                )
+                            })
+                            .map(str::to_owned);
+                    }
+                    _ => {}
+                }
                 self.emit(
                     EventKind::Network(event),
                     self.boot_time_ns + record.boot_ns as i64,

@@ -401,6 +401,7 @@ pub fn found_connection(
         filter_program: None,
         traffic: None,
         dns: None,
+        remote_name: None,
     }
 }
 
@@ -479,6 +480,7 @@ fn traffic_event(
             found_open: noted.found_open,
         }),
         dns: None,
+        remote_name: None,
     }
 }
 
@@ -517,6 +519,7 @@ mod tests {
             filter_program: None,
             traffic: None,
             dns: None,
+            remote_name: None,
         }
     }
 

@@ -209,6 +209,7 @@ mod tests {
                 }
             }),
             dns: None,
+            remote_name: None,
         })
     }
 

@@ -128,6 +128,14 @@ impl<'a> Traffic<'a> {
     }
 }
 
+/// The name the process looked up that resolved to the peer (ECS's `domain` of whichever end
+/// is the peer).
+pub fn remote_domain(ecs: &Value) -> Option<&str> {
+    ["destination", "source"]
+        .into_iter()
+        .find_map(|end| ecs[end]["domain"].as_str())
+}
+
 /// A DNS message's question (`name=example.com type=A`) and, an answer's, its code, the
 /// addresses it resolved the name to and how many records it had (` cut`: more were left out).
 fn push_dns(line: &mut String, ecs: &Value) {
@@ -215,6 +223,9 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
             ));
             if let Some(transport) = ecs["network"]["transport"].as_str() {
                 line.push_str(&format!(" {transport}"));
+            }
+            if let Some(domain) = remote_domain(ecs) {
+                line.push_str(&format!(" domain={domain}"));
             }
             push_dns(&mut line, ecs);
             if let Some(traffic) = Traffic::of(ecs) {

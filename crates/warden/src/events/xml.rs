@@ -193,6 +193,7 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                 .attr("local_port", event.local_port)
                 .attr("remote_address", event.remote_address.as_ref())
                 .attr("remote_port", event.remote_port)
+                .attr("remote_domain", super::text::remote_domain(ecs))
                 .empty(),
         );
         if let Some(traffic) = super::text::Traffic::of(ecs) {

@@ -41,6 +41,9 @@
 //! (`filter_sha256`, to match a known backdoor's filter by), or an eBPF program's id, tag and
 //! name. Other rows have these columns NULL.
 //!
+//! `remote_domain`: the name the process looked up (its own DNS answer, seen by eBPF) that
+//! resolved to the remote address, on any row whose peer is one.
+//!
 //! Warden's `dns_query` and `dns_answer` rows: a DNS message over UDP port 53 (eBPF reads it
 //! from the packet), a query for the process that sent it, an answer for the process whose
 //! query it answers: the name asked about and the type asked for, an answer's response code,
@@ -211,6 +214,14 @@ const EXTRAS: &[ColumnSpec] = &[
         "Warden: filter: an eBPF filter's program name",
     ),
     col(
+        "remote_domain",
+        Text,
+        NONE,
+        &[],
+        "Warden: the name the process looked up that resolved to remote_address (its own DNS \
+         answer, with eBPF): what it meant to reach",
+    ),
+    col(
         "dns_id",
         Integer,
         NONE,
@@ -332,6 +343,10 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("filter_program_id", int_of(&program["id"]))
             .set("filter_program_tag", str_of(&program["tag"]))
             .set("filter_program_name", str_of(&program["name"]));
+        row.set(
+            "remote_domain",
+            str_of(&e.json["destination"]["domain"]).or(str_of(&e.json["source"]["domain"])),
+        );
         let dns = &e.json["dns"];
         let resolved: Vec<&str> = dns["resolved_ip"]
             .as_array()
