@@ -91,6 +91,21 @@ impl EventKind {
         };
         image.into_iter().chain(other)
     }
+
+    /// The domain names a network event names: a DNS message's question, and the name its
+    /// process looked up for the peer.
+    pub fn domains(&self) -> impl Iterator<Item = &str> {
+        let (asked, peer) = match self {
+            EventKind::Network(e) => (
+                e.dns
+                    .as_ref()
+                    .and_then(|m| Some(m.question.as_ref()?.name.as_str())),
+                e.remote_name.as_deref(),
+            ),
+            _ => (None, None),
+        };
+        asked.into_iter().chain(peer)
+    }
 }
 
 /// A process as an event describes it: identity, credentials, image and parent.

@@ -61,6 +61,10 @@ pub struct EventFilter {
     /// the content a file change left. Read from the event itself (decoded), so it is looked at
     /// last.
     pub sha256_prefix: Option<String>,
+    /// Network events naming a domain that matches this glob, lowercase (`*.example.com`): a
+    /// DNS message's question, or the name the process looked up for the peer. Read from the
+    /// event itself, as `sha256_prefix`.
+    pub domain_glob: Option<String>,
     /// Events with `seq` greater than this (the cursor of `--follow` and of shippers).
     pub after_seq: Option<i64>,
     /// At most this many events.
@@ -117,6 +121,10 @@ impl EventFilter {
                 .sha256_prefix
                 .as_deref()
                 .is_none_or(|prefix| names_digest(event.body, prefix))
+            && self
+                .domain_glob
+                .as_deref()
+                .is_none_or(|g| event.class == "network" && names_domain(event.body, g))
     }
 
     /// Whether a block with this process filter (`None`: a block written without one) may hold
@@ -347,6 +355,27 @@ fn names_digest(body: BodyView<'_>, prefix: &str) -> bool {
             .into_iter()
             .filter_map(serde_json::Value::as_str)
             .any(starts)
+        }),
+    }
+}
+
+/// Whether the event of `body` names a domain matching `glob` ([`EventFilter::domain_glob`]),
+/// compared in lowercase (DNS names are case-insensitive).
+fn names_domain(body: BodyView<'_>, glob: &str) -> bool {
+    let matches = |name: &str| glob_matches(glob, &name.to_ascii_lowercase());
+    match body {
+        BodyView::Event(event) => event.kind.domains().any(matches),
+        BodyView::Encoded { encoding, bytes } => warden_core::Event::decode(encoding, bytes)
+            .is_ok_and(|event| event.kind.domains().any(matches)),
+        BodyView::Json(line) => serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+            [
+                &v["dns"]["question"]["name"],
+                &v["destination"]["domain"],
+                &v["source"]["domain"],
+            ]
+            .into_iter()
+            .filter_map(serde_json::Value::as_str)
+            .any(matches)
         }),
     }
 }

@@ -82,12 +82,13 @@ pub struct Selection {
     path: Option<String>,
     /// Only these event classes, like auditreduce -c: `--class nt,fw`, `--class ^fw`.
     ///
-    /// Comma-separated words: Warden's classes all, exec, fork, exit, process, network, file,
-    /// loss; the BSM codes ex (exec), pc (exec, fork, exit), nt (network), fr (file read), fw
+    /// Comma-separated words: Warden's classes all, exec, fork, exit, process, network, dns
+    /// (dns_query and dns_answer), file, loss; the BSM codes ex (exec), pc (exec, fork, exit), nt (network), fr (file read), fw
     /// (file write), fc (file create), fd (file delete), fm (file attribute change) — a rename
     /// is both fc and fd; or an action: connect, connect_result (a non-blocking connect's
     /// outcome), accept, bind, listen, send, receive, socket (a packet, raw or ICMP socket
-    /// made), filter (a packet filter attached), create, open, modify, close_write, rename,
+    /// made), filter (a packet filter attached), close and traffic (a connection's end and its
+    /// traffic so far), dns_query, dns_answer, create, open, modify, close_write, rename,
     /// delete, chmod, chown, attrib, link, symlink, truncate, read, times (file times set). A
     /// word prefixed with ^ (or !) is taken away. Words apply left to right,
     /// from nothing, or from all when the first one is taken away: `^fw` is everything but
@@ -112,6 +113,12 @@ pub struct Selection {
     /// each event itself, so slower than the other criteria on a large store.
     #[arg(long, value_name = "HEX", value_parser = sha256_prefix)]
     sha256: Option<String>,
+    /// Only network events naming a domain that matches this glob (`*.example.com`, case
+    /// does not matter): the DNS lookups of it, and the connections, datagrams and connection
+    /// ends to an address a process's own lookup of it resolved. Read from each event itself,
+    /// as `--sha256`.
+    #[arg(long, value_name = "GLOB")]
+    domain: Option<String>,
 }
 
 /// A sha256 prefix as `--sha256` takes it: 8 to 64 hex digits, compared in lowercase.
@@ -214,6 +221,7 @@ pub(crate) fn filter_of(args: &Selection, now_ns: i64) -> anyhow::Result<EventFi
             _ => None,
         },
         sha256_prefix: args.sha256.clone(),
+        domain_glob: args.domain.as_ref().map(|g| g.to_ascii_lowercase()),
         ..EventFilter::default()
     })
 }

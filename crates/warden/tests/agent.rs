@@ -3019,6 +3019,43 @@ fn dns_lookups_are_recorded_with_their_answers() {
         "{text}"
     );
     assert!(text.contains("tcp domain=c2.exfil.example"), "{text}");
+    // --domain finds the lookup and the connection by the name, from the store and from the
+    // JSON lines written of it.
+    let actions = |lines: &str| -> Vec<String> {
+        let mut found: Vec<String> = lines
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|e| pid_of(e) == pid)
+            .map(|e| e["event"]["action"].as_str().unwrap().to_owned())
+            .collect();
+        found.sort();
+        found
+    };
+    let named = agent.events_output(&["--domain", "*.EXFIL.example"], "json");
+    assert_eq!(
+        actions(&named),
+        ["connect", "dns_answer", "dns_query"],
+        "{named}"
+    );
+    let every = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        every.path(),
+        agent.events_output(&["--pid", &pid.to_string()], "json"),
+    )
+    .unwrap();
+    let offline = agent.events_output(
+        &["--input", &s(every.path()), "--domain", "c2.exfil.*"],
+        "json",
+    );
+    assert_eq!(actions(&offline), actions(&named), "{offline}");
+    assert!(
+        agent
+            .events_output(
+                &["--domain", "*.other.example", "--pid", &pid.to_string()],
+                "json"
+            )
+            .is_empty()
+    );
     let rows = agent.query_rows(&format!(
         "SELECT action, dns_question, dns_response_code, dns_resolved_ips, \
          json_extract(dns_answers, '$[0].data') FROM socket_events \
