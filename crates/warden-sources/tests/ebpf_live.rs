@@ -19,6 +19,8 @@ use warden_sources::ebpf::{
 use warden_sources::procfs;
 use warden_sources::socket_probe::SocketFacts;
 
+#[path = "support/dns.rs"]
+mod dns;
 #[path = "support/ia32.rs"]
 mod ia32;
 #[path = "support/sniffer.rs"]
@@ -69,6 +71,32 @@ fn source_looking_every(
         }),
         ..EbpfConfig::default()
     })
+}
+
+/// The source's config with network activity, datagrams as asked.
+fn network_with_datagrams(datagrams: Datagrams) -> EbpfConfig {
+    EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            datagrams,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    }
+}
+
+/// A new pipe, both ends close-on-exec: (read end, write end).
+fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both are new and ours.
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
 }
 
 /// Collects records until `done` says so (or 10 s pass: then fails with what was seen).
@@ -1232,13 +1260,7 @@ fn network_calls_are_reported_with_the_socket_they_left() {
     use std::net::{TcpListener, TcpStream, UdpSocket};
     use std::os::fd::AsRawFd;
     let _one = serialize();
-    let config = EbpfConfig {
-        network: Some(NetworkActivityConfig {
-            datagrams: Datagrams::All,
-            ..NetworkActivityConfig::default()
-        }),
-        ..EbpfConfig::default()
-    };
+    let config = network_with_datagrams(Datagrams::All);
     let Some((src, rx)) = source_with(config) else {
         return;
     };
@@ -2217,13 +2239,7 @@ fn socket_filter_program(name: &str) -> (std::os::fd::OwnedFd, u32, [u8; 8]) {
 fn packet_raw_and_icmp_sockets_and_their_filters_are_reported() {
     use std::os::fd::AsRawFd;
     let _one = serialize();
-    let config = EbpfConfig {
-        network: Some(NetworkActivityConfig {
-            datagrams: Datagrams::Off,
-            ..NetworkActivityConfig::default()
-        }),
-        ..EbpfConfig::default()
-    };
+    let config = network_with_datagrams(Datagrams::Off);
     let Some((src, rx)) = source_with(config) else {
         return;
     };
@@ -2365,13 +2381,7 @@ fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
     use std::net::{TcpListener, TcpStream, UdpSocket};
     use std::os::fd::AsRawFd;
     let _one = serialize();
-    let config = EbpfConfig {
-        network: Some(NetworkActivityConfig {
-            datagrams: Datagrams::First,
-            ..NetworkActivityConfig::default()
-        }),
-        ..EbpfConfig::default()
-    };
+    let config = network_with_datagrams(Datagrams::First);
     let ours = || {
         aya::programs::loaded_programs()
             .filter_map(Result::ok)
@@ -2512,17 +2522,11 @@ fn the_first_datagram_of_a_socket_to_or_from_each_peer_is_reported_once() {
 #[test]
 fn the_first_packet_of_a_raw_socket_to_or_from_each_peer_is_reported_once() {
     use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsRawFd, OwnedFd};
     let _one = serialize();
     // Made before the source starts: found held, and taken up at its first packet.
     let early = socket_of(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).unwrap();
-    let config = EbpfConfig {
-        network: Some(NetworkActivityConfig {
-            datagrams: Datagrams::First,
-            ..NetworkActivityConfig::default()
-        }),
-        ..EbpfConfig::default()
-    };
+    let config = network_with_datagrams(Datagrams::First);
     let Some((src, rx)) = source_with(config) else {
         return;
     };
@@ -2530,13 +2534,6 @@ fn the_first_packet_of_a_raw_socket_to_or_from_each_peer_is_reported_once() {
     let me = std::process::id();
     // Another process's raw ICMP socket, which every ICMP packet on the host reaches: it only
     // waits, holding it, until its pipe closes.
-    let pipe = || {
-        let mut fds = [0; 2];
-        // SAFETY: room for the two descriptors.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        // SAFETY: both are new and ours.
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-    };
     let (ready_out, ready_in) = pipe();
     let (hold_out, hold_in) = pipe();
     // SAFETY: the child makes only async-signal-safe calls (socket, write, read, _exit).
@@ -2678,44 +2675,6 @@ fn the_first_packet_of_a_raw_socket_to_or_from_each_peer_is_reported_once() {
     drop((raw, child, src));
 }
 
-/// A DNS query as simple-dns writes it: `name`, type A or TXT.
-fn dns_query(id: u16, name: &str, txt: bool) -> Vec<u8> {
-    use simple_dns::{CLASS, Name, Packet, QCLASS, QTYPE, Question, TYPE};
-    let mut packet = Packet::new_query(id);
-    packet.questions.push(Question::new(
-        Name::new_unchecked(name),
-        QTYPE::TYPE(if txt { TYPE::TXT } else { TYPE::A }),
-        QCLASS::CLASS(CLASS::IN),
-        false,
-    ));
-    packet.build_bytes_vec().unwrap()
-}
-
-/// The answer to `query`: an A record of 192.0.2.9, or a TXT record of `txt_len` bytes.
-fn dns_answer(query: &[u8], txt_len: usize) -> Vec<u8> {
-    use simple_dns::rdata::{A, RData, TXT};
-    use simple_dns::{CLASS, Packet, ResourceRecord};
-    let asked = Packet::parse(query).unwrap();
-    let mut packet = asked.clone().into_reply();
-    packet.questions = asked.questions.clone();
-    let name = asked.questions[0].qname.clone();
-    // Character strings of at most 255 bytes each.
-    let text = "x".repeat(200);
-    let rdata = if txt_len == 0 {
-        RData::A(A::from(std::net::Ipv4Addr::new(192, 0, 2, 9)))
-    } else {
-        let mut txt = TXT::new();
-        for _ in 0..txt_len.div_ceil(200) {
-            txt = txt.with_string(&text).unwrap();
-        }
-        RData::TXT(txt)
-    };
-    packet
-        .answers
-        .push(ResourceRecord::new(name, CLASS::IN, 60, rdata));
-    packet.build_bytes_vec().unwrap()
-}
-
 /// A DNS exchange over UDP port 53 is recorded from its packets: the query for the process
 /// that sent it, the answer for that process too (its socket's asker), though it comes in as
 /// the server (this process) sends it; each with the message (an answer longer than 512 bytes
@@ -2724,7 +2683,7 @@ fn dns_answer(query: &[u8], txt_len: usize) -> Vec<u8> {
 #[test]
 fn dns_queries_and_answers_are_recorded_for_the_asking_process() {
     use std::net::UdpSocket;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     let _one = serialize();
     let Some((src, rx)) = source_with(EbpfConfig {
         network: Some(NetworkActivityConfig::default()),
@@ -2738,16 +2697,11 @@ fn dns_queries_and_answers_are_recorded_for_the_asking_process() {
     server
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let small = dns_query(0x4242, "exfil.example", false);
-    let big = dns_query(0x4343, "big.example", true);
+    let small = dns::query(0x4242, "exfil.example", false);
+    let big = dns::query(0x4343, "big.example", true);
     // The asker: another process, which sends both queries over one connected socket and
     // reads each answer.
-    let mut fds = [0; 2];
-    // SAFETY: room for the two descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: both are new and ours.
-    let (done_out, done_in) =
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (done_out, done_in) = pipe();
     let to = sockaddr_in_of(std::net::SocketAddrV4::new([127, 53, 0, 1].into(), 53));
     // SAFETY: the child makes only async-signal-safe calls (socket, connect, send, recv,
     // write, _exit) on memory prepared before the fork.
@@ -2793,9 +2747,12 @@ fn dns_queries_and_answers_are_recorded_for_the_asking_process() {
     assert!(asker_start.is_some());
     let mut answers = Vec::new();
     let mut buf = [0u8; 2048];
-    for txt_len in [0, 700] {
+    for given in [
+        dns::Given::Address([192, 0, 2, 9].into()),
+        dns::Given::Text(700),
+    ] {
         let (n, from) = server.recv_from(&mut buf).unwrap();
-        let answer = dns_answer(&buf[..n], txt_len);
+        let answer = dns::answer(&buf[..n], &given).unwrap();
         server.send_to(&answer, from).unwrap();
         answers.push((answer, from));
     }

@@ -64,6 +64,8 @@ use anyhow::{Context as _, bail};
 use serde_json::{Map, Value};
 
 // The tests' 32-bit programs; only the sleeper (a connector) is used here.
+#[path = "../../warden-sources/tests/support/dns.rs"]
+mod dns;
 #[path = "../../warden-sources/tests/support/ia32.rs"]
 #[allow(dead_code)]
 mod ia32;
@@ -295,21 +297,13 @@ fn lookup(
     report: &mut Map<String, Value>,
     hold: &mut Vec<Box<dyn std::any::Any>>,
 ) -> anyhow::Result<()> {
-    use simple_dns::{CLASS, Name, Packet, QCLASS, QTYPE, Question, TYPE};
-    let mut query = Packet::new_query(0x5151);
-    query.questions.push(Question::new(
-        Name::new(name).context("a DNS name")?,
-        QTYPE::TYPE(TYPE::A),
-        QCLASS::CLASS(CLASS::IN),
-        false,
-    ));
     let socket = UdpSocket::bind(("0.0.0.0", 0))?;
     socket.connect(resolver).context("the resolver")?;
     socket.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    socket.send(&query.build_bytes_vec()?)?;
+    socket.send(&dns::query(0x5151, name, false))?;
     let mut answer = [0u8; 1500];
     let n = socket.recv(&mut answer).context("the answer")?;
-    let answer = Packet::parse(&answer[..n]).context("a DNS answer")?;
+    let answer = simple_dns::Packet::parse(&answer[..n]).context("a DNS answer")?;
     report.insert("port".into(), socket.local_addr()?.port().into());
     report.insert("answers".into(), answer.answers.len().into());
     if let Ok(port) = var("CONNECT") {
@@ -693,39 +687,23 @@ fn udp_scatter(count: u64) -> anyhow::Result<()> {
 /// query, its answer read), each of its own name, answered by a resolver thread of this process
 /// on 127.53.0.3:53 with one A record.
 fn dns_storm(count: u64) -> anyhow::Result<()> {
-    use simple_dns::rdata::{A, RData};
-    use simple_dns::{CLASS, Name, Packet, QCLASS, QTYPE, Question, ResourceRecord, TYPE};
     let resolver = UdpSocket::bind(("127.53.0.3", 53)).context("127.53.0.3:53")?;
     let serving = std::thread::spawn(move || -> anyhow::Result<()> {
         let mut buf = [0u8; 1500];
+        let given = dns::Given::Address(std::net::Ipv4Addr::new(192, 0, 2, 1));
         for _ in 0..count {
             let (n, from) = resolver.recv_from(&mut buf)?;
-            let query = Packet::parse(&buf[..n])?;
-            let mut answer = query.clone().into_reply();
-            answer.questions = query.questions.clone();
-            answer.answers.push(ResourceRecord::new(
-                query.questions[0].qname.clone(),
-                CLASS::IN,
-                60,
-                RData::A(A::from(std::net::Ipv4Addr::new(192, 0, 2, 1))),
-            ));
-            resolver.send_to(&answer.build_bytes_vec()?, from)?;
+            let answer = dns::answer(&buf[..n], &given).context("a query")?;
+            resolver.send_to(&answer, from)?;
         }
         Ok(())
     });
     let mut buf = [0u8; 1500];
     for i in 0..count {
-        let name = format!("h{i}.storm.example");
-        let mut query = Packet::new_query((i % 65_536) as u16);
-        query.questions.push(Question::new(
-            Name::new(&name)?,
-            QTYPE::TYPE(TYPE::A),
-            QCLASS::CLASS(CLASS::IN),
-            false,
-        ));
+        let query = dns::query((i % 65_536) as u16, &format!("h{i}.storm.example"), false);
         let socket = UdpSocket::bind(("127.0.0.1", 0))?;
         socket.connect(("127.53.0.3", 53))?;
-        socket.send(&query.build_bytes_vec()?)?;
+        socket.send(&query)?;
         socket.recv(&mut buf)?;
     }
     serving

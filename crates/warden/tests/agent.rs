@@ -11,6 +11,8 @@
 //! passes without doing anything; so does a test that finds another Warden's rules installed.
 //! The acting processes of the network and file tests are `examples/actor.rs`.
 
+#[path = "../../warden-sources/tests/support/dns.rs"]
+mod dns;
 #[path = "support/fuse.rs"]
 mod fuse;
 #[path = "../../warden-sources/tests/support/ia32.rs"]
@@ -2932,8 +2934,6 @@ fn the_first_datagrams_to_and_from_a_peer_are_recorded_by_default() {
 /// to that address carries the name.
 #[test]
 fn dns_lookups_are_recorded_with_their_answers() {
-    use simple_dns::rdata::{A, RData};
-    use simple_dns::{CLASS, Packet, ResourceRecord};
     let Some((_serial, kernel)) = begin("dns_lookups_are_recorded_with_their_answers") else {
         return;
     };
@@ -2950,18 +2950,9 @@ fn dns_lookups_are_recorded_with_their_answers() {
     let serving = std::thread::spawn(move || {
         let mut buf = [0u8; 1500];
         let (n, from) = resolver.recv_from(&mut buf).unwrap();
-        let query = Packet::parse(&buf[..n]).unwrap();
-        let mut answer = query.clone().into_reply();
-        answer.questions = query.questions.clone();
-        answer.answers.push(ResourceRecord::new(
-            query.questions[0].qname.clone(),
-            CLASS::IN,
-            300,
-            RData::A(A::from(std::net::Ipv4Addr::new(127, 0, 0, 1))),
-        ));
-        resolver
-            .send_to(&answer.build_bytes_vec().unwrap(), from)
-            .unwrap();
+        let given = dns::Given::Address(std::net::Ipv4Addr::LOCALHOST);
+        let answer = dns::answer(&buf[..n], &given).unwrap();
+        resolver.send_to(&answer, from).unwrap();
     });
     let c2 = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let (mut actor, report) = spawn_actor(
@@ -2996,7 +2987,7 @@ fn dns_lookups_are_recorded_with_their_answers() {
     let answer = the(&events, "dns_answer", "the answer", |e| pid_of(e) == pid);
     assert_eq!(answer["dns"]["response_code"], "NOERROR", "{answer}");
     assert_eq!(answer["dns"]["resolved_ip"][0], "127.0.0.1", "{answer}");
-    assert_eq!(answer["dns"]["answers"][0]["ttl"], 300, "{answer}");
+    assert_eq!(answer["dns"]["answers"][0]["ttl"], 60, "{answer}");
     assert_eq!(answer["dns"]["id"], query["dns"]["id"], "one exchange");
     assert_eq!(answer["source"]["ip"], "127.53.0.2", "{answer}");
     assert_eq!(entity_of(answer), entity_of(query), "the asker's");
