@@ -390,6 +390,18 @@ struct WardenNetwork<'a> {
     /// A DNS message longer than was kept: its answers past that are left out.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     dns_cut: bool,
+    /// A raw or ICMP socket's first ICMP packet to or from a peer: its type and code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp: Option<WardenIcmp>,
+}
+
+#[derive(Serialize)]
+struct WardenIcmp {
+    #[serde(rename = "type")]
+    kind: u8,
+    code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'static str>,
 }
 
 /// A packet filter attached, with what is known of its program.
@@ -713,6 +725,11 @@ impl<'a> Ecs<'a> {
                 found_open: end.found_open,
             }),
             dns_cut: e.dns.as_ref().is_some_and(|m| m.cut),
+            icmp: e.icmp.map(|icmp| WardenIcmp {
+                kind: icmp.kind,
+                code: icmp.code,
+                name: icmp.name(e.family == Some(10)),
+            }),
         });
         self.dns = e.dns.as_ref().map(|m| Dns::of(e.action, m));
     }
@@ -1261,6 +1278,7 @@ mod tests {
                 traffic: None,
                 dns: None,
                 remote_name: None,
+                icmp: None,
             }),
         })
     }
@@ -1313,6 +1331,7 @@ mod tests {
                 traffic: None,
                 dns: Some(Box::new(answer)),
                 remote_name: None,
+                icmp: None,
             }),
         });
         assert_eq!(v["event"]["type"][0], "protocol");
@@ -1365,6 +1384,7 @@ mod tests {
                     traffic: None,
                     dns: None,
                     remote_name: remote_name.map(Into::into),
+                    icmp: None,
                 }),
             })
         };
@@ -1431,6 +1451,7 @@ mod tests {
                 traffic: None,
                 dns: None,
                 remote_name: None,
+                icmp: None,
             }),
         };
         let v = to_ecs(&event);
@@ -1513,6 +1534,7 @@ mod tests {
                     }),
                     dns: None,
                     remote_name: None,
+                    icmp: None,
                 }),
             })
         };
@@ -1594,6 +1616,7 @@ mod tests {
                 }),
                 dns: None,
                 remote_name: None,
+                icmp: None,
             }),
         });
         assert_eq!(v["network"]["direction"], "ingress");
@@ -1635,6 +1658,7 @@ mod tests {
                     filter_program,
                     dns: None,
                     remote_name: None,
+                    icmp: None,
                 }),
             })
         };

@@ -473,8 +473,41 @@ pub struct NetworkEvent {
     /// A `dns_query`'s or `dns_answer`'s message. Among the model's last fields, likewise.
     pub dns: Option<Box<DnsMessage>>,
     /// The name the process looked up that resolved to the peer's address (its own DNS answer,
-    /// read from the packets): what it meant to connect to. The model's last field.
+    /// read from the packets): what it meant to connect to. Among the model's last fields.
     pub remote_name: Option<String>,
+    /// A raw or ICMP socket's first packet to or from a peer, when ICMP: its type and code.
+    /// The model's last field.
+    pub icmp: Option<Icmp>,
+}
+
+/// An ICMP (or ICMPv6) message's type and code, as its packet carried them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Icmp {
+    pub kind: u8,
+    pub code: u8,
+}
+
+impl Icmp {
+    /// The type's name (`echo-request`, `destination-unreachable`...), ICMPv6's when `v6`;
+    /// None for a type without one here.
+    pub fn name(self, v6: bool) -> Option<&'static str> {
+        Some(match (v6, self.kind) {
+            (false, 0) | (true, 129) => "echo-reply",
+            (false, 8) | (true, 128) => "echo-request",
+            (false, 3) | (true, 1) => "destination-unreachable",
+            (false, 11) | (true, 3) => "time-exceeded",
+            (false, 5) | (true, 137) => "redirect",
+            (false, 12) | (true, 4) => "parameter-problem",
+            (false, 13) => "timestamp",
+            (false, 14) => "timestamp-reply",
+            (true, 2) => "packet-too-big",
+            (true, 133) => "router-solicitation",
+            (true, 134) => "router-advertisement",
+            (true, 135) => "neighbor-solicitation",
+            (true, 136) => "neighbor-advertisement",
+            _ => return None,
+        })
+    }
 }
 
 /// A DNS message, as its packet carried it.

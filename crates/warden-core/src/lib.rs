@@ -16,7 +16,7 @@ pub use ecs::{
 pub use event::{
     ClassicInstruction, DnsMessage, DnsQuestion, DnsRecord, EbpfProgram, Event, EventKind,
     ExecEvent, Executable, ExitEvent, FileAction, FileEvent, FileTimes, FilterProgram, ForkEvent,
-    LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress, SocketFilter,
+    Icmp, LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress, SocketFilter,
     Source, TimeSet, Traffic, classic_bytecode, tcp_state_name,
 };
 pub use file_version::FileVersion;

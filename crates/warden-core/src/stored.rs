@@ -38,8 +38,9 @@ use crate::Event;
 ///   first its traffic's `found_open` if it has traffic, else left over. And
 ///   `Source::SockDiag`, at the end of its enum.
 /// - 10 added `NetAction::DnsQuery` and `DnsAnswer` (at the end of its enum), `DnsMessage`,
-///   and `NetworkEvent::dns` and `remote_name` (its last two fields): a network event of 9 is
-///   read with those fields' two `None`s after it, one of 8 with three zero bytes, and so on.
+///   `Icmp`, and `NetworkEvent::dns`, `remote_name` and `icmp` (its last three fields): a
+///   network event of 9 is read with those fields' three `None`s after it, one of 8 with four
+///   zero bytes, and so on.
 pub const EVENT_ENCODING: u8 = 10;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
@@ -85,7 +86,7 @@ impl Event {
 /// its `times`; an exec event before 4 its `script`; a network event before 6 its
 /// `socket_type`, `filter` and `traffic`, before 7 its `traffic`, before 8 its traffic's
 /// `found_open` (which only an event with traffic reads), before 9 its `filter_program`,
-/// before 10 its `dns` and `remote_name`. Its kind is read from the bytes'
+/// before 10 its `dns`, `remote_name` and `icmp`. Its kind is read from the bytes'
 /// start, as postcard lays an event out: the time (a varint), the host (a varint length and
 /// the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
@@ -93,7 +94,7 @@ fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
-        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10, 10]),
         _ => 0,
     };
     if missing == 0 {
@@ -318,6 +319,7 @@ mod tests {
                     })
                 }),
                 remote_name: (action == NetAction::Connect).then(|| "c2.example".into()),
+                icmp: (action == NetAction::Send).then_some(crate::Icmp { kind: 8, code: 0 }),
             }));
         }
         // A filter that is an eBPF program.
@@ -414,7 +416,9 @@ mod tests {
         {
             assert!(n.dns.is_none(), "no DNS message before encoding 10");
             assert!(n.remote_name.is_none(), "no name before encoding 10");
-            assert_eq!(bytes.pop(), Some(0), "remote_name's None ends it");
+            assert!(n.icmp.is_none(), "no ICMP head before encoding 10");
+            assert_eq!(bytes.pop(), Some(0), "icmp's None ends it");
+            assert_eq!(bytes.pop(), Some(0), "remote_name's None before it");
             assert_eq!(bytes.pop(), Some(0), "dns's None before it");
         }
         if let EventKind::Network(n) = &event.kind
@@ -463,6 +467,7 @@ mod tests {
         {
             n.dns = None;
             n.remote_name = None;
+            n.icmp = None;
             if matches!(n.action, NetAction::DnsQuery | NetAction::DnsAnswer) {
                 // No such actions before 10.
                 n.action = NetAction::Send;
@@ -682,6 +687,7 @@ mod tests {
                 ])),
                 dns: None,
                 remote_name: None,
+                icmp: None,
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
@@ -689,7 +695,7 @@ mod tests {
             hex,
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
-             000150000101010000010372617701016f010100010001060102030000"
+             000150000101010000010372617701016f01010001000106010203000000"
         );
     }
 

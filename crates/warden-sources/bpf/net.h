@@ -102,6 +102,9 @@
 /* An eBPF filter attached (SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_EBPF): `addr` holds the program's
  * identity (struct attached_program), not an address. */
 #define NET_FILTER_EBPF 32768
+/* A raw or ICMP socket's first packet to or from a peer was ICMP (or ICMPv6): its type and code
+ * are the record's icmp_type and icmp_code. */
+#define NET_ICMP 131072
 
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
@@ -154,6 +157,11 @@ struct net_record {
 			u8 option;	/* setsockopt: the SO_ATTACH_* option */
 			u8 pad2;
 			u16 filter_len;	/* NET_FILTER_LEN: the classic filter's instructions */
+		};
+		struct {
+			u8 icmp_type;	/* NET_ICMP: a first packet's ICMP or ICMPv6 type */
+			u8 icmp_code;	/* and code */
+			u16 pad3;
 		};
 	};
 	u8 addr[NET_ADDR_CAP];	/* the address the call named, as given (struct sockaddr) */
@@ -919,7 +927,7 @@ static __always_inline bool new_peer(struct datagram_peers *seen, bool out, stru
  * `peer` as a call would have (a sockaddr_in or sockaddr_in6 of `r`'s family). */
 static __always_inline void first_datagram_send(struct net_record *r, struct peer *peer)
 {
-	r->flags = NET_FIRST_DATAGRAM | NET_SOCKET_READ;
+	r->flags |= NET_FIRST_DATAGRAM | NET_SOCKET_READ;
 	if (r->family == AF_INET) {
 		struct sockaddr_in_head *a = (void *)r->addr;
 		a->family = AF_INET;
@@ -1264,6 +1272,20 @@ static __noinline int raw_first_packet(struct __sk_buff *skb, struct bpf_sock *s
 	}
 	if (!new_peer(seen, out, &peer))
 		return 1;
+	/* An ICMP packet's type and code (an echo request, a reply, an error): the IP header's
+	 * protocol, not the socket's, says it is one (a raw socket of IPPROTO_RAW sends any). */
+	u8 *bytes = (u8 *)head;
+	u32 icmp_at = 0;
+	if (version == 4 && bytes[9] == IPPROTO_ICMP)
+		icmp_at = (bytes[0] & 0xf) * 4;
+	else if (version == 6 && bytes[6] == IPPROTO_ICMPV6)
+		icmp_at = 40;
+	u8 icmp[2];
+	if (icmp_at >= 20 && !bpf_skb_load_bytes(skb, icmp_at, icmp, sizeof(icmp))) {
+		r.icmp_type = icmp[0];
+		r.icmp_code = icmp[1];
+		r.flags |= NET_ICMP;
+	}
 	if (out) {
 		struct task_struct *task = bpf_get_current_task_btf();
 		if (task->tgid == warden_tgid)

@@ -2646,6 +2646,9 @@ fn the_first_packet_of_a_raw_socket_to_or_from_each_peer_is_reported_once() {
             (libc::SOCK_RAW, Some("icmp")),
             "{n:?}"
         );
+        // Requests out (and each socket's own, seen coming in from 127.0.0.1), replies in.
+        let request = n.call == NetCall::SendMsg || n.addr == host(lo);
+        assert_eq!(n.icmp, Some(if request { (8, 0) } else { (0, 0) }), "{n:?}");
         assert_eq!(Some(ticks_of(n.start_ns)), procfs::start_ticks(me), "{n:?}");
     }
     // The listener's: each packet came in as this process sent it.

@@ -108,6 +108,7 @@ fn network_at(time_s: i64, action: NetAction, edit: impl FnOnce(&mut NetworkEven
         traffic: None,
         dns: None,
         remote_name: None,
+        icmp: None,
     };
     edit(&mut e);
     at(time_s, EventKind::Network(e))

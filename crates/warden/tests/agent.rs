@@ -2143,12 +2143,27 @@ fn network_calls_are_recorded(test: &str, source: &str) {
             assert_eq!(sent["network"]["direction"], "egress", "{sent}");
             assert_eq!(sent["source"]["ip"], "127.0.0.1", "{sent}");
             assert_eq!(entity_of(sent), child_entity, "{sent}");
+            let icmp = &sent["warden"]["network"]["icmp"];
+            assert_eq!(
+                (&icmp["type"], &icmp["name"]),
+                (&serde_json::json!(8), &serde_json::json!("echo-request"))
+            );
             let reply = the(&events, "receive", "the echo reply", |e| {
                 tunnel(e, "source")
             });
             assert_eq!(reply["network"]["direction"], "ingress", "{reply}");
             assert_eq!(reply["destination"]["ip"], "127.0.0.1", "{reply}");
             assert_eq!(entity_of(reply), child_entity, "{reply}");
+            assert_eq!(
+                reply["warden"]["network"]["icmp"]["name"], "echo-reply",
+                "{reply}"
+            );
+            let pid_text = pid.to_string();
+            let text = agent.events_output(&["--class", "send", "--pid", &pid_text], "text");
+            assert!(
+                text.contains("127.0.0.2:0 icmp icmp=echo-request"),
+                "{text}"
+            );
         }
         let text = agent.events_output(
             &["--class", "socket,filter", "--pid", &pid.to_string()],

@@ -243,6 +243,7 @@ mod events {
             traffic: None,
             dns: None,
             remote_name: None,
+            icmp: None,
         })
     }
 

@@ -486,6 +486,9 @@ pub struct NetRecord {
     pub first_datagram: bool,
     /// A setsockopt's: the packet filter it attached.
     pub filter: Option<FilterAttach>,
+    /// A raw or ICMP socket's first packet to or from a peer, when it was ICMP (ICMPv6 for
+    /// an IPv6 one): its type and code (8 and 0: an echo request).
+    pub icmp: Option<(u8, u8)>,
     /// Not a call: the end of a TCP connection that a record of `call` (connect, accept) made
     /// known, taken as the kernel closed it, for the process that made or took it (which may
     /// have exited; `fd` the connection's, -1 from io_uring). `socket` has both ends.
@@ -954,6 +957,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 }),
                 outcome: flags & NET_OUTCOME != 0,
                 first_datagram: flags & NET_FIRST_DATAGRAM != 0,
+                icmp: (flags & NET_ICMP != 0).then(|| (b[84], b[85])),
                 filter: (call == NetCall::SetSockOpt).then(|| FilterAttach {
                     option: b[84],
                     instructions: (flags & NET_FILTER_LEN != 0).then(|| u16_at(b, 86)),
@@ -986,6 +990,7 @@ const ATTR_TIMES_READ: u32 = 2;
 const NET_SOCKET_READ: u32 = 1;
 const NET_ADDR_CUT: u32 = 2;
 const NET_DNS: u32 = 65536;
+const NET_ICMP: u32 = 131_072;
 const NET_IO_URING: u32 = 4;
 const NET_COMPAT: u32 = 8;
 const NET_SUBMITTED: u32 = 16;
@@ -1735,8 +1740,13 @@ mod tests {
             Some(Sock(family::INET, 3, 1, (1, &[127, 0, 0, 2]), (0, &[]))),
             &sin([127, 0, 0, 1], 0),
         );
-        raw[76..80].copy_from_slice(&(NET_SOCKET_READ | NET_FIRST_DATAGRAM).to_ne_bytes());
+        raw[76..80]
+            .copy_from_slice(&(NET_SOCKET_READ | NET_FIRST_DATAGRAM | NET_ICMP).to_ne_bytes());
+        raw[84] = 0; // an echo reply
+        raw[85] = 0;
         let raw = net(&raw);
+        assert_eq!(raw.icmp, Some((0, 0)));
+        assert_eq!(first.icmp, None);
         let socket = raw.socket.expect("read");
         let own = SockAddr::Inet {
             addr: Ipv4Addr::new(127, 0, 0, 2),

@@ -27,6 +27,7 @@ pub fn connect(process: Process, time_s: i64, fd: i64, remote: Option<SocketAddr
             traffic: None,
             dns: None,
             remote_name: None,
+            icmp: None,
         }),
     }
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use warden_core::{
-    FileAction, FileEvent, NetAction, NetworkEvent, Process, SocketAddress, SocketFilter, Source,
-    Traffic,
+    FileAction, FileEvent, Icmp, NetAction, NetworkEvent, Process, SocketAddress, SocketFilter,
+    Source, Traffic,
 };
 use warden_sources::audit::net::{
     AddrRole, FilterAttach, NetCall, NetEvent, SockAddr, UnixAddr, errno_name, family,
@@ -159,6 +159,7 @@ pub fn network_event(
         filter_program: None,
         dns: None,
         remote_name: None,
+        icmp: None,
     })
 }
 
@@ -366,6 +367,7 @@ pub fn ebpf_network_event(
             .and_then(|capture| super::dns::message(&capture.message, capture.cut))
             .map(Box::new),
         remote_name: None,
+        icmp: record.icmp.map(|(kind, code)| Icmp { kind, code }),
     })
 }
 
@@ -1081,6 +1083,7 @@ mod tests {
             filter: None,
             traffic: None,
             dns: None,
+            icmp: None,
         }
     }
 

@@ -333,6 +333,7 @@ mod tests {
             traffic: None,
             dns: None,
             remote_name: None,
+            icmp: None,
         }
     }
 

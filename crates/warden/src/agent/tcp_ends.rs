@@ -402,6 +402,7 @@ pub fn found_connection(
         traffic: None,
         dns: None,
         remote_name: None,
+        icmp: None,
     }
 }
 
@@ -481,6 +482,7 @@ fn traffic_event(
         }),
         dns: None,
         remote_name: None,
+        icmp: None,
     }
 }
 
@@ -520,6 +522,7 @@ mod tests {
             traffic: None,
             dns: None,
             remote_name: None,
+            icmp: None,
         }
     }
 

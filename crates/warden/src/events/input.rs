@@ -210,6 +210,7 @@ mod tests {
             }),
             dns: None,
             remote_name: None,
+            icmp: None,
         })
     }
 

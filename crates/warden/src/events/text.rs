@@ -224,6 +224,13 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
             if let Some(transport) = ecs["network"]["transport"].as_str() {
                 line.push_str(&format!(" {transport}"));
             }
+            let icmp = &ecs["warden"]["network"]["icmp"];
+            if let Some(name) = icmp["name"].as_str() {
+                line.push_str(&format!(" icmp={name}"));
+            } else if let (Some(kind), Some(code)) = (icmp["type"].as_u64(), icmp["code"].as_u64())
+            {
+                line.push_str(&format!(" icmp={kind}/{code}"));
+            }
             if let Some(domain) = remote_domain(ecs) {
                 line.push_str(&format!(" domain={domain}"));
             }

@@ -214,6 +214,21 @@ const EXTRAS: &[ColumnSpec] = &[
         "Warden: filter: an eBPF filter's program name",
     ),
     col(
+        "icmp_type",
+        Integer,
+        NONE,
+        &[],
+        "Warden: send, receive of a raw or ICMP socket's first ICMP packet to or from a peer: its \
+         type (8 echo request, 0 echo reply; ICMPv6 128, 129...)",
+    ),
+    col(
+        "icmp_code",
+        Integer,
+        NONE,
+        &[],
+        "Warden: the same packet's ICMP code",
+    ),
+    col(
         "remote_domain",
         Text,
         NONE,
@@ -343,6 +358,9 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("filter_program_id", int_of(&program["id"]))
             .set("filter_program_tag", str_of(&program["tag"]))
             .set("filter_program_name", str_of(&program["name"]));
+        let icmp = &facts["icmp"];
+        row.set("icmp_type", int_of(&icmp["type"]))
+            .set("icmp_code", int_of(&icmp["code"]));
         row.set(
             "remote_domain",
             str_of(&e.json["destination"]["domain"]).or(str_of(&e.json["source"]["domain"])),
