@@ -236,6 +236,40 @@ mod tests {
         assert_eq!(m.answers.len(), 3);
     }
 
+    proptest::proptest! {
+        /// Whatever bytes a packet carries: read without a panic, as a message exactly when
+        /// they hold a header, never with more answers than the most read.
+        #[test]
+        fn any_bytes_are_read_without_a_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            cut in proptest::prelude::any::<bool>(),
+        ) {
+            let m = message(&bytes, cut);
+            proptest::prop_assert_eq!(m.is_some(), bytes.len() >= HEADER);
+            if let Some(m) = m {
+                proptest::prop_assert!(m.answers.len() <= usize::from(ANSWERS_READ));
+                proptest::prop_assert!(!cut || m.cut);
+            }
+        }
+
+        /// A real answer with one byte changed anywhere: read without a panic, its id kept
+        /// when the change is past it, never with records it does not hold.
+        #[test]
+        fn a_damaged_answer_is_read_as_far_as_it_goes(
+            at in 0usize..1000,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let mut bytes = answer();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            let m = message(&bytes, false).unwrap();
+            if at >= 2 {
+                proptest::prop_assert_eq!(m.id, 0x1234);
+            }
+            proptest::prop_assert!(m.answers.len() <= 4);
+        }
+    }
+
     /// A header that claims more than is there, an error code, and garbage.
     #[test]
     fn hostile_or_failed_answers_are_read_as_far_as_they_go() {

@@ -2534,6 +2534,7 @@ impl Agent {
                 "sock_diag/connections_noted",
                 self.tcp_ends.as_ref().map_or(0, |d| d.ends.len() as u64),
             ),
+            ("dns/addresses_named", self.resolved.len() as u64),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",
