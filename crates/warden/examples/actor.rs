@@ -33,6 +33,8 @@
 //!                                  # close: a connection's set-up, none of it recorded
 //! actor udp-scatter DIR COUNT      # COUNT x sendto from one unconnected UDP socket, each to
 //!                                  # another loopback port (a new peer each: the worst case)
+//! actor icmp-storm DIR COUNT       # COUNT echo requests of 64 bytes from one raw ICMP socket
+//!                                  # to 127.0.0.2 (an ICMP tunnel's traffic), replies drained
 //! actor dns-storm DIR COUNT        # COUNT DNS lookups, each a new UDP socket, one query and
 //!                                  # its answer, from a resolver thread on 127.53.0.3:53
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
@@ -176,6 +178,11 @@ fn main() -> anyhow::Result<()> {
         "udp-scatter" => {
             let count: u64 = arg(2)?.parse()?;
             udp_scatter(count)?;
+            report.insert("ops".into(), count.into());
+        }
+        "icmp-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            icmp_storm(count)?;
             report.insert("ops".into(), count.into());
         }
         "dns-storm" => {
@@ -679,6 +686,24 @@ fn udp_scatter(count: u64) -> anyhow::Result<()> {
         // Ports 20000-59999: nobody listens there on a test machine, and loopback drops them.
         let port = 20_000 + (i % 40_000) as u16;
         a.send_to(b"x", ("127.0.0.1", port))?;
+    }
+    Ok(())
+}
+
+/// `count` echo requests from one raw ICMP socket to 127.0.0.2, as an ICMP tunnel sends them
+/// (the kernel answers each; the socket's queue is drained as it goes, so none is dropped).
+fn icmp_storm(count: u64) -> anyhow::Result<()> {
+    let raw = sniffer::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)
+        .context("a raw ICMP socket")?;
+    let mut buf = [0u8; 2048];
+    for _ in 0..count {
+        sniffer::send_echo(&raw, std::net::Ipv4Addr::new(127, 0, 0, 2), 56)?;
+        // Its own request and the reply come back to it.
+        for _ in 0..2 {
+            // SAFETY: a live socket and a buffer of the size given.
+            let got = unsafe { libc::recv(raw.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            anyhow::ensure!(got > 0, "recv: {}", std::io::Error::last_os_error());
+        }
     }
     Ok(())
 }
