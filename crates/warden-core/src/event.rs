@@ -303,7 +303,7 @@ pub enum NetAction {
     /// connection held for days tells what went over it before it ends. Also a UDP socket
     /// with traffic, still open.
     Traffic,
-    /// A DNS query a process sent over UDP ([`NetworkEvent::dns`]): the name it asked about.
+    /// A DNS query a process sent ([`NetworkEvent::dns`]): the name it asked about.
     /// Not a call: read from the packet.
     DnsQuery,
     /// A DNS answer to a process's query ([`NetworkEvent::dns`]): the records the name

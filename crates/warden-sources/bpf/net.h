@@ -1374,7 +1374,7 @@ static __always_inline bool read_udp_ends(struct __sk_buff *skb, struct net_reco
  * asker, and not at all when it has none (its query went before the agent started). Other
  * packets leave after their UDP header's ports are read. A DNS server's own traffic (queries
  * in, answers out) is not this. */
-static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bool out)
+static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bool out, bool tcp)
 {
 	u8 first = 0;
 	if (bpf_skb_load_bytes(skb, 0, &first, 1))
@@ -1384,9 +1384,9 @@ static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bo
 	if (version == 4) {
 		ip_len = (first & 0xf) * 4;
 	} else if (version == 6) {
-		/* Extension headers before UDP are not followed: DNS has no use for them. */
+		/* Extension headers before UDP or TCP are not followed: DNS has no use for them. */
 		u8 next = 0;
-		if (bpf_skb_load_bytes(skb, 6, &next, 1) || next != IPPROTO_UDP)
+		if (bpf_skb_load_bytes(skb, 6, &next, 1) || next != (tcp ? IPPROTO_TCP : IPPROTO_UDP))
 			return 1;
 		ip_len = 40;
 	} else {
@@ -1400,12 +1400,41 @@ static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bo
 	if (ports[out ? 1 : 0] != __builtin_bswap16(DNS_PORT))
 		return 1;
 	u32 at = ip_len + IPPROTO_UDP_HEAD;
+	/* Over TCP, the message's length as its prefix gives it (0: over UDP, the datagram's). */
+	u64 declared = 0;
+	if (tcp) {
+		/* Over TCP (RFC 1035 4.2.2): a segment that begins a message begins with its
+		 * length, two bytes; segments without a message (a handshake's, an ACK) are too
+		 * short, and one that carries the rest of a longer message is taken for none when
+		 * its first two bytes are less than a header. */
+		u8 offset = 0;
+		if (bpf_skb_load_bytes(skb, ip_len + 12, &offset, 1))
+			return 1;
+		u32 tcp_len = (offset >> 4) * 4;
+		if (tcp_len < 20)
+			return 1;
+		__be16 length = 0;
+		if (bpf_skb_load_bytes(skb, ip_len + tcp_len, &length, sizeof(length)) ||
+		    __builtin_bswap16(length) < 12)
+			return 1;
+		declared = __builtin_bswap16(length);
+		at = ip_len + tcp_len + 2;
+	}
 	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
 	u64 len = skb->len;
 	/* Shorter than a DNS header: no message. */
 	if (len < at + 12)
 		return 1;
 	len -= at;
+	/* A segment may hold more than one message (the rest is left out), or only the start of
+	 * a longer one (cut). */
+	bool continues = false;
+	if (declared) {
+		if (len > declared)
+			len = declared;
+		else if (len < declared)
+			continues = true;
+	}
 	u32 tgid;
 	u64 start_ns;
 	if (out) {
@@ -1444,12 +1473,13 @@ static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bo
 	r->h.boot_ns = bpf_ktime_get_boot_ns();
 	r->call = out ? NCALL_sendmsg : NCALL_recvfrom;
 	r->fd = -1;
-	r->sock_type = SOCK_DGRAM;
-	r->protocol = IPPROTO_UDP;
+	r->sock_type = tcp ? SOCK_STREAM : SOCK_DGRAM;
+	r->protocol = tcp ? IPPROTO_TCP : IPPROTO_UDP;
 	r->flags = NET_DNS | NET_SOCKET_READ;
 	u64 kept = len;
-	if (kept > DNS_KEPT) {
-		kept = DNS_KEPT;
+	if (kept > DNS_KEPT || continues) {
+		if (kept > DNS_KEPT)
+			kept = DNS_KEPT;
 		r->flags |= NET_ADDR_CUT;
 	}
 	*(u64 *)r->addr = (u64)sk;
@@ -1476,7 +1506,12 @@ static __always_inline int packet(struct __sk_buff *skb, bool out)
 		return 1;
 	u32 type = sk->type, protocol = sk->protocol;
 	if (type == SOCK_DGRAM && protocol == IPPROTO_UDP)
-		return dns_messages ? dns_message(skb, sk, out) : 1;
+		return dns_messages ? dns_message(skb, sk, out, false) : 1;
+	/* A TCP connection to a DNS server's port: its peer's port says it, with no packet read
+	 * (a server's own connections, their peer a client's port, are not). */
+	if (dns_messages && type == SOCK_STREAM && protocol == IPPROTO_TCP &&
+	    sk->dst_port == __builtin_bswap16(DNS_PORT))
+		return dns_message(skb, sk, out, true);
 	if (raw_first_packets && raw_or_icmp(type, protocol))
 		return raw_first_packet(skb, sk, out);
 	return 1;

@@ -2825,6 +2825,82 @@ fn dns_queries_and_answers_are_recorded_for_the_asking_process() {
     drop(src);
 }
 
+/// DNS over TCP (a truncated answer's retry, a zone transfer): a connection to port 53 carries
+/// each message after its two-byte length, recorded as UDP's are (an answer longer than 512
+/// bytes cut to them); the server's side of the connection is not.
+#[test]
+fn dns_over_tcp_is_recorded_too() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let _one = serialize();
+    let Some((src, rx)) = source_with(network_with_datagrams(Datagrams::Off)) else {
+        return;
+    };
+    assert_eq!(src.dns(), Some(Ok(())));
+    let me = std::process::id();
+    let framed = |message: &[u8]| {
+        let mut bytes = (message.len() as u16).to_be_bytes().to_vec();
+        bytes.extend_from_slice(message);
+        bytes
+    };
+    let read_framed = |conn: &mut TcpStream| {
+        let mut len = [0u8; 2];
+        conn.read_exact(&mut len).unwrap();
+        let mut message = vec![0; usize::from(u16::from_be_bytes(len))];
+        conn.read_exact(&mut message).unwrap();
+        message
+    };
+    let server = TcpListener::bind(("127.53.0.1", 53)).expect("TCP port 53 on 127.53.0.1");
+    let serving = std::thread::spawn(move || {
+        let (mut conn, _) = server.accept().unwrap();
+        let query = read_framed(&mut conn);
+        let answer = dns::answer(&query, &dns::Given::Text(700)).unwrap();
+        conn.write_all(&framed(&answer)).unwrap();
+        answer
+    });
+    let query = dns::query(0x4444, "zone.example", true);
+    let mut client = TcpStream::connect(("127.53.0.1", 53)).unwrap();
+    client.write_all(&framed(&query)).unwrap();
+    let answer = read_framed(&mut client);
+    assert_eq!(answer, serving.join().unwrap());
+    assert!(answer.len() > 512);
+    let dns_of = |records: &[Record]| -> Vec<NetRecord> {
+        net_of(records, me)
+            .into_iter()
+            .filter(|n| n.dns.is_some())
+            .collect()
+    };
+    let mut records = collect(&rx, |seen| dns_of(seen).len() >= 2);
+    std::thread::sleep(Duration::from_millis(200));
+    records.extend(rx.try_iter());
+    let got = dns_of(&records);
+    assert_eq!(
+        got.len(),
+        2,
+        "the query and the answer, not the server's: {got:#?}"
+    );
+    let server_end = inet("127.53.0.1:53".parse().unwrap());
+    let client_end = inet(client.local_addr().unwrap());
+    for (n, (call, message, cut)) in got.iter().zip([
+        (NetCall::SendMsg, query, false),
+        (NetCall::RecvFrom, answer[..512].to_vec(), true),
+    ]) {
+        assert_eq!(n.call, call, "{n:#?}");
+        let capture = n.dns.as_ref().unwrap();
+        assert_eq!((&capture.message, capture.cut), (&message, cut), "{n:#?}");
+        let socket = n.socket.as_ref().unwrap();
+        assert_eq!(
+            (socket.sock_type, socket.protocol),
+            (libc::SOCK_STREAM, libc::IPPROTO_TCP)
+        );
+        assert_eq!(
+            (socket.local.clone(), socket.remote.clone()),
+            (Some(client_end.clone()), Some(server_end.clone()))
+        );
+    }
+    drop((client, src));
+}
+
 /// The running kernel's (major, minor).
 fn kernel_version() -> (u32, u32) {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();

@@ -142,7 +142,8 @@ pub struct NetworkActivityConfig {
     /// for UDP sockets still open, looked at as TCP connections are
     /// (`open_connections_every`). Needs a mounted cgroup2 hierarchy (the release's hook).
     pub datagram_traffic: bool,
-    /// Each DNS message over UDP to or from port 53: a query for the process that sends it,
+    /// Each DNS message over UDP to or from port 53, or over a TCP connection to port 53 (a
+    /// segment that begins a message: its first part): a query for the process that sends it,
     /// an answer for the process that sent the last query over its socket, with the message
     /// (its first [`DNS_KEPT`] bytes). Programs at every packet's cgroup hooks (`cgroup_skb`
     /// ingress and egress on the cgroup2 root), which leave at once for other sockets, and

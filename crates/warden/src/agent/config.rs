@@ -84,7 +84,7 @@ pub struct NetworkConfig {
     /// (`open_connections_every`). Counted at every send and receive on the host. Audit
     /// cannot see it.
     pub datagram_traffic: bool,
-    /// eBPF: record each DNS message over UDP port 53 as a `dns_query` event of the process
+    /// eBPF: record each DNS message over UDP port 53 (or TCP) as a `dns_query` event of the process
     /// that sent it and a `dns_answer` event of the process whose query it answers, with the
     /// name asked about, the answer's code and records (what a process resolved, and so what
     /// name an address it connects to had). Read from the packets at every packet's cgroup

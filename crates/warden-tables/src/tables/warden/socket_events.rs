@@ -44,7 +44,7 @@
 //! `remote_domain`: the name the process looked up (its own DNS answer, seen by eBPF) that
 //! resolved to the remote address, on any row whose peer is one.
 //!
-//! Warden's `dns_query` and `dns_answer` rows: a DNS message over UDP port 53 (eBPF reads it
+//! Warden's `dns_query` and `dns_answer` rows: a DNS message over port 53 (eBPF reads it
 //! from the packet), a query for the process that sent it, an answer for the process whose
 //! query it answers: the name asked about and the type asked for, an answer's response code,
 //! its records as JSON (`json_each(dns_answers)`: name, type, ttl, data) and the addresses
