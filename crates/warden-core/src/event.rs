@@ -563,6 +563,34 @@ pub struct DnsRecord {
 }
 
 impl NetworkEvent {
+    /// An event of `action` by `process`, from `source`, that succeeded, with nothing else
+    /// known: what the sources' events are made from, each naming the facts it has
+    /// (`NetworkEvent { local, ..NetworkEvent::new(process, action, source) }`), so that a fact
+    /// added to the model is added here once.
+    pub fn new(process: Process, action: NetAction, source: Source) -> NetworkEvent {
+        NetworkEvent {
+            process,
+            action,
+            source,
+            syscall: None,
+            family: None,
+            transport: None,
+            local: None,
+            remote: None,
+            fd: None,
+            success: true,
+            exit: None,
+            errno: None,
+            socket_type: None,
+            filter: None,
+            traffic: None,
+            filter_program: None,
+            dns: None,
+            remote_name: None,
+            icmp: None,
+        }
+    }
+
     /// Which way the traffic goes, from this host's point of view (ECS `network.direction`):
     /// the action's, and a connection's traffic its connection's (made here: egress).
     pub fn direction(&self) -> &'static str {

@@ -90,25 +90,12 @@ fn ip(text: &str, port: u16) -> Option<SocketAddress> {
 /// A successful TCP call by pid 12 (`/usr/bin/curl`); `edit` adjusts it.
 fn network_at(time_s: i64, action: NetAction, edit: impl FnOnce(&mut NetworkEvent)) -> Event {
     let mut e = NetworkEvent {
-        process: process(12, "/usr/bin/curl"),
-        action,
-        source: Source::Audit,
         syscall: Some(action.name().into()),
         family: Some(2),
         transport: Some("tcp".into()),
-        local: None,
-        remote: None,
         fd: Some(3),
-        success: true,
         exit: Some(0),
-        errno: None,
-        socket_type: None,
-        filter: None,
-        filter_program: None,
-        traffic: None,
-        dns: None,
-        remote_name: None,
-        icmp: None,
+        ..NetworkEvent::new(process(12, "/usr/bin/curl"), action, Source::Audit)
     };
     edit(&mut e);
     at(time_s, EventKind::Network(e))

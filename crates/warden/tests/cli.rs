@@ -225,11 +225,7 @@ mod events {
         errno: Option<&str>,
     ) -> EventKind {
         EventKind::Network(NetworkEvent {
-            process: process(300),
-            action,
-            source: Source::Audit,
             syscall: Some(action.name().into()),
-            family: None,
             transport: Some("tcp".into()),
             local,
             remote,
@@ -237,13 +233,7 @@ mod events {
             success: errno.is_none(),
             exit: Some(if errno.is_some() { -111 } else { 0 }),
             errno: errno.map(String::from),
-            socket_type: None,
-            filter: None,
-            filter_program: None,
-            traffic: None,
-            dns: None,
-            remote_name: None,
-            icmp: None,
+            ..NetworkEvent::new(process(300), action, Source::Audit)
         })
     }
 

@@ -9,25 +9,13 @@ pub fn connect(process: Process, time_s: i64, fd: i64, remote: Option<SocketAddr
         time_ns: time_s * 1_000_000_000,
         host: "test".into(),
         kind: EventKind::Network(NetworkEvent {
-            process,
-            action: NetAction::Connect,
-            source: Source::Ebpf,
             syscall: Some("connect".into()),
             family: Some(2),
             transport: Some("tcp".into()),
-            local: None,
             remote,
             fd: Some(fd),
-            success: true,
             exit: Some(0),
-            errno: None,
-            socket_type: None,
-            filter: None,
-            filter_program: None,
-            traffic: None,
-            dns: None,
-            remote_name: None,
-            icmp: None,
+            ..NetworkEvent::new(process, NetAction::Connect, Source::Ebpf)
         }),
     }
 }

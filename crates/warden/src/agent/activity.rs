@@ -140,9 +140,6 @@ pub fn network_event(
     }
     overlay_subject(&mut process, &net.subject);
     Ok(NetworkEvent {
-        process,
-        action,
-        source: Source::Audit,
         syscall: Some(syscall_name(net)),
         family,
         transport: transport.map(str::to_owned),
@@ -154,12 +151,8 @@ pub fn network_event(
         errno: net.errno.map(str::to_owned),
         socket_type: socket_type_of(action, sock_type),
         filter: net.filter.as_ref().map(socket_filter),
-        traffic: None,
-        // Audit does not read the caller's memory.
-        filter_program: None,
-        dns: None,
-        remote_name: None,
-        icmp: None,
+        // No filter program: audit does not read the caller's memory.
+        ..NetworkEvent::new(process, action, Source::Audit)
     })
 }
 
@@ -336,9 +329,6 @@ pub fn ebpf_network_event(
 
     process.pid = record.pid;
     Ok(NetworkEvent {
-        process,
-        action,
-        source: Source::Ebpf,
         // An outcome and an end are the kernel's, at the socket's change of state, and a first
         // datagram the socket layer's: no call.
         syscall: match (not_a_call, record.io_uring) {
@@ -366,8 +356,8 @@ pub fn ebpf_network_event(
             .as_ref()
             .and_then(|capture| super::dns::message(&capture.message, capture.cut))
             .map(Box::new),
-        remote_name: None,
         icmp: record.icmp.map(|(kind, code)| Icmp { kind, code }),
+        ..NetworkEvent::new(process, action, Source::Ebpf)
     })
 }
 

@@ -309,31 +309,24 @@ mod tests {
 
     fn connect() -> NetworkEvent {
         NetworkEvent {
-            process: Process {
-                pid: 42,
-                ..Process::default()
-            },
-            action: NetAction::Connect,
-            source: Source::Audit,
             syscall: Some("connect".into()),
             family: Some(2),
             transport: Some("tcp".into()),
-            local: None,
             remote: Some(SocketAddress::Ip {
                 addr: [127, 0, 0, 1].into(),
                 port: 8080,
             }),
             fd: Some(5),
-            success: true,
             exit: Some(-115),
             errno: Some("EINPROGRESS".into()),
-            socket_type: None,
-            filter: None,
-            filter_program: None,
-            traffic: None,
-            dns: None,
-            remote_name: None,
-            icmp: None,
+            ..NetworkEvent::new(
+                Process {
+                    pid: 42,
+                    ..Process::default()
+                },
+                NetAction::Connect,
+                Source::Audit,
+            )
         }
     }
 

@@ -379,30 +379,22 @@ pub fn found_connection(
     accepted: bool,
 ) -> NetworkEvent {
     NetworkEvent {
-        process,
-        action: if accepted {
-            NetAction::Accept
-        } else {
-            NetAction::Connect
-        },
-        source: Source::SockDiag,
-        syscall: None,
         family: Some(if socket.local.is_ipv4() { 2 } else { 10 }),
         transport: Some("tcp".into()),
         local: Some(address(socket.local)),
         remote: Some(address(socket.remote)),
         fd: Some(i64::from(fd)),
-        success: true,
         // An accept's connection is its result.
         exit: Some(i64::from(fd)),
-        errno: None,
-        socket_type: None,
-        filter: None,
-        filter_program: None,
-        traffic: None,
-        dns: None,
-        remote_name: None,
-        icmp: None,
+        ..NetworkEvent::new(
+            process,
+            if accepted {
+                NetAction::Accept
+            } else {
+                NetAction::Connect
+            },
+            Source::SockDiag,
+        )
     }
 }
 
@@ -439,10 +431,6 @@ fn traffic_event(
     let incoming = connection.action == NetAction::Accept;
     let counters = socket.counters.unwrap_or_default();
     NetworkEvent {
-        process: connection.process.clone(),
-        action,
-        source: Source::SockDiag,
-        syscall: None,
         family: connection.family,
         transport: Some("tcp".into()),
         local: Some(address(socket.local)),
@@ -453,12 +441,6 @@ fn traffic_event(
         } else {
             connection.fd
         },
-        success: true,
-        exit: None,
-        errno: None,
-        socket_type: None,
-        filter: None,
-        filter_program: None,
         traffic: Some(Traffic {
             incoming,
             duration_ns: u64::try_from(time_ns - noted.since_ns).unwrap_or(0),
@@ -480,9 +462,7 @@ fn traffic_event(
             segments_received: u64::from(counters.segments_received),
             found_open: noted.found_open,
         }),
-        dns: None,
-        remote_name: None,
-        icmp: None,
+        ..NetworkEvent::new(connection.process.clone(), action, Source::SockDiag)
     }
 }
 
@@ -501,28 +481,19 @@ mod tests {
 
     fn call(action: NetAction, fd: i64, exit: i64) -> NetworkEvent {
         NetworkEvent {
-            process: Process {
-                pid: 42,
-                ..Process::default()
-            },
-            action,
-            source: Source::Audit,
             syscall: Some(action.name().into()),
             family: Some(2),
             transport: Some("tcp".into()),
-            local: None,
-            remote: None,
             fd: Some(fd),
-            success: true,
             exit: Some(exit),
-            errno: None,
-            socket_type: None,
-            filter: None,
-            filter_program: None,
-            traffic: None,
-            dns: None,
-            remote_name: None,
-            icmp: None,
+            ..NetworkEvent::new(
+                Process {
+                    pid: 42,
+                    ..Process::default()
+                },
+                action,
+                Source::Audit,
+            )
         }
     }
 

@@ -180,9 +180,6 @@ mod tests {
         // A connection's end taken by an accept, for this peer's port; else made by a connect.
         let incoming = remote.as_ref().and_then(SocketAddress::port) == Some(50_000);
         EventKind::Network(NetworkEvent {
-            process: process(30),
-            action,
-            source: Source::Audit,
             syscall: Some(action.name().into()),
             family: Some(2),
             transport: Some("tcp".into()),
@@ -192,9 +189,6 @@ mod tests {
             success: false,
             exit: Some(-111),
             errno: Some("ECONNREFUSED".into()),
-            socket_type: None,
-            filter: None,
-            filter_program: None,
             traffic: matches!(action, NetAction::Close | NetAction::Traffic).then(|| {
                 warden_core::Traffic {
                     incoming,
@@ -208,9 +202,7 @@ mod tests {
                     found_open: false,
                 }
             }),
-            dns: None,
-            remote_name: None,
-            icmp: None,
+            ..NetworkEvent::new(process(30), action, Source::Audit)
         })
     }
 
