@@ -58,7 +58,62 @@ struct Ecs<'a> {
     file: Option<File<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<Dns<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<Tls<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<Http<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<Url<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<UserAgent<'a>>,
     warden: Warden<'a>,
+}
+
+/// ECS `tls`: what a ClientHello offered. `client.ja4` is not ECS's (yet): named as its
+/// `client.ja3`.
+#[derive(Serialize)]
+struct Tls<'a> {
+    /// `1.3`, `1.2`...: the highest offered.
+    version: &'a str,
+    version_protocol: &'static str,
+    client: TlsClient<'a>,
+}
+
+#[derive(Serialize)]
+struct TlsClient<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_name: Option<&'a str>,
+    ja3: &'a str,
+    ja4: &'a str,
+}
+
+/// ECS `http`: a request's method and protocol version.
+#[derive(Serialize)]
+struct Http<'a> {
+    request: HttpRequestLine<'a>,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct HttpRequestLine<'a> {
+    method: &'a str,
+}
+
+/// ECS `url`: a request's target as sent, its host, and the whole URL where the two make one.
+#[derive(Serialize)]
+struct Url<'a> {
+    original: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    full: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UserAgent<'a> {
+    original: &'a str,
 }
 
 /// ECS `dns`: a DNS message's question, response code and answers, and the addresses the
@@ -393,6 +448,14 @@ struct WardenNetwork<'a> {
     /// A raw or ICMP socket's first ICMP packet to or from a peer: its type and code.
     #[serde(skip_serializing_if = "Option::is_none")]
     icmp: Option<WardenIcmp>,
+    /// A ClientHello's offered application protocols (ALPN), in its order: ECS names only
+    /// the one agreed on.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    alpn: &'a [String],
+    /// A ClientHello or an HTTP request's head longer than was kept: what came past that is
+    /// left out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    request_cut: bool,
 }
 
 #[derive(Serialize)]
@@ -593,6 +656,10 @@ impl<'a> Ecs<'a> {
             network: None,
             file: None,
             dns: None,
+            tls: None,
+            http: None,
+            url: None,
+            user_agent: None,
             warden: Warden::default(),
         };
         match &event.kind {
@@ -660,15 +727,19 @@ impl<'a> Ecs<'a> {
                 end.segments_received,
             ));
         }
-        if let (Some(end), Some(name)) = (&mut remote, &e.remote_name) {
-            end.domain = Some(name.clone());
+        if let (Some(end), Some(name)) =
+            (&mut remote, e.remote_name.as_deref().or(e.requested_name()))
+        {
+            end.domain = Some(name.to_owned());
         }
         match (e.action, e.direction()) {
             (
                 NetAction::Connect
                 | NetAction::ConnectResult
                 | NetAction::Send
-                | NetAction::DnsQuery,
+                | NetAction::DnsQuery
+                | NetAction::TlsHello
+                | NetAction::HttpRequest,
                 _,
             )
             | (NetAction::Close | NetAction::Traffic, "egress") => {
@@ -730,8 +801,51 @@ impl<'a> Ecs<'a> {
                 code: icmp.code,
                 name: icmp.name(e.family == Some(10)),
             }),
+            alpn: e.tls.as_ref().map_or(&[], |hello| &hello.alpn),
+            request_cut: e.tls.as_ref().is_some_and(|hello| hello.cut)
+                || e.http.as_ref().is_some_and(|request| request.cut),
         });
         self.dns = e.dns.as_ref().map(|m| Dns::of(e.action, m));
+        self.tls = e.tls.as_deref().map(|hello| Tls {
+            version: &hello.version,
+            version_protocol: "tls",
+            client: TlsClient {
+                server_name: hello.server_name.as_deref(),
+                ja3: &hello.ja3,
+                ja4: &hello.ja4,
+            },
+        });
+        if let Some(request) = e.http.as_deref() {
+            self.http = Some(Http {
+                request: HttpRequestLine {
+                    method: &request.method,
+                },
+                version: &request.version,
+            });
+            let domain = e.requested_name();
+            // A path's target is relative to the host; a proxy's is a whole URL already.
+            let relative = request.target.starts_with('/');
+            self.url = Some(Url {
+                original: &request.target,
+                domain,
+                path: relative.then(|| {
+                    request
+                        .target
+                        .split(['?', '#'])
+                        .next()
+                        .unwrap_or(&request.target)
+                }),
+                full: match (relative, request.host.as_deref()) {
+                    (true, Some(host)) => Some(format!("http://{host}{}", request.target)),
+                    (false, _) if request.target.contains("://") => Some(request.target.clone()),
+                    _ => None,
+                },
+            });
+            self.user_agent = request
+                .user_agent
+                .as_deref()
+                .map(|original| UserAgent { original });
+        }
     }
 
     fn set_file(&mut self, e: &'a FileEvent) {
@@ -824,7 +938,10 @@ fn net_type(action: NetAction) -> &'static str {
         NetAction::Filter => "change",
         NetAction::Close => "end",
         NetAction::Traffic => "info",
-        NetAction::DnsQuery | NetAction::DnsAnswer => "protocol",
+        NetAction::DnsQuery
+        | NetAction::DnsAnswer
+        | NetAction::TlsHello
+        | NetAction::HttpRequest => "protocol",
         _ => "connection",
     }
 }
@@ -1332,6 +1449,112 @@ mod tests {
         assert_eq!(dns["answers"][1]["ttl"], 30);
         assert_eq!(dns["resolved_ip"], serde_json::json!(["192.0.2.9"]));
         assert_eq!(v["warden"]["network"]["dns_cut"], true);
+    }
+
+    /// A ClientHello: ECS `tls.*`, the offered protocols beside, and its server name as the
+    /// destination's domain.
+    #[test]
+    fn a_tls_hello_names_its_server_and_fingerprints() {
+        let hello = |server_name: Option<&str>| {
+            to_ecs(&Event {
+                time_ns: 0,
+                host: "h".into(),
+                kind: EventKind::Network(NetworkEvent {
+                    family: Some(2),
+                    transport: Some("tcp".into()),
+                    local: Some(ip("10.0.0.5", 40_000)),
+                    remote: Some(ip("203.0.113.7", 443)),
+                    fd: Some(5),
+                    tls: Some(Box::new(crate::TlsHello {
+                        server_name: server_name.map(str::to_owned),
+                        alpn: vec!["h2".into(), "http/1.1".into()],
+                        version: "1.3".into(),
+                        ja4: "t13d1516h2_8daaf6152771_e5627efa2ab1".into(),
+                        ja3: "aa".repeat(16),
+                        cut: false,
+                    })),
+                    ..NetworkEvent::new(caller(), NetAction::TlsHello, Source::Ebpf)
+                }),
+            })
+        };
+        let v = hello(Some("c2.example"));
+        assert_eq!(v["event"]["action"], "tls_hello");
+        assert_eq!(v["event"]["type"][0], "protocol");
+        assert_eq!(v["network"]["direction"], "egress");
+        assert_eq!(v["destination"]["ip"], "203.0.113.7");
+        assert_eq!(v["destination"]["domain"], "c2.example");
+        assert_eq!(v["source"]["port"], 40_000);
+        assert_eq!(
+            v["tls"],
+            serde_json::json!({
+                "version": "1.3",
+                "version_protocol": "tls",
+                "client": {
+                    "server_name": "c2.example",
+                    "ja3": "aa".repeat(16),
+                    "ja4": "t13d1516h2_8daaf6152771_e5627efa2ab1",
+                },
+            })
+        );
+        assert_eq!(
+            v["warden"]["network"]["alpn"],
+            serde_json::json!(["h2", "http/1.1"])
+        );
+        assert!(v["warden"]["network"].get("request_cut").is_none());
+        let by_address = hello(None);
+        assert!(by_address["tls"]["client"].get("server_name").is_none());
+        assert!(by_address["destination"].get("domain").is_none());
+    }
+
+    /// An HTTP request: ECS `http.*`, `url.*` (the whole URL from its host and target) and
+    /// `user_agent`; a proxy's whole-URL target is the URL itself.
+    #[test]
+    fn an_http_request_names_its_url_and_user_agent() {
+        let request = |target: &str, host: Option<&str>| {
+            to_ecs(&Event {
+                time_ns: 0,
+                host: "h".into(),
+                kind: EventKind::Network(NetworkEvent {
+                    family: Some(10),
+                    transport: Some("tcp".into()),
+                    local: Some(ip("::1", 40_000)),
+                    remote: Some(ip("::1", 8080)),
+                    http: Some(Box::new(crate::HttpRequest {
+                        method: "GET".into(),
+                        target: target.into(),
+                        version: "1.1".into(),
+                        host: host.map(str::to_owned),
+                        user_agent: Some("curl/8.5.0".into()),
+                        cut: true,
+                    })),
+                    ..NetworkEvent::new(caller(), NetAction::HttpRequest, Source::Ebpf)
+                }),
+            })
+        };
+        let v = request("/stage2.sh?k=1", Some("files.example:8080"));
+        assert_eq!(v["event"]["action"], "http_request");
+        assert_eq!(
+            v["http"],
+            serde_json::json!({"request": {"method": "GET"}, "version": "1.1"})
+        );
+        assert_eq!(
+            v["url"],
+            serde_json::json!({
+                "original": "/stage2.sh?k=1",
+                "domain": "files.example",
+                "path": "/stage2.sh",
+                "full": "http://files.example:8080/stage2.sh?k=1",
+            })
+        );
+        assert_eq!(v["user_agent"]["original"], "curl/8.5.0");
+        assert_eq!(v["destination"]["domain"], "files.example");
+        assert_eq!(v["warden"]["network"]["request_cut"], true);
+        let proxied = request("http://other.example/x", Some("[2001:db8::1]:3128"));
+        assert_eq!(proxied["url"]["full"], "http://other.example/x");
+        assert_eq!(proxied["url"]["domain"], "2001:db8::1");
+        assert!(proxied["url"].get("path").is_none());
+        let bare = request("/", None);
+        assert!(bare["url"].get("full").is_none() && bare["url"].get("domain").is_none());
     }
 
     /// A connection to an address the process's own lookup resolved: the peer's domain.

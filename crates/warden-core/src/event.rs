@@ -92,19 +92,21 @@ impl EventKind {
         image.into_iter().chain(other)
     }
 
-    /// The domain names a network event names: a DNS message's question, and the name its
-    /// process looked up for the peer.
+    /// The domain names a network event names: a DNS message's question, the name its
+    /// process looked up for the peer, and the one a connection's first bytes asked for (a
+    /// ClientHello's server name, an HTTP request's host).
     pub fn domains(&self) -> impl Iterator<Item = &str> {
-        let (asked, peer) = match self {
+        let (asked, peer, requested) = match self {
             EventKind::Network(e) => (
                 e.dns
                     .as_ref()
                     .and_then(|m| Some(m.question.as_ref()?.name.as_str())),
                 e.remote_name.as_deref(),
+                e.requested_name(),
             ),
-            _ => (None, None),
+            _ => (None, None, None),
         };
-        asked.into_iter().chain(peer)
+        asked.into_iter().chain(peer).chain(requested)
     }
 }
 
@@ -309,10 +311,17 @@ pub enum NetAction {
     /// A DNS answer to a process's query ([`NetworkEvent::dns`]): the records the name
     /// resolved to, or why not. For the process that sent the last query over its socket.
     DnsAnswer,
+    /// The TLS ClientHello an outgoing connection opened with ([`NetworkEvent::tls`]): the
+    /// server name it asked for, its protocols and fingerprints. Not a call: read from the
+    /// connection's first packet with data, for the process that made the connection.
+    TlsHello,
+    /// The HTTP request an outgoing plain-HTTP connection opened with
+    /// ([`NetworkEvent::http`]): its method, target, host and user agent. Likewise.
+    HttpRequest,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 13] = [
+    pub const ALL: [NetAction; 15] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
@@ -326,6 +335,8 @@ impl NetAction {
         NetAction::Traffic,
         NetAction::DnsQuery,
         NetAction::DnsAnswer,
+        NetAction::TlsHello,
+        NetAction::HttpRequest,
     ];
 
     pub fn name(self) -> &'static str {
@@ -343,6 +354,8 @@ impl NetAction {
             NetAction::Traffic => "traffic",
             NetAction::DnsQuery => "dns_query",
             NetAction::DnsAnswer => "dns_answer",
+            NetAction::TlsHello => "tls_hello",
+            NetAction::HttpRequest => "http_request",
         }
     }
 
@@ -357,7 +370,9 @@ impl NetAction {
             NetAction::Connect
             | NetAction::ConnectResult
             | NetAction::Send
-            | NetAction::DnsQuery => "egress",
+            | NetAction::DnsQuery
+            | NetAction::TlsHello
+            | NetAction::HttpRequest => "egress",
             NetAction::Accept | NetAction::Receive | NetAction::DnsAnswer => "ingress",
             NetAction::Bind
             | NetAction::Listen
@@ -476,8 +491,12 @@ pub struct NetworkEvent {
     /// read from the packets): what it meant to connect to. Among the model's last fields.
     pub remote_name: Option<String>,
     /// A raw or ICMP socket's first packet to or from a peer, when ICMP: its type and code.
-    /// The model's last field.
+    /// Among the model's last fields.
     pub icmp: Option<Icmp>,
+    /// A `tls_hello`'s ClientHello. Among the model's last fields.
+    pub tls: Option<Box<TlsHello>>,
+    /// An `http_request`'s request. The model's last field.
+    pub http: Option<Box<HttpRequest>>,
 }
 
 /// An ICMP (or ICMPv6) message's type and code, as its packet carried them.
@@ -508,6 +527,47 @@ impl Icmp {
             _ => return None,
         })
     }
+}
+
+/// What an outgoing TLS connection's first message offered: the ClientHello, read from the
+/// connection's first segment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsHello {
+    /// The server name it asked for (SNI): whom it meant to reach, whatever address that was
+    /// and however the name was resolved. None when it sent none (a connection by address).
+    pub server_name: Option<String>,
+    /// The application protocols it offered (ALPN), in its order: `h2`, `http/1.1`...
+    pub alpn: Vec<String>,
+    /// The highest TLS version it offered: `1.3`, `1.2`... (`supported_versions` when sent,
+    /// else the hello's own version).
+    pub version: String,
+    /// Its JA4 fingerprint (FoxIO's, `t13d1516h2_8daaf6152771_e5627efa2ab1`): the client
+    /// library, whatever name it reaches; what threat intelligence lists C2 tools by.
+    pub ja4: String,
+    /// Its JA3 fingerprint (Salesforce's MD5, hex), the older one many lists still use.
+    pub ja3: String,
+    /// The hello was longer than was kept: the extensions past the cut are left out, and the
+    /// fingerprints are of what was kept.
+    pub cut: bool,
+}
+
+/// What an outgoing plain HTTP connection's first request asked for, read from the
+/// connection's first segment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, `CONNECT`...
+    pub method: String,
+    /// The request's target as sent: a path (`/payload.sh?x=1`), a whole URL (through a
+    /// proxy) or `host:port` (`CONNECT`).
+    pub target: String,
+    /// `1.1`, `1.0`.
+    pub version: String,
+    /// Its `Host` header: the name it meant to reach.
+    pub host: Option<String>,
+    /// Its `User-Agent` header: `curl/8.5.0`, `Wget/1.21`, `python-requests/2.31`...
+    pub user_agent: Option<String>,
+    /// The request's head was longer than was kept: headers past the cut are left out.
+    pub cut: bool,
 }
 
 /// A DNS message, as its packet carried it.
@@ -588,7 +648,26 @@ impl NetworkEvent {
             dns: None,
             remote_name: None,
             icmp: None,
+            tls: None,
+            http: None,
         }
+    }
+
+    /// The name a connection's first bytes asked for: a ClientHello's server name, an HTTP
+    /// request's host (without its port).
+    pub fn requested_name(&self) -> Option<&str> {
+        if let Some(hello) = &self.tls {
+            return hello.server_name.as_deref();
+        }
+        let host = self.http.as_ref()?.host.as_deref()?;
+        Some(match host.strip_prefix('[') {
+            // An IPv6 address, bracketed: `[::1]:8080`.
+            Some(bracketed) => bracketed.split(']').next().unwrap_or(bracketed),
+            None => match host.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+                _ => host,
+            },
+        })
     }
 
     /// Which way the traffic goes, from this host's point of view (ECS `network.direction`):

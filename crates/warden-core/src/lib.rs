@@ -16,8 +16,8 @@ pub use ecs::{
 pub use event::{
     ClassicInstruction, DnsMessage, DnsQuestion, DnsRecord, EbpfProgram, Event, EventKind,
     ExecEvent, Executable, ExitEvent, FileAction, FileEvent, FileTimes, FilterProgram, ForkEvent,
-    Icmp, LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress, SocketFilter,
-    Source, TimeSet, Traffic, classic_bytecode, tcp_state_name,
+    HttpRequest, Icmp, LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress,
+    SocketFilter, Source, TimeSet, TlsHello, Traffic, classic_bytecode, tcp_state_name,
 };
 pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};

@@ -41,10 +41,13 @@ use crate::Event;
 ///   `Icmp`, and `NetworkEvent::dns`, `remote_name` and `icmp` (its last three fields): a
 ///   network event of 9 is read with those fields' three `None`s after it, one of 8 with four
 ///   zero bytes, and so on.
-pub const EVENT_ENCODING: u8 = 10;
+/// - 11 added `NetAction::TlsHello` and `HttpRequest` (at the end of its enum), `TlsHello`,
+///   `HttpRequest`, and `NetworkEvent::tls` and `http` (its last two fields): a network event
+///   of 10 is read with their two `None`s after it, and so on.
+pub const EVENT_ENCODING: u8 = 11;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, EVENT_ENCODING];
+const READABLE: [u8; 11] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
@@ -86,7 +89,7 @@ impl Event {
 /// its `times`; an exec event before 4 its `script`; a network event before 6 its
 /// `socket_type`, `filter` and `traffic`, before 7 its `traffic`, before 8 its traffic's
 /// `found_open` (which only an event with traffic reads), before 9 its `filter_program`,
-/// before 10 its `dns`, `remote_name` and `icmp`. Its kind is read from the bytes'
+/// before 10 its `dns`, `remote_name` and `icmp`, before 11 its `tls` and `http`. Its kind is read from the bytes'
 /// start, as postcard lays an event out: the time (a varint), the host (a varint length and
 /// the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
@@ -94,7 +97,7 @@ fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
-        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10, 10]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10, 10, 11, 11]),
         _ => 0,
     };
     if missing == 0 {
@@ -320,6 +323,26 @@ mod tests {
                 }),
                 remote_name: (action == NetAction::Connect).then(|| "c2.example".into()),
                 icmp: (action == NetAction::Send).then_some(crate::Icmp { kind: 8, code: 0 }),
+                tls: (action == NetAction::TlsHello).then(|| {
+                    Box::new(crate::TlsHello {
+                        server_name: Some("c2.example".into()),
+                        alpn: vec!["h2".into(), "http/1.1".into()],
+                        version: "1.3".into(),
+                        ja4: "t13d1516h2_8daaf6152771_e5627efa2ab1".into(),
+                        ja3: "0123456789abcdef0123456789abcdef".into(),
+                        cut: true,
+                    })
+                }),
+                http: (action == NetAction::HttpRequest).then(|| {
+                    Box::new(crate::HttpRequest {
+                        method: "GET".into(),
+                        target: "/stage2.sh?x=\"1\"".into(),
+                        version: "1.1".into(),
+                        host: Some("files.example:8080".into()),
+                        user_agent: None,
+                        cut: false,
+                    })
+                }),
             }));
         }
         // A filter that is an eBPF program.
@@ -412,6 +435,14 @@ mod tests {
     fn encoded_as(encoding: u8, event: &Event) -> Vec<u8> {
         let mut bytes = encoded(event);
         if let EventKind::Network(n) = &event.kind
+            && encoding < 11
+        {
+            assert!(n.tls.is_none(), "no ClientHello before encoding 11");
+            assert!(n.http.is_none(), "no HTTP request before encoding 11");
+            assert_eq!(bytes.pop(), Some(0), "http's None ends it");
+            assert_eq!(bytes.pop(), Some(0), "tls's None before it");
+        }
+        if let EventKind::Network(n) = &event.kind
             && encoding < 10
         {
             assert!(n.dns.is_none(), "no DNS message before encoding 10");
@@ -462,6 +493,16 @@ mod tests {
 
     /// An event as it could be before `encoding`: without the fields added since.
     fn as_before(encoding: u8, mut event: Event) -> Event {
+        if let EventKind::Network(n) = &mut event.kind
+            && encoding < 11
+        {
+            n.tls = None;
+            n.http = None;
+            if matches!(n.action, NetAction::TlsHello | NetAction::HttpRequest) {
+                // No such actions before 11.
+                n.action = NetAction::Connect;
+            }
+        }
         if let EventKind::Network(n) = &mut event.kind
             && encoding < 10
         {
@@ -523,8 +564,9 @@ mod tests {
         // Encoding 2 only added a variant at the end of an enum: 1's bytes are 2's. Encoding 3
         // added a file event's content at its end, 4 an exec event's script at its end, 5 a
         // file event's times after its content, 6 a network event's socket type and filter, 7
-        // its end, 8 whether that connection was found open, 9 a filter's program.
-        for encoding in [1, 2, 3, 4, 5, 6, 7, 8] {
+        // its end, 8 whether that connection was found open, 9 a filter's program, 10 a DNS
+        // message, a name and an ICMP head, 11 a ClientHello and an HTTP request.
+        for encoding in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] {
             for event in every_kind() {
                 let event = as_before(encoding, event);
                 let bytes = encoded_as(encoding, &event);
@@ -601,7 +643,11 @@ mod tests {
         let err = Event::decode(EVENT_ENCODING, &longer).unwrap_err();
         assert!(err.contains("1 bytes after"), "{err}");
         let err = Event::decode(EVENT_ENCODING + 1, &bytes).unwrap_err();
-        assert!(err.contains("encoding 11"), "{err}");
+        assert!(
+            err.contains(&format!("encoding {}", EVENT_ENCODING + 1)),
+            "{err}"
+        );
+        assert!(err.contains(&format!("{EVENT_ENCODING}]")), "{err}");
         for byte in 0..=255u8 {
             let _ = Event::decode(EVENT_ENCODING, &[byte; 64]);
         }
@@ -688,6 +734,8 @@ mod tests {
                 dns: None,
                 remote_name: None,
                 icmp: None,
+                tls: None,
+                http: None,
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
@@ -695,7 +743,7 @@ mod tests {
             hex,
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
-             000150000101010000010372617701016f01010001000106010203000000"
+             000150000101010000010372617701016f010100010001060102030000000000"
         );
     }
 

@@ -581,6 +581,29 @@ struct __sk_buff {
 };
 _Static_assert(__builtin_offsetof(struct __sk_buff, sk) == 168, "__sk_buff layout");
 
+/* A TCP socket's counters as cgroup packet programs read them (bpf_tcp_sock), as the UAPI
+ * lays them out, up to the last one read. */
+struct bpf_tcp_sock {
+	__u32 snd_cwnd;
+	__u32 srtt_us;
+	__u32 rtt_min;
+	__u32 snd_ssthresh;
+	__u32 rcv_nxt;
+	__u32 snd_nxt;
+	__u32 snd_una;
+	__u32 mss_cache;
+	__u32 ecn_flags;
+	__u32 rate_delivered;
+	__u32 rate_interval_us;
+	__u32 packets_out;
+	__u32 retrans_out;
+	__u32 total_retrans;
+	__u32 segs_in;
+	__u32 data_segs_in;
+	__u32 segs_out;
+	__u32 data_segs_out;
+};
+
 /* A socket storage map must not be preallocated. */
 #define BPF_F_NO_PREALLOC 1
 /* bpf_sk_storage_get: make the socket's storage when it has none. */

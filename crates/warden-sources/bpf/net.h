@@ -1492,6 +1492,134 @@ static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bo
 	return 1;
 }
 
+/* Whether to read each outgoing TCP connection's first bytes (network.requests): set at load. */
+const volatile u8 connection_openings = 0;
+
+/* The bytes of a connection's first segment kept: a ClientHello with post-quantum key shares
+ * runs to ~1,800 bytes, and its server name may come after them (browsers shuffle the
+ * extensions). */
+#define OPENING_KEPT 2048
+/* A send record whose "address" is an outgoing TCP connection's first bytes: the socket's key
+ * (8 bytes), then the bytes. */
+#define NET_OPENING 262144
+
+/* A network record with room for a connection's first bytes where its address would be. */
+struct opening_record {
+	struct net_record r;
+	u8 rest[8 + OPENING_KEPT - NET_ADDR_CAP];
+};
+
+/* The first bytes of a TCP payload looked at: room for a method of nine capitals and its space
+ * (PROPPATCH). */
+#define REQUEST_HEAD 10
+
+/* Whether `b`, a TCP payload's first REQUEST_HEAD bytes, may begin a TLS ClientHello (a
+ * handshake record, SSL 3 or TLS, whose first message is a ClientHello) or an HTTP/1 request
+ * (a method of three capitals or more, then a space: GET, POST, CONNECT...). The agent reads
+ * them whole; this keeps every other protocol's bytes out of the ring (SSH's `SSH-2.0`, SMTP's
+ * and FTP's commands come from servers first). */
+static __always_inline bool may_be_request(const u8 *b)
+{
+	if (b[0] == 0x16 && b[1] == 3 && b[5] == 1)
+		return true;
+	for (int i = 0; i < REQUEST_HEAD; i++) {
+		if (b[i] == ' ')
+			return i >= 3;
+		if (b[i] < 'A' || b[i] > 'Z')
+			return false;
+	}
+	return false;
+}
+
+/* An outgoing TCP packet of socket `sk`: when it is the first with data of a connection a
+ * connect made (the kernel's count of data segments sent is this packet's own), and its bytes
+ * may begin a TLS ClientHello or an HTTP request, its first OPENING_KEPT bytes recorded as a
+ * send marked NET_OPENING, for the connection's maker (the packet may leave in the kernel's
+ * own time, with no process at hand). Every other packet leaves after the socket's counts are
+ * read; connections not noted (accepted ones, ones made before the agent started that it did
+ * not find) are not read. */
+static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock *sk)
+{
+	struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+	if (!tp)
+		return 1;
+	u32 segments = skb->gso_segs;
+	if (tp->data_segs_out != (segments ? segments : 1))
+		return 1;
+	u64 key = (u64)sk;
+	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
+	if (!noted || noted->accepted == CONNECTION_ACCEPTED)
+		return 1;
+	struct connection c = *noted;
+	u8 first = 0;
+	if (bpf_skb_load_bytes(skb, 0, &first, 1))
+		return 1;
+	u8 version = first >> 4;
+	u32 ip_len;
+	if (version == 4) {
+		ip_len = (first & 0xf) * 4;
+	} else if (version == 6) {
+		u8 next = 0;
+		if (bpf_skb_load_bytes(skb, 6, &next, 1) || next != IPPROTO_TCP)
+			return 1;
+		ip_len = 40;
+	} else {
+		return 1;
+	}
+	if (ip_len < 20 || ip_len > 60)
+		return 1;
+	__be16 ports[2];
+	u8 offset = 0;
+	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)) ||
+	    bpf_skb_load_bytes(skb, ip_len + 12, &offset, 1))
+		return 1;
+	u32 tcp_len = (offset >> 4) * 4;
+	if (tcp_len < 20)
+		return 1;
+	u32 at = ip_len + tcp_len;
+	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
+	u64 len = skb->len;
+	if (len < at + REQUEST_HEAD)
+		return 1;
+	len -= at;
+	u8 head[REQUEST_HEAD];
+	if (bpf_skb_load_bytes(skb, at, head, sizeof(head)) || !may_be_request(head))
+		return 1;
+	struct opening_record *rec = bpf_ringbuf_reserve(&EVENTS, sizeof(*rec), 0);
+	if (!rec) {
+		dropped(KIND_NET);
+		return 1;
+	}
+	struct net_record *r = &rec->r;
+	__builtin_memset(r, 0, NET_ADDR);
+	if (!read_udp_ends(skb, r, version, ip_len, ports, true)) {
+		bpf_ringbuf_discard(rec, 0);
+		return 1;
+	}
+	r->h.kind = KIND_NET;
+	r->h.tgid = c.tgid;
+	r->h.start_ns = c.start_ns;
+	r->h.boot_ns = bpf_ktime_get_boot_ns();
+	r->call = NCALL_sendmsg;
+	r->fd = c.fd;
+	r->sock_type = SOCK_STREAM;
+	r->protocol = IPPROTO_TCP;
+	r->flags = NET_OPENING | NET_SOCKET_READ;
+	u64 kept = len;
+	if (kept > OPENING_KEPT) {
+		kept = OPENING_KEPT;
+		r->flags |= NET_ADDR_CUT;
+	}
+	*(u64 *)r->addr = key;
+	if (kept < REQUEST_HEAD || kept > OPENING_KEPT || bpf_skb_load_bytes(skb, at, r->addr + 8, kept)) {
+		bpf_ringbuf_discard(rec, 0);
+		return 1;
+	}
+	r->addr_len = 8 + kept;
+	bpf_ringbuf_submit(rec, 0);
+	return 1;
+}
+
 /* Every packet a socket sends or receives, each way (`out`: sent): a UDP one to or from port 53
  * is a DNS message (dns_message); a raw or ICMP socket's, maybe its first to or from a peer
  * (raw_first_packet). Most leave after the socket's type is read. Always lets the packet pass
@@ -1514,6 +1642,8 @@ static __always_inline int packet(struct __sk_buff *skb, bool out)
 		return dns_message(skb, sk, out, true);
 	if (raw_first_packets && raw_or_icmp(type, protocol))
 		return raw_first_packet(skb, sk, out);
+	if (connection_openings && out && type == SOCK_STREAM && protocol == IPPROTO_TCP)
+		return connection_opening(skb, sk);
 	return 1;
 }
 

@@ -25,6 +25,8 @@ mod dns;
 mod ia32;
 #[path = "support/sniffer.rs"]
 mod sniffer;
+#[path = "support/tls.rs"]
+mod tls;
 
 /// Set in the child process of `the_programs_go_with_a_killed_agent`.
 const CHILD_ENV: &str = "WARDEN_EBPF_CHILD";
@@ -2798,7 +2800,7 @@ fn dns_queries_and_answers_are_recorded_for_the_asking_process() {
         assert_eq!(n.pid, asker, "the asker's, both ways: {n:#?}");
         assert_eq!(n.call, call, "{n:#?}");
         let capture = n.dns.as_ref().unwrap();
-        assert_eq!((&capture.message, capture.cut), (&message, cut), "{n:#?}");
+        assert_eq!((&capture.bytes, capture.cut), (&message, cut), "{n:#?}");
         assert_eq!(
             capture.socket,
             got[0].dns.as_ref().unwrap().socket,
@@ -2887,7 +2889,7 @@ fn dns_over_tcp_is_recorded_too() {
     ]) {
         assert_eq!(n.call, call, "{n:#?}");
         let capture = n.dns.as_ref().unwrap();
-        assert_eq!((&capture.message, capture.cut), (&message, cut), "{n:#?}");
+        assert_eq!((&capture.bytes, capture.cut), (&message, cut), "{n:#?}");
         let socket = n.socket.as_ref().unwrap();
         assert_eq!(
             (socket.sock_type, socket.protocol),
@@ -3905,4 +3907,100 @@ fn a_32_bit_process_running_before_the_source_is_followed() {
         .filter(|n| n.call == NetCall::Connect && n.compat)
         .collect();
     assert_eq!(connects.len(), 1, "{records:#?}");
+}
+
+/// Each outgoing TCP connection's first segment with data is recorded when it may begin a TLS
+/// ClientHello or an HTTP request: its first 2,048 bytes (a longer one cut), both ends and the
+/// connection's fd, IPv4 and IPv6. Its later segments are not, nor a connection whose first
+/// bytes are another protocol's, nor the accepting side's first bytes.
+#[test]
+fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    let _one = serialize();
+    let Some((src, rx)) = source_with(network_with_datagrams(Datagrams::Off)) else {
+        return;
+    };
+    assert_eq!(src.requests(), Some(Ok(())));
+    let me = std::process::id();
+    // A ClientHello longer than the 2,048 bytes kept.
+    let hello = tls::client_hello("c2.example", 2500);
+    assert!(hello.len() > 2048);
+    let request = b"GET /payload.sh HTTP/1.1\r\nHost: files.example\r\n\r\n".to_vec();
+    let served = |listener: TcpListener| {
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            // The accepting side's first bytes look like a request too: not recorded.
+            conn.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+            // Each part the client sends acknowledged, so that it sends the next apart.
+            let mut part = vec![0u8; 4096];
+            while conn.read(&mut part).unwrap() > 0 {
+                conn.write_all(b"k").unwrap();
+            }
+        })
+    };
+    let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let v6 = TcpListener::bind("[::1]:0").unwrap();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (v4_at, v6_at, other_at) = (
+        v4.local_addr().unwrap(),
+        v6.local_addr().unwrap(),
+        other.local_addr().unwrap(),
+    );
+    let servers = [served(v4), served(v6), served(other)];
+    let talk = |at, parts: &[&[u8]]| {
+        let mut conn = TcpStream::connect(at).unwrap();
+        let fd = conn.as_raw_fd();
+        let local = conn.local_addr().unwrap();
+        let mut greeting = [0u8; 18];
+        conn.read_exact(&mut greeting).unwrap();
+        for part in parts {
+            conn.write_all(part).unwrap();
+            let mut acknowledged = [0u8; 1];
+            conn.read_exact(&mut acknowledged).unwrap();
+        }
+        (conn, fd, local)
+    };
+    let tls = talk(v4_at, &[&hello, b"\x17\x03\x03\x00\x01x"]);
+    let http = talk(v6_at, &[&request, b"GET /second HTTP/1.1\r\n\r\n"]);
+    let ssh = talk(other_at, &[b"SSH-2.0-OpenSSH_9.2\r\n"]);
+    let openings = |records: &[Record]| -> Vec<NetRecord> {
+        net_of(records, me)
+            .into_iter()
+            .filter(|n| n.opening.is_some())
+            .collect()
+    };
+    let mut records = collect(&rx, |seen| openings(seen).len() >= 2);
+    drop((tls.0, http.0, ssh.0));
+    for server in servers {
+        server.join().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    records.extend(rx.try_iter());
+    let got = openings(&records);
+    assert_eq!(got.len(), 2, "the hello and the request only: {got:#?}");
+    for (n, (bytes, cut, fd, local, remote)) in got.iter().zip([
+        (hello[..2048].to_vec(), true, tls.1, tls.2, v4_at),
+        (request.clone(), false, http.1, http.2, v6_at),
+    ]) {
+        let captured = n.opening.as_ref().unwrap();
+        assert_eq!(
+            (captured.bytes.len(), captured.cut),
+            (bytes.len(), cut),
+            "{n:#?}"
+        );
+        assert_eq!(captured.bytes, bytes);
+        assert_eq!((n.call, n.fd), (NetCall::SendMsg, fd));
+        let socket = n.socket.as_ref().unwrap();
+        assert_eq!(
+            (socket.sock_type, socket.protocol),
+            (libc::SOCK_STREAM, libc::IPPROTO_TCP)
+        );
+        assert_eq!(
+            (socket.local.clone(), socket.remote.clone()),
+            (Some(inet(local)), Some(inet(remote)))
+        );
+    }
+    drop(src);
 }

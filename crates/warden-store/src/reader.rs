@@ -372,6 +372,8 @@ fn names_domain(body: BodyView<'_>, glob: &str) -> bool {
                 &v["dns"]["question"]["name"],
                 &v["destination"]["domain"],
                 &v["source"]["domain"],
+                &v["tls"]["client"]["server_name"],
+                &v["url"]["domain"],
             ]
             .into_iter()
             .filter_map(serde_json::Value::as_str)

@@ -37,6 +37,8 @@
 //!                                  # to 127.0.0.2 (an ICMP tunnel's traffic), replies drained
 //! actor dns-storm DIR COUNT        # COUNT DNS lookups, each a new UDP socket, one query and
 //!                                  # its answer, from a resolver thread on 127.53.0.3:53
+//! actor hello-storm DIR COUNT      # COUNT loopback TCP connections, each opened with a TLS
+//!                                  # ClientHello of its own server name, answered, closed
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
 //! actor uring-file-storm DIR COUNT # the file storm's kind through io_uring: COUNT x create,
 //!                                  # close, rename, delete, none of them a syscall
@@ -73,6 +75,8 @@ mod dns;
 mod ia32;
 #[path = "../../warden-sources/tests/support/sniffer.rs"]
 mod sniffer;
+#[path = "../../warden-sources/tests/support/tls.rs"]
+mod tls;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -188,6 +192,11 @@ fn main() -> anyhow::Result<()> {
         "dns-storm" => {
             let count: u64 = arg(2)?.parse()?;
             dns_storm(count)?;
+            report.insert("ops".into(), count.into());
+        }
+        "hello-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            hello_storm(count)?;
             report.insert("ops".into(), count.into());
         }
         "socket-storm" => {
@@ -734,6 +743,35 @@ fn dns_storm(count: u64) -> anyhow::Result<()> {
     serving
         .join()
         .map_err(|_| anyhow::anyhow!("the resolver thread panicked"))?
+}
+
+/// `count` loopback TCP connections as TLS clients open them: each sends a ClientHello for a
+/// server name of its own (`h{i}.storm.example`), reads a byte of answer and closes.
+fn hello_storm(count: u64) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    // A backlog past std's 128, as accept-loop's: an overflow stalls a connect for a second.
+    nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::MAXALLOWABLE)?;
+    let at = listener.local_addr()?;
+    let server = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut head = [0u8; 5];
+        let mut rest = vec![0u8; 1 << 16];
+        for _ in 0..count {
+            let mut conn = listener.accept()?.0;
+            conn.read_exact(&mut head)?;
+            let length = usize::from(u16::from_be_bytes([head[3], head[4]]));
+            conn.read_exact(&mut rest[..length])?;
+            conn.write_all(&[0x15])?;
+        }
+        Ok(())
+    });
+    for i in 0..count {
+        let mut conn = TcpStream::connect(at)?;
+        conn.write_all(&tls::client_hello(&format!("h{i}.storm.example"), 0))?;
+        conn.read_exact(&mut [0u8; 1])?;
+    }
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server panicked"))?
 }
 
 /// Two connects to 127.0.0.1:$TCP4 through io_uring, which pass no connect(2): one reaped as

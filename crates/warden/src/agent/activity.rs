@@ -26,6 +26,7 @@ use warden_sources::socket_probe::{self, HandshakeFacts, SocketFacts};
 
 use super::config::{FilesConfig, NetworkConfig};
 use super::handshakes::{Look, Seen};
+use super::opening::Opening;
 
 /// Which socket calls are recorded.
 #[derive(Clone, Debug)]
@@ -249,8 +250,21 @@ pub fn ebpf_network_event(
     mut process: Process,
     policy: &NetworkPolicy,
 ) -> Result<NetworkEvent, SkipReason> {
+    // A connection's first bytes are an event only when they are a request.
+    let opening = match &record.opening {
+        Some(captured) => Some(
+            super::opening::read(&captured.bytes, captured.cut)
+                .ok_or("network/opening_not_a_request")?,
+        ),
+        None => None,
+    };
     let action = if record.outcome {
         NetAction::ConnectResult
+    } else if let Some(opening) = &opening {
+        match opening {
+            Opening::Tls(_) => NetAction::TlsHello,
+            Opening::Http(_) => NetAction::HttpRequest,
+        }
     } else if record.dns.is_some() {
         if record.call == NetCall::RecvFrom {
             NetAction::DnsAnswer
@@ -294,9 +308,13 @@ pub fn ebpf_network_event(
         (None, Some(end)) => end.error == 0,
         (None, None) => record.submitted || record.ret >= 0 || in_progress,
     };
-    // Not calls: an outcome, a first datagram, a connection's end, a DNS message.
-    let not_a_call =
-        record.outcome || record.first_datagram || record.traffic.is_some() || record.dns.is_some();
+    // Not calls: an outcome, a first datagram, a connection's end, a DNS message, a
+    // connection's first bytes.
+    let not_a_call = record.outcome
+        || record.first_datagram
+        || record.traffic.is_some()
+        || record.dns.is_some()
+        || opening.is_some();
     let exit = (!record.submitted && !not_a_call).then_some(i64::from(record.ret));
     let errno = match (record.handshake, &record.traffic) {
         (Some(Handshake::Failed(errno)), _) => errno_name(i64::from(errno)),
@@ -354,9 +372,17 @@ pub fn ebpf_network_event(
         dns: record
             .dns
             .as_ref()
-            .and_then(|capture| super::dns::message(&capture.message, capture.cut))
+            .and_then(|capture| super::dns::message(&capture.bytes, capture.cut))
             .map(Box::new),
         icmp: record.icmp.map(|(kind, code)| Icmp { kind, code }),
+        tls: match &opening {
+            Some(Opening::Tls(hello)) => Some(Box::new(hello.clone())),
+            _ => None,
+        },
+        http: match opening {
+            Some(Opening::Http(request)) => Some(Box::new(request)),
+            _ => None,
+        },
         ..NetworkEvent::new(process, action, Source::Ebpf)
     })
 }
@@ -1074,6 +1100,7 @@ mod tests {
             traffic: None,
             dns: None,
             icmp: None,
+            opening: None,
         }
     }
 
@@ -1160,6 +1187,76 @@ mod tests {
         };
         let look = event(&record(NetCall::Accept, found));
         assert!(look.traffic.unwrap().found_open);
+    }
+
+    /// A connection's first bytes: a `tls_hello` or an `http_request` of the connection's
+    /// maker (not a call: no syscall, no result), with the connection's fd and ends; other
+    /// bytes that passed the kernel's first look are skipped with a reason.
+    #[test]
+    fn a_connections_first_bytes_are_a_hello_or_a_request() {
+        let record = |bytes: &[u8], cut: bool| NetRecord {
+            opening: Some(warden_sources::ebpf::Captured {
+                socket: 0xffff_8888_0000_1000,
+                bytes: bytes.to_vec(),
+                cut,
+            }),
+            ..ebpf_net(
+                NetCall::SendMsg,
+                0,
+                None,
+                Some(tcp(Some(inet(1, 40_000)), Some(inet(2, 443)))),
+            )
+        };
+        let event = |r: &NetRecord| ebpf_network_event(r, Process::default(), &NO_PROBE);
+        // A ClientHello for c2.exfil.example offering TLS 1.3, h2 and http/1.1 (built field by
+        // field: record and handshake heads, version, random, session id, two suites, null
+        // compression; server_name, ALPN, supported_versions, signature_algorithms).
+        let hello = [
+            "160301006b01000067",
+            "0303",
+            &"5a".repeat(32),
+            "00",
+            "000413011302",
+            "0100",
+            "003a",
+            "00000015001300001063322e657866696c2e6578616d706c65",
+            "0010000e000c02683208687474702f312e31",
+            "002b0003020304",
+            "000d000400020403",
+        ]
+        .concat();
+        let hello = hex_bytes(&hello);
+        let tls = event(&record(&hello, false)).unwrap();
+        assert_eq!(tls.action, NetAction::TlsHello);
+        assert_eq!((&tls.syscall, tls.exit, tls.fd), (&None, None, Some(5)));
+        assert_eq!(tls.remote.as_ref().and_then(SocketAddress::port), Some(443));
+        assert_eq!(tls.transport.as_deref(), Some("tcp"));
+        let read = tls.tls.expect("the hello");
+        assert_eq!(read.server_name.as_deref(), Some("c2.exfil.example"));
+        assert_eq!(read.alpn, ["h2", "http/1.1"]);
+        assert!(tls.http.is_none());
+
+        let get = b"GET /x.sh HTTP/1.1\r\nHost: files.example\r\n\r\n";
+        let http = event(&record(get, false)).unwrap();
+        assert_eq!(http.action, NetAction::HttpRequest);
+        let request = http.http.expect("the request");
+        assert_eq!(
+            (request.method.as_str(), request.target.as_str()),
+            ("GET", "/x.sh")
+        );
+        assert!(http.tls.is_none());
+
+        assert_eq!(
+            event(&record(b"HELO mail.example\r\n", false)).unwrap_err(),
+            "network/opening_not_a_request"
+        );
+    }
+
+    fn hex_bytes(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// A datagram socket's traffic record: a `close` (or a look) with no TCP state, its

@@ -90,6 +90,13 @@ pub struct NetworkConfig {
     /// name an address it connects to had). Read from the packets at every packet's cgroup
     /// hooks. Audit cannot see it.
     pub dns: bool,
+    /// eBPF: read each outgoing TCP connection's first bytes (its first packet with data) and
+    /// record a TLS ClientHello as a `tls_hello` event (the server name asked for, the offered
+    /// protocols, the JA4 and JA3 fingerprints) and a plain HTTP request as an
+    /// `http_request` event (method, URL, host, user agent), for the process that made the
+    /// connection: whom it meant to reach, even when its lookup was not seen (DNS over HTTPS,
+    /// a cache). Needs `connection_ends`. Audit cannot see it.
+    pub requests: bool,
 }
 
 /// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
@@ -264,6 +271,7 @@ impl Default for NetworkConfig {
             connections_max: warden_sources::ebpf::CONNECTIONS_MAX,
             datagram_traffic: true,
             dns: true,
+            requests: true,
             unix: true,
             other_families: false,
             probe_sockets: true,

@@ -16,6 +16,7 @@ mod diag_ends;
 mod dns;
 mod handshakes;
 pub mod jsonl;
+mod opening;
 mod pipeline;
 mod proc_source;
 mod served;

@@ -2749,6 +2749,7 @@ fn start_ebpf(
                     connections_max: config.network.connections_max,
                     datagram_traffic: config.network.datagram_traffic,
                     dns: config.network.dns,
+                    requests: config.network.requests,
                 },
             ),
             exclude_pid: Some(std::process::id()),
@@ -2901,6 +2902,15 @@ fn start_ebpf(
                             Some(Err(why)) => {
                                 detail.push_str(&format!(" (not DNS messages: {why})"))
                             }
+                            None => {}
+                        }
+                        match pair.0.requests() {
+                            Some(Ok(())) => detail.push_str(
+                                "; outgoing connections' TLS hellos and HTTP requests from the                                  packet hooks",
+                            ),
+                            Some(Err(why)) => detail.push_str(&format!(
+                                " (not connections' TLS hellos and HTTP requests: {why})"
+                            )),
                             None => {}
                         }
                         if pair.0.network_compat_tcp() == Some(Ok(())) {

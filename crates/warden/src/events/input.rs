@@ -60,7 +60,8 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
             // A connection's end goes its connection's way.
             let direction = v["network"]["direction"].as_str();
             let (local, remote) = match action {
-                "connect" | "connect_result" | "send" | "dns_query" => ("source", "destination"),
+                "connect" | "connect_result" | "send" | "dns_query" | "tls_hello"
+                | "http_request" => ("source", "destination"),
                 "close" | "traffic" if direction == Some("egress") => ("source", "destination"),
                 "accept" | "receive" | "dns_answer" | "close" | "traffic" => {
                     ("destination", "source")

@@ -57,6 +57,8 @@ fn kinds_named(word: &str) -> Option<BTreeSet<Kind>> {
             ("network", NetAction::DnsQuery.name()),
             ("network", NetAction::DnsAnswer.name()),
         ]),
+        "tls" => BTreeSet::from([("network", NetAction::TlsHello.name())]),
+        "http" => BTreeSet::from([("network", NetAction::HttpRequest.name())]),
         "exec" | "fork" | "exit" | "loss" | "network" | "file" => of_class(word),
         code if BSM_FILE_CLASSES.iter().any(|(c, _)| *c == code) => FileAction::ALL
             .iter()
@@ -83,7 +85,7 @@ fn valid_class_words() -> String {
     let net: Vec<&str> = NetAction::ALL.iter().map(|a| a.name()).collect();
     let file: Vec<&str> = FileAction::ALL.iter().map(|a| a.name()).collect();
     format!(
-        "use all, exec (ex), fork, exit, process (pc), network (nt), dns, file, loss; \
+        "use all, exec (ex), fork, exit, process (pc), network (nt), dns, tls, http, file, loss; \
          the BSM file classes {}; a network action ({}) or a file action ({}); \
          prefix one with ^ to exclude it",
         bsm.join(", "),
@@ -242,6 +244,12 @@ mod tests {
         assert_eq!(select(&["dns"]), select(&["dns_query", "dns_answer"]));
         assert!(select(&["nt", "^dns"]).contains("network", "connect"));
         assert!(!select(&["nt", "^dns"]).contains("network", "dns_answer"));
+        assert_eq!(
+            select(&["tls", "http"]),
+            select(&["tls_hello", "http_request"])
+        );
+        assert!(!select(&["nt", "^tls"]).contains("network", "tls_hello"));
+        assert!(select(&["nt", "^tls"]).contains("network", "http_request"));
         let fc = select(&["fc"]);
         for action in ["create", "link", "symlink", "rename"] {
             assert!(fc.contains("file", action), "{action}");

@@ -168,6 +168,45 @@ fn push_dns(line: &mut String, ecs: &Value) {
     }
 }
 
+/// What a connection's first bytes asked for: a ClientHello's server name, version,
+/// protocols and JA4 (`sni=c2.example tls=1.3 alpn=h2,http/1.1 ja4=t13d...`), an HTTP
+/// request's method and URL and user agent (`GET http://files.example/x.sh ua="curl/8.5.0"`);
+/// ` cut` when more was sent than kept.
+fn push_request(line: &mut String, ecs: &Value) {
+    let tls = &ecs["tls"];
+    if tls.is_object() {
+        if let Some(name) = tls["client"]["server_name"].as_str() {
+            line.push_str(&format!(" sni={name}"));
+        }
+        if let Some(version) = tls["version"].as_str() {
+            line.push_str(&format!(" tls={version}"));
+        }
+        let alpn: Vec<&str> = ecs["warden"]["network"]["alpn"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !alpn.is_empty() {
+            line.push_str(&format!(" alpn={}", alpn.join(",")));
+        }
+        if let Some(ja4) = tls["client"]["ja4"].as_str() {
+            line.push_str(&format!(" ja4={ja4}"));
+        }
+    }
+    if let Some(method) = ecs["http"]["request"]["method"].as_str() {
+        let url = &ecs["url"];
+        let target = url["full"].as_str().or(url["original"].as_str());
+        line.push_str(&format!(" {method} {}", target.unwrap_or("?")));
+        if let Some(agent) = ecs["user_agent"]["original"].as_str() {
+            line.push_str(&format!(" ua={agent:?}"));
+        }
+    }
+    if ecs["warden"]["network"]["request_cut"] == true {
+        line.push_str(" cut");
+    }
+}
+
 /// What an event says apart from its time and its process: the action, then a socket's ends
 /// or a file's path, and the outcome (unescaped: the caller escapes the whole line).
 pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
@@ -235,6 +274,7 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
                 line.push_str(&format!(" domain={domain}"));
             }
             push_dns(&mut line, ecs);
+            push_request(&mut line, ecs);
             if let Some(traffic) = Traffic::of(ecs) {
                 line.push_str(&format!(
                     " sent={} received={}",

@@ -257,6 +257,39 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                 element.with_children(&answers)
             });
         }
+        let cut = (ecs["warden"]["network"]["request_cut"] == true).then_some("true");
+        let tls = &ecs["tls"];
+        if tls.is_object() {
+            let alpn: Vec<&str> = ecs["warden"]["network"]["alpn"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            children.push(
+                Element::new("tls")
+                    .attr("server_name", str_at(&tls["client"]["server_name"]))
+                    .attr("version", str_at(&tls["version"]))
+                    .attr("alpn", (!alpn.is_empty()).then(|| alpn.join(",")))
+                    .attr("ja4", str_at(&tls["client"]["ja4"]))
+                    .attr("ja3", str_at(&tls["client"]["ja3"]))
+                    .attr("cut", cut)
+                    .empty(),
+            );
+        }
+        if ecs["http"].is_object() {
+            children.push(
+                Element::new("http")
+                    .attr("method", str_at(&ecs["http"]["request"]["method"]))
+                    .attr("target", str_at(&ecs["url"]["original"]))
+                    .attr("version", str_at(&ecs["http"]["version"]))
+                    .attr("host", str_at(&ecs["url"]["domain"]))
+                    .attr("url", str_at(&ecs["url"]["full"]))
+                    .attr("user_agent", str_at(&ecs["user_agent"]["original"]))
+                    .attr("cut", cut)
+                    .empty(),
+            );
+        }
     }
     if event.class == "exit" {
         children.push(

@@ -50,6 +50,12 @@
 //! its records as JSON (`json_each(dns_answers)`: name, type, ttl, data) and the addresses
 //! they resolved the name to (`dns_resolved_ips`, comma-separated: to find which name an
 //! address a process connected to had). Other rows have these columns NULL.
+//!
+//! Warden's `tls_hello` and `http_request` rows (eBPF): what an outgoing connection's first
+//! bytes asked for. A ClientHello's server name, highest version, offered protocols and
+//! fingerprints (`ja4`, `ja3`: the client library, whatever it reaches, to match threat
+//! intelligence by); a plain HTTP request's method, target, host, whole URL and user agent.
+//! Other rows have these columns NULL.
 
 use std::sync::OnceLock;
 
@@ -278,6 +284,76 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: dns_answer: the addresses of its A and AAAA records, comma-separated",
     ),
+    col(
+        "tls_server_name",
+        Text,
+        NONE,
+        &[],
+        "Warden: tls_hello: the server name it asked for (SNI)",
+    ),
+    col(
+        "tls_version",
+        Text,
+        NONE,
+        &[],
+        "Warden: tls_hello: the highest TLS version it offered (1.3, 1.2...)",
+    ),
+    col(
+        "tls_alpn",
+        Text,
+        NONE,
+        &[],
+        "Warden: tls_hello: the application protocols it offered (h2,http/1.1), comma-separated",
+    ),
+    col(
+        "ja4",
+        Text,
+        NONE,
+        &[],
+        "Warden: tls_hello: its JA4 fingerprint (t13d1516h2_8daaf6152771_e5627efa2ab1)",
+    ),
+    col(
+        "ja3",
+        Text,
+        NONE,
+        &[],
+        "Warden: tls_hello: its JA3 fingerprint (an MD5, hex)",
+    ),
+    col(
+        "http_method",
+        Text,
+        NONE,
+        &[],
+        "Warden: http_request: GET, POST, CONNECT...",
+    ),
+    col(
+        "http_target",
+        Text,
+        NONE,
+        &[],
+        "Warden: http_request: the request's target as sent (/stage2.sh?x=1)",
+    ),
+    col(
+        "http_host",
+        Text,
+        NONE,
+        &[],
+        "Warden: http_request: its Host, without the port",
+    ),
+    col(
+        "http_url",
+        Text,
+        NONE,
+        &[],
+        "Warden: http_request: the whole URL, where its host and target make one",
+    ),
+    col(
+        "http_user_agent",
+        Text,
+        NONE,
+        &[],
+        "Warden: http_request: its User-Agent (curl/8.5.0)",
+    ),
 ];
 
 pub(super) fn spec() -> &'static TableSpec {
@@ -392,6 +468,24 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             "dns_resolved_ips",
             (!resolved.is_empty()).then(|| resolved.join(",")),
         );
+        let tls = &e.json["tls"];
+        let alpn: Vec<&str> = facts["alpn"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|protocol| protocol.as_str())
+            .collect();
+        row.set("tls_server_name", str_of(&tls["client"]["server_name"]))
+            .set("tls_version", str_of(&tls["version"]))
+            .set("tls_alpn", (!alpn.is_empty()).then(|| alpn.join(",")))
+            .set("ja4", str_of(&tls["client"]["ja4"]))
+            .set("ja3", str_of(&tls["client"]["ja3"]));
+        let url = &e.json["url"];
+        row.set("http_method", str_of(&e.json["http"]["request"]["method"]))
+            .set("http_target", str_of(&url["original"]))
+            .set("http_host", str_of(&url["domain"]))
+            .set("http_url", str_of(&url["full"]))
+            .set("http_user_agent", str_of(&e.json["user_agent"]["original"]));
     })
 }
 
