@@ -822,7 +822,8 @@ impl<'a> Ecs<'a> {
                 },
                 version: &request.version,
             });
-            let domain = e.requested_name();
+            // An address too (ECS: a URL that names no domain has its IP here).
+            let domain = request.host_name();
             // A path's target is relative to the host; a proxy's is a whole URL already.
             let relative = request.target.starts_with('/');
             self.url = Some(Url {
@@ -1552,6 +1553,8 @@ mod tests {
         let proxied = request("http://other.example/x", Some("[2001:db8::1]:3128"));
         assert_eq!(proxied["url"]["full"], "http://other.example/x");
         assert_eq!(proxied["url"]["domain"], "2001:db8::1");
+        // An address is no domain of the destination's.
+        assert!(proxied["destination"].get("domain").is_none());
         assert!(proxied["url"].get("path").is_none());
         let bare = request("/", None);
         assert!(bare["url"].get("full").is_none() && bare["url"].get("domain").is_none());

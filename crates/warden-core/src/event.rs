@@ -570,6 +570,21 @@ pub struct HttpRequest {
     pub cut: bool,
 }
 
+impl HttpRequest {
+    /// Its `Host` without the port: a name, or an address (an IPv6 one without its brackets).
+    pub fn host_name(&self) -> Option<&str> {
+        let host = self.host.as_deref()?;
+        Some(match host.strip_prefix('[') {
+            // An IPv6 address, bracketed: `[::1]:8080`.
+            Some(bracketed) => bracketed.split(']').next().unwrap_or(bracketed),
+            None => match host.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+                _ => host,
+            },
+        })
+    }
+}
+
 /// A DNS message, as its packet carried it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsMessage {
@@ -654,20 +669,15 @@ impl NetworkEvent {
     }
 
     /// The name a connection's first bytes asked for: a ClientHello's server name, an HTTP
-    /// request's host (without its port).
+    /// request's host (without its port) when it is a name, not an address.
     pub fn requested_name(&self) -> Option<&str> {
-        if let Some(hello) = &self.tls {
-            return hello.server_name.as_deref();
+        match (&self.tls, &self.http) {
+            (Some(hello), _) => hello.server_name.as_deref(),
+            (None, Some(request)) => request
+                .host_name()
+                .filter(|host| host.parse::<IpAddr>().is_err()),
+            (None, None) => None,
         }
-        let host = self.http.as_ref()?.host.as_deref()?;
-        Some(match host.strip_prefix('[') {
-            // An IPv6 address, bracketed: `[::1]:8080`.
-            Some(bracketed) => bracketed.split(']').next().unwrap_or(bracketed),
-            None => match host.rsplit_once(':') {
-                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-                _ => host,
-            },
-        })
     }
 
     /// Which way the traffic goes, from this host's point of view (ECS `network.direction`):

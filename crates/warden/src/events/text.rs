@@ -270,7 +270,12 @@ pub fn what_happened(event: &StoredEvent, ecs: &Value) -> String {
             {
                 line.push_str(&format!(" icmp={kind}/{code}"));
             }
-            if let Some(domain) = remote_domain(ecs) {
+            // A hello's or request's own name is said with it; a looked-up name that differs
+            // from it is said here.
+            let asked = [&ecs["tls"]["client"]["server_name"], &ecs["url"]["domain"]];
+            if let Some(domain) = remote_domain(ecs)
+                && !asked.iter().any(|name| name.as_str() == Some(domain))
+            {
                 line.push_str(&format!(" domain={domain}"));
             }
             push_dns(&mut line, ecs);
