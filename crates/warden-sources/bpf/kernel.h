@@ -542,7 +542,7 @@ struct bpf_sock_addr {
 };
 
 /* The context of cgroup packet programs, as the UAPI lays it out (as bpf_sock above), up to
- * the socket, the one field read past the fixed head. */
+ * the socket, the last field read (len, data, data_end, gso_segs and sk are). */
 struct __sk_buff {
 	__u32 len;
 	__u32 pkt_type;

@@ -1540,6 +1540,38 @@ static __always_inline bool may_be_request(const u8 *b)
  * not find) are not read. */
 static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock *sk)
 {
+	/* The headers, read in place (a packet this host makes has them in its head, where the
+	 * hook's data begins): a packet with too few bytes of data to begin a request (a
+	 * handshake's, an ACK, a FIN: most of a connection's) leaves here, with no helper called. */
+	u8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;
+	if (data + 1 > end)
+		return 1;
+	u8 version = data[0] >> 4;
+	u32 ip_len;
+	if (version == 4) {
+		ip_len = (data[0] & 0xf) * 4;
+	} else if (version == 6) {
+		if (data + 7 > end || data[6] != IPPROTO_TCP)
+			return 1;
+		ip_len = 40;
+	} else {
+		return 1;
+	}
+	if (ip_len < 20 || ip_len > 60)
+		return 1;
+	u8 *tcp = data + ip_len;
+	if (tcp + 13 > end)
+		return 1;
+	u32 tcp_len = (tcp[12] >> 4) * 4;
+	if (tcp_len < 20)
+		return 1;
+	u32 at = ip_len + tcp_len;
+	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
+	u64 len = skb->len;
+	if (len < at + REQUEST_HEAD)
+		return 1;
+	len -= at;
+	/* The connection's first packet with data: the kernel counted it before the hook. */
 	struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
 	if (!tp)
 		return 1;
@@ -1551,37 +1583,9 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	if (!noted || noted->accepted == CONNECTION_ACCEPTED)
 		return 1;
 	struct connection c = *noted;
-	u8 first = 0;
-	if (bpf_skb_load_bytes(skb, 0, &first, 1))
-		return 1;
-	u8 version = first >> 4;
-	u32 ip_len;
-	if (version == 4) {
-		ip_len = (first & 0xf) * 4;
-	} else if (version == 6) {
-		u8 next = 0;
-		if (bpf_skb_load_bytes(skb, 6, &next, 1) || next != IPPROTO_TCP)
-			return 1;
-		ip_len = 40;
-	} else {
-		return 1;
-	}
-	if (ip_len < 20 || ip_len > 60)
-		return 1;
 	__be16 ports[2];
-	u8 offset = 0;
-	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)) ||
-	    bpf_skb_load_bytes(skb, ip_len + 12, &offset, 1))
+	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
 		return 1;
-	u32 tcp_len = (offset >> 4) * 4;
-	if (tcp_len < 20)
-		return 1;
-	u32 at = ip_len + tcp_len;
-	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
-	u64 len = skb->len;
-	if (len < at + REQUEST_HEAD)
-		return 1;
-	len -= at;
 	u8 head[REQUEST_HEAD];
 	if (bpf_skb_load_bytes(skb, at, head, sizeof(head)) || !may_be_request(head))
 		return 1;
