@@ -13,6 +13,8 @@
 //! capped: they use every cipher suite and extension read, whose number TLS's 16 KiB record
 //! limit already bounds.
 
+use std::fmt::Write as _;
+
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use warden_core::{HttpRequest, TlsHello};
@@ -502,8 +504,22 @@ fn ja4_extension_hash(extensions: &[u16], signature_algorithms: &[u16]) -> Strin
 
 /// `values` as 4-digit lowercase hex joined by commas, as JA4 lists them.
 fn hex_list(values: &[u16]) -> String {
-    let hex: Vec<String> = values.iter().map(|value| format!("{value:04x}")).collect();
-    hex.join(",")
+    joined(values, ',', |text, value| {
+        lowercase_hex_into(text, &value.to_be_bytes());
+    })
+}
+
+/// `values` written by `write` into one text, `separator` between them (each hello makes a
+/// few such lists: one text each, not a text per value).
+fn joined(values: &[u16], separator: char, write: impl Fn(&mut String, u16)) -> String {
+    let mut text = String::with_capacity(values.len() * 6);
+    for (i, &value) in values.iter().enumerate() {
+        if i > 0 {
+            text.push(separator);
+        }
+        write(&mut text, value);
+    }
+    text
 }
 
 /// The first 12 lowercase hex digits of the SHA-256 of `text`.
@@ -514,7 +530,18 @@ fn sha256_prefix12(text: &str) -> String {
 
 /// `bytes` as lowercase hex.
 fn lowercase_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    let mut text = String::with_capacity(2 * bytes.len());
+    lowercase_hex_into(&mut text, bytes);
+    text
+}
+
+/// `bytes` as lowercase hex, after `text`.
+fn lowercase_hex_into(text: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
 }
 
 // JA3 (Salesforce)
@@ -547,8 +574,10 @@ fn ja3_text(hello: &ClientHello) -> String {
 
 /// `values` in decimal joined by "-", as JA3 lists them.
 fn decimal_list(values: &[u16]) -> String {
-    let decimal: Vec<String> = values.iter().map(u16::to_string).collect();
-    decimal.join("-")
+    joined(values, '-', |text, value| {
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{value}");
+    })
 }
 
 // HTTP request
