@@ -488,7 +488,9 @@ pub struct NetworkEvent {
     /// A `dns_query`'s or `dns_answer`'s message. Among the model's last fields, likewise.
     pub dns: Option<Box<DnsMessage>>,
     /// The name the process looked up that resolved to the peer's address (its own DNS answer,
-    /// read from the packets): what it meant to connect to. Among the model's last fields.
+    /// read from the packets): what it meant to connect to. A connection's end and looks: the
+    /// name its first bytes asked for (a TLS hello's, an HTTP request's), where they did.
+    /// Among the model's last fields.
     pub remote_name: Option<String>,
     /// A raw or ICMP socket's first packet to or from a peer, when ICMP: its type and code.
     /// Among the model's last fields.

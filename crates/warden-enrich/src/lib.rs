@@ -24,7 +24,7 @@ pub use dpkg::{DpkgConfig, DpkgIndex, DpkgStats};
 pub use elf::build_id;
 pub use executable::{ExecutableCache, ExecutableConfig, ExecutableStats, open_for_read};
 pub use names::Names;
-pub use resolved::ResolvedNames;
+pub use resolved::{AskedNames, ResolvedNames};
 pub use warden_core::FileVersion;
 use warden_core::{Executable, Process};
 

@@ -51,6 +51,10 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         self.evicted += (before - self.map.len()) as u64;
     }
 
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        self.map.remove(key).map(|(value, _)| value)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

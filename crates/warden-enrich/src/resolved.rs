@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use warden_core::DnsMessage;
+use warden_core::{DnsMessage, SocketAddress};
 
 use crate::lru::Bounded;
 
@@ -90,6 +90,81 @@ impl ResolvedNames {
     }
 }
 
+/// The names connections asked for by their first bytes (a TLS hello's server name, an HTTP
+/// request's host), by connection: process (pid and start) and both ends. A connection's end
+/// and its looks then carry the name it asked for, more exactly than its address's lookup (a
+/// CDN's address serves many names; one connection asked for one). Bounded as
+/// [`ResolvedNames`]; an entry leaves with its connection's end.
+#[derive(Debug)]
+pub struct AskedNames {
+    names: Bounded<(u32, u64, SocketAddress, SocketAddress), String>,
+}
+
+impl AskedNames {
+    /// At most `capacity` connections named at once.
+    pub fn new(capacity: usize) -> AskedNames {
+        AskedNames {
+            names: Bounded::new(capacity),
+        }
+    }
+
+    /// Notes that the connection of process `pid` started at `start_ns` from `local` to
+    /// `remote` asked for `name`.
+    pub fn note(
+        &mut self,
+        pid: u32,
+        start_ns: u64,
+        local: &SocketAddress,
+        remote: &SocketAddress,
+        name: &str,
+    ) {
+        self.names.insert(
+            (pid, start_ns, canonical(local), canonical(remote)),
+            name.to_owned(),
+        );
+    }
+
+    /// The name that connection asked for; `ended`: the connection is over, and its name is
+    /// let go.
+    pub fn name_of(
+        &mut self,
+        pid: u32,
+        start_ns: u64,
+        local: &SocketAddress,
+        remote: &SocketAddress,
+        ended: bool,
+    ) -> Option<String> {
+        let key = (pid, start_ns, canonical(local), canonical(remote));
+        if ended {
+            self.names.remove(&key)
+        } else {
+            self.names.get(&key).cloned()
+        }
+    }
+
+    /// Connections named now.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.names.len() == 0
+    }
+}
+
+/// `end` with an IPv4-mapped IPv6 address as its IPv4 address: a dual-stack socket's ends as
+/// its packets name them.
+fn canonical(end: &SocketAddress) -> SocketAddress {
+    match end {
+        SocketAddress::Ip { addr, port } => SocketAddress::Ip {
+            addr: addr.to_canonical(),
+            port: *port,
+        },
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +192,41 @@ mod tests {
     }
 
     const S: u64 = 1_000_000_000;
+
+    fn end(text: &str) -> SocketAddress {
+        let at: std::net::SocketAddr = text.parse().unwrap();
+        SocketAddress::Ip {
+            addr: at.ip(),
+            port: at.port(),
+        }
+    }
+
+    /// A connection's name is its own: not another connection's of the process to the same
+    /// address, nor another process's; its looks keep it, its end lets it go.
+    #[test]
+    fn a_connection_is_named_by_what_it_asked_for_until_it_ends() {
+        let mut names = AskedNames::new(16);
+        let (here, there) = (end("10.0.0.5:40000"), end("192.0.2.7:443"));
+        names.note(10, 500, &here, &there, "c2.example");
+        let other_port = end("10.0.0.5:40001");
+        assert_eq!(names.name_of(10, 500, &other_port, &there, false), None);
+        assert_eq!(names.name_of(11, 500, &here, &there, false), None);
+        // A dual-stack socket's ends, mapped.
+        let (here6, there6) = (
+            end("[::ffff:10.0.0.5]:40000"),
+            end("[::ffff:192.0.2.7]:443"),
+        );
+        assert_eq!(
+            names.name_of(10, 500, &here6, &there6, false).as_deref(),
+            Some("c2.example")
+        );
+        assert_eq!(
+            names.name_of(10, 500, &here, &there, true).as_deref(),
+            Some("c2.example")
+        );
+        assert_eq!(names.name_of(10, 500, &here, &there, false), None);
+        assert!(names.is_empty());
+    }
 
     #[test]
     fn an_address_is_named_for_the_process_that_looked_it_up_while_kept() {

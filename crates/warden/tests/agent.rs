@@ -3148,10 +3148,17 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
     let fetched = http_curl.wait_with_output().unwrap();
     assert_eq!(fetched.stdout, b"ok");
     serving.join().unwrap();
-    let events = agent.wait_for("curl's hello and request", |ev| {
-        has(ev, "tls_hello", |e| pid_of(e) == tls_pid)
-            && has(ev, "http_request", |e| pid_of(e) == http_pid)
-    });
+    let ended =
+        |pid: u64, port: u16| move |e: &Value| pid_of(e) == pid && e["destination"]["port"] == port;
+    let events = agent.wait_for(
+        "curl's hellos, requests and their connections' ends",
+        |ev| {
+            has(ev, "tls_hello", |e| pid_of(e) == tls_pid)
+                && has(ev, "http_request", |e| pid_of(e) == http_pid)
+                && has(ev, "close", ended(tls_pid, tls_port))
+                && has(ev, "close", ended(http_pid, http_port))
+        },
+    );
     let hello = the(&events, "tls_hello", "curl's hello", |e| {
         pid_of(e) == tls_pid
     });
@@ -3207,6 +3214,14 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
         .as_str()
         .unwrap_or_default();
     assert!(agent_name.starts_with("curl/"), "{request}");
+    // Each connection's end carries the name it asked for (no lookup named its address).
+    for (pid, port, name) in [
+        (tls_pid, tls_port, "c2.exfil.example"),
+        (http_pid, http_port, "files.exfil.example"),
+    ] {
+        let end = the(&events, "close", "a connection's end", ended(pid, port));
+        assert_eq!(end["destination"]["domain"], name, "{end}");
+    }
 
     let pids = format!("{tls_pid},{http_pid}");
     let text = agent.events_output(&["--pid", &pids, "--class", "tls,http"], "text");
@@ -3240,14 +3255,22 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
         .map(|e| e["event"]["action"].as_str().unwrap().to_owned())
         .collect();
     actions.sort();
-    assert_eq!(actions, ["http_request", "tls_hello"], "{named}");
+    assert_eq!(
+        actions,
+        ["close", "close", "http_request", "tls_hello"],
+        "{named}"
+    );
     let every = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(every.path(), agent.events_output(&["--pid", &pids], "json")).unwrap();
     let offline = agent.events_output(
         &["--input", &s(every.path()), "--domain", "c2.exfil.*"],
         "json",
     );
-    assert_eq!(offline.lines().count(), 1, "{offline}");
+    assert_eq!(
+        offline.lines().count(),
+        2,
+        "the hello and its end: {offline}"
+    );
     let rows = agent.query_rows(&format!(
         "SELECT action, tls_server_name, tls_version, ja4, http_method, http_url, \
          http_user_agent LIKE 'curl/%' FROM socket_events \

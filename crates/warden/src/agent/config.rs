@@ -95,7 +95,8 @@ pub struct NetworkConfig {
     /// protocols, the JA4 and JA3 fingerprints) and a plain HTTP request as an
     /// `http_request` event (method, URL, host, user agent), for the process that made the
     /// connection: whom it meant to reach, even when its lookup was not seen (DNS over HTTPS,
-    /// a cache). Needs `connection_ends`. Audit cannot see it.
+    /// a cache); the connection's end and looks then carry that name. Needs
+    /// `connection_ends`. Audit cannot see it.
     pub requests: bool,
 }
 

@@ -15,7 +15,7 @@ use warden_core::{
     BootId, Event, EventKind, Executable, FileAction, FileEvent, LossEvent, NetAction,
     NetworkEvent, Process, Script, SocketAddress, Source,
 };
-use warden_enrich::{ExecHints, ResolvedNames};
+use warden_enrich::{AskedNames, ExecHints, ResolvedNames};
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
@@ -345,6 +345,8 @@ struct Agent {
     /// The addresses each process's DNS answers resolved, for the names of the connections it
     /// makes to them.
     resolved: ResolvedNames,
+    /// The names connections asked for by their first bytes, for their ends' and looks'.
+    asked: AskedNames,
 }
 
 /// Addresses named by DNS answers at once (about 100 bytes each).
@@ -1002,6 +1004,7 @@ impl Agent {
             ebpf_caught_up: 0,
             connector_caught_up: 0,
             resolved: ResolvedNames::new(RESOLVED_NAMES),
+            asked: AskedNames::new(RESOLVED_NAMES),
             fanotify,
             ebpf,
             ns_per_tick: 1_000_000_000 / ticks.max(1),
@@ -1560,19 +1563,38 @@ impl Agent {
                             .note(record.pid, record.start_ns, answer, record.boot_ns);
                     }
                     (None, _) => {
-                        event.remote_name = event
-                            .remote
-                            .as_ref()
-                            .and_then(SocketAddress::ip)
-                            .and_then(|ip| {
-                                self.resolved.name_of(
+                        // A connection's end and looks carry the name its first bytes asked
+                        // for, where they did: that connection's own, not its address's.
+                        let asked = match (&event.local, &event.remote) {
+                            (Some(local), Some(remote)) => match event.requested_name() {
+                                Some(name) => {
+                                    let name = name.to_owned();
+                                    self.asked.note(
+                                        record.pid,
+                                        record.start_ns,
+                                        local,
+                                        remote,
+                                        &name,
+                                    );
+                                    None
+                                }
+                                None if event.traffic.is_some() => self.asked.name_of(
                                     record.pid,
                                     record.start_ns,
-                                    ip,
-                                    record.boot_ns,
-                                )
-                            })
-                            .map(str::to_owned);
+                                    local,
+                                    remote,
+                                    event.action == NetAction::Close,
+                                ),
+                                None => None,
+                            },
+                            _ => None,
+                        };
+                        event.remote_name = asked.or_else(|| {
+                            let ip = event.remote.as_ref().and_then(SocketAddress::ip)?;
+                            self.resolved
+                                .name_of(record.pid, record.start_ns, ip, record.boot_ns)
+                                .map(str::to_owned)
+                        });
                     }
                     _ => {}
                 }
@@ -2535,6 +2557,7 @@ impl Agent {
                 self.tcp_ends.as_ref().map_or(0, |d| d.ends.len() as u64),
             ),
             ("dns/addresses_named", self.resolved.len() as u64),
+            ("requests/connections_named", self.asked.len() as u64),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",

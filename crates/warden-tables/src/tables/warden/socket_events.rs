@@ -42,7 +42,8 @@
 //! name. Other rows have these columns NULL.
 //!
 //! `remote_domain`: the name the process looked up (its own DNS answer, seen by eBPF) that
-//! resolved to the remote address, on any row whose peer is one.
+//! resolved to the remote address, on any row whose peer is one; on a connection's `close` and
+//! `traffic` rows, the name its TLS hello or HTTP request asked for, where it did.
 //!
 //! Warden's `dns_query` and `dns_answer` rows: a DNS message over port 53 (eBPF reads it
 //! from the packet), a query for the process that sent it, an answer for the process whose
@@ -240,7 +241,8 @@ const EXTRAS: &[ColumnSpec] = &[
         NONE,
         &[],
         "Warden: the name the process looked up that resolved to remote_address (its own DNS \
-         answer, with eBPF): what it meant to reach",
+         answer, with eBPF), or that the connection asked for (its TLS hello's or HTTP \
+         request's): what it meant to reach",
     ),
     col(
         "dns_id",
