@@ -836,11 +836,7 @@ impl<'a> Ecs<'a> {
                         .next()
                         .unwrap_or(&request.target)
                 }),
-                full: match (relative, request.host.as_deref()) {
-                    (true, Some(host)) => Some(format!("http://{host}{}", request.target)),
-                    (false, _) if request.target.contains("://") => Some(request.target.clone()),
-                    _ => None,
-                },
+                full: request.url(),
             });
             self.user_agent = request
                 .user_agent

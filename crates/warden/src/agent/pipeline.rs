@@ -3,7 +3,7 @@
 //! sinks (store writer thread, JSON lines). Runs until SIGINT or SIGTERM, then
 //! stops the sources, which put the kernel's audit state back as they found it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use crossbeam_channel::Receiver;
 use warden_core::{
-    BootId, Event, EventKind, Executable, FileAction, FileEvent, LossEvent, NetAction,
+    BootId, Event, EventKind, ExecEvent, Executable, FileAction, FileEvent, LossEvent, NetAction,
     NetworkEvent, Process, Script, SocketAddress, Source,
 };
-use warden_enrich::{AskedNames, ExecHints, ResolvedNames};
+use warden_enrich::{AskedNames, ExecHints, Fetched, ResolvedNames};
 use warden_process::{ExecFact, ExitFact, ForkFact, ProcessTable, TableConfig};
 use warden_sources::audit::net::{NetEvent, datagram_rules, net_rules};
 use warden_sources::audit::netlink::{AuditOutput, AuditSource, AuditSourceConfig, ReadMode};
@@ -347,10 +347,25 @@ struct Agent {
     resolved: ResolvedNames,
     /// The names connections asked for by their first bytes, for their ends' and looks'.
     asked: AskedNames,
+    /// The URLs processes requested, for the files they write and those files' execs.
+    fetched: Fetched,
+    /// Execs of images modified in the last seconds, held until the change that wrote them
+    /// may have come (when due, the exec, its time).
+    fresh_execs: VecDeque<(Instant, ExecEvent, i64)>,
 }
 
 /// Addresses named by DNS answers at once (about 100 bytes each).
 const RESOLVED_NAMES: usize = 65_536;
+
+/// Processes' last requests, and files written after one, kept at once (each: a URL).
+const FETCHED: usize = 16_384;
+
+/// How recently an exec's image must have been modified for the exec to wait for the change
+/// that wrote it (ns).
+const FRESH_NS: i64 = 10_000_000_000;
+
+/// How long such an exec waits: fanotify's reader hands a change on within milliseconds.
+const FRESH_EXEC_HOLD: Duration = Duration::from_millis(30);
 
 type AuditExec = warden_sources::audit::exec::ExecEvent;
 
@@ -1005,6 +1020,8 @@ impl Agent {
             connector_caught_up: 0,
             resolved: ResolvedNames::new(RESOLVED_NAMES),
             asked: AskedNames::new(RESOLVED_NAMES),
+            fetched: Fetched::new(FETCHED),
+            fresh_execs: VecDeque::new(),
             fanotify,
             ebpf,
             ns_per_tick: 1_000_000_000 / ticks.max(1),
@@ -1189,7 +1206,7 @@ impl Agent {
                 }
             }
         }
-        if let Some((_, rx)) = &self.fanotify {
+        if let Some(rx) = self.fanotify.as_ref().map(|(_, rx)| rx.clone()) {
             let take = rx.len().min(room);
             let came = Arrival::now();
             for event in rx.try_iter().take(take) {
@@ -1203,10 +1220,14 @@ impl Agent {
                     // it, and may be released before it is.
                     self.unlinked.insert((event.pid, device, inode), came.at);
                 }
+                if event.action == FileAction::CloseWrite && !self.fetched.is_empty() {
+                    self.note_download(event.pid, event.inode, event.time_ns);
+                }
                 self.pending
                     .push_back(came.of(Held::Fanotify(Box::new(event))));
             }
         }
+        self.release_fresh_execs(wait.is_zero());
         self.release(wait.is_zero());
         self.follow_handshakes();
         handled += self.take_tcp_ends(wait.is_zero());
@@ -1235,6 +1256,10 @@ impl Agent {
                 wait
             } else {
                 wait.min(EXIT_HOLD)
+            };
+            let wait = match self.fresh_execs.front() {
+                Some((due, _, _)) => wait.min(due.saturating_duration_since(Instant::now())),
+                None => wait,
             };
             let wait = match self.handshakes.next_due() {
                 Some(due) => wait.min(due.saturating_duration_since(Instant::now())),
@@ -1555,6 +1580,10 @@ impl Agent {
         match ebpf_network_event(record, process, &policy) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
+                // What it fetched: the origin of the files it writes next.
+                if let (Some(url), Some(process)) = (event.request_url(), event.process.key) {
+                    self.fetched.requested(process, url);
+                }
                 // A process's DNS answer names the addresses it resolved; a connection (and
                 // its end, and a datagram) to one of them then carries the name.
                 match (&event.dns, event.action) {
@@ -1654,6 +1683,10 @@ impl Agent {
         match ebpf_file_event(record, process, &self.files) {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
+                if event.action == FileAction::CloseWrite && !self.fetched.is_empty() {
+                    let closed_ns = self.boot_time_ns + record.boot_ns as i64;
+                    self.note_download(record.pid, event.inode, closed_ns);
+                }
                 if self.link_calls && event.success && record.op.links_or_truncates() {
                     self.tell_call(
                         record.pid,
@@ -2192,7 +2225,75 @@ impl Agent {
             }
             _ => None,
         };
-        self.emit(EventKind::Exec(exec), fact.time_ns);
+        self.emit_exec(exec, fact.time_ns);
+    }
+
+    /// Emits an exec, its image (and script) with the URL it was downloaded from where it has
+    /// no origin of its own. One whose image was modified in the last seconds, while some
+    /// process's fetch is noted, waits [`FRESH_EXEC_HOLD`] first: the close after its writing
+    /// may still be on its way from fanotify (`curl -o x URL && chmod +x x && ./x` runs it
+    /// within milliseconds).
+    fn emit_exec(&mut self, exec: ExecEvent, time_ns: i64) {
+        let fresh = |file: Option<&Executable>| {
+            file.is_some_and(|f| {
+                f.origin_url.is_none()
+                    && f.mtime_ns
+                        .is_some_and(|modified| modified > time_ns - FRESH_NS)
+            })
+        };
+        let script_file = exec.script.as_ref().and_then(|s| s.file.as_ref());
+        if !self.fetched.is_empty()
+            && (fresh(exec.process.executable.as_ref()) || fresh(script_file))
+        {
+            self.fresh_execs
+                .push_back((Instant::now() + FRESH_EXEC_HOLD, exec, time_ns));
+            return;
+        }
+        self.emit_exec_now(exec, time_ns);
+    }
+
+    fn emit_exec_now(&mut self, mut exec: ExecEvent, time_ns: i64) {
+        if !self.fetched.is_empty() {
+            let files = [
+                exec.process.executable.as_mut(),
+                exec.script.as_mut().and_then(|script| script.file.as_mut()),
+            ];
+            for file in files.into_iter().flatten() {
+                if file.origin_url.is_none() {
+                    file.origin_url = self.fetched.origin_of(file).map(str::to_owned);
+                }
+            }
+        }
+        self.emit(EventKind::Exec(exec), time_ns);
+    }
+
+    /// The held fresh execs whose wait is over (all when `all`).
+    fn release_fresh_execs(&mut self, all: bool) {
+        let now = Instant::now();
+        while let Some((due, _, _)) = self.fresh_execs.front() {
+            if !all && *due > now {
+                break;
+            }
+            if let Some((_, exec, time_ns)) = self.fresh_execs.pop_front() {
+                self.emit_exec_now(exec, time_ns);
+            }
+        }
+    }
+
+    /// A file closed after writing by a process whose last request is noted came from that
+    /// request's URL: noted by inode as the change arrives, before it is described (or the
+    /// exec of it that may come first is).
+    fn note_download(&mut self, pid: u32, inode: Option<u64>, closed_ns: i64) {
+        let Some(inode) = inode else {
+            return;
+        };
+        let Some((requester, url)) = self.fetched.request_of(pid) else {
+            return;
+        };
+        let url = url.to_owned();
+        if self.table.get(pid).and_then(|p| p.key) == Some(requester) {
+            self.fetched.wrote(inode, &url, closed_ns);
+        }
     }
 
     /// A script audit's exec named, described while its path is that file (not on a network
@@ -2300,8 +2401,13 @@ impl Agent {
                 .written_file(&e.path, e.inode, &mut self.hash_budget),
         }
         .map(Box::new);
-        if e.content.is_none() {
-            self.written_gone += 1;
+        match &mut e.content {
+            None => self.written_gone += 1,
+            // A file with no origin of its own comes from what its writer last fetched.
+            Some(content) if content.origin_url.is_none() => {
+                content.origin_url = self.fetched.origin_of(content).map(str::to_owned);
+            }
+            Some(_) => {}
         }
     }
 
@@ -2558,6 +2664,7 @@ impl Agent {
             ),
             ("dns/addresses_named", self.resolved.len() as u64),
             ("requests/connections_named", self.asked.len() as u64),
+            ("requests/files_fetched", self.fetched.files() as u64),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",
@@ -2929,7 +3036,8 @@ fn start_ebpf(
                         }
                         match pair.0.requests() {
                             Some(Ok(())) => detail.push_str(
-                                "; outgoing connections' TLS hellos and HTTP requests from the                                  packet hooks",
+                                "; outgoing connections' TLS hellos and HTTP requests from the \
+                                 packet hooks",
                             ),
                             Some(Err(why)) => detail.push_str(&format!(
                                 " (not connections' TLS hellos and HTTP requests: {why})"

@@ -62,7 +62,7 @@ const EXTRAS: &[ColumnSpec] = &[
         Text,
         NONE,
         &[],
-        "Warden: download origin (user.xdg.origin.url)",
+        "Warden: download origin (user.xdg.origin.url; else the URL its writer last fetched)",
     ),
     col(
         "referrer_url",
