@@ -1344,10 +1344,11 @@ struct dns_record {
 	u8 rest[8 + DNS_KEPT - NET_ADDR_CAP];
 };
 
-/* The ends of a UDP packet: its addresses from the IP header (version `version`), its ports
- * from the UDP header at `ip_len`, into record `r` as a send's (`out`) or a receive's. */
-static __always_inline bool read_udp_ends(struct __sk_buff *skb, struct net_record *r, u8 version,
-					  u32 ip_len, __be16 *ports, bool out)
+/* The ends of a UDP or TCP packet: its addresses from the IP header (version `version`), its
+ * ports (`ports`, read from the UDP or TCP header at `ip_len`: both begin with them), into
+ * record `r` as a send's (`out`) or a receive's. */
+static __always_inline bool read_packet_ends(struct __sk_buff *skb, struct net_record *r,
+					     u8 version, u32 ip_len, __be16 *ports, bool out)
 {
 	u32 head[10];
 	if (version == 4) {
@@ -1365,6 +1366,27 @@ static __always_inline bool read_udp_ends(struct __sk_buff *skb, struct net_reco
 	}
 	r->local_port = __builtin_bswap16(ports[out ? 0 : 1]);
 	r->remote_port = __builtin_bswap16(ports[out ? 1 : 0]);
+	return true;
+}
+
+/* The head of record `r` (reserved: zeroed here) of a packet read at the packet hooks, sent
+ * (`out`) or received, for the process `tgid` started at `start_ns`: both ends from its IP
+ * header (version `version`) and its ports (at `ip_len`), a UDP or a TCP (`tcp`) socket's.
+ * False when the ends cannot be read (the caller discards it). */
+static __always_inline bool packet_record(struct net_record *r, struct __sk_buff *skb,
+					  u8 version, u32 ip_len, __be16 *ports, bool out, u32 tgid,
+					  u64 start_ns, bool tcp)
+{
+	__builtin_memset(r, 0, NET_ADDR);
+	if (!read_packet_ends(skb, r, version, ip_len, ports, out))
+		return false;
+	r->h.kind = KIND_NET;
+	r->h.tgid = tgid;
+	r->h.start_ns = start_ns;
+	r->h.boot_ns = bpf_ktime_get_boot_ns();
+	r->call = out ? NCALL_sendmsg : NCALL_recvfrom;
+	r->sock_type = tcp ? SOCK_STREAM : SOCK_DGRAM;
+	r->protocol = tcp ? IPPROTO_TCP : IPPROTO_UDP;
 	return true;
 }
 
@@ -1462,19 +1484,11 @@ static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bo
 		return 1;
 	}
 	struct net_record *r = &rec->r;
-	__builtin_memset(r, 0, NET_ADDR);
-	if (!read_udp_ends(skb, r, version, ip_len, ports, out)) {
+	if (!packet_record(r, skb, version, ip_len, ports, out, tgid, start_ns, tcp)) {
 		bpf_ringbuf_discard(rec, 0);
 		return 1;
 	}
-	r->h.kind = KIND_NET;
-	r->h.tgid = tgid;
-	r->h.start_ns = start_ns;
-	r->h.boot_ns = bpf_ktime_get_boot_ns();
-	r->call = out ? NCALL_sendmsg : NCALL_recvfrom;
 	r->fd = -1;
-	r->sock_type = tcp ? SOCK_STREAM : SOCK_DGRAM;
-	r->protocol = tcp ? IPPROTO_TCP : IPPROTO_UDP;
 	r->flags = NET_DNS | NET_SOCKET_READ;
 	u64 kept = len;
 	if (kept > DNS_KEPT || continues) {
@@ -1595,19 +1609,11 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 		return 1;
 	}
 	struct net_record *r = &rec->r;
-	__builtin_memset(r, 0, NET_ADDR);
-	if (!read_udp_ends(skb, r, version, ip_len, ports, true)) {
+	if (!packet_record(r, skb, version, ip_len, ports, true, c.tgid, c.start_ns, true)) {
 		bpf_ringbuf_discard(rec, 0);
 		return 1;
 	}
-	r->h.kind = KIND_NET;
-	r->h.tgid = c.tgid;
-	r->h.start_ns = c.start_ns;
-	r->h.boot_ns = bpf_ktime_get_boot_ns();
-	r->call = NCALL_sendmsg;
 	r->fd = c.fd;
-	r->sock_type = SOCK_STREAM;
-	r->protocol = IPPROTO_TCP;
 	r->flags = NET_OPENING | NET_SOCKET_READ;
 	u64 kept = len;
 	if (kept > OPENING_KEPT) {

@@ -168,6 +168,16 @@ fn push_dns(line: &mut String, ecs: &Value) {
     }
 }
 
+/// The application protocols a TLS hello offered (ALPN), in its order.
+pub fn offered_protocols(ecs: &Value) -> Vec<&str> {
+    ecs["warden"]["network"]["alpn"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 /// What a connection's first bytes asked for: a ClientHello's server name, version,
 /// protocols and JA4 (`sni=c2.example tls=1.3 alpn=h2,http/1.1 ja4=t13d...`), an HTTP
 /// request's method and URL and user agent (`GET http://files.example/x.sh ua="curl/8.5.0"`);
@@ -181,12 +191,7 @@ fn push_request(line: &mut String, ecs: &Value) {
         if let Some(version) = tls["version"].as_str() {
             line.push_str(&format!(" tls={version}"));
         }
-        let alpn: Vec<&str> = ecs["warden"]["network"]["alpn"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let alpn = offered_protocols(ecs);
         if !alpn.is_empty() {
             line.push_str(&format!(" alpn={}", alpn.join(",")));
         }

@@ -260,12 +260,7 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
         let cut = (ecs["warden"]["network"]["request_cut"] == true).then_some("true");
         let tls = &ecs["tls"];
         if tls.is_object() {
-            let alpn: Vec<&str> = ecs["warden"]["network"]["alpn"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let alpn = super::text::offered_protocols(ecs);
             children.push(
                 Element::new("tls")
                     .attr("server_name", str_at(&tls["client"]["server_name"]))
