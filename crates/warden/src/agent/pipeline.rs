@@ -2291,7 +2291,11 @@ impl Agent {
             return;
         };
         let url = url.to_owned();
-        if self.table.get(pid).and_then(|p| p.key) == Some(requester) {
+        // The requester, or gone: a file written through a descriptor a shell opened for it
+        // (`curl URL > x`) is closed as the process exits, and its exit may come first. Not
+        // another process since of its pid.
+        let now = self.table.get(pid).and_then(|p| p.key);
+        if now.is_none_or(|process| process == requester) {
             self.fetched.wrote(inode, &url, closed_ns);
         }
     }
