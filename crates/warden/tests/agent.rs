@@ -3289,15 +3289,28 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
 
 /// A binary curl fetched over HTTP (which sets no download origin of its own), made
 /// executable and run: its write and its exec carry the URL curl fetched as their download
-/// origin, in the JSON and in `process_events`.
+/// origin, in the JSON and in `process_events`. File changes from fanotify (the default).
 #[test]
 fn a_fetched_binary_carries_the_url_it_came_from() {
+    fetched_binary_carries_its_url("a_fetched_binary_carries_the_url_it_came_from", "");
+}
+
+/// The same with file changes from eBPF, whose close comes in the exec's own ring.
+#[test]
+fn a_fetched_binary_carries_its_url_with_ebpf_files() {
+    fetched_binary_carries_its_url(
+        "a_fetched_binary_carries_its_url_with_ebpf_files",
+        "source = \"ebpf\"\n",
+    );
+}
+
+fn fetched_binary_carries_its_url(test: &str, files: &str) {
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
-    let Some((_serial, kernel)) = begin("a_fetched_binary_carries_the_url_it_came_from") else {
+    let Some((_serial, kernel)) = begin(test) else {
         return;
     };
-    let mut agent = Agent::start("[files]\n");
+    let mut agent = Agent::start(&format!("[files]\n{files}"));
     let work = tempfile::tempdir().unwrap();
     let target = std::fs::canonicalize(work.path()).unwrap().join("stage2");
     // A server of our own, on loopback, that answers one request with /bin/true's bytes.
