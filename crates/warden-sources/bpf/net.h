@@ -1369,6 +1369,23 @@ static __always_inline bool read_packet_ends(struct __sk_buff *skb, struct net_r
 	return true;
 }
 
+/* The length of the IP header that `head` (its first 7 bytes) begins, when the packet is IPv4
+ * or IPv6 and, IPv6, carries `protocol` next; 0 otherwise. IPv6 extension headers are not
+ * followed: DNS and the requests read here have no use for them. */
+static __always_inline u32 ip_head_length(const u8 *head, u8 protocol)
+{
+	u32 length;
+	switch (head[0] >> 4) {
+	case 4:
+		length = (head[0] & 0xf) * 4;
+		return length >= 20 ? length : 0;
+	case 6:
+		return head[6] == protocol ? 40 : 0;
+	default:
+		return 0;
+	}
+}
+
 /* The head of record `r` (reserved: zeroed here) of a packet read at the packet hooks, sent
  * (`out`) or received, for the process `tgid` started at `start_ns`: both ends from its IP
  * header (version `version`) and its ports (at `ip_len`), a UDP or a TCP (`tcp`) socket's.
@@ -1398,23 +1415,12 @@ static __always_inline bool packet_record(struct net_record *r, struct __sk_buff
  * in, answers out) is not this. */
 static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bool out, bool tcp)
 {
-	u8 first = 0;
-	if (bpf_skb_load_bytes(skb, 0, &first, 1))
+	u8 ip_head[7];
+	if (bpf_skb_load_bytes(skb, 0, ip_head, sizeof(ip_head)))
 		return 1;
-	u8 version = first >> 4;
-	u32 ip_len;
-	if (version == 4) {
-		ip_len = (first & 0xf) * 4;
-	} else if (version == 6) {
-		/* Extension headers before UDP or TCP are not followed: DNS has no use for them. */
-		u8 next = 0;
-		if (bpf_skb_load_bytes(skb, 6, &next, 1) || next != (tcp ? IPPROTO_TCP : IPPROTO_UDP))
-			return 1;
-		ip_len = 40;
-	} else {
-		return 1;
-	}
-	if (ip_len < 20 || ip_len > 60)
+	u8 version = ip_head[0] >> 4;
+	u32 ip_len = ip_head_length(ip_head, tcp ? IPPROTO_TCP : IPPROTO_UDP);
+	if (!ip_len)
 		return 1;
 	__be16 ports[2];
 	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
@@ -1558,20 +1564,12 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	 * hook's data begins): a packet with too few bytes of data to begin a request (a
 	 * handshake's, an ACK, a FIN: most of a connection's) leaves here, with no helper called. */
 	u8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;
-	if (data + 1 > end)
+	if (data + 7 > end)
 		return 1;
 	u8 version = data[0] >> 4;
-	u32 ip_len;
-	if (version == 4) {
-		ip_len = (data[0] & 0xf) * 4;
-	} else if (version == 6) {
-		if (data + 7 > end || data[6] != IPPROTO_TCP)
-			return 1;
-		ip_len = 40;
-	} else {
-		return 1;
-	}
-	if (ip_len < 20 || ip_len > 60)
+	u32 ip_len = ip_head_length(data, IPPROTO_TCP);
+	/* (At most 60 always: said for the verifier, which bounds the offset in place.) */
+	if (!ip_len || ip_len > 60)
 		return 1;
 	u8 *tcp = data + ip_len;
 	if (tcp + 13 > end)
