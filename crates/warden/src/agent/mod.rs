@@ -18,6 +18,7 @@ mod handshakes;
 pub mod jsonl;
 mod opening;
 mod pipeline;
+mod quic;
 mod proc_source;
 mod served;
 pub mod status;

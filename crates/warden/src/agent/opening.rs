@@ -225,6 +225,34 @@ struct ClientHello<'a> {
 /// with one (see [`read`] for how much of it they must hold).
 fn read_client_hello(bytes: &[u8], cut: bool) -> Option<TlsHello> {
     let (body, whole) = client_hello_body(bytes)?;
+    hello_facts(body, whole, cut, Carrier::Tcp)
+}
+
+/// What carried a ClientHello: JA4's first letter tells them apart.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Carrier {
+    /// A TLS record over TCP.
+    Tcp,
+    /// CRYPTO frames of QUIC Initial packets.
+    Quic,
+}
+
+/// The ClientHello handshake message `message` (its type, its length, then its body) that a QUIC
+/// client's Initial packets carried, as far as it was reassembled (`cut` when it goes on past
+/// that): None when it is no ClientHello. QUIC has no record layer: the message comes bare.
+pub fn read_quic_client_hello(message: &[u8], cut: bool) -> Option<TlsHello> {
+    let mut handshake = Reader::new(message);
+    if handshake.u8()? != HANDSHAKE_CLIENT_HELLO {
+        return None;
+    }
+    let body_len = handshake.u24()?;
+    let body = handshake.take_up_to(body_len);
+    hello_facts(body, body.len() == body_len, cut, Carrier::Quic)
+}
+
+/// The facts of the ClientHello body `body` (`whole` when it is all there; `cut` when the
+/// caller kept less than was sent), carried by `carrier`.
+fn hello_facts(body: &[u8], whole: bool, cut: bool, carrier: Carrier) -> Option<TlsHello> {
     let hello = parse_client_hello(body)?;
     Some(TlsHello {
         server_name: hello.server_name(),
@@ -235,7 +263,7 @@ fn read_client_hello(bytes: &[u8], cut: bool) -> Option<TlsHello> {
             .map(|name| text_capped(name, MAX_ALPN_NAME_BYTES))
             .collect(),
         version: version_text(hello.offered_version()),
-        ja4: ja4(&hello),
+        ja4: ja4(&hello, carrier),
         ja3: ja3(&hello),
         cut: cut || !whole,
     })
@@ -409,12 +437,13 @@ const JA4_MAX_COUNT: usize = 99;
 /// What JA4 writes instead of a hash when a list is empty, so that "nothing" is recognisable.
 const JA4_EMPTY_HASH: &str = "000000000000";
 
-/// The JA4 fingerprint of `hello`: `a_b_c` where `a` is "t" (TCP), the version, "d"/"i" for
+/// The JA4 fingerprint of `hello` carried by `carrier`: `a_b_c` where `a` is "t" (TCP) or "q"
+/// (QUIC), the version, "d"/"i" for
 /// SNI present/absent, the cipher and extension counts and the ALPN's first and last
 /// characters; `b` hashes the sorted cipher suites; `c` hashes the sorted extensions (less SNI
 /// and ALPN) followed by the signature algorithms in the order sent. GREASE is left out
 /// everywhere.
-fn ja4(hello: &ClientHello) -> String {
+fn ja4(hello: &ClientHello, carrier: Carrier) -> String {
     let cipher_suites = hello.cipher_suites_without_grease();
     let extensions = hello.extension_kinds_without_grease();
     // JA4.md says to ignore GREASE "anywhere", so it is dropped from the signature algorithms
@@ -422,7 +451,11 @@ fn ja4(hello: &ClientHello) -> String {
     let signature_algorithms = hello.u16_list_extension(EXT_SIGNATURE_ALGORITHMS);
     let alpn = hello.alpn_protocols();
     format!(
-        "t{version}{destination}{ciphers:02}{extensions:02}{alpn}_{cipher_hash}_{extension_hash}",
+        "{carrier}{version}{destination}{ciphers:02}{extensions:02}{alpn}_{cipher_hash}_{extension_hash}",
+        carrier = match carrier {
+            Carrier::Tcp => 't',
+            Carrier::Quic => 'q',
+        },
         version = ja4_version(hello.offered_version()),
         destination = if extensions.contains(&EXT_SERVER_NAME) {
             'd'
@@ -1017,7 +1050,7 @@ mod tests {
             "771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,\
              65281-51-45-5-17513-13-16-35-27-43-0-18-10-23-11-21,29-23-24,0"
         );
-        assert_eq!(ja4(&hello), "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(ja4(&hello, Carrier::Tcp), "t13d1516h2_8daaf6152771_e5627efa2ab1");
     }
 
     #[test]
