@@ -523,6 +523,42 @@ mod tests {
         }
     }
 
+    /// Chrome's client Initials (one datagram each, its CRYPTO frames shuffled) from FoxIO's
+    /// captures (`pcap/<name>.pcapng` in FoxIO-LLC/ja4), with the server name and the JA4 that
+    /// FoxIO's tool gives them (`rust/ja4/src/snapshots/ja4__insta@<name>.pcapng.snap`).
+    const FOXIO_INITIALS: [(&str, &str, &str); 3] = [
+        (
+            "quic-tls-handshake: 11 CRYPTO frames out of order",
+            include_str!("testdata/foxio-quic-tls-handshake.hex"),
+            "www.google.com",
+        ),
+        (
+            "quic-with-several-tls-frames: 3 CRYPTO frames",
+            include_str!("testdata/foxio-quic-with-several-tls-frames.hex"),
+            "ogs.google.com",
+        ),
+        (
+            "chrome-cloudflare-quic-with-secrets: over IPv6",
+            include_str!("testdata/foxio-chrome-cloudflare-quic-with-secrets.hex"),
+            "cloudflare-quic.com",
+        ),
+    ];
+
+    #[test]
+    fn chromes_initials_read_as_foxios_tool_reads_them() {
+        for (name, hex, server_name) in FOXIO_INITIALS {
+            let datagram = bytes_of(hex);
+            let initial = open_client_initial(&datagram).expect(name);
+            assert!(initial.pieces.len() >= 3, "{name}");
+            let hello = hello_of(&datagram);
+            assert_eq!(hello.server_name.as_deref(), Some(server_name), "{name}");
+            assert_eq!(hello.alpn, ["h3"], "{name}");
+            assert_eq!(hello.version, "1.3", "{name}");
+            assert_eq!(hello.ja4, "q13d0310h3_55b375c5d22e_cd85d2d88918", "{name}");
+            assert!(!hello.cut, "{name}");
+        }
+    }
+
     #[test]
     fn a_servers_initial_is_no_hello() {
         // It is an Initial of version 1 in shape, but the client keys of its (empty)
