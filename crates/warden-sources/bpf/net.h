@@ -1407,25 +1407,43 @@ static __always_inline bool packet_record(struct net_record *r, struct __sk_buff
 	return true;
 }
 
+/* What every UDP or TCP packet looked at begins with: its IP version, the IP header's length
+ * and the ports (from the UDP or TCP header, which both begin with them). */
+struct packet_head {
+	u8 version;
+	u32 ip_len;
+	__be16 ports[2];
+};
+
+/* The head of packet `skb`, whose socket's transport is `protocol`: false when it is neither
+ * IPv4 nor IPv6 carrying that transport next. */
+static __always_inline bool read_packet_head(struct __sk_buff *skb, u8 protocol,
+					     struct packet_head *head)
+{
+	u8 ip_head[7];
+	if (bpf_skb_load_bytes(skb, 0, ip_head, sizeof(ip_head)))
+		return false;
+	head->version = ip_head[0] >> 4;
+	head->ip_len = ip_head_length(ip_head, protocol);
+	/* (At most 60 always: said for the verifier.) */
+	if (!head->ip_len || head->ip_len > 60)
+		return false;
+	return !bpf_skb_load_bytes(skb, head->ip_len, head->ports, sizeof(head->ports));
+}
+
 /* A UDP packet of socket `sk` to port 53 (`out`: a query sent) or from it (an answer come in):
  * its DNS message recorded as a send or a receive marked NET_DNS, with both ends. A query for
  * the process that sends it, which becomes the socket's asker; an answer for the socket's
  * asker, and not at all when it has none (its query went before the agent started). Other
  * packets leave after their UDP header's ports are read. A DNS server's own traffic (queries
  * in, answers out) is not this. */
-static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk, bool out, bool tcp)
+static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk,
+				  struct packet_head *head, bool out, bool tcp)
 {
-	u8 ip_head[7];
-	if (bpf_skb_load_bytes(skb, 0, ip_head, sizeof(ip_head)))
-		return 1;
-	u8 version = ip_head[0] >> 4;
-	u32 ip_len = ip_head_length(ip_head, tcp ? IPPROTO_TCP : IPPROTO_UDP);
-	if (!ip_len)
-		return 1;
-	__be16 ports[2];
-	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
-		return 1;
-	if (ports[out ? 1 : 0] != __builtin_bswap16(DNS_PORT))
+	u8 version = head->version;
+	u32 ip_len = head->ip_len;
+	__be16 *ports = head->ports;
+	if (ip_len > 60 || ports[out ? 1 : 0] != __builtin_bswap16(DNS_PORT))
 		return 1;
 	u32 at = ip_len + IPPROTO_UDP_HEAD;
 	/* Over TCP, the message's length as its prefix gives it (0: over UDP, the datagram's). */
@@ -1628,9 +1646,95 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	return 1;
 }
 
-/* Every packet a socket sends or receives, each way (`out`: sent): a UDP one to or from port 53
- * is a DNS message (dns_message); a raw or ICMP socket's, maybe its first to or from a peer
- * (raw_first_packet). Most leave after the socket's type is read. Always lets the packet pass
+/* Whether to read outgoing QUIC Initial datagrams (network.requests): set at load. */
+const volatile u8 quic_initials = 0;
+
+/* The least a datagram carrying a client's Initial packet may be (RFC 9000 §14.1): clients pad
+ * them, which keeps every smaller datagram out with no byte of it read. */
+#define QUIC_INITIAL_MIN 1200
+/* QUIC versions 1 and 2, as their packets carry them (big-endian, read as a u32 here). */
+#define QUIC_VERSION_1 0x01000000
+#define QUIC_VERSION_2 0xcf43336b
+
+/* An outgoing UDP packet of socket `sk` (its head `head` read): when its datagram may hold a
+ * QUIC client's Initial packet (at least 1,200 bytes, a long header of the Initial type, QUIC
+ * version 1 or 2), its first OPENING_KEPT bytes recorded as a send marked NET_OPENING, for the
+ * process sending it: the agent opens it for the ClientHello inside. A QUIC server's Initials
+ * look alike and are recorded too; the agent's keys do not open them. Every other datagram
+ * leaves after its length, or its first five bytes, are read. */
+static __noinline int quic_initial(struct __sk_buff *skb, struct bpf_sock *sk,
+				   struct packet_head *head)
+{
+	u32 ip_len = head->ip_len;
+	if (ip_len > 60)
+		return 1;
+	u32 at = ip_len + IPPROTO_UDP_HEAD;
+	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
+	u64 len = skb->len;
+	if (len < at + QUIC_INITIAL_MIN)
+		return 1;
+	len -= at;
+	u8 first[5];
+	if (bpf_skb_load_bytes(skb, at, first, sizeof(first)))
+		return 1;
+	u32 version = *(u32 *)&first[1];
+	/* A long header (its top bit), the fixed bit, and the Initial type: 0 in version 1, 1 in
+	 * version 2. */
+	u8 kind = first[0] & 0xf0;
+	if (!((version == QUIC_VERSION_1 && kind == 0xc0) ||
+	      (version == QUIC_VERSION_2 && kind == 0xd0)))
+		return 1;
+	struct task_struct *task = bpf_get_current_task_btf();
+	u32 tgid = task->tgid;
+	if (tgid == warden_tgid)
+		return 1;
+	struct opening_record *rec = bpf_ringbuf_reserve(&EVENTS, sizeof(*rec), 0);
+	if (!rec) {
+		dropped(KIND_NET);
+		return 1;
+	}
+	struct net_record *r = &rec->r;
+	if (!packet_record(r, skb, head->version, ip_len, head->ports, true, tgid,
+			   task->group_leader->start_boottime, false)) {
+		bpf_ringbuf_discard(rec, 0);
+		return 1;
+	}
+	r->fd = -1;
+	r->flags = NET_OPENING | NET_SOCKET_READ;
+	u64 kept = len;
+	if (kept > OPENING_KEPT) {
+		kept = OPENING_KEPT;
+		r->flags |= NET_ADDR_CUT;
+	}
+	*(u64 *)r->addr = (u64)sk;
+	if (kept < QUIC_INITIAL_MIN || kept > OPENING_KEPT ||
+	    bpf_skb_load_bytes(skb, at, r->addr + 8, kept)) {
+		bpf_ringbuf_discard(rec, 0);
+		return 1;
+	}
+	r->addr_len = 8 + kept;
+	bpf_ringbuf_submit(rec, 0);
+	return 1;
+}
+
+/* A UDP packet of socket `sk`, each way (`out`: sent): a DNS message when it is to or from port
+ * 53 (dns_message), maybe a QUIC client's Initial when it is sent (quic_initial). */
+static __always_inline int udp_packet(struct __sk_buff *skb, struct bpf_sock *sk, bool out)
+{
+	struct packet_head head;
+	if (!read_packet_head(skb, IPPROTO_UDP, &head))
+		return 1;
+	if (dns_messages && head.ports[out ? 1 : 0] == __builtin_bswap16(DNS_PORT))
+		return dns_message(skb, sk, &head, out, false);
+	if (quic_initials && out)
+		return quic_initial(skb, sk, &head);
+	return 1;
+}
+
+/* Every packet a socket sends or receives, each way (`out`: sent): a UDP one may be a DNS
+ * message or a QUIC client's Initial (udp_packet); a raw or ICMP socket's, maybe its first to or
+ * from a peer (raw_first_packet); an outgoing TCP one, maybe a connection's first bytes
+ * (connection_opening). Most leave after the socket's type is read. Always lets the packet pass
  * (1): these hooks may drop it, and Warden never does. */
 static __always_inline int packet(struct __sk_buff *skb, bool out)
 {
@@ -1642,12 +1746,16 @@ static __always_inline int packet(struct __sk_buff *skb, bool out)
 		return 1;
 	u32 type = sk->type, protocol = sk->protocol;
 	if (type == SOCK_DGRAM && protocol == IPPROTO_UDP)
-		return dns_messages ? dns_message(skb, sk, out, false) : 1;
+		return dns_messages || quic_initials ? udp_packet(skb, sk, out) : 1;
 	/* A TCP connection to a DNS server's port: its peer's port says it, with no packet read
 	 * (a server's own connections, their peer a client's port, are not). */
 	if (dns_messages && type == SOCK_STREAM && protocol == IPPROTO_TCP &&
-	    sk->dst_port == __builtin_bswap16(DNS_PORT))
-		return dns_message(skb, sk, out, true);
+	    sk->dst_port == __builtin_bswap16(DNS_PORT)) {
+		struct packet_head head;
+		if (!read_packet_head(skb, IPPROTO_TCP, &head))
+			return 1;
+		return dns_message(skb, sk, &head, out, true);
+	}
 	if (raw_first_packets && raw_or_icmp(type, protocol))
 		return raw_first_packet(skb, sk, out);
 	if (connection_openings && out && type == SOCK_STREAM && protocol == IPPROTO_TCP)

@@ -25,6 +25,8 @@ mod dns;
 mod ia32;
 #[path = "support/sniffer.rs"]
 mod sniffer;
+#[path = "support/quic.rs"]
+mod quic;
 #[path = "support/tls.rs"]
 mod tls;
 
@@ -3996,6 +3998,91 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
         assert_eq!(
             (socket.sock_type, socket.protocol),
             (libc::SOCK_STREAM, libc::IPPROTO_TCP)
+        );
+        assert_eq!(
+            (socket.local.clone(), socket.remote.clone()),
+            (Some(inet(local)), Some(inet(remote)))
+        );
+    }
+    drop(src);
+}
+
+/// Each outgoing UDP datagram that may hold a QUIC client's Initial packet is recorded whole for
+/// the process sending it: at least 1,200 bytes, a long header of the Initial type, QUIC
+/// version 1 or 2; from a connected socket (IPv4) and an unconnected one (IPv6), with both
+/// ends, and without connections' ends noted. Smaller datagrams, another packet type, a short
+/// header and the receiving side are not.
+#[test]
+fn quic_clients_initial_datagrams_are_recorded() {
+    use std::net::UdpSocket;
+    let _one = serialize();
+    let config = EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            datagrams: Datagrams::Off,
+            connection_ends: false,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    };
+    let Some((src, rx)) = source_with(config) else {
+        return;
+    };
+    assert_eq!(src.requests(), Some(Ok(())));
+    let me = std::process::id();
+    // A hello of two Initials, as a post-quantum key share makes one.
+    let hello = tls::quic_client_hello("c2.quic.example", 1500);
+    let v1 = quic::client_initials(quic::VERSION_1, &[0xd1; 8], &hello, 2);
+    let v2 = quic::client_initials(quic::VERSION_2, &[0xd2; 8], &hello, 1);
+    let server4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server6 = UdpSocket::bind("[::1]:0").unwrap();
+    let (at4, at6) = (server4.local_addr().unwrap(), server6.local_addr().unwrap());
+    let client4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client4.connect(at4).unwrap();
+    for datagram in &v1 {
+        client4.send(datagram).unwrap();
+    }
+    // Not Initials: an established connection's packet (short header), a Handshake packet,
+    // and an Initial's head in a datagram too small to be a client's.
+    let mut short = v1[0].clone();
+    short[0] = 0x41;
+    let mut handshake = v1[0].clone();
+    handshake[0] = 0xe1;
+    for datagram in [&short, &handshake, &v1[0][..1000].to_vec()] {
+        client4.send(datagram).unwrap();
+    }
+    let client6 = UdpSocket::bind("[::1]:0").unwrap();
+    client6.send_to(&v2[0], at6).unwrap();
+    let mut buffer = [0u8; 2048];
+    for _ in 0..5 {
+        server4.recv(&mut buffer).unwrap();
+    }
+    server6.recv(&mut buffer).unwrap();
+    let initials = |records: &[Record]| -> Vec<NetRecord> {
+        net_of(records, me)
+            .into_iter()
+            .filter(|n| n.opening.is_some())
+            .collect()
+    };
+    let mut records = collect(&rx, |seen| initials(seen).len() >= 3);
+    std::thread::sleep(Duration::from_millis(300));
+    records.extend(rx.try_iter());
+    let got = initials(&records);
+    assert_eq!(got.len(), 3, "the three Initials only: {got:#?}");
+    let local4 = client4.local_addr().unwrap();
+    let local6 = client6.local_addr().unwrap();
+    for (n, (datagram, local, remote)) in got.iter().zip([
+        (&v1[0], local4, at4),
+        (&v1[1], local4, at4),
+        (&v2[0], local6, at6),
+    ]) {
+        let captured = n.opening.as_ref().unwrap();
+        assert_eq!(&captured.bytes, datagram, "{n:#?}");
+        assert!(!captured.cut);
+        assert_eq!((n.call, n.fd), (NetCall::SendMsg, -1));
+        let socket = n.socket.as_ref().unwrap();
+        assert_eq!(
+            (socket.sock_type, socket.protocol),
+            (libc::SOCK_DGRAM, libc::IPPROTO_UDP)
         );
         assert_eq!(
             (socket.local.clone(), socket.remote.clone()),

@@ -153,7 +153,11 @@ pub struct NetworkActivityConfig {
     /// first [`OPENING_KEPT`] bytes), when they may begin a TLS ClientHello or an HTTP
     /// request: what the connection asked for, by name. At the packet hooks as `dns`; the
     /// other packets of a TCP socket leave after two of its counters are read. Only the
-    /// connections noted for their ends (`connection_ends`), for their maker.
+    /// connections noted for their ends (`connection_ends`), for their maker. And each
+    /// outgoing UDP datagram that may hold a QUIC client's Initial packet (at least 1,200
+    /// bytes, a long header of the Initial type, QUIC version 1 or 2): its first
+    /// [`OPENING_KEPT`] bytes, for the process sending it; other datagrams leave after their
+    /// length, or their first five bytes, are read.
     pub requests: bool,
 }
 
@@ -526,9 +530,9 @@ impl EbpfSource {
         optional(&self.parts.dns)
     }
 
-    /// Whether outgoing connections' first bytes are read for their requests: None when not
-    /// asked for or network calls or connections' ends are not reported, else attached or why
-    /// not (as `first_datagrams`).
+    /// Whether outgoing connections' first bytes (and QUIC Initials) are read for their
+    /// requests: None when not asked for or network calls are not reported, else attached or
+    /// why not (as `first_datagrams`).
     pub fn requests(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.requests)
     }
@@ -689,6 +693,8 @@ impl Loaded {
                 .as_ref()
                 .is_some_and(|n| n.requests && n.connection_ends),
         );
+        // A QUIC client's Initial is recorded for the process sending it, with no note.
+        let quic_initials = u8::from(config.network.as_ref().is_some_and(|n| n.requests));
         let raw_first_packets = u8::from(
             config
                 .network
@@ -720,6 +726,7 @@ impl Loaded {
             .override_global("datagram_traffic", &datagram_traffic, true)
             .override_global("dns_messages", &dns_messages, true)
             .override_global("connection_openings", &connection_openings, true)
+            .override_global("quic_initials", &quic_initials, true)
             .override_global("raw_first_packets", &raw_first_packets, true)
             .map_max_entries("CONNECTIONS", connections_max)
             .override_global("fput_work", &fput_work.unwrap_or(0), true)
@@ -828,12 +835,14 @@ impl Loaded {
         let packets = (network_ok
             && (matches!(first_datagrams, Some(Ok(())))
                 || dns_messages == 1
-                || connection_openings == 1))
+                || connection_openings == 1
+                || quic_initials == 1))
             .then(|| attach_cgroup_programs(&mut ebpf, &PACKET_HOOKS));
         let first_datagrams = first_datagrams
             .map(|attached| attached.and_then(|()| packets.clone().unwrap_or(Ok(()))));
         let dns = (dns_messages == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
-        let requests = (connection_openings == 1 && network_ok).then(|| packets.unwrap_or(Ok(())));
+        let requests = ((connection_openings == 1 || quic_initials == 1) && network_ok)
+            .then(|| packets.unwrap_or(Ok(())));
         // io_uring's operations bypass the syscalls: its submissions and completions are looked
         // at beside them, for network and file operations alike (optional: a kernel without
         // io_uring, or before 6.17, still has the calls).

@@ -247,7 +247,7 @@ fn net_action(call: NetCall) -> NetAction {
 /// connect's local end, a listener's address, both ends of an accepted connection.
 pub fn ebpf_network_event(
     record: &NetRecord,
-    mut process: Process,
+    process: Process,
     policy: &NetworkPolicy,
 ) -> Result<NetworkEvent, SkipReason> {
     // A connection's first bytes are an event only when they are a request.
@@ -258,6 +258,27 @@ pub fn ebpf_network_event(
         ),
         None => None,
     };
+    ebpf_network_event_opened(record, opening, process, policy)
+}
+
+/// Whether `record` holds a datagram that may be a QUIC client's Initial (rather than a TCP
+/// connection's first bytes): read by [`super::quic::QuicHellos`], which needs the
+/// connection's other Initials too, and passed in as opened.
+pub fn holds_quic_initial(record: &NetRecord) -> bool {
+    record.opening.is_some()
+        && record
+            .socket
+            .as_ref()
+            .is_some_and(|socket| socket.sock_type == libc::SOCK_DGRAM)
+}
+
+/// [`ebpf_network_event`] of a record whose first bytes (or Initials) were read as `opening`.
+pub fn ebpf_network_event_opened(
+    record: &NetRecord,
+    opening: Option<Opening>,
+    mut process: Process,
+    policy: &NetworkPolicy,
+) -> Result<NetworkEvent, SkipReason> {
     let action = if record.outcome {
         NetAction::ConnectResult
     } else if let Some(opening) = &opening {

@@ -96,7 +96,9 @@ pub struct NetworkConfig {
     /// `http_request` event (method, URL, host, user agent), for the process that made the
     /// connection: whom it meant to reach, even when its lookup was not seen (DNS over HTTPS,
     /// a cache); the connection's end and looks then carry that name. Needs
-    /// `connection_ends`. Audit cannot see it.
+    /// `connection_ends`. And each QUIC client's Initial datagrams (HTTP/3), opened for the
+    /// ClientHello inside, as a `tls_hello` event of the process sending them (with or
+    /// without `connection_ends`). Audit cannot see it.
     pub requests: bool,
 }
 

@@ -39,13 +39,16 @@ use warden_store::StoredEvent;
 
 use super::activity::{
     FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, ebpf_file_event,
-    ebpf_network_event, fanotify_file_event, first_look, look_at_handshake, network_event,
+    ebpf_network_event, ebpf_network_event_opened, fanotify_file_event, first_look,
+    holds_quic_initial, look_at_handshake, network_event,
 };
 use super::config::{Config, FilesConfig};
 use super::diag_ends::{DiagEnds, socket_holders};
 use super::handshakes::{Follow, Handshakes, Settled};
 use super::jsonl::RotatingFile;
+use super::opening::Opening;
 use super::proc_source::{LiveProc, seed_of};
+use super::quic::{Assembled, QuicHellos};
 use super::served::{self, SERVED_WAIT, ServedLooks, ServedMounts};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
 use super::stdout::StdoutLines;
@@ -349,6 +352,8 @@ struct Agent {
     asked: AskedNames,
     /// The URLs processes requested, for the files they write and those files' execs.
     fetched: Fetched,
+    /// QUIC clients' hellos being put together from their Initial datagrams.
+    quic_hellos: QuicHellos,
     /// Execs of images modified in the last seconds, held until the change that wrote them
     /// may have come (when due, the exec, its time).
     fresh_execs: VecDeque<(Instant, ExecEvent, i64)>,
@@ -1021,6 +1026,7 @@ impl Agent {
             resolved: ResolvedNames::new(RESOLVED_NAMES),
             asked: AskedNames::new(RESOLVED_NAMES),
             fetched: Fetched::new(FETCHED),
+            quic_hellos: QuicHellos::default(),
             fresh_execs: VecDeque::new(),
             fanotify,
             ebpf,
@@ -1577,7 +1583,29 @@ impl Agent {
         } else {
             self.subject(record.pid)
         };
-        match ebpf_network_event(record, process, &policy) {
+        let event = match (&record.opening, holds_quic_initial(record)) {
+            // A QUIC client's hello may take two Initials: it is read once it is whole.
+            (Some(captured), true) => {
+                match self.quic_hellos.add(
+                    record.pid,
+                    record.start_ns,
+                    record.boot_ns,
+                    &captured.bytes,
+                ) {
+                    Assembled::Hello(hello) => ebpf_network_event_opened(
+                        record,
+                        Some(Opening::Tls(hello)),
+                        process,
+                        &policy,
+                    ),
+                    Assembled::Partial => Err("network/quic_hello_partial"),
+                    Assembled::Again => Err("network/quic_hello_again"),
+                    Assembled::NotAHello => Err("network/opening_not_a_request"),
+                }
+            }
+            _ => ebpf_network_event(record, process, &policy),
+        };
+        match event {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
                 // What it fetched: the origin of the files it writes next.
@@ -2669,6 +2697,7 @@ impl Agent {
             ("dns/addresses_named", self.resolved.len() as u64),
             ("requests/connections_named", self.asked.len() as u64),
             ("requests/files_fetched", self.fetched.files() as u64),
+            ("requests/quic_connections", self.quic_hellos.len() as u64),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",
