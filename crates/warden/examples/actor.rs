@@ -39,6 +39,11 @@
 //!                                  # its answer, from a resolver thread on 127.53.0.3:53
 //! actor hello-storm DIR COUNT      # COUNT loopback TCP connections, each opened with a TLS
 //!                                  # ClientHello of its own server name, answered, closed
+//! actor quic-storm DIR COUNT       # COUNT QUIC connections opened as HTTP/3 clients open
+//!                                  # them, each from a UDP socket of its own: a ClientHello of
+//!                                  # its own server name in two Initial datagrams, answered,
+//!                                  # then the first sent again (a retransmission); reports the
+//!                                  # server's port
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
 //! actor uring-file-storm DIR COUNT # the file storm's kind through io_uring: COUNT x create,
 //!                                  # close, rename, delete, none of them a syscall
@@ -73,6 +78,8 @@ mod dns;
 #[path = "../../warden-sources/tests/support/ia32.rs"]
 #[allow(dead_code)]
 mod ia32;
+#[path = "../../warden-sources/tests/support/quic.rs"]
+mod quic;
 #[path = "../../warden-sources/tests/support/sniffer.rs"]
 mod sniffer;
 #[path = "../../warden-sources/tests/support/tls.rs"]
@@ -198,6 +205,12 @@ fn main() -> anyhow::Result<()> {
             let count: u64 = arg(2)?.parse()?;
             hello_storm(count)?;
             report.insert("ops".into(), count.into());
+        }
+        "quic-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            let port = quic_storm(count)?;
+            report.insert("ops".into(), count.into());
+            report.insert("port".into(), port.into());
         }
         "socket-storm" => {
             let count: u64 = arg(2)?.parse()?;
@@ -772,6 +785,42 @@ fn hello_storm(count: u64) -> anyhow::Result<()> {
     server
         .join()
         .map_err(|_| anyhow::anyhow!("the server panicked"))?
+}
+
+/// `count` QUIC connections as HTTP/3 clients open them, each from a UDP socket of its own to
+/// one loopback server: a ClientHello for a server name of its own (`q{i}.storm.example`),
+/// long enough (as a post-quantum key share makes it) to take two Initial datagrams; a byte of
+/// answer read; then the first Initial sent again, as a client resends what is not yet
+/// acknowledged. The server's port.
+fn quic_storm(count: u64) -> anyhow::Result<u16> {
+    let server = UdpSocket::bind(("127.0.0.1", 0))?;
+    let at = server.local_addr()?;
+    let serving = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut datagram = vec![0u8; 2048];
+        for _ in 0..count {
+            let (_, client) = server.recv_from(&mut datagram)?;
+            server.recv_from(&mut datagram)?;
+            server.send_to(&[0], client)?;
+            server.recv_from(&mut datagram)?;
+        }
+        Ok(())
+    });
+    for i in 0..count {
+        let client = UdpSocket::bind(("127.0.0.1", 0))?;
+        client.connect(at)?;
+        let hello = tls::quic_client_hello(&format!("q{i}.storm.example"), 1500);
+        let id = (i + 1).to_be_bytes();
+        let initials = quic::client_initials(quic::VERSION_1, &id, &hello, 2);
+        for initial in &initials {
+            client.send(initial)?;
+        }
+        client.recv(&mut [0u8; 1])?;
+        client.send(&initials[0])?;
+    }
+    serving
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server panicked"))??;
+    Ok(at.port())
 }
 
 /// Two connects to 127.0.0.1:$TCP4 through io_uring, which pass no connect(2): one reaped as

@@ -3287,6 +3287,80 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
     kernel.check();
 }
 
+/// QUIC connections (HTTP/3's) name what they asked for too: each of the actor's three, whose
+/// ClientHello took two Initial datagrams and whose first Initial went again, is one
+/// `tls_hello` over UDP with its server name, h3 and a QUIC JA4, in the JSON, the text and SQL;
+/// the status counts the connections it remembers.
+#[test]
+fn quic_hellos_name_what_an_http3_connection_asked_for() {
+    let Some((_serial, kernel)) = begin("quic_hellos_name_what_an_http3_connection_asked_for")
+    else {
+        return;
+    };
+    let mut agent = Agent::start("");
+    let report = spawn_actor_to_end(&["quic-storm", "/", "3"]);
+    let pid = report["pid"].as_u64().unwrap();
+    let port = report["port"].as_u64().unwrap();
+    let hello_of = |name: String| {
+        move |e: &Value| pid_of(e) == pid && e["tls"]["client"]["server_name"] == name.as_str()
+    };
+    let events = agent.wait_for("the actor's three QUIC hellos", |ev| {
+        (0..3).all(|i| has(ev, "tls_hello", hello_of(format!("q{i}.storm.example"))))
+    });
+    // Each once, though its first Initial went twice.
+    let hellos: Vec<&Value> = events
+        .iter()
+        .filter(|e| pid_of(e) == pid && e["event"]["action"] == "tls_hello")
+        .collect();
+    assert_eq!(hellos.len(), 3, "{hellos:#?}");
+    let mut ja4s = Vec::new();
+    for i in 0..3 {
+        let name = format!("q{i}.storm.example");
+        let hello = the(&events, "tls_hello", "a QUIC hello", hello_of(name.clone()));
+        assert_eq!(hello["network"]["transport"], "udp", "{hello}");
+        assert_eq!(hello["network"]["direction"], "egress", "{hello}");
+        assert_eq!(hello["destination"]["ip"], "127.0.0.1", "{hello}");
+        assert_eq!(hello["destination"]["port"], port, "{hello}");
+        assert_eq!(hello["destination"]["domain"], name.as_str(), "{hello}");
+        assert_eq!(hello["tls"]["version"], "1.3", "{hello}");
+        assert_eq!(
+            hello["warden"]["network"]["alpn"],
+            serde_json::json!(["h3"])
+        );
+        let ja4 = hello["tls"]["client"]["ja4"].as_str().unwrap();
+        // QUIC ('q'), TLS 1.3, a server name, four cipher suites, eight extensions, h3.
+        assert!(ja4.starts_with("q13d0408h3_") && ja4.len() == 36, "{hello}");
+        ja4s.push(ja4.to_owned());
+    }
+    ja4s.dedup();
+    assert_eq!(ja4s.len(), 1, "one client, one fingerprint: {ja4s:?}");
+    let text = agent.events_output(&["--pid", &pid.to_string(), "--class", "tls"], "text");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(
+        text.contains(&format!(
+            "sni=q1.storm.example tls=1.3 alpn=h3 ja4={}",
+            ja4s[0]
+        )),
+        "{text}"
+    );
+    let rows = agent.query_rows(&format!(
+        "SELECT transport, remote_port, tls_server_name, ja4 FROM socket_events \
+         WHERE pid = {pid} AND action = 'tls_hello' ORDER BY tls_server_name"
+    ));
+    assert_eq!(
+        rows,
+        (0..3)
+            .map(|i| format!("udp,{port},q{i}.storm.example,{}", ja4s[0]))
+            .collect::<Vec<_>>()
+    );
+    let status = agent.status();
+    let ebpf = status_source(&status, "ebpf").expect("the ebpf source");
+    let detail = ebpf["detail"].as_str().unwrap();
+    assert!(detail.contains("QUIC"), "{detail}");
+    agent.stop();
+    kernel.check();
+}
+
 /// A binary curl fetched over HTTP (which sets no download origin of its own), made
 /// executable and run: its write and its exec carry the URL curl fetched as their download
 /// origin, in the JSON and in `process_events`. File changes from fanotify (the default).

@@ -306,6 +306,9 @@ struct Parts {
     /// The packet hooks, for connections' first bytes (with the network programs and
     /// connections' ends, when asked for).
     requests: Option<Result<(), String>>,
+    /// The packet hooks, for QUIC clients' Initials (with the network programs, when asked
+    /// for).
+    quic_initials: Option<Result<(), String>>,
     /// The iterator that reports connections still open (with connections' ends).
     open_connections: Option<Result<(), String>>,
     /// The programs that count datagram sockets' traffic and record it at their release
@@ -530,11 +533,17 @@ impl EbpfSource {
         optional(&self.parts.dns)
     }
 
-    /// Whether outgoing connections' first bytes (and QUIC Initials) are read for their
-    /// requests: None when not asked for or network calls are not reported, else attached or
-    /// why not (as `first_datagrams`).
+    /// Whether outgoing connections' first bytes are read for their requests: None when not
+    /// asked for or network calls or connections' ends are not reported, else attached or why
+    /// not (as `first_datagrams`).
     pub fn requests(&self) -> Option<Result<(), &str>> {
         optional(&self.parts.requests)
+    }
+
+    /// Whether outgoing datagrams are read for QUIC clients' Initials (`requests`): None when
+    /// not asked for or network calls are not reported, else attached or why not.
+    pub fn quic_initials(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.quic_initials)
     }
 
     /// A snapshot of the counters.
@@ -841,8 +850,9 @@ impl Loaded {
         let first_datagrams = first_datagrams
             .map(|attached| attached.and_then(|()| packets.clone().unwrap_or(Ok(()))));
         let dns = (dns_messages == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
-        let requests = ((connection_openings == 1 || quic_initials == 1) && network_ok)
-            .then(|| packets.unwrap_or(Ok(())));
+        let requests =
+            (connection_openings == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
+        let quic_initials = (quic_initials == 1 && network_ok).then(|| packets.unwrap_or(Ok(())));
         // io_uring's operations bypass the syscalls: its submissions and completions are looked
         // at beside them, for network and file operations alike (optional: a kernel without
         // io_uring, or before 6.17, still has the calls).
@@ -960,6 +970,7 @@ impl Loaded {
                 first_datagrams,
                 dns,
                 requests,
+                quic_initials,
             },
             open_connections_every,
             pairs: uring::Pairs::default(),

@@ -6,9 +6,9 @@
 // Each of them takes what it needs.
 #![allow(dead_code)]
 
+use aes_gcm::aead::Nonce;
 use aes_gcm::aes::Aes128;
 use aes_gcm::aes::cipher::{BlockCipherEncrypt, KeyInit};
-use aes_gcm::aead::Nonce;
 use aes_gcm::{AeadInOut, Aes128Gcm};
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -86,7 +86,11 @@ pub fn seal_initial(version: u32, dcid: &[u8], number: u16, frames: &[u8]) -> Ve
         *byte ^= n;
     }
     let tag = Aes128Gcm::new(&key.into())
-        .encrypt_inout_detached(&Nonce::<Aes128Gcm>::from(nonce), &header, payload.as_mut_slice().into())
+        .encrypt_inout_detached(
+            &Nonce::<Aes128Gcm>::from(nonce),
+            &header,
+            payload.as_mut_slice().into(),
+        )
         .expect("sealed");
     let mut packet = header;
     packet.extend(payload);
@@ -107,16 +111,16 @@ fn client_keys(version: u32, dcid: &[u8]) -> ([u8; 16], [u8; 12], [u8; 16]) {
     let (salt, prefix): (&[u8], &str) = if version == VERSION_2 {
         (
             &[
-                0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e,
-                0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
+                0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26,
+                0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
             ],
             "quicv2",
         )
     } else {
         (
             &[
-                0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4,
-                0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a,
+                0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8,
+                0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a,
             ],
             "quic",
         )
@@ -130,7 +134,11 @@ fn client_keys(version: u32, dcid: &[u8]) -> ([u8; 16], [u8; 12], [u8; 16]) {
         secret.expand(&info, out).expect("expanded");
     };
     let mut secret = [0u8; 32];
-    label(&Hkdf::<Sha256>::new(Some(salt), dcid), "client in", &mut secret);
+    label(
+        &Hkdf::<Sha256>::new(Some(salt), dcid),
+        "client in",
+        &mut secret,
+    );
     let client = Hkdf::<Sha256>::from_prk(&secret).expect("a whole secret");
     let (mut key, mut iv, mut hp) = ([0u8; 16], [0u8; 12], [0u8; 16]);
     label(&client, &format!("{prefix} key"), &mut key);

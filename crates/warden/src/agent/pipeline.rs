@@ -3077,6 +3077,15 @@ fn start_ebpf(
                             )),
                             None => {}
                         }
+                        match pair.0.quic_initials() {
+                            Some(Ok(())) => detail.push_str(
+                                "; QUIC clients' TLS hellos from their Initial datagrams",
+                            ),
+                            Some(Err(why)) => {
+                                detail.push_str(&format!(" (not QUIC clients' TLS hellos: {why})"))
+                            }
+                            None => {}
+                        }
                         if pair.0.network_compat_tcp() == Some(Ok(())) {
                             detail.push_str(
                                 "; 32-bit processes' TCP connects and listens from TCP state \

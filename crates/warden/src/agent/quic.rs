@@ -16,9 +16,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use aes_gcm::aead::{Nonce, Tag};
 use aes_gcm::aes::Aes128;
 use aes_gcm::aes::cipher::{BlockCipherEncrypt, KeyInit};
-use aes_gcm::aead::{Nonce, Tag};
 use aes_gcm::{AeadInOut, Aes128Gcm};
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -32,13 +32,13 @@ const VERSION_1: u32 = 0x0000_0001;
 const VERSION_2: u32 = 0x6b33_43cf;
 /// The salt of version 1's initial secret (RFC 9001 §5.2).
 const SALT_V1: [u8; 20] = [
-    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c,
-    0xad, 0xcc, 0xbb, 0x7f, 0x0a,
+    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
+    0xcc, 0xbb, 0x7f, 0x0a,
 ];
 /// The salt of version 2's initial secret (RFC 9369 §3.3.1).
 const SALT_V2: [u8; 20] = [
-    0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d,
-    0xcb, 0xf9, 0xbd, 0x2e, 0xd9,
+    0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb,
+    0xf9, 0xbd, 0x2e, 0xd9,
 ];
 /// A connection ID's longest (RFC 9000 §17.2).
 const MAX_CID_LEN: usize = 20;
@@ -250,7 +250,12 @@ impl ClientKeys {
         }
         let tag = Tag::<Aes128Gcm>::try_from(tag).ok()?;
         Aes128Gcm::new(&self.key.into())
-            .decrypt_inout_detached(&Nonce::<Aes128Gcm>::from(nonce), header, payload.into(), &tag)
+            .decrypt_inout_detached(
+                &Nonce::<Aes128Gcm>::from(nonce),
+                header,
+                payload.into(),
+                &tag,
+            )
             .ok()
     }
 }
@@ -259,11 +264,17 @@ impl ClientKeys {
 fn expand_label(secret: &Hkdf<Sha256>, label: &str, out: &mut [u8]) {
     let full = format!("tls13 {label}");
     let mut info = Vec::with_capacity(4 + full.len());
-    info.extend_from_slice(&u16::try_from(out.len()).expect("short output").to_be_bytes());
+    info.extend_from_slice(
+        &u16::try_from(out.len())
+            .expect("short output")
+            .to_be_bytes(),
+    );
     info.push(u8::try_from(full.len()).expect("short label"));
     info.extend_from_slice(full.as_bytes());
     info.push(0);
-    secret.expand(&info, out).expect("an output HKDF-SHA256 can give");
+    secret
+        .expand(&info, out)
+        .expect("an output HKDF-SHA256 can give");
 }
 
 /// What one Initial datagram made of a connection's hello.
@@ -443,11 +454,11 @@ impl QuicHellos {
 
 // The tests' client: a hello, and Initial packets sealed as a client seals them.
 #[cfg(test)]
-#[path = "../../../warden-sources/tests/support/tls.rs"]
-mod tls;
-#[cfg(test)]
 #[path = "../../../warden-sources/tests/support/quic.rs"]
 mod quic_support;
+#[cfg(test)]
+#[path = "../../../warden-sources/tests/support/tls.rs"]
+mod tls;
 
 #[cfg(test)]
 mod tests {
@@ -510,7 +521,11 @@ mod tests {
             // Two cipher suites, eleven extensions (SNI, renegotiation_info, groups, ALPN,
             // status_request, key_share, versions, signature algorithms, PSK modes,
             // record_size_limit, QUIC's transport parameters), ALPN "alpn": a, n.
-            assert!(hello.ja4.starts_with("q13d0211an_"), "{name}: {}", hello.ja4);
+            assert!(
+                hello.ja4.starts_with("q13d0211an_"),
+                "{name}: {}",
+                hello.ja4
+            );
             // The same hello over TCP fingerprints alike but for the first letter.
             let mut record = vec![0x16, 0x03, 0x01, 0x00, 241];
             record.extend(data);
@@ -580,7 +595,11 @@ mod tests {
             assert_eq!(open_client_initial(&changed), None, "byte {at} changed");
         }
         for length in 0..datagram.len() {
-            assert_eq!(open_client_initial(&datagram[..length]), None, "cut at {length}");
+            assert_eq!(
+                open_client_initial(&datagram[..length]),
+                None,
+                "cut at {length}"
+            );
         }
         // Bytes after the packet (a datagram's coalesced packets) are not its own.
         let mut longer = datagram.clone();
@@ -678,7 +697,13 @@ mod tests {
         // Version 1's Handshake type rather than Initial.
         let mut handshake = datagram.clone();
         handshake[0] = 0xe0;
-        for bytes in [short, draft, handshake, Vec::new(), b"GET / HTTP/1.1\r\n".to_vec()] {
+        for bytes in [
+            short,
+            draft,
+            handshake,
+            Vec::new(),
+            b"GET / HTTP/1.1\r\n".to_vec(),
+        ] {
             assert_eq!(
                 QuicHellos::default().add(7, 70, 1, &bytes),
                 Assembled::NotAHello
