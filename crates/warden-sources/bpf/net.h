@@ -1652,16 +1652,43 @@ const volatile u8 quic_initials = 0;
 /* The least a datagram carrying a client's Initial packet may be (RFC 9000 §14.1): clients pad
  * them, which keeps every smaller datagram out with no byte of it read. */
 #define QUIC_INITIAL_MIN 1200
+/* The bytes of an Initial's datagram kept: clients send their first ones at 1,200 to 1,472
+ * bytes (what an Ethernet path carries unfragmented), whatever the path. */
+#define QUIC_KEPT 1500
+/* A socket's Initials recorded in one second at most: a client's connection sends a few; a
+ * QUIC server's socket sends one or two per client, which the agent cannot open (they are
+ * keyed for the server), and is kept from filling the ring with them. */
+#define QUIC_SOCKET_RATE 16
+#define KIND_QUIC_OVER_RATE 11
+
+/* A send record whose "address" is a QUIC Initial's datagram: the socket's key, the bytes. */
+struct quic_record {
+	struct net_record r;
+	u8 rest[8 + QUIC_KEPT - NET_ADDR_CAP];
+};
+
+/* A socket's Initials recorded in the current second, kept with the socket. */
+struct quic_rate {
+	u64 second_ns;
+	u32 recorded;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct quic_rate);
+} QUIC_RATES SEC(".maps");
 /* QUIC versions 1 and 2, as their packets carry them (big-endian, read as a u32 here). */
 #define QUIC_VERSION_1 0x01000000
 #define QUIC_VERSION_2 0xcf43336b
 
 /* An outgoing UDP packet of socket `sk` (its head `head` read): when its datagram may hold a
  * QUIC client's Initial packet (at least 1,200 bytes, a long header of the Initial type, QUIC
- * version 1 or 2), its first OPENING_KEPT bytes recorded as a send marked NET_OPENING, for the
+ * version 1 or 2), its first QUIC_KEPT bytes recorded as a send marked NET_OPENING, for the
  * process sending it: the agent opens it for the ClientHello inside. A QUIC server's Initials
- * look alike and are recorded too; the agent's keys do not open them. Every other datagram
- * leaves after its length, or its first five bytes, are read. */
+ * look alike and are recorded too (the agent's keys do not open them), at most
+ * QUIC_SOCKET_RATE a second from one socket. Every other datagram leaves after its length, or
+ * its first five bytes, are read. */
 static __noinline int quic_initial(struct __sk_buff *skb, struct bpf_sock *sk,
 				   struct packet_head *head)
 {
@@ -1688,7 +1715,20 @@ static __noinline int quic_initial(struct __sk_buff *skb, struct bpf_sock *sk,
 	u32 tgid = task->tgid;
 	if (tgid == warden_tgid)
 		return 1;
-	struct opening_record *rec = bpf_ringbuf_reserve(&EVENTS, sizeof(*rec), 0);
+	struct quic_rate *rate = bpf_sk_storage_get(&QUIC_RATES, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!rate)
+		return 1;
+	u64 now = bpf_ktime_get_boot_ns();
+	if (now - rate->second_ns >= 1000000000ULL) {
+		rate->second_ns = now;
+		rate->recorded = 0;
+	}
+	if (rate->recorded >= QUIC_SOCKET_RATE) {
+		dropped(KIND_QUIC_OVER_RATE);
+		return 1;
+	}
+	rate->recorded++;
+	struct quic_record *rec = bpf_ringbuf_reserve(&EVENTS, sizeof(*rec), 0);
 	if (!rec) {
 		dropped(KIND_NET);
 		return 1;
@@ -1702,12 +1742,12 @@ static __noinline int quic_initial(struct __sk_buff *skb, struct bpf_sock *sk,
 	r->fd = -1;
 	r->flags = NET_OPENING | NET_SOCKET_READ;
 	u64 kept = len;
-	if (kept > OPENING_KEPT) {
-		kept = OPENING_KEPT;
+	if (kept > QUIC_KEPT) {
+		kept = QUIC_KEPT;
 		r->flags |= NET_ADDR_CUT;
 	}
 	*(u64 *)r->addr = (u64)sk;
-	if (kept < QUIC_INITIAL_MIN || kept > OPENING_KEPT ||
+	if (kept < QUIC_INITIAL_MIN || kept > QUIC_KEPT ||
 	    bpf_skb_load_bytes(skb, at, r->addr + 8, kept)) {
 		bpf_ringbuf_discard(rec, 0);
 		return 1;

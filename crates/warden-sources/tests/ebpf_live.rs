@@ -4010,8 +4010,9 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
 /// Each outgoing UDP datagram that may hold a QUIC client's Initial packet is recorded whole for
 /// the process sending it: at least 1,200 bytes, a long header of the Initial type, QUIC
 /// version 1 or 2; from a connected socket (IPv4) and an unconnected one (IPv6), with both
-/// ends, and without connections' ends noted. Smaller datagrams, another packet type, a short
-/// header and the receiving side are not.
+/// ends, and without connections' ends noted; one longer than 1,500 bytes, cut there. Smaller
+/// datagrams, another packet type, a short header and the receiving side are not, nor more
+/// than 16 a second from one socket (counted).
 #[test]
 fn quic_clients_initial_datagrams_are_recorded() {
     use std::net::UdpSocket;
@@ -4034,13 +4035,21 @@ fn quic_clients_initial_datagrams_are_recorded() {
     // A hello of two Initials, as a post-quantum key share makes one.
     let hello = tls::quic_client_hello("c2.quic.example", 1500);
     let v1 = quic::client_initials(quic::VERSION_1, &[0xd1; 8], &hello, 2);
-    let v2 = quic::client_initials(quic::VERSION_2, &[0xd2; 8], &hello, 1);
+    let v2 = quic::client_initials(
+        quic::VERSION_2,
+        &[0xd2; 8],
+        &tls::quic_client_hello("v2.quic.example", 0),
+        1,
+    );
+    // The whole long hello in one datagram, longer than the 1,500 bytes kept.
+    let jumbo = quic::client_initials(quic::VERSION_1, &[0xd3; 8], &hello, 1);
+    assert!(jumbo[0].len() > 1500);
     let server4 = UdpSocket::bind("127.0.0.1:0").unwrap();
     let server6 = UdpSocket::bind("[::1]:0").unwrap();
     let (at4, at6) = (server4.local_addr().unwrap(), server6.local_addr().unwrap());
     let client4 = UdpSocket::bind("127.0.0.1:0").unwrap();
     client4.connect(at4).unwrap();
-    for datagram in &v1 {
+    for datagram in v1.iter().chain(&jumbo) {
         client4.send(datagram).unwrap();
     }
     // Not Initials: an established connection's packet (short header), a Handshake packet,
@@ -4055,31 +4064,48 @@ fn quic_clients_initial_datagrams_are_recorded() {
     let client6 = UdpSocket::bind("[::1]:0").unwrap();
     client6.send_to(&v2[0], at6).unwrap();
     let mut buffer = [0u8; 2048];
-    for _ in 0..5 {
+    for _ in 0..6 {
         server4.recv(&mut buffer).unwrap();
     }
     server6.recv(&mut buffer).unwrap();
+    // A socket sending Initials as a busy QUIC server does: 16 a second are recorded.
+    let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..20 {
+        busy.send_to(&v1[0], at4).unwrap();
+        server4.recv(&mut buffer).unwrap();
+    }
+    let busy_at = busy.local_addr().unwrap();
     let initials = |records: &[Record]| -> Vec<NetRecord> {
         net_of(records, me)
             .into_iter()
             .filter(|n| n.opening.is_some())
             .collect()
     };
-    let mut records = collect(&rx, |seen| initials(seen).len() >= 3);
+    let mut records = collect(&rx, |seen| initials(seen).len() >= 20);
     std::thread::sleep(Duration::from_millis(300));
     records.extend(rx.try_iter());
-    let got = initials(&records);
-    assert_eq!(got.len(), 3, "the three Initials only: {got:#?}");
+    let (busy_ones, got): (Vec<NetRecord>, Vec<NetRecord>) = initials(&records)
+        .into_iter()
+        .partition(|n| n.socket.as_ref().and_then(|s| s.local.clone()) == Some(inet(busy_at)));
+    assert_eq!(busy_ones.len(), 16, "{busy_ones:#?}");
+    // (The counters are published every half second.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while src.stats().quic_initials_over_rate < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(src.stats().quic_initials_over_rate, 4);
+    assert_eq!(got.len(), 4, "the four Initials only: {got:#?}");
     let local4 = client4.local_addr().unwrap();
     let local6 = client6.local_addr().unwrap();
-    for (n, (datagram, local, remote)) in got.iter().zip([
-        (&v1[0], local4, at4),
-        (&v1[1], local4, at4),
-        (&v2[0], local6, at6),
+    for (n, (datagram, cut, local, remote)) in got.iter().zip([
+        (&v1[0][..], false, local4, at4),
+        (&v1[1][..], false, local4, at4),
+        (&jumbo[0][..1500], true, local4, at4),
+        (&v2[0][..], false, local6, at6),
     ]) {
         let captured = n.opening.as_ref().unwrap();
-        assert_eq!(&captured.bytes, datagram, "{n:#?}");
-        assert!(!captured.cut);
+        assert_eq!(captured.bytes, datagram, "{n:#?}");
+        assert_eq!(captured.cut, cut);
         assert_eq!((n.call, n.fd), (NetCall::SendMsg, -1));
         let socket = n.socket.as_ref().unwrap();
         assert_eq!(

@@ -231,6 +231,9 @@ pub struct EbpfStats {
     pub scripts_gone: u64,
     /// Script records the ring buffer had no room for (their execs go without a script).
     pub ring_full_scripts: u64,
+    /// Datagrams that may hold a QUIC Initial not recorded because their socket had sent
+    /// its second's most already (a QUIC server's, most likely).
+    pub quic_initials_over_rate: u64,
     /// Looks at the connections still open that could not be taken (the iterator would not
     /// run): their traffic so far went unreported that time.
     pub open_connections_unswept: u64,
@@ -1226,6 +1229,7 @@ impl Loaded {
         stats.ring_full_network = total(8);
         stats.ring_full_uring_results = total(9);
         stats.ring_full_scripts = total(10);
+        stats.quic_initials_over_rate = total(11);
     }
 }
 

@@ -2698,6 +2698,10 @@ impl Agent {
             ("requests/connections_named", self.asked.len() as u64),
             ("requests/files_fetched", self.fetched.files() as u64),
             ("requests/quic_connections", self.quic_hellos.len() as u64),
+            (
+                "requests/quic_initials_over_rate",
+                ebpf.quic_initials_over_rate,
+            ),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",

@@ -71,42 +71,69 @@ pub struct InitialCrypto {
     pub pieces: Vec<(u64, Vec<u8>)>,
 }
 
+/// What a client's Initial packet says in clear: its version, the destination connection ID
+/// that keys it, where its (protected) packet number begins and where the packet ends.
+struct InitialHeader<'a> {
+    version: u32,
+    dcid: &'a [u8],
+    number_at: usize,
+    end: usize,
+}
+
+impl<'a> InitialHeader<'a> {
+    /// The header of the first packet of `datagram`: None when it is not a long-header
+    /// Initial of QUIC version 1 or 2 whose whole packet the datagram holds.
+    fn parse(datagram: &'a [u8]) -> Option<Self> {
+        let first = *datagram.first()?;
+        let version = u32::from_be_bytes(datagram.get(1..5)?.try_into().ok()?);
+        // A long header, and the Initial type: 0b00 in version 1, 0b01 in version 2.
+        let initial_type = match version {
+            VERSION_1 => 0,
+            VERSION_2 => 1,
+            _ => return None,
+        };
+        if first & 0x80 == 0 || (first >> 4) & 0x03 != initial_type {
+            return None;
+        }
+        let mut at = 5;
+        let dcid = length_prefixed(datagram, &mut at)?;
+        if dcid.len() > MAX_CID_LEN {
+            return None;
+        }
+        let scid = length_prefixed(datagram, &mut at)?;
+        if scid.len() > MAX_CID_LEN {
+            return None;
+        }
+        let token_len = usize::try_from(varint(datagram, &mut at)?).ok()?;
+        at = at.checked_add(token_len)?;
+        let length = usize::try_from(varint(datagram, &mut at)?).ok()?;
+        let end = at.checked_add(length)?;
+        (end <= datagram.len()).then_some(Self {
+            version,
+            dcid,
+            number_at: at,
+            end,
+        })
+    }
+}
+
 /// The first packet of `datagram` opened as a client's Initial packet: None when it is not a
 /// long-header Initial of QUIC version 1 or 2, is cut short, or does not open with the client
 /// keys its destination connection ID gives (a server's Initial does not).
 pub fn open_client_initial(datagram: &[u8]) -> Option<InitialCrypto> {
-    let first = *datagram.first()?;
-    let version = u32::from_be_bytes(datagram.get(1..5)?.try_into().ok()?);
-    // A long header, and the Initial type: 0b00 in version 1, 0b01 in version 2.
-    let initial_type = match version {
-        VERSION_1 => 0,
-        VERSION_2 => 1,
-        _ => return None,
-    };
-    if first & 0x80 == 0 || (first >> 4) & 0x03 != initial_type {
-        return None;
-    }
-    let mut at = 5;
-    let dcid = length_prefixed(datagram, &mut at)?;
-    if dcid.len() > MAX_CID_LEN {
-        return None;
-    }
-    let scid = length_prefixed(datagram, &mut at)?;
-    if scid.len() > MAX_CID_LEN {
-        return None;
-    }
-    let token_len = usize::try_from(varint(datagram, &mut at)?).ok()?;
-    at = at.checked_add(token_len)?;
-    let length = usize::try_from(varint(datagram, &mut at)?).ok()?;
-    let number_at = at;
-    let end = number_at.checked_add(length)?;
-    let packet = datagram.get(..end)?;
+    let InitialHeader {
+        version,
+        dcid,
+        number_at,
+        end,
+    } = InitialHeader::parse(datagram)?;
+    let packet = &datagram[..end];
     let keys = ClientKeys::derive(version, dcid);
     // Header protection (RFC 9001 §5.4): the mask comes from a sample of the ciphertext taken
     // as if the packet number were four bytes long.
     let sample = packet.get(number_at + 4..number_at + 4 + SAMPLE_LEN)?;
     let mask = keys.mask(sample);
-    let first = first ^ (mask[0] & 0x0f);
+    let first = packet[0] ^ (mask[0] & 0x0f);
     let number_len = usize::from(first & 0x03) + 1;
     let mut header = packet.get(..number_at + number_len)?.to_vec();
     header[0] = first;
@@ -159,7 +186,12 @@ fn crypto_frames(payload: &[u8]) -> Vec<(u64, Vec<u8>)> {
             break;
         };
         let read = match kind {
-            0x00 | 0x01 => Some(()),
+            // PADDING fills most of a client's Initial: its run is passed over at once.
+            0x00 => {
+                at += payload[at..].iter().take_while(|byte| **byte == 0).count();
+                Some(())
+            }
+            0x01 => Some(()),
             0x02 | 0x03 => skip_ack(payload, &mut at, kind == 0x03),
             0x06 => (|| {
                 let offset = varint(payload, &mut at)?;
@@ -366,15 +398,26 @@ impl QuicHellos {
     /// Takes in `datagram`, which process `pid` (started `start_ns`) sent at `at_ns` (boot ns):
     /// what it made of the connection's hello.
     pub fn add(&mut self, pid: u32, start_ns: u64, at_ns: u64, datagram: &[u8]) -> Assembled {
-        let Some(initial) = open_client_initial(datagram) else {
+        let Some(header) = InitialHeader::parse(datagram) else {
             return Assembled::NotAHello;
         };
         self.forget_older_than(at_ns.saturating_sub(ASSEMBLY_NS));
         let key = AssemblyKey {
             pid,
             start_ns,
-            version: initial.version,
-            dcid: initial.dcid,
+            version: header.version,
+            dcid: header.dcid.to_vec(),
+        };
+        // A connection whose hello was read: what it sends again is not opened again.
+        if self
+            .assemblies
+            .get(&key)
+            .is_some_and(|assembly| assembly.done)
+        {
+            return Assembled::Again;
+        }
+        let Some(initial) = open_client_initial(datagram) else {
+            return Assembled::NotAHello;
         };
         if !self.assemblies.contains_key(&key) {
             if initial.pieces.is_empty() {
@@ -395,9 +438,6 @@ impl QuicHellos {
             );
         }
         let assembly = self.assemblies.get_mut(&key).expect("inserted above");
-        if assembly.done {
-            return Assembled::Again;
-        }
         for (offset, data) in &initial.pieces {
             assembly.add(*offset, data);
         }
