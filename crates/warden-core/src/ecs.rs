@@ -235,6 +235,10 @@ struct Network<'a> {
     /// `ipv4`, `ipv6`, or `unix`.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     kind: Option<&'static str>,
+    /// The application protocol the event's bytes were read as: `dns`, `tls`, `quic` (a TLS
+    /// hello over UDP), `http`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'static str>,
     direction: &'static str,
     /// Both ways, over a connection (its end's event).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -770,6 +774,7 @@ impl<'a> Ecs<'a> {
                 .and_then(iana_protocol_number)
                 .map(|n| n.to_string()),
             kind: network_type(e),
+            protocol: application_protocol(e),
             direction: e.direction(),
             bytes: e
                 .traffic
@@ -940,6 +945,23 @@ fn net_type(action: NetAction) -> &'static str {
         | NetAction::TlsHello
         | NetAction::HttpRequest => "protocol",
         _ => "connection",
+    }
+}
+
+/// ECS `network.protocol`: what the event's bytes were read as, where they were read.
+fn application_protocol(e: &NetworkEvent) -> Option<&'static str> {
+    if e.dns.is_some() {
+        Some("dns")
+    } else if e.http.is_some() {
+        Some("http")
+    } else if e.tls.is_some() {
+        Some(if e.transport.as_deref() == Some("udp") {
+            "quic"
+        } else {
+            "tls"
+        })
+    } else {
+        None
     }
 }
 
@@ -1446,6 +1468,7 @@ mod tests {
         assert_eq!(dns["answers"][1]["ttl"], 30);
         assert_eq!(dns["resolved_ip"], serde_json::json!(["192.0.2.9"]));
         assert_eq!(v["warden"]["network"]["dns_cut"], true);
+        assert_eq!(v["network"]["protocol"], "dns");
     }
 
     /// A ClientHello: ECS `tls.*`, the offered protocols beside, and its server name as the
@@ -1477,6 +1500,7 @@ mod tests {
         let v = hello(Some("c2.example"));
         assert_eq!(v["event"]["action"], "tls_hello");
         assert_eq!(v["event"]["type"][0], "protocol");
+        assert_eq!(v["network"]["protocol"], "tls");
         assert_eq!(v["network"]["direction"], "egress");
         assert_eq!(v["destination"]["ip"], "203.0.113.7");
         assert_eq!(v["destination"]["domain"], "c2.example");
@@ -1501,6 +1525,28 @@ mod tests {
         let by_address = hello(None);
         assert!(by_address["tls"]["client"].get("server_name").is_none());
         assert!(by_address["destination"].get("domain").is_none());
+        // A QUIC client's hello, in its Initial datagrams.
+        let over_udp = to_ecs(&Event {
+            time_ns: 0,
+            host: "h".into(),
+            kind: EventKind::Network(NetworkEvent {
+                family: Some(2),
+                transport: Some("udp".into()),
+                remote: Some(ip("203.0.113.7", 443)),
+                tls: Some(Box::new(crate::TlsHello {
+                    server_name: Some("c2.example".into()),
+                    alpn: vec!["h3".into()],
+                    version: "1.3".into(),
+                    ja4: "q13d0310h3_55b375c5d22e_cd85d2d88918".into(),
+                    ja3: "aa".repeat(16),
+                    cut: false,
+                })),
+                ..NetworkEvent::new(caller(), NetAction::TlsHello, Source::Ebpf)
+            }),
+        });
+        assert_eq!(over_udp["network"]["protocol"], "quic");
+        assert_eq!(over_udp["network"]["transport"], "udp");
+        assert_eq!(over_udp["destination"]["domain"], "c2.example");
     }
 
     /// An HTTP request: ECS `http.*`, `url.*` (the whole URL from its host and target) and
@@ -1530,6 +1576,7 @@ mod tests {
         };
         let v = request("/stage2.sh?k=1", Some("files.example:8080"));
         assert_eq!(v["event"]["action"], "http_request");
+        assert_eq!(v["network"]["protocol"], "http");
         assert_eq!(
             v["http"],
             serde_json::json!({"request": {"method": "GET"}, "version": "1.1"})

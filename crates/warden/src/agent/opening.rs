@@ -1,6 +1,7 @@
 //! The first bytes an outgoing TCP connection sent, read for what they asked for: a TLS
 //! ClientHello's server name, protocols and fingerprints (JA4, JA3), or an HTTP request's
-//! method, target, host and user agent.
+//! method, target, host and user agent. A QUIC client's ClientHello, which `quic.rs` takes out
+//! of its Initial packets, is read here too.
 //!
 //! The eBPF side keeps at most the first 2,048 bytes of a connection's first data segment, so
 //! everything here reads a prefix that may stop anywhere, and that a hostile program may have
