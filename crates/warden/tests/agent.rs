@@ -3290,7 +3290,7 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
 /// QUIC connections (HTTP/3's) name what they asked for too: each of the actor's three, whose
 /// ClientHello took two Initial datagrams and whose first Initial went again, is one
 /// `tls_hello` over UDP with its server name, h3 and a QUIC JA4, in the JSON, the text and SQL;
-/// the status counts the connections it remembers.
+/// each client socket's end carries the name; the status says QUIC hellos are read.
 #[test]
 fn quic_hellos_name_what_an_http3_connection_asked_for() {
     let Some((_serial, kernel)) = begin("quic_hellos_name_what_an_http3_connection_asked_for")
@@ -3351,6 +3351,42 @@ fn quic_hellos_name_what_an_http3_connection_asked_for() {
         rows,
         (0..3)
             .map(|i| format!("udp,{port},q{i}.storm.example,{}", ja4s[0]))
+            .collect::<Vec<_>>()
+    );
+    // Each client socket's end carries the name its hello asked for, with its three
+    // Initials' bytes.
+    agent.wait_for_explained(
+        &[],
+        "the client sockets' ends",
+        DEADLINE,
+        |ev| {
+            ev.iter()
+                .filter(|e| {
+                    pid_of(e) == pid
+                        && e["event"]["action"] == "close"
+                        && e["network"]["direction"] == "egress"
+                        && e["destination"]["port"] == port
+                })
+                .count()
+                == 3
+        },
+        |ev| {
+            let ends: Vec<&Value> = ev
+                .iter()
+                .filter(|e| pid_of(e) == pid && e["event"]["action"] == "close")
+                .collect();
+            format!("{ends:#?}")
+        },
+    );
+    let rows = agent.query_rows(&format!(
+        "SELECT remote_domain, bytes_sent FROM socket_events WHERE pid = {pid} \
+         AND action = 'close' AND direction = 'egress' AND remote_port = {port} \
+         ORDER BY remote_domain"
+    ));
+    assert_eq!(
+        rows,
+        (0..3)
+            .map(|i| format!("q{i}.storm.example,3600"))
             .collect::<Vec<_>>()
     );
     let status = agent.status();
