@@ -1576,6 +1576,28 @@ impl Agent {
         let Some(policy) = self.network.clone() else {
             return;
         };
+        // A QUIC client's hello may take two Initials: it is read once it is whole (before
+        // anything else is looked up for the datagrams that make no event).
+        let quic_hello = match (&record.opening, holds_quic_initial(record)) {
+            (Some(captured), true) => {
+                let reason = match self.quic_hellos.add(
+                    record.pid,
+                    record.start_ns,
+                    record.boot_ns,
+                    &captured.bytes,
+                ) {
+                    Assembled::Hello(hello) => Ok(hello),
+                    Assembled::Partial => Err("network/quic_hello_partial"),
+                    Assembled::Again => Err("network/quic_hello_again"),
+                    Assembled::NotAHello => Err("network/opening_not_a_request"),
+                };
+                match reason {
+                    Ok(hello) => Some(hello),
+                    Err(reason) => return self.skipped.count(reason),
+                }
+            }
+            _ => None,
+        };
         let process = if record.outcome || record.traffic.is_some() {
             // Its connect's (or accept's) process, which may have exited since (and its pid
             // been reused).
@@ -1583,27 +1605,11 @@ impl Agent {
         } else {
             self.subject(record.pid)
         };
-        let event = match (&record.opening, holds_quic_initial(record)) {
-            // A QUIC client's hello may take two Initials: it is read once it is whole.
-            (Some(captured), true) => {
-                match self.quic_hellos.add(
-                    record.pid,
-                    record.start_ns,
-                    record.boot_ns,
-                    &captured.bytes,
-                ) {
-                    Assembled::Hello(hello) => ebpf_network_event_opened(
-                        record,
-                        Some(Opening::Tls(hello)),
-                        process,
-                        &policy,
-                    ),
-                    Assembled::Partial => Err("network/quic_hello_partial"),
-                    Assembled::Again => Err("network/quic_hello_again"),
-                    Assembled::NotAHello => Err("network/opening_not_a_request"),
-                }
+        let event = match quic_hello {
+            Some(hello) => {
+                ebpf_network_event_opened(record, Some(Opening::Tls(hello)), process, &policy)
             }
-            _ => ebpf_network_event(record, process, &policy),
+            None => ebpf_network_event(record, process, &policy),
         };
         match event {
             Ok(mut event) => {
