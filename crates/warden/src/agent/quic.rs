@@ -42,7 +42,7 @@ const SALT_V2: [u8; 20] = [
 ];
 /// A connection ID's longest (RFC 9000 §17.2).
 const MAX_CID_LEN: usize = 20;
-/// The header-protection sample's length, and the AEAD tag's.
+/// The header-protection sample's length.
 const SAMPLE_LEN: usize = 16;
 /// AES-128-GCM's tag.
 const TAG_LEN: usize = 16;
@@ -611,6 +611,35 @@ mod tests {
             assert_eq!(hello.version, "1.3", "{name}");
             assert_eq!(hello.ja4, "q13d0310h3_55b375c5d22e_cd85d2d88918", "{name}");
             assert!(!hello.cut, "{name}");
+        }
+    }
+
+    /// Chromium 156's first two Initial datagrams (1,250 bytes each) for `quic.example`, sent
+    /// here to a UDP port on loopback (`--origin-to-force-quic-on`): its 1,882-byte
+    /// ClientHello (an ML-KEM key share) is in both, each holding pieces of the other's span
+    /// (the first: bytes 0–55 and 998–1,882; the second: 55–998).
+    const CHROMIUM_INITIALS: [&str; 2] = [
+        include_str!("testdata/chromium-initial-00.hex"),
+        include_str!("testdata/chromium-initial-01.hex"),
+    ];
+
+    #[test]
+    fn chromiums_hello_over_two_initials_reads_whole() {
+        let datagrams = CHROMIUM_INITIALS.map(bytes_of);
+        for order in [[0, 1], [1, 0]] {
+            let mut hellos = QuicHellos::default();
+            assert_eq!(
+                hellos.add(7, 70, 1, &datagrams[order[0]]),
+                Assembled::Partial
+            );
+            let Assembled::Hello(hello) = hellos.add(7, 70, 2, &datagrams[order[1]]) else {
+                panic!("no hello from {order:?}");
+            };
+            assert_eq!(hello.server_name.as_deref(), Some("quic.example"));
+            assert_eq!(hello.alpn, ["h3"]);
+            // As an independent reader of the same datagrams computes it from JA4.md.
+            assert_eq!(hello.ja4, "q13d0312h3_55b375c5d22e_178839b6cec1");
+            assert!(!hello.cut);
         }
     }
 
