@@ -1551,31 +1551,101 @@ struct opening_record {
  * (PROPPATCH). */
 #define REQUEST_HEAD 10
 
-/* Whether `b`, a TCP payload's first REQUEST_HEAD bytes, may begin a TLS ClientHello (a
- * handshake record, SSL 3 or TLS, whose first message is a ClientHello) or an HTTP/1 request
- * (a method of three capitals or more, then a space: GET, POST, CONNECT...). The agent reads
- * them whole; this keeps every other protocol's bytes out of the ring (SSH's `SSH-2.0`, SMTP's
- * and FTP's commands come from servers first). */
-static __always_inline bool may_be_request(const u8 *b)
+/* Whether `b`, a TCP payload's first REQUEST_HEAD bytes, begin a handshake record (SSL 3 or
+ * TLS) whose first message is a ClientHello. */
+static __always_inline bool is_client_hello(const u8 *b)
 {
-	if (b[0] == 0x16 && b[1] == 3 && b[5] == 1)
-		return true;
+	return b[0] == 0x16 && b[1] == 3 && b[5] == 1;
+}
+
+/* The length of the word of capitals that `b` begin with, when a space follows it; else 0. */
+static __always_inline u32 command_length(const u8 *b)
+{
 	for (int i = 0; i < REQUEST_HEAD; i++) {
 		if (b[i] == ' ')
-			return i >= 3;
+			return i;
 		if (b[i] < 'A' || b[i] > 'Z')
-			return false;
+			return 0;
 	}
-	return false;
+	return 0;
 }
+
+/* Whether `b` begin a text command: three to nine capitals, then a space (an HTTP/1 request's
+ * GET, POST, CONNECT...; SMTP's EHLO). */
+static __always_inline bool is_text_command(const u8 *b)
+{
+	return command_length(b) >= 3;
+}
+
+/* Whether `b` may begin a TLS ClientHello or an HTTP/1 request: what a connection's first
+ * bytes are recorded for. The agent reads them whole; this keeps every other protocol's bytes
+ * out of the ring (SSH's `SSH-2.0`; SMTP's and FTP's commands come from servers first). */
+static __always_inline bool may_be_request(const u8 *b)
+{
+	return is_client_hello(b) || is_text_command(b);
+}
+
+#define WORD(a, b, c, d) ((u32)(a) << 24 | (u32)(b) << 16 | (u32)(c) << 8 | (u32)(d))
+
+/* Whether `b` begin with an HTTP method (RFC 9110's, and PATCH) and its space, told by its
+ * first four bytes and its length: a later request on a connection, where SMTP's and others'
+ * commands are not wanted. */
+static __always_inline bool is_http_method(const u8 *b)
+{
+	u32 length;
+	switch (WORD(b[0], b[1], b[2], b[3])) {
+	case WORD('G', 'E', 'T', ' '):
+	case WORD('P', 'U', 'T', ' '):
+		length = 3;
+		break;
+	case WORD('P', 'O', 'S', 'T'):
+	case WORD('H', 'E', 'A', 'D'):
+		length = 4;
+		break;
+	case WORD('P', 'A', 'T', 'C'):
+	case WORD('T', 'R', 'A', 'C'):
+		length = 5;
+		break;
+	case WORD('D', 'E', 'L', 'E'):
+		length = 6;
+		break;
+	case WORD('O', 'P', 'T', 'I'):
+	case WORD('C', 'O', 'N', 'N'):
+		length = 7;
+		break;
+	default:
+		return false;
+	}
+	return command_length(b) == length;
+}
+
+/* A connection a connect made whose first bytes were a text command: its later packets are
+ * looked at too, for another HTTP request (keep-alive) or a TLS ClientHello (inside a proxy's
+ * CONNECT tunnel, after a STARTTLS), until such a hello, past which all is encrypted. Kept
+ * with the socket; at most LATER_REQUEST_RATE recorded a second. */
+struct talker {
+	u64 second_ns;
+	u32 recorded;
+	u32 encrypted;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct talker);
+} TALKERS SEC(".maps");
+#define LATER_REQUEST_RATE 16
+#define KIND_REQUEST_OVER_RATE 12
 
 /* An outgoing TCP packet of socket `sk`: when it is the first with data of a connection a
  * connect made (the kernel's count of data segments sent is this packet's own), and its bytes
- * may begin a TLS ClientHello or an HTTP request, its first OPENING_KEPT bytes recorded as a
- * send marked NET_OPENING, for the connection's maker (the packet may leave in the kernel's
- * own time, with no process at hand). Every other packet leaves after the socket's counts are
- * read; connections not noted (accepted ones, ones made before the agent started that it did
- * not find) are not read. */
+ * may begin a TLS ClientHello or an HTTP request; or a later one of a connection whose first
+ * bytes were a text command (a talker), when its bytes begin an HTTP request or a ClientHello:
+ * its first OPENING_KEPT bytes recorded as a send marked NET_OPENING, for the connection's
+ * maker (the packet may leave in the kernel's own time, with no process at hand). Every other
+ * packet leaves after the socket's counts are read (and a later one, after its socket's
+ * storage is looked at); connections not noted (accepted ones, ones made before the agent
+ * started that it did not find) are not read. */
 static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock *sk)
 {
 	/* The headers, read in place (a packet this host makes has them in its head, where the
@@ -1606,19 +1676,47 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	if (!tp)
 		return 1;
 	u32 segments = skb->gso_segs;
-	if (tp->data_segs_out != (segments ? segments : 1))
-		return 1;
+	bool first = tp->data_segs_out == (segments ? segments : 1);
+	struct talker *talker = 0;
+	if (!first) {
+		talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
+		if (!talker || talker->encrypted)
+			return 1;
+	}
 	u64 key = (u64)sk;
 	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
-	if (!noted || noted->accepted == CONNECTION_ACCEPTED)
+	if (!noted || noted->accepted & CONNECTION_ACCEPTED)
 		return 1;
 	struct connection c = *noted;
 	__be16 ports[2];
 	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
 		return 1;
 	u8 head[REQUEST_HEAD];
-	if (bpf_skb_load_bytes(skb, at, head, sizeof(head)) || !may_be_request(head))
+	if (bpf_skb_load_bytes(skb, at, head, sizeof(head)))
 		return 1;
+	bool hello = is_client_hello(head);
+	if (talker) {
+		if (!hello && !is_http_method(head))
+			return 1;
+		u64 now = bpf_ktime_get_boot_ns();
+		if (now - talker->second_ns >= 1000000000ULL) {
+			talker->second_ns = now;
+			talker->recorded = 0;
+		}
+		if (talker->recorded >= LATER_REQUEST_RATE) {
+			dropped(KIND_REQUEST_OVER_RATE);
+			return 1;
+		}
+		talker->recorded++;
+		if (hello)
+			talker->encrypted = 1;
+	} else if (hello) {
+		/* A connection that opens with TLS: nothing after is read. */
+	} else if (is_text_command(head)) {
+		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	} else {
+		return 1;
+	}
 	struct opening_record *rec = bpf_ringbuf_reserve(&EVENTS, sizeof(*rec), 0);
 	if (!rec) {
 		dropped(KIND_NET);

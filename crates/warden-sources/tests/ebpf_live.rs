@@ -3913,8 +3913,11 @@ fn a_32_bit_process_running_before_the_source_is_followed() {
 
 /// Each outgoing TCP connection's first segment with data is recorded when it may begin a TLS
 /// ClientHello or an HTTP request: its first 2,048 bytes (a longer one cut), both ends and the
-/// connection's fd, IPv4 and IPv6. Its later segments are not, nor a connection whose first
-/// bytes are another protocol's, nor the accepting side's first bytes.
+/// connection's fd, IPv4 and IPv6. Where the first bytes were a text command, later segments
+/// that begin an HTTP request (keep-alive) or a ClientHello (in a proxy's CONNECT tunnel, after
+/// SMTP's STARTTLS) are recorded too, until such a hello. Not recorded: a TLS connection's
+/// later segments, other commands, what follows a tunnel's hello, a connection whose first
+/// bytes are another protocol's, the accepting side's first bytes.
 #[test]
 fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request() {
     use std::io::{Read, Write};
@@ -3945,12 +3948,22 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
     let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
     let v6 = TcpListener::bind("[::1]:0").unwrap();
     let other = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (v4_at, v6_at, other_at) = (
+    let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mail = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (v4_at, v6_at, other_at, proxy_at, mail_at) = (
         v4.local_addr().unwrap(),
         v6.local_addr().unwrap(),
         other.local_addr().unwrap(),
+        proxy.local_addr().unwrap(),
+        mail.local_addr().unwrap(),
     );
-    let servers = [served(v4), served(v6), served(other)];
+    let servers = [
+        served(v4),
+        served(v6),
+        served(other),
+        served(proxy),
+        served(mail),
+    ];
     let talk = |at, parts: &[&[u8]]| {
         let mut conn = TcpStream::connect(at).unwrap();
         let fd = conn.as_raw_fd();
@@ -3964,28 +3977,78 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
         }
         (conn, fd, local)
     };
-    let tls = talk(v4_at, &[&hello, b"\x17\x03\x03\x00\x01x"]);
-    let http = talk(v6_at, &[&request, b"GET /second HTTP/1.1\r\n\r\n"]);
+    let tls = talk(
+        v4_at,
+        &[
+            &hello,
+            b"\x17\x03\x03\x00\x01x",
+            b"GET /inside HTTP/1.1\r\n\r\n",
+        ],
+    );
+    let second = b"GET /second HTTP/1.1\r\n\r\n".to_vec();
+    let http = talk(
+        v6_at,
+        &[&request, b"some body bytes", &second, b"POST-ish data"],
+    );
     let ssh = talk(other_at, &[b"SSH-2.0-OpenSSH_9.2\r\n"]);
+    let connect = b"CONNECT inner.example:443 HTTP/1.1\r\nHost: inner.example:443\r\n\r\n".to_vec();
+    let inner = tls::client_hello("inner.example", 0);
+    let tunnel = talk(
+        proxy_at,
+        &[
+            &connect,
+            &inner,
+            b"\x17\x03\x03\x00\x01x",
+            b"GET /encrypted HTTP/1.1\r\n\r\n",
+        ],
+    );
+    let starttls = tls::client_hello("mail.example", 0);
+    let smtp = talk(
+        mail_at,
+        &[
+            b"EHLO me.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\n",
+            b"STARTTLS\r\n",
+            &starttls,
+        ],
+    );
     let openings = |records: &[Record]| -> Vec<NetRecord> {
         net_of(records, me)
             .into_iter()
             .filter(|n| n.opening.is_some())
             .collect()
     };
-    let mut records = collect(&rx, |seen| openings(seen).len() >= 2);
-    drop((tls.0, http.0, ssh.0));
+    let mut records = collect(&rx, |seen| openings(seen).len() >= 7);
+    drop((tls.0, http.0, ssh.0, tunnel.0, smtp.0));
     for server in servers {
         server.join().unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
     records.extend(rx.try_iter());
     let got = openings(&records);
-    assert_eq!(got.len(), 2, "the hello and the request only: {got:#?}");
-    for (n, (bytes, cut, fd, local, remote)) in got.iter().zip([
+    let expected = [
         (hello[..2048].to_vec(), true, tls.1, tls.2, v4_at),
         (request.clone(), false, http.1, http.2, v6_at),
-    ]) {
+        (second, false, http.1, http.2, v6_at),
+        (connect, false, tunnel.1, tunnel.2, proxy_at),
+        (inner, false, tunnel.1, tunnel.2, proxy_at),
+        (
+            b"EHLO me.example\r\n".to_vec(),
+            false,
+            smtp.1,
+            smtp.2,
+            mail_at,
+        ),
+        (starttls, false, smtp.1, smtp.2, mail_at),
+    ];
+    assert_eq!(
+        got.iter()
+            .map(|n| n.opening.as_ref().unwrap().bytes.len())
+            .collect::<Vec<_>>(),
+        expected.iter().map(|e| e.0.len()).collect::<Vec<_>>(),
+        "{got:#?}"
+    );
+    for (n, (bytes, cut, fd, local, remote)) in got.iter().zip(expected) {
         let captured = n.opening.as_ref().unwrap();
         assert_eq!(
             (captured.bytes.len(), captured.cut),
@@ -4005,6 +4068,66 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
         );
     }
     drop(src);
+}
+
+/// A connection's later requests are recorded at most 16 a second: of a burst of 21 on one
+/// keep-alive connection, its first request and 16 more, the other 4 counted.
+#[test]
+fn later_requests_on_a_connection_are_recorded_at_most_16_a_second() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let _one = serialize();
+    let Some((src, rx)) = source_with(network_with_datagrams(Datagrams::Off)) else {
+        return;
+    };
+    let me = std::process::id();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut part = vec![0u8; 4096];
+        while conn.read(&mut part).unwrap() > 0 {
+            conn.write_all(b"k").unwrap();
+        }
+    });
+    let mut conn = TcpStream::connect(at).unwrap();
+    let local = conn.local_addr().unwrap();
+    for i in 0..21 {
+        conn.write_all(format!("GET /beacon/{i} HTTP/1.1\r\n\r\n").as_bytes())
+            .unwrap();
+        conn.read_exact(&mut [0u8; 1]).unwrap();
+    }
+    let mine = |records: &[Record]| -> Vec<NetRecord> {
+        net_of(records, me)
+            .into_iter()
+            .filter(|n| {
+                n.opening.is_some()
+                    && n.socket.as_ref().and_then(|s| s.local.clone()) == Some(inet(local))
+            })
+            .collect()
+    };
+    let mut records = collect(&rx, |seen| mine(seen).len() >= 17);
+    drop(conn);
+    server.join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    records.extend(rx.try_iter());
+    let got = mine(&records);
+    let targets: Vec<String> = got
+        .iter()
+        .map(|n| String::from_utf8_lossy(&n.opening.as_ref().unwrap().bytes).into_owned())
+        .collect();
+    assert_eq!(
+        targets,
+        (0..17)
+            .map(|i| format!("GET /beacon/{i} HTTP/1.1\r\n\r\n"))
+            .collect::<Vec<_>>()
+    );
+    // (The counters are published every half second.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while src.stats().later_requests_over_rate < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(src.stats().later_requests_over_rate, 4);
 }
 
 /// Each outgoing UDP datagram that may hold a QUIC client's Initial packet is recorded whole for

@@ -3287,6 +3287,117 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
     kernel.check();
 }
 
+/// A connection's later requests are events too: curl's second request on its keep-alive
+/// connection, and through an HTTP proxy the CONNECT and then the TLS hello inside the tunnel,
+/// which names the server behind the proxy and the client's fingerprint.
+#[test]
+fn later_requests_and_tunnelled_hellos_are_recorded() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let Some((_serial, kernel)) = begin("later_requests_and_tunnelled_hellos_are_recorded") else {
+        return;
+    };
+    let mut agent = Agent::start("");
+    // A web server answering two requests on one connection, and a proxy that opens a tunnel,
+    // reads the hello through it and hangs up.
+    let web = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let proxy = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let (web_port, proxy_port) = (
+        web.local_addr().unwrap().port(),
+        proxy.local_addr().unwrap().port(),
+    );
+    let serving = std::thread::spawn(move || {
+        let (conn, _) = web.accept().unwrap();
+        let mut reader = BufReader::new(conn);
+        for _ in 0..2 {
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+        }
+        let (conn, _) = proxy.accept().unwrap();
+        let mut reader = BufReader::new(conn);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+            line.clear();
+        }
+        let mut conn = reader.into_inner();
+        conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .unwrap();
+        let _ = conn.read(&mut [0u8; 4096]);
+    });
+    let curl = |args: &[String]| {
+        let child = Command::new("curl")
+            .args(["-sk", "--max-time", "10"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("curl (scripts/deps installs it)");
+        let pid = u64::from(child.id());
+        (pid, child.wait_with_output().unwrap())
+    };
+    let url = |path: &str| format!("http://files.exfil.example:{web_port}{path}");
+    let (web_pid, fetched) = curl(&[
+        "--resolve".into(),
+        format!("files.exfil.example:{web_port}:127.0.0.1"),
+        url("/first"),
+        url("/second"),
+    ]);
+    assert_eq!(fetched.stdout, b"okok");
+    let (proxied_pid, _) = curl(&[
+        "--proxy".into(),
+        format!("http://127.0.0.1:{proxy_port}"),
+        "https://c2.exfil.example/".into(),
+    ]);
+    serving.join().unwrap();
+    let events = agent.wait_for("curl's requests and the tunnel's hello", |ev| {
+        ev.iter()
+            .filter(|e| pid_of(e) == web_pid && e["event"]["action"] == "http_request")
+            .count()
+            == 2
+            && has(ev, "http_request", |e| pid_of(e) == proxied_pid)
+            && has(ev, "tls_hello", |e| pid_of(e) == proxied_pid)
+    });
+    let mut urls: Vec<&str> = events
+        .iter()
+        .filter(|e| pid_of(e) == web_pid && e["event"]["action"] == "http_request")
+        .map(|e| e["url"]["full"].as_str().unwrap())
+        .collect();
+    urls.sort_unstable();
+    assert_eq!(urls, [url("/first"), url("/second")]);
+    let connect = the(&events, "http_request", "the proxy's CONNECT", |e| {
+        pid_of(e) == proxied_pid
+    });
+    assert_eq!(connect["http"]["request"]["method"], "CONNECT", "{connect}");
+    assert_eq!(connect["destination"]["port"], proxy_port, "{connect}");
+    let hello = the(&events, "tls_hello", "the tunnel's hello", |e| {
+        pid_of(e) == proxied_pid
+    });
+    assert_eq!(
+        hello["tls"]["client"]["server_name"], "c2.exfil.example",
+        "{hello}"
+    );
+    // Over the connection to the proxy: the same ends as the CONNECT.
+    assert_eq!(hello["destination"]["port"], proxy_port, "{hello}");
+    assert_eq!(
+        hello["source"]["port"], connect["source"]["port"],
+        "{hello}"
+    );
+    assert!(
+        hello["tls"]["client"]["ja4"]
+            .as_str()
+            .is_some_and(|ja4| ja4.starts_with("t13d")),
+        "{hello}"
+    );
+    agent.stop();
+    kernel.check();
+}
+
 /// QUIC connections (HTTP/3's) name what they asked for too: each of the actor's three, whose
 /// ClientHello took two Initial datagrams and whose first Initial went again, is one
 /// `tls_hello` over UDP with its server name, h3 and a QUIC JA4, in the JSON, the text and SQL;

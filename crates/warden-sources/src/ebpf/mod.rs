@@ -151,13 +151,16 @@ pub struct NetworkActivityConfig {
     pub dns: bool,
     /// The first bytes each outgoing TCP connection sends (its first segment with data, its
     /// first [`OPENING_KEPT`] bytes), when they may begin a TLS ClientHello or an HTTP
-    /// request: what the connection asked for, by name. At the packet hooks as `dns`; the
-    /// other packets of a TCP socket leave after two of its counters are read. Only the
+    /// request: what the connection asked for, by name; and where they were a text command
+    /// (an HTTP request, SMTP's EHLO), each later segment that begins an HTTP request or a
+    /// ClientHello (keep-alive, a proxy's CONNECT tunnel, STARTTLS) until such a hello, at
+    /// most 16 a second. At the packet hooks as `dns`; the other packets of a TCP socket
+    /// leave after two of its counters (and a later one's socket storage) are read. Only the
     /// connections noted for their ends (`connection_ends`), for their maker. And each
     /// outgoing UDP datagram that may hold a QUIC client's Initial packet (at least 1,200
-    /// bytes, a long header of the Initial type, QUIC version 1 or 2): its first
-    /// [`OPENING_KEPT`] bytes, for the process sending it; other datagrams leave after their
-    /// length, or their first five bytes, are read.
+    /// bytes, a long header of the Initial type, QUIC version 1 or 2): its first 1,500
+    /// bytes, for the process sending it, at most 16 a second from one socket; other
+    /// datagrams leave after their length, or their first five bytes, are read.
     pub requests: bool,
 }
 
@@ -234,6 +237,9 @@ pub struct EbpfStats {
     /// Datagrams that may hold a QUIC Initial not recorded because their socket had sent
     /// its second's most already (a QUIC server's, most likely).
     pub quic_initials_over_rate: u64,
+    /// Later requests (and hellos) on a connection not recorded because it had sent its
+    /// second's most already.
+    pub later_requests_over_rate: u64,
     /// Looks at the connections still open that could not be taken (the iterator would not
     /// run): their traffic so far went unreported that time.
     pub open_connections_unswept: u64,
@@ -1230,6 +1236,7 @@ impl Loaded {
         stats.ring_full_uring_results = total(9);
         stats.ring_full_scripts = total(10);
         stats.quic_initials_over_rate = total(11);
+        stats.later_requests_over_rate = total(12);
     }
 }
 

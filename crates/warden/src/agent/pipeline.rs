@@ -2708,6 +2708,7 @@ impl Agent {
                 "requests/quic_initials_over_rate",
                 ebpf.quic_initials_over_rate,
             ),
+            ("requests/later_over_rate", ebpf.later_requests_over_rate),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",
