@@ -1571,18 +1571,12 @@ static __always_inline u32 command_length(const u8 *b)
 }
 
 /* Whether `b` begin a text command: three to nine capitals, then a space (an HTTP/1 request's
- * GET, POST, CONNECT...; SMTP's EHLO). */
+ * GET, POST, CONNECT...; SMTP's EHLO). A connection's first bytes are recorded when they begin
+ * a ClientHello or this: the agent reads them whole, and every other protocol's bytes stay out
+ * of the ring (SSH's `SSH-2.0`; FTP's and IMAP's servers speak first). */
 static __always_inline bool is_text_command(const u8 *b)
 {
 	return command_length(b) >= 3;
-}
-
-/* Whether `b` may begin a TLS ClientHello or an HTTP/1 request: what a connection's first
- * bytes are recorded for. The agent reads them whole; this keeps every other protocol's bytes
- * out of the ring (SSH's `SSH-2.0`; SMTP's and FTP's commands come from servers first). */
-static __always_inline bool may_be_request(const u8 *b)
-{
-	return is_client_hello(b) || is_text_command(b);
 }
 
 #define WORD(a, b, c, d) ((u32)(a) << 24 | (u32)(b) << 16 | (u32)(c) << 8 | (u32)(d))
@@ -1683,19 +1677,14 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 		if (!talker || talker->encrypted)
 			return 1;
 	}
-	u64 key = (u64)sk;
-	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
-	if (!noted || noted->accepted & CONNECTION_ACCEPTED)
-		return 1;
-	struct connection c = *noted;
-	__be16 ports[2];
-	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
-		return 1;
 	u8 head[REQUEST_HEAD];
 	if (bpf_skb_load_bytes(skb, at, head, sizeof(head)))
 		return 1;
 	bool hello = is_client_hello(head);
+	if (!talker && !hello && !is_text_command(head))
+		return 1;
 	if (talker) {
+		/* A talker's packet that begins no request (a body, a command) leaves here. */
 		if (!hello && !is_http_method(head))
 			return 1;
 		u64 now = bpf_ktime_get_boot_ns();
@@ -1710,13 +1699,19 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 		talker->recorded++;
 		if (hello)
 			talker->encrypted = 1;
-	} else if (hello) {
-		/* A connection that opens with TLS: nothing after is read. */
-	} else if (is_text_command(head)) {
-		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	} else {
-		return 1;
 	}
+	u64 key = (u64)sk;
+	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
+	if (!noted || noted->accepted & CONNECTION_ACCEPTED)
+		return 1;
+	struct connection c = *noted;
+	__be16 ports[2];
+	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
+		return 1;
+	/* A connection that opens with a text command is a talker; one that opens with TLS is not
+	 * (nothing after its hello is read). */
+	if (!talker && !hello)
+		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	struct opening_record *rec = bpf_ringbuf_reserve(&EVENTS, sizeof(*rec), 0);
 	if (!rec) {
 		dropped(KIND_NET);

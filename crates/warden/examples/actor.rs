@@ -39,6 +39,9 @@
 //!                                  # its answer, from a resolver thread on 127.53.0.3:53
 //! actor hello-storm DIR COUNT      # COUNT loopback TCP connections, each opened with a TLS
 //!                                  # ClientHello of its own server name, answered, closed
+//! actor tcp-chatter DIR COUNT [http]  # one loopback TCP connection, COUNT exchanges of 64
+//!                                  # bytes each way (with http: each an HTTP request on a
+//!                                  # keep-alive connection)
 //! actor quic-storm DIR COUNT       # COUNT QUIC connections opened as HTTP/3 clients open
 //!                                  # them, each from a UDP socket of its own: a ClientHello of
 //!                                  # its own server name in two Initial datagrams, answered,
@@ -221,6 +224,12 @@ fn main() -> anyhow::Result<()> {
             let count: u64 = arg(2)?.parse()?;
             tcp_storm(count)?;
             report.insert("ops".into(), count.into());
+        }
+        "tcp-chatter" => {
+            let count: u64 = arg(2)?.parse()?;
+            let http = args.get(3).is_some_and(|kind| kind == "http");
+            tcp_chatter(count, http)?;
+            report.insert("ops".into(), (2 * count).into());
         }
         "hold-connections" => {
             let count: usize = arg(1)?.parse()?;
@@ -648,6 +657,42 @@ fn tcp_storm(count: u64) -> anyhow::Result<()> {
         let mut reply = Vec::with_capacity(REPLY);
         TcpStream::connect(at)?.read_to_end(&mut reply)?;
         anyhow::ensure!(reply.len() == REPLY, "a reply of {} bytes", reply.len());
+    }
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server panicked"))?
+}
+
+/// One loopback TCP connection (no delay) carrying `count` exchanges of 64 bytes each way:
+/// its data packets after the first, which every long connection sends. With `http`, each
+/// message the client sends is an HTTP request (`GET /c/NNNNNNNN HTTP/1.1`, 64 bytes) on a
+/// keep-alive connection.
+fn tcp_chatter(count: u64, http: bool) -> anyhow::Result<()> {
+    const SIZE: usize = 64;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    let at = listener.local_addr()?;
+    let server = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut conn = listener.accept()?.0;
+        conn.set_nodelay(true)?;
+        let mut message = [0u8; SIZE];
+        for _ in 0..count {
+            conn.read_exact(&mut message)?;
+            conn.write_all(&[7; SIZE])?;
+        }
+        Ok(())
+    });
+    let mut conn = TcpStream::connect(at)?;
+    conn.set_nodelay(true)?;
+    let mut reply = [0u8; SIZE];
+    for i in 0..count {
+        let mut message = [b'x'; SIZE];
+        if http {
+            let line = format!("GET /c/{i:08} HTTP/1.1\r\nHost: chatter.example\r\n");
+            message[..line.len()].copy_from_slice(line.as_bytes());
+            message[SIZE - 4..].copy_from_slice(b"\r\n\r\n");
+        }
+        conn.write_all(&message)?;
+        conn.read_exact(&mut reply)?;
     }
     server
         .join()

@@ -95,8 +95,10 @@ pub struct NetworkConfig {
     /// protocols, the JA4 and JA3 fingerprints) and a plain HTTP request as an
     /// `http_request` event (method, URL, host, user agent), for the process that made the
     /// connection: whom it meant to reach, even when its lookup was not seen (DNS over HTTPS,
-    /// a cache); the connection's end and looks then carry that name. Needs
-    /// `connection_ends`. And each QUIC client's Initial datagrams (HTTP/3), opened for the
+    /// a cache); the connection's end and looks then carry that name. On a connection that
+    /// began with a text command, its later HTTP requests and the TLS hello in a proxy's
+    /// CONNECT tunnel or after a STARTTLS too. Needs `connection_ends`. And each QUIC
+    /// client's Initial datagrams (HTTP/3), opened for the
     /// ClientHello inside, as a `tls_hello` event of the process sending them (with or
     /// without `connection_ends`). Audit cannot see it.
     pub requests: bool,

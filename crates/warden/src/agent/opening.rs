@@ -1,9 +1,10 @@
 //! The first bytes an outgoing TCP connection sent, read for what they asked for: a TLS
 //! ClientHello's server name, protocols and fingerprints (JA4, JA3), or an HTTP request's
-//! method, target, host and user agent. A QUIC client's ClientHello, which `quic.rs` takes out
-//! of its Initial packets, is read here too.
+//! method, target, host and user agent. So are a later segment's (a keep-alive request, a
+//! tunnel's hello) and a QUIC client's ClientHello, which `quic.rs` takes out of its Initial
+//! packets.
 //!
-//! The eBPF side keeps at most the first 2,048 bytes of a connection's first data segment, so
+//! The eBPF side keeps at most the first 2,048 bytes of a connection's data segment, so
 //! everything here reads a prefix that may stop anywhere, and that a hostile program may have
 //! filled with anything. The readers therefore never index directly into the bytes (every read
 //! goes through `Reader`, which answers `None` past the end), never trust a length field beyond
