@@ -1533,19 +1533,60 @@ static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk,
 /* Whether to read each outgoing TCP connection's first bytes (network.requests): set at load. */
 const volatile u8 connection_openings = 0;
 
-/* The bytes of a connection's first segment kept: a ClientHello with post-quantum key shares
- * runs to ~1,800 bytes, and its server name may come after them (browsers shuffle the
- * extensions). */
-#define OPENING_KEPT 2048
+/* The bytes of a connection's segment kept: Chromium's ClientHello, with a post-quantum key
+ * share and ECH's grease, runs to ~2,000 bytes and grows with its server name, which may come
+ * last (browsers shuffle the extensions). A segment of up to OPENING_SMALL bytes takes a record
+ * that size, so that the ring holds twice as many of the usual ones. */
+#define OPENING_KEPT 4096
+#define OPENING_SMALL 2048
 /* A send record whose "address" is an outgoing TCP connection's first bytes: the socket's key
  * (8 bytes), then the bytes. */
 #define NET_OPENING 262144
 
-/* A network record with room for a connection's first bytes where its address would be. */
+/* Network records with room for a connection's first bytes where their address would be. */
 struct opening_record {
 	struct net_record r;
 	u8 rest[8 + OPENING_KEPT - NET_ADDR_CAP];
 };
+struct opening_record_small {
+	struct net_record r;
+	u8 rest[8 + OPENING_SMALL - NET_ADDR_CAP];
+};
+
+/* Records the `len` bytes at `at` of packet `skb` (the first `cap` of them: the rest is cut)
+ * as a send marked NET_OPENING, in a record of `size` bytes, with the packet's ends (IP
+ * version `version`, ports `ports` at `ip_len`, a TCP (`tcp`) or UDP packet's) and socket key
+ * `key`, for the process `tgid` started at `start_ns` and its descriptor `fd`. `size` and
+ * `cap` are constants at each call, as the ring's reservation needs. */
+static __always_inline void record_packet_bytes(struct __sk_buff *skb, u64 size, u64 cap,
+						u8 version, u32 ip_len, __be16 *ports, bool tcp,
+						u32 tgid, u64 start_ns, s32 fd, u64 key, u32 at,
+						u64 len)
+{
+	struct net_record *r = bpf_ringbuf_reserve(&EVENTS, size, 0);
+	if (!r) {
+		dropped(KIND_NET);
+		return;
+	}
+	if (!packet_record(r, skb, version, ip_len, ports, true, tgid, start_ns, tcp)) {
+		bpf_ringbuf_discard(r, 0);
+		return;
+	}
+	r->fd = fd;
+	r->flags = NET_OPENING | NET_SOCKET_READ;
+	u64 kept = len;
+	if (kept > cap) {
+		kept = cap;
+		r->flags |= NET_ADDR_CUT;
+	}
+	*(u64 *)r->addr = key;
+	if (kept < 1 || kept > cap || bpf_skb_load_bytes(skb, at, r->addr + 8, kept)) {
+		bpf_ringbuf_discard(r, 0);
+		return;
+	}
+	r->addr_len = 8 + kept;
+	bpf_ringbuf_submit(r, 0);
+}
 
 /* The first bytes of a TCP payload looked at: room for a method of nine capitals and its space
  * (PROPPATCH). */
@@ -1712,30 +1753,13 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	 * (nothing after its hello is read). */
 	if (!talker && !hello)
 		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	struct opening_record *rec = bpf_ringbuf_reserve(&EVENTS, sizeof(*rec), 0);
-	if (!rec) {
-		dropped(KIND_NET);
-		return 1;
-	}
-	struct net_record *r = &rec->r;
-	if (!packet_record(r, skb, version, ip_len, ports, true, c.tgid, c.start_ns, true)) {
-		bpf_ringbuf_discard(rec, 0);
-		return 1;
-	}
-	r->fd = c.fd;
-	r->flags = NET_OPENING | NET_SOCKET_READ;
-	u64 kept = len;
-	if (kept > OPENING_KEPT) {
-		kept = OPENING_KEPT;
-		r->flags |= NET_ADDR_CUT;
-	}
-	*(u64 *)r->addr = key;
-	if (kept < REQUEST_HEAD || kept > OPENING_KEPT || bpf_skb_load_bytes(skb, at, r->addr + 8, kept)) {
-		bpf_ringbuf_discard(rec, 0);
-		return 1;
-	}
-	r->addr_len = 8 + kept;
-	bpf_ringbuf_submit(rec, 0);
+	if (len > OPENING_SMALL)
+		record_packet_bytes(skb, sizeof(struct opening_record), OPENING_KEPT, version,
+				    ip_len, ports, true, c.tgid, c.start_ns, c.fd, key, at, len);
+	else
+		record_packet_bytes(skb, sizeof(struct opening_record_small), OPENING_SMALL,
+				    version, ip_len, ports, true, c.tgid, c.start_ns, c.fd, key, at,
+				    len);
 	return 1;
 }
 
@@ -1821,32 +1845,9 @@ static __noinline int quic_initial(struct __sk_buff *skb, struct bpf_sock *sk,
 		return 1;
 	}
 	rate->recorded++;
-	struct quic_record *rec = bpf_ringbuf_reserve(&EVENTS, sizeof(*rec), 0);
-	if (!rec) {
-		dropped(KIND_NET);
-		return 1;
-	}
-	struct net_record *r = &rec->r;
-	if (!packet_record(r, skb, head->version, ip_len, head->ports, true, tgid,
-			   task->group_leader->start_boottime, false)) {
-		bpf_ringbuf_discard(rec, 0);
-		return 1;
-	}
-	r->fd = -1;
-	r->flags = NET_OPENING | NET_SOCKET_READ;
-	u64 kept = len;
-	if (kept > QUIC_KEPT) {
-		kept = QUIC_KEPT;
-		r->flags |= NET_ADDR_CUT;
-	}
-	*(u64 *)r->addr = (u64)sk;
-	if (kept < QUIC_INITIAL_MIN || kept > QUIC_KEPT ||
-	    bpf_skb_load_bytes(skb, at, r->addr + 8, kept)) {
-		bpf_ringbuf_discard(rec, 0);
-		return 1;
-	}
-	r->addr_len = 8 + kept;
-	bpf_ringbuf_submit(rec, 0);
+	record_packet_bytes(skb, sizeof(struct quic_record), QUIC_KEPT, head->version, ip_len,
+			    head->ports, false, tgid, task->group_leader->start_boottime, -1,
+			    (u64)sk, at, len);
 	return 1;
 }
 

@@ -3912,7 +3912,7 @@ fn a_32_bit_process_running_before_the_source_is_followed() {
 }
 
 /// Each outgoing TCP connection's first segment with data is recorded when it may begin a TLS
-/// ClientHello or an HTTP request: its first 2,048 bytes (a longer one cut), both ends and the
+/// ClientHello or an HTTP request: its first 4,096 bytes (a longer one cut), both ends and the
 /// connection's fd, IPv4 and IPv6. Where the first bytes were a text command, later segments
 /// that begin an HTTP request (keep-alive) or a ClientHello (in a proxy's CONNECT tunnel, after
 /// SMTP's STARTTLS) are recorded too, until such a hello. Not recorded: a TLS connection's
@@ -3929,9 +3929,9 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
     };
     assert_eq!(src.requests(), Some(Ok(())));
     let me = std::process::id();
-    // A ClientHello longer than the 2,048 bytes kept.
-    let hello = tls::client_hello("c2.example", 2500);
-    assert!(hello.len() > 2048);
+    // A ClientHello longer than the 4,096 bytes kept.
+    let hello = tls::client_hello("c2.example", 4500);
+    assert!(hello.len() > 4096);
     let request = b"GET /payload.sh HTTP/1.1\r\nHost: files.example\r\n\r\n".to_vec();
     let served = |listener: TcpListener| {
         std::thread::spawn(move || {
@@ -3992,7 +3992,9 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
     );
     let ssh = talk(other_at, &[b"SSH-2.0-OpenSSH_9.2\r\n"]);
     let connect = b"CONNECT inner.example:443 HTTP/1.1\r\nHost: inner.example:443\r\n\r\n".to_vec();
-    let inner = tls::client_hello("inner.example", 0);
+    // Longer than the smaller records (2,048 bytes), shorter than what is kept.
+    let inner = tls::client_hello("inner.example", 2500);
+    assert!((2049..4096).contains(&inner.len()));
     let tunnel = talk(
         proxy_at,
         &[
@@ -4027,7 +4029,7 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
     records.extend(rx.try_iter());
     let got = openings(&records);
     let expected = [
-        (hello[..2048].to_vec(), true, tls.1, tls.2, v4_at),
+        (hello[..4096].to_vec(), true, tls.1, tls.2, v4_at),
         (request.clone(), false, http.1, http.2, v6_at),
         (second, false, http.1, http.2, v6_at),
         (connect, false, tunnel.1, tunnel.2, proxy_at),

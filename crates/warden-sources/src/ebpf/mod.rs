@@ -168,7 +168,7 @@ pub struct NetworkActivityConfig {
 pub const DNS_KEPT: usize = 512;
 
 /// The bytes of a connection's first segment recorded (a longer one is cut).
-pub const OPENING_KEPT: usize = 2048;
+pub const OPENING_KEPT: usize = 4096;
 
 impl Default for NetworkActivityConfig {
     fn default() -> NetworkActivityConfig {

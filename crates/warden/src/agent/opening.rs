@@ -4,7 +4,7 @@
 //! tunnel's hello) and a QUIC client's ClientHello, which `quic.rs` takes out of its Initial
 //! packets.
 //!
-//! The eBPF side keeps at most the first 2,048 bytes of a connection's data segment, so
+//! The eBPF side keeps at most the first 4,096 bytes of a connection's data segment, so
 //! everything here reads a prefix that may stop anywhere, and that a hostile program may have
 //! filled with anything. The readers therefore never index directly into the bytes (every read
 //! goes through `Reader`, which answers `None` past the end), never trust a length field beyond
@@ -619,8 +619,8 @@ fn decimal_list(values: &[u16]) -> String {
 
 /// Longest method accepted; the longest registered ones (e.g. "BASELINE-CONTROL") have 16.
 const MAX_METHOD_LEN: usize = 16;
-/// Most bytes kept of a target or header value; the agent keeps 2,048 bytes of the segment
-/// anyway, so this only bounds what a caller handing in more could make us copy.
+/// Most bytes kept of a target or header value: a URL or user agent longer than this is
+/// hostile or broken, and is cut (the segment itself is kept to 4,096 bytes).
 const MAX_HTTP_TEXT_BYTES: usize = 2048;
 
 /// The HTTP request head at the start of `bytes`; None unless they start with a whole request
