@@ -1654,13 +1654,35 @@ static __always_inline bool is_http_method(const u8 *b)
 	return command_length(b) == length;
 }
 
+/* What a socket had recorded in the current second: kept with it, for a rate. */
+struct per_second {
+	u64 second_ns;
+	u32 recorded;
+};
+
+/* Whether one more record is within `most` a second by `rate`, counting it when it is; when
+ * it is not, counted as dropped of `kind`. */
+static __always_inline bool within_rate(struct per_second *rate, u32 most, u32 kind)
+{
+	u64 now = bpf_ktime_get_boot_ns();
+	if (now - rate->second_ns >= 1000000000ULL) {
+		rate->second_ns = now;
+		rate->recorded = 0;
+	}
+	if (rate->recorded >= most) {
+		dropped(kind);
+		return false;
+	}
+	rate->recorded++;
+	return true;
+}
+
 /* A connection a connect made whose first bytes were a text command: its later packets are
  * looked at too, for another HTTP request (keep-alive) or a TLS ClientHello (inside a proxy's
  * CONNECT tunnel, after a STARTTLS), until such a hello, past which all is encrypted. Kept
  * with the socket; at most LATER_REQUEST_RATE recorded a second. */
 struct talker {
-	u64 second_ns;
-	u32 recorded;
+	struct per_second rate;
 	u32 encrypted;
 };
 struct {
@@ -1728,16 +1750,8 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 		/* A talker's packet that begins no request (a body, a command) leaves here. */
 		if (!hello && !is_http_method(head))
 			return 1;
-		u64 now = bpf_ktime_get_boot_ns();
-		if (now - talker->second_ns >= 1000000000ULL) {
-			talker->second_ns = now;
-			talker->recorded = 0;
-		}
-		if (talker->recorded >= LATER_REQUEST_RATE) {
-			dropped(KIND_REQUEST_OVER_RATE);
+		if (!within_rate(&talker->rate, LATER_REQUEST_RATE, KIND_REQUEST_OVER_RATE))
 			return 1;
-		}
-		talker->recorded++;
 		if (hello)
 			talker->encrypted = 1;
 	}
@@ -1785,15 +1799,11 @@ struct quic_record {
 };
 
 /* A socket's Initials recorded in the current second, kept with the socket. */
-struct quic_rate {
-	u64 second_ns;
-	u32 recorded;
-};
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct quic_rate);
+	__type(value, struct per_second);
 } QUIC_RATES SEC(".maps");
 /* QUIC versions 1 and 2, as their packets carry them (big-endian, read as a u32 here). */
 #define QUIC_VERSION_1 0x01000000
@@ -1832,19 +1842,10 @@ static __noinline int quic_initial(struct __sk_buff *skb, struct bpf_sock *sk,
 	u32 tgid = task->tgid;
 	if (tgid == warden_tgid)
 		return 1;
-	struct quic_rate *rate = bpf_sk_storage_get(&QUIC_RATES, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!rate)
+	struct per_second *rate =
+		bpf_sk_storage_get(&QUIC_RATES, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!rate || !within_rate(rate, QUIC_SOCKET_RATE, KIND_QUIC_OVER_RATE))
 		return 1;
-	u64 now = bpf_ktime_get_boot_ns();
-	if (now - rate->second_ns >= 1000000000ULL) {
-		rate->second_ns = now;
-		rate->recorded = 0;
-	}
-	if (rate->recorded >= QUIC_SOCKET_RATE) {
-		dropped(KIND_QUIC_OVER_RATE);
-		return 1;
-	}
-	rate->recorded++;
 	record_packet_bytes(skb, sizeof(struct quic_record), QUIC_KEPT, head->version, ip_len,
 			    head->ports, false, tgid, task->group_leader->start_boottime, -1,
 			    (u64)sk, at, len);

@@ -4058,18 +4058,46 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
             "{n:#?}"
         );
         assert_eq!(captured.bytes, bytes);
-        assert_eq!((n.call, n.fd), (NetCall::SendMsg, fd));
-        let socket = n.socket.as_ref().unwrap();
-        assert_eq!(
-            (socket.sock_type, socket.protocol),
-            (libc::SOCK_STREAM, libc::IPPROTO_TCP)
-        );
-        assert_eq!(
-            (socket.local.clone(), socket.remote.clone()),
-            (Some(inet(local)), Some(inet(remote)))
-        );
+        assert_sent_from(n, fd, libc::SOCK_STREAM, local, remote);
     }
     drop(src);
+}
+
+/// Asserts that `n` is a send over descriptor `fd` (-1: none known) of a socket of `sock_type`
+/// (TCP's or UDP's) between `local` and `remote`, as a packet's record names them.
+fn assert_sent_from(
+    n: &NetRecord,
+    fd: i32,
+    sock_type: i32,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+) {
+    assert_eq!((n.call, n.fd), (NetCall::SendMsg, fd), "{n:#?}");
+    let socket = n.socket.as_ref().unwrap();
+    let protocol = if sock_type == libc::SOCK_STREAM {
+        libc::IPPROTO_TCP
+    } else {
+        libc::IPPROTO_UDP
+    };
+    assert_eq!((socket.sock_type, socket.protocol), (sock_type, protocol));
+    assert_eq!(
+        (socket.local.clone(), socket.remote.clone()),
+        (Some(inet(local)), Some(inet(remote)))
+    );
+}
+
+/// Waits (5 s at most) for the counter `count` of the source's to reach `want`, and asserts
+/// that it is `want`: the counters are published every half second.
+fn assert_counted(
+    src: &EbpfSource,
+    count: impl Fn(&warden_sources::ebpf::EbpfStats) -> u64,
+    want: u64,
+) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&src.stats()) < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count(&src.stats()), want);
 }
 
 /// A connection's later requests are recorded at most 16 a second: of a burst of 21 on one
@@ -4124,12 +4152,7 @@ fn later_requests_on_a_connection_are_recorded_at_most_16_a_second() {
             .map(|i| format!("GET /beacon/{i} HTTP/1.1\r\n\r\n"))
             .collect::<Vec<_>>()
     );
-    // (The counters are published every half second.)
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while src.stats().later_requests_over_rate < 4 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(src.stats().later_requests_over_rate, 4);
+    assert_counted(&src, |stats| stats.later_requests_over_rate, 4);
 }
 
 /// Each outgoing UDP datagram that may hold a QUIC client's Initial packet is recorded whole for
@@ -4213,12 +4236,7 @@ fn quic_clients_initial_datagrams_are_recorded() {
         .into_iter()
         .partition(|n| n.socket.as_ref().and_then(|s| s.local.clone()) == Some(inet(busy_at)));
     assert_eq!(busy_ones.len(), 16, "{busy_ones:#?}");
-    // (The counters are published every half second.)
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while src.stats().quic_initials_over_rate < 4 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(src.stats().quic_initials_over_rate, 4);
+    assert_counted(&src, |stats| stats.quic_initials_over_rate, 4);
     assert_eq!(got.len(), 4, "the four Initials only: {got:#?}");
     let local4 = client4.local_addr().unwrap();
     let local6 = client6.local_addr().unwrap();
@@ -4231,16 +4249,7 @@ fn quic_clients_initial_datagrams_are_recorded() {
         let captured = n.opening.as_ref().unwrap();
         assert_eq!(captured.bytes, datagram, "{n:#?}");
         assert_eq!(captured.cut, cut);
-        assert_eq!((n.call, n.fd), (NetCall::SendMsg, -1));
-        let socket = n.socket.as_ref().unwrap();
-        assert_eq!(
-            (socket.sock_type, socket.protocol),
-            (libc::SOCK_DGRAM, libc::IPPROTO_UDP)
-        );
-        assert_eq!(
-            (socket.local.clone(), socket.remote.clone()),
-            (Some(inet(local)), Some(inet(remote)))
-        );
+        assert_sent_from(n, -1, libc::SOCK_DGRAM, local, remote);
     }
     drop(src);
 }

@@ -526,6 +526,19 @@ mod tests {
             .collect()
     }
 
+    /// The hello two datagrams make when given in `order`: the first part, then the whole,
+    /// failing the test otherwise.
+    fn hello_of_two(hellos: &mut QuicHellos, datagrams: &[Vec<u8>], order: [usize; 2]) -> TlsHello {
+        assert_eq!(
+            hellos.add(7, 70, 1, &datagrams[order[0]]),
+            Assembled::Partial
+        );
+        match hellos.add(7, 70, 2, &datagrams[order[1]]) {
+            Assembled::Hello(hello) => hello,
+            other => panic!("no hello from {order:?}: {other:?}"),
+        }
+    }
+
     /// The hello one datagram makes, failing the test otherwise.
     fn hello_of(datagram: &[u8]) -> TlsHello {
         match QuicHellos::default().add(7, 70, 1, datagram) {
@@ -627,14 +640,7 @@ mod tests {
     fn chromiums_hello_over_two_initials_reads_whole() {
         let datagrams = CHROMIUM_INITIALS.map(bytes_of);
         for order in [[0, 1], [1, 0]] {
-            let mut hellos = QuicHellos::default();
-            assert_eq!(
-                hellos.add(7, 70, 1, &datagrams[order[0]]),
-                Assembled::Partial
-            );
-            let Assembled::Hello(hello) = hellos.add(7, 70, 2, &datagrams[order[1]]) else {
-                panic!("no hello from {order:?}");
-            };
+            let hello = hello_of_two(&mut QuicHellos::default(), &datagrams, order);
             assert_eq!(hello.server_name.as_deref(), Some("quic.example"));
             assert_eq!(hello.alpn, ["h3"]);
             // As an independent reader of the same datagrams computes it from JA4.md.
@@ -685,13 +691,7 @@ mod tests {
         assert!(datagrams.iter().all(|d| d.len() >= 1200));
         for order in [[0, 1], [1, 0]] {
             let mut hellos = QuicHellos::default();
-            assert_eq!(
-                hellos.add(7, 70, 1, &datagrams[order[0]]),
-                Assembled::Partial
-            );
-            let Assembled::Hello(read) = hellos.add(7, 70, 2, &datagrams[order[1]]) else {
-                panic!("no hello from {order:?}");
-            };
+            let read = hello_of_two(&mut hellos, &datagrams, order);
             assert_eq!(read.server_name.as_deref(), Some("c2.quic.example"));
             assert_eq!(read.alpn, ["h3"]);
             assert!(read.ja4.starts_with("q13d"), "{}", read.ja4);
@@ -703,12 +703,8 @@ mod tests {
         }
         // Version 2 alike.
         let datagrams = quic_support::client_initials(quic_support::VERSION_2, &dcid, &hello, 2);
-        let mut hellos = QuicHellos::default();
-        assert_eq!(hellos.add(7, 70, 1, &datagrams[0]), Assembled::Partial);
-        assert!(matches!(
-            hellos.add(7, 70, 2, &datagrams[1]),
-            Assembled::Hello(read) if read.server_name.as_deref() == Some("c2.quic.example")
-        ));
+        let read = hello_of_two(&mut QuicHellos::default(), &datagrams, [0, 1]);
+        assert_eq!(read.server_name.as_deref(), Some("c2.quic.example"));
     }
 
     #[test]
