@@ -19,7 +19,7 @@ use warden_sources::audit::net::{
 };
 use warden_sources::audit::{FileOp, PathKind, Subject};
 use warden_sources::ebpf::{
-    AttrRecord, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord, TcpTraffic,
+    AttrRecord, Captured, FileOp as EbpfFileOp, FileRecord, Handshake, NetRecord, TcpTraffic,
 };
 use warden_sources::fanotify::{FanotifyEvent, excluded_path};
 use warden_sources::socket_probe::{self, HandshakeFacts, SocketFacts};
@@ -261,15 +261,16 @@ pub fn ebpf_network_event(
     ebpf_network_event_opened(record, opening, process, policy)
 }
 
-/// Whether `record` holds a datagram that may be a QUIC client's Initial (rather than a TCP
+/// The datagram `record` holds when it may be a QUIC client's Initial (rather than a TCP
 /// connection's first bytes): read by [`super::quic::QuicHellos`], which needs the
 /// connection's other Initials too, and passed in as opened.
-pub fn holds_quic_initial(record: &NetRecord) -> bool {
-    record.opening.is_some()
-        && record
+pub fn quic_initial(record: &NetRecord) -> Option<&Captured> {
+    record.opening.as_ref().filter(|_| {
+        record
             .socket
             .as_ref()
             .is_some_and(|socket| socket.sock_type == libc::SOCK_DGRAM)
+    })
 }
 
 /// [`ebpf_network_event`] of a record whose first bytes (or Initials) were read as `opening`.

@@ -40,7 +40,7 @@ use warden_store::StoredEvent;
 use super::activity::{
     FilePolicy, NetworkPolicy, Skipped, attr_file_event, audit_file_event, ebpf_file_event,
     ebpf_network_event, ebpf_network_event_opened, fanotify_file_event, first_look,
-    holds_quic_initial, look_at_handshake, network_event,
+    look_at_handshake, network_event, quic_initial,
 };
 use super::config::{Config, FilesConfig};
 use super::diag_ends::{DiagEnds, socket_holders};
@@ -1578,25 +1578,23 @@ impl Agent {
         };
         // A QUIC client's hello may take two Initials: it is read once it is whole (before
         // anything else is looked up for the datagrams that make no event).
-        let quic_hello = match (&record.opening, holds_quic_initial(record)) {
-            (Some(captured), true) => {
-                let reason = match self.quic_hellos.add(
+        let quic_hello = match quic_initial(record) {
+            Some(datagram) => {
+                match self.quic_hellos.add(
                     record.pid,
                     record.start_ns,
                     record.boot_ns,
-                    &captured.bytes,
+                    &datagram.bytes,
                 ) {
-                    Assembled::Hello(hello) => Ok(hello),
-                    Assembled::Partial => Err("network/quic_hello_partial"),
-                    Assembled::Again => Err("network/quic_hello_again"),
-                    Assembled::NotAHello => Err("network/opening_not_a_request"),
-                };
-                match reason {
-                    Ok(hello) => Some(hello),
-                    Err(reason) => return self.skipped.count(reason),
+                    Assembled::Hello(hello) => Some(hello),
+                    Assembled::Partial => return self.skipped.count("network/quic_hello_partial"),
+                    Assembled::Again => return self.skipped.count("network/quic_hello_again"),
+                    Assembled::NotAHello => {
+                        return self.skipped.count("network/opening_not_a_request");
+                    }
                 }
             }
-            _ => None,
+            None => None,
         };
         let process = if record.outcome || record.traffic.is_some() {
             // Its connect's (or accept's) process, which may have exited since (and its pid
