@@ -1357,6 +1357,15 @@ mod tests {
         assert_eq!(v["warden"]["loss"]["count"], 3);
     }
 
+    /// The ECS document of network event `event`, at time 0 on host `h`.
+    fn network_ecs(event: NetworkEvent) -> Value {
+        to_ecs(&Event {
+            time_ns: 0,
+            host: "h".into(),
+            kind: EventKind::Network(event),
+        })
+    }
+
     fn caller() -> Process {
         Process {
             key: Some(ProcessKey {
@@ -1392,19 +1401,15 @@ mod tests {
         local: Option<SocketAddress>,
         remote: Option<SocketAddress>,
     ) -> Value {
-        to_ecs(&Event {
-            time_ns: 0,
-            host: "h".into(),
-            kind: EventKind::Network(NetworkEvent {
-                syscall: Some(action.name().into()),
-                family: Some(family),
-                transport: Some(if family == 1 { "stream" } else { "tcp" }.into()),
-                local,
-                remote,
-                fd: Some(3),
-                exit: Some(0),
-                ..NetworkEvent::new(caller(), action, Source::Audit)
-            }),
+        network_ecs(NetworkEvent {
+            syscall: Some(action.name().into()),
+            family: Some(family),
+            transport: Some(if family == 1 { "stream" } else { "tcp" }.into()),
+            local,
+            remote,
+            fd: Some(3),
+            exit: Some(0),
+            ..NetworkEvent::new(caller(), action, Source::Audit)
         })
     }
 
@@ -1434,17 +1439,13 @@ mod tests {
             ],
             cut: true,
         };
-        let v = to_ecs(&Event {
-            time_ns: 0,
-            host: "h".into(),
-            kind: EventKind::Network(NetworkEvent {
-                family: Some(2),
-                transport: Some("udp".into()),
-                local: Some(ip("10.0.0.5", 40_000)),
-                remote: Some(ip("10.0.0.53", 53)),
-                dns: Some(Box::new(answer)),
-                ..NetworkEvent::new(caller(), NetAction::DnsAnswer, Source::Ebpf)
-            }),
+        let v = network_ecs(NetworkEvent {
+            family: Some(2),
+            transport: Some("udp".into()),
+            local: Some(ip("10.0.0.5", 40_000)),
+            remote: Some(ip("10.0.0.53", 53)),
+            dns: Some(Box::new(answer)),
+            ..NetworkEvent::new(caller(), NetAction::DnsAnswer, Source::Ebpf)
         });
         assert_eq!(v["event"]["type"][0], "protocol");
         assert_eq!(v["event"]["action"], "dns_answer");
@@ -1476,25 +1477,21 @@ mod tests {
     #[test]
     fn a_tls_hello_names_its_server_and_fingerprints() {
         let hello = |server_name: Option<&str>| {
-            to_ecs(&Event {
-                time_ns: 0,
-                host: "h".into(),
-                kind: EventKind::Network(NetworkEvent {
-                    family: Some(2),
-                    transport: Some("tcp".into()),
-                    local: Some(ip("10.0.0.5", 40_000)),
-                    remote: Some(ip("203.0.113.7", 443)),
-                    fd: Some(5),
-                    tls: Some(Box::new(crate::TlsHello {
-                        server_name: server_name.map(str::to_owned),
-                        alpn: vec!["h2".into(), "http/1.1".into()],
-                        version: "1.3".into(),
-                        ja4: "t13d1516h2_8daaf6152771_e5627efa2ab1".into(),
-                        ja3: "aa".repeat(16),
-                        cut: false,
-                    })),
-                    ..NetworkEvent::new(caller(), NetAction::TlsHello, Source::Ebpf)
-                }),
+            network_ecs(NetworkEvent {
+                family: Some(2),
+                transport: Some("tcp".into()),
+                local: Some(ip("10.0.0.5", 40_000)),
+                remote: Some(ip("203.0.113.7", 443)),
+                fd: Some(5),
+                tls: Some(Box::new(crate::TlsHello {
+                    server_name: server_name.map(str::to_owned),
+                    alpn: vec!["h2".into(), "http/1.1".into()],
+                    version: "1.3".into(),
+                    ja4: "t13d1516h2_8daaf6152771_e5627efa2ab1".into(),
+                    ja3: "aa".repeat(16),
+                    cut: false,
+                })),
+                ..NetworkEvent::new(caller(), NetAction::TlsHello, Source::Ebpf)
             })
         };
         let v = hello(Some("c2.example"));
@@ -1526,23 +1523,19 @@ mod tests {
         assert!(by_address["tls"]["client"].get("server_name").is_none());
         assert!(by_address["destination"].get("domain").is_none());
         // A QUIC client's hello, in its Initial datagrams.
-        let over_udp = to_ecs(&Event {
-            time_ns: 0,
-            host: "h".into(),
-            kind: EventKind::Network(NetworkEvent {
-                family: Some(2),
-                transport: Some("udp".into()),
-                remote: Some(ip("203.0.113.7", 443)),
-                tls: Some(Box::new(crate::TlsHello {
-                    server_name: Some("c2.example".into()),
-                    alpn: vec!["h3".into()],
-                    version: "1.3".into(),
-                    ja4: "q13d0310h3_55b375c5d22e_cd85d2d88918".into(),
-                    ja3: "aa".repeat(16),
-                    cut: false,
-                })),
-                ..NetworkEvent::new(caller(), NetAction::TlsHello, Source::Ebpf)
-            }),
+        let over_udp = network_ecs(NetworkEvent {
+            family: Some(2),
+            transport: Some("udp".into()),
+            remote: Some(ip("203.0.113.7", 443)),
+            tls: Some(Box::new(crate::TlsHello {
+                server_name: Some("c2.example".into()),
+                alpn: vec!["h3".into()],
+                version: "1.3".into(),
+                ja4: "q13d0310h3_55b375c5d22e_cd85d2d88918".into(),
+                ja3: "aa".repeat(16),
+                cut: false,
+            })),
+            ..NetworkEvent::new(caller(), NetAction::TlsHello, Source::Ebpf)
         });
         assert_eq!(over_udp["network"]["protocol"], "quic");
         assert_eq!(over_udp["network"]["transport"], "udp");
@@ -1554,24 +1547,20 @@ mod tests {
     #[test]
     fn an_http_request_names_its_url_and_user_agent() {
         let request = |target: &str, host: Option<&str>| {
-            to_ecs(&Event {
-                time_ns: 0,
-                host: "h".into(),
-                kind: EventKind::Network(NetworkEvent {
-                    family: Some(10),
-                    transport: Some("tcp".into()),
-                    local: Some(ip("::1", 40_000)),
-                    remote: Some(ip("::1", 8080)),
-                    http: Some(Box::new(crate::HttpRequest {
-                        method: "GET".into(),
-                        target: target.into(),
-                        version: "1.1".into(),
-                        host: host.map(str::to_owned),
-                        user_agent: Some("curl/8.5.0".into()),
-                        cut: true,
-                    })),
-                    ..NetworkEvent::new(caller(), NetAction::HttpRequest, Source::Ebpf)
-                }),
+            network_ecs(NetworkEvent {
+                family: Some(10),
+                transport: Some("tcp".into()),
+                local: Some(ip("::1", 40_000)),
+                remote: Some(ip("::1", 8080)),
+                http: Some(Box::new(crate::HttpRequest {
+                    method: "GET".into(),
+                    target: target.into(),
+                    version: "1.1".into(),
+                    host: host.map(str::to_owned),
+                    user_agent: Some("curl/8.5.0".into()),
+                    cut: true,
+                })),
+                ..NetworkEvent::new(caller(), NetAction::HttpRequest, Source::Ebpf)
             })
         };
         let v = request("/stage2.sh?k=1", Some("files.example:8080"));
@@ -1607,20 +1596,16 @@ mod tests {
     #[test]
     fn a_connection_names_the_domain_its_process_looked_up() {
         let connect = |remote_name: Option<&str>| {
-            to_ecs(&Event {
-                time_ns: 0,
-                host: "h".into(),
-                kind: EventKind::Network(NetworkEvent {
-                    syscall: Some("connect".into()),
-                    family: Some(2),
-                    transport: Some("tcp".into()),
-                    local: Some(ip("10.0.0.5", 40_000)),
-                    remote: Some(ip("192.0.2.9", 443)),
-                    fd: Some(3),
-                    exit: Some(0),
-                    remote_name: remote_name.map(Into::into),
-                    ..NetworkEvent::new(caller(), NetAction::Connect, Source::Ebpf)
-                }),
+            network_ecs(NetworkEvent {
+                syscall: Some("connect".into()),
+                family: Some(2),
+                transport: Some("tcp".into()),
+                local: Some(ip("10.0.0.5", 40_000)),
+                remote: Some(ip("192.0.2.9", 443)),
+                fd: Some(3),
+                exit: Some(0),
+                remote_name: remote_name.map(Into::into),
+                ..NetworkEvent::new(caller(), NetAction::Connect, Source::Ebpf)
             })
         };
         assert!(connect(None)["destination"].get("domain").is_none());
@@ -1726,30 +1711,26 @@ mod tests {
     #[test]
     fn a_connections_end_carries_its_traffic_each_way() {
         let close = |incoming: bool, found_open: bool| {
-            to_ecs(&Event {
-                time_ns: 0,
-                host: "h".into(),
-                kind: EventKind::Network(NetworkEvent {
-                    family: Some(2),
-                    transport: Some("tcp".into()),
-                    local: Some(ip("10.0.0.5", 40_000)),
-                    remote: Some(ip("93.184.216.34", 443)),
-                    fd: Some(3),
-                    success: false,
-                    errno: Some("ECONNRESET".into()),
-                    traffic: Some(crate::Traffic {
-                        incoming,
-                        duration_ns: 2_500_000_000,
-                        state: "ESTABLISHED".into(),
-                        bytes_sent: 70_000,
-                        bytes_received: 300,
-                        bytes_retransmitted: 1_448,
-                        segments_sent: 50,
-                        segments_received: 30,
-                        found_open,
-                    }),
-                    ..NetworkEvent::new(caller(), NetAction::Close, Source::Ebpf)
+            network_ecs(NetworkEvent {
+                family: Some(2),
+                transport: Some("tcp".into()),
+                local: Some(ip("10.0.0.5", 40_000)),
+                remote: Some(ip("93.184.216.34", 443)),
+                fd: Some(3),
+                success: false,
+                errno: Some("ECONNRESET".into()),
+                traffic: Some(crate::Traffic {
+                    incoming,
+                    duration_ns: 2_500_000_000,
+                    state: "ESTABLISHED".into(),
+                    bytes_sent: 70_000,
+                    bytes_received: 300,
+                    bytes_retransmitted: 1_448,
+                    segments_sent: 50,
+                    segments_received: 30,
+                    found_open,
                 }),
+                ..NetworkEvent::new(caller(), NetAction::Close, Source::Ebpf)
             })
         };
         let v = close(false, false);
@@ -1798,26 +1779,22 @@ mod tests {
     /// what the other end sent; it has no TCP state.
     #[test]
     fn an_unconnected_datagram_sockets_end_carries_its_traffic_without_a_peer() {
-        let v = to_ecs(&Event {
-            time_ns: 0,
-            host: "h".into(),
-            kind: EventKind::Network(NetworkEvent {
-                family: Some(2),
-                transport: Some("udp".into()),
-                local: Some(ip("10.0.0.5", 53)),
-                traffic: Some(crate::Traffic {
-                    incoming: true,
-                    duration_ns: 1_000,
-                    state: String::new(),
-                    bytes_sent: 4_000,
-                    bytes_received: 900,
-                    bytes_retransmitted: 0,
-                    segments_sent: 10,
-                    segments_received: 12,
-                    found_open: false,
-                }),
-                ..NetworkEvent::new(caller(), NetAction::Close, Source::Ebpf)
+        let v = network_ecs(NetworkEvent {
+            family: Some(2),
+            transport: Some("udp".into()),
+            local: Some(ip("10.0.0.5", 53)),
+            traffic: Some(crate::Traffic {
+                incoming: true,
+                duration_ns: 1_000,
+                state: String::new(),
+                bytes_sent: 4_000,
+                bytes_received: 900,
+                bytes_retransmitted: 0,
+                segments_sent: 10,
+                segments_received: 12,
+                found_open: false,
             }),
+            ..NetworkEvent::new(caller(), NetAction::Close, Source::Ebpf)
         });
         assert_eq!(v["network"]["direction"], "ingress");
         assert_eq!(v["source"]["bytes"], 900, "{v}");
@@ -1836,21 +1813,17 @@ mod tests {
     #[test]
     fn packet_sockets_carry_their_type_interface_and_filter() {
         let packet_with = |action, local, filter, filter_program| {
-            to_ecs(&Event {
-                time_ns: 0,
-                host: "h".into(),
-                kind: EventKind::Network(NetworkEvent {
-                    syscall: Some("socket".into()),
-                    family: Some(17),
-                    transport: Some("all".into()),
-                    local,
-                    fd: Some(4),
-                    exit: Some(4),
-                    socket_type: Some("raw".into()),
-                    filter,
-                    filter_program,
-                    ..NetworkEvent::new(caller(), action, Source::Ebpf)
-                }),
+            network_ecs(NetworkEvent {
+                syscall: Some("socket".into()),
+                family: Some(17),
+                transport: Some("all".into()),
+                local,
+                fd: Some(4),
+                exit: Some(4),
+                socket_type: Some("raw".into()),
+                filter,
+                filter_program,
+                ..NetworkEvent::new(caller(), action, Source::Ebpf)
             })
         };
         let packet = |action, local, filter| packet_with(action, local, filter, None);
