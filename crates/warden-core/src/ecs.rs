@@ -731,8 +731,15 @@ impl<'a> Ecs<'a> {
                 end.segments_received,
             ));
         }
-        if let (Some(end), Some(name)) =
-            (&mut remote, e.remote_name.as_deref().or(e.requested_name()))
+        // The name a request asked for is its server's: the peer's when this host asked, this
+        // host's when a client asked it.
+        let received = e.action.is_received_request();
+        if let (Some(end), Some(name)) = (&mut remote, e.remote_name.as_deref()) {
+            end.domain = Some(name.to_owned());
+        }
+        let server = if received { &mut local } else { &mut remote };
+        if let (Some(end), Some(name)) = (server, e.requested_name())
+            && end.domain.is_none()
         {
             end.domain = Some(name.to_owned());
         }
@@ -754,6 +761,8 @@ impl<'a> Ecs<'a> {
                 NetAction::Accept
                 | NetAction::Receive
                 | NetAction::DnsAnswer
+                | NetAction::TlsHelloReceived
+                | NetAction::HttpRequestReceived
                 | NetAction::Close
                 | NetAction::Traffic,
                 _,
@@ -943,7 +952,9 @@ fn net_type(action: NetAction) -> &'static str {
         NetAction::DnsQuery
         | NetAction::DnsAnswer
         | NetAction::TlsHello
-        | NetAction::HttpRequest => "protocol",
+        | NetAction::HttpRequest
+        | NetAction::TlsHelloReceived
+        | NetAction::HttpRequestReceived => "protocol",
         _ => "connection",
     }
 }
@@ -1540,6 +1551,62 @@ mod tests {
         assert_eq!(over_udp["network"]["protocol"], "quic");
         assert_eq!(over_udp["network"]["transport"], "udp");
         assert_eq!(over_udp["destination"]["domain"], "c2.example");
+    }
+
+    /// A request a client made of a server here: the client is the source, this host the
+    /// destination, named by what the client asked for; the traffic comes in.
+    #[test]
+    fn a_request_received_has_its_client_as_the_source() {
+        let hello = network_ecs(NetworkEvent {
+            family: Some(2),
+            transport: Some("tcp".into()),
+            local: Some(ip("10.0.0.5", 8443)),
+            remote: Some(ip("198.51.100.9", 51_000)),
+            fd: Some(7),
+            remote_name: Some("scanner.example".into()),
+            tls: Some(Box::new(crate::TlsHello {
+                server_name: Some("www.example".into()),
+                alpn: vec![],
+                version: "1.2".into(),
+                ja4: "t12d1209h1_d34a8e72043a_b39be8c56a14".into(),
+                ja3: "bb".repeat(16),
+                cut: false,
+            })),
+            ..NetworkEvent::new(caller(), NetAction::TlsHelloReceived, Source::Ebpf)
+        });
+        assert_eq!(hello["event"]["action"], "tls_hello_received");
+        assert_eq!(hello["event"]["type"][0], "protocol");
+        assert_eq!(hello["network"]["direction"], "ingress");
+        assert_eq!(hello["network"]["protocol"], "tls");
+        assert_eq!(hello["source"]["ip"], "198.51.100.9");
+        assert_eq!(hello["source"]["domain"], "scanner.example");
+        assert_eq!(hello["destination"]["port"], 8443);
+        assert_eq!(hello["destination"]["domain"], "www.example");
+        assert_eq!(hello["tls"]["client"]["server_name"], "www.example");
+        let request = network_ecs(NetworkEvent {
+            family: Some(2),
+            transport: Some("tcp".into()),
+            local: Some(ip("10.0.0.5", 8080)),
+            remote: Some(ip("198.51.100.9", 51_001)),
+            http: Some(Box::new(crate::HttpRequest {
+                method: "GET".into(),
+                target: "/cgi-bin/.%2e/.%2e/bin/sh".into(),
+                version: "1.1".into(),
+                host: Some("www.example:8080".into()),
+                user_agent: Some("zgrab/0.x".into()),
+                cut: false,
+            })),
+            ..NetworkEvent::new(caller(), NetAction::HttpRequestReceived, Source::Ebpf)
+        });
+        assert_eq!(request["network"]["direction"], "ingress");
+        assert_eq!(request["source"]["port"], 51_001);
+        assert_eq!(request["destination"]["domain"], "www.example");
+        assert!(request["source"].get("domain").is_none());
+        assert_eq!(
+            request["url"]["full"],
+            "http://www.example:8080/cgi-bin/.%2e/.%2e/bin/sh"
+        );
+        assert_eq!(request["user_agent"]["original"], "zgrab/0.x");
     }
 
     /// An HTTP request: ECS `http.*`, `url.*` (the whole URL from its host and target) and

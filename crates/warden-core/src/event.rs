@@ -321,10 +321,19 @@ pub enum NetAction {
     /// The HTTP request an outgoing plain-HTTP connection opened with
     /// ([`NetworkEvent::http`]): its method, target, host and user agent. Likewise.
     HttpRequest,
+    /// The TLS ClientHello a connection made to this host opened with
+    /// ([`NetworkEvent::tls`]): the name the client asked this host for, and the client's
+    /// fingerprints (a scanner's, an exploit kit's). Not a call: read from the connection's
+    /// first packet with data, for the process that accepted the connection.
+    TlsHelloReceived,
+    /// The HTTP request a plain-HTTP connection made to this host opened with, or a later one
+    /// on it ([`NetworkEvent::http`]): what a client asked of a server here (an exploit's URL,
+    /// its user agent). Likewise.
+    HttpRequestReceived,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 15] = [
+    pub const ALL: [NetAction; 17] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
@@ -340,6 +349,8 @@ impl NetAction {
         NetAction::DnsAnswer,
         NetAction::TlsHello,
         NetAction::HttpRequest,
+        NetAction::TlsHelloReceived,
+        NetAction::HttpRequestReceived,
     ];
 
     pub fn name(self) -> &'static str {
@@ -359,11 +370,21 @@ impl NetAction {
             NetAction::DnsAnswer => "dns_answer",
             NetAction::TlsHello => "tls_hello",
             NetAction::HttpRequest => "http_request",
+            NetAction::TlsHelloReceived => "tls_hello_received",
+            NetAction::HttpRequestReceived => "http_request_received",
         }
     }
 
     pub fn from_name(name: &str) -> Option<NetAction> {
         NetAction::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// Whether it is a request a client made of this host (a hello, an HTTP request received).
+    pub fn is_received_request(self) -> bool {
+        matches!(
+            self,
+            NetAction::TlsHelloReceived | NetAction::HttpRequestReceived
+        )
     }
 
     /// Which way the traffic goes, from this host's point of view (ECS `network.direction`);
@@ -376,7 +397,11 @@ impl NetAction {
             | NetAction::DnsQuery
             | NetAction::TlsHello
             | NetAction::HttpRequest => "egress",
-            NetAction::Accept | NetAction::Receive | NetAction::DnsAnswer => "ingress",
+            NetAction::Accept
+            | NetAction::Receive
+            | NetAction::DnsAnswer
+            | NetAction::TlsHelloReceived
+            | NetAction::HttpRequestReceived => "ingress",
             NetAction::Bind
             | NetAction::Listen
             | NetAction::Socket
@@ -686,13 +711,18 @@ impl NetworkEvent {
 
     /// The URL a connection's first bytes asked for: an HTTP request's whole URL; a TLS
     /// hello's server (`https://c2.example/`, with its port unless 443: the path is inside
-    /// TLS).
+    /// TLS). The server's port is the peer's, or this host's for a request it received.
     pub fn request_url(&self) -> Option<String> {
         if let Some(request) = &self.http {
             return request.url();
         }
         let name = self.tls.as_ref()?.server_name.as_deref()?;
-        Some(match self.remote.as_ref().and_then(SocketAddress::port) {
+        let server = if self.action.is_received_request() {
+            &self.local
+        } else {
+            &self.remote
+        };
+        Some(match server.as_ref().and_then(SocketAddress::port) {
             Some(443) | None => format!("https://{name}/"),
             Some(port) => format!("https://{name}:{port}/"),
         })

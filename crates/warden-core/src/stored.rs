@@ -44,10 +44,12 @@ use crate::Event;
 /// - 11 added `NetAction::TlsHello` and `HttpRequest` (at the end of its enum), `TlsHello`,
 ///   `HttpRequest`, and `NetworkEvent::tls` and `http` (its last two fields): a network event
 ///   of 10 is read with their two `None`s after it, and so on.
-pub const EVENT_ENCODING: u8 = 11;
+/// - 12 added `NetAction::TlsHelloReceived` and `HttpRequestReceived` (at the end of its
+///   enum): encoding 11 is read as 12, as 1 is as 2.
+pub const EVENT_ENCODING: u8 = 12;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 11] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, EVENT_ENCODING];
+const READABLE: [u8; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
@@ -323,17 +325,23 @@ mod tests {
                 }),
                 remote_name: (action == NetAction::Connect).then(|| "c2.example".into()),
                 icmp: (action == NetAction::Send).then_some(crate::Icmp { kind: 8, code: 0 }),
-                tls: (action == NetAction::TlsHello).then(|| {
-                    Box::new(crate::TlsHello {
-                        server_name: Some("c2.example".into()),
-                        alpn: vec!["h2".into(), "http/1.1".into()],
-                        version: "1.3".into(),
-                        ja4: "t13d1516h2_8daaf6152771_e5627efa2ab1".into(),
-                        ja3: "0123456789abcdef0123456789abcdef".into(),
-                        cut: true,
-                    })
-                }),
-                http: (action == NetAction::HttpRequest).then(|| {
+                tls: matches!(action, NetAction::TlsHello | NetAction::TlsHelloReceived).then(
+                    || {
+                        Box::new(crate::TlsHello {
+                            server_name: Some("c2.example".into()),
+                            alpn: vec!["h2".into(), "http/1.1".into()],
+                            version: "1.3".into(),
+                            ja4: "t13d1516h2_8daaf6152771_e5627efa2ab1".into(),
+                            ja3: "0123456789abcdef0123456789abcdef".into(),
+                            cut: true,
+                        })
+                    },
+                ),
+                http: matches!(
+                    action,
+                    NetAction::HttpRequest | NetAction::HttpRequestReceived
+                )
+                .then(|| {
                     Box::new(crate::HttpRequest {
                         method: "GET".into(),
                         target: "/stage2.sh?x=\"1\"".into(),
@@ -494,6 +502,16 @@ mod tests {
     /// An event as it could be before `encoding`: without the fields added since.
     fn as_before(encoding: u8, mut event: Event) -> Event {
         if let EventKind::Network(n) = &mut event.kind
+            && encoding < 12
+        {
+            // No received requests before 12.
+            n.action = match n.action {
+                NetAction::TlsHelloReceived => NetAction::TlsHello,
+                NetAction::HttpRequestReceived => NetAction::HttpRequest,
+                action => action,
+            };
+        }
+        if let EventKind::Network(n) = &mut event.kind
             && encoding < 11
         {
             n.tls = None;
@@ -565,8 +583,9 @@ mod tests {
         // added a file event's content at its end, 4 an exec event's script at its end, 5 a
         // file event's times after its content, 6 a network event's socket type and filter, 7
         // its end, 8 whether that connection was found open, 9 a filter's program, 10 a DNS
-        // message, a name and an ICMP head, 11 a ClientHello and an HTTP request.
-        for encoding in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] {
+        // message, a name and an ICMP head, 11 a ClientHello and an HTTP request; 12 only
+        // variants at the end of an enum, as 2 did.
+        for encoding in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
             for event in every_kind() {
                 let event = as_before(encoding, event);
                 let bytes = encoded_as(encoding, &event);
@@ -578,7 +597,7 @@ mod tests {
                 let grew = match &event.kind {
                     EventKind::File(_) => encoding < 5,
                     EventKind::Exec(_) => encoding < 4,
-                    EventKind::Network(_) => true,
+                    EventKind::Network(_) => encoding < 11,
                     _ => false,
                 };
                 if grew {

@@ -1532,16 +1532,25 @@ static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk,
 
 /* Whether to read each outgoing TCP connection's first bytes (network.requests): set at load. */
 const volatile u8 connection_openings = 0;
+/* Whether to read each incoming TCP connection's first bytes (network.requests_received): set
+ * at load. */
+const volatile u8 received_requests = 0;
 
 /* The bytes of a connection's segment kept: Chromium's ClientHello, with a post-quantum key
  * share and ECH's grease, runs to ~2,000 bytes and grows with its server name, which may come
  * last (browsers shuffle the extensions). A segment of up to OPENING_SMALL bytes takes a record
- * that size, so that the ring holds twice as many of the usual ones. */
+ * that size, so that the ring holds twice as many of the usual ones; one of up to OPENING_TINY
+ * (most HTTP requests a server receives, a hello without post-quantum keys) one that size. */
 #define OPENING_KEPT 4096
 #define OPENING_SMALL 2048
-/* A send record whose "address" is an outgoing TCP connection's first bytes: the socket's key
- * (8 bytes), then the bytes. */
+#define OPENING_TINY 512
+/* A send (or receive) record whose "address" is a TCP connection's first bytes sent (received):
+ * the socket's key (8 bytes), then the bytes. */
 #define NET_OPENING 262144
+/* With NET_OPENING, a receive: no process has taken the connection yet (its request came
+ * before the accept that takes it, or to the listener itself). The agent pairs the record with
+ * that accept's, which comes after it in the ring, by the connection's ends. */
+#define NET_UNCLAIMED 524288
 
 /* Network records with room for a connection's first bytes where their address would be. */
 struct opening_record {
@@ -1552,28 +1561,59 @@ struct opening_record_small {
 	struct net_record r;
 	u8 rest[8 + OPENING_SMALL - NET_ADDR_CAP];
 };
+struct opening_record_tiny {
+	struct net_record r;
+	u8 rest[8 + OPENING_TINY - NET_ADDR_CAP];
+};
+
+/* Names in the record `r` of a request received on socket `key` (0: a listener's packet, no
+ * connection yet) the process that took its connection, by the connection's note, and its fd
+ * there: false when the connection is one this host made (its peer's bytes are no request).
+ * With no note, the record is marked NET_UNCLAIMED. Looked up once the record holds its place
+ * in the ring, so that an accept noted too late for this look is recorded after it, where the
+ * agent pairs them. */
+static __always_inline bool claim(struct net_record *r, u64 key)
+{
+	struct connection *noted = key ? bpf_map_lookup_elem(&CONNECTIONS, &key) : 0;
+	if (!noted) {
+		r->flags |= NET_UNCLAIMED;
+		return true;
+	}
+	if (!(noted->accepted & CONNECTION_ACCEPTED))
+		return false;
+	r->h.tgid = noted->tgid;
+	r->h.start_ns = noted->start_ns;
+	r->fd = noted->fd;
+	return true;
+}
 
 /* Records the `len` bytes at `at` of packet `skb` (the first `cap` of them: the rest is cut)
- * as a send marked NET_OPENING, in a record of `size` bytes, with the packet's ends (IP
- * version `version`, ports `ports` at `ip_len`, a TCP (`tcp`) or UDP packet's) and socket key
- * `key`, for the process `tgid` started at `start_ns` and its descriptor `fd`. `size` and
- * `cap` are constants at each call, as the ring's reservation needs. */
-static __always_inline void record_packet_bytes(struct __sk_buff *skb, u64 size, u64 cap,
+ * as a send (`out`) or a receive marked NET_OPENING, in a record of `size` bytes, with the
+ * packet's ends (IP version `version`, ports `ports` at `ip_len`, a TCP (`tcp`) or UDP
+ * packet's) and socket key `key`, for the process `tgid` started at `start_ns` and its
+ * descriptor `fd` (a receive: for the process its connection's note names, see `claim`).
+ * Whether it was recorded. `size` and `cap` are constants at each call, as the ring's
+ * reservation needs. */
+static __always_inline bool record_packet_bytes(struct __sk_buff *skb, u64 size, u64 cap,
 						u8 version, u32 ip_len, __be16 *ports, bool tcp,
-						u32 tgid, u64 start_ns, s32 fd, u64 key, u32 at,
-						u64 len)
+						bool out, u32 tgid, u64 start_ns, s32 fd, u64 key,
+						u32 at, u64 len)
 {
 	struct net_record *r = bpf_ringbuf_reserve(&EVENTS, size, 0);
 	if (!r) {
 		dropped(KIND_NET);
-		return;
+		return false;
 	}
-	if (!packet_record(r, skb, version, ip_len, ports, true, tgid, start_ns, tcp)) {
+	if (!packet_record(r, skb, version, ip_len, ports, out, tgid, start_ns, tcp)) {
 		bpf_ringbuf_discard(r, 0);
-		return;
+		return false;
 	}
 	r->fd = fd;
 	r->flags = NET_OPENING | NET_SOCKET_READ;
+	if (!out && !claim(r, key)) {
+		bpf_ringbuf_discard(r, 0);
+		return false;
+	}
 	u64 kept = len;
 	if (kept > cap) {
 		kept = cap;
@@ -1582,15 +1622,77 @@ static __always_inline void record_packet_bytes(struct __sk_buff *skb, u64 size,
 	*(u64 *)r->addr = key;
 	if (kept < 1 || kept > cap || bpf_skb_load_bytes(skb, at, r->addr + 8, kept)) {
 		bpf_ringbuf_discard(r, 0);
-		return;
+		return false;
 	}
 	r->addr_len = 8 + kept;
 	bpf_ringbuf_submit(r, 0);
+	return true;
 }
 
 /* The first bytes of a TCP payload looked at: room for a method of nine capitals and its space
  * (PROPPATCH). */
 #define REQUEST_HEAD 10
+
+/* Where a TCP packet's data begins, read in place (a packet has its headers in its head,
+ * where the hook's data begins: this host's as it makes them, a received one's as TCP pulled
+ * them), and how many bytes of it there are. */
+struct tcp_payload {
+	u8 version;
+	u32 ip_len;
+	u32 at;
+	u64 len;
+};
+
+/* The payload of TCP packet `skb`: false when it has too few bytes to begin a request (a
+ * handshake's, an ACK, a FIN: most of a connection's), found with no helper called. */
+static __always_inline bool read_tcp_payload(struct __sk_buff *skb, struct tcp_payload *p)
+{
+	u8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;
+	if (data + 7 > end)
+		return false;
+	p->version = data[0] >> 4;
+	u32 ip_len = ip_head_length(data, IPPROTO_TCP);
+	/* (At most 60 always: said for the verifier, which bounds the offset in place.) */
+	if (!ip_len || ip_len > 60)
+		return false;
+	u8 *tcp = data + ip_len;
+	if (tcp + 13 > end)
+		return false;
+	u32 tcp_len = (tcp[12] >> 4) * 4;
+	if (tcp_len < 20)
+		return false;
+	p->ip_len = ip_len;
+	p->at = ip_len + tcp_len;
+	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
+	u64 len = skb->len;
+	if (len < p->at + REQUEST_HEAD)
+		return false;
+	p->len = len - p->at;
+	return true;
+}
+
+/* Records TCP packet `skb`'s payload `p` as a connection's bytes sent (`out`) or received, in
+ * the smallest record that holds it (see OPENING_KEPT). As record_packet_bytes. */
+static __always_inline bool record_tcp_payload(struct __sk_buff *skb, struct tcp_payload *p,
+					       bool out, u32 tgid, u64 start_ns, s32 fd, u64 key)
+{
+	__be16 ports[2];
+	u32 ip_len = p->ip_len;
+	if (ip_len > 60 || bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
+		return false;
+	u64 len = p->len;
+	if (len > OPENING_SMALL)
+		return record_packet_bytes(skb, sizeof(struct opening_record), OPENING_KEPT,
+					   p->version, ip_len, ports, true, out, tgid, start_ns,
+					   fd, key, p->at, len);
+	if (len > OPENING_TINY)
+		return record_packet_bytes(skb, sizeof(struct opening_record_small),
+					   OPENING_SMALL, p->version, ip_len, ports, true, out,
+					   tgid, start_ns, fd, key, p->at, len);
+	return record_packet_bytes(skb, sizeof(struct opening_record_tiny), OPENING_TINY,
+				   p->version, ip_len, ports, true, out, tgid, start_ns, fd, key,
+				   p->at, len);
+}
 
 /* Whether `b`, a TCP payload's first REQUEST_HEAD bytes, begin a handshake record (SSL 3 or
  * TLS) whose first message is a ClientHello. */
@@ -1694,6 +1796,25 @@ struct {
 #define LATER_REQUEST_RATE 16
 #define KIND_REQUEST_OVER_RATE 12
 
+/* Whether `head` (a TCP payload's first REQUEST_HEAD bytes, `hello`: a ClientHello's) begin
+ * what is recorded: a connection's first bytes (`talker` NULL) when they begin a ClientHello or
+ * a text command; a talker's later ones when they begin a ClientHello or an HTTP request, at
+ * most LATER_REQUEST_RATE a second. A talker is let go at its hello, past which all is
+ * encrypted. */
+static __always_inline bool begins_request(const u8 *head, bool hello, struct talker *talker)
+{
+	if (!talker)
+		return hello || is_text_command(head);
+	/* A talker's packet that begins no request (a body, a command) leaves here. */
+	if (!hello && !is_http_method(head))
+		return false;
+	if (!within_rate(&talker->rate, LATER_REQUEST_RATE, KIND_REQUEST_OVER_RATE))
+		return false;
+	if (hello)
+		talker->encrypted = 1;
+	return true;
+}
+
 /* An outgoing TCP packet of socket `sk`: when it is the first with data of a connection a
  * connect made (the kernel's count of data segments sent is this packet's own), and its bytes
  * may begin a TLS ClientHello or an HTTP request; or a later one of a connection whose first
@@ -1705,75 +1826,87 @@ struct {
  * started that it did not find) are not read. */
 static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock *sk)
 {
-	/* The headers, read in place (a packet this host makes has them in its head, where the
-	 * hook's data begins): a packet with too few bytes of data to begin a request (a
-	 * handshake's, an ACK, a FIN: most of a connection's) leaves here, with no helper called. */
-	u8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;
-	if (data + 7 > end)
+	struct tcp_payload p;
+	if (!read_tcp_payload(skb, &p))
 		return 1;
-	u8 version = data[0] >> 4;
-	u32 ip_len = ip_head_length(data, IPPROTO_TCP);
-	/* (At most 60 always: said for the verifier, which bounds the offset in place.) */
-	if (!ip_len || ip_len > 60)
-		return 1;
-	u8 *tcp = data + ip_len;
-	if (tcp + 13 > end)
-		return 1;
-	u32 tcp_len = (tcp[12] >> 4) * 4;
-	if (tcp_len < 20)
-		return 1;
-	u32 at = ip_len + tcp_len;
-	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
-	u64 len = skb->len;
-	if (len < at + REQUEST_HEAD)
-		return 1;
-	len -= at;
 	/* The connection's first packet with data: the kernel counted it before the hook. */
 	struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
 	if (!tp)
 		return 1;
 	u32 segments = skb->gso_segs;
-	bool first = tp->data_segs_out == (segments ? segments : 1);
 	struct talker *talker = 0;
-	if (!first) {
+	if (tp->data_segs_out != (segments ? segments : 1)) {
 		talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
 		if (!talker || talker->encrypted)
 			return 1;
 	}
 	u8 head[REQUEST_HEAD];
-	if (bpf_skb_load_bytes(skb, at, head, sizeof(head)))
+	if (bpf_skb_load_bytes(skb, p.at, head, sizeof(head)))
 		return 1;
 	bool hello = is_client_hello(head);
-	if (!talker && !hello && !is_text_command(head))
+	if (!begins_request(head, hello, talker))
 		return 1;
-	if (talker) {
-		/* A talker's packet that begins no request (a body, a command) leaves here. */
-		if (!hello && !is_http_method(head))
-			return 1;
-		if (!within_rate(&talker->rate, LATER_REQUEST_RATE, KIND_REQUEST_OVER_RATE))
-			return 1;
-		if (hello)
-			talker->encrypted = 1;
-	}
 	u64 key = (u64)sk;
 	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
 	if (!noted || noted->accepted & CONNECTION_ACCEPTED)
 		return 1;
 	struct connection c = *noted;
-	__be16 ports[2];
-	if (bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
-		return 1;
 	/* A connection that opens with a text command is a talker; one that opens with TLS is not
 	 * (nothing after its hello is read). */
 	if (!talker && !hello)
 		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (len > OPENING_SMALL)
-		record_packet_bytes(skb, sizeof(struct opening_record), OPENING_KEPT, version,
-				    ip_len, ports, true, c.tgid, c.start_ns, c.fd, key, at, len);
-	else
-		record_packet_bytes(skb, sizeof(struct opening_record_small), OPENING_SMALL,
-				    version, ip_len, ports, true, c.tgid, c.start_ns, c.fd, key, at,
-				    len);
+	record_tcp_payload(skb, &p, true, c.tgid, c.start_ns, c.fd, key);
+	return 1;
+}
+
+/* Bytes of records waiting in the ring past which a look leaves a connection out (counted as
+ * a network record the ring had no room for), and a request received is not recorded: neither
+ * ever crowds out what the host does. */
+#define LOOK_RING_MAX (1 << 20)
+
+/* A request received that was not recorded: the ring held more than LOOK_RING_MAX bytes. */
+#define KIND_RECEIVED_RING_BUSY 13
+
+/* An incoming TCP packet of socket `sk`: when it is the first with data of a connection made
+ * to this host (the kernel counts a packet after this hook), or a listener's own (data that
+ * comes before its connection is made: a client's ACK with its request to a listener that
+ * defers accepts, a Fast Open SYN), and its bytes may begin a ClientHello or a text command;
+ * or a later one of a connection whose first bytes were a text command, when they begin an
+ * HTTP request or a ClientHello: recorded as a receive marked NET_OPENING, for the process
+ * that took the connection (see `claim`). Connections this host made are left out (their
+ * peer's answers are no requests). Not when the ring holds more than LOOK_RING_MAX bytes not
+ * yet read: a busy server's requests never crowd out what the host does (counted). Every
+ * other packet leaves as an outgoing one does. */
+static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *sk)
+{
+	struct tcp_payload p;
+	if (!read_tcp_payload(skb, &p))
+		return 1;
+	bool listener = sk->state == TCP_LISTEN;
+	struct talker *talker = 0;
+	if (!listener) {
+		struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+		if (!tp)
+			return 1;
+		if (tp->data_segs_in) {
+			talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
+			if (!talker || talker->encrypted)
+				return 1;
+		}
+	}
+	u8 head[REQUEST_HEAD];
+	if (bpf_skb_load_bytes(skb, p.at, head, sizeof(head)))
+		return 1;
+	bool hello = is_client_hello(head);
+	if (!begins_request(head, hello, talker))
+		return 1;
+	if (bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) > LOOK_RING_MAX) {
+		dropped(KIND_RECEIVED_RING_BUSY);
+		return 1;
+	}
+	u64 key = listener ? 0 : (u64)sk;
+	if (record_tcp_payload(skb, &p, false, 0, 0, -1, key) && !listener && !talker && !hello)
+		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	return 1;
 }
 
@@ -1847,7 +1980,7 @@ static __noinline int quic_initial(struct __sk_buff *skb, struct bpf_sock *sk,
 	if (!rate || !within_rate(rate, QUIC_SOCKET_RATE, KIND_QUIC_OVER_RATE))
 		return 1;
 	record_packet_bytes(skb, sizeof(struct quic_record), QUIC_KEPT, head->version, ip_len,
-			    head->ports, false, tgid, task->group_leader->start_boottime, -1,
+			    head->ports, false, true, tgid, task->group_leader->start_boottime, -1,
 			    (u64)sk, at, len);
 	return 1;
 }
@@ -1893,8 +2026,12 @@ static __always_inline int packet(struct __sk_buff *skb, bool out)
 	}
 	if (raw_first_packets && raw_or_icmp(type, protocol))
 		return raw_first_packet(skb, sk, out);
-	if (connection_openings && out && type == SOCK_STREAM && protocol == IPPROTO_TCP)
+	if (type != SOCK_STREAM || protocol != IPPROTO_TCP)
+		return 1;
+	if (connection_openings && out)
 		return connection_opening(skb, sk);
+	if (received_requests && !out)
+		return received_request(skb, sk);
 	return 1;
 }
 
@@ -1909,10 +2046,6 @@ int warden_packet_in(struct __sk_buff *skb)
 {
 	return packet(skb, false);
 }
-
-/* Bytes of records waiting in the ring past which a look leaves a connection out (counted as
- * a network record the ring had no room for): a look never crowds out what the host does. */
-#define LOOK_RING_MAX (1 << 20)
 
 /* Each connection noted above that is still open, with its traffic so far: run by the agent
  * over every TCP socket of the host now and then, and as it stops (a connection held for days

@@ -88,6 +88,19 @@ fn network_with_datagrams(datagrams: Datagrams) -> EbpfConfig {
     }
 }
 
+/// Network calls, and the requests of outgoing connections, not those received: the tests of
+/// what a client sends, whose servers here would else be recorded too.
+fn outgoing_requests_only() -> EbpfConfig {
+    EbpfConfig {
+        network: Some(NetworkActivityConfig {
+            datagrams: Datagrams::Off,
+            requests_received: false,
+            ..NetworkActivityConfig::default()
+        }),
+        ..EbpfConfig::default()
+    }
+}
+
 /// A new pipe, both ends close-on-exec: (read end, write end).
 fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     use std::os::fd::FromRawFd;
@@ -3924,7 +3937,7 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
     let _one = serialize();
-    let Some((src, rx)) = source_with(network_with_datagrams(Datagrams::Off)) else {
+    let Some((src, rx)) = source_with(outgoing_requests_only()) else {
         return;
     };
     assert_eq!(src.requests(), Some(Ok(())));
@@ -4100,6 +4113,164 @@ fn assert_counted(
     assert_eq!(count(&src.stats()), want);
 }
 
+/// The first bytes a connection made to this host receives are recorded as a receive when they
+/// are a request, for the process that accepted it: after its accept, for that process and its
+/// fd (and a later request on it, not its body); before its accept, or to a listener deferring
+/// accepts (whose connection is made only as the request comes), unclaimed (no process), ahead
+/// of the accept's record in the ring. Not what a connection this host made receives, nor
+/// bytes that are no request.
+#[test]
+fn requests_received_are_recorded_for_the_process_that_accepted() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::sync::mpsc;
+    let _one = serialize();
+    let Some((src, rx)) = source_with(network_with_datagrams(Datagrams::Off)) else {
+        return;
+    };
+    assert_eq!(src.requests_received(), Some(Ok(())));
+    let me = std::process::id();
+    let acknowledging = |mut conn: TcpStream| {
+        let mut part = vec![0u8; 4096];
+        while conn.read(&mut part).unwrap_or(0) > 0 {
+            conn.write_all(b"k").unwrap();
+        }
+    };
+    // Accepted first: the client sends once the server has the connection, and the server's
+    // first bytes look like a request too (the client's side is not recorded).
+    let owned = TcpListener::bind("[::1]:0").unwrap();
+    let owned_at = owned.local_addr().unwrap();
+    let (accepted_tx, accepted_rx) = mpsc::channel();
+    let (connected_tx, connected_rx) = mpsc::channel::<()>();
+    let owned_server = std::thread::spawn(move || {
+        let (mut conn, peer) = owned.accept().unwrap();
+        accepted_tx.send((conn.as_raw_fd(), peer)).unwrap();
+        connected_rx.recv().unwrap();
+        conn.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        acknowledging(conn);
+    });
+    let mut client = TcpStream::connect(owned_at).unwrap();
+    let client_at = client.local_addr().unwrap();
+    connected_tx.send(()).unwrap();
+    let (accepted_fd, peer) = accepted_rx.recv().unwrap();
+    assert_eq!(peer, client_at);
+    client.read_exact(&mut [0u8; 18]).unwrap();
+    let first = b"GET /owned HTTP/1.1\r\nHost: server.example\r\n\r\n".to_vec();
+    let later = b"POST /later HTTP/1.1\r\nContent-Length: 14\r\n\r\n".to_vec();
+    for part in [&first[..], &later[..], b"some body here"] {
+        client.write_all(part).unwrap();
+        client.read_exact(&mut [0u8; 1]).unwrap();
+    }
+    // Sent before the accept.
+    let early = TcpListener::bind("127.0.0.1:0").unwrap();
+    let early_at = early.local_addr().unwrap();
+    let hello = tls::client_hello("server.example", 0);
+    let mut early_client = TcpStream::connect(early_at).unwrap();
+    let early_client_at = early_client.local_addr().unwrap();
+    early_client.write_all(&hello).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let (early_conn, _) = early.accept().unwrap();
+    let early_server = std::thread::spawn(move || acknowledging(early_conn));
+    early_client.read_exact(&mut [0u8; 1]).unwrap();
+    // To a listener deferring accepts: the connection is made as its request comes.
+    let deferring = TcpListener::bind("127.0.0.1:0").unwrap();
+    let deferring_at = deferring.local_addr().unwrap();
+    let seconds: libc::c_int = 5;
+    // SAFETY: a listening socket of ours, and an int the size given.
+    let set = unsafe {
+        libc::setsockopt(
+            deferring.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&raw const seconds).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    let deferred = b"GET /deferred HTTP/1.1\r\n\r\n".to_vec();
+    let mut deferring_client = TcpStream::connect(deferring_at).unwrap();
+    let deferring_client_at = deferring_client.local_addr().unwrap();
+    deferring_client.write_all(&deferred).unwrap();
+    let (deferred_conn, _) = deferring.accept().unwrap();
+    let deferred_server = std::thread::spawn(move || acknowledging(deferred_conn));
+    deferring_client.read_exact(&mut [0u8; 1]).unwrap();
+    // No request.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_at = other.local_addr().unwrap();
+    let other_server = std::thread::spawn(move || acknowledging(other.accept().unwrap().0));
+    let mut ssh = TcpStream::connect(other_at).unwrap();
+    ssh.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").unwrap();
+    ssh.read_exact(&mut [0u8; 1]).unwrap();
+
+    let received = |records: &[Record]| -> Vec<NetRecord> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Net(n)
+                    if n.call == NetCall::RecvFrom
+                        && n.opening.is_some()
+                        && (n.pid == me || n.unclaimed) =>
+                {
+                    Some((**n).clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut records = collect(&rx, |seen| received(seen).len() >= 4);
+    drop((client, early_client, deferring_client, ssh));
+    for server in [owned_server, early_server, deferred_server, other_server] {
+        server.join().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    records.extend(rx.try_iter());
+    let got = received(&records);
+    let expected = [
+        (&first, me, accepted_fd, owned_at, client_at),
+        (&later, me, accepted_fd, owned_at, client_at),
+        (&hello, 0, -1, early_at, early_client_at),
+        (&deferred, 0, -1, deferring_at, deferring_client_at),
+    ];
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    for (n, (bytes, pid, fd, local, remote)) in got.iter().zip(expected) {
+        let captured = n.opening.as_ref().unwrap();
+        assert_eq!(&captured.bytes, bytes, "{n:#?}");
+        assert!(!captured.cut);
+        assert_eq!((n.pid, n.fd, n.unclaimed), (pid, fd, pid == 0), "{n:#?}");
+        let socket = n.socket.as_ref().unwrap();
+        assert_eq!(
+            (socket.sock_type, socket.protocol),
+            (libc::SOCK_STREAM, libc::IPPROTO_TCP)
+        );
+        assert_eq!(
+            (socket.local.clone(), socket.remote.clone()),
+            (Some(inet(local)), Some(inet(remote)))
+        );
+    }
+    // An unclaimed request comes before its connection's accept.
+    let position = |found: &dyn Fn(&NetRecord) -> bool| {
+        records
+            .iter()
+            .position(|r| matches!(r, Record::Net(n) if found(n)))
+            .unwrap()
+    };
+    for (local, remote) in [
+        (early_at, early_client_at),
+        (deferring_at, deferring_client_at),
+    ] {
+        let ends = |n: &NetRecord| {
+            n.socket.as_ref().is_some_and(|s| {
+                (s.local.clone(), s.remote.clone()) == (Some(inet(local)), Some(inet(remote)))
+            })
+        };
+        let request = position(&|n| n.unclaimed && ends(n));
+        let accept = position(&|n| n.call == NetCall::Accept4 && n.pid == me && ends(n));
+        assert!(request < accept, "{request} {accept}");
+    }
+    drop(src);
+}
+
 /// A connection's later requests are recorded at most 16 a second: of a burst of 21 on one
 /// keep-alive connection, its first request and 16 more, the other 4 counted.
 #[test]
@@ -4107,7 +4278,7 @@ fn later_requests_on_a_connection_are_recorded_at_most_16_a_second() {
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     let _one = serialize();
-    let Some((src, rx)) = source_with(network_with_datagrams(Datagrams::Off)) else {
+    let Some((src, rx)) = source_with(outgoing_requests_only()) else {
         return;
     };
     let me = std::process::id();

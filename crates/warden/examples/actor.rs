@@ -47,6 +47,13 @@
 //!                                  # its own server name in two Initial datagrams, answered,
 //!                                  # then the first sent again (a retransmission); reports the
 //!                                  # server's port
+//! actor serve COUNT DELAY_MS       # a web server on [::] (IPv4 clients too): prints
+//!                                  # `WARDEN-CHILD {"port":..}` as it listens, then takes COUNT
+//!                                  # connections, each DELAY_MS after the last was served (a
+//!                                  # request may come first), and reads one request from each:
+//!                                  # a TLS hello gets no answer; an HTTP request for a target
+//!                                  # holding "/run" runs /bin/true (a web shell's command),
+//!                                  # every one gets "200 ok"
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
 //! actor uring-file-storm DIR COUNT # the file storm's kind through io_uring: COUNT x create,
 //!                                  # close, rename, delete, none of them a syscall
@@ -256,6 +263,12 @@ fn main() -> anyhow::Result<()> {
                 .spawn()?;
             report.insert("sleeper".into(), child.id().into());
         }
+        "serve" => {
+            let count: u64 = arg(1)?.parse()?;
+            let delay = std::time::Duration::from_millis(arg(2)?.parse()?);
+            // Its report went out as it began listening: whoever read it may read no more.
+            return serve(count, delay);
+        }
         "uring-storm" => {
             let count: u64 = arg(2)?.parse()?;
             uring_storm(count)?;
@@ -270,7 +283,8 @@ fn main() -> anyhow::Result<()> {
             bail!(
                 "unknown role {other:?}: net, uring-net, handshakes, datagram, files, accept-loop, \
                  connect-storm, handshake-storm, hold-connections, hold-udp, \
-                 file-storm, read-storm, send-storm, uring-storm, uring-file-storm, ia32-sleeper"
+                 file-storm, read-storm, send-storm, serve, uring-storm, uring-file-storm, \
+                 ia32-sleeper"
             )
         }
     }
@@ -290,6 +304,34 @@ fn main() -> anyhow::Result<()> {
     let mut rest = String::new();
     let _ = std::io::stdin().read_line(&mut rest);
     drop(hold);
+    Ok(())
+}
+
+/// `serve`: see the usage above.
+fn serve(count: u64, delay: std::time::Duration) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(("::", 0)).context("listen on [::]")?;
+    println!(
+        "WARDEN-CHILD {}",
+        serde_json::json!({"port": listener.local_addr()?.port(), "pid": std::process::id()})
+    );
+    std::io::stdout().flush()?;
+    for _ in 0..count {
+        std::thread::sleep(delay);
+        let (mut conn, _) = listener.accept().context("accept")?;
+        let mut request = vec![0u8; 4096];
+        let read = conn.read(&mut request).context("read a request")?;
+        let request = &request[..read];
+        if request.first() == Some(&0x16) {
+            continue;
+        }
+        let target = request.split(|&b| b == b' ').nth(1).unwrap_or_default();
+        if target.windows(4).any(|w| w == b"/run") {
+            std::process::Command::new("/bin/true")
+                .status()
+                .context("run /bin/true")?;
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")?;
+    }
     Ok(())
 }
 

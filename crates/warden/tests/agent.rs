@@ -3287,6 +3287,110 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
     kernel.check();
 }
 
+/// What clients asked of a server here, for the server: curl's TLS hello and HTTP request to
+/// the actor's web server (on a dual-stack socket, taken 300 ms after they came: each paired
+/// with its accept), each a `*_received` event of the server's, with the client as the source,
+/// the name asked for as this host's, the connection's fd; the command the request made it run
+/// is the server's child. In the text, `--class http` and SQL.
+#[test]
+fn requests_received_name_what_a_client_asked_of_a_server_here() {
+    let Some((_serial, kernel)) =
+        begin("requests_received_name_what_a_client_asked_of_a_server_here")
+    else {
+        return;
+    };
+    let mut agent = Agent::start("");
+    let detail = agent.source_detail("ebpf");
+    assert!(detail.contains("HTTP requests received"), "{detail}");
+    let (mut server, listening) = spawn_actor(&["serve", "2", "300"], &[]);
+    let server_pid = u64::from(server.pid());
+    let port = port_of(&listening);
+    let port_text = port.to_string();
+    let name = "www.victim.example";
+    let curl = |url: String| {
+        let out = Command::new("curl")
+            .args(["-sk", "--max-time", "10", "--resolve"])
+            .arg(format!("{name}:{port}:127.0.0.1"))
+            .arg(&url)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .expect("curl (scripts/deps installs it)");
+        (out, url)
+    };
+    let (_, _) = curl(format!("https://{name}:{port}/"));
+    let (fetched, url) = curl(format!("http://{name}:{port}/cgi-bin/run?cmd=id"));
+    assert_eq!(fetched.stdout, b"ok");
+    assert!(server.wait().success());
+    let events = agent.wait_for("the server's requests and its command", |ev| {
+        has(ev, "tls_hello_received", |e| pid_of(e) == server_pid)
+            && has(ev, "http_request_received", |e| pid_of(e) == server_pid)
+            && has(ev, "exec", |e| e["process"]["parent"]["pid"] == server_pid)
+    });
+    let hello = the(&events, "tls_hello_received", "curl's hello", |e| {
+        pid_of(e) == server_pid
+    });
+    assert_eq!(hello["network"]["direction"], "ingress", "{hello}");
+    assert_eq!(hello["tls"]["client"]["server_name"], name, "{hello}");
+    assert_eq!(hello["destination"]["domain"], name, "{hello}");
+    assert_eq!(hello["destination"]["port"], port, "{hello}");
+    assert_eq!(hello["source"]["ip"], "127.0.0.1", "{hello}");
+    let ja4 = hello["tls"]["client"]["ja4"].as_str().unwrap();
+    assert!(ja4.starts_with("t13d") && ja4.len() == 36, "{hello}");
+    let request = the(&events, "http_request_received", "curl's request", |e| {
+        pid_of(e) == server_pid
+    });
+    assert_eq!(request["http"]["request"]["method"], "GET", "{request}");
+    assert_eq!(request["url"]["full"], url.as_str(), "{request}");
+    assert!(
+        request["user_agent"]["original"]
+            .as_str()
+            .is_some_and(|agent| agent.starts_with("curl/")),
+        "{request}"
+    );
+    assert!(request["source"].get("domain").is_none(), "{request}");
+    // Each the connection its accept took: the same client, the fd the accept returned.
+    for received in [hello, request] {
+        let client_port = received["source"]["port"].clone();
+        let accept = the(&events, "accept", "the server's accept", |e| {
+            pid_of(e) == server_pid && e["source"]["port"] == client_port
+        });
+        assert_eq!(
+            received["warden"]["network"]["fd"], accept["warden"]["syscall_exit"],
+            "{received} {accept}"
+        );
+        assert_eq!(entity_of(received), entity_of(accept));
+    }
+    // What the request made the server run is the server's child.
+    let command = the(&events, "exec", "the server's command", |e| {
+        e["process"]["parent"]["pid"] == server_pid
+    });
+    assert_eq!(
+        command["process"]["parent"]["entity_id"],
+        entity_of(request),
+        "{command}"
+    );
+
+    let pid_text = server_pid.to_string();
+    let text = agent.events_output(&["--pid", &pid_text, "--class", "http"], "text");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains(&format!("GET {url}")), "{text}");
+    let rows = agent.query_rows(&format!(
+        "SELECT action, direction, tls_server_name, http_url, local_port = {port_text}, \
+         remote_address, remote_domain IS NULL FROM socket_events \
+         WHERE pid = {server_pid} AND action LIKE '%_received' ORDER BY action"
+    ));
+    assert_eq!(
+        rows,
+        [
+            format!("http_request_received,ingress,,{url},1,127.0.0.1,1"),
+            format!("tls_hello_received,ingress,{name},,1,127.0.0.1,1"),
+        ]
+    );
+    agent.stop();
+    kernel.check();
+}
+
 /// A connection's later requests are events too: curl's second request on its keep-alive
 /// connection, and through an HTTP proxy the CONNECT and then the TLS hello inside the tunnel,
 /// which names the server behind the proxy and the client's fingerprint.

@@ -162,6 +162,13 @@ pub struct NetworkActivityConfig {
     /// bytes, for the process sending it, at most 16 a second from one socket; other
     /// datagrams leave after their length, or their first five bytes, are read.
     pub requests: bool,
+    /// The first bytes each TCP connection made to this host receives, likewise (a client's
+    /// ClientHello or HTTP request, and its later HTTP requests where it began with a text
+    /// command), at the same hooks: what clients asked of its servers, for the process that
+    /// accepted the connection (when the bytes came first, the agent pairs them with its
+    /// accept). Only connections made while `connection_ends` notes them; not recorded while
+    /// the ring holds more than 1 MiB not yet read.
+    pub requests_received: bool,
 }
 
 /// The bytes of a DNS message recorded: a classic UDP message's most (a longer one is cut).
@@ -182,6 +189,7 @@ impl Default for NetworkActivityConfig {
             datagram_traffic: true,
             dns: true,
             requests: true,
+            requests_received: true,
         }
     }
 }
@@ -240,6 +248,8 @@ pub struct EbpfStats {
     /// Later requests (and hellos) on a connection not recorded because it had sent its
     /// second's most already.
     pub later_requests_over_rate: u64,
+    /// Requests received not recorded because the ring held more than 1 MiB not yet read.
+    pub received_requests_ring_busy: u64,
     /// Looks at the connections still open that could not be taken (the iterator would not
     /// run): their traffic so far went unreported that time.
     pub open_connections_unswept: u64,
@@ -315,6 +325,8 @@ struct Parts {
     /// The packet hooks, for connections' first bytes (with the network programs and
     /// connections' ends, when asked for).
     requests: Option<Result<(), String>>,
+    /// The packet hooks, for the first bytes of connections made to this host (likewise).
+    requests_received: Option<Result<(), String>>,
     /// The packet hooks, for QUIC clients' Initials (with the network programs, when asked
     /// for).
     quic_initials: Option<Result<(), String>>,
@@ -549,6 +561,12 @@ impl EbpfSource {
         optional(&self.parts.requests)
     }
 
+    /// Whether the connections made to this host have their first bytes read for the requests
+    /// they received: as `requests`.
+    pub fn requests_received(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.requests_received)
+    }
+
     /// Whether outgoing datagrams are read for QUIC clients' Initials (`requests`): None when
     /// not asked for or network calls are not reported, else attached or why not.
     pub fn quic_initials(&self) -> Option<Result<(), &str>> {
@@ -711,6 +729,12 @@ impl Loaded {
                 .as_ref()
                 .is_some_and(|n| n.requests && n.connection_ends),
         );
+        let received_requests = u8::from(
+            config
+                .network
+                .as_ref()
+                .is_some_and(|n| n.requests_received && n.connection_ends),
+        );
         // A QUIC client's Initial is recorded for the process sending it, with no note.
         let quic_initials = u8::from(config.network.as_ref().is_some_and(|n| n.requests));
         let raw_first_packets = u8::from(
@@ -744,6 +768,7 @@ impl Loaded {
             .override_global("datagram_traffic", &datagram_traffic, true)
             .override_global("dns_messages", &dns_messages, true)
             .override_global("connection_openings", &connection_openings, true)
+            .override_global("received_requests", &received_requests, true)
             .override_global("quic_initials", &quic_initials, true)
             .override_global("raw_first_packets", &raw_first_packets, true)
             .map_max_entries("CONNECTIONS", connections_max)
@@ -854,6 +879,7 @@ impl Loaded {
             && (matches!(first_datagrams, Some(Ok(())))
                 || dns_messages == 1
                 || connection_openings == 1
+                || received_requests == 1
                 || quic_initials == 1))
             .then(|| attach_cgroup_programs(&mut ebpf, &PACKET_HOOKS));
         let first_datagrams = first_datagrams
@@ -861,6 +887,8 @@ impl Loaded {
         let dns = (dns_messages == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
         let requests =
             (connection_openings == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
+        let requests_received =
+            (received_requests == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
         let quic_initials = (quic_initials == 1 && network_ok).then(|| packets.unwrap_or(Ok(())));
         // io_uring's operations bypass the syscalls: its submissions and completions are looked
         // at beside them, for network and file operations alike (optional: a kernel without
@@ -979,6 +1007,7 @@ impl Loaded {
                 first_datagrams,
                 dns,
                 requests,
+                requests_received,
                 quic_initials,
             },
             open_connections_every,
@@ -1237,6 +1266,7 @@ impl Loaded {
         stats.ring_full_scripts = total(10);
         stats.quic_initials_over_rate = total(11);
         stats.later_requests_over_rate = total(12);
+        stats.received_requests_ring_busy = total(13);
     }
 }
 

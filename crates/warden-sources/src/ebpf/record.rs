@@ -500,9 +500,15 @@ pub struct NetRecord {
     pub dns: Option<Captured>,
     /// Not a call: the first bytes an outgoing TCP connection (made by a recorded connect)
     /// sent, its first segment with data, when they may begin a TLS ClientHello or an HTTP
-    /// request (`call` sendmsg), for the connection's maker, taken from the packet. `socket`
-    /// has both ends; `fd` is the connection's.
+    /// request (`call` sendmsg), for the connection's maker, taken from the packet; a later
+    /// segment's, or a QUIC client's Initial datagram. Or (`call` recvfrom) the first bytes a
+    /// connection made to this host received, or a later request on it, for the process that
+    /// accepted it. `socket` has both ends; `fd` is the connection's.
     pub opening: Option<Captured>,
+    /// A received `opening` whose connection no process had taken yet (it came before the
+    /// accept, or to the listener itself): no process (pid 0, no fd), to be paired with the
+    /// accept recorded after it, by the connection's ends.
+    pub unclaimed: bool,
 }
 
 /// Bytes a packet carried: a DNS message, a connection's first bytes.
@@ -979,6 +985,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 traffic,
                 dns,
                 opening,
+                unclaimed: flags & NET_UNCLAIMED != 0,
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -1006,6 +1013,7 @@ const NET_ADDR_CUT: u32 = 2;
 const NET_DNS: u32 = 65536;
 const NET_ICMP: u32 = 131_072;
 const NET_OPENING: u32 = 262_144;
+const NET_UNCLAIMED: u32 = 524_288;
 const NET_IO_URING: u32 = 4;
 const NET_COMPAT: u32 = 8;
 const NET_SUBMITTED: u32 = 16;

@@ -283,9 +283,11 @@ pub fn ebpf_network_event_opened(
     let action = if record.outcome {
         NetAction::ConnectResult
     } else if let Some(opening) = &opening {
-        match opening {
-            Opening::Tls(_) => NetAction::TlsHello,
-            Opening::Http(_) => NetAction::HttpRequest,
+        match (opening, record.call == NetCall::RecvFrom) {
+            (Opening::Tls(_), false) => NetAction::TlsHello,
+            (Opening::Http(_), false) => NetAction::HttpRequest,
+            (Opening::Tls(_), true) => NetAction::TlsHelloReceived,
+            (Opening::Http(_), true) => NetAction::HttpRequestReceived,
         }
     } else if record.dns.is_some() {
         if record.call == NetCall::RecvFrom {
@@ -1123,6 +1125,7 @@ mod tests {
             dns: None,
             icmp: None,
             opening: None,
+            unclaimed: false,
         }
     }
 

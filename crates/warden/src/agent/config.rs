@@ -102,6 +102,16 @@ pub struct NetworkConfig {
     /// ClientHello inside, as a `tls_hello` event of the process sending them (with or
     /// without `connection_ends`). Audit cannot see it.
     pub requests: bool,
+    /// eBPF: read each TCP connection made to this host for the request it received (its
+    /// first packet with data) and record a ClientHello as a `tls_hello_received` event (the
+    /// name the client asked this host for, the client's JA4 and JA3) and an HTTP request as
+    /// an `http_request_received` event (method, URL, user agent), for the process that
+    /// accepted the connection: what clients asked of the servers here (an exploit's URL, a
+    /// scanner's fingerprint), tied to the process that served them and so to what it then
+    /// ran. Later HTTP requests on a connection that began with one too, at most 16 a second
+    /// each. Not while the agent has more than 1 MiB of records not yet read (counted). Needs
+    /// `connection_ends`. Audit cannot see it.
+    pub requests_received: bool,
 }
 
 /// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
@@ -277,6 +287,7 @@ impl Default for NetworkConfig {
             datagram_traffic: true,
             dns: true,
             requests: true,
+            requests_received: true,
             unix: true,
             other_families: false,
             probe_sockets: true,

@@ -24,6 +24,7 @@ mod served;
 pub mod status;
 mod stdout;
 mod tcp_ends;
+mod unclaimed;
 
 pub use pipeline::run;
 

@@ -53,6 +53,7 @@ use super::served::{self, SERVED_WAIT, ServedLooks, ServedMounts};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
 use super::stdout::StdoutLines;
 use super::tcp_ends;
+use super::unclaimed::{self, Unclaimed};
 use crate::events::now_ns;
 
 /// Events waiting for the store writer. When it falls behind (a burst beyond its ~90,000
@@ -354,6 +355,8 @@ struct Agent {
     fetched: Fetched,
     /// QUIC clients' hellos being put together from their Initial datagrams.
     quic_hellos: QuicHellos,
+    /// Requests received on connections not taken yet, for the accepts that take them.
+    unclaimed: Unclaimed<NetRecord>,
     /// Execs of images modified in the last seconds, held until the change that wrote them
     /// may have come (when due, the exec, its time).
     fresh_execs: VecDeque<(Instant, ExecEvent, i64)>,
@@ -1027,6 +1030,7 @@ impl Agent {
             asked: AskedNames::new(RESOLVED_NAMES),
             fetched: Fetched::new(FETCHED),
             quic_hellos: QuicHellos::default(),
+            unclaimed: Unclaimed::default(),
             fresh_execs: VecDeque::new(),
             fanotify,
             ebpf,
@@ -1582,6 +1586,19 @@ impl Agent {
         let Some(policy) = self.network.clone() else {
             return;
         };
+        // A request received before any process took its connection waits for the accept
+        // that does, which comes after it.
+        if record.unclaimed {
+            let socket = record.socket.as_ref();
+            let Some(ends) = unclaimed::ends(
+                socket.and_then(|s| s.local.as_ref()),
+                socket.and_then(|s| s.remote.as_ref()),
+            ) else {
+                return self.skipped.count("network/request_received_without_ends");
+            };
+            let let_go = self.unclaimed.hold(ends, record.boot_ns, record.clone());
+            return self.count_unclaimed(let_go);
+        }
         // A QUIC client's hello may take two Initials: it is read once it is whole (before
         // anything else is looked up for the datagrams that make no event).
         let quic_hello = match quic_initial(record) {
@@ -1618,8 +1635,13 @@ impl Agent {
         match event {
             Ok(mut event) => {
                 self.enricher.names(&mut event.process);
-                // What it fetched: the origin of the files it writes next.
-                if let (Some(url), Some(process)) = (event.request_url(), event.process.key) {
+                // What it fetched: the origin of the files it writes next (not what a client
+                // asked of it).
+                if let (Some(url), Some(process), false) = (
+                    event.request_url(),
+                    event.process.key,
+                    event.action.is_received_request(),
+                ) {
                     self.fetched.requested(process, url);
                 }
                 // A process's DNS answer names the addresses it resolved; a connection (and
@@ -1629,6 +1651,8 @@ impl Agent {
                         self.resolved
                             .note(record.pid, record.start_ns, answer, record.boot_ns);
                     }
+                    // A request received names this host, not its client.
+                    (None, action) if action.is_received_request() => {}
                     (None, _) => {
                         // A connection's end and looks carry the name its first bytes asked
                         // for, where they did: that connection's own, not its address's.
@@ -1665,12 +1689,45 @@ impl Agent {
                     }
                     _ => {}
                 }
+                let accepted = event.action == NetAction::Accept && event.success;
                 self.emit(
                     EventKind::Network(event),
                     self.boot_time_ns + record.boot_ns as i64,
                 );
+                if accepted {
+                    self.claim_requests(record);
+                }
             }
             Err(reason) => self.skipped.count(reason),
+        }
+    }
+
+    /// The requests received on the connection that `accept` took before it did: each
+    /// recorded now, for the accepting process, with the connection's fd.
+    fn claim_requests(&mut self, accept: &NetRecord) {
+        let socket = accept.socket.as_ref();
+        let Some(ends) = unclaimed::ends(
+            socket.and_then(|s| s.local.as_ref()),
+            socket.and_then(|s| s.remote.as_ref()),
+        ) else {
+            return;
+        };
+        let (requests, let_go) = self.unclaimed.claim(ends, accept.boot_ns);
+        self.count_unclaimed(let_go);
+        for mut request in requests {
+            request.unclaimed = false;
+            request.pid = accept.pid;
+            request.start_ns = accept.start_ns;
+            // (An io_uring accept's result may be a fixed slot's index.)
+            request.fd = if accept.io_uring { -1 } else { accept.ret };
+            self.on_net_record(&request);
+        }
+    }
+
+    /// Counts `let_go` requests received that no accept claimed in time.
+    fn count_unclaimed(&mut self, let_go: usize) {
+        for _ in 0..let_go {
+            self.skipped.count("network/request_received_unclaimed");
         }
     }
 
@@ -2732,6 +2789,11 @@ impl Agent {
                 ebpf.quic_initials_over_rate,
             ),
             ("requests/later_over_rate", ebpf.later_requests_over_rate),
+            ("requests/received_unclaimed", self.unclaimed.len() as u64),
+            (
+                "requests/received_ring_busy",
+                ebpf.received_requests_ring_busy,
+            ),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",
@@ -2947,6 +3009,7 @@ fn start_ebpf(
                     datagram_traffic: config.network.datagram_traffic,
                     dns: config.network.dns,
                     requests: config.network.requests,
+                    requests_received: config.network.requests_received,
                 },
             ),
             exclude_pid: Some(std::process::id()),
@@ -3109,6 +3172,16 @@ fn start_ebpf(
                             Some(Err(why)) => detail.push_str(&format!(
                                 " (not connections' TLS hellos and HTTP requests: {why})"
                             )),
+                            None => {}
+                        }
+                        match pair.0.requests_received() {
+                            Some(Ok(())) => detail.push_str(
+                                "; TLS hellos and HTTP requests received by connections made to \
+                                 this host from the packet hooks",
+                            ),
+                            Some(Err(why)) => {
+                                detail.push_str(&format!(" (not requests received: {why})"))
+                            }
                             None => {}
                         }
                         match pair.0.quic_initials() {

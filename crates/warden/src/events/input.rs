@@ -63,9 +63,13 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
                 "connect" | "connect_result" | "send" | "dns_query" | "tls_hello"
                 | "http_request" => ("source", "destination"),
                 "close" | "traffic" if direction == Some("egress") => ("source", "destination"),
-                "accept" | "receive" | "dns_answer" | "close" | "traffic" => {
-                    ("destination", "source")
-                }
+                "accept"
+                | "receive"
+                | "dns_answer"
+                | "tls_hello_received"
+                | "http_request_received"
+                | "close"
+                | "traffic" => ("destination", "source"),
                 "bind" | "listen" | "socket" | "filter" => ("server", "source"),
                 _ => ("", ""),
             };

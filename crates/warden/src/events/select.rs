@@ -57,8 +57,14 @@ fn kinds_named(word: &str) -> Option<BTreeSet<Kind>> {
             ("network", NetAction::DnsQuery.name()),
             ("network", NetAction::DnsAnswer.name()),
         ]),
-        "tls" => BTreeSet::from([("network", NetAction::TlsHello.name())]),
-        "http" => BTreeSet::from([("network", NetAction::HttpRequest.name())]),
+        "tls" => BTreeSet::from([
+            ("network", NetAction::TlsHello.name()),
+            ("network", NetAction::TlsHelloReceived.name()),
+        ]),
+        "http" => BTreeSet::from([
+            ("network", NetAction::HttpRequest.name()),
+            ("network", NetAction::HttpRequestReceived.name()),
+        ]),
         "exec" | "fork" | "exit" | "loss" | "network" | "file" => of_class(word),
         code if BSM_FILE_CLASSES.iter().any(|(c, _)| *c == code) => FileAction::ALL
             .iter()
@@ -246,9 +252,15 @@ mod tests {
         assert!(!select(&["nt", "^dns"]).contains("network", "dns_answer"));
         assert_eq!(
             select(&["tls", "http"]),
-            select(&["tls_hello", "http_request"])
+            select(&[
+                "tls_hello",
+                "http_request",
+                "tls_hello_received",
+                "http_request_received"
+            ])
         );
         assert!(!select(&["nt", "^tls"]).contains("network", "tls_hello"));
+        assert!(!select(&["nt", "^tls"]).contains("network", "tls_hello_received"));
         assert!(select(&["nt", "^tls"]).contains("network", "http_request"));
         let fc = select(&["fc"]);
         for action in ["create", "link", "symlink", "rename"] {

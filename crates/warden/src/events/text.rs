@@ -129,11 +129,14 @@ impl<'a> Traffic<'a> {
 }
 
 /// The name the process looked up that resolved to the peer (ECS's `domain` of whichever end
-/// is the peer).
+/// is the peer: the destination when the traffic went out, else the source). Not the name a
+/// request received asked this host for, which is the destination's.
 pub fn remote_domain(ecs: &Value) -> Option<&str> {
-    ["destination", "source"]
-        .into_iter()
-        .find_map(|end| ecs[end]["domain"].as_str())
+    let peer = match ecs["network"]["direction"].as_str() {
+        Some("egress") => "destination",
+        _ => "source",
+    };
+    ecs[peer]["domain"].as_str()
 }
 
 /// A DNS message's question (`name=example.com type=A`) and, an answer's, its code, the

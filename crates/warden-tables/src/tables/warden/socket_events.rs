@@ -439,10 +439,8 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
         let icmp = &facts["icmp"];
         row.set("icmp_type", int_of(&icmp["type"]))
             .set("icmp_code", int_of(&icmp["code"]));
-        row.set(
-            "remote_domain",
-            str_of(&e.json["destination"]["domain"]).or(str_of(&e.json["source"]["domain"])),
-        );
+        // (A request received names this host: its name is the destination's, not the peer's.)
+        row.set("remote_domain", str_of(&e.json[there]["domain"]));
         let dns = &e.json["dns"];
         let resolved: Vec<&str> = dns["resolved_ip"]
             .as_array()
