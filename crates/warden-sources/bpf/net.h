@@ -1633,67 +1633,6 @@ static __always_inline bool record_packet_bytes(struct __sk_buff *skb, u64 size,
  * (PROPPATCH). */
 #define REQUEST_HEAD 10
 
-/* Where a TCP packet's data begins, read in place (a packet has its headers in its head,
- * where the hook's data begins: this host's as it makes them, a received one's as TCP pulled
- * them), and how many bytes of it there are. */
-struct tcp_payload {
-	u8 version;
-	u32 ip_len;
-	u32 at;
-	u64 len;
-};
-
-/* The payload of TCP packet `skb`: false when it has too few bytes to begin a request (a
- * handshake's, an ACK, a FIN: most of a connection's), found with no helper called. */
-static __always_inline bool read_tcp_payload(struct __sk_buff *skb, struct tcp_payload *p)
-{
-	u8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;
-	if (data + 7 > end)
-		return false;
-	p->version = data[0] >> 4;
-	u32 ip_len = ip_head_length(data, IPPROTO_TCP);
-	/* (At most 60 always: said for the verifier, which bounds the offset in place.) */
-	if (!ip_len || ip_len > 60)
-		return false;
-	u8 *tcp = data + ip_len;
-	if (tcp + 13 > end)
-		return false;
-	u32 tcp_len = (tcp[12] >> 4) * 4;
-	if (tcp_len < 20)
-		return false;
-	p->ip_len = ip_len;
-	p->at = ip_len + tcp_len;
-	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
-	u64 len = skb->len;
-	if (len < p->at + REQUEST_HEAD)
-		return false;
-	p->len = len - p->at;
-	return true;
-}
-
-/* Records TCP packet `skb`'s payload `p` as a connection's bytes sent (`out`) or received, in
- * the smallest record that holds it (see OPENING_KEPT). As record_packet_bytes. */
-static __always_inline bool record_tcp_payload(struct __sk_buff *skb, struct tcp_payload *p,
-					       bool out, u32 tgid, u64 start_ns, s32 fd, u64 key)
-{
-	__be16 ports[2];
-	u32 ip_len = p->ip_len;
-	if (ip_len > 60 || bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
-		return false;
-	u64 len = p->len;
-	if (len > OPENING_SMALL)
-		return record_packet_bytes(skb, sizeof(struct opening_record), OPENING_KEPT,
-					   p->version, ip_len, ports, true, out, tgid, start_ns,
-					   fd, key, p->at, len);
-	if (len > OPENING_TINY)
-		return record_packet_bytes(skb, sizeof(struct opening_record_small),
-					   OPENING_SMALL, p->version, ip_len, ports, true, out,
-					   tgid, start_ns, fd, key, p->at, len);
-	return record_packet_bytes(skb, sizeof(struct opening_record_tiny), OPENING_TINY,
-				   p->version, ip_len, ports, true, out, tgid, start_ns, fd, key,
-				   p->at, len);
-}
-
 /* Whether `b`, a TCP payload's first REQUEST_HEAD bytes, begin a handshake record (SSL 3 or
  * TLS) whose first message is a ClientHello. */
 static __always_inline bool is_client_hello(const u8 *b)
@@ -1720,6 +1659,89 @@ static __always_inline u32 command_length(const u8 *b)
 static __always_inline bool is_text_command(const u8 *b)
 {
 	return command_length(b) >= 3;
+}
+
+/* Where a TCP packet's data begins, read in place (a packet has its headers in its head,
+ * where the hook's data begins: this host's as it makes them, a received one's as TCP pulled
+ * them), how many bytes of it there are, and its first REQUEST_HEAD bytes. */
+struct tcp_payload {
+	u8 version;
+	u8 hello;	/* the bytes begin a ClientHello */
+	u8 head[REQUEST_HEAD];
+	u32 ip_len;
+	u32 at;
+	u64 len;
+};
+
+/* The payload of TCP packet `skb`: false when it has too few bytes to begin a request (a
+ * handshake's packet, an ACK, a FIN: most of a connection's), found with no helper called. */
+static __always_inline bool read_tcp_payload(struct __sk_buff *skb, struct tcp_payload *p)
+{
+	u8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;
+	if (data + 7 > end)
+		return false;
+	p->version = data[0] >> 4;
+	u32 ip_len = ip_head_length(data, IPPROTO_TCP);
+	/* (At most 60 always: said for the verifier, which bounds the offset in place.) */
+	if (!ip_len || ip_len > 60)
+		return false;
+	u8 *tcp = data + ip_len;
+	if (tcp + 13 > end)
+		return false;
+	u32 tcp_len = (tcp[12] >> 4) * 4;
+	if (tcp_len < 20)
+		return false;
+	/* 64 bits throughout, so that the verifier follows the bounds below to the load. */
+	u64 len = skb->len;
+	if (len < ip_len + tcp_len + REQUEST_HEAD)
+		return false;
+	p->ip_len = ip_len;
+	p->at = ip_len + tcp_len;
+	p->len = len - p->at;
+	return true;
+}
+
+/* Whether payload `p` of packet `skb` may begin a request: its first REQUEST_HEAD bytes (read
+ * in place where the packet's head holds them, else copied: a segment's data is mostly in its
+ * pages) begin a ClientHello or a text command. Read only where a packet is wanted: the first
+ * with data, a talker's. */
+static __always_inline bool read_request_head(struct __sk_buff *skb, struct tcp_payload *p)
+{
+	u8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;
+	u32 at = p->at;
+	/* (At most 120: two headers of 60 at most. Said for the verifier.) */
+	if (at > 120)
+		return false;
+	u8 *head = data + at;
+	if (head + REQUEST_HEAD <= end)
+		__builtin_memcpy(p->head, head, REQUEST_HEAD);
+	else if (bpf_skb_load_bytes(skb, at, p->head, REQUEST_HEAD))
+		return false;
+	p->hello = is_client_hello(p->head);
+	return p->hello || is_text_command(p->head);
+}
+
+/* Records TCP packet `skb`'s payload `p` as a connection's bytes sent (`out`) or received, in
+ * the smallest record that holds it (see OPENING_KEPT). As record_packet_bytes. */
+static __always_inline bool record_tcp_payload(struct __sk_buff *skb, struct tcp_payload *p,
+					       bool out, u32 tgid, u64 start_ns, s32 fd, u64 key)
+{
+	__be16 ports[2];
+	u32 ip_len = p->ip_len;
+	if (ip_len > 60 || bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
+		return false;
+	u64 len = p->len;
+	if (len > OPENING_SMALL)
+		return record_packet_bytes(skb, sizeof(struct opening_record), OPENING_KEPT,
+					   p->version, ip_len, ports, true, out, tgid, start_ns,
+					   fd, key, p->at, len);
+	if (len > OPENING_TINY)
+		return record_packet_bytes(skb, sizeof(struct opening_record_small),
+					   OPENING_SMALL, p->version, ip_len, ports, true, out,
+					   tgid, start_ns, fd, key, p->at, len);
+	return record_packet_bytes(skb, sizeof(struct opening_record_tiny), OPENING_TINY,
+				   p->version, ip_len, ports, true, out, tgid, start_ns, fd, key,
+				   p->at, len);
 }
 
 #define WORD(a, b, c, d) ((u32)(a) << 24 | (u32)(b) << 16 | (u32)(c) << 8 | (u32)(d))
@@ -1796,21 +1818,25 @@ struct {
 #define LATER_REQUEST_RATE 16
 #define KIND_REQUEST_OVER_RATE 12
 
-/* Whether `head` (a TCP payload's first REQUEST_HEAD bytes, `hello`: a ClientHello's) begin
- * what is recorded: a connection's first bytes (`talker` NULL) when they begin a ClientHello or
- * a text command; a talker's later ones when they begin a ClientHello or an HTTP request, at
- * most LATER_REQUEST_RATE a second. A talker is let go at its hello, past which all is
- * encrypted. */
-static __always_inline bool begins_request(const u8 *head, bool hello, struct talker *talker)
+/* A connection whose later packets are looked at: its socket `sk`'s talker, when it is one
+ * (its first bytes were a text command) not yet past its hello; NULL for every other. */
+static __always_inline struct talker *talker_of(struct bpf_sock *sk)
 {
-	if (!talker)
-		return hello || is_text_command(head);
-	/* A talker's packet that begins no request (a body, a command) leaves here. */
-	if (!hello && !is_http_method(head))
+	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
+	return talker && !talker->encrypted ? talker : 0;
+}
+
+/* Whether talker `talker`'s later packet, its payload `p` (which may begin a request), is
+ * recorded: when the bytes begin a ClientHello or an HTTP request (not SMTP's or another's
+ * command), at most LATER_REQUEST_RATE a second. A talker is let go at its hello, past which
+ * all is encrypted. */
+static __always_inline bool talkers_request(struct talker *talker, struct tcp_payload *p)
+{
+	if (!p->hello && !is_http_method(p->head))
 		return false;
 	if (!within_rate(&talker->rate, LATER_REQUEST_RATE, KIND_REQUEST_OVER_RATE))
 		return false;
-	if (hello)
+	if (p->hello)
 		talker->encrypted = 1;
 	return true;
 }
@@ -1822,8 +1848,8 @@ static __always_inline bool begins_request(const u8 *head, bool hello, struct ta
  * its first OPENING_KEPT bytes recorded as a send marked NET_OPENING, for the connection's
  * maker (the packet may leave in the kernel's own time, with no process at hand). Every other
  * packet leaves after the socket's counts are read (and a later one, after its socket's
- * storage is looked at); connections not noted (accepted ones, ones made before the agent
- * started that it did not find) are not read. */
+ * storage is looked at), or its first bytes; connections not noted (accepted ones, ones made
+ * before the agent started that it did not find) are not read. */
 static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock *sk)
 {
 	struct tcp_payload p;
@@ -1834,17 +1860,10 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	if (!tp)
 		return 1;
 	u32 segments = skb->gso_segs;
-	struct talker *talker = 0;
-	if (tp->data_segs_out != (segments ? segments : 1)) {
-		talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
-		if (!talker || talker->encrypted)
-			return 1;
-	}
-	u8 head[REQUEST_HEAD];
-	if (bpf_skb_load_bytes(skb, p.at, head, sizeof(head)))
-		return 1;
-	bool hello = is_client_hello(head);
-	if (!begins_request(head, hello, talker))
+	bool first = tp->data_segs_out == (segments ? segments : 1);
+	struct talker *talker = first ? 0 : talker_of(sk);
+	if ((!first && !talker) || !read_request_head(skb, &p) ||
+	    (talker && !talkers_request(talker, &p)))
 		return 1;
 	u64 key = (u64)sk;
 	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
@@ -1853,18 +1872,21 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	struct connection c = *noted;
 	/* A connection that opens with a text command is a talker; one that opens with TLS is not
 	 * (nothing after its hello is read). */
-	if (!talker && !hello)
+	if (first && !p.hello)
 		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	record_tcp_payload(skb, &p, true, c.tgid, c.start_ns, c.fd, key);
 	return 1;
 }
 
 /* Bytes of records waiting in the ring past which a look leaves a connection out (counted as
- * a network record the ring had no room for), and a request received is not recorded: neither
- * ever crowds out what the host does. */
+ * a network record the ring had no room for): a look never crowds out what the host does. */
 #define LOOK_RING_MAX (1 << 20)
 
-/* A request received that was not recorded: the ring held more than LOOK_RING_MAX bytes. */
+/* Bytes of records waiting in the ring (of 4 MiB) past which a request received is not
+ * recorded: half, so that however busy a server here is, the other half is kept for what the
+ * host's processes do. */
+#define RECEIVED_RING_MAX (2 << 20)
+/* A request received that was not recorded: the ring held more than RECEIVED_RING_MAX bytes. */
 #define KIND_RECEIVED_RING_BUSY 13
 
 /* An incoming TCP packet of socket `sk`: when it is the first with data of a connection made
@@ -1874,38 +1896,33 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
  * or a later one of a connection whose first bytes were a text command, when they begin an
  * HTTP request or a ClientHello: recorded as a receive marked NET_OPENING, for the process
  * that took the connection (see `claim`). Connections this host made are left out (their
- * peer's answers are no requests). Not when the ring holds more than LOOK_RING_MAX bytes not
- * yet read: a busy server's requests never crowd out what the host does (counted). Every
+ * peer's answers are no requests). Not when the ring holds more than RECEIVED_RING_MAX bytes
+ * not yet read: a busy server's requests never crowd out what the host does (counted). Every
  * other packet leaves as an outgoing one does. */
 static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *sk)
 {
 	struct tcp_payload p;
 	if (!read_tcp_payload(skb, &p))
 		return 1;
-	bool listener = sk->state == TCP_LISTEN;
+	bool listener = sk->state == TCP_LISTEN, first = listener;
 	struct talker *talker = 0;
 	if (!listener) {
 		struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
 		if (!tp)
 			return 1;
-		if (tp->data_segs_in) {
-			talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
-			if (!talker || talker->encrypted)
-				return 1;
-		}
+		first = !tp->data_segs_in;
+		talker = first ? 0 : talker_of(sk);
+		if (!first && !talker)
+			return 1;
 	}
-	u8 head[REQUEST_HEAD];
-	if (bpf_skb_load_bytes(skb, p.at, head, sizeof(head)))
+	if (!read_request_head(skb, &p) || (talker && !talkers_request(talker, &p)))
 		return 1;
-	bool hello = is_client_hello(head);
-	if (!begins_request(head, hello, talker))
-		return 1;
-	if (bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) > LOOK_RING_MAX) {
+	if (bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) > RECEIVED_RING_MAX) {
 		dropped(KIND_RECEIVED_RING_BUSY);
 		return 1;
 	}
 	u64 key = listener ? 0 : (u64)sk;
-	if (record_tcp_payload(skb, &p, false, 0, 0, -1, key) && !listener && !talker && !hello)
+	if (record_tcp_payload(skb, &p, false, 0, 0, -1, key) && first && !listener && !p.hello)
 		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	return 1;
 }

@@ -39,6 +39,9 @@
 //!                                  # its answer, from a resolver thread on 127.53.0.3:53
 //! actor hello-storm DIR COUNT      # COUNT loopback TCP connections, each opened with a TLS
 //!                                  # ClientHello of its own server name, answered, closed
+//! actor request-storm DIR COUNT    # COUNT loopback TCP connections, each an HTTP request of
+//!                                  # its own target to a server thread, answered, closed (what a
+//!                                  # web server here receives)
 //! actor tcp-chatter DIR COUNT [http]  # one loopback TCP connection, COUNT exchanges of 64
 //!                                  # bytes each way (with http: each an HTTP request on a
 //!                                  # keep-alive connection)
@@ -232,6 +235,11 @@ fn main() -> anyhow::Result<()> {
             tcp_storm(count)?;
             report.insert("ops".into(), count.into());
         }
+        "request-storm" => {
+            let count: u64 = arg(2)?.parse()?;
+            request_storm(count)?;
+            report.insert("ops".into(), count.into());
+        }
         "tcp-chatter" => {
             let count: u64 = arg(2)?.parse()?;
             let http = args.get(3).is_some_and(|kind| kind == "http");
@@ -283,13 +291,14 @@ fn main() -> anyhow::Result<()> {
             bail!(
                 "unknown role {other:?}: net, uring-net, handshakes, datagram, files, accept-loop, \
                  connect-storm, handshake-storm, hold-connections, hold-udp, \
-                 file-storm, read-storm, send-storm, serve, uring-storm, uring-file-storm, \
+                 file-storm, read-storm, send-storm, request-storm, serve, uring-storm, uring-file-storm, \
                  ia32-sleeper"
             )
         }
     }
     report.insert("pid".into(), std::process::id().into());
     report.insert("seconds".into(), start.elapsed().as_secs_f64().into());
+    report.insert("cpu_seconds".into(), cpu_seconds().into());
     if hold.is_empty()
         && !matches!(
             arg(0)?,
@@ -333,6 +342,19 @@ fn serve(count: u64, delay: std::time::Duration) -> anyhow::Result<()> {
         conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")?;
     }
     Ok(())
+}
+
+/// The CPU time this process has used, user and system (its threads', and the kernel's work
+/// done in its context: on loopback, the receiving side's too): what a storm cost, with less
+/// of the machine's noise than its wall time.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct given, which is ours.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 fn var(name: &str) -> anyhow::Result<String> {
@@ -868,6 +890,44 @@ fn hello_storm(count: u64) -> anyhow::Result<()> {
         let mut conn = TcpStream::connect(at)?;
         conn.write_all(&tls::client_hello(&format!("h{i}.storm.example"), 0))?;
         conn.read_exact(&mut [0u8; 1])?;
+    }
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server panicked"))?
+}
+
+/// `count` loopback TCP connections, each an HTTP request for a target of its own to a server
+/// thread, which reads the request's head and answers it; then closed.
+fn request_storm(count: u64) -> anyhow::Result<()> {
+    const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    // A backlog past std's 128, as accept-loop's: an overflow stalls a connect for a second.
+    nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::MAXALLOWABLE)?;
+    let at = listener.local_addr()?;
+    let server = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut head = vec![0u8; 4096];
+        for _ in 0..count {
+            let mut conn = listener.accept()?.0;
+            let mut read = 0;
+            while !head[..read].ends_with(b"\r\n\r\n") {
+                let more = conn.read(&mut head[read..])?;
+                anyhow::ensure!(more > 0, "a request ended early");
+                read += more;
+            }
+            conn.write_all(ANSWER)?;
+        }
+        Ok(())
+    });
+    for i in 0..count {
+        let mut conn = TcpStream::connect(at)?;
+        conn.write_all(
+            format!(
+                "GET /storm/{i}?q=1 HTTP/1.1\r\nHost: storm.example\r\nUser-Agent: storm/1\r\n\r\n"
+            )
+            .as_bytes(),
+        )?;
+        let mut answer = [0u8; ANSWER.len()];
+        conn.read_exact(&mut answer)?;
     }
     server
         .join()

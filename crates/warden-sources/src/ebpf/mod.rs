@@ -155,7 +155,8 @@ pub struct NetworkActivityConfig {
     /// (an HTTP request, SMTP's EHLO), each later segment that begins an HTTP request or a
     /// ClientHello (keep-alive, a proxy's CONNECT tunnel, STARTTLS) until such a hello, at
     /// most 16 a second. At the packet hooks as `dns`; the other packets of a TCP socket
-    /// leave after two of its counters (and a later one's socket storage) are read. Only the
+    /// leave after their first ten bytes are looked at (in place: most with no helper
+    /// called), or two of its counters (and a later one's socket storage). Only the
     /// connections noted for their ends (`connection_ends`), for their maker. And each
     /// outgoing UDP datagram that may hold a QUIC client's Initial packet (at least 1,200
     /// bytes, a long header of the Initial type, QUIC version 1 or 2): its first 1,500
@@ -167,7 +168,7 @@ pub struct NetworkActivityConfig {
     /// command), at the same hooks: what clients asked of its servers, for the process that
     /// accepted the connection (when the bytes came first, the agent pairs them with its
     /// accept). Only connections made while `connection_ends` notes them; not recorded while
-    /// the ring holds more than 1 MiB not yet read.
+    /// the ring holds more than 2 MiB (half) not yet read.
     pub requests_received: bool,
 }
 
@@ -248,7 +249,7 @@ pub struct EbpfStats {
     /// Later requests (and hellos) on a connection not recorded because it had sent its
     /// second's most already.
     pub later_requests_over_rate: u64,
-    /// Requests received not recorded because the ring held more than 1 MiB not yet read.
+    /// Requests received not recorded because the ring held more than 2 MiB not yet read.
     pub received_requests_ring_busy: u64,
     /// Looks at the connections still open that could not be taken (the iterator would not
     /// run): their traffic so far went unreported that time.

@@ -109,8 +109,8 @@ pub struct NetworkConfig {
     /// accepted the connection: what clients asked of the servers here (an exploit's URL, a
     /// scanner's fingerprint), tied to the process that served them and so to what it then
     /// ran. Later HTTP requests on a connection that began with one too, at most 16 a second
-    /// each. Not while the agent has more than 1 MiB of records not yet read (counted). Needs
-    /// `connection_ends`. Audit cannot see it.
+    /// each. Not while the agent has more than 2 MiB of records not yet read, half its ring
+    /// (counted). Needs `connection_ends`. Audit cannot see it.
     pub requests_received: bool,
 }
 
