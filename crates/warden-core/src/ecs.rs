@@ -460,6 +460,23 @@ struct WardenNetwork<'a> {
     /// left out.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     request_cut: bool,
+    /// An SSH client's identification and HASSH (ECS has no SSH fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssh: Option<WardenSsh<'a>>,
+}
+
+#[derive(Serialize)]
+struct WardenSsh<'a> {
+    identification: &'a str,
+    software: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comments: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hassh: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hassh_algorithms: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cut: bool,
 }
 
 #[derive(Serialize)]
@@ -750,7 +767,8 @@ impl<'a> Ecs<'a> {
                 | NetAction::Send
                 | NetAction::DnsQuery
                 | NetAction::TlsHello
-                | NetAction::HttpRequest,
+                | NetAction::HttpRequest
+                | NetAction::SshHello,
                 _,
             )
             | (NetAction::Close | NetAction::Traffic, "egress") => {
@@ -763,6 +781,7 @@ impl<'a> Ecs<'a> {
                 | NetAction::DnsAnswer
                 | NetAction::TlsHelloReceived
                 | NetAction::HttpRequestReceived
+                | NetAction::SshHelloReceived
                 | NetAction::Close
                 | NetAction::Traffic,
                 _,
@@ -818,6 +837,14 @@ impl<'a> Ecs<'a> {
             alpn: e.tls.as_ref().map_or(&[], |hello| &hello.alpn),
             request_cut: e.tls.as_ref().is_some_and(|hello| hello.cut)
                 || e.http.as_ref().is_some_and(|request| request.cut),
+            ssh: e.ssh.as_deref().map(|hello| WardenSsh {
+                identification: &hello.identification,
+                software: &hello.software,
+                comments: hello.comments.as_deref(),
+                hassh: hello.hassh.as_deref(),
+                hassh_algorithms: hello.hassh_algorithms.as_deref(),
+                cut: hello.cut,
+            }),
         });
         self.dns = e.dns.as_ref().map(|m| Dns::of(e.action, m));
         self.tls = e.tls.as_deref().map(|hello| Tls {
@@ -954,7 +981,9 @@ fn net_type(action: NetAction) -> &'static str {
         | NetAction::TlsHello
         | NetAction::HttpRequest
         | NetAction::TlsHelloReceived
-        | NetAction::HttpRequestReceived => "protocol",
+        | NetAction::HttpRequestReceived
+        | NetAction::SshHello
+        | NetAction::SshHelloReceived => "protocol",
         _ => "connection",
     }
 }
@@ -963,6 +992,8 @@ fn net_type(action: NetAction) -> &'static str {
 fn application_protocol(e: &NetworkEvent) -> Option<&'static str> {
     if e.dns.is_some() {
         Some("dns")
+    } else if e.ssh.is_some() {
+        Some("ssh")
     } else if e.http.is_some() {
         Some("http")
     } else if e.tls.is_some() {
@@ -1607,6 +1638,44 @@ mod tests {
             "http://www.example:8080/cgi-bin/.%2e/.%2e/bin/sh"
         );
         assert_eq!(request["user_agent"]["original"], "zgrab/0.x");
+    }
+
+    /// An SSH client's identification: Warden's fields (ECS has none for SSH), `network.protocol`
+    /// `ssh`; received, the client is the source.
+    #[test]
+    fn an_ssh_hello_names_the_clients_software_and_hassh() {
+        let hello = |action| {
+            network_ecs(NetworkEvent {
+                family: Some(2),
+                transport: Some("tcp".into()),
+                local: Some(ip("10.0.0.5", 22)),
+                remote: Some(ip("198.51.100.9", 51_000)),
+                ssh: Some(Box::new(crate::SshHello {
+                    identification: "SSH-2.0-Go".into(),
+                    software: "Go".into(),
+                    comments: None,
+                    hassh: Some("b5752e36ba6c5979a575e43178908adf".into()),
+                    hassh_algorithms: Some("a;b;c;d".into()),
+                    cut: false,
+                })),
+                ..NetworkEvent::new(caller(), action, Source::Ebpf)
+            })
+        };
+        let received = hello(NetAction::SshHelloReceived);
+        assert_eq!(received["event"]["action"], "ssh_hello_received");
+        assert_eq!(received["event"]["type"][0], "protocol");
+        assert_eq!(received["network"]["protocol"], "ssh");
+        assert_eq!(received["network"]["direction"], "ingress");
+        assert_eq!(received["source"]["ip"], "198.51.100.9");
+        assert_eq!(received["destination"]["port"], 22);
+        let ssh = &received["warden"]["network"]["ssh"];
+        assert_eq!(ssh["identification"], "SSH-2.0-Go");
+        assert_eq!(ssh["software"], "Go");
+        assert_eq!(ssh["hassh"], "b5752e36ba6c5979a575e43178908adf");
+        assert!(ssh.get("comments").is_none() && ssh.get("cut").is_none());
+        let sent = hello(NetAction::SshHello);
+        assert_eq!(sent["network"]["direction"], "egress");
+        assert_eq!(sent["destination"]["ip"], "198.51.100.9");
     }
 
     /// An HTTP request: ECS `http.*`, `url.*` (the whole URL from its host and target) and

@@ -330,10 +330,18 @@ pub enum NetAction {
     /// on it ([`NetworkEvent::http`]): what a client asked of a server here (an exploit's URL,
     /// its user agent). Likewise.
     HttpRequestReceived,
+    /// The identification an outgoing SSH connection's client opened with
+    /// ([`NetworkEvent::ssh`]): the software it claims and, where its first key exchange
+    /// message came with it, its HASSH. Not a call: read from the connection's first packet
+    /// with data, for the process that made the connection.
+    SshHello,
+    /// The same of an SSH client connecting to this host, for the process that accepted the
+    /// connection (a brute-forcer's library, whatever its banner says, by its HASSH).
+    SshHelloReceived,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 17] = [
+    pub const ALL: [NetAction; 19] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
@@ -351,6 +359,8 @@ impl NetAction {
         NetAction::HttpRequest,
         NetAction::TlsHelloReceived,
         NetAction::HttpRequestReceived,
+        NetAction::SshHello,
+        NetAction::SshHelloReceived,
     ];
 
     pub fn name(self) -> &'static str {
@@ -372,6 +382,8 @@ impl NetAction {
             NetAction::HttpRequest => "http_request",
             NetAction::TlsHelloReceived => "tls_hello_received",
             NetAction::HttpRequestReceived => "http_request_received",
+            NetAction::SshHello => "ssh_hello",
+            NetAction::SshHelloReceived => "ssh_hello_received",
         }
     }
 
@@ -383,7 +395,9 @@ impl NetAction {
     pub fn is_received_request(self) -> bool {
         matches!(
             self,
-            NetAction::TlsHelloReceived | NetAction::HttpRequestReceived
+            NetAction::TlsHelloReceived
+                | NetAction::HttpRequestReceived
+                | NetAction::SshHelloReceived
         )
     }
 
@@ -396,12 +410,14 @@ impl NetAction {
             | NetAction::Send
             | NetAction::DnsQuery
             | NetAction::TlsHello
-            | NetAction::HttpRequest => "egress",
+            | NetAction::HttpRequest
+            | NetAction::SshHello => "egress",
             NetAction::Accept
             | NetAction::Receive
             | NetAction::DnsAnswer
             | NetAction::TlsHelloReceived
-            | NetAction::HttpRequestReceived => "ingress",
+            | NetAction::HttpRequestReceived
+            | NetAction::SshHelloReceived => "ingress",
             NetAction::Bind
             | NetAction::Listen
             | NetAction::Socket
@@ -525,8 +541,10 @@ pub struct NetworkEvent {
     pub icmp: Option<Icmp>,
     /// A `tls_hello`'s ClientHello. Among the model's last fields.
     pub tls: Option<Box<TlsHello>>,
-    /// An `http_request`'s request. The model's last field.
+    /// An `http_request`'s request. Among the model's last fields.
     pub http: Option<Box<HttpRequest>>,
+    /// An `ssh_hello`'s identification. The model's last field.
+    pub ssh: Option<Box<SshHello>>,
 }
 
 /// An ICMP (or ICMPv6) message's type and code, as its packet carried them.
@@ -597,6 +615,26 @@ pub struct HttpRequest {
     /// Its `User-Agent` header: `curl/8.5.0`, `Wget/1.21`, `python-requests/2.31`...
     pub user_agent: Option<String>,
     /// The request's head was longer than was kept: headers past the cut are left out.
+    pub cut: bool,
+}
+
+/// What an SSH client said of itself as it opened a connection: its identification string
+/// (RFC 4253 §4.2) and, where its first key exchange message came in the same segment, that
+/// message's HASSH.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshHello {
+    /// The whole line, without its CR LF: `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3`.
+    pub identification: String,
+    /// The software and version it claims: `OpenSSH_9.2p1`, `paramiko_3.4.0`, `Go`.
+    pub software: String,
+    /// What followed the software on the line: `Debian-2+deb12u3`.
+    pub comments: Option<String>,
+    /// Its HASSH (Salesforce's MD5 of its key exchange, cipher, MAC and compression
+    /// algorithms, lowercase hex): the SSH library, to match threat intelligence by.
+    pub hassh: Option<String>,
+    /// The algorithms HASSH hashed (`kex;ciphers;macs;compression`).
+    pub hassh_algorithms: Option<String>,
+    /// Its first key exchange message was cut with the segment kept: no HASSH.
     pub cut: bool,
 }
 
@@ -706,6 +744,7 @@ impl NetworkEvent {
             icmp: None,
             tls: None,
             http: None,
+            ssh: None,
         }
     }
 

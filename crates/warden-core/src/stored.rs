@@ -46,10 +46,13 @@ use crate::Event;
 ///   of 10 is read with their two `None`s after it, and so on.
 /// - 12 added `NetAction::TlsHelloReceived` and `HttpRequestReceived` (at the end of its
 ///   enum): encoding 11 is read as 12, as 1 is as 2.
-pub const EVENT_ENCODING: u8 = 12;
+/// - 13 added `NetAction::SshHello` and `SshHelloReceived` (at the end of its enum),
+///   `SshHello` and `NetworkEvent::ssh` (its last field): a network event of 11 or 12 is read
+///   with that field's `None` after it, and so on.
+pub const EVENT_ENCODING: u8 = 13;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, EVENT_ENCODING];
+const READABLE: [u8; 13] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
@@ -91,15 +94,16 @@ impl Event {
 /// its `times`; an exec event before 4 its `script`; a network event before 6 its
 /// `socket_type`, `filter` and `traffic`, before 7 its `traffic`, before 8 its traffic's
 /// `found_open` (which only an event with traffic reads), before 9 its `filter_program`,
-/// before 10 its `dns`, `remote_name` and `icmp`, before 11 its `tls` and `http`. Its kind is read from the bytes'
-/// start, as postcard lays an event out: the time (a varint), the host (a varint length and
+/// before 10 its `dns`, `remote_name` and `icmp`, before 11 its `tls` and `http`, before 13
+/// its `ssh`. Its kind is read from the bytes' start, as postcard lays an event out: the
+/// time (a varint), the host (a varint length and
 /// the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
     let fields_since = |added_in: &[u8]| added_in.iter().filter(|&&e| encoding < e).count();
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
-        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10, 10, 11, 11]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10, 10, 11, 11, 13]),
         _ => 0,
     };
     if missing == 0 {
@@ -351,6 +355,18 @@ mod tests {
                         cut: false,
                     })
                 }),
+                ssh: matches!(action, NetAction::SshHello | NetAction::SshHelloReceived).then(
+                    || {
+                        Box::new(crate::SshHello {
+                            identification: "SSH-2.0-Go".into(),
+                            software: "Go".into(),
+                            comments: None,
+                            hassh: Some("8a8ae540028bf433cd68356c1b9e8d5b".into()),
+                            hassh_algorithms: Some("a;b;c;d".into()),
+                            cut: false,
+                        })
+                    },
+                ),
             }));
         }
         // A filter that is an eBPF program.
@@ -443,6 +459,12 @@ mod tests {
     fn encoded_as(encoding: u8, event: &Event) -> Vec<u8> {
         let mut bytes = encoded(event);
         if let EventKind::Network(n) = &event.kind
+            && encoding < 13
+        {
+            assert!(n.ssh.is_none(), "no SSH hello before encoding 13");
+            assert_eq!(bytes.pop(), Some(0), "ssh's None ends it");
+        }
+        if let EventKind::Network(n) = &event.kind
             && encoding < 11
         {
             assert!(n.tls.is_none(), "no ClientHello before encoding 11");
@@ -501,6 +523,15 @@ mod tests {
 
     /// An event as it could be before `encoding`: without the fields added since.
     fn as_before(encoding: u8, mut event: Event) -> Event {
+        if let EventKind::Network(n) = &mut event.kind
+            && encoding < 13
+        {
+            n.ssh = None;
+            if matches!(n.action, NetAction::SshHello | NetAction::SshHelloReceived) {
+                // No such actions before 13.
+                n.action = NetAction::Connect;
+            }
+        }
         if let EventKind::Network(n) = &mut event.kind
             && encoding < 12
         {
@@ -584,8 +615,8 @@ mod tests {
         // file event's times after its content, 6 a network event's socket type and filter, 7
         // its end, 8 whether that connection was found open, 9 a filter's program, 10 a DNS
         // message, a name and an ICMP head, 11 a ClientHello and an HTTP request; 12 only
-        // variants at the end of an enum, as 2 did.
-        for encoding in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
+        // variants at the end of an enum, as 2 did; 13 an SSH hello.
+        for encoding in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] {
             for event in every_kind() {
                 let event = as_before(encoding, event);
                 let bytes = encoded_as(encoding, &event);
@@ -597,7 +628,7 @@ mod tests {
                 let grew = match &event.kind {
                     EventKind::File(_) => encoding < 5,
                     EventKind::Exec(_) => encoding < 4,
-                    EventKind::Network(_) => encoding < 11,
+                    EventKind::Network(_) => true,
                     _ => false,
                 };
                 if grew {
@@ -755,6 +786,7 @@ mod tests {
                 icmp: None,
                 tls: None,
                 http: None,
+                ssh: None,
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
@@ -762,7 +794,7 @@ mod tests {
             hex,
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
-             000150000101010000010372617701016f010100010001060102030000000000"
+             000150000101010000010372617701016f01010001000106010203000000000000"
         );
     }
 

@@ -1654,11 +1654,20 @@ static __always_inline u32 command_length(const u8 *b)
 
 /* Whether `b` begin a text command: three to nine capitals, then a space (an HTTP/1 request's
  * GET, POST, CONNECT...; SMTP's EHLO). A connection's first bytes are recorded when they begin
- * a ClientHello or this: the agent reads them whole, and every other protocol's bytes stay out
- * of the ring (SSH's `SSH-2.0`; FTP's and IMAP's servers speak first). */
+ * a ClientHello, this or an SSH identification: the agent reads them whole, and every other
+ * protocol's bytes stay out of the ring (FTP's and IMAP's servers speak first). */
 static __always_inline bool is_text_command(const u8 *b)
 {
 	return command_length(b) >= 3;
+}
+
+#define WORD(a, b, c, d) ((u32)(a) << 24 | (u32)(b) << 16 | (u32)(c) << 8 | (u32)(d))
+
+/* Whether `b`, a TCP payload's first REQUEST_HEAD bytes, begin an SSH identification line
+ * (RFC 4253 §4.2: `SSH-2.0-software`), which a client sends first: the software it claims. */
+static __always_inline bool is_ssh_identification(const u8 *b)
+{
+	return WORD(b[0], b[1], b[2], b[3]) == WORD('S', 'S', 'H', '-');
 }
 
 /* Where a TCP packet's data begins, read in place (a packet has its headers in its head,
@@ -1667,6 +1676,7 @@ static __always_inline bool is_text_command(const u8 *b)
 struct tcp_payload {
 	u8 version;
 	u8 hello;	/* the bytes begin a ClientHello */
+	u8 ssh;		/* an SSH identification line */
 	u8 head[REQUEST_HEAD];
 	u32 ip_len;
 	u32 at;
@@ -1703,7 +1713,7 @@ static __always_inline bool read_tcp_payload(struct __sk_buff *skb, struct tcp_p
 
 /* Whether payload `p` of packet `skb` may begin a request: its first REQUEST_HEAD bytes (read
  * in place where the packet's head holds them, else copied: a segment's data is mostly in its
- * pages) begin a ClientHello or a text command. Read only where a packet is wanted: the first
+ * pages) begin a ClientHello, a text command or an SSH client's identification. Read only where a packet is wanted: the first
  * with data, a talker's. */
 static __always_inline bool read_request_head(struct __sk_buff *skb, struct tcp_payload *p)
 {
@@ -1718,7 +1728,8 @@ static __always_inline bool read_request_head(struct __sk_buff *skb, struct tcp_
 	else if (bpf_skb_load_bytes(skb, at, p->head, REQUEST_HEAD))
 		return false;
 	p->hello = is_client_hello(p->head);
-	return p->hello || is_text_command(p->head);
+	p->ssh = is_ssh_identification(p->head);
+	return p->hello || p->ssh || is_text_command(p->head);
 }
 
 /* Records TCP packet `skb`'s payload `p` as a connection's bytes sent (`out`) or received, in
@@ -1744,7 +1755,6 @@ static __always_inline bool record_tcp_payload(struct __sk_buff *skb, struct tcp
 				   p->at, len);
 }
 
-#define WORD(a, b, c, d) ((u32)(a) << 24 | (u32)(b) << 16 | (u32)(c) << 8 | (u32)(d))
 
 /* Whether `b` begin with an HTTP method (RFC 9110's, and PATCH) and its space, told by its
  * first four bytes and its length: a later request on a connection, where SMTP's and others'
@@ -1870,9 +1880,9 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	if (!noted || noted->accepted & CONNECTION_ACCEPTED)
 		return 1;
 	struct connection c = *noted;
-	/* A connection that opens with a text command is a talker; one that opens with TLS is not
-	 * (nothing after its hello is read). */
-	if (first && !p.hello)
+	/* A connection that opens with a text command is a talker; one that opens with TLS or SSH
+	 * is not (nothing after its hello or identification is read). */
+	if (first && !p.hello && !p.ssh)
 		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	record_tcp_payload(skb, &p, true, c.tgid, c.start_ns, c.fd, key);
 	return 1;
@@ -1922,7 +1932,8 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 		return 1;
 	}
 	u64 key = listener ? 0 : (u64)sk;
-	if (record_tcp_payload(skb, &p, false, 0, 0, -1, key) && first && !listener && !p.hello)
+	if (record_tcp_payload(skb, &p, false, 0, 0, -1, key) && first && !listener && !p.hello &&
+	    !p.ssh)
 		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	return 1;
 }

@@ -3925,12 +3925,12 @@ fn a_32_bit_process_running_before_the_source_is_followed() {
 }
 
 /// Each outgoing TCP connection's first segment with data is recorded when it may begin a TLS
-/// ClientHello or an HTTP request: its first 4,096 bytes (a longer one cut), both ends and the
-/// connection's fd, IPv4 and IPv6. Where the first bytes were a text command, later segments
-/// that begin an HTTP request (keep-alive) or a ClientHello (in a proxy's CONNECT tunnel, after
-/// SMTP's STARTTLS) are recorded too, until such a hello. Not recorded: a TLS connection's
-/// later segments, other commands, what follows a tunnel's hello, a connection whose first
-/// bytes are another protocol's, the accepting side's first bytes.
+/// ClientHello, an HTTP request or an SSH client's identification: its first 4,096 bytes (a
+/// longer one cut), both ends and the connection's fd, IPv4 and IPv6. Where the first bytes
+/// were a text command, later segments that begin an HTTP request (keep-alive) or a ClientHello
+/// (in a proxy's CONNECT tunnel, after SMTP's STARTTLS) are recorded too, until such a hello.
+/// Not recorded: a TLS connection's later segments, other commands, what follows a tunnel's
+/// hello, the accepting side's first bytes.
 #[test]
 fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request() {
     use std::io::{Read, Write};
@@ -4033,7 +4033,7 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
             .filter(|n| n.opening.is_some())
             .collect()
     };
-    let mut records = collect(&rx, |seen| openings(seen).len() >= 7);
+    let mut records = collect(&rx, |seen| openings(seen).len() >= 8);
     drop((tls.0, http.0, ssh.0, tunnel.0, smtp.0));
     for server in servers {
         server.join().unwrap();
@@ -4045,6 +4045,13 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
         (hello[..4096].to_vec(), true, tls.1, tls.2, v4_at),
         (request.clone(), false, http.1, http.2, v6_at),
         (second, false, http.1, http.2, v6_at),
+        (
+            b"SSH-2.0-OpenSSH_9.2\r\n".to_vec(),
+            false,
+            ssh.1,
+            ssh.2,
+            other_at,
+        ),
         (connect, false, tunnel.1, tunnel.2, proxy_at),
         (inner, false, tunnel.1, tunnel.2, proxy_at),
         (
@@ -4118,7 +4125,7 @@ fn assert_counted(
 /// fd (and a later request on it, not its body); before its accept, or to a listener deferring
 /// accepts (whose connection is made only as the request comes), unclaimed (no process), ahead
 /// of the accept's record in the ring. Not what a connection this host made receives, nor
-/// bytes that are no request.
+/// bytes that begin no request (a binary protocol's, a lowercase word).
 #[test]
 fn requests_received_are_recorded_for_the_process_that_accepted() {
     use std::io::{Read, Write};
@@ -4195,12 +4202,21 @@ fn requests_received_are_recorded_for_the_process_that_accepted() {
     let (deferred_conn, _) = deferring.accept().unwrap();
     let deferred_server = std::thread::spawn(move || acknowledging(deferred_conn));
     deferring_client.read_exact(&mut [0u8; 1]).unwrap();
-    // No request.
+    // No request: a binary protocol's first bytes, and a lowercase word.
     let other = TcpListener::bind("127.0.0.1:0").unwrap();
     let other_at = other.local_addr().unwrap();
-    let other_server = std::thread::spawn(move || acknowledging(other.accept().unwrap().0));
+    let other_server = std::thread::spawn(move || {
+        acknowledging(other.accept().unwrap().0);
+        acknowledging(other.accept().unwrap().0);
+    });
+    let mut binary = TcpStream::connect(other_at).unwrap();
+    binary
+        .write_all(b"\x00\x00\x00\x2c\x00\x03\x00\x00user")
+        .unwrap();
+    binary.read_exact(&mut [0u8; 1]).unwrap();
+    drop(binary);
     let mut ssh = TcpStream::connect(other_at).unwrap();
-    ssh.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").unwrap();
+    ssh.write_all(b"hello there, server\r\n").unwrap();
     ssh.read_exact(&mut [0u8; 1]).unwrap();
 
     let received = |records: &[Record]| -> Vec<NetRecord> {

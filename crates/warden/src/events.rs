@@ -84,15 +84,16 @@ pub struct Selection {
     ///
     /// Comma-separated words: Warden's classes all, exec, fork, exit, process, network, dns
     /// (dns_query and dns_answer), tls (tls_hello, tls_hello_received), http (http_request,
-    /// http_request_received), file, loss; the BSM
+    /// http_request_received), ssh (ssh_hello, ssh_hello_received), file, loss; the BSM
     /// codes ex (exec), pc (exec, fork, exit), nt (network), fr (file read), fw (file write),
     /// fc (file create), fd (file delete), fm (file attribute change) — a rename is both fc
     /// and fd; or an action: connect, connect_result (a non-blocking connect's outcome),
     /// accept, bind, listen, send, receive, socket (a packet, raw or ICMP socket made), filter
     /// (a packet filter attached), close and traffic (a connection's end and its traffic so
     /// far), dns_query, dns_answer, tls_hello (a connection's TLS ClientHello), http_request
-    /// (a plain HTTP connection's request), tls_hello_received and http_request_received (a
-    /// client's, to a server here), create, open, modify, close_write, rename,
+    /// (a plain HTTP connection's request), ssh_hello (an SSH client's identification),
+    /// tls_hello_received, http_request_received and ssh_hello_received (a client's, to a
+    /// server here), create, open, modify, close_write, rename,
     /// delete, chmod, chown, attrib, link, symlink, truncate, read, times (file times set). A
     /// word prefixed with ^ (or !) is taken away. Words apply left to right,
     /// from nothing, or from all when the first one is taken away: `^fw` is everything but

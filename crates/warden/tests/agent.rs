@@ -3287,11 +3287,12 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
     kernel.check();
 }
 
-/// What clients asked of a server here, for the server: curl's TLS hello and HTTP request to
-/// the actor's web server (on a dual-stack socket, taken 300 ms after they came: each paired
-/// with its accept), each a `*_received` event of the server's, with the client as the source,
-/// the name asked for as this host's, the connection's fd; the command the request made it run
-/// is the server's child. In the text, `--class http` and SQL.
+/// What clients asked of a server here, for the server: curl's TLS hello and HTTP request and
+/// an ssh client's identification to the actor's server (on a dual-stack socket, taken 300 ms
+/// after they came: each paired with its accept), each a `*_received` event of the server's,
+/// with the client as the source, the name asked for as this host's, the connection's fd; the
+/// command the request made it run is the server's child; ssh's own `ssh_hello`. In the text,
+/// `--class http,ssh` and SQL.
 #[test]
 fn requests_received_name_what_a_client_asked_of_a_server_here() {
     let Some((_serial, kernel)) =
@@ -3302,7 +3303,7 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
     let mut agent = Agent::start("");
     let detail = agent.source_detail("ebpf");
     assert!(detail.contains("HTTP requests received"), "{detail}");
-    let (mut server, listening) = spawn_actor(&["serve", "2", "300"], &[]);
+    let (mut server, listening) = spawn_actor(&["serve", "3", "300"], &[]);
     let server_pid = u64::from(server.pid());
     let port = port_of(&listening);
     let port_text = port.to_string();
@@ -3319,14 +3320,54 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
         (out, url)
     };
     let (_, _) = curl(format!("https://{name}:{port}/"));
+    // The server answers ssh with HTTP: ssh gives up after its identification.
+    let ssh = Command::new("ssh")
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-p",
+            &port_text,
+        ])
+        .args(["nobody@127.0.0.1", "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ssh (scripts/deps installs openssh-client)");
+    let ssh_pid = u64::from(ssh.id());
+    assert!(!ssh.wait_with_output().unwrap().status.success());
     let (fetched, url) = curl(format!("http://{name}:{port}/cgi-bin/run?cmd=id"));
     assert_eq!(fetched.stdout, b"ok");
     assert!(server.wait().success());
     let events = agent.wait_for("the server's requests and its command", |ev| {
         has(ev, "tls_hello_received", |e| pid_of(e) == server_pid)
             && has(ev, "http_request_received", |e| pid_of(e) == server_pid)
+            && has(ev, "ssh_hello_received", |e| pid_of(e) == server_pid)
+            && has(ev, "ssh_hello", |e| pid_of(e) == ssh_pid)
             && has(ev, "exec", |e| e["process"]["parent"]["pid"] == server_pid)
     });
+    // ssh's identification, as it sent it and as the server received it.
+    let sent = the(&events, "ssh_hello", "ssh's identification", |e| {
+        pid_of(e) == ssh_pid
+    });
+    let ssh_facts = &sent["warden"]["network"]["ssh"];
+    let software = ssh_facts["software"].as_str().unwrap_or_default();
+    assert!(software.starts_with("OpenSSH_"), "{sent}");
+    assert_eq!(sent["network"]["protocol"], "ssh", "{sent}");
+    assert_eq!(sent["destination"]["port"], port, "{sent}");
+    let received_ssh = the(&events, "ssh_hello_received", "ssh's, received", |e| {
+        pid_of(e) == server_pid
+    });
+    assert_eq!(
+        received_ssh["warden"]["network"]["ssh"], *ssh_facts,
+        "{received_ssh}"
+    );
+    assert_eq!(
+        received_ssh["source"]["port"], sent["source"]["port"],
+        "{received_ssh}"
+    );
     let hello = the(&events, "tls_hello_received", "curl's hello", |e| {
         pid_of(e) == server_pid
     });
@@ -3372,19 +3413,22 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
     );
 
     let pid_text = server_pid.to_string();
-    let text = agent.events_output(&["--pid", &pid_text, "--class", "http"], "text");
-    assert_eq!(text.lines().count(), 1, "{text}");
+    let text = agent.events_output(&["--pid", &pid_text, "--class", "http,ssh"], "text");
+    assert_eq!(text.lines().count(), 2, "{text}");
     assert!(text.contains(&format!("GET {url}")), "{text}");
+    let identification = ssh_facts["identification"].as_str().unwrap();
+    assert!(text.contains(&format!("ssh={identification:?}")), "{text}");
     let rows = agent.query_rows(&format!(
-        "SELECT action, direction, tls_server_name, http_url, local_port = {port_text}, \
-         remote_address, remote_domain IS NULL FROM socket_events \
+        "SELECT action, direction, tls_server_name, http_url, ssh_software, \
+         local_port = {port_text}, remote_address, remote_domain IS NULL FROM socket_events \
          WHERE pid = {server_pid} AND action LIKE '%_received' ORDER BY action"
     ));
     assert_eq!(
         rows,
         [
-            format!("http_request_received,ingress,,{url},1,127.0.0.1,1"),
-            format!("tls_hello_received,ingress,{name},,1,127.0.0.1,1"),
+            format!("http_request_received,ingress,,{url},,1,127.0.0.1,1"),
+            format!("ssh_hello_received,ingress,,,{software},1,127.0.0.1,1"),
+            format!("tls_hello_received,ingress,{name},,,1,127.0.0.1,1"),
         ]
     );
     agent.stop();

@@ -286,8 +286,10 @@ pub fn ebpf_network_event_opened(
         match (opening, record.call == NetCall::RecvFrom) {
             (Opening::Tls(_), false) => NetAction::TlsHello,
             (Opening::Http(_), false) => NetAction::HttpRequest,
+            (Opening::Ssh(_), false) => NetAction::SshHello,
             (Opening::Tls(_), true) => NetAction::TlsHelloReceived,
             (Opening::Http(_), true) => NetAction::HttpRequestReceived,
+            (Opening::Ssh(_), true) => NetAction::SshHelloReceived,
         }
     } else if record.dns.is_some() {
         if record.call == NetCall::RecvFrom {
@@ -403,8 +405,12 @@ pub fn ebpf_network_event_opened(
             Some(Opening::Tls(hello)) => Some(Box::new(hello.clone())),
             _ => None,
         },
-        http: match opening {
-            Some(Opening::Http(request)) => Some(Box::new(request)),
+        http: match &opening {
+            Some(Opening::Http(request)) => Some(Box::new(request.clone())),
+            _ => None,
+        },
+        ssh: match opening {
+            Some(Opening::Ssh(hello)) => Some(Box::new(hello)),
             _ => None,
         },
         ..NetworkEvent::new(process, action, Source::Ebpf)

@@ -93,7 +93,8 @@ pub struct NetworkConfig {
     /// eBPF: read each outgoing TCP connection's first bytes (its first packet with data) and
     /// record a TLS ClientHello as a `tls_hello` event (the server name asked for, the offered
     /// protocols, the JA4 and JA3 fingerprints) and a plain HTTP request as an
-    /// `http_request` event (method, URL, host, user agent), for the process that made the
+    /// `http_request` event (method, URL, host, user agent) and an SSH client's identification
+    /// as an `ssh_hello` event (the software it claims), for the process that made the
     /// connection: whom it meant to reach, even when its lookup was not seen (DNS over HTTPS,
     /// a cache); the connection's end and looks then carry that name. On a connection that
     /// began with a text command, its later HTTP requests and the TLS hello in a proxy's
@@ -105,8 +106,9 @@ pub struct NetworkConfig {
     /// eBPF: read each TCP connection made to this host for the request it received (its
     /// first packet with data) and record a ClientHello as a `tls_hello_received` event (the
     /// name the client asked this host for, the client's JA4 and JA3) and an HTTP request as
-    /// an `http_request_received` event (method, URL, user agent), for the process that
-    /// accepted the connection: what clients asked of the servers here (an exploit's URL, a
+    /// an `http_request_received` event (method, URL, user agent), an SSH client's
+    /// identification as an `ssh_hello_received` event, for the process that accepted the
+    /// connection: what clients asked of the servers here (an exploit's URL, a
     /// scanner's fingerprint), tied to the process that served them and so to what it then
     /// ran. Later HTTP requests on a connection that began with one too, at most 16 a second
     /// each. Not while the agent has more than 2 MiB of records not yet read, half its ring

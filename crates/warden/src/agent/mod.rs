@@ -21,6 +21,7 @@ mod pipeline;
 mod proc_source;
 mod quic;
 mod served;
+mod ssh;
 pub mod status;
 mod stdout;
 mod tcp_ends;

@@ -1,8 +1,8 @@
 //! The first bytes an outgoing TCP connection sent, read for what they asked for: a TLS
 //! ClientHello's server name, protocols and fingerprints (JA4, JA3), or an HTTP request's
-//! method, target, host and user agent. So are a later segment's (a keep-alive request, a
-//! tunnel's hello) and a QUIC client's ClientHello, which `quic.rs` takes out of its Initial
-//! packets.
+//! method, target, host and user agent; or an SSH client's identification (`ssh.rs`). So
+//! are a later segment's (a keep-alive request, a tunnel's hello) and a QUIC client's
+//! ClientHello, which `quic.rs` takes out of its Initial packets.
 //!
 //! The eBPF side keeps at most the first 4,096 bytes of a connection's data segment, so
 //! everything here reads a prefix that may stop anywhere, and that a hostile program may have
@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
-use warden_core::{HttpRequest, TlsHello};
+use warden_core::{HttpRequest, SshHello, TlsHello};
 
 /// What a connection's first bytes were.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub enum Opening {
     Tls(TlsHello),
     /// A plain-text HTTP request head (HTTP/1.x, or HTTP/2's prior-knowledge preface).
     Http(HttpRequest),
+    /// An SSH client's identification line (`ssh.rs`).
+    Ssh(SshHello),
 }
 
 /// The connection's first bytes `bytes` (cut from longer ones when `cut`): None when they are
@@ -46,6 +48,9 @@ pub enum Opening {
 pub fn read(bytes: &[u8], cut: bool) -> Option<Opening> {
     if let Some(hello) = read_client_hello(bytes, cut) {
         return Some(Opening::Tls(hello));
+    }
+    if let Some(hello) = super::ssh::read_client_identification(bytes, cut) {
+        return Some(Opening::Ssh(hello));
     }
     read_http_request(bytes, cut).map(Opening::Http)
 }
@@ -1508,6 +1513,14 @@ mod tests {
     }
 
     #[test]
+    fn an_ssh_clients_identification_is_read_as_such() {
+        match read(b"SSH-2.0-libssh_0.10.6\r\n", false) {
+            Some(Opening::Ssh(hello)) => assert_eq!(hello.software, "libssh_0.10.6"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn things_that_are_not_requests_are_none() {
         let cases: [&[u8]; 14] = [
             b"get / HTTP/1.1\r\n\r\n",
@@ -1521,7 +1534,7 @@ mod tests {
             b"ABCDEFGHIJKLMNOPQ / HTTP/1.1\r\n\r\n",
             b"-GET / HTTP/1.1\r\n\r\n",
             b"\r\nGET / HTTP/1.1\r\n\r\n",
-            b"SSH-2.0-OpenSSH_9.2p1\r\n",
+            b"SSH-2.0-OpenSSH_9.2p1",
             b"\x00\x00\x00\x01GET / HTTP/1.1\r\n\r\n",
             b"",
         ];

@@ -61,13 +61,14 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
             let direction = v["network"]["direction"].as_str();
             let (local, remote) = match action {
                 "connect" | "connect_result" | "send" | "dns_query" | "tls_hello"
-                | "http_request" => ("source", "destination"),
+                | "http_request" | "ssh_hello" => ("source", "destination"),
                 "close" | "traffic" if direction == Some("egress") => ("source", "destination"),
                 "accept"
                 | "receive"
                 | "dns_answer"
                 | "tls_hello_received"
                 | "http_request_received"
+                | "ssh_hello_received"
                 | "close"
                 | "traffic" => ("destination", "source"),
                 "bind" | "listen" | "socket" | "filter" => ("server", "source"),

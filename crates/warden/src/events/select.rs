@@ -61,6 +61,10 @@ fn kinds_named(word: &str) -> Option<BTreeSet<Kind>> {
             ("network", NetAction::TlsHello.name()),
             ("network", NetAction::TlsHelloReceived.name()),
         ]),
+        "ssh" => BTreeSet::from([
+            ("network", NetAction::SshHello.name()),
+            ("network", NetAction::SshHelloReceived.name()),
+        ]),
         "http" => BTreeSet::from([
             ("network", NetAction::HttpRequest.name()),
             ("network", NetAction::HttpRequestReceived.name()),

@@ -183,8 +183,9 @@ pub fn offered_protocols(ecs: &Value) -> Vec<&str> {
 
 /// What a connection's first bytes asked for: a ClientHello's server name, version,
 /// protocols and JA4 (`sni=c2.example tls=1.3 alpn=h2,http/1.1 ja4=t13d...`), an HTTP
-/// request's method and URL and user agent (`GET http://files.example/x.sh ua="curl/8.5.0"`);
-/// ` cut` when more was sent than kept.
+/// request's method and URL and user agent (`GET http://files.example/x.sh ua="curl/8.5.0"`),
+/// an SSH client's identification and HASSH (`ssh="SSH-2.0-Go" hassh=...`); ` cut` when more
+/// was sent than kept.
 fn push_request(line: &mut String, ecs: &Value) {
     let tls = &ecs["tls"];
     if tls.is_object() {
@@ -210,7 +211,14 @@ fn push_request(line: &mut String, ecs: &Value) {
             line.push_str(&format!(" ua={agent:?}"));
         }
     }
-    if ecs["warden"]["network"]["request_cut"] == true {
+    let ssh = &ecs["warden"]["network"]["ssh"];
+    if let Some(identification) = ssh["identification"].as_str() {
+        line.push_str(&format!(" ssh={identification:?}"));
+        if let Some(hassh) = ssh["hassh"].as_str() {
+            line.push_str(&format!(" hassh={hassh}"));
+        }
+    }
+    if ecs["warden"]["network"]["request_cut"] == true || ssh["cut"] == true {
         line.push_str(" cut");
     }
 }

@@ -272,6 +272,17 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                     .empty(),
             );
         }
+        let ssh = &ecs["warden"]["network"]["ssh"];
+        if ssh.is_object() {
+            children.push(
+                Element::new("ssh")
+                    .attr("identification", str_at(&ssh["identification"]))
+                    .attr("software", str_at(&ssh["software"]))
+                    .attr("hassh", str_at(&ssh["hassh"]))
+                    .attr("cut", (ssh["cut"] == true).then_some("true"))
+                    .empty(),
+            );
+        }
         if ecs["http"].is_object() {
             children.push(
                 Element::new("http")

@@ -53,7 +53,9 @@
 //! address a process connected to had). Other rows have these columns NULL.
 //!
 //! Warden's `tls_hello` and `http_request` rows (eBPF): what an outgoing connection's first
-//! bytes asked for. A ClientHello's server name, highest version, offered protocols and
+//! bytes asked for (`tls_hello_received` and `http_request_received`: what a client's asked of
+//! a server here). `ssh_hello` (`_received`): an SSH client's identification (`ssh_software`,
+//! `ssh_identification`) and, where its KEXINIT came with it, its HASSH. A ClientHello's server name, highest version, offered protocols and
 //! fingerprints (`ja4`, `ja3`: the client library, whatever it reaches, to match threat
 //! intelligence by); a plain HTTP request's method, target, host, whole URL and user agent.
 //! Other rows have these columns NULL.
@@ -356,6 +358,27 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: http_request: its User-Agent (curl/8.5.0)",
     ),
+    col(
+        "ssh_software",
+        Text,
+        NONE,
+        &[],
+        "Warden: ssh_hello: the software the SSH client claims (OpenSSH_9.2p1, paramiko_3.4.0)",
+    ),
+    col(
+        "ssh_identification",
+        Text,
+        NONE,
+        &[],
+        "Warden: ssh_hello: the client's whole identification line (SSH-2.0-OpenSSH_9.2p1 Debian-2)",
+    ),
+    col(
+        "hassh",
+        Text,
+        NONE,
+        &[],
+        "Warden: ssh_hello: the client's HASSH (an MD5, hex), where its KEXINIT came with its identification",
+    ),
 ];
 
 pub(super) fn spec() -> &'static TableSpec {
@@ -486,6 +509,10 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("http_host", str_of(&url["domain"]))
             .set("http_url", str_of(&url["full"]))
             .set("http_user_agent", str_of(&e.json["user_agent"]["original"]));
+        let ssh = &facts["ssh"];
+        row.set("ssh_software", str_of(&ssh["software"]))
+            .set("ssh_identification", str_of(&ssh["identification"]))
+            .set("hassh", str_of(&ssh["hassh"]));
     })
 }
 
