@@ -1711,22 +1711,31 @@ static __always_inline bool read_tcp_payload(struct __sk_buff *skb, struct tcp_p
 	return true;
 }
 
-/* Whether payload `p` of packet `skb` may begin a request: its first REQUEST_HEAD bytes (read
- * in place where the packet's head holds them, else copied: a segment's data is mostly in its
- * pages) begin a ClientHello, a text command or an SSH client's identification. Read only where a packet is wanted: the first
- * with data, a talker's. */
+/* Reads payload `p`'s first REQUEST_HEAD bytes from packet `skb` (in place where the packet's
+ * head holds them, else copied: a segment's data is mostly in its pages): whether they may
+ * begin a request, a ClientHello, a text command or an SSH client's identification. Read only
+ * where a packet is wanted: the first with data, a talker's. */
 static __always_inline bool read_request_head(struct __sk_buff *skb, struct tcp_payload *p)
 {
 	u8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;
 	u32 at = p->at;
+	bool read = false;
 	/* (At most 120: two headers of 60 at most. Said for the verifier.) */
-	if (at > 120)
+	if (at <= 120) {
+		u8 *head = data + at;
+		if (head + REQUEST_HEAD <= end) {
+			__builtin_memcpy(p->head, head, REQUEST_HEAD);
+			read = true;
+		} else {
+			read = !bpf_skb_load_bytes(skb, at, p->head, REQUEST_HEAD);
+		}
+	}
+	if (!read) {
+		/* (Unread: zeroes, which begin nothing looked for.) */
+		__builtin_memset(p->head, 0, REQUEST_HEAD);
+		p->hello = p->ssh = 0;
 		return false;
-	u8 *head = data + at;
-	if (head + REQUEST_HEAD <= end)
-		__builtin_memcpy(p->head, head, REQUEST_HEAD);
-	else if (bpf_skb_load_bytes(skb, at, p->head, REQUEST_HEAD))
-		return false;
+	}
 	p->hello = is_client_hello(p->head);
 	p->ssh = is_ssh_identification(p->head);
 	return p->hello || p->ssh || is_text_command(p->head);
@@ -1811,14 +1820,23 @@ static __always_inline bool within_rate(struct per_second *rate, u32 most, u32 k
 	return true;
 }
 
-/* A connection a connect made whose first bytes were a text command: its later packets are
- * looked at too, for another HTTP request (keep-alive) or a TLS ClientHello (inside a proxy's
- * CONNECT tunnel, after a STARTTLS), until such a hello, past which all is encrypted. Kept
- * with the socket; at most LATER_REQUEST_RATE recorded a second. */
+/* A connection whose first bytes were a text command: its later packets are looked at too,
+ * for another HTTP request (keep-alive) or a TLS ClientHello (inside a proxy's CONNECT tunnel,
+ * after a STARTTLS), until such a hello, past which all is encrypted; at most
+ * LATER_REQUEST_RATE recorded a second. Or an SSH client's (`kexinit_left`): its next few
+ * packets are looked at for its first key exchange message, which names its algorithms (the
+ * agent's HASSH), until it comes or they are looked at. Kept with the socket. */
 struct talker {
 	struct per_second rate;
-	u32 encrypted;
+	u8 encrypted;
+	u8 kexinit_left;
+	u16 pad;
 };
+/* An SSH client's packets after its identification looked at for its KEXINIT: OpenSSH's comes
+ * next, once the server's line is read. */
+#define KEXINIT_LOOKS 4
+/* SSH_MSG_KEXINIT (RFC 4253 §7.1). */
+#define SSH_MSG_KEXINIT 20
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -1829,19 +1847,48 @@ struct {
 #define KIND_REQUEST_OVER_RATE 12
 
 /* A connection whose later packets are looked at: its socket `sk`'s talker, when it is one
- * (its first bytes were a text command) not yet past its hello; NULL for every other. */
+ * (its first bytes were a text command, or an SSH client's identification) not yet past what
+ * it is looked at for; NULL for every other. */
 static __always_inline struct talker *talker_of(struct bpf_sock *sk)
 {
 	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
 	return talker && !talker->encrypted ? talker : 0;
 }
 
-/* Whether talker `talker`'s later packet, its payload `p` (which may begin a request), is
- * recorded: when the bytes begin a ClientHello or an HTTP request (not SMTP's or another's
- * command), at most LATER_REQUEST_RATE a second. A talker is let go at its hello, past which
- * all is encrypted. */
+/* Makes socket `sk` a talker after its first bytes, payload `p`: a text command's (looked at
+ * for later requests), an SSH client's identification (for its KEXINIT). Not a ClientHello's:
+ * nothing after it is read. */
+static __always_inline void follow(struct bpf_sock *sk, struct tcp_payload *p)
+{
+	if (p->hello)
+		return;
+	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (talker && p->ssh)
+		talker->kexinit_left = KEXINIT_LOOKS;
+}
+
+/* Whether `b`, a packet's first REQUEST_HEAD bytes, begin an SSH binary packet (RFC 4253 §6)
+ * holding a KEXINIT: a length below 64 KiB (the real ones are 1 to 2 KiB), padding of at least
+ * four bytes, the message's number. */
+static __always_inline bool is_kexinit(const u8 *b)
+{
+	return b[0] == 0 && b[1] == 0 && b[4] >= 4 && b[5] == SSH_MSG_KEXINIT;
+}
+
+/* Whether talker `talker`'s later packet, its payload `p` (its head read), is recorded: an SSH
+ * client's when it begins a KEXINIT, which ends the looking, as the last look does; another's
+ * when the bytes begin a ClientHello or an HTTP request (not SMTP's or another's command), at
+ * most LATER_REQUEST_RATE a second. A talker is let go at its hello, past which all is
+ * encrypted. */
 static __always_inline bool talkers_request(struct talker *talker, struct tcp_payload *p)
 {
+	if (talker->kexinit_left) {
+		talker->kexinit_left--;
+		bool kexinit = is_kexinit(p->head);
+		if (kexinit || !talker->kexinit_left)
+			talker->encrypted = 1;
+		return kexinit;
+	}
 	if (!p->hello && !is_http_method(p->head))
 		return false;
 	if (!within_rate(&talker->rate, LATER_REQUEST_RATE, KIND_REQUEST_OVER_RATE))
@@ -1872,18 +1919,18 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	u32 segments = skb->gso_segs;
 	bool first = tp->data_segs_out == (segments ? segments : 1);
 	struct talker *talker = first ? 0 : talker_of(sk);
-	if ((!first && !talker) || !read_request_head(skb, &p) ||
-	    (talker && !talkers_request(talker, &p)))
+	if (!first && !talker)
+		return 1;
+	bool wanted = read_request_head(skb, &p);
+	if (talker ? !talkers_request(talker, &p) : !wanted)
 		return 1;
 	u64 key = (u64)sk;
 	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
 	if (!noted || noted->accepted & CONNECTION_ACCEPTED)
 		return 1;
 	struct connection c = *noted;
-	/* A connection that opens with a text command is a talker; one that opens with TLS or SSH
-	 * is not (nothing after its hello or identification is read). */
-	if (first && !p.hello && !p.ssh)
-		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (first)
+		follow(sk, &p);
 	record_tcp_payload(skb, &p, true, c.tgid, c.start_ns, c.fd, key);
 	return 1;
 }
@@ -1925,16 +1972,16 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 		if (!first && !talker)
 			return 1;
 	}
-	if (!read_request_head(skb, &p) || (talker && !talkers_request(talker, &p)))
+	bool wanted = read_request_head(skb, &p);
+	if (talker ? !talkers_request(talker, &p) : !wanted)
 		return 1;
 	if (bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) > RECEIVED_RING_MAX) {
 		dropped(KIND_RECEIVED_RING_BUSY);
 		return 1;
 	}
 	u64 key = listener ? 0 : (u64)sk;
-	if (record_tcp_payload(skb, &p, false, 0, 0, -1, key) && first && !listener && !p.hello &&
-	    !p.ssh)
-		bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (record_tcp_payload(skb, &p, false, 0, 0, -1, key) && first && !listener)
+		follow(sk, &p);
 	return 1;
 }
 

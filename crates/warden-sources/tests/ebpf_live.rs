@@ -3928,7 +3928,8 @@ fn a_32_bit_process_running_before_the_source_is_followed() {
 /// ClientHello, an HTTP request or an SSH client's identification: its first 4,096 bytes (a
 /// longer one cut), both ends and the connection's fd, IPv4 and IPv6. Where the first bytes
 /// were a text command, later segments that begin an HTTP request (keep-alive) or a ClientHello
-/// (in a proxy's CONNECT tunnel, after SMTP's STARTTLS) are recorded too, until such a hello.
+/// (in a proxy's CONNECT tunnel, after SMTP's STARTTLS) are recorded too, until such a hello;
+/// after an SSH client's line, its KEXINIT, and nothing after it.
 /// Not recorded: a TLS connection's later segments, other commands, what follows a tunnel's
 /// hello, the accepting side's first bytes.
 #[test]
@@ -4003,7 +4004,17 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
         v6_at,
         &[&request, b"some body bytes", &second, b"POST-ish data"],
     );
-    let ssh = talk(other_at, &[b"SSH-2.0-OpenSSH_9.2\r\n"]);
+    // An SSH client's line, then its KEXINIT (recorded), then its next key exchange message
+    // (not: the KEXINIT ends the looking).
+    let kexinit = ssh_packet(20, b"\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x00\x00\x00\x04none");
+    let ssh = talk(
+        other_at,
+        &[
+            b"SSH-2.0-OpenSSH_9.2\r\n",
+            &kexinit,
+            &ssh_packet(30, &[7; 40]),
+        ],
+    );
     let connect = b"CONNECT inner.example:443 HTTP/1.1\r\nHost: inner.example:443\r\n\r\n".to_vec();
     // Longer than the smaller records (2,048 bytes), shorter than what is kept.
     let inner = tls::client_hello("inner.example", 2500);
@@ -4033,7 +4044,7 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
             .filter(|n| n.opening.is_some())
             .collect()
     };
-    let mut records = collect(&rx, |seen| openings(seen).len() >= 8);
+    let mut records = collect(&rx, |seen| openings(seen).len() >= 9);
     drop((tls.0, http.0, ssh.0, tunnel.0, smtp.0));
     for server in servers {
         server.join().unwrap();
@@ -4052,6 +4063,7 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
             ssh.2,
             other_at,
         ),
+        (kexinit.clone(), false, ssh.1, ssh.2, other_at),
         (connect, false, tunnel.1, tunnel.2, proxy_at),
         (inner, false, tunnel.1, tunnel.2, proxy_at),
         (
@@ -4081,6 +4093,20 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
         assert_sent_from(n, fd, libc::SOCK_STREAM, local, remote);
     }
     drop(src);
+}
+
+/// An SSH binary packet (RFC 4253 §6) of message `number` with `payload` after it, padded to
+/// eight bytes with at least four.
+fn ssh_packet(number: u8, payload: &[u8]) -> Vec<u8> {
+    let unpadded = 5 + 1 + payload.len();
+    let padding = 4 + (8 - (unpadded + 4) % 8) % 8;
+    let length = (1 + 1 + payload.len() + padding) as u32;
+    let mut packet = length.to_be_bytes().to_vec();
+    packet.push(padding as u8);
+    packet.push(number);
+    packet.extend(payload);
+    packet.extend(vec![0; padding]);
+    packet
 }
 
 /// Asserts that `n` is a send over descriptor `fd` (-1: none known) of a socket of `sock_type`

@@ -54,7 +54,8 @@
 //!                                  # `WARDEN-CHILD {"port":..}` as it listens, then takes COUNT
 //!                                  # connections, each DELAY_MS after the last was served (a
 //!                                  # request may come first), and reads one request from each:
-//!                                  # a TLS hello gets no answer; an HTTP request for a target
+//!                                  # a TLS hello gets no answer; an SSH client a server's line,
+//!                                  # and its next packet is read; an HTTP request for a target
 //!                                  # holding "/run" runs /bin/true (a web shell's command),
 //!                                  # every one gets "200 ok"
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
@@ -331,6 +332,12 @@ fn serve(count: u64, delay: std::time::Duration) -> anyhow::Result<()> {
         let read = conn.read(&mut request).context("read a request")?;
         let request = &request[..read];
         if request.first() == Some(&0x16) {
+            continue;
+        }
+        // An SSH client: a server's line back, for its KEXINIT, read; then nothing more.
+        if request.starts_with(b"SSH-") {
+            conn.write_all(b"SSH-2.0-WardenTest\r\n")?;
+            let _ = conn.read(&mut vec![0u8; 4096]);
             continue;
         }
         let target = request.split(|&b| b == b' ').nth(1).unwrap_or_default();

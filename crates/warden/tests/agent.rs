@@ -3320,7 +3320,7 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
         (out, url)
     };
     let (_, _) = curl(format!("https://{name}:{port}/"));
-    // The server answers ssh with HTTP: ssh gives up after its identification.
+    // The server answers ssh's line with its own, reads ssh's KEXINIT and hangs up.
     let ssh = Command::new("ssh")
         .args([
             "-o",
@@ -3355,6 +3355,31 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
     let ssh_facts = &sent["warden"]["network"]["ssh"];
     let software = ssh_facts["software"].as_str().unwrap_or_default();
     assert!(software.starts_with("OpenSSH_"), "{sent}");
+    // Its KEXINIT, sent once the server's line came: the algorithms ssh says it offers.
+    let offered = Command::new("ssh")
+        .args(["-G", "-p", &port_text, "nobody@127.0.0.1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh -G");
+    let offered = String::from_utf8_lossy(&offered.stdout);
+    let setting = |name: &str| {
+        offered
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in ssh -G: {offered}"))
+            .to_owned()
+    };
+    let algorithms = ssh_facts["hassh_algorithms"].as_str().unwrap_or_default();
+    let lists: Vec<&str> = algorithms.split(';').collect();
+    assert_eq!(lists.len(), 4, "{sent}");
+    assert!(lists[0].starts_with(&setting("kexalgorithms")), "{sent}");
+    assert_eq!(lists[1], setting("ciphers"), "{sent}");
+    assert_eq!(lists[2], setting("macs"), "{sent}");
+    let hassh = ssh_facts["hassh"].as_str().unwrap_or_default();
+    assert!(
+        hassh.len() == 32 && hassh.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{sent}"
+    );
     assert_eq!(sent["network"]["protocol"], "ssh", "{sent}");
     assert_eq!(sent["destination"]["port"], port, "{sent}");
     let received_ssh = the(&events, "ssh_hello_received", "ssh's, received", |e| {
@@ -3417,18 +3442,21 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
     assert_eq!(text.lines().count(), 2, "{text}");
     assert!(text.contains(&format!("GET {url}")), "{text}");
     let identification = ssh_facts["identification"].as_str().unwrap();
-    assert!(text.contains(&format!("ssh={identification:?}")), "{text}");
+    assert!(
+        text.contains(&format!("ssh={identification:?} hassh={hassh}")),
+        "{text}"
+    );
     let rows = agent.query_rows(&format!(
-        "SELECT action, direction, tls_server_name, http_url, ssh_software, \
+        "SELECT action, direction, tls_server_name, http_url, ssh_software, hassh, \
          local_port = {port_text}, remote_address, remote_domain IS NULL FROM socket_events \
          WHERE pid = {server_pid} AND action LIKE '%_received' ORDER BY action"
     ));
     assert_eq!(
         rows,
         [
-            format!("http_request_received,ingress,,{url},,1,127.0.0.1,1"),
-            format!("ssh_hello_received,ingress,,,{software},1,127.0.0.1,1"),
-            format!("tls_hello_received,ingress,{name},,,1,127.0.0.1,1"),
+            format!("http_request_received,ingress,,{url},,,1,127.0.0.1,1"),
+            format!("ssh_hello_received,ingress,,,{software},{hassh},1,127.0.0.1,1"),
+            format!("tls_hello_received,ingress,{name},,,,1,127.0.0.1,1"),
         ]
     );
     agent.stop();

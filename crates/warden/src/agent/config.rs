@@ -94,7 +94,8 @@ pub struct NetworkConfig {
     /// record a TLS ClientHello as a `tls_hello` event (the server name asked for, the offered
     /// protocols, the JA4 and JA3 fingerprints) and a plain HTTP request as an
     /// `http_request` event (method, URL, host, user agent) and an SSH client's identification
-    /// as an `ssh_hello` event (the software it claims), for the process that made the
+    /// as an `ssh_hello` event (the software it claims, and the HASSH of its KEXINIT, which the
+    /// event waits for two seconds at most), for the process that made the
     /// connection: whom it meant to reach, even when its lookup was not seen (DNS over HTTPS,
     /// a cache); the connection's end and looks then carry that name. On a connection that
     /// began with a text command, its later HTTP requests and the TLS hello in a proxy's

@@ -50,6 +50,7 @@ use super::opening::Opening;
 use super::proc_source::{LiveProc, seed_of};
 use super::quic::{Assembled, QuicHellos};
 use super::served::{self, SERVED_WAIT, ServedLooks, ServedMounts};
+use super::ssh::{self, AwaitingKexinit, KEXINIT_WAIT};
 use super::status::{CLOCK_AHEAD_SAID_S, FilesystemRoom, SourceStatus, Status};
 use super::stdout::StdoutLines;
 use super::tcp_ends;
@@ -357,6 +358,8 @@ struct Agent {
     quic_hellos: QuicHellos,
     /// Requests received on connections not taken yet, for the accepts that take them.
     unclaimed: Unclaimed<NetRecord>,
+    /// SSH clients' identifications (their events and times) waiting for their KEXINIT.
+    awaiting_kexinit: AwaitingKexinit<(NetworkEvent, i64)>,
     /// Execs of images modified in the last seconds, held until the change that wrote them
     /// may have come (when due, the exec, its time).
     fresh_execs: VecDeque<(Instant, ExecEvent, i64)>,
@@ -1031,6 +1034,7 @@ impl Agent {
             fetched: Fetched::new(FETCHED),
             quic_hellos: QuicHellos::default(),
             unclaimed: Unclaimed::default(),
+            awaiting_kexinit: AwaitingKexinit::default(),
             fresh_execs: VecDeque::new(),
             fanotify,
             ebpf,
@@ -1244,6 +1248,7 @@ impl Agent {
             }
         }
         self.release_fresh_execs(wait.is_zero());
+        self.release_awaiting_kexinit(wait.is_zero());
         self.release(wait.is_zero());
         self.follow_handshakes();
         handled += self.take_tcp_ends(wait.is_zero());
@@ -1278,6 +1283,10 @@ impl Agent {
                 None => wait,
             };
             let wait = match self.handshakes.next_due() {
+                Some(due) => wait.min(due.saturating_duration_since(Instant::now())),
+                None => wait,
+            };
+            let wait = match self.awaiting_kexinit.next_due() {
                 Some(due) => wait.min(due.saturating_duration_since(Instant::now())),
                 None => wait,
             };
@@ -1599,6 +1608,26 @@ impl Agent {
             let let_go = self.unclaimed.hold(ends, record.boot_ns, record.clone());
             return self.count_unclaimed(let_go);
         }
+        // An SSH client's KEXINIT, recorded after its identification: the HASSH that
+        // identification's event waits for.
+        if let Some(captured) = &record.opening
+            && let Some(algorithms) = ssh::kexinit_algorithms(&captured.bytes)
+        {
+            return match self
+                .awaiting_kexinit
+                .complete((record.pid, captured.socket))
+            {
+                Some((mut event, time_ns)) => {
+                    if let Some(hello) = event.ssh.as_deref_mut() {
+                        hello.hassh = Some(ssh::hassh(&algorithms));
+                        hello.hassh_algorithms = Some(algorithms);
+                        hello.cut = false;
+                    }
+                    self.emit(EventKind::Network(event), time_ns);
+                }
+                None => self.skipped.count("network/ssh_kexinit_alone"),
+            };
+        }
         // A QUIC client's hello may take two Initials: it is read once it is whole (before
         // anything else is looked up for the datagrams that make no event).
         let quic_hello = match quic_initial(record) {
@@ -1690,10 +1719,21 @@ impl Agent {
                     _ => {}
                 }
                 let accepted = event.action == NetAction::Accept && event.success;
-                self.emit(
-                    EventKind::Network(event),
-                    self.boot_time_ns + record.boot_ns as i64,
-                );
+                let time_ns = self.boot_time_ns + record.boot_ns as i64;
+                // An SSH client's identification without its KEXINIT waits for it, a while.
+                if let (Some(hello), Some(captured)) = (&event.ssh, &record.opening)
+                    && hello.hassh.is_none()
+                {
+                    let key = (record.pid, captured.socket);
+                    let due = Instant::now() + KEXINIT_WAIT;
+                    if let Some((event, time_ns)) =
+                        self.awaiting_kexinit.hold(key, due, (event, time_ns))
+                    {
+                        self.emit(EventKind::Network(event), time_ns);
+                    }
+                    return;
+                }
+                self.emit(EventKind::Network(event), time_ns);
                 if accepted {
                     self.claim_requests(record);
                 }
@@ -2363,6 +2403,14 @@ impl Agent {
     }
 
     /// The held fresh execs whose wait is over (all when `all`).
+    /// Emits the SSH identifications whose wait for their KEXINIT is over (all when `all`):
+    /// without a HASSH.
+    fn release_awaiting_kexinit(&mut self, all: bool) {
+        for (event, time_ns) in self.awaiting_kexinit.due(Instant::now(), all) {
+            self.emit(EventKind::Network(event), time_ns);
+        }
+    }
+
     fn release_fresh_execs(&mut self, all: bool) {
         let now = Instant::now();
         while let Some((due, _, _)) = self.fresh_execs.front() {
@@ -2790,6 +2838,10 @@ impl Agent {
             ),
             ("requests/later_over_rate", ebpf.later_requests_over_rate),
             ("requests/received_unclaimed", self.unclaimed.len() as u64),
+            (
+                "requests/ssh_awaiting_kexinit",
+                self.awaiting_kexinit.len() as u64,
+            ),
             (
                 "requests/received_ring_busy",
                 ebpf.received_requests_ring_busy,

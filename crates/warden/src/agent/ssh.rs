@@ -1,15 +1,26 @@
 //! What an SSH client's first bytes say of it: its identification string (RFC 4253 §4.2:
-//! `SSH-2.0-OpenSSH_9.2p1 Debian-2`, the software and version it claims) and, when its first
-//! key exchange message came in the same segment, that KEXINIT's HASSH (Salesforce's MD5 of
-//! the client's key exchange, cipher, MAC and compression algorithms: the SSH library, as JA3
-//! is the TLS one's, to match brute-forcers and implants by whatever their banner says).
+//! `SSH-2.0-OpenSSH_9.2p1 Debian-2`, the software and version it claims) and its first key
+//! exchange message's HASSH (Salesforce's MD5 of the client's key exchange, cipher, MAC and
+//! compression algorithms: the SSH library, as JA3 is the TLS one's, to match brute-forcers and
+//! implants by whatever their line says). The KEXINIT comes in the same segment as the line, or
+//! (OpenSSH's, once the server's line is read) in a later one, which the eBPF side records
+//! apart: [`AwaitingKexinit`] holds a client's identification until it comes, a short while.
 //!
 //! Read from a prefix that may stop anywhere and that a hostile client may have filled with
 //! anything: the line is taken only whole and within RFC 4253's 255 bytes, and the KEXINIT only
 //! as far as its four name-lists are whole, each within the bytes given. Nothing here does IO.
 
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
 use md5::{Digest, Md5};
 use warden_core::SshHello;
+
+/// How long a client's identification waits for its KEXINIT: the server's line, a round trip
+/// away, comes first.
+pub const KEXINIT_WAIT: Duration = Duration::from_secs(2);
+/// Identifications held at most at once; past that the oldest goes on without its HASSH.
+pub const AWAITING_MAX: usize = 1024;
 
 /// The longest identification line, its CR LF included (RFC 4253 §4.2).
 const MAX_IDENTIFICATION: usize = 255;
@@ -48,7 +59,7 @@ pub fn read_client_identification(bytes: &[u8], cut: bool) -> Option<SshHello> {
         return None;
     }
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    let kexinit = read_kexinit(&bytes[end + 1..]);
+    let kexinit = kexinit_algorithms(&bytes[end + 1..]);
     Some(SshHello {
         identification: text(line),
         software: text(software),
@@ -61,7 +72,7 @@ pub fn read_client_identification(bytes: &[u8], cut: bool) -> Option<SshHello> {
 }
 
 /// HASSH of `algorithms` (its four lists joined by `;`): lowercase hex MD5.
-fn hassh(algorithms: &str) -> String {
+pub fn hassh(algorithms: &str) -> String {
     Md5::digest(algorithms.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -71,7 +82,7 @@ fn hassh(algorithms: &str) -> String {
 /// The four name-lists HASSH covers, joined by `;` (`kex;ciphers;macs;compression`, the
 /// client-to-server ones), of the KEXINIT packet that `bytes` begin with; None when they do not
 /// begin with one whose lists are whole.
-fn read_kexinit(bytes: &[u8]) -> Option<String> {
+pub fn kexinit_algorithms(bytes: &[u8]) -> Option<String> {
     // uint32 packet_length, byte padding_length, then the payload: its message number,
     // the cookie, ten name-lists (only the first eight are needed).
     let mut rest = bytes.get(5..)?;
@@ -103,6 +114,64 @@ fn read_kexinit(bytes: &[u8]) -> Option<String> {
             .collect::<Vec<_>>()
             .join(";"),
     )
+}
+
+/// Clients' identifications (`T`: their events) waiting for their KEXINIT, by connection (the
+/// process's pid and the socket's key), in the order they came.
+pub struct AwaitingKexinit<T> {
+    held: VecDeque<(Instant, (u32, u64), T)>,
+}
+
+impl<T> Default for AwaitingKexinit<T> {
+    fn default() -> Self {
+        Self {
+            held: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> AwaitingKexinit<T> {
+    /// Holds `hello`, of connection `key`, until `due`. Returns the oldest held, let go
+    /// without its KEXINIT, when [`AWAITING_MAX`] were held.
+    pub fn hold(&mut self, key: (u32, u64), due: Instant, hello: T) -> Option<T> {
+        let let_go = (self.held.len() >= AWAITING_MAX)
+            .then(|| self.held.pop_front())
+            .flatten()
+            .map(|(_, _, hello)| hello);
+        self.held.push_back((due, key, hello));
+        let_go
+    }
+
+    /// The identification held for connection `key`, whose KEXINIT came.
+    pub fn complete(&mut self, key: (u32, u64)) -> Option<T> {
+        let at = self.held.iter().position(|(_, held, _)| *held == key)?;
+        self.held.remove(at).map(|(_, _, hello)| hello)
+    }
+
+    /// The identifications whose wait is over at `now` (all of them when `all`), oldest first.
+    pub fn due(&mut self, now: Instant, all: bool) -> Vec<T> {
+        let mut due = Vec::new();
+        while self
+            .held
+            .front()
+            .is_some_and(|(until, _, _)| all || *until <= now)
+        {
+            if let Some((_, _, hello)) = self.held.pop_front() {
+                due.push(hello);
+            }
+        }
+        due
+    }
+
+    /// When the next wait is over.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.held.front().map(|(due, _, _)| *due)
+    }
+
+    /// Identifications held now.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
 }
 
 fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
@@ -218,6 +287,11 @@ mod tests {
             hello.hassh.as_deref(),
             Some("8a8ae540028bf433cd68356c1b9e8d5b")
         );
+        // The KEXINIT alone, as a later segment brings it.
+        assert_eq!(
+            kexinit_algorithms(&bytes[line.len()..]).map(|a| hassh(&a)),
+            hello.hassh
+        );
         // Cut inside the KEXINIT: the line alone, and said to be cut.
         let cut = read_client_identification(&bytes[..bytes.len() - 40], true).unwrap();
         assert_eq!((cut.hassh, cut.cut), (None, true));
@@ -229,5 +303,30 @@ mod tests {
             read_client_identification(&lying, false).unwrap().hassh,
             None
         );
+    }
+
+    #[test]
+    fn an_identification_waits_for_its_kexinit_until_due() {
+        let now = Instant::now();
+        let mut awaiting = AwaitingKexinit::default();
+        assert!(awaiting.hold((7, 1), now, "first").is_none());
+        assert!(
+            awaiting
+                .hold((7, 2), now + KEXINIT_WAIT, "second")
+                .is_none()
+        );
+        assert_eq!(awaiting.next_due(), Some(now));
+        assert_eq!(awaiting.complete((7, 2)), Some("second"));
+        assert_eq!(awaiting.complete((7, 2)), None);
+        assert_eq!(awaiting.complete((8, 1)), None, "another process's socket");
+        assert!(awaiting.hold((7, 3), now + KEXINIT_WAIT, "third").is_none());
+        assert_eq!(awaiting.due(now, false), vec!["first"]);
+        assert_eq!(awaiting.due(now, false), Vec::<&str>::new());
+        assert_eq!(awaiting.due(now, true), vec!["third"]);
+        for i in 0..AWAITING_MAX as u64 {
+            assert!(awaiting.hold((1, i), now, "held").is_none());
+        }
+        assert_eq!(awaiting.hold((1, u64::MAX), now, "one more"), Some("held"));
+        assert_eq!(awaiting.len(), AWAITING_MAX);
     }
 }
