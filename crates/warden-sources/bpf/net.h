@@ -1830,7 +1830,8 @@ struct talker {
 	struct per_second rate;
 	u8 encrypted;
 	u8 kexinit_left;
-	u16 pad;
+	u8 outgoing;	/* its first bytes were sent (else received): the way it is followed */
+	u8 pad;
 };
 /* An SSH client's packets after its identification looked at for its KEXINIT: OpenSSH's comes
  * next, once the server's line is read. */
@@ -1846,24 +1847,28 @@ struct {
 #define LATER_REQUEST_RATE 16
 #define KIND_REQUEST_OVER_RATE 12
 
-/* A connection whose later packets are looked at: its socket `sk`'s talker, when it is one
- * (its first bytes were a text command, or an SSH client's identification) not yet past what
- * it is looked at for; NULL for every other. */
-static __always_inline struct talker *talker_of(struct bpf_sock *sk)
+/* A connection whose later packets going the way `out` (sent, else received) are looked at:
+ * its socket `sk`'s talker, when it is one (its first bytes that way were a text command, or
+ * an SSH client's identification) not yet past what it is looked at for; NULL for every other.
+ * The other way's packets (a server's answers, its own KEXINIT) are never the client's. */
+static __always_inline struct talker *talker_of(struct bpf_sock *sk, bool out)
 {
 	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
-	return talker && !talker->encrypted ? talker : 0;
+	return talker && !talker->encrypted && talker->outgoing == out ? talker : 0;
 }
 
-/* Makes socket `sk` a talker after its first bytes, payload `p`: a text command's (looked at
- * for later requests), an SSH client's identification (for its KEXINIT). Not a ClientHello's:
- * nothing after it is read. */
-static __always_inline void follow(struct bpf_sock *sk, struct tcp_payload *p)
+/* Makes socket `sk` a talker after its first bytes going the way `out`, payload `p`: a text
+ * command's (looked at for later requests), an SSH client's identification (for its KEXINIT).
+ * Not a ClientHello's: nothing after it is read. */
+static __always_inline void follow(struct bpf_sock *sk, struct tcp_payload *p, bool out)
 {
 	if (p->hello)
 		return;
 	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (talker && p->ssh)
+	if (!talker)
+		return;
+	talker->outgoing = out;
+	if (p->ssh)
 		talker->kexinit_left = KEXINIT_LOOKS;
 }
 
@@ -1918,7 +1923,7 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 		return 1;
 	u32 segments = skb->gso_segs;
 	bool first = tp->data_segs_out == (segments ? segments : 1);
-	struct talker *talker = first ? 0 : talker_of(sk);
+	struct talker *talker = first ? 0 : talker_of(sk, true);
 	if (!first && !talker)
 		return 1;
 	bool wanted = read_request_head(skb, &p);
@@ -1930,7 +1935,7 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 		return 1;
 	struct connection c = *noted;
 	if (first)
-		follow(sk, &p);
+		follow(sk, &p, true);
 	record_tcp_payload(skb, &p, true, c.tgid, c.start_ns, c.fd, key);
 	return 1;
 }
@@ -1968,7 +1973,7 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 		if (!tp)
 			return 1;
 		first = !tp->data_segs_in;
-		talker = first ? 0 : talker_of(sk);
+		talker = first ? 0 : talker_of(sk, false);
 		if (!first && !talker)
 			return 1;
 	}
@@ -1981,7 +1986,7 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 	}
 	u64 key = listener ? 0 : (u64)sk;
 	if (record_tcp_payload(skb, &p, false, 0, 0, -1, key) && first && !listener)
-		follow(sk, &p);
+		follow(sk, &p, false);
 	return 1;
 }
 

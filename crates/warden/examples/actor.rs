@@ -54,10 +54,10 @@
 //!                                  # `WARDEN-CHILD {"port":..}` as it listens, then takes COUNT
 //!                                  # connections, each DELAY_MS after the last was served (a
 //!                                  # request may come first), and reads one request from each:
-//!                                  # a TLS hello gets no answer; an SSH client a server's line,
-//!                                  # and its next packet is read; an HTTP request for a target
-//!                                  # holding "/run" runs /bin/true (a web shell's command),
-//!                                  # every one gets "200 ok"
+//!                                  # a TLS hello gets no answer; an SSH client a server's line
+//!                                  # and KEXINIT, and its next packet is read; an HTTP request
+//!                                  # for a target holding "/run" runs /bin/true (a web shell's
+//!                                  # command); every one gets "200 ok"
 //! actor uring-storm DIR COUNT      # COUNT io_uring no-ops, submitted and reaped 64 at a time
 //! actor uring-file-storm DIR COUNT # the file storm's kind through io_uring: COUNT x create,
 //!                                  # close, rename, delete, none of them a syscall
@@ -317,6 +317,38 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A server's KEXINIT (RFC 4253 §7.1) offering what OpenSSH clients take: curve25519,
+/// ed25519, aes128-ctr, hmac-sha2-256, no compression.
+fn server_kexinit() -> Vec<u8> {
+    let mut payload = vec![20];
+    payload.extend([0x42; 16]);
+    let lists = [
+        "curve25519-sha256",
+        "ssh-ed25519",
+        "aes128-ctr",
+        "aes128-ctr",
+        "hmac-sha2-256",
+        "hmac-sha2-256",
+        "none",
+        "none",
+        "",
+        "",
+    ];
+    for list in lists {
+        payload.extend((list.len() as u32).to_be_bytes());
+        payload.extend(list.as_bytes());
+    }
+    payload.extend([0, 0, 0, 0, 0]);
+    let padding = 4 + (8 - (payload.len() + 5 + 4) % 8) % 8;
+    let mut packet = ((payload.len() + padding + 1) as u32)
+        .to_be_bytes()
+        .to_vec();
+    packet.push(padding as u8);
+    packet.extend(payload);
+    packet.extend(vec![0; padding]);
+    packet
+}
+
 /// `serve`: see the usage above.
 fn serve(count: u64, delay: std::time::Duration) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(("::", 0)).context("listen on [::]")?;
@@ -334,9 +366,12 @@ fn serve(count: u64, delay: std::time::Duration) -> anyhow::Result<()> {
         if request.first() == Some(&0x16) {
             continue;
         }
-        // An SSH client: a server's line back, for its KEXINIT, read; then nothing more.
+        // An SSH client: a server's line and KEXINIT back, as sshd sends them, for the
+        // client's KEXINIT, read; then nothing more.
         if request.starts_with(b"SSH-") {
+            conn.set_nodelay(true)?;
             conn.write_all(b"SSH-2.0-WardenTest\r\n")?;
+            conn.write_all(&server_kexinit())?;
             let _ = conn.read(&mut vec![0u8; 4096]);
             continue;
         }

@@ -1611,6 +1611,7 @@ impl Agent {
         // An SSH client's KEXINIT, recorded after its identification: the HASSH that
         // identification's event waits for.
         if let Some(captured) = &record.opening
+            && quic_initial(record).is_none()
             && let Some(algorithms) = ssh::kexinit_algorithms(&captured.bytes)
         {
             return match self
@@ -2402,7 +2403,6 @@ impl Agent {
         self.emit(EventKind::Exec(exec), time_ns);
     }
 
-    /// The held fresh execs whose wait is over (all when `all`).
     /// Emits the SSH identifications whose wait for their KEXINIT is over (all when `all`):
     /// without a HASSH.
     fn release_awaiting_kexinit(&mut self, all: bool) {
@@ -2411,6 +2411,7 @@ impl Agent {
         }
     }
 
+    /// The held fresh execs whose wait is over (all when `all`).
     fn release_fresh_execs(&mut self, all: bool) {
         let now = Instant::now();
         while let Some((due, _, _)) = self.fresh_execs.front() {
@@ -2837,7 +2838,7 @@ impl Agent {
                 ebpf.quic_initials_over_rate,
             ),
             ("requests/later_over_rate", ebpf.later_requests_over_rate),
-            ("requests/received_unclaimed", self.unclaimed.len() as u64),
+            ("requests/received_held", self.unclaimed.len() as u64),
             (
                 "requests/ssh_awaiting_kexinit",
                 self.awaiting_kexinit.len() as u64,

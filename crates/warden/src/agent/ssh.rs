@@ -26,6 +26,8 @@ pub const AWAITING_MAX: usize = 1024;
 const MAX_IDENTIFICATION: usize = 255;
 /// SSH_MSG_KEXINIT's number.
 const MSG_KEXINIT: u8 = 20;
+/// The longest binary packet every implementation must take (RFC 4253 §6.1).
+const MAX_PACKET: u32 = 35_000;
 /// A KEXINIT's cookie: random bytes before its name-lists.
 const COOKIE_LEN: usize = 16;
 /// The longest name-list read: any real one is a few hundred bytes; the cap only bounds what a
@@ -84,7 +86,12 @@ pub fn hassh(algorithms: &str) -> String {
 /// begin with one whose lists are whole.
 pub fn kexinit_algorithms(bytes: &[u8]) -> Option<String> {
     // uint32 packet_length, byte padding_length, then the payload: its message number,
-    // the cookie, ten name-lists (only the first eight are needed).
+    // the cookie, ten name-lists (only the first eight are needed). RFC 4253 §6: the packet
+    // holds at most 35,000 bytes, its padding at least four.
+    let packet_length = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?);
+    if !(16..=MAX_PACKET).contains(&packet_length) || *bytes.get(4)? < 4 {
+        return None;
+    }
     let mut rest = bytes.get(5..)?;
     let (&number, after) = rest.split_first()?;
     if number != MSG_KEXINIT {
@@ -295,6 +302,10 @@ mod tests {
         // Cut inside the KEXINIT: the line alone, and said to be cut.
         let cut = read_client_identification(&bytes[..bytes.len() - 40], true).unwrap();
         assert_eq!((cut.hassh, cut.cut), (None, true));
+        // Not a binary packet's head (a QUIC Initial's, whose sixth byte may be 20): none.
+        let mut other = bytes[line.len()..].to_vec();
+        other[..5].copy_from_slice(&[0xc3, 0, 0, 0, 1]);
+        assert_eq!(kexinit_algorithms(&other), None);
         // A name-list's length past the bytes: no HASSH, no panic.
         let mut lying = bytes.clone();
         let first_list = line.len() + 6 + COOKIE_LEN;
