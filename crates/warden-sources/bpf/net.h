@@ -118,6 +118,7 @@
 #define EINPROGRESS 115
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 #define TCP_LISTEN 10
 #define SOCK_STREAM 1
@@ -846,11 +847,18 @@ static __always_inline void connection_end(struct sock *sk, int oldstate)
 }
 
 /* Every TCP socket's change of state on the host: most leave after two comparisons. */
+/* Whether to read each incoming TCP connection's first bytes (network.requests_received): set
+ * at load. */
+const volatile u8 received_requests = 0;
+static __always_inline void deferred_talker(struct sock *sk);
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(warden_tcp_state, struct sock *sk, int oldstate, int newstate)
 {
 	if (oldstate == TCP_SYN_SENT)
 		connect_outcome(sk, newstate);
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED && received_requests)
+		deferred_talker(sk);
 	if (newstate == TCP_CLOSE && connection_ends)
 		connection_end(sk, oldstate);
 	return 0;
@@ -1532,9 +1540,6 @@ static __noinline int dns_message(struct __sk_buff *skb, struct bpf_sock *sk,
 
 /* Whether to read each outgoing TCP connection's first bytes (network.requests): set at load. */
 const volatile u8 connection_openings = 0;
-/* Whether to read each incoming TCP connection's first bytes (network.requests_received): set
- * at load. */
-const volatile u8 received_requests = 0;
 
 /* The bytes of a connection's segment kept: Chromium's ClientHello, with a post-quantum key
  * share and ECH's grease, runs to ~2,000 bytes and grows with its server name, which may come
@@ -1951,6 +1956,71 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 /* A request received that was not recorded: the ring held more than RECEIVED_RING_MAX bytes. */
 #define KIND_RECEIVED_RING_BUSY 13
 
+/* A connection a listener's own packet began (deferred accepts: its request came with the
+ * handshake's last ACK), whose bytes were a text command or an SSH line: by its client's end
+ * and this host's port, until its socket is made and made a talker (deferred_talker). LRU: one
+ * whose connection is never made ages out. */
+struct deferred_key {
+	u8 remote_addr[16];	/* IPv4 in the first 4 bytes; an IPv4-mapped IPv6 end as IPv4 */
+	u16 local_port;		/* host order */
+	u16 remote_port;
+	u32 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct deferred_key);
+	__type(value, u8);	/* 1: an SSH line (its KEXINIT looked for) */
+} DEFERRED SEC(".maps");
+
+/* Notes the connection that listener's packet `skb` (its payload `p`, a request) begins, for
+ * its later packets to be looked at as a talker's. */
+static __always_inline void defer_talker(struct __sk_buff *skb, struct tcp_payload *p)
+{
+	struct deferred_key key = {};
+	__be16 ports[2];
+	u32 ip_len = p->ip_len;
+	if (ip_len > 60 || bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
+		return;
+	if (p->version == 4 ? bpf_skb_load_bytes(skb, 12, key.remote_addr, 4)
+			    : bpf_skb_load_bytes(skb, 8, key.remote_addr, 16))
+		return;
+	key.local_port = __builtin_bswap16(ports[1]);
+	key.remote_port = __builtin_bswap16(ports[0]);
+	u8 ssh = p->ssh;
+	bpf_map_update_elem(&DEFERRED, &key, &ssh, 0);
+}
+
+/* A connection made to this host becoming established (`sk`, its new socket): a talker, the
+ * way in, when a listener's packet began it with a request (defer_talker). */
+static __always_inline void deferred_talker(struct sock *sk)
+{
+	struct deferred_key key = {};
+	key.local_port = sk->__sk_common.skc_num;
+	key.remote_port = __builtin_bswap16(sk->__sk_common.skc_dport);
+	if (sk->__sk_common.skc_family == AF_INET) {
+		*(u32 *)key.remote_addr = sk->__sk_common.skc_daddr;
+	} else {
+		u8 v6[16];
+		BPF_CORE_READ_INTO(&v6, sk, __sk_common.skc_v6_daddr);
+		u32 *words = (u32 *)v6;
+		/* ::ffff:a.b.c.d, a dual-stack socket's IPv4 client: as its packet named it. */
+		if (!words[0] && !words[1] && words[2] == __builtin_bswap32(0xffff))
+			*(u32 *)key.remote_addr = words[3];
+		else
+			__builtin_memcpy(key.remote_addr, v6, 16);
+	}
+	u8 *ssh = bpf_map_lookup_elem(&DEFERRED, &key);
+	if (!ssh)
+		return;
+	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (talker) {
+		talker->outgoing = 0;
+		talker->kexinit_left = *ssh ? KEXINIT_LOOKS : 0;
+	}
+	bpf_map_delete_elem(&DEFERRED, &key);
+}
+
 /* An incoming TCP packet of socket `sk`: when it is the first with data of a connection made
  * to this host (the kernel counts a packet after this hook), or a listener's own (data that
  * comes before its connection is made: a client's ACK with its request to a listener that
@@ -1985,7 +2055,11 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 		return 1;
 	}
 	u64 key = listener ? 0 : (u64)sk;
-	if (record_tcp_payload(skb, &p, false, 0, 0, -1, key) && first && !listener)
+	if (!record_tcp_payload(skb, &p, false, 0, 0, -1, key) || !first || p.hello)
+		return 1;
+	if (listener)
+		defer_talker(skb, &p);
+	else
 		follow(sk, &p, false);
 	return 1;
 }

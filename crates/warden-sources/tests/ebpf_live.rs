@@ -4166,8 +4166,8 @@ fn assert_counted(
 /// The first bytes a connection made to this host receives are recorded as a receive when they
 /// are a request, for the process that accepted it: after its accept, for that process and its
 /// fd (and a later request on it, not its body); before its accept, or to a listener deferring
-/// accepts (whose connection is made only as the request comes), unclaimed (no process), ahead
-/// of the accept's record in the ring. Not what a connection this host made receives, nor
+/// accepts (whose connection is made only as the request comes; its later request is followed
+/// too), unclaimed (no process), ahead of the accept's record in the ring. Not what a connection this host made receives, nor
 /// bytes that begin no request (a binary protocol's, a lowercase word).
 #[test]
 fn requests_received_are_recorded_for_the_process_that_accepted() {
@@ -4224,8 +4224,11 @@ fn requests_received_are_recorded_for_the_process_that_accepted() {
     let early_server = std::thread::spawn(move || acknowledging(early_conn));
     early_client.read_exact(&mut [0u8; 1]).unwrap();
     // To a listener deferring accepts: the connection is made as its request comes.
-    let deferring = TcpListener::bind("127.0.0.1:0").unwrap();
-    let deferring_at = deferring.local_addr().unwrap();
+    // Dual-stack, taking an IPv4 client: its socket names it ::ffff:127.0.0.1, its packets
+    // 127.0.0.1.
+    let deferring = TcpListener::bind("[::]:0").unwrap();
+    let deferring_at =
+        std::net::SocketAddr::from(([127, 0, 0, 1], deferring.local_addr().unwrap().port()));
     let seconds: libc::c_int = 5;
     // SAFETY: a listening socket of ours, and an int the size given.
     let set = unsafe {
@@ -4243,7 +4246,12 @@ fn requests_received_are_recorded_for_the_process_that_accepted() {
     let deferring_client_at = deferring_client.local_addr().unwrap();
     deferring_client.write_all(&deferred).unwrap();
     let (deferred_conn, _) = deferring.accept().unwrap();
+    let deferred_fd = deferred_conn.as_raw_fd();
     let deferred_server = std::thread::spawn(move || acknowledging(deferred_conn));
+    deferring_client.read_exact(&mut [0u8; 1]).unwrap();
+    // Its later request: the connection the listener's packet began is followed too.
+    let deferred_later = b"GET /deferred/later HTTP/1.1\r\n\r\n".to_vec();
+    deferring_client.write_all(&deferred_later).unwrap();
     deferring_client.read_exact(&mut [0u8; 1]).unwrap();
     // No request: a binary protocol's first bytes, and a lowercase word.
     let other = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -4277,7 +4285,7 @@ fn requests_received_are_recorded_for_the_process_that_accepted() {
             })
             .collect()
     };
-    let mut records = collect(&rx, |seen| received(seen).len() >= 4);
+    let mut records = collect(&rx, |seen| received(seen).len() >= 5);
     drop((client, early_client, deferring_client, ssh));
     for server in [owned_server, early_server, deferred_server, other_server] {
         server.join().unwrap();
@@ -4290,6 +4298,13 @@ fn requests_received_are_recorded_for_the_process_that_accepted() {
         (&later, me, accepted_fd, owned_at, client_at),
         (&hello, 0, -1, early_at, early_client_at),
         (&deferred, 0, -1, deferring_at, deferring_client_at),
+        (
+            &deferred_later,
+            me,
+            deferred_fd,
+            deferring_at,
+            deferring_client_at,
+        ),
     ];
     assert_eq!(got.len(), expected.len(), "{got:#?}");
     for (n, (bytes, pid, fd, local, remote)) in got.iter().zip(expected) {
@@ -4318,9 +4333,19 @@ fn requests_received_are_recorded_for_the_process_that_accepted() {
         (early_at, early_client_at),
         (deferring_at, deferring_client_at),
     ] {
+        // (A dual-stack socket's ends as IPv4, as its packets name them.)
+        let plain = |end: &Option<SockAddr>| match end {
+            Some(SockAddr::Inet6 { addr, port, .. }) if addr.to_ipv4_mapped().is_some() => {
+                Some(SockAddr::Inet {
+                    addr: addr.to_ipv4_mapped().unwrap(),
+                    port: *port,
+                })
+            }
+            other => other.clone(),
+        };
         let ends = |n: &NetRecord| {
             n.socket.as_ref().is_some_and(|s| {
-                (s.local.clone(), s.remote.clone()) == (Some(inet(local)), Some(inet(remote)))
+                (plain(&s.local), plain(&s.remote)) == (Some(inet(local)), Some(inet(remote)))
             })
         };
         let request = position(&|n| n.unclaimed && ends(n));
