@@ -2155,9 +2155,10 @@ static __always_inline int udp_packet(struct __sk_buff *skb, struct bpf_sock *sk
 
 /* Every packet a socket sends or receives, each way (`out`: sent): a UDP one may be a DNS
  * message or a QUIC client's Initial (udp_packet); a raw or ICMP socket's, maybe its first to or
- * from a peer (raw_first_packet); an outgoing TCP one, maybe a connection's first bytes
- * (connection_opening). Most leave after the socket's type is read. Always lets the packet pass
- * (1): these hooks may drop it, and Warden never does. */
+ * from a peer (raw_first_packet); a TCP one, maybe a connection's first bytes or a talker's
+ * later ones, sent (connection_opening) or received (received_request). Most leave after the
+ * socket's type is read, a TCP one after its headers. Always lets the packet pass (1): these
+ * hooks may drop it, and Warden never does. */
 static __always_inline int packet(struct __sk_buff *skb, bool out)
 {
 	struct bpf_sock *sk = skb->sk;
