@@ -27,6 +27,8 @@ mod ia32;
 mod quic;
 #[path = "support/sniffer.rs"]
 mod sniffer;
+#[path = "support/ssh.rs"]
+mod ssh;
 #[path = "support/tls.rs"]
 mod tls;
 
@@ -4001,8 +4003,8 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
     // An SSH client's line, then its KEXINIT (recorded), then its next key exchange message
     // (not: the KEXINIT ends the looking). The server's line and its KEXINIT come between, apart,
     // as sshd's do: the other way's packets are not the client's.
-    let kexinit = ssh_packet(20, b"\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x00\x00\x00\x04none");
-    let server_kexinit = ssh_packet(20, b"\x33\x33\x33\x33\x33\x33\x33\x33\x00\x00\x00\x04zlib");
+    let kexinit = ssh::packet(20, b"\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x00\x00\x00\x04none");
+    let server_kexinit = ssh::packet(20, b"\x33\x33\x33\x33\x33\x33\x33\x33\x00\x00\x00\x04zlib");
     let ssh_server = {
         let server_kexinit = server_kexinit.clone();
         std::thread::spawn(move || {
@@ -4025,7 +4027,7 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
         conn.read_exact(&mut [0u8; 17]).unwrap();
         conn.read_exact(&mut vec![0u8; server_kexinit.len()])
             .unwrap();
-        for part in [&kexinit[..], &ssh_packet(30, &[7; 40])] {
+        for part in [&kexinit[..], &ssh::packet(30, &[7; 40])] {
             conn.write_all(part).unwrap();
             conn.read_exact(&mut [0u8; 1]).unwrap();
         }
@@ -4110,20 +4112,6 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
         assert_sent_from(n, fd, libc::SOCK_STREAM, local, remote);
     }
     drop(src);
-}
-
-/// An SSH binary packet (RFC 4253 §6) of message `number` with `payload` after it, padded to
-/// eight bytes with at least four.
-fn ssh_packet(number: u8, payload: &[u8]) -> Vec<u8> {
-    let unpadded = 5 + 1 + payload.len();
-    let padding = 4 + (8 - (unpadded + 4) % 8) % 8;
-    let length = (1 + 1 + payload.len() + padding) as u32;
-    let mut packet = length.to_be_bytes().to_vec();
-    packet.push(padding as u8);
-    packet.push(number);
-    packet.extend(payload);
-    packet.extend(vec![0; padding]);
-    packet
 }
 
 /// Asserts that `n` is a send over descriptor `fd` (-1: none known) of a socket of `sock_type`

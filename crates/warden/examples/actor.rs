@@ -96,6 +96,8 @@ mod ia32;
 mod quic;
 #[path = "../../warden-sources/tests/support/sniffer.rs"]
 mod sniffer;
+#[path = "../../warden-sources/tests/support/ssh.rs"]
+mod ssh;
 #[path = "../../warden-sources/tests/support/tls.rs"]
 mod tls;
 
@@ -317,38 +319,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A server's KEXINIT (RFC 4253 §7.1) offering what OpenSSH clients take: curve25519,
-/// ed25519, aes128-ctr, hmac-sha2-256, no compression.
-fn server_kexinit() -> Vec<u8> {
-    let mut payload = vec![20];
-    payload.extend([0x42; 16]);
-    let lists = [
-        "curve25519-sha256",
-        "ssh-ed25519",
-        "aes128-ctr",
-        "aes128-ctr",
-        "hmac-sha2-256",
-        "hmac-sha2-256",
-        "none",
-        "none",
-        "",
-        "",
-    ];
-    for list in lists {
-        payload.extend((list.len() as u32).to_be_bytes());
-        payload.extend(list.as_bytes());
-    }
-    payload.extend([0, 0, 0, 0, 0]);
-    let padding = 4 + (8 - (payload.len() + 5 + 4) % 8) % 8;
-    let mut packet = ((payload.len() + padding + 1) as u32)
-        .to_be_bytes()
-        .to_vec();
-    packet.push(padding as u8);
-    packet.extend(payload);
-    packet.extend(vec![0; padding]);
-    packet
-}
-
 /// `serve`: see the usage above.
 fn serve(count: u64, delay: std::time::Duration) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(("::", 0)).context("listen on [::]")?;
@@ -371,7 +341,16 @@ fn serve(count: u64, delay: std::time::Duration) -> anyhow::Result<()> {
         if request.starts_with(b"SSH-") {
             conn.set_nodelay(true)?;
             conn.write_all(b"SSH-2.0-WardenTest\r\n")?;
-            conn.write_all(&server_kexinit())?;
+            conn.write_all(&ssh::kexinit([
+                "curve25519-sha256",
+                "ssh-ed25519",
+                "aes128-ctr",
+                "aes128-ctr",
+                "hmac-sha2-256",
+                "hmac-sha2-256",
+                "none",
+                "none",
+            ]))?;
             let _ = conn.read(&mut vec![0u8; 4096]);
             continue;
         }

@@ -186,28 +186,15 @@ fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
     Some((&bytes[..at], &bytes[at + 1..]))
 }
 
+/// The tests' SSH packets, shared with the eBPF source's live tests.
+#[cfg(test)]
+#[path = "../../../warden-sources/tests/support/ssh.rs"]
+mod packets;
+
 #[cfg(test)]
 mod tests {
+    use super::packets::kexinit;
     use super::*;
-
-    /// A KEXINIT packet with the given name-lists (the eight before the two language lists).
-    fn kexinit(lists: [&str; 8]) -> Vec<u8> {
-        let mut payload = vec![MSG_KEXINIT];
-        payload.extend([0x5a; COOKIE_LEN]);
-        for list in lists.iter().chain(["", ""].iter()) {
-            payload.extend((list.len() as u32).to_be_bytes());
-            payload.extend(list.as_bytes());
-        }
-        payload.extend([0, 0, 0, 0, 0]); // first_kex_packet_follows, reserved
-        let padding = 8 - (payload.len() + 5) % 8 + 4;
-        let mut packet = ((payload.len() + padding + 1) as u32)
-            .to_be_bytes()
-            .to_vec();
-        packet.push(padding as u8);
-        packet.extend(payload);
-        packet.extend(vec![0; padding]);
-        packet
-    }
 
     #[test]
     fn an_identification_line_names_the_software_and_its_comments() {
