@@ -69,14 +69,28 @@ struct Ecs<'a> {
     warden: Warden<'a>,
 }
 
-/// ECS `tls`: what a ClientHello offered. `client.ja4` is not ECS's (yet): named as its
-/// `client.ja3`.
+/// ECS `tls`: what a ClientHello offered, or what a ServerHello chose. `client.ja4` is not
+/// ECS's (yet): named as its `client.ja3`.
 #[derive(Serialize)]
 struct Tls<'a> {
-    /// `1.3`, `1.2`...: the highest offered.
+    /// `1.3`, `1.2`...: the highest offered, or the one chosen.
     version: &'a str,
     version_protocol: &'static str,
-    client: TlsClient<'a>,
+    /// A ServerHello's cipher suite: its IANA name, or its number (`0x00ff`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cipher: Option<String>,
+    /// A ServerHello's application protocol (ALPN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_protocol: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<TlsClient<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<TlsServer<'a>>,
+}
+
+#[derive(Serialize)]
+struct TlsServer<'a> {
+    ja3s: &'a str,
 }
 
 #[derive(Serialize)]
@@ -87,11 +101,29 @@ struct TlsClient<'a> {
     ja4: &'a str,
 }
 
-/// ECS `http`: a request's method and protocol version.
+/// ECS `http`: a request's method and protocol version, or a response's status, type and
+/// length.
 #[derive(Serialize)]
 struct Http<'a> {
-    request: HttpRequestLine<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<HttpRequestLine<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<EcsHttpResponse<'a>>,
     version: &'a str,
+}
+
+#[derive(Serialize)]
+struct EcsHttpResponse<'a> {
+    status_code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mime_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<EcsHttpBody>,
+}
+
+#[derive(Serialize)]
+struct EcsHttpBody {
+    bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -460,9 +492,27 @@ struct WardenNetwork<'a> {
     /// left out.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     request_cut: bool,
-    /// An SSH client's identification and HASSH (ECS has no SSH fields).
+    /// An SSH client's identification and HASSH (ECS has no SSH fields), or a server's
+    /// identification.
     #[serde(skip_serializing_if = "Option::is_none")]
     ssh: Option<WardenSsh<'a>>,
+    /// What ECS's `http.response` does not say of an HTTP response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_response: Option<WardenHttpResponse<'a>>,
+    /// What JA3S hashed of a ServerHello (ECS keeps only the hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ja3s_text: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct WardenHttpResponse<'a> {
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cut: bool,
 }
 
 #[derive(Serialize)]
@@ -768,7 +818,10 @@ impl<'a> Ecs<'a> {
                 | NetAction::DnsQuery
                 | NetAction::TlsHello
                 | NetAction::HttpRequest
-                | NetAction::SshHello,
+                | NetAction::SshHello
+                | NetAction::TlsServerHelloSent
+                | NetAction::HttpResponseSent
+                | NetAction::SshServerHelloSent,
                 _,
             )
             | (NetAction::Close | NetAction::Traffic, "egress") => {
@@ -782,6 +835,9 @@ impl<'a> Ecs<'a> {
                 | NetAction::TlsHelloReceived
                 | NetAction::HttpRequestReceived
                 | NetAction::SshHelloReceived
+                | NetAction::TlsServerHello
+                | NetAction::HttpResponse
+                | NetAction::SshServerHello
                 | NetAction::Close
                 | NetAction::Traffic,
                 _,
@@ -845,22 +901,61 @@ impl<'a> Ecs<'a> {
                 hassh_algorithms: hello.hassh_algorithms.as_deref(),
                 cut: hello.cut,
             }),
+            http_response: e.response.as_deref().map(|response| WardenHttpResponse {
+                reason: &response.reason,
+                location: response.location.as_deref(),
+                server: response.server.as_deref(),
+                cut: response.cut,
+            }),
+            ja3s_text: e
+                .server_hello
+                .as_deref()
+                .map(|hello| hello.ja3s_text.as_str()),
         });
         self.dns = e.dns.as_ref().map(|m| Dns::of(e.action, m));
         self.tls = e.tls.as_deref().map(|hello| Tls {
             version: &hello.version,
             version_protocol: "tls",
-            client: TlsClient {
+            cipher: None,
+            next_protocol: None,
+            client: Some(TlsClient {
                 server_name: hello.server_name.as_deref(),
                 ja3: &hello.ja3,
                 ja4: &hello.ja4,
-            },
+            }),
+            server: None,
         });
+        if let Some(hello) = e.server_hello.as_deref() {
+            self.tls = Some(Tls {
+                version: &hello.version,
+                version_protocol: "tls",
+                cipher: Some(
+                    hello
+                        .cipher_name()
+                        .map_or_else(|| format!("0x{:04x}", hello.cipher), str::to_owned),
+                ),
+                next_protocol: hello.alpn.as_deref(),
+                client: None,
+                server: Some(TlsServer { ja3s: &hello.ja3s }),
+            });
+        }
+        if let Some(response) = e.response.as_deref() {
+            self.http = Some(Http {
+                request: None,
+                response: Some(EcsHttpResponse {
+                    status_code: response.status,
+                    mime_type: response.content_type.as_deref(),
+                    body: response.content_length.map(|bytes| EcsHttpBody { bytes }),
+                }),
+                version: &response.version,
+            });
+        }
         if let Some(request) = e.http.as_deref() {
             self.http = Some(Http {
-                request: HttpRequestLine {
+                request: Some(HttpRequestLine {
                     method: &request.method,
-                },
+                }),
+                response: None,
                 version: &request.version,
             });
             // An address too (ECS: a URL that names no domain has its IP here).
@@ -983,7 +1078,13 @@ fn net_type(action: NetAction) -> &'static str {
         | NetAction::TlsHelloReceived
         | NetAction::HttpRequestReceived
         | NetAction::SshHello
-        | NetAction::SshHelloReceived => "protocol",
+        | NetAction::SshHelloReceived
+        | NetAction::TlsServerHello
+        | NetAction::HttpResponse
+        | NetAction::SshServerHello
+        | NetAction::TlsServerHelloSent
+        | NetAction::HttpResponseSent
+        | NetAction::SshServerHelloSent => "protocol",
         _ => "connection",
     }
 }
@@ -994,9 +1095,9 @@ fn application_protocol(e: &NetworkEvent) -> Option<&'static str> {
         Some("dns")
     } else if e.ssh.is_some() {
         Some("ssh")
-    } else if e.http.is_some() {
+    } else if e.http.is_some() || e.response.is_some() {
         Some("http")
-    } else if e.tls.is_some() {
+    } else if e.tls.is_some() || e.server_hello.is_some() {
         Some(if e.transport.as_deref() == Some("udp") {
             "quic"
         } else {

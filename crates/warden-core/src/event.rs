@@ -338,10 +338,31 @@ pub enum NetAction {
     /// The same of an SSH client connecting to this host, for the process that accepted the
     /// connection (a brute-forcer's library, whatever its banner says, by its HASSH).
     SshHelloReceived,
+    /// The TLS ServerHello a server answered an outgoing connection with
+    /// ([`NetworkEvent::server_hello`]): the version, cipher and protocol it chose, and its
+    /// JA3S (with the client's JA3, a C2 server's). Not a call: read from the connection's
+    /// first packet with data received, for the process that made the connection.
+    TlsServerHello,
+    /// The HTTP response a server answered an outgoing plain-HTTP connection's first request
+    /// with ([`NetworkEvent::response`]): its status, what it sent (type, length) and where it
+    /// sent the client on (`Location`). Likewise: whether the fetch of a payload worked.
+    HttpResponse,
+    /// The identification an SSH server answered an outgoing connection with
+    /// ([`NetworkEvent::ssh`], no HASSH): the server's software. Likewise.
+    SshServerHello,
+    /// The ServerHello a server here answered a connection made to it with, for the process
+    /// that accepted the connection. Not a call: read from the connection's first packet with
+    /// data sent.
+    TlsServerHelloSent,
+    /// The HTTP response a server here answered a connection's first request with: whether
+    /// what a client asked of it (an exploit's URL) was served. Likewise.
+    HttpResponseSent,
+    /// The identification an SSH server here answered a connection with. Likewise.
+    SshServerHelloSent,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 19] = [
+    pub const ALL: [NetAction; 25] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
@@ -361,6 +382,12 @@ impl NetAction {
         NetAction::HttpRequestReceived,
         NetAction::SshHello,
         NetAction::SshHelloReceived,
+        NetAction::TlsServerHello,
+        NetAction::HttpResponse,
+        NetAction::SshServerHello,
+        NetAction::TlsServerHelloSent,
+        NetAction::HttpResponseSent,
+        NetAction::SshServerHelloSent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -384,6 +411,12 @@ impl NetAction {
             NetAction::HttpRequestReceived => "http_request_received",
             NetAction::SshHello => "ssh_hello",
             NetAction::SshHelloReceived => "ssh_hello_received",
+            NetAction::TlsServerHello => "tls_server_hello",
+            NetAction::HttpResponse => "http_response",
+            NetAction::SshServerHello => "ssh_server_hello",
+            NetAction::TlsServerHelloSent => "tls_server_hello_sent",
+            NetAction::HttpResponseSent => "http_response_sent",
+            NetAction::SshServerHelloSent => "ssh_server_hello_sent",
         }
     }
 
@@ -401,6 +434,19 @@ impl NetAction {
         )
     }
 
+    /// Whether it is a server's answer, received by a client here or sent by a server here.
+    pub fn is_answer(self) -> bool {
+        matches!(
+            self,
+            NetAction::TlsServerHello
+                | NetAction::HttpResponse
+                | NetAction::SshServerHello
+                | NetAction::TlsServerHelloSent
+                | NetAction::HttpResponseSent
+                | NetAction::SshServerHelloSent
+        )
+    }
+
     /// Which way the traffic goes, from this host's point of view (ECS `network.direction`);
     /// a connection's end goes its connection's way ([`NetworkEvent::direction`]).
     pub fn direction(self) -> &'static str {
@@ -411,13 +457,19 @@ impl NetAction {
             | NetAction::DnsQuery
             | NetAction::TlsHello
             | NetAction::HttpRequest
-            | NetAction::SshHello => "egress",
+            | NetAction::SshHello
+            | NetAction::TlsServerHelloSent
+            | NetAction::HttpResponseSent
+            | NetAction::SshServerHelloSent => "egress",
             NetAction::Accept
             | NetAction::Receive
             | NetAction::DnsAnswer
             | NetAction::TlsHelloReceived
             | NetAction::HttpRequestReceived
-            | NetAction::SshHelloReceived => "ingress",
+            | NetAction::SshHelloReceived
+            | NetAction::TlsServerHello
+            | NetAction::HttpResponse
+            | NetAction::SshServerHello => "ingress",
             NetAction::Bind
             | NetAction::Listen
             | NetAction::Socket
@@ -543,8 +595,13 @@ pub struct NetworkEvent {
     pub tls: Option<Box<TlsHello>>,
     /// An `http_request`'s request. Among the model's last fields.
     pub http: Option<Box<HttpRequest>>,
-    /// An `ssh_hello`'s identification. The model's last field.
+    /// An `ssh_hello`'s identification (or an `ssh_server_hello`'s). Among the model's last
+    /// fields.
     pub ssh: Option<Box<SshHello>>,
+    /// A `tls_server_hello`'s ServerHello. Among the model's last fields.
+    pub server_hello: Option<Box<TlsServerHello>>,
+    /// An `http_response`'s response. The model's last field.
+    pub response: Option<Box<HttpResponse>>,
 }
 
 /// An ICMP (or ICMPv6) message's type and code, as its packet carried them.
@@ -635,6 +692,70 @@ pub struct SshHello {
     /// The algorithms HASSH hashed (`kex;ciphers;macs;compression`).
     pub hassh_algorithms: Option<String>,
     /// Its first key exchange message was cut with the segment kept: no HASSH.
+    pub cut: bool,
+}
+
+/// What a TLS server chose of a client's offer, read from its ServerHello: the connection's
+/// first bytes from the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsServerHello {
+    /// The version it chose: `1.3` (its `supported_versions`), `1.2`...
+    pub version: String,
+    /// The cipher suite it chose, by its IANA number (`0x1301`: TLS_AES_128_GCM_SHA256).
+    pub cipher: u16,
+    /// The application protocol it chose (ALPN): `h2`, `http/1.1`; None when it chose none.
+    pub alpn: Option<String>,
+    /// Its JA3S (Salesforce's MD5 of its version, cipher and extensions, lowercase hex): with
+    /// the client's JA3, what threat intelligence lists C2 servers by.
+    pub ja3s: String,
+    /// What JA3S hashed (`771,4865,43-51`).
+    pub ja3s_text: String,
+}
+
+impl TlsServerHello {
+    /// The cipher suite's IANA name, for the usual ones (TLS 1.3's, ECDHE's AEADs); None for
+    /// another.
+    pub fn cipher_name(&self) -> Option<&'static str> {
+        Some(match self.cipher {
+            0x1301 => "TLS_AES_128_GCM_SHA256",
+            0x1302 => "TLS_AES_256_GCM_SHA384",
+            0x1303 => "TLS_CHACHA20_POLY1305_SHA256",
+            0xc02b => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            0xc02c => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            0xc02f => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            0xc030 => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            0xcca8 => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+            0xcca9 => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            0x009c => "TLS_RSA_WITH_AES_128_GCM_SHA256",
+            0x009d => "TLS_RSA_WITH_AES_256_GCM_SHA384",
+            0x002f => "TLS_RSA_WITH_AES_128_CBC_SHA",
+            0x0035 => "TLS_RSA_WITH_AES_256_CBC_SHA",
+            0xc013 => "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+            0xc014 => "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+            _ => return None,
+        })
+    }
+}
+
+/// What a server answered a plain HTTP connection's first request with, read from the
+/// response's head: the connection's first bytes from the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    /// `1.1`, `1.0`.
+    pub version: String,
+    /// `200`, `404`, `302`...
+    pub status: u16,
+    /// What followed the status on its line: `OK`, `Not Found`.
+    pub reason: String,
+    /// Its `Content-Type` header: what it said it sent (`application/x-sh`).
+    pub content_type: Option<String>,
+    /// Its `Content-Length` header: how many bytes its body said it had.
+    pub content_length: Option<u64>,
+    /// Its `Location` header: where it sent the client on (a redirect's target).
+    pub location: Option<String>,
+    /// Its `Server` header: the software that answered.
+    pub server: Option<String>,
+    /// The response's head was longer than was kept: headers past the cut are left out.
     pub cut: bool,
 }
 
@@ -745,6 +866,8 @@ impl NetworkEvent {
             tls: None,
             http: None,
             ssh: None,
+            server_hello: None,
+            response: None,
         }
     }
 

@@ -16,8 +16,9 @@ pub use ecs::{
 pub use event::{
     ClassicInstruction, DnsMessage, DnsQuestion, DnsRecord, EbpfProgram, Event, EventKind,
     ExecEvent, Executable, ExitEvent, FileAction, FileEvent, FileTimes, FilterProgram, ForkEvent,
-    HttpRequest, Icmp, LossEvent, NetAction, NetworkEvent, Parent, Process, Script, SocketAddress,
-    SocketFilter, Source, SshHello, TimeSet, TlsHello, Traffic, classic_bytecode, tcp_state_name,
+    HttpRequest, HttpResponse, Icmp, LossEvent, NetAction, NetworkEvent, Parent, Process, Script,
+    SocketAddress, SocketFilter, Source, SshHello, TimeSet, TlsHello, TlsServerHello, Traffic,
+    classic_bytecode, tcp_state_name,
 };
 pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};

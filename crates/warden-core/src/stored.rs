@@ -49,10 +49,14 @@ use crate::Event;
 /// - 13 added `NetAction::SshHello` and `SshHelloReceived` (at the end of its enum),
 ///   `SshHello` and `NetworkEvent::ssh` (its last field): a network event of 11 or 12 is read
 ///   with that field's `None` after it, and so on.
-pub const EVENT_ENCODING: u8 = 13;
+/// - 14 added `NetAction::TlsServerHello`, `HttpResponse`, `SshServerHello` and their `…Sent`
+///   (at the end of its enum), `TlsServerHello`, `HttpResponse`, and
+///   `NetworkEvent::server_hello` and `response` (its last two fields): a network event of 13
+///   is read with their two `None`s after it, and so on.
+pub const EVENT_ENCODING: u8 = 14;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
-const READABLE: [u8; 13] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, EVENT_ENCODING];
+const READABLE: [u8; 14] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, EVENT_ENCODING];
 
 /// `EventKind::Exec`'s variant index.
 const EXEC_VARIANT: u64 = 0;
@@ -95,7 +99,7 @@ impl Event {
 /// `socket_type`, `filter` and `traffic`, before 7 its `traffic`, before 8 its traffic's
 /// `found_open` (which only an event with traffic reads), before 9 its `filter_program`,
 /// before 10 its `dns`, `remote_name` and `icmp`, before 11 its `tls` and `http`, before 13
-/// its `ssh`. Its kind is read from the bytes' start, as postcard lays an event out: the
+/// its `ssh`, before 14 its `server_hello` and `response`. Its kind is read from the bytes' start, as postcard lays an event out: the
 /// time (a varint), the host (a varint length and
 /// the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
@@ -103,7 +107,7 @@ fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
-        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10, 10, 11, 11, 13]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10, 10, 11, 11, 13, 14, 14]),
         _ => 0,
     };
     if missing == 0 {
@@ -355,18 +359,52 @@ mod tests {
                         cut: false,
                     })
                 }),
-                ssh: matches!(action, NetAction::SshHello | NetAction::SshHelloReceived).then(
-                    || {
-                        Box::new(crate::SshHello {
-                            identification: "SSH-2.0-Go".into(),
-                            software: "Go".into(),
-                            comments: None,
-                            hassh: Some("8a8ae540028bf433cd68356c1b9e8d5b".into()),
-                            hassh_algorithms: Some("a;b;c;d".into()),
-                            cut: false,
-                        })
-                    },
-                ),
+                ssh: matches!(
+                    action,
+                    NetAction::SshHello
+                        | NetAction::SshHelloReceived
+                        | NetAction::SshServerHello
+                        | NetAction::SshServerHelloSent
+                )
+                .then(|| {
+                    Box::new(crate::SshHello {
+                        identification: "SSH-2.0-Go".into(),
+                        software: "Go".into(),
+                        comments: None,
+                        hassh: Some("8a8ae540028bf433cd68356c1b9e8d5b".into()),
+                        hassh_algorithms: Some("a;b;c;d".into()),
+                        cut: false,
+                    })
+                }),
+                server_hello: matches!(
+                    action,
+                    NetAction::TlsServerHello | NetAction::TlsServerHelloSent
+                )
+                .then(|| {
+                    Box::new(crate::TlsServerHello {
+                        version: "1.3".into(),
+                        cipher: 0x1301,
+                        alpn: Some("h2".into()),
+                        ja3s: "f4febc55ea12b31ae17cfb7e614afda8".into(),
+                        ja3s_text: "771,4865,43-51".into(),
+                    })
+                }),
+                response: matches!(
+                    action,
+                    NetAction::HttpResponse | NetAction::HttpResponseSent
+                )
+                .then(|| {
+                    Box::new(crate::HttpResponse {
+                        version: "1.1".into(),
+                        status: 302,
+                        reason: "Found \"x\"".into(),
+                        content_type: Some("application/x-sh".into()),
+                        content_length: Some(u64::MAX),
+                        location: Some("http://stage2.example/x".into()),
+                        server: None,
+                        cut: true,
+                    })
+                }),
             }));
         }
         // A filter that is an eBPF program.
@@ -523,6 +561,16 @@ mod tests {
 
     /// An event as it could be before `encoding`: without the fields added since.
     fn as_before(encoding: u8, mut event: Event) -> Event {
+        if let EventKind::Network(n) = &mut event.kind
+            && encoding < 14
+        {
+            n.server_hello = None;
+            n.response = None;
+            if n.action.is_answer() {
+                // No such actions before 14.
+                n.action = NetAction::Connect;
+            }
+        }
         if let EventKind::Network(n) = &mut event.kind
             && encoding < 13
         {
@@ -787,6 +835,8 @@ mod tests {
                 tls: None,
                 http: None,
                 ssh: None,
+                server_hello: None,
+                response: None,
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
@@ -794,7 +844,7 @@ mod tests {
             hex,
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
-             000150000101010000010372617701016f01010001000106010203000000000000"
+             000150000101010000010372617701016f010100010001060102030000000000000000"
         );
     }
 

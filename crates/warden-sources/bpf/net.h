@@ -1556,6 +1556,10 @@ const volatile u8 connection_openings = 0;
  * before the accept that takes it, or to the listener itself). The agent pairs the record with
  * that accept's, which comes after it in the ring, by the connection's ends. */
 #define NET_UNCLAIMED 524288
+/* With NET_OPENING, a server's answer rather than a client's request: received on a connection
+ * a connect made here (a web server's response to curl), or sent on one accepted here (a
+ * server here answering). */
+#define NET_ANSWER 1048576
 
 /* Network records with room for a connection's first bytes where their address would be. */
 struct opening_record {
@@ -1571,21 +1575,33 @@ struct opening_record_tiny {
 	u8 rest[8 + OPENING_TINY - NET_ADDR_CAP];
 };
 
-/* Names in the record `r` of a request received on socket `key` (0: a listener's packet, no
- * connection yet) the process that took its connection, by the connection's note, and its fd
- * there: false when the connection is one this host made (its peer's bytes are no request).
- * With no note, the record is marked NET_UNCLAIMED. Looked up once the record holds its place
- * in the ring, so that an accept noted too late for this look is recorded after it, where the
- * agent pairs them. */
-static __always_inline bool claim(struct net_record *r, u64 key)
+/* What a connection's bytes may be, by their first ones (see read_request_head): a client's
+ * request, a server's answer, or either (an SSH line). */
+#define MAY_REQUEST 1
+#define MAY_ANSWER 2
+
+/* Names in the record `r` of bytes received on socket `key` (0: a listener's packet, no
+ * connection yet), which may be what `may` says, the process whose connection it is, by the
+ * connection's note, and its fd there. On a connection accepted here they are a request; on
+ * one a connect made, an answer (marked NET_ANSWER): false when they cannot be that. With no
+ * note, the record is marked NET_UNCLAIMED (a request's: an answer is always noted, its
+ * connect came before it). Looked up once the record holds its place in the ring, so that an
+ * accept noted too late for this look is recorded after it, where the agent pairs them. */
+static __always_inline bool claim(struct net_record *r, u64 key, u8 may)
 {
 	struct connection *noted = key ? bpf_map_lookup_elem(&CONNECTIONS, &key) : 0;
 	if (!noted) {
 		r->flags |= NET_UNCLAIMED;
-		return true;
+		return may & MAY_REQUEST;
 	}
-	if (!(noted->accepted & CONNECTION_ACCEPTED))
-		return false;
+	if (noted->accepted & CONNECTION_ACCEPTED) {
+		if (!(may & MAY_REQUEST))
+			return false;
+	} else {
+		if (!(may & MAY_ANSWER))
+			return false;
+		r->flags |= NET_ANSWER;
+	}
 	r->h.tgid = noted->tgid;
 	r->h.start_ns = noted->start_ns;
 	r->fd = noted->fd;
@@ -1596,13 +1612,14 @@ static __always_inline bool claim(struct net_record *r, u64 key)
  * as a send (`out`) or a receive marked NET_OPENING, in a record of `size` bytes, with the
  * packet's ends (IP version `version`, ports `ports` at `ip_len`, a TCP (`tcp`) or UDP
  * packet's) and socket key `key`, for the process `tgid` started at `start_ns` and its
- * descriptor `fd` (a receive: for the process its connection's note names, see `claim`).
- * Whether it was recorded. `size` and `cap` are constants at each call, as the ring's
- * reservation needs. */
-static __always_inline bool record_packet_bytes(struct __sk_buff *skb, u64 size, u64 cap,
+ * descriptor `fd` (a receive: for the process its connection's note names, see `claim`, the
+ * bytes being what `may` says). A send is a server's answer when `may` is MAY_ANSWER alone.
+ * The record's flags when it was recorded, else 0. `size` and `cap` are constants at each
+ * call, as the ring's reservation needs. */
+static __always_inline u32 record_packet_bytes(struct __sk_buff *skb, u64 size, u64 cap,
 						u8 version, u32 ip_len, __be16 *ports, bool tcp,
 						bool out, u32 tgid, u64 start_ns, s32 fd, u64 key,
-						u32 at, u64 len)
+						u32 at, u64 len, u8 may)
 {
 	struct net_record *r = bpf_ringbuf_reserve(&EVENTS, size, 0);
 	if (!r) {
@@ -1615,7 +1632,9 @@ static __always_inline bool record_packet_bytes(struct __sk_buff *skb, u64 size,
 	}
 	r->fd = fd;
 	r->flags = NET_OPENING | NET_SOCKET_READ;
-	if (!out && !claim(r, key)) {
+	if (out && may == MAY_ANSWER)
+		r->flags |= NET_ANSWER;
+	if (!out && !claim(r, key, may)) {
 		bpf_ringbuf_discard(r, 0);
 		return false;
 	}
@@ -1630,8 +1649,9 @@ static __always_inline bool record_packet_bytes(struct __sk_buff *skb, u64 size,
 		return false;
 	}
 	r->addr_len = 8 + kept;
+	u32 flags = r->flags;
 	bpf_ringbuf_submit(r, 0);
-	return true;
+	return flags;
 }
 
 /* The first bytes of a TCP payload looked at: room for a method of nine capitals and its space
@@ -1669,10 +1689,18 @@ static __always_inline bool is_text_command(const u8 *b)
 #define WORD(a, b, c, d) ((u32)(a) << 24 | (u32)(b) << 16 | (u32)(c) << 8 | (u32)(d))
 
 /* Whether `b`, a TCP payload's first REQUEST_HEAD bytes, begin an SSH identification line
- * (RFC 4253 §4.2: `SSH-2.0-software`), which a client sends first: the software it claims. */
+ * (RFC 4253 §4.2: `SSH-2.0-software`), which each side sends first: the software it claims. */
 static __always_inline bool is_ssh_identification(const u8 *b)
 {
 	return WORD(b[0], b[1], b[2], b[3]) == WORD('S', 'S', 'H', '-');
+}
+
+/* Whether `b` begin a server's answer: a handshake record whose first message is a
+ * ServerHello, or an HTTP/1 response's status line (`HTTP/1.1 200`). */
+static __always_inline bool is_answer(const u8 *b)
+{
+	return (b[0] == 0x16 && b[1] == 3 && b[5] == 2) ||
+	       (WORD(b[0], b[1], b[2], b[3]) == WORD('H', 'T', 'T', 'P') && b[4] == '/');
 }
 
 /* Where a TCP packet's data begins, read in place (a packet has its headers in its head,
@@ -1682,6 +1710,7 @@ struct tcp_payload {
 	u8 version;
 	u8 hello;	/* the bytes begin a ClientHello */
 	u8 ssh;		/* an SSH identification line */
+	u8 may;		/* MAY_REQUEST, MAY_ANSWER: what the bytes may begin */
 	u8 head[REQUEST_HEAD];
 	u32 ip_len;
 	u32 at;
@@ -1718,8 +1747,9 @@ static __always_inline bool read_tcp_payload(struct __sk_buff *skb, struct tcp_p
 
 /* Reads payload `p`'s first REQUEST_HEAD bytes from packet `skb` (in place where the packet's
  * head holds them, else copied: a segment's data is mostly in its pages): whether they may
- * begin a request, a ClientHello, a text command or an SSH client's identification. Read only
- * where a packet is wanted: the first with data, a talker's. */
+ * begin a request (a ClientHello, a text command, an SSH identification) or an answer (a
+ * ServerHello, an HTTP response, an SSH identification), said in `p->may`. Read only where a
+ * packet is wanted: the first with data, a talker's. */
 static __always_inline bool read_request_head(struct __sk_buff *skb, struct tcp_payload *p)
 {
 	u8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;
@@ -1738,35 +1768,39 @@ static __always_inline bool read_request_head(struct __sk_buff *skb, struct tcp_
 	if (!read) {
 		/* (Unread: zeroes, which begin nothing looked for.) */
 		__builtin_memset(p->head, 0, REQUEST_HEAD);
-		p->hello = p->ssh = 0;
+		p->hello = p->ssh = p->may = 0;
 		return false;
 	}
 	p->hello = is_client_hello(p->head);
 	p->ssh = is_ssh_identification(p->head);
-	return p->hello || p->ssh || is_text_command(p->head);
+	p->may = (p->hello || p->ssh || is_text_command(p->head) ? MAY_REQUEST : 0) |
+		 (p->ssh || is_answer(p->head) ? MAY_ANSWER : 0);
+	return p->may;
 }
 
 /* Records TCP packet `skb`'s payload `p` as a connection's bytes sent (`out`) or received, in
- * the smallest record that holds it (see OPENING_KEPT). As record_packet_bytes. */
-static __always_inline bool record_tcp_payload(struct __sk_buff *skb, struct tcp_payload *p,
-					       bool out, u32 tgid, u64 start_ns, s32 fd, u64 key)
+ * the smallest record that holds it (see OPENING_KEPT), as what `may` says they may be. As
+ * record_packet_bytes. */
+static __always_inline u32 record_tcp_payload(struct __sk_buff *skb, struct tcp_payload *p,
+					       bool out, u32 tgid, u64 start_ns, s32 fd, u64 key,
+					       u8 may)
 {
 	__be16 ports[2];
 	u32 ip_len = p->ip_len;
 	if (ip_len > 60 || bpf_skb_load_bytes(skb, ip_len, ports, sizeof(ports)))
-		return false;
+		return 0;
 	u64 len = p->len;
 	if (len > OPENING_SMALL)
 		return record_packet_bytes(skb, sizeof(struct opening_record), OPENING_KEPT,
 					   p->version, ip_len, ports, true, out, tgid, start_ns,
-					   fd, key, p->at, len);
+					   fd, key, p->at, len, may);
 	if (len > OPENING_TINY)
 		return record_packet_bytes(skb, sizeof(struct opening_record_small),
 					   OPENING_SMALL, p->version, ip_len, ports, true, out,
-					   tgid, start_ns, fd, key, p->at, len);
+					   tgid, start_ns, fd, key, p->at, len, may);
 	return record_packet_bytes(skb, sizeof(struct opening_record_tiny), OPENING_TINY,
 				   p->version, ip_len, ports, true, out, tgid, start_ns, fd, key,
-				   p->at, len);
+				   p->at, len, may);
 }
 
 
@@ -1908,15 +1942,41 @@ static __always_inline bool talkers_request(struct talker *talker, struct tcp_pa
 	return true;
 }
 
+/* Whether to read servers' answers (network.answers): a connection's first bytes received
+ * on one a connect made here, sent on one accepted here. Set at load. */
+const volatile u8 server_answers = 0;
+
+/* Bytes of records waiting in the ring (of 4 MiB) past which a request received, or an answer
+ * either way, is not recorded: half, so that however busy a server here is, the other half is
+ * kept for what the host's processes do. */
+#define RECEIVED_RING_MAX (2 << 20)
+/* A request received that was not recorded: the ring held more than RECEIVED_RING_MAX bytes. */
+#define KIND_RECEIVED_RING_BUSY 13
+/* Likewise an answer, received or sent. */
+#define KIND_ANSWER_RING_BUSY 14
+
+/* Whether the ring has room for a server's exchange, the bytes being what `may` says: counted
+ * as dropped when it has not. */
+static __always_inline bool room_for_exchange(u8 may)
+{
+	if (bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) <= RECEIVED_RING_MAX)
+		return true;
+	dropped(may == MAY_ANSWER ? KIND_ANSWER_RING_BUSY : KIND_RECEIVED_RING_BUSY);
+	return false;
+}
+
 /* An outgoing TCP packet of socket `sk`: when it is the first with data of a connection a
  * connect made (the kernel's count of data segments sent is this packet's own), and its bytes
  * may begin a TLS ClientHello or an HTTP request; or a later one of a connection whose first
  * bytes were a text command (a talker), when its bytes begin an HTTP request or a ClientHello:
  * its first OPENING_KEPT bytes recorded as a send marked NET_OPENING, for the connection's
- * maker (the packet may leave in the kernel's own time, with no process at hand). Every other
- * packet leaves after the socket's counts are read (and a later one, after its socket's
- * storage is looked at), or its first bytes; connections not noted (accepted ones, ones made
- * before the agent started that it did not find) are not read. */
+ * maker (the packet may leave in the kernel's own time, with no process at hand). The first
+ * with data of a connection accepted here, when its bytes may begin an answer (a ServerHello,
+ * an HTTP response, an SSH line), is recorded so too, marked NET_ANSWER, for the process that
+ * accepted it (not when the ring is half full, as a request received). Every other packet
+ * leaves after the socket's counts are read (and a later one, after its socket's storage is
+ * looked at), or its first bytes; connections not noted (ones made before the agent started
+ * that it did not find) are not read. */
 static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock *sk)
 {
 	struct tcp_payload p;
@@ -1936,25 +1996,28 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 		return 1;
 	u64 key = (u64)sk;
 	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
-	if (!noted || noted->accepted & CONNECTION_ACCEPTED)
+	if (!noted)
 		return 1;
 	struct connection c = *noted;
-	if (first)
+	u8 may = MAY_REQUEST;
+	if (c.accepted & CONNECTION_ACCEPTED) {
+		/* A server here answering. */
+		if (talker || !server_answers || !(p.may & MAY_ANSWER) ||
+		    !room_for_exchange(MAY_ANSWER))
+			return 1;
+		may = MAY_ANSWER;
+	} else if (!connection_openings || (!talker && !(p.may & MAY_REQUEST))) {
+		return 1;
+	}
+	if (first && may == MAY_REQUEST)
 		follow(sk, &p, true);
-	record_tcp_payload(skb, &p, true, c.tgid, c.start_ns, c.fd, key);
+	record_tcp_payload(skb, &p, true, c.tgid, c.start_ns, c.fd, key, may);
 	return 1;
 }
 
 /* Bytes of records waiting in the ring past which a look leaves a connection out (counted as
  * a network record the ring had no room for): a look never crowds out what the host does. */
 #define LOOK_RING_MAX (1 << 20)
-
-/* Bytes of records waiting in the ring (of 4 MiB) past which a request received is not
- * recorded: half, so that however busy a server here is, the other half is kept for what the
- * host's processes do. */
-#define RECEIVED_RING_MAX (2 << 20)
-/* A request received that was not recorded: the ring held more than RECEIVED_RING_MAX bytes. */
-#define KIND_RECEIVED_RING_BUSY 13
 
 /* A connection a listener's own packet began (deferred accepts: its request came with the
  * handshake's last ACK), whose bytes were a text command or an SSH line: by its client's end
@@ -2027,10 +2090,11 @@ static __always_inline void deferred_talker(struct sock *sk)
  * defers accepts, a Fast Open SYN), and its bytes may begin a ClientHello or a text command;
  * or a later one of a connection whose first bytes were a text command, when they begin an
  * HTTP request or a ClientHello: recorded as a receive marked NET_OPENING, for the process
- * that took the connection (see `claim`). Connections this host made are left out (their
- * peer's answers are no requests). Not when the ring holds more than RECEIVED_RING_MAX bytes
- * not yet read: a busy server's requests never crowd out what the host does (counted). Every
- * other packet leaves as an outgoing one does. */
+ * that took the connection (see `claim`). The first with data of a connection made here, when
+ * its bytes may begin an answer (a ServerHello, an HTTP response, an SSH line), is recorded so
+ * too, marked NET_ANSWER, for the connection's maker. Not when the ring holds more than
+ * RECEIVED_RING_MAX bytes not yet read: a busy server's exchanges never crowd out what the
+ * host does (counted). Every other packet leaves as an outgoing one does. */
 static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *sk)
 {
 	struct tcp_payload p;
@@ -2038,7 +2102,10 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 		return 1;
 	bool listener = sk->state == TCP_LISTEN, first = listener;
 	struct talker *talker = 0;
-	if (!listener) {
+	if (listener) {
+		if (!received_requests)
+			return 1;
+	} else {
 		struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
 		if (!tp)
 			return 1;
@@ -2050,12 +2117,17 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 	bool wanted = read_request_head(skb, &p);
 	if (talker ? !talkers_request(talker, &p) : !wanted)
 		return 1;
-	if (bpf_ringbuf_query(&EVENTS, BPF_RB_AVAIL_DATA) > RECEIVED_RING_MAX) {
-		dropped(KIND_RECEIVED_RING_BUSY);
+	/* (A talker's packet is a request: talkers_request said so.) */
+	u8 may = talker ? MAY_REQUEST : p.may;
+	if (!received_requests)
+		may &= ~MAY_REQUEST;
+	if (!server_answers || listener)
+		may &= ~MAY_ANSWER;
+	if (!may || !room_for_exchange(may))
 		return 1;
-	}
 	u64 key = listener ? 0 : (u64)sk;
-	if (!record_tcp_payload(skb, &p, false, 0, 0, -1, key) || !first || p.hello)
+	u32 recorded = record_tcp_payload(skb, &p, false, 0, 0, -1, key, may);
+	if (!recorded || recorded & NET_ANSWER || !first || p.hello)
 		return 1;
 	if (listener)
 		defer_talker(skb, &p);
@@ -2135,7 +2207,7 @@ static __noinline int quic_initial(struct __sk_buff *skb, struct bpf_sock *sk,
 		return 1;
 	record_packet_bytes(skb, sizeof(struct quic_record), QUIC_KEPT, head->version, ip_len,
 			    head->ports, false, true, tgid, task->group_leader->start_boottime, -1,
-			    (u64)sk, at, len);
+			    (u64)sk, at, len, MAY_REQUEST);
 	return 1;
 }
 
@@ -2183,9 +2255,9 @@ static __always_inline int packet(struct __sk_buff *skb, bool out)
 		return raw_first_packet(skb, sk, out);
 	if (type != SOCK_STREAM || protocol != IPPROTO_TCP)
 		return 1;
-	if (connection_openings && out)
+	if ((connection_openings || server_answers) && out)
 		return connection_opening(skb, sk);
-	if (received_requests && !out)
+	if ((received_requests || server_answers) && !out)
 		return received_request(skb, sk);
 	return 1;
 }

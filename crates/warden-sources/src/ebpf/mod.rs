@@ -170,6 +170,13 @@ pub struct NetworkActivityConfig {
     /// accept). Only connections made while `connection_ends` notes them; not recorded while
     /// the ring holds more than 2 MiB (half) not yet read.
     pub requests_received: bool,
+    /// Servers' answers, at the same hooks: the first bytes a connection made here receives,
+    /// when they may begin a TLS ServerHello, an HTTP response or an SSH identification (what
+    /// the server that curl reached answered), for the connection's maker; and the first
+    /// bytes a connection accepted here sends, likewise (what a server here answered), for
+    /// the process that accepted it. Only connections noted for their ends
+    /// (`connection_ends`); not recorded while the ring holds more than 2 MiB not yet read.
+    pub answers: bool,
 }
 
 /// The bytes of a DNS message recorded: a classic UDP message's most (a longer one is cut).
@@ -191,6 +198,7 @@ impl Default for NetworkActivityConfig {
             dns: true,
             requests: true,
             requests_received: true,
+            answers: true,
         }
     }
 }
@@ -251,6 +259,8 @@ pub struct EbpfStats {
     pub later_requests_over_rate: u64,
     /// Requests received not recorded because the ring held more than 2 MiB not yet read.
     pub received_requests_ring_busy: u64,
+    /// Servers' answers (received or sent) not recorded for the same reason.
+    pub answers_ring_busy: u64,
     /// Looks at the connections still open that could not be taken (the iterator would not
     /// run): their traffic so far went unreported that time.
     pub open_connections_unswept: u64,
@@ -328,6 +338,8 @@ struct Parts {
     requests: Option<Result<(), String>>,
     /// The packet hooks, for the first bytes of connections made to this host (likewise).
     requests_received: Option<Result<(), String>>,
+    /// The packet hooks, for servers' answers (likewise).
+    answers: Option<Result<(), String>>,
     /// The packet hooks, for QUIC clients' Initials (with the network programs, when asked
     /// for).
     quic_initials: Option<Result<(), String>>,
@@ -568,6 +580,12 @@ impl EbpfSource {
         optional(&self.parts.requests_received)
     }
 
+    /// Whether connections' first bytes the other way are read for servers' answers: as
+    /// `requests`.
+    pub fn answers(&self) -> Option<Result<(), &str>> {
+        optional(&self.parts.answers)
+    }
+
     /// Whether outgoing datagrams are read for QUIC clients' Initials (`requests`): None when
     /// not asked for or network calls are not reported, else attached or why not.
     pub fn quic_initials(&self) -> Option<Result<(), &str>> {
@@ -736,6 +754,12 @@ impl Loaded {
                 .as_ref()
                 .is_some_and(|n| n.requests_received && n.connection_ends),
         );
+        let server_answers = u8::from(
+            config
+                .network
+                .as_ref()
+                .is_some_and(|n| n.answers && n.connection_ends),
+        );
         // A QUIC client's Initial is recorded for the process sending it, with no note.
         let quic_initials = u8::from(config.network.as_ref().is_some_and(|n| n.requests));
         let raw_first_packets = u8::from(
@@ -770,6 +794,7 @@ impl Loaded {
             .override_global("dns_messages", &dns_messages, true)
             .override_global("connection_openings", &connection_openings, true)
             .override_global("received_requests", &received_requests, true)
+            .override_global("server_answers", &server_answers, true)
             .override_global("quic_initials", &quic_initials, true)
             .override_global("raw_first_packets", &raw_first_packets, true)
             .map_max_entries("CONNECTIONS", connections_max)
@@ -881,6 +906,7 @@ impl Loaded {
                 || dns_messages == 1
                 || connection_openings == 1
                 || received_requests == 1
+                || server_answers == 1
                 || quic_initials == 1))
             .then(|| attach_cgroup_programs(&mut ebpf, &PACKET_HOOKS));
         let first_datagrams = first_datagrams
@@ -890,6 +916,8 @@ impl Loaded {
             (connection_openings == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
         let requests_received =
             (received_requests == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
+        let answers =
+            (server_answers == 1 && network_ok).then(|| packets.clone().unwrap_or(Ok(())));
         let quic_initials = (quic_initials == 1 && network_ok).then(|| packets.unwrap_or(Ok(())));
         // io_uring's operations bypass the syscalls: its submissions and completions are looked
         // at beside them, for network and file operations alike (optional: a kernel without
@@ -1009,6 +1037,7 @@ impl Loaded {
                 dns,
                 requests,
                 requests_received,
+                answers,
                 quic_initials,
             },
             open_connections_every,
@@ -1268,6 +1297,7 @@ impl Loaded {
         stats.quic_initials_over_rate = total(11);
         stats.later_requests_over_rate = total(12);
         stats.received_requests_ring_busy = total(13);
+        stats.answers_ring_busy = total(14);
     }
 }
 

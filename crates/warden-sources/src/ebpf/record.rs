@@ -503,8 +503,13 @@ pub struct NetRecord {
     /// request (`call` sendmsg), for the connection's maker, taken from the packet; a later
     /// segment's, or a QUIC client's Initial datagram. Or (`call` recvfrom) the first bytes a
     /// connection made to this host received, or a later request on it, for the process that
-    /// accepted it. `socket` has both ends; `fd` is the connection's.
+    /// accepted it. `socket` has both ends; `fd` is the connection's. Or a server's answer
+    /// ([`NetRecord::answer`]).
     pub opening: Option<Captured>,
+    /// The `opening` is a server's answer, not a client's request: the first bytes a
+    /// connection made here received (`call` recvfrom), for its maker, or those a connection
+    /// accepted here sent (`call` sendmsg), for the process that accepted it.
+    pub answer: bool,
     /// A received `opening` whose connection no process had taken yet (it came before the
     /// accept, or to the listener itself): no process (pid 0, no fd), to be paired with the
     /// accept recorded after it, by the connection's ends.
@@ -986,6 +991,7 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
                 dns,
                 opening,
                 unclaimed: flags & NET_UNCLAIMED != 0,
+                answer: flags & NET_ANSWER != 0,
             })))
         }
         kind => Err(RecordError::UnknownKind(kind)),
@@ -1014,6 +1020,7 @@ const NET_DNS: u32 = 65536;
 const NET_ICMP: u32 = 131_072;
 const NET_OPENING: u32 = 262_144;
 const NET_UNCLAIMED: u32 = 524_288;
+const NET_ANSWER: u32 = 1_048_576;
 const NET_IO_URING: u32 = 4;
 const NET_COMPAT: u32 = 8;
 const NET_SUBMITTED: u32 = 16;

@@ -24,6 +24,7 @@ use warden_sources::ebpf::{
 use warden_sources::fanotify::{FanotifyEvent, excluded_path};
 use warden_sources::socket_probe::{self, HandshakeFacts, SocketFacts};
 
+use super::answer::Answer;
 use super::config::{FilesConfig, NetworkConfig};
 use super::handshakes::{Look, Seen};
 use super::opening::Opening;
@@ -250,8 +251,13 @@ pub fn ebpf_network_event(
     process: Process,
     policy: &NetworkPolicy,
 ) -> Result<NetworkEvent, SkipReason> {
-    // A connection's first bytes are an event only when they are a request.
+    // A connection's first bytes are an event only when they are a request, or the other
+    // way a server's answer.
     let opening = match &record.opening {
+        Some(captured) if record.answer => Some(Opening::Answer(
+            super::answer::read(&captured.bytes, captured.cut)
+                .ok_or("network/opening_not_an_answer")?,
+        )),
         Some(captured) => Some(
             super::opening::read(&captured.bytes, captured.cut)
                 .ok_or("network/opening_not_a_request")?,
@@ -290,6 +296,12 @@ pub fn ebpf_network_event_opened(
             (Opening::Tls(_), true) => NetAction::TlsHelloReceived,
             (Opening::Http(_), true) => NetAction::HttpRequestReceived,
             (Opening::Ssh(_), true) => NetAction::SshHelloReceived,
+            (Opening::Answer(Answer::Tls(_)), true) => NetAction::TlsServerHello,
+            (Opening::Answer(Answer::Http(_)), true) => NetAction::HttpResponse,
+            (Opening::Answer(Answer::Ssh(_)), true) => NetAction::SshServerHello,
+            (Opening::Answer(Answer::Tls(_)), false) => NetAction::TlsServerHelloSent,
+            (Opening::Answer(Answer::Http(_)), false) => NetAction::HttpResponseSent,
+            (Opening::Answer(Answer::Ssh(_)), false) => NetAction::SshServerHelloSent,
         }
     } else if record.dns.is_some() {
         if record.call == NetCall::RecvFrom {
@@ -409,8 +421,18 @@ pub fn ebpf_network_event_opened(
             Some(Opening::Http(request)) => Some(Box::new(request.clone())),
             _ => None,
         },
-        ssh: match opening {
-            Some(Opening::Ssh(hello)) => Some(Box::new(hello)),
+        ssh: match &opening {
+            Some(Opening::Ssh(hello) | Opening::Answer(Answer::Ssh(hello))) => {
+                Some(Box::new(hello.clone()))
+            }
+            _ => None,
+        },
+        server_hello: match &opening {
+            Some(Opening::Answer(Answer::Tls(hello))) => Some(Box::new(hello.clone())),
+            _ => None,
+        },
+        response: match opening {
+            Some(Opening::Answer(Answer::Http(response))) => Some(Box::new(response)),
             _ => None,
         },
         ..NetworkEvent::new(process, action, Source::Ebpf)
@@ -1132,6 +1154,7 @@ mod tests {
             icmp: None,
             opening: None,
             unclaimed: false,
+            answer: false,
         }
     }
 

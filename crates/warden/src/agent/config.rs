@@ -115,6 +115,16 @@ pub struct NetworkConfig {
     /// each. Not while the agent has more than 2 MiB of records not yet read, half its ring
     /// (counted). Needs `connection_ends`. Audit cannot see it.
     pub requests_received: bool,
+    /// eBPF: read servers' answers, a TCP connection's first packet with data from its
+    /// server: received on a connection made here, for its maker (a `tls_server_hello`: the
+    /// version, cipher and protocol the server chose and its JA3S; an `http_response`: the
+    /// status, content type and length, `Location` and `Server`; an `ssh_server_hello`: the
+    /// server's software), and sent on a connection accepted here, for the process that
+    /// accepted it (`tls_server_hello_sent`, `http_response_sent`, `ssh_server_hello_sent`:
+    /// whether what a client asked of a server here was served). Not while the agent has more
+    /// than 2 MiB of records not yet read (counted). Needs `connection_ends`. Audit cannot see
+    /// it.
+    pub answers: bool,
 }
 
 /// `network.datagrams`: "first", "all" or "off", or a boolean (the older spelling).
@@ -291,6 +301,7 @@ impl Default for NetworkConfig {
             dns: true,
             requests: true,
             requests_received: true,
+            answers: true,
             unix: true,
             other_families: false,
             probe_sockets: true,

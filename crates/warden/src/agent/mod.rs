@@ -10,6 +10,7 @@ macro_rules! say {
 }
 
 mod activity;
+mod answer;
 pub mod cleanup;
 pub mod config;
 mod diag_ends;

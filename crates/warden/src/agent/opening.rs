@@ -30,6 +30,8 @@ pub enum Opening {
     Http(HttpRequest),
     /// An SSH client's identification line (`ssh.rs`).
     Ssh(SshHello),
+    /// The other way: a server's answer (`answer.rs`), which `read` never gives.
+    Answer(super::answer::Answer),
 }
 
 /// The connection's first bytes `bytes` (cut from longer ones when `cut`): None when they are
@@ -61,24 +63,24 @@ pub fn read(bytes: &[u8], cut: bool) -> Option<Opening> {
 /// moving, so a length field that lies, or points past where the bytes were cut, can never
 /// make the parser index out of bounds.
 #[derive(Clone, Copy)]
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     /// The bytes not read yet.
     rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `bytes`.
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
         Self { rest: bytes }
     }
 
     /// Whether everything has been read.
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.rest.is_empty()
     }
 
     /// The next `count` bytes, or None (not moving) when fewer are left.
-    fn take(&mut self, count: usize) -> Option<&'a [u8]> {
+    pub(super) fn take(&mut self, count: usize) -> Option<&'a [u8]> {
         let (head, tail) = self.rest.split_at_checked(count)?;
         self.rest = tail;
         Some(head)
@@ -86,32 +88,32 @@ impl<'a> Reader<'a> {
 
     /// The next `count` bytes, or all that is left when fewer: for a region whose declared
     /// length may run past the end of the bytes kept.
-    fn take_up_to(&mut self, count: usize) -> &'a [u8] {
+    pub(super) fn take_up_to(&mut self, count: usize) -> &'a [u8] {
         let (head, tail) = self.rest.split_at(count.min(self.rest.len()));
         self.rest = tail;
         head
     }
 
     /// The next byte.
-    fn u8(&mut self) -> Option<u8> {
+    pub(super) fn u8(&mut self) -> Option<u8> {
         self.take(1)?.first().copied()
     }
 
     /// The next big-endian 16-bit number.
-    fn u16(&mut self) -> Option<u16> {
+    pub(super) fn u16(&mut self) -> Option<u16> {
         let bytes: [u8; 2] = self.take(2)?.try_into().ok()?;
         Some(u16::from_be_bytes(bytes))
     }
 
     /// The next big-endian 24-bit number (a handshake message's length).
-    fn u24(&mut self) -> Option<usize> {
+    pub(super) fn u24(&mut self) -> Option<usize> {
         let [high, middle, low]: [u8; 3] = self.take(3)?.try_into().ok()?;
         Some(usize::from(high) << 16 | usize::from(middle) << 8 | usize::from(low))
     }
 
     /// A vector with a one-byte length in front, as TLS writes `opaque x<0..2^8-1>`; None (not
     /// moving) when the bytes end before the vector does.
-    fn u8_prefixed(&mut self) -> Option<&'a [u8]> {
+    pub(super) fn u8_prefixed(&mut self) -> Option<&'a [u8]> {
         let mut probe = *self;
         let length = probe.u8()?;
         let vector = probe.take(length.into())?;
@@ -121,7 +123,7 @@ impl<'a> Reader<'a> {
 
     /// A vector with a two-byte length in front, as TLS writes `opaque x<0..2^16-1>`; None (not
     /// moving) when the bytes end before the vector does.
-    fn u16_prefixed(&mut self) -> Option<&'a [u8]> {
+    pub(super) fn u16_prefixed(&mut self) -> Option<&'a [u8]> {
         let mut probe = *self;
         let length = probe.u16()?;
         let vector = probe.take(length.into())?;
@@ -132,7 +134,7 @@ impl<'a> Reader<'a> {
 
 /// The big-endian 16-bit numbers packed in `bytes`, as TLS lists cipher suites, groups and
 /// algorithms; a malformed odd last byte is left out.
-fn u16_values(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
+pub(super) fn u16_values(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
     bytes
         .chunks_exact(2)
         .filter_map(|pair| pair.try_into().ok().map(u16::from_be_bytes))
@@ -141,7 +143,7 @@ fn u16_values(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
 /// `bytes` as text for a record: at most `max_bytes` of them (so a hostile length cannot make a
 /// huge string), with anything that is not UTF-8 replaced rather than refused, because the
 /// agent would rather report odd bytes than drop the fact that they were sent.
-fn text_capped(bytes: &[u8], max_bytes: usize) -> String {
+pub(super) fn text_capped(bytes: &[u8], max_bytes: usize) -> String {
     let kept = bytes.get(..max_bytes).unwrap_or(bytes);
     String::from_utf8_lossy(kept).into_owned()
 }
@@ -149,20 +151,20 @@ fn text_capped(bytes: &[u8], max_bytes: usize) -> String {
 // TLS ClientHello
 
 /// TLS record content type of a handshake record.
-const CONTENT_TYPE_HANDSHAKE: u8 = 22;
+pub(super) const CONTENT_TYPE_HANDSHAKE: u8 = 22;
 /// Every TLS and SSL 3 record version has this major byte (3.0 to 3.4 and beyond).
-const RECORD_VERSION_MAJOR: u8 = 3;
+pub(super) const RECORD_VERSION_MAJOR: u8 = 3;
 /// The largest record fragment TLS allows (RFC 8446 §5.1); a record claiming more is not TLS.
 /// This also bounds every list read from a hello: at most 8,192 cipher suites or 4,096
 /// extensions, far above any real hello (< 100 suites, < 30 extensions), so no smaller cap
 /// is needed and no cap ever changes a real hello's fingerprints.
-const MAX_RECORD_FRAGMENT: usize = 1 << 14;
+pub(super) const MAX_RECORD_FRAGMENT: usize = 1 << 14;
 /// Handshake message type of a ClientHello.
 const HANDSHAKE_CLIENT_HELLO: u8 = 1;
 /// Length of the ClientHello's random.
-const RANDOM_LEN: usize = 32;
+pub(super) const RANDOM_LEN: usize = 32;
 /// The longest legacy_session_id TLS allows; longer means these bytes are not a ClientHello.
-const MAX_SESSION_ID_LEN: usize = 32;
+pub(super) const MAX_SESSION_ID_LEN: usize = 32;
 
 /// Extension carrying the server name (SNI, RFC 6066).
 const EXT_SERVER_NAME: u16 = 0x0000;
@@ -173,9 +175,9 @@ const EXT_EC_POINT_FORMATS: u16 = 0x000b;
 /// Extension carrying the signature algorithms JA4's last part lists.
 const EXT_SIGNATURE_ALGORITHMS: u16 = 0x000d;
 /// Extension carrying the ALPN protocol names (RFC 7301).
-const EXT_ALPN: u16 = 0x0010;
+pub(super) const EXT_ALPN: u16 = 0x0010;
 /// Extension carrying the TLS versions a TLS 1.3 client offers.
-const EXT_SUPPORTED_VERSIONS: u16 = 0x002b;
+pub(super) const EXT_SUPPORTED_VERSIONS: u16 = 0x002b;
 
 /// Server name type of a DNS host name, the only one defined.
 const SERVER_NAME_TYPE_HOST: u8 = 0;
@@ -183,7 +185,7 @@ const SERVER_NAME_TYPE_HOST: u8 = 0;
 const MAX_SERVER_NAME_BYTES: usize = 255;
 /// Longest ALPN name: the format's own one-byte length allows no more, stated so the bound is
 /// visible where the text is made.
-const MAX_ALPN_NAME_BYTES: usize = 255;
+pub(super) const MAX_ALPN_NAME_BYTES: usize = 255;
 /// Most ALPN names kept in [`TlsHello::alpn`] (real clients send 1 to 3); JA4 uses only the
 /// first, which is always read whole.
 const MAX_ALPN_NAMES: usize = 16;
@@ -427,7 +429,7 @@ impl<'a> ClientHello<'a> {
 
 /// `version` as the record's text: "1.3" ... "1.0", "ssl3", or hex such as "0x7f17" for a
 /// value TLS does not name (a draft, or garbage) so that it is still visible.
-fn version_text(version: u16) -> String {
+pub(super) fn version_text(version: u16) -> String {
     VERSION_NAMES
         .iter()
         .find(|(number, _, _)| *number == version)
@@ -569,7 +571,7 @@ fn sha256_prefix12(text: &str) -> String {
 }
 
 /// `bytes` as lowercase hex.
-fn lowercase_hex(bytes: &[u8]) -> String {
+pub(super) fn lowercase_hex(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(2 * bytes.len());
     lowercase_hex_into(&mut text, bytes);
     text
@@ -613,7 +615,7 @@ fn ja3_text(hello: &ClientHello) -> String {
 }
 
 /// `values` in decimal joined by "-", as JA3 lists them.
-fn decimal_list(values: &[u16]) -> String {
+pub(super) fn decimal_list(values: &[u16]) -> String {
     joined(values, '-', |text, value| {
         // Writing to a String cannot fail.
         let _ = write!(text, "{value}");
@@ -626,7 +628,7 @@ fn decimal_list(values: &[u16]) -> String {
 const MAX_METHOD_LEN: usize = 16;
 /// Most bytes kept of a target or header value: a URL or user agent longer than this is
 /// hostile or broken, and is cut (the segment itself is kept to 4,096 bytes).
-const MAX_HTTP_TEXT_BYTES: usize = 2048;
+pub(super) const MAX_HTTP_TEXT_BYTES: usize = 2048;
 
 /// The HTTP request head at the start of `bytes`; None unless they start with a whole request
 /// line `METHOD SP TARGET SP VERSION` ending in CRLF or LF, where METHOD is 1 to 16 uppercase
@@ -712,7 +714,7 @@ fn is_target(target: &[u8]) -> bool {
 
 /// The line at the start of `bytes` without its LF or CRLF, and the bytes after it; None when
 /// no LF ends it within the bytes (the line is not whole).
-fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(super) fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let end = bytes.iter().position(|byte| *byte == b'\n')?;
     let (line, rest) = bytes.split_at(end);
     let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -1612,7 +1612,7 @@ impl Agent {
         // identification's event waits for.
         if let Some(captured) = &record.opening
             && quic_initial(record).is_none()
-            && let Some(algorithms) = ssh::kexinit_algorithms(&captured.bytes)
+            && let Some(algorithms) = ssh::kexinit_algorithms(&captured.bytes, ssh::Side::Client)
         {
             return match self
                 .awaiting_kexinit
@@ -1699,13 +1699,16 @@ impl Agent {
                                     );
                                     None
                                 }
-                                None if event.traffic.is_some() => self.asked.name_of(
-                                    record.pid,
-                                    record.start_ns,
-                                    local,
-                                    remote,
-                                    event.action == NetAction::Close,
-                                ),
+                                // A connection's answer too: the server it asked for.
+                                None if event.traffic.is_some() || event.action.is_answer() => {
+                                    self.asked.name_of(
+                                        record.pid,
+                                        record.start_ns,
+                                        local,
+                                        remote,
+                                        event.action == NetAction::Close,
+                                    )
+                                }
                                 None => None,
                             },
                             _ => None,
@@ -1724,6 +1727,7 @@ impl Agent {
                 // An SSH client's identification without its KEXINIT waits for it, a while.
                 if let (Some(hello), Some(captured)) = (&event.ssh, &record.opening)
                     && hello.hassh.is_none()
+                    && !event.action.is_answer()
                 {
                     let key = (record.pid, captured.socket);
                     let due = Instant::now() + KEXINIT_WAIT;
@@ -2847,6 +2851,7 @@ impl Agent {
                 "requests/received_ring_busy",
                 ebpf.received_requests_ring_busy,
             ),
+            ("requests/answers_ring_busy", ebpf.answers_ring_busy),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",
@@ -3063,6 +3068,7 @@ fn start_ebpf(
                     dns: config.network.dns,
                     requests: config.network.requests,
                     requests_received: config.network.requests_received,
+                    answers: config.network.answers,
                 },
             ),
             exclude_pid: Some(std::process::id()),
@@ -3234,6 +3240,16 @@ fn start_ebpf(
                             ),
                             Some(Err(why)) => {
                                 detail.push_str(&format!(" (not requests received: {why})"))
+                            }
+                            None => {}
+                        }
+                        match pair.0.answers() {
+                            Some(Ok(())) => detail.push_str(
+                                "; servers' answers (TLS server hellos, HTTP responses, SSH \
+                                 lines) both ways from the packet hooks",
+                            ),
+                            Some(Err(why)) => {
+                                detail.push_str(&format!(" (not servers' answers: {why})"))
                             }
                             None => {}
                         }

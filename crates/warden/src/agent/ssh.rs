@@ -38,6 +38,19 @@ const MAX_NAME_LIST: usize = 4096;
 /// begin with a whole identification line of protocol 2.0 (or 1.99, a server's or client's
 /// claim to speak both).
 pub fn read_client_identification(bytes: &[u8], cut: bool) -> Option<SshHello> {
+    read_identification(bytes, cut, Side::Client)
+}
+
+/// Which side of an SSH connection sent an identification: its KEXINIT's HASSH is of the lists
+/// that side sends with (a server's is its HASSHServer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+/// [`read_client_identification`] of either side's first bytes.
+pub fn read_identification(bytes: &[u8], cut: bool, side: Side) -> Option<SshHello> {
     let end = bytes
         .iter()
         .take(MAX_IDENTIFICATION)
@@ -61,7 +74,7 @@ pub fn read_client_identification(bytes: &[u8], cut: bool) -> Option<SshHello> {
         return None;
     }
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    let kexinit = kexinit_algorithms(&bytes[end + 1..]);
+    let kexinit = kexinit_algorithms(&bytes[end + 1..], side);
     Some(SshHello {
         identification: text(line),
         software: text(software),
@@ -82,9 +95,10 @@ pub fn hassh(algorithms: &str) -> String {
 }
 
 /// The four name-lists HASSH covers, joined by `;` (`kex;ciphers;macs;compression`, the
-/// client-to-server ones), of the KEXINIT packet that `bytes` begin with; None when they do not
-/// begin with one whose lists are whole.
-pub fn kexinit_algorithms(bytes: &[u8]) -> Option<String> {
+/// client-to-server ones; a server's HASSHServer, the server-to-client ones), of the KEXINIT
+/// packet that `bytes` begin with, sent by `side`; None when they do not begin with one whose
+/// lists are whole.
+pub fn kexinit_algorithms(bytes: &[u8], side: Side) -> Option<String> {
     // uint32 packet_length, byte padding_length, then the payload: its message number,
     // the cookie, ten name-lists (only the first eight are needed). RFC 4253 §6: the packet
     // holds at most 35,000 bytes, its padding at least four.
@@ -113,7 +127,10 @@ pub fn kexinit_algorithms(bytes: &[u8]) -> Option<String> {
     }
     // kex, then host key (not hashed), ciphers, MACs and compression client to server, each
     // followed by its server-to-client twin.
-    let hashed = [lists[0], lists[2], lists[4], lists[6]];
+    let hashed = match side {
+        Side::Client => [lists[0], lists[2], lists[4], lists[6]],
+        Side::Server => [lists[0], lists[3], lists[5], lists[7]],
+    };
     Some(
         hashed
             .iter()
@@ -283,7 +300,7 @@ mod tests {
         );
         // The KEXINIT alone, as a later segment brings it.
         assert_eq!(
-            kexinit_algorithms(&bytes[line.len()..]).map(|a| hassh(&a)),
+            kexinit_algorithms(&bytes[line.len()..], Side::Client).map(|a| hassh(&a)),
             hello.hassh
         );
         // Cut inside the KEXINIT: the line alone, and said to be cut.
@@ -292,7 +309,7 @@ mod tests {
         // Not a binary packet's head (a QUIC Initial's, whose sixth byte may be 20): none.
         let mut other = bytes[line.len()..].to_vec();
         other[..5].copy_from_slice(&[0xc3, 0, 0, 0, 1]);
-        assert_eq!(kexinit_algorithms(&other), None);
+        assert_eq!(kexinit_algorithms(&other, Side::Client), None);
         // A name-list's length past the bytes: no HASSH, no panic.
         let mut lying = bytes.clone();
         let first_list = line.len() + 6 + COOKIE_LEN;

@@ -60,8 +60,16 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
             // A connection's end goes its connection's way.
             let direction = v["network"]["direction"].as_str();
             let (local, remote) = match action {
-                "connect" | "connect_result" | "send" | "dns_query" | "tls_hello"
-                | "http_request" | "ssh_hello" => ("source", "destination"),
+                "connect"
+                | "connect_result"
+                | "send"
+                | "dns_query"
+                | "tls_hello"
+                | "http_request"
+                | "ssh_hello"
+                | "tls_server_hello_sent"
+                | "http_response_sent"
+                | "ssh_server_hello_sent" => ("source", "destination"),
                 "close" | "traffic" if direction == Some("egress") => ("source", "destination"),
                 "accept"
                 | "receive"
@@ -69,6 +77,9 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
                 | "tls_hello_received"
                 | "http_request_received"
                 | "ssh_hello_received"
+                | "tls_server_hello"
+                | "http_response"
+                | "ssh_server_hello"
                 | "close"
                 | "traffic" => ("destination", "source"),
                 "bind" | "listen" | "socket" | "filter" => ("server", "source"),

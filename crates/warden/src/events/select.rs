@@ -60,14 +60,20 @@ fn kinds_named(word: &str) -> Option<BTreeSet<Kind>> {
         "tls" => BTreeSet::from([
             ("network", NetAction::TlsHello.name()),
             ("network", NetAction::TlsHelloReceived.name()),
+            ("network", NetAction::TlsServerHello.name()),
+            ("network", NetAction::TlsServerHelloSent.name()),
         ]),
         "ssh" => BTreeSet::from([
             ("network", NetAction::SshHello.name()),
             ("network", NetAction::SshHelloReceived.name()),
+            ("network", NetAction::SshServerHello.name()),
+            ("network", NetAction::SshServerHelloSent.name()),
         ]),
         "http" => BTreeSet::from([
             ("network", NetAction::HttpRequest.name()),
             ("network", NetAction::HttpRequestReceived.name()),
+            ("network", NetAction::HttpResponse.name()),
+            ("network", NetAction::HttpResponseSent.name()),
         ]),
         "exec" | "fork" | "exit" | "loss" | "network" | "file" => of_class(word),
         code if BSM_FILE_CLASSES.iter().any(|(c, _)| *c == code) => FileAction::ALL
@@ -95,7 +101,8 @@ fn valid_class_words() -> String {
     let net: Vec<&str> = NetAction::ALL.iter().map(|a| a.name()).collect();
     let file: Vec<&str> = FileAction::ALL.iter().map(|a| a.name()).collect();
     format!(
-        "use all, exec (ex), fork, exit, process (pc), network (nt), dns, tls, http, file, loss; \
+        "use all, exec (ex), fork, exit, process (pc), network (nt), dns, tls, http, ssh, file, \
+         loss; \
          the BSM file classes {}; a network action ({}) or a file action ({}); \
          prefix one with ^ to exclude it",
         bsm.join(", "),
@@ -260,9 +267,15 @@ mod tests {
                 "tls_hello",
                 "http_request",
                 "tls_hello_received",
-                "http_request_received"
+                "http_request_received",
+                "tls_server_hello",
+                "http_response",
+                "tls_server_hello_sent",
+                "http_response_sent",
             ])
         );
+        assert!(select(&["ssh"]).contains("network", "ssh_server_hello_sent"));
+        assert!(!select(&["tls"]).contains("network", "ssh_server_hello"));
         assert!(!select(&["nt", "^tls"]).contains("network", "tls_hello"));
         assert!(!select(&["nt", "^tls"]).contains("network", "tls_hello_received"));
         assert!(select(&["nt", "^tls"]).contains("network", "http_request"));

@@ -185,7 +185,10 @@ pub fn offered_protocols(ecs: &Value) -> Vec<&str> {
 /// protocols and JA4 (`sni=c2.example tls=1.3 alpn=h2,http/1.1 ja4=t13d...`), an HTTP
 /// request's method and URL and user agent (`GET http://files.example/x.sh ua="curl/8.5.0"`),
 /// an SSH client's identification and HASSH (`ssh="SSH-2.0-Go" hassh=...`); ` cut` when more
-/// was sent than kept.
+/// was sent than kept. Or what a server answered: a ServerHello's choices and JA3S
+/// (`tls=1.3 cipher=TLS_AES_128_GCM_SHA256 alpn=h2 ja3s=...`), an HTTP response's status and
+/// head (`302 Found location=http://... type=text/html length=154 server="nginx"`), an SSH
+/// server's identification.
 fn push_request(line: &mut String, ecs: &Value) {
     let tls = &ecs["tls"];
     if tls.is_object() {
@@ -195,12 +198,44 @@ fn push_request(line: &mut String, ecs: &Value) {
         if let Some(version) = tls["version"].as_str() {
             line.push_str(&format!(" tls={version}"));
         }
+        if let Some(cipher) = tls["cipher"].as_str() {
+            line.push_str(&format!(" cipher={cipher}"));
+        }
         let alpn = offered_protocols(ecs);
         if !alpn.is_empty() {
             line.push_str(&format!(" alpn={}", alpn.join(",")));
         }
+        if let Some(chosen) = tls["next_protocol"].as_str() {
+            line.push_str(&format!(" alpn={chosen}"));
+        }
         if let Some(ja4) = tls["client"]["ja4"].as_str() {
             line.push_str(&format!(" ja4={ja4}"));
+        }
+        if let Some(ja3s) = tls["server"]["ja3s"].as_str() {
+            line.push_str(&format!(" ja3s={ja3s}"));
+        }
+    }
+    let response = &ecs["http"]["response"];
+    if let Some(status) = response["status_code"].as_u64() {
+        let more = &ecs["warden"]["network"]["http_response"];
+        line.push_str(&format!(" {status}"));
+        if let Some(reason) = more["reason"].as_str().filter(|r| !r.is_empty()) {
+            line.push_str(&format!(" {reason:?}"));
+        }
+        if let Some(location) = more["location"].as_str() {
+            line.push_str(&format!(" location={location}"));
+        }
+        if let Some(kind) = response["mime_type"].as_str() {
+            line.push_str(&format!(" type={kind}"));
+        }
+        if let Some(length) = response["body"]["bytes"].as_u64() {
+            line.push_str(&format!(" length={length}"));
+        }
+        if let Some(server) = more["server"].as_str() {
+            line.push_str(&format!(" server={server:?}"));
+        }
+        if more["cut"] == true {
+            line.push_str(" cut");
         }
     }
     if let Some(method) = ecs["http"]["request"]["method"].as_str() {

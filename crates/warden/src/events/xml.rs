@@ -268,6 +268,9 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                     .attr("alpn", (!alpn.is_empty()).then(|| alpn.join(",")))
                     .attr("ja4", str_at(&tls["client"]["ja4"]))
                     .attr("ja3", str_at(&tls["client"]["ja3"]))
+                    .attr("cipher", str_at(&tls["cipher"]))
+                    .attr("chosen_protocol", str_at(&tls["next_protocol"]))
+                    .attr("ja3s", str_at(&tls["server"]["ja3s"]))
                     .attr("cut", cut)
                     .empty(),
             );
@@ -283,7 +286,28 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                     .empty(),
             );
         }
-        if ecs["http"].is_object() {
+        let response = &ecs["http"]["response"];
+        if response.is_object() {
+            let more = &ecs["warden"]["network"]["http_response"];
+            children.push(
+                Element::new("http_response")
+                    .attr(
+                        "status",
+                        response["status_code"].as_u64().map(|s| s.to_string()),
+                    )
+                    .attr("reason", str_at(&more["reason"]))
+                    .attr("version", str_at(&ecs["http"]["version"]))
+                    .attr("content_type", str_at(&response["mime_type"]))
+                    .attr(
+                        "content_length",
+                        response["body"]["bytes"].as_u64().map(|b| b.to_string()),
+                    )
+                    .attr("location", str_at(&more["location"]))
+                    .attr("server", str_at(&more["server"]))
+                    .attr("cut", (more["cut"] == true).then_some("true"))
+                    .empty(),
+            );
+        } else if ecs["http"].is_object() {
             children.push(
                 Element::new("http")
                     .attr("method", str_at(&ecs["http"]["request"]["method"]))

@@ -59,6 +59,12 @@
 //! fingerprints (`ja4`, `ja3`: the client library, whatever it reaches, to match threat
 //! intelligence by); a plain HTTP request's method, target, host, whole URL and user agent.
 //! Other rows have these columns NULL.
+//!
+//! Warden's `tls_server_hello`, `http_response` and `ssh_server_hello` rows (eBPF): what a
+//! server answered a connection made here (`_sent`: what a server here answered): the TLS
+//! version, cipher (`tls_cipher`), chosen protocol (`tls_alpn`) and `ja3s`; the HTTP status,
+//! content type and length, `Location` and `Server`; the SSH server's software and line (in the
+//! `ssh_` columns).
 
 use std::sync::OnceLock;
 
@@ -379,6 +385,55 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: ssh_hello: the client's HASSH (an MD5, hex), where its KEXINIT came with its identification",
     ),
+    col(
+        "tls_cipher",
+        Text,
+        NONE,
+        &[],
+        "Warden: tls_server_hello (_sent): the cipher suite the server chose (its IANA name, or 0x....)",
+    ),
+    col(
+        "ja3s",
+        Text,
+        NONE,
+        &[],
+        "Warden: tls_server_hello (_sent): the server's JA3S (an MD5, hex)",
+    ),
+    col(
+        "http_status",
+        Integer,
+        NONE,
+        &[],
+        "Warden: http_response (_sent): the response's status (200, 404, 302...)",
+    ),
+    col(
+        "http_content_type",
+        Text,
+        NONE,
+        &[],
+        "Warden: http_response (_sent): its Content-Type",
+    ),
+    col(
+        "http_content_length",
+        BigInt,
+        NONE,
+        &[],
+        "Warden: http_response (_sent): its Content-Length",
+    ),
+    col(
+        "http_location",
+        Text,
+        NONE,
+        &[],
+        "Warden: http_response (_sent): its Location (where a redirect sent the client)",
+    ),
+    col(
+        "http_server",
+        Text,
+        NONE,
+        &[],
+        "Warden: http_response (_sent): its Server header",
+    ),
 ];
 
 pub(super) fn spec() -> &'static TableSpec {
@@ -498,9 +553,16 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .flatten()
             .filter_map(|protocol| protocol.as_str())
             .collect();
+        // Offered by a ClientHello, or the one a ServerHello chose.
+        let alpn = match tls["next_protocol"].as_str() {
+            Some(chosen) => Some(chosen.to_owned()),
+            None => (!alpn.is_empty()).then(|| alpn.join(",")),
+        };
         row.set("tls_server_name", str_of(&tls["client"]["server_name"]))
             .set("tls_version", str_of(&tls["version"]))
-            .set("tls_alpn", (!alpn.is_empty()).then(|| alpn.join(",")))
+            .set("tls_alpn", alpn)
+            .set("tls_cipher", str_of(&tls["cipher"]))
+            .set("ja3s", str_of(&tls["server"]["ja3s"]))
             .set("ja4", str_of(&tls["client"]["ja4"]))
             .set("ja3", str_of(&tls["client"]["ja3"]));
         let url = &e.json["url"];
@@ -513,6 +575,13 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
         row.set("ssh_software", str_of(&ssh["software"]))
             .set("ssh_identification", str_of(&ssh["identification"]))
             .set("hassh", str_of(&ssh["hassh"]));
+        let response = &e.json["http"]["response"];
+        let more = &facts["http_response"];
+        row.set("http_status", response["status_code"].as_i64())
+            .set("http_content_type", str_of(&response["mime_type"]))
+            .set("http_content_length", response["body"]["bytes"].as_i64())
+            .set("http_location", str_of(&more["location"]))
+            .set("http_server", str_of(&more["server"]));
     })
 }
 
