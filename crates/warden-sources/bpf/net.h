@@ -1864,13 +1864,15 @@ static __always_inline bool within_rate(struct per_second *rate, u32 most, u32 k
  * after a STARTTLS), until such a hello, past which all is encrypted; at most
  * LATER_REQUEST_RATE recorded a second. Or an SSH client's (`kexinit_left`): its next few
  * packets are looked at for its first key exchange message, which names its algorithms (the
- * agent's HASSH), until it comes or they are looked at. Kept with the socket. */
+ * agent's HASSH), until it comes or they are looked at. An SSH server's answer likewise
+ * (`server_kexinit_left`), the other way: its KEXINIT gives its HASSHServer. Kept with the
+ * socket. */
 struct talker {
 	struct per_second rate;
 	u8 encrypted;
 	u8 kexinit_left;
-	u8 outgoing;	/* its first bytes were sent (else received): the way it is followed */
-	u8 pad;
+	u8 outgoing;	/* the client's bytes are sent (else received): the way it is followed */
+	u8 server_kexinit_left;
 };
 /* An SSH client's packets after its identification looked at for its KEXINIT: OpenSSH's comes
  * next, once the server's line is read. */
@@ -1888,12 +1890,35 @@ struct {
 
 /* A connection whose later packets going the way `out` (sent, else received) are looked at:
  * its socket `sk`'s talker, when it is one (its first bytes that way were a text command, or
- * an SSH client's identification) not yet past what it is looked at for; NULL for every other.
- * The other way's packets (a server's answers, its own KEXINIT) are never the client's. */
+ * an SSH client's identification) not yet past what it is looked at for, or when an SSH
+ * server's KEXINIT is looked for that way; NULL for every other. */
 static __always_inline struct talker *talker_of(struct bpf_sock *sk, bool out)
 {
 	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
-	return talker && !talker->encrypted && talker->outgoing == out ? talker : 0;
+	if (!talker)
+		return 0;
+	if (talker->outgoing == out)
+		return talker->encrypted ? 0 : talker;
+	return talker->server_kexinit_left ? talker : 0;
+}
+
+/* Whether talker `talker` follows the way `out` for a server's KEXINIT (not a client's
+ * requests). */
+static __always_inline bool servers_way(struct talker *talker, bool out)
+{
+	return talker->outgoing != out;
+}
+
+/* Makes socket `sk` a talker after an SSH server's identification went the way `out` (its
+ * first answer): its next packets that way are looked at for its KEXINIT. The client's way is
+ * the other one, whichever line came first. */
+static __always_inline void follow_server(struct bpf_sock *sk, bool out)
+{
+	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!talker)
+		return;
+	talker->outgoing = !out;
+	talker->server_kexinit_left = KEXINIT_LOOKS;
 }
 
 /* Makes socket `sk` a talker after its first bytes going the way `out`, payload `p`: a text
@@ -1919,13 +1944,20 @@ static __always_inline bool is_kexinit(const u8 *b)
 	return b[0] == 0 && b[1] == 0 && b[4] >= 4 && b[5] == SSH_MSG_KEXINIT;
 }
 
-/* Whether talker `talker`'s later packet, its payload `p` (its head read), is recorded: an SSH
- * client's when it begins a KEXINIT, which ends the looking, as the last look does; another's
- * when the bytes begin a ClientHello or an HTTP request (not SMTP's or another's command), at
- * most LATER_REQUEST_RATE a second. A talker is let go at its hello, past which all is
- * encrypted. */
-static __always_inline bool talkers_request(struct talker *talker, struct tcp_payload *p)
+/* Whether talker `talker`'s later packet going the way `out`, its payload `p` (its head read),
+ * is recorded: on the server's way, when it begins the server's KEXINIT (which ends the
+ * looking there, as the last look does). An SSH client's when it begins a KEXINIT, which ends
+ * the looking, as the last look does; another's when the bytes begin a ClientHello or an HTTP
+ * request (not SMTP's or another's command), at most LATER_REQUEST_RATE a second. A talker is
+ * let go at its hello, past which all is encrypted. */
+static __always_inline bool talkers_request(struct talker *talker, struct tcp_payload *p,
+					    bool out)
 {
+	if (servers_way(talker, out)) {
+		bool kexinit = is_kexinit(p->head);
+		talker->server_kexinit_left = kexinit ? 0 : talker->server_kexinit_left - 1;
+		return kexinit;
+	}
 	if (talker->kexinit_left) {
 		talker->kexinit_left--;
 		bool kexinit = is_kexinit(p->head);
@@ -1991,9 +2023,19 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	struct talker *talker = first ? 0 : talker_of(sk, true);
 	if (!first && !talker)
 		return 1;
+	/* (The talker is tested below as itself, not as `first`, which the verifier cannot tie
+	 * to it.) */
+	barrier_var(talker);
 	bool wanted = read_request_head(skb, &p);
-	if (talker ? !talkers_request(talker, &p) : !wanted)
+	/* A talker's packet is a request, or on the server's way its KEXINIT. */
+	bool servers = false;
+	if (talker) {
+		if (!talkers_request(talker, &p, true))
+			return 1;
+		servers = servers_way(talker, true);
+	} else if (!wanted) {
 		return 1;
+	}
 	u64 key = (u64)sk;
 	struct connection *noted = bpf_map_lookup_elem(&CONNECTIONS, &key);
 	if (!noted)
@@ -2002,16 +2044,19 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	u8 may = MAY_REQUEST;
 	if (c.accepted & CONNECTION_ACCEPTED) {
 		/* A server here answering. */
-		if (talker || !server_answers || !(p.may & MAY_ANSWER) ||
-		    !room_for_exchange(MAY_ANSWER))
+		if ((talker && !servers) || !server_answers ||
+		    (!talker && !(p.may & MAY_ANSWER)) || !room_for_exchange(MAY_ANSWER))
 			return 1;
 		may = MAY_ANSWER;
-	} else if (!connection_openings || (!talker && !(p.may & MAY_REQUEST))) {
+	} else if (servers || !connection_openings || (!talker && !(p.may & MAY_REQUEST))) {
 		return 1;
 	}
-	if (first && may == MAY_REQUEST)
+	if (!record_tcp_payload(skb, &p, true, c.tgid, c.start_ns, c.fd, key, may) || !first)
+		return 1;
+	if (may == MAY_REQUEST)
 		follow(sk, &p, true);
-	record_tcp_payload(skb, &p, true, c.tgid, c.start_ns, c.fd, key, may);
+	else if (p.ssh)
+		follow_server(sk, true);
 	return 1;
 }
 
@@ -2114,11 +2159,18 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 		if (!first && !talker)
 			return 1;
 	}
+	/* (As in connection_opening.) */
+	barrier_var(talker);
 	bool wanted = read_request_head(skb, &p);
-	if (talker ? !talkers_request(talker, &p) : !wanted)
+	/* A talker's packet is a request, or on the server's way its KEXINIT. */
+	u8 may = p.may;
+	if (talker) {
+		if (!talkers_request(talker, &p, false))
+			return 1;
+		may = servers_way(talker, false) ? MAY_ANSWER : MAY_REQUEST;
+	} else if (!wanted) {
 		return 1;
-	/* (A talker's packet is a request: talkers_request said so.) */
-	u8 may = talker ? MAY_REQUEST : p.may;
+	}
 	if (!received_requests)
 		may &= ~MAY_REQUEST;
 	if (!server_answers || listener)
@@ -2127,12 +2179,16 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 		return 1;
 	u64 key = listener ? 0 : (u64)sk;
 	u32 recorded = record_tcp_payload(skb, &p, false, 0, 0, -1, key, may);
-	if (!recorded || recorded & NET_ANSWER || !first || p.hello)
+	if (!recorded || !first || p.hello)
 		return 1;
-	if (listener)
+	if (recorded & NET_ANSWER) {
+		if (p.ssh)
+			follow_server(sk, false);
+	} else if (listener) {
 		defer_talker(skb, &p);
-	else
+	} else {
 		follow(sk, &p, false);
+	}
 	return 1;
 }
 

@@ -3933,7 +3933,8 @@ fn a_32_bit_process_running_before_the_source_is_followed() {
 /// (in a proxy's CONNECT tunnel, after SMTP's STARTTLS) are recorded too, until such a hello;
 /// after an SSH client's line, its KEXINIT, and nothing after it.
 /// Not recorded: a TLS connection's later segments, other commands, what follows a tunnel's
-/// hello, the accepting side's first bytes.
+/// hello, the accepting side's first bytes as a request. The SSH server's answer is, both ways
+/// (its line and then its KEXINIT): sent by the server here, received by the client here.
 #[test]
 fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request() {
     use std::io::{Read, Write};
@@ -4056,14 +4057,23 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
             &starttls,
         ],
     );
-    // (The servers' side, received, is not this test's.)
+    // (The servers' side, received, is not this test's; their answers are, below.)
     let openings = |records: &[Record]| -> Vec<NetRecord> {
         net_of(records, me)
             .into_iter()
-            .filter(|n| n.opening.is_some() && n.call == NetCall::SendMsg)
+            .filter(|n| n.opening.is_some() && n.call == NetCall::SendMsg && !n.answer)
             .collect()
     };
-    let mut records = collect(&rx, |seen| openings(seen).len() >= 9);
+    let answers = |records: &[Record], call: NetCall| -> Vec<Vec<u8>> {
+        net_of(records, me)
+            .into_iter()
+            .filter(|n| n.answer && n.call == call)
+            .filter_map(|n| n.opening.map(|captured| captured.bytes))
+            .collect()
+    };
+    let mut records = collect(&rx, |seen| {
+        openings(seen).len() >= 9 && answers(seen, NetCall::RecvFrom).len() >= 2
+    });
     drop((tls.0, http.0, ssh.0, tunnel.0, smtp.0));
     for server in servers.into_iter().chain([ssh_server]) {
         server.join().unwrap();
@@ -4111,6 +4121,12 @@ fn the_first_bytes_of_outgoing_connections_are_recorded_when_they_are_a_request(
         assert_eq!(captured.bytes, bytes);
         assert_sent_from(n, fd, libc::SOCK_STREAM, local, remote);
     }
+    // The SSH server's answer: its line, then its KEXINIT looked for and found, as the server
+    // here sent them and as the client here received them. The other servers' first bytes
+    // (a request's look) are no answer.
+    let server_said = vec![b"SSH-2.0-srv_1.0\r\n".to_vec(), server_kexinit];
+    assert_eq!(answers(&records, NetCall::SendMsg), server_said);
+    assert_eq!(answers(&records, NetCall::RecvFrom), server_said);
     drop(src);
 }
 

@@ -3347,6 +3347,10 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
             && has(ev, "ssh_hello_received", |e| pid_of(e) == server_pid)
             && has(ev, "ssh_hello", |e| pid_of(e) == ssh_pid)
             && has(ev, "exec", |e| e["process"]["parent"]["pid"] == server_pid)
+            && has(ev, "ssh_server_hello", |e| pid_of(e) == ssh_pid)
+            && has(ev, "ssh_server_hello_sent", |e| pid_of(e) == server_pid)
+            && has(ev, "http_response", |e| e["source"]["port"] == port)
+            && has(ev, "http_response_sent", |e| pid_of(e) == server_pid)
     });
     // ssh's identification, as it sent it and as the server received it.
     let sent = the(&events, "ssh_hello", "ssh's identification", |e| {
@@ -3393,6 +3397,42 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
         received_ssh["source"]["port"], sent["source"]["port"],
         "{received_ssh}"
     );
+    // The server's line and KEXINIT, as ssh received them and as the server sent them: its
+    // software and its HASSHServer, over the lists it sends with (the actor's).
+    let server_lists = "curve25519-sha256;aes128-ctr;hmac-sha2-256;none";
+    let server_hassh: String = {
+        use md5::Digest;
+        md5::Md5::digest(server_lists.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let answered = the(
+        &events,
+        "ssh_server_hello",
+        "the server's line, to ssh",
+        |e| pid_of(e) == ssh_pid,
+    );
+    let answer = &answered["warden"]["network"]["ssh"];
+    assert_eq!(answer["software"], "WardenTest", "{answered}");
+    assert_eq!(answer["hassh_algorithms"], server_lists, "{answered}");
+    assert_eq!(answer["hassh"], server_hassh.as_str(), "{answered}");
+    assert_eq!(answered["network"]["direction"], "ingress", "{answered}");
+    assert_eq!(answered["source"]["port"], port, "{answered}");
+    assert_eq!(answered["destination"]["port"], sent["source"]["port"]);
+    let answered_here = the(&events, "ssh_server_hello_sent", "the server's line", |e| {
+        pid_of(e) == server_pid
+    });
+    assert_eq!(
+        answered_here["warden"]["network"]["ssh"], *answer,
+        "{answered_here}"
+    );
+    assert_eq!(answered_here["network"]["direction"], "egress");
+    assert_eq!(answered_here["source"]["port"], port, "{answered_here}");
+    assert_eq!(
+        answered_here["destination"]["port"], sent["source"]["port"],
+        "{answered_here}"
+    );
     let hello = the(&events, "tls_hello_received", "curl's hello", |e| {
         pid_of(e) == server_pid
     });
@@ -3437,10 +3477,43 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
         "{command}"
     );
 
+    // The server's answer to the request, as curl received it and as the server sent it.
+    let response = the(
+        &events,
+        "http_response",
+        "the server's answer, to curl",
+        |e| e["source"]["port"] == port,
+    );
+    assert_eq!(
+        response["http"]["response"]["status_code"], 200,
+        "{response}"
+    );
+    assert_eq!(
+        response["http"]["response"]["body"]["bytes"], 2,
+        "{response}"
+    );
+    assert_eq!(response["http"]["version"], "1.1", "{response}");
+    assert_eq!(response["network"]["protocol"], "http", "{response}");
+    assert_eq!(response["process"]["executable"], "/usr/bin/curl");
+    assert_eq!(response["destination"]["port"], request["source"]["port"]);
+    let response_here = the(&events, "http_response_sent", "the server's answer", |e| {
+        pid_of(e) == server_pid
+    });
+    assert_eq!(response_here["http"], response["http"], "{response_here}");
+    assert_eq!(
+        response_here["destination"]["port"], request["source"]["port"],
+        "{response_here}"
+    );
+
     let pid_text = server_pid.to_string();
     let text = agent.events_output(&["--pid", &pid_text, "--class", "http,ssh"], "text");
-    assert_eq!(text.lines().count(), 2, "{text}");
+    assert_eq!(text.lines().count(), 4, "{text}");
     assert!(text.contains(&format!("GET {url}")), "{text}");
+    assert!(text.contains(" 200 \"OK\" length=2 "), "{text}");
+    assert!(
+        text.contains(&format!("ssh=\"SSH-2.0-WardenTest\" hassh={server_hassh}")),
+        "{text}"
+    );
     let identification = ssh_facts["identification"].as_str().unwrap();
     assert!(
         text.contains(&format!("ssh={identification:?} hassh={hassh}")),
@@ -3459,6 +3532,177 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
             format!("tls_hello_received,ingress,{name},,,,1,127.0.0.1,1"),
         ]
     );
+    let rows = agent.query_rows(&format!(
+        "SELECT action, direction, http_status, http_content_length, ssh_software, hassh \
+         FROM socket_events WHERE pid = {server_pid} AND action LIKE '%_sent' ORDER BY action"
+    ));
+    assert_eq!(
+        rows,
+        [
+            "http_response_sent,egress,200,2,,".to_string(),
+            format!("ssh_server_hello_sent,egress,,,WardenTest,{server_hassh}"),
+        ]
+    );
+    agent.stop();
+    kernel.check();
+}
+
+/// A TLS server's answer is an event both ways: the ServerHello `openssl s_server` sent, for
+/// it, and as curl received it, for curl: the version, cipher suite and protocol the server
+/// chose (curl asks for one suite of TLS 1.2 and one of TLS 1.3, so the choice is known), and
+/// one JA3S over the bytes both sides saw.
+#[test]
+fn tls_server_hellos_are_recorded_both_ways() {
+    use std::io::{BufRead, BufReader};
+    let Some((_serial, kernel)) = begin("tls_server_hellos_are_recorded_both_ways") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    // An ECDSA certificate: the TLS 1.2 suite asked for below signs with it.
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (scripts/deps installs it)");
+    assert!(made.success());
+    let mut agent = Agent::start("");
+    let detail = agent.source_detail("ebpf");
+    assert!(detail.contains("servers' answers"), "{detail}");
+    let mut server = Proc::spawn(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                "127.0.0.1:0",
+                "-www",
+                "-alpn",
+                "http/1.1",
+            ])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let server_pid = u64::from(server.pid());
+    let mut lines = BufReader::new(server.child.stdout.take().unwrap()).lines();
+    let port: u16 = loop {
+        let line = lines.next().expect("s_server's ACCEPT line").unwrap();
+        if let Some(port) = line.strip_prefix("ACCEPT 127.0.0.1:") {
+            break port.trim().parse().unwrap();
+        }
+    };
+    let url = format!("https://127.0.0.1:{port}/");
+    let fetch = |suite: &[&str]| {
+        let curl = Command::new("curl")
+            .args(["-sk", "--max-time", "10", "-o", "/dev/null"])
+            .args(suite)
+            .arg(&url)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("curl (scripts/deps installs it)");
+        let pid = u64::from(curl.id());
+        assert!(curl.wait_with_output().unwrap().status.success());
+        pid
+    };
+    let tls12 = fetch(&[
+        "--tls-max",
+        "1.2",
+        "--ciphers",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+    ]);
+    let tls13 = fetch(&[
+        "--tlsv1.3",
+        "--tls13-ciphers",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ]);
+    let events = agent.wait_for("the server's hellos, both ways", |ev| {
+        has(ev, "tls_server_hello", |e| pid_of(e) == tls12)
+            && has(ev, "tls_server_hello", |e| pid_of(e) == tls13)
+            && ev
+                .iter()
+                .filter(|e| action(e) == "tls_server_hello_sent" && pid_of(e) == server_pid)
+                .count()
+                == 2
+    });
+    let ja3s_of = |text: &str| -> String {
+        use md5::Digest;
+        md5::Md5::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    for (client, version, cipher, number, protocol) in [
+        (
+            tls12,
+            "1.2",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            0xc02b,
+            Some("http/1.1"),
+        ),
+        // TLS 1.3 sends its protocol's choice encrypted, after the hello.
+        (tls13, "1.3", "TLS_CHACHA20_POLY1305_SHA256", 0x1303, None),
+    ] {
+        let got = the(
+            &events,
+            "tls_server_hello",
+            "the server's hello, to curl",
+            |e| pid_of(e) == client,
+        );
+        let tls = &got["tls"];
+        assert_eq!(tls["version"], version, "{got}");
+        assert_eq!(tls["cipher"], cipher, "{got}");
+        assert_eq!(tls["next_protocol"].as_str(), protocol, "{got}");
+        let text = got["warden"]["network"]["ja3s_text"].as_str().unwrap();
+        // The hello's own version (1.2's number, also in TLS 1.3), its suite, its extensions.
+        assert!(text.starts_with(&format!("771,{number},")), "{got}");
+        assert_eq!(tls["server"]["ja3s"], ja3s_of(text).as_str(), "{got}");
+        assert_eq!(got["network"]["direction"], "ingress", "{got}");
+        assert_eq!(got["network"]["protocol"], "tls", "{got}");
+        assert_eq!(got["source"]["port"], port, "{got}");
+        let curl_port = got["destination"]["port"].clone();
+        let sent = the(
+            &events,
+            "tls_server_hello_sent",
+            "the server's hello",
+            |e| pid_of(e) == server_pid && e["destination"]["port"] == curl_port,
+        );
+        assert_eq!(sent["tls"], *tls, "{sent}");
+        assert_eq!(sent["network"]["direction"], "egress", "{sent}");
+        assert_eq!(sent["source"]["port"], port, "{sent}");
+    }
+    let rows = agent.query_rows(&format!(
+        "SELECT tls_version, tls_cipher, tls_alpn, length(ja3s) FROM socket_events \
+         WHERE pid = {server_pid} AND action = 'tls_server_hello_sent' ORDER BY tls_version"
+    ));
+    assert_eq!(
+        rows,
+        [
+            "1.2,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,http/1.1,32",
+            "1.3,TLS_CHACHA20_POLY1305_SHA256,,32",
+        ]
+    );
+    let pid_text = server_pid.to_string();
+    let xml = agent.events_output(&["--pid", &pid_text, "--class", "tls"], "xml");
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+    let chosen: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("tls"))
+        .filter_map(|n| n.attribute("cipher"))
+        .collect();
+    assert_eq!(chosen.len(), 2, "{xml}");
+    drop(server);
     agent.stop();
     kernel.check();
 }

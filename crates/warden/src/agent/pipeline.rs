@@ -1608,15 +1608,20 @@ impl Agent {
             let let_go = self.unclaimed.hold(ends, record.boot_ns, record.clone());
             return self.count_unclaimed(let_go);
         }
-        // An SSH client's KEXINIT, recorded after its identification: the HASSH that
-        // identification's event waits for.
+        // An SSH client's KEXINIT (or, an answer, a server's), recorded after its
+        // identification: the HASSH that identification's event waits for.
+        let side = if record.answer {
+            ssh::Side::Server
+        } else {
+            ssh::Side::Client
+        };
         if let Some(captured) = &record.opening
             && quic_initial(record).is_none()
-            && let Some(algorithms) = ssh::kexinit_algorithms(&captured.bytes, ssh::Side::Client)
+            && let Some(algorithms) = ssh::kexinit_algorithms(&captured.bytes, side)
         {
             return match self
                 .awaiting_kexinit
-                .complete((record.pid, captured.socket))
+                .complete((record.pid, captured.socket, side))
             {
                 Some((mut event, time_ns)) => {
                     if let Some(hello) = event.ssh.as_deref_mut() {
@@ -1727,9 +1732,8 @@ impl Agent {
                 // An SSH client's identification without its KEXINIT waits for it, a while.
                 if let (Some(hello), Some(captured)) = (&event.ssh, &record.opening)
                     && hello.hassh.is_none()
-                    && !event.action.is_answer()
                 {
-                    let key = (record.pid, captured.socket);
+                    let key = (record.pid, captured.socket, side);
                     let due = Instant::now() + KEXINIT_WAIT;
                     if let Some((event, time_ns)) =
                         self.awaiting_kexinit.hold(key, due, (event, time_ns))

@@ -140,10 +140,15 @@ pub fn kexinit_algorithms(bytes: &[u8], side: Side) -> Option<String> {
     )
 }
 
-/// Clients' identifications (`T`: their events) waiting for their KEXINIT, by connection (the
-/// process's pid and the socket's key), in the order they came.
+/// Which identification a KEXINIT completes: the connection's (the process's pid and the
+/// socket's key) and the side that sent both (a connection made here holds its client's and
+/// its server's at once).
+pub type Sender = (u32, u64, Side);
+
+/// Identifications (`T`: their events) waiting for their KEXINIT, by [`Sender`], in the order
+/// they came.
 pub struct AwaitingKexinit<T> {
-    held: VecDeque<(Instant, (u32, u64), T)>,
+    held: VecDeque<(Instant, Sender, T)>,
 }
 
 impl<T> Default for AwaitingKexinit<T> {
@@ -157,7 +162,7 @@ impl<T> Default for AwaitingKexinit<T> {
 impl<T> AwaitingKexinit<T> {
     /// Holds `hello`, of connection `key`, until `due`. Returns the oldest held, let go
     /// without its KEXINIT, when [`AWAITING_MAX`] were held.
-    pub fn hold(&mut self, key: (u32, u64), due: Instant, hello: T) -> Option<T> {
+    pub fn hold(&mut self, key: Sender, due: Instant, hello: T) -> Option<T> {
         let let_go = (self.held.len() >= AWAITING_MAX)
             .then(|| self.held.pop_front())
             .flatten()
@@ -167,7 +172,7 @@ impl<T> AwaitingKexinit<T> {
     }
 
     /// The identification held for connection `key`, whose KEXINIT came.
-    pub fn complete(&mut self, key: (u32, u64)) -> Option<T> {
+    pub fn complete(&mut self, key: Sender) -> Option<T> {
         let at = self.held.iter().position(|(_, held, _)| *held == key)?;
         self.held.remove(at).map(|(_, _, hello)| hello)
     }
@@ -324,24 +329,38 @@ mod tests {
     fn an_identification_waits_for_its_kexinit_until_due() {
         let now = Instant::now();
         let mut awaiting = AwaitingKexinit::default();
-        assert!(awaiting.hold((7, 1), now, "first").is_none());
+        assert!(awaiting.hold((7, 1, Side::Client), now, "first").is_none());
         assert!(
             awaiting
-                .hold((7, 2), now + KEXINIT_WAIT, "second")
+                .hold((7, 2, Side::Client), now + KEXINIT_WAIT, "second")
                 .is_none()
         );
         assert_eq!(awaiting.next_due(), Some(now));
-        assert_eq!(awaiting.complete((7, 2)), Some("second"));
-        assert_eq!(awaiting.complete((7, 2)), None);
-        assert_eq!(awaiting.complete((8, 1)), None, "another process's socket");
-        assert!(awaiting.hold((7, 3), now + KEXINIT_WAIT, "third").is_none());
+        assert_eq!(awaiting.complete((7, 2, Side::Client)), Some("second"));
+        assert_eq!(awaiting.complete((7, 2, Side::Client)), None);
+        assert_eq!(
+            awaiting.complete((8, 1, Side::Client)),
+            None,
+            "another process's socket"
+        );
+        // The server's line on the same connection waits apart from its client's.
+        assert!(awaiting.hold((7, 1, Side::Server), now, "server").is_none());
+        assert_eq!(awaiting.complete((7, 1, Side::Server)), Some("server"));
+        assert!(
+            awaiting
+                .hold((7, 3, Side::Client), now + KEXINIT_WAIT, "third")
+                .is_none()
+        );
         assert_eq!(awaiting.due(now, false), vec!["first"]);
         assert_eq!(awaiting.due(now, false), Vec::<&str>::new());
         assert_eq!(awaiting.due(now, true), vec!["third"]);
         for i in 0..AWAITING_MAX as u64 {
-            assert!(awaiting.hold((1, i), now, "held").is_none());
+            assert!(awaiting.hold((1, i, Side::Client), now, "held").is_none());
         }
-        assert_eq!(awaiting.hold((1, u64::MAX), now, "one more"), Some("held"));
+        assert_eq!(
+            awaiting.hold((1, u64::MAX, Side::Client), now, "one more"),
+            Some("held")
+        );
         assert_eq!(awaiting.len(), AWAITING_MAX);
     }
 }
