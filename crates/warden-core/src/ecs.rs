@@ -1779,6 +1779,87 @@ mod tests {
         assert_eq!(sent["destination"]["ip"], "198.51.100.9");
     }
 
+    /// A server's answer: a ServerHello as ECS `tls.cipher`, `tls.next_protocol` and
+    /// `tls.server.ja3s` (no client's fields), an HTTP response as `http.response.*`; the
+    /// server is the source of what a client here received, and this host of what it sent.
+    #[test]
+    fn a_servers_answer_names_its_choices_and_status() {
+        let answer = |action, server_hello, response| {
+            network_ecs(NetworkEvent {
+                family: Some(2),
+                transport: Some("tcp".into()),
+                local: Some(ip("10.0.0.5", 40_000)),
+                remote: Some(ip("198.51.100.9", 443)),
+                server_hello,
+                response,
+                ..NetworkEvent::new(caller(), action, Source::Ebpf)
+            })
+        };
+        let hello = crate::TlsServerHello {
+            version: "1.2".into(),
+            cipher: 0xc02f,
+            alpn: Some("h2".into()),
+            ja3s: "0123456789abcdef0123456789abcdef".into(),
+            ja3s_text: "771,49199,65281-16".into(),
+        };
+        let got = answer(NetAction::TlsServerHello, Some(Box::new(hello)), None);
+        assert_eq!(got["event"]["action"], "tls_server_hello");
+        assert_eq!(got["event"]["type"][0], "protocol");
+        assert_eq!(got["network"]["protocol"], "tls");
+        assert_eq!(got["network"]["direction"], "ingress");
+        assert_eq!(got["source"]["port"], 443);
+        assert_eq!(
+            got["tls"],
+            serde_json::json!({
+                "version": "1.2",
+                "version_protocol": "tls",
+                "cipher": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                "next_protocol": "h2",
+                "server": {"ja3s": "0123456789abcdef0123456789abcdef"},
+            })
+        );
+        assert_eq!(got["warden"]["network"]["ja3s_text"], "771,49199,65281-16");
+        let unnamed = crate::TlsServerHello {
+            version: "1.3".into(),
+            cipher: 0x00ff,
+            alpn: None,
+            ja3s: String::new(),
+            ja3s_text: String::new(),
+        };
+        let got = answer(NetAction::TlsServerHelloSent, Some(Box::new(unnamed)), None);
+        assert_eq!(got["tls"]["cipher"], "0x00ff");
+        assert_eq!(got["network"]["direction"], "egress");
+        assert_eq!(got["source"]["port"], 40_000);
+        let response = crate::HttpResponse {
+            version: "1.1".into(),
+            status: 302,
+            reason: "Found".into(),
+            content_type: Some("text/html".into()),
+            content_length: Some(154),
+            location: Some("http://stage2.example/x".into()),
+            server: Some("nginx".into()),
+            cut: false,
+        };
+        let got = answer(NetAction::HttpResponseSent, None, Some(Box::new(response)));
+        assert_eq!(got["network"]["protocol"], "http");
+        assert_eq!(
+            got["http"],
+            serde_json::json!({
+                "response": {"status_code": 302, "mime_type": "text/html", "body": {"bytes": 154}},
+                "version": "1.1",
+            })
+        );
+        assert_eq!(
+            got["warden"]["network"]["http_response"],
+            serde_json::json!({
+                "reason": "Found",
+                "location": "http://stage2.example/x",
+                "server": "nginx",
+            })
+        );
+        assert!(got.get("url").is_none() && got.get("tls").is_none());
+    }
+
     /// An HTTP request: ECS `http.*`, `url.*` (the whole URL from its host and target) and
     /// `user_agent`; a proxy's whole-URL target is the URL itself.
     #[test]
