@@ -83,8 +83,10 @@ pub struct Selection {
     /// Only these event classes, like auditreduce -c: `--class nt,fw`, `--class ^fw`.
     ///
     /// Comma-separated words: Warden's classes all, exec, fork, exit, process, network, dns
-    /// (dns_query and dns_answer), tls (tls_hello, tls_hello_received), http (http_request,
-    /// http_request_received), ssh (ssh_hello, ssh_hello_received), file, loss; the BSM
+    /// (dns_query and dns_answer), tls (tls_hello, tls_hello_received, tls_server_hello,
+    /// tls_server_hello_sent), http (http_request, http_request_received, http_response,
+    /// http_response_sent), ssh (ssh_hello, ssh_hello_received, ssh_server_hello,
+    /// ssh_server_hello_sent), file, loss; the BSM
     /// codes ex (exec), pc (exec, fork, exit), nt (network), fr (file read), fw (file write),
     /// fc (file create), fd (file delete), fm (file attribute change) — a rename is both fc
     /// and fd; or an action: connect, connect_result (a non-blocking connect's outcome),
@@ -93,7 +95,9 @@ pub struct Selection {
     /// far), dns_query, dns_answer, tls_hello (a connection's TLS ClientHello), http_request
     /// (a plain HTTP connection's request), ssh_hello (an SSH client's identification),
     /// tls_hello_received, http_request_received and ssh_hello_received (a client's, to a
-    /// server here), create, open, modify, close_write, rename,
+    /// server here), tls_server_hello, http_response and ssh_server_hello (a server's answer,
+    /// to a client here), tls_server_hello_sent, http_response_sent and ssh_server_hello_sent
+    /// (a server here's answer), create, open, modify, close_write, rename,
     /// delete, chmod, chown, attrib, link, symlink, truncate, read, times (file times set). A
     /// word prefixed with ^ (or !) is taken away. Words apply left to right,
     /// from nothing, or from all when the first one is taken away: `^fw` is everything but

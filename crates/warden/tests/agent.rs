@@ -3496,6 +3496,8 @@ fn requests_received_name_what_a_client_asked_of_a_server_here() {
     assert_eq!(response["network"]["protocol"], "http", "{response}");
     assert_eq!(response["process"]["executable"], "/usr/bin/curl");
     assert_eq!(response["destination"]["port"], request["source"]["port"]);
+    // The server curl asked for by name, as its connection carries it.
+    assert_eq!(response["source"]["domain"], name, "{response}");
     let response_here = the(&events, "http_response_sent", "the server's answer", |e| {
         pid_of(e) == server_pid
     });
