@@ -3225,8 +3225,15 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
 
     let pids = format!("{tls_pid},{http_pid}");
     let text = agent.events_output(&["--pid", &pids, "--class", "tls,http"], "text");
-    assert_eq!(text.lines().count(), 2, "{text}");
+    // The hello, the request, and the web server's answer to it (the name curl asked for on
+    // it: the server's end's).
+    assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains("sni=c2.exfil.example tls=1.3"), "{text}");
+    assert!(
+        text.contains("http_response 127.0.0.1:")
+            && text.contains(" domain=files.exfil.example 200 \"OK\" length=2 "),
+        "{text}"
+    );
     assert!(text.contains(&format!("ja4={ja4}")), "{text}");
     assert!(
         text.contains(&format!("GET {url} ua=\"{agent_name}\"")),
@@ -3257,7 +3264,13 @@ fn tls_hellos_and_http_requests_name_what_a_connection_asked_for() {
     actions.sort();
     assert_eq!(
         actions,
-        ["close", "close", "http_request", "tls_hello"],
+        [
+            "close",
+            "close",
+            "http_request",
+            "http_response",
+            "tls_hello"
+        ],
         "{named}"
     );
     let every = tempfile::NamedTempFile::new().unwrap();
