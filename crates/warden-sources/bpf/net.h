@@ -1695,12 +1695,17 @@ static __always_inline bool is_ssh_identification(const u8 *b)
 	return WORD(b[0], b[1], b[2], b[3]) == WORD('S', 'S', 'H', '-');
 }
 
+/* Whether `b` begin an HTTP/1 response's status line (`HTTP/1.1 200`). */
+static __always_inline bool is_http_status(const u8 *b)
+{
+	return WORD(b[0], b[1], b[2], b[3]) == WORD('H', 'T', 'T', 'P') && b[4] == '/';
+}
+
 /* Whether `b` begin a server's answer: a handshake record whose first message is a
- * ServerHello, or an HTTP/1 response's status line (`HTTP/1.1 200`). */
+ * ServerHello, or an HTTP/1 response's status line. */
 static __always_inline bool is_answer(const u8 *b)
 {
-	return (b[0] == 0x16 && b[1] == 3 && b[5] == 2) ||
-	       (WORD(b[0], b[1], b[2], b[3]) == WORD('H', 'T', 'T', 'P') && b[4] == '/');
+	return (b[0] == 0x16 && b[1] == 3 && b[5] == 2) || is_http_status(b);
 }
 
 /* Where a TCP packet's data begins, read in place (a packet has its headers in its head,
@@ -1865,14 +1870,18 @@ static __always_inline bool within_rate(struct per_second *rate, u32 most, u32 k
  * LATER_REQUEST_RATE recorded a second. Or an SSH client's (`kexinit_left`): its next few
  * packets are looked at for its first key exchange message, which names its algorithms (the
  * agent's HASSH), until it comes or they are looked at. An SSH server's answer likewise
- * (`server_kexinit_left`), the other way: its KEXINIT gives its HASSHServer. Kept with the
- * socket. */
+ * (`server_kexinit_left`), the other way: its KEXINIT gives its HASSHServer. A server whose
+ * first answer was an HTTP response (`server_http`): its later packets are looked at for a
+ * later response (to a keep-alive request), at most LATER_REQUEST_RATE recorded a second,
+ * until the client's way is encrypted. Kept with the socket. */
 struct talker {
 	struct per_second rate;
+	struct per_second answer_rate;
 	u8 encrypted;
 	u8 kexinit_left;
 	u8 outgoing;	/* the client's bytes are sent (else received): the way it is followed */
 	u8 server_kexinit_left;
+	u8 server_http;
 };
 /* An SSH client's packets after its identification looked at for its KEXINIT: OpenSSH's comes
  * next, once the server's line is read. */
@@ -1887,6 +1896,7 @@ struct {
 } TALKERS SEC(".maps");
 #define LATER_REQUEST_RATE 16
 #define KIND_REQUEST_OVER_RATE 12
+#define KIND_ANSWER_OVER_RATE 15
 
 /* A connection whose later packets going the way `out` (sent, else received) are looked at:
  * its socket `sk`'s talker, when it is one (its first bytes that way were a text command, or
@@ -1899,7 +1909,7 @@ static __always_inline struct talker *talker_of(struct bpf_sock *sk, bool out)
 		return 0;
 	if (talker->outgoing == out)
 		return talker->encrypted ? 0 : talker;
-	return talker->server_kexinit_left ? talker : 0;
+	return talker->server_kexinit_left || talker->server_http ? talker : 0;
 }
 
 /* Whether talker `talker` follows the way `out` for a server's KEXINIT (not a client's
@@ -1909,16 +1919,23 @@ static __always_inline bool servers_way(struct talker *talker, bool out)
 	return talker->outgoing != out;
 }
 
-/* Makes socket `sk` a talker after an SSH server's identification went the way `out` (its
- * first answer): its next packets that way are looked at for its KEXINIT. The client's way is
- * the other one, whichever line came first. */
-static __always_inline void follow_server(struct bpf_sock *sk, bool out)
+/* Makes socket `sk` a talker after a server's first answer went the way `out`, payload `p`:
+ * an SSH server's identification (its next packets that way looked at for its KEXINIT), an
+ * HTTP response (for later responses). The client's way is the other one, whichever side's
+ * bytes came first. Not a ServerHello's: nothing after it is read. */
+static __always_inline void follow_server(struct bpf_sock *sk, struct tcp_payload *p, bool out)
 {
+	bool http = is_http_status(p->head);
+	if (!p->ssh && !http)
+		return;
 	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!talker)
 		return;
 	talker->outgoing = !out;
-	talker->server_kexinit_left = KEXINIT_LOOKS;
+	if (p->ssh)
+		talker->server_kexinit_left = KEXINIT_LOOKS;
+	else
+		talker->server_http = 1;
 }
 
 /* Makes socket `sk` a talker after its first bytes going the way `out`, payload `p`: a text
@@ -1946,7 +1963,8 @@ static __always_inline bool is_kexinit(const u8 *b)
 
 /* Whether talker `talker`'s later packet going the way `out`, its payload `p` (its head read),
  * is recorded: on the server's way, when it begins the server's KEXINIT (which ends the
- * looking there, as the last look does). An SSH client's when it begins a KEXINIT, which ends
+ * looking there, as the last look does), or a later HTTP response's status line (at most
+ * LATER_REQUEST_RATE a second). An SSH client's when it begins a KEXINIT, which ends
  * the looking, as the last look does; another's when the bytes begin a ClientHello or an HTTP
  * request (not SMTP's or another's command), at most LATER_REQUEST_RATE a second. A talker is
  * let go at its hello, past which all is encrypted. */
@@ -1954,9 +1972,13 @@ static __always_inline bool talkers_request(struct talker *talker, struct tcp_pa
 					    bool out)
 {
 	if (servers_way(talker, out)) {
-		bool kexinit = is_kexinit(p->head);
-		talker->server_kexinit_left = kexinit ? 0 : talker->server_kexinit_left - 1;
-		return kexinit;
+		if (talker->server_kexinit_left) {
+			bool kexinit = is_kexinit(p->head);
+			talker->server_kexinit_left = kexinit ? 0 : talker->server_kexinit_left - 1;
+			return kexinit;
+		}
+		return is_http_status(p->head) &&
+		       within_rate(&talker->answer_rate, LATER_REQUEST_RATE, KIND_ANSWER_OVER_RATE);
 	}
 	if (talker->kexinit_left) {
 		talker->kexinit_left--;
@@ -1969,8 +1991,11 @@ static __always_inline bool talkers_request(struct talker *talker, struct tcp_pa
 		return false;
 	if (!within_rate(&talker->rate, LATER_REQUEST_RATE, KIND_REQUEST_OVER_RATE))
 		return false;
-	if (p->hello)
+	if (p->hello) {
+		/* Past it all is encrypted, the server's answers too. */
 		talker->encrypted = 1;
+		talker->server_http = 0;
+	}
 	return true;
 }
 
@@ -2055,8 +2080,8 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 		return 1;
 	if (may == MAY_REQUEST)
 		follow(sk, &p, true);
-	else if (p.ssh)
-		follow_server(sk, true);
+	else
+		follow_server(sk, &p, true);
 	return 1;
 }
 
@@ -2182,8 +2207,7 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 	if (!recorded || !first || p.hello)
 		return 1;
 	if (recorded & NET_ANSWER) {
-		if (p.ssh)
-			follow_server(sk, false);
+		follow_server(sk, &p, false);
 	} else if (listener) {
 		defer_talker(skb, &p);
 	} else {

@@ -44,7 +44,7 @@
 //!                                  # web server here receives)
 //! actor tcp-chatter DIR COUNT [http]  # one loopback TCP connection, COUNT exchanges of 64
 //!                                  # bytes each way (with http: each an HTTP request on a
-//!                                  # keep-alive connection)
+//!                                  # keep-alive connection, and its HTTP response)
 //! actor quic-storm DIR COUNT       # COUNT QUIC connections opened as HTTP/3 clients open
 //!                                  # them, each from a UDP socket of its own: a ClientHello of
 //!                                  # its own server name in two Initial datagrams, answered,
@@ -760,9 +760,15 @@ fn tcp_chatter(count: u64, http: bool) -> anyhow::Result<()> {
         let mut conn = listener.accept()?.0;
         conn.set_nodelay(true)?;
         let mut message = [0u8; SIZE];
+        // An HTTP client's requests get HTTP responses, as keep-alive's do.
+        let mut answer = [7u8; SIZE];
+        if http {
+            let head = b"HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\n";
+            answer[..head.len()].copy_from_slice(head);
+        }
         for _ in 0..count {
             conn.read_exact(&mut message)?;
-            conn.write_all(&[7; SIZE])?;
+            conn.write_all(&answer)?;
         }
         Ok(())
     });

@@ -3790,14 +3790,50 @@ fn later_requests_and_tunnelled_hellos_are_recorded() {
         "https://c2.exfil.example/".into(),
     ]);
     serving.join().unwrap();
+    let of = |events: &[Value], act: &str, pid: u64| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| pid_of(e) == pid && e["event"]["action"] == act)
+            .cloned()
+            .collect()
+    };
+    let me = u64::from(std::process::id());
     let events = agent.wait_for("curl's requests and the tunnel's hello", |ev| {
-        ev.iter()
-            .filter(|e| pid_of(e) == web_pid && e["event"]["action"] == "http_request")
-            .count()
-            == 2
+        of(ev, "http_request", web_pid).len() == 2
             && has(ev, "http_request", |e| pid_of(e) == proxied_pid)
             && has(ev, "tls_hello", |e| pid_of(e) == proxied_pid)
+            && of(ev, "http_response", web_pid).len() == 2
+            && of(ev, "http_response_sent", me).len() >= 2
+            && has(ev, "http_response", |e| pid_of(e) == proxied_pid)
     });
+    // The web server's answer to each request on the connection, as curl received it and as
+    // this test's server sent it (the later one a later segment's, keep-alive's).
+    let requests = of(&events, "http_request", web_pid);
+    for answers in [
+        of(&events, "http_response", web_pid),
+        of(&events, "http_response_sent", me)
+            .into_iter()
+            .filter(|e| e["source"]["port"] == web_port)
+            .collect(),
+    ] {
+        assert_eq!(answers.len(), 2, "{answers:#?}");
+        for answer in &answers {
+            assert_eq!(answer["http"]["response"]["status_code"], 200, "{answer}");
+            assert_eq!(answer["http"]["response"]["body"]["bytes"], 2, "{answer}");
+            // Either way the client is the destination: the bytes went to it.
+            assert_eq!(
+                answer["destination"]["port"], requests[0]["source"]["port"],
+                "{answer}"
+            );
+        }
+    }
+    // The proxy's answer to the CONNECT; nothing after it, inside the tunnel, is read.
+    let established = of(&events, "http_response", proxied_pid);
+    assert_eq!(established.len(), 1, "{established:#?}");
+    assert_eq!(
+        established[0]["warden"]["network"]["http_response"]["reason"],
+        "Connection established"
+    );
     let mut urls: Vec<&str> = events
         .iter()
         .filter(|e| pid_of(e) == web_pid && e["event"]["action"] == "http_request")

@@ -176,6 +176,8 @@ pub struct NetworkActivityConfig {
     /// bytes a connection accepted here sends, likewise (what a server here answered), for
     /// the process that accepted it. Only connections noted for their ends
     /// (`connection_ends`); not recorded while the ring holds more than 2 MiB not yet read.
+    /// Where the first answer was an HTTP response, each later segment that begins one too
+    /// (keep-alive), at most 16 a second, until the client's way is encrypted.
     pub answers: bool,
 }
 
@@ -261,6 +263,9 @@ pub struct EbpfStats {
     pub received_requests_ring_busy: u64,
     /// Servers' answers (received or sent) not recorded for the same reason.
     pub answers_ring_busy: u64,
+    /// Later HTTP responses on a connection not recorded because it had answered its
+    /// second's most already.
+    pub later_answers_over_rate: u64,
     /// Looks at the connections still open that could not be taken (the iterator would not
     /// run): their traffic so far went unreported that time.
     pub open_connections_unswept: u64,
@@ -1298,6 +1303,7 @@ impl Loaded {
         stats.later_requests_over_rate = total(12);
         stats.received_requests_ring_busy = total(13);
         stats.answers_ring_busy = total(14);
+        stats.later_answers_over_rate = total(15);
     }
 }
 

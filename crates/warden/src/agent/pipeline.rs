@@ -2856,6 +2856,10 @@ impl Agent {
                 ebpf.received_requests_ring_busy,
             ),
             ("requests/answers_ring_busy", ebpf.answers_ring_busy),
+            (
+                "requests/later_answers_over_rate",
+                ebpf.later_answers_over_rate,
+            ),
             ("written/held", fanotify.written_held),
             (
                 "written/held_now",
