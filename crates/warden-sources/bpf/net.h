@@ -1900,8 +1900,9 @@ struct {
 
 /* A connection whose later packets going the way `out` (sent, else received) are looked at:
  * its socket `sk`'s talker, when it is one (its first bytes that way were a text command, or
- * an SSH client's identification) not yet past what it is looked at for, or when an SSH
- * server's KEXINIT is looked for that way; NULL for every other. */
+ * an SSH client's identification) not yet past what it is looked at for, or when a server's
+ * answers are looked for that way (an SSH server's KEXINIT, later HTTP responses); NULL for
+ * every other. */
 static __always_inline struct talker *talker_of(struct bpf_sock *sk, bool out)
 {
 	struct talker *talker = bpf_sk_storage_get(&TALKERS, sk, 0, 0);
@@ -1912,8 +1913,8 @@ static __always_inline struct talker *talker_of(struct bpf_sock *sk, bool out)
 	return talker->server_kexinit_left || talker->server_http ? talker : 0;
 }
 
-/* Whether talker `talker` follows the way `out` for a server's KEXINIT (not a client's
- * requests). */
+/* Whether talker `talker` follows the way `out` for a server's answers (its KEXINIT, later
+ * responses), not a client's requests. */
 static __always_inline bool servers_way(struct talker *talker, bool out)
 {
 	return talker->outgoing != out;
@@ -2030,7 +2031,8 @@ static __always_inline bool room_for_exchange(u8 may)
  * maker (the packet may leave in the kernel's own time, with no process at hand). The first
  * with data of a connection accepted here, when its bytes may begin an answer (a ServerHello,
  * an HTTP response, an SSH line), is recorded so too, marked NET_ANSWER, for the process that
- * accepted it (not when the ring is half full, as a request received). Every other packet
+ * accepted it (not when the ring is half full, as a request received), and so is a talker's
+ * later answer (its KEXINIT, a later response). Every other packet
  * leaves after the socket's counts are read (and a later one, after its socket's storage is
  * looked at), or its first bytes; connections not noted (ones made before the agent started
  * that it did not find) are not read. */
@@ -2052,7 +2054,7 @@ static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock 
 	 * to it.) */
 	barrier_var(talker);
 	bool wanted = read_request_head(skb, &p);
-	/* A talker's packet is a request, or on the server's way its KEXINIT. */
+	/* A talker's packet is a request, or on the server's way an answer. */
 	bool servers = false;
 	if (talker) {
 		if (!talkers_request(talker, &p, true))
@@ -2162,7 +2164,8 @@ static __always_inline void deferred_talker(struct sock *sk)
  * HTTP request or a ClientHello: recorded as a receive marked NET_OPENING, for the process
  * that took the connection (see `claim`). The first with data of a connection made here, when
  * its bytes may begin an answer (a ServerHello, an HTTP response, an SSH line), is recorded so
- * too, marked NET_ANSWER, for the connection's maker. Not when the ring holds more than
+ * too, marked NET_ANSWER, for the connection's maker, and so is a talker's later answer (its
+ * KEXINIT, a later response). Not when the ring holds more than
  * RECEIVED_RING_MAX bytes not yet read: a busy server's exchanges never crowd out what the
  * host does (counted). Every other packet leaves as an outgoing one does. */
 static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *sk)
@@ -2187,7 +2190,7 @@ static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *s
 	/* (As in connection_opening.) */
 	barrier_var(talker);
 	bool wanted = read_request_head(skb, &p);
-	/* A talker's packet is a request, or on the server's way its KEXINIT. */
+	/* A talker's packet is a request, or on the server's way an answer. */
 	u8 may = p.may;
 	if (talker) {
 		if (!talkers_request(talker, &p, false))
