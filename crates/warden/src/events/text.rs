@@ -187,7 +187,7 @@ pub fn offered_protocols(ecs: &Value) -> Vec<&str> {
 /// an SSH client's identification and HASSH (`ssh="SSH-2.0-Go" hassh=...`); ` cut` when more
 /// was sent than kept. Or what a server answered: a ServerHello's choices and JA3S
 /// (`tls=1.3 cipher=TLS_AES_128_GCM_SHA256 alpn=h2 ja3s=...`), an HTTP response's status and
-/// head (`302 Found location=http://... type=text/html length=154 server="nginx"`), an SSH
+/// head (`302 "Found" location=http://... type="text/html" length=154 server="nginx"`), an SSH
 /// server's identification.
 fn push_request(line: &mut String, ecs: &Value) {
     let tls = &ecs["tls"];
@@ -226,7 +226,7 @@ fn push_request(line: &mut String, ecs: &Value) {
             line.push_str(&format!(" location={location}"));
         }
         if let Some(kind) = response["mime_type"].as_str() {
-            line.push_str(&format!(" type={kind}"));
+            line.push_str(&format!(" type={kind:?}"));
         }
         if let Some(length) = response["body"]["bytes"].as_u64() {
             line.push_str(&format!(" length={length}"));
@@ -509,6 +509,40 @@ mod tests {
             text_line(&attached, &ebpf),
             "1970-01-01T00:00:00.000000000Z filter AF_INET raw SO_ATTACH_BPF program=31 \
              tag=fedcba9876543210 name=sniff success"
+        );
+    }
+
+    /// A server's answer: a ServerHello's choices and JA3S; an HTTP response's status and head,
+    /// its header values quoted (a type may hold a space), what was not sent left out.
+    #[test]
+    fn an_answer_shows_what_the_server_chose_or_said() {
+        let answer = |action: &str| StoredEvent {
+            class: "network".into(),
+            action: action.into(),
+            pid: 9,
+            entity_id: "e".into(),
+            success: Some(true),
+            ..StoredEvent::default()
+        };
+        let hello = serde_json::json!({"tls": {"version": "1.2", "version_protocol": "tls",
+            "cipher": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "next_protocol": "h2",
+            "server": {"ja3s": "0123456789abcdef0123456789abcdef"}}});
+        assert_eq!(
+            text_line(&answer("tls_server_hello"), &hello),
+            "1970-01-01T00:00:00.000000000Z tls_server_hello ? -> ? tls=1.2 \
+             cipher=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 alpn=h2 \
+             ja3s=0123456789abcdef0123456789abcdef success"
+        );
+        let response = serde_json::json!({
+            "http": {"version": "1.1", "response": {"status_code": 302,
+                     "mime_type": "text/html; charset=utf-8", "body": {"bytes": 154}}},
+            "warden": {"network": {"http_response": {"reason": "Found",
+                       "location": "http://stage2.example/x.sh"}}}});
+        assert_eq!(
+            text_line(&answer("http_response_sent"), &response),
+            "1970-01-01T00:00:00.000000000Z http_response_sent ? -> ? 302 \"Found\" \
+             location=http://stage2.example/x.sh type=\"text/html; charset=utf-8\" length=154 \
+             success"
         );
     }
 
