@@ -16,7 +16,7 @@ use warden_core::{HttpResponse, SshHello, TlsServerHello};
 use super::opening::{
     CONTENT_TYPE_HANDSHAKE, EXT_ALPN, EXT_SUPPORTED_VERSIONS, MAX_ALPN_NAME_BYTES,
     MAX_HTTP_TEXT_BYTES, MAX_RECORD_FRAGMENT, MAX_SESSION_ID_LEN, RANDOM_LEN, RECORD_VERSION_MAJOR,
-    Reader, decimal_list, lowercase_hex, split_line, text_capped, version_text,
+    Reader, decimal_list, header_fields, lowercase_hex, split_line, text_capped, version_text,
 };
 use super::ssh::{Side, read_identification};
 
@@ -108,7 +108,7 @@ fn read_http_response(bytes: &[u8]) -> Option<HttpResponse> {
     if !bytes.starts_with(b"HTTP/1.") {
         return None;
     }
-    let (line, mut rest) = split_line(bytes)?;
+    let (line, rest) = split_line(bytes)?;
     let (version, after) = line.split_at_checked(8)?;
     let minor = *version.last()?;
     if !minor.is_ascii_digit() {
@@ -128,40 +128,25 @@ fn read_http_response(bytes: &[u8]) -> Option<HttpResponse> {
         content_length: None,
         location: None,
         server: None,
-        cut: true,
+        cut: false,
     };
-    while let Some((line, after)) = split_line(rest) {
-        if line.is_empty() {
-            // The head is whole: what was cut after it is the body's.
-            response.cut = false;
-            break;
+    let whole = header_fields(rest, |name, value| {
+        let text = || Some(text_capped(value, MAX_HTTP_TEXT_BYTES));
+        if name.eq_ignore_ascii_case(b"content-type") && response.content_type.is_none() {
+            response.content_type = text();
+        } else if name.eq_ignore_ascii_case(b"content-length") && response.content_length.is_none()
+        {
+            response.content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+        } else if name.eq_ignore_ascii_case(b"location") && response.location.is_none() {
+            response.location = text();
+        } else if name.eq_ignore_ascii_case(b"server") && response.server.is_none() {
+            response.server = text();
         }
-        take_header(line, &mut response);
-        rest = after;
-    }
+    });
+    // The head is whole when its blank line is in the bytes: what was cut after it is the
+    // body's.
+    response.cut = !whole;
     Some(response)
-}
-
-/// Keeps `line`'s value in `response` when it is the first of a header kept (names compare
-/// without case, values are trimmed); a folded or colonless line is skipped.
-fn take_header(line: &[u8], response: &mut HttpResponse) {
-    if line.starts_with(b" ") || line.starts_with(b"\t") {
-        return;
-    }
-    let Some(colon) = line.iter().position(|&b| b == b':') else {
-        return;
-    };
-    let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-    let text = || Some(text_capped(value, MAX_HTTP_TEXT_BYTES));
-    if name.eq_ignore_ascii_case(b"content-type") && response.content_type.is_none() {
-        response.content_type = text();
-    } else if name.eq_ignore_ascii_case(b"content-length") && response.content_length.is_none() {
-        response.content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
-    } else if name.eq_ignore_ascii_case(b"location") && response.location.is_none() {
-        response.location = text();
-    } else if name.eq_ignore_ascii_case(b"server") && response.server.is_none() {
-        response.server = text();
-    }
 }
 
 #[cfg(test)]

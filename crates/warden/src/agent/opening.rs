@@ -752,42 +752,43 @@ fn http_version(method: &[u8], target: &[u8], version: &[u8]) -> Option<String> 
 }
 
 /// Host and User-Agent from the header lines in `bytes` (what follows the request line), up to
-/// the blank line; a last line with no line end is not whole, so it is not read.
-fn read_head_fields(mut bytes: &[u8]) -> HeadFields {
+/// the blank line: the first of each (names compare without case, values are trimmed).
+fn read_head_fields(bytes: &[u8]) -> HeadFields {
     let mut fields = HeadFields::default();
-    while let Some((line, rest)) = split_line(bytes) {
-        if line.is_empty() {
-            fields.ended = true;
-            break;
+    fields.ended = header_fields(bytes, |name, value| {
+        let slot = if name.eq_ignore_ascii_case(b"host") {
+            &mut fields.host
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
+            &mut fields.user_agent
+        } else {
+            return;
+        };
+        if slot.is_none() {
+            *slot = Some(text_capped(value, MAX_HTTP_TEXT_BYTES));
         }
-        take_header(line, &mut fields);
-        bytes = rest;
-    }
+    });
     fields
 }
 
-/// Keeps `line`'s value in `fields` when it is the first Host or User-Agent header (names
-/// compare without case, values are trimmed). A line that folds the previous value on (leading
-/// space, obsolete since RFC 7230) or has no colon is skipped rather than guessed at.
-fn take_header(line: &[u8], fields: &mut HeadFields) {
-    if line.starts_with(b" ") || line.starts_with(b"\t") {
-        return;
+/// Calls `each` with the name and trimmed value of each header line in `bytes` (an HTTP/1
+/// head after its first line), up to the blank line; whether that line was reached. A last
+/// line with no line end is not whole, so it is not read; a line that folds the previous value
+/// on (leading space, obsolete since RFC 7230) or has no colon is skipped rather than guessed
+/// at.
+pub(super) fn header_fields(mut bytes: &[u8], mut each: impl FnMut(&[u8], &[u8])) -> bool {
+    while let Some((line, rest)) = split_line(bytes) {
+        if line.is_empty() {
+            return true;
+        }
+        bytes = rest;
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
+            continue;
+        }
+        if let Some(colon) = line.iter().position(|byte| *byte == b':') {
+            each(&line[..colon], line[colon + 1..].trim_ascii());
+        }
     }
-    let Some(colon) = line.iter().position(|byte| *byte == b':') else {
-        return;
-    };
-    let (name, value) = line.split_at(colon);
-    let value = value.get(1..).unwrap_or_default().trim_ascii();
-    let slot = if name.eq_ignore_ascii_case(b"host") {
-        &mut fields.host
-    } else if name.eq_ignore_ascii_case(b"user-agent") {
-        &mut fields.user_agent
-    } else {
-        return;
-    };
-    if slot.is_none() {
-        *slot = Some(text_capped(value, MAX_HTTP_TEXT_BYTES));
-    }
+    false
 }
 
 #[cfg(test)]
