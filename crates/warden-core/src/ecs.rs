@@ -810,42 +810,18 @@ impl<'a> Ecs<'a> {
         {
             end.domain = Some(name.to_owned());
         }
-        match (e.action, e.direction()) {
-            (
-                NetAction::Connect
-                | NetAction::ConnectResult
-                | NetAction::Send
-                | NetAction::DnsQuery
-                | NetAction::TlsHello
-                | NetAction::HttpRequest
-                | NetAction::SshHello
-                | NetAction::TlsServerHelloSent
-                | NetAction::HttpResponseSent
-                | NetAction::SshServerHelloSent,
-                _,
-            )
-            | (NetAction::Close | NetAction::Traffic, "egress") => {
+        // The ends go the way the bytes went: this host is the source of what left it, the
+        // peer of what came in; a bind's, listen's, socket's or filter's end is a server's.
+        match e.direction() {
+            "egress" => {
                 self.source = local;
                 self.destination = remote;
             }
-            (
-                NetAction::Accept
-                | NetAction::Receive
-                | NetAction::DnsAnswer
-                | NetAction::TlsHelloReceived
-                | NetAction::HttpRequestReceived
-                | NetAction::SshHelloReceived
-                | NetAction::TlsServerHello
-                | NetAction::HttpResponse
-                | NetAction::SshServerHello
-                | NetAction::Close
-                | NetAction::Traffic,
-                _,
-            ) => {
+            "ingress" => {
                 self.source = remote;
                 self.destination = local;
             }
-            (NetAction::Bind | NetAction::Listen | NetAction::Socket | NetAction::Filter, _) => {
+            _ => {
                 self.server = local;
                 self.source = remote;
             }

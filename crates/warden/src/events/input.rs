@@ -56,34 +56,12 @@ pub fn stored_event_from_ecs(line: &str) -> Result<StoredEvent, String> {
             event.old_path = text(&v["warden"]["file"]["old_path"]);
         }
         "network" => {
-            // Which ECS end is this host's depends on the call (see ecs.rs `set_network`).
-            // A connection's end goes its connection's way.
-            let direction = v["network"]["direction"].as_str();
-            let (local, remote) = match action {
-                "connect"
-                | "connect_result"
-                | "send"
-                | "dns_query"
-                | "tls_hello"
-                | "http_request"
-                | "ssh_hello"
-                | "tls_server_hello_sent"
-                | "http_response_sent"
-                | "ssh_server_hello_sent" => ("source", "destination"),
-                "close" | "traffic" if direction == Some("egress") => ("source", "destination"),
-                "accept"
-                | "receive"
-                | "dns_answer"
-                | "tls_hello_received"
-                | "http_request_received"
-                | "ssh_hello_received"
-                | "tls_server_hello"
-                | "http_response"
-                | "ssh_server_hello"
-                | "close"
-                | "traffic" => ("destination", "source"),
-                "bind" | "listen" | "socket" | "filter" => ("server", "source"),
-                _ => ("", ""),
+            // Which ECS end is this host's goes with the way the bytes went (see ecs.rs
+            // `set_network`).
+            let (local, remote) = match v["network"]["direction"].as_str() {
+                Some("egress") => ("source", "destination"),
+                Some("ingress") => ("destination", "source"),
+                _ => ("server", "source"),
             };
             let end = |name: &str| &v[name];
             (event.local_address, event.local_port) =
