@@ -5,6 +5,8 @@
 //! implants by whatever their line says). The KEXINIT comes in the same segment as the line, or
 //! (OpenSSH's, once the server's line is read) in a later one, which the eBPF side records
 //! apart: [`AwaitingKexinit`] holds a client's identification until it comes, a short while.
+//! A server's line and KEXINIT are read alike (`answer.rs`), its HASSHServer over the lists it
+//! sends with.
 //!
 //! Read from a prefix that may stop anywhere and that a hostile client may have filled with
 //! anything: the line is taken only whole and within RFC 4253's 255 bytes, and the KEXINIT only
