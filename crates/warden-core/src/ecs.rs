@@ -502,6 +502,9 @@ struct WardenNetwork<'a> {
     /// What JA3S hashed of a ServerHello (ECS keeps only the hash).
     #[serde(skip_serializing_if = "Option::is_none")]
     ja3s_text: Option<&'a str>,
+    /// A server's greeting (SMTP's, FTP's, POP3's, IMAP's first line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    banner: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -887,6 +890,7 @@ impl<'a> Ecs<'a> {
                 .server_hello
                 .as_deref()
                 .map(|hello| hello.ja3s_text.as_str()),
+            banner: e.banner.as_ref().map(|banner| banner.line.as_str()),
         });
         self.dns = e.dns.as_ref().map(|m| Dns::of(e.action, m));
         self.tls = e.tls.as_deref().map(|hello| Tls {
@@ -1060,7 +1064,9 @@ fn net_type(action: NetAction) -> &'static str {
         | NetAction::SshServerHello
         | NetAction::TlsServerHelloSent
         | NetAction::HttpResponseSent
-        | NetAction::SshServerHelloSent => "protocol",
+        | NetAction::SshServerHelloSent
+        | NetAction::ServerBanner
+        | NetAction::ServerBannerSent => "protocol",
         _ => "connection",
     }
 }
@@ -1071,6 +1077,14 @@ fn application_protocol(e: &NetworkEvent) -> Option<&'static str> {
         Some("dns")
     } else if e.ssh.is_some() {
         Some("ssh")
+    } else if let Some(banner) = &e.banner {
+        match banner.protocol.as_deref() {
+            Some("smtp") => Some("smtp"),
+            Some("ftp") => Some("ftp"),
+            Some("pop3") => Some("pop3"),
+            Some("imap") => Some("imap"),
+            _ => None,
+        }
     } else if e.http.is_some() || e.response.is_some() {
         Some("http")
     } else if e.tls.is_some() || e.server_hello.is_some() {

@@ -359,10 +359,19 @@ pub enum NetAction {
     HttpResponseSent,
     /// The identification an SSH server here answered a connection with. Likewise.
     SshServerHelloSent,
+    /// The greeting a server that speaks first sent an outgoing connection
+    /// ([`NetworkEvent::banner`]): SMTP's or FTP's `220 mx.example ESMTP Postfix`, POP3's
+    /// `+OK`, IMAP's `* OK`: the mail or file server a process reached (a spam bot's, an
+    /// exfiltration's), and its software. Not a call: read from the connection's first packet
+    /// with data received, for the process that made the connection.
+    ServerBanner,
+    /// The greeting a server here sent a connection made to it. Likewise, for the process that
+    /// accepted the connection.
+    ServerBannerSent,
 }
 
 impl NetAction {
-    pub const ALL: [NetAction; 25] = [
+    pub const ALL: [NetAction; 27] = [
         NetAction::Connect,
         NetAction::Accept,
         NetAction::Bind,
@@ -388,6 +397,8 @@ impl NetAction {
         NetAction::TlsServerHelloSent,
         NetAction::HttpResponseSent,
         NetAction::SshServerHelloSent,
+        NetAction::ServerBanner,
+        NetAction::ServerBannerSent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -417,6 +428,8 @@ impl NetAction {
             NetAction::TlsServerHelloSent => "tls_server_hello_sent",
             NetAction::HttpResponseSent => "http_response_sent",
             NetAction::SshServerHelloSent => "ssh_server_hello_sent",
+            NetAction::ServerBanner => "server_banner",
+            NetAction::ServerBannerSent => "server_banner_sent",
         }
     }
 
@@ -444,6 +457,8 @@ impl NetAction {
                 | NetAction::TlsServerHelloSent
                 | NetAction::HttpResponseSent
                 | NetAction::SshServerHelloSent
+                | NetAction::ServerBanner
+                | NetAction::ServerBannerSent
         )
     }
 
@@ -460,7 +475,8 @@ impl NetAction {
             | NetAction::SshHello
             | NetAction::TlsServerHelloSent
             | NetAction::HttpResponseSent
-            | NetAction::SshServerHelloSent => "egress",
+            | NetAction::SshServerHelloSent
+            | NetAction::ServerBannerSent => "egress",
             NetAction::Accept
             | NetAction::Receive
             | NetAction::DnsAnswer
@@ -469,7 +485,8 @@ impl NetAction {
             | NetAction::SshHelloReceived
             | NetAction::TlsServerHello
             | NetAction::HttpResponse
-            | NetAction::SshServerHello => "ingress",
+            | NetAction::SshServerHello
+            | NetAction::ServerBanner => "ingress",
             NetAction::Bind
             | NetAction::Listen
             | NetAction::Socket
@@ -600,8 +617,10 @@ pub struct NetworkEvent {
     pub ssh: Option<Box<SshHello>>,
     /// A `tls_server_hello`'s ServerHello. Among the model's last fields.
     pub server_hello: Option<Box<TlsServerHello>>,
-    /// An `http_response`'s response. The model's last field.
+    /// An `http_response`'s response. Among the model's last fields.
     pub response: Option<Box<HttpResponse>>,
+    /// A `server_banner`'s greeting. The model's last field.
+    pub banner: Option<Box<ServerBanner>>,
 }
 
 /// An ICMP (or ICMPv6) message's type and code, as its packet carried them.
@@ -737,6 +756,18 @@ impl TlsServerHello {
     }
 }
 
+/// The greeting of a server that speaks first, read from the connection's first bytes from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerBanner {
+    /// Its first line, without its line end (at most 512 bytes): `220 mx.example ESMTP
+    /// Postfix`, `+OK Dovecot ready.`
+    pub line: String,
+    /// The protocol it speaks, as the greeting tells: `smtp` (a `220` that says SMTP), `ftp`
+    /// (one that says FTP), `pop3` (`+OK`), `imap` (`* OK`); None for a `220` that says
+    /// neither.
+    pub protocol: Option<String>,
+}
+
 /// What a server answered a plain HTTP connection's first request with, read from the
 /// response's head: the connection's first bytes from the server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -868,6 +899,7 @@ impl NetworkEvent {
             ssh: None,
             server_hello: None,
             response: None,
+            banner: None,
         }
     }
 

@@ -17,8 +17,8 @@ pub use event::{
     ClassicInstruction, DnsMessage, DnsQuestion, DnsRecord, EbpfProgram, Event, EventKind,
     ExecEvent, Executable, ExitEvent, FileAction, FileEvent, FileTimes, FilterProgram, ForkEvent,
     HttpRequest, HttpResponse, Icmp, LossEvent, NetAction, NetworkEvent, Parent, Process, Script,
-    SocketAddress, SocketFilter, Source, SshHello, TimeSet, TlsHello, TlsServerHello, Traffic,
-    classic_bytecode, tcp_state_name,
+    ServerBanner, SocketAddress, SocketFilter, Source, SshHello, TimeSet, TlsHello, TlsServerHello,
+    Traffic, classic_bytecode, tcp_state_name,
 };
 pub use file_version::FileVersion;
 pub use identity::{BootId, EntityId, ProcessKey};

@@ -49,10 +49,10 @@ use crate::Event;
 /// - 13 added `NetAction::SshHello` and `SshHelloReceived` (at the end of its enum),
 ///   `SshHello` and `NetworkEvent::ssh` (its last field): a network event of 11 or 12 is read
 ///   with that field's `None` after it, and so on.
-/// - 14 added `NetAction::TlsServerHello`, `HttpResponse`, `SshServerHello` and their `…Sent`
-///   (at the end of its enum), `TlsServerHello`, `HttpResponse`, and
-///   `NetworkEvent::server_hello` and `response` (its last two fields): a network event of 13
-///   is read with their two `None`s after it, and so on.
+/// - 14 added `NetAction::TlsServerHello`, `HttpResponse`, `SshServerHello`, `ServerBanner`
+///   and their `…Sent` (at the end of its enum), `TlsServerHello`, `HttpResponse`, and
+///   `NetworkEvent::server_hello`, `response` and `banner` (its last three fields): a network
+///   event of 13 is read with their three `None`s after it, and so on.
 pub const EVENT_ENCODING: u8 = 14;
 
 /// The encodings this build reads: its own, and earlier ones it can read as its own.
@@ -99,7 +99,7 @@ impl Event {
 /// `socket_type`, `filter` and `traffic`, before 7 its `traffic`, before 8 its traffic's
 /// `found_open` (which only an event with traffic reads), before 9 its `filter_program`,
 /// before 10 its `dns`, `remote_name` and `icmp`, before 11 its `tls` and `http`, before 13
-/// its `ssh`, before 14 its `server_hello` and `response`. Its kind is read from the bytes' start, as postcard lays an event out: the
+/// its `ssh`, before 14 its `server_hello`, `response` and `banner`. Its kind is read from the bytes' start, as postcard lays an event out: the
 /// time (a varint), the host (a varint length and
 /// the bytes), then the kind's variant index (a varint).
 fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
@@ -107,7 +107,7 @@ fn as_current(encoding: u8, bytes: &[u8]) -> (Cow<'_, [u8]>, usize) {
     let missing = match kind_variant(bytes) {
         Some(FILE_VARIANT) => fields_since(&[3, 5]),
         Some(EXEC_VARIANT) => fields_since(&[4]),
-        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10, 10, 11, 11, 13, 14, 14]),
+        Some(NETWORK_VARIANT) => fields_since(&[6, 6, 7, 8, 9, 10, 10, 10, 11, 11, 13, 14, 14, 14]),
         _ => 0,
     };
     if missing == 0 {
@@ -405,6 +405,16 @@ mod tests {
                         cut: true,
                     })
                 }),
+                banner: matches!(
+                    action,
+                    NetAction::ServerBanner | NetAction::ServerBannerSent
+                )
+                .then(|| {
+                    Box::new(crate::ServerBanner {
+                        line: "220 mx.example ESMTP \"x\"".into(),
+                        protocol: Some("smtp".into()),
+                    })
+                }),
             }));
         }
         // A filter that is an eBPF program.
@@ -566,6 +576,7 @@ mod tests {
         {
             n.server_hello = None;
             n.response = None;
+            n.banner = None;
             if n.action.is_answer() {
                 // No such actions before 14.
                 n.action = NetAction::Connect;
@@ -837,6 +848,7 @@ mod tests {
                 ssh: None,
                 server_hello: None,
                 response: None,
+                banner: None,
             }),
         };
         let hex: String = encoded(&event).iter().map(|b| format!("{b:02x}")).collect();
@@ -844,7 +856,7 @@ mod tests {
             hex,
             "02016803010707070707070707070707070707070702fdffffffffffffffff0102000000000000000000000000\
              000001022f650101610001000000000000000000000000000101720001000000000104000102000100007f00\
-             000150000101010000010372617701016f010100010001060102030000000000000000"
+             000150000101010000010372617701016f01010001000106010203000000000000000000"
         );
     }
 

@@ -1701,11 +1701,27 @@ static __always_inline bool is_http_status(const u8 *b)
 	return WORD(b[0], b[1], b[2], b[3]) == WORD('H', 'T', 'T', 'P') && b[4] == '/';
 }
 
+/* Whether `b` begin the greeting of a server that speaks first: SMTP's or FTP's `220 ` (or
+ * `220-`, a greeting of several lines), POP3's `+OK `, IMAP's `* OK `. */
+static __always_inline bool is_banner(const u8 *b)
+{
+	switch (WORD(b[0], b[1], b[2], b[3])) {
+	case WORD('2', '2', '0', ' '):
+	case WORD('2', '2', '0', '-'):
+	case WORD('+', 'O', 'K', ' '):
+		return true;
+	case WORD('*', ' ', 'O', 'K'):
+		return b[4] == ' ';
+	default:
+		return false;
+	}
+}
+
 /* Whether `b` begin a server's answer: a handshake record whose first message is a
- * ServerHello, or an HTTP/1 response's status line. */
+ * ServerHello, an HTTP/1 response's status line, or a server's greeting. */
 static __always_inline bool is_answer(const u8 *b)
 {
-	return (b[0] == 0x16 && b[1] == 3 && b[5] == 2) || is_http_status(b);
+	return (b[0] == 0x16 && b[1] == 3 && b[5] == 2) || is_http_status(b) || is_banner(b);
 }
 
 /* Where a TCP packet's data begins, read in place (a packet has its headers in its head,
@@ -2030,12 +2046,12 @@ static __always_inline bool room_for_exchange(u8 may)
  * its first OPENING_KEPT bytes recorded as a send marked NET_OPENING, for the connection's
  * maker (the packet may leave in the kernel's own time, with no process at hand). The first
  * with data of a connection accepted here, when its bytes may begin an answer (a ServerHello,
- * an HTTP response, an SSH line), is recorded so too, marked NET_ANSWER, for the process that
- * accepted it (not when the ring is half full, as a request received), and so is a talker's
- * later answer (its KEXINIT, a later response). Every other packet
- * leaves after the socket's counts are read (and a later one, after its socket's storage is
- * looked at), or its first bytes; connections not noted (ones made before the agent started
- * that it did not find) are not read. */
+ * an HTTP response, an SSH line, a greeting), is recorded so too, marked NET_ANSWER, for the
+ * process that accepted it (not when the ring is half full, as a request received), and so
+ * is a talker's later answer (its KEXINIT, a later response). Every other packet leaves after
+ * the socket's counts are read (and a later one, after its socket's storage is looked at), or
+ * its first bytes; connections not noted (ones made before the agent started that it did not
+ * find) are not read. */
 static __noinline int connection_opening(struct __sk_buff *skb, struct bpf_sock *sk)
 {
 	struct tcp_payload p;
@@ -2163,11 +2179,11 @@ static __always_inline void deferred_talker(struct sock *sk)
  * or a later one of a connection whose first bytes were a text command, when they begin an
  * HTTP request or a ClientHello: recorded as a receive marked NET_OPENING, for the process
  * that took the connection (see `claim`). The first with data of a connection made here, when
- * its bytes may begin an answer (a ServerHello, an HTTP response, an SSH line), is recorded so
- * too, marked NET_ANSWER, for the connection's maker, and so is a talker's later answer (its
- * KEXINIT, a later response). Not when the ring holds more than
- * RECEIVED_RING_MAX bytes not yet read: a busy server's exchanges never crowd out what the
- * host does (counted). Every other packet leaves as an outgoing one does. */
+ * its bytes may begin an answer (a ServerHello, an HTTP response, an SSH line, a greeting), is
+ * recorded so too, marked NET_ANSWER, for the connection's maker, and so is a talker's later
+ * answer (its KEXINIT, a later response). Not when the ring holds more than RECEIVED_RING_MAX
+ * bytes not yet read: a busy server's exchanges never crowd out what the host does (counted).
+ * Every other packet leaves as an outgoing one does. */
 static __noinline int received_request(struct __sk_buff *skb, struct bpf_sock *sk)
 {
 	struct tcp_payload p;

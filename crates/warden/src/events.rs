@@ -97,7 +97,8 @@ pub struct Selection {
     /// tls_hello_received, http_request_received and ssh_hello_received (a client's, to a
     /// server here), tls_server_hello, http_response and ssh_server_hello (a server's answer,
     /// to a client here), tls_server_hello_sent, http_response_sent and ssh_server_hello_sent
-    /// (a server here's answer), create, open, modify, close_write, rename,
+    /// (a server here's answer), server_banner and server_banner_sent (a greeting: SMTP's,
+    /// FTP's, POP3's, IMAP's), create, open, modify, close_write, rename,
     /// delete, chmod, chown, attrib, link, symlink, truncate, read, times (file times set). A
     /// word prefixed with ^ (or !) is taken away. Words apply left to right,
     /// from nothing, or from all when the first one is taken away: `^fw` is everything but

@@ -3722,6 +3722,69 @@ fn tls_server_hellos_are_recorded_both_ways() {
     kernel.check();
 }
 
+/// A server that speaks first is named by its greeting, both ways: the SMTP-like greeting this
+/// test's server sends as it accepts, as its client here received it (`server_banner`, the
+/// server the source) and as the server sent it (`server_banner_sent`), in the text and SQL.
+#[test]
+fn a_servers_greeting_is_recorded_both_ways() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let Some((_serial, kernel)) = begin("a_servers_greeting_is_recorded_both_ways") else {
+        return;
+    };
+    let mut agent = Agent::start("");
+    let greeting = "220 mail.warden.example ESMTP WardenTest";
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(format!("{greeting}\r\n").as_bytes())
+            .unwrap();
+        let _ = conn.read(&mut [0u8; 64]);
+    });
+    let conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let client_port = conn.local_addr().unwrap().port();
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line).unwrap();
+    assert_eq!(line.trim_end(), greeting);
+    drop(conn);
+    serving.join().unwrap();
+    let me = u64::from(std::process::id());
+    let events = agent.wait_for("the greeting, both ways", |ev| {
+        has(ev, "server_banner", |e| pid_of(e) == me)
+            && has(ev, "server_banner_sent", |e| pid_of(e) == me)
+    });
+    for (act, direction, source, destination) in [
+        ("server_banner", "ingress", port, client_port),
+        ("server_banner_sent", "egress", port, client_port),
+    ] {
+        let got = the(&events, act, "the greeting", |e| {
+            pid_of(e) == me && e["destination"]["port"] == client_port
+        });
+        assert_eq!(got["warden"]["network"]["banner"], greeting, "{got}");
+        assert_eq!(got["network"]["direction"], direction, "{got}");
+        assert_eq!(got["source"]["port"], source, "{got}");
+        assert_eq!(got["destination"]["port"], destination, "{got}");
+        assert_eq!(got["event"]["type"][0], "protocol", "{got}");
+        assert_eq!(got["network"]["protocol"], "smtp", "{got}");
+    }
+    let pid_text = me.to_string();
+    let text = agent.events_output(&["--pid", &pid_text, "--class", "server_banner"], "text");
+    assert!(text.contains(&format!("banner={greeting:?}")), "{text}");
+    let rows = agent.query_rows(&format!(
+        "SELECT action, banner FROM socket_events WHERE pid = {me} \
+         AND action LIKE 'server_banner%' ORDER BY action"
+    ));
+    assert_eq!(
+        rows,
+        [
+            format!("server_banner,{greeting}"),
+            format!("server_banner_sent,{greeting}"),
+        ]
+    );
+    agent.stop();
+    kernel.check();
+}
+
 /// A connection's later requests are events too: curl's second request on its keep-alive
 /// connection, and through an HTTP proxy the CONNECT and then the TLS hello inside the tunnel,
 /// which names the server behind the proxy and the client's fingerprint.

@@ -171,7 +171,8 @@ pub struct NetworkActivityConfig {
     /// the ring holds more than 2 MiB (half) not yet read.
     pub requests_received: bool,
     /// Servers' answers, at the same hooks: the first bytes a connection made here receives,
-    /// when they may begin a TLS ServerHello, an HTTP response or an SSH identification (what
+    /// when they may begin a TLS ServerHello, an HTTP response, an SSH identification or a
+    /// greeting (SMTP's or FTP's `220`, POP3's `+OK`, IMAP's `* OK`) (what
     /// the server that curl reached answered), for the connection's maker; and the first
     /// bytes a connection accepted here sends, likewise (what a server here answered), for
     /// the process that accepted it. Only connections noted for their ends

@@ -302,6 +302,8 @@ pub fn ebpf_network_event_opened(
             (Opening::Answer(Answer::Tls(_)), false) => NetAction::TlsServerHelloSent,
             (Opening::Answer(Answer::Http(_)), false) => NetAction::HttpResponseSent,
             (Opening::Answer(Answer::Ssh(_)), false) => NetAction::SshServerHelloSent,
+            (Opening::Answer(Answer::Banner(_)), true) => NetAction::ServerBanner,
+            (Opening::Answer(Answer::Banner(_)), false) => NetAction::ServerBannerSent,
         }
     } else if record.dns.is_some() {
         if record.call == NetCall::RecvFrom {
@@ -431,8 +433,12 @@ pub fn ebpf_network_event_opened(
             Some(Opening::Answer(Answer::Tls(hello))) => Some(Box::new(hello.clone())),
             _ => None,
         },
-        response: match opening {
-            Some(Opening::Answer(Answer::Http(response))) => Some(Box::new(response)),
+        response: match &opening {
+            Some(Opening::Answer(Answer::Http(response))) => Some(Box::new(response.clone())),
+            _ => None,
+        },
+        banner: match opening {
+            Some(Opening::Answer(Answer::Banner(banner))) => Some(Box::new(banner)),
             _ => None,
         },
         ..NetworkEvent::new(process, action, Source::Ebpf)

@@ -1,6 +1,7 @@
 //! A server's answer, read from the first bytes it sent over a connection: a TLS ServerHello
 //! (the version, cipher and protocol it chose, and its JA3S), an HTTP response's head (its
-//! status, what it sent and where it sent the client on), or an SSH server's identification.
+//! status, what it sent and where it sent the client on), an SSH server's identification, or
+//! the greeting of a server that speaks first (SMTP, FTP, POP3, IMAP).
 //! The eBPF side records them received on connections a connect made here (what a server
 //! answered curl) and sent on connections accepted here (what a server here answered).
 //!
@@ -11,7 +12,7 @@
 //! extensions' types in the order sent, in decimal.
 
 use md5::{Digest, Md5};
-use warden_core::{HttpResponse, SshHello, TlsServerHello};
+use warden_core::{HttpResponse, ServerBanner, SshHello, TlsServerHello};
 
 use super::opening::{
     CONTENT_TYPE_HANDSHAKE, EXT_ALPN, EXT_SUPPORTED_VERSIONS, MAX_ALPN_NAME_BYTES,
@@ -26,10 +27,11 @@ pub enum Answer {
     Tls(TlsServerHello),
     Http(HttpResponse),
     Ssh(SshHello),
+    Banner(ServerBanner),
 }
 
 /// The server's first bytes `bytes` (cut from longer ones when `cut`): None when they are none
-/// of a ServerHello, an HTTP/1 response head or an SSH identification.
+/// of a ServerHello, an HTTP/1 response head, an SSH identification or a greeting.
 pub fn read(bytes: &[u8], cut: bool) -> Option<Answer> {
     if let Some(hello) = read_server_hello(bytes) {
         return Some(Answer::Tls(hello));
@@ -37,7 +39,45 @@ pub fn read(bytes: &[u8], cut: bool) -> Option<Answer> {
     if let Some(hello) = read_identification(bytes, cut, Side::Server) {
         return Some(Answer::Ssh(hello));
     }
-    read_http_response(bytes).map(Answer::Http)
+    if let Some(response) = read_http_response(bytes) {
+        return Some(Answer::Http(response));
+    }
+    read_banner(bytes).map(Answer::Banner)
+}
+
+/// The greetings of servers that speak first, as their first bytes begin: SMTP's and FTP's
+/// (`220-` when it runs over several lines), POP3's, IMAP's.
+const GREETINGS: [&[u8]; 4] = [b"220 ", b"220-", b"+OK ", b"* OK "];
+/// The most of a greeting's first line kept (SMTP allows 512 bytes a line, RFC 5321 §4.5.3.1).
+const MAX_BANNER: usize = 512;
+
+/// The first line of the greeting `bytes` begin with, without its line end (the bytes up to
+/// MAX_BANNER when no line end comes by then), and the protocol it tells; None when they begin
+/// no greeting or the line holds control bytes (not text).
+fn read_banner(bytes: &[u8]) -> Option<ServerBanner> {
+    if !GREETINGS.iter().any(|greeting| bytes.starts_with(greeting)) {
+        return None;
+    }
+    let line = split_line(bytes).map_or(bytes, |(line, _)| line);
+    let line = line.get(..MAX_BANNER).unwrap_or(line);
+    if line.iter().any(|&b| b.is_ascii_control() && b != b'\t') {
+        return None;
+    }
+    let says = |word: &[u8]| {
+        line.windows(word.len())
+            .any(|at| at.eq_ignore_ascii_case(word))
+    };
+    let protocol = match line.first() {
+        Some(b'+') => Some("pop3"),
+        Some(b'*') => Some("imap"),
+        _ if says(b"SMTP") => Some("smtp"),
+        _ if says(b"FTP") => Some("ftp"),
+        _ => None,
+    };
+    Some(ServerBanner {
+        line: text_capped(line, MAX_BANNER),
+        protocol: protocol.map(str::to_owned),
+    })
 }
 
 /// Handshake message type of a ServerHello.
@@ -262,6 +302,53 @@ mod tests {
             b"GET / HTTP/1.1\r\n",
         ] {
             assert_eq!(read(not, false), None, "{not:?}");
+        }
+    }
+
+    /// A greeting's first line, of each kind; a greeting of several lines gives its first; not
+    /// a line of binary bytes, nor one that only looks like a greeting's start.
+    #[test]
+    fn a_servers_greeting_is_read() {
+        let banner = |bytes: &[u8]| match read(bytes, false) {
+            Some(Answer::Banner(banner)) => Some(banner.line),
+            _ => None,
+        };
+        let protocol = |bytes: &[u8]| match read(bytes, false) {
+            Some(Answer::Banner(banner)) => banner.protocol,
+            _ => None,
+        };
+        assert_eq!(protocol(b"220 mx ESMTP\r\n").as_deref(), Some("smtp"));
+        assert_eq!(protocol(b"220 (vsFTPd 3.0.3)\r\n").as_deref(), Some("ftp"));
+        assert_eq!(protocol(b"+OK ready\r\n").as_deref(), Some("pop3"));
+        assert_eq!(protocol(b"* OK ready\r\n").as_deref(), Some("imap"));
+        assert_eq!(protocol(b"220 welcome\r\n"), None);
+        assert_eq!(
+            banner(b"220 mx.example ESMTP Postfix (Debian/GNU)\r\n").as_deref(),
+            Some("220 mx.example ESMTP Postfix (Debian/GNU)")
+        );
+        assert_eq!(
+            banner(b"220-ftp.example FTP server (vsftpd 3.0.3)\r\n220-welcome\r\n220 \r\n")
+                .as_deref(),
+            Some("220-ftp.example FTP server (vsftpd 3.0.3)")
+        );
+        assert_eq!(
+            banner(b"+OK Dovecot ready.\r\n").as_deref(),
+            Some("+OK Dovecot ready.")
+        );
+        assert_eq!(
+            banner(b"* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n").as_deref(),
+            Some("* OK [CAPABILITY IMAP4rev1] Dovecot ready.")
+        );
+        // No line end within the bytes: what there is, up to 512 bytes.
+        let long = [&b"220 "[..], &[b'x'; 600]].concat();
+        assert_eq!(banner(&long).map(|line| line.len()), Some(MAX_BANNER));
+        for not in [
+            &b"220 \x00\x01binary\r\n"[..],
+            b"2200 not a greeting\r\n",
+            b"+OKAY\r\n",
+            b"* OKAY\r\n",
+        ] {
+            assert_eq!(banner(not), None, "{not:?}");
         }
     }
 

@@ -121,7 +121,8 @@ pub struct NetworkConfig {
     /// status, content type and length, `Location` and `Server`; an `ssh_server_hello`: the
     /// server's software), and sent on a connection accepted here, for the process that
     /// accepted it (`tls_server_hello_sent`, `http_response_sent`, `ssh_server_hello_sent`:
-    /// whether what a client asked of a server here was served). Where the first was an HTTP
+    /// whether what a client asked of a server here was served); a server's greeting
+    /// (`server_banner`, `_sent`: SMTP's, FTP's, POP3's, IMAP's). Where the first was an HTTP
     /// response, the later ones on the connection too (keep-alive), at most 16 a second. Not
     /// while the agent has more than 2 MiB of records not yet read (counted). Needs
     /// `connection_ends`. Audit cannot see it.

@@ -188,7 +188,7 @@ pub fn offered_protocols(ecs: &Value) -> Vec<&str> {
 /// was sent than kept. Or what a server answered: a ServerHello's choices and JA3S
 /// (`tls=1.3 cipher=TLS_AES_128_GCM_SHA256 alpn=h2 ja3s=...`), an HTTP response's status and
 /// head (`302 "Found" location=http://... type="text/html" length=154 server="nginx"`), an SSH
-/// server's identification.
+/// server's identification, a greeting (`banner="220 mx.example ESMTP Postfix"`).
 fn push_request(line: &mut String, ecs: &Value) {
     let tls = &ecs["tls"];
     if tls.is_object() {
@@ -245,6 +245,9 @@ fn push_request(line: &mut String, ecs: &Value) {
         if let Some(agent) = ecs["user_agent"]["original"].as_str() {
             line.push_str(&format!(" ua={agent:?}"));
         }
+    }
+    if let Some(banner) = ecs["warden"]["network"]["banner"].as_str() {
+        line.push_str(&format!(" banner={banner:?}"));
     }
     let ssh = &ecs["warden"]["network"]["ssh"];
     if let Some(identification) = ssh["identification"].as_str() {

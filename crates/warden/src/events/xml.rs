@@ -275,6 +275,9 @@ pub fn record(event: &StoredEvent, ecs: &Value) -> String {
                     .empty(),
             );
         }
+        if let Some(banner) = ecs["warden"]["network"]["banner"].as_str() {
+            children.push(Element::new("banner").attr("line", Some(banner)).empty());
+        }
         let ssh = &ecs["warden"]["network"]["ssh"];
         if ssh.is_object() {
             children.push(

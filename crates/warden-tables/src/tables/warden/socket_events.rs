@@ -64,7 +64,8 @@
 //! server answered a connection made here (`_sent`: what a server here answered): the TLS
 //! version, cipher (`tls_cipher`), chosen protocol (`tls_alpn`) and `ja3s`; the HTTP status,
 //! content type and length, `Location` and `Server`; the SSH server's software and line (in the
-//! `ssh_` columns).
+//! `ssh_` columns). `server_banner` (`_sent`): a server's greeting (`banner`: SMTP's, FTP's,
+//! POP3's, IMAP's first line).
 
 use std::sync::OnceLock;
 
@@ -434,6 +435,13 @@ const EXTRAS: &[ColumnSpec] = &[
         &[],
         "Warden: http_response (_sent): its Server header",
     ),
+    col(
+        "banner",
+        Text,
+        NONE,
+        &[],
+        "Warden: server_banner (_sent): a server's greeting, its first line (220 mx.example ESMTP Postfix)",
+    ),
 ];
 
 pub(super) fn spec() -> &'static TableSpec {
@@ -581,7 +589,8 @@ pub(super) fn generate(ctx: &QueryContext, rows: &mut Rows) -> Result<(), TableE
             .set("http_content_type", str_of(&response["mime_type"]))
             .set("http_content_length", response["body"]["bytes"].as_i64())
             .set("http_location", str_of(&more["location"]))
-            .set("http_server", str_of(&more["server"]));
+            .set("http_server", str_of(&more["server"]))
+            .set("banner", str_of(&facts["banner"]));
     })
 }
 
