@@ -1051,22 +1051,13 @@ fn net_type(action: NetAction) -> &'static str {
         NetAction::Filter => "change",
         NetAction::Close => "end",
         NetAction::Traffic => "info",
+        // What a packet's bytes said: a lookup, a request (sent or received), an answer.
         NetAction::DnsQuery
         | NetAction::DnsAnswer
         | NetAction::TlsHello
         | NetAction::HttpRequest
-        | NetAction::TlsHelloReceived
-        | NetAction::HttpRequestReceived
-        | NetAction::SshHello
-        | NetAction::SshHelloReceived
-        | NetAction::TlsServerHello
-        | NetAction::HttpResponse
-        | NetAction::SshServerHello
-        | NetAction::TlsServerHelloSent
-        | NetAction::HttpResponseSent
-        | NetAction::SshServerHelloSent
-        | NetAction::ServerBanner
-        | NetAction::ServerBannerSent => "protocol",
+        | NetAction::SshHello => "protocol",
+        action if action.is_received_request() || action.is_answer() => "protocol",
         _ => "connection",
     }
 }
